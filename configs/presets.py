@@ -1,0 +1,65 @@
+"""Presets shared by the suite files; each is a function applied in the order given.
+
+`get_config('train_eval,proprio,size1m')` calls train_eval(c), proprio(c), size('1m')(c).
+"""
+
+from configs import base
+
+
+def size(name):
+  def apply(c):
+    s = base.SIZES[name]
+    a = c.agent
+    a.rssm.deter, a.rssm.hidden, a.rssm.classes = s['deter'], s['hidden'], s['classes']
+    a.enc.depth = a.dec.depth = s['depth']
+    for key in ('enc', 'dec', 'rewhead', 'conhead', 'policy', 'value'):
+      a[key].units = s['units']
+  return apply
+
+
+def script(name):
+  def apply(c):
+    c.script = name
+  return apply
+
+
+def debug(c):
+  """A tiny agent and short intervals: the whole loop in seconds, for tests."""
+  c.batch_size = 4
+  c.batch_length = 8
+  c.report_length = 4
+  c.replay.size = 10000
+  c.replay.chunksize = 64
+  c.run.envs = 2
+  c.run.eval_envs = 1
+  c.run.eval_eps = 1
+  c.run.train_ratio = 16.0
+  c.run.log_every = 5.0
+  c.run.report_every = 10.0
+  c.run.save_every = 15.0
+  c.run.steps = 1000
+  c.logger.fps = 10
+  a = c.agent
+  a.rssm.update(deter=16, hidden=8, stoch=4, classes=4, blocks=2)
+  a.enc.update(depth=2, layers=1, units=16)
+  a.dec.update(depth=2, layers=1, units=16, bspace=2)
+  for key in ('rewhead', 'conhead', 'policy', 'value'):
+    a[key].update(layers=1, units=16)
+  a.rewhead.bins = a.value.bins = 15
+  a.imag_length = 4
+  a.opt.warmup = 10
+
+
+def apply_presets(c, arg, suite_presets):
+  """Applies the comma-separated presets in `arg` in order; unknown names fail."""
+  common = {
+      'train_eval': script('train_eval'), 'train': script('train'),
+      'eval_only': script('eval_only'), 'debug': debug,
+      **{f'size{k}': size(k) for k in base.SIZES}}
+  table = {**common, **suite_presets}
+  for name in [x.strip() for x in (arg or '').split(',') if x.strip()]:
+    if name not in table:
+      raise ValueError(
+          f'Unknown preset {name!r}; choose from: {", ".join(sorted(table))}')
+    table[name](c)
+  return c

@@ -1,0 +1,1 @@
+"""The numpy-only runtime: contracts, spaces, clocks, driver, replay, logger."""

@@ -1,0 +1,84 @@
+"""The contracts between the runtime and the learner.
+
+Key conventions (a transition is a flat dict of numpy arrays):
+  observation keys  e.g. 'image' <uint8>[H, W, C], 'position' <float32>[D]
+  'reward'          <float32>[]
+  'is_first'        <bool>[]   first step of an episode (its reward is 0)
+  'is_last'         <bool>[]   last step of an episode (terminal or truncated)
+  'is_terminal'     <bool>[]   the episode ended for real (no bootstrap); a time
+                               limit sets is_last without is_terminal
+  'log/...'         extra per-step values for logging only; the agent ignores them
+An action is a dict of the action keys plus 'reset' <bool>[]. Integer actions hold
+the index; the agent one-hots them internally. Continuous actions lie in [-1, 1]
+after `NormalizeAction`.
+
+Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, ...]
+(replay batches for train and report).
+"""
+
+OBS_META_KEYS = ('reward', 'is_first', 'is_last', 'is_terminal')
+
+
+class Agent:
+  """What the runtime needs from a learner. Numpy in, numpy out.
+
+  Attributes:
+    obs_space: dict of Space, the env observation space.
+    act_space: dict of Space, the env action space without 'reset'.
+  """
+
+  def init_policy(self, batch_size):
+    """-> carry for `policy`, for a batch of `batch_size` envs."""
+    raise NotImplementedError
+
+  def init_train(self, batch_size):
+    """-> carry for `train`."""
+    raise NotImplementedError
+
+  def init_report(self, batch_size):
+    """-> carry for `report`."""
+    raise NotImplementedError
+
+  def policy(self, carry, obs, mode='train'):
+    """(carry, obs <[B, ...]>, mode 'train'|'eval') -> carry, act, out.
+
+    `act` holds every action key <[B, ...]>; `out` holds extra per-step values to
+    store in replay (e.g. the latent 'deter'/'stoch' for replay_context), keyed
+    without clashing with obs or act keys.
+    """
+    raise NotImplementedError
+
+  def train(self, carry, batch):
+    """(carry, batch <[B, T, ...]>) -> carry, outs, metrics.
+
+    `batch` holds obs and act keys plus 'stepid' <uint8>[B, T, 20] (replay ids) and,
+    with replay_context, the stored latents of the first `context` steps. `outs`
+    may hold 'replay': {key: [B, T, ...]} with fresh latents to write back through
+    `Replay.update` and 'stepid' naming the rows.
+    """
+    raise NotImplementedError
+
+  def report(self, carry, batch):
+    """(carry, batch) -> carry, metrics (scalars, and videos <uint8>[T, H, W, C])."""
+    raise NotImplementedError
+
+
+class Env:
+  """A single environment. `step({'reset': True, ...})` starts an episode."""
+
+  @property
+  def obs_space(self):
+    """dict of Space; includes reward, is_first, is_last, is_terminal."""
+    raise NotImplementedError
+
+  @property
+  def act_space(self):
+    """dict of Space; includes 'reset' <bool>[]."""
+    raise NotImplementedError
+
+  def step(self, action):
+    """dict action -> dict observation (numpy values matching obs_space)."""
+    raise NotImplementedError
+
+  def close(self):
+    pass

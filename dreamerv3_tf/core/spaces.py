@@ -1,0 +1,96 @@
+"""Space: dtype, shape and bounds of one observation or action entry."""
+
+import numpy as np
+
+
+class Space:
+  """A box of values of one dtype and shape.
+
+  Discrete spaces are integer spaces with a scalar shape: `Space(np.int32, (), 0, n)`
+  holds the values 0 .. n-1 (`high` is exclusive for integers, as in `range`).
+  Bool spaces hold flags such as `is_first`. Everything else is continuous.
+  """
+
+  def __init__(self, dtype, shape=(), low=None, high=None):
+    self.dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(int(x) for x in shape)
+    self.shape = shape
+    if low is None:
+      low = _dtype_min(self.dtype)
+    if high is None:
+      high = _dtype_max(self.dtype)
+    self.low = np.broadcast_to(np.asarray(low, self.dtype), shape)
+    self.high = np.broadcast_to(np.asarray(high, self.dtype), shape)
+
+  @property
+  def discrete(self):
+    """Integer or bool values (one-hot encoded inside the agent when integer)."""
+    return np.issubdtype(self.dtype, np.integer) or self.dtype == bool
+
+  @property
+  def classes(self):
+    """Number of values of a scalar integer space (e.g. Discrete(n) -> n)."""
+    assert self.discrete and self.dtype != bool, self
+    assert np.all(self.low == 0), self
+    return int(np.max(self.high))
+
+  def contains(self, value):
+    value = np.asarray(value)
+    if value.shape != self.shape or value.dtype != self.dtype:
+      return False
+    if self.dtype == bool:
+      return True
+    if np.issubdtype(self.dtype, np.integer):
+      return bool(np.all(value >= self.low) and np.all(value < self.high))
+    return bool(np.all(value >= self.low) and np.all(value <= self.high))
+
+  def sample(self, rng=None):
+    rng = rng or np.random
+    if self.dtype == bool:
+      return rng.uniform(size=self.shape) < 0.5
+    if np.issubdtype(self.dtype, np.integer):
+      return rng.randint(self.low, self.high, self.shape).astype(self.dtype)
+    low = np.maximum(self.low, -1e6).astype(np.float64)
+    high = np.minimum(self.high, 1e6).astype(np.float64)
+    return rng.uniform(low, high, self.shape).astype(self.dtype)
+
+  def to_dict(self):
+    """A JSON-able description (used to save the spaces next to a checkpoint)."""
+    return {
+        'dtype': self.dtype.name, 'shape': list(self.shape),
+        'low': self.low.tolist(), 'high': self.high.tolist()}
+
+  @classmethod
+  def from_dict(cls, d):
+    return cls(d['dtype'], tuple(d['shape']), d['low'], d['high'])
+
+  def __eq__(self, other):
+    return (
+        isinstance(other, Space) and self.dtype == other.dtype and
+        self.shape == other.shape and np.array_equal(self.low, other.low) and
+        np.array_equal(self.high, other.high))
+
+  def __repr__(self):
+    if self.dtype == bool or self.shape and self.low.size > 1 and (
+        np.all(self.low == self.low.flat[0]) and
+        np.all(self.high == self.high.flat[0])):
+      low, high = self.low.flat[0], self.high.flat[0]
+    else:
+      low, high = self.low, self.high
+    return f'Space({self.dtype.name}, shape={self.shape}, low={low}, high={high})'
+
+
+def _dtype_min(dtype):
+  if dtype == bool:
+    return False
+  if np.issubdtype(dtype, np.floating):
+    return -np.inf
+  return np.iinfo(dtype).min
+
+
+def _dtype_max(dtype):
+  if dtype == bool:
+    return True
+  if np.issubdtype(dtype, np.floating):
+    return np.inf
+  return np.iinfo(dtype).max
