@@ -38,6 +38,7 @@ def get_config():
   c.replay = mlc.ConfigDict()
   c.replay.size = int(5e6)
   c.replay.eval_fraction = 0.1     # eval replay capacity = size * eval_fraction
+  c.replay.eval_size = -1          # derived by configuration.finalize; do not set
   c.replay.online = True
   c.replay.chunksize = 1024
   c.replay.fracs = dict(uniform=1.0, priority=0.0, recency=0.0)

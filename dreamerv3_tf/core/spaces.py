@@ -41,15 +41,19 @@ class Space:
     if self.dtype == bool:
       return True
     if np.issubdtype(self.dtype, np.integer):
-      return bool(np.all(value >= self.low) and np.all(value < self.high))
+      # `high` is exclusive, except at the dtype's maximum (e.g. uint8 images hold 255).
+      top = np.iinfo(self.dtype).max
+      below = (value < self.high) | ((self.high == top) & (value == top))
+      return bool(np.all(value >= self.low) and np.all(below))
     return bool(np.all(value >= self.low) and np.all(value <= self.high))
 
   def sample(self, rng=None):
-    rng = rng or np.random
+    """A uniform sample; `rng` is a np.random.Generator (default: a fresh one)."""
+    rng = rng if rng is not None else np.random.default_rng()
     if self.dtype == bool:
       return rng.uniform(size=self.shape) < 0.5
     if np.issubdtype(self.dtype, np.integer):
-      return rng.randint(self.low, self.high, self.shape).astype(self.dtype)
+      return rng.integers(self.low, self.high, self.shape).astype(self.dtype)
     low = np.maximum(self.low, -1e6).astype(np.float64)
     high = np.minimum(self.high, 1e6).astype(np.float64)
     return rng.uniform(low, high, self.shape).astype(self.dtype)

@@ -1,0 +1,139 @@
+"""Checks a config, computes its derived values, and saves / compares it in a logdir.
+
+Every derived value is computed here and nowhere else, so a saved config.json shows
+exactly what ran.
+"""
+
+import json
+import os
+
+import ml_collections as mlc
+
+SCRIPTS = ('train', 'train_eval', 'eval_only')
+STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
+DTYPES = ('float32', 'bfloat16', 'float16')
+SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy')
+
+
+class ConfigError(ValueError):
+  """A config that cannot run; the message is one line naming the problem."""
+
+
+def finalize(config):
+  """Validates `config` in place, fills derived values, and returns it."""
+  c = config
+  _check(c.script in SCRIPTS, f'script={c.script!r}; choose one of {SCRIPTS}')
+  _check(c.distribute in STRATEGIES,
+         f'distribute={c.distribute!r}; choose one of {STRATEGIES}')
+  _check(c.compute_dtype in DTYPES,
+         f'compute_dtype={c.compute_dtype!r}; choose one of {DTYPES}')
+  suite = c.task.split('_', 1)[0]
+  _check('_' in c.task and suite in SUITES,
+         f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}')
+  for key in ('batch_size', 'batch_length', 'report_length'):
+    _check(c[key] >= 1, f'{key}={c[key]} must be >= 1')
+  _check(c.replay_context >= 0, f'replay_context={c.replay_context} must be >= 0')
+  for key in ('envs', 'eval_envs', 'eval_eps', 'report_batches', 'keep_checkpoints'):
+    _check(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
+  _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
+  _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
+  fracs = dict(c.replay.fracs)
+  _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
+         f'replay.fracs={fracs} must be non-negative and sum to 1')
+  _check(0 < c.replay.eval_fraction <= 1,
+         f'replay.eval_fraction={c.replay.eval_fraction} must be in (0, 1]')
+  _check(c.replay.eval_size == -1 or c.replay.eval_size == eval_size(c),
+         'replay.eval_size is derived (replay.size * replay.eval_fraction); '
+         'set replay.eval_fraction instead')
+  c.replay.eval_size = eval_size(c)
+  train_len = c.batch_length + c.replay_context
+  report_len = c.report_length + c.replay_context
+  _check(c.replay.size >= c.batch_size * train_len,
+         f'replay.size={c.replay.size} is smaller than one batch '
+         f'(batch_size {c.batch_size} x (batch_length {c.batch_length} + '
+         f'replay_context {c.replay_context}))')
+  _check(c.replay.eval_size >= report_len,
+         f'eval replay capacity {c.replay.eval_size} (replay.size x eval_fraction) '
+         f'is shorter than one report sequence ({report_len} steps)')
+  _check(c.replay.chunksize >= 1, f'replay.chunksize={c.replay.chunksize} must be >= 1')
+  outputs = [x for x in c.logger.outputs.split(',') if x]
+  unknown = set(outputs) - {'terminal', 'jsonl', 'tensorboard'}
+  _check(not unknown, f'logger.outputs has unknown entries {sorted(unknown)}')
+  a = c.agent
+  _check(a.rssm.deter % a.rssm.blocks == 0,
+         f'agent.rssm.deter={a.rssm.deter} must be divisible by blocks={a.rssm.blocks}')
+  _check(a.rssm.hidden % a.rssm.blocks == 0,
+         f'agent.rssm.hidden={a.rssm.hidden} must be divisible by blocks={a.rssm.blocks}')
+  _check(a.imag_length >= 1, f'agent.imag_length={a.imag_length} must be >= 1')
+  return c
+
+
+def eval_size(config):
+  """Capacity of the eval replay: a tenth of the train replay by default."""
+  return max(1, int(config.replay.size * config.replay.eval_fraction))
+
+
+def save(config, logdir, allow_other=False):
+  """Writes config.json into logdir; refuses a logdir that belongs to another config.
+
+  The keys that may differ on resume (how long to run, how often to log) are
+  ignored in the comparison.
+  """
+  path = os.path.join(logdir, 'config.json')
+  text = to_json(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    diff = _diff(_comparable(old), _comparable(json.loads(text)))
+    if diff and not allow_other:
+      raise ConfigError(
+          f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
+          'use a new --logdir or pass --config.run.allow_other_config=True')
+  os.makedirs(logdir, exist_ok=True)
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def to_json(config):
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=_default)
+
+
+def from_json(text):
+  return mlc.ConfigDict(json.loads(text))
+
+
+_RUNTIME_KEYS = {
+    'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
+    'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
+    'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
+    'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
+
+
+def _comparable(tree, prefix=''):
+  flat = {}
+  for key, value in tree.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, dict):
+      flat.update(_comparable(value, name + '.'))
+    elif name not in _RUNTIME_KEYS:
+      flat[name] = value
+  return flat
+
+
+def _diff(old, new):
+  keys = sorted(set(old) | set(new))
+  return [f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in keys
+          if old.get(k) != new.get(k)]
+
+
+def _default(value):
+  if isinstance(value, tuple):
+    return list(value)
+  return str(value)
+
+
+def _check(ok, message):
+  if not ok:
+    raise ConfigError(message)

@@ -1,0 +1,177 @@
+"""Atari 2600 games through ale-py, with the DreamerV3 preprocessing.
+
+task=atari_pong (config.env.atari) or atari100k_pong (config.env.atari100k).
+Obs 'image' <uint8>[H, W, 1 if gray else 3]; action 'action' <int32>[] indexing
+the full (18) or minimal action set. Per agent step: `repeat` frames with the
+same action, the last `pooling` frames max- (or mean-) pooled, resized with PIL
+bilinear, then optionally grayscaled. Resets add 0..noops random NOOP frames.
+Episodes end at game over (is_terminal) or after `length` frames (is_last only).
+Lives: 'unused'; 'discount' marks a life loss is_terminal without ending the
+episode; 'reset' ends the episode at a life loss. In eval mode lives are always
+'unused' so eval scores cover whole games.
+"""
+
+import os
+import threading
+
+import numpy as np
+
+from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.envs.wrappers import UnknownTaskError
+
+# ALE's ROM loading is not thread-safe (threaded drivers build envs in parallel).
+_LOCK = threading.Lock()
+_GRAY = np.array([0.299, 0.587, 0.114])
+ALIASES = {'james_bond': 'jamesbond'}
+
+
+class Atari:
+  """One ALE game; `step` follows the Env contract of dreamerv3_tf.core.base."""
+
+  def __init__(
+      self, name, repeat=4, size=(84, 84), gray=True, noops=0, lives='unused',
+      sticky=True, actions='all', length=108000, pooling=2, aggregate='max',
+      clip_reward=False, autostart=False, seed=None, mode='train'):
+    import ale_py
+    from ale_py import roms
+    if lives not in ('unused', 'discount', 'reset'):
+      raise ValueError(f"atari lives must be unused|discount|reset, got {lives!r}")
+    if actions not in ('all', 'needed'):
+      raise ValueError(f"atari actions must be all|needed, got {actions!r}")
+    if aggregate not in ('max', 'mean'):
+      raise ValueError(f"atari aggregate must be max|mean, got {aggregate!r}")
+    if not 1 <= int(pooling) <= int(repeat):
+      raise ValueError(f'atari needs 1 <= pooling <= repeat, got {pooling}, {repeat}')
+    if mode not in ('train', 'eval'):
+      raise ValueError(f"atari mode must be train|eval, got {mode!r}")
+    name = ALIASES.get(name, name)
+    path = self._rom_path(name, roms)
+    self._repeat = int(repeat)
+    self._size = tuple(int(x) for x in size)
+    self._gray = bool(gray)
+    self._noops = int(noops)
+    self._lives = 'unused' if mode == 'eval' else lives
+    self._length = int(length) if length else None
+    self._pooling = int(pooling)
+    self._aggregate = aggregate
+    self._clip_reward = bool(clip_reward)
+    self._autostart = bool(autostart)
+    self._rng = np.random.default_rng(seed)
+    self._ale = ale_py.ALEInterface()
+    self._ale.setLoggerMode(ale_py.LoggerMode.Error)
+    self._ale.setInt('random_seed', int(self._rng.integers(0, 2 ** 31)))
+    # Settings take effect when the ROM is loaded, so set them before.
+    self._ale.setFloat('repeat_action_probability', 0.25 if sticky else 0.0)
+    with _LOCK:
+      self._ale.loadROM(path)
+    if actions == 'all':
+      self._actions = list(self._ale.getLegalActionSet())
+    else:
+      self._actions = list(self._ale.getMinimalActionSet())
+    self._Action = ale_py.Action
+    height, width = self._ale.getScreenDims()
+    # Ring of the last `pooling` screens; index 0 is the newest.
+    self._frames = [np.zeros((height, width, 3), np.uint8) for _ in range(self._pooling)]
+    self._lives_left = 0
+    self._frame_count = 0
+    self._done = True
+
+  @staticmethod
+  def _rom_path(name, roms):
+    import warnings
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')  # get_rom_path warns before returning None.
+      path = os.environ.get('ALE_ROM_PATH') and os.path.join(
+          os.environ['ALE_ROM_PATH'], f'{name}.bin')
+      path = path or roms.get_rom_path(name)
+    if not path or not os.path.exists(path):
+      valid = ', '.join(roms.get_all_rom_ids())
+      raise UnknownTaskError(f'ale-py has no game {name!r}; valid: {valid}')
+    return path
+
+  @property
+  def obs_space(self):
+    return {
+        'image': Space(np.uint8, self._size + (1 if self._gray else 3,)),
+        'reward': Space(np.float32), 'is_first': Space(bool),
+        'is_last': Space(bool), 'is_terminal': Space(bool)}
+
+  @property
+  def act_space(self):
+    return {
+        'action': Space(np.int32, (), 0, len(self._actions)),
+        'reset': Space(bool)}
+
+  def step(self, action):
+    if action.get('reset', False) or self._done:
+      self._reset()
+      self._done = False
+      return self._obs(0.0, is_first=True)
+    index = int(action['action'])
+    if not 0 <= index < len(self._actions):
+      raise ValueError(
+          f'atari action: expected int in [0, {len(self._actions)}), got {index}')
+    act = self._actions[index]
+    reward, terminal, last = 0.0, False, False
+    for i in range(self._repeat):
+      reward += self._ale.act(act)
+      self._frame_count += 1
+      if i >= self._repeat - self._pooling:
+        self._grab()
+      if self._ale.game_over():
+        terminal = last = True
+      if self._length and self._frame_count >= self._length:
+        last = True
+      lives = self._ale.lives()
+      if 0 < lives < self._lives_left and self._lives != 'unused':
+        terminal = True
+        last = last or self._lives == 'reset'
+      self._lives_left = lives
+      if terminal or last:
+        break
+    self._done = last
+    return self._obs(reward, is_last=last, is_terminal=terminal)
+
+  def close(self):
+    pass
+
+  def _act_or_reset(self, act):
+    self._ale.act(act)
+    if self._ale.game_over():
+      self._ale.reset_game()
+
+  def _reset(self):
+    self._ale.reset_game()
+    for _ in range(int(self._rng.integers(self._noops + 1))):
+      self._act_or_reset(self._Action.NOOP)
+    if self._autostart and self._Action.FIRE in self._actions:
+      self._act_or_reset(self._Action.FIRE)
+      self._act_or_reset(self._Action.UP)
+    self._grab()
+    for frame in self._frames[1:]:
+      np.copyto(frame, self._frames[0])
+    self._lives_left = self._ale.lives()
+    self._frame_count = 0
+
+  def _grab(self):
+    self._frames.insert(0, self._frames.pop())
+    self._ale.getScreenRGB(self._frames[0])
+
+  def _obs(self, reward, is_first=False, is_last=False, is_terminal=False):
+    from PIL import Image
+    if self._clip_reward:
+      reward = np.sign(reward)
+    if self._pooling == 1:
+      image = self._frames[0]
+    elif self._aggregate == 'max':
+      image = np.max(self._frames, 0)
+    else:
+      image = np.mean(self._frames, 0).astype(np.uint8)
+    image = Image.fromarray(image).resize(self._size[::-1], Image.BILINEAR)
+    image = np.asarray(image)
+    if self._gray:
+      # Weighted, not a plain mean: red on green would otherwise vanish.
+      image = (image @ _GRAY).astype(np.uint8)[..., None]
+    return {
+        'image': image, 'reward': np.float32(reward), 'is_first': is_first,
+        'is_last': bool(is_last), 'is_terminal': bool(is_terminal)}

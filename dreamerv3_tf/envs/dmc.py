@@ -1,0 +1,120 @@
+"""DeepMind Control Suite tasks, e.g. task=dmc_walker_walk, dmc_ball_in_cup_catch.
+
+Obs: each dm_control observation entry as a flat <float32>[D] vector (scalars
+become [1]) when `proprio`, and 'image' <uint8>[H, W, 3] when `image`. Action:
+'action' <float32>[A] with the bounds of the action spec. Episodes end by the
+suite's time limit (discount 1: is_last only); discount 0 marks is_terminal.
+"""
+
+import os
+
+import numpy as np
+
+from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.envs.wrappers import UnknownTaskError
+
+DEFAULT_CAMERAS = {'quadruped': 2}
+ALIASES = {'cup': 'ball_in_cup'}  # Short names used by the official configs.
+META = ('reward', 'is_first', 'is_last', 'is_terminal')
+
+
+def split_name(name, all_tasks):
+  """'ball_in_cup_catch' -> ('ball_in_cup', 'catch'), using the suite's task list."""
+  head, _, rest = name.partition('_')
+  if head in ALIASES:
+    name = f'{ALIASES[head]}_{rest}'
+  for domain, task in all_tasks:
+    if f'{domain}_{task}' == name:
+      return domain, task
+  valid = ', '.join(f'{d}_{t}' for d, t in all_tasks)
+  raise UnknownTaskError(f'dm_control suite has no task {name!r}; valid: {valid}')
+
+
+class DMC:
+  """A dm_control suite task with action repeat and optional rendering."""
+
+  def __init__(
+      self, task, repeat=1, size=(64, 64), proprio=True, image=True, camera=-1,
+      seed=None):
+    # Set before dm_control (mujoco) is imported: picks headless EGL rendering.
+    os.environ.setdefault('MUJOCO_GL', 'egl')
+    from dm_control import suite
+    if not (proprio or image):
+      raise ValueError('dmc needs proprio=True or image=True (or both)')
+    if int(repeat) < 1:
+      raise ValueError(f'dmc repeat must be >= 1, got {repeat}')
+    domain, name = split_name(task, suite.ALL_TASKS)
+    seed = None if seed is None else int(seed) % (2 ** 32)
+    self._env = suite.load(domain, name, task_kwargs={'random': seed})
+    self._repeat = int(repeat)
+    self._size = tuple(int(x) for x in size)
+    self._proprio = bool(proprio)
+    self._image = bool(image)
+    self._camera = DEFAULT_CAMERAS.get(domain, 0) if camera == -1 else int(camera)
+    self._keys = {}  # dm_control key -> our key, for non-empty entries.
+    for key, spec in self._env.observation_spec().items():
+      if int(np.prod(spec.shape)) == 0:
+        continue
+      ours = key.replace('/', '_')
+      if ours in META or ours == 'image':
+        ours = f'obs_{ours}'
+      self._keys[key] = (ours, max(1, int(np.prod(spec.shape))))
+    spec = self._env.action_spec()
+    self._act_dtype = spec.dtype
+    self._act_space = Space(np.float32, spec.shape, spec.minimum, spec.maximum)
+    self._done = True
+
+  @property
+  def obs_space(self):
+    spaces = {}
+    if self._proprio:
+      for ours, size in self._keys.values():
+        spaces[ours] = Space(np.float32, (size,))
+    if self._image:
+      spaces['image'] = Space(np.uint8, self._size + (3,))
+    spaces.update(
+        reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool),
+        is_terminal=Space(bool))
+    return spaces
+
+  @property
+  def act_space(self):
+    return {'action': self._act_space, 'reset': Space(bool)}
+
+  def step(self, action):
+    if action.get('reset', False) or self._done:
+      self._done = False
+      time_step = self._env.reset()
+      return self._obs(time_step, 0.0, is_first=True)
+    act = np.asarray(action['action'], self._act_dtype)
+    if not np.all(np.isfinite(act)):
+      raise ValueError(f"dmc action: expected finite values, got {act.tolist()}")
+    reward = 0.0
+    for _ in range(self._repeat):
+      time_step = self._env.step(act)
+      reward += time_step.reward or 0.0
+      if time_step.last():
+        break
+    self._done = time_step.last()
+    terminal = time_step.last() and time_step.discount == 0
+    return self._obs(time_step, reward, is_last=self._done, is_terminal=terminal)
+
+  def render(self):
+    """<uint8>[H, W, 3] from the task's camera."""
+    return self._env.physics.render(*self._size, camera_id=self._camera)
+
+  def close(self):
+    self._env.close()
+
+  def _obs(self, time_step, reward, is_first=False, is_last=False, is_terminal=False):
+    obs = {}
+    if self._proprio:
+      for key, (ours, _) in self._keys.items():
+        obs[ours] = np.asarray(time_step.observation[key], np.float32).reshape(-1)
+    if self._image:
+      # Only here: a render costs ~100x a physics step.
+      obs['image'] = self.render()
+    obs.update(
+        reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
+        is_terminal=bool(is_terminal))
+    return obs

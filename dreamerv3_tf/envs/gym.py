@@ -1,0 +1,193 @@
+"""Gymnasium envs by id, e.g. task=gym_CartPole-v1, gym_Pendulum-v1.
+
+Obs: a Box of images (uint8, [H, W] or [H, W, C]) becomes 'image' resized to
+`size`; any other Box becomes 'vector' <float32>[D] (flattened, unbounded); a
+Discrete obs becomes an int32 scalar; Dict obs keep their keys (nested keys are
+joined with '_'). With `image=True` the env renders rgb_array frames into 'image'.
+Actions: Discrete(n) -> 'action' <int32>[] in [0, n); Box -> <float32> box.
+terminated -> is_last and is_terminal; truncated -> is_last only.
+"""
+
+import numpy as np
+
+from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.envs.wrappers import UnknownTaskError
+
+META = ('reward', 'is_first', 'is_last', 'is_terminal')
+
+
+def _is_image(space, gym):
+  return (
+      isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and
+      (len(space.shape) == 2 or (len(space.shape) == 3 and space.shape[-1] in (1, 3, 4))))
+
+
+def _flatten(space, gym, prefix=()):
+  """Dict space -> {path tuple: leaf space}."""
+  if isinstance(space, gym.spaces.Dict):
+    leaves = {}
+    for key, sub in space.spaces.items():
+      leaves.update(_flatten(sub, gym, prefix + (key,)))
+    return leaves
+  return {prefix: space}
+
+
+def _resize(image, size):
+  """<uint8>[h, w, C] -> <uint8>[H, W, C] with PIL bilinear; size = (H, W)."""
+  if image.shape[:2] == tuple(size):
+    return image
+  from PIL import Image
+  channels = image.shape[-1]
+  if channels == 1:
+    image = image[..., 0]
+  out = np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.BILINEAR))
+  return out[..., None] if channels == 1 else out
+
+
+class Gym:
+  """A gymnasium env (an id, or an Env instance) behind the step-dict interface."""
+
+  def __init__(self, task, size=(64, 64), repeat=1, image=False, seed=None):
+    import gymnasium as gym
+    self._gym = gym
+    if int(repeat) < 1:
+      raise ValueError(f'gym repeat must be >= 1, got {repeat}')
+    if isinstance(task, gym.Env):  # An env instance made by the caller.
+      if image and task.render_mode != 'rgb_array':
+        raise ValueError("gym image=True needs an env made with render_mode='rgb_array'")
+      self._env = task
+    else:
+      kwargs = {'render_mode': 'rgb_array'} if image else {}
+      try:
+        self._env = gym.make(task, **kwargs)
+      except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
+        raise UnknownTaskError(f'gymnasium has no env {task!r} ({e})') from None
+    self._size = tuple(int(x) for x in size)
+    self._repeat = int(repeat)
+    self._seed = None if seed is None else int(seed) % (2 ** 32)
+    self._seeded = False
+    self._obs_leaves = {}  # our key -> (path, kind, gym space)
+    for path, space in _flatten(self._env.observation_space, gym).items():
+      if not path:
+        key = 'image' if _is_image(space, gym) else 'vector'
+      else:
+        key = '_'.join(path)
+        key = f'obs_{key}' if key in META else key
+      if isinstance(space, gym.spaces.Discrete):
+        kind = 'discrete'
+      elif _is_image(space, gym):
+        kind = 'image'
+      elif isinstance(space, gym.spaces.Box):
+        kind = 'vector'
+      else:
+        raise ValueError(f'gym obs {key!r}: unsupported space {space}')
+      self._obs_leaves[key] = (path, kind, space)
+    self._render = bool(image) and 'image' not in self._obs_leaves
+    self._act_leaves = {}  # our key -> (path, gym space)
+    for path, space in _flatten(self._env.action_space, gym).items():
+      key = '_'.join(path) if path else 'action'
+      if key == 'reset':
+        raise ValueError("gym action key 'reset' clashes with the reset flag")
+      if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
+        raise ValueError(f'gym action {key!r}: unsupported space {space}')
+      self._act_leaves[key] = (path, space)
+    if self._seed is not None:
+      self._env.action_space.seed(self._seed)
+    self._done = True
+
+  @property
+  def gym_env(self):
+    """The underlying gymnasium env (wrappers forward this attribute)."""
+    return self._env
+
+  @property
+  def obs_space(self):
+    spaces = {}
+    for key, (_, kind, space) in self._obs_leaves.items():
+      if kind == 'discrete':
+        spaces[key] = Space(np.int32, (), 0, int(space.n))
+      elif kind == 'image':
+        channels = 1 if len(space.shape) == 2 else space.shape[-1]
+        spaces[key] = Space(np.uint8, self._size + (channels,))
+      else:
+        spaces[key] = Space(np.float32, (max(1, int(np.prod(space.shape))),))
+    if self._render:
+      spaces['image'] = Space(np.uint8, self._size + (3,))
+    spaces.update(
+        reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool),
+        is_terminal=Space(bool))
+    return spaces
+
+  @property
+  def act_space(self):
+    spaces = {}
+    for key, (_, space) in self._act_leaves.items():
+      if isinstance(space, self._gym.spaces.Discrete):
+        spaces[key] = Space(np.int32, (), 0, int(space.n))
+      else:
+        spaces[key] = Space(np.float32, space.shape, space.low, space.high)
+    spaces['reset'] = Space(bool)
+    return spaces
+
+  def step(self, action):
+    if action.get('reset', False) or self._done:
+      self._done = False
+      if self._seeded:
+        obs, _ = self._env.reset()
+      else:  # Seed once; later resets continue the env's own rng.
+        obs, _ = self._env.reset(seed=self._seed)
+        self._seeded = True
+      return self._obs(obs, 0.0, is_first=True)
+    act = self._unflatten(action)
+    reward = 0.0
+    terminated = truncated = False
+    for _ in range(self._repeat):
+      obs, rew, terminated, truncated, _ = self._env.step(act)
+      reward += float(rew)
+      if terminated or truncated:
+        break
+    self._done = bool(terminated or truncated)
+    return self._obs(obs, reward, is_last=self._done, is_terminal=bool(terminated))
+
+  def close(self):
+    self._env.close()
+
+  def _unflatten(self, action):
+    result = None
+    for key, (path, space) in self._act_leaves.items():
+      if isinstance(space, self._gym.spaces.Discrete):
+        value = int(action[key]) + int(space.start)
+      else:
+        value = np.asarray(action[key], space.dtype)
+      if not path:
+        return value
+      result = result if result is not None else {}
+      node = result
+      for part in path[:-1]:
+        node = node.setdefault(part, {})
+      node[path[-1]] = value
+    return result
+
+  def _obs(self, raw, reward, is_first=False, is_last=False, is_terminal=False):
+    obs = {}
+    for key, (path, kind, space) in self._obs_leaves.items():
+      value = raw
+      for part in path:
+        value = value[part]
+      if kind == 'discrete':
+        obs[key] = np.int32(int(value) - int(space.start))
+      elif kind == 'image':
+        value = np.asarray(value, np.uint8)
+        value = value[..., None] if value.ndim == 2 else value
+        obs[key] = _resize(value, self._size)
+      else:
+        obs[key] = np.asarray(value, np.float32).reshape(-1)
+    if self._render:
+      frame = self._env.render()
+      if frame is None:
+        raise ValueError(f'gym env {self._env.spec.id} rendered None for image=True')
+      obs['image'] = _resize(np.asarray(frame, np.uint8)[..., :3], self._size)
+    obs.update(
+        reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
+        is_terminal=bool(is_terminal))
+    return obs

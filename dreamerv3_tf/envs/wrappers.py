@@ -1,0 +1,367 @@
+"""Env wrappers: the standard chain and a few helpers shared by the suites.
+
+The chain applied by `registry.make_env`, innermost first:
+  suite env -> TimeLimit (optional) -> NormalizeAction -> UnifyDtypes
+  -> CheckSpaces -> ClipAction
+Actions travel inwards (ClipAction first), observations outwards.
+"""
+
+import numpy as np
+
+from dreamerv3_tf.core.spaces import Space
+
+FLAG_KEYS = ('is_first', 'is_last', 'is_terminal')
+_NUMERIC = (np.ndarray, np.generic, bool, int, float)
+
+
+class UnknownTaskError(ValueError):
+  """A suite does not know the requested task name (raised by suite envs)."""
+
+
+class Wrapper:
+  """Forwards everything it does not override to the wrapped `env`."""
+
+  def __init__(self, env):
+    self.env = env
+
+  @property
+  def obs_space(self):
+    return self.env.obs_space
+
+  @property
+  def act_space(self):
+    return self.env.act_space
+
+  def step(self, action):
+    return self.env.step(action)
+
+  def close(self):
+    self.env.close()
+
+  def __getattr__(self, name):
+    # Guard 'env' and dunders: they are looked up before __init__ has run when
+    # an instance is unpickled (e.g. sent to a subprocess), which would recurse.
+    if name == 'env' or name.startswith('__'):
+      raise AttributeError(name)
+    return getattr(self.env, name)
+
+  def __repr__(self):
+    return f'{type(self).__name__}({self.env!r})'
+
+
+def continuous_keys(act_space):
+  """Float action keys (the ones NormalizeAction and ClipAction act on)."""
+  return [
+      k for k, s in act_space.items()
+      if k != 'reset' and np.issubdtype(s.dtype, np.floating)]
+
+
+class TimeLimit(Wrapper):
+  """Ends episodes after `duration` agent steps: sets is_last, not is_terminal.
+
+  A step after an is_last observation always starts a new episode.
+  """
+
+  def __init__(self, env, duration):
+    super().__init__(env)
+    if int(duration) <= 0:
+      raise ValueError(f'TimeLimit duration must be positive, got {duration}')
+    self._duration = int(duration)
+    self._count = 0
+    self._done = True
+
+  def step(self, action):
+    if action.get('reset', False) or self._done:
+      self._count = 0
+      self._done = False
+      return self.env.step({**action, 'reset': True})
+    self._count += 1
+    obs = self.env.step(action)
+    if self._count >= self._duration and not obs['is_last']:
+      obs = {**obs, 'is_last': True}
+    self._done = bool(obs['is_last'])
+    return obs
+
+
+class ActionRepeat(Wrapper):
+  """Repeats each action `repeat` times, summing rewards; stops at is_last."""
+
+  def __init__(self, env, repeat):
+    super().__init__(env)
+    if int(repeat) < 1:
+      raise ValueError(f'ActionRepeat repeat must be >= 1, got {repeat}')
+    self._repeat = int(repeat)
+
+  def step(self, action):
+    if action.get('reset', False):
+      return self.env.step(action)
+    reward = 0.0
+    for _ in range(self._repeat):
+      obs = self.env.step(action)
+      reward += float(obs['reward'])
+      if obs['is_last'] or obs['is_terminal']:
+        break
+    return {**obs, 'reward': np.float32(reward)}
+
+
+class NormalizeAction(Wrapper):
+  """The agent acts in [-1, 1]; maps to the env's bounds for float keys.
+
+  Dimensions with an infinite bound pass through unchanged.
+  """
+
+  def __init__(self, env, keys=None):
+    super().__init__(env)
+    spaces = env.act_space
+    self._keys = continuous_keys(spaces) if keys is None else list(keys)
+    self._inner, self._maps, outer = {}, {}, dict(spaces)
+    for key in self._keys:
+      space = spaces[key]
+      low = space.low.astype(np.float64)
+      high = space.high.astype(np.float64)
+      mask = np.isfinite(low) & np.isfinite(high)
+      self._inner[key] = space
+      # Placeholder bounds where unbounded, so the affine map stays finite.
+      self._maps[key] = (mask, np.where(mask, low, -1.0), np.where(mask, high, 1.0))
+      outer[key] = Space(
+          np.float32, space.shape,
+          np.where(mask, -1.0, low), np.where(mask, 1.0, high))
+    self._act_space = outer
+
+  @property
+  def act_space(self):
+    return self._act_space
+
+  def step(self, action):
+    action = dict(action)
+    for key in self._keys:
+      if key not in action:
+        continue
+      mask, low, high = self._maps[key]
+      value = np.asarray(action[key], np.float64)
+      orig = (value + 1) / 2 * (high - low) + low
+      # Rounding may step an ulp past a bound; envs such as dm_control check.
+      orig = np.where(mask, np.clip(orig, low, high), value)
+      action[key] = orig.astype(self._inner[key].dtype)
+    return self.env.step(action)
+
+
+class ClipAction(Wrapper):
+  """Clips float actions to [low, high] (default [-1, 1]); keeps the dtype."""
+
+  def __init__(self, env, keys=None, low=-1.0, high=1.0):
+    super().__init__(env)
+    self._keys = continuous_keys(env.act_space) if keys is None else list(keys)
+    self._low, self._high = low, high
+
+  def step(self, action):
+    action = dict(action)
+    for key in self._keys:
+      if key in action:
+        value = np.asarray(action[key])
+        action[key] = np.clip(value, self._low, self._high).astype(value.dtype)
+    return self.env.step(action)
+
+
+def _unified_dtype(dtype):
+  dtype = np.dtype(dtype)
+  if dtype == bool or dtype == np.uint8:
+    return dtype
+  if np.issubdtype(dtype, np.floating):
+    return np.dtype(np.float32)
+  if np.issubdtype(dtype, np.integer):
+    return np.dtype(np.int32)
+  raise ValueError(f'Unsupported space dtype {dtype.name}')
+
+
+def _unified_space(space):
+  dtype = _unified_dtype(space.dtype)
+  low, high = space.low, space.high
+  if np.issubdtype(dtype, np.integer) and dtype != space.dtype:
+    info = np.iinfo(dtype)
+    low = np.clip(low, info.min, info.max)
+    high = np.clip(high, info.min, info.max)
+  return Space(dtype, space.shape, low, high)
+
+
+class UnifyDtypes(Wrapper):
+  """float -> float32, int -> int32, uint8 and bool stay; reward float32.
+
+  Observations are converted on the way out, actions back to the env's own
+  dtypes on the way in.
+  """
+
+  def __init__(self, env):
+    super().__init__(env)
+    self._obs_space = {k: _unified_space(s) for k, s in env.obs_space.items()}
+    self._obs_space['reward'] = Space(np.float32)
+    for key in FLAG_KEYS:
+      self._obs_space[key] = Space(bool)
+    self._act_space = {k: _unified_space(s) for k, s in env.act_space.items()}
+    self._act_space['reset'] = Space(bool)
+    self._act_inner = {k: s.dtype for k, s in env.act_space.items()}
+
+  @property
+  def obs_space(self):
+    return self._obs_space
+
+  @property
+  def act_space(self):
+    return self._act_space
+
+  def step(self, action):
+    action = {
+        k: np.asarray(v, self._act_inner[k]) if k in self._act_inner else v
+        for k, v in action.items()}
+    obs = self.env.step(action)
+    out = {}
+    for key, value in obs.items():
+      space = self._obs_space.get(key)
+      if space is not None and isinstance(value, _NUMERIC):
+        value = np.asarray(value, space.dtype)
+      out[key] = value
+    return out
+
+
+def _fmt(dtype, shape):
+  return f'{np.dtype(dtype).name}[{", ".join(str(x) for x in shape)}]'
+
+
+def _describe(value):
+  if isinstance(value, _NUMERIC):
+    value = np.asarray(value)
+    return _fmt(value.dtype, value.shape)
+  return type(value).__name__
+
+
+class _Checker:
+  """Validates values of one Space; returns an error string or None."""
+
+  def __init__(self, space):
+    self.space = space
+    self.expected = _fmt(space.dtype, space.shape)
+    dtype = space.dtype
+    self.floating = np.issubdtype(dtype, np.floating)
+    self.integer = np.issubdtype(dtype, np.integer)
+    # Skip the bounds check when the bounds are the dtype's full range (images,
+    # unbounded vectors): it would cost a min/max per step and never fail.
+    if self.floating:
+      self.bounded = bool(
+          np.any(np.isfinite(space.low)) or np.any(np.isfinite(space.high)))
+    elif self.integer:
+      info = np.iinfo(dtype)
+      self.bounded = bool(
+          np.any(space.low > info.min) or np.any(space.high < info.max))
+      # Integer highs are exclusive, except at the dtype's max (uint8 images hold
+      # 255 under the default high of 255).
+      self.high_inclusive = space.high == info.max
+    else:
+      self.bounded = False
+
+  def check(self, value, strict_dtype=True):
+    if not isinstance(value, _NUMERIC):
+      return f'expected {self.expected}, got {type(value).__name__}'
+    value = np.asarray(value)
+    if strict_dtype:
+      ok_dtype = value.dtype == self.space.dtype
+    elif self.space.dtype == bool:
+      ok_dtype = value.dtype == bool
+    elif self.integer:
+      ok_dtype = np.issubdtype(value.dtype, np.integer)
+    else:
+      ok_dtype = np.issubdtype(value.dtype, np.number)
+    if not ok_dtype or value.shape != self.space.shape:
+      return f'expected {self.expected}, got {_fmt(value.dtype, value.shape)}'
+    if self.floating and not np.all(np.isfinite(value)):
+      bad = value[~np.isfinite(value)]
+      return f'expected finite {self.expected}, got {bad.size} non-finite ({bad.flat[0]})'
+    if self.bounded:
+      low, high = self.space.low, self.space.high
+      if self.integer:
+        inside = (value >= low) & ((value < high) | self.high_inclusive)
+      else:
+        inside = (value >= low) & (value <= high)
+      if not np.all(inside):
+        exclusive = self.integer and not np.all(self.high_inclusive)
+        interval = f'[{_short(low)}, {_short(high)}{")" if exclusive else "]"}'
+        return (
+            f'expected {self.expected} in {interval}, got values in '
+            f'[{np.min(value)}, {np.max(value)}]')
+    return None
+
+
+def _short(bound):
+  bound = np.asarray(bound)
+  if bound.size and np.all(bound == bound.flat[0]):
+    return str(bound.flat[0])
+  return str(bound.tolist())
+
+
+class CheckSpaces(Wrapper):
+  """Checks every observation and action against the spaces; fails loudly.
+
+  Observations must match dtype and shape exactly (after UnifyDtypes), lie in the
+  bounds and be finite. Actions may use any dtype of the same kind (any integer
+  for integer spaces) but must match shape and bounds. On reset steps only the
+  'reset' flag is checked, as the other action values are ignored then.
+  """
+
+  def __init__(self, env):
+    super().__init__(env)
+    obs_space, act_space = env.obs_space, env.act_space
+    overlap = sorted(set(obs_space) & set(act_space))
+    if overlap:
+      raise ValueError(f'Env obs and act spaces share keys {overlap}')
+    for key in ('reward',) + FLAG_KEYS:
+      if key not in obs_space:
+        raise ValueError(f'Env obs_space lacks the key {key!r}')
+    if 'reset' not in act_space:
+      raise ValueError("Env act_space lacks the key 'reset'")
+    self._obs = {k: _Checker(s) for k, s in obs_space.items()}
+    self._act = {k: _Checker(s) for k, s in act_space.items()}
+
+  def step(self, action):
+    self._check_action(action)
+    obs = self.env.step(action)
+    self._check_obs(obs)
+    if obs['is_first'] and obs['reward'] != 0:
+      raise ValueError(f"Env obs 'reward': expected 0 on is_first, got {obs['reward']}")
+    if action['reset'] and not obs['is_first']:
+      raise ValueError("Env obs 'is_first': expected True after a reset action")
+    return obs
+
+  def _check_action(self, action):
+    if not isinstance(action, dict):
+      raise ValueError(f'Env action: expected a dict, got {type(action).__name__}')
+    extra = sorted(set(action) - set(self._act))
+    if extra:
+      raise ValueError(
+          f'Env action has unexpected keys {extra}; act_space has {sorted(self._act)}')
+    if 'reset' not in action:
+      raise ValueError("Env action is missing the key 'reset'")
+    error = self._act['reset'].check(action['reset'], strict_dtype=False)
+    if error:
+      raise ValueError(f"Env action 'reset': {error}")
+    if action['reset']:
+      return
+    for key, checker in self._act.items():
+      if key not in action:
+        raise ValueError(f'Env action is missing the key {key!r}')
+      error = checker.check(action[key], strict_dtype=False)
+      if error:
+        raise ValueError(f'Env action {key!r}: {error}')
+
+  def _check_obs(self, obs):
+    if not isinstance(obs, dict):
+      raise ValueError(f'Env obs: expected a dict, got {type(obs).__name__}')
+    for key, checker in self._obs.items():
+      if key not in obs:
+        raise ValueError(f'Env obs is missing the key {key!r} ({checker.expected})')
+      error = checker.check(obs[key])
+      if error:
+        raise ValueError(f'Env obs {key!r}: {error}')
+    if len(obs) != len(self._obs):
+      extra = sorted(set(obs) - set(self._obs))
+      raise ValueError(
+          f'Env obs has keys not in obs_space: {extra} '
+          f'({", ".join(f"{k}={_describe(obs[k])}" for k in extra)})')

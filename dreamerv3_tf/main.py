@@ -1,0 +1,80 @@
+"""Entry point: python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=DIR
+
+Parses the config, checks it, and calls one script from `dreamerv3_tf.run`.
+Any bad flag or config value ends the program with one line naming it.
+"""
+
+import datetime
+import os
+import re
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
+    lock_config=True)
+_LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
+
+
+def _parse_flags(argv):
+  # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # noqa: BLE001 - every parse error is a user error here
+    print(f'Config error: {_one_line(e)}', file=sys.stderr)
+    sys.exit(2)
+
+
+def _one_line(error):
+  text = str(error).replace('\\n', '\n').replace("\\'", "'")
+  lines = [x.strip() for x in text.splitlines() if x.strip()]
+  if any(x.startswith('Traceback') for x in lines):
+    lines = lines[-1:]  # a config file raised: its own message is the last line
+  text = ' '.join(lines).strip('\'"')
+  match = re.match(r"^'?([\w.]+)'?\s*(Did you mean .*)?$", text)
+  if match and (isinstance(error, (AttributeError, KeyError)) or match.group(2)):
+    hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
+    text = f'unknown config key {match.group(1)!r}{hint}'
+  return text
+
+
+def main(argv):
+  del argv
+  # Imported here so that flag errors are reported before TensorFlow loads.
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf import run
+  try:
+    config = _CONFIG.value
+    config.to_dict()  # the file loads lazily: a missing one fails here
+  except Exception as e:  # noqa: BLE001
+    print(f'Config error: {_one_line(e)}', file=sys.stderr)
+    sys.exit(2)
+  if config is None:
+    print('Config error: --config is required, e.g. --config=configs/dmc.py:train_eval',
+          file=sys.stderr)
+    sys.exit(2)
+  with config.unlocked():
+    config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
+        '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
+  try:
+    configuration.finalize(config)
+  except configuration.ConfigError as e:
+    print(f'Config error: {e}', file=sys.stderr)
+    sys.exit(2)
+  from dreamerv3_tf import checkpoint
+  try:
+    run.main(config)
+  except (configuration.ConfigError, checkpoint.CheckpointError) as e:
+    print(f'Error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+def entry():
+  app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == '__main__':
+  entry()

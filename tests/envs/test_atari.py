@@ -1,0 +1,89 @@
+"""Atari through ale-py: spaces, preprocessing, seeding, episode flags."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip('ale_py')
+
+from configs import base  # noqa: E402
+from dreamerv3_tf.envs import make_env  # noqa: E402
+from dreamerv3_tf.envs.atari import Atari  # noqa: E402
+
+
+def test_atari100k_pong_reset_and_steps():
+  env = make_env('atari100k_pong', base.get_config().env, seed=0)
+  assert env.obs_space['image'].shape == (64, 64, 3)
+  assert env.act_space['action'].classes == 6  # The minimal action set.
+  obs = env.step({'reset': True, 'action': np.int32(0)})
+  assert obs['is_first'] and obs['reward'] == 0
+  assert obs['image'].shape == (64, 64, 3) and obs['image'].dtype == np.uint8
+  assert obs['image'].std() > 0
+  for i in range(10):
+    obs = env.step({'reset': False, 'action': np.int32(i % 6)})
+    assert obs['image'].shape == (64, 64, 3) and not obs['is_last']
+
+
+def test_atari_gray_full_action_set_and_config_sizes():
+  c = base.get_config().env
+  c.atari.size = (32, 40)
+  env = make_env('atari_pong', c, seed=0)
+  assert env.obs_space['image'].shape == (32, 40, 1)
+  assert env.act_space['action'].classes == 18
+  obs = env.step({'reset': True, 'action': np.int32(0)})
+  assert obs['image'].shape == (32, 40, 1) and obs['image'].dtype == np.uint8
+
+
+def test_same_seed_same_frames():
+  def frames(seed):
+    env = Atari('pong', size=(16, 16), gray=False, actions='needed', noops=30,
+                sticky=False, seed=seed)
+    obs = [env.step({'reset': True})]
+    obs += [env.step({'reset': False, 'action': 2}) for _ in range(30)]
+    return np.stack([o['image'] for o in obs])
+  np.testing.assert_array_equal(frames(5), frames(5))
+
+
+def test_frame_limit_sets_last_not_terminal():
+  env = Atari('pong', size=(16, 16), repeat=4, length=20, noops=0, seed=0)
+  env.step({'reset': True})
+  flags = [env.step({'reset': False, 'action': 0}) for _ in range(5)]
+  assert [o['is_last'] for o in flags] == [False] * 4 + [True]
+  assert not flags[-1]['is_terminal']
+  assert env.step({'reset': False, 'action': 0})['is_first']
+
+
+@pytest.mark.parametrize('mode, lives, last_at_life_loss', [
+    ('train', 'reset', True), ('train', 'discount', False),
+    ('eval', 'reset', None)])
+def test_lives(mode, lives, last_at_life_loss):
+  # Breakout: FIRE launches the ball, the unmoved paddle soon misses it.
+  env = Atari('breakout', size=(16, 16), lives=lives, actions='needed', noops=0,
+              seed=0, mode=mode)
+  env.step({'reset': True})
+  for _ in range(2000):
+    obs = env.step({'reset': False, 'action': 1})
+    if obs['is_terminal'] or obs['is_last']:
+      break
+  if last_at_life_loss is None:  # Eval ignores lives: the whole game is played.
+    assert obs['is_last'] and obs['is_terminal'] and env._ale.game_over()
+  else:
+    assert obs['is_terminal'] and not env._ale.game_over()
+    assert bool(obs['is_last']) == last_at_life_loss
+
+
+def test_sticky_actions_are_set():
+  assert Atari('pong', sticky=True)._ale.getFloat('repeat_action_probability') == 0.25
+  assert Atari('pong', sticky=False)._ale.getFloat('repeat_action_probability') == 0.0
+
+
+def test_options_validated_and_unknown_game():
+  with pytest.raises(ValueError, match='lives'):
+    Atari('pong', lives='sometimes')
+  with pytest.raises(ValueError, match='pooling'):
+    Atari('pong', repeat=1, pooling=2)
+  with pytest.raises(ValueError, match=r"Unknown task 'atari_notagame'.*Valid suites"):
+    make_env('atari_notagame', base.get_config().env, seed=0)
+  env = Atari('pong', actions='needed', seed=0)
+  env.step({'reset': True})
+  with pytest.raises(ValueError, match=r'expected int in \[0, 6\), got 6'):
+    env.step({'reset': False, 'action': 6})

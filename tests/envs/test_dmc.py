@@ -1,0 +1,106 @@
+"""DeepMind Control Suite env: proprio episodes, rendering, names, seeding."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault('MUJOCO_GL', 'egl')
+pytest.importorskip('dm_control')
+
+from configs import base  # noqa: E402
+from dreamerv3_tf.envs import make_env  # noqa: E402
+from dreamerv3_tf.envs.dmc import DMC  # noqa: E402
+
+
+def env_config(**dmc):
+  c = base.get_config().env
+  c.dmc.update(dict(proprio=True, image=False, size=(16, 16)), **dmc)
+  return c
+
+
+def test_proprio_episode_ends_by_time_limit_not_terminal():
+  # cartpole episodes last 1000 physics steps: 125 agent steps at repeat 8.
+  env = make_env('dmc_cartpole_balance', env_config(repeat=8), seed=0)
+  assert set(env.obs_space) == {
+      'position', 'velocity', 'reward', 'is_first', 'is_last', 'is_terminal'}
+  assert env.obs_space['position'].shape == (3,)
+  assert env.act_space['action'].shape == (1,)
+  rng = np.random.default_rng(0)
+  obs = env.step({'reset': True, 'action': np.zeros(1, np.float32)})
+  assert obs['is_first'] and obs['position'].dtype == np.float32
+  steps, total = 0, 0.0
+  while not obs['is_last']:
+    action = rng.uniform(-1, 1, 1).astype(np.float32)
+    obs = env.step({'reset': False, 'action': action})
+    steps += 1
+    total += float(obs['reward'])
+  assert steps == 125
+  assert not obs['is_terminal']
+  assert 0 < total <= 8 * 125  # Rewards are summed over the repeated steps.
+  obs = env.step({'reset': False, 'action': np.zeros(1, np.float32)})
+  assert obs['is_first']  # Stepped after is_last: a new episode.
+
+
+def test_scalar_obs_become_vectors_and_time_limit_applies():
+  c = env_config()
+  c.time_limit = 5
+  env = make_env('dmc_walker_walk', c, seed=1)
+  assert env.obs_space['height'].shape == (1,)
+  assert env.obs_space['orientations'].shape == (14,)
+  action = np.zeros(6, np.float32)
+  obs = [env.step({'reset': i == 0, 'action': action}) for i in range(7)]
+  assert [bool(o['is_last']) for o in obs] == [0, 0, 0, 0, 0, 1, 0]
+  assert not obs[5]['is_terminal'] and obs[6]['is_first']
+
+
+def test_vision_step_renders_image():
+  env = make_env(
+      'dmc_reacher_easy', env_config(proprio=False, image=True, size=(32, 24)), seed=0)
+  assert set(env.obs_space) == {'image', 'reward', 'is_first', 'is_last', 'is_terminal'}
+  obs = env.step({'reset': True, 'action': np.zeros(2, np.float32)})
+  obs = env.step({'reset': False, 'action': np.ones(2, np.float32)})
+  assert obs['image'].shape == (32, 24, 3) and obs['image'].dtype == np.uint8
+  assert obs['image'].std() > 0  # A scene, not a blank buffer.
+
+
+def test_no_rendering_without_image():
+  env = DMC('cartpole_swingup', image=False, seed=0)
+
+  def fail(*args, **kwargs):
+    raise AssertionError('rendered although image=False')
+  env._env.physics.render = fail
+  env.step({'reset': True})
+  obs = env.step({'reset': False, 'action': np.zeros(1, np.float32)})
+  assert 'image' not in obs
+
+
+def test_task_names_and_cameras():
+  env = DMC('ball_in_cup_catch', image=False)
+  assert 'position' in env.obs_space
+  assert DMC('cup_catch', image=False).act_space['action'].shape == (2,)
+  assert DMC('quadruped_walk', image=False)._camera == 2
+  assert DMC('walker_walk', image=False)._camera == 0
+  with pytest.raises(ValueError, match=r"Unknown task 'dmc_walker_fly'.*Valid suites"):
+    make_env('dmc_walker_fly', env_config(), seed=0)
+  with pytest.raises(ValueError, match='proprio=True or image=True'):
+    DMC('walker_walk', proprio=False, image=False)
+
+
+def test_seed_controls_initial_state():
+  def first(seed):
+    env = make_env('dmc_cartpole_swingup', env_config(), seed=seed)
+    return env.step({'reset': True, 'action': np.zeros(1, np.float32)})['position']
+  np.testing.assert_array_equal(first(3), first(3))
+  assert not np.array_equal(first(3), first(4))
+
+
+def test_action_is_normalized_to_spec_bounds():
+  env = make_env('dmc_cartpole_balance', env_config(), seed=0)
+  space = env.act_space['action']
+  assert space.dtype == np.float32
+  np.testing.assert_array_equal(space.low, [-1])
+  np.testing.assert_array_equal(space.high, [1])
+  env.step({'reset': True, 'action': np.zeros(1, np.float32)})
+  with pytest.raises(ValueError, match="Env action 'action': expected finite"):
+    env.step({'reset': False, 'action': np.array([np.nan], np.float32)})

@@ -1,0 +1,161 @@
+"""Gymnasium env: discrete and continuous control, dict and image observations."""
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip('gymnasium')
+
+from configs import base  # noqa: E402
+from dreamerv3_tf.envs import make_env  # noqa: E402
+from dreamerv3_tf.envs.gym import Gym  # noqa: E402
+
+
+def env_config(**gym):
+  c = base.get_config().env
+  c.gym.update(gym)
+  return c
+
+
+def test_cartpole_discrete_terminates():
+  env = make_env('gym_CartPole-v1', env_config(), seed=0)
+  assert set(env.obs_space) == {'vector', 'reward', 'is_first', 'is_last', 'is_terminal'}
+  assert env.obs_space['vector'].shape == (4,)
+  action = env.act_space['action']
+  assert action.dtype == np.int32 and action.shape == () and action.classes == 2
+  obs = env.step({'reset': True, 'action': np.int32(0)})
+  assert obs['is_first'] and obs['vector'].dtype == np.float32
+  steps = 0
+  while not obs['is_last']:  # Always pushing left: the pole falls within ~10 steps.
+    obs = env.step({'reset': False, 'action': np.int32(0)})
+    steps += 1
+    assert obs['reward'] == 1.0
+  assert obs['is_terminal'] and 5 <= steps < 100
+  assert env.step({'reset': False, 'action': np.int32(0)})['is_first']
+
+
+def test_cartpole_seeded_and_repeat():
+  def first(seed):
+    return make_env('gym_CartPole-v1', env_config(), seed=seed).step(
+        {'reset': True, 'action': 0})['vector']
+  np.testing.assert_array_equal(first(1), first(1))
+  assert not np.array_equal(first(1), first(2))
+  env = make_env('gym_CartPole-v1', env_config(repeat=3), seed=0)
+  env.step({'reset': True, 'action': 0})
+  assert env.step({'reset': False, 'action': np.int32(1)})['reward'] == 3.0
+
+
+def test_pendulum_continuous_truncates_without_terminal():
+  env = make_env('gym_Pendulum-v1', env_config(repeat=2), seed=0)
+  space = env.act_space['action']
+  assert space.dtype == np.float32 and space.shape == (1,)
+  np.testing.assert_array_equal(space.low, [-1])
+  np.testing.assert_array_equal(space.high, [1])
+  obs = env.step({'reset': True, 'action': np.zeros(1, np.float32)})
+  assert obs['vector'].shape == (3,)
+  obs = env.step({'reset': False, 'action': np.ones(1, np.float32)})
+  # [-1, 1] maps onto the torque bounds [-2, 2].
+  assert env.gym_env.unwrapped.last_u == pytest.approx(2.0)
+  steps = 1
+  while not obs['is_last']:
+    obs = env.step({'reset': False, 'action': np.full(1, -0.5, np.float32)})
+    steps += 1
+  assert env.gym_env.unwrapped.last_u == pytest.approx(-1.0)
+  assert steps == 100 and not obs['is_terminal']  # 200-step limit at repeat 2.
+
+
+class DictImageEnv(gymnasium.Env):
+  """Dict obs with a 2D gray image, a nested vector and a Discrete(start=1)."""
+
+  def __init__(self):
+    spaces = gymnasium.spaces
+    self.observation_space = spaces.Dict({
+        'pixels': spaces.Box(0, 255, (20, 30), np.uint8),
+        'state': spaces.Dict({'pos': spaces.Box(-1, 1, (2, 2), np.float64)}),
+        'mode': spaces.Discrete(3, start=1),
+        'reward': spaces.Box(-1, 1, (), np.float64)})
+    self.action_space = spaces.Discrete(2, start=5)
+    self.received = []
+
+  def _obs(self):
+    return {
+        'pixels': np.full((20, 30), 200, np.uint8),
+        'state': {'pos': np.arange(4.0).reshape(2, 2) / 4},
+        'mode': 3, 'reward': np.array(0.5)}
+
+  def reset(self, seed=None, options=None):
+    super().reset(seed=seed)
+    return self._obs(), {}
+
+  def step(self, action):
+    self.received.append(action)
+    return self._obs(), 1.0, False, len(self.received) >= 2, {}
+
+
+gymnasium.register('DreamerTestDictImage-v0', entry_point=DictImageEnv)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: Gym('DreamerTestDictImage-v0', size=(8, 8)),
+    lambda: Gym(DictImageEnv(), size=(8, 8))])
+def test_dict_and_image_obs(make):
+  env = make()
+  assert env.obs_space['pixels'].shape == (8, 8, 1)
+  assert env.obs_space['state_pos'].shape == (4,)
+  assert env.obs_space['mode'].classes == 3
+  assert 'obs_reward' in env.obs_space  # Renamed: 'reward' is taken.
+  obs = env.step({'reset': True})
+  assert obs['pixels'].shape == (8, 8, 1) and obs['pixels'].dtype == np.uint8
+  assert obs['pixels'].min() == 200
+  np.testing.assert_allclose(obs['state_pos'], [0, 0.25, 0.5, 0.75])
+  assert obs['mode'] == 2 and obs['obs_reward'] == 0.5
+  obs = env.step({'reset': False, 'action': np.int32(1)})
+  assert env.gym_env.unwrapped.received == [6]  # Index 1 of Discrete(2, start=5).
+  obs = env.step({'reset': False, 'action': np.int32(0)})
+  assert obs['is_last'] and not obs['is_terminal']
+
+
+class RenderEnv(gymnasium.Env):
+  """Vector obs; renders a 40x50 RGBA frame whose left half is white."""
+
+  metadata = {'render_modes': ['rgb_array']}
+
+  def __init__(self, render_mode=None):
+    self.render_mode = render_mode
+    self.observation_space = gymnasium.spaces.Box(-1, 1, (3,), np.float32)
+    self.action_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+
+  def reset(self, seed=None, options=None):
+    super().reset(seed=seed)
+    return np.zeros(3, np.float32), {}
+
+  def step(self, action):
+    return np.zeros(3, np.float32), 0.0, True, False, {}
+
+  def render(self):
+    frame = np.zeros((40, 50, 4), np.uint8)
+    frame[:, :25] = 255
+    return frame
+
+
+def test_render_image_option():
+  env = Gym(RenderEnv(render_mode='rgb_array'), size=(16, 24), image=True)
+  assert env.obs_space['image'].shape == (16, 24, 3)
+  obs = env.step({'reset': True})
+  assert obs['image'].shape == (16, 24, 3) and obs['image'].dtype == np.uint8
+  assert obs['image'][:, :10].min() == 255 and obs['image'][:, 14:].max() == 0
+  obs = env.step({'reset': False, 'action': np.zeros(2, np.float32)})
+  assert obs['is_terminal'] and obs['is_last'] and 'image' in obs
+  with pytest.raises(ValueError, match="render_mode='rgb_array'"):
+    Gym(RenderEnv(), image=True)
+
+
+def test_render_image_option_cartpole():
+  pytest.importorskip('pygame')  # gymnasium's classic-control renderer.
+  env = make_env('gym_CartPole-v1', env_config(image=True, size=(16, 24)), seed=0)
+  obs = env.step({'reset': True, 'action': 0})
+  assert obs['image'].shape == (16, 24, 3) and obs['image'].dtype == np.uint8
+
+
+def test_unknown_gym_id():
+  with pytest.raises(ValueError, match=r"Unknown task 'gym_NoSuchEnv-v0'.*Valid suites"):
+    make_env('gym_NoSuchEnv-v0', env_config(), seed=0)

@@ -1,0 +1,86 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from configs import atari, atari100k, crafter, dmc, gym
+from dreamerv3_tf import configuration
+
+ROOT = __file__.rsplit('/tests/', 1)[0]
+
+
+def run_main(*args):
+  return subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', *args], cwd=ROOT,
+      capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize('module', [dmc, gym, atari, atari100k, crafter])
+def test_every_suite_config_is_valid(module):
+  for presets in ('', 'train_eval', 'train', 'eval_only', 'debug', 'train_eval,debug'):
+    configuration.finalize(module.get_config(presets))
+
+
+def test_presets_apply_in_order():
+  c = dmc.get_config('train_eval,vision,size1m')
+  assert c.script == 'train_eval'
+  assert c.env.dmc.image and not c.env.dmc.proprio
+  assert c.agent.rssm.deter == 512 and c.agent.enc.depth == 4
+  assert dmc.get_config('cpu').run.train_ratio == 128
+
+
+def test_eval_replay_is_a_tenth_of_train():
+  c = configuration.finalize(dmc.get_config('train_eval'))
+  assert c.replay.eval_size == c.replay.size // 10
+
+
+def test_impossible_combinations_are_named():
+  c = dmc.get_config('debug')
+  c.replay.size = 10
+  with pytest.raises(configuration.ConfigError, match='replay.size=10 is smaller than one batch'):
+    configuration.finalize(c)
+  c = dmc.get_config('debug')
+  c.replay.eval_size = 7
+  with pytest.raises(configuration.ConfigError, match='eval_size is derived'):
+    configuration.finalize(c)
+  c = dmc.get_config('debug')
+  c.task = 'nosuite_x'
+  with pytest.raises(configuration.ConfigError, match="task='nosuite_x'"):
+    configuration.finalize(c)
+
+
+def test_logdir_of_another_config_is_refused(tmp_path):
+  c = configuration.finalize(dmc.get_config('debug'))
+  configuration.save(c, str(tmp_path))
+  saved = (tmp_path / 'config.json').read_text()
+  c.run.steps = 5  # runtime keys may change on resume
+  configuration.save(c, str(tmp_path))
+  c.agent.rssm.deter = 32
+  with pytest.raises(configuration.ConfigError, match='agent.rssm.deter: 16 -> 32'):
+    configuration.save(c, str(tmp_path))
+  assert json.loads((tmp_path / 'config.json').read_text())['agent']['rssm']['deter'] == 16
+  configuration.save(c, str(tmp_path), allow_other=True)
+  assert saved != (tmp_path / 'config.json').read_text()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--config.run.eval_epz=4'], "unknown config key 'eval_epz'; did you mean \"eval_eps\""),
+    (['--config.run.eval_eps=many'], 'run.eval_eps=many'),
+    (['--config.replay.size=3'], 'replay.size=3 is smaller than one batch'),
+    (['--config.task=mars_rover'], "task='mars_rover'"),
+])
+def test_bad_flags_fail_with_one_line(args, message, tmp_path):
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr
+  assert message in lines[0], lines[0]
+  assert not (tmp_path / 'config.json').exists()
+
+
+def test_unknown_preset_fails_with_one_line():
+  result = run_main('--config=configs/dmc.py:train_eval,huge')
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode != 0 and len(lines) == 1, result.stderr
+  assert "Unknown preset 'huge'" in lines[0]
