@@ -1,0 +1,294 @@
+"""Logger: collects metrics between writes and hands them to outputs.
+
+  logger = Logger(step, [TerminalOutput(total_steps=1e6), JSONLOutput(logdir),
+                         JSONLOutput(logdir, 'scores.jsonl', pattern=SCORES)])
+  logger.add({'loss': 1.2}, prefix='train')
+  logger.write()
+
+Values: scalars (numbers, 0-d arrays) are stored as floats; videos are uint8 arrays
+<uint8>[T, H, W, C] or [B, T, H, W, C] with C in (1, 3, 4); strings are passed on as
+text; any other numeric array is summarized by its mean (empty ones are dropped).
+Each value is stamped with the logger step at `add` time.
+
+An output is a callable `output(records)` taking a list of (step, name, value) and may
+have `close()`. The TensorBoard output lives in `dreamerv3_tf/tensorboard.py` (it
+imports TensorFlow; this module does not).
+
+Scores: `scores.jsonl` is a second JSONLOutput with `pattern=SCORES` (default
+`default_outputs` builds it), so a learning curve is one small file.
+"""
+
+import collections
+import functools
+import json
+import math
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+SCORES = r'(^|/)(score|length)$'
+
+# Keys shown in the terminal table when no pattern is given: the few a person watches.
+TERMINAL_KEYS = (
+    r'^(episode|epstats|eval_episode)/(score|length)$|^train/.*loss|'
+    r'^(report|eval)/.*loss$|^fps/|^replay/(size|items|chunks)$|'
+    r'^usage/(proc_ram_gb|proc_cpu_frac)$|^train/updates$')
+
+
+class Logger:
+  """Buffers metrics and writes them to every output on `write()`.
+
+  Args:
+    step: the step source: an int-like counter (`int(step)`) or a callable.
+    outputs: list of outputs (callables taking a list of (step, name, value)).
+    multiplier: logged step = step * multiplier (e.g. the action repeat).
+  """
+
+  def __init__(self, step, outputs, multiplier=1):
+    self._step_source = step
+    self.outputs = list(outputs)
+    self.multiplier = multiplier
+    self._records = []
+    self._last = None  # (step, time) of the previous write, for fps
+
+  @property
+  def step(self):
+    source = self._step_source
+    value = int(source) if hasattr(source, '__int__') else int(source())
+    return value * self.multiplier
+
+  def add(self, metrics, prefix=None):
+    """Adds a dict of metrics; names become `prefix/name`."""
+    step = self.step
+    for name, value in dict(metrics).items():
+      if not isinstance(name, str) or not name:
+        raise ValueError(f'Metric names must be non-empty strings, got {name!r}.')
+      name = f'{prefix}/{name}' if prefix else name
+      value = _normalize(name, value)
+      if value is not None:
+        self._records.append((step, name, value))
+
+  def scalar(self, name, value):
+    array = np.asarray(value)
+    if array.ndim != 0:
+      raise ValueError(f"Scalar '{name}' has shape {array.shape}, expected ().")
+    self.add({name: value})
+
+  def video(self, name, value):
+    """Adds a video <uint8>[T, H, W, C] or [B, T, H, W, C]."""
+    array = np.asarray(value)
+    if not _is_video(array):
+      raise ValueError(
+          f"Video '{name}' has dtype {array.dtype} and shape {array.shape}, expected "
+          'uint8 [T, H, W, C] or [B, T, H, W, C] with C in (1, 3, 4).')
+    self.add({name: value})
+
+  def write(self):
+    """Adds 'fps/step' (logged steps per second since the last write) and flushes."""
+    step, now = self.step, time.time()
+    if self._last is not None and now > self._last[1]:
+      fps = (step - self._last[0]) / (now - self._last[1])
+      self._records.append((step, 'fps/step', float(fps)))
+    self._last = (step, now)
+    if not self._records:
+      return
+    records, self._records = self._records, []
+    for output in self.outputs:
+      output(records)
+
+  def close(self):
+    """Writes what is pending and closes the outputs."""
+    if self._records:
+      self.write()
+    for output in self.outputs:
+      if hasattr(output, 'close'):
+        output.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+
+class TerminalOutput:
+  """Prints one progress line and a compact table of the main scalars per write.
+
+    [12:00:01] step 120,000 / 1,000,000 (12.0%) | 350 fps | ETA 41m | train 512.3
+      episode/score 512.3      │ fps/step 350             │ train/loss/dyn 1.02
+      (182 more keys not shown)
+
+  Args:
+    total_steps: the run length in logged steps (env steps x multiplier), for ETA.
+    pattern: regex of scalar keys to show (default TERMINAL_KEYS).
+    limit: at most this many keys in the table.
+    train_score, eval_score: keys of the episode scores shown in the line; the last
+      value seen is kept across writes.
+    file: where to print (default sys.stdout at print time).
+  """
+
+  def __init__(
+      self, total_steps=None, pattern=None, limit=24, train_score='episode/score',
+      eval_score='epstats/score', file=None, columns=3):
+    self.total_steps = int(total_steps) if total_steps else None
+    self._pattern = re.compile(pattern or TERMINAL_KEYS)
+    self._limit = limit
+    self._score_keys = {'train': train_score, 'eval': eval_score}
+    self._scores = {}
+    self._file = file
+    self._columns = columns
+
+  def __call__(self, records):
+    step = max(s for s, _, _ in records)
+    scalars = {n: v for _, n, v in records if isinstance(v, float)}
+    for label, key in self._score_keys.items():
+      values = [v for _, n, v in records if n == key and isinstance(v, float)]
+      if values:
+        self._scores[label] = float(np.mean(values))
+    parts = [time.strftime('[%H:%M:%S]') + ' step ' + _count(step, self.total_steps)]
+    fps = scalars.get('fps/step')
+    if fps is not None:
+      parts.append(f'{fps:,.0f} fps')
+      if self.total_steps and fps > 0:
+        parts.append('ETA ' + _duration(max(0, self.total_steps - step) / fps))
+    for label in ('train', 'eval'):
+      if label in self._scores:
+        parts.append(f'{label} {_number(self._scores[label])}')
+    lines = [' | '.join(parts)]
+    shown = sorted(k for k in scalars if self._pattern.search(k))
+    hidden = len(scalars) - min(len(shown), self._limit)
+    shown = shown[:self._limit]
+    if shown:
+      cells = [f'{k} {_number(scalars[k])}' for k in shown]
+      width = max(len(c) for c in cells)
+      for i in range(0, len(cells), self._columns):
+        row = cells[i:i + self._columns]
+        lines.append('  ' + ' │ '.join(c.ljust(width) for c in row).rstrip())
+    if hidden > 0:
+      lines.append(f'  ({hidden} more keys not shown)')
+    print('\n'.join(lines), file=self._file or sys.stdout, flush=True)
+
+
+class JSONLOutput:
+  """Appends one JSON line per logged step: {"step": s, name: value, ...}.
+
+  Records of one write usually share a step (one line); values added at other
+  steps (e.g. an episode that ended earlier) get their own line, and a name repeated
+  at the same step goes to an extra line of that step, so no episode score is lost.
+  Only scalars are written; non-finite values become null. Each write is a single
+  append of whole lines.
+
+  Args:
+    logdir: directory of the file (created).
+    filename: file name inside logdir.
+    pattern: regex; only matching names are written, lines with none are skipped.
+    opener: file open function, `opener(path, 'a')` (e.g. tf.io.gfile.GFile).
+    makedirs: directory maker (e.g. tf.io.gfile.makedirs); default os.makedirs.
+  """
+
+  def __init__(
+      self, logdir, filename='metrics.jsonl', pattern=None, opener=open,
+      makedirs=None):
+    self._pattern = pattern and re.compile(pattern)
+    self._opener = opener
+    (makedirs or functools.partial(os.makedirs, exist_ok=True))(logdir)
+    self.path = os.path.join(logdir, filename)
+
+  def __call__(self, records):
+    lines = collections.defaultdict(list)  # step -> list of dicts
+    for step, name, value in records:
+      if not isinstance(value, float):
+        continue
+      if self._pattern and not self._pattern.search(name):
+        continue
+      value = value if math.isfinite(value) else None
+      rows = lines[step]
+      # The first row of this step without the name takes it; a repeated name (two
+      # episodes ending at the same step) opens another row.
+      row = next((r for r in rows if name not in r), None)
+      if row is None:
+        row = {}
+        rows.append(row)
+      row[name] = value
+    text = ''.join(
+        json.dumps({'step': step, **row}) + '\n'
+        for step in sorted(lines) for row in lines[step])
+    if text:
+      with self._opener(self.path, 'a') as f:
+        f.write(text)
+
+
+def default_outputs(logdir, total_steps=None, opener=open, makedirs=None):
+  """Terminal, metrics.jsonl and scores.jsonl (episode/eval score and length)."""
+  return [
+      TerminalOutput(total_steps=total_steps),
+      JSONLOutput(logdir, 'metrics.jsonl', opener=opener, makedirs=makedirs),
+      JSONLOutput(
+          logdir, 'scores.jsonl', pattern=SCORES, opener=opener, makedirs=makedirs),
+  ]
+
+
+def _normalize(name, value):
+  """-> float (scalar), uint8 video array, str, or None (empty array: dropped)."""
+  if isinstance(value, str):
+    return value
+  if isinstance(value, (bool, int, float)):
+    return float(value)
+  try:
+    array = np.asarray(value)
+  except Exception as e:
+    raise ValueError(f"Metric '{name}': cannot convert {type(value)} to numpy.") from e
+  if array.dtype.kind in 'US':
+    return str(array) if array.ndim == 0 else ' '.join(map(str, array.ravel()))
+  if array.dtype.kind not in 'biuf':
+    raise ValueError(
+        f"Metric '{name}' has dtype {array.dtype}; expected numbers, strings or a "
+        'uint8 video.')
+  if array.ndim == 0:
+    return float(array)
+  if _is_video(array):
+    return array.copy()  # the caller may reuse its buffer before write()
+  if array.size == 0:
+    return None
+  return float(array.mean())
+
+
+def _is_video(array):
+  return (
+      array.dtype == np.uint8 and array.ndim in (4, 5) and array.shape[-1] in (1, 3, 4))
+
+
+def _number(value):
+  if not math.isfinite(value):
+    return str(value)
+  size = abs(value)
+  if size >= 1e15:
+    return f'{value:.3e}'
+  if size >= 1e5 or value == int(value):
+    return f'{value:,.0f}'
+  if size >= 1e-3:
+    return f'{value:.4g}'
+  return f'{value:.2e}'
+
+
+def _count(step, total):
+  if not total:
+    return f'{step:,}'
+  return f'{step:,} / {total:,} ({100 * step / total:.1f}%)'
+
+
+def _duration(seconds):
+  seconds = int(seconds)
+  days, seconds = divmod(seconds, 86400)
+  hours, seconds = divmod(seconds, 3600)
+  minutes, seconds = divmod(seconds, 60)
+  if days:
+    return f'{days}d{hours:02d}h'
+  if hours:
+    return f'{hours}h{minutes:02d}m'
+  if minutes:
+    return f'{minutes}m{seconds:02d}s'
+  return f'{seconds}s'

@@ -1,0 +1,55 @@
+"""Usage: CPU and memory of this process, its children (env workers) and the machine.
+
+  logger.add(usage.stats(), prefix='usage')
+"""
+
+import psutil
+
+_GB = 1024 ** 3
+
+
+class Usage:
+  """psutil figures for the 'usage/' log prefix.
+
+  CPU fractions are averages since the previous `stats()` call (the first call
+  measures from construction); 1.0 means one full core.
+  """
+
+  def __init__(self):
+    self._proc = psutil.Process()
+    self._proc.cpu_percent()  # starts the measurement interval
+    psutil.cpu_percent()
+    self._children = {}
+
+  def stats(self):
+    """-> dict of floats: proc_*, children_*, total_*."""
+    memory = psutil.virtual_memory()
+    rss = self._proc.memory_info().rss
+    stats = {
+        'proc_cpu_frac': self._proc.cpu_percent() / 100,
+        'proc_ram_gb': rss / _GB,
+        'proc_ram_frac': rss / memory.total,
+        'total_cpu_frac': psutil.cpu_percent() / 100,
+        'total_cpu_count': float(psutil.cpu_count() or 0),
+        'total_ram_used_gb': memory.used / _GB,
+        'total_ram_avail_gb': memory.available / _GB,
+        'total_ram_frac': memory.percent / 100,
+    }
+    child_cpu, child_rss, alive = 0.0, 0, {}
+    for child in self._proc.children(recursive=True):
+      try:
+        # Keep the Process objects: cpu_percent measures since the previous call
+        # on the same object.
+        known = self._children.get(child.pid)
+        if known != child:  # new child, or a reused pid (psutil compares create time)
+          known = child
+        child_cpu += known.cpu_percent() / 100
+        child_rss += known.memory_info().rss
+        alive[child.pid] = known
+      except psutil.Error:  # the child exited meanwhile
+        continue
+    self._children = alive
+    stats['children_count'] = float(len(alive))
+    stats['children_cpu_frac'] = child_cpu
+    stats['children_ram_gb'] = child_rss / _GB
+    return stats

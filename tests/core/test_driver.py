@@ -1,0 +1,274 @@
+"""Driver: in-process and subprocess envs, counting, reset semantics, crash recovery."""
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dreamerv3_tf.core import base
+from dreamerv3_tf.core import driver as driverlib
+from dreamerv3_tf.core.spaces import Space
+
+LENGTH = 4  # env steps after the first observation: episodes have LENGTH + 1 obs
+
+
+class CountEnv(base.Env):
+  """obs 'vec' = [t, action received]; reward 1 per step after the first.
+
+  With `fail` and a `marker` path that does not exist yet, the env fails once at
+  t == 2 ('raise', 'hang' or 'exit') and creates the marker, so its restarted
+  incarnation runs normally.
+  """
+
+  def __init__(self, length=LENGTH, fail=None, marker=None):
+    self.length = length
+    self.fail = fail
+    self.marker = marker
+    self.t = None
+    self.closed = False
+
+  @property
+  def obs_space(self):
+    return {
+        'vec': Space(np.float32, (2,)), 'reward': Space(np.float32),
+        'is_first': Space(bool), 'is_last': Space(bool), 'is_terminal': Space(bool),
+        'log/t': Space(np.float32)}
+
+  @property
+  def act_space(self):
+    return {'action': Space(np.int32, (), 0, 4), 'reset': Space(bool)}
+
+  def step(self, action):
+    if self.fail and self.t == 2 and not os.path.exists(self.marker):
+      open(self.marker, 'w').close()
+      if self.fail == 'raise':
+        raise RuntimeError('env exploded')
+      if self.fail == 'hang':
+        time.sleep(600)
+      if self.fail == 'exit':
+        os._exit(3)
+    if action['reset'] or self.t is None:
+      self.t = 0
+      return self._obs(0.0, first=True)
+    self.t += 1
+    return self._obs(1.0, action=action['action'], last=self.t >= self.length)
+
+  def _obs(self, reward, action=0, first=False, last=False):
+    return {
+        'vec': np.array([self.t, action], np.float32), 'reward': np.float32(reward),
+        'is_first': first, 'is_last': last, 'is_terminal': last,
+        'log/t': np.float32(self.t)}
+
+  def close(self):
+    self.closed = True
+
+
+def make_env(**kwargs):
+  return CountEnv(**kwargs)
+
+
+def fns(n, **kwargs):
+  return [functools.partial(make_env, **kwargs) for _ in range(n)]
+
+
+def init_policy(n):
+  return np.zeros(n, np.int64)
+
+
+def policy(carry, obs):
+  """Action in 1..3 from the steps since the episode start (never zero)."""
+  assert not any(k.startswith('log/') for k in obs), sorted(obs)
+  carry = np.where(obs['is_first'], 0, carry) + 1
+  act = {'action': ((carry - 1) % 3 + 1).astype(np.int32)}
+  return carry, act, {'since_first': carry.copy()}
+
+
+def record(driver):
+  trans = {i: [] for i in range(driver.length)}
+  driver.on_step(lambda tran, worker: trans[worker].append(tran))
+  return trans
+
+
+@pytest.mark.parametrize('parallel', [False, True])
+def test_transitions_resets_and_counting(parallel):
+  with driverlib.Driver(fns(2), parallel=parallel) as driver:
+    assert set(driver.act_space) == {'action', 'reset'}
+    assert 'vec' in driver.obs_space
+    trans = record(driver)
+    episodes = []
+    driver.on_episode(lambda stats, worker: episodes.append((worker, stats)))
+    driver.reset(init_policy)
+    steps, eps = driver(policy, steps=11)
+    assert steps == 12  # whole batch steps: 6 x 2 envs
+    assert eps == 2     # each env finished one episode (5 obs) after 6 steps
+    for worker in range(2):
+      ts = trans[worker]
+      assert len(ts) == 6
+      t = [int(x['vec'][0]) for x in ts]
+      assert t == [0, 1, 2, 3, 4, 0]
+      assert [bool(x['is_first']) for x in ts] == [1, 0, 0, 0, 0, 1]
+      assert [bool(x['is_last']) for x in ts] == [0, 0, 0, 0, 1, 0]
+      # The transition holds the action chosen for its obs; the env received it at
+      # the next step. The action for a final obs is zeroed and the env reset.
+      for prev, nxt in zip(ts[:-1], ts[1:]):
+        if prev['is_last']:
+          assert prev['action'] == 0
+          assert nxt['is_first']
+        else:
+          assert nxt['vec'][1] == prev['action'] != 0
+      assert [int(x['since_first']) for x in ts] == [1, 2, 3, 4, 5, 1]
+      assert 'log/t' in ts[0] and 'reset' not in ts[0]
+    assert sorted(w for w, _ in episodes) == [0, 1]
+    stats = episodes[0][1]
+    assert stats['score'] == LENGTH and stats['length'] == LENGTH + 1
+    assert stats['log/t/sum'] == 10 and stats['log/t/max'] == 4
+    assert stats['log/t/mean'] == 2
+
+    # Counting episodes: keep going until 3 more finish (over both envs).
+    trans[0].clear()
+    steps, eps = driver(policy, episodes=3)
+    assert eps >= 3 and steps == 2 * len(trans[0])
+
+    # reset() mid-episode: every env starts over at the next step.
+    driver(policy, steps=2)
+    driver.reset(init_policy)
+    trans[0].clear()
+    driver(policy, steps=1)
+    assert trans[0][0]['is_first'] and trans[0][0]['vec'][0] == 0
+
+
+def test_parallel_matches_in_process():
+  runs = []
+  for parallel in (False, True):
+    with driverlib.Driver(fns(3), parallel=parallel) as driver:
+      trans = record(driver)
+      driver.reset(init_policy)
+      driver(policy, steps=21)
+      runs.append(trans)
+  for worker in range(3):
+    a, b = runs[0][worker], runs[1][worker]
+    assert len(a) == len(b) == 7
+    for x, y in zip(a, b):
+      assert x.keys() == y.keys()
+      for k in x:
+        np.testing.assert_array_equal(x[k], y[k])
+
+
+def test_sigkill_worker_is_restarted(capsys):
+  with driverlib.Driver(fns(2), parallel=True, timeout=30) as driver:
+    trans = record(driver)
+    episodes = []
+    driver.on_episode(lambda stats, worker: episodes.append((worker, stats)))
+    driver.reset(init_policy)
+    driver(policy, steps=6)  # both envs at t == 2
+    old = driver.pids[1]
+    os.kill(old, signal.SIGKILL)
+    before = len(trans[1])
+    driver(policy, steps=14)
+    assert driver.restarts == 1
+    assert driver.pids[1] != old
+    after = trans[1][before:]
+    # The restarted worker begins a new episode in the same step it was restarted.
+    assert after[0]['is_first'] and after[0]['vec'][0] == 0
+    assert int(after[0]['since_first']) == 1  # the policy saw is_first: carry reset
+    assert [int(x['vec'][0]) for x in after[:6]] == [0, 1, 2, 3, 4, 0]
+    # Worker 0 was not disturbed.
+    assert [int(x['vec'][0]) for x in trans[0][before:before + 3]] == [3, 4, 0]
+    # The partial episode was discarded; the next full one is reported whole.
+    lengths = [s['length'] for w, s in episodes if w == 1]
+    assert lengths == [LENGTH + 1]
+    err = capsys.readouterr().err
+    assert 'env worker 1 failed' in err and 'died' in err
+
+
+@pytest.mark.parametrize('fail', ['raise', 'exit'])
+def test_failing_worker_is_restarted(tmp_path, fail, capsys):
+  marker = str(tmp_path / 'failed')
+  ctors = fns(1) + fns(1, fail=fail, marker=marker)
+  with driverlib.Driver(ctors, parallel=True) as driver:
+    trans = record(driver)
+    driver.reset(init_policy)
+    driver(policy, steps=12)
+    assert os.path.exists(marker)
+    assert driver.restarts == 1
+    assert [int(x['vec'][0]) for x in trans[0]] == [0, 1, 2, 3, 4, 0]
+    assert [int(x['vec'][0]) for x in trans[1]] == [0, 1, 2, 0, 1, 2]
+    err = capsys.readouterr().err
+    assert 'Restarting env worker' in err
+    if fail == 'raise':
+      assert 'env exploded' in err
+
+
+def test_hanging_worker_times_out(tmp_path, capsys):
+  marker = str(tmp_path / 'hung')
+  with driverlib.Driver(fns(1, fail='hang', marker=marker), parallel=True,
+                        timeout=3) as driver:
+    trans = record(driver)
+    driver.reset(init_policy)
+    driver(policy, steps=5)
+    assert driver.restarts == 1
+    assert [int(x['vec'][0]) for x in trans[0]] == [0, 1, 2, 0, 1]
+    assert 'no answer within 3s' in capsys.readouterr().err
+
+
+def test_in_process_exception_propagates(tmp_path):
+  marker = str(tmp_path / 'raised')
+  driver = driverlib.Driver(fns(1, fail='raise', marker=marker), parallel=False)
+  driver.reset(init_policy)
+  with pytest.raises(RuntimeError, match='env exploded'):
+    driver(policy, steps=10)
+  driver.close()
+  assert driver._envs[0].closed
+
+
+def test_close_stops_workers():
+  driver = driverlib.Driver(fns(2), parallel=True)
+  driver.reset(init_policy)
+  driver(policy, steps=2)
+  procs = [w.proc for w in driver._workers]
+  driver.close()
+  assert all(p.poll() is not None for p in procs)
+  driver.close()  # twice is fine
+  with pytest.raises(RuntimeError, match='closed'):
+    driver(policy, steps=1)
+
+
+def test_bad_policy_output_is_named():
+  with driverlib.Driver(fns(2)) as driver:
+    driver.reset()
+    with pytest.raises(ValueError, match="no action for \\['action'\\]"):
+      driver(lambda c, o: (c, {}, {}), steps=1)
+    with pytest.raises(ValueError, match="'action' has shape \\(3,\\)"):
+      driver(lambda c, o: (c, {'action': np.zeros(3, np.int32)}, {}), steps=1)
+
+
+def test_unpicklable_constructor_is_named():
+  with pytest.raises(ValueError, match='picklable'):
+    driverlib.Driver([lambda: CountEnv()], parallel=True)
+
+
+def test_runtime_modules_do_not_import_tensorflow():
+  code = (
+      'import sys\n'
+      'from dreamerv3_tf.core import driver, clocks, logger, usage\n'
+      'bad = [m for m in sys.modules if m.split(".")[0] in '
+      '("tensorflow", "keras", "tensorflow_probability")]\n'
+      'assert not bad, bad\n')
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  subprocess.run([sys.executable, '-c', code], check=True, cwd=root)
+
+
+def broken_env():
+  raise ValueError('bad env config')
+
+
+def test_constructor_error_at_start_is_raised():
+  with pytest.raises(RuntimeError, match='failed to start(.|\n)*bad env config'):
+    driverlib.Driver([functools.partial(broken_env)], parallel=True)
+  with pytest.raises(ValueError, match='bad env config'):
+    driverlib.Driver([broken_env], parallel=False)

@@ -1,0 +1,75 @@
+"""TensorBoardOutput: scalars and GIF videos land in event files TensorBoard reads."""
+
+import glob
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from dreamerv3_tf import tensorboard
+from dreamerv3_tf.core import logger as logging
+
+
+def read_events(logdir):
+  values = []
+  for path in sorted(glob.glob(f'{logdir}/events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        values.append((event.step, value))
+  return values
+
+
+def test_scalars_videos_and_text(tmp_path):
+  logdir = str(tmp_path / 'tb')
+  step = [10]
+  output = tensorboard.TensorBoardOutput(logdir, fps=10)
+  logger = logging.Logger(lambda: step[0], [output])
+  rng = np.random.default_rng(0)
+  video = rng.integers(0, 255, (6, 8, 10, 3), dtype=np.uint8)
+  batch = rng.integers(0, 255, (3, 5, 8, 10, 1), dtype=np.uint8)
+  logger.add({'loss': 1.5, 'note': 'hello'}, prefix='train')
+  logger.video('report/openloop', video)
+  logger.add({'eval/openloop': batch})
+  logger.write()
+  # Flushed on write: readable before close.
+  assert any(v.tag == 'train/loss' for _, v in read_events(logdir))
+  step[0] = 20
+  logger.add({'loss': 0.5}, prefix='train')
+  logger.close()
+  values = read_events(logdir)
+  scalars = [(s, v.simple_value) for s, v in values if v.tag == 'train/loss']
+  assert scalars == [(10, 1.5), (20, 0.5)]
+  images = {v.tag: v.image for _, v in values if v.HasField('image')}
+  gif = images['report/openloop']
+  assert gif.encoded_image_string[:6] == b'GIF89a'
+  assert (gif.height, gif.width, gif.colorspace) == (8, 10, 3)
+  frames = Image.open(io.BytesIO(gif.encoded_image_string))
+  assert frames.n_frames == 6 and frames.size == (10, 8)
+  assert frames.info['duration'] == 100 and frames.info['loop'] == 0
+  tiled = images['eval/openloop']
+  assert (tiled.height, tiled.width, tiled.colorspace) == (8, 30, 1)
+  frames = Image.open(io.BytesIO(tiled.encoded_image_string))
+  assert frames.n_frames == 5 and frames.size == (30, 8)
+  # Grayscale frames round-trip exactly; the batch is tiled left to right.
+  frames.seek(2)
+  np.testing.assert_array_equal(
+      np.asarray(frames.convert('L')), np.concatenate(list(batch[:, 2, ..., 0]), 1))
+  texts = [v for _, v in values if v.tag == 'train/note']
+  assert texts and texts[0].metadata.plugin_data.plugin_name == 'text'
+  assert tf.make_ndarray(texts[0].tensor) == b'hello'
+
+
+def test_tensorboard_reads_gif_as_image_if_installed(tmp_path):
+  # tensorboard (the viewer) is not a dependency; the proto test above covers the format.
+  event_accumulator = pytest.importorskip(
+      'tensorboard.backend.event_processing.event_accumulator')
+  output = tensorboard.TensorBoardOutput(str(tmp_path))
+  output([(5, 'video', np.zeros((3, 4, 4, 3), np.uint8)), (5, 'x', 2.0)])
+  output.close()
+  acc = event_accumulator.EventAccumulator(str(tmp_path))
+  acc.Reload()
+  assert 'video' in acc.Tags()['images'] and 'x' in acc.Tags()['scalars']
+  assert acc.Images('video')[0].encoded_image_string[:6] == b'GIF89a'
+  assert acc.Scalars('x')[0].value == 2.0
