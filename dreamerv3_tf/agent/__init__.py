@@ -1,0 +1,1 @@
+"""The learner: Keras models, distributions, losses and the optimizer (imports TensorFlow)."""
