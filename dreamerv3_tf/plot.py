@@ -1,0 +1,348 @@
+"""Learning curves of runs, over the official DreamerV3 band where there is one.
+
+  python -m dreamerv3_tf.plot --logdirs ~/logdir/run1 ~/logdir/run2 --out curves.png
+  python -m dreamerv3_tf.plot --logdirs ~/logdir/* --out curves.png --svg --xmax 50000 \
+      --table 10000,25000,50000
+
+Each logdir holds `config.json` (task, seed, env settings) and the JSON lines of
+`scores.jsonl` / `metrics.jsonl`: `episode/score` (train episodes) and `epstats/score`
+(eval episodes) against `step` (agent steps). Runs of one task (and, for DMC, one input
+kind: proprio or vision) share a subplot: the mean over seeds with a min-max (or std)
+band, for eval and train episodes, over the official curve binned the same way.
+
+Plots: each run is binned (`--bins` bins up to `--xmax`, mean per bin, gaps filled
+linearly; `reference.binned`), then mean and spread are taken over runs. Tables: each
+run's mean within a 10K-frame window around each step (`reference.window_mean`), for
+ours and the reference alike. Imports matplotlib
+(Agg) and numpy, never TensorFlow. gs:// logdirs: copy them first
+(`gcloud storage cp -r gs://bucket/run .`).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+from dreamerv3_tf import reference
+
+TRAIN_KEY = 'episode/score'
+EVAL_KEY = 'epstats/score'
+reference_band = reference.reference_band  # re-exported: the public entry point
+
+
+@dataclasses.dataclass
+class Run:
+  """One logdir: its task, seed, suite and score curves (steps <float64>[N], scores [N])."""
+  logdir: str
+  task: str
+  seed: int
+  suite: str | None      # reference suite ('dmc_proprio', ...) or None
+  kind: str              # 'proprio' / 'vision' for DMC, '' otherwise
+  repeat: int            # frames per step (the env's action repeat)
+  train: tuple
+  eval: tuple
+
+  @property
+  def group(self):
+    return (self.task, self.kind)
+
+
+def load_run(logdir):
+  """Reads config.json and the score lines of one logdir into a Run."""
+  if logdir.startswith('gs://'):
+    raise ValueError(
+        f'{logdir}: gs:// logdirs are not read directly; copy it first, e.g. '
+        f'gcloud storage cp -r {logdir} .')
+  config_path = os.path.join(logdir, 'config.json')
+  if not os.path.isfile(config_path):
+    raise ValueError(f'{logdir}: no config.json (is this a run directory?)')
+  with open(config_path) as f:
+    try:
+      config = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f'{config_path}: not valid JSON ({e})') from e
+  for key in ('task', 'seed'):
+    if key not in config:
+      raise ValueError(f"{config_path}: missing key '{key}'")
+  task = str(config['task'])
+  prefix = task.split('_', 1)[0]
+  env = config.get('env', {})
+  image = bool(env.get('dmc', {}).get('image', False)) if prefix == 'dmc' else False
+  suite = reference.suite_for(task, image)
+  kind = ('vision' if image else 'proprio') if prefix == 'dmc' else ''
+  repeat = int(env.get(prefix, {}).get('repeat', 1) or 1)
+  curves = read_scores(logdir)
+  return Run(logdir, task, int(config['seed']), suite, kind, repeat,
+             curves[TRAIN_KEY], curves[EVAL_KEY])
+
+
+def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
+  """-> dict key -> (steps <float64>[N], scores <float64>[N]), sorted by step.
+
+  For each key, scores.jsonl is used when it has that key, else metrics.jsonl (the
+  logger writes score lines to both, so reading both would count them twice).
+  """
+  files = [os.path.join(logdir, name) for name in ('scores.jsonl', 'metrics.jsonl')]
+  parsed = [_read_jsonl(path, keys) for path in files if os.path.isfile(path)]
+  if not parsed:
+    raise ValueError(f'{logdir}: neither scores.jsonl nor metrics.jsonl exists')
+  out = {}
+  for key in keys:
+    points = next((p[key] for p in parsed if p[key]), [])
+    points.sort(key=lambda point: point[0])
+    steps = np.array([p[0] for p in points], np.float64)
+    scores = np.array([p[1] for p in points], np.float64)
+    out[key] = (steps, scores)
+  return out
+
+
+def _read_jsonl(path, keys):
+  points = {key: [] for key in keys}
+  with open(path) as f:
+    lines = f.read().split('\n')
+  last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+  for number, line in enumerate(lines):
+    if not line.strip():
+      continue
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      if number == last:
+        continue  # a line still being written by a running job
+      raise ValueError(f'{path}:{number + 1}: not a JSON line: {line[:80]!r}') from None
+    if not isinstance(record, dict) or not isinstance(record.get('step'), (int, float)):
+      raise ValueError(f"{path}:{number + 1}: expected an object with a numeric 'step'")
+    for key in keys:
+      value = record.get(key)
+      if isinstance(value, (int, float)) and math.isfinite(value):
+        points[key].append((float(record['step']), float(value)))
+  return points
+
+
+def load_runs(logdirs, task=None):
+  """Loads every logdir; keeps those of `task` (ours or the reference's name) if given."""
+  runs = [load_run(logdir) for logdir in logdirs]
+  if task:
+    kept = [r for r in runs if task in (r.task, reference.their_task(r.task))]
+    if not kept:
+      found = ', '.join(sorted({r.task for r in runs}))
+      raise ValueError(f'no run of task {task!r}; the logdirs hold: {found}')
+    runs = kept
+  return runs
+
+
+def group_runs(runs):
+  """-> list of (task, kind, [runs]) in a stable order (by task, then kind)."""
+  groups = {}
+  for run in runs:
+    groups.setdefault(run.group, []).append(run)
+  return [(task, kind, groups[(task, kind)]) for task, kind in sorted(groups)]
+
+
+def curve_band(runs, which, steps, window, spread='minmax', bins=False):
+  """Mean, low, high over runs of their `which` ('train' or 'eval') scores at steps.
+
+  Each run is `reference.window_mean` at the steps, or with bins=True
+  `reference.binned` with bins of width `window` centred at the steps.
+  """
+  fn = reference.binned if bins else reference.window_mean
+  curves = [fn(*getattr(run, which), steps, window) for run in runs]
+  return reference.band(curves, spread)
+
+
+def run_reference(runs, steps, window, spread='minmax', bins=False):
+  """The official band for a group's task, aggregated like `curve_band` (None when
+  the reference lacks the task)."""
+  run = runs[0]
+  if not run.suite or not reference.has(run.task, run.suite):
+    return None
+  fn = reference.reference_bins if bins else reference.reference_band
+  return fn(run.task, run.suite, steps, window, repeat=run.repeat, spread=spread)
+
+
+def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False):
+  """Draws one subplot per (task, kind) and writes `out` (and out.svg when svg).
+
+  Returns the list of written paths.
+  """
+  try:
+    import matplotlib
+  except ImportError:
+    raise ValueError("plotting needs matplotlib: pip install -e '.[plot]'") from None
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt
+  from matplotlib import ticker
+
+  groups = group_runs(runs)
+  cols = min(3, len(groups))
+  rows = math.ceil(len(groups) / cols)
+  fig, axes = plt.subplots(
+      rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
+  for ax in axes.flat[len(groups):]:
+    ax.set_visible(False)
+  for ax, (task, kind, members) in zip(axes.flat, groups):
+    limit = xmax or _last_step(members)
+    width = limit / bins
+    steps = (np.arange(bins) + 0.5) * width
+    win = window or width
+    ref = run_reference(members, steps, win, spread, bins=True)
+    if ref is not None:
+      n = reference.seeds(members[0].task, members[0].suite)
+      _draw(ax, steps, ref, 'DreamerV3 official', '0.45', f'{n} seeds', dashed=True)
+    for which, color in (('eval', 'C0'), ('train', 'C1')):
+      with_data = [r for r in members if len(getattr(r, which)[0])]
+      if with_data:
+        seeds = len(with_data)
+        curve = curve_band(with_data, which, steps, win, spread, bins=True)
+        _draw(ax, steps, curve, f'ours, {which}', color,
+              f'{seeds} seed{"s" * (seeds > 1)}')
+    title = task + (f' ({kind})' if kind else '')
+    ax.set_title(title, fontsize=11)
+    ax.set_xlim(0, limit)
+    ax.set_xlabel('env steps')
+    ax.set_ylabel('episode score')
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(_steps_label))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='best', frameon=False)
+  fig.tight_layout()
+  paths = [out]
+  fig.savefig(out, dpi=110)
+  if svg:
+    paths.append(os.path.splitext(out)[0] + '.svg')
+    fig.savefig(paths[-1])
+  plt.close(fig)
+  return paths
+
+
+def _draw(ax, steps, curve, label, color, seeds, dashed=False):
+  mean, low, high = curve
+  valid = np.isfinite(mean)
+  if not valid.any():
+    return
+  ax.plot(steps[valid], mean[valid], color=color, lw=1.8, ls='--' if dashed else '-',
+          label=f'{label} ({seeds})')
+  if (high[valid] > low[valid]).any():
+    ax.fill_between(steps[valid], low[valid], high[valid], color=color, alpha=0.18, lw=0)
+
+
+def _last_step(runs):
+  last = [xs[-1] for run in runs for xs, _ in (run.train, run.eval) if len(xs)]
+  return max(last) if last else 1.0
+
+
+def _steps_label(value, _):
+  if abs(value) >= 1e6:
+    return f'{value / 1e6:g}M'
+  if abs(value) >= 1e3:
+    return f'{value / 1e3:g}K'
+  return f'{value:g}'
+
+
+def table(runs, steps, window=None, spread='minmax'):
+  """Rows (task, kind, step, ours eval mean, seeds, ref mean, ref low, ref high).
+
+  Ours: the mean over seeds of each run's eval episodes in the window around the step
+  (window default: reference.WINDOW_FRAMES frames, like the reference). NaN = no data.
+  """
+  rows = []
+  steps = np.asarray(steps, np.float64)
+  for task, kind, members in group_runs(runs):
+    win = window or reference.WINDOW_FRAMES / max(r.repeat for r in members)
+    with_eval = [r for r in members if len(r.eval[0])]
+    if with_eval:
+      ours = curve_band(with_eval, 'eval', steps, win, spread)[0]
+    else:
+      ours = np.full(steps.shape, np.nan)
+    ref = run_reference(members, steps, win, spread)
+    if ref is None:
+      ref = (np.full(steps.shape, np.nan),) * 3
+    for i, step in enumerate(steps):
+      rows.append((task, kind, float(step), float(ours[i]), len(with_eval),
+                   float(ref[0][i]), float(ref[1][i]), float(ref[2][i])))
+  return rows
+
+
+def format_table(rows):
+  header = f'{"task":<30} {"kind":<8} {"step":>9}  {"ours eval":>10}  reference mean [min, max]'
+  lines = [header]
+  for task, kind, step, ours, seeds, mean, low, high in rows:
+    ours_text = f'{ours:.1f} ({seeds})' if math.isfinite(ours) else 'n/a'
+    ref_text = (f'{mean:.1f} [{low:.1f}, {high:.1f}]' if math.isfinite(mean) else 'n/a')
+    lines.append(f'{task:<30} {kind or "-":<8} {step:>9.0f}  {ours_text:>10}  {ref_text}')
+  return '\n'.join(lines)
+
+
+def _parse_steps(text):
+  try:
+    steps = [float(x) for x in text.split(',') if x.strip()]
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f'expected comma-separated steps such as 10000,25000; got {text!r}') from None
+  if not steps or any(s < 0 for s in steps):
+    raise argparse.ArgumentTypeError(f'expected non-negative steps; got {text!r}')
+  return steps
+
+
+def _positive(kind):
+  def parse(text):
+    try:
+      value = kind(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f'expected a positive number; got {text!r}') from None
+    if value <= 0:
+      raise argparse.ArgumentTypeError(f'expected a positive number; got {text!r}')
+    return value
+  return parse
+
+
+def make_parser():
+  parser = argparse.ArgumentParser(
+      prog='python -m dreamerv3_tf.plot',
+      description='Plot score vs env steps of runs, over the official DreamerV3 band.')
+  parser.add_argument('--logdirs', nargs='+', required=True, help='run directories')
+  parser.add_argument('--out', help='image to write (.png); needed unless --table only')
+  parser.add_argument('--svg', action='store_true', help='also write the .svg beside --out')
+  parser.add_argument('--task', help='plot only this task, e.g. dmc_cartpole_balance')
+  parser.add_argument('--xmax', type=_positive(float),
+                      help='last env step on the x axis (default: the last logged step)')
+  parser.add_argument('--bins', type=_positive(int), default=40,
+                      help='points per curve (default: 40)')
+  parser.add_argument('--window', type=_positive(float),
+                      help='plot: bin width; table: averaging window, in env steps '
+                           '(default: xmax / bins; table: 10K frames)')
+  parser.add_argument('--spread', choices=('minmax', 'std'), default='minmax',
+                      help='band over seeds: min-max or mean -/+ std (default: minmax)')
+  parser.add_argument('--table', type=_parse_steps,
+                      help='print our eval mean and the reference at these steps, '
+                           'e.g. 10000,25000,50000')
+  return parser
+
+
+def main(argv=None):
+  """CLI; returns the exit code (0 ok, 1 bad data, 2 bad arguments)."""
+  parser = make_parser()
+  args = parser.parse_args(argv)
+  if not args.out and not args.table:
+    parser.error('nothing to do: give --out and/or --table')
+  if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
+    parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
+  try:
+    runs = load_runs(args.logdirs, args.task)
+    if args.table:
+      print(format_table(table(runs, args.table, args.window, args.spread)))
+    if args.out:
+      out = args.out if args.out.lower().endswith('.png') else args.out + '.png'
+      for path in plot(runs, out, args.xmax, args.bins, args.window, args.spread, args.svg):
+        print(f'Wrote {path}')
+  except (ValueError, OSError) as e:
+    print(f'Error: {e}', file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

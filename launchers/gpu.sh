@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Train dreamerv3_tf on one host with all (or the given) GPUs.
+#
+#   launchers/gpu.sh --config configs/dmc.py:train_eval,vision --logdir ~/logdir/walker
+#   launchers/gpu.sh --gpus 0,1 -- --config.task=dmc_cheetah_run
+#
+# One GPU runs the default strategy; several run MirroredStrategy (data parallel,
+# the batch split across them). Compute runs in bfloat16 unless --dtype says otherwise.
+# --dry-run prints every command ("+ " and the command, one a line) and runs none.
+set -euo pipefail
+
+PROG=$(basename "$0")
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+  cat <<EOF
+Usage: $PROG [options] [-- FLAGS...]
+
+Runs 'python -m dreamerv3_tf.main' on this host's GPUs. Several GPUs use
+--config.distribute=mirrored; one GPU uses --config.distribute=default.
+
+Options:
+  --config SPEC      config file and presets (default: configs/dmc.py:train_eval,vision)
+  --logdir DIR       run directory; an existing one resumes (default: ~/logdir/<suite>-<time>)
+  --gpus LIST        GPU indices, e.g. 0,1 (default: \$CUDA_VISIBLE_DEVICES if set,
+                     else every GPU nvidia-smi lists)
+  --dtype DTYPE      compute dtype: bfloat16 (default) or float32
+  --install          run 'pip install -e .' (with the suite's extras) first
+  --dry-run          print every command, one per line prefixed with '+ ', run none
+  -h, --help         show this help
+  -- FLAGS...        passed on to dreamerv3_tf.main, e.g. --config.task=dmc_cheetah_run
+
+Environment: PYTHON (default: python) is the interpreter; MUJOCO_GL (default: egl).
+EOF
+}
+
+die() {
+  echo "$PROG: error: $*" >&2
+  exit 2
+}
+
+note() {
+  echo "# $*" >&2
+}
+
+# Shell-quotes one word for display, so that a printed command can be pasted as is.
+quote() {
+  local word=$1 prefix='' squote="'\\''"
+  if [[ $word =~ ^(--?[A-Za-z0-9_.-]+=|[A-Za-z_][A-Za-z0-9_]*=)(.*)$ ]]; then
+    prefix=${BASH_REMATCH[1]}
+    word=${BASH_REMATCH[2]}
+  fi
+  if [[ $word =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+    printf '%s%s' "$prefix" "$word"
+  else
+    printf "%s'%s'" "$prefix" "${word//\'/$squote}"
+  fi
+}
+
+join_quoted() {
+  local out='' word
+  for word in "$@"; do
+    out+="${out:+ }$(quote "$word")"
+  done
+  printf '%s' "$out"
+}
+
+# Prints the command; runs it unless --dry-run.
+run() {
+  echo "+ $(join_quoted "$@")"
+  if (( ! DRY_RUN )); then
+    "$@"
+  fi
+}
+
+CONFIG='configs/dmc.py:train_eval,vision'
+LOGDIR=''
+GPUS=''
+DTYPE='bfloat16'
+INSTALL=0 DRY_RUN=0
+EXTRA=()
+PYTHON=${PYTHON:-python}
+
+while (( $# )); do
+  arg=$1
+  shift
+  value=''
+  has_value=0
+  if [[ $arg == --*=* ]]; then
+    value=${arg#*=}
+    arg=${arg%%=*}
+    has_value=1
+  fi
+  case $arg in
+    --config|--logdir|--gpus|--dtype)
+      if (( ! has_value )); then
+        (( $# )) || die "$arg needs a value"
+        value=$1
+        shift
+      fi
+      [[ -n $value ]] || die "$arg needs a non-empty value"
+      case $arg in
+        --config) CONFIG=$value ;;
+        --logdir) LOGDIR=$value ;;
+        --gpus) GPUS=$value ;;
+        --dtype) DTYPE=$value ;;
+      esac
+      ;;
+    --install|--dry-run|-h|--help)
+      (( ! has_value )) || die "$arg takes no value"
+      case $arg in
+        --install) INSTALL=1 ;;
+        --dry-run) DRY_RUN=1 ;;
+        -h|--help) usage; exit 0 ;;
+      esac
+      ;;
+    --)
+      EXTRA=("$@")
+      break
+      ;;
+    *)
+      die "unknown argument '$arg' (see --help)"
+      ;;
+  esac
+done
+
+CONFIG_FILE=${CONFIG%%:*}
+[[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+[[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
+  || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
+
+# Which GPUs: the flag, then the caller's CUDA_VISIBLE_DEVICES, then nvidia-smi (a
+# read-only query, also made under --dry-run).
+if [[ -z $GPUS && -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
+  GPUS=$CUDA_VISIBLE_DEVICES
+  note "GPUs from CUDA_VISIBLE_DEVICES: $GPUS"
+fi
+if [[ -z $GPUS ]]; then
+  command -v nvidia-smi >/dev/null 2>&1 \
+    || die "nvidia-smi not found and no --gpus given; pass --gpus 0 (or 0,1,...)"
+  GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | paste -sd, -)
+  [[ -n $GPUS ]] || die "nvidia-smi lists no GPU; pass --gpus explicitly"
+  note "GPUs from nvidia-smi: $GPUS"
+fi
+[[ $GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] \
+  || die "--gpus must be comma-separated GPU indices such as 0,1 (got '$GPUS')"
+IFS=, read -r -a GPU_LIST <<< "$GPUS"
+if (( ${#GPU_LIST[@]} > 1 )); then STRATEGY=mirrored; else STRATEGY=default; fi
+
+if [[ -z $LOGDIR ]]; then
+  SUITE=$(basename "$CONFIG_FILE" .py)
+  LOGDIR="$HOME/logdir/$SUITE-$(date +%Y%m%dT%H%M%S)"
+fi
+
+EXTRAS=''
+case $(basename "$CONFIG_FILE") in
+  atari*.py) EXTRAS='[atari]' ;;
+  crafter.py) EXTRAS='[crafter]' ;;
+esac
+
+# The config path is relative to the repository root.
+note "${#GPU_LIST[@]} GPU(s): $GPUS -> --config.distribute=$STRATEGY"
+run cd "$REPO"
+if (( INSTALL )); then
+  run "$PYTHON" -m pip install -e ".$EXTRAS"
+fi
+run env "CUDA_VISIBLE_DEVICES=$GPUS" "MUJOCO_GL=${MUJOCO_GL:-egl}" \
+  "$PYTHON" -m dreamerv3_tf.main "--config=$CONFIG" "--logdir=$LOGDIR" \
+  "--config.distribute=$STRATEGY" "--config.compute_dtype=$DTYPE" "${EXTRA[@]}"

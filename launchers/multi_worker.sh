@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Train dreamerv3_tf across several hosts with MultiWorkerMirroredStrategy.
+# Run it once on every host, with the same --workers list and each host's own --index:
+#
+#   host1$ launchers/multi_worker.sh --workers host1,host2 --index 0 --logdir /shared/run1
+#   host2$ launchers/multi_worker.sh --workers host1,host2 --index 1 --logdir /shared/run1
+#
+# It builds the TF_CONFIG that tells TensorFlow the cluster and this worker's place in
+# it, runs main with --config.distribute=multi_worker, and prints the command for each
+# other worker. Worker 0 is the chief. The training starts once every worker is up.
+# --dry-run prints every command ("+ " and the command, one a line) and runs none.
+set -euo pipefail
+
+PROG=$(basename "$0")
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+  cat <<EOF
+Usage: $PROG --workers HOST1,HOST2[,...] --index I --logdir DIR [options] [-- FLAGS...]
+
+Sets TF_CONFIG for worker I of the cluster and runs
+'python -m dreamerv3_tf.main --config.distribute=multi_worker'. Run it on every host
+with the same --workers, --port, --config, --logdir and FLAGS and each host's own --index.
+
+Options:
+  --workers LIST     comma-separated hosts, in the same order on every host; a host
+                     may carry its own port as host:port                       [required]
+  --index I          this host's position in --workers, from 0 (0 is the chief) [required]
+  --logdir DIR       run directory, the same on every worker (shared storage,
+                     e.g. gs://bucket/run or an NFS path)                        [required]
+  --port PORT        port of the workers that give none (default: 12345)
+  --config SPEC      config file and presets (default: configs/dmc.py:train_eval,vision)
+  --gpus LIST        CUDA_VISIBLE_DEVICES for this host (default: all its GPUs)
+  --dtype DTYPE      compute dtype: bfloat16 (default), float16 or float32
+  --dry-run          print every command, one per line prefixed with '+ ', run none
+  -h, --help         show this help
+  -- FLAGS...        passed on to dreamerv3_tf.main, e.g. --config.task=dmc_cheetah_run
+
+Environment: PYTHON (default: python) is the interpreter; MUJOCO_GL (default: egl).
+EOF
+}
+
+die() {
+  echo "$PROG: error: $*" >&2
+  exit 2
+}
+
+# Shell-quotes one word for display, so that a printed command can be pasted as is.
+quote() {
+  local word=$1 prefix='' squote="'\\''"
+  if [[ $word =~ ^(--?[A-Za-z0-9_.-]+=|[A-Za-z_][A-Za-z0-9_]*=)(.*)$ ]]; then
+    prefix=${BASH_REMATCH[1]}
+    word=${BASH_REMATCH[2]}
+  fi
+  if [[ $word =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+    printf '%s%s' "$prefix" "$word"
+  else
+    printf "%s'%s'" "$prefix" "${word//\'/$squote}"
+  fi
+}
+
+join_quoted() {
+  local out='' word
+  for word in "$@"; do
+    out+="${out:+ }$(quote "$word")"
+  done
+  printf '%s' "$out"
+}
+
+# Prints the command; runs it unless --dry-run.
+run() {
+  echo "+ $(join_quoted "$@")"
+  if (( ! DRY_RUN )); then
+    "$@"
+  fi
+}
+
+WORKERS='' INDEX='' LOGDIR='' GPUS=''
+PORT=12345
+CONFIG='configs/dmc.py:train_eval,vision'
+DTYPE='bfloat16'
+DRY_RUN=0
+EXTRA=()
+PYTHON=${PYTHON:-python}
+
+while (( $# )); do
+  arg=$1
+  shift
+  value=''
+  has_value=0
+  if [[ $arg == --*=* ]]; then
+    value=${arg#*=}
+    arg=${arg%%=*}
+    has_value=1
+  fi
+  case $arg in
+    --workers|--index|--logdir|--port|--config|--gpus|--dtype)
+      if (( ! has_value )); then
+        (( $# )) || die "$arg needs a value"
+        value=$1
+        shift
+      fi
+      [[ -n $value ]] || die "$arg needs a non-empty value"
+      case $arg in
+        --workers) WORKERS=$value ;;
+        --index) INDEX=$value ;;
+        --logdir) LOGDIR=$value ;;
+        --port) PORT=$value ;;
+        --config) CONFIG=$value ;;
+        --gpus) GPUS=$value ;;
+        --dtype) DTYPE=$value ;;
+      esac
+      ;;
+    --dry-run|-h|--help)
+      (( ! has_value )) || die "$arg takes no value"
+      case $arg in
+        --dry-run) DRY_RUN=1 ;;
+        -h|--help) usage; exit 0 ;;
+      esac
+      ;;
+    --)
+      EXTRA=("$@")
+      break
+      ;;
+    *)
+      die "unknown argument '$arg' (see --help)"
+      ;;
+  esac
+done
+
+[[ -n $WORKERS ]] || die "--workers is required (see --help)"
+[[ -n $INDEX ]] || die "--index is required (see --help)"
+[[ -n $LOGDIR ]] || die "--logdir is required: the same directory on every worker (see --help)"
+if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1 || PORT > 65535 )); then
+  die "--port must be a number from 1 to 65535 (got '$PORT')"
+fi
+[[ $INDEX =~ ^[0-9]+$ ]] || die "--index must be a whole number from 0 (got '$INDEX')"
+IFS=, read -r -a HOSTS <<< "$WORKERS"
+ADDRESSES=()
+for host in "${HOSTS[@]}"; do
+  [[ $host =~ ^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]+)?$ ]] \
+    || die "--workers has a bad host '$host'; expected host or host:port, comma-separated"
+  if [[ $host == *:* ]]; then ADDRESSES+=("$host"); else ADDRESSES+=("$host:$PORT"); fi
+done
+(( INDEX < ${#ADDRESSES[@]} )) \
+  || die "--index $INDEX is out of range for ${#ADDRESSES[@]} worker(s) (0 to $(( ${#ADDRESSES[@]} - 1 )))"
+for (( i = 0; i < ${#ADDRESSES[@]}; i++ )); do
+  for (( j = i + 1; j < ${#ADDRESSES[@]}; j++ )); do
+    [[ ${ADDRESSES[i]} != "${ADDRESSES[j]}" ]] \
+      || die "--workers lists ${ADDRESSES[i]} twice; each worker needs its own host:port"
+  done
+done
+CONFIG_FILE=${CONFIG%%:*}
+[[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+[[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
+  || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
+if [[ -n $GPUS ]]; then
+  [[ $GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] \
+    || die "--gpus must be comma-separated GPU indices such as 0,1 (got '$GPUS')"
+fi
+
+# TF_CONFIG: the whole cluster (same on every worker) and this worker's task.
+worker_list=''
+for address in "${ADDRESSES[@]}"; do
+  worker_list+="${worker_list:+, }\"$address\""
+done
+TF_CONFIG_JSON="{\"cluster\": {\"worker\": [$worker_list]}, \"task\": {\"type\": \"worker\", \"index\": $INDEX}}"
+
+# The same command for every other worker, differing only in --index.
+echo "Worker $INDEX of ${#ADDRESSES[@]} (${ADDRESSES[INDEX]}). On each other worker run:"
+for (( i = 0; i < ${#ADDRESSES[@]}; i++ )); do
+  (( i != INDEX )) || continue
+  other=("launchers/$PROG" --workers "$WORKERS" --index "$i" --port "$PORT"
+         --config "$CONFIG" --logdir "$LOGDIR" --dtype "$DTYPE")
+  if [[ -n $GPUS ]]; then
+    other+=(--gpus "$GPUS")
+  fi
+  if (( ${#EXTRA[@]} )); then
+    other+=(-- "${EXTRA[@]}")
+  fi
+  echo "  ${ADDRESSES[i]%:*}\$ $(join_quoted "${other[@]}")"
+done
+
+ENV=("TF_CONFIG=$TF_CONFIG_JSON" "MUJOCO_GL=${MUJOCO_GL:-egl}")
+if [[ -n $GPUS ]]; then
+  ENV+=("CUDA_VISIBLE_DEVICES=$GPUS")
+fi
+# The config path is relative to the repository root.
+run cd "$REPO"
+run env "${ENV[@]}" "$PYTHON" -m dreamerv3_tf.main "--config=$CONFIG" "--logdir=$LOGDIR" \
+  --config.distribute=multi_worker "--config.compute_dtype=$DTYPE" "${EXTRA[@]}"

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Train dreamerv3_tf on a Cloud TPU VM: create the VM, copy the code, install,
+# start train_eval under nohup on every worker, and stream the log of worker 0.
+#
+#   launchers/tpu_vm.sh --name dreamer-1 --zone us-central2-b --accelerator v4-8 \
+#     --bucket gs://my-bucket/dmc_walker --config configs/dmc.py:train_eval,vision \
+#     -- --config.task=dmc_walker_walk
+#   launchers/tpu_vm.sh --name dreamer-1 --zone us-central2-b --delete
+#
+# --dry-run prints every command ("+ " and the command, one a line) and runs none.
+set -euo pipefail
+
+PROG=$(basename "$0")
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Where the code lives on the VM and where its log goes (outside the code directory,
+# so that copying new code does not delete the log of a running job). The tilde is
+# literal here on purpose: the remote shell expands it to the VM user's home.
+# shellcheck disable=SC2088
+REMOTE_DIR='~/dreamerv3_tf'
+# shellcheck disable=SC2088
+REMOTE_LOG='~/dreamerv3_tf.log'
+# The TPU build of TensorFlow ships as the `tensorflow-tpu` wheel plus libtpu from this
+# index. Its version must equal the TensorFlow pinned in pyproject.toml: the TPU wheel
+# replaces the `tensorflow` package that `pip install -e .` brings, and a different
+# version would break tensorflow-probability and tf-keras, which are pinned to it.
+LIBTPU_INDEX='https://storage.googleapis.com/libtpu-tf-releases/index.html'
+
+usage() {
+  cat <<EOF
+Usage: $PROG --name NAME --zone ZONE --bucket gs://BUCKET/LOGDIR [options] [-- FLAGS...]
+       $PROG --name NAME --zone ZONE --delete [--project P] [--dry-run]
+
+Creates a Cloud TPU VM, copies this repository to it, installs it with the TPU
+build of TensorFlow, starts train_eval with --config.distribute=tpu on every worker
+(nohup, so it survives the ssh session), and streams the log of worker 0.
+
+Options:
+  --name NAME          TPU VM name (lowercase letters, digits, hyphens)      [required]
+  --zone ZONE          zone, e.g. us-central2-b                              [required]
+  --bucket GS_PATH     logdir on Cloud Storage, e.g. gs://my-bucket/run1     [required]
+  --accelerator TYPE   accelerator type (default: v4-8)
+  --version VERSION    TPU software version (default: tpu-ubuntu2204-base)
+  --config SPEC        config file and presets (default: configs/dmc.py:train_eval,vision)
+  --project PROJECT    Google Cloud project (default: gcloud's configured project)
+  --source git|tree    code to copy: 'git' = git archive HEAD (committed files only),
+                       'tree' = the working tree without .git (default: git in a checkout)
+  --spot               create a Spot VM (cheaper, may be preempted)
+  --skip-create        reuse an existing VM: copy, install and start only
+  --no-tail            do not stream the log after starting
+  --delete             delete the VM and exit
+  --dry-run            print every command, one per line prefixed with '+ ', run none
+  -h, --help           show this help
+  -- FLAGS...          passed on to 'python -m dreamerv3_tf.main', e.g. --config.task=dmc_cheetah_run
+EOF
+}
+
+die() {
+  echo "$PROG: error: $*" >&2
+  exit 2
+}
+
+note() {
+  echo "# $*" >&2
+}
+
+# Shell-quotes one word for display, so that a printed command can be pasted as is.
+quote() {
+  local word=$1 prefix='' squote="'\\''"
+  if [[ $word =~ ^(--?[A-Za-z0-9_.-]+=|[A-Za-z_][A-Za-z0-9_]*=)(.*)$ ]]; then
+    prefix=${BASH_REMATCH[1]}
+    word=${BASH_REMATCH[2]}
+  fi
+  if [[ $word =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
+    printf '%s%s' "$prefix" "$word"
+  else
+    printf "%s'%s'" "$prefix" "${word//\'/$squote}"
+  fi
+}
+
+join_quoted() {
+  local out='' word
+  for word in "$@"; do
+    out+="${out:+ }$(quote "$word")"
+  done
+  printf '%s' "$out"
+}
+
+# Prints the command; runs it unless --dry-run.
+run() {
+  echo "+ $(join_quoted "$@")"
+  if (( ! DRY_RUN )); then
+    "$@"
+  fi
+}
+
+NAME='' ZONE='' BUCKET='' PROJECT=''
+ACCELERATOR='v4-8'
+VERSION='tpu-ubuntu2204-base'
+CONFIG='configs/dmc.py:train_eval,vision'
+SOURCE=''
+SPOT=0 SKIP_CREATE=0 TAIL=1 DELETE=0 DRY_RUN=0
+EXTRA=()
+
+while (( $# )); do
+  arg=$1
+  shift
+  value=''
+  has_value=0
+  if [[ $arg == --*=* ]]; then
+    value=${arg#*=}
+    arg=${arg%%=*}
+    has_value=1
+  fi
+  case $arg in
+    --name|--zone|--bucket|--accelerator|--version|--config|--project|--source)
+      if (( ! has_value )); then
+        (( $# )) || die "$arg needs a value"
+        value=$1
+        shift
+      fi
+      [[ -n $value ]] || die "$arg needs a non-empty value"
+      case $arg in
+        --name) NAME=$value ;;
+        --zone) ZONE=$value ;;
+        --bucket) BUCKET=$value ;;
+        --accelerator) ACCELERATOR=$value ;;
+        --version) VERSION=$value ;;
+        --config) CONFIG=$value ;;
+        --project) PROJECT=$value ;;
+        --source) SOURCE=$value ;;
+      esac
+      ;;
+    --spot|--skip-create|--no-tail|--delete|--dry-run|-h|--help)
+      (( ! has_value )) || die "$arg takes no value"
+      case $arg in
+        --spot) SPOT=1 ;;
+        --skip-create) SKIP_CREATE=1 ;;
+        --no-tail) TAIL=0 ;;
+        --delete) DELETE=1 ;;
+        --dry-run) DRY_RUN=1 ;;
+        -h|--help) usage; exit 0 ;;
+      esac
+      ;;
+    --)
+      EXTRA=("$@")
+      break
+      ;;
+    *)
+      die "unknown argument '$arg' (see --help)"
+      ;;
+  esac
+done
+
+[[ -n $NAME ]] || die "--name is required (see --help)"
+[[ -n $ZONE ]] || die "--zone is required (see --help)"
+[[ $NAME =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] \
+  || die "--name must be lowercase letters, digits and hyphens, starting with a letter (got '$NAME')"
+
+GCLOUD_SCOPE=("--zone=$ZONE")
+if [[ -n $PROJECT ]]; then
+  GCLOUD_SCOPE+=("--project=$PROJECT")
+fi
+DELETE_CMD=(gcloud compute tpus tpu-vm delete "$NAME" "${GCLOUD_SCOPE[@]}" --quiet)
+
+if (( DELETE )); then
+  run "${DELETE_CMD[@]}"
+  exit 0
+fi
+
+[[ -n $BUCKET ]] || die "--bucket is required (see --help)"
+[[ $BUCKET =~ ^gs://[a-z0-9][-_.a-z0-9]*[a-z0-9](/.*)?$ ]] \
+  || die "--bucket must be a gs:// path such as gs://my-bucket/run1 (got '$BUCKET')"
+CONFIG_FILE=${CONFIG%%:*}
+[[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+if [[ -z $SOURCE ]]; then
+  if [[ -d $REPO/.git ]]; then SOURCE=git; else SOURCE=tree; fi
+fi
+[[ $SOURCE == git || $SOURCE == tree ]] || die "--source must be 'git' or 'tree' (got '$SOURCE')"
+if [[ $SOURCE == git && ! -d $REPO/.git ]]; then
+  die "--source git needs a git checkout; $REPO has no .git (use --source tree)"
+fi
+TF_VERSION=$(sed -n 's/^[[:space:]]*"tensorflow==\([0-9.]*\)".*/\1/p' "$REPO/pyproject.toml")
+[[ -n $TF_VERSION ]] || die "no 'tensorflow==X.Y.Z' pin found in $REPO/pyproject.toml"
+
+# Optional dependencies the suite needs (pyproject extras).
+EXTRAS=''
+case $(basename "$CONFIG_FILE") in
+  atari*.py) EXTRAS='[atari]' ;;
+  crafter.py) EXTRAS='[crafter]' ;;
+esac
+
+TARBALL="${TMPDIR:-/tmp}/dreamerv3_tf-$NAME.tar.gz"
+SSH=(gcloud compute tpus tpu-vm ssh "$NAME" "${GCLOUD_SCOPE[@]}")
+
+# 1. The VM.
+if (( ! SKIP_CREATE )); then
+  note "1/5 create the TPU VM"
+  CREATE=(gcloud compute tpus tpu-vm create "$NAME" "${GCLOUD_SCOPE[@]}"
+          "--accelerator-type=$ACCELERATOR" "--version=$VERSION")
+  if (( SPOT )); then
+    CREATE+=(--spot)
+  fi
+  run "${CREATE[@]}"
+fi
+
+# 2. The code, as one tarball: one copy per worker instead of thousands of small files.
+note "2/5 copy the code ($SOURCE) to every worker"
+if [[ $SOURCE == git ]]; then
+  if [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    note "warning: uncommitted changes are not copied with --source git (use --source tree)"
+  fi
+  run git -C "$REPO" archive --format=tar.gz "--output=$TARBALL" HEAD
+else
+  run tar --exclude=.git --exclude=__pycache__ --exclude='*.egg-info' \
+    -czf "$TARBALL" -C "$REPO" .
+fi
+run gcloud compute tpus tpu-vm scp "$TARBALL" "$NAME:dreamerv3_tf.tar.gz" \
+  "${GCLOUD_SCOPE[@]}" --worker=all
+run rm -f "$TARBALL"
+
+# 3. Install. EGL libraries let MuJoCo render DMC pixels without a display.
+note "3/5 install on every worker (tensorflow-tpu==$TF_VERSION)"
+INSTALL=(
+  "rm -rf $REMOTE_DIR"
+  "mkdir -p $REMOTE_DIR"
+  "tar -xzf ~/dreamerv3_tf.tar.gz -C $REMOTE_DIR"
+  "cd $REMOTE_DIR"
+  "(sudo apt-get update -q && sudo apt-get install -y -q libegl1 libgl1 libegl-mesa0)"
+  "python3 -m pip install -q -U pip"
+  "python3 -m pip install -q -e $(quote ".$EXTRAS")"
+  "python3 -m pip uninstall -q -y tensorflow"
+  "python3 -m pip install -q tensorflow-tpu==$TF_VERSION -f $LIBTPU_INDEX"
+)
+install_cmd=''
+for part in "${INSTALL[@]}"; do
+  install_cmd+="${install_cmd:+ && }$part"
+done
+run "${SSH[@]}" --worker=all "--command=$install_cmd"
+
+# 4. Train. Every worker runs the same program; TPUStrategy connects them.
+note "4/5 start training on every worker"
+TRAIN=(python3 -m dreamerv3_tf.main "--config=$CONFIG" "--logdir=$BUCKET"
+       --config.distribute=tpu "${EXTRA[@]}")
+train_cmd="cd $REMOTE_DIR && MUJOCO_GL=egl nohup $(join_quoted "${TRAIN[@]}")"
+train_cmd+=" > $REMOTE_LOG 2>&1 < /dev/null &"
+run "${SSH[@]}" --worker=all "--command=$train_cmd"
+
+echo "Training runs in the background; logdir $BUCKET."
+HINT=("launchers/$PROG" --name "$NAME" --zone "$ZONE")
+if [[ -n $PROJECT ]]; then
+  HINT+=(--project "$PROJECT")
+fi
+echo "Delete the VM when done: $(join_quoted "${HINT[@]}") --delete"
+echo "  (runs: $(join_quoted "${DELETE_CMD[@]}"))"
+
+# 5. Logs of worker 0; Ctrl-C stops the stream, not the training.
+if (( TAIL )); then
+  note "5/5 stream the log of worker 0 (Ctrl-C stops the stream, not the run)"
+  run "${SSH[@]}" --worker=0 "--command=tail -n +1 -f $REMOTE_LOG"
+fi

@@ -1,0 +1,242 @@
+"""launchers/*.sh: --help, --dry-run output, argument errors, and real runs against
+fake gcloud / python / nvidia-smi programs (nothing leaves this machine)."""
+
+import json
+import os
+import pathlib
+import shlex
+import stat
+import subprocess
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+LAUNCHERS = REPO / 'launchers'
+SCRIPTS = ['tpu_vm.sh', 'gpu.sh', 'multi_worker.sh']
+
+
+def _fake(bindir, name, body):
+  path = bindir / name
+  path.write_text('#!/usr/bin/env bash\n' + body)
+  path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def env(tmp_path):
+  """PATH with fakes: gcloud, python, python3 and pip record a call and fail, so a
+  dry run that executes any of them is caught; nvidia-smi lists two GPUs."""
+  bindir = tmp_path / 'bin'
+  bindir.mkdir()
+  calls = tmp_path / 'calls.txt'
+  for name in ('gcloud', 'python', 'python3', 'pip'):
+    _fake(bindir, name, f'echo "{name} $*" >> {calls}\nexit 97\n')
+  _fake(bindir, 'nvidia-smi', 'printf "0\\n1\\n"\n')
+  result = dict(os.environ)
+  result['PATH'] = f'{bindir}:{result["PATH"]}'
+  result['TMPDIR'] = str(tmp_path)
+  result.pop('CUDA_VISIBLE_DEVICES', None)
+  result.pop('PYTHON', None)
+  return result, calls, bindir
+
+
+def _run(script, *args, env):
+  return subprocess.run(
+      ['bash', str(LAUNCHERS / script), *args], env=env, capture_output=True,
+      text=True, timeout=30)
+
+
+def _commands(stdout):
+  return [shlex.split(line[2:]) for line in stdout.splitlines() if line.startswith('+ ')]
+
+
+def _dry(script, *args, env):
+  env, calls, _ = env
+  result = _run(script, '--dry-run', *args, env=env)
+  assert result.returncode == 0, result.stderr
+  assert not calls.exists(), f'dry run executed: {calls.read_text()}'
+  return _commands(result.stdout), result
+
+
+@pytest.mark.parametrize('script', SCRIPTS)
+def test_syntax_and_help(script, env):
+  subprocess.run(['bash', '-n', str(LAUNCHERS / script)], check=True)
+  assert os.access(LAUNCHERS / script, os.X_OK), f'{script} is not executable'
+  result = _run(script, '--help', env=env[0])
+  assert result.returncode == 0
+  assert result.stdout.startswith(f'Usage: {script}')
+  assert '--dry-run' in result.stdout
+  assert not env[1].exists()
+
+
+TPU = ['--name', 'dreamer-1', '--zone', 'us-central2-b', '--accelerator', 'v4-8',
+       '--version', 'tpu-ubuntu2204-base', '--bucket', 'gs://my-bucket/logdir']
+
+
+def test_tpu_dry_run(env):
+  cmds, _ = _dry(
+      'tpu_vm.sh', *TPU, '--project', 'proj', '--', '--config.task=dmc_walker_walk',
+      "--config.note=it's two words", env=env)
+  gcloud = [c for c in cmds if c[0] == 'gcloud']
+  create, scp, install, train, tail = gcloud
+  assert create[:5] == ['gcloud', 'compute', 'tpus', 'tpu-vm', 'create']
+  assert create[5] == 'dreamer-1'
+  for flag in ('--zone=us-central2-b', '--project=proj', '--accelerator-type=v4-8',
+               '--version=tpu-ubuntu2204-base'):
+    assert flag in create
+  assert scp[3:5] == ['tpu-vm', 'scp'] and '--worker=all' in scp
+  assert scp[6] == 'dreamer-1:dreamerv3_tf.tar.gz'
+  archive = next(c for c in cmds if c[0] == 'git')
+  assert 'archive' in archive and scp[5] in archive[-2] and archive[-1] == 'HEAD'
+  for ssh in (install, train, tail):
+    assert ssh[3:6] == ['tpu-vm', 'ssh', 'dreamer-1'] and '--zone=us-central2-b' in ssh
+  assert '--worker=all' in install and '--worker=all' in train and '--worker=0' in tail
+  remote = lambda c: next(x for x in c if x.startswith('--command='))[len('--command='):]
+  assert 'pip install -q -e .' in remote(install)
+  assert 'tensorflow-tpu==' in remote(install)
+  words = shlex.split(remote(train))
+  main = words.index('dreamerv3_tf.main')
+  assert 'nohup' in words and words[-1] == '&'
+  assert '--config.distribute=tpu' in words
+  assert '--logdir=gs://my-bucket/logdir' in words
+  assert '--config=configs/dmc.py:train_eval,vision' in words
+  assert "--config.note=it's two words" in words[main:]  # quoting survives two shells
+  assert 'tail' in remote(tail) and '-f' in remote(tail)
+
+
+def test_tpu_pins_tpu_wheel_to_project_tensorflow(env):
+  cmds, _ = _dry('tpu_vm.sh', *TPU, env=env)
+  pin = next(
+      line.strip().strip('",') for line in (REPO / 'pyproject.toml').read_text().splitlines()
+      if line.strip().startswith('"tensorflow=='))
+  version = pin.split('==')[1]
+  install = next(c for c in cmds if '--worker=all' in c and 'pip' in ' '.join(c))
+  assert f'tensorflow-tpu=={version}' in ' '.join(install)
+
+
+def test_tpu_delete_and_hint(env):
+  cmds, result = _dry('tpu_vm.sh', *TPU, '--no-tail', env=env)
+  assert 'tpu_vm.sh --name dreamer-1 --zone us-central2-b --delete' in result.stdout
+  assert not any('tail' in ' '.join(c) for c in cmds)
+  cmds, _ = _dry('tpu_vm.sh', '--name', 'dreamer-1', '--zone', 'us-central2-b',
+                 '--delete', env=env)
+  assert cmds == [['gcloud', 'compute', 'tpus', 'tpu-vm', 'delete', 'dreamer-1',
+                   '--zone=us-central2-b', '--quiet']]
+
+
+def test_tpu_tree_source_and_skip_create(env):
+  cmds, _ = _dry('tpu_vm.sh', *TPU, '--source', 'tree', '--skip-create', env=env)
+  assert not any('create' in c for c in cmds)
+  tar = next(c for c in cmds if c[0] == 'tar')
+  assert '--exclude=.git' in tar and tar[-1] == '.' and tar[-2] == str(REPO)
+
+
+def test_tpu_real_run_calls_gcloud_as_printed(env, tmp_path):
+  environ, calls, bindir = env
+  _fake(bindir, 'gcloud', f'echo "gcloud $*" >> {calls}\n')  # succeeds this time
+  result = _run('tpu_vm.sh', *TPU, '--no-tail', env=environ)
+  assert result.returncode == 0, result.stderr
+  ran = calls.read_text().splitlines()
+  printed = [' '.join(c) for c in _commands(result.stdout) if c[0] == 'gcloud']
+  assert ran == printed and len(ran) == 4
+  assert not list(tmp_path.glob('*.tar.gz'))  # the tarball was made and removed
+
+
+def test_gpu_dry_run_two_gpus(env):
+  cmds, _ = _dry('gpu.sh', '--gpus', '0,1', '--logdir', '/tmp/run', '--',
+                 '--config.task=dmc_cheetah_run', env=env)
+  assert cmds[0] == ['cd', str(REPO)]
+  main = cmds[-1]
+  assert main[0] == 'env' and 'CUDA_VISIBLE_DEVICES=0,1' in main
+  assert main[main.index('-m') + 1] == 'dreamerv3_tf.main'
+  for flag in ('--config.distribute=mirrored', '--config.compute_dtype=bfloat16',
+               '--logdir=/tmp/run', '--config=configs/dmc.py:train_eval,vision',
+               '--config.task=dmc_cheetah_run'):
+    assert flag in main
+
+
+def test_gpu_one_gpu_and_detection(env):
+  cmds, _ = _dry('gpu.sh', '--gpus', '3', env=env)
+  assert 'CUDA_VISIBLE_DEVICES=3' in cmds[-1]
+  assert '--config.distribute=default' in cmds[-1]
+  cmds, _ = _dry('gpu.sh', env=env)  # the fake nvidia-smi lists 0 and 1
+  assert 'CUDA_VISIBLE_DEVICES=0,1' in cmds[-1]
+  assert '--config.distribute=mirrored' in cmds[-1]
+
+
+def test_gpu_real_run_executes_printed_command(env, tmp_path):
+  environ, _, bindir = env
+  record = tmp_path / 'record.json'
+  _fake(bindir, 'fakepy', (
+      'printf "%s\\n" "$CUDA_VISIBLE_DEVICES" "$PWD" "$@" > ' + str(record) + '\n'))
+  environ = {**environ, 'PYTHON': 'fakepy'}
+  result = _run('gpu.sh', '--gpus', '0,1', '--logdir', '/tmp/x y', env=environ)
+  assert result.returncode == 0, result.stderr
+  lines = record.read_text().splitlines()
+  assert lines[:2] == ['0,1', str(REPO)]
+  assert lines[2:] == _commands(result.stdout)[-1][4:]
+  assert '--logdir=/tmp/x y' in lines
+
+
+def test_multi_worker_tf_config(env):
+  cmds, result = _dry('multi_worker.sh', '--workers', 'host1,host2:2222,host3',
+                      '--index', '1', '--port', '4000', '--logdir', 'gs://b/run',
+                      '--', '--config.task=dmc_cheetah_run', env=env)
+  main = cmds[-1]
+  tf_config = json.loads(next(x for x in main if x.startswith('TF_CONFIG='))[10:])
+  assert tf_config == {
+      'cluster': {'worker': ['host1:4000', 'host2:2222', 'host3:4000']},
+      'task': {'type': 'worker', 'index': 1}}
+  assert '--config.distribute=multi_worker' in main and '--logdir=gs://b/run' in main
+  # The printed commands for the other workers differ only in --index.
+  others = [shlex.split(line.split('$ ', 1)[1]) for line in result.stdout.splitlines()
+            if line.startswith('  host')]
+  assert [o[o.index('--index') + 1] for o in others] == ['0', '2']
+  assert all(o[-1] == '--config.task=dmc_cheetah_run' for o in others)
+  for other in others:  # and each of them, run dry, yields its own TF_CONFIG
+    cmds, _ = _dry('multi_worker.sh', *other[1:], env=env)
+    index = json.loads(next(x for x in cmds[-1] if x.startswith('TF_CONFIG='))[10:])
+    assert index['task']['index'] == int(other[other.index('--index') + 1])
+    assert index['cluster'] == tf_config['cluster']
+
+
+BAD = [
+    ('tpu_vm.sh', ['--zone', 'z', '--bucket', 'gs://bkt/x'], '--name is required'),
+    ('tpu_vm.sh', ['--name', 'Bad_Name', '--zone', 'z', '--bucket', 'gs://bkt/x'], '--name'),
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', '/local/dir'], 'gs://'),
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--config',
+                   'configs/nope.py:train'], 'nope.py'),
+    ('tpu_vm.sh', ['--name', 'a', '--zone'], '--zone needs a value'),
+    ('tpu_vm.sh', ['--frobnicate'], "unknown argument '--frobnicate'"),
+    ('gpu.sh', ['--gpus', 'zero'], '--gpus'),
+    ('gpu.sh', ['--gpus', '0', '--dtype', 'int8'], '--dtype'),
+    ('gpu.sh', ['--gpus', '0', 'stray'], "unknown argument 'stray'"),
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '2', '--logdir', 'x'], 'out of range'),
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '-1', '--logdir', 'x'], '--index'),
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '0'], '--logdir is required'),
+    ('multi_worker.sh', ['--workers', 'a b', '--index', '0', '--logdir', 'x'], 'bad host'),
+    ('multi_worker.sh', ['--workers', 'a,a', '--index', '0', '--logdir', 'x'], 'twice'),
+    ('multi_worker.sh', ['--workers', 'a', '--index', '0', '--logdir', 'x',
+                         '--port', '99999'], '--port'),
+]
+
+
+@pytest.mark.parametrize('script,args,message', BAD)
+def test_bad_arguments(script, args, message, env):
+  environ, calls, _ = env
+  result = _run(script, '--dry-run', *args, env=environ)
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f'{script}: error:'), result.stderr
+  assert message in lines[0]
+  assert not result.stdout.startswith('+') and not calls.exists()
+
+
+def test_gpu_without_nvidia_smi_asks_for_gpus(env, tmp_path):
+  environ, _, bindir = env
+  (bindir / 'nvidia-smi').unlink()
+  environ = {**environ, 'PATH': f'{bindir}:/usr/bin:/bin'}
+  if subprocess.run(['bash', '-c', 'command -v nvidia-smi'], env=environ,
+                    capture_output=True).returncode == 0:
+    pytest.skip('this machine has a real nvidia-smi')
+  result = _run('gpu.sh', '--dry-run', env=environ)
+  assert result.returncode == 2 and 'pass --gpus' in result.stderr

@@ -1,0 +1,303 @@
+"""dreamerv3_tf.plot and dreamerv3_tf.reference: synthetic logdirs in, PNG/SVG and a
+table out; the reference band against values computed straight from the json.gz."""
+
+import gzip
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from dreamerv3_tf import plot
+from dreamerv3_tf import reference
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TASK = 'dmc_cartpole_balance'
+# Eval score of each seed in each 10K-step segment: (seed 0, seed 1).
+SEGMENTS = [(100.0, 300.0), (200.0, 400.0), (250.0, 450.0), (500.0, 700.0), (600.0, 800.0)]
+
+
+def make_logdir(root, seed, task=TASK, image=False, repeat=1, steps=50000):
+  """A run of `steps` steps: a train episode every 1000 steps (score = step / 100 +
+  seed), an eval episode at 250, 750, 1250, ... whose score is constant in each 10K
+  segment [0, 10K), [10K, 20K), ..."""
+  logdir = root / f'{task}-{"vision" if image else "proprio"}-{seed}'
+  logdir.mkdir(parents=True)
+  prefix = task.split('_')[0]
+  env = {'dmc': {'image': image, 'proprio': not image, 'repeat': 1}}
+  env.setdefault(prefix, {})['repeat'] = repeat
+  config = {'task': task, 'seed': seed, 'env': env}
+  (logdir / 'config.json').write_text(json.dumps(config))
+  scores, metrics = [], []
+  for step in range(250, steps + 1, 250):
+    if step % 500 == 250:
+      segment = min(step // 10000, len(SEGMENTS) - 1)
+      line = {'step': step, 'epstats/score': SEGMENTS[segment][seed % 2],
+              'epstats/length': 1000}
+      scores.append(line)
+      metrics.append({**line, 'train/loss': 1.0})  # other keys are ignored
+    if step % 1000 == 0:
+      scores.append({'step': step, 'episode/score': step / 100 + seed,
+                     'episode/length': 1000})
+  metrics.append({'step': steps, 'fps/env': 7.0})  # a line with neither key
+  write_lines(logdir / 'scores.jsonl', scores)
+  write_lines(logdir / 'metrics.jsonl', metrics)
+  return logdir
+
+
+def write_lines(path, records, tail=''):
+  path.write_text(''.join(json.dumps(r) + '\n' for r in records) + tail)
+
+
+@pytest.fixture
+def runs(tmp_path):
+  return [str(make_logdir(tmp_path / 'runs', seed)) for seed in (0, 1)]
+
+
+def raw_reference(suite, task):
+  with gzip.open(REPO / 'dreamerv3_tf' / 'reference' / f'{suite}-dreamerv3.json.gz') as f:
+    return [r for r in json.load(f) if r['task'] == task]
+
+
+def test_png_and_svg(runs, tmp_path):
+  out = tmp_path / 'curves.png'
+  assert plot.main(['--logdirs', *runs, '--out', str(out), '--svg', '--xmax', '50000']) == 0
+  data = out.read_bytes()
+  assert data[:8] == b'\x89PNG\r\n\x1a\n'
+  width, height = int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+  assert 300 <= width <= 3000 and 200 <= height <= 3000, (width, height)
+  assert len(data) > 10000  # curves, labels and bands, not an empty canvas
+  svg = (tmp_path / 'curves.svg').read_text()
+  assert svg.lstrip().startswith('<?xml') and '<svg' in svg
+  assert TASK in svg  # the subplot title
+
+
+def test_no_svg_unless_asked(runs, tmp_path):
+  out = tmp_path / 'c.png'
+  assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 0
+  assert out.exists() and not (tmp_path / 'c.svg').exists()
+
+
+def test_table_equals_synthetic_means(runs, capsys):
+  assert plot.main(['--logdirs', *runs, '--table', '5000,15000,35000,45000']) == 0
+  lines = capsys.readouterr().out.strip().splitlines()
+  assert lines[0].split()[:4] == ['task', 'kind', 'step', 'ours']
+  expected = [np.mean(SEGMENTS[i]) for i in (0, 1, 3, 4)]
+  for line, want in zip(lines[1:], expected):
+    fields = line.split()
+    assert fields[:2] == [TASK, 'proprio']
+    assert float(fields[3]) == pytest.approx(want) and fields[4] == '(2)'
+  rows = plot.table(plot.load_runs(runs), [5000, 15000, 35000, 45000])
+  assert [r[3] for r in rows] == pytest.approx(expected)
+
+
+def test_table_reference_column_matches_json(runs, capsys):
+  plot.main(['--logdirs', *runs, '--table', '20000'])
+  line = capsys.readouterr().out.strip().splitlines()[1]
+  ys = [r['ys'][r['xs'].index(20000.0)] for r in raw_reference('dmc_proprio', TASK)]
+  assert line.endswith(f'{np.mean(ys):.1f} [{min(ys):.1f}, {max(ys):.1f}]')
+
+
+def test_curve_band_over_seeds(runs):
+  loaded = plot.load_runs(runs)
+  steps = np.array([5000.0, 45000.0])
+  mean, low, high = plot.curve_band(loaded, 'eval', steps, window=1000)
+  assert mean == pytest.approx([200, 700]) and low == pytest.approx([100, 600])
+  assert high == pytest.approx([300, 800])
+  mean, low, high = plot.curve_band(loaded, 'eval', steps, window=1000, spread='std')
+  assert high - mean == pytest.approx([100, 100])
+  # Train scores: step / 100 + seed, averaged over episodes 4000..6000 -> 50 and 51.
+  mean, low, high = plot.curve_band(loaded, 'train', [5000.0], window=2000)
+  assert (mean[0], low[0], high[0]) == pytest.approx((50.5, 50, 51))
+
+
+@pytest.mark.parametrize('suite,task,steps', [
+    ('dmc_proprio', 'dmc_cartpole_balance', [10000, 20000, 50000]),
+    ('dmc_proprio', 'dmc_walker_walk', [100000, 490000]),
+])
+def test_reference_band_matches_json(suite, task, steps):
+  raw = raw_reference(suite, task)
+  assert len(raw) == 5
+  mean, low, high = reference.reference_band(task, suite, steps)
+  for i, step in enumerate(steps):
+    ys = [r['ys'][r['xs'].index(float(step))] for r in raw]
+    assert mean[i] == pytest.approx(np.mean(ys))
+    assert (low[i], high[i]) == pytest.approx((min(ys), max(ys)))
+  # Between two points (25K) a 10K window takes both neighbours of each seed.
+  mean, low, high = reference.reference_band(task, suite, [15000])
+  per_seed = [np.mean([r['ys'][r['xs'].index(x)] for x in (10000.0, 20000.0)]) for r in raw]
+  assert mean[0] == pytest.approx(np.mean(per_seed))
+  assert (low[0], high[0]) == pytest.approx((min(per_seed), max(per_seed)))
+
+
+def test_reference_vision_and_atari_units():
+  raw = raw_reference('dmc_vision', 'dmc_walker_walk')
+  mean, low, high = reference.reference_band('dmc_walker_walk', 'dmc_vision', [24000])
+  per_seed = []
+  for r in raw:
+    xs, ys = np.array(r['xs']), np.array(r['ys'])
+    per_seed.append(ys[(xs >= 19000) & (xs <= 29000)].mean())
+  assert mean[0] == pytest.approx(np.mean(per_seed))
+  assert (low[0], high[0]) == pytest.approx((min(per_seed), max(per_seed)))
+  # Atari 100k: our atari100k_pong at agent step s is their atari_pong at 4 s frames.
+  raw = raw_reference('atari100k', 'atari_pong')
+  ours = reference.reference_band('atari100k_pong', 'atari100k', [20000], window=1000)
+  theirs = reference.reference_band('atari_pong', 'atari100k', [80000], window=4000,
+                                    repeat=1)
+  np.testing.assert_allclose(ours, theirs)
+  per_seed = []
+  for r in raw:
+    xs, ys = np.array(r['xs']), np.array(r['ys'])
+    inside = (xs >= 78000) & (xs <= 82000)
+    per_seed.append(ys[inside].mean() if inside.any() else np.interp(80000, xs, ys))
+  assert ours[0][0] == pytest.approx(np.mean(per_seed))
+
+
+def test_reference_names_and_suites():
+  assert reference.their_task('atari100k_pong') == 'atari_pong'
+  assert reference.suite_for('dmc_walker_walk', image=True) == 'dmc_vision'
+  assert reference.suite_for('dmc_walker_walk') == 'dmc_proprio'
+  assert reference.suite_for('crafter_reward') is None
+  assert 'dmc_quadruped_run' in reference.tasks('dmc_vision')
+  assert 'dmc_quadruped_run' not in reference.tasks('dmc_proprio')
+  with pytest.raises(KeyError, match='dmc_quadruped_run'):
+    reference.reference_band('dmc_quadruped_run', 'dmc_proprio', [10000])
+  with pytest.raises(ValueError, match='unknown reference suite'):
+    reference.reference_band('dmc_walker_walk', 'dmc', [10000])
+
+
+def test_vision_runs_use_vision_reference(tmp_path):
+  logdir = make_logdir(tmp_path, 0, image=True)
+  run = plot.load_run(str(logdir))
+  assert (run.suite, run.kind) == ('dmc_vision', 'vision')
+  rows = plot.table([run], [24000])
+  want = reference.reference_band(TASK, 'dmc_vision', [24000])
+  assert rows[0][5:] == pytest.approx([x[0] for x in want])
+
+
+def test_window_mean_edges():
+  xs, ys = np.array([10.0, 20.0, 30.0]), np.array([1.0, 2.0, 6.0])
+  got = reference.window_mean(xs, ys, [0, 10, 20, 25, 40], window=4)
+  np.testing.assert_allclose(got, [np.nan, 1, 2, 4, np.nan])  # 25: interpolated
+  np.testing.assert_allclose(reference.window_mean(xs, ys, [20], window=20), [3])
+  assert np.isnan(reference.window_mean([], [], [1], 1)).all()
+
+
+def test_binned_fills_gaps_between_filled_bins():
+  xs, ys = np.array([0.0, 1.0, 10.0, 40.0]), np.array([2.0, 4.0, 6.0, 12.0])
+  centers = np.arange(5) * 10.0 + 5  # bins [0, 10], [10, 20], ..., [40, 50]
+  got = reference.binned(xs, ys, centers, width=10)
+  # Closed bins: 10 counts in bins 0 and 1, 40 in bins 3 and 4; bin 2 is empty and
+  # takes the interpolation of its neighbours' means (6 and 12).
+  np.testing.assert_allclose(got, [4, 6, 9, 12, 12])
+  got = reference.binned(xs, ys, [-20.0, 5.0, 100.0], width=10)
+  np.testing.assert_allclose(got, [np.nan, 4, np.nan])  # no filling outside the data
+
+
+def test_one_task_per_subplot_and_task_filter(tmp_path):
+  logdirs = [str(make_logdir(tmp_path, s)) for s in (0, 1)]
+  logdirs.append(str(make_logdir(tmp_path, 0, task='atari100k_pong', repeat=4,
+                                 steps=20000)))
+  logdirs.append(str(make_logdir(tmp_path, 0, task='gym_CartPole-v1', steps=5000)))
+  groups = plot.group_runs(plot.load_runs(logdirs))
+  assert [(t, k, len(r)) for t, k, r in groups] == [
+      ('atari100k_pong', '', 1), (TASK, 'proprio', 2), ('gym_CartPole-v1', '', 1)]
+  out = tmp_path / 'all.png'
+  assert plot.main(['--logdirs', *logdirs, '--out', str(out)]) == 0
+  assert out.stat().st_size > 10000
+  only = plot.load_runs(logdirs, task='atari_pong')  # their name finds ours
+  assert [r.task for r in only] == ['atari100k_pong'] and only[0].repeat == 4
+
+
+def test_scores_file_preferred_and_partial_line(tmp_path):
+  logdir = make_logdir(tmp_path, 0)
+  # metrics.jsonl repeats the eval lines: they must not be counted twice, and a
+  # half-written last line of a running job is skipped.
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('{"step": 50500, "epstats/sco')
+  run = plot.load_run(str(logdir))
+  assert len(run.eval[0]) == 100 and len(run.train[0]) == 50
+  # Without scores.jsonl the same curves come from metrics.jsonl (eval only there).
+  os.remove(logdir / 'scores.jsonl')
+  run = plot.load_run(str(logdir))
+  assert len(run.eval[0]) == 100 and len(run.train[0]) == 0
+
+
+def test_bad_inputs(tmp_path, capsys):
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('garbage\n{"step": 1, "epstats/score": 1}\n')
+  assert plot.main(['--logdirs', str(logdir), '--out', str(tmp_path / 'x.png')]) == 1
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'scores.jsonl:' in err and 'not a JSON line' in err
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
+  assert 'no config.json' in capsys.readouterr().err
+  (empty / 'config.json').write_text('{"task": "dmc_walker_walk"}')
+  assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
+  assert "missing key 'seed'" in capsys.readouterr().err
+  assert plot.main(['--logdirs', str(logdir), '--task', 'dmc_nope', '--table', '1']) == 1
+  assert 'dmc_cartpole_balance' in capsys.readouterr().err
+  for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
+               ['--logdirs', str(logdir), '--out', 'x.jpg'],
+               ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5']):
+    with pytest.raises(SystemExit) as e:
+      plot.main(argv)
+    assert e.value.code == 2
+  capsys.readouterr()
+
+
+def test_no_tensorflow_import():
+  code = ('import sys, dreamerv3_tf.plot, dreamerv3_tf.reference; '
+          'bad = [m for m in sys.modules if m.split(".")[0] in '
+          '("tensorflow", "keras", "tensorflow_probability")]; '
+          'assert not bad, bad')
+  subprocess.run([sys.executable, '-c', code], check=True, cwd=REPO, timeout=60)
+
+
+def test_cli_module_runs(runs, tmp_path):
+  out = tmp_path / 'cli.png'
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', *runs, '--out', str(out),
+       '--table', '10000'], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  assert f'Wrote {out}' in result.stdout and out.exists()
+
+
+def test_reference_data_in_built_wheel(tmp_path):
+  """The json.gz files ship as package data: build a wheel and load from it."""
+  if shutil.which('git') is None:
+    pytest.skip('git not available')
+  # Build from a copy of the tracked + new files only (no build dirs in the checkout).
+  src = tmp_path / 'src'
+  files = subprocess.run(
+      ['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=REPO,
+      capture_output=True, text=True, check=True).stdout.split()
+  for name in files:
+    if (REPO / name).is_file():
+      (src / name).parent.mkdir(parents=True, exist_ok=True)
+      shutil.copy2(REPO / name, src / name)
+  result = subprocess.run(
+      [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
+       '-w', str(tmp_path / 'dist'), str(src)], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  wheel = next((tmp_path / 'dist').glob('*.whl'))
+  with zipfile.ZipFile(wheel) as z:
+    z.extractall(tmp_path / 'site')
+  for suite in reference.SUITES:
+    assert (tmp_path / 'site' / 'dreamerv3_tf' / 'reference' /
+            f'{suite}-dreamerv3.json.gz').exists(), f'{suite} data missing from the wheel'
+  code = ('import dreamerv3_tf.reference as r; '
+          'assert r.__file__.startswith(%r), r.__file__; '
+          'print(len(r.tasks("dmc_vision")))' % str(tmp_path / 'site'))
+  result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path,
+                          env={**os.environ, 'PYTHONPATH': str(tmp_path / 'site')},
+                          capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == '20'
