@@ -35,7 +35,7 @@ def get_config(arg=''):
   c.run.steps = int(1.1e6)
   c.run.envs = 1
   c.run.eval_envs = 1
-  c.run.parallel = False
+  c.run.parallel = True   # dm_control (EGL) and TensorFlow do not share a process
   proprio(c)
   return presets.apply_presets(
       c, arg, {'proprio': proprio, 'vision': vision, 'cpu': cpu})

@@ -11,6 +11,7 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -43,6 +44,8 @@ def _one_line(error):
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)  # TF's own INFO lines drown the progress
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import configuration
   from dreamerv3_tf import run

@@ -7,6 +7,8 @@ suite's time limit (discount 1: is_last only); discount 0 marks is_terminal.
 """
 
 import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -30,14 +32,31 @@ def split_name(name, all_tasks):
   raise UnknownTaskError(f'dm_control suite has no task {name!r}; valid: {valid}')
 
 
+def _select_renderer(image):
+  """Sets MUJOCO_GL before dm_control is imported: EGL only if images are rendered.
+
+  Mesa's EGL and TensorFlow do not share a process on CPU machines: rendering
+  segfaults, and even a loaded EGL backend aborts at exit. Envs therefore run in
+  the driver's worker processes (run.parallel=True), which never import TensorFlow.
+  """
+  if not image:
+    os.environ.setdefault('MUJOCO_GL', 'disable')
+    return
+  if os.environ.get('MUJOCO_GL', 'disable') in ('disable', 'disabled', 'off', 'false', '0'):
+    os.environ['MUJOCO_GL'] = 'egl'
+  if 'tensorflow' in sys.modules:
+    warnings.warn(
+        'Rendering DMC images in a process that imported TensorFlow can crash '
+        '(EGL and TF clash on CPU-only machines); use run.parallel=True.')
+
+
 class DMC:
   """A dm_control suite task with action repeat and optional rendering."""
 
   def __init__(
       self, task, repeat=1, size=(64, 64), proprio=True, image=True, camera=-1,
       seed=None):
-    # Set before dm_control (mujoco) is imported: picks headless EGL rendering.
-    os.environ.setdefault('MUJOCO_GL', 'egl')
+    _select_renderer(bool(image))
     from dm_control import suite
     if not (proprio or image):
       raise ValueError('dmc needs proprio=True or image=True (or both)')

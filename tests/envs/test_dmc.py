@@ -1,14 +1,14 @@
 """DeepMind Control Suite env: proprio episodes, rendering, names, seeding."""
 
-import os
+import functools
 
 import numpy as np
 import pytest
 
-os.environ.setdefault('MUJOCO_GL', 'egl')
 pytest.importorskip('dm_control')
 
 from configs import base  # noqa: E402
+from dreamerv3_tf.core.driver import Driver  # noqa: E402
 from dreamerv3_tf.envs import make_env  # noqa: E402
 from dreamerv3_tf.envs.dmc import DMC  # noqa: E402
 
@@ -55,13 +55,19 @@ def test_scalar_obs_become_vectors_and_time_limit_applies():
 
 
 def test_vision_step_renders_image():
-  env = make_env(
-      'dmc_reacher_easy', env_config(proprio=False, image=True, size=(32, 24)), seed=0)
-  assert set(env.obs_space) == {'image', 'reward', 'is_first', 'is_last', 'is_terminal'}
-  obs = env.step({'reset': True, 'action': np.zeros(2, np.float32)})
-  obs = env.step({'reset': False, 'action': np.ones(2, np.float32)})
-  assert obs['image'].shape == (32, 24, 3) and obs['image'].dtype == np.uint8
-  assert obs['image'].std() > 0  # A scene, not a blank buffer.
+  # Rendering runs in a driver worker process, as in training: EGL and TensorFlow
+  # (which other tests load into this process) do not share a process.
+  make = functools.partial(
+      make_env, 'dmc_reacher_easy',
+      env_config(proprio=False, image=True, size=(32, 24)).to_dict(), 0)
+  seen = []
+  with Driver([make], parallel=True) as driver:
+    assert set(driver.obs_space) == {'image', 'reward', 'is_first', 'is_last', 'is_terminal'}
+    driver.on_step(lambda tran, worker: seen.append(tran['image']))
+    policy = lambda carry, obs: (carry, {'action': np.ones((1, 2), np.float32)}, {})
+    driver(policy, steps=2)
+  assert seen[-1].shape == (32, 24, 3) and seen[-1].dtype == np.uint8
+  assert seen[-1].std() > 0  # A scene, not a blank buffer.
 
 
 def test_no_rendering_without_image():

@@ -1,0 +1,222 @@
+"""Chunks: the unit of replay storage and persistence (numpy only).
+
+A chunk holds up to `size` consecutive steps of one env worker as one preallocated
+numpy array per key (`<dtype>[size, ...]`). Steps are appended at `length`; FIFO
+eviction advances `start`, so the live steps are `[start, length)`. A chunk file is
+an uncompressed `np.savez` archive of the first `length` steps, written atomically
+(temporary name in the same directory, then `os.replace`), never with pickle.
+
+Step ids are `<uint8>[20]`: the 8-byte chunk key, the 4-byte index in the chunk and
+the 8-byte global insertion number of the step (all big-endian). The insertion
+number orders steps across workers for FIFO eviction and for rebuilding the
+sampling order after a load.
+"""
+
+import mmap
+import os
+import uuid
+import zipfile
+
+import numpy as np
+
+STEPID_BYTES = 20
+
+# Columns of at least this many bytes per chunk (images) live in private anonymous
+# memory maps, so the rows of evicted steps can be returned to the OS before the
+# whole chunk is freed (madvise). Smaller columns are plain numpy arrays.
+MMAP_MIN_BYTES = 1 << 20
+_RELEASE_MIN_BYTES = 1 << 16
+_CAN_RELEASE = hasattr(mmap, 'MADV_DONTNEED') and hasattr(mmap, 'MAP_PRIVATE')
+
+
+class Column:
+  """dtype and per-step shape of one stored key; `from_update` marks columns that
+  Replay.update created (zeros where nothing was written, optional in `add`)."""
+
+  __slots__ = ('dtype', 'shape', 'from_update')
+
+  def __init__(self, dtype, shape, from_update=False):
+    self.dtype = np.dtype(dtype)
+    self.shape = tuple(int(x) for x in shape)
+    self.from_update = bool(from_update)
+
+  def to_dict(self):
+    return {'dtype': self.dtype.str, 'shape': list(self.shape),
+            'from_update': self.from_update}
+
+  @classmethod
+  def from_dict(cls, d):
+    return cls(d['dtype'], d['shape'], d['from_update'])
+
+  def __repr__(self):
+    return f'{self.dtype.name}{list(self.shape)}'
+
+
+class ChunkFileError(IOError):
+  """A chunk file is missing, unreadable or does not match its saved state."""
+
+
+def make_stepid(key, index, order):
+  """(8-byte chunk key, index, global order) -> <uint8>[20]."""
+  raw = key + index.to_bytes(4, 'big') + order.to_bytes(8, 'big')
+  return np.frombuffer(raw, np.uint8)
+
+
+def stepid_fields(stepids):
+  """<uint8>[..., 20] -> (chunk keys <uint64>[...], index <int64>[...], order <int64>[...])."""
+  stepids = np.ascontiguousarray(stepids, np.uint8)
+  keys = stepids[..., :8].copy().view('>u8')[..., 0].astype(np.uint64)
+  index = stepids[..., 8:12].copy().view('>u4')[..., 0].astype(np.int64)
+  order = stepids[..., 12:20].copy().view('>u8')[..., 0].astype(np.int64)
+  return keys, index, order
+
+
+class Chunk:
+  """Up to `size` consecutive steps of one worker.
+
+  Attributes:
+    seq: int, creation number within its replay (part of the sampling item keys).
+    key: 8 bytes, globally unique chunk key (the first 8 bytes of its step ids).
+    worker: int, the env worker whose steps it holds.
+    offset: int, stream position (per worker step count) of index 0.
+    length, start: live steps are `[start, length)`.
+    succ: the next chunk of the same worker, or None.
+    data: dict key -> <dtype>[size, ...].
+  """
+
+  __slots__ = ('seq', 'key', 'worker', 'offset', 'size', 'length', 'start',
+               'succ', 'data', '_maps')
+
+  def __init__(self, seq, key, worker, offset, size, columns):
+    self.seq = seq
+    self.key = key
+    self.worker = worker
+    self.offset = offset
+    self.size = size
+    self.length = 0
+    self.start = 0
+    self.succ = None
+    self.data = {}
+    self._maps = {}   # key -> [mmap, bytes per row, bytes released so far]
+    for key, column in columns.items():
+      self.add_column(key, column)
+
+  @property
+  def keyint(self):
+    return int.from_bytes(self.key, 'big')
+
+  @property
+  def nbytes(self):
+    return sum(v.nbytes for v in self.data.values()) if self.data else 0
+
+  @property
+  def filename_prefix(self):
+    return f'chunk-{self.key.hex()}-'
+
+  def order(self, index):
+    """Global insertion number of the step at `index`."""
+    return int.from_bytes(self.data['stepid'][index, 12:20].tobytes(), 'big')
+
+  def orders(self, start, stop):
+    """<int64>[stop - start] global insertion numbers."""
+    return stepid_fields(self.data['stepid'][start:stop])[2]
+
+  def add_column(self, key, column):
+    """Allocates `column` for all rows; zeros, and untouched pages cost no memory."""
+    shape = (self.size, *column.shape)
+    nbytes = int(np.prod(shape)) * column.dtype.itemsize
+    if _CAN_RELEASE and nbytes >= MMAP_MIN_BYTES:
+      buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+      self.data[key] = np.frombuffer(buffer, column.dtype).reshape(shape)
+      self._maps[key] = [buffer, nbytes // self.size, 0]
+    else:
+      # Large np.zeros come from calloc/mmap: also lazily mapped.
+      self.data[key] = np.zeros(shape, column.dtype)
+
+  def release_evicted(self):
+    """Returns whole memory pages of the evicted rows [0, start) to the OS."""
+    for entry in self._maps.values():
+      buffer, rowbytes, released = entry
+      bound = self.start * rowbytes // mmap.PAGESIZE * mmap.PAGESIZE
+      if bound - released >= _RELEASE_MIN_BYTES:
+        buffer.madvise(mmap.MADV_DONTNEED, released, bound - released)
+        entry[2] = bound
+
+  def free(self):
+    self.data, self._maps = None, {}
+
+
+def chunk_filename(name, chunk):
+  return f'{name}-{chunk.filename_prefix}{chunk.length}.npz'
+
+
+def write_npz(directory, filename, arrays):
+  """Atomically writes `arrays` (str -> ndarray) as an uncompressed npz; returns bytes."""
+  path = os.path.join(directory, filename)
+  tmp = os.path.join(directory, f'.{filename}.tmp-{uuid.uuid4().hex}')
+  try:
+    with open(tmp, 'wb') as f:
+      np.savez(f, allow_pickle=False, **arrays)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  return os.path.getsize(path)
+
+
+def read_npz(directory, filename):
+  """Reads a whole npz file into a dict; raises ChunkFileError naming the file."""
+  path = os.path.join(directory, filename)
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      return {k: f[k] for k in f.files}
+  except FileNotFoundError:
+    raise ChunkFileError(f'Replay file is missing: {path}') from None
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    raise ChunkFileError(
+        f'Replay file is corrupt: {path} ({type(e).__name__}: {e})') from None
+
+
+def save_chunk(directory, filename, chunk):
+  """Writes steps [0, length) of every column; returns the bytes written."""
+  names = sorted(chunk.data.keys())
+  arrays = {f'col{i}': chunk.data[k][:chunk.length] for i, k in enumerate(names)}
+  # Column names go into a unicode array (keys like 'dyn/deter' stay exact and
+  # no pickle is needed to read them back).
+  arrays['columns'] = np.array(names, dtype=np.str_)
+  return write_npz(directory, filename, arrays)
+
+
+def load_chunk(directory, filename, chunk, columns):
+  """Fills `chunk.data` (already allocated from `columns`) from its file.
+
+  Columns missing from the file (created by an update after this file was
+  written) stay zero. Raises ChunkFileError if the file is missing, corrupt or
+  does not hold `chunk.length` steps of this chunk.
+  """
+  path = os.path.join(directory, filename)
+  arrays = read_npz(directory, filename)
+  if 'columns' not in arrays:
+    raise ChunkFileError(f'Replay file is corrupt: {path} (no column list)')
+  names = [str(x) for x in arrays['columns']]
+  for i, name in enumerate(names):
+    value = arrays.get(f'col{i}')
+    if value is None:
+      raise ChunkFileError(f'Replay file is corrupt: {path} (column {name!r} missing)')
+    if name not in columns:
+      raise ChunkFileError(
+          f'Replay file {path} holds column {name!r} that the saved state does not list')
+    col = columns[name]
+    expected = (chunk.length, *col.shape)
+    if value.shape != expected or value.dtype != col.dtype:
+      raise ChunkFileError(
+          f'Replay file {path}: column {name!r} is {value.dtype}{list(value.shape)}, '
+          f'expected {col.dtype}{list(expected)}')
+    chunk.data[name][:chunk.length] = value
+  if 'stepid' not in names:
+    raise ChunkFileError(f'Replay file is corrupt: {path} (no stepid column)')
+  if chunk.length and bytes(chunk.data['stepid'][0, :8]) != chunk.key:
+    raise ChunkFileError(f'Replay file {path} holds another chunk than its name says')

@@ -1,0 +1,88 @@
+"""Constructors from a config: the scripts receive these, never configs to pick apart."""
+
+import functools
+import os
+import threading
+
+import numpy as np
+
+MODES = ('train', 'eval')
+
+
+def env_seed(config, mode, index):
+  """Independent seeds for every (mode, env index): train and eval never share one."""
+  entropy = [int(config.seed), MODES.index(mode), int(index)]
+  return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def env_fns(config, mode):
+  """Picklable constructors (functools.partial of a module function) for the driver."""
+  from dreamerv3_tf import envs
+  count = config.run.envs if mode == 'train' else config.run.eval_envs
+  env_config = config.env.to_dict()
+  return [
+      functools.partial(envs.make_env, config.task, env_config, env_seed(config, mode, i), mode)
+      for i in range(count)]
+
+
+def make_env(config, mode='train', index=0):
+  return env_fns(config, mode)[index]()
+
+
+def make_driver(config, mode):
+  from dreamerv3_tf.core import driver
+  return driver.Driver(env_fns(config, mode), parallel=config.run.parallel)
+
+
+def make_replay(config, mode):
+  from dreamerv3_tf.core import replay
+  from dreamerv3_tf.core import selectors
+  capacity = config.replay.size if mode == 'train' else config.replay.eval_size
+  # The eval replay only feeds reports, so its sequences are report-long.
+  length = config.batch_length if mode == 'train' else config.report_length
+  length += config.replay_context
+  selector = selectors.make_selector(
+      dict(config.replay.fracs), dict(config.replay.prio), config.replay.recexp,
+      seed=env_seed(config, mode, 1 << 16))
+  return replay.Replay(
+      length=length, capacity=int(capacity), chunksize=config.replay.chunksize,
+      online=config.replay.online and mode == 'train', selector=selector,
+      seed=env_seed(config, mode, 1 << 17), name=f'replay_{mode}')
+
+
+def make_stream(config, replay, mode, lock):
+  """mode: 'train' (batch_length) or 'report' / 'eval' (report_length)."""
+  from dreamerv3_tf import data
+  length = config.batch_length if mode == 'train' else config.report_length
+  return data.Stream(
+      replay, config.batch_size, length + config.replay_context,
+      mode='train' if mode == 'train' else 'report', lock=lock)
+
+
+def make_agent(config, obs_space, act_space):
+  if config.random_agent:
+    from dreamerv3_tf.agent import random
+    return random.RandomAgent(obs_space, act_space, config)
+  from dreamerv3_tf.agent import agent
+  return agent.Agent(obs_space, act_space, config)
+
+
+def make_logger(config, step):
+  """A Logger writing to the outputs named in config.logger.outputs."""
+  from dreamerv3_tf.core import logger as logging
+  outputs = []
+  names = [x for x in config.logger.outputs.split(',') if x]
+  if 'terminal' in names:
+    outputs.append(logging.TerminalOutput(total_steps=int(config.run.steps)))
+  if 'jsonl' in names:
+    outputs.append(logging.JSONLOutput(config.logdir, 'metrics.jsonl'))
+    outputs.append(logging.JSONLOutput(config.logdir, 'scores.jsonl', pattern='score|length'))
+  if 'tensorboard' in names:
+    from dreamerv3_tf import tensorboard
+    outputs.append(tensorboard.TensorBoardOutput(
+        os.path.join(config.logdir, 'tb'), fps=config.logger.fps))
+  return logging.Logger(step, outputs)
+
+
+def make_lock():
+  return threading.Lock()

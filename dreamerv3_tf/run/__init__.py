@@ -1,0 +1,12 @@
+"""The scripts: the only places that wire envs, replay, agent, logger and checkpoint."""
+
+
+def main(config):
+  """Runs the script named by config.script."""
+  if config.script == 'eval_only':
+    from dreamerv3_tf.run import eval_only
+    return eval_only.eval_only(config)
+  from dreamerv3_tf.run import train_eval
+  if config.script == 'train':
+    return train_eval.train_eval(config, evaluate=False)
+  return train_eval.train_eval(config, evaluate=True)

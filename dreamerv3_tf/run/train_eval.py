@@ -1,0 +1,116 @@
+"""train_eval: train on train envs, and at each report interval evaluate on separate
+eval envs with the eval-mode policy.
+
+  python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=~/logdir/run1
+
+Order of a resume (why it is this way): the checkpoint is loaded before any env step,
+and the save clock is registered right after loading, so a resumed run does not
+immediately write a redundant checkpoint. `script=train` is the same loop without the
+eval envs and eval replay reports.
+"""
+
+import time
+
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
+from dreamerv3_tf.core import clocks
+from dreamerv3_tf.run import common
+
+
+def train_eval(config, evaluate=True):
+  configuration.save(config, config.logdir, config.run.allow_other_config)
+  step, updates = common.Counter(), common.Counter()
+  logger = factories.make_logger(config, step)
+  driver_train = factories.make_driver(config, 'train')
+  driver_eval = factories.make_driver(config, 'eval') if evaluate else None
+  act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
+  agent = factories.make_agent(config, driver_train.obs_space, act_space)
+  replay_train = factories.make_replay(config, 'train')
+  replay_eval = factories.make_replay(config, 'eval')
+  lock = factories.make_lock()  # tf.data samples on its own threads
+  stream_train = factories.make_stream(config, replay_train, 'train', lock)
+  stream_report = factories.make_stream(config, replay_train, 'report', lock)
+  stream_eval = factories.make_stream(config, replay_eval, 'eval', lock)
+
+  batch_steps = config.batch_size * config.batch_length
+  should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
+  should_log = clocks.Every(config.run.log_every)
+  should_report = clocks.Every(config.run.report_every)
+  should_save = clocks.Every(config.run.save_every)
+  train_metrics = common.Mean()
+  carry_train = [agent.init_train(config.batch_size)]
+
+  def add(replay):
+    def callback(tran, worker):
+      with lock:
+        replay.add(tran, worker)
+    return callback
+
+  def train(tran, worker):
+    if not stream_train.ready():
+      return
+    for _ in range(should_train(int(step))):
+      carry_train[0], outs, metrics = agent.train(carry_train[0], next(stream_train))
+      if 'replay' in outs:
+        with lock:
+          replay_train.update(outs['replay'])
+      updates.increment()
+      train_metrics.add(metrics)
+
+  driver_train.on_step(add(replay_train))
+  driver_train.on_step(lambda tran, worker: step.increment())
+  driver_train.on_step(train)
+  driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
+  if evaluate:
+    driver_eval.on_step(add(replay_eval))
+    driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+
+  loop = checkpointing.JSONState(
+      lambda: {'step': int(step), 'updates': int(updates),
+               'should_train': should_train.save()},
+      lambda d: (setattr(step, 'value', d['step']), setattr(updates, 'value', d['updates']),
+                 should_train.load(d['should_train'])))
+  ckpt = checkpointing.Checkpoint(
+      common.checkpoint_dir(config), config.run.keep_checkpoints,
+      replays={'replay_train': replay_train, 'replay_eval': replay_eval},
+      agent=agent, loop=loop)
+  if ckpt.load_or_save():
+    print(f'Resumed from {ckpt.latest} at step {int(step)}.')
+  should_save.load(should_save.save())  # registered now: no save right after loading
+
+  policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
+  policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
+  driver_train.reset(agent.init_policy)
+  start = time.time()
+  try:
+    while int(step) < config.run.steps:
+      if config.run.duration and time.time() - start > config.run.duration:
+        break
+      driver_train(policy_train, steps=10)
+      if should_report():
+        if stream_report.ready():
+          logger.add(common.report(agent, stream_report, config.run.report_batches),
+                     prefix='report')
+        if evaluate:
+          driver_eval.reset(agent.init_policy)
+          driver_eval(policy_eval, episodes=config.run.eval_eps)
+          if stream_eval.ready():
+            logger.add(common.report(agent, stream_eval, config.run.report_batches),
+                       prefix='eval')
+      if should_log():
+        logger.add(train_metrics.result(), prefix='train')
+        logger.add(replay_train.stats(), prefix='replay')
+        logger.add({'updates': int(updates)}, prefix='train')
+        logger.write()
+      if should_save():
+        ckpt.save()
+    ckpt.save()
+    logger.write()
+  finally:
+    for stream in (stream_train, stream_report, stream_eval):
+      stream.close()
+    driver_train.close()
+    if evaluate:
+      driver_eval.close()
+    logger.close()

@@ -1,0 +1,193 @@
+"""End to end: train_eval with the RandomAgent on dummy (in-process) and dmc (main CLI)."""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import dmc
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
+from dreamerv3_tf.run import train_eval
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EVAL_OFFSET = 1000.0
+
+
+class Tagged:
+  """Marks every observation of eval envs, so a test can see where steps went."""
+
+  def __init__(self, make, offset):
+    self.env, self.offset = make(), offset
+
+  def __getattr__(self, name):
+    return getattr(self.env, name)
+
+  def step(self, action):
+    obs = self.env.step(action)
+    return {**obs, 'vector': obs['vector'] + np.float32(self.offset)}
+
+
+def make_config(logdir, **run):
+  c = dmc.get_config('train_eval,debug')
+  c.task = 'dummy_disc_vec'
+  c.random_agent = True
+  c.logdir = str(logdir)
+  c.env.dummy.length = 30
+  c.logger.outputs = 'jsonl'
+  c.run.update(steps=600, log_every=-1, report_every=-1, save_every=0, parallel=False)
+  c.run.update(run)
+  return configuration.finalize(c)
+
+
+def read_jsonl(path):
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def steps_of(replay):
+  """All stored steps as {key: [N, ...]} in insertion order."""
+  return replay.dump()
+
+
+def load_replays(config, path=None):
+  replays = {f'replay_{m}': factories.make_replay(config, m) for m in ('train', 'eval')}
+  ckpt = checkpointing.Checkpoint(os.path.join(config.logdir, 'ckpt'), replays=replays)
+  ckpt._ckpt.restore(path or ckpt.latest).expect_partial()
+  return replays
+
+
+@pytest.fixture(scope='module')
+def dummy_run(tmp_path_factory):
+  logdir = tmp_path_factory.mktemp('dummy_run')
+  config = make_config(logdir)
+  made = []
+  original_fns, original_replay = factories.env_fns, factories.make_replay
+
+  def env_fns(config, mode):
+    offset = EVAL_OFFSET if mode == 'eval' else 0.0
+    return [functools.partial(Tagged, fn, offset) for fn in original_fns(config, mode)]
+
+  def make_replay(config, mode):
+    made.append((mode, original_replay(config, mode)))
+    return made[-1][1]
+
+  factories.env_fns, factories.make_replay = env_fns, make_replay
+  try:
+    train_eval.train_eval(config)
+  finally:
+    factories.env_fns, factories.make_replay = original_fns, original_replay
+  return config, dict(made)
+
+
+def test_logdir_holds_config_metrics_scores_and_checkpoint(dummy_run):
+  config, _ = dummy_run
+  files = set(os.listdir(config.logdir))
+  assert {'config.json', 'metrics.jsonl', 'scores.jsonl', 'ckpt'} <= files
+  saved = json.load(open(os.path.join(config.logdir, 'config.json')))
+  assert saved['task'] == 'dummy_disc_vec' and saved['replay']['eval_size'] == 1000
+
+
+def test_metrics_carry_the_prefixes(dummy_run):
+  config, _ = dummy_run
+  keys = set().union(*read_jsonl(os.path.join(config.logdir, 'metrics.jsonl')))
+  for prefix in ('episode/', 'epstats/', 'report/', 'eval/', 'train/', 'replay/'):
+    assert any(k.startswith(prefix) for k in keys), (prefix, sorted(keys))
+  scores = read_jsonl(os.path.join(config.logdir, 'scores.jsonl'))
+  assert any('epstats/score' in x for x in scores)
+  assert any('episode/score' in x for x in scores)
+
+
+def test_eval_capacity_is_a_tenth_of_train(dummy_run):
+  config, replays = dummy_run
+  assert replays['eval'].capacity == replays['train'].capacity // 10 == 1000
+
+
+def test_eval_transitions_never_enter_the_train_replay(dummy_run):
+  config, replays = dummy_run
+  train, evals = steps_of(replays['train']), steps_of(replays['eval'])
+  assert len(train['vector']) >= 600 and len(evals['vector']) > 0
+  assert np.all(train['vector'] < EVAL_OFFSET)
+  assert np.all(evals['vector'] >= EVAL_OFFSET)
+
+
+def test_eval_runs_whole_episodes(dummy_run):
+  config, replays = dummy_run
+  evals = steps_of(replays['eval'])
+  # Every eval episode that was started was run to its end: eval_eps episodes per
+  # report with a freshly reset driver of one env (FIFO eviction may have cut the
+  # oldest one, so count from the first start on).
+  start = np.argmax(evals['is_first'])
+  assert evals['is_first'][start:].sum() == evals['is_last'][start:].sum() > 5
+  assert evals['is_last'][-1]
+  assert np.all(evals['vector'][evals['is_first']] >= EVAL_OFFSET)
+
+
+def test_checkpoint_holds_both_replays(dummy_run):
+  config, replays = dummy_run
+  loaded = load_replays(config)
+  for mode in ('train', 'eval'):
+    a, b = steps_of(replays[mode]), steps_of(loaded[f'replay_{mode}'])
+    assert a.keys() == b.keys()
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def main_cmd(logdir, *args):
+  return [
+      sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+      f'--logdir={logdir}', '--config.random_agent=True', '--config.logger.outputs=jsonl',
+      '--config.run.log_every=1', '--config.run.report_every=2', *args]
+
+
+def test_sigkill_and_resume_on_dmc(tmp_path):
+  """A run killed with SIGKILL resumes from its last checkpoint with both replays."""
+  logdir = tmp_path / 'run'
+  proc = subprocess.Popen(
+      main_cmd(logdir, '--config.run.save_every=1', '--config.run.steps=1000000'),
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  ckpt_dir = logdir / 'ckpt'
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    state = tf.train.get_checkpoint_state(str(ckpt_dir)) if ckpt_dir.exists() else None
+    if state and len(state.all_model_checkpoint_paths) >= 3:
+      break
+    assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+    time.sleep(0.5)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  config = dmc.get_config('train_eval,debug')
+  config.logdir = str(logdir)
+  configuration.finalize(config)
+  latest = tf.train.latest_checkpoint(str(ckpt_dir))
+  saved = load_replays(config, latest)
+  loop = json.loads(tf.train.load_checkpoint(latest).get_tensor('loop/.ATTRIBUTES/py_state'))
+  assert loop['step'] > 0
+  # Resume with steps equal to the saved step: it loads, runs nothing, saves again.
+  result = subprocess.run(
+      main_cmd(logdir, f'--config.run.steps={loop["step"]}', '--config.run.save_every=0'),
+      cwd=ROOT, capture_output=True, text=True, timeout=240)
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+  assert f'Resumed from {latest} at step {loop["step"]}' in result.stdout
+  resumed = load_replays(config)
+  for name in ('replay_train', 'replay_eval'):
+    a, b = steps_of(saved[name]), steps_of(resumed[name])
+    assert len(a['reward']) > 0 or name == 'replay_eval'
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=f'{name} {key}')
+  # And it goes on from there.
+  result = subprocess.run(
+      main_cmd(logdir, f'--config.run.steps={loop["step"] + 200}'),
+      cwd=ROOT, capture_output=True, text=True, timeout=240)
+  assert result.returncode == 0, result.stderr[-3000:]
+  final = json.loads(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpt_dir))).get_tensor(
+      'loop/.ATTRIBUTES/py_state'))
+  assert final['step'] >= loop['step'] + 200
