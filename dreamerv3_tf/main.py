@@ -68,10 +68,14 @@ def main(argv):
     print(f'Config error: {e}', file=sys.stderr)
     sys.exit(2)
   from dreamerv3_tf import checkpoint
+  from dreamerv3_tf.core import base
   try:
     run.main(config)
   except (configuration.ConfigError, checkpoint.CheckpointError) as e:
     print(f'Error: {e}', file=sys.stderr)
+    sys.exit(1)
+  except base.EnvSpaceError as e:
+    print(f'Env error: {e}', file=sys.stderr)
     sys.exit(1)
 
 

@@ -19,6 +19,10 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 OBS_META_KEYS = ('reward', 'is_first', 'is_last', 'is_terminal')
 
 
+class EnvSpaceError(ValueError):
+  """An env broke its declared spaces: a bug in the env, so it is not restarted."""
+
+
 class Agent:
   """What the runtime needs from a learner. Numpy in, numpy out.
 

@@ -35,6 +35,8 @@ import weakref
 
 import numpy as np
 
+from dreamerv3_tf.core import base
+
 _MAX_CONSECUTIVE_RESTARTS = 3
 
 
@@ -372,6 +374,8 @@ class _Worker:
       kind, payload = self.conn.recv()
     except (EOFError, OSError) as e:
       raise _WorkerError(self.lost(e)) from None
+    if kind == 'space_error':
+      raise base.EnvSpaceError(payload)
     if kind != 'ok':
       raise _WorkerError(f'env raised:\n{payload}')
     return payload
@@ -438,6 +442,9 @@ def _serve(fd):
         break
       try:
         obs = env.step(act)
+      except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
+        conn.send(('space_error', str(e)))
+        return
       except Exception:  # noqa: BLE001 - reported to the parent, which restarts us
         conn.send(('error', traceback.format_exc()))
         return

@@ -8,6 +8,7 @@ Actions travel inwards (ClipAction first), observations outwards.
 
 import numpy as np
 
+from dreamerv3_tf.core.base import EnvSpaceError
 from dreamerv3_tf.core.spaces import Space
 
 FLAG_KEYS = ('is_first', 'is_last', 'is_terminal')
@@ -311,12 +312,12 @@ class CheckSpaces(Wrapper):
     obs_space, act_space = env.obs_space, env.act_space
     overlap = sorted(set(obs_space) & set(act_space))
     if overlap:
-      raise ValueError(f'Env obs and act spaces share keys {overlap}')
+      raise EnvSpaceError(f'Env obs and act spaces share keys {overlap}')
     for key in ('reward',) + FLAG_KEYS:
       if key not in obs_space:
-        raise ValueError(f'Env obs_space lacks the key {key!r}')
+        raise EnvSpaceError(f'Env obs_space lacks the key {key!r}')
     if 'reset' not in act_space:
-      raise ValueError("Env act_space lacks the key 'reset'")
+      raise EnvSpaceError("Env act_space lacks the key 'reset'")
     self._obs = {k: _Checker(s) for k, s in obs_space.items()}
     self._act = {k: _Checker(s) for k, s in act_space.items()}
 
@@ -325,43 +326,43 @@ class CheckSpaces(Wrapper):
     obs = self.env.step(action)
     self._check_obs(obs)
     if obs['is_first'] and obs['reward'] != 0:
-      raise ValueError(f"Env obs 'reward': expected 0 on is_first, got {obs['reward']}")
+      raise EnvSpaceError(f"Env obs 'reward': expected 0 on is_first, got {obs['reward']}")
     if action['reset'] and not obs['is_first']:
-      raise ValueError("Env obs 'is_first': expected True after a reset action")
+      raise EnvSpaceError("Env obs 'is_first': expected True after a reset action")
     return obs
 
   def _check_action(self, action):
     if not isinstance(action, dict):
-      raise ValueError(f'Env action: expected a dict, got {type(action).__name__}')
+      raise EnvSpaceError(f'Env action: expected a dict, got {type(action).__name__}')
     extra = sorted(set(action) - set(self._act))
     if extra:
-      raise ValueError(
+      raise EnvSpaceError(
           f'Env action has unexpected keys {extra}; act_space has {sorted(self._act)}')
     if 'reset' not in action:
-      raise ValueError("Env action is missing the key 'reset'")
+      raise EnvSpaceError("Env action is missing the key 'reset'")
     error = self._act['reset'].check(action['reset'], strict_dtype=False)
     if error:
-      raise ValueError(f"Env action 'reset': {error}")
+      raise EnvSpaceError(f"Env action 'reset': {error}")
     if action['reset']:
       return
     for key, checker in self._act.items():
       if key not in action:
-        raise ValueError(f'Env action is missing the key {key!r}')
+        raise EnvSpaceError(f'Env action is missing the key {key!r}')
       error = checker.check(action[key], strict_dtype=False)
       if error:
-        raise ValueError(f'Env action {key!r}: {error}')
+        raise EnvSpaceError(f'Env action {key!r}: {error}')
 
   def _check_obs(self, obs):
     if not isinstance(obs, dict):
-      raise ValueError(f'Env obs: expected a dict, got {type(obs).__name__}')
+      raise EnvSpaceError(f'Env obs: expected a dict, got {type(obs).__name__}')
     for key, checker in self._obs.items():
       if key not in obs:
-        raise ValueError(f'Env obs is missing the key {key!r} ({checker.expected})')
+        raise EnvSpaceError(f'Env obs is missing the key {key!r} ({checker.expected})')
       error = checker.check(obs[key])
       if error:
-        raise ValueError(f'Env obs {key!r}: {error}')
+        raise EnvSpaceError(f'Env obs {key!r}: {error}')
     if len(obs) != len(self._obs):
       extra = sorted(set(obs) - set(self._obs))
-      raise ValueError(
+      raise EnvSpaceError(
           f'Env obs has keys not in obs_space: {extra} '
           f'({", ".join(f"{k}={_describe(obs[k])}" for k in extra)})')

@@ -272,3 +272,25 @@ def test_constructor_error_at_start_is_raised():
     driverlib.Driver([functools.partial(broken_env)], parallel=True)
   with pytest.raises(ValueError, match='bad env config'):
     driverlib.Driver([broken_env], parallel=False)
+
+
+class _BrokenSpaces(CountEnv):
+  """Declares a float32 vector but returns float64: a bug in the env."""
+
+  def step(self, action):
+    obs = super().step(action)
+    return {**obs, 'vec': obs['vec'].astype(np.float64)}
+
+
+def _make_broken():
+  from dreamerv3_tf.envs import wrappers
+  return wrappers.CheckSpaces(_BrokenSpaces())
+
+
+@pytest.mark.parametrize('parallel', [False, True])
+def test_env_that_breaks_its_spaces_fails_once_with_one_line(parallel):
+  with driverlib.Driver([_make_broken], parallel=parallel) as driver:
+    with pytest.raises(base.EnvSpaceError) as error:
+      driver(lambda c, o: (c, {'action': np.zeros(len(o['is_first']), np.int32)}, {}), steps=3)
+    assert str(error.value) == "Env obs 'vec': expected float32[2], got float64[2]"
+    assert driver.restarts == 0

@@ -191,3 +191,27 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
   final = json.loads(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpt_dir))).get_tensor(
       'loop/.ATTRIBUTES/py_state'))
   assert final['step'] >= loop['step'] + 200
+
+
+def test_eval_only_from_a_checkpoint_writes_epstats(dummy_run, tmp_path):
+  from dreamerv3_tf.run import eval_only
+  trained, _ = dummy_run
+  config = make_config(tmp_path, steps=200)
+  with config.unlocked():
+    config.script = 'eval_only'
+    config.run.from_checkpoint = os.path.join(trained.logdir, 'ckpt')
+  eval_only.eval_only(config)
+  rows = read_jsonl(os.path.join(config.logdir, 'metrics.jsonl'))
+  scores = [x['epstats/score'] for x in rows if 'epstats/score' in x]
+  assert len(scores) >= 200 // 31 - 1
+  assert not any(k.startswith('episode/') for x in rows for k in x)
+
+
+def test_eval_only_without_a_checkpoint_fails_with_one_line(tmp_path):
+  result = subprocess.run(
+      main_cmd(tmp_path / 'run', '--config.script=eval_only', '--config.task=dummy_disc_vec',
+               f'--config.run.from_checkpoint={tmp_path}/nothing'),
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  errors = [x for x in result.stderr.splitlines() if x.startswith('Error:')]
+  assert errors == [f'Error: Checkpoint {tmp_path}/nothing is missing ({tmp_path}/nothing.index not found)']
