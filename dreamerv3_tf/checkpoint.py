@@ -9,9 +9,10 @@ checkpoint names are pruned after each save.
 """
 
 import json
-import os
 
 import tensorflow as tf
+
+from dreamerv3_tf.gfile import GFILES
 
 
 class CheckpointError(RuntimeError):
@@ -39,11 +40,10 @@ class ReplayState(tf.train.experimental.PythonState):
     self.directory = directory
 
   def serialize(self):
-    tf.io.gfile.makedirs(self.directory)
-    return json.dumps(self.replay.save(self.directory))
+    return json.dumps(self.replay.save(self.directory, GFILES))
 
   def deserialize(self, string):
-    self.replay.load(self.directory, json.loads(string))
+    self.replay.load(self.directory, json.loads(string), GFILES)
 
 
 class Checkpoint:
@@ -59,7 +59,7 @@ class Checkpoint:
   def __init__(self, directory, keep=3, replays=None, **objects):
     self.directory = directory
     self.replays = dict(replays or {})
-    self._states = {k: ReplayState(v, os.path.join(directory, k))
+    self._states = {k: ReplayState(v, GFILES.join(directory, k))
                     for k, v in self.replays.items()}
     self._ckpt = tf.train.Checkpoint(**objects, **self._states)
     self._manager = tf.train.CheckpointManager(
@@ -101,7 +101,7 @@ class Checkpoint:
       states = []
       for path in self._manager.checkpoints:
         states.append(json.loads(_read_python_state(path, name)))
-      replay.prune(os.path.join(self.directory, name), states)
+      replay.prune(GFILES.join(self.directory, name), states, GFILES)
 
 
 def check_readable(path):

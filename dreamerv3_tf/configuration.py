@@ -5,7 +5,6 @@ exactly what ran.
 """
 
 import json
-import os
 
 import ml_collections as mlc
 
@@ -77,23 +76,24 @@ def save(config, logdir, allow_other=False):
   """Writes config.json into logdir; refuses a logdir that belongs to another config.
 
   The keys that may differ on resume (how long to run, how often to log) are
-  ignored in the comparison.
+  ignored in the comparison. Works for local and gs:// logdirs (tf.io.gfile).
   """
-  path = os.path.join(logdir, 'config.json')
+  from dreamerv3_tf.gfile import GFILES as fs
+  path = fs.join(logdir, 'config.json')
   text = to_json(config)
-  if os.path.exists(path):
-    with open(path) as f:
+  if fs.exists(path):
+    with fs.open(path, 'r') as f:
       old = json.load(f)
     diff = _diff(_comparable(old), _comparable(json.loads(text)))
     if diff and not allow_other:
       raise ConfigError(
           f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
           'use a new --logdir or pass --config.run.allow_other_config=True')
-  os.makedirs(logdir, exist_ok=True)
+  fs.makedirs(logdir)
   tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
+  with fs.open(tmp, 'w') as f:
     f.write(text)
-  os.replace(tmp, path)
+  fs.replace(tmp, path)
 
 
 def to_json(config):

@@ -1,7 +1,6 @@
 """Constructors from a config: the scripts receive these, never configs to pick apart."""
 
 import functools
-import os
 import threading
 
 import numpy as np
@@ -69,18 +68,21 @@ def make_agent(config, obs_space, act_space):
 
 def make_logger(config, step):
   """A Logger writing to the outputs named in config.logger.outputs."""
+  import tensorflow as tf
   from dreamerv3_tf.core import logger as logging
+  files = dict(opener=tf.io.gfile.GFile, makedirs=tf.io.gfile.makedirs)  # gs:// too
   outputs = []
   names = [x for x in config.logger.outputs.split(',') if x]
   if 'terminal' in names:
     outputs.append(logging.TerminalOutput(total_steps=int(config.run.steps)))
   if 'jsonl' in names:
-    outputs.append(logging.JSONLOutput(config.logdir, 'metrics.jsonl'))
-    outputs.append(logging.JSONLOutput(config.logdir, 'scores.jsonl', pattern='score|length'))
+    outputs.append(logging.JSONLOutput(config.logdir, 'metrics.jsonl', **files))
+    outputs.append(logging.JSONLOutput(
+        config.logdir, 'scores.jsonl', pattern='score|length', **files))
   if 'tensorboard' in names:
     from dreamerv3_tf import tensorboard
     outputs.append(tensorboard.TensorBoardOutput(
-        os.path.join(config.logdir, 'tb'), fps=config.logger.fps))
+        config.logdir.rstrip('/') + '/tb', fps=config.logger.fps))
   return logging.Logger(step, outputs)
 
 

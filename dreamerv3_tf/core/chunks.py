@@ -12,12 +12,14 @@ number orders steps across workers for FIFO eviction and for rebuilding the
 sampling order after a load.
 """
 
+import io
 import mmap
-import os
 import uuid
 import zipfile
 
 import numpy as np
+
+from dreamerv3_tf.core.files import LOCAL
 
 STEPID_BYTES = 20
 
@@ -150,55 +152,59 @@ def chunk_filename(name, chunk):
   return f'{name}-{chunk.filename_prefix}{chunk.length}.npz'
 
 
-def write_npz(directory, filename, arrays):
+def write_npz(directory, filename, arrays, fs=LOCAL):
   """Atomically writes `arrays` (str -> ndarray) as an uncompressed npz; returns bytes."""
-  path = os.path.join(directory, filename)
-  tmp = os.path.join(directory, f'.{filename}.tmp-{uuid.uuid4().hex}')
+  path = fs.join(directory, filename)
+  tmp = fs.join(directory, f'.{filename}.tmp-{uuid.uuid4().hex}')
+  buffer = io.BytesIO()  # np.savez needs seeks that remote files do not offer
+  np.savez(buffer, allow_pickle=False, **arrays)
+  data = buffer.getvalue()
   try:
-    with open(tmp, 'wb') as f:
-      np.savez(f, allow_pickle=False, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with fs.open(tmp, 'wb') as f:
+      f.write(data)
+      fs.sync(f)
+    fs.replace(tmp, path)
   except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+    if fs.exists(tmp):
+      fs.remove(tmp)
     raise
-  return os.path.getsize(path)
+  return len(data)
 
 
-def read_npz(directory, filename):
+def read_npz(directory, filename, fs=LOCAL):
   """Reads a whole npz file into a dict; raises ChunkFileError naming the file."""
-  path = os.path.join(directory, filename)
+  path = fs.join(directory, filename)
+  if not fs.exists(path):
+    raise ChunkFileError(f'Replay file is missing: {path}')
   try:
-    with np.load(path, allow_pickle=False) as f:
+    with fs.open(path, 'rb') as f:
+      data = f.read()
+    with np.load(io.BytesIO(data), allow_pickle=False) as f:
       return {k: f[k] for k in f.files}
-  except FileNotFoundError:
-    raise ChunkFileError(f'Replay file is missing: {path}') from None
   except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
     raise ChunkFileError(
         f'Replay file is corrupt: {path} ({type(e).__name__}: {e})') from None
 
 
-def save_chunk(directory, filename, chunk):
+def save_chunk(directory, filename, chunk, fs=LOCAL):
   """Writes steps [0, length) of every column; returns the bytes written."""
   names = sorted(chunk.data.keys())
   arrays = {f'col{i}': chunk.data[k][:chunk.length] for i, k in enumerate(names)}
   # Column names go into a unicode array (keys like 'dyn/deter' stay exact and
   # no pickle is needed to read them back).
   arrays['columns'] = np.array(names, dtype=np.str_)
-  return write_npz(directory, filename, arrays)
+  return write_npz(directory, filename, arrays, fs)
 
 
-def load_chunk(directory, filename, chunk, columns):
+def load_chunk(directory, filename, chunk, columns, fs=LOCAL):
   """Fills `chunk.data` (already allocated from `columns`) from its file.
 
   Columns missing from the file (created by an update after this file was
   written) stay zero. Raises ChunkFileError if the file is missing, corrupt or
   does not hold `chunk.length` steps of this chunk.
   """
-  path = os.path.join(directory, filename)
-  arrays = read_npz(directory, filename)
+  path = fs.join(directory, filename)
+  arrays = read_npz(directory, filename, fs)
   if 'columns' not in arrays:
     raise ChunkFileError(f'Replay file is corrupt: {path} (no column list)')
   names = [str(x) for x in arrays['columns']]

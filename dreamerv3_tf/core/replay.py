@@ -39,6 +39,7 @@ import uuid
 import numpy as np
 
 from . import chunks as chunklib
+from .files import LOCAL
 from . import selectors as selectorlib
 
 STATE_VERSION = 1
@@ -395,11 +396,14 @@ class Replay:
 
   # Persistence.
 
-  def save(self, directory):
-    """Writes the chunks not yet in `directory`; returns the JSON-able state."""
+  def save(self, directory, fs=LOCAL):
+    """Writes the chunks not yet in `directory`; returns the JSON-able state.
+
+    `fs` does the file operations (core.files.LOCAL, or gfile.GFILES for gs://).
+    """
     with self._lock:
-      os.makedirs(directory, exist_ok=True)
-      real = os.path.realpath(directory)
+      fs.makedirs(directory)
+      real = fs.identity(directory)
       if real != self._saved_dir:
         self._saved, self._saved_dir = {}, real
       files, entries = [], []
@@ -409,9 +413,9 @@ class Replay:
         filename = None
         if chunk.length:
           filename = chunklib.chunk_filename(self.name, chunk)
-          if self._saved.get(seq) != chunk.length or not os.path.exists(
-              os.path.join(directory, filename)):
-            nbytes += chunklib.save_chunk(directory, filename, chunk)
+          if self._saved.get(seq) != chunk.length or not fs.exists(
+              fs.join(directory, filename)):
+            nbytes += chunklib.save_chunk(directory, filename, chunk, fs)
             nfiles += 1
             self._saved[seq] = chunk.length
           files.append(filename)
@@ -423,7 +427,7 @@ class Replay:
       selector_file = None
       if arrays:
         selector_file = f'{self.name}-selector-{uuid.uuid4().hex}.npz'
-        nbytes += chunklib.write_npz(directory, selector_file, arrays)
+        nbytes += chunklib.write_npz(directory, selector_file, arrays, fs)
         nfiles += 1
         files.append(selector_file)
       self.last_save = {'files': nfiles, 'bytes': nbytes}
@@ -438,7 +442,7 @@ class Replay:
           'selector': meta, 'selector_file': selector_file,
       }
 
-  def load(self, directory, state):
+  def load(self, directory, state, fs=LOCAL):
     """Replaces the contents with the buffer `state` describes (files in `directory`).
 
     Raises chunks.ChunkFileError (an IOError) naming a missing or corrupt file and
@@ -460,7 +464,7 @@ class Replay:
                              e['size'], columns)
       chunk.length, chunk.start = e['length'], e['start']
       if e['file']:
-        chunklib.load_chunk(directory, e['file'], chunk, columns)
+        chunklib.load_chunk(directory, e['file'], chunk, columns, fs)
         chunk.release_evicted()
       elif chunk.length:
         raise ValueError(f'Replay {self.name}: chunk {e["key"]} has steps but no file')
@@ -471,7 +475,7 @@ class Replay:
       w.chunks.append(chunk)
     arrays = {}
     if state['selector_file']:
-      arrays = chunklib.read_npz(directory, state['selector_file'])
+      arrays = chunklib.read_npz(directory, state['selector_file'], fs)
 
     with self._lock:
       old = dict(self.__dict__)
@@ -487,7 +491,7 @@ class Replay:
         self._queue = collections.deque(state['queue'])
         self._totals = dict(state['totals'])
         self.selector.load(state['selector'], arrays, self._item_keys_in_order())
-        self._saved_dir = os.path.realpath(directory)
+        self._saved_dir = fs.identity(directory)
         self._saved = {c.seq: c.length for c in chunks.values() if c.length}
         while self._len > self.capacity:
           self._evict_oldest()
@@ -516,7 +520,7 @@ class Replay:
     return keys[np.argsort(ends, kind='stable')].tolist()
 
   @staticmethod
-  def prune(directory, keep_states):
+  def prune(directory, keep_states, fs=LOCAL):
     """Deletes replay files in `directory` that none of `keep_states` references.
 
     Only files of the replays named in `keep_states` are considered (all replay
@@ -526,9 +530,9 @@ class Replay:
     for state in keep_states:
       keep.update(state['files'])
       names.add(state['name'])
-    if not os.path.isdir(directory):
+    if not fs.isdir(directory):
       return
-    for filename in os.listdir(directory):
+    for filename in fs.listdir(directory):
       if filename in keep or not filename.endswith('.npz') or filename.startswith('.'):
         continue
       if names:
@@ -537,7 +541,7 @@ class Replay:
       else:
         ours = '-chunk-' in filename or '-selector-' in filename
       if ours:
-        os.remove(os.path.join(directory, filename))
+        fs.remove(fs.join(directory, filename))
 
 
 def _worker_json(worker):
