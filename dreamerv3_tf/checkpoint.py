@@ -90,11 +90,27 @@ class Checkpoint:
 
   def load_or_save(self):
     """Resumes from the latest checkpoint, or writes the first one. -> loaded?"""
+    self.remove_partial_saves()
     if self.latest:
       self.load()
       return True
     self.save()
     return False
+
+  def remove_partial_saves(self):
+    """Deletes what a save killed midway left behind; no checkpoint names it."""
+    if not tf.io.gfile.isdir(self.directory):
+      return
+    for name in tf.io.gfile.listdir(self.directory):
+      name = name.rstrip('/')
+      if name.startswith('ckpt-') and name.endswith('_temp'):
+        tf.io.gfile.rmtree(GFILES.join(self.directory, name))
+    for name in self.replays:
+      folder = GFILES.join(self.directory, name)
+      if tf.io.gfile.isdir(folder):
+        for file in tf.io.gfile.listdir(folder):
+          if file.startswith('.') and '.tmp-' in file:
+            tf.io.gfile.remove(GFILES.join(folder, file))
 
   def _prune(self):
     for name, replay in self.replays.items():

@@ -1,0 +1,104 @@
+"""SIGKILL at random moments, many of them during saves: every resume must succeed."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from configs import dmc
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KILLS = 10
+
+
+def command(logdir, steps=100000000):
+  return [
+      sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+      f'--logdir={logdir}', '--config.random_agent=True', '--config.task=dummy_disc',
+      '--config.run.parallel=False', '--config.logger.outputs=jsonl',
+      f'--config.run.steps={steps}', '--config.run.save_every=-1',  # save all the time
+      '--config.run.log_every=1', '--config.run.report_every=1',
+      '--config.replay.size=3000', '--config.replay.chunksize=32']
+
+
+def loop_state(path):
+  value = tf.train.load_checkpoint(path).get_tensor('loop/.ATTRIBUTES/py_state')
+  return json.loads(value)
+
+
+def load_replays(config, path):
+  replays = {f'replay_{m}': factories.make_replay(config, m) for m in ('train', 'eval')}
+  checkpointing.Checkpoint(os.path.join(config.logdir, 'ckpt'), replays=replays).load(path)
+  return {k: v.dump() for k, v in replays.items()}
+
+
+def test_sigkill_at_random_moments_always_resumes(tmp_path):
+  rng = random.Random(0)
+  logdir = tmp_path / 'run'
+  config = dmc.get_config('train_eval,debug')
+  config.update_from_flattened_dict({
+      'logdir': str(logdir), 'task': 'dummy_disc', 'random_agent': True,
+      'replay.size': 3000, 'replay.chunksize': 32})
+  configuration.finalize(config)
+  previous, interrupted = None, 0
+  for kill in range(KILLS):
+    proc = subprocess.Popen(
+        command(logdir), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Wait until it resumed (or started) and saved at least once more, then kill
+    # at a random moment: with saves every iteration, many kills land in a save.
+    ckpt_dir = logdir / 'ckpt'
+    deadline = time.time() + 120
+    while time.time() < deadline:
+      state = tf.train.get_checkpoint_state(str(ckpt_dir)) if ckpt_dir.exists() else None
+      if state and state.model_checkpoint_path != previous:
+        break
+      assert proc.poll() is None, proc.stdout.read()[-3000:]
+      time.sleep(0.05)
+    if kill % 2:
+      wait_for_a_save_in_progress(ckpt_dir, timeout=20)
+    else:
+      time.sleep(rng.uniform(0.0, 1.5))
+    proc.send_signal(signal.SIGKILL)
+    output = proc.communicate()[0]
+    if previous:
+      assert f'Resumed from {previous} at step' in output, output[-3000:]
+    interrupted += bool(partial_saves(ckpt_dir))
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    assert latest and latest != previous
+    # The last complete checkpoint loads whole: every replay file it names exists
+    # and is intact, whatever the kill interrupted.
+    replays = load_replays(config, latest)
+    assert len(replays['replay_train']['reward']) > 0
+    assert len(replays['replay_train']['reward']) == min(loop_state(latest)['step'], 3000)
+    previous = latest
+  print(f'{interrupted} of {KILLS} kills interrupted a save')
+  assert interrupted >= 1
+  # The next start removes what the interrupted saves left behind.
+  subprocess.run(command(logdir, steps=0), cwd=ROOT, check=True,
+                 capture_output=True, timeout=120)
+  assert not partial_saves(ckpt_dir)
+
+
+def wait_for_a_save_in_progress(ckpt_dir, timeout):
+  deadline = time.time() + timeout
+  while time.time() < deadline and not partial_saves(ckpt_dir):
+    pass
+
+
+def partial_saves(ckpt_dir):
+  try:
+    found = [x for x in os.listdir(ckpt_dir) if x.endswith('_temp')]
+    for name in ('replay_train', 'replay_eval'):
+      found += [x for x in os.listdir(ckpt_dir / name) if '.tmp-' in x]
+  except FileNotFoundError:  # a folder renamed away while we looked
+    return []
+  return found
