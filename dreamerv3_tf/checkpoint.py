@@ -83,6 +83,8 @@ class Checkpoint:
     try:
       status = self._ckpt.restore(path)
       status.assert_existing_objects_matched()
+    except IOError as e:  # a replay chunk file is missing or corrupt
+      raise CheckpointError(f'Checkpoint {path}: {_first_line(e)}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       raise CheckpointError(
           f'Checkpoint {path} does not match this run: {_first_line(e)}') from None
@@ -125,8 +127,10 @@ def check_readable(path):
   if not tf.io.gfile.exists(path + '.index'):
     raise CheckpointError(f'Checkpoint {path} is missing ({path}.index not found)')
   try:
-    tf.train.load_checkpoint(path).get_variable_to_shape_map()
-  except (tf.errors.OpError, ValueError) as e:
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      reader.get_tensor(key)  # reads every byte: a truncated data file fails here
+  except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
     raise CheckpointError(f'Checkpoint {path} is corrupt: {_first_line(e)}') from None
 
 

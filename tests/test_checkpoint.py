@@ -88,3 +88,30 @@ def test_old_chunks_are_pruned_but_kept_ones_stay(tmp_path):
     assert len(fresh) > 0
   files = os.listdir(tmp_path / 'replay_train')
   assert len(files) < 6 * 4
+
+
+def test_truncated_data_file_fails_with_one_line(tmp_path):
+  replay = make_replay()
+  fill(replay, 50)
+  ckpt, _ = make(str(tmp_path), replay)
+  path = ckpt.save()
+  data = path + '.data-00000-of-00001'
+  os.truncate(data, 10)
+  with pytest.raises(checkpointing.CheckpointError, match='is corrupt') as error:
+    make(str(tmp_path), make_replay())[0].load()
+  assert '\n' not in str(error.value)
+  assert os.path.getsize(data) == 10
+
+
+def test_missing_replay_chunk_fails_with_one_line(tmp_path):
+  replay = make_replay()
+  fill(replay, 50)
+  ckpt, _ = make(str(tmp_path), replay)
+  ckpt.save()
+  folder = tmp_path / 'replay_train'
+  os.remove(folder / sorted(os.listdir(folder))[0])
+  fresh = make_replay()
+  with pytest.raises(checkpointing.CheckpointError, match='Replay file is missing') as error:
+    make(str(tmp_path), fresh)[0].load()
+  assert '\n' not in str(error.value)
+  assert len(fresh) == 0  # the replay was left as it was
