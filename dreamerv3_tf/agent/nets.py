@@ -1,0 +1,342 @@
+"""Layers of the agent: Linear, BlockLinear, Conv2D, RMSNorm, MLP, conv stacks.
+
+Every layer is a Keras layer that creates its weights in `__init__` from explicit
+input sizes, so the agent's variables all exist before anything is traced and the
+checkpoint keys are the attribute names. The call bodies are plain TensorFlow ops.
+
+Weights are initialised with a truncated normal (within 2 std) scaled by
+1.1368 / sqrt(fan_in) (1.1368 undoes the variance lost by truncating), times
+`outscale`; biases start at zero. Block-linear layers use the full input size as
+fan-in, like the official code. Draws come from a numpy generator installed with
+`init_seed(seed)`, so the same seed builds the same agent.
+
+Loops (`tf.scan`) must not read variables in their body: a read there is saved per
+iteration for the backward pass. `frozen(layers)` reads every weight once, outside,
+and maps the variables to those tensors inside its scope (Keras `StatelessScope`).
+"""
+
+import contextlib
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+_RNGS = []
+
+
+@contextlib.contextmanager
+def init_seed(seed):
+  """Weights created inside this block draw from `np.random.default_rng(seed)`."""
+  _RNGS.append(np.random.default_rng(seed))
+  try:
+    yield
+  finally:
+    _RNGS.pop()
+
+
+def _rng():
+  if not _RNGS:
+    _RNGS.append(np.random.default_rng())
+  return _RNGS[-1]
+
+
+def trunc_normal(shape, fan_in, scale=1.0):
+  """<float32>[shape] truncated normal in [-2, 2] std, std 1.1368 * scale / sqrt(fan_in)."""
+  rng = _rng()
+  x = rng.standard_normal(shape)
+  bad = np.abs(x) > 2
+  while bad.any():
+    x[bad] = rng.standard_normal(int(bad.sum()))
+    bad = np.abs(x) > 2
+  return (x * (1.1368 * scale / math.sqrt(fan_in))).astype(np.float32)
+
+
+def silu(x):
+  return x * tf.sigmoid(x)
+
+
+def policy(compute_dtype):
+  """Keras dtype policy for a compute dtype name ('float32' or 'bfloat16')."""
+  if compute_dtype in ('float32', None):
+    return keras.DTypePolicy('float32')
+  if compute_dtype == 'bfloat16':
+    return keras.DTypePolicy('mixed_bfloat16')
+  if compute_dtype == 'float16':
+    return keras.DTypePolicy('mixed_float16')
+  raise ValueError(f'compute_dtype: expected float32|bfloat16, got {compute_dtype!r}')
+
+
+class Layer(keras.layers.Layer):
+  """A Keras layer whose weights are made in `__init__` (numpy initial values)."""
+
+  def _weight(self, name, value, trainable=True):
+    value = np.asarray(value, np.float32)
+    return self.add_weight(
+        shape=value.shape, name=name, trainable=trainable, dtype='float32',
+        initializer=lambda shape, dtype=None: tf.constant(value, dtype or tf.float32),
+        autocast=False)
+
+  def _sublayers(self, prefix, layers):
+    """Sets each layer as attribute `<prefix><i>` (so tf.train.Checkpoint sees it;
+    it does not see into Keras-tracked lists) and returns the count."""
+    for i, layer in enumerate(layers):
+      setattr(self, f'{prefix}{i}', layer)
+    return len(layers)
+
+  def _list(self, prefix, count):
+    return [getattr(self, f'{prefix}{i}') for i in range(count)]
+
+  def _cast(self, x):
+    return tf.cast(x, self.compute_dtype)
+
+  def _w(self, var):
+    """The variable's value in compute dtype (mapped inside `frozen`)."""
+    return tf.cast(var.value, self.compute_dtype)
+
+
+class Linear(Layer):
+  """y = x @ W + b over the last axis. <[..., inp]> -> <[..., units]>."""
+
+  def __init__(self, inp, units, outscale=1.0, bias=True, **kw):
+    super().__init__(**kw)
+    self.inp, self.units = int(inp), int(units)
+    self.kernel = self._weight('kernel', trunc_normal(
+        (self.inp, self.units), self.inp, outscale) if outscale else
+        np.zeros((self.inp, self.units)))
+    self.bias = self._weight('bias', np.zeros(self.units)) if bias else None
+    self.built = True
+
+  def call(self, x):
+    x = self._cast(x)
+    assert x.shape[-1] == self.inp, (self.name, self.inp, x.shape)
+    if x.shape.rank == 2:
+      y = tf.matmul(x, self._w(self.kernel))
+    else:
+      y = tf.tensordot(x, self._w(self.kernel), [[x.shape.rank - 1], [0]])
+    if self.bias is not None:
+      y = y + self._w(self.bias)
+    return y
+
+
+class BlockLinear(Layer):
+  """Block-diagonal linear: `blocks` independent groups. <[B, inp]> -> <[B, units]>.
+
+  The kernel is stored block-major <[blocks, inp/blocks, units/blocks]>.
+  """
+
+  def __init__(self, inp, units, blocks, outscale=1.0, bias=True, **kw):
+    super().__init__(**kw)
+    assert inp % blocks == 0 and units % blocks == 0, (inp, units, blocks)
+    self.inp, self.units, self.blocks = int(inp), int(units), int(blocks)
+    shape = (blocks, inp // blocks, units // blocks)
+    self.kernel = self._weight('kernel', trunc_normal(shape, self.inp, outscale))
+    self.bias = self._weight('bias', np.zeros(self.units)) if bias else None
+    self.built = True
+
+  def call(self, x):
+    """x: <[B, inp]> flat, or <[B, blocks, inp/blocks]> grouped -> <[B, units]>."""
+    x = self._cast(x)
+    g = self.blocks
+    if x.shape.rank == 2:
+      x = tf.reshape(x, (-1, g, self.inp // g))
+    y = tf.einsum('bgi,gio->bgo', x, self._w(self.kernel))
+    y = tf.reshape(y, (-1, self.units))
+    if self.bias is not None:
+      y = y + self._w(self.bias)
+    return y
+
+
+class Conv2D(Layer):
+  """Same-padded stride-1 convolution. <[B, H, W, inp]> -> <[B, H, W, depth]>."""
+
+  def __init__(self, inp, depth, kernel, outscale=1.0, **kw):
+    super().__init__(**kw)
+    self.inp, self.depth, self.k = int(inp), int(depth), int(kernel)
+    shape = (self.k, self.k, self.inp, self.depth)
+    self.kernel = self._weight(
+        'kernel', trunc_normal(shape, self.k * self.k * self.inp, outscale))
+    self.bias = self._weight('bias', np.zeros(self.depth))
+    self.built = True
+
+  def call(self, x):
+    x = self._cast(x)
+    y = tf.nn.conv2d(x, self._w(self.kernel), 1, 'SAME')
+    return y + self._w(self.bias)
+
+
+class RMSNorm(Layer):
+  """Scale-only RMS normalisation over the last axis, computed in float32."""
+
+  def __init__(self, dim, eps=1e-4, **kw):
+    super().__init__(**kw)
+    self.eps = eps
+    self.scale = self._weight('scale', np.ones(int(dim)))
+    self.built = True
+
+  def call(self, x):
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
+    mean2 = tf.reduce_mean(tf.square(x), -1, keepdims=True)
+    x = x * (tf.math.rsqrt(mean2 + self.eps) * self.scale.value)
+    return tf.cast(x, dtype if dtype.is_floating else self.compute_dtype)
+
+
+class NormAct(Layer):
+  """Linear -> RMSNorm -> SiLU, the unit block of every network here."""
+
+  def __init__(self, inp, units, **kw):
+    super().__init__(**kw)
+    self.linear = Linear(inp, units, dtype=self.dtype_policy, name='linear')
+    self.norm = RMSNorm(units, dtype=self.dtype_policy, name='norm')
+    self.built = True
+
+  def call(self, x):
+    return silu(self.norm(self.linear(x)))
+
+
+class MLP(Layer):
+  """`layers` x (Linear, RMSNorm, SiLU). <[..., inp]> -> <[..., units]> (inp if 0 layers)."""
+
+  def __init__(self, inp, layers, units, **kw):
+    super().__init__(**kw)
+    self.nlayers = self._sublayers('layer', [
+        NormAct(inp if i == 0 else units, units, dtype=self.dtype_policy,
+                name=f'layer{i}') for i in range(layers)])
+    self.outdim = units if layers else inp
+    self.built = True
+
+  def call(self, x):
+    layers = self._list('layer', self.nlayers)
+    if x.shape.rank == 2:
+      for layer in layers:
+        x = layer(x)
+      return x
+    lead = x.shape[:-1]
+    lead = lead.as_list() if lead.is_fully_defined() else tf.shape(x)[:-1]
+    x = tf.reshape(x, (-1, x.shape[-1]))
+    for layer in layers:
+      x = layer(x)
+    return tf.reshape(x, tf.concat([lead, [self.outdim]], 0))
+
+
+def _maxpool(x):
+  return tf.nn.max_pool2d(x, 2, 2, 'VALID')
+
+
+def _upsample(x):
+  """Nearest-neighbour 2x upsampling (repeat rows and columns)."""
+  B, H, W, C = x.shape
+  B = tf.shape(x)[0] if B is None else B
+  x = tf.broadcast_to(x[:, :, None, :, None, :], (B, H, 2, W, 2, C))
+  return tf.reshape(x, (B, 2 * H, 2 * W, C))
+
+
+class ConvEncoder(Layer):
+  """Image stack: per stage conv(kernel) -> 2x2 max-pool -> RMSNorm -> SiLU.
+
+  <uint8>[N, H, W, C] -> <[N, h * w * depth * mults[-1]]>, pixels scaled to [-0.5, 0.5].
+  """
+
+  def __init__(self, shape, depth, mults, kernel, **kw):
+    super().__init__(**kw)
+    H, W, C = shape
+    self.depths = [depth * m for m in mults]
+    factor = 2 ** len(self.depths)
+    if H % factor or W % factor or not (3 <= H // factor <= 16):
+      raise ValueError(
+          f'image size {shape[:2]} must be divisible by {factor} and give a '
+          f'final resolution between 3 and 16 (mults={tuple(mults)})')
+    convs, norms = [], []
+    inp = C
+    for i, d in enumerate(self.depths):
+      convs.append(Conv2D(inp, d, kernel, dtype=self.dtype_policy, name=f'conv{i}'))
+      norms.append(RMSNorm(d, dtype=self.dtype_policy, name=f'norm{i}'))
+      inp = d
+    self.nconv = self._sublayers('conv', convs)
+    self._sublayers('norm', norms)
+    self.outdim = (H // factor) * (W // factor) * self.depths[-1]
+    self.built = True
+
+  def call(self, x):
+    x = tf.cast(x, self.compute_dtype) / 255.0 - 0.5
+    for conv, norm in zip(self._list('conv', self.nconv), self._list('norm', self.nconv)):
+      x = silu(norm(_maxpool(conv(x))))
+    return tf.reshape(x, (-1, self.outdim))
+
+
+class ConvDecoder(Layer):
+  """Image decoder: latent -> minres grid -> (upsample, conv, norm, act)* -> sigmoid.
+
+  The grid comes from a block-linear projection of `deter` (bspace groups, each
+  filling its own channels of the grid) plus a two-layer projection of `stoch`.
+  (<[N, deter]>, <[N, stoch * classes]>) -> <float32>[N, H, W, C] in [0, 1].
+  """
+
+  def __init__(self, shape, deter, stoch, depth, mults, kernel, units, bspace, **kw):
+    super().__init__(**kw)
+    H, W, C = shape
+    self.depths = [depth * m for m in mults]
+    factor = 2 ** len(self.depths)
+    self.minres = (H // factor, W // factor)
+    if H % factor or W % factor or not (3 <= H // factor <= 16):
+      raise ValueError(
+          f'image size {shape[:2]} must be divisible by {factor} and give a '
+          f'final resolution between 3 and 16 (mults={tuple(mults)})')
+    top = self.depths[-1]
+    if deter % bspace or top % bspace:
+      raise ValueError(f'dec.bspace={bspace} must divide deter={deter} and depth {top}')
+    self.bspace = bspace
+    h, w = self.minres
+    p = dict(dtype=self.dtype_policy)
+    self.sp0 = BlockLinear(deter, h * w * top, bspace, name='sp0', **p)
+    self.sp1 = NormAct(stoch, 2 * units, name='sp1', **p)
+    self.sp2 = Linear(2 * units, h * w * top, name='sp2', **p)
+    self.spnorm = RMSNorm(top, name='spnorm', **p)
+    convs, norms = [], []
+    inp = top
+    for i in reversed(range(len(self.depths) - 1)):
+      d = self.depths[i]
+      convs.append(Conv2D(inp, d, kernel, name=f'conv{i}', **p))
+      norms.append(RMSNorm(d, name=f'conv{i}norm', **p))
+      inp = d
+    self.nconv = self._sublayers('conv', convs)  # conv0 is the first (coarsest) one
+    self._sublayers('norm', norms)
+    self.out = Conv2D(inp, C, kernel, name='imgout', **p)
+    self.built = True
+
+  def call(self, deter, stoch):
+    h, w = self.minres
+    g, top = self.bspace, self.depths[-1]
+    x0 = self.sp0(deter)                                   # [N, g * h * w * top/g]
+    x0 = tf.reshape(x0, (-1, g, h, w, top // g))
+    x0 = tf.reshape(tf.transpose(x0, (0, 2, 3, 1, 4)), (-1, h, w, top))
+    x1 = tf.reshape(self.sp2(self.sp1(stoch)), (-1, h, w, top))
+    x = silu(self.spnorm(x0 + x1))
+    for conv, norm in zip(self._list('conv', self.nconv), self._list('norm', self.nconv)):
+      x = silu(norm(conv(_upsample(x))))
+    x = self.out(_upsample(x))
+    return tf.sigmoid(tf.cast(x, tf.float32))
+
+
+def weights(layers):
+  """All weights (trainable and not) of a list of layers, without duplicates."""
+  seen, out = set(), []
+  for layer in layers:
+    for v in layer.weights:
+      if id(v) not in seen:
+        seen.add(id(v))
+        out.append(v)
+  return out
+
+
+def snapshot(layers):
+  """Reads every weight once: [(variable, tensor)] for `frozen`. Call outside loops."""
+  return [(v, tf.identity(v.value)) for v in weights(layers)]
+
+
+@contextlib.contextmanager
+def frozen(mapping):
+  """Inside, reading a mapped Keras variable gives its snapshot tensor."""
+  with keras.StatelessScope(state_mapping=mapping):
+    yield

@@ -1,0 +1,240 @@
+"""The Agent interface: behaviour losses against numpy, shapes, tracing, modes, checkpoints."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dreamerv3_tf.agent import behavior
+from dreamerv3_tf.agent.agent import Agent
+
+
+# --- lambda returns and return normalisation ------------------------------------
+
+def _np_lambda_return(last, term, rew, boot, disc, lam):
+  """Direct recursion: R_t = r_{t+1} + g_{t+1} ((1 - l_{t+1}) v_{t+1} + l_{t+1} R_{t+1})."""
+  N, T = rew.shape
+  out = np.zeros((N, T - 1))
+  for n in range(N):
+    ret = boot[n, -1]
+    for t in reversed(range(T - 1)):
+      live = (1 - term[n, t + 1]) * disc
+      c = (1 - last[n, t + 1]) * lam
+      ret = rew[n, t + 1] + live * ((1 - c) * boot[n, t + 1] + c * ret)
+      out[n, t] = ret
+  return out
+
+
+def test_lambda_return_hand_computed():
+  # Two steps by hand, no terminals: R1 = r2 + d v2, R0 = r1 + d ((1 - lam) v1 + lam R1).
+  rew = np.array([[0.0, 1.0, 2.0]], np.float32)
+  val = np.array([[0.5, 3.0, 4.0]], np.float32)
+  zeros = np.zeros_like(rew)
+  d, lam = 0.9, 0.8
+  r1 = 2.0 + d * 4.0
+  r0 = 1.0 + d * ((1 - lam) * 3.0 + lam * r1)
+  got = behavior.lambda_return(zeros, zeros, rew, val, val, d, lam).numpy()
+  np.testing.assert_allclose(got, [[r0, r1]], rtol=1e-6)
+
+
+def test_lambda_return_with_terminals_and_boundaries():
+  rng = np.random.default_rng(0)
+  N, T = 3, 7
+  rew = rng.normal(size=(N, T)).astype(np.float32)
+  boot = rng.normal(size=(N, T)).astype(np.float32)
+  term = (rng.uniform(size=(N, T)) < 0.2).astype(np.float32)
+  last = np.maximum(term, rng.uniform(size=(N, T)) < 0.2).astype(np.float32)
+  got = behavior.lambda_return(last, term, rew, boot, boot, 0.997, 0.95).numpy()
+  want = _np_lambda_return(last, term, rew, boot, 0.997, 0.95)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  # A terminal at t+1 cuts everything after it: R_t = r_{t+1}.
+  n, t = np.argwhere(term[:, 1:] > 0)[0]
+  np.testing.assert_allclose(got[n, t], rew[n, t + 1], rtol=1e-6)
+
+
+def test_return_normalizer_percentile_ema():
+  norm = behavior.ReturnNormalizer(rate=0.01, limit=1.0, perclo=5.0, perchi=95.0)
+  rng = np.random.default_rng(0)
+  lo = hi = 0.0
+  for i in range(3):
+    x = rng.normal(0, 20, (64, 15)).astype(np.float32)
+    norm.update(tf.constant(x))
+    lo = 0.99 * lo + 0.01 * np.percentile(x, 5)
+    hi = 0.99 * hi + 0.01 * np.percentile(x, 95)
+  offset, scale = norm.stats()
+  np.testing.assert_allclose(offset.numpy(), lo, rtol=1e-5)
+  np.testing.assert_allclose(scale.numpy(), max(1.0, hi - lo), rtol=1e-5)
+  # Small returns: the scale is clipped at 1, so advantages are not blown up.
+  small = behavior.ReturnNormalizer()
+  small.update(tf.constant(rng.normal(0, 0.01, (100,)).astype(np.float32)))
+  assert small.stats()[1].numpy() == 1.0
+
+
+# --- shapes through the whole agent (eager) ---------------------------------------
+
+CASES = [('vector', 'disc'), ('image', 'cont'), ('mixed', 'dict')]
+
+
+@pytest.mark.parametrize('obs,act', CASES)
+def test_interface_shapes(obs, act, h):
+  config = h.image_config() if obs != 'vector' else h.make_config()
+  agent = Agent(*h.make_spaces(obs, act), config)
+  rng = np.random.default_rng(0)
+  B = 3
+  r = config.agent.rssm
+  carry = agent.init_policy(B)
+  o = h.random_obs(agent.obs_space, (B,), rng)
+  o['is_first'][:] = True
+  carry, acts, out = agent.policy(carry, o, mode='train')
+  assert sorted(acts) == sorted(agent.act_space)
+  for k, space in agent.act_space.items():
+    assert acts[k].shape == (B, *space.shape), k
+    if space.discrete:
+      assert acts[k].dtype == np.int32 and ((0 <= acts[k]) & (acts[k] < space.classes)).all()
+    else:
+      assert acts[k].dtype == np.float32
+  assert out['dyn/deter'].shape == (B, r.deter) and out['dyn/deter'].dtype == np.float32
+  assert out['dyn/stoch'].shape == (B, r.stoch, r.classes)
+  np.testing.assert_array_equal(carry['deter'], out['dyn/deter'])
+
+  T = h.train_length(agent)
+  tcarry, outs, mets = agent.train(agent.init_train(config.batch_size),
+                                   h.make_batch(agent, T, rng))
+  L = config.batch_length
+  rep = outs['replay']
+  assert rep['stepid'].shape == (config.batch_size, L, 20)
+  assert rep['dyn/deter'].shape == (config.batch_size, L, r.deter)
+  assert rep['dyn/stoch'].shape == (config.batch_size, L, r.stoch, r.classes)
+  for key in ('loss/rec', 'loss/rew', 'loss/con', 'loss/dyn', 'loss/rep', 'loss/policy',
+              'loss/value', 'loss/repval', 'opt/grad_norm', 'ret', 'val', 'adv'):
+    assert isinstance(mets[key], float) and np.isfinite(mets[key]), key
+  for k in agent.act_space:
+    assert np.isfinite(mets[f'ent/{k}'])
+  assert mets['loss/dyn'] >= 1.0 and mets['loss/rep'] >= 1.0  # free nats
+  assert tcarry['deter'].shape == (config.batch_size, r.deter)
+
+
+def test_report_video(h):
+  config = h.image_config()
+  agent = Agent(*h.make_spaces('mixed', 'disc'), config)
+  rng = np.random.default_rng(1)
+  B = config.batch_size
+  carry, mets = agent.report(agent.init_report(B), h.make_batch(agent, h.report_length(agent), rng))
+  video = mets['openloop/image']
+  T, RB = config.report_length, min(6, B)
+  assert video.dtype == np.uint8 and video.shape == (T, 3 * 16 + 4, RB * (16 + 4), 3)
+  # The truth row shows the batch images unchanged.
+  batch_img = h.make_batch(agent, h.report_length(agent), np.random.default_rng(1))['image']
+  np.testing.assert_array_equal(video[0, 2:18, 2:18], batch_img[0, config.replay_context])
+  assert isinstance(mets['loss/image'], float)
+  assert not any(isinstance(v, np.ndarray) and v.ndim == 0 for v in mets.values())
+
+
+def test_no_replay_context_uses_carry(h):
+  config = h.make_config()
+  config.replay_context = 0
+  agent = Agent(*h.make_spaces('vector', 'disc'), config)
+  rng = np.random.default_rng(0)
+  batch = h.make_batch(agent, config.batch_length, rng)
+  batch['is_first'][:] = False
+  del batch['dyn/deter'], batch['dyn/stoch']
+  carry = agent.init_train(config.batch_size)
+  carry, outs, mets = agent.train(carry, batch)
+  assert outs['replay']['dyn/deter'].shape[1] == config.batch_length
+  assert np.abs(carry['deter']).sum() > 0 and np.isfinite(mets['loss/total'])
+
+
+def test_bad_input_names_the_key(h):
+  agent = Agent(*h.make_spaces('vector', 'disc'), h.make_config())
+  obs = h.random_obs(agent.obs_space, (2,), np.random.default_rng(0))
+  del obs['position']
+  with pytest.raises(ValueError, match='position'):
+    agent.policy(agent.init_policy(2), obs)
+  obs = h.random_obs(agent.obs_space, (2,), np.random.default_rng(0))
+  obs['velocity'] = obs['velocity'][:, :1]
+  with pytest.raises(ValueError, match='velocity'):
+    agent.policy(agent.init_policy(2), obs)
+  with pytest.raises(ValueError, match='mode'):
+    agent.policy(agent.init_policy(2), h.random_obs(agent.obs_space, (2,),
+                 np.random.default_rng(0)), mode='greedy')
+
+
+def test_bfloat16_runs(h):
+  config = h.make_config()
+  config.compute_dtype = 'bfloat16'
+  agent = Agent(*h.make_spaces('vector', 'cont'), config)
+  assert agent.dyn.dynin0.linear.kernel.dtype == 'float32'
+  _, _, mets = agent.train(agent.init_train(config.batch_size),
+                           h.make_batch(agent, h.train_length(agent), np.random.default_rng(0)))
+  assert np.isfinite(mets['loss/total'])
+
+
+# --- compiled agent: tracing and modes ------------------------------------------
+
+def _bandit_obs(h, B, rng, first=False):
+  target = rng.integers(0, h.BANDIT_N, B)
+  return {'target': np.eye(h.BANDIT_N, dtype=np.float32)[target],
+          'reward': np.zeros(B, np.float32), 'is_first': np.full(B, first),
+          'is_last': np.zeros(B, bool), 'is_terminal': np.zeros(B, bool)}
+
+
+def test_traced_once_and_eval_deterministic(bandit_agent, h):
+  agent = bandit_agent
+  rng = np.random.default_rng(0)
+  B = 8
+  obs = _bandit_obs(h, B, rng, first=True)
+  carry0 = agent.init_policy(B)
+  evals = [agent.policy(carry0, obs, mode='eval') for _ in range(3)]
+  trains = [agent.policy(carry0, obs, mode='train') for _ in range(4)]
+  for c, a, o in evals[1:]:
+    np.testing.assert_array_equal(a['action'], evals[0][1]['action'])
+  # Sampling: with a near-uniform initial policy over 3 actions, 4 x 8 draws differ.
+  acts = np.stack([t[1]['action'] for t in trains])
+  assert len({tuple(x) for x in acts}) > 1
+  carry = carry0
+  for i in range(3):
+    carry, _, _ = agent.policy(carry, _bandit_obs(h, B, rng, i == 0), mode='train')
+  tc = agent.init_train(agent.config.batch_size)
+  for _ in range(3):
+    tc, _, _ = agent.train(tc, h.make_batch(agent, h.train_length(agent), rng))
+  rc = agent.init_report(agent.config.batch_size)
+  for _ in range(2):
+    rc, mets = agent.report(rc, h.make_batch(agent, h.report_length(agent), rng))
+  assert agent.trace_counts == {'policy': 1, 'train': 1, 'report': 1}
+  assert 'loss/rew' in mets and not any(k.startswith('openloop') for k in mets)
+
+
+# --- checkpoints -----------------------------------------------------------------
+
+def test_checkpoint_round_trip(tmp_path, h):
+  spaces = h.make_spaces('vector', 'dict')
+  config = h.make_config()
+  agent = Agent(*spaces, config)
+  rng = np.random.default_rng(0)
+  batches = [h.make_batch(agent, h.train_length(agent), rng) for _ in range(3)]
+  carry = agent.init_train(config.batch_size)
+  for b in batches[:2]:
+    carry, _, _ = agent.train(carry, b)
+  obs = h.random_obs(agent.obs_space, (4,), rng)
+  pcarry = agent.init_policy(4)
+  path = tf.train.Checkpoint(agent=agent).save(str(tmp_path / 'ckpt'))
+
+  config2 = h.make_config()
+  config2.seed = 7  # different initial weights: everything must come from the file
+  other = Agent(*spaces, config2)
+  status = tf.train.Checkpoint(agent=other).restore(path)
+  status.assert_existing_objects_matched()
+  for v1, v2 in zip(agent.trainable_weights, other.trainable_weights):
+    np.testing.assert_array_equal(v1.numpy(), v2.numpy())
+  assert int(other.opt.step.numpy()) == 2
+  _, a1, o1 = agent.policy(pcarry, obs, mode='train')
+  _, a2, o2 = other.policy(pcarry, obs, mode='train')
+  for k in a1:
+    np.testing.assert_array_equal(a1[k], a2[k])
+  np.testing.assert_array_equal(o1['dyn/deter'], o2['dyn/deter'])
+  _, _, m1 = agent.train(carry, batches[2])
+  _, _, m2 = other.train(carry, batches[2])
+  for k in m1:
+    np.testing.assert_allclose(m1[k], m2[k], rtol=1e-6, err_msg=k)
+  np.testing.assert_array_equal(agent.retnorm.hi.numpy(), other.retnorm.hi.numpy())
+  for v1, v2 in zip(agent.slowval.weights, other.slowval.weights):
+    np.testing.assert_array_equal(v1.numpy(), v2.numpy())
