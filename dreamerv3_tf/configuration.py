@@ -96,6 +96,31 @@ def save(config, logdir, allow_other=False):
   fs.replace(tmp, path)
 
 
+def save_spaces(logdir, obs_space, act_space):
+  """Writes spaces.json: what export and eval_only need to rebuild the agent."""
+  from dreamerv3_tf.gfile import GFILES as fs
+  text = json.dumps({
+      'obs_space': {k: v.to_dict() for k, v in obs_space.items()},
+      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2)
+  path = fs.join(logdir, 'spaces.json')
+  with fs.open(path + '.tmp', 'w') as f:
+    f.write(text)
+  fs.replace(path + '.tmp', path)
+
+
+def load_spaces(logdir):
+  """-> (obs_space, act_space) dicts of Space from a logdir's spaces.json."""
+  from dreamerv3_tf.core.spaces import Space
+  from dreamerv3_tf.gfile import GFILES as fs
+  path = fs.join(logdir, 'spaces.json')
+  if not fs.exists(path):
+    raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
+  with fs.open(path, 'r') as f:
+    data = json.load(f)
+  return tuple({k: Space.from_dict(v) for k, v in data[key].items()}
+               for key in ('obs_space', 'act_space'))
+
+
 def to_json(config):
   return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=_default)
 

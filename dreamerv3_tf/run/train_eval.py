@@ -25,6 +25,7 @@ def train_eval(config, evaluate=True):
   driver_train = factories.make_driver(config, 'train')
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
+  configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
   replay_train = factories.make_replay(config, 'train')
   replay_eval = factories.make_replay(config, 'eval')
