@@ -41,6 +41,7 @@ def get_config():
   c.replay.eval_size = -1          # derived by configuration.finalize; do not set
   c.replay.online = True
   c.replay.chunksize = 1024
+  c.replay.save_updates = False    # persist latents written back after a chunk's save
   c.replay.fracs = dict(uniform=1.0, priority=0.0, recency=0.0)
   c.replay.prio = dict(exponent=0.8, maxfrac=0.5, initial=float('inf'), zero_on_sample=True)
   c.replay.recexp = 1.0
@@ -49,9 +50,11 @@ def get_config():
   c.run.steps = int(1e10)
   c.run.duration = 0               # seconds; 0 means no limit
   c.run.train_ratio = 32.0         # replayed steps per env step
-  c.run.log_every = 120.0          # seconds
-  c.run.report_every = 300.0       # seconds
-  c.run.save_every = 900.0         # seconds
+  c.run.clock = 'seconds'          # unit of log_every / report_every / save_every
+  c.run.log_every = 120.0
+  c.run.report_every = 300.0
+  c.run.save_every = 900.0
+  c.run.deterministic = False      # exact resume: no prefetch, op determinism, steps clock
   c.run.envs = 4
   c.run.eval_envs = 1
   c.run.eval_eps = 1

@@ -34,6 +34,11 @@ def finalize(config):
   _check(c.replay_context >= 0, f'replay_context={c.replay_context} must be >= 0')
   for key in ('envs', 'eval_envs', 'eval_eps', 'report_batches', 'keep_checkpoints'):
     _check(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
+  _check(c.run.clock in ('seconds', 'steps'),
+         f"run.clock={c.run.clock!r}; choose 'seconds' or 'steps'")
+  _check(not c.run.deterministic or c.run.clock == 'steps',
+         "run.deterministic=True needs run.clock='steps' (wall-clock intervals are not "
+         'reproducible)')
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
   fracs = dict(c.replay.fracs)
@@ -133,6 +138,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
+    'run.clock',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
 
 

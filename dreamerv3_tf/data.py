@@ -20,7 +20,8 @@ class Stream:
       replay ratio; 'report' does neither.
     lock: a lock shared with whoever writes to the replay (sampling happens on
       tf.data's threads while the driver adds steps on the main thread).
-    prefetch: batches prepared ahead of time.
+    prefetch: batches prepared ahead of time; 0 samples each batch when it is
+      asked for, on the calling thread (reproducible: deterministic runs use it).
   """
 
   def __init__(self, replay, batch_size, length, mode='train', lock=None, prefetch=2):
@@ -54,6 +55,8 @@ class Stream:
     return self
 
   def __next__(self):
+    if not self.prefetch:
+      return self._sample()
     if self._iterator is None:
       self._iterator = iter(self.dataset())
     return next(self._iterator)

@@ -46,7 +46,8 @@ def make_replay(config, mode):
   return replay.Replay(
       length=length, capacity=int(capacity), chunksize=config.replay.chunksize,
       online=config.replay.online and mode == 'train', selector=selector,
-      seed=env_seed(config, mode, 1 << 17), name=f'replay_{mode}')
+      seed=env_seed(config, mode, 1 << 17), name=f'replay_{mode}',
+      save_updates=config.replay.save_updates or config.run.deterministic)
 
 
 def make_stream(config, replay, mode, lock):
@@ -55,7 +56,8 @@ def make_stream(config, replay, mode, lock):
   length = config.batch_length if mode == 'train' else config.report_length
   return data.Stream(
       replay, config.batch_size, length + config.replay_context,
-      mode='train' if mode == 'train' else 'report', lock=lock)
+      mode='train' if mode == 'train' else 'report', lock=lock,
+      prefetch=0 if config.run.deterministic else 2)
 
 
 def make_agent(config, obs_space, act_space):

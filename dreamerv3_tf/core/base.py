@@ -86,3 +86,7 @@ class Env:
 
   def close(self):
     pass
+
+  # Optional, for exact resume: envs that can save their state mid-episode define
+  # get_state() -> JSON-able dict and set_state(dict). Without them, a resumed run
+  # starts new episodes.

@@ -148,8 +148,10 @@ class Chunk:
     self.data, self._maps = None, {}
 
 
-def chunk_filename(name, chunk):
-  return f'{name}-{chunk.filename_prefix}{chunk.length}.npz'
+def chunk_filename(name, chunk, version=0):
+  """A rewrite of a saved chunk (after updates) gets a new `version` in its name."""
+  suffix = f'-v{version}' if version else ''
+  return f'{name}-{chunk.filename_prefix}{chunk.length}{suffix}.npz'
 
 
 def write_npz(directory, filename, arrays, fs=LOCAL):

@@ -149,6 +149,38 @@ class Driver:
       for env in self._envs:
         env.close()
 
+  def save(self):
+    """-> JSON-able state: pending actions, policy carry, episode stats, env states.
+
+    Env states are None where an env cannot save its state (no get_state); such
+    envs start a new episode after `load`.
+    """
+    return {
+        'acts': _encode(self._acts), 'carry': _encode(self.carry),
+        'episodes': _encode(self._episodes.__dict__),
+        'envs': [self._env_call(i, ('get_state',)) for i in range(self.length)]}
+
+  def load(self, state):
+    """Restores `save()` output; envs without a saved state reset on the next step."""
+    self._acts = _decode(state['acts'])
+    self.carry = _decode(state['carry'])
+    self._episodes.__dict__.update(_decode(state['episodes']))
+    for i, env_state in enumerate(state['envs']):
+      if env_state is None:
+        self._acts['reset'][i] = True
+      else:
+        self._env_call(i, ('set_state', env_state))
+
+  def _env_call(self, i, message):
+    if not self.parallel:
+      env = self._envs[i]
+      return _get_state(env) if message[0] == 'get_state' else env.set_state(message[1])
+    self._workers[i].conn.send(message)
+    try:
+      return self._workers[i].receive()
+    except _WorkerError as e:
+      raise RuntimeError(f'env worker {i}: {e}') from None
+
   def __enter__(self):
     return self
 
@@ -257,6 +289,37 @@ class Driver:
     raise RuntimeError(
         f'Env worker {i} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
         f'last error: {reason}')
+
+
+def _get_state(env):
+  """The env's saved state, or None if it cannot save one."""
+  try:
+    return env.get_state() if hasattr(env, 'get_state') else None
+  except NotImplementedError:
+    return None
+
+
+def _encode(value):
+  """Nested dicts/lists/tuples of numpy arrays and scalars -> JSON-able values."""
+  if isinstance(value, dict):
+    return {'__dict__': [[k, _encode(v)] for k, v in value.items()]}
+  if isinstance(value, (list, tuple)):
+    return {'__list__': [_encode(v) for v in value], 'tuple': isinstance(value, tuple)}
+  if isinstance(value, (np.ndarray, np.generic)):
+    value = np.asarray(value)
+    return {'__array__': value.tolist(), 'dtype': value.dtype.name, 'shape': value.shape}
+  return value
+
+
+def _decode(value):
+  if isinstance(value, dict) and '__dict__' in value:
+    return {k: _decode(v) for k, v in value['__dict__']}
+  if isinstance(value, dict) and '__list__' in value:
+    items = [_decode(v) for v in value['__list__']]
+    return tuple(items) if value['tuple'] else items
+  if isinstance(value, dict) and '__array__' in value:
+    return np.array(value['__array__'], value['dtype']).reshape(value['shape'])
+  return value
 
 
 class _EpisodeStats:
@@ -440,6 +503,12 @@ def _serve(fd):
       act = conn.recv()
       if act is None:
         break
+      if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)
+        try:
+          conn.send(('ok', _get_state(env) if act[0] == 'get_state' else env.set_state(act[1])))
+        except Exception:  # noqa: BLE001 - the parent reports it
+          conn.send(('error', traceback.format_exc()))
+        continue
       try:
         obs = env.step(act)
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help

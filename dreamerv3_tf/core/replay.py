@@ -65,10 +65,13 @@ class Replay:
     selector: a selector from `selectors` (default Uniform(seed)).
     seed: seed of the default selector.
     name: prefix of the saved files and of error messages.
+    save_updates: also persist values that `update` wrote into chunks already
+      saved (their chunks are written again). Needed for exact resume; costly for
+      big buffers, whose updated latents then get rewritten at every save.
   """
 
   def __init__(self, length, capacity, chunksize=1024, online=False, selector=None,
-               seed=0, name='replay'):
+               seed=0, name='replay', save_updates=False):
     length, capacity, chunksize = int(length), int(capacity), int(chunksize)
     if length < 1 or chunksize < 1:
       raise ValueError(f'Replay {name}: length {length} and chunksize {chunksize} must be >= 1')
@@ -81,6 +84,7 @@ class Replay:
     self.chunksize = chunksize
     self.online = bool(online)
     self.name = name
+    self.save_updates = bool(save_updates)
     self.selector = selector if selector is not None else selectorlib.Uniform(seed)
     self.last_save = {'files': 0, 'bytes': 0}
     self._lock = threading.RLock()
@@ -100,6 +104,9 @@ class Replay:
     self._totals = {'inserts': 0, 'samples': 0, 'updates': 0}
     self._metrics = {'inserts': 0, 'samples': 0, 'updates': 0}
     self._saved = {}        # seq -> length saved in self._saved_dir
+    self._dirty = set()     # seqs of saved chunks that `update` changed since
+    self._version = 0       # makes the names of rewritten chunk files unique
+    self._versions = {}     # seq -> file name of its latest rewrite
     self._saved_dir = None
 
   def __len__(self):
@@ -362,6 +369,8 @@ class Replay:
         rows, idx = rows[live], idx[live]
         for k, v in flat.items():
           chunk.data[k][idx] = v[rows]
+        if len(idx):
+          self._dirty.add(chunk.seq)
       self._totals['updates'] += B * T
       self._metrics['updates'] += B * T
 
@@ -412,9 +421,19 @@ class Replay:
         chunk = self._chunks[seq]
         filename = None
         if chunk.length:
-          filename = chunklib.chunk_filename(self.name, chunk)
-          if self._saved.get(seq) != chunk.length or not fs.exists(
-              fs.join(directory, filename)):
+          stale = self.save_updates and seq in self._dirty
+          grown = self._saved.get(seq) != chunk.length
+          if stale:
+            # A new name: older checkpoints keep the file they reference.
+            self._version += 1
+            filename = chunklib.chunk_filename(self.name, chunk, self._version)
+            self._versions[seq] = filename
+          elif grown:
+            filename = chunklib.chunk_filename(self.name, chunk)
+            self._versions.pop(seq, None)
+          else:
+            filename = self._versions.get(seq) or chunklib.chunk_filename(self.name, chunk)
+          if stale or grown or not fs.exists(fs.join(directory, filename)):
             nbytes += chunklib.save_chunk(directory, filename, chunk, fs)
             nfiles += 1
             self._saved[seq] = chunk.length
@@ -430,6 +449,7 @@ class Replay:
         nbytes += chunklib.write_npz(directory, selector_file, arrays, fs)
         nfiles += 1
         files.append(selector_file)
+      self._dirty.clear()
       self.last_save = {'files': nfiles, 'bytes': nbytes}
       return {
           'version': STATE_VERSION, 'name': self.name, 'length': self.length,
@@ -440,6 +460,7 @@ class Replay:
           'count': self._count, 'nextseq': self._nextseq,
           'queue': [int(x) for x in self._queue], 'totals': dict(self._totals),
           'selector': meta, 'selector_file': selector_file,
+          'file_version': self._version,
       }
 
   def load(self, directory, state, fs=LOCAL):
@@ -493,6 +514,10 @@ class Replay:
         self.selector.load(state['selector'], arrays, self._item_keys_in_order())
         self._saved_dir = fs.identity(directory)
         self._saved = {c.seq: c.length for c in chunks.values() if c.length}
+        self._dirty = set()
+        self._version = int(state.get('file_version', 0))
+        self._versions = {e['seq']: e['file'] for e in state['chunks']
+                          if e['file'] and e['file'].rsplit('-', 1)[-1].startswith('v')}
         while self._len > self.capacity:
           self._evict_oldest()
       except BaseException:

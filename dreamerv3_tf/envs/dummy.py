@@ -81,6 +81,19 @@ class Dummy:
   def close(self):
     pass
 
+  def get_state(self):
+    target = self._target
+    if target is not None and not self._disc:
+      target = [float(x) for x in target]
+    return {'rng': self._rng.bit_generator.state, 'target': target,
+            'count': self._count, 'done': self._done}
+
+  def set_state(self, state):
+    self._rng.bit_generator.state = state['rng']
+    target = state['target']
+    self._target = np.asarray(target) if target is not None and not self._disc else target
+    self._count, self._done = int(state['count']), bool(state['done'])
+
   def _new_target(self):
     if self._disc:
       self._target = int(self._rng.integers(4))

@@ -39,6 +39,22 @@ class Wrapper:
   def close(self):
     self.env.close()
 
+  def get_state(self):
+    """JSON-able state of the whole chain, for exact resume (see core/base.Env)."""
+    if not hasattr(self.env, 'get_state'):
+      raise NotImplementedError(f'{type(self.env).__name__} cannot save its state')
+    return {'env': self.env.get_state(), 'own': self._own_state()}
+
+  def set_state(self, state):
+    self.env.set_state(state['env'])
+    self._set_own_state(state['own'])
+
+  def _own_state(self):
+    return {}
+
+  def _set_own_state(self, state):
+    pass
+
   def __getattr__(self, name):
     # Guard 'env' and dunders: they are looked up before __init__ has run when
     # an instance is unpickled (e.g. sent to a subprocess), which would recurse.
@@ -82,6 +98,12 @@ class TimeLimit(Wrapper):
       obs = {**obs, 'is_last': True}
     self._done = bool(obs['is_last'])
     return obs
+
+  def _own_state(self):
+    return {'count': self._count, 'done': self._done}
+
+  def _set_own_state(self, state):
+    self._count, self._done = int(state['count']), bool(state['done'])
 
 
 class ActionRepeat(Wrapper):

@@ -3,6 +3,9 @@
 
 def main(config):
   """Runs the script named by config.script."""
+  if config.run.deterministic:
+    import tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
   if config.script == 'eval_only':
     from dreamerv3_tf.run import eval_only
     return eval_only.eval_only(config)

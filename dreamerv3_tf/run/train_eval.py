@@ -36,9 +36,10 @@ def train_eval(config, evaluate=True):
 
   batch_steps = config.batch_size * config.batch_length
   should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
-  should_log = clocks.Every(config.run.log_every)
-  should_report = clocks.Every(config.run.report_every)
-  should_save = clocks.Every(config.run.save_every)
+  every = lambda seconds_or_steps: clocks.Every(seconds_or_steps, config.run.clock)
+  should_log = every(config.run.log_every)
+  should_report = every(config.run.report_every)
+  should_save = every(config.run.save_every)
   train_metrics = common.Mean()
   carry_train = [agent.init_train(config.batch_size)]
 
@@ -67,29 +68,44 @@ def train_eval(config, evaluate=True):
     driver_eval.on_step(add(replay_eval))
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
 
-  loop = checkpointing.JSONState(
-      lambda: {'step': int(step), 'updates': int(updates),
-               'should_train': should_train.save()},
-      lambda d: (setattr(step, 'value', d['step']), setattr(updates, 'value', d['updates']),
-                 should_train.load(d['should_train'])))
+  clocks_ = {'train': should_train, 'log': should_log, 'report': should_report,
+             'save': should_save}
+  drivers = {'train': driver_train, 'eval': driver_eval} if evaluate else {
+      'train': driver_train}
+
+  def get_loop():
+    return {'step': int(step), 'updates': int(updates),
+            'clocks': {k: v.save() for k, v in clocks_.items()},
+            'drivers': {k: v.save() for k, v in drivers.items()}}
+
+  def set_loop(state):
+    step.value, updates.value = state['step'], state['updates']
+    for k, v in state['clocks'].items():
+      clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
+    for k, v in state['drivers'].items():
+      if k in drivers:
+        drivers[k].load(v)
+
+  loop = checkpointing.JSONState(get_loop, set_loop)
   ckpt = checkpointing.Checkpoint(
       common.checkpoint_dir(config), config.run.keep_checkpoints,
       replays={'replay_train': replay_train, 'replay_eval': replay_eval},
       agent=agent, loop=loop)
+  driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
   if ckpt.load_or_save():
     print(f'Resumed from {ckpt.latest} at step {int(step)}.')
-  should_save.load(should_save.save())  # registered now: no save right after loading
+  else:
+    should_save.load(should_save.save())  # registered now: no save right away
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
-  driver_train.reset(agent.init_policy)
   start = time.time()
   try:
     while int(step) < config.run.steps:
       if config.run.duration and time.time() - start > config.run.duration:
         break
       driver_train(policy_train, steps=10)
-      if should_report():
+      if should_report(int(step)):
         if stream_report.ready():
           logger.add(common.report(agent, stream_report, config.run.report_batches),
                      prefix='report')
@@ -99,12 +115,12 @@ def train_eval(config, evaluate=True):
           if stream_eval.ready():
             logger.add(common.report(agent, stream_eval, config.run.report_batches),
                        prefix='eval')
-      if should_log():
+      if should_log(int(step)):
         logger.add(train_metrics.result(), prefix='train')
         logger.add(replay_train.stats(), prefix='replay')
         logger.add({'updates': int(updates)}, prefix='train')
         logger.write()
-      if should_save():
+      if should_save(int(step)):
         ckpt.save()
     ckpt.save()
     logger.write()

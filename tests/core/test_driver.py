@@ -294,3 +294,41 @@ def test_env_that_breaks_its_spaces_fails_once_with_one_line(parallel):
       driver(lambda c, o: (c, {'action': np.zeros(len(o['is_first']), np.int32)}, {}), steps=3)
     assert str(error.value) == "Env obs 'vec': expected float32[2], got float64[2]"
     assert driver.restarts == 0
+
+
+@pytest.mark.parametrize('parallel', [False, True])
+def test_save_and_load_continue_exactly(parallel):
+  """A driver restored from save() steps on exactly as the original does."""
+  import json
+  from dreamerv3_tf.envs import make_env as make
+  fn = functools.partial(make, 'dummy_disc_vec', {'dummy': {'length': 7}}, 3)
+
+  def run(driver, steps):
+    seen = []
+    driver.on_step(lambda tran, worker: seen.append((worker, tran['vector'].tolist(),
+                                                     float(tran['reward']))))
+    counter = lambda carry, obs: (carry + 1, {'action': (carry + np.arange(2)) % 4}, {})
+    driver(counter, steps=steps)
+    return seen
+
+  with driverlib.Driver([fn, fn], parallel=parallel) as a:
+    a.reset(lambda n: np.zeros(n, np.int64))
+    run(a, 10)
+    state = json.loads(json.dumps(a.save()))  # through JSON, as in a checkpoint
+    expected = run(a, 16)
+  with driverlib.Driver([fn, fn], parallel=parallel) as b:
+    b.load(state)
+    assert run(b, 16) == expected
+
+
+def test_envs_without_state_start_new_episodes_after_load():
+  with driverlib.Driver(fns(2)) as a:
+    a(policy, steps=6)
+    state = a.save()
+  assert state['envs'] == [None, None]
+  with driverlib.Driver(fns(2)) as b:
+    b.load(state)
+    firsts = []
+    b.on_step(lambda tran, worker: firsts.append(bool(tran['is_first'])))
+    b(policy, steps=2)
+  assert firsts == [True, True]

@@ -355,3 +355,23 @@ def test_concurrent_add_sample_update_stay_consistent():
   data = replay.sample(64)
   written = data['lat'][..., 0] != 0
   assert (data['lat'][..., 0][written] == 2 * data['step'][written]).all()
+
+
+@pytest.mark.parametrize('save_updates', [False, True])
+def test_updates_after_a_save_persist_only_with_save_updates(tmp_path, save_updates):
+  from dreamerv3_tf.core.replay import Replay
+  replay = Replay(length=4, capacity=1000, chunksize=8, save_updates=save_updates)
+  for i in range(20):
+    replay.add({'x': np.float32(i), 'reward': np.float32(0), 'is_first': np.bool_(i == 0),
+                'is_last': np.bool_(False), 'is_terminal': np.bool_(False)})
+  first = replay.save(str(tmp_path))
+  batch = replay.sample(2, 4, mode='report')
+  replay.update({'stepid': batch['stepid'], 'x': np.full((2, 4), -1, np.float32)})
+  second = replay.save(str(tmp_path))
+  fresh = Replay(length=4, capacity=1000, chunksize=8)
+  fresh.load(str(tmp_path), second)
+  assert ((fresh.dump()['x'] == -1).sum() > 0) == save_updates
+  # The older state still loads with the values it was saved with.
+  old = Replay(length=4, capacity=1000, chunksize=8)
+  old.load(str(tmp_path), first)
+  np.testing.assert_array_equal(old.dump()['x'], np.arange(20, dtype=np.float32))

@@ -1,0 +1,89 @@
+"""Exact resume: N steps straight == N/2-ish steps, SIGKILL after a save, resume to N."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from configs import dmc
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STEPS = 600
+FLAGS = {
+    'task': 'dummy_disc_vec', 'env.dummy.length': 20, 'run.parallel': False,
+    'run.deterministic': True, 'run.clock': 'steps', 'run.log_every': 100,
+    'run.report_every': 100, 'run.save_every': 100, 'logger.outputs': 'jsonl',
+    'run.keep_checkpoints': 20}
+
+
+def command(logdir, steps):
+  return [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+          f'--logdir={logdir}', f'--config.run.steps={steps}'] + [
+              f'--config.{k}={v}' for k, v in FLAGS.items()]
+
+
+def loop_step(path):
+  state = tf.train.load_checkpoint(path).get_tensor('loop/.ATTRIBUTES/py_state')
+  return json.loads(state)['step']
+
+
+def final_state(logdir):
+  path = tf.train.latest_checkpoint(os.path.join(logdir, 'ckpt'))
+  reader = tf.train.load_checkpoint(path)
+  weights = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+             if k.startswith('agent/') and k.endswith('.ATTRIBUTES/VARIABLE_VALUE')}
+  config = dmc.get_config('train_eval,debug')
+  config.update_from_flattened_dict({**FLAGS, 'logdir': str(logdir)})
+  configuration.finalize(config)
+  replays = {f'replay_{m}': factories.make_replay(config, m) for m in ('train', 'eval')}
+  checkpointing.Checkpoint(os.path.join(logdir, 'ckpt'), replays=replays).load(path)
+  contents = {name: {k: v for k, v in r.dump().items() if k != 'stepid'}
+              for name, r in replays.items()}
+  return loop_step(path), weights, contents
+
+
+def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
+  straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
+  run_a = subprocess.Popen(command(straight, STEPS), cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  # Run B: kill it with SIGKILL once a checkpoint past the first third exists.
+  run_b = subprocess.Popen(command(resumed, 10 ** 9), cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  ckpt_dir = str(resumed / 'ckpt')
+  deadline = time.time() + 300
+  while time.time() < deadline:
+    latest = os.path.isdir(ckpt_dir) and tf.train.latest_checkpoint(ckpt_dir)
+    if latest and loop_step(latest) >= STEPS // 3:
+      break
+    assert run_b.poll() is None, run_b.stdout.read()[-3000:]
+    time.sleep(0.02)
+  run_b.send_signal(signal.SIGKILL)
+  run_b.wait()
+  saved = loop_step(tf.train.latest_checkpoint(ckpt_dir))
+  assert STEPS // 3 <= saved < STEPS
+  result = subprocess.run(command(resumed, STEPS), cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'at step {saved}.' in result.stdout
+  output = run_a.communicate(timeout=300)[0]
+  assert run_a.returncode == 0, output[-3000:]
+
+  step_a, weights_a, replays_a = final_state(straight)
+  step_b, weights_b, replays_b = final_state(resumed)
+  assert step_a == step_b == STEPS
+  assert weights_a.keys() == weights_b.keys() and len(weights_a) > 50
+  for key in weights_a:
+    np.testing.assert_array_equal(weights_a[key], weights_b[key], err_msg=key)
+  for name in replays_a:
+    assert replays_a[name].keys() == replays_b[name].keys()
+    for key in replays_a[name]:
+      np.testing.assert_array_equal(replays_a[name][key], replays_b[name][key],
+                                    err_msg=f'{name} {key}')
