@@ -8,7 +8,10 @@ so a crash mid-save leaves the previous checkpoint loadable. Chunk files that no
 checkpoint names are pruned after each save.
 """
 
+import collections
 import json
+import os
+import re
 
 import tensorflow as tf
 
@@ -142,3 +145,99 @@ def _read_python_state(path, name):
 def _first_line(error):
   lines = [x for x in str(error).splitlines() if x.strip()]
   return lines[0] if lines else type(error).__name__
+
+
+def load_agent(agent, path, regex='.*'):
+  """Assigns the agent variables whose names match `regex` from another checkpoint.
+
+  For starting a run from another run's agent (`run.from_checkpoint`), for export
+  and for eval_only. Only the agent is read; the step counter, loop state and replays
+  in that checkpoint are ignored. A name is the variable's path below the agent in
+  the checkpoint, e.g. 'enc/mlp/layer0/linear/kernel', 'opt/step', 'rng_seed';
+  `regex` must match its start (`re.match`, like the official code). Every matched
+  name must exist on both sides with the same shape and dtype.
+
+  Args:
+    agent: the trackable saved as `agent` (its variables exist already).
+    path: a checkpoint prefix, or a directory whose latest checkpoint is used.
+    regex: which variables to load; '.*' loads all (weights, optimizer, counters).
+  Returns:
+    (checkpoint prefix, sorted list of the names loaded).
+  Raises:
+    CheckpointError (one line) for a missing/corrupt checkpoint, names on one side
+    only, a shape or dtype mismatch, or a regex that matches nothing.
+  """
+  try:
+    pattern = re.compile(regex)
+  except re.error as e:
+    raise CheckpointError(f'from_checkpoint_regex {regex!r} is not a valid regex: {e}') from None
+  path = _resolve(path)
+  check_readable(path)
+  reader = tf.train.load_checkpoint(path)
+  suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
+  stored = {k[len('agent/'):-len(suffix)]: k for k in reader.get_variable_to_shape_map()
+            if k.startswith('agent/') and k.endswith(suffix)}
+  if not stored:
+    raise CheckpointError(f'Checkpoint {path} holds no agent variables')
+  ours = _agent_variables(agent)
+  names = sorted(n for n in set(stored) | set(ours) if pattern.match(n))
+  if not names:
+    raise CheckpointError(
+        f'from_checkpoint_regex {regex!r} matches no agent variable of {path} '
+        f'(names look like {sorted(stored)[0]!r})')
+  only_ckpt = [n for n in names if n not in ours]
+  only_agent = [n for n in names if n not in stored]
+  if only_ckpt or only_agent:
+    raise CheckpointError(
+        f'Checkpoint {path} does not match this agent for regex {regex!r}: '
+        f'{len(only_ckpt)} names only in the checkpoint {only_ckpt[:3]}, '
+        f'{len(only_agent)} only in the agent {only_agent[:3]}')
+  values = {}
+  for name in names:
+    value = reader.get_tensor(stored[name])
+    var = ours[name]
+    dtype = tf.as_dtype(var.dtype)  # Keras variables name their dtype as a string
+    if tuple(value.shape) != tuple(var.shape) or value.dtype != dtype.as_numpy_dtype:
+      raise CheckpointError(
+          f'Checkpoint {path}: {name!r} is {value.dtype.name}{list(value.shape)} there '
+          f'but {dtype.name}{list(var.shape)} in this agent')
+    values[name] = value
+  for name, value in values.items():  # nothing is assigned unless all of them fit
+    ours[name].assign(value)
+  return path, names
+
+
+def _resolve(path):
+  """A checkpoint prefix from a prefix or a directory holding checkpoints."""
+  path = os.path.expanduser(path)
+  if tf.io.gfile.isdir(path):
+    latest = tf.train.latest_checkpoint(path)
+    if not latest:
+      raise CheckpointError(f'No checkpoint found in {path}')
+    return latest
+  return path
+
+
+def _agent_variables(agent):
+  """{name: variable} with the names tf.train.Checkpoint(agent=agent) writes.
+
+  Walks the object graph breadth-first like the checkpoint writer, so an object
+  reachable on several paths gets the name of its first one; local names are
+  escaped like in checkpoint keys ('/' -> '.S', '.' -> '..').
+  """
+  import keras  # here: the runtime imports this module without the agent
+  view = tf.train.TrackableView(agent)
+  out, seen = {}, {id(agent)}
+  queue = collections.deque([(agent, '')])
+  while queue:
+    obj, prefix = queue.popleft()
+    for name, child in view.children(obj).items():
+      if id(child) in seen:
+        continue
+      seen.add(id(child))
+      name = prefix + name.replace('.', '..').replace('/', '.S')
+      if isinstance(child, (tf.Variable, keras.Variable)):
+        out[name] = child
+      else:
+        queue.append((child, name + '/'))
+  return out

@@ -64,8 +64,11 @@ def make_agent(config, obs_space, act_space):
   if config.random_agent:
     from dreamerv3_tf.agent import random
     return random.RandomAgent(obs_space, act_space, config)
+  from dreamerv3_tf import distribute
   from dreamerv3_tf.agent import agent
-  return agent.Agent(obs_space, act_space, config)
+  # Built in the strategy's scope: variables are mirrored, `train` runs per replica.
+  with distribute.make_strategy(config.distribute).scope():
+    return agent.Agent(obs_space, act_space, config)
 
 
 def make_logger(config, step):

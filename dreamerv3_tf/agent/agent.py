@@ -18,6 +18,7 @@ return normaliser, slow critic, RNG counters) exist after `__init__`, and
 import numpy as np
 import tensorflow as tf
 
+from dreamerv3_tf import distribute
 from dreamerv3_tf.agent import behavior
 from dreamerv3_tf.agent import heads
 from dreamerv3_tf.agent import nets
@@ -66,7 +67,10 @@ class Agent(tf.Module, base.Agent):
         obs_space=dict(obs_space), act_space=dict(act_space), config=config,
         model_space=model_space, context=context,
         scales=dict(a.loss_scales), traces={'policy': 0, 'train': 0, 'report': 0},
-        fns={})
+        fns={},
+        # The strategy whose scope the agent is built in (factories.make_agent):
+        # its variables are mirrored and `train` runs per replica.
+        strategy=tf.distribute.get_strategy())
     dtype = nets.policy(config.get('compute_dtype', 'float32'))
     p = dict(dtype=dtype)
     with nets.init_seed(int(config.seed)):
@@ -135,6 +139,14 @@ class Agent(tf.Module, base.Agent):
       self._s.traces[name] += 1
       return fn(*tf.nest.map_structure(tf.convert_to_tensor, args))
     traced.__name__ = name
+    strategy = self._s.strategy
+    if name == 'train' and distribute.is_distributed(strategy):
+      # Each replica trains on its share of the batch; policy and report stay on
+      # one device (they read the first copy of every mirrored variable).
+      def on_trace():
+        self._s.traces[name] += 1
+      replica_fn = lambda *args: fn(*tf.nest.map_structure(tf.convert_to_tensor, args))
+      return distribute.replicated(strategy, replica_fn, self.config.jit, on_trace)
     if not self.config.jit:
       return traced
     return tf.function(traced, jit_compile=True, autograph=False)
@@ -142,7 +154,7 @@ class Agent(tf.Module, base.Agent):
   def _seed(self, counter, stream):
     """A stateless seed <int64>[2] from a counter variable; bumps the counter."""
     seed = tf.stack([self.rng_seed.read_value() * 8 + stream, counter.read_value()])
-    counter.assign_add(1)
+    distribute.writable(counter, self._s.strategy).assign_add(1)
     return seed
 
   # --- carries ----------------------------------------------------------------
@@ -226,20 +238,38 @@ class Agent(tf.Module, base.Agent):
 
   def _policy(self, deter, stoch, prevact, obs, greedy):
     seed = self._seed(self.policy_calls, 0)
+    carry = {'deter': deter, 'stoch': stoch, 'prevact': prevact}
+    carry, act, out = self.policy_step(carry, obs, greedy, seed)
+    return carry['deter'], carry['stoch'], carry['prevact'], act, out
+
+  def policy_step(self, carry, obs, greedy, seed):
+    """One policy step on tensors, traceable for an unknown batch size B.
+
+    Shared by `policy` and the SavedModel export (`dreamerv3_tf.export`).
+    Args:
+      carry: {'deter' <float32>[B, D], 'stoch' <float32>[B, S, C], 'prevact' <float32>[B, A]}.
+      obs: {key: <[B, ...]>} the encoder keys (uint8 images, float32 vectors, int32)
+        and 'is_first' <bool>[B].
+      greedy: <bool>[] take the modes (latent and action) instead of samples.
+      seed: <int64>[2] stateless seed of this step.
+    Returns:
+      carry, act {key: <[B, ...]> env actions}, out {'dyn/deter', 'dyn/stoch'}.
+    """
     seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.pol.keys))
-    reset = obs['is_first']
-    tokens = self.enc({k: obs[k] for k in self.dec.obs_space}, bdims=1)
+    encoded = {k: obs[k] for k in self.dec.obs_space}
+    tokens = _any_batch(lambda x: self.enc(x, bdims=1), encoded)
     deter, stoch, logits = self.dyn.obs_step(
-        deter, stoch, prevact, tokens, reset, seeds[0])
+        carry['deter'], carry['stoch'], carry['prevact'], tokens, obs['is_first'], seeds[0])
     # Greedy eval is free of sampling noise, also in the latent (official: samples).
     stoch = tf.where(greedy, self.dyn.dist(logits).mode(), stoch)
-    dist = self.pol(rssm.feat(deter, stoch))
+    dist = self.pol(_any_batch(lambda x: rssm.feat(*x), (deter, stoch)))
     acts = {}
     for i, k in enumerate(self.pol.keys):
       acts[k] = tf.where(greedy, dist[k].mode(), dist[k].sample(seeds[1 + i]))
     flat = self.pol.flat(acts)
+    carry = {'deter': deter, 'stoch': stoch, 'prevact': flat}
     out = {'dyn/deter': deter, 'dyn/stoch': stoch}
-    return deter, stoch, flat, self.pol.decode(flat), out
+    return carry, _any_batch(self.pol.decode, flat), out
 
   # --- train ------------------------------------------------------------------
 
@@ -287,13 +317,17 @@ class Agent(tf.Module, base.Agent):
     return (deter, stoch), obs, prevact, data['stepid'][:, K:], acts[:, -1]
 
   def _train(self, carry, data):
-    seed = self._seed(self.train_calls, 1)
+    # Under strategy.run: this replica's rows of the batch, its own noise.
+    seed = distribute.replica_seed(self._seed(self.train_calls, 1))
     start, obs, prevact, stepid, lastact = self._split_context(carry, data)
     variables = self.trainable_weights
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch([v.value for v in variables])
       loss, aux = self._loss(start, obs, prevact, seed, tape)
     grads = tape.gradient(loss, [v.value for v in variables])
+    # Mean over replicas = the gradient of the mean loss over the whole batch;
+    # every replica then applies the same update to its copy of the variables.
+    grads = distribute.all_mean(grads)
     metrics = aux['metrics']
     opt_metrics = self.opt.apply(grads, variables)
     metrics.update({f'opt/{k}': v for k, v in opt_metrics.items()})
@@ -368,8 +402,8 @@ class Agent(tf.Module, base.Agent):
     valdist = self.val(imgfeat)
     los, imgouts, mets = behavior.imag_loss(
         self.pol.unflat(imga), imgrew, imgcon, polydist, valdist, slowdist,
-        self.retnorm, update, contdisc=a.contdisc, horizon=a.horizon,
-        **_to_config_kw(a.imag_loss))
+        _AllReplicasNormalizer(self.retnorm) if update else self.retnorm, update,
+        contdisc=a.contdisc, horizon=a.horizon, **_to_config_kw(a.imag_loss))
     losses.update({k: tf.reshape(tf.reduce_mean(v, 1), (B, T)) for k, v in los.items()})
     metrics.update(mets)
 
@@ -438,6 +472,38 @@ class Agent(tf.Module, base.Agent):
         metrics[f'openloop/{k}'] = _video(obs[k][:RB], pred, half)
     carry = {'deter': deter[:, -1], 'stoch': stoch[:, -1], 'prevact': lastact}
     return carry, metrics
+
+
+def _any_batch(fn, inputs):
+  """fn(inputs <[B, ...]>), also when B is unknown at tracing (SavedModel signatures).
+
+  The encoder, `rssm.feat` and the action decoding reshape with the static batch
+  size, so for an unknown B `fn` runs on batches of one under tf.vectorized_map,
+  which turns it back into the same batched ops (no loop). Only for deterministic
+  `fn`: a random op in it would draw the same numbers for every example.
+  """
+  if tf.nest.flatten(inputs)[0].shape[0] is not None:
+    return fn(inputs)
+  one = lambda x: tf.nest.map_structure(lambda t: t[None], x)
+  return tf.vectorized_map(
+      lambda x: tf.nest.map_structure(lambda t: t[0], fn(one(x))), inputs)
+
+
+class _AllReplicasNormalizer:
+  """Updates the return normaliser with the returns of all replicas.
+
+  The percentiles are those of the whole batch, so every replica keeps the same
+  statistics as one device would; without replicas it is the normaliser itself.
+  """
+
+  def __init__(self, norm):
+    self._norm = norm
+
+  def update(self, x):
+    self._norm.update(distribute.all_concat(x))
+
+  def stats(self):
+    return self._norm.stats()
 
 
 class _Frozen:

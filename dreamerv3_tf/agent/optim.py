@@ -101,9 +101,11 @@ class Optimizer(tf.Module):
     self.beta2 = float(beta2)
     self.warmup = int(warmup)
     self.pmin = float(pmin)
-    # ONLY_FIRST_REPLICA lets replicas assign in replica context under a
-    # tf.distribute strategy; gradients are all-reduced, so every replica agrees.
-    agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    # Under a tf.distribute strategy the gradients are all-reduced before `apply`,
+    # so every replica computes the same update and writes its own copy
+    # (aggregation NONE): no merge_call, no copies between devices, and it works
+    # inside an XLA-compiled replica function.
+    agg = tf.VariableAggregation.NONE
     self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step', aggregation=agg)
     self.skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name='skipped',
                                aggregation=agg)
@@ -124,7 +126,7 @@ class Optimizer(tf.Module):
       raise ValueError(f'Optimizer {self.name}: build() was already called')
     if not variables:
       raise ValueError(f'Optimizer {self.name}: build() got no variables')
-    agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    agg = tf.VariableAggregation.NONE   # see __init__
     keys, mu, nu, seen = {}, {}, {}, {}
     for var in variables:
       if id(var) in keys:

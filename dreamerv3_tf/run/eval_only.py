@@ -3,16 +3,15 @@
   python -m dreamerv3_tf.main --config=configs/dmc.py:eval_only \
       --config.run.from_checkpoint=~/logdir/run1/ckpt --logdir=~/logdir/run1_eval
 
-`run.from_checkpoint` names a checkpoint file prefix or a run's ckpt directory (its
-latest checkpoint is used); only the agent is restored from it.
+`run.from_checkpoint` names a checkpoint file prefix, a run's ckpt directory (its
+latest checkpoint is used; only the agent is restored from it), or a SavedModel
+directory written by `dreamerv3_tf.export` (it holds saved_model.pb; its step_eval
+signature is the policy, and no agent is built). Episode stats go to `epstats/`.
 """
-
-import os
-
-import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
+from dreamerv3_tf import export
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.run import common
@@ -23,21 +22,16 @@ def eval_only(config):
   step = common.Counter()
   logger = factories.make_logger(config, step)
   driver = factories.make_driver(config, 'eval')
-  act_space = {k: v for k, v in driver.act_space.items() if k != 'reset'}
-  agent = factories.make_agent(config, driver.obs_space, act_space)
-  path = resolve_checkpoint(config.run.from_checkpoint or common.checkpoint_dir(config))
-  checkpointing.check_readable(path)
-  tf.train.Checkpoint(agent=agent).restore(path).expect_partial()
-  print(f'Loaded agent from {path}.')
-  should_log = clocks.Every(config.run.log_every)
-  driver.on_step(lambda tran, worker: step.increment())
-  driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
-  policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
-  driver.reset(agent.init_policy)
   try:
+    agent = load_policy(config, driver.obs_space, driver.act_space)
+    should_log = clocks.Every(config.run.log_every, config.run.clock)
+    driver.on_step(lambda tran, worker: step.increment())
+    driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+    policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
+    driver.reset(agent.init_policy)
     while int(step) < config.run.steps:
       driver(policy, steps=10)
-      if should_log():
+      if should_log(int(step)):
         logger.write()
     logger.write()
   finally:
@@ -45,12 +39,20 @@ def eval_only(config):
     logger.close()
 
 
-def resolve_checkpoint(path):
-  """A checkpoint prefix from a prefix or a directory holding checkpoints."""
-  path = os.path.expanduser(path)
-  if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if not latest:
-      raise checkpointing.CheckpointError(f'No checkpoint found in {path}')
-    return latest
-  return path
+def load_policy(config, obs_space, act_space):
+  """The policy named by run.from_checkpoint (default: this logdir's ckpt/).
+
+  -> an object with init_policy(B) and policy(carry, obs, mode): the agent restored
+  from a checkpoint, or an export.SavedPolicy for a SavedModel directory.
+  """
+  source = config.run.from_checkpoint or common.checkpoint_dir(config)
+  act_space = {k: v for k, v in act_space.items() if k != 'reset'}
+  if export.is_saved_model(source):
+    policy = export.SavedPolicy(source)
+    policy.check_spaces(obs_space, act_space)
+    print(f'Loaded the policy from SavedModel {source}.')
+    return policy
+  agent = factories.make_agent(config, obs_space, act_space)
+  path, names = checkpointing.load_agent(agent, source)
+  print(f'Loaded the agent from {path} ({len(names)} variables).')
+  return agent

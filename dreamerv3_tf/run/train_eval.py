@@ -96,6 +96,12 @@ def train_eval(config, evaluate=True):
     print(f'Resumed from {ckpt.latest} at step {int(step)}.')
   else:
     should_save.load(should_save.save())  # registered now: no save right away
+    if config.run.from_checkpoint:  # a fresh run starts from another run's agent
+      path, names = checkpointing.load_agent(
+          agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
+      print(f'Loaded {len(names)} agent variables matching '
+            f'{config.run.from_checkpoint_regex!r} from {path}.')
+      ckpt.save()  # so that a resume continues from them, not from the fresh init
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')

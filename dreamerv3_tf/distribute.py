@@ -1,0 +1,213 @@
+"""Data parallelism through tf.distribute: strategies by name and replica-side helpers.
+
+  strategy = make_strategy(config.distribute)    # default | mirrored | multi_worker | tpu
+  with strategy.scope():
+    agent = Agent(obs_space, act_space, config)  # every variable mirrored
+  step = replicated(strategy, fn)                # fn(*trees) runs per replica
+  carry, outs, metrics = step(carry, batch)      # batch split on axis 0
+
+Inside `fn` (the replica function) the helpers `all_mean`, `all_concat` and
+`replica_seed` synchronise replicas; outside `strategy.run`, or with one replica,
+they return their input unchanged and add no ops, so the single-device program
+is exactly the one without a strategy.
+
+Every replica applies the identical update to its own copy of the variables (the
+gradients are all-reduced first), so no variable needs an aggregation and no
+update is copied between devices.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+NAMES = ('default', 'mirrored', 'multi_worker', 'tpu')
+
+
+def make_strategy(name):
+  """-> tf.distribute.Strategy for a config name (see NAMES)."""
+  if name == 'default':
+    return tf.distribute.get_strategy()
+  if name == 'mirrored':
+    gpus = tf.config.list_logical_devices('GPU')
+    if gpus:
+      return tf.distribute.MirroredStrategy([d.name for d in gpus])
+    # CPUs: reduce on one device. The default collective all-reduce matches ops
+    # across replica threads by launch order, which eager runs do not keep.
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in tf.config.list_logical_devices('CPU')],
+        cross_device_ops=tf.distribute.ReductionToOneDevice())
+  if name == 'multi_worker':
+    if not os.environ.get('TF_CONFIG'):
+      raise ValueError("distribute='multi_worker' needs the TF_CONFIG environment "
+                       'variable (cluster and task); see launchers/multi_worker.sh')
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == 'tpu':
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu='local')
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ValueError(f'distribute: unknown strategy {name!r}; choose one of {NAMES}')
+
+
+def _is_tpu(strategy):
+  return isinstance(strategy, (tf.distribute.TPUStrategy,
+                               tf.distribute.experimental.TPUStrategy))
+
+
+def is_distributed(strategy):
+  """Whether steps must go through `strategy.run` (more than one replica, or TPU)."""
+  return strategy.num_replicas_in_sync > 1 or _is_tpu(strategy)
+
+
+def local_replicas(strategy):
+  """Replicas driven by this process (all of them except with multi_worker)."""
+  return len(strategy.extended.worker_devices)
+
+
+def jit_per_replica(strategy):
+  """Whether the replica function may be a tf.function(jit_compile=True).
+
+  TensorFlow runs collectives and variable updates inside an XLA-compiled replica
+  function only when every device is a GPU (MirroredExtended._use_merge_call); on
+  CPU devices they need `merge_call`, which cannot run inside a nested function,
+  so there the replica function is a plain graph. TPUStrategy compiles the replica
+  function itself.
+  """
+  if _is_tpu(strategy):
+    return False
+  return all('GPU' in d.upper() for d in strategy.extended.worker_devices)
+
+
+# --- inside the replica function ----------------------------------------------------
+
+def _replica_context():
+  """The replica context inside `strategy.run` with > 1 replicas, else None."""
+  if not tf.distribute.has_strategy():
+    return None
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return None
+  return ctx
+
+
+def all_mean(tree):
+  """Mean over replicas of every tensor in `tree` (identity on one replica)."""
+  ctx = _replica_context()
+  if ctx is None:
+    return tree
+  return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tree)
+
+
+def all_concat(x):
+  """<[n, ...]> per replica -> <[R n, ...]> in replica order, on every replica.
+
+  Each replica writes its rows into its own slot of zeros and the slots are summed:
+  exact (x + 0 = x), keeps a NaN in its own rows, and needs only an all-reduce,
+  which every strategy supports wherever it runs.
+  """
+  ctx = _replica_context()
+  if ctx is None:
+    return x
+  R = ctx.num_replicas_in_sync
+  rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+  slots = tf.scatter_nd(tf.reshape(rid, (1, 1)), x[None], (R, *x.shape))
+  total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, slots)
+  return tf.reshape(total, (R * x.shape[0], *x.shape[1:]))
+
+
+def replica_seed(seed):
+  """<int64>[2] stateless seed -> the seed of this replica (unchanged on one replica).
+
+  Replica r folds r into the seed, so replicas draw independent noise for their
+  rows. A run over R replicas therefore samples other noise than one device on the
+  same batch: results are reproducible for a fixed replica count, not across counts.
+  """
+  ctx = _replica_context()
+  if ctx is None:
+    return seed
+  rid = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
+  return tf.cast(tf.random.experimental.stateless_fold_in(seed, rid), seed.dtype)
+
+
+def writable(var, strategy):
+  """The variable to assign for a one-device update of `var`.
+
+  Inside `strategy.run` a mirrored variable resolves to this replica's copy. Outside
+  it (policy, report), assigning it would update the copies on every device, which
+  a one-device XLA function cannot do; there the first copy is written, which is
+  the one every read outside `strategy.run` and every checkpoint sees.
+  """
+  if not is_distributed(strategy):
+    return var
+  if tf.distribute.has_strategy() and tf.distribute.get_replica_context() is not None:
+    return var
+  return strategy.experimental_local_results(var)[0]
+
+
+# --- around the replica function ------------------------------------------------------
+
+def split(strategy, tree):
+  """Numpy leaves <[B, ...]> -> per-replica values <[B / L, ...]>, L local replicas.
+
+  Replica i (in this process) gets rows [i B / L, (i + 1) B / L).
+  """
+  L = local_replicas(strategy)
+  leaves = [np.asarray(x) for x in tf.nest.flatten(tree)]
+  if not leaves:
+    raise ValueError('split: nothing to split')
+  B = leaves[0].shape[0] if leaves[0].ndim else None
+  for x in leaves:
+    if not x.ndim or x.shape[0] != B:
+      raise ValueError(f'split: every input needs the same leading batch axis {B}, '
+                       f'got shape {x.shape}')
+  if B % L:
+    raise ValueError(f'batch size {B} is not divisible by the {L} replicas of '
+                     f'{type(strategy).__name__}; use a multiple of {L}')
+  tree = tf.nest.pack_sequence_as(tree, leaves)
+  n = B // L
+
+  def value_fn(ctx):
+    i = ctx.replica_id_in_sync_group % L
+    return tf.nest.map_structure(lambda x: x[i * n:(i + 1) * n], tree)
+
+  return strategy.experimental_distribute_values_from_function(value_fn)
+
+
+def replicated(strategy, fn, jit=True, on_trace=None):
+  """Runs `fn(*args)` on every replica's share of the batch.
+
+  Args:
+    fn: the replica function; its inputs are trees of tensors with a leading batch
+      axis, its outputs trees of tensors.
+    jit: compile (tf.function, and XLA per replica where supported); False runs
+      `strategy.run` eagerly, for debugging.
+    on_trace: called once per Python trace of the whole step.
+  Returns:
+    A callable (numpy trees with a batch axis) -> outputs, where scalars are
+    averaged over all replicas and other tensors concatenated on axis 0 in
+    replica order over the replicas of this process (the rows of its batch).
+  """
+  inner = fn
+  if jit and jit_per_replica(strategy):
+    inner = tf.function(fn, jit_compile=True, autograph=False)
+
+  def merge(value):
+    parts = strategy.experimental_local_results(value)
+    if parts[0].shape.rank == 0:
+      return strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+    return tf.concat(parts, 0)
+
+  def step(*args):
+    if on_trace is not None:
+      on_trace()
+    outputs = strategy.run(inner, args=args)
+    return tf.nest.map_structure(merge, outputs)
+
+  if jit:
+    step = tf.function(step, autograph=False)
+
+  def call(*args):
+    return step(*split(strategy, args))
+
+  return call

@@ -1,0 +1,300 @@
+"""The policy of a training run as a SavedModel that runs without this package.
+
+  python -m dreamerv3_tf.export --logdir=~/logdir/run1 --out=~/export/run1
+      [--checkpoint=~/logdir/run1/ckpt/ckpt-7] [--overwrite]
+
+The agent is rebuilt from RUN/config.json and RUN/spaces.json (no env is made) and
+the latest checkpoint in RUN/ckpt (or --checkpoint) is restored into it.
+
+Signatures (B is free; every name is a valid TF Serving tensor name):
+  initial_state(batch_size <int32>[]) -> state_deter <float32>[B, D],
+      state_stoch <float32>[B, S, C], state_prevact <float32>[B, A]
+  step_eval(obs_<key> <[B, ...]>, obs_is_first <bool>[B], state_*) -> action_<key>, state_*
+      deterministic (modes): the actions of `agent.policy(..., mode='eval')`
+      (with agent.eval_sample=True the in-process eval samples; use step_train)
+  step_train(the same inputs, seed <int64>[]) -> the same outputs
+      samples like mode='train'; pass a new seed every step (e.g. a step counter)
+  serving_default: step_eval
+There are two step signatures rather than one with a `mode` input because TF Serving
+clients call a signature by name with a fixed set of inputs: the eval policy needs
+no seed, and a string/bool mode input would have to be sent with every request.
+
+obs_<key> are the observation keys the agent encodes, with their space's dtype and
+shape (images uint8 [B, H, W, C]); obs_is_first is True on the first step of an
+episode and resets the state. Discrete actions are int32 indices; continuous actions
+lie in [-1, 1] (training normalises the env's action bounds to that range: scale back).
+
+  policy = tf.saved_model.load(DIR)               # no dreamerv3_tf import needed
+  state = policy.signatures['initial_state'](batch_size=tf.constant(1))
+  out = policy.signatures['step_eval'](obs_position=..., obs_is_first=..., **state)
+  action = out['action_action']
+  state = {k: v for k, v in out.items() if k.startswith('state_')}
+
+`SavedPolicy(DIR)` wraps the SavedModel in the agent's policy interface (eval_only).
+"""
+
+import os
+import re
+import sys
+import types
+
+import numpy as np
+import tensorflow as tf
+
+from dreamerv3_tf import checkpoint as checkpointing
+
+STATE_KEYS = ('deter', 'stoch', 'prevact')
+SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
+_NAME = re.compile(r'^[A-Za-z0-9_]+$')
+
+
+class ExportError(checkpointing.CheckpointError):
+  """An export that cannot be made or loaded; the message is one line."""
+
+
+class PolicyModule(tf.Module):
+  """The policy of `agent` as tf.functions; only the encoder, RSSM and actor weights.
+
+  Args:
+    agent: a dreamerv3_tf Agent (restored).
+  """
+
+  def __init__(self, agent):
+    super().__init__(name='policy')
+    import keras
+    from dreamerv3_tf.agent import nets
+    obs_space = {k: agent.obs_space[k] for k in sorted(agent.dec.obs_space) + ['is_first']}
+    for key in list(obs_space) + list(agent.act_space):
+      if not _NAME.match(key):
+        raise ExportError(
+            f'key {key!r} is not a valid signature name (letters, digits, _ only)')
+    zero = agent.init_policy(1)
+    state_specs = {
+        f'state_{k}': tf.TensorSpec((None, *zero[k].shape[1:]), tf.float32, f'state_{k}')
+        for k in STATE_KEYS}
+    # Untracked (a plain namespace): the SavedModel holds only the variables the
+    # policy reads, not the optimizer, decoder and critics.
+    self._s = types.SimpleNamespace(
+        agent=agent, obs_space=obs_space, state_specs=state_specs,
+        salt=int(agent.rng_seed.numpy()) * 8)  # the policy's RNG stream, as in Agent
+    self.weights = [v.value if isinstance(v, keras.Variable) else v
+                    for v in nets.weights([agent.enc, agent.dyn, agent.pol])]
+    obs_specs = {
+        f'obs_{k}': tf.TensorSpec((None, *s.shape), tf.as_dtype(s.dtype), f'obs_{k}')
+        for k, s in obs_space.items()}
+    inputs = {**obs_specs, **state_specs}
+    seed = {'seed': tf.TensorSpec((), tf.int64, 'seed')}
+    self.initial_state = tf.function(
+        self._initial_state, autograph=False,
+        input_signature=[tf.TensorSpec((), tf.int32, 'batch_size')])
+    self.step_eval = tf.function(
+        self._step_eval, autograph=False, input_signature=[inputs])
+    self.step_train = tf.function(
+        self._step_train, autograph=False, input_signature=[{**inputs, **seed}])
+
+  def signatures(self):
+    eval_fn = self.step_eval.get_concrete_function()
+    return {
+        'initial_state': self.initial_state.get_concrete_function(),
+        'step_eval': eval_fn,
+        'step_train': self.step_train.get_concrete_function(),
+        'serving_default': eval_fn}
+
+  def _initial_state(self, batch_size):
+    return {name: tf.zeros(tf.concat([[batch_size], spec.shape[1:]], 0), tf.float32)
+            for name, spec in self._s.state_specs.items()}
+
+  def _step_eval(self, inputs):
+    return self._step(inputs, True, tf.constant([self._s.salt, 0], tf.int64))
+
+  def _step_train(self, inputs):
+    salt = tf.constant(self._s.salt, tf.int64)
+    return self._step(inputs, False, tf.stack([salt, inputs['seed']]))
+
+  def _step(self, inputs, greedy, seed):
+    obs = {}
+    for k, space in self._s.obs_space.items():
+      x = inputs[f'obs_{k}']
+      # The dtypes `Agent.policy` converts its numpy inputs to.
+      if space.dtype != np.uint8 and space.dtype != bool:
+        x = tf.cast(x, tf.int32 if space.discrete else tf.float32)
+      obs[k] = x
+    carry = {k: inputs[f'state_{k}'] for k in STATE_KEYS}
+    carry, act, _ = self._s.agent.policy_step(carry, obs, tf.constant(greedy), seed)
+    out = {f'action_{k}': v for k, v in act.items()}
+    out.update({f'state_{k}': carry[k] for k in STATE_KEYS})
+    return out
+
+
+def export(agent, out, overwrite=False):
+  """Writes the SavedModel of `agent`'s policy to directory `out`. -> out.
+
+  Written under a temporary name next to `out` and renamed when complete, so `out`
+  never holds half an export. An existing non-empty `out` is an error unless
+  `overwrite`.
+  """
+  out = os.path.expanduser(out).rstrip('/')
+  check_out(out, overwrite)
+  module = PolicyModule(agent)
+  tmp = f'{out}.tmp-{os.getpid()}'
+  if tf.io.gfile.exists(tmp):
+    tf.io.gfile.rmtree(tmp)
+  try:
+    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    if tf.io.gfile.exists(out):
+      tf.io.gfile.rmtree(out)
+    tf.io.gfile.rename(tmp, out)
+  finally:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.rmtree(tmp)
+  return out
+
+
+def check_out(out, overwrite):
+  if tf.io.gfile.exists(out):
+    if not tf.io.gfile.isdir(out):
+      raise ExportError(f'--out {out} exists and is not a directory')
+    if tf.io.gfile.listdir(out) and not overwrite:
+      raise ExportError(
+          f'--out {out} exists and is not empty; choose another or pass --overwrite')
+
+
+def export_run(logdir, out, checkpoint=None, overwrite=False):
+  """Rebuilds the agent of training run `logdir`, restores it, exports it.
+
+  -> (checkpoint prefix used, out).
+  """
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf import factories
+  logdir = os.path.expanduser(logdir).rstrip('/')
+  out = os.path.expanduser(out).rstrip('/')
+  check_out(out, overwrite)  # before the slow part
+  path = os.path.join(logdir, 'config.json')
+  if not tf.io.gfile.exists(path):
+    raise configuration.ConfigError(
+        f'{path} not found: is {logdir} the logdir of a training run?')
+  with tf.io.gfile.GFile(path, 'r') as f:
+    config = configuration.from_json(f.read())
+  if config.random_agent:
+    raise ExportError(
+        f'{logdir} trained a random agent (random_agent=True): no policy to export')
+  obs_space, act_space = configuration.load_spaces(logdir)
+  with config.unlocked():
+    config.distribute = 'default'  # one device: the run's strategy may not exist here
+  agent = factories.make_agent(config, obs_space, act_space)
+  if not checkpoint:
+    checkpoint = os.path.join(logdir, 'ckpt')
+    if not tf.io.gfile.isdir(checkpoint):
+      raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
+  prefix, _ = checkpointing.load_agent(agent, checkpoint)
+  return prefix, export(agent, out, overwrite)
+
+
+class SavedPolicy:
+  """A SavedModel export behind the agent's policy interface (numpy in and out).
+
+    policy = SavedPolicy(path)
+    carry = policy.init_policy(B)
+    carry, act, out = policy.policy(carry, obs, mode='eval')
+
+  Attributes:
+    obs_keys: the observation keys it reads (with is_first).
+    specs: {input name: tf.TensorSpec} of step_eval.
+    act_specs: {action key: tf.TensorSpec [None, ...]} of its outputs.
+  """
+
+  def __init__(self, path):
+    path = os.path.expanduser(path).rstrip('/')
+    if not is_saved_model(path):
+      raise ExportError(f'{path} is not a SavedModel directory (no saved_model.pb)')
+    self._model = tf.saved_model.load(path)
+    missing = [k for k in SIGNATURES if k not in self._model.signatures]
+    if missing:
+      raise ExportError(f'SavedModel {path} lacks the signatures {missing}: '
+                        'not a dreamerv3_tf policy export')
+    self._init = self._model.signatures['initial_state']
+    self._steps = {m: self._model.signatures[f'step_{m}'] for m in ('eval', 'train')}
+    self.specs = dict(self._steps['eval'].structured_input_signature[1])
+    self.obs_keys = sorted(k[4:] for k in self.specs if k.startswith('obs_'))
+    outputs = self._steps['eval'].structured_outputs
+    self.act_specs = {k[len('action_'):]: tf.TensorSpec(v.shape, v.dtype)
+                      for k, v in outputs.items() if k.startswith('action_')}
+    self._seed = np.int64(0)
+
+  def check_spaces(self, obs_space, act_space):
+    """Raises ExportError naming the first key whose space differs from the export."""
+    for key in self.obs_keys:
+      spec = self.specs[f'obs_{key}']
+      if key not in obs_space:
+        raise ExportError(
+            f'the policy reads obs key {key!r}; the env has {sorted(obs_space)}')
+      _compare(f'obs key {key!r}', spec, obs_space[key])
+    act_keys = sorted(k for k in act_space if k != 'reset')
+    if act_keys != sorted(self.act_specs):
+      raise ExportError(
+          f'the policy acts on {sorted(self.act_specs)}; the env on {act_keys}')
+    for key in act_keys:
+      _compare(f'action {key!r}', self.act_specs[key], act_space[key])
+
+  def init_policy(self, batch_size):
+    state = self._init(batch_size=tf.constant(int(batch_size), tf.int32))
+    return {k: v.numpy() for k, v in state.items()}
+
+  def policy(self, carry, obs, mode='eval'):
+    if mode not in ('train', 'eval'):
+      raise ValueError(f"policy: mode must be 'train' or 'eval', got {mode!r}")
+    inputs = {}
+    for key in self.obs_keys:
+      if key not in obs:
+        raise ValueError(f'policy obs: missing key {key!r}; got {sorted(obs)}')
+      spec = self.specs[f'obs_{key}']
+      inputs[f'obs_{key}'] = tf.constant(np.asarray(obs[key], spec.dtype.as_numpy_dtype))
+    inputs.update({k: tf.constant(v) for k, v in carry.items()})
+    if mode == 'train':
+      inputs['seed'] = tf.constant(self._seed)
+      self._seed += 1
+    out = self._steps[mode](**inputs)
+    carry = {k: v.numpy() for k, v in out.items() if k.startswith('state_')}
+    act = {k[len('action_'):]: v.numpy() for k, v in out.items() if k.startswith('action_')}
+    return carry, act, {}
+
+
+def is_saved_model(path):
+  return tf.io.gfile.exists(os.path.join(os.path.expanduser(path), 'saved_model.pb'))
+
+
+def _compare(what, spec, space):
+  want = (spec.dtype.name, tuple(spec.shape[1:]))
+  got = (tf.as_dtype(space.dtype).name, tuple(space.shape))
+  if want != got:
+    raise ExportError(f'{what}: the policy has dtype/shape {want}, the env {got}')
+
+
+def main(argv):
+  from absl import flags
+  from dreamerv3_tf import configuration
+  del argv
+  FLAGS = flags.FLAGS
+  try:
+    prefix, out = export_run(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite)
+  except (configuration.ConfigError, checkpointing.CheckpointError) as e:
+    print(f'Error: {e}', file=sys.stderr)
+    sys.exit(1)
+  print(f'Exported the policy of {prefix} to {out} '
+        f'(signatures: {", ".join(SIGNATURES)}).')
+
+
+def entry():
+  from absl import app
+  from absl import flags
+  flags.DEFINE_string('logdir', None, 'Logdir of a training run (config.json, '
+                      'spaces.json, ckpt/).', required=True)
+  flags.DEFINE_string('out', None, 'SavedModel directory to write.', required=True)
+  flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
+                      '(default: the latest in LOGDIR/ckpt).')
+  flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
+  app.run(main)
+
+
+if __name__ == '__main__':
+  entry()

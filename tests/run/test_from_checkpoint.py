@@ -1,0 +1,96 @@
+"""run.from_checkpoint: a fresh run starts from the agent variables of another run."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import dmc
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf.agent.agent import Agent
+from dreamerv3_tf.run import train_eval
+
+SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
+
+
+def make_config(logdir, seed, **run):
+  """The real debug-sized agent; train_ratio 0 so only the policy compiles."""
+  c = dmc.get_config('train_eval,debug')
+  c.task = 'dummy_disc_vec'
+  c.seed = seed
+  c.logdir = str(logdir)
+  c.env.dummy.length = 30
+  c.logger.outputs = 'jsonl'
+  c.run.update(steps=50, train_ratio=0.0, log_every=-1, report_every=0, save_every=0,
+               parallel=False)
+  c.run.update(run)
+  return configuration.finalize(c)
+
+
+def agent_values(logdir):
+  """{name below agent/: value} of a run's latest checkpoint."""
+  latest = tf.train.latest_checkpoint(os.path.join(logdir, 'ckpt'))
+  reader = tf.train.load_checkpoint(latest)
+  return {k[len('agent/'):-len(SUFFIX)]: reader.get_tensor(k)
+          for k in reader.get_variable_to_shape_map()
+          if k.startswith('agent/') and k.endswith(SUFFIX)}
+
+
+@pytest.fixture(scope='module')
+def pretrained(tmp_path_factory):
+  config = make_config(tmp_path_factory.mktemp('pretrained'), seed=0)
+  train_eval.train_eval(config)
+  return config.logdir
+
+
+def test_fresh_run_loads_matching_variables_and_saves_them(pretrained, tmp_path, capsys):
+  config = make_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
+                       from_checkpoint_regex='(enc|dyn)/')
+  train_eval.train_eval(config)
+  old, new = agent_values(pretrained), agent_values(tmp_path)
+  loaded = sorted(k for k in new if k.startswith(('enc/', 'dyn/')))
+  assert len(loaded) > 10
+  assert f'Loaded {len(loaded)} agent variables matching' in capsys.readouterr().out
+  for k in loaded:
+    np.testing.assert_array_equal(new[k], old[k], err_msg=k)
+  # The rest keeps this run's own initialisation (another seed).
+  assert not np.array_equal(new['pol/mlp/layer0/linear/kernel'],
+                            old['pol/mlp/layer0/linear/kernel'])
+  assert new['rng_seed'] == 1 and old['rng_seed'] == 0
+  # A resume of this run ignores from_checkpoint: it continues from its own checkpoint.
+  latest = tf.train.latest_checkpoint(os.path.join(tmp_path, 'ckpt'))
+  config = make_config(tmp_path, seed=1, from_checkpoint=pretrained + '/nothing', steps=60)
+  train_eval.train_eval(config)
+  assert f'Resumed from {latest}' in capsys.readouterr().out
+
+
+def test_regex_that_matches_nothing_is_one_line(pretrained, tmp_path):
+  config = make_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
+                       from_checkpoint_regex='decoder/')
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    train_eval.train_eval(config)
+  assert str(error.value).startswith(
+      "from_checkpoint_regex 'decoder/' matches no agent variable of ")
+  assert '\n' not in str(error.value)
+  with pytest.raises(checkpointing.CheckpointError, match=r"regex 'enc/\(' is not a valid"):
+    checkpointing.load_agent(None, pretrained, 'enc/(')
+
+
+def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
+  config = make_config(pretrained, seed=2)
+  config.agent.rssm.deter = 32
+  config.jit = False
+  obs_space, act_space = configuration.load_spaces(pretrained)
+  agent = Agent(obs_space, act_space, config)
+  before = agent.enc.mlp.layer0.linear.kernel.numpy()
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=r"ckpt-2: 'con/mlp/layer0/linear/kernel' is float32\[32, 16\] "
+                           r'there but float32\[48, 16\] in this agent$'):
+    checkpointing.load_agent(agent, os.path.join(pretrained, 'ckpt'))
+  np.testing.assert_array_equal(agent.enc.mlp.layer0.linear.kernel.numpy(), before)
+  # The matching part loads.
+  _, names = checkpointing.load_agent(agent, os.path.join(pretrained, 'ckpt'), 'enc/')
+  assert names and all(n.startswith('enc/') for n in names)
+  assert not np.array_equal(agent.enc.mlp.layer0.linear.kernel.numpy(), before)

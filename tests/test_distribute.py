@@ -1,0 +1,243 @@
+"""tf.distribute: strategies by name, and MirroredStrategy over 2 CPUs = one device.
+
+The comparison needs two logical CPU devices, which must be configured before
+TensorFlow initialises its devices; other test files in the same pytest process
+have done that long before, so it runs in a subprocess (this file as a script).
+
+Sampling in the comparison is made deterministic (uniform draws 0.5, normal draws
+0): by design each replica folds its id into the sampling seed, so replicas draw
+independent noise and a 2-replica run samples other numbers than one device.
+With the noise fixed, everything else must agree: the split of the batch, the
+all-reduced gradients, the return normaliser (percentiles over the whole batch),
+the optimizer and slow-critic updates, the reduced metrics and the gathered
+outputs. `replica_seed` is checked separately.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+UPDATES = 2
+
+
+# --- in the pytest process ----------------------------------------------------------
+
+def test_make_strategy_names(monkeypatch):
+  import tensorflow as tf
+  from dreamerv3_tf import distribute
+  strategy = distribute.make_strategy('default')
+  assert strategy is tf.distribute.get_strategy()
+  assert not distribute.is_distributed(strategy)
+  with pytest.raises(ValueError, match=r"unknown strategy 'mirror'.*'mirrored'"):
+    distribute.make_strategy('mirror')
+  monkeypatch.delenv('TF_CONFIG', raising=False)
+  with pytest.raises(ValueError, match='TF_CONFIG'):
+    distribute.make_strategy('multi_worker')
+  mirrored = distribute.make_strategy('mirrored')
+  assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+  assert mirrored.num_replicas_in_sync == len(tf.config.list_logical_devices('CPU'))
+
+
+def test_helpers_are_identities_without_replicas():
+  import tensorflow as tf
+  from dreamerv3_tf import distribute
+  x = tf.constant([[1.0, 2.0]])
+  seed = tf.constant([3, 4], tf.int64)
+  assert distribute.all_mean([x])[0] is x
+  assert distribute.all_concat(x) is x
+  assert distribute.replica_seed(seed) is seed
+  var = tf.Variable(0)
+  assert distribute.writable(var, tf.distribute.get_strategy()) is var
+
+
+@pytest.fixture(scope='module')
+def compared():
+  with tempfile.TemporaryDirectory() as tmp:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='')
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), tmp],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(os.path.join(tmp, 'info.json')) as f:
+      info = json.load(f)
+    arrays = {}
+    for name in ('single', 'mirrored'):
+      with np.load(os.path.join(tmp, f'{name}.npz'), allow_pickle=False) as data:
+        arrays[name] = dict(data)
+    yield info, arrays
+
+
+def test_two_replicas_train_like_one_device(compared):
+  info, arrays = compared
+  assert info['replicas'] == 2
+  single, mirrored = arrays['single'], arrays['mirrored']
+  assert sorted(single) == sorted(mirrored)
+  weights = [k for k in single if k.startswith('var/')]
+  assert len(weights) > 20, weights
+  for step in range(UPDATES):
+    np.testing.assert_allclose(
+        mirrored[f'loss/{step}'], single[f'loss/{step}'], rtol=1e-4, atol=1e-5)
+  # The normaliser statistics are ~1e-5 after two updates of an untrained agent:
+  # compare them relatively (local percentiles per replica would be ~4% off).
+  norm = [k for k in single if k.endswith(('/retnorm/lo', '/retnorm/hi'))]
+  assert len(norm) == 2, norm
+  for k in norm:
+    assert single[k] != 0, k
+    np.testing.assert_allclose(mirrored[k], single[k], rtol=1e-4, atol=1e-10, err_msg=k)
+  moved = 0
+  for k in sorted(single):
+    np.testing.assert_allclose(mirrored[k], single[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    if k.startswith('var/') and k in info['initial_differs']:
+      moved += 1
+  # The updates really changed the weights (a zero update would agree trivially).
+  assert moved > 20, info['initial_differs']
+  assert info['updates'] == UPDATES
+
+
+def test_replica_copies_stay_identical(compared):
+  info, _ = compared
+  assert info['copy_mismatch'] == [], info['copy_mismatch']
+
+
+def test_replicas_draw_independent_noise(compared):
+  info, _ = compared
+  seeds = info['replica_seeds']
+  assert len(seeds) == 2 and seeds[0] != seeds[1], seeds
+
+
+def test_batch_not_divisible_by_replicas_fails_clearly(compared):
+  info, _ = compared
+  assert 'batch size 3 is not divisible by the 2 replicas' in info['divisible_error']
+
+
+def test_policy_traces_and_bfloat16_under_mirrored(compared):
+  info, _ = compared
+  assert info['train_traces'] == 1
+  assert info['policy_ok']
+  assert info['bfloat16_loss_finite']
+
+
+# --- the subprocess -------------------------------------------------------------------
+
+def _weights(agent):
+  """The Keras weights of every model, the slow critic and the return normaliser."""
+  layers = [*agent.modules, agent.slowval, agent.retnorm]
+  return [v for layer in layers for v in layer.weights]
+
+
+def _worker(outdir):
+  """Trains one agent on one device and one under MirroredStrategy(2 CPUs)."""
+  import tensorflow as tf
+  cpu = tf.config.list_physical_devices('CPU')[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+  sys.path.insert(0, ROOT)
+  sys.path.insert(0, HERE)
+  from agent import conftest as h  # tests/agent/conftest.py: debug config and batches
+  from dreamerv3_tf import distribute
+  from dreamerv3_tf import factories
+  from dreamerv3_tf.agent import dists
+
+  # Fixed noise (see the module docstring).
+  dists.uniform = lambda shape, seed: tf.fill(shape, tf.constant(0.5, tf.float32))
+  dists.normal = lambda shape, seed: tf.zeros(shape, tf.float32)
+
+  def config(name, dtype='float32', jit=True):
+    c = h.make_config(jit=jit)
+    c.distribute, c.compute_dtype = name, dtype
+    # An eps well above rounding noise makes the first LaProp step g / (|g| + eps)
+    # smooth in g (with 1e-20 it is sign(g), which flips on tiny gradients).
+    c.agent.opt.update(warmup=0, lr=1e-3, eps=1e-4)
+    # A fast return normaliser whose scale is not clipped at 1: its statistics
+    # (percentiles over the whole batch) then show in the weights and the losses.
+    c.agent.retnorm.update(rate=0.5, limit=1e-3)
+    return c
+
+  obs_space, act_space = h.make_spaces('vector', 'disc')
+  rng = np.random.default_rng(0)
+  probe = factories.make_agent(config('default'), obs_space, act_space)
+  T = h.train_length(probe)
+  batches = [h.make_batch(probe, T, rng) for _ in range(UPDATES)]
+  initial = {f'var/{i:03d}/{v.path}': v.numpy() for i, v in enumerate(_weights(probe))}
+  info = {}
+
+  def run(name, label, jit):
+    agent = factories.make_agent(config(name, jit=jit), obs_space, act_space)
+    carry = agent.init_train(agent.config.batch_size)
+    out = {}
+    for step, batch in enumerate(batches):
+      carry, outs, mets = agent.train(carry, batch)
+      out[f'loss/{step}'] = np.float32(mets['loss/total'])
+      for k in ('loss/dyn', 'loss/rep', 'loss/policy', 'loss/value', 'retnorm/scale',
+                'opt/grad_norm', 'opt/update_norm', 'opt/updates'):
+        out[f'metric/{k}/{step}'] = np.float32(mets[k])
+      for k, v in outs['replay'].items():
+        out[f'outs/{k}/{step}'] = v
+    for k, v in carry.items():
+      out[f'carry/{k}'] = v
+    for i, v in enumerate(_weights(agent)):   # optimizer slots and counters below
+      out[f'var/{i:03d}/{v.path}'] = np.asarray(v.numpy())
+    for k in agent.opt.mu:
+      out[f'slot/mu/{k}'] = agent.opt.mu[k].numpy()
+      out[f'slot/nu/{k}'] = agent.opt.nu[k].numpy()
+    for name_ in ('train_calls', 'slowval_updates'):
+      out[f'counter/{name_}'] = np.asarray(getattr(agent, name_).numpy())
+    np.savez(os.path.join(outdir, f'{label}.npz'), **out)
+    return agent, out
+
+  # The reference runs eagerly: XLA would only add its own rounding (and ~30 s of
+  # compiling) to a comparison of the distribution logic.
+  _, single = run('default', 'single', jit=False)
+  agent, _ = run('mirrored', 'mirrored', jit=True)
+  strategy = agent._s.strategy
+  info['replicas'] = strategy.num_replicas_in_sync
+  info['updates'] = int(agent.opt.step.numpy())
+  info['train_traces'] = agent.trace_counts['train']
+  info['initial_differs'] = [
+      k for k, v in initial.items() if not np.allclose(single[k], v, rtol=0, atol=1e-7)]
+  mismatch = []
+  for v in [w.value for w in _weights(agent)] + list(agent.variables):
+    copies = strategy.experimental_local_results(v)
+    if len(copies) != 2 or not all(np.array_equal(copies[0].numpy(), c.numpy())
+                                   for c in copies[1:]):
+      mismatch.append(v.name)
+  for slot in list(agent.opt.mu.values()) + list(agent.opt.nu.values()):
+    a, b = strategy.experimental_local_results(slot)
+    if not np.array_equal(a.numpy(), b.numpy()):
+      mismatch.append(slot.name)
+  # The policy counter is written on the first copy only (see distribute.writable).
+  info['copy_mismatch'] = [n for n in mismatch if 'policy_calls' not in n
+                           and 'report_calls' not in n]
+
+  seeds = strategy.run(tf.function(
+      lambda: distribute.replica_seed(tf.constant([1, 2], tf.int64)), autograph=False))
+  info['replica_seeds'] = [s.numpy().tolist()
+                           for s in strategy.experimental_local_results(seeds)]
+
+  small = h.make_batch(agent, T, rng, B=3)
+  try:
+    agent.train(agent.init_train(3), small)
+    info['divisible_error'] = ''
+  except ValueError as e:
+    info['divisible_error'] = str(e)
+
+  carry, act, _ = agent.policy(agent.init_policy(3), h.random_obs(obs_space, (3,), rng))
+  info['policy_ok'] = bool(act['action'].shape == (3,))
+
+  # Mixed precision composes with the strategy (eager strategy.run: no tracing).
+  bf16 = factories.make_agent(config('mirrored', 'bfloat16', jit=False), obs_space, act_space)
+  _, _, mets = bf16.train(bf16.init_train(4), batches[0])
+  info['bfloat16_loss_finite'] = bool(np.isfinite(mets['loss/total']))
+
+  with open(os.path.join(outdir, 'info.json'), 'w') as f:
+    json.dump(info, f)
+
+
+if __name__ == '__main__':
+  _worker(sys.argv[1])

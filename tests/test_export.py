@@ -1,0 +1,223 @@
+"""SavedModel export: a DMC episode in a process without dreamerv3_tf, image and
+discrete agents, signature names, and the one-line errors of the CLI."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import dmc
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf import envs
+from dreamerv3_tf import export
+from dreamerv3_tf.agent import nets
+from dreamerv3_tf.agent.agent import Agent
+from dreamerv3_tf.core.spaces import Space
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+META = {'reward': Space(np.float32), 'is_first': Space(bool),
+        'is_last': Space(bool), 'is_terminal': Space(bool)}
+CARTPOLE = (
+    {'position': Space(np.float32, (3,)), 'velocity': Space(np.float32, (2,)), **META},
+    {'action': Space(np.float32, (1,), -1, 1)})
+
+# Runs in a fresh interpreter whose cwd is not the repo: dreamerv3_tf is not even
+# importable there, so loading the SavedModel cannot depend on it.
+EPISODE = r'''
+import os, sys
+os.environ['MUJOCO_GL'] = 'disable'  # EGL and TensorFlow crash in one process here
+import numpy as np
+import tensorflow as tf
+from dm_control import suite
+out, model, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+policy = tf.saved_model.load(model)
+step = policy.signatures['step_eval']
+names = sorted(k for k in step.structured_input_signature[1] if k.startswith('obs_'))
+state = policy.signatures['initial_state'](batch_size=tf.constant(1))
+env = suite.load('cartpole', 'balance', task_kwargs={'random': 3})
+ts, first = env.reset(), True
+record = {k: [] for k in names + ['action']}
+for _ in range(steps):
+  obs = {f'obs_{k}': np.asarray(v, np.float32).reshape(1, -1)
+         for k, v in ts.observation.items()}
+  obs['obs_is_first'] = np.array([first])
+  assert sorted(obs) == names, (sorted(obs), names)
+  result = step(**{k: tf.constant(v) for k, v in obs.items()}, **state)
+  state = {k: v for k, v in result.items() if k.startswith('state_')}
+  action = result['action_action'].numpy()[0]
+  for k, v in obs.items():
+    record[k].append(v[0])
+  record['action'].append(action)
+  ts = env.step(action)
+  first = ts.last()
+  if first:
+    ts = env.reset()
+assert not any(m.split('.')[0] == 'dreamerv3_tf' for m in sys.modules)
+np.savez(out, **{k: np.stack(v) for k, v in record.items()})
+'''
+
+
+def perturb(agent, seed):
+  """Moves every weight away from its initial value, so a restore that silently
+  failed (a fresh agent of the same config) would act differently."""
+  rng = np.random.default_rng(seed)
+  for v in agent.trainable_weights:
+    v.assign(v.numpy() + rng.normal(0, 0.3, v.shape).astype(np.float32))
+
+
+def make_run(logdir, config, obs_space, act_space, seed=0):
+  """A logdir as training leaves it: config.json, spaces.json, ckpt/. -> agent."""
+  with config.unlocked():
+    config.logdir = str(logdir)
+  configuration.save(config, str(logdir))
+  configuration.save_spaces(str(logdir), obs_space, act_space)
+  agent = Agent(obs_space, act_space, config)
+  perturb(agent, seed)
+  checkpointing.Checkpoint(os.path.join(str(logdir), 'ckpt'), agent=agent).save()
+  return agent
+
+
+def export_cmd(*args):
+  return [sys.executable, '-m', 'dreamerv3_tf.export', *args]
+
+
+@pytest.fixture(scope='module')
+def cartpole(tmp_path_factory):
+  """(logdir, agent, export dir) of a debug-sized agent, exported with the CLI."""
+  logdir = tmp_path_factory.mktemp('cartpole')
+  config = dmc.get_config('train_eval,debug')
+  agent = make_run(logdir, config, *CARTPOLE)
+  out = logdir / 'export'
+  result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}'),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'to {out} (signatures:' in result.stdout
+  return logdir, agent, out
+
+
+def test_dmc_episode_without_dreamerv3_tf_matches_the_eval_policy(cartpole, tmp_path):
+  logdir, agent, out = cartpole
+  steps = 200
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  result = subprocess.run(
+      [sys.executable, '-c', EPISODE, str(tmp_path / 'ep.npz'), str(out), str(steps)],
+      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  data = np.load(tmp_path / 'ep.npz', allow_pickle=False)
+  assert data['action'].shape == (steps, 1) and data['obs_position'].shape == (steps, 3)
+  carry = agent.init_policy(1)
+  actions = []
+  for t in range(steps):
+    obs = {k[4:]: data[k][t:t + 1] for k in data.files if k.startswith('obs_')}
+    carry, act, _ = agent.policy(carry, obs, mode='eval')
+    actions.append(act['action'][0])
+  np.testing.assert_allclose(np.stack(actions), data['action'], atol=1e-5, rtol=0)
+  assert np.std(data['action']) > 1e-3  # the policy reacts to what it sees
+
+
+def test_signatures_names_and_only_policy_weights(cartpole):
+  _, agent, out = cartpole
+  model = tf.saved_model.load(str(out))
+  assert set(model.signatures) == {'initial_state', 'step_eval', 'step_train',
+                                   'serving_default'}
+  step = model.signatures['step_train']
+  inputs = set(step.structured_input_signature[1])
+  assert inputs == {'obs_position', 'obs_velocity', 'obs_is_first', 'seed',
+                    'state_deter', 'state_stoch', 'state_prevact'}
+  assert set(step.structured_outputs) == {
+      'action_action', 'state_deter', 'state_stoch', 'state_prevact'}
+  for name, spec in step.structured_input_signature[1].items():
+    assert re.fullmatch('[A-Za-z0-9_]+', name), name  # valid TF Serving names
+    assert spec.shape[:1].as_list() == ([] if name == 'seed' else [None]), name
+  policy_vars = nets.weights([agent.enc, agent.dyn, agent.pol])
+  assert len(model.weights) == len(policy_vars)
+  size = sum(int(np.prod(v.shape)) for v in model.weights)
+  assert size == sum(int(np.prod(v.shape)) for v in policy_vars)
+  state = model.signatures['initial_state'](batch_size=tf.constant(5))
+  assert state['state_stoch'].shape == (5, 4, 4) and not np.any(state['state_deter'])
+
+
+def test_step_train_samples_from_the_seed(cartpole):
+  _, _, out = cartpole
+  policy = export.SavedPolicy(str(out))
+  rng = np.random.default_rng(0)
+  B = 64
+  obs = {'position': rng.normal(size=(B, 3)).astype(np.float32),
+         'velocity': rng.normal(size=(B, 2)).astype(np.float32),
+         'is_first': np.ones(B, bool)}
+  step = policy._steps['train']  # noqa: SLF001 - the raw signature takes the seed
+  inputs = {f'obs_{k}': tf.constant(v) for k, v in obs.items()}
+  inputs.update(policy.init_policy(B))
+  a = step(**inputs, seed=tf.constant(1, tf.int64))['action_action'].numpy()
+  b = step(**inputs, seed=tf.constant(1, tf.int64))['action_action'].numpy()
+  c = step(**inputs, seed=tf.constant(2, tf.int64))['action_action'].numpy()
+  _, greedy, _ = policy.policy(policy.init_policy(B), obs, mode='eval')
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, c) and not np.allclose(a, greedy['action'])
+  # Each example draws its own noise: identical inputs give different samples.
+  same = {k: np.repeat(v[:1], B, 0) for k, v in inputs.items()}
+  d = step(**same, seed=tf.constant(1, tf.int64))['action_action'].numpy()
+  assert np.std(d) > 0.05
+
+
+def test_image_and_discrete_agent_on_dummy_env(tmp_path):
+  config = dmc.get_config('train_eval,debug')
+  config.task = 'dummy_disc'
+  config.env.dummy.size = (16, 16)
+  config.agent.enc.mults = config.agent.dec.mults = (2, 3)
+  B = 3
+  made = [envs.make_env('dummy_disc', config.env, seed=i) for i in range(B)]
+  obs_space = made[0].obs_space
+  act_space = {k: v for k, v in made[0].act_space.items() if k != 'reset'}
+  assert obs_space['image'].shape == (16, 16, 3) and act_space['action'].discrete
+  agent = make_run(tmp_path / 'run', config, obs_space, act_space, seed=1)
+  prefix, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'))
+  assert prefix.endswith('ckpt-1')
+  policy = export.SavedPolicy(out)
+  policy.check_spaces(obs_space, made[0].act_space)
+  carry_a, carry_b = agent.init_policy(B), policy.init_policy(B)
+  acts = {'action': np.zeros(B, np.int32), 'reset': np.ones(B, bool)}
+  taken = []
+  for _ in range(60):
+    steps = [env.step({k: v[i] for k, v in acts.items()}) for i, env in enumerate(made)]
+    obs = {k: np.stack([s[k] for s in steps]) for k in steps[0]}
+    carry_a, act_a, _ = agent.policy(carry_a, obs, mode='eval')
+    carry_b, act_b, _ = policy.policy(carry_b, obs, mode='eval')
+    assert act_b['action'].dtype == np.int32
+    np.testing.assert_array_equal(act_a['action'], act_b['action'])
+    acts = {'action': act_b['action'], 'reset': np.zeros(B, bool)}
+    taken.append(act_b['action'])
+  assert len(np.unique(taken)) > 1
+
+
+def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
+  logdir, _, out = cartpole
+  with pytest.raises(configuration.ConfigError, match='config.json not found'):
+    export.export_run(str(tmp_path), str(tmp_path / 'a'))
+  empty = tmp_path / 'empty'
+  configuration.save(dmc.get_config('debug'), str(empty))
+  configuration.save_spaces(str(empty), *CARTPOLE)
+  with pytest.raises(checkpointing.CheckpointError, match='No checkpoint found in'):
+    export.export_run(str(empty), str(tmp_path / 'a'))
+  with pytest.raises(checkpointing.CheckpointError, match='ckpt-9 is missing'):
+    export.export_run(str(logdir), str(tmp_path / 'a'), checkpoint=f'{logdir}/ckpt/ckpt-9')
+  assert not (tmp_path / 'a').exists()
+  before = sorted(os.listdir(out))
+  stamp = os.path.getmtime(out / 'saved_model.pb')
+  result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}'),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  lines = [x for x in result.stderr.splitlines() if x.startswith('Error:')]
+  assert 'Traceback' not in result.stderr
+  assert lines == [f'Error: --out {out} exists and is not empty; '
+                   'choose another or pass --overwrite'], result.stderr[-2000:]
+  assert sorted(os.listdir(out)) == before
+  assert os.path.getmtime(out / 'saved_model.pb') == stamp
+  export.export_run(str(logdir), str(out), overwrite=True)
+  assert sorted(os.listdir(out)) == before
+  assert not [x for x in os.listdir(logdir) if '.tmp-' in x]
