@@ -50,6 +50,25 @@ def make_strategy(name):
   raise ValueError(f'distribute: unknown strategy {name!r}; choose one of {NAMES}')
 
 
+def worker_role(tf_config=None):
+  """-> (is_chief, task index) from TF_CONFIG; (True, 0) without a cluster.
+
+  The chief is the 'chief' task, or worker 0 when the cluster has no chief task.
+  """
+  import json
+  text = tf_config if tf_config is not None else os.environ.get('TF_CONFIG', '')
+  if not text:
+    return True, 0
+  try:
+    data = json.loads(text)
+    task_type, index = data['task']['type'], int(data['task']['index'])
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f'TF_CONFIG is not valid cluster JSON: {e}') from None
+  has_chief = bool(data.get('cluster', {}).get('chief'))
+  chief = task_type == 'chief' or (task_type == 'worker' and index == 0 and not has_chief)
+  return chief, index if task_type == 'worker' else -1
+
+
 def _is_tpu(strategy):
   return isinstance(strategy, (tf.distribute.TPUStrategy,
                                tf.distribute.experimental.TPUStrategy))

@@ -241,3 +241,34 @@ def _worker(outdir):
 
 if __name__ == '__main__':
   _worker(sys.argv[1])
+
+
+def test_worker_role_from_tf_config():
+  import json
+  from dreamerv3_tf import distribute
+  cluster = {'worker': ['a:1', 'b:1', 'c:1']}
+  role = lambda task, cluster=cluster: distribute.worker_role(
+      json.dumps({'cluster': cluster, 'task': task}))
+  assert distribute.worker_role('') == (True, 0)
+  assert role({'type': 'worker', 'index': 0}) == (True, 0)
+  assert role({'type': 'worker', 'index': 2}) == (False, 2)
+  with_chief = {**cluster, 'chief': ['d:1']}
+  assert role({'type': 'worker', 'index': 0}, with_chief) == (False, 0)
+  assert role({'type': 'chief', 'index': 0}, with_chief) == (True, -1)
+  with pytest.raises(ValueError, match='TF_CONFIG is not valid'):
+    distribute.worker_role('{"task": 3}')
+
+
+def test_non_chief_workers_write_their_own_folder(monkeypatch, tmp_path):
+  import json
+  from configs import dmc
+  from dreamerv3_tf import run
+  seen = []
+  monkeypatch.setenv('TF_CONFIG', json.dumps(
+      {'cluster': {'worker': ['a:1', 'b:1']}, 'task': {'type': 'worker', 'index': 1}}))
+  monkeypatch.setattr('dreamerv3_tf.run.train_eval.train_eval',
+                      lambda config, evaluate: seen.append(config.logdir))
+  config = dmc.get_config('debug')
+  config.update_from_flattened_dict({'distribute': 'multi_worker', 'logdir': str(tmp_path)})
+  run.main(config)
+  assert seen == [f'{tmp_path}/workers/1']

@@ -3,6 +3,14 @@
 
 def main(config):
   """Runs the script named by config.script."""
+  if config.distribute == 'multi_worker':
+    from dreamerv3_tf import distribute
+    chief, index = distribute.worker_role()
+    if not chief:
+      # Every worker runs the loop and saves (MultiWorkerMirroredStrategy needs all
+      # of them in a save), but only the chief writes the run's own logdir.
+      with config.unlocked():
+        config.logdir = config.logdir.rstrip('/') + f'/workers/{index}'
   if config.run.deterministic:
     import tensorflow as tf
     tf.config.experimental.enable_op_determinism()
