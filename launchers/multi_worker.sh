@@ -40,40 +40,8 @@ Environment: PYTHON (default: python) is the interpreter; MUJOCO_GL (default: eg
 EOF
 }
 
-die() {
-  echo "$PROG: error: $*" >&2
-  exit 2
-}
-
-# Shell-quotes one word for display, so that a printed command can be pasted as is.
-quote() {
-  local word=$1 prefix='' squote="'\\''"
-  if [[ $word =~ ^(--?[A-Za-z0-9_.-]+=|[A-Za-z_][A-Za-z0-9_]*=)(.*)$ ]]; then
-    prefix=${BASH_REMATCH[1]}
-    word=${BASH_REMATCH[2]}
-  fi
-  if [[ $word =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
-    printf '%s%s' "$prefix" "$word"
-  else
-    printf "%s'%s'" "$prefix" "${word//\'/$squote}"
-  fi
-}
-
-join_quoted() {
-  local out='' word
-  for word in "$@"; do
-    out+="${out:+ }$(quote "$word")"
-  done
-  printf '%s' "$out"
-}
-
-# Prints the command; runs it unless --dry-run.
-run() {
-  echo "+ $(join_quoted "$@")"
-  if (( ! DRY_RUN )); then
-    "$@"
-  fi
-}
+# shellcheck source=launchers/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 WORKERS='' INDEX='' LOGDIR='' GPUS=''
 PORT=12345
