@@ -21,6 +21,7 @@ def get_config():
   c.replay_context = 1
   c.distribute = 'default'         # default | mirrored | multi_worker | tpu
   c.compute_dtype = 'float32'      # bfloat16 on GPU/TPU
+  c.xla_cache = '~/.cache/dreamerv3_tf/xla'  # compiled XLA programs reused across runs; '' off
 
   c.env = mlc.ConfigDict()
   c.env.dmc = dict(size=(64, 64), repeat=1, proprio=True, image=True, camera=-1)

@@ -1,9 +1,14 @@
-"""Replay -> tf.data.Dataset of [B, T] batches, prefetched in the background.
+"""Replay -> batches of [B, T] sequences, prefetched in the background.
 
-The element signature comes from the first sample, so the stream needs no knowledge
-of which agent outputs (latents, priorities) the replay happens to store.
+Two views of the same stream: iterating a `Stream` yields numpy batches prepared by
+a background thread (what the training loop uses: the agent takes numpy, and the
+thread stops at once on `close`), and `Stream.dataset()` is the same sampling as a
+prefetched `tf.data.Dataset` for code that wants one (e.g.
+`strategy.experimental_distribute_dataset`). Dropping a generator-backed tf.data
+iterator can block for many seconds, which is why the loop does not use it.
 """
 
+import queue
 import threading
 
 import numpy as np
@@ -14,12 +19,12 @@ class Stream:
   """Iterates batches `{key: <[B, T, ...]>}` sampled from a replay.
 
   Args:
-    replay: an object with `sample(batch_size, length) -> dict` and `__len__`.
+    replay: an object with `sample(batch_size, length, mode) -> dict` and `items`.
     batch_size, length: the batch shape [B, T].
     mode: 'train' consumes the replay's online queue and counts towards its
       replay ratio; 'report' does neither.
     lock: a lock shared with whoever writes to the replay (sampling happens on
-      tf.data's threads while the driver adds steps on the main thread).
+      another thread while the driver adds steps on the main thread).
     prefetch: batches prepared ahead of time; 0 samples each batch when it is
       asked for, on the calling thread (reproducible: deterministic runs use it).
   """
@@ -31,13 +36,30 @@ class Stream:
     self.length = length
     self.lock = lock or threading.Lock()
     self.prefetch = prefetch
-    self._iterator = None
+    self._queue = queue.Queue(maxsize=max(1, prefetch))
+    self._stop = threading.Event()
+    self._thread = None
 
   def ready(self):
     """Whether the replay holds a complete sequence to sample from."""
     return self.replay.items > 0
 
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    if not self.prefetch:
+      return self._sample()
+    if self._thread is None:
+      self._thread = threading.Thread(target=self._fill, daemon=True, name='stream')
+      self._thread.start()
+    item = self._queue.get()
+    if isinstance(item, BaseException):
+      raise item
+    return item
+
   def dataset(self):
+    """The stream as a prefetched tf.data.Dataset (signature from a first sample)."""
     first = self._sample()
     signature = {
         k: tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=k.replace('/', '_'))
@@ -49,21 +71,34 @@ class Stream:
         yield self._sample()
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return dataset.prefetch(self.prefetch)
-
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    if not self.prefetch:
-      return self._sample()
-    if self._iterator is None:
-      self._iterator = iter(self.dataset())
-    return next(self._iterator)
+    return dataset.prefetch(max(1, self.prefetch))
 
   def close(self):
-    """Drops the iterator; a generator dataset alive at interpreter exit crashes it."""
-    self._iterator = None
+    """Stops the prefetch thread (it finishes at most the batch it is sampling)."""
+    self._stop.set()
+    if self._thread is not None:
+      while self._thread.is_alive():
+        try:
+          self._queue.get_nowait()  # unblock a put into a full queue
+        except queue.Empty:
+          pass
+        self._thread.join(timeout=0.05)
+      self._thread = None
+
+  def _fill(self):
+    while not self._stop.is_set():
+      try:
+        item = self._sample()
+      except Exception as e:  # noqa: BLE001 - re-raised on the consumer's thread
+        item = e
+      while not self._stop.is_set():
+        try:
+          self._queue.put(item, timeout=0.1)
+          break
+        except queue.Full:
+          continue
+      if isinstance(item, BaseException):
+        return
 
   def _sample(self):
     with self.lock:

@@ -67,6 +67,7 @@ def main(argv):
   except configuration.ConfigError as e:
     print(f'Config error: {e}', file=sys.stderr)
     sys.exit(2)
+  use_xla_cache(config.xla_cache)
   from dreamerv3_tf import checkpoint
   from dreamerv3_tf.core import base
   try:
@@ -77,6 +78,23 @@ def main(argv):
   except base.EnvSpaceError as e:
     print(f'Env error: {e}', file=sys.stderr)
     sys.exit(1)
+
+
+def use_xla_cache(directory):
+  """Persists compiled XLA programs, so a second start skips most compiling.
+
+  Must run before TensorFlow initialises XLA (it reads TF_XLA_FLAGS once). Cache
+  hits need the same traced function names, which a run's fixed tracing order gives.
+  """
+  flags_now = os.environ.get('TF_XLA_FLAGS', '')
+  if not directory or 'tf_xla_persistent_cache_directory' in flags_now:
+    return
+  if 'tensorflow' in sys.modules:
+    return  # too late to take effect; never the case when run as main
+  directory = os.path.expanduser(directory)
+  os.makedirs(directory, exist_ok=True)
+  os.environ['TF_XLA_FLAGS'] = (
+      f'{flags_now} --tf_xla_persistent_cache_directory={directory}'.strip())
 
 
 def entry():

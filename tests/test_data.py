@@ -1,0 +1,56 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dreamerv3_tf import data
+from dreamerv3_tf.core.replay import Replay
+
+
+def filled_replay(steps=50):
+  replay = Replay(length=5, capacity=1000, chunksize=16)
+  for i in range(steps):
+    replay.add({'x': np.float32(i), 'reward': np.float32(0), 'is_first': np.bool_(i == 0),
+                'is_last': np.bool_(False), 'is_terminal': np.bool_(False)})
+  return replay
+
+
+@pytest.mark.parametrize('prefetch', [0, 2])
+def test_batches_are_consecutive_sequences(prefetch):
+  stream = data.Stream(filled_replay(), 3, 5, prefetch=prefetch)
+  for _ in range(4):
+    batch = next(stream)
+    assert batch['x'].shape == (3, 5) and isinstance(batch['x'], np.ndarray)
+    np.testing.assert_array_equal(np.diff(batch['x'], axis=1), 1)
+  stream.close()
+
+
+def test_close_returns_quickly_while_the_thread_waits():
+  stream = data.Stream(filled_replay(), 3, 5, prefetch=2)
+  next(stream)
+  time.sleep(0.2)  # the queue is full, the thread blocks on put
+  start = time.time()
+  stream.close()
+  assert time.time() - start < 2.0
+  assert not any(t.name == 'stream' and t.is_alive() for t in threading.enumerate())
+
+
+def test_sampling_errors_reach_the_consumer():
+  empty = Replay(length=5, capacity=1000)
+  empty.add({'x': np.float32(0), 'reward': np.float32(0), 'is_first': np.bool_(True),
+             'is_last': np.bool_(False), 'is_terminal': np.bool_(False)})
+  stream = data.Stream(empty, 2, 5, prefetch=2)
+  assert not stream.ready()
+  with pytest.raises(ValueError, match='no complete sequence'):
+    next(stream)
+  stream.close()
+
+
+def test_dataset_view_yields_the_same_structure():
+  stream = data.Stream(filled_replay(), 3, 5, prefetch=2)
+  batch = next(iter(stream.dataset()))
+  assert isinstance(batch['x'], tf.Tensor) and batch['x'].shape == (3, 5)
+  assert batch['stepid'].dtype == tf.uint8
+  stream.close()
