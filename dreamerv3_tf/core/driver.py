@@ -24,7 +24,7 @@ Finished-episode counts include only episodes that really ended (`is_last`).
 
 import multiprocessing.connection as mpc
 import os
-import pickle
+import pickle  # IPC only: env constructors travel to worker processes; nothing is persisted
 import signal
 import socket
 import subprocess
