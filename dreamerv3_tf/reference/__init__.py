@@ -101,13 +101,7 @@ def window_mean(xs, ys, steps, window):
   Returns:
     <float64>[S].
   """
-  xs = np.asarray(xs, np.float64)
-  ys = np.asarray(ys, np.float64)
-  steps = np.atleast_1d(np.asarray(steps, np.float64))
-  if xs.shape != ys.shape or xs.ndim != 1:
-    raise ValueError(f'xs and ys must be 1-D of one length; got {xs.shape} and {ys.shape}')
-  if not window > 0:
-    raise ValueError(f'window must be positive; got {window}')
+  xs, ys, steps = _curve(xs, ys, steps, window, 'window')
   out = np.full(steps.shape, np.nan)
   if not len(xs):
     return out
@@ -122,6 +116,17 @@ def window_mean(xs, ys, steps, window):
   inside = ~filled & (steps >= xs[0]) & (steps <= xs[-1])
   out[inside] = np.interp(steps[inside], xs, ys)
   return out
+
+
+def _curve(xs, ys, at, size, name):
+  """Checked float64 arrays (xs, ys, at) for a curve evaluated at `at`."""
+  xs = np.asarray(xs, np.float64)
+  ys = np.asarray(ys, np.float64)
+  if xs.shape != ys.shape or xs.ndim != 1:
+    raise ValueError(f'xs and ys must be 1-D of one length; got {xs.shape} and {ys.shape}')
+  if not size > 0:
+    raise ValueError(f'{name} must be positive; got {size}')
+  return xs, ys, np.atleast_1d(np.asarray(at, np.float64))
 
 
 def binned(xs, ys, centers, width):
@@ -139,13 +144,7 @@ def binned(xs, ys, centers, width):
   Returns:
     <float64>[S].
   """
-  xs = np.asarray(xs, np.float64)
-  ys = np.asarray(ys, np.float64)
-  centers = np.atleast_1d(np.asarray(centers, np.float64))
-  if xs.shape != ys.shape or xs.ndim != 1:
-    raise ValueError(f'xs and ys must be 1-D of one length; got {xs.shape} and {ys.shape}')
-  if not width > 0:
-    raise ValueError(f'width must be positive; got {width}')
+  xs, ys, centers = _curve(xs, ys, centers, width, 'width')
   out = np.full(centers.shape, np.nan)
   order = np.argsort(xs, kind='stable')
   xs, ys = xs[order], ys[order]

@@ -1,30 +1,19 @@
 """eval_only from a run's checkpoint and from its SavedModel export (dummy env)."""
 
+import functools
 import json
 import os
 
 import pytest
 
-from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
-from dreamerv3_tf import configuration
 from dreamerv3_tf import export
 from dreamerv3_tf.run import eval_only
 from dreamerv3_tf.run import train_eval
+from run_helpers import make_run_config
 
-
-def make_config(logdir, seed=0, task='dummy_disc_vec', **run):
-  """The real (debug-sized) agent; train_ratio 0: nothing to compile but the policy."""
-  c = dmc.get_config('train_eval,debug')
-  c.task = task
-  c.seed = seed
-  c.logdir = str(logdir)
-  c.env.dummy.length = 30
-  c.logger.outputs = 'jsonl'
-  c.run.update(steps=100, train_ratio=0.0, log_every=-1, report_every=0, save_every=0,
-               parallel=False)
-  c.run.update(run)
-  return configuration.finalize(c)
+# The real debug-sized agent; train_ratio 0 so only the policy compiles.
+run_config = functools.partial(make_run_config, steps=100, train_ratio=0.0)
 
 
 def scores(logdir):
@@ -38,7 +27,7 @@ def scores(logdir):
 def trained(tmp_path_factory):
   """A train_eval logdir (seed 0) and the SavedModel exported from it."""
   root = tmp_path_factory.mktemp('eval_only')
-  config = make_config(root / 'run')
+  config = run_config(root / 'run')
   train_eval.train_eval(config)
   _, out = export.export_run(config.logdir, str(root / 'export'))
   return config.logdir, out
@@ -47,7 +36,7 @@ def trained(tmp_path_factory):
 def evaluate(tmp_path, source, **kw):
   # Another seed than the training run: an agent that was not restored would act
   # differently; the envs are the same for every call (same seed).
-  config = make_config(tmp_path, seed=1, steps=240, **kw)
+  config = run_config(tmp_path, seed=1, steps=240, **kw)
   with config.unlocked():
     config.script = 'eval_only'
     config.run.from_checkpoint = source

@@ -1,32 +1,22 @@
 """run.from_checkpoint: a fresh run starts from the agent variables of another run."""
 
+import functools
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf.agent.agent import Agent
 from dreamerv3_tf.run import train_eval
+from run_helpers import make_run_config
+
+# The real debug-sized agent; train_ratio 0 so only the policy compiles.
+run_config = functools.partial(make_run_config, steps=50, train_ratio=0.0)
 
 SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
-
-
-def make_config(logdir, seed, **run):
-  """The real debug-sized agent; train_ratio 0 so only the policy compiles."""
-  c = dmc.get_config('train_eval,debug')
-  c.task = 'dummy_disc_vec'
-  c.seed = seed
-  c.logdir = str(logdir)
-  c.env.dummy.length = 30
-  c.logger.outputs = 'jsonl'
-  c.run.update(steps=50, train_ratio=0.0, log_every=-1, report_every=0, save_every=0,
-               parallel=False)
-  c.run.update(run)
-  return configuration.finalize(c)
 
 
 def agent_values(logdir):
@@ -40,13 +30,13 @@ def agent_values(logdir):
 
 @pytest.fixture(scope='module')
 def pretrained(tmp_path_factory):
-  config = make_config(tmp_path_factory.mktemp('pretrained'), seed=0)
+  config = run_config(tmp_path_factory.mktemp('pretrained'), seed=0)
   train_eval.train_eval(config)
   return config.logdir
 
 
 def test_fresh_run_loads_matching_variables_and_saves_them(pretrained, tmp_path, capsys):
-  config = make_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
+  config = run_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
                        from_checkpoint_regex='(enc|dyn)/')
   train_eval.train_eval(config)
   old, new = agent_values(pretrained), agent_values(tmp_path)
@@ -61,13 +51,13 @@ def test_fresh_run_loads_matching_variables_and_saves_them(pretrained, tmp_path,
   assert new['rng_seed'] == 1 and old['rng_seed'] == 0
   # A resume of this run ignores from_checkpoint: it continues from its own checkpoint.
   latest = tf.train.latest_checkpoint(os.path.join(tmp_path, 'ckpt'))
-  config = make_config(tmp_path, seed=1, from_checkpoint=pretrained + '/nothing', steps=60)
+  config = run_config(tmp_path, seed=1, from_checkpoint=pretrained + '/nothing', steps=60)
   train_eval.train_eval(config)
   assert f'Resumed from {latest}' in capsys.readouterr().out
 
 
 def test_regex_that_matches_nothing_is_one_line(pretrained, tmp_path):
-  config = make_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
+  config = run_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
                        from_checkpoint_regex='decoder/')
   with pytest.raises(checkpointing.CheckpointError) as error:
     train_eval.train_eval(config)
@@ -79,7 +69,7 @@ def test_regex_that_matches_nothing_is_one_line(pretrained, tmp_path):
 
 
 def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
-  config = make_config(pretrained, seed=2)
+  config = run_config(pretrained, seed=2)
   config.agent.rssm.deter = 32
   config.jit = False
   obs_space, act_space = configuration.load_spaces(pretrained)

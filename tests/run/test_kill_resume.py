@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import tensorflow as tf
 
 from configs import dmc

@@ -17,6 +17,7 @@ from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.run import train_eval
+from run_helpers import make_run_config as run_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EVAL_OFFSET = 1000.0
@@ -34,18 +35,6 @@ class Tagged:
   def step(self, action):
     obs = self.env.step(action)
     return {**obs, 'vector': obs['vector'] + np.float32(self.offset)}
-
-
-def make_config(logdir, **run):
-  c = dmc.get_config('train_eval,debug')
-  c.task = 'dummy_disc_vec'
-  c.random_agent = True
-  c.logdir = str(logdir)
-  c.env.dummy.length = 30
-  c.logger.outputs = 'jsonl'
-  c.run.update(steps=600, log_every=-1, report_every=-1, save_every=0, parallel=False)
-  c.run.update(run)
-  return configuration.finalize(c)
 
 
 def read_jsonl(path):
@@ -68,7 +57,7 @@ def load_replays(config, path=None):
 @pytest.fixture(scope='module')
 def dummy_run(tmp_path_factory):
   logdir = tmp_path_factory.mktemp('dummy_run')
-  config = make_config(logdir)
+  config = run_config(logdir, random_agent=True, steps=600, report_every=-1)
   made = []
   original_fns, original_replay = factories.env_fns, factories.make_replay
 
@@ -196,7 +185,7 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
 def test_eval_only_from_a_checkpoint_writes_epstats(dummy_run, tmp_path):
   from dreamerv3_tf.run import eval_only
   trained, _ = dummy_run
-  config = make_config(tmp_path, steps=200)
+  config = run_config(tmp_path, random_agent=True, steps=200, report_every=-1)
   with config.unlocked():
     config.script = 'eval_only'
     config.run.from_checkpoint = os.path.join(trained.logdir, 'ckpt')
