@@ -22,6 +22,7 @@ def get_config():
   c.distribute = 'default'         # default | mirrored | multi_worker | tpu
   c.compute_dtype = 'float32'      # bfloat16 on GPU/TPU
   c.xla_cache = '~/.cache/dreamerv3_tf/xla'  # compiled XLA programs reused across runs; '' off
+  c.xla_flags = ''                 # appended to XLA_FLAGS, e.g. '--xla_cpu_use_fusion_emitters=false'
 
   c.env = mlc.ConfigDict()
   c.env.dmc = dict(size=(64, 64), repeat=1, proprio=True, image=True, camera=-1)

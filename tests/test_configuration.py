@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -84,3 +85,15 @@ def test_unknown_preset_fails_with_one_line():
   lines = result.stderr.strip().splitlines()
   assert result.returncode != 0 and len(lines) == 1, result.stderr
   assert "Unknown preset 'huge'" in lines[0]
+
+
+def test_xla_flags_are_appended_once(monkeypatch):
+  from dreamerv3_tf import main
+  monkeypatch.setenv('XLA_FLAGS', '--xla_dump_to=/tmp/x')
+  main.use_xla_flags('  --xla_cpu_use_fusion_emitters=false ')
+  main.use_xla_flags('--xla_cpu_use_fusion_emitters=false')
+  assert os.environ['XLA_FLAGS'] == (
+      '--xla_dump_to=/tmp/x --xla_cpu_use_fusion_emitters=false')
+  main.use_xla_flags('')
+  assert os.environ['XLA_FLAGS'].count('fusion_emitters') == 1
+

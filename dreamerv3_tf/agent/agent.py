@@ -25,6 +25,7 @@ from dreamerv3_tf.agent import nets
 from dreamerv3_tf.agent import optim
 from dreamerv3_tf.agent import rssm
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import usage
 
 sg = tf.stop_gradient
 f32 = tf.float32
@@ -151,6 +152,14 @@ class Agent(tf.Module, base.Agent):
       return traced
     return tf.function(traced, jit_compile=True, autograph=False)
 
+  def _call(self, name, *args):
+    """Runs compiled step `name`; after a call that compiled, frees the heap."""
+    traces = self._s.traces[name]
+    result = self._s.fns[name](*args)
+    if self._s.traces[name] != traces:
+      usage.release_heap()
+    return result
+
   def _seed(self, counter, stream):
     """A stateless seed <int64>[2] from a counter variable; bumps the counter."""
     seed = tf.stack([self.rng_seed.read_value() * 8 + stream, counter.read_value()])
@@ -229,8 +238,9 @@ class Agent(tf.Module, base.Agent):
     obs = self._check(obs, keys, (B,), 'policy obs')
     carry = self._check_carry(carry, B)
     greedy = mode == 'eval' and not self.config.agent.get('eval_sample', False)
-    deter, stoch, prevact, act, out = self._s.fns['policy'](
-        carry['deter'], carry['stoch'], carry['prevact'], obs, tf.constant(greedy))
+    deter, stoch, prevact, act, out = self._call(
+        'policy', carry['deter'], carry['stoch'], carry['prevact'], obs,
+        tf.constant(greedy))
     carry = {'deter': deter.numpy(), 'stoch': stoch.numpy(), 'prevact': prevact.numpy()}
     act = {k: v.numpy() for k, v in act.items()}
     out = {k: v.numpy() for k, v in out.items()}
@@ -296,7 +306,7 @@ class Agent(tf.Module, base.Agent):
     T = int(self.config.batch_length) + self._s.context
     B, data = self._batch(batch, T, 'train batch')
     carry = self._check_carry(carry, B)
-    carry, outs, metrics = self._s.fns['train'](carry, data)
+    carry, outs, metrics = self._call('train', carry, data)
     carry = {k: v.numpy() for k, v in carry.items()}
     outs = {'replay': {k: v.numpy() for k, v in outs['replay'].items()}}
     metrics = {k: float(v) for k, v in metrics.items()}
@@ -443,7 +453,7 @@ class Agent(tf.Module, base.Agent):
     T = int(self.config.report_length) + self._s.context
     B, data = self._batch(batch, T, 'report batch')
     carry = self._check_carry(carry, B)
-    carry, metrics = self._s.fns['report'](carry, data)
+    carry, metrics = self._call('report', carry, data)
     carry = {k: v.numpy() for k, v in carry.items()}
     out = {}
     for k, v in metrics.items():

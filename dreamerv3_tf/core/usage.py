@@ -3,6 +3,8 @@
   logger.add(usage.stats(), prefix='usage')
 """
 
+import ctypes
+
 import psutil
 
 _GB = 1024 ** 3
@@ -53,3 +55,17 @@ class Usage:
     stats['children_cpu_frac'] = child_cpu
     stats['children_ram_gb'] = child_rss / _GB
     return stats
+
+
+def release_heap():
+  """Returns freed malloc memory to the OS; -> True if glibc did it.
+
+  An XLA compile leaves several hundred MB of freed heap in the process (about
+  0.7 GB after the size1m train step); glibc keeps it unless asked. Peak RSS is
+  unchanged, the RSS of the rest of the run drops.
+  """
+  try:
+    libc = ctypes.CDLL('libc.so.6')
+    return bool(libc.malloc_trim(0))
+  except (OSError, AttributeError):
+    return False  # not glibc: nothing to do
