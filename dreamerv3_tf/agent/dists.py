@@ -107,9 +107,14 @@ class TwoHot:
   Args:
     logits: <float>[..., n].
     bins: <float32>[n] sorted bin values, e.g. `twohot_bins(255)`.
+    predsum: 'paired' (exact, see `pred`) or 'official' (the official summation
+      order, with its rounding noise; config agent.value.predsum / rewhead.predsum).
   """
 
-  def __init__(self, logits, bins):
+  def __init__(self, logits, bins, predsum='paired'):
+    if predsum not in ('paired', 'official'):
+      raise ValueError(f"TwoHot: predsum must be 'paired' or 'official', got {predsum!r}")
+    self.predsum = predsum
     self.logits = _f32(logits)
     self.bins = _f32(bins)
     n = _static_size(self.logits, 'TwoHot logits')
@@ -131,6 +136,15 @@ class TwoHot:
     """
     n = self.n
     m = n // 2
+    if self.predsum == 'official':
+      # The official order: float32 products of about 2e6 (extreme bins times
+      # 1/255) round by ~0.1 each, so early predictions carry noise of that size.
+      lo = (self.probs[..., :m] * self.bins[:m])[..., ::-1]
+      hi = self.probs[..., n - m:] * self.bins[n - m:]
+      wavg = tf.reduce_sum(lo + hi, -1)
+      if n % 2 == 1:
+        wavg = self.probs[..., m] * self.bins[m] + wavg
+      return wavg
     p_lo = self.probs[..., :m][..., ::-1]
     b_lo = self.bins[:m][::-1]
     p_hi = self.probs[..., n - m:]

@@ -14,17 +14,20 @@ from dreamerv3_tf.agent import nets
 class TwoHotHead(nets.Layer):
   """Symexp two-hot regression (reward and value). outscale 0 zero-inits the output."""
 
-  def __init__(self, inp, layers=1, units=1024, bins=255, outscale=0.0, **kw):
+  def __init__(self, inp, layers=1, units=1024, bins=255, outscale=0.0,
+               predsum='paired', **kw):
     super().__init__(**kw)
     p = dict(dtype=self.dtype_policy)
     self.mlp = nets.MLP(inp, layers, units, name='mlp', **p)
     self.out = nets.Linear(self.mlp.outdim, bins, outscale, name='out', **p)
     self.bins = dists.twohot_bins(bins)
+    self.predsum = predsum
     self.built = True
 
   def call(self, x):
     """-> dists.TwoHot over <[..., bins]> logits."""
-    return dists.TwoHot(tf.cast(self.out(self.mlp(x)), tf.float32), self.bins)
+    return dists.TwoHot(
+        tf.cast(self.out(self.mlp(x)), tf.float32), self.bins, self.predsum)
 
 
 class BinaryHead(nets.Layer):
