@@ -58,13 +58,28 @@ def load_run(logdir):
         f'{logdir}: gs:// logdirs are not read directly; copy it first, e.g. '
         f'gcloud storage cp -r {logdir} .')
   config_path = os.path.join(logdir, 'config.json')
-  if not os.path.isfile(config_path):
-    raise ValueError(f'{logdir}: no config.json (is this a run directory?)')
-  with open(config_path) as f:
-    try:
-      config = json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f'{config_path}: not valid JSON ({e})') from e
+  official_path = os.path.join(logdir, 'config.yaml')
+  if os.path.isfile(config_path):
+    with open(config_path) as f:
+      try:
+        config = json.load(f)
+      except json.JSONDecodeError as e:
+        raise ValueError(f'{config_path}: not valid JSON ({e})') from e
+  elif os.path.isfile(official_path):
+    # A logdir of the official JAX code: same task names and score files.
+    config_path = official_path
+    import yaml  # a dependency of ml_collections
+    with open(official_path) as f:
+      try:
+        config = yaml.safe_load(f)
+      except yaml.YAMLError as e:
+        raise ValueError(f'{official_path}: not valid YAML ({e})') from e
+    if not isinstance(config, dict):
+      raise ValueError(f'{official_path}: expected a mapping of config keys')
+  else:
+    raise ValueError(
+        f'{logdir}: no config.json (ours) or config.yaml (official code); '
+        f'is this a run directory?')
   for key in ('task', 'seed'):
     if key not in config:
       raise ValueError(f"{config_path}: missing key '{key}'")

@@ -301,3 +301,21 @@ def test_reference_data_in_built_wheel(tmp_path):
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.strip() == '20'
+
+
+def test_official_logdir_is_read_like_ours(tmp_path):
+  # The official code writes config.yaml and the same scores.jsonl keys.
+  logdir = tmp_path / 'official'
+  logdir.mkdir()
+  (logdir / 'config.yaml').write_text(
+      'task: dmc_cartpole_swingup\nseed: 3\nenv:\n  dmc:\n    image: false\n    repeat: 1\n')
+  write_lines(logdir / 'scores.jsonl', [
+      {'step': 1001, 'episode/score': 28.5}, {'step': 2002, 'episode/score': 22.5}])
+  run = plot.load_run(str(logdir))
+  assert (run.task, run.seed, run.kind) == ('dmc_cartpole_swingup', 3, 'proprio')
+  np.testing.assert_array_equal(run.train[0], [1001, 2002])
+  np.testing.assert_array_equal(run.train[1], [28.5, 22.5])
+  assert len(run.eval[0]) == 0
+  (logdir / 'config.yaml').write_text('- just\n- a list\n')
+  with pytest.raises(ValueError, match='expected a mapping'):
+    plot.load_run(str(logdir))
