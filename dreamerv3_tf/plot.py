@@ -45,14 +45,18 @@ class Run:
   repeat: int            # frames per step (the env's action repeat)
   train: tuple
   eval: tuple
+  label: str = 'ours'    # runs with one label are seeds of one curve
 
   @property
   def group(self):
     return (self.task, self.kind)
 
 
-def load_run(logdir):
-  """Reads config.json and the score lines of one logdir into a Run."""
+def load_run(logdir, label=None):
+  """Reads config.json (or the official code's config.yaml) and the scores into a Run.
+
+  label: the curve it belongs to; default 'ours', or 'official code' for config.yaml.
+  """
   if logdir.startswith('gs://'):
     raise ValueError(
         f'{logdir}: gs:// logdirs are not read directly; copy it first, e.g. '
@@ -68,6 +72,7 @@ def load_run(logdir):
   elif os.path.isfile(official_path):
     # A logdir of the official JAX code: same task names and score files.
     config_path = official_path
+    label = label or 'official code'
     import yaml  # a dependency of ml_collections
     with open(official_path) as f:
       try:
@@ -92,7 +97,7 @@ def load_run(logdir):
   repeat = int(env.get(prefix, {}).get('repeat', 1) or 1)
   curves = read_scores(logdir)
   return Run(logdir, task, int(config['seed']), suite, kind, repeat,
-             curves[TRAIN_KEY], curves[EVAL_KEY])
+             curves[TRAIN_KEY], curves[EVAL_KEY], label or 'ours')
 
 
 def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
@@ -138,9 +143,15 @@ def _read_jsonl(path, keys):
   return points
 
 
-def load_runs(logdirs, task=None):
-  """Loads every logdir; keeps those of `task` (ours or the reference's name) if given."""
-  runs = [load_run(logdir) for logdir in logdirs]
+def load_runs(logdirs, task=None, labels=None):
+  """Loads every logdir; keeps those of `task` (ours or the reference's name) if given.
+
+  labels: one curve label per logdir (default: see load_run).
+  """
+  if labels is not None and len(labels) != len(logdirs):
+    raise ValueError(f'{len(labels)} labels for {len(logdirs)} logdirs; give one per logdir')
+  labels = labels or [None] * len(logdirs)
+  runs = [load_run(logdir, label) for logdir, label in zip(logdirs, labels)]
   if task:
     kept = [r for r in runs if task in (r.task, reference.their_task(r.task))]
     if not kept:
@@ -208,13 +219,15 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
     if ref is not None:
       n = reference.seeds(members[0].task, members[0].suite)
       _draw(ax, steps, ref, 'DreamerV3 official', '0.45', f'{n} seeds', dashed=True)
-    for which, color in (('eval', 'C0'), ('train', 'C1')):
-      with_data = [r for r in members if len(getattr(r, which)[0])]
-      if with_data:
-        seeds = len(with_data)
-        curve = curve_band(with_data, which, steps, win, spread, bins=True)
-        _draw(ax, steps, curve, f'ours, {which}', color,
-              f'{seeds} seed{"s" * (seeds > 1)}')
+    labels = list(dict.fromkeys(r.label for r in members))
+    for i, label in enumerate(labels):
+      for which, color in (('eval', f'C{2 * i}'), ('train', f'C{2 * i + 1}')):
+        with_data = [r for r in members if r.label == label and len(getattr(r, which)[0])]
+        if with_data:
+          seeds = len(with_data)
+          curve = curve_band(with_data, which, steps, win, spread, bins=True)
+          _draw(ax, steps, curve, f'{label}, {which}', color,
+                f'{seeds} seed{"s" * (seeds > 1)}')
     title = task + (f' ({kind})' if kind else '')
     ax.set_title(title, fontsize=11)
     ax.set_xlim(0, limit)
@@ -262,23 +275,31 @@ def table(runs, steps, window=None, spread='minmax'):
 
   Ours: the mean over seeds of each run's eval episodes in the window around the step
   (window default: reference.WINDOW_FRAMES frames, like the reference). NaN = no data.
+  Runs labelled other than 'ours' get rows of their own, named 'task [label]'.
   """
   rows = []
   steps = np.asarray(steps, np.float64)
-  for task, kind, members in group_runs(runs):
-    win = window or reference.WINDOW_FRAMES / max(r.repeat for r in members)
-    with_eval = [r for r in members if len(r.eval[0])]
-    if with_eval:
-      ours = curve_band(with_eval, 'eval', steps, win, spread)[0]
-    else:
-      ours = np.full(steps.shape, np.nan)
-    ref = run_reference(members, steps, win, spread)
-    if ref is None:
-      ref = (np.full(steps.shape, np.nan),) * 3
-    for i, step in enumerate(steps):
-      rows.append((task, kind, float(step), float(ours[i]), len(with_eval),
-                   float(ref[0][i]), float(ref[1][i]), float(ref[2][i])))
+  for task, kind, group in group_runs(runs):
+    for label in dict.fromkeys(r.label for r in group):
+      members = [r for r in group if r.label == label]
+      name = task if label == 'ours' else f'{task} [{label}]'
+      rows += _table_rows(name, kind, members, steps, window, spread)
   return rows
+
+
+def _table_rows(name, kind, members, steps, window, spread):
+  win = window or reference.WINDOW_FRAMES / max(r.repeat for r in members)
+  with_eval = [r for r in members if len(r.eval[0])]
+  if with_eval:
+    ours = curve_band(with_eval, 'eval', steps, win, spread)[0]
+  else:
+    ours = np.full(steps.shape, np.nan)
+  ref = run_reference(members, steps, win, spread)
+  if ref is None:
+    ref = (np.full(steps.shape, np.nan),) * 3
+  return [(name, kind, float(step), float(ours[i]), len(with_eval),
+           float(ref[0][i]), float(ref[1][i]), float(ref[2][i]))
+          for i, step in enumerate(steps)]
 
 
 def format_table(rows):
@@ -320,6 +341,9 @@ def make_parser():
       description='Plot score vs env steps of runs, over the official DreamerV3 band.')
   parser.add_argument('--logdirs', nargs='+', required=True, help='run directories')
   parser.add_argument('--out', help='image to write (.png); needed unless --table only')
+  parser.add_argument('--labels', nargs='+',
+                      help='one curve label per logdir (same label = seeds of one curve; '
+                           "default 'ours', or 'official code' for the official's logdirs)")
   parser.add_argument('--svg', action='store_true', help='also write the .svg beside --out')
   parser.add_argument('--task', help='plot only this task, e.g. dmc_cartpole_balance')
   parser.add_argument('--xmax', type=_positive(float),
@@ -346,7 +370,7 @@ def main(argv=None):
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
   try:
-    runs = load_runs(args.logdirs, args.task)
+    runs = load_runs(args.logdirs, args.task, args.labels)
     if args.table:
       print(format_table(table(runs, args.table, args.window, args.spread)))
     if args.out:

@@ -319,3 +319,18 @@ def test_official_logdir_is_read_like_ours(tmp_path):
   (logdir / 'config.yaml').write_text('- just\n- a list\n')
   with pytest.raises(ValueError, match='expected a mapping'):
     plot.load_run(str(logdir))
+
+
+def test_labels_draw_separate_curves(tmp_path, capsys):
+  a = make_logdir(tmp_path / 'a', 0)
+  b = make_logdir(tmp_path / 'b', 1)
+  runs = plot.load_runs([str(a), str(b)], labels=['paired', 'official sum'])
+  assert [r.label for r in runs] == ['paired', 'official sum']
+  rows = plot.table(runs, [5000])
+  assert [r[0] for r in rows] == [f'{TASK} [paired]', f'{TASK} [official sum]']
+  assert [r[3] for r in rows] == [SEGMENTS[0][0], SEGMENTS[0][1]]  # not averaged
+  assert plot.main(['--logdirs', str(a), str(b), '--labels', 'x', 'y',
+                    '--out', str(tmp_path / 'p.png')]) == 0
+  assert (tmp_path / 'p.png').stat().st_size > 0
+  assert plot.main(['--logdirs', str(a), str(b), '--labels', 'x', '--table', '5000']) == 1
+  assert 'one per logdir' in capsys.readouterr().err

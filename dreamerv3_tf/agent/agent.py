@@ -55,13 +55,14 @@ class Agent(tf.Module, base.Agent):
   def __init__(self, obs_space, act_space, config):
     tf.Module.__init__(self, name='agent')
     act_space = {k: v for k, v in act_space.items() if k != 'reset'}
+    # 'log/' keys are for logging only: replay drops them, so batches never hold them.
+    obs_space = {k: v for k, v in obs_space.items() if not k.startswith('log/')}
     missing = [k for k in META if k not in obs_space]
     if missing:
       raise ValueError(f'Agent: obs_space lacks {missing}; got {sorted(obs_space)}')
     if not act_space:
       raise ValueError('Agent: act_space has no action keys')
-    model_space = {k: v for k, v in obs_space.items()
-                   if k not in META and not k.startswith('log/')}
+    model_space = {k: v for k, v in obs_space.items() if k not in META}
     a = config.agent
     context = int(config.replay_context)
     self._s = _Static(

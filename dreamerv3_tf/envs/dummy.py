@@ -7,6 +7,8 @@ Tasks (`dummy_<name>`):
             (target_x, target_y, time fraction, 1) and 'image' with a patch at
             the target position.
   *_vec     vector obs only;  *_img  image obs only.
+Every task also emits 'log/hits' <int32>[], the episode's rewarded steps so far,
+a logging-only key like those of real suites (the agent and replay ignore it).
 Reward for an action is computed against the target of the observation the
 agent saw when choosing it: disc 1 if hit else 0; cont clip(1 - mean|a - t|, 0, 1).
 Episodes last `length` agent steps and end by time limit (is_terminal False).
@@ -39,6 +41,7 @@ class Dummy:
     self._rng = np.random.default_rng(seed)
     self._target = None
     self._count = 0
+    self._hits = 0
     self._done = True
 
   @property
@@ -51,6 +54,7 @@ class Dummy:
     spaces.update(
         reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool),
         is_terminal=Space(bool))
+    spaces['log/hits'] = Space(np.int32, (), 0)
     return spaces
 
   @property
@@ -86,13 +90,14 @@ class Dummy:
     if target is not None and not self._disc:
       target = [float(x) for x in target]
     return {'rng': self._rng.bit_generator.state, 'target': target,
-            'count': self._count, 'done': self._done}
+            'count': self._count, 'hits': self._hits, 'done': self._done}
 
   def set_state(self, state):
     self._rng.bit_generator.state = state['rng']
     target = state['target']
     self._target = np.asarray(target) if target is not None and not self._disc else target
     self._count, self._done = int(state['count']), bool(state['done'])
+    self._hits = int(state['hits'])
 
   def _new_target(self):
     if self._disc:
@@ -113,9 +118,10 @@ class Dummy:
       obs['vector'] = vector
     if self._image:
       obs['image'] = self._render()
+    self._hits = 0 if is_first else self._hits + int(reward > 0)
     obs.update(
         reward=np.float32(reward), is_first=is_first, is_last=is_last,
-        is_terminal=False)
+        is_terminal=False, **{'log/hits': np.int32(self._hits)})
     return obs
 
   def _render(self):

@@ -98,7 +98,7 @@ def test_time_limit_from_config():
     ('dummy_cont_vec', {'vector'}), ('dummy_cont_img', {'image'})])
 def test_variants_obs_and_act_spaces(task, keys):
   env = make_env(task, env_config(size=(6, 10)), seed=0)
-  meta = {'reward', 'is_first', 'is_last', 'is_terminal'}
+  meta = {'reward', 'is_first', 'is_last', 'is_terminal', 'log/hits'}
   assert set(env.obs_space) == keys | meta
   if 'image' in keys:
     assert env.obs_space['image'].shape == (6, 10, 3)

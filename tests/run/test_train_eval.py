@@ -93,6 +93,8 @@ def test_metrics_carry_the_prefixes(dummy_run):
   scores = read_jsonl(os.path.join(config.logdir, 'scores.jsonl'))
   assert any('epstats/score' in x for x in scores)
   assert any('episode/score' in x for x in scores)
+  # The env's logging-only key reaches the episode stats (and never the agent).
+  assert any(k.startswith('epstats/log/hits/') for k in keys), sorted(keys)
 
 
 def test_eval_capacity_is_a_tenth_of_train(dummy_run):
