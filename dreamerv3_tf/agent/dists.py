@@ -108,7 +108,8 @@ class TwoHot:
     logits: <float>[..., n].
     bins: <float32>[n] sorted bin values, e.g. `twohot_bins(255)`.
     predsum: 'paired' (exact, see `pred`) or 'official' (the official summation
-      order, with its rounding noise; config agent.value.predsum / rewhead.predsum).
+      order with its rounding noise, which shapes early training; the agent's
+      default, config agent.value.predsum / agent.rewhead.predsum).
   """
 
   def __init__(self, logits, bins, predsum='paired'):
