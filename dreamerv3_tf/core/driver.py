@@ -6,11 +6,12 @@
   driver(policy, steps=1000)                 # policy(carry, obs) -> carry, act, out
 
 With `parallel=True` each env lives in its own fresh Python interpreter (a subprocess
-that imports only this module, numpy and whatever the pickled constructor needs), so no
+that imports only this module, numpy and whatever the constructor needs), so no
 TensorFlow state is forked and the parent's `__main__` is not re-imported (which the
 multiprocessing 'spawn' start method would do, importing TensorFlow in every worker
-when the entry script imports it at the top). Actions and observations travel as
-pickled numpy dicts over a socket pair (IPC only; nothing is persisted).
+when the entry script imports it at the top). Constructors travel as plain data (a
+module-level function's name and its arguments) and actions and observations as
+`wire`-encoded numpy dicts over a socket pair: no pickle in either direction.
 
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
 within `timeout` seconds is killed and rebuilt from its constructor. Its partial episode
@@ -22,9 +23,10 @@ replay starts a new episode for the worker, and `on_episode` statistics restart.
 Finished-episode counts include only episodes that really ended (`is_last`).
 """
 
+import functools
+import importlib
 import multiprocessing.connection as mpc
 import os
-import pickle  # IPC only: env constructors travel to worker processes; nothing is persisted
 import signal
 import socket
 import subprocess
@@ -36,6 +38,7 @@ import weakref
 import numpy as np
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import wire
 
 _MAX_CONSECUTIVE_RESTARTS = 3
 
@@ -68,7 +71,7 @@ class Driver:
     self._episode_fns = []
     self._closed = False
     if self.parallel:
-      self._ctors = [_pickle_ctor(i, fn) for i, fn in enumerate(make_env_fns)]
+      self._ctors = [_ctor_spec(i, fn) for i, fn in enumerate(make_env_fns)]
       self._workers = [None] * self.length
       # Kill workers if the driver is dropped or the program exits without close().
       self._finalizer = weakref.finalize(self, _kill_all, self._workers)
@@ -156,15 +159,15 @@ class Driver:
     envs start a new episode after `load`.
     """
     return {
-        'acts': _encode(self._acts), 'carry': _encode(self.carry),
-        'episodes': _encode(self._episodes.__dict__),
+        'acts': wire.to_json(self._acts), 'carry': wire.to_json(self.carry),
+        'episodes': wire.to_json(self._episodes.__dict__),
         'envs': [self._env_call(i, ('get_state',)) for i in range(self.length)]}
 
   def load(self, state):
     """Restores `save()` output; envs without a saved state reset on the next step."""
-    self._acts = _decode(state['acts'])
-    self.carry = _decode(state['carry'])
-    self._episodes.__dict__.update(_decode(state['episodes']))
+    self._acts = wire.from_json(state['acts'])
+    self.carry = wire.from_json(state['carry'])
+    self._episodes.__dict__.update(wire.from_json(state['episodes']))
     for i, env_state in enumerate(state['envs']):
       if env_state is None:
         self._acts['reset'][i] = True
@@ -175,7 +178,7 @@ class Driver:
     if not self.parallel:
       env = self._envs[i]
       return _get_state(env) if message[0] == 'get_state' else env.set_state(message[1])
-    self._workers[i].conn.send(message)
+    wire.send(self._workers[i].conn, message)
     try:
       return self._workers[i].receive()
     except _WorkerError as e:
@@ -246,7 +249,7 @@ class Driver:
     pending = {}
     for i, (worker, act) in enumerate(zip(self._workers, acts)):
       try:
-        worker.conn.send(act)
+        wire.send(worker.conn, act)
         pending[worker.conn] = i
       except OSError as e:  # BrokenPipeError, ConnectionResetError
         failures[i] = worker.lost(e)
@@ -280,7 +283,7 @@ class Driver:
       try:
         self._workers[i] = _Worker(i, self._ctors[i])
         self._workers[i].ready(self.timeout)
-        self._workers[i].conn.send(reset)
+        wire.send(self._workers[i].conn, reset)
         if not self._workers[i].conn.poll(self.timeout):
           raise _WorkerError(f'no answer within {self.timeout:g}s')
         return self._workers[i].receive()
@@ -297,29 +300,6 @@ def _get_state(env):
     return env.get_state() if hasattr(env, 'get_state') else None
   except NotImplementedError:
     return None
-
-
-def _encode(value):
-  """Nested dicts/lists/tuples of numpy arrays and scalars -> JSON-able values."""
-  if isinstance(value, dict):
-    return {'__dict__': [[k, _encode(v)] for k, v in value.items()]}
-  if isinstance(value, (list, tuple)):
-    return {'__list__': [_encode(v) for v in value], 'tuple': isinstance(value, tuple)}
-  if isinstance(value, (np.ndarray, np.generic)):
-    value = np.asarray(value)
-    return {'__array__': value.tolist(), 'dtype': value.dtype.name, 'shape': value.shape}
-  return value
-
-
-def _decode(value):
-  if isinstance(value, dict) and '__dict__' in value:
-    return {k: _decode(v) for k, v in value['__dict__']}
-  if isinstance(value, dict) and '__list__' in value:
-    items = [_decode(v) for v in value['__list__']]
-    return tuple(items) if value['tuple'] else items
-  if isinstance(value, dict) and '__array__' in value:
-    return np.array(value['__array__'], value['dtype']).reshape(value['shape'])
-  return value
 
 
 class _EpisodeStats:
@@ -366,13 +346,31 @@ def _check_spaces(obs_space, act_space):
     raise ValueError(f"Env act_space lacks 'reset': has {sorted(act_space)}.")
 
 
-def _pickle_ctor(index, fn):
+def _ctor_spec(index, fn):
+  """-> plain data naming `fn` (a module-level callable, or a functools.partial of one
+  with plain-data arguments) that a worker turns back into the constructor."""
+  func, args, kwargs = fn, (), {}
+  if isinstance(fn, functools.partial):
+    func, args, kwargs = fn.func, fn.args, fn.keywords
+  module, name = getattr(func, '__module__', None), getattr(func, '__qualname__', '')
   try:
-    return pickle.dumps(fn)
-  except Exception as e:
+    if not module or not name or '<' in name:
+      raise TypeError('not a module-level function or class')
+    spec = {'module': module, 'name': name, 'args': tuple(args), 'kwargs': dict(kwargs)}
+    wire.dumps(spec)
+  except TypeError as e:
     raise ValueError(
-        f'parallel=True needs picklable env constructors (e.g. functools.partial '
-        f'of a module-level function); constructor {index} is {fn!r}: {e}') from e
+        f'parallel=True needs env constructors that are picklable as plain data (a '
+        f'module-level function, or a functools.partial of one whose arguments are '
+        f'numbers, strings, lists, dicts or arrays); constructor {index} is {fn!r}: {e}'
+    ) from None
+  return spec
+
+
+def _build(spec):
+  """The worker's side of `_ctor_spec`: imports the function and calls it."""
+  func = functools.reduce(getattr, spec['name'].split('.'), importlib.import_module(spec['module']))
+  return func(*spec['args'], **spec['kwargs'])
 
 
 def _stack(obs):
@@ -420,7 +418,7 @@ class _Worker:
       child.close()
     self.conn = mpc.Connection(parent.detach())
     # sys.path first, so the constructor's module (even a test file) can be imported.
-    self.conn.send((list(sys.path), ctor))
+    wire.send(self.conn, (list(sys.path), ctor))
 
   def ready(self, timeout):
     """Waits for the env to be built; returns (obs_space, act_space)."""
@@ -434,7 +432,7 @@ class _Worker:
 
   def receive(self):
     try:
-      kind, payload = self.conn.recv()
+      kind, payload = wire.recv(self.conn)
     except (EOFError, OSError) as e:
       raise _WorkerError(self.lost(e)) from None
     if kind == 'space_error':
@@ -452,7 +450,7 @@ class _Worker:
 
   def request_stop(self):
     try:
-      self.conn.send(None)
+      wire.send(self.conn, None)
     except OSError:
       pass
 
@@ -491,33 +489,34 @@ def _serve(fd):
   conn = mpc.Connection(fd)
   env = None
   try:
-    path, ctor = conn.recv()
+    path, ctor = wire.recv(conn)
     sys.path[:] = path
     try:
-      env = pickle.loads(ctor)()
-      conn.send(('ok', (env.obs_space, env.act_space)))
+      env = _build(ctor)
+      wire.send(conn, ('ok', (env.obs_space, env.act_space)))
     except Exception:  # noqa: BLE001 - reported to the parent, which decides
-      conn.send(('error', traceback.format_exc()))
+      wire.send(conn, ('error', traceback.format_exc()))
       return
     while True:
-      act = conn.recv()
+      act = wire.recv(conn)
       if act is None:
         break
       if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)
         try:
-          conn.send(('ok', _get_state(env) if act[0] == 'get_state' else env.set_state(act[1])))
+          result = _get_state(env) if act[0] == 'get_state' else env.set_state(act[1])
+          wire.send(conn, ('ok', result))
         except Exception:  # noqa: BLE001 - the parent reports it
-          conn.send(('error', traceback.format_exc()))
+          wire.send(conn, ('error', traceback.format_exc()))
         continue
       try:
         obs = env.step(act)
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
-        conn.send(('space_error', str(e)))
+        wire.send(conn, ('space_error', str(e)))
         return
       except Exception:  # noqa: BLE001 - reported to the parent, which restarts us
-        conn.send(('error', traceback.format_exc()))
+        wire.send(conn, ('error', traceback.format_exc()))
         return
-      conn.send(('ok', obs))
+      wire.send(conn, ('ok', obs))
   except (EOFError, OSError):
     pass  # the parent is gone or closed the pipe
   finally:
