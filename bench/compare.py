@@ -109,18 +109,7 @@ def bench_ours(kind, size, updates, policy_calls, flops):
     for k in ('position', 'velocity'):
       if k in o:
         o[k] = o[k].clip(-1, 1)
-    o['is_first'][:] = True
-    pcarry = agent.init_policy(1)
-    t = time.time()
-    pcarry, _, _ = agent.policy(pcarry, o, mode='train')
-    out['policy_first'] = time.time() - t
-    o['is_first'][:] = False
-    for _ in range(20):
-      pcarry, _, _ = agent.policy(pcarry, o, mode='train')
-    t = time.time()
-    for _ in range(policy_calls):
-      pcarry, _, _ = agent.policy(pcarry, o, mode='train')
-    out['policy_rate'] = policy_calls / (time.time() - t)
+    out['policy_first'], out['policy_rate'] = official_bench.time_policy(agent, o, policy_calls)
   out['rss'] = official_bench.peak_rss_mb()
 
   if flops and fn is not None:
