@@ -15,7 +15,8 @@ def env_seed(config, mode, index):
 
 
 def env_fns(config, mode):
-  """Picklable constructors (functools.partial of a module function) for the driver."""
+  """Constructors the driver can send to env workers: functools.partial of a module
+  function with plain-data arguments (no pickle)."""
   from dreamerv3_tf import envs
   count = config.run.envs if mode == 'train' else config.run.eval_envs
   env_config = config.env.to_dict()
