@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import distribute
 from dreamerv3_tf.agent import behavior
+from dreamerv3_tf.agent import dists
 from dreamerv3_tf.agent import heads
 from dreamerv3_tf.agent import nets
 from dreamerv3_tf.agent import optim
@@ -266,7 +267,7 @@ class Agent(tf.Module, base.Agent):
     Returns:
       carry, act {key: <[B, ...]> env actions}, out {'dyn/deter', 'dyn/stoch'}.
     """
-    seeds = tf.random.experimental.stateless_split(seed, 1 + len(self.pol.keys))
+    seeds = dists.split(seed, 1 + len(self.pol.keys))
     encoded = {k: obs[k] for k in self.dec.obs_space}
     tokens = _any_batch(lambda x: self.enc(x, bdims=1), encoded)
     deter, stoch, logits = self.dyn.obs_step(
@@ -363,12 +364,12 @@ class Agent(tf.Module, base.Agent):
     reset = obs['is_first']
     B, T = reset.shape
     H = int(a.imag_length)
-    seeds = tf.random.experimental.stateless_split(seed, 3)
+    seeds = dists.split(seed, 3)
     losses, metrics = {}, {}
 
     # World model.
     tokens = self.enc({k: obs[k] for k in self.dec.obs_space})
-    obs_seeds = tf.random.experimental.stateless_split(seeds[0], T)
+    obs_seeds = dists.split(seeds[0], T)
     deter, stoch, post = self.dyn.observe(*start, tokens, prevact, reset, obs_seeds)
     prior = self.dyn.prior_logits(deter)
     losses['dyn'], losses['rep'] = self.dyn.kl_losses(post, prior)
@@ -394,10 +395,10 @@ class Agent(tf.Module, base.Agent):
 
       def policyfn(d, s, seed):
         dist = self.pol(rssm.feat(d, s))
-        ks = tf.random.experimental.stateless_split(seed, len(self.pol.keys))
+        ks = dists.split(seed, len(self.pol.keys))
         return self.pol.flat({k: dist[k].sample(ks[i]) for i, k in enumerate(self.pol.keys)})
 
-      imag_seeds = tf.random.experimental.stateless_split(seeds[1], H + 1)
+      imag_seeds = dists.split(seeds[1], H + 1)
       imgd, imgs, imga = self.dyn.imagine(
           d0, s0, policyfn, H, imag_seeds[:H], modules=[self.pol])
       imgd = tf.concat([d0[:, None], imgd], 1)                 # [N, H+1, D]
@@ -465,7 +466,7 @@ class Agent(tf.Module, base.Agent):
   def _report(self, carry, data):
     seed = self._seed(self.report_calls, 2)
     start, obs, prevact, _, lastact = self._split_context(carry, data)
-    seeds = tf.random.experimental.stateless_split(seed, 2)
+    seeds = dists.split(seed, 2)
     _, aux = self._loss(start, obs, prevact, seeds[0])
     metrics = dict(aux['metrics'])
     deter, stoch, recons = aux['deter'], aux['stoch'], aux['recons']
@@ -474,7 +475,7 @@ class Agent(tf.Module, base.Agent):
       B, T = obs['is_first'].shape
       RB, half = min(6, B), T // 2
       d0, s0 = deter[:RB, half - 1], stoch[:RB, half - 1]
-      img_seeds = tf.random.experimental.stateless_split(seeds[1], T - half)
+      img_seeds = dists.split(seeds[1], T - half)
       imgd, imgs, _ = self.dyn.imagine(
           d0, s0, prevact[:RB, half:], T - half, img_seeds)
       imgrec = self.dec(imgd, imgs)

@@ -93,6 +93,18 @@ def normal(shape, seed):
   return tf.random.stateless_normal(shape, seed, dtype=f32, alg=_rng_alg())
 
 
+def split(seed, n):
+  """<seed.dtype>[n, 2]: n new stateless seeds from one.
+
+  Not tf.random.experimental.stateless_split: that always scrambles the seed with
+  Philox rounds (a 267-instruction chain per call in XLA), and XLA's simplifier
+  needs about 40 fix-point rounds over the whole train step to digest those
+  chains. Here the Threefry key under XLA is the seed itself.
+  """
+  return tf.random.stateless_uniform(
+      [n, 2], seed, minval=None, maxval=None, dtype=seed.dtype, alg=_rng_alg())
+
+
 def _check_same_shape(pred, target, name):
   if pred.shape.is_fully_defined() and target.shape.is_fully_defined():
     if pred.shape != target.shape:

@@ -176,7 +176,7 @@ class RSSM(nets.Layer):
     if callable(policy):
       def step(carry, seed):
         deter, stoch, _ = carry
-        pseed, iseed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        pseed, iseed = tf.unstack(dists.split(seed, 2))
         with nets.frozen(weights):
           action = policy(deter, stoch, pseed)
           deter, stoch = self.img_step(deter, stoch, action, iseed)
