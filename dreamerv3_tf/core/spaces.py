@@ -84,6 +84,12 @@ class Space:
     return f'Space({self.dtype.name}, shape={self.shape}, low={low}, high={high})'
 
 
+def step_spaces():
+  """The spaces every env adds to its observations: reward and episode flags."""
+  return {'reward': Space(np.float32), 'is_first': Space(bool),
+          'is_last': Space(bool), 'is_terminal': Space(bool)}
+
+
 def _dtype_min(dtype):
   if dtype == bool:
     return False

@@ -17,6 +17,7 @@ import threading
 import numpy as np
 
 from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 # ALE's ROM loading is not thread-safe (threaded drivers build envs in parallel).
@@ -93,8 +94,7 @@ class Atari:
   def obs_space(self):
     return {
         'image': Space(np.uint8, self._size + (1 if self._gray else 3,)),
-        'reward': Space(np.float32), 'is_first': Space(bool),
-        'is_last': Space(bool), 'is_terminal': Space(bool)}
+        **step_spaces()}
 
   @property
   def act_space(self):

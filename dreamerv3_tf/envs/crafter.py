@@ -9,6 +9,7 @@ Episodes end at death (is_terminal) or after 10000 steps (is_last only).
 import numpy as np
 
 from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 TASKS = ('reward', 'noreward')
@@ -35,8 +36,7 @@ class Crafter:
   def obs_space(self):
     return {
         'image': Space(np.uint8, self._size + (3,)),
-        'reward': Space(np.float32), 'is_first': Space(bool),
-        'is_last': Space(bool), 'is_terminal': Space(bool),
+        **step_spaces(),
         'log/reward': Space(np.float32),
         **{f'log/achievement_{k}': Space(np.int32, (), 0) for k in self._achievements}}
 

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 DEFAULT_CAMERAS = {'quadruped': 2}
@@ -91,9 +92,7 @@ class DMC:
         spaces[ours] = Space(np.float32, (size,))
     if self._image:
       spaces['image'] = Space(np.uint8, self._size + (3,))
-    spaces.update(
-        reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool),
-        is_terminal=Space(bool))
+    spaces.update(step_spaces())
     return spaces
 
   @property

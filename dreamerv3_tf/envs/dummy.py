@@ -17,6 +17,7 @@ Episodes last `length` agent steps and end by time limit (is_terminal False).
 import numpy as np
 
 from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 TASKS = ('disc', 'disc_vec', 'disc_img', 'cont', 'cont_vec', 'cont_img')
@@ -51,9 +52,7 @@ class Dummy:
       spaces['vector'] = Space(np.float32, (4,), -1.0, 1.0)
     if self._image:
       spaces['image'] = Space(np.uint8, self._size + (3,))
-    spaces.update(
-        reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool),
-        is_terminal=Space(bool))
+    spaces.update(step_spaces())
     spaces['log/hits'] = Space(np.int32, (), 0)
     return spaces
 

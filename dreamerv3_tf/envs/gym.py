@@ -11,6 +11,7 @@ terminated -> is_last and is_terminal; truncated -> is_last only.
 import numpy as np
 
 from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 META = ('reward', 'is_first', 'is_last', 'is_terminal')
@@ -113,9 +114,7 @@ class Gym:
         spaces[key] = Space(np.float32, (max(1, int(np.prod(space.shape))),))
     if self._render:
       spaces['image'] = Space(np.uint8, self._size + (3,))
-    spaces.update(
-        reward=Space(np.float32), is_first=Space(bool), is_last=Space(bool),
-        is_terminal=Space(bool))
+    spaces.update(step_spaces())
     return spaces
 
   @property
