@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from dreamerv3_tf.core import base
+
 
 class Space:
   """A box of values of one dtype and shape.
@@ -86,8 +88,7 @@ class Space:
 
 def step_spaces():
   """The spaces every env adds to its observations: reward and episode flags."""
-  return {'reward': Space(np.float32), 'is_first': Space(bool),
-          'is_last': Space(bool), 'is_terminal': Space(bool)}
+  return {k: Space(np.float32 if k == 'reward' else bool) for k in base.OBS_META_KEYS}
 
 
 def _dtype_min(dtype):

@@ -12,13 +12,13 @@ import warnings
 
 import numpy as np
 
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 DEFAULT_CAMERAS = {'quadruped': 2}
 ALIASES = {'cup': 'ball_in_cup'}  # Short names used by the official configs.
-META = ('reward', 'is_first', 'is_last', 'is_terminal')
 
 
 def split_name(name, all_tasks):
@@ -76,7 +76,7 @@ class DMC:
       if int(np.prod(spec.shape)) == 0:
         continue
       ours = key.replace('/', '_')
-      if ours in META or ours == 'image':
+      if ours in base.OBS_META_KEYS or ours == 'image':
         ours = f'obs_{ours}'
       self._keys[key] = (ours, max(1, int(np.prod(spec.shape))))
     spec = self._env.action_spec()

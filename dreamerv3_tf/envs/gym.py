@@ -10,11 +10,11 @@ terminated -> is_last and is_terminal; truncated -> is_last only.
 
 import numpy as np
 
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
-META = ('reward', 'is_first', 'is_last', 'is_terminal')
 
 
 def _is_image(space, gym):
@@ -73,7 +73,7 @@ class Gym:
         key = 'image' if _is_image(space, gym) else 'vector'
       else:
         key = '_'.join(path)
-        key = f'obs_{key}' if key in META else key
+        key = f'obs_{key}' if key in base.OBS_META_KEYS else key
       if isinstance(space, gym.spaces.Discrete):
         kind = 'discrete'
       elif _is_image(space, gym):
