@@ -70,10 +70,12 @@ def main(argv):
   use_xla_cache(config.xla_cache)
   use_xla_flags(config.xla_flags)
   from dreamerv3_tf import checkpoint
+  from dreamerv3_tf import distribute
   from dreamerv3_tf.core import base
   try:
     run.main(config)
-  except (configuration.ConfigError, checkpoint.CheckpointError) as e:
+  except (configuration.ConfigError, checkpoint.CheckpointError,
+          distribute.WorkerLostError) as e:
     print(f'Error: {e}', file=sys.stderr)
     sys.exit(1)
   except base.EnvSpaceError as e:

@@ -1,0 +1,186 @@
+"""Two real worker processes on 127.0.0.1 train the debug agent with
+MultiWorkerMirroredStrategy (`--config.distribute=multi_worker`, TF_CONFIG per process).
+
+Both run `python -m dreamerv3_tf.main` unchanged through tests/recorded_run.py, which
+records every batch each worker trained on and its final weights. The same batches
+are then replayed in one process under MirroredStrategy over two logical CPUs.
+Processes are ended by their ids when a test ends, whether it passed or not.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+STEPS = 48           # env steps per worker: 4 checkpoints, ~20 updates
+SAVE_EVERY = 12
+FLAGS = {
+    'distribute': 'multi_worker', 'task': 'dummy_disc_vec', 'env.dummy.length': 20,
+    'run.parallel': False, 'run.deterministic': True, 'run.clock': 'steps',
+    'run.log_every': SAVE_EVERY, 'run.report_every': 10 ** 6, 'run.save_every': SAVE_EVERY,
+    'run.keep_checkpoints': 10, 'logger.outputs': 'jsonl'}
+# Counters the comparison with a one-process run skips: acting is not replayed there.
+ACTING = ('var/policy_calls', 'var/report_calls')
+
+
+def free_ports(n):
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+class Cluster:
+  """Starts worker processes of one run and ends them by pid (kill on close)."""
+
+  def __init__(self, logdir, record, steps):
+    self.logdir, self.record, self.steps = str(logdir), str(record), steps
+    self.procs = []
+
+  def start(self, workers=2):
+    addresses = [f'127.0.0.1:{p}' for p in free_ports(workers)]
+    self.addresses = addresses
+    flags = {**FLAGS, 'run.steps': self.steps}
+    for index in range(workers):
+      tf_config = {'cluster': {'worker': addresses},
+                   'task': {'type': 'worker', 'index': index}}
+      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='2',
+                 CUDA_VISIBLE_DEVICES='', PYTHONPATH=ROOT)
+      cmd = [sys.executable, os.path.join(HERE, 'recorded_run.py'), 'record', self.record,
+             '--config=configs/dmc.py:train,debug', f'--logdir={self.logdir}',
+             *[f'--config.{k}={v}' for k, v in flags.items()]]
+      self.procs.append(subprocess.Popen(
+          cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return self
+
+  def wait(self, timeout):
+    outs = [p.communicate(timeout=timeout) for p in self.procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(self.procs, outs)]
+
+  def close(self):
+    for p in self.procs:
+      if p.poll() is None:
+        os.kill(p.pid, signal.SIGKILL)
+      p.wait()
+      for stream in (p.stdout, p.stderr):
+        stream.close()
+
+
+@pytest.fixture
+def cluster(tmp_path_factory):
+  made = []
+
+  def make(logdir, record, steps):
+    made.append(Cluster(logdir, record, steps))
+    return made[-1]
+
+  yield make
+  for c in made:
+    c.close()
+
+
+def load(path):
+  with np.load(path, allow_pickle=False) as data:
+    return {k: data[k] for k in data.files}
+
+
+def weights(arrays):
+  return {k: v for k, v in arrays.items() if k.startswith('var/')}
+
+
+def checkpoint_weights(path):
+  import tensorflow as tf
+  reader = tf.train.load_checkpoint(path)
+  suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
+  return {'var/' + k[len('agent/'):-len(suffix)]: reader.get_tensor(k)
+          for k in reader.get_variable_to_shape_map()
+          if k.startswith('agent/') and k.endswith(suffix)}
+
+
+def latest(logdir):
+  import tensorflow as tf
+  return tf.train.latest_checkpoint(os.path.join(logdir, 'ckpt'))
+
+
+def check_ok(results):
+  for number, (code, out, err) in enumerate(results):
+    assert code == 0, f'worker {number} exited {code}:\n{out[-2000:]}\n{err[-3000:]}'
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """One two-worker run of STEPS env steps per worker, then the mirrored replay."""
+  tmp = tmp_path_factory.mktemp('multi_worker')
+  logdir, record = tmp / 'run', tmp / 'record'
+  run = Cluster(logdir, record, STEPS)
+  try:
+    check_ok(run.start().wait(timeout=240))
+  finally:
+    run.close()
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='', PYTHONPATH=ROOT)
+  proc = subprocess.run(
+      [sys.executable, os.path.join(HERE, 'recorded_run.py'), 'replay', str(logdir),
+       str(record)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  arrays = {name: load(record / f'{name}.npz') for name in ('worker0', 'worker1', 'mirrored')}
+  return logdir, arrays
+
+
+def test_workers_train_on_their_own_data_and_stay_identical(trained):
+  _, arrays = trained
+  w0, w1 = arrays['worker0'], arrays['worker1']
+  batches = sorted({k.split('/')[1] for k in w0 if k.startswith('batch/')})
+  assert len(batches) >= 10, batches
+  assert int(w0['var/opt/step']) == len(batches)
+  # Each process seeds its envs and action noise with its number: other data.
+  differs = [k for k in w0 if k.startswith('batch/') and k.endswith('/vector')
+             and not np.array_equal(w0[k], w1[k])]
+  assert len(differs) == len(batches)
+  # Identical programs on identical weights and the same all-reduced gradients, on
+  # one machine: the copies must agree bit for bit (any drift would mean divergence).
+  assert sorted(weights(w0)) == sorted(weights(w1))
+  unequal = [k for k in weights(w0) if not np.array_equal(w0[k], w1[k])]
+  assert unequal == []
+
+
+def test_workers_equal_one_process_with_two_replicas(trained):
+  _, arrays = trained
+  w0, mirrored = weights(arrays['worker0']), weights(arrays['mirrored'])
+  assert sorted(w0) == sorted(mirrored)
+  compared = [k for k in w0 if k not in ACTING]
+  assert len(compared) > 50, compared
+  # Same batches, same per-replica graphs and the same two gradients summed; only
+  # the all-reduce implementations differ (gRPC ring vs. reduction on one device),
+  # which may round a mean differently in the last bit: ~20 updates of Adam-like
+  # steps keep that far below 1e-5 relative.
+  for k in compared:
+    np.testing.assert_allclose(w0[k], mirrored[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  # The updates really moved the weights (a run without updates would agree trivially).
+  assert int(mirrored['var/opt/step']) >= 10
+
+
+def test_only_the_chief_writes_the_run(trained):
+  logdir, arrays = trained
+  assert (logdir / 'config.json').is_file() and (logdir / 'spaces.json').is_file()
+  path = latest(str(logdir))
+  assert path is not None
+  assert sorted(os.listdir(logdir / 'workers')) == ['1']
+  # The other worker logs its own episodes, and writes nothing else.
+  assert sorted(os.listdir(logdir / 'workers' / '1')) == ['metrics.jsonl', 'scores.jsonl']
+  # The run's last checkpoint holds the weights both workers ended with.
+  saved = checkpoint_weights(path)
+  final = weights(arrays['worker0'])
+  assert sorted(saved) == sorted(final)
+  for k, v in final.items():
+    np.testing.assert_array_equal(saved[k], v, err_msg=k)
