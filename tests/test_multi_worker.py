@@ -42,39 +42,49 @@ def free_ports(n):
 
 
 class Cluster:
-  """Starts worker processes of one run and ends them by pid (kill on close)."""
+  """Worker processes of one run; output in files; ended by pid on close."""
 
   def __init__(self, logdir, record, steps):
     self.logdir, self.record, self.steps = str(logdir), str(record), steps
-    self.procs = []
+    self.procs, self.files = [], []
 
   def start(self, workers=2):
-    addresses = [f'127.0.0.1:{p}' for p in free_ports(workers)]
-    self.addresses = addresses
+    self.addresses = [f'127.0.0.1:{p}' for p in free_ports(workers)]
     flags = {**FLAGS, 'run.steps': self.steps}
+    os.makedirs(self.record, exist_ok=True)
     for index in range(workers):
-      tf_config = {'cluster': {'worker': addresses},
+      tf_config = {'cluster': {'worker': self.addresses},
                    'task': {'type': 'worker', 'index': index}}
       env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='2',
                  CUDA_VISIBLE_DEVICES='', PYTHONPATH=ROOT)
       cmd = [sys.executable, os.path.join(HERE, 'recorded_run.py'), 'record', self.record,
              '--config=configs/dmc.py:train,debug', f'--logdir={self.logdir}',
              *[f'--config.{k}={v}' for k, v in flags.items()]]
-      self.procs.append(subprocess.Popen(
-          cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+      out, err = [open(os.path.join(self.record, f'worker{index}.{x}'), 'w')
+                  for x in ('out', 'err')]
+      self.files += [out, err]
+      self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err))
+    self.started = time.time()
     return self
 
+  def output(self, index):
+    """(stdout, stderr) of worker `index` so far."""
+    return tuple(open(os.path.join(self.record, f'worker{index}.{x}')).read()
+                 for x in ('out', 'err'))
+
   def wait(self, timeout):
-    outs = [p.communicate(timeout=timeout) for p in self.procs]
-    return [(p.returncode, out, err) for p, (out, err) in zip(self.procs, outs)]
+    deadline = time.time() + timeout
+    for p in self.procs:
+      p.wait(timeout=max(1, deadline - time.time()))
+    return [(p.returncode, *self.output(i)) for i, p in enumerate(self.procs)]
 
   def close(self):
     for p in self.procs:
       if p.poll() is None:
         os.kill(p.pid, signal.SIGKILL)
       p.wait()
-      for stream in (p.stdout, p.stderr):
-        stream.close()
+    for f in self.files:
+      f.close()
 
 
 @pytest.fixture
@@ -184,3 +194,58 @@ def test_only_the_chief_writes_the_run(trained):
   assert sorted(saved) == sorted(final)
   for k, v in final.items():
     np.testing.assert_array_equal(saved[k], v, err_msg=k)
+
+
+def loop_step(path):
+  import tensorflow as tf
+  state = tf.train.load_checkpoint(path).get_tensor('loop/.ATTRIBUTES/py_state')
+  return json.loads(state)['step']
+
+
+def test_killed_worker_stops_the_other_and_both_resume(trained, cluster, tmp_path):
+  import shutil
+  logdir = tmp_path / 'run'
+  shutil.copytree(trained[0], logdir)
+  before = latest(str(logdir))
+  start = loop_step(before)
+  # Restarted without a step limit, both resume from the chief's last checkpoint.
+  run = cluster(logdir, tmp_path / 'first', 10 ** 6).start()
+  deadline = time.time() + 240
+  while latest(str(logdir)) == before:
+    assert time.time() < deadline, run.output(0)
+    for i, p in enumerate(run.procs):
+      assert p.poll() is None, run.output(i)
+    time.sleep(0.2)
+  first_save = time.time() - run.started
+  for i in range(2):
+    assert f'Resumed from {before} at step {start}.' in run.output(i)[0]
+  # Kill worker 1 mid-run: the chief stops on its own with one line naming it.
+  os.kill(run.procs[1].pid, signal.SIGKILL)
+  killed = time.time()
+  chief = run.procs[0]
+  # Bound: the coordination service declares a silent peer dead after 10 s of
+  # missed heartbeats, and the chief's next update (within a second here) fails.
+  chief.wait(timeout=90)
+  stopped = time.time() - killed
+  _, err = run.output(0)
+  assert chief.returncode == 1, err[-3000:]
+  last = err.strip().splitlines()[-1]
+  assert last.startswith(f'Error: lost worker 1 ({run.addresses[1]}) of the multi_worker run'), (
+      err[-3000:])
+  assert 'Traceback' not in err
+  assert stopped < 60
+  # Both restarted: they resume from the chief's last checkpoint and finish together.
+  saved = latest(str(logdir))
+  step = loop_step(saved)
+  assert step > start
+  again = cluster(logdir, tmp_path / 'again', step + SAVE_EVERY).start()
+  check_ok(again.wait(timeout=240))
+  resumed = time.time() - again.started
+  for i in range(2):
+    assert f'Resumed from {saved} at step {step}.' in again.output(i)[0]
+  w0, w1 = (weights(load(tmp_path / 'again' / f'worker{i}.npz')) for i in range(2))
+  assert all(np.array_equal(w0[k], w1[k]) for k in w0)
+  assert loop_step(latest(str(logdir))) >= step + SAVE_EVERY
+  print(f'\nmulti_worker faults: restart to first new checkpoint {first_save:.1f} s; '
+        f'worker 1 killed -> chief stopped after {stopped:.1f} s; restart from '
+        f'step {step} to {step + SAVE_EVERY} {resumed:.1f} s')
