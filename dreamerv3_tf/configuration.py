@@ -91,21 +91,28 @@ def save(config, logdir, allow_other=False):
   ignored in the comparison. Works for local and gs:// logdirs (tf.io.gfile).
   """
   from dreamerv3_tf.gfile import GFILES as fs
+  check_saved(config, logdir, allow_other)
   path = fs.join(logdir, 'config.json')
-  text = to_json(config)
-  if fs.exists(path):
-    with fs.open(path, 'r') as f:
-      old = json.load(f)
-    diff = _diff(_comparable(old), _comparable(json.loads(text)))
-    if diff and not allow_other:
-      raise ConfigError(
-          f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
-          'use a new --logdir or pass --config.run.allow_other_config=True')
   fs.makedirs(logdir)
   tmp = path + '.tmp'
   with fs.open(tmp, 'w') as f:
-    f.write(text)
+    f.write(to_json(config))
   fs.replace(tmp, path)
+
+
+def check_saved(config, logdir, allow_other=False):
+  """Raises ConfigError if logdir's config.json (if any) is another config."""
+  from dreamerv3_tf.gfile import GFILES as fs
+  path = fs.join(logdir, 'config.json')
+  if not fs.exists(path):
+    return
+  with fs.open(path, 'r') as f:
+    old = json.load(f)
+  diff = _diff(_comparable(old), _comparable(json.loads(to_json(config))))
+  if diff and not allow_other:
+    raise ConfigError(
+        f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
+        'use a new --logdir or pass --config.run.allow_other_config=True')
 
 
 def save_spaces(logdir, obs_space, act_space):

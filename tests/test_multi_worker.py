@@ -196,6 +196,35 @@ def test_only_the_chief_writes_the_run(trained):
     np.testing.assert_array_equal(saved[k], v, err_msg=k)
 
 
+def tcp_peers(pid):
+  """Remote addresses (hex, as in /proc/net/tcp*) of the established TCP sockets of `pid`."""
+  inodes = set()
+  for fd in os.listdir(f'/proc/{pid}/fd'):
+    try:
+      link = os.readlink(f'/proc/{pid}/fd/{fd}')
+    except OSError:  # closed meanwhile
+      continue
+    if link.startswith('socket:['):
+      inodes.add(link[len('socket:['):-1])
+  peers = set()
+  for name in ('tcp', 'tcp6'):
+    for line in open(f'/proc/{pid}/net/{name}').read().splitlines()[1:]:
+      fields = line.split()
+      if fields[9] in inodes and fields[3] == '01':  # ESTABLISHED
+        peers.add(fields[2].split(':')[0])
+  return peers
+
+
+def is_loopback(hex_address):
+  """127.0.0.0/8, ::1 or ::ffff:127.x.y.z, from /proc/net's little-endian hex."""
+  if len(hex_address) == 8:
+    return int(hex_address, 16) & 0xFF == 127
+  if hex_address == '00000000000000000000000001000000':
+    return True
+  return (hex_address[:24] == '0000000000000000FFFF0000'
+          and int(hex_address[24:], 16) & 0xFF == 127)
+
+
 def loop_step(path):
   import tensorflow as tf
   state = tf.train.load_checkpoint(path).get_tensor('loop/.ATTRIBUTES/py_state')
@@ -219,6 +248,9 @@ def test_killed_worker_stops_the_other_and_both_resume(trained, cluster, tmp_pat
   first_save = time.time() - run.started
   for i in range(2):
     assert f'Resumed from {before} at step {start}.' in run.output(i)[0]
+  # The workers talk over loopback only (TensorFlow listens on every interface).
+  peers = tcp_peers(run.procs[0].pid) | tcp_peers(run.procs[1].pid)
+  assert peers and all(is_loopback(p) for p in peers), peers
   # Kill worker 1 mid-run: the chief stops on its own with one line naming it.
   os.kill(run.procs[1].pid, signal.SIGKILL)
   killed = time.time()

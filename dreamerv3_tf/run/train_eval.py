@@ -23,7 +23,8 @@ def train_eval(config, evaluate=True):
   resume = None
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
-  else:
+  else:  # the others only read the run's logdir
+    configuration.check_saved(config, config.logdir, config.run.allow_other_config)
     # Looked up before the first collective (building the agent), which the chief
     # cannot pass before this process is up: no save of this run can be newer.
     resume = checkpointing.latest(common.checkpoint_dir(config))
