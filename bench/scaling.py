@@ -20,7 +20,6 @@ Each measurement runs alone (nothing else of ours runs meanwhile) and prints the
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -80,28 +79,18 @@ def child(name, updates):
                         batch=batch)), flush=True)
 
 
-def free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def measure(name, updates):
   """Runs row `name` in fresh processes; -> the chief's result with the load averages."""
+  from dreamerv3_tf import distribute
   processes = ROWS[name][2]
-  addresses = [f'127.0.0.1:{p}' for p in free_ports(processes)]
+  tf_configs = distribute.local_cluster(processes)
   procs = []
   load_before = os.getloadavg()[0]
   try:
     for index in range(processes):
       env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='')
       if processes > 1:
-        env['TF_CONFIG'] = json.dumps({'cluster': {'worker': addresses},
-                                       'task': {'type': 'worker', 'index': index}})
+        env['TF_CONFIG'] = tf_configs[index]
       procs.append(subprocess.Popen(
           [sys.executable, os.path.abspath(__file__), '--child', name,
            '--updates', str(updates)], env=env, stdout=subprocess.PIPE,

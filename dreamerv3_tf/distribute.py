@@ -78,6 +78,24 @@ def worker_address(number, tf_config=None):
   return tasks[number] if 0 <= number < len(tasks) else ''
 
 
+def local_cluster(workers):
+  """TF_CONFIG texts of a cluster of `workers` processes on 127.0.0.1, one a worker.
+
+  Ports are ones the OS had free a moment ago (a port taken in between makes the
+  worker fail to start). For tests and benchmarks on one machine.
+  """
+  import json
+  import socket
+  sockets = [socket.socket() for _ in range(workers)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  addresses = [f'127.0.0.1:{s.getsockname()[1]}' for s in sockets]
+  for s in sockets:
+    s.close()
+  return [json.dumps({'cluster': {'worker': addresses}, 'task': {'type': 'worker', 'index': i}})
+          for i in range(workers)]
+
+
 def _tf_config(text=None):
   """TF_CONFIG as {'cluster': {...}, 'task': {'type', 'index'}}; {} if unset."""
   import json

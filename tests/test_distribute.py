@@ -260,6 +260,10 @@ def test_worker_role_from_tf_config():
   assert distribute.worker_address(1, text({'type': 'chief', 'index': 0}, with_chief)) == 'a:1'
   with pytest.raises(ValueError, match='TF_CONFIG is not valid'):
     distribute.worker_role('{"task": 3}')
+  local = distribute.local_cluster(2)
+  assert [distribute.worker_role(t) for t in local] == [(True, 0), (False, 1)]
+  ports = {distribute.worker_address(i, local[0]) for i in range(2)}
+  assert len(ports) == 2 and all(p.startswith('127.0.0.1:') for p in ports)
 
 
 def test_lost_worker_names_the_other_process():

@@ -10,7 +10,6 @@ Processes are ended by their ids when a test ends, whether it passed or not.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +30,6 @@ FLAGS = {
 ACTING = ('var/policy_calls', 'var/report_calls')
 
 
-def free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 class Cluster:
   """Worker processes of one run; output in files; ended by pid on close."""
 
@@ -49,13 +38,13 @@ class Cluster:
     self.procs, self.files = [], []
 
   def start(self, workers=2):
-    self.addresses = [f'127.0.0.1:{p}' for p in free_ports(workers)]
+    from dreamerv3_tf import distribute
+    tf_configs = distribute.local_cluster(workers)
+    self.addresses = json.loads(tf_configs[0])['cluster']['worker']
     flags = {**FLAGS, 'run.steps': self.steps}
     os.makedirs(self.record, exist_ok=True)
-    for index in range(workers):
-      tf_config = {'cluster': {'worker': self.addresses},
-                   'task': {'type': 'worker', 'index': index}}
-      env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL='2',
+    for index, tf_config in enumerate(tf_configs):
+      env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL='2',
                  CUDA_VISIBLE_DEVICES='', PYTHONPATH=ROOT)
       cmd = [sys.executable, os.path.join(HERE, 'recorded_run.py'), 'record', self.record,
              '--config=configs/dmc.py:train,debug', f'--logdir={self.logdir}',
