@@ -14,7 +14,9 @@ Rows (global batch = rows per update over all replicas):
                       rows each (config.batch_size is per process)
 
 Each measurement runs alone (nothing else of ours runs meanwhile) and prints the
-1-minute load average before and after it: the machine may be shared.
+1-minute load average before and after it: the machine may be shared. Besides the
+wall time it prints the CPU time per update (all threads of all its processes),
+which other jobs on the machine disturb much less than the wall time.
 """
 
 import argparse
@@ -69,14 +71,15 @@ def child(name, updates):
   carry, _, mets = agent.train(carry, batches[0])
   first = time.time() - t0
   carry, _, mets = agent.train(carry, batches[1])
-  t0 = time.time()
+  t0, cpu0 = time.time(), time.process_time()
   for i in range(updates):
     carry, _, mets = agent.train(carry, batches[i % 2])
   step = (time.time() - t0) / updates
+  cpu = (time.process_time() - cpu0) / updates  # all threads of this process
   assert np.isfinite(mets['loss/total']), mets
   replicas_in_sync = agent._s.strategy.num_replicas_in_sync
-  print(json.dumps(dict(row=name, step=step, first=first, replicas=replicas_in_sync,
-                        batch=batch)), flush=True)
+  print(json.dumps(dict(row=name, step=step, cpu=cpu, first=first,
+                        replicas=replicas_in_sync, batch=batch)), flush=True)
 
 
 def measure(name, updates):
@@ -104,8 +107,10 @@ def measure(name, updates):
   for p, (out, err) in zip(procs, outs):
     if p.returncode:
       raise SystemExit(f'{name}: a process exited {p.returncode}: {err[-2000:]}')
-  result = json.loads(outs[0][0].strip().splitlines()[-1])
-  result.update(load_before=load_before, load_after=os.getloadavg()[0])
+  results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+  result = results[0]  # the chief's; the updates are in lockstep
+  result.update(cpu=sum(r['cpu'] for r in results), load_before=load_before,
+                load_after=os.getloadavg()[0])
   return result
 
 
@@ -125,7 +130,8 @@ def main():
     r = measure(name, args.updates)
     results.append(r)
     print(f'{name:20s} replicas {r["replicas"]}  global batch {r["batch"]:3d}  '
-          f'{r["step"]:.3f} s/update  {r["batch"] * 64 / r["step"]:7.0f} replayed steps/s  '
+          f'{r["step"]:.3f} s/update  {r["cpu"]:.3f} CPU s/update  '
+          f'{r["batch"] * 64 / r["step"]:6.0f} replayed steps/s  '
           f'first update {r["first"]:.1f} s  load {r["load_before"]:.2f} -> '
           f'{r["load_after"]:.2f}', flush=True)
   if args.json:
