@@ -65,6 +65,7 @@ def get_config():
   c.run.keep_checkpoints = 3
   c.run.from_checkpoint = ''
   c.run.from_checkpoint_regex = '.*'
+  c.run.resume_from = ''            # resume from this checkpoint of the logdir, not the latest
   c.run.allow_other_config = False # reuse a logdir whose saved config differs
   c.run.log_video_every = 1        # reports with videos (every n-th report)
 

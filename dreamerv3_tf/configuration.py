@@ -5,8 +5,11 @@ exactly what ran.
 """
 
 import json
+import os
 
 import ml_collections as mlc
+
+from dreamerv3_tf.core import base
 
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
@@ -14,8 +17,14 @@ DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy')
 
 
-class ConfigError(ValueError):
+class ConfigError(base.UserError, ValueError):
   """A config that cannot run; the message is one line naming the problem."""
+
+  prefix = 'Config error'
+
+
+class LogdirError(base.UserError, OSError):
+  """The logdir cannot be written (not writable, disk full); one line naming it."""
 
 
 def finalize(config):
@@ -77,40 +86,79 @@ def eval_size(config):
   return max(1, int(config.replay.size * config.replay.eval_fraction))
 
 
-def save(config, logdir, allow_other=False):
-  """Writes config.json into logdir; refuses a logdir that belongs to another config.
+def check_logdir(config, logdir, allow_other=False):
+  """Raises ConfigError (one line) unless `logdir` can hold a run of `config`. Reads only.
 
-  The keys that may differ on resume (how long to run, how often to log) are
-  ignored in the comparison. Works for local and gs:// logdirs (tf.io.gfile).
+  The logdir must be a directory or not exist yet (below a directory), and the
+  config.json a run saved there must equal `config` up to the keys that may differ
+  on resume (how long to run, how often to log), unless `allow_other`.
   """
   from dreamerv3_tf.gfile import GFILES as fs
+  _check_is_directory(logdir, fs)
   path = fs.join(logdir, 'config.json')
-  text = to_json(config)
-  if fs.exists(path):
+  if not fs.exists(path):
+    return
+  try:
     with fs.open(path, 'r') as f:
       old = json.load(f)
-    diff = _diff(_comparable(old), _comparable(json.loads(text)))
-    if diff and not allow_other:
-      raise ConfigError(
-          f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
-          'use a new --logdir or pass --config.run.allow_other_config=True')
-  fs.makedirs(logdir)
-  tmp = path + '.tmp'
-  with fs.open(tmp, 'w') as f:
-    f.write(text)
-  fs.replace(tmp, path)
+    old = _comparable(old)
+  except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
+    raise ConfigError(
+        f'{path} is not a saved config ({str(e).splitlines()[0]}); use a new --logdir') from None
+  diff = _diff(old, _comparable(json.loads(to_json(config))))
+  if diff and not allow_other:
+    raise ConfigError(
+        f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
+        'use a new --logdir or pass --config.run.allow_other_config=True')
+
+
+def _check_is_directory(logdir, fs):
+  """The logdir, or its nearest existing parent, must be a directory."""
+  path = logdir.rstrip('/') or '/'
+  while not fs.exists(path):
+    parent = os.path.dirname(path)
+    if '://' in logdir or parent == path:
+      return
+    path = parent
+  if not fs.isdir(path):
+    where = 'is a file' if path == logdir.rstrip('/') else f'is below {path}, which is a file'
+    raise ConfigError(f'--logdir {logdir} {where}, not a directory')
+
+
+def save(config, logdir, allow_other=False):
+  """Writes config.json into logdir after `check_logdir`; raises LogdirError (one
+  line) when it cannot be written. Works for local and gs:// logdirs (tf.io.gfile).
+  """
+  check_logdir(config, logdir, allow_other)
+  _write(logdir, 'config.json', to_json(config))
+
+
+def _write(logdir, name, text):
+  """Writes logdir/name atomically (temp name, then rename); LogdirError if it fails."""
+  from dreamerv3_tf.gfile import GFILES as fs
+  path = fs.join(logdir, name)
+  try:
+    fs.makedirs(logdir)
+    with fs.open(path + '.tmp', 'w') as f:
+      f.write(text)
+    fs.replace(path + '.tmp', path)
+  except Exception as e:  # noqa: BLE001 - OSError or TensorFlow's errors.OpError
+    raise LogdirError(f'Cannot write {path}: {_reason(e)}') from e
+
+
+def _reason(error):
+  """The cause of a file error in one line ('Permission denied', ...)."""
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  text = str(getattr(error, 'message', error)).splitlines()[0] if str(error) else ''
+  return text.rsplit('; ', 1)[-1] if '; ' in text else text or type(error).__name__
 
 
 def save_spaces(logdir, obs_space, act_space):
   """Writes spaces.json: what export and eval_only need to rebuild the agent."""
-  from dreamerv3_tf.gfile import GFILES as fs
-  text = json.dumps({
+  _write(logdir, 'spaces.json', json.dumps({
       'obs_space': {k: v.to_dict() for k, v in obs_space.items()},
-      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2)
-  path = fs.join(logdir, 'spaces.json')
-  with fs.open(path + '.tmp', 'w') as f:
-    f.write(text)
-  fs.replace(path + '.tmp', path)
+      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2))
 
 
 def load_spaces(logdir):
@@ -138,7 +186,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
-    'run.clock',
+    'run.clock', 'run.resume_from',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
 
 

@@ -1,23 +1,30 @@
 """Entry point: python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=DIR
 
 Parses the config, checks it, and calls one script from `dreamerv3_tf.run`.
-Any bad flag or config value ends the program with one line naming it.
+Any bad flag or config value, and any failure a user can cause (env, logdir,
+checkpoint), ends the program with one line naming it and a non-zero exit code;
+--traceback (or DREAMERV3_TF_TRACEBACK=1) prints the full traceback too.
 """
 
 import datetime
 import os
 import re
 import sys
+import traceback
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from dreamerv3_tf.core import base
+
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
     lock_config=True)
 _LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
+_TRACEBACK = flags.DEFINE_bool(
+    'traceback', False, f'On an error, print the full traceback (as {base.TRACEBACK_ENV}=1 does).')
 
 
 def _parse_flags(argv):
@@ -44,6 +51,8 @@ def _one_line(error):
 
 def main(argv):
   del argv
+  if _TRACEBACK.value:
+    os.environ[base.TRACEBACK_ENV] = '1'  # env workers and the driver read it too
   logging.set_verbosity(logging.WARNING)  # TF's own INFO lines drown the progress
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   # Imported here so that flag errors are reported before TensorFlow loads.
@@ -67,18 +76,46 @@ def main(argv):
   except configuration.ConfigError as e:
     print(f'Config error: {e}', file=sys.stderr)
     sys.exit(2)
-  use_xla_cache(config.xla_cache)
-  use_xla_flags(config.xla_flags)
-  from dreamerv3_tf import checkpoint
-  from dreamerv3_tf.core import base
   try:
+    use_xla_cache(config.xla_cache)
+    use_xla_flags(config.xla_flags)
     run.main(config)
-  except (configuration.ConfigError, checkpoint.CheckpointError) as e:
-    print(f'Error: {e}', file=sys.stderr)
-    sys.exit(1)
-  except base.EnvSpaceError as e:
-    print(f'Env error: {e}', file=sys.stderr)
-    sys.exit(1)
+  except KeyboardInterrupt:
+    resume = '' if config.script == 'eval_only' else (
+        '; checkpoints saved so far are kept, and the same command resumes from the '
+        f'latest in {os.path.join(config.logdir, "ckpt")}')
+    _fail(f'Interrupted{resume}', 130)
+  except Exception as e:  # noqa: BLE001 - every failure ends in one line
+    _fail(describe(e), 1)
+
+
+def describe(error):
+  """The one line that reports `error` to the user."""
+  if isinstance(error, base.UserError):
+    return f'{error.prefix}: {_flat(str(error))}'
+  if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
+    return f'Error: {_flat(str(error))}'
+  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  if tf_errors and isinstance(error, tf_errors.OpError):  # TF's file errors name the path
+    return f'Error: {type(error).__name__}: {_flat(error.message)}'
+  return (f'Error: {type(error).__name__}: {_flat(str(error))} (unexpected: rerun with '
+          '--traceback for the full traceback)')
+
+
+def _flat(text):
+  lines = [x.strip() for x in str(text).splitlines() if x.strip()]
+  return lines[0] if lines else ''
+
+
+def _fail(message, code):
+  """Prints the traceback only if asked for, then the one line, and exits."""
+  if base.wants_traceback():
+    traceback.print_exc()
+    details = getattr(sys.exc_info()[1], 'details', '')
+    if details:  # an env worker's own traceback
+      print(details, file=sys.stderr)
+  print(message, file=sys.stderr, flush=True)
+  sys.exit(code)
 
 
 def use_xla_cache(directory):

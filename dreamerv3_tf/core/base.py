@@ -16,11 +16,49 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 (replay batches for train and report).
 """
 
+import os
+
 OBS_META_KEYS = ('reward', 'is_first', 'is_last', 'is_terminal')
 
+# Set to 1 (or pass --traceback to main) to see full tracebacks of user errors and
+# of env workers; without it each failure a user can cause is one line.
+TRACEBACK_ENV = 'DREAMERV3_TF_TRACEBACK'
 
-class EnvSpaceError(ValueError):
-  """An env broke its declared spaces: a bug in the env, so it is not restarted."""
+
+def wants_traceback():
+  return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in ('', '0', 'false', 'no')
+
+
+class UserError(Exception):
+  """A failure the user can cause and fix; its message is one line naming the cause.
+
+  `prefix` starts the line main prints ('Error: ...', 'Env error: ...').
+  """
+
+  prefix = 'Error'
+
+
+class EnvSpaceError(UserError, ValueError):
+  """An env broke its declared spaces: a bug in the env, so it is not restarted.
+
+  Messages start with 'Env '; the driver replaces that word by the env's name
+  ('dmc_walker_walk train env 2: obs ...').
+  """
+
+  prefix = 'Env error'
+
+
+class EnvError(UserError, RuntimeError):
+  """An env could not be built or kept failing; names the env and the cause.
+
+  `details` holds the env's own traceback (shown when tracebacks are asked for).
+  """
+
+  prefix = 'Env error'
+
+  def __init__(self, message, details=''):
+    super().__init__(message)
+    self.details = details
 
 
 class Agent:

@@ -21,6 +21,10 @@ put a boundary into replay that the env never produced). The rebuilt env is step
 step has `is_first=True`; the agent resets that env's carry as at any episode start,
 replay starts a new episode for the worker, and `on_episode` statistics restart.
 Finished-episode counts include only episodes that really ended (`is_last`).
+
+Errors name the env ('<name> <index>', e.g. 'dmc_walker_walk train env 1') in one
+line: an env that cannot be built raises base.EnvError, one that breaks its spaces
+base.EnvSpaceError; the env's own traceback is printed only when base.wants_traceback().
 """
 
 import functools
@@ -52,6 +56,8 @@ class Driver:
     parallel: each env in its own subprocess (True) or all in this process (False).
     timeout: seconds a worker may take to build its env or answer one step before
       it counts as crashed (parallel only).
+    name: how errors name the envs, followed by the index (e.g. 'dmc_walker_walk
+      train env').
 
   Attributes:
     obs_space, act_space: dicts of Space from env 0 (act_space includes 'reset').
@@ -59,11 +65,12 @@ class Driver:
     restarts: number of worker restarts so far (parallel only).
   """
 
-  def __init__(self, make_env_fns, parallel=False, timeout=120.0):
+  def __init__(self, make_env_fns, parallel=False, timeout=120.0, name='env'):
     make_env_fns = list(make_env_fns)
     if not make_env_fns:
       raise ValueError('Driver needs at least one env constructor, got none.')
     self.length = len(make_env_fns)
+    self.name = name
     self.parallel = bool(parallel)
     self.timeout = float(timeout)
     self.restarts = 0
@@ -75,20 +82,30 @@ class Driver:
       self._workers = [None] * self.length
       # Kill workers if the driver is dropped or the program exits without close().
       self._finalizer = weakref.finalize(self, _kill_all, self._workers)
+      spaces = []
       try:
         # Start every interpreter before waiting on any: their start-up overlaps.
         for i in range(self.length):
           self._workers[i] = _Worker(i, self._ctors[i])
-        spaces = [w.ready(self.timeout) for w in self._workers]
+        for worker in self._workers:
+          spaces.append(worker.ready(self.timeout))
       except _WorkerError as e:
         _kill_all(self._workers)
-        raise RuntimeError(f'An env worker failed to start: {e}') from None
+        raise base.EnvError(
+            f'{self._env_name(len(spaces))} failed to start: {e}', e.details) from None
       except BaseException:
         _kill_all(self._workers)
         raise
       self.obs_space, self.act_space = spaces[0]
     else:
-      self._envs = [fn() for fn in make_env_fns]
+      self._envs = []
+      for i, fn in enumerate(make_env_fns):
+        try:
+          self._envs.append(fn())
+        except Exception as e:  # noqa: BLE001 - named and passed on
+          for env in self._envs:
+            env.close()
+          raise base.EnvError(f'{self._env_name(i)} failed to start: {_summary(e)}') from e
       self.obs_space = self._envs[0].obs_space
       self.act_space = self._envs[0].act_space
     try:
@@ -182,7 +199,18 @@ class Driver:
     try:
       return self._workers[i].receive()
     except _WorkerError as e:
-      raise RuntimeError(f'env worker {i}: {e}') from None
+      raise base.EnvError(f'{self._env_name(i)}: {e}', e.details) from None
+
+  def _env_name(self, i):
+    return f'{self.name} {i}'
+
+  def _step_local(self, i, act):
+    try:
+      return self._envs[i].step(act)
+    except base.EnvSpaceError as e:
+      raise _renamed(e, self._env_name(i)) from None
+    except Exception as e:  # noqa: BLE001 - named and passed on
+      raise base.EnvError(f'{self._env_name(i)} raised {_summary(e)}') from e
 
   def __enter__(self):
     return self
@@ -196,7 +224,7 @@ class Driver:
     if self.parallel:
       obs = self._step_parallel(acts)
     else:
-      obs = [env.step(act) for env, act in zip(self._envs, acts)]
+      obs = [self._step_local(i, act) for i, act in enumerate(acts)]
     obs = _stack(obs)
     logs = {k: v for k, v in obs.items() if k.startswith('log/')}
     obs = {k: v for k, v in obs.items() if not k.startswith('log/')}
@@ -252,7 +280,7 @@ class Driver:
         wire.send(worker.conn, act)
         pending[worker.conn] = i
       except OSError as e:  # BrokenPipeError, ConnectionResetError
-        failures[i] = worker.lost(e)
+        failures[i] = _WorkerError(worker.lost(e))
     deadline = time.monotonic() + self.timeout
     while pending:
       ready = mpc.wait(list(pending), max(0.0, deadline - time.monotonic()))
@@ -263,21 +291,24 @@ class Driver:
         try:
           results[i] = self._workers[i].receive()
         except _WorkerError as e:
-          failures[i] = str(e)
+          failures[i] = e
+        except base.EnvSpaceError as e:
+          raise _renamed(e, self._env_name(i)) from None
     for i in pending.values():
-      failures[i] = f'no answer within {self.timeout:g}s'
-    for i, reason in sorted(failures.items()):
-      results[i] = self._restart(i, reason)
+      failures[i] = _WorkerError(f'no answer within {self.timeout:g}s')
+    for i, error in sorted(failures.items()):
+      results[i] = self._restart(i, error)
     return results
 
-  def _restart(self, i, reason):
+  def _restart(self, i, error):
     """Rebuilds worker i and returns its first observation (is_first)."""
     reset = {k: v[0] for k, v in self._reset_acts(1).items()}
     for attempt in range(1, _MAX_CONSECUTIVE_RESTARTS + 1):
       print(
-          f'WARNING: env worker {i} failed: {reason.rstrip()}\n'
-          f'Restarting env worker {i} (attempt {attempt}); its partial episode is '
-          'discarded.', file=sys.stderr, flush=True)
+          f'WARNING: {self._env_name(i)} failed ({error}); restarting it (attempt '
+          f'{attempt}), its partial episode is discarded.', file=sys.stderr, flush=True)
+      if error.details and base.wants_traceback():
+        print(error.details, file=sys.stderr, flush=True)
       self._workers[i].kill()
       self.restarts += 1
       try:
@@ -287,11 +318,13 @@ class Driver:
         if not self._workers[i].conn.poll(self.timeout):
           raise _WorkerError(f'no answer within {self.timeout:g}s')
         return self._workers[i].receive()
-      except (_WorkerError, OSError) as e:
-        reason = str(e)
-    raise RuntimeError(
-        f'Env worker {i} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
-        f'last error: {reason}')
+      except _WorkerError as e:
+        error = e
+      except OSError as e:
+        error = _WorkerError(str(e))
+    raise base.EnvError(
+        f'{self._env_name(i)} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
+        f'last error: {error}', error.details)
 
 
 def _get_state(env):
@@ -386,13 +419,32 @@ def _stack(obs):
     raise
 
 
+def _summary(error):
+  """One line: the message, after the exception's type unless it is a ValueError
+  (whose messages name the problem already, e.g. an unknown task)."""
+  text = ' '.join(str(error).split())
+  if isinstance(error, (ValueError, base.UserError)) and text:
+    return text
+  return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+def _renamed(error, name):
+  """The EnvSpaceError with the env's name instead of its leading 'Env '."""
+  text = str(error)
+  return base.EnvSpaceError(f'{name}: {text[4:] if text.startswith("Env ") else text}')
+
+
 def _zero_where(value, mask):
   mask = mask.reshape(mask.shape + (1,) * (value.ndim - 1))
   return np.where(mask, np.zeros((), value.dtype), value)
 
 
 class _WorkerError(RuntimeError):
-  pass
+  """A worker failed: a one-line message, and the env's traceback if it raised."""
+
+  def __init__(self, message, details=''):
+    super().__init__(message)
+    self.details = details
 
 
 # The worker's entry point: a fresh interpreter that imports only this module.
@@ -423,12 +475,8 @@ class _Worker:
   def ready(self, timeout):
     """Waits for the env to be built; returns (obs_space, act_space)."""
     if not self.conn.poll(timeout):
-      raise _WorkerError(
-          f'env worker {self.index} built no env within {timeout:g}s')
-    try:
-      return self.receive()
-    except _WorkerError as e:
-      raise _WorkerError(f'env worker {self.index}: {e}') from None
+      raise _WorkerError(f'built no env within {timeout:g}s')
+    return self.receive()
 
   def receive(self):
     try:
@@ -438,7 +486,7 @@ class _Worker:
     if kind == 'space_error':
       raise base.EnvSpaceError(payload)
     if kind != 'ok':
-      raise _WorkerError(f'env raised:\n{payload}')
+      raise _WorkerError(*payload)  # (one-line summary, traceback)
     return payload
 
   def lost(self, error):
@@ -494,8 +542,8 @@ def _serve(fd):
     try:
       env = _build(ctor)
       wire.send(conn, ('ok', (env.obs_space, env.act_space)))
-    except Exception:  # noqa: BLE001 - reported to the parent, which decides
-      wire.send(conn, ('error', traceback.format_exc()))
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
+      wire.send(conn, ('error', (_summary(e), traceback.format_exc())))
       return
     while True:
       act = wire.recv(conn)
@@ -505,16 +553,16 @@ def _serve(fd):
         try:
           result = _get_state(env) if act[0] == 'get_state' else env.set_state(act[1])
           wire.send(conn, ('ok', result))
-        except Exception:  # noqa: BLE001 - the parent reports it
-          wire.send(conn, ('error', traceback.format_exc()))
+        except Exception as e:  # noqa: BLE001 - the parent reports it
+          wire.send(conn, ('error', (_summary(e), traceback.format_exc())))
         continue
       try:
         obs = env.step(act)
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
         wire.send(conn, ('space_error', str(e)))
         return
-      except Exception:  # noqa: BLE001 - reported to the parent, which restarts us
-        wire.send(conn, ('error', traceback.format_exc()))
+      except Exception as e:  # noqa: BLE001 - reported to the parent, which restarts us
+        wire.send(conn, ('error', (f'raised {_summary(e)}', traceback.format_exc())))
         return
       wire.send(conn, ('ok', obs))
   except (EOFError, OSError):

@@ -9,6 +9,8 @@ directory written by `dreamerv3_tf.export` (it holds saved_model.pb; its step_ev
 signature is the policy, and no agent is built). Episode stats go to `epstats/`.
 """
 
+import contextlib
+
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import export
@@ -18,12 +20,16 @@ from dreamerv3_tf.run import common
 
 
 def eval_only(config):
-  configuration.save(config, config.logdir, config.run.allow_other_config)
+  # Nothing is written into the logdir before the env and the policy loaded.
+  configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   step = common.Counter()
-  logger = factories.make_logger(config, step)
-  driver = factories.make_driver(config, 'eval')
-  try:
+  with contextlib.ExitStack() as cleanup:
+    driver = factories.make_driver(config, 'eval')
+    cleanup.callback(driver.close)
     agent = load_policy(config, driver.obs_space, driver.act_space)
+    configuration.save(config, config.logdir, config.run.allow_other_config)
+    logger = factories.make_logger(config, step)
+    cleanup.callback(logger.close)
     should_log = clocks.Every(config.run.log_every, config.run.clock)
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
@@ -34,9 +40,6 @@ def eval_only(config):
       if should_log(int(step)):
         logger.write()
     logger.write()
-  finally:
-    driver.close()
-    logger.close()
 
 
 def load_policy(config, obs_space, act_space):

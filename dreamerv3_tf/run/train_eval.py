@@ -3,12 +3,21 @@ eval envs with the eval-mode policy.
 
   python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=~/logdir/run1
 
-Order of a resume (why it is this way): the checkpoint is loaded before any env step,
-and the save clock is registered right after loading, so a resumed run does not
+Order of a start or resume (why it is this way):
+1. Checks that only read: the logdir and its config.json (configuration.check_logdir),
+   then the checkpoints (checkpointing.inspect: a damaged latest one stops the run
+   with the flag that resumes from the newest intact one, `run.resume_from`).
+2. Envs, agent and replays are built, and the checkpoint (or `run.from_checkpoint`'s
+   agent) is loaded, still before any env step and before anything is written: a bad
+   task or a checkpoint that does not fit stops the run with the logdir untouched.
+3. Only then the run writes: config.json, spaces.json, the logger's files, damaged
+   checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint.
+The save clock is registered right after loading, so a resumed run does not
 immediately write a redundant checkpoint. `script=train` is the same loop without the
 eval envs and eval replay reports.
 """
 
+import contextlib
 import time
 
 from dreamerv3_tf import checkpoint as checkpointing
@@ -19,20 +28,31 @@ from dreamerv3_tf.run import common
 
 
 def train_eval(config, evaluate=True):
-  configuration.save(config, config.logdir, config.run.allow_other_config)
+  configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+  replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'}
+  plan = checkpointing.inspect(
+      common.checkpoint_dir(config), list(replay_modes), config.run.resume_from)
+  with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
+    _train_eval(config, evaluate, plan, replay_modes, cleanup)
+
+
+def _train_eval(config, evaluate, plan, replay_modes, cleanup):
   step, updates = common.Counter(), common.Counter()
-  logger = factories.make_logger(config, step)
   driver_train = factories.make_driver(config, 'train')
+  cleanup.callback(driver_train.close)
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
+  if evaluate:
+    cleanup.callback(driver_eval.close)
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
-  configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
-  replay_train = factories.make_replay(config, 'train')
-  replay_eval = factories.make_replay(config, 'eval')
+  replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}
+  replay_train, replay_eval = replays['replay_train'], replays['replay_eval']
   lock = factories.make_lock()  # tf.data samples on its own threads
   stream_train = factories.make_stream(config, replay_train, 'train', lock)
   stream_report = factories.make_stream(config, replay_train, 'report', lock)
   stream_eval = factories.make_stream(config, replay_eval, 'eval', lock)
+  for stream in (stream_train, stream_report, stream_eval):
+    cleanup.callback(stream.close)
 
   batch_steps = config.batch_size * config.batch_length
   should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
@@ -63,10 +83,8 @@ def train_eval(config, evaluate=True):
   driver_train.on_step(add(replay_train))
   driver_train.on_step(lambda tran, worker: step.increment())
   driver_train.on_step(train)
-  driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
     driver_eval.on_step(add(replay_eval))
-    driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
 
   clocks_ = {'train': should_train, 'log': should_log, 'report': should_report,
              'save': should_save}
@@ -89,51 +107,54 @@ def train_eval(config, evaluate=True):
   loop = checkpointing.JSONState(get_loop, set_loop)
   ckpt = checkpointing.Checkpoint(
       common.checkpoint_dir(config), config.run.keep_checkpoints,
-      replays={'replay_train': replay_train, 'replay_eval': replay_eval},
-      agent=agent, loop=loop)
+      replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
-  if ckpt.load_or_save():
-    print(f'Resumed from {ckpt.latest} at step {int(step)}.')
+  if plan.path:
+    ckpt.load(plan.path)
+  elif config.run.from_checkpoint:  # a fresh run starts from another run's agent
+    path, names = checkpointing.load_agent(
+        agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
+    print(f'Loaded {len(names)} agent variables matching '
+          f'{config.run.from_checkpoint_regex!r} from {path}.')
+
+  # Every check passed: from here on the run writes into its logdir.
+  configuration.save(config, config.logdir, config.run.allow_other_config)
+  configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
+  logger = factories.make_logger(config, step)
+  cleanup.callback(logger.close)
+  driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
+  if evaluate:
+    driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+  ckpt.tidy(plan)
+  if plan.path:
+    print(f'Resumed from {plan.path} at step {int(step)}.')
   else:
     should_save.load(should_save.save())  # registered now: no save right away
-    if config.run.from_checkpoint:  # a fresh run starts from another run's agent
-      path, names = checkpointing.load_agent(
-          agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
-      print(f'Loaded {len(names)} agent variables matching '
-            f'{config.run.from_checkpoint_regex!r} from {path}.')
-      ckpt.save()  # so that a resume continues from them, not from the fresh init
+    ckpt.save()  # a resume continues from here (from_checkpoint's agent included)
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
   start = time.time()
-  try:
-    while int(step) < config.run.steps:
-      if config.run.duration and time.time() - start > config.run.duration:
-        break
-      driver_train(policy_train, steps=10)
-      if should_report(int(step)):
-        if stream_report.ready():
-          logger.add(common.report(agent, stream_report, config.run.report_batches),
-                     prefix='report')
-        if evaluate:
-          driver_eval.reset(agent.init_policy)
-          driver_eval(policy_eval, episodes=config.run.eval_eps)
-          if stream_eval.ready():
-            logger.add(common.report(agent, stream_eval, config.run.report_batches),
-                       prefix='eval')
-      if should_log(int(step)):
-        logger.add(train_metrics.result(), prefix='train')
-        logger.add(replay_train.stats(), prefix='replay')
-        logger.add({'updates': int(updates)}, prefix='train')
-        logger.write()
-      if should_save(int(step)):
-        ckpt.save()
-    ckpt.save()
-    logger.write()
-  finally:
-    for stream in (stream_train, stream_report, stream_eval):
-      stream.close()
-    driver_train.close()
-    if evaluate:
-      driver_eval.close()
-    logger.close()
+  while int(step) < config.run.steps:
+    if config.run.duration and time.time() - start > config.run.duration:
+      break
+    driver_train(policy_train, steps=10)
+    if should_report(int(step)):
+      if stream_report.ready():
+        logger.add(common.report(agent, stream_report, config.run.report_batches),
+                   prefix='report')
+      if evaluate:
+        driver_eval.reset(agent.init_policy)
+        driver_eval(policy_eval, episodes=config.run.eval_eps)
+        if stream_eval.ready():
+          logger.add(common.report(agent, stream_eval, config.run.report_batches),
+                     prefix='eval')
+    if should_log(int(step)):
+      logger.add(train_metrics.result(), prefix='train')
+      logger.add(replay_train.stats(), prefix='replay')
+      logger.add({'updates': int(updates)}, prefix='train')
+      logger.write()
+    if should_save(int(step)):
+      ckpt.save()
+  ckpt.save()
+  logger.write()
