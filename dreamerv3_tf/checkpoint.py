@@ -107,8 +107,8 @@ class Checkpoint:
       self._prune()
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
       raise CheckpointError(
-          f'Could not save a checkpoint in {self.directory}: {_first_line(e)} '
-          '(the checkpoints saved before are kept)') from e
+          f'Could not save a checkpoint in {self.directory}: '
+          f'{base.one_line(e, cause_only=True)} (the checkpoints saved before are kept)') from e
     return path
 
   def load(self, path=None):
@@ -126,11 +126,11 @@ class Checkpoint:
       status.assert_existing_objects_matched()
     except IOError as e:  # a replay chunk file is missing or corrupt
       raise CheckpointError(
-          f'Checkpoint {path} is damaged: {_first_line(e)}'
+          f'Checkpoint {path} is damaged: {base.one_line(e)}'
           f'{_resume_hint(self.directory, path, list(self.replays))}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       raise CheckpointError(
-          f'Checkpoint {path} does not match this run: {_first_line(e)}') from None
+          f'Checkpoint {path} does not match this run: {base.one_line(e)}') from None
     return path
 
   def tidy(self, plan):
@@ -170,8 +170,8 @@ class Checkpoint:
       except Exception as e:  # noqa: BLE001 - damaged since the run began
         if path == self.latest:
           raise CheckpointError(
-              f'Checkpoint {path} was saved but cannot be read back: {_first_line(e)}') from e
-        _warn_damaged(path, _first_line(e))
+              f'Checkpoint {path} was saved but cannot be read back: {base.one_line(e)}') from e
+        _warn_damaged(path, base.one_line(e))
         _set_aside(self.directory, path)
     if len(states) < len(self._manager.checkpoints):
       _write_state(self.directory, list(states))
@@ -255,7 +255,10 @@ def _damaged_among(paths, replay_names):
   for path in paths:
     reason = _damage(path, replay_names)
     if reason:
-      _warn_damaged(path, reason)
+      # A checkpoint without any file was pruned by a save interrupted before it
+      # rewrote the state file (TensorFlow lists first, deletes, then lists again).
+      if tf.io.gfile.glob(path + '.*'):
+        _warn_damaged(path, reason)
       damaged.append(path)
   return damaged
 
@@ -272,7 +275,7 @@ def _damage(path, replay_names=()):
   try:
     reader = _read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
-    return _first_line(e)
+    return base.one_line(e)
   keys = reader.get_variable_to_shape_map()
   for name in replay_names:
     key = f'{name}/.ATTRIBUTES/py_state'
@@ -282,7 +285,7 @@ def _damage(path, replay_names=()):
       value = reader.get_tensor(key)
       files = json.loads(value.decode() if isinstance(value, bytes) else value)['files']
     except (ValueError, KeyError, TypeError) as e:
-      return f'its {name} state is unreadable: {_first_line(e)}'
+      return f'its {name} state is unreadable: {base.one_line(e)}'
     folder = GFILES.join(os.path.dirname(path), name)
     present = set(GFILES.listdir(folder)) if tf.io.gfile.isdir(folder) else set()
     missing = [f for f in files if f not in present]
@@ -408,17 +411,12 @@ def check_readable(path):
   try:
     _read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
-    raise CheckpointError(f'Checkpoint {path} is corrupt: {_first_line(e)}') from None
+    raise CheckpointError(f'Checkpoint {path} is corrupt: {base.one_line(e)}') from None
 
 
 def _read_python_state(path, name):
   value = tf.train.load_checkpoint(path).get_tensor(f'{name}/.ATTRIBUTES/py_state')
   return value.decode() if isinstance(value, bytes) else value
-
-
-def _first_line(error):
-  lines = [x for x in str(error).splitlines() if x.strip()]
-  return lines[0] if lines else type(error).__name__
 
 
 def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):

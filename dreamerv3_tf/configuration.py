@@ -93,7 +93,7 @@ def check_logdir(config, logdir, allow_other=False):
   config.json a run saved there must equal `config` up to the keys that may differ
   on resume (how long to run, how often to log), unless `allow_other`.
   """
-  from dreamerv3_tf.gfile import GFILES as fs
+  fs = _files(logdir)
   _check_is_directory(logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
@@ -110,6 +110,16 @@ def check_logdir(config, logdir, allow_other=False):
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
         'use a new --logdir or pass --config.run.allow_other_config=True')
+
+
+def _files(path):
+  """File operations for `path`: os for local paths (TensorFlow not loaded yet, so
+  a bad logdir fails fast), tf.io.gfile for gs:// and other remote ones."""
+  if '://' not in path:
+    from dreamerv3_tf.core.files import LOCAL
+    return LOCAL
+  from dreamerv3_tf.gfile import GFILES
+  return GFILES
 
 
 def _check_is_directory(logdir, fs):
@@ -135,7 +145,7 @@ def save(config, logdir, allow_other=False):
 
 def _write(logdir, name, text):
   """Writes logdir/name atomically (temp name, then rename); LogdirError if it fails."""
-  from dreamerv3_tf.gfile import GFILES as fs
+  fs = _files(logdir)
   path = fs.join(logdir, name)
   try:
     fs.makedirs(logdir)
@@ -143,15 +153,7 @@ def _write(logdir, name, text):
       f.write(text)
     fs.replace(path + '.tmp', path)
   except Exception as e:  # noqa: BLE001 - OSError or TensorFlow's errors.OpError
-    raise LogdirError(f'Cannot write {path}: {_reason(e)}') from e
-
-
-def _reason(error):
-  """The cause of a file error in one line ('Permission denied', ...)."""
-  if isinstance(error, OSError) and error.strerror:
-    return error.strerror
-  text = str(getattr(error, 'message', error)).splitlines()[0] if str(error) else ''
-  return text.rsplit('; ', 1)[-1] if '; ' in text else text or type(error).__name__
+    raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
 
 
 def save_spaces(logdir, obs_space, act_space):
@@ -186,7 +188,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
-    'run.clock', 'run.resume_from',
+    'run.clock', 'run.resume_from', 'xla_cache',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
 
 

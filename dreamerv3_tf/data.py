@@ -73,16 +73,16 @@ class Stream:
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return dataset.prefetch(max(1, self.prefetch))
 
-  def close(self):
-    """Stops the prefetch thread (it finishes at most the batch it is sampling)."""
+  def close(self, timeout=10.0):
+    """Stops the prefetch thread (it finishes at most the batch it is sampling).
+
+    Its puts time out and see the stop flag, so nothing here touches the queue: a
+    Ctrl-C inside `Queue.get` can leave the queue's lock held, and the (daemon)
+    thread then never ends; `timeout` bounds the wait for it.
+    """
     self._stop.set()
     if self._thread is not None:
-      while self._thread.is_alive():
-        try:
-          self._queue.get_nowait()  # unblock a put into a full queue
-        except queue.Empty:
-          pass
-        self._thread.join(timeout=0.05)
+      self._thread.join(timeout)
       self._thread = None
 
   def _fill(self):

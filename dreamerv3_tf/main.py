@@ -92,19 +92,14 @@ def main(argv):
 def describe(error):
   """The one line that reports `error` to the user."""
   if isinstance(error, base.UserError):
-    return f'{error.prefix}: {_flat(str(error))}'
+    return f'{error.prefix}: {base.one_line(error)}'
   if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
-    return f'Error: {_flat(str(error))}'
+    return f'Error: {base.one_line(error)}'
   tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
   if tf_errors and isinstance(error, tf_errors.OpError):  # TF's file errors name the path
-    return f'Error: {type(error).__name__}: {_flat(error.message)}'
-  return (f'Error: {type(error).__name__}: {_flat(str(error))} (unexpected: rerun with '
-          '--traceback for the full traceback)')
-
-
-def _flat(text):
-  lines = [x.strip() for x in str(text).splitlines() if x.strip()]
-  return lines[0] if lines else ''
+    return f'Error: {base.one_line(error)}'
+  return (f'Error: {type(error).__name__}: {base.one_line(error)} (unexpected: rerun '
+          'with --traceback for the full traceback)')
 
 
 def _fail(message, code):

@@ -35,7 +35,8 @@ def test_round_trip_restores_step_and_replay(tmp_path):
   ckpt.save()
   fresh = make_replay()
   ckpt2, step2 = make(str(tmp_path), fresh)
-  assert ckpt2.load_or_save()
+  plan = checkpointing.inspect(str(tmp_path), ['replay_train'])
+  assert plan.path == ckpt2.latest and ckpt2.load(plan.path)
   assert int(step2.numpy()) == 7
   a, b = replay.dump(), fresh.dump()
   assert a.keys() == b.keys() and len(a['reward']) == 100
@@ -43,10 +44,9 @@ def test_round_trip_restores_step_and_replay(tmp_path):
     np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_first_run_saves_and_reports_not_loaded(tmp_path):
-  ckpt, _ = make(str(tmp_path), make_replay())
-  assert not ckpt.load_or_save()
-  assert ckpt.latest
+def test_first_run_has_nothing_to_load(tmp_path):
+  assert checkpointing.inspect(str(tmp_path / 'ckpt'), ['replay_train']).path is None
+  assert not (tmp_path / 'ckpt').exists()  # inspecting writes nothing
 
 
 def test_missing_and_corrupt_checkpoints_fail_with_one_line(tmp_path):

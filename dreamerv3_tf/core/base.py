@@ -17,6 +17,7 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 """
 
 import os
+import re
 
 OBS_META_KEYS = ('reward', 'is_first', 'is_last', 'is_terminal')
 
@@ -27,6 +28,21 @@ TRACEBACK_ENV = 'DREAMERV3_TF_TRACEBACK'
 
 def wants_traceback():
   return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in ('', '0', 'false', 'no')
+
+
+def one_line(error, cause_only=False):
+  """The first line of an error's message, without TensorFlow's op decorations.
+
+  cause_only: for a file error, only its cause ('Permission denied', 'No space
+  left on device'), where the caller names the path itself.
+  """
+  if cause_only and isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  text = str(getattr(error, 'message', None) or error)
+  text = re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\]', '', text)  # {{function_node ...}} [Op:SaveV2]
+  lines = [x.strip() for x in text.splitlines() if x.strip()]
+  text = lines[0] if lines else type(error).__name__
+  return text.rsplit('; ', 1)[-1] if cause_only and '; ' in text else text
 
 
 class UserError(Exception):

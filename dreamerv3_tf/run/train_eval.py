@@ -3,14 +3,15 @@ eval envs with the eval-mode policy.
 
   python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=~/logdir/run1
 
-Order of a start or resume (why it is this way):
-1. Checks that only read: the logdir and its config.json (configuration.check_logdir),
-   then the checkpoints (checkpointing.inspect: a damaged latest one stops the run
-   with the flag that resumes from the newest intact one, `run.resume_from`).
-2. Envs, agent and replays are built, and the checkpoint (or `run.from_checkpoint`'s
-   agent) is loaded, still before any env step and before anything is written: a bad
-   task or a checkpoint that does not fit stops the run with the logdir untouched.
-3. Only then the run writes: config.json, spaces.json, the logger's files, damaged
+Order of a start or resume (why it is this way): nothing is written into the logdir
+before every check passed, so a run that stops leaves it as it was.
+1. The logdir and its config.json are checked (configuration.check_logdir), then the
+   envs are built: a bad logdir or task fails in a second, before TensorFlow loads.
+2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
+   the run with the flag that resumes from the newest intact one, `run.resume_from`).
+3. Agent and replays are built and the checkpoint (or `run.from_checkpoint`'s agent)
+   is loaded, before any env step: a checkpoint that does not fit stops the run.
+4. Only then the run writes: config.json, spaces.json, the logger's files, damaged
    checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint.
 The save clock is registered right after loading, so a resumed run does not
 immediately write a redundant checkpoint. `script=train` is the same loop without the
@@ -20,7 +21,6 @@ eval envs and eval replay reports.
 import contextlib
 import time
 
-from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import clocks
@@ -29,20 +29,20 @@ from dreamerv3_tf.run import common
 
 def train_eval(config, evaluate=True):
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+  with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
+    _train_eval(config, evaluate, cleanup)
+
+
+def _train_eval(config, evaluate, cleanup):
+  step, updates = common.Counter(), common.Counter()
+  driver_train = common.closing(cleanup, factories.make_driver(config, 'train'))
+  driver_eval = None
+  if evaluate:
+    driver_eval = common.closing(cleanup, factories.make_driver(config, 'eval'))
+  from dreamerv3_tf import checkpoint as checkpointing  # loads TensorFlow
   replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'}
   plan = checkpointing.inspect(
       common.checkpoint_dir(config), list(replay_modes), config.run.resume_from)
-  with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
-    _train_eval(config, evaluate, plan, replay_modes, cleanup)
-
-
-def _train_eval(config, evaluate, plan, replay_modes, cleanup):
-  step, updates = common.Counter(), common.Counter()
-  driver_train = factories.make_driver(config, 'train')
-  cleanup.callback(driver_train.close)
-  driver_eval = factories.make_driver(config, 'eval') if evaluate else None
-  if evaluate:
-    cleanup.callback(driver_eval.close)
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
   replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}
@@ -52,7 +52,7 @@ def _train_eval(config, evaluate, plan, replay_modes, cleanup):
   stream_report = factories.make_stream(config, replay_train, 'report', lock)
   stream_eval = factories.make_stream(config, replay_eval, 'eval', lock)
   for stream in (stream_train, stream_report, stream_eval):
-    cleanup.callback(stream.close)
+    common.closing(cleanup, stream)
 
   batch_steps = config.batch_size * config.batch_length
   should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
@@ -120,8 +120,7 @@ def _train_eval(config, evaluate, plan, replay_modes, cleanup):
   # Every check passed: from here on the run writes into its logdir.
   configuration.save(config, config.logdir, config.run.allow_other_config)
   configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
-  logger = factories.make_logger(config, step)
-  cleanup.callback(logger.close)
+  logger = common.closing(cleanup, factories.make_logger(config, step))
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
