@@ -167,21 +167,22 @@ def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
 
 def test_damaged_earlier_checkpoint_warns_once_and_never_stops_saving(logdir, capsys):
   ckpt = logdir / 'ckpt'
-  oldest = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths[0]
-  os.truncate(oldest + '.index', 20)
-  damaged = {x: open(oldest + x, 'rb').read() for x in ('.index', '.data-00000-of-00001')}
+  # Not the oldest: the next save prunes that one before anything reads it.
+  middle = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths[1]
+  os.truncate(middle + '.index', 20)
+  damaged = {x: open(middle + x, 'rb').read() for x in ('.index', '.data-00000-of-00001')}
   steps = SAVED_STEPS + 100
   result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={steps}', '--config.run.save_every=-1')
   assert result.returncode == 0, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
-      f'WARNING: checkpoint {oldest} is damaged (file is too short to be an sstable); '
+      f'WARNING: checkpoint {middle} is damaged (file is too short to be an sstable); '
       'it is set aside in damaged/ and not read again.']
   # It saved past it and pruned: three newer checkpoints, all whole.
   paths = list(tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths)
-  assert len(paths) == 3 and oldest not in paths and loop_step(paths[-1]) >= steps
+  assert len(paths) == 3 and middle not in paths and loop_step(paths[-1]) >= steps
   assert checkpointing.inspect(str(ckpt), REPLAYS).damaged == []
   # Its files are kept for inspection, out of the way, and nothing reads them again.
-  name = os.path.basename(oldest)
+  name = os.path.basename(middle)
   assert {x: (ckpt / 'damaged' / (name + x)).read_bytes() for x in damaged} == damaged
   assert not [x for x in os.listdir(ckpt) if x.startswith(name + '.')]
   capsys.readouterr()
