@@ -21,6 +21,7 @@ class ConfigError(base.UserError, ValueError):
   """A config that cannot run; the message is one line naming the problem."""
 
   prefix = 'Config error'
+  exit_code = 2
 
 
 class LogdirError(base.UserError, OSError):

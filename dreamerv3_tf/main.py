@@ -73,10 +73,6 @@ def main(argv):
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
   try:
     configuration.finalize(config)
-  except configuration.ConfigError as e:
-    print(f'Config error: {e}', file=sys.stderr)
-    sys.exit(2)
-  try:
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
     run.main(config)
@@ -86,7 +82,7 @@ def main(argv):
         f'latest in {os.path.join(config.logdir, "ckpt")}')
     _fail(f'Interrupted{resume}', 130)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line
-    _fail(describe(e), 1)
+    _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
 
 
 def describe(error):

@@ -48,10 +48,12 @@ def one_line(error, cause_only=False):
 class UserError(Exception):
   """A failure the user can cause and fix; its message is one line naming the cause.
 
-  `prefix` starts the line main prints ('Error: ...', 'Env error: ...').
+  `prefix` starts the line main prints ('Error: ...', 'Env error: ...'), and
+  `exit_code` is the program's.
   """
 
   prefix = 'Error'
+  exit_code = 1
 
 
 class EnvSpaceError(UserError, ValueError):
