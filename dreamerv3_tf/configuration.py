@@ -5,6 +5,7 @@ exactly what ran.
 """
 
 import json
+import math
 import os
 
 import ml_collections as mlc
@@ -51,6 +52,13 @@ def finalize(config):
          'reproducible)')
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
+  for key in ('log_every', 'report_every', 'save_every'):
+    _check(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
+  _check(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')
+  _check(c.env.time_limit >= 0, f'env.time_limit={c.env.time_limit} must be >= 0 (0: the suite\'s)')
+  size = c.env[suite].get('size') if suite in c.env else None
+  _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
+         f'env.{suite}.size={size} must be (height, width), both >= 1')
   fracs = dict(c.replay.fracs)
   _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
@@ -79,6 +87,10 @@ def finalize(config):
   _check(a.rssm.hidden % a.rssm.blocks == 0,
          f'agent.rssm.hidden={a.rssm.hidden} must be divisible by blocks={a.rssm.blocks}')
   _check(a.imag_length >= 1, f'agent.imag_length={a.imag_length} must be >= 1')
+  for key in ('rewhead', 'value'):
+    _check(a[key].bins >= 2, f'agent.{key}.bins={a[key].bins} must be >= 2')
+  for key in ('lr', 'agc', 'eps', 'warmup'):
+    _check(a.opt[key] >= 0, f'agent.opt.{key}={a.opt[key]} must be >= 0')
   return c
 
 

@@ -38,10 +38,15 @@ def _parse_flags(argv):
 
 def _one_line(error):
   text = str(error).replace('\\n', '\n').replace("\\'", "'")
+  missing = re.search(r'Attempted \[[^]]*\]:\s*(\S+)\s*\[Errno \d+\] ([^:]+)', text)
+  if missing:  # ml_collections lists every path it tried
+    return f'cannot load the config file {missing.group(1)}: {missing.group(2)}'
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   if any(x.startswith('Traceback') for x in lines):
     lines = lines[-1:]  # a config file raised: its own message is the last line
-  text = ' '.join(lines).strip('\'"')
+  text = re.sub(r'^\w+(Error|Exception): ', '', ' '.join(lines))
+  if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':
+    text = text[1:-1]  # KeyError quotes its key
   match = re.match(r"^'?([\w.]+)'?\s*(Did you mean .*)?$", text)
   if match and (isinstance(error, (AttributeError, KeyError)) or match.group(2)):
     hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
@@ -60,7 +65,8 @@ def main(argv):
   from dreamerv3_tf import run
   try:
     config = _CONFIG.value
-    config.to_dict()  # the file loads lazily: a missing one fails here
+    if config is not None:
+      config.to_dict()  # the file loads lazily: a missing one fails here
   except Exception as e:  # noqa: BLE001
     print(f'Config error: {_one_line(e)}', file=sys.stderr)
     sys.exit(2)

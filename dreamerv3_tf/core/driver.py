@@ -14,7 +14,8 @@ module-level function's name and its arguments) and actions and observations as
 `wire`-encoded numpy dicts over a socket pair: no pickle in either direction.
 
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
-within `timeout` seconds is killed and rebuilt from its constructor. Its partial episode
+within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
+at its very first step: an env that cannot take one step is broken, base.EnvError). Its partial episode
 is discarded: no fake `is_last` transition is emitted (a made-up final observation would
 put a boundary into replay that the env never produced). The rebuilt env is stepped with
 `reset=True` at once, so the observation the policy sees for that worker in the same
@@ -210,7 +211,7 @@ class Driver:
     except base.EnvSpaceError as e:
       raise _renamed(e, self._env_name(i)) from None
     except Exception as e:  # noqa: BLE001 - named and passed on
-      raise base.EnvError(f'{self._env_name(i)} raised {_summary(e)}') from e
+      raise base.EnvError(f'{self._env_name(i)} {_raised(e)}') from e
 
   def __enter__(self):
     return self
@@ -290,6 +291,7 @@ class Driver:
         i = pending.pop(conn)
         try:
           results[i] = self._workers[i].receive()
+          self._workers[i].stepped = True
         except _WorkerError as e:
           failures[i] = e
         except base.EnvSpaceError as e:
@@ -297,6 +299,9 @@ class Driver:
     for i in pending.values():
       failures[i] = _WorkerError(f'no answer within {self.timeout:g}s')
     for i, error in sorted(failures.items()):
+      if not self._workers[i].stepped:  # a broken env, not a crash: restarts cannot help
+        raise base.EnvError(f'{self._env_name(i)} failed on its first step: {error}',
+                            error.details)
       results[i] = self._restart(i, error)
     return results
 
@@ -317,7 +322,9 @@ class Driver:
         wire.send(self._workers[i].conn, reset)
         if not self._workers[i].conn.poll(self.timeout):
           raise _WorkerError(f'no answer within {self.timeout:g}s')
-        return self._workers[i].receive()
+        obs = self._workers[i].receive()
+        self._workers[i].stepped = True
+        return obs
       except _WorkerError as e:
         error = e
       except OSError as e:
@@ -428,6 +435,10 @@ def _summary(error):
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
 
+def _raised(error):
+  return f'raised {type(error).__name__}: {" ".join(str(error).split())}'
+
+
 def _renamed(error, name):
   """The EnvSpaceError with the env's name instead of its leading 'Env '."""
   text = str(error)
@@ -458,6 +469,7 @@ class _Worker:
 
   def __init__(self, index, ctor):
     self.index = index
+    self.stepped = False  # answered a step: a later failure is a crash to restart
     parent, child = socket.socketpair()
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
@@ -562,7 +574,7 @@ def _serve(fd):
         wire.send(conn, ('space_error', str(e)))
         return
       except Exception as e:  # noqa: BLE001 - reported to the parent, which restarts us
-        wire.send(conn, ('error', (f'raised {_summary(e)}', traceback.format_exc())))
+        wire.send(conn, ('error', (_raised(e), traceback.format_exc())))
         return
       wire.send(conn, ('ok', obs))
   except (EOFError, OSError):

@@ -338,3 +338,21 @@ def test_envs_without_state_start_new_episodes_after_load():
     b.on_step(lambda tran, worker: firsts.append(bool(tran['is_first'])))
     b(policy, steps=2)
   assert firsts == [True, True]
+
+
+class _NeverSteps(CountEnv):
+  """Builds, but raises at every step: a broken env config, not a crash."""
+
+  def step(self, action):
+    raise ValueError('camera_id=99 is invalid')
+
+
+@pytest.mark.parametrize('parallel', [False, True])
+def test_env_failing_its_first_step_is_one_error_without_restarts(parallel, capsys):
+  with driverlib.Driver([_NeverSteps], parallel=parallel) as driver:
+    with pytest.raises(base.EnvError) as error:
+      driver(policy, steps=1)
+    assert driver.restarts == 0
+  expected = 'env 0 failed on its first step: raised ' if parallel else 'env 0 raised '
+  assert str(error.value) == expected + 'ValueError: camera_id=99 is invalid'
+  assert capsys.readouterr().err == ''
