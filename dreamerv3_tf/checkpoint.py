@@ -129,8 +129,8 @@ class Checkpoint:
           f'Checkpoint {path} is damaged: {base.one_line(e)}'
           f'{_resume_hint(self.directory, path, list(self.replays))}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
-      raise CheckpointError(
-          f'Checkpoint {path} does not match this run: {base.one_line(e)}') from None
+      reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
+      raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
     return path
 
   def tidy(self, plan):
@@ -290,7 +290,8 @@ def _damage(path, replay_names=()):
     present = set(GFILES.listdir(folder)) if tf.io.gfile.isdir(folder) else set()
     missing = [f for f in files if f not in present]
     if missing:
-      return f'{len(missing)} replay files are missing, e.g. {name}/{missing[0]}'
+      return (f'{len(missing)} replay file{"s are" if len(missing) > 1 else " is"} '
+              f'missing, e.g. {name}/{missing[0]}')
   return None
 
 
@@ -488,7 +489,9 @@ def _resolve(path, flag):
     return path
   listed = _intact_latest(path, (), flag)
   if not listed:
-    raise CheckpointError(f'No checkpoint found in {path}')
+    inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
+    hint = f' (did you mean {flag}={inner}?)' if _listed(inner) else ''
+    raise CheckpointError(f'No checkpoint found in {path}{hint}')
   return listed[-1]
 
 

@@ -10,6 +10,7 @@ signature is the policy, and no agent is built). Episode stats go to `epstats/`.
 """
 
 import contextlib
+import os
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -47,6 +48,10 @@ def load_policy(config, obs_space, act_space):
   from a checkpoint, or an export.SavedPolicy for a SavedModel directory.
   """
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
+  if not config.run.from_checkpoint and not os.path.isdir(source) and '://' not in source:
+    raise checkpointing.CheckpointError(
+        f'No checkpoint found in {source}: pass --config.run.from_checkpoint=PATH (a '
+        "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
   act_space = {k: v for k, v in act_space.items() if k != 'reset'}
   if export.is_saved_model(source):
     policy = export.SavedPolicy(source)
