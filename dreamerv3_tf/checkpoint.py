@@ -310,7 +310,8 @@ def _resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
     if damaged and _number(path) >= _number(damaged):
       continue
     if not _damage(path, replay_names):
-      return (f'; to resume from the newest intact checkpoint, {os.path.basename(path)}, '
+      verb = 'resume from' if flag == RESUME_FLAG else 'use'
+      return (f'; to {verb} the newest intact checkpoint, {os.path.basename(path)}, '
               f'rerun with {flag}={shlex.quote(path)}')
   return '; no earlier checkpoint is intact: start again with a new --logdir'
 

@@ -9,6 +9,7 @@ checkpoint), ends the program with one line naming it and a non-zero exit code;
 import datetime
 import os
 import re
+import signal
 import sys
 import traceback
 
@@ -77,18 +78,29 @@ def main(argv):
   with config.unlocked():
     config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
+  signal.signal(signal.SIGTERM, _terminated)  # `kill`, `timeout`, schedulers: as Ctrl-C
   try:
     configuration.finalize(config)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
     run.main(config)
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as e:
     resume = '' if config.script == 'eval_only' else (
         '; checkpoints saved so far are kept, and the same command resumes from the '
         f'latest in {os.path.join(config.logdir, "ckpt")}')
-    _fail(f'Interrupted{resume}', 130)
+    term = isinstance(e, Terminated)
+    _fail(f'{"Terminated" if term else "Interrupted"}{resume}', 143 if term else 130)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line
     _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the run stops the same way."""
+
+
+def _terminated(signum, frame):
+  del signum, frame
+  raise Terminated()
 
 
 def describe(error):

@@ -29,7 +29,9 @@ from run_helpers import make_run_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPLAYS = ['replay_train', 'replay_eval']
-TF_NATIVE_LOG = re.compile(r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog')
+TF_NATIVE_LOG = re.compile(
+    r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog|To enable the '
+    'following instructions')
 
 
 def run_flags(task='dummy_disc_vec', parallel=False, report_every=0):
@@ -246,7 +248,9 @@ def test_env_output_error_through_the_cli(tmp_path):
       'got 1 non-finite (inf)')
 
 
-def test_ctrl_c_is_one_line_and_keeps_checkpoints(logdir, capsys):
+@pytest.mark.parametrize('sig, code, word', [
+    (signal.SIGINT, 130, 'Interrupted'), (signal.SIGTERM, 143, 'Terminated')])
+def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(logdir, capsys, sig, code, word):
   ckpt = logdir / 'ckpt'
   saved = tf.train.latest_checkpoint(str(ckpt))
   proc = subprocess.Popen(
@@ -258,11 +262,11 @@ def test_ctrl_c_is_one_line_and_keeps_checkpoints(logdir, capsys):
   while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
     assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
     time.sleep(0.1)
-  proc.send_signal(signal.SIGINT)
+  proc.send_signal(sig)
   _, stderr = proc.communicate(timeout=120)
-  assert proc.returncode == 130
+  assert proc.returncode == code
   assert our_lines(stderr) == [
-      f'Interrupted; checkpoints saved so far are kept, and the same command resumes '
+      f'{word}; checkpoints saved so far are kept, and the same command resumes '
       f'from the latest in {ckpt}']
   assert 'Traceback' not in stderr
   # The latest is whole and resumes; the interrupt may have landed in a save, which
