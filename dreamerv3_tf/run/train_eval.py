@@ -15,6 +15,7 @@ from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import clocks
+from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
 
 
@@ -41,6 +42,7 @@ def train_eval(config, evaluate=True):
   should_report = every(config.run.report_every)
   should_save = every(config.run.save_every)
   train_metrics = common.Mean()
+  usage_ = usage.Usage()  # RSS, fds, threads: a leak shows over a long run
   carry_train = [agent.init_train(config.batch_size)]
 
   def add(replay):
@@ -125,6 +127,7 @@ def train_eval(config, evaluate=True):
         logger.add(train_metrics.result(), prefix='train')
         logger.add(replay_train.stats(), prefix='replay')
         logger.add({'updates': int(updates)}, prefix='train')
+        logger.add(usage_.stats(), prefix='usage')
         logger.write()
       if should_save(int(step)):
         ckpt.save()
