@@ -28,6 +28,8 @@ def train_eval(config, evaluate=True):
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
   configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
+  watch = nonfinite.Watch(  # counts, names and stops non-finite updates
+      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
   replay_train = factories.make_replay(config, 'train')
   replay_eval = factories.make_replay(config, 'eval')
   lock = factories.make_lock()  # tf.data samples on its own threads
@@ -43,8 +45,6 @@ def train_eval(config, evaluate=True):
   should_save = every(config.run.save_every)
   train_metrics = common.Mean()
   carry_train = [agent.init_train(config.batch_size)]
-  watch = nonfinite.Watch(
-      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
 
   def add(replay):
     def callback(tran, worker):
@@ -131,9 +131,10 @@ def train_eval(config, evaluate=True):
             logger.add(common.report(agent, stream_eval, config.run.report_batches),
                        prefix='eval')
       if should_log(int(step)):
+        logger.add(watch.result(), prefix='train')
         logger.add(train_metrics.result(), prefix='train')
         logger.add(replay_train.stats(), prefix='replay')
-        logger.add({'updates': int(updates), **watch.result()}, prefix='train')
+        logger.add({'updates': int(updates)}, prefix='train')
         logger.write()
       if should_save(int(step)):
         ckpt.save()
