@@ -84,7 +84,9 @@ def cause(metrics, terms=(), batch=None):
   if bad:
     text = f"loss '{bad[0]}' is not finite ({metrics[f'loss/{bad[0]}']})"
     later = [n for n in bad[1:] if n != 'total']
-    text += f', and so are {len(later)} later terms' if later else ''
+    if later:
+      text += ', and so is 1 later term' if len(later) == 1 else (
+          f', and so are {len(later)} later terms')
   else:
     norm = metrics.get('opt/grad_norm', float('nan'))
     text = f'the gradient norm is not finite ({norm}) while every loss term is finite'

@@ -37,7 +37,7 @@ def train_metrics(**losses):
 def test_cause_names_the_first_term_in_computation_order():
   metrics = train_metrics(policy=np.inf, rew=np.nan, total=np.nan)
   assert nonfinite.cause(metrics, TERMS) == (
-      "loss 'rew' is not finite (nan), and so are 1 later terms")
+      "loss 'rew' is not finite (nan), and so is 1 later term")
   # Without an order: the terms alphabetically, the total last.
   metrics = train_metrics(value=-np.inf, total=np.nan)
   assert nonfinite.cause(metrics).startswith("loss 'value' is not finite (-inf)")
