@@ -17,6 +17,7 @@ from dreamerv3_tf import factories
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
+from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
@@ -28,6 +29,8 @@ def train_eval(config, evaluate=True):
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
   configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
+  watch = nonfinite.Watch(  # counts, names and stops non-finite updates
+      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
   replay_train = factories.make_replay(config, 'train')
   replay_eval = factories.make_replay(config, 'eval')
   lock = factories.make_lock()  # tf.data samples on its own threads
@@ -55,11 +58,15 @@ def train_eval(config, evaluate=True):
     if not stream_train.ready():
       return
     for _ in range(should_train(int(step))):
-      carry_train[0], outs, metrics = agent.train(carry_train[0], next(stream_train))
+      batch = next(stream_train)
+      carry, outs, metrics = agent.train(carry_train[0], batch)
+      updates.increment()
+      if watch.skipped(int(updates), metrics, batch):
+        continue  # its latents may be NaN: the carry and the replay keep theirs
+      carry_train[0] = carry
       if 'replay' in outs:
         with lock:
           replay_train.update(outs['replay'])
-      updates.increment()
       train_metrics.add(metrics)
 
   driver_train.on_step(add(replay_train))
@@ -77,11 +84,13 @@ def train_eval(config, evaluate=True):
 
   def get_loop():
     return {'step': int(step), 'updates': int(updates),
+            'skipped_updates': watch.total,
             'clocks': {k: v.save() for k, v in clocks_.items()},
             'drivers': {k: v.save() for k, v in drivers.items()}}
 
   def set_loop(state):
     step.value, updates.value = state['step'], state['updates']
+    watch.total = state.get('skipped_updates', 0)  # older checkpoints lack it
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
@@ -124,6 +133,7 @@ def train_eval(config, evaluate=True):
             logger.add(common.report(agent, stream_eval, config.run.report_batches),
                        prefix='eval')
       if should_log(int(step)):
+        logger.add(watch.result(), prefix='train')
         logger.add(train_metrics.result(), prefix='train')
         logger.add(replay_train.stats(), prefix='replay')
         logger.add({'updates': int(updates)}, prefix='train')
