@@ -68,6 +68,7 @@ def get_config():
   c.run.resume_from = ''            # resume from this checkpoint of the logdir, not the latest
   c.run.allow_other_config = False # reuse a logdir whose saved config differs
   c.run.log_video_every = 1        # reports with videos (every n-th report)
+  c.run.max_nonfinite_updates = 100  # stop after this many skipped updates in a row; 0 never
 
   c.logger = mlc.ConfigDict()
   c.logger.outputs = 'terminal,jsonl,tensorboard'

@@ -102,6 +102,7 @@ class Checkpoint:
   def save(self):
     """Writes a new checkpoint and prunes old ones; a failure leaves earlier ones
     loadable and raises CheckpointError (one line: the directory and the cause)."""
+    check_finite(self._ckpt, self.latest)
     try:
       path = self._manager.save()
       self._prune()
@@ -414,6 +415,17 @@ def check_readable(path):
     _read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
     raise CheckpointError(f'Checkpoint {path} is corrupt: {base.one_line(e)}') from None
+
+
+def check_finite(root, latest=None):
+  """Raises CheckpointError (one line) if a float variable under `root` holds NaN or
+  inf: a diverged agent must never replace the intact checkpoints."""
+  for name, var in _agent_variables(root).items():
+    if tf.as_dtype(var.dtype).is_floating and not bool(
+        tf.reduce_all(tf.math.is_finite(var))):
+      kept = f'; the latest checkpoint {latest} is kept' if latest else ''
+      raise CheckpointError(
+          f'Refusing to save a checkpoint: {name} is not finite (the agent diverged){kept}')
 
 
 def _read_python_state(path, name):

@@ -59,6 +59,9 @@ def finalize(config):
   size = c.env[suite].get('size') if suite in c.env else None
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
          f'env.{suite}.size={size} must be (height, width), both >= 1')
+  _check(c.run.max_nonfinite_updates >= 0,
+         f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
+         '(0 never stops)')
   fracs = dict(c.replay.fracs)
   _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
@@ -201,7 +204,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
-    'run.clock', 'run.resume_from', 'xla_cache',
+    'run.clock', 'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
 
 

@@ -227,3 +227,23 @@ def test_inspect_and_load_write_nothing(tmp_path):
   plan = inspect(tmp_path)
   ckpt.load(plan.path)
   assert {x: os.stat(tmp_path / x).st_mtime_ns for x in os.listdir(tmp_path)} == before
+
+
+def test_a_nonfinite_variable_is_never_saved(tmp_path):
+  replay = make_replay()
+  fill(replay, 50)
+  weights = tf.Variable(np.ones(3, np.float32))
+  ckpt = checkpointing.Checkpoint(
+      str(tmp_path), keep=2, replays={'replay_train': replay}, agent=tf.Module(),
+      weights=weights)
+  good = ckpt.save()
+  files = sorted(os.listdir(tmp_path))
+  weights.assign([1.0, np.inf, 2.0])
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    ckpt.save()
+  assert str(error.value) == (
+      'Refusing to save a checkpoint: weights is not finite (the agent diverged); '
+      f'the latest checkpoint {good} is kept')
+  assert ckpt.latest == good and sorted(os.listdir(tmp_path)) == files
+  assert tf.train.load_checkpoint(good).get_tensor(
+      'weights/.ATTRIBUTES/VARIABLE_VALUE').tolist() == [1.0, 1.0, 1.0]

@@ -130,6 +130,15 @@ class Agent(tf.Module, base.Agent):
     return dict(self._s.traces)
 
   @property
+  def loss_terms(self):
+    """Names of the `loss/<name>` train metrics, in the order the train step computes
+    them (world model, then actor and critic): the first non-finite one is nearest
+    the cause (run/nonfinite.py)."""
+    recons = (*self.dec.veckeys, *self.dec.imgkeys)
+    repval = ('repval',) if self.config.agent.repval_loss else ()
+    return ('dyn', 'rep', *recons, 'rew', 'con', 'policy', 'value', *repval)
+
+  @property
   def modules(self):
     return [self.enc, self.dyn, self.dec, self.rew, self.con, self.pol, self.val]
 
@@ -436,6 +445,8 @@ class Agent(tf.Module, base.Agent):
       scales.pop('repval', None)
     if set(scales) != set(losses):
       raise ValueError(f'loss scales {sorted(scales)} do not match losses {sorted(losses)}')
+    if tuple(losses) != self.loss_terms:
+      raise ValueError(f'losses {list(losses)} are not in the order of loss_terms')
     means = {k: tf.reduce_mean(v) for k, v in losses.items()}
     loss = tf.add_n([means[k] * scales[k] for k in sorted(means)])
     metrics.update({f'loss/{k}': v for k, v in means.items()})

@@ -24,7 +24,9 @@ import time
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import clocks
+from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
+from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
@@ -45,6 +47,8 @@ def _train_eval(config, evaluate, cleanup):
       common.checkpoint_dir(config), list(replay_modes), config.run.resume_from)
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
+  watch = nonfinite.Watch(  # counts, names and stops non-finite updates
+      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
   replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}
   replay_train, replay_eval = replays['replay_train'], replays['replay_eval']
   lock = factories.make_lock()  # tf.data samples on its own threads
@@ -61,6 +65,7 @@ def _train_eval(config, evaluate, cleanup):
   should_report = every(config.run.report_every)
   should_save = every(config.run.save_every)
   train_metrics = common.Mean()
+  usage_ = usage.Usage()  # RSS, fds, threads: a leak shows over a long run
   carry_train = [agent.init_train(config.batch_size)]
 
   def add(replay):
@@ -73,11 +78,15 @@ def _train_eval(config, evaluate, cleanup):
     if not stream_train.ready():
       return
     for _ in range(should_train(int(step))):
-      carry_train[0], outs, metrics = agent.train(carry_train[0], next(stream_train))
+      batch = next(stream_train)
+      carry, outs, metrics = agent.train(carry_train[0], batch)
+      updates.increment()
+      if watch.skipped(int(updates), metrics, batch):
+        continue  # its latents may be NaN: the carry and the replay keep theirs
+      carry_train[0] = carry
       if 'replay' in outs:
         with lock:
           replay_train.update(outs['replay'])
-      updates.increment()
       train_metrics.add(metrics)
 
   driver_train.on_step(add(replay_train))
@@ -93,11 +102,13 @@ def _train_eval(config, evaluate, cleanup):
 
   def get_loop():
     return {'step': int(step), 'updates': int(updates),
+            'skipped_updates': watch.total,
             'clocks': {k: v.save() for k, v in clocks_.items()},
             'drivers': {k: v.save() for k, v in drivers.items()}}
 
   def set_loop(state):
     step.value, updates.value = state['step'], state['updates']
+    watch.total = state.get('skipped_updates', 0)  # older checkpoints lack it
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
@@ -149,9 +160,11 @@ def _train_eval(config, evaluate, cleanup):
           logger.add(common.report(agent, stream_eval, config.run.report_batches),
                      prefix='eval')
     if should_log(int(step)):
+      logger.add(watch.result(), prefix='train')
       logger.add(train_metrics.result(), prefix='train')
       logger.add(replay_train.stats(), prefix='replay')
       logger.add({'updates': int(updates)}, prefix='train')
+      logger.add(usage_.stats(), prefix='usage')
       logger.write()
     if should_save(int(step)):
       ckpt.save()

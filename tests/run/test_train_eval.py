@@ -90,6 +90,8 @@ def test_metrics_carry_the_prefixes(dummy_run):
   keys = set().union(*read_jsonl(os.path.join(config.logdir, 'metrics.jsonl')))
   for prefix in ('episode/', 'epstats/', 'report/', 'eval/', 'train/', 'replay/'):
     assert any(k.startswith(prefix) for k in keys), (prefix, sorted(keys))
+  # What a leak hunt over a long run reads.
+  assert {'usage/proc_ram_gb', 'usage/proc_fds', 'usage/proc_threads'} <= keys
   scores = read_jsonl(os.path.join(config.logdir, 'scores.jsonl'))
   assert any('epstats/score' in x for x in scores)
   assert any('episode/score' in x for x in scores)
