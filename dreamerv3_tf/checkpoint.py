@@ -256,9 +256,10 @@ def _damaged_among(paths, replay_names):
   for path in paths:
     reason = _damage(path, replay_names)
     if reason:
-      # A checkpoint without any file was pruned by a save interrupted before it
-      # rewrote the state file (TensorFlow lists first, deletes, then lists again).
-      if tf.io.gfile.glob(path + '.*'):
+      # Without its index it was being pruned by a save that was interrupted before
+      # it rewrote the state file (TensorFlow lists the new checkpoint, deletes the
+      # oldest, index first, then lists again): no warning for that.
+      if tf.io.gfile.exists(path + '.index'):
         _warn_damaged(path, reason)
       damaged.append(path)
   return damaged

@@ -178,6 +178,14 @@ def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, ca
   assert inspect(tmp_path).damaged == [] and capsys.readouterr().err == ''
 
 
+def test_a_checkpoint_pruned_by_an_interrupted_save_is_no_warning(tmp_path, capsys):
+  _, paths = saved_run(tmp_path)
+  os.remove(paths[0] + '.index')  # TensorFlow deletes the index first, then the data
+  plan = inspect(tmp_path)
+  assert plan == checkpointing.Plan(paths[2], paths[1:], [paths[0]])
+  assert capsys.readouterr().err == ''
+
+
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
