@@ -260,7 +260,7 @@ def _resolve(path, flag):
   listed = damage.intact_latest(path, (), flag)
   if not listed:
     inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
-    hint = f' (did you mean {flag}={inner}?)' if damage.listed(inner) else ''
+    hint = f' (did you mean {flag}={inner}?)' if damage.listed_checkpoints(inner) else ''
     raise CheckpointError(f'No checkpoint found in {path}{hint}')
   return listed[-1]
 

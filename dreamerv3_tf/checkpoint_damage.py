@@ -66,7 +66,7 @@ def inspect(directory, replay_names=(), resume_from=''):
 def intact_latest(directory, replay_names, flag):
   """-> the checkpoints the state file lists, oldest first ([]: none), after
   checking that the latest is intact; else CheckpointError with a hint to `flag`."""
-  listed = listed(directory)
+  listed = listed_checkpoints(directory)
   if listed is None or (not listed and _found(directory)):
     state = GFILES.join(directory, 'checkpoint')
     raise CheckpointError(
@@ -81,7 +81,7 @@ def intact_latest(directory, replay_names, flag):
 
 
 def _plan_resume_from(directory, replay_names, resume_from):
-  known = listed(directory) or _found(directory)  # by file names if no state file
+  known = listed_checkpoints(directory) or _found(directory)  # by file names if no state file
   path = os.path.expanduser(resume_from)
   path = path[:-len('.index')] if path.endswith('.index') else path
   if not os.path.dirname(path):
@@ -165,7 +165,7 @@ def read_all(path):
 def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
   """'; resume from the newest intact one with FLAG=PATH', for a damaged `damaged`
   (None: the latest is unknown), or why that is impossible."""
-  candidates = listed(directory) or _found(directory)
+  candidates = listed_checkpoints(directory) or _found(directory)
   for path in sorted(candidates, key=_number, reverse=True):
     if damaged and _number(path) >= _number(damaged):
       continue
@@ -176,7 +176,7 @@ def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
   return '; no earlier checkpoint is intact: start again with a new --logdir'
 
 
-def listed(directory):
+def listed_checkpoints(directory):
   """Checkpoints named by the `checkpoint` state file, oldest first ([] if there is
   no such file, None if it cannot be read)."""
   if not tf.io.gfile.exists(GFILES.join(directory, 'checkpoint')):
