@@ -169,7 +169,8 @@ def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, ca
   plan = inspect(tmp_path)
   assert plan == checkpointing.Plan(paths[2], [paths[0], paths[2]], [paths[1]])
   warning = capsys.readouterr().err
-  assert warning.startswith(f'WARNING: checkpoint {paths[1]} is damaged (') and warning.count('\n') == 1
+  assert warning.startswith(f'WARNING: checkpoint {paths[1]} is damaged (')
+  assert warning.count('\n') == 1
   ckpt.tidy(plan)
   assert sorted(os.listdir(tmp_path / 'damaged')) == ['ckpt-2.index']
   for _ in range(3):
