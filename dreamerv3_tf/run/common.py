@@ -2,8 +2,11 @@
 
 import collections
 import os
+import time
 
 import numpy as np
+
+from dreamerv3_tf import startup
 
 
 class Counter:
@@ -59,3 +62,44 @@ def report(agent, stream, batches):
 
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
+
+
+class StartupNotes:
+  """The start's progress lines, each printed once: what runs now, how long it
+  usually takes (measured with the quick preset, BENCHMARKS.md), how long it took."""
+
+  def __init__(self, config):
+    self._config = config
+    self._start = time.time()
+    self._trained = False
+
+  def envs(self, evaluate):
+    run = self._config.run
+    count = f'{run.envs} train' + (f' and {run.eval_envs} eval' if evaluate else '')
+    where = 'each in its own process' if run.parallel else 'in this process'
+    startup.say(f'Building {count} env(s) of {self._config.task} ({where}).')
+
+  def agent(self):
+    c = self._config
+    if c.random_agent or not c.jit:
+      what = 'random agent' if c.random_agent else 'jit=False: eager agent'
+      startup.say(f'Building the agent ({what}, nothing to compile).')
+      return
+    cache = (f'later starts of this config load them from the XLA cache in '
+             f'{c.xla_cache} in about 10 s' if c.xla_cache else
+             'config.xla_cache is off, so every start compiles')
+    startup.say(
+        'Building the agent and compiling its policy and train step with XLA: on a '
+        'first start about 40 s for size1m on 2 CPU cores, minutes for bigger models; '
+        f'{cache}.')
+
+  def trained(self):
+    """Call after each train step; the first one says that training runs."""
+    if self._trained:
+      return
+    self._trained = True
+    run = self._config.run
+    unit = 's' if run.clock == 'seconds' else ' env steps'
+    startup.say(
+        f'First update done {time.time() - self._start:.0f} s after the start; training. '
+        f'Progress lines every {run.log_every:g}{unit} (run.log_every).')

@@ -21,11 +21,14 @@ from dreamerv3_tf.run import common
 def train_eval(config, evaluate=True):
   configuration.save(config, config.logdir, config.run.allow_other_config)
   step, updates = common.Counter(), common.Counter()
+  notes = common.StartupNotes(config)
   logger = factories.make_logger(config, step)
+  notes.envs(evaluate)
   driver_train = factories.make_driver(config, 'train')
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
   configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
+  notes.agent()
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
   replay_train = factories.make_replay(config, 'train')
   replay_eval = factories.make_replay(config, 'eval')
@@ -59,6 +62,7 @@ def train_eval(config, evaluate=True):
           replay_train.update(outs['replay'])
       updates.increment()
       train_metrics.add(metrics)
+      notes.trained()
 
   driver_train.on_step(add(replay_train))
   driver_train.on_step(lambda tran, worker: step.increment())
