@@ -1,7 +1,7 @@
 """The policy of a training run as a SavedModel that runs without this package.
 
   python -m dreamerv3_tf.export --logdir=~/logdir/run1 --out=~/export/run1
-      [--checkpoint=~/logdir/run1/ckpt/ckpt-7] [--overwrite]
+      [--checkpoint=~/logdir/run1/ckpt/ckpt-7] [--overwrite] [--tflite]
 
 The agent is rebuilt from RUN/config.json and RUN/spaces.json (no env is made) and
 the latest checkpoint in RUN/ckpt (or --checkpoint) is restored into it.
@@ -31,6 +31,19 @@ lie in [-1, 1] (training normalises the env's action bounds to that range: scale
   state = {k: v for k, v in out.items() if k.startswith('state_')}
 
 `SavedPolicy(DIR)` wraps the SavedModel in the agent's policy interface (eval_only).
+
+With --tflite, DIR/policy.tflite holds the same policy for TensorFlow Lite (phones,
+robots): the signatures step_eval and initial_state with the inputs and outputs named
+above (the state is an explicit input and output; B is free, resize the inputs), in
+TFLite builtin ops only, so the plain TFLite / LiteRT runtime runs it:
+
+  interpreter = tf.lite.Interpreter(DIR + '/policy.tflite')  # or ai_edge_litert's
+  state = interpreter.get_signature_runner('initial_state')(batch_size=np.int32(1))
+  out = interpreter.get_signature_runner('step_eval')(obs_position=..., obs_is_first=...,
+                                                      **state)
+step_train is not converted: its stateless random ops (StatelessRandomUniformV2,
+StatelessRandomUniformFullIntV2 and the uint64 BitwiseOr / LeftShift / Cast / Pack of
+their seeds) are no TFLite builtins and would need the flex (TF Select) delegate.
 """
 
 import os
@@ -45,6 +58,8 @@ from dreamerv3_tf import checkpoint as checkpointing
 
 STATE_KEYS = ('deter', 'stoch', 'prevact')
 SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
+TFLITE_FILE = 'policy.tflite'
+TFLITE_SIGNATURES = ('step_eval', 'initial_state')
 _NAME = re.compile(r'^[A-Za-z0-9_]+$')
 
 
@@ -126,12 +141,12 @@ class PolicyModule(tf.Module):
     return out
 
 
-def export(agent, out, overwrite=False):
+def export(agent, out, overwrite=False, tflite=False):
   """Writes the SavedModel of `agent`'s policy to directory `out`. -> out.
 
   Written under a temporary name next to `out` and renamed when complete, so `out`
   never holds half an export. An existing non-empty `out` is an error unless
-  `overwrite`.
+  `overwrite`. With `tflite`, `out` also holds TFLITE_FILE (see write_tflite).
   """
   out = os.path.expanduser(out).rstrip('/')
   check_out(out, overwrite)
@@ -141,6 +156,8 @@ def export(agent, out, overwrite=False):
     tf.io.gfile.rmtree(tmp)
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
+    if tflite:
+      write_tflite(tmp, os.path.join(tmp, TFLITE_FILE))
     if tf.io.gfile.exists(out):
       tf.io.gfile.rmtree(out)
     tf.io.gfile.rename(tmp, out)
@@ -148,6 +165,26 @@ def export(agent, out, overwrite=False):
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
   return out
+
+
+def write_tflite(saved_model, path, signatures=TFLITE_SIGNATURES):
+  """Converts `signatures` of the SavedModel directory `saved_model` to a TensorFlow
+  Lite model at `path`, in TFLite builtin ops only (no flex delegate needed on the
+  device). Ops without a builtin raise ExportError naming them."""
+  converter = tf.lite.TFLiteConverter.from_saved_model(
+      saved_model, signature_keys=list(signatures))
+  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+  try:
+    model = converter.convert()
+  except Exception as e:  # noqa: BLE001 - tf.lite's ConverterError, many lines long
+    ops = re.search(r'TF Select ops: ([^\n]+)', str(e))
+    reason = (f'ops {ops.group(1)} have no TFLite builtin' if ops else
+              ' '.join(str(e).split())[-300:])
+    raise ExportError(
+        f'TensorFlow Lite cannot convert {", ".join(signatures)}: {reason}') from None
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(model)
+  return path
 
 
 def check_out(out, overwrite):
@@ -159,7 +196,7 @@ def check_out(out, overwrite):
           f'--out {out} exists and is not empty; choose another or pass --overwrite')
 
 
-def export_run(logdir, out, checkpoint=None, overwrite=False):
+def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   """Rebuilds the agent of training run `logdir`, restores it, exports it.
 
   -> (checkpoint prefix used, out).
@@ -187,7 +224,7 @@ def export_run(logdir, out, checkpoint=None, overwrite=False):
     if not tf.io.gfile.isdir(checkpoint):
       raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
   prefix, _ = checkpointing.load_agent(agent, checkpoint)
-  return prefix, export(agent, out, overwrite)
+  return prefix, export(agent, out, overwrite, tflite)
 
 
 class SavedPolicy:
@@ -276,12 +313,16 @@ def main(argv):
   del argv
   FLAGS = flags.FLAGS
   try:
-    prefix, out = export_run(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite)
+    prefix, out = export_run(
+        FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
   except (configuration.ConfigError, checkpointing.CheckpointError) as e:
     print(f'Error: {e}', file=sys.stderr)
     sys.exit(1)
   print(f'Exported the policy of {prefix} to {out} '
         f'(signatures: {", ".join(SIGNATURES)}).')
+  if FLAGS.tflite:
+    print(f'TensorFlow Lite: {os.path.join(out, TFLITE_FILE)} '
+          f'(signatures: {", ".join(TFLITE_SIGNATURES)}).')
 
 
 def entry():
@@ -293,6 +334,8 @@ def entry():
   flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
                       '(default: the latest in LOGDIR/ckpt).')
   flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
+  flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
+                    'initial_state for TensorFlow Lite.')
   app.run(main)
 
 

@@ -66,7 +66,7 @@ def checkpoint_dir(config):
 
 class StartupNotes:
   """The start's progress lines, each printed once: what runs now, how long it
-  usually takes (measured with the quick preset, BENCHMARKS.md), how long it took."""
+  usually takes (the size1m figures of BENCHMARKS.md), and how long it took."""
 
   def __init__(self, config):
     self._config = config
@@ -85,13 +85,12 @@ class StartupNotes:
       what = 'random agent' if c.random_agent else 'jit=False: eager agent'
       startup.say(f'Building the agent ({what}, nothing to compile).')
       return
-    cache = (f'later starts of this config load them from the XLA cache in '
-             f'{c.xla_cache} in about 10 s' if c.xla_cache else
-             'config.xla_cache is off, so every start compiles')
+    cache = (f'later starts of this config load them from the XLA cache ({c.xla_cache}) '
+             'in seconds' if c.xla_cache else 'config.xla_cache is off: every start compiles')
     startup.say(
-        'Building the agent and compiling its policy and train step with XLA: on a '
-        'first start about 40 s for size1m on 2 CPU cores, minutes for bigger models; '
-        f'{cache}.')
+        'Building the agent and compiling its policy and train step with XLA: the first '
+        'start of a config takes about 30 s at size1m on 2 idle CPU cores (more on busy '
+        f'ones), minutes for bigger models; {cache}.')
 
   def trained(self):
     """Call after each train step; the first one says that training runs."""

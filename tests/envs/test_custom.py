@@ -167,7 +167,8 @@ def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
 
 
 def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tmp_path):
-  env = dict(os.environ, PYTHONPATH=f'{user_dir}{os.pathsep}{ROOT}')
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}  # a user's shell
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
   result = subprocess.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
        f'--logdir={tmp_path}/run', '--config.task=py_corridor:raises',
