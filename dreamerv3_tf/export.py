@@ -34,7 +34,7 @@ lie in [-1, 1] (training normalises the env's action bounds to that range: scale
 
 With --tflite, DIR/policy.tflite holds the same policy for TensorFlow Lite (phones,
 robots): the signatures step_eval and initial_state with the inputs and outputs named
-above (the state is an explicit input and output; B is free, resize the inputs), in
+above (the state is an explicit input and output), for a batch of one (B = 1), in
 TFLite builtin ops only, so the plain TFLite / LiteRT runtime runs it:
 
   interpreter = tf.lite.Interpreter(DIR + '/policy.tflite')  # or ai_edge_litert's
@@ -49,6 +49,7 @@ their seeds) are no TFLite builtins and would need the flex (TF Select) delegate
 import os
 import re
 import sys
+import tempfile
 import types
 
 import numpy as np
@@ -60,6 +61,7 @@ STATE_KEYS = ('deter', 'stoch', 'prevact')
 SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
 TFLITE_FILE = 'policy.tflite'
 TFLITE_SIGNATURES = ('step_eval', 'initial_state')
+TFLITE_BATCH = 1  # one robot or phone; static shapes also suit TFLite's kernels
 _NAME = re.compile(r'^[A-Za-z0-9_]+$')
 
 
@@ -72,9 +74,10 @@ class PolicyModule(tf.Module):
 
   Args:
     agent: a dreamerv3_tf Agent (restored).
+    batch_size: the batch size of the step signatures; None leaves it free.
   """
 
-  def __init__(self, agent):
+  def __init__(self, agent, batch_size=None):
     super().__init__(name='policy')
     import keras
     from dreamerv3_tf.agent import nets
@@ -85,7 +88,7 @@ class PolicyModule(tf.Module):
             f'key {key!r} is not a valid signature name (letters, digits, _ only)')
     zero = agent.init_policy(1)
     state_specs = {
-        f'state_{k}': tf.TensorSpec((None, *zero[k].shape[1:]), tf.float32, f'state_{k}')
+        f'state_{k}': tf.TensorSpec((batch_size, *zero[k].shape[1:]), tf.float32, f'state_{k}')
         for k in STATE_KEYS}
     # Untracked (a plain namespace): the SavedModel holds only the variables the
     # policy reads, not the optimizer, decoder and critics.
@@ -95,7 +98,7 @@ class PolicyModule(tf.Module):
     self.weights = [v.value if isinstance(v, keras.Variable) else v
                     for v in nets.weights([agent.enc, agent.dyn, agent.pol])]
     obs_specs = {
-        f'obs_{k}': tf.TensorSpec((None, *s.shape), tf.as_dtype(s.dtype), f'obs_{k}')
+        f'obs_{k}': tf.TensorSpec((batch_size, *s.shape), tf.as_dtype(s.dtype), f'obs_{k}')
         for k, s in obs_space.items()}
     inputs = {**obs_specs, **state_specs}
     seed = {'seed': tf.TensorSpec((), tf.int64, 'seed')}
@@ -157,7 +160,7 @@ def export(agent, out, overwrite=False, tflite=False):
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
     if tflite:
-      write_tflite(tmp, os.path.join(tmp, TFLITE_FILE))
+      write_tflite(agent, os.path.join(tmp, TFLITE_FILE))
     if tf.io.gfile.exists(out):
       tf.io.gfile.rmtree(out)
     tf.io.gfile.rename(tmp, out)
@@ -167,21 +170,28 @@ def export(agent, out, overwrite=False, tflite=False):
   return out
 
 
-def write_tflite(saved_model, path, signatures=TFLITE_SIGNATURES):
-  """Converts `signatures` of the SavedModel directory `saved_model` to a TensorFlow
-  Lite model at `path`, in TFLite builtin ops only (no flex delegate needed on the
-  device). Ops without a builtin raise ExportError naming them."""
-  converter = tf.lite.TFLiteConverter.from_saved_model(
-      saved_model, signature_keys=list(signatures))
-  converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-  try:
-    model = converter.convert()
-  except Exception as e:  # noqa: BLE001 - tf.lite's ConverterError, many lines long
-    ops = re.search(r'TF Select ops: ([^\n]+)', str(e))
-    reason = (f'ops {ops.group(1)} have no TFLite builtin' if ops else
-              ' '.join(str(e).split())[-300:])
-    raise ExportError(
-        f'TensorFlow Lite cannot convert {", ".join(signatures)}: {reason}') from None
+def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATURES):
+  """Writes `signatures` of `agent`'s policy as a TensorFlow Lite model to `path`.
+
+  The steps take batches of exactly `batch_size`: with a free batch size the policy
+  runs under tf.vectorized_map (see agent._any_batch), whose convolutions the converter
+  leaves as tf.Conv2D (not a builtin) at size1m and up. Builtin ops only, so no flex
+  delegate is needed on the device; ops without a builtin raise ExportError naming them.
+  """
+  module = PolicyModule(agent, batch_size)
+  with tempfile.TemporaryDirectory() as saved_model:
+    tf.saved_model.save(module, saved_model, signatures=module.signatures())
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model, signature_keys=list(signatures))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+      model = converter.convert()
+    except Exception as e:  # noqa: BLE001 - tf.lite's ConverterError, many lines long
+      ops = re.search(r'TF Select ops: ([^\n]+)', str(e))
+      reason = (f'ops {ops.group(1)} have no TFLite builtin' if ops else
+                ' '.join(str(e).split())[-300:])
+      raise ExportError(
+          f'TensorFlow Lite cannot convert {", ".join(signatures)}: {reason}') from None
   with tf.io.gfile.GFile(path, 'wb') as f:
     f.write(model)
   return path

@@ -18,7 +18,8 @@ What TensorFlow 2.21 prints on a machine without a GPU, and what silences each l
   binary) and cpu_aot_loader's "Target machine feature +prefer-no-scatter is not
   supported" (a tuning flag, not an instruction set), both ERROR: level 3.
 So without a user setting we use level 3 (FATAL only). Errors that stop a run reach
-Python as exceptions, which this does not touch.
+Python as exceptions, which this does not touch. (A crash inside `import tensorflow`
+itself would lose the hidden lines: `--verbose` shows them as they come.)
 """
 
 import os
