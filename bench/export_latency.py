@@ -68,7 +68,8 @@ def main():
   presets.size(args.size)(config)
   obs_space, act_space = make_spaces(args.kind)
   agent = Agent(obs_space, act_space, config)
-  out = export.export(agent, os.path.join(tempfile.mkdtemp(), 'export'), tflite=True)
+  tmp = tempfile.TemporaryDirectory()
+  out = export.export(agent, os.path.join(tmp.name, 'export'), tflite=True)
   tflite_path = os.path.join(out, export.TFLITE_FILE)
   saved_bytes = directory_bytes(out) - os.path.getsize(tflite_path)
 
