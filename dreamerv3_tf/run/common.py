@@ -65,8 +65,8 @@ def checkpoint_dir(config):
 
 
 class StartupNotes:
-  """The start's progress lines, each printed once: what runs now, how long it
-  usually takes (the size1m figures of BENCHMARKS.md), and how long it took."""
+  """The start's progress lines after main's first one (startup.announce, which says
+  how long each part usually takes), each printed once, and how long it took."""
 
   def __init__(self, config):
     self._config = config
@@ -85,12 +85,7 @@ class StartupNotes:
       what = 'random agent' if c.random_agent else 'jit=False: eager agent'
       startup.say(f'Building the agent ({what}, nothing to compile).')
       return
-    cache = (f'later starts of this config load them from the XLA cache ({c.xla_cache}) '
-             'in seconds' if c.xla_cache else 'config.xla_cache is off: every start compiles')
-    startup.say(
-        'Building the agent and compiling its policy and train step with XLA: the first '
-        'start of a config takes about 30 s at size1m on 2 idle CPU cores (more on busy '
-        f'ones), minutes for bigger models; {cache}.')
+    startup.say('Building the agent and compiling its policy and train step with XLA.')
 
   def trained(self):
     """Call after each train step; the first one says that training runs."""
