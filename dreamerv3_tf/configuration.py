@@ -11,7 +11,7 @@ import ml_collections as mlc
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
-SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy')
+SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 
 
 class ConfigError(ValueError):

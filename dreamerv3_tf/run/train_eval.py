@@ -23,11 +23,14 @@ from dreamerv3_tf.run import nonfinite
 def train_eval(config, evaluate=True):
   configuration.save(config, config.logdir, config.run.allow_other_config)
   step, updates = common.Counter(), common.Counter()
+  notes = common.StartupNotes(config)
   logger = factories.make_logger(config, step)
+  notes.envs(evaluate)
   driver_train = factories.make_driver(config, 'train')
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
   configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
+  notes.agent()
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
       config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
@@ -68,6 +71,7 @@ def train_eval(config, evaluate=True):
         with lock:
           replay_train.update(outs['replay'])
       train_metrics.add(metrics)
+      notes.trained()
 
   driver_train.on_step(add(replay_train))
   driver_train.on_step(lambda tran, worker: step.increment())
