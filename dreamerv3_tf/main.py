@@ -74,12 +74,13 @@ def main(argv):
   use_xla_flags(config.xla_flags)
   startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
   from dreamerv3_tf import checkpoint
+  from dreamerv3_tf import distribute
   from dreamerv3_tf.core import base
   from dreamerv3_tf.run import nonfinite
   try:
     run.main(config)
   except (configuration.ConfigError, checkpoint.CheckpointError,
-          nonfinite.NonfiniteError) as e:
+          nonfinite.NonfiniteError, distribute.WorkerLostError) as e:
     print(f'Error: {e}', file=sys.stderr)
     sys.exit(1)
   except base.EnvSpaceError as e:

@@ -3,6 +3,7 @@
 import collections
 import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -97,3 +98,24 @@ class StartupNotes:
     startup.say(
         f'First update done {time.time() - self._start:.0f} s after the start; training. '
         f'Progress lines every {run.log_every:g}{unit} (run.log_every).')
+class Worker(NamedTuple):
+  """This process's part in a run.
+
+  chief: writes the run's logdir (config.json, spaces.json, checkpoints, logs).
+  number: 0 for the chief, 1... for the other processes of a multi_worker run.
+  logdir: where this process writes its logs (the run's logdir for the chief,
+    `<logdir>/workers/<number>` for the others, which write nothing else).
+  """
+  chief: bool
+  number: int
+  logdir: str
+
+
+def worker(config):
+  """-> Worker of this process (the chief of a one-process run)."""
+  if config.distribute != 'multi_worker':
+    return Worker(True, 0, config.logdir)
+  from dreamerv3_tf import distribute
+  chief, number = distribute.worker_role()
+  logdir = config.logdir if chief else os.path.join(config.logdir, 'workers', str(number))
+  return Worker(chief, number, logdir)

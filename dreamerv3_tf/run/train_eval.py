@@ -21,15 +21,24 @@ from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
-  configuration.save(config, config.logdir, config.run.allow_other_config)
+  me = common.worker(config)
+  resume = None
+  if me.chief:
+    configuration.save(config, config.logdir, config.run.allow_other_config)
+  else:  # the others only read the run's logdir
+    configuration.check_saved(config, config.logdir, config.run.allow_other_config)
+    # Looked up before the first collective (building the agent), which the chief
+    # cannot pass before this process is up: no save of this run can be newer.
+    resume = checkpointing.latest(common.checkpoint_dir(config))
   step, updates = common.Counter(), common.Counter()
   notes = common.StartupNotes(config)
-  logger = factories.make_logger(config, step)
+  logger = factories.make_logger(config, step, me.logdir)
   notes.envs(evaluate)
   driver_train = factories.make_driver(config, 'train')
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
-  configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
+  if me.chief:
+    configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
   notes.agent()
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
@@ -98,7 +107,7 @@ def train_eval(config, evaluate=True):
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
-      if k in drivers:
+      if k in drivers and me.chief:  # the saved envs are the chief's own
         drivers[k].load(v)
 
   loop = checkpointing.JSONState(get_loop, set_loop)
@@ -107,8 +116,13 @@ def train_eval(config, evaluate=True):
       replays={'replay_train': replay_train, 'replay_eval': replay_eval},
       agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
-  if ckpt.load_or_save():
-    print(f'Resumed from {ckpt.latest} at step {int(step)}.')
+  # Only the chief saves; every worker resumes from the chief's checkpoint, so all
+  # start from the same weights, counters and clocks (the others' replays then
+  # start as copies of the chief's, and their envs from a reset).
+  save = ckpt.save if me.chief else lambda: None
+  resumed = ckpt.load_or_save() if me.chief else bool(resume and ckpt.load(resume))
+  if resumed:
+    print(f'Resumed from {ckpt.latest if me.chief else resume} at step {int(step)}.')
   else:
     should_save.load(should_save.save())  # registered now: no save right away
     if config.run.from_checkpoint:  # a fresh run starts from another run's agent
@@ -116,7 +130,7 @@ def train_eval(config, evaluate=True):
           agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
       print(f'Loaded {len(names)} agent variables matching '
             f'{config.run.from_checkpoint_regex!r} from {path}.')
-      ckpt.save()  # so that a resume continues from them, not from the fresh init
+      save()  # so that a resume continues from them, not from the fresh init
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
@@ -144,8 +158,8 @@ def train_eval(config, evaluate=True):
         logger.add(usage_.stats(), prefix='usage')
         logger.write()
       if should_save(int(step)):
-        ckpt.save()
-    ckpt.save()
+        save()
+    save()
     logger.write()
   finally:
     for stream in (stream_train, stream_report, stream_eval):
