@@ -15,7 +15,7 @@ from dreamerv3_tf.core import base
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
-SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy')
+SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 
 
 class ConfigError(base.UserError, ValueError):
@@ -50,6 +50,13 @@ def finalize(config):
   _check(not c.run.deterministic or c.run.clock == 'steps',
          "run.deterministic=True needs run.clock='steps' (wall-clock intervals are not "
          'reproducible)')
+  if c.distribute == 'multi_worker':
+    # Every worker must make the same number of updates (each is a collective).
+    _check(not c.run.duration,
+           f'run.duration={c.run.duration} cannot stop the workers of a multi_worker run '
+           'after the same update; limit the run with run.steps instead')
+    _check(c.script != 'eval_only',
+           "script=eval_only trains nothing; run it with distribute='default'")
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
   for key in ('log_every', 'report_every', 'save_every'):

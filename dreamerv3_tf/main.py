@@ -18,6 +18,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from dreamerv3_tf import startup
 from dreamerv3_tf.core import base
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -26,6 +27,8 @@ _CONFIG = config_flags.DEFINE_config_file(
 _LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
 _TRACEBACK = flags.DEFINE_bool(
     'traceback', False, f'On an error, print the full traceback (as {base.TRACEBACK_ENV}=1 does).')
+_VERBOSE = flags.DEFINE_bool(
+    'verbose', False, "Show TensorFlow's own log lines (CUDA probing, oneDNN, XLA).")
 
 
 def _parse_flags(argv):
@@ -59,8 +62,7 @@ def main(argv):
   del argv
   if _TRACEBACK.value:
     os.environ[base.TRACEBACK_ENV] = '1'  # env workers and the driver read it too
-  logging.set_verbosity(logging.WARNING)  # TF's own INFO lines drown the progress
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import configuration
   from dreamerv3_tf import run
@@ -83,6 +85,7 @@ def main(argv):
     configuration.finalize(config)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
+    startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
     run.main(config)
   except KeyboardInterrupt as e:
     resume = '' if config.script == 'eval_only' else (

@@ -6,7 +6,7 @@ eval envs with the eval-mode policy.
 Order of a start or resume (why it is this way): nothing is written into the logdir
 before every check passed, so a run that stops leaves it as it was.
 1. The logdir and its config.json are checked (configuration.check_logdir), then the
-   envs are built: a bad logdir or task fails in a second, before TensorFlow loads.
+   envs are built: a bad logdir or task fails before any compile.
 2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
    the run with the flag that resumes from the newest intact one, `run.resume_from`).
 3. Agent and replays are built and the checkpoint (or `run.from_checkpoint`'s agent)
@@ -21,6 +21,7 @@ eval envs and eval replay reports.
 import contextlib
 import time
 
+from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import clocks
@@ -30,22 +31,31 @@ from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
+  me = common.worker(config)
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
-    _train_eval(config, evaluate, cleanup)
+    _train_eval(config, evaluate, me, cleanup)
 
 
-def _train_eval(config, evaluate, cleanup):
+def _train_eval(config, evaluate, me, cleanup):
   step, updates = common.Counter(), common.Counter()
+  notes = common.StartupNotes(config)
+  notes.envs(evaluate)
   driver_train = common.closing(cleanup, factories.make_driver(config, 'train'))
   driver_eval = None
   if evaluate:
     driver_eval = common.closing(cleanup, factories.make_driver(config, 'eval'))
-  from dreamerv3_tf import checkpoint as checkpointing  # loads TensorFlow
   replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'}
-  plan = checkpointing.inspect(
-      common.checkpoint_dir(config), list(replay_modes), config.run.resume_from)
+  ckpt_dir = common.checkpoint_dir(config)
+  if me.chief:
+    plan = checkpointing.inspect(ckpt_dir, list(replay_modes), config.run.resume_from)
+  else:
+    # The others only read the chief's checkpoints, and look the latest up before the
+    # first collective (building the agent), which the chief cannot pass before this
+    # process is up: no save of this run can be newer.
+    plan = checkpointing.Plan(checkpointing.latest(ckpt_dir), [], [])
   act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
+  notes.agent()
   agent = factories.make_agent(config, driver_train.obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
       config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
@@ -88,6 +98,7 @@ def _train_eval(config, evaluate, cleanup):
         with lock:
           replay_train.update(outs['replay'])
       train_metrics.add(metrics)
+      notes.trained()
 
   driver_train.on_step(add(replay_train))
   driver_train.on_step(lambda tran, worker: step.increment())
@@ -112,14 +123,16 @@ def _train_eval(config, evaluate, cleanup):
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
-      if k in drivers:
+      if k in drivers and me.chief:  # the saved envs are the chief's own
         drivers[k].load(v)
 
   loop = checkpointing.JSONState(get_loop, set_loop)
   ckpt = checkpointing.Checkpoint(
-      common.checkpoint_dir(config), config.run.keep_checkpoints,
-      replays=replays, agent=agent, loop=loop)
+      ckpt_dir, config.run.keep_checkpoints, replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
+  # Every worker resumes from the chief's checkpoint, so all start from the same
+  # weights, counters and clocks (the others' replays then start as copies of the
+  # chief's, and their envs from a reset).
   if plan.path:
     ckpt.load(plan.path)
   elif config.run.from_checkpoint:  # a fresh run starts from another run's agent
@@ -128,19 +141,23 @@ def _train_eval(config, evaluate, cleanup):
     print(f'Loaded {len(names)} agent variables matching '
           f'{config.run.from_checkpoint_regex!r} from {path}.')
 
-  # Every check passed: from here on the run writes into its logdir.
-  configuration.save(config, config.logdir, config.run.allow_other_config)
-  configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
-  logger = common.closing(cleanup, factories.make_logger(config, step))
+  # Every check passed: from here on the run writes into its logdir (the chief; the
+  # others only their logs under workers/).
+  if me.chief:
+    configuration.save(config, config.logdir, config.run.allow_other_config)
+    configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
+  logger = common.closing(cleanup, factories.make_logger(config, step, me.logdir))
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
-  ckpt.tidy(plan)
+  save = ckpt.save if me.chief else lambda: None  # only the chief saves
+  if me.chief:
+    ckpt.tidy(plan)
   if plan.path:
     print(f'Resumed from {plan.path} at step {int(step)}.')
   else:
     should_save.load(should_save.save())  # registered now: no save right away
-    ckpt.save()  # a resume continues from here (from_checkpoint's agent included)
+    save()  # a resume continues from here (from_checkpoint's agent included)
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
@@ -167,6 +184,6 @@ def _train_eval(config, evaluate, cleanup):
       logger.add(usage_.stats(), prefix='usage')
       logger.write()
     if should_save(int(step)):
-      ckpt.save()
-  ckpt.save()
+      save()
+  save()
   logger.write()
