@@ -16,8 +16,8 @@ module-level function's name and its arguments) and actions and observations as
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
 within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
 at its very first step: an env that cannot take one step is broken, base.EnvError).
-Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up final observation would
-put a boundary into replay that the env never produced). The rebuilt env is stepped with
+Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up
+final observation would put a boundary into replay that the env never produced). The rebuilt env is stepped with
 `reset=True` at once, so the observation the policy sees for that worker in the same
 step has `is_first=True`; the agent resets that env's carry as at any episode start,
 replay starts a new episode for the worker, and `on_episode` statistics restart.
