@@ -23,22 +23,31 @@ import pytest
 GOLDEN = sorted(glob.glob(os.path.join(os.path.dirname(__file__), 'golden', '*.npz')))
 pytestmark = pytest.mark.skipif(not GOLDEN, reason='no tests/golden/*.npz')
 
-# Tolerances, relative as above. Both sides compute in float32; measured errors are
-# in RESULTS.md ("Parity with the official code") and printed by this test.
+# Tolerances, relative as above, about 5-10x the largest error measured over the
+# committed golden files (both variants, three updates; the table is in RESULTS.md,
+# "Parity with the official code"). Both sides compute in float32.
 TOL = {
-    # The forward model: same ops, one rounding apart per op (measured <= 3e-7).
+    # Encoder tokens, RSSM logits and deter, decoder and head outputs, the policy
+    # (measured <= 1.1e-6, the decoded image).
     'world': 1e-5,
-    # Loss terms and their means (measured <= 1e-6; the image sum over 3072 pixels
-    # is the loosest).
+    # Every loss (mean over the batch, relative to the mean size of its terms) and
+    # the total (measured <= 5.1e-7).
     'loss': 1e-5,
-    # Imagination compounds 4-5 RSSM steps and a 15-255 bin softmax per value
-    # (measured <= 2e-6).
+    # The same per (batch, time) step (measured <= 6.5e-6, repval): a two-hot
+    # target interpolates between bins, which scales a return's rounding by
+    # 1 / bin spacing.
+    'loss_steps': 3e-5,
+    # Imagined states and actions, rewards, continues, values, lambda returns,
+    # advantages, the return normalizer (measured <= 1.5e-6).
     'imag': 3e-5,
-    # Per-parameter gradients, relative to the tensor's largest element (measured
-    # <= 2e-5 over all tensors; backprop through the scans sums in another order).
+    # The raw gradient of every parameter, relative to its largest element, and
+    # the global norm (measured <= 1.0e-5: backprop through the scans).
     'grad': 1e-4,
-    # Optimizer slots after an update: nu ~ g^2 doubles the gradient's error.
+    # After an update: optimizer slots and the change of every parameter
+    # (measured <= 5.1e-5, momentum; it sums the gradient's sign-like ratios).
     'slots': 3e-4,
+    # The same after three updates in a row without re-syncing (measured <= 6.3e-5).
+    'chain': 1e-3,
 }
 
 
@@ -99,12 +108,14 @@ class Comparison:
   def __init__(self):
     self.rows = []
 
-  def add(self, group, name, ours, official, scale=None):
+  def add(self, group, name, ours, official, slack=0.0, scale=None):
+    """Error relative to `scale` (default max |official|), minus `slack` per element."""
     ours = np.asarray(ours, np.float64)
     official = np.asarray(official, np.float64)
     assert ours.shape == official.shape, (name, ours.shape, official.shape)
     scale = np.abs(official).max() if scale is None else scale
-    err = np.abs(ours - official).max() / max(scale, 1e-30) if ours.size else 0.0
+    diff = np.maximum(0.0, np.abs(ours - official) - slack)
+    err = diff.max() / max(scale, 1e-30) if ours.size else 0.0
     self.rows.append((group, name, float(err)))
 
   def exact(self, group, name, ours, official):
@@ -165,10 +176,13 @@ def compare_update(agent, cmp, arrays, k):
     cmp.add('imag', tag + f'imag/{name}', img[name], out[f'imag/{name}'])
   cmp.add('imag', tag + 'repl/ret', aux['repl']['ret'], out['repl/ret'])
   for name, value in aux['losses'].items():
-    cmp.add('loss', tag + f'loss/{name}', value, out[f'loss/{name}'])
+    cmp.add('loss_steps', tag + f'loss/{name}', value, out[f'loss/{name}'])
   for name, value in aux['metrics'].items():
     if name.startswith('loss/') and f'metric/{name}' in out:
-      cmp.add('loss', tag + f'mean/{name}', value, out[f'metric/{name}'])
+      # Relative to the size of the terms averaged: a mean of terms of both signs
+      # (the policy loss) can be near 0 while each term is known to 1e-7.
+      size = np.abs(out[name]).mean() if name in out else None
+      cmp.add('loss', tag + f'mean/{name}', value, out[f'metric/{name}'], scale=size)
   cmp.add('loss', tag + 'mean/loss/total', aux['metrics']['loss/total'], out['loss/total'])
 
   names = {id(var): name for name, _, var in official.rows(agent)}
@@ -201,13 +215,34 @@ def compare_state(agent, cmp, tag, before, after, group_scale=1.0):
       cmp.add('imag', tag + name, value, after[name])
       continue
     # Parameters: compare the change the update made (its size is the learning
-    # rate; the parameters themselves would hide its errors).
+    # rate; the parameters themselves would hide its errors). Both sides store the
+    # result in float32: one unit in the last place of the parameter is rounding
+    # of the stored value, not an error of the update (it matters for the slow
+    # critic, whose change of 2% of a small difference is ~1000 such units).
     delta = after[name] - before[name]
-    scale = np.abs(delta).max()
-    if scale == 0:
+    if not np.abs(delta).max():
       cmp.exact('count', tag + name, value, after[name])
     else:
-      cmp.add('slots', tag + name + ' (delta)', value - before[name], delta)
+      ulp = np.spacing(np.abs(after[name]).astype(np.float32))
+      cmp.add('slots', tag + name + ' (delta)', value - before[name], delta, slack=ulp)
+
+
+def compare_chain(agent, cmp, arrays, updates):
+  """All updates in a row from the initial official state, ours feeding ours."""
+  from dreamerv3_tf.agent import dists
+  from dreamerv3_tf.interop import official
+  first = _sub(arrays, 'params0/')
+  official.assign(agent, first)
+  for k in range(1, updates + 1):
+    batch = {key: v for key, v in _sub(arrays, f'batch{k}/').items() if key != 'consec'}
+    with dists.supplied_noise(train_draws(agent, _sub(arrays, f'noise{k}/'))):
+      _, _, metrics = agent.train(agent.init_train(len(batch['is_first'])), batch)
+    cmp.add('chain', f'chain/u{k}/loss/total', metrics['loss/total'],
+            _sub(arrays, f'out{k}/')['loss/total'])
+  last = _sub(arrays, f'params{updates}/')
+  rows = Comparison()
+  compare_state(agent, rows, 'chain/', first, last)
+  cmp.rows += [('chain' if g in ('slots', 'imag') else g, n, e) for g, n, e in rows.rows]
 
 
 def compare_policy(agent, cmp, arrays):
@@ -248,6 +283,7 @@ def parity(request):
   for k in range(1, meta['updates'] + 1):
     compare_update(agent, cmp, arrays, k)
   compare_policy(agent, cmp, arrays)
+  compare_chain(agent, cmp, arrays, meta['updates'])
   print(f'\n{os.path.basename(request.param)}: worst relative error per group')
   for group in sorted({g for g, _, _ in cmp.rows}):
     err, name = cmp.worst(group)
@@ -269,7 +305,7 @@ def test_samples_are_identical(parity):
 
 def test_losses_match(parity):
   _, _, _, cmp = parity
-  assert not cmp.failures({'loss'}), cmp.failures({'loss'})
+  assert not cmp.failures({'loss', 'loss_steps'}), cmp.failures({'loss', 'loss_steps'})
 
 
 def test_imagination_returns_and_advantages_match(parity):
@@ -289,3 +325,9 @@ def test_gradients_match(parity):
 def test_updates_match(parity):
   _, _, _, cmp = parity
   assert not cmp.failures({'slots', 'count'}), cmp.failures({'slots', 'count'})
+
+
+def test_three_updates_in_a_row(parity):
+  # No re-sync between updates: each update starts from our own result of the last.
+  _, _, _, cmp = parity
+  assert not cmp.failures({'chain', 'count'}), cmp.failures({'chain', 'count'})

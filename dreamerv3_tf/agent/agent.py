@@ -394,11 +394,12 @@ class Agent(tf.Module, base.Agent):
       target = tf.cast(target, f32) / 255.0 if target.dtype == tf.uint8 else target
       losses[k] = dist.loss(target)
     feat = rssm.feat(deter, stoch)
-    rewdist, condist = self.rew(feat), self.con(feat)
+    rewdist = self.rew(feat)
     losses['rew'] = rewdist.loss(obs['reward'])
     con = 1.0 - tf.cast(obs['is_terminal'], f32)
     if a.contdisc:
       con *= 1.0 - 1.0 / a.horizon
+    condist = self.con(feat)
     losses['con'] = condist.loss(con)
 
     # Imagination from every posterior state; nothing in it needs gradients.

@@ -71,7 +71,7 @@ class PolicyHead(nets.Layer):
   """
 
   def __init__(self, inp, act_space, layers=3, units=1024, minstd=0.1, maxstd=1.0,
-               unimix=0.01, outscale=0.01, **kw):
+               unimix=0.0, outscale=0.01, **kw):
     super().__init__(**kw)
     p = dict(dtype=self.dtype_policy)
     self.act_space = dict(act_space)
