@@ -222,3 +222,21 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   _, act, _ = saved.policy(saved.init_policy(1), obs, mode='eval')
   _, want, _ = restored.policy(restored.init_policy(1), obs, mode='eval')
   np.testing.assert_allclose(act['action'], want['action'], rtol=1e-5, atol=1e-6)
+
+
+def test_official_config_sets_our_sizes_and_refuses_what_we_lack(golden):
+  from configs import base
+  from dreamerv3_tf.interop import official_config
+  _, meta = golden
+  config = base.get_config()
+  changed = official_config.apply(meta['official'], config)
+  rssm = meta['official']['agent']['dyn']['rssm']
+  assert config.agent.rssm.deter == rssm['deter'] and config.agent.rssm.blocks == rssm['blocks']
+  assert config.agent.enc.mults == tuple(meta['official']['agent']['enc']['simple']['mults'])
+  assert config.agent.policy.unimix == 0.0 and f'agent.rssm.deter={rssm["deter"]}' in changed
+  strided = json.loads(json.dumps(meta['official']))
+  strided['agent']['dec']['simple']['strided'] = True
+  with pytest.raises(official_config.OfficialConfigError) as error:
+    official_config.apply(strided, base.get_config())
+  assert str(error.value) == ('official agent.dec.simple.strided=True is not implemented '
+                              'here (only False)')
