@@ -7,11 +7,12 @@ sample within one mode (eager or XLA), but XLA and eager draw different values.
 
   symlog, symexp, twohot_bins
   TwoHot        symexp two-hot regression (reward and value heads)
-  Categorical   over the last axis, 1% unimix, straight-through one-hot samples
+  Categorical   over the last axis, optional unimix, straight-through one-hot samples
   BoundedNormal tanh mean, sigmoid std (continuous actions)
   Binary        Bernoulli from a logit (continue head)
   MSE, SymlogMSE
   kl_categorical
+  uniform, normal, split   the only random draws; supplied_noise replaces them (parity)
 """
 
 import contextlib
