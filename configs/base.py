@@ -89,7 +89,8 @@ def get_config():
   a.dec = dict(depth=64, mults=(2, 3, 4, 4), layers=3, units=1024, kernel=5, bspace=8)
   a.rewhead = dict(layers=1, units=1024, bins=255, outscale=0.0, predsum='official')
   a.conhead = dict(layers=1, units=1024, outscale=1.0)
-  a.policy = dict(layers=3, units=1024, minstd=0.1, maxstd=1.0, unimix=0.01, outscale=0.01)
+  # unimix 0: the official discrete policy is a plain categorical (the paper: 0.01).
+  a.policy = dict(layers=3, units=1024, minstd=0.1, maxstd=1.0, unimix=0.0, outscale=0.01)
   a.value = dict(layers=3, units=1024, bins=255, outscale=0.0, predsum='official')
   a.imag_length = 15
   a.horizon = 333

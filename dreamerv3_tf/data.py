@@ -27,10 +27,14 @@ class Stream:
       another thread while the driver adds steps on the main thread).
     prefetch: batches prepared ahead of time; 0 samples each batch when it is
       asked for, on the calling thread (reproducible: deterministic runs use it).
+    min_items: sequences the replay must hold before `ready()` (the training
+      stream waits for batch_size * batch_length, like the official code).
   """
 
-  def __init__(self, replay, batch_size, length, mode='train', lock=None, prefetch=2):
+  def __init__(self, replay, batch_size, length, mode='train', lock=None, prefetch=2,
+               min_items=1):
     self.replay = replay
+    self.min_items = max(1, int(min_items))
     self.mode = mode
     self.batch_size = batch_size
     self.length = length
@@ -41,8 +45,8 @@ class Stream:
     self._thread = None
 
   def ready(self):
-    """Whether the replay holds a complete sequence to sample from."""
-    return self.replay.items > 0
+    """Whether the replay holds `min_items` complete sequences to sample from."""
+    return self.replay.items >= self.min_items
 
   def __iter__(self):
     return self

@@ -54,3 +54,25 @@ def test_dataset_view_yields_the_same_structure():
   assert isinstance(batch['x'], tf.Tensor) and batch['x'].shape == (3, 5)
   assert batch['stepid'].dtype == tf.uint8
   stream.close()
+
+
+def test_training_waits_for_batch_size_times_batch_length_sequences():
+  # As the official code: train only once len(replay) >= batch_size * batch_length;
+  # reports need one sequence.
+  from configs import dmc
+  from dreamerv3_tf import factories
+  config = dmc.get_config('train_eval,debug')  # batch 4 x 8, sequences of 8 + 1
+  replay = factories.make_replay(config, 'train')
+  lock = threading.Lock()
+  train = factories.make_stream(config, replay, 'train', lock)
+  report = factories.make_stream(config, replay, 'report', lock)
+  steps = 0
+  while not train.ready():
+    replay.add({'x': np.float32(steps), 'reward': np.float32(0),
+                'is_first': np.bool_(steps == 0), 'is_last': np.bool_(False),
+                'is_terminal': np.bool_(False)})
+    steps += 1
+    assert report.ready() == (replay.items >= 1)
+  assert replay.items == 4 * 8 and steps == 4 * 8 + 8
+  train.close()
+  report.close()

@@ -341,23 +341,34 @@ class Agent(tf.Module, base.Agent):
   def _train(self, carry, data):
     # Under strategy.run: this replica's rows of the batch, its own noise.
     seed = distribute.replica_seed(self._seed(self.train_calls, 1))
-    start, obs, prevact, stepid, lastact = self._split_context(carry, data)
-    variables = self.trainable_weights
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch([v.value for v in variables])
-      loss, aux = self._loss(start, obs, prevact, seed, tape)
-    grads = tape.gradient(loss, [v.value for v in variables])
+    grads, aux, stepid, lastact = self.train_grads(carry, data, seed)
     # Mean over replicas = the gradient of the mean loss over the whole batch;
     # every replica then applies the same update to its copy of the variables.
     grads = distribute.all_mean(grads)
     metrics = aux['metrics']
-    opt_metrics = self.opt.apply(grads, variables)
+    opt_metrics = self.opt.apply(grads, self.trainable_weights)
     metrics.update({f'opt/{k}': v for k, v in opt_metrics.items()})
     self._s.slow.update()
     deter, stoch = aux['deter'], aux['stoch']
     outs = {'replay': {'stepid': stepid, 'dyn/deter': deter, 'dyn/stoch': stoch}}
     carry = {'deter': deter[:, -1], 'stoch': stoch[:, -1], 'prevact': lastact}
     return carry, outs, metrics
+
+  def train_grads(self, carry, data, seed):
+    """The first half of a train step on tensors: the gradients, before the update.
+
+    Updates the return normalizer, like `train`; nothing else. The parity test
+    calls it eagerly to compare gradients and intermediate values.
+    Returns:
+      grads (one per `trainable_weights`), aux (see `_loss`), stepid, the last action.
+    """
+    start, obs, prevact, stepid, lastact = self._split_context(carry, data)
+    variables = self.trainable_weights
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([v.value for v in variables])
+      loss, aux = self._loss(start, obs, prevact, seed, tape)
+    grads = tape.gradient(loss, [v.value for v in variables])
+    return grads, aux, stepid, lastact
 
   def _loss(self, start, obs, prevact, seed, tape=None, report=False):
     """World-model, actor, critic and replay-value losses.
@@ -367,7 +378,9 @@ class Agent(tf.Module, base.Agent):
       obs: {key: <[B, T, ...]>}; prevact: <float32>[B, T, A].
       tape: the GradientTape (imagination runs outside it), or None.
     Returns:
-      loss <float32>[], aux {'metrics', 'deter', 'stoch', 'recons', ...}.
+      loss <float32>[], aux {'metrics', 'deter', 'stoch', 'recons', ...}; the other
+      aux entries (tokens, logits, per-step losses, head outputs, imagination) are
+      for inspection: traced functions that do not return them drop them.
     """
     a = self.config.agent
     update = tape is not None
@@ -391,11 +404,13 @@ class Agent(tf.Module, base.Agent):
       target = tf.cast(target, f32) / 255.0 if target.dtype == tf.uint8 else target
       losses[k] = dist.loss(target)
     feat = rssm.feat(deter, stoch)
-    losses['rew'] = self.rew(feat).loss(obs['reward'])
+    rewdist = self.rew(feat)
+    losses['rew'] = rewdist.loss(obs['reward'])
     con = 1.0 - tf.cast(obs['is_terminal'], f32)
     if a.contdisc:
       con *= 1.0 - 1.0 / a.horizon
-    losses['con'] = self.con(feat).loss(con)
+    condist = self.con(feat)
+    losses['con'] = condist.loss(con)
 
     # Imagination from every posterior state; nothing in it needs gradients.
     with tape.stop_recording() if tape is not None else _nullcontext():
@@ -426,6 +441,7 @@ class Agent(tf.Module, base.Agent):
         self.pol.unflat(imga), imgrew, imgcon, polydist, valdist, slowdist,
         _AllReplicasNormalizer(self.retnorm) if update else self.retnorm, update,
         contdisc=a.contdisc, horizon=a.horizon, **_to_config_kw(a.imag_loss))
+    imgouts.update(deter=imgd, stoch=imgs, act=imga, rew=imgrew, con=imgcon)
     losses.update({k: tf.reshape(tf.reduce_mean(v, 1), (B, T)) for k, v in los.items()})
     metrics.update(mets)
 
@@ -434,10 +450,12 @@ class Agent(tf.Module, base.Agent):
       boot = tf.reshape(imgouts['ret'][:, 0], (B, T))
       with tape.stop_recording() if tape is not None else _nullcontext():
         slowrep = _Frozen(self.slowval(sg(feat)).pred())
-      los, _ = behavior.repl_loss(
+      los, replouts = behavior.repl_loss(
           obs['is_last'], obs['is_terminal'], obs['reward'], boot,
           self.val(feat), slowrep, horizon=a.horizon, **_to_config_kw(a.repl_loss))
       losses.update(los)
+    else:
+      replouts = {}
 
     scales = dict(self._s.scales)
     rec = scales.pop('rec')
@@ -453,7 +471,9 @@ class Agent(tf.Module, base.Agent):
     metrics.update({f'loss/{k}': v for k, v in means.items()})
     metrics['loss/rec'] = tf.add_n([means[k] for k in recons])
     metrics['loss/total'] = loss
-    aux = {'metrics': metrics, 'deter': deter, 'stoch': stoch, 'recons': recons}
+    aux = {'metrics': metrics, 'deter': deter, 'stoch': stoch, 'recons': recons,
+           'tokens': tokens, 'post': post, 'prior': prior, 'losses': losses,
+           'rew': rewdist, 'con': condist, 'imag': imgouts, 'repl': replouts}
     return loss, aux
 
   # --- report -----------------------------------------------------------------
