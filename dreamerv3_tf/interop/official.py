@@ -347,10 +347,12 @@ def main(argv):
   from dreamerv3_tf.interop import official_config
   FLAGS = flags.FLAGS
   try:
-    config = FLAGS.config
+    config, overrides = FLAGS.config, {}
     if config is None:
       from configs import dmc
       config = dmc.get_config('train_eval')
+    else:
+      overrides = config_flags.get_override_values(FLAGS['config'])
     config.to_dict()
     out = os.path.expanduser(FLAGS.logdir).rstrip('/')
     folder = find_folder(FLAGS.checkpoint)
@@ -360,7 +362,7 @@ def main(argv):
       if yaml_path:
         changed = official_config.apply(official_config.load_yaml(yaml_path), config)
         # Values given as --config.<key>=... win over the official config.yaml.
-        config.update_from_flattened_dict(config_flags.get_override_values(FLAGS['config']))
+        config.update_from_flattened_dict(overrides)
         print(f'Applied {len(changed)} settings of {yaml_path}: '
               + ', '.join(changed[:12]) + (' ...' if len(changed) > 12 else ''))
     configuration.finalize(config)

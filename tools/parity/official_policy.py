@@ -27,9 +27,9 @@ def load_agent(logdir):
   import elements
   import ruamel.yaml as yaml
   from dreamerv3 import agent as agent_mod
-  config = elements.Config(yaml.YAML(typ='safe').load(
-      (elements.Path(logdir) / 'config.yaml').read()))
-  config = config.update({'jax.precompile': False, 'jax.profiler': False})
+  data = yaml.YAML(typ='safe').load((elements.Path(logdir) / 'config.yaml').read())
+  data['jax'].update(precompile=False, profiler=False, platform='cpu')
+  config = elements.Config(data)
   domain, task = config.task.split('_', 1)[1].split('_', 1)
   from dm_control import suite
   env = suite.load(domain, task)
