@@ -7,6 +7,7 @@ import pytest
 
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -33,7 +34,8 @@ def test_presets_apply_in_order():
 
 def test_eval_replay_is_a_tenth_of_train():
   c = configuration.finalize(dmc.get_config('train_eval'))
-  assert c.replay.eval_size == c.replay.size // 10
+  assert factories.replay_capacity(c, 'eval') == c.replay.size // 10
+  assert 'eval_size' not in c.replay  # derived where the replay is made, never set
 
 
 def test_impossible_combinations_are_named():
@@ -42,8 +44,8 @@ def test_impossible_combinations_are_named():
   with pytest.raises(configuration.ConfigError, match='replay.size=10 is smaller than one batch'):
     configuration.finalize(c)
   c = dmc.get_config('debug')
-  c.replay.eval_size = 7
-  with pytest.raises(configuration.ConfigError, match='eval_size is derived'):
+  c.replay.eval_fraction = 1e-4
+  with pytest.raises(configuration.ConfigError, match='eval replay capacity 1 '):
     configuration.finalize(c)
   c = dmc.get_config('debug')
   c.task = 'nosuite_x'

@@ -13,6 +13,7 @@ from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import export
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.run import common
 
@@ -23,7 +24,7 @@ def eval_only(config):
   logger = factories.make_logger(config, step)
   driver = factories.make_driver(config, 'eval')
   try:
-    agent = load_policy(config, driver.obs_space, driver.act_space)
+    agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
     should_log = clocks.Every(config.run.log_every, config.run.clock)
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
@@ -42,11 +43,11 @@ def eval_only(config):
 def load_policy(config, obs_space, act_space):
   """The policy named by run.from_checkpoint (default: this logdir's ckpt/).
 
+  obs_space, act_space: the agent-facing spaces (core.base.agent_spaces).
   -> an object with init_policy(B) and policy(carry, obs, mode): the agent restored
   from a checkpoint, or an export.SavedPolicy for a SavedModel directory.
   """
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
-  act_space = {k: v for k, v in act_space.items() if k != 'reset'}
   if export.is_saved_model(source):
     policy = export.SavedPolicy(source)
     policy.check_spaces(obs_space, act_space)

@@ -3,10 +3,12 @@ eval envs with the eval-mode policy.
 
   python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=~/logdir/run1
 
-Order of a resume (why it is this way): the checkpoint is loaded before any env step,
-and the save clock is registered right after loading, so a resumed run does not
-immediately write a redundant checkpoint. `script=train` is the same loop without the
-eval envs and eval replay reports.
+Order of a start (as in the official code): the agent variables named by
+`run.from_checkpoint` are loaded first; then this run's own latest checkpoint is
+loaded over everything (a resume continues from it, not from the other run), or,
+on a fresh start, the first checkpoint is written (with those variables in it);
+then the save clock is registered. All before any env step, and at most one save.
+`script=train` is the same loop without the eval envs, eval replay and reports.
 """
 
 import time
@@ -14,6 +16,7 @@ import time
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
@@ -25,15 +28,20 @@ def train_eval(config, evaluate=True):
   logger = factories.make_logger(config, step)
   driver_train = factories.make_driver(config, 'train')
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
-  act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
-  configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
-  agent = factories.make_agent(config, driver_train.obs_space, act_space)
+  obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
+  configuration.save_spaces(config.logdir, obs_space, act_space)
+  agent = factories.make_agent(config, obs_space, act_space)
+  # Replay locks each of its methods: the streams sample on their own threads while
+  # the driver adds steps here (tests/test_data.py checks it without a lock around).
   replay_train = factories.make_replay(config, 'train')
-  replay_eval = factories.make_replay(config, 'eval')
-  lock = factories.make_lock()  # tf.data samples on its own threads
-  stream_train = factories.make_stream(config, replay_train, 'train', lock)
-  stream_report = factories.make_stream(config, replay_train, 'report', lock)
-  stream_eval = factories.make_stream(config, replay_eval, 'eval', lock)
+  replays = {'replay_train': replay_train}
+  stream_train = factories.make_stream(config, replay_train, 'train')
+  stream_report = factories.make_stream(config, replay_train, 'report')
+  streams = [stream_train, stream_report]
+  if evaluate:
+    replay_eval = replays['replay_eval'] = factories.make_replay(config, 'eval')
+    stream_eval = factories.make_stream(config, replay_eval, 'eval')
+    streams.append(stream_eval)
 
   batch_steps = config.batch_size * config.batch_length
   should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
@@ -45,29 +53,22 @@ def train_eval(config, evaluate=True):
   usage_ = usage.Usage()  # RSS, fds, threads: a leak shows over a long run
   carry_train = [agent.init_train(config.batch_size)]
 
-  def add(replay):
-    def callback(tran, worker):
-      with lock:
-        replay.add(tran, worker)
-    return callback
-
   def train(tran, worker):
     if not stream_train.ready():
       return
     for _ in range(should_train(int(step))):
       carry_train[0], outs, metrics = agent.train(carry_train[0], next(stream_train))
       if 'replay' in outs:
-        with lock:
-          replay_train.update(outs['replay'])
+        replay_train.update(outs['replay'])
       updates.increment()
       train_metrics.add(metrics)
 
-  driver_train.on_step(add(replay_train))
+  driver_train.on_step(replay_train.add)
   driver_train.on_step(lambda tran, worker: step.increment())
   driver_train.on_step(train)
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
-    driver_eval.on_step(add(replay_eval))
+    driver_eval.on_step(replay_eval.add)
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
 
   clocks_ = {'train': should_train, 'log': should_log, 'report': should_report,
@@ -91,19 +92,16 @@ def train_eval(config, evaluate=True):
   loop = checkpointing.JSONState(get_loop, set_loop)
   ckpt = checkpointing.Checkpoint(
       common.checkpoint_dir(config), config.run.keep_checkpoints,
-      replays={'replay_train': replay_train, 'replay_eval': replay_eval},
-      agent=agent, loop=loop)
+      replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
+  if config.run.from_checkpoint:  # another run's agent; this run's checkpoint wins
+    path, names = checkpointing.load_agent(
+        agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
+    print(f'Loaded {len(names)} agent variables matching '
+          f'{config.run.from_checkpoint_regex!r} from {path}.')
   if ckpt.load_or_save():
     print(f'Resumed from {ckpt.latest} at step {int(step)}.')
-  else:
-    should_save.load(should_save.save())  # registered now: no save right away
-    if config.run.from_checkpoint:  # a fresh run starts from another run's agent
-      path, names = checkpointing.load_agent(
-          agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
-      print(f'Loaded {len(names)} agent variables matching '
-            f'{config.run.from_checkpoint_regex!r} from {path}.')
-      ckpt.save()  # so that a resume continues from them, not from the fresh init
+  should_save.mark(int(step))  # just loaded or saved: no save right away
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
@@ -134,7 +132,7 @@ def train_eval(config, evaluate=True):
     ckpt.save()
     logger.write()
   finally:
-    for stream in (stream_train, stream_report, stream_eval):
+    for stream in streams:
       stream.close()
     driver_train.close()
     if evaluate:
