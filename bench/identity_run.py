@@ -1,23 +1,26 @@
-"""Behaviour identity of two checkouts: the same deterministic debug run, compared.
+"""Behaviour identity of two checkouts: the same deterministic computations, compared.
 
   git archive main | tar -x -C /tmp/ref_main
   python bench/identity_run.py record /tmp/ref_main /tmp/identity/before.npz
   python bench/identity_run.py record . /tmp/identity/after.npz
   python bench/identity_run.py compare /tmp/identity/before.npz /tmp/identity/after.npz
 
-`record ROOT OUT` runs `python -m dreamerv3_tf.main` from the checkout ROOT (its own
-code and configs, PYTHONPATH=ROOT) on a fresh logdir: train_eval,debug for 400 steps
-with env worker processes, the steps clock and (variant `vec`, the default)
-`run.deterministic=True` on dummy_disc_vec, so two runs of the same code give the
-same numbers; `--variant=img` adds images and open-loop videos (see VARIANTS).
-It keeps, as arrays in one .npz (no pickle):
-  metrics/<step>/<key>   every value of metrics.jsonl except timings and process
-                         figures (fps/, usage/, which vary from run to run)
-  scores/<i>/<key>       every line of scores.jsonl
-  video/<step>/<tag>     the GIF bytes of every TensorBoard video (open-loop reports)
-  ckpt/<name>            every variable of the final checkpoint (agent, loop state,
-                         replay states without their random chunk names)
-  replay/<name>/<key>    the contents of both replays restored from that checkpoint
+`record ROOT OUT` runs code of the checkout ROOT (PYTHONPATH=ROOT, its own configs):
+
+  --variant=run (default): `python -m dreamerv3_tf.main` for 400 steps of
+    train_eval,debug on dummy_disc_vec with env worker processes, reports and saves,
+    under `run.deterministic=True` and the steps clock, so two runs of the same code
+    give the same numbers. Kept: every value of metrics.jsonl except timings and
+    process figures (fps/, usage/), every line of scores.jsonl, every variable of the
+    final checkpoint (agent, loop state, replay states without their random chunk
+    names) and the contents of both replays restored from it.
+  --variant=images: image observations, which a deterministic run cannot have (under
+    op determinism TensorFlow has no XLA kernel for the encoder's MaxPool gradient):
+    the debug agent with a 16x16 image and a vector, in this process, trained on 4
+    fixed random batches, reported on through run.common.report (the open-loop videos
+    as logged) and asked for policy actions. Kept: the metrics, the video pixels,
+    the actions and all agent variables afterwards.
+
 `compare A B` prints the keys present in only one of them and every value that is
 not bit-identical, and exits 1 if there is any; else prints what it compared.
 """
@@ -36,24 +39,14 @@ FLAGS = {
     'env.dummy.length': 20, 'run.parallel': True, 'run.clock': 'steps',
     'run.log_every': 50, 'run.report_every': 100, 'run.save_every': 200,
     'logger.outputs': 'jsonl,tensorboard', 'run.steps': STEPS}
-VARIANTS = {
-    # The check: op determinism on. Vectors only: under op determinism TensorFlow has
-    # no XLA kernel for the encoder's MaxPool gradient, so image runs cannot be made.
-    'vec': {'task': 'dummy_disc_vec', 'run.deterministic': True},
-    # A supplement for the decoder's images and the open-loop videos: without op
-    # determinism, which the XLA CPU kernels happen not to need (two runs of one
-    # checkout agree), but nothing guarantees it.
-    'img': {'task': 'dummy_disc', 'run.deterministic': False,
-            'env.dummy.size': '(16, 16)', 'agent.enc.mults': '(2, 3)',
-            'agent.dec.mults': '(2, 3)'},
-}
 # Figures of the machine and the process, not of the computation.
 VOLATILE = ('fps/', 'usage/', 'timer/')
+VARIANTS = ('run', 'images')
 
 
-def run(root, logdir, variant):
+def run(root, logdir):
   root = os.path.abspath(root)
-  flags = {**FLAGS, **VARIANTS[variant]}
+  flags = {**FLAGS, 'task': 'dummy_disc_vec', 'run.deterministic': True}
   command = [
       sys.executable, '-m', 'dreamerv3_tf.main',
       '--config=configs/dmc.py:train_eval,debug', f'--logdir={logdir}'] + [
@@ -116,21 +109,92 @@ def _without(tree, names):
   return tree
 
 
+def images():
+  """The `images` variant, inside the recorded checkout: -> {name: array}."""
+  import tensorflow as tf
+  from configs import dmc
+  from dreamerv3_tf import factories
+  from dreamerv3_tf.core.spaces import Space
+  from dreamerv3_tf.run import common
+  config = dmc.get_config('debug')
+  config.agent.enc.mults = config.agent.dec.mults = (2, 3)
+  obs_space = {
+      'image': Space(np.uint8, (16, 16, 3)), 'vector': Space(np.float32, (4,), -1, 1),
+      'reward': Space(np.float32), 'is_first': Space(bool), 'is_last': Space(bool),
+      'is_terminal': Space(bool)}
+  act_space = {'action': Space(np.int32, (), 0, 4)}
+  agent = factories.make_agent(config, obs_space, act_space)
+  rng = np.random.default_rng(0)
+  r = config.agent.rssm
+
+  def batch(T):
+    B = config.batch_size
+    data = {
+        'image': rng.integers(0, 256, (B, T, 16, 16, 3), dtype=np.uint8),
+        'vector': rng.uniform(-1, 1, (B, T, 4)).astype(np.float32),
+        'reward': rng.uniform(0, 1, (B, T)).astype(np.float32),
+        'is_first': rng.uniform(size=(B, T)) < 0.1, 'is_last': np.zeros((B, T), bool),
+        'is_terminal': rng.uniform(size=(B, T)) < 0.05,
+        'action': rng.integers(0, 4, (B, T)).astype(np.int32),
+        'stepid': rng.integers(0, 256, (B, T, 20), dtype=np.uint8),
+        'dyn/deter': rng.normal(0, 0.5, (B, T, r.deter)).astype(np.float32),
+        'dyn/stoch': np.eye(r.classes, dtype=np.float32)[
+            rng.integers(0, r.classes, (B, T, r.stoch))]}
+    data['is_first'][:, 0] = True
+    return data
+
+  out = {}
+  carry = agent.init_train(config.batch_size)
+  for i in range(4):
+    carry, outs, metrics = agent.train(carry, batch(config.batch_length + 1))
+    out.update({f'train/{i}/{k}': np.asarray(v) for k, v in metrics.items()})
+    out.update({f'outs/{i}/{k}': v for k, v in outs['replay'].items()})
+  stream = _Batches([batch(config.report_length + 1) for _ in range(2)])
+  report = common.report(agent, stream, 2)
+  out.update({f'report/{k}': np.asarray(v) for k, v in report.items()})
+  pcarry = agent.init_policy(3)
+  for i in range(3):
+    obs = {k: v[:3, 0] for k, v in batch(1).items()}
+    for mode in ('train', 'eval'):
+      pcarry, act, _ = agent.policy(pcarry, obs, mode=mode)
+      out[f'policy/{i}/{mode}'] = act['action']
+  with tempfile.TemporaryDirectory() as tmp:
+    path = tf.train.Checkpoint(agent=agent).write(os.path.join(tmp, 'ckpt'))
+    reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+      if key.endswith('.ATTRIBUTES/VARIABLE_VALUE'):
+        out[f'ckpt/{key}'] = reader.get_tensor(key)
+  return out
+
+
+class _Batches:
+  """Given batches as a stream (what run.common.report reads)."""
+
+  def __init__(self, batches):
+    self._batches = list(batches)
+    self.batch_size = len(batches[0]['is_first'])
+
+  def __next__(self):
+    return self._batches.pop(0)
+
+
 def record(root, path, variant):
   root = os.path.abspath(root)
   env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL='2')
+  this = os.path.abspath(__file__)
   with tempfile.TemporaryDirectory() as logdir:
-    run(root, logdir, variant)
+    if variant == 'run':
+      run(root, logdir)
     result = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), 'collect', logdir, path],
+        [sys.executable, this, 'collect', variant, logdir, path],
         cwd=root, env=env, capture_output=True, text=True)
   if result.returncode:
-    sys.exit(f'identity_run: collecting from the run failed:\n{result.stderr[-4000:]}')
+    sys.exit(f'identity_run: collecting in {root} failed:\n{result.stderr[-4000:]}')
   print(result.stdout.strip())
 
 
-def save(logdir, path):
-  values = collect(logdir)
+def save(variant, logdir, path):
+  values = collect(logdir) if variant == 'run' else images()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = path + '.tmp.npz'
   np.savez(tmp, **values)
@@ -166,10 +230,11 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   sub = parser.add_subparsers(dest='command', required=True)
   p = sub.add_parser('record')
-  p.add_argument('--variant', choices=sorted(VARIANTS), default='vec')
+  p.add_argument('--variant', choices=VARIANTS, default='run')
   p.add_argument('root')
   p.add_argument('out')
   p = sub.add_parser('collect')  # internal: runs inside the recorded checkout
+  p.add_argument('variant')
   p.add_argument('logdir')
   p.add_argument('out')
   p = sub.add_parser('compare')
@@ -180,7 +245,7 @@ def main():
     record(args.root, args.out, args.variant)
     return 0
   if args.command == 'collect':
-    save(args.logdir, args.out)
+    save(args.variant, args.logdir, args.out)
     return 0
   return compare(args.a, args.b)
 

@@ -66,7 +66,7 @@ def perturb(agent, seed):
   """Moves every weight away from its initial value, so a restore that silently
   failed (a fresh agent of the same config) would act differently."""
   rng = np.random.default_rng(seed)
-  for v in agent.trainable_weights:
+  for v in agent.model.trainable_weights:
     v.assign(v.numpy() + rng.normal(0, 0.3, v.shape).astype(np.float32))
 
 
