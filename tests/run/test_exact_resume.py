@@ -16,11 +16,11 @@ from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS = 600
+STEPS = 300
 FLAGS = {
     'task': 'dummy_disc_vec', 'env.dummy.length': 20, 'run.parallel': False,
-    'run.deterministic': True, 'run.clock': 'steps', 'run.log_every': 100,
-    'run.report_every': 100, 'run.save_every': 100, 'logger.outputs': 'jsonl',
+    'run.deterministic': True, 'run.clock': 'steps', 'run.log_every': 50,
+    'run.report_every': 50, 'run.save_every': 50, 'logger.outputs': 'jsonl',
     'run.keep_checkpoints': 20}
 
 
