@@ -131,7 +131,16 @@ def to_json(config):
 
 
 def from_json(text):
-  return mlc.ConfigDict(json.loads(text))
+  """The config of a config.json; its lists become tuples again, as in configs/."""
+  return mlc.ConfigDict(_tuples(json.loads(text)))
+
+
+def _tuples(tree):
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree
 
 
 _RUNTIME_KEYS = {

@@ -99,3 +99,20 @@ def test_xla_flags_are_appended_once(monkeypatch):
   main.use_xla_flags('')
   assert os.environ['XLA_FLAGS'].count('fusion_emitters') == 1
 
+
+
+def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
+  from dreamerv3_tf.envs import make_env
+  env = make_env('dummy_disc', {'dummy': {'length': 5}}, 0)
+  # Runs before the agent-facing spaces were saved wrote the env's own.
+  configuration.save_spaces(str(tmp_path), env.obs_space, env.act_space)
+  obs_space, act_space = configuration.load_spaces(str(tmp_path))
+  assert 'log/hits' in env.obs_space and 'log/hits' not in obs_space
+  assert sorted(act_space) == ['action'] and 'image' in obs_space
+
+
+def test_config_json_round_trip_keeps_tuples():
+  c = configuration.finalize(dmc.get_config('debug'))
+  back = configuration.from_json(configuration.to_json(c))
+  assert back.agent.enc.mults == c.agent.enc.mults and isinstance(back.agent.enc.mults, tuple)
+  assert back.env.dmc.size == (64, 64)

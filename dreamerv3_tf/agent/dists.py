@@ -113,18 +113,22 @@ def _check_same_shape(pred, target, name):
           f'shape {pred.shape}')
 
 
+# The default summation order of TwoHot.pred (config agent.value.predsum and
+# agent.rewhead.predsum; the README's design notes say why).
+PREDSUM = 'official'
+
+
 class TwoHot:
   """Symexp two-hot regression output over fixed bins in raw (symexp) space.
 
   Args:
     logits: <float>[..., n].
     bins: <float32>[n] sorted bin values, e.g. `twohot_bins(255)`.
-    predsum: 'paired' (exact, see `pred`) or 'official' (the official summation
-      order with its rounding noise, which shapes early training; the agent's
-      default, config agent.value.predsum / agent.rewhead.predsum).
+    predsum: 'official' (the official summation order with its rounding noise,
+      which shapes early training) or 'paired' (exact, see `pred`).
   """
 
-  def __init__(self, logits, bins, predsum='paired'):
+  def __init__(self, logits, bins, predsum=PREDSUM):
     if predsum not in ('paired', 'official'):
       raise ValueError(f"TwoHot: predsum must be 'paired' or 'official', got {predsum!r}")
     self.predsum = predsum
