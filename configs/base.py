@@ -65,6 +65,7 @@ def get_config():
   c.run.from_checkpoint = ''
   c.run.from_checkpoint_regex = '.*'
   c.run.allow_other_config = False # reuse a logdir whose saved config differs
+  c.run.max_nonfinite_updates = 100  # stop after this many skipped updates in a row; 0 never
 
   c.logger = mlc.ConfigDict()
   c.logger.outputs = 'terminal,jsonl,tensorboard'

@@ -73,6 +73,7 @@ class Checkpoint:
     return self._manager.latest_checkpoint
 
   def save(self):
+    check_finite(self._ckpt, self.latest)
     path = self._manager.save()
     self._prune()
     return path
@@ -135,6 +136,17 @@ def check_readable(path):
       reader.get_tensor(key)  # reads every byte: a truncated data file fails here
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
     raise CheckpointError(f'Checkpoint {path} is corrupt: {_first_line(e)}') from None
+
+
+def check_finite(root, latest=None):
+  """Raises CheckpointError (one line) if a float variable under `root` holds NaN or
+  inf: a diverged agent must never replace the intact checkpoints."""
+  for name, var in _agent_variables(root).items():
+    if tf.as_dtype(var.dtype).is_floating and not bool(
+        tf.reduce_all(tf.math.is_finite(var))):
+      kept = f'; the latest checkpoint {latest} is kept' if latest else ''
+      raise CheckpointError(
+          f'Refusing to save a checkpoint: {name} is not finite (the agent diverged){kept}')
 
 
 def _read_python_state(path, name):

@@ -44,6 +44,9 @@ def finalize(config):
          'reproducible)')
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
+  _check(c.run.max_nonfinite_updates >= 0,
+         f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
+         '(0 never stops)')
   fracs = dict(c.replay.fracs)
   _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
@@ -147,6 +150,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
+    'run.max_nonfinite_updates',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
     # Keys that older versions saved and this one no longer has.
     'replay.eval_size', 'run.log_video_every'}

@@ -71,9 +71,11 @@ def main(argv):
   use_xla_flags(config.xla_flags)
   from dreamerv3_tf import checkpoint
   from dreamerv3_tf.core import base
+  from dreamerv3_tf.run import nonfinite
   try:
     run.main(config)
-  except (configuration.ConfigError, checkpoint.CheckpointError) as e:
+  except (configuration.ConfigError, checkpoint.CheckpointError,
+          nonfinite.NonfiniteError) as e:
     print(f'Error: {e}', file=sys.stderr)
     sys.exit(1)
   except base.EnvSpaceError as e:

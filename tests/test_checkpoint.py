@@ -115,3 +115,23 @@ def test_missing_replay_chunk_fails_with_one_line(tmp_path):
     make(str(tmp_path), fresh)[0].load()
   assert '\n' not in str(error.value)
   assert len(fresh) == 0  # the replay was left as it was
+
+
+def test_a_nonfinite_variable_is_never_saved(tmp_path):
+  replay = make_replay()
+  fill(replay, 50)
+  weights = tf.Variable(np.ones(3, np.float32))
+  ckpt = checkpointing.Checkpoint(
+      str(tmp_path), keep=2, replays={'replay_train': replay}, agent=tf.Module(),
+      weights=weights)
+  good = ckpt.save()
+  files = sorted(os.listdir(tmp_path))
+  weights.assign([1.0, np.inf, 2.0])
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    ckpt.save()
+  assert str(error.value) == (
+      'Refusing to save a checkpoint: weights is not finite (the agent diverged); '
+      f'the latest checkpoint {good} is kept')
+  assert ckpt.latest == good and sorted(os.listdir(tmp_path)) == files
+  assert tf.train.load_checkpoint(good).get_tensor(
+      'weights/.ATTRIBUTES/VARIABLE_VALUE').tolist() == [1.0, 1.0, 1.0]

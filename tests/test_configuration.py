@@ -51,6 +51,10 @@ def test_impossible_combinations_are_named():
   c.task = 'nosuite_x'
   with pytest.raises(configuration.ConfigError, match="task='nosuite_x'"):
     configuration.finalize(c)
+  c = dmc.get_config('debug')
+  c.run.max_nonfinite_updates = -1
+  with pytest.raises(configuration.ConfigError, match='run.max_nonfinite_updates=-1 must be >= 0'):
+    configuration.finalize(c)
 
 
 def test_logdir_of_another_config_is_refused(tmp_path):
@@ -59,12 +63,23 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   saved = (tmp_path / 'config.json').read_text()
   c.run.steps = 5  # runtime keys may change on resume
   configuration.save(c, str(tmp_path))
+  c.run.max_nonfinite_updates = 7
+  configuration.save(c, str(tmp_path))
   c.agent.rssm.deter = 32
   with pytest.raises(configuration.ConfigError, match='agent.rssm.deter: 16 -> 32'):
     configuration.save(c, str(tmp_path))
   assert json.loads((tmp_path / 'config.json').read_text())['agent']['rssm']['deter'] == 16
   configuration.save(c, str(tmp_path), allow_other=True)
   assert saved != (tmp_path / 'config.json').read_text()
+
+
+def test_logdir_saved_before_max_nonfinite_updates_existed_resumes(tmp_path):
+  c = configuration.finalize(dmc.get_config('debug'))
+  old = json.loads(configuration.to_json(c))
+  del old['run']['max_nonfinite_updates']
+  (tmp_path / 'config.json').write_text(json.dumps(old))
+  configuration.save(c, str(tmp_path))  # a runtime key: no ConfigError
+  assert json.loads((tmp_path / 'config.json').read_text())['run']['max_nonfinite_updates']
 
 
 @pytest.mark.parametrize('args, message', [

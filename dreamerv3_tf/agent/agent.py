@@ -99,6 +99,12 @@ class Agent(tf.Module, base.Agent):
     """{'policy'|'train'|'report': number of Python traces so far}."""
     return dict(self._s.traces)
 
+  @property
+  def loss_terms(self):
+    """The model's loss terms in the order the train step computes them
+    (`Model.loss_terms`; run/nonfinite.py names the first non-finite one)."""
+    return self._s.model.loss_terms
+
   # --- compile ----------------------------------------------------------------
 
   def _compile(self, fn, name):

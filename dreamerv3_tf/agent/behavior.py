@@ -60,8 +60,13 @@ class ReturnNormalizer(nets.Layer):
   def update(self, x):
     x = sg(tf.cast(x, f32))
     r = self.rate
-    self.lo.assign((1 - r) * self.lo.value + r * percentile(x, self.perclo))
-    self.hi.assign((1 - r) * self.hi.value + r * percentile(x, self.perchi))
+    lo = (1 - r) * self.lo.value + r * percentile(x, self.perclo)
+    hi = (1 - r) * self.hi.value + r * percentile(x, self.perchi)
+    # Non-finite returns (their update is skipped) would poison the statistics,
+    # and so every later update: keep the old ones instead.
+    finite = tf.reduce_all(tf.math.is_finite(x))
+    self.lo.assign(tf.where(finite, lo, self.lo.value))
+    self.hi.assign(tf.where(finite, hi, self.hi.value))
 
   def stats(self):
     """-> offset, scale (both without gradient)."""

@@ -81,6 +81,15 @@ class Model(tf.Module):
     return [v for m in self.modules for v in m.trainable_weights]
 
   @property
+  def loss_terms(self):
+    """Names of the `loss/<name>` train metrics, in the order the train step computes
+    them (world model, then actor and critic): the first non-finite one is nearest
+    the cause (run/nonfinite.py)."""
+    recons = (*self.dec.veckeys, *self.dec.imgkeys)
+    repval = ('repval',) if self._s.config.agent.repval_loss else ()
+    return ('dyn', 'rep', *recons, 'rew', 'con', 'policy', 'value', *repval)
+
+  @property
   def encoded_keys(self):
     """The observation keys the encoder reads (sorted)."""
     return sorted(self.dec.obs_space)
@@ -284,6 +293,8 @@ class Model(tf.Module):
       scales.pop('repval', None)
     if set(scales) != set(losses):
       raise ValueError(f'loss scales {sorted(scales)} do not match losses {sorted(losses)}')
+    if tuple(losses) != self.loss_terms:
+      raise ValueError(f'losses {list(losses)} are not in the order of loss_terms')
     means = {k: tf.reduce_mean(v) for k, v in losses.items()}
     loss = tf.add_n([means[k] * scales[k] for k in sorted(means)])
     metrics = {f'loss/{k}': v for k, v in means.items()}

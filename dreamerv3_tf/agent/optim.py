@@ -13,7 +13,7 @@ optax chain clip_by_agc -> scale_by_rms -> scale_by_momentum -> learning rate):
 Non-finite gradients: the official float32 path applies them (and the params
 become NaN); its float16 path skips such updates. We always skip: params, slots
 and `step` stay unchanged, `skipped` counts it and the metric `grad_nonfinite` is
-1. The caller should fail loudly when that happens repeatedly.
+1. The training loop counts, names and stops repeated skips (run/nonfinite.py).
 """
 
 import types

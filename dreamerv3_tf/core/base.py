@@ -115,7 +115,10 @@ class Agent:
     `batch` holds obs and act keys plus 'stepid' <uint8>[B, T, 20] (replay ids) and,
     with replay_context, the stored latents of the first `context` steps. `outs`
     may hold 'replay': {key: [B, T, ...]} with fresh latents to write back through
-    `Replay.update` and 'stepid' naming the rows.
+    `Replay.update` and 'stepid' naming the rows. `metrics` are float scalars;
+    'opt/grad_nonfinite' = 1 marks an update skipped as not finite (its carry and
+    outs are then dropped), and 'loss/<name>' the loss terms, whose order of
+    computation an agent may give as `loss_terms`.
     """
     raise NotImplementedError
 

@@ -20,6 +20,7 @@ from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
+from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
@@ -31,6 +32,8 @@ def train_eval(config, evaluate=True):
   obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
   configuration.save_spaces(config.logdir, obs_space, act_space)
   agent = factories.make_agent(config, obs_space, act_space)
+  watch = nonfinite.Watch(  # counts, names and stops non-finite updates
+      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
   # Replay locks each of its methods: the streams sample on their own threads while
   # the driver adds steps here (tests/test_data.py checks it without a lock around).
   replay_train = factories.make_replay(config, 'train')
@@ -57,10 +60,14 @@ def train_eval(config, evaluate=True):
     if not stream_train.ready():
       return
     for _ in range(should_train(int(step))):
-      carry_train[0], outs, metrics = agent.train(carry_train[0], next(stream_train))
+      batch = next(stream_train)
+      carry, outs, metrics = agent.train(carry_train[0], batch)
+      updates.increment()
+      if watch.skipped(int(updates), metrics, batch):
+        continue  # its latents may be NaN: the carry and the replay keep theirs
+      carry_train[0] = carry
       if 'replay' in outs:
         replay_train.update(outs['replay'])
-      updates.increment()
       train_metrics.add(metrics)
 
   driver_train.on_step(replay_train.add)
@@ -78,11 +85,13 @@ def train_eval(config, evaluate=True):
 
   def get_loop():
     return {'step': int(step), 'updates': int(updates),
+            'skipped_updates': watch.total,
             'clocks': {k: v.save() for k, v in clocks_.items()},
             'drivers': {k: v.save() for k, v in drivers.items()}}
 
   def set_loop(state):
     step.value, updates.value = state['step'], state['updates']
+    watch.total = state.get('skipped_updates', 0)  # older checkpoints lack it
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
@@ -122,6 +131,7 @@ def train_eval(config, evaluate=True):
             logger.add(common.report(agent, stream_eval, config.run.report_batches),
                        prefix='eval')
       if should_log(int(step)):
+        logger.add(watch.result(), prefix='train')
         logger.add(train_metrics.result(), prefix='train')
         logger.add(replay_train.stats(), prefix='replay')
         logger.add({'updates': int(updates)}, prefix='train')
