@@ -180,7 +180,7 @@ class Agent(tf.Module, base.Agent):
   def _zero_carry(self, batch_size):
     B = int(batch_size)
     return {k: np.zeros((B, *shape), np.float32)
-            for k, shape in self._s.model.zero_carry().items()}
+            for k, shape in self._s.model.carry_shapes().items()}
 
   def init_policy(self, batch_size):
     """-> {'deter', 'stoch', 'prevact' (flat, one-hot for discrete)} zeros."""

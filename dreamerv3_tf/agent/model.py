@@ -94,7 +94,7 @@ class Model(tf.Module):
     """The observation keys the encoder reads (sorted)."""
     return sorted(self.dec.obs_space)
 
-  def zero_carry(self):
+  def carry_shapes(self):
     """-> {name: shape without the batch axis} of the policy, train and report carries."""
     return {'deter': (self.dyn.deter,), 'stoch': (self.dyn.stoch, self.dyn.classes),
             'prevact': (sum(self.pol.dims.values()),)}
