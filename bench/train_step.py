@@ -3,6 +3,7 @@
   python bench/train_step.py                 # all rows
   python bench/train_step.py --only proprio  # one row: proprio | vision | policy
   python bench/train_step.py --only proprio --check_hlo /tmp/hlo   # + loop-invariance check
+  python bench/train_step.py --only proprio --dtype bfloat16       # mixed precision
 
 Rows: updates/s of `agent.train` at batch 16 x 64 for DMC-proprio-like observations
 (vectors of 5 + 4 dims, one continuous action dim) at size1m and for 64x64x3 images
@@ -83,10 +84,11 @@ def check_hlo(dump_dir, agent):
   return loops, bad
 
 
-def bench_train(kind, size, updates, hlo_dir=''):
+def bench_train(kind, size, updates, hlo_dir='', dtype='float32'):
   from dreamerv3_tf.agent.agent import Agent
   c = base.get_config()
   presets.size(size)(c)
+  c.compute_dtype = dtype
   obs, act = make_spaces(kind)
   t0 = time.time()
   agent = Agent(obs, act, c)
@@ -139,6 +141,7 @@ def main():
   parser.add_argument('--vision_updates', type=int, default=4)
   parser.add_argument('--calls', type=int, default=2000)
   parser.add_argument('--check_hlo', default='', help='dump dir; proprio row only')
+  parser.add_argument('--dtype', default='float32', help='compute dtype of the train rows')
   args = parser.parse_args()
   if args.check_hlo:
     # Must be set before TensorFlow initialises XLA.
@@ -147,17 +150,17 @@ def main():
         '--xla_dump_hlo_module_re=.*train.*')
   rows = []
   if args.only in ('', 'proprio'):
-    r = bench_train('proprio', '1m', args.updates, args.check_hlo)
+    r = bench_train('proprio', '1m', args.updates, args.check_hlo, args.dtype)
     if args.check_hlo:
       loops, bad = r['hlo']
       rows.append(('HLO while loops (train)', f'{loops} loops',
                    f'{len(bad)} per-step weight copies', str(bad[:3]) if bad else 'ok', ''))
-    rows.append(('train proprio size1m 16x64', f'{1 / r["step"]:.2f} updates/s',
+    rows.append((f'train proprio size1m 16x64 {args.dtype}', f'{1 / r["step"]:.2f} updates/s',
                  f'{r["step"]:.3f} s/update', f'first update {r["first"]:.1f} s',
                  f'{r["params"] / 1e6:.2f}M params'))
   if args.only in ('', 'vision'):
-    r = bench_train('vision', '12m', args.vision_updates)
-    rows.append(('train vision size12m 16x64', f'{1 / r["step"]:.2f} updates/s',
+    r = bench_train('vision', '12m', args.vision_updates, dtype=args.dtype)
+    rows.append((f'train vision size12m 16x64 {args.dtype}', f'{1 / r["step"]:.2f} updates/s',
                  f'{r["step"]:.3f} s/update', f'first update {r["first"]:.1f} s',
                  f'{r["params"] / 1e6:.2f}M params'))
   if args.only in ('', 'policy'):

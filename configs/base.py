@@ -35,6 +35,8 @@ def get_config():
       lives='unused', noops=30, pooling=2, aggregate='max', clip_reward=False)
   c.env.crafter = dict(size=(64, 64))
   c.env.dummy = dict(length=100, size=(64, 64))
+  c.env.py = dict()                # task py_<module>:<function>: its keyword arguments,
+                                   # e.g. --config.env.py='{"length": 5}'
   c.env.time_limit = 0             # 0: the suite's own limit
 
   c.replay = mlc.ConfigDict()

@@ -126,6 +126,11 @@ class Checkpoint:
       replay.prune(GFILES.join(self.directory, name), states, GFILES)
 
 
+def latest(directory):
+  """The newest complete checkpoint in `directory`, or None."""
+  return tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(directory) else None
+
+
 def check_readable(path):
   """Raises CheckpointError (one line) if `path` is missing or unreadable."""
   if not tf.io.gfile.exists(path + '.index'):

@@ -14,7 +14,7 @@ from dreamerv3_tf import factories
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
-SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy')
+SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 
 
 class ConfigError(ValueError):
@@ -42,6 +42,13 @@ def finalize(config):
   _check(not c.run.deterministic or c.run.clock == 'steps',
          "run.deterministic=True needs run.clock='steps' (wall-clock intervals are not "
          'reproducible)')
+  if c.distribute == 'multi_worker':
+    # Every worker must make the same number of updates (each is a collective).
+    _check(not c.run.duration,
+           f'run.duration={c.run.duration} cannot stop the workers of a multi_worker run '
+           'after the same update; limit the run with run.steps instead')
+    _check(c.script != 'eval_only',
+           "script=eval_only trains nothing; run it with distribute='default'")
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
   _check(c.run.max_nonfinite_updates >= 0,
@@ -82,21 +89,28 @@ def save(config, logdir, allow_other=False):
   ignored in the comparison. Works for local and gs:// logdirs (tf.io.gfile).
   """
   from dreamerv3_tf.gfile import GFILES as fs
+  check_saved(config, logdir, allow_other)
   path = fs.join(logdir, 'config.json')
-  text = to_json(config)
-  if fs.exists(path):
-    with fs.open(path, 'r') as f:
-      old = json.load(f)
-    diff = _diff(_comparable(old), _comparable(json.loads(text)))
-    if diff and not allow_other:
-      raise ConfigError(
-          f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
-          'use a new --logdir or pass --config.run.allow_other_config=True')
   fs.makedirs(logdir)
   tmp = path + '.tmp'
   with fs.open(tmp, 'w') as f:
-    f.write(text)
+    f.write(to_json(config))
   fs.replace(tmp, path)
+
+
+def check_saved(config, logdir, allow_other=False):
+  """Raises ConfigError if logdir's config.json (if any) is another config."""
+  from dreamerv3_tf.gfile import GFILES as fs
+  path = fs.join(logdir, 'config.json')
+  if not fs.exists(path):
+    return
+  with fs.open(path, 'r') as f:
+    old = json.load(f)
+  diff = _diff(_comparable(old), _comparable(json.loads(to_json(config))))
+  if diff and not allow_other:
+    raise ConfigError(
+        f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
+        'use a new --logdir or pass --config.run.allow_other_config=True')
 
 
 def save_spaces(logdir, obs_space, act_space):

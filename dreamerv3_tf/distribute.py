@@ -17,6 +17,7 @@ update is copied between devices.
 """
 
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -51,22 +52,128 @@ def make_strategy(name):
 
 
 def worker_role(tf_config=None):
-  """-> (is_chief, task index) from TF_CONFIG; (True, 0) without a cluster.
+  """-> (is_chief, number of this process in the cluster); (True, 0) without a cluster.
 
   The chief is the 'chief' task, or worker 0 when the cluster has no chief task.
+  Numbers count the chief first, then the workers (TensorFlow's id_in_cluster), so
+  every process has its own: it seeds this process's envs and action noise.
+  """
+  data = _tf_config(tf_config)
+  if not data:
+    return True, 0
+  task_type, index = data['task']['type'], data['task']['index']
+  has_chief = bool(data['cluster'].get('chief'))
+  if task_type == 'chief':
+    return True, 0
+  return index == 0 and not has_chief, index + int(has_chief)
+
+
+def worker_address(number, tf_config=None):
+  """'host:port' of process `number` (as numbered by worker_role); '' if unknown."""
+  data = _tf_config(tf_config)
+  if not data:
+    return ''
+  cluster = data['cluster']
+  tasks = list(cluster.get('chief', [])) + list(cluster.get('worker', []))
+  return tasks[number] if 0 <= number < len(tasks) else ''
+
+
+def local_cluster(workers):
+  """TF_CONFIG texts of a cluster of `workers` processes on 127.0.0.1, one a worker.
+
+  Ports are ones the OS had free a moment ago (a port taken in between makes the
+  worker fail to start). For tests and benchmarks on one machine.
   """
   import json
-  text = tf_config if tf_config is not None else os.environ.get('TF_CONFIG', '')
+  import socket
+  sockets = [socket.socket() for _ in range(workers)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  addresses = [f'127.0.0.1:{s.getsockname()[1]}' for s in sockets]
+  for s in sockets:
+    s.close()
+  return [json.dumps({'cluster': {'worker': addresses}, 'task': {'type': 'worker', 'index': i}})
+          for i in range(workers)]
+
+
+def _tf_config(text=None):
+  """TF_CONFIG as {'cluster': {...}, 'task': {'type', 'index'}}; {} if unset."""
+  import json
+  text = text if text is not None else os.environ.get('TF_CONFIG', '')
   if not text:
-    return True, 0
+    return {}
   try:
     data = json.loads(text)
-    task_type, index = data['task']['type'], int(data['task']['index'])
+    task = {'type': data['task']['type'], 'index': int(data['task']['index'])}
+    cluster = dict(data.get('cluster') or {})
   except (ValueError, KeyError, TypeError) as e:
     raise ValueError(f'TF_CONFIG is not valid cluster JSON: {e}') from None
-  has_chief = bool(data.get('cluster', {}).get('chief'))
-  chief = task_type == 'chief' or (task_type == 'worker' and index == 0 and not has_chief)
-  return chief, index if task_type == 'worker' else -1
+  return {'cluster': cluster, 'task': task}
+
+
+def worker_number(strategy):
+  """This process's number in a multi-worker cluster (see worker_role); 0 otherwise."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return 0
+  return worker_role()[1]
+
+
+def worker_seed(seed, strategy):
+  """<int64>[2] stateless seed -> the seed of this worker process (unchanged on worker 0).
+
+  For what each process does on its own (the policy acting in its envs): every
+  variable, the counters that make seeds included, is mirrored across workers, so
+  without this the workers would draw the same action noise.
+  """
+  number = worker_number(strategy)
+  if not number:
+    return seed
+  return tf.cast(tf.random.experimental.stateless_fold_in(seed, number), seed.dtype)
+
+
+class WorkerLostError(RuntimeError):
+  """Another process of a multi_worker run stopped; the message is one line."""
+
+
+_TASK = re.compile(r'/job:(\w+)/(?:replica:\d+/)?task:(\d+)')
+
+
+def lost_worker(error, tf_config=None):
+  """WorkerLostError naming the lost process if `error` is a failed collective, else None.
+
+  TensorFlow's coordination service notices a process whose heartbeats stopped (~10 s)
+  or a chief that no longer answers, and aborts this process's collectives; a
+  collective whose peer died fails at once ('Connection reset by peer'). Both raise
+  an OpError whose text names the other task, e.g. '/job:worker/replica:0/task:1'.
+  """
+  if not isinstance(error, tf.errors.OpError):
+    return None
+  text = str(error)
+  if not isinstance(error, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                            tf.errors.AbortedError, tf.errors.CancelledError)) and (
+                                'ollective ops is aborted' not in text):
+    return None
+  data = _tf_config(tf_config)
+  _, mine = worker_role(tf_config)
+  for job, task in _TASK.findall(text):
+    number = int(task) + int(job == 'worker' and bool(data['cluster'].get('chief')))
+    if number != mine:
+      address = worker_address(number, tf_config)
+      name = f'worker {number} ({address})' if address else f'/job:{job}/task:{task}'
+      return WorkerLostError(
+          f'lost {name} of the multi_worker run ({_first_line(text)}); restart every '
+          "worker with the same flags to resume from the chief's last checkpoint")
+  return WorkerLostError(
+      f'lost another worker of the multi_worker run ({_first_line(text)}); restart '
+      "every worker with the same flags to resume from the chief's last checkpoint")
+
+
+def _first_line(text):
+  lines = [x.strip() for x in text.splitlines() if x.strip()]
+  for line in lines:  # TensorFlow's text starts with 'Graph execution error:'
+    if 'aborted' in line.lower() or 'unhealthy' in line or 'reset' in line:
+      return line[:160]
+  return (lines[0] if lines else type(text).__name__)[:160]
 
 
 def _is_tpu(strategy):

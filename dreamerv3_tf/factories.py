@@ -8,9 +8,24 @@ MODES = ('train', 'eval')
 
 
 def env_seed(config, mode, index):
-  """Independent seeds for every (mode, env index): train and eval never share one."""
+  """Independent seeds for every (mode, env index): train and eval never share one.
+
+  The processes of a multi_worker run each add their number, so they collect
+  different data (worker 0 keeps the seeds of a one-process run).
+  """
   entropy = [int(config.seed), MODES.index(mode), int(index)]
+  worker = worker_number(config)
+  if worker:
+    entropy.append(worker)
   return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def worker_number(config):
+  """This process's number in a multi_worker cluster (TF_CONFIG); 0 otherwise."""
+  if config.distribute != 'multi_worker':
+    return 0
+  from dreamerv3_tf import distribute
+  return distribute.worker_role()[1]
 
 
 def env_fns(config, mode):
@@ -78,21 +93,23 @@ def make_agent(config, obs_space, act_space):
     return agent.Agent(obs_space, act_space, config)
 
 
-def make_logger(config, step):
-  """A Logger writing to the outputs named in config.logger.outputs."""
+def make_logger(config, step, logdir=None):
+  """A Logger writing to the outputs named in config.logger.outputs, in `logdir`
+  (default config.logdir)."""
   import tensorflow as tf
   from dreamerv3_tf.core import logger as logging
   files = dict(opener=tf.io.gfile.GFile, makedirs=tf.io.gfile.makedirs)  # gs:// too
+  logdir = logdir or config.logdir
   outputs = []
   names = [x for x in config.logger.outputs.split(',') if x]
   if 'terminal' in names:
     outputs.append(logging.TerminalOutput(total_steps=int(config.run.steps)))
   if 'jsonl' in names:
-    outputs.append(logging.JSONLOutput(config.logdir, 'metrics.jsonl', **files))
+    outputs.append(logging.JSONLOutput(logdir, 'metrics.jsonl', **files))
     outputs.append(logging.JSONLOutput(
-        config.logdir, 'scores.jsonl', pattern='score|length', **files))
+        logdir, 'scores.jsonl', pattern='score|length', **files))
   if 'tensorboard' in names:
     from dreamerv3_tf import tensorboard
     outputs.append(tensorboard.TensorBoardOutput(
-        config.logdir.rstrip('/') + '/tb', fps=config.logger.fps))
+        logdir.rstrip('/') + '/tb', fps=config.logger.fps))
   return logging.Logger(step, outputs)

@@ -14,10 +14,14 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from dreamerv3_tf import startup
+
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
     lock_config=True)
 _LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
+_VERBOSE = flags.DEFINE_bool(
+    'verbose', False, "Show TensorFlow's own log lines (CUDA probing, oneDNN, XLA).")
 
 
 def _parse_flags(argv):
@@ -44,8 +48,7 @@ def _one_line(error):
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # TF's own INFO lines drown the progress
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import configuration
   from dreamerv3_tf import run
@@ -69,13 +72,15 @@ def main(argv):
     sys.exit(2)
   use_xla_cache(config.xla_cache)
   use_xla_flags(config.xla_flags)
+  startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
   from dreamerv3_tf import checkpoint
+  from dreamerv3_tf import distribute
   from dreamerv3_tf.core import base
   from dreamerv3_tf.run import nonfinite
   try:
     run.main(config)
   except (configuration.ConfigError, checkpoint.CheckpointError,
-          nonfinite.NonfiniteError) as e:
+          nonfinite.NonfiniteError, distribute.WorkerLostError) as e:
     print(f'Error: {e}', file=sys.stderr)
     sys.exit(1)
   except base.EnvSpaceError as e:

@@ -137,10 +137,10 @@ fi
 CONFIG_FILE=${CONFIG%%:*}
 [[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
 if [[ -z $SOURCE ]]; then
-  if [[ -d $REPO/.git ]]; then SOURCE=git; else SOURCE=tree; fi
+  if [[ -e $REPO/.git ]]; then SOURCE=git; else SOURCE=tree; fi
 fi
 [[ $SOURCE == git || $SOURCE == tree ]] || die "--source must be 'git' or 'tree' (got '$SOURCE')"
-if [[ $SOURCE == git && ! -d $REPO/.git ]]; then
+if [[ $SOURCE == git && ! -e $REPO/.git ]]; then
   die "--source git needs a git checkout; $REPO has no .git (use --source tree)"
 fi
 TF_VERSION=$(sed -n 's/^[[:space:]]*"tensorflow==\([0-9.]*\)".*/\1/p' "$REPO/pyproject.toml")

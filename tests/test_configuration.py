@@ -55,6 +55,15 @@ def test_impossible_combinations_are_named():
   c.run.max_nonfinite_updates = -1
   with pytest.raises(configuration.ConfigError, match='run.max_nonfinite_updates=-1 must be >= 0'):
     configuration.finalize(c)
+  # multi_worker: every worker must make the same number of updates.
+  c = dmc.get_config('debug')
+  c.distribute, c.run.duration = 'multi_worker', 60
+  with pytest.raises(configuration.ConfigError, match='run.duration=60 cannot stop'):
+    configuration.finalize(c)
+  c = dmc.get_config('eval_only,debug')
+  c.distribute = 'multi_worker'
+  with pytest.raises(configuration.ConfigError, match='script=eval_only trains nothing'):
+    configuration.finalize(c)
 
 
 def test_logdir_of_another_config_is_refused(tmp_path):

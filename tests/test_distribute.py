@@ -248,28 +248,56 @@ def test_worker_role_from_tf_config():
   import json
   from dreamerv3_tf import distribute
   cluster = {'worker': ['a:1', 'b:1', 'c:1']}
-  role = lambda task, cluster=cluster: distribute.worker_role(
-      json.dumps({'cluster': cluster, 'task': task}))
+  text = lambda task, cluster=cluster: json.dumps({'cluster': cluster, 'task': task})
+  role = lambda task, cluster=cluster: distribute.worker_role(text(task, cluster))
   assert distribute.worker_role('') == (True, 0)
   assert role({'type': 'worker', 'index': 0}) == (True, 0)
   assert role({'type': 'worker', 'index': 2}) == (False, 2)
+  assert distribute.worker_address(2, text({'type': 'worker', 'index': 0})) == 'c:1'
+  # With a chief task, the chief is number 0 and the workers follow it.
   with_chief = {**cluster, 'chief': ['d:1']}
-  assert role({'type': 'worker', 'index': 0}, with_chief) == (False, 0)
-  assert role({'type': 'chief', 'index': 0}, with_chief) == (True, -1)
+  assert role({'type': 'worker', 'index': 0}, with_chief) == (False, 1)
+  assert role({'type': 'chief', 'index': 0}, with_chief) == (True, 0)
+  assert distribute.worker_address(1, text({'type': 'chief', 'index': 0}, with_chief)) == 'a:1'
   with pytest.raises(ValueError, match='TF_CONFIG is not valid'):
     distribute.worker_role('{"task": 3}')
+  local = distribute.local_cluster(2)
+  assert [distribute.worker_role(t) for t in local] == [(True, 0), (False, 1)]
+  ports = {distribute.worker_address(i, local[0]) for i in range(2)}
+  assert len(ports) == 2 and all(p.startswith('127.0.0.1:') for p in ports)
 
 
-def test_non_chief_workers_write_their_own_folder(monkeypatch, tmp_path):
+def test_lost_worker_names_the_other_process():
+  import json
+  import tensorflow as tf
+  from dreamerv3_tf import distribute
+  tf_config = json.dumps({'cluster': {'worker': ['127.0.0.1:5000', '127.0.0.1:5001']},
+                          'task': {'type': 'worker', 'index': 0}})
+  # The texts TensorFlow 2.21 raised in our runs: a peer killed mid-collective, and
+  # the coordination service's abort after the peer's heartbeats stopped.
+  reset = ('Graph execution error:\n\nCollective ops is aborted by: recvmsg:Connection '
+           'reset by peer\nAdditional GRPC error information from remote target '
+           '/job:worker/replica:0/task:1 while calling /tensorflow.WorkerService/RecvBuf:')
+  heartbeat = ('Collective ops is aborted by: Error reported from /job:worker/task:1: The '
+               'following tasks are unhealthy (stopped sending heartbeats):')
+  for text in (reset, heartbeat):
+    error = distribute.lost_worker(tf.errors.UnavailableError(None, None, text), tf_config)
+    message = str(error)
+    assert message.startswith('lost worker 1 (127.0.0.1:5001) of the multi_worker run')
+    assert '\n' not in message and 'Collective ops is aborted' in message
+  assert distribute.lost_worker(ValueError('x'), tf_config) is None
+  assert distribute.lost_worker(tf.errors.InvalidArgumentError(None, None, 'x'),
+                                tf_config) is None
+
+
+def test_non_chief_workers_write_only_their_logs(monkeypatch, tmp_path):
   import json
   from configs import dmc
-  from dreamerv3_tf import run
-  seen = []
+  from dreamerv3_tf.run import common
   monkeypatch.setenv('TF_CONFIG', json.dumps(
       {'cluster': {'worker': ['a:1', 'b:1']}, 'task': {'type': 'worker', 'index': 1}}))
-  monkeypatch.setattr('dreamerv3_tf.run.train_eval.train_eval',
-                      lambda config, evaluate: seen.append(config.logdir))
   config = dmc.get_config('debug')
   config.update_from_flattened_dict({'distribute': 'multi_worker', 'logdir': str(tmp_path)})
-  run.main(config)
-  assert seen == [f'{tmp_path}/workers/1']
+  assert common.worker(config) == (False, 1, f'{tmp_path}/workers/1')
+  config.distribute = 'default'
+  assert common.worker(config) == (True, 0, str(tmp_path))

@@ -139,7 +139,8 @@ class Agent(tf.Module, base.Agent):
     return seed
 
   def _policy(self, deter, stoch, prevact, obs, greedy):
-    seed = self._seed(self.policy_calls, 0)
+    # Each worker process of a multi_worker run acts with its own noise.
+    seed = distribute.worker_seed(self._seed(self.policy_calls, 0), self._s.strategy)
     carry = {'deter': deter, 'stoch': stoch, 'prevact': prevact}
     carry, act, out = self._s.model.policy_step(carry, obs, greedy, seed)
     return carry['deter'], carry['stoch'], carry['prevact'], act, out

@@ -329,6 +329,9 @@ def _serve(fd):
     try:
       env = _build(ctor)
       wire.send(conn, ('ok', (env.obs_space, env.act_space)))
+    except base.EnvSpaceError as e:  # an env that cannot work as named: one line
+      wire.send(conn, ('space_error', str(e)))
+      return
     except Exception:  # noqa: BLE001 - reported to the parent, which decides
       wire.send(conn, ('error', traceback.format_exc()))
       return

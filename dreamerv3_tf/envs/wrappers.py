@@ -19,6 +19,13 @@ class UnknownTaskError(ValueError):
   """A suite does not know the requested task name (raised by suite envs)."""
 
 
+class EnvSetupError(EnvSpaceError):
+  """An env that cannot be built as named: an unknown task, or a user's env module or
+  constructor that cannot be imported, raises or returns no usable env. The message
+  is one line naming what to fix. A kind of EnvSpaceError, so that env workers pass
+  it on without restarting and `main` prints it as one line."""
+
+
 class Wrapper:
   """Forwards everything it does not override to the wrapped `env`."""
 

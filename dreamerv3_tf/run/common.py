@@ -2,8 +2,12 @@
 
 import collections
 import os
+import time
+from typing import NamedTuple
 
 import numpy as np
+
+from dreamerv3_tf import startup
 
 
 class Counter:
@@ -86,3 +90,59 @@ def openloop_video(true, pred):
 
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
+
+
+class StartupNotes:
+  """The start's progress lines after main's first one (startup.announce, which says
+  how long each part usually takes), each printed once, and how long it took."""
+
+  def __init__(self, config):
+    self._config = config
+    self._start = time.time()
+    self._trained = False
+
+  def envs(self, evaluate):
+    run = self._config.run
+    count = f'{run.envs} train' + (f' and {run.eval_envs} eval' if evaluate else '')
+    where = 'each in its own process' if run.parallel else 'in this process'
+    startup.say(f'Building {count} env(s) of {self._config.task} ({where}).')
+
+  def agent(self):
+    c = self._config
+    if c.random_agent or not c.jit:
+      what = 'random agent' if c.random_agent else 'jit=False: eager agent'
+      startup.say(f'Building the agent ({what}, nothing to compile).')
+      return
+    startup.say('Building the agent and compiling its policy and train step with XLA.')
+
+  def trained(self):
+    """Call after each train step; the first one says that training runs."""
+    if self._trained:
+      return
+    self._trained = True
+    run = self._config.run
+    unit = 's' if run.clock == 'seconds' else ' env steps'
+    startup.say(
+        f'First update done {time.time() - self._start:.0f} s after the start; training. '
+        f'Progress lines every {run.log_every:g}{unit} (run.log_every).')
+class Worker(NamedTuple):
+  """This process's part in a run.
+
+  chief: writes the run's logdir (config.json, spaces.json, checkpoints, logs).
+  number: 0 for the chief, 1... for the other processes of a multi_worker run.
+  logdir: where this process writes its logs (the run's logdir for the chief,
+    `<logdir>/workers/<number>` for the others, which write nothing else).
+  """
+  chief: bool
+  number: int
+  logdir: str
+
+
+def worker(config):
+  """-> Worker of this process (the chief of a one-process run)."""
+  if config.distribute != 'multi_worker':
+    return Worker(True, 0, config.logdir)
+  from dreamerv3_tf import distribute
+  chief, number = distribute.worker_role()
+  logdir = config.logdir if chief else os.path.join(config.logdir, 'workers', str(number))
+  return Worker(chief, number, logdir)

@@ -24,13 +24,25 @@ from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
-  configuration.save(config, config.logdir, config.run.allow_other_config)
+  me = common.worker(config)
+  resume = None
+  if me.chief:
+    configuration.save(config, config.logdir, config.run.allow_other_config)
+  else:  # the others only read the run's logdir
+    configuration.check_saved(config, config.logdir, config.run.allow_other_config)
+    # Looked up before the first collective (building the agent), which the chief
+    # cannot pass before this process is up: no save of this run can be newer.
+    resume = checkpointing.latest(common.checkpoint_dir(config))
   step, updates = common.Counter(), common.Counter()
-  logger = factories.make_logger(config, step)
+  notes = common.StartupNotes(config)
+  logger = factories.make_logger(config, step, me.logdir)
+  notes.envs(evaluate)
   driver_train = factories.make_driver(config, 'train')
   driver_eval = factories.make_driver(config, 'eval') if evaluate else None
   obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
-  configuration.save_spaces(config.logdir, obs_space, act_space)
+  if me.chief:
+    configuration.save_spaces(config.logdir, obs_space, act_space)
+  notes.agent()
   agent = factories.make_agent(config, obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
       config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
@@ -69,6 +81,7 @@ def train_eval(config, evaluate=True):
       if 'replay' in outs:
         replay_train.update(outs['replay'])
       train_metrics.add(metrics)
+      notes.trained()
 
   driver_train.on_step(replay_train.add)
   driver_train.on_step(lambda tran, worker: step.increment())
@@ -95,7 +108,7 @@ def train_eval(config, evaluate=True):
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
-      if k in drivers:
+      if k in drivers and me.chief:  # the saved envs are the chief's own
         drivers[k].load(v)
 
   loop = checkpointing.JSONState(get_loop, set_loop)
@@ -108,8 +121,13 @@ def train_eval(config, evaluate=True):
         agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
     print(f'Loaded {len(names)} agent variables matching '
           f'{config.run.from_checkpoint_regex!r} from {path}.')
-  if ckpt.load_or_save():
-    print(f'Resumed from {ckpt.latest} at step {int(step)}.')
+  # Only the chief saves; every worker resumes from the chief's checkpoint, so all
+  # start from the same weights, counters and clocks (the others' replays then
+  # start as copies of the chief's, and their envs from a reset).
+  save = ckpt.save if me.chief else lambda: None
+  resumed = ckpt.load_or_save() if me.chief else bool(resume and ckpt.load(resume))
+  if resumed:
+    print(f'Resumed from {ckpt.latest if me.chief else resume} at step {int(step)}.')
   should_save.mark(int(step))  # just loaded or saved: no save right away
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
@@ -138,8 +156,8 @@ def train_eval(config, evaluate=True):
         logger.add(usage_.stats(), prefix='usage')
         logger.write()
       if should_save(int(step)):
-        ckpt.save()
-    ckpt.save()
+        save()
+    save()
     logger.write()
   finally:
     for stream in streams:
