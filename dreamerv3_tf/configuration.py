@@ -6,10 +6,13 @@ it (the eval replay's capacity) are computed where their object is made
 """
 
 import json
+import math
+import os
 
 import ml_collections as mlc
 
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
@@ -17,8 +20,15 @@ DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 
 
-class ConfigError(ValueError):
+class ConfigError(base.UserError, ValueError):
   """A config that cannot run; the message is one line naming the problem."""
+
+  prefix = 'Config error'
+  exit_code = 2
+
+
+class LogdirError(base.UserError, OSError):
+  """The logdir cannot be written (not writable, disk full); one line naming it."""
 
 
 def finalize(config):
@@ -51,6 +61,13 @@ def finalize(config):
            "script=eval_only trains nothing; run it with distribute='default'")
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
+  for key in ('log_every', 'report_every', 'save_every'):
+    _check(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
+  _check(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')
+  _check(c.env.time_limit >= 0, f'env.time_limit={c.env.time_limit} must be >= 0 (0: the suite\'s)')
+  size = c.env[suite].get('size') if suite in c.env else None
+  _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
+         f'env.{suite}.size={size} must be (height, width), both >= 1')
   _check(c.run.max_nonfinite_updates >= 0,
          f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
          '(0 never stops)')
@@ -79,50 +96,88 @@ def finalize(config):
   _check(a.rssm.hidden % a.rssm.blocks == 0,
          f'agent.rssm.hidden={a.rssm.hidden} must be divisible by blocks={a.rssm.blocks}')
   _check(a.imag_length >= 1, f'agent.imag_length={a.imag_length} must be >= 1')
+  for key in ('rewhead', 'value'):
+    _check(a[key].bins >= 2, f'agent.{key}.bins={a[key].bins} must be >= 2')
+  for key in ('lr', 'agc', 'eps', 'warmup'):
+    _check(a.opt[key] >= 0, f'agent.opt.{key}={a.opt[key]} must be >= 0')
   return c
 
 
-def save(config, logdir, allow_other=False):
-  """Writes config.json into logdir; refuses a logdir that belongs to another config.
+def check_logdir(config, logdir, allow_other=False):
+  """Raises ConfigError (one line) unless `logdir` can hold a run of `config`. Reads only.
 
-  The keys that may differ on resume (how long to run, how often to log) are
-  ignored in the comparison. Works for local and gs:// logdirs (tf.io.gfile).
+  The logdir must be a directory or not exist yet (below a directory), and the
+  config.json a run saved there must equal `config` up to the keys that may differ
+  on resume (how long to run, how often to log), unless `allow_other`.
   """
-  from dreamerv3_tf.gfile import GFILES as fs
-  check_saved(config, logdir, allow_other)
-  path = fs.join(logdir, 'config.json')
-  fs.makedirs(logdir)
-  tmp = path + '.tmp'
-  with fs.open(tmp, 'w') as f:
-    f.write(to_json(config))
-  fs.replace(tmp, path)
-
-
-def check_saved(config, logdir, allow_other=False):
-  """Raises ConfigError if logdir's config.json (if any) is another config."""
-  from dreamerv3_tf.gfile import GFILES as fs
+  fs = _files(logdir)
+  _check_is_directory(logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
     return
-  with fs.open(path, 'r') as f:
-    old = json.load(f)
-  diff = _diff(_comparable(old), _comparable(json.loads(to_json(config))))
+  try:
+    with fs.open(path, 'r') as f:
+      old = json.load(f)
+    old = _comparable(old)
+  except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
+    raise ConfigError(
+        f'{path} is not a saved config ({str(e).splitlines()[0]}); use a new --logdir') from None
+  diff = _diff(old, _comparable(json.loads(to_json(config))))
   if diff and not allow_other:
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
         'use a new --logdir or pass --config.run.allow_other_config=True')
 
 
+def _files(path):
+  """File operations for `path`: os for local paths (TensorFlow not loaded yet, so
+  a bad logdir fails fast), tf.io.gfile for gs:// and other remote ones."""
+  if '://' not in path:
+    from dreamerv3_tf.core.files import LOCAL
+    return LOCAL
+  from dreamerv3_tf.gfile import GFILES
+  return GFILES
+
+
+def _check_is_directory(logdir, fs):
+  """The logdir, or its nearest existing parent, must be a directory."""
+  path = logdir.rstrip('/') or '/'
+  while not fs.exists(path):
+    parent = os.path.dirname(path)
+    if '://' in logdir or parent == path:
+      return
+    path = parent
+  if not fs.isdir(path):
+    where = 'is a file' if path == logdir.rstrip('/') else f'is below {path}, which is a file'
+    raise ConfigError(f'--logdir {logdir} {where}, not a directory')
+
+
+def save(config, logdir, allow_other=False):
+  """Writes config.json into logdir after `check_logdir`; raises LogdirError (one
+  line) when it cannot be written. Works for local and gs:// logdirs (tf.io.gfile).
+  """
+  check_logdir(config, logdir, allow_other)
+  _write(logdir, 'config.json', to_json(config))
+
+
+def _write(logdir, name, text):
+  """Writes logdir/name atomically (temp name, then rename); LogdirError if it fails."""
+  fs = _files(logdir)
+  path = fs.join(logdir, name)
+  try:
+    fs.makedirs(logdir)
+    with fs.open(path + '.tmp', 'w') as f:
+      f.write(text)
+    fs.replace(path + '.tmp', path)
+  except Exception as e:  # noqa: BLE001 - OSError or TensorFlow's errors.OpError
+    raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
+
+
 def save_spaces(logdir, obs_space, act_space):
   """Writes spaces.json: what export and eval_only need to rebuild the agent."""
-  from dreamerv3_tf.gfile import GFILES as fs
-  text = json.dumps({
+  _write(logdir, 'spaces.json', json.dumps({
       'obs_space': {k: v.to_dict() for k, v in obs_space.items()},
-      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2)
-  path = fs.join(logdir, 'spaces.json')
-  with fs.open(path + '.tmp', 'w') as f:
-    f.write(text)
-  fs.replace(path + '.tmp', path)
+      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2))
 
 
 def load_spaces(logdir):
@@ -131,7 +186,6 @@ def load_spaces(logdir):
   Older runs saved the env's spaces ('log/' keys, 'reset'): the same function
   turns those into the agent's.
   """
-  from dreamerv3_tf.core import base
   from dreamerv3_tf.core.spaces import Space
   from dreamerv3_tf.gfile import GFILES as fs
   path = fs.join(logdir, 'spaces.json')
@@ -164,7 +218,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
-    'run.max_nonfinite_updates',
+    'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
     # Keys that older versions saved and this one no longer has.
     'replay.eval_size', 'run.log_video_every'}

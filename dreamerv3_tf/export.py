@@ -234,7 +234,7 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
     checkpoint = os.path.join(logdir, 'ckpt')
     if not tf.io.gfile.isdir(checkpoint):
       raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
-  prefix, _ = checkpointing.load_agent(agent, checkpoint)
+  prefix, _ = checkpointing.load_agent(agent, checkpoint, flag='--checkpoint')
   return prefix, export(agent, out, overwrite, tflite)
 
 

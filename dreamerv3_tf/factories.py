@@ -45,7 +45,8 @@ def make_env(config, mode='train', index=0):
 
 def make_driver(config, mode):
   from dreamerv3_tf.core import driver
-  return driver.Driver(env_fns(config, mode), parallel=config.run.parallel)
+  return driver.Driver(env_fns(config, mode), parallel=config.run.parallel,
+                       name=f'{config.task} {mode} env')
 
 
 def replay_capacity(config, mode):
@@ -73,13 +74,19 @@ def make_replay(config, mode):
 
 
 def make_stream(config, replay, mode):
-  """mode: 'train' (batch_length) or 'report' / 'eval' (report_length)."""
+  """mode: 'train' (batch_length) or 'report' / 'eval' (report_length).
+
+  Training starts once the replay holds batch_size * batch_length sequences, as
+  in the official code (earlier, the first updates would see a few sequences many
+  times, during the learning-rate warm-up); reports need one sequence.
+  """
   from dreamerv3_tf import data
   length = config.batch_length if mode == 'train' else config.report_length
   return data.Stream(
       replay, config.batch_size, length + config.replay_context,
       mode='train' if mode == 'train' else 'report',
-      prefetch=0 if config.run.deterministic else 2)
+      prefetch=0 if config.run.deterministic else 2,
+      min_items=config.batch_size * config.batch_length if mode == 'train' else 1)
 
 
 def make_agent(config, obs_space, act_space):

@@ -105,3 +105,24 @@ def test_streams_sample_safely_while_the_loop_adds_updates_and_saves(tmp_path):
   restored.load(str(tmp_path / 'replay'), replay.save(str(tmp_path / 'replay')))
   for key, value in replay.dump().items():
     np.testing.assert_array_equal(restored.dump()[key], value, err_msg=key)
+
+
+def test_training_waits_for_batch_size_times_batch_length_sequences():
+  # As the official code: train only once len(replay) >= batch_size * batch_length;
+  # reports need one sequence.
+  from configs import dmc
+  from dreamerv3_tf import factories
+  config = dmc.get_config('train_eval,debug')  # batch 4 x 8, sequences of 8 + 1
+  replay = factories.make_replay(config, 'train')
+  train = factories.make_stream(config, replay, 'train')
+  report = factories.make_stream(config, replay, 'report')
+  steps = 0
+  while not train.ready():
+    replay.add({'x': np.float32(steps), 'reward': np.float32(0),
+                'is_first': np.bool_(steps == 0), 'is_last': np.bool_(False),
+                'is_terminal': np.bool_(False)})
+    steps += 1
+    assert report.ready() == (replay.items >= 1)
+  assert replay.items == 4 * 8 and steps == 4 * 8 + 8
+  train.close()
+  report.close()

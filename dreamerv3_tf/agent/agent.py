@@ -153,28 +153,48 @@ class Agent(tf.Module, base.Agent):
   def _report(self, carry, data):
     return self._s.model.report_step(carry, data, self._seed(self.report_calls, 2))
 
-  def trace(self, name, carry, batch):
-    """Traces step `name` ('train' | 'report') for these inputs without compiling it.
+  def trace(self, name, carry, data, mode='train'):
+    """Traces step `name` ('policy' | 'train' | 'report') for these inputs (as the
+    step's method takes them) without compiling it; -> its concrete function.
 
-    -> its concrete function. For start-up profiling (tracing timed apart from
-    compiling); the next call with inputs of this shape compiles and runs.
+    For start-up profiling (tracing timed apart from compiling); the next call with
+    inputs of this shape compiles and runs.
     """
-    return self._s.fns[name].get_concrete_function(*self._step_inputs(name, carry, batch))
+    self._check_compiled(name)
+    return self._s.fns[name].get_concrete_function(
+        *self.step_inputs(name, carry, data, mode))
 
-  def compiler_ir(self, name, carry, batch, stage='hlo'):
+  def compiler_ir(self, name, carry, data, mode='train', stage='hlo'):
     """The XLA program of step `name` for these inputs (a string; `stage` as in
     tf.function.experimental_get_compiler_ir, e.g. 'optimized_hlo' for FLOP counts)."""
-    args = self._step_inputs(name, carry, batch)
+    self._check_compiled(name)
+    args = self.step_inputs(name, carry, data, mode)
     return self._s.fns[name].experimental_get_compiler_ir(*args)(stage=stage)
 
-  def _step_inputs(self, name, carry, batch):
-    if name not in ('train', 'report'):
-      raise ValueError(f"Agent: step must be 'train' or 'report', got {name!r}")
+  def _check_compiled(self, name):
     if not self.config.jit or distribute.is_distributed(self._s.strategy):
       raise ValueError(f'Agent: tracing {name} alone needs config.jit=True and one device')
+
+  def step_inputs(self, name, carry, data, mode='train'):
+    """The checked numpy arguments of compiled step `name`, from the inputs of
+    `policy(carry, obs, mode)`, `train(carry, batch)` or `report(carry, batch)`.
+
+    For tools and tests that run the model's steps themselves (the parity test).
+    """
+    if name == 'policy':
+      if mode not in ('train', 'eval'):
+        raise ValueError(f"policy: mode must be 'train' or 'eval', got {mode!r}")
+      B = len(data['is_first'])
+      keys = self._s.model.encoded_keys + ['is_first']
+      obs = self._check(data, keys, (B,), 'policy obs')
+      carry = self._check_carry(carry, B)
+      greedy = mode == 'eval' and not self.config.agent.eval_sample
+      return carry['deter'], carry['stoch'], carry['prevact'], obs, tf.constant(greedy)
+    if name not in ('train', 'report'):
+      raise ValueError(f"Agent: step must be 'policy', 'train' or 'report', got {name!r}")
     length = self.config.batch_length if name == 'train' else self.config.report_length
-    B, data = self._batch(batch, int(length) + self._s.context, f'{name} batch')
-    return self._check_carry(carry, B), data
+    B, batch = self._batch(data, int(length) + self._s.context, f'{name} batch')
+    return self._check_carry(carry, B), batch
 
   # --- carries ----------------------------------------------------------------
 
@@ -256,16 +276,8 @@ class Agent(tf.Module, base.Agent):
     out: {'dyn/deter': <float32>[B, D], 'dyn/stoch': <float32>[B, S, C]}, the
     posterior latent after this observation (stored in replay for replay_context).
     """
-    if mode not in ('train', 'eval'):
-      raise ValueError(f"policy: mode must be 'train' or 'eval', got {mode!r}")
-    B = len(obs['is_first'])
-    keys = self._s.model.encoded_keys + ['is_first']
-    obs = self._check(obs, keys, (B,), 'policy obs')
-    carry = self._check_carry(carry, B)
-    greedy = mode == 'eval' and not self.config.agent.eval_sample
     deter, stoch, prevact, act, out = self._call(
-        'policy', carry['deter'], carry['stoch'], carry['prevact'], obs,
-        tf.constant(greedy))
+        'policy', *self.step_inputs('policy', carry, obs, mode))
     carry = {'deter': deter.numpy(), 'stoch': stoch.numpy(), 'prevact': prevact.numpy()}
     act = {k: v.numpy() for k, v in act.items()}
     out = {k: v.numpy() for k, v in out.items()}
@@ -273,10 +285,7 @@ class Agent(tf.Module, base.Agent):
 
   def train(self, carry, batch):
     """(carry, batch <[B, batch_length + replay_context, ...]>) -> carry, outs, metrics."""
-    T = int(self.config.batch_length) + self._s.context
-    B, data = self._batch(batch, T, 'train batch')
-    carry = self._check_carry(carry, B)
-    carry, outs, metrics = self._call('train', carry, data)
+    carry, outs, metrics = self._call('train', *self.step_inputs('train', carry, batch))
     carry = {k: v.numpy() for k, v in carry.items()}
     outs = {'replay': {k: v.numpy() for k, v in outs['replay'].items()}}
     metrics = {k: float(v) for k, v in metrics.items()}
@@ -289,10 +298,7 @@ class Agent(tf.Module, base.Agent):
     <uint8>[RB, report_length, H, W, C] (see `Model.report_step`; the run renders
     them into a video where it logs them: run.common.openloop_video).
     """
-    T = int(self.config.report_length) + self._s.context
-    B, data = self._batch(batch, T, 'report batch')
-    carry = self._check_carry(carry, B)
-    carry, metrics = self._call('report', carry, data)
+    carry, metrics = self._call('report', *self.step_inputs('report', carry, batch))
     carry = {k: v.numpy() for k, v in carry.items()}
     out = {}
     for k, v in metrics.items():

@@ -162,23 +162,34 @@ class Model(tf.Module):
       carry, outs {'replay': {'stepid', 'dyn/deter', 'dyn/stoch'} <[B, T - K, ...]>},
       metrics {name: <float32>[]}.
     """
-    start, obs, prevact, stepid, lastact = self._split_context(carry, data)
-    variables = self.trainable_weights
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch([v.value for v in variables])
-      loss, aux = self.loss(start, obs, prevact, seed, tape)
-    grads = tape.gradient(loss, [v.value for v in variables])
+    grads, aux, stepid, lastact = self.train_grads(carry, data, seed)
     # Mean over replicas = the gradient of the mean loss over the whole batch;
     # every replica then applies the same update to its copy of the variables.
     grads = distribute.all_mean(grads)
     metrics = aux['metrics']
-    opt_metrics = self.opt.apply(grads, variables)
+    opt_metrics = self.opt.apply(grads, self.trainable_weights)
     metrics.update({f'opt/{k}': v for k, v in opt_metrics.items()})
     self._s.slow.update()
     deter, stoch = aux['deter'], aux['stoch']
     outs = {'replay': {'stepid': stepid, 'dyn/deter': deter, 'dyn/stoch': stoch}}
     carry = {'deter': deter[:, -1], 'stoch': stoch[:, -1], 'prevact': lastact}
     return carry, outs, metrics
+
+  def train_grads(self, carry, data, seed):
+    """The first half of a train step: the gradients, before the update.
+
+    Updates the return normalizer, like `train_step`; nothing else. The parity test
+    calls it eagerly to compare gradients and intermediate values.
+    Returns:
+      grads (one per `trainable_weights`), aux (see `loss`), stepid, the last action.
+    """
+    start, obs, prevact, stepid, lastact = self._split_context(carry, data)
+    variables = self.trainable_weights
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([v.value for v in variables])
+      loss, aux = self.loss(start, obs, prevact, seed, tape)
+    grads = tape.gradient(loss, [v.value for v in variables])
+    return grads, aux, stepid, lastact
 
   def loss(self, start, obs, prevact, seed, tape=None):
     """World-model, actor, critic and replay-value losses.
@@ -189,24 +200,30 @@ class Model(tf.Module):
       tape: the GradientTape of an update (imagination runs outside it), or None
         (a report: the return normaliser is not updated).
     Returns:
-      loss <float32>[], aux {'metrics', 'deter', 'stoch', 'recons'}.
+      loss <float32>[], aux {'metrics', 'deter', 'stoch', 'recons', ...}; the other
+      aux entries (tokens, logits, per-step losses, head outputs, imagination) are
+      for inspection: traced functions that do not return them drop them.
     """
     seeds = dists.split(seed, 3)
     losses, metrics, post = self._world_model_loss(start, obs, prevact, seeds[0])
-    imag_losses, imag_metrics, boot = self._imagination_loss(
+    imag_losses, imag_metrics, imag = self._imagination_loss(
         post['deter'], post['stoch'], seeds[1], tape)
     losses.update(imag_losses)
     metrics.update(imag_metrics)
+    repl = {}
     if self._s.config.agent.repval_loss:
-      losses.update(self._replay_value_loss(obs, post['feat'], boot, tape))
+      repl_losses, repl = self._replay_value_loss(obs, post['feat'], imag['boot'], tape)
+      losses.update(repl_losses)
     loss, loss_metrics = self._total(losses, post['recons'])
     metrics.update(loss_metrics)
-    aux = {'metrics': metrics, 'deter': post['deter'], 'stoch': post['stoch'],
-           'recons': post['recons']}
+    aux = {'metrics': metrics, 'losses': losses, 'imag': imag, 'repl': repl,
+           **{k: post[k] for k in ('deter', 'stoch', 'recons', 'tokens', 'post', 'prior',
+                                   'rew', 'con')}}
     return loss, aux
 
   def _world_model_loss(self, start, obs, prevact, seed):
-    """-> losses {key: <[B, T]>}, metrics, posterior {'deter', 'stoch', 'feat', 'recons'}."""
+    """-> losses {key: <[B, T]>}, metrics, posterior {'deter', 'stoch', 'feat', 'recons',
+    'tokens', 'post' and 'prior' (logits), 'rew' and 'con' (head outputs)}."""
     a = self._s.config.agent
     reset = obs['is_first']
     T = reset.shape[1]
@@ -224,18 +241,24 @@ class Model(tf.Module):
       target = tf.cast(target, f32) / 255.0 if target.dtype == tf.uint8 else target
       losses[k] = dist.loss(target)
     feat = rssm.feat(deter, stoch)
-    losses['rew'] = self.rew(feat).loss(obs['reward'])
+    rewdist = self.rew(feat)
+    losses['rew'] = rewdist.loss(obs['reward'])
     con = 1.0 - tf.cast(obs['is_terminal'], f32)
     if a.contdisc:
       con *= 1.0 - 1.0 / a.horizon
-    losses['con'] = self.con(feat).loss(con)
-    return losses, metrics, {'deter': deter, 'stoch': stoch, 'feat': feat, 'recons': recons}
+    condist = self.con(feat)
+    losses['con'] = condist.loss(con)
+    return losses, metrics, {
+        'deter': deter, 'stoch': stoch, 'feat': feat, 'recons': recons, 'tokens': tokens,
+        'post': post, 'prior': prior, 'rew': rewdist, 'con': condist}
 
   def _imagination_loss(self, deter, stoch, seed, tape):
     """Imagines from every posterior state; actor and critic losses on the dreams.
 
-    -> losses {'policy', 'value'} <[B, T]>, metrics, the imagined returns of the
-    start states <[B, T]> (the replay value's bootstrap).
+    -> losses {'policy', 'value'} <[B, T]>, metrics, outs: 'boot' the imagined
+    returns of the start states <[B, T]> (the replay value's bootstrap), and the
+    trajectories ('deter', 'stoch', 'act', 'rew', 'con' <[N, H+1, ...]>) with
+    their 'ret', 'adv', 'val', 'slowval' (behavior.imag_loss).
     """
     a = self._s.config.agent
     B, T = deter.shape[:2]
@@ -270,19 +293,22 @@ class Model(tf.Module):
         self.pol.unflat(imga), imgrew, imgcon, polydist, valdist, slowdist,
         _AllReplicasNormalizer(self.retnorm) if update else self.retnorm, update,
         contdisc=a.contdisc, horizon=a.horizon, **a.imag_loss)
+    imgouts.update(deter=imgd, stoch=imgs, act=imga, rew=imgrew, con=imgcon)
     losses = {k: tf.reshape(tf.reduce_mean(v, 1), (B, T)) for k, v in los.items()}
-    boot = tf.reshape(imgouts['ret'][:, 0], (B, T))
-    return losses, mets, boot
+    imgouts['boot'] = tf.reshape(imgouts['ret'][:, 0], (B, T))
+    return losses, mets, imgouts
 
   def _replay_value_loss(self, obs, feat, boot, tape):
-    """The critic on the replayed sequence, bootstrapped from the imagined returns."""
+    """The critic on the replayed sequence, bootstrapped from the imagined returns.
+
+    -> losses {'repval'}, outs (behavior.repl_loss).
+    """
     a = self._s.config.agent
     with _unrecorded(tape):
       slowrep = _Frozen(self.slowval(sg(feat)).pred())
-    los, _ = behavior.repl_loss(
+    return behavior.repl_loss(
         obs['is_last'], obs['is_terminal'], obs['reward'], boot,
         self.val(feat), slowrep, horizon=a.horizon, **a.repl_loss)
-    return los
 
   def _total(self, losses, recons):
     """-> the scaled sum of the mean losses, and 'loss/*' metrics."""

@@ -21,6 +21,9 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 (replay batches for train and report).
 """
 
+import os
+import re
+
 import numpy as np
 
 OBS_META_KEYS = ('reward', 'is_first', 'is_last', 'is_terminal')
@@ -76,9 +79,62 @@ def check_agent_spaces(obs_space, act_space):
   if not act_space:
     raise ValueError('Agent: act_space has no action keys')
 
+# Set to 1 (or pass --traceback to main) to see full tracebacks of user errors and
+# of env workers; without it each failure a user can cause is one line.
+TRACEBACK_ENV = 'DREAMERV3_TF_TRACEBACK'
 
-class EnvSpaceError(ValueError):
-  """An env broke its declared spaces: a bug in the env, so it is not restarted."""
+
+def wants_traceback():
+  return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in ('', '0', 'false', 'no')
+
+
+def one_line(error, cause_only=False):
+  """The first line of an error's message, without TensorFlow's op decorations.
+
+  cause_only: for a file error, only its cause ('Permission denied', 'No space
+  left on device'), where the caller names the path itself.
+  """
+  if cause_only and isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  text = str(getattr(error, 'message', None) or error)
+  text = re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\]', '', text)  # {{function_node ...}} [Op:SaveV2]
+  lines = [x.strip() for x in text.splitlines() if x.strip()]
+  text = lines[0] if lines else type(error).__name__
+  return text.rsplit('; ', 1)[-1] if cause_only and '; ' in text else text
+
+
+class UserError(Exception):
+  """A failure the user can cause and fix; its message is one line naming the cause.
+
+  `prefix` starts the line main prints ('Error: ...', 'Env error: ...'), and
+  `exit_code` is the program's.
+  """
+
+  prefix = 'Error'
+  exit_code = 1
+
+
+class EnvSpaceError(UserError, ValueError):
+  """An env broke its declared spaces: a bug in the env, so it is not restarted.
+
+  Messages start with 'Env '; the driver replaces that word by the env's name
+  ('dmc_walker_walk train env 2: obs ...').
+  """
+
+  prefix = 'Env error'
+
+
+class EnvError(UserError, RuntimeError):
+  """An env could not be built or kept failing; names the env and the cause.
+
+  `details` holds the env's own traceback (shown when tracebacks are asked for).
+  """
+
+  prefix = 'Env error'
+
+  def __init__(self, message, details=''):
+    super().__init__(message)
+    self.details = details
 
 
 class Agent:

@@ -10,6 +10,10 @@ which restarts a crashed worker: the policy then sees `is_first=True` for that e
 in the same step, and its partial episode is discarded); otherwise all envs live in
 this process. Either way the driver steps one list of envs through the Env contract.
 Finished-episode counts include only episodes that really ended (`is_last`).
+
+Errors name the env ('<name> <index>', e.g. 'dmc_walker_walk train env 1') in one
+line: an env that cannot be built raises base.EnvError, one that breaks its spaces
+base.EnvSpaceError; the env's own traceback is printed only when base.wants_traceback().
 """
 
 import numpy as np
@@ -29,24 +33,36 @@ class Driver:
     parallel: each env in its own subprocess (True) or all in this process (False).
     timeout: seconds a worker may take to build its env or answer one step before
       it counts as crashed (parallel only).
+    name: how errors name the envs, followed by the index (e.g. 'dmc_walker_walk
+      train env').
 
   Attributes:
     obs_space, act_space: dicts of Space from env 0 (act_space includes 'reset').
     length: number of envs N.
   """
 
-  def __init__(self, make_env_fns, parallel=False, timeout=120.0):
+  def __init__(self, make_env_fns, parallel=False, timeout=120.0, name='env'):
     make_env_fns = list(make_env_fns)
     if not make_env_fns:
       raise ValueError('Driver needs at least one env constructor, got none.')
     self.length = len(make_env_fns)
+    self.name = name
+    self._names = [f'{name} {i}' for i in range(self.length)]
     self._step_fns = []
     self._episode_fns = []
     self._closed = False
     if parallel:
-      self._envs = workers.start(make_env_fns, timeout)
+      self._envs = workers.start(make_env_fns, timeout, self._names)
     else:
-      self._envs = [fn() for fn in make_env_fns]
+      self._envs = []
+      for i, fn in enumerate(make_env_fns):
+        try:
+          self._envs.append(fn())
+        except Exception as e:  # noqa: BLE001 - named and passed on
+          for env in self._envs:
+            env.close()
+          raise base.EnvError(
+              f'{self._names[i]} failed to start: {workers.error_summary(e)}') from e
     self.obs_space = self._envs[0].obs_space
     self.act_space = self._envs[0].act_space
     try:
@@ -143,7 +159,7 @@ class Driver:
   def _step(self, policy, step, episode):
     n = self.length
     acts = [{k: v[i] for k, v in self._acts.items()} for i in range(n)]
-    obs = _stack(workers.step_all(self._envs, acts))
+    obs = _stack(workers.step_all(self._envs, acts, self._names))
     obs, logs = base.split_logs(obs)
     self.carry, act, outs = policy(self.carry, obs)
     act = {k: np.asarray(v) for k, v in act.items()}
@@ -238,6 +254,25 @@ def _stack(obs):
             f'Env {i} returned obs keys {sorted(o)}, env 0 returned '
             f'{sorted(keys)}.') from e
     raise
+
+
+def _summary(error):
+  """One line: the message, after the exception's type unless it is a ValueError
+  (whose messages name the problem already, e.g. an unknown task)."""
+  text = ' '.join(str(error).split())
+  if isinstance(error, (ValueError, base.UserError)) and text:
+    return text
+  return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+def _raised(error):
+  return f'raised {type(error).__name__}: {" ".join(str(error).split())}'
+
+
+def _renamed(error, name):
+  """The EnvSpaceError with the env's name instead of its leading 'Env '."""
+  text = str(error)
+  return base.EnvSpaceError(f'{name}: {text[4:] if text.startswith("Env ") else text}')
 
 
 def _zero_where(value, mask):

@@ -14,13 +14,16 @@ function's name and its arguments) and actions and observations as `wire`-encode
 numpy dicts over a socket pair: no pickle in either direction.
 
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
-within `timeout` seconds is killed and rebuilt from its constructor. Its partial episode
-is discarded: no fake `is_last` transition is emitted (a made-up final observation would
+within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
+at its very first step: an env that cannot take one step is broken, base.EnvError).
+Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up final observation would
 put a boundary into replay that the env never produced). The rebuilt env is stepped with
 `reset=True` at once, so the observation `step` returns has `is_first=True`: the agent
 resets that env's carry as at any episode start, replay starts a new episode for the
 worker, and episode statistics restart. An env that breaks its declared spaces
 (`base.EnvSpaceError`) is a bug, not a crash: it is raised, not restarted.
+Errors and warnings name the env in one line; the env's own traceback is printed
+only when base.wants_traceback().
 """
 
 import functools
@@ -45,21 +48,23 @@ class RemoteEnv(base.Env):
   """An env built and stepped in its own worker process.
 
   Args:
-    index: the env's number, named in messages.
+    index: the env's number.
     make_env: zero-argument constructor: a module-level function, or a
       functools.partial of one with plain-data arguments.
     timeout: seconds the worker may take to build its env or answer one call
       before it counts as crashed.
     wait: wait for the env to be built now; False starts the process only
       (`ready()` waits), so that several workers start at the same time.
+    name: how errors name the env (e.g. 'dmc_walker_walk train env 1').
 
   Attributes:
     obs_space, act_space: the env's spaces (act_space includes 'reset').
     restarts: number of times the worker was rebuilt.
   """
 
-  def __init__(self, index, make_env, timeout=120.0, wait=True):
+  def __init__(self, index, make_env, timeout=120.0, wait=True, name=None):
     self.index = index
+    self.name = name or f'env {index}'
     self.timeout = float(timeout)
     self.restarts = 0
     self._spaces = None
@@ -84,8 +89,11 @@ class RemoteEnv(base.Env):
     return self._worker[0].proc.pid
 
   def ready(self):
-    """Waits until the env is built (raises _WorkerError naming the failure)."""
-    self._spaces = self._worker[0].ready(self.timeout)
+    """Waits until the env is built; base.EnvError naming it if that failed."""
+    try:
+      self._spaces = self._worker[0].ready(self.timeout)
+    except _WorkerError as e:
+      raise base.EnvError(f'{self.name} failed to start: {e}', e.details) from None
 
   def step(self, action):
     self.submit(action)
@@ -98,21 +106,26 @@ class RemoteEnv(base.Env):
     try:
       wire.send(self._worker[0].conn, action)
     except OSError as e:  # BrokenPipeError, ConnectionResetError
-      self._failure = self._worker[0].lost(e)
+      self._failure = _WorkerError(self._worker[0].lost(e))
 
   def result(self):
     """The observation for the submitted action; from a rebuilt env if it failed."""
-    reason = self._failure
-    if reason is None:
-      worker = self._worker[0]
+    error, worker = self._failure, self._worker[0]
+    if error is None:
       if worker.conn.poll(max(0.0, self._deadline - time.monotonic())):
         try:
-          return worker.receive()
+          obs = worker.receive()
+          worker.stepped = True
+          return obs
         except _WorkerError as e:
-          reason = str(e)
+          error = e
+        except base.EnvSpaceError as e:
+          raise _renamed(e, self.name) from None
       else:
-        reason = f'no answer within {self.timeout:g}s'
-    return self._restart(reason)
+        error = _WorkerError(f'no answer within {self.timeout:g}s')
+    if not worker.stepped:  # a broken env, not a crash: restarts cannot help
+      raise base.EnvError(f'{self.name} failed on its first step: {error}', error.details)
+    return self._restart(error)
 
   def get_state(self):
     """The env's state, or None if it cannot save one (see base.get_env_state)."""
@@ -139,48 +152,50 @@ class RemoteEnv(base.Env):
     try:
       return self._worker[0].receive()
     except _WorkerError as e:
-      raise RuntimeError(f'env worker {self.index}: {e}') from None
+      raise base.EnvError(f'{self.name}: {e}', e.details) from None
 
-  def _restart(self, reason):
+  def _restart(self, error):
     """Rebuilds the worker and returns its first observation (is_first)."""
-    i = self.index
     reset = {k: v[0] for k, v in base.reset_actions(self.act_space, 1).items()}
     for attempt in range(1, _MAX_CONSECUTIVE_RESTARTS + 1):
       print(
-          f'WARNING: env worker {i} failed: {reason.rstrip()}\n'
-          f'Restarting env worker {i} (attempt {attempt}); its partial episode is '
-          'discarded.', file=sys.stderr, flush=True)
+          f'WARNING: {self.name} failed ({error}); restarting it (attempt '
+          f'{attempt}), its partial episode is discarded.', file=sys.stderr, flush=True)
+      if error.details and base.wants_traceback():
+        print(error.details, file=sys.stderr, flush=True)
       self._worker[0].kill()
       self.restarts += 1
       try:
-        self._worker[0] = _Worker(i, self._ctor)
+        self._worker[0] = _Worker(self.index, self._ctor)
         self._worker[0].ready(self.timeout)
         wire.send(self._worker[0].conn, reset)
         if not self._worker[0].conn.poll(self.timeout):
           raise _WorkerError(f'no answer within {self.timeout:g}s')
-        return self._worker[0].receive()
-      except (_WorkerError, OSError) as e:
-        reason = str(e)
-    raise RuntimeError(
-        f'Env worker {i} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
-        f'last error: {reason}')
+        obs = self._worker[0].receive()
+        self._worker[0].stepped = True
+        return obs
+      except _WorkerError as e:
+        error = e
+      except OSError as e:
+        error = _WorkerError(str(e))
+    raise base.EnvError(
+        f'{self.name} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
+        f'last error: {error}', error.details)
 
 
-def start(make_env_fns, timeout=120.0):
+def start(make_env_fns, timeout=120.0, names=None):
   """-> [RemoteEnv], one per constructor; their interpreters start at the same time.
 
-  Raises RuntimeError naming the first env that failed to build (all are stopped).
+  names: how errors name each env (default 'env <index>'). Raises base.EnvError
+  naming the first env that failed to build (all are stopped).
   """
   envs = []
+  names = names or [None] * len(make_env_fns)
   try:
-    for i, fn in enumerate(make_env_fns):
-      envs.append(RemoteEnv(i, fn, timeout, wait=False))
+    for i, (fn, name) in enumerate(zip(make_env_fns, names)):
+      envs.append(RemoteEnv(i, fn, timeout, wait=False, name=name))
     for env in envs:
       env.ready()
-  except _WorkerError as e:
-    for env in envs:
-      env.kill()
-    raise RuntimeError(f'An env worker failed to start: {e}') from None
   except BaseException:
     for env in envs:
       env.kill()
@@ -188,15 +203,44 @@ def start(make_env_fns, timeout=120.0):
   return envs
 
 
-def step_all(envs, acts):
+def step_all(envs, acts, names):
   """-> [env.step(act)] for every env. Remote envs get their actions before any
-  answer is awaited, so their processes step at the same time."""
+  answer is awaited, so their processes step at the same time; the errors of envs
+  in this process are named as `names` (remote ones name themselves)."""
   remote = [isinstance(env, RemoteEnv) for env in envs]
   for env, act, is_remote in zip(envs, acts, remote):
     if is_remote:
       env.submit(act)
-  return [env.result() if is_remote else env.step(act)
-          for env, act, is_remote in zip(envs, acts, remote)]
+  return [env.result() if is_remote else _step_local(env, act, name)
+          for env, act, is_remote, name in zip(envs, acts, remote, names)]
+
+
+def _step_local(env, act, name):
+  try:
+    return env.step(act)
+  except base.EnvSpaceError as e:
+    raise _renamed(e, name) from None
+  except Exception as e:  # noqa: BLE001 - named and passed on
+    raise base.EnvError(f'{name} {_raised(e)}') from e
+
+
+def error_summary(error):
+  """One line: the message, after the exception's type unless it is a ValueError
+  (whose messages name the problem already, e.g. an unknown task)."""
+  text = ' '.join(str(error).split())
+  if isinstance(error, (ValueError, base.UserError)) and text:
+    return text
+  return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+def _raised(error):
+  return f'raised {type(error).__name__}: {" ".join(str(error).split())}'
+
+
+def _renamed(error, name):
+  """The EnvSpaceError with the env's name instead of its leading 'Env '."""
+  text = str(error)
+  return base.EnvSpaceError(f'{name}: {text[4:] if text.startswith("Env ") else text}')
 
 
 def _ctor_spec(index, fn):
@@ -227,7 +271,11 @@ def _build(spec):
 
 
 class _WorkerError(RuntimeError):
-  pass
+  """A worker failed: a one-line message, and the env's traceback if it raised."""
+
+  def __init__(self, message, details=''):
+    super().__init__(message)
+    self.details = details
 
 
 # The worker's entry point: a fresh interpreter that imports only this module.
@@ -241,6 +289,7 @@ class _Worker:
 
   def __init__(self, index, ctor):
     self.index = index
+    self.stepped = False  # answered a step: a later failure is a crash to restart
     parent, child = socket.socketpair()
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
@@ -258,12 +307,8 @@ class _Worker:
   def ready(self, timeout):
     """Waits for the env to be built; returns (obs_space, act_space)."""
     if not self.conn.poll(timeout):
-      raise _WorkerError(
-          f'env worker {self.index} built no env within {timeout:g}s')
-    try:
-      return self.receive()
-    except _WorkerError as e:
-      raise _WorkerError(f'env worker {self.index}: {e}') from None
+      raise _WorkerError(f'built no env within {timeout:g}s')
+    return self.receive()
 
   def receive(self):
     try:
@@ -273,7 +318,7 @@ class _Worker:
     if kind == 'space_error':
       raise base.EnvSpaceError(payload)
     if kind != 'ok':
-      raise _WorkerError(f'env raised:\n{payload}')
+      raise _WorkerError(*payload)  # (one-line summary, traceback)
     return payload
 
   def lost(self, error):
@@ -329,11 +374,8 @@ def _serve(fd):
     try:
       env = _build(ctor)
       wire.send(conn, ('ok', (env.obs_space, env.act_space)))
-    except base.EnvSpaceError as e:  # an env that cannot work as named: one line
-      wire.send(conn, ('space_error', str(e)))
-      return
-    except Exception:  # noqa: BLE001 - reported to the parent, which decides
-      wire.send(conn, ('error', traceback.format_exc()))
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
+      wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
       return
     while True:
       act = wire.recv(conn)
@@ -344,16 +386,16 @@ def _serve(fd):
           result = (base.get_env_state(env) if act[0] == 'get_state'
                     else env.set_state(act[1]))
           wire.send(conn, ('ok', result))
-        except Exception:  # noqa: BLE001 - the parent reports it
-          wire.send(conn, ('error', traceback.format_exc()))
+        except Exception as e:  # noqa: BLE001 - the parent reports it
+          wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
         continue
       try:
         obs = env.step(act)
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
         wire.send(conn, ('space_error', str(e)))
         return
-      except Exception:  # noqa: BLE001 - reported to the parent, which restarts us
-        wire.send(conn, ('error', traceback.format_exc()))
+      except Exception as e:  # noqa: BLE001 - reported to the parent, which restarts us
+        wire.send(conn, ('error', (_raised(e), traceback.format_exc())))
         return
       wire.send(conn, ('ok', obs))
   except (EOFError, OSError):

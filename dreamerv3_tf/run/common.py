@@ -88,6 +88,22 @@ def openloop_video(true, pred):
   return video.reshape(T, 3 * H + 4, RB * (W + 4), C)
 
 
+def closing(stack, thing):
+  """Registers thing.close() on `stack` (a contextlib.ExitStack) and returns thing.
+
+  An error while closing is raised only if nothing else failed: closing a logger on
+  a full disk must not hide the error that ended the run.
+  """
+  def exit_(exc_type, exc, tb):
+    try:
+      thing.close()
+    except Exception:  # noqa: BLE001
+      if exc_type is None:
+        raise
+  stack.push(exit_)
+  return thing
+
+
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
 

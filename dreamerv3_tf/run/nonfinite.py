@@ -12,8 +12,10 @@ import sys
 
 import numpy as np
 
+from dreamerv3_tf.core import base
 
-class NonfiniteError(RuntimeError):
+
+class NonfiniteError(base.UserError, RuntimeError):
   """Training stopped after too many consecutive non-finite updates; one line."""
 
 

@@ -60,19 +60,22 @@ def test_a_killed_worker_is_rebuilt_and_starts_an_episode(capsys):
     obs = remote.step(act(False))
     assert obs['is_first'] and remote.restarts == 1 and remote.pid != old
     assert not remote.step(act(False))['is_first']
-    assert 'env worker 0 failed: process died' in capsys.readouterr().err
+    assert 'WARNING: env 0 failed (process died' in capsys.readouterr().err
   finally:
     remote.close()
 
 
 def test_step_all_overlaps_workers_and_steps_local_envs_too():
-  envs = workers.start([DUMMY, DUMMY]) + [DUMMY()]
+  names = ['dummy 0', 'dummy 1', 'local 2']
+  envs = workers.start([DUMMY, DUMMY], names=names[:2]) + [DUMMY()]
   try:
-    obs = workers.step_all(envs, [act(True)] * 3)
+    obs = workers.step_all(envs, [act(True)] * 3, names)
     assert all(o['is_first'] for o in obs)
-    obs = workers.step_all(envs, [act(False, 2)] * 3)
+    obs = workers.step_all(envs, [act(False, 2)] * 3, names)
     for o in obs[1:]:
       np.testing.assert_array_equal(o['vector'], obs[0]['vector'])
+    with pytest.raises(base.EnvSpaceError, match="^local 2: action is missing the key 'reset'"):
+      workers.step_all(envs, [act(False), act(False), {}], names)
   finally:
     for env in envs:
       env.close()

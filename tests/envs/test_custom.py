@@ -176,7 +176,8 @@ def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tm
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
-  assert re.fullmatch(r"Env error: corridor:raises\(\) raised KeyError: 'missing' "
+  assert re.fullmatch(r"Env error: py_corridor:raises train env 0 failed to start: "
+                      r"corridor:raises\(\) raised KeyError: 'missing' "
                       r'\(corridor.py, line \d+\)\n', result.stderr), result.stderr[-2000:]
 
 
