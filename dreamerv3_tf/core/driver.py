@@ -256,25 +256,6 @@ def _stack(obs):
     raise
 
 
-def _summary(error):
-  """One line: the message, after the exception's type unless it is a ValueError
-  (whose messages name the problem already, e.g. an unknown task)."""
-  text = ' '.join(str(error).split())
-  if isinstance(error, (ValueError, base.UserError)) and text:
-    return text
-  return f'{type(error).__name__}: {text}' if text else type(error).__name__
-
-
-def _raised(error):
-  return f'raised {type(error).__name__}: {" ".join(str(error).split())}'
-
-
-def _renamed(error, name):
-  """The EnvSpaceError with the env's name instead of its leading 'Env '."""
-  text = str(error)
-  return base.EnvSpaceError(f'{name}: {text[4:] if text.startswith("Env ") else text}')
-
-
 def _zero_where(value, mask):
   mask = mask.reshape(mask.shape + (1,) * (value.ndim - 1))
   return np.where(mask, np.zeros((), value.dtype), value)
