@@ -146,11 +146,10 @@ def compare_update(agent, cmp, arrays, k):
   draws = train_draws(agent, _sub(arrays, f'noise{k}/'))
   carry = agent.init_train(B)
   # The same numpy -> tensor conversion as train.
-  _, data = agent._batch(batch, T, 'golden batch')
-  args = tf.nest.map_structure(tf.convert_to_tensor, (carry, data))
+  args = tf.nest.map_structure(tf.convert_to_tensor, agent.step_inputs('train', carry, batch))
   retnorm = [agent.retnorm.lo.numpy(), agent.retnorm.hi.numpy()]
   with dists.supplied_noise(draws):
-    grads, aux, _, _ = agent.train_grads(*args, tf.constant([0, 0], tf.int64))
+    grads, aux, _, _ = agent.model.train_grads(*args, tf.constant([0, 0], tf.int64))
   tag = f'u{k}/'
   cmp.add('imag', tag + 'retnorm/lo', agent.retnorm.lo.numpy(), out['imag/retnorm_lo'])
   cmp.add('imag', tag + 'retnorm/hi', agent.retnorm.hi.numpy(), out['imag/retnorm_hi'])
@@ -186,7 +185,7 @@ def compare_update(agent, cmp, arrays, k):
   cmp.add('loss', tag + 'mean/loss/total', aux['metrics']['loss/total'], out['loss/total'])
 
   names = {id(var): name for name, _, var in official.rows(agent)}
-  for var, grad in zip(agent.trainable_weights, grads):
+  for var, grad in zip(agent.model.trainable_weights, grads):
     name = names[id(var)]
     cmp.add('grad', tag + f'grad/{name}', grad.numpy(), out[f'grad/{name}'])
 

@@ -169,19 +169,24 @@ def _check_same_shape(pred, target, name):
           f'shape {pred.shape}')
 
 
+# The default summation order of TwoHot.pred (config agent.value.predsum and
+# agent.rewhead.predsum; the README's design notes say why).
+PREDSUM = 'official'
+
+
 class TwoHot:
   """Symexp two-hot regression output over fixed bins in raw (symexp) space.
 
   Args:
     logits: <float>[..., n].
     bins: <float32>[n] sorted bin values, e.g. `twohot_bins(255)`.
-    predsum: how `pred` sums: 'paired' (exactly 0 at equal mirrored probs),
-      'stable' (well-conditioned everywhere, needs antisymmetric bins) or
-      'official' (the official summation order with its rounding noise, which
-      shapes early training; config agent.value.predsum / agent.rewhead.predsum).
+    predsum: how `pred` sums: 'official' (the official summation order with its
+      rounding noise, which shapes early training; the default, PREDSUM), 'paired'
+      (exactly 0 at equal mirrored probs) or 'stable' (well-conditioned everywhere,
+      needs antisymmetric bins).
   """
 
-  def __init__(self, logits, bins, predsum='paired'):
+  def __init__(self, logits, bins, predsum=PREDSUM):
     if predsum not in PREDSUMS:
       raise ValueError(f'TwoHot: predsum must be one of {PREDSUMS}, got {predsum!r}')
     self.predsum = predsum

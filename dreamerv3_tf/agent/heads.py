@@ -15,7 +15,7 @@ class TwoHotHead(nets.Layer):
   """Symexp two-hot regression (reward and value). outscale 0 zero-inits the output."""
 
   def __init__(self, inp, layers=1, units=1024, bins=255, outscale=0.0,
-               predsum='official', **kw):
+               predsum=dists.PREDSUM, **kw):
     super().__init__(**kw)
     p = dict(dtype=self.dtype_policy)
     self.mlp = nets.MLP(inp, layers, units, name='mlp', **p)

@@ -245,7 +245,7 @@ def values_for(agent, params):
   """
   table = rows(agent)
   covered = {id(v) for _, _, v in table}
-  trainable = agent.trainable_weights + list(agent.slowval.weights)
+  trainable = agent.model.trainable_weights + list(agent.slowval.weights)
   missing = [v.path for v in trainable if id(v) not in covered]
   if missing:  # the table is incomplete for this agent: a bug here, not in the checkpoint
     raise OfficialCheckpointError(f'the import table has no row for our variable {missing[0]}')
@@ -329,10 +329,10 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
 
 def _spaces(config):
   from dreamerv3_tf import factories
+  from dreamerv3_tf.core import base
   driver = factories.make_driver(config, 'eval')
   try:
-    act_space = {k: v for k, v in driver.act_space.items() if k != 'reset'}
-    return dict(driver.obs_space), act_space
+    return base.agent_spaces(driver.obs_space, driver.act_space)
   finally:
     driver.close()
 

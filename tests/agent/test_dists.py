@@ -129,7 +129,7 @@ def test_twohot_pred_decodes_encoded_value():
 @pytest.mark.parametrize('n', [255, 256, 9])
 def test_twohot_pred_exactly_zero_at_equal_logits_eager_and_jit(n):
   bins = dists.twohot_bins(n)
-  fn = lambda logits: dists.TwoHot(logits, bins).pred()
+  fn = lambda logits: dists.TwoHot(logits, bins, predsum='paired').pred()
   for value in (0.0, 1.3, -7.1, 50.0):
     logits = tf.fill([3, 2, n], value)
     assert np.all(fn(logits).numpy() == 0.0)
@@ -329,7 +329,7 @@ def test_deterministic_outputs_agree_eager_and_jit():
       act=tf.constant(rs.normal(size=(4, 2)).astype(np.float32)))
 
   def fn(x):
-    th = dists.TwoHot(x['twohot'], bins)
+    th = dists.TwoHot(x['twohot'], bins, predsum='paired')
     c1 = dists.Categorical(x['cat'], 0.01)
     c2 = dists.Categorical(x['cat2'], 0.01)
     bn = dists.BoundedNormal(x['mean'], x['std'])
@@ -354,9 +354,9 @@ def test_twohot_sums_on_mirrored_logits():
   bins = dists.twohot_bins(255)
   half = np.random.default_rng(0).normal(0, 1e-3, (64, 128)).astype(np.float32)
   logits = np.concatenate([half, half[:, :-1][:, ::-1]], -1)
-  dist = dists.TwoHot(logits, bins)
+  dist = dists.TwoHot(logits, bins, predsum='paired')
   probs, paired = dist.probs.numpy(), dist.pred().numpy()
-  official = dists.TwoHot(logits, bins, predsum='official').pred().numpy()
+  official = dists.TwoHot(logits, bins).pred().numpy()  # the default
   want = (probs.astype(np.float64) * bins.numpy().astype(np.float64)).sum(-1)
   # Each paired term (p_hi - p_lo) * b_hi is one float32 rounding of a value
   # below ~0.1, and 127 of them are summed: 1e-6 bounds that error.

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export
+from dreamerv3_tf.core import base
 from dreamerv3_tf.interop import official
 from dreamerv3_tf.run import eval_only
 
@@ -191,8 +192,7 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   from run_helpers import make_run_config
   config = make_run_config(tmp_path / 'unused', task='dummy_cont')
   env = factories.make_env(config)
-  act_space = {k: v for k, v in env.act_space.items() if k != 'reset'}
-  agent = factories.make_agent(config, env.obs_space, act_space)
+  agent = factories.make_agent(config, *base.agent_spaces(env.obs_space, env.act_space))
   params = official.official_layout(agent)
   params.update({k: np.array(0, np.int32) for k in official.STEP_COPIES})
   params['opt/step/value'] = np.array(0, np.int32)

@@ -24,26 +24,21 @@ def main(prefix):
   root = os.getcwd()
   sys.path[:0] = [os.path.join(root, 'tests'), os.path.join(root, 'tests', 'agent')]
   import conftest  # tests/agent/conftest.py: debug configs, spaces and batches
-  import tensorflow as tf
   from dreamerv3_tf.agent import agent as agent_mod
   config = conftest.image_config(jit=True)
   obs_space, act_space = conftest.make_spaces('mixed', 'dict')
   agent = agent_mod.Agent(obs_space, act_space, config)
   rng = np.random.default_rng(0)
-  tensors = lambda x: tf.nest.map_structure(tf.convert_to_tensor, x)
   carry = agent.init_train(config.batch_size)
-  args = {}
+  inputs = {}
   for name, length in (('train', conftest.train_length(agent)),
                        ('report', conftest.report_length(agent))):
-    _, data = agent._batch(conftest.make_batch(agent, length, rng), length, name)
-    args[name] = tensors((carry, data))
-  keys = sorted(agent.dec.obs_space) + ['is_first']
+    inputs[name] = (carry, conftest.make_batch(agent, length, rng))
+  keys = agent.model.encoded_keys + ['is_first']
   obs = conftest.random_obs({k: agent.obs_space[k] for k in keys}, (2,), rng)
-  obs = agent._check(obs, keys, (2,), 'policy obs')
-  pc = agent.init_policy(2)
-  args['policy'] = tensors((pc['deter'], pc['stoch'], pc['prevact'], obs, tf.constant(False)))
-  for name, fn_args in args.items():
-    text = agent._s.fns[name].experimental_get_compiler_ir(*fn_args)(stage='hlo')
+  inputs['policy'] = (agent.init_policy(2), obs)
+  for name, (carry_, data) in inputs.items():
+    text = agent.compiler_ir(name, carry_, data, stage='hlo')
     text = re.sub(r', metadata=\{[^}]*\}', '', text)
     with open(f'{prefix}_{name}.hlo', 'w') as f:
       f.write(text)
