@@ -77,7 +77,7 @@ def child(name, updates):
   step = (time.time() - t0) / updates
   cpu = (time.process_time() - cpu0) / updates  # all threads of this process
   assert np.isfinite(mets['loss/total']), mets
-  replicas_in_sync = agent._s.strategy.num_replicas_in_sync
+  replicas_in_sync = agent.strategy.num_replicas_in_sync
   print(json.dumps(dict(row=name, step=step, cpu=cpu, first=first,
                         replicas=replicas_in_sync, batch=batch)), flush=True)
 

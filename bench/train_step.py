@@ -4,6 +4,7 @@
   python bench/train_step.py --only proprio  # one row: proprio | vision | policy
   python bench/train_step.py --only proprio --check_hlo /tmp/hlo   # + loop-invariance check
   python bench/train_step.py --only proprio --dtype bfloat16       # mixed precision
+  python bench/train_step.py --compare_dtypes float32,bfloat16      # interleaved, medians
 
 Rows: updates/s of `agent.train` at batch 16 x 64 for DMC-proprio-like observations
 (vectors of 5 + 4 dims, one continuous action dim) at size1m and for 64x64x3 images
@@ -70,7 +71,7 @@ def check_hlo(dump_dir, agent):
   files = glob.glob(os.path.join(dump_dir, '*train*after_optimizations.txt'))
   assert files, f'no train HLO dump in {dump_dir}'
   text = open(max(files, key=os.path.getsize)).read()
-  weights = {tuple(v.shape) for v in agent.trainable_weights if len(v.shape) >= 2}
+  weights = {tuple(v.shape) for v in agent.model.trainable_weights if len(v.shape) >= 2}
   loops, bad = 0, []
   for line in text.splitlines():
     m = re.search(r'= \((.*)\) while\(', line)
@@ -84,7 +85,11 @@ def check_hlo(dump_dir, agent):
   return loops, bad
 
 
-def bench_train(kind, size, updates, hlo_dir='', dtype='float32'):
+def warm_agent(kind, size, dtype='float32'):
+  """An agent after its first two updates (compile, then one warm update).
+
+  -> dict(agent, batches (2), carry, build=s, first=s (the first update)).
+  """
   from dreamerv3_tf.agent.agent import Agent
   c = base.get_config()
   presets.size(size)(c)
@@ -98,18 +103,43 @@ def bench_train(kind, size, updates, hlo_dir='', dtype='float32'):
   batches = [make_batch(obs, act, c, B, T, rng) for _ in range(2)]
   carry = agent.init_train(B)
   t0 = time.time()
-  carry, _, mets = agent.train(carry, batches[0])
+  carry, _, _ = agent.train(carry, batches[0])
   first = time.time() - t0
-  carry, _, mets = agent.train(carry, batches[1])  # warm
+  carry, _, _ = agent.train(carry, batches[1])
+  return dict(agent=agent, batches=batches, carry=carry, build=build, first=first)
+
+
+def bench_train(kind, size, updates, hlo_dir='', dtype='float32'):
+  r = warm_agent(kind, size, dtype)
+  agent, batches, carry = r['agent'], r['batches'], r['carry']
   t0 = time.time()
   for i in range(updates):
     carry, _, mets = agent.train(carry, batches[i % 2])
   dt = (time.time() - t0) / updates
   assert np.isfinite(mets['loss/total']), mets
-  out = dict(build=build, first=first, step=dt, params=mets['opt/param_count'])
+  out = dict(build=r['build'], first=r['first'], step=dt, params=mets['opt/param_count'])
   if hlo_dir:
     out['hlo'] = check_hlo(hlo_dir, agent)
   return out
+
+
+def bench_dtypes(kind, size, updates, dtypes):
+  """Agents of each compute dtype in one process, their updates interleaved.
+
+  On a shared machine, alternating one update of each keeps other jobs' load the
+  same for all of them; the median of each dtype's updates is its figure.
+  -> {dtype: dict(step=median s/update, cpu=median CPU s/update, first=s)}.
+  """
+  runs = {d: dict(warm_agent(kind, size, d), wall=[], cpu=[]) for d in dtypes}
+  for i in range(updates):
+    for r in runs.values():
+      t0, cpu0 = time.time(), time.process_time()
+      r['carry'], _, mets = r['agent'].train(r['carry'], r['batches'][i % 2])
+      r['wall'].append(time.time() - t0)
+      r['cpu'].append(time.process_time() - cpu0)
+      assert np.isfinite(mets['loss/total']), mets
+  return {d: dict(step=float(np.median(r['wall'])), cpu=float(np.median(r['cpu'])),
+                  first=r['first']) for d, r in runs.items()}
 
 
 def bench_policy(calls):
@@ -142,6 +172,8 @@ def main():
   parser.add_argument('--calls', type=int, default=2000)
   parser.add_argument('--check_hlo', default='', help='dump dir; proprio row only')
   parser.add_argument('--dtype', default='float32', help='compute dtype of the train rows')
+  parser.add_argument('--compare_dtypes', default='',
+                      help='e.g. float32,bfloat16: proprio size1m updates interleaved')
   args = parser.parse_args()
   if args.check_hlo:
     # Must be set before TensorFlow initialises XLA.
@@ -149,6 +181,13 @@ def main():
         f'--xla_dump_to={args.check_hlo} --xla_dump_hlo_as_text '
         '--xla_dump_hlo_module_re=.*train.*')
   rows = []
+  if args.compare_dtypes:
+    for dtype, r in bench_dtypes(
+        'proprio', '1m', args.updates, args.compare_dtypes.split(',')).items():
+      rows.append((f'train proprio size1m 16x64 {dtype} (interleaved)',
+                   f'{r["step"]:.3f} s/update', f'{r["cpu"]:.3f} CPU s/update',
+                   f'first update {r["first"]:.1f} s', 'medians'))
+    args.only = 'none'
   if args.only in ('', 'proprio'):
     r = bench_train('proprio', '1m', args.updates, args.check_hlo, args.dtype)
     if args.check_hlo:

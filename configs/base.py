@@ -42,7 +42,6 @@ def get_config():
   c.replay = mlc.ConfigDict()
   c.replay.size = int(5e6)
   c.replay.eval_fraction = 0.1     # eval replay capacity = size * eval_fraction
-  c.replay.eval_size = -1          # derived by configuration.finalize; do not set
   c.replay.online = True
   c.replay.chunksize = 1024
   c.replay.save_updates = False    # persist latents written back after a chunk's save
@@ -69,7 +68,6 @@ def get_config():
   c.run.from_checkpoint_regex = '.*'
   c.run.resume_from = ''            # resume from this checkpoint of the logdir, not the latest
   c.run.allow_other_config = False # reuse a logdir whose saved config differs
-  c.run.log_video_every = 1        # reports with videos (every n-th report)
   c.run.max_nonfinite_updates = 100  # stop after this many skipped updates in a row; 0 never
 
   c.logger = mlc.ConfigDict()
@@ -89,7 +87,8 @@ def get_config():
   a.dec = dict(depth=64, mults=(2, 3, 4, 4), layers=3, units=1024, kernel=5, bspace=8)
   a.rewhead = dict(layers=1, units=1024, bins=255, outscale=0.0, predsum='official')
   a.conhead = dict(layers=1, units=1024, outscale=1.0)
-  a.policy = dict(layers=3, units=1024, minstd=0.1, maxstd=1.0, unimix=0.01, outscale=0.01)
+  # unimix 0: the official discrete policy is a plain categorical (the paper: 0.01).
+  a.policy = dict(layers=3, units=1024, minstd=0.1, maxstd=1.0, unimix=0.0, outscale=0.01)
   a.value = dict(layers=3, units=1024, bins=255, outscale=0.0, predsum='official')
   a.imag_length = 15
   a.horizon = 333

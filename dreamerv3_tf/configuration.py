@@ -1,7 +1,8 @@
-"""Checks a config, computes its derived values, and saves / compares it in a logdir.
+"""Checks a config, and saves / compares it in a logdir.
 
-Every derived value is computed here and nowhere else, so a saved config.json shows
-exactly what ran.
+A saved config.json holds what was set, nothing derived: sizes that follow from
+it (the eval replay's capacity) are computed where their object is made
+(`factories`), and checked here.
 """
 
 import json
@@ -10,6 +11,7 @@ import os
 
 import ml_collections as mlc
 
+from dreamerv3_tf import factories
 from dreamerv3_tf.core import base
 
 SCRIPTS = ('train', 'train_eval', 'eval_only')
@@ -74,18 +76,15 @@ def finalize(config):
          f'replay.fracs={fracs} must be non-negative and sum to 1')
   _check(0 < c.replay.eval_fraction <= 1,
          f'replay.eval_fraction={c.replay.eval_fraction} must be in (0, 1]')
-  _check(c.replay.eval_size == -1 or c.replay.eval_size == eval_size(c),
-         'replay.eval_size is derived (replay.size * replay.eval_fraction); '
-         'set replay.eval_fraction instead')
-  c.replay.eval_size = eval_size(c)
   train_len = c.batch_length + c.replay_context
   report_len = c.report_length + c.replay_context
   _check(c.replay.size >= c.batch_size * train_len,
          f'replay.size={c.replay.size} is smaller than one batch '
          f'(batch_size {c.batch_size} x (batch_length {c.batch_length} + '
          f'replay_context {c.replay_context}))')
-  _check(c.replay.eval_size >= report_len,
-         f'eval replay capacity {c.replay.eval_size} (replay.size x eval_fraction) '
+  eval_size = factories.replay_capacity(c, 'eval')
+  _check(eval_size >= report_len,
+         f'eval replay capacity {eval_size} (replay.size x eval_fraction) '
          f'is shorter than one report sequence ({report_len} steps)')
   _check(c.replay.chunksize >= 1, f'replay.chunksize={c.replay.chunksize} must be >= 1')
   outputs = [x for x in c.logger.outputs.split(',') if x]
@@ -102,11 +101,6 @@ def finalize(config):
   for key in ('lr', 'agc', 'eps', 'warmup'):
     _check(a.opt[key] >= 0, f'agent.opt.{key}={a.opt[key]} must be >= 0')
   return c
-
-
-def eval_size(config):
-  """Capacity of the eval replay: a tenth of the train replay by default."""
-  return max(1, int(config.replay.size * config.replay.eval_fraction))
 
 
 def check_logdir(config, logdir, allow_other=False):
@@ -187,7 +181,11 @@ def save_spaces(logdir, obs_space, act_space):
 
 
 def load_spaces(logdir):
-  """-> (obs_space, act_space) dicts of Space from a logdir's spaces.json."""
+  """-> the agent-facing (obs_space, act_space) from a logdir's spaces.json.
+
+  Older runs saved the env's spaces ('log/' keys, 'reset'): the same function
+  turns those into the agent's.
+  """
   from dreamerv3_tf.core.spaces import Space
   from dreamerv3_tf.gfile import GFILES as fs
   path = fs.join(logdir, 'spaces.json')
@@ -195,8 +193,8 @@ def load_spaces(logdir):
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
   with fs.open(path, 'r') as f:
     data = json.load(f)
-  return tuple({k: Space.from_dict(v) for k, v in data[key].items()}
-               for key in ('obs_space', 'act_space'))
+  return base.agent_spaces(*({k: Space.from_dict(v) for k, v in data[key].items()}
+                             for key in ('obs_space', 'act_space')))
 
 
 def to_json(config):
@@ -204,15 +202,26 @@ def to_json(config):
 
 
 def from_json(text):
-  return mlc.ConfigDict(json.loads(text))
+  """The config of a config.json; its lists become tuples again, as in configs/."""
+  return mlc.ConfigDict(_tuples(json.loads(text)))
+
+
+def _tuples(tree):
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree
 
 
 _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
-    'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
-    'run.clock', 'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates',
-    'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
+    'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
+    'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates',
+    'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
+    # Keys that older versions saved and this one no longer has.
+    'replay.eval_size', 'run.log_video_every'}
 
 
 def _comparable(tree, prefix=''):

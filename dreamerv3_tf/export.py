@@ -81,7 +81,8 @@ class PolicyModule(tf.Module):
     super().__init__(name='policy')
     import keras
     from dreamerv3_tf.agent import nets
-    obs_space = {k: agent.obs_space[k] for k in sorted(agent.dec.obs_space) + ['is_first']}
+    model = agent.model
+    obs_space = {k: agent.obs_space[k] for k in model.encoded_keys + ['is_first']}
     for key in list(obs_space) + list(agent.act_space):
       if not _NAME.match(key):
         raise ExportError(
@@ -93,10 +94,10 @@ class PolicyModule(tf.Module):
     # Untracked (a plain namespace): the SavedModel holds only the variables the
     # policy reads, not the optimizer, decoder and critics.
     self._s = types.SimpleNamespace(
-        agent=agent, obs_space=obs_space, state_specs=state_specs,
+        model=model, obs_space=obs_space, state_specs=state_specs,
         salt=int(agent.rng_seed.numpy()) * 8)  # the policy's RNG stream, as in Agent
     self.weights = [v.value if isinstance(v, keras.Variable) else v
-                    for v in nets.weights([agent.enc, agent.dyn, agent.pol])]
+                    for v in nets.weights([model.enc, model.dyn, model.pol])]
     obs_specs = {
         f'obs_{k}': tf.TensorSpec((batch_size, *s.shape), tf.as_dtype(s.dtype), f'obs_{k}')
         for k, s in obs_space.items()}
@@ -138,7 +139,7 @@ class PolicyModule(tf.Module):
         x = tf.cast(x, tf.int32 if space.discrete else tf.float32)
       obs[k] = x
     carry = {k: inputs[f'state_{k}'] for k in STATE_KEYS}
-    carry, act, _ = self._s.agent.policy_step(carry, obs, tf.constant(greedy), seed)
+    carry, act, _ = self._s.model.policy_step(carry, obs, tf.constant(greedy), seed)
     out = {f'action_{k}': v for k, v in act.items()}
     out.update({f'state_{k}': carry[k] for k in STATE_KEYS})
     return out
@@ -174,7 +175,7 @@ def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATU
   """Writes `signatures` of `agent`'s policy as a TensorFlow Lite model to `path`.
 
   The steps take batches of exactly `batch_size`: with a free batch size the policy
-  runs under tf.vectorized_map (see agent._any_batch), whose convolutions the converter
+  runs under tf.vectorized_map (see model._any_batch), whose convolutions the converter
   leaves as tf.Conv2D (not a builtin) at size1m and up. Builtin ops only, so no flex
   delegate is needed on the device; ops without a builtin raise ExportError naming them.
   """
@@ -269,14 +270,17 @@ class SavedPolicy:
     self._seed = np.int64(0)
 
   def check_spaces(self, obs_space, act_space):
-    """Raises ExportError naming the first key whose space differs from the export."""
+    """Raises ExportError naming the first key whose space differs from the export.
+
+    Takes the agent-facing spaces (core.base.agent_spaces).
+    """
     for key in self.obs_keys:
       spec = self.specs[f'obs_{key}']
       if key not in obs_space:
         raise ExportError(
             f'the policy reads obs key {key!r}; the env has {sorted(obs_space)}')
       _compare(f'obs key {key!r}', spec, obs_space[key])
-    act_keys = sorted(k for k in act_space if k != 'reset')
+    act_keys = sorted(act_space)
     if act_keys != sorted(self.act_specs):
       raise ExportError(
           f'the policy acts on {sorted(self.act_specs)}; the env on {act_keys}')

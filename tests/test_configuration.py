@@ -7,6 +7,7 @@ import pytest
 
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -33,7 +34,8 @@ def test_presets_apply_in_order():
 
 def test_eval_replay_is_a_tenth_of_train():
   c = configuration.finalize(dmc.get_config('train_eval'))
-  assert c.replay.eval_size == c.replay.size // 10
+  assert factories.replay_capacity(c, 'eval') == c.replay.size // 10
+  assert 'eval_size' not in c.replay  # derived where the replay is made, never set
 
 
 def test_impossible_combinations_are_named():
@@ -42,8 +44,8 @@ def test_impossible_combinations_are_named():
   with pytest.raises(configuration.ConfigError, match='replay.size=10 is smaller than one batch'):
     configuration.finalize(c)
   c = dmc.get_config('debug')
-  c.replay.eval_size = 7
-  with pytest.raises(configuration.ConfigError, match='eval_size is derived'):
+  c.replay.eval_fraction = 1e-4
+  with pytest.raises(configuration.ConfigError, match='eval replay capacity 1 '):
     configuration.finalize(c)
   c = dmc.get_config('debug')
   c.task = 'nosuite_x'
@@ -121,3 +123,20 @@ def test_xla_flags_are_appended_once(monkeypatch):
   main.use_xla_flags('')
   assert os.environ['XLA_FLAGS'].count('fusion_emitters') == 1
 
+
+
+def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
+  from dreamerv3_tf.envs import make_env
+  env = make_env('dummy_disc', {'dummy': {'length': 5}}, 0)
+  # Runs before the agent-facing spaces were saved wrote the env's own.
+  configuration.save_spaces(str(tmp_path), env.obs_space, env.act_space)
+  obs_space, act_space = configuration.load_spaces(str(tmp_path))
+  assert 'log/hits' in env.obs_space and 'log/hits' not in obs_space
+  assert sorted(act_space) == ['action'] and 'image' in obs_space
+
+
+def test_config_json_round_trip_keeps_tuples():
+  c = configuration.finalize(dmc.get_config('debug'))
+  back = configuration.from_json(configuration.to_json(c))
+  assert back.agent.enc.mults == c.agent.enc.mults and isinstance(back.agent.enc.mults, tuple)
+  assert back.env.dmc.size == (64, 64)

@@ -127,7 +127,8 @@ def test_policy_traces_and_bfloat16_under_mirrored(compared):
 
 def _weights(agent):
   """The Keras weights of every model, the slow critic and the return normaliser."""
-  layers = [*agent.modules, agent.slowval, agent.retnorm]
+  model = agent.model
+  layers = [*model.modules, model.slowval, model.retnorm]
   return [v for layer in layers for v in layer.weights]
 
 
@@ -195,7 +196,7 @@ def _worker(outdir):
   # compiling) to a comparison of the distribution logic.
   _, single = run('default', 'single', jit=False)
   agent, _ = run('mirrored', 'mirrored', jit=True)
-  strategy = agent._s.strategy
+  strategy = agent.strategy
   info['replicas'] = strategy.num_replicas_in_sync
   info['updates'] = int(agent.opt.step.numpy())
   info['train_traces'] = agent.trace_counts['train']

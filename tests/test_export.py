@@ -19,6 +19,7 @@ from dreamerv3_tf import envs
 from dreamerv3_tf import export
 from dreamerv3_tf.agent import nets
 from dreamerv3_tf.agent.agent import Agent
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,7 +69,7 @@ def perturb(agent, seed):
   """Moves every weight away from its initial value, so a restore that silently
   failed (a fresh agent of the same config) would act differently."""
   rng = np.random.default_rng(seed)
-  for v in agent.trainable_weights:
+  for v in agent.model.trainable_weights:
     v.assign(v.numpy() + rng.normal(0, 0.3, v.shape).astype(np.float32))
 
 
@@ -230,8 +231,7 @@ def test_image_and_discrete_agent_on_dummy_env(tmp_path):
   config.agent.enc.mults = config.agent.dec.mults = (2, 3)
   B = 3
   made = [envs.make_env('dummy_disc', config.env, seed=i) for i in range(B)]
-  obs_space = made[0].obs_space
-  act_space = {k: v for k, v in made[0].act_space.items() if k != 'reset'}
+  obs_space, act_space = base.agent_spaces(made[0].obs_space, made[0].act_space)
   assert obs_space['image'].shape == (16, 16, 3) and act_space['action'].discrete
   agent = make_run(tmp_path / 'run', config, obs_space, act_space, seed=1)
   prefix, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'),
@@ -240,7 +240,7 @@ def test_image_and_discrete_agent_on_dummy_env(tmp_path):
   tflite_init, tflite_step = tflite_steps(os.path.join(out, 'policy.tflite'))
   carry_c = [tflite_init(batch_size=np.int32(1)) for _ in range(B)]  # a batch of one each
   policy = export.SavedPolicy(out)
-  policy.check_spaces(obs_space, made[0].act_space)
+  policy.check_spaces(obs_space, act_space)
   carry_a, carry_b = agent.init_policy(B), policy.init_policy(B)
   acts = {'action': np.zeros(B, np.int32), 'reset': np.ones(B, bool)}
   taken = []

@@ -113,7 +113,8 @@ def imag_loss(act, rew, con, policy, value, slowvalue, retnorm, update,
     policy: {key: dist over [N, H+1]}; value, slowvalue: TwoHot over [N, H+1].
     retnorm: ReturnNormalizer; update: whether to update it.
   Returns:
-    losses {'policy', 'value'}: <[N, H]>, outs {'ret': <[N, H]>}, metrics.
+    losses {'policy', 'value'}: <[N, H]>, outs {'ret', 'adv': <[N, H]>, 'val',
+    'slowval': <[N, H+1]>}, metrics.
   """
   val = value.pred()
   slowval = slowvalue.pred()
@@ -150,7 +151,7 @@ def imag_loss(act, rew, con, policy, value, slowvalue, retnorm, update,
     metrics[f'ent/{k}'] = mean(ents[k])
     lo, hi = policy[k].minent, policy[k].maxent
     metrics[f'rand/{k}'] = (mean(ents[k]) - lo) / (hi - lo)
-  return losses, {'ret': ret}, metrics
+  return losses, {'ret': ret, 'adv': adv, 'val': val, 'slowval': slowval}, metrics
 
 
 def repl_loss(last, term, rew, boot, value, slowvalue, horizon=333, lam=0.95,

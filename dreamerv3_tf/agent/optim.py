@@ -16,6 +16,8 @@ and `step` stay unchanged, `skipped` counts it and the metric `grad_nonfinite` i
 1. The training loop counts, names and stops repeated skips (run/nonfinite.py).
 """
 
+import types
+
 import tensorflow as tf
 
 f32 = tf.float32
@@ -150,7 +152,8 @@ class Optimizer(tf.Module):
                             aggregation=agg)
     self.mu = mu
     self.nu = nu
-    self._built = _Untracked(keys=keys, variables=tuple(variables))
+    # A plain namespace: references the checkpoint must not follow.
+    self._built = types.SimpleNamespace(keys=keys, variables=tuple(variables))
 
   def learning_rate(self, step=None):
     """-> <float32>[] lr used by the update that follows `step` applied updates."""
@@ -239,9 +242,3 @@ class Optimizer(tf.Module):
         'grad_nonfinite': tf.cast(tf.logical_not(finite), f32),
     }
 
-
-class _Untracked:
-  """Holds Python references without making them checkpoint dependencies."""
-
-  def __init__(self, **kwargs):
-    self.__dict__.update(kwargs)

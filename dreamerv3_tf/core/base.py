@@ -7,10 +7,15 @@ Key conventions (a transition is a flat dict of numpy arrays):
   'is_last'         <bool>[]   last step of an episode (terminal or truncated)
   'is_terminal'     <bool>[]   the episode ended for real (no bootstrap); a time
                                limit sets is_last without is_terminal
-  'log/...'         extra per-step values for logging only; the agent ignores them
+  'log/...'         extra per-step values for logging only: episode statistics
+                    get them; the agent and replay never see them
 An action is a dict of the action keys plus 'reset' <bool>[]. Integer actions hold
 the index; the agent one-hots them internally. Continuous actions lie in [-1, 1]
 after `NormalizeAction`.
+
+The agent sees the env's spaces without 'log/' keys and 'reset' (`agent_spaces`,
+computed once by the scripts); the driver steps the envs with 'reset' and passes
+the policy observations without 'log/' keys (`split_logs`).
 
 Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, ...]
 (replay batches for train and report).
@@ -19,7 +24,60 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 import os
 import re
 
+import numpy as np
+
 OBS_META_KEYS = ('reward', 'is_first', 'is_last', 'is_terminal')
+RESET = 'reset'       # the action key that starts a new episode (the driver's, not the agent's)
+LOG_PREFIX = 'log/'   # observation keys for logging only (not the agent's, not replayed)
+
+
+def is_log_key(key):
+  return key.startswith(LOG_PREFIX)
+
+
+def split_logs(obs):
+  """-> (obs without 'log/' keys, the 'log/' keys)."""
+  logs = {k: v for k, v in obs.items() if is_log_key(k)}
+  return {k: v for k, v in obs.items() if not is_log_key(k)}, logs
+
+
+def reset_actions(act_space, n):
+  """Actions for n envs <[n, ...]> that start new episodes: zeros, 'reset' True."""
+  acts = {k: np.zeros((n,) + s.shape, s.dtype) for k, s in act_space.items() if k != RESET}
+  acts[RESET] = np.ones(n, bool)
+  return acts
+
+
+def get_env_state(env):
+  """The env's saved state (see Env), or None if it cannot save one."""
+  try:
+    return env.get_state() if hasattr(env, 'get_state') else None
+  except NotImplementedError:
+    return None
+
+
+def agent_spaces(obs_space, act_space):
+  """The env's spaces as the agent sees them: no 'log/' keys, no 'reset' action.
+
+  Computed once by the scripts from the driver's spaces and passed on (agent,
+  spaces.json, export); the agent checks them with `check_agent_spaces`.
+  """
+  return (split_logs(obs_space)[0],
+          {k: v for k, v in act_space.items() if k != RESET})
+
+
+def check_agent_spaces(obs_space, act_space):
+  """Raises ValueError (one line) unless these are spaces from `agent_spaces`."""
+  missing = [k for k in OBS_META_KEYS if k not in obs_space]
+  if missing:
+    raise ValueError(f'Agent: obs_space lacks {missing}; got {sorted(obs_space)}')
+  logs = sorted(k for k in obs_space if is_log_key(k))
+  if logs or RESET in act_space:
+    raise ValueError(
+        f'Agent: got the env spaces ({logs or [RESET]} are not for the agent); '
+        'pass core.base.agent_spaces(obs_space, act_space)')
+  if not act_space:
+    raise ValueError('Agent: act_space has no action keys')
 
 # Set to 1 (or pass --traceback to main) to see full tracebacks of user errors and
 # of env workers; without it each failure a user can cause is one line.
@@ -83,8 +141,7 @@ class Agent:
   """What the runtime needs from a learner. Numpy in, numpy out.
 
   Attributes:
-    obs_space: dict of Space, the env observation space.
-    act_space: dict of Space, the env action space without 'reset'.
+    obs_space, act_space: dicts of Space, from `agent_spaces`.
   """
 
   def init_policy(self, batch_size):
@@ -122,7 +179,12 @@ class Agent:
     raise NotImplementedError
 
   def report(self, carry, batch):
-    """(carry, batch) -> carry, metrics (scalars, and videos <uint8>[T, H, W, C])."""
+    """(carry, batch) -> carry, metrics.
+
+    Metrics are scalars, and may hold open-loop predictions of image keys:
+    'openloop/<key>/true' and '/pred' <uint8>[RB, T, H, W, C], the first T // 2
+    steps observed (the run logs them as one video, run.common.openloop_video).
+    """
     raise NotImplementedError
 
 

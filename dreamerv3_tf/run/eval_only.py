@@ -16,6 +16,7 @@ from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import export
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.run import common
 
@@ -26,7 +27,7 @@ def eval_only(config):
   step = common.Counter()
   with contextlib.ExitStack() as cleanup:
     driver = common.closing(cleanup, factories.make_driver(config, 'eval'))
-    agent = load_policy(config, driver.obs_space, driver.act_space)
+    agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
     configuration.save(config, config.logdir, config.run.allow_other_config)
     logger = common.closing(cleanup, factories.make_logger(config, step))
     should_log = clocks.Every(config.run.log_every, config.run.clock)
@@ -44,6 +45,7 @@ def eval_only(config):
 def load_policy(config, obs_space, act_space):
   """The policy named by run.from_checkpoint (default: this logdir's ckpt/).
 
+  obs_space, act_space: the agent-facing spaces (core.base.agent_spaces).
   -> an object with init_policy(B) and policy(carry, obs, mode): the agent restored
   from a checkpoint, or an export.SavedPolicy for a SavedModel directory.
   """
@@ -52,7 +54,6 @@ def load_policy(config, obs_space, act_space):
     raise checkpointing.CheckpointError(
         f'No checkpoint found in {source}: pass --config.run.from_checkpoint=PATH (a '
         "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
-  act_space = {k: v for k, v in act_space.items() if k != 'reset'}
   if export.is_saved_model(source):
     policy = export.SavedPolicy(source)
     policy.check_spaces(obs_space, act_space)

@@ -9,13 +9,16 @@ before every check passed, so a run that stops leaves it as it was.
    envs are built: a bad logdir or task fails before any compile.
 2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
    the run with the flag that resumes from the newest intact one, `run.resume_from`).
-3. Agent and replays are built and the checkpoint (or `run.from_checkpoint`'s agent)
-   is loaded, before any env step: a checkpoint that does not fit stops the run.
+3. Agent and replays are built, then loaded in the official order, before any env
+   step: `run.from_checkpoint`'s agent variables first, then this run's own latest
+   checkpoint over everything (a resume continues from it, not from the other run).
+   A checkpoint that does not fit stops the run.
 4. Only then the run writes: config.json, spaces.json, the logger's files, damaged
-   checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint.
-The save clock is registered right after loading, so a resumed run does not
-immediately write a redundant checkpoint. `script=train` is the same loop without the
-eval envs and eval replay reports.
+   checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint (the
+   only save of a start, with from_checkpoint's variables in it).
+Then the save clock is registered, so a resumed run does not immediately write a
+redundant checkpoint. `script=train` is the same loop without the eval envs, eval
+replay and eval reports.
 """
 
 import contextlib
@@ -24,6 +27,7 @@ import time
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
@@ -45,7 +49,8 @@ def _train_eval(config, evaluate, me, cleanup):
   driver_eval = None
   if evaluate:
     driver_eval = common.closing(cleanup, factories.make_driver(config, 'eval'))
-  replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'}
+  replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'} if evaluate else {
+      'replay_train': 'train'}
   ckpt_dir = common.checkpoint_dir(config)
   if me.chief:
     plan = checkpointing.inspect(ckpt_dir, list(replay_modes), config.run.resume_from)
@@ -54,19 +59,21 @@ def _train_eval(config, evaluate, me, cleanup):
     # first collective (building the agent), which the chief cannot pass before this
     # process is up: no save of this run can be newer.
     plan = checkpointing.Plan(checkpointing.latest(ckpt_dir), [], [])
-  act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
+  obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
   notes.agent()
-  agent = factories.make_agent(config, driver_train.obs_space, act_space)
+  agent = factories.make_agent(config, obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
       config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
+  # Replay locks each of its methods: the streams sample on their own threads while
+  # the driver adds steps here (tests/test_data.py checks it without a lock around).
   replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}
-  replay_train, replay_eval = replays['replay_train'], replays['replay_eval']
-  lock = factories.make_lock()  # tf.data samples on its own threads
-  stream_train = factories.make_stream(config, replay_train, 'train', lock)
-  stream_report = factories.make_stream(config, replay_train, 'report', lock)
-  stream_eval = factories.make_stream(config, replay_eval, 'eval', lock)
-  for stream in (stream_train, stream_report, stream_eval):
-    common.closing(cleanup, stream)
+  stream = lambda name, mode: common.closing(
+      cleanup, factories.make_stream(config, replays[name], mode))
+  replay_train = replays['replay_train']
+  stream_train = stream('replay_train', 'train')
+  stream_report = stream('replay_train', 'report')
+  if evaluate:
+    replay_eval, stream_eval = replays['replay_eval'], stream('replay_eval', 'eval')
 
   batch_steps = config.batch_size * config.batch_length
   should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
@@ -77,12 +84,6 @@ def _train_eval(config, evaluate, me, cleanup):
   train_metrics = common.Mean()
   usage_ = usage.Usage()  # RSS, fds, threads: a leak shows over a long run
   carry_train = [agent.init_train(config.batch_size)]
-
-  def add(replay):
-    def callback(tran, worker):
-      with lock:
-        replay.add(tran, worker)
-    return callback
 
   def train(tran, worker):
     if not stream_train.ready():
@@ -95,16 +96,15 @@ def _train_eval(config, evaluate, me, cleanup):
         continue  # its latents may be NaN: the carry and the replay keep theirs
       carry_train[0] = carry
       if 'replay' in outs:
-        with lock:
-          replay_train.update(outs['replay'])
+        replay_train.update(outs['replay'])
       train_metrics.add(metrics)
       notes.trained()
 
-  driver_train.on_step(add(replay_train))
+  driver_train.on_step(replay_train.add)
   driver_train.on_step(lambda tran, worker: step.increment())
   driver_train.on_step(train)
   if evaluate:
-    driver_eval.on_step(add(replay_eval))
+    driver_eval.on_step(replay_eval.add)
 
   clocks_ = {'train': should_train, 'log': should_log, 'report': should_report,
              'save': should_save}
@@ -130,22 +130,22 @@ def _train_eval(config, evaluate, me, cleanup):
   ckpt = checkpointing.Checkpoint(
       ckpt_dir, config.run.keep_checkpoints, replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
+  if config.run.from_checkpoint:  # another run's agent; this run's checkpoint wins
+    path, names = checkpointing.load_agent(
+        agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
+    print(f'Loaded {len(names)} agent variables matching '
+          f'{config.run.from_checkpoint_regex!r} from {path}.')
   # Every worker resumes from the chief's checkpoint, so all start from the same
   # weights, counters and clocks (the others' replays then start as copies of the
   # chief's, and their envs from a reset).
   if plan.path:
     ckpt.load(plan.path)
-  elif config.run.from_checkpoint:  # a fresh run starts from another run's agent
-    path, names = checkpointing.load_agent(
-        agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
-    print(f'Loaded {len(names)} agent variables matching '
-          f'{config.run.from_checkpoint_regex!r} from {path}.')
 
   # Every check passed: from here on the run writes into its logdir (the chief; the
   # others only their logs under workers/).
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
-    configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
+    configuration.save_spaces(config.logdir, obs_space, act_space)
   logger = common.closing(cleanup, factories.make_logger(config, step, me.logdir))
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
@@ -156,8 +156,8 @@ def _train_eval(config, evaluate, me, cleanup):
   if plan.path:
     print(f'Resumed from {plan.path} at step {int(step)}.')
   else:
-    should_save.load(should_save.save())  # registered now: no save right away
     save()  # a resume continues from here (from_checkpoint's agent included)
+  should_save.mark(int(step))  # just loaded or saved: no save right away
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')

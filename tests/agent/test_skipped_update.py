@@ -7,8 +7,9 @@ from dreamerv3_tf.agent.agent import Agent
 
 def state(agent):
   """Everything a skipped update must leave alone: weights, slots, return statistics."""
-  variables = [*agent.trainable_weights, *agent.opt.mu.values(), *agent.opt.nu.values(),
-               agent.opt.step, agent.retnorm.lo, agent.retnorm.hi]
+  model = agent.model
+  variables = [*model.trainable_weights, *model.opt.mu.values(), *model.opt.nu.values(),
+               model.opt.step, model.retnorm.lo, model.retnorm.hi]
   return [np.array(v.numpy()) for v in variables]
 
 

@@ -227,16 +227,18 @@ def test_in_process_exception_propagates_named(tmp_path):
   assert str(error.value) == 'env 0 raised RuntimeError: env exploded'
   assert isinstance(error.value.__cause__, RuntimeError)  # kept for --traceback
   driver.close()
-  assert driver._envs[0].closed
+  assert driver.envs[0].closed
 
 
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
   driver.reset(init_policy)
   driver(policy, steps=2)
-  procs = [w.proc for w in driver._workers]
+  pids = driver.pids
   driver.close()
-  assert all(p.poll() is not None for p in procs)
+  for pid in pids:  # exited and reaped
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
   driver.close()  # twice is fine
   with pytest.raises(RuntimeError, match='closed'):
     driver(policy, steps=1)

@@ -121,8 +121,8 @@ def patched():
       made['agent'] = make_agent(config, obs_space, act_space)
     return made['agent']
 
-  def stream(config, replay, mode, lock):
-    made_stream = make_stream(config, replay, mode, lock)
+  def stream(config, replay, mode):
+    made_stream = make_stream(config, replay, mode)
     if mode != 'train':
       return made_stream
     made['stream'] = PoisonedStream(made_stream, hooks['bad'])
@@ -189,7 +189,7 @@ def test_a_nonfinite_agent_is_never_saved(patched, tmp_path):
   def poison(update):
     if update == 12:  # what a diverged agent looks like: a weight full of NaN
       saved['latest'] = tf.train.latest_checkpoint(ckpt_dir)
-      saved['kernel'] = made['agent'].rew.trainable_weights[0]
+      saved['kernel'] = made['agent'].model.rew.trainable_weights[0]
       saved['value'] = saved['kernel'].numpy()
       saved['kernel'].assign(np.full_like(saved['value'], np.nan))
     return False
