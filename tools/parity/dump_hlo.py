@@ -22,7 +22,8 @@ import numpy as np
 
 def main(prefix):
   root = os.getcwd()
-  sys.path[:0] = [os.path.join(root, 'tests'), os.path.join(root, 'tests', 'agent')]
+  # tests/agent first: its conftest (debug configs and batches), not tests/conftest.py.
+  sys.path[:0] = [os.path.join(root, 'tests', 'agent'), os.path.join(root, 'tests')]
   import conftest  # tests/agent/conftest.py: debug configs, spaces and batches
   from dreamerv3_tf.agent import agent as agent_mod
   config = conftest.image_config(jit=True)
