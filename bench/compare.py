@@ -66,25 +66,16 @@ def bench_ours(kind, size, updates, policy_calls, flops):
   agent = Agent(obs, act, c)
   out['construct'] = time.time() - t
   out['rss_construct'] = official_bench.peak_rss_mb()
-  out['params'] = int(sum(int(np.prod(v.shape)) for v in agent.trainable_weights))
+  out['params'] = int(sum(int(np.prod(v.shape)) for v in agent.model.trainable_weights))
   B, T = c.batch_size, c.batch_length + c.replay_context
   rng = np.random.default_rng(0)
   batches = [train_step.make_batch(obs, act, c, B, T, rng) for _ in range(2)]
   carry = agent.init_train(B)
 
-  # Trace separately from compile when the agent's internals allow it (private
-  # API: skipped if it changed); the first call then compiles and runs.
-  fn, args = None, None
-  try:
-    fn = agent._s.fns['train']
-    _, data = agent._batch(batches[0], T, 'train batch')
-    args = (agent._check_carry(carry, B), data)
-    t = time.time()
-    fn.get_concrete_function(*args)
-    out['trace'] = time.time() - t
-  except (AttributeError, KeyError, TypeError) as e:
-    out['trace_note'] = f'trace not separable: {type(e).__name__}: {e}'
-    fn = None
+  # Trace apart from compiling; the first call then compiles and runs.
+  t = time.time()
+  agent.trace('train', carry, batches[0])
+  out['trace'] = time.time() - t
 
   t = time.time()
   carry, _, mets = agent.train(carry, batches[0])
@@ -112,10 +103,10 @@ def bench_ours(kind, size, updates, policy_calls, flops):
     out['policy_first'], out['policy_rate'] = official_bench.time_policy(agent, o, policy_calls)
   out['rss'] = official_bench.peak_rss_mb()
 
-  if flops and fn is not None:
+  if flops:
     # Compiles the train step once more (after all timings and RSS readings).
     t = time.time()
-    hlo = fn.experimental_get_compiler_ir(*args)(stage='optimized_hlo')
+    hlo = agent.compiler_ir('train', agent.init_train(B), batches[0], stage='optimized_hlo')
     out['flops'] = official_bench.hlo_flops(hlo)
     out['flops_seconds'] = time.time() - t
   return out

@@ -79,7 +79,7 @@ def child(name, updates):
     cpus.append(time.process_time() - cpu0)  # all threads of this process
   step, cpu = float(np.median(walls)), float(np.median(cpus))
   assert np.isfinite(mets['loss/total']), mets
-  replicas_in_sync = agent._s.strategy.num_replicas_in_sync
+  replicas_in_sync = agent.strategy.num_replicas_in_sync
   print(json.dumps(dict(row=name, step=step, cpu=cpu, first=first,
                         replicas=replicas_in_sync, batch=batch)), flush=True)
 

@@ -57,13 +57,10 @@ def child(size, updates, lower):
   B, T = c.batch_size, c.batch_length + c.replay_context
   batch = train_step.make_batch(obs, act, c, B, T, np.random.default_rng(0))
   carry = agent.init_train(B)
-  fn = agent._s.fns['train']  # private: separates tracing from compiling
-  _, data = agent._batch(batch, T, 'train batch')
-  args = (agent._check_carry(carry, B), data)
-  fn.get_concrete_function(*args)
+  agent.trace('train', carry, batch)  # tracing apart from compiling
   mark('trace')
   if lower:  # an extra tf2xla lowering, only to time it; the first update redoes it
-    fn.experimental_get_compiler_ir(*args)(stage='hlo')
+    agent.compiler_ir('train', carry, batch, stage='hlo')
     mark('tf2xla')
   carry, _, _ = agent.train(carry, batch)
   mark('first_update')

@@ -71,7 +71,7 @@ def check_hlo(dump_dir, agent):
   files = glob.glob(os.path.join(dump_dir, '*train*after_optimizations.txt'))
   assert files, f'no train HLO dump in {dump_dir}'
   text = open(max(files, key=os.path.getsize)).read()
-  weights = {tuple(v.shape) for v in agent.trainable_weights if len(v.shape) >= 2}
+  weights = {tuple(v.shape) for v in agent.model.trainable_weights if len(v.shape) >= 2}
   loops, bad = 0, []
   for line in text.splitlines():
     m = re.search(r'= \((.*)\) while\(', line)

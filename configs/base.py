@@ -35,12 +35,13 @@ def get_config():
       lives='unused', noops=30, pooling=2, aggregate='max', clip_reward=False)
   c.env.crafter = dict(size=(64, 64))
   c.env.dummy = dict(length=100, size=(64, 64))
+  c.env.py = dict()                # task py_<module>:<function>: its keyword arguments,
+                                   # e.g. --config.env.py='{"length": 5}'
   c.env.time_limit = 0             # 0: the suite's own limit
 
   c.replay = mlc.ConfigDict()
   c.replay.size = int(5e6)
   c.replay.eval_fraction = 0.1     # eval replay capacity = size * eval_fraction
-  c.replay.eval_size = -1          # derived by configuration.finalize; do not set
   c.replay.online = True
   c.replay.chunksize = 1024
   c.replay.save_updates = False    # persist latents written back after a chunk's save
@@ -65,8 +66,9 @@ def get_config():
   c.run.keep_checkpoints = 3
   c.run.from_checkpoint = ''
   c.run.from_checkpoint_regex = '.*'
+  c.run.resume_from = ''            # resume from this checkpoint of the logdir, not the latest
   c.run.allow_other_config = False # reuse a logdir whose saved config differs
-  c.run.log_video_every = 1        # reports with videos (every n-th report)
+  c.run.max_nonfinite_updates = 100  # stop after this many skipped updates in a row; 0 never
 
   c.logger = mlc.ConfigDict()
   c.logger.outputs = 'terminal,jsonl,tensorboard'
@@ -85,7 +87,8 @@ def get_config():
   a.dec = dict(depth=64, mults=(2, 3, 4, 4), layers=3, units=1024, kernel=5, bspace=8)
   a.rewhead = dict(layers=1, units=1024, bins=255, outscale=0.0, predsum='official')
   a.conhead = dict(layers=1, units=1024, outscale=1.0)
-  a.policy = dict(layers=3, units=1024, minstd=0.1, maxstd=1.0, unimix=0.01, outscale=0.01)
+  # unimix 0: the official discrete policy is a plain categorical (the paper: 0.01).
+  a.policy = dict(layers=3, units=1024, minstd=0.1, maxstd=1.0, unimix=0.0, outscale=0.01)
   a.value = dict(layers=3, units=1024, bins=255, outscale=0.0, predsum='official')
   a.imag_length = 15
   a.horizon = 333

@@ -6,6 +6,9 @@ state naming its files; that state is what goes into the checkpoint. TensorFlow
 writes a checkpoint's files first and the `checkpoint` index file last (atomically),
 so a crash mid-save leaves the previous checkpoint loadable. Chunk files that no kept
 checkpoint names are pruned after each save.
+
+Damaged checkpoints are found by `inspect` before a run writes anything, and set
+aside by `Checkpoint.tidy` (see checkpoint_damage.py).
 """
 
 import collections
@@ -15,11 +18,10 @@ import re
 
 import tensorflow as tf
 
+from dreamerv3_tf import checkpoint_damage as damage
+from dreamerv3_tf.checkpoint_damage import CheckpointError, Plan, inspect  # noqa: F401
+from dreamerv3_tf.core import base
 from dreamerv3_tf.gfile import GFILES
-
-
-class CheckpointError(RuntimeError):
-  """A checkpoint that cannot be loaded; the message is one line."""
 
 
 class JSONState(tf.train.experimental.PythonState):
@@ -62,23 +64,39 @@ class Checkpoint:
   def __init__(self, directory, keep=3, replays=None, **objects):
     self.directory = directory
     self.replays = dict(replays or {})
+    self._keep = keep
     self._states = {k: ReplayState(v, GFILES.join(directory, k))
                     for k, v in self.replays.items()}
     self._ckpt = tf.train.Checkpoint(**objects, **self._states)
-    self._manager = tf.train.CheckpointManager(
-        self._ckpt, directory, max_to_keep=keep)
+    self._manager = self._make_manager()
+
+  def _make_manager(self):
+    with damage.quiet_tf():  # an unreadable state file is reported by `inspect`
+      return tf.train.CheckpointManager(self._ckpt, self.directory, max_to_keep=self._keep)
 
   @property
   def latest(self):
     return self._manager.latest_checkpoint
 
   def save(self):
-    path = self._manager.save()
-    self._prune()
+    """Writes a new checkpoint and prunes old ones; a failure leaves earlier ones
+    loadable and raises CheckpointError (one line: the directory and the cause)."""
+    check_finite(self._ckpt, self.latest)
+    try:
+      path = self._manager.save()
+      self._prune()
+    except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
+      raise CheckpointError(
+          f'Could not save a checkpoint in {self.directory}: '
+          f'{base.one_line(e, cause_only=True)} (the checkpoints saved before are kept)') from e
     return path
 
   def load(self, path=None):
-    """Restores the latest (or the given) checkpoint; all its objects must match."""
+    """Restores the latest (or the given) checkpoint; all its objects must match.
+
+    Reads only. A damaged checkpoint raises CheckpointError naming the flag that
+    resumes from the newest intact earlier one.
+    """
     path = path or self.latest
     if not path:
       raise CheckpointError(f'No checkpoint found in {self.directory}')
@@ -87,20 +105,25 @@ class Checkpoint:
       status = self._ckpt.restore(path)
       status.assert_existing_objects_matched()
     except IOError as e:  # a replay chunk file is missing or corrupt
-      raise CheckpointError(f'Checkpoint {path}: {_first_line(e)}') from None
-    except (ValueError, AssertionError, tf.errors.OpError) as e:
       raise CheckpointError(
-          f'Checkpoint {path} does not match this run: {_first_line(e)}') from None
+          f'Checkpoint {path} is damaged: {base.one_line(e)}'
+          f'{damage.resume_hint(self.directory, path, list(self.replays))}') from None
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+      reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
+      raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
     return path
 
-  def load_or_save(self):
-    """Resumes from the latest checkpoint, or writes the first one. -> loaded?"""
+  def tidy(self, plan):
+    """Once the checks passed and the run may write: deletes what a save killed
+    midway left behind, and moves the damaged checkpoints of `plan` into `damaged/`
+    (dropped from the state file, so they are never read again)."""
     self.remove_partial_saves()
-    if self.latest:
-      self.load()
-      return True
-    self.save()
-    return False
+    if not plan.damaged and (not plan.path or plan.path == self.latest):
+      return
+    for path in plan.damaged:
+      damage.set_aside(self.directory, path)
+    damage.write_state(self.directory, plan.keep)
+    self._manager = self._make_manager()
 
   def remove_partial_saves(self):
     """Deletes what a save killed midway left behind; no checkpoint names it."""
@@ -118,11 +141,23 @@ class Checkpoint:
             tf.io.gfile.remove(GFILES.join(folder, file))
 
   def _prune(self):
-    for name, replay in self.replays.items():
-      states = []
-      for path in self._manager.checkpoints:
-        states.append(json.loads(_read_python_state(path, name)))
-      replay.prune(GFILES.join(self.directory, name), states, GFILES)
+    if not self.replays:
+      return
+    states = {}
+    for path in self._manager.checkpoints:
+      try:
+        states[path] = [json.loads(_read_python_state(path, name)) for name in self.replays]
+      except Exception as e:  # noqa: BLE001 - damaged since the run began
+        if path == self.latest:
+          raise CheckpointError(
+              f'Checkpoint {path} was saved but cannot be read back: {base.one_line(e)}') from e
+        damage.warn_damaged(path, base.one_line(e))
+        damage.set_aside(self.directory, path)
+    if len(states) < len(self._manager.checkpoints):
+      damage.write_state(self.directory, list(states))
+      self._manager = self._make_manager()
+    for i, (name, replay) in enumerate(self.replays.items()):
+      replay.prune(GFILES.join(self.directory, name), [x[i] for x in states.values()], GFILES)
 
 
 def latest(directory):
@@ -133,13 +168,26 @@ def latest(directory):
 def check_readable(path):
   """Raises CheckpointError (one line) if `path` is missing or unreadable."""
   if not tf.io.gfile.exists(path + '.index'):
+    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+      raise CheckpointError(
+          f'{path} is a file, not a checkpoint (name a checkpoint prefix such as '
+          'RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)')
     raise CheckpointError(f'Checkpoint {path} is missing ({path}.index not found)')
   try:
-    reader = tf.train.load_checkpoint(path)
-    for key in reader.get_variable_to_shape_map():
-      reader.get_tensor(key)  # reads every byte: a truncated data file fails here
+    damage.read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
-    raise CheckpointError(f'Checkpoint {path} is corrupt: {_first_line(e)}') from None
+    raise CheckpointError(f'Checkpoint {path} is corrupt: {base.one_line(e)}') from None
+
+
+def check_finite(root, latest=None):
+  """Raises CheckpointError (one line) if a float variable under `root` holds NaN or
+  inf: a diverged agent must never replace the intact checkpoints."""
+  for name, var in _agent_variables(root).items():
+    if tf.as_dtype(var.dtype).is_floating and not bool(
+        tf.reduce_all(tf.math.is_finite(var))):
+      kept = f'; the latest checkpoint {latest} is kept' if latest else ''
+      raise CheckpointError(
+          f'Refusing to save a checkpoint: {name} is not finite (the agent diverged){kept}')
 
 
 def _read_python_state(path, name):
@@ -147,12 +195,7 @@ def _read_python_state(path, name):
   return value.decode() if isinstance(value, bytes) else value
 
 
-def _first_line(error):
-  lines = [x for x in str(error).splitlines() if x.strip()]
-  return lines[0] if lines else type(error).__name__
-
-
-def load_agent(agent, path, regex='.*'):
+def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
   """Assigns the agent variables whose names match `regex` from another checkpoint.
 
   For starting a run from another run's agent (`run.from_checkpoint`), for export
@@ -166,6 +209,8 @@ def load_agent(agent, path, regex='.*'):
     agent: the trackable saved as `agent` (its variables exist already).
     path: a checkpoint prefix, or a directory whose latest checkpoint is used.
     regex: which variables to load; '.*' loads all (weights, optimizer, counters).
+    flag: the option that names `path`, for the hint when a directory's latest
+      checkpoint is damaged.
   Returns:
     (checkpoint prefix, sorted list of the names loaded).
   Raises:
@@ -176,7 +221,7 @@ def load_agent(agent, path, regex='.*'):
     pattern = re.compile(regex)
   except re.error as e:
     raise CheckpointError(f'from_checkpoint_regex {regex!r} is not a valid regex: {e}') from None
-  path = _resolve(path)
+  path = _resolve(path, flag)
   check_readable(path)
   reader = tf.train.load_checkpoint(path)
   suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
@@ -212,15 +257,17 @@ def load_agent(agent, path, regex='.*'):
   return path, names
 
 
-def _resolve(path):
+def _resolve(path, flag):
   """A checkpoint prefix from a prefix or a directory holding checkpoints."""
   path = os.path.expanduser(path)
-  if tf.io.gfile.isdir(path):
-    latest = tf.train.latest_checkpoint(path)
-    if not latest:
-      raise CheckpointError(f'No checkpoint found in {path}')
-    return latest
-  return path
+  if not tf.io.gfile.isdir(path):
+    return path
+  listed = damage.intact_latest(path, (), flag)
+  if not listed:
+    inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
+    hint = f' (did you mean {flag}={inner}?)' if damage.listed_checkpoints(inner) else ''
+    raise CheckpointError(f'No checkpoint found in {path}{hint}')
+  return listed[-1]
 
 
 def _agent_variables(agent):

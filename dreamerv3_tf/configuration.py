@@ -1,21 +1,34 @@
-"""Checks a config, computes its derived values, and saves / compares it in a logdir.
+"""Checks a config, and saves / compares it in a logdir.
 
-Every derived value is computed here and nowhere else, so a saved config.json shows
-exactly what ran.
+A saved config.json holds what was set, nothing derived: sizes that follow from
+it (the eval replay's capacity) are computed where their object is made
+(`factories`), and checked here.
 """
 
 import json
+import math
+import os
 
 import ml_collections as mlc
+
+from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
-SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy')
+SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 
 
-class ConfigError(ValueError):
+class ConfigError(base.UserError, ValueError):
   """A config that cannot run; the message is one line naming the problem."""
+
+  prefix = 'Config error'
+  exit_code = 2
+
+
+class LogdirError(base.UserError, OSError):
+  """The logdir cannot be written (not writable, disk full); one line naming it."""
 
 
 def finalize(config):
@@ -48,23 +61,30 @@ def finalize(config):
            "script=eval_only trains nothing; run it with distribute='default'")
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
+  for key in ('log_every', 'report_every', 'save_every'):
+    _check(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
+  _check(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')
+  _check(c.env.time_limit >= 0, f'env.time_limit={c.env.time_limit} must be >= 0 (0: the suite\'s)')
+  size = c.env[suite].get('size') if suite in c.env else None
+  _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
+         f'env.{suite}.size={size} must be (height, width), both >= 1')
+  _check(c.run.max_nonfinite_updates >= 0,
+         f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
+         '(0 never stops)')
   fracs = dict(c.replay.fracs)
   _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
   _check(0 < c.replay.eval_fraction <= 1,
          f'replay.eval_fraction={c.replay.eval_fraction} must be in (0, 1]')
-  _check(c.replay.eval_size == -1 or c.replay.eval_size == eval_size(c),
-         'replay.eval_size is derived (replay.size * replay.eval_fraction); '
-         'set replay.eval_fraction instead')
-  c.replay.eval_size = eval_size(c)
   train_len = c.batch_length + c.replay_context
   report_len = c.report_length + c.replay_context
   _check(c.replay.size >= c.batch_size * train_len,
          f'replay.size={c.replay.size} is smaller than one batch '
          f'(batch_size {c.batch_size} x (batch_length {c.batch_length} + '
          f'replay_context {c.replay_context}))')
-  _check(c.replay.eval_size >= report_len,
-         f'eval replay capacity {c.replay.eval_size} (replay.size x eval_fraction) '
+  eval_size = factories.replay_capacity(c, 'eval')
+  _check(eval_size >= report_len,
+         f'eval replay capacity {eval_size} (replay.size x eval_fraction) '
          f'is shorter than one report sequence ({report_len} steps)')
   _check(c.replay.chunksize >= 1, f'replay.chunksize={c.replay.chunksize} must be >= 1')
   outputs = [x for x in c.logger.outputs.split(',') if x]
@@ -76,59 +96,96 @@ def finalize(config):
   _check(a.rssm.hidden % a.rssm.blocks == 0,
          f'agent.rssm.hidden={a.rssm.hidden} must be divisible by blocks={a.rssm.blocks}')
   _check(a.imag_length >= 1, f'agent.imag_length={a.imag_length} must be >= 1')
+  for key in ('rewhead', 'value'):
+    _check(a[key].bins >= 2, f'agent.{key}.bins={a[key].bins} must be >= 2')
+  for key in ('lr', 'agc', 'eps', 'warmup'):
+    _check(a.opt[key] >= 0, f'agent.opt.{key}={a.opt[key]} must be >= 0')
   return c
 
 
-def eval_size(config):
-  """Capacity of the eval replay: a tenth of the train replay by default."""
-  return max(1, int(config.replay.size * config.replay.eval_fraction))
+def check_logdir(config, logdir, allow_other=False):
+  """Raises ConfigError (one line) unless `logdir` can hold a run of `config`. Reads only.
 
-
-def save(config, logdir, allow_other=False):
-  """Writes config.json into logdir; refuses a logdir that belongs to another config.
-
-  The keys that may differ on resume (how long to run, how often to log) are
-  ignored in the comparison. Works for local and gs:// logdirs (tf.io.gfile).
+  The logdir must be a directory or not exist yet (below a directory), and the
+  config.json a run saved there must equal `config` up to the keys that may differ
+  on resume (how long to run, how often to log), unless `allow_other`.
   """
-  from dreamerv3_tf.gfile import GFILES as fs
-  check_saved(config, logdir, allow_other)
-  path = fs.join(logdir, 'config.json')
-  fs.makedirs(logdir)
-  tmp = path + '.tmp'
-  with fs.open(tmp, 'w') as f:
-    f.write(to_json(config))
-  fs.replace(tmp, path)
-
-
-def check_saved(config, logdir, allow_other=False):
-  """Raises ConfigError if logdir's config.json (if any) is another config."""
-  from dreamerv3_tf.gfile import GFILES as fs
+  fs = _files(logdir)
+  _check_is_directory(logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
     return
-  with fs.open(path, 'r') as f:
-    old = json.load(f)
-  diff = _diff(_comparable(old), _comparable(json.loads(to_json(config))))
+  try:
+    with fs.open(path, 'r') as f:
+      old = json.load(f)
+    old = _comparable(old)
+  except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
+    raise ConfigError(
+        f'{path} is not a saved config ({str(e).splitlines()[0]}); use a new --logdir') from None
+  diff = _diff(old, _comparable(json.loads(to_json(config))))
   if diff and not allow_other:
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
         'use a new --logdir or pass --config.run.allow_other_config=True')
 
 
+def _files(path):
+  """File operations for `path`: os for local paths (TensorFlow not loaded yet, so
+  a bad logdir fails fast), tf.io.gfile for gs:// and other remote ones."""
+  if '://' not in path:
+    from dreamerv3_tf.core.files import LOCAL
+    return LOCAL
+  from dreamerv3_tf.gfile import GFILES
+  return GFILES
+
+
+def _check_is_directory(logdir, fs):
+  """The logdir, or its nearest existing parent, must be a directory."""
+  path = logdir.rstrip('/') or '/'
+  while not fs.exists(path):
+    parent = os.path.dirname(path)
+    if '://' in logdir or parent == path:
+      return
+    path = parent
+  if not fs.isdir(path):
+    where = 'is a file' if path == logdir.rstrip('/') else f'is below {path}, which is a file'
+    raise ConfigError(f'--logdir {logdir} {where}, not a directory')
+
+
+def save(config, logdir, allow_other=False):
+  """Writes config.json into logdir after `check_logdir`; raises LogdirError (one
+  line) when it cannot be written. Works for local and gs:// logdirs (tf.io.gfile).
+  """
+  check_logdir(config, logdir, allow_other)
+  _write(logdir, 'config.json', to_json(config))
+
+
+def _write(logdir, name, text):
+  """Writes logdir/name atomically (temp name, then rename); LogdirError if it fails."""
+  fs = _files(logdir)
+  path = fs.join(logdir, name)
+  try:
+    fs.makedirs(logdir)
+    with fs.open(path + '.tmp', 'w') as f:
+      f.write(text)
+    fs.replace(path + '.tmp', path)
+  except Exception as e:  # noqa: BLE001 - OSError or TensorFlow's errors.OpError
+    raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
+
+
 def save_spaces(logdir, obs_space, act_space):
   """Writes spaces.json: what export and eval_only need to rebuild the agent."""
-  from dreamerv3_tf.gfile import GFILES as fs
-  text = json.dumps({
+  _write(logdir, 'spaces.json', json.dumps({
       'obs_space': {k: v.to_dict() for k, v in obs_space.items()},
-      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2)
-  path = fs.join(logdir, 'spaces.json')
-  with fs.open(path + '.tmp', 'w') as f:
-    f.write(text)
-  fs.replace(path + '.tmp', path)
+      'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2))
 
 
 def load_spaces(logdir):
-  """-> (obs_space, act_space) dicts of Space from a logdir's spaces.json."""
+  """-> the agent-facing (obs_space, act_space) from a logdir's spaces.json.
+
+  Older runs saved the env's spaces ('log/' keys, 'reset'): the same function
+  turns those into the agent's.
+  """
   from dreamerv3_tf.core.spaces import Space
   from dreamerv3_tf.gfile import GFILES as fs
   path = fs.join(logdir, 'spaces.json')
@@ -136,8 +193,8 @@ def load_spaces(logdir):
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
   with fs.open(path, 'r') as f:
     data = json.load(f)
-  return tuple({k: Space.from_dict(v) for k, v in data[key].items()}
-               for key in ('obs_space', 'act_space'))
+  return base.agent_spaces(*({k: Space.from_dict(v) for k, v in data[key].items()}
+                             for key in ('obs_space', 'act_space')))
 
 
 def to_json(config):
@@ -145,15 +202,26 @@ def to_json(config):
 
 
 def from_json(text):
-  return mlc.ConfigDict(json.loads(text))
+  """The config of a config.json; its lists become tuples again, as in configs/."""
+  return mlc.ConfigDict(_tuples(json.loads(text)))
+
+
+def _tuples(tree):
+  if isinstance(tree, dict):
+    return {k: _tuples(v) for k, v in tree.items()}
+  if isinstance(tree, list):
+    return tuple(_tuples(v) for v in tree)
+  return tree
 
 
 _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
-    'run.from_checkpoint_regex', 'run.log_video_every', 'logger.outputs', 'logdir',
-    'run.clock',
-    'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints'}
+    'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
+    'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates',
+    'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
+    # Keys that older versions saved and this one no longer has.
+    'replay.eval_size', 'run.log_video_every'}
 
 
 def _comparable(tree, prefix=''):

@@ -19,30 +19,32 @@ class Stream:
   """Iterates batches `{key: <[B, T, ...]>}` sampled from a replay.
 
   Args:
-    replay: an object with `sample(batch_size, length, mode) -> dict` and `items`.
+    replay: an object with `sample(batch_size, length, mode) -> dict` and `items`,
+      safe to call from another thread while steps are added (core.replay.Replay
+      locks each of its methods, so no lock is needed around it).
     batch_size, length: the batch shape [B, T].
     mode: 'train' consumes the replay's online queue and counts towards its
       replay ratio; 'report' does neither.
-    lock: a lock shared with whoever writes to the replay (sampling happens on
-      another thread while the driver adds steps on the main thread).
     prefetch: batches prepared ahead of time; 0 samples each batch when it is
       asked for, on the calling thread (reproducible: deterministic runs use it).
+    min_items: sequences the replay must hold before `ready()` (the training
+      stream waits for batch_size * batch_length, like the official code).
   """
 
-  def __init__(self, replay, batch_size, length, mode='train', lock=None, prefetch=2):
+  def __init__(self, replay, batch_size, length, mode='train', prefetch=2, min_items=1):
     self.replay = replay
+    self.min_items = max(1, int(min_items))
     self.mode = mode
     self.batch_size = batch_size
     self.length = length
-    self.lock = lock or threading.Lock()
     self.prefetch = prefetch
     self._queue = queue.Queue(maxsize=max(1, prefetch))
     self._stop = threading.Event()
     self._thread = None
 
   def ready(self):
-    """Whether the replay holds a complete sequence to sample from."""
-    return self.replay.items > 0
+    """Whether the replay holds `min_items` complete sequences to sample from."""
+    return self.replay.items >= self.min_items
 
   def __iter__(self):
     return self
@@ -73,16 +75,16 @@ class Stream:
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return dataset.prefetch(max(1, self.prefetch))
 
-  def close(self):
-    """Stops the prefetch thread (it finishes at most the batch it is sampling)."""
+  def close(self, timeout=10.0):
+    """Stops the prefetch thread (it finishes at most the batch it is sampling).
+
+    Its puts time out and see the stop flag, so nothing here touches the queue: a
+    Ctrl-C inside `Queue.get` can leave the queue's lock held, and the (daemon)
+    thread then never ends; `timeout` bounds the wait for it.
+    """
     self._stop.set()
     if self._thread is not None:
-      while self._thread.is_alive():
-        try:
-          self._queue.get_nowait()  # unblock a put into a full queue
-        except queue.Empty:
-          pass
-        self._thread.join(timeout=0.05)
+      self._thread.join(timeout)
       self._thread = None
 
   def _fill(self):
@@ -101,6 +103,5 @@ class Stream:
         return
 
   def _sample(self):
-    with self.lock:
-      batch = self.replay.sample(self.batch_size, self.length, mode=self.mode)
+    batch = self.replay.sample(self.batch_size, self.length, mode=self.mode)
     return {k: np.asarray(v) for k, v in batch.items()}

@@ -22,6 +22,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from dreamerv3_tf.core import base
+
 NAMES = ('default', 'mirrored', 'multi_worker', 'tpu')
 
 
@@ -131,7 +133,7 @@ def worker_seed(seed, strategy):
   return tf.cast(tf.random.experimental.stateless_fold_in(seed, number), seed.dtype)
 
 
-class WorkerLostError(RuntimeError):
+class WorkerLostError(base.UserError, RuntimeError):
   """Another process of a multi_worker run stopped; the message is one line."""
 
 

@@ -1,7 +1,7 @@
 """The policy of a training run as a SavedModel that runs without this package.
 
   python -m dreamerv3_tf.export --logdir=~/logdir/run1 --out=~/export/run1
-      [--checkpoint=~/logdir/run1/ckpt/ckpt-7] [--overwrite]
+      [--checkpoint=~/logdir/run1/ckpt/ckpt-7] [--overwrite] [--tflite]
 
 The agent is rebuilt from RUN/config.json and RUN/spaces.json (no env is made) and
 the latest checkpoint in RUN/ckpt (or --checkpoint) is restored into it.
@@ -31,11 +31,25 @@ lie in [-1, 1] (training normalises the env's action bounds to that range: scale
   state = {k: v for k, v in out.items() if k.startswith('state_')}
 
 `SavedPolicy(DIR)` wraps the SavedModel in the agent's policy interface (eval_only).
+
+With --tflite, DIR/policy.tflite holds the same policy for TensorFlow Lite (phones,
+robots): the signatures step_eval and initial_state with the inputs and outputs named
+above (the state is an explicit input and output), for a batch of one (B = 1), in
+TFLite builtin ops only, so the plain TFLite / LiteRT runtime runs it:
+
+  interpreter = tf.lite.Interpreter(DIR + '/policy.tflite')  # or ai_edge_litert's
+  state = interpreter.get_signature_runner('initial_state')(batch_size=np.int32(1))
+  out = interpreter.get_signature_runner('step_eval')(obs_position=..., obs_is_first=...,
+                                                      **state)
+step_train is not converted: its stateless random ops (StatelessRandomUniformV2,
+StatelessRandomUniformFullIntV2 and the uint64 BitwiseOr / LeftShift / Cast / Pack of
+their seeds) are no TFLite builtins and would need the flex (TF Select) delegate.
 """
 
 import os
 import re
 import sys
+import tempfile
 import types
 
 import numpy as np
@@ -45,6 +59,9 @@ from dreamerv3_tf import checkpoint as checkpointing
 
 STATE_KEYS = ('deter', 'stoch', 'prevact')
 SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
+TFLITE_FILE = 'policy.tflite'
+TFLITE_SIGNATURES = ('step_eval', 'initial_state')
+TFLITE_BATCH = 1  # one robot or phone; static shapes also suit TFLite's kernels
 _NAME = re.compile(r'^[A-Za-z0-9_]+$')
 
 
@@ -57,30 +74,32 @@ class PolicyModule(tf.Module):
 
   Args:
     agent: a dreamerv3_tf Agent (restored).
+    batch_size: the batch size of the step signatures; None leaves it free.
   """
 
-  def __init__(self, agent):
+  def __init__(self, agent, batch_size=None):
     super().__init__(name='policy')
     import keras
     from dreamerv3_tf.agent import nets
-    obs_space = {k: agent.obs_space[k] for k in sorted(agent.dec.obs_space) + ['is_first']}
+    model = agent.model
+    obs_space = {k: agent.obs_space[k] for k in model.encoded_keys + ['is_first']}
     for key in list(obs_space) + list(agent.act_space):
       if not _NAME.match(key):
         raise ExportError(
             f'key {key!r} is not a valid signature name (letters, digits, _ only)')
     zero = agent.init_policy(1)
     state_specs = {
-        f'state_{k}': tf.TensorSpec((None, *zero[k].shape[1:]), tf.float32, f'state_{k}')
+        f'state_{k}': tf.TensorSpec((batch_size, *zero[k].shape[1:]), tf.float32, f'state_{k}')
         for k in STATE_KEYS}
     # Untracked (a plain namespace): the SavedModel holds only the variables the
     # policy reads, not the optimizer, decoder and critics.
     self._s = types.SimpleNamespace(
-        agent=agent, obs_space=obs_space, state_specs=state_specs,
+        model=model, obs_space=obs_space, state_specs=state_specs,
         salt=int(agent.rng_seed.numpy()) * 8)  # the policy's RNG stream, as in Agent
     self.weights = [v.value if isinstance(v, keras.Variable) else v
-                    for v in nets.weights([agent.enc, agent.dyn, agent.pol])]
+                    for v in nets.weights([model.enc, model.dyn, model.pol])]
     obs_specs = {
-        f'obs_{k}': tf.TensorSpec((None, *s.shape), tf.as_dtype(s.dtype), f'obs_{k}')
+        f'obs_{k}': tf.TensorSpec((batch_size, *s.shape), tf.as_dtype(s.dtype), f'obs_{k}')
         for k, s in obs_space.items()}
     inputs = {**obs_specs, **state_specs}
     seed = {'seed': tf.TensorSpec((), tf.int64, 'seed')}
@@ -120,18 +139,18 @@ class PolicyModule(tf.Module):
         x = tf.cast(x, tf.int32 if space.discrete else tf.float32)
       obs[k] = x
     carry = {k: inputs[f'state_{k}'] for k in STATE_KEYS}
-    carry, act, _ = self._s.agent.policy_step(carry, obs, tf.constant(greedy), seed)
+    carry, act, _ = self._s.model.policy_step(carry, obs, tf.constant(greedy), seed)
     out = {f'action_{k}': v for k, v in act.items()}
     out.update({f'state_{k}': carry[k] for k in STATE_KEYS})
     return out
 
 
-def export(agent, out, overwrite=False):
+def export(agent, out, overwrite=False, tflite=False):
   """Writes the SavedModel of `agent`'s policy to directory `out`. -> out.
 
   Written under a temporary name next to `out` and renamed when complete, so `out`
   never holds half an export. An existing non-empty `out` is an error unless
-  `overwrite`.
+  `overwrite`. With `tflite`, `out` also holds TFLITE_FILE (see write_tflite).
   """
   out = os.path.expanduser(out).rstrip('/')
   check_out(out, overwrite)
@@ -141,6 +160,8 @@ def export(agent, out, overwrite=False):
     tf.io.gfile.rmtree(tmp)
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
+    if tflite:
+      write_tflite(agent, os.path.join(tmp, TFLITE_FILE))
     if tf.io.gfile.exists(out):
       tf.io.gfile.rmtree(out)
     tf.io.gfile.rename(tmp, out)
@@ -148,6 +169,33 @@ def export(agent, out, overwrite=False):
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
   return out
+
+
+def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATURES):
+  """Writes `signatures` of `agent`'s policy as a TensorFlow Lite model to `path`.
+
+  The steps take batches of exactly `batch_size`: with a free batch size the policy
+  runs under tf.vectorized_map (see model._any_batch), whose convolutions the converter
+  leaves as tf.Conv2D (not a builtin) at size1m and up. Builtin ops only, so no flex
+  delegate is needed on the device; ops without a builtin raise ExportError naming them.
+  """
+  module = PolicyModule(agent, batch_size)
+  with tempfile.TemporaryDirectory() as saved_model:
+    tf.saved_model.save(module, saved_model, signatures=module.signatures())
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model, signature_keys=list(signatures))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+      model = converter.convert()
+    except Exception as e:  # noqa: BLE001 - tf.lite's ConverterError, many lines long
+      ops = re.search(r'TF Select ops: ([^\n]+)', str(e))
+      reason = (f'ops {ops.group(1)} have no TFLite builtin' if ops else
+                ' '.join(str(e).split())[-300:])
+      raise ExportError(
+          f'TensorFlow Lite cannot convert {", ".join(signatures)}: {reason}') from None
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(model)
+  return path
 
 
 def check_out(out, overwrite):
@@ -159,7 +207,7 @@ def check_out(out, overwrite):
           f'--out {out} exists and is not empty; choose another or pass --overwrite')
 
 
-def export_run(logdir, out, checkpoint=None, overwrite=False):
+def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   """Rebuilds the agent of training run `logdir`, restores it, exports it.
 
   -> (checkpoint prefix used, out).
@@ -186,8 +234,8 @@ def export_run(logdir, out, checkpoint=None, overwrite=False):
     checkpoint = os.path.join(logdir, 'ckpt')
     if not tf.io.gfile.isdir(checkpoint):
       raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
-  prefix, _ = checkpointing.load_agent(agent, checkpoint)
-  return prefix, export(agent, out, overwrite)
+  prefix, _ = checkpointing.load_agent(agent, checkpoint, flag='--checkpoint')
+  return prefix, export(agent, out, overwrite, tflite)
 
 
 class SavedPolicy:
@@ -222,14 +270,17 @@ class SavedPolicy:
     self._seed = np.int64(0)
 
   def check_spaces(self, obs_space, act_space):
-    """Raises ExportError naming the first key whose space differs from the export."""
+    """Raises ExportError naming the first key whose space differs from the export.
+
+    Takes the agent-facing spaces (core.base.agent_spaces).
+    """
     for key in self.obs_keys:
       spec = self.specs[f'obs_{key}']
       if key not in obs_space:
         raise ExportError(
             f'the policy reads obs key {key!r}; the env has {sorted(obs_space)}')
       _compare(f'obs key {key!r}', spec, obs_space[key])
-    act_keys = sorted(k for k in act_space if k != 'reset')
+    act_keys = sorted(act_space)
     if act_keys != sorted(self.act_specs):
       raise ExportError(
           f'the policy acts on {sorted(self.act_specs)}; the env on {act_keys}')
@@ -276,12 +327,16 @@ def main(argv):
   del argv
   FLAGS = flags.FLAGS
   try:
-    prefix, out = export_run(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite)
+    prefix, out = export_run(
+        FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
   except (configuration.ConfigError, checkpointing.CheckpointError) as e:
     print(f'Error: {e}', file=sys.stderr)
     sys.exit(1)
   print(f'Exported the policy of {prefix} to {out} '
         f'(signatures: {", ".join(SIGNATURES)}).')
+  if FLAGS.tflite:
+    print(f'TensorFlow Lite: {os.path.join(out, TFLITE_FILE)} '
+          f'(signatures: {", ".join(TFLITE_SIGNATURES)}).')
 
 
 def entry():
@@ -293,6 +348,8 @@ def entry():
   flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
                       '(default: the latest in LOGDIR/ckpt).')
   flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
+  flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
+                    'initial_state for TensorFlow Lite.')
   app.run(main)
 
 

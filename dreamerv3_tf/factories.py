@@ -1,7 +1,6 @@
 """Constructors from a config: the scripts receive these, never configs to pick apart."""
 
 import functools
-import threading
 
 import numpy as np
 
@@ -46,13 +45,21 @@ def make_env(config, mode='train', index=0):
 
 def make_driver(config, mode):
   from dreamerv3_tf.core import driver
-  return driver.Driver(env_fns(config, mode), parallel=config.run.parallel)
+  return driver.Driver(env_fns(config, mode), parallel=config.run.parallel,
+                       name=f'{config.task} {mode} env')
+
+
+def replay_capacity(config, mode):
+  """Steps the replay of `mode` holds: the eval replay a fraction of the train one."""
+  if mode == 'train':
+    return int(config.replay.size)
+  return max(1, int(config.replay.size * config.replay.eval_fraction))
 
 
 def make_replay(config, mode):
   from dreamerv3_tf.core import replay
   from dreamerv3_tf.core import selectors
-  capacity = config.replay.size if mode == 'train' else config.replay.eval_size
+  capacity = replay_capacity(config, mode)
   # The eval replay only feeds reports, so its sequences are report-long.
   length = config.batch_length if mode == 'train' else config.report_length
   length += config.replay_context
@@ -66,14 +73,20 @@ def make_replay(config, mode):
       save_updates=config.replay.save_updates or config.run.deterministic)
 
 
-def make_stream(config, replay, mode, lock):
-  """mode: 'train' (batch_length) or 'report' / 'eval' (report_length)."""
+def make_stream(config, replay, mode):
+  """mode: 'train' (batch_length) or 'report' / 'eval' (report_length).
+
+  Training starts once the replay holds batch_size * batch_length sequences, as
+  in the official code (earlier, the first updates would see a few sequences many
+  times, during the learning-rate warm-up); reports need one sequence.
+  """
   from dreamerv3_tf import data
   length = config.batch_length if mode == 'train' else config.report_length
   return data.Stream(
       replay, config.batch_size, length + config.replay_context,
-      mode='train' if mode == 'train' else 'report', lock=lock,
-      prefetch=0 if config.run.deterministic else 2)
+      mode='train' if mode == 'train' else 'report',
+      prefetch=0 if config.run.deterministic else 2,
+      min_items=config.batch_size * config.batch_length if mode == 'train' else 1)
 
 
 def make_agent(config, obs_space, act_space):
@@ -107,7 +120,3 @@ def make_logger(config, step, logdir=None):
     outputs.append(tensorboard.TensorBoardOutput(
         logdir.rstrip('/') + '/tb', fps=config.logger.fps))
   return logging.Logger(step, outputs)
-
-
-def make_lock():
-  return threading.Lock()

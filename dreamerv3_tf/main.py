@@ -1,23 +1,34 @@
 """Entry point: python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=DIR
 
 Parses the config, checks it, and calls one script from `dreamerv3_tf.run`.
-Any bad flag or config value ends the program with one line naming it.
+Any bad flag or config value, and any failure a user can cause (env, logdir,
+checkpoint), ends the program with one line naming it and a non-zero exit code;
+--traceback (or DREAMERV3_TF_TRACEBACK=1) prints the full traceback too.
 """
 
 import datetime
 import os
 import re
+import signal
 import sys
+import traceback
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from dreamerv3_tf import startup
+from dreamerv3_tf.core import base
+
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
     lock_config=True)
 _LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
+_TRACEBACK = flags.DEFINE_bool(
+    'traceback', False, f'On an error, print the full traceback (as {base.TRACEBACK_ENV}=1 does).')
+_VERBOSE = flags.DEFINE_bool(
+    'verbose', False, "Show TensorFlow's own log lines (CUDA probing, oneDNN, XLA).")
 
 
 def _parse_flags(argv):
@@ -31,10 +42,15 @@ def _parse_flags(argv):
 
 def _one_line(error):
   text = str(error).replace('\\n', '\n').replace("\\'", "'")
+  missing = re.search(r'Attempted \[[^]]*\]:\s*(\S+)\s*\[Errno \d+\] ([^:]+)', text)
+  if missing:  # ml_collections lists every path it tried
+    return f'cannot load the config file {missing.group(1)}: {missing.group(2)}'
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   if any(x.startswith('Traceback') for x in lines):
     lines = lines[-1:]  # a config file raised: its own message is the last line
-  text = ' '.join(lines).strip('\'"')
+  text = re.sub(r'^\w+(Error|Exception): ', '', ' '.join(lines))
+  if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':
+    text = text[1:-1]  # KeyError quotes its key
   match = re.match(r"^'?([\w.]+)'?\s*(Did you mean .*)?$", text)
   if match and (isinstance(error, (AttributeError, KeyError)) or match.group(2)):
     hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
@@ -44,14 +60,16 @@ def _one_line(error):
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # TF's own INFO lines drown the progress
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if _TRACEBACK.value:
+    os.environ[base.TRACEBACK_ENV] = '1'  # env workers and the driver read it too
+  logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import configuration
   from dreamerv3_tf import run
   try:
     config = _CONFIG.value
-    config.to_dict()  # the file loads lazily: a missing one fails here
+    if config is not None:
+      config.to_dict()  # the file loads lazily: a missing one fails here
   except Exception as e:  # noqa: BLE001
     print(f'Config error: {_one_line(e)}', file=sys.stderr)
     sys.exit(2)
@@ -62,25 +80,54 @@ def main(argv):
   with config.unlocked():
     config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
+  signal.signal(signal.SIGTERM, _terminated)  # `kill`, `timeout`, schedulers: as Ctrl-C
   try:
     configuration.finalize(config)
-  except configuration.ConfigError as e:
-    print(f'Config error: {e}', file=sys.stderr)
-    sys.exit(2)
-  use_xla_cache(config.xla_cache)
-  use_xla_flags(config.xla_flags)
-  from dreamerv3_tf import checkpoint
-  from dreamerv3_tf import distribute
-  from dreamerv3_tf.core import base
-  try:
+    use_xla_cache(config.xla_cache)
+    use_xla_flags(config.xla_flags)
+    startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
     run.main(config)
-  except (configuration.ConfigError, checkpoint.CheckpointError,
-          distribute.WorkerLostError) as e:
-    print(f'Error: {e}', file=sys.stderr)
-    sys.exit(1)
-  except base.EnvSpaceError as e:
-    print(f'Env error: {e}', file=sys.stderr)
-    sys.exit(1)
+  except KeyboardInterrupt as e:
+    resume = '' if config.script == 'eval_only' else (
+        '; checkpoints saved so far are kept, and the same command resumes from the '
+        f'latest in {os.path.join(config.logdir, "ckpt")}')
+    term = isinstance(e, Terminated)
+    _fail(f'{"Terminated" if term else "Interrupted"}{resume}', 143 if term else 130)
+  except Exception as e:  # noqa: BLE001 - every failure ends in one line
+    _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the run stops the same way."""
+
+
+def _terminated(signum, frame):
+  del signum, frame
+  raise Terminated()
+
+
+def describe(error):
+  """The one line that reports `error` to the user."""
+  if isinstance(error, base.UserError):
+    return f'{error.prefix}: {base.one_line(error)}'
+  if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
+    return f'Error: {base.one_line(error)}'
+  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  if tf_errors and isinstance(error, tf_errors.OpError):  # TF's file errors name the path
+    return f'Error: {base.one_line(error)}'
+  return (f'Error: {type(error).__name__}: {base.one_line(error)} (unexpected: rerun '
+          'with --traceback for the full traceback)')
+
+
+def _fail(message, code):
+  """Prints the traceback only if asked for, then the one line, and exits."""
+  if base.wants_traceback():
+    traceback.print_exc()
+    details = getattr(sys.exc_info()[1], 'details', '')
+    if details:  # an env worker's own traceback
+      print(details, file=sys.stderr)
+  print(message, file=sys.stderr, flush=True)
+  sys.exit(code)
 
 
 def use_xla_cache(directory):

@@ -1,4 +1,6 @@
+import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -35,7 +37,8 @@ def test_round_trip_restores_step_and_replay(tmp_path):
   ckpt.save()
   fresh = make_replay()
   ckpt2, step2 = make(str(tmp_path), fresh)
-  assert ckpt2.load_or_save()
+  plan = checkpointing.inspect(str(tmp_path), ['replay_train'])
+  assert plan.path == ckpt2.latest and ckpt2.load(plan.path)
   assert int(step2.numpy()) == 7
   a, b = replay.dump(), fresh.dump()
   assert a.keys() == b.keys() and len(a['reward']) == 100
@@ -43,10 +46,9 @@ def test_round_trip_restores_step_and_replay(tmp_path):
     np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_first_run_saves_and_reports_not_loaded(tmp_path):
-  ckpt, _ = make(str(tmp_path), make_replay())
-  assert not ckpt.load_or_save()
-  assert ckpt.latest
+def test_first_run_has_nothing_to_load(tmp_path):
+  assert checkpointing.inspect(str(tmp_path / 'ckpt'), ['replay_train']).path is None
+  assert not (tmp_path / 'ckpt').exists()  # inspecting writes nothing
 
 
 def test_missing_and_corrupt_checkpoints_fail_with_one_line(tmp_path):
@@ -115,3 +117,142 @@ def test_missing_replay_chunk_fails_with_one_line(tmp_path):
     make(str(tmp_path), fresh)[0].load()
   assert '\n' not in str(error.value)
   assert len(fresh) == 0  # the replay was left as it was
+
+
+def saved_run(directory, saves=3, keep=3):
+  """A checkpoint directory with `saves` checkpoints of a growing replay."""
+  replay = make_replay()
+  ckpt = checkpointing.Checkpoint(
+      str(directory), keep=keep, replays={'replay_train': replay},
+      step=tf.Variable(0, dtype=tf.int64))
+  paths = []
+  for i in range(saves):
+    fill(replay, 40, start=40 * i)
+    paths.append(ckpt.save())
+  return ckpt, paths
+
+
+def inspect(directory, resume_from=''):
+  return checkpointing.inspect(str(directory), ['replay_train'], resume_from)
+
+
+def chunk_files(path):
+  state = json.loads(checkpointing._read_python_state(path, 'replay_train'))
+  return [os.path.join(os.path.dirname(path), 'replay_train', x) for x in state['files']]
+
+
+@pytest.mark.parametrize('damage', ['truncated index', 'missing data file', 'missing replay file'])
+def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage):
+  _, paths = saved_run(tmp_path)
+  latest = paths[-1]
+  if damage == 'truncated index':
+    os.truncate(latest + '.index', 20)
+  elif damage == 'missing data file':
+    os.remove(latest + '.data-00000-of-00001')
+  else:  # a chunk only the latest names
+    os.remove(sorted(set(chunk_files(latest)) - set(chunk_files(paths[-2])))[0])
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  message = str(error.value)
+  assert message.startswith(f'The latest checkpoint {latest} is damaged (')
+  assert message.endswith(
+      f'; to resume from the newest intact checkpoint, ckpt-2, rerun with '
+      f'--config.run.resume_from={paths[-2]}')
+  assert '\n' not in message
+  plan = inspect(tmp_path, resume_from=paths[-2])  # what the flag does
+  assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
+
+
+def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, capsys):
+  ckpt, paths = saved_run(tmp_path)
+  os.remove(paths[1] + '.data-00000-of-00001')
+  plan = inspect(tmp_path)
+  assert plan == checkpointing.Plan(paths[2], [paths[0], paths[2]], [paths[1]])
+  warning = capsys.readouterr().err
+  assert warning.startswith(f'WARNING: checkpoint {paths[1]} is damaged (')
+  assert warning.count('\n') == 1
+  ckpt.tidy(plan)
+  assert sorted(os.listdir(tmp_path / 'damaged')) == ['ckpt-2.index']
+  for _ in range(3):
+    ckpt.save()  # saves and prunes past it
+  assert ckpt._manager.checkpoints == [str(tmp_path / f'ckpt-{i}') for i in (4, 5, 6)]
+  assert inspect(tmp_path).damaged == [] and capsys.readouterr().err == ''
+
+
+def test_a_checkpoint_pruned_by_an_interrupted_save_is_no_warning(tmp_path, capsys):
+  _, paths = saved_run(tmp_path)
+  os.remove(paths[0] + '.index')  # TensorFlow deletes the index first, then the data
+  plan = inspect(tmp_path)
+  assert plan == checkpointing.Plan(paths[2], paths[1:], [paths[0]])
+  assert capsys.readouterr().err == ''
+
+
+def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
+  ckpt, paths = saved_run(tmp_path)
+  os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
+  ckpt.save()
+  assert capsys.readouterr().err.startswith(f'WARNING: checkpoint {paths[1]} is damaged')
+  assert paths[1] not in ckpt._manager.checkpoints and ckpt.latest.endswith('ckpt-4')
+  ckpt.save()
+  assert inspect(tmp_path).path == ckpt.latest
+
+
+def test_unreadable_state_file_names_the_newest_intact_checkpoint(tmp_path):
+  _, paths = saved_run(tmp_path)
+  (tmp_path / 'checkpoint').write_text('garbage {')
+  with pytest.raises(checkpointing.CheckpointError, match=(
+      f'state file {tmp_path}/checkpoint is damaged, so the latest checkpoint is '
+      f'unknown; .*resume_from={paths[-1]}$')):
+    inspect(tmp_path)
+  plan = inspect(tmp_path, resume_from='ckpt-3')  # a bare name means this directory
+  assert plan.path == paths[-1] and plan.keep == paths
+  checkpointing.Checkpoint(
+      str(tmp_path), keep=3, replays={'replay_train': make_replay()},
+      step=tf.Variable(0, dtype=tf.int64)).tidy(plan)
+  assert inspect(tmp_path) == checkpointing.Plan(paths[-1], paths, [])  # state rewritten
+
+
+def test_resume_from_must_be_an_intact_checkpoint_of_this_run(tmp_path):
+  _, paths = saved_run(tmp_path / 'ckpt')
+  cases = {
+      str(tmp_path / 'elsewhere' / 'ckpt-2'): 'is not a checkpoint of this run',
+      str(tmp_path / 'ckpt' / 'model.h5'): 'is not a checkpoint of this run',
+      paths[1]: f'is older than the intact checkpoint {paths[2]}; drop run.resume_from',
+  }
+  for resume_from, message in cases.items():
+    with pytest.raises(checkpointing.CheckpointError, match=re.escape(message)):
+      inspect(tmp_path / 'ckpt', resume_from)
+  os.truncate(paths[2] + '.index', 20)
+  os.truncate(paths[1] + '.index', 20)
+  with pytest.raises(checkpointing.CheckpointError, match=(
+      f'resume_from={paths[1]} is not usable .*resume_from={paths[0]}$')):
+    inspect(tmp_path / 'ckpt', paths[1])
+
+
+def test_inspect_and_load_write_nothing(tmp_path):
+  ckpt, paths = saved_run(tmp_path)
+  os.truncate(paths[0] + '.index', 20)
+  before = {x: os.stat(tmp_path / x).st_mtime_ns for x in os.listdir(tmp_path)}
+  plan = inspect(tmp_path)
+  ckpt.load(plan.path)
+  assert {x: os.stat(tmp_path / x).st_mtime_ns for x in os.listdir(tmp_path)} == before
+
+
+def test_a_nonfinite_variable_is_never_saved(tmp_path):
+  replay = make_replay()
+  fill(replay, 50)
+  weights = tf.Variable(np.ones(3, np.float32))
+  ckpt = checkpointing.Checkpoint(
+      str(tmp_path), keep=2, replays={'replay_train': replay}, agent=tf.Module(),
+      weights=weights)
+  good = ckpt.save()
+  files = sorted(os.listdir(tmp_path))
+  weights.assign([1.0, np.inf, 2.0])
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    ckpt.save()
+  assert str(error.value) == (
+      'Refusing to save a checkpoint: weights is not finite (the agent diverged); '
+      f'the latest checkpoint {good} is kept')
+  assert ckpt.latest == good and sorted(os.listdir(tmp_path)) == files
+  assert tf.train.load_checkpoint(good).get_tensor(
+      'weights/.ATTRIBUTES/VARIABLE_VALUE').tolist() == [1.0, 1.0, 1.0]

@@ -7,6 +7,7 @@ import pytest
 
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -33,7 +34,8 @@ def test_presets_apply_in_order():
 
 def test_eval_replay_is_a_tenth_of_train():
   c = configuration.finalize(dmc.get_config('train_eval'))
-  assert c.replay.eval_size == c.replay.size // 10
+  assert factories.replay_capacity(c, 'eval') == c.replay.size // 10
+  assert 'eval_size' not in c.replay  # derived where the replay is made, never set
 
 
 def test_impossible_combinations_are_named():
@@ -42,12 +44,16 @@ def test_impossible_combinations_are_named():
   with pytest.raises(configuration.ConfigError, match='replay.size=10 is smaller than one batch'):
     configuration.finalize(c)
   c = dmc.get_config('debug')
-  c.replay.eval_size = 7
-  with pytest.raises(configuration.ConfigError, match='eval_size is derived'):
+  c.replay.eval_fraction = 1e-4
+  with pytest.raises(configuration.ConfigError, match='eval replay capacity 1 '):
     configuration.finalize(c)
   c = dmc.get_config('debug')
   c.task = 'nosuite_x'
   with pytest.raises(configuration.ConfigError, match="task='nosuite_x'"):
+    configuration.finalize(c)
+  c = dmc.get_config('debug')
+  c.run.max_nonfinite_updates = -1
+  with pytest.raises(configuration.ConfigError, match='run.max_nonfinite_updates=-1 must be >= 0'):
     configuration.finalize(c)
   # multi_worker: every worker must make the same number of updates.
   c = dmc.get_config('debug')
@@ -66,12 +72,23 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   saved = (tmp_path / 'config.json').read_text()
   c.run.steps = 5  # runtime keys may change on resume
   configuration.save(c, str(tmp_path))
+  c.run.max_nonfinite_updates = 7
+  configuration.save(c, str(tmp_path))
   c.agent.rssm.deter = 32
   with pytest.raises(configuration.ConfigError, match='agent.rssm.deter: 16 -> 32'):
     configuration.save(c, str(tmp_path))
   assert json.loads((tmp_path / 'config.json').read_text())['agent']['rssm']['deter'] == 16
   configuration.save(c, str(tmp_path), allow_other=True)
   assert saved != (tmp_path / 'config.json').read_text()
+
+
+def test_logdir_saved_before_max_nonfinite_updates_existed_resumes(tmp_path):
+  c = configuration.finalize(dmc.get_config('debug'))
+  old = json.loads(configuration.to_json(c))
+  del old['run']['max_nonfinite_updates']
+  (tmp_path / 'config.json').write_text(json.dumps(old))
+  configuration.save(c, str(tmp_path))  # a runtime key: no ConfigError
+  assert json.loads((tmp_path / 'config.json').read_text())['run']['max_nonfinite_updates']
 
 
 @pytest.mark.parametrize('args, message', [
@@ -106,3 +123,20 @@ def test_xla_flags_are_appended_once(monkeypatch):
   main.use_xla_flags('')
   assert os.environ['XLA_FLAGS'].count('fusion_emitters') == 1
 
+
+
+def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
+  from dreamerv3_tf.envs import make_env
+  env = make_env('dummy_disc', {'dummy': {'length': 5}}, 0)
+  # Runs before the agent-facing spaces were saved wrote the env's own.
+  configuration.save_spaces(str(tmp_path), env.obs_space, env.act_space)
+  obs_space, act_space = configuration.load_spaces(str(tmp_path))
+  assert 'log/hits' in env.obs_space and 'log/hits' not in obs_space
+  assert sorted(act_space) == ['action'] and 'image' in obs_space
+
+
+def test_config_json_round_trip_keeps_tuples():
+  c = configuration.finalize(dmc.get_config('debug'))
+  back = configuration.from_json(configuration.to_json(c))
+  assert back.agent.enc.mults == c.agent.enc.mults and isinstance(back.agent.enc.mults, tuple)
+  assert back.env.dmc.size == (64, 64)

@@ -1,10 +1,12 @@
 """SavedModel export: a DMC episode in a process without dreamerv3_tf, image and
-discrete agents, signature names, and the one-line errors of the CLI."""
+discrete agents, signature names, and the one-line errors of the CLI; the TensorFlow
+Lite model against the SavedModel on the same recorded observations."""
 
 import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from dreamerv3_tf import envs
 from dreamerv3_tf import export
 from dreamerv3_tf.agent import nets
 from dreamerv3_tf.agent.agent import Agent
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +69,7 @@ def perturb(agent, seed):
   """Moves every weight away from its initial value, so a restore that silently
   failed (a fresh agent of the same config) would act differently."""
   rng = np.random.default_rng(seed)
-  for v in agent.trainable_weights:
+  for v in agent.model.trainable_weights:
     v.assign(v.numpy() + rng.normal(0, 0.3, v.shape).astype(np.float32))
 
 
@@ -86,6 +89,15 @@ def export_cmd(*args):
   return [sys.executable, '-m', 'dreamerv3_tf.export', *args]
 
 
+def tflite_steps(path):
+  """(initial_state, step_eval) signature runners of a .tflite file, as on a device."""
+  with warnings.catch_warnings():  # tf.lite.Interpreter: "use ai_edge_litert" (TF >= 2.20)
+    warnings.simplefilter('ignore')
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+  return (interpreter.get_signature_runner('initial_state'),
+          interpreter.get_signature_runner('step_eval'))
+
+
 @pytest.fixture(scope='module')
 def cartpole(tmp_path_factory):
   """(logdir, agent, export dir) of a debug-sized agent, exported with the CLI."""
@@ -93,31 +105,78 @@ def cartpole(tmp_path_factory):
   config = dmc.get_config('train_eval,debug')
   agent = make_run(logdir, config, *CARTPOLE)
   out = logdir / 'export'
-  result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}'),
+  result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}', '--tflite'),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'to {out} (signatures:' in result.stdout
+  assert f'TensorFlow Lite: {out}/policy.tflite' in result.stdout
   return logdir, agent, out
 
 
-def test_dmc_episode_without_dreamerv3_tf_matches_the_eval_policy(cartpole, tmp_path):
-  logdir, agent, out = cartpole
-  steps = 200
+@pytest.fixture(scope='module')
+def episode(cartpole, tmp_path_factory):
+  """A DMC episode driven by the SavedModel in a process without dreamerv3_tf:
+  {obs_<key>: [T, ...], action: [T, 1]}."""
+  _, _, out = cartpole
+  tmp = tmp_path_factory.mktemp('episode')
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   result = subprocess.run(
-      [sys.executable, '-c', EPISODE, str(tmp_path / 'ep.npz'), str(out), str(steps)],
-      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+      [sys.executable, '-c', EPISODE, str(tmp / 'ep.npz'), str(out), '200'],
+      cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  data = np.load(tmp_path / 'ep.npz', allow_pickle=False)
+  return dict(np.load(tmp / 'ep.npz', allow_pickle=False))
+
+
+def test_dmc_episode_without_dreamerv3_tf_matches_the_eval_policy(cartpole, episode):
+  logdir, agent, out = cartpole
+  steps = 200
+  data = episode
   assert data['action'].shape == (steps, 1) and data['obs_position'].shape == (steps, 3)
   carry = agent.init_policy(1)
   actions = []
   for t in range(steps):
-    obs = {k[4:]: data[k][t:t + 1] for k in data.files if k.startswith('obs_')}
+    obs = {k[4:]: data[k][t:t + 1] for k in data if k.startswith('obs_')}
     carry, act, _ = agent.policy(carry, obs, mode='eval')
     actions.append(act['action'][0])
   np.testing.assert_allclose(np.stack(actions), data['action'], atol=1e-5, rtol=0)
   assert np.std(data['action']) > 1e-3  # the policy reacts to what it sees
+
+
+def test_tflite_step_matches_the_saved_model_on_recorded_observations(cartpole, episode):
+  _, _, out = cartpole
+  saved = tf.saved_model.load(str(out)).signatures
+  init, step = tflite_steps(out / 'policy.tflite')
+  state_a = {k: v.numpy() for k, v in saved['initial_state'](batch_size=tf.constant(1)).items()}
+  state_b = init(batch_size=np.int32(1))
+  assert {k: v.shape for k, v in state_b.items()} == {k: v.shape for k, v in state_a.items()}
+  names = [k for k in episode if k.startswith('obs_')]
+  actions_a, actions_b, gap = [], [], 0.0
+  for t in range(len(episode['action'])):  # each model carries its own state
+    obs = {k: episode[k][t:t + 1] for k in names}
+    a = saved['step_eval'](**{k: tf.constant(v) for k, v in {**obs, **state_a}.items()})
+    a = {k: v.numpy() for k, v in a.items()}
+    b = step(**obs, **state_b)
+    assert sorted(b) == sorted(a) and all(b[k].dtype == a[k].dtype for k in a)
+    state_a = {k: v for k, v in a.items() if k.startswith('state_')}
+    state_b = {k: v for k, v in b.items() if k.startswith('state_')}
+    gap = max(gap, np.abs(state_a['state_deter'] - state_b['state_deter']).max())
+    actions_a.append(a['action_action'][0])
+    actions_b.append(b['action_action'][0])
+  # XNNPACK's float32 kernels sum in another order than TensorFlow's: at most 2.4e-7
+  # (actions) and 1.5e-7 (deter) over these 200 steps on an AVX-512 CPU; 1e-4 leaves
+  # room for other kernels (AVX2) without letting a wrong op or weight through.
+  np.testing.assert_allclose(actions_b, actions_a, atol=1e-4, rtol=0)
+  assert gap < 1e-4
+  np.testing.assert_allclose(actions_a, episode['action'], atol=1e-6, rtol=0)  # same obs
+
+
+def test_tflite_cannot_take_the_sampling_step_and_says_which_ops(cartpole, tmp_path):
+  _, agent, _ = cartpole
+  with pytest.raises(export.ExportError, match=(
+      r'^TensorFlow Lite cannot convert step_train: ops .*StatelessRandomUniformV2.* have '
+      'no TFLite builtin$')):
+    export.write_tflite(agent, str(tmp_path / 'train.tflite'), signatures=('step_train',))
+  assert not (tmp_path / 'train.tflite').exists()
 
 
 def test_signatures_names_and_only_policy_weights(cartpole):
@@ -172,14 +231,16 @@ def test_image_and_discrete_agent_on_dummy_env(tmp_path):
   config.agent.enc.mults = config.agent.dec.mults = (2, 3)
   B = 3
   made = [envs.make_env('dummy_disc', config.env, seed=i) for i in range(B)]
-  obs_space = made[0].obs_space
-  act_space = {k: v for k, v in made[0].act_space.items() if k != 'reset'}
+  obs_space, act_space = base.agent_spaces(made[0].obs_space, made[0].act_space)
   assert obs_space['image'].shape == (16, 16, 3) and act_space['action'].discrete
   agent = make_run(tmp_path / 'run', config, obs_space, act_space, seed=1)
-  prefix, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'))
+  prefix, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'),
+                                  tflite=True)
   assert prefix.endswith('ckpt-1')
+  tflite_init, tflite_step = tflite_steps(os.path.join(out, 'policy.tflite'))
+  carry_c = [tflite_init(batch_size=np.int32(1)) for _ in range(B)]  # a batch of one each
   policy = export.SavedPolicy(out)
-  policy.check_spaces(obs_space, made[0].act_space)
+  policy.check_spaces(obs_space, act_space)
   carry_a, carry_b = agent.init_policy(B), policy.init_policy(B)
   acts = {'action': np.zeros(B, np.int32), 'reset': np.ones(B, bool)}
   taken = []
@@ -188,8 +249,15 @@ def test_image_and_discrete_agent_on_dummy_env(tmp_path):
     obs = {k: np.stack([s[k] for s in steps]) for k in steps[0]}
     carry_a, act_a, _ = agent.policy(carry_a, obs, mode='eval')
     carry_b, act_b, _ = policy.policy(carry_b, obs, mode='eval')
-    assert act_b['action'].dtype == np.int32
+    act_c = []
+    for i in range(B):
+      out_c = tflite_step(
+          **{f'obs_{k}': obs[k][i:i + 1] for k in ('image', 'vector', 'is_first')}, **carry_c[i])
+      carry_c[i] = {k: v for k, v in out_c.items() if k.startswith('state_')}
+      act_c.append(out_c['action_action'][0])
+    assert act_b['action'].dtype == np.int32 and out_c['action_action'].dtype == np.int32
     np.testing.assert_array_equal(act_a['action'], act_b['action'])
+    np.testing.assert_array_equal(act_c, act_b['action'])
     acts = {'action': act_b['action'], 'reset': np.zeros(B, bool)}
     taken.append(act_b['action'])
   assert len(np.unique(taken)) > 1
@@ -218,6 +286,6 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
                    'choose another or pass --overwrite'], result.stderr[-2000:]
   assert sorted(os.listdir(out)) == before
   assert os.path.getmtime(out / 'saved_model.pb') == stamp
-  export.export_run(str(logdir), str(out), overwrite=True)
+  export.export_run(str(logdir), str(out), overwrite=True, tflite=True)
   assert sorted(os.listdir(out)) == before
   assert not [x for x in os.listdir(logdir) if '.tmp-' in x]

@@ -60,8 +60,13 @@ class ReturnNormalizer(nets.Layer):
   def update(self, x):
     x = sg(tf.cast(x, f32))
     r = self.rate
-    self.lo.assign((1 - r) * self.lo.value + r * percentile(x, self.perclo))
-    self.hi.assign((1 - r) * self.hi.value + r * percentile(x, self.perchi))
+    lo = (1 - r) * self.lo.value + r * percentile(x, self.perclo)
+    hi = (1 - r) * self.hi.value + r * percentile(x, self.perchi)
+    # Non-finite returns (their update is skipped) would poison the statistics,
+    # and so every later update: keep the old ones instead.
+    finite = tf.reduce_all(tf.math.is_finite(x))
+    self.lo.assign(tf.where(finite, lo, self.lo.value))
+    self.hi.assign(tf.where(finite, hi, self.hi.value))
 
   def stats(self):
     """-> offset, scale (both without gradient)."""
@@ -108,7 +113,8 @@ def imag_loss(act, rew, con, policy, value, slowvalue, retnorm, update,
     policy: {key: dist over [N, H+1]}; value, slowvalue: TwoHot over [N, H+1].
     retnorm: ReturnNormalizer; update: whether to update it.
   Returns:
-    losses {'policy', 'value'}: <[N, H]>, outs {'ret': <[N, H]>}, metrics.
+    losses {'policy', 'value'}: <[N, H]>, outs {'ret', 'adv': <[N, H]>, 'val',
+    'slowval': <[N, H+1]>}, metrics.
   """
   val = value.pred()
   slowval = slowvalue.pred()
@@ -145,7 +151,7 @@ def imag_loss(act, rew, con, policy, value, slowvalue, retnorm, update,
     metrics[f'ent/{k}'] = mean(ents[k])
     lo, hi = policy[k].minent, policy[k].maxent
     metrics[f'rand/{k}'] = (mean(ents[k]) - lo) / (hi - lo)
-  return losses, {'ret': ret}, metrics
+  return losses, {'ret': ret, 'adv': adv, 'val': val, 'slowval': slowval}, metrics
 
 
 def repl_loss(last, term, rew, boot, value, slowvalue, horizon=333, lam=0.95,

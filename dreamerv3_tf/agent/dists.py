@@ -7,13 +7,15 @@ sample within one mode (eager or XLA), but XLA and eager draw different values.
 
   symlog, symexp, twohot_bins
   TwoHot        symexp two-hot regression (reward and value heads)
-  Categorical   over the last axis, 1% unimix, straight-through one-hot samples
+  Categorical   over the last axis, optional unimix, straight-through one-hot samples
   BoundedNormal tanh mean, sigmoid std (continuous actions)
   Binary        Bernoulli from a logit (continue head)
   MSE, SymlogMSE
   kl_categorical
+  uniform, normal, split   the only random draws; supplied_noise replaces them (parity)
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -85,12 +87,63 @@ def _rng_alg():
 
 def uniform(shape, seed):
   """<float32>[*shape] uniform in [0, 1) from a stateless seed <int32|int64>[2]."""
+  if _SUPPLIED:
+    return _supplied('uniform', shape)
   return tf.random.stateless_uniform(shape, seed, dtype=f32, alg=_rng_alg())
 
 
 def normal(shape, seed):
   """<float32>[*shape] standard normal from a stateless seed <int32|int64>[2]."""
+  if _SUPPLIED:
+    return _supplied('normal', shape)
   return tf.random.stateless_normal(shape, seed, dtype=f32, alg=_rng_alg())
+
+
+# Every sample of the agent (latents and actions) comes from `uniform` or `normal`.
+# The parity test (tests/test_parity.py) replaces those draws with the noise the
+# official code consumed; `supplied_noise` is that hook. It acts where ops are
+# created, in Python: when it is not active nothing in any traced graph changes.
+_SUPPLIED = []
+
+
+@contextlib.contextmanager
+def supplied_noise(draws):
+  """Inside, `uniform` and `normal` return the next of `draws` instead of drawing.
+
+  Args:
+    draws: a sequence of (kind 'uniform' | 'normal', float32 array), in the order
+      the agent draws: a step's posterior latent, then per imagination step the
+      action of each action key (sorted) and the prior latent, then the last action.
+  Eager only (config.jit=False): a traced loop body draws once for all its steps.
+  On exit every draw must have been used.
+  """
+  state = {'draws': list(draws), 'next': 0}
+  _SUPPLIED.append(state)
+  try:
+    yield
+  finally:
+    _SUPPLIED.pop()
+  if state['next'] != len(state['draws']):
+    raise ValueError(f"supplied_noise: {len(state['draws']) - state['next']} of "
+                     f"{len(state['draws'])} draws were not used")
+
+
+def _supplied(kind, shape):
+  state = _SUPPLIED[-1]
+  if not tf.executing_eagerly():
+    raise RuntimeError('supplied_noise needs eager execution (config.jit=False)')
+  shape = tuple(int(x) for x in np.asarray(shape).reshape(-1))
+  i = state['next']
+  if i >= len(state['draws']):
+    raise ValueError(f'supplied_noise: draw {i} ({kind} {shape}) is beyond the '
+                     f"{len(state['draws'])} supplied")
+  got_kind, value = state['draws'][i]
+  value = np.asarray(value, np.float32)
+  if (got_kind, value.shape) != (kind, shape):
+    raise ValueError(f'supplied_noise: draw {i} is {kind} {shape} here, but the '
+                     f'supplied one is {got_kind} {value.shape}')
+  state['next'] = i + 1
+  return tf.constant(value)
 
 
 def split(seed, n):
@@ -105,6 +158,9 @@ def split(seed, n):
       [n, 2], seed, minval=None, maxval=None, dtype=seed.dtype, alg=_rng_alg())
 
 
+PREDSUMS = ('paired', 'stable', 'official')
+
+
 def _check_same_shape(pred, target, name):
   if pred.shape.is_fully_defined() and target.shape.is_fully_defined():
     if pred.shape != target.shape:
@@ -113,20 +169,26 @@ def _check_same_shape(pred, target, name):
           f'shape {pred.shape}')
 
 
+# The default summation order of TwoHot.pred (config agent.value.predsum and
+# agent.rewhead.predsum; the README's design notes say why).
+PREDSUM = 'official'
+
+
 class TwoHot:
   """Symexp two-hot regression output over fixed bins in raw (symexp) space.
 
   Args:
     logits: <float>[..., n].
     bins: <float32>[n] sorted bin values, e.g. `twohot_bins(255)`.
-    predsum: 'paired' (exact, see `pred`) or 'official' (the official summation
-      order with its rounding noise, which shapes early training; the agent's
-      default, config agent.value.predsum / agent.rewhead.predsum).
+    predsum: how `pred` sums: 'official' (the official summation order with its
+      rounding noise, which shapes early training; the default, PREDSUM), 'paired'
+      (exactly 0 at equal mirrored probs) or 'stable' (well-conditioned everywhere,
+      needs antisymmetric bins).
   """
 
-  def __init__(self, logits, bins, predsum='paired'):
-    if predsum not in ('paired', 'official'):
-      raise ValueError(f"TwoHot: predsum must be 'paired' or 'official', got {predsum!r}")
+  def __init__(self, logits, bins, predsum=PREDSUM):
+    if predsum not in PREDSUMS:
+      raise ValueError(f'TwoHot: predsum must be one of {PREDSUMS}, got {predsum!r}')
     self.predsum = predsum
     self.logits = _f32(logits)
     self.bins = _f32(bins)
@@ -149,6 +211,8 @@ class TwoHot:
     """
     n = self.n
     m = n // 2
+    if self.predsum == 'stable':
+      return self._stable_pred()
     if self.predsum == 'official':
       # The official order: float32 products of about 2e6 (extreme bins times
       # 1/255) round by ~0.1 each, so early predictions carry noise of that size.
@@ -166,6 +230,21 @@ class TwoHot:
     if n % 2 == 1:
       wavg = self.probs[..., m] * self.bins[m] + wavg
     return wavg
+
+  def _stable_pred(self):
+    """sum(probs * bins) for antisymmetric bins (b_lo = -b_hi), well-conditioned.
+
+    Per mirrored pair p_hi b_hi + p_lo b_lo = b_hi (p_hi - p_lo), and
+    p_hi - p_lo = exp(l_lo - lse) * expm1(l_hi - l_lo) keeps its relative accuracy
+    where subtracting two rounded probabilities (times bins of up to 4.85e8)
+    leaves absolute errors of order 1. Exactly 0 at equal mirrored logits.
+    """
+    n, m = self.n, self.n // 2
+    lse = tf.reduce_logsumexp(self.logits, -1, keepdims=True)
+    lo = self.logits[..., :m][..., ::-1]
+    hi = self.logits[..., n - m:]
+    diff = tf.exp(lo - lse) * tf.math.expm1(hi - lo)
+    return tf.reduce_sum(diff * self.bins[n - m:], -1)
 
   def encode(self, target):
     """-> <float32>[..., n] two-hot weights of `target` <[...]> in raw space.

@@ -15,7 +15,7 @@ class TwoHotHead(nets.Layer):
   """Symexp two-hot regression (reward and value). outscale 0 zero-inits the output."""
 
   def __init__(self, inp, layers=1, units=1024, bins=255, outscale=0.0,
-               predsum='official', **kw):
+               predsum=dists.PREDSUM, **kw):
     super().__init__(**kw)
     p = dict(dtype=self.dtype_policy)
     self.mlp = nets.MLP(inp, layers, units, name='mlp', **p)
@@ -64,11 +64,14 @@ class PolicyHead(nets.Layer):
   """Actor: one distribution per action key.
 
   Discrete keys: Categorical with `unimix`; continuous keys: BoundedNormal
-  (tanh mean, std in [minstd, maxstd]). Output layers scaled by `outscale`.
+  (tanh mean, std in [minstd, maxstd]). Output layers scaled by `outscale`: per
+  key i in sorted order `logits<i>` (discrete) or `mean<i>` and `std<i>`
+  (continuous), separate tensors as in the official code, because adaptive
+  gradient clipping works per tensor.
   """
 
   def __init__(self, inp, act_space, layers=3, units=1024, minstd=0.1, maxstd=1.0,
-               unimix=0.01, outscale=0.01, **kw):
+               unimix=0.0, outscale=0.01, **kw):
     super().__init__(**kw)
     p = dict(dtype=self.dtype_policy)
     self.act_space = dict(act_space)
@@ -77,24 +80,27 @@ class PolicyHead(nets.Layer):
     self.discrete = {k: act_space[k].discrete for k in self.keys}
     self.minstd, self.maxstd, self.unimix = minstd, maxstd, unimix
     self.mlp = nets.MLP(inp, layers, units, name='mlp', **p)
-    outs = []
-    for k in self.keys:
-      n = self.dims[k] if self.discrete[k] else 2 * self.dims[k]
-      outs.append(nets.Linear(self.mlp.outdim, n, outscale, name=f'out_{k}', **p))
-    self._sublayers('out', outs)  # out<i> for the i-th key in sorted order
+    for i, k in enumerate(self.keys):
+      linear = lambda name: nets.Linear(
+          self.mlp.outdim, self.dims[k], outscale, name=f'{name}_{k}', **p)
+      if self.discrete[k]:
+        setattr(self, f'logits{i}', linear('logits'))
+      else:
+        setattr(self, f'mean{i}', linear('mean'))
+        setattr(self, f'std{i}', linear('std'))
     self.built = True
 
   def call(self, x):
     """-> {key: dist}; samples/modes are flat float vectors <[..., dims[key]]>."""
     h = self.mlp(x)
     out = {}
+    layer = lambda name, i: tf.cast(getattr(self, f'{name}{i}')(h), tf.float32)
     for i, k in enumerate(self.keys):
-      y = tf.cast(getattr(self, f'out{i}')(h), tf.float32)
       if self.discrete[k]:
-        out[k] = dists.Categorical(y, self.unimix)
+        out[k] = dists.Categorical(layer('logits', i), self.unimix)
       else:
-        mean, std = tf.split(y, 2, -1)
-        out[k] = dists.BoundedNormal(mean, std, self.minstd, self.maxstd)
+        out[k] = dists.BoundedNormal(
+            layer('mean', i), layer('std', i), self.minstd, self.maxstd)
     return out
 
   def flat(self, acts):

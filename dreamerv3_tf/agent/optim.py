@@ -13,8 +13,10 @@ optax chain clip_by_agc -> scale_by_rms -> scale_by_momentum -> learning rate):
 Non-finite gradients: the official float32 path applies them (and the params
 become NaN); its float16 path skips such updates. We always skip: params, slots
 and `step` stay unchanged, `skipped` counts it and the metric `grad_nonfinite` is
-1. The caller should fail loudly when that happens repeatedly.
+1. The training loop counts, names and stops repeated skips (run/nonfinite.py).
 """
+
+import types
 
 import tensorflow as tf
 
@@ -150,7 +152,15 @@ class Optimizer(tf.Module):
                             aggregation=agg)
     self.mu = mu
     self.nu = nu
-    self._built = _Untracked(keys=keys, variables=tuple(variables))
+    # A plain namespace: references the checkpoint must not follow.
+    self._built = types.SimpleNamespace(keys=keys, variables=tuple(variables))
+
+  def slots(self, var):
+    """-> (mu, nu): the slot variables of `var`, found by identity (paths repeat)."""
+    if not self.built or id(var) not in self._built.keys:
+      return None
+    key = self._built.keys[id(var)]
+    return self.mu[key], self.nu[key]
 
   def learning_rate(self, step=None):
     """-> <float32>[] lr used by the update that follows `step` applied updates."""
@@ -239,9 +249,3 @@ class Optimizer(tf.Module):
         'grad_nonfinite': tf.cast(tf.logical_not(finite), f32),
     }
 
-
-class _Untracked:
-  """Holds Python references without making them checkpoint dependencies."""
-
-  def __init__(self, **kwargs):
-    self.__dict__.update(kwargs)

@@ -8,13 +8,16 @@ is the number of policy calls, which seeds the action sampler.
 import numpy as np
 import tensorflow as tf
 
+from dreamerv3_tf.core import base
+
 
 class RandomAgent(tf.Module):
 
   def __init__(self, obs_space, act_space, config=None):
     super().__init__(name='random_agent')
+    base.check_agent_spaces(obs_space, act_space)
     self.obs_space = obs_space
-    self.act_space = {k: v for k, v in act_space.items() if k != 'reset'}
+    self.act_space = act_space
     self.seed = int(config.seed) if config is not None else 0
     self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name='calls')
 

@@ -306,8 +306,11 @@ class Decoder(nets.Layer):
     if self.veckeys:
       self.sizes = [int(np.prod(obs_space[k].shape)) for k in self.veckeys]
       self.mlp = nets.MLP(deter + stoch, layers, units, name='mlp', **p)
-      self.vecout = nets.Linear(self.mlp.outdim, sum(self.sizes), outscale,
-                                name='vecout', **p)
+      # One output layer per key (vecout<i>, sorted keys), as in the official code:
+      # adaptive gradient clipping works per tensor.
+      self._sublayers('vecout', [
+          nets.Linear(self.mlp.outdim, n, outscale, name=f'vecout_{k}', **p)
+          for k, n in zip(self.veckeys, self.sizes)])
     if self.imgkeys:
       shape = _image_shape(obs_space, self.imgkeys)
       self.cnn = nets.ConvDecoder(shape, deter, stoch, depth, mults, kernel, units,
@@ -323,8 +326,8 @@ class Decoder(nets.Layer):
     recons = {}
     if self.veckeys:
       x = self.mlp(tf.concat([tf.cast(stoch, tf.float32), tf.cast(deter, tf.float32)], -1))
-      x = tf.cast(self.vecout(x), tf.float32)
-      for k, part in zip(self.veckeys, tf.split(x, self.sizes, -1)):
+      for i, k in enumerate(self.veckeys):
+        part = tf.cast(getattr(self, f'vecout{i}')(x), tf.float32)
         shape = self.obs_space[k].shape
         recons[k] = dists.SymlogMSE(tf.reshape(part, (*bshape, *shape)), len(shape))
     if self.imgkeys:

@@ -5,111 +5,95 @@
   driver.reset(agent.init_policy)
   driver(policy, steps=1000)                 # policy(carry, obs) -> carry, act, out
 
-With `parallel=True` each env lives in its own fresh Python interpreter (a subprocess
-that imports only this module, numpy and whatever the constructor needs), so no
-TensorFlow state is forked and the parent's `__main__` is not re-imported (which the
-multiprocessing 'spawn' start method would do, importing TensorFlow in every worker
-when the entry script imports it at the top). Constructors travel as plain data (a
-module-level function's name and its arguments) and actions and observations as
-`wire`-encoded numpy dicts over a socket pair: no pickle in either direction.
-
-Crashed workers: a worker whose process dies, whose env raises, or that does not answer
-within `timeout` seconds is killed and rebuilt from its constructor. Its partial episode
-is discarded: no fake `is_last` transition is emitted (a made-up final observation would
-put a boundary into replay that the env never produced). The rebuilt env is stepped with
-`reset=True` at once, so the observation the policy sees for that worker in the same
-step has `is_first=True`; the agent resets that env's carry as at any episode start,
-replay starts a new episode for the worker, and `on_episode` statistics restart.
+With `parallel=True` each env lives in its own worker process (`workers.RemoteEnv`,
+which restarts a crashed worker: the policy then sees `is_first=True` for that env
+in the same step, and its partial episode is discarded); otherwise all envs live in
+this process. Either way the driver steps one list of envs through the Env contract.
 Finished-episode counts include only episodes that really ended (`is_last`).
-"""
 
-import functools
-import importlib
-import multiprocessing.connection as mpc
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import traceback
-import weakref
+Errors name the env ('<name> <index>', e.g. 'dmc_walker_walk train env 1') in one
+line: an env that cannot be built raises base.EnvError, one that breaks its spaces
+base.EnvSpaceError; the env's own traceback is printed only when base.wants_traceback().
+"""
 
 import numpy as np
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import wire
-
-_MAX_CONSECUTIVE_RESTARTS = 3
+from dreamerv3_tf.core import workers
 
 
 class Driver:
   """Steps a batch of envs with a batched policy.
 
   Args:
-    make_env_fns: list of picklable zero-argument callables returning an Env
-      (e.g. `functools.partial` of a module-level function).
+    make_env_fns: list of zero-argument callables returning an Env (with
+      parallel=True, module-level functions or functools.partial of them with
+      plain-data arguments: they are sent to the workers as data).
     parallel: each env in its own subprocess (True) or all in this process (False).
     timeout: seconds a worker may take to build its env or answer one step before
       it counts as crashed (parallel only).
+    name: how errors name the envs, followed by the index (e.g. 'dmc_walker_walk
+      train env').
 
   Attributes:
     obs_space, act_space: dicts of Space from env 0 (act_space includes 'reset').
     length: number of envs N.
-    restarts: number of worker restarts so far (parallel only).
   """
 
-  def __init__(self, make_env_fns, parallel=False, timeout=120.0):
+  def __init__(self, make_env_fns, parallel=False, timeout=120.0, name='env'):
     make_env_fns = list(make_env_fns)
     if not make_env_fns:
       raise ValueError('Driver needs at least one env constructor, got none.')
     self.length = len(make_env_fns)
-    self.parallel = bool(parallel)
-    self.timeout = float(timeout)
-    self.restarts = 0
+    self.name = name
+    self._names = [f'{name} {i}' for i in range(self.length)]
     self._step_fns = []
     self._episode_fns = []
     self._closed = False
-    if self.parallel:
-      self._ctors = [_ctor_spec(i, fn) for i, fn in enumerate(make_env_fns)]
-      self._workers = [None] * self.length
-      # Kill workers if the driver is dropped or the program exits without close().
-      self._finalizer = weakref.finalize(self, _kill_all, self._workers)
-      try:
-        # Start every interpreter before waiting on any: their start-up overlaps.
-        for i in range(self.length):
-          self._workers[i] = _Worker(i, self._ctors[i])
-        spaces = [w.ready(self.timeout) for w in self._workers]
-      except _WorkerError as e:
-        _kill_all(self._workers)
-        raise RuntimeError(f'An env worker failed to start: {e}') from None
-      except BaseException:
-        _kill_all(self._workers)
-        raise
-      self.obs_space, self.act_space = spaces[0]
+    if parallel:
+      self._envs = workers.start(make_env_fns, timeout, self._names)
     else:
-      self._envs = [fn() for fn in make_env_fns]
-      self.obs_space = self._envs[0].obs_space
-      self.act_space = self._envs[0].act_space
+      self._envs = []
+      for i, fn in enumerate(make_env_fns):
+        try:
+          self._envs.append(fn())
+        except Exception as e:  # noqa: BLE001 - named and passed on
+          for env in self._envs:
+            env.close()
+          raise base.EnvError(
+              f'{self._names[i]} failed to start: {workers.error_summary(e)}') from e
+    self.obs_space = self._envs[0].obs_space
+    self.act_space = self._envs[0].act_space
     try:
       _check_spaces(self.obs_space, self.act_space)
     except ValueError:
       self.close()
       raise
-    self._act_keys = [k for k in self.act_space if k != 'reset']
+    self._act_keys = list(base.agent_spaces(self.obs_space, self.act_space)[1])
     self._acts = None
     self.carry = None
     self._episodes = _EpisodeStats(self.length)
     self.reset()
 
   @property
+  def envs(self):
+    """The envs: `workers.RemoteEnv`s with parallel=True."""
+    return list(self._envs)
+
+  @property
   def pids(self):
     """Process ids of the env workers (parallel), else an empty list."""
-    return [w.proc.pid for w in self._workers] if self.parallel else []
+    return [env.pid for env in self._envs if isinstance(env, workers.RemoteEnv)]
+
+  @property
+  def restarts(self):
+    """Number of env worker restarts so far (parallel only)."""
+    return sum(getattr(env, 'restarts', 0) for env in self._envs)
 
   def reset(self, init_policy=None):
     """Every env starts a new episode at the next step; carry = init_policy(N)."""
-    self._acts = self._reset_acts(self.length)
+    self._acts = base.reset_actions(self.act_space, self.length)
     self.carry = init_policy(self.length) if init_policy else None
 
   def on_step(self, callback):
@@ -137,20 +121,12 @@ class Driver:
     return step, episode
 
   def close(self):
-    """Stops the workers (or closes the in-process envs). Safe to call twice."""
+    """Closes the envs (and stops their workers). Safe to call twice."""
     if self._closed:
       return
     self._closed = True
-    if self.parallel:
-      for worker in self._workers:
-        worker.request_stop()
-      deadline = time.monotonic() + 2.0
-      for worker in self._workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
-      self._finalizer()
-    else:
-      for env in self._envs:
-        env.close()
+    for env in self._envs:
+      env.close()
 
   def save(self):
     """-> JSON-able state: pending actions, policy carry, episode stats, env states.
@@ -161,7 +137,7 @@ class Driver:
     return {
         'acts': wire.to_json(self._acts), 'carry': wire.to_json(self.carry),
         'episodes': wire.to_json(self._episodes.__dict__),
-        'envs': [self._env_call(i, ('get_state',)) for i in range(self.length)]}
+        'envs': [base.get_env_state(env) for env in self._envs]}
 
   def load(self, state):
     """Restores `save()` output; envs without a saved state reset on the next step."""
@@ -170,19 +146,9 @@ class Driver:
     self._episodes.__dict__.update(wire.from_json(state['episodes']))
     for i, env_state in enumerate(state['envs']):
       if env_state is None:
-        self._acts['reset'][i] = True
+        self._acts[base.RESET][i] = True
       else:
-        self._env_call(i, ('set_state', env_state))
-
-  def _env_call(self, i, message):
-    if not self.parallel:
-      env = self._envs[i]
-      return _get_state(env) if message[0] == 'get_state' else env.set_state(message[1])
-    wire.send(self._workers[i].conn, message)
-    try:
-      return self._workers[i].receive()
-    except _WorkerError as e:
-      raise RuntimeError(f'env worker {i}: {e}') from None
+        self._envs[i].set_state(env_state)
 
   def __enter__(self):
     return self
@@ -193,23 +159,19 @@ class Driver:
   def _step(self, policy, step, episode):
     n = self.length
     acts = [{k: v[i] for k, v in self._acts.items()} for i in range(n)]
-    if self.parallel:
-      obs = self._step_parallel(acts)
-    else:
-      obs = [env.step(act) for env, act in zip(self._envs, acts)]
-    obs = _stack(obs)
-    logs = {k: v for k, v in obs.items() if k.startswith('log/')}
-    obs = {k: v for k, v in obs.items() if not k.startswith('log/')}
+    obs = _stack(workers.step_all(self._envs, acts, self._names))
+    obs, logs = base.split_logs(obs)
     self.carry, act, outs = policy(self.carry, obs)
-    act = {k: np.asarray(v) for k, v in act.items() if k != 'reset'}
+    act = {k: np.asarray(v) for k, v in act.items()}
     outs = {k: np.asarray(v) for k, v in outs.items()}
     self._check_policy(act, outs, obs)
+    act = {k: act[k] for k in self._act_keys}
     last = np.asarray(obs['is_last'], bool)
     if last.any():
       # The action for a final observation is never executed: store zeros, and let
       # the next step reset that env.
       act = {k: _zero_where(v, last) for k, v in act.items()}
-    self._acts = {**act, 'reset': last.copy()}
+    self._acts = {**act, base.RESET: last.copy()}
     if self._step_fns:
       trans = {**obs, **act, **outs, **logs}
       for i in range(n):
@@ -235,71 +197,6 @@ class Driver:
     clash = [k for k in outs if k in act or k in obs]
     if clash:
       raise ValueError(f'Policy outs {clash} clash with obs or action keys.')
-
-  def _reset_acts(self, n):
-    acts = {
-        k: np.zeros((n,) + self.act_space[k].shape, self.act_space[k].dtype)
-        for k in self._act_keys}
-    acts['reset'] = np.ones(n, bool)
-    return acts
-
-  def _step_parallel(self, acts):
-    results = [None] * self.length
-    failures = {}
-    pending = {}
-    for i, (worker, act) in enumerate(zip(self._workers, acts)):
-      try:
-        wire.send(worker.conn, act)
-        pending[worker.conn] = i
-      except OSError as e:  # BrokenPipeError, ConnectionResetError
-        failures[i] = worker.lost(e)
-    deadline = time.monotonic() + self.timeout
-    while pending:
-      ready = mpc.wait(list(pending), max(0.0, deadline - time.monotonic()))
-      if not ready:
-        break
-      for conn in ready:
-        i = pending.pop(conn)
-        try:
-          results[i] = self._workers[i].receive()
-        except _WorkerError as e:
-          failures[i] = str(e)
-    for i in pending.values():
-      failures[i] = f'no answer within {self.timeout:g}s'
-    for i, reason in sorted(failures.items()):
-      results[i] = self._restart(i, reason)
-    return results
-
-  def _restart(self, i, reason):
-    """Rebuilds worker i and returns its first observation (is_first)."""
-    reset = {k: v[0] for k, v in self._reset_acts(1).items()}
-    for attempt in range(1, _MAX_CONSECUTIVE_RESTARTS + 1):
-      print(
-          f'WARNING: env worker {i} failed: {reason.rstrip()}\n'
-          f'Restarting env worker {i} (attempt {attempt}); its partial episode is '
-          'discarded.', file=sys.stderr, flush=True)
-      self._workers[i].kill()
-      self.restarts += 1
-      try:
-        self._workers[i] = _Worker(i, self._ctors[i])
-        self._workers[i].ready(self.timeout)
-        wire.send(self._workers[i].conn, reset)
-        if not self._workers[i].conn.poll(self.timeout):
-          raise _WorkerError(f'no answer within {self.timeout:g}s')
-        return self._workers[i].receive()
-      except (_WorkerError, OSError) as e:
-        reason = str(e)
-    raise RuntimeError(
-        f'Env worker {i} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
-        f'last error: {reason}')
-
-
-def _get_state(env):
-  """The env's saved state, or None if it cannot save one."""
-  try:
-    return env.get_state() if hasattr(env, 'get_state') else None
-  except NotImplementedError:
-    return None
 
 
 class _EpisodeStats:
@@ -342,35 +239,8 @@ def _check_spaces(obs_space, act_space):
   for key in ('reward', 'is_first', 'is_last'):
     if key not in obs_space:
       raise ValueError(f"Env obs_space lacks '{key}': has {sorted(obs_space)}.")
-  if 'reset' not in act_space:
-    raise ValueError(f"Env act_space lacks 'reset': has {sorted(act_space)}.")
-
-
-def _ctor_spec(index, fn):
-  """-> plain data naming `fn` (a module-level callable, or a functools.partial of one
-  with plain-data arguments) that a worker turns back into the constructor."""
-  func, args, kwargs = fn, (), {}
-  if isinstance(fn, functools.partial):
-    func, args, kwargs = fn.func, fn.args, fn.keywords
-  module, name = getattr(func, '__module__', None), getattr(func, '__qualname__', '')
-  try:
-    if not module or not name or '<' in name:
-      raise TypeError('not a module-level function or class')
-    spec = {'module': module, 'name': name, 'args': tuple(args), 'kwargs': dict(kwargs)}
-    wire.dumps(spec)
-  except TypeError as e:
-    raise ValueError(
-        f'parallel=True needs env constructors that are picklable as plain data (a '
-        f'module-level function, or a functools.partial of one whose arguments are '
-        f'numbers, strings, lists, dicts or arrays); constructor {index} is {fn!r}: {e}'
-    ) from None
-  return spec
-
-
-def _build(spec):
-  """The worker's side of `_ctor_spec`: imports the function and calls it."""
-  func = functools.reduce(getattr, spec['name'].split('.'), importlib.import_module(spec['module']))
-  return func(*spec['args'], **spec['kwargs'])
+  if base.RESET not in act_space:
+    raise ValueError(f"Env act_space lacks '{base.RESET}': has {sorted(act_space)}.")
 
 
 def _stack(obs):
@@ -389,140 +259,3 @@ def _stack(obs):
 def _zero_where(value, mask):
   mask = mask.reshape(mask.shape + (1,) * (value.ndim - 1))
   return np.where(mask, np.zeros((), value.dtype), value)
-
-
-class _WorkerError(RuntimeError):
-  pass
-
-
-# The worker's entry point: a fresh interpreter that imports only this module.
-_BOOT = (
-    'import sys; from dreamerv3_tf.core import driver; driver._serve(int(sys.argv[1]))')
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class _Worker:
-  """One env subprocess and the parent's end of its socket pair."""
-
-  def __init__(self, index, ctor):
-    self.index = index
-    parent, child = socket.socketpair()
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [_ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
-    try:
-      self.proc = subprocess.Popen(
-          [sys.executable, '-c', _BOOT, str(child.fileno())],
-          pass_fds=(child.fileno(),), env=env)
-    finally:
-      child.close()
-    self.conn = mpc.Connection(parent.detach())
-    # sys.path first, so the constructor's module (even a test file) can be imported.
-    wire.send(self.conn, (list(sys.path), ctor))
-
-  def ready(self, timeout):
-    """Waits for the env to be built; returns (obs_space, act_space)."""
-    if not self.conn.poll(timeout):
-      raise _WorkerError(
-          f'env worker {self.index} built no env within {timeout:g}s')
-    try:
-      return self.receive()
-    except _WorkerError as e:
-      raise _WorkerError(f'env worker {self.index}: {e}') from None
-
-  def receive(self):
-    try:
-      kind, payload = wire.recv(self.conn)
-    except (EOFError, OSError) as e:
-      raise _WorkerError(self.lost(e)) from None
-    if kind == 'space_error':
-      raise base.EnvSpaceError(payload)
-    if kind != 'ok':
-      raise _WorkerError(f'env raised:\n{payload}')
-    return payload
-
-  def lost(self, error):
-    """Describes a broken connection: usually the process died."""
-    code = self._exitcode()
-    if code is None:
-      return f'lost connection to a live process ({error!r})'
-    return f'process died (exit code {code})'
-
-  def request_stop(self):
-    try:
-      wire.send(self.conn, None)
-    except OSError:
-      pass
-
-  def join(self, timeout):
-    try:
-      self.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-      pass
-
-  def kill(self):
-    if self.proc.poll() is None:
-      self.proc.kill()
-      try:
-        self.proc.wait(5)
-      except subprocess.TimeoutExpired:
-        pass
-    self.conn.close()
-
-  def _exitcode(self):
-    try:
-      return self.proc.wait(0.5)
-    except subprocess.TimeoutExpired:
-      return None
-
-
-def _kill_all(workers):
-  for worker in workers:
-    if worker is not None:
-      worker.kill()
-
-
-def _serve(fd):
-  """Worker loop: build the env, then answer one observation per action."""
-  # Ctrl-C reaches the whole process group; the parent decides when workers stop.
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-  conn = mpc.Connection(fd)
-  env = None
-  try:
-    path, ctor = wire.recv(conn)
-    sys.path[:] = path
-    try:
-      env = _build(ctor)
-      wire.send(conn, ('ok', (env.obs_space, env.act_space)))
-    except Exception:  # noqa: BLE001 - reported to the parent, which decides
-      wire.send(conn, ('error', traceback.format_exc()))
-      return
-    while True:
-      act = wire.recv(conn)
-      if act is None:
-        break
-      if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)
-        try:
-          result = _get_state(env) if act[0] == 'get_state' else env.set_state(act[1])
-          wire.send(conn, ('ok', result))
-        except Exception:  # noqa: BLE001 - the parent reports it
-          wire.send(conn, ('error', traceback.format_exc()))
-        continue
-      try:
-        obs = env.step(act)
-      except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
-        wire.send(conn, ('space_error', str(e)))
-        return
-      except Exception:  # noqa: BLE001 - reported to the parent, which restarts us
-        wire.send(conn, ('error', traceback.format_exc()))
-        return
-      wire.send(conn, ('ok', obs))
-  except (EOFError, OSError):
-    pass  # the parent is gone or closed the pipe
-  finally:
-    if env is not None:
-      try:
-        env.close()
-      except Exception:  # noqa: BLE001 - closing a broken env must not mask the exit
-        pass
-    conn.close()

@@ -14,8 +14,8 @@ An output is a callable `output(records)` taking a list of (step, name, value) a
 have `close()`. The TensorBoard output lives in `dreamerv3_tf/tensorboard.py` (it
 imports TensorFlow; this module does not).
 
-Scores: `scores.jsonl` is a second JSONLOutput with `pattern=SCORES` (default
-`default_outputs` builds it), so a learning curve is one small file.
+Scores: `scores.jsonl` is a second JSONLOutput with `pattern=SCORES` (the run's
+outputs are made in `factories.make_logger`), so a learning curve is one small file.
 """
 
 import collections
@@ -31,11 +31,13 @@ import numpy as np
 
 SCORES = r'(^|/)(score|length)$'
 
-# Keys shown in the terminal table when no pattern is given: the few a person watches.
-TERMINAL_KEYS = (
-    r'^(episode|epstats|eval_episode)/(score|length)$|^train/.*loss|'
-    r'^(report|eval)/.*loss$|^fps/|^replay/(size|items|chunks)$|'
-    r'^usage/(proc_ram_gb|proc_cpu_frac)$|^train/updates$')
+# Keys shown in the terminal table when no pattern is given: the few a person watches
+# (each pattern matches keys that run/train_eval logs; tests/run checks it).
+TERMINAL_PATTERNS = (
+    r'^(episode|epstats)/(score|length)$', r'^train/loss/', r'^(report|eval)/loss/total$',
+    r'^fps/step$', r'^replay/(items|chunks)$', r'^usage/(proc_ram_gb|proc_cpu_frac)$',
+    r'^train/updates$')
+TERMINAL_KEYS = '|'.join(TERMINAL_PATTERNS)
 
 
 class Logger:
@@ -219,16 +221,6 @@ class JSONLOutput:
     if text:
       with self._opener(self.path, 'a') as f:
         f.write(text)
-
-
-def default_outputs(logdir, total_steps=None, opener=open, makedirs=None):
-  """Terminal, metrics.jsonl and scores.jsonl (episode/eval score and length)."""
-  return [
-      TerminalOutput(total_steps=total_steps),
-      JSONLOutput(logdir, 'metrics.jsonl', opener=opener, makedirs=makedirs),
-      JSONLOutput(
-          logdir, 'scores.jsonl', pattern=SCORES, opener=opener, makedirs=makedirs),
-  ]
 
 
 def _normalize(name, value):

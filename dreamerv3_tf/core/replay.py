@@ -13,7 +13,7 @@ Items. An item is a start position with `length` consecutive steps of one worker
 (sequences may cross episode boundaries, never workers). It becomes sampleable
 when its last step is added and stops being sampleable when its first step is
 evicted, so a sample never returns evicted or unfinished data. The selector
-(default Uniform) draws items by key `(chunk seq << 32) | index`.
+(default Uniform) draws items by key `item_key(chunk seq, index)`.
 
 Online queue (`online=True`): per worker, every `length`-th item (stream positions
 0, T, 2T, ..., i.e. non-overlapping sequences covering every step once) is queued
@@ -38,11 +38,19 @@ import uuid
 
 import numpy as np
 
+from . import base
 from . import chunks as chunklib
 from .files import LOCAL
 from . import selectors as selectorlib
 
 STATE_VERSION = 1
+STEPID_BYTES = chunklib.STEPID_BYTES
+_INDEX_BITS = 32  # an item key holds its chunk's seq above the index in the chunk
+
+
+def item_key(seq, index):
+  """The selector key of the item starting at `index` of chunk `seq` (ints or arrays)."""
+  return (seq << _INDEX_BITS) | index
 
 
 class _Worker:
@@ -121,7 +129,7 @@ class Replay:
 
   def add(self, step, worker=0):
     """Appends one transition `step` (dict of arrays) of env `worker`."""
-    step = {k: v for k, v in step.items() if not k.startswith('log/') and k != 'stepid'}
+    step = {k: v for k, v in step.items() if not base.is_log_key(k) and k != 'stepid'}
     with self._lock:
       if not self._columns:
         self._define_columns(step)
@@ -155,7 +163,7 @@ class Replay:
       if value.dtype == object:
         raise ValueError(f'Replay {self.name}: key {key!r} has dtype object')
       columns[key] = chunklib.Column(value.dtype, value.shape)
-    columns['stepid'] = chunklib.Column(np.uint8, (chunklib.STEPID_BYTES,))
+    columns['stepid'] = chunklib.Column(np.uint8, (STEPID_BYTES,))
     self._columns = columns
 
   def _new_chunk(self, worker, w):
@@ -202,7 +210,7 @@ class Replay:
     index = position - chunk.offset
     if index < chunk.start:
       return  # its first step was evicted
-    key = (chunk.seq << 32) | index
+    key = item_key(chunk.seq, index)
     self.selector[key] = self._read_column('stepid', chunk, index, self.length)
     if self.online and position % self.length == 0:
       self._queue.append(key)
@@ -213,7 +221,7 @@ class Replay:
     index = chunk.start
     w = self._workers[chunk.worker]
     if chunk.offset + index + self.length <= w.streamlen:
-      del self.selector[(seq << 32) | index]
+      del self.selector[item_key(seq, index)]
     chunk.start += 1
     self._len -= 1
     if chunk.start < chunk.length:
@@ -232,8 +240,8 @@ class Replay:
   # Reading.
 
   def _locate(self, key):
-    chunk = self._chunks.get(key >> 32)
-    index = key & 0xFFFFFFFF
+    chunk = self._chunks.get(key >> _INDEX_BITS)
+    index = key & ((1 << _INDEX_BITS) - 1)
     if chunk is None or index < chunk.start:
       return None
     return chunk, index
@@ -327,11 +335,11 @@ class Replay:
     if 'stepid' not in data:
       raise ValueError(f'Replay {self.name}: update needs a stepid key')
     stepid = np.asarray(data['stepid'])
-    if stepid.ndim != 3 or stepid.shape[-1] != chunklib.STEPID_BYTES or (
+    if stepid.ndim != 3 or stepid.shape[-1] != STEPID_BYTES or (
         stepid.dtype != np.uint8):
       raise ValueError(
           f'Replay {self.name}: update stepid is {stepid.dtype}{list(stepid.shape)}, '
-          f'expected uint8[B, T, 20]')
+          f'expected uint8[B, T, {STEPID_BYTES}]')
     B, T = stepid.shape[:2]
     values = {k: np.asarray(v) for k, v in data.items() if k not in ('stepid', 'priority')}
     for k, v in values.items():
@@ -355,8 +363,8 @@ class Replay:
         if priority.shape != (B, T):
           raise ValueError(
               f'Replay {self.name}: priority has shape {priority.shape}, expected {(B, T)}')
-        self.selector.prioritize(stepid.reshape((-1, 20)), priority.reshape(-1))
-      keys, index, _ = chunklib.stepid_fields(stepid.reshape((-1, 20)))
+        self.selector.prioritize(stepid.reshape((-1, STEPID_BYTES)), priority.reshape(-1))
+      keys, index, _ = chunklib.stepid_fields(stepid.reshape((-1, STEPID_BYTES)))
       flat = {k: v.reshape((B * T, *v.shape[2:])) for k, v in values.items()}
       unique, inverse = np.unique(keys, return_inverse=True)
       for u, chunkkey in enumerate(unique.tolist()):
@@ -533,7 +541,7 @@ class Replay:
         continue
       orders = np.concatenate([c.orders(c.start, c.length) for c in live])
       ids = np.concatenate([
-          (np.int64(c.seq) << 32) | np.arange(c.start, c.length, dtype=np.int64)
+          item_key(np.int64(c.seq), np.arange(c.start, c.length, dtype=np.int64))
           for c in live])
       first = live[0].offset + live[0].start
       count = max(0, w.streamlen - self.length + 1 - first)

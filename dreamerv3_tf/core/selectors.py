@@ -17,6 +17,8 @@ Selectors are not thread-safe on their own; the Replay serializes calls.
 
 import numpy as np
 
+from dreamerv3_tf.core.chunks import STEPID_BYTES
+
 
 def _rng_state(rng):
   return rng.bit_generator.state
@@ -191,7 +193,7 @@ class Prioritized:
     self._length = None
     # Step table.
     self._sid = {}                                   # stepid bytes -> step slot
-    self._sbytes = np.zeros((0, 20), np.uint8)
+    self._sbytes = np.zeros((0, STEPID_BYTES), np.uint8)
     self._sprio = np.zeros((0,), np.float64)
     self._srefs = np.zeros((0,), np.int32)
     self._sprev = np.zeros((0,), np.int64)           # slot of the previous step or -1
@@ -217,14 +219,14 @@ class Prioritized:
     if self._length is None:
       self._length = len(stepids)
       self._isteps = np.zeros((0, self._length), np.int32)
-    if stepids.shape != (self._length, 20):
+    if stepids.shape != (self._length, STEPID_BYTES):
       raise ValueError(
           f'Prioritized: stepids of item {key!r} are {stepids.shape}, expected '
-          f'({self._length}, 20)')
+          f'({self._length}, {STEPID_BYTES})')
     if key in self._islot:
       raise KeyError(f'Prioritized: item {key!r} is already present')
     raw = stepids.tobytes()
-    slots = np.array([self._step_slot(raw[i * 20:(i + 1) * 20])
+    slots = np.array([self._step_slot(raw[i * STEPID_BYTES:(i + 1) * STEPID_BYTES])
                       for i in range(self._length)], np.int64)
     self._srefs[slots] += 1
     self._sprev[slots[1:]] = slots[:-1]
@@ -284,7 +286,7 @@ class Prioritized:
 
   def prioritize(self, stepids, priorities):
     """Sets step priorities <float>[N] for stepids <uint8>[N, 20]; unknown ids are skipped."""
-    stepids = np.asarray(stepids, np.uint8).reshape((-1, 20))
+    stepids = np.asarray(stepids, np.uint8).reshape((-1, STEPID_BYTES))
     priorities = np.asarray(priorities, np.float64).reshape(-1)
     if len(priorities) != len(stepids):
       raise ValueError(
@@ -294,7 +296,7 @@ class Prioritized:
     raw = stepids.tobytes()
     slots, values = [], []
     for i in range(len(stepids)):
-      slot = self._sid.get(raw[i * 20:(i + 1) * 20])
+      slot = self._sid.get(raw[i * STEPID_BYTES:(i + 1) * STEPID_BYTES])
       if slot is not None:
         slots.append(slot)
         values.append(priorities[i])
@@ -420,7 +422,7 @@ class Prioritized:
       return
     n, m = meta['scount'], meta['icount']
     self._scount, self._icount = n, m
-    self._sbytes = arrays['sbytes'].astype(np.uint8).reshape((n, 20))
+    self._sbytes = arrays['sbytes'].astype(np.uint8).reshape((n, STEPID_BYTES))
     self._sprio = arrays['sprio'].astype(np.float64)
     self._srefs = arrays['srefs'].astype(np.int32)
     self._sprev = arrays['sprev'].astype(np.int64)

@@ -24,13 +24,19 @@ class Usage:
     self._children = {}
 
   def stats(self):
-    """-> dict of floats: proc_*, children_*, total_*."""
+    """-> dict of floats: proc_*, children_*, total_*.
+
+    proc_fds and proc_threads are there to show leaks over a long run, next to
+    proc_ram_gb (RSS) and the replay's own `replay/ram_gb`.
+    """
     memory = psutil.virtual_memory()
     rss = self._proc.memory_info().rss
     stats = {
         'proc_cpu_frac': self._proc.cpu_percent() / 100,
         'proc_ram_gb': rss / _GB,
         'proc_ram_frac': rss / memory.total,
+        'proc_fds': float(self._proc.num_fds()),
+        'proc_threads': float(self._proc.num_threads()),
         'total_cpu_frac': psutil.cpu_percent() / 100,
         'total_cpu_count': float(psutil.cpu_count() or 0),
         'total_ram_used_gb': memory.used / _GB,

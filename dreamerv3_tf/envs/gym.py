@@ -1,4 +1,5 @@
-"""Gymnasium envs by id, e.g. task=gym_CartPole-v1, gym_Pendulum-v1.
+"""Gymnasium envs by id, e.g. task=gym_CartPole-v1, gym_Pendulum-v1, and ids that
+gymnasium's module syntax registers on import: task=gym_<module>:<Id-v0>.
 
 Obs: a Box of images (uint8, [H, W] or [H, W, C]) becomes 'image' resized to
 `size`; any other Box becomes 'vector' <float32>[D] (flattened, unbounded); a
@@ -13,7 +14,11 @@ import numpy as np
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
+from dreamerv3_tf.envs.wrappers import EnvSetupError
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
+
+_OBS_FIX = 'use Box, Discrete or a Dict of them (gymnasium.wrappers.FlattenObservation flattens it)'
+_ACT_FIX = 'use Discrete, Box or a Dict of them'
 
 
 
@@ -31,6 +36,23 @@ def _flatten(space, gym, prefix=()):
       leaves.update(_flatten(sub, gym, prefix + (key,)))
     return leaves
   return {prefix: space}
+
+
+def _make(gym, task, kwargs):
+  """gym.make(task) with every failure as one line naming what to fix."""
+  module = task.split(':')[0] if ':' in task else None
+  try:
+    return gym.make(task, **kwargs)
+  except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
+    hint = f'; does {module} call gymnasium.register for it?' if module else ''
+    raise UnknownTaskError(f'gymnasium has no env {task!r} ({e}){hint}') from None
+  except ModuleNotFoundError as e:
+    raise UnknownTaskError(
+        f'gymnasium could not import {module or task!r} ({e.msg}): put the directory that '
+        'holds it on PYTHONPATH') from None
+  except Exception as e:  # noqa: BLE001 - the env's own constructor: one line
+    text = ' '.join(str(e).split())
+    raise EnvSetupError(f'gymnasium.make({task!r}) raised {type(e).__name__}: {text}') from e
 
 
 def _resize(image, size):
@@ -59,10 +81,7 @@ class Gym:
       self._env = task
     else:
       kwargs = {'render_mode': 'rgb_array'} if image else {}
-      try:
-        self._env = gym.make(task, **kwargs)
-      except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
-        raise UnknownTaskError(f'gymnasium has no env {task!r} ({e})') from None
+      self._env = _make(gym, task, kwargs)
     self._size = tuple(int(x) for x in size)
     self._repeat = int(repeat)
     self._seed = None if seed is None else int(seed) % (2 ** 32)
@@ -81,7 +100,7 @@ class Gym:
       elif isinstance(space, gym.spaces.Box):
         kind = 'vector'
       else:
-        raise ValueError(f'gym obs {key!r}: unsupported space {space}')
+        raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
       self._obs_leaves[key] = (path, kind, space)
     self._render = bool(image) and 'image' not in self._obs_leaves
     self._act_leaves = {}  # our key -> (path, gym space)
@@ -90,7 +109,7 @@ class Gym:
       if key == 'reset':
         raise ValueError("gym action key 'reset' clashes with the reset flag")
       if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
-        raise ValueError(f'gym action {key!r}: unsupported space {space}')
+        raise base.EnvSpaceError(f'gym action {key!r}: unsupported space {space}; {_ACT_FIX}')
       self._act_leaves[key] = (path, space)
     if self._seed is not None:
       self._env.action_space.seed(self._seed)

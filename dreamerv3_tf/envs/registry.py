@@ -12,7 +12,8 @@ import inspect
 
 from dreamerv3_tf.envs import wrappers
 
-# suite -> (module, class, config sub-dict). atari100k is Atari with other defaults.
+# suite -> (module, class, config sub-dict). atari100k is Atari with other defaults;
+# py is the user's own constructor (envs/custom.py), task py_<module>:<function>.
 SUITES = {
     'atari': ('atari', 'Atari', 'atari'),
     'atari100k': ('atari', 'Atari', 'atari100k'),
@@ -20,6 +21,7 @@ SUITES = {
     'dmc': ('dmc', 'DMC', 'dmc'),
     'dummy': ('dummy', 'Dummy', 'dummy'),
     'gym': ('gym', 'Gym', 'gym'),
+    'py': ('custom', 'make', 'py'),
 }
 
 
@@ -33,9 +35,9 @@ def _get(config, key, default=None):
 
 def _unknown(task, reason):
   reason = ' '.join(reason.split())  # One line, whatever the suite's message.
-  return ValueError(
+  return wrappers.EnvSetupError(
       f'Unknown task {task!r}: {reason}. Valid suites: {", ".join(SUITES)} '
-      f'(task = <suite>_<name>, e.g. dmc_walker_walk, gym_CartPole-v1)')
+      f'(task = <suite>_<name>, e.g. dmc_walker_walk, gym_CartPole-v1, py_mymodule:make)')
 
 
 def make_suite_env(task, env_config, seed, mode='train'):
@@ -48,6 +50,10 @@ def make_suite_env(task, env_config, seed, mode='train'):
   if not name:
     raise _unknown(task, f'no task name after {suite}_')
   module, cls, section = SUITES[suite]
+  if suite == 'py':  # the user's function takes its own options, not a suite's
+    from dreamerv3_tf.envs import custom
+    return custom.make(
+        name, _get(env_config, 'py', None), _get(env_config, 'gym', None), seed, mode)
   ctor = getattr(importlib.import_module(f'dreamerv3_tf.envs.{module}'), cls)
   kwargs = dict(_get(env_config, section, None) or {})
   params = list(inspect.signature(ctor).parameters)
@@ -72,7 +78,9 @@ def make_env(task, env_config, seed, mode='train'):
 
   Args:
     task: '<suite>_<name>', e.g. 'dmc_cartpole_balance', 'gym_CartPole-v1',
-      'atari_pong', 'atari100k_pong', 'crafter_reward', 'dummy_disc'.
+      'atari_pong', 'atari100k_pong', 'crafter_reward', 'dummy_disc', or the
+      user's own: 'gym_<module>:<Id-v0>' (gymnasium imports the module, which
+      registers the id) and 'py_<module>:<function>' (envs/custom.py).
     env_config: `config.env` (ConfigDict or nested dict) with one sub-dict of
       constructor options per suite and 'time_limit' (0: the suite's own).
     seed: int seed of this env instance.

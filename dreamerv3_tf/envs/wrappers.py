@@ -19,6 +19,13 @@ class UnknownTaskError(ValueError):
   """A suite does not know the requested task name (raised by suite envs)."""
 
 
+class EnvSetupError(EnvSpaceError):
+  """An env that cannot be built as named: an unknown task, or a user's env module or
+  constructor that cannot be imported, raises or returns no usable env. The message
+  is one line naming what to fix. A kind of EnvSpaceError, so that env workers pass
+  it on without restarting and `main` prints it as one line."""
+
+
 class Wrapper:
   """Forwards everything it does not override to the wrapped `env`."""
 
@@ -210,8 +217,9 @@ def _unified_space(space):
 class UnifyDtypes(Wrapper):
   """float -> float32, int -> int32, uint8 and bool stay; reward float32.
 
-  Observations are converted on the way out, actions back to the env's own
-  dtypes on the way in.
+  Observations are converted on the way out (only where the value's kind fits the
+  space, see `_cast`: an env returning floats for a uint8 image is an error that
+  CheckSpaces reports), actions back to the env's own dtypes on the way in.
   """
 
   def __init__(self, env):
@@ -240,10 +248,27 @@ class UnifyDtypes(Wrapper):
     out = {}
     for key, value in obs.items():
       space = self._obs_space.get(key)
-      if space is not None and isinstance(value, _NUMERIC):
-        value = np.asarray(value, space.dtype)
-      out[key] = value
+      out[key] = value if space is None else _cast(value, space.dtype)
     return out
+
+
+def _cast(value, dtype):
+  """`value` as `dtype` where that keeps its meaning, else unchanged for CheckSpaces
+  to name: no float becomes an integer, nothing becomes or stops being a bool, and
+  integers only narrow when every value fits (no silent wrap-around)."""
+  if not isinstance(value, _NUMERIC):
+    return value
+  value = np.asarray(value)
+  if value.dtype == dtype or dtype == bool or value.dtype == bool:
+    return value
+  if np.issubdtype(dtype, np.floating):
+    return value.astype(dtype) if value.dtype.kind in 'fiu' else value
+  if value.dtype.kind not in 'iu':
+    return value
+  info = np.iinfo(dtype)
+  if value.size and (value.min() < info.min or value.max() > info.max):
+    return value
+  return value.astype(dtype)
 
 
 def _fmt(dtype, shape):

@@ -2,9 +2,12 @@
 
 import collections
 import os
+import time
 from typing import NamedTuple
 
 import numpy as np
+
+from dreamerv3_tf import startup
 
 
 class Counter:
@@ -45,23 +48,99 @@ class Mean:
 
 
 def report(agent, stream, batches):
-  """Runs `batches` reports on fresh batches; scalars averaged, videos of the first."""
+  """Runs `batches` reports on fresh batches; scalars averaged, videos of the first.
+
+  The open-loop predictions of the report ('openloop/<key>/true' and '/pred') are
+  logged as one video 'openloop/<key>' (see `openloop_video`).
+  """
   carry = agent.init_report(stream.batch_size)
   mean, videos = Mean(), {}
   for _ in range(batches):
     carry, metrics = agent.report(carry, next(stream))
     for key, value in metrics.items():
-      value = np.asarray(value)
-      if value.ndim >= 3 and key not in videos:
-        videos[key] = value
+      name = key[:-len('/true')]
+      if key.startswith('openloop/') and key.endswith('/true') and name not in videos:
+        videos[name] = openloop_video(value, metrics[f'{name}/pred'])
     mean.add(metrics)
   return {**mean.result(), **videos}
+
+
+def openloop_video(true, pred):
+  """Truth, prediction and error of RB sequences side by side, as one video.
+
+  Args:
+    true, pred: <uint8>[RB, T, H, W, C]; the first T // 2 predictions are
+      reconstructions of observed steps, the rest imagined (Model.report_step).
+  Returns:
+    <uint8>[T, 3 H + 4, RB (W + 4), C]: rows truth, prediction, error (mid-grey is
+    none); a green border on observed steps, red on imagined ones.
+  """
+  true, pred = np.asarray(true), np.asarray(pred)
+  RB, T, H, W, C = true.shape
+  error = ((pred.astype(np.int32) - true.astype(np.int32) + 255) // 2).astype(np.uint8)
+  green = np.array([0, 255, 0] if C == 3 else [255] * C, np.uint8)
+  red = np.array([255, 0, 0] if C == 3 else [128] * C, np.uint8)
+  border = np.stack([green if t < T // 2 else red for t in range(T)])   # [T, C]
+  video = np.empty((RB, T, 3 * H + 4, W + 4, C), np.uint8)
+  video[:] = border[None, :, None, None, :]
+  video[:, :, 2:-2, 2:-2] = np.concatenate([true, pred, error], 2)
+  video = video.transpose(1, 2, 0, 3, 4)                   # [T, 3H+4, RB, W+4, C]
+  return video.reshape(T, 3 * H + 4, RB * (W + 4), C)
+
+
+def closing(stack, thing):
+  """Registers thing.close() on `stack` (a contextlib.ExitStack) and returns thing.
+
+  An error while closing is raised only if nothing else failed: closing a logger on
+  a full disk must not hide the error that ended the run.
+  """
+  def exit_(exc_type, exc, tb):
+    try:
+      thing.close()
+    except Exception:  # noqa: BLE001
+      if exc_type is None:
+        raise
+  stack.push(exit_)
+  return thing
 
 
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
 
 
+class StartupNotes:
+  """The start's progress lines after main's first one (startup.announce, which says
+  how long each part usually takes), each printed once, and how long it took."""
+
+  def __init__(self, config):
+    self._config = config
+    self._start = time.time()
+    self._trained = False
+
+  def envs(self, evaluate):
+    run = self._config.run
+    count = f'{run.envs} train' + (f' and {run.eval_envs} eval' if evaluate else '')
+    where = 'each in its own process' if run.parallel else 'in this process'
+    startup.say(f'Building {count} env(s) of {self._config.task} ({where}).')
+
+  def agent(self):
+    c = self._config
+    if c.random_agent or not c.jit:
+      what = 'random agent' if c.random_agent else 'jit=False: eager agent'
+      startup.say(f'Building the agent ({what}, nothing to compile).')
+      return
+    startup.say('Building the agent and compiling its policy and train step with XLA.')
+
+  def trained(self):
+    """Call after each train step; the first one says that training runs."""
+    if self._trained:
+      return
+    self._trained = True
+    run = self._config.run
+    unit = 's' if run.clock == 'seconds' else ' env steps'
+    startup.say(
+        f'First update done {time.time() - self._start:.0f} s after the start; training. '
+        f'Progress lines every {run.log_every:g}{unit} (run.log_every).')
 class Worker(NamedTuple):
   """This process's part in a run.
 

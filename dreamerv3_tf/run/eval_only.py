@@ -9,21 +9,27 @@ directory written by `dreamerv3_tf.export` (it holds saved_model.pb; its step_ev
 signature is the policy, and no agent is built). Episode stats go to `epstats/`.
 """
 
+import contextlib
+import os
+
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import export
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.run import common
 
 
 def eval_only(config):
-  configuration.save(config, config.logdir, config.run.allow_other_config)
+  # Nothing is written into the logdir before the env and the policy loaded.
+  configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   step = common.Counter()
-  logger = factories.make_logger(config, step)
-  driver = factories.make_driver(config, 'eval')
-  try:
-    agent = load_policy(config, driver.obs_space, driver.act_space)
+  with contextlib.ExitStack() as cleanup:
+    driver = common.closing(cleanup, factories.make_driver(config, 'eval'))
+    agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
+    configuration.save(config, config.logdir, config.run.allow_other_config)
+    logger = common.closing(cleanup, factories.make_logger(config, step))
     should_log = clocks.Every(config.run.log_every, config.run.clock)
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
@@ -34,19 +40,20 @@ def eval_only(config):
       if should_log(int(step)):
         logger.write()
     logger.write()
-  finally:
-    driver.close()
-    logger.close()
 
 
 def load_policy(config, obs_space, act_space):
   """The policy named by run.from_checkpoint (default: this logdir's ckpt/).
 
+  obs_space, act_space: the agent-facing spaces (core.base.agent_spaces).
   -> an object with init_policy(B) and policy(carry, obs, mode): the agent restored
   from a checkpoint, or an export.SavedPolicy for a SavedModel directory.
   """
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
-  act_space = {k: v for k, v in act_space.items() if k != 'reset'}
+  if not config.run.from_checkpoint and not os.path.isdir(source) and '://' not in source:
+    raise checkpointing.CheckpointError(
+        f'No checkpoint found in {source}: pass --config.run.from_checkpoint=PATH (a '
+        "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
   if export.is_saved_model(source):
     policy = export.SavedPolicy(source)
     policy.check_spaces(obs_space, act_space)

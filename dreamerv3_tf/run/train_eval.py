@@ -3,45 +3,77 @@ eval envs with the eval-mode policy.
 
   python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=~/logdir/run1
 
-Order of a resume (why it is this way): the checkpoint is loaded before any env step,
-and the save clock is registered right after loading, so a resumed run does not
-immediately write a redundant checkpoint. `script=train` is the same loop without the
-eval envs and eval replay reports.
+Order of a start or resume (why it is this way): nothing is written into the logdir
+before every check passed, so a run that stops leaves it as it was.
+1. The logdir and its config.json are checked (configuration.check_logdir), then the
+   envs are built: a bad logdir or task fails before any compile.
+2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
+   the run with the flag that resumes from the newest intact one, `run.resume_from`).
+3. Agent and replays are built, then loaded in the official order, before any env
+   step: `run.from_checkpoint`'s agent variables first, then this run's own latest
+   checkpoint over everything (a resume continues from it, not from the other run).
+   A checkpoint that does not fit stops the run.
+4. Only then the run writes: config.json, spaces.json, the logger's files, damaged
+   checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint (the
+   only save of a start, with from_checkpoint's variables in it).
+Then the save clock is registered, so a resumed run does not immediately write a
+redundant checkpoint. `script=train` is the same loop without the eval envs, eval
+replay and eval reports.
 """
 
+import contextlib
 import time
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
+from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
+from dreamerv3_tf.run import nonfinite
 
 
 def train_eval(config, evaluate=True):
   me = common.worker(config)
-  resume = None
-  if me.chief:
-    configuration.save(config, config.logdir, config.run.allow_other_config)
-  else:  # the others only read the run's logdir
-    configuration.check_saved(config, config.logdir, config.run.allow_other_config)
-    # Looked up before the first collective (building the agent), which the chief
-    # cannot pass before this process is up: no save of this run can be newer.
-    resume = checkpointing.latest(common.checkpoint_dir(config))
+  configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+  with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
+    _train_eval(config, evaluate, me, cleanup)
+
+
+def _train_eval(config, evaluate, me, cleanup):
   step, updates = common.Counter(), common.Counter()
-  logger = factories.make_logger(config, step, me.logdir)
-  driver_train = factories.make_driver(config, 'train')
-  driver_eval = factories.make_driver(config, 'eval') if evaluate else None
-  act_space = {k: v for k, v in driver_train.act_space.items() if k != 'reset'}
+  notes = common.StartupNotes(config)
+  notes.envs(evaluate)
+  driver_train = common.closing(cleanup, factories.make_driver(config, 'train'))
+  driver_eval = None
+  if evaluate:
+    driver_eval = common.closing(cleanup, factories.make_driver(config, 'eval'))
+  replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'} if evaluate else {
+      'replay_train': 'train'}
+  ckpt_dir = common.checkpoint_dir(config)
   if me.chief:
-    configuration.save_spaces(config.logdir, driver_train.obs_space, act_space)
-  agent = factories.make_agent(config, driver_train.obs_space, act_space)
-  replay_train = factories.make_replay(config, 'train')
-  replay_eval = factories.make_replay(config, 'eval')
-  lock = factories.make_lock()  # tf.data samples on its own threads
-  stream_train = factories.make_stream(config, replay_train, 'train', lock)
-  stream_report = factories.make_stream(config, replay_train, 'report', lock)
-  stream_eval = factories.make_stream(config, replay_eval, 'eval', lock)
+    plan = checkpointing.inspect(ckpt_dir, list(replay_modes), config.run.resume_from)
+  else:
+    # The others only read the chief's checkpoints, and look the latest up before the
+    # first collective (building the agent), which the chief cannot pass before this
+    # process is up: no save of this run can be newer.
+    plan = checkpointing.Plan(checkpointing.latest(ckpt_dir), [], [])
+  obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
+  notes.agent()
+  agent = factories.make_agent(config, obs_space, act_space)
+  watch = nonfinite.Watch(  # counts, names and stops non-finite updates
+      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
+  # Replay locks each of its methods: the streams sample on their own threads while
+  # the driver adds steps here (tests/test_data.py checks it without a lock around).
+  replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}
+  stream = lambda name, mode: common.closing(
+      cleanup, factories.make_stream(config, replays[name], mode))
+  replay_train = replays['replay_train']
+  stream_train = stream('replay_train', 'train')
+  stream_report = stream('replay_train', 'report')
+  if evaluate:
+    replay_eval, stream_eval = replays['replay_eval'], stream('replay_eval', 'eval')
 
   batch_steps = config.batch_size * config.batch_length
   should_train = clocks.Ratio(config.run.train_ratio / batch_steps)
@@ -50,32 +82,29 @@ def train_eval(config, evaluate=True):
   should_report = every(config.run.report_every)
   should_save = every(config.run.save_every)
   train_metrics = common.Mean()
+  usage_ = usage.Usage()  # RSS, fds, threads: a leak shows over a long run
   carry_train = [agent.init_train(config.batch_size)]
-
-  def add(replay):
-    def callback(tran, worker):
-      with lock:
-        replay.add(tran, worker)
-    return callback
 
   def train(tran, worker):
     if not stream_train.ready():
       return
     for _ in range(should_train(int(step))):
-      carry_train[0], outs, metrics = agent.train(carry_train[0], next(stream_train))
-      if 'replay' in outs:
-        with lock:
-          replay_train.update(outs['replay'])
+      batch = next(stream_train)
+      carry, outs, metrics = agent.train(carry_train[0], batch)
       updates.increment()
+      if watch.skipped(int(updates), metrics, batch):
+        continue  # its latents may be NaN: the carry and the replay keep theirs
+      carry_train[0] = carry
+      if 'replay' in outs:
+        replay_train.update(outs['replay'])
       train_metrics.add(metrics)
+      notes.trained()
 
-  driver_train.on_step(add(replay_train))
+  driver_train.on_step(replay_train.add)
   driver_train.on_step(lambda tran, worker: step.increment())
   driver_train.on_step(train)
-  driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
-    driver_eval.on_step(add(replay_eval))
-    driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+    driver_eval.on_step(replay_eval.add)
 
   clocks_ = {'train': should_train, 'log': should_log, 'report': should_report,
              'save': should_save}
@@ -84,11 +113,13 @@ def train_eval(config, evaluate=True):
 
   def get_loop():
     return {'step': int(step), 'updates': int(updates),
+            'skipped_updates': watch.total,
             'clocks': {k: v.save() for k, v in clocks_.items()},
             'drivers': {k: v.save() for k, v in drivers.items()}}
 
   def set_loop(state):
     step.value, updates.value = state['step'], state['updates']
+    watch.total = state.get('skipped_updates', 0)  # older checkpoints lack it
     for k, v in state['clocks'].items():
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
@@ -97,57 +128,62 @@ def train_eval(config, evaluate=True):
 
   loop = checkpointing.JSONState(get_loop, set_loop)
   ckpt = checkpointing.Checkpoint(
-      common.checkpoint_dir(config), config.run.keep_checkpoints,
-      replays={'replay_train': replay_train, 'replay_eval': replay_eval},
-      agent=agent, loop=loop)
+      ckpt_dir, config.run.keep_checkpoints, replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
-  # Only the chief saves; every worker resumes from the chief's checkpoint, so all
-  # start from the same weights, counters and clocks (the others' replays then
-  # start as copies of the chief's, and their envs from a reset).
-  save = ckpt.save if me.chief else lambda: None
-  resumed = ckpt.load_or_save() if me.chief else bool(resume and ckpt.load(resume))
-  if resumed:
-    print(f'Resumed from {ckpt.latest if me.chief else resume} at step {int(step)}.')
+  if config.run.from_checkpoint:  # another run's agent; this run's checkpoint wins
+    path, names = checkpointing.load_agent(
+        agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
+    print(f'Loaded {len(names)} agent variables matching '
+          f'{config.run.from_checkpoint_regex!r} from {path}.')
+  # Every worker resumes from the chief's checkpoint, so all start from the same
+  # weights, counters and clocks (the others' replays then start as copies of the
+  # chief's, and their envs from a reset).
+  if plan.path:
+    ckpt.load(plan.path)
+
+  # Every check passed: from here on the run writes into its logdir (the chief; the
+  # others only their logs under workers/).
+  if me.chief:
+    configuration.save(config, config.logdir, config.run.allow_other_config)
+    configuration.save_spaces(config.logdir, obs_space, act_space)
+  logger = common.closing(cleanup, factories.make_logger(config, step, me.logdir))
+  driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
+  if evaluate:
+    driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+  save = ckpt.save if me.chief else lambda: None  # only the chief saves
+  if me.chief:
+    ckpt.tidy(plan)
+  if plan.path:
+    print(f'Resumed from {plan.path} at step {int(step)}.')
   else:
-    should_save.load(should_save.save())  # registered now: no save right away
-    if config.run.from_checkpoint:  # a fresh run starts from another run's agent
-      path, names = checkpointing.load_agent(
-          agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
-      print(f'Loaded {len(names)} agent variables matching '
-            f'{config.run.from_checkpoint_regex!r} from {path}.')
-      save()  # so that a resume continues from them, not from the fresh init
+    save()  # a resume continues from here (from_checkpoint's agent included)
+  should_save.mark(int(step))  # just loaded or saved: no save right away
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
   start = time.time()
-  try:
-    while int(step) < config.run.steps:
-      if config.run.duration and time.time() - start > config.run.duration:
-        break
-      driver_train(policy_train, steps=10)
-      if should_report(int(step)):
-        if stream_report.ready():
-          logger.add(common.report(agent, stream_report, config.run.report_batches),
-                     prefix='report')
-        if evaluate:
-          driver_eval.reset(agent.init_policy)
-          driver_eval(policy_eval, episodes=config.run.eval_eps)
-          if stream_eval.ready():
-            logger.add(common.report(agent, stream_eval, config.run.report_batches),
-                       prefix='eval')
-      if should_log(int(step)):
-        logger.add(train_metrics.result(), prefix='train')
-        logger.add(replay_train.stats(), prefix='replay')
-        logger.add({'updates': int(updates)}, prefix='train')
-        logger.write()
-      if should_save(int(step)):
-        save()
-    save()
-    logger.write()
-  finally:
-    for stream in (stream_train, stream_report, stream_eval):
-      stream.close()
-    driver_train.close()
-    if evaluate:
-      driver_eval.close()
-    logger.close()
+  while int(step) < config.run.steps:
+    if config.run.duration and time.time() - start > config.run.duration:
+      break
+    driver_train(policy_train, steps=10)
+    if should_report(int(step)):
+      if stream_report.ready():
+        logger.add(common.report(agent, stream_report, config.run.report_batches),
+                   prefix='report')
+      if evaluate:
+        driver_eval.reset(agent.init_policy)
+        driver_eval(policy_eval, episodes=config.run.eval_eps)
+        if stream_eval.ready():
+          logger.add(common.report(agent, stream_eval, config.run.report_batches),
+                     prefix='eval')
+    if should_log(int(step)):
+      logger.add(watch.result(), prefix='train')
+      logger.add(train_metrics.result(), prefix='train')
+      logger.add(replay_train.stats(), prefix='replay')
+      logger.add({'updates': int(updates)}, prefix='train')
+      logger.add(usage_.stats(), prefix='usage')
+      logger.write()
+    if should_save(int(step)):
+      save()
+  save()
+  logger.write()

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from dreamerv3_tf.agent import behavior
 from dreamerv3_tf.agent.agent import Agent
+from dreamerv3_tf.run import common
 
 
 # --- lambda returns and return normalisation ------------------------------------
@@ -119,14 +120,24 @@ def test_report_video(h):
   rng = np.random.default_rng(1)
   B = config.batch_size
   carry, mets = agent.report(agent.init_report(B), h.make_batch(agent, h.report_length(agent), rng))
-  video = mets['openloop/image']
   T, RB = config.report_length, min(6, B)
-  assert video.dtype == np.uint8 and video.shape == (T, 3 * 16 + 4, RB * (16 + 4), 3)
-  # The truth row shows the batch images unchanged.
+  true, pred = mets['openloop/image/true'], mets['openloop/image/pred']
+  assert true.dtype == pred.dtype == np.uint8
+  assert true.shape == pred.shape == (RB, T, 16, 16, 3)
+  # The truth shows the batch images unchanged.
   batch_img = h.make_batch(agent, h.report_length(agent), np.random.default_rng(1))['image']
-  np.testing.assert_array_equal(video[0, 2:18, 2:18], batch_img[0, config.replay_context])
+  np.testing.assert_array_equal(true, batch_img[:RB, config.replay_context:])
   assert isinstance(mets['loss/image'], float)
   assert not any(isinstance(v, np.ndarray) and v.ndim == 0 for v in mets.values())
+  # As logged: truth, prediction and error rows of RB sequences side by side.
+  video = common.openloop_video(true, pred)
+  assert video.dtype == np.uint8 and video.shape == (T, 3 * 16 + 4, RB * (16 + 4), 3)
+  np.testing.assert_array_equal(video[0, 2:18, 2:18], true[0, 0])
+  np.testing.assert_array_equal(video[1, 18:34, 22:38], pred[1, 1])
+  error = (pred[0, 0].astype(int) - true[0, 0].astype(int) + 255) // 2
+  np.testing.assert_array_equal(video[0, 34:50, 2:18], error)
+  # Borders: green while observed (the first half), red when imagined.
+  assert (video[0, 0, 0] == [0, 255, 0]).all() and (video[T - 1, 0, 0] == [255, 0, 0]).all()
 
 
 def test_no_replay_context_uses_carry(h):
@@ -156,6 +167,15 @@ def test_bad_input_names_the_key(h):
   with pytest.raises(ValueError, match='mode'):
     agent.policy(agent.init_policy(2), h.random_obs(agent.obs_space, (2,),
                  np.random.default_rng(0)), mode='greedy')
+
+
+def test_env_spaces_are_refused_with_one_line(h):
+  obs_space, act_space = h.make_spaces('vector', 'disc')
+  config = h.make_config()
+  with pytest.raises(ValueError, match=r"^Agent: got the env spaces \(\['log/t'\]"):
+    Agent({**obs_space, 'log/t': obs_space['reward']}, act_space, config)
+  with pytest.raises(ValueError, match=r"\['reset'\] are not for the agent"):
+    Agent(obs_space, {**act_space, 'reset': obs_space['is_first']}, config)
 
 
 def test_bfloat16_runs(h):
@@ -201,6 +221,11 @@ def test_traced_once_and_eval_deterministic(bandit_agent, h):
     rc, mets = agent.report(rc, h.make_batch(agent, h.report_length(agent), rng))
   assert agent.trace_counts == {'policy': 1, 'train': 1, 'report': 1}
   assert 'loss/rew' in mets and not any(k.startswith('openloop') for k in mets)
+  # For profiles: the traced step of these inputs, without a new trace.
+  batch = h.make_batch(agent, h.train_length(agent), rng)
+  concrete = agent.trace('train', tc, batch)
+  assert isinstance(concrete, tf.types.experimental.ConcreteFunction)
+  assert agent.trace_counts['train'] == 1
 
 
 # --- checkpoints -----------------------------------------------------------------
@@ -223,7 +248,7 @@ def test_checkpoint_round_trip(tmp_path, h):
   other = Agent(*spaces, config2)
   status = tf.train.Checkpoint(agent=other).restore(path)
   status.assert_existing_objects_matched()
-  for v1, v2 in zip(agent.trainable_weights, other.trainable_weights):
+  for v1, v2 in zip(agent.model.trainable_weights, other.model.trainable_weights):
     np.testing.assert_array_equal(v1.numpy(), v2.numpy())
   assert int(other.opt.step.numpy()) == 2
   _, a1, o1 = agent.policy(pcarry, obs, mode='train')

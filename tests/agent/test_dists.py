@@ -129,7 +129,7 @@ def test_twohot_pred_decodes_encoded_value():
 @pytest.mark.parametrize('n', [255, 256, 9])
 def test_twohot_pred_exactly_zero_at_equal_logits_eager_and_jit(n):
   bins = dists.twohot_bins(n)
-  fn = lambda logits: dists.TwoHot(logits, bins).pred()
+  fn = lambda logits: dists.TwoHot(logits, bins, predsum='paired').pred()
   for value in (0.0, 1.3, -7.1, 50.0):
     logits = tf.fill([3, 2, n], value)
     assert np.all(fn(logits).numpy() == 0.0)
@@ -329,7 +329,7 @@ def test_deterministic_outputs_agree_eager_and_jit():
       act=tf.constant(rs.normal(size=(4, 2)).astype(np.float32)))
 
   def fn(x):
-    th = dists.TwoHot(x['twohot'], bins)
+    th = dists.TwoHot(x['twohot'], bins, predsum='paired')
     c1 = dists.Categorical(x['cat'], 0.01)
     c2 = dists.Categorical(x['cat2'], 0.01)
     bn = dists.BoundedNormal(x['mean'], x['std'])
@@ -348,15 +348,24 @@ def test_deterministic_outputs_agree_eager_and_jit():
 
 def test_twohot_sums_on_mirrored_logits():
   # Mirrored logits (as a zero-init head keeps them while targets sit near 0)
-  # predict 0; the paired sum gives exactly 0, the official order 0 up to the
-  # rounding of products of ~2e6 (under XLA's fused multiply-adds, ~0.1).
+  # predict about 0. The paired sum is the exact expectation of the float32
+  # probabilities the softmax gave; the official order adds the rounding of
+  # products of ~2e6 (under XLA's fused multiply-adds, ~0.1).
   bins = dists.twohot_bins(255)
   half = np.random.default_rng(0).normal(0, 1e-3, (64, 128)).astype(np.float32)
   logits = np.concatenate([half, half[:, :-1][:, ::-1]], -1)
-  paired = dists.TwoHot(logits, bins).pred().numpy()
-  official = dists.TwoHot(logits, bins, predsum='official').pred().numpy()
-  np.testing.assert_array_equal(paired, np.zeros(64, np.float32))
-  assert np.abs(official).max() < 2.0
+  dist = dists.TwoHot(logits, bins, predsum='paired')
+  probs, paired = dist.probs.numpy(), dist.pred().numpy()
+  official = dists.TwoHot(logits, bins).pred().numpy()  # the default
+  want = (probs.astype(np.float64) * bins.numpy().astype(np.float64)).sum(-1)
+  # Each paired term (p_hi - p_lo) * b_hi is one float32 rounding of a value
+  # below ~0.1, and 127 of them are summed: 1e-6 bounds that error.
+  np.testing.assert_allclose(paired, want, rtol=0, atol=1e-6)
+  # Where the softmax kernel gave bit-mirrored probabilities (oneDNN does, Eigen
+  # on AVX2-only CPUs not always) the exact expectation is 0 to the bit.
+  mirrored = np.all(probs[:, :127] == probs[:, 128:][:, ::-1], -1)
+  assert np.all(paired[mirrored] == 0.0)
+  assert np.abs(official - want).max() < 2.0
   with pytest.raises(ValueError, match='predsum'):
     dists.TwoHot(logits, bins, predsum='left')
 
@@ -382,3 +391,57 @@ def test_split_under_xla_has_no_philox_seed_scramble():
   ref = tf.function(lambda s: tf.random.experimental.stateless_split(s, 2), jit_compile=True)
   assert 'StatelessRandomGetKeyCounter' in ref.experimental_get_compiler_ir(
       tf.constant([1, 2], tf.int64))(stage='hlo')
+
+
+def _twohot_truth(logits, bins):
+  logits = np.asarray(logits, np.float64)
+  probs = np.exp(logits - logits.max(-1, keepdims=True))
+  probs /= probs.sum(-1, keepdims=True)
+  return (probs * np.asarray(bins, np.float64)).sum(-1)
+
+
+def test_stable_twohot_sum_is_accurate_eager_and_under_xla():
+  # Nearly mirrored logits: the true expectation is small and the official order
+  # cancels products of ~2e6; the stable form keeps float32 accuracy (the
+  # tolerance: 1e-6 relative to the largest bin contribution, ~2e6 here).
+  bins = dists.twohot_bins(255)
+  rng = np.random.default_rng(1)
+  half = rng.normal(0, 1e-3, (256, 128))
+  logits = np.concatenate([half, half[:, :-1][:, ::-1]], -1)
+  logits = (logits + rng.normal(0, 1e-4, logits.shape)).astype(np.float32)
+  truth = _twohot_truth(logits, bins.numpy())
+  scale = np.abs(bins.numpy()).max() / 255
+  jit = tf.function(lambda x, p: dists.TwoHot(x, bins, p).pred(), jit_compile=True)
+  errors = {}
+  for predsum in dists.PREDSUMS:
+    for mode, fn in (('eager', lambda x, p: dists.TwoHot(x, bins, p).pred()), ('xla', jit)):
+      errors[predsum, mode] = np.abs(fn(logits, predsum).numpy() - truth).max() / scale
+  assert max(errors['stable', 'eager'], errors['stable', 'xla']) < 1e-6, errors
+  # Zero logits: exactly zero.
+  zero = dists.TwoHot(np.zeros((2, 255), np.float32), bins, 'stable').pred().numpy()
+  np.testing.assert_array_equal(zero, np.zeros(2, np.float32))
+
+
+def test_supplied_noise_replaces_the_draws_in_order():
+  probs = np.array([[0.2, 0.5, 0.3]], np.float32)
+  cat = dists.Categorical(np.log(probs))
+  norm = dists.BoundedNormal(np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32))
+  seed = tf.constant([0, 0], tf.int64)
+  draws = [('uniform', np.array([0.69], np.float32)),   # cdf 0.2, 0.7: class 1
+           ('normal', np.array([[1.0, -2.0]], np.float32))]
+  with dists.supplied_noise(draws):
+    onehot = cat.sample(seed).numpy()
+    action = norm.sample(seed).numpy()
+  np.testing.assert_array_equal(onehot, [[0, 1, 0]])
+  np.testing.assert_allclose(action, norm.std.numpy() * [[1.0, -2.0]], rtol=1e-6)
+  with pytest.raises(ValueError, match='draw 0 is normal'):
+    with dists.supplied_noise(draws):
+      norm.sample(seed)
+  with pytest.raises(ValueError, match='1 of 2 draws were not used'):
+    with dists.supplied_noise(draws):
+      cat.sample(seed)
+  with pytest.raises(RuntimeError, match='eager'):
+    with dists.supplied_noise(draws):
+      tf.function(cat.sample)(seed)
+  # Off again: seeded draws.
+  assert cat.sample(seed).numpy().sum() == 1

@@ -48,10 +48,10 @@ def test_bfloat16_keeps_variables_and_optimizer_state_float32(runs):
   agent, _ = runs['bfloat16']
   import tensorflow as tf
   floats = [v for v in agent.variables if tf.as_dtype(v.dtype).is_floating]
-  assert len(floats) > len(agent.trainable_weights) > 0
+  assert len(floats) > len(agent.model.trainable_weights) > 0
   assert sorted({tf.as_dtype(v.dtype).name for v in floats}) == ['float32']
   slots = list(agent.opt.mu.values()) + list(agent.opt.nu.values())
-  assert len(slots) == 2 * len(agent.trainable_weights)
+  assert len(slots) == 2 * len(agent.model.trainable_weights)
   assert sorted({tf.as_dtype(v.dtype).name for v in slots}) == ['float32']
   # The layers do compute in bfloat16.
   assert agent.dyn.compute_dtype == 'bfloat16' and agent.enc.compute_dtype == 'bfloat16'

@@ -183,7 +183,8 @@ def test_sigkill_worker_is_restarted(capsys):
     lengths = [s['length'] for w, s in episodes if w == 1]
     assert lengths == [LENGTH + 1]
     err = capsys.readouterr().err
-    assert 'env worker 1 failed' in err and 'died' in err
+    assert 'WARNING: env 1 failed (process died' in err
+    assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
 
 
 @pytest.mark.parametrize('fail', ['raise', 'exit'])
@@ -199,9 +200,10 @@ def test_failing_worker_is_restarted(tmp_path, fail, capsys):
     assert [int(x['vec'][0]) for x in trans[0]] == [0, 1, 2, 3, 4, 0]
     assert [int(x['vec'][0]) for x in trans[1]] == [0, 1, 2, 0, 1, 2]
     err = capsys.readouterr().err
-    assert 'Restarting env worker' in err
+    assert 'WARNING: env 1 failed' in err and 'restarting it (attempt 1)' in err
     if fail == 'raise':
-      assert 'env exploded' in err
+      assert '(raised RuntimeError: env exploded)' in err
+    assert 'Traceback' not in err
 
 
 def test_hanging_worker_times_out(tmp_path, capsys):
@@ -216,23 +218,27 @@ def test_hanging_worker_times_out(tmp_path, capsys):
     assert 'no answer within 3s' in capsys.readouterr().err
 
 
-def test_in_process_exception_propagates(tmp_path):
+def test_in_process_exception_propagates_named(tmp_path):
   marker = str(tmp_path / 'raised')
   driver = driverlib.Driver(fns(1, fail='raise', marker=marker), parallel=False)
   driver.reset(init_policy)
-  with pytest.raises(RuntimeError, match='env exploded'):
+  with pytest.raises(base.EnvError) as error:
     driver(policy, steps=10)
+  assert str(error.value) == 'env 0 raised RuntimeError: env exploded'
+  assert isinstance(error.value.__cause__, RuntimeError)  # kept for --traceback
   driver.close()
-  assert driver._envs[0].closed
+  assert driver.envs[0].closed
 
 
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
   driver.reset(init_policy)
   driver(policy, steps=2)
-  procs = [w.proc for w in driver._workers]
+  pids = driver.pids
   driver.close()
-  assert all(p.poll() is not None for p in procs)
+  for pid in pids:  # exited and reaped
+    with pytest.raises(ProcessLookupError):
+      os.kill(pid, 0)
   driver.close()  # twice is fine
   with pytest.raises(RuntimeError, match='closed'):
     driver(policy, steps=1)
@@ -267,11 +273,13 @@ def broken_env():
   raise ValueError('bad env config')
 
 
-def test_constructor_error_at_start_is_raised():
-  with pytest.raises(RuntimeError, match='failed to start(.|\n)*bad env config'):
-    driverlib.Driver([functools.partial(broken_env)], parallel=True)
-  with pytest.raises(ValueError, match='bad env config'):
-    driverlib.Driver([broken_env], parallel=False)
+@pytest.mark.parametrize('parallel', [False, True])
+def test_constructor_error_at_start_is_one_line_naming_the_env(parallel):
+  with pytest.raises(base.EnvError) as error:
+    driverlib.Driver([fns(1)[0], functools.partial(broken_env)], parallel=parallel,
+                     name='dummy_x train env')
+  assert str(error.value) == 'dummy_x train env 1 failed to start: bad env config'
+  assert ('Traceback' in error.value.details) == parallel  # the worker's, for --traceback
 
 
 class _BrokenSpaces(CountEnv):
@@ -292,7 +300,7 @@ def test_env_that_breaks_its_spaces_fails_once_with_one_line(parallel):
   with driverlib.Driver([_make_broken], parallel=parallel) as driver:
     with pytest.raises(base.EnvSpaceError) as error:
       driver(lambda c, o: (c, {'action': np.zeros(len(o['is_first']), np.int32)}, {}), steps=3)
-    assert str(error.value) == "Env obs 'vec': expected float32[2], got float64[2]"
+    assert str(error.value) == "env 0: obs 'vec': expected float32[2], got float64[2]"
     assert driver.restarts == 0
 
 
@@ -332,3 +340,21 @@ def test_envs_without_state_start_new_episodes_after_load():
     b.on_step(lambda tran, worker: firsts.append(bool(tran['is_first'])))
     b(policy, steps=2)
   assert firsts == [True, True]
+
+
+class _NeverSteps(CountEnv):
+  """Builds, but raises at every step: a broken env config, not a crash."""
+
+  def step(self, action):
+    raise ValueError('camera_id=99 is invalid')
+
+
+@pytest.mark.parametrize('parallel', [False, True])
+def test_env_failing_its_first_step_is_one_error_without_restarts(parallel, capsys):
+  with driverlib.Driver([_NeverSteps], parallel=parallel) as driver:
+    with pytest.raises(base.EnvError) as error:
+      driver(policy, steps=1)
+    assert driver.restarts == 0
+  expected = 'env 0 failed on its first step: raised ' if parallel else 'env 0 raised '
+  assert str(error.value) == expected + 'ValueError: camera_id=99 is invalid'
+  assert capsys.readouterr().err == ''

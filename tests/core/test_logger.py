@@ -29,8 +29,11 @@ def read(path):
 
 def test_jsonl_metrics_and_scores(tmp_path):
   step = Step()
-  outputs = logging.default_outputs(str(tmp_path / 'run'), total_steps=1000)
-  outputs[0]._file = io.StringIO()
+  logdir = str(tmp_path / 'run')
+  outputs = [
+      logging.TerminalOutput(total_steps=1000, file=io.StringIO()),
+      logging.JSONLOutput(logdir, 'metrics.jsonl'),
+      logging.JSONLOutput(logdir, 'scores.jsonl', pattern=logging.SCORES)]
   logger = logging.Logger(step, outputs, multiplier=2)
   step.value = 10
   logger.add({'score': 5.0, 'length': 100}, prefix='episode')

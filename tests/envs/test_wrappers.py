@@ -177,9 +177,33 @@ def test_unify_dtypes_fixes_dtypes_both_ways():
 
 def test_unify_dtypes_does_not_hide_wrong_shapes():
   env = checked(wrappers.UnifyDtypes(FakeEnv(
-      obs_fn=lambda c: {'image': np.zeros((8, 8), np.float64)})))
+      obs_fn=lambda c: {'image': np.zeros((8, 8), np.uint8)})))
   with pytest.raises(ValueError, match=r"expected uint8\[8, 8, 3\], got uint8\[8, 8\]"):
     env.step(act(reset=True))
+
+
+@pytest.mark.parametrize('obs, message', [
+    # Floats would be truncated (and wrap) into a uint8 image or an int token.
+    ({'image': np.full((8, 8, 3), 0.5, np.float32)},
+     "'image': expected uint8[8, 8, 3], got float32[8, 8, 3]"),
+    ({'token': np.float64(1.0)}, "'token': expected int32[], got float64[]"),
+    # Integers that do not fit would wrap around.
+    ({'image': np.full((8, 8, 3), 300, np.int64)},
+     "'image': expected uint8[8, 8, 3], got int64[8, 8, 3]"),
+    # A flag is a bool, not a number.
+    ({'is_last': np.int64(1)}, "'is_last': expected bool[], got int64[]"),
+    ({'reward': True}, "'reward': expected float32[], got bool[]"),
+])
+def test_unify_dtypes_does_not_hide_wrong_dtypes(obs, message):
+  env = checked(wrappers.UnifyDtypes(FakeEnv(obs_fn=lambda c: dict(obs))))
+  with pytest.raises(ValueError) as info:
+    env.step(act(reset=True))
+  assert str(info.value) == f'Env obs {message}'
+  # Kinds that fit are still converted: float64 -> float32, small int64 -> uint8.
+  fine = checked(wrappers.UnifyDtypes(FakeEnv(obs_fn=lambda c: {
+      'vector': np.ones(3), 'image': np.full((8, 8, 3), 255, np.int64), 'reward': 0})))
+  obs = fine.step(act(reset=True))
+  assert obs['vector'].dtype == np.float32 and obs['image'].dtype == np.uint8
 
 
 def test_normalize_action_maps_to_bounds():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,13 +15,14 @@ from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import logger as logging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS = 600
+STEPS = 300
 FLAGS = {
     'task': 'dummy_disc_vec', 'env.dummy.length': 20, 'run.parallel': False,
-    'run.deterministic': True, 'run.clock': 'steps', 'run.log_every': 100,
-    'run.report_every': 100, 'run.save_every': 100, 'logger.outputs': 'jsonl',
+    'run.deterministic': True, 'run.clock': 'steps', 'run.log_every': 50,
+    'run.report_every': 50, 'run.save_every': 50, 'logger.outputs': 'jsonl',
     'run.keep_checkpoints': 20}
 
 
@@ -75,6 +77,11 @@ def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
   assert f'at step {saved}.' in result.stdout
   output = run_a.communicate(timeout=300)[0]
   assert run_a.returncode == 0, output[-3000:]
+
+  # Every key pattern of the terminal table names keys the run logs.
+  keys = set().union(*map(json.loads, open(straight / 'metrics.jsonl')))
+  for pattern in logging.TERMINAL_PATTERNS:
+    assert any(re.search(pattern, k) for k in keys), (pattern, sorted(keys))
 
   step_a, weights_a, replays_a = final_state(straight)
   step_b, weights_b, replays_b = final_state(resumed)

@@ -19,10 +19,11 @@ run_config = functools.partial(make_run_config, steps=50, train_ratio=0.0)
 SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
 
 
-def agent_values(logdir):
-  """{name below agent/: value} of a run's latest checkpoint."""
-  latest = tf.train.latest_checkpoint(os.path.join(logdir, 'ckpt'))
-  reader = tf.train.load_checkpoint(latest)
+def agent_values(logdir, name=None):
+  """{name below agent/: value} of a run's latest (or named) checkpoint."""
+  path = os.path.join(logdir, 'ckpt', name) if name else tf.train.latest_checkpoint(
+      os.path.join(logdir, 'ckpt'))
+  reader = tf.train.load_checkpoint(path)
   return {k[len('agent/'):-len(SUFFIX)]: reader.get_tensor(k)
           for k in reader.get_variable_to_shape_map()
           if k.startswith('agent/') and k.endswith(SUFFIX)}
@@ -49,11 +50,27 @@ def test_fresh_run_loads_matching_variables_and_saves_them(pretrained, tmp_path,
   assert not np.array_equal(new['pol/mlp/layer0/linear/kernel'],
                             old['pol/mlp/layer0/linear/kernel'])
   assert new['rng_seed'] == 1 and old['rng_seed'] == 0
-  # A resume of this run ignores from_checkpoint: it continues from its own checkpoint.
+  # One save at the start, already holding the loaded variables, and one at the end.
+  assert saved(tmp_path) == ['ckpt-1', 'ckpt-2']
+  first = agent_values(tmp_path, 'ckpt-1')
+  for k in loaded:
+    np.testing.assert_array_equal(first[k], old[k], err_msg=k)
+  # A resume continues from this run's own checkpoint (from_checkpoint is loaded
+  # first and then overwritten by it) and saves nothing at its start.
   latest = tf.train.latest_checkpoint(os.path.join(tmp_path, 'ckpt'))
-  config = run_config(tmp_path, seed=1, from_checkpoint=pretrained + '/nothing', steps=60)
+  config = run_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
+                      steps=60)
   train_eval.train_eval(config)
   assert f'Resumed from {latest}' in capsys.readouterr().out
+  assert saved(tmp_path) == ['ckpt-1', 'ckpt-2', 'ckpt-3']
+  resumed = agent_values(tmp_path, 'ckpt-3')
+  np.testing.assert_array_equal(resumed['pol/mlp/layer0/linear/kernel'],
+                                new['pol/mlp/layer0/linear/kernel'])
+
+
+def saved(logdir):
+  state = tf.train.get_checkpoint_state(os.path.join(logdir, 'ckpt'))
+  return [os.path.basename(p) for p in state.all_model_checkpoint_paths]
 
 
 def test_regex_that_matches_nothing_is_one_line(pretrained, tmp_path):

@@ -16,7 +16,7 @@ from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KILLS = 10
+KILLS = 6  # half wait for a save in progress, half kill at a random moment
 
 
 def command(logdir, steps=100000000):

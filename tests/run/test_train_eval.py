@@ -82,7 +82,7 @@ def test_logdir_holds_config_metrics_scores_and_checkpoint(dummy_run):
   files = set(os.listdir(config.logdir))
   assert {'config.json', 'metrics.jsonl', 'scores.jsonl', 'ckpt'} <= files
   saved = json.load(open(os.path.join(config.logdir, 'config.json')))
-  assert saved['task'] == 'dummy_disc_vec' and saved['replay']['eval_size'] == 1000
+  assert saved['task'] == 'dummy_disc_vec'
 
 
 def test_metrics_carry_the_prefixes(dummy_run):
@@ -90,6 +90,8 @@ def test_metrics_carry_the_prefixes(dummy_run):
   keys = set().union(*read_jsonl(os.path.join(config.logdir, 'metrics.jsonl')))
   for prefix in ('episode/', 'epstats/', 'report/', 'eval/', 'train/', 'replay/'):
     assert any(k.startswith(prefix) for k in keys), (prefix, sorted(keys))
+  # What a leak hunt over a long run reads.
+  assert {'usage/proc_ram_gb', 'usage/proc_fds', 'usage/proc_threads'} <= keys
   scores = read_jsonl(os.path.join(config.logdir, 'scores.jsonl'))
   assert any('epstats/score' in x for x in scores)
   assert any('episode/score' in x for x in scores)
@@ -130,6 +132,23 @@ def test_checkpoint_holds_both_replays(dummy_run):
     assert a.keys() == b.keys()
     for key in a:
       np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_train_script_builds_no_eval_envs_replay_or_reports(tmp_path):
+  config = run_config(tmp_path, random_agent=True, steps=100, report_every=-1)
+  made = []
+  original = factories.make_replay
+  factories.make_replay = lambda config, mode: made.append(mode) or original(config, mode)
+  try:
+    train_eval.train_eval(config, evaluate=False)
+  finally:
+    factories.make_replay = original
+  assert made == ['train']
+  keys = set().union(*read_jsonl(os.path.join(config.logdir, 'metrics.jsonl')))
+  assert any(k.startswith('report/') for k in keys)
+  assert not any(k.startswith(('eval/', 'epstats/')) for k in keys), sorted(keys)
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / 'ckpt')))
+  assert not any(k.startswith('replay_eval') for k in reader.get_variable_to_shape_map())
 
 
 def main_cmd(logdir, *args):

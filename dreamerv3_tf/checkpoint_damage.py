@@ -1,0 +1,262 @@
+"""Damaged checkpoints: found before a run writes anything, then set aside.
+
+A checkpoint is damaged when a file of it is missing, truncated or unreadable, or a
+replay file it names is missing. `inspect` reads every checkpoint the `checkpoint`
+state file lists (reads only). A damaged latest one stops the run with one line
+naming the flag that resumes from the newest intact one (`run.resume_from`); a
+damaged earlier one is reported in one warning line, and `set_aside` moves its files
+into `damaged/` while `write_state` drops it from the state file, so it is never read
+again and never stops a save or a prune.
+"""
+
+import collections
+import contextlib
+import json
+import os
+import re
+import shlex
+import sys
+import time
+
+import tensorflow as tf
+from tensorflow.python.training import checkpoint_state_pb2
+from google.protobuf import text_format
+
+from dreamerv3_tf.core import base
+from dreamerv3_tf.gfile import GFILES
+
+RESUME_FLAG = '--config.run.resume_from'
+DAMAGED_DIR = 'damaged'
+
+
+class CheckpointError(base.UserError, RuntimeError):
+  """A checkpoint that cannot be loaded or saved; the message is one line."""
+
+
+class Plan(collections.namedtuple('Plan', 'path keep damaged')):
+  """What `inspect` found: the checkpoint to resume from (None: a fresh run), the
+  intact ones to keep managing (oldest first, ending with `path`) and the damaged
+  ones to set aside."""
+
+
+def inspect(directory, replay_names=(), resume_from=''):
+  """Checks the checkpoints of a run before it writes anything (reads only). -> Plan.
+
+  Every listed checkpoint is read whole, and the replay files it names must exist.
+  Raises CheckpointError (one line) when the latest one is damaged, naming the flag
+  that resumes from the newest intact earlier one, or when `resume_from` is not
+  an intact checkpoint of `directory` older only than damaged ones. A damaged
+  earlier checkpoint is reported in one warning line and listed in `Plan.damaged`.
+
+  Args:
+    directory: the run's checkpoint directory (may not exist yet).
+    replay_names: names of the replays saved with the checkpoints.
+    resume_from: '' for the latest checkpoint, else a checkpoint of `directory`
+      (its prefix, e.g. DIR/ckpt-4, or just 'ckpt-4') to resume from instead.
+  """
+  if resume_from:
+    return _plan_resume_from(directory, replay_names, resume_from)
+  listed = intact_latest(directory, replay_names, RESUME_FLAG)
+  if not listed:
+    return Plan(None, [], [])
+  damaged = _damaged_among(listed[:-1], replay_names)
+  return Plan(listed[-1], [p for p in listed if p not in damaged], damaged)
+
+
+def intact_latest(directory, replay_names, flag):
+  """-> the checkpoints the state file lists, oldest first ([]: none), after
+  checking that the latest is intact; else CheckpointError with a hint to `flag`."""
+  listed = listed_checkpoints(directory)
+  if listed is None or (not listed and _found(directory)):
+    state = GFILES.join(directory, 'checkpoint')
+    raise CheckpointError(
+        f'The checkpoint state file {state} is {"damaged" if listed is None else "missing"}'
+        f', so the latest checkpoint is unknown{resume_hint(directory, None, replay_names, flag)}')
+  reason = listed and _damage(listed[-1], replay_names)
+  if reason:
+    raise CheckpointError(
+        f'The latest checkpoint {listed[-1]} is damaged ({reason})'
+        f'{resume_hint(directory, listed[-1], replay_names, flag)}')
+  return listed
+
+
+def _plan_resume_from(directory, replay_names, resume_from):
+  known = listed_checkpoints(directory) or _found(directory)  # by file names if no state file
+  path = os.path.expanduser(resume_from)
+  path = path[:-len('.index')] if path.endswith('.index') else path
+  if not os.path.dirname(path):
+    path = GFILES.join(directory, path)
+  if _number(path) is None or not _same_dir(os.path.dirname(path), directory):
+    raise CheckpointError(
+        f'run.resume_from={resume_from} is not a checkpoint of this run (expected '
+        f'{GFILES.join(directory, "ckpt-<N>")}); run.from_checkpoint starts a new run '
+        "from another run's agent")
+  path = GFILES.join(directory, os.path.basename(path))
+  newer = [p for p in known if _number(p) > _number(path)]
+  intact = [p for p in newer if not _damage(p, replay_names)]
+  if intact:
+    raise CheckpointError(
+        f'run.resume_from={path} is older than the intact checkpoint {intact[-1]}; '
+        'drop run.resume_from to resume from the latest checkpoint')
+  reason = _damage(path, replay_names)
+  if reason:
+    raise CheckpointError(
+        f'run.resume_from={path} is not usable ({reason})'
+        f'{resume_hint(directory, path, replay_names)}')
+  older = [p for p in known if _number(p) < _number(path)]
+  damaged = _damaged_among(older, replay_names)
+  keep = [p for p in older if p not in damaged] + [path]
+  return Plan(path, keep, newer + damaged)
+
+
+def _damaged_among(paths, replay_names):
+  damaged = []
+  for path in paths:
+    reason = _damage(path, replay_names)
+    if reason:
+      # Without its index it was being pruned by a save that was interrupted before
+      # it rewrote the state file (TensorFlow lists the new checkpoint, deletes the
+      # oldest, index first, then lists again): no warning for that.
+      if tf.io.gfile.exists(path + '.index'):
+        warn_damaged(path, reason)
+      damaged.append(path)
+  return damaged
+
+
+def warn_damaged(path, reason):
+  print(f'WARNING: checkpoint {path} is damaged ({reason}); it is set aside in '
+        f'{DAMAGED_DIR}/ and not read again.', file=sys.stderr, flush=True)
+
+
+def _damage(path, replay_names=()):
+  """-> why checkpoint `path` cannot be loaded (one line), or None if it is intact."""
+  if not tf.io.gfile.exists(path + '.index'):
+    return f'{os.path.basename(path)}.index is missing'
+  try:
+    reader = read_all(path)
+  except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
+    return base.one_line(e)
+  keys = reader.get_variable_to_shape_map()
+  for name in replay_names:
+    key = f'{name}/.ATTRIBUTES/py_state'
+    if key not in keys:
+      continue  # a checkpoint of another run layout: `Checkpoint.load` names that
+    try:
+      value = reader.get_tensor(key)
+      files = json.loads(value.decode() if isinstance(value, bytes) else value)['files']
+    except (ValueError, KeyError, TypeError) as e:
+      return f'its {name} state is unreadable: {base.one_line(e)}'
+    folder = GFILES.join(os.path.dirname(path), name)
+    present = set(GFILES.listdir(folder)) if tf.io.gfile.isdir(folder) else set()
+    missing = [f for f in files if f not in present]
+    if missing:
+      return (f'{len(missing)} replay file{"s are" if len(missing) > 1 else " is"} '
+              f'missing, e.g. {name}/{missing[0]}')
+  return None
+
+
+def read_all(path):
+  reader = tf.train.load_checkpoint(path)
+  for key in reader.get_variable_to_shape_map():
+    reader.get_tensor(key)  # reads every byte: a truncated data file fails here
+  return reader
+
+
+def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
+  """'; resume from the newest intact one with FLAG=PATH', for a damaged `damaged`
+  (None: the latest is unknown), or why that is impossible."""
+  candidates = listed_checkpoints(directory) or _found(directory)
+  for path in sorted(candidates, key=_number, reverse=True):
+    if damaged and _number(path) >= _number(damaged):
+      continue
+    if not _damage(path, replay_names):
+      verb = 'resume from' if flag == RESUME_FLAG else 'use'
+      return (f'; to {verb} the newest intact checkpoint, {os.path.basename(path)}, '
+              f'rerun with {flag}={shlex.quote(path)}')
+  return '; no earlier checkpoint is intact: start again with a new --logdir'
+
+
+def listed_checkpoints(directory):
+  """Checkpoints named by the `checkpoint` state file, oldest first ([] if there is
+  no such file, None if it cannot be read)."""
+  if not tf.io.gfile.exists(GFILES.join(directory, 'checkpoint')):
+    return []
+  try:
+    with quiet_tf():
+      state = tf.train.get_checkpoint_state(directory)
+  except Exception:  # noqa: BLE001 - a state file without a latest checkpoint
+    return None
+  if state is None:
+    return None
+  paths = list(state.all_model_checkpoint_paths)
+  if state.model_checkpoint_path not in paths:
+    paths.append(state.model_checkpoint_path)
+  return paths
+
+
+def _found(directory):
+  """Checkpoint prefixes in `directory` with an index file, by number."""
+  if not tf.io.gfile.isdir(directory):
+    return []
+  names = [x[:-len('.index')] for x in GFILES.listdir(directory) if x.endswith('.index')]
+  return sorted((GFILES.join(directory, x) for x in names if _number(x) is not None),
+                key=_number)
+
+
+def _number(path):
+  match = re.fullmatch(r'ckpt-(\d+)', os.path.basename(path))
+  return int(match.group(1)) if match else None
+
+
+def _same_dir(a, b):
+  if '://' in a or '://' in b:
+    return a.rstrip('/') == b.rstrip('/')
+  return os.path.realpath(a) == os.path.realpath(b)
+
+
+def set_aside(directory, path):
+  """Moves the files of checkpoint `path` into DIR/damaged/ (kept for inspection)."""
+  target = GFILES.join(directory, DAMAGED_DIR)
+  tf.io.gfile.makedirs(target)
+  name = os.path.basename(path)
+  suffix = ''
+  while tf.io.gfile.glob(GFILES.join(target, name + suffix) + '.*'):
+    suffix = f'.{time.time_ns()}'  # the same number was damaged before
+  for file in tf.io.gfile.glob(path + '.*'):
+    rest = os.path.basename(file)[len(name):]
+    tf.io.gfile.rename(file, GFILES.join(target, name + suffix + rest))
+
+
+def write_state(directory, paths):
+  """Rewrites the `checkpoint` state file to manage exactly `paths` (oldest first),
+  keeping their save times so that CheckpointManager still prunes them in order."""
+  old = None
+  with contextlib.suppress(Exception), quiet_tf():
+    old = tf.train.get_checkpoint_state(directory)
+  stamps = dict(zip(old.all_model_checkpoint_paths, old.all_model_checkpoint_timestamps)
+                ) if old else {}
+  times = [stamps.get(p) or tf.io.gfile.stat(p + '.index').mtime_nsec / 1e9 for p in paths]
+  # The manager only manages checkpoints saved after the last preserved one.
+  preserved = min(times) - 1
+  if old:
+    preserved = min(preserved, old.last_preserved_timestamp)
+  state = checkpoint_state_pb2.CheckpointState(
+      model_checkpoint_path=os.path.basename(paths[-1]),
+      all_model_checkpoint_paths=[os.path.basename(p) for p in paths],
+      all_model_checkpoint_timestamps=times, last_preserved_timestamp=preserved)
+  file = GFILES.join(directory, 'checkpoint')
+  with tf.io.gfile.GFile(file + '.tmp', 'w') as f:
+    f.write(text_format.MessageToString(state))
+  tf.io.gfile.rename(file + '.tmp', file, overwrite=True)
+
+
+@contextlib.contextmanager
+def quiet_tf():
+  """Silences TensorFlow's Python warnings (e.g. about an unreadable state file)."""
+  logger = tf.get_logger()
+  level = logger.level
+  logger.setLevel('ERROR')
+  try:
+    yield
+  finally:
+    logger.setLevel(level)

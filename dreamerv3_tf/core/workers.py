@@ -1,0 +1,409 @@
+"""An env in a worker process, behind the same Env contract (restart on failure).
+
+  envs = workers.start([functools.partial(make_env, i) for i in range(4)])
+  obs = workers.step_all(envs, actions)      # all processes step at the same time
+  obs = envs[0].step(action)                 # or one at a time: the Env contract
+  envs[0].close()
+
+Each env lives in its own fresh Python interpreter (a subprocess that imports only
+this module, numpy and whatever the constructor needs), so no TensorFlow state is
+forked and the parent's `__main__` is not re-imported (which the multiprocessing
+'spawn' start method would do, importing TensorFlow in every worker when the entry
+script imports it at the top). Constructors travel as plain data (a module-level
+function's name and its arguments) and actions and observations as `wire`-encoded
+numpy dicts over a socket pair: no pickle in either direction.
+
+Crashed workers: a worker whose process dies, whose env raises, or that does not answer
+within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
+at its very first step: an env that cannot take one step is broken, base.EnvError).
+Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up
+final observation would put a boundary into replay that the env never produced). The rebuilt env is stepped with
+`reset=True` at once, so the observation `step` returns has `is_first=True`: the agent
+resets that env's carry as at any episode start, replay starts a new episode for the
+worker, and episode statistics restart. An env that breaks its declared spaces
+(`base.EnvSpaceError`) is a bug, not a crash: it is raised, not restarted.
+Errors and warnings name the env in one line; the env's own traceback is printed
+only when base.wants_traceback().
+"""
+
+import functools
+import importlib
+import multiprocessing.connection as mpc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+import weakref
+
+from dreamerv3_tf.core import base
+from dreamerv3_tf.core import wire
+
+_MAX_CONSECUTIVE_RESTARTS = 3
+
+
+class RemoteEnv(base.Env):
+  """An env built and stepped in its own worker process.
+
+  Args:
+    index: the env's number.
+    make_env: zero-argument constructor: a module-level function, or a
+      functools.partial of one with plain-data arguments.
+    timeout: seconds the worker may take to build its env or answer one call
+      before it counts as crashed.
+    wait: wait for the env to be built now; False starts the process only
+      (`ready()` waits), so that several workers start at the same time.
+    name: how errors name the env (e.g. 'dmc_walker_walk train env 1').
+
+  Attributes:
+    obs_space, act_space: the env's spaces (act_space includes 'reset').
+    restarts: number of times the worker was rebuilt.
+  """
+
+  def __init__(self, index, make_env, timeout=120.0, wait=True, name=None):
+    self.index = index
+    self.name = name or f'env {index}'
+    self.timeout = float(timeout)
+    self.restarts = 0
+    self._spaces = None
+    self._ctor = _ctor_spec(index, make_env)
+    self._worker = [_Worker(index, self._ctor)]  # a list: restarts replace it
+    self._deadline = self._failure = None
+    # Kill the worker if the env is dropped or the program exits without close().
+    self._finalizer = weakref.finalize(self, _kill_all, self._worker)
+    if wait:
+      self.ready()
+
+  @property
+  def obs_space(self):
+    return self._spaces[0]
+
+  @property
+  def act_space(self):
+    return self._spaces[1]
+
+  @property
+  def pid(self):
+    return self._worker[0].proc.pid
+
+  def ready(self):
+    """Waits until the env is built; base.EnvError naming it if that failed."""
+    try:
+      self._spaces = self._worker[0].ready(self.timeout)
+    except _WorkerError as e:
+      raise base.EnvError(f'{self.name} failed to start: {e}', e.details) from None
+
+  def step(self, action):
+    self.submit(action)
+    return self.result()
+
+  def submit(self, action):
+    """Sends `action`; `result()` waits for the observation."""
+    self._deadline = time.monotonic() + self.timeout
+    self._failure = None
+    try:
+      wire.send(self._worker[0].conn, action)
+    except OSError as e:  # BrokenPipeError, ConnectionResetError
+      self._failure = _WorkerError(self._worker[0].lost(e))
+
+  def result(self):
+    """The observation for the submitted action; from a rebuilt env if it failed."""
+    error, worker = self._failure, self._worker[0]
+    if error is None:
+      if worker.conn.poll(max(0.0, self._deadline - time.monotonic())):
+        try:
+          obs = worker.receive()
+          worker.stepped = True
+          return obs
+        except _WorkerError as e:
+          error = e
+        except base.EnvSpaceError as e:
+          raise _renamed(e, self.name) from None
+      else:
+        error = _WorkerError(f'no answer within {self.timeout:g}s')
+    if not worker.stepped:  # a broken env, not a crash: restarts cannot help
+      raise base.EnvError(f'{self.name} failed on its first step: {error}', error.details)
+    return self._restart(error)
+
+  def get_state(self):
+    """The env's state, or None if it cannot save one (see base.get_env_state)."""
+    return self._call(('get_state',))
+
+  def set_state(self, state):
+    return self._call(('set_state', state))
+
+  def kill(self):
+    """Stops the worker at once (its env is not closed)."""
+    self._finalizer()
+
+  def close(self):
+    """Asks the worker to stop (it closes its env), then kills it. Safe twice."""
+    if not self._finalizer.alive:
+      return
+    worker = self._worker[0]
+    worker.request_stop()
+    worker.join(2.0)
+    self._finalizer()
+
+  def _call(self, message):
+    wire.send(self._worker[0].conn, message)
+    try:
+      return self._worker[0].receive()
+    except _WorkerError as e:
+      raise base.EnvError(f'{self.name}: {e}', e.details) from None
+
+  def _restart(self, error):
+    """Rebuilds the worker and returns its first observation (is_first)."""
+    reset = {k: v[0] for k, v in base.reset_actions(self.act_space, 1).items()}
+    for attempt in range(1, _MAX_CONSECUTIVE_RESTARTS + 1):
+      print(
+          f'WARNING: {self.name} failed ({error}); restarting it (attempt '
+          f'{attempt}), its partial episode is discarded.', file=sys.stderr, flush=True)
+      if error.details and base.wants_traceback():
+        print(error.details, file=sys.stderr, flush=True)
+      self._worker[0].kill()
+      self.restarts += 1
+      try:
+        self._worker[0] = _Worker(self.index, self._ctor)
+        self._worker[0].ready(self.timeout)
+        wire.send(self._worker[0].conn, reset)
+        if not self._worker[0].conn.poll(self.timeout):
+          raise _WorkerError(f'no answer within {self.timeout:g}s')
+        obs = self._worker[0].receive()
+        self._worker[0].stepped = True
+        return obs
+      except _WorkerError as e:
+        error = e
+      except OSError as e:
+        error = _WorkerError(str(e))
+    raise base.EnvError(
+        f'{self.name} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
+        f'last error: {error}', error.details)
+
+
+def start(make_env_fns, timeout=120.0, names=None):
+  """-> [RemoteEnv], one per constructor; their interpreters start at the same time.
+
+  names: how errors name each env (default 'env <index>'). Raises base.EnvError
+  naming the first env that failed to build (all are stopped).
+  """
+  envs = []
+  names = names or [None] * len(make_env_fns)
+  try:
+    for i, (fn, name) in enumerate(zip(make_env_fns, names)):
+      envs.append(RemoteEnv(i, fn, timeout, wait=False, name=name))
+    for env in envs:
+      env.ready()
+  except BaseException:
+    for env in envs:
+      env.kill()
+    raise
+  return envs
+
+
+def step_all(envs, acts, names):
+  """-> [env.step(act)] for every env. Remote envs get their actions before any
+  answer is awaited, so their processes step at the same time; the errors of envs
+  in this process are named as `names` (remote ones name themselves)."""
+  remote = [isinstance(env, RemoteEnv) for env in envs]
+  for env, act, is_remote in zip(envs, acts, remote):
+    if is_remote:
+      env.submit(act)
+  return [env.result() if is_remote else _step_local(env, act, name)
+          for env, act, is_remote, name in zip(envs, acts, remote, names)]
+
+
+def _step_local(env, act, name):
+  try:
+    return env.step(act)
+  except base.EnvSpaceError as e:
+    raise _renamed(e, name) from None
+  except Exception as e:  # noqa: BLE001 - named and passed on
+    raise base.EnvError(f'{name} {_raised(e)}') from e
+
+
+def error_summary(error):
+  """One line: the message, after the exception's type unless it is a ValueError
+  (whose messages name the problem already, e.g. an unknown task)."""
+  text = ' '.join(str(error).split())
+  if isinstance(error, (ValueError, base.UserError)) and text:
+    return text
+  return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+def _raised(error):
+  return f'raised {type(error).__name__}: {" ".join(str(error).split())}'
+
+
+def _renamed(error, name):
+  """The EnvSpaceError with the env's name instead of its leading 'Env '."""
+  text = str(error)
+  return base.EnvSpaceError(f'{name}: {text[4:] if text.startswith("Env ") else text}')
+
+
+def _ctor_spec(index, fn):
+  """-> plain data naming `fn` (a module-level callable, or a functools.partial of one
+  with plain-data arguments) that a worker turns back into the constructor."""
+  func, args, kwargs = fn, (), {}
+  if isinstance(fn, functools.partial):
+    func, args, kwargs = fn.func, fn.args, fn.keywords
+  module, name = getattr(func, '__module__', None), getattr(func, '__qualname__', '')
+  try:
+    if not module or not name or '<' in name:
+      raise TypeError('not a module-level function or class')
+    spec = {'module': module, 'name': name, 'args': tuple(args), 'kwargs': dict(kwargs)}
+    wire.dumps(spec)
+  except TypeError as e:
+    raise ValueError(
+        f'parallel=True needs env constructors that are picklable as plain data (a '
+        f'module-level function, or a functools.partial of one whose arguments are '
+        f'numbers, strings, lists, dicts or arrays); constructor {index} is {fn!r}: {e}'
+    ) from None
+  return spec
+
+
+def _build(spec):
+  """The worker's side of `_ctor_spec`: imports the function and calls it."""
+  func = functools.reduce(getattr, spec['name'].split('.'), importlib.import_module(spec['module']))
+  return func(*spec['args'], **spec['kwargs'])
+
+
+class _WorkerError(RuntimeError):
+  """A worker failed: a one-line message, and the env's traceback if it raised."""
+
+  def __init__(self, message, details=''):
+    super().__init__(message)
+    self.details = details
+
+
+# The worker's entry point: a fresh interpreter that imports only this module.
+_BOOT = (
+    'import sys; from dreamerv3_tf.core import workers; workers._serve(int(sys.argv[1]))')
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class _Worker:
+  """One env subprocess and the parent's end of its socket pair."""
+
+  def __init__(self, index, ctor):
+    self.index = index
+    self.stepped = False  # answered a step: a later failure is a crash to restart
+    parent, child = socket.socketpair()
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [_ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+    try:
+      self.proc = subprocess.Popen(
+          [sys.executable, '-c', _BOOT, str(child.fileno())],
+          pass_fds=(child.fileno(),), env=env)
+    finally:
+      child.close()
+    self.conn = mpc.Connection(parent.detach())
+    # sys.path first, so the constructor's module (even a test file) can be imported.
+    wire.send(self.conn, (list(sys.path), ctor))
+
+  def ready(self, timeout):
+    """Waits for the env to be built; returns (obs_space, act_space)."""
+    if not self.conn.poll(timeout):
+      raise _WorkerError(f'built no env within {timeout:g}s')
+    return self.receive()
+
+  def receive(self):
+    try:
+      kind, payload = wire.recv(self.conn)
+    except (EOFError, OSError) as e:
+      raise _WorkerError(self.lost(e)) from None
+    if kind == 'space_error':
+      raise base.EnvSpaceError(payload)
+    if kind != 'ok':
+      raise _WorkerError(*payload)  # (one-line summary, traceback)
+    return payload
+
+  def lost(self, error):
+    """Describes a broken connection: usually the process died."""
+    code = self._exitcode()
+    if code is None:
+      return f'lost connection to a live process ({error!r})'
+    return f'process died (exit code {code})'
+
+  def request_stop(self):
+    try:
+      wire.send(self.conn, None)
+    except OSError:
+      pass
+
+  def join(self, timeout):
+    try:
+      self.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+      pass
+
+  def kill(self):
+    if self.proc.poll() is None:
+      self.proc.kill()
+      try:
+        self.proc.wait(5)
+      except subprocess.TimeoutExpired:
+        pass
+    self.conn.close()
+
+  def _exitcode(self):
+    try:
+      return self.proc.wait(0.5)
+    except subprocess.TimeoutExpired:
+      return None
+
+
+def _kill_all(workers):
+  for worker in workers:
+    if worker is not None:
+      worker.kill()
+
+
+def _serve(fd):
+  """Worker loop: build the env, then answer one observation per action."""
+  # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  conn = mpc.Connection(fd)
+  env = None
+  try:
+    path, ctor = wire.recv(conn)
+    sys.path[:] = path
+    try:
+      env = _build(ctor)
+      wire.send(conn, ('ok', (env.obs_space, env.act_space)))
+    except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
+      wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
+      return
+    while True:
+      act = wire.recv(conn)
+      if act is None:
+        break
+      if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)
+        try:
+          result = (base.get_env_state(env) if act[0] == 'get_state'
+                    else env.set_state(act[1]))
+          wire.send(conn, ('ok', result))
+        except Exception as e:  # noqa: BLE001 - the parent reports it
+          wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
+        continue
+      try:
+        obs = env.step(act)
+      except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
+        wire.send(conn, ('space_error', str(e)))
+        return
+      except Exception as e:  # noqa: BLE001 - reported to the parent, which restarts us
+        wire.send(conn, ('error', (_raised(e), traceback.format_exc())))
+        return
+      wire.send(conn, ('ok', obs))
+  except (EOFError, OSError):
+    pass  # the parent is gone or closed the pipe
+  finally:
+    if env is not None:
+      try:
+        env.close()
+      except Exception:  # noqa: BLE001 - closing a broken env must not mask the exit
+        pass
+    conn.close()

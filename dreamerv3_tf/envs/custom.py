@@ -1,0 +1,160 @@
+"""Your own env by name: task=py_<module>:<function>, keyword arguments from config.env.py.
+
+  # corridor.py, in a directory on PYTHONPATH
+  class Corridor(gymnasium.Env): ...
+  python -m dreamerv3_tf.main --config=configs/gym.py:train_eval \
+      --config.task=py_corridor:Corridor --config.env.py='{"length": 5}'
+
+`function` is any callable of the module, a function or a class (dots reach nested
+attributes). It gets config.env.py as keyword arguments, plus `seed` (an int that
+differs per env) and `mode` ('train' or 'eval') if it has parameters of those names.
+It returns a gymnasium.Env, wrapped like a gym_ task (config.env.gym's size, repeat and
+image apply, and resets are seeded), or an env with the step-dict interface of
+core/base.Env (obs_space and act_space: dicts of core.spaces.Space).
+
+Env workers (run.parallel=True) import the module by name in their own processes,
+with the main process's sys.path: it must be importable there (PYTHONPATH, or the
+working directory). Each way this can fail raises EnvSetupError, one line naming
+what to fix.
+"""
+
+import importlib
+import inspect
+import os
+import sys
+import traceback
+
+from dreamerv3_tf.core.spaces import Space
+from dreamerv3_tf.envs.wrappers import EnvSetupError
+
+PASSED = ('seed', 'mode')  # given by the run, never by config.env.py
+
+
+def make(name, kwargs, gym_options, seed, mode):
+  """The env of task py_<name>.
+
+  Args:
+    name: '<module>:<function>'.
+    kwargs: config.env.py, keyword arguments of the function.
+    gym_options: config.env.gym, for a gymnasium.Env it returns.
+    seed, mode: passed on where the function takes them.
+  """
+  module_name, function, fn = resolve(name)
+  kwargs = dict(kwargs or {})
+  call = _arguments(name, fn, kwargs, {'seed': seed, 'mode': mode})
+  try:
+    env = fn(**call)
+  except Exception as e:  # noqa: BLE001 - the user's code: named in one line
+    shown = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
+    raise EnvSetupError(
+        f'{name}({shown}) raised {type(e).__name__}: {_one_line(e)}'
+        f'{_where(e, module_name)}') from e
+  return _adapt(name, env, gym_options, seed)
+
+
+def resolve(name):
+  """'<module>:<function>' -> (module name, function name, the callable)."""
+  module_name, sep, function = name.partition(':')
+  if not sep or not module_name or not function:
+    raise EnvSetupError(
+        f'task py_{name}: expected py_<module>:<function>, e.g. py_corridor:Corridor')
+  try:
+    module = importlib.import_module(module_name)
+  except ModuleNotFoundError as e:
+    if e.name and (module_name + '.').startswith(e.name + '.'):
+      raise EnvSetupError(
+          f'env module {module_name!r} not found: put the directory that holds it on '
+          f'PYTHONPATH (or run from there)') from None
+    raise EnvSetupError(
+        f'importing {module_name} failed: {_one_line(e)} (a package it needs is '
+        'missing)') from e
+  except Exception as e:  # noqa: BLE001 - the user's module: named in one line
+    raise EnvSetupError(
+        f'importing {module_name} raised {type(e).__name__}: {_one_line(e)}'
+        f'{_where(e, module_name)}') from e
+  fn = module
+  for part in function.split('.'):
+    if not hasattr(fn, part):
+      names = sorted(k for k, v in vars(module).items()
+                     if callable(v) and not k.startswith('_') and
+                     getattr(v, '__module__', None) == module_name)
+      raise EnvSetupError(
+          f'module {module_name} ({module.__file__}) has no {function!r}; its own '
+          f'functions and classes: {", ".join(names) or "none"}')
+    fn = getattr(fn, part)
+  if not callable(fn):
+    raise EnvSetupError(f'{name} is a {type(fn).__name__}, not a function or class')
+  return module_name, function, fn
+
+
+def _arguments(name, fn, kwargs, passed):
+  """The keyword arguments of the call; unknown or missing ones are named."""
+  clash = [k for k in PASSED if k in kwargs]
+  if clash:
+    raise EnvSetupError(
+        f'config.env.py sets {clash}: the run passes {", ".join(PASSED)} itself '
+        '(config.seed; train or eval env)')
+  try:
+    params = inspect.signature(fn).parameters.values()
+  except (TypeError, ValueError):  # no signature to read (a builtin): the call decides
+    return dict(kwargs)
+  named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+  open_ended = any(p.kind == p.VAR_KEYWORD for p in params)
+  unknown = sorted(k for k in kwargs if k not in named)
+  if unknown and not open_ended:
+    raise EnvSetupError(
+        f'config.env.py sets {unknown}, which {name} does not take; it takes: '
+        f'{", ".join(k for k in named if k not in PASSED) or "no arguments"}')
+  missing = [p.name for p in params
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and
+             p.default is p.empty and p.name not in kwargs and p.name not in PASSED]
+  if missing:
+    raise EnvSetupError(
+        f'{name} needs {missing}: set them in config.env.py, e.g. '
+        f"--config.env.py='{{\"{missing[0]}\": ...}}'")
+  return {**kwargs, **{k: v for k, v in passed.items() if k in named}}
+
+
+def _adapt(name, env, gym_options, seed):
+  """A gymnasium.Env -> Gym; a step-dict env as it is, once its spaces are checked."""
+  gymnasium = sys.modules.get('gymnasium')  # loaded if the user's module made one
+  if gymnasium is not None and isinstance(env, gymnasium.Env):
+    from dreamerv3_tf.envs.gym import Gym
+    try:
+      return Gym(env, seed=seed, **dict(gym_options or {}))
+    except ValueError as e:  # unsupported spaces, image=True without rgb_array
+      raise EnvSetupError(f'{name}: {e}') from None
+  if all(hasattr(env, k) for k in ('obs_space', 'act_space', 'step')):
+    for what in ('obs_space', 'act_space'):
+      spaces = getattr(env, what)
+      if not isinstance(spaces, dict):
+        raise EnvSetupError(
+            f'{name}: env.{what} is a {type(spaces).__name__}; expected a dict of '
+            'dreamerv3_tf.core.spaces.Space')
+      for key, space in spaces.items():
+        if not isinstance(space, Space):
+          raise EnvSetupError(
+              f'{name}: env.{what}[{key!r}] is a {type(space).__name__}; expected a '
+              'dreamerv3_tf.core.spaces.Space (or return a gymnasium.Env)')
+    return env
+  hint = (' (it has observation_space: a gym env? port it to gymnasium.Env)'
+          if hasattr(env, 'observation_space') else '')
+  raise EnvSetupError(
+      f'{name} returned {type(env).__name__}, not an env{hint}: return a gymnasium.Env '
+      'or an object with obs_space, act_space and step() (dreamerv3_tf/core/base.py Env)')
+
+
+def _one_line(error):
+  return ' '.join(str(error).split())
+
+
+def _where(error, module_name):
+  """' (file.py, line N)': the deepest frame in the user's module, else the deepest."""
+  frames = traceback.extract_tb(error.__traceback__)
+  if not frames:
+    return ''
+  module = sys.modules.get(module_name)
+  own = getattr(module, '__file__', None)
+  mine = [f for f in frames if own and os.path.abspath(f.filename) == os.path.abspath(own)]
+  frame = (mine or frames)[-1]
+  return f' ({os.path.basename(frame.filename)}, line {frame.lineno})'

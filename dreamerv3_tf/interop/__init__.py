@@ -1,0 +1,1 @@
+"""Interoperation with other DreamerV3 implementations (the official JAX code)."""

@@ -1,0 +1,396 @@
+"""Checkpoints of the official DreamerV3 code (github danijar/dreamerv3) -> ours.
+
+  python -m dreamerv3_tf.interop.official --checkpoint=OFFICIAL_LOGDIR --logdir=OUT \
+      [--config=configs/dmc.py:train_eval] [--config.task=dmc_cartpole_swingup]
+  python -m dreamerv3_tf.export --logdir=OUT --out=SAVED_MODEL
+
+The official code keeps its latest save in `LOGDIR/ckpt/<folder>/` (named by the text
+file `LOGDIR/ckpt/latest`, complete once the folder holds `done`); `agent.pkl` there is
+a pickle of {'params': {name: array}, 'counters': {...}}, read here with the restricted
+unpickler (`interop.unpickle`). Every official parameter goes to one of our variables
+through `TABLE`; a checkpoint that does not fit the agent of the given config is
+refused with one line naming the first name or shape that differs. When
+`OFFICIAL_LOGDIR/config.yaml` exists, its model settings are applied to the config
+first (`interop.official_config`), so the agent is built the way it was trained.
+
+OUT becomes a logdir of ours: config.json, spaces.json (from the task's env) and
+ckpt/ with the agent (weights, optimizer slots and step, return normalizer, slow
+critic). `dreamerv3_tf.export --logdir=OUT`, `--config.script=eval_only
+--config.run.from_checkpoint=OUT/ckpt` and `--config.run.from_checkpoint=OUT/ckpt`
+(a new run starting from these weights) accept it.
+"""
+
+import os
+import re
+import sys
+
+import numpy as np
+
+from dreamerv3_tf.interop import unpickle
+
+# (official parameter name, our variable as an attribute path from the agent), one to
+# one, same shapes and layouts (no transposes):
+#   {i}     a layer index: 0, 1, ... while our path exists (the official index is the same)
+#   {r}     the official index of a reversed stack: n - 1 - i (the image decoder's convs)
+#   {head}  each of the MLP heads
+#   {vec}   the decoder's vector observation keys: the key name there, its index in
+#           sorted order here
+#   {cont}, {disc}  continuous / discrete action keys: the key name there, its index
+#           in sorted order here
+# The optimizer slots of every trainable row follow from it (see `_slot_rows`).
+TABLE = (
+    ('enc/mlp{i}/kernel', 'enc.mlp.layer{i}.linear.kernel'),
+    ('enc/mlp{i}/bias', 'enc.mlp.layer{i}.linear.bias'),
+    ('enc/mlp{i}norm/scale', 'enc.mlp.layer{i}.norm.scale'),
+    ('enc/cnn{i}/kernel', 'enc.cnn.conv{i}.kernel'),
+    ('enc/cnn{i}/bias', 'enc.cnn.conv{i}.bias'),
+    ('enc/cnn{i}norm/scale', 'enc.cnn.norm{i}.scale'),
+    ('dyn/dynin{i}/kernel', 'dyn.dynin{i}.linear.kernel'),
+    ('dyn/dynin{i}/bias', 'dyn.dynin{i}.linear.bias'),
+    ('dyn/dynin{i}norm/scale', 'dyn.dynin{i}.norm.scale'),
+    ('dyn/dynhid0/kernel', 'dyn.dynhid.kernel'),
+    ('dyn/dynhid0/bias', 'dyn.dynhid.bias'),
+    ('dyn/dynhid0norm/scale', 'dyn.dynhidnorm.scale'),
+    ('dyn/dyngru/kernel', 'dyn.dyngru.kernel'),
+    ('dyn/dyngru/bias', 'dyn.dyngru.bias'),
+    ('dyn/obs{i}/kernel', 'dyn.obs{i}.linear.kernel'),
+    ('dyn/obs{i}/bias', 'dyn.obs{i}.linear.bias'),
+    ('dyn/obs{i}norm/scale', 'dyn.obs{i}.norm.scale'),
+    ('dyn/obslogit/kernel', 'dyn.obslogit.kernel'),
+    ('dyn/obslogit/bias', 'dyn.obslogit.bias'),
+    ('dyn/prior{i}/kernel', 'dyn.prior{i}.linear.kernel'),
+    ('dyn/prior{i}/bias', 'dyn.prior{i}.linear.bias'),
+    ('dyn/prior{i}norm/scale', 'dyn.prior{i}.norm.scale'),
+    ('dyn/priorlogit/kernel', 'dyn.priorlogit.kernel'),
+    ('dyn/priorlogit/bias', 'dyn.priorlogit.bias'),
+    ('dec/mlp/linear{i}/kernel', 'dec.mlp.layer{i}.linear.kernel'),
+    ('dec/mlp/linear{i}/bias', 'dec.mlp.layer{i}.linear.bias'),
+    ('dec/mlp/norm{i}/scale', 'dec.mlp.layer{i}.norm.scale'),
+    ('dec/vec/{vec}/pred/kernel', 'dec.vecout{vec}.kernel'),
+    ('dec/vec/{vec}/pred/bias', 'dec.vecout{vec}.bias'),
+    ('dec/sp0/kernel', 'dec.cnn.sp0.kernel'),
+    ('dec/sp0/bias', 'dec.cnn.sp0.bias'),
+    ('dec/sp1/kernel', 'dec.cnn.sp1.linear.kernel'),
+    ('dec/sp1/bias', 'dec.cnn.sp1.linear.bias'),
+    ('dec/sp1norm/scale', 'dec.cnn.sp1.norm.scale'),
+    ('dec/sp2/kernel', 'dec.cnn.sp2.kernel'),
+    ('dec/sp2/bias', 'dec.cnn.sp2.bias'),
+    ('dec/spnorm/scale', 'dec.cnn.spnorm.scale'),
+    ('dec/conv{r}/kernel', 'dec.cnn.conv{i}.kernel'),
+    ('dec/conv{r}/bias', 'dec.cnn.conv{i}.bias'),
+    ('dec/conv{r}norm/scale', 'dec.cnn.norm{i}.scale'),
+    ('dec/imgout/kernel', 'dec.cnn.out.kernel'),
+    ('dec/imgout/bias', 'dec.cnn.out.bias'),
+    ('{head}/mlp/linear{i}/kernel', '{head}.mlp.layer{i}.linear.kernel'),
+    ('{head}/mlp/linear{i}/bias', '{head}.mlp.layer{i}.linear.bias'),
+    ('{head}/mlp/norm{i}/scale', '{head}.mlp.layer{i}.norm.scale'),
+    ('rew/head/logits/kernel', 'rew.out.kernel'),
+    ('rew/head/logits/bias', 'rew.out.bias'),
+    ('con/head/logit/kernel', 'con.out.kernel'),
+    ('con/head/logit/bias', 'con.out.bias'),
+    ('val/head/logits/kernel', 'val.out.kernel'),
+    ('val/head/logits/bias', 'val.out.bias'),
+    ('slowval/head/logits/kernel', 'slowval.out.kernel'),
+    ('slowval/head/logits/bias', 'slowval.out.bias'),
+    ('pol/head/{cont}/mean/kernel', 'pol.mean{cont}.kernel'),
+    ('pol/head/{cont}/mean/bias', 'pol.mean{cont}.bias'),
+    ('pol/head/{cont}/stddev/kernel', 'pol.std{cont}.kernel'),
+    ('pol/head/{cont}/stddev/bias', 'pol.std{cont}.bias'),
+    ('pol/head/{disc}/logits/kernel', 'pol.logits{disc}.kernel'),
+    ('pol/head/{disc}/logits/bias', 'pol.logits{disc}.bias'),
+    ('retnorm/lo/value', 'retnorm.lo'),
+    ('retnorm/hi/value', 'retnorm.hi'),
+    ('slowval_count/value', 'slowval_updates'),
+    ('opt/step/value', 'opt.step'),
+)
+HEADS = ('rew', 'con', 'val', 'slowval', 'pol')
+# Official copies of the update count (LaProp's two bias corrections, the LR
+# schedule); ours derive all three from opt.step, so they must equal it.
+STEP_COPIES = ('opt/state/1/0', 'opt/state/2/0', 'opt/state/3/count')
+NU, MU = 'opt/state/1/1/', 'opt/state/2/1/'
+
+
+class OfficialCheckpointError(ValueError):
+  """An official checkpoint that cannot be read or does not fit; one line."""
+
+
+# --- reading ------------------------------------------------------------------
+
+
+def find_folder(path):
+  """The save folder (with agent.pkl) named by an official logdir, ckpt dir or folder."""
+  import tensorflow as tf
+  path = os.path.expanduser(str(path)).rstrip('/')
+  for ckpt in (os.path.join(path, 'ckpt'), path):
+    latest = os.path.join(ckpt, 'latest')
+    if tf.io.gfile.exists(latest):
+      with tf.io.gfile.GFile(latest, 'r') as f:
+        name = f.read().strip()
+      path = os.path.join(ckpt, name)
+      break
+  if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')):
+    raise OfficialCheckpointError(
+        f'{path}: no agent.pkl (pass an official logdir, its ckpt/ or a save folder)')
+  if not tf.io.gfile.exists(os.path.join(path, 'done')):
+    raise OfficialCheckpointError(f'{path}: the save is incomplete (no done marker)')
+  return path
+
+
+def read(path):
+  """-> {'folder', 'params': {name: ndarray}, 'counters': {name: int}, 'step': int|None}."""
+  import tensorflow as tf
+  folder = find_folder(path)
+
+  def load(name):
+    with tf.io.gfile.GFile(os.path.join(folder, name), 'rb') as f:
+      raw = f.read()
+    try:
+      return unpickle.loads(raw)
+    except unpickle.UnpickleError as e:
+      raise OfficialCheckpointError(f'{folder}/{name}: {e}') from None
+
+  data = load('agent.pkl')
+  if not (isinstance(data, dict) and isinstance(data.get('params'), dict)):
+    raise OfficialCheckpointError(
+        f'{folder}/agent.pkl: expected a dict with params, got '
+        f'{sorted(data) if isinstance(data, dict) else type(data).__name__}')
+  params = data['params']
+  bad = [k for k, v in params.items() if not (isinstance(k, str) and isinstance(v, np.ndarray))]
+  if bad:
+    raise OfficialCheckpointError(f'{folder}/agent.pkl: params[{bad[0]!r}] is not an array')
+  counters = data.get('counters') or {}
+  step = None
+  if tf.io.gfile.exists(os.path.join(folder, 'step.pkl')):
+    value = load('step.pkl')
+    step = int(value) if isinstance(value, (int, np.integer)) else None
+  return {'folder': folder, 'params': params, 'step': step,
+          'counters': {k: int(v) for k, v in counters.items()}}
+
+
+# --- the mapping ----------------------------------------------------------------
+
+
+def _resolve(agent, path):
+  obj = agent
+  for part in path.split('.'):
+    if not hasattr(obj, part):
+      return None
+    obj = getattr(obj, part)
+  return obj
+
+
+def _expand(agent, official, ours):
+  """One table row -> [(official name, our path)] for this agent's structure."""
+  if '{head}' in ours:
+    return [x for h in HEADS for x in _expand(
+        agent, official.replace('{head}', h), ours.replace('{head}', h))]
+  if '{i}' in ours:
+    stem = ours[:ours.index('{i}') + 3]
+    count = 0
+    while _resolve(agent, stem.replace('{i}', str(count))) is not None:
+      count += 1
+    out = []
+    for i in range(count):
+      name = official.replace('{i}', str(i)).replace('{r}', str(count - 1 - i))
+      out += _expand(agent, name, ours.replace('{i}', str(i)))
+    return out
+  for kind in ('vec', 'cont', 'disc'):
+    if '{' + kind + '}' in ours:
+      return [x for idx, k in enumerate(_keys(agent, kind))
+              if k is not None
+              for x in _expand(agent, official.replace('{' + kind + '}', k),
+                               ours.replace('{' + kind + '}', str(idx)))]
+  if _resolve(agent, ours) is None:
+    return []  # a module this agent does not have (e.g. no image keys)
+  return [(official, ours)]
+
+
+def _keys(agent, kind):
+  """Keys in sorted order (None at the positions of the other kind of action)."""
+  if kind == 'vec':
+    return list(getattr(agent.dec, 'veckeys', []))
+  pol = agent.pol
+  return [k if pol.discrete[k] == (kind == 'disc') else None for k in pol.keys]
+
+
+def rows(agent):
+  """-> [(official name, our path, our variable)] for every row of TABLE."""
+  out = []
+  for official, ours in TABLE:
+    for name, path in _expand(agent, official, ours):
+      out.append((name, path, _resolve(agent, path)))
+  return out
+
+
+def _slot_rows(agent, table_rows):
+  """Optimizer slots: [(official name, 'opt.nu[...]', slot variable)] per trainable row."""
+  out = []
+  for name, path, var in table_rows:
+    slots = agent.opt.slots(var)  # by identity: Keras paths repeat
+    if slots is None:
+      continue
+    mu, nu = slots
+    out.append((NU + name, f'opt.nu[{path}]', nu))
+    out.append((MU + name, f'opt.mu[{path}]', mu))
+  return out
+
+
+def values_for(agent, params):
+  """Maps official `params` onto `agent`'s variables: -> [(variable, value)].
+
+  Checks everything before anything is assigned. Raises OfficialCheckpointError
+  naming the first official name that has no place in this agent, the first
+  variable of ours with no official entry, or the first shape that differs.
+  """
+  table = rows(agent)
+  covered = {id(v) for _, _, v in table}
+  trainable = agent.model.trainable_weights + list(agent.slowval.weights)
+  missing = [v.path for v in trainable if id(v) not in covered]
+  if missing:  # the table is incomplete for this agent: a bug here, not in the checkpoint
+    raise OfficialCheckpointError(f'the import table has no row for our variable {missing[0]}')
+  table += _slot_rows(agent, table)
+  expected = {name for name, _, _ in table} | set(STEP_COPIES)
+  for name in sorted(params):
+    if name not in expected:
+      raise OfficialCheckpointError(
+          f'official {name} {list(params[name].shape)} has no place in the agent of this '
+          'config (other sizes, keys or layers?)')
+  out = []
+  for name, path, var in table:
+    if name not in params:
+      raise OfficialCheckpointError(
+          f'official checkpoint lacks {name}, which the agent of this config has '
+          f'({path}): other sizes, keys or layers?')
+    value = np.asarray(params[name])
+    shape = tuple(var.shape)
+    if value.shape != shape:
+      raise OfficialCheckpointError(
+          f'official {name} {list(value.shape)} does not fit {path} {list(shape)} '
+          'of this config')
+    out.append((var, value))
+  step = int(params['opt/step/value'])
+  for name in STEP_COPIES:
+    if int(params.get(name, step)) != step:
+      raise OfficialCheckpointError(
+          f'official {name}={int(params[name])} differs from opt/step/value={step} '
+          '(a run with skipped updates?); cannot map it onto one step counter')
+  return out
+
+
+def official_layout(agent):
+  """Our variables under the official names: -> {official name: ndarray}.
+
+  The inverse of `values_for`: the model, the slow critic, the optimizer slots and
+  step, and the return normalizer (not the official step copies).
+  """
+  table = rows(agent)
+  table += _slot_rows(agent, table)
+  return {name: np.asarray(var.numpy()) for name, _, var in table}
+
+
+def assign(agent, params, counters=None):
+  """Loads official `params` (and `counters`) into `agent`, all or nothing."""
+  import tensorflow as tf
+  values = values_for(agent, params)
+  for var, value in values:
+    var.assign(np.asarray(value).astype(tf.as_dtype(var.dtype).as_numpy_dtype))
+  counters = counters or {}
+  # Our RNG counters: continue where the official run's streams were.
+  agent.train_calls.assign(int(counters.get('updates', params['opt/step/value'])))
+  agent.policy_calls.assign(int(counters.get('actions', 0)))
+  agent.opt.skipped.assign(0)
+
+
+# --- writing a logdir of ours ------------------------------------------------------
+
+
+def write_logdir(config, obs_space, act_space, checkpoint, out):
+  """Builds our agent, assigns the official checkpoint, writes logdir `out`. -> prefix."""
+  from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf import factories
+  import tensorflow as tf
+  ckpt_dir = os.path.join(out, 'ckpt')
+  if tf.io.gfile.exists(ckpt_dir) and tf.io.gfile.listdir(ckpt_dir):
+    raise OfficialCheckpointError(f'{ckpt_dir} exists and is not empty; choose a new --logdir')
+  data = read(checkpoint)
+  agent = factories.make_agent(config, obs_space, act_space)
+  assign(agent, data['params'], data['counters'])
+  configuration.save(config, out, config.run.allow_other_config)
+  configuration.save_spaces(out, obs_space, act_space)
+  saver = checkpointing.Checkpoint(ckpt_dir, keep=1, agent=agent)
+  return data, saver.save()
+
+
+# --- command line ---------------------------------------------------------------
+
+
+def _spaces(config):
+  from dreamerv3_tf import factories
+  from dreamerv3_tf.core import base
+  driver = factories.make_driver(config, 'eval')
+  try:
+    return base.agent_spaces(driver.obs_space, driver.act_space)
+  finally:
+    driver.close()
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  from ml_collections import config_flags
+  from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.core import base
+  from dreamerv3_tf.interop import official_config
+  FLAGS = flags.FLAGS
+  try:
+    config, overrides = FLAGS.config, {}
+    if config is None:
+      from configs import dmc
+      config = dmc.get_config('train_eval')
+    else:
+      overrides = config_flags.get_override_values(FLAGS['config'])
+    config.to_dict()
+    out = os.path.expanduser(FLAGS.logdir).rstrip('/')
+    folder = find_folder(FLAGS.checkpoint)
+    yaml_path = official_config.find_yaml(FLAGS.checkpoint, folder)
+    with config.unlocked():
+      config.logdir = out
+      if yaml_path:
+        changed = official_config.apply(official_config.load_yaml(yaml_path), config)
+        # Values given as --config.<key>=... win over the official config.yaml.
+        config.update_from_flattened_dict(overrides)
+        print(f'Applied {len(changed)} settings of {yaml_path}: '
+              + ', '.join(changed[:12]) + (' ...' if len(changed) > 12 else ''))
+    configuration.finalize(config)
+    obs_space, act_space = _spaces(config)
+    data, prefix = write_logdir(config, obs_space, act_space, folder, out)
+  except (OfficialCheckpointError, official_config.OfficialConfigError,
+          configuration.ConfigError, checkpointing.CheckpointError,
+          base.EnvSpaceError) as e:
+    print(f'Error: {e}', file=sys.stderr)
+    sys.exit(1)
+  step = f' at env step {data["step"]}' if data['step'] is not None else ''
+  print(f'Imported {data["folder"]}{step} ({len(data["params"])} official entries, '
+        f'{int(data["params"]["opt/step/value"])} updates) into {prefix}.')
+  print(f'Next: python -m dreamerv3_tf.export --logdir={out} --out=EXPORT_DIR')
+
+
+def entry():
+  from absl import app
+  from absl import flags
+  from ml_collections import config_flags
+  config_flags.DEFINE_config_file(
+      'config', None, 'Our config file and presets for the task, e.g. '
+      'configs/dmc.py:train_eval (default); the official run\'s config.yaml, when '
+      'found next to its ckpt/, sets the model sizes.', lock_config=True)
+  flags.DEFINE_string('checkpoint', None, 'Official logdir, its ckpt/ folder, or one '
+                      'save folder holding agent.pkl and done.', required=True)
+  flags.DEFINE_string('logdir', None, 'Logdir of ours to write (config.json, '
+                      'spaces.json, ckpt/); its ckpt/ must not exist yet.', required=True)
+  app.run(main)
+
+
+if __name__ == '__main__':
+  entry()

@@ -1,0 +1,116 @@
+"""A quiet, informative start for `main`: TensorFlow's start-up lines hidden, ours shown.
+
+What TensorFlow 2.21 prints on a machine without a GPU, and what silences each line
+(checked one by one; `--verbose` or a TF_CPP_MIN_LOG_LEVEL of the user's own shows them):
+- absl's "WARNING: All log messages before absl::InitializeLog() is called are written
+  to STDERR", oneDNN's "custom operations are on" and cudart_stub's "Could not find
+  cuda drivers" (INFO), twice: static initialisers of libtensorflow_framework.so and
+  _xla_ops.so log them through absl while the libraries load, before TensorFlow reads
+  TF_CPP_MIN_LOG_LEVEL (they show at level 3 too), and absl's C++ log threshold has no
+  environment variable. Only hiding file descriptor 2 while `import tensorflow` runs
+  stops them (`import_tensorflow`).
+- cpu_feature_guard's "This TensorFlow binary is optimized ..." and XLA's "service.cc
+  ... initialized for platform Host" (INFO): TF_CPP_MIN_LOG_LEVEL >= 1.
+- "failed call to cuInit: ... UNKNOWN ERROR (303)" (ERROR, at the first op):
+  TF_CPP_MIN_LOG_LEVEL=3. CUDA_VISIBLE_DEVICES='' or -1 does not stop it.
+- On starts that read the XLA cache (config.xla_cache): protobuf's "Error parsing
+  text-format tensorflow.XlaSerializedCacheEntry" (the reader tries text before
+  binary) and cpu_aot_loader's "Target machine feature +prefer-no-scatter is not
+  supported" (a tuning flag, not an instruction set), both ERROR: level 3.
+So without a user setting we use level 3 (FATAL only). Errors that stop a run reach
+Python as exceptions, which this does not touch. (A crash inside `import tensorflow`
+itself would lose the hidden lines: `--verbose` shows them as they come.)
+"""
+
+import os
+import re
+import sys
+import tempfile
+import time
+
+LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
+QUIET_LEVEL = 3
+_SEVERITY = {'I': 0, 'W': 1, 'E': 2, 'F': 3}
+# glog's prefix as absl prints it, 'I0507 14:03:59.123456  6527 port.cc:153] ', or before
+# absl::InitializeLog with an unset date: 'I0000 00:00:1796151916.868615  6527 port.cc:153] '
+_GLOG = re.compile(r'^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+:\d+\] ')
+_ABSL_PREAMBLE = 'WARNING: All log messages before absl::InitializeLog() is called'
+
+
+def say(message):
+  """One progress line on stdout, stamped like the logger's lines."""
+  print(time.strftime('[%H:%M:%S] ') + message, flush=True)
+
+
+def log_level(verbose=False):
+  """Sets TF_CPP_MIN_LOG_LEVEL unless the user did (or asked for verbose output).
+
+  -> the level in force: lines of lower severity are hidden (0 INFO ... 3 FATAL).
+  Must run before TensorFlow is imported: it reads the variable once.
+  """
+  if LEVEL_ENV not in os.environ and not verbose:
+    os.environ[LEVEL_ENV] = str(QUIET_LEVEL)
+  try:
+    return int(os.environ.get(LEVEL_ENV, '0'))
+  except ValueError:
+    return 0  # TensorFlow reads an unparsable level as 0 too
+
+
+def is_hidden(line, level):
+  """Whether TensorFlow's own level `level` would hide this start-up line."""
+  if line.startswith(_ABSL_PREAMBLE):
+    return level >= 1  # says where INFO lines go; nothing to read at a higher level
+  match = _GLOG.match(line)
+  return bool(match) and _SEVERITY[match.group(1)] < level
+
+
+def import_tensorflow(level):
+  """Imports TensorFlow with the lines its libraries log while loading filtered by
+  `level` (they ignore TF_CPP_MIN_LOG_LEVEL); every other line is passed on."""
+  if 'tensorflow' in sys.modules or level <= 0:
+    import tensorflow  # noqa: F401 - nothing to hide
+    return
+  sys.stderr.flush()
+  try:
+    saved = os.dup(2)
+  except OSError:  # no stderr to hide
+    import tensorflow  # noqa: F401
+    return
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      import tensorflow  # noqa: F401
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      lines = captured.read().decode('utf-8', 'replace').splitlines()
+      kept = [x for x in lines if not is_hidden(x, level)]
+      if kept:
+        print('\n'.join(kept), file=sys.stderr, flush=True)
+
+
+def announce(config):
+  """Our first line: what this command does and how long its start usually takes."""
+  steps = f'{int(config.run.steps):,} env steps' if config.script != 'eval_only' else 'eval'
+  say(f'{config.script} on {config.task} ({steps}), logdir {config.logdir}. '
+      f'Loading TensorFlow (about 5 s), then building envs and {compile_time(config)}.')
+
+
+def compile_time(config):
+  """What the agent's start costs: the XLA compile on a first start, the cache later."""
+  if config.random_agent or not config.jit:
+    return 'the agent (nothing to compile)'
+  later = (f'later starts load it from the XLA cache ({config.xla_cache}) in seconds'
+           if config.xla_cache else 'config.xla_cache is off: every start compiles')
+  return ('compiling the agent with XLA (the first start of a config: about 30 s at size1m '
+          f'on 2 idle CPU cores, more on busy ones, minutes for bigger models; {later})')
+
+
+def start(config, verbose=False):
+  """Quiet TensorFlow (unless `verbose` or the user's TF_CPP_MIN_LOG_LEVEL), print
+  our first line, then import TensorFlow. Call after `use_xla_cache`."""
+  level = log_level(verbose)
+  announce(config)
+  import_tensorflow(level)

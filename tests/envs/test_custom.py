@@ -1,0 +1,187 @@
+"""Your own env (envs/custom.py, README "Your own environment"): the README's example
+trained end to end from the command line, both task names in and out of worker
+processes, and one line naming what to fix for every way a constructor can fail."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import gym as gym_config
+from dreamerv3_tf import envs
+from dreamerv3_tf import factories
+from dreamerv3_tf.core.base import EnvSpaceError
+from dreamerv3_tf.envs.wrappers import EnvSetupError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def readme_example():
+  """(module source, command words) of the README's section, as a user copies them."""
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    section = f.read().split('## Your own environment', 1)[1].split('\n## ', 1)[0]
+  source = re.search(r'```python\n(.*?)```', section, re.S).group(1)
+  command = re.search(r'```sh\n(.*?)```', section, re.S).group(1).replace('\\\n', ' ')
+  return source, shlex.split(command)
+
+
+# More constructors in the module, for the error cases and the other interfaces.
+EXTRA = '''
+import dreamerv3_tf.envs.dummy as _dummy
+
+def raises(length=5):
+  return {}['missing']
+
+def not_an_env():
+  return 42
+
+def tuple_obs():
+  env = Corridor()
+  env.observation_space = gym.spaces.Tuple((env.observation_space,))
+  return env
+
+def step_dict_env(seed=None, mode='train'):
+  return _dummy.Dummy('disc_vec', length=7 if mode == 'train' else 3, seed=seed)
+
+def wrong_spaces():
+  return type('Wrong', (), {'obs_space': {'x': gym.spaces.Discrete(2)},
+                            'act_space': {}, 'step': None})()
+
+gym.register('Corridor-v0', entry_point=Corridor)
+'''
+
+
+@pytest.fixture(scope='module')
+def user_dir(tmp_path_factory):
+  """A directory outside the repo holding corridor.py: the README's code and EXTRA."""
+  path = tmp_path_factory.mktemp('myenvs')
+  source, _ = readme_example()
+  (path / 'corridor.py').write_text(source + EXTRA)
+  sys.path.insert(0, str(path))  # for the in-process envs; workers get sys.path too
+  yield path
+  sys.path.remove(str(path))
+  sys.modules.pop('corridor', None)
+
+
+def env_config(**py):
+  c = gym_config.get_config('train_eval,debug')
+  c.env.py = py
+  return c.env
+
+
+def test_readme_command_trains_with_env_workers(user_dir, tmp_path):
+  _, words = readme_example()
+  assert words[0].startswith('PYTHONPATH=') and words[1:4] == ['python', '-m', 'dreamerv3_tf.main']
+  args = [w for w in words[4:] if not w.startswith('--logdir=')]
+  args = [w + ',debug' if w.startswith('--config=') else w for w in args]
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'  # as a user's shell, set by hand
+  logdir = tmp_path / 'corridor'
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', *args, f'--logdir={logdir}',
+       '--config.run.parallel=True', '--config.run.steps=300',
+       '--config.logger.outputs=jsonl'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  with open(logdir / 'config.json') as f:
+    config = json.load(f)
+  assert config['task'] == 'py_corridor:Corridor' and config['env']['py'] == {'length': 5}
+  assert config['run']['parallel'] is True
+  with open(logdir / 'metrics.jsonl') as f:
+    rows = [json.loads(x) for x in f]
+  assert max(r.get('train/updates', 0) for r in rows) > 0
+  lengths = [r['episode/length'] for r in rows if 'episode/length' in r]
+  # Episodes end at the goal (6 observations at the least) or after 50 steps.
+  assert lengths and all(6 <= x <= 51 for x in lengths), lengths
+
+
+@pytest.mark.parametrize('parallel', [False, True], ids=['in_process', 'workers'])
+@pytest.mark.parametrize('task', ['py_corridor:Corridor', 'gym_corridor:Corridor-v0',
+                                  'py_corridor:step_dict_env'])
+def test_both_task_names_step_in_and_out_of_process(user_dir, task, parallel):
+  config = gym_config.get_config('train_eval,debug')
+  config.task, config.run.parallel, config.env.py = task, parallel, {}
+  if task == 'py_corridor:Corridor':
+    config.env.py = {'length': 2}
+  driver = factories.make_driver(config, 'train')
+  try:
+    assert driver.act_space['action'].discrete
+    rights = lambda carry, obs: (carry, {'action': np.ones(driver.length, np.int32)}, {})
+    scores = []
+    driver.on_episode(lambda stats, worker: scores.append(stats))
+    driver.reset()
+    driver(rights, steps=2 * 12)
+  finally:
+    driver.close()
+  if task == 'py_corridor:step_dict_env':  # the dummy env: 7 steps, whatever we do
+    assert {s['length'] for s in scores} == {8}
+  else:  # always right: the goal after `length` steps, reward 1
+    length = 2 if task.startswith('py_') else 5
+    assert scores and all(s['length'] == length + 1 and s['score'] == 1 for s in scores)
+
+
+def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
+  def targets(seed, mode='train'):
+    env = envs.make_env('py_corridor:step_dict_env', env_config(), seed=seed, mode=mode)
+    obs = [env.step({'reset': True, 'action': np.int32(0)})]
+    while not obs[-1]['is_last']:
+      obs.append(env.step({'reset': False, 'action': np.int32(0)}))
+    return np.stack([o['vector'] for o in obs])
+  assert len(targets(3)) == 8 and len(targets(3, 'eval')) == 4
+  np.testing.assert_array_equal(targets(3), targets(3))
+  assert not np.array_equal(targets(3), targets(4))  # 8 targets of 4 kinds: 4^-8 to fail
+
+
+@pytest.mark.parametrize('task, py, message', [
+    ('py_nomodule:make', {}, "env module 'nomodule' not found: put the directory that holds "
+                             'it on PYTHONPATH'),
+    ('py_corridor:Coridor', {}, r"module corridor \(.*corridor.py\) has no 'Coridor'; its own "
+                                'functions and classes: Corridor, not_an_env, raises, '
+                                'step_dict_env, tuple_obs, wrong_spaces'),
+    ('py_corridor', {}, 'task py_corridor: expected py_<module>:<function>'),
+    ('py_corridor:Corridor', {'lenght': 5}, r"config.env.py sets \['lenght'\], which "
+                                            'corridor:Corridor does not take; it takes: length'),
+    ('py_corridor:Corridor', {'seed': 1}, r"config.env.py sets \['seed'\]: the run passes"),
+    ('py_corridor:raises', {}, r"corridor:raises\(\) raised KeyError: 'missing' "
+                               r'\(corridor.py, line \d+\)'),
+    ('py_corridor:not_an_env', {}, 'corridor:not_an_env returned int, not an env: return a '
+                                   'gymnasium.Env or an object with obs_space'),
+    ('py_corridor:tuple_obs', {}, "corridor:tuple_obs: gym obs 'vector': unsupported space "
+                                  r'Tuple\(.*\); use Box, Discrete or a Dict of them'),
+    ('py_corridor:wrong_spaces', {}, r"corridor:wrong_spaces: env.obs_space\['x'\] is a "
+                                     'Discrete; expected a dreamerv3_tf.core.spaces.Space'),
+    ('gym_nomodule:Corridor-v0', {}, "gymnasium could not import 'nomodule' .*: put the "
+                                     'directory that holds it on PYTHONPATH'),
+    ('gym_corridor:Other-v0', {}, 'gymnasium has no env .*; does corridor call '
+                                  'gymnasium.register for it'),
+])
+def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
+  with pytest.raises(EnvSetupError, match=message) as info:
+    envs.make_env(task, env_config(**py), seed=0)
+  assert '\n' not in str(info.value)
+
+
+def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}  # a user's shell
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
+       f'--logdir={tmp_path}/run', '--config.task=py_corridor:raises',
+       '--config.run.parallel=True'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  assert re.fullmatch(r"Env error: py_corridor:raises train env 0 failed to start: "
+                      r"corridor:raises\(\) raised KeyError: 'missing' "
+                      r'\(corridor.py, line \d+\)\n', result.stderr), result.stderr[-2000:]
+
+
+def test_a_step_dict_env_is_checked_like_every_env(user_dir):
+  env = envs.make_env('py_corridor:step_dict_env', env_config(), seed=0)
+  with pytest.raises(EnvSpaceError, match="Env action 'action'"):
+    env.step({'reset': False, 'action': np.int32(99)})

@@ -1,0 +1,242 @@
+"""The official checkpoint importer: reads, maps, refuses, and writes a logdir of ours."""
+
+import glob
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import export
+from dreamerv3_tf.core import base
+from dreamerv3_tf.interop import official
+from dreamerv3_tf.run import eval_only
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GOLDEN = os.path.join(ROOT, 'tests', 'golden', 'cont.npz')
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'run'))
+import test_parity  # noqa: E402  (golden loading and the agent of a golden config)
+
+pytestmark = pytest.mark.skipif(not os.path.exists(GOLDEN), reason='no golden data')
+
+
+def write_official(logdir, params, counters=None, config=None, done=True):
+  """An official-format checkpoint: ckpt/latest -> ckpt/<folder>/agent.pkl + done."""
+  folder = logdir / 'ckpt' / '20250101T000000F000000-000000000100'
+  folder.mkdir(parents=True)
+  (logdir / 'ckpt' / 'latest').write_text(folder.name)
+  data = {'params': params, 'counters': counters or {'updates': 3, 'batches': 3,
+                                                     'actions': 120}}
+  (folder / 'agent.pkl').write_bytes(pickle.dumps(data))
+  (folder / 'step.pkl').write_bytes(pickle.dumps(100))
+  if done:
+    (folder / 'done').write_bytes(b'')
+  if config is not None:
+    import yaml
+    (logdir / 'config.yaml').write_text(yaml.safe_dump(config))
+  return folder
+
+
+@pytest.fixture(scope='module')
+def golden():
+  arrays, meta = test_parity._load(GOLDEN)
+  return test_parity._sub(arrays, f'params{meta["updates"]}/'), meta
+
+
+@pytest.fixture(scope='module')
+def agent(golden):
+  return test_parity.make_agent(golden[1])
+
+
+def test_every_official_entry_maps_and_comes_back(agent, golden):
+  params, _ = golden
+  official.assign(agent, params, {'updates': 3, 'actions': 120})
+  back = official.official_layout(agent)
+  steps = set(official.STEP_COPIES)
+  assert set(back) | steps == set(params)
+  for name, value in back.items():
+    np.testing.assert_array_equal(value, params[name], err_msg=name)
+  assert int(agent.opt.step.numpy()) == int(params['opt/step/value'])
+  assert int(agent.train_calls.numpy()) == 3 and int(agent.policy_calls.numpy()) == 120
+
+
+def _broken(params, change):
+  params = dict(params)
+  change(params)
+  return params
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda p: p.pop('dyn/obslogit/bias'), 'lacks dyn/obslogit/bias'),
+    (lambda p: p.update({'enc/mlp9/kernel': np.zeros((16, 16), np.float32)}),
+     'enc/mlp9/kernel .* has no place'),
+    (lambda p: p.update({'dec/sp2/kernel': np.zeros((32, 64), np.float32)}),
+     r'dec/sp2/kernel \[32, 64\] does not fit dec.cnn.sp2.kernel \[32, 128\]'),
+    (lambda p: p.update({'pol/head/action/stddev/bias': np.zeros(3, np.float32)}),
+     'does not fit pol.std0.bias'),
+    (lambda p: p.update({'opt/state/3/count': np.array(7, np.int32)}),
+     'opt/state/3/count=7 differs'),
+])
+def test_refuses_a_checkpoint_that_does_not_fit(agent, golden, change, message):
+  params, _ = golden
+  before = agent.dec.cnn.sp2.kernel.numpy().copy()
+  with pytest.raises(official.OfficialCheckpointError, match=message) as error:
+    official.assign(agent, _broken(params, change))
+  assert '\n' not in str(error.value)
+  # All or nothing: a refused checkpoint changed no variable.
+  np.testing.assert_array_equal(agent.dec.cnn.sp2.kernel.numpy(), before)
+
+
+def test_reads_the_official_folder_layout(tmp_path, golden):
+  params, _ = golden
+  folder = write_official(tmp_path, params)
+  for path in (tmp_path, tmp_path / 'ckpt', folder):
+    data = official.read(path)
+    assert data['folder'] == str(folder) and data['step'] == 100
+    assert data['counters']['actions'] == 120
+    np.testing.assert_array_equal(data['params']['dyn/dyngru/kernel'],
+                                  params['dyn/dyngru/kernel'])
+
+
+def test_refuses_an_incomplete_save_and_a_foreign_pickle(tmp_path, golden):
+  params, _ = golden
+  write_official(tmp_path / 'a', params, done=False)
+  with pytest.raises(official.OfficialCheckpointError, match='incomplete'):
+    official.read(tmp_path / 'a')
+  folder = write_official(tmp_path / 'b', params)
+  (folder / 'agent.pkl').write_bytes(pickle.dumps({'params': {'x': print}}))
+  with pytest.raises(official.OfficialCheckpointError, match='builtins.print'):
+    official.read(tmp_path / 'b')
+
+
+def test_written_logdir_serves_export_eval_only_and_from_checkpoint(tmp_path, golden):
+  params, meta = golden
+  source = write_official(tmp_path / 'official', params)
+  config = test_parity.make_agent(meta).config  # the golden config, translated
+  config.jit = True
+  from configs import base
+  with config.unlocked():
+    config.logdir = str(tmp_path / 'ours')
+    config.task = 'dummy_cont'  # any valid task; spaces come from the golden file
+  agent = test_parity.make_agent(meta)
+  obs_space, act_space = agent.obs_space, agent.act_space
+  from dreamerv3_tf import configuration
+  configuration.finalize(config)
+  data, prefix = official.write_logdir(config, obs_space, act_space, source,
+                                       config.logdir)
+  assert data['step'] == 100 and os.path.exists(prefix + '.index')
+
+  # run.from_checkpoint: a fresh agent takes every variable.
+  fresh = test_parity.make_agent(meta)
+  _, names = checkpointing.load_agent(fresh, os.path.join(config.logdir, 'ckpt'))
+  assert len(names) == len(checkpointing._agent_variables(fresh))
+  layout = official.official_layout(fresh)
+  for name in ('dyn/dyngru/kernel', 'pol/head/action/mean/kernel',
+               'opt/state/2/1/dec/conv0/kernel', 'retnorm/hi/value'):
+    np.testing.assert_array_equal(layout[name], params[name], err_msg=name)
+  official.assign(agent, params)
+
+  # eval_only: the same agent behind the policy interface.
+  with config.unlocked():
+    config.run.from_checkpoint = os.path.join(config.logdir, 'ckpt')
+  policy = eval_only.load_policy(config, obs_space, act_space)
+  rng = np.random.default_rng(0)
+  obs = {k: rng.integers(0, 256, (2, *s.shape), dtype=np.uint8) if s.dtype == np.uint8
+         else rng.normal(0, 1, (2, *s.shape)).astype(s.dtype)
+         for k, s in obs_space.items() if k not in ('reward', 'is_last', 'is_terminal')}
+  obs['is_first'] = np.array([True, False])
+  _, act, _ = policy.policy(policy.init_policy(2), obs, mode='eval')
+  _, want, _ = agent.policy(agent.init_policy(2), obs, mode='eval')
+  # jit (the loaded agent) against eager (the reference): one rounding apart.
+  np.testing.assert_allclose(act['action'], want['action'], rtol=1e-5, atol=1e-6)
+
+  # export: a SavedModel whose eval step acts the same.
+  _, out = export.export_run(config.logdir, str(tmp_path / 'export'))
+  saved = export.SavedPolicy(out)
+  _, act, _ = saved.policy(saved.init_policy(2), obs, mode='eval')
+  np.testing.assert_allclose(act['action'], want['action'], rtol=1e-5, atol=1e-6)
+
+
+def test_cli_refuses_in_one_line(tmp_path, golden):
+  params, meta = golden
+  help_text = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official', '--help'],
+      capture_output=True, text=True, cwd=ROOT, timeout=120)
+  # absl prints the usage to stdout (and exits with 1 after --help).
+  assert '--checkpoint' in help_text.stdout and '--logdir' in help_text.stdout
+  # The golden official config names sizes our dummy task's spaces do not fit: the
+  # refusal is one line on stderr, exit code 1, and nothing is written.
+  write_official(tmp_path / 'official', params, config=meta['official'])
+  run = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official',
+       f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
+       '--config=configs/dmc.py:train_eval', '--config.task=dummy_cont',
+       '--config.run.parallel=False'],
+      capture_output=True, text=True, cwd=ROOT, timeout=300)
+  errors = [x for x in run.stderr.splitlines() if x.startswith('Error:')]
+  assert run.returncode == 1, run.stderr[-2000:]
+  assert len(errors) == 1 and ('has no place' in errors[0] or 'lacks' in errors[0]), errors
+  assert not (tmp_path / 'ours' / 'ckpt').exists()
+
+
+def test_cli_writes_a_logdir_that_export_reads(tmp_path):
+  # An official-format checkpoint for the dummy task's agent (our own weights under
+  # the official names), imported and exported with the two commands of the README.
+  from dreamerv3_tf import factories
+  from run_helpers import make_run_config
+  config = make_run_config(tmp_path / 'unused', task='dummy_cont')
+  env = factories.make_env(config)
+  agent = factories.make_agent(config, *base.agent_spaces(env.obs_space, env.act_space))
+  params = official.official_layout(agent)
+  params.update({k: np.array(0, np.int32) for k in official.STEP_COPIES})
+  params['opt/step/value'] = np.array(0, np.int32)
+  write_official(tmp_path / 'official', params)
+  flags = ['--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
+           '--config.run.parallel=False', '--config.env.dummy.length=30']
+  run = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official',
+       f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}', *flags],
+      capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert 'Imported' in run.stdout and 'at env step 100' in run.stdout
+  run = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={tmp_path / "ours"}',
+       f'--out={tmp_path / "export"}'], capture_output=True, text=True, cwd=ROOT,
+      timeout=300)
+  assert run.returncode == 0, run.stderr[-2000:]
+  saved = export.SavedPolicy(str(tmp_path / 'export'))
+  restored = factories.make_agent(config, env.obs_space, act_space)
+  checkpointing.load_agent(restored, str(tmp_path / 'ours' / 'ckpt'))
+  for name, var in checkpointing._agent_variables(agent).items():
+    if not name.endswith(('_calls', 'rng_seed')):
+      np.testing.assert_array_equal(
+          checkpointing._agent_variables(restored)[name].numpy(), var.numpy(), err_msg=name)
+  obs = {k: np.zeros((1, *s.shape), s.dtype) for k, s in env.obs_space.items()}
+  obs['is_first'][:] = True
+  _, act, _ = saved.policy(saved.init_policy(1), obs, mode='eval')
+  _, want, _ = restored.policy(restored.init_policy(1), obs, mode='eval')
+  np.testing.assert_allclose(act['action'], want['action'], rtol=1e-5, atol=1e-6)
+
+
+def test_official_config_sets_our_sizes_and_refuses_what_we_lack(golden):
+  from configs import base
+  from dreamerv3_tf.interop import official_config
+  _, meta = golden
+  config = base.get_config()
+  changed = official_config.apply(meta['official'], config)
+  rssm = meta['official']['agent']['dyn']['rssm']
+  assert config.agent.rssm.deter == rssm['deter'] and config.agent.rssm.blocks == rssm['blocks']
+  assert config.agent.enc.mults == tuple(meta['official']['agent']['enc']['simple']['mults'])
+  assert config.agent.policy.unimix == 0.0 and f'agent.rssm.deter={rssm["deter"]}' in changed
+  strided = json.loads(json.dumps(meta['official']))
+  strided['agent']['dec']['simple']['strided'] = True
+  with pytest.raises(official_config.OfficialConfigError) as error:
+    official_config.apply(strided, base.get_config())
+  assert str(error.value) == ('official agent.dec.simple.strided=True is not implemented '
+                              'here (only False)')

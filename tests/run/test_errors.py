@@ -1,0 +1,276 @@
+"""Every failure a user can cause ends in one line, through the real CLI (issue 16).
+
+Each CLI case asserts: a non-zero exit code, exactly one line of ours on stderr
+naming the cause, no traceback unless asked for, and the logdir's files as they
+were. TensorFlow's native log lines (printed when it loads, beyond our control) are
+left out of the count.
+"""
+
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+import faulty_env
+from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
+from dreamerv3_tf import main
+from dreamerv3_tf.core import base
+from dreamerv3_tf.run import train_eval
+from run_helpers import make_run_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPLAYS = ['replay_train', 'replay_eval']
+TF_NATIVE_LOG = re.compile(
+    r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog|To enable the '
+    'following instructions')
+
+
+def run_flags(task='dummy_disc_vec', parallel=False, report_every=0):
+  """The flags that give the CLI the config of make_run_config(random_agent=True)."""
+  return [
+      f'--config.task={task}', '--config.random_agent=True', '--config.env.dummy.length=30',
+      f'--config.run.parallel={parallel}', '--config.logger.outputs=jsonl',
+      '--config.run.log_every=0', f'--config.run.report_every={report_every}']
+
+
+RUN_FLAGS = run_flags()
+SAVED_STEPS = 200
+
+
+def cli(logdir, *args, **kwargs):
+  return subprocess.run(
+      [*kwargs.pop('prefix', []), sys.executable, '-m', 'dreamerv3_tf.main',
+       '--config=configs/dmc.py:train_eval,debug', f'--logdir={logdir}', *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def our_lines(stderr):
+  return [x for x in stderr.splitlines() if x.strip() and not TF_NATIVE_LOG.match(x)]
+
+
+def one_line(result):
+  """The single line a failed run printed; asserts the rest of the contract."""
+  assert result.returncode != 0, result.stdout[-2000:] + result.stderr[-2000:]
+  lines = our_lines(result.stderr)
+  assert len(lines) == 1, result.stderr[-3000:]
+  assert 'Traceback' not in result.stderr
+  return lines[0]
+
+
+def snapshot(root):
+  """{path: (bytes, mtime)} of every file below root."""
+  out = {}
+  for folder, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(folder, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, root)] = (f.read(), os.stat(path).st_mtime_ns)
+  return out
+
+
+def loop_step(path):
+  return json.loads(tf.train.load_checkpoint(path).get_tensor('loop/.ATTRIBUTES/py_state'))['step']
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  """A logdir with 3 checkpoints of a short random-agent run, copied by each test."""
+  logdir = tmp_path_factory.mktemp('trained') / 'run'
+  train_eval.train_eval(make_run_config(
+      logdir, random_agent=True, steps=SAVED_STEPS, save_every=-1, log_every=0,
+      keep_checkpoints=3))
+  return logdir
+
+
+@pytest.fixture
+def logdir(trained, tmp_path):
+  return shutil.copytree(trained, tmp_path / 'run')  # copy2: mtimes too
+
+
+def test_unknown_dmc_task_is_one_line_and_writes_nothing(tmp_path):
+  result = cli(tmp_path / 'run', '--config.task=dmc_nosuch_task')
+  line = one_line(result)
+  assert line.startswith(
+      "Env error: dmc_nosuch_task train env 0 failed to start: Unknown task "
+      "'dmc_nosuch_task': dm_control suite has no task 'nosuch_task'; valid: "), line
+  assert not (tmp_path / 'run').exists()
+
+
+def test_logdir_that_is_a_file_is_one_line(tmp_path):
+  path = tmp_path / 'notes.txt'
+  path.write_text('not a logdir')
+  before = snapshot(tmp_path)
+  line = one_line(cli(path, *RUN_FLAGS))
+  assert line == f'Config error: --logdir {path} is a file, not a directory'
+  assert snapshot(tmp_path) == before
+  config = make_run_config(path / 'run')
+  with pytest.raises(configuration.ConfigError, match=f'is below {path}, which is a file'):
+    configuration.check_logdir(config, config.logdir)
+
+
+@pytest.mark.parametrize('how', ['flag', 'env'])
+def test_traceback_only_when_asked(tmp_path, how):
+  if how == 'flag':  # our own traceback
+    (tmp_path / 'file').write_text('x')
+    result = cli(tmp_path / 'file', '--traceback')
+    last, where = f'Config error: --logdir {tmp_path}/file is a file', 'configuration.py'
+  else:  # and the env worker's
+    result = cli(tmp_path / 'run', '--config.task=dmc_nosuch_task',
+                 env={**os.environ, base.TRACEBACK_ENV: '1'})
+    last, where = 'Env error: dmc_nosuch_task train env 0 failed to start', 'registry.py'
+  assert result.returncode != 0
+  assert 'Traceback (most recent call last)' in result.stderr and where in result.stderr
+  assert our_lines(result.stderr)[-1].startswith(last)
+
+
+def test_unwritable_logdir_is_one_line_and_unchanged(logdir):
+  prefix = []
+  if os.geteuid() == 0:  # root writes anywhere unless it drops that capability
+    setpriv = shutil.which('setpriv')
+    if not setpriv:
+      pytest.skip('running as root without setpriv: permissions cannot be enforced')
+    caps = '-dac_override,-dac_read_search'
+    prefix = [setpriv, f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
+  before = snapshot(logdir)
+  os.chmod(logdir, 0o555)
+  try:
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=prefix)
+  finally:
+    os.chmod(logdir, 0o755)
+  assert one_line(result) == f'Error: Cannot write {logdir}/config.json: Permission denied'
+  assert snapshot(logdir) == before
+
+
+def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
+  ckpt = logdir / 'ckpt'
+  latest = tf.train.latest_checkpoint(str(ckpt))
+  # Files may grow to just above config.json: the run starts, its next save cannot.
+  limit = max(os.path.getsize(logdir / x) for x in ('config.json', 'spaces.json')) + 512
+  assert os.path.getsize(latest + '.data-00000-of-00001') > limit
+  before = snapshot(ckpt)
+  result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', '--config.run.save_every=-1',
+               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+  assert one_line(result) == (
+      f'Error: Could not save a checkpoint in {ckpt}: File too large '
+      '(the checkpoints saved before are kept)')
+  after = snapshot(ckpt)
+  assert {k: after[k] for k in before} == before
+  assert checkpointing.inspect(str(ckpt), REPLAYS).path == latest
+
+
+def test_damaged_earlier_checkpoint_warns_once_and_never_stops_saving(logdir, capsys):
+  ckpt = logdir / 'ckpt'
+  # Not the oldest: the next save prunes that one before anything reads it.
+  middle = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths[1]
+  os.truncate(middle + '.index', 20)
+  damaged = {x: open(middle + x, 'rb').read() for x in ('.index', '.data-00000-of-00001')}
+  steps = SAVED_STEPS + 100
+  result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={steps}', '--config.run.save_every=-1')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [
+      f'WARNING: checkpoint {middle} is damaged (file is too short to be an sstable); '
+      'it is set aside in damaged/ and not read again.']
+  # It saved past it and pruned: three newer checkpoints, all whole.
+  paths = list(tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths)
+  assert len(paths) == 3 and middle not in paths and loop_step(paths[-1]) >= steps
+  assert checkpointing.inspect(str(ckpt), REPLAYS).damaged == []
+  # Its files are kept for inspection, out of the way, and nothing reads them again.
+  name = os.path.basename(middle)
+  assert {x: (ckpt / 'damaged' / (name + x)).read_bytes() for x in damaged} == damaged
+  assert not [x for x in os.listdir(ckpt) if x.startswith(name + '.')]
+  capsys.readouterr()
+  checkpointing.inspect(str(ckpt), REPLAYS)
+  assert capsys.readouterr().err == ''
+
+
+def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir):
+  ckpt = logdir / 'ckpt'
+  *_, previous, latest = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths
+  os.truncate(latest + '.index', 20)
+  before = snapshot(logdir)
+  line = one_line(cli(logdir, *RUN_FLAGS, '--config.run.steps=400'))
+  assert line == (
+      f'Error: The latest checkpoint {latest} is damaged (file is too short to be an '
+      f'sstable); to resume from the newest intact checkpoint, {os.path.basename(previous)}, '
+      f'rerun with --config.run.resume_from={previous}')
+  assert snapshot(logdir) == before  # config.json included
+  # The flag it names resumes, and the damaged checkpoint is set aside.
+  result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', line.rsplit(' ', 1)[-1])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'Resumed from {previous} at step {loop_step(previous)}.' in result.stdout
+  assert our_lines(result.stderr) == []
+  assert (ckpt / 'damaged' / (os.path.basename(latest) + '.index')).stat().st_size == 20
+  assert loop_step(tf.train.latest_checkpoint(str(ckpt))) >= 400
+
+
+@pytest.mark.parametrize('parallel, mode, fault, message', [
+    (False, 'train', 'nan_vector',
+     "train env 1: obs 'vector': expected finite float32[4], got 4 non-finite (nan)"),
+    (True, 'train', 'inf_reward',
+     "train env 1: obs 'reward': expected finite float32[], got 1 non-finite (inf)"),
+    (False, 'eval', 'float_image',
+     "eval env 0: obs 'image': expected uint8[64, 64, 3], got float32[64, 64, 3]"),
+    (True, 'eval', 'short_vector',
+     "eval env 0: obs 'vector': expected float32[4], got float32[3]"),
+])
+def test_env_outputs_outside_their_spaces_are_one_line(tmp_path, parallel, mode, fault, message):
+  config = make_run_config(tmp_path / 'run', task='dummy_disc', random_agent=True,
+                           steps=300, report_every=-1, parallel=parallel)
+  undo = faulty_env.inject(fault, mode)
+  try:
+    with pytest.raises(base.EnvSpaceError) as error:
+      train_eval.train_eval(config)
+  finally:
+    undo()
+  assert main.describe(error.value) == f'Env error: dummy_disc {message}'
+
+
+def test_env_output_error_through_the_cli(tmp_path):
+  code = ('import faulty_env, sys; faulty_env.inject("inf_reward", "eval"); '
+          'from dreamerv3_tf import main; main.entry()')
+  result = subprocess.run(
+      [sys.executable, '-c', code, '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={tmp_path}/run', *run_flags('dummy_disc', parallel=True, report_every=-1)],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env={**os.environ, 'PYTHONPATH': os.pathsep.join(
+          [os.path.dirname(__file__), ROOT, os.environ.get('PYTHONPATH', '')])})
+  assert one_line(result) == (
+      "Env error: dummy_disc eval env 0: obs 'reward': expected finite float32[], "
+      'got 1 non-finite (inf)')
+
+
+@pytest.mark.parametrize('sig, code, word', [
+    (signal.SIGINT, 130, 'Interrupted'), (signal.SIGTERM, 143, 'Terminated')])
+def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(logdir, capsys, sig, code, word):
+  ckpt = logdir / 'ckpt'
+  saved = tf.train.latest_checkpoint(str(ckpt))
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
+       '--config.run.save_every=-1'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+    time.sleep(0.1)
+  proc.send_signal(sig)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == code
+  assert our_lines(stderr) == [
+      f'{word}; checkpoints saved so far are kept, and the same command resumes '
+      f'from the latest in {ckpt}']
+  assert 'Traceback' not in stderr
+  # The latest is whole and resumes; the interrupt may have landed in a save, which
+  # TensorFlow then left listing a checkpoint it had already pruned: not a warning.
+  capsys.readouterr()
+  plan = checkpointing.inspect(str(ckpt), REPLAYS)
+  assert loop_step(plan.path) > SAVED_STEPS and capsys.readouterr().err == ''

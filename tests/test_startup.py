@@ -1,0 +1,102 @@
+"""The start of `python -m dreamerv3_tf.main`: our first line within seconds, none of
+TensorFlow's CUDA / absl / XLA lines unless asked for (startup.py lists them)."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dreamerv3_tf import startup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Any line TensorFlow, absl, CUDA or XLA print by themselves on a CPU machine.
+NOISE = re.compile(
+    r'^[IWEF]\d{4} |absl::InitializeLog|cuda|cuInit|oneDNN|cpu_feature_guard|'
+    r'XlaSerializedCacheEntry|cpu_aot_loader', re.IGNORECASE)
+FIRST = re.compile(
+    r'^\[\d\d:\d\d:\d\d\] train_eval on dummy_disc_vec \(60 env steps\), logdir .*\. '
+    r'Loading TensorFlow \(about 5 s\), then building envs and (compiling the agent with XLA '
+    r'\(the first start of a config: about 30 s .*; later starts load it from the XLA cache '
+    r'\(.*/xla\) in seconds\)|the agent \(nothing to compile\))\.$')
+
+
+def user_env(**extra):
+  """The environment of a user's shell: no TF_CPP_MIN_LOG_LEVEL (conftest sets one)."""
+  env = {k: v for k, v in os.environ.items() if k != startup.LEVEL_ENV}
+  env.update(extra)
+  return env
+
+
+def run_main(logdir, *args, env=None):
+  """-> (stdout lines with the seconds since start each arrived, stderr text)."""
+  cmd = [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+         f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.steps=60',
+         '--config.logger.outputs=terminal,jsonl', *args]
+  start = time.monotonic()
+  with subprocess.Popen(cmd, cwd=ROOT, env=env or user_env(), text=True,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    try:
+      lines = [(time.monotonic() - start, line.rstrip('\n')) for line in proc.stdout]
+      stderr = proc.stderr.read()
+      proc.wait(timeout=600)
+    except BaseException:
+      proc.kill()
+      raise
+  assert proc.returncode == 0, stderr[-3000:]
+  return lines, stderr
+
+
+@pytest.fixture(scope='module')
+def two_starts(tmp_path_factory):
+  """A first start (empty XLA cache) and a second one that reads the cache."""
+  tmp = tmp_path_factory.mktemp('starts')
+  cache = f'--config.xla_cache={tmp}/xla'
+  return [run_main(tmp / f'run{i}', cache) for i in range(2)]
+
+
+def test_lines_from_the_libraries_are_hidden_by_their_severity():
+  info = 'I0000 00:00:1796152307.638246   13921 cudart_stub.cc:31] Could not find cuda'
+  error = 'E0000 00:00:1796151916.868615    6527 cuda_platform.cc:52] failed call to cuInit'
+  dated = 'W0507 14:03:59.123456    6527 device_compiler.h:208] retracing'
+  preamble = ('WARNING: All log messages before absl::InitializeLog() is called are '
+              'written to STDERR')
+  assert [startup.is_hidden(info, k) for k in range(4)] == [False, True, True, True]
+  assert [startup.is_hidden(dated, k) for k in range(4)] == [False, False, True, True]
+  assert [startup.is_hidden(error, k) for k in range(4)] == [False, False, False, True]
+  assert [startup.is_hidden(preamble, k) for k in range(4)] == [False, True, True, True]
+  # A Python warning during the import is not TensorFlow's log: always shown.
+  assert not startup.is_hidden('UserWarning: numpy version', 3)
+
+
+@pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_start'])
+def test_start_is_quiet_and_says_what_happens(two_starts, start):
+  lines, stderr = two_starts[start]
+  texts = [text for _, text in lines]
+  noise = [x for x in texts + stderr.splitlines() if NOISE.search(x)]
+  assert not noise, noise
+  assert not stderr.strip(), stderr[-2000:]
+  assert FIRST.match(texts[0]), texts[:3]
+  # Before TensorFlow loads (seconds of imports); 30 s leaves room for a loaded machine.
+  assert lines[0][0] < 30, lines[0]
+  expected = ['Building 2 train and 1 eval env(s) of dummy_disc_vec (each in its own process)',
+              'Building the agent and compiling its policy and train step with XLA',
+              'First update done']
+  found = [next((i for i, x in enumerate(texts) if e in x), None) for e in expected]
+  assert None not in found and found == sorted(found), (found, texts)
+  assert any(' step 60 / 60 ' in x for x in texts[found[-1]:]), texts
+
+
+@pytest.mark.parametrize('how', ['--verbose', 'TF_CPP_MIN_LOG_LEVEL=0'])
+def test_verbose_or_a_users_level_shows_tensorflows_lines(tmp_path, how):
+  args, env = ['--config.random_agent=True'], user_env()
+  if how == '--verbose':
+    args.append(how)
+  else:
+    env[startup.LEVEL_ENV] = how.split('=')[1]
+  lines, stderr = run_main(tmp_path / 'run', *args, env=env)
+  assert FIRST.match(lines[0][1])
+  # At level 0 every TensorFlow process logs INFO lines while its libraries load.
+  assert any(startup.is_hidden(x, 3) for x in stderr.splitlines()), stderr[-2000:]
