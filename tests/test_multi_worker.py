@@ -19,8 +19,8 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-STEPS = 48           # env steps per worker: 4 checkpoints, ~20 updates
-SAVE_EVERY = 12
+STEPS = 80           # env steps per worker: training starts at ~40, ~20 updates
+SAVE_EVERY = 20
 FLAGS = {
     'distribute': 'multi_worker', 'task': 'dummy_disc_vec', 'env.dummy.length': 20,
     'run.parallel': False, 'run.deterministic': True, 'run.clock': 'steps',
