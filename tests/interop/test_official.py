@@ -23,8 +23,6 @@ sys.path.insert(0, os.path.join(ROOT, 'tests'))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'run'))
 import test_parity  # noqa: E402  (golden loading and the agent of a golden config)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(GOLDEN), reason='no golden data')
-
 
 def write_official(logdir, params, counters=None, config=None, done=True):
   """An official-format checkpoint: ckpt/latest -> ckpt/<folder>/agent.pkl + done."""
