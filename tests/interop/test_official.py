@@ -192,7 +192,8 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   from run_helpers import make_run_config
   config = make_run_config(tmp_path / 'unused', task='dummy_cont')
   env = factories.make_env(config)
-  agent = factories.make_agent(config, *base.agent_spaces(env.obs_space, env.act_space))
+  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
+  agent = factories.make_agent(config, obs_space, act_space)
   params = official.official_layout(agent)
   params.update({k: np.array(0, np.int32) for k in official.STEP_COPIES})
   params['opt/step/value'] = np.array(0, np.int32)
@@ -211,7 +212,7 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
       timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
   saved = export.SavedPolicy(str(tmp_path / 'export'))
-  restored = factories.make_agent(config, env.obs_space, act_space)
+  restored = factories.make_agent(config, obs_space, act_space)
   checkpointing.load_agent(restored, str(tmp_path / 'ours' / 'ckpt'))
   for name, var in checkpointing._agent_variables(agent).items():
     if not name.endswith(('_calls', 'rng_seed')):
