@@ -15,8 +15,8 @@ Rows (global batch = rows per update over all replicas):
 
 Each measurement runs alone (nothing else of ours runs meanwhile) and prints the
 1-minute load average before and after it: the machine may be shared. Besides the
-wall time it prints the CPU time per update (all threads of all its processes),
-which other jobs on the machine disturb much less than the wall time.
+wall time it prints the CPU time per update (all threads of all its processes);
+both are medians over the timed updates.
 """
 
 import argparse
@@ -71,11 +71,13 @@ def child(name, updates):
   carry, _, mets = agent.train(carry, batches[0])
   first = time.time() - t0
   carry, _, mets = agent.train(carry, batches[1])
-  t0, cpu0 = time.time(), time.process_time()
+  walls, cpus = [], []  # medians: robust to bursts of other jobs' load
   for i in range(updates):
+    t0, cpu0 = time.time(), time.process_time()
     carry, _, mets = agent.train(carry, batches[i % 2])
-  step = (time.time() - t0) / updates
-  cpu = (time.process_time() - cpu0) / updates  # all threads of this process
+    walls.append(time.time() - t0)
+    cpus.append(time.process_time() - cpu0)  # all threads of this process
+  step, cpu = float(np.median(walls)), float(np.median(cpus))
   assert np.isfinite(mets['loss/total']), mets
   replicas_in_sync = agent.strategy.num_replicas_in_sync
   print(json.dumps(dict(row=name, step=step, cpu=cpu, first=first,

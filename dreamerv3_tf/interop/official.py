@@ -180,7 +180,7 @@ def _resolve(agent, path):
 
 
 def _expand(agent, official, ours):
-  """One table row -> [(official names, our path)] for this agent's structure."""
+  """One table row -> [(official name, our path)] for this agent's structure."""
   if '{head}' in ours:
     return [x for h in HEADS for x in _expand(
         agent, official.replace('{head}', h), ours.replace('{head}', h))]
@@ -224,15 +224,14 @@ def rows(agent):
 
 def _slot_rows(agent, table_rows):
   """Optimizer slots: [(official name, 'opt.nu[...]', slot variable)] per trainable row."""
-  opt = agent.opt
-  keys = opt._built.keys  # id(variable) -> slot key; Keras paths repeat, identities do not
   out = []
   for name, path, var in table_rows:
-    if id(var) not in keys:
+    slots = agent.opt.slots(var)  # by identity: Keras paths repeat
+    if slots is None:
       continue
-    key = keys[id(var)]
-    out.append((NU + name, f'opt.nu[{path}]', opt.nu[key]))
-    out.append((MU + name, f'opt.mu[{path}]', opt.mu[key]))
+    mu, nu = slots
+    out.append((NU + name, f'opt.nu[{path}]', nu))
+    out.append((MU + name, f'opt.mu[{path}]', mu))
   return out
 
 
@@ -271,23 +270,22 @@ def values_for(agent, params):
     out.append((var, value))
   step = int(params['opt/step/value'])
   for name in STEP_COPIES:
-    if int(params[name]) != step:
+    if int(params.get(name, step)) != step:
       raise OfficialCheckpointError(
           f'official {name}={int(params[name])} differs from opt/step/value={step} '
           '(a run with skipped updates?); cannot map it onto one step counter')
   return out
 
 
-def official_layout(agent, values=None):
-  """Our variables (or `values` {id(variable): array}) under the official names.
+def official_layout(agent):
+  """Our variables under the official names: -> {official name: ndarray}.
 
   The inverse of `values_for`: the model, the slow critic, the optimizer slots and
-  step, and the return normalizer. -> {official name: ndarray}
+  step, and the return normalizer (not the official step copies).
   """
   table = rows(agent)
   table += _slot_rows(agent, table)
-  return {name: np.asarray(var.numpy() if values is None else values[id(var)])
-          for name, _, var in table}
+  return {name: np.asarray(var.numpy()) for name, _, var in table}
 
 
 def assign(agent, params, counters=None):
