@@ -17,10 +17,10 @@ Crashed workers: a worker whose process dies, whose env raises, or that does not
 within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
 at its very first step: an env that cannot take one step is broken, base.EnvError).
 Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up
-final observation would put a boundary into replay that the env never produced). The rebuilt env is stepped with
-`reset=True` at once, so the observation `step` returns has `is_first=True`: the agent
-resets that env's carry as at any episode start, replay starts a new episode for the
-worker, and episode statistics restart. An env that breaks its declared spaces
+final observation would put a boundary into replay that the env never produced). The
+rebuilt env is stepped with `reset=True` at once, so the observation `step` returns has
+`is_first=True`: the agent resets that env's carry as at any episode start, replay
+starts a new episode for the worker, and episode statistics restart. An env that breaks its declared spaces
 (`base.EnvSpaceError`) is a bug, not a crash: it is raised, not restarted.
 Errors and warnings name the env in one line; the env's own traceback is printed
 only when base.wants_traceback().
