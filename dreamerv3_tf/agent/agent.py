@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import distribute
 from dreamerv3_tf.agent import model as model_lib
+from dreamerv3_tf.agent import policy_call
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import usage
 
@@ -65,6 +66,10 @@ class Agent(tf.Module, base.Agent):
     self.policy_calls = tf.Variable(0, dtype=tf.int64, trainable=False, name='policy_calls')
     self.train_calls = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_calls')
     self.report_calls = tf.Variable(0, dtype=tf.int64, trainable=False, name='report_calls')
+    # Per (batch size) the policy's input checks, per (batch size, greedy) its
+    # traced program called with flat tensors (policy_call.py: the host boundary).
+    self._s.policy_specs, self._s.policy_programs = {}, {}
+    self._s.greedy = {g: tf.constant(g) for g in (False, True)}
     self._s.fns = {
         'policy': self._compile(self._policy, 'policy'),
         'train': self._compile(self._train, 'train'),
@@ -184,17 +189,25 @@ class Agent(tf.Module, base.Agent):
     if name == 'policy':
       if mode not in ('train', 'eval'):
         raise ValueError(f"policy: mode must be 'train' or 'eval', got {mode!r}")
-      B = len(data['is_first'])
-      keys = self._s.model.encoded_keys + ['is_first']
-      obs = self._check(data, keys, (B,), 'policy obs')
-      carry = self._check_carry(carry, B)
+      spec = self._policy_spec(len(data['is_first']))
+      obs = spec.check_obs(data)
+      carry = spec.check_carry(carry)
       greedy = mode == 'eval' and not self.config.agent.eval_sample
-      return carry['deter'], carry['stoch'], carry['prevact'], obs, tf.constant(greedy)
+      return carry['deter'], carry['stoch'], carry['prevact'], obs, self._s.greedy[greedy]
     if name not in ('train', 'report'):
       raise ValueError(f"Agent: step must be 'policy', 'train' or 'report', got {name!r}")
     length = self.config.batch_length if name == 'train' else self.config.report_length
     B, batch = self._batch(data, int(length) + self._s.context, f'{name} batch')
     return self._check_carry(carry, B), batch
+
+  def _policy_spec(self, B):
+    spec = self._s.policy_specs.get(B)
+    if spec is None:
+      model = self._s.model
+      spec = self._s.policy_specs[B] = policy_call.PolicySpec(
+          B, self.obs_space, self.act_space, model.encoded_keys + ['is_first'],
+          model.carry_shapes())
+    return spec
 
   # --- carries ----------------------------------------------------------------
 
@@ -276,8 +289,17 @@ class Agent(tf.Module, base.Agent):
     out: {'dyn/deter': <float32>[B, D], 'dyn/stoch': <float32>[B, S, C]}, the
     posterior latent after this observation (stored in replay for replay_context).
     """
-    deter, stoch, prevact, act, out = self._call(
-        'policy', *self.step_inputs('policy', carry, obs, mode))
+    args = self.step_inputs('policy', carry, obs, mode)
+    key = (len(args[0]), bool(args[-1] is self._s.greedy[True]))
+    program = self._s.policy_programs.get(key)
+    if program is not None:
+      deter, stoch, prevact, act, out = program(args)
+    else:
+      deter, stoch, prevact, act, out = self._call('policy', *args)
+      if self.config.jit and not distribute.is_distributed(self._s.strategy):
+        # Traced now: later calls of this signature skip tf.function's dispatch.
+        self._s.policy_programs[key] = policy_call.FlatProgram(
+            self._s.fns['policy'].get_concrete_function(*args))
     carry = {'deter': deter.numpy(), 'stoch': stoch.numpy(), 'prevact': prevact.numpy()}
     act = {k: v.numpy() for k, v in act.items()}
     out = {k: v.numpy() for k, v in out.items()}

@@ -228,6 +228,38 @@ def test_traced_once_and_eval_deterministic(bandit_agent, h):
   assert agent.trace_counts['train'] == 1
 
 
+def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h):
+  """Later calls go through policy_call.FlatProgram, not tf.function's dispatch;
+  they must give what the tf.function gives for the same inputs and counter."""
+  agent = bandit_agent
+  rng = np.random.default_rng(1)
+  B = 5  # a batch size no other test uses: its first call traces
+  traces = agent.trace_counts['policy']
+  carry = agent.init_policy(B)
+  for i, mode in enumerate(['train', 'train', 'eval', 'train', 'eval', 'train']):
+    obs = _bandit_obs(h, B, rng, first=i == 0)
+    counter = int(agent.policy_calls.numpy())
+    fast = agent.policy(carry, obs, mode=mode)
+    agent.policy_calls.assign(counter)
+    args = agent.step_inputs('policy', carry, obs, mode)
+    deter, stoch, prevact, act, out = agent._s.fns['policy'](*args)
+    # The same compiled program on the same inputs and seed: bit-identical.
+    np.testing.assert_array_equal(fast[0]['deter'], deter.numpy())
+    np.testing.assert_array_equal(fast[0]['stoch'], stoch.numpy())
+    np.testing.assert_array_equal(fast[0]['prevact'], prevact.numpy())
+    np.testing.assert_array_equal(fast[1]['action'], act['action'].numpy())
+    for k in out:
+      np.testing.assert_array_equal(fast[2][k], out[k].numpy())
+    carry = fast[0]
+  assert agent.trace_counts['policy'] == traces + 1
+  assert (B, False) in agent._s.policy_programs and (B, True) in agent._s.policy_programs
+  # The checks still run on every call.
+  with pytest.raises(ValueError, match="missing key 'target'"):
+    agent.policy(carry, {k: v for k, v in obs.items() if k != 'target'})
+  with pytest.raises(ValueError, match=r"carry\['deter'\]: expected shape"):
+    agent.policy({**carry, 'deter': carry['deter'][:2]}, obs)
+
+
 # --- checkpoints -----------------------------------------------------------------
 
 def test_checkpoint_round_trip(tmp_path, h):

@@ -1,0 +1,90 @@
+"""The policy step's host boundary, paid once per batch size instead of every call.
+
+A size1m policy step computes for well under a millisecond; what a call costs on
+the host is Python: tf.function's dispatch over nested arguments (about 1 ms on
+2 cores), numpy-to-tensor conversion, and the checks. Per batch size and mode,
+`PolicySpec` holds the expected keys, shapes and dtypes, and `FlatProgram` the
+program already traced for them, called with a flat list of tensors
+(bench/policy_profile.py times each part). The traced program is the agent's own
+(`Agent._s.fns['policy']`): nothing is traced or compiled twice, and the math is
+the same program's.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def _kind(space):
+  """The dtype a policy input of `space` is cast to (uint8 must come as uint8)."""
+  if space.dtype == np.uint8:
+    return np.uint8
+  if space.dtype == bool:
+    return bool
+  return np.int32 if space.discrete else np.float32
+
+
+class PolicySpec:
+  """Checks and casts one policy call's carry and obs for batch size B.
+
+  Raises ValueError naming the key and the problem, as `Agent.step_inputs` did.
+  """
+
+  def __init__(self, B, obs_space, act_space, obs_keys, carry_shapes):
+    self.B = B
+    spaces = {**act_space, **obs_space}
+    self.obs = [(k, (B, *spaces[k].shape), _kind(spaces[k])) for k in obs_keys]
+    self.carry = [(k, (B, *shape)) for k, shape in carry_shapes.items()]
+    self._carry_keys = {k for k, _ in self.carry}
+
+  def check_carry(self, carry):
+    if not isinstance(carry, dict) or carry.keys() != self._carry_keys:
+      raise ValueError(f'carry: expected keys {sorted(self._carry_keys)}, got '
+                       f'{sorted(carry) if isinstance(carry, dict) else type(carry)}')
+    out = {}
+    for k, shape in self.carry:
+      x = np.asarray(carry[k], np.float32)
+      if x.shape != shape:
+        raise ValueError(f'carry[{k!r}]: expected shape {shape}, got {x.shape}')
+      out[k] = x
+    return out
+
+  def check_obs(self, data, what='policy obs'):
+    out = {}
+    for k, shape, kind in self.obs:
+      if k not in data:
+        raise ValueError(f'{what}: missing key {k!r}; got {sorted(data)}')
+      x = np.asarray(data[k])
+      if x.shape != shape:
+        raise ValueError(f'{what}[{k!r}]: expected shape {shape}, got {x.shape}')
+      if kind is np.uint8:
+        if x.dtype != np.uint8:
+          raise ValueError(f'{what}[{k!r}]: expected dtype uint8, got {x.dtype}')
+      elif x.dtype != kind:
+        x = x.astype(kind)
+      out[k] = x
+    return out
+
+
+class FlatProgram:
+  """One traced policy program, called with its inputs flattened.
+
+  `concrete`: the tf.function's concrete function for one input signature. Its
+  atomic function is called directly with the flat tensors and the captured
+  variable handles (TensorFlow's own call path after binding the arguments; the
+  binding is what costs). TensorFlow is pinned (pyproject.toml); without that
+  private attribute the public concrete call is used.
+  """
+
+  def __init__(self, concrete):
+    self._concrete = concrete
+    self._atomic = getattr(concrete, '_inference_function', None)
+    self._captured = list(concrete.captured_inputs)
+    self._outputs = concrete.structured_outputs
+
+  def __call__(self, args):
+    """args: the step's structured numpy/tensor arguments -> structured EagerTensors."""
+    if self._atomic is None:
+      return self._concrete(*args)
+    flat = [x if isinstance(x, tf.Tensor) else tf.constant(x) for x in tf.nest.flatten(args)]
+    outs = self._atomic.call_flat(*flat, *self._captured)
+    return tf.nest.pack_sequence_as(self._outputs, outs)
