@@ -37,8 +37,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+sys.path.insert(1, ROOT)
 
 import official_bench  # noqa: E402  (standard library only at import time)
+from dreamerv3_tf.core import cpuinfo  # noqa: E402  (no TensorFlow)
 
 KIND = {'1m': 'proprio', '12m': 'vision'}
 
@@ -143,6 +145,9 @@ def cpu_peak():
   ghz = max(mhz, bogo / 2) / 1000
   # Two FMA pipes per core; their width: AMD Zen 5 (family 26) runs AVX-512 at
   # full 512 bits, Zen 4 (family 25) splits it into two 256-bit halves.
+  capped = cpuinfo.cap()
+  if capped:  # tools/as_avx2.sh: XLA generates no AVX-512 code
+    flags -= {f for f in flags if f.startswith('avx512')}
   if 'avx512f' in flags and not (vendor == 'AuthenticAMD' and family < 26):
     width, isa = 16, 'AVX-512 (2 x 512-bit FMA)'
   elif 'fma' in flags:
@@ -288,9 +293,10 @@ def main():
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
   off_env = dict(os.environ, PYTHONPATH=args.official_src, JAX_PLATFORMS='cpu')
   peak = cpu_peak()
-  print(f'CPU: {peak["model"]} (family {peak["family"]}), {peak["cores"]} cores, '
-        f'{peak["isa"]}, {peak["flop_per_cycle"]} f32 FLOP/cycle/core x {peak["ghz"]:.2f} GHz '
-        f'(TSC) = {peak["peak"]:.0f} GFLOP/s peak', flush=True)
+  print(f'CPU: {cpuinfo.describe()}')
+  print(f'peak: {peak["isa"]}, {peak["flop_per_cycle"]} f32 FLOP/cycle/core x '
+        f'{peak["ghz"]:.2f} GHz (TSC) x {peak["cores"]} cores = {peak["peak"]:.0f} GFLOP/s',
+        flush=True)
 
   results, loads = [], []
   roofs = []
