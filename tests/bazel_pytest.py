@@ -5,4 +5,4 @@ import sys
 import pytest
 
 if __name__ == '__main__':
-  sys.exit(pytest.main(['-q', *sys.argv[1:]]))
+  sys.exit(pytest.main(['-q', '-n', '0', *sys.argv[1:]]))  # one file: no workers

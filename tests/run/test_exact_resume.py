@@ -18,7 +18,7 @@ from dreamerv3_tf import factories
 from dreamerv3_tf.core import logger as logging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STEPS = 300
+STEPS = 200
 FLAGS = {
     'task': 'dummy_disc_vec', 'env.dummy.length': 20, 'run.parallel': False,
     'run.deterministic': True, 'run.clock': 'steps', 'run.log_every': 50,
