@@ -4,14 +4,16 @@
   python bench/policy_profile.py --envs 1,4,16 --calls 3000
   tools/as_avx2.sh python bench/policy_profile.py # as an AVX2-only CPU computes
 
-Phases of `Agent.policy(carry, obs)`, each timed over the same calls:
-  checks     step_inputs: key, shape and dtype checks and numpy conversions
-  call       the compiled function: tf.function dispatch, argument conversion,
-             the XLA program, the outputs as EagerTensors
-  to numpy   the outputs copied to numpy
-and, apart from the agent, `compute`: the same XLA program called through its
-concrete function with inputs already on the device, the nearest to pure compute
-that TensorFlow's Python API reaches.
+Rows, each timed over the same calls:
+  checks            step_inputs: key, shape and dtype checks and numpy conversions
+  tf.function call  the agent's tf.function called as before agent/policy_call.py:
+                    dispatch over nested arguments, their conversion, the XLA
+                    program, the outputs as EagerTensors
+  to numpy          the outputs copied to numpy
+  public policy()   `Agent.policy` as the driver calls it (policy_call's flat path)
+  concrete fn       the traced concrete function called with numpy arguments
+  flat call         its atomic function with device tensors: the program plus
+                    TensorFlow's per-call runtime, the floor of this design
 """
 
 import argparse
@@ -53,7 +55,6 @@ def profile(agent, obs, calls):
     carry, _, _ = agent.policy(carry, obs)
   fn = agent._s.fns['policy']
   t_check = t_call = t_numpy = 0.0
-  t0 = time.perf_counter()
   for _ in range(calls):
     a = time.perf_counter()
     args = agent.step_inputs('policy', carry, obs, 'train')
@@ -67,7 +68,6 @@ def profile(agent, obs, calls):
     t_check += b - a
     t_call += c - b
     t_numpy += d - c
-  whole = time.perf_counter() - t0
   # Through the public method, as the driver calls it.
   t0 = time.perf_counter()
   for _ in range(calls):
@@ -95,8 +95,8 @@ def profile(agent, obs, calls):
     except Exception as e:  # private API: report, do not fail
       print(f'  (flat call unavailable: {type(e).__name__}: {e})')
   us = lambda s: 1e6 * s / calls
-  res = {'checks': us(t_check), 'call': us(t_call), 'to numpy': us(t_numpy),
-         'sum of phases': us(t_check + t_call + t_numpy), 'loop (timed)': us(whole),
+  res = {'checks': us(t_check), 'tf.function call': us(t_call), 'to numpy': us(t_numpy),
+         'before: sum of the three': us(t_check + t_call + t_numpy),
          'public policy()': us(public), 'concrete fn, numpy args': us(t_conc)}
   if t_flat is not None:
     res['flat call, device args'] = us(t_flat)

@@ -24,6 +24,20 @@ def test_every_suite_config_is_valid(module):
     configuration.finalize(module.get_config(presets))
 
 
+def test_every_config_the_readme_names_is_valid():
+  """The README's commands (`--config=configs/<suite>.py:<presets>`) build and finalize."""
+  import importlib
+  import re
+  text = open(os.path.join(ROOT, 'README.md')).read()
+  found = set(re.findall(r'--config=configs/(\w+)\.py:([\w,]+)', text))
+  assert ('gym', 'train_eval,quick') in found and ('dmc', 'train_eval,quick') in found
+  for suite, presets in sorted(found):
+    config = importlib.import_module(f'configs.{suite}').get_config(presets)
+    configuration.finalize(config)
+  quick = gym.get_config('train_eval,quick')
+  assert quick.task == 'gym_CartPole-v1' and quick.run.clock == 'steps'
+
+
 def test_presets_apply_in_order():
   c = dmc.get_config('train_eval,vision,size1m')
   assert c.script == 'train_eval'
