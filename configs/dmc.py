@@ -30,11 +30,12 @@ def cpu(c):
 
 
 def quick(c):
-  """The README's first command: the cpu preset on cartpole_swingup for 30K env steps.
+  """The README's DMC command: the cpu preset on cartpole_swingup for 30K env steps.
 
-  About 16 minutes on 2 idle CPU cores (33 env steps/s). Three eval episodes
-  per report; a random policy scores 24 +- 28 on this task. Of the tasks we tried
-  at this ratio, this one showed learning first (RESULTS.md).
+  16-18 minutes on 2 idle Zen 5 cores (33 env steps/s), about 38 on a Zen 4 (13.4
+  env steps/s). Three eval episodes per report; a random policy scores 24 +- 28
+  on this task. Of the DMC tasks we tried at this ratio, this one showed learning
+  first (RESULTS.md); gym.py's quick preset shows it sooner.
   """
   cpu(c)
   c.task = 'dmc_cartpole_swingup'
