@@ -229,40 +229,12 @@ class Agent(tf.Module, base.Agent):
   # --- boundary checks --------------------------------------------------------
 
   def _check_carry(self, carry, B):
-    ref = self._zero_carry(B)
-    if not isinstance(carry, dict) or set(carry) != set(ref):
-      raise ValueError(f'carry: expected keys {sorted(ref)}, got '
-                       f'{sorted(carry) if isinstance(carry, dict) else type(carry)}')
-    out = {}
-    for k, v in ref.items():
-      x = np.asarray(carry[k], np.float32)
-      if x.shape != v.shape:
-        raise ValueError(f'carry[{k!r}]: expected shape {v.shape}, got {x.shape}')
-      out[k] = x
-    return out
+    return policy_call.check_carry(
+        carry, {k: (int(B), *shape) for k, shape in self._s.model.carry_shapes().items()})
 
   def _check(self, data, keys, lead, what):
-    out = {}
-    for k in keys:
-      if k not in data:
-        raise ValueError(f'{what}: missing key {k!r}; got {sorted(data)}')
-      space = self.obs_space.get(k) or self.act_space.get(k)
-      x = np.asarray(data[k])
-      want = (*lead, *space.shape)
-      if x.shape != want:
-        raise ValueError(f'{what}[{k!r}]: expected shape {want}, got {x.shape}')
-      if space.dtype == np.uint8 and x.dtype != np.uint8:
-        raise ValueError(f'{what}[{k!r}]: expected dtype uint8, got {x.dtype}')
-      if space.dtype == np.uint8:
-        pass
-      elif space.dtype == bool:
-        x = x.astype(bool)
-      elif space.discrete:
-        x = x.astype(np.int32)
-      else:
-        x = x.astype(np.float32)
-      out[k] = x
-    return out
+    spaces = {**self.act_space, **self.obs_space}
+    return policy_call.check_inputs(data, policy_call.input_spec(keys, spaces, lead), what)
 
   def _batch(self, batch, T, what):
     B = len(batch['is_first'])

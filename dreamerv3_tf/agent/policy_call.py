@@ -7,7 +7,8 @@ the host is Python: tf.function's dispatch over nested arguments (about 1 ms on
 program already traced for them, called with a flat list of tensors
 (bench/policy_profile.py times each part). The traced program is the agent's own
 (`Agent._s.fns['policy']`): nothing is traced or compiled twice, and the math is
-the same program's.
+the same program's. The input checks (`check_inputs`, `check_carry`) are the
+train and report steps' too.
 """
 
 import numpy as np
@@ -15,7 +16,7 @@ import tensorflow as tf
 
 
 def _kind(space):
-  """The dtype a policy input of `space` is cast to (uint8 must come as uint8)."""
+  """The dtype an input of `space` is cast to (uint8 must come as uint8)."""
   if space.dtype == np.uint8:
     return np.uint8
   if space.dtype == bool:
@@ -23,46 +24,59 @@ def _kind(space):
   return np.int32 if space.discrete else np.float32
 
 
-class PolicySpec:
-  """Checks and casts one policy call's carry and obs for batch size B.
+def input_spec(keys, spaces, lead):
+  """[(key, expected shape, dtype to cast to)] of inputs `keys` with leading dims `lead`."""
+  return [(k, (*lead, *spaces[k].shape), _kind(spaces[k])) for k in keys]
 
-  Raises ValueError naming the key and the problem, as `Agent.step_inputs` did.
+
+def check_inputs(data, spec, what):
+  """{key: array} of `data` checked and cast against `spec` (see `input_spec`).
+
+  Raises ValueError naming `what`, the key and the problem.
   """
+  out = {}
+  for k, shape, kind in spec:
+    if k not in data:
+      raise ValueError(f'{what}: missing key {k!r}; got {sorted(data)}')
+    x = np.asarray(data[k])
+    if x.shape != shape:
+      raise ValueError(f'{what}[{k!r}]: expected shape {shape}, got {x.shape}')
+    if kind is np.uint8:
+      if x.dtype != np.uint8:
+        raise ValueError(f'{what}[{k!r}]: expected dtype uint8, got {x.dtype}')
+    elif x.dtype != kind:
+      x = x.astype(kind)
+    out[k] = x
+  return out
+
+
+def check_carry(carry, shapes):
+  """{key: float32 array} of `carry` checked against `shapes` {key: full shape}."""
+  if not isinstance(carry, dict) or carry.keys() != shapes.keys():
+    raise ValueError(f'carry: expected keys {sorted(shapes)}, got '
+                     f'{sorted(carry) if isinstance(carry, dict) else type(carry)}')
+  out = {}
+  for k, shape in shapes.items():
+    x = np.asarray(carry[k], np.float32)
+    if x.shape != shape:
+      raise ValueError(f'carry[{k!r}]: expected shape {shape}, got {x.shape}')
+    out[k] = x
+  return out
+
+
+class PolicySpec:
+  """The checks of one policy call's carry and obs for batch size B, built once."""
 
   def __init__(self, B, obs_space, act_space, obs_keys, carry_shapes):
     self.B = B
-    spaces = {**act_space, **obs_space}
-    self.obs = [(k, (B, *spaces[k].shape), _kind(spaces[k])) for k in obs_keys]
-    self.carry = [(k, (B, *shape)) for k, shape in carry_shapes.items()]
-    self._carry_keys = {k for k, _ in self.carry}
+    self.obs = input_spec(obs_keys, {**act_space, **obs_space}, (B,))
+    self.carry = {k: (B, *shape) for k, shape in carry_shapes.items()}
 
   def check_carry(self, carry):
-    if not isinstance(carry, dict) or carry.keys() != self._carry_keys:
-      raise ValueError(f'carry: expected keys {sorted(self._carry_keys)}, got '
-                       f'{sorted(carry) if isinstance(carry, dict) else type(carry)}')
-    out = {}
-    for k, shape in self.carry:
-      x = np.asarray(carry[k], np.float32)
-      if x.shape != shape:
-        raise ValueError(f'carry[{k!r}]: expected shape {shape}, got {x.shape}')
-      out[k] = x
-    return out
+    return check_carry(carry, self.carry)
 
   def check_obs(self, data, what='policy obs'):
-    out = {}
-    for k, shape, kind in self.obs:
-      if k not in data:
-        raise ValueError(f'{what}: missing key {k!r}; got {sorted(data)}')
-      x = np.asarray(data[k])
-      if x.shape != shape:
-        raise ValueError(f'{what}[{k!r}]: expected shape {shape}, got {x.shape}')
-      if kind is np.uint8:
-        if x.dtype != np.uint8:
-          raise ValueError(f'{what}[{k!r}]: expected dtype uint8, got {x.dtype}')
-      elif x.dtype != kind:
-        x = x.astype(kind)
-      out[k] = x
-    return out
+    return check_inputs(data, self.obs, what)
 
 
 class FlatProgram:
