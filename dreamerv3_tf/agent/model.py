@@ -167,9 +167,10 @@ class Model(tf.Module):
     # every replica then applies the same update to its copy of the variables.
     grads = distribute.all_mean(grads)
     metrics = aux['metrics']
-    opt_metrics = self.opt.apply(grads, self.trainable_weights)
+    with tf.name_scope('opt'):
+      opt_metrics = self.opt.apply(grads, self.trainable_weights)
+      self._s.slow.update()
     metrics.update({f'opt/{k}': v for k, v in opt_metrics.items()})
-    self._s.slow.update()
     deter, stoch = aux['deter'], aux['stoch']
     outs = {'replay': {'stepid': stepid, 'dyn/deter': deter, 'dyn/stoch': stoch}}
     carry = {'deter': deter[:, -1], 'stoch': stoch[:, -1], 'prevact': lastact}
@@ -205,14 +206,18 @@ class Model(tf.Module):
       for inspection: traced functions that do not return them drop them.
     """
     seeds = dists.split(seed, 3)
-    losses, metrics, post = self._world_model_loss(start, obs, prevact, seeds[0])
-    imag_losses, imag_metrics, imag = self._imagination_loss(
-        post['deter'], post['stoch'], seeds[1], tape)
+    # The name scopes mark the phases in profiles (bench/train_profile.py).
+    with tf.name_scope('wm'):
+      losses, metrics, post = self._world_model_loss(start, obs, prevact, seeds[0])
+    with tf.name_scope('imag'):
+      imag_losses, imag_metrics, imag = self._imagination_loss(
+          post['deter'], post['stoch'], seeds[1], tape)
     losses.update(imag_losses)
     metrics.update(imag_metrics)
     repl = {}
     if self._s.config.agent.repval_loss:
-      repl_losses, repl = self._replay_value_loss(obs, post['feat'], imag['boot'], tape)
+      with tf.name_scope('repl'):
+        repl_losses, repl = self._replay_value_loss(obs, post['feat'], imag['boot'], tape)
       losses.update(repl_losses)
     loss, loss_metrics = self._total(losses, post['recons'])
     metrics.update(loss_metrics)

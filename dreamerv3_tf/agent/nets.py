@@ -146,6 +146,40 @@ class BlockLinear(Layer):
       y = y + self._w(self.bias)
     return y
 
+  def call_shared(self, own, shared):
+    """As `call` on each group's input [own <[B, blocks, i]>, shared <[B, s]>] (the
+    shared part the same for every group, as if tiled) -> <[B, units]>.
+
+    The same sums as tiling: the own part as the block matmul, the shared part as one
+    dense matmul against the groups' kernel rows side by side. No tiled copy of the
+    shared input, and one wide matmul instead of `blocks` narrow ones.
+    """
+    own, shared = self._cast(own), self._cast(shared)
+    g, i = self.blocks, own.shape[-1]
+    kernel = self._w(self.kernel)                       # [g, i + s, o]
+    assert i + shared.shape[-1] == kernel.shape[1], (own.shape, shared.shape, kernel.shape)
+    y = tf.reshape(tf.einsum('bgi,gio->bgo', own, kernel[:, :i]), (-1, self.units))
+    wide = tf.reshape(tf.transpose(kernel[:, i:], (1, 0, 2)), (-1, self.units))
+    y = y + tf.matmul(shared, wide)
+    if self.bias is not None:
+      y = y + self._w(self.bias)
+    return y
+
+  def call_group_major(self, x):
+    """x <[B, inp]> -> <[blocks, B, units/blocks]>: each group's output, groups first.
+
+    The layout XLA's batched dot produces: element-wise work that follows runs on it
+    without a transpose in its loop (on CPU, transposing reads in a fused loop of
+    sigmoids and tanhs made it several times slower, bench/train_profile.py).
+    """
+    x = self._cast(x)
+    g = self.blocks
+    x = tf.transpose(tf.reshape(x, (-1, g, self.inp // g)), (1, 0, 2))
+    y = tf.matmul(x, self._w(self.kernel))
+    if self.bias is not None:
+      y = y + tf.reshape(self._w(self.bias), (g, 1, self.units // g))
+    return y
+
 
 class Conv2D(Layer):
   """Same-padded stride-1 convolution. <[B, H, W, inp]> -> <[B, H, W, depth]>."""

@@ -74,15 +74,19 @@ class RSSM(nets.Layer):
     action = tf.cast(action, tf.float32)
     action = action / sg(tf.maximum(1.0, tf.abs(action)))
     x = tf.concat([self.dynin0(deter), self.dynin1(stoch), self.dynin2(action)], -1)
-    x = tf.tile(x[:, None, :], (1, g, 1))
-    x = tf.concat([tf.cast(tf.reshape(deter, (-1, g, D // g)), x.dtype), x], -1)
-    x = nets.silu(self.dynhidnorm(self.dynhid(x)))
-    x = tf.reshape(tf.cast(self.dyngru(x), tf.float32), (-1, g, 3, D // g))
-    reset = tf.sigmoid(x[:, :, 0])
-    cand = tf.tanh(reset * x[:, :, 1])
-    update = tf.sigmoid(x[:, :, 2] - 1.0)
-    deter = tf.reshape(update * cand, (-1, D)) + tf.reshape(
-        1.0 - update, (-1, D)) * tf.cast(deter, tf.float32)
+    # Each group reads its slice of deter and all of x (the official code tiles x).
+    x = self.dynhid.call_shared(tf.reshape(deter, (-1, g, D // g)), x)
+    x = nets.silu(self.dynhidnorm(x))
+    # Gates group-major [g, B, 3 * D/g] (reset, candidate, update per group), and
+    # only the products back to [B, D]: see BlockLinear.call_group_major.
+    x = tf.cast(self.dyngru.call_group_major(x), tf.float32)
+    F = D // g
+    reset = tf.sigmoid(x[..., :F])
+    cand = tf.tanh(reset * x[..., F:2 * F])
+    update = tf.sigmoid(x[..., 2 * F:] - 1.0)
+    both = tf.transpose(tf.stack([update * cand, update]), (0, 2, 1, 3))
+    both = tf.reshape(both, (2, -1, D))
+    deter = both[0] + (1.0 - both[1]) * tf.cast(deter, tf.float32)
     return deter
 
   def post_logits(self, deter, tokens):

@@ -199,6 +199,8 @@ def _bandit_obs(h, B, rng, first=False):
 
 def test_traced_once_and_eval_deterministic(bandit_agent, h):
   agent = bandit_agent
+  # The agent is shared: other tests may have traced it for other inputs already.
+  before = agent.trace_counts
   rng = np.random.default_rng(0)
   B = 8
   obs = _bandit_obs(h, B, rng, first=True)
@@ -219,13 +221,15 @@ def test_traced_once_and_eval_deterministic(bandit_agent, h):
   rc = agent.init_report(agent.config.batch_size)
   for _ in range(2):
     rc, mets = agent.report(rc, h.make_batch(agent, h.report_length(agent), rng))
-  assert agent.trace_counts == {'policy': 1, 'train': 1, 'report': 1}
+  # One trace per step at most for these inputs: both policy modes share it.
+  after = agent.trace_counts
+  assert all(after[k] >= 1 and after[k] - before[k] <= 1 for k in after), (before, after)
   assert 'loss/rew' in mets and not any(k.startswith('openloop') for k in mets)
   # For profiles: the traced step of these inputs, without a new trace.
   batch = h.make_batch(agent, h.train_length(agent), rng)
   concrete = agent.trace('train', tc, batch)
   assert isinstance(concrete, tf.types.experimental.ConcreteFunction)
-  assert agent.trace_counts['train'] == 1
+  assert agent.trace_counts['train'] == after['train']
 
 
 def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h):
