@@ -125,10 +125,12 @@ class BlockLinear(Layer):
   The kernel is stored block-major <[blocks, inp/blocks, units/blocks]>.
   """
 
-  def __init__(self, inp, units, blocks, outscale=1.0, bias=True, **kw):
+  def __init__(self, inp, units, blocks, outscale=1.0, bias=True, shared=0, **kw):
     super().__init__(**kw)
     assert inp % blocks == 0 and units % blocks == 0, (inp, units, blocks)
     self.inp, self.units, self.blocks = int(inp), int(units), int(blocks)
+    self.shared = int(shared)   # of each group's inputs, the last `shared` (call_shared)
+    assert 0 <= self.shared <= self.inp // self.blocks, (shared, inp, blocks)
     shape = (blocks, inp // blocks, units // blocks)
     self.kernel = self._weight('kernel', trunc_normal(shape, self.inp, outscale))
     self.bias = self._weight('bias', np.zeros(self.units)) if bias else None
@@ -146,21 +148,30 @@ class BlockLinear(Layer):
       y = y + self._w(self.bias)
     return y
 
+  def derive(self):
+    """-> {'own' <[blocks, i - shared, o]>, 'wide' <[shared, units]>}: the kernel rows
+    of each group's own inputs, and of the shared inputs with the groups side by side."""
+    if not self.shared:
+      return {}
+    kernel = self._w(self.kernel)                       # [g, i, o]
+    own = kernel.shape[1] - self.shared
+    wide = tf.reshape(tf.transpose(kernel[:, own:], (1, 0, 2)), (self.shared, self.units))
+    return {'own': kernel[:, :own], 'wide': wide}
+
   def call_shared(self, own, shared):
-    """As `call` on each group's input [own <[B, blocks, i]>, shared <[B, s]>] (the
-    shared part the same for every group, as if tiled) -> <[B, units]>.
+    """As `call` on each group's input [own <[B, blocks, i]>, shared <[B, shared]>]
+    (the shared part the same for every group, as if tiled) -> <[B, units]>.
 
     The same sums as tiling: the own part as the block matmul, the shared part as one
     dense matmul against the groups' kernel rows side by side. No tiled copy of the
-    shared input, and one wide matmul instead of `blocks` narrow ones.
+    shared input, and one wide matmul instead of `blocks` narrow ones. In a loop,
+    the kernel's parts come from the snapshot (`derived`), not from per-step slices.
     """
     own, shared = self._cast(own), self._cast(shared)
-    g, i = self.blocks, own.shape[-1]
-    kernel = self._w(self.kernel)                       # [g, i + s, o]
-    assert i + shared.shape[-1] == kernel.shape[1], (own.shape, shared.shape, kernel.shape)
-    y = tf.reshape(tf.einsum('bgi,gio->bgo', own, kernel[:, :i]), (-1, self.units))
-    wide = tf.reshape(tf.transpose(kernel[:, i:], (1, 0, 2)), (-1, self.units))
-    y = y + tf.matmul(shared, wide)
+    parts = derived(self) or self.derive()
+    assert shared.shape[-1] == self.shared, (shared.shape, self.shared)
+    y = tf.reshape(tf.einsum('bgi,gio->bgo', own, parts['own']), (-1, self.units))
+    y = y + tf.matmul(shared, parts['wide'])
     if self.bias is not None:
       y = y + self._w(self.bias)
     return y
@@ -364,13 +375,42 @@ def weights(layers):
   return out
 
 
+class Snapshot:
+  """Weights read once, and the values layers derive from them (a kernel's slice or
+  transpose): computed outside a loop, so the loop saves none of them per step."""
+
+  def __init__(self, mapping, derived):
+    self.mapping, self.derived = mapping, derived
+
+
+_DERIVED = []
+
+
 def snapshot(layers):
-  """Reads every weight once: [(variable, tensor)] for `frozen`. Call outside loops."""
-  return [(v, tf.identity(v.value)) for v in weights(layers)]
+  """Reads every weight once, and computes every sublayer's `derive()`, for
+  `frozen`. Call outside loops."""
+  mapping = [(v, tf.identity(v.value)) for v in weights(layers)]
+  derived = {}
+  with keras.StatelessScope(state_mapping=mapping):
+    for layer in layers:
+      for sub in layer._flatten_layers(include_self=True, recursive=True):
+        if hasattr(sub, 'derive') and id(sub) not in derived:
+          derived[id(sub)] = sub.derive()
+  return Snapshot(mapping, derived)
 
 
 @contextlib.contextmanager
-def frozen(mapping):
-  """Inside, reading a mapped Keras variable gives its snapshot tensor."""
-  with keras.StatelessScope(state_mapping=mapping):
-    yield
+def frozen(snap):
+  """Inside, reading a mapped Keras variable gives its snapshot tensor, and
+  `derived(layer)` the layer's values derived from it."""
+  with keras.StatelessScope(state_mapping=snap.mapping):
+    _DERIVED.append(snap.derived)
+    try:
+      yield
+    finally:
+      _DERIVED.pop()
+
+
+def derived(layer):
+  """`layer.derive()` as computed by the innermost `frozen` scope's snapshot, or None."""
+  return _DERIVED[-1].get(id(layer)) if _DERIVED else None

@@ -45,7 +45,7 @@ class RSSM(nets.Layer):
     self.dynin2 = nets.NormAct(act_dim, hidden, name='dynin2', **p)
     # Each group sees its own slice of deter plus all three input embeddings.
     self.dynhid = nets.BlockLinear(deter + 3 * hidden * blocks, deter, blocks,
-                                   name='dynhid0', **p)
+                                   shared=3 * hidden, name='dynhid0', **p)
     self.dynhidnorm = nets.RMSNorm(deter, name='dynhid0norm', **p)
     self.dyngru = nets.BlockLinear(deter, 3 * deter, blocks, name='dyngru', **p)
     self.obslayers = self._sublayers('obs', [

@@ -1,5 +1,7 @@
 """The Agent interface: behaviour losses against numpy, shapes, tracing, modes, checkpoints."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -299,3 +301,25 @@ def test_checkpoint_round_trip(tmp_path, h):
   np.testing.assert_array_equal(agent.retnorm.hi.numpy(), other.retnorm.hi.numpy())
   for v1, v2 in zip(agent.slowval.weights, other.slowval.weights):
     np.testing.assert_array_equal(v1.numpy(), v2.numpy())
+
+
+def test_loops_save_no_weights_per_step(bandit_agent, h):
+  """A loop body that reads a weight, or computes from one (a slice, a transpose),
+  saves that value once per step for the backward pass: memory and copies that grow
+  with the sequence. Every per-step array the train step's loops carry must hold
+  batch rows; weights and the values derived from them enter the loops whole."""
+  agent = bandit_agent
+  c = agent.config
+  B, T, H = c.batch_size, c.batch_length, c.agent.imag_length
+  rng = np.random.default_rng(0)
+  hlo = agent.compiler_ir('train', agent.init_train(B),
+                          h.make_batch(agent, h.train_length(agent), rng), stage='optimized_hlo')
+  loops = re.findall(r'= \((.*)\) while\(', hlo)
+  assert len(loops) >= 4, len(loops)   # observe, its backward, imagination, returns
+  bad = []
+  for carried in loops:
+    for dims in re.findall(r'(?:f32|bf16)\[([\d,]+)\]', carried):
+      dims = tuple(int(x) for x in dims.split(','))
+      if len(dims) >= 3 and dims[0] in (T, H) and not {B, B * T} & set(dims[1:]):
+        bad.append(dims)
+  assert not bad, f'per-step arrays without a batch dimension: {bad}'
