@@ -10,9 +10,11 @@ Weights are initialised with a truncated normal (within 2 std) scaled by
 fan-in, like the official code. Draws come from a numpy generator installed with
 `init_seed(seed)`, so the same seed builds the same agent.
 
-Loops (`tf.scan`) must not read variables in their body: a read there is saved per
-iteration for the backward pass. `frozen(layers)` reads every weight once, outside,
-and maps the variables to those tensors inside its scope (Keras `StatelessScope`).
+Loops (`tf.scan`) must not read variables in their body, nor compute anything from a
+weight there: such a value is saved per iteration for the backward pass. `snapshot`
+reads every weight once, outside, together with the values layers derive from their
+weights (`derive()`); `frozen(snapshot)` maps the variables to those tensors inside
+its scope (Keras `StatelessScope`), and `derived(layer)` gives the derived values.
 """
 
 import contextlib
