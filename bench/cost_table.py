@@ -114,6 +114,8 @@ def main():
   print(f'CPU: {cpuinfo.describe()}', flush=True)
   results = []
   for name in args.rows.split(','):
+    if name not in TRAIN and name not in POLICY:
+      raise SystemExit(f'--rows: unknown row {name!r}; choose from {", ".join([*TRAIN, *POLICY])}')
     load0 = os.getloadavg()[0]
     t0 = time.time()
     proc = subprocess.run(
