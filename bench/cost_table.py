@@ -38,25 +38,12 @@ POLICY = {'p1': 1, 'p4': 4, 'p16': 16}
 def child_train(name, updates):
   import numpy as np
   import time as t_
-  from configs import base
-  from configs import presets
-  from dreamerv3_tf.agent.agent import Agent
   import official_bench
   import train_step
   row = {'size': '1m', 'batch': 16, 'length': 64, **TRAIN[name]}
-  c = base.get_config()
-  presets.size(row['size'])(c)
-  c.batch_size, c.batch_length = row['batch'], row['length']
-  obs, act = train_step.make_spaces('proprio')
-  agent = Agent(obs, act, c)
-  rng = np.random.default_rng(0)
-  B, T = c.batch_size, c.batch_length + c.replay_context
-  batches = [train_step.make_batch(obs, act, c, B, T, rng) for _ in range(2)]
-  carry = agent.init_train(B)
-  t0 = t_.time()
-  carry, _, _ = agent.train(carry, batches[0])
-  first = t_.time() - t0
-  carry, _, _ = agent.train(carry, batches[1])
+  r = train_step.warm_agent('proprio', row['size'], batch_size=row['batch'],
+                            batch_length=row['length'])
+  agent, batches, carry = r['agent'], r['batches'], r['carry']
   walls, cpus = [], []
   for i in range(updates):
     w0, c0 = t_.perf_counter(), t_.process_time()
@@ -64,36 +51,18 @@ def child_train(name, updates):
     walls.append(t_.perf_counter() - w0)
     cpus.append(t_.process_time() - c0)
   assert np.isfinite(mets['loss/total']), mets
-  hlo = agent.compiler_ir('train', agent.init_train(B), batches[0], stage='optimized_hlo')
+  hlo = agent.compiler_ir('train', agent.init_train(row['batch']), batches[0],
+                          stage='optimized_hlo')
   gflop = official_bench.hlo_flops(hlo)['matmul'] / 1e9
   return dict(row, name=name, step=float(np.median(walls)), cpu=float(np.median(cpus)),
-              first=first, gflop=gflop, params=mets['opt/param_count'])
+              first=r['first'], gflop=gflop, params=mets['opt/param_count'])
 
 
 def child_policy(name, calls):
-  import numpy as np
-  import time as t_
-  from configs import base
-  from configs import presets
-  from dreamerv3_tf.agent.agent import Agent
   import train_step
   n = POLICY[name]
-  c = base.get_config()
-  presets.size('1m')(c)
-  obs, act = train_step.make_spaces('proprio')
-  agent = Agent(obs, act, c)
-  rng = np.random.default_rng(0)
-  o = {k: np.stack([s.sample(rng) for _ in range(n)]) for k, s in obs.items()}
-  for k in ('position', 'velocity'):
-    o[k] = o[k].clip(-1, 1)
-  carry = agent.init_policy(n)
-  for _ in range(20):
-    carry, _, _ = agent.policy(carry, o)
-  t0 = t_.perf_counter()
-  for _ in range(calls):
-    carry, _, _ = agent.policy(carry, o)
-  dt = t_.perf_counter() - t0
-  return dict(name=name, envs=n, calls_per_s=calls / dt, steps_per_s=n * calls / dt)
+  rate = train_step.bench_policy(calls, envs=n)['rate']
+  return dict(name=name, envs=n, calls_per_s=rate, steps_per_s=n * rate)
 
 
 def main():

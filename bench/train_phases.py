@@ -67,7 +67,6 @@ def _block(out):
 def phases(kind, size, reps, flops):
   import tensorflow as tf
   from dreamerv3_tf.agent import dists
-  from dreamerv3_tf.agent import rssm
 
   r = train_step.warm_agent(kind, size)
   agent, batch, carry = r['agent'], r['batches'][0], r['carry']
@@ -109,19 +108,9 @@ def phases(kind, size, reps, flops):
 
   # Posterior states to imagine from: one forward pass, then fixed inputs.
   deter, stoch, _ = tf.function(observe, jit_compile=True)(carry_t, data_t, seed)
-  B, T = deter.shape[:2]
-  H = int(agent.config.agent.imag_length)
 
   def imagine(deter, stoch, seed):
-    N = B * T
-    d0 = tf.reshape(deter, (N, deter.shape[-1]))
-    s0 = tf.reshape(stoch, (N, *stoch.shape[2:]))
-
-    def policyfn(d, s, seed):
-      dist = model.pol(rssm.feat(d, s))
-      ks = dists.split(seed, len(model.pol.keys))
-      return model.pol.flat({k: dist[k].sample(ks[i]) for i, k in enumerate(model.pol.keys)})
-    return model.dyn.imagine(d0, s0, policyfn, H, dists.split(seed, H), modules=[model.pol])
+    return model.imagine(deter, stoch, seed)
 
   def ac_grad(deter, stoch, seed):
     vs = weights(ac_mods)

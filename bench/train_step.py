@@ -85,15 +85,18 @@ def check_hlo(dump_dir, agent):
   return loops, bad
 
 
-def warm_agent(kind, size, dtype='float32'):
+def warm_agent(kind, size, dtype='float32', batch_size=None, batch_length=None):
   """An agent after its first two updates (compile, then one warm update).
 
+  batch_size, batch_length: the config's unless given.
   -> dict(agent, batches (2), carry, build=s, first=s (the first update)).
   """
   from dreamerv3_tf.agent.agent import Agent
   c = base.get_config()
   presets.size(size)(c)
   c.compute_dtype = dtype
+  c.batch_size = batch_size or c.batch_size
+  c.batch_length = batch_length or c.batch_length
   obs, act = make_spaces(kind)
   t0 = time.time()
   agent = Agent(obs, act, c)
@@ -142,17 +145,18 @@ def bench_dtypes(kind, size, updates, dtypes):
                   first=r['first']) for d, r in runs.items()}
 
 
-def bench_policy(calls):
+def bench_policy(calls, envs=1):
+  """Policy calls/s at size1m for `envs` envs (mode=train), after 20 warm calls."""
   from dreamerv3_tf.agent.agent import Agent
   c = base.get_config()
   presets.size('1m')(c)
   obs, act = make_spaces('proprio')
   agent = Agent(obs, act, c)
   rng = np.random.default_rng(0)
-  o = {k: np.stack([s.sample(rng)]) for k, s in obs.items()}
+  o = {k: np.stack([s.sample(rng) for _ in range(envs)]) for k, s in obs.items()}
   o['position'] = o['position'].clip(-1, 1)
   o['velocity'] = o['velocity'].clip(-1, 1)
-  carry = agent.init_policy(1)
+  carry = agent.init_policy(envs)
   t0 = time.time()
   carry, a, out = agent.policy(carry, o)
   first = time.time() - t0

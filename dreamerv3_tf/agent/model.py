@@ -257,6 +257,32 @@ class Model(tf.Module):
         'deter': deter, 'stoch': stoch, 'feat': feat, 'recons': recons, 'tokens': tokens,
         'post': post, 'prior': prior, 'rew': rewdist, 'con': condist}
 
+  def imagine(self, deter, stoch, seed):
+    """The policy's dreams from every state of <[B, T, ...]> posteriors.
+
+    -> deter <[N, H+1, D]>, stoch <[N, H+1, S, C]>, act <[N, H+1, A]> (N = B * T;
+    step 0 is the start state; act[:, t] is the action sampled in state t).
+    """
+    B, T = deter.shape[:2]
+    H = int(self._s.config.agent.imag_length)
+    N = B * T
+    d0 = sg(tf.reshape(deter, (N, self.dyn.deter)))
+    s0 = sg(tf.reshape(stoch, (N, self.dyn.stoch, self.dyn.classes)))
+
+    def policyfn(d, s, seed):
+      dist = self.pol(rssm.feat(d, s))
+      ks = dists.split(seed, len(self.pol.keys))
+      return self.pol.flat({k: dist[k].sample(ks[i]) for i, k in enumerate(self.pol.keys)})
+
+    imag_seeds = dists.split(seed, H + 1)
+    imgd, imgs, imga = self.dyn.imagine(
+        d0, s0, policyfn, H, imag_seeds[:H], modules=[self.pol])
+    imgd = tf.concat([d0[:, None], imgd], 1)                 # [N, H+1, D]
+    imgs = tf.concat([s0[:, None], imgs], 1)
+    lastact = policyfn(imgd[:, -1], imgs[:, -1], imag_seeds[H])
+    imga = tf.concat([imga, lastact[:, None]], 1)            # [N, H+1, A]
+    return imgd, imgs, imga
+
   def _imagination_loss(self, deter, stoch, seed, tape):
     """Imagines from every posterior state; actor and critic losses on the dreams.
 
@@ -267,25 +293,9 @@ class Model(tf.Module):
     """
     a = self._s.config.agent
     B, T = deter.shape[:2]
-    H = int(a.imag_length)
     # Nothing in the imagination itself needs gradients.
     with _unrecorded(tape):
-      N = B * T
-      d0 = sg(tf.reshape(deter, (N, self.dyn.deter)))
-      s0 = sg(tf.reshape(stoch, (N, self.dyn.stoch, self.dyn.classes)))
-
-      def policyfn(d, s, seed):
-        dist = self.pol(rssm.feat(d, s))
-        ks = dists.split(seed, len(self.pol.keys))
-        return self.pol.flat({k: dist[k].sample(ks[i]) for i, k in enumerate(self.pol.keys)})
-
-      imag_seeds = dists.split(seed, H + 1)
-      imgd, imgs, imga = self.dyn.imagine(
-          d0, s0, policyfn, H, imag_seeds[:H], modules=[self.pol])
-      imgd = tf.concat([d0[:, None], imgd], 1)                 # [N, H+1, D]
-      imgs = tf.concat([s0[:, None], imgs], 1)
-      lastact = policyfn(imgd[:, -1], imgs[:, -1], imag_seeds[H])
-      imga = tf.concat([imga, lastact[:, None]], 1)            # [N, H+1, A]
+      imgd, imgs, imga = self.imagine(deter, stoch, seed)
       imgfeat = sg(rssm.feat(imgd, imgs))
       imgrew = self.rew(imgfeat).pred()
       imgcon = self.con(imgfeat).pred()
