@@ -5,6 +5,22 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
+# Compiling tiny agents is most of the suite's CPU time (a debug agent's train step:
+# about 30 s of CPU at XLA's default LLVM level, 10 s at -O0). The tests check what a
+# program computes, not how fast, so they compile at -O0; subprocesses inherit it.
+# Their compiled programs are cached under a prefix of their own: the cache key does
+# not hold XLA_FLAGS, and a user's run must never load an -O0 program.
+TEST_XLA_FLAGS = '--xla_backend_optimization_level=0'
+TEST_CACHE_PREFIX = 'tests_o0'
+if 'xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+_tf_xla = os.environ.get('TF_XLA_FLAGS', '')
+if 'tf_xla_persistent_cache_directory' not in _tf_xla:   # tools/as_avx2.sh sets its own
+  _cache = os.path.expanduser('~/.cache/dreamerv3_tf/xla')
+  os.makedirs(_cache, exist_ok=True)
+  _tf_xla += f' --tf_xla_persistent_cache_directory={_cache}'
+os.environ['TF_XLA_FLAGS'] = f'{_tf_xla} --tf_xla_persistent_cache_prefix={TEST_CACHE_PREFIX}'.strip()
+
 # The slowest test files (`pytest --durations=0`, summed per file, on 2 cores),
 # started first so that no worker is left running one of them at the end.
 SLOW_FIRST = (

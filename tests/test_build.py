@@ -59,7 +59,8 @@ def test_every_declared_file_exists():
 @pytest.mark.skipif(not shutil.which('bazel'), reason='bazel is not installed')
 def test_bazel_query_loads_every_package(tmp_path):
   result = subprocess.run(
-      ['bazel', f'--output_user_root={tmp_path}', 'query', '//...'], cwd=ROOT,
+      # --batch: no Bazel server is left running after the test.
+      ['bazel', '--batch', f'--output_user_root={tmp_path}', 'query', '//...'], cwd=ROOT,
       capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   targets = set(result.stdout.split())

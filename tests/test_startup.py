@@ -25,7 +25,8 @@ FIRST = re.compile(
 
 def user_env(**extra):
   """The environment of a user's shell: no TF_CPP_MIN_LOG_LEVEL (conftest sets one)."""
-  env = {k: v for k, v in os.environ.items() if k != startup.LEVEL_ENV}
+  # Nor the suite's shared XLA cache (conftest.py): --config.xla_cache decides here.
+  env = {k: v for k, v in os.environ.items() if k not in (startup.LEVEL_ENV, 'TF_XLA_FLAGS')}
   env.update(extra)
   return env
 

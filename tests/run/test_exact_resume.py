@@ -56,6 +56,13 @@ def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
   straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
   run_a = subprocess.Popen(command(straight, STEPS), cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  # Run B starts once A has compiled: it loads A's programs from the XLA cache.
+  head = []
+  for line in run_a.stdout:
+    head.append(line)
+    if 'First update done' in line:
+      break
+  assert run_a.poll() is None, ''.join(head)[-3000:]
   # Run B: kill it with SIGKILL once a checkpoint past the first third exists.
   run_b = subprocess.Popen(command(resumed, 10 ** 9), cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -75,7 +82,7 @@ def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
                           timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'at step {saved}.' in result.stdout
-  output = run_a.communicate(timeout=300)[0]
+  output = ''.join(head) + run_a.communicate(timeout=300)[0]
   assert run_a.returncode == 0, output[-3000:]
 
   # Every key pattern of the terminal table names keys the run logs.
