@@ -167,11 +167,18 @@ class BlockLinear(Layer):
     The same sums as tiling: the own part as the block matmul, the shared part as one
     dense matmul against the groups' kernel rows side by side. No tiled copy of the
     shared input, and one wide matmul instead of `blocks` narrow ones. In a loop,
-    the kernel's parts come from the snapshot (`derived`), not from per-step slices.
+    the kernel's parts come from the snapshot (`derived`), not from per-step slices;
+    outside loops the shared part is tiled (the official form, no kernel copy).
     """
     own, shared = self._cast(own), self._cast(shared)
-    parts = derived(self) or self.derive()
     assert shared.shape[-1] == self.shared, (shared.shape, self.shared)
+    parts = derived(self)
+    if parts is None:
+      # Outside a loop (the policy step) the kernel's parts would be derived on every
+      # call: a transposing copy of the kernel (60-90 µs of a size1m policy call). The
+      # tiled input costs B x shared floats instead.
+      tiled = tf.tile(shared[:, None], (1, self.blocks, 1))
+      return self.call(tf.concat([own, tiled], -1))
     y = tf.reshape(tf.einsum('bgi,gio->bgo', own, parts['own']), (-1, self.units))
     y = y + tf.matmul(shared, parts['wide'])
     if self.bias is not None:

@@ -13,6 +13,13 @@ train and report steps' too.
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import ops
+
+
+def _host_tensor(x, dtype):
+  """A numpy array as a host EagerTensor: 2 µs, where tf.constant takes 16 (it also
+  runs an op to place the copy on the default device; the call places it anyway)."""
+  return ops.EagerTensor(x, None, dtype)
 
 
 def _kind(space):
@@ -94,11 +101,14 @@ class FlatProgram:
     self._atomic = getattr(concrete, '_inference_function', None)
     self._captured = list(concrete.captured_inputs)
     self._outputs = concrete.structured_outputs
+    self._dtypes = [spec.dtype.as_datatype_enum
+                    for spec in tf.nest.flatten(concrete.structured_input_signature[0])]
 
   def __call__(self, args):
     """args: the step's structured numpy/tensor arguments -> structured EagerTensors."""
     if self._atomic is None:
       return self._concrete(*args)
-    flat = [x if isinstance(x, tf.Tensor) else tf.constant(x) for x in tf.nest.flatten(args)]
+    flat = [x if isinstance(x, tf.Tensor) else _host_tensor(x, dtype)
+            for x, dtype in zip(tf.nest.flatten(args), self._dtypes)]
     outs = self._atomic.call_flat(*flat, *self._captured)
     return tf.nest.pack_sequence_as(self._outputs, outs)
