@@ -83,6 +83,8 @@ def main(argv):
   signal.signal(signal.SIGTERM, _terminated)  # `kill`, `timeout`, schedulers: as Ctrl-C
   try:
     configuration.finalize(config)
+    if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
+      configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
     startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
