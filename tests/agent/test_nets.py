@@ -111,3 +111,27 @@ def test_frozen_scan_matches_direct_and_gives_same_gradients():
   np.testing.assert_allclose(out1.numpy(), out2.numpy(), rtol=1e-5)
   for a, b in zip(g1, g2):
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_conv_on_the_upsampled_input_equals_upsample_then_conv():
+  """The decoder's sub-pixel path is the same function as upsampling first, with the
+  same gradients, for odd kernels (summed taps) and even ones (the plain path)."""
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.normal(size=(2, 5, 6, 4)).astype(np.float32))
+  for k in (1, 3, 4, 5):
+    with nets.init_seed(k):
+      conv = nets.Conv2D(4, 3, k)
+    conv.bias.assign(rng.normal(size=3).astype(np.float32))
+    outs, grads = [], []
+    for fn in (lambda x: conv(nets._upsample(x)), conv.call_upsampled):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = fn(x)
+        loss = tf.reduce_sum(y * tf.cos(y))
+      outs.append(y.numpy())
+      grads.append([g.numpy() for g in tape.gradient(loss, [x, conv.kernel, conv.bias])])
+    assert outs[0].shape == outs[1].shape == (2, 10, 12, 3)
+    # Up to 4 taps are summed before multiplying: float rounding only (seen <= 1e-6).
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-5)
+    for a, b in zip(grads[1], grads[0]):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
