@@ -230,13 +230,12 @@ class Conv2D(Layer):
     """
     if self.k % 2 == 0:
       return self.call(_upsample(x))
-    x = self._cast(x)
-    B, H, W, _ = x.shape
-    B = tf.shape(x)[0] if B is None else B
+    _, H, W, _ = x.shape
+    # The phases' kernel is summed in the variable's dtype, then cast (mixed precision).
     kernel = tf.cast(_subpixel_kernel(self.kernel.value, self.k), self.compute_dtype)
-    y = tf.nn.conv2d(x, kernel, 1, 'SAME')                  # [B, H, W, 2 * 2 * depth]
-    y = tf.reshape(y, (B, H, W, 2, 2, self.depth))
-    y = tf.reshape(tf.transpose(y, (0, 1, 3, 2, 4, 5)), (B, 2 * H, 2 * W, self.depth))
+    y = tf.nn.conv2d(self._cast(x), kernel, 1, 'SAME')      # [B, H, W, 2 * 2 * depth]
+    y = tf.reshape(y, (-1, H, W, 2, 2, self.depth))
+    y = tf.reshape(tf.transpose(y, (0, 1, 3, 2, 4, 5)), (-1, 2 * H, 2 * W, self.depth))
     return y + self._w(self.bias)
 
 
@@ -245,8 +244,8 @@ def _subpixel_kernel(kernel, k):
   the un-upsampled input (channels ordered a, b, O).
 
   With padding p = k // 2, tap d of output row 2i + a reads upsampled row
-  2i + a + d - p, which is input row i + (a + d - p) // 2: offsets from -(p+1)//2 to
-  p//2 ... (p+1)//2, m of them, centred so a SAME m x m convolution aligns them.
+  2i + a + d - p, which is input row i + (a + d - p) // 2. For odd k these offsets
+  span a range centred on 0, m wide, so a SAME m x m convolution aligns them.
   """
   p = k // 2
   offsets = [[(a + d - p) // 2 for d in range(k)] for a in (0, 1)]
