@@ -24,8 +24,18 @@ def _rng_state(rng):
   return rng.bit_generator.state
 
 
-def _set_rng_state(rng, state):
-  rng.bit_generator.state = state
+def _set_rng_state(rng, meta, seed):
+  """Restores the saved RNG state of `meta`.
+
+  A selector built with another seed than the saved one's continues on a stream of
+  its own, derived from both: in a multi_worker run every worker resumes the chief's
+  replay, and with the chief's RNG state they would all sample the same items.
+  """
+  rng.bit_generator.state = meta['rng']
+  saved = meta.get('seed')   # absent in checkpoints of earlier versions
+  if saved is not None and int(saved) != seed:
+    entropy = [seed, *(int(x) for x in rng.integers(0, 2 ** 32, 4))]
+    rng.bit_generator.state = np.random.PCG64(np.random.SeedSequence(entropy)).state
 
 
 def _check_type(selector, meta):
@@ -40,6 +50,7 @@ class _Ordered:
   """Keys in insertion order: a list with a moving head and None tombstones."""
 
   def __init__(self, seed=0):
+    self.seed = int(seed)
     self.rng = np.random.default_rng(seed)
     self._keys = []     # keys (or None for removed ones) from index `_head` on
     self._head = 0
@@ -90,7 +101,7 @@ class _Ordered:
     # function of the insertion order, which the replay can rebuild on load.
     if self._dead:
       self._compact()
-    return {'type': type(self).__name__, 'rng': _rng_state(self.rng)}, {}
+    return {'type': type(self).__name__, 'rng': _rng_state(self.rng), 'seed': self.seed}, {}
 
   def load(self, meta, arrays, keys):
     _check_type(self, meta)
@@ -99,7 +110,7 @@ class _Ordered:
     self._pos = {k: i for i, k in enumerate(self._keys)}
     if len(self._pos) != len(self._keys):
       raise ValueError(f'{type(self).__name__}.load: duplicate item keys')
-    _set_rng_state(self.rng, meta['rng'])
+    _set_rng_state(self.rng, meta, self.seed)
 
 
 class Uniform(_Ordered):
@@ -189,6 +200,7 @@ class Prioritized:
     self.initial = float(initial)
     self.zero_on_sample = bool(zero_on_sample)
     self.maxfrac = float(maxfrac)
+    self.seed = int(seed)
     self.rng = np.random.default_rng(seed)
     self._length = None
     # Step table.
@@ -399,7 +411,8 @@ class Prioritized:
 
   def save(self):
     meta = {
-        'type': 'Prioritized', 'rng': _rng_state(self.rng), 'length': self._length,
+        'type': 'Prioritized', 'rng': _rng_state(self.rng), 'seed': self.seed,
+        'length': self._length,
         'cap': self._cap,
         'scount': self._scount, 'icount': self._icount,
         'sfree': [int(x) for x in self._sfree], 'ifree': [int(x) for x in self._ifree]}
@@ -414,7 +427,7 @@ class Prioritized:
 
   def load(self, meta, arrays, keys):
     _check_type(self, meta)
-    _set_rng_state(self.rng, meta['rng'])
+    _set_rng_state(self.rng, meta, self.seed)
     self._length = meta['length']
     if self._length is None:
       if len(keys):
@@ -467,6 +480,7 @@ class Mixture:
     self.selectors = {k: selectors[k] for k in self.names}
     probs = np.array([fractions[k] for k in self.names], np.float64)
     self._cdf = np.cumsum(probs / probs.sum())
+    self.seed = int(seed)
     self.rng = np.random.default_rng(seed)
 
   def __len__(self):
@@ -490,7 +504,7 @@ class Mixture:
         selector.prioritize(stepids, priorities)
 
   def save(self):
-    meta = {'type': 'Mixture', 'rng': _rng_state(self.rng), 'selectors': {}}
+    meta = {'type': 'Mixture', 'rng': _rng_state(self.rng), 'seed': self.seed, 'selectors': {}}
     arrays = {}
     for name, selector in self.selectors.items():
       sub, subarrays = selector.save()
@@ -503,7 +517,7 @@ class Mixture:
     if sorted(meta['selectors']) != self.names:
       raise ValueError(
           f'Mixture.load: saved selectors {sorted(meta["selectors"])} != {self.names}')
-    _set_rng_state(self.rng, meta['rng'])
+    _set_rng_state(self.rng, meta, self.seed)
     for name, selector in self.selectors.items():
       prefix = f'{name}/'
       sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}

@@ -204,11 +204,14 @@ def roundtrip(replay, tmp_path):
 
 
 def fresh_selector(selector):
+  """A new selector of the same kind and seed: a resume builds it from the same config,
+  and only the restored RNG state (not the seed) makes it continue where the saved one
+  was (a selector of another seed resumes on a stream of its own: test_selectors.py)."""
   if isinstance(selector, selectors.Uniform):
-    return selectors.Uniform(seed=77)
+    return selectors.Uniform(seed=selector.seed)
   prio = dict(exponent=0.8, initial=float('inf'), zero_on_sample=True, maxfrac=0.5)
   return selectors.make_selector(
-      {'uniform': 0.4, 'priority': 0.3, 'recency': 0.3}, prio, 1.0, seed=77)
+      {'uniform': 0.4, 'priority': 0.3, 'recency': 0.3}, prio, 1.0, seed=selector.seed)
 
 
 @pytest.mark.parametrize('mixture', [False, True])
