@@ -31,11 +31,11 @@ os.environ['TF_XLA_FLAGS'] = f'{_tf_xla} --tf_xla_persistent_cache_prefix={TEST_
 # The slowest test files (`pytest --durations=0`, summed per file, on 2 cores),
 # started first so that no worker is left running one of them at the end.
 SLOW_FIRST = (
-    'run/test_exact_resume.py', 'test_multi_worker.py', 'run/test_errors.py',
-    'test_startup.py', 'agent/test_mixed_precision.py', 'agent/test_learning.py',
-    'envs/test_custom.py', 'test_export.py', 'agent/test_agent.py',
-    'run/test_kill_resume.py', 'interop/test_official.py', 'run/test_nonfinite.py',
-    'run/test_train_eval.py', 'test_distribute.py', 'test_parity.py')
+    'test_multi_worker.py', 'agent/test_learning.py', 'run/test_exact_resume.py',
+    'run/test_errors.py', 'test_startup.py', 'test_export.py', 'run/test_kill_resume.py',
+    'envs/test_custom.py', 'run/test_train_eval.py', 'interop/test_official.py',
+    'agent/test_mixed_precision.py', 'test_distribute.py', 'agent/test_agent.py',
+    'run/test_nonfinite.py', 'test_parity.py')
 
 
 def pytest_xdist_auto_num_workers(config):

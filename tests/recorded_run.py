@@ -6,9 +6,10 @@ trained on, and the same updates replayed under MirroredStrategy in one process.
       OUT/worker<N>.npz (N: this process's number in the cluster) with every batch
       this process passed to `agent.train` (`batch/<i>/<key>`) and, after the run,
       every agent variable under its checkpoint name (`var/<name>`).
-  python tests/recorded_run.py replay LOGDIR OUT
+  python tests/recorded_run.py replay LOGDIR OUT [CHECKPOINT]
       Rebuilds the agent of LOGDIR (its config.json and spaces.json) under
-      MirroredStrategy over one logical CPU device per recorded worker, trains it on
+      MirroredStrategy over one logical CPU device per recorded worker, loads the
+      agent of CHECKPOINT if given (the one the recorded run resumed), trains it on
       the recorded batches (row blocks in worker order: replica i gets worker i's
       rows), and writes OUT/mirrored.npz (`var/<name>`).
 
@@ -70,7 +71,7 @@ def record(out, argv):
   main.entry()
 
 
-def replay(logdir, out):
+def replay(logdir, out, checkpoint=None):
   files = sorted(glob.glob(os.path.join(out, 'worker*.npz')))
   records = []
   for path in files:
@@ -90,6 +91,9 @@ def replay(logdir, out):
     config.distribute = 'mirrored'
     config.batch_size *= len(records)
   agent = factories.make_agent(config, *configuration.load_spaces(logdir))
+  if checkpoint:
+    from dreamerv3_tf import checkpoint as checkpointing
+    checkpointing.load_agent(agent, checkpoint)
   steps = sorted({k.split('/')[1] for k in records[0]})
   for record_ in records:
     if sorted({k.split('/')[1] for k in record_}) != steps:
@@ -106,7 +110,7 @@ if __name__ == '__main__':
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if len(sys.argv) >= 3 and sys.argv[1] == 'record':
     record(sys.argv[2], sys.argv[3:])
-  elif len(sys.argv) == 4 and sys.argv[1] == 'replay':
-    replay(sys.argv[2], sys.argv[3])
+  elif len(sys.argv) in (4, 5) and sys.argv[1] == 'replay':
+    replay(*sys.argv[2:])
   else:
     raise SystemExit(__doc__)

@@ -1,10 +1,13 @@
 """Two real worker processes on 127.0.0.1 train the debug agent with
 MultiWorkerMirroredStrategy (`--config.distribute=multi_worker`, TF_CONFIG per process).
 
-Both run `python -m dreamerv3_tf.main` unchanged through tests/recorded_run.py, which
-records every batch each worker trained on and its final weights. The same batches
-are then replayed in one process under MirroredStrategy over two logical CPUs.
-Processes are ended by their ids when a test ends, whether it passed or not.
+One story serves every test, so that the suite starts as few clusters as it can: a
+run from scratch whose worker 1 is killed mid-run (the chief must stop with one line),
+then both restarted to finish. Both run `python -m dreamerv3_tf.main` unchanged
+through tests/recorded_run.py, which records every batch each worker of the restart
+trained on and its final weights. The same batches are then replayed in one process
+under MirroredStrategy over two logical CPUs, from the checkpoint the restart resumed.
+Processes are ended by their ids when the story ends, whether it passed or not.
 """
 
 import json
@@ -13,14 +16,16 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-STEPS = 80           # env steps per worker: training starts at ~40, ~20 updates
 SAVE_EVERY = 20
+KILL_AFTER = 60      # env steps per worker saved before the kill: training starts at ~40
+RESTART_STEPS = 40   # env steps per worker after the restart: ~20 updates
 FLAGS = {
     'distribute': 'multi_worker', 'task': 'dummy_disc_vec', 'env.dummy.length': 20,
     'run.parallel': False, 'run.deterministic': True, 'run.clock': 'steps',
@@ -76,19 +81,6 @@ class Cluster:
       f.close()
 
 
-@pytest.fixture
-def cluster(tmp_path_factory):
-  made = []
-
-  def make(logdir, record, steps):
-    made.append(Cluster(logdir, record, steps))
-    return made[-1]
-
-  yield make
-  for c in made:
-    c.close()
-
-
 def load(path):
   with np.load(path, allow_pickle=False) as data:
     return {k: data[k] for k in data.files}
@@ -118,30 +110,61 @@ def check_ok(results):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  """One two-worker run of STEPS env steps per worker, then the mirrored replay."""
+def story(tmp_path_factory):
+  """The run from scratch with its kill, the restart, and the mirrored replay."""
   tmp = tmp_path_factory.mktemp('multi_worker')
-  logdir, record = tmp / 'run', tmp / 'record'
-  run = Cluster(logdir, record, STEPS)
+  logdir, out = tmp / 'run', types.SimpleNamespace()
+  first = Cluster(logdir, tmp / 'first', 10 ** 6)
   try:
-    check_ok(run.start().wait(timeout=240))
+    first.start()
+    deadline = time.time() + 300
+    while True:
+      path = latest(str(logdir)) if (logdir / 'ckpt').is_dir() else None
+      if path and loop_step(path) >= KILL_AFTER:
+        break
+      assert time.time() < deadline, first.output(0)
+      for i, p in enumerate(first.procs):
+        assert p.poll() is None, first.output(i)
+      time.sleep(0.2)
+    out.peers = tcp_peers(first.procs[0].pid) | tcp_peers(first.procs[1].pid)
+    # Kill worker 1 mid-run: the chief must stop on its own with one line naming it.
+    os.kill(first.procs[1].pid, signal.SIGKILL)
+    killed = time.time()
+    chief = first.procs[0]
+    # Bound: the coordination service declares a silent peer dead after 10 s of
+    # missed heartbeats, and the chief's next update (within a second here) fails.
+    chief.wait(timeout=90)
+    out.stopped = time.time() - killed
+    out.chief = (chief.returncode, *first.output(0))
+    out.addresses = first.addresses
   finally:
-    run.close()
+    first.close()
+  # Both restarted: they resume from the chief's last checkpoint and finish together.
+  out.saved = latest(str(logdir))
+  out.step = loop_step(out.saved)
+  record = tmp / 'record'
+  again = Cluster(logdir, record, out.step + RESTART_STEPS)
+  try:
+    out.again = again.start().wait(timeout=300)
+  finally:
+    again.close()
+  check_ok(out.again)
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='', PYTHONPATH=ROOT)
   proc = subprocess.run(
       [sys.executable, os.path.join(HERE, 'recorded_run.py'), 'replay', str(logdir),
-       str(record)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+       str(record), out.saved], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
   assert proc.returncode == 0, proc.stderr[-3000:]
-  arrays = {name: load(record / f'{name}.npz') for name in ('worker0', 'worker1', 'mirrored')}
-  return logdir, arrays
+  out.logdir = logdir
+  out.arrays = {name: load(record / f'{name}.npz') for name in ('worker0', 'worker1', 'mirrored')}
+  return out
 
 
-def test_workers_train_on_their_own_data_and_stay_identical(trained):
-  _, arrays = trained
-  w0, w1 = arrays['worker0'], arrays['worker1']
+def test_workers_train_on_their_own_data_and_stay_identical(story):
+  w0, w1 = story.arrays['worker0'], story.arrays['worker1']
   batches = sorted({k.split('/')[1] for k in w0 if k.startswith('batch/')})
   assert len(batches) >= 10, batches
-  assert int(w0['var/opt/step']) == len(batches)
+  resumed_at = int(checkpoint_weights(story.saved)['var/opt/step'])
+  assert resumed_at > 0 and int(w0['var/opt/step']) == resumed_at + len(batches)
   # Each process seeds its envs and action noise with its number: other data.
   differs = [k for k in w0 if k.startswith('batch/') and k.endswith('/vector')
              and not np.array_equal(w0[k], w1[k])]
@@ -153,9 +176,8 @@ def test_workers_train_on_their_own_data_and_stay_identical(trained):
   assert unequal == []
 
 
-def test_workers_equal_one_process_with_two_replicas(trained):
-  _, arrays = trained
-  w0, mirrored = weights(arrays['worker0']), weights(arrays['mirrored'])
+def test_workers_equal_one_process_with_two_replicas(story):
+  w0, mirrored = weights(story.arrays['worker0']), weights(story.arrays['mirrored'])
   assert sorted(w0) == sorted(mirrored)
   compared = [k for k in w0 if k not in ACTING]
   assert len(compared) > 50, compared
@@ -166,11 +188,12 @@ def test_workers_equal_one_process_with_two_replicas(trained):
   for k in compared:
     np.testing.assert_allclose(w0[k], mirrored[k], rtol=1e-5, atol=1e-6, err_msg=k)
   # The updates really moved the weights (a run without updates would agree trivially).
-  assert int(mirrored['var/opt/step']) >= 10
+  resumed_at = int(checkpoint_weights(story.saved)['var/opt/step'])
+  assert int(mirrored['var/opt/step']) >= resumed_at + 10
 
 
-def test_only_the_chief_writes_the_run(trained):
-  logdir, arrays = trained
+def test_only_the_chief_writes_the_run(story):
+  logdir, arrays = story.logdir, story.arrays
   assert (logdir / 'config.json').is_file() and (logdir / 'spaces.json').is_file()
   path = latest(str(logdir))
   assert path is not None
@@ -220,54 +243,20 @@ def loop_step(path):
   return json.loads(state)['step']
 
 
-def test_killed_worker_stops_the_other_and_both_resume(trained, cluster, tmp_path):
-  import shutil
-  logdir = tmp_path / 'run'
-  shutil.copytree(trained[0], logdir)
-  before = latest(str(logdir))
-  start = loop_step(before)
-  # Restarted without a step limit, both resume from the chief's last checkpoint.
-  run = cluster(logdir, tmp_path / 'first', 10 ** 6).start()
-  deadline = time.time() + 240
-  while latest(str(logdir)) == before:
-    assert time.time() < deadline, run.output(0)
-    for i, p in enumerate(run.procs):
-      assert p.poll() is None, run.output(i)
-    time.sleep(0.2)
-  first_save = time.time() - run.started
-  for i in range(2):
-    assert f'Resumed from {before} at step {start}.' in run.output(i)[0]
+def test_killed_worker_stops_the_other_and_both_resume(story):
   # The workers talk over loopback only (TensorFlow listens on every interface).
-  peers = tcp_peers(run.procs[0].pid) | tcp_peers(run.procs[1].pid)
-  assert peers and all(is_loopback(p) for p in peers), peers
-  # Kill worker 1 mid-run: the chief stops on its own with one line naming it.
-  os.kill(run.procs[1].pid, signal.SIGKILL)
-  killed = time.time()
-  chief = run.procs[0]
-  # Bound: the coordination service declares a silent peer dead after 10 s of
-  # missed heartbeats, and the chief's next update (within a second here) fails.
-  chief.wait(timeout=90)
-  stopped = time.time() - killed
-  _, err = run.output(0)
-  assert chief.returncode == 1, err[-3000:]
+  assert story.peers and all(is_loopback(p) for p in story.peers), story.peers
+  code, _, err = story.chief
+  assert code == 1, err[-3000:]
   last = err.strip().splitlines()[-1]
-  assert last.startswith(f'Error: lost worker 1 ({run.addresses[1]}) of the multi_worker run'), (
-      err[-3000:])
+  assert last.startswith(
+      f'Error: lost worker 1 ({story.addresses[1]}) of the multi_worker run'), err[-3000:]
   assert 'Traceback' not in err
-  assert stopped < 60
-  # Both restarted: they resume from the chief's last checkpoint and finish together.
-  saved = latest(str(logdir))
-  step = loop_step(saved)
-  assert step > start
-  again = cluster(logdir, tmp_path / 'again', step + SAVE_EVERY).start()
-  check_ok(again.wait(timeout=240))
-  resumed = time.time() - again.started
-  for i in range(2):
-    assert f'Resumed from {saved} at step {step}.' in again.output(i)[0]
-  w0, w1 = (weights(load(tmp_path / 'again' / f'worker{i}.npz')) for i in range(2))
-  assert all(np.array_equal(w0[k], w1[k]) for k in w0)
-  end = loop_step(latest(str(logdir)))
-  assert end >= step + SAVE_EVERY
-  print(f'\nmulti_worker faults: restart to first new checkpoint {first_save:.1f} s; '
-        f'worker 1 killed -> chief stopped after {stopped:.1f} s; restart from '
-        f'step {step} to {end} {resumed:.1f} s')
+  assert story.stopped < 60
+  assert story.step >= KILL_AFTER
+  for _, out, _ in story.again:
+    assert f'Resumed from {story.saved} at step {story.step}.' in out
+  end = loop_step(latest(str(story.logdir)))
+  assert end >= story.step + RESTART_STEPS
+  print(f'\nmulti_worker faults: worker 1 killed at step >= {story.step} -> chief stopped '
+        f'after {story.stopped:.1f} s; restart from step {story.step} to {end}')
