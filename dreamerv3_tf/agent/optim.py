@@ -23,14 +23,6 @@ import tensorflow as tf
 f32 = tf.float32
 
 
-def global_norm(tensors):
-  """-> <float32>[] the L2 norm over all elements of all tensors (None skipped)."""
-  sums = [_sumsq(t) for t in tensors if t is not None]
-  if not sums:
-    return tf.constant(0.0, f32)
-  return tf.sqrt(tf.add_n(sums))
-
-
 def _rms_from_norm(norm, like):
   count = sum(int(t.shape.num_elements()) for t in like)
   return norm / (float(max(count, 1)) ** 0.5)

@@ -244,7 +244,29 @@ def test_bad_use_raises_clear_errors():
     optim.Optimizer(beta1=1.0)
 
 
-def test_global_norm():
-  tensors = [tf.constant([3.0, 4.0]), None, tf.constant([[12.0]])]
-  np.testing.assert_allclose(optim.global_norm(tensors).numpy(), 13.0)
-  assert optim.global_norm([]).numpy() == 0.0
+def test_metrics_match_numpy():
+  """The norms the train metrics report: before and after clipping, of the applied
+  update and of the parameters it was computed from."""
+  init, target = make_problem(2)
+  cfg = dict(CFG, agc=0.3, warmup=0)
+  opt, (w, b), step = make_tf(init, target, **cfg)
+  ref = RefLaProp(init, **cfg)
+  params = [p.copy() for p in ref.params]
+  grads = grads_np(params, target)
+  metrics = {k: float(v) for k, v in step().items()}
+  ref.step(grads)
+  norm = lambda xs: np.sqrt(sum(np.sum(np.square(x)) for x in xs))
+  uppers = [0.3 * max(1e-3, np.linalg.norm(p)) for p in params]
+  ratios = [np.linalg.norm(g) / u for g, u in zip(grads, uppers)]
+  clipped = [g / max(1.0, r) for g, r in zip(grads, ratios)]
+  updates = [p - q for p, q in zip(params, ref.params)]
+  count = sum(p.size for p in params)
+  want = {
+      'grad_norm': norm(grads), 'grad_rms': norm(grads) / np.sqrt(count),
+      'clipped_grad_norm': norm(clipped), 'agc_frac': np.mean([r > 1 for r in ratios]),
+      'update_norm': norm(updates), 'update_rms': norm(updates) / np.sqrt(count),
+      'param_norm': norm(params), 'param_rms': norm(params) / np.sqrt(count),
+      'param_count': count, 'updates': 1, 'grad_nonfinite': 0}
+  for k, v in want.items():
+    # float32 sums of at most 16 squares against float64: well inside 1e-5.
+    np.testing.assert_allclose(metrics[k], v, rtol=1e-5, err_msg=k)
