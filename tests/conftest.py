@@ -11,16 +11,16 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # tiny agent's train step, alone on 2 cores: 20 s to the first update at XLA's
 # defaults, 14.5 at -O0, 8.3 at -O0 with those emitters (an update then runs in 39 ms
 # instead of 15; tests/agent/test_learning.py runs its 800 updates at the defaults).
-# Subprocesses inherit both flags. The
-# compiled programs are cached under a prefix of their own: the cache key does not
-# hold XLA_FLAGS, and a user's run must never load one of these programs.
+# Subprocesses inherit the flags, and TEST_XLA_FLAGS_ENV names the ones added here.
+# The compiled programs are cached under a prefix of their own: the cache key does
+# not hold XLA_FLAGS, and a user's run must never load one of these programs.
 TEST_XLA_FLAGS = ('--xla_backend_optimization_level=0', '--xla_cpu_use_fusion_emitters=false')
+TEST_XLA_FLAGS_ENV = 'DREAMERV3_TF_TEST_XLA_FLAGS'
 TEST_CACHE_PREFIX = 'tests_o0_noemit'
 _xla = os.environ.get('XLA_FLAGS', '')
-for _flag in TEST_XLA_FLAGS:
-  if _flag.split('=')[0] not in _xla:   # a flag the caller set wins
-    _xla = f'{_xla} {_flag}'.strip()
-os.environ['XLA_FLAGS'] = _xla
+_added = [f for f in TEST_XLA_FLAGS if f.split('=')[0] not in _xla]  # a caller's flag wins
+os.environ['XLA_FLAGS'] = ' '.join([_xla, *_added]).strip()
+os.environ.setdefault(TEST_XLA_FLAGS_ENV, ' '.join(_added))
 _tf_xla = os.environ.get('TF_XLA_FLAGS', '')
 if 'tf_xla_persistent_cache_directory' not in _tf_xla:   # tools/as_avx2.sh sets its own
   _cache = os.path.expanduser('~/.cache/dreamerv3_tf/xla')

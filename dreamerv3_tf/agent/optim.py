@@ -23,11 +23,6 @@ import tensorflow as tf
 f32 = tf.float32
 
 
-def _rms_from_norm(norm, like):
-  count = sum(int(t.shape.num_elements()) for t in like)
-  return norm / (float(max(count, 1)) ** 0.5)
-
-
 def _sumsq(x):
   return tf.reduce_sum(tf.square(tf.cast(x, f32)))
 
@@ -242,17 +237,18 @@ class Optimizer(tf.Module):
     self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
     param_norm = tf.sqrt(tf.reduce_sum(param_sumsqs))
     update_norm = tf.sqrt(_sumsq(update))
+    count = float(sum(int(s.num_elements()) for s in shapes))
 
     return {
         'grad_norm': grad_norm,
-        'grad_rms': _rms_from_norm(grad_norm, params),
+        'grad_rms': grad_norm / count ** 0.5,
         'clipped_grad_norm': tf.sqrt(_sumsq(g)),
         'agc_frac': agc_frac,
         'update_norm': update_norm,
-        'update_rms': _rms_from_norm(update_norm, params),
+        'update_rms': update_norm / count ** 0.5,
         'param_norm': param_norm,
-        'param_rms': _rms_from_norm(param_norm, params),
-        'param_count': tf.constant(float(sum(int(p.shape.num_elements()) for p in params)), f32),
+        'param_rms': param_norm / count ** 0.5,
+        'param_count': tf.constant(count, f32),
         'lr': tf.cast(lr, f32),
         'updates': tf.cast(self.step, f32),
         'grad_nonfinite': tf.cast(tf.logical_not(finite), f32),

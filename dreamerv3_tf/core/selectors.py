@@ -20,21 +20,23 @@ import numpy as np
 from dreamerv3_tf.core.chunks import STEPID_BYTES
 
 
-def _rng_state(rng):
-  return rng.bit_generator.state
+def _rng_state(selector):
+  """The meta entries of a selector's RNG: its state and the seed it was built with."""
+  return {'rng': selector.rng.bit_generator.state, 'seed': selector.seed}
 
 
-def _set_rng_state(rng, meta, seed):
-  """Restores the saved RNG state of `meta`.
+def _set_rng_state(selector, meta):
+  """Restores the saved RNG state of `meta` into `selector.rng`.
 
   A selector built with another seed than the saved one's continues on a stream of
   its own, derived from both: in a multi_worker run every worker resumes the chief's
   replay, and with the chief's RNG state they would all sample the same items.
   """
+  rng = selector.rng
   rng.bit_generator.state = meta['rng']
   saved = meta.get('seed')   # absent in checkpoints of earlier versions
-  if saved is not None and int(saved) != seed:
-    entropy = [seed, *(int(x) for x in rng.integers(0, 2 ** 32, 4))]
+  if saved is not None and int(saved) != selector.seed:
+    entropy = [selector.seed, *(int(x) for x in rng.integers(0, 2 ** 32, 4))]
     rng.bit_generator.state = np.random.PCG64(np.random.SeedSequence(entropy)).state
 
 
@@ -101,7 +103,7 @@ class _Ordered:
     # function of the insertion order, which the replay can rebuild on load.
     if self._dead:
       self._compact()
-    return {'type': type(self).__name__, 'rng': _rng_state(self.rng), 'seed': self.seed}, {}
+    return {'type': type(self).__name__, **_rng_state(self)}, {}
 
   def load(self, meta, arrays, keys):
     _check_type(self, meta)
@@ -110,7 +112,7 @@ class _Ordered:
     self._pos = {k: i for i, k in enumerate(self._keys)}
     if len(self._pos) != len(self._keys):
       raise ValueError(f'{type(self).__name__}.load: duplicate item keys')
-    _set_rng_state(self.rng, meta, self.seed)
+    _set_rng_state(self, meta)
 
 
 class Uniform(_Ordered):
@@ -411,9 +413,7 @@ class Prioritized:
 
   def save(self):
     meta = {
-        'type': 'Prioritized', 'rng': _rng_state(self.rng), 'seed': self.seed,
-        'length': self._length,
-        'cap': self._cap,
+        'type': 'Prioritized', **_rng_state(self), 'length': self._length, 'cap': self._cap,
         'scount': self._scount, 'icount': self._icount,
         'sfree': [int(x) for x in self._sfree], 'ifree': [int(x) for x in self._ifree]}
     n, m = self._scount, self._icount
@@ -427,7 +427,7 @@ class Prioritized:
 
   def load(self, meta, arrays, keys):
     _check_type(self, meta)
-    _set_rng_state(self.rng, meta, self.seed)
+    _set_rng_state(self, meta)
     self._length = meta['length']
     if self._length is None:
       if len(keys):
@@ -504,7 +504,7 @@ class Mixture:
         selector.prioritize(stepids, priorities)
 
   def save(self):
-    meta = {'type': 'Mixture', 'rng': _rng_state(self.rng), 'seed': self.seed, 'selectors': {}}
+    meta = {'type': 'Mixture', **_rng_state(self), 'selectors': {}}
     arrays = {}
     for name, selector in self.selectors.items():
       sub, subarrays = selector.save()
@@ -517,7 +517,7 @@ class Mixture:
     if sorted(meta['selectors']) != self.names:
       raise ValueError(
           f'Mixture.load: saved selectors {sorted(meta["selectors"])} != {self.names}')
-    _set_rng_state(self.rng, meta, self.seed)
+    _set_rng_state(self, meta)
     for name, selector in self.selectors.items():
       prefix = f'{name}/'
       sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}

@@ -129,9 +129,9 @@ def learn_continuous():
 def learn_in_subprocess(kind):
   """Runs `learn_<kind>()` in a fresh process at XLA's default level -> its result."""
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]))
-  # Without the suite's flags (tests/conftest.py): XLA's defaults.
-  env['XLA_FLAGS'] = ' '.join(flag for flag in env.get('XLA_FLAGS', '').split() if flag not in (
-      '--xla_backend_optimization_level=0', '--xla_cpu_use_fusion_emitters=false'))
+  # Without the flags the suite added (tests/conftest.py): XLA's defaults.
+  added = env.get('DREAMERV3_TF_TEST_XLA_FLAGS', '').split()
+  env['XLA_FLAGS'] = ' '.join(f for f in env.get('XLA_FLAGS', '').split() if f not in added)
   env['TF_XLA_FLAGS'] = re.sub(r'--tf_xla_persistent_cache_prefix=\S+',
                                '--tf_xla_persistent_cache_prefix=tests_learning',
                                env.get('TF_XLA_FLAGS', ''))
