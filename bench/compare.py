@@ -4,6 +4,11 @@
   python bench/compare.py --sizes 1m --rounds 3 --json /tmp/compare.json
   python bench/compare.py --official_python /work/official/venv/bin/python \\
       --official_src /work/official/src
+  python bench/compare.py --official_malloc      # the official code with our malloc too
+
+Our side runs with the malloc `main` takes (dreamerv3_tf/allocator.py: jemalloc or
+TCMalloc if installed, DREAMERV3_TF_MALLOC=system for glibc's); the official side with
+glibc's, as its own command runs, unless --official_malloc. Each side reports its malloc.
 
 Each measurement runs in a fresh process, ours and the official one alternating
 (ours, official, ours, official, ...), so both see the same machine load. Size 1m
@@ -40,6 +45,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, ROOT)
 
 import official_bench  # noqa: E402  (standard library only at import time)
+from dreamerv3_tf import allocator  # noqa: E402  (no TensorFlow)
 from dreamerv3_tf.core import cpuinfo  # noqa: E402  (no TensorFlow)
 
 KIND = {'1m': 'proprio', '12m': 'vision'}
@@ -59,7 +65,8 @@ def bench_ours(kind, size, updates, policy_calls, flops):
   from dreamerv3_tf.agent.agent import Agent
   import train_step
   out = dict(impl='ours', kind=kind, size=size, tf=tf.__version__,
-             imports=time.time() - t, rss_imports=official_bench.peak_rss_mb())
+             imports=time.time() - t, rss_imports=official_bench.peak_rss_mb(),
+             malloc=allocator.describe())
 
   c = base.get_config()
   presets.size(size)(c)
@@ -264,6 +271,8 @@ def main():
   parser.add_argument('--policy_calls', type=int, default=2000)
   parser.add_argument('--official_python', default='/work/official/venv/bin/python')
   parser.add_argument('--official_src', default='/work/official/src')
+  parser.add_argument('--official_malloc', action='store_true',
+                      help="preload our malloc (allocator.py) in the official runs too")
   parser.add_argument('--timeout', type=float, default=1800, help='per child, seconds')
   parser.add_argument('--json', default='', help='also write all raw results here')
   parser.add_argument('--child', default='', help=argparse.SUPPRESS)
@@ -290,8 +299,14 @@ def main():
   have_official, why = official_ready(args.official_python, args.official_src)
   if not have_official:
     print(why)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  env = allocator.preload_env(dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
   off_env = dict(os.environ, PYTHONPATH=args.official_src, JAX_PLATFORMS='cpu')
+  if args.official_malloc:
+    off_env = allocator.preload_env(off_env)
+  else:  # the official command as its users run it
+    off_env.pop('LD_PRELOAD', None)
+  print(f'malloc: ours {env.get("LD_PRELOAD") or "glibc"}, official '
+        f'{off_env.get("LD_PRELOAD") or "glibc"}')
   peak = cpu_peak()
   print(f'CPU: {cpuinfo.describe()}')
   print(f'peak: {peak["isa"]}, {peak["flop_per_cycle"]} f32 FLOP/cycle/core x '

@@ -18,6 +18,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from dreamerv3_tf import allocator
 from dreamerv3_tf import startup
 from dreamerv3_tf.core import base
 
@@ -167,5 +168,16 @@ def entry():
   app.run(main, flags_parser=_parse_flags)
 
 
+def use_fast_malloc():
+  """Starts this program again with jemalloc or TCMalloc preloaded, if installed
+  (allocator.py; DREAMERV3_TF_MALLOC=system keeps glibc's malloc)."""
+  try:
+    allocator.reexec()
+  except allocator.Error as e:
+    print(f'Config error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == '__main__':
+  use_fast_malloc()  # first: before a flag is read or a file touched
   entry()

@@ -113,4 +113,7 @@ def start(config, verbose=False):
   our first line, then import TensorFlow. Call after `use_xla_cache`."""
   level = log_level(verbose)
   announce(config)
+  if verbose:
+    from dreamerv3_tf import allocator
+    say(f'malloc: {allocator.describe()} ({allocator.ENV} chooses)')
   import_tensorflow(level)

@@ -28,6 +28,12 @@ if 'tf_xla_persistent_cache_directory' not in _tf_xla:   # tools/as_avx2.sh sets
   _tf_xla += f' --tf_xla_persistent_cache_directory={_cache}'
 os.environ['TF_XLA_FLAGS'] = f'{_tf_xla} --tf_xla_persistent_cache_prefix={TEST_CACHE_PREFIX}'.strip()
 
+# Every process of the suite (the xdist workers, started after this file loads, and
+# every CLI run) gets the malloc `main` takes for itself (dreamerv3_tf/allocator.py):
+# jemalloc or TCMalloc if installed. The suite took 5:45 instead of 7:10 with jemalloc.
+from dreamerv3_tf import allocator  # noqa: E402  (no TensorFlow)
+os.environ.update(allocator.preload_env())
+
 # The slowest test files (`pytest --durations=0`, summed per file, on 2 cores),
 # started first so that no worker is left running one of them at the end.
 SLOW_FIRST = (

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from dreamerv3_tf import allocator
 from dreamerv3_tf import startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,8 +26,10 @@ FIRST = re.compile(
 
 def user_env(**extra):
   """The environment of a user's shell: no TF_CPP_MIN_LOG_LEVEL (conftest sets one)."""
-  # Nor the suite's shared XLA cache (conftest.py): --config.xla_cache decides here.
-  env = {k: v for k, v in os.environ.items() if k not in (startup.LEVEL_ENV, 'TF_XLA_FLAGS')}
+  # Nor the suite's shared XLA cache or its preloaded malloc (conftest.py):
+  # --config.xla_cache decides here, and main preloads its malloc itself.
+  drop = (startup.LEVEL_ENV, 'TF_XLA_FLAGS', 'LD_PRELOAD', allocator._STARTED)
+  env = {k: v for k, v in os.environ.items() if k not in drop}
   env.update(extra)
   return env
 
@@ -101,3 +104,9 @@ def test_verbose_or_a_users_level_shows_tensorflows_lines(tmp_path, how):
   assert FIRST.match(lines[0][1])
   # At level 0 every TensorFlow process logs INFO lines while its libraries load.
   assert any(startup.is_hidden(x, 3) for x in stderr.splitlines()), stderr[-2000:]
+  if how == '--verbose':  # and says which malloc main started itself with
+    found = [x for _, x in lines if '] malloc: ' in x]
+    name = os.path.basename(allocator.find() or '')
+    want = (f"{'jemalloc' if 'jemalloc' in name else 'tcmalloc'} (" if name
+            else "glibc's malloc")
+    assert len(found) == 1 and f'malloc: {want}' in found[0], (found, lines[:4])

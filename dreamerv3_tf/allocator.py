@@ -1,0 +1,121 @@
+"""A faster malloc for `main`: jemalloc (else TCMalloc) when the machine has one.
+
+TensorFlow's tracing and XLA's compiler (MLIR, LLVM) make millions of small
+allocations, and glibc's malloc spent about 11% of a size1m start's CPU time in them
+(perf, BENCHMARKS.md, session 9). With jemalloc the first update came 10-25% sooner
+and a policy call ran 1.2-1.9x as fast; updates took the same time.
+
+A process picks its malloc when it starts, so `main` runs itself again, once,
+with LD_PRELOAD naming the library (`reexec`): same PID, same arguments, same
+descriptors, before it reads a flag or touches a file. Env workers and other
+children inherit it. `DREAMERV3_TF_MALLOC` chooses:
+  auto      (default) jemalloc, else TCMalloc, else glibc's malloc
+  system    glibc's malloc; no second start
+  PATH      this malloc library
+On Debian and Ubuntu, `apt install libjemalloc2` provides jemalloc.
+"""
+
+import os
+import platform
+import sys
+
+ENV = 'DREAMERV3_TF_MALLOC'
+# Set in the second start (to the library); it keeps that start from running a third.
+_STARTED = 'DREAMERV3_TF_MALLOC_STARTED'
+# Best first: jemalloc was the fastest to the first update, TCMalloc next (session 9).
+LIBRARIES = ('libjemalloc.so.2', 'libjemalloc.so.1', 'libjemalloc.so',
+             'libtcmalloc_minimal.so.4', 'libtcmalloc.so.4')
+_FAST = ('jemalloc', 'tcmalloc', 'mimalloc')  # a user's own preload counts too
+
+
+class Error(Exception):
+  """DREAMERV3_TF_MALLOC names no usable library."""
+
+
+def search_dirs():
+  """Where Debian, Red Hat, conda and /usr/local keep shared libraries."""
+  arch = platform.machine()
+  dirs = [f'/usr/lib/{arch}-linux-gnu', f'/lib/{arch}-linux-gnu', '/usr/lib64',
+          '/usr/lib', '/usr/local/lib']
+  if os.environ.get('CONDA_PREFIX'):
+    dirs.insert(0, os.path.join(os.environ['CONDA_PREFIX'], 'lib'))
+  return dirs
+
+
+def find(dirs=None):
+  """The path of the best malloc library installed, or None."""
+  for name in LIBRARIES:
+    for d in dirs or search_dirs():
+      path = os.path.join(d, name)
+      if os.path.isfile(path):
+        return path
+  return None
+
+
+def choose(environ=None, dirs=None):
+  """The library DREAMERV3_TF_MALLOC asks for: a path, or None for glibc's malloc."""
+  value = (environ if environ is not None else os.environ).get(ENV, 'auto').strip()
+  if value.lower() in ('', 'auto'):
+    return find(dirs)
+  if value.lower() in ('system', 'glibc', 'none', '0', 'off'):
+    return None
+  if not os.path.isfile(value):
+    raise Error(f'{ENV}={value}: no such file; give a malloc library such as '
+                "libjemalloc.so.2, or 'system' for glibc's malloc")
+  return os.path.abspath(value)
+
+
+def loaded(maps='/proc/self/maps'):
+  """The file of a jemalloc, TCMalloc or mimalloc mapped into this process, or None."""
+  try:
+    with open(maps) as f:
+      for line in f:
+        fields = line.split(maxsplit=5)  # address perms offset dev inode [path]
+        path = fields[5].strip() if len(fields) == 6 else ''
+        if any(x in os.path.basename(path) for x in _FAST):
+          return path
+  except OSError:
+    return None
+  return None
+
+
+def describe():
+  """The malloc in use, for the start's lines: 'jemalloc (PATH)' or "glibc's malloc"."""
+  path = loaded()
+  if not path:
+    return "glibc's malloc"
+  name = next(x for x in _FAST if x in os.path.basename(path))
+  return f'{name} ({path})'
+
+
+def reexec(argv=None, environ=None):
+  """Runs this program again with the chosen malloc preloaded; returns if none is
+  needed (a fast one is in already, 'system', nothing installed, not Linux) or if
+  the second start could not be made. Call first thing, as `__main__` only: it
+  replays the interpreter's own command line (`sys.orig_argv`)."""
+  environ = os.environ if environ is None else environ
+  if not sys.platform.startswith('linux') or environ.get(_STARTED) or loaded():
+    return
+  library = choose(environ)
+  if not library:
+    return
+  argv = list(argv if argv is not None else sys.orig_argv)
+  preload = environ.get('LD_PRELOAD', '').strip()
+  env = dict(environ, LD_PRELOAD=f'{library} {preload}'.strip(), **{_STARTED: library})
+  sys.stdout.flush()
+  sys.stderr.flush()
+  try:
+    os.execve(sys.executable, [sys.executable, *argv[1:]], env)
+  except OSError:
+    return  # e.g. no exec permission in a sandbox: go on with glibc's malloc
+
+
+def preload_env(environ=None):
+  """A copy of `environ` with the chosen malloc in LD_PRELOAD, for starting another
+  process of ours (benchmarks, tests); unchanged if none is chosen or found."""
+  environ = dict(os.environ if environ is None else environ)
+  library = choose(environ)
+  if library and library not in environ.get('LD_PRELOAD', ''):
+    environ['LD_PRELOAD'] = f'{library} {environ.get("LD_PRELOAD", "")}'.strip()
+    environ[_STARTED] = library
+  return environ

@@ -1,0 +1,102 @@
+"""Which malloc `main` runs with (allocator.py): jemalloc or TCMalloc when installed,
+chosen by DREAMERV3_TF_MALLOC, taken in by running the program again once."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dreamerv3_tf import allocator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INSTALLED = allocator.find()
+
+
+def libs(directory, *names):
+  """A library directory holding empty files of these names -> search dirs."""
+  directory.mkdir(exist_ok=True)
+  for name in names:
+    (directory / name).write_bytes(b'')
+  return [str(directory)]
+
+
+def test_auto_prefers_jemalloc_then_tcmalloc(tmp_path):
+  both = libs(tmp_path / 'a', 'libtcmalloc_minimal.so.4', 'libjemalloc.so.2')
+  assert allocator.choose({}, both) == os.path.join(both[0], 'libjemalloc.so.2')
+  assert allocator.choose({allocator.ENV: 'auto'}, both) == os.path.join(both[0], 'libjemalloc.so.2')
+  tc = libs(tmp_path / 'b', 'libtcmalloc_minimal.so.4')
+  assert allocator.choose({}, tc) == os.path.join(tc[0], 'libtcmalloc_minimal.so.4')
+  assert allocator.choose({}, libs(tmp_path / 'c')) is None  # none installed: glibc's
+
+
+def test_system_or_a_path_is_taken_as_given(tmp_path):
+  lib = libs(tmp_path, 'libjemalloc.so.2')
+  assert allocator.choose({allocator.ENV: 'system'}, lib) is None
+  mine = tmp_path / 'libmymalloc.so'
+  mine.write_bytes(b'')
+  assert allocator.choose({allocator.ENV: str(mine)}, lib) == str(mine)
+  with pytest.raises(allocator.Error, match=r'DREAMERV3_TF_MALLOC=/no/such\.so: no such file'):
+    allocator.choose({allocator.ENV: '/no/such.so'}, lib)
+
+
+def test_loaded_reads_the_mapped_files(tmp_path):
+  maps = tmp_path / 'maps'
+  maps.write_text(
+      '7f00-7f01 r-xp 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libc.so.6\n'
+      '7f02-7f03 rw-p 00000000 00:00 0 \n'
+      '7f04-7f05 r-xp 00000000 08:01 456 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n')
+  assert allocator.loaded(str(maps)) == '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2'
+  maps.write_text('7f00-7f01 r-xp 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libc.so.6\n')
+  assert allocator.loaded(str(maps)) is None
+  assert allocator.loaded(str(tmp_path / 'absent')) is None
+
+
+def plain_env(**extra):
+  """A user's shell: nothing preloaded (conftest preloads the suite's processes)."""
+  env = {k: v for k, v in os.environ.items() if k not in ('LD_PRELOAD', allocator._STARTED)}
+  env.update(extra)
+  return env
+
+
+# Prints the PID, the malloc mapped in, the arguments, and a child's malloc.
+PROBE = ('import os, subprocess, sys; from dreamerv3_tf import allocator; '
+         'allocator.reexec(); '
+         'child = subprocess.run([sys.executable, "-c", "from dreamerv3_tf import allocator; '
+         'print(allocator.loaded())"], capture_output=True, text=True).stdout.strip(); '
+         'print(os.getpid(), allocator.loaded(), sys.argv[1:], child)')
+
+
+def probe(env):
+  proc = subprocess.Popen([sys.executable, '-c', PROBE, 'a b', '--c=d'], cwd=ROOT, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  out, err = proc.communicate(timeout=60)
+  assert proc.returncode == 0, err
+  pid, loaded, rest = out.split(' ', 2)
+  args, child = rest.rsplit(' ', 1)
+  return proc.pid, int(pid), loaded, args, child.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux') or not INSTALLED,
+                    reason='no jemalloc or TCMalloc installed (apt install libjemalloc2)')
+def test_the_program_restarts_itself_once_with_the_library_in():
+  popen_pid, pid, loaded, args, child = probe(plain_env())
+  assert pid == popen_pid  # exec: the same process, so signals and PIDs stay true
+  assert loaded == INSTALLED
+  assert args == "['a b', '--c=d']"
+  assert child == INSTALLED  # children inherit it
+  popen_pid, pid, loaded, args, child = probe(plain_env(**{allocator.ENV: 'system'}))
+  assert (loaded, child, args) == ('None', 'None', "['a b', '--c=d']")
+
+
+def test_a_bad_choice_is_one_line_before_anything_runs(tmp_path):
+  logdir = tmp_path / 'run'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
+       f'--logdir={logdir}'], cwd=ROOT, env=plain_env(**{allocator.ENV: '/no/such.so'}),
+      capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "Config error: DREAMERV3_TF_MALLOC=/no/such.so: no such file; give a malloc library "
+      "such as libjemalloc.so.2, or 'system' for glibc's malloc"]
+  assert not logdir.exists()
