@@ -182,14 +182,15 @@ run gcloud compute tpus tpu-vm scp "$TARBALL" "$NAME:dreamerv3_tf.tar.gz" \
   "${GCLOUD_SCOPE[@]}" --worker=all
 run rm -f "$TARBALL"
 
-# 3. Install. EGL libraries let MuJoCo render DMC pixels without a display.
+# 3. Install. EGL libraries let MuJoCo render DMC pixels without a display; main
+# preloads jemalloc when installed (dreamerv3_tf/allocator.py).
 note "3/5 install on every worker (tensorflow-tpu==$TF_VERSION)"
 INSTALL=(
   "rm -rf $REMOTE_DIR"
   "mkdir -p $REMOTE_DIR"
   "tar -xzf ~/dreamerv3_tf.tar.gz -C $REMOTE_DIR"
   "cd $REMOTE_DIR"
-  "(sudo apt-get update -q && sudo apt-get install -y -q libegl1 libgl1 libegl-mesa0)"
+  "(sudo apt-get update -q && sudo apt-get install -y -q libegl1 libgl1 libegl-mesa0 libjemalloc2)"
   "python3 -m pip install -q -U pip"
   "python3 -m pip install -q -e $(quote ".$EXTRAS")"
   "python3 -m pip uninstall -q -y tensorflow"
