@@ -59,10 +59,10 @@ def bench_ours(kind, size, updates, policy_calls, flops):
   t = time.time()
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   import numpy as np
+  from dreamerv3_tf.agent.agent import Agent  # first: it imports TensorFlow (tfimport.py)
   import tensorflow as tf
   from configs import base
   from configs import presets
-  from dreamerv3_tf.agent.agent import Agent
   import train_step
   out = dict(impl='ours', kind=kind, size=size, tf=tf.__version__,
              imports=time.time() - t, rss_imports=official_bench.peak_rss_mb(),

@@ -66,20 +66,22 @@ def is_hidden(line, level):
 
 def import_tensorflow(level):
   """Imports TensorFlow with the lines its libraries log while loading filtered by
-  `level` (they ignore TF_CPP_MIN_LOG_LEVEL); every other line is passed on."""
+  `level` (they ignore TF_CPP_MIN_LOG_LEVEL); every other line is passed on. The
+  garbage collector pauses meanwhile, and then skips what the import made (tfimport.py)."""
+  from dreamerv3_tf import tfimport
   if 'tensorflow' in sys.modules or level <= 0:
-    import tensorflow  # noqa: F401 - nothing to hide
+    tfimport.load(freeze=True)  # nothing to hide
     return
   sys.stderr.flush()
   try:
     saved = os.dup(2)
   except OSError:  # no stderr to hide
-    import tensorflow  # noqa: F401
+    tfimport.load(freeze=True)
     return
   with tempfile.TemporaryFile() as captured:
     os.dup2(captured.fileno(), 2)
     try:
-      import tensorflow  # noqa: F401
+      tfimport.load(freeze=True)
     finally:
       sys.stderr.flush()
       os.dup2(saved, 2)

@@ -265,7 +265,7 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(logdir, capsys, sig, c
     time.sleep(0.1)
   proc.send_signal(sig)
   _, stderr = proc.communicate(timeout=120)
-  assert proc.returncode == code
+  assert proc.returncode == code, stderr[-3000:]
   assert our_lines(stderr) == [
       f'{word}; checkpoints saved so far are kept, and the same command resumes '
       f'from the latest in {ckpt}']
