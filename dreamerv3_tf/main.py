@@ -81,7 +81,9 @@ def main(argv):
   with config.unlocked():
     config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
-  signal.signal(signal.SIGTERM, _terminated)  # `kill`, `timeout`, schedulers: as Ctrl-C
+  signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`, schedulers: as Ctrl-C
+  if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
+    signal.signal(signal.SIGINT, _on_signal)
   try:
     configuration.finalize(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
@@ -91,22 +93,58 @@ def main(argv):
     startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
     run.main(config)
   except KeyboardInterrupt as e:
-    resume = '' if config.script == 'eval_only' else (
-        '; checkpoints saved so far are kept, and the same command resumes from the '
-        f'latest in {os.path.join(config.logdir, "ckpt")}')
-    term = isinstance(e, Terminated)
-    _fail(f'{"Terminated" if term else "Interrupted"}{resume}', 143 if term else 130)
+    _interrupted(config, e)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line
+    interrupt = interrupt_behind(e) or _signalled()
+    if interrupt:  # e.g. a failure that Ctrl-C caused inside a C extension
+      _interrupted(config, interrupt)
     _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
+
+
+def _interrupted(config, interrupt):
+  resume = '' if config.script == 'eval_only' else (
+      '; checkpoints saved so far are kept, and the same command resumes from the '
+      f'latest in {os.path.join(config.logdir, "ckpt")}')
+  term = isinstance(interrupt, Terminated)
+  _fail(f'{"Terminated" if term else "Interrupted"}{resume}', 143 if term else 130)
+
+
+def interrupt_behind(error):
+  """The Ctrl-C or SIGTERM that `error` was raised while handling, or from, if any.
+
+  A signal can land inside a C extension that turns it into another exception
+  (SystemError "returned a result with an exception set") or in a `finally` whose
+  cleanup then fails: the user still stopped the run."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, KeyboardInterrupt):
+      return error
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return None
 
 
 class Terminated(KeyboardInterrupt):
   """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the run stops the same way."""
 
 
-def _terminated(signum, frame):
-  del signum, frame
-  raise Terminated()
+# The signals that stopped this run, in the order they came.
+_SIGNALS = []
+
+
+def _on_signal(signum, frame):
+  del frame
+  _SIGNALS.append(signum)
+  raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _signalled():
+  """The first stop signal as the exception it raised (None if none came): a failure
+  after it reports the stop, e.g. one that pybind11 made of a Ctrl-C landing in a
+  checkpoint read ("error_already_set: ... REPLACED BY KeyboardInterrupt")."""
+  if not _SIGNALS:
+    return None
+  return Terminated() if _SIGNALS[0] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def describe(error):
