@@ -88,7 +88,7 @@ def describe():
   return f'{name} ({path})'
 
 
-def reexec(argv=None, environ=None):
+def reexec(environ=None):
   """Runs this program again with the chosen malloc preloaded; returns if none is
   needed (a fast one is in already, 'system', nothing installed, not Linux) or if
   the second start could not be made. Call first thing, as `__main__` only: it
@@ -96,23 +96,20 @@ def reexec(argv=None, environ=None):
   environ = os.environ if environ is None else environ
   if not sys.platform.startswith('linux') or environ.get(_STARTED) or loaded():
     return
-  library = choose(environ)
-  if not library:
-    return
-  argv = list(argv if argv is not None else sys.orig_argv)
-  preload = environ.get('LD_PRELOAD', '').strip()
-  env = dict(environ, LD_PRELOAD=f'{library} {preload}'.strip(), **{_STARTED: library})
+  env = preload_env(environ)
+  if not env.get(_STARTED):
+    return  # nothing chosen or installed
   sys.stdout.flush()
   sys.stderr.flush()
   try:
-    os.execve(sys.executable, [sys.executable, *argv[1:]], env)
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
   except OSError:
     return  # e.g. no exec permission in a sandbox: go on with glibc's malloc
 
 
 def preload_env(environ=None):
-  """A copy of `environ` with the chosen malloc in LD_PRELOAD, for starting another
-  process of ours (benchmarks, tests); unchanged if none is chosen or found."""
+  """A copy of `environ` with the chosen malloc in LD_PRELOAD, for a process of ours
+  (main's second start, benchmarks, tests); unchanged if none is chosen or found."""
   environ = dict(os.environ if environ is None else environ)
   library = choose(environ)
   if library and library not in environ.get('LD_PRELOAD', ''):

@@ -40,7 +40,7 @@ def pytest_configure(config):
   garbage collector paused, about 1 s sooner. The xdist controller runs none."""
   if hasattr(config, 'workerinput') or not getattr(config.option, 'numprocesses', None):
     from dreamerv3_tf import startup
-    startup.import_tensorflow(int(os.environ['TF_CPP_MIN_LOG_LEVEL']))  # its load-time lines too
+    startup.import_tensorflow(startup.log_level())  # its load-time lines hidden too
 
 # The slowest test files (`pytest --durations=0`, summed per file, on 2 cores),
 # started first so that no worker is left running one of them at the end.
