@@ -70,18 +70,18 @@ def import_tensorflow(level):
   garbage collector pauses meanwhile, and then skips what the import made (tfimport.py)."""
   from dreamerv3_tf import tfimport
   if 'tensorflow' in sys.modules or level <= 0:
-    tfimport.load(freeze=True)  # nothing to hide
+    tfimport.load(owned=True)  # nothing to hide
     return
   sys.stderr.flush()
   try:
     saved = os.dup(2)
   except OSError:  # no stderr to hide
-    tfimport.load(freeze=True)
+    tfimport.load(owned=True)
     return
   with tempfile.TemporaryFile() as captured:
     os.dup2(captured.fileno(), 2)
     try:
-      tfimport.load(freeze=True)
+      tfimport.load(owned=True)
     finally:
       sys.stderr.flush()
       os.dup2(saved, 2)
