@@ -10,7 +10,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # -O0, and XLA's older elemental emitters instead of its MLIR fusion emitters. For a
 # tiny agent's train step, alone on 2 cores: 20 s to the first update at XLA's
 # defaults, 14.5 at -O0, 8.3 at -O0 with those emitters (an update then runs in 39 ms
-# instead of 15; tests/agent/test_learning.py runs its 800 updates at the defaults).
+# instead of 15; tests/agent/test_learning.py runs its 800 updates at -O1).
 # Subprocesses inherit the flags, and TEST_XLA_FLAGS_ENV names the ones added here.
 # The compiled programs are cached under a prefix of their own: the cache key does
 # not hold XLA_FLAGS, and a user's run must never load one of these programs.
