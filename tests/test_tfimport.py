@@ -22,7 +22,7 @@ PROBE = ('import gc, sys; from dreamerv3_tf import tfimport; {before}; '
     ('pass', True, 'True True True False True'),
     ('gc.disable()', False, 'True False False True True'),  # a host program's choice stays
 ])
-def test_the_collector_is_left_as_it_was(before, owned, expected):
+def test_the_collector_and_matplotlib_are_left_as_promised(before, owned, expected):
   code = PROBE.format(before=before, owned=owned)
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
