@@ -273,6 +273,9 @@ def main():
   parser.add_argument('--official_src', default='/work/official/src')
   parser.add_argument('--official_malloc', action='store_true',
                       help="preload our malloc (allocator.py) in the official runs too")
+  parser.add_argument('--ours_xla_flags', default='',
+                      help='appended to XLA_FLAGS in our runs only (the official XLA is older '
+                           'and stops at flags it does not know)')
   parser.add_argument('--timeout', type=float, default=1800, help='per child, seconds')
   parser.add_argument('--json', default='', help='also write all raw results here')
   parser.add_argument('--child', default='', help=argparse.SUPPRESS)
@@ -300,6 +303,9 @@ def main():
   if not have_official:
     print(why)
   env = allocator.preload_env(dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'))
+  if args.ours_xla_flags:
+    env['XLA_FLAGS'] = f'{env.get("XLA_FLAGS", "")} {args.ours_xla_flags}'.strip()
+    print(f'ours: XLA_FLAGS={env["XLA_FLAGS"]!r}')
   off_env = dict(os.environ, PYTHONPATH=args.official_src, JAX_PLATFORMS='cpu')
   if args.official_malloc:
     off_env = allocator.preload_env(off_env)
