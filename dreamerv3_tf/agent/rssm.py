@@ -77,17 +77,18 @@ class RSSM(nets.Layer):
     # Each group reads its slice of deter and all of x (the official code tiles x).
     x = self.dynhid.call_shared(tf.reshape(deter, (-1, g, D // g)), x)
     x = nets.silu(self.dynhidnorm(x))
-    # Gates group-major [g, B, 3 * D/g] (reset, candidate, update per group), and
-    # only the products back to [B, D]: see BlockLinear.call_group_major.
+    # Gates group-major [g, B, 3 * D/g] (reset, candidate, update per group): see
+    # BlockLinear.call_group_major. The blend with the old deter is done there too,
+    # and only the new deter goes back to [B, D]: one transpose of D per row, where
+    # transposing both products back took two.
     x = tf.cast(self.dyngru.call_group_major(x), tf.float32)
     F = D // g
     reset = tf.sigmoid(x[..., :F])
     cand = tf.tanh(reset * x[..., F:2 * F])
     update = tf.sigmoid(x[..., 2 * F:] - 1.0)
-    both = tf.transpose(tf.stack([update * cand, update]), (0, 2, 1, 3))
-    both = tf.reshape(both, (2, -1, D))
-    deter = both[0] + (1.0 - both[1]) * tf.cast(deter, tf.float32)
-    return deter
+    old = tf.transpose(tf.reshape(tf.cast(deter, tf.float32), (-1, g, F)), (1, 0, 2))
+    deter = update * cand + (1.0 - update) * old
+    return tf.reshape(tf.transpose(deter, (1, 0, 2)), (-1, D))
 
   def post_logits(self, deter, tokens):
     """-> <float32>[B, S, C] posterior logits from [deter, tokens]."""
