@@ -159,6 +159,17 @@ def _train_eval(config, evaluate, me, cleanup):
     save()  # a resume continues from here (from_checkpoint's agent included)
   should_save.mark(int(step))  # just loaded or saved: no save right away
 
+  logged = [None]  # the step of the last train/ row
+
+  def log():
+    logger.add(watch.result(), prefix='train')
+    logger.add(train_metrics.result(), prefix='train')
+    logger.add(replay_train.stats(), prefix='replay')
+    logger.add({'updates': int(updates)}, prefix='train')
+    logger.add(usage_.stats(), prefix='usage')
+    logger.write()
+    logged[0] = int(step)
+
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
   start = time.time()
@@ -177,13 +188,10 @@ def _train_eval(config, evaluate, me, cleanup):
           logger.add(common.report(agent, stream_eval, config.run.report_batches),
                      prefix='eval')
     if should_log(int(step)):
-      logger.add(watch.result(), prefix='train')
-      logger.add(train_metrics.result(), prefix='train')
-      logger.add(replay_train.stats(), prefix='replay')
-      logger.add({'updates': int(updates)}, prefix='train')
-      logger.add(usage_.stats(), prefix='usage')
-      logger.write()
+      log()
     if should_save(int(step)):
       save()
+  if logged[0] != int(step):
+    log()  # the last stretch's metrics: a run seldom ends on a log step
   save()
   logger.write()

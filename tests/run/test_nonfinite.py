@@ -169,6 +169,22 @@ def test_skipped_updates_are_counted_named_and_leave_no_nan(patched, tmp_path, c
     assert np.isfinite(value).all(), name
 
 
+def test_the_last_stretch_is_logged_when_the_run_ends(patched, tmp_path, capfd):
+  """A run seldom ends on a log step: what its last stretch trained and skipped is
+  logged at its end, not lost."""
+  hooks, made = patched
+  hooks['bad'] = lambda update: update == 2
+  # One log at the start (before any update), then none until the end.
+  config = make_run_config(tmp_path, steps=120, log_every=10 ** 6)
+  train_eval.train_eval(config)
+  rows = [x for x in read_jsonl(tmp_path / 'metrics.jsonl') if 'train/updates' in x]
+  assert rows[0]['train/updates'] == 0
+  assert rows[-1]['step'] == 120
+  assert rows[-1]['train/updates'] == made['stream'].calls > 2
+  assert rows[-1]['train/skipped_updates_total'] == 1
+  assert 'Warning: update 2 skipped' in capfd.readouterr().err
+
+
 def test_consecutive_skipped_updates_stop_the_run(patched, tmp_path):
   hooks, made = patched
   hooks['bad'] = lambda update: update >= 5
