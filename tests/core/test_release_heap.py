@@ -17,9 +17,9 @@ JEMALLOC = next((path for path in (os.path.join(d, 'libjemalloc.so.2')
                                    for d in allocator.search_dirs()) if os.path.isfile(path)),
                 None)
 
-# Allocates and frees 400 MB in 1 MB blocks (jemalloc hands blocks over 8 MB back at
-# once by itself), then reports the RSS growth that stayed, and what stayed after
-# release_heap().
+# Allocates 400 MB in 64 KB blocks and frees all but every 16th (25 MB stay alive,
+# scattered through the heap, so that neither malloc can just shrink its top), then
+# reports the RSS growth that stayed, and what stayed after release_heap().
 PROBE = textwrap.dedent('''
     import json
     import numpy as np
@@ -30,7 +30,8 @@ PROBE = textwrap.dedent('''
         return int(f.read().split()[1]) * 4096 / 2 ** 20
 
     start = rss_mb()
-    blocks = [np.ones(1 << 17) for _ in range(400)]  # 400 x 1 MB, all pages touched
+    blocks = [np.ones(1 << 13) for _ in range(6400)]  # all pages touched
+    alive = blocks[::16]
     del blocks
     kept = rss_mb() - start
     released = usage.release_heap()
@@ -49,19 +50,20 @@ def probe(preload):
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# Measured: 400-427 MB stayed resident after the frees under either malloc, 27-29 MB
+# after release_heap (the 25 MB alive). The bounds sit between, clear of both.
 @pytest.mark.skipif(not sys.platform.startswith('linux') or not JEMALLOC,
                     reason='jemalloc not installed (apt install libjemalloc2)')
 def test_jemalloc_hands_freed_pages_back_when_asked():
-  # Measured with 400 MB freed: jemalloc alone kept 97-118 MB resident (its 10 s
-  # decay), 0-1 MB after the purge. The bounds sit between, clear of both.
   out = probe(JEMALLOC)
   assert out['malloc'] == 'jemalloc'
-  assert out['kept_mb'] > 50, out
-  assert out['released'] and out['after_release_mb'] < 25, out
+  assert out['kept_mb'] > 200, out  # jemalloc's 10 s decay: still resident
+  assert out['released'] and out['after_release_mb'] < 75, out
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc is Linux only')
-def test_glibc_is_trimmed():
+def test_glibc_hands_freed_pages_back_when_asked():
   out = probe(None)
   assert out['malloc'] == 'other'
-  assert out['after_release_mb'] < 25, out  # glibc gives large blocks back on free
+  assert out['kept_mb'] > 200, out  # free() keeps holes inside the heap
+  assert out['released'] and out['after_release_mb'] < 75, out
