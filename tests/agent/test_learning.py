@@ -135,7 +135,8 @@ def learn_in_subprocess(kind):
   # The suite's flags (tests/conftest.py) replaced by these; a caller's own flags stay.
   added = env.get('DREAMERV3_TF_TEST_XLA_FLAGS', '').split()
   kept = [f for f in env.get('XLA_FLAGS', '').split() if f not in added]
-  kept += [f for f in LEARNING_XLA_FLAGS if f.split('=')[0] not in ' '.join(kept)]
+  named = {f.split('=')[0] for f in kept}
+  kept += [f for f in LEARNING_XLA_FLAGS if f.split('=')[0] not in named]
   env['XLA_FLAGS'] = ' '.join(kept)
   env['TF_XLA_FLAGS'] = re.sub(r'--tf_xla_persistent_cache_prefix=\S+',
                                '--tf_xla_persistent_cache_prefix=tests_learning_o1_noemit',

@@ -13,9 +13,8 @@ import pytest
 from dreamerv3_tf import allocator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-JEMALLOC = next((path for path in (os.path.join(d, 'libjemalloc.so.2')
-                                   for d in allocator.search_dirs()) if os.path.isfile(path)),
-                None)
+INSTALLED = allocator.find()  # jemalloc first, else TCMalloc
+JEMALLOC = INSTALLED if INSTALLED and 'jemalloc' in os.path.basename(INSTALLED) else None
 
 # Allocates 400 MB in 64 KB blocks and frees all but every 16th (25 MB stay alive,
 # scattered through the heap, so that neither malloc can just shrink its top), then
