@@ -18,6 +18,7 @@ and `step` stay unchanged, `skipped` counts it and the metric `grad_nonfinite` i
 
 import types
 
+import numpy as np
 import tensorflow as tf
 
 f32 = tf.float32
@@ -27,37 +28,72 @@ def _sumsq(x):
   return tf.reduce_sum(tf.square(tf.cast(x, f32)))
 
 
-def _flat(tensors):
-  """-> <[sum of sizes]> the tensors' elements laid end to end."""
-  # One shape constant for all reshapes, none for vectors: fewer ops to trace.
-  flat = tf.constant([-1])
-  return tf.concat([t if t.shape.rank == 1 else tf.reshape(t, flat) for t in tensors], 0)
+# Elements per row of the optimizer's layout (see _Rows): XLA reduces a row of at
+# most 32 in one kernel, and at sizes 1m and 12m only 7 and 10 tensors need padding.
+ROW = 32
 
 
-def _unflat(flat, shapes):
-  """The inverse of `_flat`: -> one tensor per shape."""
-  pieces = tf.split(flat, [int(s.num_elements()) for s in shapes])
-  return [x if s.rank == 1 else tf.reshape(x, s) for x, s in zip(pieces, shapes)]
+class _Rows:
+  """Tensors of fixed shapes laid end to end in rows of ROW elements.
+
+  Each tensor starts a new row and the rest of its last row is padding, so a row
+  belongs to one tensor. Per-tensor sums of squares are then one reduction over
+  rows and one segment sum, instead of a reduction per tensor: XLA splits each of
+  those into a reduce-window and a reduce and fuses neither with its input, so at
+  size1m they were about 500 of the train step's 1800 kernels (BENCHMARKS.md,
+  session 12).
+  """
+
+  def __init__(self, shapes):
+    self.shapes = [tf.TensorShape(s) for s in shapes]
+    self.sizes = [int(s.num_elements()) for s in self.shapes]
+    rows = [-(-n // ROW) for n in self.sizes]
+    self.pads = [r * ROW - n for r, n in zip(rows, self.sizes)]
+    # The tensor of each row.
+    self.row_ids = tf.constant(np.repeat(np.arange(len(rows)), rows), tf.int32)
+
+  def flat(self, tensors, pad=0.0):
+    """-> <float32>[rows, ROW] the tensors, padded with `pad`."""
+    pieces, flat = [], tf.constant([-1])
+    for t, n in zip(tensors, self.pads):
+      pieces.append(t if t.shape.rank == 1 else tf.reshape(t, flat))
+      if n:
+        pieces.append(tf.fill([n], tf.constant(pad, f32)))
+    return tf.reshape(tf.concat(pieces, 0), (-1, ROW))
+
+  def unflat(self, rows):
+    """The inverse of `flat`: -> one tensor per shape (padding dropped)."""
+    sizes = [k for n, p in zip(self.sizes, self.pads) for k in (n, p)]
+    pieces = tf.split(tf.reshape(rows, [-1]), sizes)[::2]
+    return [x if s.rank == 1 else tf.reshape(x, s) for x, s in zip(pieces, self.shapes)]
+
+  def sumsqs(self, rows):
+    """-> <float32>[tensors] each tensor's sum of squares (padding must be zero)."""
+    per_row = tf.reduce_sum(tf.square(rows), 1)
+    return tf.math.unsorted_segment_sum(per_row, self.row_ids, len(self.sizes))
+
+  def per_row(self, values):
+    """<[tensors]> -> <[rows, 1]> each row's tensor's value."""
+    return tf.gather(values, self.row_ids)[:, None]
 
 
-def agc_clip(grads, params, clip, pmin=1e-3, grad_sumsqs=None, param_sumsqs=None):
+def agc_scales(grad_sumsqs, param_sumsqs, clip, pmin=1e-3):
+  """-> (<float32>[N] the factor per tensor that makes ||g|| <= clip * max(||p||, pmin),
+  <float32>[] the fraction of tensors clipped), from sums of squares per tensor."""
+  ratio = tf.sqrt(grad_sumsqs) / (clip * tf.maximum(pmin, tf.sqrt(param_sumsqs)))
+  return 1.0 / tf.maximum(1.0, ratio), tf.reduce_mean(tf.cast(ratio > 1.0, f32))
+
+
+def agc_clip(grads, params, clip, pmin=1e-3):
   """Adaptive gradient clipping, per tensor: ||g|| <= clip * max(||p||, pmin).
 
-  Args:
-    grad_sumsqs, param_sumsqs: optional precomputed <float32>[N] sum of squares
-      per tensor (saves a pass).
   Returns:
     (clipped grads, <float32>[] fraction of tensors that were clipped).
   """
-  if grad_sumsqs is None:
-    grad_sumsqs = tf.stack([_sumsq(g) for g in grads])
-  if param_sumsqs is None:
-    param_sumsqs = tf.stack([_sumsq(p) for p in params])
-  # The scalar math of all tensors at once, as vectors of one entry per tensor.
-  ratio = tf.sqrt(grad_sumsqs) / (clip * tf.maximum(pmin, tf.sqrt(param_sumsqs)))
-  scales = tf.unstack(1.0 / tf.maximum(1.0, ratio), num=len(grads))
-  clipped = [tf.cast(g, f32) * s for g, s in zip(grads, scales)]
-  return clipped, tf.reduce_mean(tf.cast(ratio > 1.0, f32))
+  scales, frac = agc_scales(tf.stack([_sumsq(g) for g in grads]),
+                            tf.stack([_sumsq(p) for p in params]), clip, pmin)
+  scales = tf.unstack(scales, num=len(grads))
+  return [tf.cast(g, f32) * s for g, s in zip(grads, scales)], frac
 
 
 def _var_key(var):
@@ -199,24 +235,26 @@ class Optimizer(tf.Module):
         raise ValueError(f'Optimizer {self.name}: gradient of {_var_key(v)} has shape '
                          f'{g.shape}, expected {p.shape}')
 
-    # Per tensor, only the two norms AGC needs; all the elementwise math runs once
-    # over the tensors laid end to end. Same values, far fewer ops: at size1m the
-    # train step traces 5.7K TF ops instead of 9.8K and XLA emits 995 kernels instead
-    # of 1397, about 4 s less to the first update (BENCHMARKS.md, session 8).
-    grad_sumsqs = tf.stack([_sumsq(g) for g in grads])
-    param_sumsqs = tf.stack([_sumsq(p) for p in params])
+    # All the math runs once over the tensors laid out in rows (_Rows): the
+    # per-tensor norms AGC needs, then the elementwise update. Same values, far
+    # fewer kernels than per tensor (XLA emits one per op and tensor).
+    keys = [self._built.keys[id(v)] for v in variables]
+    rows = _Rows([x.shape for x in params])
+    g = rows.flat(grads)
+    grad_sumsqs = rows.sumsqs(g)
+    param_sumsqs = rows.sumsqs(rows.flat(params))
     grad_norm = tf.sqrt(tf.reduce_sum(grad_sumsqs))
     finite = tf.math.is_finite(grad_norm)
 
     if self.agc:
-      grads, agc_frac = agc_clip(grads, params, self.agc, self.pmin, grad_sumsqs, param_sumsqs)
+      scales, agc_frac = agc_scales(grad_sumsqs, param_sumsqs, self.agc, self.pmin)
+      g = g * rows.per_row(scales)
     else:
       agc_frac = tf.constant(0.0, f32)
 
-    keys = [self._built.keys[id(v)] for v in variables]
-    g = _flat(grads)
-    mu_old = _flat([self.mu[k].value() for k in keys])
-    nu_old = _flat([self.nu[k].value() for k in keys])
+    mu_old = rows.flat([self.mu[k].value() for k in keys])
+    # Padded with ones: the padding's update stays 0 / (sqrt(beta2) + eps) = 0, eps = 0 too.
+    nu_old = rows.flat([self.nu[k].value() for k in keys], pad=1.0)
     lr = self.learning_rate()
     t = tf.cast(self.step + 1, f32)
     corr1 = 1.0 - tf.pow(self.beta1, t)
@@ -226,18 +264,17 @@ class Optimizer(tf.Module):
     mu = self.beta1 * mu_old + (1.0 - self.beta1) * u
     # Skipping by select (not tf.cond) keeps one straight-line XLA program.
     update = tf.where(finite, lr * (mu / corr1), tf.zeros_like(mu))
-    shapes = [p.shape for p in params]
-    for k, piece in zip(keys, _unflat(tf.where(finite, nu, nu_old), shapes)):
+    for k, piece in zip(keys, rows.unflat(tf.where(finite, nu, nu_old))):
       self.nu[k].assign(piece)
-    for k, piece in zip(keys, _unflat(tf.where(finite, mu, mu_old), shapes)):
+    for k, piece in zip(keys, rows.unflat(tf.where(finite, mu, mu_old))):
       self.mu[k].assign(piece)
-    for var, piece in zip(variables, _unflat(update, shapes)):
+    for var, piece in zip(variables, rows.unflat(update)):
       var.assign_sub(tf.cast(piece, var.dtype))
     self.step.assign_add(tf.cast(finite, tf.int64))
     self.skipped.assign_add(tf.cast(tf.logical_not(finite), tf.int64))
     param_norm = tf.sqrt(tf.reduce_sum(param_sumsqs))
     update_norm = tf.sqrt(_sumsq(update))
-    count = float(sum(int(s.num_elements()) for s in shapes))
+    count = float(sum(rows.sizes))
 
     return {
         'grad_norm': grad_norm,

@@ -270,3 +270,35 @@ def test_metrics_match_numpy():
   for k, v in want.items():
     # float32 sums of at most 16 squares against float64: well inside 1e-5.
     np.testing.assert_allclose(metrics[k], v, rtol=1e-5, err_msg=k)
+
+
+@pytest.mark.parametrize('jit', [False, True])
+def test_tensors_of_many_rows_match_numpy_reference(jit):
+  """The update runs over the tensors laid out in rows of `optim.ROW` (each tensor
+  starting a row, padded): tensors that span rows, end mid-row or are scalars get
+  the per-tensor clipping and update of the reference, and the padding never shows,
+  not even with eps = 0 (0 / 0 in a zero-padded second moment)."""
+  R = optim.ROW
+  shapes = [(3, R + 1), (R,), (), (2, R, 2), (R + 3,), (1,)]
+  rs = np.random.RandomState(3)
+  init = [rs.normal(size=s).astype(np.float32) for s in shapes]
+  steps = [[rs.normal(size=s).astype(np.float32) * rs.choice([0.1, 10.0]) for s in shapes]
+           for _ in range(3)]
+  cfg = dict(CFG, eps=0.0, warmup=0)
+  variables = [tf.Variable(x, name=f'v{i}') for i, x in enumerate(init)]
+  opt = optim.Optimizer(**cfg)
+  opt.build(variables)
+  apply = lambda grads: opt.apply(grads, variables)
+  if jit:
+    apply = tf.function(apply, jit_compile=True)
+  ref = RefLaProp(init, **cfg)
+  for grads in steps:
+    metrics = apply([tf.constant(g) for g in grads])
+    ref.step(grads)
+    assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+    assert 0 < float(metrics['agc_frac']) < 1, 'some tensors clipped, not all'
+  for v, want in zip(variables, ref.params):
+    # float32 against float64 over three updates, as in the tests above.
+    np.testing.assert_allclose(v.numpy(), want, rtol=2e-5, atol=1e-6, err_msg=v.name)
+  for v, want in zip(variables, ref.nu):
+    np.testing.assert_allclose(opt.slots(v)[1].numpy(), want, rtol=2e-5, err_msg=v.name)
