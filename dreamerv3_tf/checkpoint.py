@@ -67,6 +67,7 @@ class Checkpoint:
     self._keep = keep
     self._states = {k: ReplayState(v, GFILES.join(directory, k))
                     for k, v in self.replays.items()}
+    self._objects = objects
     self._ckpt = tf.train.Checkpoint(**objects, **self._states)
     self._manager = self._make_manager()
 
@@ -101,8 +102,14 @@ class Checkpoint:
     if not path:
       raise CheckpointError(f'No checkpoint found in {self.directory}')
     check_readable(path)
+    # A replay the checkpoint has no state of starts empty: `script` may change on a
+    # resume, and a run of script=train saved no eval replay.
+    reader = tf.train.load_checkpoint(path)
+    absent = [k for k in self._states if not reader.has_tensor(_state_key(k))]
+    ckpt = self._ckpt if not absent else tf.train.Checkpoint(
+        **self._objects, **{k: v for k, v in self._states.items() if k not in absent})
     try:
-      status = self._ckpt.restore(path)
+      status = ckpt.restore(path)
       status.assert_existing_objects_matched()
     except IOError as e:  # a replay chunk file is missing or corrupt
       raise CheckpointError(
@@ -111,6 +118,8 @@ class Checkpoint:
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
       raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
+    if ckpt is not self._ckpt:  # the next save continues the numbering
+      self._ckpt.save_counter.assign(ckpt.save_counter)
     return path
 
   def tidy(self, plan):
@@ -146,7 +155,7 @@ class Checkpoint:
     states = {}
     for path in self._manager.checkpoints:
       try:
-        states[path] = [json.loads(_read_python_state(path, name)) for name in self.replays]
+        states[path] = [_read_replay_state(path, name) for name in self.replays]
       except Exception as e:  # noqa: BLE001 - damaged since the run began
         if path == self.latest:
           raise CheckpointError(
@@ -157,7 +166,8 @@ class Checkpoint:
       damage.write_state(self.directory, list(states))
       self._manager = self._make_manager()
     for i, (name, replay) in enumerate(self.replays.items()):
-      replay.prune(GFILES.join(self.directory, name), [x[i] for x in states.values()], GFILES)
+      replay.prune(GFILES.join(self.directory, name),
+                   [x[i] for x in states.values() if x[i] is not None], GFILES)
 
 
 def latest(directory):
@@ -190,9 +200,23 @@ def check_finite(root, latest=None):
           f'Refusing to save a checkpoint: {name} is not finite (the agent diverged){kept}')
 
 
-def _read_python_state(path, name):
-  value = tf.train.load_checkpoint(path).get_tensor(f'{name}/.ATTRIBUTES/py_state')
+def _state_key(name):
+  return f'{name}/.ATTRIBUTES/py_state'
+
+
+def _read_python_state(path, name, reader=None):
+  reader = reader or tf.train.load_checkpoint(path)
+  value = reader.get_tensor(_state_key(name))
   return value.decode() if isinstance(value, bytes) else value
+
+
+def _read_replay_state(path, name):
+  """-> the replay state `name` in checkpoint `path`, None if it has none (a
+  checkpoint of script=train has no eval replay)."""
+  reader = tf.train.load_checkpoint(path)
+  if not reader.has_tensor(_state_key(name)):
+    return None
+  return json.loads(_read_python_state(path, name, reader))
 
 
 def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
@@ -266,6 +290,9 @@ def _resolve(path, flag):
   if not listed:
     inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
     hint = f' (did you mean {flag}={inner}?)' if damage.listed_checkpoints(inner) else ''
+    if tf.io.gfile.exists(GFILES.join(path, 'saved_model.pb')):
+      hint = (' (it is a SavedModel, an export: it holds the policy for eval_only, not '
+              "the agent's weights and optimizer; name the run's ckpt directory)")
     raise CheckpointError(f'No checkpoint found in {path}{hint}')
   return listed[-1]
 

@@ -20,6 +20,17 @@ DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 
 
+# The agent's sizes and counts ('<part>.<key>': the least value it can build with).
+_AGENT_SIZES = {
+    **{f'rssm.{k}': 1 for k in ('deter', 'hidden', 'stoch', 'classes', 'blocks')},
+    **{f'{p}.{k}': 1 for p in ('enc', 'dec') for k in ('depth', 'kernel')},
+    'dec.bspace': 1,
+    **{f'{p}.units': 1 for p in ('enc', 'dec', 'rewhead', 'conhead', 'policy', 'value')},
+    **{f'{p}.layers': 0 for p in ('enc', 'dec', 'rewhead', 'conhead', 'policy', 'value')},
+    'rssm.imglayers': 0, 'rssm.obslayers': 0, 'slowvalue.every': 1,
+}
+
+
 class ConfigError(base.UserError, ValueError):
   """A config that cannot run; the message is one line naming the problem."""
 
@@ -44,7 +55,16 @@ def finalize(config):
          f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}')
   for key in ('batch_size', 'batch_length', 'report_length'):
     _check(c[key] >= 1, f'{key}={c[key]} must be >= 1')
+  if c.agent.repval_loss:  # its returns bootstrap from the next step of the sequence
+    for key in ('batch_length', 'report_length'):
+      _check(c[key] >= 2, f'{key}={c[key]} must be >= 2 with agent.repval_loss=True '
+             '(the replay value loss bootstraps from the next step)')
+  # Reports sample the train replay, whose sequences are batch_length long.
+  _check(c.script == 'eval_only' or c.report_length <= c.batch_length,
+         f'report_length={c.report_length} must be <= batch_length={c.batch_length} '
+         '(reports sample the train replay\'s sequences)')
   _check(c.replay_context >= 0, f'replay_context={c.replay_context} must be >= 0')
+  _check(c.seed >= 0, f'seed={c.seed} must be >= 0')
   for key in ('envs', 'eval_envs', 'eval_eps', 'report_batches', 'keep_checkpoints'):
     _check(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
   _check(c.run.clock in ('seconds', 'steps'),
@@ -90,7 +110,14 @@ def finalize(config):
   outputs = [x for x in c.logger.outputs.split(',') if x]
   unknown = set(outputs) - {'terminal', 'jsonl', 'tensorboard'}
   _check(not unknown, f'logger.outputs has unknown entries {sorted(unknown)}')
+  _check(c.logger.fps > 0, f'logger.fps={c.logger.fps} must be > 0 (frames per second '
+         'of the report videos)')
   a = c.agent
+  for key, low in _AGENT_SIZES.items():
+    part, name = key.split('.')
+    value = a[part].get(name) if part in a else None
+    _check(value is None or value >= low, f'agent.{key}={value} must be >= {low}')
+  _check(a.horizon >= 1, f'agent.horizon={a.horizon} must be >= 1 (discount 1 - 1/horizon)')
   _check(a.rssm.deter % a.rssm.blocks == 0,
          f'agent.rssm.deter={a.rssm.deter} must be divisible by blocks={a.rssm.blocks}')
   _check(a.rssm.hidden % a.rssm.blocks == 0,
@@ -112,21 +139,35 @@ def check_logdir(config, logdir, allow_other=False):
   """
   fs = _files(logdir)
   _check_is_directory(logdir, fs)
+  _check_entries(config, logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
     return
   try:
     with fs.open(path, 'r') as f:
-      old = json.load(f)
-    old = _comparable(old)
+      saved = json.load(f)
+    old = _comparable(saved)
   except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
     raise ConfigError(
         f'{path} is not a saved config ({str(e).splitlines()[0]}); use a new --logdir') from None
+  _check_same_kind(config, logdir, saved)
   diff = _diff(old, _comparable(json.loads(to_json(config))))
   if diff and not allow_other:
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
         'use a new --logdir or pass --config.run.allow_other_config=True')
+
+
+def _check_same_kind(config, logdir, saved):
+  """An evaluation (script=eval_only) and a training run do not share a logdir: its
+  config.json, metrics and step counts would mix two runs (eval_only reads a run
+  through run.from_checkpoint and writes into a logdir of its own)."""
+  was = saved.get('script')
+  if was in SCRIPTS and (was == 'eval_only') != (config.script == 'eval_only'):
+    what = 'an evaluation (script=eval_only)' if was == 'eval_only' else 'a training run'
+    raise ConfigError(
+        f'logdir {logdir} holds {what}; script={config.script} needs a new --logdir'
+        + (' (point run.from_checkpoint at that run)' if config.script == 'eval_only' else ''))
 
 
 def _files(path):
@@ -150,6 +191,22 @@ def _check_is_directory(logdir, fs):
   if not fs.isdir(path):
     where = 'is a file' if path == logdir.rstrip('/') else f'is below {path}, which is a file'
     raise ConfigError(f'--logdir {logdir} {where}, not a directory')
+
+
+def _check_entries(config, logdir, fs):
+  """What the run writes into the logdir must not be there as the other kind (a
+  directory where a file goes, or a file where a directory goes): the run would
+  fail on its first write of it, after config.json was saved."""
+  outputs = config.logger.outputs.split(',')
+  dirs = ['ckpt'] + (['tb'] if 'tensorboard' in outputs else [])
+  files = ['config.json', 'spaces.json'] + (
+      ['metrics.jsonl', 'scores.jsonl'] if 'jsonl' in outputs else [])
+  for name in dirs + files:
+    path = fs.join(logdir, name)
+    if fs.exists(path) and fs.isdir(path) != (name in dirs):
+      kind, want = ('a directory', 'file') if name in files else ('a file', 'directory')
+      raise ConfigError(f'{path} is {kind}, but the run writes a {want} there; move it '
+                        'away or use a new --logdir')
 
 
 def save(config, logdir, allow_other=False):
@@ -184,17 +241,46 @@ def load_spaces(logdir):
   """-> the agent-facing (obs_space, act_space) from a logdir's spaces.json.
 
   Older runs saved the env's spaces ('log/' keys, 'reset'): the same function
-  turns those into the agent's.
+  turns those into the agent's. A missing or unreadable file raises ConfigError.
   """
   from dreamerv3_tf.core.spaces import Space
+  data, path = _load_json(logdir, 'spaces.json')
+  try:
+    return base.agent_spaces(*({k: Space.from_dict(v) for k, v in data[key].items()}
+                               for key in ('obs_space', 'act_space')))
+  except Exception as e:  # noqa: BLE001 - KeyError, TypeError, ValueError, ...
+    raise ConfigError(f'{path} does not hold the spaces of a run ({_what(e)})') from None
+
+
+def load_config(logdir):
+  """-> the config a run saved in logdir/config.json; ConfigError if it has none."""
+  data, path = _load_json(logdir, 'config.json')
+  missing = [k for k in ('task', 'random_agent', 'agent') if k not in data]
+  if missing:
+    raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))})')
+  return from_json(json.dumps(data))
+
+
+def _load_json(logdir, name):
+  """-> (the JSON object in logdir/name, its path); ConfigError naming the file."""
   from dreamerv3_tf.gfile import GFILES as fs
-  path = fs.join(logdir, 'spaces.json')
+  path = fs.join(logdir, name)
   if not fs.exists(path):
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
-  with fs.open(path, 'r') as f:
-    data = json.load(f)
-  return base.agent_spaces(*({k: Space.from_dict(v) for k, v in data[key].items()}
-                             for key in ('obs_space', 'act_space')))
+  try:
+    with fs.open(path, 'r') as f:
+      data = json.load(f)
+  except ValueError as e:  # not JSON (json's errors and UnicodeDecodeError)
+    raise ConfigError(f'{path} is not valid JSON ({_what(e)})') from None
+  if not isinstance(data, dict):
+    raise ConfigError(f'{path} holds a JSON {type(data).__name__}, not an object')
+  return data, path
+
+
+def _what(error):
+  text = base.one_line(error)
+  return f'{type(error).__name__}: {text}' if isinstance(error, (KeyError, TypeError,
+                                                                 AttributeError)) else text
 
 
 def to_json(config):

@@ -30,7 +30,9 @@ lie in [-1, 1] (training normalises the env's action bounds to that range: scale
   action = out['action_action']
   state = {k: v for k, v in out.items() if k.startswith('state_')}
 
-`SavedPolicy(DIR)` wraps the SavedModel in the agent's policy interface (eval_only).
+`SavedPolicy(DIR)` wraps the SavedModel in the agent's policy interface (eval_only);
+DIR/assets.extra/act_space.json (ACT_SPACE_FILE) names the action spaces it was
+trained for, which `check_spaces` compares with the env's.
 
 With --tflite, DIR/policy.tflite holds the same policy for TensorFlow Lite (phones,
 robots): the signatures step_eval and initial_state with the inputs and outputs named
@@ -46,8 +48,10 @@ StatelessRandomUniformFullIntV2 and the uint64 BitwiseOr / LeftShift / Cast / Pa
 their seeds) are no TFLite builtins and would need the flex (TF Select) delegate.
 """
 
+import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import types
@@ -62,6 +66,9 @@ SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
 TFLITE_FILE = 'policy.tflite'
 TFLITE_SIGNATURES = ('step_eval', 'initial_state')
 TFLITE_BATCH = 1  # one robot or phone; static shapes also suit TFLite's kernels
+# The action spaces the policy was trained for: the signatures give only dtypes and
+# shapes, which a discrete action of another number of choices shares.
+ACT_SPACE_FILE = 'assets.extra/act_space.json'
 _NAME = re.compile(r'^[A-Za-z0-9_]+$')
 
 
@@ -160,11 +167,23 @@ def export(agent, out, overwrite=False, tflite=False):
     tf.io.gfile.rmtree(tmp)
   try:
     tf.saved_model.save(module, tmp, signatures=module.signatures())
+    tf.io.gfile.makedirs(os.path.dirname(os.path.join(tmp, ACT_SPACE_FILE)))
+    with tf.io.gfile.GFile(os.path.join(tmp, ACT_SPACE_FILE), 'w') as f:
+      f.write(json.dumps({k: v.to_dict() for k, v in agent.act_space.items()}))
     if tflite:
       write_tflite(agent, os.path.join(tmp, TFLITE_FILE))
-    if tf.io.gfile.exists(out):
-      tf.io.gfile.rmtree(out)
-    tf.io.gfile.rename(tmp, out)
+    old = None
+    if tf.io.gfile.exists(out):  # --overwrite: kept aside until the new one is in place
+      old = f'{out}.old-{os.getpid()}'
+      tf.io.gfile.rename(out, old)
+    try:
+      tf.io.gfile.rename(tmp, out)
+    except BaseException:
+      if old:
+        tf.io.gfile.rename(old, out)
+      raise
+    if old:
+      tf.io.gfile.rmtree(old)
   finally:
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
@@ -205,6 +224,12 @@ def check_out(out, overwrite):
     if tf.io.gfile.listdir(out) and not overwrite:
       raise ExportError(
           f'--out {out} exists and is not empty; choose another or pass --overwrite')
+  elif '://' not in out:  # it will be made: below a directory, not a file
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+      parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+      raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
 
 
 def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
@@ -217,12 +242,7 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   logdir = os.path.expanduser(logdir).rstrip('/')
   out = os.path.expanduser(out).rstrip('/')
   check_out(out, overwrite)  # before the slow part
-  path = os.path.join(logdir, 'config.json')
-  if not tf.io.gfile.exists(path):
-    raise configuration.ConfigError(
-        f'{path} not found: is {logdir} the logdir of a training run?')
-  with tf.io.gfile.GFile(path, 'r') as f:
-    config = configuration.from_json(f.read())
+  config = configuration.load_config(logdir)
   if config.random_agent:
     raise ExportError(
         f'{logdir} trained a random agent (random_agent=True): no policy to export')
@@ -267,6 +287,11 @@ class SavedPolicy:
     outputs = self._steps['eval'].structured_outputs
     self.act_specs = {k[len('action_'):]: tf.TensorSpec(v.shape, v.dtype)
                       for k, v in outputs.items() if k.startswith('action_')}
+    self.act_spaces = None  # exports before ACT_SPACE_FILE existed: dtypes and shapes only
+    if tf.io.gfile.exists(os.path.join(path, ACT_SPACE_FILE)):
+      from dreamerv3_tf.core.spaces import Space
+      with tf.io.gfile.GFile(os.path.join(path, ACT_SPACE_FILE)) as f:
+        self.act_spaces = {k: Space.from_dict(v) for k, v in json.load(f).items()}
     self._seed = np.int64(0)
 
   def check_spaces(self, obs_space, act_space):
@@ -286,6 +311,10 @@ class SavedPolicy:
           f'the policy acts on {sorted(self.act_specs)}; the env on {act_keys}')
     for key in act_keys:
       _compare(f'action {key!r}', self.act_specs[key], act_space[key])
+      saved = (self.act_spaces or {}).get(key)
+      if saved is not None and saved != act_space[key]:
+        raise ExportError(f'action {key!r}: the policy was trained for {saved}, the env '
+                          f'has {act_space[key]}')
 
   def init_policy(self, batch_size):
     state = self._init(batch_size=tf.constant(int(batch_size), tf.int32))
@@ -323,20 +352,50 @@ def _compare(what, spec, space):
 
 def main(argv):
   from absl import flags
-  from dreamerv3_tf import configuration
+  from absl import logging
+  from dreamerv3_tf.core import base
   del argv
   FLAGS = flags.FLAGS
+  if FLAGS.traceback:
+    os.environ[base.TRACEBACK_ENV] = '1'
+  signal.signal(signal.SIGTERM, _on_sigterm)  # `kill`, `timeout`: as Ctrl-C
+  logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     prefix, out = export_run(
         FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
-  except (configuration.ConfigError, checkpointing.CheckpointError) as e:
-    print(f'Error: {e}', file=sys.stderr)
-    sys.exit(1)
+  except KeyboardInterrupt as e:
+    term = isinstance(e, _Terminated)
+    base.fail(f'{"Terminated" if term else "Interrupted"}; an unfinished export leaves '
+              '--out as it was', 143 if term else 130)
+  except Exception as e:  # noqa: BLE001 - every failure ends in one line
+    line = base.describe(e)
+    if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
+      line = f'Error: {base.one_line(e)}'
+    base.fail(line, 1)
   print(f'Exported the policy of {prefix} to {out} '
         f'(signatures: {", ".join(SIGNATURES)}).')
   if FLAGS.tflite:
     print(f'TensorFlow Lite: {os.path.join(out, TFLITE_FILE)} '
           f'(signatures: {", ".join(TFLITE_SIGNATURES)}).')
+
+
+class _Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C so that the temporary export is removed."""
+
+
+def _on_sigterm(signum, frame):
+  del signum, frame
+  raise _Terminated()
+
+
+def _parse_flags(argv):
+  """A bad or missing flag is one line (exit code 2), as in main."""
+  from absl import flags
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f'Error: {e}', file=sys.stderr)
+    sys.exit(2)
 
 
 def entry():
@@ -350,7 +409,8 @@ def entry():
   flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
   flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
                     'initial_state for TensorFlow Lite.')
-  app.run(main)
+  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.')
+  app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import sys
-import traceback
 
 from absl import app
 from absl import flags
@@ -37,11 +36,11 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
-    print(f'Config error: {_one_line(e)}', file=sys.stderr)
+    print(f'Config error: {_one_line(e, argv)}', file=sys.stderr)
     sys.exit(2)
 
 
-def _one_line(error):
+def _one_line(error, argv=()):
   text = str(error).replace('\\n', '\n').replace("\\'", "'")
   missing = re.search(r'Attempted \[[^]]*\]:\s*(\S+)\s*\[Errno \d+\] ([^:]+)', text)
   if missing:  # ml_collections lists every path it tried
@@ -55,8 +54,19 @@ def _one_line(error):
   match = re.match(r"^'?([\w.]+)'?\s*(Did you mean .*)?$", text)
   if match and (isinstance(error, (AttributeError, KeyError)) or match.group(2)):
     hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
-    text = f'unknown config key {match.group(1)!r}{hint}'
+    text = f'unknown config key {_key_path(match.group(1), argv)!r}{hint}'
   return text
+
+
+def _key_path(key, argv):
+  """The dotted path of `key` in the first --config.<path>=... flag that holds it
+  ('agent.rsm' for 'rsm' of --config.agent.rsm.deter=3), else `key`."""
+  for arg in argv:
+    if arg.startswith('--config.'):
+      parts = arg[len('--config.'):].split('=', 1)[0].split('.')
+      if key in parts:
+        return '.'.join(parts[:parts.index(key) + 1])
+  return key
 
 
 def main(argv):
@@ -147,28 +157,10 @@ def _signalled():
   return Terminated() if _SIGNALS[0] == signal.SIGTERM else KeyboardInterrupt()
 
 
-def describe(error):
-  """The one line that reports `error` to the user."""
-  if isinstance(error, base.UserError):
-    return f'{error.prefix}: {base.one_line(error)}'
-  if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
-    return f'Error: {base.one_line(error)}'
-  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
-  if tf_errors and isinstance(error, tf_errors.OpError):  # TF's file errors name the path
-    return f'Error: {base.one_line(error)}'
-  return (f'Error: {type(error).__name__}: {base.one_line(error)} (unexpected: rerun '
-          'with --traceback for the full traceback)')
+describe = base.describe  # the one line that reports an error
 
 
-def _fail(message, code):
-  """Prints the traceback only if asked for, then the one line, and exits."""
-  if base.wants_traceback():
-    traceback.print_exc()
-    details = getattr(sys.exc_info()[1], 'details', '')
-    if details:  # an env worker's own traceback
-      print(details, file=sys.stderr)
-  print(message, file=sys.stderr, flush=True)
-  sys.exit(code)
+_fail = base.fail
 
 
 def use_xla_cache(directory):
@@ -183,7 +175,13 @@ def use_xla_cache(directory):
   if 'tensorflow' in sys.modules:
     return  # too late to take effect; never the case when run as main
   directory = os.path.expanduser(directory)
-  os.makedirs(directory, exist_ok=True)
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:  # a file of that name, no permission, ...
+    from dreamerv3_tf import configuration
+    raise configuration.ConfigError(
+        f'xla_cache={directory} cannot be a directory of compiled programs '
+        f"({base.one_line(e, cause_only=True)}); pass another, or '' for none") from e
   os.environ['TF_XLA_FLAGS'] = (
       f'{flags_now} --tf_xla_persistent_cache_directory={directory}'.strip())
 

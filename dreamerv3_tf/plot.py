@@ -335,8 +335,13 @@ def _positive(kind):
   return parse
 
 
+class _Parser(argparse.ArgumentParser):
+  def error(self, message):  # one line, not argparse's usage block
+    self.exit(2, f'Error: {message} (see --help)\n')
+
+
 def make_parser():
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog='python -m dreamerv3_tf.plot',
       description='Plot score vs env steps of runs, over the official DreamerV3 band.')
   parser.add_argument('--logdirs', nargs='+', required=True, help='run directories')

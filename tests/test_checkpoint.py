@@ -67,6 +67,14 @@ def test_missing_and_corrupt_checkpoints_fail_with_one_line(tmp_path):
   assert sorted(os.listdir(tmp_path)) == before  # nothing touched
 
 
+def test_a_savedmodel_named_as_a_checkpoint_says_what_it_is(tmp_path):
+  (tmp_path / 'saved_model.pb').write_bytes(b'')  # what `export` writes
+  with pytest.raises(checkpointing.CheckpointError, match=(
+      f'No checkpoint found in {tmp_path} .it is a SavedModel, an export: it holds the '
+      'policy for eval_only')):
+    checkpointing.load_agent(None, str(tmp_path))
+
+
 def test_incompatible_checkpoint_is_named(tmp_path):
   ckpt, step = make(str(tmp_path), make_replay())
   ckpt.save()

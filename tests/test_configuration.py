@@ -80,6 +80,37 @@ def test_impossible_combinations_are_named():
     configuration.finalize(c)
 
 
+@pytest.mark.parametrize('changes, message', [
+    # Each of these passed the checks and failed later, after the logdir was written.
+    (dict(batch_length=1), 'batch_length=1 must be >= 2 with agent.repval_loss=True'),
+    (dict(report_length=1), 'report_length=1 must be >= 2 with agent.repval_loss=True'),
+    (dict(report_length=9), 'report_length=9 must be <= batch_length=8'),
+    (dict(seed=-1), 'seed=-1 must be >= 0'),
+    ({'agent.rssm.blocks': 0}, r'agent.rssm.blocks=0 must be >= 1'),
+    ({'agent.rssm.classes': 0}, r'agent.rssm.classes=0 must be >= 1'),
+    ({'agent.policy.units': 0}, r'agent.policy.units=0 must be >= 1'),
+    ({'agent.horizon': 0}, r'agent.horizon=0 must be >= 1'),
+    ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
+])
+def test_values_that_failed_mid_run_are_named(changes, message):
+  c = dmc.get_config('train_eval,debug')
+  for key, value in changes.items():
+    *parents, name = key.split('.')
+    node = c
+    for parent in parents:
+      node = node[parent]
+    node[name] = value
+  with pytest.raises(configuration.ConfigError, match=message):
+    configuration.finalize(c)
+
+
+def test_short_sequences_are_allowed_without_the_replay_value_loss():
+  c = dmc.get_config('train_eval,debug')
+  c.batch_length = c.report_length = 1
+  c.agent.repval_loss = False
+  configuration.finalize(c)
+
+
 def test_logdir_of_another_config_is_refused(tmp_path):
   c = configuration.finalize(dmc.get_config('debug'))
   configuration.save(c, str(tmp_path))
@@ -96,6 +127,38 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   assert saved != (tmp_path / 'config.json').read_text()
 
 
+@pytest.mark.parametrize('name, kind, message', [
+    ('ckpt', 'file', 'ckpt is a file, but the run writes a directory there'),
+    ('metrics.jsonl', 'dir', 'metrics.jsonl is a directory, but the run writes a file there'),
+    ('config.json', 'dir', 'config.json is a directory, but the run writes a file there'),
+])
+def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
+    tmp_path, name, kind, message):
+  c = configuration.finalize(dmc.get_config('debug'))
+  c.logger.outputs = 'jsonl'
+  if kind == 'file':
+    (tmp_path / name).write_text('notes')
+  else:
+    (tmp_path / name).mkdir()
+  with pytest.raises(configuration.ConfigError, match=message):
+    configuration.check_logdir(c, str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == [name]
+  c.logger.outputs = 'terminal'  # no jsonl files: a directory of that name is no matter
+  if name == 'metrics.jsonl':
+    configuration.check_logdir(c, str(tmp_path))
+
+
+def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(configuration.ConfigError,
+                     match=f'xla_cache={tmp_path}/file cannot be a directory .*File exists'):
+    main.use_xla_cache(str(tmp_path / 'file'))
+  assert 'TF_XLA_FLAGS' not in os.environ
+
+
 def test_logdir_saved_before_max_nonfinite_updates_existed_resumes(tmp_path):
   c = configuration.finalize(dmc.get_config('debug'))
   old = json.loads(configuration.to_json(c))
@@ -106,7 +169,8 @@ def test_logdir_saved_before_max_nonfinite_updates_existed_resumes(tmp_path):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--config.run.eval_epz=4'], "unknown config key 'eval_epz'; did you mean \"eval_eps\""),
+    (['--config.run.eval_epz=4'], "unknown config key 'run.eval_epz'; did you mean \"eval_eps\""),
+    (['--config.agent.nosuch=1'], "unknown config key 'agent.nosuch'"),
     (['--config.run.eval_eps=many'], 'run.eval_eps=many'),
     (['--config.replay.size=3'], 'replay.size=3 is smaller than one batch'),
     (['--config.task=mars_rover'], "task='mars_rover'"),
@@ -154,3 +218,21 @@ def test_config_json_round_trip_keeps_tuples():
   back = configuration.from_json(configuration.to_json(c))
   assert back.agent.enc.mults == c.agent.enc.mults and isinstance(back.agent.enc.mults, tuple)
   assert back.env.dmc.size == (64, 64)
+
+
+def test_evaluation_and_training_do_not_share_a_logdir(tmp_path):
+  """eval_only in a training run's logdir would rewrite its config.json and append to
+  its metrics at steps 0..N; a training run in an evaluation's logdir likewise."""
+  train = configuration.finalize(dmc.get_config('train_eval,debug'))
+  configuration.save(train, str(tmp_path / 'run'))
+  saved = (tmp_path / 'run' / 'config.json').read_text()
+  evaluation = configuration.finalize(dmc.get_config('eval_only,debug'))
+  with pytest.raises(configuration.ConfigError,
+                     match='holds a training run; script=eval_only needs a new --logdir'):
+    configuration.save(evaluation, str(tmp_path / 'run'))
+  assert (tmp_path / 'run' / 'config.json').read_text() == saved
+  configuration.save(evaluation, str(tmp_path / 'eval'))
+  with pytest.raises(configuration.ConfigError, match='holds an evaluation'):
+    configuration.check_logdir(train, str(tmp_path / 'eval'), allow_other=True)
+  # A training run may switch between train and train_eval.
+  configuration.save(configuration.finalize(dmc.get_config('train,debug')), str(tmp_path / 'run'))

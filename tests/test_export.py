@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -110,6 +111,7 @@ def cartpole(tmp_path_factory):
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'to {out} (signatures:' in result.stdout
   assert f'TensorFlow Lite: {out}/policy.tflite' in result.stdout
+  assert 'Assets written' not in result.stderr  # success is quiet on stderr
   return logdir, agent, out
 
 
@@ -289,3 +291,129 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
   export.export_run(str(logdir), str(out), overwrite=True, tflite=True)
   assert sorted(os.listdir(out)) == before
   assert not [x for x in os.listdir(logdir) if '.tmp-' in x]
+
+
+def our_lines(stderr):
+  """stderr without TensorFlow's native log lines (printed as it loads)."""
+  native = re.compile(r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog|'
+                      'To enable the following instructions')
+  return [x for x in stderr.splitlines() if x.strip() and not native.match(x)]
+
+
+@pytest.mark.parametrize('name, text, message', [
+    ('config.json', '{not json', 'config.json is not valid JSON'),
+    ('config.json', '[1, 2]', 'config.json holds a JSON list, not an object'),
+    ('config.json', '{"a": 1}', "config.json is not a saved config .no 'task'"),
+    ('spaces.json', '{not json', 'spaces.json is not valid JSON'),
+    ('spaces.json', '{"obs_space": 3}', 'spaces.json does not hold the spaces of a run'),
+])
+def test_damaged_run_files_are_named(tmp_path, name, text, message):
+  logdir = tmp_path / 'run'
+  configuration.save(dmc.get_config('debug'), str(logdir))
+  configuration.save_spaces(str(logdir), *CARTPOLE)
+  (logdir / name).write_text(text)
+  with pytest.raises(configuration.ConfigError, match=message):
+    export.export_run(str(logdir), str(tmp_path / 'out'))
+  assert not (tmp_path / 'out').exists()
+
+
+def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
+  (tmp_path / 'file').write_text('x')
+  out = tmp_path / 'file' / 'out'
+  with pytest.raises(export.ExportError, match=f'--out {out} is below {tmp_path}/file, '
+                     'which is a file'):
+    export.export_run(str(tmp_path / 'run'), str(out))
+  # The CLI: an unreadable config.json (a ConfigError from outside the old except).
+  (tmp_path / 'run').mkdir()
+  (tmp_path / 'run' / 'config.json').write_text('{not json')
+  result = subprocess.run(export_cmd(f'--logdir={tmp_path}/run', f'--out={tmp_path}/out'),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [
+      f'Error: {tmp_path}/run/config.json is not valid JSON (Expecting property name '
+      'enclosed in double quotes: line 1 column 2 (char 1))']
+
+
+def test_a_missing_flag_is_one_line_with_exit_code_2(tmp_path):
+  result = subprocess.run(export_cmd(f'--logdir={tmp_path}'), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [
+      'Error: flag --out=None: Flag --out must have a value other than None.']
+
+
+def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, monkeypatch):
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'saved_model.pb').write_text('old')
+
+  def save(module, path, signatures):
+    os.makedirs(path)
+    with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
+      f.write('new')
+
+  rename = tf.io.gfile.rename
+
+  def interrupted(src, dst, overwrite=False):
+    if '.tmp-' in src:  # Ctrl-C just as the new export would take --out's place
+      raise KeyboardInterrupt()
+    rename(src, dst, overwrite)
+
+  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
+      signatures=lambda: {}))
+  monkeypatch.setattr(tf.saved_model, 'save', save)
+  monkeypatch.setattr(tf.io.gfile, 'rename', interrupted)
+  with pytest.raises(KeyboardInterrupt):
+    export.export(types.SimpleNamespace(act_space={}), str(out), overwrite=True)
+  assert (out / 'saved_model.pb').read_text() == 'old'
+  assert os.listdir(tmp_path) == ['out']
+
+
+# A SIGTERM arrives while the SavedModel is written (run in a child: it sets handlers).
+SIGTERM_DURING_SAVE = """
+import os, signal, sys, types
+import tensorflow as tf
+from dreamerv3_tf import export
+out = sys.argv[1]
+def save(module, path, signatures):
+  os.makedirs(path)
+  os.kill(os.getpid(), signal.SIGTERM)
+export.PolicyModule = lambda agent: types.SimpleNamespace(signatures=lambda: {})
+tf.saved_model.save = save
+export.export_run = lambda *args: export.export(
+    types.SimpleNamespace(act_space={}), out, overwrite=True)
+sys.argv = ['export', '--logdir=unused', f'--out={out}']
+export.entry()
+"""
+
+
+def test_sigterm_is_one_line_and_leaves_out_as_it_was(tmp_path):
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'saved_model.pb').write_text('old')
+  result = subprocess.run([sys.executable, '-c', SIGTERM_DURING_SAVE, str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 143, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [
+      'Terminated; an unfinished export leaves --out as it was']
+  assert (out / 'saved_model.pb').read_text() == 'old'
+  assert os.listdir(tmp_path) == ['out']  # no temporary export left behind
+
+
+def test_a_policy_for_another_number_of_actions_is_refused(tmp_path):
+  """The signatures show an int32 action either way: the export names its choices."""
+  config = dmc.get_config('train_eval,debug')
+  config.task = 'dummy_disc_vec'
+  env = envs.make_env('dummy_disc_vec', config.env, seed=0)
+  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
+  make_run(tmp_path / 'run', config, obs_space, act_space)
+  _, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'))
+  policy = export.SavedPolicy(out)
+  policy.check_spaces(obs_space, act_space)
+  other = {'action': Space(np.int32, (), 0, 2)}  # e.g. CartPole's two
+  with pytest.raises(export.ExportError, match=(
+      r"action 'action': the policy was trained for Space\(int32, shape=\(\), low=0, "
+      r'high=4\), the env has Space\(int32, shape=\(\), low=0, high=2\)')):
+    policy.check_spaces(obs_space, other)
+  os.remove(os.path.join(out, export.ACT_SPACE_FILE))  # an export of an older version
+  export.SavedPolicy(out).check_spaces(obs_space, other)

@@ -250,7 +250,8 @@ def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
       plot.main(argv)
     assert e.value.code == 2
-  capsys.readouterr()
+    err = capsys.readouterr().err
+    assert err.startswith('Error: ') and len(err.splitlines()) == 1, err  # no usage block
 
 
 def test_no_tensorflow_import():

@@ -23,6 +23,7 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 
 import os
 import re
+import sys
 
 import numpy as np
 
@@ -86,6 +87,33 @@ TRACEBACK_ENV = 'DREAMERV3_TF_TRACEBACK'
 
 def wants_traceback():
   return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in ('', '0', 'false', 'no')
+
+
+def describe(error):
+  """The one line that reports `error` to the user (main and export print it)."""
+  if isinstance(error, UserError):
+    return f'{error.prefix}: {one_line(error)}'
+  if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
+    return f'Error: {one_line(error)}'
+  # TensorFlow's file errors name the path; looked up, never imported here.
+  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  if tf_errors and isinstance(error, tf_errors.OpError):
+    return f'Error: {one_line(error)}'
+  return (f'Error: {type(error).__name__}: {one_line(error)} (unexpected: rerun '
+          'with --traceback for the full traceback)')
+
+
+def fail(message, code):
+  """Prints the traceback only if asked for (wants_traceback), then the one line,
+  and exits with `code`. Call it inside the `except` block of the error."""
+  if wants_traceback():
+    import traceback
+    traceback.print_exc()
+    details = getattr(sys.exc_info()[1], 'details', '')
+    if details:  # an env worker's own traceback
+      print(details, file=sys.stderr)
+  print(message, file=sys.stderr, flush=True)
+  sys.exit(code)
 
 
 def one_line(error, cause_only=False):

@@ -140,7 +140,16 @@ class Driver:
         'envs': [base.get_env_state(env) for env in self._envs]}
 
   def load(self, state):
-    """Restores `save()` output; envs without a saved state reset on the next step."""
+    """Restores `save()` output; envs without a saved state reset on the next step.
+
+    A state saved by a driver of another number of envs (run.envs changed on a
+    resume) restores nothing: every env starts a new episode at the next step, with
+    the carry of the last `reset`. -> whether the state was restored.
+    """
+    if len(state['envs']) != self.length:
+      self._acts = base.reset_actions(self.act_space, self.length)
+      self._episodes = _EpisodeStats(self.length)
+      return False
     self._acts = wire.from_json(state['acts'])
     self.carry = wire.from_json(state['carry'])
     self._episodes.__dict__.update(wire.from_json(state['episodes']))
@@ -149,6 +158,7 @@ class Driver:
         self._acts[base.RESET][i] = True
       else:
         self._envs[i].set_state(env_state)
+    return True
 
   def __enter__(self):
     return self

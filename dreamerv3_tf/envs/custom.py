@@ -19,6 +19,7 @@ what to fix.
 """
 
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
@@ -151,10 +152,14 @@ def _one_line(error):
 def _where(error, module_name):
   """' (file.py, line N)': the deepest frame in the user's module, else the deepest."""
   frames = traceback.extract_tb(error.__traceback__)
-  if not frames:
+  if not frames or isinstance(error, SyntaxError):  # its message names file and line
     return ''
-  module = sys.modules.get(module_name)
-  own = getattr(module, '__file__', None)
+  own = getattr(sys.modules.get(module_name), '__file__', None)
+  if own is None:  # an import that failed leaves no module behind: find its file
+    try:
+      own = importlib.util.find_spec(module_name).origin
+    except Exception:  # noqa: BLE001 - e.g. its parent package failed to import
+      own = None
   mine = [f for f in frames if own and os.path.abspath(f.filename) == os.path.abspath(own)]
   frame = (mine or frames)[-1]
   return f' ({os.path.basename(frame.filename)}, line {frame.lineno})'

@@ -151,16 +151,17 @@ class Gym:
     if action.get('reset', False) or self._done:
       self._done = False
       if self._seeded:
-        obs, _ = self._env.reset()
+        obs, _ = _returned(self._env.reset(), 'reset()', '(obs, info)')
       else:  # Seed once; later resets continue the env's own rng.
-        obs, _ = self._env.reset(seed=self._seed)
+        obs, _ = _returned(self._env.reset(seed=self._seed), 'reset()', '(obs, info)')
         self._seeded = True
       return self._obs(obs, 0.0, is_first=True)
     act = self._unflatten(action)
     reward = 0.0
     terminated = truncated = False
     for _ in range(self._repeat):
-      obs, rew, terminated, truncated, _ = self._env.step(act)
+      obs, rew, terminated, truncated, _ = _returned(
+          self._env.step(act), 'step()', '(obs, reward, terminated, truncated, info)')
       reward += float(rew)
       if terminated or truncated:
         break
@@ -209,3 +210,14 @@ class Gym:
         reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
         is_terminal=bool(is_terminal))
     return obs
+
+
+def _returned(result, call, expected):
+  """`result` of the env's `call` if it has the gymnasium form `expected`, else an
+  EnvSpaceError naming it (a bug of the env, e.g. the old gym API's 4-tuple step)."""
+  if isinstance(result, (tuple, list)) and len(result) == expected.count(',') + 1:
+    return result
+  got = f'{len(result)} values' if isinstance(result, (tuple, list)) else type(result).__name__
+  raise base.EnvSpaceError(
+      f'Env {call} returned {got}; gymnasium envs return {expected} (an env of the old '
+      'gym API? port it to gymnasium.Env)')

@@ -342,6 +342,22 @@ def test_envs_without_state_start_new_episodes_after_load():
   assert firsts == [True, True]
 
 
+@pytest.mark.parametrize('before, after', [(2, 3), (3, 2)])
+def test_state_of_another_number_of_envs_starts_new_episodes(before, after):
+  """run.envs may change on a resume: the saved per-env state is not restored."""
+  with driverlib.Driver(fns(before)) as a:
+    a.reset(init_policy)
+    a(policy, steps=3 * before)
+    state = a.save()
+  with driverlib.Driver(fns(after)) as b:
+    b.reset(init_policy)
+    assert b.load(state) is False
+    firsts = []
+    b.on_step(lambda tran, worker: firsts.append(bool(tran['is_first'])))
+    b(policy, steps=2 * after)
+  assert firsts == [True] * after + [False] * after
+
+
 class _NeverSteps(CountEnv):
   """Builds, but raises at every step: a broken env config, not a crash."""
 

@@ -170,6 +170,20 @@ def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
   assert '\n' not in str(info.value)
 
 
+@pytest.mark.parametrize('source, message', [
+    ('def make(:\n', r"importing badimport_0 raised SyntaxError: .*\(badimport_0.py, line 1\)$"),
+    ("import json\nCONFIG = json.loads('{bad')\n",
+     r'importing badimport_1 raised JSONDecodeError: .* \(badimport_1.py, line 2\)$'),
+])
+def test_a_module_that_fails_to_import_names_its_own_line(user_dir, source, message):
+  """Not a frame of importlib or of a library the module called."""
+  name = f'badimport_{"json" in source:d}'
+  (user_dir / f'{name}.py').write_text(source)
+  with pytest.raises(EnvSetupError, match=message) as info:
+    envs.make_env(f'py_{name}:make', env_config(), seed=0)
+  assert 'frozen' not in str(info.value) and '\n' not in str(info.value)
+
+
 def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tmp_path):
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}  # a user's shell
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
@@ -183,6 +197,35 @@ def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tm
   assert re.fullmatch(r"Env error: py_corridor:raises train env 0 failed to start: "
                       r"corridor:raises\(\) raised KeyError: 'missing' "
                       r'\(corridor.py, line \d+\)\n', result.stderr), result.stderr[-2000:]
+
+
+OLD_API = '''
+import gymnasium as gym, numpy as np
+
+class Env(gym.Env):
+  def __init__(self, old):
+    self.old, self.action_space = old, gym.spaces.Discrete(2)
+    self.observation_space = gym.spaces.Box(0, 1, (2,), np.float32)
+  def reset(self, seed=None, options=None):
+    obs = np.zeros(2, np.float32)
+    return obs if self.old == 'reset' else (obs, {})
+  def step(self, action):
+    return np.zeros(2, np.float32), 0.0, False, {}  # gym's 4-tuple
+'''
+
+
+@pytest.mark.parametrize('old, message', [
+    # An obs of shape (2,) unpacked into "obs, info": a wrong obs shape was named before.
+    ('reset', r'Env reset\(\) returned ndarray; gymnasium envs return \(obs, info\)'),
+    ('step', r'Env step\(\) returned 4 values; gymnasium envs return \(obs, reward, '
+             r'terminated, truncated, info\) \(an env of the old gym API'),
+])
+def test_an_env_of_the_old_gym_api_is_named(user_dir, old, message):
+  (user_dir / 'oldapi.py').write_text(OLD_API)
+  env = envs.make_env('py_oldapi:Env', env_config(old=old), seed=0)
+  with pytest.raises(EnvSpaceError, match=message):
+    env.step({'reset': True, 'action': np.int32(0)})
+    env.step({'reset': False, 'action': np.int32(1)})
 
 
 def test_a_step_dict_env_is_checked_like_every_env(user_dir):

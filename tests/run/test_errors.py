@@ -213,6 +213,37 @@ def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir
   assert loop_step(tf.train.latest_checkpoint(str(ckpt))) >= 400
 
 
+def test_resume_with_another_number_of_envs_starts_new_episodes(logdir):
+  """run.envs and run.eval_envs may change on a resume: the saved per-env state
+  (pending actions, policy carry) is for the old count, so every env starts afresh."""
+  steps = SAVED_STEPS + 60
+  train_eval.train_eval(make_run_config(
+      logdir, random_agent=True, steps=steps, log_every=0, envs=3, eval_envs=2))
+  assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) >= steps
+
+
+def test_a_train_run_resumes_as_train_eval_with_an_empty_eval_replay(tmp_path, capsys):
+  """script may change on a resume; a run of script=train saved no eval replay."""
+  logdir = tmp_path / 'run'
+  config = make_run_config(logdir, random_agent=True, steps=100, save_every=-1)
+  config.script = 'train'
+  train_eval.train_eval(config, evaluate=False)
+  capsys.readouterr()
+  steps = 160
+  train_eval.train_eval(make_run_config(
+      logdir, random_agent=True, steps=steps, save_every=-1, report_every=-1))
+  # Saved on: the train-only checkpoints were neither refused nor set aside as damaged.
+  assert capsys.readouterr().err == ''
+  ckpt = logdir / 'ckpt'
+  assert not (ckpt / 'damaged').exists()
+  plan = checkpointing.inspect(str(ckpt), REPLAYS)
+  assert loop_step(plan.path) >= steps and plan.damaged == []
+  eval_state = json.loads(tf.train.load_checkpoint(plan.path).get_tensor(
+      'replay_eval/.ATTRIBUTES/py_state'))
+  assert eval_state['files'] and all((ckpt / 'replay_eval' / f).exists()
+                                     for f in eval_state['files'])
+
+
 @pytest.mark.parametrize('parallel, mode, fault, message', [
     (False, 'train', 'nan_vector',
      "train env 1: obs 'vector': expected finite float32[4], got 4 non-finite (nan)"),
