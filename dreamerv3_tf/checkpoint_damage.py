@@ -92,6 +92,10 @@ def _plan_resume_from(directory, replay_names, resume_from):
         f'{GFILES.join(directory, "ckpt-<N>")}); run.from_checkpoint starts a new run '
         "from another run's agent")
   path = GFILES.join(directory, os.path.basename(path))
+  if not known:
+    raise CheckpointError(
+        f'run.resume_from={resume_from}: this run has no checkpoints in {directory} yet; '
+        'drop run.resume_from to start it')
   newer = [p for p in known if _number(p) > _number(path)]
   intact = [p for p in newer if not _damage(p, replay_names)]
   if intact:

@@ -235,6 +235,10 @@ def test_resume_from_must_be_an_intact_checkpoint_of_this_run(tmp_path):
   with pytest.raises(checkpointing.CheckpointError, match=(
       f'resume_from={paths[1]} is not usable .*resume_from={paths[0]}$')):
     inspect(tmp_path / 'ckpt', paths[1])
+  (tmp_path / 'fresh').mkdir()  # a new logdir: nothing to resume from
+  with pytest.raises(checkpointing.CheckpointError, match=(
+      f'resume_from=ckpt-2: this run has no checkpoints in {tmp_path}/fresh yet')):
+    inspect(tmp_path / 'fresh', 'ckpt-2')
 
 
 def test_inspect_and_load_write_nothing(tmp_path):

@@ -86,8 +86,7 @@ class Atari:
           os.environ['ALE_ROM_PATH'], f'{name}.bin')
       path = path or roms.get_rom_path(name)
     if not path or not os.path.exists(path):
-      valid = ', '.join(roms.get_all_rom_ids())
-      raise UnknownTaskError(f'ale-py has no game {name!r}; valid: {valid}')
+      raise UnknownTaskError.naming('ale-py has no game', name, roms.get_all_rom_ids())
     return path
 
   @property

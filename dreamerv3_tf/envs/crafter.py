@@ -19,7 +19,7 @@ class Crafter:
 
   def __init__(self, task, size=(64, 64), seed=None):
     if task not in TASKS:
-      raise UnknownTaskError(f'crafter has no task {task!r}; valid: {", ".join(TASKS)}')
+      raise UnknownTaskError.naming('crafter has no task', task, TASKS)
     import crafter
     self._size = tuple(int(x) for x in size)  # (H, W)
     if len(self._size) != 2 or min(self._size) < 18:

@@ -29,8 +29,8 @@ def split_name(name, all_tasks):
   for domain, task in all_tasks:
     if f'{domain}_{task}' == name:
       return domain, task
-  valid = ', '.join(f'{d}_{t}' for d, t in all_tasks)
-  raise UnknownTaskError(f'dm_control suite has no task {name!r}; valid: {valid}')
+  raise UnknownTaskError.naming(
+      'dm_control suite has no task', name, [f'{d}_{t}' for d, t in all_tasks])
 
 
 def _select_renderer(image):

@@ -28,7 +28,7 @@ class Dummy:
 
   def __init__(self, task, length=100, size=(64, 64), seed=0):
     if task not in TASKS:
-      raise UnknownTaskError(f'dummy has no task {task!r}; valid: {", ".join(TASKS)}')
+      raise UnknownTaskError.naming('dummy has no task', task, TASKS)
     kind, _, obs = task.partition('_')
     self._disc = kind == 'disc'
     self._vector = obs in ('', 'vec')

@@ -18,6 +18,17 @@ _NUMERIC = (np.ndarray, np.generic, bool, int, float)
 class UnknownTaskError(ValueError):
   """A suite does not know the requested task name (raised by suite envs)."""
 
+  @classmethod
+  def naming(cls, what, name, valid):
+    """-> the error for task `name` of `what` (e.g. 'ale-py has no game'), naming the
+    closest of the `valid` names if any is close, else all of them."""
+    import difflib
+    valid = list(valid)
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    hint = (f'did you mean {" or ".join(map(repr, close))}? ({len(valid)} are valid)'
+            if close else f'valid: {", ".join(valid)}')
+    return cls(f'{what} {name!r}; {hint}')
+
 
 class EnvSetupError(EnvSpaceError):
   """An env that cannot be built as named: an unknown task, or a user's env module or

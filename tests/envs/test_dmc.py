@@ -91,6 +91,12 @@ def test_task_names_and_cameras():
     make_env('dmc_walker_fly', env_config(), seed=0)
   with pytest.raises(ValueError, match='proprio=True or image=True'):
     DMC('walker_walk', proprio=False, image=False)
+  # A typo names the closest tasks, not all of them; no close one lists them all.
+  with pytest.raises(ValueError, match=(
+      r"has no task 'cartpole_balanse'; did you mean 'cartpole_balance'.*\? \(\d+ are valid\)$")):
+    DMC('cartpole_balanse', image=False)
+  with pytest.raises(ValueError, match=r"has no task 'zzz_qqq'; valid: acrobot_swingup, "):
+    DMC('zzz_qqq', image=False)
 
 
 def test_seed_controls_initial_state():
