@@ -91,6 +91,9 @@ def test_impossible_combinations_are_named():
     ({'agent.policy.units': 0}, r'agent.policy.units=0 must be >= 1'),
     ({'agent.horizon': 0}, r'agent.horizon=0 must be >= 1'),
     ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
+    # Failed at the checkpoint load with a name mismatch that did not say why.
+    ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
+     'random_agent=True acts at random and has no weights to load'),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
