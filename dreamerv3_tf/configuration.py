@@ -79,8 +79,8 @@ def finalize(config):
            'after the same update; limit the run with run.steps instead')
     _check(c.script != 'eval_only',
            "script=eval_only trains nothing; run it with distribute='default'")
-  _check(not (c.random_agent and c.run.from_checkpoint),
-         'random_agent=True acts at random and has no weights to load; drop '
+  _check(not (c.random_agent and c.run.from_checkpoint and c.script != 'eval_only'),
+         'random_agent=True acts at random and has no weights to start from; drop '
          'run.from_checkpoint or random_agent')
   _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')

@@ -93,7 +93,7 @@ def test_impossible_combinations_are_named():
     ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
-     'random_agent=True acts at random and has no weights to load'),
+     'random_agent=True acts at random and has no weights to start from'),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
