@@ -21,7 +21,10 @@ median of `--updates` timed updates after one warm-up update):
   first update            from process start to the first update done (imports,
                           agent construction, trace, XLA compile, first run)
   policy calls/s          one env, size 1m, mode=train
-  peak RSS                of the whole process after training and policy calls
+  peak RSS                of the whole process after training and policy calls;
+                          its parts at the peak (sampled every 20 ms until the first
+                          update): own memory (RssAnon) and mapped files (RssFile:
+                          shared libraries, clean pages the kernel can drop)
   GFLOP/update, GFLOP/s   dot + convolution FLOPs counted in each implementation's
                           own optimized HLO with loop bodies times their trip count
                           (official_bench.hlo_flops; XLA's cost analysis counts a
@@ -71,6 +74,7 @@ def bench_ours(kind, size, updates, policy_calls, flops):
   c = base.get_config()
   presets.size(size)(c)
   obs, act = train_step.make_spaces(kind)
+  parts = official_bench.PeakParts()  # until the first update: the peak comes with its compile
   t = time.time()
   agent = Agent(obs, act, c)
   out['construct'] = time.time() - t
@@ -92,6 +96,7 @@ def bench_ours(kind, size, updates, policy_calls, flops):
   out['first'] = out.get('trace', 0.0) + out['first_call']
   out['to_first_update'] = official_bench.process_age()
   out['rss_first'] = official_bench.peak_rss_mb()
+  out.update(parts.stop())
   out['traces'] = agent.trace_counts.get('train')
   carry, _, mets = agent.train(carry, batches[1])  # warm
   times = []
@@ -237,6 +242,8 @@ def summarize(results, peak, roof):
     if any('policy_rate' in r for r in by['ours'] + by['official']):
       row('policy calls/s (1 env)', 'policy_rate', '.0f')
     row('peak RSS, MB', 'rss', '.0f')
+    row('  at the peak: own memory (RssAnon), MB', 'rss_anon', '.0f')
+    row('  at the peak: mapped files, libraries (RssFile), MB', 'rss_file', '.0f')
     row('  after imports, MB', 'rss_imports', '.0f')
     row('  after agent construction, MB', 'rss_construct', '.0f')
     row('  after first update, MB', 'rss_first', '.0f')

@@ -42,6 +42,42 @@ def peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class PeakParts:
+  """What the resident set is made of at its peak: a thread reads /proc/self/status
+  every `period` seconds until `stop()`, keeping the reading of largest VmRSS.
+
+  RssAnon is the process's own memory (heaps, compiled code); RssFile the pages of
+  mapped files, mostly shared libraries: clean, shared with other processes and
+  dropped by the kernel under memory pressure. Linux only; elsewhere stop() -> {}.
+  """
+
+  def __init__(self, period=0.02):
+    import threading
+    self._best, self._done = {}, threading.Event()
+    self._thread = threading.Thread(target=self._run, args=(period,), daemon=True)
+    self._thread.start()
+
+  def _run(self, period):
+    while not self._done.is_set():
+      try:
+        with open('/proc/self/status') as f:
+          now = {k: int(v.split()[0]) / 1024 for k, _, v in
+                 (line.partition(':') for line in f) if k in ('VmRSS', 'RssAnon', 'RssFile')}
+      except (OSError, ValueError, IndexError):
+        return
+      if now.get('VmRSS', 0) > self._best.get('VmRSS', 0):
+        self._best = now
+      self._done.wait(period)
+
+  def stop(self):
+    """-> {'rss_anon': MB, 'rss_file': MB} at the largest VmRSS seen (sampled)."""
+    self._done.set()
+    self._thread.join()
+    if 'RssAnon' not in self._best:
+      return {}
+    return {'rss_anon': self._best['RssAnon'], 'rss_file': self._best['RssFile']}
+
+
 # --- FLOP count from optimized HLO text -----------------------------------------
 # XLA's own cost analysis (jax `.cost_analysis()`) counts a while-loop body once,
 # whatever its trip count (checked: a 10-step scan of a matmul reports 1 step),
@@ -329,6 +365,7 @@ def bench(kind, size, updates, policy_calls, logdir):
              imports=time.time() - t, rss_imports=peak_rss_mb())
 
   logdir = logdir or tempfile.mkdtemp(prefix='official_bench_')
+  parts = PeakParts()  # until the first update: the peak comes with its compile
   t = time.time()
   agent, config = make_agent(kind, size, logdir)
   out['construct'] = time.time() - t
@@ -373,6 +410,7 @@ def bench(kind, size, updates, policy_calls, logdir):
   out['first'] = out['trace'] + out['compile'] + out['first_call']
   out['to_first_update'] = process_age()
   out['rss_first'] = peak_rss_mb()
+  out.update(parts.stop())
   carry, _ = step(batches[1], carry)  # warm
   times = []
   for i in range(updates):
