@@ -58,7 +58,11 @@ class Driver:
       for i, fn in enumerate(make_env_fns):
         try:
           self._envs.append(fn())
-        except Exception as e:  # noqa: BLE001 - named and passed on
+        except KeyboardInterrupt:
+          for env in self._envs:
+            env.close()
+          raise
+        except BaseException as e:  # noqa: BLE001 - also sys.exit: named and passed on
           for env in self._envs:
             env.close()
           raise base.EnvError(

@@ -71,6 +71,10 @@ class RemoteEnv(base.Env):
     self._ctor = _ctor_spec(index, make_env)
     self._worker = [_Worker(index, self._ctor)]  # a list: restarts replace it
     self._deadline = self._failure = None
+    # Restarts since the env last answered a step that was not a reset: an env rebuilt
+    # again and again that fails its first real step each time is stopped, not looped.
+    self._in_row = 0
+    self._resetting = False
     # Kill the worker if the env is dropped or the program exits without close().
     self._finalizer = weakref.finalize(self, _kill_all, self._worker)
     if wait:
@@ -103,6 +107,7 @@ class RemoteEnv(base.Env):
     """Sends `action`; `result()` waits for the observation."""
     self._deadline = time.monotonic() + self.timeout
     self._failure = None
+    self._resetting = bool(isinstance(action, dict) and action.get('reset', False))
     try:
       wire.send(self._worker[0].conn, action)
     except OSError as e:  # BrokenPipeError, ConnectionResetError
@@ -116,6 +121,8 @@ class RemoteEnv(base.Env):
         try:
           obs = worker.receive()
           worker.stepped = True
+          if not self._resetting:
+            self._in_row = 0
           return obs
         except _WorkerError as e:
           error = e
@@ -157,7 +164,9 @@ class RemoteEnv(base.Env):
   def _restart(self, error):
     """Rebuilds the worker and returns its first observation (is_first)."""
     reset = {k: v[0] for k, v in base.reset_actions(self.act_space, 1).items()}
-    for attempt in range(1, _MAX_CONSECUTIVE_RESTARTS + 1):
+    while self._in_row < _MAX_CONSECUTIVE_RESTARTS:
+      self._in_row += 1
+      attempt = self._in_row
       print(
           f'WARNING: {self.name} failed ({error}); restarting it (attempt '
           f'{attempt}), its partial episode is discarded.', file=sys.stderr, flush=True)
@@ -220,7 +229,9 @@ def _step_local(env, act, name):
     return env.step(act)
   except base.EnvSpaceError as e:
     raise _renamed(e, name) from None
-  except Exception as e:  # noqa: BLE001 - named and passed on
+  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (main.Terminated): the user stops the run
+    raise
+  except BaseException as e:  # noqa: BLE001 - also the env's sys.exit: named and passed on
     raise base.EnvError(f'{name} {_raised(e)}') from e
 
 
@@ -234,7 +245,8 @@ def error_summary(error):
 
 
 def _raised(error):
-  return f'raised {type(error).__name__}: {" ".join(str(error).split())}'
+  text = ' '.join(str(error).split())
+  return f'raised {type(error).__name__}{": " + text if text else ""}'
 
 
 def _renamed(error, name):
@@ -394,7 +406,9 @@ def _serve(fd):
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
         wire.send(conn, ('space_error', str(e)))
         return
-      except Exception as e:  # noqa: BLE001 - reported to the parent, which restarts us
+      except BaseException as e:  # noqa: BLE001 - also sys.exit and KeyboardInterrupt of
+        # the env's own code (SIGINT is ignored here): reported to the parent, which
+        # restarts us, rather than a traceback of this process on the run's stderr
         wire.send(conn, ('error', (_raised(e), traceback.format_exc())))
         return
       wire.send(conn, ('ok', obs))

@@ -7,6 +7,11 @@ Discrete obs becomes an int32 scalar; Dict obs keep their keys (nested keys are
 joined with '_'). With `image=True` the env renders rgb_array frames into 'image'.
 Actions: Discrete(n) -> 'action' <int32>[] in [0, n); Box -> <float32> box.
 terminated -> is_last and is_terminal; truncated -> is_last only.
+Outputs outside the declared spaces raise EnvSpaceError naming the key: a Box value
+of another shape or of no real dtype, a non-uint8 image (integers in [0, 255] pass),
+a Discrete value that is not an integer, missing or extra Dict keys, a reward that is
+not a number (or beyond float32), terminated/truncated that are not bools. Values
+outside a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 """
 
 import numpy as np
@@ -93,6 +98,10 @@ class Gym:
       else:
         key = '_'.join(path)
         key = f'obs_{key}' if key in base.OBS_META_KEYS else key
+      if key in self._obs_leaves:
+        raise base.EnvSpaceError(
+            f'gym obs {key!r}: the Dict keys {self._obs_leaves[key][0]} and {path} both '
+            f"become {key!r} (nested keys are joined with '_'); rename one")
       if isinstance(space, gym.spaces.Discrete):
         kind = 'discrete'
       elif _is_image(space, gym):
@@ -103,14 +112,26 @@ class Gym:
         raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
       self._obs_leaves[key] = (path, kind, space)
     self._render = bool(image) and 'image' not in self._obs_leaves
+    if not self._obs_leaves and not self._render:
+      raise base.EnvSpaceError(
+          f'gym obs: observation_space {self._env.observation_space} has no observation '
+          'for the agent; give it at least one Box or Discrete (or set '
+          'config.env.gym image=True)')
     self._act_leaves = {}  # our key -> (path, gym space)
     for path, space in _flatten(self._env.action_space, gym).items():
       key = '_'.join(path) if path else 'action'
+      if key in self._act_leaves:
+        raise base.EnvSpaceError(
+            f'gym action {key!r}: the Dict keys {self._act_leaves[key][0]} and {path} '
+            f"both become {key!r} (nested keys are joined with '_'); rename one")
       if key == 'reset':
         raise ValueError("gym action key 'reset' clashes with the reset flag")
       if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
         raise base.EnvSpaceError(f'gym action {key!r}: unsupported space {space}; {_ACT_FIX}')
       self._act_leaves[key] = (path, space)
+    if not self._act_leaves:
+      raise base.EnvSpaceError(
+          f'gym action: action_space {self._env.action_space} has no action; {_ACT_FIX}')
     if self._seed is not None:
       self._env.action_space.seed(self._seed)
     self._done = True
@@ -162,7 +183,9 @@ class Gym:
     for _ in range(self._repeat):
       obs, rew, terminated, truncated, _ = _returned(
           self._env.step(act), 'step()', '(obs, reward, terminated, truncated, info)')
-      reward += float(rew)
+      reward += _reward(rew)
+      terminated = _flag(terminated, 'terminated')
+      truncated = _flag(truncated, 'truncated')
       if terminated or truncated:
         break
     self._done = bool(terminated or truncated)
@@ -170,6 +193,27 @@ class Gym:
 
   def close(self):
     self._env.close()
+
+  def _extra_keys(self, raw):
+    """Keys a Dict obs holds beyond its space (Dict.contains rejects them too)."""
+    if not isinstance(self._env.observation_space, self._gym.spaces.Dict):
+      return
+    declared = {path for path, _, _ in self._obs_leaves.values()}
+    extra = []
+
+    def walk(value, path):
+      if path in declared:
+        return
+      if isinstance(value, dict):
+        for k, v in value.items():
+          walk(v, path + (k,))
+      else:
+        extra.append('_'.join(map(str, path)))
+
+    walk(raw, ())
+    if extra:
+      raise base.EnvSpaceError(
+          f'Env obs has keys not in observation_space: {sorted(extra)}')
 
   def _unflatten(self, action):
     result = None
@@ -190,22 +234,36 @@ class Gym:
   def _obs(self, raw, reward, is_first=False, is_last=False, is_terminal=False):
     obs = {}
     for key, (path, kind, space) in self._obs_leaves.items():
-      value = raw
-      for part in path:
-        value = value[part]
+      value = _leaf(raw, path, key)
       if kind == 'discrete':
-        obs[key] = np.int32(int(value) - int(space.start))
-      elif kind == 'image':
-        value = np.asarray(value, np.uint8)
-        value = value[..., None] if value.ndim == 2 else value
-        obs[key] = _resize(value, self._size)
+        obs[key] = np.int32(_integer(value, key, space) - int(space.start))
+        continue
+      array = _array(value, key, space)
+      if kind == 'image':
+        # Integers narrow only where every value fits (as UnifyDtypes does): no float
+        # truncated, no 300 wrapped around to 44.
+        fits = array.dtype.kind in 'iu' and (
+            not array.size or (array.min() >= 0 and array.max() <= 255))
+        if array.dtype != np.uint8 and not fits:
+          got = _fmt(array) + (
+              f' in [{array.min()}, {array.max()}]' if array.dtype.kind in 'iu' else '')
+          raise base.EnvSpaceError(
+              f'Env obs {key!r}: expected a uint8 image {_fmt(space)}, got {got} '
+              '(convert it to uint8 in the env)')
+        array = array.astype(np.uint8)
+        array = array[..., None] if array.ndim == 2 else array
+        obs[key] = _resize(array, self._size)
       else:
-        obs[key] = np.asarray(value, np.float32).reshape(-1)
+        obs[key] = array.astype(np.float32).reshape(-1)
+    self._extra_keys(raw)
     if self._render:
       frame = self._env.render()
       if frame is None:
         raise ValueError(f'gym env {self._env.spec.id} rendered None for image=True')
       obs['image'] = _resize(np.asarray(frame, np.uint8)[..., :3], self._size)
+    if np.isfinite(reward) and abs(reward) > float(np.finfo(np.float32).max):  # inf as float32
+      raise base.EnvSpaceError(
+          f"Env obs 'reward': expected finite float32[], got {reward} (beyond float32)")
     obs.update(
         reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
         is_terminal=bool(is_terminal))
@@ -221,3 +279,68 @@ def _returned(result, call, expected):
   raise base.EnvSpaceError(
       f'Env {call} returned {got}; gymnasium envs return {expected} (an env of the old '
       'gym API? port it to gymnasium.Env)')
+
+
+def _fmt(x):
+  return f'{np.dtype(x.dtype).name}[{", ".join(str(d) for d in x.shape)}]'
+
+
+def _leaf(raw, path, key):
+  """The value at `path` of a (nested) dict obs, or an EnvSpaceError naming `key`."""
+  value = raw
+  for i, part in enumerate(path):
+    if not isinstance(value, dict):
+      where = f"obs[{']['.join(map(repr, path[:i]))}]" if i else 'obs'
+      raise base.EnvSpaceError(
+          f'Env obs {key!r}: expected {where} to be a dict (a Dict space), got '
+          f'{type(value).__name__}')
+    if part not in value:
+      raise base.EnvSpaceError(f'Env obs is missing the key {key!r} (its Dict space has it)')
+    value = value[part]
+  return value
+
+
+def _array(value, key, space):
+  """A Box obs as an array of the space's shape and a real dtype, else EnvSpaceError."""
+  try:
+    array = np.asarray(value)
+  except Exception:  # noqa: BLE001 - ragged lists and the like
+    array = None
+  if array is None or array.dtype.kind not in 'biuf':
+    got = type(value).__name__ if array is None or array.dtype == object else _fmt(array)
+    raise base.EnvSpaceError(f'Env obs {key!r}: expected {_fmt(space)}, got {got}')
+  if array.shape != tuple(space.shape):
+    raise base.EnvSpaceError(f'Env obs {key!r}: expected {_fmt(space)}, got {_fmt(array)}')
+  return array
+
+
+def _integer(value, key, space):
+  """A Discrete obs as an int, else EnvSpaceError (no silent rounding of floats)."""
+  array = np.asarray(value) if isinstance(value, (int, np.integer, np.ndarray)) else None
+  if array is None or array.shape != () or array.dtype.kind not in 'iu':
+    got = _fmt(array) if array is not None else f'{type(value).__name__} {value!r}'[:80]
+    raise base.EnvSpaceError(
+        f'Env obs {key!r}: expected an integer of Discrete({space.n}), got {got}')
+  return int(array)
+
+
+def _reward(value):
+  """The step's reward as a float, else EnvSpaceError naming it."""
+  if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+    return float(value)
+  if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in 'biuf':
+    return float(value)
+  got = _fmt(value) if isinstance(value, np.ndarray) else type(value).__name__
+  raise base.EnvSpaceError(f"Env obs 'reward': expected a number, got {got}")
+
+
+def _flag(value, name):
+  """terminated or truncated as a bool, else EnvSpaceError naming it."""
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  if isinstance(value, (int, np.integer)) and value in (0, 1):  # envs that return 0 / 1
+    return bool(value)
+  if isinstance(value, np.ndarray) and value.shape == () and value.dtype == bool:
+    return bool(value)
+  got = _fmt(value) if isinstance(value, np.ndarray) else f'{type(value).__name__} {value!r}'[:80]
+  raise base.EnvSpaceError(f'Env step() {name}: expected a bool, got {got}')

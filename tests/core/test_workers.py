@@ -79,3 +79,45 @@ def test_step_all_overlaps_workers_and_steps_local_envs_too():
   finally:
     for env in envs:
       env.close()
+
+
+class _FailsAfterReset:
+  """The dummy env, but every step that is not a reset raises (or calls sys.exit)."""
+
+  def __init__(self, how):
+    self.env, self.how = make_env('dummy_disc_vec', {'dummy': {'length': 5}}, 3), how
+    self.obs_space, self.act_space = self.env.obs_space, self.env.act_space
+
+  def step(self, action):
+    if not action['reset']:
+      raise SystemExit(3) if self.how == 'exit' else ZeroDivisionError('step')
+    return self.env.step(action)
+
+  def close(self):
+    self.env.close()
+
+
+def fails_after_reset(how):
+  return _FailsAfterReset(how)
+
+
+@pytest.mark.parametrize('how', ['raise', 'exit'])
+def test_an_env_that_fails_each_first_step_after_a_rebuild_stops(capsys, how):
+  """Its rebuilds answer the reset, then fail again: 3 restarts in a row, not forever;
+  sys.exit in the env is reported like an exception, with no traceback on stderr."""
+  remote = workers.RemoteEnv(0, functools.partial(fails_after_reset, how), timeout=30)
+  try:
+    remote.step(act(True))
+    with pytest.raises(base.EnvError, match='failed 3 restarts in a row'):
+      for _ in range(6):
+        remote.step(act(False))
+  finally:
+    remote.close()
+  err = capsys.readouterr().err
+  assert 'Traceback' not in err
+  assert ('raised SystemExit: 3' if how == 'exit' else 'raised ZeroDivisionError: step') in err
+
+
+def test_sys_exit_of_an_env_in_this_process_is_named():
+  with pytest.raises(base.EnvError, match='^my env raised SystemExit: 3$'):
+    workers.step_all([_FailsAfterReset('exit')], [act(False)], ['my env'])

@@ -1,0 +1,85 @@
+"""A gymnasium env whose outputs leave its declared spaces is named in one line (key
+and problem), not converted into something it did not return (envs/gym.py)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip('gymnasium')
+
+from dreamerv3_tf.core.base import EnvSpaceError  # noqa: E402
+from dreamerv3_tf.envs import wrappers  # noqa: E402
+from dreamerv3_tf.envs.gym import Gym  # noqa: E402
+
+S = gym.spaces
+VEC = S.Box(-1, 1, (3,), np.float32)
+IMG = S.Box(0, 255, (8, 8, 3), np.uint8)
+AB = S.Dict({'a': VEC, 'b': VEC})
+
+
+class Env(gym.Env):
+  """Returns `obs` from step() (reset() a valid one), `reward` and `terminated`."""
+
+  def __init__(self, space, obs, reward=0.0, terminated=False):
+    self.observation_space, self.action_space = space, S.Discrete(2)
+    self.obs, self.reward, self.terminated = obs, reward, terminated
+
+  def reset(self, seed=None, options=None):
+    return self.observation_space.sample(), {}
+
+  def step(self, action):
+    return self.obs, self.reward, self.terminated, False, {}
+
+
+def chain(env):
+  return wrappers.CheckSpaces(wrappers.UnifyDtypes(wrappers.NormalizeAction(Gym(env, size=(8, 8)))))
+
+
+@pytest.mark.parametrize('space, obs, reward, terminated, message', [
+    (VEC, np.zeros((3, 1), np.float32), 0.0, False,
+     r"obs 'vector': expected float32\[3\], got float32\[3, 1\]"),
+    (VEC, None, 0.0, False, r"obs 'vector': expected float32\[3\], got NoneType"),
+    (VEC, np.zeros(3, np.complex64), 0.0, False, r"obs 'vector': .* got complex64\[3\]"),
+    (IMG, np.full((8, 8, 3), 0.5, np.float32), 0.0, False,
+     r"obs 'image': expected a uint8 image uint8\[8, 8, 3\], got float32\[8, 8, 3\]"),
+    (IMG, np.full((8, 8, 3), 300), 0.0, False,
+     r"obs 'image': expected a uint8 image uint8\[8, 8, 3\], got int64\[8, 8, 3\] in \[300, 300\]"),
+    (IMG, np.zeros((4, 4, 3), np.uint8), 0.0, False,
+     r"obs 'image': expected uint8\[8, 8, 3\], got uint8\[4, 4, 3\]"),
+    (S.Discrete(3), 1.7, 0.0, False, r"obs 'vector': expected an integer of Discrete\(3\)"),
+    (AB, {'a': np.zeros(3, np.float32)}, 0.0, False, r"obs is missing the key 'b'"),
+    (AB, {'a': np.zeros(3, np.float32), 'b': np.zeros(3, np.float32), 'c': 1}, 0.0, False,
+     r"obs has keys not in observation_space: \['c'\]"),
+    (AB, np.zeros(3, np.float32), 0.0, False, r"obs 'a': expected obs to be a dict"),
+    (VEC, np.zeros(3, np.float32), np.ones(1), False,
+     r"obs 'reward': expected a number, got float64\[1\]"),
+    (VEC, np.zeros(3, np.float32), None, False, r"obs 'reward': expected a number, got NoneType"),
+    (VEC, np.zeros(3, np.float32), 1e300, False, r"obs 'reward': .* 1e\+300 \(beyond float32\)"),
+    (VEC, np.zeros(3, np.float32), 0.0, 'no', r"terminated: expected a bool, got str 'no'"),
+])
+def test_outputs_outside_the_spaces_are_named(space, obs, reward, terminated, message):
+  env = chain(Env(space, obs, reward, terminated))
+  env.step({'reset': True, 'action': np.int32(0)})
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')  # no RuntimeWarning or ComplexWarning lines either
+    with pytest.raises(EnvSpaceError, match=message) as info:
+      env.step({'reset': False, 'action': np.int32(0)})
+  assert '\n' not in str(info.value)
+
+
+def test_dict_keys_that_join_to_the_same_key_are_refused():
+  space = S.Dict({'a': S.Dict({'b': VEC}), 'a_b': VEC})
+  with pytest.raises(EnvSpaceError, match=r"gym obs 'a_b': the Dict keys .* both become 'a_b'"):
+    Gym(Env(space, None))
+
+
+@pytest.mark.parametrize('obs_space, act_space, message', [
+    (S.Dict({}), S.Discrete(2), r'gym obs: observation_space Dict\(\) has no observation'),
+    (VEC, S.Dict({}), r'gym action: action_space Dict\(\) has no action'),
+])
+def test_empty_dict_spaces_are_refused(obs_space, act_space, message):
+  env = Env(obs_space, None)
+  env.action_space = act_space
+  with pytest.raises(EnvSpaceError, match=message):
+    Gym(env)
