@@ -240,6 +240,23 @@ def save_spaces(logdir, obs_space, act_space):
       'act_space': {k: v.to_dict() for k, v in act_space.items()}}, indent=2))
 
 
+def check_spaces(logdir, obs_space, act_space):
+  """Raises ConfigError (one line) if a run saved other spaces in logdir/spaces.json
+  than the agent-facing `obs_space` and `act_space` of the env now: its checkpoints
+  and replay hold steps of the old ones (the env changed between runs). Reads only."""
+  fs = _files(logdir)
+  if not fs.exists(fs.join(logdir, 'spaces.json')):
+    return
+  saved = load_spaces(logdir)
+  for what, old, new in zip(('obs', 'action'), saved, (obs_space, act_space)):
+    for key in sorted(set(old) | set(new)):
+      if old.get(key) != new.get(key):
+        raise ConfigError(
+            f'logdir {logdir} holds a run whose env had {what} {key!r} '
+            f'{old.get(key) or "(none)"}, the env now has {new.get(key) or "(none)"}; use '
+            'a new --logdir (run.from_checkpoint starts it from that run\'s agent)')
+
+
 def load_spaces(logdir):
   """-> the agent-facing (obs_space, act_space) from a logdir's spaces.json.
 

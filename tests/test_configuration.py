@@ -216,6 +216,33 @@ def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
   assert sorted(act_space) == ['action'] and 'image' in obs_space
 
 
+def test_a_resume_whose_env_changed_its_spaces_is_refused(tmp_path):
+  """The same config, another env behind it (e.g. a custom env edited between runs):
+  the checkpoint and replay hold steps of the old spaces. It failed inside the replay
+  with an 'unexpected' error, or, for actions, trained on and rewrote spaces.json."""
+  import numpy as np
+  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core.spaces import Space
+  obs = {'vector': Space(np.float32, (3,)), **{k: v for k, v in base.agent_spaces(
+      {'reward': Space(np.float32), 'is_first': Space(bool), 'is_last': Space(bool),
+       'is_terminal': Space(bool)}, {})[0].items()}}
+  act = {'action': Space(np.int32, (), 0, 2)}
+  configuration.check_spaces(str(tmp_path), obs, act)  # a new logdir: nothing to compare
+  configuration.save_spaces(str(tmp_path), obs, act)
+  saved = (tmp_path / 'spaces.json').read_text()
+  configuration.check_spaces(str(tmp_path), dict(obs), dict(act))
+  with pytest.raises(configuration.ConfigError, match=(
+      r"holds a run whose env had action 'action' Space\(int32, shape=\(\), low=0, high=2\), "
+      r"the env now has Space\(int32, shape=\(\), low=0, high=3\); use a new --logdir")):
+    configuration.check_spaces(str(tmp_path), obs, {'action': Space(np.int32, (), 0, 3)})
+  with pytest.raises(configuration.ConfigError, match=r"had obs 'vector' Space\(float32, "
+                     r"shape=\(3,\).*now has Space\(float32, shape=\(4,\)"):
+    configuration.check_spaces(str(tmp_path), {**obs, 'vector': Space(np.float32, (4,))}, act)
+  with pytest.raises(configuration.ConfigError, match=r"had obs 'extra' \(none\)"):
+    configuration.check_spaces(str(tmp_path), {**obs, 'extra': Space(np.float32, (1,))}, act)
+  assert (tmp_path / 'spaces.json').read_text() == saved
+
+
 def test_config_json_round_trip_keeps_tuples():
   c = configuration.finalize(dmc.get_config('debug'))
   back = configuration.from_json(configuration.to_json(c))

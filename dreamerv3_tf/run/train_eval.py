@@ -60,6 +60,8 @@ def _train_eval(config, evaluate, me, cleanup):
     # process is up: no save of this run can be newer.
     plan = checkpointing.Plan(checkpointing.latest(ckpt_dir), [], [])
   obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
+  # A resume of the same config whose env changed: before the agent is built.
+  configuration.check_spaces(config.logdir, obs_space, act_space)
   notes.agent()
   agent = factories.make_agent(config, obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
