@@ -105,7 +105,7 @@ class Checkpoint:
     # A replay the checkpoint has no state of starts empty: `script` may change on a
     # resume, and a run of script=train saved no eval replay.
     reader = tf.train.load_checkpoint(path)
-    absent = [k for k in self._states if not reader.has_tensor(_state_key(k))]
+    absent = [k for k in self._states if not reader.has_tensor(damage.replay_state_key(k))]
     ckpt = self._ckpt if not absent else tf.train.Checkpoint(
         **self._objects, **{k: v for k, v in self._states.items() if k not in absent})
     try:
@@ -155,7 +155,7 @@ class Checkpoint:
     states = {}
     for path in self._manager.checkpoints:
       try:
-        states[path] = [_read_replay_state(path, name) for name in self.replays]
+        states[path] = _read_replay_states(path, list(self.replays))
       except Exception as e:  # noqa: BLE001 - damaged since the run began
         if path == self.latest:
           raise CheckpointError(
@@ -200,23 +200,18 @@ def check_finite(root, latest=None):
           f'Refusing to save a checkpoint: {name} is not finite (the agent diverged){kept}')
 
 
-def _state_key(name):
-  return f'{name}/.ATTRIBUTES/py_state'
-
-
-def _read_python_state(path, name, reader=None):
-  reader = reader or tf.train.load_checkpoint(path)
-  value = reader.get_tensor(_state_key(name))
-  return value.decode() if isinstance(value, bytes) else value
-
-
-def _read_replay_state(path, name):
-  """-> the replay state `name` in checkpoint `path`, None if it has none (a
-  checkpoint of script=train has no eval replay)."""
+def _read_replay_states(path, names):
+  """-> the states of replays `names` in checkpoint `path` (its index read once);
+  None for one it has no state of (a checkpoint of script=train has no eval replay)."""
   reader = tf.train.load_checkpoint(path)
-  if not reader.has_tensor(_state_key(name)):
-    return None
-  return json.loads(_read_python_state(path, name, reader))
+  states = []
+  for name in names:
+    if not reader.has_tensor(damage.replay_state_key(name)):
+      states.append(None)
+      continue
+    value = reader.get_tensor(damage.replay_state_key(name))
+    states.append(json.loads(value.decode() if isinstance(value, bytes) else value))
+  return states
 
 
 def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):

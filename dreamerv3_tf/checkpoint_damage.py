@@ -132,6 +132,12 @@ def warn_damaged(path, reason):
         f'{DAMAGED_DIR}/ and not read again.', file=sys.stderr, flush=True)
 
 
+def replay_state_key(name):
+  """The checkpoint key of replay `name`'s state (its JSON, a tf.train.Checkpoint
+  PythonState)."""
+  return f'{name}/.ATTRIBUTES/py_state'
+
+
 def _damage(path, replay_names=()):
   """-> why checkpoint `path` cannot be loaded (one line), or None if it is intact."""
   if not tf.io.gfile.exists(path + '.index'):
@@ -142,7 +148,7 @@ def _damage(path, replay_names=()):
     return base.one_line(e)
   keys = reader.get_variable_to_shape_map()
   for name in replay_names:
-    key = f'{name}/.ATTRIBUTES/py_state'
+    key = replay_state_key(name)
     if key not in keys:
       continue  # a checkpoint of another run layout: `Checkpoint.load` names that
     try:

@@ -145,7 +145,7 @@ def inspect(directory, resume_from=''):
 
 
 def chunk_files(path):
-  state = json.loads(checkpointing._read_python_state(path, 'replay_train'))
+  state = checkpointing._read_replay_states(path, ['replay_train'])[0]
   return [os.path.join(os.path.dirname(path), 'replay_train', x) for x in state['files']]
 
 

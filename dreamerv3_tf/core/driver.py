@@ -58,13 +58,11 @@ class Driver:
       for i, fn in enumerate(make_env_fns):
         try:
           self._envs.append(fn())
-        except KeyboardInterrupt:
-          for env in self._envs:
-            env.close()
-          raise
         except BaseException as e:  # noqa: BLE001 - also sys.exit: named and passed on
           for env in self._envs:
             env.close()
+          if isinstance(e, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the user stops the run
+            raise
           raise base.EnvError(
               f'{self._names[i]} failed to start: {workers.error_summary(e)}') from e
     self.obs_space = self._envs[0].obs_space

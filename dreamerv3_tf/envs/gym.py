@@ -112,6 +112,9 @@ class Gym:
         raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
       self._obs_leaves[key] = (path, kind, space)
     self._render = bool(image) and 'image' not in self._obs_leaves
+    # The declared paths of a Dict obs, for the check of extra keys at each step.
+    self._obs_paths = ({path for path, _, _ in self._obs_leaves.values()}
+                       if isinstance(self._env.observation_space, gym.spaces.Dict) else None)
     if not self._obs_leaves and not self._render:
       raise base.EnvSpaceError(
           f'gym obs: observation_space {self._env.observation_space} has no observation '
@@ -196,13 +199,12 @@ class Gym:
 
   def _extra_keys(self, raw):
     """Keys a Dict obs holds beyond its space (Dict.contains rejects them too)."""
-    if not isinstance(self._env.observation_space, self._gym.spaces.Dict):
+    if self._obs_paths is None:
       return
-    declared = {path for path, _, _ in self._obs_leaves.values()}
     extra = []
 
     def walk(value, path):
-      if path in declared:
+      if path in self._obs_paths:
         return
       if isinstance(value, dict):
         for k, v in value.items():
