@@ -63,6 +63,7 @@ def get_config():
   c.run.eval_eps = 1
   c.run.report_batches = 1
   c.run.parallel = True            # envs in subprocesses
+  c.run.env_timeout = 120.0        # s to build an env or take a step, else it failed
   c.run.keep_checkpoints = 3
   c.run.from_checkpoint = ''
   c.run.from_checkpoint_regex = '.*'

@@ -91,6 +91,8 @@ def finalize(config):
   size = c.env[suite].get('size') if suite in c.env else None
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
          f'env.{suite}.size={size} must be (height, width), both >= 1')
+  _check(c.run.env_timeout > 0, f'run.env_timeout={c.run.env_timeout} must be > 0 (seconds '
+         'an env may take to be built or to answer one step)')
   _check(c.run.max_nonfinite_updates >= 0,
          f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
          '(0 never stops)')
@@ -324,7 +326,7 @@ _RUNTIME_KEYS = {
     'run.steps', 'run.duration', 'run.log_every', 'run.report_every', 'run.save_every',
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
-    'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates',
+    'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates', 'run.env_timeout',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
     # Keys that older versions saved and this one no longer has.
     'replay.eval_size', 'run.log_video_every'}

@@ -46,7 +46,7 @@ def make_env(config, mode='train', index=0):
 def make_driver(config, mode):
   from dreamerv3_tf.core import driver
   return driver.Driver(env_fns(config, mode), parallel=config.run.parallel,
-                       name=f'{config.task} {mode} env')
+                       timeout=config.run.env_timeout, name=f'{config.task} {mode} env')
 
 
 def replay_capacity(config, mode):

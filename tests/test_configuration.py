@@ -91,6 +91,7 @@ def test_impossible_combinations_are_named():
     ({'agent.policy.units': 0}, r'agent.policy.units=0 must be >= 1'),
     ({'agent.horizon': 0}, r'agent.horizon=0 must be >= 1'),
     ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
+    ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
      'random_agent=True acts at random and has no weights to start from'),
@@ -162,13 +163,14 @@ def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkey
   assert 'TF_XLA_FLAGS' not in os.environ
 
 
-def test_logdir_saved_before_max_nonfinite_updates_existed_resumes(tmp_path):
+@pytest.mark.parametrize('key', ['max_nonfinite_updates', 'env_timeout'])
+def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
   c = configuration.finalize(dmc.get_config('debug'))
   old = json.loads(configuration.to_json(c))
-  del old['run']['max_nonfinite_updates']
+  del old['run'][key]
   (tmp_path / 'config.json').write_text(json.dumps(old))
   configuration.save(c, str(tmp_path))  # a runtime key: no ConfigError
-  assert json.loads((tmp_path / 'config.json').read_text())['run']['max_nonfinite_updates']
+  assert json.loads((tmp_path / 'config.json').read_text())['run'][key]
 
 
 @pytest.mark.parametrize('args, message', [

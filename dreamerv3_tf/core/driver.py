@@ -19,6 +19,7 @@ base.EnvSpaceError; the env's own traceback is printed only when base.wants_trac
 import numpy as np
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import wire
 from dreamerv3_tf.core import workers
 
@@ -31,8 +32,9 @@ class Driver:
       parallel=True, module-level functions or functools.partial of them with
       plain-data arguments: they are sent to the workers as data).
     parallel: each env in its own subprocess (True) or all in this process (False).
-    timeout: seconds a worker may take to build its env or answer one step before
-      it counts as crashed (parallel only).
+    timeout: seconds an env may take to be built or to answer one step. A worker
+      (parallel) then counts as crashed and is rebuilt; an env in this process cannot
+      be, and raises base.EnvError (core/deadline.py).
     name: how errors name the envs, followed by the index (e.g. 'dmc_walker_walk
       train env').
 
@@ -51,18 +53,22 @@ class Driver:
     self._step_fns = []
     self._episode_fns = []
     self._closed = False
+    self._timeout = timeout
     if parallel:
       self._envs = workers.start(make_env_fns, timeout, self._names)
     else:
       self._envs = []
       for i, fn in enumerate(make_env_fns):
         try:
-          self._envs.append(fn())
+          with deadline.limit(timeout):
+            self._envs.append(fn())
         except BaseException as e:  # noqa: BLE001 - also sys.exit: named and passed on
           for env in self._envs:
             env.close()
           if isinstance(e, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the user stops the run
             raise
+          if isinstance(e, deadline.Expired):
+            raise workers.local_timeout_error(self._names[i], 'failed to start', e) from None
           raise base.EnvError(
               f'{self._names[i]} failed to start: {workers.error_summary(e)}') from e
     self.obs_space = self._envs[0].obs_space
@@ -171,7 +177,7 @@ class Driver:
   def _step(self, policy, step, episode):
     n = self.length
     acts = [{k: v[i] for k, v in self._acts.items()} for i in range(n)]
-    obs = _stack(workers.step_all(self._envs, acts, self._names))
+    obs = _stack(workers.step_all(self._envs, acts, self._names, self._timeout))
     obs, logs = base.split_logs(obs)
     self.carry, act, outs = policy(self.carry, obs)
     act = {k: np.asarray(v) for k, v in act.items()}

@@ -39,6 +39,7 @@ import traceback
 import weakref
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import wire
 
 _MAX_CONSECUTIVE_RESTARTS = 3
@@ -212,21 +213,32 @@ def start(make_env_fns, timeout=120.0, names=None):
   return envs
 
 
-def step_all(envs, acts, names):
+def step_all(envs, acts, names, timeout=None):
   """-> [env.step(act)] for every env. Remote envs get their actions before any
   answer is awaited, so their processes step at the same time; the errors of envs
-  in this process are named as `names` (remote ones name themselves)."""
+  in this process are named as `names` (remote ones name themselves), and a step of
+  one that takes longer than `timeout` seconds stops the run (base.EnvError)."""
   remote = [isinstance(env, RemoteEnv) for env in envs]
   for env, act, is_remote in zip(envs, acts, remote):
     if is_remote:
       env.submit(act)
-  return [env.result() if is_remote else _step_local(env, act, name)
+  return [env.result() if is_remote else _step_local(env, act, name, timeout)
           for env, act, is_remote, name in zip(envs, acts, remote, names)]
 
 
-def _step_local(env, act, name):
+def local_timeout_error(name, what, error):
+  """The one line for an env in this process that passed its time limit."""
+  return base.EnvError(
+      f'{name} {what}: {error} (it runs in this process, run.parallel=False, where a '
+      'hung env cannot be restarted; run.env_timeout sets the limit)')
+
+
+def _step_local(env, act, name, timeout=None):
   try:
-    return env.step(act)
+    with deadline.limit(timeout):
+      return env.step(act)
+  except deadline.Expired as e:
+    raise local_timeout_error(name, 'failed to step', e) from None
   except base.EnvSpaceError as e:
     raise _renamed(e, name) from None
   except KeyboardInterrupt:  # Ctrl-C or SIGTERM (main.Terminated): the user stops the run

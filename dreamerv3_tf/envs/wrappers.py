@@ -376,6 +376,16 @@ class CheckSpaces(Wrapper):
         raise EnvSpaceError(f'Env obs_space lacks the key {key!r}')
     if 'reset' not in act_space:
       raise EnvSpaceError("Env act_space lacks the key 'reset'")
+    # The agent sees neither the flags nor 'log/' keys: with nothing else there is no
+    # input to encode, and without an action nothing to learn.
+    seen = sorted(k for k in obs_space
+                  if k not in ('reward',) + FLAG_KEYS and not k.startswith('log/'))
+    if not seen:
+      raise EnvSpaceError(
+          f'Env obs_space has no observation for the agent, only {sorted(obs_space)}: '
+          "add at least one key besides 'reward', the is_* flags and 'log/' keys")
+    if not [k for k in act_space if k != 'reset']:
+      raise EnvSpaceError("Env act_space has no action, only 'reset'")
     self._obs = {k: _Checker(s) for k, s in obs_space.items()}
     self._act = {k: _Checker(s) for k, s in act_space.items()}
 

@@ -50,6 +50,11 @@ class CountEnv(base.Env):
         raise RuntimeError('env exploded')
       if self.fail == 'hang':
         time.sleep(600)
+      if self.fail == 'hang_swallowing':  # an env that catches every Exception
+        try:
+          time.sleep(600)
+        except Exception:  # noqa: BLE001
+          pass
       if self.fail == 'exit':
         os._exit(3)
     if action['reset'] or self.t is None:
@@ -216,6 +221,37 @@ def test_hanging_worker_times_out(tmp_path, capsys):
     assert driver.restarts == 1
     assert [int(x['vec'][0]) for x in trans[0]] == [0, 1, 2, 0, 1]
     assert 'no answer within 3s' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('fail', ['hang', 'hang_swallowing'])
+def test_hanging_env_in_this_process_stops_with_one_line(tmp_path, fail):
+  # In this process an env cannot be rebuilt: past its time limit the run stops, named.
+  driver = driverlib.Driver(fns(2, fail=fail, marker=str(tmp_path / 'hung')),
+                            parallel=False, timeout=0.5, name='corridor train env')
+  driver.reset(init_policy)
+  start = time.monotonic()
+  with pytest.raises(base.EnvError) as error:
+    driver(policy, steps=10)
+  assert time.monotonic() - start < 30  # not the env's 600 s
+  assert str(error.value) == (
+      'corridor train env 0 failed to step: no answer within 0.5s (it runs in this '
+      'process, run.parallel=False, where a hung env cannot be restarted; '
+      'run.env_timeout sets the limit)')
+  # The limit is gone after the step: a later wait in this process is not cut short.
+  time.sleep(0.7)
+  driver.close()
+
+
+def hanging_constructor():
+  time.sleep(600)
+
+
+def test_env_that_hangs_while_built_in_this_process_is_named():
+  start = time.monotonic()
+  with pytest.raises(base.EnvError) as error:
+    driverlib.Driver([hanging_constructor], parallel=False, timeout=0.5)
+  assert time.monotonic() - start < 30
+  assert str(error.value).startswith('env 0 failed to start: no answer within 0.5s (it runs')
 
 
 def test_in_process_exception_propagates_named(tmp_path):

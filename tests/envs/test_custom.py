@@ -40,6 +40,10 @@ def raises(length=5):
 def not_an_env():
   return 42
 
+def hangs():
+  import time
+  time.sleep(600)
+
 def tuple_obs():
   env = Corridor()
   env.observation_space = gym.spaces.Tuple((env.observation_space,))
@@ -145,7 +149,7 @@ def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
     ('py_nomodule:make', {}, "env module 'nomodule' not found: put the directory that holds "
                              'it on PYTHONPATH'),
     ('py_corridor:Coridor', {}, r"module corridor \(.*corridor.py\) has no 'Coridor'; its own "
-                                'functions and classes: Corridor, not_an_env, raises, '
+                                'functions and classes: Corridor, hangs, not_an_env, raises, '
                                 'step_dict_env, tuple_obs, wrong_spaces'),
     ('py_corridor', {}, 'task py_corridor: expected py_<module>:<function>'),
     ('py_corridor:Corridor', {'lenght': 5}, r"config.env.py sets \['lenght'\], which "
@@ -197,6 +201,22 @@ def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tm
   assert re.fullmatch(r"Env error: py_corridor:raises train env 0 failed to start: "
                       r"corridor:raises\(\) raised KeyError: 'missing' "
                       r'\(corridor.py, line \d+\)\n', result.stderr), result.stderr[-2000:]
+
+
+def test_an_env_that_hangs_in_this_process_is_one_line_from_the_command(user_dir, tmp_path):
+  # run.parallel=False (gym.py's default): no worker to rebuild, so the run stops.
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
+       f'--logdir={tmp_path}/run', '--config.task=py_corridor:hangs',
+       '--config.run.parallel=False', '--config.run.env_timeout=2'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert result.stderr == (
+      'Env error: py_corridor:hangs train env 0 failed to start: no answer within 2s (it '
+      'runs in this process, run.parallel=False, where a hung env cannot be restarted; '
+      'run.env_timeout sets the limit)\n'), result.stderr[-2000:]
 
 
 OLD_API = '''

@@ -141,6 +141,18 @@ def test_check_spaces_rejects_bad_space_dicts():
   env.act_space['vector'] = Space(np.float32, (3,))
   with pytest.raises(ValueError, match="share keys"):
     checked(env)
+  # Only what the agent does not see: it failed as the encoder's 'unexpected' error.
+  env = FakeEnv()
+  env.obs_space = {k: v for k, v in env.obs_space.items()
+                   if k in ('reward', 'is_first', 'is_last', 'is_terminal')}
+  env.obs_space['log/x'] = Space(np.float32)
+  with pytest.raises(ValueError, match=r"no observation for the agent, only \['is_first', "
+                     r"'is_last', 'is_terminal', 'log/x', 'reward'\]"):
+    checked(env)
+  env = FakeEnv()
+  env.act_space = {'reset': Space(bool)}
+  with pytest.raises(ValueError, match="act_space has no action, only 'reset'"):
+    checked(env)
 
 
 def test_unify_dtypes_fixes_dtypes_both_ways():
