@@ -232,6 +232,21 @@ def check_out(out, overwrite):
       raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
 
 
+def check_out_beside_run(out, logdir):
+  """--out must not be the run, hold it, or lie in its checkpoints: --overwrite
+  replaces --out as a whole, which would delete what the run saved."""
+  def parts(path):
+    path = path if '://' in path else os.path.realpath(path)
+    return [x for x in path.split('/') if x]
+  out_parts, run = parts(out), parts(logdir)
+  if run[:len(out_parts)] == out_parts:
+    raise ExportError(f'--out {out} is the run directory {logdir} or holds it; exporting '
+                      'there would replace the run; choose a directory outside it')
+  if out_parts[:len(run) + 1] == run + ['ckpt']:
+    raise ExportError(f'--out {out} is in the run\'s checkpoints ({logdir}/ckpt); '
+                      'choose a directory outside them')
+
+
 def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   """Rebuilds the agent of training run `logdir`, restores it, exports it.
 
@@ -239,9 +254,13 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   """
   from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
-  logdir = os.path.expanduser(logdir).rstrip('/')
-  out = os.path.expanduser(out).rstrip('/')
+  for flag, value in (('--logdir', logdir), ('--out', out)):
+    if not str(value or '').strip():  # '' would name the working directory's files
+      raise ExportError(f'{flag} is empty; give a directory')
+  logdir = os.path.expanduser(logdir).rstrip('/') or '/'
+  out = os.path.expanduser(out).rstrip('/') or '/'
   check_out(out, overwrite)  # before the slow part
+  check_out_beside_run(out, logdir)
   config = configuration.load_config(logdir)
   if config.random_agent:
     raise ExportError(

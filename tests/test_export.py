@@ -417,3 +417,23 @@ def test_a_policy_for_another_number_of_actions_is_refused(tmp_path):
     policy.check_spaces(obs_space, other)
   os.remove(os.path.join(out, export.ACT_SPACE_FILE))  # an export of an older version
   export.SavedPolicy(out).check_spaces(obs_space, other)
+
+
+def test_out_that_would_replace_the_run_is_refused_before_anything_loads(tmp_path):
+  """--overwrite replaces --out as a whole: --out=LOGDIR (or a parent, or its ckpt/)
+  deleted the run's config and checkpoints and left the export in their place."""
+  run = tmp_path / 'run'
+  (run / 'ckpt').mkdir(parents=True)
+  files = {run / 'config.json': '{}', run / 'ckpt' / 'ckpt-1.index': 'x'}
+  for path, text in files.items():
+    path.write_text(text)
+  for out in (run, f'{run}/', tmp_path, '/', run / 'ckpt', run / 'ckpt' / 'new'):
+    with pytest.raises(export.ExportError, match=r'--out \S+ (is the run directory|is in '
+                       r"the run's checkpoints)"):
+      export.export_run(str(run), str(out), overwrite=True)
+  for flag, args in (('--logdir', ('', str(tmp_path / 'out'))), ('--out', (str(run), ''))):
+    with pytest.raises(export.ExportError, match=f'{flag} is empty'):
+      export.export_run(*args)
+  assert {path: path.read_text() for path in files} == files
+  assert sorted(os.listdir(tmp_path)) == ['run'] and sorted(os.listdir(run)) == [
+      'ckpt', 'config.json']
