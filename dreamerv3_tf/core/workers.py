@@ -318,11 +318,16 @@ class _Worker:
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [_ROOT] + [p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p])
+    # Ctrl-C reaches the whole process group, also while the worker's interpreter
+    # starts, before _serve ignores it: it is born with SIGINT blocked (exec keeps
+    # the mask), else that Ctrl-C printed its traceback on the run's stderr.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
       self.proc = subprocess.Popen(
           [sys.executable, '-c', _BOOT, str(child.fileno())],
           pass_fds=(child.fileno(),), env=env)
     finally:
+      signal.pthread_sigmask(signal.SIG_SETMASK, mask)
       child.close()
     self.conn = mpc.Connection(parent.detach())
     # sys.path first, so the constructor's module (even a test file) can be imported.
@@ -390,6 +395,7 @@ def _serve(fd):
   """Worker loop: build the env, then answer one observation per action."""
   # Ctrl-C reaches the whole process group; the parent decides when workers stop.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
+  signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending one is dropped
   conn = mpc.Connection(fd)
   env = None
   try:

@@ -121,3 +121,24 @@ def test_an_env_that_fails_each_first_step_after_a_rebuild_stops(capsys, how):
 def test_sys_exit_of_an_env_in_this_process_is_named():
   with pytest.raises(base.EnvError, match='^my env raised SystemExit: 3$'):
     workers.step_all([_FailsAfterReset('exit')], [act(False)], ['my env'])
+
+
+def test_ctrl_c_while_a_worker_starts_is_no_traceback(monkeypatch, capfd):
+  """Ctrl-C reaches the whole process group: one landing while a worker's interpreter
+  starts (before _serve ignores SIGINT) killed it with a traceback on the run's stderr."""
+  import signal
+  import subprocess
+  popen = subprocess.Popen
+
+  def interrupted_at_birth(*args, **kwargs):
+    proc = popen(*args, **kwargs)
+    os.kill(proc.pid, signal.SIGINT)  # before its interpreter has loaded anything
+    return proc
+
+  monkeypatch.setattr(workers.subprocess, 'Popen', interrupted_at_birth)
+  remote = workers.RemoteEnv(0, DUMMY, timeout=30)
+  try:
+    assert remote.step(act(True))['is_first']
+  finally:
+    remote.close()
+  assert 'Traceback' not in capfd.readouterr().err
