@@ -6,11 +6,31 @@ checkpoint), ends the program with one line naming it and a non-zero exit code;
 --traceback (or DREAMERV3_TF_TRACEBACK=1) prints the full traceback too.
 """
 
-import datetime
 import os
-import re
 import signal
 import sys
+
+
+def _stopped_while_starting(signum, frame):
+  """Ctrl-C or SIGTERM before main's own handlers are in place (the imports, the
+  flags): nothing is written yet, so stop at once with the one line, no traceback."""
+  del frame
+  term = signum == signal.SIGTERM
+  os.write(2, f'{"Terminated" if term else "Interrupted"} while starting; nothing '
+           'was written\n'.encode())
+  os._exit(143 if term else 130)
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+if __name__ == '__main__':  # first: the imports below take up to a second
+  signal.signal(signal.SIGTERM, _stopped_while_starting)
+  if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
+    signal.signal(signal.SIGINT, _stopped_while_starting)
+  signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held by use_fast_malloc
+
+import datetime
+import re
 
 from absl import app
 from absl import flags
@@ -33,11 +53,25 @@ _VERBOSE = flags.DEFINE_bool(
 
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
+  configs = [x[len('--config='):] if x.startswith('--config=') else next_arg
+              for x, next_arg in zip(argv[1:], [*argv[2:], ''])
+              if x == '--config' or x.startswith('--config=')]
+  if len(configs) > 1:  # with overrides, absl says 'config.task is defined twice'
+    _usage_error(f'--config is given {len(configs)} times ({", ".join(configs)}); give '
+                 'one file and its presets, e.g. --config=configs/dmc.py:train_eval,debug')
   try:
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
-    print(f'Config error: {_one_line(e, argv)}', file=sys.stderr)
-    sys.exit(2)
+    _usage_error(_one_line(e, argv))
+  if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored
+    _usage_error(f'unexpected argument {rest[1]!r}; flags start with --, e.g. '
+                 '--config.run.steps=1000')
+  return rest
+
+
+def _usage_error(text):
+  print(f'Config error: {text}', file=sys.stderr)
+  sys.exit(2)
 
 
 def _one_line(error, argv=()):
@@ -45,6 +79,9 @@ def _one_line(error, argv=()):
   missing = re.search(r'Attempted \[[^]]*\]:\s*(\S+)\s*\[Errno \d+\] ([^:]+)', text)
   if missing:  # ml_collections lists every path it tried
     return f'cannot load the config file {missing.group(1)}: {missing.group(2)}'
+  unreadable = re.search(r"\[Errno \d+\] ([^:]+): '([^']*)'", text)
+  if unreadable:  # e.g. a directory
+    return f'cannot load the config file {unreadable.group(2)}: {unreadable.group(1)}'
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   if any(x.startswith('Traceback') for x in lines):
     lines = lines[-1:]  # a config file raised: its own message is the last line
@@ -88,11 +125,17 @@ def main(argv):
     print('Config error: --config is required, e.g. --config=configs/dmc.py:train_eval',
           file=sys.stderr)
     sys.exit(2)
+  if _LOGDIR.value is not None and not _LOGDIR.value.strip():
+    # e.g. --logdir=$RUN with RUN unset: a new run under ~/logdir would not resume
+    print('Config error: --logdir is empty; give a directory (or leave the flag out '
+          'for a new one under ~/logdir)', file=sys.stderr)
+    sys.exit(2)
   with config.unlocked():
     config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
   signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`, schedulers: as Ctrl-C
-  if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
+  if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
+                                         _stopped_while_starting):
     signal.signal(signal.SIGINT, _on_signal)
   try:
     configuration.finalize(config)
@@ -207,11 +250,17 @@ def entry():
 def use_fast_malloc():
   """Starts this program again with jemalloc or TCMalloc preloaded, if installed
   (allocator.py; DREAMERV3_TF_MALLOC=system keeps glibc's malloc)."""
+  # A stop signal while the new start's interpreter loads, before the handlers at the
+  # top of this module, would end it without a word: it is held (blocked, which exec
+  # keeps) until they are in place there, or here if there is no new start.
+  held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
   try:
     allocator.reexec()
   except allocator.Error as e:
     print(f'Config error: {e}', file=sys.stderr)
     sys.exit(2)
+  finally:
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 if __name__ == '__main__':

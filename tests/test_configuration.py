@@ -189,6 +189,30 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   assert not (tmp_path / 'config.json').exists()
 
 
+@pytest.mark.parametrize('args, message', [
+    # Ignored before: a flag without its dashes, a stray word.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', 'config.run.steps=5'],
+     "unexpected argument 'config.run.steps=5'; flags start with --"),
+    # absl said "The flag 'config.task' is defined twice. First from absl.flags._flag".
+    (['--config=configs/dmc.py:debug', '--config', 'configs/gym.py:debug',
+      '--config.task=dummy_disc_vec'],
+     '--config is given 2 times (configs/dmc.py:debug, configs/gym.py:debug)'),
+    # A new run under ~/logdir/<time> before (e.g. --logdir=$RUN with RUN unset).
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir='],
+     '--logdir is empty'),
+    # "Configuration is not available because of an earlier failure to load: ...".
+    (['--config=configs'], 'cannot load the config file configs: Is a directory'),
+])
+def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', *args], cwd=ROOT, capture_output=True,
+      text=True, timeout=120, env={**os.environ, 'HOME': str(tmp_path)})
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith(f'Config error: {message}'), lines[0]
+  assert result.stdout == '' and os.listdir(tmp_path) == []  # nothing under ~/logdir
+
+
 def test_unknown_preset_fails_with_one_line():
   result = run_main('--config=configs/dmc.py:train_eval,huge')
   lines = result.stderr.strip().splitlines()

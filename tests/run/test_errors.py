@@ -339,3 +339,48 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
   finally:
     main._SIGNALS.clear()
   assert main._signalled() is None
+
+
+SLOW_CONFIG = '''
+import os, pathlib, time
+def get_config(presets=''):
+  pathlib.Path(os.environ['CUE']).write_text('loading')  # the test's cue: stop us now
+  time.sleep(60)
+'''
+
+
+@pytest.mark.parametrize('sig, code, word', [
+    (signal.SIGINT, 130, 'Interrupted'), (signal.SIGTERM, 143, 'Terminated')])
+def test_a_stop_signal_while_starting_is_one_line(tmp_path, sig, code, word):
+  """Before main's own handlers are in place (imports, flags, the config file) Ctrl-C
+  printed a traceback and SIGTERM ended the program without a word."""
+  (tmp_path / 'slow.py').write_text(SLOW_CONFIG)
+  cue = tmp_path / 'cue'
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', f'--config={tmp_path}/slow.py',
+       f'--logdir={tmp_path}/run'], cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONPATH': ROOT, 'CUE': str(cue)})
+  deadline = time.time() + 60
+  while not cue.exists():
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+    time.sleep(0.01)
+  proc.send_signal(sig)
+  _, stderr = proc.communicate(timeout=60)
+  assert proc.returncode == code, stderr[-3000:]
+  assert stderr.splitlines() == [f'{word} while starting; nothing was written']
+  assert not (tmp_path / 'run').exists()
+
+
+def test_a_stop_signal_held_across_the_malloc_restart_is_one_line(tmp_path):
+  """main restarts itself with jemalloc (allocator.reexec) with the stop signals held;
+  the new start takes one that came meanwhile once its handlers are in place. Before,
+  a SIGTERM there ended the program without a word while its interpreter loaded."""
+  code = ('import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); '
+          'os.kill(os.getpid(), signal.SIGTERM); '
+          'os.execv(sys.executable, [sys.executable, "-m", "dreamerv3_tf.main", *sys.argv[1:]])')
+  result = subprocess.run(
+      [sys.executable, '-c', code, '--config=configs/nosuch.py', f'--logdir={tmp_path}/run'],
+      cwd=ROOT, capture_output=True, text=True, timeout=60,
+      env={**os.environ, 'PYTHONPATH': ROOT, 'DREAMERV3_TF_MALLOC': 'system'})
+  assert result.returncode == 143, result.stderr[-3000:]
+  assert result.stderr.splitlines() == ['Terminated while starting; nothing was written']
