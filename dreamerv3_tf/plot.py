@@ -67,7 +67,7 @@ def load_run(logdir, label=None):
     with open(config_path) as f:
       try:
         config = json.load(f)
-      except json.JSONDecodeError as e:
+      except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError (not UTF-8)
         raise ValueError(f'{config_path}: not valid JSON ({e})') from e
   elif os.path.isfile(official_path):
     # A logdir of the official JAX code: same task names and score files.
@@ -77,7 +77,7 @@ def load_run(logdir, label=None):
     with open(official_path) as f:
       try:
         config = yaml.safe_load(f)
-      except yaml.YAMLError as e:
+      except (yaml.YAMLError, ValueError) as e:  # ValueError: not UTF-8
         raise ValueError(f'{official_path}: not valid YAML ({e})') from e
     if not isinstance(config, dict):
       raise ValueError(f'{official_path}: expected a mapping of config keys')
@@ -122,7 +122,9 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
 
 def _read_jsonl(path, keys):
   points = {key: [] for key in keys}
-  with open(path) as f:
+  # Bytes that are not UTF-8 become U+FFFD: their line is then named as not JSON
+  # (a UnicodeDecodeError named no file).
+  with open(path, encoding='utf-8', errors='replace') as f:
     lines = f.read().split('\n')
   last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
   for number, line in enumerate(lines):
@@ -203,6 +205,10 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
   from matplotlib import pyplot as plt
   from matplotlib import ticker
 
+  if not any(len(r.eval[0]) or len(r.train[0]) for r in runs):
+    raise ValueError(  # an empty figure, with exit code 0, before
+        f'no scores to plot yet: the scores.jsonl and metrics.jsonl of '
+        f'{", ".join(r.logdir for r in runs)} hold no {TRAIN_KEY!r} or {EVAL_KEY!r}')
   groups = group_runs(runs)
   cols = min(3, len(groups))
   rows = math.ceil(len(groups) / cols)
@@ -235,7 +241,8 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
     ax.set_ylabel('episode score')
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(_steps_label))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc='best', frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # else matplotlib warns on stderr
+      ax.legend(fontsize=8, loc='best', frameon=False)
   fig.tight_layout()
   paths = [out]
   fig.savefig(out, dpi=110)

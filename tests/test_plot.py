@@ -335,3 +335,25 @@ def test_labels_draw_separate_curves(tmp_path, capsys):
   assert (tmp_path / 'p.png').stat().st_size > 0
   assert plot.main(['--logdirs', str(a), str(b), '--labels', 'x', '--table', '5000']) == 1
   assert 'one per logdir' in capsys.readouterr().err
+
+
+def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys):
+  """A run with empty score files wrote an empty figure with exit code 0 and
+  matplotlib's legend warning on stderr; bytes that are not UTF-8 were an error that
+  named no file."""
+  logdir = make_logdir(tmp_path, 0)
+  for name in ('scores.jsonl', 'metrics.jsonl'):
+    (logdir / name).write_text('')
+  out = tmp_path / 'x.png'
+  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
+  err = capsys.readouterr().err
+  assert err == (f'Error: no scores to plot yet: the scores.jsonl and metrics.jsonl of '
+                 f"{logdir} hold no 'episode/score' or 'epstats/score'\n")
+  assert not out.exists()
+  (logdir / 'scores.jsonl').write_bytes(b'\xff\xfe{"step": 1}\n{"step": 2, "epstats/score": 1}\n')
+  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
+  assert capsys.readouterr().err.startswith(f'Error: {logdir}/scores.jsonl:1: not a JSON line')
+  (logdir / 'config.json').write_bytes(b'{"task": "\xff"}')
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert capsys.readouterr().err.startswith(
+      f"Error: {logdir}/config.json: not valid JSON ('utf-8' codec can't decode")
