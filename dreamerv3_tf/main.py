@@ -31,6 +31,7 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 
 import datetime
 import re
+import tempfile
 
 from absl import app
 from absl import flags
@@ -220,6 +221,9 @@ def use_xla_cache(directory):
   directory = os.path.expanduser(directory)
   try:
     os.makedirs(directory, exist_ok=True)
+    # XLA writes it only after the first compile, and then failed with the name of
+    # a temporary file: try a write now (a read-only place, a full disk, ...).
+    tempfile.TemporaryFile(dir=directory).close()
   except OSError as e:  # a file of that name, no permission, ...
     from dreamerv3_tf import configuration
     raise configuration.ConfigError(
