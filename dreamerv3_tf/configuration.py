@@ -122,6 +122,11 @@ def finalize(config):
     part, name = key.split('.')
     value = a[part].get(name) if part in a else None
     _check(value is None or value >= low, f'agent.{key}={value} must be >= {low}')
+  for part in ('enc', 'dec'):  # a flag's value that is no tuple of ints came in as text
+    mults = a[part].get('mults')
+    _check(isinstance(mults, (tuple, list)) and len(mults) >= 1 and all(
+        isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mults),
+        f'agent.{part}.mults={mults!r} must be a tuple of integers >= 1, e.g. (2, 3, 4, 4)')
   _check(a.horizon >= 1, f'agent.horizon={a.horizon} must be >= 1 (discount 1 - 1/horizon)')
   _check(a.rssm.deter % a.rssm.blocks == 0,
          f'agent.rssm.deter={a.rssm.deter} must be divisible by blocks={a.rssm.blocks}')

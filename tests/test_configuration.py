@@ -92,6 +92,11 @@ def test_impossible_combinations_are_named():
     ({'agent.horizon': 0}, r'agent.horizon=0 must be >= 1'),
     ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
     ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
+    # --config.agent.enc.mults=(1,2,x) came in as text: "unexpected" ValueError, or none
+    # at all for a task without images (and config.json saved it).
+    ({'agent.enc.mults': ('(1,2,x)',)},
+     r"agent.enc.mults=\('\(1,2,x\)',\) must be a tuple of integers >= 1"),
+    ({'agent.dec.mults': ()}, r'agent.dec.mults=\(\) must be a tuple of integers >= 1'),
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
      'random_agent=True acts at random and has no weights to start from'),

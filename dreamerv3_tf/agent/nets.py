@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dreamerv3_tf.core import base
+
 _RNGS = []
 
 
@@ -337,6 +339,24 @@ def _upsample(x):
   return tf.reshape(x, (B, 2 * H, 2 * W, C))
 
 
+class ImageSizeError(base.UserError, ValueError):
+  """agent.enc/dec.mults that do not fit the env's images: a config error, found
+  only once the env says its image size."""
+
+  prefix = 'Config error'
+  exit_code = 2
+
+
+def _check_image_size(shape, mults, part):
+  H, W = shape[:2]
+  factor = 2 ** len(mults)
+  if H % factor or W % factor or not (3 <= H // factor <= 16):
+    raise ImageSizeError(
+        f'agent.{part}.mults={tuple(mults)} does not fit images of {H}x{W}: its '
+        f'{len(mults)} stages divide their size by {factor}, which must leave a whole '
+        'number from 3 to 16')
+
+
 class ConvEncoder(Layer):
   """Image stack: per stage conv(kernel) -> 2x2 max-pool -> RMSNorm -> SiLU.
 
@@ -348,10 +368,7 @@ class ConvEncoder(Layer):
     H, W, C = shape
     self.depths = [depth * m for m in mults]
     factor = 2 ** len(self.depths)
-    if H % factor or W % factor or not (3 <= H // factor <= 16):
-      raise ValueError(
-          f'image size {shape[:2]} must be divisible by {factor} and give a '
-          f'final resolution between 3 and 16 (mults={tuple(mults)})')
+    _check_image_size(shape, mults, 'enc')
     convs, norms = [], []
     inp = C
     for i, d in enumerate(self.depths):
@@ -384,10 +401,7 @@ class ConvDecoder(Layer):
     self.depths = [depth * m for m in mults]
     factor = 2 ** len(self.depths)
     self.minres = (H // factor, W // factor)
-    if H % factor or W % factor or not (3 <= H // factor <= 16):
-      raise ValueError(
-          f'image size {shape[:2]} must be divisible by {factor} and give a '
-          f'final resolution between 3 and 16 (mults={tuple(mults)})')
+    _check_image_size(shape, mults, 'dec')
     top = self.depths[-1]
     if deter % bspace or top % bspace:
       raise ValueError(f'dec.bspace={bspace} must divide deter={deter} and depth {top}')
