@@ -294,7 +294,15 @@ class SavedPolicy:
     path = os.path.expanduser(path).rstrip('/')
     if not is_saved_model(path):
       raise ExportError(f'{path} is not a SavedModel directory (no saved_model.pb)')
-    self._model = tf.saved_model.load(path)
+    try:
+      self._model = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 - a damaged or truncated saved_model.pb, ...
+      from dreamerv3_tf.core import base
+      reason = base.one_line(e)
+      if 'there are 0 MetaGraphs' in reason:  # not the 'pass tags=' it suggests
+        reason = 'its saved_model.pb holds no graph'
+      raise ExportError(f'SavedModel {path} cannot be loaded ({reason}); '
+                        'export it again') from e
     missing = [k for k in SIGNATURES if k not in self._model.signatures]
     if missing:
       raise ExportError(f'SavedModel {path} lacks the signatures {missing}: '

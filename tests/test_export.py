@@ -437,3 +437,16 @@ def test_out_that_would_replace_the_run_is_refused_before_anything_loads(tmp_pat
   assert {path: path.read_text() for path in files} == files
   assert sorted(os.listdir(tmp_path)) == ['run'] and sorted(os.listdir(run)) == [
       'ckpt', 'config.json']
+
+
+@pytest.mark.parametrize('content, reason', [
+    (b'', 'its saved_model.pb holds no graph'),
+    (b'\x08\x01\x12\xff\xff', 'Cannot parse file'),
+])
+def test_a_damaged_saved_model_is_named(tmp_path, content, reason):
+  """eval_only's run.from_checkpoint=EXPORT: it was an 'unexpected' ValueError or
+  DecodeError of tf.saved_model.load ("pass a tags= argument")."""
+  (tmp_path / 'saved_model.pb').write_bytes(content)
+  with pytest.raises(export.ExportError, match=(
+      f'SavedModel {tmp_path} cannot be loaded \\({reason}.*\\); export it again')):
+    export.SavedPolicy(str(tmp_path))
