@@ -251,17 +251,26 @@ def check_spaces(logdir, obs_space, act_space):
   """Raises ConfigError (one line) if a run saved other spaces in logdir/spaces.json
   than the agent-facing `obs_space` and `act_space` of the env now: its checkpoints
   and replay hold steps of the old ones (the env changed between runs). Reads only."""
+  difference = spaces_difference(logdir, obs_space, act_space)
+  if difference:
+    raise ConfigError(
+        f'logdir {logdir} holds a run whose env had {difference}; use a new --logdir '
+        '(run.from_checkpoint starts it from that run\'s agent)')
+
+
+def spaces_difference(logdir, obs_space, act_space):
+  """-> "obs 'x' <saved space>, the env now has <space>" for the first key whose
+  space differs from logdir/spaces.json; None if none differs or there is no file."""
   fs = _files(logdir)
   if not fs.exists(fs.join(logdir, 'spaces.json')):
-    return
+    return None
   saved = load_spaces(logdir)
   for what, old, new in zip(('obs', 'action'), saved, (obs_space, act_space)):
     for key in sorted(set(old) | set(new)):
       if old.get(key) != new.get(key):
-        raise ConfigError(
-            f'logdir {logdir} holds a run whose env had {what} {key!r} '
-            f'{old.get(key) or "(none)"}, the env now has {new.get(key) or "(none)"}; use '
-            'a new --logdir (run.from_checkpoint starts it from that run\'s agent)')
+        return (f'{what} {key!r} {old.get(key) or "(none)"}, the env now has '
+                f'{new.get(key) or "(none)"}')
+  return None
 
 
 def load_spaces(logdir):

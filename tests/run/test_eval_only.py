@@ -68,3 +68,16 @@ def test_a_directory_without_a_checkpoint_fails_with_one_line(tmp_path):
   with pytest.raises(checkpointing.CheckpointError,
                      match=f'^No checkpoint found in {tmp_path}/nothing$'):
     evaluate(tmp_path / 'run', str(tmp_path / 'nothing'))
+
+
+def test_a_checkpoint_of_another_task_names_the_spaces(trained, tmp_path):
+  """It said only that variable names differ ('opt/mu/logits_action.Sbias' ...)."""
+  logdir, _ = trained
+  for source in (os.path.join(logdir, 'ckpt'), checkpointing.inspect(
+      os.path.join(logdir, 'ckpt'), ['replay_train', 'replay_eval']).path):
+    with pytest.raises(checkpointing.CheckpointError, match=(
+        f"^{source} is of a run whose env had action 'action' Space\\(int32, shape=\\(\\), "
+        r'low=0, high=4\), the env now has Space\(float32, shape=\(2,\), low=-1.0, '
+        r'high=1.0\); evaluate it on the task it was trained on$')):
+      evaluate(tmp_path / 'run', source, task='dummy_cont_vec')
+    assert not (tmp_path / 'run').exists()
