@@ -18,6 +18,7 @@ SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
+FRACS = ('uniform', 'priority', 'recency')  # the replay's selectors (replay.fracs)
 
 
 # The agent's sizes and counts ('<part>.<key>': the least value it can build with).
@@ -82,7 +83,8 @@ def finalize(config):
   _check(not (c.random_agent and c.run.from_checkpoint and c.script != 'eval_only'),
          'random_agent=True acts at random and has no weights to start from; drop '
          'run.from_checkpoint or random_agent')
-  _check(c.run.train_ratio >= 0, f'run.train_ratio={c.run.train_ratio} must be >= 0')
+  _check(0 <= c.run.train_ratio < math.inf,
+         f'run.train_ratio={c.run.train_ratio} must be a finite number >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
   for key in ('log_every', 'report_every', 'save_every'):
     _check(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
@@ -97,6 +99,10 @@ def finalize(config):
          f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
          '(0 never stops)')
   fracs = dict(c.replay.fracs)
+  unknown = sorted(set(fracs) - set(FRACS))  # the selector's ValueError was 'unexpected'
+  _check(not unknown, f'replay.fracs has unknown keys {unknown}; choose from {FRACS}')
+  _check(all(_is_number(v) for v in fracs.values()),
+         f'replay.fracs={fracs} must hold numbers')
   _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
   _check(0 < c.replay.eval_fraction <= 1,
@@ -135,9 +141,27 @@ def finalize(config):
   _check(a.imag_length >= 1, f'agent.imag_length={a.imag_length} must be >= 1')
   for key in ('rewhead', 'value'):
     _check(a[key].bins >= 2, f'agent.{key}.bins={a[key].bins} must be >= 2')
-  for key in ('lr', 'agc', 'eps', 'warmup'):
-    _check(a.opt[key] >= 0, f'agent.opt.{key}={a.opt[key]} must be >= 0')
+  for key in ('lr', 'agc', 'eps', 'warmup'):  # inf diverged at the first update
+    _check(0 <= a.opt[key] < math.inf,
+           f'agent.opt.{key}={a.opt[key]} must be a finite number >= 0')
+  nan = _nan_keys(c.to_dict())  # the keys not checked above ran until they diverged
+  _check(not nan, f'{nan[0]}=nan is not a number; give a finite value' if nan else '')
   return c
+
+
+def _is_number(value):
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _nan_keys(tree, prefix=''):
+  """-> the dotted keys of `tree` whose value is a float NaN, in order."""
+  found = []
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      found += _nan_keys(value, f'{prefix}{key}.')
+    elif isinstance(value, float) and math.isnan(value):
+      found.append(f'{prefix}{key}')
+  return found
 
 
 def check_logdir(config, logdir, allow_other=False):

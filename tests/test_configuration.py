@@ -97,6 +97,15 @@ def test_impossible_combinations_are_named():
     ({'agent.enc.mults': ('(1,2,x)',)},
      r"agent.enc.mults=\('\(1,2,x\)',\) must be a tuple of integers >= 1"),
     ({'agent.dec.mults': ()}, r'agent.dec.mults=\(\) must be a tuple of integers >= 1'),
+    # 'unexpected' errors of the replay's selector and of the train ratio's clock.
+    ({'replay.fracs': {'uniform': 1.0, 'x': 0.0}}, r"replay.fracs has unknown keys \['x'\]"),
+    ({'replay.fracs': {'uniform': 'a'}}, r"replay.fracs=\{'uniform': 'a'\} must hold numbers"),
+    ({'run.train_ratio': float('inf')}, 'run.train_ratio=inf must be a finite number >= 0'),
+    # Ran until the first updates diverged.
+    ({'agent.opt.lr': float('inf')}, 'agent.opt.lr=inf must be a finite number >= 0'),
+    ({'agent.imag_loss.actent': float('nan')},
+     'agent.imag_loss.actent=nan is not a number; give a finite value'),
+    ({'run.log_every': float('nan')}, r'run.log_every is NaN; use a number'),
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
      'random_agent=True acts at random and has no weights to start from'),
