@@ -162,3 +162,24 @@ def worker(config):
   chief, number = distribute.worker_role()
   logdir = config.logdir if chief else os.path.join(config.logdir, 'workers', str(number))
   return Worker(chief, number, logdir)
+
+
+def load_agent(agent, source, obs_space, act_space, hint, regex='.*'):
+  """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's
+  spaces.json shows another env, the error names the space that differs (a checkpoint
+  of another task failed on variable names only, e.g. 'opt/mu/logits_action')."""
+  from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import configuration
+  try:
+    return checkpointing.load_agent(agent, source, regex)
+  except checkpointing.CheckpointError as e:
+    run = os.path.dirname(source.rstrip('/') if os.path.isdir(source) else
+                          os.path.dirname(source))
+    try:
+      difference = configuration.spaces_difference(run, obs_space, act_space)
+    except configuration.ConfigError:
+      difference = None  # no readable spaces.json: the error as it was
+    if not difference:
+      raise
+    raise checkpointing.CheckpointError(
+        f'{source} is of a run whose env had {difference}; {hint}') from e

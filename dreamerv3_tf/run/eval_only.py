@@ -60,21 +60,7 @@ def load_policy(config, obs_space, act_space):
     print(f'Loaded the policy from SavedModel {source}.')
     return policy
   agent = factories.make_agent(config, obs_space, act_space)
-  try:
-    path, names = checkpointing.load_agent(agent, source)
-  except checkpointing.CheckpointError as e:
-    # Another task's checkpoint fails on variable names ('opt/mu/logits_action'): its
-    # run's spaces.json, if it has one, says why.
-    run = os.path.dirname(source.rstrip('/') if os.path.isdir(source) else
-                          os.path.dirname(source))
-    try:
-      difference = configuration.spaces_difference(run, obs_space, act_space)
-    except configuration.ConfigError:
-      difference = None  # no readable spaces.json: the error as it was
-    if not difference:
-      raise
-    raise checkpointing.CheckpointError(
-        f'{source} is of a run whose env had {difference}; evaluate it on the task it '
-        'was trained on') from e
+  path, names = common.load_agent(agent, source, obs_space, act_space,
+                                  'evaluate it on the task it was trained on')
   print(f'Loaded the agent from {path} ({len(names)} variables).')
   return agent

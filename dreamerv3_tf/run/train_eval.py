@@ -133,8 +133,10 @@ def _train_eval(config, evaluate, me, cleanup):
       ckpt_dir, config.run.keep_checkpoints, replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
   if config.run.from_checkpoint:  # another run's agent; this run's checkpoint wins
-    path, names = checkpointing.load_agent(
-        agent, config.run.from_checkpoint, config.run.from_checkpoint_regex)
+    path, names = common.load_agent(
+        agent, config.run.from_checkpoint, obs_space, act_space,
+        'start from it on the task it was trained on, or narrow '
+        'run.from_checkpoint_regex to the parts that fit', config.run.from_checkpoint_regex)
     print(f'Loaded {len(names)} agent variables matching '
           f'{config.run.from_checkpoint_regex!r} from {path}.')
   # Every worker resumes from the chief's checkpoint, so all start from the same

@@ -101,3 +101,16 @@ def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
   _, names = checkpointing.load_agent(agent, os.path.join(pretrained, 'ckpt'), 'enc/')
   assert names and all(n.startswith('enc/') for n in names)
   assert not np.array_equal(agent.enc.mlp.layer0.linear.kernel.numpy(), before)
+
+
+def test_a_checkpoint_of_another_task_names_the_spaces(pretrained, tmp_path):
+  """It said only that variable names differ ('opt/mu/logits_action.Sbias' ...)."""
+  source = os.path.join(pretrained, 'ckpt')
+  config = run_config(tmp_path / 'run', task='dummy_cont_vec', from_checkpoint=source)
+  with pytest.raises(checkpointing.CheckpointError, match=(
+      f"^{source} is of a run whose env had action 'action' Space\\(int32, shape=\\(\\), "
+      r'low=0, high=4\), the env now has Space\(float32, shape=\(2,\), low=-1.0, '
+      r'high=1.0\); start from it on the task it was trained on, or narrow '
+      r'run.from_checkpoint_regex to the parts that fit$')):
+    train_eval.train_eval(config)
+  assert not (tmp_path / 'run').exists()
