@@ -184,6 +184,10 @@ def check_logdir(config, logdir, allow_other=False):
   except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
     raise ConfigError(
         f'{path} is not a saved config ({str(e).splitlines()[0]}); use a new --logdir') from None
+  missing = [k for k in ('task', 'agent') if k not in saved]
+  if missing:  # someone else's config.json: allow_other_config would overwrite it
+    raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '
+                      'use a new --logdir')
   _check_same_kind(config, logdir, saved)
   diff = _diff(old, _comparable(json.loads(to_json(config))))
   if diff and not allow_other:

@@ -145,6 +145,20 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   assert saved != (tmp_path / 'config.json').read_text()
 
 
+def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):
+  """A directory holding another program's config.json: it was 'another config'
+  (agent.conhead.layers: None -> 1 ...), and allow_other_config=True, which that
+  message suggests, overwrote it."""
+  (tmp_path / 'config.json').write_text('{"name": "my web app", "version": 2}')
+  c = configuration.finalize(dmc.get_config('debug'))
+  for allow_other in (False, True):
+    with pytest.raises(configuration.ConfigError, match=(
+        f"^{tmp_path}/config.json is not a saved config \\(no 'task', 'agent'\\); "
+        'use a new --logdir$')):
+      configuration.check_logdir(c, str(tmp_path), allow_other)
+  assert (tmp_path / 'config.json').read_text() == '{"name": "my web app", "version": 2}'
+
+
 @pytest.mark.parametrize('name, kind, message', [
     ('ckpt', 'file', 'ckpt is a file, but the run writes a directory there'),
     ('metrics.jsonl', 'dir', 'metrics.jsonl is a directory, but the run writes a file there'),
