@@ -345,7 +345,10 @@ SLOW_CONFIG = '''
 import os, pathlib, time
 def get_config(presets=''):
   pathlib.Path(os.environ['CUE']).write_text('loading')  # the test's cue: stop us now
-  time.sleep(60)
+  # Short sleeps: a signal that lands on another thread (numpy's, say) sets Python's
+  # flag but does not cut the main thread's sleep short; its handler runs after it.
+  for _ in range(6000):
+    time.sleep(0.01)
 '''
 
 
