@@ -188,14 +188,19 @@ def test_a_module_that_fails_to_import_names_its_own_line(user_dir, source, mess
   assert 'frozen' not in str(info.value) and '\n' not in str(info.value)
 
 
-def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tmp_path):
-  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}  # a user's shell
+def run_main(user_dir, tmp_path, *flags):
+  """`python -m dreamerv3_tf.main` on gym.py's debug preset from a user's shell."""
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
-  result = subprocess.run(
+  return subprocess.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
-       f'--logdir={tmp_path}/run', '--config.task=py_corridor:raises',
-       '--config.run.parallel=True'],
+       f'--logdir={tmp_path}/run', *flags],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tmp_path):
+  result = run_main(user_dir, tmp_path, '--config.task=py_corridor:raises',
+                    '--config.run.parallel=True')
   assert result.returncode == 1
   assert 'Traceback' not in result.stderr
   assert re.fullmatch(r"Env error: py_corridor:raises train env 0 failed to start: "
@@ -205,13 +210,8 @@ def test_a_bad_constructor_in_a_worker_is_one_line_from_the_command(user_dir, tm
 
 def test_an_env_that_hangs_in_this_process_is_one_line_from_the_command(user_dir, tmp_path):
   # run.parallel=False (gym.py's default): no worker to rebuild, so the run stops.
-  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
-  result = subprocess.run(
-      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
-       f'--logdir={tmp_path}/run', '--config.task=py_corridor:hangs',
-       '--config.run.parallel=False', '--config.run.env_timeout=2'],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  result = run_main(user_dir, tmp_path, '--config.task=py_corridor:hangs',
+                    '--config.run.parallel=False', '--config.run.env_timeout=2')
   assert result.returncode == 1
   assert result.stderr == (
       'Env error: py_corridor:hangs train env 0 failed to start: no answer within 2s (it '
