@@ -189,6 +189,11 @@ _SIGNALS = []
 def _on_signal(signum, frame):
   del frame
   _SIGNALS.append(signum)
+  # The run stops now: its cleanup, its one line, the exit. A repeated Ctrl-C raised
+  # inside them broke the line, and one during the interpreter's shutdown (which puts
+  # Python handlers back to the default) killed the process (exit -2, not 130).
+  for number in _STOP_SIGNALS:
+    signal.signal(number, signal.SIG_IGN)
   raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 

@@ -280,9 +280,13 @@ def test_env_output_error_through_the_cli(tmp_path):
       'got 1 non-finite (inf)')
 
 
-@pytest.mark.parametrize('sig, code, word', [
-    (signal.SIGINT, 130, 'Interrupted'), (signal.SIGTERM, 143, 'Terminated')])
-def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(logdir, capsys, sig, code, word):
+@pytest.mark.parametrize('sig, code, word, repeated', [
+    (signal.SIGINT, 130, 'Interrupted', False), (signal.SIGTERM, 143, 'Terminated', False),
+    # Ctrl-C pressed again and again until the run is gone: a repeat landed in the stop's
+    # cleanup (a traceback) or in the interpreter's shutdown (killed by SIGINT, exit -2).
+    (signal.SIGINT, 130, 'Interrupted', True)], ids=['ctrl_c', 'sigterm', 'ctrl_c_held'])
+def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
+    logdir, capsys, sig, code, word, repeated):
   ckpt = logdir / 'ckpt'
   saved = tf.train.latest_checkpoint(str(ckpt))
   proc = subprocess.Popen(
@@ -295,6 +299,9 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(logdir, capsys, sig, c
     assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
     time.sleep(0.1)
   proc.send_signal(sig)
+  while repeated and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.02)
+    proc.send_signal(sig)
   _, stderr = proc.communicate(timeout=120)
   assert proc.returncode == code, stderr[-3000:]
   assert our_lines(stderr) == [
