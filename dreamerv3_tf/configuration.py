@@ -46,6 +46,10 @@ class LogdirError(base.UserError, OSError):
 def finalize(config):
   """Validates `config` in place, fills derived values, and returns it."""
   c = config
+  missing = _missing_keys(c)
+  _check(not missing, f"the config lacks {len(missing)} key(s) of configs/base.py's "
+         f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): a config file "
+         'starts from base.get_config(), as configs/dmc.py does')
   _check(c.script in SCRIPTS, f'script={c.script!r}; choose one of {SCRIPTS}')
   _check(c.distribute in STRATEGIES,
          f'distribute={c.distribute!r}; choose one of {STRATEGIES}')
@@ -80,6 +84,11 @@ def finalize(config):
            'after the same update; limit the run with run.steps instead')
     _check(c.script != 'eval_only',
            "script=eval_only trains nothing; run it with distribute='default'")
+  # ml_collections reads --config.run.from_checkpoint=None as the text 'None'.
+  _check(str(c.run.from_checkpoint).lower() not in ('none', 'null', 'false')
+         or os.path.exists(str(c.run.from_checkpoint)),
+         f"run.from_checkpoint={c.run.from_checkpoint!r} is not a checkpoint; leave it "
+         "'' (the default) to start without one")
   _check(not (c.random_agent and c.run.from_checkpoint and c.script != 'eval_only'),
          'random_agent=True acts at random and has no weights to start from; drop '
          'run.from_checkpoint or random_agent')
@@ -147,6 +156,19 @@ def finalize(config):
   nan = _nan_keys(c.to_dict())  # the keys not checked above ran until they diverged
   _check(not nan, f'{nan[0]}=nan is not a number; give a finite value' if nan else '')
   return c
+
+
+def _missing_keys(config):
+  """The keys of configs/base.py's config and of its sections ('run.steps') that
+  `config` lacks, in order. Deeper levels may be free-form (replay.fracs, env.py)."""
+  from configs import base as base_config
+  def keys(tree):
+    for key, value in tree.items():
+      yield key
+      if isinstance(value, dict):
+        yield from (f'{key}.{inner}' for inner in value)
+  have = set(keys(config.to_dict()))
+  return [k for k in keys(base_config.get_config().to_dict()) if k not in have]
 
 
 def _is_number(value):

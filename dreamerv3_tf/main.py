@@ -36,6 +36,7 @@ import tempfile
 from absl import app
 from absl import flags
 from absl import logging
+import ml_collections
 from ml_collections import config_flags
 
 from dreamerv3_tf import allocator
@@ -84,8 +85,17 @@ def _one_line(error, argv=()):
   if unreadable:  # e.g. a directory
     return f'cannot load the config file {unreadable.group(2)}: {unreadable.group(1)}'
   lines = [x.strip() for x in text.splitlines() if x.strip()]
+  path = _config_path(argv)
   if any(x.startswith('Traceback') for x in lines):
     lines = lines[-1:]  # a config file raised: its own message is the last line
+    if path and not _is_ours(path):  # ours say what is wrong (e.g. an unknown preset)
+      return f'the config file {path} raised {lines[0]}'
+  elif "has no attribute 'get_config'" in text:
+    return f'the config file {path} has no get_config() function'
+  elif path and _raised_in(error, path):  # while its module ran (not a flag's error)
+    where = f' (line {error.lineno})' if isinstance(error, SyntaxError) and error.lineno else ''
+    message = error.msg if isinstance(error, SyntaxError) else base.one_line(error)
+    return f'the config file {path} raised {type(error).__name__}{where}: {message}'
   text = re.sub(r'^\w+(Error|Exception): ', '', ' '.join(lines))
   if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':
     text = text[1:-1]  # KeyError quotes its key
@@ -94,6 +104,32 @@ def _one_line(error, argv=()):
     hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
     text = f'unknown config key {_key_path(match.group(1), argv)!r}{hint}'
   return text
+
+
+def _config_path(argv):
+  """The file of the --config flag in `argv` (its presets cut off), or None."""
+  for arg, following in zip(argv[1:], [*argv[2:], '']):
+    if arg.startswith('--config='):
+      return arg[len('--config='):].split(':', 1)[0] or None
+    if arg == '--config':
+      return following.split(':', 1)[0] or None
+  return None
+
+
+def _raised_in(error, path):
+  """Whether `error` came from the code of the file at `path` (or is its syntax error)."""
+  import traceback
+  path = os.path.abspath(path)
+  if isinstance(error, SyntaxError) and error.filename:
+    return os.path.abspath(error.filename) == path
+  return any(os.path.abspath(frame.filename) == path
+             for frame in traceback.extract_tb(error.__traceback__))
+
+
+def _is_ours(path):
+  """Whether `path` is one of the config files that come with this package."""
+  ours = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
+  return os.path.dirname(os.path.abspath(path)) == ours
 
 
 def _key_path(key, argv):
@@ -117,10 +153,16 @@ def main(argv):
   from dreamerv3_tf import run
   try:
     config = _CONFIG.value
+    # (ml_collections' _ErrorConfig stands in for a file that failed to load.)
+    if config is not None and not isinstance(config, ml_collections.ConfigDict) and (
+        type(config).__name__ != '_ErrorConfig'):
+      print(f'Config error: get_config() of the config file {_config_path(sys.argv)} '
+            f'returned {type(config).__name__}, not a ConfigDict', file=sys.stderr)
+      sys.exit(2)
     if config is not None:
       config.to_dict()  # the file loads lazily: a missing one fails here
   except Exception as e:  # noqa: BLE001
-    print(f'Config error: {_one_line(e)}', file=sys.stderr)
+    print(f'Config error: {_one_line(e, sys.argv)}', file=sys.stderr)
     sys.exit(2)
   if config is None:
     print('Config error: --config is required, e.g. --config=configs/dmc.py:train_eval',

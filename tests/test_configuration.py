@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -109,6 +110,9 @@ def test_impossible_combinations_are_named():
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
      'random_agent=True acts at random and has no weights to start from'),
+    # --config.run.from_checkpoint=None: "Checkpoint None is missing".
+    ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
+     "leave it '' .the default. to start without one"),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
@@ -261,6 +265,36 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
   assert lines[0].startswith(f'Config error: {message}'), lines[0]
   assert result.stdout == '' and os.listdir(tmp_path) == []  # nothing under ~/logdir
+
+
+CONFIG_FILES = [
+    ('def get_config(preset=None):\n  raise ValueError("no such robot")\n',
+     'raised ValueError: no such robot'),  # its message alone before: no file named
+    ('x = (\n', r"raised SyntaxError \(line 1\): '\(' was never closed"),
+    ('import no_such_module_here\n',
+     "raised ModuleNotFoundError: No module named 'no_such_module_here'"),
+    ('', r'has no get_config\(\) function'),  # was "module 'config_config' has no ..."
+    ('def get_config():\n  return 3\n',
+     r'get_config\(\) of the config file .* returned int, not a ConfigDict'),  # was "'int' object has no attribute 'to_dict'"
+    # Not built on configs/base.py: an 'unexpected' AttributeError 'script' before.
+    ('import ml_collections\ndef get_config():\n  return ml_collections.ConfigDict('
+     "{'task': 'dummy_disc'})\n", "the config lacks .* key.s. of configs/base.py's"),
+]
+
+
+@pytest.mark.parametrize('text, message', CONFIG_FILES,
+                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial'])
+def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
+  path = tmp_path / 'my_config.py'
+  path.write_text(text)
+  result = run_main(f'--config={path}', f'--logdir={tmp_path}/run')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith('Config error: '), lines[0]
+  if 'lacks' not in message:
+    assert f'config file {path}' in lines[0], lines[0]
+  assert re.search(message, lines[0]), lines[0]
+  assert not (tmp_path / 'run').exists()
 
 
 def test_unknown_preset_fails_with_one_line():
