@@ -22,15 +22,12 @@ import tensorflow as tf
 from tensorflow.python.training import checkpoint_state_pb2
 from google.protobuf import text_format
 
+from dreamerv3_tf.checkpoint_errors import CheckpointError  # noqa: F401 (re-exported)
 from dreamerv3_tf.core import base
 from dreamerv3_tf.gfile import GFILES
 
 RESUME_FLAG = '--config.run.resume_from'
 DAMAGED_DIR = 'damaged'
-
-
-class CheckpointError(base.UserError, RuntimeError):
-  """A checkpoint that cannot be loaded or saved; the message is one line."""
 
 
 class Plan(collections.namedtuple('Plan', 'path keep damaged')):

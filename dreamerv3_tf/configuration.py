@@ -349,7 +349,7 @@ def load_config(logdir):
 
 def _load_json(logdir, name):
   """-> (the JSON object in logdir/name, its path); ConfigError naming the file."""
-  from dreamerv3_tf.gfile import GFILES as fs
+  fs = _files(logdir)
   path = fs.join(logdir, name)
   if not fs.exists(path):
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')

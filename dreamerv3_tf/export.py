@@ -48,11 +48,14 @@ StatelessRandomUniformFullIntV2 and the uint64 BitwiseOr / LeftShift / Cast / Pa
 their seeds) are no TFLite builtins and would need the flex (TF Select) delegate.
 """
 
+if __name__ == '__main__':  # the command: its flags and paths are checked before the
+  # TensorFlow import below (seconds); this file then loads as dreamerv3_tf.export.
+  from dreamerv3_tf import export_checks
+  export_checks.entry()
+
 import json
 import os
 import re
-import signal
-import sys
 import tempfile
 import types
 
@@ -60,6 +63,8 @@ import numpy as np
 import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import export_checks
+from dreamerv3_tf.export_checks import ExportError  # noqa: F401 (export.ExportError)
 
 STATE_KEYS = ('deter', 'stoch', 'prevact')
 SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
@@ -70,10 +75,6 @@ TFLITE_BATCH = 1  # one robot or phone; static shapes also suit TFLite's kernels
 # shapes, which a discrete action of another number of choices shares.
 ACT_SPACE_FILE = 'assets.extra/act_space.json'
 _NAME = re.compile(r'^[A-Za-z0-9_]+$')
-
-
-class ExportError(checkpointing.CheckpointError):
-  """An export that cannot be made or loaded; the message is one line."""
 
 
 class PolicyModule(tf.Module):
@@ -218,33 +219,8 @@ def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATU
 
 
 def check_out(out, overwrite):
-  if tf.io.gfile.exists(out):
-    if not tf.io.gfile.isdir(out):
-      raise ExportError(f'--out {out} exists and is not a directory')
-    if tf.io.gfile.listdir(out) and not overwrite:
-      raise ExportError(
-          f'--out {out} exists and is not empty; choose another or pass --overwrite')
-  elif '://' not in out:  # it will be made: below a directory, not a file
-    parent = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-      parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-      raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
-
-
-def check_out_beside_run(out, logdir):
-  """--out must not be the run, hold it, or lie in its checkpoints: --overwrite
-  replaces --out as a whole, which would delete what the run saved."""
-  def parts(path):
-    path = path if '://' in path else os.path.realpath(path)
-    return [x for x in path.split('/') if x]
-  out_parts, run = parts(out), parts(logdir)
-  if run[:len(out_parts)] == out_parts:
-    raise ExportError(f'--out {out} is the run directory {logdir} or holds it; exporting '
-                      'there would replace the run; choose a directory outside it')
-  if out_parts[:len(run) + 1] == run + ['ckpt']:
-    raise ExportError(f'--out {out} is in the run\'s checkpoints ({logdir}/ckpt); '
-                      'choose a directory outside them')
+  export_checks.check_out(out, overwrite, tf.io.gfile.isdir, tf.io.gfile.exists,
+                          tf.io.gfile.listdir)
 
 
 def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
@@ -252,20 +228,11 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
 
   -> (checkpoint prefix used, out).
   """
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
-  for flag, value in (('--logdir', logdir), ('--out', out)):
-    if not str(value or '').strip():  # '' would name the working directory's files
-      raise ExportError(f'{flag} is empty; give a directory')
-  logdir = os.path.expanduser(logdir).rstrip('/') or '/'
-  out = os.path.expanduser(out).rstrip('/') or '/'
+  logdir, out = export_checks.normalize(logdir, out)
   check_out(out, overwrite)  # before the slow part
-  check_out_beside_run(out, logdir)
-  config = configuration.load_config(logdir)
-  if config.random_agent:
-    raise ExportError(
-        f'{logdir} trained a random agent (random_agent=True): no policy to export')
-  obs_space, act_space = configuration.load_spaces(logdir)
+  export_checks.check_out_beside_run(out, logdir)
+  config, obs_space, act_space = export_checks.check_run(logdir)
   with config.unlocked():
     config.distribute = 'default'  # one device: the run's strategy may not exist here
   agent = factories.make_agent(config, obs_space, act_space)
@@ -375,70 +342,3 @@ def _compare(what, spec, space):
   got = (tf.as_dtype(space.dtype).name, tuple(space.shape))
   if want != got:
     raise ExportError(f'{what}: the policy has dtype/shape {want}, the env {got}')
-
-
-def main(argv):
-  from absl import flags
-  from absl import logging
-  from dreamerv3_tf.core import base
-  del argv
-  FLAGS = flags.FLAGS
-  if FLAGS.traceback:
-    os.environ[base.TRACEBACK_ENV] = '1'
-  signal.signal(signal.SIGTERM, _on_sigterm)  # `kill`, `timeout`: as Ctrl-C
-  logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
-  try:
-    prefix, out = export_run(
-        FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
-  except KeyboardInterrupt as e:
-    term = isinstance(e, _Terminated)
-    base.fail(f'{"Terminated" if term else "Interrupted"}; an unfinished export leaves '
-              '--out as it was', 143 if term else 130)
-  except Exception as e:  # noqa: BLE001 - every failure ends in one line
-    line = base.describe(e)
-    if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
-      line = f'Error: {base.one_line(e)}'
-    base.fail(line, 1)
-  print(f'Exported the policy of {prefix} to {out} '
-        f'(signatures: {", ".join(SIGNATURES)}).')
-  if FLAGS.tflite:
-    print(f'TensorFlow Lite: {os.path.join(out, TFLITE_FILE)} '
-          f'(signatures: {", ".join(TFLITE_SIGNATURES)}).')
-
-
-class _Terminated(KeyboardInterrupt):
-  """SIGTERM, raised like Ctrl-C so that the temporary export is removed."""
-
-
-def _on_sigterm(signum, frame):
-  del signum, frame
-  raise _Terminated()
-
-
-def _parse_flags(argv):
-  """A bad or missing flag is one line (exit code 2), as in main."""
-  from absl import flags
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    print(f'Error: {e}', file=sys.stderr)
-    sys.exit(2)
-
-
-def entry():
-  from absl import app
-  from absl import flags
-  flags.DEFINE_string('logdir', None, 'Logdir of a training run (config.json, '
-                      'spaces.json, ckpt/).', required=True)
-  flags.DEFINE_string('out', None, 'SavedModel directory to write.', required=True)
-  flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
-                      '(default: the latest in LOGDIR/ckpt).')
-  flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
-  flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
-                    'initial_state for TensorFlow Lite.')
-  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.')
-  app.run(main, flags_parser=_parse_flags)
-
-
-if __name__ == '__main__':
-  entry()

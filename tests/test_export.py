@@ -342,6 +342,47 @@ def test_a_missing_flag_is_one_line_with_exit_code_2(tmp_path):
       'Error: flag --out=None: Flag --out must have a value other than None.']
 
 
+# The command with TensorFlow made unimportable: a check that needed it would fail.
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules['tensorflow'] = None
+sys.argv = ['export', *sys.argv[1:]]
+runpy.run_module('dreamerv3_tf.export', run_name='__main__')
+"""
+
+
+@pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
+                                  'stray'])
+def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
+  """A typo cost the 5-7 s of TensorFlow's import before its one line."""
+  logdir, _, out = cartpole
+  random_run = tmp_path / 'random'
+  config = dmc.get_config('train_eval,debug')
+  config.random_agent = True
+  configuration.save(config, str(random_run))
+  configuration.save_spaces(str(random_run), *CARTPOLE)
+  args, line = {
+      'no_out': ([f'--logdir={logdir}'], 'Error: flag --out=None: Flag --out must have a '
+                 'value other than None.'),
+      'taken': ([f'--logdir={logdir}', f'--out={out}'], f'Error: --out {out} exists and is '
+                'not empty; choose another or pass --overwrite'),
+      'the_run': ([f'--logdir={logdir}', f'--out={logdir}', '--overwrite'],
+                  f'Error: --out {logdir} is the run directory {logdir} or holds it'),
+      'not_a_run': ([f'--logdir={tmp_path}', f'--out={tmp_path}/x'],
+                    f'Error: {tmp_path}/config.json not found'),
+      'random': ([f'--logdir={random_run}', f'--out={tmp_path}/x'],
+                 f'Error: {random_run} trained a random agent'),
+      'stray': ([f'--logdir={logdir}', f'--out={tmp_path}/x', 'tflite'],
+                "Error: unexpected argument 'tflite'; flags start with --"),
+  }[case]
+  result = subprocess.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode in (1, 2), result.stderr[-3000:]
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
+  assert not (tmp_path / 'x').exists()
+
+
 def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, monkeypatch):
   out = tmp_path / 'out'
   out.mkdir()
@@ -373,17 +414,18 @@ def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, 
 SIGTERM_DURING_SAVE = """
 import os, signal, sys, types
 import tensorflow as tf
-from dreamerv3_tf import export
+from dreamerv3_tf import export, export_checks
 out = sys.argv[1]
 def save(module, path, signatures):
   os.makedirs(path)
   os.kill(os.getpid(), signal.SIGTERM)
 export.PolicyModule = lambda agent: types.SimpleNamespace(signatures=lambda: {})
 tf.saved_model.save = save
+export_checks.check_run = lambda logdir: None
 export.export_run = lambda *args: export.export(
     types.SimpleNamespace(act_space={}), out, overwrite=True)
-sys.argv = ['export', '--logdir=unused', f'--out={out}']
-export.entry()
+sys.argv = ['export', f'--logdir={os.path.dirname(out)}/unused', f'--out={out}', '--overwrite']
+export_checks.entry()
 """
 
 

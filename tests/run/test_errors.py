@@ -339,12 +339,17 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
   assert main.interrupt_behind(raised(lambda: int('x'))) is None
   # Or nothing in the chain says so (pybind11 drops the KeyboardInterrupt itself and says
   # "error_already_set: ... REPLACED BY KeyboardInterrupt"): the signal's arrival does.
-  with pytest.raises(main.Terminated):
-    main._on_signal(signal.SIGTERM, None)
+  handlers = {s: signal.getsignal(s) for s in main._STOP_SIGNALS}
   try:
+    with pytest.raises(main.Terminated):
+      main._on_signal(signal.SIGTERM, None)
     assert isinstance(main._signalled(), main.Terminated)
-  finally:
+    # The stop under way ignores further stop signals (Ctrl-C held down).
+    assert all(signal.getsignal(s) == signal.SIG_IGN for s in main._STOP_SIGNALS)
+  finally:  # this process's, and its later children's (ignoring is inherited)
     main._SIGNALS.clear()
+    for number, handler in handlers.items():
+      signal.signal(number, handler)
   assert main._signalled() is None
 
 

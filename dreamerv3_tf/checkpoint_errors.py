@@ -1,0 +1,8 @@
+"""The error of a checkpoint or export that cannot be loaded or saved. Its own module
+without TensorFlow: the export command raises it before TensorFlow loads."""
+
+from dreamerv3_tf.core import base
+
+
+class CheckpointError(base.UserError, RuntimeError):
+  """A checkpoint that cannot be loaded or saved; the message is one line."""

@@ -1,0 +1,140 @@
+"""What an export needs that can be checked without TensorFlow, and its command line.
+
+`python -m dreamerv3_tf.export` runs `command()` before export.py imports TensorFlow
+(5-7 s on a slow machine): a missing flag, an --out that is taken or would replace
+the run, and a logdir without a trained run's files are one line at once. The export
+itself (export.py) checks the same again, for callers of `export_run`.
+"""
+
+import os
+import signal
+import sys
+
+from dreamerv3_tf.checkpoint_errors import CheckpointError
+from dreamerv3_tf.core import base
+
+
+class ExportError(CheckpointError):
+  """An export that cannot be made or loaded; the message is one line."""
+
+
+def normalize(logdir, out):
+  """-> (logdir, out) with ~ expanded and no trailing slash; empty ones refused."""
+  for flag, value in (('--logdir', logdir), ('--out', out)):
+    if not str(value or '').strip():  # '' would name the working directory's files
+      raise ExportError(f'{flag} is empty; give a directory')
+  return (os.path.expanduser(logdir).rstrip('/') or '/',
+          os.path.expanduser(out).rstrip('/') or '/')
+
+
+def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
+              listdir=os.listdir):
+  """--out must be free (or --overwrite) and not below a file. Remote paths pass
+  their own file functions (tf.io.gfile's)."""
+  if exists(out):
+    if not isdir(out):
+      raise ExportError(f'--out {out} exists and is not a directory')
+    if listdir(out) and not overwrite:
+      raise ExportError(
+          f'--out {out} exists and is not empty; choose another or pass --overwrite')
+  elif '://' not in out:  # it will be made: below a directory, not a file
+    parent = os.path.dirname(os.path.abspath(out))
+    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+      parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+      raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
+
+
+def check_out_beside_run(out, logdir):
+  """--out must not be the run, hold it, or lie in its checkpoints: --overwrite
+  replaces --out as a whole, which would delete what the run saved."""
+  def parts(path):
+    path = path if '://' in path else os.path.realpath(path)
+    return [x for x in path.split('/') if x]
+  out_parts, run = parts(out), parts(logdir)
+  if run[:len(out_parts)] == out_parts:
+    raise ExportError(f'--out {out} is the run directory {logdir} or holds it; exporting '
+                      'there would replace the run; choose a directory outside it')
+  if out_parts[:len(run) + 1] == run + ['ckpt']:
+    raise ExportError(f'--out {out} is in the run\'s checkpoints ({logdir}/ckpt); '
+                      'choose a directory outside them')
+
+
+def check_run(logdir):
+  """-> (config, obs_space, act_space) of the trained run in `logdir`."""
+  from dreamerv3_tf import configuration
+  config = configuration.load_config(logdir)
+  if config.random_agent:
+    raise ExportError(
+        f'{logdir} trained a random agent (random_agent=True): no policy to export')
+  return (config, *configuration.load_spaces(logdir))
+
+
+def command(argv):
+  """The command (flags parsed): local checks, then TensorFlow and the export."""
+  from absl import flags
+  from absl import logging
+  FLAGS = flags.FLAGS
+  if FLAGS.traceback:
+    os.environ[base.TRACEBACK_ENV] = '1'
+  signal.signal(signal.SIGTERM, _on_sigterm)  # `kill`, `timeout`: as Ctrl-C
+  logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
+  try:
+    if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
+      raise ExportError(f'unexpected argument {argv[1]!r}; flags start with --')
+    logdir, out = normalize(FLAGS.logdir, FLAGS.out)
+    if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
+      check_out(out, FLAGS.overwrite)
+      check_out_beside_run(out, logdir)
+      check_run(logdir)
+    from dreamerv3_tf import export
+    prefix, out = export.export_run(
+        FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
+  except KeyboardInterrupt as e:
+    term = isinstance(e, _Terminated)
+    base.fail(f'{"Terminated" if term else "Interrupted"}; an unfinished export leaves '
+              '--out as it was', 143 if term else 130)
+  except Exception as e:  # noqa: BLE001 - every failure ends in one line
+    line = base.describe(e)
+    if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
+      line = f'Error: {base.one_line(e)}'
+    base.fail(line, 1)
+  print(f'Exported the policy of {prefix} to {out} '
+        f'(signatures: {", ".join(export.SIGNATURES)}).')
+  if FLAGS.tflite:
+    print(f'TensorFlow Lite: {os.path.join(out, export.TFLITE_FILE)} '
+          f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}).')
+
+
+class _Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C so that the temporary export is removed."""
+
+
+def _on_sigterm(signum, frame):
+  del signum, frame
+  raise _Terminated()
+
+
+def _parse_flags(argv):
+  """A bad or missing flag is one line (exit code 2), as in main."""
+  from absl import flags
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f'Error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+def entry():
+  from absl import app
+  from absl import flags
+  flags.DEFINE_string('logdir', None, 'Logdir of a training run (config.json, '
+                      'spaces.json, ckpt/).', required=True)
+  flags.DEFINE_string('out', None, 'SavedModel directory to write.', required=True)
+  flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
+                      '(default: the latest in LOGDIR/ckpt).')
+  flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
+  flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
+                    'initial_state for TensorFlow Lite.')
+  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.')
+  app.run(command, flags_parser=_parse_flags)
