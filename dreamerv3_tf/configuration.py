@@ -8,6 +8,7 @@ it (the eval replay's capacity) are computed where their object is made
 import json
 import math
 import os
+import tempfile
 
 import ml_collections as mlc
 
@@ -267,6 +268,24 @@ def _check_entries(config, logdir, fs):
       kind, want = ('a directory', 'file') if name in files else ('a file', 'directory')
       raise ConfigError(f'{path} is {kind}, but the run writes a {want} there; move it '
                         'away or use a new --logdir')
+  if '://' not in logdir:
+    # Appended to or written into in place (config.json and spaces.json are replaced
+    # through the logdir): a read-only ckpt/ stopped the run at its first save.
+    _check_writable([os.path.join(logdir, x) for x in dirs + files
+                     if x not in ('config.json', 'spaces.json')])
+
+
+def _check_writable(paths):
+  """LogdirError naming the first existing local path of `paths` that cannot be
+  written. Leaves each as it was: an unnamed temporary file, an append of nothing."""
+  for path in paths:
+    try:
+      if os.path.isdir(path):
+        tempfile.TemporaryFile(dir=path).close()
+      elif os.path.exists(path):
+        open(path, 'a').close()
+    except OSError as e:
+      raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
 
 
 def save(config, logdir, allow_other=False):
