@@ -325,7 +325,8 @@ def _parse_steps(text):
   except ValueError:
     raise argparse.ArgumentTypeError(
         f'expected comma-separated steps such as 10000,25000; got {text!r}') from None
-  if not steps or any(s < 0 for s in steps):
+  # nan and inf passed (nan < 0 is False) and printed a row of step nan.
+  if not steps or not all(0 <= s < math.inf for s in steps):
     raise argparse.ArgumentTypeError(f'expected non-negative steps; got {text!r}')
   return steps
 
@@ -336,7 +337,8 @@ def _positive(kind):
       value = kind(text)
     except ValueError:
       raise argparse.ArgumentTypeError(f'expected a positive number; got {text!r}') from None
-    if value <= 0:
+    # nan passed (nan <= 0 is False), as did inf: both failed in the plot, or not at all.
+    if not 0 < value < math.inf:
       raise argparse.ArgumentTypeError(f'expected a positive number; got {text!r}')
     return value
   return parse

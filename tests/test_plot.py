@@ -246,7 +246,13 @@ def test_bad_inputs(tmp_path, capsys):
   assert 'dmc_cartpole_balance' in capsys.readouterr().err
   for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
                ['--logdirs', str(logdir), '--out', 'x.jpg'],
-               ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5']):
+               ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5'],
+               # nan and inf passed: a table row at step nan (exit 0), or a failure in
+               # the plot in 3 lines (a numpy warning) or naming no flag (exit 1).
+               ['--logdirs', str(logdir), '--table', 'nan'],
+               ['--logdirs', str(logdir), '--table', '1000,inf'],
+               ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', 'inf'],
+               ['--logdirs', str(logdir), '--out', 'x.png', '--window', 'nan']):
     with pytest.raises(SystemExit) as e:
       plot.main(argv)
     assert e.value.code == 2
