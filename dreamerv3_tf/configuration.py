@@ -20,6 +20,8 @@ STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 FRACS = ('uniform', 'priority', 'recency')  # the replay's selectors (replay.fracs)
+PRIO = ('exponent', 'initial', 'zero_on_sample', 'maxfrac')  # replay.prio: Prioritized's
+PREDSUMS = ('paired', 'stable', 'official')  # agent/dists.py's (which imports TensorFlow)
 
 
 # The agent's sizes and counts ('<part>.<key>': the least value it can build with).
@@ -30,6 +32,16 @@ _AGENT_SIZES = {
     **{f'{p}.units': 1 for p in ('enc', 'dec', 'rewhead', 'conhead', 'policy', 'value')},
     **{f'{p}.layers': 0 for p in ('enc', 'dec', 'rewhead', 'conhead', 'policy', 'value')},
     'rssm.imglayers': 0, 'rssm.obslayers': 0, 'slowvalue.every': 1,
+}
+
+# The agent's fractions and rates ('<part>.<key>': (least, greatest, greatest included)):
+# outside, the first updates were NaN (skipped), or training went on, wrong.
+_AGENT_RANGES = {
+    **{f'{p}.unimix': (0, 1, True) for p in ('rssm', 'policy')},
+    **{f'{p}.lam': (0, 1, True) for p in ('imag_loss', 'repl_loss')},
+    **{f'opt.{k}': (0, 1, False) for k in ('beta1', 'beta2')},  # Adam divides by 1 - beta
+    **{f'{p}.rate': (0, 1, True) for p in ('slowvalue', 'retnorm')},
+    **{f'retnorm.{k}': (0, 100, True) for k in ('perclo', 'perchi')},
 }
 
 
@@ -128,6 +140,15 @@ def finalize(config):
          f'eval replay capacity {eval_size} (replay.size x eval_fraction) '
          f'is shorter than one report sequence ({report_len} steps)')
   _check(c.replay.chunksize >= 1, f'replay.chunksize={c.replay.chunksize} must be >= 1')
+  prio = dict(c.replay.prio)  # the selector's errors were 'unexpected', and only when used
+  unknown = sorted(set(prio) - set(PRIO))
+  _check(not unknown, f'replay.prio has unknown keys {unknown}; choose from {PRIO}')
+  _check(all(_is_number(prio.get(k, 0)) for k in ('exponent', 'initial', 'maxfrac')),
+         f'replay.prio={prio} must hold numbers')
+  _check(0 <= prio.get('maxfrac', 0) <= 1,
+         f"replay.prio.maxfrac={prio.get('maxfrac')} must be in [0, 1]")
+  _check(prio.get('exponent', 0) >= 0,
+         f"replay.prio.exponent={prio.get('exponent')} must be >= 0")
   outputs = [x for x in c.logger.outputs.split(',') if x]
   unknown = set(outputs) - {'terminal', 'jsonl', 'tensorboard'}
   _check(not unknown, f'logger.outputs has unknown entries {sorted(unknown)}')
@@ -138,6 +159,20 @@ def finalize(config):
     part, name = key.split('.')
     value = a[part].get(name) if part in a else None
     _check(value is None or value >= low, f'agent.{key}={value} must be >= {low}')
+  for key, (low, high, closed) in _AGENT_RANGES.items():
+    part, name = key.split('.')
+    value = a[part].get(name) if part in a else None
+    _check(value is None or (_is_number(value) and low <= value and (
+        value <= high if closed else value < high)),
+        f'agent.{key}={value} must be in [{low}, {high}{"]" if closed else ")"}')
+  lo, hi = a.retnorm.get('perclo', 5.0), a.retnorm.get('perchi', 95.0)  # their defaults
+  _check(lo < hi, f'agent.retnorm.perclo={lo} must be < perchi={hi}')
+  lo, hi = a.policy.get('minstd', 0.1), a.policy.get('maxstd', 1.0)
+  _check(_is_number(lo) and _is_number(hi) and 0 < lo <= hi,
+         f'agent.policy.minstd={lo} must be > 0 and <= maxstd={hi}')
+  for key in ('rewhead', 'value'):  # the heads failed at their first call, 'unexpected'
+    predsum = a[key].get('predsum', PREDSUMS[-1])
+    _check(predsum in PREDSUMS, f'agent.{key}.predsum={predsum!r}; choose one of {PREDSUMS}')
   for part in ('enc', 'dec'):  # a flag's value that is no tuple of ints came in as text
     mults = a[part].get('mults')
     _check(isinstance(mults, (tuple, list)) and len(mults) >= 1 and all(

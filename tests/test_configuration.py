@@ -110,6 +110,17 @@ def test_impossible_combinations_are_named():
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
      'random_agent=True acts at random and has no weights to start from'),
+    # 'unexpected' ValueError at the heads' first call, after the logdir was written.
+    ({'agent.rewhead.predsum': 'bogus'}, r"agent.rewhead.predsum='bogus'; choose one of"),
+    # Out of range: unimix=2.0 made the first updates NaN (skipped), and the run went on.
+    ({'agent.rssm.unimix': 2.0}, r'agent.rssm.unimix=2.0 must be in \[0, 1\]'),
+    ({'agent.imag_loss.lam': -0.5}, r'agent.imag_loss.lam=-0.5 must be in \[0, 1\]'),
+    ({'agent.opt.beta2': 1.0}, r'agent.opt.beta2=1.0 must be in \[0, 1\)'),
+    ({'agent.retnorm.perclo': 99.0}, 'agent.retnorm.perclo=99.0 must be < perchi=95.0'),
+    ({'agent.policy.minstd': 0.0}, 'agent.policy.minstd=0.0 must be > 0 and <= maxstd=1.0'),
+    # 'unexpected' errors of the priority selector, only when replay.fracs used it.
+    ({'replay.prio.maxfrac': 2.0}, r'replay.prio.maxfrac=2.0 must be in \[0, 1\]'),
+    ({'replay.prio.exponant': 1.0}, r"replay.prio has unknown keys \['exponant'\]"),
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
