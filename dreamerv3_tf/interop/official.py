@@ -26,6 +26,7 @@ import sys
 
 import numpy as np
 
+from dreamerv3_tf.core import base
 from dreamerv3_tf.interop import unpickle
 
 # (official parameter name, our variable as an attribute path from the agent), one to
@@ -110,7 +111,7 @@ STEP_COPIES = ('opt/state/1/0', 'opt/state/2/0', 'opt/state/3/count')
 NU, MU = 'opt/state/1/1/', 'opt/state/2/1/'
 
 
-class OfficialCheckpointError(ValueError):
+class OfficialCheckpointError(base.UserError, ValueError):
   """An official checkpoint that cannot be read or does not fit; one line."""
 
 
@@ -327,7 +328,6 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
 
 def _spaces(config):
   from dreamerv3_tf import factories
-  from dreamerv3_tf.core import base
   driver = factories.make_driver(config, 'eval')
   try:
     return base.agent_spaces(driver.obs_space, driver.act_space)
@@ -337,22 +337,38 @@ def _spaces(config):
 
 def main(argv):
   del argv
+  import signal
   from absl import flags
+  from absl import logging
   from ml_collections import config_flags
-  from dreamerv3_tf import checkpoint as checkpointing
-  from dreamerv3_tf import configuration
-  from dreamerv3_tf.core import base
-  from dreamerv3_tf.interop import official_config
+  from dreamerv3_tf import main as cli
+  from dreamerv3_tf import startup
   FLAGS = flags.FLAGS
+  logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)  # as main
+  if FLAGS.traceback:
+    os.environ[base.TRACEBACK_ENV] = '1'
+  signal.signal(signal.SIGTERM, cli._on_signal)  # `kill`, `timeout`: as Ctrl-C
+  try:  # the config file loads lazily: its errors are main's one line (exit code 2)
+    config = FLAGS.config
+    if config is not None:
+      config.to_dict()
+  except Exception as e:  # noqa: BLE001 - every load error is a user error here
+    cli._usage_error(cli._one_line(e, sys.argv))
+  if not (FLAGS.logdir or '').strip():  # '' failed with a traceback
+    cli._usage_error('--logdir is required: the new logdir of ours to write')
+  # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
+  # line of a refusal: hidden as main hides them (--verbose shows them).
+  startup.import_tensorflow(startup.log_level(FLAGS.verbose))
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.interop import official_config
   try:
-    config, overrides = FLAGS.config, {}
+    overrides = {}
     if config is None:
       from configs import dmc
       config = dmc.get_config('train_eval')
     else:
       overrides = config_flags.get_override_values(FLAGS['config'])
-    config.to_dict()
-    out = os.path.expanduser(FLAGS.logdir).rstrip('/')
+    out = os.path.expanduser(FLAGS.logdir).rstrip('/') or '/'
     folder = find_folder(FLAGS.checkpoint)
     yaml_path = official_config.find_yaml(FLAGS.checkpoint, folder)
     with config.unlocked():
@@ -366,11 +382,13 @@ def main(argv):
     configuration.finalize(config)
     obs_space, act_space = _spaces(config)
     data, prefix = write_logdir(config, obs_space, act_space, folder, out)
-  except (OfficialCheckpointError, official_config.OfficialConfigError,
-          configuration.ConfigError, checkpointing.CheckpointError,
-          base.EnvSpaceError) as e:
-    print(f'Error: {e}', file=sys.stderr)
-    sys.exit(1)
+  except KeyboardInterrupt as e:
+    term = isinstance(e, cli.Terminated)
+    base.fail(f'{"Terminated" if term else "Interrupted"}; the import did not finish',
+              143 if term else 130)
+  except Exception as e:  # noqa: BLE001 - every failure ends in one line: an env that
+    # cannot start and a logdir that cannot be written printed a traceback
+    base.fail(base.describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
   step = f' at env step {data["step"]}' if data['step'] is not None else ''
   print(f'Imported {data["folder"]}{step} ({len(data["params"])} official entries, '
         f'{int(data["params"]["opt/step/value"])} updates) into {prefix}.')
@@ -380,16 +398,21 @@ def main(argv):
 def entry():
   from absl import app
   from absl import flags
-  from ml_collections import config_flags
-  config_flags.DEFINE_config_file(
-      'config', None, 'Our config file and presets for the task, e.g. '
-      'configs/dmc.py:train_eval (default); the official run\'s config.yaml, when '
-      'found next to its ckpt/, sets the model sizes.', lock_config=True)
+  # main's flags (--config, --logdir, --traceback, --verbose) and its parser: a bad
+  # flag or config key is its one line with exit code 2 (a traceback, or absl's two
+  # lines with exit code 1, before).
+  from dreamerv3_tf import main as cli
+  flags.FLAGS['config'].help = (
+      'Our config file and presets for the task, e.g. configs/dmc.py:train_eval '
+      "(default); the official run's config.yaml, when found next to its ckpt/, sets "
+      'the model sizes.')
+  flags.FLAGS['logdir'].help = ('Logdir of ours to write (config.json, spaces.json, '
+                                'ckpt/); its ckpt/ must not exist yet.')
+  for name in ('config', 'logdir', 'traceback', 'verbose'):
+    flags.declare_key_flag(name)  # listed by --help, as the flags of this command
   flags.DEFINE_string('checkpoint', None, 'Official logdir, its ckpt/ folder, or one '
                       'save folder holding agent.pkl and done.', required=True)
-  flags.DEFINE_string('logdir', None, 'Logdir of ours to write (config.json, '
-                      'spaces.json, ckpt/); its ckpt/ must not exist yet.', required=True)
-  app.run(main)
+  app.run(main, flags_parser=cli._parse_flags)
 
 
 if __name__ == '__main__':

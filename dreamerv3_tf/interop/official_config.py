@@ -8,6 +8,8 @@ implement, naming the first. Used by the checkpoint importer and the parity test
 
 import os
 
+from dreamerv3_tf.core import base
+
 # Official dotted key -> ours. Only keys present on both sides are copied.
 SAME = {
     'task': 'task', 'seed': 'seed', 'batch_size': 'batch_size',
@@ -66,7 +68,7 @@ for _part in ('dyn.rssm', 'enc.simple', 'dec.simple', 'rewhead', 'conhead', 'pol
   REQUIRED[f'agent.{_part}.norm'] = 'rms'
 
 
-class OfficialConfigError(ValueError):
+class OfficialConfigError(base.UserError, ValueError):
   """An official setting we do not implement; the message is one line."""
 
 

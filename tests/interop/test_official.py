@@ -183,6 +183,37 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
   assert not (tmp_path / 'ours' / 'ckpt').exists()
 
 
+@pytest.mark.parametrize('args, code, line', [
+    # A traceback before (the env's error, the logdir's, ml_collections').
+    (['--config.task=dummy_nosuch'], 1,
+     "Env error: dummy_nosuch eval env 0 failed to start: Unknown task 'dummy_nosuch'"),
+    (['--logdir='], 2, 'Config error: --logdir is required'),
+    (['--config.agent.nosuch=1'], 2, "Config error: unknown config key 'agent.nosuch'"),
+    # absl's two lines and exit code 1.
+    (['--checkpoint='], 2, 'Config error: flag --checkpoint=None: Flag --checkpoint '
+     'must have a value other than None.'),
+    # One line, but after the 9 lines TensorFlow logs as it loads.
+    ([], 1, 'Error: {official}/ckpt/x/agent.pkl: not a readable pickle (EOFError'),
+])
+def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
+  (tmp_path / 'official' / 'ckpt' / 'x').mkdir(parents=True)
+  (tmp_path / 'official' / 'ckpt' / 'latest').write_text('x')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'agent.pkl').write_bytes(b'')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'done').write_bytes(b'')
+  flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
+           '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
+           '--config.run.parallel=False', *args]
+  if '--checkpoint=' in args:  # that case leaves the flag out
+    flags = [x for x in flags if not x.startswith('--checkpoint=')]
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  run = subprocess.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+  lines = run.stderr.splitlines()
+  assert run.returncode == code and len(lines) == 1, run.stderr[-2000:]
+  assert lines[0].startswith(line.format(official=tmp_path / 'official')), lines[0]
+  assert not (tmp_path / 'ours').exists()
+
+
 def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   # An official-format checkpoint for the dummy task's agent (our own weights under
   # the official names), imported and exported with the two commands of the README.
