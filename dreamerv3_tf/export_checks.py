@@ -87,6 +87,10 @@ def command(argv):
       check_out(out, FLAGS.overwrite)
       check_out_beside_run(out, logdir)
       check_run(logdir)
+    # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
+    # line of a failure: hidden as main hides them (TF_CPP_MIN_LOG_LEVEL shows them).
+    from dreamerv3_tf import startup
+    startup.import_tensorflow(startup.log_level())
     from dreamerv3_tf import export
     prefix, out = export.export_run(
         FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)

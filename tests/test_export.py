@@ -276,6 +276,16 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
     export.export_run(str(empty), str(tmp_path / 'a'))
   with pytest.raises(checkpointing.CheckpointError, match='ckpt-9 is missing'):
     export.export_run(str(logdir), str(tmp_path / 'a'), checkpoint=f'{logdir}/ckpt/ckpt-9')
+  # The same from the command in a user's shell (no TF_CPP_MIN_LOG_LEVEL): the 9 lines
+  # TensorFlow logs as it loads came before the one line.
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  result = subprocess.run(
+      export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a',
+                 f'--checkpoint={logdir}/ckpt/ckpt-9'),
+      cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert result.returncode == 1 and result.stderr.splitlines() == [
+      f'Error: Checkpoint {logdir}/ckpt/ckpt-9 is missing ({logdir}/ckpt/ckpt-9.index not '
+      'found)'], result.stderr[-3000:]
   assert not (tmp_path / 'a').exists()
   before = sorted(os.listdir(out))
   stamp = os.path.getmtime(out / 'saved_model.pb')
