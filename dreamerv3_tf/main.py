@@ -184,6 +184,7 @@ def main(argv):
     configuration.finalize(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+    check_xla_flags(config.xla_flags)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
     startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
@@ -278,6 +279,45 @@ def use_xla_cache(directory):
         f"({base.one_line(e, cause_only=True)}); pass another, or '' for none") from e
   os.environ['TF_XLA_FLAGS'] = (
       f'{flags_now} --tf_xla_persistent_cache_directory={directory}'.strip())
+
+
+def check_xla_flags(flags):
+  """Raises ConfigError unless XLA accepts `flags` (config.xla_flags).
+
+  XLA reads XLA_FLAGS at its first compile, after the logdir was written, and a flag
+  it does not know ends the process there: with a line that names no config key, or
+  with its list of all its flags (some 90 lines) for a value it cannot parse. So a
+  child process compiles once with them first (TensorFlow's import: seconds).
+  """
+  flags = ' '.join(str(flags).split())
+  if not flags:
+    return
+  from dreamerv3_tf import configuration
+  loose = [x for x in flags.split() if not x.startswith('--')]
+  if loose:  # XLA took it for a file of flags when first, else ignored it
+    raise configuration.ConfigError(
+        f"xla_flags={flags!r}: {loose[0]} does not start with --; XLA's flags look like "
+        '--xla_cpu_use_fusion_emitters=false')
+  import subprocess
+  env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}  # not the cache
+  env.update(TF_CPP_MIN_LOG_LEVEL='3',
+             XLA_FLAGS=f'{env.get("XLA_FLAGS", "")} {flags}'.strip())
+  code = ('import tensorflow as tf; '
+          'tf.function(lambda: tf.constant(1.0) + 1, jit_compile=True)()')
+  result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                          text=True, check=False)
+  if result.returncode == 0:
+    return
+  text = result.stderr
+  unknown = re.search(r'Unknown flag in XLA_FLAGS: (\S+)', text)
+  if unknown:
+    reason = f'XLA has no flag {unknown.group(1)}'
+  elif 'Flag parsing failed' in text:
+    reason = 'XLA cannot parse a value of them'
+  else:  # not XLA's flags (memory, a signal): the run itself shows it
+    return
+  raise configuration.ConfigError(
+      f"xla_flags={flags!r}: {reason}; XLA would stop the run at its first compile")
 
 
 def use_xla_flags(flags):

@@ -244,6 +244,10 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
     (['--config.run.eval_eps=many'], 'run.eval_eps=many'),
     (['--config.replay.size=3'], 'replay.size=3 is smaller than one batch'),
     (['--config.task=mars_rover'], "task='mars_rover'"),
+    # XLA printed its ~90 lines of flags at the first compile, after config.json.
+    (['--config.xla_flags=--xla_cpu_use_fusion_emitters=maybe'],
+     "xla_flags='--xla_cpu_use_fusion_emitters=maybe': XLA cannot parse a value of them; "
+     'XLA would stop the run at its first compile'),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
@@ -324,6 +328,25 @@ def test_xla_flags_are_appended_once(monkeypatch):
       '--xla_dump_to=/tmp/x --xla_cpu_use_fusion_emitters=false')
   main.use_xla_flags('')
   assert os.environ['XLA_FLAGS'].count('fusion_emitters') == 1
+
+
+@pytest.mark.parametrize('flags, message', [
+    # XLA ended the run at its first compile, after the logdir was written, with a line
+    # of its own ("F0000 ... Unknown flag in XLA_FLAGS") that named no config key.
+    ('--xla_nosuch=1', r"xla_flags='--xla_nosuch=1': XLA has no flag --xla_nosuch=1; "),
+    # XLA took it for a file of flags when first (one line, at the compile), else
+    # ignored it.
+    ('--xla_dump_to=/tmp/x xla_cpu_use_fusion_emitters=false',
+     'xla_cpu_use_fusion_emitters=false does not start with --; '),
+    ('--xla_cpu_use_fusion_emitters=false', None),
+])
+def test_xla_flags_that_xla_refuses_are_a_config_error(flags, message):
+  from dreamerv3_tf import main
+  if message is None:
+    main.check_xla_flags(flags)
+    return
+  with pytest.raises(configuration.ConfigError, match=message):
+    main.check_xla_flags(flags)
 
 
 
