@@ -8,6 +8,7 @@ it (the eval replay's capacity) are computed where their object is made
 import json
 import math
 import os
+import re
 import tempfile
 
 import ml_collections as mlc
@@ -105,6 +106,11 @@ def finalize(config):
   _check(not (c.random_agent and c.run.from_checkpoint and c.script != 'eval_only'),
          'random_agent=True acts at random and has no weights to start from; drop '
          'run.from_checkpoint or random_agent')
+  try:  # was refused at the checkpoint load, with exit code 1, after TensorFlow loaded
+    re.compile(c.run.from_checkpoint_regex)
+  except re.error as e:
+    raise ConfigError(f'run.from_checkpoint_regex={c.run.from_checkpoint_regex!r} is not '
+                      f'a valid regex: {e}') from None
   _check(0 <= c.run.train_ratio < math.inf,
          f'run.train_ratio={c.run.train_ratio} must be a finite number >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')

@@ -121,6 +121,9 @@ def test_impossible_combinations_are_named():
     # 'unexpected' errors of the priority selector, only when replay.fracs used it.
     ({'replay.prio.maxfrac': 2.0}, r'replay.prio.maxfrac=2.0 must be in \[0, 1\]'),
     ({'replay.prio.exponant': 1.0}, r"replay.prio has unknown keys \['exponant'\]"),
+    # Refused at the checkpoint load, with exit code 1, after TensorFlow loaded.
+    ({'run.from_checkpoint_regex': '('},
+     r"run.from_checkpoint_regex='\(' is not a valid regex: missing \)"),
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
