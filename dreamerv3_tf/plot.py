@@ -153,6 +153,13 @@ def load_runs(logdirs, task=None, labels=None):
   if labels is not None and len(labels) != len(logdirs):
     raise ValueError(f'{len(labels)} labels for {len(logdirs)} logdirs; give one per logdir')
   labels = labels or [None] * len(logdirs)
+  seen = {}  # a logdir given twice (a shell glob and its own name) counted as two seeds
+  for logdir in logdirs:
+    key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
+    if key in seen:
+      raise ValueError(f'{logdir} is given twice (also as {seen[key]}); its scores would '
+                       'count as two seeds')
+    seen[key] = logdir
   runs = [load_run(logdir, label) for logdir, label in zip(logdirs, labels)]
   if task:
     kept = [r for r in runs if task in (r.task, reference.their_task(r.task))]

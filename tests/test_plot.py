@@ -244,6 +244,11 @@ def test_bad_inputs(tmp_path, capsys):
   assert "missing key 'seed'" in capsys.readouterr().err
   assert plot.main(['--logdirs', str(logdir), '--task', 'dmc_nope', '--table', '1']) == 1
   assert 'dmc_cartpole_balance' in capsys.readouterr().err
+  # Counted as two seeds before ("(2)" in the table, a band of one run).
+  one = make_logdir(tmp_path / 'one', 1)
+  assert plot.main(['--logdirs', str(one), f'{one}/', '--table', '1000']) == 1
+  assert capsys.readouterr().err == (f'Error: {one}/ is given twice (also as {one}); '
+                                     'its scores would count as two seeds\n')
   for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
                ['--logdirs', str(logdir), '--out', 'x.jpg'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5'],
