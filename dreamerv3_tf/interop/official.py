@@ -356,12 +356,12 @@ def main(argv):
     cli._usage_error(cli._one_line(e, sys.argv))
   if not (FLAGS.logdir or '').strip():  # '' failed with a traceback
     cli._usage_error('--logdir is required: the new logdir of ours to write')
-  # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
-  # line of a refusal: hidden as main hides them (--verbose shows them).
-  startup.import_tensorflow(startup.log_level(FLAGS.verbose))
-  from dreamerv3_tf import configuration
-  from dreamerv3_tf.interop import official_config
   try:
+    # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
+    # line of a refusal: hidden as main hides them (--verbose shows them).
+    startup.import_tensorflow(startup.log_level(FLAGS.verbose))
+    from dreamerv3_tf import configuration
+    from dreamerv3_tf.interop import official_config
     overrides = {}
     if config is None:
       from configs import dmc

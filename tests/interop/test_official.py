@@ -214,6 +214,33 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   assert not (tmp_path / 'ours').exists()
 
 
+def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
+  # A traceback through TensorFlow's import before, and exit code 1.
+  import signal
+  import time
+  (tmp_path / 'official').mkdir()
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official',
+       f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
+       '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.monotonic() + 120
+    while True:  # until TensorFlow's library is mapped: the import is under way
+      with open(f'/proc/{proc.pid}/maps') as f:
+        if 'libtensorflow' in f.read():
+          break
+      assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+      time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+  finally:
+    proc.kill()
+  assert proc.returncode == 143, stderr[-2000:]
+  assert stderr.splitlines() == ['Terminated; the import did not finish']
+  assert not (tmp_path / 'ours').exists()
+
+
 def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   # An official-format checkpoint for the dummy task's agent (our own weights under
   # the official names), imported and exported with the two commands of the README.
