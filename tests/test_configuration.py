@@ -140,6 +140,12 @@ def test_values_that_failed_mid_run_are_named(changes, message):
     configuration.finalize(c)
 
 
+def test_the_checked_predsums_are_the_agents():
+  """configuration keeps its own copy (it must not import TensorFlow)."""
+  from dreamerv3_tf.agent import dists
+  assert configuration.PREDSUMS == dists.PREDSUMS
+
+
 def test_short_sequences_are_allowed_without_the_replay_value_loss():
   c = dmc.get_config('train_eval,debug')
   c.batch_length = c.report_length = 1
