@@ -55,9 +55,7 @@ _VERBOSE = flags.DEFINE_bool(
 
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
-  configs = [x[len('--config='):] if x.startswith('--config=') else next_arg
-              for x, next_arg in zip(argv[1:], [*argv[2:], ''])
-              if x == '--config' or x.startswith('--config=')]
+  configs = _config_values(argv)
   if len(configs) > 1:  # with overrides, absl says 'config.task is defined twice'
     _usage_error(f'--config is given {len(configs)} times ({", ".join(configs)}); give '
                  'one file and its presets, e.g. --config=configs/dmc.py:train_eval,debug')
@@ -106,14 +104,17 @@ def _one_line(error, argv=()):
   return text
 
 
+def _config_values(argv):
+  """The values of every --config flag in `argv` ('--config=X' or '--config X')."""
+  return [x[len('--config='):] if x.startswith('--config=') else next_arg
+          for x, next_arg in zip(argv[1:], [*argv[2:], ''])
+          if x == '--config' or x.startswith('--config=')]
+
+
 def _config_path(argv):
   """The file of the --config flag in `argv` (its presets cut off), or None."""
-  for arg, following in zip(argv[1:], [*argv[2:], '']):
-    if arg.startswith('--config='):
-      return arg[len('--config='):].split(':', 1)[0] or None
-    if arg == '--config':
-      return following.split(':', 1)[0] or None
-  return None
+  values = _config_values(argv)
+  return (values[0].split(':', 1)[0] or None) if values else None
 
 
 def _raised_in(error, path):
