@@ -1,5 +1,8 @@
 import os
+import shutil
 import sys
+
+import pytest
 
 # Tests run from a checkout: make `configs` and `dreamerv3_tf` importable without install.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -67,3 +70,15 @@ def pytest_collection_modifyitems(session, config, items):
   here = os.path.dirname(os.path.abspath(__file__))
   rank = {os.path.join(here, name): i for i, name in enumerate(SLOW_FIRST)}
   items.sort(key=lambda item: rank.get(str(item.path), len(SLOW_FIRST)))
+
+
+@pytest.fixture
+def unprivileged():
+  """The command prefix under which a process obeys file permissions: root writes
+  anywhere unless it drops that capability (setpriv, util-linux); skips without it."""
+  if os.geteuid() != 0:
+    return []
+  if not shutil.which('setpriv'):
+    pytest.skip('running as root without setpriv: permissions cannot be enforced')
+  caps = '-dac_override,-dac_read_search'
+  return ['setpriv', f'--inh-caps={caps}', f'--bounding-set={caps}', '--']

@@ -215,22 +215,15 @@ def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkey
   assert 'TF_XLA_FLAGS' not in os.environ
 
 
-def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path):
+def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileged):
   """An existing directory we may not write: XLA failed after the first compile,
   naming a temporary file of its own, and the run had written its logdir."""
-  import shutil
   cache = tmp_path / 'cache'
   cache.mkdir()
   cache.chmod(0o555)
-  prefix = []
-  if os.geteuid() == 0:  # root writes anywhere unless it drops that capability
-    if not shutil.which('setpriv'):
-      pytest.skip('running as root without setpriv: permissions cannot be enforced')
-    caps = '-dac_override,-dac_read_search'
-    prefix = ['setpriv', f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
   code = 'import sys; from dreamerv3_tf import main; main.use_xla_cache(sys.argv[1])'
   env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}
-  result = subprocess.run([*prefix, sys.executable, '-c', code, str(cache)], cwd=ROOT,
+  result = subprocess.run([*unprivileged, sys.executable, '-c', code, str(cache)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, env=env)
   assert result.returncode != 0
   assert (f'ConfigError: xla_cache={cache} cannot be a directory of compiled programs '

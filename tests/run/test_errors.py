@@ -133,36 +133,23 @@ def test_traceback_only_when_asked(tmp_path, how):
   assert our_lines(result.stderr)[-1].startswith(last)
 
 
-def drop_root_powers():
-  """The command prefix under which root obeys file permissions (skips without it)."""
-  if os.geteuid() != 0:
-    return []
-  setpriv = shutil.which('setpriv')  # root writes anywhere unless it drops that capability
-  if not setpriv:
-    pytest.skip('running as root without setpriv: permissions cannot be enforced')
-  caps = '-dac_override,-dac_read_search'
-  return [setpriv, f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
-
-
-def test_unwritable_logdir_is_one_line_and_unchanged(logdir):
-  prefix = drop_root_powers()
+def test_unwritable_logdir_is_one_line_and_unchanged(logdir, unprivileged):
   before = snapshot(logdir)
   os.chmod(logdir, 0o555)
   try:
-    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=prefix)
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
   finally:
     os.chmod(logdir, 0o755)
   assert one_line(result) == f'Error: Cannot write {logdir}/config.json: Permission denied'
   assert snapshot(logdir) == before
 
 
-def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir):
+def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivileged):
   """It trained until its first save and stopped there, its steps since lost."""
-  prefix = drop_root_powers()
   before = snapshot(logdir)
   os.chmod(logdir / 'ckpt', 0o555)
   try:
-    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=prefix)
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
   finally:
     os.chmod(logdir / 'ckpt', 0o755)
   assert one_line(result) == f'Error: Cannot write {logdir}/ckpt: Permission denied'
