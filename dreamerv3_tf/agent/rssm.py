@@ -84,10 +84,10 @@ class RSSM(nets.Layer):
     reset = tf.sigmoid(x[..., :F])
     cand = tf.tanh(reset * x[..., F:2 * F])
     update = tf.sigmoid(x[..., 2 * F:] - 1.0)
-    # The blend per group, joined along features: the same values as transposing
+    # The blend per group, joined along features: the same arithmetic as transposing
     # [g, B, F] back to [B, D], but XLA's CPU loop over a transpose fused with the
     # blend indexes by (d // F, d % F) and stays scalar; per group it runs over
-    # contiguous [B, F] rows in vector registers (3.6x faster at 16 envs).
+    # contiguous [B, F] rows in vector registers (README, design notes).
     deter = tf.cast(deter, tf.float32)
     return tf.concat([
         update[i] * cand[i] + (1.0 - update[i]) * deter[:, i * F:(i + 1) * F]
