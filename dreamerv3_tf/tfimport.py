@@ -10,10 +10,31 @@ Keras, which the import loads, also imports matplotlib's pyplot when it is insta
 its image-gallery helpers: 0.4-0.5 s of every start (session 10). A program that owns its
 process hides matplotlib for that moment; Keras guards that import and goes on without it,
 and matplotlib imports as usual afterwards.
+
+XLA's CPU copy insertion is told to use region analysis (`XLA_DEFAULTS`): the backward
+of a scan zeroes one step of its gradient lists per iteration in place, and without it
+XLA copies each whole list twice around that update, 64 times per size1m update. With
+it 6 of the 16 large copies go, updates take 4-5% less time, and the results are the
+same bit for bit (BENCHMARKS.md, session 15). A flag the user sets in XLA_FLAGS wins.
 """
 
 import gc
+import os
 import sys
+
+XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
+
+
+def add_xla_defaults(environ=os.environ):
+  """Appends each of XLA_DEFAULTS to XLA_FLAGS unless that flag is set there already.
+
+  XLA reads XLA_FLAGS at its first compile, so this works until then, even after the
+  import.
+  """
+  now = environ.get('XLA_FLAGS', '')
+  added = [f for f in XLA_DEFAULTS if f.split('=')[0] not in now]
+  if added:
+    environ['XLA_FLAGS'] = ' '.join([now, *added]).strip()
 
 
 def load(owned=False):
@@ -25,6 +46,7 @@ def load(owned=False):
   program (a notebook) the first would keep its cycles too, and the second would leave
   its Keras without the gallery plots.
   """
+  add_xla_defaults()
   if 'tensorflow' in sys.modules:
     return sys.modules['tensorflow']
   hidden = owned and 'matplotlib' not in sys.modules

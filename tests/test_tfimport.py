@@ -28,3 +28,19 @@ def test_the_collector_and_matplotlib_are_left_as_promised(before, owned, expect
                        text=True, timeout=120)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.split('\n')[-2] == expected
+
+
+@pytest.mark.parametrize('given, expected', [
+    (None, '--xla_cpu_copy_insertion_use_region_analysis=true'),
+    ('--xla_dump_to=/tmp/x',
+     '--xla_dump_to=/tmp/x --xla_cpu_copy_insertion_use_region_analysis=true'),
+    # The user's own setting wins, whichever value it has.
+    ('--xla_cpu_copy_insertion_use_region_analysis=false',
+     '--xla_cpu_copy_insertion_use_region_analysis=false'),
+])
+def test_xla_defaults_are_added_unless_the_user_set_them(given, expected):
+  from dreamerv3_tf import tfimport
+  environ = {} if given is None else {'XLA_FLAGS': given}
+  tfimport.add_xla_defaults(environ)
+  tfimport.add_xla_defaults(environ)  # twice, as two imports would: added once
+  assert environ['XLA_FLAGS'] == expected
