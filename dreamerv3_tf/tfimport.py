@@ -25,16 +25,18 @@ import sys
 XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
 
 
-def add_xla_defaults(environ=os.environ):
-  """Appends each of XLA_DEFAULTS to XLA_FLAGS unless that flag is set there already.
+def add_xla_flags(flags, environ=os.environ):
+  """Appends each of `flags` to XLA_FLAGS unless that flag is set there already (the
+  caller's value wins) -> the ones added.
 
   XLA reads XLA_FLAGS at its first compile, so this works until then, even after the
   import.
   """
   now = environ.get('XLA_FLAGS', '')
-  added = [f for f in XLA_DEFAULTS if f.split('=')[0] not in now]
+  added = [f for f in flags if f.split('=')[0] not in now]
   if added:
     environ['XLA_FLAGS'] = ' '.join([now, *added]).strip()
+  return added
 
 
 def load(owned=False):
@@ -46,7 +48,7 @@ def load(owned=False):
   program (a notebook) the first would keep its cycles too, and the second would leave
   its Keras without the gallery plots.
   """
-  add_xla_defaults()
+  add_xla_flags(XLA_DEFAULTS)
   if 'tensorflow' in sys.modules:
     return sys.modules['tensorflow']
   hidden = owned and 'matplotlib' not in sys.modules

@@ -6,6 +6,7 @@ import pytest
 
 # Tests run from a checkout: make `configs` and `dreamerv3_tf` importable without install.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from dreamerv3_tf import tfimport  # noqa: E402  (imports no TensorFlow)
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # Compiling tiny agents is most of the suite's CPU time. The tests check what a
@@ -20,9 +21,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 TEST_XLA_FLAGS = ('--xla_backend_optimization_level=0', '--xla_cpu_use_fusion_emitters=false')
 TEST_XLA_FLAGS_ENV = 'DREAMERV3_TF_TEST_XLA_FLAGS'
 TEST_CACHE_PREFIX = 'tests_o0_noemit'
-_xla = os.environ.get('XLA_FLAGS', '')
-_added = [f for f in TEST_XLA_FLAGS if f.split('=')[0] not in _xla]  # a caller's flag wins
-os.environ['XLA_FLAGS'] = ' '.join([_xla, *_added]).strip()
+_added = tfimport.add_xla_flags(TEST_XLA_FLAGS)  # a caller's flag wins
 os.environ.setdefault(TEST_XLA_FLAGS_ENV, ' '.join(_added))
 _tf_xla = os.environ.get('TF_XLA_FLAGS', '')
 if 'tf_xla_persistent_cache_directory' not in _tf_xla:   # tools/as_avx2.sh sets its own

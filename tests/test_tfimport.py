@@ -41,6 +41,6 @@ def test_the_collector_and_matplotlib_are_left_as_promised(before, owned, expect
 def test_xla_defaults_are_added_unless_the_user_set_them(given, expected):
   from dreamerv3_tf import tfimport
   environ = {} if given is None else {'XLA_FLAGS': given}
-  tfimport.add_xla_defaults(environ)
-  tfimport.add_xla_defaults(environ)  # twice, as two imports would: added once
+  tfimport.add_xla_flags(tfimport.XLA_DEFAULTS, environ)
+  tfimport.add_xla_flags(tfimport.XLA_DEFAULTS, environ)  # twice, as two imports would
   assert environ['XLA_FLAGS'] == expected
