@@ -44,14 +44,16 @@ def pytest_configure(config):
     from dreamerv3_tf import startup
     startup.import_tensorflow(startup.log_level())  # its load-time lines hidden too
 
-# The slowest test files (`pytest --durations=0`, summed per file, on 2 cores),
-# started first so that no worker is left running one of them at the end.
+# The slowest test files, slowest first (`pytest --durations=0` summed per file, 2 cores,
+# session 16), so that no worker is left running one of them at the end. xdist would
+# otherwise order files by their number of tests (--no-loadscope-reorder, pyproject.toml).
 SLOW_FIRST = (
-    'test_multi_worker.py', 'agent/test_learning.py', 'run/test_exact_resume.py',
-    'run/test_errors.py', 'test_startup.py', 'test_export.py', 'run/test_kill_resume.py',
-    'envs/test_custom.py', 'run/test_train_eval.py', 'interop/test_official.py',
-    'agent/test_mixed_precision.py', 'test_distribute.py', 'agent/test_agent.py',
-    'run/test_nonfinite.py', 'test_parity.py')
+    'agent/test_learning.py', 'test_multi_worker.py', 'test_export.py',
+    'run/test_exact_resume.py', 'test_startup.py', 'run/test_errors.py',
+    'interop/test_official.py', 'envs/test_custom.py', 'run/test_train_eval.py',
+    'run/test_kill_resume.py', 'agent/test_agent.py', 'test_distribute.py',
+    'agent/test_mixed_precision.py', 'test_configuration.py', 'run/test_nonfinite.py',
+    'test_parity.py', 'core/test_driver.py', 'test_tfimport.py', 'run/test_eval_only.py')
 
 
 def pytest_xdist_auto_num_workers(config):
