@@ -260,6 +260,25 @@ def check_logdir(config, logdir, allow_other=False):
         'use a new --logdir or pass --config.run.allow_other_config=True')
 
 
+def check_not_in_use(logdir):
+  """LogdirError if another process runs in local `logdir` (core/dirlock.py). Reads
+  only; the run itself holds the lock (run/common.py's lock_logdir)."""
+  if '://' in logdir:
+    return
+  from dreamerv3_tf.core import dirlock
+  try:
+    dirlock.check_free(logdir)
+  except dirlock.Busy as e:
+    raise in_use_error(logdir, e) from None
+
+
+def in_use_error(logdir, busy):
+  """The LogdirError of `logdir`'s dirlock.Busy: one line, what to do."""
+  holder = f'process {busy.pid}' if busy.pid else 'another process'
+  return LogdirError(f'logdir {logdir} is in use by another run ({holder}); stop that run '
+                     'first (its checkpoints are kept), or pass another --logdir')
+
+
 def _check_same_kind(config, logdir, saved):
   """An evaluation (script=eval_only) and a training run do not share a logdir: its
   config.json, metrics and step counts would mix two runs (eval_only reads a run

@@ -185,6 +185,8 @@ def main(argv):
     configuration.finalize(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+      if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)
+        configuration.check_not_in_use(config.logdir)  # another run there: stop now
     check_xla_flags(config.xla_flags)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)

@@ -104,6 +104,27 @@ def closing(stack, thing):
   return thing
 
 
+def lock_logdir(stack, logdir, create=False):
+  """Holds local `logdir` for this run until `stack` closes (core/dirlock.py), so that
+  a second run started in it stops with one line (LogdirError). A logdir that does not
+  exist yet is held once the run creates it (`create`: now, as its first write)."""
+  if '://' in logdir:
+    return
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core import dirlock
+  try:
+    if create:
+      os.makedirs(logdir, exist_ok=True)
+    if os.path.isdir(logdir):
+      stack.enter_context(dirlock.hold(logdir))
+  except dirlock.Busy as e:
+    raise configuration.in_use_error(logdir, e) from None
+  except OSError as e:
+    raise configuration.LogdirError(
+        f'Cannot create {logdir}: {base.one_line(e, cause_only=True)}') from e
+
+
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
 

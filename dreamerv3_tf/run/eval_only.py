@@ -26,8 +26,10 @@ def eval_only(config):
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   step = common.Counter()
   with contextlib.ExitStack() as cleanup:
+    common.lock_logdir(cleanup, config.logdir)  # one run per logdir
     driver = common.closing(cleanup, factories.make_driver(config, 'eval'))
     agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
+    common.lock_logdir(cleanup, config.logdir, create=True)
     configuration.save(config, config.logdir, config.run.allow_other_config)
     logger = common.closing(cleanup, factories.make_logger(config, step))
     should_log = clocks.Every(config.run.log_every, config.run.clock)

@@ -5,15 +5,16 @@ eval envs with the eval-mode policy.
 
 Order of a start or resume (why it is this way): nothing is written into the logdir
 before every check passed, so a run that stops leaves it as it was.
-1. The logdir and its config.json are checked (configuration.check_logdir), then the
-   envs are built: a bad logdir or task fails before any compile.
+1. The logdir and its config.json are checked (configuration.check_logdir), and the
+   logdir is locked for this run (core/dirlock.py: a second run in it stops), then
+   the envs are built: a bad logdir or task fails before any compile.
 2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
    the run with the flag that resumes from the newest intact one, `run.resume_from`).
 3. Agent and replays are built, then loaded in the official order, before any env
    step: `run.from_checkpoint`'s agent variables first, then this run's own latest
    checkpoint over everything (a resume continues from it, not from the other run).
    A checkpoint that does not fit stops the run.
-4. Only then the run writes: config.json, spaces.json, the logger's files, damaged
+4. Only then the run writes (a new logdir is created and locked first): config.json, spaces.json, the logger's files, damaged
    checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint (the
    only save of a start, with from_checkpoint's variables in it).
 Then the save clock is registered, so a resumed run does not immediately write a
@@ -38,6 +39,7 @@ def train_eval(config, evaluate=True):
   me = common.worker(config)
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
+    common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here
     _train_eval(config, evaluate, me, cleanup)
 
 
@@ -147,6 +149,7 @@ def _train_eval(config, evaluate, me, cleanup):
 
   # Every check passed: from here on the run writes into its logdir (the chief; the
   # others only their logs under workers/).
+  common.lock_logdir(cleanup, me.logdir, create=True)  # a new logdir: held from its start
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
     configuration.save_spaces(config.logdir, obs_space, act_space)

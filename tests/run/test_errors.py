@@ -144,6 +144,38 @@ def test_unwritable_logdir_is_one_line_and_unchanged(logdir, unprivileged):
   assert snapshot(logdir) == before
 
 
+# Another process of a user's: holds a logdir the way a run holds its own.
+HOLD = ('import sys, time\nfrom dreamerv3_tf.core import dirlock\n'
+        'with dirlock.hold(sys.argv[1]):\n  print("held", flush=True)\n  time.sleep(600)\n')
+
+
+def test_a_second_run_in_a_logdir_in_use_is_one_line_and_changes_nothing(logdir):
+  """The same command started twice, or a job restarted while its old process still
+  ran: both resumed, saved, and pruned or set aside each other's checkpoints."""
+  other = subprocess.Popen([sys.executable, '-c', HOLD, str(logdir)], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True)
+  try:
+    assert other.stdout.readline() == 'held\n'
+    before = snapshot(logdir)
+    line = (f'logdir {logdir} is in use by another run (process {other.pid}); stop that '
+            'run first (its checkpoints are kept), or pass another --logdir')
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400')
+    assert one_line(result) == f'Error: {line}'
+    assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+    # A start that passed that check before the other run took the logdir: the run
+    # itself stops, before it builds or writes anything.
+    config = make_run_config(logdir, random_agent=True, steps=400)
+    with pytest.raises(configuration.LogdirError, match=f'^{re.escape(line)}$'):
+      train_eval.train_eval(config)
+    assert snapshot(logdir) == before
+  finally:
+    other.kill()  # SIGKILL: the kernel drops its lock
+    other.wait()
+  train_eval.train_eval(make_run_config(  # and the logdir is free again
+      logdir, random_agent=True, steps=SAVED_STEPS + 20, save_every=-1))
+  assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) == SAVED_STEPS + 20
+
+
 def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivileged):
   """It trained until its first save and stopped there, its steps since lost."""
   before = snapshot(logdir)
