@@ -279,6 +279,38 @@ def in_use_error(logdir, busy):
                      'first (its checkpoints are kept), or pass another --logdir')
 
 
+def tf_config(text=None):
+  """TF_CONFIG (the cluster and task of a multi_worker run) as {'cluster': {...},
+  'task': {'type', 'index'}}; {} if unset. ConfigError when it is not that JSON."""
+  text = os.environ.get('TF_CONFIG', '') if text is None else text
+  if not text.strip():
+    return {}
+  try:
+    data = json.loads(text)
+    task = {'type': data['task']['type'], 'index': int(data['task']['index'])}
+    cluster = dict(data.get('cluster') or {})
+  except (ValueError, KeyError, TypeError) as e:
+    raise ConfigError(f'TF_CONFIG is not valid cluster JSON ({_what(e)}); see '
+                      'launchers/multi_worker.sh') from None
+  return {'cluster': cluster, 'task': task}
+
+
+def check_environment(config):
+  """ConfigError if this process's environment cannot run `config`; before TensorFlow
+  loads (a multi_worker run without its TF_CONFIG failed after building its envs)."""
+  if config.distribute == 'multi_worker':
+    cluster_of_this_process()
+
+
+def cluster_of_this_process():
+  """-> tf_config() of this process; ConfigError if TF_CONFIG is unset."""
+  data = tf_config()
+  if not data:
+    raise ConfigError("distribute='multi_worker' needs the TF_CONFIG environment variable "
+                      '(cluster and task); see launchers/multi_worker.sh')
+  return data
+
+
 def _check_same_kind(config, logdir, saved):
   """An evaluation (script=eval_only) and a training run do not share a logdir: its
   config.json, metrics and step counts would mix two runs (eval_only reads a run

@@ -27,6 +27,10 @@ from dreamerv3_tf.core import base
 NAMES = ('default', 'mirrored', 'multi_worker', 'tpu')
 
 
+class NoTPU(base.UserError):
+  """distribute='tpu' on a machine without one."""
+
+
 def make_strategy(name):
   """-> tf.distribute.Strategy for a config name (see NAMES)."""
   if name == 'default':
@@ -41,14 +45,19 @@ def make_strategy(name):
         [d.name for d in tf.config.list_logical_devices('CPU')],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
   if name == 'multi_worker':
-    if not os.environ.get('TF_CONFIG'):
-      raise ValueError("distribute='multi_worker' needs the TF_CONFIG environment "
-                       'variable (cluster and task); see launchers/multi_worker.sh')
+    from dreamerv3_tf import configuration
+    configuration.cluster_of_this_process()
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == 'tpu':
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu='local')
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
+    try:
+      resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu='local')
+      tf.config.experimental_connect_to_cluster(resolver)
+      tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError) as e:
+      # TensorFlow's line went on about a missing 'ConfigureDistributedTPU' kernel.
+      reason = str(e).split('.')[0] if 'TPUs not found' in str(e) else base.one_line(e)
+      raise NoTPU(f"distribute='tpu' found no TPU here ({reason}); run it on a TPU VM "
+                  "(launchers/tpu_vm.sh), or use distribute='default'") from e
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f'distribute: unknown strategy {name!r}; choose one of {NAMES}')
 
@@ -100,17 +109,8 @@ def local_cluster(workers):
 
 def _tf_config(text=None):
   """TF_CONFIG as {'cluster': {...}, 'task': {'type', 'index'}}; {} if unset."""
-  import json
-  text = text if text is not None else os.environ.get('TF_CONFIG', '')
-  if not text:
-    return {}
-  try:
-    data = json.loads(text)
-    task = {'type': data['task']['type'], 'index': int(data['task']['index'])}
-    cluster = dict(data.get('cluster') or {})
-  except (ValueError, KeyError, TypeError) as e:
-    raise ValueError(f'TF_CONFIG is not valid cluster JSON: {e}') from None
-  return {'cluster': cluster, 'task': task}
+  from dreamerv3_tf import configuration
+  return configuration.tf_config(text)
 
 
 def worker_number(strategy):

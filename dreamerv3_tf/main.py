@@ -183,6 +183,7 @@ def main(argv):
     signal.signal(signal.SIGINT, _on_signal)
   try:
     configuration.finalize(config)
+    configuration.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)

@@ -260,6 +260,27 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   assert not (tmp_path / 'config.json').exists()
 
 
+@pytest.mark.parametrize('tf_config, message', [
+    # Failed after TensorFlow loaded and the envs were built, as 'unexpected'.
+    (None, "distribute='multi_worker' needs the TF_CONFIG environment variable"),
+    ('{bad', 'TF_CONFIG is not valid cluster JSON (Expecting property name'),
+    ('{"cluster": {"worker": ["localhost:1"]}}', "TF_CONFIG is not valid cluster JSON (KeyError: 'task')"),
+])
+def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
+    tf_config, message, tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
+  if tf_config is not None:
+    env['TF_CONFIG'] = tf_config
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train,debug',
+       f'--logdir={tmp_path}/run', '--config.distribute=multi_worker'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith(f'Config error: {message}'), lines[0]
+  assert result.stdout == '' and os.listdir(tmp_path) == []  # before TensorFlow loads
+
+
 @pytest.mark.parametrize('args, message', [
     # Ignored before: a flag without its dashes, a stray word.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', 'config.run.steps=5'],

@@ -6,6 +6,7 @@ were. TensorFlow's native log lines (printed when it loads, beyond our control) 
 left out of the count.
 """
 
+import glob
 import json
 import os
 import re
@@ -174,6 +175,18 @@ def test_a_second_run_in_a_logdir_in_use_is_one_line_and_changes_nothing(logdir)
   train_eval.train_eval(make_run_config(  # and the logdir is free again
       logdir, random_agent=True, steps=SAVED_STEPS + 20, save_every=-1))
   assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) == SAVED_STEPS + 20
+
+
+@pytest.mark.skipif(bool(glob.glob('/dev/accel*') or glob.glob('/dev/vfio/[0-9]*')),
+                    reason='this machine may have a TPU')
+def test_tpu_strategy_without_a_tpu_is_one_line(tmp_path):
+  """TensorFlow's line went on about a missing 'ConfigureDistributedTPU' kernel."""
+  result = cli(tmp_path / 'run', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
+               '--config.distribute=tpu')  # a random agent builds no strategy
+  assert one_line(result) == (
+      "Error: distribute='tpu' found no TPU here (TPUs not found in the cluster); run it on "
+      "a TPU VM (launchers/tpu_vm.sh), or use distribute='default'")
+  assert not (tmp_path / 'run').exists()
 
 
 def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivileged):
