@@ -14,6 +14,8 @@ not a number (or beyond float32), terminated/truncated that are not bools. Value
 outside a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 """
 
+import os
+
 import numpy as np
 
 from dreamerv3_tf.core import base
@@ -85,6 +87,9 @@ class Gym:
         raise ValueError("gym image=True needs an env made with render_mode='rgb_array'")
       self._env = task
     else:
+      if image:  # before pygame loads: SDL's windowing drivers printed 'error:
+        # XDG_RUNTIME_DIR is invalid' on headless machines; frames are the same
+        os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
       kwargs = {'render_mode': 'rgb_array'} if image else {}
       self._env = _make(gym, task, kwargs)
     self._size = tuple(int(x) for x in size)

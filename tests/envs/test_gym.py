@@ -1,5 +1,7 @@
 """Gymnasium env: discrete and continuous control, dict and image observations."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -159,3 +161,21 @@ def test_render_image_option_cartpole():
 def test_unknown_gym_id():
   with pytest.raises(ValueError, match=r"Unknown task 'gym_NoSuchEnv-v0'.*Valid suites"):
     make_env('gym_NoSuchEnv-v0', env_config(), seed=0)
+
+
+def test_rendered_tasks_print_nothing_on_a_headless_machine():
+  """SDL (pygame renders CartPole) printed 'error: XDG_RUNTIME_DIR is invalid or not set
+  in the environment.' on the run's stderr when the machine had no display session."""
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('from dreamerv3_tf.envs.gym import Gym\n'
+          "env = Gym('CartPole-v1', image=True, seed=0)\n"
+          "obs = env.step({'action': 0, 'reset': True})\n"
+          "assert obs['image'].shape == (64, 64, 3) and obs['image'].std() > 0\n"
+          'env.close()\n')
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('XDG_RUNTIME_DIR', 'SDL_VIDEODRIVER')}
+  result = subprocess.run([sys.executable, '-c', code], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0 and result.stderr == '', result.stderr[-2000:]
