@@ -264,7 +264,8 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
     # Failed after TensorFlow loaded and the envs were built, as 'unexpected'.
     (None, "distribute='multi_worker' needs the TF_CONFIG environment variable"),
     ('{bad', 'TF_CONFIG is not valid cluster JSON (Expecting property name'),
-    ('{"cluster": {"worker": ["localhost:1"]}}', "TF_CONFIG is not valid cluster JSON (KeyError: 'task')"),
+    ('{"cluster": {"worker": ["localhost:1"]}}',
+     "TF_CONFIG is not valid cluster JSON (KeyError: 'task')"),
 ])
 def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
     tf_config, message, tmp_path):
