@@ -252,12 +252,24 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
       ax.legend(fontsize=8, loc='best', frameon=False)
   fig.tight_layout()
   paths = [out]
-  fig.savefig(out, dpi=110)
+  _save(fig, out, dpi=110)
   if svg:
     paths.append(os.path.splitext(out)[0] + '.svg')
-    fig.savefig(paths[-1])
+    _save(fig, paths[-1])
   plt.close(fig)
   return paths
+
+
+def _save(fig, path, **kwargs):
+  """Writes `fig` to `path` atomically: an interrupted write keeps the old image."""
+  tmp = f'{path}.tmp'
+  try:
+    fig.savefig(tmp, format=os.path.splitext(path)[1][1:], **kwargs)
+    os.replace(tmp, path)
+  except OSError as e:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise OSError(f'cannot write {path}: {e.strerror or e}') from None
 
 
 def _draw(ax, steps, curve, label, color, seeds, dashed=False):
@@ -390,6 +402,9 @@ def main(argv=None):
     parser.error('nothing to do: give --out and/or --table')
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
+  folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
+  if folder and not os.path.isdir(folder):  # found after loading and plotting before
+    parser.error(f'--out {args.out}: no directory {folder}')
   try:
     runs = load_runs(args.logdirs, args.task, args.labels)
     if args.table:

@@ -265,6 +265,32 @@ def test_bad_inputs(tmp_path, capsys):
     assert err.startswith('Error: ') and len(err.splitlines()) == 1, err  # no usage block
 
 
+def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypatch):
+  """--out in a missing directory failed after loading and plotting, as a bare errno;
+  and a failed write (a full disk) left a cut image in place of the last good one."""
+  missing = tmp_path / 'nosuch' / 'x.png'
+  with pytest.raises(SystemExit) as e:
+    plot.main(['--logdirs', str(tmp_path / 'not_a_run'), '--out', str(missing)])
+  assert e.value.code == 2  # before the logdirs are read: this one is not a run
+  assert capsys.readouterr().err == (
+      f'Error: --out {missing}: no directory {missing.parent} (see --help)\n')
+  out = tmp_path / 'x.png'
+  assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 0
+  good = out.read_bytes()
+  from matplotlib import figure
+
+  def full_disk(fig, path, **kwargs):
+    with open(path, 'wb') as f:
+      f.write(b'\x89PNG cut')
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(figure.Figure, 'savefig', full_disk)
+  capsys.readouterr()
+  assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 1
+  assert capsys.readouterr().err == f'Error: cannot write {out}: No space left on device\n'
+  assert out.read_bytes() == good and sorted(os.listdir(tmp_path)).count('x.png.tmp') == 0
+
+
 def test_no_tensorflow_import():
   code = ('import sys, dreamerv3_tf.plot, dreamerv3_tf.reference; '
           'bad = [m for m in sys.modules if m.split(".")[0] in '
