@@ -16,7 +16,6 @@ gradients are all-reduced first), so no variable needs an aggregation and no
 update is copied between devices.
 """
 
-import os
 import re
 
 import numpy as np

@@ -14,9 +14,10 @@ before every check passed, so a run that stops leaves it as it was.
    step: `run.from_checkpoint`'s agent variables first, then this run's own latest
    checkpoint over everything (a resume continues from it, not from the other run).
    A checkpoint that does not fit stops the run.
-4. Only then the run writes (a new logdir is created and locked first): config.json, spaces.json, the logger's files, damaged
-   checkpoints set aside (Checkpoint.tidy), and a fresh run's first checkpoint (the
-   only save of a start, with from_checkpoint's variables in it).
+4. Only then the run writes (a new logdir is created and locked first): config.json,
+   spaces.json, the logger's files, damaged checkpoints set aside (Checkpoint.tidy),
+   and a fresh run's first checkpoint (the only save of a start, with
+   from_checkpoint's variables in it).
 Then the save clock is registered, so a resumed run does not immediately write a
 redundant checkpoint. `script=train` is the same loop without the eval envs, eval
 replay and eval reports.
