@@ -15,6 +15,7 @@ import ml_collections as mlc
 
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core.files import write_atomic
 
 SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
@@ -394,9 +395,7 @@ def _write(logdir, name, text):
   path = fs.join(logdir, name)
   try:
     fs.makedirs(logdir)
-    with fs.open(path + '.tmp', 'w') as f:
-      f.write(text)
-    fs.replace(path + '.tmp', path)
+    write_atomic(path, text.encode(), fs)
   except Exception as e:  # noqa: BLE001 - OSError or TensorFlow's errors.OpError
     raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
 

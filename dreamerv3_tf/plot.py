@@ -20,6 +20,7 @@ ours and the reference alike. Imports matplotlib
 
 import argparse
 import dataclasses
+import io
 import json
 import math
 import os
@@ -28,6 +29,7 @@ import sys
 import numpy as np
 
 from dreamerv3_tf import reference
+from dreamerv3_tf.core.files import write_atomic
 
 TRAIN_KEY = 'episode/score'
 EVAL_KEY = 'epstats/score'
@@ -262,13 +264,11 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
 
 def _save(fig, path, **kwargs):
   """Writes `fig` to `path` atomically: an interrupted write keeps the old image."""
-  tmp = f'{path}.tmp'
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format=os.path.splitext(path)[1][1:], **kwargs)
   try:
-    fig.savefig(tmp, format=os.path.splitext(path)[1][1:], **kwargs)
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
   except OSError as e:
-    if os.path.exists(tmp):
-      os.remove(tmp)
     raise OSError(f'cannot write {path}: {e.strerror or e}') from None
 
 

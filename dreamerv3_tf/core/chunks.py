@@ -14,12 +14,12 @@ sampling order after a load.
 
 import io
 import mmap
-import uuid
 import zipfile
 
 import numpy as np
 
 from dreamerv3_tf.core.files import LOCAL
+from dreamerv3_tf.core.files import write_atomic
 
 STEPID_BYTES = 20
 
@@ -156,20 +156,10 @@ def chunk_filename(name, chunk, version=0):
 
 def write_npz(directory, filename, arrays, fs=LOCAL):
   """Atomically writes `arrays` (str -> ndarray) as an uncompressed npz; returns bytes."""
-  path = fs.join(directory, filename)
-  tmp = fs.join(directory, f'.{filename}.tmp-{uuid.uuid4().hex}')
   buffer = io.BytesIO()  # np.savez needs seeks that remote files do not offer
   np.savez(buffer, allow_pickle=False, **arrays)
   data = buffer.getvalue()
-  try:
-    with fs.open(tmp, 'wb') as f:
-      f.write(data)
-      fs.sync(f)
-    fs.replace(tmp, path)
-  except BaseException:
-    if fs.exists(tmp):
-      fs.remove(tmp)
-    raise
+  write_atomic(fs.join(directory, filename), data, fs)
   return len(data)
 
 

@@ -2,9 +2,11 @@
 
 `dreamerv3_tf.gfile.GFiles` has the same methods over tf.io.gfile, so replay
 chunks can live in a gs:// logdir without this layer importing TensorFlow.
+`write_atomic` writes whole files: replay chunks, config.json, spaces.json, plots.
 """
 
 import os
+import uuid
 
 
 class LocalFiles:
@@ -43,3 +45,20 @@ class LocalFiles:
 
 
 LOCAL = LocalFiles()
+
+
+def write_atomic(path, data, fs=LOCAL):
+  """Writes bytes `data` to `path` under a temporary name beside it, synced, then renamed
+  into place: a reader, or a crash, sees the old file or the whole new one. A failed
+  write removes its temporary file and raises."""
+  directory, name = os.path.split(path)
+  tmp = fs.join(directory, f'.{name}.tmp-{uuid.uuid4().hex}')
+  try:
+    with fs.open(tmp, 'wb') as f:
+      f.write(data)
+      fs.sync(f)
+    fs.replace(tmp, path)
+  except BaseException:
+    if fs.exists(tmp):
+      fs.remove(tmp)
+    raise

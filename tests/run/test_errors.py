@@ -178,7 +178,8 @@ def test_a_second_run_in_a_logdir_in_use_is_one_line_and_changes_nothing(logdir)
 
 
 @pytest.mark.skipif(bool(glob.glob('/dev/accel*') or glob.glob('/dev/vfio/[0-9]*')),
-                    reason='this machine may have a TPU')
+                    reason='a TPU may be attached here (/dev/accel*, /dev/vfio): '
+                    "distribute='tpu' would find it and train")
 def test_tpu_strategy_without_a_tpu_is_one_line(tmp_path):
   """TensorFlow's line went on about a missing 'ConfigureDistributedTPU' kernel."""
   result = cli(tmp_path / 'run', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
