@@ -85,6 +85,10 @@ def finalize(config):
          '(reports sample the train replay\'s sequences)')
   _check(c.replay_context >= 0, f'replay_context={c.replay_context} must be >= 0')
   _check(c.seed >= 0, f'seed={c.seed} must be >= 0')
+  # The agent's random streams are int64 seeds (seed * 8 + stream): a larger seed was
+  # an 'unexpected' out-of-range error when the agent was built, after the envs.
+  _check(c.seed < 2 ** 60, f'seed={c.seed} must be < 2**60 (the agent seeds its random '
+         'streams with 64-bit integers)')
   for key in ('envs', 'eval_envs', 'eval_eps', 'report_batches', 'keep_checkpoints'):
     _check(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
   _check(c.run.clock in ('seconds', 'steps'),

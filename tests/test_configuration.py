@@ -87,6 +87,7 @@ def test_impossible_combinations_are_named():
     (dict(report_length=1), 'report_length=1 must be >= 2 with agent.repval_loss=True'),
     (dict(report_length=9), 'report_length=9 must be <= batch_length=8'),
     (dict(seed=-1), 'seed=-1 must be >= 0'),
+    (dict(seed=10 ** 20), r'seed=100000000000000000000 must be < 2\*\*60'),  # 'unexpected'
     ({'agent.rssm.blocks': 0}, r'agent.rssm.blocks=0 must be >= 1'),
     ({'agent.rssm.classes': 0}, r'agent.rssm.classes=0 must be >= 1'),
     ({'agent.policy.units': 0}, r'agent.policy.units=0 must be >= 1'),
