@@ -230,8 +230,8 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   """
   from dreamerv3_tf import factories
   logdir, out = export_checks.normalize(logdir, out)
-  check_out(out, overwrite)  # before the slow part
-  export_checks.check_out_beside_run(out, logdir)
+  export_checks.check_out_beside_run(out, logdir)  # before the slow part
+  check_out(out, overwrite)
   config, obs_space, act_space = export_checks.check_run(logdir)
   with config.unlocked():
     config.distribute = 'default'  # one device: the run's strategy may not exist here

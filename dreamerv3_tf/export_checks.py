@@ -37,6 +37,12 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
     if listdir(out) and not overwrite:
       raise ExportError(
           f'--out {out} exists and is not empty; choose another or pass --overwrite')
+    # --overwrite deletes --out as a whole: a directory that is no export (another
+    # run's logdir, a home directory) was deleted with everything in it.
+    if listdir(out) and not exists(os.path.join(out, 'saved_model.pb')):
+      raise ExportError(
+          f'--out {out} is not empty and holds no export (no saved_model.pb); '
+          '--overwrite replaces only an earlier export: choose another --out')
   elif '://' not in out:  # it will be made: below a directory, not a file
     parent = os.path.dirname(os.path.abspath(out))
     while not os.path.exists(parent) and os.path.dirname(parent) != parent:
@@ -84,8 +90,8 @@ def command(argv):
       raise ExportError(f'unexpected argument {argv[1]!r}; flags start with --')
     logdir, out = normalize(FLAGS.logdir, FLAGS.out)
     if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
+      check_out_beside_run(out, logdir)  # first: the more precise line for the run itself
       check_out(out, FLAGS.overwrite)
-      check_out_beside_run(out, logdir)
       check_run(logdir)
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a failure: hidden as main hides them (TF_CPP_MIN_LOG_LEVEL shows them).
@@ -137,7 +143,7 @@ def entry():
   flags.DEFINE_string('out', None, 'SavedModel directory to write.', required=True)
   flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
                       '(default: the latest in LOGDIR/ckpt).')
-  flags.DEFINE_bool('overwrite', False, 'Replace a non-empty --out.')
+  flags.DEFINE_bool('overwrite', False, 'Replace an earlier export at --out.')
   flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
                     'initial_state for TensorFlow Lite.')
   flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.')

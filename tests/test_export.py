@@ -362,7 +362,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
-                                  'stray'])
+                                  'stray', 'not_an_export'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -384,6 +384,9 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
                  f'Error: {random_run} trained a random agent'),
       'stray': ([f'--logdir={logdir}', f'--out={tmp_path}/x', 'tflite'],
                 "Error: unexpected argument 'tflite'; flags start with --"),
+      # --overwrite deleted another run's logdir named as --out.
+      'not_an_export': ([f'--logdir={logdir}', f'--out={random_run}', '--overwrite'],
+                        f'Error: --out {random_run} is not empty and holds no export'),
   }[case]
   result = subprocess.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -391,6 +394,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
   assert not (tmp_path / 'x').exists()
+  assert sorted(os.listdir(random_run)) == ['config.json', 'spaces.json']
 
 
 def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, monkeypatch):
