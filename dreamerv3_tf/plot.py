@@ -92,13 +92,17 @@ def load_run(logdir, label=None):
       raise ValueError(f"{config_path}: missing key '{key}'")
   task = str(config['task'])
   prefix = task.split('_', 1)[0]
-  env = config.get('env', {})
-  image = bool(env.get('dmc', {}).get('image', False)) if prefix == 'dmc' else False
+  try:  # a hand-edited file: `env: null` was a traceback, a text seed a line without a path
+    seed = int(config['seed'])
+    env = config.get('env') or {}
+    image = bool((env.get('dmc') or {}).get('image', False)) if prefix == 'dmc' else False
+    repeat = int((env.get(prefix) or {}).get('repeat', 1) or 1)
+  except (TypeError, ValueError, AttributeError) as e:
+    raise ValueError(f'{config_path}: not a run\'s config ({type(e).__name__}: {e})') from None
   suite = reference.suite_for(task, image)
   kind = ('vision' if image else 'proprio') if prefix == 'dmc' else ''
-  repeat = int(env.get(prefix, {}).get('repeat', 1) or 1)
   curves = read_scores(logdir)
-  return Run(logdir, task, int(config['seed']), suite, kind, repeat,
+  return Run(logdir, task, seed, suite, kind, repeat,
              curves[TRAIN_KEY], curves[EVAL_KEY], label or 'ours')
 
 

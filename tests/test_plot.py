@@ -242,6 +242,19 @@ def test_bad_inputs(tmp_path, capsys):
   (empty / 'config.json').write_text('{"task": "dmc_walker_walk"}')
   assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
   assert "missing key 'seed'" in capsys.readouterr().err
+  # Hand-edited values of the wrong type: a traceback (env null, a list), or a line
+  # that named no file (a text seed).
+  for text, reason in (('{"task": "dmc_walker_walk", "seed": 0, "env": null}', None),
+                       ('{"task": "dmc_walker_walk", "seed": 0, "env": [1]}', 'AttributeError'),
+                       ('{"task": "dmc_walker_walk", "seed": 0, "env": {"dmc": [1]}}',
+                        'AttributeError'),
+                       ('{"task": "dmc_walker_walk", "seed": "abc"}', 'ValueError')):
+    (empty / 'config.json').write_text(text)
+    assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1, err
+    if reason:
+      assert err.startswith(f"Error: {empty}/config.json: not a run's config ({reason}"), err
   assert plot.main(['--logdirs', str(logdir), '--task', 'dmc_nope', '--table', '1']) == 1
   assert 'dmc_cartpole_balance' in capsys.readouterr().err
   # Counted as two seeds before ("(2)" in the table, a band of one run).
