@@ -243,6 +243,7 @@ def check_logdir(config, logdir, allow_other=False):
   fs = _files(logdir)
   _check_is_directory(logdir, fs)
   _check_entries(config, logdir, fs)
+  _check_metrics_have_checkpoints(config, logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
     return
@@ -370,6 +371,28 @@ def _check_entries(config, logdir, fs):
     # through the logdir): a read-only ckpt/ stopped the run at its first save.
     _check_writable([os.path.join(logdir, x) for x in dirs + files
                      if x not in ('config.json', 'spaces.json')])
+
+
+def _check_metrics_have_checkpoints(config, logdir, fs):
+  """A training run's metrics without its checkpoints (ckpt/ deleted or moved): a run
+  there started again at step 0 and appended its rows to the old ones, which then
+  held two runs (plots zig-zagged between them). A run writes ckpt-1 before its
+  first row, so metrics with rows always had a checkpoint."""
+  if config.script == 'eval_only':  # its logdir never holds checkpoints
+    return
+  ckpt = fs.join(logdir, 'ckpt')
+  if fs.isdir(ckpt) and any(x == 'checkpoint' or x.endswith('.index')
+                            for x in fs.listdir(ckpt)):
+    return  # resumable (or refused, naming the damage, by the checkpoint checks)
+  for name in ('metrics.jsonl', 'scores.jsonl'):
+    path = fs.join(logdir, name)
+    if fs.exists(path) and not fs.isdir(path):
+      with fs.open(path, 'rb') as f:
+        if f.read(4096).strip():
+          raise ConfigError(
+              f'{path} holds the metrics of an earlier run, but {ckpt} holds no '
+              'checkpoint to resume it from; a new run there would start at step 0 and '
+              'mix its metrics with them: use a new --logdir')
 
 
 def _check_writable(paths):

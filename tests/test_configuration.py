@@ -184,6 +184,29 @@ def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):
   assert (tmp_path / 'config.json').read_text() == '{"name": "my web app", "version": 2}'
 
 
+def test_metrics_without_checkpoints_are_not_appended_to(tmp_path):
+  """ckpt/ deleted while the metrics stay: a run there started at step 0 again and
+  appended its rows to the old ones (two runs in one metrics.jsonl)."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  configuration.save(c, str(tmp_path))
+  (tmp_path / 'metrics.jsonl').write_text('')  # a run stopped before its first row
+  configuration.check_logdir(c, str(tmp_path))
+  (tmp_path / 'metrics.jsonl').write_text('{"step": 10, "episode/score": 1.0}\n')
+  before = sorted(os.listdir(tmp_path))
+  (tmp_path / 'ckpt').mkdir()  # empty, or not there at all
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^{tmp_path}/metrics.jsonl holds the metrics of an earlier run, but '
+      f'{tmp_path}/ckpt holds no checkpoint to resume it from; .* use a new --logdir$')):
+    configuration.check_logdir(c, str(tmp_path))
+  (tmp_path / 'ckpt').rmdir()
+  with pytest.raises(configuration.ConfigError, match='holds no checkpoint'):
+    configuration.check_logdir(c, str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == before
+  (tmp_path / 'ckpt').mkdir()
+  (tmp_path / 'ckpt' / 'checkpoint').write_text('')  # the checkpoint checks judge it
+  configuration.check_logdir(c, str(tmp_path))
+
+
 @pytest.mark.parametrize('name, kind, message', [
     ('ckpt', 'file', 'ckpt is a file, but the run writes a directory there'),
     ('metrics.jsonl', 'dir', 'metrics.jsonl is a directory, but the run writes a file there'),
