@@ -41,6 +41,7 @@ from ml_collections import config_flags
 
 from dreamerv3_tf import allocator
 from dreamerv3_tf import startup
+from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -181,6 +182,7 @@ def main(argv):
   if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
                                          _stopped_while_starting):
     signal.signal(signal.SIGINT, _on_signal)
+  stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:
     configuration.finalize(config)
     configuration.check_environment(config)

@@ -1,0 +1,56 @@
+"""Says at once that a stop signal was received when the run cannot stop at once.
+
+Python runs a signal handler only between two of its own instructions. While the
+main thread is inside one long call into TensorFlow (an XLA compile: 30 s and more
+at the default size; one update of a big model), Ctrl-C or SIGTERM did nothing
+visible until that call returned, and a user pressed it again or killed the run.
+A thread woken by the signal itself (`signal.set_wakeup_fd`) prints one progress line
+on stdout if the handler has not run a moment later. The stop itself, its one line
+and its exit code stay the handler's.
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+# How long the handler may take before the line is printed: it runs within
+# milliseconds whenever the main thread is in Python code.
+DELAY = 1.0
+
+
+def watch(handled, signals=(signal.SIGINT, signal.SIGTERM), delay=DELAY, out=None):
+  """Starts the watcher; `handled()` is true once the Python handler has run.
+
+  Call from the main thread, after the handlers are installed. Returns the thread
+  (a daemon: it never delays the exit), or None where the wakeup fd is taken.
+  """
+  taken = signal.set_wakeup_fd(-1)
+  if taken != -1:  # someone else's (an event loop): leave it to them
+    signal.set_wakeup_fd(taken)
+    return None
+  read, write = os.pipe()
+  os.set_blocking(write, False)  # the C-level handler must never block on it
+  signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+  numbers = {int(s) for s in signals}
+
+  def run():
+    while True:
+      received = os.read(read, 64)
+      if not any(x in numbers for x in received):
+        continue
+      deadline = time.monotonic() + delay
+      while time.monotonic() < deadline:
+        if handled():
+          return
+        time.sleep(0.02)
+      what = 'SIGTERM' if signal.SIGTERM in received else 'Ctrl-C'
+      print(f'[{time.strftime("%H:%M:%S")}] {what} received: stopping once the call '
+            'TensorFlow is in returns (an XLA compile or an update: up to minutes for '
+            'big models); a second one is ignored.', file=out or sys.stdout, flush=True)
+      return
+
+  thread = threading.Thread(target=run, name='stop-notice', daemon=True)
+  thread.start()
+  return thread
