@@ -341,6 +341,9 @@ def _files(path):
 
 def _check_is_directory(logdir, fs):
   """The logdir, or its nearest existing parent, must be a directory."""
+  if logdir.startswith('~'):  # expanduser keeps `~name` of an unknown user as it is
+    raise ConfigError(f'--logdir {logdir}: there is no user {logdir[1:].split("/")[0]!r} '
+                      'whose home ~ could name (a directory named ~... would be made here)')
   path = logdir.rstrip('/') or '/'
   while not fs.exists(path):
     parent = os.path.dirname(path)

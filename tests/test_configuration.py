@@ -228,6 +228,21 @@ def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
     configuration.check_logdir(c, str(tmp_path))
 
 
+def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
+  """`~name` of an unknown user stays as it is in expanduser: the run made a directory
+  literally named `~name` in the working directory and trained there."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', f'--config={ROOT}/configs/dmc.py:train_eval,debug',
+       '--logdir=~nosuchuser_dv3/run'], cwd=tmp_path, env=env, capture_output=True,
+      text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [
+      "Config error: --logdir ~nosuchuser_dv3/run: there is no user 'nosuchuser_dv3' whose "
+      'home ~ could name (a directory named ~... would be made here)']
+  assert os.listdir(tmp_path) == []
+
+
 def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
   from dreamerv3_tf import main
   monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
