@@ -46,9 +46,12 @@ def watch(handled, signals=(signal.SIGINT, signal.SIGTERM), delay=DELAY, out=Non
           return
         time.sleep(0.02)
       what = 'SIGTERM' if signal.SIGTERM in received else 'Ctrl-C'
-      print(f'[{time.strftime("%H:%M:%S")}] {what} received: stopping once the call '
-            'TensorFlow is in returns (an XLA compile or an update: up to minutes for '
-            'big models); a second one is ignored.', file=out or sys.stdout, flush=True)
+      try:
+        print(f'[{time.strftime("%H:%M:%S")}] {what} received: stopping once the call '
+              'TensorFlow is in returns (an XLA compile or an update: up to minutes for '
+              'big models); a second one is ignored.', file=out or sys.stdout, flush=True)
+      except (OSError, ValueError):  # stdout closed (`| head`): the stop's line still comes
+        pass
       return
 
   thread = threading.Thread(target=run, name='stop-notice', daemon=True)
