@@ -21,6 +21,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from dreamerv3_tf import configuration
 from dreamerv3_tf.core import base
 
 NAMES = ('default', 'mirrored', 'multi_worker', 'tpu')
@@ -44,7 +45,6 @@ def make_strategy(name):
         [d.name for d in tf.config.list_logical_devices('CPU')],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
   if name == 'multi_worker':
-    from dreamerv3_tf import configuration
     configuration.cluster_of_this_process()
     return tf.distribute.MultiWorkerMirroredStrategy()
   if name == 'tpu':
@@ -68,7 +68,7 @@ def worker_role(tf_config=None):
   Numbers count the chief first, then the workers (TensorFlow's id_in_cluster), so
   every process has its own: it seeds this process's envs and action noise.
   """
-  data = _tf_config(tf_config)
+  data = configuration.tf_config(tf_config)
   if not data:
     return True, 0
   task_type, index = data['task']['type'], data['task']['index']
@@ -80,7 +80,7 @@ def worker_role(tf_config=None):
 
 def worker_address(number, tf_config=None):
   """'host:port' of process `number` (as numbered by worker_role); '' if unknown."""
-  data = _tf_config(tf_config)
+  data = configuration.tf_config(tf_config)
   if not data:
     return ''
   cluster = data['cluster']
@@ -104,12 +104,6 @@ def local_cluster(workers):
     s.close()
   return [json.dumps({'cluster': {'worker': addresses}, 'task': {'type': 'worker', 'index': i}})
           for i in range(workers)]
-
-
-def _tf_config(text=None):
-  """TF_CONFIG as {'cluster': {...}, 'task': {'type', 'index'}}; {} if unset."""
-  from dreamerv3_tf import configuration
-  return configuration.tf_config(text)
 
 
 def worker_number(strategy):
@@ -154,7 +148,7 @@ def lost_worker(error, tf_config=None):
                             tf.errors.AbortedError, tf.errors.CancelledError)) and (
                                 'ollective ops is aborted' not in text):
     return None
-  data = _tf_config(tf_config)
+  data = configuration.tf_config(tf_config)
   _, mine = worker_role(tf_config)
   for job, task in _TASK.findall(text):
     number = int(task) + int(job == 'worker' and bool(data['cluster'].get('chief')))
