@@ -11,16 +11,17 @@ and its exit code stay the handler's.
 
 import os
 import signal
-import sys
 import threading
 import time
+
+from dreamerv3_tf import startup
 
 # How long the handler may take before the line is printed: it runs within
 # milliseconds whenever the main thread is in Python code.
 DELAY = 1.0
 
 
-def watch(handled, signals=(signal.SIGINT, signal.SIGTERM), delay=DELAY, out=None):
+def watch(handled, delay=DELAY):
   """Starts the watcher; `handled()` is true once the Python handler has run.
 
   Call from the main thread, after the handlers are installed. Returns the thread
@@ -33,7 +34,7 @@ def watch(handled, signals=(signal.SIGINT, signal.SIGTERM), delay=DELAY, out=Non
   read, write = os.pipe()
   os.set_blocking(write, False)  # the C-level handler must never block on it
   signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-  numbers = {int(s) for s in signals}
+  numbers = {int(signal.SIGINT), int(signal.SIGTERM)}
 
   def run():
     while True:
@@ -47,9 +48,9 @@ def watch(handled, signals=(signal.SIGINT, signal.SIGTERM), delay=DELAY, out=Non
         time.sleep(0.02)
       what = 'SIGTERM' if signal.SIGTERM in received else 'Ctrl-C'
       try:
-        print(f'[{time.strftime("%H:%M:%S")}] {what} received: stopping once the call '
-              'TensorFlow is in returns (an XLA compile or an update: up to minutes for '
-              'big models); a second one is ignored.', file=out or sys.stdout, flush=True)
+        startup.say(f'{what} received: stopping once the call TensorFlow is in returns (an '
+                    'XLA compile or an update: up to minutes for big models); a second one '
+                    'is ignored.')
       except (OSError, ValueError):  # stdout closed (`| head`): the stop's line still comes
         pass
       return
