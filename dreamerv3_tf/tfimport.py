@@ -7,9 +7,10 @@ with it and 2.5-2.9 s without (BENCHMARKS.md, session 9). The import leaves almo
 no garbage: a full collection right after it freed 4,446 objects of 369,224.
 
 Keras, which the import loads, also imports matplotlib's pyplot when it is installed, for
-its image-gallery helpers: 0.4-0.5 s of every start (session 10). A program that owns its
-process hides matplotlib for that moment; Keras guards that import and goes on without it,
-and matplotlib imports as usual afterwards.
+its image-gallery helpers: 0.4-0.5 s of every start (session 10); and IPython when it is
+installed, to tell whether it runs in a notebook: 0.37 s on average (session 18). A program
+that owns its process hides both for that moment; Keras guards those imports and goes on
+without them, and they import as usual afterwards.
 
 XLA's CPU copy insertion is told to use region analysis (`XLA_DEFAULTS`): the backward
 of a scan zeroes one step of its gradient lists per iteration in place, and without it
@@ -23,6 +24,8 @@ import os
 import sys
 
 XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
+# Packages Keras imports if it can, which a program that owns its process never uses.
+HIDDEN = ('matplotlib', 'IPython')
 
 
 def add_xla_flags(flags, environ=os.environ):
@@ -44,24 +47,24 @@ def load(owned=False):
 
   owned: the program owns its process (`main`, test workers). Then every object alive
   after the import moves into the collector's permanent generation (`gc.freeze`), so
-  that later full collections skip them, and Keras loads without matplotlib. In a host
-  program (a notebook) the first would keep its cycles too, and the second would leave
-  its Keras without the gallery plots.
+  that later full collections skip them, and Keras loads without matplotlib and IPython
+  (`HIDDEN`). In a host program (a notebook) the first would keep its cycles too, and
+  the second would leave its Keras without the gallery plots and its notebook check.
   """
   add_xla_flags(XLA_DEFAULTS)
   if 'tensorflow' in sys.modules:
     return sys.modules['tensorflow']
-  hidden = owned and 'matplotlib' not in sys.modules
-  if hidden:
-    sys.modules['matplotlib'] = None  # `import matplotlib...` raises ImportError
+  hidden = [name for name in HIDDEN if owned and name not in sys.modules]
+  for name in hidden:
+    sys.modules[name] = None  # `import matplotlib...` raises ImportError
   enabled = gc.isenabled()
   gc.disable()
   try:
     import tensorflow
     import keras  # noqa: F401  (what imports pyplot; TensorFlow may load it lazily)
   finally:
-    if hidden:
-      del sys.modules['matplotlib']
+    for name in hidden:
+      del sys.modules[name]
     if owned:
       gc.freeze()
     if enabled:

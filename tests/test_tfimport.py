@@ -1,6 +1,6 @@
 """TensorFlow's import with the garbage collector paused (tfimport.py) leaves the
 collector as it found it; only a program that owns its process freezes what the import
-made and loads Keras without matplotlib, which imports as usual afterwards."""
+made and loads Keras without matplotlib and IPython, which import as usual afterwards."""
 
 import os
 import subprocess
@@ -12,20 +12,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = ('import gc, sys; from dreamerv3_tf import tfimport; {before}; '
          'tf = tfimport.load(owned={owned}); '
          'print(tf is sys.modules["tensorflow"], gc.isenabled(), gc.get_freeze_count() > 0, '
-         '"matplotlib" in sys.modules, end=" "); '
-         'import matplotlib.pyplot; print(matplotlib.pyplot.figure is not None)')
+         '"matplotlib" in sys.modules, "IPython" in sys.modules, end=" "); '
+         'import matplotlib.pyplot, IPython; '
+         'print(matplotlib.pyplot.figure is not None, IPython.STAND_IN)')
 
 
 @pytest.mark.parametrize('before, owned, expected', [
-    # Keras imports matplotlib's pyplot when it can (pyproject.toml's [test] has it).
-    ('pass', False, 'True True False True True'),
-    ('pass', True, 'True True True False True'),
-    ('gc.disable()', False, 'True False False True True'),  # a host program's choice stays
+    # Keras imports matplotlib's pyplot when it can (pyproject.toml's [test] has it),
+    # and IPython (here a stand-in: IPython is no dependency of ours).
+    ('pass', False, 'True True False True True True True'),
+    ('pass', True, 'True True True False False True True'),
+    ('gc.disable()', False, 'True False False True True True True'),  # a host's choice stays
 ])
-def test_the_collector_and_matplotlib_are_left_as_promised(before, owned, expected):
+def test_the_collector_matplotlib_and_ipython_are_left_as_promised(
+    tmp_path, before, owned, expected):
+  (tmp_path / 'IPython').mkdir()
+  (tmp_path / 'IPython' / '__init__.py').write_text('STAND_IN = True\n')
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
   code = PROBE.format(before=before, owned=owned)
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.split('\n')[-2] == expected
 
