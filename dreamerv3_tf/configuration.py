@@ -301,6 +301,24 @@ def tf_config(text=None):
   return {'cluster': cluster, 'task': task}
 
 
+def worker_role(text=None):
+  """-> (is_chief, number of this process in the cluster); (True, 0) without a cluster.
+  text: TF_CONFIG's JSON (default: this process's).
+
+  The chief is the 'chief' task, or worker 0 when the cluster has no chief task.
+  Numbers count the chief first, then the workers (TensorFlow's id_in_cluster), so
+  every process has its own: it seeds this process's envs and action noise.
+  """
+  data = tf_config(text)
+  if not data:
+    return True, 0
+  task_type, index = data['task']['type'], data['task']['index']
+  has_chief = bool(data['cluster'].get('chief'))
+  if task_type == 'chief':
+    return True, 0
+  return index == 0 and not has_chief, index + int(has_chief)
+
+
 def check_environment(config):
   """ConfigError if this process's environment cannot run `config`; before TensorFlow
   loads (a multi_worker run without its TF_CONFIG failed after building its envs)."""

@@ -61,25 +61,9 @@ def make_strategy(name):
   raise ValueError(f'distribute: unknown strategy {name!r}; choose one of {NAMES}')
 
 
-def worker_role(tf_config=None):
-  """-> (is_chief, number of this process in the cluster); (True, 0) without a cluster.
-
-  The chief is the 'chief' task, or worker 0 when the cluster has no chief task.
-  Numbers count the chief first, then the workers (TensorFlow's id_in_cluster), so
-  every process has its own: it seeds this process's envs and action noise.
-  """
-  data = configuration.tf_config(tf_config)
-  if not data:
-    return True, 0
-  task_type, index = data['task']['type'], data['task']['index']
-  has_chief = bool(data['cluster'].get('chief'))
-  if task_type == 'chief':
-    return True, 0
-  return index == 0 and not has_chief, index + int(has_chief)
-
-
 def worker_address(number, tf_config=None):
-  """'host:port' of process `number` (as numbered by worker_role); '' if unknown."""
+  """'host:port' of process `number` (as numbered by configuration.worker_role); ''
+  if unknown."""
   data = configuration.tf_config(tf_config)
   if not data:
     return ''
@@ -107,10 +91,11 @@ def local_cluster(workers):
 
 
 def worker_number(strategy):
-  """This process's number in a multi-worker cluster (see worker_role); 0 otherwise."""
+  """This process's number in a multi-worker cluster (configuration.worker_role); 0
+  otherwise."""
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return 0
-  return worker_role()[1]
+  return configuration.worker_role()[1]
 
 
 def worker_seed(seed, strategy):
@@ -149,7 +134,7 @@ def lost_worker(error, tf_config=None):
                                 'ollective ops is aborted' not in text):
     return None
   data = configuration.tf_config(tf_config)
-  _, mine = worker_role(tf_config)
+  _, mine = configuration.worker_role(tf_config)
   for job, task in _TASK.findall(text):
     number = int(task) + int(job == 'worker' and bool(data['cluster'].get('chief')))
     if number != mine:

@@ -24,8 +24,8 @@ def worker_number(config):
   """This process's number in a multi_worker cluster (TF_CONFIG); 0 otherwise."""
   if config.distribute != 'multi_worker':
     return 0
-  from dreamerv3_tf import distribute
-  return distribute.worker_role()[1]
+  from dreamerv3_tf import configuration
+  return configuration.worker_role()[1]
 
 
 def env_fns(config, mode):
@@ -44,8 +44,13 @@ def make_env(config, mode='train', index=0):
 
 
 def make_driver(config, mode):
+  return launch_driver(config, mode).driver()
+
+
+def launch_driver(config, mode):
+  """-> core.driver.Launch: the env workers of `mode` start now, `.driver()` waits."""
   from dreamerv3_tf.core import driver
-  return driver.Driver(env_fns(config, mode), parallel=config.run.parallel,
+  return driver.Launch(env_fns(config, mode), parallel=config.run.parallel,
                        timeout=config.run.env_timeout, name=f'{config.task} {mode} env')
 
 

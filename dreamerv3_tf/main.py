@@ -193,8 +193,8 @@ def main(argv):
     check_xla_flags(config.xla_flags)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
-    startup.start(config, _VERBOSE.value)  # quiets TensorFlow, says what comes, imports it
-    run.main(config)
+    # Quiets TensorFlow and says what comes; the run imports it once its envs start.
+    run.main(config, startup.start(config, _VERBOSE.value))
   except KeyboardInterrupt as e:
     _interrupted(config, e)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line

@@ -22,6 +22,7 @@ Python as exceptions, which this does not touch. (A crash inside `import tensorf
 itself would lose the hidden lines: `--verbose` shows them as they come.)
 """
 
+import functools
 import os
 import re
 import sys
@@ -95,9 +96,13 @@ def import_tensorflow(level):
 
 def announce(config):
   """Our first line: what this command does and how long its start usually takes."""
-  steps = f'{int(config.run.steps):,} env steps' if config.script != 'eval_only' else 'eval'
+  if config.script == 'eval_only':
+    steps, first = 'eval', 'Loading TensorFlow (about 5 s), then building envs and'
+  else:  # run/train_eval.py: the env workers start while TensorFlow loads
+    steps = f'{int(config.run.steps):,} env steps'
+    first = 'Building envs and loading TensorFlow (about 5 s), then'
   say(f'{config.script} on {config.task} ({steps}), logdir {config.logdir}. '
-      f'Loading TensorFlow (about 5 s), then building envs and {compile_time(config)}.')
+      f'{first} {compile_time(config)}.')
 
 
 def compile_time(config):
@@ -111,11 +116,12 @@ def compile_time(config):
 
 
 def start(config, verbose=False):
-  """Quiet TensorFlow (unless `verbose` or the user's TF_CPP_MIN_LOG_LEVEL), print
-  our first line, then import TensorFlow. Call after `use_xla_cache`."""
+  """Quiet TensorFlow (unless `verbose` or the user's TF_CPP_MIN_LOG_LEVEL) and print
+  our first line -> a function that imports TensorFlow, for the run to call when its
+  env workers are starting (run.main). Call after `use_xla_cache`."""
   level = log_level(verbose)
   announce(config)
   if verbose:
     from dreamerv3_tf import allocator
     say(f'malloc: {allocator.describe()} ({allocator.ENV} chooses)')
-  import_tensorflow(level)
+  return functools.partial(import_tensorflow, level)

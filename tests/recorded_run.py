@@ -35,7 +35,7 @@ def agent_arrays(agent):
 
 
 def record(out, argv):
-  from dreamerv3_tf import distribute
+  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
   from dreamerv3_tf import main
   from dreamerv3_tf.run import train_eval
@@ -54,12 +54,12 @@ def record(out, argv):
     made.append(agent)
     return agent
 
-  def recording_run(config, evaluate=True):
-    result = run(config, evaluate)
+  def recording_run(config, evaluate=True, **kwargs):
+    result = run(config, evaluate, **kwargs)
     arrays = agent_arrays(made[0])
     for i, batch in enumerate(batches):
       arrays.update({f'batch/{i:04d}/{k}': v for k, v in batch.items()})
-    number = distribute.worker_role()[1]
+    number = configuration.worker_role()[1]
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f'worker{number}.npz')
     np.savez(path + '.tmp.npz', **arrays)

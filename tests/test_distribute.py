@@ -248,11 +248,12 @@ if __name__ == '__main__':
 
 def test_worker_role_from_tf_config():
   import json
+  from dreamerv3_tf import configuration
   from dreamerv3_tf import distribute
   cluster = {'worker': ['a:1', 'b:1', 'c:1']}
   text = lambda task, cluster=cluster: json.dumps({'cluster': cluster, 'task': task})
-  role = lambda task, cluster=cluster: distribute.worker_role(text(task, cluster))
-  assert distribute.worker_role('') == (True, 0)
+  role = lambda task, cluster=cluster: configuration.worker_role(text(task, cluster))
+  assert configuration.worker_role('') == (True, 0)
   assert role({'type': 'worker', 'index': 0}) == (True, 0)
   assert role({'type': 'worker', 'index': 2}) == (False, 2)
   assert distribute.worker_address(2, text({'type': 'worker', 'index': 0})) == 'c:1'
@@ -262,9 +263,9 @@ def test_worker_role_from_tf_config():
   assert role({'type': 'chief', 'index': 0}, with_chief) == (True, 0)
   assert distribute.worker_address(1, text({'type': 'chief', 'index': 0}, with_chief)) == 'a:1'
   with pytest.raises(ValueError, match='TF_CONFIG is not valid'):
-    distribute.worker_role('{"task": 3}')
+    configuration.worker_role('{"task": 3}')
   local = distribute.local_cluster(2)
-  assert [distribute.worker_role(t) for t in local] == [(True, 0), (False, 1)]
+  assert [configuration.worker_role(t) for t in local] == [(True, 0), (False, 1)]
   ports = {distribute.worker_address(i, local[0]) for i in range(2)}
   assert len(ports) == 2 and all(p.startswith('127.0.0.1:') for p in ports)
 

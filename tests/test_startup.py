@@ -19,7 +19,7 @@ NOISE = re.compile(
     r'XlaSerializedCacheEntry|cpu_aot_loader', re.IGNORECASE)
 FIRST = re.compile(
     r'^\[\d\d:\d\d:\d\d\] train_eval on dummy_disc_vec \(60 env steps\), logdir .*\. '
-    r'Loading TensorFlow \(about 5 s\), then building envs and (compiling the agent with XLA '
+    r'Building envs and loading TensorFlow \(about 5 s\), then (compiling the agent with XLA '
     r'\(the first start of a config: about 30 s .*; later starts load it from the XLA cache '
     r'\(.*/xla\) in seconds\)|the agent \(nothing to compile\))\.$')
 

@@ -24,6 +24,43 @@ from dreamerv3_tf.core import wire
 from dreamerv3_tf.core import workers
 
 
+def env_names(name, count):
+  """How errors name each env: '<name> <index>'."""
+  return [f'{name} {i}' for i in range(count)]
+
+
+class Launch:
+  """A Driver's envs, starting: env workers (parallel) are launched at once, and
+  `driver()` waits for them, so the caller can do other work meanwhile (a run imports
+  TensorFlow); envs in this process are built at once. `close()` stops what was
+  started, whether or not a Driver was made of it. Arguments as for Driver.
+  """
+
+  def __init__(self, make_env_fns, parallel=False, timeout=120.0, name='env'):
+    self._args = dict(make_env_fns=list(make_env_fns), parallel=parallel,
+                      timeout=timeout, name=name)
+    self._driver = self._launched = None
+    fns = self._args['make_env_fns']
+    if parallel and fns:
+      self._launched = workers.launch(fns, timeout, env_names(name, len(fns)))
+    else:
+      self._driver = Driver(**self._args)
+
+  def driver(self):
+    """-> the Driver, once every env is built (base.EnvError naming one that failed)."""
+    if self._driver is None:
+      launched, self._launched = self._launched, None
+      self._driver = Driver(**self._args, launched=launched)
+    return self._driver
+
+  def close(self):
+    if self._driver is not None:
+      self._driver.close()
+    for env in self._launched or ():
+      env.kill()
+    self._launched = None
+
+
 class Driver:
   """Steps a batch of envs with a batched policy.
 
@@ -37,25 +74,28 @@ class Driver:
       be, and raises base.EnvError (core/deadline.py).
     name: how errors name the envs, followed by the index (e.g. 'dmc_walker_walk
       train env').
+    launched: with parallel, the envs' workers already started (Launch).
 
   Attributes:
     obs_space, act_space: dicts of Space from env 0 (act_space includes 'reset').
     length: number of envs N.
   """
 
-  def __init__(self, make_env_fns, parallel=False, timeout=120.0, name='env'):
+  def __init__(self, make_env_fns, parallel=False, timeout=120.0, name='env', launched=None):
     make_env_fns = list(make_env_fns)
     if not make_env_fns:
       raise ValueError('Driver needs at least one env constructor, got none.')
     self.length = len(make_env_fns)
     self.name = name
-    self._names = [f'{name} {i}' for i in range(self.length)]
+    self._names = env_names(name, self.length)
     self._step_fns = []
     self._episode_fns = []
     self._closed = False
     self._timeout = timeout
-    if parallel:
-      self._envs = workers.start(make_env_fns, timeout, self._names)
+    if parallel:  # `launched`: their workers, already starting (see Launch)
+      self._envs = workers.ready_all(
+          launched if launched is not None else workers.launch(
+              make_env_fns, timeout, self._names))
     else:
       self._envs = []
       for i, fn in enumerate(make_env_fns):

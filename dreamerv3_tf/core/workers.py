@@ -199,11 +199,28 @@ def start(make_env_fns, timeout=120.0, names=None):
   names: how errors name each env (default 'env <index>'). Raises base.EnvError
   naming the first env that failed to build (all are stopped).
   """
+  return ready_all(launch(make_env_fns, timeout, names))
+
+
+def launch(make_env_fns, timeout=120.0, names=None):
+  """-> [RemoteEnv] whose interpreters are starting; `ready_all` waits for them, and
+  the caller may do other work meanwhile."""
   envs = []
   names = names or [None] * len(make_env_fns)
   try:
     for i, (fn, name) in enumerate(zip(make_env_fns, names)):
       envs.append(RemoteEnv(i, fn, timeout, wait=False, name=name))
+  except BaseException:
+    for env in envs:
+      env.kill()
+    raise
+  return envs
+
+
+def ready_all(envs):
+  """Waits until every env of `launch` is built -> envs. Raises base.EnvError naming
+  the first env that failed to build (all are stopped)."""
+  try:
     for env in envs:
       env.ready()
   except BaseException:

@@ -1,20 +1,35 @@
 """The scripts: the only places that wire envs, replay, agent, logger and checkpoint."""
 
+import sys
 
-def main(config):
-  """Runs the script named by config.script."""
-  if config.run.deterministic:
+
+def main(config, import_tensorflow=None):
+  """Runs the script named by config.script.
+
+  import_tensorflow: imports TensorFlow (main's quiet import; default a plain one). The
+  train scripts call it once their env workers are starting, so that the two overlap
+  and a task that cannot be built stops the run before TensorFlow loads.
+  """
+  def load():
+    if import_tensorflow:
+      import_tensorflow()
     import tensorflow as tf
-    tf.config.experimental.enable_op_determinism()
+    if config.run.deterministic:
+      tf.config.experimental.enable_op_determinism()
+
   if config.script == 'eval_only':
+    load()
     from dreamerv3_tf.run import eval_only
     return eval_only.eval_only(config)
-  from dreamerv3_tf import distribute
-  from dreamerv3_tf.run import train_eval
+  from dreamerv3_tf.run import train_eval  # imports no TensorFlow
   try:
-    return train_eval.train_eval(config, evaluate=config.script == 'train_eval')
+    return train_eval.train_eval(
+        config, evaluate=config.script == 'train_eval', load_tensorflow=load)
   except Exception as e:  # noqa: BLE001 - only a failed collective is translated
-    lost = config.distribute == 'multi_worker' and distribute.lost_worker(e)
+    if config.distribute != 'multi_worker' or 'tensorflow' not in sys.modules:
+      raise
+    from dreamerv3_tf import distribute
+    lost = distribute.lost_worker(e)
     if not lost:
       raise
     raise lost from None

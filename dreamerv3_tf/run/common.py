@@ -179,8 +179,8 @@ def worker(config):
   """-> Worker of this process (the chief of a one-process run)."""
   if config.distribute != 'multi_worker':
     return Worker(True, 0, config.logdir)
-  from dreamerv3_tf import distribute
-  chief, number = distribute.worker_role()
+  from dreamerv3_tf import configuration
+  chief, number = configuration.worker_role()
   logdir = config.logdir if chief else os.path.join(config.logdir, 'workers', str(number))
   return Worker(chief, number, logdir)
 

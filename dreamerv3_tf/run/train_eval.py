@@ -7,7 +7,10 @@ Order of a start or resume (why it is this way): nothing is written into the log
 before every check passed, so a run that stops leaves it as it was.
 1. The logdir and its config.json are checked (configuration.check_logdir), and the
    logdir is locked for this run (core/dirlock.py: a second run in it stops), then
-   the envs are built: a bad logdir or task fails before any compile.
+   the env workers start, TensorFlow is imported while they build their envs (its
+   import and theirs overlap: about 1 s of a DMC start, BENCHMARKS.md session 18),
+   and the envs are waited for: a bad logdir or task fails before any compile (and
+   before TensorFlow loads when the envs run in this process, run.parallel=False).
 2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
    the run with the flag that resumes from the newest intact one, `run.resume_from`).
 3. Agent and replays are built, then loaded in the official order, before any env
@@ -26,7 +29,6 @@ replay and eval reports.
 import contextlib
 import time
 
-from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import base
@@ -36,22 +38,27 @@ from dreamerv3_tf.run import common
 from dreamerv3_tf.run import nonfinite
 
 
-def train_eval(config, evaluate=True):
+def train_eval(config, evaluate=True, load_tensorflow=None):
+  """load_tensorflow: imports TensorFlow (run.main's); called while the env workers
+  start. This module imports none itself, so that the two overlap."""
   me = common.worker(config)
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
     common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here
-    _train_eval(config, evaluate, me, cleanup)
+    _train_eval(config, evaluate, me, cleanup, load_tensorflow)
 
 
-def _train_eval(config, evaluate, me, cleanup):
+def _train_eval(config, evaluate, me, cleanup, load_tensorflow):
   step, updates = common.Counter(), common.Counter()
   notes = common.StartupNotes(config)
   notes.envs(evaluate)
-  driver_train = common.closing(cleanup, factories.make_driver(config, 'train'))
-  driver_eval = None
-  if evaluate:
-    driver_eval = common.closing(cleanup, factories.make_driver(config, 'eval'))
+  modes = ('train', 'eval') if evaluate else ('train',)
+  launches = [common.closing(cleanup, factories.launch_driver(config, m)) for m in modes]
+  if load_tensorflow:
+    load_tensorflow()
+  from dreamerv3_tf import checkpoint as checkpointing
+  driver_train = launches[0].driver()
+  driver_eval = launches[1].driver() if evaluate else None
   replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'} if evaluate else {
       'replay_train': 'train'}
   ckpt_dir = common.checkpoint_dir(config)

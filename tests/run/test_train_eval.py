@@ -225,3 +225,50 @@ def test_eval_only_without_a_checkpoint_fails_with_one_line(tmp_path):
   assert result.returncode == 1
   errors = [x for x in result.stderr.splitlines() if x.startswith('Error:')]
   assert errors == [f'Error: Checkpoint {tmp_path}/nothing is missing ({tmp_path}/nothing.index not found)']
+
+
+class _ImportStops(Exception):
+  """Raised by a stand-in TensorFlow import: the run stops there."""
+
+
+def _children():
+  """Process ids whose parent is this process (Linux /proc)."""
+  found = []
+  for name in os.listdir('/proc'):
+    try:
+      with open(f'/proc/{name}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    except (OSError, IndexError):
+      continue
+    if fields[0] != 'Z' and int(fields[1]) == os.getpid():  # state, parent pid
+      found.append(int(name))
+  return found
+
+
+def test_env_workers_start_while_tensorflow_loads_and_stop_if_it_fails(tmp_path):
+  from dreamerv3_tf import run
+  seen = []
+
+  def import_tensorflow():  # main's quiet import, stopped here (a Ctrl-C, say)
+    seen.append(_children())
+    raise _ImportStops()
+
+  before = set(_children())
+  config = run_config(tmp_path / 'run', parallel=True)
+  with pytest.raises(_ImportStops):
+    run.main(config, import_tensorflow)
+  # 2 train and 1 eval env workers were starting when the import began ...
+  assert len(set(seen[0]) - before) == 3, seen
+  # ... and were stopped with the run, which wrote nothing.
+  assert set(_children()) - before == set()
+  assert not (tmp_path / 'run').exists()
+
+
+def test_a_bad_task_in_this_process_stops_before_tensorflow_loads(tmp_path):
+  from dreamerv3_tf import run
+  from dreamerv3_tf.core import base
+  imported = []
+  config = run_config(tmp_path / 'run', task='dummy_nosuch', parallel=False)
+  with pytest.raises(base.EnvError, match="dummy_nosuch train env 0 failed to start"):
+    run.main(config, lambda: imported.append(True))
+  assert imported == [] and not (tmp_path / 'run').exists()
