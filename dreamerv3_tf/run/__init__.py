@@ -8,7 +8,7 @@ def main(config, import_tensorflow=None):
 
   import_tensorflow: imports TensorFlow (main's quiet import; default a plain one). The
   train scripts call it once their env workers are starting, so that the two overlap
-  and a task that cannot be built stops the run before TensorFlow loads.
+  (envs in this process are built after it: run/train_eval.py says why).
   """
   def load():
     if import_tensorflow:

@@ -9,8 +9,8 @@ before every check passed, so a run that stops leaves it as it was.
    logdir is locked for this run (core/dirlock.py: a second run in it stops), then
    the env workers start, TensorFlow is imported while they build their envs (its
    import and theirs overlap: about 1 s of a DMC start, BENCHMARKS.md session 18),
-   and the envs are waited for: a bad logdir or task fails before any compile (and
-   before TensorFlow loads when the envs run in this process, run.parallel=False).
+   and the envs are waited for: a bad logdir or task fails before any compile. Envs
+   in this process (run.parallel=False) are built after TensorFlow loads (see there).
 2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
    the run with the flag that resumes from the newest intact one, `run.resume_from`).
 3. Agent and replays are built, then loaded in the official order, before any env
@@ -53,6 +53,12 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow):
   notes = common.StartupNotes(config)
   notes.envs(evaluate)
   modes = ('train', 'eval') if evaluate else ('train',)
+  if load_tensorflow and not config.run.parallel:
+    # Envs in this process are built after TensorFlow loads: a native library an env
+    # loads first can crash its import (dm_control with MUJOCO_GL=egl loads Mesa's
+    # LLVM, which TensorFlow's own LLVM collides with: a segfault, not one line).
+    load_tensorflow()
+    load_tensorflow = None
   launches = [common.closing(cleanup, factories.launch_driver(config, m)) for m in modes]
   if load_tensorflow:
     load_tensorflow()

@@ -264,11 +264,28 @@ def test_env_workers_start_while_tensorflow_loads_and_stop_if_it_fails(tmp_path)
   assert not (tmp_path / 'run').exists()
 
 
-def test_a_bad_task_in_this_process_stops_before_tensorflow_loads(tmp_path):
+def test_envs_in_this_process_are_built_after_tensorflow_loads(tmp_path, monkeypatch):
+  """A library an env loads can crash TensorFlow's import if it comes first: dm_control
+  with MUJOCO_GL=egl (Mesa's LLVM) made every run.parallel=False DMC run a segfault."""
+  from dreamerv3_tf import run
+  events = []
+  env_fns = factories.env_fns
+  monkeypatch.setattr(factories, 'env_fns', lambda config, mode: [
+      lambda fn=fn: events.append('env') or fn() for fn in env_fns(config, mode)])
+
+  def import_tensorflow():  # main's quiet import, stopped here
+    events.append('tensorflow')
+    raise _ImportStops()
+
+  with pytest.raises(_ImportStops):
+    run.main(run_config(tmp_path / 'run', parallel=False), import_tensorflow)
+  assert events == ['tensorflow'] and not (tmp_path / 'run').exists()
+
+
+def test_a_bad_task_in_this_process_stops_with_one_error_and_writes_nothing(tmp_path):
   from dreamerv3_tf import run
   from dreamerv3_tf.core import base
-  imported = []
   config = run_config(tmp_path / 'run', task='dummy_nosuch', parallel=False)
   with pytest.raises(base.EnvError, match="dummy_nosuch train env 0 failed to start"):
-    run.main(config, lambda: imported.append(True))
-  assert imported == [] and not (tmp_path / 'run').exists()
+    run.main(config, lambda: None)
+  assert not (tmp_path / 'run').exists()
