@@ -421,7 +421,9 @@ def _serve(fd):
     try:
       env = _build(ctor)
       wire.send(conn, ('ok', (env.obs_space, env.act_space)))
-    except Exception as e:  # noqa: BLE001 - reported to the parent, which decides
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides;
+      # also the constructor's own KeyboardInterrupt (SIGINT is ignored here), which
+      # printed this process's traceback on the run's stderr
       wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
       return
     while True:

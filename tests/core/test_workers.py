@@ -118,6 +118,18 @@ def test_an_env_that_fails_each_first_step_after_a_rebuild_stops(capsys, how):
   assert ('raised SystemExit: 3' if how == 'exit' else 'raised ZeroDivisionError: step') in err
 
 
+def interrupted_constructor():
+  raise KeyboardInterrupt()
+
+
+def test_a_constructor_raising_keyboard_interrupt_is_one_error_without_traceback(capfd):
+  """SIGINT is ignored in a worker, so this is the env's own code: the build caught
+  only Exception, and the worker died printing its traceback on the run's stderr."""
+  with pytest.raises(base.EnvError, match='^env 0 failed to start: KeyboardInterrupt$'):
+    workers.RemoteEnv(0, interrupted_constructor, timeout=30)
+  assert 'Traceback' not in capfd.readouterr().err
+
+
 def test_sys_exit_of_an_env_in_this_process_is_named():
   with pytest.raises(base.EnvError, match='^my env raised SystemExit: 3$'):
     workers.step_all([_FailsAfterReset('exit')], [act(False)], ['my env'])
