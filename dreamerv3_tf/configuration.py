@@ -160,6 +160,10 @@ def finalize(config):
          f"replay.prio.maxfrac={prio.get('maxfrac')} must be in [0, 1]")
   _check(prio.get('exponent', 0) >= 0,
          f"replay.prio.exponent={prio.get('exponent')} must be >= 0")
+  # A new step's priority: a negative one made the sampling weights NaN (numpy's
+  # RuntimeWarning, and the run went on), as prioritize() refuses for later ones.
+  _check(prio.get('initial', 0) >= 0,
+         f"replay.prio.initial={prio.get('initial')} must be >= 0 (inf: sampled first)")
   outputs = [x for x in c.logger.outputs.split(',') if x]
   unknown = set(outputs) - {'terminal', 'jsonl', 'tensorboard'}
   _check(not unknown, f'logger.outputs has unknown entries {sorted(unknown)}')

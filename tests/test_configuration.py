@@ -122,6 +122,8 @@ def test_impossible_combinations_are_named():
     # 'unexpected' errors of the priority selector, only when replay.fracs used it.
     ({'replay.prio.maxfrac': 2.0}, r'replay.prio.maxfrac=2.0 must be in \[0, 1\]'),
     ({'replay.prio.exponant': 1.0}, r"replay.prio has unknown keys \['exponant'\]"),
+    # NaN sampling weights (numpy's RuntimeWarning on stderr), and the run went on.
+    ({'replay.prio.initial': -1.0}, r'replay.prio.initial=-1.0 must be >= 0'),
     # Refused at the checkpoint load, with exit code 1, after TensorFlow loaded.
     ({'run.from_checkpoint_regex': '('},
      r"run.from_checkpoint_regex='\(' is not a valid regex: missing \)"),
