@@ -208,6 +208,10 @@ def _interrupted(config, interrupt):
   resume = '' if config.script == 'eval_only' else (
       '; checkpoints saved so far are kept, and the same command resumes from the '
       f'latest in {os.path.join(config.logdir, "ckpt")}')
+  if '://' not in config.logdir and not os.path.exists(config.logdir):
+    # A new logdir is made only once every check passed (envs, TensorFlow, checkpoints):
+    # it held no checkpoints to keep or resume from.
+    resume = ' while starting; nothing was written'
   term = isinstance(interrupt, Terminated)
   _fail(f'{"Terminated" if term else "Interrupted"}{resume}', 143 if term else 130)
 

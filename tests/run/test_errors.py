@@ -367,6 +367,23 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
   assert loop_step(plan.path) > SAVED_STEPS and capsys.readouterr().err == ''
 
 
+@pytest.mark.parametrize('existing', [False, True])
+def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
+  """Ctrl-C while the env workers start or TensorFlow loads pointed at the checkpoints
+  'saved so far' in a logdir that did not exist."""
+  logdir = tmp_path / 'run'
+  if existing:
+    logdir.mkdir()
+  config = make_run_config(logdir)
+  with pytest.raises(SystemExit) as exit_:
+    main._interrupted(config, KeyboardInterrupt())
+  assert exit_.value.code == 130
+  assert capsys.readouterr().err.splitlines() == (
+      [f'Interrupted; checkpoints saved so far are kept, and the same command resumes '
+       f'from the latest in {logdir}/ckpt'] if existing else
+      ['Interrupted while starting; nothing was written'])
+
+
 def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
   """A signal that lands in a C extension can come out as another exception; cleanup
   that fails while Ctrl-C unwinds the run replaces it. Both still mean: interrupted."""
