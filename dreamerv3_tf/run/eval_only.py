@@ -58,7 +58,11 @@ def load_policy(config, obs_space, act_space):
         "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
   if export.is_saved_model(source):
     policy = export.SavedPolicy(source)
-    policy.check_spaces(obs_space, act_space)
+    try:
+      policy.check_spaces(obs_space, act_space)
+    except export.ExportError as e:  # named like a checkpoint of another task
+      raise export.ExportError(
+          f'{source}: {e}; evaluate it on the task it was trained on') from None
     print(f'Loaded the policy from SavedModel {source}.')
     return policy
   agent = factories.make_agent(config, obs_space, act_space)

@@ -55,12 +55,13 @@ def test_checkpoint_and_saved_model_give_the_same_episodes(trained, tmp_path):
 
 
 def test_saved_model_for_another_env_fails_with_one_line(trained, tmp_path):
+  """The line named no SavedModel, where a checkpoint's names its path."""
   _, out = trained
   with pytest.raises(checkpointing.CheckpointError) as error:
     evaluate(tmp_path, out, task='dummy_cont_vec')
   assert str(error.value) == (
-      "action 'action': the policy has dtype/shape ('int32', ()), "
-      "the env ('float32', (2,))")
+      f"{out}: action 'action': the policy has dtype/shape ('int32', ()), "
+      "the env ('float32', (2,)); evaluate it on the task it was trained on")
 
 
 def test_a_directory_without_a_checkpoint_fails_with_one_line(tmp_path):
