@@ -164,6 +164,11 @@ def finalize(config):
   # RuntimeWarning, and the run went on), as prioritize() refuses for later ones.
   _check(prio.get('initial', 0) >= 0,
          f"replay.prio.initial={prio.get('initial')} must be >= 0 (inf: sampled first)")
+  # Segfaulted at the first render, after TensorFlow loaded (envs/dmc.py says why).
+  _check(not (c.task.startswith('dmc_') and c.env.dmc.image and not c.run.parallel),
+         'run.parallel=False with DMC images (env.dmc.image=True): MuJoCo rendering and '
+         'TensorFlow crash in one process on machines without a GPU (Mesa\'s EGL); use '
+         'run.parallel=True, the default, which renders in env worker processes')
   outputs = [x for x in c.logger.outputs.split(',') if x]
   unknown = set(outputs) - {'terminal', 'jsonl', 'tensorboard'}
   _check(not unknown, f'logger.outputs has unknown entries {sorted(unknown)}')

@@ -29,6 +29,7 @@ if __name__ == '__main__':  # first: the imports below take up to a second
     signal.signal(signal.SIGINT, _stopped_while_starting)
   signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held by use_fast_malloc
 
+import atexit
 import datetime
 import re
 import tempfile
@@ -345,7 +346,35 @@ def use_xla_flags(flags):
 
 
 def entry():
-  app.run(main, flags_parser=_parse_flags)
+  try:
+    app.run(main, flags_parser=_parse_flags)
+  except SystemExit as e:
+    if 'tensorflow' in sys.modules and 'mujoco' in sys.modules:
+      exit_before_native_teardown(e.code)
+    raise
+
+
+def exit_before_native_teardown(code):
+  """Ends the process as `sys.exit(code)` would, Python's exit handlers included, but
+  without the C++ libraries' static destructors.
+
+  MuJoCo rendering through EGL in this process (run.parallel=False) loads Mesa, whose
+  LLVM clashes with TensorFlow's at that teardown: after the run had saved everything,
+  it crashed ("free(): invalid pointer", exit 134 or 139)."""
+  if code is None:
+    status = 0
+  elif isinstance(code, int):
+    status = code
+  else:  # sys.exit('message') prints the message and exits 1
+    print(code, file=sys.stderr)
+    status = 1
+  atexit._run_exitfuncs()  # noqa: SLF001 - what the interpreter runs at exit
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more to say there
+      pass
+  os._exit(status)
 
 
 def use_fast_malloc():

@@ -124,6 +124,9 @@ def test_impossible_combinations_are_named():
     ({'replay.prio.exponant': 1.0}, r"replay.prio has unknown keys \['exponant'\]"),
     # NaN sampling weights (numpy's RuntimeWarning on stderr), and the run went on.
     ({'replay.prio.initial': -1.0}, r'replay.prio.initial=-1.0 must be >= 0'),
+    # A segfault at the first render, with no line (Mesa's EGL beside TensorFlow).
+    ({'task': 'dmc_cartpole_balance', 'env.dmc.image': True, 'run.parallel': False},
+     r'run.parallel=False with DMC images \(env.dmc.image=True\): MuJoCo rendering and '),
     # Refused at the checkpoint load, with exit code 1, after TensorFlow loaded.
     ({'run.from_checkpoint_regex': '('},
      r"run.from_checkpoint_regex='\(' is not a valid regex: missing \)"),

@@ -158,6 +158,19 @@ def main_cmd(logdir, *args):
       '--config.run.log_every=1', '--config.run.report_every=2', *args]
 
 
+def test_dmc_in_this_process_with_egl_loaded_ends_with_exit_0(tmp_path):
+  """MuJoCo's EGL (Mesa's LLVM) and TensorFlow in one process crashed at the teardown
+  after everything was saved (exit 134 or 139, "free(): invalid pointer")."""
+  result = subprocess.run(
+      main_cmd(tmp_path / 'run', '--config.run.parallel=False', '--config.run.steps=20'),
+      cwd=ROOT, capture_output=True, text=True, timeout=240,
+      env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
+           'MUJOCO_GL': 'egl'})  # main quiets TensorFlow's lines as for a user
+  assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+  assert result.stderr == ''
+  assert tf.train.latest_checkpoint(str(tmp_path / 'run' / 'ckpt'))
+
+
 def test_sigkill_and_resume_on_dmc(tmp_path):
   """A run killed with SIGKILL resumes from its last checkpoint with both replays."""
   logdir = tmp_path / 'run'
