@@ -53,15 +53,14 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow):
   notes = common.StartupNotes(config)
   notes.envs(evaluate)
   modes = ('train', 'eval') if evaluate else ('train',)
-  if load_tensorflow and not config.run.parallel:
-    # Envs in this process are built after TensorFlow loads: a native library an env
-    # loads first can crash its import (dm_control with MUJOCO_GL=egl loads Mesa's
-    # LLVM, which TensorFlow's own LLVM collides with: a segfault, not one line).
-    load_tensorflow()
-    load_tensorflow = None
-  launches = [common.closing(cleanup, factories.launch_driver(config, m)) for m in modes]
+  launch = lambda: [common.closing(cleanup, factories.launch_driver(config, m)) for m in modes]
+  # Env workers build their envs while TensorFlow loads. Envs in this process are built
+  # after it: a native library an env loads first can crash its import (dm_control
+  # with MUJOCO_GL=egl loads Mesa's LLVM, which collides with TensorFlow's: a segfault).
+  launches = launch() if config.run.parallel else None
   if load_tensorflow:
     load_tensorflow()
+  launches = launches or launch()
   from dreamerv3_tf import checkpoint as checkpointing
   driver_train = launches[0].driver()
   driver_eval = launches[1].driver() if evaluate else None
