@@ -15,7 +15,9 @@ numpy dicts over a socket pair: no pickle in either direction.
 
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
 within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
-at its very first step: an env that cannot take one step is broken, base.EnvError).
+at its very first step: an env that cannot take one step is broken, base.EnvError;
+and an env that fails 3 times without finishing an episode in between stops the run
+too, as one that fails within every episode would otherwise be rebuilt forever).
 Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up
 final observation would put a boundary into replay that the env never produced). The
 rebuilt env is stepped with `reset=True` at once, so the observation `step` returns has
@@ -72,10 +74,9 @@ class RemoteEnv(base.Env):
     self._ctor = _ctor_spec(index, make_env)
     self._worker = [_Worker(index, self._ctor)]  # a list: restarts replace it
     self._deadline = self._failure = None
-    # Restarts since the env last answered a step that was not a reset: an env rebuilt
-    # again and again that fails its first real step each time is stopped, not looped.
+    # Restarts since the env last finished an episode: an env that fails within every
+    # episode (at its first real step or its hundredth) is stopped, not rebuilt forever.
     self._in_row = 0
-    self._resetting = False
     # Kill the worker if the env is dropped or the program exits without close().
     self._finalizer = weakref.finalize(self, _kill_all, self._worker)
     if wait:
@@ -108,7 +109,6 @@ class RemoteEnv(base.Env):
     """Sends `action`; `result()` waits for the observation."""
     self._deadline = time.monotonic() + self.timeout
     self._failure = None
-    self._resetting = bool(isinstance(action, dict) and action.get('reset', False))
     try:
       wire.send(self._worker[0].conn, action)
     except OSError as e:  # BrokenPipeError, ConnectionResetError
@@ -122,8 +122,8 @@ class RemoteEnv(base.Env):
         try:
           obs = worker.receive()
           worker.stepped = True
-          if not self._resetting:
-            self._in_row = 0
+          if isinstance(obs, dict) and bool(obs.get('is_last', False)):
+            self._in_row = 0  # an episode finished: the env is not broken
           return obs
         except _WorkerError as e:
           error = e
@@ -189,8 +189,8 @@ class RemoteEnv(base.Env):
       except OSError as e:
         error = _WorkerError(str(e))
     raise base.EnvError(
-        f'{self.name} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row; '
-        f'last error: {error}', error.details)
+        f'{self.name} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row without '
+        f'finishing an episode; last error: {error}', error.details)
 
 
 def start(make_env_fns, timeout=120.0, names=None):

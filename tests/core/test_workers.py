@@ -118,6 +118,65 @@ def test_an_env_that_fails_each_first_step_after_a_rebuild_stops(capsys, how):
   assert ('raised SystemExit: 3' if how == 'exit' else 'raised ZeroDivisionError: step') in err
 
 
+class _FailsMidEpisode:
+  """The dummy env (episodes of 5 steps), failing at the third step of every episode
+  (`every=1`) or of every other one (`every=2`, counted across rebuilds in a file)."""
+
+  def __init__(self, every, counter):
+    self.env, self.every, self.counter = make_dummy(), every, counter
+    self.obs_space, self.act_space = self.env.obs_space, self.env.act_space
+    self.t = 0
+
+  def step(self, action):
+    if action['reset']:
+      self.t = 0
+      with open(self.counter, 'a') as f:
+        f.write('.')
+    self.t += 1
+    with open(self.counter) as f:
+      episode = len(f.read())
+    if self.t == 3 and episode % self.every == 0:
+      raise ZeroDivisionError('mid-episode')
+    return self.env.step(action)
+
+  def close(self):
+    self.env.close()
+
+
+def make_dummy():
+  return make_env('dummy_disc_vec', {'dummy': {'length': 5}}, 3)
+
+
+def fails_mid_episode(every, counter):
+  return _FailsMidEpisode(every, counter)
+
+
+def test_an_env_that_fails_within_every_episode_stops_and_one_that_finishes_some_goes_on(
+    tmp_path, capsys):
+  """A failure at the same step of every episode is not a crash to restart forever:
+  3 restarts with no finished episode between them stop the run. An env that also
+  finishes episodes is restarted as often as it fails."""
+  always = workers.RemoteEnv(0, functools.partial(
+      fails_mid_episode, 1, str(tmp_path / 'always')), timeout=30)
+  try:
+    always.step(act(True))
+    with pytest.raises(base.EnvError, match='failed 3 restarts in a row without finishing'):
+      for _ in range(30):
+        always.step(act(False))
+  finally:
+    always.close()
+  sometimes = workers.RemoteEnv(0, functools.partial(
+      fails_mid_episode, 2, str(tmp_path / 'sometimes')), timeout=30)
+  try:
+    obs = sometimes.step(act(True))
+    for _ in range(40):
+      obs = sometimes.step(act(bool(obs['is_last'])))
+    assert sometimes.restarts >= 4
+  finally:
+    sometimes.close()
+  assert 'Traceback' not in capsys.readouterr().err
+
+
 def interrupted_constructor():
   raise KeyboardInterrupt()
 
