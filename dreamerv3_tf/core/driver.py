@@ -121,6 +121,7 @@ class Driver:
     self._act_keys = list(base.agent_spaces(self.obs_space, self.act_space)[1])
     self._acts = None
     self.carry = None
+    self._ahead = None  # (observations, whether every env was reset for them): `begin`
     self._episodes = _EpisodeStats(self.length)
     self.reset()
 
@@ -143,6 +144,15 @@ class Driver:
     """Every env starts a new episode at the next step; carry = init_policy(N)."""
     self._acts = base.reset_actions(self.act_space, self.length)
     self.carry = init_policy(self.length) if init_policy else None
+    if self._ahead and not self._ahead[1]:
+      self._ahead = None  # a step ahead that was not a reset of all: reset them again
+
+  def begin(self):
+    """Takes the envs' next step now, and keeps its observations for the next call:
+    an env that fails at its first step (a bad camera, a missing asset) fails here,
+    before a run writes anything. The envs see the same actions in the same order."""
+    if self._ahead is None:
+      self._ahead = (self._env_step(), bool(np.all(self._acts[base.RESET])))
 
   def on_step(self, callback):
     """callback(transition, worker): obs, the action chosen for it, policy outs."""
@@ -182,10 +192,13 @@ class Driver:
     Env states are None where an env cannot save its state (no get_state); such
     envs start a new episode after `load`.
     """
+    if self._ahead and not self._ahead[1]:  # envs a step past `acts`: they reset
+      envs = [None] * self.length
+    else:
+      envs = [base.get_env_state(env) for env in self._envs]
     return {
         'acts': wire.to_json(self._acts), 'carry': wire.to_json(self.carry),
-        'episodes': wire.to_json(self._episodes.__dict__),
-        'envs': [base.get_env_state(env) for env in self._envs]}
+        'episodes': wire.to_json(self._episodes.__dict__), 'envs': envs}
 
   def load(self, state):
     """Restores `save()` output; envs without a saved state reset on the next step.
@@ -194,6 +207,7 @@ class Driver:
     resume) restores nothing: every env starts a new episode at the next step, with
     the carry of the last `reset`. -> whether the state was restored.
     """
+    self._ahead = None  # the restored actions and env states come next
     if len(state['envs']) != self.length:
       self._acts = base.reset_actions(self.act_space, self.length)
       self._episodes = _EpisodeStats(self.length)
@@ -214,10 +228,16 @@ class Driver:
   def __exit__(self, *exc):
     self.close()
 
+  def _env_step(self):
+    acts = [{k: v[i] for k, v in self._acts.items()} for i in range(self.length)]
+    return _stack(workers.step_all(self._envs, acts, self._names, self._timeout))
+
   def _step(self, policy, step, episode):
     n = self.length
-    acts = [{k: v[i] for k, v in self._acts.items()} for i in range(n)]
-    obs = _stack(workers.step_all(self._envs, acts, self._names, self._timeout))
+    if self._ahead is not None:
+      obs, self._ahead = self._ahead[0], None
+    else:
+      obs = self._env_step()
     obs, logs = base.split_logs(obs)
     self.carry, act, outs = policy(self.carry, obs)
     act = {k: np.asarray(v) for k, v in act.items()}

@@ -22,13 +22,15 @@ from dreamerv3_tf.run import common
 
 
 def eval_only(config):
-  # Nothing is written into the logdir before the env and the policy loaded.
+  # Nothing is written into the logdir before the env took its first step and the
+  # policy loaded.
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   step = common.Counter()
   with contextlib.ExitStack() as cleanup:
     common.lock_logdir(cleanup, config.logdir)  # one run per logdir
     driver = common.closing(cleanup, factories.make_driver(config, 'eval'))
     agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
+    driver.begin()  # the envs' first step: one that cannot step fails before any write
     common.lock_logdir(cleanup, config.logdir, create=True)
     configuration.save(config, config.logdir, config.run.allow_other_config)
     logger = common.closing(cleanup, factories.make_logger(config, step))

@@ -16,7 +16,8 @@ before every check passed, so a run that stops leaves it as it was.
 3. Agent and replays are built, then loaded in the official order, before any env
    step: `run.from_checkpoint`'s agent variables first, then this run's own latest
    checkpoint over everything (a resume continues from it, not from the other run).
-   A checkpoint that does not fit stops the run.
+   A checkpoint that does not fit stops the run. Then the envs take their first step
+   (Driver.begin), so an env that builds but cannot step stops the run here too.
 4. Only then the run writes (a new logdir is created and locked first): config.json,
    spaces.json, the logger's files, damaged checkpoints set aside (Checkpoint.tidy),
    and a fresh run's first checkpoint (the only save of a start, with
@@ -159,6 +160,10 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow):
   # chief's, and their envs from a reset).
   if plan.path:
     ckpt.load(plan.path)
+  # The envs' first step, taken now: an env that builds but cannot step (a camera it
+  # does not have) fails before anything is written. The driver keeps the observations.
+  for driver in drivers.values():
+    driver.begin()
 
   # Every check passed: from here on the run writes into its logdir (the chief; the
   # others only their logs under workers/).

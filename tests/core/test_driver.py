@@ -410,3 +410,26 @@ def test_env_failing_its_first_step_is_one_error_without_restarts(parallel, caps
   expected = 'env 0 failed on its first step: raised ' if parallel else 'env 0 raised '
   assert str(error.value) == expected + 'ValueError: camera_id=99 is invalid'
   assert capsys.readouterr().err == ''
+
+
+@pytest.mark.parametrize('parallel', [False, True])
+def test_begin_takes_the_first_step_early_and_changes_nothing_after(parallel):
+  """begin() steps the envs at once (an env that cannot step fails there), and the
+  transitions that follow are those of a driver that did not begin early, with a
+  reset and an init_policy between begin() and the first call too."""
+  def run(driver, early):
+    seen = record(driver)
+    if early:
+      driver.begin()
+    driver.reset(init_policy)
+    driver(policy, steps=12)
+    return {i: [(t['vec'].tolist(), bool(t['is_first']), int(t['since_first']))
+                for t in ts] for i, ts in seen.items()}
+
+  with driverlib.Driver(fns(2), parallel=parallel) as a:
+    expected = run(a, early=False)
+  with driverlib.Driver(fns(2), parallel=parallel) as b:
+    assert run(b, early=True) == expected
+  with driverlib.Driver([_NeverSteps], parallel=parallel) as broken:
+    with pytest.raises(base.EnvError, match='camera_id=99 is invalid'):
+      broken.begin()

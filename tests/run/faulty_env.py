@@ -1,7 +1,8 @@
 """Envs whose outputs break their declared spaces, for the error tests.
 
 `inject(fault, mode)` makes `factories` build the last `mode` env (train or eval) of
-a run with `fault`: from its third step on, one output is outside its space. The
+a run with `fault`: from its third step on, one output is outside its space (or,
+with 'cannot_step', its first step raises). The
 constructors stay plain data, so the envs also run in driver worker processes.
 """
 
@@ -17,14 +18,20 @@ FAULTS = {
     'inf_reward': lambda obs: {**obs, 'reward': np.float32(np.inf)},
     'float_image': lambda obs: {**obs, 'image': obs['image'].astype(np.float32)},
     'short_vector': lambda obs: {**obs, 'vector': obs['vector'][:3]},
+    'cannot_step': lambda obs: _raise(ValueError('camera_id=99 is invalid')),
 }
+AFTER = {'cannot_step': 0}  # steps each fault waits for (default 3)
+
+
+def _raise(error):
+  raise error
 
 
 class Faulty:
   """The suite env, with `fault` applied to every observation after `after` steps."""
 
-  def __init__(self, env, fault, after=3):
-    self.env, self.fault, self.after, self.steps = env, FAULTS[fault], after, 0
+  def __init__(self, env, fault):
+    self.env, self.fault, self.after, self.steps = env, FAULTS[fault], AFTER.get(fault, 3), 0
 
   def __getattr__(self, name):
     if name == 'env':

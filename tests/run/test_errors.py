@@ -318,6 +318,21 @@ def test_env_outputs_outside_their_spaces_are_one_line(tmp_path, parallel, mode,
   assert main.describe(error.value) == f'Env error: dummy_disc {message}'
 
 
+@pytest.mark.parametrize('parallel, mode', [(False, 'train'), (True, 'eval')])
+def test_an_env_that_builds_but_cannot_step_writes_nothing(tmp_path, parallel, mode):
+  """A bad camera fails at the env's first step, not its build: the run stops before
+  config.json or a first checkpoint exists, so the corrected command is a new run."""
+  config = make_run_config(tmp_path / 'run', task='dummy_disc', random_agent=True,
+                           steps=300, report_every=-1, parallel=parallel)
+  undo = faulty_env.inject('cannot_step', mode)
+  try:
+    with pytest.raises(base.EnvError, match='camera_id=99 is invalid'):
+      train_eval.train_eval(config)
+  finally:
+    undo()
+  assert not (tmp_path / 'run').exists()
+
+
 def test_env_output_error_through_the_cli(tmp_path):
   code = ('import faulty_env, sys; faulty_env.inject("inf_reward", "eval"); '
           'from dreamerv3_tf import main; main.entry()')
