@@ -258,7 +258,8 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
   only_agent = [n for n in names if n not in stored]
   if only_ckpt or only_agent:
     raise CheckpointError(
-        f'Checkpoint {path} does not match this agent for regex {regex!r}: '
+        f'Checkpoint {path} does not match this agent'
+        f'{"" if regex == ".*" else f" for regex {regex!r}"}: '
         f'{len(only_ckpt)} names only in the checkpoint {only_ckpt[:3]}, '
         f'{len(only_agent)} only in the agent {only_agent[:3]}')
   values = {}

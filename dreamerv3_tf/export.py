@@ -229,6 +229,7 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   -> (checkpoint prefix used, out).
   """
   from dreamerv3_tf import factories
+  from dreamerv3_tf.run import common
   logdir, out = export_checks.normalize(logdir, out)
   export_checks.check_out_beside_run(out, logdir)  # before the slow part
   check_out(out, overwrite)
@@ -240,7 +241,9 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
     checkpoint = os.path.join(logdir, 'ckpt')
     if not tf.io.gfile.isdir(checkpoint):
       raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
-  prefix, _ = checkpointing.load_agent(agent, checkpoint, flag='--checkpoint')
+  prefix, _ = common.load_agent(  # a checkpoint of another task names its env
+      agent, checkpoint, obs_space, act_space,
+      'export it with the logdir of the run that wrote it', flag='--checkpoint')
   return prefix, export(agent, out, overwrite, tflite)
 
 

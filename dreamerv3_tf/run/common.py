@@ -185,14 +185,15 @@ def worker(config):
   return Worker(chief, number, logdir)
 
 
-def load_agent(agent, source, obs_space, act_space, hint, regex='.*'):
+def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
+               flag='--config.run.from_checkpoint'):
   """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's
   spaces.json shows another env, the error names the space that differs (a checkpoint
   of another task failed on variable names only, e.g. 'opt/mu/logits_action')."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import configuration
   try:
-    return checkpointing.load_agent(agent, source, regex)
+    return checkpointing.load_agent(agent, source, regex, flag)
   except checkpointing.CheckpointError as e:
     run = os.path.dirname(source.rstrip('/') if os.path.isdir(source) else
                           os.path.dirname(source))
