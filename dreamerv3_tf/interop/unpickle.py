@@ -15,6 +15,7 @@ environment can use this module too (tools/parity).
 import codecs
 import io
 import pickle
+import reprlib
 
 import numpy as np
 
@@ -98,17 +99,40 @@ def loads(data):
   return value
 
 
-def _check_values(value, path='data'):
-  if isinstance(value, np.ndarray):
-    if value.dtype.hasobject:
-      raise UnpickleError(f'{path}: array of Python objects; only numeric arrays allowed')
-  elif isinstance(value, dict):
-    for key, item in value.items():
-      _check_values(key, f'{path} key')
-      _check_values(item, f'{path}[{key!r}]')
-  elif isinstance(value, (list, tuple)):
-    for i, item in enumerate(value):
-      _check_values(item, f'{path}[{i}]')
-  elif not isinstance(value, (str, bytes, int, float, bool, type(None), np.generic,
-                              np.dtype)):
-    raise UnpickleError(f'{path}: unexpected {type(value).__name__}')
+def _check_values(value):
+  """UnpickleError unless `value` holds only what `loads` admits.
+
+  Walks with a stack and visits each container once: a pickle's memo can nest lists
+  100K deep from a few bytes (a RecursionError here) or share one list twice per
+  level (2**80 visits from 80 levels: a hang)."""
+  stack, seen = [(value, None)], set()
+  while stack:
+    value, where = stack.pop()
+    if isinstance(value, np.ndarray):
+      if value.dtype.hasobject:
+        raise UnpickleError(
+            f'{_path(where)}: array of Python objects; only numeric arrays allowed')
+    elif isinstance(value, (dict, list, tuple)):
+      if id(value) in seen:
+        continue
+      seen.add(id(value))
+      if isinstance(value, dict):
+        inner = [x for key, item in value.items()
+                 for x in ((key, (where, key, True)), (item, (where, key, False)))]
+      else:
+        inner = [(item, (where, i, False)) for i, item in enumerate(value)]
+      stack += reversed(inner)  # checked in order, as before
+    elif not isinstance(value, (str, bytes, int, float, bool, type(None), np.generic,
+                                np.dtype)):
+      raise UnpickleError(f'{_path(where)}: unexpected {type(value).__name__}')
+
+
+def _path(where):
+  """'data[...][...]' of a (parent, key, is_key) chain of _check_values, at most ~100
+  characters (a path 100K levels deep would be the whole line)."""
+  labels = []
+  while where is not None:
+    where, key, is_key = where
+    labels.append(' key' if is_key else f'[{reprlib.repr(key)}]')
+  path = 'data' + ''.join(reversed(labels))
+  return path if len(path) <= 100 else f'{path[:48]}...{path[-48:]}'
