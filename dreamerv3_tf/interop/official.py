@@ -22,6 +22,7 @@ critic). `dreamerv3_tf.export --logdir=OUT`, `--config.script=eval_only
 
 import os
 import re
+import reprlib
 import sys
 
 import numpy as np
@@ -160,6 +161,13 @@ def read(path):
   if bad:
     raise OfficialCheckpointError(f'{folder}/agent.pkl: params[{bad[0]!r}] is not an array')
   counters = data.get('counters') or {}
+  # The official counters are ints; others were an 'unexpected' error naming no file.
+  if not (isinstance(counters, dict) and all(
+      isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+      for v in counters.values())):
+    raise OfficialCheckpointError(
+        f'{folder}/agent.pkl: expected counters to map names to integers, got '
+        f'{reprlib.repr(counters)}')
   step = None
   if tf.io.gfile.exists(os.path.join(folder, 'step.pkl')):
     value = load('step.pkl')

@@ -113,6 +113,17 @@ def test_refuses_an_incomplete_save_and_a_foreign_pickle(tmp_path, golden):
     official.read(tmp_path / 'b')
 
 
+@pytest.mark.parametrize('counters, shown', [
+    ({'updates': 'abc'}, "{'updates': 'abc'}"), ([1, 2], '[1, 2]')])
+def test_counters_that_are_not_integers_are_named(tmp_path, counters, shown):
+  """int() of them was an 'unexpected' ValueError or AttributeError naming no file."""
+  folder = write_official(tmp_path, {'w': np.zeros(2, np.float32)}, counters=counters)
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.read(tmp_path)
+  assert str(error.value) == (f'{folder}/agent.pkl: expected counters to map names to '
+                              f'integers, got {shown}')
+
+
 def test_written_logdir_serves_export_eval_only_and_from_checkpoint(tmp_path, golden):
   params, meta = golden
   source = write_official(tmp_path / 'official', params)
