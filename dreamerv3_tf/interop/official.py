@@ -126,8 +126,13 @@ def find_folder(path):
   for ckpt in (os.path.join(path, 'ckpt'), path):
     latest = os.path.join(ckpt, 'latest')
     if tf.io.gfile.exists(latest):
-      with tf.io.gfile.GFile(latest, 'r') as f:
-        name = f.read().strip()
+      with tf.io.gfile.GFile(latest, 'rb') as f:
+        raw = f.read()
+      try:
+        name = raw.decode().strip()
+      except UnicodeDecodeError:  # was an 'unexpected' error naming no file
+        raise OfficialCheckpointError(
+            f'{latest}: not a text file naming a save folder') from None
       path = os.path.join(ckpt, name)
       break
   if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')):

@@ -124,6 +124,15 @@ def test_counters_that_are_not_integers_are_named(tmp_path, counters, shown):
                               f'integers, got {shown}')
 
 
+def test_a_latest_file_that_is_not_text_is_named(tmp_path):
+  """Its UnicodeDecodeError was 'unexpected' and named no file."""
+  write_official(tmp_path, {'w': np.zeros(2, np.float32)})
+  (tmp_path / 'ckpt' / 'latest').write_bytes(b'\xff\xfe\x00')
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.read(tmp_path)
+  assert str(error.value) == f'{tmp_path}/ckpt/latest: not a text file naming a save folder'
+
+
 def test_written_logdir_serves_export_eval_only_and_from_checkpoint(tmp_path, golden):
   params, meta = golden
   source = write_official(tmp_path / 'official', params)
