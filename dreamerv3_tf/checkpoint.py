@@ -248,6 +248,9 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
             if k.startswith('agent/') and k.endswith(suffix)}
   if not stored:
     raise CheckpointError(f'Checkpoint {path} holds no agent variables')
+  if set(stored) == {'calls'}:  # RandomAgent's only variable: 'does not match' said less
+    raise CheckpointError(f'Checkpoint {path} is of a random agent (random_agent=True): '
+                          'it holds no weights to load')
   ours = _agent_variables(agent)
   names = sorted(n for n in set(stored) | set(ours) if pattern.match(n))
   if not names:

@@ -75,6 +75,25 @@ def test_a_savedmodel_named_as_a_checkpoint_says_what_it_is(tmp_path):
     checkpointing.load_agent(None, str(tmp_path))
 
 
+def test_a_random_agents_checkpoint_says_it_holds_no_weights(tmp_path):
+  """run.from_checkpoint, eval_only and export --checkpoint of a random_agent=True run
+  said '1 names only in the checkpoint ['calls'], 179 only in the agent [...]'."""
+  from dreamerv3_tf.agent.random import RandomAgent
+  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core.spaces import Space
+  obs = {'vector': Space(np.float32, (3,)), **base.agent_spaces(
+      {'reward': Space(np.float32), 'is_first': Space(bool), 'is_last': Space(bool),
+       'is_terminal': Space(bool)}, {})[0]}
+  random_agent = RandomAgent(obs, {'action': Space(np.int32, (), 0, 2)})
+  path = tf.train.Checkpoint(agent=random_agent).write(str(tmp_path / 'ckpt-1'))
+  agent = tf.Module()
+  agent.w = tf.Variable(tf.zeros([2]))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(agent, path)
+  assert str(error.value) == (f'Checkpoint {path} is of a random agent (random_agent=True): '
+                              'it holds no weights to load')
+
+
 def test_incompatible_checkpoint_is_named(tmp_path):
   ckpt, step = make(str(tmp_path), make_replay())
   ckpt.save()
