@@ -142,8 +142,11 @@ def _read_jsonl(path, keys):
       if number == last:
         continue  # a line still being written by a running job
       raise ValueError(f'{path}:{number + 1}: not a JSON line: {line[:80]!r}') from None
-    if not isinstance(record, dict) or not isinstance(record.get('step'), (int, float)):
-      raise ValueError(f"{path}:{number + 1}: expected an object with a numeric 'step'")
+    # json reads NaN, Infinity and 1e400 as floats: a NaN step was plotted (exit 0), an
+    # infinite one failed in the plot ("Axis limits cannot be NaN or Inf") naming no file.
+    if not isinstance(record, dict) or not isinstance(record.get('step'), (int, float)) or (
+        not math.isfinite(record['step'])):
+      raise ValueError(f"{path}:{number + 1}: expected an object with a finite numeric 'step'")
     for key in keys:
       value = record.get(key)
       if isinstance(value, (int, float)) and math.isfinite(value):

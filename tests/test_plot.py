@@ -405,3 +405,19 @@ def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys
   assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
   assert capsys.readouterr().err.startswith(
       f"Error: {logdir}/config.json: not valid JSON ('utf-8' codec can't decode")
+
+
+@pytest.mark.parametrize('step', ['NaN', 'Infinity', '1e400'])
+def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
+  """json reads these as floats: a NaN step was plotted (exit 0), an infinite one failed
+  after numpy's warnings (3 lines) with 'Axis limits cannot be NaN or Inf', naming no
+  file."""
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write(f'{{"step": {step}, "epstats/score": 1}}\n')
+  number = len((logdir / 'scores.jsonl').read_text().splitlines())
+  out = tmp_path / 'x.png'
+  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
+  assert capsys.readouterr().err == (f'Error: {logdir}/scores.jsonl:{number}: expected an '
+                                     "object with a finite numeric 'step'\n")
+  assert not out.exists()
