@@ -43,6 +43,11 @@ def train_eval(config, evaluate=True, load_tensorflow=None):
   """load_tensorflow: imports TensorFlow (run.main's); called while the env workers
   start. This module imports none itself, so that the two overlap."""
   me = common.worker(config)
+  if '://' in config.logdir and load_tensorflow:
+    # A remote logdir is read through TensorFlow's file systems: a plain import by
+    # check_logdir printed TensorFlow's start-up lines, which this one hides.
+    load_tensorflow()
+    load_tensorflow = None
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
     common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here

@@ -119,6 +119,17 @@ def test_logdir_that_is_a_file_is_one_line(tmp_path):
     configuration.check_logdir(config, config.logdir)
 
 
+def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
+  """A logdir such as gs://... is read through TensorFlow: its check imported it before
+  the quiet import, and TensorFlow's 6 start-up lines came before our line (in a
+  user's shell, without TF_CPP_MIN_LOG_LEVEL)."""
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  result = cli('nosuchfs://bucket/run', *RUN_FLAGS, env=env)
+  assert result.returncode == 1
+  assert result.stderr.splitlines() == [
+      "Error: File system scheme 'nosuchfs' not implemented (file: 'nosuchfs://bucket/run')"]
+
+
 @pytest.mark.parametrize('how', ['flag', 'env'])
 def test_traceback_only_when_asked(tmp_path, how):
   if how == 'flag':  # our own traceback
