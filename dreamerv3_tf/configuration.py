@@ -307,6 +307,19 @@ def tf_config(text=None):
   except (ValueError, KeyError, TypeError) as e:
     raise ConfigError(f'TF_CONFIG is not valid cluster JSON ({_what(e)}); see '
                       'launchers/multi_worker.sh') from None
+  # A task that its cluster does not list ran alone to its end with exit code 0 (or
+  # failed as 'unexpected' for a negative index), as did a cluster of text addresses.
+  for name, addresses in cluster.items():
+    if not (isinstance(addresses, list) and all(isinstance(x, str) for x in addresses)):
+      raise ConfigError(f"TF_CONFIG's cluster[{name!r}] is {addresses!r}, not a list of "
+                        "'host:port' addresses; see launchers/multi_worker.sh")
+  kind, index = task['type'], task['index']
+  count = len(cluster.get(kind) or []) if kind in ('chief', 'worker') else 0
+  if not 0 <= index < count:
+    raise ConfigError(
+        f"TF_CONFIG's task is {kind!r} {index}, but its cluster lists {count} {kind!r} "
+        "task(s) (a multi_worker run has 'chief' and 'worker' tasks, numbered from 0); "
+        'see launchers/multi_worker.sh')
   return {'cluster': cluster, 'task': task}
 
 

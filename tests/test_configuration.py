@@ -310,6 +310,17 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
     ('{bad', 'TF_CONFIG is not valid cluster JSON (Expecting property name'),
     ('{"cluster": {"worker": ["localhost:1"]}}',
      "TF_CONFIG is not valid cluster JSON (KeyError: 'task')"),
+    # A task its cluster does not list ran alone to its end (exit code 0), as did a
+    # cluster of text addresses; a negative index was 'unexpected' (exit code 1).
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 5}}',
+     "TF_CONFIG's task is 'worker' 5, but its cluster lists 1 'worker' task(s)"),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": -1}}',
+     "TF_CONFIG's task is 'worker' -1, but its cluster lists 1 'worker' task(s)"),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "ps", "index": 0}}',
+     "TF_CONFIG's task is 'ps' 0, but its cluster lists 0 'ps' task(s) (a multi_worker "
+     "run has 'chief' and 'worker' tasks"),
+    ('{"cluster": {"worker": "localhost:1"}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG's cluster['worker'] is 'localhost:1', not a list of 'host:port' addresses"),
 ])
 def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
     tf_config, message, tmp_path):
