@@ -65,6 +65,8 @@ while (( $# )); do
     --workers|--index|--logdir|--port|--config|--gpus|--dtype)
       if (( ! has_value )); then
         (( $# )) || die "$arg needs a value"
+        # `--logdir --dry-run` took --dry-run for the logdir, and ran for real.
+        [[ $1 != --* ]] || die "$arg needs a value (got the option $1)"
         value=$1
         shift
       fi

@@ -79,6 +79,8 @@ while (( $# )); do
     --name|--zone|--bucket|--accelerator|--version|--config|--project|--source)
       if (( ! has_value )); then
         (( $# )) || die "$arg needs a value"
+        # `--logdir --dry-run` took --dry-run for the logdir, and ran for real.
+        [[ $1 != --* ]] || die "$arg needs a value (got the option $1)"
         value=$1
         shift
       fi

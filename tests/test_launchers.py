@@ -217,6 +217,14 @@ BAD = [
     ('multi_worker.sh', ['--workers', 'a,a', '--index', '0', '--logdir', 'x'], 'twice'),
     ('multi_worker.sh', ['--workers', 'a', '--index', '0', '--logdir', 'x',
                          '--port', '99999'], '--port'),
+    # An option without its value took the next option as the value: gpu.sh ran with a
+    # logdir named --install, tpu_vm.sh blamed the bucket ("unknown argument").
+    ('gpu.sh', ['--gpus', '0', '--logdir', '--install'],
+     '--logdir needs a value (got the option --install)'),
+    ('tpu_vm.sh', ['--name', 'a', '--zone', '--bucket', 'gs://bkt/x'],
+     '--zone needs a value (got the option --bucket)'),
+    ('multi_worker.sh', ['--workers', '--index', '0', '--logdir', 'x'],
+     '--workers needs a value (got the option --index)'),
 ]
 
 
