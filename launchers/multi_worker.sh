@@ -105,11 +105,17 @@ if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1 || PORT > 65535 )); then
   die "--port must be a number from 1 to 65535 (got '$PORT')"
 fi
 [[ $INDEX =~ ^[0-9]+$ ]] || die "--index must be a whole number from 0 (got '$INDEX')"
+INDEX=$(( 10#$INDEX ))  # 08 was an octal error to bash, and 01 no number to JSON
+# read drops a last empty field: 'a,' was a cluster of one worker.
+[[ $WORKERS != *, ]] || die "--workers ends with a comma; expected host or host:port, comma-separated"
 IFS=, read -r -a HOSTS <<< "$WORKERS"
 ADDRESSES=()
 for host in "${HOSTS[@]}"; do
   [[ $host =~ ^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]+)?$ ]] \
     || die "--workers has a bad host '$host'; expected host or host:port, comma-separated"
+  if [[ $host == *:* ]] && (( 10#${host##*:} < 1 || 10#${host##*:} > 65535 )); then
+    die "--workers has a bad port in '$host'; ports are 1 to 65535"
+  fi
   if [[ $host == *:* ]]; then ADDRESSES+=("$host"); else ADDRESSES+=("$host:$PORT"); fi
 done
 (( INDEX < ${#ADDRESSES[@]} )) \

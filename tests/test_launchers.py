@@ -199,6 +199,16 @@ def test_multi_worker_tf_config(env):
     assert index['cluster'] == tf_config['cluster']
 
 
+
+def test_multi_worker_index_with_a_leading_zero_is_a_json_number(env):
+  """--index 01 went into TF_CONFIG as `"index": 01`, which is not JSON."""
+  cmds, result = _dry('multi_worker.sh', '--workers', 'a,b', '--index', '01',
+                      '--logdir', 'x', env=env)
+  tf_config = json.loads(next(x for x in cmds[-1] if x.startswith('TF_CONFIG='))[10:])
+  assert tf_config['task'] == {'type': 'worker', 'index': 1}
+  assert result.stdout.startswith('Worker 1 of 2 (b:12345).')
+
+
 BAD = [
     ('tpu_vm.sh', ['--zone', 'z', '--bucket', 'gs://bkt/x'], '--name is required'),
     ('tpu_vm.sh', ['--name', 'Bad_Name', '--zone', 'z', '--bucket', 'gs://bkt/x'], '--name'),
@@ -225,6 +235,14 @@ BAD = [
      '--zone needs a value (got the option --bucket)'),
     ('multi_worker.sh', ['--workers', '--index', '0', '--logdir', 'x'],
      '--workers needs a value (got the option --index)'),
+    # Bash's own error line (08 is no octal number) came before a wrong 'out of range'.
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '08', '--logdir', 'x'],
+     '--index 8 is out of range for 2 worker(s)'),
+    # A cluster of one worker (read drops the last empty field), and ports --port refuses.
+    ('multi_worker.sh', ['--workers', 'a,', '--index', '0', '--logdir', 'x'],
+     '--workers ends with a comma'),
+    ('multi_worker.sh', ['--workers', 'a:99999', '--index', '0', '--logdir', 'x'],
+     "--workers has a bad port in 'a:99999'; ports are 1 to 65535"),
 ]
 
 
