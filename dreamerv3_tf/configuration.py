@@ -126,8 +126,9 @@ def finalize(config):
   size = c.env[suite].get('size') if suite in c.env else None
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
          f'env.{suite}.size={size} must be (height, width), both >= 1')
-  _check(c.run.env_timeout > 0, f'run.env_timeout={c.run.env_timeout} must be > 0 (seconds '
-         'an env may take to be built or to answer one step)')
+  # inf or 1e12 overflowed the timers (an 'unexpected' OverflowError, or one blamed on the env).
+  _check(0 < c.run.env_timeout <= 1e6, f'run.env_timeout={c.run.env_timeout} must be > 0 and '
+         '<= 1e6 (seconds an env may take to be built or to answer one step)')
   _check(c.run.max_nonfinite_updates >= 0,
          f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
          '(0 never stops)')

@@ -94,6 +94,9 @@ def test_impossible_combinations_are_named():
     ({'agent.horizon': 0}, r'agent.horizon=0 must be >= 1'),
     ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
     ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
+    # Overflowed the timers: an 'unexpected' OverflowError, or an env error of the task.
+    ({'run.env_timeout': float('inf')}, r'run.env_timeout=inf must be > 0 and <= 1e6'),
+    ({'run.env_timeout': 1e12}, r'run.env_timeout=1000000000000.0 must be > 0 and <= 1e6'),
     # --config.agent.enc.mults=(1,2,x) came in as text: "unexpected" ValueError, or none
     # at all for a task without images (and config.json saved it).
     ({'agent.enc.mults': ('(1,2,x)',)},
