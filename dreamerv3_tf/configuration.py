@@ -151,7 +151,11 @@ def finalize(config):
   _check(eval_size >= report_len,
          f'eval replay capacity {eval_size} (replay.size x eval_fraction) '
          f'is shorter than one report sequence ({report_len} steps)')
-  _check(c.replay.chunksize >= 1, f'replay.chunksize={c.replay.chunksize} must be >= 1')
+  # A chunk is allocated whole at a worker's first step: 1e12 steps failed there, after
+  # the logdir was written ("Cannot allocate memory", or an 'unexpected' OverflowError).
+  _check(1 <= c.replay.chunksize <= c.replay.size,
+         f'replay.chunksize={c.replay.chunksize} must be >= 1 and <= replay.size='
+         f'{c.replay.size} (steps per chunk, allocated at once)')
   prio = dict(c.replay.prio)  # the selector's errors were 'unexpected', and only when used
   unknown = sorted(set(prio) - set(PRIO))
   _check(not unknown, f'replay.prio has unknown keys {unknown}; choose from {PRIO}')

@@ -97,6 +97,10 @@ def test_impossible_combinations_are_named():
     # Overflowed the timers: an 'unexpected' OverflowError, or an env error of the task.
     ({'run.env_timeout': float('inf')}, r'run.env_timeout=inf must be > 0 and <= 1e6'),
     ({'run.env_timeout': 1e12}, r'run.env_timeout=1000000000000.0 must be > 0 and <= 1e6'),
+    # Allocated at a worker's first step: 'Cannot allocate memory' after the logdir was
+    # written, or an 'unexpected' OverflowError.
+    ({'replay.chunksize': 10 ** 12}, r'replay.chunksize=1000000000000 must be >= 1 and <= '
+     r'replay.size=\d+ \(steps per chunk'),
     # --config.agent.enc.mults=(1,2,x) came in as text: "unexpected" ValueError, or none
     # at all for a task without images (and config.json saved it).
     ({'agent.enc.mults': ('(1,2,x)',)},
