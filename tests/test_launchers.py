@@ -199,7 +199,6 @@ def test_multi_worker_tf_config(env):
     assert index['cluster'] == tf_config['cluster']
 
 
-
 def test_multi_worker_index_with_a_leading_zero_is_a_json_number(env):
   """--index 01 went into TF_CONFIG as `"index": 01`, which is not JSON."""
   cmds, result = _dry('multi_worker.sh', '--workers', 'a,b', '--index', '01',
