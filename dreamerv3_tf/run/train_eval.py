@@ -28,6 +28,7 @@ replay and eval reports.
 """
 
 import contextlib
+import os
 import time
 
 from dreamerv3_tf import configuration
@@ -51,10 +52,15 @@ def train_eval(config, evaluate=True, load_tensorflow=None):
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
     common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here
-    _train_eval(config, evaluate, me, cleanup, load_tensorflow)
+    _train_eval(config, evaluate, me, cleanup, load_tensorflow,
+                new_run=me.chief and not _has_config(config.logdir))
 
 
-def _train_eval(config, evaluate, me, cleanup, load_tensorflow):
+def _has_config(logdir):
+  return '://' not in logdir and os.path.exists(os.path.join(logdir, 'config.json'))
+
+
+def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   step, updates = common.Counter(), common.Counter()
   notes = common.StartupNotes(config)
   notes.envs(evaluate)
@@ -173,6 +179,13 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow):
   # Every check passed: from here on the run writes into its logdir (the chief; the
   # others only their logs under workers/).
   common.lock_logdir(cleanup, me.logdir, create=True)  # a new logdir: held from its start
+  if new_run and _has_config(config.logdir):
+    # The same command started twice: the other run made this logdir after our checks
+    # (and has ended, or the lock would have stopped us). Starting at step 0 here would
+    # save over its checkpoints.
+    raise configuration.LogdirError(
+        f'logdir {config.logdir} was started by another run while this one started; '
+        'nothing was written: run the command again to resume it')
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
     configuration.save_spaces(config.logdir, obs_space, act_space)

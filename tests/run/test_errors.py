@@ -344,6 +344,31 @@ def test_an_env_that_builds_but_cannot_step_writes_nothing(tmp_path, parallel, m
   assert not (tmp_path / 'run').exists()
 
 
+def test_a_run_that_made_the_logdir_while_this_one_started_is_left_as_it_was(
+    tmp_path, monkeypatch):
+  """The same command started twice in a new logdir: one run checked the logdir (not
+  there yet), and the other made it and ended before the first got to write. The
+  first then started at step 0 over the other's checkpoints; now it stops in one line."""
+  from dreamerv3_tf import factories
+  config = make_run_config(tmp_path / 'run', random_agent=True, steps=60, save_every=-1)
+  make_agent = factories.make_agent
+
+  def other_run_meanwhile(*args, **kwargs):
+    monkeypatch.setattr(factories, 'make_agent', make_agent)
+    train_eval.train_eval(config)
+    before.update(snapshot(tmp_path / 'run'))
+    return make_agent(*args, **kwargs)
+
+  before = {}
+  monkeypatch.setattr(factories, 'make_agent', other_run_meanwhile)
+  with pytest.raises(configuration.LogdirError) as error:
+    train_eval.train_eval(config)
+  assert str(error.value) == (
+      f"logdir {tmp_path / 'run'} was started by another run while this one started; "
+      'nothing was written: run the command again to resume it')
+  assert before and snapshot(tmp_path / 'run') == before
+
+
 def test_env_output_error_through_the_cli(tmp_path):
   code = ('import faulty_env, sys; faulty_env.inject("inf_reward", "eval"); '
           'from dreamerv3_tf import main; main.entry()')
