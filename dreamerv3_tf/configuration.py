@@ -254,6 +254,16 @@ def check_logdir(config, logdir, allow_other=False):
   config.json a run saved there must equal `config` up to the keys that may differ
   on resume (how long to run, how often to log), unless `allow_other`.
   """
+  if '://' not in logdir:
+    return _check_logdir(config, logdir, allow_other)
+  import tensorflow as tf
+  try:
+    return _check_logdir(config, logdir, allow_other)
+  except tf.errors.OpError as e:  # no network, no credentials, an unknown scheme
+    raise LogdirError(f'Cannot read --logdir {logdir}: {base.one_line(e)}') from None
+
+
+def _check_logdir(config, logdir, allow_other):
   fs = _files(logdir)
   _check_is_directory(logdir, fs)
   _check_entries(config, logdir, fs)

@@ -127,7 +127,8 @@ def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
   result = cli('nosuchfs://bucket/run', *RUN_FLAGS, env=env)
   assert result.returncode == 1
   assert result.stderr.splitlines() == [
-      "Error: File system scheme 'nosuchfs' not implemented (file: 'nosuchfs://bucket/run')"]
+      "Error: Cannot read --logdir nosuchfs://bucket/run: File system scheme 'nosuchfs' not "
+      "implemented (file: 'nosuchfs://bucket/run')"]
 
 
 @pytest.mark.parametrize('how', ['flag', 'env'])
