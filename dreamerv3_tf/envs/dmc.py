@@ -51,6 +51,23 @@ def _select_renderer(image):
         '(EGL and TF clash on CPU-only machines); use run.parallel=True.')
 
 
+def _import_suite():
+  """dm_control.suite; a renderer it cannot load is named by its MUJOCO_GL (dm_control
+  loads it on import: MUJOCO_GL=osmesa without libOSMesa failed as "'NoneType' object
+  has no attribute 'glGetError'")."""
+  try:
+    from dm_control import suite
+  except Exception as e:  # noqa: BLE001 - PyOpenGL fails with whatever it hits
+    if isinstance(e, ImportError) and (e.name or '').startswith('dm_control'):
+      raise  # dm_control itself is missing: its own message says so
+    gl = os.environ.get('MUJOCO_GL', '')
+    raise RuntimeError(
+        f'dm_control could not load its renderer MUJOCO_GL={gl} '
+        f'({type(e).__name__}: {base.one_line(e)}); install it, or set MUJOCO_GL=egl '
+        '(the default for images)') from e
+  return suite
+
+
 class DMC:
   """A dm_control suite task with action repeat and optional rendering."""
 
@@ -58,7 +75,7 @@ class DMC:
       self, task, repeat=1, size=(64, 64), proprio=True, image=True, camera=-1,
       seed=None):
     _select_renderer(bool(image))
-    from dm_control import suite
+    suite = _import_suite()
     if not (proprio or image):
       raise ValueError('dmc needs proprio=True or image=True (or both)')
     if int(repeat) < 1:

@@ -1,6 +1,9 @@
 """DeepMind Control Suite env: proprio episodes, rendering, names, seeding."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -116,3 +119,31 @@ def test_action_is_normalized_to_spec_bounds():
   env.step({'reset': True, 'action': np.zeros(1, np.float32)})
   with pytest.raises(ValueError, match="Env action 'action': expected finite"):
     env.step({'reset': False, 'action': np.array([np.nan], np.float32)})
+
+
+RENDERER_FAILS = r'''
+import sys
+class Fails:  # dm_control.suite's import fails as PyOpenGL does without libOSMesa
+  def find_spec(self, name, path=None, target=None):
+    if name == 'dm_control.suite':
+      raise AttributeError("'NoneType' object has no attribute 'glGetError'")
+sys.meta_path.insert(0, Fails())
+from dreamerv3_tf.envs.dmc import DMC
+try:
+  DMC('walker_walk', image=True)
+except RuntimeError as e:
+  print(e)
+'''
+
+
+def test_a_renderer_that_cannot_load_is_named_by_its_mujoco_gl():
+  """MUJOCO_GL=osmesa without its library failed as "'NoneType' object has no
+  attribute 'glGetError'", naming neither the renderer nor the variable."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  result = subprocess.run(
+      [sys.executable, '-c', RENDERER_FAILS], capture_output=True, text=True, timeout=120,
+      cwd=root, env={**os.environ, 'MUJOCO_GL': 'osmesa', 'PYTHONPATH': root})
+  assert result.stdout.strip() == (
+      "dm_control could not load its renderer MUJOCO_GL=osmesa (AttributeError: 'NoneType' "
+      "object has no attribute 'glGetError'); install it, or set MUJOCO_GL=egl (the default "
+      'for images)'), result.stderr[-2000:]
