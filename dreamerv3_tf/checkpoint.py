@@ -248,9 +248,6 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
             if k.startswith('agent/') and k.endswith(suffix)}
   if not stored:
     raise CheckpointError(f'Checkpoint {path} holds no agent variables')
-  if set(stored) == {'calls'}:  # RandomAgent's only variable: 'does not match' said less
-    raise CheckpointError(f'Checkpoint {path} is of a random agent (random_agent=True): '
-                          'it holds no weights to load')
   ours = _agent_variables(agent)
   names = sorted(n for n in set(stored) | set(ours) if pattern.match(n))
   if not names:
@@ -259,6 +256,10 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
         f'(names look like {sorted(stored)[0]!r})')
   only_ckpt = [n for n in names if n not in ours]
   only_agent = [n for n in names if n not in stored]
+  if (only_ckpt or only_agent) and set(stored) == {'calls'}:
+    # RandomAgent's only variable (a random agent loads it): 'does not match' said less.
+    raise CheckpointError(f'Checkpoint {path} is of a random agent (random_agent=True): '
+                          'it holds no weights to load')
   if only_ckpt or only_agent:
     raise CheckpointError(
         f'Checkpoint {path} does not match this agent'
