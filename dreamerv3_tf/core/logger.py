@@ -269,7 +269,9 @@ def _number(value):
 def _count(step, total):
   if not total:
     return f'{step:,}'
-  return f'{step:,} / {total:,} ({100 * step / total:.1f}%)'
+  # The driver steps all envs a few times per call, so a run ends a little past its
+  # total: 'step 10 / 1 (1000.0%)' for run.steps=1.
+  return f'{step:,} / {total:,} ({min(100.0, 100 * step / total):.1f}%)'
 
 
 def _duration(seconds):

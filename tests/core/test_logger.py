@@ -113,6 +113,9 @@ def test_terminal_line_and_compact_table():
   logger.write()
   last = out.getvalue().strip().split('\n')
   assert any('train 512.2' in line and 'step 200,000' in line for line in last)
+  step[0] = 1_100_000  # the driver's last call went past the total: it said 110.0%
+  logger.write()
+  assert 'step 1,100,000 / 1,000,000 (100.0%)' in out.getvalue()
 
 
 def test_values_are_checked_and_normalized():
