@@ -164,6 +164,8 @@ def load_runs(logdirs, task=None, labels=None):
   labels = labels or [None] * len(logdirs)
   seen = {}  # a logdir given twice (a shell glob and its own name) counted as two seeds
   for logdir in logdirs:
+    if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
+      raise ValueError('--logdirs holds an empty name; give run directories')
     key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
     if key in seen:
       raise ValueError(f'{logdir} is given twice (also as {seen[key]}); its scores would '

@@ -262,6 +262,9 @@ def test_bad_inputs(tmp_path, capsys):
   assert plot.main(['--logdirs', str(one), f'{one}/', '--table', '1000']) == 1
   assert capsys.readouterr().err == (f'Error: {one}/ is given twice (also as {one}); '
                                      'its scores would count as two seeds\n')
+  # An unset shell variable ("--logdirs ''") said "Error: : no config.json ...".
+  assert plot.main(['--logdirs', str(one), '', '--table', '1000']) == 1
+  assert capsys.readouterr().err == 'Error: --logdirs holds an empty name; give run directories\n'
   for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
                ['--logdirs', str(logdir), '--out', 'x.jpg'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5'],
