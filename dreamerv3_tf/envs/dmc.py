@@ -40,6 +40,8 @@ def _select_renderer(image):
   segfaults, and even a loaded EGL backend aborts at exit. Envs therefore run in
   the driver's worker processes (run.parallel=True), which never import TensorFlow.
   """
+  if not os.environ.get('MUJOCO_GL'):  # set but empty was dm_control's GLFW: 6 warnings
+    os.environ.pop('MUJOCO_GL', None)
   if not image:
     os.environ.setdefault('MUJOCO_GL', 'disable')
     return

@@ -147,3 +147,18 @@ def test_a_renderer_that_cannot_load_is_named_by_its_mujoco_gl():
       "dm_control could not load its renderer MUJOCO_GL=osmesa (AttributeError: 'NoneType' "
       "object has no attribute 'glGetError'); install it, or set MUJOCO_GL=egl (the default "
       'for images)'), result.stderr[-2000:]
+
+
+@pytest.mark.parametrize('image', [False, True])
+def test_an_empty_mujoco_gl_is_taken_as_unset(image):
+  """MUJOCO_GL='' (set but empty) was dm_control's GLFW: without a display, 2 lines of
+  GLFWError per env on stderr, with or without images."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('import os; from dreamerv3_tf.envs.dmc import DMC; '
+          f'DMC("cartpole_balance", image={image}, size=(16, 16)); '
+          'print(os.environ["MUJOCO_GL"])')
+  env = {k: v for k, v in os.environ.items() if k != 'DISPLAY'}
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': '', 'PYTHONPATH': root})
+  assert result.returncode == 0 and 'GLFW' not in result.stderr, result.stderr[-2000:]
+  assert result.stdout.split() == ['egl' if image else 'disable']
