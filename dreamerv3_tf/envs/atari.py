@@ -43,6 +43,8 @@ class Atari:
       raise ValueError(f"atari aggregate must be max|mean, got {aggregate!r}")
     if not 1 <= int(pooling) <= int(repeat):
       raise ValueError(f'atari needs 1 <= pooling <= repeat, got {pooling}, {repeat}')
+    if int(noops) < 0:  # else numpy's 'high <= 0' at the first reset
+      raise ValueError(f'atari noops must be >= 0, got {noops}')
     if mode not in ('train', 'eval'):
       raise ValueError(f"atari mode must be train|eval, got {mode!r}")
     name = ALIASES.get(name, name)

@@ -81,6 +81,8 @@ def test_options_validated_and_unknown_game():
     Atari('pong', lives='sometimes')
   with pytest.raises(ValueError, match='pooling'):
     Atari('pong', repeat=1, pooling=2)
+  with pytest.raises(ValueError, match='atari noops must be >= 0, got -5'):
+    Atari('pong', noops=-5)  # was numpy's 'high <= 0' at the first step
   with pytest.raises(ValueError, match=r"Unknown task 'atari_notagame'.*Valid suites"):
     make_env('atari_notagame', base.get_config().env, seed=0)
   env = Atari('pong', actions='needed', seed=0)
