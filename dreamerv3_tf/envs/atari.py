@@ -60,8 +60,10 @@ class Atari:
     self._clip_reward = bool(clip_reward)
     self._autostart = bool(autostart)
     self._rng = np.random.default_rng(seed)
+    # Static, and set before the first ALEInterface: that prints ALE's 2-line banner
+    # on stderr at Info level, once per process.
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     self._ale = ale_py.ALEInterface()
-    self._ale.setLoggerMode(ale_py.LoggerMode.Error)
     self._ale.setInt('random_seed', int(self._rng.integers(0, 2 ** 31)))
     # Settings take effect when the ROM is loaded, so set them before.
     self._ale.setFloat('repeat_action_probability', 0.25 if sticky else 0.0)
@@ -134,7 +136,9 @@ class Atari:
     return self._obs(reward, is_last=last, is_terminal=terminal)
 
   def close(self):
-    pass
+    # Freed now: an ALEInterface still alive when the interpreter exits makes
+    # nanobind print some 20 lines of 'leaked instance' warnings on stderr.
+    self._ale = None
 
   def _act_or_reset(self, act):
     self._ale.act(act)

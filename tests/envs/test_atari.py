@@ -1,5 +1,9 @@
 """Atari through ale-py: spaces, preprocessing, seeding, episode flags."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -89,3 +93,18 @@ def test_options_validated_and_unknown_game():
   env.step({'reset': True})
   with pytest.raises(ValueError, match=r'expected int in \[0, 6\), got 6'):
     env.step({'reset': False, 'action': 6})
+
+
+def test_an_atari_run_says_nothing_on_stderr(tmp_path):
+  """ALE's banner ('A.L.E: Arcade Learning Environment ...', 2 lines) came with the
+  first env of every process, and the envs of a run in this process (atari100k's
+  default) made nanobind print some 20 lines of 'leaked instance' warnings at its
+  exit, after everything was saved."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/atari100k.py:train,debug',
+       f'--logdir={tmp_path}/run', '--config.random_agent=True', '--config.run.steps=20',
+       '--config.run.envs=1', '--config.logger.outputs=jsonl'],
+      cwd=root, env={k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0 and result.stderr == '', result.stderr[-3000:]
