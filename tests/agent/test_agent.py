@@ -180,6 +180,33 @@ def test_env_spaces_are_refused_with_one_line(h):
     Agent(obs_space, {**act_space, 'reset': obs_space['is_first']}, config)
 
 
+@pytest.mark.parametrize('key, space, message', [
+    ('action', ('int32', ()), r"action 'action' is Space\(int32.*\): a discrete action is "
+                              r'one integer from 0 to n - 1 .*needs low 0 and high n$'),
+    ('action', ('int32', (), -1, 2), 'needs low 0 and high n'),
+    ('action', ('int32', (3,), 0, 4), 'give several as a dict of them'),
+    ('action', ('bool', ()), 'give several as a dict of them'),
+    ('action', ('float32', (0,), -1, 1),
+     r"action 'action' \(0,\) hold no values: the model needs one action key with a size"),
+    ('obs', ('float32', (0,)), r"obs 'obs' \(0,\) hold no values"),
+])
+def test_spaces_the_model_cannot_take_name_the_key(h, key, space, message):
+  """They were an 'unexpected' AssertionError, ValueError or ZeroDivisionError from a
+  layer's constructor, naming neither the task nor the key."""
+  from dreamerv3_tf.core.spaces import Space
+  from dreamerv3_tf.core.base import OBS_META_KEYS as META, UserError
+  obs_space, act_space = h.make_spaces('vector', 'disc')
+  if key == 'obs':  # its only key (beside others, a key of no values works)
+    obs_space = {k: v for k, v in obs_space.items() if k in META} | {'obs': Space(*space)}
+  else:
+    act_space[key] = Space(*space)
+  config = h.make_config()
+  config.task = 'py_mine:Env'
+  with pytest.raises(UserError, match=f'^py_mine:Env .*{message}') as info:
+    Agent(obs_space, act_space, config)
+  assert info.value.prefix == 'Env error'
+
+
 def test_bfloat16_runs(h):
   config = h.make_config()
   config.compute_dtype = 'bfloat16'
