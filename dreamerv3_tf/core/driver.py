@@ -183,8 +183,16 @@ class Driver:
     if self._closed:
       return
     self._closed = True
-    for env in self._envs:
-      env.close()
+    failed = None
+    for name, env in zip(self._names, self._envs):
+      try:
+        env.close()
+      except Exception as e:  # noqa: BLE001 - the env's own close(): the others close too
+        if failed is None:  # named like its other failures, not an 'unexpected' error
+          failed = base.EnvError(f'{name} failed to close: {workers.error_summary(e)}')
+          failed.__cause__ = e
+    if failed is not None:
+      raise failed
 
   def save(self):
     """-> JSON-able state: pending actions, policy carry, episode stats, env states.

@@ -266,6 +266,23 @@ def test_in_process_exception_propagates_named(tmp_path):
   assert driver.envs[0].closed
 
 
+class _CloseRaises(CountEnv):
+  def close(self):
+    super().close()
+    raise RuntimeError('close failed')
+
+
+def test_an_env_whose_close_raises_in_this_process_is_named_and_the_others_close():
+  """It was an 'unexpected' RuntimeError naming no env, and the envs after it were
+  left open."""
+  driver = driverlib.Driver([_CloseRaises, CountEnv], parallel=False, name='task train env')
+  driver.reset(init_policy)
+  driver(policy, steps=2)
+  with pytest.raises(base.EnvError, match='^task train env 0 failed to close: '
+                                          'RuntimeError: close failed$'):
+    driver.close()
+  assert all(env.closed for env in driver.envs)
+
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
   driver.reset(init_policy)
