@@ -16,12 +16,19 @@ line: an env that cannot be built raises base.EnvError, one that breaks its spac
 base.EnvSpaceError; the env's own traceback is printed only when base.wants_traceback().
 """
 
+import sys
+
 import numpy as np
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import wire
 from dreamerv3_tf.core import workers
+
+
+# Steps of one episode after which the driver warns that it may never end: an eval
+# waits for whole episodes, and without env.time_limit it waited silently forever.
+LONG_EPISODE = 100_000
 
 
 def env_names(name, count):
@@ -264,10 +271,14 @@ class Driver:
         tran = {k: v[i] for k, v in trans.items()}
         for fn in self._step_fns:
           fn(tran, i)
-    if self._episode_fns:
-      for i, stats in self._episodes.update(obs, logs):
-        for fn in self._episode_fns:
-          fn(stats, i)
+    done = self._episodes.update(obs, logs)
+    for i, stats in done:
+      for fn in self._episode_fns:
+        fn(stats, i)
+    for i in np.flatnonzero(self._episodes.length == LONG_EPISODE):
+      print(f'WARNING: {self._names[i]} has run {LONG_EPISODE:,} steps without ending its '
+            'episode; if its episodes never end, set env.time_limit (an eval waits for '
+            'whole episodes)', file=sys.stderr, flush=True)
     return step + n, episode + int(last.sum())
 
   def _check_policy(self, act, outs, obs):

@@ -450,3 +450,15 @@ def test_begin_takes_the_first_step_early_and_changes_nothing_after(parallel):
   with driverlib.Driver([_NeverSteps], parallel=parallel) as broken:
     with pytest.raises(base.EnvError, match='camera_id=99 is invalid'):
       broken.begin()
+
+
+def test_an_episode_that_does_not_end_is_warned_of_once(monkeypatch, capsys):
+  """An env whose episodes never end made the first eval wait forever, silently."""
+  monkeypatch.setattr(driverlib, 'LONG_EPISODE', 5)
+  with driverlib.Driver(fns(2, length=10 ** 9)) as driver:
+    driver.reset(init_policy)
+    driver(policy, steps=2 * 12)
+  lines = capsys.readouterr().err.splitlines()
+  assert lines == [
+      f'WARNING: env {i} has run 5 steps without ending its episode; if its episodes never '
+      'end, set env.time_limit (an eval waits for whole episodes)' for i in (0, 1)]
