@@ -130,7 +130,7 @@ class RemoteEnv(base.Env):
         except base.EnvSpaceError as e:
           raise _renamed(e, self.name) from None
       else:
-        error = _WorkerError(f'no answer within {self.timeout:g}s')
+        error = _WorkerError(f'no answer within {self.timeout:g}s (run.env_timeout)')
     if not worker.stepped:  # a broken env, not a crash: restarts cannot help
       raise base.EnvError(f'{self.name} failed on its first step: {error}', error.details)
     return self._restart(error)
@@ -180,7 +180,7 @@ class RemoteEnv(base.Env):
         self._worker[0].ready(self.timeout)
         wire.send(self._worker[0].conn, reset)
         if not self._worker[0].conn.poll(self.timeout):
-          raise _WorkerError(f'no answer within {self.timeout:g}s')
+          raise _WorkerError(f'no answer within {self.timeout:g}s (run.env_timeout)')
         obs = self._worker[0].receive()
         self._worker[0].stepped = True
         return obs
@@ -353,7 +353,7 @@ class _Worker:
   def ready(self, timeout):
     """Waits for the env to be built; returns (obs_space, act_space)."""
     if not self.conn.poll(timeout):
-      raise _WorkerError(f'built no env within {timeout:g}s')
+      raise _WorkerError(f'built no env within {timeout:g}s (run.env_timeout)')
     return self.receive()
 
   def receive(self):

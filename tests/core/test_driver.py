@@ -220,7 +220,7 @@ def test_hanging_worker_times_out(tmp_path, capsys):
     driver(policy, steps=5)
     assert driver.restarts == 1
     assert [int(x['vec'][0]) for x in trans[0]] == [0, 1, 2, 0, 1]
-    assert 'no answer within 3s' in capsys.readouterr().err
+    assert 'no answer within 3s (run.env_timeout)' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('fail', ['hang', 'hang_swallowing'])
