@@ -32,31 +32,25 @@ f32 = tf.float32
 META = base.OBS_META_KEYS
 
 
-class SpaceError(base.UserError, ValueError):
-  """An env space the model cannot take (the random agent can): a user's env to fix."""
-
-  prefix = 'Env error'
-
-
 def check_spaces(task, obs_space, act_space):
-  """Raises SpaceError naming the first key the model cannot encode or act on
+  """Raises base.EnvError naming the first key the model cannot encode or act on
   (they failed in the layers' constructors as an 'unexpected' AssertionError or
   ZeroDivisionError naming no key)."""
   model_obs = {k: v for k, v in obs_space.items() if k not in META}
   for what, spaces in (('obs', model_obs), ('action', act_space)):
     if spaces and all(0 in space.shape for space in spaces.values()):
       shapes = ', '.join(f'{k!r} {spaces[k].shape}' for k in sorted(spaces))
-      raise SpaceError(f'{task} {what} {shapes} hold no values: the model needs one '
+      raise base.EnvError(f'{task} {what} {shapes} hold no values: the model needs one '
                        f'{what} key with a size')
   one_of_n = 'a discrete action is one integer from 0 to n - 1 (gymnasium Discrete(n))'
   for key, space in act_space.items():
     if not space.discrete:
       continue
     if space.dtype == bool or space.shape != ():
-      raise SpaceError(f'{task} action {key!r} is {space}: {one_of_n}; give several as a '
+      raise base.EnvError(f'{task} action {key!r} is {space}: {one_of_n}; give several as a '
                        'dict of them')
     if space.low != 0 or space.high >= np.iinfo(space.dtype).max:
-      raise SpaceError(f'{task} action {key!r} is {space}: {one_of_n}, so its space '
+      raise base.EnvError(f'{task} action {key!r} is {space}: {one_of_n}, so its space '
                        'needs low 0 and high n')
 
 
