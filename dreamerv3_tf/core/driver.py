@@ -128,7 +128,7 @@ class Driver:
     self._act_keys = list(base.agent_spaces(self.obs_space, self.act_space)[1])
     self._acts = None
     self.carry = None
-    self._ahead = None  # (observations, whether every env was reset for them): `begin`
+    self._ahead = None  # the observations of a step taken ahead: `begin`
     self._episodes = _EpisodeStats(self.length)
     self.reset()
 
@@ -151,15 +151,15 @@ class Driver:
     """Every env starts a new episode at the next step; carry = init_policy(N)."""
     self._acts = base.reset_actions(self.act_space, self.length)
     self.carry = init_policy(self.length) if init_policy else None
-    if self._ahead and not self._ahead[1]:
-      self._ahead = None  # a step ahead that was not a reset of all: reset them again
+    if not self._ahead_all_first():
+      self._ahead = None  # a step ahead that did not start every episode: reset again
 
   def begin(self):
     """Takes the envs' next step now, and keeps its observations for the next call:
     an env that fails at its first step (a bad camera, a missing asset) fails here,
     before a run writes anything. The envs see the same actions in the same order."""
     if self._ahead is None:
-      self._ahead = (self._env_step(), bool(np.all(self._acts[base.RESET])))
+      self._ahead = self._env_step()
 
   def on_step(self, callback):
     """callback(transition, worker): obs, the action chosen for it, policy outs."""
@@ -207,7 +207,7 @@ class Driver:
     Env states are None where an env cannot save its state (no get_state); such
     envs start a new episode after `load`.
     """
-    if self._ahead and not self._ahead[1]:  # envs a step past `acts`: they reset
+    if not self._ahead_all_first():  # envs a step past `acts`: they reset
       envs = [None] * self.length
     else:
       envs = [base.get_env_state(env) for env in self._envs]
@@ -243,6 +243,10 @@ class Driver:
   def __exit__(self, *exc):
     self.close()
 
+  def _ahead_all_first(self):
+    """Whether no step is ahead, or one that started every env's episode."""
+    return self._ahead is None or bool(np.all(self._ahead['is_first']))
+
   def _env_step(self):
     acts = [{k: v[i] for k, v in self._acts.items()} for i in range(self.length)]
     return _stack(workers.step_all(self._envs, acts, self._names, self._timeout))
@@ -250,7 +254,7 @@ class Driver:
   def _step(self, policy, step, episode):
     n = self.length
     if self._ahead is not None:
-      obs, self._ahead = self._ahead[0], None
+      obs, self._ahead = self._ahead, None
     else:
       obs = self._env_step()
     obs, logs = base.split_logs(obs)
