@@ -85,7 +85,7 @@ class _FailsAfterReset:
   """The dummy env, but every step that is not a reset raises (or calls sys.exit)."""
 
   def __init__(self, how):
-    self.env, self.how = make_env('dummy_disc_vec', {'dummy': {'length': 5}}, 3), how
+    self.env, self.how = DUMMY(), how
     self.obs_space, self.act_space = self.env.obs_space, self.env.act_space
 
   def step(self, action):
@@ -101,31 +101,35 @@ def fails_after_reset(how):
   return _FailsAfterReset(how)
 
 
+def stops_after_3_restarts(make, steps):
+  """Steps a worker of `make` until it stops: 3 restarts without a finished episode."""
+  remote = workers.RemoteEnv(0, make, timeout=30)
+  try:
+    remote.step(act(True))
+    with pytest.raises(base.EnvError, match='failed 3 restarts in a row without finishing'):
+      for _ in range(steps):
+        remote.step(act(False))
+  finally:
+    remote.close()
+
+
 @pytest.mark.parametrize('how', ['raise', 'exit'])
 def test_an_env_that_fails_each_first_step_after_a_rebuild_stops(capsys, how):
   """Its rebuilds answer the reset, then fail again: 3 restarts in a row, not forever;
   sys.exit in the env is reported like an exception, with no traceback on stderr."""
-  remote = workers.RemoteEnv(0, functools.partial(fails_after_reset, how), timeout=30)
-  try:
-    remote.step(act(True))
-    with pytest.raises(base.EnvError, match='failed 3 restarts in a row'):
-      for _ in range(6):
-        remote.step(act(False))
-  finally:
-    remote.close()
+  stops_after_3_restarts(functools.partial(fails_after_reset, how), steps=6)
   err = capsys.readouterr().err
   assert 'Traceback' not in err
   assert ('raised SystemExit: 3' if how == 'exit' else 'raised ZeroDivisionError: step') in err
 
 
-class _FailsMidEpisode:
+class _FailsMidEpisode(_FailsAfterReset):
   """The dummy env (episodes of 5 steps), failing at the third step of every episode
   (`every=1`) or of every other one (`every=2`, counted across rebuilds in a file)."""
 
   def __init__(self, every, counter):
-    self.env, self.every, self.counter = make_dummy(), every, counter
-    self.obs_space, self.act_space = self.env.obs_space, self.env.act_space
-    self.t = 0
+    super().__init__('raise')
+    self.every, self.counter, self.t = every, counter, 0
 
   def step(self, action):
     if action['reset']:
@@ -139,13 +143,6 @@ class _FailsMidEpisode:
       raise ZeroDivisionError('mid-episode')
     return self.env.step(action)
 
-  def close(self):
-    self.env.close()
-
-
-def make_dummy():
-  return make_env('dummy_disc_vec', {'dummy': {'length': 5}}, 3)
-
 
 def fails_mid_episode(every, counter):
   return _FailsMidEpisode(every, counter)
@@ -156,15 +153,8 @@ def test_an_env_that_fails_within_every_episode_stops_and_one_that_finishes_some
   """A failure at the same step of every episode is not a crash to restart forever:
   3 restarts with no finished episode between them stop the run. An env that also
   finishes episodes is restarted as often as it fails."""
-  always = workers.RemoteEnv(0, functools.partial(
-      fails_mid_episode, 1, str(tmp_path / 'always')), timeout=30)
-  try:
-    always.step(act(True))
-    with pytest.raises(base.EnvError, match='failed 3 restarts in a row without finishing'):
-      for _ in range(30):
-        always.step(act(False))
-  finally:
-    always.close()
+  stops_after_3_restarts(functools.partial(fails_mid_episode, 1, str(tmp_path / 'always')),
+                         steps=30)
   sometimes = workers.RemoteEnv(0, functools.partial(
       fails_mid_episode, 2, str(tmp_path / 'sometimes')), timeout=30)
   try:
