@@ -194,6 +194,8 @@ class Driver:
     for name, env in zip(self._names, self._envs):
       try:
         env.close()
+      except base.EnvError as e:  # a worker's env: named already
+        failed = failed or e
       except Exception as e:  # noqa: BLE001 - the env's own close(): the others close too
         if failed is None:  # named like its other failures, not an 'unexpected' error
           failed = base.EnvError(f'{name} failed to close: {workers.error_summary(e)}')

@@ -147,13 +147,20 @@ class RemoteEnv(base.Env):
     self._finalizer()
 
   def close(self):
-    """Asks the worker to stop (it closes its env), then kills it. Safe twice."""
+    """Asks the worker to stop (it closes its env), then kills it. Safe twice.
+
+    An env whose own close() raised is base.EnvError naming it, as in this process.
+    """
     if not self._finalizer.alive:
       return
     worker = self._worker[0]
     worker.request_stop()
-    worker.join(2.0)
+    deadline = time.monotonic() + 2.0  # for the env's close and the process's exit
+    failed = worker.closed(2.0)
+    worker.join(max(0.0, deadline - time.monotonic()))
     self._finalizer()
+    if failed is not None:
+      raise base.EnvError(f'{self.name} failed to close: {failed[0]}', failed[1])
 
   def _call(self, message):
     wire.send(self._worker[0].conn, message)
@@ -380,6 +387,20 @@ class _Worker:
     except OSError:
       pass
 
+  def closed(self, timeout):
+    """Waits for the answer to request_stop: None, or the (summary, traceback) of the
+    env's close() raising. A step's answer still in the pipe is skipped; a worker that
+    died or does not answer in time has nothing to report (it is killed)."""
+    deadline = time.monotonic() + timeout
+    try:
+      while self.conn.poll(max(0.0, deadline - time.monotonic())):
+        kind, payload = wire.recv(self.conn)
+        if kind == 'closed':
+          return payload
+    except (EOFError, OSError, ValueError):
+      pass
+    return None
+
   def join(self, timeout):
     try:
       self.proc.wait(timeout)
@@ -428,7 +449,13 @@ def _serve(fd):
       return
     while True:
       act = wire.recv(conn)
-      if act is None:
+      if act is None:  # the parent stops us: close the env and say how that went
+        closing, env = env, None
+        try:
+          closing.close()
+          wire.send(conn, ('closed', None))
+        except Exception as e:  # noqa: BLE001 - the parent names it, as in its own process
+          wire.send(conn, ('closed', (error_summary(e), traceback.format_exc())))
         break
       if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)
         try:

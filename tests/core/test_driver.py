@@ -272,16 +272,24 @@ class _CloseRaises(CountEnv):
     raise RuntimeError('close failed')
 
 
-def test_an_env_whose_close_raises_in_this_process_is_named_and_the_others_close():
-  """It was an 'unexpected' RuntimeError naming no env, and the envs after it were
-  left open."""
-  driver = driverlib.Driver([_CloseRaises, CountEnv], parallel=False, name='task train env')
+@pytest.mark.parametrize('parallel', [False, True], ids=['this_process', 'workers'])
+def test_an_env_whose_close_raises_is_named_and_the_others_close(parallel):
+  """In this process it was an 'unexpected' RuntimeError naming no env, and the envs
+  after it were left open; in a worker it was not reported at all (the run exited 0)."""
+  driver = driverlib.Driver([_CloseRaises, CountEnv], parallel=parallel, name='task train env')
   driver.reset(init_policy)
   driver(policy, steps=2)
   with pytest.raises(base.EnvError, match='^task train env 0 failed to close: '
-                                          'RuntimeError: close failed$'):
+                                          'RuntimeError: close failed$') as error:
     driver.close()
-  assert all(env.closed for env in driver.envs)
+  if parallel:
+    assert 'Traceback' in error.value.details  # the env's own, for --traceback
+    pids = driver.pids
+    for pid in pids:  # both workers stopped and reaped all the same
+      with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+  else:
+    assert all(env.closed for env in driver.envs)
 
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
