@@ -322,6 +322,35 @@ def test_cli_module_runs(runs, tmp_path):
   assert f'Wrote {out}' in result.stdout and out.exists()
 
 
+# The stop signal lands while the image is written (write_atomic is looked up when
+# plot loads as __main__, after this patch).
+STOP_DURING_WRITE = """
+import os, runpy, signal, sys
+from dreamerv3_tf.core import files
+real, sig = files.write_atomic, getattr(signal, sys.argv.pop(1))
+def stopped(*args, **kwargs):
+  os.kill(os.getpid(), sig)
+  return real(*args, **kwargs)
+files.write_atomic = stopped
+sys.argv[0] = 'plot'
+runpy.run_module('dreamerv3_tf.plot', run_name='__main__')
+"""
+
+
+@pytest.mark.parametrize('sig, code, word', [
+    ('SIGINT', 130, 'Interrupted'), ('SIGTERM', 143, 'Terminated')])
+def test_a_stop_signal_is_one_line_and_keeps_out(runs, tmp_path, sig, code, word):
+  """Ctrl-C printed a traceback (exit -2) and SIGTERM ended it without a word."""
+  out = tmp_path / 'curves.png'
+  out.write_bytes(b'old')
+  result = subprocess.run(
+      [sys.executable, '-c', STOP_DURING_WRITE, sig, '--logdirs', *runs, '--out', str(out)],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == code, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [f'{word}; --out is left as it was or written whole']
+  assert out.read_bytes() == b'old' and sorted(os.listdir(tmp_path)) == ['curves.png', 'runs']
+
+
 def test_reference_data_in_built_wheel(tmp_path):
   """The json.gz files ship as package data: build a wheel and load from it."""
   if shutil.which('git') is None:
