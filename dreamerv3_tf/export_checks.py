@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 
+from dreamerv3_tf import stop_early
 from dreamerv3_tf.checkpoint_errors import CheckpointError
 from dreamerv3_tf.core import base
 
@@ -83,7 +84,10 @@ def command(argv):
   FLAGS = flags.FLAGS
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
-  signal.signal(signal.SIGTERM, _on_sigterm)  # `kill`, `timeout`: as Ctrl-C
+  signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`: as Ctrl-C
+  if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
+                                         stop_early.stopped_while_starting):
+    signal.signal(signal.SIGINT, _on_signal)
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
@@ -120,9 +124,13 @@ class _Terminated(KeyboardInterrupt):
   """SIGTERM, raised like Ctrl-C so that the temporary export is removed."""
 
 
-def _on_sigterm(signum, frame):
-  del signum, frame
-  raise _Terminated()
+def _on_signal(signum, frame):
+  del frame
+  # Ctrl-C held down: a repeat landed in the removal of the temporary export (left
+  # beside --out) or in the stop's line (a traceback). The first one stops it.
+  for number in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(number, signal.SIG_IGN)
+  raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _parse_flags(argv):
