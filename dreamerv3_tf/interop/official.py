@@ -20,15 +20,19 @@ critic). `dreamerv3_tf.export --logdir=OUT`, `--config.script=eval_only
 (a new run starting from these weights) accept it.
 """
 
-import os
-import re
-import reprlib
-import sys
+if __name__ == '__main__':  # first: a stop while the imports below load is one line
+  from dreamerv3_tf import stop_early
+  stop_early.install()
 
-import numpy as np
+import os  # noqa: E402
+import re  # noqa: E402
+import reprlib  # noqa: E402
+import sys  # noqa: E402
 
-from dreamerv3_tf.core import base
-from dreamerv3_tf.interop import unpickle
+import numpy as np  # noqa: E402
+
+from dreamerv3_tf.core import base  # noqa: E402
+from dreamerv3_tf.interop import unpickle  # noqa: E402
 
 # (official parameter name, our variable as an attribute path from the agent), one to
 # one, same shapes and layouts (no transposes):
@@ -356,11 +360,15 @@ def main(argv):
   from ml_collections import config_flags
   from dreamerv3_tf import main as cli
   from dreamerv3_tf import startup
+  from dreamerv3_tf import stop_early
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)  # as main
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
   signal.signal(signal.SIGTERM, cli._on_signal)  # `kill`, `timeout`: as Ctrl-C
+  if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
+                                         stop_early.stopped_while_starting):
+    signal.signal(signal.SIGINT, cli._on_signal)  # Ctrl-C held down: one stop
   try:  # the config file loads lazily: its errors are main's one line (exit code 2)
     config = FLAGS.config
     if config is not None:
