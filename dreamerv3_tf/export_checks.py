@@ -85,8 +85,7 @@ def command(argv):
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
   signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`: as Ctrl-C
-  if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
-                                         stop_early.stopped_while_starting):
+  if stop_early.ctrl_c_is_ours():
     signal.signal(signal.SIGINT, _on_signal)
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:

@@ -10,23 +10,12 @@ import os
 import signal
 import sys
 
-
-def _stopped_while_starting(signum, frame):
-  """Ctrl-C or SIGTERM before main's own handlers are in place (the imports, the
-  flags): nothing is written yet, so stop at once with the one line, no traceback."""
-  del frame
-  term = signum == signal.SIGTERM
-  os.write(2, f'{"Terminated" if term else "Interrupted"} while starting; nothing '
-           'was written\n'.encode())
-  os._exit(143 if term else 130)
-
+from dreamerv3_tf import stop_early
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 if __name__ == '__main__':  # first: the imports below take up to a second
-  signal.signal(signal.SIGTERM, _stopped_while_starting)
-  if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
-    signal.signal(signal.SIGINT, _stopped_while_starting)
+  stop_early.install()
   signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held by use_fast_malloc
 
 import atexit
@@ -180,8 +169,7 @@ def main(argv):
     config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
   signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`, schedulers: as Ctrl-C
-  if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
-                                         _stopped_while_starting):
+  if stop_early.ctrl_c_is_ours():
     signal.signal(signal.SIGINT, _on_signal)
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:

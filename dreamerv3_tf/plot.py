@@ -22,31 +22,9 @@ import os
 import signal
 import sys
 
-
-class _Terminated(KeyboardInterrupt):
-  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so both stop the same way."""
-
-
-_STARTED = []  # main's try is in place: a stop before it has nothing to clean up
-
-
-def _on_signal(signum, frame):
-  """Ctrl-C printed a traceback (matplotlib loads for a second or more) and SIGTERM
-  ended the command without a word: each is one line and exit 130 / 143 now."""
-  del frame
-  for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C held down: one stop
-    signal.signal(number, signal.SIG_IGN)
-  if not _STARTED:  # the imports below: nothing was written
-    word = 'Terminated' if signum == signal.SIGTERM else 'Interrupted'
-    os.write(2, f'{word} while starting; nothing was written\n'.encode())
-    os._exit(143 if signum == signal.SIGTERM else 130)
-  raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
-if __name__ == '__main__':  # first: the imports below take a moment
-  signal.signal(signal.SIGTERM, _on_signal)
-  if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
-    signal.signal(signal.SIGINT, _on_signal)
+if __name__ == '__main__':  # first: the imports below take a moment (matplotlib)
+  from dreamerv3_tf import stop_early
+  stop_early.install()
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -57,6 +35,7 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dreamerv3_tf import reference  # noqa: E402
+from dreamerv3_tf import stop_early  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
 
 TRAIN_KEY = 'episode/score'
@@ -442,7 +421,10 @@ def main(argv=None):
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
   if folder and not os.path.isdir(folder):  # found after loading and plotting before
     parser.error(f'--out {args.out}: no directory {folder}')
-  _STARTED.append(True)
+  if signal.getsignal(signal.SIGTERM) is stop_early.stopped_while_starting:  # the command
+    signal.signal(signal.SIGTERM, _on_signal)
+    if stop_early.ctrl_c_is_ours():
+      signal.signal(signal.SIGINT, _on_signal)
   try:
     runs = load_runs(args.logdirs, args.task, args.labels)
     if args.table:
@@ -460,6 +442,18 @@ def main(argv=None):
           'written whole', file=sys.stderr, flush=True)
     return 143 if term else 130
   return 0
+
+
+class _Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so both stop the same way."""
+
+
+def _on_signal(signum, frame):
+  """Ctrl-C printed a traceback and SIGTERM ended the command without a word."""
+  del frame
+  for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C held down: one stop
+    signal.signal(number, signal.SIG_IGN)
+  raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 if __name__ == '__main__':

@@ -366,8 +366,7 @@ def main(argv):
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
   signal.signal(signal.SIGTERM, cli._on_signal)  # `kill`, `timeout`: as Ctrl-C
-  if signal.getsignal(signal.SIGINT) in (signal.default_int_handler,  # not nohup'd
-                                         stop_early.stopped_while_starting):
+  if stop_early.ctrl_c_is_ours():
     signal.signal(signal.SIGINT, cli._on_signal)  # Ctrl-C held down: one stop
   try:  # the config file loads lazily: its errors are main's one line (exit code 2)
     config = FLAGS.config
