@@ -26,9 +26,11 @@ timed here. The profiler's marks also add about a microsecond per kernel.
   launch            the XLA launch op before the program: the compile-cache lookup and
                     the captured variables (each is looked up, locked and read)
   buffers           the executable's own setup before its first kernel: buffer tables
-  kernels           the kernels' own time (the thread time of every kernel event)
-  kernel dispatch   the program's time between kernels: issuing each thunk, waiting
-                    for a kernel on another thread
+  program           the thunks: from the first issued to the last kernel done, on
+                    any thread (the executor returns before kernels on other
+                    threads end; BlockUntilReady waits for them)
+  kernels           the kernels' own time, summed over threads: below `program`,
+                    the rest is issuing and hand-offs; above it, kernels overlapped
   after             outputs handed back, tensors wrapped and returned to Python
 It then times calls of a program that does no math with the policy's number of
 captured variables, as many tensor inputs, or neither: what each variable adds.
@@ -121,8 +123,8 @@ def profile(agent, obs, calls):
   return res
 
 
-_PHASES = ('to the op', 'input copy', 'launch', 'buffers', 'kernels', 'kernel dispatch',
-           'after', 'execute')
+_PHASES = ('to the op', 'input copy', 'launch', 'buffers', 'program', 'kernels', 'after',
+           'execute')
 
 
 def trace_anatomy(agent, obs, calls):
@@ -159,16 +161,16 @@ def trace_anatomy(agent, obs, calls):
     thunks = first('ThunkExecutor::Execute')
     if not (execute and program and run and thunks):
       continue
-    kernel_us = sum(e['dur'] for e in within(thunks['ts'], thunks['ts'] + thunks['dur'])
-                    if 'hlo_op' in e.get('args', {}))  # on every thread
+    kernels = [e for e in within(thunks['ts'], t1) if 'hlo_op' in e.get('args', {})]
+    done = max([thunks['ts'] + thunks['dur']] + [e['ts'] + e['dur'] for e in kernels])
     rows.append({
         'to the op': execute['ts'] - t0,
         'input copy': copy['dur'] if copy else 0.0,
         'launch': run['ts'] - program['ts'],
         'buffers': thunks['ts'] - run['ts'],
-        'kernels': kernel_us,
-        'kernel dispatch': max(0.0, thunks['dur'] - kernel_us),
-        'after': t1 - (thunks['ts'] + thunks['dur']), 'execute': call['dur']})
+        'program': done - thunks['ts'],
+        'kernels': sum(e['dur'] for e in kernels),
+        'after': t1 - done, 'execute': call['dur']})
   if not rows:
     raise RuntimeError('the profile holds no policy call with the expected events')
   return {k: float(np.median([r[k] for r in rows])) for k in _PHASES}
