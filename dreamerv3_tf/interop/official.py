@@ -334,10 +334,33 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
   data = read(checkpoint)
   agent = factories.make_agent(config, obs_space, act_space)
   assign(agent, data['params'], data['counters'])
-  configuration.save(config, out, config.run.allow_other_config)
-  configuration.save_spaces(out, obs_space, act_space)
-  saver = checkpointing.Checkpoint(ckpt_dir, keep=1, agent=agent)
-  return data, saver.save()
+  # What this import makes, so that a stop or a failed write takes it back: a logdir
+  # with config.json and no checkpoint was resumed by main as a fresh run of random
+  # weights.
+  made = [path for path in (out, os.path.join(out, 'config.json'),
+                            os.path.join(out, 'spaces.json'), ckpt_dir)
+          if not tf.io.gfile.exists(path)]
+  try:
+    configuration.save(config, out, config.run.allow_other_config)
+    configuration.save_spaces(out, obs_space, act_space)
+    saver = checkpointing.Checkpoint(ckpt_dir, keep=1, agent=agent)
+    return data, saver.save()
+  except BaseException:
+    _remove(made)
+    raise
+
+
+def _remove(paths):
+  """Removes `paths` (files or folders) that exist, the deepest first."""
+  import tensorflow as tf
+  for path in sorted(paths, key=len, reverse=True):
+    try:
+      if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+      elif tf.io.gfile.exists(path):
+        tf.io.gfile.remove(path)
+    except tf.errors.OpError:
+      pass  # the error that stopped the import is the one to report
 
 
 # --- command line ---------------------------------------------------------------
@@ -404,7 +427,8 @@ def main(argv):
     data, prefix = write_logdir(config, obs_space, act_space, folder, out)
   except KeyboardInterrupt as e:
     term = isinstance(e, cli.Terminated)
-    base.fail(f'{"Terminated" if term else "Interrupted"}; the import did not finish',
+    base.fail(f'{"Terminated" if term else "Interrupted"}; the import did not finish '
+              'and wrote nothing',
               143 if term else 130)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line: an env that
     # cannot start and a logdir that cannot be written printed a traceback

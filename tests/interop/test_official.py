@@ -181,6 +181,36 @@ def test_written_logdir_serves_export_eval_only_and_from_checkpoint(tmp_path, go
   np.testing.assert_allclose(act['action'], want['action'], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('existing', [False, True], ids=['new_logdir', 'existing_logdir'])
+def test_an_import_stopped_while_it_writes_takes_back_what_it_wrote(
+    tmp_path, golden, monkeypatch, existing):
+  """A stop in the checkpoint's save left config.json and spaces.json and no
+  checkpoint, which main then resumed as a fresh run of random weights."""
+  params, meta = golden
+  source = write_official(tmp_path / 'official', params)
+  agent = test_parity.make_agent(meta)
+  config = agent.config
+  out = tmp_path / 'ours'
+  if existing:  # a folder the user made, with a file of theirs
+    out.mkdir()
+    (out / 'notes.txt').write_text('mine')
+  with config.unlocked():
+    config.logdir = str(out)
+    config.task = 'dummy_cont'
+  from dreamerv3_tf import configuration
+  configuration.finalize(config)
+
+  def stopped(self, *args, **kwargs):
+    raise KeyboardInterrupt()
+  monkeypatch.setattr(checkpointing.Checkpoint, 'save', stopped)
+  with pytest.raises(KeyboardInterrupt):
+    official.write_logdir(config, agent.obs_space, agent.act_space, source, str(out))
+  if existing:
+    assert sorted(os.listdir(out)) == ['notes.txt'] and (out / 'notes.txt').read_text() == 'mine'
+  else:
+    assert not out.exists()
+
+
 def test_cli_refuses_in_one_line(tmp_path, golden):
   params, meta = golden
   help_text = subprocess.run(
@@ -257,7 +287,7 @@ def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
   finally:
     proc.kill()
   assert proc.returncode == 143, stderr[-2000:]
-  assert stderr.splitlines() == ['Terminated; the import did not finish']
+  assert stderr.splitlines() == ['Terminated; the import did not finish and wrote nothing']
   assert not (tmp_path / 'ours').exists()
 
 
