@@ -478,28 +478,6 @@ export_checks.entry()""")
   assert os.listdir(tmp_path) == ['out']  # no temporary export left behind
 
 
-# The signal comes once the command's module runs, before its flags are parsed.
-STOP_WHILE_STARTING = """
-import os, runpy, signal, sys
-from dreamerv3_tf import export_checks
-export_checks.entry = lambda: os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-runpy.run_module('dreamerv3_tf.export', run_name='__main__')
-"""
-
-
-@pytest.mark.parametrize('sig, code, word', [
-    ('SIGINT', 130, 'Interrupted'), ('SIGTERM', 143, 'Terminated')])
-def test_a_stop_signal_while_starting_is_one_line(tmp_path, sig, code, word):
-  """Before the command's handlers (absl, numpy: up to a second) Ctrl-C printed a
-  traceback and SIGTERM ended it without a word."""
-  result = subprocess.run([sys.executable, '-c', STOP_WHILE_STARTING, sig], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, 'PYTHONPATH': ROOT})
-  assert result.returncode == code, result.stderr[-3000:]
-  assert result.stderr.splitlines() == [f'{word} while starting; nothing was written']
-  assert os.listdir(tmp_path) == []
-
-
 def test_a_policy_for_another_number_of_actions_is_refused(tmp_path):
   """The signatures show an int32 action either way: the export names its choices."""
   config = dmc.get_config('train_eval,debug')

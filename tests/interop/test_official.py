@@ -291,28 +291,6 @@ def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
   assert not (tmp_path / 'ours').exists()
 
 
-# The signal comes once the command's module runs, before its flags are parsed.
-STOP_WHILE_STARTING = """
-import os, runpy, signal, sys
-from absl import app
-app.run = lambda *args, **kwargs: os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-runpy.run_module('dreamerv3_tf.interop.official', run_name='__main__')
-"""
-
-
-@pytest.mark.parametrize('sig, code, word', [
-    ('SIGINT', 130, 'Interrupted'), ('SIGTERM', 143, 'Terminated')])
-def test_cli_stop_signal_while_starting_is_one_line(tmp_path, sig, code, word):
-  """Before the command's handlers (numpy, absl, the flags) Ctrl-C printed a traceback
-  and SIGTERM ended it without a word."""
-  result = subprocess.run([sys.executable, '-c', STOP_WHILE_STARTING, sig], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, 'PYTHONPATH': ROOT})
-  assert result.returncode == code, result.stderr[-3000:]
-  assert result.stderr.splitlines() == [f'{word} while starting; nothing was written']
-  assert os.listdir(tmp_path) == []
-
-
 def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   # An official-format checkpoint for the dummy task's agent (our own weights under
   # the official names), imported and exported with the two commands of the README.

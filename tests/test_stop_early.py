@@ -1,0 +1,39 @@
+"""stop_early: Ctrl-C or SIGTERM while a command starts, before its own handlers are in
+place (numpy, absl, matplotlib, the flags), is one line and exit 130 / 143, and writes
+nothing. It printed a traceback, and SIGTERM ended the command without a word. main's
+own case is in run/test_errors.py (there the config file is what is slow to load)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The signal comes once the command's module runs, before its flags are parsed: the
+# function each command calls first is replaced by one that sends it.
+FIRST_CALL = {
+    'dreamerv3_tf.export': 'from dreamerv3_tf import export_checks as owner; name = "entry"',
+    'dreamerv3_tf.interop.official': 'from absl import app as owner; name = "run"',
+    'dreamerv3_tf.plot': 'import argparse; owner = argparse.ArgumentParser; name = "parse_args"',
+}
+SCRIPT = """
+import os, runpy, signal, sys
+{first_call}
+setattr(owner, name, lambda *args, **kwargs: os.kill(os.getpid(), getattr(signal, sys.argv[1])))
+runpy.run_module({module!r}, run_name='__main__')
+"""
+
+
+@pytest.mark.parametrize('module', FIRST_CALL, ids=lambda m: m.split('.')[-1])
+@pytest.mark.parametrize('sig, code, word', [
+    ('SIGINT', 130, 'Interrupted'), ('SIGTERM', 143, 'Terminated')])
+def test_a_stop_signal_while_a_command_starts_is_one_line(tmp_path, module, sig, code, word):
+  script = SCRIPT.format(first_call=FIRST_CALL[module], module=module)
+  result = subprocess.run([sys.executable, '-c', script, sig], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, 'PYTHONPATH': ROOT})
+  assert result.returncode == code, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [f'{word} while starting; nothing was written']
+  assert os.listdir(tmp_path) == []
