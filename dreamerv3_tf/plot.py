@@ -421,7 +421,8 @@ def main(argv=None):
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
   if folder and not os.path.isdir(folder):  # found after loading and plotting before
     parser.error(f'--out {args.out}: no directory {folder}')
-  if signal.getsignal(signal.SIGTERM) is stop_early.stopped_while_starting:  # the command
+  command = signal.getsignal(signal.SIGTERM) is stop_early.stopped_while_starting
+  if command:
     signal.signal(signal.SIGTERM, _on_signal)
     if stop_early.ctrl_c_is_ours():
       signal.signal(signal.SIGINT, _on_signal)
@@ -433,6 +434,10 @@ def main(argv=None):
       out = args.out if args.out.lower().endswith('.png') else args.out + '.png'
       for path in plot(runs, out, args.xmax, args.bins, args.window, args.spread, args.svg):
         print(f'Wrote {path}')
+    if command:  # done: a stop from here on (the exit) has nothing left to stop; it
+      # raised outside this try (a traceback), or killed the exiting interpreter (-2)
+      for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
   except (ValueError, OSError) as e:
     print(f'Error: {e}', file=sys.stderr)
     return 1

@@ -351,6 +351,29 @@ def test_a_stop_signal_is_one_line_and_keeps_out(runs, tmp_path, sig, code, word
   assert out.read_bytes() == b'old' and sorted(os.listdir(tmp_path)) == ['curves.png', 'runs']
 
 
+# The stop comes as the finished command exits.
+STOP_AT_EXIT = """
+import os, runpy, signal, sys
+real_exit = sys.exit
+def exit_(code=None):
+  os.kill(os.getpid(), signal.SIGINT)
+  real_exit(code)
+sys.exit = exit_
+sys.argv[0] = 'plot'
+runpy.run_module('dreamerv3_tf.plot', run_name='__main__')
+"""
+
+
+def test_a_stop_as_the_finished_command_exits_changes_nothing(runs, tmp_path):
+  """It raised outside main's handling: a traceback and exit 1 after 'Wrote ...'."""
+  out = tmp_path / 'curves.png'
+  result = subprocess.run(
+      [sys.executable, '-c', STOP_AT_EXIT, '--logdirs', *runs, '--out', str(out)],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stderr == '' and f'Wrote {out}' in result.stdout and out.exists()
+
+
 def test_reference_data_in_built_wheel(tmp_path):
   """The json.gz files ship as package data: build a wheel and load from it."""
   if shutil.which('git') is None:
