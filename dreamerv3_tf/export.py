@@ -50,8 +50,8 @@ their seeds) are no TFLite builtins and would need the flex (TF Select) delegate
 
 if __name__ == '__main__':  # the command: its flags and paths are checked before the
   # TensorFlow import below (seconds); this file then loads as dreamerv3_tf.export.
-  from dreamerv3_tf import stop_early
-  stop_early.install()
+  from dreamerv3_tf import stop_signals
+  stop_signals.install()
   from dreamerv3_tf import export_checks
   export_checks.entry()
 

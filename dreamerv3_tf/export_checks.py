@@ -7,10 +7,9 @@ itself (export.py) checks the same again, for callers of `export_run`.
 """
 
 import os
-import signal
 import sys
 
-from dreamerv3_tf import stop_early
+from dreamerv3_tf import stop_signals
 from dreamerv3_tf.checkpoint_errors import CheckpointError
 from dreamerv3_tf.core import base
 
@@ -84,9 +83,7 @@ def command(argv):
   FLAGS = flags.FLAGS
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
-  signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`: as Ctrl-C
-  if stop_early.ctrl_c_is_ours():
-    signal.signal(signal.SIGINT, _on_signal)
+  stop_signals.take_over()  # a held Ctrl-C left the temporary export beside --out
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
@@ -104,9 +101,8 @@ def command(argv):
     prefix, out = export.export_run(
         FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
   except KeyboardInterrupt as e:
-    term = isinstance(e, _Terminated)
-    base.fail(f'{"Terminated" if term else "Interrupted"}; an unfinished export leaves '
-              '--out as it was', 143 if term else 130)
+    word, code = stop_signals.word_and_code(e)
+    base.fail(f'{word}; an unfinished export leaves --out as it was', code)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line
     line = base.describe(e)
     if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
@@ -117,19 +113,6 @@ def command(argv):
   if FLAGS.tflite:
     print(f'TensorFlow Lite: {os.path.join(out, export.TFLITE_FILE)} '
           f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}).')
-
-
-class _Terminated(KeyboardInterrupt):
-  """SIGTERM, raised like Ctrl-C so that the temporary export is removed."""
-
-
-def _on_signal(signum, frame):
-  del frame
-  # Ctrl-C held down: a repeat landed in the removal of the temporary export (left
-  # beside --out) or in the stop's line (a traceback). The first one stops it.
-  for number in (signal.SIGINT, signal.SIGTERM):
-    signal.signal(number, signal.SIG_IGN)
-  raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _parse_flags(argv):

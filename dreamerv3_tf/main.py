@@ -10,12 +10,12 @@ import os
 import signal
 import sys
 
-from dreamerv3_tf import stop_early
+from dreamerv3_tf import stop_signals
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 if __name__ == '__main__':  # first: the imports below take up to a second
-  stop_early.install()
+  stop_signals.install()
   signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held by use_fast_malloc
 
 import atexit
@@ -168,9 +168,7 @@ def main(argv):
   with config.unlocked():
     config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
         '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
-  signal.signal(signal.SIGTERM, _on_signal)  # `kill`, `timeout`, schedulers: as Ctrl-C
-  if stop_early.ctrl_c_is_ours():
-    signal.signal(signal.SIGINT, _on_signal)
+  stop_signals.take_over(_on_signal)
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:
     configuration.finalize(config)
@@ -201,8 +199,8 @@ def _interrupted(config, interrupt):
     # A new logdir is made only once every check passed (envs, TensorFlow, checkpoints):
     # it held no checkpoints to keep or resume from.
     resume = ' while starting; nothing was written'
-  term = isinstance(interrupt, Terminated)
-  _fail(f'{"Terminated" if term else "Interrupted"}{resume}', 143 if term else 130)
+  word, code = stop_signals.word_and_code(interrupt)
+  _fail(f'{word}{resume}', code)
 
 
 def interrupt_behind(error):
@@ -220,23 +218,13 @@ def interrupt_behind(error):
   return None
 
 
-class Terminated(KeyboardInterrupt):
-  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the run stops the same way."""
-
-
 # The signals that stopped this run, in the order they came.
 _SIGNALS = []
 
 
 def _on_signal(signum, frame):
-  del frame
   _SIGNALS.append(signum)
-  # The run stops now: its cleanup, its one line, the exit. A repeated Ctrl-C raised
-  # inside them broke the line, and one during the interpreter's shutdown (which puts
-  # Python handlers back to the default) killed the process (exit -2, not 130).
-  for number in _STOP_SIGNALS:
-    signal.signal(number, signal.SIG_IGN)
-  raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+  stop_signals.stop(signum, frame)
 
 
 def _signalled():
@@ -245,7 +233,8 @@ def _signalled():
   checkpoint read ("error_already_set: ... REPLACED BY KeyboardInterrupt")."""
   if not _SIGNALS:
     return None
-  return Terminated() if _SIGNALS[0] == signal.SIGTERM else KeyboardInterrupt()
+  return (stop_signals.Terminated() if _SIGNALS[0] == signal.SIGTERM
+          else KeyboardInterrupt())
 
 
 describe = base.describe  # the one line that reports an error

@@ -23,8 +23,8 @@ import signal
 import sys
 
 if __name__ == '__main__':  # first: the imports below take a moment (matplotlib)
-  from dreamerv3_tf import stop_early
-  stop_early.install()
+  from dreamerv3_tf import stop_signals
+  stop_signals.install()
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -35,7 +35,7 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dreamerv3_tf import reference  # noqa: E402
-from dreamerv3_tf import stop_early  # noqa: E402
+from dreamerv3_tf import stop_signals  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
 
 TRAIN_KEY = 'episode/score'
@@ -421,11 +421,9 @@ def main(argv=None):
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
   if folder and not os.path.isdir(folder):  # found after loading and plotting before
     parser.error(f'--out {args.out}: no directory {folder}')
-  command = signal.getsignal(signal.SIGTERM) is stop_early.stopped_while_starting
-  if command:
-    signal.signal(signal.SIGTERM, _on_signal)
-    if stop_early.ctrl_c_is_ours():
-      signal.signal(signal.SIGINT, _on_signal)
+  command = signal.getsignal(signal.SIGTERM) is stop_signals.stopped_while_starting
+  if command:  # not main() called from Python
+    stop_signals.take_over()
   try:
     runs = load_runs(args.logdirs, args.task, args.labels)
     if args.table:
@@ -436,29 +434,15 @@ def main(argv=None):
         print(f'Wrote {path}')
     if command:  # done: a stop from here on (the exit) has nothing left to stop; it
       # raised outside this try (a traceback), or killed the exiting interpreter (-2)
-      for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_IGN)
+      stop_signals.ignore()
   except (ValueError, OSError) as e:
     print(f'Error: {e}', file=sys.stderr)
     return 1
   except KeyboardInterrupt as e:  # its images are written whole or not at all
-    term = isinstance(e, _Terminated)
-    print(f'{"Terminated" if term else "Interrupted"}; --out is left as it was or '
-          'written whole', file=sys.stderr, flush=True)
-    return 143 if term else 130
+    word, code = stop_signals.word_and_code(e)
+    print(f'{word}; --out is left as it was or written whole', file=sys.stderr, flush=True)
+    return code
   return 0
-
-
-class _Terminated(KeyboardInterrupt):
-  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so both stop the same way."""
-
-
-def _on_signal(signum, frame):
-  """Ctrl-C printed a traceback and SIGTERM ended the command without a word."""
-  del frame
-  for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C held down: one stop
-    signal.signal(number, signal.SIG_IGN)
-  raise _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 if __name__ == '__main__':

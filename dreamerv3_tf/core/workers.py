@@ -265,7 +265,7 @@ def _step_local(env, act, name, timeout=None):
     raise local_timeout_error(name, 'failed to step', e) from None
   except base.EnvSpaceError as e:
     raise _renamed(e, name) from None
-  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (main.Terminated): the user stops the run
+  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (stop_signals.Terminated): the user stops
     raise
   except BaseException as e:  # noqa: BLE001 - also the env's sys.exit: named and passed on
     raise base.EnvError(f'{name} {_raised(e)}') from e

@@ -21,8 +21,8 @@ critic). `dreamerv3_tf.export --logdir=OUT`, `--config.script=eval_only
 """
 
 if __name__ == '__main__':  # first: a stop while the imports below load is one line
-  from dreamerv3_tf import stop_early
-  stop_early.install()
+  from dreamerv3_tf import stop_signals
+  stop_signals.install()
 
 import os  # noqa: E402
 import re  # noqa: E402
@@ -377,20 +377,17 @@ def _spaces(config):
 
 def main(argv):
   del argv
-  import signal
   from absl import flags
   from absl import logging
   from ml_collections import config_flags
   from dreamerv3_tf import main as cli
   from dreamerv3_tf import startup
-  from dreamerv3_tf import stop_early
+  from dreamerv3_tf import stop_signals
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)  # as main
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
-  signal.signal(signal.SIGTERM, cli._on_signal)  # `kill`, `timeout`: as Ctrl-C
-  if stop_early.ctrl_c_is_ours():
-    signal.signal(signal.SIGINT, cli._on_signal)  # Ctrl-C held down: one stop
+  stop_signals.take_over()
   try:  # the config file loads lazily: its errors are main's one line (exit code 2)
     config = FLAGS.config
     if config is not None:
@@ -426,10 +423,8 @@ def main(argv):
     obs_space, act_space = _spaces(config)
     data, prefix = write_logdir(config, obs_space, act_space, folder, out)
   except KeyboardInterrupt as e:
-    term = isinstance(e, cli.Terminated)
-    base.fail(f'{"Terminated" if term else "Interrupted"}; the import did not finish '
-              'and wrote nothing',
-              143 if term else 130)
+    word, code = stop_signals.word_and_code(e)
+    base.fail(f'{word}; the import did not finish and wrote nothing', code)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line: an env that
     # cannot start and a logdir that cannot be written printed a traceback
     base.fail(base.describe(e), e.exit_code if isinstance(e, base.UserError) else 1)

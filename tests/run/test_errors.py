@@ -24,6 +24,7 @@ import faulty_env
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import main
+from dreamerv3_tf import stop_signals
 from dreamerv3_tf.core import base
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
@@ -447,7 +448,7 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
 
   def cleanup_fails():
     try:
-      raise main.Terminated()
+      raise stop_signals.Terminated()
     except KeyboardInterrupt:
       raise OSError('Broken pipe')
 
@@ -455,16 +456,16 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
     raise SystemError('<built-in function x> returned a result with an exception set') \
         from KeyboardInterrupt()
 
-  assert isinstance(main.interrupt_behind(raised(cleanup_fails)), main.Terminated)
+  assert isinstance(main.interrupt_behind(raised(cleanup_fails)), stop_signals.Terminated)
   assert type(main.interrupt_behind(raised(extension_fails))) is KeyboardInterrupt
   assert main.interrupt_behind(raised(lambda: int('x'))) is None
   # Or nothing in the chain says so (pybind11 drops the KeyboardInterrupt itself and says
   # "error_already_set: ... REPLACED BY KeyboardInterrupt"): the signal's arrival does.
   handlers = {s: signal.getsignal(s) for s in main._STOP_SIGNALS}
   try:
-    with pytest.raises(main.Terminated):
+    with pytest.raises(stop_signals.Terminated):
       main._on_signal(signal.SIGTERM, None)
-    assert isinstance(main._signalled(), main.Terminated)
+    assert isinstance(main._signalled(), stop_signals.Terminated)
     # The stop under way ignores further stop signals (Ctrl-C held down).
     assert all(signal.getsignal(s) == signal.SIG_IGN for s in main._STOP_SIGNALS)
   finally:  # this process's, and its later children's (ignoring is inherited)

@@ -1,4 +1,4 @@
-"""stop_early: Ctrl-C or SIGTERM while a command starts, before its own handlers are in
+"""stop_signals: Ctrl-C or SIGTERM while a command starts, before its own handlers are in
 place (numpy, absl, matplotlib, the flags), is one line and exit 130 / 143, and writes
 nothing. It printed a traceback, and SIGTERM ended the command without a word. main's
 own case is in run/test_errors.py (there the config file is what is slow to load)."""

@@ -1,0 +1,70 @@
+"""Ctrl-C and SIGTERM for every command (main, export, plot, the official importer).
+
+While a command starts (imports and flags: numpy, absl, matplotlib take up to a few
+seconds), Ctrl-C printed a traceback and SIGTERM ended it without a word. Nothing is
+written yet then, so `install` makes a stop end it at once with one line and exit
+130 / 143. Once the command runs, `take_over` makes the first stop raise (SIGTERM as
+`Terminated`, a KeyboardInterrupt) so that its cleanup and its one line run, and
+ignores the rest: a repeat landed in that cleanup or line (a traceback), or in the
+interpreter's shutdown, which puts Python handlers back to the default (exit -2).
+Imports nothing heavy.
+"""
+
+import os
+import signal
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so both stop the same way."""
+
+
+def word_and_code(stop):
+  """('Terminated', 143) for a Terminated, else ('Interrupted', 130)."""
+  return ('Terminated', 143) if isinstance(stop, Terminated) else ('Interrupted', 130)
+
+
+def stopped_while_starting(signum, frame):
+  """The handler while a command starts (`install`)."""
+  del frame
+  word, code = word_and_code(_stop(signum))
+  os.write(2, f'{word} while starting; nothing was written\n'.encode())
+  os._exit(code)
+
+
+def install():
+  """Call first thing in a command's `__main__`."""
+  signal.signal(signal.SIGTERM, stopped_while_starting)
+  if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
+    signal.signal(signal.SIGINT, stopped_while_starting)
+
+
+def ctrl_c_is_ours():
+  """Whether the command may take Ctrl-C over: not when the shell made it ignored
+  (nohup, `&` in a script)."""
+  return signal.getsignal(signal.SIGINT) in (signal.default_int_handler,
+                                            stopped_while_starting)
+
+
+def stop(signum, frame=None):
+  """The handler once a command runs: the first stop raises, the rest are ignored."""
+  del frame
+  ignore()
+  raise _stop(signum)
+
+
+def take_over(handler=stop):
+  """Once the command runs: `handler` (`stop`, or one that ends by calling it) takes
+  SIGTERM (`kill`, `timeout`, schedulers: as Ctrl-C) and Ctrl-C."""
+  signal.signal(signal.SIGTERM, handler)
+  if ctrl_c_is_ours():
+    signal.signal(signal.SIGINT, handler)
+
+
+def ignore():
+  """Stops are ignored from now on: one is under way, or the work is done."""
+  for number in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(number, signal.SIG_IGN)
+
+
+def _stop(signum):
+  return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
