@@ -443,37 +443,29 @@ export_checks.entry()
 """
 
 
-def test_sigterm_is_one_line_and_leaves_out_as_it_was(tmp_path):
-  out = tmp_path / 'out'
-  out.mkdir()
-  (out / 'saved_model.pb').write_text('old')
-  result = subprocess.run([sys.executable, '-c', SIGTERM_DURING_SAVE, str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-  assert result.returncode == 143, result.stderr[-3000:]
-  assert our_lines(result.stderr) == [
-      'Terminated; an unfinished export leaves --out as it was']
-  assert (out / 'saved_model.pb').read_text() == 'old'
-  assert os.listdir(tmp_path) == ['out']  # no temporary export left behind
-
-
-def test_ctrl_c_held_down_is_one_line_and_removes_the_temporary_export(tmp_path):
-  """A repeated Ctrl-C landed in the removal of the temporary export: it was left
-  beside --out (and one in the stop's line printed a traceback)."""
-  out = tmp_path / 'out'
-  out.mkdir()
-  (out / 'saved_model.pb').write_text('old')
-  held = SIGTERM_DURING_SAVE.replace('signal.SIGTERM', 'signal.SIGINT').replace(
-      'export_checks.entry()', """real_rmtree = tf.io.gfile.rmtree
+# Ctrl-C held down: the repeat lands in the removal of the temporary export.
+CTRL_C_HELD_DURING_SAVE = SIGTERM_DURING_SAVE.replace('signal.SIGTERM', 'signal.SIGINT').replace(
+    'export_checks.entry()', """real_rmtree = tf.io.gfile.rmtree
 def rmtree(path):
   os.kill(os.getpid(), signal.SIGINT)  # still held down: lands in the cleanup
   real_rmtree(path)
 tf.io.gfile.rmtree = rmtree
 export_checks.entry()""")
-  result = subprocess.run([sys.executable, '-c', held, str(out)], cwd=ROOT,
+
+
+@pytest.mark.parametrize('script, code, word', [
+    (SIGTERM_DURING_SAVE, 143, 'Terminated'), (CTRL_C_HELD_DURING_SAVE, 130, 'Interrupted')],
+    ids=['sigterm', 'ctrl_c_held'])
+def test_a_stop_is_one_line_and_leaves_out_as_it_was(tmp_path, script, code, word):
+  """A repeated Ctrl-C landed in the removal of the temporary export: it was left
+  beside --out (and one in the stop's line printed a traceback)."""
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'saved_model.pb').write_text('old')
+  result = subprocess.run([sys.executable, '-c', script, str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
-  assert result.returncode == 130, result.stderr[-3000:]
-  assert our_lines(result.stderr) == [
-      'Interrupted; an unfinished export leaves --out as it was']
+  assert result.returncode == code, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [f'{word}; an unfinished export leaves --out as it was']
   assert (out / 'saved_model.pb').read_text() == 'old'
   assert os.listdir(tmp_path) == ['out']  # no temporary export left behind
 
