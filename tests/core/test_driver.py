@@ -291,6 +291,7 @@ def test_an_env_whose_close_raises_is_named_and_the_others_close(parallel):
   else:
     assert all(env.closed for env in driver.envs)
 
+
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
   driver.reset(init_policy)
