@@ -62,7 +62,11 @@ def bench_ours(kind, size, updates, policy_calls, flops):
   t = time.time()
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   import numpy as np
-  from dreamerv3_tf.agent.agent import Agent  # first: it imports TensorFlow (tfimport.py)
+  from dreamerv3_tf import startup
+  # As `main` imports it: this process is ours (gc.freeze after the import, Keras
+  # without pyplot and IPython; tfimport.py). A plain import cost 0.9 s more here.
+  startup.import_tensorflow(startup.log_level())
+  from dreamerv3_tf.agent.agent import Agent
   import tensorflow as tf
   from configs import base
   from configs import presets

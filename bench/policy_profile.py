@@ -242,4 +242,6 @@ def main():
 
 
 if __name__ == '__main__':
+  from dreamerv3_tf import startup
+  startup.import_tensorflow(startup.log_level())  # as `main` does (compare.py)
   main()

@@ -182,8 +182,8 @@ def main():
   if args.check_hlo:
     # Must be set before TensorFlow initialises XLA.
     os.environ['XLA_FLAGS'] = (
-        f'--xla_dump_to={args.check_hlo} --xla_dump_hlo_as_text '
-        '--xla_dump_hlo_module_re=.*train.*')
+        f'{os.environ.get("XLA_FLAGS", "")} --xla_dump_to={args.check_hlo} '
+        '--xla_dump_hlo_as_text --xla_dump_hlo_module_re=.*train.*').strip()
   rows = []
   if args.compare_dtypes:
     for dtype, r in bench_dtypes(
@@ -217,4 +217,6 @@ def main():
 
 
 if __name__ == '__main__':
+  from dreamerv3_tf import startup
+  startup.import_tensorflow(startup.log_level())  # as `main` does (compare.py)
   main()
