@@ -126,6 +126,16 @@ def finalize(config):
   size = c.env[suite].get('size') if suite in c.env else None
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
          f'env.{suite}.size={size} must be (height, width), both >= 1')
+  # The suites refuse these too, but as an env that failed to start (exit code 1,
+  # after TensorFlow loaded for envs in this process), naming no config key.
+  section = 'gym' if suite == 'py' else suite  # env.py is the user's own keywords
+  repeat = c.env[section].get('repeat') if section in c.env else None
+  _check(repeat is None or (_is_number(repeat) and repeat >= 1),
+         f'env.{section}.repeat={repeat} must be >= 1 (env steps per agent step)')
+  if suite == 'dummy':
+    length = c.env.dummy.get('length')
+    _check(_is_number(length) and length >= 1,
+           f'env.dummy.length={length} must be >= 1 (steps per episode)')
   # inf or 1e12 overflowed the timers (an 'unexpected' OverflowError, or one blamed on the env).
   _check(0 < c.run.env_timeout <= 1e6, f'run.env_timeout={c.run.env_timeout} must be > 0 and '
          '<= 1e6 (seconds an env may take to be built or to answer one step)')
@@ -401,6 +411,12 @@ def _check_is_directory(logdir, fs):
                       'whose home ~ could name (a directory named ~... would be made here)')
   path = logdir.rstrip('/') or '/'
   while not fs.exists(path):
+    if '://' not in logdir and os.path.islink(path):
+      # exists() is False for it, and the run failed to make the logdir after
+      # TensorFlow had loaded, with 'File exists' (e.g. a link to an unmounted disk).
+      raise ConfigError(f'--logdir {logdir}: {path} is a symbolic link to '
+                        f'{os.readlink(path)}, which does not exist or loops; fix the '
+                        'link or pass another --logdir')
     parent = os.path.dirname(path)
     if '://' in logdir or parent == path:
       return
@@ -415,7 +431,8 @@ def _check_entries(config, logdir, fs):
   directory where a file goes, or a file where a directory goes): the run would
   fail on its first write of it, after config.json was saved."""
   outputs = config.logger.outputs.split(',')
-  dirs = ['ckpt'] + (['tb'] if 'tensorboard' in outputs else [])
+  # ckpt/damaged: where a resume sets damaged checkpoints aside (checkpoint_damage.py).
+  dirs = ['ckpt', 'ckpt/damaged'] + (['tb'] if 'tensorboard' in outputs else [])
   files = ['config.json', 'spaces.json'] + (
       ['metrics.jsonl', 'scores.jsonl'] if 'jsonl' in outputs else [])
   for name in dirs + files:

@@ -265,6 +265,10 @@ def use_xla_cache(directory):
     raise configuration.ConfigError(
         f'xla_cache={directory} cannot be a directory of compiled programs '
         f"({base.one_line(e, cause_only=True)}); pass another, or '' for none") from e
+  if any(x.isspace() for x in directory):
+    # TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '/tmp/my cache' went to
+    # '/tmp/my'. Double quotes keep the path whole.
+    directory = f'"{directory}"'
   os.environ['TF_XLA_FLAGS'] = (
       f'{flags_now} --tf_xla_persistent_cache_directory={directory}'.strip())
 

@@ -137,6 +137,11 @@ def test_impossible_combinations_are_named():
     # Refused at the checkpoint load, with exit code 1, after TensorFlow loaded.
     ({'run.from_checkpoint_regex': '('},
      r"run.from_checkpoint_regex='\(' is not a valid regex: missing \)"),
+    # An env that failed to start (exit code 1, after TensorFlow loaded for envs in
+    # this process), naming no config key.
+    ({'env.dmc.repeat': 0}, r'env.dmc.repeat=0 must be >= 1 \(env steps per agent step\)'),
+    ({'task': 'py_corridor:Corridor', 'env.gym.repeat': 0}, r'env.gym.repeat=0 must be >= 1'),
+    ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
@@ -240,6 +245,17 @@ def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
     configuration.check_logdir(c, str(tmp_path))
 
 
+def test_a_file_where_damaged_checkpoints_go_is_refused_before_writing(tmp_path):
+  """A resume that set a damaged checkpoint aside failed on ckpt/damaged ('is not a
+  directory') after it had rewritten config.json."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  (tmp_path / 'ckpt').mkdir()
+  (tmp_path / 'ckpt' / 'damaged').write_text('notes')
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^{tmp_path}/ckpt/damaged is a file, but the run writes a directory there')):
+    configuration.check_logdir(c, str(tmp_path))
+
+
 def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
   """`~name` of an unknown user stays as it is in expanduser: the run made a directory
   literally named `~name` in the working directory and trained there."""
@@ -255,6 +271,22 @@ def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
+def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, target):
+  """A link to a disk that is not mounted, or a loop: exists() is False for it, so the
+  checks passed, and the run failed to make the logdir after TensorFlow loaded, with
+  'File exists'."""
+  link = tmp_path / 'link'
+  link.symlink_to(tmp_path / target)
+  c = configuration.finalize(dmc.get_config('debug'))
+  for logdir in (link, link / 'run'):
+    with pytest.raises(configuration.ConfigError, match=(
+        f'^--logdir {logdir}: {link} is a symbolic link to {tmp_path / target}, which does '
+        'not exist or loops; fix the link or pass another --logdir$')):
+      configuration.check_logdir(c, str(logdir))
+  assert os.listdir(tmp_path) == ['link']
+
+
 def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
   from dreamerv3_tf import main
   monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
@@ -264,6 +296,18 @@ def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkey
                      match=f'xla_cache={tmp_path}/file cannot be a directory .*File exists'):
     main.use_xla_cache(str(tmp_path / 'file'))
   assert 'TF_XLA_FLAGS' not in os.environ
+
+
+def test_xla_cache_with_a_space_in_its_path_is_quoted(tmp_path, monkeypatch):
+  """TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '.../my cache' went to
+  '.../my', silently (and to the home directory itself where $HOME has a space)."""
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  main.use_xla_cache(str(tmp_path / 'my cache'))
+  assert os.environ['TF_XLA_FLAGS'] == (
+      f'--tf_xla_persistent_cache_directory="{tmp_path}/my cache"')
+  assert os.listdir(tmp_path) == ['my cache']
 
 
 def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileged):
