@@ -79,8 +79,10 @@ def resolve(name):
       names = sorted(k for k, v in vars(module).items()
                      if callable(v) and not k.startswith('_') and
                      getattr(v, '__module__', None) == module_name)
+      where = module.__file__ or (  # a directory without __init__.py: no file
+          f'the directory {", ".join(getattr(module, "__path__", []))}')
       raise EnvSetupError(
-          f'module {module_name} ({module.__file__}) has no {function!r}; its own '
+          f'module {module_name} ({where}) has no {function!r}; its own '
           f'functions and classes: {", ".join(names) or "none"}')
     fn = getattr(fn, part)
   if not callable(fn):

@@ -101,7 +101,7 @@ class Gym:
       if not path:
         key = 'image' if _is_image(space, gym) else 'vector'
       else:
-        key = '_'.join(path)
+        key = '_'.join(map(str, path))  # gymnasium's Dict takes int keys too
         key = f'obs_{key}' if key in base.OBS_META_KEYS else key
       if key in self._obs_leaves:
         raise base.EnvSpaceError(
@@ -127,7 +127,7 @@ class Gym:
           'config.env.gym image=True)')
     self._act_leaves = {}  # our key -> (path, gym space)
     for path, space in _flatten(self._env.action_space, gym).items():
-      key = '_'.join(path) if path else 'action'
+      key = '_'.join(map(str, path)) if path else 'action'
       if key in self._act_leaves:
         raise base.EnvSpaceError(
             f'gym action {key!r}: the Dict keys {self._act_leaves[key][0]} and {path} '

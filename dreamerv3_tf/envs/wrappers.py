@@ -6,12 +6,19 @@ The chain applied by `registry.make_env`, innermost first:
 Actions travel inwards (ClipAction first), observations outwards.
 """
 
+import re
+
 import numpy as np
 
 from dreamerv3_tf.core.base import EnvSpaceError
 from dreamerv3_tf.core.spaces import Space
 
 FLAG_KEYS = ('is_first', 'is_last', 'is_terminal')
+# The agent names a layer after each key it sees ('vecout_<key>', 'logits_<key>'; Keras
+# refuses '/', TensorFlow's scopes a space), and export names the policy's inputs after
+# them (export.py: letters, digits, _): a run must not train for days on a key that
+# then cannot be exported.
+_AGENT_KEY = re.compile(r'^[A-Za-z0-9_]+$')
 _NUMERIC = (np.ndarray, np.generic, bool, int, float)
 
 
@@ -368,6 +375,15 @@ class CheckSpaces(Wrapper):
   def __init__(self, env):
     super().__init__(env)
     obs_space, act_space = env.obs_space, env.act_space
+    for what, spaces in (('obs', obs_space), ('action', act_space)):
+      for key in spaces:
+        # Keys with other characters were an 'unexpected' error of the agent, one of
+        # them ('a b') at the first report, after the logdir was written.
+        if not isinstance(key, str) or not (key.startswith('log/') or _AGENT_KEY.match(key)):
+          raise EnvSpaceError(
+              f'Env {what} key {key!r}: the agent names its layers and its exported '
+              "inputs after its keys, so they must be text of letters, digits and _ only "
+              "('log/' keys, which it never sees, may hold more); rename it")
     overlap = sorted(set(obs_space) & set(act_space))
     if overlap:
       raise EnvSpaceError(f'Env obs and act spaces share keys {overlap}')

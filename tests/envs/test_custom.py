@@ -252,3 +252,12 @@ def test_a_step_dict_env_is_checked_like_every_env(user_dir):
   env = envs.make_env('py_corridor:step_dict_env', env_config(), seed=0)
   with pytest.raises(EnvSpaceError, match="Env action 'action'"):
     env.step({'reset': False, 'action': np.int32(99)})
+
+
+def test_a_directory_without_init_is_named_as_a_directory(user_dir):
+  """A namespace package has no file: the line said 'module nsdir (None) has no ...'."""
+  (user_dir / 'nsdir').mkdir(exist_ok=True)
+  with pytest.raises(EnvSetupError, match=(
+      f"^module nsdir \\(the directory {user_dir}/nsdir\\) has no 'make'; its own "
+      'functions and classes: none$')):
+    envs.make_env('py_nsdir:make', env_config(), seed=0)

@@ -83,3 +83,30 @@ def test_empty_dict_spaces_are_refused(obs_space, act_space, message):
   env.action_space = act_space
   with pytest.raises(EnvSpaceError, match=message):
     Gym(env)
+
+
+@pytest.mark.parametrize('obs_space, act_space, message', [
+    # 'unexpected' errors of the agent: Keras refuses '/' in a layer name, and
+    # TensorFlow a space in a scope name (at the first report, after the logdir was
+    # written).
+    (S.Dict({'cam/left': VEC}), S.Discrete(2), r"Env obs key 'cam/left': the agent names"),
+    (S.Dict({'joint pos': VEC}), S.Discrete(2), r"Env obs key 'joint pos': the agent names"),
+    (VEC, S.Dict({'arm/left': S.Discrete(2)}), r"Env action key 'arm/left': the agent names"),
+    # It trained, and then export refused it as a signature name.
+    (S.Dict({'joint-pos': VEC}), S.Discrete(2), r"Env obs key 'joint-pos': the agent names"),
+])
+def test_keys_the_agent_cannot_name_a_layer_after_are_refused(obs_space, act_space, message):
+  env = Env(obs_space, None)
+  env.action_space = act_space
+  with pytest.raises(EnvSpaceError, match=message):
+    chain(env)
+
+
+def test_dict_spaces_with_integer_keys_step():
+  """gymnasium's Dict takes int keys: joining them to our key was a TypeError."""
+  obs = {1: np.zeros(3, np.float32), 'b': np.ones(3, np.float32)}
+  env = chain(Env(S.Dict({1: VEC, 'b': VEC}), obs))
+  assert {'1', 'b'} <= set(env.obs_space)
+  env.step({'reset': True, 'action': np.int32(0)})
+  obs = env.step({'reset': False, 'action': np.int32(0)})
+  assert obs['b'].tolist() == [1, 1, 1] and obs['1'].tolist() == [0, 0, 0]
