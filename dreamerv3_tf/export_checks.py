@@ -8,6 +8,7 @@ itself (export.py) checks the same again, for callers of `export_run`.
 
 import os
 import sys
+import tempfile
 
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.checkpoint_errors import CheckpointError
@@ -43,12 +44,20 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
       raise ExportError(
           f'--out {out} is not empty and holds no export (no saved_model.pb); '
           '--overwrite replaces only an earlier export: choose another --out')
-  elif '://' not in out:  # it will be made: below a directory, not a file
-    parent = os.path.dirname(os.path.abspath(out))
-    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-      parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-      raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
+  if '://' in out:
+    return
+  # The export is written beside --out under a temporary name, then renamed: its
+  # nearest existing directory must be one (not a file) that can be written in (a
+  # read-only one failed once TensorFlow had loaded, naming only the temporary).
+  parent = os.path.dirname(os.path.abspath(out))
+  while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
+  try:
+    tempfile.TemporaryFile(dir=parent).close()
+  except OSError as e:
+    raise ExportError(f'--out {out}: cannot write in {parent} ({e.strerror or e})') from None
 
 
 def check_out_beside_run(out, logdir):

@@ -94,6 +94,9 @@ def load_run(logdir, label=None):
     raise ValueError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '
         f'is this a run directory?')
+  if not isinstance(config, dict):  # e.g. null: a traceback ('in' of no container)
+    what = 'null' if config is None else type(config).__name__
+    raise ValueError(f'{config_path}: holds a JSON {what}, not a run\'s config')
   for key in ('task', 'seed'):
     if key not in config:
       raise ValueError(f"{config_path}: missing key '{key}'")
@@ -418,6 +421,11 @@ def main(argv=None):
     parser.error('nothing to do: give --out and/or --table')
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
+  if args.out and (args.out.endswith(os.sep) or os.path.isdir(_png(args.out))):
+    # 'plots/' failed after loading and plotting: "Format '' is not supported" (of
+    # plots/.png), naming no flag.
+    parser.error(f'--out {args.out} names a directory; give the image file, e.g. '
+                 f'{os.path.join(args.out, "curves.png")}')
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
   if folder and not os.path.isdir(folder):  # found after loading and plotting before
     parser.error(f'--out {args.out}: no directory {folder}')
@@ -429,8 +437,8 @@ def main(argv=None):
     if args.table:
       print(format_table(table(runs, args.table, args.window, args.spread)))
     if args.out:
-      out = args.out if args.out.lower().endswith('.png') else args.out + '.png'
-      for path in plot(runs, out, args.xmax, args.bins, args.window, args.spread, args.svg):
+      for path in plot(runs, _png(args.out), args.xmax, args.bins, args.window, args.spread,
+                       args.svg):
         print(f'Wrote {path}')
     if command:  # done: a stop from here on (the exit) has nothing left to stop; it
       # raised outside this try (a traceback), or killed the exiting interpreter (-2)
@@ -443,6 +451,10 @@ def main(argv=None):
     print(f'{word}; --out is left as it was or written whole', file=sys.stderr, flush=True)
     return code
   return 0
+
+
+def _png(out):
+  return out if out.lower().endswith('.png') else out + '.png'
 
 
 if __name__ == '__main__':

@@ -344,6 +344,22 @@ def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
       'enclosed in double quotes: line 1 column 2 (char 1))']
 
 
+def test_out_in_a_directory_that_cannot_be_written_is_named_first(tmp_path, unprivileged):
+  """It failed once TensorFlow had loaded and the agent was built, naming only the
+  temporary export beside --out ('Error: DIR/policy.tmp-123; Permission denied')."""
+  folder = tmp_path / 'ro'
+  folder.mkdir()
+  folder.chmod(0o555)
+  code = ('import sys; from dreamerv3_tf import export_checks; '
+          'export_checks.check_out(sys.argv[1], False)')
+  result = subprocess.run([*unprivileged, sys.executable, '-c', code, str(folder / 'policy')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+  assert result.stderr.splitlines()[-1] == (
+      f'dreamerv3_tf.export_checks.ExportError: --out {folder}/policy: cannot write in '
+      f'{folder} (Permission denied)'), result.stderr[-2000:]
+  assert os.listdir(folder) == []
+
+
 def test_a_missing_flag_is_one_line_with_exit_code_2(tmp_path):
   result = subprocess.run(export_cmd(f'--logdir={tmp_path}'), cwd=ROOT,
                           capture_output=True, text=True, timeout=300)

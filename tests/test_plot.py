@@ -248,13 +248,18 @@ def test_bad_inputs(tmp_path, capsys):
                        ('{"task": "dmc_walker_walk", "seed": 0, "env": [1]}', 'AttributeError'),
                        ('{"task": "dmc_walker_walk", "seed": 0, "env": {"dmc": [1]}}',
                         'AttributeError'),
-                       ('{"task": "dmc_walker_walk", "seed": "abc"}', 'ValueError')):
+                       ('{"task": "dmc_walker_walk", "seed": "abc"}', 'ValueError'),
+                       # Not an object: 'in' of no container, a traceback.
+                       ('null', None), ('5', None)):
     (empty / 'config.json').write_text(text)
     assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
     err = capsys.readouterr().err
     assert err.count('\n') == 1, err
     if reason:
       assert err.startswith(f"Error: {empty}/config.json: not a run's config ({reason}"), err
+    if text in ('null', '5'):
+      assert err == (f'Error: {empty}/config.json: holds a JSON '
+                     f'{"null" if text == "null" else "int"}, not a run\'s config\n'), err
   assert plot.main(['--logdirs', str(logdir), '--task', 'dmc_nope', '--table', '1']) == 1
   assert 'dmc_cartpole_balance' in capsys.readouterr().err
   # Counted as two seeds before ("(2)" in the table, a band of one run).
@@ -290,6 +295,18 @@ def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypa
   assert e.value.code == 2  # before the logdirs are read: this one is not a run
   assert capsys.readouterr().err == (
       f'Error: --out {missing}: no directory {missing.parent} (see --help)\n')
+  # 'plots/' failed after loading and plotting ("Format '' is not supported", of
+  # plots/.png), naming no flag; a directory named x.png failed there too.
+  (tmp_path / 'plots').mkdir()
+  (tmp_path / 'plots' / 'old.png').mkdir()
+  for folder in (f'{tmp_path}/plots/', f'{tmp_path}/plots/old.png'):
+    with pytest.raises(SystemExit) as e:
+      plot.main(['--logdirs', *runs, '--out', folder])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (
+        f'Error: --out {folder} names a directory; give the image file, e.g. '
+        f'{os.path.join(folder, "curves.png")} (see --help)\n')
+  assert os.listdir(tmp_path / 'plots') == ['old.png']
   out = tmp_path / 'x.png'
   assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 0
   good, listing = out.read_bytes(), sorted(os.listdir(tmp_path))
