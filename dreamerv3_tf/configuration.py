@@ -284,6 +284,9 @@ def _check_logdir(config, logdir, allow_other):
   try:
     with fs.open(path, 'r') as f:
       saved = json.load(f)
+    if not isinstance(saved, dict):  # ('list' object has no attribute 'items')
+      raise ValueError(f'it holds a JSON {"null" if saved is None else type(saved).__name__}, '
+                       'not an object')
     old = _comparable(saved)
   except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
     raise ConfigError(

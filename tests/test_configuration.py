@@ -201,6 +201,18 @@ def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):
   assert (tmp_path / 'config.json').read_text() == '{"name": "my web app", "version": 2}'
 
 
+@pytest.mark.parametrize('text, what', [('[1, 2]', 'list'), ('null', 'null')])
+def test_a_config_json_that_is_no_object_is_named(tmp_path, text, what):
+  """It said "'list' object has no attribute 'items'"."""
+  (tmp_path / 'config.json').write_text(text)
+  c = configuration.finalize(dmc.get_config('debug'))
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^{tmp_path}/config.json is not a saved config \\(it holds a JSON {what}, not an '
+      'object\\); use a new --logdir$')):
+    configuration.check_logdir(c, str(tmp_path))
+  assert (tmp_path / 'config.json').read_text() == text
+
+
 def test_metrics_without_checkpoints_are_not_appended_to(tmp_path):
   """ckpt/ deleted while the metrics stay: a run there started at step 0 again and
   appended its rows to the old ones (two runs in one metrics.jsonl)."""
