@@ -66,6 +66,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export_checks
+from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.export_checks import ExportError  # noqa: F401 (export.ExportError)
 
 STATE_KEYS = ('deter', 'stoch', 'prevact')
@@ -76,7 +77,6 @@ TFLITE_BATCH = 1  # one robot or phone; static shapes also suit TFLite's kernels
 # The action spaces the policy was trained for: the signatures give only dtypes and
 # shapes, which a discrete action of another number of choices shares.
 ACT_SPACE_FILE = 'assets.extra/act_space.json'
-_NAME = re.compile(r'^[A-Za-z0-9_]+$')
 
 
 class PolicyModule(tf.Module):
@@ -94,7 +94,7 @@ class PolicyModule(tf.Module):
     model = agent.model
     obs_space = {k: agent.obs_space[k] for k in model.encoded_keys + ['is_first']}
     for key in list(obs_space) + list(agent.act_space):
-      if not _NAME.match(key):
+      if not wrappers.KEY.match(key):  # envs refuse such keys; an imported run may not
         raise ExportError(
             f'key {key!r} is not a valid signature name (letters, digits, _ only)')
     zero = agent.init_policy(1)

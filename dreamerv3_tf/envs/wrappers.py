@@ -18,7 +18,7 @@ FLAG_KEYS = ('is_first', 'is_last', 'is_terminal')
 # refuses '/', TensorFlow's scopes a space), and export names the policy's inputs after
 # them (export.py: letters, digits, _): a run must not train for days on a key that
 # then cannot be exported.
-_AGENT_KEY = re.compile(r'^[A-Za-z0-9_]+$')
+KEY = re.compile(r'^[A-Za-z0-9_]+$')
 _NUMERIC = (np.ndarray, np.generic, bool, int, float)
 
 
@@ -379,7 +379,7 @@ class CheckSpaces(Wrapper):
       for key in spaces:
         # Keys with other characters were an 'unexpected' error of the agent, one of
         # them ('a b') at the first report, after the logdir was written.
-        if not isinstance(key, str) or not (key.startswith('log/') or _AGENT_KEY.match(key)):
+        if not isinstance(key, str) or not (key.startswith('log/') or KEY.match(key)):
           raise EnvSpaceError(
               f'Env {what} key {key!r}: the agent names its layers and its exported '
               "inputs after its keys, so they must be text of letters, digits and _ only "
