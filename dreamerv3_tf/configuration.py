@@ -427,6 +427,22 @@ def _check_is_directory(logdir, fs):
   if not fs.isdir(path):
     where = 'is a file' if path == logdir.rstrip('/') else f'is below {path}, which is a file'
     raise ConfigError(f'--logdir {logdir} {where}, not a directory')
+  if '://' not in logdir:  # the run failed to make it after TensorFlow had loaded
+    _check_names_fit(logdir, path)
+
+
+def _check_names_fit(logdir, existing):
+  """The directories of local `logdir` still to be made below `existing` must have
+  names the filesystem takes (NAME_MAX bytes, 255 on most)."""
+  try:
+    longest = os.pathconf(existing, 'PC_NAME_MAX')
+  except (OSError, ValueError):
+    longest = 255
+  for name in os.path.relpath(logdir, existing).split(os.sep):
+    if len(os.fsencode(name)) > longest:
+      raise ConfigError(f'--logdir {logdir}: the name {name[:20]}... is '
+                        f'{len(os.fsencode(name))} bytes, and the filesystem of {existing} '
+                        f'takes at most {longest}')
 
 
 def _check_entries(config, logdir, fs):

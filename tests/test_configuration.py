@@ -283,6 +283,19 @@ def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+def test_a_logdir_name_longer_than_the_filesystem_takes_is_refused_before_writing(tmp_path):
+  """It failed after TensorFlow had loaded: 'Cannot create ...: File name too long'."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  longest = os.pathconf(tmp_path, 'PC_NAME_MAX')  # 255 on most filesystems
+  logdir = tmp_path / ('r' * (longest + 1)) / 'run'
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^--logdir {logdir}: the name r{{20}}... is {longest + 1} bytes, and the filesystem '
+      f'of {tmp_path} takes at most {longest}$')):
+    configuration.check_logdir(c, str(logdir))
+  configuration.check_logdir(c, str(tmp_path / ('r' * longest)))  # the longest it takes
+  assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
 def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, target):
   """A link to a disk that is not mounted, or a loop: exists() is False for it, so the
