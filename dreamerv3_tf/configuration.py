@@ -285,8 +285,7 @@ def _check_logdir(config, logdir, allow_other):
     with fs.open(path, 'r') as f:
       saved = json.load(f)
     if not isinstance(saved, dict):  # ('list' object has no attribute 'items')
-      raise ValueError(f'it holds a JSON {"null" if saved is None else type(saved).__name__}, '
-                       'not an object')
+      raise ValueError(f'it holds a JSON {_json_kind(saved)}, not an object')
     old = _comparable(saved)
   except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
     raise ConfigError(
@@ -590,8 +589,13 @@ def _load_json(logdir, name):
   except ValueError as e:  # not JSON (json's errors and UnicodeDecodeError)
     raise ConfigError(f'{path} is not valid JSON ({_what(e)})') from None
   if not isinstance(data, dict):
-    raise ConfigError(f'{path} holds a JSON {type(data).__name__}, not an object')
+    raise ConfigError(f'{path} holds a JSON {_json_kind(data)}, not an object')
   return data, path
+
+
+def _json_kind(data):
+  """'null', 'list', 'int'...: what a JSON file holds instead of an object."""
+  return 'null' if data is None else type(data).__name__
 
 
 def _what(error):
