@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dreamerv3_tf.agent import agent as agent_lib
 from dreamerv3_tf.agent import behavior
 from dreamerv3_tf.agent.agent import Agent
 from dreamerv3_tf.run import common
@@ -261,13 +262,18 @@ def test_traced_once_and_eval_deterministic(bandit_agent, h):
   assert agent.trace_counts['train'] == after['train']
 
 
-def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h):
+def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h, monkeypatch):
   """Later calls go through policy_call.FlatProgram, not tf.function's dispatch;
-  they must give what the tf.function gives for the same inputs and counter."""
+  they must give what the tf.function gives for the same inputs and counter.
+  Only the first, which compiles, runs paced (core/compile_pacing.py)."""
   agent = bandit_agent
   rng = np.random.default_rng(1)
   B = 5  # a batch size no other test uses: its first call traces
   traces = agent.trace_counts['policy']
+  paced = []
+  pace = agent_lib.compile_pacing.run
+  monkeypatch.setattr(agent_lib.compile_pacing, 'run',
+                      lambda fn, *args: paced.append(len(args[0])) or pace(fn, *args))
   carry = agent.init_policy(B)
   for i, mode in enumerate(['train', 'train', 'eval', 'train', 'eval', 'train']):
     obs = _bandit_obs(h, B, rng, first=i == 0)
@@ -285,6 +291,7 @@ def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h):
       np.testing.assert_array_equal(fast[2][k], out[k].numpy())
     carry = fast[0]
   assert agent.trace_counts['policy'] == traces + 1
+  assert paced == [B]
   assert (B, False) in agent._s.policy_programs and (B, True) in agent._s.policy_programs
   # The checks still run on every call.
   with pytest.raises(ValueError, match="missing key 'target'"):

@@ -1,0 +1,90 @@
+"""Runs a call that compiles an XLA program so that the compile holds less memory.
+
+XLA's CPU compiler emits each fusion's MLIR on the calling thread and queues its
+compile on helper threads it starts for that compile; every queued fusion holds a
+compiler instance of its own (an MLIRContext with every dialect loaded). With 2 cores
+the calling thread emits faster than the helpers compile, the queue grows to
+hundreds, and the size1m train step's compile peaked at 2.0-2.1 GB (BENCHMARKS.md,
+sessions 11 and 20). Once a helper is busy, `run` lowers the calling thread's
+priority by NICE: it then emits mostly while a helper waits for work, the queue stays
+short, and the peak fell to 1.36-1.46 GB in the same compile time (session 22).
+Nice 19 starved the emitter behind two busy processes (98 s against 44); nice 5 did
+not shorten the queue.
+
+An unprivileged thread cannot raise its priority back, so the call runs on a thread
+of its own that ends with it. The caller waits for it with stop signals blocked, so
+a Ctrl-C is handled when the call returns, as it was when the call ran on the caller.
+Linux only (a thread's nice, /proc); elsewhere the call simply runs.
+"""
+
+import os
+import signal
+import threading
+
+NICE = 10     # added to the calling thread's nice value (at most 19)
+BUSY = 0.2    # CPU seconds by which a thread started during the call is a compile helper
+POLL = 0.02   # seconds between looks at the process's threads
+
+_TASKS = '/proc/self/task'
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def supported():
+  return (os.path.isdir(_TASKS) and hasattr(os, 'setpriority')
+          and hasattr(signal, 'pthread_sigmask'))
+
+
+def run(fn, *args):
+  """-> fn(*args), run on a thread that yields the CPU to the compile's helpers."""
+  if not supported():
+    return fn(*args)
+  before = set(os.listdir(_TASKS))
+  done, box = threading.Event(), {}
+
+  def call():
+    try:
+      box['result'] = fn(*args)
+    except BaseException as e:  # noqa: BLE001  (re-raised on the caller)
+      box['error'] = e
+    finally:
+      done.set()
+
+  held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)  # inherited by both threads
+  try:
+    caller = threading.Thread(target=call, name='compile-call', daemon=True)
+    caller.start()
+    watcher = threading.Thread(target=_watch, args=(caller.native_id, before, done),
+                               name='compile-pacing', daemon=True)
+    watcher.start()
+    caller.join()   # a C-level wait: no Python signal handler runs here
+    watcher.join()
+  finally:
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+  if 'error' in box:
+    raise box.pop('error')
+  return box['result']
+
+
+def _watch(tid, before, done):
+  """Lowers thread `tid`'s priority once a thread started after `before` is busy."""
+  known = before | {str(tid), str(threading.get_native_id())}
+  while not done.wait(POLL):
+    for task in os.listdir(_TASKS):
+      if task not in known and _cpu_seconds(task) >= BUSY:
+        try:
+          nice = os.getpriority(os.PRIO_PROCESS, tid)
+          os.setpriority(os.PRIO_PROCESS, tid, min(19, nice + NICE))
+        except OSError:  # the call just ended
+          pass
+        return
+
+
+def _cpu_seconds(task):
+  """User + system CPU seconds of thread `task` of this process (0 once it ended)."""
+  try:
+    with open(f'{_TASKS}/{task}/stat') as f:
+      stat = f.read()
+  except OSError:
+    return 0.0
+  fields = stat[stat.rindex(')') + 2:].split()
+  return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')

@@ -1,0 +1,109 @@
+"""core/compile_pacing.py: a compiling call yields the CPU to the helpers it starts,
+returns or raises as it would, and a stop during it is handled when it returns."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from dreamerv3_tf.core import compile_pacing
+
+pytestmark = pytest.mark.skipif(not compile_pacing.supported(), reason='Linux only')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def nice_of(tid):
+  return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+def spin(seconds):
+  """Uses `seconds` of this thread's CPU."""
+  end = time.thread_time() + seconds
+  while time.thread_time() < end:
+    pass
+
+
+def test_the_call_yields_once_a_helper_it_started_is_busy():
+  seen = {}
+
+  def compile_like():
+    me = threading.get_native_id()
+    seen['start'] = nice_of(me)
+    helper = threading.Thread(target=spin, args=(3 * compile_pacing.BUSY,))
+    helper.start()
+    helper.join()
+    time.sleep(5 * compile_pacing.POLL)  # the watcher's next look
+    seen['end'], seen['thread'] = nice_of(me), me
+    return 'compiled'
+
+  caller = threading.get_native_id()
+  before = nice_of(caller)
+  assert compile_pacing.run(compile_like) == 'compiled'
+  assert seen['thread'] != caller
+  assert seen['start'] == before
+  assert seen['end'] == min(19, before + compile_pacing.NICE)
+  assert nice_of(caller) == before  # the lowered thread ended with the call
+
+
+def test_a_busy_thread_from_before_the_call_or_an_idle_new_one_changes_nothing():
+  stop = threading.Event()
+
+  def busy():
+    while not stop.is_set():
+      spin(0.01)
+
+  old = threading.Thread(target=busy)
+  old.start()
+  try:
+    def idle_helpers():
+      helpers = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(4)]
+      for h in helpers:
+        h.start()
+      for h in helpers:
+        h.join()
+      time.sleep(10 * compile_pacing.POLL)
+      return nice_of(threading.get_native_id())
+
+    assert compile_pacing.run(idle_helpers) == nice_of(threading.get_native_id())
+  finally:
+    stop.set()
+    old.join()
+
+
+def test_errors_are_raised_on_the_caller():
+  def fails():
+    raise ValueError('bad shape')
+
+  with pytest.raises(ValueError, match='bad shape'):
+    compile_pacing.run(fails)
+
+
+def test_without_proc_the_call_runs_on_the_caller(monkeypatch):
+  monkeypatch.setattr(compile_pacing, 'supported', lambda: False)
+  assert compile_pacing.run(threading.get_native_id) == threading.get_native_id()
+
+
+def test_a_stop_during_the_call_is_handled_when_it_returns():
+  # In a process of its own: the handler of a main thread, and a real SIGINT.
+  code = textwrap.dedent('''
+      import os, signal, sys, time
+      from dreamerv3_tf.core import compile_pacing
+      events = []
+      signal.signal(signal.SIGINT, lambda *_: events.append('handler'))
+      def call():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)
+        events.append('returned')
+        return 7
+      result = compile_pacing.run(call)
+      events.append('after')
+      print(result, *events)
+  ''')
+  proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                        text=True, timeout=60, check=False)
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.split() == ['7', 'returned', 'handler', 'after']
