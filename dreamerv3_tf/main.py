@@ -316,7 +316,8 @@ def use_xla_flags(flags):
   """Appends `flags` (config.xla_flags) to XLA_FLAGS; XLA reads it at its first compile.
 
   E.g. '--xla_cpu_use_fusion_emitters=false' lowers the peak RSS of the size1m
-  train step's compile from 2.1 to 1.5 GB for about 12 s more CPU time (BENCHMARKS.md).
+  train step's compile from about 1.45 to 1.3 GB (2.05 unpaced) for updates 14-20%
+  slower (BENCHMARKS.md).
   """
   flags = ' '.join(str(flags).split())
   if not flags:
