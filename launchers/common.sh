@@ -6,6 +6,45 @@ die() {
   exit 2
 }
 
+# Parses a launcher's arguments: options named in $1 (space-separated) take a value,
+# as `--name VALUE` or `--name=VALUE`; those named in $2 take none; `--` ends them and
+# what follows goes to EXTRA. Each option goes to the launcher's `set_option NAME [VALUE]`.
+parse_options() {
+  local valued=" $1 " flags=" $2 " arg value has_value
+  shift 2
+  EXTRA=()
+  while (( $# )); do
+    arg=$1
+    shift
+    value=''
+    has_value=0
+    if [[ $arg == --*=* ]]; then
+      value=${arg#*=}
+      arg=${arg%%=*}
+      has_value=1
+    fi
+    if [[ $arg == -- ]]; then
+      EXTRA=("$@")
+      break
+    elif [[ $valued == *" $arg "* ]]; then
+      if (( ! has_value )); then
+        (( $# )) || die "$arg needs a value"
+        # `--logdir --dry-run` took --dry-run for the logdir, and ran for real.
+        [[ $1 != --* ]] || die "$arg needs a value (got the option $1)"
+        value=$1
+        shift
+      fi
+      [[ -n $value ]] || die "$arg needs a non-empty value"
+      set_option "$arg" "$value"
+    elif [[ $flags == *" $arg "* ]]; then
+      (( ! has_value )) || die "$arg takes no value"
+      set_option "$arg"
+    else
+      die "unknown argument '$arg' (see --help)"
+    fi
+  done
+}
+
 note() {
   echo "# $*" >&2
 }

@@ -42,53 +42,21 @@ LOGDIR=''
 GPUS=''
 DTYPE='bfloat16'
 INSTALL=0 DRY_RUN=0
-EXTRA=()
 PYTHON=${PYTHON:-python}
 
-while (( $# )); do
-  arg=$1
-  shift
-  value=''
-  has_value=0
-  if [[ $arg == --*=* ]]; then
-    value=${arg#*=}
-    arg=${arg%%=*}
-    has_value=1
-  fi
-  case $arg in
-    --config|--logdir|--gpus|--dtype)
-      if (( ! has_value )); then
-        (( $# )) || die "$arg needs a value"
-        # `--logdir --dry-run` took --dry-run for the logdir, and ran for real.
-        [[ $1 != --* ]] || die "$arg needs a value (got the option $1)"
-        value=$1
-        shift
-      fi
-      [[ -n $value ]] || die "$arg needs a non-empty value"
-      case $arg in
-        --config) CONFIG=$value ;;
-        --logdir) LOGDIR=$value ;;
-        --gpus) GPUS=$value ;;
-        --dtype) DTYPE=$value ;;
-      esac
-      ;;
-    --install|--dry-run|-h|--help)
-      (( ! has_value )) || die "$arg takes no value"
-      case $arg in
-        --install) INSTALL=1 ;;
-        --dry-run) DRY_RUN=1 ;;
-        -h|--help) usage; exit 0 ;;
-      esac
-      ;;
-    --)
-      EXTRA=("$@")
-      break
-      ;;
-    *)
-      die "unknown argument '$arg' (see --help)"
-      ;;
+set_option() {
+  case $1 in
+    --config) CONFIG=$2 ;;
+    --logdir) LOGDIR=$2 ;;
+    --gpus) GPUS=$2 ;;
+    --dtype) DTYPE=$2 ;;
+    --install) INSTALL=1 ;;
+    --dry-run) DRY_RUN=1 ;;
+    -h|--help) usage; exit 0 ;;
   esac
-done
+}
+
+parse_options '--config --logdir --gpus --dtype' '--install --dry-run -h --help' "$@"
 
 CONFIG_FILE=${CONFIG%%:*}
 [[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"

@@ -48,55 +48,23 @@ PORT=12345
 CONFIG='configs/dmc.py:train_eval,vision'
 DTYPE='bfloat16'
 DRY_RUN=0
-EXTRA=()
 PYTHON=${PYTHON:-python}
 
-while (( $# )); do
-  arg=$1
-  shift
-  value=''
-  has_value=0
-  if [[ $arg == --*=* ]]; then
-    value=${arg#*=}
-    arg=${arg%%=*}
-    has_value=1
-  fi
-  case $arg in
-    --workers|--index|--logdir|--port|--config|--gpus|--dtype)
-      if (( ! has_value )); then
-        (( $# )) || die "$arg needs a value"
-        # `--logdir --dry-run` took --dry-run for the logdir, and ran for real.
-        [[ $1 != --* ]] || die "$arg needs a value (got the option $1)"
-        value=$1
-        shift
-      fi
-      [[ -n $value ]] || die "$arg needs a non-empty value"
-      case $arg in
-        --workers) WORKERS=$value ;;
-        --index) INDEX=$value ;;
-        --logdir) LOGDIR=$value ;;
-        --port) PORT=$value ;;
-        --config) CONFIG=$value ;;
-        --gpus) GPUS=$value ;;
-        --dtype) DTYPE=$value ;;
-      esac
-      ;;
-    --dry-run|-h|--help)
-      (( ! has_value )) || die "$arg takes no value"
-      case $arg in
-        --dry-run) DRY_RUN=1 ;;
-        -h|--help) usage; exit 0 ;;
-      esac
-      ;;
-    --)
-      EXTRA=("$@")
-      break
-      ;;
-    *)
-      die "unknown argument '$arg' (see --help)"
-      ;;
+set_option() {
+  case $1 in
+    --workers) WORKERS=$2 ;;
+    --index) INDEX=$2 ;;
+    --logdir) LOGDIR=$2 ;;
+    --port) PORT=$2 ;;
+    --config) CONFIG=$2 ;;
+    --gpus) GPUS=$2 ;;
+    --dtype) DTYPE=$2 ;;
+    --dry-run) DRY_RUN=1 ;;
+    -h|--help) usage; exit 0 ;;
   esac
-done
+}
+
+parse_options '--workers --index --logdir --port --config --gpus --dtype' '--dry-run -h --help' "$@"
 
 [[ -n $WORKERS ]] || die "--workers is required (see --help)"
 [[ -n $INDEX ]] || die "--index is required (see --help)"

@@ -63,59 +63,28 @@ VERSION='tpu-ubuntu2204-base'
 CONFIG='configs/dmc.py:train_eval,vision'
 SOURCE=''
 SPOT=0 SKIP_CREATE=0 TAIL=1 DELETE=0 DRY_RUN=0
-EXTRA=()
 
-while (( $# )); do
-  arg=$1
-  shift
-  value=''
-  has_value=0
-  if [[ $arg == --*=* ]]; then
-    value=${arg#*=}
-    arg=${arg%%=*}
-    has_value=1
-  fi
-  case $arg in
-    --name|--zone|--bucket|--accelerator|--version|--config|--project|--source)
-      if (( ! has_value )); then
-        (( $# )) || die "$arg needs a value"
-        # `--logdir --dry-run` took --dry-run for the logdir, and ran for real.
-        [[ $1 != --* ]] || die "$arg needs a value (got the option $1)"
-        value=$1
-        shift
-      fi
-      [[ -n $value ]] || die "$arg needs a non-empty value"
-      case $arg in
-        --name) NAME=$value ;;
-        --zone) ZONE=$value ;;
-        --bucket) BUCKET=$value ;;
-        --accelerator) ACCELERATOR=$value ;;
-        --version) VERSION=$value ;;
-        --config) CONFIG=$value ;;
-        --project) PROJECT=$value ;;
-        --source) SOURCE=$value ;;
-      esac
-      ;;
-    --spot|--skip-create|--no-tail|--delete|--dry-run|-h|--help)
-      (( ! has_value )) || die "$arg takes no value"
-      case $arg in
-        --spot) SPOT=1 ;;
-        --skip-create) SKIP_CREATE=1 ;;
-        --no-tail) TAIL=0 ;;
-        --delete) DELETE=1 ;;
-        --dry-run) DRY_RUN=1 ;;
-        -h|--help) usage; exit 0 ;;
-      esac
-      ;;
-    --)
-      EXTRA=("$@")
-      break
-      ;;
-    *)
-      die "unknown argument '$arg' (see --help)"
-      ;;
+set_option() {
+  case $1 in
+    --name) NAME=$2 ;;
+    --zone) ZONE=$2 ;;
+    --bucket) BUCKET=$2 ;;
+    --accelerator) ACCELERATOR=$2 ;;
+    --version) VERSION=$2 ;;
+    --config) CONFIG=$2 ;;
+    --project) PROJECT=$2 ;;
+    --source) SOURCE=$2 ;;
+    --spot) SPOT=1 ;;
+    --skip-create) SKIP_CREATE=1 ;;
+    --no-tail) TAIL=0 ;;
+    --delete) DELETE=1 ;;
+    --dry-run) DRY_RUN=1 ;;
+    -h|--help) usage; exit 0 ;;
   esac
-done
+}
+
+parse_options '--name --zone --bucket --accelerator --version --config --project --source' \
+  '--spot --skip-create --no-tail --delete --dry-run -h --help' "$@"
 
 [[ -n $NAME ]] || die "--name is required (see --help)"
 [[ -n $ZONE ]] || die "--zone is required (see --help)"
