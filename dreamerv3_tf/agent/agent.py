@@ -71,6 +71,11 @@ class Agent(tf.Module, base.Agent):
     # traced program called with flat tensors (policy_call.py: the host boundary).
     self._s.policy_specs, self._s.policy_programs = {}, {}
     self._s.called = set()  # steps (the policy's per batch size) compiled
+    # Pacing is for XLA's CPU compiler, and its thread would not see a caller's
+    # device scope: not with accelerators or several devices.
+    self._s.paced = bool(config.jit) and not distribute.is_distributed(
+        self._s.strategy) and not any(
+            tf.config.list_logical_devices(kind) for kind in ('GPU', 'TPU'))
     self._s.greedy = {g: tf.constant(g) for g in (False, True)}
     self._s.fns = {
         'policy': self._compile(self._policy, 'policy'),
@@ -135,14 +140,13 @@ class Agent(tf.Module, base.Agent):
     """Runs compiled step `name`; after a call that compiled, frees the heap.
 
     A call that compiles (the first of a step; the policy's first for a batch
-    size) runs paced (core/compile_pacing.py): XLA's queue of fusions stays
-    short, and the size1m train step's compile peaks about 600 MB lower.
+    size) runs paced on CPU (core/compile_pacing.py): XLA's queue of fusions
+    stays short, and the size1m train step's compile peaks about 600 MB lower.
     """
     traces = self._s.traces[name]
     fn = self._s.fns[name]
     key = (name, len(args[0])) if name == 'policy' else name
-    if key not in self._s.called and self.config.jit and not distribute.is_distributed(
-        self._s.strategy):
+    if self._s.paced and key not in self._s.called:
       result = compile_pacing.run(fn, *args)
     else:
       result = fn(*args)
