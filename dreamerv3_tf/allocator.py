@@ -59,9 +59,18 @@ def choose(environ=None, dirs=None):
     return find(dirs)
   if value.lower() in ('system', 'glibc', 'none', '0', 'off'):
     return None
+  hint = "give a malloc library such as libjemalloc.so.2, or 'system' for glibc's malloc"
   if not os.path.isfile(value):
-    raise Error(f'{ENV}={value}: no such file; give a malloc library such as '
-                "libjemalloc.so.2, or 'system' for glibc's malloc")
+    raise Error(f'{ENV}={value}: no such file; {hint}')
+  # ld.so skips a preload it cannot load with an 'ERROR: ld.so: ... ignored.' line in
+  # this program and in every env worker, and the run went on with glibc's malloc.
+  try:
+    with open(value, 'rb') as f:
+      elf = f.read(4) == b'\x7fELF'
+  except OSError as e:
+    raise Error(f'{ENV}={value}: cannot be read ({e.strerror}); {hint}') from e
+  if not elf:
+    raise Error(f'{ENV}={value}: not a shared library (no ELF header); {hint}')
   return os.path.abspath(value)
 
 

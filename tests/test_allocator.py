@@ -34,7 +34,7 @@ def test_system_or_a_path_is_taken_as_given(tmp_path):
   lib = libs(tmp_path, 'libjemalloc.so.2')
   assert allocator.choose({allocator.ENV: 'system'}, lib) is None
   mine = tmp_path / 'libmymalloc.so'
-  mine.write_bytes(b'')
+  mine.write_bytes(b'\x7fELF\x02\x01\x01')  # (the start of) a shared library
   assert allocator.choose({allocator.ENV: str(mine)}, lib) == str(mine)
   with pytest.raises(allocator.Error, match=r'DREAMERV3_TF_MALLOC=/no/such\.so: no such file'):
     allocator.choose({allocator.ENV: '/no/such.so'}, lib)
@@ -50,6 +50,22 @@ def test_loaded_reads_the_mapped_files(tmp_path):
   maps.write_text('7f00-7f01 r-xp 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libc.so.6\n')
   assert allocator.loaded(str(maps)) is None
   assert allocator.loaded(str(tmp_path / 'absent')) is None
+
+
+def test_a_path_that_is_no_library_is_refused(tmp_path):
+  """ld.so printed 'ERROR: ld.so: object ... cannot be preloaded (file too short):
+  ignored.' in the program and in every env worker, and the run went on with
+  glibc's malloc."""
+  text = tmp_path / 'notes.txt'
+  text.write_text('not a library\n')
+  with pytest.raises(allocator.Error, match=(
+      rf'DREAMERV3_TF_MALLOC={text}: not a shared library \(no ELF header\); give a '
+      'malloc library such as libjemalloc.so.2')):
+    allocator.choose({allocator.ENV: str(text)})
+  empty = tmp_path / 'libempty.so'
+  empty.write_bytes(b'')
+  with pytest.raises(allocator.Error, match='not a shared library'):
+    allocator.choose({allocator.ENV: str(empty)})
 
 
 def plain_env(**extra):
