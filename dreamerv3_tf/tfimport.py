@@ -28,14 +28,23 @@ XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
 HIDDEN = ('matplotlib', 'IPython')
 
 
+def is_flag_file(value):
+  """Whether XLA reads `value` (of XLA_FLAGS or TF_XLA_FLAGS) as the name of a file
+  of flags: it does when the value does not start with --."""
+  return bool(value.strip()) and not value.strip().startswith('--')
+
+
 def add_xla_flags(flags, environ=os.environ):
   """Appends each of `flags` to XLA_FLAGS unless that flag is set there already (the
   caller's value wins) -> the ones added.
 
   XLA reads XLA_FLAGS at its first compile, so this works until then, even after the
-  import.
+  import. A file of flags named there is left as it is: XLA took 'FILE --flag' for the
+  name of a file, and stopped the run at its first compile.
   """
   now = environ.get('XLA_FLAGS', '')
+  if is_flag_file(now):
+    return []
   added = [f for f in flags if f.split('=')[0] not in now]
   if added:
     environ['XLA_FLAGS'] = ' '.join([now, *added]).strip()

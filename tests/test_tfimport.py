@@ -43,6 +43,10 @@ def test_the_collector_matplotlib_and_ipython_are_left_as_promised(
     # The user's own setting wins, whichever value it has.
     ('--xla_cpu_copy_insertion_use_region_analysis=false',
      '--xla_cpu_copy_insertion_use_region_analysis=false'),
+    # A value that does not start with -- names a file of flags for XLA: a flag added
+    # to it made XLA look for a file 'flags.txt --xla_cpu_copy...' and stop the run at
+    # its first compile, after the logdir was written.
+    ('/home/me/flags.txt', '/home/me/flags.txt'),
 ])
 def test_xla_defaults_are_added_unless_the_user_set_them(given, expected):
   from dreamerv3_tf import tfimport
