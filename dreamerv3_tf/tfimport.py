@@ -20,10 +20,15 @@ same bit for bit (BENCHMARKS.md, session 15). A flag the user sets in XLA_FLAGS 
 """
 
 import gc
+import json
 import os
 import sys
 
 XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
+# The XLA_FLAGS and TF_XLA_FLAGS (`flags_of_environment`) that main's check of them
+# (main.check_xla_flags, a child process: seconds) found XLA accepts. Whoever checked
+# them sets it: the test suite marks its own, so its many starts of `main` skip that.
+CHECKED_ENV = 'DREAMERV3_TF_XLA_FLAGS_CHECKED'
 # Packages Keras imports if it can, which a program that owns its process never uses.
 HIDDEN = ('matplotlib', 'IPython')
 
@@ -32,6 +37,11 @@ def is_flag_file(value):
   """Whether XLA reads `value` (of XLA_FLAGS or TF_XLA_FLAGS) as the name of a file
   of flags: it does when the value does not start with --."""
   return bool(value.strip()) and not value.strip().startswith('--')
+
+
+def flags_of_environment(environ=os.environ):
+  """The XLA_FLAGS and TF_XLA_FLAGS of `environ`, as CHECKED_ENV holds them."""
+  return json.dumps([environ.get('XLA_FLAGS', ''), environ.get('TF_XLA_FLAGS', '')])
 
 
 def add_xla_flags(flags, environ=os.environ):

@@ -505,6 +505,43 @@ def test_xla_flags_that_xla_refuses_are_a_config_error(flags, message):
 
 
 
+def test_xla_flags_cannot_go_with_a_file_of_flags(monkeypatch):
+  from dreamerv3_tf import main
+  monkeypatch.setenv('XLA_FLAGS', '/home/me/flags.txt')
+  with pytest.raises(configuration.ConfigError, match=(
+      r"xla_flags='--xla_cpu_use_fusion_emitters=false': XLA_FLAGS names a file of flags "
+      r"\(/home/me/flags.txt\), and XLA then reads no others; put them in that file")):
+    main.check_xla_flags('--xla_cpu_use_fusion_emitters=false')
+
+
+@pytest.mark.parametrize('name, value, message', [
+    # XLA ended the run at its first compile, after config.json, spaces.json and the
+    # first checkpoint were written: with its own line naming no config key, or with
+    # its list of all its flags (some 90 lines) for a value it cannot parse.
+    ('XLA_FLAGS', '{suite} --xla_nosuch=1', 'XLA has no flag --xla_nosuch=1'),
+    ('XLA_FLAGS', '{suite} --xla_dump_hlo_as_text=maybe', 'XLA cannot parse a value of them'),
+    ('XLA_FLAGS', '/no/such/flags.txt',
+     'XLA reads a value that does not start with -- as a file of flags, and cannot open'),
+    # TensorFlow ended the run while its import hid stderr: no line at all, exit code 1.
+    ('TF_XLA_FLAGS', 'garbage',
+     'XLA reads a value that does not start with -- as a file of flags, and cannot open'),
+    ('TF_XLA_FLAGS', '--tf_xla_nosuch=1', 'TensorFlow has no flag --tf_xla_nosuch=1'),
+])
+def test_xla_flags_of_the_environment_that_xla_refuses_are_one_line(
+    name, value, message, tmp_path):
+  value = value.format(suite=os.environ.get('XLA_FLAGS', ''))
+  env = dict(os.environ, **{name: value})
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train,debug',
+       f'--logdir={tmp_path}/run', '--config.task=dummy_disc_vec'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith(f'Config error: {name}={value!r}: {message}'), lines[0]
+  assert lines[0].endswith('; XLA would stop the run at its first compile'), lines[0]
+  assert os.listdir(tmp_path) == []
+
+
 def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
   from dreamerv3_tf.envs import make_env
   env = make_env('dummy_disc', {'dummy': {'length': 5}}, 0)

@@ -11,6 +11,7 @@ import pytest
 
 from dreamerv3_tf import allocator
 from dreamerv3_tf import startup
+from dreamerv3_tf import tfimport
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Any line TensorFlow, absl, CUDA or XLA print by themselves on a CPU machine.
@@ -31,6 +32,8 @@ def user_env(**extra):
   drop = (startup.LEVEL_ENV, 'TF_XLA_FLAGS', 'LD_PRELOAD', allocator._STARTED)
   env = {k: v for k, v in os.environ.items() if k not in drop}
   env.update(extra)
+  # The suite's XLA_FLAGS alone passed too: no check of them before the first line.
+  env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
   return env
 
 
