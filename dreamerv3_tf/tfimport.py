@@ -22,6 +22,7 @@ same bit for bit (BENCHMARKS.md, session 15). A flag the user sets in XLA_FLAGS 
 import gc
 import json
 import os
+import re
 import sys
 
 XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
@@ -42,6 +43,14 @@ def is_flag_file(value):
 def flags_of_environment(environ=os.environ):
   """The XLA_FLAGS and TF_XLA_FLAGS of `environ`, as CHECKED_ENV holds them."""
   return json.dumps([environ.get('XLA_FLAGS', ''), environ.get('TF_XLA_FLAGS', '')])
+
+
+def xla_cache_directory(environ=os.environ):
+  """The directory of compiled programs TF_XLA_FLAGS names (main.use_xla_cache sets
+  it from config.xla_cache), or None."""
+  match = re.search(r'--tf_xla_persistent_cache_directory=("[^"]*"|\S+)',
+                    environ.get('TF_XLA_FLAGS', ''))
+  return match.group(1).strip('"') if match else None
 
 
 def add_xla_flags(flags, environ=os.environ):

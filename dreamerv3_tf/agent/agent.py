@@ -18,12 +18,15 @@ optimizer slots, return normaliser, slow critic, RNG counters) exist after
 `__init__`, and `tf.train.Checkpoint(agent=agent)` saves and restores all of them.
 """
 
+import os
+import re
 import types
 
 import numpy as np
 import tensorflow as tf
 
 from dreamerv3_tf import distribute
+from dreamerv3_tf import tfimport
 from dreamerv3_tf.agent import model as model_lib
 from dreamerv3_tf.agent import policy_call
 from dreamerv3_tf.core import base
@@ -35,6 +38,30 @@ from dreamerv3_tf.core import usage
 # runs, `run.from_checkpoint_regex` patterns and exports keep their names.
 MODEL_STATE = ('enc', 'dyn', 'dec', 'rew', 'con', 'pol', 'val', 'slowval', 'retnorm',
                'slowval_updates', 'opt')
+
+
+class XlaCacheError(base.UserError, RuntimeError):
+  """A compiled program in the XLA cache (config.xla_cache) cannot be read."""
+
+
+def _xla_cache_error(error):
+  """An XlaCacheError for `error` of a call that compiled, if the XLA cache caused it.
+
+  TensorFlow reads a function's program from the cache at its first call and stops on
+  one it cannot read: a garbled or unreadable file with a message naming it, a file cut
+  short with 'Read less bytes than requested', which names none."""
+  cache = tfimport.xla_cache_directory()
+  if not cache or not isinstance(error, (
+      tf.errors.OutOfRangeError, tf.errors.DataLossError, tf.errors.PermissionDeniedError)):
+    return None
+  text = base.one_line(error)
+  named = re.search(re.escape(os.path.join(cache, '')) + r'\S+?\.pb', text)
+  if not named and not isinstance(error, tf.errors.OutOfRangeError):
+    return None  # a file elsewhere
+  return XlaCacheError(
+      f'the XLA cache {cache} holds a damaged or unreadable compiled program ({text}); '
+      f'delete {named.group(0) if named else cache} (the next start compiles again), or '
+      "run with --config.xla_cache=''")
 
 
 class Agent(tf.Module, base.Agent):
@@ -146,10 +173,17 @@ class Agent(tf.Module, base.Agent):
     traces = self._s.traces[name]
     fn = self._s.fns[name]
     key = (name, len(args[0])) if name == 'policy' else name
-    if self._s.paced and key not in self._s.called:
-      result = compile_pacing.run(fn, *args)
-    else:
-      result = fn(*args)
+    first = key not in self._s.called
+    try:
+      if first and self._s.paced:
+        result = compile_pacing.run(fn, *args)
+      else:
+        result = fn(*args)
+    except tf.errors.OpError as e:
+      cache_error = _xla_cache_error(e) if first else None
+      if cache_error:
+        raise cache_error from e
+      raise
     self._s.called.add(key)
     if self._s.traces[name] != traces:
       usage.release_heap()

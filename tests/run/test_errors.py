@@ -132,6 +132,39 @@ def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
       "implemented (file: 'nosuchfs://bucket/run')"]
 
 
+def test_a_damaged_xla_cache_is_one_line_naming_it(tmp_path):
+  """A compiled program of config.xla_cache cut short (a disk that filled, a copy
+  stopped midway) or garbled: the first compile read it and the run stopped with
+  'Error: Read less bytes than requested', which named no file."""
+  from dreamerv3_tf import tfimport
+  cache = tmp_path / 'xla'
+  # This cache, not the suite's shared one (which main leaves to whoever set it).
+  env = dict(os.environ, TF_XLA_FLAGS='')
+  env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
+  flags = ['--config.task=dummy_disc_vec', '--config.env.dummy.length=30',
+           '--config.run.steps=20', '--config.run.parallel=False',  # the policy alone
+           '--config.logger.outputs=jsonl', '--config.run.report_every=0',
+           f'--config.xla_cache={cache}']
+  result = cli(tmp_path / 'fill', *flags, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  entries = sorted(cache.iterdir())
+  assert entries
+  for entry in entries:
+    entry.write_bytes(entry.read_bytes()[:entry.stat().st_size // 2])
+  line = one_line(cli(tmp_path / 'cut', *flags, env=env))
+  assert line.startswith(
+      f'Error: the XLA cache {cache} holds a damaged or unreadable compiled program (Read '
+      f"less bytes than requested); delete {cache} (the next start compiles again), or "
+      "run with --config.xla_cache=''"), line
+  for entry in entries:
+    entry.write_bytes(b'garbled ' * 8)
+  line = one_line(cli(tmp_path / 'garbled', *flags, env=env))
+  assert re.match(
+      f'Error: the XLA cache {cache} holds a damaged or unreadable compiled program '
+      rf"\(Can't parse {cache}/\S+ as binary proto\); delete {cache}/\S+ \(the next start "
+      r"compiles again\), or run with --config.xla_cache=''", line), line
+
+
 @pytest.mark.parametrize('how', ['flag', 'env'])
 def test_traceback_only_when_asked(tmp_path, how):
   if how == 'flag':  # our own traceback
