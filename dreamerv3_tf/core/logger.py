@@ -198,6 +198,7 @@ class JSONLOutput:
     self._opener = opener
     (makedirs or functools.partial(os.makedirs, exist_ok=True))(logdir)
     self.path = os.path.join(logdir, filename)
+    self._tail_checked = False
 
   def __call__(self, records):
     lines = collections.defaultdict(list)  # step -> list of dicts
@@ -219,8 +220,41 @@ class JSONLOutput:
         json.dumps({'step': step, **row}) + '\n'
         for step in sorted(lines) for row in lines[step])
     if text:
+      if not self._tail_checked:
+        self._drop_cut_line()
+        self._tail_checked = True
       with self._opener(self.path, 'a') as f:
         f.write(text)
+
+  def _drop_cut_line(self):
+    """Drops a last line that a stopped run left cut (a full disk, a machine that went
+    down in a write): the rows appended next would continue it into a line that is
+    not JSON, no longer the last, which `plot` refuses. It holds no whole record, and
+    the resumed run logs its steps again. Local files only (a remote file is written
+    whole)."""
+    if '://' in self.path or not os.path.isfile(self.path):
+      return
+    with open(self.path, 'rb+') as f:
+      end = f.seek(0, os.SEEK_END)
+      if not end:
+        return
+      start = end
+      while start > 0:  # back to the last newline, in blocks
+        block = min(start, 1 << 16)
+        f.seek(start - block)
+        data = f.read(block)
+        if start == end and data.endswith(b'\n'):
+          return  # whole lines
+        newline = data.rfind(b'\n')
+        if newline >= 0:
+          start = start - block + newline + 1
+          break
+        start -= block
+      f.seek(start)
+      cut = f.read(80).decode('utf-8', 'replace')
+      f.truncate(start)
+    print(f'Warning: {self.path} ended in a cut line (a run stopped while writing it); '
+          f'dropped it: {cut!r}', file=sys.stderr, flush=True)
 
 
 def _normalize(name, value):

@@ -68,6 +68,30 @@ def test_jsonl_metrics_and_scores(tmp_path):
   logger.close()
 
 
+def test_jsonl_drops_a_line_a_stopped_run_left_cut(tmp_path, capsys):
+  """A run stopped in the middle of a write (a full disk, a machine that went down)
+  left a cut last line; the resumed run's rows continued it, and `plot`, which skips
+  only a cut last line, then refused the file ('metrics.jsonl:3: not a JSON line')."""
+  path = tmp_path / 'metrics.jsonl'
+  path.write_text('{"step": 10, "a": 1.0}\n{"step": 20, "a": 2.0, "b": ')
+  output = logging.JSONLOutput(str(tmp_path))
+  output([(20, 'a', 3.0)])
+  output([(30, 'a', 4.0)])
+  assert read(path) == [{'step': 10, 'a': 1.0}, {'step': 20, 'a': 3.0}, {'step': 30, 'a': 4.0}]
+  assert capsys.readouterr().err.splitlines() == [
+      f'Warning: {path} ended in a cut line (a run stopped while writing it); dropped '
+      """it: '{"step": 20, "a": 2.0, "b": '"""]
+  whole = tmp_path / 'whole'
+  whole.mkdir()
+  (whole / 'metrics.jsonl').write_text('{"step": 10, "a": 1.0}\n')
+  logging.JSONLOutput(str(whole))([(20, 'a', 3.0)])
+  assert read(whole / 'metrics.jsonl') == [{'step': 10, 'a': 1.0}, {'step': 20, 'a': 3.0}]
+  (whole / 'scores.jsonl').write_text('')
+  logging.JSONLOutput(str(whole), 'scores.jsonl')([(20, 'a', 3.0)])
+  assert read(whole / 'scores.jsonl') == [{'step': 20, 'a': 3.0}]
+  assert capsys.readouterr().err == ''
+
+
 def test_jsonl_uses_injected_opener(tmp_path):
   calls = []
 
