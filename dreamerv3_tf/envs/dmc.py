@@ -47,6 +47,13 @@ def _select_renderer(image):
     return
   if os.environ.get('MUJOCO_GL', 'disable') in ('disable', 'disabled', 'off', 'false', '0'):
     os.environ['MUJOCO_GL'] = 'egl'
+  if os.environ['MUJOCO_GL'] == 'glfw' and not (
+      os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+    # Its first render failed as 'an OpenGL platform library has not been loaded',
+    # after GLFW's warnings and dm_control's tracebacks at exit (15 lines per env).
+    raise RuntimeError(
+        'MUJOCO_GL=glfw renders in a window, and this process has no display (DISPLAY '
+        'is not set); set MUJOCO_GL=egl (the default for images)')
   if 'tensorflow' in sys.modules:
     warnings.warn(
         'Rendering DMC images in a process that imported TensorFlow can crash '

@@ -149,6 +149,26 @@ def test_a_renderer_that_cannot_load_is_named_by_its_mujoco_gl():
       'for images)'), result.stderr[-2000:]
 
 
+def test_glfw_without_a_display_is_named_before_it_renders():
+  """MUJOCO_GL=glfw on a machine without a display, with images: each env worker
+  printed 4 GLFWError warnings and 2 tracebacks of dm_control's MjrContext.__del__
+  (31 lines for 2 envs), then the run stopped with 'an OpenGL platform library has not
+  been loaded into this process', which named neither MUJOCO_GL nor the display."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('from dreamerv3_tf.envs.dmc import DMC\n'
+          'try:\n'
+          '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
+          'except RuntimeError as e:\n'
+          '  print(e)\n')
+  env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': 'glfw', 'PYTHONPATH': root})
+  assert result.stdout.strip() == (
+      'MUJOCO_GL=glfw renders in a window, and this process has no display (DISPLAY is not '
+      'set); set MUJOCO_GL=egl (the default for images)'), result.stderr[-2000:]
+  assert result.stderr == ''
+
+
 @pytest.mark.parametrize('image', [False, True])
 def test_an_empty_mujoco_gl_is_taken_as_unset(image):
   """MUJOCO_GL='' (set but empty) was dm_control's GLFW: without a display, 2 lines of
