@@ -49,15 +49,20 @@ def _xla_cache_error(error):
 
   TensorFlow reads a function's program from the cache at its first call and stops on
   one it cannot read: a garbled or unreadable file with a message naming it, a file cut
-  short with 'Read less bytes than requested', which names none."""
+  short with 'Read less bytes than requested', which names none. After compiling it
+  writes the program to a temporary file there, and stops if it cannot (a full disk).
+  """
   cache = tfimport.xla_cache_directory()
-  if not cache or not isinstance(error, (
-      tf.errors.OutOfRangeError, tf.errors.DataLossError, tf.errors.PermissionDeniedError)):
+  if not cache or not isinstance(error, tf.errors.OpError):
     return None
   text = base.one_line(error)
-  named = re.search(re.escape(os.path.join(cache, '')) + r'\S+?\.pb', text)
+  named = re.search(re.escape(os.path.join(cache, '')) + r'[^\s;]+', text)
+  if named and named.group(0).endswith('.tmp'):
+    return XlaCacheError(
+        f'the XLA cache {cache} cannot store a compiled program ({text}); give it room '
+        "and write access, or run with --config.xla_cache=''")
   if not named and not isinstance(error, tf.errors.OutOfRangeError):
-    return None  # a file elsewhere
+    return None  # a file elsewhere, or not a file's error
   return XlaCacheError(
       f'the XLA cache {cache} holds a damaged or unreadable compiled program ({text}); '
       f'delete {named.group(0) if named else cache} (the next start compiles again), or '

@@ -132,7 +132,7 @@ def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
       "implemented (file: 'nosuchfs://bucket/run')"]
 
 
-def test_a_damaged_xla_cache_is_one_line_naming_it(tmp_path):
+def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   """A compiled program of config.xla_cache cut short (a disk that filled, a copy
   stopped midway) or garbled: the first compile read it and the run stopped with
   'Error: Read less bytes than requested', which named no file."""
@@ -149,6 +149,18 @@ def test_a_damaged_xla_cache_is_one_line_naming_it(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   entries = sorted(cache.iterdir())
   assert entries
+  # A cache that cannot take a program (a full disk, here a file size limit between
+  # a checkpoint's size and a program's): the run stopped with 'Error: DIR/xla_compile_
+  # cache__...pbvm-...tmp; No space left on device', which named no config key.
+  limit = min(x.stat().st_size for x in entries) // 2
+  assert limit > max(x.stat().st_size for x in (tmp_path / 'fill/ckpt').iterdir() if x.is_file())
+  full = tmp_path / 'full'
+  line = one_line(cli(tmp_path / 'limited', *flags, f'--config.xla_cache={full}', env=env,
+                      preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))))
+  assert re.match(
+      f'Error: the XLA cache {full} cannot store a compiled program \\({full}/\\S+\\.tmp; '
+      "File too large\\); give it room and write access, or run with --config.xla_cache=''$",
+      line), line
   for entry in entries:
     entry.write_bytes(entry.read_bytes()[:entry.stat().st_size // 2])
   line = one_line(cli(tmp_path / 'cut', *flags, env=env))
