@@ -104,6 +104,11 @@ def command(argv):
       check_run(logdir)
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a failure: hidden as main hides them (TF_CPP_MIN_LOG_LEVEL shows them).
+    # A TF_XLA_FLAGS TensorFlow cannot read ended the export inside that hidden import,
+    # without a word (exit code 1). (The export compiles nothing with XLA_FLAGS.)
+    from dreamerv3_tf import tfimport
+    tfimport.check_xla_flags(names=('TF_XLA_FLAGS',),
+                             outcome='TensorFlow would stop the export as it loads')
     from dreamerv3_tf import startup
     startup.import_tensorflow(startup.log_level())
     from dreamerv3_tf import export

@@ -275,67 +275,9 @@ def use_xla_cache(directory):
 
 def check_xla_flags(flags):
   """Raises ConfigError unless XLA accepts `flags` (config.xla_flags) and the
-  XLA_FLAGS and TF_XLA_FLAGS of the environment.
-
-  XLA reads them at its first compile, after the logdir was written, and a flag it
-  does not know ends the process there: with a line that names no config key, or
-  with its list of all its flags (some 90 lines) for a value it cannot parse; a bad
-  TF_XLA_FLAGS ended it while TensorFlow's import hid stderr, without a word. So a
-  child process compiles once with them first (TensorFlow's import: seconds), unless
-  none is set or the environment's passed before (tfimport.CHECKED_ENV).
-  """
-  from dreamerv3_tf import configuration
+  environment's XLA_FLAGS and TF_XLA_FLAGS (tfimport.check_xla_flags)."""
   from dreamerv3_tf import tfimport
-  flags = ' '.join(str(flags).split())
-  loose = [x for x in flags.split() if not x.startswith('--')]
-  if loose:  # XLA took it for a file of flags when first, else ignored it
-    raise configuration.ConfigError(
-        f"xla_flags={flags!r}: {loose[0]} does not start with --; XLA's flags look like "
-        '--xla_cpu_use_fusion_emitters=false')
-  user = {k: os.environ[k] for k in ('XLA_FLAGS', 'TF_XLA_FLAGS') if os.environ.get(k)}
-  if flags and tfimport.is_flag_file(user.get('XLA_FLAGS', '')):
-    raise configuration.ConfigError(
-        f"xla_flags={flags!r}: XLA_FLAGS names a file of flags "
-        f"({user['XLA_FLAGS'].strip()}), and XLA then reads no others; put them in that file")
-  if not flags and (not user or os.environ.get(tfimport.CHECKED_ENV) ==
-                    tfimport.flags_of_environment()):
-    return
-  import subprocess
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3',
-             XLA_FLAGS=f'{user.get("XLA_FLAGS", "")} {flags}'.strip())
-  code = ('import tensorflow as tf; '
-          'tf.function(lambda: tf.constant(1.0) + 1, jit_compile=True)()')
-  result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
-                          text=True, check=False)
-  if result.returncode == 0:
-    return
-  text = result.stderr
-  unknown = re.search(r'Unknown flag in (\w+): (\S+)', text)
-  no_file = re.search(r'Could not open file "(.*)" to read flags for environment '
-                      r'variable "(\w+)"', text)
-  usage = re.search(r'^usage: (.*)$', text, re.M)  # what XLA failed to parse
-  if unknown:
-    var, flag = unknown.groups()
-    reason = f"{'TensorFlow' if var == 'TF_XLA_FLAGS' else 'XLA'} has no flag {flag}"
-    names = ['xla_flags'] if var == 'XLA_FLAGS' and flag in flags.split() else [var]
-  elif no_file:
-    reason = ('XLA reads a value that does not start with -- as a file of flags, and '
-              f'cannot open {no_file.group(1)}')
-    names = [no_file.group(2)]
-  elif 'Flag parsing failed' in text:
-    reason = 'XLA cannot parse a value of them'
-    tf_flags = user.get('TF_XLA_FLAGS', '').strip()
-    if tf_flags and usage and usage.group(1).strip() == tf_flags:
-      names = ['TF_XLA_FLAGS']
-    else:  # either could hold it
-      names = [k for k, v in (('XLA_FLAGS', user.get('XLA_FLAGS', '').strip()),
-                              ('xla_flags', flags)) if v]
-  else:  # not XLA's flags (memory, a signal): the run itself shows it
-    return
-  values = dict(user, xla_flags=flags)
-  raise configuration.ConfigError(
-      f"{', '.join(f'{k}={values.get(k, str())!r}' for k in names)}: {reason}; XLA would "
-      'stop the run at its first compile')
+  tfimport.check_xla_flags(flags)
 
 
 def use_xla_flags(flags):

@@ -26,8 +26,8 @@ import re
 import sys
 
 XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
-# The XLA_FLAGS and TF_XLA_FLAGS (`flags_of_environment`) that main's check of them
-# (main.check_xla_flags, a child process: seconds) found XLA accepts. Whoever checked
+# The XLA_FLAGS and TF_XLA_FLAGS (`flags_of_environment`) that a check of them
+# (`check_xla_flags`, a child process: seconds) found XLA accepts. Whoever checked
 # them sets it: the test suite marks its own, so its many starts of `main` skip that.
 CHECKED_ENV = 'DREAMERV3_TF_XLA_FLAGS_CHECKED'
 # Packages Keras imports if it can, which a program that owns its process never uses.
@@ -51,6 +51,73 @@ def xla_cache_directory(environ=os.environ):
   match = re.search(r'--tf_xla_persistent_cache_directory=("[^"]*"|\S+)',
                     environ.get('TF_XLA_FLAGS', ''))
   return match.group(1).strip('"') if match else None
+
+
+def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
+                    outcome='XLA would stop the run at its first compile'):
+  """Raises ConfigError unless XLA accepts `flags` (config.xla_flags) and the
+  XLA_FLAGS and TF_XLA_FLAGS of the environment.
+
+  XLA reads them at its first compile, after the logdir was written, and a flag it
+  does not know ends the process there: with a line that names no config key, or
+  with its list of all its flags (some 90 lines) for a value it cannot parse; a bad
+  TF_XLA_FLAGS ended it while TensorFlow's import hid stderr, without a word. So a
+  child process compiles once with them first (TensorFlow's import: seconds), unless
+  none is set or the environment's passed before (CHECKED_ENV).
+
+  names: the variables of the environment to check (the others are left out of the
+  child); outcome: what they would do, the end of the message.
+  """
+  from dreamerv3_tf import configuration
+  flags = ' '.join(str(flags).split())
+  loose = [x for x in flags.split() if not x.startswith('--')]
+  if loose:  # XLA took it for a file of flags when first, else ignored it
+    raise configuration.ConfigError(
+        f"xla_flags={flags!r}: {loose[0]} does not start with --; XLA's flags look like "
+        '--xla_cpu_use_fusion_emitters=false')
+  user = {k: os.environ[k] for k in names if os.environ.get(k)}
+  if flags and is_flag_file(user.get('XLA_FLAGS', '')):
+    raise configuration.ConfigError(
+        f"xla_flags={flags!r}: XLA_FLAGS names a file of flags "
+        f"({user['XLA_FLAGS'].strip()}), and XLA then reads no others; put them in that file")
+  if not flags and (not user or os.environ.get(CHECKED_ENV) == flags_of_environment()):
+    return
+  import subprocess
+  env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'TF_XLA_FLAGS')}
+  env.update(user, TF_CPP_MIN_LOG_LEVEL='3',
+             XLA_FLAGS=f'{user.get("XLA_FLAGS", "")} {flags}'.strip())
+  code = ('import tensorflow as tf; '
+          'tf.function(lambda: tf.constant(1.0) + 1, jit_compile=True)()')
+  result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                          text=True, check=False)
+  if result.returncode == 0:
+    return
+  text = result.stderr
+  unknown = re.search(r'Unknown flag in (\w+): (\S+)', text)
+  no_file = re.search(r'Could not open file "(.*)" to read flags for environment '
+                      r'variable "(\w+)"', text)
+  usage = re.search(r'^usage: (.*)$', text, re.M)  # what XLA failed to parse
+  if unknown:
+    var, flag = unknown.groups()
+    reason = f"{'TensorFlow' if var == 'TF_XLA_FLAGS' else 'XLA'} has no flag {flag}"
+    named = ['xla_flags'] if var == 'XLA_FLAGS' and flag in flags.split() else [var]
+  elif no_file:
+    reason = ('XLA reads a value that does not start with -- as a file of flags, and '
+              f'cannot open {no_file.group(1)}')
+    named = [no_file.group(2)]
+  elif 'Flag parsing failed' in text:
+    reason = 'XLA cannot parse a value of them'
+    tf_flags = user.get('TF_XLA_FLAGS', '').strip()
+    if tf_flags and usage and usage.group(1).strip() == tf_flags:
+      named = ['TF_XLA_FLAGS']
+    else:  # either could hold it
+      named = [k for k, v in (('XLA_FLAGS', user.get('XLA_FLAGS', '').strip()),
+                              ('xla_flags', flags)) if v]
+  else:  # not XLA's flags (memory, a signal): the run itself shows it
+    return
+  values = dict(user, xla_flags=flags)
+  raise configuration.ConfigError(
+      f"{', '.join(f'{k}={values.get(k, str())!r}' for k in named)}: {reason}; {outcome}")
 
 
 def add_xla_flags(flags, environ=os.environ):

@@ -522,6 +522,21 @@ def test_a_checkpoint_of_another_task_names_the_env_that_differs(cartpole, tmp_p
   assert 'regex' not in message and not (tmp_path / 'out').exists()
 
 
+def test_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
+  """TensorFlow ended the export inside its hidden import: exit code 1, no line."""
+  run = tmp_path / 'run'
+  configuration.save(dmc.get_config('debug'), str(run))
+  configuration.save_spaces(str(run), *CARTPOLE)
+  result = subprocess.run(export_cmd(f'--logdir={run}', f'--out={tmp_path}/out'), cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_XLA_FLAGS='garbage'))
+  assert result.returncode == 1 and result.stderr.splitlines() == [
+      "Error: TF_XLA_FLAGS='garbage': XLA reads a value that does not start with -- as a "
+      'file of flags, and cannot open garbage; TensorFlow would stop the export as it '
+      'loads'], result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ['run']
+
+
 def test_out_that_would_replace_the_run_is_refused_before_anything_loads(tmp_path):
   """--overwrite replaces --out as a whole: --out=LOGDIR (or a parent, or its ckpt/)
   deleted the run's config and checkpoints and left the export in their place."""
