@@ -397,6 +397,11 @@ def main(argv):
   if not (FLAGS.logdir or '').strip():  # '' failed with a traceback
     cli._usage_error('--logdir is required: the new logdir of ours to write')
   try:
+    # A TF_XLA_FLAGS TensorFlow cannot read ended the import inside the hidden import
+    # below, without a word (exit code 1). (It compiles nothing with XLA_FLAGS.)
+    from dreamerv3_tf import tfimport
+    tfimport.check_xla_flags(names=('TF_XLA_FLAGS',),
+                             outcome='TensorFlow would stop the import as it loads')
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a refusal: hidden as main hides them (--verbose shows them).
     startup.import_tensorflow(startup.log_level(FLAGS.verbose))

@@ -264,6 +264,20 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   assert not (tmp_path / 'ours').exists()
 
 
+def test_cli_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
+  """TensorFlow ended the import inside its hidden import: exit code 1, no line."""
+  (tmp_path / 'official' / 'ckpt').mkdir(parents=True)
+  flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
+           '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont']
+  run = subprocess.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env=dict(os.environ, TF_XLA_FLAGS='--tf_xla_nosuch=1'))
+  assert run.returncode == 2 and run.stderr.splitlines() == [
+      "Config error: TF_XLA_FLAGS='--tf_xla_nosuch=1': TensorFlow has no flag "
+      '--tf_xla_nosuch=1; TensorFlow would stop the import as it loads'], run.stderr[-2000:]
+  assert not (tmp_path / 'ours').exists()
+
+
 def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
   # A traceback through TensorFlow's import before, and exit code 1.
   import signal
