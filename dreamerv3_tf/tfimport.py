@@ -76,6 +76,8 @@ def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
         f"xla_flags={flags!r}: {loose[0]} does not start with --; XLA's flags look like "
         '--xla_cpu_use_fusion_emitters=false')
   user = {k: os.environ[k] for k in names if os.environ.get(k)}
+  if set(user.get('XLA_FLAGS', '').split()) <= set(XLA_DEFAULTS):
+    user.pop('XLA_FLAGS', None)  # only ours: a parent process loaded the agent
   if flags and is_flag_file(user.get('XLA_FLAGS', '')):
     raise configuration.ConfigError(
         f"xla_flags={flags!r}: XLA_FLAGS names a file of flags "

@@ -31,6 +31,9 @@ if 'tf_xla_persistent_cache_directory' not in _tf_xla:   # tools/as_avx2.sh sets
 os.environ['TF_XLA_FLAGS'] = f'{_tf_xla} --tf_xla_persistent_cache_prefix={TEST_CACHE_PREFIX}'.strip()
 # Flags XLA takes (the suite fails at its first compile otherwise): every start of
 # `main` would check them again in a child process, seconds each (tfimport.check_xla_flags).
+# The defaults the agent's modules add when they load go in first, so that the
+# workers' and subprocesses' flags stay the ones marked.
+tfimport.add_xla_flags(tfimport.XLA_DEFAULTS)
 os.environ[tfimport.CHECKED_ENV] = tfimport.flags_of_environment()
 
 # Every process of the suite (the xdist workers, started after this file loads, and

@@ -54,3 +54,27 @@ def test_xla_defaults_are_added_unless_the_user_set_them(given, expected):
   tfimport.add_xla_flags(tfimport.XLA_DEFAULTS, environ)
   tfimport.add_xla_flags(tfimport.XLA_DEFAULTS, environ)  # twice, as two imports would
   assert environ['XLA_FLAGS'] == expected
+
+
+def test_the_suites_xla_flags_stay_marked_as_checked():
+  """tests/conftest.py marks the suite's XLA flags as checked; if loading the agent
+  changed them afterwards, every start of `main` in the suite would check them again
+  in a child process (3-4 s each: the suite took 6:33 instead of about 5 minutes)."""
+  from dreamerv3_tf import tfimport
+  from dreamerv3_tf.agent import agent  # noqa: F401  (adds XLA's defaults as it loads)
+  assert os.environ[tfimport.CHECKED_ENV] == tfimport.flags_of_environment()
+
+
+def test_xla_flags_holding_only_our_defaults_need_no_check(monkeypatch):
+  """A parent that loaded the agent (a notebook, a script) passes XLA_FLAGS with our
+  defaults alone to the `main` it starts: no child process checks them."""
+  import subprocess
+  from dreamerv3_tf import tfimport
+  monkeypatch.setenv('XLA_FLAGS', ' '.join(tfimport.XLA_DEFAULTS))
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  monkeypatch.delenv(tfimport.CHECKED_ENV, raising=False)
+  monkeypatch.setattr(subprocess, 'run', lambda *a, **k: pytest.fail('checked in a child'))
+  tfimport.check_xla_flags('')
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_use_fusion_emitters=false')
+  with pytest.raises(pytest.fail.Exception, match='checked in a child'):
+    tfimport.check_xla_flags('')
