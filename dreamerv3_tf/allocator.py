@@ -60,6 +60,8 @@ def choose(environ=None, dirs=None):
   if value.lower() in ('system', 'glibc', 'none', '0', 'off'):
     return None
   hint = "give a malloc library such as libjemalloc.so.2, or 'system' for glibc's malloc"
+  if os.path.isdir(value):
+    raise Error(f'{ENV}={value}: is a directory, not a library file; {hint}')
   if not os.path.isfile(value):
     raise Error(f'{ENV}={value}: no such file; {hint}')
   # ld.so skips a preload it cannot load with an 'ERROR: ld.so: ... ignored.' line in

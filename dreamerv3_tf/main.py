@@ -165,9 +165,15 @@ def main(argv):
     print('Config error: --logdir is empty; give a directory (or leave the flag out '
           'for a new one under ~/logdir)', file=sys.stderr)
     sys.exit(2)
+  logdir = _LOGDIR.value or config.logdir or os.path.join(
+      '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S'))
+  if logdir.startswith('~') and os.environ.get('HOME') == '':
+    # expanduser makes ~/logdir a /logdir at the file system's root then.
+    print(f'Config error: --logdir {logdir}: HOME is set but empty, so ~ names no home '
+          'directory; set HOME or give --logdir as a full path', file=sys.stderr)
+    sys.exit(2)
   with config.unlocked():
-    config.logdir = os.path.expanduser(_LOGDIR.value or config.logdir or os.path.join(
-        '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S')))
+    config.logdir = os.path.expanduser(logdir)
   stop_signals.take_over(_on_signal)
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:

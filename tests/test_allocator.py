@@ -38,6 +38,8 @@ def test_system_or_a_path_is_taken_as_given(tmp_path):
   assert allocator.choose({allocator.ENV: str(mine)}, lib) == str(mine)
   with pytest.raises(allocator.Error, match=r'DREAMERV3_TF_MALLOC=/no/such\.so: no such file'):
     allocator.choose({allocator.ENV: '/no/such.so'}, lib)
+  with pytest.raises(allocator.Error, match=r'=.*: is a directory, not a library file'):
+    allocator.choose({allocator.ENV: str(tmp_path)}, lib)
 
 
 def test_loaded_reads_the_mapped_files(tmp_path):

@@ -437,6 +437,19 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   assert result.stdout == '' and os.listdir(tmp_path) == []  # nothing under ~/logdir
 
 
+
+def test_an_empty_home_is_one_line_not_a_logdir_at_the_root():
+  # expanduser turned ~/logdir into /logdir: a run at the file system's root.
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:debug'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, 'HOME': ''})
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith('Config error: --logdir ~/logdir/'), lines[0]
+  assert 'HOME is set but empty' in lines[0], lines[0]
+  assert result.stdout == ''
+
+
 CONFIG_FILES = [
     ('def get_config(preset=None):\n  raise ValueError("no such robot")\n',
      'raised ValueError: no such robot'),  # its message alone before: no file named

@@ -16,7 +16,8 @@ before every check passed, so a run that stops leaves it as it was.
 3. Agent and replays are built, then loaded in the official order, before any env
    step: `run.from_checkpoint`'s agent variables first, then this run's own latest
    checkpoint over everything (a resume continues from it, not from the other run).
-   A checkpoint that does not fit stops the run. Then the envs take their first step
+   A checkpoint that does not fit stops the run, and one that has reached run.steps
+   ends it, as it was (a finished run is not saved again). Then the envs take their first step
    (Driver.begin), so an env that builds but cannot step stops the run here too.
 4. Only then the run writes (a new logdir is created and locked first): config.json,
    spaces.json, the logger's files, damaged checkpoints set aside (Checkpoint.tidy),
@@ -171,6 +172,13 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   # chief's, and their envs from a reset).
   if plan.path:
     ckpt.load(plan.path)
+    if int(step) >= config.run.steps:
+      # Running on would log its last row again and save once more, which rotates the
+      # oldest kept checkpoint out: a finished run is left as it is.
+      print(f'The run in {config.logdir} has reached step {int(step)} of run.steps='
+            f'{config.run.steps}; nothing was written. To train on, pass a larger '
+            '--config.run.steps.', flush=True)
+      return
   # The envs' first step, taken now: an env that builds but cannot step (a camera it
   # does not have) fails before anything is written. The driver keeps the observations.
   for driver in drivers.values():

@@ -332,6 +332,19 @@ def test_resume_with_another_number_of_envs_starts_new_episodes(logdir):
   assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) >= steps
 
 
+def test_a_finished_run_resumed_is_left_as_it_was(logdir, capsys):
+  """The same command again after a run ended: it logged its last row a second time and
+  saved once more at the same step, which rotated the oldest checkpoint out."""
+  before = snapshot(logdir)
+  train_eval.train_eval(make_run_config(
+      logdir, random_agent=True, steps=SAVED_STEPS, save_every=-1, log_every=0,
+      keep_checkpoints=3))
+  out = capsys.readouterr().out
+  assert f'has reached step {loop_step(tf.train.latest_checkpoint(str(logdir / "ckpt")))} ' \
+      f'of run.steps={SAVED_STEPS}; nothing was written' in out, out
+  assert snapshot(logdir) == before
+
+
 def test_a_train_run_resumes_as_train_eval_with_an_empty_eval_replay(tmp_path, capsys):
   """script may change on a resume; a run of script=train saved no eval replay."""
   logdir = tmp_path / 'run'

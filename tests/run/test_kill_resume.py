@@ -81,9 +81,10 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
     previous = latest
   print(f'{interrupted} of {KILLS} kills interrupted a save')
   assert interrupted >= KILLS // 2
-  # The next start removes what the interrupted saves left behind.
-  subprocess.run(command(logdir, steps=0), cwd=ROOT, check=True,
-                 capture_output=True, timeout=120)
+  # The next start removes what the interrupted saves left behind (one that has steps
+  # to run: a finished run is left as it is).
+  subprocess.run(command(logdir, steps=loop_state(previous)['step'] + 1), cwd=ROOT,
+                 check=True, capture_output=True, timeout=120)
   assert not partial_saves(ckpt_dir)
 
 
