@@ -110,8 +110,9 @@ def reexec(environ=None):
   env = preload_env(environ)
   if not env.get(_STARTED):
     return  # nothing chosen or installed
-  sys.stdout.flush()
-  sys.stderr.flush()
+  for stream in (sys.stdout, sys.stderr):
+    if stream is not None:  # None: started with that descriptor closed (`>&-`)
+      stream.flush()
   try:
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
   except OSError:

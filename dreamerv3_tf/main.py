@@ -328,7 +328,7 @@ def exit_before_native_teardown(code):
   for stream in (sys.stdout, sys.stderr):
     try:
       stream.flush()
-    except (OSError, ValueError):  # a closed pipe: nothing more to say there
+    except (AttributeError, OSError, ValueError):  # closed (None) or a closed pipe
       pass
   os._exit(status)
 

@@ -118,3 +118,19 @@ def test_a_bad_choice_is_one_line_before_anything_runs(tmp_path):
       "Config error: DREAMERV3_TF_MALLOC=/no/such.so: no such file; give a malloc library "
       "such as libjemalloc.so.2, or 'system' for glibc's malloc"]
   assert not logdir.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux') or not INSTALLED,
+                    reason='no jemalloc or TCMalloc installed (apt install libjemalloc2)')
+def test_a_run_started_with_stdout_closed_trains(tmp_path):
+  """`main ... >&-` (a job whose stdout was closed): Python has no sys.stdout then, and
+  the restart with jemalloc failed on flushing it, with a traceback."""
+  logdir = tmp_path / 'run'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.random_agent=True',
+       '--config.run.steps=200', '--config.logger.outputs=terminal,jsonl'],
+      cwd=ROOT, env=plain_env(), stderr=subprocess.PIPE, text=True, timeout=120,
+      preexec_fn=lambda: os.close(1))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert (logdir / 'ckpt' / 'checkpoint').exists()
