@@ -478,6 +478,26 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
   assert loop_step(plan.path) > SAVED_STEPS and capsys.readouterr().err == ''
 
 
+
+def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdir):
+  """`main ... | head -1`: the run stopped with 'Error: [Errno 32] Broken pipe', which
+  named neither stdout nor the checkpoints kept."""
+  before = snapshot(logdir)
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *RUN_FLAGS], cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  assert proc.stdout.readline().startswith('[')  # our first line; then `head -1` ends
+  proc.stdout.close()
+  stderr = proc.stderr.read()
+  proc.wait(timeout=120)
+  assert proc.returncode == 1, stderr[-3000:]
+  assert our_lines(stderr) == [
+      'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
+      'checkpoints saved so far are kept, and the same command resumes from the latest '
+      f'in {logdir}/ckpt']
+  assert snapshot(logdir) == before
+
 @pytest.mark.parametrize('existing', [False, True])
 def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
   """Ctrl-C while the env workers start or TensorFlow loads pointed at the checkpoints
