@@ -121,12 +121,19 @@ def command(argv):
     line = base.describe(e)
     if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
       line = f'Error: {base.one_line(e)}'
+    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():  # `| head`
+      line = f'{stop_signals.STDOUT_GONE}; an unfinished export leaves --out as it was'
     base.fail(line, 1)
-  print(f'Exported the policy of {prefix} to {out} '
-        f'(signatures: {", ".join(export.SIGNATURES)}).')
-  if FLAGS.tflite:
-    print(f'TensorFlow Lite: {os.path.join(out, export.TFLITE_FILE)} '
-          f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}).')
+  try:
+    print(f'Exported the policy of {prefix} to {out} '
+          f'(signatures: {", ".join(export.SIGNATURES)}).', flush=True)
+    if FLAGS.tflite:
+      print(f'TensorFlow Lite: {os.path.join(out, export.TFLITE_FILE)} '
+            f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}).', flush=True)
+  except BrokenPipeError:  # a traceback, after the export was written
+    if not stop_signals.stdout_gone():
+      raise
+    base.fail(f'{stop_signals.STDOUT_GONE}; the export in {out} is written whole', 1)
 
 
 def _parse_flags(argv):

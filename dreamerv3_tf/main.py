@@ -21,7 +21,6 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 import atexit
 import datetime
 import re
-import select
 import tempfile
 
 from absl import app
@@ -195,11 +194,10 @@ def main(argv):
     interrupt = interrupt_behind(e) or _signalled()
     if interrupt:  # e.g. a failure that Ctrl-C caused inside a C extension
       _interrupted(config, interrupt)
-    if isinstance(e, BrokenPipeError) and stdout_gone():
+    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():
       # e.g. `| head` or `| less` ended: the run stops, as a program whose output
       # goes nowhere does ('[Errno 32] Broken pipe' named neither stdout nor the resume).
-      _fail(f'Stopped: stdout is a pipe that nothing reads any more (the program '
-            f'after | ended){_kept(config)}', 1)
+      _fail(f'{stop_signals.STDOUT_GONE}{_kept(config)}', 1)
     _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
 
 
@@ -217,23 +215,6 @@ def _kept(config):
   return '' if config.script == 'eval_only' else (
       '; checkpoints saved so far are kept, and the same command resumes from the '
       f'latest in {os.path.join(config.logdir, "ckpt")}')
-
-
-def stdout_gone():
-  """Whether stdout is a pipe whose reader has closed it. Then it is pointed at
-  /dev/null, so that the interpreter's last flush adds no 'Exception ignored' lines."""
-  try:
-    fd = sys.stdout.fileno()
-    poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    if not any(events & select.POLLERR for _, events in poller.poll(0)):
-      return False
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, fd)
-    os.close(null)
-    return True
-  except (AttributeError, ValueError, OSError):  # no stdout, or not a file
-    return False
 
 
 def interrupt_behind(error):

@@ -444,6 +444,10 @@ def main(argv=None):
       # raised outside this try (a traceback), or killed the exiting interpreter (-2)
       stop_signals.ignore()
   except (ValueError, OSError) as e:
+    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():  # `| head`
+      print(f'{stop_signals.STDOUT_GONE}; --out is left as it was or written whole',
+            file=sys.stderr)
+      return 1
     print(f'Error: {e}', file=sys.stderr)
     return 1
   except KeyboardInterrupt as e:  # its images are written whole or not at all

@@ -7,11 +7,13 @@ written yet then, so `install` makes a stop end it at once with one line and exi
 `Terminated`, a KeyboardInterrupt) so that its cleanup and its one line run, and
 ignores the rest: a repeat landed in that cleanup or line (a traceback), or in the
 interpreter's shutdown, which puts Python handlers back to the default (exit -2).
-Imports nothing heavy.
+A stdout whose reader ended is one line too (`stdout_gone`). Imports nothing heavy.
 """
 
 import os
+import select
 import signal
+import sys
 
 
 class Terminated(KeyboardInterrupt):
@@ -68,3 +70,26 @@ def ignore():
 
 def _stop(signum):
   return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+# A command's line when its stdout is a pipe whose reader ended (`| head`, `| less` quit):
+# '[Errno 32] Broken pipe' named no stream.
+STDOUT_GONE = 'Stopped: stdout is a pipe that nothing reads any more (the program after | ended)'
+
+
+def stdout_gone():
+  """Whether stdout is a pipe whose reader has closed it (ask after a BrokenPipeError).
+  Then it is pointed at /dev/null, so that the interpreter's last flush adds no
+  'Exception ignored' lines."""
+  try:
+    fd = sys.stdout.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if not any(events & select.POLLERR for _, events in poller.poll(0)):
+      return False
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+    return True
+  except (AttributeError, ValueError, OSError):  # no stdout, or not a file
+    return False

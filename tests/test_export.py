@@ -303,6 +303,21 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
   assert not [x for x in os.listdir(logdir) if '.tmp-' in x]
 
 
+def test_stdout_that_nothing_reads_is_one_line_and_the_export_whole(cartpole, tmp_path):
+  """`export ... | true`: the export was written, then its last line ended in a
+  traceback (BrokenPipeError)."""
+  logdir, _, _ = cartpole
+  out = tmp_path / 'export'
+  proc = subprocess.Popen(export_cmd(f'--logdir={logdir}', f'--out={out}'), cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc.stdout.close()
+  stderr = proc.stderr.read()
+  assert proc.wait(timeout=300) == 1, stderr[-3000:]
+  assert our_lines(stderr) == [
+      'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
+      f'the export in {out} is written whole']
+  assert export.SavedPolicy(str(out)).init_policy(1) is not None
+
 def our_lines(stderr):
   """stderr without TensorFlow's native log lines (printed as it loads)."""
   native = re.compile(r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog|'

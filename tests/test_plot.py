@@ -493,3 +493,17 @@ def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
   assert capsys.readouterr().err == (f'Error: {logdir}/scores.jsonl:{number}: expected an '
                                      "object with a finite numeric 'step'\n")
   assert not out.exists()
+
+
+def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
+  """`plot --table ... | head -1`: 'Error: [Errno 32] Broken pipe' named no stream."""
+  out = tmp_path / 'curves.png'
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', *runs, '--out', str(out),
+       '--table', '10000'], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc.stdout.close()  # the reader is gone before the first line
+  stderr = proc.stderr.read()
+  assert proc.wait(timeout=120) == 1, stderr[-3000:]
+  assert stderr.splitlines() == [
+      'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
+      '--out is left as it was or written whole']

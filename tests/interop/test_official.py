@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -326,6 +327,18 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
       capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
   assert 'Imported' in run.stdout and 'at env step 100' in run.stdout
+  # Its stdout a pipe that nothing reads (`| true`): a traceback after the import.
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official',
+       f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "piped"}', *flags],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+  proc.stdout.close()
+  stderr = proc.stderr.read()
+  assert proc.wait(timeout=300) == 1, stderr[-2000:]
+  assert [x for x in stderr.splitlines() if not re.match(r'[IWEF]\d{4} ', x)] == [
+      'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
+      f'the import in {tmp_path / "piped"} is written whole']
+  assert (tmp_path / 'piped' / 'ckpt' / 'checkpoint').exists()
   run = subprocess.run(
       [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={tmp_path / "ours"}',
        f'--out={tmp_path / "export"}'], capture_output=True, text=True, cwd=ROOT,
