@@ -235,6 +235,26 @@ def test_a_second_run_in_a_logdir_in_use_is_one_line_and_changes_nothing(logdir)
   assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) == SAVED_STEPS + 20
 
 
+def test_a_relative_logdir_in_a_deleted_directory_is_one_line(tmp_path):
+  """Started from a directory deleted meanwhile (another shell removed it): it said
+  'Error: [Errno 2] No such file or directory', naming neither."""
+  gone = tmp_path / 'gone'
+  gone.mkdir()
+
+  def start_in_gone():
+    os.chdir(gone)
+    os.rmdir(gone)
+
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main',
+       f'--config={ROOT}/configs/dmc.py:train_eval,debug', '--logdir=run', *RUN_FLAGS],
+      preexec_fn=start_in_gone, capture_output=True, text=True, timeout=120,
+      env={**os.environ, 'PYTHONPATH': ROOT})
+  assert one_line(result) == (
+      'Config error: --logdir run is relative, but the current directory was deleted; cd '
+      'into one that exists or give --logdir as a full path')
+  assert result.returncode == 2 and sorted(os.listdir(tmp_path)) == []
+
 @pytest.mark.skipif(bool(glob.glob('/dev/accel*') or glob.glob('/dev/vfio/[0-9]*')),
                     reason='a TPU may be attached here (/dev/accel*, /dev/vfio): '
                     "distribute='tpu' would find it and train")
