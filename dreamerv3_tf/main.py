@@ -12,7 +12,7 @@ import sys
 
 from dreamerv3_tf import stop_signals
 
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STOP_SIGNALS = set(stop_signals.SIGNALS)
 
 if __name__ == '__main__':  # first: the imports below take up to a second
   stop_signals.install()
@@ -254,8 +254,7 @@ def _signalled():
   checkpoint read ("error_already_set: ... REPLACED BY KeyboardInterrupt")."""
   if not _SIGNALS:
     return None
-  return (stop_signals.Terminated() if _SIGNALS[0] == signal.SIGTERM
-          else KeyboardInterrupt())
+  return stop_signals.exception(_SIGNALS[0])
 
 
 describe = base.describe  # the one line that reports an error

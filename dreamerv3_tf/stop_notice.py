@@ -34,7 +34,7 @@ def watch(handled, delay=DELAY):
   read, write = os.pipe()
   os.set_blocking(write, False)  # the C-level handler must never block on it
   signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-  numbers = {int(signal.SIGINT), int(signal.SIGTERM)}
+  numbers = {int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGHUP)}
 
   def run():
     while True:
@@ -46,7 +46,8 @@ def watch(handled, delay=DELAY):
         if handled():
           return
         time.sleep(0.02)
-      what = 'SIGTERM' if signal.SIGTERM in received else 'Ctrl-C'
+      what = ('SIGTERM' if signal.SIGTERM in received else
+              'SIGHUP' if signal.SIGHUP in received else 'Ctrl-C')
       try:
         startup.say(f'{what} received: stopping once the call TensorFlow is in returns (an '
                     'XLA compile or an update: up to minutes for big models); a second one '

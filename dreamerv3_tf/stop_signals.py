@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM for every command (main, export, plot, the official importer).
+"""Ctrl-C, SIGTERM and SIGHUP for every command (main, export, plot, the official importer).
 
 While a command starts (imports and flags: numpy, absl, matplotlib take up to a few
 seconds), Ctrl-C printed a traceback and SIGTERM ended it without a word. Nothing is
@@ -7,6 +7,9 @@ written yet then, so `install` makes a stop end it at once with one line and exi
 `Terminated`, a KeyboardInterrupt) so that its cleanup and its one line run, and
 ignores the rest: a repeat landed in that cleanup or line (a traceback), or in the
 interpreter's shutdown, which puts Python handlers back to the default (exit -2).
+SIGHUP (the terminal closed, an ssh session dropped) stops it the same way: it ended
+the program without a word, also in a log file it wrote to. A signal the shell made
+ignored (`nohup`; Ctrl-C of a job started with `&` in a script) stays ignored.
 A stdout whose reader ended is one line too (`stdout_gone`). Imports nothing heavy.
 """
 
@@ -20,15 +23,26 @@ class Terminated(KeyboardInterrupt):
   """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so both stop the same way."""
 
 
+class HungUp(KeyboardInterrupt):
+  """SIGHUP, raised like Ctrl-C's KeyboardInterrupt."""
+
+
+# The signals a command stops on.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def word_and_code(stop):
-  """('Terminated', 143) for a Terminated, else ('Interrupted', 130)."""
+  """('Terminated', 143) for a Terminated, the SIGHUP's words and 129 for a HungUp,
+  else ('Interrupted', 130)."""
+  if isinstance(stop, HungUp):
+    return 'Hung up (SIGHUP: its terminal closed)', 129
   return ('Terminated', 143) if isinstance(stop, Terminated) else ('Interrupted', 130)
 
 
 def stopped_while_starting(signum, frame):
   """The handler while a command starts (`install`)."""
   del frame
-  word, code = word_and_code(_stop(signum))
+  word, code = word_and_code(exception(signum))
   os.write(2, f'{word} while starting; nothing was written\n'.encode())
   os._exit(code)
 
@@ -38,6 +52,8 @@ def install():
   signal.signal(signal.SIGTERM, stopped_while_starting)
   if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
     signal.signal(signal.SIGINT, stopped_while_starting)
+  if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # not nohup'd
+    signal.signal(signal.SIGHUP, stopped_while_starting)
 
 
 def ctrl_c_is_ours():
@@ -51,7 +67,7 @@ def stop(signum, frame=None):
   """The handler once a command runs: the first stop raises, the rest are ignored."""
   del frame
   ignore()
-  raise _stop(signum)
+  raise exception(signum)
 
 
 def take_over(handler=stop):
@@ -60,16 +76,18 @@ def take_over(handler=stop):
   signal.signal(signal.SIGTERM, handler)
   if ctrl_c_is_ours():
     signal.signal(signal.SIGINT, handler)
+  if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, stopped_while_starting):
+    signal.signal(signal.SIGHUP, handler)
 
 
 def ignore():
   """Stops are ignored from now on: one is under way, or the work is done."""
-  for number in (signal.SIGINT, signal.SIGTERM):
+  for number in SIGNALS:
     signal.signal(number, signal.SIG_IGN)
 
 
-def _stop(signum):
-  return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+def exception(signum):
+  return {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}.get(signum, KeyboardInterrupt)()
 
 
 # A command's line when its stdout is a pipe whose reader ended (`| head`, `| less` quit):

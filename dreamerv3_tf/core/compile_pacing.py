@@ -26,7 +26,7 @@ BUSY = 0.2    # CPU seconds by which a thread started during the call is a compi
 POLL = 0.02   # seconds between looks at the process's threads
 
 _TASKS = '/proc/self/task'
-_STOPS = (signal.SIGINT, signal.SIGTERM)
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def supported():

@@ -467,7 +467,11 @@ def test_env_output_error_through_the_cli(tmp_path):
     (signal.SIGINT, 130, 'Interrupted', False), (signal.SIGTERM, 143, 'Terminated', False),
     # Ctrl-C pressed again and again until the run is gone: a repeat landed in the stop's
     # cleanup (a traceback) or in the interpreter's shutdown (killed by SIGINT, exit -2).
-    (signal.SIGINT, 130, 'Interrupted', True)], ids=['ctrl_c', 'sigterm', 'ctrl_c_held'])
+    (signal.SIGINT, 130, 'Interrupted', True),
+    # The terminal closed (an ssh session dropped): it ended without a word, also in
+    # the log file its output went to.
+    (signal.SIGHUP, 129, 'Hung up (SIGHUP: its terminal closed)', False)],
+    ids=['ctrl_c', 'sigterm', 'ctrl_c_held', 'sighup'])
 def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
     logdir, capsys, sig, code, word, repeated):
   ckpt = logdir / 'ckpt'
