@@ -20,6 +20,7 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 
 import atexit
 import datetime
+import glob
 import re
 import tempfile
 
@@ -219,9 +220,15 @@ def _kept(config):
     # A new logdir is made only once every check passed (envs, TensorFlow, checkpoints):
     # it held no checkpoints to keep or resume from.
     return ' while starting; nothing was written'
-  return '' if config.script == 'eval_only' else (
-      '; checkpoints saved so far are kept, and the same command resumes from the '
-      f'latest in {os.path.join(config.logdir, "ckpt")}')
+  if config.script == 'eval_only':
+    return ''
+  ckpt = os.path.join(config.logdir, 'ckpt')
+  if '://' not in ckpt and not glob.glob(os.path.join(glob.escape(ckpt), 'ckpt-*.index')):
+    # Stopped before the first save (or in a logdir made beforehand): 'resumes from the
+    # latest' named checkpoints that did not exist.
+    return f'; no checkpoint was saved yet in {ckpt}, so the same command starts the run anew'
+  return ('; checkpoints saved so far are kept, and the same command resumes from the '
+          f'latest in {ckpt}')
 
 
 def interrupt_behind(error):

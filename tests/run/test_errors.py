@@ -522,10 +522,12 @@ def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdi
       f'in {logdir}/ckpt']
   assert snapshot(logdir) == before
 
+
 @pytest.mark.parametrize('existing', [False, True])
 def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
   """Ctrl-C while the env workers start or TensorFlow loads pointed at the checkpoints
-  'saved so far' in a logdir that did not exist."""
+  'saved so far' in a logdir that did not exist, and at 'the latest' in one that held
+  none (made beforehand, or stopped between its config.json and its first save)."""
   logdir = tmp_path / 'run'
   if existing:
     logdir.mkdir()
@@ -534,8 +536,8 @@ def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, c
     main._interrupted(config, KeyboardInterrupt())
   assert exit_.value.code == 130
   assert capsys.readouterr().err.splitlines() == (
-      [f'Interrupted; checkpoints saved so far are kept, and the same command resumes '
-       f'from the latest in {logdir}/ckpt'] if existing else
+      [f'Interrupted; no checkpoint was saved yet in {logdir}/ckpt, so the same command '
+       'starts the run anew'] if existing else
       ['Interrupted while starting; nothing was written'])
 
 
