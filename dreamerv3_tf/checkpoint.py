@@ -142,6 +142,8 @@ class Checkpoint:
       name = name.rstrip('/')
       if name.startswith('ckpt-') and name.endswith('_temp'):
         tf.io.gfile.rmtree(GFILES.join(self.directory, name))
+      elif name.startswith('checkpoint.tmp'):  # the state file's, written before its rename
+        tf.io.gfile.remove(GFILES.join(self.directory, name))
     for name in self.replays:
       folder = GFILES.join(self.directory, name)
       if tf.io.gfile.isdir(folder):

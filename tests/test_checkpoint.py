@@ -214,6 +214,17 @@ def test_a_checkpoint_pruned_by_an_interrupted_save_is_no_warning(tmp_path, caps
   assert capsys.readouterr().err == ''
 
 
+def test_what_a_save_stopped_midway_left_is_removed_when_the_run_resumes(tmp_path):
+  """A full disk or a kill while TensorFlow wrote the state file left its temporary
+  ('checkpoint.tmp<hex>', empty) in ckpt/ for good, one more per such stop."""
+  ckpt, paths = saved_run(tmp_path)
+  (tmp_path / 'checkpoint.tmp707f7287db1f48cbb46b9a5dbd38e687').write_bytes(b'')
+  (tmp_path / 'ckpt-4_temp').mkdir()
+  plan = inspect(tmp_path)
+  ckpt.tidy(plan)
+  assert not [x for x in os.listdir(tmp_path) if 'tmp' in x or x.endswith('_temp')]
+  assert inspect(tmp_path) == plan
+
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
