@@ -112,7 +112,14 @@ def fail(message, code):
     details = getattr(sys.exc_info()[1], 'details', '')
     if details:  # an env worker's own traceback
       print(details, file=sys.stderr)
-  print(message, file=sys.stderr, flush=True)
+  try:
+    print(message, file=sys.stderr, flush=True)
+  except (OSError, ValueError):  # e.g. EIO: its terminal closed (SIGHUP)
+    # Nothing can be said; the exit code still says why. The streams go to /dev/null,
+    # else the interpreter's last flush failed too and made the exit code 120.
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+      os.dup2(null, fd)
   sys.exit(code)
 
 

@@ -9,8 +9,10 @@ left out of the count.
 import glob
 import json
 import os
+import pty
 import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -522,6 +524,29 @@ def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdi
       f'in {logdir}/ckpt']
   assert snapshot(logdir) == before
 
+
+
+def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(logdir):
+  """A run whose output went to a terminal that closed (an ssh session dropped): its
+  line could not be written there (EIO), which ended it with exit code 1."""
+  saved = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  pid, terminal = pty.fork()  # the child's controlling terminal: closing it sends SIGHUP
+  if pid == 0:
+    os.chdir(ROOT)
+    os.execv(sys.executable, [
+        sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+        f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
+        '--config.run.save_every=-1'])
+  output, deadline = b'', time.time() + 240
+  while tf.train.latest_checkpoint(str(logdir / 'ckpt')) == saved:  # it resumed and trains
+    assert time.time() < deadline, output[-3000:]
+    if select.select([terminal], [], [], 0.1)[0]:
+      output += os.read(terminal, 4096)
+  os.close(terminal)
+  _, status = os.waitpid(pid, 0)
+  assert os.waitstatus_to_exitcode(status) == 129, output[-3000:]
+  plan = checkpointing.inspect(str(logdir / 'ckpt'), REPLAYS)
+  assert plan.path != saved and loop_step(plan.path) > SAVED_STEPS
 
 @pytest.mark.parametrize('existing', [False, True])
 def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
