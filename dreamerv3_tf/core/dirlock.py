@@ -71,6 +71,20 @@ def hold(path):
     os.close(fd)
 
 
+def replaced(path):
+  """Whether `path`, held by this process, no longer names the directory it locked:
+  deleted, renamed away or replaced by another since (False if not held here)."""
+  fd = _HELD.get(os.path.realpath(path))
+  if fd is None:
+    return False
+  held = os.fstat(fd)
+  try:
+    now = os.stat(path)
+  except FileNotFoundError:
+    return True
+  return (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
+
+
 def holder(path):
   """-> id of the process holding a flock on `path` (from /proc/locks), else None."""
   try:

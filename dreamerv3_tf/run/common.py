@@ -125,6 +125,19 @@ def lock_logdir(stack, logdir, create=False):
         f'Cannot create {logdir}: {base.one_line(e, cause_only=True)}') from e
 
 
+def check_still_there(logdir):
+  """Raises LogdirError if `logdir` (held by lock_logdir) was deleted, renamed or
+  replaced while the run ran. Call before each write: a save made its folders anew
+  (makedirs), and the run went on in a new logdir that had no config.json and no
+  lock, where a second run could start too."""
+  from dreamerv3_tf.core import dirlock
+  if '://' not in logdir and dirlock.replaced(logdir):
+    from dreamerv3_tf import configuration
+    raise configuration.LogdirError(
+        f'logdir {logdir} was deleted, renamed or replaced while this run ran; it stops '
+        'without writing there (a renamed logdir resumes under its new name)')
+
+
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
 

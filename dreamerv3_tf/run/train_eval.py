@@ -201,7 +201,14 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
-  save = ckpt.save if me.chief else lambda: None  # only the chief saves
+  def save():
+    common.check_still_there(me.logdir)
+    if me.chief:  # only the chief saves
+      try:
+        ckpt.save()
+      except checkpointing.CheckpointError:
+        common.check_still_there(me.logdir)  # moved while it saved: the real cause
+        raise
   if me.chief:
     ckpt.tidy(plan)
   if plan.path:
@@ -213,6 +220,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   logged = [None]  # the step of the last train/ row
 
   def log():
+    common.check_still_there(me.logdir)
     logger.add(watch.result(), prefix='train')
     logger.add(train_metrics.result(), prefix='train')
     logger.add(replay_train.stats(), prefix='replay')

@@ -548,6 +548,33 @@ def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(log
   plan = checkpointing.inspect(str(logdir / 'ckpt'), REPLAYS)
   assert plan.path != saved and loop_step(plan.path) > SAVED_STEPS
 
+
+def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logdir):
+  """`mv run run_old` (or `rm -rf run`) while it trained: its next save made run/ckpt
+  anew and it went on there, without config.json and without its lock."""
+  ckpt = logdir / 'ckpt'
+  saved = tf.train.latest_checkpoint(str(ckpt))
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
+       '--config.run.save_every=-1'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 240
+    while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
+      assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+      time.sleep(0.1)
+    moved = logdir.rename(logdir.parent / 'moved')
+    _, stderr = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+  assert proc.returncode == 1, stderr[-3000:]
+  assert our_lines(stderr) == [
+      f'Error: logdir {logdir} was deleted, renamed or replaced while this run ran; it '
+      'stops without writing there (a renamed logdir resumes under its new name)']
+  assert not logdir.exists()
+  assert loop_step(checkpointing.inspect(str(moved / 'ckpt'), REPLAYS).path) > SAVED_STEPS
+
 @pytest.mark.parametrize('existing', [False, True])
 def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
   """Ctrl-C while the env workers start or TensorFlow loads pointed at the checkpoints
