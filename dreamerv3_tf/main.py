@@ -20,6 +20,7 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 
 import atexit
 import datetime
+import errno
 import glob
 import re
 import tempfile
@@ -206,7 +207,16 @@ def main(argv):
       # e.g. `| head` or `| less` ended: the run stops, as a program whose output
       # goes nowhere does ('[Errno 32] Broken pipe' named neither stdout nor the resume).
       _fail(f'{stop_signals.STDOUT_GONE}{_kept(config)}', 1)
+    failed = (isinstance(e, OSError) and not isinstance(e, base.UserError) and not e.filename
+              and e.errno in _STDOUT_ERRNOS and stop_signals.stdout_error())
+    if failed:  # e.g. `> log` on a full disk: '[Errno 28] No space left on device' alone
+      _fail(f'Stopped: cannot write to stdout ({failed.strerror}){_kept(config)}', 1)
     _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
+
+
+# What a write to stdout raises when its file cannot take it (a full disk, /dev/full,
+# `ulimit -f`, a terminal gone).
+_STDOUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 def _interrupted(config, interrupt):

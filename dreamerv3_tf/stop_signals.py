@@ -111,3 +111,20 @@ def stdout_gone():
     return True
   except (AttributeError, ValueError, OSError):  # no stdout, or not a file
     return False
+
+
+def stdout_error():
+  """The OSError that writing stdout raises now (a full disk, /dev/full, a file too
+  large), else None: ask after an OSError that names no file. A failed write drops
+  what it held, so a newline is written to tell. stdout then goes to /dev/null."""
+  try:
+    sys.stdout.write('\n')
+    sys.stdout.flush()
+    return None
+  except OSError as e:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return e
+  except (AttributeError, ValueError):  # no stdout, or closed
+    return None

@@ -575,6 +575,22 @@ def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logd
   assert not logdir.exists()
   assert loop_step(checkpointing.inspect(str(moved / 'ckpt'), REPLAYS).path) > SAVED_STEPS
 
+
+@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
+def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
+  """`main ... > log` on a full disk: 'Error: [Errno 28] No space left on device' named
+  no file."""
+  before = snapshot(logdir)
+  with open('/dev/full', 'w') as full:
+    result = subprocess.run(
+        [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+         f'--logdir={logdir}', *RUN_FLAGS], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+        text=True, timeout=300)
+  assert one_line(result) == (
+      'Stopped: cannot write to stdout (No space left on device); checkpoints saved so far '
+      f'are kept, and the same command resumes from the latest in {logdir}/ckpt')
+  assert snapshot(logdir) == before
+
 @pytest.mark.parametrize('existing', [False, True])
 def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
   """Ctrl-C while the env workers start or TensorFlow loads pointed at the checkpoints
