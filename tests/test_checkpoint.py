@@ -225,6 +225,7 @@ def test_what_a_save_stopped_midway_left_is_removed_when_the_run_resumes(tmp_pat
   assert not [x for x in os.listdir(tmp_path) if 'tmp' in x or x.endswith('_temp')]
   assert inspect(tmp_path) == plan
 
+
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began

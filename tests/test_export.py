@@ -318,6 +318,7 @@ def test_stdout_that_nothing_reads_is_one_line_and_the_export_whole(cartpole, tm
       f'the export in {out} is written whole']
   assert export.SavedPolicy(str(out)).init_policy(1) is not None
 
+
 def our_lines(stderr):
   """stderr without TensorFlow's native log lines (printed as it loads)."""
   native = re.compile(r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog|'

@@ -257,6 +257,7 @@ def test_a_relative_logdir_in_a_deleted_directory_is_one_line(tmp_path):
       'into one that exists or give --logdir as a full path')
   assert result.returncode == 2 and sorted(os.listdir(tmp_path)) == []
 
+
 @pytest.mark.skipif(bool(glob.glob('/dev/accel*') or glob.glob('/dev/vfio/[0-9]*')),
                     reason='a TPU may be attached here (/dev/accel*, /dev/vfio): '
                     "distribute='tpu' would find it and train")
@@ -504,7 +505,6 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
   assert loop_step(plan.path) > SAVED_STEPS and capsys.readouterr().err == ''
 
 
-
 def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdir):
   """`main ... | head -1`: the run stopped with 'Error: [Errno 32] Broken pipe', which
   named neither stdout nor the checkpoints kept."""
@@ -523,7 +523,6 @@ def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdi
       'checkpoints saved so far are kept, and the same command resumes from the latest '
       f'in {logdir}/ckpt']
   assert snapshot(logdir) == before
-
 
 
 def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(logdir):
@@ -590,6 +589,7 @@ def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
       'Stopped: cannot write to stdout (No space left on device); checkpoints saved so far '
       f'are kept, and the same command resumes from the latest in {logdir}/ckpt')
   assert snapshot(logdir) == before
+
 
 @pytest.mark.parametrize('existing', [False, True])
 def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
