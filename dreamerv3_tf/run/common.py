@@ -138,6 +138,21 @@ def check_still_there(logdir):
         'without writing there (a renamed logdir resumes under its new name)')
 
 
+def closing_logger(stack, logger, logdir):
+  """closing() for a Logger writing into `logdir`: its close writes what is pending,
+  which is dropped when the logdir was moved or replaced (check_still_there): it went
+  into whatever the path named then. Register after lock_logdir (it closes first)."""
+  from dreamerv3_tf.core import dirlock
+
+  class Guard:
+    def close(self):
+      if '://' in logdir or not dirlock.replaced(logdir):
+        logger.close()
+
+  closing(stack, Guard())
+  return logger
+
+
 def checkpoint_dir(config):
   return os.path.join(config.logdir, 'ckpt')
 

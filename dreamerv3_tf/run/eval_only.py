@@ -33,17 +33,25 @@ def eval_only(config):
     driver.begin()  # the envs' first step: one that cannot step fails before any write
     common.lock_logdir(cleanup, config.logdir, create=True)
     configuration.save(config, config.logdir, config.run.allow_other_config)
-    logger = common.closing(cleanup, factories.make_logger(config, step))
+    logger = common.closing_logger(
+        cleanup, factories.make_logger(config, step), config.logdir)
     should_log = clocks.Every(config.run.log_every, config.run.clock)
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
     policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
     driver.reset(agent.init_policy)
+
+    def write():
+      # A logdir moved or replaced meanwhile: the logs went on into whatever its path
+      # named (common.check_still_there).
+      common.check_still_there(config.logdir)
+      logger.write()
+
     while int(step) < config.run.steps:
       driver(policy, steps=10)
       if should_log(int(step)):
-        logger.write()
-    logger.write()
+        write()
+    write()
 
 
 def load_policy(config, obs_space, act_space):

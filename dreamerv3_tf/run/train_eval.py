@@ -197,7 +197,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
     configuration.save_spaces(config.logdir, obs_space, act_space)
-  logger = common.closing(cleanup, factories.make_logger(config, step, me.logdir))
+  logger = common.closing_logger(
+      cleanup, factories.make_logger(config, step, me.logdir), me.logdir)
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))

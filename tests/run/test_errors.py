@@ -575,6 +575,51 @@ def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logd
   assert loop_step(checkpointing.inspect(str(moved / 'ckpt'), REPLAYS).path) > SAVED_STEPS
 
 
+@pytest.fixture(scope='module')
+def agent_ckpt(tmp_path_factory):
+  """The ckpt/ of a short run of the debug agent (eager, no updates): eval_only's
+  source (a random agent's checkpoint holds no weights to evaluate)."""
+  config = make_run_config(tmp_path_factory.mktemp('agent') / 'run', steps=30, train_ratio=0.0)
+  with config.unlocked():
+    config.jit = False
+  train_eval.train_eval(config)
+  return os.path.join(config.logdir, 'ckpt')
+
+
+def eval_only_cmd(logdir, ckpt, *args):
+  return [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:eval_only,debug',
+          f'--logdir={logdir}', f'--config.run.from_checkpoint={ckpt}', '--config.jit=False',
+          *[x for x in RUN_FLAGS if not x.startswith('--config.random_agent')], *args]
+
+
+def test_an_eval_only_logdir_renamed_while_it_runs_stops_it_and_is_not_made_again(
+    agent_ckpt, tmp_path):
+  """eval_only lacked train_eval's check: its logger went on writing wherever the
+  logdir's path led (a new directory at that path, or failed writes). Episodes of 10
+  steps: each write has some, which the logger's close wrote into the new directory."""
+  logdir = tmp_path / 'eval'
+  proc = subprocess.Popen(
+      eval_only_cmd(logdir, agent_ckpt, '--config.run.steps=100000000',
+                    '--config.run.log_every=-1', '--config.env.dummy.length=10'),
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 240
+    while not (logdir / 'metrics.jsonl').exists():  # it evaluates and logs
+      assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+      time.sleep(0.1)
+    moved = logdir.rename(tmp_path / 'moved')
+    logdir.mkdir()  # replaced: the writes went on into this one
+    _, stderr = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+  assert proc.returncode == 1, stderr[-3000:]
+  assert our_lines(stderr) == [
+      f'Error: logdir {logdir} was deleted, renamed or replaced while this run ran; it '
+      'stops without writing there (a renamed logdir resumes under its new name)']
+  assert os.listdir(logdir) == []
+  assert (moved / 'metrics.jsonl').exists()
+
+
 @pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
 def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
   """`main ... > log` on a full disk: 'Error: [Errno 28] No space left on device' named
