@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import checkpoint_damage as damage
 from dreamerv3_tf.checkpoint_damage import CheckpointError, Plan, inspect  # noqa: F401
+from dreamerv3_tf.checkpoint_errors import SaveError
 from dreamerv3_tf.core import base
 from dreamerv3_tf.gfile import GFILES
 
@@ -87,9 +88,9 @@ class Checkpoint:
       path = self._manager.save()
       self._prune()
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
-      raise CheckpointError(
+      raise SaveError(  # main's line adds what is kept
           f'Could not save a checkpoint in {self.directory}: '
-          f'{base.one_line(e, cause_only=True)} (the checkpoints saved before are kept)') from e
+          f'{base.one_line(e, cause_only=True)}') from e
     return path
 
   def load(self, path=None):

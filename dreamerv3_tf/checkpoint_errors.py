@@ -6,3 +6,7 @@ from dreamerv3_tf.core import base
 
 class CheckpointError(base.UserError, RuntimeError):
   """A checkpoint that cannot be loaded or saved; the message is one line."""
+
+
+class SaveError(CheckpointError, base.WriteError):
+  """A checkpoint that could not be saved (those saved before are kept)."""

@@ -211,6 +211,8 @@ def main(argv):
               and e.errno in _STDOUT_ERRNOS and stop_signals.stdout_error())
     if failed:  # e.g. `> log` on a full disk: '[Errno 28] No space left on device' alone
       _fail(f'Stopped: cannot write to stdout ({failed.strerror}){_kept(config)}', 1)
+    if isinstance(e, base.WriteError):  # midway: what the interrupt lines say is kept
+      _fail(f'{describe(e)}{_kept(config)}', 1)
     _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
 
 

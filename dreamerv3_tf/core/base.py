@@ -149,6 +149,11 @@ class UserError(Exception):
   exit_code = 1
 
 
+class WriteError(UserError):
+  """A write into the logdir failed once the run was under way (a full disk, a file
+  made unwritable); main ends its line with what was kept and how to resume."""
+
+
 class EnvSpaceError(UserError, ValueError):
   """An env broke its declared spaces: a bug in the env, so it is not restarted.
 

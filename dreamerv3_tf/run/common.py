@@ -138,6 +138,28 @@ def check_still_there(logdir):
         'without writing there (a renamed logdir resumes under its new name)')
 
 
+def write_logs(logger, logdir):
+  """logger.write() into `logdir`, checked first (check_still_there). A file it cannot
+  write (a full disk, metrics.jsonl made read-only or a directory) raises
+  base.WriteError naming the file and the cause: main's line adds what is kept and how
+  to resume ('Error: PATH; CAUSE' said neither)."""
+  import sys
+  from dreamerv3_tf.core import base
+  check_still_there(logdir)
+  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  file_errors = (OSError, tf_errors.OpError) if tf_errors else OSError
+  try:
+    logger.write()
+  except base.UserError:
+    raise
+  except file_errors as e:
+    if isinstance(e, OSError) and e.filename:
+      path, cause = e.filename, e.strerror or base.one_line(e)
+    else:  # TensorFlow's file errors read 'PATH; CAUSE'
+      path, _, cause = base.one_line(e).rpartition('; ')
+    raise base.WriteError(f'Cannot write {path}: {cause}' if path else cause) from e
+
+
 def closing_logger(stack, logger, logdir):
   """closing() for a Logger writing into `logdir`: its close writes what is pending,
   which is dropped when the logdir was moved or replaced (check_still_there): it went

@@ -41,17 +41,11 @@ def eval_only(config):
     policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
     driver.reset(agent.init_policy)
 
-    def write():
-      # A logdir moved or replaced meanwhile: the logs went on into whatever its path
-      # named (common.check_still_there).
-      common.check_still_there(config.logdir)
-      logger.write()
-
     while int(step) < config.run.steps:
       driver(policy, steps=10)
       if should_log(int(step)):
-        write()
-    write()
+        common.write_logs(logger, config.logdir)
+    common.write_logs(logger, config.logdir)
 
 
 def load_policy(config, obs_space, act_space):

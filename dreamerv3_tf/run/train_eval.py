@@ -221,13 +221,12 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   logged = [None]  # the step of the last train/ row
 
   def log():
-    common.check_still_there(me.logdir)
     logger.add(watch.result(), prefix='train')
     logger.add(train_metrics.result(), prefix='train')
     logger.add(replay_train.stats(), prefix='replay')
     logger.add({'updates': int(updates)}, prefix='train')
     logger.add(usage_.stats(), prefix='usage')
-    logger.write()
+    common.write_logs(logger, me.logdir)
     logged[0] = int(step)
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
@@ -254,4 +253,4 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   if logged[0] != int(step):
     log()  # the last stretch's metrics: a run seldom ends on a log step
   save()
-  logger.write()
+  common.write_logs(logger, me.logdir)

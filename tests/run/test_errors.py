@@ -294,8 +294,8 @@ def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
   result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', '--config.run.save_every=-1',
                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
   assert one_line(result) == (
-      f'Error: Could not save a checkpoint in {ckpt}: File too large '
-      '(the checkpoints saved before are kept)')
+      f'Error: Could not save a checkpoint in {ckpt}: File too large; checkpoints saved so '
+      f'far are kept, and the same command resumes from the latest in {ckpt}')
   after = snapshot(ckpt)
   assert {k: after[k] for k in before} == before
   assert checkpointing.inspect(str(ckpt), REPLAYS).path == latest
@@ -573,6 +573,34 @@ def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logd
       'stops without writing there (a renamed logdir resumes under its new name)']
   assert not logdir.exists()
   assert loop_step(checkpointing.inspect(str(moved / 'ckpt'), REPLAYS).path) > SAVED_STEPS
+
+
+def test_a_log_file_that_cannot_be_written_midway_says_what_is_kept(logdir):
+  """metrics.jsonl made unwritable while the run trains (here: replaced by a directory;
+  a full disk is the same): the line was 'Error: PATH; Is a directory', which said
+  neither what was kept nor how to go on."""
+  ckpt = logdir / 'ckpt'
+  saved = tf.train.latest_checkpoint(str(ckpt))
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
+       '--config.run.save_every=-1', '--config.run.log_every=-1'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 240
+    while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
+      assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+      time.sleep(0.1)
+    (logdir / 'metrics.jsonl').unlink()
+    (logdir / 'metrics.jsonl').mkdir()
+    _, stderr = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+  assert proc.returncode == 1, stderr[-3000:]
+  assert our_lines(stderr) == [
+      f'Error: Cannot write {logdir}/metrics.jsonl: Is a directory; checkpoints saved so far '
+      f'are kept, and the same command resumes from the latest in {ckpt}']
+  assert loop_step(checkpointing.inspect(str(ckpt), REPLAYS).path) > SAVED_STEPS
 
 
 @pytest.fixture(scope='module')
