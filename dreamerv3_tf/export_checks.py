@@ -121,8 +121,9 @@ def command(argv):
     line = base.describe(e)
     if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
       line = f'Error: {base.one_line(e)}'
-    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():  # `| head`
-      line = f'{stop_signals.STDOUT_GONE}; an unfinished export leaves --out as it was'
+    stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
+    if stdout:
+      line = f'{stdout}; an unfinished export leaves --out as it was'
     base.fail(line, 1)
   try:
     print(f'Exported the policy of {prefix} to {out} '
@@ -130,10 +131,11 @@ def command(argv):
     if FLAGS.tflite:
       print(f'TensorFlow Lite: {os.path.join(out, export.TFLITE_FILE)} '
             f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}).', flush=True)
-  except BrokenPipeError:  # a traceback, after the export was written
-    if not stop_signals.stdout_gone():
+  except OSError as e:  # a traceback, after the export was written
+    stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
+    if not stdout:
       raise
-    base.fail(f'{stop_signals.STDOUT_GONE}; the export in {out} is written whole', 1)
+    base.fail(f'{stdout}; the export in {out} is written whole', 1)
 
 
 def _parse_flags(argv):

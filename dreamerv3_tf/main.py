@@ -20,7 +20,6 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 
 import atexit
 import datetime
-import errno
 import glob
 import re
 import tempfile
@@ -203,22 +202,15 @@ def main(argv):
     interrupt = interrupt_behind(e) or _signalled()
     if interrupt:  # e.g. a failure that Ctrl-C caused inside a C extension
       _interrupted(config, interrupt)
-    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():
-      # e.g. `| head` or `| less` ended: the run stops, as a program whose output
-      # goes nowhere does ('[Errno 32] Broken pipe' named neither stdout nor the resume).
-      _fail(f'{stop_signals.STDOUT_GONE}{_kept(config)}', 1)
-    failed = (isinstance(e, OSError) and not isinstance(e, base.UserError) and not e.filename
-              and e.errno in _STDOUT_ERRNOS and stop_signals.stdout_error())
-    if failed:  # e.g. `> log` on a full disk: '[Errno 28] No space left on device' alone
-      _fail(f'Stopped: cannot write to stdout ({failed.strerror}){_kept(config)}', 1)
+    # e.g. `| head` ended, or `> log` on a full disk: the run stops, as a program whose
+    # output goes nowhere does ('[Errno 32] Broken pipe', '[Errno 28] No space left on
+    # device' named neither stdout nor the resume).
+    stdout = not isinstance(e, base.UserError) and stop_signals.stdout_failed(e)
+    if stdout:
+      _fail(f'{stdout}{_kept(config)}', 1)
     if isinstance(e, base.WriteError):  # midway: what the interrupt lines say is kept
       _fail(f'{describe(e)}{_kept(config)}', 1)
     _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
-
-
-# What a write to stdout raises when its file cannot take it (a full disk, /dev/full,
-# `ulimit -f`, a terminal gone).
-_STDOUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
 def _interrupted(config, interrupt):

@@ -440,13 +440,14 @@ def main(argv=None):
       for path in plot(runs, _png(args.out), args.xmax, args.bins, args.window, args.spread,
                        args.svg):
         print(f'Wrote {path}')
+    sys.stdout.flush()  # here: a failure at the exit's flush was a second traceback
     if command:  # done: a stop from here on (the exit) has nothing left to stop; it
       # raised outside this try (a traceback), or killed the exiting interpreter (-2)
       stop_signals.ignore()
   except (ValueError, OSError) as e:
-    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():  # `| head`
-      print(f'{stop_signals.STDOUT_GONE}; --out is left as it was or written whole',
-            file=sys.stderr)
+    stdout = stop_signals.stdout_failed(e)  # `| head`, `> table.txt` on a full disk
+    if stdout:
+      print(f'{stdout}; --out is left as it was or written whole', file=sys.stderr)
       return 1
     print(f'Error: {e}', file=sys.stderr)
     return 1

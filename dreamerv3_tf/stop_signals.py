@@ -13,6 +13,7 @@ ignored (`nohup`; Ctrl-C of a job started with `&` in a script) stays ignored.
 A stdout whose reader ended is one line too (`stdout_gone`). Imports nothing heavy.
 """
 
+import errno
 import os
 import select
 import signal
@@ -128,3 +129,21 @@ def stdout_error():
     return e
   except (AttributeError, ValueError):  # no stdout, or closed
     return None
+
+
+# What a write to stdout raises when its file cannot take it (a full disk, /dev/full,
+# `ulimit -f`, a terminal gone).
+STDOUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def stdout_failed(error):
+  """The start of a command's line when `error` was a write to stdout that failed: its
+  reader ended (STDOUT_GONE) or its file cannot take it ('[Errno 28] No space left on
+  device' named no stream); else None. The caller adds what it left written."""
+  if isinstance(error, BrokenPipeError) and stdout_gone():
+    return STDOUT_GONE
+  if isinstance(error, OSError) and not error.filename and error.errno in STDOUT_ERRNOS:
+    failed = stdout_error()
+    if failed:
+      return f'Stopped: cannot write to stdout ({failed.strerror})'
+  return None

@@ -319,6 +319,22 @@ def test_stdout_that_nothing_reads_is_one_line_and_the_export_whole(cartpole, tm
   assert export.SavedPolicy(str(out)).init_policy(1) is not None
 
 
+@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
+def test_stdout_on_a_full_disk_is_one_line_and_the_export_whole(cartpole, tmp_path):
+  """`export ... > log` on a full disk: 'Error: [Errno 28] No space left on device'
+  named no file, and not that the export was written."""
+  logdir, _, _ = cartpole
+  out = tmp_path / 'export'
+  with open('/dev/full', 'w') as full:
+    result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}'), cwd=ROOT,
+                            stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [
+      f'Stopped: cannot write to stdout (No space left on device); the export in {out} is '
+      'written whole']
+  assert export.SavedPolicy(str(out)).init_policy(1) is not None
+
+
 def our_lines(stderr):
   """stderr without TensorFlow's native log lines (printed as it loads)."""
   native = re.compile(r'[IWEF]\d{4} |WARNING: All log messages before absl::InitializeLog|'

@@ -507,3 +507,19 @@ def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
   assert stderr.splitlines() == [
       'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
       '--out is left as it was or written whole']
+
+
+@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
+def test_stdout_on_a_full_disk_is_one_line_naming_stdout(runs, tmp_path):
+  """`plot ... > table.txt` on a full disk: 'Error: [Errno 28] No space left on device'
+  named no file."""
+  out = tmp_path / 'curves.png'
+  with open('/dev/full', 'w') as full:
+    result = subprocess.run(
+        [sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', *runs, '--out', str(out),
+         '--table', '10000'], cwd=REPO, stdout=full, stderr=subprocess.PIPE, text=True,
+        timeout=120)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [
+      'Stopped: cannot write to stdout (No space left on device); --out is left as it was '
+      'or written whole']

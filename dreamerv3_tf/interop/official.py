@@ -432,18 +432,20 @@ def main(argv):
     base.fail(f'{word}; the import did not finish and wrote nothing', code)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line: an env that
     # cannot start and a logdir that cannot be written printed a traceback
-    if isinstance(e, BrokenPipeError) and stop_signals.stdout_gone():  # `| head`
-      base.fail(f'{stop_signals.STDOUT_GONE}; the import did not finish and wrote nothing', 1)
+    stdout = not isinstance(e, base.UserError) and stop_signals.stdout_failed(e)
+    if stdout:  # `| head`, `> log` on a full disk
+      base.fail(f'{stdout}; the import did not finish and wrote nothing', 1)
     base.fail(base.describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
   step = f' at env step {data["step"]}' if data['step'] is not None else ''
   try:
     print(f'Imported {data["folder"]}{step} ({len(data["params"])} official entries, '
           f'{int(data["params"]["opt/step/value"])} updates) into {prefix}.', flush=True)
     print(f'Next: python -m dreamerv3_tf.export --logdir={out} --out=EXPORT_DIR', flush=True)
-  except BrokenPipeError:  # a traceback, after the import was written
-    if not stop_signals.stdout_gone():
+  except OSError as e:  # a traceback, after the import was written
+    stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
+    if not stdout:
       raise
-    base.fail(f'{stop_signals.STDOUT_GONE}; the import in {out} is written whole', 1)
+    base.fail(f'{stdout}; the import in {out} is written whole', 1)
 
 
 def entry():

@@ -339,6 +339,18 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
       'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
       f'the import in {tmp_path / "piped"} is written whole']
   assert (tmp_path / 'piped' / 'ckpt' / 'checkpoint').exists()
+  # Its stdout on a full disk (`> log`): 'Error: [Errno 28] No space left on device'.
+  if os.path.exists('/dev/full'):
+    with open('/dev/full', 'w') as full:
+      run = subprocess.run(
+          [sys.executable, '-m', 'dreamerv3_tf.interop.official',
+           f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "full"}', *flags],
+          stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert [x for x in run.stderr.splitlines() if not re.match(r'[IWEF]\d{4} ', x)] == [
+        'Stopped: cannot write to stdout (No space left on device); the import in '
+        f'{tmp_path / "full"} is written whole']
+    assert (tmp_path / 'full' / 'ckpt' / 'checkpoint').exists()
   run = subprocess.run(
       [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={tmp_path / "ours"}',
        f'--out={tmp_path / "export"}'], capture_output=True, text=True, cwd=ROOT,
