@@ -196,6 +196,9 @@ def main(argv):
     use_xla_flags(config.xla_flags)
     # Quiets TensorFlow and says what comes; the run imports it once its envs start.
     run.main(config, startup.start(config, _VERBOSE.value))
+    # Done: a stop from here on has nothing left to stop. It landed in the interpreter's
+    # shutdown, which puts Python's handlers back to the default: killed (exit -2).
+    stop_signals.ignore()
   except KeyboardInterrupt as e:
     _interrupted(config, e)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line

@@ -648,6 +648,33 @@ def test_an_eval_only_logdir_renamed_while_it_runs_stops_it_and_is_not_made_agai
   assert (moved / 'metrics.jsonl').exists()
 
 
+def test_ctrl_c_as_eval_only_ends_is_never_a_kill(agent_ckpt, tmp_path):
+  """Ctrl-C held while eval_only ends (its last log written): one that landed in the
+  interpreter's shutdown, which puts Python's handlers back to the default, killed it
+  (exit -2, no line). It ends as it would have (0), or stops with its line (130)."""
+  codes = []
+  for attempt in range(5):
+    logdir = tmp_path / f'eval{attempt}'
+    proc = subprocess.Popen(
+        eval_only_cmd(logdir, agent_ckpt, '--config.run.steps=60'),
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+      deadline = time.time() + 240
+      while not (logdir / 'metrics.jsonl').exists():  # its one log: written at its end
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.005)
+      time.sleep(0.03 * attempt)  # into its cleanup, main's return, the shutdown
+      while proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)
+      _, stderr = proc.communicate(timeout=60)
+    finally:
+      proc.kill()
+    codes.append(proc.returncode)
+    assert proc.returncode in (0, 130), (codes, stderr[-3000:])
+    assert our_lines(stderr) == (['Interrupted'] if proc.returncode else [])
+
+
 @pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
 def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
   """`main ... > log` on a full disk: 'Error: [Errno 28] No space left on device' named
