@@ -163,6 +163,8 @@ class Checkpoint:
         if path == self.latest:
           raise CheckpointError(
               f'Checkpoint {path} was saved but cannot be read back: {base.one_line(e)}') from e
+        if not tf.io.gfile.isdir(self.directory):  # moved meanwhile: none is damaged
+          raise CheckpointError(f'{self.directory} is gone: {base.one_line(e)}') from e
         damage.warn_damaged(path, base.one_line(e))
         damage.set_aside(self.directory, path)
     if len(states) < len(self._manager.checkpoints):

@@ -299,3 +299,28 @@ def test_a_nonfinite_variable_is_never_saved(tmp_path):
   assert ckpt.latest == good and sorted(os.listdir(tmp_path)) == files
   assert tf.train.load_checkpoint(good).get_tensor(
       'weights/.ATTRIBUTES/VARIABLE_VALUE').tolist() == [1.0, 1.0, 1.0]
+
+
+def test_a_logdir_moved_while_it_saves_is_no_damaged_checkpoint(tmp_path, capsys):
+  """A logdir renamed between a save's write and its prune: the prune could not read
+  the earlier checkpoints at their old paths and warned that each was damaged, before
+  the run's line said that the logdir had moved."""
+  replay = make_replay()
+  fill(replay, 50)
+  ckpt, _ = make(str(tmp_path / 'run' / 'ckpt'), replay)
+  ckpt.save()
+  save = ckpt._manager.save
+
+  def save_then_move():
+    path = save()
+    (tmp_path / 'run').rename(tmp_path / 'moved')
+    return path
+
+  ckpt._manager.save = save_then_move
+  capsys.readouterr()
+  with pytest.raises(checkpointing.CheckpointError):
+    ckpt.save()
+  assert capsys.readouterr().err == ''
+  assert sorted(os.listdir(tmp_path / 'moved' / 'ckpt')) == [
+      'checkpoint', 'ckpt-1.data-00000-of-00001', 'ckpt-1.index', 'ckpt-2.data-00000-of-00001',
+      'ckpt-2.index', 'replay_train']
