@@ -64,6 +64,8 @@ def intact_latest(directory, replay_names, flag):
   """-> the checkpoints the state file lists, oldest first ([]: none), after
   checking that the latest is intact; else CheckpointError with a hint to `flag`."""
   listed = listed_checkpoints(directory)
+  if listed is None:
+    _check_state_is_a_file(directory, lambda: resume_hint(directory, None, replay_names, flag))
   if listed is None or (not listed and _found(directory)):
     state = GFILES.join(directory, 'checkpoint')
     raise CheckpointError(
@@ -77,7 +79,17 @@ def intact_latest(directory, replay_names, flag):
   return listed
 
 
+def _check_state_is_a_file(directory, hint):
+  """Raises CheckpointError if the state file is a directory: a resume's or save's
+  rewrite cannot replace it ('checkpoint.tmp; Is a directory', its temporary left)."""
+  state = GFILES.join(directory, 'checkpoint')
+  if tf.io.gfile.isdir(state):
+    raise CheckpointError(
+        f'The checkpoint state file {state} is a directory: move it away{hint()}')
+
+
 def _plan_resume_from(directory, replay_names, resume_from):
+  _check_state_is_a_file(directory, lambda: ', then rerun')
   known = listed_checkpoints(directory) or _found(directory)  # by file names if no state file
   path = os.path.expanduser(resume_from)
   path = path[:-len('.index')] if path.endswith('.index') else path

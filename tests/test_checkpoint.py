@@ -251,6 +251,30 @@ def test_unreadable_state_file_names_the_newest_intact_checkpoint(tmp_path):
   assert inspect(tmp_path) == checkpointing.Plan(paths[-1], paths, [])  # state rewritten
 
 
+def test_a_state_file_that_is_a_directory_says_so_before_resume_from(tmp_path):
+  """ckpt/checkpoint a directory: the line called it damaged and named resume_from,
+  whose run then stopped on 'checkpoint.tmp; Is a directory' (its rewrite cannot
+  replace a directory) and left that temporary behind."""
+  _, paths = saved_run(tmp_path)
+  os.remove(tmp_path / 'checkpoint')
+  (tmp_path / 'checkpoint').mkdir()
+  before = sorted(os.listdir(tmp_path))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  assert str(error.value) == (
+      f'The checkpoint state file {tmp_path}/checkpoint is a directory: move it away; to '
+      f'resume from the newest intact checkpoint, ckpt-3, rerun with '
+      f'--config.run.resume_from={paths[-1]}')
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path, resume_from=paths[-1])
+  assert str(error.value) == (
+      f'The checkpoint state file {tmp_path}/checkpoint is a directory: move it away, then '
+      'rerun')
+  assert sorted(os.listdir(tmp_path)) == before
+  os.rmdir(tmp_path / 'checkpoint')  # what the line says works
+  assert inspect(tmp_path, resume_from=paths[-1]).path == paths[-1]
+
+
 def test_resume_from_must_be_an_intact_checkpoint_of_this_run(tmp_path):
   _, paths = saved_run(tmp_path / 'ckpt')
   cases = {
