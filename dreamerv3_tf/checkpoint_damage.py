@@ -68,15 +68,29 @@ def intact_latest(directory, replay_names, flag):
     _check_state_is_a_file(directory, lambda: resume_hint(directory, None, replay_names, flag))
   if listed is None or (not listed and _found(directory)):
     state = GFILES.join(directory, 'checkpoint')
+    what = 'is missing'
+    if listed is None:
+      unreadable = _read_error(state)  # e.g. no permission: 'damaged' misled
+      what = f'cannot be read ({unreadable})' if unreadable else 'is damaged'
     raise CheckpointError(
-        f'The checkpoint state file {state} is {"damaged" if listed is None else "missing"}'
-        f', so the latest checkpoint is unknown{resume_hint(directory, None, replay_names, flag)}')
+        f'The checkpoint state file {state} {what}, so the latest checkpoint is '
+        f'unknown{resume_hint(directory, None, replay_names, flag)}')
   reason = listed and _damage(listed[-1], replay_names)
   if reason:
     raise CheckpointError(
         f'The latest checkpoint {listed[-1]} is damaged ({reason})'
         f'{resume_hint(directory, listed[-1], replay_names, flag)}')
   return listed
+
+
+def _read_error(path):
+  """The cause that keeps file `path` from being read ('Permission denied'), or None."""
+  try:
+    with tf.io.gfile.GFile(path, 'rb') as f:
+      f.read(1)
+  except (OSError, tf.errors.OpError) as e:
+    return base.one_line(e, cause_only=True)
+  return None
 
 
 def _check_state_is_a_file(directory, hint):

@@ -284,6 +284,24 @@ def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivil
   assert snapshot(logdir) == before
 
 
+def test_an_unreadable_checkpoint_state_file_is_named_so(logdir, unprivileged):
+  """ckpt/checkpoint without read permission (copied as another user): the line
+  called it damaged."""
+  state = logdir / 'ckpt' / 'checkpoint'
+  before = snapshot(logdir)
+  os.chmod(state, 0)
+  try:
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
+  finally:
+    os.chmod(state, 0o644)
+  latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  assert one_line(result) == (
+      f'Error: The checkpoint state file {state} cannot be read (Permission denied), so the '
+      'latest checkpoint is unknown; to resume from the newest intact checkpoint, '
+      f'{os.path.basename(latest)}, rerun with --config.run.resume_from={latest}')
+  assert snapshot(logdir) == before
+
+
 def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
   ckpt = logdir / 'ckpt'
   latest = tf.train.latest_checkpoint(str(ckpt))
