@@ -440,7 +440,8 @@ def main(argv=None):
       for path in plot(runs, _png(args.out), args.xmax, args.bins, args.window, args.spread,
                        args.svg):
         print(f'Wrote {path}')
-    sys.stdout.flush()  # here: a failure at the exit's flush was a second traceback
+    if sys.stdout:  # (None when started with stdout closed, `>&-`)
+      sys.stdout.flush()  # here: a failure at the exit's flush was a second traceback
     if command:  # done: a stop from here on (the exit) has nothing left to stop; it
       # raised outside this try (a traceback), or killed the exiting interpreter (-2)
       stop_signals.ignore()

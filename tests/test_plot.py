@@ -523,3 +523,14 @@ def test_stdout_on_a_full_disk_is_one_line_naming_stdout(runs, tmp_path):
   assert result.stderr.splitlines() == [
       'Stopped: cannot write to stdout (No space left on device); --out is left as it was '
       'or written whole']
+
+
+def test_stdout_closed_is_no_error(runs, tmp_path):
+  """`plot ... >&-`: nothing to print to, the image is written all the same."""
+  out = tmp_path / 'curves.png'
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', *runs, '--out', str(out),
+       '--table', '10000'], cwd=REPO, stderr=subprocess.PIPE, text=True, timeout=120,
+      preexec_fn=lambda: os.close(1))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stderr == '' and out.exists()
