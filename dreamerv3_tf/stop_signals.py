@@ -10,7 +10,8 @@ interpreter's shutdown, which puts Python handlers back to the default (exit -2)
 SIGHUP (the terminal closed, an ssh session dropped) stops it the same way: it ended
 the program without a word, also in a log file it wrote to. A signal the shell made
 ignored (`nohup`; Ctrl-C of a job started with `&` in a script) stays ignored.
-A stdout whose reader ended is one line too (`stdout_gone`). Imports nothing heavy.
+A stdout whose reader ended, or whose file cannot take more (a full disk), is one
+line too (`stdout_failed`). Imports nothing heavy.
 """
 
 import errno
