@@ -84,9 +84,10 @@ class Checkpoint:
     """Writes a new checkpoint and prunes old ones; a failure leaves earlier ones
     loadable and raises CheckpointError (one line: the directory and the cause)."""
     check_finite(self._ckpt, self.latest)
+    before = self._identity()
     try:
       path = self._manager.save()
-      self._prune()
+      self._prune(before)
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
       raise SaveError(  # main's line adds what is kept
           f'Could not save a checkpoint in {self.directory}: '
@@ -152,7 +153,18 @@ class Checkpoint:
           if file.startswith('.') and '.tmp-' in file:
             tf.io.gfile.remove(GFILES.join(folder, file))
 
-  def _prune(self):
+  def _identity(self):
+    """(device, inode) of the local directory, else None: a logdir renamed or deleted
+    while a save ran shows as a change (the save may have made the path anew)."""
+    if '://' in self.directory:
+      return None
+    try:
+      stat = os.stat(self.directory)
+    except OSError:
+      return None
+    return stat.st_dev, stat.st_ino
+
+  def _prune(self, before):
     if not self.replays:
       return
     states = {}
@@ -163,8 +175,10 @@ class Checkpoint:
         if path == self.latest:
           raise CheckpointError(
               f'Checkpoint {path} was saved but cannot be read back: {base.one_line(e)}') from e
-        if not tf.io.gfile.isdir(self.directory):  # moved meanwhile: none is damaged
-          raise CheckpointError(f'{self.directory} is gone: {base.one_line(e)}') from e
+        if before is not None and self._identity() != before:  # moved: none is damaged
+          raise CheckpointError(
+              f'{self.directory} was moved while a checkpoint was saved: '
+              f'{base.one_line(e)}') from e
         damage.warn_damaged(path, base.one_line(e))
         damage.set_aside(self.directory, path)
     if len(states) < len(self._manager.checkpoints):

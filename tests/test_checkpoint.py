@@ -325,10 +325,12 @@ def test_a_nonfinite_variable_is_never_saved(tmp_path):
       'weights/.ATTRIBUTES/VARIABLE_VALUE').tolist() == [1.0, 1.0, 1.0]
 
 
-def test_a_logdir_moved_while_it_saves_is_no_damaged_checkpoint(tmp_path, capsys):
-  """A logdir renamed between a save's write and its prune: the prune could not read
-  the earlier checkpoints at their old paths and warned that each was damaged, before
-  the run's line said that the logdir had moved."""
+# The move after the save's write, or before it: then the write made run/ckpt anew.
+@pytest.mark.parametrize('write_first', [True, False], ids=['then_moved', 'moved_then'])
+def test_a_logdir_moved_while_it_saves_is_no_damaged_checkpoint(tmp_path, capsys, write_first):
+  """A logdir renamed while a save ran: the prune could not read the earlier
+  checkpoints at their old paths and warned that each was damaged, before the run's
+  line said that the logdir had moved."""
   replay = make_replay()
   fill(replay, 50)
   ckpt, _ = make(str(tmp_path / 'run' / 'ckpt'), replay)
@@ -336,8 +338,11 @@ def test_a_logdir_moved_while_it_saves_is_no_damaged_checkpoint(tmp_path, capsys
   save = ckpt._manager.save
 
   def save_then_move():
+    if not write_first:
+      (tmp_path / 'run').rename(tmp_path / 'moved')
     path = save()
-    (tmp_path / 'run').rename(tmp_path / 'moved')
+    if write_first:
+      (tmp_path / 'run').rename(tmp_path / 'moved')
     return path
 
   ckpt._manager.save = save_then_move
@@ -345,6 +350,7 @@ def test_a_logdir_moved_while_it_saves_is_no_damaged_checkpoint(tmp_path, capsys
   with pytest.raises(checkpointing.CheckpointError):
     ckpt.save()
   assert capsys.readouterr().err == ''
-  assert sorted(os.listdir(tmp_path / 'moved' / 'ckpt')) == [
-      'checkpoint', 'ckpt-1.data-00000-of-00001', 'ckpt-1.index', 'ckpt-2.data-00000-of-00001',
-      'ckpt-2.index', 'replay_train']
+  moved = ['ckpt-1.data-00000-of-00001', 'ckpt-1.index', 'replay_train']
+  if write_first:
+    moved += ['ckpt-2.data-00000-of-00001', 'ckpt-2.index']
+  assert sorted(os.listdir(tmp_path / 'moved' / 'ckpt')) == sorted(['checkpoint', *moved])

@@ -2,12 +2,14 @@
 
 import collections
 import os
+import sys
 import time
 from typing import NamedTuple
 
 import numpy as np
 
 from dreamerv3_tf import startup
+from dreamerv3_tf.core import base
 
 
 class Counter:
@@ -111,7 +113,6 @@ def lock_logdir(stack, logdir, create=False):
   if '://' in logdir:
     return
   from dreamerv3_tf import configuration
-  from dreamerv3_tf.core import base
   from dreamerv3_tf.core import dirlock
   try:
     if create:
@@ -143,8 +144,6 @@ def write_logs(logger, logdir):
   write (a full disk, metrics.jsonl made read-only or a directory) raises
   base.WriteError naming the file and the cause: main's line adds what is kept and how
   to resume ('Error: PATH; CAUSE' said neither)."""
-  import sys
-  from dreamerv3_tf.core import base
   check_still_there(logdir)
   tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
   file_errors = (OSError, tf_errors.OpError) if tf_errors else OSError

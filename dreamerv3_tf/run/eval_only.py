@@ -40,7 +40,6 @@ def eval_only(config):
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
     policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
     driver.reset(agent.init_policy)
-
     while int(step) < config.run.steps:
       driver(policy, steps=10)
       if should_log(int(step)):
