@@ -484,6 +484,22 @@ def test_env_output_error_through_the_cli(tmp_path):
       'got 1 non-finite (inf)')
 
 
+def resumed_and_training(logdir, *args):
+  """`main` resuming `logdir` for endless steps, once it has saved a checkpoint of its own."""
+  saved = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000', *args],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 240
+  while tf.train.latest_checkpoint(str(logdir / 'ckpt')) == saved:
+    if proc.poll() is not None or time.time() > deadline:
+      proc.kill()
+      pytest.fail(proc.communicate()[1][-3000:])
+    time.sleep(0.1)
+  return proc
+
+
 @pytest.mark.parametrize('sig, code, word, repeated', [
     (signal.SIGINT, 130, 'Interrupted', False), (signal.SIGTERM, 143, 'Terminated', False),
     # Ctrl-C pressed again and again until the run is gone: a repeat landed in the stop's
@@ -496,16 +512,8 @@ def test_env_output_error_through_the_cli(tmp_path):
 def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
     logdir, capsys, sig, code, word, repeated):
   ckpt = logdir / 'ckpt'
-  saved = tf.train.latest_checkpoint(str(ckpt))
-  proc = subprocess.Popen(
-      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
-       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
-       '--config.run.save_every=-1'],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = resumed_and_training(logdir, '--config.run.save_every=-1')
   deadline = time.time() + 240
-  while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
-    assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
-    time.sleep(0.1)
   proc.send_signal(sig)
   while repeated and proc.poll() is None and time.time() < deadline:
     time.sleep(0.02)
@@ -569,20 +577,10 @@ def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(log
 def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logdir):
   """`mv run run_old` (or `rm -rf run`) while it trained: its next save made run/ckpt
   anew and it went on there, without config.json and without its lock."""
-  ckpt = logdir / 'ckpt'
-  saved = tf.train.latest_checkpoint(str(ckpt))
-  proc = subprocess.Popen(
-      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
-       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
-       # Saves 2 s apart: the move lands between two, as a user's does between saves
-       # minutes apart. One under way may still make run/ckpt anew (README).
-       '--config.run.save_every=2'],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  # Saves 2 s apart: the move lands between two, as a user's does between saves
+  # minutes apart. One under way may still make run/ckpt anew (README).
+  proc = resumed_and_training(logdir, '--config.run.save_every=2')
   try:
-    deadline = time.time() + 240
-    while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
-      assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
-      time.sleep(0.1)
     moved = logdir.rename(logdir.parent / 'moved')
     _, stderr = proc.communicate(timeout=60)
   finally:
@@ -600,17 +598,9 @@ def test_a_log_file_that_cannot_be_written_midway_says_what_is_kept(logdir):
   a full disk is the same): the line was 'Error: PATH; Is a directory', which said
   neither what was kept nor how to go on."""
   ckpt = logdir / 'ckpt'
-  saved = tf.train.latest_checkpoint(str(ckpt))
-  proc = subprocess.Popen(
-      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
-       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000',
-       '--config.run.save_every=-1', '--config.run.log_every=-1'],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = resumed_and_training(
+      logdir, '--config.run.save_every=-1', '--config.run.log_every=-1')
   try:
-    deadline = time.time() + 240
-    while tf.train.latest_checkpoint(str(ckpt)) == saved:  # it resumed and trains
-      assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-3000:]
-      time.sleep(0.1)
     (logdir / 'metrics.jsonl').unlink()
     (logdir / 'metrics.jsonl').mkdir()
     _, stderr = proc.communicate(timeout=60)
