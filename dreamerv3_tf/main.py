@@ -74,6 +74,10 @@ def _one_line(error, argv=()):
   unreadable = re.search(r"\[Errno \d+\] ([^:]+): '([^']*)'", text)
   if unreadable:  # e.g. a directory
     return f'cannot load the config file {unreadable.group(2)}: {unreadable.group(1)}'
+  group = re.match(r'flag (--config\.([\w.]+)=.*?): Failed to parse .* as a ConfigDict', text)
+  if group:  # ml_collections' own line shows an ast node's memory address
+    return (f'flag {group.group(1)}: {group.group(2)} is a group of keys, not one value; '
+            f'set its keys one by one, e.g. --config.{group.group(2)}.KEY=VALUE')
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   path = _config_path(argv)
   if any(x.startswith('Traceback') for x in lines):

@@ -370,6 +370,10 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
     (['--config.xla_flags=--xla_cpu_use_fusion_emitters=maybe'],
      "xla_flags='--xla_cpu_use_fusion_emitters=maybe': XLA cannot parse a value of them; "
      'XLA would stop the run at its first compile'),
+    # A group of keys given one value printed ml_collections' parse error with a memory
+    # address ("malformed node or string on line 1: <ast.Name object at 0x7f...>").
+    (['--config.agent=small'], 'flag --config.agent=small: agent is a group of keys, not '
+     'one value; set its keys one by one, e.g. --config.agent.KEY=VALUE'),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
