@@ -79,6 +79,13 @@ fi
 [[ $GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] \
   || die "--gpus must be comma-separated GPU indices such as 0,1 (got '$GPUS')"
 IFS=, read -r -a GPU_LIST <<< "$GPUS"
+# A GPU named twice would be two 'mirrored' replicas on one device.
+for (( i = 0; i < ${#GPU_LIST[@]}; i++ )); do
+  for (( j = i + 1; j < ${#GPU_LIST[@]}; j++ )); do
+    (( 10#${GPU_LIST[i]} != 10#${GPU_LIST[j]} )) \
+      || die "--gpus lists GPU $(( 10#${GPU_LIST[i]} )) twice (got '$GPUS'); name each GPU once"
+  done
+done
 if (( ${#GPU_LIST[@]} > 1 )); then STRATEGY=mirrored; else STRATEGY=default; fi
 
 if [[ -z $LOGDIR ]]; then

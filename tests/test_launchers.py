@@ -242,6 +242,8 @@ BAD = [
      '--workers ends with a comma'),
     ('multi_worker.sh', ['--workers', 'a:99999', '--index', '0', '--logdir', 'x'],
      "--workers has a bad port in 'a:99999'; ports are 1 to 65535"),
+    # A GPU listed twice ran 'mirrored' over 2 replicas of one device.
+    ('gpu.sh', ['--gpus', '0,1,0'], '--gpus lists GPU 0 twice'),
 ]
 
 
