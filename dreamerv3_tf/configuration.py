@@ -582,6 +582,10 @@ def _load_json(logdir, name):
   fs = _files(logdir)
   path = fs.join(logdir, name)
   if not fs.exists(path):
+    run = _run_above(fs, logdir, name)
+    if run:  # e.g. RUN/ckpt, where the checkpoints are
+      raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
+                        f'pass --logdir={run}')
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
   try:
     with fs.open(path, 'r') as f:
@@ -591,6 +595,17 @@ def _load_json(logdir, name):
   if not isinstance(data, dict):
     raise ConfigError(f'{path} holds a JSON {_json_kind(data)}, not an object')
   return data, path
+
+
+def _run_above(fs, logdir, name):
+  """The logdir's parent if that holds `name` (a run's file), else None."""
+  parent = os.path.dirname(logdir.rstrip('/'))
+  if parent in ('', '/') or parent.endswith(':') or parent.endswith(':/'):
+    return None  # no parent, or only a URL scheme (gs://bucket)
+  try:
+    return parent if fs.exists(fs.join(parent, name)) else None
+  except Exception:  # noqa: BLE001 - only a hint: the error without it still holds
+    return None
 
 
 def _json_kind(data):

@@ -359,6 +359,20 @@ def test_damaged_run_files_are_named(tmp_path, name, text, message):
   assert not (tmp_path / 'out').exists()
 
 
+def test_a_logdir_inside_a_run_names_the_run(tmp_path):
+  """--logdir=RUN/ckpt (where the checkpoints are) said only 'RUN/ckpt/config.json not
+  found: is RUN/ckpt the logdir of a training run?'."""
+  logdir = tmp_path / 'run'
+  configuration.save(dmc.get_config('debug'), str(logdir))
+  (logdir / 'ckpt').mkdir()
+  with pytest.raises(configuration.ConfigError) as error:
+    export.export_run(str(logdir / 'ckpt'), str(tmp_path / 'out'))
+  assert str(error.value) == (
+      f'{logdir}/ckpt/config.json not found: {logdir}/ckpt is a folder of the run '
+      f'{logdir}; pass --logdir={logdir}')
+  assert not (tmp_path / 'out').exists()
+
+
 def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
   (tmp_path / 'file').write_text('x')
   out = tmp_path / 'file' / 'out'
