@@ -553,6 +553,18 @@ def spaces_difference(logdir, obs_space, act_space):
   return None
 
 
+def agent_difference(logdir, config):
+  """-> ['agent.key=<saved> (this run: <now>)', ...] for the agent settings of
+  logdir/config.json that differ from `config`'s; [] if none or no readable file."""
+  try:
+    saved = _comparable(json.loads(to_json(load_config(logdir)))['agent'], 'agent.')
+  except ConfigError:
+    return []
+  now = _comparable(json.loads(to_json(config))['agent'], 'agent.')
+  return [f'{k}={saved.get(k)!r} (this run: {now.get(k)!r})'
+          for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+
+
 def load_spaces(logdir):
   """-> the agent-facing (obs_space, act_space) from a logdir's spaces.json.
 

@@ -235,10 +235,11 @@ def worker(config):
 
 
 def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
-               flag='--config.run.from_checkpoint'):
+               flag='--config.run.from_checkpoint', config=None):
   """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's
   spaces.json shows another env, the error names the space that differs (a checkpoint
-  of another task failed on variable names only, e.g. 'opt/mu/logits_action')."""
+  of another task failed on variable names only, e.g. 'opt/mu/logits_action'); with
+  `config`, else the agent settings of its run's config.json that differ."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import configuration
   try:
@@ -250,6 +251,14 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
       difference = configuration.spaces_difference(run, obs_space, act_space)
     except configuration.ConfigError:
       difference = None  # no readable spaces.json: the error as it was
+    agent_difference = [] if difference or config is None else (
+        configuration.agent_difference(run, config))
+    if agent_difference:  # e.g. another size: one variable's shapes said less
+      more = f' and {len(agent_difference) - 3} more' if len(agent_difference) > 3 else ''
+      raise checkpointing.CheckpointError(
+          f'{source} is of a run whose agent had {"; ".join(agent_difference[:3])}{more}; '
+          'pass the same agent settings (its size preset), or narrow '
+          'run.from_checkpoint_regex to the parts that fit') from e
     if not difference:
       raise
     raise checkpointing.CheckpointError(

@@ -164,7 +164,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
     path, names = common.load_agent(
         agent, config.run.from_checkpoint, obs_space, act_space,
         'start from it on the task it was trained on, or narrow '
-        'run.from_checkpoint_regex to the parts that fit', config.run.from_checkpoint_regex)
+        'run.from_checkpoint_regex to the parts that fit', config.run.from_checkpoint_regex,
+        config=config)
     print(f'Loaded {len(names)} agent variables matching '
           f'{config.run.from_checkpoint_regex!r} from {path}.')
   # Every worker resumes from the chief's checkpoint, so all start from the same

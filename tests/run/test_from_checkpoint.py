@@ -10,6 +10,7 @@ import tensorflow as tf
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf.agent.agent import Agent
+from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
 
@@ -101,6 +102,22 @@ def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
   _, names = checkpointing.load_agent(agent, os.path.join(pretrained, 'ckpt'), 'enc/')
   assert names and all(n.startswith('enc/') for n in names)
   assert not np.array_equal(agent.enc.mlp.layer0.linear.kernel.numpy(), before)
+
+
+def test_a_checkpoint_of_another_agent_size_names_the_settings(pretrained):
+  """It named one variable's two shapes, not the setting of the runs that differs."""
+  config = run_config(pretrained, seed=2)
+  config.agent.rssm.deter = 32
+  config.jit = False
+  obs_space, act_space = configuration.load_spaces(pretrained)
+  agent = Agent(obs_space, act_space, config)
+  source = os.path.join(pretrained, 'ckpt')
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    common.load_agent(agent, source, obs_space, act_space, 'HINT', config=config)
+  assert str(error.value) == (
+      f'{source} is of a run whose agent had agent.rssm.deter=16 (this run: 32); pass '
+      'the same agent settings (its size preset), or narrow run.from_checkpoint_regex to '
+      'the parts that fit')
 
 
 def test_a_checkpoint_of_another_task_names_the_spaces(pretrained, tmp_path):
