@@ -74,10 +74,15 @@ def _one_line(error, argv=()):
   unreadable = re.search(r"\[Errno \d+\] ([^:]+): '([^']*)'", text)
   if unreadable:  # e.g. a directory
     return f'cannot load the config file {unreadable.group(2)}: {unreadable.group(1)}'
-  group = re.match(r'flag (--config\.([\w.]+)=.*?): Failed to parse .* as a ConfigDict', text)
+  group = re.match(r'flag (--config\.([\w.]+)=(.*?)): Failed to parse .* as a ConfigDict',
+                   text, re.S)
   if group:  # ml_collections' own line shows an ast node's memory address
-    return (f'flag {group.group(1)}: {group.group(2)} is a group of keys, not one value; '
-            f'set its keys one by one, e.g. --config.{group.group(2)}.KEY=VALUE')
+    flag, key, value = group.groups()
+    if value.lstrip().startswith('{'):  # meant as a dict literal (config.env.py's kwargs)
+      return (f"flag {flag}: {key} takes a Python dict literal, e.g. --config.{key}="
+              f"'{{\"length\": 5}}', and {value!r} is not one")
+    return (f'flag {flag}: {key} is a group of keys, not one value; '
+            f'set its keys one by one, e.g. --config.{key}.KEY=VALUE')
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   path = _config_path(argv)
   if any(x.startswith('Traceback') for x in lines):

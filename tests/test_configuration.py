@@ -374,6 +374,8 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
     # address ("malformed node or string on line 1: <ast.Name object at 0x7f...>").
     (['--config.agent=small'], 'flag --config.agent=small: agent is a group of keys, not '
      'one value; set its keys one by one, e.g. --config.agent.KEY=VALUE'),
+    (['--config.env.py={bad'], "flag --config.env.py={bad: env.py takes a Python dict "
+     "literal, e.g. --config.env.py='{\"length\": 5}', and '{bad' is not one"),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
