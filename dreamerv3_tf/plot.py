@@ -90,7 +90,13 @@ def load_run(logdir, label=None):
         raise ValueError(f'{official_path}: not valid YAML ({e})') from e
     if not isinstance(config, dict):
       raise ValueError(f'{official_path}: expected a mapping of config keys')
+  elif not os.path.exists(logdir):
+    raise ValueError(f'{logdir} does not exist')
   else:
+    parent = os.path.dirname(logdir.rstrip('/'))
+    if parent and os.path.isfile(os.path.join(parent, 'config.json')):  # e.g. RUN/ckpt
+      raise ValueError(f'{logdir}: no config.json; it is a folder of the run {parent}: '
+                       f'pass {parent}')
     raise ValueError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '
         f'is this a run directory?')

@@ -286,6 +286,19 @@ def test_bad_inputs(tmp_path, capsys):
     assert err.startswith('Error: ') and len(err.splitlines()) == 1, err  # no usage block
 
 
+def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, capsys):
+  """Both said 'no config.json (ours) or config.yaml (official code); is this a run
+  directory?': a mistyped path, and RUN/ckpt given for RUN."""
+  logdir = make_logdir(tmp_path, 0)
+  assert plot.main(['--logdirs', str(tmp_path / 'nosuch'), '--table', '1000']) == 1
+  assert capsys.readouterr().err == f'Error: {tmp_path}/nosuch does not exist\n'
+  (logdir / 'ckpt').mkdir()
+  assert plot.main(['--logdirs', str(logdir / 'ckpt'), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (
+      f'Error: {logdir}/ckpt: no config.json; it is a folder of the run {logdir}: '
+      f'pass {logdir}\n')
+
+
 def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypatch):
   """--out in a missing directory failed after loading and plotting, as a bare errno;
   and a failed write (a full disk) left a cut image in place of the last good one."""
