@@ -21,6 +21,7 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 import atexit
 import datetime
 import glob
+import math
 import re
 import tempfile
 
@@ -83,6 +84,17 @@ def _one_line(error, argv=()):
               f"'{{\"length\": 5}}', and {value!r} is not one")
     return (f'flag {flag}: {key} is a group of keys, not one value; '
             f'set its keys one by one, e.g. --config.{key}.KEY=VALUE')
+  integer = re.match(r"flag (--config\.([\w.]+)=(.*?)): invalid literal for int\(\) with "
+                     r"base 10: ", text, re.S)
+  if integer:  # e.g. run.steps=1e6, as papers write step counts
+    flag, key, value = integer.groups()
+    try:
+      number = float(value)
+    except ValueError:
+      number = None
+    hint = (f'; write {int(number)}' if number is not None and math.isfinite(number)
+            and number == int(number) else '')
+    return f'flag {flag}: {key} takes an integer{hint}'
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   path = _config_path(argv)
   if any(x.startswith('Traceback') for x in lines):

@@ -376,6 +376,10 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
      'one value; set its keys one by one, e.g. --config.agent.KEY=VALUE'),
     (['--config.env.py={bad'], "flag --config.env.py={bad: env.py takes a Python dict "
      "literal, e.g. --config.env.py='{\"length\": 5}', and '{bad' is not one"),
+    # Said "invalid literal for int() with base 10: '1e5'".
+    (['--config.run.steps=1e5'], 'flag --config.run.steps=1e5: run.steps takes an integer; '
+     'write 100000'),
+    (['--config.run.envs=2.5'], 'flag --config.run.envs=2.5: run.envs takes an integer'),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
