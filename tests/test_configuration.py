@@ -380,6 +380,9 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
     (['--config.run.steps=1e5'], 'flag --config.run.steps=1e5: run.steps takes an integer; '
      'write 100000'),
     (['--config.run.envs=2.5'], 'flag --config.run.envs=2.5: run.envs takes an integer'),
+    # Said "('Non-boolean argument to boolean flag', 'yes')".
+    (['--config.random_agent=yes'], 'flag --config.random_agent=yes: random_agent takes '
+     'True or False'),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
