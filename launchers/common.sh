@@ -78,3 +78,24 @@ run() {
     "$@"
   fi
 }
+
+# Checks the presets of --config FILE:NAMES against FILE's table, read and not run (a dry
+# run executes nothing): an unknown preset failed only in main, after tpu_vm.sh had
+# created the VM and set it up. A config file of one's own that does not call
+# presets.apply_presets is left to main.
+check_presets() {
+  local file=$1 names=$2 name text base="$REPO/configs/base.py"
+  local -a list
+  text=$(<"$REPO/$file")
+  [[ $text == *'presets.apply_presets('* ]] || return 0
+  IFS=, read -r -a list <<< "$names"
+  for name in "${list[@]}"; do
+    name=${name//[[:space:]]/}
+    case $name in ''|train_eval|train|eval_only|debug) continue ;; esac
+    if [[ $name == size* ]] && { [[ ! -f $base ]] || grep -qF "'${name#size}':" "$base"; }; then
+      continue  # base.SIZES
+    fi
+    [[ $text == *"'$name'"* || $text == *"\"$name\""* ]] \
+      || die "--config $file has no preset '$name' (see its get_config and configs/presets.py)"
+  done
+}

@@ -60,6 +60,7 @@ parse_options '--config --logdir --gpus --dtype' '--install --dry-run -h --help'
 
 CONFIG_FILE=${CONFIG%%:*}
 [[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+[[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"
 [[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
   || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
 

@@ -107,6 +107,7 @@ fi
   || die "--bucket must be a gs:// path such as gs://my-bucket/run1 (got '$BUCKET')"
 CONFIG_FILE=${CONFIG%%:*}
 [[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+[[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"
 if [[ -z $SOURCE ]]; then
   if [[ -e $REPO/.git ]]; then SOURCE=git; else SOURCE=tree; fi
 fi

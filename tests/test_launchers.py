@@ -244,6 +244,13 @@ BAD = [
      "--workers has a bad port in 'a:99999'; ports are 1 to 65535"),
     # A GPU listed twice ran 'mirrored' over 2 replicas of one device.
     ('gpu.sh', ['--gpus', '0,1,0'], '--gpus lists GPU 0 twice'),
+    # A preset the config file does not have failed only in main: tpu_vm.sh had created
+    # the VM and installed the code on every worker by then.
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--config',
+                   'configs/dmc.py:train_eval,visoin'],
+     "--config configs/dmc.py has no preset 'visoin'"),
+    ('gpu.sh', ['--gpus', '0', '--config', 'configs/gym.py:size5m'],
+     "--config configs/gym.py has no preset 'size5m'"),
 ]
 
 
