@@ -154,6 +154,24 @@ def test_gpu_dry_run_two_gpus(env):
     assert flag in main
 
 
+
+def test_every_preset_of_every_config_file_passes_the_check(env):
+  """The launchers read the presets from the config file's text (a dry run runs no
+  Python): a preset added to configs/presets.py alone must not be refused."""
+  import importlib.util
+  for path in sorted((REPO / 'configs').glob('*.py')):
+    spec = importlib.util.spec_from_file_location(f'config_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if 'def get_config(arg' not in path.read_text():  # base.py, presets.py: no presets
+      continue
+    with pytest.raises(ValueError, match='choose from: ') as error:
+      module.get_config('no_such_preset')
+    names = str(error.value).split('choose from: ')[1]
+    cmds, _ = _dry('gpu.sh', '--gpus', '0', '--config',
+                   f'configs/{path.name}:{names.replace(" ", "")}', env=env)
+    assert f'--config=configs/{path.name}:{names.replace(" ", "")}' in cmds[-1]
+
 def test_gpu_one_gpu_and_detection(env):
   cmds, _ = _dry('gpu.sh', '--gpus', '3', env=env)
   assert 'CUDA_VISIBLE_DEVICES=3' in cmds[-1]
