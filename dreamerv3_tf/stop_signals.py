@@ -94,28 +94,37 @@ def exception(signum):
 
 # A command's line when its stdout is a pipe whose reader ended (`| head`, `| less` quit):
 # '[Errno 32] Broken pipe' named no stream.
-STDOUT_GONE = 'Stopped: stdout is a pipe that nothing reads any more (the program after | ended)'
+_STDOUT_GONE = 'Stopped: stdout is a pipe that nothing reads any more (the program after | ended)'
+
+# What a write to stdout raises when its file cannot take it (a full disk, /dev/full,
+# `ulimit -f`, a terminal gone).
+_STDOUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
 
 
-def stdout_gone():
-  """Whether stdout is a pipe whose reader has closed it (ask after a BrokenPipeError).
-  Then it is pointed at /dev/null, so that the interpreter's last flush adds no
-  'Exception ignored' lines."""
+def _to_devnull(fd):
+  """Points `fd` at /dev/null: the interpreter's last flush then adds no 'Exception
+  ignored' lines."""
+  null = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(null, fd)
+  os.close(null)
+
+
+def _stdout_gone():
+  """Whether stdout is a pipe whose reader has closed it (ask after a BrokenPipeError);
+  then it goes to /dev/null."""
   try:
     fd = sys.stdout.fileno()
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     if not any(events & select.POLLERR for _, events in poller.poll(0)):
       return False
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, fd)
-    os.close(null)
+    _to_devnull(fd)
     return True
   except (AttributeError, ValueError, OSError):  # no stdout, or not a file
     return False
 
 
-def stdout_error():
+def _stdout_error():
   """The OSError that writing stdout raises now (a full disk, /dev/full, a file too
   large), else None: ask after an OSError that names no file. A failed write drops
   what it held, so a newline is written to tell. stdout then goes to /dev/null."""
@@ -124,27 +133,20 @@ def stdout_error():
     sys.stdout.flush()
     return None
   except OSError as e:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, sys.stdout.fileno())
-    os.close(null)
+    _to_devnull(sys.stdout.fileno())
     return e
   except (AttributeError, ValueError):  # no stdout, or closed
     return None
 
 
-# What a write to stdout raises when its file cannot take it (a full disk, /dev/full,
-# `ulimit -f`, a terminal gone).
-STDOUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
-
-
 def stdout_failed(error):
   """The start of a command's line when `error` was a write to stdout that failed: its
-  reader ended (STDOUT_GONE) or its file cannot take it ('[Errno 28] No space left on
+  reader ended (_STDOUT_GONE) or its file cannot take it ('[Errno 28] No space left on
   device' named no stream); else None. The caller adds what it left written."""
-  if isinstance(error, BrokenPipeError) and stdout_gone():
-    return STDOUT_GONE
-  if isinstance(error, OSError) and not error.filename and error.errno in STDOUT_ERRNOS:
-    failed = stdout_error()
+  if isinstance(error, BrokenPipeError) and _stdout_gone():
+    return _STDOUT_GONE
+  if isinstance(error, OSError) and not error.filename and error.errno in _STDOUT_ERRNOS:
+    failed = _stdout_error()
     if failed:
       return f'Stopped: cannot write to stdout ({failed.strerror})'
   return None

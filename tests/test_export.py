@@ -319,7 +319,9 @@ def test_stdout_that_nothing_reads_is_one_line_and_the_export_whole(cartpole, tm
   assert export.SavedPolicy(str(out)).init_policy(1) is not None
 
 
-@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
+@pytest.mark.skipif(not os.path.exists('/dev/full'),
+                    reason='no /dev/full, the device whose writes fail as on a full disk '
+                    '(Linux has it; macOS does not)')
 def test_stdout_on_a_full_disk_is_one_line_and_the_export_whole(cartpole, tmp_path):
   """`export ... > log` on a full disk: 'Error: [Errno 28] No space left on device'
   named no file, and not that the export was written."""

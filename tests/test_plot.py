@@ -522,7 +522,9 @@ def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
       '--out is left as it was or written whole']
 
 
-@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
+@pytest.mark.skipif(not os.path.exists('/dev/full'),
+                    reason='no /dev/full, the device whose writes fail as on a full disk '
+                    '(Linux has it; macOS does not)')
 def test_stdout_on_a_full_disk_is_one_line_naming_stdout(runs, tmp_path):
   """`plot ... > table.txt` on a full disk: 'Error: [Errno 28] No space left on device'
   named no file."""

@@ -574,6 +574,11 @@ def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(log
   assert plan.path != saved and loop_step(plan.path) > SAVED_STEPS
 
 
+def moved_logdir_line(logdir):
+  return (f'Error: logdir {logdir} was deleted, renamed or replaced while this run ran; it '
+          'stops without writing there (a renamed logdir resumes under its new name)')
+
+
 def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logdir):
   """`mv run run_old` (or `rm -rf run`) while it trained: its next save made run/ckpt
   anew and it went on there, without config.json and without its lock."""
@@ -586,9 +591,7 @@ def test_a_logdir_renamed_while_the_run_runs_stops_it_and_is_not_made_again(logd
   finally:
     proc.kill()
   assert proc.returncode == 1, stderr[-3000:]
-  assert our_lines(stderr) == [
-      f'Error: logdir {logdir} was deleted, renamed or replaced while this run ran; it '
-      'stops without writing there (a renamed logdir resumes under its new name)']
+  assert our_lines(stderr) == [moved_logdir_line(logdir)]
   assert not logdir.exists()
   assert loop_step(checkpointing.inspect(str(moved / 'ckpt'), REPLAYS).path) > SAVED_STEPS
 
@@ -651,9 +654,7 @@ def test_an_eval_only_logdir_renamed_while_it_runs_stops_it_and_is_not_made_agai
   finally:
     proc.kill()
   assert proc.returncode == 1, stderr[-3000:]
-  assert our_lines(stderr) == [
-      f'Error: logdir {logdir} was deleted, renamed or replaced while this run ran; it '
-      'stops without writing there (a renamed logdir resumes under its new name)']
+  assert our_lines(stderr) == [moved_logdir_line(logdir)]
   assert os.listdir(logdir) == []
   assert (moved / 'metrics.jsonl').exists()
 
@@ -685,7 +686,9 @@ def test_ctrl_c_as_eval_only_ends_is_never_a_kill(agent_ckpt, tmp_path):
     assert our_lines(stderr) == (['Interrupted'] if proc.returncode else [])
 
 
-@pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
+@pytest.mark.skipif(not os.path.exists('/dev/full'),
+                    reason='no /dev/full, the device whose writes fail as on a full disk '
+                    '(Linux has it; macOS does not)')
 def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
   """`main ... > log` on a full disk: 'Error: [Errno 28] No space left on device' named
   no file."""

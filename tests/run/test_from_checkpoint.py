@@ -86,12 +86,17 @@ def test_regex_that_matches_nothing_is_one_line(pretrained, tmp_path):
     checkpointing.load_agent(None, pretrained, 'enc/(')
 
 
-def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
+def bigger_agent(pretrained):
+  """-> (config, agent, obs_space, act_space): `pretrained`'s run with deter 32, not 16."""
   config = run_config(pretrained, seed=2)
   config.agent.rssm.deter = 32
   config.jit = False
   obs_space, act_space = configuration.load_spaces(pretrained)
-  agent = Agent(obs_space, act_space, config)
+  return config, Agent(obs_space, act_space, config), obs_space, act_space
+
+
+def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
+  _, agent, _, _ = bigger_agent(pretrained)
   before = agent.enc.mlp.layer0.linear.kernel.numpy()
   with pytest.raises(checkpointing.CheckpointError,
                      match=r"ckpt-2: 'con/mlp/layer0/linear/kernel' is float32\[32, 16\] "
@@ -106,11 +111,7 @@ def test_shape_mismatch_names_the_variable_and_assigns_nothing(pretrained):
 
 def test_a_checkpoint_of_another_agent_size_names_the_settings(pretrained):
   """It named one variable's two shapes, not the setting of the runs that differs."""
-  config = run_config(pretrained, seed=2)
-  config.agent.rssm.deter = 32
-  config.jit = False
-  obs_space, act_space = configuration.load_spaces(pretrained)
-  agent = Agent(obs_space, act_space, config)
+  config, agent, obs_space, act_space = bigger_agent(pretrained)
   source = os.path.join(pretrained, 'ckpt')
   with pytest.raises(checkpointing.CheckpointError) as error:
     common.load_agent(agent, source, obs_space, act_space, 'HINT', config=config)
