@@ -167,14 +167,21 @@ class EnvSpaceError(UserError, ValueError):
 class EnvError(UserError, RuntimeError):
   """An env could not be built or kept failing; names the env and the cause.
 
-  `details` holds the env's own traceback (shown when tracebacks are asked for).
+  `details` holds the env's own traceback (shown when tracebacks are asked for);
+  `exit_code` is that of the env's own error (2 for an unknown task: a config value).
   """
 
   prefix = 'Env error'
 
-  def __init__(self, message, details=''):
+  def __init__(self, message, details='', exit_code=1):
     super().__init__(message)
     self.details = details
+    self.exit_code = exit_code
+
+
+def exit_code(error):
+  """The program's exit code for `error`: its own if it is a UserError, else 1."""
+  return error.exit_code if isinstance(error, UserError) else 1
 
 
 class Agent:

@@ -117,7 +117,8 @@ class Driver:
           if isinstance(e, deadline.Expired):
             raise workers.local_timeout_error(self._names[i], 'failed to start', e) from None
           raise base.EnvError(
-              f'{self._names[i]} failed to start: {workers.error_summary(e)}') from e
+              f'{self._names[i]} failed to start: {workers.error_summary(e)}',
+              exit_code=base.exit_code(e)) from e
     self.obs_space = self._envs[0].obs_space
     self.act_space = self._envs[0].act_space
     try:

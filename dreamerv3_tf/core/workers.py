@@ -99,7 +99,8 @@ class RemoteEnv(base.Env):
     try:
       self._spaces = self._worker[0].ready(self.timeout)
     except _WorkerError as e:
-      raise base.EnvError(f'{self.name} failed to start: {e}', e.details) from None
+      raise base.EnvError(
+          f'{self.name} failed to start: {e}', e.details, e.exit_code) from None
 
   def step(self, action):
     self.submit(action)
@@ -319,11 +320,13 @@ def _build(spec):
 
 
 class _WorkerError(RuntimeError):
-  """A worker failed: a one-line message, and the env's traceback if it raised."""
+  """A worker failed: a one-line message, the env's traceback if it raised, and the
+  program's exit code for its error (base.exit_code: 2 for an unknown task)."""
 
-  def __init__(self, message, details=''):
+  def __init__(self, message, details='', exit_code=1):
     super().__init__(message)
     self.details = details
+    self.exit_code = exit_code
 
 
 # The worker's entry point: a fresh interpreter that imports only this module.
@@ -445,7 +448,7 @@ def _serve(fd):
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides;
       # also the constructor's own KeyboardInterrupt (SIGINT is ignored here), which
       # printed this process's traceback on the run's stderr
-      wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
+      wire.send(conn, ('error', (error_summary(e), traceback.format_exc(), base.exit_code(e))))
       return
     while True:
       act = wire.recv(conn)

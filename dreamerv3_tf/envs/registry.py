@@ -35,7 +35,7 @@ def _get(config, key, default=None):
 
 def _unknown(task, reason):
   reason = ' '.join(reason.split())  # One line, whatever the suite's message.
-  return wrappers.EnvSetupError(
+  return wrappers.TaskError(
       f'Unknown task {task!r}: {reason}. Valid suites: {", ".join(SUITES)} '
       f'(task = <suite>_<name>, e.g. dmc_walker_walk, gym_CartPole-v1, py_mymodule:make)')
 

@@ -44,6 +44,13 @@ class EnvSetupError(EnvSpaceError):
   it on without restarting and `main` prints it as one line."""
 
 
+class TaskError(EnvSetupError):
+  """config.task names no task of its suite: a config value, so the exit code of one
+  (2), as for an unknown suite, which the config check refuses before envs start."""
+
+  exit_code = 2
+
+
 class Wrapper:
   """Forwards everything it does not override to the wrapped `env`."""
 

@@ -128,6 +128,7 @@ def test_unknown_task_is_one_line_value_error(task):
   message = str(info.value)
   assert repr(task) in message and 'Valid suites: atari' in message
   assert '\n' not in message
+  assert info.value.exit_code == 2  # config.task is a config value: main exits 2
 
 
 def test_unknown_config_option_and_mode():

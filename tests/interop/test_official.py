@@ -236,7 +236,7 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
 
 @pytest.mark.parametrize('args, code, line', [
     # A traceback before (the env's error, the logdir's, ml_collections').
-    (['--config.task=dummy_nosuch'], 1,
+    (['--config.task=dummy_nosuch'], 2,
      "Env error: dummy_nosuch eval env 0 failed to start: Unknown task 'dummy_nosuch'"),
     (['--logdir='], 2, 'Config error: --logdir is required'),
     (['--config.agent.nosuch=1'], 2, "Config error: unknown config key 'agent.nosuch'"),

@@ -103,6 +103,7 @@ def logdir(trained, tmp_path):
 def test_unknown_dmc_task_is_one_line_and_writes_nothing(tmp_path):
   result = cli(tmp_path / 'run', '--config.task=dmc_nosuch_task')
   line = one_line(result)
+  assert result.returncode == 2  # a config value, as an unknown suite is (README)
   assert line.startswith(
       "Env error: dmc_nosuch_task train env 0 failed to start: Unknown task "
       "'dmc_nosuch_task': dm_control suite has no task 'nosuch_task'; valid: "), line

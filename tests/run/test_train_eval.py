@@ -307,6 +307,7 @@ def test_a_bad_task_in_this_process_stops_with_one_error_and_writes_nothing(tmp_
   from dreamerv3_tf import run
   from dreamerv3_tf.core import base
   config = run_config(tmp_path / 'run', task='dummy_nosuch', parallel=False)
-  with pytest.raises(base.EnvError, match="dummy_nosuch train env 0 failed to start"):
+  with pytest.raises(base.EnvError, match="dummy_nosuch train env 0 failed to start") as info:
     run.main(config, lambda: None)
+  assert info.value.exit_code == 2  # a config value: main exits 2, as for an unknown suite
   assert not (tmp_path / 'run').exists()
