@@ -251,8 +251,9 @@ def _kept(config):
     # A new logdir is made only once every check passed (envs, TensorFlow, checkpoints):
     # it held no checkpoints to keep or resume from.
     return ' while starting; nothing was written'
-  if config.script == 'eval_only':
-    return ''
+  if config.script == 'eval_only':  # it saves no checkpoints: its episodes are its output
+    return (f'; the episodes that ended so far are logged in {config.logdir}, and the same '
+            'command evaluates anew from step 0, adding its episodes to them')
   ckpt = os.path.join(config.logdir, 'ckpt')
   if '://' not in ckpt and not glob.glob(os.path.join(glob.escape(ckpt), 'ckpt-*.index')):
     # Stopped before the first save (or in a logdir made beforehand): 'resumes from the

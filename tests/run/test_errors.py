@@ -684,7 +684,10 @@ def test_ctrl_c_as_eval_only_ends_is_never_a_kill(agent_ckpt, tmp_path):
       proc.kill()
     codes.append(proc.returncode)
     assert proc.returncode in (0, 130), (codes, stderr[-3000:])
-    assert our_lines(stderr) == (['Interrupted'] if proc.returncode else [])
+    assert our_lines(stderr) == ([
+        f'Interrupted; the episodes that ended so far are logged in {logdir}, and the same '
+        'command evaluates anew from step 0, adding its episodes to them']
+        if proc.returncode else [])
 
 
 @pytest.mark.skipif(not os.path.exists('/dev/full'),
@@ -705,21 +708,30 @@ def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
   assert snapshot(logdir) == before
 
 
-@pytest.mark.parametrize('existing', [False, True])
-def test_a_stop_before_a_new_logdir_is_made_says_nothing_was_written(tmp_path, capsys, existing):
+@pytest.mark.parametrize('existing, script', [
+    (False, 'train_eval'), (True, 'train_eval'), (False, 'eval_only'), (True, 'eval_only')])
+def test_a_stop_without_a_checkpoint_says_what_it_kept(
+    tmp_path, capsys, existing, script):
   """Ctrl-C while the env workers start or TensorFlow loads pointed at the checkpoints
   'saved so far' in a logdir that did not exist, and at 'the latest' in one that held
-  none (made beforehand, or stopped between its config.json and its first save)."""
+  none (made beforehand, or stopped between its config.json and its first save).
+  eval_only's line, once it wrote, was a bare 'Interrupted': what it keeps is its
+  episodes, and the same command evaluates anew."""
   logdir = tmp_path / 'run'
   if existing:
     logdir.mkdir()
   config = make_run_config(logdir)
+  with config.unlocked():
+    config.script = script
   with pytest.raises(SystemExit) as exit_:
     main._interrupted(config, KeyboardInterrupt())
   assert exit_.value.code == 130
+  kept = (f'the episodes that ended so far are logged in {logdir}, and the same command '
+          'evaluates anew from step 0, adding its episodes to them' if script == 'eval_only'
+          else f'no checkpoint was saved yet in {logdir}/ckpt, so the same command starts '
+          'the run anew')
   assert capsys.readouterr().err.splitlines() == (
-      [f'Interrupted; no checkpoint was saved yet in {logdir}/ckpt, so the same command '
-       'starts the run anew'] if existing else
+      [f'Interrupted; {kept}'] if existing else
       ['Interrupted while starting; nothing was written'])
 
 
