@@ -123,6 +123,15 @@ def fail(message, code):
   sys.exit(code)
 
 
+def path_and_cause(error):
+  """(path, cause) of a file error: an OSError's file name and reason, or TensorFlow's
+  'PATH; CAUSE'; path is '' when the error names none."""
+  if isinstance(error, OSError) and error.filename:
+    return str(error.filename), error.strerror or one_line(error)
+  path, _, cause = one_line(error).rpartition('; ')
+  return path, cause
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 

@@ -6,6 +6,7 @@ were. TensorFlow's native log lines (printed when it loads, beyond our control) 
 left out of the count.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -283,6 +284,29 @@ def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivil
   assert one_line(result) == f'Error: Cannot write {logdir}/ckpt: Permission denied'
   assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
   assert snapshot(logdir) == before
+
+
+def test_a_leftover_of_a_stopped_save_that_cannot_be_removed_says_what_is_kept(
+    logdir, unprivileged):
+  """A save killed midway leaves ckpt-N_temp/, which a resume removes before it trains.
+  One it cannot remove (read-only, another user's) stopped it with TensorFlow's
+  'Error: PATH; Permission denied', which said neither what was kept nor what next."""
+  ckpt = logdir / 'ckpt'
+  leftover = ckpt / 'ckpt-9_temp'
+  leftover.mkdir()
+  (leftover / 'part').write_bytes(b'x')
+  before = snapshot(ckpt)
+  os.chmod(leftover, 0o555)
+  try:
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
+  finally:
+    os.chmod(leftover, 0o755)
+  assert result.returncode == 1
+  assert one_line(result) == (
+      f'Error: Cannot remove {leftover}/part (left by a save that was stopped): Permission '
+      f'denied; checkpoints saved so far are kept, and the same command resumes from the '
+      f'latest in {ckpt}')
+  assert snapshot(ckpt) == before
 
 
 def test_an_unreadable_checkpoint_state_file_is_named_so(logdir, unprivileged):
@@ -615,6 +639,22 @@ def test_a_log_file_that_cannot_be_written_midway_says_what_is_kept(logdir):
       f'Error: Cannot write {logdir}/metrics.jsonl: Is a directory; checkpoints saved so far '
       f'are kept, and the same command resumes from the latest in {ckpt}']
   assert loop_step(checkpointing.inspect(str(ckpt), REPLAYS).path) > SAVED_STEPS
+
+
+def test_a_log_file_that_cannot_be_written_as_the_run_ends_is_a_write_error(tmp_path):
+  """The logger's close writes the rows still pending; a file it could not write there
+  ended the run with TensorFlow's 'Error: PATH; CAUSE', not the line of a write that
+  fails midway (main adds what is kept to a WriteError's line: the test above)."""
+  from dreamerv3_tf.core import logger as logging
+  from dreamerv3_tf.run import common
+  output = logging.JSONLOutput(str(tmp_path), opener=tf.io.gfile.GFile)  # as the runs'
+  with pytest.raises(base.WriteError) as info:
+    with contextlib.ExitStack() as stack:
+      logger = common.closing_logger(
+          stack, logging.Logger(common.Counter(5), [output]), str(tmp_path))
+      logger.add({'score': 1.0}, prefix='episode')
+      (tmp_path / 'metrics.jsonl').mkdir()  # a full disk or a read-only file: the same
+  assert str(info.value) == f'Cannot write {tmp_path}/metrics.jsonl: Is a directory'
 
 
 @pytest.fixture(scope='module')
