@@ -219,10 +219,12 @@ def main(argv):
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)
     # Quiets TensorFlow and says what comes; the run imports it once its envs start.
-    run.main(config, startup.start(config, _VERBOSE.value))
-    # Done: a stop from here on has nothing left to stop. It landed in the interpreter's
-    # shutdown, which puts Python's handlers back to the default: killed (exit -2).
-    stop_signals.ignore()
+    # Done once the run's last write is behind it (before its envs close): a stop from
+    # then on has nothing left to stop. One in the envs' close ended a run that had
+    # written everything with 130; one in the interpreter's shutdown, which puts
+    # Python's handlers back to the default, killed it (exit -2).
+    run.main(config, startup.start(config, _VERBOSE.value), done=stop_signals.ignore)
+    stop_signals.ignore()  # also after a run that wrote nothing (it had reached run.steps)
   except KeyboardInterrupt as e:
     _interrupted(config, e)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line

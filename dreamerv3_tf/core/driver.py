@@ -194,7 +194,9 @@ class Driver:
     failed = None
     for name, env in zip(self._names, self._envs):
       try:
-        env.close()
+        self._close(env)
+      except deadline.Expired as e:
+        failed = failed or workers.local_timeout_error(name, 'failed to close', e)
       except base.EnvError as e:  # a worker's env: named already
         failed = failed or e
       except Exception as e:  # noqa: BLE001 - the env's own close(): the others close too
@@ -203,6 +205,15 @@ class Driver:
           failed.__cause__ = e
     if failed is not None:
       raise failed
+
+  def _close(self, env):
+    if isinstance(env, workers.RemoteEnv):
+      env.close()  # its worker is killed if it takes longer than 2 s
+      return
+    # A run that has written everything ignores Ctrl-C while its envs close (main): an
+    # env in this process that hangs there must not keep it from ending.
+    with deadline.limit(self._timeout):
+      env.close()
 
   def save(self):
     """-> JSON-able state: pending actions, policy carry, episode stats, env states.

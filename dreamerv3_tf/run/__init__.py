@@ -3,12 +3,14 @@
 import sys
 
 
-def main(config, import_tensorflow=None):
+def main(config, import_tensorflow=None, done=None):
   """Runs the script named by config.script.
 
   import_tensorflow: imports TensorFlow (main's quiet import; default a plain one). The
   train scripts call it once their env workers are starting, so that the two overlap
   (envs in this process are built after it: run/train_eval.py says why).
+  done: called once the script has written everything, before its envs close (main's
+  ignores stop signals from then on).
   """
   def load():
     if import_tensorflow:
@@ -20,11 +22,11 @@ def main(config, import_tensorflow=None):
   if config.script == 'eval_only':
     load()
     from dreamerv3_tf.run import eval_only
-    return eval_only.eval_only(config)
+    return eval_only.eval_only(config, done)
   from dreamerv3_tf.run import train_eval  # imports no TensorFlow
   try:
     return train_eval.train_eval(
-        config, evaluate=config.script == 'train_eval', load_tensorflow=load)
+        config, evaluate=config.script == 'train_eval', load_tensorflow=load, done=done)
   except Exception as e:  # noqa: BLE001 - only a failed collective is translated
     if config.distribute != 'multi_worker' or 'tensorflow' not in sys.modules:
       raise

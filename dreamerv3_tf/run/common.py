@@ -166,6 +166,21 @@ def write_errors():
     raise base.WriteError(f'Cannot write {path}: {cause}' if path else cause) from e
 
 
+def when_done(stack, done):
+  """Registers `done()` on `stack` (an ExitStack), to run once what is registered
+  after it closed without an error. Register it just before the logger, whose close
+  is a run's last write: `done` then runs as the work is done, before the envs close
+  (main's ignores stop signals: a Ctrl-C there stopped a run that had written
+  everything, exit 130)."""
+  if done is None:
+    return
+
+  def exit_(exc_type, exc, tb):
+    if exc_type is None:
+      done()
+  stack.push(exit_)
+
+
 def closing_logger(stack, logger, logdir):
   """closing() for a Logger writing into `logdir`: its close writes what is pending,
   which is dropped when the logdir was moved or replaced (check_still_there): it went

@@ -21,7 +21,9 @@ from dreamerv3_tf.core import clocks
 from dreamerv3_tf.run import common
 
 
-def eval_only(config):
+def eval_only(config, done=None):
+  """done: called once the evaluation has written everything, before its envs close
+  (common.when_done)."""
   # Nothing is written into the logdir before the env took its first step and the
   # policy loaded.
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
@@ -33,6 +35,7 @@ def eval_only(config):
     driver.begin()  # the envs' first step: one that cannot step fails before any write
     common.lock_logdir(cleanup, config.logdir, create=True)
     configuration.save(config, config.logdir, config.run.allow_other_config)
+    common.when_done(cleanup, done)  # once the logger's close, the last write, is behind
     logger = common.closing_logger(
         cleanup, factories.make_logger(config, step), config.logdir)
     should_log = clocks.Every(config.run.log_every, config.run.clock)

@@ -41,9 +41,10 @@ from dreamerv3_tf.run import common
 from dreamerv3_tf.run import nonfinite
 
 
-def train_eval(config, evaluate=True, load_tensorflow=None):
+def train_eval(config, evaluate=True, load_tensorflow=None, done=None):
   """load_tensorflow: imports TensorFlow (run.main's); called while the env workers
-  start. This module imports none itself, so that the two overlap."""
+  start. This module imports none itself, so that the two overlap. done: called once
+  the run has written everything, before its envs close (common.when_done)."""
   me = common.worker(config)
   if '://' in config.logdir and load_tensorflow:
     # A remote logdir is read through TensorFlow's file systems: a plain import by
@@ -54,14 +55,14 @@ def train_eval(config, evaluate=True, load_tensorflow=None):
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
     common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here
     _train_eval(config, evaluate, me, cleanup, load_tensorflow,
-                new_run=me.chief and not _has_config(config.logdir))
+                new_run=me.chief and not _has_config(config.logdir), done=done)
 
 
 def _has_config(logdir):
   return '://' not in logdir and os.path.exists(os.path.join(logdir, 'config.json'))
 
 
-def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
+def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   step, updates = common.Counter(), common.Counter()
   notes = common.StartupNotes(config)
   notes.envs(evaluate)
@@ -198,6 +199,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run):
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
     configuration.save_spaces(config.logdir, obs_space, act_space)
+  common.when_done(cleanup, done)  # once the logger's close, the last write, is behind
   logger = common.closing_logger(
       cleanup, factories.make_logger(config, step, me.logdir), me.logdir)
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))

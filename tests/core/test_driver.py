@@ -292,6 +292,25 @@ def test_an_env_whose_close_raises_is_named_and_the_others_close(parallel):
     assert all(env.closed for env in driver.envs)
 
 
+class _CloseHangs(CountEnv):
+  def close(self):
+    time.sleep(600)
+
+
+def test_an_env_that_hangs_in_close_in_this_process_is_named_and_the_others_close():
+  """A run that wrote everything ignores Ctrl-C while its envs close (main): an env in
+  this process that hung there kept it from ending, with no way to stop it but a kill."""
+  driver = driverlib.Driver([_CloseHangs, CountEnv], parallel=False, timeout=0.5,
+                            name='task train env')
+  driver.reset(init_policy)
+  start = time.monotonic()
+  with pytest.raises(base.EnvError, match=r'^task train env 0 failed to close: no answer '
+                                          r'within 0.5s \(it runs in this process'):
+    driver.close()
+  assert time.monotonic() - start < 30  # not the env's 600 s
+  assert driver.envs[1].closed
+
+
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
   driver.reset(init_policy)

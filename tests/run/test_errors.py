@@ -730,6 +730,35 @@ def test_ctrl_c_as_eval_only_ends_is_never_a_kill(agent_ckpt, tmp_path):
         if proc.returncode else [])
 
 
+# An env of the user's whose close() takes a Ctrl-C: one pressed as the run closes its
+# envs, after its last write, lands there every time.
+CTRL_C_AT_CLOSE = '''
+import os, signal, time
+from dreamerv3_tf.envs import dummy
+
+class Env(dummy.Dummy):
+  def close(self):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)  # its handler runs here
+    super().close()
+
+def make(seed=None):
+  return Env('disc_vec', length=30, seed=seed)
+'''
+
+
+def test_ctrl_c_once_the_run_wrote_everything_is_ignored(tmp_path):
+  """A Ctrl-C after the run's last write but before main ignored further ones (while
+  the envs closed) ended a run that had saved and logged everything with 130 and
+  'Interrupted'; stops are ignored from its last write on (run/common.when_done)."""
+  (tmp_path / 'ctrlc.py').write_text(CTRL_C_AT_CLOSE)
+  result = cli(tmp_path / 'run', *run_flags('py_ctrlc:make'), '--config.run.steps=30',
+               env={**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert our_lines(result.stderr) == []
+  assert loop_step(tf.train.latest_checkpoint(str(tmp_path / 'run' / 'ckpt'))) == 30
+
+
 @pytest.mark.skipif(not os.path.exists('/dev/full'),
                     reason='no /dev/full, the device whose writes fail as on a full disk '
                     '(Linux has it; macOS does not)')
