@@ -239,7 +239,7 @@ def main(argv):
       _fail(f'{stdout}{_kept(config)}', 1)
     if isinstance(e, base.WriteError):  # midway: what the interrupt lines say is kept
       _fail(f'{describe(e)}{_kept(config)}', 1)
-    _fail(describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
+    _fail(describe(e), base.exit_code(e))
 
 
 def _interrupted(config, interrupt):

@@ -435,7 +435,7 @@ def main(argv):
     stdout = not isinstance(e, base.UserError) and stop_signals.stdout_failed(e)
     if stdout:  # `| head`, `> log` on a full disk
       base.fail(f'{stdout}; the import did not finish and wrote nothing', 1)
-    base.fail(base.describe(e), e.exit_code if isinstance(e, base.UserError) else 1)
+    base.fail(base.describe(e), base.exit_code(e))
   step = f' at env step {data["step"]}' if data['step'] is not None else ''
   try:
     print(f'Imported {data["folder"]}{step} ({len(data["params"])} official entries, '
