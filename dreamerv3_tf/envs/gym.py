@@ -9,9 +9,10 @@ Actions: Discrete(n) -> 'action' <int32>[] in [0, n); Box -> <float32> box.
 terminated -> is_last and is_terminal; truncated -> is_last only.
 Outputs outside the declared spaces raise EnvSpaceError naming the key: a Box value
 of another shape or of no real dtype, a non-uint8 image (integers in [0, 255] pass),
-a Discrete value that is not an integer, missing or extra Dict keys, a reward that is
-not a number (or beyond float32), terminated/truncated that are not bools. Values
-outside a vector Box's bounds pass ('vector' is unbounded); floats become float32.
+a Discrete value that is not an integer, missing or extra Dict keys, a reward or a
+vector value that is not a number (or beyond float32), terminated/truncated that are
+not bools. Values outside a vector Box's bounds pass ('vector' is unbounded); floats
+become float32.
 """
 
 import os
@@ -21,6 +22,7 @@ import numpy as np
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
+from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.envs.wrappers import EnvSetupError
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
@@ -261,6 +263,7 @@ class Gym:
         array = array[..., None] if array.ndim == 2 else array
         obs[key] = _resize(array, self._size)
       else:
+        _check_float32(array, key)
         obs[key] = array.astype(np.float32).reshape(-1)
     self._extra_keys(raw)
     if self._render:
@@ -319,6 +322,15 @@ def _array(value, key, space):
   if array.shape != tuple(space.shape):
     raise base.EnvSpaceError(f'Env obs {key!r}: expected {_fmt(space)}, got {_fmt(array)}')
   return array
+
+
+def _check_float32(array, key):
+  """EnvSpaceError naming a finite value of `array` beyond float32 (1e39), which the
+  cast would turn into an inf (and a numpy RuntimeWarning line)."""
+  big = wrappers.beyond(array, np.float32)
+  if big is not None:
+    raise base.EnvSpaceError(
+        f'Env obs {key!r}: expected finite float32[{array.size}], got {big} (beyond float32)')
 
 
 def _integer(value, key, space):

@@ -287,13 +287,25 @@ def _cast(value, dtype):
   if value.dtype == dtype or dtype == bool or value.dtype == bool:
     return value
   if np.issubdtype(dtype, np.floating):
-    return value.astype(dtype) if value.dtype.kind in 'fiu' else value
+    fits = value.dtype.kind in 'iu' or (value.dtype.kind == 'f' and beyond(value, dtype) is None)
+    return value.astype(dtype) if fits else value
   if value.dtype.kind not in 'iu':
     return value
   info = np.iinfo(dtype)
   if value.size and (value.min() < info.min or value.max() > info.max):
     return value
   return value.astype(dtype)
+
+
+def beyond(value, dtype):
+  """The first finite value of the float array `value` that float `dtype` cannot hold,
+  else None: the cast would make it inf, with a numpy RuntimeWarning line on stderr,
+  and the env's 1e39 would be named as an inf it never returned."""
+  value = np.asarray(value)
+  if value.dtype.kind != 'f' or np.finfo(value.dtype).max <= np.finfo(dtype).max:
+    return None
+  big = np.isfinite(value) & (np.abs(value) > np.finfo(dtype).max)
+  return value[big].flat[0] if big.any() else None
 
 
 def _fmt(dtype, shape):
@@ -344,6 +356,9 @@ class _Checker:
     else:
       ok_dtype = np.issubdtype(value.dtype, np.number)
     if not ok_dtype or value.shape != self.space.shape:
+      big = beyond(value, self.space.dtype) if self.floating else None
+      if big is not None:  # left uncast by UnifyDtypes
+        return f'expected finite {self.expected}, got {big} (beyond {self.space.dtype.name})'
       return f'expected {self.expected}, got {_fmt(value.dtype, value.shape)}'
     if self.floating and not np.all(np.isfinite(value)):
       bad = value[~np.isfinite(value)]

@@ -41,6 +41,9 @@ def chain(env):
      r"obs 'vector': expected float32\[3\], got float32\[3, 1\]"),
     (VEC, None, 0.0, False, r"obs 'vector': expected float32\[3\], got NoneType"),
     (VEC, np.zeros(3, np.complex64), 0.0, False, r"obs 'vector': .* got complex64\[3\]"),
+    # Became an inf the env never returned, after a numpy RuntimeWarning line.
+    (VEC, np.array([1e39, 0.0, 0.0]), 0.0, False,
+     r"obs 'vector': expected finite float32\[3\], got 1e\+39 \(beyond float32\)"),
     (IMG, np.full((8, 8, 3), 0.5, np.float32), 0.0, False,
      r"obs 'image': expected a uint8 image uint8\[8, 8, 3\], got float32\[8, 8, 3\]"),
     (IMG, np.full((8, 8, 3), 300), 0.0, False,

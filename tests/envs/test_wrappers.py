@@ -205,6 +205,10 @@ def test_unify_dtypes_does_not_hide_wrong_shapes():
     # A flag is a bool, not a number.
     ({'is_last': np.int64(1)}, "'is_last': expected bool[], got int64[]"),
     ({'reward': True}, "'reward': expected float32[], got bool[]"),
+    # A float64 beyond float32 became inf: a numpy RuntimeWarning line, and an inf named
+    # that the env never returned.
+    ({'vector': np.array([1e39, 0.0, 0.0])},
+     "'vector': expected finite float32[3], got 1e+39 (beyond float32)"),
 ])
 def test_unify_dtypes_does_not_hide_wrong_dtypes(obs, message):
   env = checked(wrappers.UnifyDtypes(FakeEnv(obs_fn=lambda c: dict(obs))))
