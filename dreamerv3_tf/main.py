@@ -192,6 +192,10 @@ def main(argv):
     sys.exit(2)
   logdir = _LOGDIR.value or config.logdir or os.path.join(
       '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S'))
+  refusal = base.line_break_in('--logdir', logdir)  # each line naming it would be cut
+  if refusal:
+    print(f'Config error: {refusal}', file=sys.stderr)
+    sys.exit(2)
   if logdir.startswith('~') and os.environ.get('HOME') == '':
     # expanduser makes ~/logdir a /logdir at the file system's root then.
     print(f'Config error: --logdir {logdir}: HOME is set but empty, so ~ names no home '

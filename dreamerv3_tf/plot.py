@@ -35,6 +35,7 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dreamerv3_tf import reference  # noqa: E402
+from dreamerv3_tf.core import base  # noqa: E402
 from dreamerv3_tf import stop_signals  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
 
@@ -182,6 +183,9 @@ def load_runs(logdirs, task=None, labels=None):
   for logdir in logdirs:
     if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
       raise ValueError('--logdirs holds an empty name; give run directories')
+    refusal = base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
+    if refusal:
+      raise ValueError(refusal)
     key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
     if key in seen:
       raise ValueError(f'{logdir} is given twice (also as {seen[key]}); its scores would '
@@ -425,6 +429,8 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if not args.out and not args.table:
     parser.error('nothing to do: give --out and/or --table')
+  if args.out and base.line_break_in('--out', args.out):  # wrote there, said so in 2 lines
+    parser.error(base.line_break_in('--out', args.out))
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
   if args.out and (args.out.endswith(os.sep) or os.path.isdir(_png(args.out))):

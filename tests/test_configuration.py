@@ -145,6 +145,9 @@ def test_impossible_combinations_are_named():
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
+    # 'Error: Checkpoint /x/ckpt' and no cause: one_line keeps a message's first line.
+    ({'run.from_checkpoint': '/x/ckpt\n'}, r"run.from_checkpoint='/x/ckpt\\n' holds a line "
+     'break; give one path'),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
@@ -439,6 +442,9 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
      '--logdir is empty'),
     # "Configuration is not available because of an earlier failure to load: ...".
     (['--config=configs'], 'cannot load the config file configs: Is a directory'),
+    # Every line naming the logdir was cut at the break: 'Config error: --logdir /tmp/a'.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/a\nb'],
+     "--logdir='/tmp/a\\nb' holds a line break; give one path"),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   result = subprocess.run(

@@ -426,7 +426,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
-                                  'stray', 'not_an_export'])
+                                  'stray', 'not_an_export', 'line_break'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -451,6 +451,9 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       # --overwrite deleted another run's logdir named as --out.
       'not_an_export': ([f'--logdir={logdir}', f'--out={random_run}', '--overwrite'],
                         f'Error: --out {random_run} is not empty and holds no export'),
+      # 'Error: --out /tmp/...' cut at the break, no cause.
+      'line_break': ([f'--logdir={logdir}', f'--out={tmp_path}/x\ny'],
+                     f"Error: --out='{tmp_path}/x\\ny' holds a line break; give one path"),
   }[case]
   result = subprocess.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

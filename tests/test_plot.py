@@ -270,6 +270,11 @@ def test_bad_inputs(tmp_path, capsys):
   # An unset shell variable ("--logdirs ''") said "Error: : no config.json ...".
   assert plot.main(['--logdirs', str(one), '', '--table', '1000']) == 1
   assert capsys.readouterr().err == 'Error: --logdirs holds an empty name; give run directories\n'
+  # Two lines, the path cut in two ("$(ls -d runs/*)" of several runs in quotes).
+  assert plot.main(['--logdirs', f'{one}\n{logdir}', '--table', '1000']) == 1
+  assert capsys.readouterr().err == (f"Error: --logdirs='{one}\\n{logdir}' holds a line "
+                                     'break; give one path (a command substitution that '
+                                     'printed several lines?)\n')
   for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
                ['--logdirs', str(logdir), '--out', 'x.jpg'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5'],
@@ -278,7 +283,10 @@ def test_bad_inputs(tmp_path, capsys):
                ['--logdirs', str(logdir), '--table', 'nan'],
                ['--logdirs', str(logdir), '--table', '1000,inf'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', 'inf'],
-               ['--logdirs', str(logdir), '--out', 'x.png', '--window', 'nan']):
+               ['--logdirs', str(logdir), '--out', 'x.png', '--window', 'nan'],
+               # Wrote the image to a directory named with a line break, and said so
+               # in two lines.
+               ['--logdirs', str(logdir), '--out', f'{tmp_path}/a\nb.png']):
     with pytest.raises(SystemExit) as e:
       plot.main(argv)
     assert e.value.code == 2

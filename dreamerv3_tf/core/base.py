@@ -132,6 +132,17 @@ def path_and_cause(error):
   return path, cause
 
 
+def line_break_in(flag, path):
+  """The one line refusing `path`, the value of `flag` (or of a config key), if it holds
+  a line break, else None. Each message names its path, and a break cut it (one_line
+  keeps the first line: 'Config error: --logdir /tmp/a', no cause) or made it two; such
+  a path is a shell's mistake ("$(ls -d runs/*)" of several lines), not one meant."""
+  if str(path).splitlines() in ([], [str(path)]):
+    return None
+  return (f'{flag}={str(path)!r} holds a line break; give one path (a command '
+          'substitution that printed several lines?)')
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 
