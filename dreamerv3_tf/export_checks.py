@@ -147,7 +147,10 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    print(f'Error: {e}', file=sys.stderr)
+    # absl names each missing required flag on a line of its own (no flag at all: two).
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    print(f"Error: {'; '.join([x.rstrip('.') for x in lines[:-1]] + lines[-1:])}",
+          file=sys.stderr)
     sys.exit(2)
 
 

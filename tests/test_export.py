@@ -414,6 +414,11 @@ def test_a_missing_flag_is_one_line_with_exit_code_2(tmp_path):
   assert result.returncode == 2, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
       'Error: flag --out=None: Flag --out must have a value other than None.']
+  # No flag at all was two lines, one per missing flag.
+  result = subprocess.run(export_cmd(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      'Error: flag --logdir=None: Flag --logdir must have a value other than None; '
+      'flag --out=None: Flag --out must have a value other than None.'], result.stderr
 
 
 # The command with TensorFlow made unimportable: a check that needed it would fail.
