@@ -97,6 +97,12 @@ def describe(error):
     return f'Error: {one_line(error)}'
   # TensorFlow's file errors name the path; looked up, never imported here.
   tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  if isinstance(error, MemoryError) or (
+      tf_errors and isinstance(error, tf_errors.ResourceExhaustedError)):
+    # A size400m agent or a huge batch on a small machine: the user's to fix, not
+    # 'unexpected' (Linux's OOM killer may end such a run with SIGKILL instead).
+    return (f'Error: out of memory ({one_line(error)}); use a smaller model (a size '
+            'preset), batch_size or batch_length, or a machine with more memory')
   if tf_errors and isinstance(error, tf_errors.OpError):
     return f'Error: {one_line(error)}'
   return (f'Error: {type(error).__name__}: {one_line(error)} (unexpected: rerun '

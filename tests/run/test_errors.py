@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -453,6 +454,20 @@ def test_env_outputs_outside_their_spaces_are_one_line(tmp_path, parallel, mode,
   finally:
     undo()
   assert main.describe(error.value) == f'Env error: dummy_disc {message}'
+
+
+def test_a_model_too_big_for_memory_is_named_not_unexpected():
+  """size400m under a 5 GB limit: 'MemoryError: Unable to allocate 504. MiB ... (unexpected:
+  rerun with --traceback ...)' from numpy as the agent was built; TensorFlow's is alike."""
+  with pytest.raises(MemoryError) as error:
+    np.zeros((2 ** 40, 2 ** 20), np.float32)
+  # TensorFlow's own (a real one takes 10 s of its allocator's retries).
+  oom = tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor with shape[9]')
+  for error in (error.value, oom):
+    line = main.describe(error)
+    assert line.startswith('Error: out of memory (') and 'unexpected' not in line, line
+    assert line.endswith('use a smaller model (a size preset), batch_size or batch_length, '
+                         'or a machine with more memory'), line
 
 
 @pytest.mark.parametrize('parallel, mode', [(False, 'train'), (True, 'eval')])
