@@ -86,7 +86,9 @@ TRACEBACK_ENV = 'DREAMERV3_TF_TRACEBACK'
 
 
 def wants_traceback():
-  return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in ('', '0', 'false', 'no')
+  # 'off' and 'n' printed tracebacks: a switch's other words for off.
+  return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in (
+      '', '0', 'false', 'no', 'n', 'off')
 
 
 def describe(error):

@@ -197,6 +197,14 @@ def test_traceback_only_when_asked(tmp_path, how):
   assert our_lines(result.stderr)[-1].startswith(last)
 
 
+@pytest.mark.parametrize('value, wanted', [
+    ('1', True), ('yes', True), ('', False), ('0', False), ('False', False),
+    ('off', False), (' OFF', False), ('n', False)])  # 'off' and 'n' were on
+def test_the_traceback_variable_reads_as_a_switch(monkeypatch, value, wanted):
+  monkeypatch.setenv(base.TRACEBACK_ENV, value)
+  assert base.wants_traceback() == wanted
+
+
 def test_unwritable_logdir_is_one_line_and_unchanged(logdir, unprivileged):
   before = snapshot(logdir)
   os.chmod(logdir, 0o555)
