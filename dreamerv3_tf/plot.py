@@ -96,7 +96,9 @@ def load_run(logdir, label=None):
   else:
     parent = os.path.dirname(logdir.rstrip('/'))
     if parent and os.path.isfile(os.path.join(parent, 'config.json')):  # e.g. RUN/ckpt
-      raise ValueError(f'{logdir}: no config.json; it is a folder of the run {parent}: '
+      # RUN/config.json (a shell's tab completion) was named a folder too.
+      what = 'folder' if os.path.isdir(logdir) else 'file'
+      raise ValueError(f'{logdir}: no config.json; it is a {what} of the run {parent}: '
                        f'pass {parent}')
     raise ValueError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '

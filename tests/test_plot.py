@@ -305,6 +305,10 @@ def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, caps
   assert capsys.readouterr().err == (
       f'Error: {logdir}/ckpt: no config.json; it is a folder of the run {logdir}: '
       f'pass {logdir}\n')
+  assert plot.main(['--logdirs', str(logdir / 'scores.jsonl'), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (  # said 'it is a folder of the run'
+      f'Error: {logdir}/scores.jsonl: no config.json; it is a file of the run {logdir}: '
+      f'pass {logdir}\n')
 
 
 def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypatch):
