@@ -230,6 +230,11 @@ def finalize(config):
            f'agent.opt.{key}={a.opt[key]} must be a finite number >= 0')
   nan = _nan_keys(c.to_dict())  # the keys not checked above ran until they diverged
   _check(not nan, f'{nan[0]}=nan is not a number; give a finite value' if nan else '')
+  # numpy and TensorFlow hold integers in 64 bits: agent.rssm.deter=10**25 was an
+  # 'unexpected' "ValueError: Maximum allowed dimension exceeded" as the agent was built.
+  huge = _huge_keys(c.to_dict())
+  _check(not huge, f'{huge[0][0]}={huge[0][1]} is beyond a 64-bit integer (< 2**63)'
+         if huge else '')
   return c
 
 
@@ -258,6 +263,17 @@ def _nan_keys(tree, prefix=''):
       found += _nan_keys(value, f'{prefix}{key}.')
     elif isinstance(value, float) and math.isnan(value):
       found.append(f'{prefix}{key}')
+  return found
+
+
+def _huge_keys(tree, prefix=''):
+  """-> (dotted key, value) of `tree`'s integers beyond int64, in order."""
+  found = []
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      found += _huge_keys(value, f'{prefix}{key}.')
+    elif isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+      found.append((f'{prefix}{key}', value))
   return found
 
 

@@ -145,6 +145,9 @@ def test_impossible_combinations_are_named():
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
+    # 'Error: ValueError: Maximum allowed dimension exceeded (unexpected: ...)'.
+    ({'agent.rssm.deter': 10 ** 25}, f'agent.rssm.deter={10 ** 25} is beyond a 64-bit integer'),
+    ({'agent.value.bins': 2 ** 63}, r'agent.value.bins=9223372036854775808 is beyond a 64-bit'),
     # 'Error: Checkpoint /x/ckpt' and no cause: one_line keeps a message's first line.
     ({'run.from_checkpoint': '/x/ckpt\n'}, r"run.from_checkpoint='/x/ckpt\\n' holds a line "
      'break; give one path'),
