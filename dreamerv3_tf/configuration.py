@@ -230,9 +230,12 @@ def finalize(config):
            f'agent.opt.{key}={a.opt[key]} must be a finite number >= 0')
   nan = _nan_keys(c.to_dict())  # the keys not checked above ran until they diverged
   _check(not nan, f'{nan[0]}=nan is not a number; give a finite value' if nan else '')
+  # agent.loss_scales.rec=inf ran until its first updates were skipped as not finite.
+  inf = _items_where(a.to_dict(), lambda v: isinstance(v, float) and math.isinf(v))
+  _check(not inf, f'agent.{inf[0][0]}={inf[0][1]} must be a finite number' if inf else '')
   # numpy and TensorFlow hold integers in 64 bits: agent.rssm.deter=10**25 was an
   # 'unexpected' "ValueError: Maximum allowed dimension exceeded" as the agent was built.
-  huge = _huge_keys(c.to_dict())
+  huge = _items_where(c.to_dict(), lambda v: isinstance(v, int) and not -2 ** 63 <= v < 2 ** 63)
   _check(not huge, f'{huge[0][0]}={huge[0][1]} is beyond a 64-bit integer (< 2**63)'
          if huge else '')
   return c
@@ -266,13 +269,13 @@ def _nan_keys(tree, prefix=''):
   return found
 
 
-def _huge_keys(tree, prefix=''):
-  """-> (dotted key, value) of `tree`'s integers beyond int64, in order."""
+def _items_where(tree, test, prefix=''):
+  """-> (dotted key, value) of `tree`'s values that pass `test`, in order."""
   found = []
   for key, value in tree.items():
     if isinstance(value, dict):
-      found += _huge_keys(value, f'{prefix}{key}.')
-    elif isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+      found += _items_where(value, test, f'{prefix}{key}.')
+    elif test(value):
       found.append((f'{prefix}{key}', value))
   return found
 

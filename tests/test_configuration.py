@@ -115,6 +115,8 @@ def test_impossible_combinations_are_named():
     ({'agent.imag_loss.actent': float('nan')},
      'agent.imag_loss.actent=nan is not a number; give a finite value'),
     ({'run.log_every': float('nan')}, r'run.log_every is NaN; use a number'),
+    ({'agent.loss_scales.rec': float('inf')}, 'agent.loss_scales.rec=inf must be a finite'),
+    ({'agent.rssm.free_nats': float('-inf')}, 'agent.rssm.free_nats=-inf must be a finite'),
     # Failed at the checkpoint load with a name mismatch that did not say why.
     ({'random_agent': True, 'run.from_checkpoint': '/x/ckpt'},
      'random_agent=True acts at random and has no weights to start from'),
