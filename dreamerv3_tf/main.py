@@ -79,9 +79,12 @@ def _one_line(error, argv=()):
                    text, re.S)
   if group:  # ml_collections' own line shows an ast node's memory address
     flag, key, value = group.groups()
-    if value.lstrip().startswith('{'):  # meant as a dict literal (config.env.py's kwargs)
+    if value.lstrip().startswith('{') and key == 'env.py':  # the env's own kwargs
       return (f"flag {flag}: {key} takes a Python dict literal, e.g. --config.{key}="
               f"'{{\"length\": 5}}', and {value!r} is not one")
+    if value.lstrip().startswith('{'):  # its example was env.py's '{"length": 5}'
+      return (f'flag {flag}: {value!r} is not a Python dict literal; set the keys of '
+              f'{key} one by one, e.g. --config.{key}.KEY=VALUE')
     return (f'flag {flag}: {key} is a group of keys, not one value; '
             f'set its keys one by one, e.g. --config.{key}.KEY=VALUE')
   integer = re.match(r"flag (--config\.([\w.]+)=(.*?)): invalid literal for int\(\) with "

@@ -384,6 +384,10 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
      'one value; set its keys one by one, e.g. --config.agent.KEY=VALUE'),
     (['--config.env.py={bad'], "flag --config.env.py={bad: env.py takes a Python dict "
      "literal, e.g. --config.env.py='{\"length\": 5}', and '{bad' is not one"),
+    # Its example was env.py's: "e.g. --config.agent.loss_scales='{"length": 5}'".
+    (['--config.agent.loss_scales={"rec": inf}'], 'flag --config.agent.loss_scales={"rec": '
+     'inf}: \'{"rec": inf}\' is not a Python dict literal; set the keys of agent.loss_scales '
+     'one by one, e.g. --config.agent.loss_scales.KEY=VALUE'),
     # Said "invalid literal for int() with base 10: '1e5'".
     (['--config.run.steps=1e5'], 'flag --config.run.steps=1e5: run.steps takes an integer; '
      'write 100000'),
