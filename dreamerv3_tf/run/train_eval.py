@@ -58,6 +58,20 @@ def train_eval(config, evaluate=True, load_tensorflow=None, done=None):
                 new_run=me.chief and not _has_config(config.logdir), done=done)
 
 
+def _check_eval_spaces(task, spaces, driver_eval):
+  """EnvError unless the eval envs have the train envs' agent-facing spaces: one agent
+  acts in both. Before, an eval obs of another shape was an 'unexpected' ValueError of
+  the policy at the first eval, and an eval env with more actions never got the others."""
+  eval_spaces = base.agent_spaces(driver_eval.obs_space, driver_eval.act_space)
+  for what, train, evals in zip(('obs', 'action'), spaces, eval_spaces):
+    for key in sorted(set(train) | set(evals)):
+      if train.get(key) != evals.get(key):
+        raise base.EnvError(
+            f'{task} eval envs have other spaces than its train envs: {what} {key!r} is '
+            f'{train.get(key) or "(none)"} in train, {evals.get(key) or "(none)"} in eval; '
+            "one agent acts in both (does the env build another for mode='eval'?)")
+
+
 def _has_config(logdir):
   return '://' not in logdir and os.path.exists(os.path.join(logdir, 'config.json'))
 
@@ -89,6 +103,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     # process is up: no save of this run can be newer.
     plan = checkpointing.Plan(checkpointing.latest(ckpt_dir), [], [])
   obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
+  if driver_eval:
+    _check_eval_spaces(config.task, (obs_space, act_space), driver_eval)
   # A resume of the same config whose env changed: before the agent is built.
   configuration.check_spaces(config.logdir, obs_space, act_space)
   notes.agent()

@@ -7,6 +7,7 @@ left out of the count.
 """
 
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -27,6 +28,7 @@ import tensorflow as tf
 import faulty_env
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
 from dreamerv3_tf import main
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.core import base
@@ -490,6 +492,25 @@ def test_an_env_that_builds_but_cannot_step_writes_nothing(tmp_path, parallel, m
       train_eval.train_eval(config)
   finally:
     undo()
+  assert not (tmp_path / 'run').exists()
+
+
+def test_eval_envs_of_other_spaces_than_the_train_envs_write_nothing(tmp_path, monkeypatch):
+  """One agent acts in both pools. An eval obs of another shape was an 'unexpected'
+  ValueError of the policy at the first eval, after the logdir was written, and an eval
+  env with more actions ran to the end without ever being sent the others."""
+  config = make_run_config(tmp_path / 'run', task='dummy_disc', random_agent=True,
+                           steps=300, report_every=-1, parallel=False)
+  fns = factories.env_fns
+  monkeypatch.setattr(factories, 'env_fns', lambda config, mode: [  # eval: another task
+      functools.partial(fn.func, 'dummy_disc_vec', *fn.args[1:]) if mode == 'eval' else fn
+      for fn in fns(config, mode)])
+  with pytest.raises(base.EnvError) as error:
+    train_eval.train_eval(config)
+  assert main.describe(error.value) == (
+      "Env error: dummy_disc eval envs have other spaces than its train envs: obs 'image' "
+      'is Space(uint8, shape=(64, 64, 3), low=0, high=255) in train, (none) in eval; one '
+      "agent acts in both (does the env build another for mode='eval'?)")
   assert not (tmp_path / 'run').exists()
 
 
