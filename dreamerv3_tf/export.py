@@ -243,9 +243,10 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
     checkpoint = os.path.join(logdir, 'ckpt')
     if not tf.io.gfile.isdir(checkpoint):
       raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
-  prefix, _ = common.load_agent(  # a checkpoint of another task names its env
-      agent, checkpoint, obs_space, act_space,
-      'export it with the logdir of the run that wrote it', flag='--checkpoint')
+  hint = 'export it with the logdir of the run that wrote it'
+  prefix, _ = common.load_agent(  # a checkpoint of another task or size names what differs
+      agent, checkpoint, obs_space, act_space, hint, flag='--checkpoint', config=config,
+      agent_hint=hint)
   return prefix, export(agent, out, overwrite, tflite)
 
 

@@ -561,20 +561,28 @@ def test_a_policy_for_another_number_of_actions_is_refused(tmp_path):
   export.SavedPolicy(out).check_spaces(obs_space, other)
 
 
-def test_a_checkpoint_of_another_task_names_the_env_that_differs(cartpole, tmp_path):
-  """--checkpoint of another run: the error names that run's env, not variable names
-  behind "for regex '.*'" (a flag export does not have)."""
+@pytest.mark.parametrize('other, named', [
+    ('env', "env had obs 'velocity'"),
+    # Said "does not match this agent: 0 names only in the checkpoint [], 9 only in the
+    # agent [...]", naming no setting.
+    ('agent', 'agent had agent.enc.layers=0 (this run: 1)')])
+def test_a_checkpoint_of_another_run_names_what_differs(cartpole, tmp_path, other, named):
+  """--checkpoint of another run: the error names that run's env or agent settings, not
+  variable names behind "for regex '.*'" (a flag export does not have)."""
   logdir, _, _ = cartpole
   config = dmc.get_config('train_eval,debug')
-  obs_space = {**CARTPOLE[0], 'velocity': Space(np.float32, (3,))}
+  obs_space = CARTPOLE[0]
+  if other == 'env':
+    obs_space = {**CARTPOLE[0], 'velocity': Space(np.float32, (3,))}
+  else:
+    config.agent.enc.layers = 0
   make_run(tmp_path / 'other', config, obs_space, CARTPOLE[1])
   with pytest.raises(checkpointing.CheckpointError) as error:
     export.export_run(str(logdir), str(tmp_path / 'out'),
                       checkpoint=str(tmp_path / 'other' / 'ckpt'))
   message = str(error.value)
-  assert message.startswith(f"{tmp_path / 'other' / 'ckpt'} is of a run whose env had ")
-  assert "obs 'velocity'" in message and message.endswith(
-      'export it with the logdir of the run that wrote it'), message
+  assert message.startswith(f"{tmp_path / 'other' / 'ckpt'} is of a run whose {named}")
+  assert message.endswith('export it with the logdir of the run that wrote it'), message
   assert 'regex' not in message and not (tmp_path / 'out').exists()
 
 

@@ -258,11 +258,12 @@ def worker(config):
 
 
 def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
-               flag='--config.run.from_checkpoint', config=None):
+               flag='--config.run.from_checkpoint', config=None, agent_hint=None):
   """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's
   spaces.json shows another env, the error names the space that differs (a checkpoint
   of another task failed on variable names only, e.g. 'opt/mu/logits_action'); with
-  `config`, else the agent settings of its run's config.json that differ."""
+  `config`, else the agent settings of its run's config.json that differ, then
+  `agent_hint` (else: use the same settings or narrow run.from_checkpoint_regex)."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import configuration
   try:
@@ -280,8 +281,8 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
       more = f' and {len(agent_difference) - 3} more' if len(agent_difference) > 3 else ''
       raise checkpointing.CheckpointError(
           f'{source} is of a run whose agent had {"; ".join(agent_difference[:3])}{more}; '
-          'pass the same agent settings (its size preset), or narrow '
-          'run.from_checkpoint_regex to the parts that fit') from e
+          + (agent_hint or 'pass the same agent settings (its size preset), or narrow '
+             'run.from_checkpoint_regex to the parts that fit')) from e
     if not difference:
       raise
     raise checkpointing.CheckpointError(
