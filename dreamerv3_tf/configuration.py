@@ -105,7 +105,7 @@ def finalize(config):
            "script=eval_only trains nothing; run it with distribute='default'")
   for key, path in (('logdir', c.logdir), ('run.from_checkpoint', c.run.from_checkpoint),
                     ('run.resume_from', c.run.resume_from), ('xla_cache', c.xla_cache)):
-    refusal = base.line_break_in(key, path)  # its messages would be cut at the break
+    refusal = base.path_refusal(key, path)  # its messages would be cut at a line break
     _check(not refusal, str(refusal))
   # ml_collections reads --config.run.from_checkpoint=None as the text 'None'.
   _check(str(c.run.from_checkpoint).lower() not in ('none', 'null', 'false')

@@ -24,7 +24,7 @@ def normalize(logdir, out):
   for flag, value in (('--logdir', logdir), ('--out', out)):
     if not str(value or '').strip():  # '' would name the working directory's files
       raise ExportError(f'{flag} is empty; give a directory')
-    refusal = base.line_break_in(flag, value)  # its one line would be cut at the break
+    refusal = base.path_refusal(flag, value)  # its one line would be cut at a break
     if refusal:
       raise ExportError(refusal)
   return (os.path.expanduser(logdir).rstrip('/') or '/',

@@ -195,7 +195,7 @@ def main(argv):
     sys.exit(2)
   logdir = _LOGDIR.value or config.logdir or os.path.join(
       '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S'))
-  refusal = base.line_break_in('--logdir', logdir)  # each line naming it would be cut
+  refusal = base.path_refusal('--logdir', logdir)  # a line break would cut each line
   if refusal:
     print(f'Config error: {refusal}', file=sys.stderr)
     sys.exit(2)

@@ -153,6 +153,7 @@ def test_impossible_combinations_are_named():
     # 'Error: Checkpoint /x/ckpt' and no cause: one_line keeps a message's first line.
     ({'run.from_checkpoint': '/x/ckpt\n'}, r"run.from_checkpoint='/x/ckpt\\n' holds a line "
      'break; give one path'),
+    ({'run.from_checkpoint': '/x/\udcff'}, r"run.from_checkpoint='/x/\\udcff' is not UTF-8"),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
@@ -454,6 +455,10 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
     # Every line naming the logdir was cut at the break: 'Config error: --logdir /tmp/a'.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/a\nb'],
      "--logdir='/tmp/a\\nb' holds a line break; give one path"),
+    # A name made under another locale (byte 0xff): an 'unexpected' UnicodeEncodeError of
+    # TensorFlow's file functions.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/a\udcffb'],
+     "--logdir='/tmp/a\\udcffb' is not UTF-8 text (a name made under another locale?)"),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   result = subprocess.run(

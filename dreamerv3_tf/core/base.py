@@ -151,6 +151,21 @@ def line_break_in(flag, path):
           'substitution that printed several lines?)')
 
 
+def path_refusal(flag, path):
+  """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
+  under another locale: '\\udcff' in Python's text), else None. TensorFlow's file
+  functions encode paths as UTF-8: an 'unexpected' UnicodeEncodeError before."""
+  refusal = line_break_in(flag, path)
+  if refusal:
+    return refusal
+  try:
+    str(path).encode('utf-8')
+  except UnicodeEncodeError:
+    return (f'{flag}={str(path)!r} is not UTF-8 text (a name made under another '
+            'locale?), and TensorFlow opens only UTF-8 paths; rename it')
+  return None
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 

@@ -397,8 +397,8 @@ def main(argv):
   if not (FLAGS.logdir or '').strip():  # '' failed with a traceback
     cli._usage_error('--logdir is required: the new logdir of ours to write')
   for flag, path in (('--checkpoint', FLAGS.checkpoint), ('--logdir', FLAGS.logdir)):
-    if base.line_break_in(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
-      cli._usage_error(base.line_break_in(flag, path))
+    if base.path_refusal(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
+      cli._usage_error(base.path_refusal(flag, path))
   try:
     # A TF_XLA_FLAGS TensorFlow cannot read ended the import inside the hidden import
     # below, without a word (exit code 1). (It compiles nothing with XLA_FLAGS.)
