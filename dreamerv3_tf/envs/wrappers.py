@@ -162,7 +162,10 @@ class ActionRepeat(Wrapper):
 class NormalizeAction(Wrapper):
   """The agent acts in [-1, 1]; maps to the env's bounds for float keys.
 
-  Dimensions with an infinite bound pass through unchanged.
+  Dimensions without bounds pass through unchanged; those with one infinite bound
+  pass through clipped to the other: Box(low=0, high=inf) was sent the policy's -0.5,
+  outside the act space CheckSpaces then checked it against, and the run stopped
+  blaming the env.
   """
 
   def __init__(self, env, keys=None):
@@ -178,9 +181,12 @@ class NormalizeAction(Wrapper):
       self._inner[key] = space
       # Placeholder bounds where unbounded, so the affine map stays finite.
       self._maps[key] = (mask, np.where(mask, low, -1.0), np.where(mask, high, 1.0))
+      # The policy acts in [-1, 1]: a dimension with one finite bound is [-1, 1] too
+      # (clipped into its bound below), not [0, inf] that its -0.5 would break.
+      free = ~np.isfinite(low) & ~np.isfinite(high)
       outer[key] = Space(
           np.float32, space.shape,
-          np.where(mask, -1.0, low), np.where(mask, 1.0, high))
+          np.where(free, low, -1.0), np.where(free, high, 1.0))
     self._act_space = outer
 
   @property
@@ -196,8 +202,9 @@ class NormalizeAction(Wrapper):
       value = np.asarray(action[key], np.float64)
       orig = (value + 1) / 2 * (high - low) + low
       # Rounding may step an ulp past a bound; envs such as dm_control check.
-      orig = np.where(mask, np.clip(orig, low, high), value)
-      action[key] = orig.astype(self._inner[key].dtype)
+      inner = self._inner[key]
+      orig = np.where(mask, np.clip(orig, low, high), np.clip(value, inner.low, inner.high))
+      action[key] = orig.astype(inner.dtype)
     return self.env.step(action)
 
 

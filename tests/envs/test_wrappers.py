@@ -239,6 +239,23 @@ def test_normalize_action_maps_to_bounds():
     np.testing.assert_allclose(sent, expected, rtol=1e-6)
 
 
+def test_normalize_action_keeps_half_bounded_dims_in_their_bound():
+  """Box(low=0, high=inf) was [0, inf] to the agent, whose policy acts in [-1, 1]: its
+  -0.5 stopped the run ("action 'action': expected float32[2] in [[0.0, -inf], [inf,
+  5.0]], got values in ..."), blaming the env. NormalizeAction itself clips too."""
+  inner = FakeEnv(act_space={
+      'action': Space(np.float32, (2,), [0, -np.inf], [np.inf, 5]), 'reset': Space(bool)})
+  env = checked(wrappers.NormalizeAction(inner))
+  np.testing.assert_array_equal(env.act_space['action'].low, (-1, -1))
+  np.testing.assert_array_equal(env.act_space['action'].high, (1, 1))
+  for value, sent in (((-0.5, 1), (0, 1)), ((0.5, -0.5), (0.5, -0.5))):
+    env.step({'action': np.asarray(value, np.float32), 'reset': False})
+    np.testing.assert_array_equal(inner.actions[-1]['action'], sent)
+  wrappers.NormalizeAction(inner).step(
+      {'action': np.asarray((-0.5, 7), np.float32), 'reset': False})
+  np.testing.assert_array_equal(inner.actions[-1]['action'], (0, 5))
+
+
 def test_clip_action_clips_float_keys_only():
   inner = FakeEnv(act_space={
       'action': Space(np.float32, (2,), -1, 1), 'index': Space(np.int32, (), 0, 9),
