@@ -117,6 +117,7 @@ class Gym:
         kind = 'vector'
       else:
         raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
+      _check_not_empty(space, f'gym obs {key!r}', 'observation_space', gym)
       self._obs_leaves[key] = (path, kind, space)
     self._render = bool(image) and 'image' not in self._obs_leaves
     # The declared paths of a Dict obs, for the check of extra keys at each step.
@@ -138,6 +139,7 @@ class Gym:
         raise ValueError("gym action key 'reset' clashes with the reset flag")
       if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
         raise base.EnvSpaceError(f'gym action {key!r}: unsupported space {space}; {_ACT_FIX}')
+      _check_not_empty(space, f'gym action {key!r}', 'action_space', gym)
       self._act_leaves[key] = (path, space)
     if not self._act_leaves:
       raise base.EnvSpaceError(
@@ -278,6 +280,16 @@ class Gym:
         reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
         is_terminal=bool(is_terminal))
     return obs
+
+
+def _check_not_empty(space, what, where, gym):
+  """EnvSpaceError for a Box of no values (shape (0,)): as an obs it was declared
+  float32[1] to the agent and failed at the first reset ('expected float32[1], got
+  float32[0]'); as an action it reached the agent as an action of no dimensions."""
+  if isinstance(space, gym.spaces.Box) and not int(np.prod(space.shape)):
+    raise base.EnvSpaceError(
+        f'{what}: a Box of shape {space.shape} holds no values; drop it from the '
+        f'{where} or give it a size')
 
 
 def _returned(result, call, expected):

@@ -80,6 +80,11 @@ def test_dict_keys_that_join_to_the_same_key_are_refused():
 @pytest.mark.parametrize('obs_space, act_space, message', [
     (S.Dict({}), S.Discrete(2), r'gym obs: observation_space Dict\(\) has no observation'),
     (VEC, S.Dict({}), r'gym action: action_space Dict\(\) has no action'),
+    # 'expected float32[1], got float32[0]' at the first reset; an action of no
+    # dimensions for the agent.
+    (S.Dict({'a': VEC, 'b': S.Box(-1, 1, (0,))}), S.Discrete(2),
+     r"gym obs 'b': a Box of shape \(0,\) holds no values; drop it from the observation_space"),
+    (VEC, S.Box(-1, 1, (2, 0)), r"gym action 'action': a Box of shape \(2, 0\) holds no values"),
 ])
 def test_empty_dict_spaces_are_refused(obs_space, act_space, message):
   env = Env(obs_space, None)
