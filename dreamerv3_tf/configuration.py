@@ -136,6 +136,10 @@ def finalize(config):
   repeat = c.env[section].get('repeat') if section in c.env else None
   _check(repeat is None or (_is_number(repeat) and repeat >= 1),
          f'env.{section}.repeat={repeat} must be >= 1 (env steps per agent step)')
+  if suite == 'dmc':  # the suite refused it as an env that failed to start (exit code 1)
+    _check(c.env.dmc.get('proprio', True) or c.env.dmc.get('image', True),
+           'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see; '
+           'set one of them True')
   if suite == 'dummy':
     length = c.env.dummy.get('length')
     _check(_is_number(length) and length >= 1,

@@ -144,6 +144,8 @@ def test_impossible_combinations_are_named():
     ({'env.dmc.repeat': 0}, r'env.dmc.repeat=0 must be >= 1 \(env steps per agent step\)'),
     ({'task': 'py_corridor:Corridor', 'env.gym.repeat': 0}, r'env.gym.repeat=0 must be >= 1'),
     ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
+    ({'task': 'dmc_cartpole_balance', 'env.dmc.proprio': False, 'env.dmc.image': False},
+     'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see'),
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
