@@ -136,6 +136,8 @@ def finalize(config):
   repeat = c.env[section].get('repeat') if section in c.env else None
   _check(repeat is None or (_is_number(repeat) and repeat >= 1),
          f'env.{section}.repeat={repeat} must be >= 1 (env steps per agent step)')
+  if suite in ('atari', 'atari100k'):
+    _check_atari(c.env[suite], f'env.{suite}')
   if suite == 'dmc':  # the suite refused it as an env that failed to start (exit code 1)
     _check(c.env.dmc.get('proprio', True) or c.env.dmc.get('image', True),
            'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see; '
@@ -271,6 +273,21 @@ def _nan_keys(tree, prefix=''):
     elif isinstance(value, float) and math.isnan(value):
       found.append(f'{prefix}{key}')
   return found
+
+
+def _check_atari(env, name):
+  """The Atari suite refused these as an env that failed to start (exit code 1, after
+  TensorFlow loaded for envs in this process), naming 'atari lives', not the key."""
+  for key, choices in (('lives', ('unused', 'discount', 'reset')),
+                       ('actions', ('all', 'needed')), ('aggregate', ('max', 'mean'))):
+    _check(env.get(key, choices[0]) in choices,
+           f'{name}.{key}={env.get(key)!r}; choose one of {choices}')
+  pooling, repeat = env.get('pooling', 1), env.get('repeat', 1)
+  _check(_is_number(pooling) and 1 <= pooling <= repeat,
+         f'{name}.pooling={pooling} must be >= 1 and <= {name}.repeat={repeat} (frames '
+         'pooled of those each agent step repeats)')
+  _check(_is_number(env.get('noops', 0)) and env.get('noops', 0) >= 0,
+         f"{name}.noops={env.get('noops')} must be >= 0 (random no-op steps at each reset)")
 
 
 def _items_where(tree, test, prefix=''):

@@ -146,6 +146,13 @@ def test_impossible_combinations_are_named():
     ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
     ({'task': 'dmc_cartpole_balance', 'env.dmc.proprio': False, 'env.dmc.image': False},
      'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see'),
+    ({'task': 'atari_pong', 'env.atari.lives': 'bogus'},
+     r"env.atari.lives='bogus'; choose one of \('unused', 'discount', 'reset'\)"),
+    ({'task': 'atari100k_pong', 'env.atari100k.actions': 'al'}, r"env.atari100k.actions='al'"),
+    ({'task': 'atari_pong', 'env.atari.aggregate': 'min'}, r"env.atari.aggregate='min'"),
+    ({'task': 'atari_pong', 'env.atari.pooling': 0}, r'env.atari.pooling=0 must be >= 1 and '
+     r'<= env.atari.repeat=4'),
+    ({'task': 'atari_pong', 'env.atari.noops': -1}, r'env.atari.noops=-1 must be >= 0'),
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
