@@ -234,7 +234,9 @@ def finalize(config):
   for key in ('lr', 'agc', 'eps', 'warmup'):  # inf diverged at the first update
     _check(0 <= a.opt[key] < math.inf,
            f'agent.opt.{key}={a.opt[key]} must be a finite number >= 0')
-  nan = _nan_keys(c.to_dict())  # the keys not checked above ran until they diverged
+  # The keys not checked above ran until they diverged.
+  nan = [k for k, _ in _items_where(
+      c.to_dict(), lambda v: isinstance(v, float) and math.isnan(v))]
   _check(not nan, f'{nan[0]}=nan is not a number; give a finite value' if nan else '')
   # agent.loss_scales.rec=inf ran until its first updates were skipped as not finite.
   inf = _items_where(a.to_dict(), lambda v: isinstance(v, float) and math.isinf(v))
@@ -262,17 +264,6 @@ def _missing_keys(config):
 
 def _is_number(value):
   return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _nan_keys(tree, prefix=''):
-  """-> the dotted keys of `tree` whose value is a float NaN, in order."""
-  found = []
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      found += _nan_keys(value, f'{prefix}{key}.')
-    elif isinstance(value, float) and math.isnan(value):
-      found.append(f'{prefix}{key}')
-  return found
 
 
 def _check_atari(env, name):
