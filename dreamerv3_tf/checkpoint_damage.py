@@ -24,6 +24,7 @@ from google.protobuf import text_format
 
 from dreamerv3_tf.checkpoint_errors import CheckpointError  # noqa: F401 (re-exported)
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import chunks as chunklib
 from dreamerv3_tf.gfile import GFILES
 
 RESUME_FLAG = '--config.run.resume_from'
@@ -185,6 +186,10 @@ def _damage(path, replay_names=()):
     if missing:
       return (f'{len(missing)} replay file{"s are" if len(missing) > 1 else " is"} '
               f'missing, e.g. {name}/{missing[0]}')
+    for file in files:
+      reason = chunklib.npz_damage(folder, file, GFILES)
+      if reason:
+        return f'replay file {name}/{file} is corrupt ({reason})'
   return None
 
 

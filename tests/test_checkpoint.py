@@ -168,7 +168,8 @@ def chunk_files(path):
   return [os.path.join(os.path.dirname(path), 'replay_train', x) for x in state['files']]
 
 
-@pytest.mark.parametrize('damage', ['truncated index', 'missing data file', 'missing replay file'])
+@pytest.mark.parametrize('damage', ['truncated index', 'missing data file', 'missing replay file',
+                                    'truncated replay file'])
 def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage):
   _, paths = saved_run(tmp_path)
   latest = paths[-1]
@@ -176,8 +177,9 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
     os.truncate(latest + '.index', 20)
   elif damage == 'missing data file':
     os.remove(latest + '.data-00000-of-00001')
-  else:  # a chunk only the latest names
-    os.remove(sorted(set(chunk_files(latest)) - set(chunk_files(paths[-2])))[0])
+  else:  # a chunk only the latest names; cut short like a copy onto a full disk
+    chunk = sorted(set(chunk_files(latest)) - set(chunk_files(paths[-2])))[0]
+    os.remove(chunk) if damage == 'missing replay file' else os.truncate(chunk, 100)
   with pytest.raises(checkpointing.CheckpointError) as error:
     inspect(tmp_path)
   message = str(error.value)

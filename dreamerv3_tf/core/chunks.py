@@ -178,6 +178,19 @@ def read_npz(directory, filename, fs=LOCAL):
         f'Replay file is corrupt: {path} ({type(e).__name__}: {e})') from None
 
 
+def npz_damage(directory, filename, fs=LOCAL):
+  """-> why npz file `filename` cannot be read (one line), or None. Reads only its zip
+  directory, at the file's end: a file cut short (a copy onto a full disk, a killed
+  sync) fails here, so a resume's checks see it before they point at its checkpoint;
+  before, only the load found it and `run.resume_from` still took it for intact."""
+  try:
+    with fs.open(fs.join(directory, filename), 'rb') as f, zipfile.ZipFile(f) as z:
+      z.infolist()
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    return f'{type(e).__name__}: {e}'
+  return None
+
+
 def save_chunk(directory, filename, chunk, fs=LOCAL):
   """Writes steps [0, length) of every column; returns the bytes written."""
   names = sorted(chunk.data.keys())
