@@ -7,6 +7,8 @@ written yet then, so `install` makes a stop end it at once with one line and exi
 `Terminated`, a KeyboardInterrupt) so that its cleanup and its one line run, and
 ignores the rest: a repeat landed in that cleanup or line (a traceback), or in the
 interpreter's shutdown, which puts Python handlers back to the default (exit -2).
+Another kind already pending then (two within one C call) is ignored as well, not
+reported by Python as a race.
 SIGHUP (the terminal closed, an ssh session dropped) stops it the same way: it ended
 the program without a word, also in a log file it wrote to. A signal the shell made
 ignored (`nohup`; Ctrl-C of a job started with `&` in a script) stays ignored.
@@ -84,8 +86,28 @@ def take_over(handler=stop):
 
 def ignore():
   """Stops are ignored from now on: one is under way, or the work is done."""
+  if sys.unraisablehook is not _quiet_race:
+    _hooks.append(sys.unraisablehook)
+    sys.unraisablehook = _quiet_race
   for number in SIGNALS:
     signal.signal(number, signal.SIG_IGN)
+
+
+_hooks = []  # the unraisable hook `ignore` replaced
+
+
+def _quiet_race(unraisable):
+  """Drops Python's report of a stop signal that was already pending when `ignore` ran.
+
+  Two kinds that come during one C call (SIGTERM, then Ctrl-C during an XLA compile)
+  are both pending when Python looks: it runs the lower number's handler first, and
+  then found the other with its handler gone ('OSError: Signal 15 ignored due to race
+  condition' and a traceback on stderr, after the stop's one line). Ignoring it is
+  what `ignore` asked for."""
+  error = unraisable.exc_value
+  race = {f'Signal {int(n)} ignored due to race condition' for n in SIGNALS}
+  if not (type(error) is OSError and str(error) in race):
+    _hooks[0](unraisable)
 
 
 def exception(signum):
