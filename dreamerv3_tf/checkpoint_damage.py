@@ -211,7 +211,21 @@ def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
       verb = 'resume from' if flag == RESUME_FLAG else 'use'
       return (f'; to {verb} the newest intact checkpoint, {os.path.basename(path)}, '
               f'rerun with {flag}={shlex.quote(path)}')
-  return '; no earlier checkpoint is intact: start again with a new --logdir'
+  return ('; no earlier checkpoint is intact: start again with a new --logdir'
+          f'{_agent_hint(candidates, replay_names)}')
+
+
+def _agent_hint(candidates, replay_names):
+  """', from the agent of PATH ...' naming the newest checkpoint whose own files are
+  whole, when only replay files are lost: its agent is not, and a new run starts from it
+  (run.from_checkpoint reads no replay). '' if there is none."""
+  if not replay_names:  # then whole files are an intact checkpoint, named above
+    return ''
+  for path in sorted(candidates, key=_number, reverse=True):
+    if not _damage(path):
+      return (f', from the agent of {path} (its own files are whole) with '
+              f'--config.run.from_checkpoint={shlex.quote(path)}')
+  return ''
 
 
 def listed_checkpoints(directory):

@@ -192,6 +192,23 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
   assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
 
 
+def test_a_replay_lost_in_every_checkpoint_names_the_agent_that_is_not(tmp_path):
+  # The replay folder deleted (a disk cleanup): 'start again with a new --logdir' was
+  # all it said, and the trained agent looked lost with it.
+  _, paths = saved_run(tmp_path)
+  for file in os.listdir(tmp_path / 'replay_train'):
+    os.remove(tmp_path / 'replay_train' / file)
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  assert str(error.value).endswith(
+      '; no earlier checkpoint is intact: start again with a new --logdir, from the agent of '
+      f'{paths[-1]} (its own files are whole) with --config.run.from_checkpoint={paths[-1]}')
+  os.truncate(paths[-1] + '.index', 20)  # then the newest whose files are whole
+  with pytest.raises(checkpointing.CheckpointError, match=re.escape(
+      f'from_checkpoint={paths[-2]}') + '$'):
+    inspect(tmp_path)
+
+
 def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.remove(paths[1] + '.data-00000-of-00001')
