@@ -187,10 +187,33 @@ def _damage(path, replay_names=()):
       return (f'{len(missing)} replay file{"s are" if len(missing) > 1 else " is"} '
               f'missing, e.g. {name}/{missing[0]}')
     for file in files:
-      reason = chunklib.npz_damage(folder, file, GFILES)
+      reason = _cut_short(folder, file)
       if reason:
         return f'replay file {name}/{file} is corrupt ({reason})'
   return None
+
+
+_WHOLE = set()  # (path, size, mtime) of replay files found whole: kept checkpoints share most
+
+
+def _cut_short(folder, file):
+  """-> why local replay file `file` cannot be read (a file cut short), else None. A
+  remote one (gs://) is not opened: its objects are written whole, and the checks would
+  make a request per file and checkpoint."""
+  if '://' in folder:
+    return None
+  path = os.path.join(folder, file)
+  try:
+    stat = os.stat(path)
+  except OSError as e:
+    return base.one_line(e, cause_only=True)
+  key = (path, stat.st_size, stat.st_mtime_ns)
+  if key in _WHOLE:
+    return None
+  reason = chunklib.npz_damage(folder, file)
+  if not reason:
+    _WHOLE.add(key)
+  return reason
 
 
 def read_all(path):
