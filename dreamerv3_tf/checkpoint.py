@@ -129,13 +129,23 @@ class Checkpoint:
     except IOError as e:  # a replay chunk file is missing or corrupt
       raise CheckpointError(
           f'Checkpoint {path} is damaged: {base.one_line(e)}'
-          f'{damage.resume_hint(self.directory, path, list(self.replays))}') from None
+          f'{self._load_hint(path, e)}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
       raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
     if ckpt is not self._ckpt:  # the next save continues the numbering
       self._ckpt.save_counter.assign(ckpt.save_counter)
     return path
+
+  def _load_hint(self, path, error):
+    """What to do about a replay file the load found wrong. One that is there (whole,
+    but another chunk's or wrong inside) passed the resume's checks, which would take
+    this checkpoint for intact and refuse run.resume_from of an earlier one; moved
+    away, it is a missing file, which they find."""
+    file = getattr(error, 'path', None)
+    if file and tf.io.gfile.exists(file):
+      return f'; move {file} away and rerun: the checks then name the newest checkpoint without it'
+    return damage.resume_hint(self.directory, path, list(self.replays))
 
   def tidy(self, plan):
     """Once the checks passed and the run may write: deletes what a save killed

@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -207,6 +208,26 @@ def test_a_replay_lost_in_every_checkpoint_names_the_agent_that_is_not(tmp_path)
   with pytest.raises(checkpointing.CheckpointError, match=re.escape(
       f'from_checkpoint={paths[-2]}') + '$'):
     inspect(tmp_path)
+
+
+def test_a_replay_file_that_only_the_load_finds_wrong_says_how_to_go_on(tmp_path):
+  # Another chunk's file under its name (two copies of a run merged): whole, so only
+  # the load finds it; its hint named an earlier checkpoint naming the same file, or
+  # one that run.resume_from then refused as older than this 'intact' one.
+  _, paths = saved_run(tmp_path)
+  files = sorted(set(chunk_files(paths[-1])) - set(chunk_files(paths[-2])))
+  shutil.copy(chunk_files(paths[0])[0], files[0])
+  replay = make_replay()
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    make(str(tmp_path), replay)[0].load(inspect(tmp_path).path)
+  assert str(error.value).endswith(
+      f'; move {files[0]} away and rerun: the checks then name the newest checkpoint '
+      'without it')
+  os.rename(files[0], files[0] + '.bad')  # what it says; then the hint leads on
+  with pytest.raises(checkpointing.CheckpointError, match=re.escape(
+      f'resume_from={paths[-2]}') + '$'):
+    inspect(tmp_path)
+  assert inspect(tmp_path, resume_from=paths[-2]).path == paths[-2]
 
 
 def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, capsys):

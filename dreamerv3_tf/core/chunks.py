@@ -55,7 +55,12 @@ class Column:
 
 
 class ChunkFileError(IOError):
-  """A chunk file is missing, unreadable or does not match its saved state."""
+  """A chunk file is missing, unreadable or does not match its saved state; `path`
+  names it."""
+
+  def __init__(self, message, path=None):
+    super().__init__(message)
+    self.path = path
 
 
 def make_stepid(key, index, order):
@@ -167,7 +172,7 @@ def read_npz(directory, filename, fs=LOCAL):
   """Reads a whole npz file into a dict; raises ChunkFileError naming the file."""
   path = fs.join(directory, filename)
   if not fs.exists(path):
-    raise ChunkFileError(f'Replay file is missing: {path}')
+    raise ChunkFileError(f'Replay file is missing: {path}', path)
   try:
     with fs.open(path, 'rb') as f:
       data = f.read()
@@ -175,7 +180,7 @@ def read_npz(directory, filename, fs=LOCAL):
       return {k: f[k] for k in f.files}
   except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
     raise ChunkFileError(
-        f'Replay file is corrupt: {path} ({type(e).__name__}: {e})') from None
+        f'Replay file is corrupt: {path} ({type(e).__name__}: {e})', path) from None
 
 
 def npz_damage(directory, filename, fs=LOCAL):
@@ -211,23 +216,23 @@ def load_chunk(directory, filename, chunk, columns, fs=LOCAL):
   path = fs.join(directory, filename)
   arrays = read_npz(directory, filename, fs)
   if 'columns' not in arrays:
-    raise ChunkFileError(f'Replay file is corrupt: {path} (no column list)')
+    raise ChunkFileError(f'Replay file is corrupt: {path} (no column list)', path)
   names = [str(x) for x in arrays['columns']]
   for i, name in enumerate(names):
     value = arrays.get(f'col{i}')
     if value is None:
-      raise ChunkFileError(f'Replay file is corrupt: {path} (column {name!r} missing)')
+      raise ChunkFileError(f'Replay file is corrupt: {path} (column {name!r} missing)', path)
     if name not in columns:
       raise ChunkFileError(
-          f'Replay file {path} holds column {name!r} that the saved state does not list')
+          f'Replay file {path} holds column {name!r} that the saved state does not list', path)
     col = columns[name]
     expected = (chunk.length, *col.shape)
     if value.shape != expected or value.dtype != col.dtype:
       raise ChunkFileError(
           f'Replay file {path}: column {name!r} is {value.dtype}{list(value.shape)}, '
-          f'expected {col.dtype}{list(expected)}')
+          f'expected {col.dtype}{list(expected)}', path)
     chunk.data[name][:chunk.length] = value
   if 'stepid' not in names:
-    raise ChunkFileError(f'Replay file is corrupt: {path} (no stepid column)')
+    raise ChunkFileError(f'Replay file is corrupt: {path} (no stepid column)', path)
   if chunk.length and bytes(chunk.data['stepid'][0, :8]) != chunk.key:
-    raise ChunkFileError(f'Replay file {path} holds another chunk than its name says')
+    raise ChunkFileError(f'Replay file {path} holds another chunk than its name says', path)
