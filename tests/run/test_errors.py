@@ -207,13 +207,18 @@ def test_the_traceback_variable_reads_as_a_switch(monkeypatch, value, wanted):
   assert base.wants_traceback() == wanted
 
 
+def resume_read_only(path, logdir, unprivileged):
+  """The resume of `logdir` (400 steps), run as a user who may not write into `path`."""
+  os.chmod(path, 0o555)
+  try:
+    return cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
+  finally:
+    os.chmod(path, 0o755)
+
+
 def test_unwritable_logdir_is_one_line_and_unchanged(logdir, unprivileged):
   before = snapshot(logdir)
-  os.chmod(logdir, 0o555)
-  try:
-    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
-  finally:
-    os.chmod(logdir, 0o755)
+  result = resume_read_only(logdir, logdir, unprivileged)
   assert one_line(result) == f'Error: Cannot write {logdir}/config.json: Permission denied'
   assert snapshot(logdir) == before
 
@@ -287,11 +292,7 @@ def test_tpu_strategy_without_a_tpu_is_one_line(tmp_path):
 def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivileged):
   """It trained until its first save and stopped there, its steps since lost."""
   before = snapshot(logdir)
-  os.chmod(logdir / 'ckpt', 0o555)
-  try:
-    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
-  finally:
-    os.chmod(logdir / 'ckpt', 0o755)
+  result = resume_read_only(logdir / 'ckpt', logdir, unprivileged)
   assert one_line(result) == f'Error: Cannot write {logdir}/ckpt: Permission denied'
   assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
   assert snapshot(logdir) == before
@@ -307,11 +308,7 @@ def test_a_leftover_of_a_stopped_save_that_cannot_be_removed_says_what_is_kept(
   leftover.mkdir()
   (leftover / 'part').write_bytes(b'x')
   before = snapshot(ckpt)
-  os.chmod(leftover, 0o555)
-  try:
-    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
-  finally:
-    os.chmod(leftover, 0o755)
+  result = resume_read_only(leftover, logdir, unprivileged)
   assert result.returncode == 1
   assert one_line(result) == (
       f'Error: Cannot remove {leftover}/part (left by a save that was stopped): Permission '
