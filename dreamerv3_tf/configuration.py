@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shlex
 import tempfile
 
 import ml_collections as mlc
@@ -323,8 +324,8 @@ def _check_logdir(config, logdir, allow_other):
       raise ValueError(f'it holds a JSON {_json_kind(saved)}, not an object')
     old = _comparable(saved)
   except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
-    raise ConfigError(
-        f'{path} is not a saved config ({str(e).splitlines()[0]}); use a new --logdir') from None
+    raise ConfigError(f'{path} is not a saved config ({str(e).splitlines()[0]}); '
+                      f'{_way_on(logdir, fs)}') from None
   missing = [k for k in ('task', 'agent') if k not in saved]
   if missing:  # someone else's config.json: allow_other_config would overwrite it
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '
@@ -335,6 +336,17 @@ def _check_logdir(config, logdir, allow_other):
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
         'use a new --logdir or pass --config.run.allow_other_config=True')
+
+
+def _way_on(logdir, fs):
+  """What to do about a logdir whose config.json cannot be read: when its ckpt/ holds
+  checkpoints (config.json was cut short, e.g. on a full disk), a way that keeps their
+  work; 'use a new --logdir' alone told to throw it away."""
+  ckpt = fs.join(logdir, 'ckpt')
+  if not (fs.isdir(ckpt) and any(x.endswith('.index') for x in fs.listdir(ckpt))):
+    return 'use a new --logdir'
+  return ('put back the config.json it ran with, or start a new --logdir from its agent '
+          f'with --config.run.from_checkpoint={shlex.quote(ckpt)} (its latest checkpoint)')
 
 
 def check_not_in_use(logdir):

@@ -231,6 +231,23 @@ def test_a_config_json_that_is_no_object_is_named(tmp_path, text, what):
   assert (tmp_path / 'config.json').read_text() == text
 
 
+def test_a_cut_short_config_json_names_a_way_that_keeps_the_checkpoints(tmp_path):
+  """config.json cut short (a full disk) beside intact checkpoints: the line said only
+  'use a new --logdir', which threw the run's work away."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  configuration.save(c, str(tmp_path))
+  text = (tmp_path / 'config.json').read_text()[:300]
+  (tmp_path / 'config.json').write_text(text)
+  (tmp_path / 'ckpt').mkdir()
+  (tmp_path / 'ckpt' / 'ckpt-3.index').write_bytes(b'')
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^{tmp_path}/config.json is not a saved config \\(Expecting .*\\); put back the '
+      'config.json it ran with, or start a new --logdir from its agent with '
+      f'--config.run.from_checkpoint={tmp_path}/ckpt \\(its latest checkpoint\\)$')):
+    configuration.check_logdir(c, str(tmp_path))
+  assert (tmp_path / 'config.json').read_text() == text
+
+
 def test_metrics_without_checkpoints_are_not_appended_to(tmp_path):
   """ckpt/ deleted while the metrics stay: a run there started at step 0 again and
   appended its rows to the old ones (two runs in one metrics.jsonl)."""
