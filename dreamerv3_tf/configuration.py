@@ -578,7 +578,11 @@ def check_spaces(logdir, obs_space, act_space):
   """Raises ConfigError (one line) if a run saved other spaces in logdir/spaces.json
   than the agent-facing `obs_space` and `act_space` of the env now: its checkpoints
   and replay hold steps of the old ones (the env changed between runs). Reads only."""
-  difference = spaces_difference(logdir, obs_space, act_space)
+  try:
+    difference = spaces_difference(logdir, obs_space, act_space)
+  except ConfigError as e:  # cut short (a full disk): the run writes it from its env
+    raise ConfigError(f'{e}; if the env is the one that run had, move it away and rerun '
+                      '(the run writes it again)') from None
   if difference:
     raise ConfigError(
         f'logdir {logdir} holds a run whose env had {difference}; use a new --logdir '

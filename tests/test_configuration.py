@@ -649,6 +649,13 @@ def test_a_resume_whose_env_changed_its_spaces_is_refused(tmp_path):
   with pytest.raises(configuration.ConfigError, match=r"had obs 'extra' \(none\)"):
     configuration.check_spaces(str(tmp_path), {**obs, 'extra': Space(np.float32, (1,))}, act)
   assert (tmp_path / 'spaces.json').read_text() == saved
+  # Cut short (a full disk): the line named no way on; the run rewrites a missing one.
+  (tmp_path / 'spaces.json').write_text(saved[:100])
+  with pytest.raises(configuration.ConfigError, match=(
+      r'spaces.json is not valid JSON \(.*\); if the env is the one that run had, move it '
+      r'away and rerun \(the run writes it again\)$')):
+    configuration.check_spaces(str(tmp_path), obs, act)
+  assert (tmp_path / 'spaces.json').read_text() == saved[:100]
 
 
 def test_config_json_round_trip_keeps_tuples():
