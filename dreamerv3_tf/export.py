@@ -141,6 +141,8 @@ class PolicyModule(tf.Module):
     return self._step(inputs, False, tf.stack([salt, inputs['seed']]))
 
   def _step(self, inputs, greedy, seed):
+    if self._s.state_specs['state_deter'].shape[0] is None:  # TFLite checks its own
+      inputs = self._checked(inputs)
     obs = {}
     for k, space in self._s.obs_space.items():
       x = inputs[f'obs_{k}']
@@ -153,6 +155,23 @@ class PolicyModule(tf.Module):
     out = {f'action_{k}': v for k, v in act.items()}
     out.update({f'state_{k}': carry[k] for k in STATE_KEYS})
     return out
+
+
+  def _checked(self, inputs):
+    """`inputs` whose shapes and batch sizes are checked, naming the input: a
+    signature checks only dtypes, and an obs of another shape or batch failed deep
+    inside the encoder or RSSM ('Matrix size-incompatible: In[0]: [2,7], In[1]: [4,16]')."""
+    batch = tf.shape(inputs['state_deter'])[0]
+    checked = {}
+    for name, x in inputs.items():
+      if name == 'seed':
+        checked[name] = x
+        continue
+      spec = x.shape  # the signature's, batch left free
+      with tf.control_dependencies([tf.debugging.assert_equal(
+          tf.shape(x)[0], batch, message=f'{name} has another batch size than state_deter')]):
+        checked[name] = tf.ensure_shape(tf.identity(x, name), spec)
+    return checked
 
 
 def export(agent, out, overwrite=False, tflite=False):

@@ -203,6 +203,25 @@ def test_signatures_names_and_only_policy_weights(cartpole):
   assert state['state_stoch'].shape == (5, 4, 4) and not np.any(state['state_deter'])
 
 
+@pytest.mark.parametrize('name, shape, message', [
+    ('obs_position', (2, 4), r'Shape of tensor obs_position \[2,4\] is not compatible with '
+     r'expected shape \[\?,3\]'),
+    ('obs_position', (3, 3), r'obs_position has another batch size than state_deter'),
+    ('state_stoch', (3, 4, 4), r'state_stoch has another batch size than state_deter')])
+def test_a_deploying_caller_is_told_which_input_has_a_wrong_shape(cartpole, name, shape,
+                                                                   message):
+  """A signature checks only dtypes: an obs of another shape or batch failed deep in
+  the encoder or RSSM ('Matrix size-incompatible: In[0]: [2,4], In[1]: [3,16]')."""
+  _, _, out = cartpole
+  model = tf.saved_model.load(str(out))
+  inputs = {'obs_position': tf.zeros((2, 3)), 'obs_velocity': tf.zeros((2, 2)),
+            'obs_is_first': tf.ones(2, tf.bool),
+            **model.signatures['initial_state'](batch_size=tf.constant(2))}
+  model.signatures['step_eval'](**inputs)
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+    model.signatures['step_eval'](**{**inputs, name: tf.zeros(shape)})
+
+
 def test_step_train_samples_from_the_seed(cartpole):
   _, _, out = cartpole
   policy = export.SavedPolicy(str(out))
