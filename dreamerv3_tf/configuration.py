@@ -143,6 +143,10 @@ def finalize(config):
     _check(c.env.dmc.get('proprio', True) or c.env.dmc.get('image', True),
            'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see; '
            'set one of them True')
+    # MuJoCo refused it at the first render, after the agent was built (exit code 1).
+    camera = c.env.dmc.get('camera', -1)
+    _check(not c.env.dmc.get('image', False) or (_is_number(camera) and camera >= -1),
+           f"env.dmc.camera={camera} must be >= -1 (-1: the domain's own camera)")
   if suite == 'dummy':
     length = c.env.dummy.get('length')
     _check(_is_number(length) and length >= 1,

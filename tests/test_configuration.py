@@ -146,6 +146,8 @@ def test_impossible_combinations_are_named():
     ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
     ({'task': 'dmc_cartpole_balance', 'env.dmc.proprio': False, 'env.dmc.image': False},
      'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see'),
+    ({'task': 'dmc_cartpole_balance', 'env.dmc.image': True, 'env.dmc.camera': -5},
+     r"env.dmc.camera=-5 must be >= -1 \(-1: the domain's own camera\)"),
     ({'task': 'atari_pong', 'env.atari.lives': 'bogus'},
      r"env.atari.lives='bogus'; choose one of \('unused', 'discount', 'reset'\)"),
     ({'task': 'atari100k_pong', 'env.atari100k.actions': 'al'}, r"env.atari100k.actions='al'"),
