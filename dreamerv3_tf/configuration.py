@@ -129,8 +129,10 @@ def finalize(config):
   _check(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')
   _check(c.env.time_limit >= 0, f'env.time_limit={c.env.time_limit} must be >= 0 (0: the suite\'s)')
   size = c.env[suite].get('size') if suite in c.env else None
-  _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and min(size) >= 1),
-         f'env.{suite}.size={size} must be (height, width), both >= 1')
+  # (64.5, 64) ran: the suites cut it to whole pixels, and config.json kept 64.5.
+  _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and all(
+      isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in size)),
+         f'env.{suite}.size={size} must be (height, width), two whole numbers >= 1')
   # The suites refuse these too, but as an env that failed to start (exit code 1,
   # after TensorFlow loaded for envs in this process), naming no config key.
   section = 'gym' if suite == 'py' else suite  # env.py is the user's own keywords

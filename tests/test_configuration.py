@@ -155,6 +155,11 @@ def test_impossible_combinations_are_named():
     ({'task': 'atari_pong', 'env.atari.pooling': 0}, r'env.atari.pooling=0 must be >= 1 and '
      r'<= env.atari.repeat=4'),
     ({'task': 'atari_pong', 'env.atari.noops': -1}, r'env.atari.noops=-1 must be >= 0'),
+    ({'task': 'atari_pong', 'env.atari.size': (0, 0)},
+     r'env.atari.size=\(0, 0\) must be \(height, width\), two whole numbers >= 1'),
+    # Ran: the suites cut it to whole pixels, and config.json kept 64.5.
+    ({'task': 'dmc_cartpole_balance', 'env.dmc.size': (64.5, 64)},
+     r'env.dmc.size=\(64.5, 64\) must be \(height, width\), two whole numbers >= 1'),
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
