@@ -35,6 +35,9 @@ parse_options() {
         shift
       fi
       [[ -n $value ]] || die "$arg needs a non-empty value"
+      # main refuses such a path, but on the TPU VM only after tpu_vm.sh had created it
+      # and installed the code there; and an error line quoting it became two.
+      [[ $value != *$'\n'* ]] || die "$arg holds a line break; give one value on one line"
       set_option "$arg" "$value"
     elif [[ $flags == *" $arg "* ]]; then
       (( ! has_value )) || die "$arg takes no value"

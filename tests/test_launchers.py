@@ -269,6 +269,10 @@ BAD = [
      "--config configs/dmc.py has no preset 'visoin'"),
     ('gpu.sh', ['--gpus', '0', '--config', 'configs/gym.py:size5m'],
      "--config configs/gym.py has no preset 'size5m'"),
+    # main refused it only on the VM, after tpu_vm.sh had created it and installed the code.
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x\ny'],
+     '--bucket holds a line break; give one value on one line'),
+    ('gpu.sh', ['--gpus', '0', '--logdir=/tmp/a\nb'], '--logdir holds a line break'),
 ]
 
 
