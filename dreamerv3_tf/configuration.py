@@ -643,7 +643,34 @@ def load_config(logdir):
   missing = [k for k in ('task', 'random_agent', 'agent') if k not in data]
   if missing:
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))})')
+  wrong = _mistyped(data)
+  if wrong:  # edited by hand: export failed inside the agent ('unexpected' TypeError)
+    key, value, want = wrong
+    raise ConfigError(f'{path} holds {key}={value!r}, where configs/base.py has a '
+                      f'{want}; put back the value the run had')
   return from_json(json.dumps(data))
+
+
+def _mistyped(data):
+  """-> (dotted key, value, type name) of the first value of a saved config whose
+  type differs from configs/base.py's (an int where a float is, a list where a tuple
+  is, and keys either side lacks pass), else None."""
+  from configs import base as base_config
+  kinds = {bool: 'bool', int: 'number', float: 'number', str: 'string',
+           tuple: 'list', list: 'list', dict: 'dict'}
+  def walk(saved, default, prefix):
+    for key, want in default.items():
+      if key not in saved or want is None or saved[key] is None:
+        continue
+      value, name = saved[key], f'{prefix}{key}'
+      if kinds.get(type(value)) != kinds.get(type(want)):
+        return name, value, kinds.get(type(want), type(want).__name__)
+      if isinstance(want, dict):
+        found = walk(value, want, f'{name}.')
+        if found:
+          return found
+    return None
+  return walk(data, base_config.get_config().to_dict(), '')
 
 
 def _load_json(logdir, name):

@@ -367,6 +367,10 @@ def our_lines(stderr):
     ('config.json', '{not json', 'config.json is not valid JSON'),
     ('config.json', '[1, 2]', 'config.json holds a JSON list, not an object'),
     ('config.json', '{"a": 1}', "config.json is not a saved config .no 'task'"),
+    # Edited by hand: "TypeError: not all arguments converted during string formatting".
+    ('config.json', '{"task": "dmc_cartpole_balance", "random_agent": false, '
+     '"agent": {"rssm": {"deter": "big"}}}', "config.json holds agent.rssm.deter='big', "
+     'where configs/base.py has a number; put back the value the run had'),
     ('spaces.json', '{not json', 'spaces.json is not valid JSON'),
     ('spaces.json', '{"obs_space": 3}', 'spaces.json does not hold the spaces of a run'),
 ])
