@@ -431,6 +431,9 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if not args.out and not args.table:
     parser.error('nothing to do: give --out and/or --table')
+  if args.labels and len(args.labels) != len(args.logdirs):  # was exit code 1 (bad data)
+    parser.error(f'{len(args.labels)} --labels for {len(args.logdirs)} --logdirs; give one '
+                 'per logdir')
   if args.out and base.line_break_in('--out', args.out):  # wrote there, said so in 2 lines
     parser.error(base.line_break_in('--out', args.out))
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):

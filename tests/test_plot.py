@@ -478,8 +478,12 @@ def test_labels_draw_separate_curves(tmp_path, capsys):
   assert plot.main(['--logdirs', str(a), str(b), '--labels', 'x', 'y',
                     '--out', str(tmp_path / 'p.png')]) == 0
   assert (tmp_path / 'p.png').stat().st_size > 0
-  assert plot.main(['--logdirs', str(a), str(b), '--labels', 'x', '--table', '5000']) == 1
-  assert 'one per logdir' in capsys.readouterr().err
+  capsys.readouterr()
+  with pytest.raises(SystemExit) as e:  # a flag mistake: it was exit code 1 (bad data)
+    plot.main(['--logdirs', str(a), str(b), '--labels', 'x', '--table', '5000'])
+  assert e.value.code == 2
+  assert capsys.readouterr().err == ('Error: 1 --labels for 2 --logdirs; give one per logdir '
+                                     '(see --help)\n')
 
 
 def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys):
