@@ -19,14 +19,19 @@ class ExportError(CheckpointError):
   """An export that cannot be made or loaded; the message is one line."""
 
 
+class FlagError(ExportError):
+  """A flag's value the command cannot take (exit code 2, as for absl's flag errors;
+  it was 1, as for a run or an export that cannot be read)."""
+
+
 def normalize(logdir, out):
   """-> (logdir, out) with ~ expanded and no trailing slash; empty ones refused."""
   for flag, value in (('--logdir', logdir), ('--out', out)):
     if not str(value or '').strip():  # '' would name the working directory's files
-      raise ExportError(f'{flag} is empty; give a directory')
+      raise FlagError(f'{flag} is empty; give a directory')
     refusal = base.path_refusal(flag, value)  # its one line would be cut at a break
     if refusal:
-      raise ExportError(refusal)
+      raise FlagError(refusal)
   return (os.path.expanduser(logdir).rstrip('/') or '/',
           os.path.expanduser(out).rstrip('/') or '/')
 
@@ -99,7 +104,7 @@ def command(argv):
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
-      raise ExportError(f'unexpected argument {argv[1]!r}; flags start with --')
+      raise FlagError(f'unexpected argument {argv[1]!r}; flags start with --')
     logdir, out = normalize(FLAGS.logdir, FLAGS.out)
     if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself
@@ -127,7 +132,7 @@ def command(argv):
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if stdout:
       line = f'{stdout}; an unfinished export leaves --out as it was'
-    base.fail(line, 1)
+    base.fail(line, 2 if isinstance(e, FlagError) else 1)
   try:
     print(f'Exported the policy of {prefix} to {out} '
           f'(signatures: {", ".join(export.SIGNATURES)}).', flush=True)

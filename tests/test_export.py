@@ -454,7 +454,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
-                                  'stray', 'not_an_export', 'line_break'])
+                                  'stray', 'not_an_export', 'line_break', 'empty_out'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -482,10 +482,13 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       # 'Error: --out /tmp/...' cut at the break, no cause.
       'line_break': ([f'--logdir={logdir}', f'--out={tmp_path}/x\ny'],
                      f"Error: --out='{tmp_path}/x\\ny' holds a line break; give one path"),
+      'empty_out': ([f'--logdir={logdir}', '--out='], 'Error: --out is empty; give a directory'),
   }[case]
   result = subprocess.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-  assert result.returncode in (1, 2), result.stderr[-3000:]
+  # 2 for a flag's value (stray, line_break and empty_out were 1), 1 for the files'.
+  code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out') else 1
+  assert result.returncode == code, result.stderr[-3000:]
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
   assert not (tmp_path / 'x').exists()
