@@ -156,7 +156,6 @@ class PolicyModule(tf.Module):
     out.update({f'state_{k}': carry[k] for k in STATE_KEYS})
     return out
 
-
   def _checked(self, inputs):
     """`inputs` whose shapes and batch sizes are checked, naming the input: a
     signature checks only dtypes, and an obs of another shape or batch failed deep
