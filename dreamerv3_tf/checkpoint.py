@@ -12,7 +12,6 @@ aside by `Checkpoint.tidy` (see checkpoint_damage.py).
 """
 
 import collections
-import contextlib
 import json
 import os
 import re
@@ -24,18 +23,6 @@ from dreamerv3_tf.checkpoint_damage import CheckpointError, Plan, inspect  # noq
 from dreamerv3_tf.checkpoint_errors import SaveError
 from dreamerv3_tf.core import base
 from dreamerv3_tf.gfile import GFILES
-
-
-@contextlib.contextmanager
-def _file_errors(line, directory):
-  """Raises a file error of the block as SaveError: `line` with its {path} (else
-  `directory`) and {cause}; TensorFlow's own line, 'PATH; CAUSE', said neither what
-  was kept nor what to do next."""
-  try:
-    yield
-  except (OSError, tf.errors.OpError) as e:
-    path, cause = base.path_and_cause(e)
-    raise SaveError(line.format(path=path or directory, cause=cause)) from e
 
 
 class JSONState(tf.train.experimental.PythonState):
@@ -152,13 +139,13 @@ class Checkpoint:
     midway left behind, and moves the damaged checkpoints of `plan` into `damaged/`
     (dropped from the state file, so they are never read again). A file it cannot
     remove or write raises SaveError naming it (main's line adds what is kept)."""
-    with _file_errors('Cannot remove {path} (left by a save that was stopped): {cause}',
-                      self.directory):
+    with base.file_errors('Cannot remove {path} (left by a save that was stopped): {cause}',
+                          SaveError, self.directory):
       self.remove_partial_saves()
     if not plan.damaged and (not plan.path or plan.path == self.latest):
       return
-    with _file_errors('Cannot set the damaged checkpoints aside: {path}: {cause}',
-                      self.directory):
+    with base.file_errors('Cannot set the damaged checkpoints aside: {path}: {cause}',
+                          SaveError, self.directory):
       for path in plan.damaged:
         damage.set_aside(self.directory, path)
       damage.write_state(self.directory, plan.keep)

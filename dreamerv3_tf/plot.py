@@ -434,8 +434,9 @@ def main(argv=None):
   if args.labels and len(args.labels) != len(args.logdirs):  # was exit code 1 (bad data)
     parser.error(f'{len(args.labels)} --labels for {len(args.logdirs)} --logdirs; give one '
                  'per logdir')
-  if args.out and base.line_break_in('--out', args.out):  # wrote there, said so in 2 lines
-    parser.error(base.line_break_in('--out', args.out))
+  refusal = args.out and base.line_break_in('--out', args.out)
+  if refusal:  # it wrote there, and said so in two lines
+    parser.error(refusal)
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
   if args.out and (args.out.endswith(os.sep) or os.path.isdir(_png(args.out))):

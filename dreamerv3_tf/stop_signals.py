@@ -86,14 +86,14 @@ def take_over(handler=stop):
 
 def ignore():
   """Stops are ignored from now on: one is under way, or the work is done."""
+  global _replaced_hook
   if sys.unraisablehook is not _quiet_race:
-    _hooks.append(sys.unraisablehook)
-    sys.unraisablehook = _quiet_race
+    _replaced_hook, sys.unraisablehook = sys.unraisablehook, _quiet_race
   for number in SIGNALS:
     signal.signal(number, signal.SIG_IGN)
 
 
-_hooks = []  # the unraisable hook `ignore` replaced
+_replaced_hook = None  # the unraisable hook `ignore` replaced
 
 
 def _quiet_race(unraisable):
@@ -107,7 +107,7 @@ def _quiet_race(unraisable):
   error = unraisable.exc_value
   race = {f'Signal {int(n)} ignored due to race condition' for n in SIGNALS}
   if not (type(error) is OSError and str(error) in race):
-    _hooks[0](unraisable)
+    _replaced_hook(unraisable)
 
 
 def exception(signum):

@@ -21,6 +21,7 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 (replay batches for train and report).
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -138,6 +139,25 @@ def path_and_cause(error):
     return str(error.filename), error.strerror or one_line(error)
   path, _, cause = one_line(error).rpartition('; ')
   return path, cause
+
+
+@contextlib.contextmanager
+def file_errors(line='Cannot write {path}: {cause}', error=None, directory=''):
+  """Raises a file error of the block (OSError, TensorFlow's file errors, looked up,
+  never imported here) as `error` (default WriteError) with `line`, its {path} (else
+  `directory`) and {cause} filled in, or the cause alone when neither names a path:
+  'Error: PATH; CAUSE' said neither what was kept nor what to do next (main's line for
+  a WriteError adds both). Our own errors pass unchanged."""
+  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  kinds = (OSError, tf_errors.OpError) if tf_errors else OSError
+  try:
+    yield
+  except UserError:
+    raise
+  except kinds as e:
+    path, cause = path_and_cause(e)
+    path = path or directory
+    raise (error or WriteError)(line.format(path=path, cause=cause) if path else cause) from e
 
 
 def line_break_in(flag, path):

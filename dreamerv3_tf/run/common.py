@@ -1,9 +1,7 @@
 """Small pieces the scripts share: counters, metric averaging, reports, checkpoints."""
 
 import collections
-import contextlib
 import os
-import sys
 import time
 from typing import NamedTuple
 
@@ -146,24 +144,8 @@ def write_logs(logger, logdir):
   base.WriteError naming the file and the cause: main's line adds what is kept and how
   to resume ('Error: PATH; CAUSE' said neither)."""
   check_still_there(logdir)
-  with write_errors():
+  with base.file_errors():
     logger.write()
-
-
-@contextlib.contextmanager
-def write_errors():
-  """Raises a file error of the block (OSError, TensorFlow's file errors) as a
-  base.WriteError naming the file and the cause, the line main ends with what is kept
-  and how to resume."""
-  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
-  file_errors = (OSError, tf_errors.OpError) if tf_errors else OSError
-  try:
-    yield
-  except base.UserError:
-    raise
-  except file_errors as e:
-    path, cause = base.path_and_cause(e)
-    raise base.WriteError(f'Cannot write {path}: {cause}' if path else cause) from e
 
 
 def when_done(stack, done):
@@ -190,7 +172,7 @@ def closing_logger(stack, logger, logdir):
   class Guard:
     def close(self):
       if '://' in logdir or not dirlock.replaced(logdir):
-        with write_errors():  # it writes what is pending: worded as write_logs' errors
+        with base.file_errors():  # it writes what is pending: worded as write_logs' errors
           logger.close()
 
   closing(stack, Guard())
