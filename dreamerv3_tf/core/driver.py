@@ -157,7 +157,7 @@ class Driver:
 
   def begin(self):
     """Takes the envs' next step now, and keeps its observations for the next call:
-    an env that fails at its first step (a bad camera, a missing asset) fails here,
+    an env that fails at its first step (a missing asset) fails here,
     before a run writes anything. The envs see the same actions in the same order."""
     if self._ahead is None:
       self._ahead = self._env_step()

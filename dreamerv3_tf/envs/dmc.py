@@ -15,6 +15,7 @@ import numpy as np
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
+from dreamerv3_tf.envs.wrappers import TaskError
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 DEFAULT_CAMERAS = {'quadruped': 2}
@@ -97,6 +98,12 @@ class DMC:
     self._proprio = bool(proprio)
     self._image = bool(image)
     self._camera = DEFAULT_CAMERAS.get(domain, 0) if camera == -1 else int(camera)
+    cameras = self._env.physics.model.ncam
+    if self._image and not 0 <= self._camera < cameras:
+      # Checked here, not at the first render: that failed as an env error (exit 1).
+      raise TaskError(
+          f'env.dmc.camera={camera}: dmc_{task} has {cameras} cameras; valid: -1 '
+          f"(the domain's own) or 0 to {cameras - 1}")
     self._keys = {}  # dm_control key -> our key, for non-empty entries.
     for key, spec in self._env.observation_spec().items():
       if int(np.prod(spec.shape)) == 0:

@@ -45,8 +45,10 @@ class EnvSetupError(EnvSpaceError):
 
 
 class TaskError(EnvSetupError):
-  """config.task names no task of its suite: a config value, so the exit code of one
-  (2), as for an unknown suite, which the config check refuses before envs start."""
+  """config.task names no task of its suite, or a suite option names what the task
+  does not have (a camera its model lacks), known only once the env loads: a config
+  value, so the exit code of one (2), as for an unknown suite, which the config check
+  refuses before envs start."""
 
   exit_code = 2
 

@@ -197,8 +197,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
             f'{config.run.steps}; nothing was written. To train on, pass a larger '
             '--config.run.steps.', flush=True)
       return
-  # The envs' first step, taken now: an env that builds but cannot step (a camera it
-  # does not have) fails before anything is written. The driver keeps the observations.
+  # The envs' first step, taken now: an env that builds but cannot step (an asset it
+  # cannot load) fails before anything is written. The driver keeps the observations.
   for driver in drivers.values():
     driver.begin()
 

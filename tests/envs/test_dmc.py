@@ -11,9 +11,12 @@ import pytest
 pytest.importorskip('dm_control')
 
 from configs import base  # noqa: E402
+from dreamerv3_tf.core import base as base_runtime  # noqa: E402
 from dreamerv3_tf.core.driver import Driver  # noqa: E402
 from dreamerv3_tf.envs import make_env  # noqa: E402
+from dreamerv3_tf.envs import dmc as dmc_env  # noqa: E402
 from dreamerv3_tf.envs.dmc import DMC  # noqa: E402
+from dreamerv3_tf.envs.wrappers import TaskError  # noqa: E402
 
 
 def env_config(**dmc):
@@ -100,6 +103,23 @@ def test_task_names_and_cameras():
     DMC('cartpole_balanse', image=False)
   with pytest.raises(ValueError, match=r"has no task 'zzz_qqq'; valid: acrobot_swingup, "):
     DMC('zzz_qqq', image=False)
+
+
+def test_a_camera_the_model_lacks_is_a_config_error_at_the_build(monkeypatch):
+  """camera=99 with images failed at the first render, as an env error (exit 1); the
+  number of cameras is known once the model loads, so the build refuses it."""
+  # The check needs the model, not a renderer: EGL loaded here aborts pytest at exit.
+  monkeypatch.setenv('MUJOCO_GL', 'disable')
+  monkeypatch.setattr(dmc_env, '_select_renderer', lambda image: None)
+  with pytest.raises(TaskError) as error:
+    make_env('dmc_cartpole_balance', env_config(image=True, camera=2), seed=0)
+  assert str(error.value) == (
+      "env.dmc.camera=2: dmc_cartpole_balance has 2 cameras; valid: -1 (the domain's "
+      'own) or 0 to 1')
+  assert base_runtime.exit_code(error.value) == 2
+  # Without images the camera is unused; the last valid one builds.
+  make_env('dmc_cartpole_balance', env_config(camera=99), seed=0)
+  DMC('cartpole_balance', image=True, camera=1)
 
 
 def test_seed_controls_initial_state():
