@@ -149,6 +149,9 @@ def command(argv):
 def _parse_flags(argv):
   """A bad or missing flag is one line (exit code 2), as in main."""
   from absl import flags
+  if base.traceback_refusal():  # first: it decides how each error after it is shown
+    print(f'Error: {base.traceback_refusal()}', file=sys.stderr)
+    sys.exit(2)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

@@ -48,6 +48,8 @@ _VERBOSE = flags.DEFINE_bool(
 
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
+  if base.traceback_refusal():  # first: it decides how each error after it is shown
+    _usage_error(base.traceback_refusal())
   configs = _config_values(argv)
   if len(configs) > 1:  # with overrides, absl says 'config.task is defined twice'
     _usage_error(f'--config is given {len(configs)} times ({", ".join(configs)}); give '

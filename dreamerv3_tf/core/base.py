@@ -86,10 +86,22 @@ def check_agent_spaces(obs_space, act_space):
 TRACEBACK_ENV = 'DREAMERV3_TF_TRACEBACK'
 
 
+_OFF = ('', '0', 'false', 'no', 'n', 'off')  # 'off' and 'n' printed tracebacks once
+_ON = ('1', 'true', 'yes', 'y', 'on')
+
+
 def wants_traceback():
-  # 'off' and 'n' printed tracebacks: a switch's other words for off.
-  return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in (
-      '', '0', 'false', 'no', 'n', 'off')
+  return os.environ.get(TRACEBACK_ENV, '').strip().lower() not in _OFF
+
+
+def traceback_refusal():
+  """The one line refusing TRACEBACK_ENV's value if it is no word of a switch (the
+  commands check it before anything else), else None: 'maybe' counted as on."""
+  value = os.environ.get(TRACEBACK_ENV, '')
+  if value.strip().lower() in _ON + _OFF:
+    return None
+  return (f'{TRACEBACK_ENV}={value!r} is neither on ({", ".join(_ON)}) nor off '
+          f'({", ".join(_OFF[1:])} or empty)')
 
 
 def describe(error):

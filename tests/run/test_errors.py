@@ -207,6 +207,27 @@ def test_the_traceback_variable_reads_as_a_switch(monkeypatch, value, wanted):
   assert base.wants_traceback() == wanted
 
 
+@pytest.mark.parametrize('command, flags, line', [
+    ('dreamerv3_tf.main', ['--config=configs/dmc.py:debug'], 'Config error: '),
+    ('dreamerv3_tf.export', ['--out={tmp}/out'], 'Error: '),
+    ('dreamerv3_tf.interop.official', ['--checkpoint={tmp}/official'], 'Config error: ')])
+def test_a_traceback_variable_of_no_switch_word_is_one_line(tmp_path, command, flags, line):
+  """'maybe' counted as on: each command refuses it first, writing nothing."""
+  result = subprocess.run(
+      [sys.executable, '-m', command, f'--logdir={tmp_path}/run',
+       *[x.format(tmp=tmp_path) for x in flags]],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env={**os.environ, base.TRACEBACK_ENV: 'maybe'})
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f"{line}{base.TRACEBACK_ENV}='maybe' is neither on (1, true, yes, y, on) nor off "
+      '(0, false, no, n, off or empty)'], result.stderr[-2000:]
+  assert os.listdir(tmp_path) == []
+  for value in ('1', ' Off', 'YES', ''):  # the words of a switch pass
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setenv(base.TRACEBACK_ENV, value)
+      assert base.traceback_refusal() is None
+
+
 def resume_read_only(path, logdir, unprivileged):
   """The resume of `logdir` (400 steps), run as a user who may not write into `path`."""
   os.chmod(path, 0o555)
