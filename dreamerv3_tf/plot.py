@@ -173,6 +173,23 @@ def _read_jsonl(path, keys):
   return points
 
 
+def logdirs_refusal(logdirs):
+  """The one line refusing the names in `logdirs` (the command's exit code 2, as for
+  its other flag values: these were 1, as for a run that cannot be read), else None."""
+  seen = {}  # a logdir given twice (a shell glob and its own name) counted as two seeds
+  for logdir in logdirs:
+    if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
+      return '--logdirs holds an empty name; give run directories'
+    refusal = base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
+    if refusal:
+      return refusal
+    key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
+    if key in seen:
+      return f'{logdir} is given twice (also as {seen[key]}); its scores would count as two seeds'
+    seen[key] = logdir
+  return None
+
+
 def load_runs(logdirs, task=None, labels=None):
   """Loads every logdir; keeps those of `task` (ours or the reference's name) if given.
 
@@ -181,18 +198,9 @@ def load_runs(logdirs, task=None, labels=None):
   if labels is not None and len(labels) != len(logdirs):
     raise ValueError(f'{len(labels)} labels for {len(logdirs)} logdirs; give one per logdir')
   labels = labels or [None] * len(logdirs)
-  seen = {}  # a logdir given twice (a shell glob and its own name) counted as two seeds
-  for logdir in logdirs:
-    if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
-      raise ValueError('--logdirs holds an empty name; give run directories')
-    refusal = base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
-    if refusal:
-      raise ValueError(refusal)
-    key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
-    if key in seen:
-      raise ValueError(f'{logdir} is given twice (also as {seen[key]}); its scores would '
-                       'count as two seeds')
-    seen[key] = logdir
+  refusal = logdirs_refusal(logdirs)
+  if refusal:
+    raise ValueError(refusal)
   runs = [load_run(logdir, label) for logdir, label in zip(logdirs, labels)]
   if task:
     kept = [r for r in runs if task in (r.task, reference.their_task(r.task))]
@@ -434,8 +442,9 @@ def main(argv=None):
   if args.labels and len(args.labels) != len(args.logdirs):  # was exit code 1 (bad data)
     parser.error(f'{len(args.labels)} --labels for {len(args.logdirs)} --logdirs; give one '
                  'per logdir')
-  refusal = args.out and base.line_break_in('--out', args.out)
-  if refusal:  # it wrote there, and said so in two lines
+  refusal = logdirs_refusal(args.logdirs) or (
+      args.out and base.line_break_in('--out', args.out))
+  if refusal:  # an --out with a line break: it wrote there, and said so in two lines
     parser.error(refusal)
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')

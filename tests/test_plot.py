@@ -262,19 +262,21 @@ def test_bad_inputs(tmp_path, capsys):
                      f'{"null" if text == "null" else "int"}, not a run\'s config\n'), err
   assert plot.main(['--logdirs', str(logdir), '--task', 'dmc_nope', '--table', '1']) == 1
   assert 'dmc_cartpole_balance' in capsys.readouterr().err
-  # Counted as two seeds before ("(2)" in the table, a band of one run).
   one = make_logdir(tmp_path / 'one', 1)
-  assert plot.main(['--logdirs', str(one), f'{one}/', '--table', '1000']) == 1
-  assert capsys.readouterr().err == (f'Error: {one}/ is given twice (also as {one}); '
-                                     'its scores would count as two seeds\n')
-  # An unset shell variable ("--logdirs ''") said "Error: : no config.json ...".
-  assert plot.main(['--logdirs', str(one), '', '--table', '1000']) == 1
-  assert capsys.readouterr().err == 'Error: --logdirs holds an empty name; give run directories\n'
-  # Two lines, the path cut in two ("$(ls -d runs/*)" of several runs in quotes).
-  assert plot.main(['--logdirs', f'{one}\n{logdir}', '--table', '1000']) == 1
-  assert capsys.readouterr().err == (f"Error: --logdirs='{one}\\n{logdir}' holds a line "
-                                     'break; give one path (a command substitution that '
-                                     'printed several lines?)\n')
+  for argv, line in (
+      # Counted as two seeds before ("(2)" in the table, a band of one run).
+      ([str(one), f'{one}/'],
+       f'{one}/ is given twice (also as {one}); its scores would count as two seeds'),
+      # An unset shell variable ("--logdirs ''") said "Error: : no config.json ...".
+      ([str(one), ''], '--logdirs holds an empty name; give run directories'),
+      ([str(one), ' '], '--logdirs holds an empty name; give run directories'),
+      # Two lines, the path cut in two ("$(ls -d runs/*)" of several runs in quotes).
+      ([f'{one}\n{logdir}'], f"--logdirs='{one}\\n{logdir}' holds a line break; give one "
+       'path (a command substitution that printed several lines?)')):
+    # Exit code 2, as the other flag values' refusals (1 before, as for bad data).
+    with pytest.raises(SystemExit) as e:
+      plot.main(['--logdirs', *argv, '--table', '1000'])
+    assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
   for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
                ['--logdirs', str(logdir), '--out', 'x.jpg'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5'],
