@@ -59,6 +59,11 @@ class LogdirError(base.UserError, OSError):
   """The logdir cannot be written (not writable, disk full); one line naming it."""
 
 
+# What '' means for each path key (a blank one is refused).
+_BLANK_MEANS = {'logdir': 'a new one under ~/logdir', 'run.from_checkpoint': 'none',
+                'run.resume_from': 'the latest checkpoint', 'xla_cache': 'no cache'}
+
+
 def finalize(config):
   """Validates `config` in place, fills derived values, and returns it."""
   c = config
@@ -108,6 +113,10 @@ def finalize(config):
                     ('run.resume_from', c.run.resume_from), ('xla_cache', c.xla_cache)):
     refusal = base.path_refusal(key, path)  # its messages would be cut at a line break
     _check(not refusal, str(refusal))
+    # ' ' cached into a directory named ' ' here (xla_cache), or failed after TensorFlow
+    # loaded, exit code 1: 'No checkpoint found in ' (run.from_checkpoint).
+    _check(str(path).strip() or not str(path),
+           f"{key}={path!r} is blank; give a path, or '' for {_BLANK_MEANS[key]}")
   # ml_collections reads --config.run.from_checkpoint=None as the text 'None'.
   _check(str(c.run.from_checkpoint).lower() not in ('none', 'null', 'false')
          or os.path.exists(str(c.run.from_checkpoint)),

@@ -170,6 +170,14 @@ def test_impossible_combinations_are_named():
     ({'run.from_checkpoint': '/x/ckpt\n'}, r"run.from_checkpoint='/x/ckpt\\n' holds a line "
      'break; give one path'),
     ({'run.from_checkpoint': '/x/\udcff'}, r"run.from_checkpoint='/x/\\udcff' is not UTF-8"),
+    # Blank: 'No checkpoint found in ' (exit code 1) after TensorFlow loaded, a resume
+    # that named no checkpoint, a run that cached into a directory named ' ' here.
+    ({'run.from_checkpoint': ' '}, "run.from_checkpoint=' ' is blank; give a path, or '' "
+     'for none'),
+    ({'run.resume_from': '\t'}, r"run.resume_from='\\t' is blank; give a path, or '' for "
+     'the latest checkpoint'),
+    ({'xla_cache': '  '}, "xla_cache='  ' is blank; give a path, or '' for no cache"),
+    ({'logdir': ' '}, "logdir=' ' is blank; give a path, or '' for a new one under ~/logdir"),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
