@@ -54,6 +54,11 @@ def _parse_flags(argv):
   if len(configs) > 1:  # with overrides, absl says 'config.task is defined twice'
     _usage_error(f'--config is given {len(configs)} times ({", ".join(configs)}); give '
                  'one file and its presets, e.g. --config=configs/dmc.py:train_eval,debug')
+  if configs and not configs[0].split(':', 1)[0].strip():
+    # ml_collections said 'Path to config file is an empty string' (''), or that ' '
+    # 'Is a directory'.
+    _usage_error(f'--config={configs[0]!r} names no config file; give one and its '
+                 'presets, e.g. --config=configs/dmc.py:train_eval,debug')
   try:
     rest = flags.FLAGS(argv)
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
