@@ -27,6 +27,7 @@ import traceback
 
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.envs.wrappers import EnvSetupError
+from dreamerv3_tf.envs.wrappers import TaskError
 
 PASSED = ('seed', 'mode')  # given by the run, never by config.env.py
 
@@ -54,16 +55,19 @@ def make(name, kwargs, gym_options, seed, mode):
 
 
 def resolve(name):
-  """'<module>:<function>' -> (module name, function name, the callable)."""
+  """'<module>:<function>' -> (module name, function name, the callable).
+
+  A name of no such module or function is a TaskError (exit code 2, as an unknown
+  task of a suite); was 1, as a constructor that raised."""
   module_name, sep, function = name.partition(':')
   if not sep or not module_name or not function:
-    raise EnvSetupError(
+    raise TaskError(
         f'task py_{name}: expected py_<module>:<function>, e.g. py_corridor:Corridor')
   try:
     module = importlib.import_module(module_name)
   except ModuleNotFoundError as e:
     if e.name and (module_name + '.').startswith(e.name + '.'):
-      raise EnvSetupError(
+      raise TaskError(
           f'env module {module_name!r} not found: put the directory that holds it on '
           f'PYTHONPATH (or run from there)') from None
     raise EnvSetupError(
@@ -81,7 +85,7 @@ def resolve(name):
                      getattr(v, '__module__', None) == module_name)
       where = module.__file__ or (  # a directory without __init__.py: no file
           f'the directory {", ".join(getattr(module, "__path__", []))}')
-      raise EnvSetupError(
+      raise TaskError(
           f'module {module_name} ({where}) has no {function!r}; its own '
           f'functions and classes: {", ".join(names) or "none"}')
     fn = getattr(fn, part)

@@ -50,6 +50,8 @@ def _flatten(space, gym, prefix=()):
 def _make(gym, task, kwargs):
   """gym.make(task) with every failure as one line naming what to fix."""
   module = task.split(':')[0] if ':' in task else None
+  if module == '':  # gymnasium's 'ValueError: Empty module name', exit code 1
+    raise UnknownTaskError(f'{task!r} names no module before its colon (<module>:<Id-v0>)')
   try:
     return gym.make(task, **kwargs)
   except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
@@ -61,6 +63,9 @@ def _make(gym, task, kwargs):
         'holds it on PYTHONPATH') from None
   except Exception as e:  # noqa: BLE001 - the env's own constructor: one line
     text = ' '.join(str(e).split())
+    if type(e) is gym.error.Error and text.startswith('Malformed environment ID'):
+      # ('CartPole-v1 ', 'Cart Pole-v1'): a task name, not the env failing (exit code 1)
+      raise UnknownTaskError(f'gymnasium has no env {task!r} ({text})') from None
     raise EnvSetupError(f'gymnasium.make({task!r}) raised {type(e).__name__}: {text}') from e
 
 

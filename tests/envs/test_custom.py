@@ -16,6 +16,7 @@ from configs import gym as gym_config
 from dreamerv3_tf import envs
 from dreamerv3_tf import factories
 from dreamerv3_tf.core.base import EnvSpaceError
+from dreamerv3_tf.core.base import exit_code
 from dreamerv3_tf.envs.wrappers import EnvSetupError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -172,6 +173,11 @@ def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
   with pytest.raises(EnvSetupError, match=message) as info:
     envs.make_env(task, env_config(**py), seed=0)
   assert '\n' not in str(info.value)
+  # A task naming no module or function is a config value's error, as gym's unknown
+  # ids (exit code 2; py's were 1, as a constructor that raised).
+  names_none = task in ('py_nomodule:make', 'py_corridor:Coridor', 'py_corridor',
+                        'gym_nomodule:Corridor-v0', 'gym_corridor:Other-v0')
+  assert exit_code(info.value) == (2 if names_none else 1), task
 
 
 @pytest.mark.parametrize('source, message', [

@@ -1,6 +1,7 @@
 """Gymnasium env: discrete and continuous control, dict and image observations."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -8,8 +9,10 @@ import pytest
 gymnasium = pytest.importorskip('gymnasium')
 
 from configs import base  # noqa: E402
+from dreamerv3_tf.core.base import exit_code  # noqa: E402
 from dreamerv3_tf.envs import make_env  # noqa: E402
 from dreamerv3_tf.envs.gym import Gym  # noqa: E402
+from dreamerv3_tf.envs.wrappers import TaskError  # noqa: E402
 
 
 def env_config(**gym):
@@ -161,6 +164,18 @@ def test_render_image_option_cartpole():
 def test_unknown_gym_id():
   with pytest.raises(ValueError, match=r"Unknown task 'gym_NoSuchEnv-v0'.*Valid suites"):
     make_env('gym_NoSuchEnv-v0', env_config(), seed=0)
+
+
+@pytest.mark.parametrize('task, message', [
+    ('gym_CartPole-v1 ', r"gymnasium has no env 'CartPole-v1 ' \(Malformed environment ID"),
+    ('gym_Cart Pole-v1', r"gymnasium has no env 'Cart Pole-v1' \(Malformed environment ID"),
+    ('gym_:Id-v0', r"':Id-v0' names no module before its colon \(<module>:<Id-v0>\)")])
+def test_a_gym_id_of_no_env_shape_is_an_unknown_task(task, message):
+  """Exit code 1 before, as an env whose constructor raised ('Malformed environment ID',
+  'ValueError: Empty module name'): a task name of no env is a config value's (2)."""
+  with pytest.raises(TaskError, match=f"^Unknown task '{re.escape(task)}': {message}") as e:
+    make_env(task, env_config(), seed=0)
+  assert exit_code(e.value) == 2
 
 
 def test_rendered_tasks_print_nothing_on_a_headless_machine():
