@@ -24,11 +24,18 @@ class FlagError(ExportError):
   it was 1, as for a run or an export that cannot be read)."""
 
 
-def normalize(logdir, out):
-  """-> (logdir, out) with ~ expanded and no trailing slash; empty ones refused."""
-  for flag, value in (('--logdir', logdir), ('--out', out)):
+def normalize(logdir, out, checkpoint=None):
+  """-> (logdir, out) with ~ expanded and no trailing slash; empty ones refused, and
+  an empty or broken --checkpoint (given: None is the latest)."""
+  for flag, value in (('--logdir', logdir), ('--out', out), ('--checkpoint', checkpoint)):
+    if flag == '--checkpoint' and value is None:
+      continue
     if not str(value or '').strip():  # '' would name the working directory's files
-      raise FlagError(f'{flag} is empty; give a directory')
+      # (--checkpoint='', an unset shell variable, exported the latest; ' ' failed
+      # after TensorFlow loaded: 'Checkpoint   is missing')
+      raise FlagError(f'{flag} is empty; give a directory' if flag != '--checkpoint' else
+                      f'{flag} is empty; give a checkpoint, or leave the flag out for '
+                      'the latest in LOGDIR/ckpt')
     refusal = base.path_refusal(flag, value)  # its one line would be cut at a break
     if refusal:
       raise FlagError(refusal)
@@ -105,7 +112,7 @@ def command(argv):
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
       raise FlagError(f'unexpected argument {argv[1]!r}; flags start with --')
-    logdir, out = normalize(FLAGS.logdir, FLAGS.out)
+    logdir, out = normalize(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint)
     if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself
       check_out(out, FLAGS.overwrite)

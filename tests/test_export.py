@@ -495,6 +495,24 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   assert sorted(os.listdir(random_run)) == ['config.json', 'spaces.json']
 
 
+@pytest.mark.parametrize('value, line', [
+    # Exported the latest (an unset shell variable), or failed after TensorFlow loaded:
+    # 'Checkpoint   is missing', and 'Error: Checkpoint /tmp/...' cut at the break.
+    ('', 'Error: --checkpoint is empty; give a checkpoint, or leave the flag out for the '
+         'latest in LOGDIR/ckpt'),
+    (' ', 'Error: --checkpoint is empty; give a checkpoint'),
+    ('{tmp}/ckpt\ny', "Error: --checkpoint='{tmp}/ckpt\\ny' holds a line break; give one path")])
+def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path, value, line):
+  result = subprocess.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path}', f'--out={tmp_path}/x',
+       f'--checkpoint={value.format(tmp=tmp_path)}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith(line.format(tmp=tmp_path)), result.stderr
+  assert os.listdir(tmp_path) == []
+
+
 def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, monkeypatch):
   out = tmp_path / 'out'
   out.mkdir()
