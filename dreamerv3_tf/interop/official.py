@@ -396,6 +396,9 @@ def main(argv):
     cli._usage_error(cli._one_line(e, sys.argv))
   if not (FLAGS.logdir or '').strip():  # '' failed with a traceback
     cli._usage_error('--logdir is required: the new logdir of ours to write')
+  if not FLAGS.checkpoint.strip():  # 'Error: : no agent.pkl' once TensorFlow had loaded
+    cli._usage_error('--checkpoint is empty; give the official logdir, its ckpt/ or a '
+                     'save folder')
   for flag, path in (('--checkpoint', FLAGS.checkpoint), ('--logdir', FLAGS.logdir)):
     if base.path_refusal(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
       cli._usage_error(base.path_refusal(flag, path))

@@ -243,6 +243,9 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
     # absl's two lines and exit code 1.
     (['--checkpoint='], 2, 'Config error: flag --checkpoint=None: Flag --checkpoint '
      'must have a value other than None.'),
+    # 'Error: : no agent.pkl' (exit code 1), once TensorFlow had loaded.
+    (['--checkpoint', ''], 2, 'Config error: --checkpoint is empty; give the official logdir'),
+    (['--checkpoint= '], 2, 'Config error: --checkpoint is empty; give the official logdir'),
     # 'Error: /tmp/...' cut at the break, with no cause.
     (['--checkpoint=/tmp/x\ny'], 2, "Config error: --checkpoint='/tmp/x\\ny' holds a line "
      'break; give one path'),
