@@ -688,6 +688,12 @@ def _load_json(logdir, name):
   path = fs.join(logdir, name)
   if not fs.exists(path):
     run = _run_above(fs, logdir, name)
+    if fs.exists(logdir) and not fs.isdir(logdir):
+      # RUN/config.json said 'RUN/config.json/config.json not found: RUN/config.json is
+      # a folder of the run RUN'
+      raise ConfigError(f'{logdir} is a file' + (
+          f' of the run {run}, not its logdir; pass --logdir={run}' if run else
+          ', not the logdir of a training run'))
     if run:  # e.g. RUN/ckpt, where the checkpoints are
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
                         f'pass --logdir={run}')

@@ -395,6 +395,14 @@ def test_a_logdir_inside_a_run_names_the_run(tmp_path):
   assert str(error.value) == (
       f'{logdir}/ckpt/config.json not found: {logdir}/ckpt is a folder of the run '
       f'{logdir}; pass --logdir={logdir}')
+  # A file said '{logdir}/config.json/config.json not found: ... is a folder of the run'.
+  for path, line in ((logdir / 'config.json', f'a file of the run {logdir}, not its '
+                      f'logdir; pass --logdir={logdir}'),
+                     (tmp_path / 'x.txt', 'a file, not the logdir of a training run')):
+    path.touch()
+    with pytest.raises(configuration.ConfigError) as error:
+      export.export_run(str(path), str(tmp_path / 'out'))
+    assert str(error.value) == f'{path} is {line}'
   assert not (tmp_path / 'out').exists()
 
 
