@@ -437,6 +437,13 @@ def main(argv=None):
   """CLI; returns the exit code (0 ok, 1 bad data, 2 bad arguments)."""
   parser = make_parser()
   args = parser.parse_args(argv)
+  # Given but blank ("--out=$OUT" unset): --out '' drew nothing, ' ' wrote ' .png' here,
+  # --task '' and --labels '' were as if left out.
+  for flag, values in (('--out', [args.out]), ('--task', [args.task]),
+                       ('--labels', args.labels or [])):
+    if any(value is not None and not value.strip() for value in values):
+      parser.error(f"{flag} {'holds an empty label' if flag == '--labels' else 'is empty'}; "
+                   'give one or leave the flag out')
   if not args.out and not args.table:
     parser.error('nothing to do: give --out and/or --table')
   if args.labels and len(args.labels) != len(args.logdirs):  # was exit code 1 (bad data)
@@ -448,9 +455,10 @@ def main(argv=None):
     parser.error(refusal)
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
-  if args.out and (args.out.endswith(os.sep) or os.path.isdir(_png(args.out))):
+  if args.out and (args.out.endswith(os.sep) or os.path.isdir(args.out) or
+                   os.path.isdir(_png(args.out))):
     # 'plots/' failed after loading and plotting: "Format '' is not supported" (of
-    # plots/.png), naming no flag.
+    # plots/.png), naming no flag; 'plots' wrote plots.png beside the directory.
     parser.error(f'--out {args.out} names a directory; give the image file, e.g. '
                  f'{os.path.join(args.out, "curves.png")}')
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''

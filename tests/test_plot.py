@@ -277,6 +277,20 @@ def test_bad_inputs(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
       plot.main(['--logdirs', *argv, '--table', '1000'])
     assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
+  for argv, line in (
+      # Drew nothing, and wrote ' .png' into the working directory (exit code 0).
+      (['--out', ''], '--out is empty; give one or leave the flag out'),
+      (['--out', ' '], '--out is empty; give one or leave the flag out'),
+      # As if left out: every task, and the default label.
+      (['--task', ''], '--task is empty; give one or leave the flag out'),
+      (['--labels', ' '], '--labels holds an empty label; give one or leave the flag out'),
+      # Wrote x.png beside the directory x.
+      (['--out', str(tmp_path)], f'--out {tmp_path} names a directory; give the image file, '
+       f'e.g. {tmp_path}/curves.png')):
+    with pytest.raises(SystemExit) as e:
+      plot.main(['--logdirs', str(one), '--table', '1000', *argv])
+    assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
+  assert not os.path.exists(' .png') and not os.path.exists(f'{tmp_path}.png')
   for argv in (['--logdirs', str(logdir)], ['--logdirs', str(logdir), '--table', 'ten'],
                ['--logdirs', str(logdir), '--out', 'x.jpg'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '-5'],
