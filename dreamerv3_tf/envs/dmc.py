@@ -7,6 +7,7 @@ suite's time limit (discount 1: is_last only); discount 0 marks is_terminal.
 """
 
 import os
+import re
 import sys
 import warnings
 
@@ -71,6 +72,11 @@ def _import_suite():
     if isinstance(e, ImportError) and (e.name or '').startswith('dm_control'):
       raise  # dm_control itself is missing: its own message says so
     gl = os.environ.get('MUJOCO_GL', '')
+    known = re.search(r'must be one of (\[.*?\])', str(e))
+    if known:  # a value, not a renderer to install: said 'install it', exit code 1
+      raise TaskError(
+          f'MUJOCO_GL={gl!r} names no renderer of dm_control (it takes one of {known[1]}); '
+          'set MUJOCO_GL=egl, the default for images, or unset it') from None
     raise RuntimeError(
         f'dm_control could not load its renderer MUJOCO_GL={gl} '
         f'({type(e).__name__}: {base.one_line(e)}); install it, or set MUJOCO_GL=egl '

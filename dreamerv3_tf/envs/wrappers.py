@@ -46,9 +46,10 @@ class EnvSetupError(EnvSpaceError):
 
 class TaskError(EnvSetupError):
   """config.task names no task of its suite, or a suite option names what the task
-  does not have (a camera its model lacks), known only once the env loads: a config
-  value, so the exit code of one (2), as for an unknown suite, which the config check
-  refuses before envs start."""
+  does not have (a camera its model lacks), or an environment variable of the suite
+  takes no such value (MUJOCO_GL), known only once the env loads: a user's value, so
+  the exit code of one (2), as for an unknown suite, which the config check refuses
+  before envs start."""
 
   exit_code = 2
 

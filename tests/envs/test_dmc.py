@@ -190,6 +190,24 @@ def test_glfw_without_a_display_is_named_before_it_renders():
 
 
 @pytest.mark.parametrize('image', [False, True])
+def test_a_mujoco_gl_of_no_renderer_is_a_value_error_with_exit_code_2(image):
+  """MUJOCO_GL=bogus (or EGL) said 'install it' as a renderer that failed to load, exit 1."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('from dreamerv3_tf.core import base; from dreamerv3_tf.envs.dmc import DMC\n'
+          'try:\n'
+          f'  DMC("cartpole_balance", image={image}, size=(16, 16))\n'
+          'except Exception as e:\n'
+          '  print(base.exit_code(e), e)\n')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, cwd=root, env={**os.environ, 'MUJOCO_GL': 'EGL',
+                                                      'PYTHONPATH': root})
+  assert result.stdout.startswith(
+      "2 MUJOCO_GL='EGL' names no renderer of dm_control (it takes one of ['', "), result.stdout
+  assert result.stdout.strip().endswith(
+      "set MUJOCO_GL=egl, the default for images, or unset it"), result.stdout
+
+
+@pytest.mark.parametrize('image', [False, True])
 def test_an_empty_mujoco_gl_is_taken_as_unset(image):
   """MUJOCO_GL='' (set but empty) was dm_control's GLFW: without a display, 2 lines of
   GLFWError per env on stderr, with or without images."""
