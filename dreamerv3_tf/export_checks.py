@@ -163,7 +163,8 @@ def _parse_flags(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     # absl names each missing required flag on a line of its own (no flag at all: two).
-    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    boolean = base.boolean_flag_refusal(str(e))  # absl's is a tuple's repr
+    lines = [boolean] if boolean else [x.strip() for x in str(e).splitlines() if x.strip()]
     print(f"Error: {'; '.join([x.rstrip('.') for x in lines[:-1]] + lines[-1:])}",
           file=sys.stderr)
     sys.exit(2)

@@ -105,9 +105,9 @@ def _one_line(error, argv=()):
     hint = (f'; write {int(number)}' if number is not None and math.isfinite(number)
             and number == int(number) else '')
     return f'flag {flag}: {key} takes an integer{hint}'
-  boolean = re.match(r'flag (--config\.([\w.]+)=.*?): .*Non-boolean argument', text, re.S)
-  if boolean:  # absl's own line is a tuple's repr
-    return f'flag {boolean.group(1)}: {boolean.group(2)} takes True or False'
+  boolean = base.boolean_flag_refusal(text)
+  if boolean:
+    return boolean
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   path = _config_path(argv)
   if any(x.startswith('Traceback') for x in lines):

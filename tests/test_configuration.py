@@ -496,6 +496,9 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
     # "... Path to config file is an empty string", and "the config file  : Is a directory".
     (['--config='], "--config='' names no config file; give one and its presets"),
     (['--config= :debug'], "--config=' :debug' names no config file"),
+    # "flag --traceback=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
+    (['--config=configs/dmc.py:debug', '--traceback=maybe'], 'flag --traceback=maybe: '
+     '--traceback takes true or false (--traceback alone is true, --notraceback false)'),
     # Every line naming the logdir was cut at the break: 'Config error: --logdir /tmp/a'.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/a\nb'],
      "--logdir='/tmp/a\\nb' holds a line break; give one path"),

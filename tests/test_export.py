@@ -521,6 +521,16 @@ def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path
   assert os.listdir(tmp_path) == []
 
 
+def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
+  # "flag --tflite=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
+  result = subprocess.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path}', f'--out={tmp_path}/x',
+       '--tflite=maybe'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      'Error: flag --tflite=maybe: --tflite takes true or false (--tflite alone is true, '
+      '--notflite false)'], result.stderr[-3000:]
+
+
 def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, monkeypatch):
   out = tmp_path / 'out'
   out.mkdir()

@@ -198,6 +198,19 @@ def path_refusal(flag, path):
   return None
 
 
+def boolean_flag_refusal(text):
+  """absl's error for a boolean flag given another value, "flag --x=maybe:
+  ('Non-boolean argument to boolean flag', 'maybe')" (a tuple's repr), as a line naming
+  what the flag takes; None for another error."""
+  match = re.match(r'flag (--(config\.)?([\w.]+)=.*?): .*Non-boolean argument', text, re.S)
+  if not match:
+    return None
+  flag, config, name = match.groups()
+  if config:
+    return f'flag {flag}: {name} takes True or False'
+  return f'flag {flag}: --{name} takes true or false (--{name} alone is true, --no{name} false)'
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 
