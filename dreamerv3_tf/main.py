@@ -105,6 +105,10 @@ def _one_line(error, argv=()):
     hint = (f'; write {int(number)}' if number is not None and math.isfinite(number)
             and number == int(number) else '')
     return f'flag {flag}: {key} takes an integer{hint}'
+  number = re.match(r'flag (--config\.([\w.]+)=.*?): could not convert string to float',
+                    text, re.S)
+  if number:  # e.g. an empty value: "could not convert string to float: ''"
+    return f'flag {number.group(1)}: {number.group(2)} takes a number'
   boolean = base.boolean_flag_refusal(text)
   if boolean:
     return boolean

@@ -434,6 +434,9 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
     (['--config.run.steps=1e5'], 'flag --config.run.steps=1e5: run.steps takes an integer; '
      'write 100000'),
     (['--config.run.envs=2.5'], 'flag --config.run.envs=2.5: run.envs takes an integer'),
+    # Said "could not convert string to float: ''".
+    (['--config.run.train_ratio='], 'flag --config.run.train_ratio=: run.train_ratio takes '
+     'a number'),
     # Said "('Non-boolean argument to boolean flag', 'yes')".
     (['--config.random_agent=yes'], 'flag --config.random_agent=yes: random_agent takes '
      'True or False'),
