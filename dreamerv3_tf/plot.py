@@ -100,6 +100,8 @@ def load_run(logdir, label=None):
       what = 'folder' if os.path.isdir(logdir) else 'file'
       raise ValueError(f'{logdir}: no config.json; it is a {what} of the run {parent}: '
                        f'pass {parent}')
+    if not os.path.isdir(logdir):  # was asked 'is this a run directory?'
+      raise ValueError(f'{logdir} is a file, not a run directory')
     raise ValueError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '
         f'is this a run directory?')

@@ -325,6 +325,9 @@ def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, caps
   assert capsys.readouterr().err == (  # said 'it is a folder of the run'
       f'Error: {logdir}/scores.jsonl: no config.json; it is a file of the run {logdir}: '
       f'pass {logdir}\n')
+  (tmp_path / 'notes.txt').write_text('x')  # was asked 'is this a run directory?'
+  assert plot.main(['--logdirs', str(tmp_path / 'notes.txt'), '--table', '1000']) == 1
+  assert capsys.readouterr().err == f'Error: {tmp_path}/notes.txt is a file, not a run directory\n'
 
 
 def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypatch):
