@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import cli_zygote
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
@@ -14,7 +15,7 @@ ROOT = __file__.rsplit('/tests/', 1)[0]
 
 
 def run_main(*args):
-  return subprocess.run(
+  return cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', *args], cwd=ROOT,
       capture_output=True, text=True, timeout=120)
 
@@ -322,7 +323,7 @@ def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
   """`~name` of an unknown user stays as it is in expanduser: the run made a directory
   literally named `~name` in the working directory and trained there."""
   env = dict(os.environ, PYTHONPATH=ROOT)
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', f'--config={ROOT}/configs/dmc.py:train_eval,debug',
        '--logdir=~nosuchuser_dv3/run'], cwd=tmp_path, env=env, capture_output=True,
       text=True, timeout=120)
@@ -393,7 +394,7 @@ def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileg
   cache.chmod(0o555)
   code = 'import sys; from dreamerv3_tf import main; main.use_xla_cache(sys.argv[1])'
   env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}
-  result = subprocess.run([*unprivileged, sys.executable, '-c', code, str(cache)], cwd=ROOT,
+  result = cli_zygote.run([*unprivileged, sys.executable, '-c', code, str(cache)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, env=env)
   assert result.returncode != 0
   assert (f'ConfigError: xla_cache={cache} cannot be a directory of compiled programs '
@@ -473,7 +474,7 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
   env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
   if tf_config is not None:
     env['TF_CONFIG'] = tf_config
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train,debug',
        f'--logdir={tmp_path}/run', '--config.distribute=multi_worker'],
       cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
@@ -511,7 +512,7 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
      "--logdir='/tmp/a\\udcffb' is not UTF-8 text (a name made under another locale?)"),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', *args], cwd=ROOT, capture_output=True,
       text=True, timeout=120, env={**os.environ, 'HOME': str(tmp_path)})
   lines = result.stderr.splitlines()
@@ -523,7 +524,7 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
 
 def test_an_empty_home_is_one_line_not_a_logdir_at_the_root():
   # expanduser turned ~/logdir into /logdir: a run at the file system's root.
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:debug'],
       cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, 'HOME': ''})
   lines = result.stderr.splitlines()
@@ -627,7 +628,7 @@ def test_xla_flags_of_the_environment_that_xla_refuses_are_one_line(
     name, value, message, tmp_path):
   value = value.format(suite=os.environ.get('XLA_FLAGS', ''))
   env = dict(os.environ, **{name: value})
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train,debug',
        f'--logdir={tmp_path}/run', '--config.task=dummy_disc_vec'],
       cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)

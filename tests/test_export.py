@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli_zygote
 from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -106,7 +107,7 @@ def cartpole(tmp_path_factory):
   config = dmc.get_config('train_eval,debug')
   agent = make_run(logdir, config, *CARTPOLE)
   out = logdir / 'export'
-  result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}', '--tflite'),
+  result = cli_zygote.run(export_cmd(f'--logdir={logdir}', f'--out={out}', '--tflite'),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'to {out} (signatures:' in result.stdout
@@ -122,7 +123,7 @@ def episode(cartpole, tmp_path_factory):
   _, _, out = cartpole
   tmp = tmp_path_factory.mktemp('episode')
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-c', EPISODE, str(tmp / 'ep.npz'), str(out), '200'],
       cwd=tmp, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -298,7 +299,7 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
   # The same from the command in a user's shell (no TF_CPP_MIN_LOG_LEVEL): the 9 lines
   # TensorFlow logs as it loads came before the one line.
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  result = subprocess.run(
+  result = cli_zygote.run(
       export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a',
                  f'--checkpoint={logdir}/ckpt/ckpt-9'),
       cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
@@ -308,7 +309,7 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
   assert not (tmp_path / 'a').exists()
   before = sorted(os.listdir(out))
   stamp = os.path.getmtime(out / 'saved_model.pb')
-  result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}'),
+  result = cli_zygote.run(export_cmd(f'--logdir={logdir}', f'--out={out}'),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1
   lines = [x for x in result.stderr.splitlines() if x.startswith('Error:')]
@@ -327,7 +328,7 @@ def test_stdout_that_nothing_reads_is_one_line_and_the_export_whole(cartpole, tm
   traceback (BrokenPipeError)."""
   logdir, _, _ = cartpole
   out = tmp_path / 'export'
-  proc = subprocess.Popen(export_cmd(f'--logdir={logdir}', f'--out={out}'), cwd=ROOT,
+  proc = cli_zygote.Popen(export_cmd(f'--logdir={logdir}', f'--out={out}'), cwd=ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   proc.stdout.close()
   stderr = proc.stderr.read()
@@ -347,7 +348,7 @@ def test_stdout_on_a_full_disk_is_one_line_and_the_export_whole(cartpole, tmp_pa
   logdir, _, _ = cartpole
   out = tmp_path / 'export'
   with open('/dev/full', 'w') as full:
-    result = subprocess.run(export_cmd(f'--logdir={logdir}', f'--out={out}'), cwd=ROOT,
+    result = cli_zygote.run(export_cmd(f'--logdir={logdir}', f'--out={out}'), cwd=ROOT,
                             stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
   assert result.returncode == 1, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
@@ -415,7 +416,7 @@ def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
   # The CLI: an unreadable config.json (a ConfigError from outside the old except).
   (tmp_path / 'run').mkdir()
   (tmp_path / 'run' / 'config.json').write_text('{not json')
-  result = subprocess.run(export_cmd(f'--logdir={tmp_path}/run', f'--out={tmp_path}/out'),
+  result = cli_zygote.run(export_cmd(f'--logdir={tmp_path}/run', f'--out={tmp_path}/out'),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
@@ -431,7 +432,7 @@ def test_out_in_a_directory_that_cannot_be_written_is_named_first(tmp_path, unpr
   folder.chmod(0o555)
   code = ('import sys; from dreamerv3_tf import export_checks; '
           'export_checks.check_out(sys.argv[1], False)')
-  result = subprocess.run([*unprivileged, sys.executable, '-c', code, str(folder / 'policy')],
+  result = cli_zygote.run([*unprivileged, sys.executable, '-c', code, str(folder / 'policy')],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert result.stderr.splitlines()[-1] == (
       f'dreamerv3_tf.export_checks.ExportError: --out {folder}/policy: cannot write in '
@@ -440,13 +441,13 @@ def test_out_in_a_directory_that_cannot_be_written_is_named_first(tmp_path, unpr
 
 
 def test_a_missing_flag_is_one_line_with_exit_code_2(tmp_path):
-  result = subprocess.run(export_cmd(f'--logdir={tmp_path}'), cwd=ROOT,
+  result = cli_zygote.run(export_cmd(f'--logdir={tmp_path}'), cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 2, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
       'Error: flag --out=None: Flag --out must have a value other than None.']
   # No flag at all was two lines, one per missing flag.
-  result = subprocess.run(export_cmd(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+  result = cli_zygote.run(export_cmd(), cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2 and result.stderr.splitlines() == [
       'Error: flag --logdir=None: Flag --logdir must have a value other than None; '
       'flag --out=None: Flag --out must have a value other than None.'], result.stderr
@@ -492,7 +493,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
                      f"Error: --out='{tmp_path}/x\\ny' holds a line break; give one path"),
       'empty_out': ([f'--logdir={logdir}', '--out='], 'Error: --out is empty; give a directory'),
   }[case]
-  result = subprocess.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
+  result = cli_zygote.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
   # 2 for a flag's value (stray, line_break and empty_out were 1), 1 for the files'.
   code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out') else 1
@@ -511,7 +512,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
     (' ', 'Error: --checkpoint is empty; give a checkpoint'),
     ('{tmp}/ckpt\ny', "Error: --checkpoint='{tmp}/ckpt\\ny' holds a line break; give one path")])
 def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path, value, line):
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path}', f'--out={tmp_path}/x',
        f'--checkpoint={value.format(tmp=tmp_path)}'],
       cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -523,7 +524,7 @@ def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path
 
 def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
   # "flag --tflite=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path}', f'--out={tmp_path}/x',
        '--tflite=maybe'], cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2 and result.stderr.splitlines() == [
@@ -596,7 +597,7 @@ def test_a_stop_is_one_line_and_leaves_out_as_it_was(tmp_path, script, code, wor
   out = tmp_path / 'out'
   out.mkdir()
   (out / 'saved_model.pb').write_text('old')
-  result = subprocess.run([sys.executable, '-c', script, str(out)], cwd=ROOT,
+  result = cli_zygote.run([sys.executable, '-c', script, str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == code, result.stderr[-3000:]
   assert our_lines(result.stderr) == [f'{word}; an unfinished export leaves --out as it was']
@@ -653,7 +654,7 @@ def test_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   run = tmp_path / 'run'
   configuration.save(dmc.get_config('debug'), str(run))
   configuration.save_spaces(str(run), *CARTPOLE)
-  result = subprocess.run(export_cmd(f'--logdir={run}', f'--out={tmp_path}/out'), cwd=ROOT,
+  result = cli_zygote.run(export_cmd(f'--logdir={run}', f'--out={tmp_path}/out'), cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_XLA_FLAGS='garbage'))
   assert result.returncode == 1 and result.stderr.splitlines() == [

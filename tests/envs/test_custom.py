@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+import cli_zygote
 from configs import gym as gym_config
 from dreamerv3_tf import envs
 from dreamerv3_tf import factories
@@ -87,7 +88,7 @@ def test_readme_command_trains_with_env_workers(user_dir, tmp_path):
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'  # as a user's shell, set by hand
   logdir = tmp_path / 'corridor'
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', *args, f'--logdir={logdir}',
        '--config.run.parallel=True', '--config.run.steps=300',
        # Intervals in steps: the debug preset logs every 5 s, and a run on a warm XLA
@@ -198,7 +199,7 @@ def run_main(user_dir, tmp_path, *flags):
   """`python -m dreamerv3_tf.main` on gym.py's debug preset from a user's shell."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
-  return subprocess.run(
+  return cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
        f'--logdir={tmp_path}/run', *flags],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

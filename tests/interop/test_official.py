@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli_zygote
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export
 from dreamerv3_tf.core import base
@@ -214,7 +215,7 @@ def test_an_import_stopped_while_it_writes_takes_back_what_it_wrote(
 
 def test_cli_refuses_in_one_line(tmp_path, golden):
   params, meta = golden
-  help_text = subprocess.run(
+  help_text = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official', '--help'],
       capture_output=True, text=True, cwd=ROOT, timeout=120)
   # absl prints the usage to stdout (and exits with 1 after --help).
@@ -222,7 +223,7 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
   # The golden official config names sizes our dummy task's spaces do not fit: the
   # refusal is one line on stderr, exit code 1, and nothing is written.
   write_official(tmp_path / 'official', params, config=meta['official'])
-  run = subprocess.run(
+  run = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
        '--config=configs/dmc.py:train_eval', '--config.task=dummy_cont',
@@ -263,7 +264,7 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   if '--checkpoint=' in args:  # that case leaves the flag out
     flags = [x for x in flags if not x.startswith('--checkpoint=')]
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  run = subprocess.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
+  run = cli_zygote.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
                        capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
   lines = run.stderr.splitlines()
   assert run.returncode == code and len(lines) == 1, run.stderr[-2000:]
@@ -276,7 +277,7 @@ def test_cli_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   (tmp_path / 'official' / 'ckpt').mkdir(parents=True)
   flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
            '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont']
-  run = subprocess.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
+  run = cli_zygote.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
                        capture_output=True, text=True, cwd=ROOT, timeout=300,
                        env=dict(os.environ, TF_XLA_FLAGS='--tf_xla_nosuch=1'))
   assert run.returncode == 2 and run.stderr.splitlines() == [
@@ -290,7 +291,7 @@ def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
   import signal
   import time
   (tmp_path / 'official').mkdir()
-  proc = subprocess.Popen(
+  proc = subprocess.Popen(  # a real start: TensorFlow loads in it
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
        '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont'],
@@ -327,14 +328,14 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   write_official(tmp_path / 'official', params)
   flags = ['--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
            '--config.run.parallel=False', '--config.env.dummy.length=30']
-  run = subprocess.run(
+  run = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}', *flags],
       capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
   assert 'Imported' in run.stdout and 'at env step 100' in run.stdout
   # Its stdout a pipe that nothing reads (`| true`): a traceback after the import.
-  proc = subprocess.Popen(
+  proc = cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "piped"}', *flags],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -348,7 +349,7 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   # Its stdout on a full disk (`> log`): 'Error: [Errno 28] No space left on device'.
   if os.path.exists('/dev/full'):
     with open('/dev/full', 'w') as full:
-      run = subprocess.run(
+      run = cli_zygote.run(
           [sys.executable, '-m', 'dreamerv3_tf.interop.official',
            f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "full"}', *flags],
           stdout=full, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=300)
@@ -357,7 +358,7 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
         'Stopped: cannot write to stdout (No space left on device); the import in '
         f'{tmp_path / "full"} is written whole']
     assert (tmp_path / 'full' / 'ckpt' / 'checkpoint').exists()
-  run = subprocess.run(
+  run = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={tmp_path / "ours"}',
        f'--out={tmp_path / "export"}'], capture_output=True, text=True, cwd=ROOT,
       timeout=300)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli_zygote
 import faulty_env
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -55,7 +56,7 @@ SAVED_STEPS = 200
 
 
 def cli(logdir, *args, **kwargs):
-  return subprocess.run(
+  return cli_zygote.run(
       [*kwargs.pop('prefix', []), sys.executable, '-m', 'dreamerv3_tf.main',
        '--config=configs/dmc.py:train_eval,debug', f'--logdir={logdir}', *args],
       cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
@@ -252,7 +253,7 @@ HOLD = ('import sys, time\nfrom dreamerv3_tf.core import dirlock\n'
 def test_a_second_run_in_a_logdir_in_use_is_one_line_and_changes_nothing(logdir):
   """The same command started twice, or a job restarted while its old process still
   ran: both resumed, saved, and pruned or set aside each other's checkpoints."""
-  other = subprocess.Popen([sys.executable, '-c', HOLD, str(logdir)], cwd=ROOT,
+  other = cli_zygote.Popen([sys.executable, '-c', HOLD, str(logdir)], cwd=ROOT,
                            stdout=subprocess.PIPE, text=True)
   try:
     assert other.stdout.readline() == 'held\n'
@@ -286,7 +287,7 @@ def test_a_relative_logdir_in_a_deleted_directory_is_one_line(tmp_path):
     os.chdir(gone)
     os.rmdir(gone)
 
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main',
        f'--config={ROOT}/configs/dmc.py:train_eval,debug', '--logdir=run', *RUN_FLAGS],
       preexec_fn=start_in_gone, capture_output=True, text=True, timeout=120,
@@ -560,7 +561,7 @@ def test_a_run_that_made_the_logdir_while_this_one_started_is_left_as_it_was(
 def test_env_output_error_through_the_cli(tmp_path):
   code = ('import faulty_env, sys; faulty_env.inject("inf_reward", "eval"); '
           'from dreamerv3_tf import main; main.entry()')
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-c', code, '--config=configs/dmc.py:train_eval,debug',
        f'--logdir={tmp_path}/run', *run_flags('dummy_disc', parallel=True, report_every=-1)],
       cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -574,7 +575,7 @@ def test_env_output_error_through_the_cli(tmp_path):
 def resumed_and_training(logdir, *args):
   """`main` resuming `logdir` for endless steps, once it has saved a checkpoint of its own."""
   saved = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
-  proc = subprocess.Popen(
+  proc = cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
        f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000', *args],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -622,7 +623,7 @@ def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdi
   """`main ... | head -1`: the run stopped with 'Error: [Errno 32] Broken pipe', which
   named neither stdout nor the checkpoints kept."""
   before = snapshot(logdir)
-  proc = subprocess.Popen(
+  proc = cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
        f'--logdir={logdir}', *RUN_FLAGS], cwd=ROOT, stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True)
@@ -742,7 +743,7 @@ def test_an_eval_only_logdir_renamed_while_it_runs_stops_it_and_is_not_made_agai
   logdir's path led (a new directory at that path, or failed writes). Episodes of 10
   steps: each write has some, which the logger's close wrote into the new directory."""
   logdir = tmp_path / 'eval'
-  proc = subprocess.Popen(
+  proc = cli_zygote.Popen(
       eval_only_cmd(logdir, agent_ckpt, '--config.run.steps=100000000',
                     '--config.run.log_every=-1', '--config.env.dummy.length=10'),
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -769,7 +770,7 @@ def test_ctrl_c_as_eval_only_ends_is_never_a_kill(agent_ckpt, tmp_path):
   codes = []
   for attempt in range(3):  # the kill came on the first attempt before the fix
     logdir = tmp_path / f'eval{attempt}'
-    proc = subprocess.Popen(
+    proc = cli_zygote.Popen(
         eval_only_cmd(logdir, agent_ckpt, '--config.run.steps=60'),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -829,7 +830,7 @@ def test_stdout_on_a_full_disk_is_one_line_naming_stdout(logdir):
   no file."""
   before = snapshot(logdir)
   with open('/dev/full', 'w') as full:
-    result = subprocess.run(
+    result = cli_zygote.run(
         [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
          f'--logdir={logdir}', *RUN_FLAGS], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
         text=True, timeout=300)
@@ -922,7 +923,7 @@ def test_a_stop_signal_while_starting_is_one_line(tmp_path, sig, code, word):
   printed a traceback and SIGTERM ended the program without a word."""
   (tmp_path / 'slow.py').write_text(SLOW_CONFIG)
   cue = tmp_path / 'cue'
-  proc = subprocess.Popen(
+  proc = cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.main', f'--config={tmp_path}/slow.py',
        f'--logdir={tmp_path}/run'], cwd=ROOT, stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONPATH': ROOT, 'CUE': str(cue)})
@@ -944,7 +945,7 @@ def test_a_stop_signal_held_across_the_malloc_restart_is_one_line(tmp_path):
   code = ('import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); '
           'os.kill(os.getpid(), signal.SIGTERM); '
           'os.execv(sys.executable, [sys.executable, "-m", "dreamerv3_tf.main", *sys.argv[1:]])')
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-c', code, '--config=configs/nosuch.py', f'--logdir={tmp_path}/run'],
       cwd=ROOT, capture_output=True, text=True, timeout=60,
       env={**os.environ, 'PYTHONPATH': ROOT, 'DREAMERV3_TF_MALLOC': 'system'})

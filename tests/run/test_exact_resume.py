@@ -11,6 +11,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import cli_zygote
 from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -54,7 +55,7 @@ def final_state(logdir):
 
 def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
   straight, resumed = tmp_path / 'straight', tmp_path / 'resumed'
-  run_a = subprocess.Popen(command(straight, STEPS), cwd=ROOT,
+  run_a = cli_zygote.Popen(command(straight, STEPS), cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   # Run B starts once A has compiled: it loads A's programs from the XLA cache.
   head = []
@@ -64,7 +65,7 @@ def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
       break
   assert run_a.poll() is None, ''.join(head)[-3000:]
   # Run B: kill it with SIGKILL once a checkpoint past the first third exists.
-  run_b = subprocess.Popen(command(resumed, 10 ** 9), cwd=ROOT,
+  run_b = cli_zygote.Popen(command(resumed, 10 ** 9), cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
   ckpt_dir = str(resumed / 'ckpt')
   deadline = time.time() + 300
@@ -78,7 +79,7 @@ def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
   run_b.wait()
   saved = loop_step(tf.train.latest_checkpoint(ckpt_dir))
   assert STEPS // 3 <= saved < STEPS
-  result = subprocess.run(command(resumed, STEPS), cwd=ROOT, capture_output=True, text=True,
+  result = cli_zygote.run(command(resumed, STEPS), cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'at step {saved}.' in result.stdout

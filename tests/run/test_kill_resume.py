@@ -10,6 +10,7 @@ import time
 
 import tensorflow as tf
 
+import cli_zygote
 from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -50,7 +51,7 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
   configuration.finalize(config)
   previous, interrupted = None, 0
   for kill in range(KILLS):
-    proc = subprocess.Popen(
+    proc = cli_zygote.Popen(
         command(logdir), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Wait until it resumed (or started) and saved at least once more, then kill
     # at a random moment: with saves every iteration, many kills land in a save.
@@ -83,7 +84,7 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
   assert interrupted >= KILLS // 2
   # The next start removes what the interrupted saves left behind (one that has steps
   # to run: a finished run is left as it is).
-  subprocess.run(command(logdir, steps=loop_state(previous)['step'] + 1), cwd=ROOT,
+  cli_zygote.run(command(logdir, steps=loop_state(previous)['step'] + 1), cwd=ROOT,
                  check=True, capture_output=True, timeout=120)
   assert not partial_saves(ckpt_dir)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli_zygote
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import factories
 from dreamerv3_tf.run import nonfinite
@@ -232,7 +233,7 @@ def test_a_nonfinite_agent_is_never_saved(patched, tmp_path):
 def test_cli_stops_with_one_line_after_consecutive_nonfinite_updates(tmp_path):
   """Exploding gradients (a reward loss scale of 1e30): every update is skipped."""
   logdir = tmp_path / 'run'
-  result = subprocess.run([
+  result = cli_zygote.run([
       sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
       f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
       '--config.logger.outputs=jsonl', '--config.jit=False', '--config.run.save_every=0',

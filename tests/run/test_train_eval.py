@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import cli_zygote
 from configs import dmc
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -161,7 +162,7 @@ def main_cmd(logdir, *args):
 def test_dmc_in_this_process_with_egl_loaded_ends_with_exit_0(tmp_path):
   """MuJoCo's EGL (Mesa's LLVM) and TensorFlow in one process crashed at the teardown
   after everything was saved (exit 134 or 139, "free(): invalid pointer")."""
-  result = subprocess.run(
+  result = cli_zygote.run(
       main_cmd(tmp_path / 'run', '--config.run.parallel=False', '--config.run.steps=20'),
       cwd=ROOT, capture_output=True, text=True, timeout=240,
       env={**{k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'},
@@ -174,7 +175,7 @@ def test_dmc_in_this_process_with_egl_loaded_ends_with_exit_0(tmp_path):
 def test_sigkill_and_resume_on_dmc(tmp_path):
   """A run killed with SIGKILL resumes from its last checkpoint with both replays."""
   logdir = tmp_path / 'run'
-  proc = subprocess.Popen(
+  proc = cli_zygote.Popen(
       main_cmd(logdir, '--config.run.save_every=1', '--config.run.steps=1000000'),
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
   ckpt_dir = logdir / 'ckpt'
@@ -196,7 +197,7 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
   assert loop['step'] > 0
   # Resume with steps equal to the saved step: the run has finished, and is left as it is.
   before = sorted(os.listdir(ckpt_dir))
-  result = subprocess.run(
+  result = cli_zygote.run(
       main_cmd(logdir, f'--config.run.steps={loop["step"]}', '--config.run.save_every=0'),
       cwd=ROOT, capture_output=True, text=True, timeout=240)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -206,7 +207,7 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
   # And it goes on from there, with both replays as they were saved: their steps come
   # first, in order ('dyn/*' are latents that training writes back). No eval episode
   # this time, so the eval replay (capacity 1000) evicts nothing.
-  result = subprocess.run(
+  result = cli_zygote.run(
       main_cmd(logdir, f'--config.run.steps={loop["step"] + 200}',
                '--config.run.report_every=0'),
       cwd=ROOT, capture_output=True, text=True, timeout=240)
@@ -239,7 +240,7 @@ def test_eval_only_from_a_checkpoint_writes_epstats(dummy_run, tmp_path):
 
 
 def test_eval_only_without_a_checkpoint_fails_with_one_line(tmp_path):
-  result = subprocess.run(
+  result = cli_zygote.run(
       main_cmd(tmp_path / 'run', '--config.script=eval_only', '--config.task=dummy_disc_vec',
                f'--config.run.from_checkpoint={tmp_path}/nothing'),
       cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -1,0 +1,398 @@
+"""CLI runs for tests, forked from a process that has already imported TensorFlow.
+
+Importing TensorFlow costs every `python -m dreamerv3_tf.main` of the suite seconds of
+CPU; a forked run that goes on to train takes about 1.8 s less, and the suite 35-40 s
+less wall time on 2 cores (BENCHMARKS.md, session 26). `Popen` is `subprocess.Popen`
+for such a command, with one difference: the process is forked
+from a zygote, a process of this test worker's that imported TensorFlow (and Keras) as
+`main` does and then nothing else. The forked process takes the command's fds, cwd,
+environment, argv and sys.path, and runs the module as `python -m` would: our modules
+load anew in it (the zygote drops them), so it runs the same code on the same inputs.
+
+What a fork cannot give, it does not pretend to: a command runs as a real process when
+its environment differs from the zygote's in a variable TensorFlow or the C library
+reads as they load (IMPORT_TIME_ENV), when it is not `python -m` of a module in
+MODULES, or with subprocess options the zygote does not carry (preexec_fn, pass_fds,
+user and group changes). Tests of the start itself (its lines while TensorFlow loads,
+the malloc `main` restarts with) use plain subprocesses.
+
+The forked process is the zygote's child: its exit status reaches this process over
+the zygote's socket, and poll, wait, communicate, send_signal and kill behave as for a
+child of this process (pid is the real pid).
+"""
+
+import array
+import atexit
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MODULES = ('dreamerv3_tf.main', 'dreamerv3_tf.export', 'dreamerv3_tf.eval_only',
+           'dreamerv3_tf.interop.official')
+# Read while TensorFlow, XLA or the C library load (a forked process would keep the
+# zygote's values): a command whose environment differs in one runs as a real process.
+IMPORT_TIME_ENV = (
+    'TF_CPP_MIN_LOG_LEVEL', 'TF_CPP_MAX_VLOG_LEVEL', 'TF_CPP_VMODULE', 'TF_XLA_FLAGS',
+    'XLA_FLAGS', 'TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_USE_LEGACY_KERAS',
+    'CUDA_VISIBLE_DEVICES', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'MALLOC_CONF',
+    'NPY_DISABLE_CPU_FEATURES', 'OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'PYTHONHASHSEED',
+    'PYTHONPATH', 'PYTHONWARNINGS', 'PYTHONDONTWRITEBYTECODE', 'KERAS_BACKEND',
+    'TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS', 'DREAMERV3_TF_NO_ZYGOTE')
+# Packages the zygote imported that a forked process sees only once it imports them.
+HIDDEN_UNTIL_IMPORTED = ('tensorflow', 'keras', 'tf_keras', 'pybind11_abseil')
+
+
+def _import_env(env):
+  return {k: env.get(k) for k in IMPORT_TIME_ENV}
+
+
+class _Zygote:
+  """The zygote process of this test worker and the socket it serves on."""
+
+  def __init__(self):
+    self.dir = tempfile.mkdtemp(prefix='zygote')
+    self.path = os.path.join(self.dir, 'socket')
+    self.env = dict(os.environ)
+    self.proc = subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), self.path], cwd=ROOT, env=self.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    ready = self.proc.stdout.readline()
+    if ready.strip() != 'ready':
+      raise RuntimeError(f'the zygote did not start: {ready!r}')
+
+  def close(self):
+    self.proc.kill()
+    self.proc.wait()
+    for name in os.listdir(self.dir):
+      os.unlink(os.path.join(self.dir, name))
+    os.rmdir(self.dir)
+
+
+_zygote = None
+_lock = threading.Lock()
+
+
+def _get_zygote():
+  global _zygote
+  with _lock:
+    if _zygote is None or _zygote.proc.poll() is not None:
+      _zygote = _Zygote()
+      atexit.register(_zygote.close)
+    return _zygote
+
+
+def _forkable(args, kwargs):
+  """-> (module, env) when `args` is `python -m MODULE ...` that can be forked, else None."""
+  if isinstance(args, (str, bytes)) or len(args) < 3 or kwargs.get('shell'):
+    return None
+  if args[0] != sys.executable or args[1] != '-m' or args[2] not in MODULES:
+    return None
+  if any(kwargs.get(k) for k in ('preexec_fn', 'pass_fds', 'user', 'group', 'extra_groups',
+                                 'executable', 'umask')) or kwargs.get('umask', -1) != -1:
+    return None
+  env = dict(os.environ if kwargs.get('env') is None else kwargs['env'])
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or _import_env(env) != _import_env(os.environ):
+    return None
+  return args[2], env
+
+
+class Popen(subprocess.Popen):
+  """subprocess.Popen; `python -m MODULE` of MODULES forked from the zygote."""
+
+  def __init__(self, args, **kwargs):
+    self._zygote_request = _forkable(args, kwargs)
+    self._zygote_conn = None
+    super().__init__(args, **kwargs)
+
+  def _execute_child(self, args, executable, preexec_fn, close_fds, pass_fds, cwd, env,
+                     startupinfo, creationflags, shell, p2cread, p2cwrite, c2pread,
+                     c2pwrite, errread, errwrite, restore_signals, gid, gids, uid, umask,
+                     start_new_session, process_group):
+    if self._zygote_request is None:
+      return super()._execute_child(
+          args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
+          creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,
+          restore_signals, gid, gids, uid, umask, start_new_session, process_group)
+    module, env = self._zygote_request
+    # Unredirected streams are this process's own, as a real child's would be.
+    fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
+           errwrite if errwrite != -1 else 2]
+    request = {'argv': [os.fsdecode(a) for a in args[3:]], 'module': module,
+               'cwd': os.fsdecode(cwd) if cwd is not None else os.getcwd(), 'env': env,
+               'new_session': bool(start_new_session),
+               'process_group': -1 if process_group is None else process_group}
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+      conn.connect(_get_zygote().path)
+      conn.sendmsg([json.dumps(request).encode() + b'\n'],
+                   [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds))])
+      self._zygote_buffer = b''
+      line = self._zygote_line(conn, None)
+      if not line.startswith('pid '):
+        raise RuntimeError(f'the zygote did not fork: {line!r}')
+      self.pid = int(line.split()[1])
+      self._child_created = True
+      self._zygote_conn = conn
+    except BaseException:
+      conn.close()
+      raise
+    finally:
+      # The forked process has its ends; close ours as Popen does after exec.
+      self._close_pipe_fds(p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite)
+
+  def _zygote_line(self, conn, timeout):
+    """The zygote's next line, waiting at most `timeout` s (None: until it comes) -> str,
+    or None if it has not come; '' once the zygote closed the connection."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while b'\n' not in self._zygote_buffer:
+      left = None if deadline is None else max(0.0, deadline - time.monotonic())
+      if not select.select([conn], [], [], left)[0]:
+        return None
+      part = conn.recv(4096)
+      if not part:
+        return ''
+      self._zygote_buffer += part
+    line, self._zygote_buffer = self._zygote_buffer.split(b'\n', 1)
+    return line.decode()
+
+  def _status_from_zygote(self, timeout):
+    """Reads the exit code once the zygote sent it -> returncode or None."""
+    line = self._zygote_line(self._zygote_conn, timeout)
+    if line is None:
+      return None
+    if not line.startswith('exit '):
+      raise RuntimeError(f'the zygote ended before its forked process did: {line!r}')
+    self.returncode = int(line.split()[1])
+    self._zygote_conn.close()
+    self._zygote_conn = None
+    return self.returncode
+
+  def _internal_poll(self, _deadstate=None, **kwargs):
+    if self._zygote_request is None:
+      return super()._internal_poll(_deadstate=_deadstate, **kwargs)
+    if self.returncode is None and self._zygote_conn is not None:
+      self._status_from_zygote(timeout=0)
+    return self.returncode
+
+  def _wait(self, timeout):
+    if self._zygote_request is None:
+      return super()._wait(timeout)
+    if self.returncode is not None:
+      return self.returncode
+    if self._status_from_zygote(timeout) is None:
+      raise subprocess.TimeoutExpired(self.args, timeout)
+    return self.returncode
+
+  def send_signal(self, sig):
+    if self._zygote_request is None:
+      return super().send_signal(sig)
+    if self.returncode is None and self._zygote_conn is not None:
+      self.poll()
+      if self.returncode is None:
+        os.kill(self.pid, sig)
+
+
+def run(*popenargs, input=None, capture_output=False, timeout=None, check=False, **kwargs):
+  """subprocess.run through `Popen` above."""
+  if capture_output:
+    kwargs['stdout'] = kwargs['stderr'] = subprocess.PIPE
+  with Popen(*popenargs, stdin=subprocess.PIPE if input is not None else kwargs.pop(
+      'stdin', None), **kwargs) as process:
+    try:
+      stdout, stderr = process.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
+      raise
+    except BaseException:
+      process.kill()
+      raise
+    retcode = process.poll()
+    if check and retcode:
+      raise subprocess.CalledProcessError(retcode, process.args, output=stdout, stderr=stderr)
+  return subprocess.CompletedProcess(process.args, retcode, stdout, stderr)
+
+
+# --- the zygote --------------------------------------------------------------------
+
+
+def _serve(path):
+  # What `python -m` adds before the interpreter's own paths comes from each request.
+  ours = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+  base_path = [p for p in sys.path[1:] if p not in ours]  # [0]: this file's directory
+  sys.path.insert(0, ROOT)
+  from dreamerv3_tf import startup
+  # The exit handlers the import registers are a forked process's only once it imports
+  # TensorFlow.
+  handlers, register = [], atexit.register  # (fn, args, kwargs) to call at the unhiding
+  atexit.register = lambda fn, *a, **k: handlers.append((register, (fn, *a), k)) or fn
+  from absl import app
+  from absl import flags
+  defined = set(flags.FLAGS)
+  try:
+    startup.import_tensorflow(startup.log_level())
+  finally:
+    atexit.register = register
+  # Our modules load anew in every forked process, as in a fresh one.
+  for name in [m for m in sys.modules if m.split('.')[0] in ('dreamerv3_tf', 'configs')]:
+    del sys.modules[name]
+  # TensorFlow is out of sys.modules until the forked process imports it: code that
+  # asks whether it is loaded (core/base.py) sees what a fresh process would.
+  hidden = {m: sys.modules.pop(m) for m in list(sys.modules)
+            if m.split('.')[0] in HIDDEN_UNTIL_IMPORTED}
+  # So are the callbacks the import left for absl's app.run (one lists the devices:
+  # TensorFlow's runtime then starts, and logs), and the absl flags it defined.
+  handlers += [(app.call_after_init, (fn,), {}) for fn in app._init_callbacks]  # noqa: SLF001
+  app._init_callbacks.clear()  # noqa: SLF001
+  for name in set(flags.FLAGS) - defined:
+    handlers.append((flags.FLAGS.__setitem__, (name, flags.FLAGS[name]), {}))
+    delattr(flags.FLAGS, name)
+  _die_with_parent()
+  server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+  server.bind(path)
+  server.listen(16)
+  print('ready', flush=True)
+  while True:
+    conn, _ = server.accept()
+    message, ancillary, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(3 * 4))
+    while not message.endswith(b'\n'):
+      message += conn.recv(1 << 20)
+    fds = array.array('i')
+    for level, kind, data in ancillary:
+      if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+        fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+    request = json.loads(message)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+      server.close()
+      conn.close()
+      _child(request, list(fds), base_path, hidden, handlers)  # never returns
+    for fd in fds:
+      os.close(fd)
+    conn.sendall(f'pid {pid}\n'.encode())
+    threading.Thread(target=_report, args=(conn, pid), daemon=True).start()
+
+
+def _report(conn, pid):
+  _, status = os.waitpid(pid, 0)
+  try:
+    conn.sendall(f'exit {os.waitstatus_to_exitcode(status)}\n'.encode())
+  except OSError:  # the test went away
+    pass
+  conn.close()
+
+
+def _child(request, fds, base_path, hidden, handlers):
+  code = 1
+  try:
+    for target, fd in zip((0, 1, 2), fds):
+      os.dup2(fd, target)
+    for fd in fds:
+      if fd not in (0, 1, 2):
+        os.close(fd)
+    if request['new_session']:
+      os.setsid()
+    elif request['process_group'] >= 0:
+      os.setpgid(0, request['process_group'])
+    os.chdir(request['cwd'])
+    os.environ.clear()
+    os.environ.update(request['env'])
+    # sys.path as `python -m` sets it: the cwd, PYTHONPATH, then the interpreter's own.
+    extra = [p for p in request['env'].get('PYTHONPATH', '').split(os.pathsep) if p]
+    sys.path[:] = [os.getcwd()] + extra + [p for p in base_path if p not in extra]
+    sys.meta_path.insert(0, _Unhide(hidden, handlers))
+    import runpy
+    sys.argv = [request['module']] + request['argv']
+    sys.orig_argv = [sys.executable, '-m', request['module']] + request['argv']
+    runpy.run_module(request['module'], run_name='__main__', alter_sys=True)
+    code = 0
+  except SystemExit as e:
+    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    if not isinstance(e.code, (int, type(None))):
+      print(e.code, file=sys.stderr)
+  except KeyboardInterrupt:  # the interpreter's way: the traceback, then death by SIGINT
+    import traceback
+    traceback.print_exc()
+    code = -signal.SIGINT
+  except BaseException:  # noqa: BLE001  (as the interpreter reports it)
+    import traceback
+    traceback.print_exc()
+  _exit(code)
+
+
+def _exit(code):
+  """Ends the forked process as the interpreter ends: threads joined, exit handlers
+  run, streams flushed."""
+  try:
+    threading._shutdown()
+    import atexit as handlers
+    handlers._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+  except BaseException:  # noqa: BLE001
+    pass
+  if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+  os._exit(code & 0xFF)
+
+
+class _Unhide:
+  """Puts the zygote's TensorFlow modules back into sys.modules at the first import of
+  one of them, with what their import registered (exit handlers, absl callbacks): that
+  import then takes no time, and returns the zygote's module."""
+
+  def __init__(self, hidden, handlers):
+    self.hidden, self.handlers = hidden, handlers
+
+  def find_spec(self, name, path=None, target=None):
+    if name not in self.hidden:
+      return None
+    sys.meta_path.remove(self)
+    module = self.hidden.pop(name)
+    sys.modules.update(self.hidden)
+    for fn, args, kwargs in self.handlers:
+      fn(*args, **kwargs)
+    import importlib.util
+    return importlib.util.spec_from_loader(name, _Existing(module))
+
+
+class _Existing:
+  """A loader of a module that already exists."""
+
+  def __init__(self, module):
+    self.module = module
+
+  def create_module(self, spec):
+    return self.module
+
+  def exec_module(self, module):
+    pass
+
+
+def _die_with_parent():
+  """The zygote ends with the test worker that started it. (Not by PR_SET_PDEATHSIG:
+  that fires when the thread that started the zygote ends.)"""
+  parent = os.getppid()
+
+  def watch():
+    while os.getppid() == parent:
+      threading.Event().wait(0.5)
+    os._exit(0)
+
+  threading.Thread(target=watch, daemon=True).start()
+
+
+if __name__ == '__main__':
+  _serve(sys.argv[1])

@@ -1,0 +1,43 @@
+"""The suite's forked CLI runs (tests/cli_zygote.py) print and exit as real processes do.
+
+A fork keeps what the zygote's TensorFlow import left in the process: a difference
+there (an absl callback that started TensorFlow's runtime, absl flags TensorFlow
+defines, exit handlers) showed as extra lines at a config error."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cli_zygote
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+COMMANDS = {
+    # Fails after absl's app.run ran its init callbacks: a TensorFlow line came first.
+    'config_error': ['--config=configs/gym.py:debug', '--logdir=/tmp/a\nb'],
+    'flag_error': ['--config=configs/gym.py:debug', '--config.nosuch=1'],
+    # Lists every absl flag: TensorFlow's own were there before it loaded.
+    'helpfull': ['--config=configs/gym.py:debug', '--helpfull'],
+}
+
+
+@pytest.mark.parametrize('name', list(COMMANDS))
+def test_a_forked_run_prints_and_exits_as_a_real_one(name):
+  cmd = [sys.executable, '-m', 'dreamerv3_tf.main', *COMMANDS[name]]
+  if cli_zygote._forkable(cmd, {}) is None:  # noqa: SLF001
+    pytest.skip('forked runs are off here (DREAMERV3_TF_NO_ZYGOTE)')
+  real = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  forked = cli_zygote.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert (forked.returncode, forked.stdout, forked.stderr) == (
+      real.returncode, real.stdout, real.stderr)
+
+
+def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
+  env_change = cli_zygote._forkable(  # noqa: SLF001
+      [sys.executable, '-m', 'dreamerv3_tf.main'], {'env': {'TF_CPP_MIN_LOG_LEVEL': '0'}})
+  script = cli_zygote._forkable([sys.executable, 'tests/recorded_run.py'], {})  # noqa: SLF001
+  same = cli_zygote._forkable([sys.executable, '-m', 'dreamerv3_tf.main'], {})  # noqa: SLF001
+  assert env_change is None and script is None
+  assert (same is None) == bool(os.environ.get('DREAMERV3_TF_NO_ZYGOTE'))
