@@ -198,7 +198,10 @@ class Popen(subprocess.Popen):
     if self.returncode is None and self._zygote_conn is not None:
       self.poll()
       if self.returncode is None:
-        os.kill(self.pid, sig)
+        try:
+          os.kill(self.pid, sig)
+        except ProcessLookupError:  # as Popen: it ended meanwhile
+          pass
 
 
 def run(*popenargs, input=None, capture_output=False, timeout=None, check=False, **kwargs):
@@ -285,11 +288,17 @@ def _serve(path):
 
 
 def _report(conn, pid):
-  _, status = os.waitpid(pid, 0)
+  """Sends the forked process's exit code once it ended, and reaps it only once the
+  test has read that: until then it stays a zombie, as a child of the test's own
+  would, so that a signal sent meanwhile reaches no other process that took its pid."""
+  info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+  code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
   try:
-    conn.sendall(f'exit {os.waitstatus_to_exitcode(status)}\n'.encode())
-  except OSError:  # the test went away
+    conn.sendall(f'exit {code}\n'.encode())
+    conn.recv(1)  # b'' once the test closed its end (or went away)
+  except OSError:
     pass
+  os.waitpid(pid, 0)
   conn.close()
 
 
