@@ -51,6 +51,11 @@ IMPORT_TIME_ENV = (
 HIDDEN_UNTIL_IMPORTED = ('tensorflow', 'keras', 'tf_keras', 'pybind11_abseil')
 
 
+# The environment the zygote starts with: this worker's as the suite set it up, not one a
+# test changed (monkeypatch) before the first forked run.
+_ZYGOTE_ENV = dict(os.environ)
+
+
 def _import_env(env):
   return {k: env.get(k) for k in IMPORT_TIME_ENV}
 
@@ -61,9 +66,8 @@ class _Zygote:
   def __init__(self):
     self.dir = tempfile.mkdtemp(prefix='zygote')
     self.path = os.path.join(self.dir, 'socket')
-    self.env = dict(os.environ)
     self.proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), self.path], cwd=ROOT, env=self.env,
+        [sys.executable, os.path.abspath(__file__), self.path], cwd=ROOT, env=_ZYGOTE_ENV,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     ready = self.proc.stdout.readline()
     if ready.strip() != 'ready':
@@ -100,7 +104,7 @@ def _forkable(args, kwargs):
                                  'executable', 'umask')) or kwargs.get('umask', -1) != -1:
     return None
   env = dict(os.environ if kwargs.get('env') is None else kwargs['env'])
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or _import_env(env) != _import_env(os.environ):
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or _import_env(env) != _import_env(_ZYGOTE_ENV):
     return None
   return args[2], env
 
