@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -101,7 +102,7 @@ def _forkable(args, kwargs):
   if args[0] != sys.executable or args[1] != '-m' or args[2] not in MODULES:
     return None
   if any(kwargs.get(k) for k in ('preexec_fn', 'pass_fds', 'user', 'group', 'extra_groups',
-                                 'executable', 'umask')) or kwargs.get('umask', -1) != -1:
+                                 'executable')) or kwargs.get('umask', -1) != -1:
     return None
   env = dict(os.environ if kwargs.get('env') is None else kwargs['env'])
   if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or _import_env(env) != _import_env(_ZYGOTE_ENV):
@@ -335,11 +336,9 @@ def _child(request, fds, base_path, hidden, handlers):
     if not isinstance(e.code, (int, type(None))):
       print(e.code, file=sys.stderr)
   except KeyboardInterrupt:  # the interpreter's way: the traceback, then death by SIGINT
-    import traceback
     traceback.print_exc()
     code = -signal.SIGINT
   except BaseException:  # noqa: BLE001  (as the interpreter reports it)
-    import traceback
     traceback.print_exc()
   _exit(code)
 
@@ -348,9 +347,8 @@ def _exit(code):
   """Ends the forked process as the interpreter ends: threads joined, exit handlers
   run, streams flushed."""
   try:
-    threading._shutdown()
-    import atexit as handlers
-    handlers._run_exitfuncs()
+    threading._shutdown()  # noqa: SLF001
+    atexit._run_exitfuncs()  # noqa: SLF001
     sys.stdout.flush()
     sys.stderr.flush()
   except BaseException:  # noqa: BLE001

@@ -27,7 +27,8 @@ COMMANDS = {
 def test_a_forked_run_prints_and_exits_as_a_real_one(name):
   cmd = [sys.executable, '-m', 'dreamerv3_tf.main', *COMMANDS[name]]
   if cli_zygote._forkable(cmd, {}) is None:  # noqa: SLF001
-    pytest.skip('forked runs are off here (DREAMERV3_TF_NO_ZYGOTE)')
+    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
+                'run to compare')
   real = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
   forked = cli_zygote.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert (forked.returncode, forked.stdout, forked.stderr) == (
