@@ -364,6 +364,30 @@ def _way_on(logdir, fs):
           f'with --config.run.from_checkpoint={shlex.quote(ckpt)} (its latest checkpoint)')
 
 
+def has_checkpoints(logdir):
+  """Whether local `logdir` holds a checkpoint of its own (a resume reads that one)."""
+  ckpt = os.path.join(logdir, 'ckpt')
+  return os.path.isdir(ckpt) and any(x.endswith('.index') for x in os.listdir(ckpt))
+
+
+def check_from_checkpoint(config):
+  """ConfigError unless a local run.from_checkpoint exists. Reads only; before
+  TensorFlow loads (it was 'Checkpoint X is missing', exit code 1, after it).
+
+  A resume of a training run does not read it (its own checkpoint holds the whole
+  agent), so the run it started from may have been moved or deleted since."""
+  path = os.path.expanduser(str(config.run.from_checkpoint or ''))
+  if not path or '://' in path or os.path.exists(path) or os.path.exists(path + '.index'):
+    return
+  if config.script != 'eval_only' and has_checkpoints(config.logdir):
+    return
+  what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
+  raise ConfigError(
+      f'run.from_checkpoint={config.run.from_checkpoint}: no such checkpoint ({path} and '
+      f'{path}.index do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, '
+      f"{what}or a run's ckpt directory")
+
+
 def check_not_in_use(logdir):
   """LogdirError if another process runs in local `logdir` (core/dirlock.py). Reads
   only; the run itself holds the lock (run/common.py's lock_logdir)."""

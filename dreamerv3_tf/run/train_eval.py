@@ -13,9 +13,10 @@ before every check passed, so a run that stops leaves it as it was.
    in this process (run.parallel=False) are built after TensorFlow loads (see there).
 2. The checkpoints are checked (checkpointing.inspect: a damaged latest one stops
    the run with the flag that resumes from the newest intact one, `run.resume_from`).
-3. Agent and replays are built, then loaded in the official order, before any env
-   step: `run.from_checkpoint`'s agent variables first, then this run's own latest
-   checkpoint over everything (a resume continues from it, not from the other run).
+3. Agent and replays are built, then loaded before any env step: a fresh run loads
+   `run.from_checkpoint`'s agent variables, a resume its own latest checkpoint, which
+   holds everything (the official code loads both, the other run's first; the result
+   is the same, and the other run may be gone).
    A checkpoint that does not fit stops the run, and one that has reached run.steps
    ends it, as it was (a finished run is not saved again). Then the envs take their first step
    (Driver.begin), so an env that builds but cannot step stops the run here too.
@@ -177,7 +178,9 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   ckpt = checkpointing.Checkpoint(
       ckpt_dir, config.run.keep_checkpoints, replays=replays, agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
-  if config.run.from_checkpoint:  # another run's agent; this run's checkpoint wins
+  if config.run.from_checkpoint and not plan.path:
+    # Another run's agent, for a fresh start. A resume loads its own checkpoint, which
+    # holds the whole agent: that run may have been moved or deleted since.
     path, names = common.load_agent(
         agent, config.run.from_checkpoint, obs_space, act_space,
         'start from it on the task it was trained on, or narrow '

@@ -2,6 +2,7 @@
 
 import functools
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -37,8 +38,11 @@ def pretrained(tmp_path_factory):
   return config.logdir
 
 
-def test_fresh_run_loads_matching_variables_and_saves_them(pretrained, tmp_path, capsys):
-  config = run_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
+def test_fresh_run_loads_matching_variables_and_saves_them(
+    pretrained, tmp_path, tmp_path_factory, capsys):
+  source = shutil.copytree(os.path.join(pretrained, 'ckpt'),
+                           tmp_path_factory.mktemp('source') / 'ckpt')
+  config = run_config(tmp_path, seed=1, from_checkpoint=str(source),
                        from_checkpoint_regex='(enc|dyn)/')
   train_eval.train_eval(config)
   old, new = agent_values(pretrained), agent_values(tmp_path)
@@ -56,11 +60,12 @@ def test_fresh_run_loads_matching_variables_and_saves_them(pretrained, tmp_path,
   first = agent_values(tmp_path, 'ckpt-1')
   for k in loaded:
     np.testing.assert_array_equal(first[k], old[k], err_msg=k)
-  # A resume continues from this run's own checkpoint (from_checkpoint is loaded
-  # first and then overwritten by it) and saves nothing at its start.
+  # A resume continues from this run's own checkpoint, which holds the whole agent,
+  # and saves nothing at its start. The run it started from may be gone by then
+  # (it failed with 'Checkpoint .../source is missing').
+  shutil.rmtree(source)
   latest = tf.train.latest_checkpoint(os.path.join(tmp_path, 'ckpt'))
-  config = run_config(tmp_path, seed=1, from_checkpoint=os.path.join(pretrained, 'ckpt'),
-                      steps=60)
+  config = run_config(tmp_path, seed=1, from_checkpoint=str(source), steps=60)
   train_eval.train_eval(config)
   assert f'Resumed from {latest}' in capsys.readouterr().out
   assert saved(tmp_path) == ['ckpt-1', 'ckpt-2', 'ckpt-3']

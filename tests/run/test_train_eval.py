@@ -239,14 +239,21 @@ def test_eval_only_from_a_checkpoint_writes_epstats(dummy_run, tmp_path):
   assert not any(k.startswith('episode/') for x in rows for k in x)
 
 
-def test_eval_only_without_a_checkpoint_fails_with_one_line(tmp_path):
+@pytest.mark.parametrize('script', ['eval_only', 'train'])
+def test_a_from_checkpoint_that_does_not_exist_is_one_line_before_tensorflow(script, tmp_path):
   result = cli_zygote.run(
-      main_cmd(tmp_path / 'run', '--config.script=eval_only', '--config.task=dummy_disc_vec',
-               f'--config.run.from_checkpoint={tmp_path}/nothing'),
+      main_cmd(tmp_path / 'run', f'--config.script={script}', '--config.task=dummy_disc_vec',
+               f'--config.run.from_checkpoint={tmp_path}/nothing',
+               f'--config.random_agent={script == "eval_only"}'),
       cwd=ROOT, capture_output=True, text=True, timeout=120)
-  assert result.returncode == 1
-  errors = [x for x in result.stderr.splitlines() if x.startswith('Error:')]
-  assert errors == [f'Error: Checkpoint {tmp_path}/nothing is missing ({tmp_path}/nothing.index not found)']
+  export = 'a SavedModel export, ' if script == 'eval_only' else ''
+  assert result.returncode == 2, result.stderr[-3000:]  # a config value
+  assert result.stderr.splitlines() == [
+      f'Config error: run.from_checkpoint={tmp_path}/nothing: no such checkpoint '
+      f'({tmp_path}/nothing and {tmp_path}/nothing.index do not exist); name a checkpoint '
+      f"prefix such as RUN/ckpt/ckpt-3, {export}or a run's ckpt directory"]
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert os.listdir(tmp_path) == []
 
 
 class _ImportStops(Exception):
