@@ -75,6 +75,17 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
     raise ExportError(f'--out {out}: cannot write in {parent} ({e.strerror or e})') from None
 
 
+def check_checkpoint(checkpoint):
+  """A local --checkpoint must exist (as a directory, a file or a prefix's .index):
+  it was 'Checkpoint X is missing', exit code 1, once TensorFlow had loaded."""
+  path = os.path.expanduser(checkpoint or '')
+  if not path or '://' in path or os.path.exists(path) or os.path.exists(path + '.index'):
+    return
+  raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
+                  "do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, or a "
+                  "run's ckpt directory")
+
+
 def check_out_beside_run(out, logdir):
   """--out must not be the run, hold it, or lie in its checkpoints: --overwrite
   replaces --out as a whole, which would delete what the run saved."""
@@ -117,6 +128,7 @@ def command(argv):
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself
       check_out(out, FLAGS.overwrite)
       check_run(logdir)
+      check_checkpoint(FLAGS.checkpoint)
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a failure: hidden as main hides them (TF_CPP_MIN_LOG_LEVEL shows them).
     # A TF_XLA_FLAGS TensorFlow cannot read ended the export inside that hidden import,

@@ -296,16 +296,32 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
     export.export_run(str(empty), str(tmp_path / 'a'))
   with pytest.raises(checkpointing.CheckpointError, match='ckpt-9 is missing'):
     export.export_run(str(logdir), str(tmp_path / 'a'), checkpoint=f'{logdir}/ckpt/ckpt-9')
-  # The same from the command in a user's shell (no TF_CPP_MIN_LOG_LEVEL): the 9 lines
-  # TensorFlow logs as it loads came before the one line.
+  # From the command, a checkpoint that does not exist is a flag's value, found before
+  # TensorFlow loads (a stand-in that cannot be imported shows it is not): it was
+  # exit code 1 once TensorFlow had loaded.
+  (tmp_path / 'no_tf' / 'tensorflow').mkdir(parents=True)
+  (tmp_path / 'no_tf' / 'tensorflow' / '__init__.py').write_text(
+      "raise ImportError('the export imported TensorFlow')")
+  result = subprocess.run(
+      export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a',
+                 f'--checkpoint={logdir}/ckpt/ckpt-9'),
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, PYTHONPATH=f'{tmp_path}/no_tf:{ROOT}'))
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Error: --checkpoint {logdir}/ckpt/ckpt-9: no such checkpoint '
+      f'({logdir}/ckpt/ckpt-9 and {logdir}/ckpt/ckpt-9.index do not exist); name a '
+      "checkpoint prefix such as RUN/ckpt/ckpt-3, or a run's ckpt directory"], result.stderr
+  # One that exists but is no checkpoint, in a user's shell (no TF_CPP_MIN_LOG_LEVEL):
+  # the 9 lines TensorFlow logs as it loads came before the one line.
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   result = cli_zygote.run(
       export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a',
-                 f'--checkpoint={logdir}/ckpt/ckpt-9'),
+                 f'--checkpoint={logdir}/config.json'),
       cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
   assert result.returncode == 1 and result.stderr.splitlines() == [
-      f'Error: Checkpoint {logdir}/ckpt/ckpt-9 is missing ({logdir}/ckpt/ckpt-9.index not '
-      'found)'], result.stderr[-3000:]
+      f'Error: {logdir}/config.json is a file, not a checkpoint (name a checkpoint prefix '
+      'such as RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)'
+      ], result.stderr[-3000:]
   assert not (tmp_path / 'a').exists()
   before = sorted(os.listdir(out))
   stamp = os.path.getmtime(out / 'saved_model.pb')
