@@ -446,6 +446,10 @@ def main(argv=None):
     if any(value is not None and not value.strip() for value in values):
       parser.error(f"{flag} {'holds an empty label' if flag == '--labels' else 'is empty'}; "
                    'give one or leave the flag out')
+  for flag, values in (('--task', [args.task or '']), ('--labels', args.labels or [])):
+    broken = [value for value in values if value.splitlines() not in ([], [value])]
+    if broken:  # a label's break split its table row in two (a name the table cannot hold)
+      parser.error(f'{flag} {broken[0]!r} holds a line break; give one line')
   if not args.out and not args.table:
     parser.error('nothing to do: give --out and/or --table')
   if args.labels and len(args.labels) != len(args.logdirs):  # was exit code 1 (bad data)

@@ -284,6 +284,10 @@ def test_bad_inputs(tmp_path, capsys):
       # As if left out: every task, and the default label.
       (['--task', ''], '--task is empty; give one or leave the flag out'),
       (['--labels', ' '], '--labels holds an empty label; give one or leave the flag out'),
+      # A table row split in two at the break (exit code 0).
+      (['--labels', 'ours\nv2'], "--labels 'ours\\nv2' holds a line break; give one line"),
+      (['--task', 'dmc_walker_walk\n'],
+       "--task 'dmc_walker_walk\\n' holds a line break; give one line"),
       # Wrote x.png beside the directory x.
       (['--out', str(tmp_path)], f'--out {tmp_path} names a directory; give the image file, '
        f'e.g. {tmp_path}/curves.png')):
