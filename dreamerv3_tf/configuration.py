@@ -137,6 +137,13 @@ def finalize(config):
     _check(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
   _check(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')
   _check(c.env.time_limit >= 0, f'env.time_limit={c.env.time_limit} must be >= 0 (0: the suite\'s)')
+  odd = _not_plain(c.env.to_dict().get('py', {}))
+  # config.json saved it as its text (so export and eval_only built the env from other
+  # arguments), and env workers could not receive it: an 'unexpected' wire error that
+  # printed the whole env config (run.parallel=True, any task).
+  _check(odd is None, f'env.py{odd[0]}={odd[1]!r} is {odd[2]}: the env\'s arguments must '
+         'be JSON data (numbers, strings, True/False/None, lists and dicts with text '
+         'keys), which config.json saves and env workers receive' if odd else '')
   size = c.env[suite].get('size') if suite in c.env else None
   # (64.5, 64) ran: the suites cut it to whole pixels, and config.json kept 64.5.
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and all(
@@ -276,6 +283,28 @@ def _missing_keys(config):
         yield from (f'{key}.{inner}' for inner in value)
   have = set(keys(config.to_dict()))
   return [k for k in keys(base_config.get_config().to_dict()) if k not in have]
+
+
+def _not_plain(value, where=''):
+  """(where, value, what it is) of the first part of `value` that is no JSON data
+  (a set, bytes, a key that is not text), else None."""
+  if isinstance(value, dict):
+    for key, inner in value.items():
+      if not isinstance(key, str):
+        return where, value, f'a dict with the key {key!r} of type {type(key).__name__}'
+      found = _not_plain(inner, f'{where}[{key!r}]')
+      if found:
+        return found
+    return None
+  if isinstance(value, (list, tuple)):
+    for i, inner in enumerate(value):
+      found = _not_plain(inner, f'{where}[{i}]')
+      if found:
+        return found
+    return None
+  if value is None or isinstance(value, (bool, int, float, str)):
+    return None
+  return where, value, f'of type {type(value).__name__}'
 
 
 def _is_number(value):

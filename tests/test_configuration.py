@@ -179,6 +179,11 @@ def test_impossible_combinations_are_named():
      'the latest checkpoint'),
     ({'xla_cache': '  '}, "xla_cache='  ' is blank; give a path, or '' for no cache"),
     ({'logdir': ' '}, "logdir=' ' is blank; give a path, or '' for a new one under ~/logdir"),
+    # An 'unexpected' wire error naming the whole env config (env workers), or saved in
+    # config.json as its text, which export and eval_only then passed to the env.
+    ({'env.py': {'a': [1, {'b': {1, 2}}]}}, r"env.py\['a'\]\[1\]\['b'\]=\{1, 2\} is of type set: "
+     "the env's arguments must be JSON data"),
+    ({'env.py': {'a': b'x'}}, r"env.py\['a'\]=b'x' is of type bytes"),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
@@ -441,6 +446,10 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
     # Said "('Non-boolean argument to boolean flag', 'yes')".
     (['--config.random_agent=yes'], 'flag --config.random_agent=yes: random_agent takes '
      'True or False'),
+    # 'Error: ValueError: parallel=True needs env constructors that are picklable as plain
+    # data ...' and the whole env config (exit code 1), for any task.
+    (['--config.env.py={1: 2}'], "Config error: env.py={1: 2} is a dict with the key 1 of "
+     "type int: the env's arguments must be JSON data"),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)
