@@ -21,8 +21,11 @@ class Space:
       low = _dtype_min(self.dtype)
     if high is None:
       high = _dtype_max(self.dtype)
-    self.low = np.broadcast_to(np.asarray(low, self.dtype), shape)
-    self.high = np.broadcast_to(np.asarray(high, self.dtype), shape)
+    # A float bound beyond the dtype (a float64 Box's 1e39 as float32) becomes the inf
+    # it means, without numpy's two lines 'RuntimeWarning: overflow encountered in cast'.
+    with np.errstate(over='ignore'):
+      self.low = np.broadcast_to(np.asarray(low, self.dtype), shape)
+      self.high = np.broadcast_to(np.asarray(high, self.dtype), shape)
 
   @property
   def discrete(self):

@@ -194,3 +194,24 @@ def test_rendered_tasks_print_nothing_on_a_headless_machine():
   result = subprocess.run([sys.executable, '-c', code], cwd=root, env=env,
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0 and result.stderr == '', result.stderr[-2000:]
+
+
+class HugeBoundsEnv(gymnasium.Env):
+  """Actions in a float64 Box whose bounds float32 cannot hold (1e39)."""
+
+  def __init__(self):
+    self.observation_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+    self.action_space = gymnasium.spaces.Box(-1e39, 1e39, (2,), np.float64)
+
+
+def test_action_bounds_beyond_float32_are_unbounded_without_a_warning():
+  """Space's cast printed numpy's 'RuntimeWarning: overflow encountered in cast' and
+  its source line, twice, on stderr; the bounds are the inf they become."""
+  import warnings
+  from dreamerv3_tf.envs import wrappers
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    space = wrappers.NormalizeAction(Gym(HugeBoundsEnv())).act_space['action']
+  assert space.dtype == np.float32
+  np.testing.assert_array_equal(space.low, [-np.inf, -np.inf])
+  np.testing.assert_array_equal(space.high, [np.inf, np.inf])
