@@ -59,6 +59,12 @@ class LogdirError(base.UserError, OSError):
   """The logdir cannot be written (not writable, disk full); one line naming it."""
 
 
+# What a task of a suite takes instead of env.py (the arguments of py_ tasks), where
+# that is not env.<suite>.
+_ENV_PY_INSTEAD = {
+    'gym': 'use task=py_<module>:<function> for your own env, or give a gymnasium id '
+           'its arguments with gymnasium.register(..., kwargs=...)'}
+
 # What '' means for each path key (a blank one is refused).
 _BLANK_MEANS = {'logdir': 'a new one under ~/logdir', 'run.from_checkpoint': 'none',
                 'run.resume_from': 'the latest checkpoint', 'xla_cache': 'no cache'}
@@ -144,6 +150,11 @@ def finalize(config):
   _check(odd is None, f'env.py{odd[0]}={odd[1]!r} is {odd[2]}: the env\'s arguments must '
          'be JSON data (numbers, strings, True/False/None, lists and dicts with text '
          'keys), which config.json saves and env workers receive' if odd else '')
+  # Read by py_<module>:<function> tasks only: set for another task, e.g. the README's
+  # Corridor by its gymnasium id, the env ran with its defaults and config.json kept it.
+  _check(suite == 'py' or not c.env.py, f'env.py={c.env.to_dict().get("py")!r} holds the '
+         f'arguments of a py_<module>:<function> env, but task={c.task!r} takes none from '
+         f'it; {_ENV_PY_INSTEAD.get(suite, f"set env.{suite}.KEY instead")}')
   size = c.env[suite].get('size') if suite in c.env else None
   # (64.5, 64) ran: the suites cut it to whole pixels, and config.json kept 64.5.
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and all(

@@ -184,6 +184,13 @@ def test_impossible_combinations_are_named():
     ({'env.py': {'a': [1, {'b': {1, 2}}]}}, r"env.py\['a'\]\[1\]\['b'\]=\{1, 2\} is of type set: "
      "the env's arguments must be JSON data"),
     ({'env.py': {'a': b'x'}}, r"env.py\['a'\]=b'x' is of type bytes"),
+    # Ran the env with its defaults, silently (only py_ tasks read env.py).
+    ({'task': 'gym_corridor:Corridor-v0', 'env.py': {'length': 5}},
+     r"env.py=\{'length': 5\} holds the arguments of a py_<module>:<function> env, but "
+     r"task='gym_corridor:Corridor-v0' takes none from it; use task=py_<module>:<function> "
+     r'for your own env, or give a gymnasium id its arguments with gymnasium.register'),
+    ({'task': 'dmc_walker_walk', 'env.py': {'size': (32, 32)}},
+     "takes none from it; set env.dmc.KEY instead"),
 ])
 def test_values_that_failed_mid_run_are_named(changes, message):
   c = dmc.get_config('train_eval,debug')
