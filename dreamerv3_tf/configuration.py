@@ -193,6 +193,11 @@ def finalize(config):
          f'replay.fracs={fracs} must hold numbers')
   _check(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
+  # The recency selector draws age a with weight 1 / (a + 1) ** recexp: a negative one
+  # drew the oldest first, and at -100 its weights overflowed (numpy's warning lines).
+  _check(_is_number(c.replay.recexp) and not c.replay.recexp < 0,
+         f'replay.recexp={c.replay.recexp} must be >= 0 (the recency selector prefers new '
+         'steps by weight 1 / (age + 1) ** recexp)')
   _check(0 < c.replay.eval_fraction <= 1,
          f'replay.eval_fraction={c.replay.eval_fraction} must be in (0, 1]')
   train_len = c.batch_length + c.replay_context
@@ -257,6 +262,15 @@ def finalize(config):
     _check(isinstance(mults, (tuple, list)) and len(mults) >= 1 and all(
         isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mults),
         f'agent.{part}.mults={mults!r} must be a tuple of integers >= 1, e.g. (2, 3, 4, 4)')
+  # Weights of the losses the optimizer minimises: a negative one passed the checks and
+  # the agent trained to maximise that loss (an entropy penalty, for actent).
+  weights = [(f'loss_scales.{k}', v) for k, v in a.loss_scales.items()] + [
+      (f'{p}.{k}', a[p].get(k, 0)) for p, k in (
+          ('imag_loss', 'actent'), ('imag_loss', 'slowreg'), ('repl_loss', 'slowreg'))]
+  for key, value in weights:
+    _check(_is_number(value) and not value < 0,  # (NaN: named below, as everywhere)
+           f'agent.{key}={value!r} must be a number >= 0 '
+           '(a loss weight: a negative one maximises that loss)')
   _check(a.horizon >= 1, f'agent.horizon={a.horizon} must be >= 1 (discount 1 - 1/horizon)')
   _check(a.rssm.deter % a.rssm.blocks == 0,
          f'agent.rssm.deter={a.rssm.deter} must be divisible by blocks={a.rssm.blocks}')

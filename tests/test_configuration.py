@@ -184,6 +184,11 @@ def test_impossible_combinations_are_named():
     ({'env.py': {'a': [1, {'b': {1, 2}}]}}, r"env.py\['a'\]\[1\]\['b'\]=\{1, 2\} is of type set: "
      "the env's arguments must be JSON data"),
     ({'env.py': {'a': b'x'}}, r"env.py\['a'\]=b'x' is of type bytes"),
+    # Trained to maximise that loss; the recency selector drew the oldest steps first.
+    ({'agent.loss_scales.dyn': -1.0}, r'agent.loss_scales.dyn=-1.0 must be a number >= 0 '
+     r'\(a loss weight: a negative one maximises that loss\)'),
+    ({'agent.imag_loss.actent': -3e-4}, r'agent.imag_loss.actent=-0.0003 must be a number >= 0'),
+    ({'replay.recexp': -1.0}, r'replay.recexp=-1.0 must be >= 0'),
     # Ran the env with its defaults, silently (only py_ tasks read env.py).
     ({'task': 'gym_corridor:Corridor-v0', 'env.py': {'length': 5}},
      r"env.py=\{'length': 5\} holds the arguments of a py_<module>:<function> env, but "
