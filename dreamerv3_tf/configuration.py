@@ -271,6 +271,13 @@ def finalize(config):
     _check(_is_number(value) and not value < 0,  # (NaN: named below, as everywhere)
            f'agent.{key}={value!r} must be a number >= 0 '
            '(a loss weight: a negative one maximises that loss)')
+  # Advantages are divided by max(limit, the returns' percentile range), and that range
+  # is near 0 before rewards come: at limit=0 a debug run's first scale was 0.01 (policy
+  # loss -40), and a range of exactly 0 divides by 0.
+  limit = a.retnorm.get('limit', 1.0)
+  _check(_is_number(limit) and limit > 0,
+         f'agent.retnorm.limit={limit!r} must be > 0 (the least scale that advantages '
+         'are divided by)')
   _check(a.horizon >= 1, f'agent.horizon={a.horizon} must be >= 1 (discount 1 - 1/horizon)')
   _check(a.rssm.deter % a.rssm.blocks == 0,
          f'agent.rssm.deter={a.rssm.deter} must be divisible by blocks={a.rssm.blocks}')
