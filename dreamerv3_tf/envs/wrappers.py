@@ -228,9 +228,9 @@ class ClipAction(Wrapper):
     return self.env.step(action)
 
 
-def _unified_dtype(dtype):
+def _unified_dtype(dtype, action=False):
   dtype = np.dtype(dtype)
-  if dtype == bool or dtype == np.uint8:
+  if dtype == bool or (dtype == np.uint8 and not action):  # uint8: images
     return dtype
   if np.issubdtype(dtype, np.floating):
     return np.dtype(np.float32)
@@ -239,8 +239,8 @@ def _unified_dtype(dtype):
   raise ValueError(f'Unsupported space dtype {dtype.name}')
 
 
-def _unified_space(space):
-  dtype = _unified_dtype(space.dtype)
+def _unified_space(space, action=False):
+  dtype = _unified_dtype(space.dtype, action)
   low, high = space.low, space.high
   if np.issubdtype(dtype, np.integer) and dtype != space.dtype:
     info = np.iinfo(dtype)
@@ -250,7 +250,7 @@ def _unified_space(space):
 
 
 class UnifyDtypes(Wrapper):
-  """float -> float32, int -> int32, uint8 and bool stay; reward float32.
+  """float -> float32, int -> int32, uint8 (of obs) and bool stay; reward float32.
 
   Observations are converted on the way out (only where the value's kind fits the
   space, see `_cast`: an env returning floats for a uint8 image is an error that
@@ -263,7 +263,10 @@ class UnifyDtypes(Wrapper):
     self._obs_space['reward'] = Space(np.float32)
     for key in FLAG_KEYS:
       self._obs_space[key] = Space(bool)
-    self._act_space = {k: _unified_space(s) for k, s in env.act_space.items()}
+    # uint8 actions become int32 as well: the policy emits int32 for every discrete
+    # action, and a step-dict env's Space(np.uint8, (), 0, n) made the replay hold int32
+    # where the agent expected uint8 (an 'unexpected' error at the first report).
+    self._act_space = {k: _unified_space(s, action=True) for k, s in env.act_space.items()}
     self._act_space['reset'] = Space(bool)
     self._act_inner = {k: s.dtype for k, s in env.act_space.items()}
 

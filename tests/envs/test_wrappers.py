@@ -187,6 +187,21 @@ def test_unify_dtypes_fixes_dtypes_both_ways():
   assert inner.actions[-1]['index'].dtype == np.int64
 
 
+def test_unify_dtypes_makes_uint8_actions_int32_and_sends_them_back_as_uint8():
+  """The policy emits int32 for every discrete action: a uint8 one (a step-dict env's
+  Space(np.uint8, (), 0, 4)) ran until its first report, which stopped the run with
+  'ValueError: report batch['action']: expected dtype uint8, got int32 (unexpected ...)'
+  after the logdir was written."""
+  inner = FakeEnv(act_space={'action': Space(np.uint8, (), 0, 4), 'reset': Space(bool)})
+  env = wrappers.UnifyDtypes(inner)
+  assert env.act_space['action'] == Space(np.int32, (), 0, 4)
+  assert env.obs_space['image'].dtype == np.uint8  # images stay uint8
+  env = checked(env)
+  env.step({'action': np.int32(0), 'reset': True})
+  env.step({'action': np.int32(3), 'reset': False})
+  assert inner.actions[-1]['action'].dtype == np.uint8 and inner.actions[-1]['action'] == 3
+
+
 def test_unify_dtypes_does_not_hide_wrong_shapes():
   env = checked(wrappers.UnifyDtypes(FakeEnv(
       obs_fn=lambda c: {'image': np.zeros((8, 8), np.uint8)})))
