@@ -183,6 +183,7 @@ def export(agent, out, overwrite=False, tflite=False):
   out = os.path.expanduser(out).rstrip('/')
   check_out(out, overwrite)
   module = PolicyModule(agent)
+  remove_stale_temporaries(out)
   tmp = f'{out}.tmp-{os.getpid()}'
   if tf.io.gfile.exists(tmp):
     tf.io.gfile.rmtree(tmp)
@@ -209,6 +210,30 @@ def export(agent, out, overwrite=False, tflite=False):
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
   return out
+
+
+def remove_stale_temporaries(out):
+  """Removes the half-written exports `out`.tmp-<pid> of exports to `out` that were
+  killed midway (kill -9, the OOM killer): they stayed beside --out for good, each a
+  SavedModel directory that looked like an export. One whose process still runs (another
+  export to the same --out) is left; so are those of remote paths."""
+  if '://' in out:
+    return
+  parent, name = os.path.split(out)
+  for entry in os.listdir(parent or '.'):
+    pid = entry[len(name) + len('.tmp-'):]
+    if entry.startswith(name + '.tmp-') and pid.isdigit() and not _running(int(pid)):
+      tf.io.gfile.rmtree(os.path.join(parent, entry))
+
+
+def _running(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except OSError:  # e.g. another user's process
+    return True
+  return True
 
 
 def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATURES):

@@ -575,6 +575,32 @@ def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, 
   assert os.listdir(tmp_path) == ['out']
 
 
+def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
+    tmp_path, monkeypatch):
+  """An export killed midway (kill -9) left out.tmp-<pid>, a half SavedModel, beside
+  --out for good; the next export to --out removes it, unless its process still runs."""
+  out = tmp_path / 'out'
+  gone = subprocess.Popen(['true'])
+  gone.wait()
+  running = subprocess.Popen(['sleep', '60'])
+  try:
+    for pid in (gone.pid, running.pid):
+      (tmp_path / f'out.tmp-{pid}').mkdir()
+      (tmp_path / f'out.tmp-{pid}' / 'saved_model.pb').write_text('half')
+    (tmp_path / 'out.tmp-notes').mkdir()  # not an export's: no pid
+
+    def save(module, path, signatures):
+      os.makedirs(path)
+    monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
+        signatures=lambda: {}))
+    monkeypatch.setattr(tf.saved_model, 'save', save)
+    export.export(types.SimpleNamespace(act_space={}), str(out))
+    assert sorted(os.listdir(tmp_path)) == ['out', f'out.tmp-{running.pid}', 'out.tmp-notes']
+  finally:
+    running.kill()
+    running.wait()
+
+
 # A SIGTERM arrives while the SavedModel is written (run in a child: it sets handlers).
 SIGTERM_DURING_SAVE = """
 import os, signal, sys, types
