@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shlex
+import stat
 import tempfile
 
 import ml_collections as mlc
@@ -606,11 +607,25 @@ def _check_entries(config, logdir, fs):
       kind, want = ('a directory', 'file') if name in files else ('a file', 'directory')
       raise ConfigError(f'{path} is {kind}, but the run writes a {want} there; move it '
                         'away or use a new --logdir')
+    special = _special_file(path) if name in files and '://' not in logdir else None
+    if special:  # the run waited for ever, opening a named pipe nothing read
+      raise ConfigError(f'{path} is {special}, but the run reads and appends to a file '
+                        'there; move it away or use a new --logdir')
   if '://' not in logdir:
     # Appended to or written into in place (config.json and spaces.json are replaced
     # through the logdir): a read-only ckpt/ stopped the run at its first save.
     _check_writable([os.path.join(logdir, x) for x in dirs + files
                      if x not in ('config.json', 'spaces.json')])
+
+
+def _special_file(path):
+  """'a named pipe' or 'a socket' if local `path` is one (opening a pipe blocks until
+  another process opens its other end), else None; /dev/null and other devices pass."""
+  try:
+    mode = os.stat(path).st_mode
+  except OSError:  # missing, or a broken link: the other checks name it
+    return None
+  return 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else None
 
 
 def _check_metrics_have_checkpoints(config, logdir, fs):
@@ -626,6 +641,8 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
     return  # resumable (or refused, naming the damage, by the checkpoint checks)
   for name in ('metrics.jsonl', 'scores.jsonl'):
     path = fs.join(logdir, name)
+    if '://' not in logdir and _special_file(path):  # no rows to read; opening one waits
+      continue
     if fs.exists(path) and not fs.isdir(path):
       with fs.open(path, 'rb') as f:
         if f.read(4096).strip():

@@ -3,6 +3,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -325,6 +326,37 @@ def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
   c.logger.outputs = 'terminal'  # no jsonl files: a directory of that name is no matter
   if name == 'metrics.jsonl':
     configuration.check_logdir(c, str(tmp_path))
+
+
+@pytest.mark.parametrize('name', ['metrics.jsonl', 'config.json'])
+def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_path, name):
+  """Opening it waited for its other end for ever: the run hung before its first line
+  after the start line (the check runs in a thread, so that the old hang fails)."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  c.logger.outputs = 'jsonl'
+  os.mkfifo(tmp_path / name)
+
+  def check():
+    errors = []
+
+    def run():
+      try:
+        configuration.check_logdir(c, str(tmp_path))
+      except configuration.ConfigError as e:
+        errors.append(str(e))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), f'check_logdir waits on the named pipe {name}'
+    return errors
+
+  assert check() == [f'{tmp_path}/{name} is a named pipe, but the run reads and appends to '
+                     'a file there; move it away or use a new --logdir']
+  assert os.listdir(tmp_path) == [name]
+  if name == 'metrics.jsonl':  # not written without jsonl outputs: no matter, and not read
+    c.logger.outputs = 'terminal'
+    assert check() == []
 
 
 def test_a_file_where_damaged_checkpoints_go_is_refused_before_writing(tmp_path):
