@@ -607,10 +607,13 @@ def _check_entries(config, logdir, fs):
       kind, want = ('a directory', 'file') if name in files else ('a file', 'directory')
       raise ConfigError(f'{path} is {kind}, but the run writes a {want} there; move it '
                         'away or use a new --logdir')
-    special = _special_file(path) if name in files and '://' not in logdir else None
-    if special:  # the run waited for ever, opening a named pipe nothing read
-      raise ConfigError(f'{path} is {special}, but the run reads and appends to a file '
-                        'there; move it away or use a new --logdir')
+  # The run waited for ever opening a named pipe that nothing read; in TensorFlow's read
+  # of the checkpoint state file, where not even Ctrl-C or SIGTERM could stop it.
+  for name in files + ['ckpt/checkpoint']:
+    special = _special_file(os.path.join(logdir, name)) if '://' not in logdir else None
+    if special:
+      raise ConfigError(f'{os.path.join(logdir, name)} is {special}, but the run reads and '
+                        'writes a file there; move it away or use a new --logdir')
   if '://' not in logdir:
     # Appended to or written into in place (config.json and spaces.json are replaced
     # through the logdir): a read-only ckpt/ stopped the run at its first save.

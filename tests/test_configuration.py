@@ -328,12 +328,13 @@ def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
     configuration.check_logdir(c, str(tmp_path))
 
 
-@pytest.mark.parametrize('name', ['metrics.jsonl', 'config.json'])
+@pytest.mark.parametrize('name', ['metrics.jsonl', 'config.json', 'ckpt/checkpoint'])
 def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_path, name):
   """Opening it waited for its other end for ever: the run hung before its first line
   after the start line (the check runs in a thread, so that the old hang fails)."""
   c = configuration.finalize(dmc.get_config('debug'))
   c.logger.outputs = 'jsonl'
+  (tmp_path / name).parent.mkdir(exist_ok=True)
   os.mkfifo(tmp_path / name)
 
   def check():
@@ -351,9 +352,9 @@ def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_p
     assert not thread.is_alive(), f'check_logdir waits on the named pipe {name}'
     return errors
 
-  assert check() == [f'{tmp_path}/{name} is a named pipe, but the run reads and appends to '
-                     'a file there; move it away or use a new --logdir']
-  assert os.listdir(tmp_path) == [name]
+  assert check() == [f'{tmp_path}/{name} is a named pipe, but the run reads and writes a '
+                     'file there; move it away or use a new --logdir']
+  assert os.listdir(tmp_path) == [name.split('/')[0]]
   if name == 'metrics.jsonl':  # not written without jsonl outputs: no matter, and not read
     c.logger.outputs = 'terminal'
     assert check() == []
