@@ -803,6 +803,9 @@ def _load_json(logdir, name):
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
                         f'pass --logdir={run}')
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
+  special = _special_file(path) if '://' not in path else None
+  if special:  # export waited for ever opening it
+    raise ConfigError(f'{path} is {special}, not the file a run saved')
   try:
     with fs.open(path, 'r') as f:
       data = json.load(f)

@@ -330,26 +330,26 @@ def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
 
 @pytest.mark.parametrize('name', ['metrics.jsonl', 'config.json', 'ckpt/checkpoint'])
 def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_path, name):
-  """Opening it waited for its other end for ever: the run hung before its first line
-  after the start line (the check runs in a thread, so that the old hang fails)."""
+  """Opening it waited for its other end for ever: the run (and export) hung after the
+  start line (the checks run in a thread, so that the old hang fails)."""
   c = configuration.finalize(dmc.get_config('debug'))
   c.logger.outputs = 'jsonl'
   (tmp_path / name).parent.mkdir(exist_ok=True)
   os.mkfifo(tmp_path / name)
 
-  def check():
+  def check(read=lambda: configuration.check_logdir(c, str(tmp_path))):
     errors = []
 
     def run():
       try:
-        configuration.check_logdir(c, str(tmp_path))
+        read()
       except configuration.ConfigError as e:
         errors.append(str(e))
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(10)
-    assert not thread.is_alive(), f'check_logdir waits on the named pipe {name}'
+    assert not thread.is_alive(), f'the check waits on the named pipe {name}'
     return errors
 
   assert check() == [f'{tmp_path}/{name} is a named pipe, but the run reads and writes a '
@@ -358,6 +358,9 @@ def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_p
   if name == 'metrics.jsonl':  # not written without jsonl outputs: no matter, and not read
     c.logger.outputs = 'terminal'
     assert check() == []
+  if name == 'config.json':  # read by export (and the importer's checks) too
+    assert check(lambda: configuration.load_config(str(tmp_path))) == [
+        f'{tmp_path}/config.json is a named pipe, not the file a run saved']
 
 
 def test_a_file_where_damaged_checkpoints_go_is_refused_before_writing(tmp_path):
