@@ -274,10 +274,7 @@ class Gym:
         obs[key] = array.astype(np.float32).reshape(-1)
     self._extra_keys(raw)
     if self._render:
-      frame = self._env.render()
-      if frame is None:
-        raise ValueError(f'gym env {self._env.spec.id} rendered None for image=True')
-      obs['image'] = _resize(np.asarray(frame, np.uint8)[..., :3], self._size)
+      obs['image'] = _resize(_frame(self._env.render()), self._size)
     if np.isfinite(reward) and abs(reward) > float(np.finfo(np.float32).max):  # inf as float32
       raise base.EnvSpaceError(
           f"Env obs 'reward': expected finite float32[], got {reward} (beyond float32)")
@@ -285,6 +282,24 @@ class Gym:
         reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
         is_terminal=bool(is_terminal))
     return obs
+
+
+def _frame(frame):
+  """A frame of render() (config.env.gym image=True) as uint8[H, W, 3], else an
+  EnvSpaceError naming it. None failed in the message naming it ('NoneType' object has
+  no attribute 'id', an env made by a py_ function has no spec), floats in [0, 1] were
+  cut to a black image, and a gray [H, W] frame lost all but 3 of its columns."""
+  array = None if frame is None else np.asarray(frame)
+  fits = array is not None and array.ndim == 3 and array.shape[-1] in (3, 4) and (
+      array.dtype == np.uint8 or (array.dtype.kind in 'iu' and (
+          not array.size or (array.min() >= 0 and array.max() <= 255))))
+  if not fits:
+    got = 'None' if array is None else (_fmt(array) if array.dtype != object else
+                                        type(frame).__name__)
+    raise base.EnvSpaceError(
+        f'Env render() returned {got}; config.env.gym image=True needs rgb_array frames, '
+        'uint8[H, W, 3] (or 4 channels)')
+  return array[..., :3].astype(np.uint8)
 
 
 def _check_not_empty(space, what, where, gym):

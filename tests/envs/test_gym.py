@@ -9,6 +9,7 @@ import pytest
 gymnasium = pytest.importorskip('gymnasium')
 
 from configs import base  # noqa: E402
+from dreamerv3_tf.core.base import EnvSpaceError  # noqa: E402
 from dreamerv3_tf.core.base import exit_code  # noqa: E402
 from dreamerv3_tf.envs import make_env  # noqa: E402
 from dreamerv3_tf.envs.gym import Gym  # noqa: E402
@@ -152,6 +153,33 @@ def test_render_image_option():
   assert obs['is_terminal'] and obs['is_last'] and 'image' in obs
   with pytest.raises(ValueError, match="render_mode='rgb_array'"):
     Gym(RenderEnv(), image=True)
+
+
+class BadRenderEnv(RenderEnv):
+  """Renders `frame` (set per test)."""
+
+  frame = None
+
+  def render(self):
+    return self.frame
+
+
+@pytest.mark.parametrize('frame, got', [
+    # "AttributeError: 'NoneType' object has no attribute 'id'" (an env of no spec).
+    (None, 'None'),
+    # Cut to a black image without a word.
+    (np.full((40, 50, 3), 0.5, np.float32), 'float32[40, 50, 3]'),
+    # Sliced to its first 3 columns.
+    (np.zeros((40, 50), np.uint8), 'uint8[40, 50]'),
+])
+def test_a_frame_that_is_no_rgb_array_is_named(frame, got):
+  env = BadRenderEnv(render_mode='rgb_array')
+  env.frame = frame
+  with pytest.raises(EnvSpaceError) as error:
+    Gym(env, size=(16, 24), image=True).step({'reset': True})
+  assert str(error.value) == (
+      f'Env render() returned {got}; config.env.gym image=True needs rgb_array frames, '
+      'uint8[H, W, 3] (or 4 channels)')
 
 
 def test_render_image_option_cartpole():
