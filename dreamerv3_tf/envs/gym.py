@@ -11,8 +11,8 @@ Outputs outside the declared spaces raise EnvSpaceError naming the key: a Box va
 of another shape or of no real dtype, a non-uint8 image (integers in [0, 255] pass),
 a Discrete value that is not an integer, missing or extra Dict keys, a reward or a
 vector value that is not a number (or beyond float32), terminated/truncated that are
-not bools. Values outside a vector Box's bounds pass ('vector' is unbounded); floats
-become float32.
+not bools, a rendered frame (image=True) that is no uint8 [H, W, 3 or 4]. Values outside
+a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 """
 
 import os
