@@ -242,7 +242,7 @@ def main(argv):
     # then on has nothing left to stop. One in the envs' close ended a run that had
     # written everything with 130; one in the interpreter's shutdown, which puts
     # Python's handlers back to the default, killed it (exit -2).
-    run.main(config, startup.start(config, _VERBOSE.value), done=stop_signals.ignore)
+    run.main(config, startup.start(config, _VERBOSE.value), done=_wrote_everything)
     stop_signals.ignore()  # also after a run that wrote nothing (it had reached run.steps)
   except KeyboardInterrupt as e:
     _interrupted(config, e)
@@ -258,7 +258,24 @@ def main(argv):
       _fail(f'{stdout}{_kept(config)}', 1)
     if isinstance(e, base.WriteError):  # midway: what the interrupt lines say is kept
       _fail(f'{describe(e)}{_kept(config)}', 1)
-    _fail(describe(e), base.exit_code(e))
+    _fail(f'{describe(e)}{_after_the_end(config)}', base.exit_code(e))
+
+
+# Set once the run has written everything (run/common.when_done), before its envs close.
+_WROTE_EVERYTHING = []
+
+
+def _wrote_everything():
+  _WROTE_EVERYTHING.append(True)
+  stop_signals.ignore()  # a stop from then on has nothing left to stop
+
+
+def _after_the_end(config):
+  """The end of the line of a failure after the run's last write: an env whose close()
+  raised was named alone, and the run seemed to have failed midway."""
+  if not _WROTE_EVERYTHING:
+    return ''
+  return f' (after the run had ended: everything it did is saved in {config.logdir})'
 
 
 def _interrupted(config, interrupt):

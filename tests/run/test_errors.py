@@ -822,6 +822,33 @@ def test_ctrl_c_once_the_run_wrote_everything_is_ignored(tmp_path):
   assert loop_step(tf.train.latest_checkpoint(str(tmp_path / 'run' / 'ckpt'))) == 30
 
 
+# An env of the user's whose close() raises, as the run closes its envs after its last write.
+CLOSE_RAISES = '''
+from dreamerv3_tf.envs import dummy
+
+class Env(dummy.Dummy):
+  def close(self):
+    raise RuntimeError('lost the device')
+
+def make(seed=None):
+  return Env('disc_vec', length=30, seed=seed)
+'''
+
+
+def test_an_env_whose_close_raises_after_the_last_write_says_everything_is_saved(tmp_path):
+  """'Env error: ... failed to close: RuntimeError: lost the device' alone read as a run
+  that failed midway; it had saved and logged everything."""
+  (tmp_path / 'closefail.py').write_text(CLOSE_RAISES)
+  logdir = tmp_path / 'run'
+  result = cli(logdir, *run_flags('py_closefail:make'), '--config.run.steps=30',
+               env={**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  assert result.returncode == 1
+  assert one_line(result) == (
+      'Env error: py_closefail:make eval env 0 failed to close: RuntimeError: lost the '
+      f'device (after the run had ended: everything it did is saved in {logdir})')
+  assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) == 30
+
+
 @pytest.mark.skipif(not os.path.exists('/dev/full'),
                     reason='no /dev/full, the device whose writes fail as on a full disk '
                     '(Linux has it; macOS does not)')
