@@ -4,7 +4,8 @@ gymnasium's module syntax registers on import: task=gym_<module>:<Id-v0>.
 Obs: a Box of images (uint8, [H, W] or [H, W, C]) becomes 'image' resized to
 `size`; any other Box becomes 'vector' <float32>[D] (flattened, unbounded); a
 Discrete obs becomes an int32 scalar; Dict obs keep their keys (nested keys are
-joined with '_'). With `image=True` the env renders rgb_array frames into 'image'.
+joined with '_'; one named like a step key, 'reward' or an action key, gets an 'obs_'
+prefix). With `image=True` the env renders rgb_array frames into 'image'.
 Actions: Discrete(n) -> 'action' <int32>[] in [0, n); Box -> <float32> box.
 terminated -> is_last and is_terminal; truncated -> is_last only.
 Outputs outside the declared spaces raise EnvSpaceError naming the key: a Box value
@@ -104,12 +105,18 @@ class Gym:
     self._seed = None if seed is None else int(seed) % (2 ** 32)
     self._seeded = False
     self._obs_leaves = {}  # our key -> (path, kind, gym space)
+    # Obs keys that the step dict holds otherwise get an 'obs_' prefix: the meta keys, and
+    # the action keys (a Dict obs of the last 'action' stopped the run: 'Env obs and act
+    # spaces share keys ['action']', though its gymnasium env was fine).
+    taken = set(base.OBS_META_KEYS) | {base.RESET} | {
+        '_'.join(map(str, path)) if path else 'action'
+        for path in _flatten(self._env.action_space, gym)}
     for path, space in _flatten(self._env.observation_space, gym).items():
       if not path:
         key = 'image' if _is_image(space, gym) else 'vector'
       else:
         key = '_'.join(map(str, path))  # gymnasium's Dict takes int keys too
-        key = f'obs_{key}' if key in base.OBS_META_KEYS else key
+        key = f'obs_{key}' if key in taken else key
       if key in self._obs_leaves:
         raise base.EnvSpaceError(
             f'gym obs {key!r}: the Dict keys {self._obs_leaves[key][0]} and {path} both '

@@ -120,6 +120,37 @@ def test_dict_and_image_obs(make):
   assert obs['is_last'] and not obs['is_terminal']
 
 
+class LastActionEnv(gymnasium.Env):
+  """A Dict obs that holds the last action under the key 'action'."""
+
+  def __init__(self):
+    self.observation_space = gymnasium.spaces.Dict({
+        'pos': gymnasium.spaces.Box(-1, 1, (2,), np.float32),
+        'action': gymnasium.spaces.Discrete(3), 'reset': gymnasium.spaces.Discrete(2)})
+    self.action_space = gymnasium.spaces.Discrete(3)
+
+  def reset(self, seed=None, options=None):
+    return {'pos': np.zeros(2, np.float32), 'action': 0, 'reset': 1}, {}
+
+  def step(self, action):
+    return {'pos': np.zeros(2, np.float32), 'action': int(action), 'reset': 0}, 0.0, False, \
+        False, {}
+
+
+def test_obs_keys_named_like_actions_get_a_prefix():
+  """'Env obs and act spaces share keys ['action']' stopped the run: the key clashed
+  with the name we give a gymnasium env's action, not with anything of the env's."""
+  env = make_env('gym_DreamerTestLastAction-v0', env_config(), seed=0)
+  assert {'obs_action', 'obs_reset', 'pos', 'action'} <= set(env.obs_space) | set(
+      env.act_space)
+  env.step({'reset': True, 'action': np.int32(0)})
+  obs = env.step({'reset': False, 'action': np.int32(2)})
+  assert obs['obs_action'] == 2 and obs['obs_reset'] == 0
+
+
+gymnasium.register('DreamerTestLastAction-v0', entry_point=LastActionEnv)
+
+
 class RenderEnv(gymnasium.Env):
   """Vector obs; renders a 40x50 RGBA frame whose left half is white."""
 
