@@ -130,6 +130,7 @@ class Gym:
       else:
         raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
       _check_not_empty(space, f'gym obs {key!r}', 'observation_space', gym)
+      _check_int32(space, f'gym obs {key!r}', gym)
       self._obs_leaves[key] = (path, kind, space)
     self._render = bool(image) and 'image' not in self._obs_leaves
     # The declared paths of a Dict obs, for the check of extra keys at each step.
@@ -152,6 +153,7 @@ class Gym:
       if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
         raise base.EnvSpaceError(f'gym action {key!r}: unsupported space {space}; {_ACT_FIX}')
       _check_not_empty(space, f'gym action {key!r}', 'action_space', gym)
+      _check_int32(space, f'gym action {key!r}', gym)
       self._act_leaves[key] = (path, space)
     if not self._act_leaves:
       raise base.EnvSpaceError(
@@ -317,6 +319,17 @@ def _check_not_empty(space, what, where, gym):
     raise base.EnvSpaceError(
         f'{what}: a Box of shape {space.shape} holds no values; drop it from the '
         f'{where} or give it a size')
+
+
+def _check_int32(space, what, gym):
+  """EnvSpaceError for a Discrete of more values than int32 holds, which the agent's
+  spaces use: it stopped the run with 'OverflowError: Python integer 1099511627776 out
+  of bounds for int32', naming no key."""
+  limit = np.iinfo(np.int32).max
+  if isinstance(space, gym.spaces.Discrete) and int(space.n) > limit:
+    raise base.EnvSpaceError(
+        f'{what}: Discrete({int(space.n)}) has more values than int32 holds (at most '
+        f'{limit}); use a smaller Discrete, or a Box')
 
 
 def _returned(result, call, expected):

@@ -151,6 +151,25 @@ def test_obs_keys_named_like_actions_get_a_prefix():
 gymnasium.register('DreamerTestLastAction-v0', entry_point=LastActionEnv)
 
 
+class BigDiscreteEnv(gymnasium.Env):
+  """A Discrete obs or action of 2**40 values."""
+
+  def __init__(self, where):
+    big, box = gymnasium.spaces.Discrete(2 ** 40), gymnasium.spaces.Box(-1, 1, (1,))
+    self.observation_space = big if where == 'obs' else box
+    self.action_space = big if where == 'action' else gymnasium.spaces.Discrete(2)
+
+
+@pytest.mark.parametrize('where, key', [('obs', 'vector'), ('action', 'action')])
+def test_a_discrete_beyond_int32_is_named(where, key):
+  """'OverflowError: Python integer 1099511627776 out of bounds for int32', naming no key."""
+  with pytest.raises(EnvSpaceError) as error:
+    Gym(BigDiscreteEnv(where))
+  assert str(error.value) == (
+      f"gym {where} {key!r}: Discrete(1099511627776) has more values than int32 holds (at "
+      'most 2147483647); use a smaller Discrete, or a Box')
+
+
 class RenderEnv(gymnasium.Env):
   """Vector obs; renders a 40x50 RGBA frame whose left half is white."""
 
