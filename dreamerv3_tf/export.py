@@ -217,9 +217,9 @@ def remove_stale_temporaries(out):
   killed midway (kill -9, the OOM killer): they stayed beside --out for good, each a
   SavedModel directory that looked like an export. One whose process still runs (another
   export to the same --out) is left; so are those of remote paths."""
-  if '://' in out:
-    return
   parent, name = os.path.split(out)
+  if '://' in out or not os.path.isdir(parent or '.'):  # (the save makes a new parent)
+    return
   for entry in os.listdir(parent or '.'):
     pid = entry[len(name) + len('.tmp-'):]
     if entry.startswith(name + '.tmp-') and pid.isdigit() and not _running(int(pid)):

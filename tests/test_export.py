@@ -596,6 +596,9 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
     monkeypatch.setattr(tf.saved_model, 'save', save)
     export.export(types.SimpleNamespace(act_space={}), str(out))
     assert sorted(os.listdir(tmp_path)) == ['out', f'out.tmp-{running.pid}', 'out.tmp-notes']
+    # An --out below directories that do not exist yet: the save makes them.
+    export.export(types.SimpleNamespace(act_space={}), str(tmp_path / 'new' / 'dir' / 'out'))
+    assert os.listdir(tmp_path / 'new' / 'dir') == ['out']
   finally:
     running.kill()
     running.wait()
