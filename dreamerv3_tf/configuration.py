@@ -156,14 +156,16 @@ def finalize(config):
   _check(suite == 'py' or not c.env.py, f'env.py={c.env.to_dict().get("py")!r} holds the '
          f'arguments of a py_<module>:<function> env, but task={c.task!r} takes none from '
          f'it; {_ENV_PY_INSTEAD.get(suite, f"set env.{suite}.KEY instead")}')
-  size = c.env[suite].get('size') if suite in c.env else None
+  # py_ tasks take config.env.gym's options; env.py is the user's own keywords (a grid's
+  # size=5 was refused as 'env.py.size=5 must be (height, width)').
+  section = 'gym' if suite == 'py' else suite
+  size = c.env[section].get('size') if section in c.env else None
   # (64.5, 64) ran: the suites cut it to whole pixels, and config.json kept 64.5.
   _check(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and all(
       isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in size)),
-         f'env.{suite}.size={size} must be (height, width), two whole numbers >= 1')
+         f'env.{section}.size={size} must be (height, width), two whole numbers >= 1')
   # The suites refuse these too, but as an env that failed to start (exit code 1,
   # after TensorFlow loaded for envs in this process), naming no config key.
-  section = 'gym' if suite == 'py' else suite  # env.py is the user's own keywords
   repeat = c.env[section].get('repeat') if section in c.env else None
   _check(repeat is None or (_is_number(repeat) and repeat >= 1),
          f'env.{section}.repeat={repeat} must be >= 1 (env steps per agent step)')

@@ -212,6 +212,19 @@ def test_values_that_failed_mid_run_are_named(changes, message):
     configuration.finalize(c)
 
 
+def test_a_py_envs_own_size_and_repeat_are_its_arguments_not_the_suites():
+  """env.py={'size': 5} (a grid's size) was refused as 'env.py.size=5 must be (height,
+  width)', and env.gym.size, which a py_ task's gymnasium env is resized to, went
+  unchecked."""
+  c = gym.get_config('train_eval,debug')
+  c.task = 'py_grid:Grid'
+  c.env.py = {'size': 5, 'repeat': 0}
+  configuration.finalize(c)
+  c.env.gym.size = (0, 64)
+  with pytest.raises(configuration.ConfigError, match=r'env.gym.size=\(0, 64\) must be'):
+    configuration.finalize(c)
+
+
 def test_the_checked_predsums_are_the_agents():
   """configuration keeps its own copy (it must not import TensorFlow)."""
   from dreamerv3_tf.agent import dists
