@@ -117,7 +117,10 @@ def load_run(logdir, label=None):
     seed = int(config['seed'])
     env = config.get('env') or {}
     image = bool((env.get('dmc') or {}).get('image', False)) if prefix == 'dmc' else False
-    repeat = int((env.get(prefix) or {}).get('repeat', 1) or 1)
+    # py_ tasks take env.gym's repeat; env.py holds their own arguments (a 'repeat' of
+    # theirs was read as the action repeat, or refused: 'not a run's config').
+    section = 'gym' if prefix == 'py' else prefix
+    repeat = int((env.get(section) or {}).get('repeat', 1) or 1)
   except (TypeError, ValueError, AttributeError) as e:
     raise ValueError(f'{config_path}: not a run\'s config ({type(e).__name__}: {e})') from None
   suite = reference.suite_for(task, image)

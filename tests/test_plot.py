@@ -180,6 +180,16 @@ def test_vision_runs_use_vision_reference(tmp_path):
   assert rows[0][5:] == pytest.approx([x[0] for x in want])
 
 
+def test_a_py_task_has_the_action_repeat_of_env_gym_not_of_its_own_arguments(tmp_path):
+  """env.py holds the env's own keywords: its 'repeat' was read as the action repeat,
+  and one of text refused the run ('not a run's config (ValueError ...)')."""
+  logdir = make_logdir(tmp_path, 0, task='py_grid:Grid')
+  config = json.loads((logdir / 'config.json').read_text())
+  config['env'] = {'py': {'repeat': 'every step'}, 'gym': {'repeat': 2}}
+  (logdir / 'config.json').write_text(json.dumps(config))
+  assert plot.load_run(str(logdir)).repeat == 2
+
+
 def test_window_mean_edges():
   xs, ys = np.array([10.0, 20.0, 30.0]), np.array([1.0, 2.0, 6.0])
   got = reference.window_mean(xs, ys, [0, 10, 20, 25, 40], window=4)
