@@ -55,8 +55,14 @@ def load_policy(config, obs_space, act_space):
 
   obs_space, act_space: the agent-facing spaces (core.base.agent_spaces).
   -> an object with init_policy(B) and policy(carry, obs, mode): the agent restored
-  from a checkpoint, or an export.SavedPolicy for a SavedModel directory.
+  from a checkpoint, or an export.SavedPolicy for a SavedModel directory, or with
+  random_agent=True and no run.from_checkpoint, a random agent.
   """
+  if config.random_agent and not config.run.from_checkpoint:
+    # A random policy's baseline has no weights to load: it was refused with 'No
+    # checkpoint found in LOGDIR/ckpt: pass --config.run.from_checkpoint=PATH ...'.
+    print('Evaluating a random policy (random_agent=True): no checkpoint to load.')
+    return factories.make_agent(config, obs_space, act_space)
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
   if not config.run.from_checkpoint and not os.path.isdir(source) and '://' not in source:
     raise checkpointing.CheckpointError(

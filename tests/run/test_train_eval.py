@@ -239,6 +239,19 @@ def test_eval_only_from_a_checkpoint_writes_epstats(dummy_run, tmp_path):
   assert not any(k.startswith('episode/') for x in rows for k in x)
 
 
+def test_eval_only_of_a_random_agent_needs_no_checkpoint(tmp_path):
+  """A random policy's baseline score: refused with 'No checkpoint found in
+  LOGDIR/ckpt: pass --config.run.from_checkpoint=PATH ...', though it has no weights."""
+  from dreamerv3_tf.run import eval_only
+  config = run_config(tmp_path, random_agent=True, steps=100, report_every=-1)
+  with config.unlocked():
+    config.script = 'eval_only'
+  eval_only.eval_only(config)
+  rows = read_jsonl(os.path.join(config.logdir, 'metrics.jsonl'))
+  assert [x['epstats/score'] for x in rows if 'epstats/score' in x]
+  assert not os.path.exists(os.path.join(config.logdir, 'ckpt'))
+
+
 @pytest.mark.parametrize('script', ['eval_only', 'train'])
 def test_a_from_checkpoint_that_does_not_exist_is_one_line_before_tensorflow(script, tmp_path):
   result = cli_zygote.run(
