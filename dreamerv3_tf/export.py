@@ -222,8 +222,10 @@ def remove_stale_temporaries(out):
     return
   for entry in os.listdir(parent or '.'):
     pid = entry[len(name) + len('.tmp-'):]
-    if entry.startswith(name + '.tmp-') and pid.isdigit() and not _running(int(pid)):
-      tf.io.gfile.rmtree(os.path.join(parent, entry))
+    path = os.path.join(parent, entry)
+    if (entry.startswith(name + '.tmp-') and pid.isdigit() and os.path.isdir(path)
+        and not os.path.islink(path) and not _running(int(pid))):
+      tf.io.gfile.rmtree(path)  # (a file or link of that name is not an export's)
 
 
 def _running(pid):

@@ -588,6 +588,7 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
       (tmp_path / f'out.tmp-{pid}').mkdir()
       (tmp_path / f'out.tmp-{pid}' / 'saved_model.pb').write_text('half')
     (tmp_path / 'out.tmp-notes').mkdir()  # not an export's: no pid
+    (tmp_path / f'out.tmp-{gone.pid}0').write_text('a file')  # not an export's: no directory
 
     def save(module, path, signatures):
       os.makedirs(path)
@@ -595,7 +596,8 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
         signatures=lambda: {}))
     monkeypatch.setattr(tf.saved_model, 'save', save)
     export.export(types.SimpleNamespace(act_space={}), str(out))
-    assert sorted(os.listdir(tmp_path)) == ['out', f'out.tmp-{running.pid}', 'out.tmp-notes']
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ['out', f'out.tmp-{gone.pid}0', f'out.tmp-{running.pid}', 'out.tmp-notes'])
     # An --out below directories that do not exist yet: the save makes them.
     export.export(types.SimpleNamespace(act_space={}), str(tmp_path / 'new' / 'dir' / 'out'))
     assert os.listdir(tmp_path / 'new' / 'dir') == ['out']
