@@ -140,6 +140,11 @@ def finalize(config):
   _check(0 <= c.run.train_ratio < math.inf,
          f'run.train_ratio={c.run.train_ratio} must be a finite number >= 0')
   _check(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
+  # eval_only runs until run.steps env steps: at 0 it wrote config.json alone and ended
+  # without a word (exit code 0).
+  _check(c.script != 'eval_only' or c.run.steps > 0,
+         'run.steps=0 with script=eval_only evaluates nothing (it runs the policy for '
+         'run.steps env steps); give run.steps > 0')
   for key in ('log_every', 'report_every', 'save_every'):
     _check(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
   _check(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')

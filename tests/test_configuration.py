@@ -190,6 +190,9 @@ def test_impossible_combinations_are_named():
      r'\(a loss weight: a negative one maximises that loss\)'),
     ({'agent.imag_loss.actent': -3e-4}, r'agent.imag_loss.actent=-0.0003 must be a number >= 0'),
     ({'replay.recexp': -1.0}, r'replay.recexp=-1.0 must be >= 0'),
+    # It wrote config.json alone and ended without a word (exit code 0).
+    ({'script': 'eval_only', 'run.steps': 0},
+     r'run.steps=0 with script=eval_only evaluates nothing'),
     # Divided the advantages by the returns' range, near 0 before rewards come (0.01).
     ({'agent.retnorm.limit': 0.0}, r'agent.retnorm.limit=0.0 must be > 0'),
     # Ran the env with its defaults, silently (only py_ tasks read env.py).
