@@ -605,7 +605,11 @@ def _check_entries(config, logdir, fs):
   fail on its first write of it, after config.json was saved."""
   outputs = config.logger.outputs.split(',')
   # ckpt/damaged: where a resume sets damaged checkpoints aside (checkpoint_damage.py).
-  dirs = ['ckpt', 'ckpt/damaged'] + (['tb'] if 'tensorboard' in outputs else [])
+  # ckpt/replay_*: the replays' chunks (a file there was named as 'N replay files are
+  # missing', with a hint to resume from an earlier checkpoint that failed the same way).
+  replays = ['ckpt/replay_train'] + (['ckpt/replay_eval'] if config.script == 'train_eval'
+                                     else [])
+  dirs = ['ckpt', 'ckpt/damaged', *replays] + (['tb'] if 'tensorboard' in outputs else [])
   files = ['config.json', 'spaces.json'] + (
       ['metrics.jsonl', 'scores.jsonl'] if 'jsonl' in outputs else [])
   for name in dirs + files:

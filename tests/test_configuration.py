@@ -379,14 +379,21 @@ def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_p
         f'{tmp_path}/config.json is a named pipe, not the file a run saved']
 
 
-def test_a_file_where_damaged_checkpoints_go_is_refused_before_writing(tmp_path):
+@pytest.mark.parametrize('name', ['damaged', 'replay_train', 'replay_eval'])
+def test_a_file_where_the_checkpoints_keep_a_directory_is_refused_before_writing(
+    tmp_path, name):
   """A resume that set a damaged checkpoint aside failed on ckpt/damaged ('is not a
-  directory') after it had rewritten config.json."""
-  c = configuration.finalize(dmc.get_config('debug'))
+  directory') after it had rewritten config.json; a file ckpt/replay_train was named as
+  '2 replay files are missing', with a hint to resume from an earlier checkpoint."""
+  c = configuration.finalize(dmc.get_config('train_eval,debug'))
   (tmp_path / 'ckpt').mkdir()
-  (tmp_path / 'ckpt' / 'damaged').write_text('notes')
+  (tmp_path / 'ckpt' / name).write_text('notes')
   with pytest.raises(configuration.ConfigError, match=(
-      f'^{tmp_path}/ckpt/damaged is a file, but the run writes a directory there')):
+      f'^{tmp_path}/ckpt/{name} is a file, but the run writes a directory there')):
+    configuration.check_logdir(c, str(tmp_path))
+  if name == 'replay_eval':  # script=train keeps no eval replay: no matter there
+    c.script = 'train'
+    (tmp_path / 'ckpt' / 'checkpoint').write_text('')  # the checkpoint checks judge it
     configuration.check_logdir(c, str(tmp_path))
 
 
