@@ -294,6 +294,10 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
     # RandomAgent's only variable (a random agent loads it): 'does not match' said less.
     raise CheckpointError(f'Checkpoint {path} is of a random agent (random_agent=True): '
                           'it holds no weights to load')
+  if (only_ckpt or only_agent) and set(ours) == {'calls'}:
+    # A RandomAgent loading a trained agent: '179 names only in the checkpoint' said less.
+    raise CheckpointError(f'Checkpoint {path} holds a trained agent, but random_agent=True '
+                          'acts at random and loads no weights; drop random_agent to use it')
   if only_ckpt or only_agent:
     raise CheckpointError(
         f'Checkpoint {path} does not match this agent'

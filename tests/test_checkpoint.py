@@ -93,6 +93,14 @@ def test_a_random_agents_checkpoint_says_it_holds_no_weights(tmp_path):
     checkpointing.load_agent(agent, path)
   assert str(error.value) == (f'Checkpoint {path} is of a random agent (random_agent=True): '
                               'it holds no weights to load')
+  # The other way round (eval_only of a trained run with random_agent=True) it said
+  # '179 names only in the checkpoint [...], 1 only in the agent ['calls']'.
+  trained = tf.train.Checkpoint(agent=agent).write(str(tmp_path / 'ckpt-2'))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(random_agent, trained)
+  assert str(error.value) == (
+      f'Checkpoint {trained} holds a trained agent, but random_agent=True acts at random '
+      'and loads no weights; drop random_agent to use it')
 
 
 def test_incompatible_checkpoint_is_named(tmp_path):
