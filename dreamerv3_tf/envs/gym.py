@@ -370,6 +370,11 @@ def _array(value, key, space):
     array = None
   if array is None or array.dtype.kind not in 'biuf':
     got = type(value).__name__ if array is None or array.dtype == object else _fmt(array)
+    if array is not None and array.dtype == object and array.ndim:  # 'got ndarray' alone
+      odd = [x for x in array.flat if not isinstance(
+          x, (bool, int, float, np.bool_, np.integer, np.floating))][:1]
+      got = f'{type(value).__name__} of Python objects, shape {array.shape}' + ''.join(
+          f', holding {type(x).__name__} {x!r}'[:60] for x in odd)
     raise base.EnvSpaceError(f'Env obs {key!r}: expected {_fmt(space)}, got {got}')
   if array.shape != tuple(space.shape):
     raise base.EnvSpaceError(f'Env obs {key!r}: expected {_fmt(space)}, got {_fmt(array)}')

@@ -40,6 +40,13 @@ def chain(env):
     (VEC, np.zeros((3, 1), np.float32), 0.0, False,
      r"obs 'vector': expected float32\[3\], got float32\[3, 1\]"),
     (VEC, None, 0.0, False, r"obs 'vector': expected float32\[3\], got NoneType"),
+    # It said 'got ndarray' (or 'got list') alone.
+    (VEC, np.array([0.0, None, 1.0], object), 0.0, False,
+     r"obs 'vector': expected float32\[3\], got ndarray of Python objects, shape \(3,\), "
+     r"holding NoneType None$"),
+    (VEC, [0.0, {}, 1.0], 0.0, False,
+     r"obs 'vector': expected float32\[3\], got list of Python objects, shape \(3,\), "
+     r"holding dict \{\}$"),
     (VEC, np.zeros(3, np.complex64), 0.0, False, r"obs 'vector': .* got complex64\[3\]"),
     # Became an inf the env never returned, after a numpy RuntimeWarning line.
     (VEC, np.array([1e39, 0.0, 0.0]), 0.0, False,
