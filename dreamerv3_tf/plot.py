@@ -93,6 +93,8 @@ def load_run(logdir, label=None):
       raise ValueError(f'{official_path}: expected a mapping of config keys')
   elif not os.path.exists(logdir):
     raise ValueError(f'{logdir} does not exist')
+  elif os.path.isdir(config_path):  # it said 'no config.json ...; is this a run directory?'
+    raise ValueError(f"{config_path} is a directory, not a run's config file")
   else:
     parent = os.path.dirname(logdir.rstrip('/'))
     if parent and os.path.isfile(os.path.join(parent, 'config.json')):  # e.g. RUN/ckpt
@@ -173,6 +175,10 @@ def _read_jsonl(path, keys):
       raise ValueError(f"{path}:{number + 1}: expected an object with a finite numeric 'step'")
     for key in keys:
       value = record.get(key)
+      if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        # A hand-edited or foreign file: true counted as a score of 1, a text was skipped.
+        raise ValueError(f"{path}:{number + 1}: '{key}' is {json.dumps(value)[:40]}, not a "
+                         'number')
       if isinstance(value, (int, float)) and math.isfinite(value):
         points[key].append((float(record['step']), float(value)))
   return points

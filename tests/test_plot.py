@@ -598,3 +598,26 @@ def test_stdout_closed_is_no_error(runs, tmp_path):
       preexec_fn=lambda: os.close(1))
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stderr == '' and out.exists()
+
+
+@pytest.mark.parametrize('score, shown', [('true', 'true'), ('"12.5"', '"12.5"')])
+def test_a_score_that_is_no_number_is_named(tmp_path, capsys, score, shown):
+  """A hand-edited score: true counted as a score of 1, a text was skipped (exit 0)."""
+  logdir = make_logdir(tmp_path, 0)
+  (logdir / 'scores.jsonl').write_text(
+      '{"step": 1, "epstats/score": 3.0}\n'
+      f'{{"step": 2, "epstats/score": {score}}}\n{{"step": 3, "epstats/score": 4.0}}\n')
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (
+      f"Error: {logdir}/scores.jsonl:2: 'epstats/score' is {shown}, not a number\n")
+
+
+def test_a_config_json_that_is_a_directory_is_named(tmp_path, capsys):
+  """It said 'no config.json (ours) or config.yaml (official code); is this a run
+  directory?'."""
+  logdir = make_logdir(tmp_path, 0)
+  (logdir / 'config.json').unlink()
+  (logdir / 'config.json').mkdir()
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (
+      f"Error: {logdir}/config.json is a directory, not a run's config file\n")
