@@ -86,7 +86,11 @@ class Checkpoint:
     check_finite(self._ckpt, self.latest)
     before = self._identity()
     try:
-      path = self._manager.save()
+      # A checkpoint the manager rotates out that is gone already (the logdir renamed
+      # under the run) was a 'WARNING:tensorflow:Hit NotFoundError when deleting' line
+      # before the run's own one line.
+      with damage.quiet_tf():
+        path = self._manager.save()
       self._prune(before)
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
       raise SaveError(  # main's line adds what is kept
