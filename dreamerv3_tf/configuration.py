@@ -427,16 +427,17 @@ def _way_on(logdir, fs):
   checkpoints (config.json was cut short, e.g. on a full disk), a way that keeps their
   work; 'use a new --logdir' alone told to throw it away."""
   ckpt = fs.join(logdir, 'ckpt')
-  if not (fs.isdir(ckpt) and any(x.endswith('.index') for x in fs.listdir(ckpt))):
+  if not has_checkpoints(logdir, fs):
     return 'use a new --logdir'
   return ('put back the config.json it ran with, or start a new --logdir from its agent '
           f'with --config.run.from_checkpoint={shlex.quote(ckpt)} (its latest checkpoint)')
 
 
-def has_checkpoints(logdir):
-  """Whether local `logdir` holds a checkpoint of its own (a resume reads that one)."""
-  ckpt = os.path.join(logdir, 'ckpt')
-  return os.path.isdir(ckpt) and any(x.endswith('.index') for x in os.listdir(ckpt))
+def has_checkpoints(logdir, fs=None):
+  """Whether `logdir` holds a checkpoint of its own (a resume reads that one)."""
+  fs = fs or _files(logdir)
+  ckpt = fs.join(logdir, 'ckpt')
+  return fs.isdir(ckpt) and any(x.endswith('.index') for x in fs.listdir(ckpt))
 
 
 def check_from_checkpoint(config):
@@ -445,10 +446,8 @@ def check_from_checkpoint(config):
 
   A resume of a training run does not read it (its own checkpoint holds the whole
   agent), so the run it started from may have been moved or deleted since."""
-  path = os.path.expanduser(str(config.run.from_checkpoint or ''))
-  if not path or '://' in path or os.path.exists(path) or os.path.exists(path + '.index'):
-    return
-  if config.script != 'eval_only' and has_checkpoints(config.logdir):
+  path = base.missing_checkpoint(str(config.run.from_checkpoint or ''))
+  if not path or (config.script != 'eval_only' and has_checkpoints(config.logdir)):
     return
   what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
   raise ConfigError(

@@ -78,8 +78,8 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
 def check_checkpoint(checkpoint):
   """A local --checkpoint must exist (as a directory, a file or a prefix's .index):
   it was 'Checkpoint X is missing', exit code 1, once TensorFlow had loaded."""
-  path = os.path.expanduser(checkpoint or '')
-  if not path or '://' in path or os.path.exists(path) or os.path.exists(path + '.index'):
+  path = base.missing_checkpoint(checkpoint or '')
+  if not path:
     return
   raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
                   "do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, or a "

@@ -198,6 +198,16 @@ def path_refusal(flag, path):
   return None
 
 
+def missing_checkpoint(path):
+  """`path` with ~ expanded if it is local and names no checkpoint at all (neither a
+  file or directory nor a prefix with its .index), else None: the commands refuse it
+  before TensorFlow loads."""
+  path = os.path.expanduser(path)
+  if not path or '://' in path or os.path.exists(path) or os.path.exists(path + '.index'):
+    return None
+  return path
+
+
 def boolean_flag_refusal(text):
   """absl's error for a boolean flag given another value, "flag --x=maybe:
   ('Non-boolean argument to boolean flag', 'maybe')" (a tuple's repr), as a line naming
