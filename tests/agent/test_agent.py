@@ -272,8 +272,12 @@ def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h, monk
   traces = agent.trace_counts['policy']
   paced = []
   pace = agent_lib.compile_pacing.run
-  monkeypatch.setattr(agent_lib.compile_pacing, 'run',
-                      lambda fn, *args: paced.append(len(args[0])) or pace(fn, *args))
+
+  def paced_run(fn, *args, release):
+    paced.append((len(args[0]), release))
+    return pace(fn, *args, release=release)
+
+  monkeypatch.setattr(agent_lib.compile_pacing, 'run', paced_run)
   carry = agent.init_policy(B)
   for i, mode in enumerate(['train', 'train', 'eval', 'train', 'eval', 'train']):
     obs = _bandit_obs(h, B, rng, first=i == 0)
@@ -291,7 +295,7 @@ def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h, monk
       np.testing.assert_array_equal(fast[2][k], out[k].numpy())
     carry = fast[0]
   assert agent.trace_counts['policy'] == traces + 1
-  assert paced == [B]
+  assert paced == [(B, agent_lib.usage.release_heap)]
   assert (B, False) in agent._s.policy_programs and (B, True) in agent._s.policy_programs
   # The checks still run on every call.
   with pytest.raises(ValueError, match="missing key 'target'"):
