@@ -13,7 +13,6 @@ import collections
 import contextlib
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -106,16 +105,14 @@ def _check_state_is_a_file(directory, hint):
 def _plan_resume_from(directory, replay_names, resume_from):
   _check_state_is_a_file(directory, lambda: ', then rerun')
   known = listed_checkpoints(directory) or _found(directory)  # by file names if no state file
-  path = os.path.expanduser(resume_from)
-  path = path[:-len('.index')] if path.endswith('.index') else path
-  if not os.path.dirname(path):
-    path = GFILES.join(directory, path)
-  if _number(path) is None or not _same_dir(os.path.dirname(path), directory):
+  # configuration.check_resume_from refuses these first (before TensorFlow loads, for a
+  # local logdir); these lines are for a direct call.
+  path = base.resume_path(directory, resume_from, GFILES.join)
+  if path is None:
     raise CheckpointError(
         f'run.resume_from={resume_from} is not a checkpoint of this run (expected '
         f'{GFILES.join(directory, "ckpt-<N>")}); run.from_checkpoint starts a new run '
         "from another run's agent")
-  path = GFILES.join(directory, os.path.basename(path))
   if not known:
     raise CheckpointError(
         f'run.resume_from={resume_from}: this run has no checkpoints in {directory} yet; '
@@ -278,15 +275,7 @@ def _found(directory):
                 key=_number)
 
 
-def _number(path):
-  match = re.fullmatch(r'ckpt-(\d+)', os.path.basename(path))
-  return int(match.group(1)) if match else None
-
-
-def _same_dir(a, b):
-  if '://' in a or '://' in b:
-    return a.rstrip('/') == b.rstrip('/')
-  return os.path.realpath(a) == os.path.realpath(b)
+_number = base.checkpoint_number
 
 
 def set_aside(directory, path):

@@ -456,6 +456,50 @@ def check_from_checkpoint(config):
       f"{what}or a run's ckpt directory")
 
 
+def check_resume_from(config):
+  """ConfigError when run.resume_from names no checkpoint of this run by file names
+  alone: not a ckpt-<N> of LOGDIR/ckpt, a run with no checkpoints yet, a ckpt-<N>
+  without a file. Reads only; before TensorFlow loads for a local logdir (these were a
+  checkpoint error, exit code 1, once TensorFlow and the envs had loaded). Whether one
+  that exists is intact is for the checkpoint checks, which read its files."""
+  resume_from = str(config.run.resume_from or '')
+  if not resume_from or config.script == 'eval_only':  # (eval_only resumes nothing)
+    return
+  logdir = config.logdir
+  if '://' not in logdir:
+    return _check_resume_from(resume_from, logdir, _files(logdir))
+  import tensorflow as tf
+  try:
+    return _check_resume_from(resume_from, logdir, _files(logdir))
+  except tf.errors.OpError as e:  # as check_logdir
+    raise LogdirError(f'Cannot read --logdir {logdir}: {base.one_line(e)}') from None
+
+
+def _check_resume_from(resume_from, logdir, fs):
+  ckpt = fs.join(logdir, 'ckpt')
+  path = base.resume_path(ckpt, resume_from, fs.join)
+  if path is None:  # the wording of checkpoint_damage's, which judges a direct call
+    raise ConfigError(
+        f'run.resume_from={resume_from} is not a checkpoint of this run (expected '
+        f'{fs.join(ckpt, "ckpt-<N>")}); run.from_checkpoint starts a new run '
+        "from another run's agent")
+  names = fs.listdir(ckpt) if fs.isdir(ckpt) else []
+  if not any(x == 'checkpoint' or x.endswith('.index') for x in names):
+    raise ConfigError(
+        f'run.resume_from={resume_from}: this run has no checkpoints in {ckpt} yet; '
+        'drop run.resume_from to start it')
+  name = os.path.basename(path)
+  if any(x == f'{name}.index' or x.startswith(f'{name}.data-') for x in names):
+    return  # there: the checkpoint checks read it
+  found = sorted((x[:-len('.index')] for x in names if x.endswith('.index')
+                  and base.checkpoint_number(x[:-len('.index')]) is not None),
+                 key=base.checkpoint_number)
+  if found:  # (with none, only a state file: the checkpoint checks name that damage)
+    raise ConfigError(
+        f'run.resume_from={resume_from}: no such checkpoint (neither {path}.index nor '
+        f'its data files exist); the checkpoints in {ckpt} are {", ".join(found)}')
+
+
 def check_not_in_use(logdir):
   """LogdirError if another process runs in local `logdir` (core/dirlock.py). Reads
   only; the run itself holds the lock (run/common.py's lock_logdir)."""

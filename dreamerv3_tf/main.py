@@ -232,6 +232,7 @@ def main(argv):
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
       configuration.check_from_checkpoint(config)
+      configuration.check_resume_from(config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)
         configuration.check_not_in_use(config.logdir)  # another run there: stop now
     check_xla_flags(config.xla_flags)

@@ -323,6 +323,35 @@ def test_metrics_without_checkpoints_are_not_appended_to(tmp_path):
   configuration.check_logdir(c, str(tmp_path))
 
 
+def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_checks_read(
+    tmp_path):
+  """check_resume_from refuses only what names no file of a checkpoint of this run; one
+  whose files are there (whole or not) passes on to the checkpoint checks, which read it."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  ckpt = tmp_path / 'ckpt'
+  ckpt.mkdir()
+  (ckpt / 'ckpt-2.index').write_bytes(b'')
+  (ckpt / 'ckpt-3.data-00000-of-00001').write_bytes(b'')  # its index lost: damaged
+
+  def check(resume_from, script='train_eval'):
+    with c.unlocked():
+      c.logdir, c.run.resume_from, c.script = str(tmp_path), resume_from, script
+    configuration.check_resume_from(c)
+
+  for value in ('', 'ckpt-2', f'{ckpt}/ckpt-2', f'{ckpt}/ckpt-2.index', f'{ckpt}/ckpt-3'):
+    check(value)
+  check(f'{tmp_path}/elsewhere/ckpt-9', script='eval_only')  # it resumes nothing
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^run.resume_from=ckpt-4: no such checkpoint \\(neither {ckpt}/ckpt-4.index nor its '
+      f'data files exist\\); the checkpoints in {ckpt} are ckpt-2$')):
+    check('ckpt-4')
+  os.remove(ckpt / 'ckpt-2.index')
+  with pytest.raises(configuration.ConfigError, match='this run has no checkpoints in'):
+    check('ckpt-2')
+  (ckpt / 'checkpoint').write_text('')  # a state file alone: the checkpoint checks judge it
+  check('ckpt-4')
+
+
 @pytest.mark.parametrize('name, kind, message', [
     ('ckpt', 'file', 'ckpt is a file, but the run writes a directory there'),
     ('metrics.jsonl', 'dir', 'metrics.jsonl is a directory, but the run writes a file there'),

@@ -208,6 +208,31 @@ def missing_checkpoint(path):
   return path
 
 
+def checkpoint_number(path):
+  """N of a checkpoint prefix named ckpt-N (a run's own), else None."""
+  match = re.fullmatch(r'ckpt-(\d+)', os.path.basename(path))
+  return int(match.group(1)) if match else None
+
+
+def resume_path(directory, resume_from, join=os.path.join):
+  """The prefix `directory`/ckpt-N that run.resume_from names (that prefix, its .index
+  file, or just 'ckpt-N'), or None if it names no ckpt-N of `directory`. Reads only
+  names: the pre-TensorFlow checks and checkpoint_damage read it the same way."""
+  path = os.path.expanduser(resume_from)
+  path = path[:-len('.index')] if path.endswith('.index') else path
+  if not os.path.dirname(path):
+    path = join(directory, path)
+  if checkpoint_number(path) is None or not same_dir(os.path.dirname(path), directory):
+    return None
+  return join(directory, os.path.basename(path))
+
+
+def same_dir(a, b):
+  if '://' in a or '://' in b:
+    return a.rstrip('/') == b.rstrip('/')
+  return os.path.realpath(a) == os.path.realpath(b)
+
+
 def boolean_flag_refusal(text):
   """absl's error for a boolean flag given another value, "flag --x=maybe:
   ('Non-boolean argument to boolean flag', 'maybe')" (a tuple's repr), as a line naming

@@ -53,6 +53,7 @@ def train_eval(config, evaluate=True, load_tensorflow=None, done=None):
     load_tensorflow()
     load_tensorflow = None
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+  configuration.check_resume_from(config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
     common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here
     _train_eval(config, evaluate, me, cleanup, load_tensorflow,

@@ -269,6 +269,40 @@ def test_a_from_checkpoint_that_does_not_exist_is_one_line_before_tensorflow(scr
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('logdir, resume_from, message', [
+    ('run', '{tmp}/elsewhere/ckpt-1', 'run.resume_from={tmp}/elsewhere/ckpt-1 is not a '
+     'checkpoint of this run (expected {tmp}/run/ckpt/ckpt-<N>); run.from_checkpoint starts '
+     "a new run from another run's agent"),
+    ('run', '{tmp}/run/ckpt/model.h5', 'run.resume_from={tmp}/run/ckpt/model.h5 is not a '
+     'checkpoint of this run (expected {tmp}/run/ckpt/ckpt-<N>)'),
+    ('run', 'ckpt-9', 'run.resume_from=ckpt-9: no such checkpoint (neither '
+     '{tmp}/run/ckpt/ckpt-9.index nor its data files exist); the checkpoints in '
+     '{tmp}/run/ckpt are ckpt-1, ckpt-2'),
+    ('fresh', 'ckpt-1', 'run.resume_from=ckpt-1: this run has no checkpoints in '
+     '{tmp}/fresh/ckpt yet; drop run.resume_from to start it'),
+])
+def test_a_resume_from_that_names_no_checkpoint_of_the_run_is_one_line_before_tensorflow(
+    logdir, resume_from, message, tmp_path):
+  """These were a checkpoint error (exit code 1) once TensorFlow and the envs had
+  loaded; file names tell them."""
+  ckpt = tmp_path / 'run' / 'ckpt'
+  ckpt.mkdir(parents=True)
+  for name in ('ckpt-1', 'ckpt-2'):  # only their names are read
+    (ckpt / f'{name}.index').write_bytes(b'')
+    (ckpt / f'{name}.data-00000-of-00001').write_bytes(b'')
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  result = cli_zygote.run(
+      main_cmd(tmp_path / logdir, '--config.task=dummy_disc_vec',
+               f'--config.run.resume_from={resume_from.format(tmp=tmp_path)}'),
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]  # a config value
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith(
+      f'Config error: {message.format(tmp=tmp_path)}'), lines
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
 class _ImportStops(Exception):
   """Raised by a stand-in TensorFlow import: the run stops there."""
 
