@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from dreamerv3_tf.core.files import write_atomic
+
 SCORES = r'(^|/)(score|length)$'
 
 # Keys shown in the terminal table when no pattern is given: the few a person watches
@@ -100,6 +102,21 @@ class Logger:
     records, self._records = self._records, []
     for output in self.outputs:
       output(records)
+
+  def resume(self):
+    """At a resume, before the first write: the outputs that keep rows (JSONLOutput)
+    move those past this logger's step, where the run resumes, into side files; one
+    warning line names them. The stopped run logged those steps and this one logs them
+    again: each file held two histories of them (plots zig-zagged)."""
+    step = self.step
+    moved = [x for x in (output.set_aside_after(step) for output in self.outputs
+                         if hasattr(output, 'set_aside_after')) if x]
+    if moved:
+      what = ' and '.join(f'{count} row{"s" if count > 1 else ""} of {path} to {side}'
+                          for path, count, side in moved)
+      print(f'Warning: the rows past step {step}, where this run resumes, were logged by '
+            f'the run that stopped and are logged again now: moved {what}',
+            file=sys.stderr, flush=True)
 
   def close(self):
     """Writes what is pending and closes the outputs."""
@@ -226,6 +243,36 @@ class JSONLOutput:
       with self._opener(self.path, 'a') as f:
         f.write(text)
 
+  def set_aside_after(self, step):
+    """Moves the rows past logged step `step` (where a resume starts: the stopped run
+    logged them, and this one logs those steps again) into NAME.after-step-STEP.jsonl
+    beside the file, kept there. -> (path, rows moved, side file), or None if none.
+
+    The side file, then the file without them, are written under temporary names and
+    renamed: a stop at any point leaves the old file or the new one, and every row in
+    one of them (a side file that a stop left beside the old file is found equal and
+    taken). Local files only (a remote one is left as it is)."""
+    self._drop_cut_line()  # first, as at a first append: a cut line holds no row
+    self._tail_checked = True
+    if '://' in self.path or not os.path.isfile(self.path):
+      return None
+    with open(self.path, 'rb') as f:
+      lines = f.readlines()
+    rows = [x for x in lines if _row_step(x) > step]
+    if not rows:
+      return None
+    kept = b''.join(x for x in lines if not _row_step(x) > step)
+    moved = b''.join(rows)
+    stem = self.path[:-len('.jsonl')] if self.path.endswith('.jsonl') else self.path
+    side, number = f'{stem}.after-step-{step}.jsonl', 1
+    while os.path.lexists(side) and not _holds(side, moved):  # never over another
+      number += 1
+      side = f'{stem}.after-step-{step}.{number}.jsonl'
+    if not os.path.lexists(side):
+      write_atomic(side, moved)
+    write_atomic(self.path, kept)
+    return self.path, len(rows), side
+
   def _drop_cut_line(self):
     """Drops a last line that a stopped run left cut (a full disk, a machine that went
     down in a write): the rows appended next would continue it into a line that is
@@ -255,6 +302,24 @@ class JSONLOutput:
       f.truncate(start)
     print(f'Warning: {self.path} ended in a cut line (a run stopped while writing it); '
           f'dropped it: {cut!r}', file=sys.stderr, flush=True)
+
+
+def _row_step(line):
+  """The step of a metrics row (bytes), or -inf for a line that is no row (kept)."""
+  try:
+    step = json.loads(line).get('step')
+  except (ValueError, AttributeError):  # not JSON, or not an object
+    return -math.inf
+  return step if isinstance(step, (int, float)) and not isinstance(step, bool) else -math.inf
+
+
+def _holds(path, data):
+  """Whether file `path` holds exactly bytes `data`."""
+  try:
+    with open(path, 'rb') as f:
+      return f.read() == data
+  except OSError:
+    return False
 
 
 def _normalize(name, value):

@@ -22,8 +22,9 @@ before every check passed, so a run that stops leaves it as it was.
    (Driver.begin), so an env that builds but cannot step stops the run here too.
 4. Only then the run writes (a new logdir is created and locked first): config.json,
    spaces.json, the logger's files, damaged checkpoints set aside (Checkpoint.tidy),
-   and a fresh run's first checkpoint (the only save of a start, with
-   from_checkpoint's variables in it).
+   a resume's rows of metrics.jsonl and scores.jsonl past its checkpoint moved into
+   side files (Logger.resume), and a fresh run's first checkpoint (the only save of a
+   start, with from_checkpoint's variables in it).
 Then the save clock is registered, so a resumed run does not immediately write a
 redundant checkpoint. `script=train` is the same loop without the eval envs, eval
 replay and eval reports.
@@ -237,6 +238,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     ckpt.tidy(plan)
   if plan.path:
     print(f'Resumed from {plan.path} at step {int(step)}.')
+    with base.file_errors():  # worded as write_logs' errors
+      logger.resume()  # the rows a stopped run logged past it: logged again from here
   else:
     save()  # a resume continues from here (from_checkpoint's agent included)
   should_save.mark(int(step))  # just loaded or saved: no save right away

@@ -3,6 +3,7 @@
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -90,6 +91,76 @@ def test_jsonl_drops_a_line_a_stopped_run_left_cut(tmp_path, capsys):
   logging.JSONLOutput(str(whole), 'scores.jsonl')([(20, 'a', 3.0)])
   assert read(whole / 'scores.jsonl') == [{'step': 20, 'a': 3.0}]
   assert capsys.readouterr().err == ''
+
+
+def rows(*steps, key='a'):
+  return ''.join(json.dumps({'step': s, key: float(s)}) + '\n' for s in steps)
+
+
+def test_a_resume_moves_the_rows_past_its_step_into_side_files(tmp_path, capsys):
+  """A run killed after its last checkpoint had logged steps past it, which the resumed
+  run logged again: each file held two histories of those steps (plots zig-zagged)."""
+  metrics, scores = tmp_path / 'metrics.jsonl', tmp_path / 'scores.jsonl'
+  # Step 18: an episode that ended before the checkpoint at 20, written after it (the
+  # resume does not log it again); then a line the kill cut.
+  metrics.write_text(rows(10, 20, 30) + rows(18, key='episode/score') + rows(40)
+                     + '{"step": 50, "a"')
+  scores.write_text(rows(18, 35, key='episode/score'))
+  step = Step()
+  step.value = 10
+  logger = logging.Logger(step, [
+      logging.TerminalOutput(file=io.StringIO()), logging.JSONLOutput(str(tmp_path)),
+      logging.JSONLOutput(str(tmp_path), 'scores.jsonl', pattern=logging.SCORES)],
+      multiplier=2)  # the rows' steps are the logged ones
+  logger.resume()
+  assert metrics.read_text() == rows(10, 20) + rows(18, key='episode/score')
+  assert (tmp_path / 'metrics.after-step-20.jsonl').read_text() == rows(30, 40)
+  assert scores.read_text() == rows(18, key='episode/score')
+  assert (tmp_path / 'scores.after-step-20.jsonl').read_text() == rows(
+      35, key='episode/score')
+  err = capsys.readouterr().err.splitlines()
+  assert err[0].startswith(f'Warning: {metrics} ended in a cut line') and err[1:] == [
+      'Warning: the rows past step 20, where this run resumes, were logged by the run that '
+      f'stopped and are logged again now: moved 2 rows of {metrics} to '
+      f'{tmp_path}/metrics.after-step-20.jsonl and 1 row of {scores} to '
+      f'{tmp_path}/scores.after-step-20.jsonl']
+  step.value = 15
+  logger.add({'a': 30.0})
+  logger.write()  # the resumed run's rows follow the kept ones
+  assert metrics.read_text() == rows(10, 20) + rows(18, key='episode/score') + rows(30)
+  before = sorted(os.listdir(tmp_path))
+  logging.JSONLOutput(str(tmp_path)).set_aside_after(30)  # nothing past: left as it is
+  assert sorted(os.listdir(tmp_path)) == before and capsys.readouterr().err == ''
+
+
+def test_a_stop_while_rows_are_set_aside_loses_none(tmp_path, monkeypatch):
+  """Killed between the two renames: the old file and a copy of its rows in the side
+  file, which the next resume finds equal and takes; a side file of other rows (an
+  earlier stopped run resumed at the same step) is never written over."""
+  metrics = tmp_path / 'metrics.jsonl'
+  metrics.write_text(rows(10, 20, 30))
+  write_atomic = logging.write_atomic
+
+  def stopped(path, data, *args):
+    if path == str(metrics):  # a kill just before the file is replaced
+      raise KeyboardInterrupt()
+    write_atomic(path, data, *args)
+
+  monkeypatch.setattr(logging, 'write_atomic', stopped)
+  with pytest.raises(KeyboardInterrupt):
+    logging.JSONLOutput(str(tmp_path)).set_aside_after(10)
+  assert metrics.read_text() == rows(10, 20, 30)
+  monkeypatch.setattr(logging, 'write_atomic', write_atomic)
+  output = logging.JSONLOutput(str(tmp_path))
+  assert output.set_aside_after(10) == (
+      str(metrics), 2, f'{tmp_path}/metrics.after-step-10.jsonl')
+  assert sorted(os.listdir(tmp_path)) == ['metrics.after-step-10.jsonl', 'metrics.jsonl']
+  metrics.write_text(rows(10, 25))
+  assert logging.JSONLOutput(str(tmp_path)).set_aside_after(10)[2] == (
+      f'{tmp_path}/metrics.after-step-10.2.jsonl')
+  assert (tmp_path / 'metrics.after-step-10.jsonl').read_text() == rows(20, 30)
+  assert (tmp_path / 'metrics.after-step-10.2.jsonl').read_text() == rows(25)
+  assert metrics.read_text() == rows(10)
 
 
 def test_jsonl_uses_injected_opener(tmp_path):

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -223,6 +224,62 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
   final = json.loads(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpt_dir))).get_tensor(
       'loop/.ATTRIBUTES/py_state'))
   assert final['step'] >= loop['step'] + 200
+
+
+def test_a_resume_moves_the_rows_a_killed_run_logged_past_its_checkpoint(tmp_path):
+  """Killed (kill -9) after it had logged steps past its last checkpoint, a run resumed
+  from it and logged those steps again: metrics.jsonl and scores.jsonl each held two
+  histories of them (plots zig-zagged)."""
+  logdir = tmp_path / 'run'
+
+  def command(steps):  # logs every iteration; saves at its start and end only
+    return [sys.executable, '-m', 'dreamerv3_tf.main',
+            '--config=configs/dmc.py:train_eval,debug', f'--logdir={logdir}',
+            '--config.random_agent=True', '--config.task=dummy_disc',
+            '--config.env.dummy.length=10', '--config.run.parallel=False',
+            '--config.logger.outputs=jsonl', f'--config.run.steps={steps}',
+            '--config.run.log_every=-1', '--config.run.report_every=0',
+            '--config.run.save_every=0']
+
+  def lines(name):  # whole lines (a kill may cut the last)
+    text = (logdir / name).read_text()
+    return [x for x in text.splitlines(keepends=True) if x.endswith('\n')]
+
+  step = lambda line: json.loads(line)['step']
+  cli_zygote.run(command(60), cwd=ROOT, check=True, capture_output=True, timeout=120)
+  saved = {name: lines(name) for name in ('metrics.jsonl', 'scores.jsonl')}
+  run = cli_zygote.Popen(command(10 ** 9), cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+  deadline = time.time() + 120
+  while (len(lines('metrics.jsonl')) < len(saved['metrics.jsonl']) + 5  # past its checkpoint
+         or len(lines('scores.jsonl')) < len(saved['scores.jsonl']) + 2):
+    if run.poll() is not None or time.time() > deadline:
+      run.kill()
+      pytest.fail(run.communicate()[0][-3000:])
+    time.sleep(0.05)
+  run.send_signal(signal.SIGKILL)
+  run.communicate()
+  killed = {name: lines(name) for name in saved}
+  result = cli_zygote.run(command(step(saved['metrics.jsonl'][-1]) + 30), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  resumed = int(re.search(r'Resumed from \S+ at step (\d+)\.', result.stdout).group(1))
+  assert resumed == step(saved['metrics.jsonl'][-1])  # the first run's last save
+  past = {name: [x for x in killed[name] if step(x) > resumed] for name in saved}
+  assert len(past['metrics.jsonl']) >= 5 and past['scores.jsonl']
+  assert [x for x in result.stderr.splitlines() if x.startswith('Warning')] == [
+      f'Warning: the rows past step {resumed}, where this run resumes, were logged by the run '
+      f'that stopped and are logged again now: moved {len(past["metrics.jsonl"])} rows of '
+      f'{logdir}/metrics.jsonl to {logdir}/metrics.after-step-{resumed}.jsonl and '
+      f'{len(past["scores.jsonl"])} row{"s" if len(past["scores.jsonl"]) > 1 else ""} of '
+      f'{logdir}/scores.jsonl to {logdir}/scores.after-step-{resumed}.jsonl']
+  for name in saved:  # one history, and the killed run's rows past it kept aside
+    side = name.replace('.jsonl', f'.after-step-{resumed}.jsonl')
+    assert lines(side) == past[name]
+    now = lines(name)
+    assert now[:len(saved[name])] == saved[name]
+    assert [step(x) for x in now] == sorted(step(x) for x in now)
+    assert step(now[-1]) > resumed
 
 
 def test_eval_only_from_a_checkpoint_writes_epstats(dummy_run, tmp_path):
