@@ -206,24 +206,29 @@ def export(agent, out, overwrite=False, tflite=False):
       raise
     if old:
       tf.io.gfile.rmtree(old)
+    # Only now, a whole `out` in place: one killed between its two renames left its
+    # old export as `out`.old-<pid>, then the only copy.
+    remove_stale_temporaries(out, '.old-')
   finally:
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
   return out
 
 
-def remove_stale_temporaries(out):
-  """Removes the half-written exports `out`.tmp-<pid> of exports to `out` that were
-  killed midway (kill -9, the OOM killer): they stayed beside --out for good, each a
-  SavedModel directory that looked like an export. One whose process still runs (another
-  export to the same --out) is left; so are those of remote paths."""
+def remove_stale_temporaries(out, kind='.tmp-'):
+  """Removes the directories `out`<kind><pid> that exports to `out` killed midway (kill
+  -9, the OOM killer) left: they stayed beside --out for good, each a SavedModel
+  directory that looked like an export. kind: '.tmp-', a half-written export; '.old-',
+  the export an --overwrite had moved aside, killed before it removed it (call this
+  only once a whole `out` is in place). One whose process still runs (another export to
+  the same --out) is left; so are those of remote paths."""
   parent, name = os.path.split(out)
   if '://' in out or not os.path.isdir(parent or '.'):  # (the save makes a new parent)
     return
   for entry in os.listdir(parent or '.'):
-    pid = entry[len(name) + len('.tmp-'):]
+    pid = entry[len(name) + len(kind):]
     path = os.path.join(parent, entry)
-    if (entry.startswith(name + '.tmp-') and pid.isdigit() and os.path.isdir(path)
+    if (entry.startswith(name + kind) and pid.isdigit() and os.path.isdir(path)
         and not os.path.islink(path) and not _running(int(pid))):
       tf.io.gfile.rmtree(path)  # (a file or link of that name is not an export's)
 

@@ -578,7 +578,9 @@ def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, 
 def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
     tmp_path, monkeypatch):
   """An export killed midway (kill -9) left out.tmp-<pid>, a half SavedModel, beside
-  --out for good; the next export to --out removes it, unless its process still runs."""
+  --out for good, or, killed between the two renames of an --overwrite, the old export
+  as out.old-<pid>; the next export to --out removes them, unless their process still
+  runs, and the old export only once its own is in place (until then the only copy)."""
   out = tmp_path / 'out'
   gone = subprocess.Popen(['true'])
   gone.wait()
@@ -587,17 +589,28 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
     for pid in (gone.pid, running.pid):
       (tmp_path / f'out.tmp-{pid}').mkdir()
       (tmp_path / f'out.tmp-{pid}' / 'saved_model.pb').write_text('half')
+      (tmp_path / f'out.old-{pid}').mkdir()
+      (tmp_path / f'out.old-{pid}' / 'saved_model.pb').write_text('old')
     (tmp_path / 'out.tmp-notes').mkdir()  # not an export's: no pid
-    (tmp_path / f'out.tmp-{gone.pid}0').write_text('a file')  # not an export's: no directory
+    for kind in ('tmp', 'old'):  # not an export's: no directory
+      (tmp_path / f'out.{kind}-{gone.pid}0').write_text('a file')
+
+    def fails(module, path, signatures):
+      raise OSError(28, 'No space left on device')
 
     def save(module, path, signatures):
       os.makedirs(path)
     monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
         signatures=lambda: {}))
+    monkeypatch.setattr(tf.saved_model, 'save', fails)
+    with pytest.raises(OSError):
+      export.export(types.SimpleNamespace(act_space={}), str(out))
+    assert (tmp_path / f'out.old-{gone.pid}' / 'saved_model.pb').read_text() == 'old'
     monkeypatch.setattr(tf.saved_model, 'save', save)
     export.export(types.SimpleNamespace(act_space={}), str(out))
     assert sorted(os.listdir(tmp_path)) == sorted(
-        ['out', f'out.tmp-{gone.pid}0', f'out.tmp-{running.pid}', 'out.tmp-notes'])
+        ['out', f'out.tmp-{gone.pid}0', f'out.tmp-{running.pid}', 'out.tmp-notes',
+         f'out.old-{gone.pid}0', f'out.old-{running.pid}'])
     # An --out below directories that do not exist yet: the save makes them.
     export.export(types.SimpleNamespace(act_space={}), str(tmp_path / 'new' / 'dir' / 'out'))
     assert os.listdir(tmp_path / 'new' / 'dir') == ['out']
