@@ -324,6 +324,9 @@ def test_checkpoint_round_trip(tmp_path, h):
   other = Agent(*spaces, config2)
   status = tf.train.Checkpoint(agent=other).restore(path)
   status.assert_existing_objects_matched()
+  # The file's save_counter has no object here; unsaid, TensorFlow warned of it when the
+  # status was collected, in whatever test ran then (twice in one suite run's output).
+  status.expect_partial()
   for v1, v2 in zip(agent.model.trainable_weights, other.model.trainable_weights):
     np.testing.assert_array_equal(v1.numpy(), v2.numpy())
   assert int(other.opt.step.numpy()) == 2
