@@ -339,9 +339,7 @@ class SavedPolicy:
                       for k, v in outputs.items() if k.startswith('action_')}
     self.act_spaces = None  # exports before ACT_SPACE_FILE existed: dtypes and shapes only
     if tf.io.gfile.exists(os.path.join(path, ACT_SPACE_FILE)):
-      from dreamerv3_tf.core.spaces import Space
-      with tf.io.gfile.GFile(os.path.join(path, ACT_SPACE_FILE)) as f:
-        self.act_spaces = {k: Space.from_dict(v) for k, v in json.load(f).items()}
+      self.act_spaces = _read_act_spaces(path)
     self._seed = np.int64(0)
 
   def check_spaces(self, obs_space, act_space):
@@ -387,6 +385,27 @@ class SavedPolicy:
     carry = {k: v.numpy() for k, v in out.items() if k.startswith('state_')}
     act = {k[len('action_'):]: v.numpy() for k, v in out.items() if k.startswith('action_')}
     return carry, act, {}
+
+
+def _read_act_spaces(path):
+  """{key: Space} of export `path`'s ACT_SPACE_FILE; ExportError naming the file when
+  it cannot be read (cut short, edited, not UTF-8): these were 'unexpected' errors."""
+  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core.spaces import Space
+  try:
+    with tf.io.gfile.GFile(os.path.join(path, ACT_SPACE_FILE), 'rb') as f:
+      data = json.loads(f.read().decode('utf-8'))
+    if not (isinstance(data, dict) and all(isinstance(v, dict) for v in data.values())):
+      raise ValueError('not a JSON object of spaces')
+    return {k: Space.from_dict(v) for k, v in data.items()}
+  except UnicodeDecodeError:
+    reason = 'not UTF-8'
+  except KeyError as e:
+    reason = f'a space lacks {e.args[0]!r}'
+  except (ValueError, TypeError, tf.errors.OpError) as e:
+    reason = base.one_line(e)
+  raise ExportError(f'SavedModel {path}: {ACT_SPACE_FILE} cannot be read ({reason}); '
+                    'export it again')
 
 
 def is_saved_model(path):

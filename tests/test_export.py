@@ -4,6 +4,7 @@ Lite model against the SavedModel on the same recorded observations."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -755,3 +756,26 @@ def test_a_damaged_saved_model_is_named(tmp_path, content, reason):
   with pytest.raises(export.ExportError, match=(
       f'SavedModel {tmp_path} cannot be loaded \\({reason}.*\\); export it again')):
     export.SavedPolicy(str(tmp_path))
+
+
+@pytest.mark.parametrize('content, reason', [
+    (b'not json', 'Expecting value'),
+    (b'\xff\xfe', 'not UTF-8'),
+    (b'[1, 2]', 'not a JSON object of spaces'),
+    (b'{"action": 5}', 'not a JSON object of spaces'),
+    (b'{"action": {"dtype": "int32"}}', "lacks 'shape'"),
+    (None, 'Is a directory'),
+])
+def test_a_damaged_act_space_file_is_named(cartpole, tmp_path, content, reason):
+  """eval_only's run.from_checkpoint=EXPORT whose assets.extra/act_space.json was cut or
+  edited: an 'unexpected' JSONDecodeError, UnicodeDecodeError, KeyError, ... naming no
+  file."""
+  out = tmp_path / 'export'
+  shutil.copytree(cartpole[2], out)
+  path = out / export.ACT_SPACE_FILE
+  path.unlink()
+  path.mkdir() if content is None else path.write_bytes(content)
+  with pytest.raises(export.ExportError, match=(
+      f'SavedModel {out}: {export.ACT_SPACE_FILE} cannot be read \\(.*{reason}.*\\); '
+      'export it again')):
+    export.SavedPolicy(str(out))
