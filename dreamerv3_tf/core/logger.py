@@ -270,7 +270,9 @@ class JSONLOutput:
       side = f'{stem}.after-step-{step}.{number}.jsonl'
     if not os.path.lexists(side):
       write_atomic(side, moved)
-    write_atomic(self.path, kept)
+    # Through a link (metrics.jsonl linked to another disk): the link stays, and so the
+    # run's appends go on into the file it names.
+    write_atomic(os.path.realpath(self.path), kept)
     return self.path, len(rows), side
 
   def _drop_cut_line(self):

@@ -163,6 +163,21 @@ def test_a_stop_while_rows_are_set_aside_loses_none(tmp_path, monkeypatch):
   assert metrics.read_text() == rows(10)
 
 
+def test_a_resume_keeps_a_metrics_file_that_is_a_link(tmp_path):
+  """metrics.jsonl a symlink (to a disk with room): the resume replaced the link with a
+  file, so the run logged on into the logdir and the linked file kept the rows moved."""
+  (tmp_path / 'run').mkdir()
+  target, link = tmp_path / 'm.jsonl', tmp_path / 'run' / 'metrics.jsonl'
+  target.write_text(rows(10, 20, 30))
+  link.symlink_to(target)
+  output = logging.JSONLOutput(str(tmp_path / 'run'))
+  assert output.set_aside_after(10) == (
+      str(link), 2, f'{tmp_path}/run/metrics.after-step-10.jsonl')
+  assert link.is_symlink() and target.read_text() == rows(10)
+  assert (tmp_path / 'run' / 'metrics.after-step-10.jsonl').read_text() == rows(20, 30)
+  assert sorted(os.listdir(tmp_path)) == ['m.jsonl', 'run']  # no temporary file left
+
+
 def test_jsonl_uses_injected_opener(tmp_path):
   calls = []
 
