@@ -238,8 +238,8 @@ def _running(pid):
     os.kill(pid, 0)
   except ProcessLookupError:
     return False
-  except OSError:  # e.g. another user's process
-    return True
+  except (OSError, OverflowError):  # e.g. another user's process; no pid that long,
+    return True                     # so no export's: left
   return True
 
 

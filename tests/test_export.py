@@ -620,6 +620,23 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
     running.wait()
 
 
+
+def test_a_stale_name_whose_number_is_no_pid_is_left(tmp_path, monkeypatch):
+  """out.tmp-<digits> longer than any process id (a directory of the user's, no export's):
+  os.kill raised an OverflowError, an 'unexpected' error before the export was written."""
+  out = tmp_path / 'out'
+  for kind in ('tmp', 'old'):
+    (tmp_path / f'out.{kind}-{"9" * 25}').mkdir()
+
+  def save(module, path, signatures):
+    os.makedirs(path)
+  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
+      signatures=lambda: {}))
+  monkeypatch.setattr(tf.saved_model, 'save', save)
+  export.export(types.SimpleNamespace(act_space={}), str(out))
+  assert sorted(os.listdir(tmp_path)) == sorted(
+      ['out', f'out.tmp-{"9" * 25}', f'out.old-{"9" * 25}'])
+
 # A SIGTERM arrives while the SavedModel is written (run in a child: it sets handlers).
 SIGTERM_DURING_SAVE = """
 import os, signal, sys, types
