@@ -162,8 +162,18 @@ def find_yaml(*paths):
 def load_yaml(path):
   import tensorflow as tf
   import yaml
-  with tf.io.gfile.GFile(path, 'r') as f:
-    data = yaml.safe_load(f.read())
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    raw = f.read()
+  try:  # these were 'unexpected' errors naming no file
+    data = yaml.safe_load(raw.decode('utf-8'))
+  except UnicodeDecodeError:
+    raise OfficialConfigError(f'{path}: not a readable YAML file (not UTF-8)') from None
+  except yaml.YAMLError as e:
+    mark = getattr(e, 'problem_mark', None)
+    what = '; '.join(x for x in (getattr(e, 'context', None), getattr(e, 'problem', None))
+                     if x) or base.one_line(e)
+    where = f', line {mark.line + 1}' if mark else ''
+    raise OfficialConfigError(f'{path}: not a readable YAML file ({what}{where})') from None
   if not isinstance(data, dict):
     raise OfficialConfigError(f'{path}: not a config (expected a mapping)')
   return data

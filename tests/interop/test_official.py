@@ -393,3 +393,19 @@ def test_official_config_sets_our_sizes_and_refuses_what_we_lack(golden):
     official_config.apply(strided, base.get_config())
   assert str(error.value) == ('official agent.dec.simple.strided=True is not implemented '
                               'here (only False)')
+
+
+@pytest.mark.parametrize('content, reason', [
+    (b'\xff\xfe: x\n', 'not UTF-8'),
+    (b'a: [1, 2\n', 'while parsing a flow sequence'),
+    (b'a: !!python/object:os.system {}\n', 'could not determine a constructor'),
+])
+def test_an_official_config_yaml_that_is_no_yaml_is_named(tmp_path, content, reason):
+  """A config.yaml cut short, edited or of another encoding: an 'unexpected'
+  UnicodeDecodeError, ParserError or ConstructorError naming no file."""
+  from dreamerv3_tf.interop import official_config
+  path = tmp_path / 'config.yaml'
+  path.write_bytes(content)
+  with pytest.raises(official_config.OfficialConfigError, match=(
+      f'^{path}: not a readable YAML file \\({reason}.*\\)$')):
+    official_config.load_yaml(str(path))
