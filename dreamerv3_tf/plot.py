@@ -87,7 +87,9 @@ def load_run(logdir, label=None):
     with open(official_path) as f:
       try:
         config = yaml.safe_load(f)
-      except (yaml.YAMLError, ValueError) as e:  # ValueError: not UTF-8
+      except yaml.YAMLError as e:  # (its text is four lines)
+        raise ValueError(f'{official_path}: not valid YAML ({base.yaml_problem(e)})') from e
+      except ValueError as e:  # not UTF-8
         raise ValueError(f'{official_path}: not valid YAML ({e})') from e
     if not isinstance(config, dict):
       raise ValueError(f'{official_path}: expected a mapping of config keys')

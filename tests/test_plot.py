@@ -500,6 +500,19 @@ def test_official_logdir_is_read_like_ours(tmp_path):
     plot.load_run(str(logdir))
 
 
+
+def test_an_official_config_yaml_that_is_no_yaml_is_one_line(tmp_path):
+  """A config.yaml cut short: yaml's error of four lines (two of them 'in "PATH", line
+  1, column 7') followed 'Error:'."""
+  logdir = tmp_path / 'official'
+  logdir.mkdir()
+  (logdir / 'config.yaml').write_text('task: [1\n')
+  with pytest.raises(ValueError) as error:
+    plot.load_run(str(logdir))
+  assert str(error.value) == (
+      f"{logdir}/config.yaml: not valid YAML (while parsing a flow sequence; expected ',' "
+      "or ']', but got '<stream end>', line 2)")
+
 def test_labels_draw_separate_curves(tmp_path, capsys):
   a = make_logdir(tmp_path / 'a', 0)
   b = make_logdir(tmp_path / 'b', 1)

@@ -246,6 +246,15 @@ def boolean_flag_refusal(text):
   return f'flag {flag}: --{name} takes true or false (--{name} alone is true, --no{name} false)'
 
 
+def yaml_problem(error):
+  """A yaml.YAMLError in one line: what and where ("while parsing a flow sequence;
+  expected ',' or ']', but got '<stream end>', line 2"); its own text is four lines."""
+  what = '; '.join(x for x in (getattr(error, 'context', None),
+                               getattr(error, 'problem', None)) if x)
+  mark = getattr(error, 'problem_mark', None)
+  return (what or one_line(error)) + (f', line {mark.line + 1}' if mark else '')
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 

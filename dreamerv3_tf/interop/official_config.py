@@ -169,11 +169,8 @@ def load_yaml(path):
   except UnicodeDecodeError:
     raise OfficialConfigError(f'{path}: not a readable YAML file (not UTF-8)') from None
   except yaml.YAMLError as e:
-    mark = getattr(e, 'problem_mark', None)
-    what = '; '.join(x for x in (getattr(e, 'context', None), getattr(e, 'problem', None))
-                     if x) or base.one_line(e)
-    where = f', line {mark.line + 1}' if mark else ''
-    raise OfficialConfigError(f'{path}: not a readable YAML file ({what}{where})') from None
+    raise OfficialConfigError(
+        f'{path}: not a readable YAML file ({base.yaml_problem(e)})') from None
   if not isinstance(data, dict):
     raise OfficialConfigError(f'{path}: not a config (expected a mapping)')
   return data
