@@ -141,6 +141,9 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
   logger writes score lines to both, so reading both would count them twice).
   """
   files = [os.path.join(logdir, name) for name in ('scores.jsonl', 'metrics.jsonl')]
+  for path in files:  # was skipped, or named as missing
+    if os.path.isdir(path):
+      raise ValueError(f'{path} is a directory, not a file of scores')
   parsed = [_read_jsonl(path, keys) for path in files if os.path.isfile(path)]
   if not parsed:
     raise ValueError(f'{logdir}: neither scores.jsonl nor metrics.jsonl exists')

@@ -513,6 +513,17 @@ def test_an_official_config_yaml_that_is_no_yaml_is_one_line(tmp_path):
       f"{logdir}/config.yaml: not valid YAML (while parsing a flow sequence; expected ',' "
       "or ']', but got '<stream end>', line 2)")
 
+
+def test_a_scores_file_that_is_a_directory_is_named(tmp_path):
+  """It said 'neither scores.jsonl nor metrics.jsonl exists' of a run whose
+  scores.jsonl is there, a directory."""
+  logdir = make_logdir(tmp_path, 0)
+  (logdir / 'scores.jsonl').unlink()
+  (logdir / 'scores.jsonl').mkdir()
+  with pytest.raises(ValueError) as error:
+    plot.load_run(str(logdir))
+  assert str(error.value) == f'{logdir}/scores.jsonl is a directory, not a file of scores'
+
 def test_labels_draw_separate_curves(tmp_path, capsys):
   a = make_logdir(tmp_path / 'a', 0)
   b = make_logdir(tmp_path / 'b', 1)
