@@ -204,7 +204,9 @@ def export(agent, out, overwrite=False, tflite=False):
       if old:
         tf.io.gfile.rename(old, out)
       raise
-    if old:
+    if old and os.path.islink(old):  # only the link: rmtree emptied the directory it
+      os.remove(old)                  # names, then failed on the link itself
+    elif old:
       tf.io.gfile.rmtree(old)
     # Only now, a whole `out` in place: one killed between its two renames left its
     # old export as `out`.old-<pid>, then the only copy.

@@ -576,6 +576,28 @@ def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, 
   assert os.listdir(tmp_path) == ['out']
 
 
+def test_overwrite_of_an_out_that_is_a_link_replaces_the_link_only(tmp_path, monkeypatch):
+  """--out a symlink to an export, --overwrite: the removal of the old one followed the
+  link and emptied the directory it names, then stopped with '--out.old-<pid>; Not a
+  directory' (exit code 1), the link left beside --out."""
+  target, out = tmp_path / 'exports' / 'v1', tmp_path / 'out'
+  target.mkdir(parents=True)
+  (target / 'saved_model.pb').write_text('old')
+  out.symlink_to(target)
+
+  def save(module, path, signatures):
+    os.makedirs(path)
+    with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
+      f.write('new')
+  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
+      signatures=lambda: {}))
+  monkeypatch.setattr(tf.saved_model, 'save', save)
+  export.export(types.SimpleNamespace(act_space={}), str(out), overwrite=True)
+  assert not out.is_symlink() and (out / 'saved_model.pb').read_text() == 'new'
+  assert (target / 'saved_model.pb').read_text() == 'old'  # not ours to delete
+  assert sorted(os.listdir(tmp_path)) == ['exports', 'out']
+
+
 def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
     tmp_path, monkeypatch):
   """An export killed midway (kill -9) left out.tmp-<pid>, a half SavedModel, beside
