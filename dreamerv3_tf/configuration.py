@@ -71,10 +71,26 @@ _BLANK_MEANS = {'logdir': 'a new one under ~/logdir', 'run.from_checkpoint': 'no
                 'run.resume_from': 'the latest checkpoint', 'xla_cache': 'no cache'}
 
 
+# Dicts whose keys are the user's to choose or may be partial (checked by finalize).
+_FREE_FORM = ('env.py', 'replay.fracs', 'replay.prio')
+
+
 def finalize(config):
   """Validates `config` in place, fills derived values, and returns it."""
   c = config
   missing = _missing_keys(c)
+  # A dict given for a section (--config.agent.rssm='{"deter": 16}') replaces it whole:
+  # the keys it drops were an 'unexpected' AttributeError once TensorFlow had loaded.
+  section = missing and missing[0].rpartition('.')[0]
+  if section.count('.') == 1 and all(k.startswith(f'{section}.') for k in missing):
+    node = c
+    for part in section.split('.'):
+      node = node[part]
+    key, value = next(iter(node.items()), (missing[0].rpartition('.')[2], '...'))
+    _check(False, f'{section} lacks {len(missing)} of its keys ('
+           f'{", ".join(k.rpartition(".")[2] for k in missing[:5])}'
+           f'{", ..." if len(missing) > 5 else ""}): a dict given for a section replaces '
+           f'it whole; set its keys one by one, e.g. --config.{section}.{key}={value}')
   _check(not missing, f"the config lacks {len(missing)} key(s) of configs/base.py's "
          f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): a config file "
          'starts from base.get_config(), as configs/dmc.py does')
@@ -313,14 +329,15 @@ def finalize(config):
 
 
 def _missing_keys(config):
-  """The keys of configs/base.py's config and of its sections ('run.steps') that
-  `config` lacks, in order. Deeper levels may be free-form (replay.fracs, env.py)."""
+  """The keys of configs/base.py's config, at every depth ('run.steps',
+  'agent.rssm.deter'), that `config` lacks, in order; the free-form dicts' own keys
+  (env.py, replay.fracs, replay.prio) aside."""
   from configs import base as base_config
-  def keys(tree):
+  def keys(tree, prefix=''):
     for key, value in tree.items():
-      yield key
-      if isinstance(value, dict):
-        yield from (f'{key}.{inner}' for inner in value)
+      yield prefix + key
+      if isinstance(value, dict) and prefix + key not in _FREE_FORM:
+        yield from keys(value, f'{prefix}{key}.')
   have = set(keys(config.to_dict()))
   return [k for k in keys(base_config.get_config().to_dict()) if k not in have]
 

@@ -675,6 +675,23 @@ def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, mes
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.parametrize('flag, section', [
+    ('--config.agent.rssm={"deter": 16}', 'agent.rssm'),
+    ('--config.env.dummy={"length": 10}', 'env.dummy'),
+])
+def test_a_dict_for_a_section_that_drops_its_keys_is_one_line(tmp_path, flag, section):
+  """A dict given for a section replaces it whole: agent.rssm={"deter": 16} left the
+  rssm without blocks, an 'unexpected' AttributeError "'blocks'" once TensorFlow had
+  loaded and the envs had started."""
+  result = run_main('--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_disc',
+                    '--config.run.parallel=False', f'--logdir={tmp_path}/run', flag)
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith(f'Config error: {section} lacks '), lines[0]
+  assert f'set its keys one by one, e.g. --config.{section}.' in lines[0], lines[0]
+  assert result.stdout == ''  # before TensorFlow loads: no start-up line
+  assert not (tmp_path / 'run').exists()
+
 def test_unknown_preset_fails_with_one_line():
   result = run_main('--config=configs/dmc.py:train_eval,huge')
   lines = result.stderr.strip().splitlines()
