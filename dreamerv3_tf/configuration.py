@@ -286,6 +286,19 @@ def finalize(config):
     _check(isinstance(mults, (tuple, list)) and len(mults) >= 1 and all(
         isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mults),
         f'agent.{part}.mults={mults!r} must be a tuple of integers >= 1, e.g. (2, 3, 4, 4)')
+  # The agent's check (nets._check_image_size) of the suites whose images are
+  # env.<suite>.size: it came once TensorFlow and the envs had loaded, and a huge size
+  # never got there (its env worker, rendering it, was killed for memory: exit -9).
+  images = not c.random_agent and (suite in ('atari', 'atari100k', 'crafter') or (
+      suite == 'dmc' and c.env.dmc.get('image', True)) or (
+      suite == 'dummy' and not c.task.endswith('_vec')))
+  for part in ('enc', 'dec') if images and size is not None else ():
+    factor = 2 ** len(a[part].mults)
+    height, width = size
+    _check(not (height % factor or width % factor) and 3 <= height // factor <= 16,
+           f'agent.{part}.mults={tuple(a[part].mults)} does not fit images of '
+           f'{height}x{width} (env.{section}.size): its {len(a[part].mults)} stages '
+           f'divide their size by {factor}, which must leave a whole number from 3 to 16')
   # Weights of the losses the optimizer minimises: a negative one passed the checks and
   # the agent trained to maximise that loss (an entropy penalty, for actent).
   weights = [(f'loss_scales.{k}', v) for k, v in a.loss_scales.items()] + [

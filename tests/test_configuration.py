@@ -692,6 +692,25 @@ def test_a_dict_for_a_section_that_drops_its_keys_is_one_line(tmp_path, flag, se
   assert result.stdout == ''  # before TensorFlow loads: no start-up line
   assert not (tmp_path / 'run').exists()
 
+@pytest.mark.parametrize('task, flag, size', [
+    ('dummy_disc', '--config.env.dummy.size=(512,512)', '512x512'),
+    ('dmc_cartpole_balance', '--config.env.dmc.size=(480,640)', '480x640'),
+])
+def test_an_image_size_the_agent_cannot_take_is_a_config_line_before_tensorflow(
+    tmp_path, task, flag, size):
+  """Found by the agent as it was built, after TensorFlow and the envs had loaded; and
+  env.dmc.size=(100000, 100000) never got there: its env worker, rendering 30 GB, was
+  killed by the OOM killer ('failed to start: process died (exit code -9)')."""
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--config.task={task}',
+                    '--config.env.dmc.image=True', f'--logdir={tmp_path}/run', flag)
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith(
+      f'Config error: agent.enc.mults=(2, 3, 4, 4) does not fit images of {size} '
+      f'({flag[len("--config."):].split("=")[0]}): its 4 stages divide their size by 16'), lines[0]
+  assert result.stdout == ''  # before TensorFlow loads: no start-up line
+  assert not (tmp_path / 'run').exists()
+
 def test_unknown_preset_fails_with_one_line():
   result = run_main('--config=configs/dmc.py:train_eval,huge')
   lines = result.stderr.strip().splitlines()
