@@ -74,11 +74,14 @@ class Checkpoint:
 
   def _make_manager(self):
     with damage.quiet_tf():  # an unreadable state file is reported by `inspect`
-      return tf.train.CheckpointManager(self._ckpt, self.directory, max_to_keep=self._keep)
+      try:
+        return tf.train.CheckpointManager(self._ckpt, self.directory, max_to_keep=self._keep)
+      except UnicodeDecodeError:  # a state file of bytes that are not UTF-8, which
+        return None  # TensorFlow does not ignore as one it cannot parse: `tidy` rewrites it
 
   @property
   def latest(self):
-    return self._manager.latest_checkpoint
+    return self._manager.latest_checkpoint if self._manager else None
 
   def save(self):
     """Writes a new checkpoint and prunes old ones; a failure leaves earlier ones
@@ -89,6 +92,11 @@ class Checkpoint:
       # A checkpoint the manager rotates out that is gone already (the logdir renamed
       # under the run) was a 'WARNING:tensorflow:Hit NotFoundError when deleting' line
       # before the run's own one line.
+      if self._manager is None:
+        self._manager = self._make_manager()
+      if self._manager is None:
+        raise OSError(f'its state file {GFILES.join(self.directory, "checkpoint")} is not '
+                      'UTF-8; move it away')
       with damage.quiet_tf():
         path = self._manager.save()
       self._prune(before)

@@ -284,9 +284,13 @@ def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   assert inspect(tmp_path).path == ckpt.latest
 
 
-def test_unreadable_state_file_names_the_newest_intact_checkpoint(tmp_path):
+# Bytes that are not UTF-8: TensorFlow's CheckpointManager, which ignores a state file
+# it cannot parse, raised UnicodeDecodeError, so the resume_from the line names stopped
+# on an 'unexpected' error.
+@pytest.mark.parametrize('content', [b'garbage {', b'\xff\xfe'], ids=['text', 'not_utf8'])
+def test_unreadable_state_file_names_the_newest_intact_checkpoint(tmp_path, content):
   _, paths = saved_run(tmp_path)
-  (tmp_path / 'checkpoint').write_text('garbage {')
+  (tmp_path / 'checkpoint').write_bytes(content)
   with pytest.raises(checkpointing.CheckpointError, match=(
       f'state file {tmp_path}/checkpoint is damaged, so the latest checkpoint is '
       f'unknown; .*resume_from={paths[-1]}$')):
