@@ -96,7 +96,7 @@ def _coerce(value, like, key):
     if isinstance(like, (tuple, list)):
       return tuple(value)
     return type(like)(value)
-  except (TypeError, ValueError):
+  except (TypeError, ValueError, OverflowError):  # (int() of an infinity overflows)
     raise OfficialConfigError(
         f'official {key}={value!r} does not fit our {type(like).__name__} setting') from None
 

@@ -409,3 +409,15 @@ def test_an_official_config_yaml_that_is_no_yaml_is_named(tmp_path, content, rea
   with pytest.raises(official_config.OfficialConfigError, match=(
       f'^{path}: not a readable YAML file \\({reason}.*\\)$')):
     official_config.load_yaml(str(path))
+
+
+@pytest.mark.parametrize('value', [float('inf'), float('-inf'), float('nan')])
+def test_an_official_integer_setting_that_is_no_number_is_named(value):
+  """deter: .inf in config.yaml: int() of it raised an 'unexpected' OverflowError (NaN:
+  ValueError, named)."""
+  from configs import base
+  from dreamerv3_tf.interop import official_config
+  with pytest.raises(official_config.OfficialConfigError) as error:
+    official_config.apply({'agent': {'dyn': {'rssm': {'deter': value}}}}, base.get_config())
+  assert str(error.value) == (
+      f'official agent.rssm.deter={value!r} does not fit our int setting')
