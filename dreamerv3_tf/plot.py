@@ -125,7 +125,7 @@ def load_run(logdir, label=None):
     # theirs was read as the action repeat, or refused: 'not a run's config').
     section = 'gym' if prefix == 'py' else prefix
     repeat = int((env.get(section) or {}).get('repeat', 1) or 1)
-  except (TypeError, ValueError, AttributeError) as e:
+  except (TypeError, ValueError, AttributeError, OverflowError) as e:  # (a seed of 1e400)
     raise ValueError(f'{config_path}: not a run\'s config ({type(e).__name__}: {e})') from None
   suite = reference.suite_for(task, image)
   kind = ('vision' if image else 'proprio') if prefix == 'dmc' else ''

@@ -524,6 +524,21 @@ def test_a_scores_file_that_is_a_directory_is_named(tmp_path):
     plot.load_run(str(logdir))
   assert str(error.value) == f'{logdir}/scores.jsonl is a directory, not a file of scores'
 
+
+@pytest.mark.parametrize('config', [
+    {'task': TASK, 'seed': 1e400},
+    {'task': 'gym_CartPole-v1', 'seed': 0, 'env': {'gym': {'repeat': 1e400}}},
+])
+def test_an_infinite_number_in_a_config_is_named(tmp_path, config):
+  """json reads 1e400 as inf: int() of it was an OverflowError, a whole traceback."""
+  logdir = make_logdir(tmp_path, 0)
+  (logdir / 'config.json').write_text(json.dumps(config))
+  with pytest.raises(ValueError) as error:
+    plot.load_run(str(logdir))
+  assert str(error.value) == (
+      f"{logdir}/config.json: not a run's config (OverflowError: cannot convert float "
+      'infinity to integer)')
+
 def test_labels_draw_separate_curves(tmp_path, capsys):
   a = make_logdir(tmp_path / 'a', 0)
   b = make_logdir(tmp_path / 'b', 1)
