@@ -507,6 +507,13 @@ def main(argv=None):
       return 1
     print(f'Error: {e}', file=sys.stderr)
     return 1
+  except Exception as e:  # noqa: BLE001 - one no check foresaw: a line, as main's (it
+    if base.wants_traceback():  # printed a whole traceback)
+      import traceback
+      traceback.print_exc()
+    print(f'Error: {type(e).__name__}: {base.one_line(e)} (unexpected: rerun with '
+          f'{base.TRACEBACK_ENV}=1 for the full traceback)', file=sys.stderr, flush=True)
+    return 1
   except KeyboardInterrupt as e:  # its images are written whole or not at all
     word, code = stop_signals.word_and_code(e)
     print(f'{word}; --out is left as it was or written whole', file=sys.stderr, flush=True)

@@ -539,6 +539,27 @@ def test_an_infinite_number_in_a_config_is_named(tmp_path, config):
       f"{logdir}/config.json: not a run's config (OverflowError: cannot convert float "
       'infinity to integer)')
 
+
+def test_an_unexpected_error_is_one_line_unless_a_traceback_is_asked_for(
+    tmp_path, capsys, monkeypatch):
+  """A failure no check foresaw (such as the infinite seed above was) printed a whole
+  traceback; main's wording, and the traceback with DREAMERV3_TF_TRACEBACK=1."""
+  run = make_logdir(tmp_path, 0)
+
+  def broken(*args):
+    raise RuntimeError('something no check foresaw')
+  monkeypatch.setattr(plot, 'table', broken)
+  monkeypatch.delenv('DREAMERV3_TF_TRACEBACK', raising=False)
+  assert plot.main(['--logdirs', str(run), '--table', '5000']) == 1
+  assert capsys.readouterr().err.splitlines() == [
+      'Error: RuntimeError: something no check foresaw (unexpected: rerun with '
+      'DREAMERV3_TF_TRACEBACK=1 for the full traceback)']
+  monkeypatch.setenv('DREAMERV3_TF_TRACEBACK', '1')
+  assert plot.main(['--logdirs', str(run), '--table', '5000']) == 1
+  err = capsys.readouterr().err
+  assert err.startswith('Traceback (most recent call last):')
+  assert err.splitlines()[-1].startswith('Error: RuntimeError: something no check')
+
 def test_labels_draw_separate_curves(tmp_path, capsys):
   a = make_logdir(tmp_path / 'a', 0)
   b = make_logdir(tmp_path / 'b', 1)
