@@ -59,6 +59,11 @@ def _parse_flags(argv):
     # 'Is a directory'.
     _usage_error(f'--config={configs[0]!r} names no config file; give one and its '
                  'presets, e.g. --config=configs/dmc.py:train_eval,debug')
+  path = configs[0].split(':', 1)[0] if configs else ''
+  if path.lower().endswith('.json'):  # Python ran it: "raised NameError: name 'true' ..."
+    _usage_error(f"--config={path} is a JSON file (a run's saved config.json?); --config "
+                 'takes a Python config file with get_config(), e.g. configs/dmc.py, and '
+                 "a run's own config.json is what resuming its --logdir reads")
   try:
     rest = flags.FLAGS(argv)
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here

@@ -711,6 +711,20 @@ def test_an_image_size_the_agent_cannot_take_is_a_config_line_before_tensorflow(
   assert result.stdout == ''  # before TensorFlow loads: no start-up line
   assert not (tmp_path / 'run').exists()
 
+def test_a_runs_saved_config_json_as_config_is_named_for_what_it_is(tmp_path):
+  """--config=RUN/config.json (to run a saved config again): Python ran the JSON and
+  the line said 'raised NameError: name 'true' is not defined'."""
+  path = tmp_path / 'config.json'
+  path.write_text(json.dumps({'task': 'dummy_disc', 'run': {'parallel': True}}))
+  result = run_main(f'--config={path}:debug', f'--logdir={tmp_path}/run')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0] == (
+      f"Config error: --config={path} is a JSON file (a run's saved config.json?); "
+      '--config takes a Python config file with get_config(), e.g. configs/dmc.py, and '
+      "a run's own config.json is what resuming its --logdir reads")
+  assert not (tmp_path / 'run').exists()
+
 def test_unknown_preset_fails_with_one_line():
   result = run_main('--config=configs/dmc.py:train_eval,huge')
   lines = result.stderr.strip().splitlines()
