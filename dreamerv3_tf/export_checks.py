@@ -61,6 +61,10 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
           '--overwrite replaces only an earlier export: choose another --out')
   if '://' in out:
     return
+  if os.path.islink(out) and not os.path.exists(out):  # the rename onto it failed at the
+    raise ExportError(  # end, naming only the temporary ('OUT.tmp-<pid>; Not a directory')
+        f'--out {out} is a symlink to {os.readlink(out)}, which does not exist; remove the '
+        'link or choose another --out')
   # The export is written beside --out under a temporary name, then renamed: its
   # nearest existing directory must be one (not a file) that can be written in (a
   # read-only one failed once TensorFlow had loaded, naming only the temporary).

@@ -441,6 +441,17 @@ def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
       'enclosed in double quotes: line 1 column 2 (char 1))']
 
 
+def test_out_that_is_a_link_to_nothing_is_named(tmp_path):
+  """It failed once the export was written, naming only the temporary: 'Error:
+  OUT.tmp-<pid>; Not a directory' (the rename onto the link)."""
+  out = tmp_path / 'out'
+  out.symlink_to(tmp_path / 'gone')
+  with pytest.raises(export.ExportError) as error:
+    export.check_out(str(out), overwrite=False)
+  assert str(error.value) == (
+      f'--out {out} is a symlink to {tmp_path}/gone, which does not exist; remove the '
+      'link or choose another --out')
+
 def test_out_in_a_directory_that_cannot_be_written_is_named_first(tmp_path, unprivileged):
   """It failed once TensorFlow had loaded and the agent was built, naming only the
   temporary export beside --out ('Error: DIR/policy.tmp-123; Permission denied')."""
