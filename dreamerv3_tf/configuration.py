@@ -293,12 +293,10 @@ def finalize(config):
       suite == 'dmc' and c.env.dmc.get('image', True)) or (
       suite == 'dummy' and not c.task.endswith('_vec')))
   for part in ('enc', 'dec') if images and size is not None else ():
-    factor = 2 ** len(a[part].mults)
     height, width = size
-    _check(not (height % factor or width % factor) and 3 <= height // factor <= 16,
-           f'agent.{part}.mults={tuple(a[part].mults)} does not fit images of '
-           f'{height}x{width} (env.{section}.size): its {len(a[part].mults)} stages '
-           f'divide their size by {factor}, which must leave a whole number from 3 to 16')
+    problem = base.image_stages_problem(height, width, a[part].mults)
+    _check(not problem, f'agent.{part}.mults={tuple(a[part].mults)} does not fit images of '
+           f'{height}x{width} (env.{section}.size): {problem}')
   # Weights of the losses the optimizer minimises: a negative one passed the checks and
   # the agent trained to maximise that loss (an entropy penalty, for actent).
   weights = [(f'loss_scales.{k}', v) for k, v in a.loss_scales.items()] + [

@@ -349,12 +349,10 @@ class ImageSizeError(base.UserError, ValueError):
 
 def _check_image_size(shape, mults, part):
   H, W = shape[:2]
-  factor = 2 ** len(mults)
-  if H % factor or W % factor or not (3 <= H // factor <= 16):
+  problem = base.image_stages_problem(H, W, mults)
+  if problem:
     raise ImageSizeError(
-        f'agent.{part}.mults={tuple(mults)} does not fit images of {H}x{W}: its '
-        f'{len(mults)} stages divide their size by {factor}, which must leave a whole '
-        'number from 3 to 16')
+        f'agent.{part}.mults={tuple(mults)} does not fit images of {H}x{W}: {problem}')
 
 
 class ConvEncoder(Layer):

@@ -233,6 +233,17 @@ def same_dir(a, b):
   return os.path.realpath(a) == os.path.realpath(b)
 
 
+def image_stages_problem(height, width, mults):
+  """Why the agent's image encoder and decoder of `mults` (one 2x stage each) cannot
+  take height x width images, or None. Checked by the config before TensorFlow loads
+  and by the networks (agent/nets.py)."""
+  factor = 2 ** len(mults)
+  if height % factor or width % factor or not 3 <= height // factor <= 16:
+    return (f'its {len(mults)} stages divide their size by {factor}, which must leave a '
+            'whole number from 3 to 16')
+  return None
+
+
 def boolean_flag_refusal(text):
   """absl's error for a boolean flag given another value, "flag --x=maybe:
   ('Non-boolean argument to boolean flag', 'maybe')" (a tuple's repr), as a line naming
