@@ -125,6 +125,9 @@ class Checkpoint:
     try:
       status = ckpt.restore(path)
       status.assert_existing_objects_matched()
+      # Every object of the run is matched; values of the file without one (a replay
+      # another script saved) are left by design, which TensorFlow warned of later.
+      status.expect_partial()
     except IOError as e:  # a replay chunk file is missing or corrupt
       raise CheckpointError(
           f'Checkpoint {path} is damaged: {base.one_line(e)}'
