@@ -89,14 +89,14 @@ class Checkpoint:
     check_finite(self._ckpt, self.latest)
     before = self._identity()
     try:
-      # A checkpoint the manager rotates out that is gone already (the logdir renamed
-      # under the run) was a 'WARNING:tensorflow:Hit NotFoundError when deleting' line
-      # before the run's own one line.
       if self._manager is None:
         self._manager = self._make_manager()
       if self._manager is None:
         raise OSError(f'its state file {GFILES.join(self.directory, "checkpoint")} is not '
                       'UTF-8; move it away')
+      # A checkpoint the manager rotates out that is gone already (the logdir renamed
+      # under the run) was a 'WARNING:tensorflow:Hit NotFoundError when deleting' line
+      # before the run's own one line.
       with damage.quiet_tf():
         path = self._manager.save()
       self._prune(before)

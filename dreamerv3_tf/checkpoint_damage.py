@@ -270,9 +270,8 @@ def _found(directory):
   """Checkpoint prefixes in `directory` with an index file, by number."""
   if not tf.io.gfile.isdir(directory):
     return []
-  names = [x[:-len('.index')] for x in GFILES.listdir(directory) if x.endswith('.index')]
-  return sorted((GFILES.join(directory, x) for x in names if _number(x) is not None),
-                key=_number)
+  return [GFILES.join(directory, x)
+          for x in base.checkpoint_prefixes(GFILES.listdir(directory))]
 
 
 _number = base.checkpoint_number

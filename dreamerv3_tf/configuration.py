@@ -519,9 +519,7 @@ def _check_resume_from(resume_from, logdir, fs):
   name = os.path.basename(path)
   if any(x == f'{name}.index' or x.startswith(f'{name}.data-') for x in names):
     return  # there: the checkpoint checks read it
-  found = sorted((x[:-len('.index')] for x in names if x.endswith('.index')
-                  and base.checkpoint_number(x[:-len('.index')]) is not None),
-                 key=base.checkpoint_number)
+  found = base.checkpoint_prefixes(names)
   if found:  # (with none, only a state file: the checkpoint checks name that damage)
     raise ConfigError(
         f'run.resume_from={resume_from}: no such checkpoint (neither {path}.index nor '

@@ -511,8 +511,8 @@ def main(argv=None):
     if base.wants_traceback():  # printed a whole traceback)
       import traceback
       traceback.print_exc()
-    print(f'Error: {type(e).__name__}: {base.one_line(e)} (unexpected: rerun with '
-          f'{base.TRACEBACK_ENV}=1 for the full traceback)', file=sys.stderr, flush=True)
+    print(base.describe(e, rerun=f'with {base.TRACEBACK_ENV}=1'), file=sys.stderr,
+          flush=True)
     return 1
   except KeyboardInterrupt as e:  # its images are written whole or not at all
     word, code = stop_signals.word_and_code(e)

@@ -104,8 +104,9 @@ def traceback_refusal():
           f'({", ".join(_OFF[1:])} or empty)')
 
 
-def describe(error):
-  """The one line that reports `error` to the user (main and export print it)."""
+def describe(error, rerun='with --traceback'):
+  """The one line that reports `error` to the user (main, export and plot print it);
+  `rerun` says how to ask for the traceback of an unexpected one."""
   if isinstance(error, UserError):
     return f'{error.prefix}: {one_line(error)}'
   if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
@@ -121,7 +122,7 @@ def describe(error):
   if tf_errors and isinstance(error, tf_errors.OpError):
     return f'Error: {one_line(error)}'
   return (f'Error: {type(error).__name__}: {one_line(error)} (unexpected: rerun '
-          'with --traceback for the full traceback)')
+          f'{rerun} for the full traceback)')
 
 
 def fail(message, code):
@@ -212,6 +213,14 @@ def checkpoint_number(path):
   """N of a checkpoint prefix named ckpt-N (a run's own), else None."""
   match = re.fullmatch(r'ckpt-(\d+)', os.path.basename(path))
   return int(match.group(1)) if match else None
+
+
+def checkpoint_prefixes(names):
+  """The ckpt-N prefixes that a listing of a checkpoint directory holds an index file
+  of, by number."""
+  prefixes = [x[:-len('.index')] for x in names if x.endswith('.index')]
+  return sorted((x for x in prefixes if checkpoint_number(x) is not None),
+                key=checkpoint_number)
 
 
 def resume_path(directory, resume_from, join=os.path.join):
