@@ -489,11 +489,21 @@ def check_resume_from(config):
   alone: not a ckpt-<N> of LOGDIR/ckpt, a run with no checkpoints yet, a ckpt-<N>
   without a file. Reads only; before TensorFlow loads for a local logdir (these were a
   checkpoint error, exit code 1, once TensorFlow and the envs had loaded). Whether one
-  that exists is intact is for the checkpoint checks, which read its files."""
+  that exists is intact is for the checkpoint checks, which read its files. eval_only
+  resumes nothing: there it names the flag that evaluates that checkpoint (it was
+  ignored, and the latest checkpoint evaluated)."""
   resume_from = str(config.run.resume_from or '')
-  if not resume_from or config.script == 'eval_only':  # (eval_only resumes nothing)
+  if not resume_from:
     return
   logdir = config.logdir
+  if config.script == 'eval_only':
+    path = os.path.expanduser(resume_from)
+    path = path[:-len('.index')] if path.endswith('.index') else path
+    if not os.path.dirname(path):  # a bare ckpt-N: of this logdir, as for a resume
+      path = os.path.join(logdir, 'ckpt', path)
+    raise ConfigError(
+        f'run.resume_from={resume_from}: eval_only resumes nothing; to evaluate that '
+        f'checkpoint, give --config.run.from_checkpoint={path} instead')
   if '://' not in logdir:
     return _check_resume_from(resume_from, logdir, _files(logdir))
   import tensorflow as tf

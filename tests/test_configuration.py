@@ -340,7 +340,6 @@ def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_chec
 
   for value in ('', 'ckpt-2', f'{ckpt}/ckpt-2', f'{ckpt}/ckpt-2.index', f'{ckpt}/ckpt-3'):
     check(value)
-  check(f'{tmp_path}/elsewhere/ckpt-9', script='eval_only')  # it resumes nothing
   with pytest.raises(configuration.ConfigError, match=(
       f'^run.resume_from=ckpt-4: no such checkpoint \\(neither {ckpt}/ckpt-4.index nor its '
       f'data files exist\\); the checkpoints in {ckpt} are ckpt-2$')):
@@ -350,6 +349,25 @@ def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_chec
     check('ckpt-2')
   (ckpt / 'checkpoint').write_text('')  # a state file alone: the checkpoint checks judge it
   check('ckpt-4')
+
+
+@pytest.mark.parametrize('resume_from, flag', [
+    ('ckpt-3', '{logdir}/ckpt/ckpt-3'),
+    ('{logdir}/ckpt/ckpt-3.index', '{logdir}/ckpt/ckpt-3'),
+    ('/elsewhere/run/ckpt/ckpt-9', '/elsewhere/run/ckpt/ckpt-9')])
+def test_eval_only_names_the_flag_that_evaluates_the_checkpoint_resume_from_names(
+    tmp_path, resume_from, flag):
+  """eval_only resumes nothing: it ignored run.resume_from and evaluated the latest
+  checkpoint, where the user asked for another."""
+  c = configuration.finalize(dmc.get_config('eval_only'))
+  with c.unlocked():
+    c.logdir, c.run.resume_from = str(tmp_path), resume_from.format(logdir=tmp_path)
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^run.resume_from={re.escape(c.run.resume_from)}: eval_only resumes nothing; to '
+      'evaluate that checkpoint, give '
+      f'--config.run.from_checkpoint={re.escape(flag.format(logdir=tmp_path))} instead$')):
+    configuration.check_resume_from(c)
+  assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize('name, kind, message', [

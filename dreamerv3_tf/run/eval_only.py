@@ -27,6 +27,7 @@ def eval_only(config, done=None):
   # Nothing is written into the logdir before the env took its first step and the
   # policy loaded.
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+  configuration.check_resume_from(config)
   step = common.Counter()
   with contextlib.ExitStack() as cleanup:
     common.lock_logdir(cleanup, config.logdir)  # one run per logdir
