@@ -6,6 +6,7 @@ chunks can live in a gs:// logdir without this layer importing TensorFlow.
 """
 
 import os
+import stat
 import uuid
 
 
@@ -37,6 +38,12 @@ class LocalFiles:
     os.remove(path)
 
   def replace(self, src, dst):
+    """Renames src over dst. A file it replaces keeps its permission bits: a user's
+    chmod of metrics.jsonl or config.json outlives the rewrite (it got the umask's)."""
+    try:
+      os.chmod(src, stat.S_IMODE(os.stat(dst).st_mode))
+    except FileNotFoundError:
+      pass
     os.replace(src, dst)
 
   def identity(self, path):

@@ -1,0 +1,35 @@
+import os
+import stat
+
+from dreamerv3_tf.core import files
+
+
+def mode(path):
+  return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_rewritten_file_keeps_its_mode_and_a_new_one_gets_the_umasks(tmp_path):
+  """write_atomic renames a new file over the old one: the old one's permission bits
+  (a user's chmod) were lost to the umask's."""
+  path = tmp_path / 'metrics.jsonl'
+  umask = os.umask(0o022)
+  try:
+    files.write_atomic(str(path), b'{"step": 1}\n')
+    assert mode(path) == 0o644  # a new file: as open() makes it
+    os.chmod(path, 0o600)
+    files.write_atomic(str(path), b'{"step": 2}\n')
+  finally:
+    os.umask(umask)
+  assert mode(path) == 0o600
+  assert path.read_bytes() == b'{"step": 2}\n'
+  assert sorted(os.listdir(tmp_path)) == ['metrics.jsonl']  # no temporary left
+
+
+def test_a_rewrite_through_a_link_keeps_the_mode_of_the_file_it_names(tmp_path):
+  target, link = tmp_path / 'real.json', tmp_path / 'config.json'
+  target.write_text('{}')
+  os.chmod(target, 0o640)
+  link.symlink_to(target)
+  files.write_atomic(os.path.realpath(link), b'{"a": 1}')  # as the logger rewrites
+  assert mode(target) == 0o640 and link.is_symlink()
+  assert link.read_text() == '{"a": 1}'
