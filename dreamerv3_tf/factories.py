@@ -110,8 +110,11 @@ def make_logger(config, step, logdir=None):
   (default config.logdir)."""
   import tensorflow as tf
   from dreamerv3_tf.core import logger as logging
-  files = dict(opener=tf.io.gfile.GFile, makedirs=tf.io.gfile.makedirs)  # gs:// too
   logdir = logdir or config.logdir
+  files = dict(opener=tf.io.gfile.GFile, makedirs=tf.io.gfile.makedirs)  # gs:// too
+  if '://' in logdir:  # (a resume rewrites the files through them)
+    from dreamerv3_tf.gfile import GFILES
+    files['fs'] = GFILES
   outputs = []
   names = [x for x in config.logger.outputs.split(',') if x]
   if 'terminal' in names:

@@ -20,6 +20,7 @@ outputs are made in `factories.make_logger`), so a learning curve is one small f
 
 import collections
 import functools
+import io
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import time
 
 import numpy as np
 
+from dreamerv3_tf.core import files
 from dreamerv3_tf.core.files import write_atomic
 
 SCORES = r'(^|/)(score|length)$'
@@ -206,13 +208,16 @@ class JSONLOutput:
     pattern: regex; only matching names are written, lines with none are skipped.
     opener: file open function, `opener(path, 'a')` (e.g. tf.io.gfile.GFile).
     makedirs: directory maker (e.g. tf.io.gfile.makedirs); default os.makedirs.
+    fs: the files a resume reads and rewrites the file through (`set_aside_after`):
+      core.files.LOCAL, or for a remote logdir dreamerv3_tf.gfile.GFILES.
   """
 
   def __init__(
       self, logdir, filename='metrics.jsonl', pattern=None, opener=open,
-      makedirs=None):
+      makedirs=None, fs=files.LOCAL):
     self._pattern = pattern and re.compile(pattern)
     self._opener = opener
+    self._fs = fs
     (makedirs or functools.partial(os.makedirs, exist_ok=True))(logdir)
     self.path = os.path.join(logdir, filename)
     self._tail_checked = False
@@ -251,13 +256,15 @@ class JSONLOutput:
     The side file, then the file without them, are written under temporary names and
     renamed: a stop at any point leaves the old file or the new one, and every row in
     one of them (a side file that a stop left beside the old file is found equal and
-    taken). Local files only (a remote one is left as it is)."""
+    taken). A remote file too (a gs:// logdir: it was left with both histories)."""
     self._drop_cut_line()  # first, as at a first append: a cut line holds no row
     self._tail_checked = True
-    if '://' in self.path or not os.path.isfile(self.path):
+    fs, remote = self._fs, '://' in self.path
+    if not (fs.exists(self.path) and not fs.isdir(self.path) if remote
+            else os.path.isfile(self.path)):
       return None
-    with open(self.path, 'rb') as f:
-      lines = f.readlines()
+    with fs.open(self.path, 'rb') as f:
+      lines = io.BytesIO(f.read()).readlines()  # (GFile's readlines decodes)
     rows = [x for x in lines if _row_step(x) > step]
     if not rows:
       return None
@@ -265,14 +272,15 @@ class JSONLOutput:
     moved = b''.join(rows)
     stem = self.path[:-len('.jsonl')] if self.path.endswith('.jsonl') else self.path
     side, number = f'{stem}.after-step-{step}.jsonl', 1
-    while os.path.lexists(side) and not _holds(side, moved):  # never over another
+    exists = fs.exists if remote else os.path.lexists
+    while exists(side) and not _holds(fs, side, moved):  # never over another
       number += 1
       side = f'{stem}.after-step-{step}.{number}.jsonl'
-    if not os.path.lexists(side):
-      write_atomic(side, moved)
+    if not exists(side):
+      write_atomic(side, moved, fs)
     # Through a link (metrics.jsonl linked to another disk): the link stays, and so the
     # run's appends go on into the file it names.
-    write_atomic(os.path.realpath(self.path), kept)
+    write_atomic(self.path if remote else os.path.realpath(self.path), kept, fs)
     return self.path, len(rows), side
 
   def _drop_cut_line(self):
@@ -315,12 +323,12 @@ def _row_step(line):
   return step if isinstance(step, (int, float)) and not isinstance(step, bool) else -math.inf
 
 
-def _holds(path, data):
+def _holds(fs, path, data):
   """Whether file `path` holds exactly bytes `data`."""
   try:
-    with open(path, 'rb') as f:
+    with fs.open(path, 'rb') as f:
       return f.read() == data
-  except OSError:
+  except Exception:  # noqa: BLE001 (OSError, or TensorFlow's for a remote file): no
     return False
 
 

@@ -423,3 +423,37 @@ def test_a_bad_task_in_this_process_stops_with_one_error_and_writes_nothing(tmp_
     run.main(config, lambda: None)
   assert info.value.exit_code == 2  # a config value: main exits 2, as for an unknown suite
   assert not (tmp_path / 'run').exists()
+
+
+def test_a_remote_logdir_trains_saves_and_resumes_setting_aside_rows(tmp_path, capsys):
+  """A logdir with a scheme (gs:// on a TPU VM) goes through TensorFlow's file systems:
+  its config, logs, checkpoints and replay chunks. file:// takes that path on a local
+  disk. A resume moves the rows past its checkpoint aside there too (a remote file was
+  left with two histories of those steps)."""
+  logdir = f'file://{tmp_path}/run'
+  config = run_config(logdir, random_agent=True, steps=60, save_every=30)
+  train_eval.train_eval(config)
+  local = tmp_path / 'run'
+  assert {'config.json', 'spaces.json', 'metrics.jsonl', 'ckpt'} <= set(
+      os.listdir(local))
+  assert checkpointing.latest(f'{logdir}/ckpt') == f'{logdir}/ckpt/ckpt-2'
+  saved = (local / 'metrics.jsonl').read_text()
+  last = read_jsonl(local / 'metrics.jsonl')[-1]['step']
+  past = json.dumps({'step': last + 10, 'train/x': 1.0}) + '\n'  # as a killed run's
+  with open(local / 'metrics.jsonl', 'a') as f:
+    f.write(past)
+  capsys.readouterr()
+  with config.unlocked():
+    config.run.steps = 90
+  train_eval.train_eval(config)
+  out, err = capsys.readouterr()
+  assert f'Resumed from {logdir}/ckpt/ckpt-2 at step 60.' in out
+  assert err.splitlines() == [
+      'Warning: the rows past step 60, where this run resumes, were logged by the run that '
+      f'stopped and are logged again now: moved 1 row of {logdir}/metrics.jsonl to '
+      f'{logdir}/metrics.after-step-60.jsonl']
+  assert (local / 'metrics.after-step-60.jsonl').read_text() == past
+  now = (local / 'metrics.jsonl').read_text()
+  assert now.startswith(saved) and past not in now
+  assert read_jsonl(local / 'metrics.jsonl')[-1]['step'] == 90
+  assert checkpointing.latest(f'{logdir}/ckpt') == f'{logdir}/ckpt/ckpt-3'
