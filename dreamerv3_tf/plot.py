@@ -14,7 +14,7 @@ Plots: each run is binned (`--bins` bins up to `--xmax`, mean per bin, gaps fill
 linearly; `reference.binned`), then mean and spread are taken over runs. Tables: each
 run's mean within a 10K-frame window around each step (`reference.window_mean`), for
 ours and the reference alike. Imports matplotlib
-(Agg) and numpy, never TensorFlow. gs:// logdirs: copy them first
+(Agg) and numpy, never TensorFlow. Remote (gs://) logdirs: copy them first
 (`gcloud storage cp -r gs://bucket/run .`).
 """
 
@@ -67,10 +67,12 @@ def load_run(logdir, label=None):
 
   label: the curve it belongs to; default 'ours', or 'official code' for config.yaml.
   """
-  if logdir.startswith('gs://'):
+  if '://' in logdir:  # (any other scheme was said not to exist)
+    scheme = logdir.split('://', 1)[0]
+    how = f', e.g. gcloud storage cp -r {logdir} .' if scheme == 'gs' else ''
     raise ValueError(
-        f'{logdir}: gs:// logdirs are not read directly; copy it first, e.g. '
-        f'gcloud storage cp -r {logdir} .')
+        f'{logdir}: {scheme}:// logdirs are not read directly (plot never loads '
+        f'TensorFlow, whose file systems read them); copy it to a local folder first{how}')
   config_path = os.path.join(logdir, 'config.json')
   official_path = os.path.join(logdir, 'config.yaml')
   if os.path.isfile(config_path):

@@ -324,6 +324,19 @@ def test_bad_inputs(tmp_path, capsys):
     assert err.startswith('Error: ') and len(err.splitlines()) == 1, err  # no usage block
 
 
+@pytest.mark.parametrize('logdir, how', [
+    ('gs://bucket/run', ', e.g. gcloud storage cp -r gs://bucket/run .'),
+    ('file://{tmp}', ''),  # it was said not to exist, though it does
+    ('s3://bucket/run', '')])
+def test_a_remote_logdir_is_one_line_saying_to_copy_it(tmp_path, capsys, logdir, how):
+  logdir = logdir.format(tmp=make_logdir(tmp_path, 0))  # (file://: a run that is there)
+  assert plot.main(['--logdirs', logdir, '--table', '1000']) == 1
+  scheme = logdir.split('://')[0]
+  assert capsys.readouterr().err == (
+      f'Error: {logdir}: {scheme}:// logdirs are not read directly (plot never loads '
+      f'TensorFlow, whose file systems read them); copy it to a local folder first{how}\n')
+
+
 def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, capsys):
   """Both said 'no config.json (ours) or config.yaml (official code); is this a run
   directory?': a mistyped path, and RUN/ckpt given for RUN."""
