@@ -93,12 +93,15 @@ class Logger:
     self.add({name: value})
 
   def write(self):
-    """Adds 'fps/step' (logged steps per second since the last write) and flushes."""
+    """Adds 'fps/step' (logged steps per second since the last write that was at an
+    earlier step) and flushes. A write at the step of the last one adds none: a run's
+    last write, at the step of its last progress line, logged a row of 0 fps."""
     step, now = self.step, time.time()
-    if self._last is not None and now > self._last[1]:
-      fps = (step - self._last[0]) / (now - self._last[1])
-      self._records.append((step, 'fps/step', float(fps)))
-    self._last = (step, now)
+    if self._last is None or step > self._last[0]:
+      if self._last is not None and now > self._last[1]:
+        fps = (step - self._last[0]) / (now - self._last[1])
+        self._records.append((step, 'fps/step', float(fps)))
+      self._last = (step, now)
     if not self._records:
       return
     records, self._records = self._records, []

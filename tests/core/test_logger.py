@@ -66,6 +66,11 @@ def test_jsonl_metrics_and_scores(tmp_path):
   assert metrics[-1]['step'] == 60 and metrics[-1]['train/loss'] == 1.0
   assert metrics[-1]['fps/step'] > 0
   assert len(read(tmp_path / 'run' / 'scores.jsonl')) == 3  # nothing new matched
+  # A write at the same step (a run's last, after its last progress line) logs no fps:
+  # it logged a row of 0, and its progress line said '0 fps'.
+  logger.add({'score': 3.0}, prefix='epstats')
+  logger.write()
+  assert read(tmp_path / 'run' / 'metrics.jsonl')[-1] == {'step': 60, 'epstats/score': 3.0}
   logger.close()
 
 
