@@ -107,7 +107,8 @@ def _one_line(error, argv=()):
       number = float(value)
     except ValueError:
       number = None
-    hint = (f'; write {int(number)}' if number is not None and math.isfinite(number)
+    # Only where the float is the integer written (1e30 suggested 10000...19884624838656).
+    hint = (f'; write {int(number)}' if number is not None and abs(number) < 2 ** 53
             and number == int(number) else '')
     return f'flag {flag}: {key} takes an integer{hint}'
   number = re.match(r'flag (--config\.([\w.]+)=.*?): could not convert string to float',

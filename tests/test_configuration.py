@@ -580,6 +580,15 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   assert not (tmp_path / 'config.json').exists()
 
 
+def test_an_integer_written_as_a_huge_float_gets_no_digits_to_write(tmp_path):
+  """1e30 is no float that is an integer written exactly: the line suggested writing
+  1000000000000000019884624838656."""
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}',
+                    '--config.seed=1e30')
+  assert result.returncode == 2
+  assert result.stderr == 'Config error: flag --config.seed=1e30: seed takes an integer\n'
+
+
 @pytest.mark.parametrize('tf_config, message', [
     # Failed after TensorFlow loaded and the envs were built, as 'unexpected'.
     (None, "distribute='multi_worker' needs the TF_CONFIG environment variable"),
