@@ -12,6 +12,7 @@ aside by `Checkpoint.tidy` (see checkpoint_damage.py).
 """
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -88,6 +89,11 @@ class Checkpoint:
     loadable and raises CheckpointError (one line: the directory and the cause)."""
     check_finite(self._ckpt, self.latest)
     before = self._identity()
+    # The first save of a run: what it leaves if it fails is taken back (a full disk
+    # as TensorFlow merged its index left a cut ckpt-1 and no state file, and the resume
+    # refused the logdir for it).
+    first = None if self.latest else set(self._listdir())
+    path = None
     try:
       if self._manager is None:
         self._manager = self._make_manager()
@@ -101,6 +107,8 @@ class Checkpoint:
         path = self._manager.save()
       self._prune(before)
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
+      if first is not None and path is None:  # not once the state file names it
+        self._take_back(first)
       raise SaveError(  # main's line adds what is kept
           f'Could not save a checkpoint in {self.directory}: '
           f'{base.one_line(e, cause_only=True)}') from e
@@ -182,6 +190,25 @@ class Checkpoint:
         for file in tf.io.gfile.listdir(folder):
           if file.startswith('.') and '.tmp-' in file:
             tf.io.gfile.remove(GFILES.join(folder, file))
+
+  def _listdir(self):
+    try:
+      return [x.rstrip('/') for x in tf.io.gfile.listdir(self.directory)]
+    except tf.errors.NotFoundError:
+      return []
+
+  def _take_back(self, before):
+    """Removes the checkpoint files made since `before` (names in the directory), so
+    that no checkpoint is left that no state file names (best effort: main's line says
+    what is kept by the files left)."""
+    for name in set(self._listdir()) - before:
+      if name.startswith(('ckpt-', 'checkpoint')):
+        path = GFILES.join(self.directory, name)
+        with contextlib.suppress(OSError, tf.errors.OpError):
+          if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+          else:
+            tf.io.gfile.remove(path)
 
   def _identity(self):
     """(device, inode) of the local directory, else None: a logdir renamed or deleted

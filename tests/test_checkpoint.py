@@ -274,6 +274,29 @@ def test_what_a_save_stopped_midway_left_is_removed_when_the_run_resumes(tmp_pat
   assert inspect(tmp_path) == plan
 
 
+def test_a_first_save_that_fails_midway_is_taken_back(tmp_path):
+  """A new run's first save stopped by a full disk as TensorFlow merged its index
+  (ckpt-1.data whole, ckpt-1.index cut, no state file yet): main's line said
+  'checkpoints saved so far are kept, and the same command resumes from the latest',
+  and the same command then refused the logdir ('The checkpoint state file ... is
+  missing ...; no earlier checkpoint is intact: start again with a new --logdir')."""
+  replay = make_replay()
+  fill(replay, 50)
+  ckpt, _ = make(str(tmp_path), replay)
+
+  def full_disk():
+    path = ckpt._ckpt.write(str(tmp_path / 'ckpt-1'))
+    os.truncate(path + '.index', 20)
+    (tmp_path / 'ckpt-1_temp').mkdir()
+    raise tf.errors.ResourceExhaustedError(None, None, f'{path}.index; No space left on device')
+
+  ckpt._manager.save = full_disk
+  with pytest.raises(checkpointing.SaveError, match='No space left on device'):
+    ckpt.save()
+  assert not [x for x in os.listdir(tmp_path) if x.startswith(('ckpt-', 'checkpoint'))]
+  assert inspect(tmp_path).path is None  # the same command starts anew, as main says
+
+
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
