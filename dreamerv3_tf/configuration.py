@@ -664,9 +664,15 @@ def _check_is_directory(logdir, fs):
     _check_names_fit(logdir, path)
 
 
+# Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's
+# temporary name, tb/ and an events file named after the host).
+FILES_BELOW_LOGDIR = 200
+
+
 def _check_names_fit(logdir, existing):
   """The directories of local `logdir` still to be made below `existing` must have
-  names the filesystem takes (NAME_MAX bytes, 255 on most)."""
+  names the filesystem takes (NAME_MAX bytes, 255 on most), and the paths of the run's
+  files a length it takes (PATH_MAX, 4096 on Linux)."""
   try:
     longest = os.pathconf(existing, 'PC_NAME_MAX')
   except (OSError, ValueError):
@@ -676,6 +682,18 @@ def _check_names_fit(logdir, existing):
       raise ConfigError(f'--logdir {logdir}: the name {name[:20]}... is '
                         f'{len(os.fsencode(name))} bytes, and the filesystem of {existing} '
                         f'takes at most {longest}')
+  try:
+    longest = os.pathconf(existing, 'PC_PATH_MAX')
+  except (OSError, ValueError):
+    longest = 4096
+  size = len(os.fsencode(os.path.abspath(logdir)))
+  if size + FILES_BELOW_LOGDIR > longest:
+    # It failed once TensorFlow had loaded and the agent compiled: 'Cannot create ...:
+    # File name too long', the directories made so far left behind.
+    raise ConfigError(f'--logdir {logdir[:100]}... is {size} bytes long, and the filesystem '
+                      f'of {existing} takes paths of at most {longest} bytes, with the up to '
+                      f'{FILES_BELOW_LOGDIR} the run adds for its files below it; use a '
+                      'shorter --logdir')
 
 
 def _check_entries(config, logdir, fs):

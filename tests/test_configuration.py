@@ -472,6 +472,21 @@ def test_a_logdir_name_longer_than_the_filesystem_takes_is_refused_before_writin
   assert os.listdir(tmp_path) == []
 
 
+def test_a_logdir_path_longer_than_the_filesystem_takes_is_refused_before_writing(tmp_path):
+  """Names of 250 bytes, 20 deep (a path beyond PATH_MAX, 4096 bytes): the run built its
+  envs, loaded TensorFlow and compiled, then failed with 'Error: Cannot create ...: File
+  name too long' (exit 1), leaving the directories it had made."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  longest = os.pathconf(tmp_path, 'PC_PATH_MAX')  # 4096 on Linux
+  logdir = os.path.join(str(tmp_path), *['p' * 250] * (longest // 251 + 1))
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^--logdir {re.escape(logdir[:100])}\\.\\.\\. is {len(logdir)} bytes long, and the '
+      f'filesystem of {tmp_path} takes paths of at most {longest} bytes, with the up to 200 '
+      'the run adds for its files below it; use a shorter --logdir$')):
+    configuration.check_logdir(c, logdir)
+  assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
 def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, target):
   """A link to a disk that is not mounted, or a loop: exists() is False for it, so the
