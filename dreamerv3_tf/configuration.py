@@ -662,6 +662,18 @@ def _check_is_directory(logdir, fs):
     raise ConfigError(f'--logdir {logdir} {where}, not a directory')
   if '://' not in logdir:  # the run failed to make it after TensorFlow had loaded
     _check_names_fit(logdir, path)
+    if path != logdir.rstrip('/'):
+      _check_can_create(logdir, path)
+
+
+def _check_can_create(logdir, existing):
+  """LogdirError if local `logdir` cannot be made in `existing`, its nearest existing
+  parent (another user's, a read-only disk): the run made it once TensorFlow had loaded
+  and the agent compiled. Leaves `existing` as it was (an unnamed temporary file)."""
+  try:
+    tempfile.TemporaryFile(dir=existing).close()
+  except OSError as e:
+    raise LogdirError(f'Cannot create {logdir}: {base.one_line(e, cause_only=True)}') from e
 
 
 # Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's

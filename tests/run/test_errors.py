@@ -320,6 +320,25 @@ def test_read_only_checkpoints_stop_the_resume_before_it_trains(logdir, unprivil
   assert snapshot(logdir) == before
 
 
+def test_a_new_logdir_in_a_directory_that_cannot_be_written_stops_before_tensorflow(
+    tmp_path, unprivileged):
+  """A new --logdir below a directory the user may not write (another user's, a
+  read-only disk): the run built its envs, loaded TensorFlow and compiled the agent
+  (minutes for a big one), and only then stopped with 'Cannot create LOGDIR'."""
+  parent = tmp_path / 'shared'
+  parent.mkdir()
+  logdir = parent / 'runs' / 'run'
+  os.chmod(parent, 0o555)
+  try:
+    result = cli(logdir, *RUN_FLAGS, prefix=unprivileged)
+  finally:
+    os.chmod(parent, 0o755)
+  assert result.returncode == 1
+  assert one_line(result) == f'Error: Cannot create {logdir}: Permission denied'
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert os.listdir(parent) == []
+
+
 def test_a_leftover_of_a_stopped_save_that_cannot_be_removed_says_what_is_kept(
     logdir, unprivileged):
   """A save killed midway leaves ckpt-N_temp/, which a resume removes before it trains.
