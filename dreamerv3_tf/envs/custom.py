@@ -63,9 +63,13 @@ def resolve(name):
   if not sep or not module_name or not function:
     raise TaskError(
         f'task py_{name}: expected py_<module>:<function>, e.g. py_corridor:Corridor')
+  if '/' in module_name or os.sep in module_name:  # no module's name; '../x' raised TypeError
+    raise _names_a_file(name, module_name, function)
   try:
     module = importlib.import_module(module_name)
   except ModuleNotFoundError as e:
+    if module_name.endswith('.py'):  # 'corridor.py': the module corridor's submodule py
+      raise _names_a_file(name, module_name, function) from None
     if e.name and (module_name + '.').startswith(e.name + '.'):
       raise TaskError(
           f'env module {module_name!r} not found: put the directory that holds it on '
@@ -92,6 +96,16 @@ def resolve(name):
   if not callable(fn):
     raise EnvSetupError(f'{name} is a {type(fn).__name__}, not a function or class')
   return module_name, function, fn
+
+
+def _names_a_file(name, module_name, function):
+  """The TaskError of a task that names its module by a file (py_corridor.py:Corridor,
+  py_myenvs/corridor:Corridor): 'not found: put the directory that holds it on
+  PYTHONPATH' misled where it was."""
+  module = os.path.basename(module_name)
+  module = module[:-len('.py')] if module.endswith('.py') else module
+  return TaskError(f"task py_{name} names a file ({module_name!r}), not a module; put the "
+                   f"file's directory on PYTHONPATH and name its module: py_{module}:{function}")
 
 
 def _arguments(name, fn, kwargs, passed):

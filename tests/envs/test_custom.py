@@ -181,6 +181,21 @@ def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
   assert exit_code(info.value) == (2 if names_none else 1), task
 
 
+@pytest.mark.parametrize('module', ['corridor.py', 'myenvs/corridor', '{dir}/corridor.py',
+                                    '../corridor'])
+def test_a_module_named_by_its_file_says_to_name_the_module(user_dir, module):
+  """py_corridor.py:Corridor, its directory on PYTHONPATH: 'env module 'corridor.py' not
+  found: put the directory that holds it on PYTHONPATH', which it was; a relative path
+  was 'importing ../corridor raised TypeError: the 'package' argument is required'."""
+  module = module.format(dir=user_dir)
+  with pytest.raises(EnvSetupError) as info:
+    envs.make_env(f'py_{module}:Corridor', env_config(), seed=0)
+  assert str(info.value) == (
+      f"task py_{module}:Corridor names a file ({module!r}), not a module; put the file's "
+      'directory on PYTHONPATH and name its module: py_corridor:Corridor')
+  assert exit_code(info.value) == 2
+
+
 @pytest.mark.parametrize('source, message', [
     ('def make(:\n', r"importing badimport_0 raised SyntaxError: .*\(badimport_0.py, line 1\)$"),
     ("import json\nCONFIG = json.loads('{bad')\n",
