@@ -53,12 +53,16 @@ def _make(gym, task, kwargs):
   module = task.split(':')[0] if ':' in task else None
   if module == '':  # gymnasium's 'ValueError: Empty module name', exit code 1
     raise UnknownTaskError(f'{task!r} names no module before its colon (<module>:<Id-v0>)')
+  if module and ('/' in module or os.sep in module):
+    raise _names_a_file(task, module)
   try:
     return gym.make(task, **kwargs)
   except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
     hint = f'; does {module} call gymnasium.register for it?' if module else ''
     raise UnknownTaskError(f'gymnasium has no env {task!r} ({e}){hint}') from None
   except ModuleNotFoundError as e:
+    if module and module.endswith('.py'):  # 'corridor.py': the module corridor's submodule py
+      raise _names_a_file(task, module) from None
     raise UnknownTaskError(
         f'gymnasium could not import {module or task!r} ({e.msg}): put the directory that '
         'holds it on PYTHONPATH') from None
@@ -68,6 +72,16 @@ def _make(gym, task, kwargs):
       # ('CartPole-v1 ', 'Cart Pole-v1'): a task name, not the env failing (exit code 1)
       raise UnknownTaskError(f'gymnasium has no env {task!r} ({text})') from None
     raise EnvSetupError(f'gymnasium.make({task!r}) raised {type(e).__name__}: {text}') from e
+
+
+def _names_a_file(task, module):
+  """gym_corridor.py:Corridor-v0: 'could not import ...: put the directory that holds
+  it on PYTHONPATH' misled where it was."""
+  name = os.path.basename(module)
+  name = name[:-len('.py')] if name.endswith('.py') else name
+  return UnknownTaskError(
+      f"{task!r} names a file ({module!r}), not a module; put the file's directory on "
+      f"PYTHONPATH and name its module: gym_{name}:{task.split(':', 1)[1]}")
 
 
 def _resize(image, size):

@@ -196,6 +196,18 @@ def test_a_module_named_by_its_file_says_to_name_the_module(user_dir, module):
   assert exit_code(info.value) == 2
 
 
+@pytest.mark.parametrize('module', ['corridor.py', '{dir}/corridor'])
+def test_a_gym_module_named_by_its_file_says_to_name_the_module(user_dir, module):
+  """gym_corridor.py:Corridor-v0, its directory on PYTHONPATH: 'gymnasium could not
+  import 'corridor.py' (...): put the directory that holds it on PYTHONPATH', which it was."""
+  module = module.format(dir=user_dir)
+  with pytest.raises(EnvSetupError, match=re.escape(
+      f"'{module}:Corridor-v0' names a file ({module!r}), not a module; put the file's "
+      'directory on PYTHONPATH and name its module: gym_corridor:Corridor-v0')) as info:
+    envs.make_env(f'gym_{module}:Corridor-v0', env_config(), seed=0)
+  assert exit_code(info.value) == 2
+
+
 @pytest.mark.parametrize('source, message', [
     ('def make(:\n', r"importing badimport_0 raised SyntaxError: .*\(badimport_0.py, line 1\)$"),
     ("import json\nCONFIG = json.loads('{bad')\n",
