@@ -129,6 +129,8 @@ class TimeLimit(Wrapper):
       return self.env.step({**action, 'reset': True})
     self._count += 1
     obs = self.env.step(action)
+    if not isinstance(obs, dict) or 'is_last' not in obs:  # CheckSpaces names it
+      return obs
     if self._count >= self._duration and not obs['is_last']:
       obs = {**obs, 'is_last': True}
     self._done = bool(obs['is_last'])
@@ -283,6 +285,8 @@ class UnifyDtypes(Wrapper):
         k: np.asarray(v, self._act_inner[k]) if k in self._act_inner else v
         for k, v in action.items()}
     obs = self.env.step(action)
+    if not isinstance(obs, dict):  # CheckSpaces names it ('list' has no attribute 'items')
+      return obs
     out = {}
     for key, value in obs.items():
       space = self._obs_space.get(key)

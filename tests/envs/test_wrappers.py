@@ -107,6 +107,21 @@ def test_check_spaces_reset_contract():
     env.step(act(reset=True))
 
 
+@pytest.mark.parametrize('returned', [[{}], None], ids=['list', 'none'])
+def test_an_obs_that_is_no_dict_is_named_through_the_whole_chain(returned):
+  """A step-dict env whose step() returned a list or None: the wrappers before the
+  check read it as a dict, 'raised AttributeError: 'list' object has no attribute
+  'items'' (or 'NoneType' object is not subscriptable, with env.time_limit)."""
+  class NoDict(FakeEnv):
+    def step(self, action):
+      return super().step(action) if action['reset'] else returned
+  env = checked(wrappers.UnifyDtypes(wrappers.TimeLimit(NoDict(), 3)))
+  env.step(act(reset=True))
+  with pytest.raises(ValueError) as info:
+    env.step(act())
+  assert str(info.value) == f'Env obs: expected a dict, got {type(returned).__name__}'
+
+
 def test_check_spaces_validates_actions():
   env = checked(FakeEnv())
   env.step(act(reset=True))
