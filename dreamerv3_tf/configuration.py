@@ -424,6 +424,8 @@ def check_logdir(config, logdir, allow_other=False):
 def _check_logdir(config, logdir, allow_other):
   fs = _files(logdir)
   _check_is_directory(logdir, fs)
+  if '://' not in logdir:
+    _check_not_inside_a_run(logdir, config.script)
   _check_entries(config, logdir, fs)
   _check_metrics_have_checkpoints(config, logdir, fs)
   path = fs.join(logdir, 'config.json')
@@ -679,6 +681,31 @@ def _check_can_create(logdir, existing):
 # Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's
 # temporary name, tb/ and an events file named after the host).
 FILES_BELOW_LOGDIR = 200
+
+
+# A run's own folders: a logdir in one would mix a new run's files with the run's.
+RUN_FOLDERS = ('ckpt', 'tb')
+
+
+def _check_not_inside_a_run(logdir, script):
+  """ConfigError if local `logdir`, no run's itself, is in a run's ckpt/ or tb/:
+  --logdir=RUN/ckpt (meant: resume RUN) started a new run at step 0 there, among the
+  run's checkpoints."""
+  path = os.path.abspath(logdir)
+  if os.path.exists(os.path.join(path, 'config.json')):
+    return
+  below = []
+  while os.path.dirname(path) != path:
+    path, name = os.path.dirname(path), os.path.basename(path)
+    below.insert(0, name)
+    if below[0] in RUN_FOLDERS and os.path.isfile(os.path.join(path, 'config.json')):
+      run = path if os.path.isabs(logdir) else os.path.relpath(path)
+      what = ('use a directory outside it (point run.from_checkpoint at that run)'
+              if script == 'eval_only' else
+              f'pass --logdir={run} to resume it, or a directory outside it')
+      raise ConfigError(
+          f'--logdir {logdir} is in the {below[0]}/ folder of the run {run}; a run there '
+          f"would mix its files with that run's: {what}")
 
 
 def _check_names_fit(logdir, existing):

@@ -487,6 +487,26 @@ def test_a_logdir_path_longer_than_the_filesystem_takes_is_refused_before_writin
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('inside', ['ckpt', 'ckpt/replay_train', 'tb', 'ckpt/new'])
+def test_a_logdir_inside_a_runs_own_folders_is_refused_before_writing(tmp_path, inside):
+  """--logdir=RUN/ckpt (meant: resume RUN) started a new run at step 0 there, its
+  config.json, metrics and checkpoints among RUN's checkpoints (or in RUN/tb)."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  run = tmp_path / 'run'
+  for folder in ('ckpt/replay_train', 'tb'):
+    (run / folder).mkdir(parents=True)
+  (run / 'config.json').write_text(configuration.to_json(c))
+  (run / 'ckpt' / 'checkpoint').write_text('')
+  folder = inside.split('/')[0]
+  with pytest.raises(configuration.ConfigError, match=(
+      f'^--logdir {run}/{inside} is in the {folder}/ folder of the run {run}; a run there '
+      f'would mix its files with that run\'s: pass --logdir={run} to resume it, or a '
+      'directory outside it$')):
+    configuration.check_logdir(c, str(run / inside))
+  configuration.check_logdir(c, str(run))  # the run itself resumes
+  configuration.check_logdir(c, str(tmp_path / 'other'))
+
+
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
 def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, target):
   """A link to a disk that is not mounted, or a loop: exists() is False for it, so the
