@@ -90,10 +90,9 @@ class Checkpoint:
     check_finite(self._ckpt, self.latest)
     before = self._identity()
     # The first save of a run: what it leaves if it fails is taken back (a full disk
-    # as TensorFlow merged its index left a cut ckpt-1 and no state file, and the resume
-    # refused the logdir for it).
+    # as TensorFlow merged its index left a cut ckpt-1 and no state file, Ctrl-C before
+    # the state file a whole one, and the resume refused the logdir for either).
     first = None if self.latest else set(self._listdir())
-    path = None
     try:
       if self._manager is None:
         self._manager = self._make_manager()
@@ -104,11 +103,14 @@ class Checkpoint:
       # under the run) was a 'WARNING:tensorflow:Hit NotFoundError when deleting' line
       # before the run's own one line.
       with damage.quiet_tf():
-        path = self._manager.save()
+        try:
+          path = self._manager.save()
+        except BaseException:  # a full disk, or Ctrl-C between its writes
+          if first is not None and not damage.listed_checkpoints(self.directory):
+            self._take_back(first)  # (once the state file names it, it was saved)
+          raise
       self._prune(before)
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
-      if first is not None and path is None:  # not once the state file names it
-        self._take_back(first)
       raise SaveError(  # main's line adds what is kept
           f'Could not save a checkpoint in {self.directory}: '
           f'{base.one_line(e, cause_only=True)}') from e

@@ -274,27 +274,48 @@ def test_what_a_save_stopped_midway_left_is_removed_when_the_run_resumes(tmp_pat
   assert inspect(tmp_path) == plan
 
 
-def test_a_first_save_that_fails_midway_is_taken_back(tmp_path):
+@pytest.mark.parametrize('stop', ['full_disk', 'ctrl_c'])
+def test_a_first_save_that_fails_midway_is_taken_back(tmp_path, stop):
   """A new run's first save stopped by a full disk as TensorFlow merged its index
   (ckpt-1.data whole, ckpt-1.index cut, no state file yet): main's line said
   'checkpoints saved so far are kept, and the same command resumes from the latest',
   and the same command then refused the logdir ('The checkpoint state file ... is
-  missing ...; no earlier checkpoint is intact: start again with a new --logdir')."""
+  missing ...; no earlier checkpoint is intact: start again with a new --logdir').
+  Ctrl-C after the merge, before the state file, left a whole ckpt-1 that the same
+  command refused too ('... is missing ...; rerun with --config.run.resume_from')."""
   replay = make_replay()
   fill(replay, 50)
   ckpt, _ = make(str(tmp_path), replay)
 
-  def full_disk():
+  def stopped():
     path = ckpt._ckpt.write(str(tmp_path / 'ckpt-1'))
+    if stop == 'ctrl_c':
+      raise KeyboardInterrupt
     os.truncate(path + '.index', 20)
     (tmp_path / 'ckpt-1_temp').mkdir()
     raise tf.errors.ResourceExhaustedError(None, None, f'{path}.index; No space left on device')
 
-  ckpt._manager.save = full_disk
-  with pytest.raises(checkpointing.SaveError, match='No space left on device'):
+  ckpt._manager.save = stopped
+  with pytest.raises(KeyboardInterrupt if stop == 'ctrl_c' else checkpointing.SaveError):
     ckpt.save()
   assert not [x for x in os.listdir(tmp_path) if x.startswith(('ckpt-', 'checkpoint'))]
   assert inspect(tmp_path).path is None  # the same command starts anew, as main says
+
+
+def test_a_first_save_stopped_once_its_state_file_names_it_is_kept(tmp_path):
+  replay = make_replay()
+  fill(replay, 50)
+  ckpt, _ = make(str(tmp_path), replay)
+  save = ckpt._manager.save
+
+  def stopped():
+    save()
+    raise KeyboardInterrupt  # Ctrl-C as the manager returns: the checkpoint is whole
+
+  ckpt._manager.save = stopped
+  with pytest.raises(KeyboardInterrupt):
+    ckpt.save()
+  assert inspect(tmp_path).path == str(tmp_path / 'ckpt-1')
 
 
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
