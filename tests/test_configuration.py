@@ -683,6 +683,16 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
     # TensorFlow's file functions.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/a\udcffb'],
      "--logdir='/tmp/a\\udcffb' is not UTF-8 text (a name made under another locale?)"),
+    # TensorFlow reads a checkpoint's path as a file pattern: the run saved its first
+    # checkpoint, then stopped with 'Checkpoint .../ckpt-1 was saved but cannot be read
+    # back: ... Failed to find any matching files' (exit 1).
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/exp[1]'],
+     "--logdir='/tmp/exp[1]' holds '[', which TensorFlow reads in a file pattern (the "
+     "checkpoints there could not be read back); give a path without '[' or '\\'"),
+    (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=/tmp/x',
+      '--config.run.from_checkpoint=/tmp/a\\b/ckpt'],
+     "run.from_checkpoint='/tmp/a\\\\b/ckpt' holds '\\\\', which TensorFlow reads in a "
+     'file pattern'),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   result = cli_zygote.run(

@@ -186,8 +186,9 @@ def line_break_in(flag, path):
 
 def path_refusal(flag, path):
   """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
-  under another locale: '\\udcff' in Python's text), else None. TensorFlow's file
-  functions encode paths as UTF-8: an 'unexpected' UnicodeEncodeError before."""
+  under another locale: '\\udcff' in Python's text) or that holds '[' or '\\' (read in
+  TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
+  UTF-8: an 'unexpected' UnicodeEncodeError before."""
   refusal = line_break_in(flag, path)
   if refusal:
     return refusal
@@ -196,6 +197,14 @@ def path_refusal(flag, path):
   except UnicodeEncodeError:
     return (f'{flag}={str(path)!r} is not UTF-8 text (a name made under another '
             'locale?), and TensorFlow opens only UTF-8 paths; rename it')
+  # TensorFlow finds a checkpoint's files by a pattern of its path, where '[...]' is a
+  # set of characters and '\' an escape: a run there saved its first checkpoint, then
+  # stopped ('was saved but cannot be read back: ... Failed to find any matching files').
+  special = [x for x in ('[', '\\') if x in str(path)]
+  if special:
+    return (f'{flag}={str(path)!r} holds {special[0]!r}, which TensorFlow reads in a file '
+            "pattern (the checkpoints there could not be read back); give a path without "
+            "'[' or '\\'")
   return None
 
 
