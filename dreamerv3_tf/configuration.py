@@ -642,8 +642,19 @@ def _files(path):
   return GFILES
 
 
+# Schemes of TensorFlow's file systems: 'gs:/bucket/run' (one slash) is a local path.
+REMOTE_SCHEMES = ('gs', 's3', 'hdfs', 'file', 'ram', 'http', 'https', 'az')
+
+
 def _check_is_directory(logdir, fs):
   """The logdir, or its nearest existing parent, must be a directory."""
+  scheme = re.match(r'([A-Za-z][A-Za-z0-9+.-]*):', logdir)
+  if '://' not in logdir and scheme and scheme.group(1).lower() in REMOTE_SCHEMES:
+    # The run made ./gs:/bucket/run and trained there, without a word.
+    rest = logdir[scheme.end():].lstrip('/')
+    raise ConfigError(f'--logdir {logdir} starts like a remote path without its //; '
+                      f'write {scheme.group(1)}://{rest}, or ./{logdir} for a local '
+                      f"directory named '{scheme.group(1)}:'")
   if logdir.startswith('~'):  # expanduser keeps `~name` of an unknown user as it is
     raise ConfigError(f'--logdir {logdir}: there is no user {logdir[1:].split("/")[0]!r} '
                       'whose home ~ could name (a directory named ~... would be made here)')

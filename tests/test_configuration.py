@@ -507,6 +507,21 @@ def test_a_logdir_inside_a_runs_own_folders_is_refused_before_writing(tmp_path, 
   configuration.check_logdir(c, str(tmp_path / 'other'))
 
 
+@pytest.mark.parametrize('logdir', ['gs:/bucket/run', 'gs:bucket/run', 'S3:/b/run'])
+def test_a_remote_logdir_without_its_slashes_is_refused_before_writing(tmp_path, logdir):
+  """gs:/bucket/run (one slash) is a local path: the run made ./gs:/bucket/run here and
+  trained there, without a word."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  scheme = logdir.split(':')[0]
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'--logdir {logdir} starts like a remote path without its //; write '
+      f"{scheme}://{logdir.split(':', 1)[1].lstrip('/')}, or ./{logdir} for a local "
+      f"directory named '{scheme}:'")):
+    configuration.check_logdir(c, logdir)
+  configuration.check_logdir(c, str(tmp_path / 'gs:x'))  # a local name with a colon
+  configuration.check_logdir(c, f'./{logdir}')
+
+
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
 def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, target):
   """A link to a disk that is not mounted, or a loop: exists() is False for it, so the
