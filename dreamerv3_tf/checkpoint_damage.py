@@ -64,6 +64,7 @@ def intact_latest(directory, replay_names, flag):
   """-> the checkpoints the state file lists, oldest first ([]: none), after
   checking that the latest is intact; else CheckpointError with a hint to `flag`."""
   listed = listed_checkpoints(directory)
+  _check_listed_are_here(directory, listed)
   if listed is None:
     _check_state_is_a_file(directory, lambda: resume_hint(directory, None, replay_names, flag))
   if listed is None or (not listed and _found(directory)):
@@ -81,6 +82,22 @@ def intact_latest(directory, replay_names, flag):
         f'The latest checkpoint {listed[-1]} is damaged ({reason})'
         f'{resume_hint(directory, listed[-1], replay_names, flag)}')
   return listed
+
+
+def _check_listed_are_here(directory, listed):
+  """CheckpointError if the state file names a checkpoint in another directory (full
+  paths: TF1's Saver wrote them, or a hand-edited or copied file): the resume loaded
+  it, and the run's saves then pruned that run's checkpoints away, deleting them."""
+  def where(path):
+    path = path.rstrip('/')
+    return os.path.normpath(path) if '://' in path else os.path.realpath(path)
+  for path in reversed(listed or []):
+    if where(os.path.dirname(path)) != where(directory):
+      raise CheckpointError(
+          f'The checkpoint state file {GFILES.join(directory, "checkpoint")} names {path}, '
+          f"outside {directory}: a resume would read it and then delete that run's "
+          'checkpoints as it prunes; put back the state file this run wrote, or start a '
+          f'new --logdir from that checkpoint with --config.run.from_checkpoint={path}')
 
 
 def _read_error(path):
@@ -104,6 +121,7 @@ def _check_state_is_a_file(directory, hint):
 
 def _plan_resume_from(directory, replay_names, resume_from):
   _check_state_is_a_file(directory, lambda: ', then rerun')
+  _check_listed_are_here(directory, listed_checkpoints(directory))
   known = listed_checkpoints(directory) or _found(directory)  # by file names if no state file
   # configuration.check_resume_from refuses these first (before TensorFlow loads, for a
   # local logdir); these lines are for a direct call.

@@ -318,6 +318,27 @@ def test_a_first_save_stopped_once_its_state_file_names_it_is_kept(tmp_path):
   assert inspect(tmp_path).path == str(tmp_path / 'ckpt-1')
 
 
+@pytest.mark.parametrize('resume_from', ['', 'ckpt-3'])
+def test_a_state_file_naming_another_directorys_checkpoints_is_refused(tmp_path, resume_from):
+  """A state file of full paths into another run (TF1's Saver wrote them; a hand-edited
+  or copied one): the resume loaded that run's checkpoint, and its saves then pruned
+  that run's checkpoints away, deleting them."""
+  _, paths = saved_run(tmp_path / 'other')
+  here = tmp_path / 'run'
+  here.mkdir()
+  text = (tmp_path / 'other' / 'checkpoint').read_text()
+  (here / 'checkpoint').write_text(text.replace('"ckpt-', f'"{tmp_path}/other/ckpt-'))
+  with pytest.raises(checkpointing.CheckpointError, match=re.escape(
+      f'The checkpoint state file {here}/checkpoint names {paths[-1]}, outside {here}: a '
+      "resume would read it and then delete that run's checkpoints as it prunes; put back "
+      'the state file this run wrote, or start a new --logdir from that checkpoint with '
+      f'--config.run.from_checkpoint={paths[-1]}')):
+    inspect(here, resume_from)
+  (here / 'checkpoint').write_text(text.replace('"ckpt-', f'"{here}/ckpt-'))  # full, but here
+  with pytest.raises(checkpointing.CheckpointError, match='latest checkpoint .* is damaged'):
+    inspect(here)
+
+
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
