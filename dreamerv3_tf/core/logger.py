@@ -267,7 +267,7 @@ class JSONLOutput:
             else os.path.isfile(self.path)):
       return None
     with fs.open(self.path, 'rb') as f:
-      lines = io.BytesIO(f.read()).readlines()  # (GFile's readlines decodes)
+      lines = io.BytesIO(f.read()).readlines()  # split on b'\n' alone, as before
     rows = [x for x in lines if _row_step(x) > step]
     if not rows:
       return None
@@ -331,7 +331,7 @@ def _holds(fs, path, data):
   try:
     with fs.open(path, 'rb') as f:
       return f.read() == data
-  except Exception:  # noqa: BLE001 (OSError, or TensorFlow's for a remote file): no
+  except Exception:  # noqa: BLE001 - OSError, or TensorFlow's OpError for a remote file
     return False
 
 
