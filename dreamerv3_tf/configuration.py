@@ -101,7 +101,8 @@ def finalize(config):
          f'compute_dtype={c.compute_dtype!r}; choose one of {DTYPES}')
   suite = c.task.split('_', 1)[0]
   _check('_' in c.task and suite in SUITES,
-         f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}')
+         f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}'
+         f'{_suite_hint(c.task)}')
   for key in ('batch_size', 'batch_length', 'report_length'):
     _check(c[key] >= 1, f'{key}={c[key]} must be >= 1')
   if c.agent.repval_loss:  # its returns bootstrap from the next step of the sequence
@@ -1044,6 +1045,23 @@ def _default(value):
   if isinstance(value, tuple):
     return list(value)
   return str(value)
+
+
+def _suite_hint(task):
+  """'; did you mean ...?' for a task written without its suite (walker_walk,
+  CartPole-v1, pong) or with it misspelled in case or separator (DMC_walker_walk,
+  gym:CartPole-v1), else ''."""
+  match = re.fullmatch(r'([A-Za-z0-9]+)[_:./-](.+)', task)
+  if match and match.group(1).lower() in SUITES:
+    return f"; did you mean '{match.group(1).lower()}_{match.group(2)}'?"
+  from dreamerv3_tf import reference  # (the official curves name DMC and Atari tasks)
+  known = {x.split('_', 1)[1]: x for suite in ('dmc_proprio', 'dmc_vision', 'atari100k')
+           for x in reference.tasks(suite)}
+  if task.lower() in known:
+    return f"; did you mean '{known[task.lower()]}'?"
+  if re.fullmatch(r'[A-Za-z][\w.:-]*-v\d+', task):  # a gymnasium id (module:Id-v0 too)
+    return f"; did you mean 'gym_{task}'?"
+  return ''
 
 
 def _check(ok, message):

@@ -66,7 +66,8 @@ def test_impossible_combinations_are_named():
     configuration.finalize(c)
   c = dmc.get_config('debug')
   c.task = 'nosuite_x'
-  with pytest.raises(configuration.ConfigError, match="task='nosuite_x'"):
+  with pytest.raises(configuration.ConfigError, match="task='nosuite_x'; expected <suite>_<name> "
+                     r"with suite one of \('dmc', .*\)$"):
     configuration.finalize(c)
   c = dmc.get_config('debug')
   c.run.max_nonfinite_updates = -1
@@ -628,6 +629,22 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   assert len(lines) == 1, result.stderr
   assert message in lines[0], lines[0]
   assert not (tmp_path / 'config.json').exists()
+
+
+@pytest.mark.parametrize('task, meant', [
+    ('walker_walk', 'dmc_walker_walk'), ('ball_in_cup_catch', 'dmc_ball_in_cup_catch'),
+    ('CartPole-v1', 'gym_CartPole-v1'), ('corridor:Corridor-v0', 'gym_corridor:Corridor-v0'),
+    ('pong', 'atari_pong'), ('DMC_walker_walk', 'dmc_walker_walk'),
+    ('gym:CartPole-v1', 'gym_CartPole-v1')])
+def test_a_task_without_its_suite_names_the_one_meant(task, meant):
+  """A task written as the env's own name, or with its suite in capitals or after a
+  colon: the line listed the suites and left the user to guess the spelling."""
+  c = dmc.get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f"task={task!r}; expected <suite>_<name> with suite one of {configuration.SUITES}; "
+      f"did you mean '{meant}'?") + '$'):
+    configuration.finalize(c)
 
 
 def test_an_integer_written_as_a_huge_float_gets_no_digits_to_write(tmp_path):
