@@ -60,6 +60,14 @@ def _parse_flags(argv):
     _usage_error(f'--config={configs[0]!r} names no config file; give one and its '
                  'presets, e.g. --config=configs/dmc.py:train_eval,debug')
   path = configs[0].split(':', 1)[0] if configs else ''
+  overrides = [x.split('=', 1)[0] for x in argv[1:] if x.startswith('--config.')]
+  if not configs and overrides:  # absl: "Unknown command line flag 'config.task'"
+    _usage_error(f'{overrides[0]} sets a key of a config file, and no --config names one; '
+                 'give it first, e.g. --config=configs/dmc.py:train_eval')
+  meant = _config_file_meant(path)
+  if meant:  # said 'cannot load the config file dmc.py: No such file or directory'
+    _usage_error(f'cannot load the config file {path}: No such file or directory; did you '
+                 f'mean --config={meant}{configs[0][len(path):]}?')
   if path.lower().endswith('.json'):  # Python ran it: "raised NameError: name 'true' ..."
     _usage_error(f"--config={path} is a JSON file (a run's saved config.json?); --config "
                  'takes a Python config file with get_config(), e.g. configs/dmc.py, and '
@@ -145,6 +153,21 @@ def _config_values(argv):
   return [x[len('--config='):] if x.startswith('--config=') else next_arg
           for x, next_arg in zip(argv[1:], [*argv[2:], ''])
           if x == '--config' or x.startswith('--config=')]
+
+
+def _config_file_meant(path):
+  """The existing config file a missing `path` likely meant (dmc.py, configs/dmc: of
+  configs/ or without .py), or None."""
+  if not path or os.path.exists(path):
+    return None
+  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout's
+  for candidate in (path + '.py', os.path.join('configs', path),
+                    os.path.join('configs', path + '.py')):
+    if os.path.isfile(candidate):
+      return candidate
+    if os.path.isfile(os.path.join(here, candidate)) and candidate.startswith('configs'):
+      return os.path.join(here, candidate)
+  return None
 
 
 def _config_path(argv):

@@ -725,6 +725,15 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
       '--config.run.from_checkpoint=/tmp/a\\b/ckpt'],
      "run.from_checkpoint='/tmp/a\\\\b/ckpt' holds '\\\\', which TensorFlow reads in a "
      'file pattern'),
+    # absl: "Unknown command line flag 'config.task'. Did you mean: config ?".
+    (['--config.task=dmc_walker_walk', '--logdir=/tmp/x'], '--config.task sets a key of a '
+     'config file, and no --config names one; give it first, e.g. '
+     '--config=configs/dmc.py:train_eval'),
+    # 'cannot load the config file dmc.py: No such file or directory', and no more.
+    (['--config=dmc.py:debug'], 'cannot load the config file dmc.py: No such file or '
+     'directory; did you mean --config=configs/dmc.py:debug?'),
+    (['--config=configs/gym'], 'cannot load the config file configs/gym: No such file or '
+     'directory; did you mean --config=configs/gym.py?'),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   result = cli_zygote.run(
