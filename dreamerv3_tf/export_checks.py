@@ -179,8 +179,9 @@ def _parse_flags(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     # absl names each missing required flag on a line of its own (no flag at all: two).
-    boolean = base.boolean_flag_refusal(str(e))  # absl's is a tuple's repr
-    lines = [boolean] if boolean else [x.strip() for x in str(e).splitlines() if x.strip()]
+    refusal = (base.boolean_flag_refusal(str(e))  # absl's is a tuple's repr
+               or base.missing_flags_refusal(str(e)))  # absl's said 'other than None'
+    lines = [refusal] if refusal else [x.strip() for x in str(e).splitlines() if x.strip()]
     print(f"Error: {'; '.join([x.rstrip('.') for x in lines[:-1]] + lines[-1:])}",
           file=sys.stderr)
     sys.exit(2)

@@ -123,7 +123,7 @@ def _one_line(error, argv=()):
                     text, re.S)
   if number:  # e.g. an empty value: "could not convert string to float: ''"
     return f'flag {number.group(1)}: {number.group(2)} takes a number'
-  boolean = base.boolean_flag_refusal(text)
+  boolean = base.boolean_flag_refusal(text) or base.missing_flags_refusal(text)
   if boolean:
     return boolean
   lines = [x.strip() for x in text.splitlines() if x.strip()]

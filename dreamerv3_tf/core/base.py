@@ -275,6 +275,19 @@ def boolean_flag_refusal(text):
   return f'flag {flag}: --{name} takes true or false (--{name} alone is true, --no{name} false)'
 
 
+def missing_flags_refusal(text):
+  """absl's error for required flags left out or empty ("flag --out=None: Flag --out
+  must have a value other than None.", one per flag) as one line naming them; None for
+  another error."""
+  names = re.findall(r'Flag (--\w+) must have a value other than None', text)
+  if not names:
+    return None
+  names = list(dict.fromkeys(names))
+  what = (f'{names[0]} is required' if len(names) == 1 else
+          f'{", ".join(names[:-1])} and {names[-1]} are required')
+  return f'{what}; give {"it" if len(names) == 1 else "each"} a value (see --help)'
+
+
 def yaml_problem(error):
   """A yaml.YAMLError in one line: what and where ("while parsing a flow sequence;
   expected ',' or ']', but got '<stream end>', line 2"); its own text is four lines."""

@@ -242,8 +242,8 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
     (['--logdir='], 2, 'Config error: --logdir is required'),
     (['--config.agent.nosuch=1'], 2, "Config error: unknown config key 'agent.nosuch'"),
     # absl's two lines and exit code 1.
-    (['--checkpoint='], 2, 'Config error: flag --checkpoint=None: Flag --checkpoint '
-     'must have a value other than None.'),
+    (['--checkpoint='], 2, 'Config error: --checkpoint is required; give it a value '
+     '(see --help)'),  # then absl's 'flag --checkpoint=None: Flag --checkpoint must ...'
     # 'Error: : no agent.pkl' (exit code 1), once TensorFlow had loaded.
     (['--checkpoint', ''], 2, 'Config error: --checkpoint is empty; give the official logdir'),
     (['--checkpoint= '], 2, 'Config error: --checkpoint is empty; give the official logdir'),
