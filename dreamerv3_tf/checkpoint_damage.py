@@ -121,8 +121,9 @@ def _check_state_is_a_file(directory, hint):
 
 def _plan_resume_from(directory, replay_names, resume_from):
   _check_state_is_a_file(directory, lambda: ', then rerun')
-  _check_listed_are_here(directory, listed_checkpoints(directory))
-  known = listed_checkpoints(directory) or _found(directory)  # by file names if no state file
+  listed = listed_checkpoints(directory)
+  _check_listed_are_here(directory, listed)
+  known = listed or _found(directory)  # by file names if no state file
   # configuration.check_resume_from refuses these first (before TensorFlow loads, for a
   # local logdir); these lines are for a direct call.
   path = base.resume_path(directory, resume_from, GFILES.join)

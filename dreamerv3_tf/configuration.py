@@ -100,9 +100,9 @@ def finalize(config):
   _check(c.compute_dtype in DTYPES,
          f'compute_dtype={c.compute_dtype!r}; choose one of {DTYPES}')
   suite = c.task.split('_', 1)[0]
-  _check('_' in c.task and suite in SUITES,
-         f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}'
-         f'{_suite_hint(c.task)}')
+  if '_' not in c.task or suite not in SUITES:  # (the hint only then: it may read files)
+    _check(False, f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}'
+           f'{_suite_hint(c.task)}')
   for key in ('batch_size', 'batch_length', 'report_length'):
     _check(c[key] >= 1, f'{key}={c[key]} must be >= 1')
   if c.agent.repval_loss:  # its returns bootstrap from the next step of the sequence
@@ -499,11 +499,8 @@ def check_resume_from(config):
   if not resume_from:
     return
   logdir = config.logdir
-  if config.script == 'eval_only':
-    path = os.path.expanduser(resume_from)
-    path = path[:-len('.index')] if path.endswith('.index') else path
-    if not os.path.dirname(path):  # a bare ckpt-N: of this logdir, as for a resume
-      path = os.path.join(logdir, 'ckpt', path)
+  if config.script == 'eval_only':  # (a bare ckpt-N: of this logdir, as for a resume)
+    path = base.named_prefix(os.path.join(logdir, 'ckpt'), resume_from)
     raise ConfigError(
         f'run.resume_from={resume_from}: eval_only resumes nothing; to evaluate that '
         f'checkpoint, give --config.run.from_checkpoint={path} instead')
@@ -690,11 +687,6 @@ def _check_can_create(logdir, existing):
     raise LogdirError(f'Cannot create {logdir}: {base.one_line(e, cause_only=True)}') from e
 
 
-# Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's
-# temporary name, tb/ and an events file named after the host).
-FILES_BELOW_LOGDIR = 200
-
-
 # A run's own folders: a logdir in one would mix a new run's files with the run's.
 RUN_FOLDERS = ('ckpt', 'tb')
 
@@ -718,6 +710,11 @@ def _check_not_inside_a_run(logdir, script):
       raise ConfigError(
           f'--logdir {logdir} is in the {below[0]}/ folder of the run {run}; a run there '
           f"would mix its files with that run's: {what}")
+
+
+# Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's
+# temporary name, tb/ and an events file named after the host).
+FILES_BELOW_LOGDIR = 200
 
 
 def _check_names_fit(logdir, existing):

@@ -232,14 +232,19 @@ def checkpoint_prefixes(names):
                 key=checkpoint_number)
 
 
+def named_prefix(directory, name, join=os.path.join):
+  """The checkpoint prefix that `name` (a prefix, its .index file, or a bare file name
+  in `directory`) stands for; names only."""
+  path = os.path.expanduser(name)
+  path = path[:-len('.index')] if path.endswith('.index') else path
+  return path if os.path.dirname(path) else join(directory, path)
+
+
 def resume_path(directory, resume_from, join=os.path.join):
   """The prefix `directory`/ckpt-N that run.resume_from names (that prefix, its .index
   file, or just 'ckpt-N'), or None if it names no ckpt-N of `directory`. Reads only
   names: the pre-TensorFlow checks and checkpoint_damage read it the same way."""
-  path = os.path.expanduser(resume_from)
-  path = path[:-len('.index')] if path.endswith('.index') else path
-  if not os.path.dirname(path):
-    path = join(directory, path)
+  path = named_prefix(directory, resume_from, join)
   if checkpoint_number(path) is None or not same_dir(os.path.dirname(path), directory):
     return None
   return join(directory, os.path.basename(path))

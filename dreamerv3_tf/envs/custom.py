@@ -98,12 +98,17 @@ def resolve(name):
   return module_name, function, fn
 
 
+def module_of_file(path):
+  """The module name of a file a task named instead (myenvs/corridor.py -> corridor)."""
+  name = os.path.basename(path)
+  return name[:-len('.py')] if name.endswith('.py') else name
+
+
 def _names_a_file(name, module_name, function):
   """The TaskError of a task that names its module by a file (py_corridor.py:Corridor,
   py_myenvs/corridor:Corridor): 'not found: put the directory that holds it on
   PYTHONPATH' misled where it was."""
-  module = os.path.basename(module_name)
-  module = module[:-len('.py')] if module.endswith('.py') else module
+  module = module_of_file(module_name)
   return TaskError(f"task py_{name} names a file ({module_name!r}), not a module; put the "
                    f"file's directory on PYTHONPATH and name its module: py_{module}:{function}")
 

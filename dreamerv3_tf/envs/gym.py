@@ -77,11 +77,10 @@ def _make(gym, task, kwargs):
 def _names_a_file(task, module):
   """gym_corridor.py:Corridor-v0: 'could not import ...: put the directory that holds
   it on PYTHONPATH' misled where it was."""
-  name = os.path.basename(module)
-  name = name[:-len('.py')] if name.endswith('.py') else name
+  from dreamerv3_tf.envs.custom import module_of_file
   return UnknownTaskError(
       f"{task!r} names a file ({module!r}), not a module; put the file's directory on "
-      f"PYTHONPATH and name its module: gym_{name}:{task.split(':', 1)[1]}")
+      f"PYTHONPATH and name its module: gym_{module_of_file(module)}:{task.split(':', 1)[1]}")
 
 
 def _resize(image, size):
