@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 import sys
 
 import pytest
@@ -41,6 +42,18 @@ os.environ[tfimport.CHECKED_ENV] = tfimport.flags_of_environment()
 # jemalloc or TCMalloc if installed. The suite took 5:45 instead of 7:10 with jemalloc.
 from dreamerv3_tf import allocator  # noqa: E402  (no TensorFlow)
 os.environ.update(allocator.preload_env())
+
+
+# The suite's commands must get stop signals as from a user's shell. Started in the
+# background (`pytest &` in a script, nohup), the suite inherited Ctrl-C (and under
+# nohup SIGHUP) ignored; every command it starts kept them ignored, as a command should
+# (stop_signals.py), and the tests that press Ctrl-C failed, leaving runs training.
+# Ctrl-C is the suite's again; SIGHUP stays without effect on the suite, but a handled
+# signal is the default again in each program a test starts.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+  signal.signal(signal.SIGHUP, lambda signum, frame: None)
 
 
 def pytest_configure(config):

@@ -621,11 +621,14 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
   ckpt = logdir / 'ckpt'
   proc = resumed_and_training(logdir, '--config.run.save_every=-1')
   deadline = time.time() + 240
-  proc.send_signal(sig)
-  while repeated and proc.poll() is None and time.time() < deadline:
-    time.sleep(0.02)
+  try:
     proc.send_signal(sig)
-  _, stderr = proc.communicate(timeout=120)
+    while repeated and proc.poll() is None and time.time() < deadline:
+      time.sleep(0.02)
+      proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+  finally:  # a run the signal did not stop trains on, saving after every 10 steps
+    proc.kill()
   assert proc.returncode == code, stderr[-3000:]
   assert our_lines(stderr) == [
       f'{word}; checkpoints saved so far are kept, and the same command resumes '
