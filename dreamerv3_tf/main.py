@@ -74,6 +74,14 @@ def _parse_flags(argv):
                  "a run's own config.json is what resuming its --logdir reads")
   try:
     rest = flags.FLAGS(argv)
+  except (SystemExit, KeyboardInterrupt) as e:
+    if not (path and _raised_in(e, path)):
+      raise  # e.g. --help's exit; a real Ctrl-C while starting never gets here
+    # sys.exit() in the file ended the program silently with its code, a raised
+    # KeyboardInterrupt with a bare traceback.
+    code = f': {e.code}' if isinstance(e, SystemExit) and e.code is not None else ''
+    _usage_error(f'the config file {path} raised {type(e).__name__}{code} (it must return '
+                 'a config from get_config(), not end the program)')
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
     _usage_error(_one_line(e, argv))
   if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored

@@ -770,11 +770,15 @@ CONFIG_FILES = [
     # Not built on configs/base.py: an 'unexpected' AttributeError 'script' before.
     ('import ml_collections\ndef get_config():\n  return ml_collections.ConfigDict('
      "{'task': 'dummy_disc'})\n", "the config lacks .* key.s. of configs/base.py's"),
+    # Ended the program silently with its own code, and with a bare traceback.
+    ('import sys\ndef get_config():\n  sys.exit(3)\n', 'raised SystemExit: 3 '),
+    ('def get_config():\n  raise KeyboardInterrupt\n', 'raised KeyboardInterrupt '),
 ]
 
 
 @pytest.mark.parametrize('text, message', CONFIG_FILES,
-                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial'])
+                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'exit',
+                              'interrupt'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
   path = tmp_path / 'my_config.py'
   path.write_text(text)
