@@ -87,7 +87,27 @@ def _parse_flags(argv):
   if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored
     _usage_error(f'unexpected argument {rest[1]!r}; flags start with --, e.g. '
                  '--config.run.steps=1000')
+  _warn_repeated(argv)
   return rest
+
+
+def _warn_repeated(argv):
+  """One warning line for each --config.KEY or --logdir given twice with other values.
+
+  absl takes the last silently. Not refused: launchers/ put their own flags before
+  the user's (`-- --config.compute_dtype=float32`), as scripts that override do."""
+  values = {}
+  for arg, next_arg in zip(argv[1:], [*argv[2:], '']):
+    name, eq, value = arg.partition('=')
+    if not (name.startswith('--config.') or name == '--logdir') or name[2:] not in flags.FLAGS:
+      continue
+    if not eq:  # '--config.random_agent' alone is True; other flags take the next argument
+      value = 'True' if flags.FLAGS[name[2:]].boolean else next_arg
+    values.setdefault(name, []).append(value)
+  for name, given in values.items():
+    if len(set(given)) > 1:
+      print(f'Warning: {name} is given {len(given)} times ({", ".join(map(repr, given))}); '
+            f'the last, {given[-1]!r}, is used', file=sys.stderr, flush=True)
 
 
 def _usage_error(text):

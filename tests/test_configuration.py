@@ -631,6 +631,23 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   assert not (tmp_path / 'config.json').exists()
 
 
+def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path):
+  """absl took the last silently; launchers put their flags before the user's, so it
+  is told, not refused. The same value twice, and a bare boolean, say nothing."""
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}/a',
+                    '--config.run.steps=1000', '--config.seed', '3', '--config.seed=3',
+                    '--config.random_agent', '--config.random_agent=True',
+                    f'--logdir={tmp_path}/b', '--config.run.steps', '5',
+                    '--config.task=walker_walk')  # a config error ends it before TensorFlow
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 3, result.stderr
+  assert lines[0] == (f"Warning: --logdir is given 2 times ('{tmp_path}/a', '{tmp_path}/b'); "
+                      f"the last, '{tmp_path}/b', is used"), lines
+  assert lines[1] == ("Warning: --config.run.steps is given 2 times ('1000', '5'); the last, "
+                      "'5', is used"), lines
+  assert lines[2].startswith('Config error: task='), lines
+
+
 @pytest.mark.parametrize('task, meant', [
     ('walker_walk', 'dmc_walker_walk'), ('ball_in_cup_catch', 'dmc_ball_in_cup_catch'),
     ('CartPole-v1', 'gym_CartPole-v1'), ('corridor:Corridor-v0', 'gym_corridor:Corridor-v0'),
