@@ -406,6 +406,26 @@ def _items_where(tree, test, prefix=''):
   return found
 
 
+# Updates per env step beyond which a run is warned: the shipped configs make at most 1
+# (train_ratio 32-1024 over batch_size x batch_length 1024; debug 16 over 32), and
+# high update-to-data work uses up to about 20. At 1e9 a run made about 3e7 updates
+# between two env steps and printed nothing more: it looked hung.
+MANY_UPDATES_PER_STEP = 100
+
+
+def train_ratio_warning(config):
+  """-> a warning line when run.train_ratio asks for more than MANY_UPDATES_PER_STEP
+  updates per env step, else None."""
+  per_step = config.run.train_ratio / (config.batch_size * config.batch_length)
+  if config.script == 'eval_only' or per_step <= MANY_UPDATES_PER_STEP:
+    return None
+  return (f'Warning: run.train_ratio={config.run.train_ratio:g} makes {per_step:,.0f} '
+          f'updates per env step (train_ratio / (batch_size x batch_length) = '
+          f'{config.run.train_ratio:g} / {config.batch_size * config.batch_length}); the '
+          'configs make at most 1 (train_ratio 32-1024), and progress lines come between '
+          'env steps, so the run may look hung')
+
+
 def check_logdir(config, logdir, allow_other=False):
   """Raises ConfigError (one line) unless `logdir` can hold a run of `config`. Reads only.
 

@@ -285,6 +285,8 @@ def main(argv):
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:
     configuration.finalize(config)
+    if configuration.train_ratio_warning(config):
+      print(configuration.train_ratio_warning(config), file=sys.stderr, flush=True)
     configuration.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)

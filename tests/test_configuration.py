@@ -648,6 +648,22 @@ def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path):
   assert lines[2].startswith('Config error: task='), lines
 
 
+def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
+  """1e9 made about 3e7 updates between two env steps, and no line after the first."""
+  (tmp_path / 'file').write_text('')
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}/file',
+                    '--config.run.train_ratio=1e9')  # the logdir's refusal ends it
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 2, result.stderr
+  assert lines[0].startswith('Warning: run.train_ratio=1e+09 makes 31,250,000 updates per '
+                             'env step'), lines
+  assert lines[1].startswith('Config error: --logdir '), lines
+  for ratio, warned in ((3200, False), (3201, True)):  # debug: batch 4 x length 8
+    c = dmc.get_config('debug')
+    c.run.train_ratio = ratio
+    assert bool(configuration.train_ratio_warning(c)) == warned
+
+
 @pytest.mark.parametrize('task, meant', [
     ('walker_walk', 'dmc_walker_walk'), ('ball_in_cup_catch', 'dmc_ball_in_cup_catch'),
     ('CartPole-v1', 'gym_CartPole-v1'), ('corridor:Corridor-v0', 'gym_corridor:Corridor-v0'),
