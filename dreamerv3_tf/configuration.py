@@ -448,6 +448,8 @@ def _check_logdir(config, logdir, allow_other):
   if '://' not in logdir:
     _check_not_inside_a_run(logdir, config.script)
   _check_entries(config, logdir, fs)
+  if '://' not in logdir and config.script != 'eval_only':
+    _check_own_checkpoints(logdir)
   _check_metrics_have_checkpoints(config, logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
@@ -730,6 +732,23 @@ def _check_not_inside_a_run(logdir, script):
       raise ConfigError(
           f'--logdir {logdir} is in the {below[0]}/ folder of the run {run}; a run there '
           f"would mix its files with that run's: {what}")
+
+
+def _check_own_checkpoints(logdir):
+  """ConfigError if local `logdir`'s ckpt/ is a symbolic link into another run's folder
+  (one with a config.json): its checkpoints were resumed as this run's, and this
+  run's saves then pruned them. A link to a directory of no run (another disk) passes."""
+  ckpt = os.path.join(logdir, 'ckpt')
+  if not os.path.islink(ckpt):
+    return
+  other = os.path.dirname(os.path.realpath(ckpt))
+  if (os.path.isfile(os.path.join(other, 'config.json'))
+      and other != os.path.realpath(logdir)):
+    raise ConfigError(
+        f'{ckpt} is a symbolic link to {os.readlink(ckpt)}, in the run {other}; its saves '
+        f"would prune that run's checkpoints: pass --logdir={shlex.quote(other)} to resume "
+        f'it, or remove the link and start from its agent with '
+        f'--config.run.from_checkpoint={shlex.quote(os.path.realpath(ckpt))}')
 
 
 # Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's

@@ -539,6 +539,32 @@ def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, tar
   assert os.listdir(tmp_path) == ['link']
 
 
+def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_path):
+  """The other run's checkpoints were resumed as this run's, and its saves pruned them.
+  A ckpt/ linked to a directory of no run (another disk), or to one in its own logdir,
+  passes."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  (tmp_path / 'a' / 'ckpt').mkdir(parents=True)
+  (tmp_path / 'a' / 'config.json').write_text(configuration.to_json(c))
+  (tmp_path / 'b').mkdir()
+  (tmp_path / 'b' / 'ckpt').symlink_to('../a/ckpt')
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'{tmp_path}/b/ckpt is a symbolic link to ../a/ckpt, in the run {tmp_path}/a; its '
+      f"saves would prune that run's checkpoints: pass --logdir={tmp_path}/a to resume it, "
+      'or remove the link and start from its agent with '
+      f'--config.run.from_checkpoint={tmp_path}/a/ckpt') + '$'):
+    configuration.check_logdir(c, str(tmp_path / 'b'))
+  (tmp_path / 'disk').mkdir()
+  (tmp_path / 'c').mkdir()
+  (tmp_path / 'c' / 'ckpt').symlink_to(tmp_path / 'disk')
+  configuration.check_logdir(c, str(tmp_path / 'c'))
+  (tmp_path / 'a' / 'ckpt').rename(tmp_path / 'a' / 'kept')
+  (tmp_path / 'a' / 'ckpt').symlink_to('kept')
+  configuration.check_logdir(c, str(tmp_path / 'a'))
+  c.script = 'eval_only'  # it writes no checkpoints
+  configuration.check_logdir(c, str(tmp_path / 'b'))
+
+
 def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
   from dreamerv3_tf import main
   monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
