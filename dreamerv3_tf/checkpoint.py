@@ -173,7 +173,8 @@ class Checkpoint:
                           SaveError, self.directory):
       for path in plan.damaged:
         damage.set_aside(self.directory, path)
-      damage.write_state(self.directory, plan.keep)
+      if plan.keep:  # none: a cut first save set aside, and no state file to rewrite
+        damage.write_state(self.directory, plan.keep)
     self._manager = self._make_manager()
 
   def remove_partial_saves(self):

@@ -53,6 +53,9 @@ def inspect(directory, replay_names=(), resume_from=''):
   """
   if resume_from:
     return _plan_resume_from(directory, replay_names, resume_from)
+  cut = _cut_first_save(directory, replay_names)
+  if cut:
+    return Plan(None, [], [cut])
   listed = intact_latest(directory, replay_names, RESUME_FLAG)
   if not listed:
     return Plan(None, [], [])
@@ -82,6 +85,38 @@ def intact_latest(directory, replay_names, flag):
         f'The latest checkpoint {listed[-1]} is damaged ({reason})'
         f'{resume_hint(directory, listed[-1], replay_names, flag)}')
   return listed
+
+
+def _cut_first_save(directory, replay_names):
+  """-> ckpt-1 if it is what a new run's first save left when it was killed (SIGKILL,
+  the OOM killer) before the state file: damaged, the only files of `directory`,
+  in a logdir with a config.json and no row logged (rows come after that save, which
+  writes no replay file either). The same command then said to start a new logdir;
+  now ckpt-1 is set aside in damaged/ and the run starts anew. Else None."""
+  logdir = os.path.dirname(directory.rstrip('/'))
+  if (not tf.io.gfile.isdir(directory)
+      or tf.io.gfile.exists(GFILES.join(directory, 'checkpoint'))
+      or not tf.io.gfile.exists(GFILES.join(logdir, 'config.json'))):
+    return None
+  for name in GFILES.listdir(directory):
+    if name in replay_names:
+      folder = GFILES.join(directory, name)
+      if any(not x.startswith('.') for x in GFILES.listdir(folder)):
+        return None  # a replay file: a later save's (temporaries start with '.')
+    elif not name.startswith(('ckpt-1.', 'ckpt-1_temp')):
+      return None
+  for name in ('metrics.jsonl', 'scores.jsonl'):
+    path = GFILES.join(logdir, name)
+    if tf.io.gfile.exists(path) and tf.io.gfile.stat(path).length:
+      return None
+  path = GFILES.join(directory, 'ckpt-1')
+  reason = tf.io.gfile.exists(path + '.index') and _damage(path, replay_names)
+  if not reason:
+    return None  # whole: the state file's absence is named, with resume_from
+  print(f'WARNING: checkpoint {path}, the first save of this run, is damaged ({reason}) '
+        'and no state file names it (the save was killed); it is set aside in '
+        f'{DAMAGED_DIR}/ and the run starts anew from step 0.', file=sys.stderr, flush=True)
+  return path
 
 
 def _check_listed_are_here(directory, listed):

@@ -302,6 +302,45 @@ def test_a_first_save_that_fails_midway_is_taken_back(tmp_path, stop):
   assert inspect(tmp_path).path is None  # the same command starts anew, as main says
 
 
+@pytest.mark.parametrize('other', [None, 'row', 'replay_file', 'whole', 'no_config'])
+def test_a_first_save_killed_midway_is_set_aside_and_the_run_starts_anew(
+    tmp_path, capsys, other):
+  """SIGKILL as TensorFlow merged ckpt-1's index (no `_take_back` then): a cut ckpt-1,
+  no state file, and the same command said to start a new logdir. Anything more
+  (a row logged, a replay file, a whole ckpt-1, no config.json) is still refused."""
+  (tmp_path / 'config.json').write_text('{}')
+  (tmp_path / 'metrics.jsonl').write_text('{"step": 5}\n' if other == 'row' else '')
+  directory = tmp_path / 'ckpt'
+  ckpt, _ = make(str(directory), make_replay())  # step 0: an empty replay
+  path = ckpt._ckpt.write(str(directory / 'ckpt-1'))
+  if other != 'whole':
+    os.truncate(path + '.index', 20)
+  (directory / 'ckpt-1_temp').mkdir()
+  assert os.listdir(directory / 'replay_train') == []  # the save writes no replay file
+  (directory / 'replay_train' / '.chunk.npz.tmp-1').write_bytes(b'')  # a temporary
+  if other == 'replay_file':
+    (directory / 'replay_train' / 'chunk.npz').write_bytes(b'')
+  if other == 'no_config':
+    os.remove(tmp_path / 'config.json')
+  before = {x: (directory / x).read_bytes() for x in os.listdir(directory) if '.' in x}
+  if other:
+    with pytest.raises(checkpointing.CheckpointError, match='state file .* is missing'):
+      inspect(directory)
+    return
+  plan = inspect(directory)
+  assert plan == checkpointing.Plan(None, [], [path])
+  assert re.fullmatch(re.escape(f'WARNING: checkpoint {path}, the first save of this run, '
+                                'is damaged (') + r'[^\n]*sstable\) and no state file names '
+                      'it ' + re.escape('(the save was killed); it is set aside in damaged/ '
+                                        'and the run starts anew from step 0.\n'),
+                      capsys.readouterr().err)
+  ckpt = make(str(directory), make_replay())[0]
+  ckpt.tidy(plan)
+  assert {x: (directory / 'damaged' / x).read_bytes()
+          for x in os.listdir(directory / 'damaged')} == before  # kept, as they were
+  assert ckpt.save() == path and inspect(directory).path == path
+
+
 def test_a_first_save_stopped_once_its_state_file_names_it_is_kept(tmp_path):
   replay = make_replay()
   fill(replay, 50)
