@@ -110,6 +110,14 @@ class DMC:
       raise TaskError(
           f'env.dmc.camera={camera}: dmc_{task} has {cameras} cameras; valid: -1 '
           f"(the domain's own) or 0 to {cameras - 1}")
+    frame = self._env.physics.model.vis.global_  # the model's offscreen framebuffer
+    if self._image and (self._size[0] > frame.offheight or self._size[1] > frame.offwidth):
+      # MuJoCo refused it at the first render (exit 1, naming no key); (100000, 100000)
+      # had its worker killed for memory (exit -9).
+      raise TaskError(
+          f'env.dmc.size={self._size}: dmc_{task} renders images of at most '
+          f'{frame.offheight}x{frame.offwidth} (height x width, its model\'s offscreen '
+          'framebuffer); give a size within it')
     self._keys = {}  # dm_control key -> our key, for non-empty entries.
     for key, spec in self._env.observation_spec().items():
       if int(np.prod(spec.shape)) == 0:

@@ -122,6 +122,22 @@ def test_a_camera_the_model_lacks_is_a_config_error_at_the_build(monkeypatch):
   DMC('cartpole_balance', image=True, camera=1)
 
 
+def test_an_image_size_beyond_the_models_framebuffer_is_a_config_error_at_the_build(
+    monkeypatch):
+  """(2048, 2048) failed at the first render ('Image width 2048 > framebuffer width
+  640', exit 1, naming no key); (100000, 100000) had its worker killed (exit -9)."""
+  monkeypatch.setenv('MUJOCO_GL', 'disable')  # as above: the check needs no renderer
+  monkeypatch.setattr(dmc_env, '_select_renderer', lambda image: None)
+  with pytest.raises(TaskError) as error:
+    make_env('dmc_cartpole_balance', env_config(image=True, size=(481, 64)), seed=0)
+  assert str(error.value) == (
+      'env.dmc.size=(481, 64): dmc_cartpole_balance renders images of at most 480x640 '
+      "(height x width, its model's offscreen framebuffer); give a size within it")
+  assert base_runtime.exit_code(error.value) == 2
+  DMC('cartpole_balance', image=True, size=(480, 640))  # the framebuffer's own size
+  make_env('dmc_cartpole_balance', env_config(size=(4096, 4096)), seed=0)  # no images
+
+
 def test_seed_controls_initial_state():
   def first(seed):
     env = make_env('dmc_cartpole_swingup', env_config(), seed=seed)
