@@ -261,6 +261,8 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
            '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
            '--config.run.parallel=False', *args]
+  given = {x.split('=', 1)[0] for x in args}  # given once (twice is a warning line more)
+  flags = [x for x in flags[:-len(args) or None] if x.split('=', 1)[0] not in given] + args
   if '--checkpoint=' in args:  # that case leaves the flag out
     flags = [x for x in flags if not x.startswith('--checkpoint=')]
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
