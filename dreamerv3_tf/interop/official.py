@@ -127,6 +127,9 @@ def find_folder(path):
   """The save folder (with agent.pkl) named by an official logdir, ckpt dir or folder."""
   import tensorflow as tf
   path = os.path.expanduser(str(path)).rstrip('/')
+  if not tf.io.gfile.exists(path):  # a typo was 'no agent.pkl', as if it were a folder
+    raise OfficialCheckpointError(f'--checkpoint {path} does not exist')
+  given = path
   for ckpt in (os.path.join(path, 'ckpt'), path):
     latest = os.path.join(ckpt, 'latest')
     if tf.io.gfile.exists(latest):
@@ -139,6 +142,11 @@ def find_folder(path):
             f'{latest}: not a text file naming a save folder') from None
       path = os.path.join(ckpt, name)
       break
+  if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')) and tf.io.gfile.exists(
+      os.path.join(given, 'config.json')):  # a run of ours: 'no agent.pkl' told no more
+    raise OfficialCheckpointError(
+        f'{given} is a logdir of this package (config.json), not of the official code: it '
+        f'needs no import; export it with python -m dreamerv3_tf.export --logdir={given}')
   if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')):
     raise OfficialCheckpointError(
         f'{path}: no agent.pkl (pass an official logdir, its ckpt/ or a save folder)')

@@ -213,6 +213,21 @@ def test_an_import_stopped_while_it_writes_takes_back_what_it_wrote(
     assert not out.exists()
 
 
+def test_a_checkpoint_path_that_is_missing_or_a_logdir_of_ours_is_named_so(tmp_path):
+  """Both said '<path>: no agent.pkl (pass an official logdir, ...)'."""
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.find_folder(tmp_path / 'nosuch')
+  assert str(error.value) == f'--checkpoint {tmp_path}/nosuch does not exist'
+  (tmp_path / 'ours' / 'ckpt').mkdir(parents=True)
+  (tmp_path / 'ours' / 'config.json').write_text('{}')
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.find_folder(tmp_path / 'ours')
+  assert str(error.value) == (
+      f'{tmp_path}/ours is a logdir of this package (config.json), not of the official '
+      'code: it needs no import; export it with python -m dreamerv3_tf.export '
+      f'--logdir={tmp_path}/ours')
+
+
 def test_cli_refuses_in_one_line(tmp_path, golden):
   params, meta = golden
   help_text = cli_zygote.run(
