@@ -163,7 +163,7 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   limit = min(x.stat().st_size for x in entries) // 2
   assert limit > max(x.stat().st_size for x in (tmp_path / 'fill/ckpt').iterdir() if x.is_file())
   full = tmp_path / 'full'
-  line = one_line(cli(tmp_path / 'limited', *flags, f'--config.xla_cache={full}', env=env,
+  line = one_line(cli(tmp_path / 'limited', *flags[:-1], f'--config.xla_cache={full}', env=env,
                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))))
   assert re.match(
       f'Error: the XLA cache {full} cannot store a compiled program \\({full}/\\S+\\.tmp; '

@@ -154,10 +154,12 @@ def test_train_script_builds_no_eval_envs_replay_or_reports(tmp_path):
 
 
 def main_cmd(logdir, *args):
+  given = {x.split('=', 1)[0] for x in args}  # `args` win, given once (twice: a warning)
+  defaults = ['--config.random_agent=True', '--config.logger.outputs=jsonl',
+              '--config.run.log_every=1', '--config.run.report_every=2']
   return [
       sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
-      f'--logdir={logdir}', '--config.random_agent=True', '--config.logger.outputs=jsonl',
-      '--config.run.log_every=1', '--config.run.report_every=2', *args]
+      f'--logdir={logdir}', *[x for x in defaults if x.split('=', 1)[0] not in given], *args]
 
 
 def test_dmc_in_this_process_with_egl_loaded_ends_with_exit_0(tmp_path):
