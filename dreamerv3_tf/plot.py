@@ -455,6 +455,10 @@ def main(argv=None):
   """CLI; returns the exit code (0 ok, 1 bad data, 2 bad arguments)."""
   parser = make_parser()
   args = parser.parse_args(argv)
+  # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no
+  # directory ./~'; main and export expand it.
+  args.logdirs = [x if '://' in x else os.path.expanduser(x) for x in args.logdirs]
+  args.out = args.out and os.path.expanduser(args.out)
   # Given but blank ("--out=$OUT" unset): --out '' drew nothing, ' ' wrote ' .png' here,
   # --task '' and --labels '' were as if left out.
   for flag, values in (('--out', [args.out]), ('--task', [args.task]),

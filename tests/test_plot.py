@@ -77,6 +77,17 @@ def test_png_and_svg(runs, tmp_path):
   assert TASK in svg  # the subplot title
 
 
+def test_a_tilde_the_shell_left_is_the_home_directory(tmp_path, monkeypatch, capsys):
+  """--logdirs=~/run and --out=~/c.png (bash expands no ~ after '='): '~/run does not
+  exist', and 'no directory ./~'."""
+  monkeypatch.setenv('HOME', str(tmp_path))
+  make_logdir(tmp_path, 0)
+  run = f'~/{TASK}-proprio-0'
+  assert plot.main([f'--logdirs={run}', '--out=~/c.png', '--table', '5000']) == 0
+  assert (tmp_path / 'c.png').exists()
+  assert capsys.readouterr().out.splitlines()[-1] == f'Wrote {tmp_path}/c.png'
+
+
 def test_no_svg_unless_asked(runs, tmp_path):
   out = tmp_path / 'c.png'
   assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 0
