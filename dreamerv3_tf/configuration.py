@@ -94,6 +94,11 @@ def finalize(config):
   _check(not missing, f"the config lacks {len(missing)} key(s) of configs/base.py's "
          f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): a config file "
          'starts from base.get_config(), as configs/dmc.py does')
+  # ml_collections lets a config file set None anywhere and a bool where an int is:
+  # task=None and batch_size=True were 'unexpected' errors once TensorFlow had loaded.
+  wrong = _mistyped(c.to_dict(), none=True)
+  _check(not wrong, wrong and f'{wrong[0]}={wrong[1]!r}, where configs/base.py has a '
+         f'{wrong[2]}; give a {wrong[2]}')
   _check(c.script in SCRIPTS, f'script={c.script!r}; choose one of {SCRIPTS}')
   _check(c.distribute in STRATEGIES,
          f'distribute={c.distribute!r}; choose one of {STRATEGIES}')
@@ -960,16 +965,16 @@ def load_config(logdir):
   return from_json(json.dumps(data))
 
 
-def _mistyped(data):
+def _mistyped(data, none=False):
   """-> (dotted key, value, type name) of the first value of a saved config whose
   type differs from configs/base.py's (an int where a float is, a list where a tuple
-  is, and keys either side lacks pass), else None."""
+  is, and keys either side lacks pass; None too unless `none`), else None."""
   from configs import base as base_config
   kinds = {bool: 'bool', int: 'number', float: 'number', str: 'string',
            tuple: 'list', list: 'list', dict: 'dict'}
   def walk(saved, default, prefix):
     for key, want in default.items():
-      if key not in saved or want is None or saved[key] is None:
+      if key not in saved or want is None or (saved[key] is None and not none):
         continue
       value, name = saved[key], f'{prefix}{key}'
       if kinds.get(type(value)) != kinds.get(type(want)):

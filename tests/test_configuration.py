@@ -111,7 +111,8 @@ def test_impossible_combinations_are_named():
     ({'agent.dec.mults': ()}, r'agent.dec.mults=\(\) must be a tuple of integers >= 1'),
     # 'unexpected' errors of the replay's selector and of the train ratio's clock.
     ({'replay.fracs': {'uniform': 1.0, 'x': 0.0}}, r"replay.fracs has unknown keys \['x'\]"),
-    ({'replay.fracs': {'uniform': 'a'}}, r"replay.fracs=\{'uniform': 'a'\} must hold numbers"),
+    ({'replay.fracs': {'uniform': 'a'}}, r"replay.fracs.uniform='a', where configs/base.py has "
+     'a number'),
     ({'run.train_ratio': float('inf')}, 'run.train_ratio=inf must be a finite number >= 0'),
     # Ran until the first updates diverged.
     ({'agent.opt.lr': float('inf')}, 'agent.opt.lr=inf must be a finite number >= 0'),
@@ -832,12 +833,20 @@ CONFIG_FILES = [
     # Ended the program silently with its own code, and with a bare traceback.
     ('import sys\ndef get_config():\n  sys.exit(3)\n', 'raised SystemExit: 3 '),
     ('def get_config():\n  raise KeyboardInterrupt\n', 'raised KeyboardInterrupt '),
+    # ml_collections takes None anywhere and a bool for an int: 'unexpected' errors
+    # ('NoneType' object has no attribute 'split'; an integer is required), exit 1.
+    ('from configs import dmc\ndef get_config():\n  c = dmc.get_config("debug")\n'
+     '  c.task = None\n  return c\n', '^Config error: task=None, where configs/base.py '
+     'has a string; give a string$'),
+    ('from configs import dmc\ndef get_config():\n  c = dmc.get_config("debug")\n'
+     '  c.batch_size = True\n  return c\n', '^Config error: batch_size=True, where '
+     'configs/base.py has a number; give a number$'),
 ]
 
 
 @pytest.mark.parametrize('text, message', CONFIG_FILES,
                          ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'exit',
-                              'interrupt'])
+                              'interrupt', 'none', 'bool'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
   path = tmp_path / 'my_config.py'
   path.write_text(text)
@@ -845,7 +854,7 @@ def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, mes
   lines = result.stderr.splitlines()
   assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
   assert lines[0].startswith('Config error: '), lines[0]
-  if 'lacks' not in message:
+  if 'lacks' not in message and 'base.py has' not in message:
     assert f'config file {path}' in lines[0], lines[0]
   assert re.search(message, lines[0]), lines[0]
   assert not (tmp_path / 'run').exists()
