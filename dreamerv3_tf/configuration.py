@@ -455,6 +455,8 @@ def _check_logdir(config, logdir, allow_other):
   _check_entries(config, logdir, fs)
   if '://' not in logdir and config.script != 'eval_only':
     _check_own_checkpoints(logdir)
+  if '://' not in logdir:
+    _check_not_above_runs(logdir)
   _check_metrics_have_checkpoints(config, logdir, fs)
   path = fs.join(logdir, 'config.json')
   if not fs.exists(path):
@@ -737,6 +739,26 @@ def _check_not_inside_a_run(logdir, script):
       raise ConfigError(
           f'--logdir {logdir} is in the {below[0]}/ folder of the run {run}; a run there '
           f"would mix its files with that run's: {what}")
+
+
+def _check_not_above_runs(logdir):
+  """ConfigError if local `logdir`, no run itself, holds runs (folders with a
+  config.json): --logdir=~/logdir/$RUN with RUN unset started a new run at step 0 in
+  ~/logdir, its files among the runs' folders, instead of resuming one."""
+  if not os.path.isdir(logdir) or os.path.exists(os.path.join(logdir, 'config.json')):
+    return
+  try:
+    names = sorted(os.listdir(logdir))
+  except OSError:  # unreadable: the writability checks name it
+    return
+  runs = [x for x in names if x != 'workers'  # (a multi_worker run's other workers)
+          and os.path.isfile(os.path.join(logdir, x, 'config.json'))]
+  if runs:
+    shown = ', '.join(runs[:3]) + (', ...' if len(runs) > 3 else '')
+    raise ConfigError(
+        f'--logdir {logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} ({shown}) '
+        'and is none itself; a new run there would put its files among them: pass one '
+        f'of them to resume it, or a new directory, e.g. --logdir={os.path.join(logdir, "NAME")}')
 
 
 def _check_own_checkpoints(logdir):

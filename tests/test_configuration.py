@@ -540,6 +540,28 @@ def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, tar
   assert os.listdir(tmp_path) == ['link']
 
 
+def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
+  """--logdir=~/logdir/$RUN with RUN unset started a new run at step 0 in ~/logdir,
+  among the runs' folders, instead of resuming one. A run's own logdir, one holding
+  only a multi_worker run's workers/, and a folder of other things pass."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  for name in ('run1', 'run2'):
+    (tmp_path / 'logdir' / name).mkdir(parents=True)
+    (tmp_path / 'logdir' / name / 'config.json').write_text(configuration.to_json(c))
+  before = sorted(os.listdir(tmp_path / 'logdir'))
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'--logdir {tmp_path}/logdir/ holds 2 runs (run1, run2) and is none itself; a new run '
+      'there would put its files among them: pass one of them to resume it, or a new '
+      f'directory, e.g. --logdir={tmp_path}/logdir/NAME') + '$'):
+    configuration.check_logdir(c, f'{tmp_path}/logdir/')
+  assert sorted(os.listdir(tmp_path / 'logdir')) == before
+  configuration.check_logdir(c, str(tmp_path / 'logdir' / 'run1'))
+  (tmp_path / 'other' / 'workers' / '1').mkdir(parents=True)
+  (tmp_path / 'other' / 'workers' / '1' / 'config.json').write_text('{}')
+  (tmp_path / 'other' / 'notes').mkdir()
+  configuration.check_logdir(c, str(tmp_path / 'other'))
+
+
 def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_path):
   """The other run's checkpoints were resumed as this run's, and its saves pruned them.
   A ckpt/ linked to a directory of no run (another disk), or to one in its own logdir,
