@@ -57,9 +57,20 @@ def apply_presets(c, arg, suite_presets):
       'eval_only': script('eval_only'), 'debug': debug,
       **{f'size{k}': size(k) for k in base.SIZES}}
   table = {**common, **suite_presets}
-  for name in [x.strip() for x in (arg or '').split(',') if x.strip()]:
+  names = [x.strip() for x in (arg or '').split(',') if x.strip()]
+  for name in names:
     if name not in table:
       raise ValueError(
           f'Unknown preset {name!r}; choose from: {", ".join(sorted(table))}')
+  # Two of one kind: the last won silently (eval_only,train trained; size1m,size12m
+  # built size12m). Other kinds may follow one (vision,size1m: vision's obs at size1m).
+  for what, kind in (('the script', ('train_eval', 'train', 'eval_only')),
+                     ('the model size', tuple(f'size{k}' for k in base.SIZES)),
+                     ('the observations', ('proprio', 'vision'))):
+    given = [x for x in dict.fromkeys(names) if x in kind]
+    if len(given) > 1:
+      raise ValueError(f'presets {given[0]!r} and {given[1]!r} both set {what}, and only '
+                       f'the last would count; give one')
+  for name in names:
     table[name](c)
   return c

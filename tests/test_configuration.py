@@ -939,6 +939,19 @@ def test_unknown_preset_fails_with_one_line():
   assert "Unknown preset 'huge'" in lines[0]
 
 
+@pytest.mark.parametrize('presets, first, second, what', [
+    ('eval_only,debug,train', 'eval_only', 'train', 'the script'),  # it trained
+    ('size1m,size12m', 'size1m', 'size12m', 'the model size'),  # it built size12m
+    ('proprio,vision', 'proprio', 'vision', 'the observations')])
+def test_two_presets_of_one_kind_are_one_line(tmp_path, presets, first, second, what):
+  """The last won silently; presets of other kinds still follow one (vision,size1m)."""
+  result = run_main(f'--config=configs/dmc.py:{presets}', f'--logdir={tmp_path}/run')
+  assert result.returncode == 2 and result.stderr == (
+      f"Config error: presets '{first}' and '{second}' both set {what}, and only the last "
+      'would count; give one\n'), result.stderr
+  assert not (tmp_path / 'run').exists()
+
+
 def test_xla_flags_are_appended_once(monkeypatch):
   from dreamerv3_tf import main
   monkeypatch.setenv('XLA_FLAGS', '--xla_dump_to=/tmp/x')
