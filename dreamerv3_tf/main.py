@@ -79,7 +79,8 @@ def _parse_flags(argv):
       raise  # e.g. --help's exit; a real Ctrl-C while starting never gets here
     # sys.exit() in the file ended the program silently with its code, a raised
     # KeyboardInterrupt with a bare traceback.
-    code = f': {e.code}' if isinstance(e, SystemExit) and e.code is not None else ''
+    code = isinstance(e, SystemExit) and e.code is not None and ' '.join(str(e.code).split())
+    code = f': {code}' if code else ''
     _usage_error(f'the config file {path} raised {type(e).__name__}{code} (it must return '
                  'a config from get_config(), not end the program)')
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
@@ -285,8 +286,9 @@ def main(argv):
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:
     configuration.finalize(config)
-    if configuration.train_ratio_warning(config):
-      print(configuration.train_ratio_warning(config), file=sys.stderr, flush=True)
+    warning = configuration.train_ratio_warning(config)
+    if warning:
+      print(warning, file=sys.stderr, flush=True)
     configuration.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
