@@ -52,6 +52,13 @@ def run_flags(task='dummy_disc_vec', parallel=False, report_every=0):
 
 
 RUN_FLAGS = run_flags()
+
+
+def overridden(flags, args):
+  """`flags` without those `args` give again: a flag given twice with another value
+  is a warning line more (main._warn_repeated)."""
+  given = {x.split('=', 1)[0] for x in args}
+  return [x for x in flags if x.split('=', 1)[0] not in given]
 SAVED_STEPS = 200
 
 
@@ -596,7 +603,8 @@ def resumed_and_training(logdir, *args):
   saved = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
   proc = cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
-       f'--logdir={logdir}', *RUN_FLAGS, '--config.run.steps=100000000', *args],
+       f'--logdir={logdir}', *overridden(RUN_FLAGS, args), '--config.run.steps=100000000',
+       *args],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 240
   while tf.train.latest_checkpoint(str(logdir / 'ckpt')) == saved:
@@ -756,7 +764,7 @@ def agent_ckpt(tmp_path_factory):
 def eval_only_cmd(logdir, ckpt, *args):
   return [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:eval_only,debug',
           f'--logdir={logdir}', f'--config.run.from_checkpoint={ckpt}', '--config.jit=False',
-          *[x for x in RUN_FLAGS if not x.startswith('--config.random_agent')], *args]
+          *overridden(RUN_FLAGS, ['--config.random_agent', *args]), *args]
 
 
 def test_an_eval_only_logdir_renamed_while_it_runs_stops_it_and_is_not_made_again(
