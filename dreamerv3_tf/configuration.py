@@ -431,6 +431,25 @@ def train_ratio_warning(config):
           'env steps, so the run may look hung')
 
 
+def ignored_from_checkpoint(config):
+  """-> a warning line when a resume of `config.logdir` is given another
+  run.from_checkpoint than its config.json holds (the one it started from, or the last
+  command's), else None. A resume loads its own checkpoint: one added to fine-tune in
+  the same logdir was not read, without a word."""
+  given = str(config.run.from_checkpoint or '')
+  try:
+    data, _ = _load_json(config.logdir, 'config.json')
+    started = str(data.get('run', {}).get('from_checkpoint') or '')
+  except (ConfigError, OSError, AttributeError):
+    return None
+  norm = lambda x: x if '://' in x else os.path.realpath(os.path.expanduser(x))
+  if not given or (started and norm(started) == norm(given)):
+    return None
+  return (f'Warning: run.from_checkpoint={given} is not read: a resume loads its own '
+          'latest checkpoint, which holds the whole agent; to start from it, use a new '
+          '--logdir')
+
+
 def check_logdir(config, logdir, allow_other=False):
   """Raises ConfigError (one line) unless `logdir` can hold a run of `config`. Reads only.
 

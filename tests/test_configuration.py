@@ -562,6 +562,26 @@ def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   configuration.check_logdir(c, str(tmp_path / 'other'))
 
 
+def test_a_from_checkpoint_a_resume_does_not_read_is_a_warning_line(tmp_path):
+  """Added to a resume (to fine-tune in the same logdir), it was not read, without a
+  word. The one the run's config.json holds (the same command again) says nothing."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  c.logdir = str(tmp_path)
+  c.run.from_checkpoint = '~/other/ckpt'
+  (tmp_path / 'config.json').write_text(configuration.to_json(c))
+  assert configuration.ignored_from_checkpoint(c) is None
+  for saved in ('', '/elsewhere/ckpt'):
+    c.run.from_checkpoint = saved
+    (tmp_path / 'config.json').write_text(configuration.to_json(c))
+    c.run.from_checkpoint = '~/other/ckpt'
+    assert configuration.ignored_from_checkpoint(c) == (
+        'Warning: run.from_checkpoint=~/other/ckpt is not read: a resume loads its own '
+        'latest checkpoint, which holds the whole agent; to start from it, use a new '
+        '--logdir')
+  c.run.from_checkpoint = ''
+  assert configuration.ignored_from_checkpoint(c) is None
+
+
 def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_path):
   """The other run's checkpoints were resumed as this run's, and its saves pruned them.
   A ckpt/ linked to a directory of no run (another disk), or to one in its own logdir,

@@ -32,6 +32,7 @@ replay and eval reports.
 
 import contextlib
 import os
+import sys
 import time
 
 from dreamerv3_tf import configuration
@@ -100,6 +101,9 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   ckpt_dir = common.checkpoint_dir(config)
   if me.chief:
     plan = checkpointing.inspect(ckpt_dir, list(replay_modes), config.run.resume_from)
+    warning = plan.path and configuration.ignored_from_checkpoint(config)
+    if warning:  # (read before this run rewrites config.json)
+      print(warning, file=sys.stderr, flush=True)
   else:
     # The others only read the chief's checkpoints, and look the latest up before the
     # first collective (building the agent), which the chief cannot pass before this
