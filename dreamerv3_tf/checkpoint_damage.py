@@ -277,7 +277,10 @@ def read_all(path):
 def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
   """'; resume from the newest intact one with FLAG=PATH', for a damaged `damaged`
   (None: the latest is unknown), or why that is impossible."""
-  candidates = listed_checkpoints(directory) or _found(directory)
+  # Those on disk too: a state file naming only a checkpoint that is not there (a copy
+  # of a running run's logdir) said no earlier one was intact, beside ckpt-1 and ckpt-2.
+  candidates = sorted(set(listed_checkpoints(directory) or []) | set(_found(directory)),
+                      key=_number)
   for path in sorted(candidates, key=_number, reverse=True):
     if damaged and _number(path) >= _number(damaged):
       continue

@@ -201,6 +201,21 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
   assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
 
 
+def test_a_state_file_naming_only_a_missing_checkpoint_names_one_on_disk(tmp_path):
+  """A copy of a running run's logdir whose state file is newer than its checkpoints'
+  files: 'no earlier checkpoint is intact: start again with a new --logdir', beside
+  the intact ckpt-1 and ckpt-2."""
+  _, paths = saved_run(tmp_path, saves=2)
+  (tmp_path / 'checkpoint').write_text('model_checkpoint_path: "ckpt-9"\n')
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  assert str(error.value) == (
+      f'The latest checkpoint {tmp_path}/ckpt-9 is damaged (ckpt-9.index is missing); to '
+      'resume from the newest intact checkpoint, ckpt-2, rerun with '
+      f'--config.run.resume_from={paths[-1]}')
+  assert inspect(tmp_path, resume_from=paths[-1]).path == paths[-1]  # what the flag does
+
+
 def test_a_replay_lost_in_every_checkpoint_names_the_agent_that_is_not(tmp_path):
   # The replay folder deleted (a disk cleanup): 'start again with a new --logdir' was
   # all it said, and the trained agent looked lost with it.
