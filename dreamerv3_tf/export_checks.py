@@ -79,12 +79,16 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
     raise ExportError(f'--out {out}: cannot write in {parent} ({e.strerror or e})') from None
 
 
-def check_checkpoint(checkpoint):
+def check_checkpoint(checkpoint, logdir=''):
   """A local --checkpoint must exist (as a directory, a file or a prefix's .index):
   it was 'Checkpoint X is missing', exit code 1, once TensorFlow had loaded."""
   path = base.missing_checkpoint(checkpoint or '')
   if not path:
     return
+  meant = os.path.join(logdir, 'ckpt', path) if logdir and not os.path.dirname(path) else ''
+  if meant and os.path.exists(meant + '.index'):  # a bare ckpt-N, as run.resume_from takes
+    raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint in the current '
+                    f'directory; did you mean --checkpoint={meant}, of --logdir?')
   raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
                   "do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, or a "
                   "run's ckpt directory")
@@ -132,7 +136,7 @@ def command(argv):
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself
       check_out(out, FLAGS.overwrite)
       check_run(logdir)
-      check_checkpoint(FLAGS.checkpoint)
+      check_checkpoint(FLAGS.checkpoint, logdir)
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a failure: hidden as main hides them (TF_CPP_MIN_LOG_LEVEL shows them).
     # A TF_XLA_FLAGS TensorFlow cannot read ended the export inside that hidden import,

@@ -452,6 +452,23 @@ def test_out_that_is_a_link_to_nothing_is_named(tmp_path):
       f'--out {out} is a symlink to {tmp_path}/gone, which does not exist; remove the '
       'link or choose another --out')
 
+def test_a_bare_checkpoint_name_of_the_run_names_its_path(tmp_path, monkeypatch):
+  """--checkpoint=ckpt-4 (a bare name, as run.resume_from takes one) said only 'no such
+  checkpoint (ckpt-4 and ckpt-4.index do not exist)'."""
+  from dreamerv3_tf import export_checks
+  (tmp_path / 'run' / 'ckpt').mkdir(parents=True)
+  (tmp_path / 'run' / 'ckpt' / 'ckpt-4.index').write_bytes(b'')
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(export_checks.FlagError) as error:
+    export_checks.check_checkpoint('ckpt-4', str(tmp_path / 'run'))
+  assert str(error.value) == (
+      '--checkpoint ckpt-4: no such checkpoint in the current directory; did you mean '
+      f'--checkpoint={tmp_path}/run/ckpt/ckpt-4, of --logdir?')
+  with pytest.raises(export_checks.FlagError, match='^--checkpoint ckpt-5: no such '
+                     r'checkpoint \(ckpt-5 and ckpt-5.index do not exist\)'):
+    export_checks.check_checkpoint('ckpt-5', str(tmp_path / 'run'))
+
+
 def test_out_in_a_directory_that_cannot_be_written_is_named_first(tmp_path, unprivileged):
   """It failed once TensorFlow had loaded and the agent was built, naming only the
   temporary export beside --out ('Error: DIR/policy.tmp-123; Permission denied')."""
