@@ -103,8 +103,8 @@ def _cut_first_save(directory, replay_names):
       folder = GFILES.join(directory, name)
       if any(not x.startswith('.') for x in GFILES.listdir(folder)):
         return None  # a replay file: a later save's (temporaries start with '.')
-    elif not name.startswith(('ckpt-1.', 'ckpt-1_temp')):
-      return None
+    elif name != DAMAGED_DIR and not name.startswith(('ckpt-1.', 'ckpt-1_temp')):
+      return None  # (damaged/: an earlier first save killed too, e.g. by the OOM killer)
   for name in ('metrics.jsonl', 'scores.jsonl'):
     path = GFILES.join(logdir, name)
     if tf.io.gfile.exists(path) and tf.io.gfile.stat(path).length:

@@ -354,6 +354,12 @@ def test_a_first_save_killed_midway_is_set_aside_and_the_run_starts_anew(
   assert {x: (directory / 'damaged' / x).read_bytes()
           for x in os.listdir(directory / 'damaged')} == before  # kept, as they were
   assert ckpt.save() == path and inspect(directory).path == path
+  # Killed in its first save again (the OOM killer at the same point): set aside too.
+  os.remove(directory / 'checkpoint')
+  os.truncate(path + '.index', 20)
+  assert inspect(directory) == plan
+  make(str(directory), make_replay())[0].tidy(plan)
+  assert len(os.listdir(directory / 'damaged')) == 2 * len(before)
 
 
 def test_a_first_save_stopped_once_its_state_file_names_it_is_kept(tmp_path):
