@@ -655,6 +655,20 @@ def check_environment(config):
   loads (a multi_worker run without its TF_CONFIG failed after building its envs)."""
   if config.distribute == 'multi_worker':
     cluster_of_this_process()
+  elif config.distribute in ('default', 'mirrored'):
+    # Every process of the cluster trained on its own, in the same logdir (a remote one
+    # has no lock): each pruned the others' checkpoints. E.g. a cluster job whose
+    # command lacked the flag; a TF_CONFIG of one process is fine.
+    try:
+      cluster = json.loads(os.environ.get('TF_CONFIG') or '{}').get('cluster') or {}
+      count = sum(len(cluster.get(kind) or []) for kind in ('chief', 'worker'))
+    except (ValueError, AttributeError, TypeError):  # not read: this run needs none
+      count = 0
+    _check(count <= 1, f'TF_CONFIG names a cluster of {count} processes, but '
+           f'distribute={config.distribute!r} trains in this process alone: each of them '
+           'would run its own training in the same --logdir; pass '
+           "--config.distribute=multi_worker (see launchers/multi_worker.sh), or unset "
+           'TF_CONFIG')
 
 
 def cluster_of_this_process():

@@ -791,6 +791,29 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
   assert result.stdout == '' and os.listdir(tmp_path) == []  # before TensorFlow loads
 
 
+def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monkeypatch):
+  """Each process of the cluster trained on its own in the same logdir (exit code 0),
+  and pruned the others' checkpoints. A cluster of one, or a TF_CONFIG that is no
+  cluster (not read without multi_worker), passes."""
+  env = dict(os.environ, TF_CONFIG='{"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, '
+             '"task": {"type": "worker", "index": 0}}')
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train,debug',
+       f'--logdir={tmp_path}/run'], cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env=env)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      "Config error: TF_CONFIG names a cluster of 2 processes, but distribute='default' "
+      'trains in this process alone: each of them would run its own training in the same '
+      '--logdir; pass --config.distribute=multi_worker (see launchers/multi_worker.sh), or '
+      'unset TF_CONFIG'], result.stderr[-2000:]
+  assert os.listdir(tmp_path) == []
+  c = configuration.finalize(dmc.get_config('debug'))
+  for text in ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}',
+               'garbage', '[1]'):
+    monkeypatch.setenv('TF_CONFIG', text)
+    configuration.check_environment(c)
+
+
 @pytest.mark.parametrize('args, message', [
     # Ignored before: a flag without its dashes, a stray word.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', 'config.run.steps=5'],
