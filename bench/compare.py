@@ -355,7 +355,13 @@ def main():
         r['round'], r['load_before'], r['load_after'] = i, before, load_average()[0]
         results.append(r)
         loads.append(r['load_after'])
-        print(f'  {size} round {i} {impl:8s} {r["step"]:.3f} s/update, first update '
+        # The spread within the round: a Zen 4 VM ran the same step ~25% slower for
+        # stretches of seconds (BENCHMARKS.md, session 30), which a median hides.
+        times, spread = r.get('step_times') or [], ''
+        if len(times) > 1:
+          deciles = statistics.quantiles(times, n=10)
+          spread = f' (p10-p90 {deciles[0]:.3f}-{deciles[-1]:.3f})'
+        print(f'  {size} round {i} {impl:8s} {r["step"]:.3f} s/update{spread}, first update '
               f'{r["to_first_update"]:.1f} s, RSS {r["rss"]:.0f} MB, load '
               f'{before:.1f}->{r["load_after"]:.1f}, wall {r["wall"]:.0f} s', flush=True)
       roofs.append(run_child([sys.executable, me, '--child', 'roof'], env, 300))
