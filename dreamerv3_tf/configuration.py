@@ -469,12 +469,13 @@ def check_logdir(config, logdir, allow_other=False):
 def _check_logdir(config, logdir, allow_other):
   fs = _files(logdir)
   _check_is_directory(logdir, fs)
-  if '://' not in logdir:
+  local = '://' not in logdir
+  if local:
     _check_not_inside_a_run(logdir, config.script)
   _check_entries(config, logdir, fs)
-  if '://' not in logdir and config.script != 'eval_only':
-    _check_own_checkpoints(logdir)
-  if '://' not in logdir:
+  if local:
+    if config.script != 'eval_only':
+      _check_own_checkpoints(logdir)
     _check_not_above_runs(logdir)
   _check_metrics_have_checkpoints(config, logdir, fs)
   path = fs.join(logdir, 'config.json')

@@ -85,8 +85,9 @@ def check_checkpoint(checkpoint, logdir=''):
   path = base.missing_checkpoint(checkpoint or '')
   if not path:
     return
-  meant = os.path.join(logdir, 'ckpt', path) if logdir and not os.path.dirname(path) else ''
-  if meant and os.path.exists(meant + '.index'):  # a bare ckpt-N, as run.resume_from takes
+  # A bare ckpt-N (as run.resume_from takes) names one of --logdir's checkpoints.
+  meant = logdir and base.named_prefix(os.path.join(logdir, 'ckpt'), path)
+  if meant and meant != path and os.path.exists(meant + '.index'):
     raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint in the current '
                     f'directory; did you mean --checkpoint={meant}, of --logdir?')
   raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
