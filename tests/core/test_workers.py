@@ -50,6 +50,26 @@ def test_state_round_trip_and_close():
     os.kill(pid, 0)
 
 
+def worker_environ(pid):
+  with open(f'/proc/{pid}/environ', 'rb') as f:
+    return dict(x.split(b'=', 1) for x in f.read().split(b'\0') if b'=' in x)
+
+
+@pytest.mark.parametrize('users', [None, '3'])
+def test_a_worker_uses_one_blas_thread_unless_the_user_chose(monkeypatch, users):
+  """Each worker would otherwise start an OpenBLAS thread per core for its one env."""
+  if users is None:
+    monkeypatch.delenv('OPENBLAS_NUM_THREADS', raising=False)
+  else:
+    monkeypatch.setenv('OPENBLAS_NUM_THREADS', users)
+  remote = workers.RemoteEnv(0, DUMMY)
+  try:
+    remote.step(act(True))
+    assert worker_environ(remote.pid).get(b'OPENBLAS_NUM_THREADS') == (users or '1').encode()
+  finally:
+    remote.close()
+
+
 def test_a_killed_worker_is_rebuilt_and_starts_an_episode(capsys):
   remote = workers.RemoteEnv(0, DUMMY, timeout=30)
   try:
