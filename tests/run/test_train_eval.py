@@ -188,7 +188,7 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
     if state and len(state.all_model_checkpoint_paths) >= 3:
       break
     assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
-    time.sleep(0.5)
+    time.sleep(0.1)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   config = dmc.get_config('train_eval,debug')
@@ -209,9 +209,10 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
       str(ckpt_dir)) == latest
   # And it goes on from there, with both replays as they were saved: their steps come
   # first, in order ('dyn/*' are latents that training writes back). No eval episode
-  # this time, so the eval replay (capacity 1000) evicts nothing.
+  # this time, so the eval replay (capacity 1000) evicts nothing. 50 steps: any number
+  # shows it goes on; each rendered DMC step costs the workers about 20 ms.
   result = cli_zygote.run(
-      main_cmd(logdir, f'--config.run.steps={loop["step"] + 200}',
+      main_cmd(logdir, f'--config.run.steps={loop["step"] + 50}',
                '--config.run.report_every=0'),
       cwd=ROOT, capture_output=True, text=True, timeout=240)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -225,7 +226,7 @@ def test_sigkill_and_resume_on_dmc(tmp_path):
         np.testing.assert_array_equal(a[key], b[key][:len(a[key])], err_msg=f'{name} {key}')
   final = json.loads(tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpt_dir))).get_tensor(
       'loop/.ATTRIBUTES/py_state'))
-  assert final['step'] >= loop['step'] + 200
+  assert final['step'] >= loop['step'] + 50
 
 
 def test_a_resume_moves_the_rows_a_killed_run_logged_past_its_checkpoint(tmp_path):
