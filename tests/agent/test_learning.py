@@ -7,7 +7,12 @@ from uniformly random behaviour (as replay of a random agent would hold), so the
 test checks the whole learner: world model (reward depends on target and action),
 imagination, critic and actor.
 
-The 800 updates of each run in a subprocess with LLVM at -O1. The suite compiles at
+Each run trains for at most UPDATES updates and stops early once its eval-mode policy
+passes the test's threshold, evaluated every EVAL_EVERY updates on the same fixed
+episodes (every target as often; the training batches are the same as without the
+evaluations). An agent that does not learn still runs all UPDATES and fails.
+
+Both runs share one subprocess with LLVM at -O1. The suite compiles at
 -O0 (tests/conftest.py), where one of these updates takes about 40 ms against 15; at
 -O1 with the elemental emitters the train step compiles in 9-12 s instead of 15-18 at
 XLA's defaults and its updates run as fast (LEARNING_XLA_FLAGS). Its programs are
@@ -21,10 +26,15 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-UPDATES = 800  # two seeds scored 0.3-0.7 at 500 updates, 1.0 from 600
+UPDATES = 800  # the budget: two seeds scored 0.3-0.7 at 500 updates, 1.0 from 600
+EVAL_EVERY = 50  # an evaluation costs ~10 ms of CPU, an update ~15 ms
+# Thresholds. Random play scores 1/3 in both; the discrete policy passed 0.8 from 600
+# updates, the continuous one 0.75 at 450-800 (0.78 after 800).
+DISCRETE_SCORE, CONTINUOUS_REWARD = 0.8, 0.75
 # The discrete bandit, alone on 2 cores, 2 runs each: 34.7-35.8 s and 45-48 s of CPU at
 # XLA's defaults, 26.4-30.0 s and 33-38 s of CPU with these.
 LEARNING_XLA_FLAGS = ('--xla_backend_optimization_level=1', '--xla_cpu_use_fusion_emitters=false')
@@ -46,9 +56,10 @@ def bandit_batch(B, T, N, deter, stoch, classes, rng):
       'dyn/stoch': np.zeros((B, T, stoch, classes), np.float32)}
 
 
-def evaluate(agent, N, rng, envs=32, steps=10):
-  """Mean reward per step of the eval-mode policy over `envs` fresh episodes."""
-  target = rng.integers(0, N, envs)
+def evaluate(agent, N, envs=33, steps=10):
+  """Mean reward per step of the eval-mode (greedy) policy over `envs` fresh episodes,
+  each target in as many: the same episodes every time."""
+  target = np.arange(envs) % N
   carry = agent.init_policy(envs)
   hits = []
   for t in range(steps):
@@ -60,19 +71,30 @@ def evaluate(agent, N, rng, envs=32, steps=10):
   return float(np.mean(hits))
 
 
+def train_until(agent, next_batch, evaluate_, threshold):
+  """Trains on `next_batch()` until `evaluate_()` passes `threshold`, evaluated every
+  EVAL_EVERY updates, or for UPDATES updates -> (last score, metrics, updates done)."""
+  carry = agent.init_train(agent.config.batch_size)
+  for done in range(1, UPDATES + 1):
+    carry, _, mets = agent.train(carry, next_batch())
+    if done % EVAL_EVERY == 0 or done == UPDATES:
+      score = evaluate_()
+      if score > threshold:
+        break
+  return score, mets, done
+
+
 def learn_discrete():
-  """-> (eval score, last metrics) of the discrete bandit agent after UPDATES updates."""
+  """-> (eval score, last metrics, updates) of the discrete bandit agent (train_until)."""
   import conftest  # tests/agent/conftest.py: the bandit agent's spaces and config
   from dreamerv3_tf.agent.agent import Agent
   agent, N = Agent(*conftest.bandit_spaces(), conftest.bandit_config()), conftest.BANDIT_N
   c, r = agent.config, agent.config.agent.rssm
   rng = np.random.default_rng(0)
   T = c.batch_length + c.replay_context
-  carry = agent.init_train(c.batch_size)
-  for _ in range(UPDATES):
-    batch = bandit_batch(c.batch_size, T, N, r.deter, r.stoch, r.classes, rng)
-    carry, _, mets = agent.train(carry, batch)
-  return evaluate(agent, N, rng), mets
+  return train_until(
+      agent, lambda: bandit_batch(c.batch_size, T, N, r.deter, r.stoch, r.classes, rng),
+      lambda: evaluate(agent, N), DISCRETE_SCORE)
 
 
 def cont_bandit_batch(B, T, deter, stoch, classes, rng):
@@ -91,9 +113,23 @@ def cont_bandit_batch(B, T, deter, stoch, classes, rng):
       'dyn/stoch': np.zeros((B, T, stoch, classes), np.float32)}
 
 
+def evaluate_continuous(agent, envs=32, steps=10):
+  """Mean reward per step of the eval-mode (greedy) policy over `envs` fresh episodes,
+  their targets evenly spaced in [-1, 1]: the same episodes every time."""
+  target = np.linspace(-1, 1, envs, dtype=np.float32)[:, None]
+  carry, rewards = agent.init_policy(envs), []
+  for t in range(steps):
+    obs = {'target': target, 'reward': np.zeros(envs, np.float32),
+           'is_first': np.full(envs, t == 0), 'is_last': np.zeros(envs, bool),
+           'is_terminal': np.zeros(envs, bool)}
+    carry, act, _ = agent.policy(carry, obs, mode='eval')
+    rewards.append(1.0 - np.abs(act['action'] - target))
+  return float(np.mean(rewards))
+
+
 def learn_continuous():
-  """-> (mean reward of the eval policy, last metrics) of the continuous bandit agent
-  (bounded normal policy, REINFORCE) after UPDATES updates."""
+  """-> (mean reward of the eval policy, last metrics, updates) of the continuous bandit
+  agent (bounded normal policy, REINFORCE; train_until)."""
   from configs import base
   from configs import presets
   from dreamerv3_tf.agent.agent import Agent
@@ -113,24 +149,14 @@ def learn_continuous():
   r = c.agent.rssm
   rng = np.random.default_rng(0)
   T = c.batch_length + c.replay_context
-  carry = agent.init_train(c.batch_size)
-  for _ in range(UPDATES):
-    carry, _, mets = agent.train(
-        carry, cont_bandit_batch(c.batch_size, T, r.deter, r.stoch, r.classes, rng))
-  envs = 32
-  target = rng.uniform(-1, 1, (envs, 1)).astype(np.float32)
-  carry, rewards = agent.init_policy(envs), []
-  for t in range(10):
-    obs = {'target': target, 'reward': np.zeros(envs, np.float32),
-           'is_first': np.full(envs, t == 0), 'is_last': np.zeros(envs, bool),
-           'is_terminal': np.zeros(envs, bool)}
-    carry, act, _ = agent.policy(carry, obs, mode='eval')
-    rewards.append(1.0 - np.abs(act['action'] - target))
-  return float(np.mean(rewards)), mets
+  return train_until(
+      agent, lambda: cont_bandit_batch(c.batch_size, T, r.deter, r.stoch, r.classes, rng),
+      lambda: evaluate_continuous(agent), CONTINUOUS_REWARD)
 
 
-def learn_in_subprocess(kind):
-  """Runs `learn_<kind>()` in a fresh process at LEARNING_XLA_FLAGS -> its result."""
+def learn_in_subprocess(*kinds):
+  """Runs `learn_<kind>()` of each kind in one fresh process at LEARNING_XLA_FLAGS
+  -> {kind: its result}."""
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE]))
   # The suite's flags (tests/conftest.py) replaced by these; a caller's own flags stay.
   added = env.get('DREAMERV3_TF_TEST_XLA_FLAGS', '').split()
@@ -141,27 +167,35 @@ def learn_in_subprocess(kind):
   env['TF_XLA_FLAGS'] = re.sub(r'--tf_xla_persistent_cache_prefix=\S+',
                                '--tf_xla_persistent_cache_prefix=tests_learning_o1_noemit',
                                env.get('TF_XLA_FLAGS', ''))
-  proc = subprocess.run([sys.executable, os.path.abspath(__file__), kind], cwd=ROOT, env=env,
+  proc = subprocess.run([sys.executable, os.path.abspath(__file__), *kinds], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_learns_contextual_bandit():
-  score, mets = learn_in_subprocess('discrete')
+@pytest.fixture(scope='module')
+def learned():
+  """Both runs in one process: one start of TensorFlow instead of two."""
+  return learn_in_subprocess('discrete', 'continuous')
+
+
+def test_learns_contextual_bandit(learned):
+  score, mets, updates = learned['discrete']
   assert np.isfinite(mets['loss/total'])
   # Random play scores 1/3; the learned policy should pick the target nearly always.
-  assert score > 0.8, (score, mets)
+  assert score > DISCRETE_SCORE, (score, updates, mets)
+  print(f'\ndiscrete bandit: {score:.2f} after {updates} updates')
 
 
-def test_learns_continuous_contextual_bandit():
+def test_learns_continuous_contextual_bandit(learned):
   """The continuous path (bounded normal policy, REINFORCE) learns too."""
-  reward, mets = learn_in_subprocess('continuous')
+  reward, mets, updates = learned['continuous']
   # Random play earns 1/3 on average; a policy that tracks the target nearly 1.
-  assert reward > 0.75, (reward, mets)
+  assert reward > CONTINUOUS_REWARD, (reward, updates, mets)
+  print(f'\ncontinuous bandit: {reward:.2f} after {updates} updates')
 
 
 if __name__ == '__main__':
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  result, metrics = {'discrete': learn_discrete, 'continuous': learn_continuous}[sys.argv[1]]()
-  print(json.dumps([result, metrics]))
+  learn = {'discrete': learn_discrete, 'continuous': learn_continuous}
+  print(json.dumps({kind: learn[kind]() for kind in sys.argv[1:]}))
