@@ -200,5 +200,7 @@ def test_learns_continuous_contextual_bandit(learned):
 
 if __name__ == '__main__':
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  from dreamerv3_tf import tfimport
+  tfimport.load(owned=True)  # as main imports it (collector paused): ~1.5 s less CPU
   learn = {'discrete': learn_discrete, 'continuous': learn_continuous}
   print(json.dumps({kind: learn[kind]() for kind in sys.argv[1:]}))
