@@ -319,6 +319,11 @@ class SavedPolicy:
     path = os.path.expanduser(path).rstrip('/')
     if not is_saved_model(path):
       raise ExportError(f'{path} is not a SavedModel directory (no saved_model.pb)')
+    # Exports before ACT_SPACE_FILE existed: dtypes and shapes only. Read before the
+    # model, whose load takes a while: a damaged file is named at once.
+    self.act_spaces = None
+    if tf.io.gfile.exists(os.path.join(path, ACT_SPACE_FILE)):
+      self.act_spaces = _read_act_spaces(path)
     try:
       self._model = tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - a damaged or truncated saved_model.pb, ...
@@ -339,9 +344,6 @@ class SavedPolicy:
     outputs = self._steps['eval'].structured_outputs
     self.act_specs = {k[len('action_'):]: tf.TensorSpec(v.shape, v.dtype)
                       for k, v in outputs.items() if k.startswith('action_')}
-    self.act_spaces = None  # exports before ACT_SPACE_FILE existed: dtypes and shapes only
-    if tf.io.gfile.exists(os.path.join(path, ACT_SPACE_FILE)):
-      self.act_spaces = _read_act_spaces(path)
     self._seed = np.int64(0)
 
   def check_spaces(self, obs_space, act_space):

@@ -118,6 +118,13 @@ def cartpole(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
+def loaded(cartpole):
+  """The cartpole export as tf.saved_model.load gives it to a deploying caller, loaded
+  once (0.5 s each) for the tests that only call its signatures, which keep no state."""
+  return tf.saved_model.load(str(cartpole[2]))
+
+
+@pytest.fixture(scope='module')
 def episode(cartpole, tmp_path_factory):
   """A DMC episode driven by the SavedModel in a process without dreamerv3_tf:
   {obs_<key>: [T, ...], action: [T, 1]}."""
@@ -146,9 +153,10 @@ def test_dmc_episode_without_dreamerv3_tf_matches_the_eval_policy(cartpole, epis
   assert np.std(data['action']) > 1e-3  # the policy reacts to what it sees
 
 
-def test_tflite_step_matches_the_saved_model_on_recorded_observations(cartpole, episode):
+def test_tflite_step_matches_the_saved_model_on_recorded_observations(cartpole, loaded,
+                                                                      episode):
   _, _, out = cartpole
-  saved = tf.saved_model.load(str(out)).signatures
+  saved = loaded.signatures
   init, step = tflite_steps(out / 'policy.tflite')
   state_a = {k: v.numpy() for k, v in saved['initial_state'](batch_size=tf.constant(1)).items()}
   state_b = init(batch_size=np.int32(1))
@@ -183,9 +191,9 @@ def test_tflite_cannot_take_the_sampling_step_and_says_which_ops(cartpole, tmp_p
   assert not (tmp_path / 'train.tflite').exists()
 
 
-def test_signatures_names_and_only_policy_weights(cartpole):
-  _, agent, out = cartpole
-  model = tf.saved_model.load(str(out))
+def test_signatures_names_and_only_policy_weights(cartpole, loaded):
+  _, agent, _ = cartpole
+  model = loaded
   assert set(model.signatures) == {'initial_state', 'step_eval', 'step_train',
                                    'serving_default'}
   step = model.signatures['step_train']
@@ -210,12 +218,11 @@ def test_signatures_names_and_only_policy_weights(cartpole):
      r'expected shape \[\?,3\]'),
     ('obs_position', (3, 3), r'obs_position has another batch size than state_deter'),
     ('state_stoch', (3, 4, 4), r'state_stoch has another batch size than state_deter')])
-def test_a_deploying_caller_is_told_which_input_has_a_wrong_shape(cartpole, name, shape,
+def test_a_deploying_caller_is_told_which_input_has_a_wrong_shape(loaded, name, shape,
                                                                    message):
   """A signature checks only dtypes: an obs of another shape or batch failed deep in
   the encoder or RSSM ('Matrix size-incompatible: In[0]: [2,4], In[1]: [3,16]')."""
-  _, _, out = cartpole
-  model = tf.saved_model.load(str(out))
+  model = loaded
   inputs = {'obs_position': tf.zeros((2, 3)), 'obs_velocity': tf.zeros((2, 2)),
             'obs_is_first': tf.ones(2, tf.bool),
             **model.signatures['initial_state'](batch_size=tf.constant(2))}
@@ -247,18 +254,27 @@ def test_step_train_samples_from_the_seed(cartpole):
   assert np.std(d) > 0.05
 
 
-def test_image_and_discrete_agent_on_dummy_env(tmp_path):
+@pytest.fixture(scope='module')
+def image_disc(tmp_path_factory):
+  """(env config, obs_space, act_space, agent, checkpoint prefix, export dir) of an
+  image agent with discrete actions, exported with TensorFlow Lite."""
+  tmp = tmp_path_factory.mktemp('image_disc')
   config = dmc.get_config('train_eval,debug')
   config.task = 'dummy_disc'
   config.env.dummy.size = (16, 16)
   config.agent.enc.mults = config.agent.dec.mults = (2, 3)
+  env = envs.make_env('dummy_disc', config.env, seed=0)
+  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
+  agent = make_run(tmp / 'run', config, obs_space, act_space, seed=1)
+  prefix, out = export.export_run(str(tmp / 'run'), str(tmp / 'export'), tflite=True)
+  return config.env, obs_space, act_space, agent, prefix, out
+
+
+def test_image_and_discrete_agent_on_dummy_env(image_disc):
+  env_config, obs_space, act_space, agent, prefix, out = image_disc
   B = 3
-  made = [envs.make_env('dummy_disc', config.env, seed=i) for i in range(B)]
-  obs_space, act_space = base.agent_spaces(made[0].obs_space, made[0].act_space)
+  made = [envs.make_env('dummy_disc', env_config, seed=i) for i in range(B)]
   assert obs_space['image'].shape == (16, 16, 3) and act_space['action'].discrete
-  agent = make_run(tmp_path / 'run', config, obs_space, act_space, seed=1)
-  prefix, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'),
-                                  tflite=True)
   assert prefix.endswith('ckpt-1')
   tflite_init, tflite_step = tflite_steps(os.path.join(out, 'policy.tflite'))
   carry_c = [tflite_init(batch_size=np.int32(1)) for _ in range(B)]  # a batch of one each
@@ -732,14 +748,11 @@ def test_a_stop_is_one_line_and_leaves_out_as_it_was(tmp_path, script, code, wor
   assert os.listdir(tmp_path) == ['out']  # no temporary export left behind
 
 
-def test_a_policy_for_another_number_of_actions_is_refused(tmp_path):
+def test_a_policy_for_another_number_of_actions_is_refused(image_disc, tmp_path):
   """The signatures show an int32 action either way: the export names its choices."""
-  config = dmc.get_config('train_eval,debug')
-  config.task = 'dummy_disc_vec'
-  env = envs.make_env('dummy_disc_vec', config.env, seed=0)
-  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
-  make_run(tmp_path / 'run', config, obs_space, act_space)
-  _, out = export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export'))
+  _, obs_space, act_space, _, _, exported = image_disc
+  out = str(tmp_path / 'export')
+  shutil.copytree(exported, out)  # its act space file goes below
   policy = export.SavedPolicy(out)
   policy.check_spaces(obs_space, act_space)
   other = {'action': Space(np.int32, (), 0, 2)}  # e.g. CartPole's two
