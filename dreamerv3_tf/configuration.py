@@ -871,8 +871,16 @@ def _check_entries(config, logdir, fs):
       raise ConfigError(f'{os.path.join(logdir, name)} is {special}, but the run reads and '
                         'writes a file there; move it away or use a new --logdir')
   if '://' not in logdir:
-    # Appended to or written into in place (config.json and spaces.json are replaced
-    # through the logdir): a read-only ckpt/ stopped the run at its first save.
+    # config.json and spaces.json are replaced through the logdir: one the user may not
+    # write stopped the run at its config.json, once TensorFlow had loaded.
+    try:
+      if os.path.isdir(logdir):
+        tempfile.TemporaryFile(dir=logdir).close()
+    except OSError as e:
+      path = os.path.join(logdir, 'config.json')
+      raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
+    # Appended to or written into in place: a read-only ckpt/ stopped the run at its
+    # first save.
     _check_writable([os.path.join(logdir, x) for x in dirs + files
                      if x not in ('config.json', 'spaces.json')])
 

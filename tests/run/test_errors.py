@@ -249,6 +249,7 @@ def test_unwritable_logdir_is_one_line_and_unchanged(logdir, unprivileged):
   before = snapshot(logdir)
   result = resume_read_only(logdir, logdir, unprivileged)
   assert one_line(result) == f'Error: Cannot write {logdir}/config.json: Permission denied'
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
   assert snapshot(logdir) == before
 
 
