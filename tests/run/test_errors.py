@@ -802,9 +802,7 @@ def test_ctrl_c_as_eval_only_ends_is_never_a_kill(agent_ckpt, tmp_path):
   for attempt in range(3):  # the kill came on the first attempt before the fix
     logdir = tmp_path / f'eval{attempt}'
     proc = cli_zygote.Popen(
-        # Episodes of 10 steps: 2 of them, a third of the eager policy steps 60 took.
-        eval_only_cmd(logdir, agent_ckpt, '--config.run.steps=20',
-                      '--config.env.dummy.length=10'),
+        eval_only_cmd(logdir, agent_ckpt, '--config.run.steps=60'),
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
       deadline = time.time() + 240
