@@ -11,7 +11,8 @@ load anew in it (the zygote drops them), so it runs the same code on the same in
 
 What a fork cannot give, it does not pretend to: a command runs as a real process when
 its environment differs from the zygote's in a variable TensorFlow or the C library
-reads as they load (IMPORT_TIME_ENV), when it is not `python -m` of a module in
+reads as they load (IMPORT_TIME_ENV; PYTHONPATH may add directories in front that hold
+no module the zygote may have loaded), when it is not `python -m` of a module in
 MODULES, or with subprocess options the zygote does not carry (preexec_fn, pass_fds,
 user and group changes). Tests of the start itself (its lines while TensorFlow loads,
 the malloc `main` restarts with) use plain subprocesses.
@@ -48,6 +49,8 @@ IMPORT_TIME_ENV = (
     'NPY_DISABLE_CPU_FEATURES', 'OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'PYTHONHASHSEED',
     'PYTHONPATH', 'PYTHONWARNINGS', 'PYTHONDONTWRITEBYTECODE', 'KERAS_BACKEND',
     'TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS', 'DREAMERV3_TF_NO_ZYGOTE')
+# Packages the zygote drops before it forks: a forked process loads them anew.
+FRESH = ('dreamerv3_tf', 'configs')
 # Packages the zygote imported that a forked process sees only once it imports them.
 HIDDEN_UNTIL_IMPORTED = ('tensorflow', 'keras', 'tf_keras', 'pybind11_abseil')
 
@@ -59,6 +62,31 @@ _ZYGOTE_ENV = dict(os.environ)
 
 def _import_env(env):
   return {k: env.get(k) for k in IMPORT_TIME_ENV}
+
+
+def _path_dirs(value):
+  return (value or '').split(os.pathsep) if value else []
+
+
+def _imports_as_the_zygote(env):
+  """Whether a fresh process of `env` would import what the zygote imported: the same
+  IMPORT_TIME_ENV, but PYTHONPATH may put directories before the zygote's (a test's
+  env module) if none holds a name the zygote may have loaded, whose copy would win."""
+  ours, zygote = _import_env(env), _import_env(_ZYGOTE_ENV)
+  path, zygote_path = _path_dirs(ours.pop('PYTHONPATH')), _path_dirs(zygote.pop('PYTHONPATH'))
+  extra = path[:len(path) - len(zygote_path)]
+  if ours != zygote or path[len(extra):] != zygote_path or '' in extra:
+    return False
+  # This worker's modules: a superset of the zygote's, but for those it drops.
+  loaded = {name.split('.')[0] for name in sys.modules} - set(FRESH)
+  for directory in extra:
+    try:
+      names = {entry.split('.')[0] for entry in os.listdir(directory)}
+    except OSError:  # a directory that is not there adds nothing
+      continue
+    if names & loaded:
+      return False
+  return True
 
 
 class _Zygote:
@@ -105,7 +133,7 @@ def _forkable(args, kwargs):
                                  'executable')) or kwargs.get('umask', -1) != -1:
     return None
   env = dict(os.environ if kwargs.get('env') is None else kwargs['env'])
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or _import_env(env) != _import_env(_ZYGOTE_ENV):
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or not _imports_as_the_zygote(env):
     return None
   return args[2], env
 
@@ -251,7 +279,7 @@ def _serve(path):
   finally:
     atexit.register = register
   # Our modules load anew in every forked process, as in a fresh one.
-  for name in [m for m in sys.modules if m.split('.')[0] in ('dreamerv3_tf', 'configs')]:
+  for name in [m for m in sys.modules if m.split('.')[0] in FRESH]:
     del sys.modules[name]
   # TensorFlow is out of sys.modules until the forked process imports it: code that
   # asks whether it is loaded (core/base.py) sees what a fresh process would.
