@@ -871,18 +871,13 @@ def _check_entries(config, logdir, fs):
       raise ConfigError(f'{os.path.join(logdir, name)} is {special}, but the run reads and '
                         'writes a file there; move it away or use a new --logdir')
   if '://' not in logdir:
-    # config.json and spaces.json are replaced through the logdir: one the user may not
-    # write stopped the run at its config.json, once TensorFlow had loaded.
-    try:
-      if os.path.isdir(logdir):
-        tempfile.TemporaryFile(dir=logdir).close()
-    except OSError as e:
-      path = os.path.join(logdir, 'config.json')
-      raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
-    # Appended to or written into in place: a read-only ckpt/ stopped the run at its
-    # first save.
-    _check_writable([os.path.join(logdir, x) for x in dirs + files
-                     if x not in ('config.json', 'spaces.json')])
+    # config.json and spaces.json are replaced through the logdir itself (one the user
+    # may not write stopped the run at its config.json, once TensorFlow had loaded); the
+    # others are appended to or written into in place (a read-only ckpt/ stopped the run
+    # at its first save).
+    _check_writable([logdir] + [os.path.join(logdir, x) for x in dirs + files
+                                if x not in ('config.json', 'spaces.json')],
+                    shown={logdir: os.path.join(logdir, 'config.json')})
 
 
 def _special_file(path):
@@ -919,9 +914,10 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
               'mix its metrics with them: use a new --logdir')
 
 
-def _check_writable(paths):
+def _check_writable(paths, shown=None):
   """LogdirError naming the first existing local path of `paths` that cannot be
-  written. Leaves each as it was: an unnamed temporary file, an append of nothing."""
+  written (or what `shown` gives for it: the file written through a directory).
+  Leaves each as it was: an unnamed temporary file, an append of nothing."""
   for path in paths:
     try:
       if os.path.isdir(path):
@@ -929,7 +925,8 @@ def _check_writable(paths):
       elif os.path.exists(path):
         open(path, 'a').close()
     except OSError as e:
-      raise LogdirError(f'Cannot write {path}: {base.one_line(e, cause_only=True)}') from e
+      named = (shown or {}).get(path, path)
+      raise LogdirError(f'Cannot write {named}: {base.one_line(e, cause_only=True)}') from e
 
 
 def save(config, logdir, allow_other=False):

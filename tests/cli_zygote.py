@@ -65,7 +65,7 @@ def _import_env(env):
 
 
 def _path_dirs(value):
-  return (value or '').split(os.pathsep) if value else []
+  return value.split(os.pathsep) if value else []
 
 
 def _imports_as_the_zygote(env):

@@ -56,19 +56,25 @@ def bandit_batch(B, T, N, deter, stoch, classes, rng):
       'dyn/stoch': np.zeros((B, T, stoch, classes), np.float32)}
 
 
-def evaluate(agent, N, envs=33, steps=10):
-  """Mean reward per step of the eval-mode (greedy) policy over `envs` fresh episodes,
-  each target in as many: the same episodes every time."""
-  target = np.arange(envs) % N
+def greedy_actions(agent, target, steps=10):
+  """The eval-mode (greedy) policy's actions, step by step, in fresh episodes: one per
+  row of `target`, their 'target' observation."""
+  envs = len(target)
   carry = agent.init_policy(envs)
-  hits = []
   for t in range(steps):
-    obs = {'target': np.eye(N, dtype=np.float32)[target],
-           'reward': np.zeros(envs, np.float32), 'is_first': np.full(envs, t == 0),
-           'is_last': np.zeros(envs, bool), 'is_terminal': np.zeros(envs, bool)}
+    obs = {'target': target, 'reward': np.zeros(envs, np.float32),
+           'is_first': np.full(envs, t == 0), 'is_last': np.zeros(envs, bool),
+           'is_terminal': np.zeros(envs, bool)}
     carry, act, _ = agent.policy(carry, obs, mode='eval')
-    hits.append(act['action'] == target)
-  return float(np.mean(hits))
+    yield act['action']
+
+
+def evaluate(agent, N, envs=33):
+  """Mean reward per step of the greedy policy over `envs` fresh episodes, each target
+  in as many: the same episodes every time."""
+  target = np.arange(envs) % N
+  onehot = np.eye(N, dtype=np.float32)[target]
+  return float(np.mean([action == target for action in greedy_actions(agent, onehot)]))
 
 
 def train_until(agent, next_batch, evaluate_, threshold):
@@ -113,18 +119,12 @@ def cont_bandit_batch(B, T, deter, stoch, classes, rng):
       'dyn/stoch': np.zeros((B, T, stoch, classes), np.float32)}
 
 
-def evaluate_continuous(agent, envs=32, steps=10):
-  """Mean reward per step of the eval-mode (greedy) policy over `envs` fresh episodes,
-  their targets evenly spaced in [-1, 1]: the same episodes every time."""
+def evaluate_continuous(agent, envs=32):
+  """Mean reward per step of the greedy policy over `envs` fresh episodes, their
+  targets evenly spaced in [-1, 1]: the same episodes every time."""
   target = np.linspace(-1, 1, envs, dtype=np.float32)[:, None]
-  carry, rewards = agent.init_policy(envs), []
-  for t in range(steps):
-    obs = {'target': target, 'reward': np.zeros(envs, np.float32),
-           'is_first': np.full(envs, t == 0), 'is_last': np.zeros(envs, bool),
-           'is_terminal': np.zeros(envs, bool)}
-    carry, act, _ = agent.policy(carry, obs, mode='eval')
-    rewards.append(1.0 - np.abs(act['action'] - target))
-  return float(np.mean(rewards))
+  return float(np.mean([1.0 - np.abs(action - target)
+                        for action in greedy_actions(agent, target)]))
 
 
 def learn_continuous():
