@@ -44,11 +44,11 @@ def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
   assert (same is None) == bool(os.environ.get('DREAMERV3_TF_NO_ZYGOTE'))
 
 
-def test_a_pythonpath_with_directories_in_front_forks_unless_one_shadows_a_module(tmp_path):
+def test_a_pythonpath_with_directories_in_front_forks_unless_one_shadows_a_module(
+    tmp_path, monkeypatch):
   """A test's env module on PYTHONPATH (tests/run/faulty_env.py, the README's custom env)
   forks; a directory with a module the zygote loaded would give it the zygote's copy."""
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
-    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process')
+  monkeypatch.delenv('DREAMERV3_TF_NO_ZYGOTE', raising=False)  # the rule, not this run's
   own = cli_zygote._ZYGOTE_ENV.get('PYTHONPATH')  # noqa: SLF001
   for name, module in (('envs', 'corridor.py'), ('shadow', 'numpy.py')):
     (tmp_path / name).mkdir()
@@ -57,7 +57,8 @@ def test_a_pythonpath_with_directories_in_front_forks_unless_one_shadows_a_modul
   def forkable(*dirs):
     path = os.pathsep.join([str(tmp_path / d) for d in dirs] + ([own] if own else []))
     return cli_zygote._forkable(  # noqa: SLF001
-        [sys.executable, '-m', 'dreamerv3_tf.main'], {'env': dict(os.environ, PYTHONPATH=path)})
+        [sys.executable, '-m', 'dreamerv3_tf.main'],
+        {'env': dict(cli_zygote._ZYGOTE_ENV, PYTHONPATH=path)})  # noqa: SLF001
 
   assert forkable('envs') is not None and forkable('nosuch', 'envs') is not None
   assert forkable('shadow') is None and forkable('envs', 'shadow') is None
