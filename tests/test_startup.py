@@ -56,12 +56,21 @@ def run_main(logdir, *args, env=None):
   return lines, stderr
 
 
+ENVS = (2, 3)  # train envs of the two starts
+
+
 @pytest.fixture(scope='module')
 def two_starts(tmp_path_factory):
-  """A first start (empty XLA cache) and a second one that reads the cache."""
+  """A first start (empty XLA cache) and a second one with another number of envs that
+  reads the cache; each with the number of programs in the cache after it."""
   tmp = tmp_path_factory.mktemp('starts')
-  cache = f'--config.xla_cache={tmp}/xla'
-  return [run_main(tmp / f'run{i}', cache) for i in range(2)]
+  cache = tmp / 'xla'
+  starts = []
+  for i, envs in enumerate(ENVS):
+    lines, stderr = run_main(tmp / f'run{i}', f'--config.xla_cache={cache}',
+                             f'--config.run.envs={envs}')
+    starts.append((lines, stderr, len(os.listdir(cache))))
+  return starts
 
 
 def test_lines_from_the_libraries_are_hidden_by_their_severity():
@@ -80,7 +89,7 @@ def test_lines_from_the_libraries_are_hidden_by_their_severity():
 
 @pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_start'])
 def test_start_is_quiet_and_says_what_happens(two_starts, start):
-  lines, stderr = two_starts[start]
+  lines, stderr, _ = two_starts[start]
   texts = [text for _, text in lines]
   noise = [x for x in texts + stderr.splitlines() if NOISE.search(x)]
   assert not noise, noise
@@ -88,12 +97,22 @@ def test_start_is_quiet_and_says_what_happens(two_starts, start):
   assert FIRST.match(texts[0]), texts[:3]
   # Before TensorFlow loads (seconds of imports); 30 s leaves room for a loaded machine.
   assert lines[0][0] < 30, lines[0]
-  expected = ['Building 2 train and 1 eval env(s) of dummy_disc_vec (each in its own process)',
+  expected = [f'Building {ENVS[start]} train and 1 eval env(s) of dummy_disc_vec (each in its '
+              'own process)',
               'Building the agent and compiling its policy and train step with XLA',
               'First update done']
   found = [next((i for i, x in enumerate(texts) if e in x), None) for e in expected]
   assert None not in found and found == sorted(found), (found, texts)
   assert any(' step 60 / 60 ' in x for x in texts[found[-1]:]), texts
+
+
+def test_a_start_with_another_number_of_envs_compiles_only_their_policy(two_starts):
+  # The first start cached its four programs: the policy for the train envs and for the
+  # eval env, the train step and the report. The second finds all but the first: their
+  # traces are named as before (agent/stable_names.py), although its envs moved
+  # TensorFlow's counter of names (all four compiled again before).
+  (_, _, first), (_, _, second) = two_starts
+  assert (first, second) == (4, 5)
 
 
 @pytest.mark.parametrize('how', ['--verbose', 'TF_CPP_MIN_LOG_LEVEL=0'])

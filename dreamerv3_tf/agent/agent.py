@@ -18,6 +18,8 @@ optimizer slots, return normaliser, slow critic, RNG counters) exist after
 `__init__`, and `tf.train.Checkpoint(agent=agent)` saves and restores all of them.
 """
 
+import contextlib
+import hashlib
 import os
 import re
 import types
@@ -29,6 +31,7 @@ from dreamerv3_tf import distribute
 from dreamerv3_tf import tfimport
 from dreamerv3_tf.agent import model as model_lib
 from dreamerv3_tf.agent import policy_call
+from dreamerv3_tf.agent import stable_names
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import compile_pacing
 from dreamerv3_tf.core import usage
@@ -109,6 +112,10 @@ class Agent(tf.Module, base.Agent):
         self._s.strategy) and not any(
             tf.config.list_logical_devices(kind) for kind in ('GPU', 'TPU'))
     self._s.greedy = {g: tf.constant(g) for g in (False, True)}
+    # What a step's trace depends on besides its inputs (stable_names.py).
+    model_config = (config.agent.to_json_best_effort(sort_keys=True), str(config.compute_dtype),
+                    type(self._s.strategy).__name__, sorted(obs_space), sorted(act_space))
+    self._s.config_key = hashlib.sha256(repr(model_config).encode()).hexdigest()[:16]
     self._s.fns = {
         'policy': self._compile(self._policy, 'policy'),
         'train': self._compile(self._train, 'train'),
@@ -181,10 +188,11 @@ class Agent(tf.Module, base.Agent):
     key = (name, len(args[0])) if name == 'policy' else name
     first = key not in self._s.called
     try:
-      if first and self._s.paced:
-        result = compile_pacing.run(fn, *args, release=usage.release_heap)
-      else:
-        result = fn(*args)
+      with self._names(name, args, first):
+        if first and self._s.paced:
+          result = compile_pacing.run(fn, *args, release=usage.release_heap)
+        else:
+          result = fn(*args)
     except tf.errors.OpError as e:
       cache_error = _xla_cache_error(e) if first else None
       if cache_error:
@@ -194,6 +202,16 @@ class Agent(tf.Module, base.Agent):
     if self._s.traces[name] != traces:
       usage.release_heap()
     return result
+
+  def _names(self, name, args, tracing=True):
+    """The names of a trace of step `name` for `args`, the same in every process
+    (stable_names.py): an unchanged program is then found in the XLA cache whatever
+    the process traced before (another number of envs, another script)."""
+    if not (tracing and self.config.jit):
+      return contextlib.nullcontext()
+    leaves = tf.nest.flatten(args)
+    inputs = ';'.join(f'{getattr(x.dtype, "name", x.dtype)}{list(x.shape)}' for x in leaves)
+    return stable_names.scope(f'{name}|{inputs}|{self._s.config_key}')
 
   def _seed(self, counter, stream):
     """A stateless seed <int64>[2] from a counter variable; bumps the counter."""
@@ -224,15 +242,17 @@ class Agent(tf.Module, base.Agent):
     inputs of this shape compiles and runs.
     """
     self._check_compiled(name)
-    return self._s.fns[name].get_concrete_function(
-        *self.step_inputs(name, carry, data, mode))
+    args = self.step_inputs(name, carry, data, mode)
+    with self._names(name, args):
+      return self._s.fns[name].get_concrete_function(*args)
 
   def compiler_ir(self, name, carry, data, mode='train', stage='hlo'):
     """The XLA program of step `name` for these inputs (a string; `stage` as in
     tf.function.experimental_get_compiler_ir, e.g. 'optimized_hlo' for FLOP counts)."""
     self._check_compiled(name)
     args = self.step_inputs(name, carry, data, mode)
-    return self._s.fns[name].experimental_get_compiler_ir(*args)(stage=stage)
+    with self._names(name, args):
+      return self._s.fns[name].experimental_get_compiler_ir(*args)(stage=stage)
 
   def _check_compiled(self, name):
     if not self.config.jit or distribute.is_distributed(self._s.strategy):
