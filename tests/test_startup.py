@@ -19,7 +19,7 @@ NOISE = re.compile(
     r'^[IWEF]\d{4} |absl::InitializeLog|cuda|cuInit|oneDNN|cpu_feature_guard|'
     r'XlaSerializedCacheEntry|cpu_aot_loader', re.IGNORECASE)
 FIRST = re.compile(
-    r'^\[\d\d:\d\d:\d\d\] train_eval on dummy_disc_vec \(60 env steps\), logdir .*\. '
+    r'^\[\d\d:\d\d:\d\d\] train_eval on dummy_disc_vec \((60|120) env steps\), logdir .*\. '
     r'Building envs and loading TensorFlow \(about 5 s\), then (compiling the agent with XLA '
     r'\(the first start of a config: about 30 s .*; later starts load it from the XLA cache '
     r'\(.*/xla\) in seconds\)|the agent \(nothing to compile\))\.$')
@@ -37,10 +37,10 @@ def user_env(**extra):
   return env
 
 
-def run_main(logdir, *args, env=None):
+def run_main(logdir, *args, env=None, steps=60):
   """-> (stdout lines with the seconds since start each arrived, stderr text)."""
   cmd = [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
-         f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.steps=60',
+         f'--logdir={logdir}', '--config.task=dummy_disc_vec', f'--config.run.steps={steps}',
          '--config.logger.outputs=terminal,jsonl', *args]
   start = time.monotonic()
   with subprocess.Popen(cmd, cwd=ROOT, env=env or user_env(), text=True,
@@ -56,19 +56,19 @@ def run_main(logdir, *args, env=None):
   return lines, stderr
 
 
-ENVS = (2, 3)  # train envs of the two starts
+ENVS, STEPS = (2, 3), (60, 120)  # of the two starts
 
 
 @pytest.fixture(scope='module')
 def two_starts(tmp_path_factory):
-  """A first start (empty XLA cache) and a second one with another number of envs that
-  reads the cache; each with the number of programs in the cache after it."""
+  """A first start (empty XLA cache), then its resume with another number of envs,
+  which reads the cache; each with the number of programs in the cache after it."""
   tmp = tmp_path_factory.mktemp('starts')
   cache = tmp / 'xla'
   starts = []
-  for i, envs in enumerate(ENVS):
-    lines, stderr = run_main(tmp / f'run{i}', f'--config.xla_cache={cache}',
-                             f'--config.run.envs={envs}')
+  for envs, steps in zip(ENVS, STEPS):
+    lines, stderr = run_main(tmp / 'run', f'--config.xla_cache={cache}',
+                             f'--config.run.envs={envs}', steps=steps)
     starts.append((lines, stderr, len(os.listdir(cache))))
   return starts
 
@@ -87,7 +87,7 @@ def test_lines_from_the_libraries_are_hidden_by_their_severity():
   assert not startup.is_hidden('UserWarning: numpy version', 3)
 
 
-@pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_start'])
+@pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_resume'])
 def test_start_is_quiet_and_says_what_happens(two_starts, start):
   lines, stderr, _ = two_starts[start]
   texts = [text for _, text in lines]
@@ -103,14 +103,15 @@ def test_start_is_quiet_and_says_what_happens(two_starts, start):
               'First update done']
   found = [next((i for i, x in enumerate(texts) if e in x), None) for e in expected]
   assert None not in found and found == sorted(found), (found, texts)
-  assert any(' step 60 / 60 ' in x for x in texts[found[-1]:]), texts
+  assert any(f' step {STEPS[start]} / {STEPS[start]} ' in x for x in texts[found[-1]:]), texts
+  assert start == any(x.startswith('Resumed from ') for x in texts), texts
 
 
-def test_a_start_with_another_number_of_envs_compiles_only_their_policy(two_starts):
+def test_a_resume_with_another_number_of_envs_compiles_only_their_policy(two_starts):
   # The first start cached its four programs: the policy for the train envs and for the
-  # eval env, the train step and the report. The second finds all but the first: their
-  # traces are named as before (agent/stable_names.py), although its envs moved
-  # TensorFlow's counter of names (all four compiled again before).
+  # eval env, the train step and the report. The resume finds all but the first: their
+  # traces are named as before (agent/stable_names.py), although restoring and its envs
+  # moved TensorFlow's counter of names (every resume compiled all four again before).
   (_, _, first), (_, _, second) = two_starts
   assert (first, second) == (4, 5)
 
