@@ -4,8 +4,9 @@ XLA's persistent cache (`config.xla_cache`) finds a program by its HLO and by th
 name of the function it was traced from, and TensorFlow numbers function names, like
 every graph tensor, from one counter for the whole process. Whatever ran before a
 trace moved that counter, so a program whose math had not changed could still miss
-the cache: a debug run with `run.envs=3` after one with 2 compiled all four programs
-again, the train step included (BENCHMARKS.md, session 32).
+the cache: a resume compiled its train step again (a size1m resume's first update
+came after 16 s instead of 7), and a debug run with `run.envs=3` after one with 2
+compiled all four programs (BENCHMARKS.md, session 32).
 
 `scope(key)` numbers the tensors and functions of one trace from a base that depends
 only on `key` (the step and its input shapes) and on how often this process traced
