@@ -90,7 +90,7 @@ def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
              XLA_FLAGS=f'{user.get("XLA_FLAGS", "")} {flags}'.strip())
   # Imported as `load` does (collector paused, no matplotlib or IPython for Keras): the
   # check took 2.7 s of CPU instead of 4.2.
-  code = ('import gc, sys; gc.disable(); sys.modules.update(matplotlib=None, IPython=None); '
+  code = (f'import gc, sys; gc.disable(); sys.modules.update(dict.fromkeys({HIDDEN!r})); '
           'import tensorflow as tf; '
           'tf.function(lambda: tf.constant(1.0) + 1, jit_compile=True)()')
   result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,

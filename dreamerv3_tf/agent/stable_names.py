@@ -9,11 +9,11 @@ came after 16 s instead of 7), and a debug run with `run.envs=3` after one with 
 compiled all four programs (BENCHMARKS.md, session 32).
 
 `scope(key)` numbers the tensors and functions of one trace from a base that depends
-only on `key` (the step and its input shapes) and on how often this process traced
-that key before. A process that traces a key for the first time names it as every
-other process does; a second trace in the same process gets other names, so that two
-different functions never share one. Bases are 2**40 apart and at least 2**40, far
-above the process counter, which other tensors keep using.
+only on `key` (the step, its input shapes and the model's config: Agent._names) and on
+how often this process traced that key before. A process that traces a key for the
+first time names it as every other process does; a second trace in the same process
+gets other names, so that two different functions never share one. Bases are 2**40
+apart and at least 2**40, far above the process counter, which other tensors keep using.
 """
 
 import contextlib
