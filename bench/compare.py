@@ -175,6 +175,20 @@ def cpu_peak():
               flop_per_cycle=per_cycle, peak=cores * per_cycle * ghz)
 
 
+def official_env(environ, src, malloc=False):
+  """The official side's environment: its code on PYTHONPATH, JAX on the CPU, and
+  glibc's malloc as its own command runs (ours with `malloc`). Of LD_PRELOAD only
+  tools/as_avx2.sh's CPUID mask stays, which caps jaxlib's ISA as it caps ours; jaxlib
+  0.4.33 stops at --xla_cpu_max_isa (an unknown flag there), so that flag is dropped."""
+  env = dict(environ, PYTHONPATH=src, JAX_PLATFORMS='cpu')
+  env['XLA_FLAGS'] = re.sub(r'\s*--xla_cpu_max_isa=\S+', '', env.get('XLA_FLAGS', '')).strip()
+  mask = [x for x in env.get('LD_PRELOAD', '').split() if cpuinfo.masked({'LD_PRELOAD': x})]
+  env.pop('LD_PRELOAD', None)
+  if mask:
+    env['LD_PRELOAD'] = ' '.join(mask)
+  return allocator.preload_env(env) if malloc else env
+
+
 def load_average():
   return os.getloadavg()
 
@@ -317,13 +331,16 @@ def main():
   if args.ours_xla_flags:
     env['XLA_FLAGS'] = f'{env.get("XLA_FLAGS", "")} {args.ours_xla_flags}'.strip()
     print(f'ours: XLA_FLAGS={env["XLA_FLAGS"]!r}')
-  off_env = dict(os.environ, PYTHONPATH=args.official_src, JAX_PLATFORMS='cpu')
-  if args.official_malloc:
-    off_env = allocator.preload_env(off_env)
-  else:  # the official command as its users run it
-    off_env.pop('LD_PRELOAD', None)
+  off_env = official_env(os.environ, args.official_src, args.official_malloc)
   print(f'malloc: ours {env.get("LD_PRELOAD") or "glibc"}, official '
         f'{off_env.get("LD_PRELOAD") or "glibc"}')
+  ours_cap, official_cap = cpuinfo.cap(env), cpuinfo.cap(off_env)
+  if ours_cap or official_cap:
+    print(f'ISA cap: ours {ours_cap or "none"}, official {official_cap or "none"}'
+          f'{" (CPUID mask)" if cpuinfo.masked(off_env) else ""}')
+  if ours_cap != official_cap:
+    print('WARNING: the two sides run under different ISA caps; run compare.py under '
+          'tools/as_avx2.sh on a CPU with CPUID faulting to cap both')
   peak = cpu_peak()
   print(f'CPU: {cpuinfo.describe()}')
   print(f'peak: {peak["isa"]}, {peak["flop_per_cycle"]} f32 FLOP/cycle/core x '

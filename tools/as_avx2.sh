@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
 # Runs a command as the AVX2-only CPU kind computes, on a machine with AVX-512:
 #   tools/as_avx2.sh python -m pytest tests
-# Each line caps one library that picks its kernels from the CPU at run time.
+# Each library that picks its kernels from the CPU at run time is capped twice: by
+# tools/cpuid_mask.c, which hides AVX-512 from the CPUID instruction itself in this
+# process and every one it starts (the official JAX code's too, whose jaxlib 0.4.33
+# refuses --xla_cpu_max_isa), and by its own setting below, which caps our code where
+# the mask cannot load (no gcc, or a CPU without CPUID faulting).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mask="${XDG_CACHE_HOME:-$HOME/.cache}/dreamerv3_tf/cpuid_mask-$(sha256sum "$here/cpuid_mask.c" | cut -c1-12).so"
+if grep -qw cpuid_fault /proc/cpuinfo && command -v gcc > /dev/null; then
+  if [ ! -e "$mask" ]; then
+    mkdir -p "$(dirname "$mask")"
+    gcc -O2 -shared -fPIC -o "$mask.tmp.$$" "$here/cpuid_mask.c" -ldl
+    mv "$mask.tmp.$$" "$mask"
+  fi
+  export LD_PRELOAD="$mask${LD_PRELOAD:+ $LD_PRELOAD}"
+  # glibc chose its string functions from CPUID before any library loaded.
+  export GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
+else
+  echo "as_avx2.sh: no CPUID faulting or no gcc here; only the settings below cap, and only our code" >&2
+fi
 # TensorFlow turns its oneDNN kernels on by default only on CPUs with AVX-512
 # VNNI/BF16 (or AMX); AVX2-only CPUs run the Eigen kernels, whose softmax does
 # not give bit-mirrored probabilities for mirrored logits.

@@ -31,11 +31,20 @@ def isa(flags):
   return 'AVX' if 'avx' in flags else 'SSE'
 
 
+def masked(environ=None):
+  """Whether tools/cpuid_mask.c is preloaded: every library of the process (and of the
+  processes it starts) then sees a CPU without AVX-512."""
+  environ = os.environ if environ is None else environ
+  return any(os.path.basename(x).startswith('cpuid_mask')
+             for x in re.split(r'[\s:]+', environ.get('LD_PRELOAD', '')))
+
+
 def cap(environ=None):
-  """The ISA that XLA is capped to by XLA_FLAGS (tools/as_avx2.sh), or ''."""
+  """The ISA our processes are capped to (tools/as_avx2.sh), or '': XLA's by XLA_FLAGS,
+  or every library's by the CPUID mask."""
   environ = os.environ if environ is None else environ
   m = re.search(r'--xla_cpu_max_isa=(\S+)', environ.get('XLA_FLAGS', ''))
-  return m.group(1) if m else ''
+  return m.group(1) if m else 'AVX2' if masked(environ) else ''
 
 
 def describe(info=None, environ=None):

@@ -33,3 +33,6 @@ def test_describe_says_when_xla_is_capped():
   assert cpuinfo.describe(avx2, environ={}).endswith('2 CPUs, AVX2')
   env = {'XLA_FLAGS': '--xla_foo=1 --xla_cpu_max_isa=AVX2'}
   assert cpuinfo.describe(ZEN4, environ=env).endswith(', capped to AVX2 (tools/as_avx2.sh)')
+  masked = {'LD_PRELOAD': '/root/.cache/dreamerv3_tf/cpuid_mask-0123abcd.so /x/libjemalloc.so.2'}
+  assert cpuinfo.describe(ZEN4, environ=masked).endswith(', capped to AVX2 (tools/as_avx2.sh)')
+  assert cpuinfo.cap({'LD_PRELOAD': '/x/libjemalloc.so.2'}) == ''
