@@ -1,6 +1,7 @@
 """TensorFlow's import with the garbage collector paused (tfimport.py) leaves the
 collector as it found it; only a program that owns its process freezes what the import
-made and loads Keras without matplotlib and IPython, which import as usual afterwards."""
+made and loads Keras without matplotlib and IPython, which import as usual afterwards.
+TensorFlow's CPU allocator is its pool on every CPU kind unless the host chose otherwise."""
 
 import os
 import subprocess
@@ -9,26 +10,42 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROBE = ('import gc, sys; from dreamerv3_tf import tfimport; {before}; '
-         'tf = tfimport.load(owned={owned}); '
-         'print(tf is sys.modules["tensorflow"], gc.isenabled(), gc.get_freeze_count() > 0, '
-         '"matplotlib" in sys.modules, "IPython" in sys.modules, end=" "); '
-         'import matplotlib.pyplot, IPython; '
-         'print(matplotlib.pyplot.figure is not None, IPython.STAND_IN)')
+PROBE = """
+import gc, sys
+from dreamerv3_tf import tfimport
+{before}
+tf = tfimport.load(owned={owned})
+print(tf is sys.modules['tensorflow'], gc.isenabled(), gc.get_freeze_count() > 0,
+      'matplotlib' in sys.modules, 'IPython' in sys.modules, end=' ')
+tf.ones([2])
+try:  # TensorFlow's BFC pool keeps allocator statistics; malloc has none
+  tf.config.experimental.get_memory_info('CPU:0')
+  print('pool', end=' ')
+except ValueError:
+  print('malloc', end=' ')
+import matplotlib.pyplot, IPython
+print(matplotlib.pyplot.figure is not None, IPython.STAND_IN)
+"""
 
 
 @pytest.mark.parametrize('before, owned, expected', [
     # Keras imports matplotlib's pyplot when it can (pyproject.toml's [test] has it),
     # and IPython (here a stand-in: IPython is no dependency of ours).
-    ('pass', False, 'True True False True True True True'),
-    ('pass', True, 'True True True False False True True'),
-    ('gc.disable()', False, 'True False False True True True True'),  # a host's choice stays
+    ('pass', False, 'True True False True True pool True True'),
+    ('pass', True, 'True True True False False pool True True'),
+    # A host's choices stay: its collector, and its allocator.
+    ('gc.disable(); import os; os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "0"', False,
+     'True False False True True malloc True True'),
 ])
-def test_the_collector_matplotlib_and_ipython_are_left_as_promised(
+def test_the_collector_matplotlib_ipython_and_allocator_are_left_as_promised(
     tmp_path, before, owned, expected):
   (tmp_path / 'IPython').mkdir()
   (tmp_path / 'IPython' / '__init__.py').write_text('STAND_IN = True\n')
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+  # oneDNN off, as TensorFlow leaves it on AVX2-only CPUs: its CPU allocator is then
+  # malloc unless tfimport asks for the pool, which updates need (tfimport.ENV_DEFAULTS).
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]),
+             TF_ENABLE_ONEDNN_OPTS='0')
+  env.pop('TF_CPU_ALLOCATOR_USE_BFC', None)
   code = PROBE.format(before=before, owned=owned)
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                        text=True, timeout=120, env=env)
