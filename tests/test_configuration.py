@@ -845,11 +845,23 @@ def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monke
     # back: ... Failed to find any matching files' (exit 1).
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/exp[1]'],
      "--logdir='/tmp/exp[1]' holds '[', which TensorFlow reads in a file pattern (the "
-     "checkpoints there could not be read back); give a path without '[' or '\\'"),
+     "checkpoints there could not be read back); give a path without '[', '*', '?' or '\\'"),
     (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=/tmp/x',
       '--config.run.from_checkpoint=/tmp/a\\b/ckpt'],
      "run.from_checkpoint='/tmp/a\\\\b/ckpt' holds '\\\\', which TensorFlow reads in a "
      'file pattern'),
+    # A shell pattern that matched nothing ('runs/exp*' left as it was): the run pruned
+    # its ckpt-1 by TensorFlow's pattern, which deleted the ckpt-1 of the runs it
+    # matched too (runs/exp1/ckpt/ckpt-1.index and .data gone, data loss).
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/exp*'],
+     "--logdir='/tmp/exp*' holds '*', which TensorFlow reads in a file pattern (where it "
+     'matches other paths too: a run there deleted the checkpoints of the runs it matched '
+     "as it pruned its own; a shell pattern that matched nothing?); give a path without "
+     "'[', '*', '?' or '\\'"),
+    (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=/tmp/x',
+      '--config.run.from_checkpoint=/tmp/run?/ckpt'],
+     "run.from_checkpoint='/tmp/run?/ckpt' holds '?', which TensorFlow reads in a file "
+     'pattern'),
     # absl: "Unknown command line flag 'config.task'. Did you mean: config ?".
     (['--config.task=dmc_walker_walk', '--logdir=/tmp/x'], '--config.task sets a key of a '
      'config file, and no --config names one; give it first, e.g. '

@@ -186,8 +186,8 @@ def line_break_in(flag, path):
 
 def path_refusal(flag, path):
   """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
-  under another locale: '\\udcff' in Python's text) or that holds '[' or '\\' (read in
-  TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
+  under another locale: '\\udcff' in Python's text) or that holds '[', '*', '?' or '\\'
+  (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
   UTF-8: an 'unexpected' UnicodeEncodeError before."""
   refusal = line_break_in(flag, path)
   if refusal:
@@ -200,11 +200,16 @@ def path_refusal(flag, path):
   # TensorFlow finds a checkpoint's files by a pattern of its path, where '[...]' is a
   # set of characters and '\' an escape: a run there saved its first checkpoint, then
   # stopped ('was saved but cannot be read back: ... Failed to find any matching files').
-  special = [x for x in ('[', '\\') if x in str(path)]
+  # '*' and '?' match other paths: a run in 'runs/exp*' (a shell pattern that matched
+  # nothing) pruned its ckpt-1 by that pattern, deleting runs/exp1's ckpt-1 as well.
+  special = [x for x in ('[', '*', '?', '\\') if x in str(path)]
   if special:
+    why = ('where it matches other paths too: a run there deleted the checkpoints of the '
+           'runs it matched as it pruned its own; a shell pattern that matched nothing?'
+           if special[0] in '*?' else
+           'the checkpoints there could not be read back')
     return (f'{flag}={str(path)!r} holds {special[0]!r}, which TensorFlow reads in a file '
-            "pattern (the checkpoints there could not be read back); give a path without "
-            "'[' or '\\'")
+            f"pattern ({why}); give a path without '[', '*', '?' or '\\'")
   return None
 
 
