@@ -79,7 +79,11 @@ def load_policy(config, obs_space, act_space):
     print(f'Loaded the policy from SavedModel {source}.')
     return policy
   agent = factories.make_agent(config, obs_space, act_space)
-  path, names = common.load_agent(agent, source, obs_space, act_space,
-                                  'evaluate it on the task it was trained on')
+  # With `config`, a checkpoint of another size names the settings that differ (it named
+  # one variable's shapes: "'con/mlp/layer0/linear/kernel' is float32[32, 16] there").
+  path, names = common.load_agent(
+      agent, source, obs_space, act_space, 'evaluate it on the task it was trained on',
+      config=config, agent_hint='evaluate it with the agent settings it was trained with '
+      '(its size preset)')
   print(f'Loaded the agent from {path} ({len(names)} variables).')
   return agent

@@ -82,3 +82,22 @@ def test_a_checkpoint_of_another_task_names_the_spaces(trained, tmp_path):
         r'high=1.0\); evaluate it on the task it was trained on$')):
       evaluate(tmp_path / 'run', source, task='dummy_cont_vec')
     assert not (tmp_path / 'run').exists()
+
+
+def test_a_checkpoint_of_another_agent_size_names_the_settings(trained, tmp_path):
+  """eval_only without the run's size preset said only that one variable's shapes
+  differ ("Checkpoint .../ckpt-N: 'con/mlp/layer0/linear/kernel' is float32[32, 16]
+  there but float32[48, 16] in this agent"); a training run's from_checkpoint named
+  the settings."""
+  logdir, _ = trained
+  config = run_config(tmp_path / 'run', seed=1)
+  with config.unlocked():
+    config.script = 'eval_only'
+    config.run.from_checkpoint = os.path.join(logdir, 'ckpt')
+    config.agent.rssm.deter = 32
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    eval_only.eval_only(config)
+  assert str(error.value) == (
+      f'{logdir}/ckpt is of a run whose agent had agent.rssm.deter=16 (this run: 32); '
+      'evaluate it with the agent settings it was trained with (its size preset)')
+  assert not (tmp_path / 'run').exists()
