@@ -798,18 +798,30 @@ def _check_not_above_runs(logdir):
 def _check_own_checkpoints(logdir):
   """ConfigError if local `logdir`'s ckpt/ is a symbolic link into another run's folder
   (one with a config.json): its checkpoints were resumed as this run's, and this
-  run's saves then pruned them. A link to a directory of no run (another disk) passes."""
+  run's saves then pruned them. A link to a directory of no run (another disk) passes.
+  So for ckpt/replay_train and ckpt/replay_eval: a new run deleted the replay files of
+  the run whose folder they linked to as it pruned its own."""
   ckpt = os.path.join(logdir, 'ckpt')
-  if not os.path.islink(ckpt):
-    return
-  other = os.path.dirname(os.path.realpath(ckpt))
-  if (os.path.isfile(os.path.join(other, 'config.json'))
-      and other != os.path.realpath(logdir)):
-    raise ConfigError(
-        f'{ckpt} is a symbolic link to {os.readlink(ckpt)}, in the run {other}; its saves '
-        f"would prune that run's checkpoints: pass --logdir={shlex.quote(other)} to resume "
-        f'it, or remove the link and start from its agent with '
-        f'--config.run.from_checkpoint={shlex.quote(os.path.realpath(ckpt))}')
+  own = os.path.realpath(logdir)
+  if os.path.islink(ckpt):
+    other = os.path.dirname(os.path.realpath(ckpt))
+    if os.path.isfile(os.path.join(other, 'config.json')) and other != own:
+      raise ConfigError(
+          f'{ckpt} is a symbolic link to {os.readlink(ckpt)}, in the run {other}; its saves '
+          f"would prune that run's checkpoints: pass --logdir={shlex.quote(other)} to resume "
+          f'it, or remove the link and start from its agent with '
+          f'--config.run.from_checkpoint={shlex.quote(os.path.realpath(ckpt))}')
+  for folder in ('replay_train', 'replay_eval'):
+    link = os.path.join(ckpt, folder)
+    if not os.path.islink(link):
+      continue
+    target = os.path.realpath(link)
+    for other in (os.path.dirname(target), os.path.dirname(os.path.dirname(target))):
+      if os.path.isfile(os.path.join(other, 'config.json')) and other != own:
+        raise ConfigError(
+            f'{link} is a symbolic link to {os.readlink(link)}, in the run {other}; this '
+            "run's saves would prune that run's replay files: remove the link (the run "
+            f'makes its own folder), or pass --logdir={shlex.quote(other)} to resume that run')
 
 
 # Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's

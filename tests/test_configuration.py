@@ -608,6 +608,28 @@ def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_pa
   configuration.check_logdir(c, str(tmp_path / 'b'))
 
 
+@pytest.mark.parametrize('folder', ['replay_train', 'replay_eval'])
+def test_a_replay_folder_linked_into_another_runs_is_refused_before_writing(tmp_path, folder):
+  """ckpt/replay_train linked to another run's (to share its disk): a new run there
+  deleted that run's replay files as it pruned its own (4 chunks of ours in their
+  place). A replay folder linked to a directory of no run (another disk) passes."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  (tmp_path / 'a' / 'ckpt' / folder).mkdir(parents=True)
+  (tmp_path / 'a' / 'config.json').write_text(configuration.to_json(c))
+  (tmp_path / 'b' / 'ckpt').mkdir(parents=True)
+  (tmp_path / 'b' / 'ckpt' / folder).symlink_to(f'../../a/ckpt/{folder}')
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'{tmp_path}/b/ckpt/{folder} is a symbolic link to ../../a/ckpt/{folder}, in the run '
+      f"{tmp_path}/a; this run's saves would prune that run's replay files: remove the "
+      f'link (the run makes its own folder), or pass --logdir={tmp_path}/a to resume that '
+      'run') + '$'):
+    configuration.check_logdir(c, str(tmp_path / 'b'))
+  (tmp_path / 'disk').mkdir()
+  (tmp_path / 'c' / 'ckpt').mkdir(parents=True)
+  (tmp_path / 'c' / 'ckpt' / folder).symlink_to(tmp_path / 'disk')
+  configuration.check_logdir(c, str(tmp_path / 'c'))
+
+
 def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
   from dreamerv3_tf import main
   monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
