@@ -239,6 +239,33 @@ def worker(config):
   return Worker(chief, number, logdir)
 
 
+def other_agent(config, path):
+  """The line for a resume whose checkpoint `path` does not fit this run's agent because
+  the logdir's config.json had another (run.allow_other_config=True let it run), else
+  None. TensorFlow's line named no setting: 'Found 179 Python objects that were not
+  bound to checkpointed values' (a random agent's), or one variable's shapes."""
+  from dreamerv3_tf import configuration
+  try:
+    saved = configuration.load_config(config.logdir)
+  except configuration.ConfigError:
+    return None
+  where = os.path.join(config.logdir, 'config.json')
+  if saved.random_agent and not config.random_agent:
+    return (f'Checkpoint {path} is of a random agent (random_agent=True in {where}) and '
+            'holds no weights for this agent; run.allow_other_config=True resumes a run '
+            'with other settings, not another agent: start a new --logdir')
+  if config.random_agent and not saved.random_agent:
+    return (f'Checkpoint {path} holds a trained agent, which random_agent=True cannot '
+            'resume; drop random_agent, or start a new --logdir')
+  difference = configuration.agent_difference(config.logdir, config)
+  if not difference:
+    return None
+  more = f' and {len(difference) - 3} more' if len(difference) > 3 else ''
+  return (f'Checkpoint {path} is of an agent with {"; ".join(difference[:3])}{more} '
+          f'({where}); run.allow_other_config=True resumes a run with other settings, not '
+          'another agent: pass those agent settings, or start a new --logdir')
+
+
 def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
                flag='--config.run.from_checkpoint', config=None, agent_hint=None):
   """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's

@@ -198,7 +198,13 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   # weights, counters and clocks (the others' replays then start as copies of the
   # chief's, and their envs from a reset).
   if plan.path:
-    ckpt.load(plan.path)
+    try:
+      ckpt.load(plan.path)
+    except checkpointing.CheckpointError as e:
+      other = common.other_agent(config, plan.path)  # allow_other_config let it run
+      if not other:
+        raise
+      raise checkpointing.CheckpointError(other) from e
     if int(step) >= config.run.steps:
       # Running on would log its last row again and save once more, which rotates the
       # oldest kept checkpoint out: a finished run is left as it is.

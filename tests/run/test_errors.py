@@ -33,6 +33,7 @@ from dreamerv3_tf import factories
 from dreamerv3_tf import main
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.core import base
+from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
 
@@ -453,6 +454,38 @@ def test_resume_with_another_number_of_envs_starts_new_episodes(logdir):
   train_eval.train_eval(make_run_config(
       logdir, random_agent=True, steps=steps, log_every=0, envs=3, eval_envs=2))
   assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) >= steps
+
+
+def test_a_resume_of_another_agent_that_other_configs_let_run_names_it(logdir):
+  """run.allow_other_config=True let a real agent resume a random agent's logdir (or
+  one of another size): the load failed with TensorFlow's 'Found 179 Python objects
+  that were not bound to checkpointed values, likely due to changes in the Python
+  program', naming no setting."""
+  before = snapshot(logdir)
+  latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    train_eval.train_eval(make_run_config(
+        logdir, steps=SAVED_STEPS + 60, allow_other_config=True))
+  assert str(error.value) == (
+      f'Checkpoint {latest} is of a random agent (random_agent=True in {logdir}/config.json) '
+      'and holds no weights for this agent; run.allow_other_config=True resumes a run with '
+      'other settings, not another agent: start a new --logdir')
+  assert snapshot(logdir) == before
+  # A trained agent's logdir resumed by a random agent, or by an agent of another size.
+  saved = make_run_config(logdir)
+  (logdir / 'config.json').write_text(configuration.to_json(saved))
+  assert common.other_agent(make_run_config(logdir, random_agent=True), 'ckpt-9') == (
+      'Checkpoint ckpt-9 holds a trained agent, which random_agent=True cannot resume; '
+      'drop random_agent, or start a new --logdir')
+  config = make_run_config(logdir)
+  with config.unlocked():
+    config.agent.rssm.deter = 2 * saved.agent.rssm.deter
+  assert common.other_agent(config, 'ckpt-9') == (
+      f'Checkpoint ckpt-9 is of an agent with agent.rssm.deter={saved.agent.rssm.deter} '
+      f'(this run: {config.agent.rssm.deter}) ({logdir}/config.json); '
+      'run.allow_other_config=True resumes a run with other settings, not another agent: '
+      'pass those agent settings, or start a new --logdir')
+  assert common.other_agent(saved, 'ckpt-9') is None  # the same agent: TensorFlow's line
 
 
 def test_a_finished_run_resumed_is_left_as_it_was(logdir, capsys):
