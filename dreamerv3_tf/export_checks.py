@@ -131,7 +131,7 @@ def command(argv):
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
-      raise FlagError(f'unexpected argument {argv[1]!r}; flags start with --')
+      raise FlagError(base.stray_argument(argv[1]))
     logdir, out = normalize(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint)
     if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself

@@ -86,8 +86,7 @@ def _parse_flags(argv):
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
     _usage_error(_one_line(e, argv))
   if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored
-    _usage_error(f'unexpected argument {rest[1]!r}; flags start with --, e.g. '
-                 '--config.run.steps=1000')
+    _usage_error(base.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
   _warn_repeated(argv)
   return rest
 

@@ -840,6 +840,12 @@ def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monke
     # Ignored before: a flag without its dashes, a stray word.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', 'config.run.steps=5'],
      "unexpected argument 'config.run.steps=5'; flags start with --"),
+    # After '--', which ends absl's flags, a flag is a stray word: the line said 'flags
+    # start with --' of one that did.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--',
+      '--config.run.steps=5'],
+     "unexpected argument '--config.run.steps=5' after '--', which ends the flags; drop "
+     "the '--'"),
     # absl said "The flag 'config.task' is defined twice. First from absl.flags._flag".
     (['--config=configs/dmc.py:debug', '--config', 'configs/gym.py:debug',
       '--config.task=dummy_disc_vec'],

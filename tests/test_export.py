@@ -582,6 +582,17 @@ def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path
   assert os.listdir(tmp_path) == []
 
 
+def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
+  # "Error: unexpected argument '--tflite'; flags start with --", of a flag that did.
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path}', f'--out={tmp_path}/x',
+       '--', '--tflite'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      "Error: unexpected argument '--tflite' after '--', which ends the flags; drop the "
+      "'--'"], result.stderr[-3000:]
+  assert os.listdir(tmp_path) == []
+
+
 def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
   # "flag --tflite=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
   result = cli_zygote.run(

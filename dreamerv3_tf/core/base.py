@@ -173,6 +173,15 @@ def file_errors(line='Cannot write {path}: {cause}', error=None, directory=''):
     raise (error or WriteError)(line.format(path=path, cause=cause) if path else cause) from e
 
 
+def stray_argument(arg, example=''):
+  """The line refusing an argument the flag parser left (`example`: how a flag looks).
+  One that starts with '-' came after '--', which ends absl's flags: 'flags start
+  with --' was said of a flag that did."""
+  if arg.startswith('-'):
+    return f"unexpected argument {arg!r} after '--', which ends the flags; drop the '--'"
+  return f'unexpected argument {arg!r}; flags start with --{example}'
+
+
 def line_break_in(flag, path):
   """The one line refusing `path`, the value of `flag` (or of a config key), if it holds
   a line break, else None. Each message names its path, and a break cut it (one_line
