@@ -487,6 +487,12 @@ def main(argv=None):
     # plots/.png), naming no flag; 'plots' wrote plots.png beside the directory.
     parser.error(f'--out {args.out} names a directory; give the image file, e.g. '
                  f'{os.path.join(args.out, "curves.png")}')
+  if args.svg and not args.out:  # drew nothing and said nothing (exit code 0)
+    parser.error('--svg writes the SVG beside --out; give --out')
+  svg = args.out and args.svg and os.path.splitext(_png(args.out))[0] + '.svg'
+  if svg and os.path.isdir(svg):  # failed after --out's image had replaced the old one
+    parser.error(f'--svg writes {svg}, which is a directory; move it away or give another '
+                 '--out')
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
   if folder and not os.path.isdir(folder):  # found after loading and plotting before
     parser.error(f'--out {args.out}: no directory {folder}')

@@ -404,6 +404,24 @@ def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypa
   assert out.read_bytes() == good and sorted(os.listdir(tmp_path)) == listing  # no temp file
 
 
+def test_svg_that_cannot_be_written_is_named_before_the_png_is_replaced(runs, tmp_path,
+                                                                         capsys):
+  """--svg beside an x.svg that is a directory replaced x.png, then failed ('Error:
+  cannot write x.svg: Is a directory', exit 1); --svg without --out drew nothing and
+  said nothing (exit 0)."""
+  out = tmp_path / 'x.png'
+  out.write_bytes(b'old')
+  (tmp_path / 'x.svg').mkdir()
+  for argv, line in (
+      (['--out', str(out), '--svg'], f'--svg writes {tmp_path}/x.svg, which is a '
+       'directory; move it away or give another --out'),
+      (['--table', '1000', '--svg'], '--svg writes the SVG beside --out; give --out')):
+    with pytest.raises(SystemExit) as e:
+      plot.main(['--logdirs', *runs, *argv])
+    assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
+  assert out.read_bytes() == b'old'
+
+
 def test_no_tensorflow_import():
   code = ('import sys, dreamerv3_tf.plot, dreamerv3_tf.reference; '
           'bad = [m for m in sys.modules if m.split(".")[0] in '
