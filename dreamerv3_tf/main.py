@@ -156,6 +156,9 @@ def _one_line(error, argv=()):
     return boolean
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   path = _config_path(argv)
+  presets = _presets_refusal(text, path, argv)
+  if presets:
+    return presets
   if any(x.startswith('Traceback') for x in lines):
     lines = lines[-1:]  # a config file raised: its own message is the last line
     if path and not _is_ours(path):  # ours say what is wrong (e.g. an unknown preset)
@@ -174,6 +177,29 @@ def _one_line(error, argv=()):
     hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
     text = f'unknown config key {_key_path(match.group(1), argv)!r}{hint}'
   return text
+
+
+def _presets_refusal(text, path, argv):
+  """The line for a config file called with presets its get_config() does not take, or
+  without those it needs (a TypeError at ml_collections' call, not inside the file):
+  'get_config() takes 0 positional arguments but 1 was given' named no file for ours
+  (configs/base.py:debug)."""
+  call = re.search(r"TypeError: get_config\(\) (takes 0 positional arguments but 1 was "
+                   r"given|missing 1 required positional argument: '(\w+)')\s*$", text)
+  if not (call and path) or re.search(
+      r'File "[^"]*' + re.escape(os.path.basename(path)) + '"', text):
+    return None  # raised inside the file, by a call of its own
+  if call.group(2):
+    return (f'the config file {path} needs presets (its get_config() has no default for '
+            f'{call.group(2)!r}), and --config gives none; give them after a colon, '
+            f'--config={path}:PRESETS')
+  given = _config_values(argv)[0].partition(':')[2]
+  line = (f'the config file {path} takes no presets (its get_config() has no parameter), '
+          f'and --config gives {given!r}')
+  if _is_ours(path):  # configs/base.py: the defaults
+    return (f'{line}; {path} holds the defaults, and the suite files their presets, e.g. '
+            '--config=configs/dmc.py:debug')
+  return f'{line}; drop them: --config={path}'
 
 
 def _config_values(argv):

@@ -890,6 +890,11 @@ def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monke
       '--config.run.from_checkpoint=/tmp/run?/ckpt'],
      "run.from_checkpoint='/tmp/run?/ckpt' holds '?', which TensorFlow reads in a file "
      'pattern'),
+    # 'get_config() takes 0 positional arguments but 1 was given', naming no file.
+    (['--config=configs/base.py:debug', '--logdir=/tmp/x'],
+     "the config file configs/base.py takes no presets (its get_config() has no "
+     "parameter), and --config gives 'debug'; configs/base.py holds the defaults, and the "
+     'suite files their presets, e.g. --config=configs/dmc.py:debug'),
     # absl: "Unknown command line flag 'config.task'. Did you mean: config ?".
     (['--config.task=dmc_walker_walk', '--logdir=/tmp/x'], '--config.task sets a key of a '
      'config file, and no --config names one; give it first, e.g. '
@@ -936,6 +941,10 @@ CONFIG_FILES = [
     ('import ml_collections\ndef get_config():\n  return ml_collections.ConfigDict('
      "{'task': 'dummy_disc'})\n", "the config lacks .* key.s. of configs/base.py's"),
     # Ended the program silently with its own code, and with a bare traceback.
+    # 'raised TypeError: get_config() missing 1 required positional argument: 'preset''.
+    ('def get_config(preset):\n  pass\n', r"needs presets \(its get_config\(\) has no "
+     r"default for 'preset'\), and --config gives none; give them after a colon, "
+     r'--config=.*my_config.py:PRESETS'),
     ('import sys\ndef get_config():\n  sys.exit(3)\n', 'raised SystemExit: 3 '),
     ('def get_config():\n  raise KeyboardInterrupt\n', 'raised KeyboardInterrupt '),
     # ml_collections takes None anywhere and a bool for an int: 'unexpected' errors
@@ -950,7 +959,8 @@ CONFIG_FILES = [
 
 
 @pytest.mark.parametrize('text, message', CONFIG_FILES,
-                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'exit',
+                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'presets',
+                              'exit',
                               'interrupt', 'none', 'bool'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
   path = tmp_path / 'my_config.py'
