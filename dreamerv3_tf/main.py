@@ -92,7 +92,8 @@ def _parse_flags(argv):
 
 
 def _warn_repeated(argv):
-  """One warning line for each --config.KEY or --logdir given twice with other values.
+  """One warning line for each --config.KEY or --logdir given twice with other values,
+  and for --logdir and --config.logdir of other values (--logdir wins).
 
   absl takes the last silently. Not refused: launchers/ put their own flags before
   the user's (`-- --config.compute_dtype=float32`), as scripts that override do."""
@@ -108,6 +109,10 @@ def _warn_repeated(argv):
     if len(set(given)) > 1:
       print(f'Warning: {name} is given {len(given)} times ({", ".join(map(repr, given))}); '
             f'the last, {given[-1]!r}, is used', file=sys.stderr, flush=True)
+  flag, key = values.get('--logdir'), values.get('--config.logdir')
+  if flag and key and key[-1] != flag[-1]:  # --logdir wins in either order: one ignored
+    print(f'Warning: --logdir and --config.logdir are both given ({flag[-1]!r}, '
+          f"{key[-1]!r}); --logdir's, {flag[-1]!r}, is used", file=sys.stderr, flush=True)
 
 
 def _usage_error(text):

@@ -739,6 +739,18 @@ def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path):
   assert lines[2].startswith('Config error: task='), lines
 
 
+def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):
+  """--logdir wins over --config.logdir, in whichever order: the other was ignored
+  without a word."""
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--config.logdir={tmp_path}/b',
+                    f'--logdir={tmp_path}/a', '--config.task=walker_walk')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 2, result.stderr
+  assert lines[0] == (f"Warning: --logdir and --config.logdir are both given ('{tmp_path}/a', "
+                      f"'{tmp_path}/b'); --logdir's, '{tmp_path}/a', is used"), lines
+  assert lines[1].startswith('Config error: task='), lines
+
+
 def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
   """1e9 made about 3e7 updates between two env steps, and no line after the first."""
   (tmp_path / 'file').write_text('')
