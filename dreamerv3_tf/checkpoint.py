@@ -262,6 +262,9 @@ def check_readable(path):
           f'{path} is a file, not a checkpoint (name a checkpoint prefix such as '
           'RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)')
     raise CheckpointError(f'Checkpoint {path} is missing ({path}.index not found)')
+  special = damage.special_files(path)
+  if special:  # TensorFlow's read waited for ever (export --checkpoint=RUN/ckpt/ckpt-4)
+    raise CheckpointError(f'Checkpoint {path} cannot be read: {special}')
   try:
     damage.read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...

@@ -24,6 +24,7 @@ from google.protobuf import text_format
 from dreamerv3_tf.checkpoint_errors import CheckpointError  # noqa: F401 (re-exported)
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import chunks as chunklib
+from dreamerv3_tf.core.files import special_file
 from dreamerv3_tf.gfile import GFILES
 
 RESUME_FLAG = '--config.run.resume_from'
@@ -217,6 +218,9 @@ def _damage(path, replay_names=()):
   """-> why checkpoint `path` cannot be loaded (one line), or None if it is intact."""
   if not tf.io.gfile.exists(path + '.index'):
     return f'{os.path.basename(path)}.index is missing'
+  special = special_files(path)
+  if special:
+    return special
   try:
     reader = read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
@@ -244,6 +248,21 @@ def _damage(path, replay_names=()):
   return None
 
 
+def special_files(path):
+  """-> '<file> is a named pipe' for a file of local checkpoint `path` (its .index or a
+  data file) that is one, else None: TensorFlow's read of it waited for ever, holding
+  the interpreter (not even Ctrl-C or SIGTERM stopped the run)."""
+  if '://' in path:
+    return None
+  folder, name = os.path.split(path)
+  for file in sorted(os.listdir(folder or '.')):
+    if file == name + '.index' or file.startswith(name + '.data-'):
+      special = special_file(os.path.join(folder, file))
+      if special:
+        return f'{file} is {special}'
+  return None
+
+
 _WHOLE = set()  # (path, size, mtime) of replay files found whole: kept checkpoints share most
 
 
@@ -254,6 +273,9 @@ def _cut_short(folder, file):
   if '://' in folder:
     return None
   path = os.path.join(folder, file)
+  special = special_file(path)
+  if special:  # opening it waited for ever
+    return f'it is {special}'
   try:
     stat = os.stat(path)
   except OSError as e:

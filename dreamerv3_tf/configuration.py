@@ -10,13 +10,13 @@ import math
 import os
 import re
 import shlex
-import stat
 import tempfile
 
 import ml_collections as mlc
 
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core.files import special_file
 from dreamerv3_tf.core.files import write_atomic
 
 SCRIPTS = ('train', 'train_eval', 'eval_only')
@@ -878,7 +878,7 @@ def _check_entries(config, logdir, fs):
   # The run waited for ever opening a named pipe that nothing read; in TensorFlow's read
   # of the checkpoint state file, where not even Ctrl-C or SIGTERM could stop it.
   for name in files + ['ckpt/checkpoint']:
-    special = _special_file(os.path.join(logdir, name)) if '://' not in logdir else None
+    special = special_file(os.path.join(logdir, name)) if '://' not in logdir else None
     if special:
       raise ConfigError(f'{os.path.join(logdir, name)} is {special}, but the run reads and '
                         'writes a file there; move it away or use a new --logdir')
@@ -890,16 +890,6 @@ def _check_entries(config, logdir, fs):
     _check_writable([logdir] + [os.path.join(logdir, x) for x in dirs + files
                                 if x not in ('config.json', 'spaces.json')],
                     shown={logdir: os.path.join(logdir, 'config.json')})
-
-
-def _special_file(path):
-  """'a named pipe' or 'a socket' if local `path` is one (opening a pipe blocks until
-  another process opens its other end), else None; /dev/null and other devices pass."""
-  try:
-    mode = os.stat(path).st_mode
-  except OSError:  # missing, or a broken link: the other checks name it
-    return None
-  return 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else None
 
 
 def _check_metrics_have_checkpoints(config, logdir, fs):
@@ -915,7 +905,7 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
     return  # resumable (or refused, naming the damage, by the checkpoint checks)
   for name in ('metrics.jsonl', 'scores.jsonl'):
     path = fs.join(logdir, name)
-    if '://' not in logdir and _special_file(path):  # no rows to read; opening one waits
+    if '://' not in logdir and special_file(path):  # no rows to read; opening one waits
       continue
     if fs.exists(path) and not fs.isdir(path):
       with fs.open(path, 'rb') as f:
@@ -1076,7 +1066,7 @@ def _load_json(logdir, name):
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
                         f'pass --logdir={run}')
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
-  special = _special_file(path) if '://' not in path else None
+  special = special_file(path) if '://' not in path else None
   if special:  # export waited for ever opening it
     raise ConfigError(f'{path} is {special}, not the file a run saved')
   try:

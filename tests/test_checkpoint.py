@@ -1,7 +1,9 @@
 import json
 import os
 import re
+import select
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -199,6 +201,53 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
   assert '\n' not in message
   plan = inspect(tmp_path, resume_from=paths[-2])  # what the flag does
   assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
+
+
+@pytest.mark.parametrize('file', ['index', 'data', 'replay'])
+def test_a_named_pipe_among_the_latest_checkpoints_files_is_damage_not_a_wait(tmp_path, file):
+  """The resume's checks waited for ever opening it (a FIFO in place of a replay chunk,
+  ckpt-3.index or its data file), after the start line; only a signal ended the run.
+  The checks run in a child process, so that the old wait fails."""
+  _, paths = saved_run(tmp_path)
+  latest = paths[-1]
+  path = {'index': latest + '.index', 'data': latest + '.data-00000-of-00001',
+          'replay': sorted(set(chunk_files(latest)) - set(chunk_files(paths[-2])))[0]}[file]
+  os.remove(path)
+  os.mkfifo(path)
+  errors = [in_child(lambda: inspect(tmp_path), path)]
+  name = os.path.relpath(path, tmp_path) if file == 'replay' else os.path.basename(path)
+  what = f'replay file {name} is corrupt (it is' if file == 'replay' else f'{name} is'
+  assert errors == [
+      f'The latest checkpoint {latest} is damaged ({what} a named pipe'
+      + (')' if file == 'replay' else '') + '); to resume from the newest intact '
+      f'checkpoint, ckpt-2, rerun with --config.run.resume_from={paths[-2]}']
+  if file != 'replay':  # named itself: export --checkpoint, run.from_checkpoint=PREFIX
+    assert in_child(lambda: checkpointing.check_readable(latest), path) == (
+        f'Checkpoint {latest} cannot be read: {name} is a named pipe')
+
+
+def in_child(read, path):
+  """The CheckpointError line of `read()` in a child process (TensorFlow's read of a
+  named pipe holds the GIL as it waits: no thread of this process could time it)."""
+  pipe, write = os.pipe()
+  child = os.fork()
+  if not child:
+    try:
+      read()
+      line = 'no error'
+    except checkpointing.CheckpointError as e:
+      line = str(e)
+    except BaseException as e:  # noqa: BLE001
+      line = f'{type(e).__name__}: {e}'
+    os.write(write, line.encode())
+    os._exit(0)
+  os.close(write)
+  waited = select.select([pipe], [], [], 60)[0]
+  if not waited:
+    os.kill(child, signal.SIGKILL)
+  os.waitpid(child, 0)
+  assert waited, f'the checks wait on the named pipe {path}'
+  return os.read(pipe, 1 << 16).decode()
 
 
 def test_a_state_file_naming_only_a_missing_checkpoint_names_one_on_disk(tmp_path):

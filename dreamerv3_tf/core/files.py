@@ -54,6 +54,16 @@ class LocalFiles:
 LOCAL = LocalFiles()
 
 
+def special_file(path):
+  """'a named pipe' or 'a socket' if local `path` is one (opening a pipe blocks until
+  another process opens its other end), else None; /dev/null and other devices pass."""
+  try:
+    mode = os.stat(path).st_mode
+  except OSError:  # missing, or a broken link: the other checks name it
+    return None
+  return 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else None
+
+
 def write_atomic(path, data, fs=LOCAL):
   """Writes bytes `data` to `path` under a temporary name beside it, synced, then renamed
   into place: a reader, or a crash, sees the old file or the whole new one. A failed
