@@ -468,6 +468,22 @@ def test_out_that_is_a_link_to_nothing_is_named(tmp_path):
       f'--out {out} is a symlink to {tmp_path}/gone, which does not exist; remove the '
       'link or choose another --out')
 
+@pytest.mark.parametrize('length', [250, 256])
+def test_out_of_a_name_too_long_for_its_temporary_is_named(tmp_path, length):
+  """The export is written as OUT.tmp-<pid> and renamed: a last name of 244-255 bytes
+  failed once TensorFlow had loaded and the agent was built, naming only the temporary
+  ('Error: .../eee...e.tmp-6272; File name too long'); 256 bytes the same."""
+  out = tmp_path / ('e' * length)
+  with pytest.raises(export.ExportError) as error:
+    export.check_out(str(out), overwrite=False)
+  assert str(error.value) == (
+      f'--out {out}: its name is {length} bytes, and the filesystem of {tmp_path} takes '
+      "names of at most 255, with the 12 the export adds for its temporary name beside it "
+      "('.tmp-<pid>'); give a name of at most 243 bytes")
+  export.check_out(str(tmp_path / ('e' * 243)), overwrite=False)
+  assert os.listdir(tmp_path) == []
+
+
 def test_a_bare_checkpoint_name_of_the_run_names_its_path(tmp_path, monkeypatch):
   """--checkpoint=ckpt-4 (a bare name, as run.resume_from takes one) said only 'no such
   checkpoint (ckpt-4 and ckpt-4.index do not exist)'."""
