@@ -69,7 +69,11 @@ def write_atomic(path, data, fs=LOCAL):
   into place: a reader, or a crash, sees the old file or the whole new one. A failed
   write removes its temporary file and raises."""
   directory, name = os.path.split(path)
-  tmp = fs.join(directory, f'.{name}.tmp-{uuid.uuid4().hex}')
+  # The temporary adds 38 bytes to the name: one near the filesystem's limit (255 bytes)
+  # gives it no name part ('.tmp-<hex>'; plot --out of a 250-byte name failed with 'File
+  # name too long' after drawing).
+  prefix = f'.{name}' if len(os.fsencode(name)) <= 200 else ''
+  tmp = fs.join(directory, f'{prefix}.tmp-{uuid.uuid4().hex}')
   try:
     with fs.open(tmp, 'wb') as f:
       f.write(data)

@@ -33,3 +33,11 @@ def test_a_rewrite_through_a_link_keeps_the_mode_of_the_file_it_names(tmp_path):
   files.write_atomic(os.path.realpath(link), b'{"a": 1}')  # as the logger rewrites
   assert mode(target) == 0o640 and link.is_symlink()
   assert link.read_text() == '{"a": 1}'
+
+
+def test_a_name_near_the_filesystems_limit_is_written(tmp_path):
+  """The temporary name beside it added 38 bytes: plot --out of a 250-byte name failed
+  after drawing ('cannot write ...png: File name too long'), though the name fits."""
+  path = tmp_path / ('p' * 251 + '.png')
+  files.write_atomic(str(path), b'image')
+  assert path.read_bytes() == b'image' and os.listdir(tmp_path) == [path.name]
