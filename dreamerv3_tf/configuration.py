@@ -472,6 +472,7 @@ def _check_logdir(config, logdir, allow_other):
   local = '://' not in logdir
   if local:
     _check_not_inside_a_run(logdir, config.script)
+    _check_not_an_export(logdir)
   _check_entries(config, logdir, fs)
   if local:
     if config.script != 'eval_only':
@@ -793,6 +794,17 @@ def _check_not_above_runs(logdir):
         f'--logdir {logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} ({shown}) '
         'and is none itself; a new run there would put its files among them: pass one '
         f'of them to resume it, or a new directory, e.g. --logdir={os.path.join(logdir, "NAME")}')
+
+
+def _check_not_an_export(logdir):
+  """ConfigError if local `logdir` holds an export (saved_model.pb): a run there put its
+  files among the SavedModel's, and an export --overwrite to that folder deleted them
+  with the old export."""
+  if os.path.isfile(os.path.join(logdir, 'saved_model.pb')):
+    raise ConfigError(
+        f'--logdir {logdir} holds an export (saved_model.pb); a run there would put its '
+        "files among the SavedModel's, which an export --overwrite to it deletes: give "
+        'another --logdir (to evaluate the export, pass it as --config.run.from_checkpoint)')
 
 
 def _check_own_checkpoints(logdir):

@@ -43,6 +43,10 @@ def normalize(logdir, out, checkpoint=None):
           os.path.expanduser(out).rstrip('/') or '/')
 
 
+# What a run writes into its logdir (and an export never holds).
+RUN_FILES = ('ckpt', 'config.json', 'metrics.jsonl', 'scores.jsonl', 'spaces.json', 'tb')
+
+
 def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
               listdir=os.listdir):
   """--out must be free (or --overwrite) and not below a file. Remote paths pass
@@ -59,6 +63,12 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
       raise ExportError(
           f'--out {out} is not empty and holds no export (no saved_model.pb); '
           '--overwrite replaces only an earlier export: choose another --out')
+    # A run started in the export's folder (--logdir=OUT by mistake) went with it.
+    run = sorted({x.rstrip('/') for x in listdir(out)} & set(RUN_FILES))
+    if run:
+      raise ExportError(
+          f"--out {out} holds a run's files beside its export ({', '.join(run)}); "
+          '--overwrite would delete them with it: move them away or choose another --out')
   if '://' in out:
     return
   if os.path.islink(out) and not os.path.exists(out):  # the rename onto it failed at the

@@ -608,6 +608,23 @@ def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_pa
   configuration.check_logdir(c, str(tmp_path / 'b'))
 
 
+@pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
+def test_a_logdir_that_holds_an_export_is_refused_before_writing(tmp_path, script):
+  """--logdir of an export (the folder --out wrote): the run put config.json, ckpt/ and
+  its metrics among the SavedModel's files, and an export --overwrite to that folder
+  then deleted them with the old export (a run's checkpoints lost)."""
+  c = configuration.finalize(dmc.get_config(f'{script},debug'))
+  (tmp_path / 'export' / 'variables').mkdir(parents=True)
+  (tmp_path / 'export' / 'saved_model.pb').write_bytes(b'graph')
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'--logdir {tmp_path}/export holds an export (saved_model.pb); a run there would put '
+      "its files among the SavedModel's, which an export --overwrite to it deletes: give "
+      'another --logdir (to evaluate the export, pass it as --config.run.from_checkpoint)')
+      + '$'):
+    configuration.check_logdir(c, str(tmp_path / 'export'))
+  assert sorted(os.listdir(tmp_path / 'export')) == ['saved_model.pb', 'variables']
+
+
 @pytest.mark.parametrize('folder', ['replay_train', 'replay_eval'])
 def test_a_replay_folder_linked_into_another_runs_is_refused_before_writing(tmp_path, folder):
   """ckpt/replay_train linked to another run's (to share its disk): a new run there

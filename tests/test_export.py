@@ -468,6 +468,20 @@ def test_out_that_is_a_link_to_nothing_is_named(tmp_path):
       f'--out {out} is a symlink to {tmp_path}/gone, which does not exist; remove the '
       'link or choose another --out')
 
+def test_overwrite_of_an_export_that_holds_a_run_is_refused(tmp_path):
+  """A run started in an export's folder (--logdir=OUT by mistake): --overwrite replaced
+  OUT as a whole, and the run's config.json, checkpoints and metrics went with it."""
+  out = tmp_path / 'out'
+  (out / 'ckpt').mkdir(parents=True)
+  for name in ('saved_model.pb', 'config.json'):
+    (out / name).write_text('x')
+  with pytest.raises(export.ExportError) as error:
+    export.check_out(str(out), overwrite=True)
+  assert str(error.value) == (
+      f"--out {out} holds a run's files beside its export (ckpt, config.json); --overwrite "
+      'would delete them with it: move them away or choose another --out')
+
+
 @pytest.mark.parametrize('length', [250, 256])
 def test_out_of_a_name_too_long_for_its_temporary_is_named(tmp_path, length):
   """The export is written as OUT.tmp-<pid> and renamed: a last name of 244-255 bytes
