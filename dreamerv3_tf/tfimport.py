@@ -29,8 +29,8 @@ XLA_DEFAULTS = ('--xla_cpu_copy_insertion_use_region_analysis=true',)
 # TensorFlow's CPU allocator is its BFC pool where oneDNN is on by default (CPUs with
 # AVX-512 VNNI, BF16 or AMX) and malloc elsewhere. XLA takes each compiled step's buffer
 # table from it (about 530 MB at size1m), so on AVX2-only CPUs every update allocated and
-# freed it anew: 0.46 s per size1m update there against 0.33 from the pool, with the
-# same results bit for bit (BENCHMARKS.md, session 33). A value the user sets wins.
+# freed it anew: 0.394 s per size1m update against 0.329 from the pool (capped to AVX2 on a
+# Zen 4), with the same results bit for bit (BENCHMARKS.md, session 33). The user's wins.
 ENV_DEFAULTS = {'TF_CPU_ALLOCATOR_USE_BFC': '1'}
 # The XLA_FLAGS and TF_XLA_FLAGS (`flags_of_environment`) that a check of them
 # (`check_xla_flags`, a child process: seconds) found XLA accepts. Whoever checked

@@ -73,3 +73,14 @@ def test_compare_caps_the_official_side_by_the_mask_alone():
        'XLA_FLAGS': '--xla_cpu_max_isa=AVX2 --xla_dump_to=/tmp/d'}, '/src')
   assert (env['LD_PRELOAD'], env['XLA_FLAGS']) == (mask, '--xla_dump_to=/tmp/d')
   assert 'LD_PRELOAD' not in compare.official_env({'LD_PRELOAD': '/x/libjemalloc.so.2'}, '/src')
+
+
+@needs_mask
+def test_a_handler_set_by_signal_keeps_the_mask(tmp_path):
+  # pygame's import sets its SIGSEGV handler with signal(), which reaches glibc's own
+  # sigaction; the next CPUID (SDL's, numpy's here) then ended the process.
+  code = ('import ctypes; ctypes.CDLL(None).signal(11, 0); '  # SIGSEGV: the default action
+          'from numpy._core._multiarray_umath import __cpu_features__ as f; '
+          'print(f["AVX512F"])')
+  proc = as_avx2(code, tmp_path)
+  assert (proc.returncode, proc.stdout.strip()) == (0, 'False'), proc.stderr

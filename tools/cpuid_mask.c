@@ -14,9 +14,9 @@
    other cores, caches and clocks. glibc reads CPUID before any constructor runs;
    GLIBC_TUNABLES caps its string functions (tools/as_avx2.sh sets it).
 
-   A SIGSEGV handler the program installs later (Python's faulthandler, pytest's) is
-   kept behind this one: sigaction() on SIGSEGV records it, and every fault that is
-   not a trapped CPUID goes to it as before. DREAMERV3_TF_CPUID_MASK_REPORT=1 prints
+   A SIGSEGV handler the program installs later (Python's faulthandler, pytest's,
+   pygame's) is kept behind this one: sigaction() and signal() on SIGSEGV record it, and
+   every fault that is not a trapped CPUID goes to it as before. DREAMERV3_TF_CPUID_MASK_REPORT=1 prints
    the number of CPUIDs emulated at exit, on stderr.
 
    Build: gcc -O2 -shared -fPIC -o cpuid_mask.so tools/cpuid_mask.c -ldl */
@@ -112,6 +112,36 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
   if (old) *old = program_action;
   if (act) program_action = *act;
   return 0;
+}
+
+/* signal() and its variants reach glibc's sigaction inside glibc, past the one above:
+   pygame's import set its SIGSEGV handler so, and the next CPUID (SDL's) ended the
+   process. `flags` are the variant's semantics. */
+static sighandler_t set_handler(const char *name, int sig, sighandler_t handler, int flags) {
+  if (sig != SIGSEGV || !installed) {
+    sighandler_t (*real)(int, sighandler_t) =
+        (sighandler_t (*)(int, sighandler_t))dlsym(RTLD_NEXT, name);
+    return real(sig, handler);
+  }
+  sighandler_t before = (program_action.sa_flags & SA_SIGINFO)
+                            ? (sighandler_t)program_action.sa_sigaction
+                            : program_action.sa_handler;
+  memset(&program_action, 0, sizeof program_action);
+  program_action.sa_handler = handler;
+  program_action.sa_flags = flags;
+  return before;
+}
+
+sighandler_t signal(int sig, sighandler_t handler) {
+  return set_handler("signal", sig, handler, SA_RESTART);
+}
+
+sighandler_t bsd_signal(int sig, sighandler_t handler) {
+  return set_handler("bsd_signal", sig, handler, SA_RESTART);
+}
+
+sighandler_t sysv_signal(int sig, sighandler_t handler) {
+  return set_handler("sysv_signal", sig, handler, SA_RESETHAND | SA_NODEFER);
 }
 
 static void report(void) {
