@@ -219,7 +219,7 @@ def _parse_flags(argv):
     print(f'Error: {base.traceback_refusal()}', file=sys.stderr)
     sys.exit(2)
   try:
-    return flags.FLAGS(argv)
+    return flags.FLAGS(base.help_alias(argv))
   except flags.Error as e:
     # absl names each missing required flag on a line of its own (no flag at all: two).
     refusal = (base.boolean_flag_refusal(str(e))  # absl's is a tuple's repr

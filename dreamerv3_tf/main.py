@@ -48,6 +48,7 @@ _VERBOSE = flags.DEFINE_bool(
 
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
+  argv = base.help_alias(argv)
   if base.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(base.traceback_refusal())
   configs = _config_values(argv)

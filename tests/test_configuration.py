@@ -11,6 +11,7 @@ import cli_zygote
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf.core import base
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -754,6 +755,19 @@ def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path):
   assert lines[1] == ("Warning: --config.run.steps is given 2 times ('1000', '5'); the last, "
                       "'5', is used"), lines
   assert lines[2].startswith('Config error: task='), lines
+
+
+def test_h_is_help(tmp_path):
+  """`-h` was "Config error: Unknown command line flag 'h'" in main, export and the
+  importer: a newcomer's first try at help."""
+  asked, help_ = run_main('-h'), run_main('--help')
+  assert (asked.returncode, asked.stdout, asked.stderr) == (
+      help_.returncode, help_.stdout, help_.stderr)
+  assert 'python -m dreamerv3_tf.main --config=' in asked.stdout, asked.stdout
+  # A value given as '--name VALUE', and anything after '--', stay as they are.
+  for argv in (['main', '--logdir', '-h'], ['main', '--', '-h']):
+    assert base.help_alias(argv) == argv
+  assert base.help_alias(['export', '--out=x', '-h']) == ['export', '--out=x', '--help']
 
 
 def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):

@@ -623,6 +623,16 @@ def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+def test_h_is_help_here_too():
+  # "Error: Unknown command line flag 'h'" (main and the importer: test_configuration).
+  asked, help_ = [cli_zygote.run([sys.executable, '-c', WITHOUT_TENSORFLOW, flag], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=120)
+                  for flag in ('-h', '--help')]
+  assert (asked.returncode, asked.stdout, asked.stderr) == (
+      help_.returncode, help_.stdout, help_.stderr)
+  assert 'USAGE: export' in asked.stdout, asked.stdout
+
+
 def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
   # "flag --tflite=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
   result = cli_zygote.run(

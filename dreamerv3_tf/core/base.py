@@ -173,6 +173,19 @@ def file_errors(line='Cannot write {path}: {cause}', error=None, directory=''):
     raise (error or WriteError)(line.format(path=path, cause=cause) if path else cause) from e
 
 
+def help_alias(argv):
+  """`argv` with `-h` as `--help`, which absl does not know ("Unknown command line flag
+  'h'"); not after '--', nor as the value of a flag given as '--name VALUE'."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg == '--':
+      break
+    value_of = i > 1 and out[i - 1].startswith('--') and '=' not in out[i - 1]
+    if arg == '-h' and not value_of:
+      out[i] = '--help'
+  return out
+
+
 def stray_argument(arg, example=''):
   """The line refusing an argument the flag parser left (`example`: how a flag looks).
   One that starts with '-' came after '--', which ends absl's flags: 'flags start
