@@ -239,6 +239,12 @@ def worker(config):
   return Worker(chief, number, logdir)
 
 
+def _first_three(differences):
+  """'a; b; c and 2 more': the settings a line names."""
+  more = f' and {len(differences) - 3} more' if len(differences) > 3 else ''
+  return '; '.join(differences[:3]) + more
+
+
 def other_agent(config, path):
   """The line for a resume whose checkpoint `path` does not fit this run's agent because
   the logdir's config.json had another (run.allow_other_config=True let it run), else
@@ -260,8 +266,7 @@ def other_agent(config, path):
   difference = configuration.agent_difference(config.logdir, config)
   if not difference:
     return None
-  more = f' and {len(difference) - 3} more' if len(difference) > 3 else ''
-  return (f'Checkpoint {path} is of an agent with {"; ".join(difference[:3])}{more} '
+  return (f'Checkpoint {path} is of an agent with {_first_three(difference)} '
           f'({where}); run.allow_other_config=True resumes a run with other settings, not '
           'another agent: pass those agent settings, or start a new --logdir')
 
@@ -287,9 +292,8 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
     agent_difference = [] if difference or config is None else (
         configuration.agent_difference(run, config))
     if agent_difference:  # e.g. another size: one variable's shapes said less
-      more = f' and {len(agent_difference) - 3} more' if len(agent_difference) > 3 else ''
       raise checkpointing.CheckpointError(
-          f'{source} is of a run whose agent had {"; ".join(agent_difference[:3])}{more}; '
+          f'{source} is of a run whose agent had {_first_three(agent_difference)}; '
           + (agent_hint or 'pass the same agent settings (its size preset), or narrow '
              'run.from_checkpoint_regex to the parts that fit')) from e
     if not difference:
