@@ -132,12 +132,10 @@ class Checkpoint:
     absent = [k for k in self._states if not reader.has_tensor(damage.replay_state_key(k))]
     ckpt = self._ckpt if not absent else tf.train.Checkpoint(
         **self._objects, **{k: v for k, v in self._states.items() if k not in absent})
+    status = None
     try:
       status = ckpt.restore(path)
       status.assert_existing_objects_matched()
-      # Every object of the run is matched; values of the file without one (a replay
-      # another script saved) are left by design, which TensorFlow warned of later.
-      status.expect_partial()
     except IOError as e:  # a replay chunk file is missing or corrupt
       raise CheckpointError(
           f'Checkpoint {path} is damaged: {base.one_line(e)}'
@@ -145,6 +143,12 @@ class Checkpoint:
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
       raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
+    finally:
+      # Values of the file that no object of the run takes (a replay another script
+      # saved; a failed load's rest) are left by design: TensorFlow warned of them
+      # when the status was collected, after the run's own line.
+      if status is not None:
+        status.expect_partial()
     if ckpt is not self._ckpt:  # the next save continues the numbering
       self._ckpt.save_counter.assign(ckpt.save_counter)
     return path

@@ -647,3 +647,23 @@ def test_a_resume_of_another_script_logs_no_tensorflow_warning(tmp_path, saved, 
 
   ckpt_of(saved).save()
   assert tf_warnings_of(lambda: ckpt_of(loaded).load()) == []
+
+
+def test_a_load_that_does_not_match_leaves_no_warning_for_later(tmp_path, caplog):
+  """A failed load's status, once collected, logged TensorFlow's 'Detecting that an
+  object ... is being deleted with unrestored values' and a line per value, after the
+  CheckpointError (in a notebook or a script that caught it, or at exit)."""
+  import gc
+  ckpt = checkpointing.Checkpoint(
+      str(tmp_path), keep=2, replays={'replay_train': make_replay()},
+      step=tf.Variable(3, dtype=tf.int64), calls=tf.Variable(5, dtype=tf.int64))
+  ckpt.save()  # `calls` has no object in the run below, `extra` no value here
+  other = checkpointing.Checkpoint(
+      str(tmp_path), keep=2, replays={'replay_train': make_replay()},
+      step=tf.Variable(0, dtype=tf.int64), extra=tf.Variable([1.0, 2.0]))
+  with pytest.raises(checkpointing.CheckpointError, match='does not match this run'):
+    other.load()
+  del other
+  gc.collect()
+  assert not [r.getMessage() for r in caplog.records if 'unrestored' in r.getMessage()
+              or 'could not be found' in r.getMessage()]
