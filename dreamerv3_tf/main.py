@@ -217,11 +217,13 @@ def _config_values(argv):
 
 def _config_file_meant(path):
   """The existing config file a missing `path` likely meant (dmc.py, configs/dmc: of
-  configs/ or without .py), or None."""
+  configs/ or without .py; configs/dmc.py run from outside the checkout: its own), or
+  None."""
   if not path or os.path.exists(path):
     return None
-  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout's
-  for candidate in (path + '.py', os.path.join('configs', path),
+  # The checkout's, or with `pip install .` the installed configs package's parent.
+  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  for candidate in (path, path + '.py', os.path.join('configs', path),
                     os.path.join('configs', path + '.py')):
     if os.path.isfile(candidate):
       return candidate

@@ -959,6 +959,20 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
 
 
 
+def test_the_readme_command_run_outside_the_checkout_names_its_config_file(tmp_path):
+  # Said 'cannot load the config file configs/gym.py: No such file or directory', with
+  # no way on: configs/ is relative to the directory the command runs from.
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,quick',
+       f'--logdir={tmp_path}/quick'], cwd=tmp_path, capture_output=True, text=True,
+      timeout=120)
+  assert result.returncode == 2 and result.stdout == '', result.stderr[-2000:]
+  assert result.stderr.splitlines() == [
+      'Config error: cannot load the config file configs/gym.py: No such file or directory; '
+      f'did you mean --config={ROOT}/configs/gym.py:train_eval,quick?']
+  assert os.listdir(tmp_path) == []
+
+
 def test_an_empty_home_is_one_line_not_a_logdir_at_the_root():
   # expanduser turned ~/logdir into /logdir: a run at the file system's root.
   result = cli_zygote.run(
