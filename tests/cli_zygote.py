@@ -42,9 +42,10 @@ MODULES = ('dreamerv3_tf.main', 'dreamerv3_tf.export', 'dreamerv3_tf.eval_only',
            'dreamerv3_tf.interop.official')
 # Read while TensorFlow, XLA or the C library load (a forked process would keep the
 # zygote's values): a command whose environment differs in one runs as a real process.
+# Not XLA_FLAGS and TF_XLA_FLAGS: XLA and TensorFlow parse them at the first compile,
+# in the forked process (tests/test_cli_zygote.py).
 IMPORT_TIME_ENV = (
-    'TF_CPP_MIN_LOG_LEVEL', 'TF_CPP_MAX_VLOG_LEVEL', 'TF_CPP_VMODULE', 'TF_XLA_FLAGS',
-    'XLA_FLAGS', 'TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_USE_LEGACY_KERAS',
+    'TF_CPP_MIN_LOG_LEVEL', 'TF_CPP_MAX_VLOG_LEVEL', 'TF_CPP_VMODULE', 'TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_USE_LEGACY_KERAS',
     'CUDA_VISIBLE_DEVICES', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'MALLOC_CONF', 'GLIBC_TUNABLES',
     'NPY_DISABLE_CPU_FEATURES', 'OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'PYTHONHASHSEED',
     'PYTHONPATH', 'PYTHONWARNINGS', 'PYTHONDONTWRITEBYTECODE', 'KERAS_BACKEND',

@@ -62,3 +62,25 @@ def test_a_pythonpath_with_directories_in_front_forks_unless_one_shadows_a_modul
 
   assert forkable('envs') is not None and forkable('nosuch', 'envs') is not None
   assert forkable('shadow') is None and forkable('envs', 'shadow') is None
+
+
+def test_xla_flags_a_test_sets_reach_the_forked_process(tmp_path):
+  """XLA_FLAGS and TF_XLA_FLAGS fork (cli_zygote.IMPORT_TIME_ENV): they are parsed at
+  the first compile, in the forked process, not at the zygote's TensorFlow import."""
+  from dreamerv3_tf import tfimport
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
+    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
+                'run to look at')
+  dump, cache = tmp_path / 'dump', tmp_path / 'xla'
+  env = dict(os.environ, XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} --xla_dump_to={dump}',
+             TF_XLA_FLAGS='--tf_xla_persistent_cache_prefix=forked')
+  env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)  # no probe process
+  cmd = [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:debug',
+         '--config.task=dummy_disc_vec', f'--logdir={tmp_path}/run', '--config.run.steps=8',
+         '--config.logger.outputs=jsonl', '--config.run.report_every=0',
+         f'--config.xla_cache={cache}']
+  assert cli_zygote._forkable(cmd, {'env': env}) is not None  # noqa: SLF001
+  result = cli_zygote.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert os.listdir(dump) and os.listdir(cache)
+  assert all(name.startswith('forked') for name in os.listdir(cache)), os.listdir(cache)
