@@ -10,6 +10,7 @@ task of that suite is made.
 import importlib
 import inspect
 
+from dreamerv3_tf.envs import memory
 from dreamerv3_tf.envs import wrappers
 
 # suite -> (module, class, config sub-dict). atari100k is Atari with other defaults;
@@ -92,7 +93,19 @@ def make_env(task, env_config, seed, mode='train'):
   """
   if mode not in ('train', 'eval'):
     raise ValueError(f"make_env mode must be 'train' or 'eval', got {mode!r}")
-  env = make_suite_env(task, env_config, seed, mode)
+  with memory.capped() as available:  # an enormous space: a line, not the OOM killer
+    try:
+      env = make_suite_env(task, env_config, seed, mode)
+    except wrappers.EnvSetupError as e:
+      if available is None or not memory.is_out_of_memory(e.__cause__):
+        raise
+      raise type(e)(f'{e}{memory.out_of_memory_note(available)}') from e.__cause__
+    except (MemoryError, OSError) as e:
+      if available is None or not memory.is_out_of_memory(e):
+        raise
+      raise wrappers.EnvSetupError(
+          f'{task}: {type(e).__name__}: {" ".join(str(e).split())}'
+          f'{memory.out_of_memory_note(available)}') from e
   time_limit = int(_get(env_config, 'time_limit', 0) or 0)
   if time_limit > 0:
     env = wrappers.TimeLimit(env, time_limit)

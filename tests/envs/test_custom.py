@@ -295,3 +295,37 @@ def test_a_directory_without_init_is_named_as_a_directory(user_dir):
       f"^module nsdir \\(the directory {user_dir}/nsdir\\) has no 'make'; its own "
       'functions and classes: none$')):
     envs.make_env('py_nsdir:make', env_config(), seed=0)
+
+
+RESERVES = '''
+import mmap
+from corridor import Corridor
+
+NORESERVE = 0x4000  # Linux's MAP_NORESERVE (mmap names it from Python 3.13)
+
+def make(gib):
+  # What numpy's np.full of a huge declared Box did under jemalloc (MAP_NORESERVE):
+  # the mapping succeeded, and filling it brought the OOM killer. Never touched here.
+  flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | NORESERVE
+  keep = mmap.mmap(-1, gib * 2 ** 30, flags=flags)
+  env = Corridor()
+  env.keep = keep
+  return env
+'''
+
+
+def test_a_constructor_that_reserves_more_than_the_memory_available_is_named(user_dir):
+  """A gymnasium Box of 100000x100000x3 uint8: with jemalloc (main preloads it) its
+  arrays were reserved, numpy filled them, and the OOM killer ended the run, no line."""
+  from dreamerv3_tf.envs import memory
+  (user_dir / 'reserves.py').write_text(RESERVES)
+  gib = int(memory.available_bytes() / memory.GIB) + 2
+  with pytest.raises(EnvSetupError, match=(
+      r'^reserves:make\(gib=\d+\) raised OSError: \[Errno 12\] Cannot allocate memory '
+      r'\(reserves.py, line \d+\); building the env needs more memory than the [\d.]+ GiB '
+      r'available \(an observation space too large\?\)$')):
+    envs.make_env('py_reserves:make', env_config(gib=gib), seed=0)
+  # The cap is the constructor's only: the same reservation works after it.
+  import mmap
+  mmap.mmap(-1, gib * 2 ** 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000).close()
+  assert envs.make_env('py_corridor:Corridor', env_config(), seed=0) is not None

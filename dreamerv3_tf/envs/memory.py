@@ -1,0 +1,112 @@
+"""A cap on what an env's constructor may reserve: the memory the machine has free.
+
+An env that declares an enormous observation (a gymnasium Box of 100000x100000x3
+uint8) allocates its bounds in its own constructor, where no check of ours can come
+first. With glibc's malloc such an array fails at once (MemoryError: the kernel
+refuses a mapping beyond RAM and swap); with jemalloc, which `main` preloads
+(allocator.py) and which maps with MAP_NORESERVE, it succeeded, numpy filled it, and
+Linux's OOM killer ended the run without a line. While an env is built, the process's
+address space (RLIMIT_AS, soft) is capped at its current size plus the memory
+available (/proc/meminfo's MemAvailable, or less where the process's cgroup allows
+less), so such an allocation fails as a MemoryError and is named in one line.
+"""
+
+import contextlib
+import errno
+import os
+import resource
+
+GIB = 2 ** 30
+
+
+def available_bytes():
+  """The memory this process may still take: MemAvailable, lowered to its cgroup's
+  limit less its usage (cgroup v2 or v1); None where /proc/meminfo cannot be read."""
+  try:
+    with open('/proc/meminfo') as f:
+      fields = dict(line.split(':', 1) for line in f if ':' in line)
+    available = int(fields['MemAvailable'].split()[0]) * 1024
+  except (OSError, KeyError, ValueError, IndexError):
+    return None
+  for limit, usage in _cgroup_files():
+    try:
+      with open(limit) as f:
+        cap = f.read().strip()
+      with open(usage) as f:
+        used = int(f.read().strip())
+    except (OSError, ValueError):
+      continue
+    if cap.isdigit() and int(cap) < 2 ** 60:  # 'max', or v1's 'unlimited' 2^63 - page
+      available = min(available, max(0, int(cap) - used))
+  return available
+
+
+def _cgroup_files():
+  """(limit, usage) file pairs of this process's memory cgroups."""
+  try:
+    with open('/proc/self/cgroup') as f:
+      lines = f.read().splitlines()
+  except OSError:
+    return []
+  pairs = []
+  for line in lines:
+    _, controllers, path = (line.split(':', 2) + ['', ''])[:3]
+    if controllers == '':  # v2
+      base = os.path.join('/sys/fs/cgroup', path.lstrip('/'))
+      pairs.append((os.path.join(base, 'memory.max'), os.path.join(base, 'memory.current')))
+    elif 'memory' in controllers.split(','):  # v1
+      base = os.path.join('/sys/fs/cgroup/memory', path.lstrip('/'))
+      pairs.append((os.path.join(base, 'memory.limit_in_bytes'),
+                    os.path.join(base, 'memory.usage_in_bytes')))
+  return pairs
+
+
+def _address_space():
+  """This process's virtual size in bytes (VmSize), or None."""
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        if line.startswith('VmSize:'):
+          return int(line.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  return None
+
+
+@contextlib.contextmanager
+def capped():
+  """Runs the block with RLIMIT_AS at the process's size plus the memory available
+  (unless a lower limit is set already, or either cannot be read); restores it after.
+  Yields the bytes available, or None when uncapped."""
+  available, size = available_bytes(), _address_space()
+  try:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+  except (OSError, ValueError):
+    soft = hard = None
+  if available is None or size is None or soft is None:
+    yield None
+    return
+  cap = size + available
+  infinite = resource.RLIM_INFINITY
+  if (soft != infinite and soft <= cap) or (hard != infinite and hard < cap):
+    yield None  # a limit of the user's own is lower: it stands
+    return
+  resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+  try:
+    yield available
+  finally:
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def is_out_of_memory(error):
+  """A MemoryError, or an OSError ENOMEM (mmap's 'Cannot allocate memory')."""
+  return isinstance(error, MemoryError) or (
+      isinstance(error, OSError) and error.errno == errno.ENOMEM)
+
+
+def out_of_memory_note(available):
+  """What a constructor's memory error adds to its line."""
+  if available is None:
+    return ''
+  return (f'; building the env needs more memory than the {available / GIB:.1f} GiB '
+          'available (an observation space too large?)')
