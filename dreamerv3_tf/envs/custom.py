@@ -44,10 +44,14 @@ def make(name, kwargs, gym_options, seed, mode):
   module_name, function, fn = resolve(name)
   kwargs = dict(kwargs or {})
   call = _arguments(name, fn, kwargs, {'seed': seed, 'mode': mode})
+  shown = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
   try:
     env = fn(**call)
+  except SystemExit as e:  # 'failed to start: SystemExit: 0'
+    raise EnvSetupError(
+        f'{name}({shown}) called sys.exit({e.code!r}){_where(e, module_name)}; an env '
+        'constructor must return an env (or raise)') from e
   except Exception as e:  # noqa: BLE001 - the user's code: named in one line
-    shown = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
     raise EnvSetupError(
         f'{name}({shown}) raised {type(e).__name__}: {_one_line(e)}'
         f'{_where(e, module_name)}') from e
@@ -77,6 +81,11 @@ def resolve(name):
     raise EnvSetupError(
         f'importing {module_name} failed: {_one_line(e)} (a package it needs is '
         'missing)') from e
+  except SystemExit as e:  # 'failed to start: SystemExit: 0' named neither who nor why
+    raise EnvSetupError(
+        f'importing {module_name} called sys.exit({e.code!r}){_where(e, module_name)}: a '
+        'module that runs as a script at import (no `if __name__ == "__main__":` guard?)'
+    ) from e
   except Exception as e:  # noqa: BLE001 - the user's module: named in one line
     raise EnvSetupError(
         f'importing {module_name} raised {type(e).__name__}: {_one_line(e)}'

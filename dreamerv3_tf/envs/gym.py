@@ -17,6 +17,7 @@ a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 """
 
 import os
+import sys
 
 import numpy as np
 
@@ -66,6 +67,12 @@ def _make(gym, task, kwargs):
     raise UnknownTaskError(
         f'gymnasium could not import {module or task!r} ({e.msg}): put the directory that '
         'holds it on PYTHONPATH') from None
+  except SystemExit as e:  # the module or constructor called sys.exit: 'SystemExit: 0'
+    importing = module and module not in sys.modules
+    raise EnvSetupError(
+        f'gymnasium.make({task!r}): {f"importing {module}" if importing else "its constructor"}'
+        f' called sys.exit({e.code!r}), which must not end the run'
+        f'{" (a module that runs as a script at import?)" if importing else ""}') from e
   except Exception as e:  # noqa: BLE001 - the env's own constructor: one line
     text = ' '.join(str(e).split())
     if type(e) is gym.error.Error and text.startswith('Malformed environment ID'):

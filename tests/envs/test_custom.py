@@ -329,3 +329,24 @@ def test_a_constructor_that_reserves_more_than_the_memory_available_is_named(use
   import mmap
   mmap.mmap(-1, gib * 2 ** 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000).close()
   assert envs.make_env('py_corridor:Corridor', env_config(), seed=0) is not None
+
+
+@pytest.mark.parametrize('source, task, message', [
+    ('import sys\nsys.exit(0)\n', 'py_exits_0:make',
+     r'^importing exits_0 called sys.exit\(0\) \(exits_0.py, line 2\): a module that runs as '
+     r'a script at import \(no `if __name__ == "__main__":` guard\?\)$'),
+    ('def make():\n  raise SystemExit("no display")\n', 'py_exits_1:make',
+     r"^exits_1:make\(\) called sys.exit\('no display'\) \(exits_1.py, line 2\); an env "
+     r'constructor must return an env \(or raise\)$'),
+    ('import gymnasium, sys\ngymnasium.register("E-v0", entry_point="exits_2:E")\n'
+     'sys.exit(3)\n', 'gym_exits_2:E-v0',
+     r"^gymnasium.make\('exits_2:E-v0'\): importing exits_2 called sys.exit\(3\), which must "
+     r'not end the run \(a module that runs as a script at import\?\)$'),
+])
+def test_a_module_or_constructor_that_calls_sys_exit_is_named(user_dir, source, task, message):
+  """It read 'failed to start: SystemExit: 0', naming neither what exited nor where."""
+  name = task.split('_', 1)[1].split(':')[0]
+  (user_dir / f'{name}.py').write_text(source)
+  with pytest.raises(EnvSetupError, match=message) as info:
+    envs.make_env(task, env_config(), seed=0)
+  assert exit_code(info.value) == 1
