@@ -23,6 +23,7 @@ SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
+MAX_ENVS = 1024  # run.envs and run.eval_envs: 100000 started that many processes
 FRACS = ('uniform', 'priority', 'recency')  # the replay's selectors (replay.fracs)
 PRIO = ('exponent', 'initial', 'zero_on_sample', 'maxfrac')  # replay.prio: Prioritized's
 PREDSUMS = ('paired', 'stable', 'official')  # agent/dists.py's (which imports TensorFlow)
@@ -126,6 +127,11 @@ def finalize(config):
          'streams with 64-bit integers)')
   for key in ('envs', 'eval_envs', 'eval_eps', 'report_batches', 'keep_checkpoints'):
     _check(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
+  # 100000 started that many env worker processes (run.parallel=True), or built that
+  # many envs here, until the machine ran out of memory or processes, without a line.
+  for key in ('envs', 'eval_envs'):
+    _check(c.run[key] <= MAX_ENVS, f'run.{key}={c.run[key]} must be <= {MAX_ENVS} (each env '
+           'is a process of its own with run.parallel=True, and the configs use 1 to 8)')
   _check(c.run.clock in ('seconds', 'steps'),
          f"run.clock={c.run.clock!r}; choose 'seconds' or 'steps'")
   _check(not c.run.deterministic or c.run.clock == 'steps',

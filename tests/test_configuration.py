@@ -97,6 +97,10 @@ def test_impossible_combinations_are_named():
     ({'agent.policy.units': 0}, r'agent.policy.units=0 must be >= 1'),
     ({'agent.horizon': 0}, r'agent.horizon=0 must be >= 1'),
     ({'logger.fps': 0}, r'logger.fps=0 must be > 0'),
+    # Started 100000 env worker processes until the machine ran out, without a line.
+    ({'run.envs': 100000}, r'run.envs=100000 must be <= 1024 \(each env is a process of its '
+     r'own with run.parallel=True, and the configs use 1 to 8\)'),
+    ({'run.eval_envs': 1025}, r'run.eval_envs=1025 must be <= 1024'),
     ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
     # Overflowed the timers: an 'unexpected' OverflowError, or an env error of the task.
     ({'run.env_timeout': float('inf')}, r'run.env_timeout=inf must be > 0 and <= 1e6'),
