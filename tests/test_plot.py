@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import sys
 import zipfile
@@ -723,3 +724,29 @@ def test_a_config_json_that_is_a_directory_is_named(tmp_path, capsys):
   assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
   assert capsys.readouterr().err == (
       f"Error: {logdir}/config.json is a directory, not a run's config file\n")
+
+
+def test_an_out_that_is_a_device_a_pipe_or_a_socket_is_refused(runs, tmp_path, capsys):
+  """--out /dev/null wrote /dev/null.png (a file in /dev, as root); a named pipe's
+  name.png was replaced by a regular file. Checked before any run is read."""
+  import socket
+  os.mkfifo(tmp_path / 'pipe.png')
+  listener = socket.socket(socket.AF_UNIX)
+  listener.bind(str(tmp_path / 'sock.png'))
+  try:
+    for out, path, kind in (
+        (f'{tmp_path}/pipe', f'{tmp_path}/pipe.png', 'named pipe'),
+        (f'{tmp_path}/pipe.png', f'{tmp_path}/pipe.png', 'named pipe'),
+        (f'{tmp_path}/sock.png', f'{tmp_path}/sock.png', 'socket'),
+        (os.devnull, os.devnull, 'character device')):
+      with pytest.raises(SystemExit) as e:
+        plot.main(['--logdirs', *runs, '--out', out])
+      assert e.value.code == 2
+      assert capsys.readouterr().err == (
+          f"Error: --out {out}: {path} is a {kind}, not an image file; give the image's "
+          'path, e.g. curves.png (for the table alone, give --table without --out) (see '
+          '--help)\n')
+  finally:
+    listener.close()
+  assert sorted(os.listdir(tmp_path)) == ['pipe.png', 'runs', 'sock.png']
+  assert stat.S_ISFIFO(os.stat(tmp_path / 'pipe.png').st_mode)
