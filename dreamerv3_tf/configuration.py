@@ -50,6 +50,40 @@ _AGENT_RANGES = {
 }
 
 
+def _weights_at_least(a):
+  """{config key: weights of the layers it sizes}, a lower bound on the agent's: the
+  RSSM's block GRU with its hidden layer (4 D^2 / blocks + 4 H D, agent/rssm.py) and the
+  MLPs of the heads on the latent features (agent/model.py), F x units for the first
+  layer and units^2 for each one after it, F = deter + stoch x classes."""
+  d, h, g = a.rssm.deter, a.rssm.hidden, a.rssm.blocks
+  feat = d + a.rssm.stoch * a.rssm.classes
+  parts = {'agent.rssm.deter': 4 * d * d // g + 4 * h * d}
+  for part in ('rewhead', 'conhead', 'policy', 'value'):
+    units, layers = a[part].units, a[part].layers
+    parts[f'agent.{part}.units'] = (feat * units + units * units * (layers - 1)
+                                    if layers >= 1 else 0)
+  return parts
+
+
+def _check_agent_memory(c):
+  """An agent whose weights (with the optimizer's two moments when it trains) cannot
+  fit in the memory available: agent.rssm.deter=1e9 grew until the OOM killer ended
+  the run (SIGKILL, no line), once TensorFlow had loaded."""
+  from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
+  available = memory.available_bytes()
+  parts = _weights_at_least(c.agent)
+  copies = 1 if c.script == 'eval_only' else 3
+  need = 4 * copies * sum(parts.values())  # float32
+  if available is None or need <= available:
+    return
+  key = max(parts, key=parts.get)
+  value = c.agent[key.split('.')[1]][key.split('.')[2]]
+  _check(False, f'{key}={value} makes an agent of at least {sum(parts.values()):.2g} weights, '
+         f'{need / memory.GIB:.3g} GiB{" with the optimizer" if copies > 1 else ""}, more '
+         f'than the {available / memory.GIB:.1f} GiB of memory available; use a smaller '
+         f'{key} or a size preset (size1m ... size400m)')
+
+
 class ConfigError(base.UserError, ValueError):
   """A config that cannot run; the message is one line naming the problem."""
 
@@ -348,6 +382,7 @@ def finalize(config):
   huge = _items_where(c.to_dict(), lambda v: isinstance(v, int) and not -2 ** 63 <= v < 2 ** 63)
   _check(not huge, f'{huge[0][0]}={huge[0][1]} is beyond a 64-bit integer (< 2**63)'
          if huge else '')
+  _check_agent_memory(c)
   return c
 
 
