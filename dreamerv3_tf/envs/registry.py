@@ -106,6 +106,7 @@ def make_env(task, env_config, seed, mode='train'):
       raise wrappers.EnvSetupError(
           f'{task}: {type(e).__name__}: {" ".join(str(e).split())}'
           f'{memory.out_of_memory_note(available)}') from e
+  wrappers.check_space_sizes(env)  # before anything reads the bounds of a space
   time_limit = int(_get(env_config, 'time_limit', 0) or 0)
   if time_limit > 0:
     env = wrappers.TimeLimit(env, time_limit)

@@ -6,6 +6,7 @@ The chain applied by `registry.make_env`, innermost first:
 Actions travel inwards (ClipAction first), observations outwards.
 """
 
+import math
 import re
 
 import numpy as np
@@ -400,6 +401,36 @@ def _short(bound):
   if bound.size and np.all(bound == bound.flat[0]):
     return str(bound.flat[0])
   return str(bound.tolist())
+
+
+# Bytes one step's observations (or actions) may declare, all keys together: 256 MiB,
+# a hundred times a raw 1024x1024x3 image. The agent takes images of at most 256 pixels
+# a side (16 per side after its four stages); a gym_ env's images are resized first.
+MAX_STEP_BYTES = 2 ** 28
+
+
+def check_space_sizes(env):
+  """EnvSetupError naming the largest key when `env`'s spaces declare more than
+  MAX_STEP_BYTES a step: a Space of 100000x100000x3 uint8 (a step-dict env's, held as
+  a broadcast scalar) was made whole by the first comparison of its bounds, and Linux's
+  OOM killer ended the run without a line. Reads only shapes and dtypes."""
+  for what, spaces in (('obs', env.obs_space), ('action', env.act_space)):
+    sizes = {key: math.prod(space.shape) * space.dtype.itemsize
+             for key, space in spaces.items()}
+    total = sum(sizes.values())
+    if total > MAX_STEP_BYTES:
+      key = max(sizes, key=sizes.get)
+      space = spaces[key]
+      shape = 'x'.join(str(x) for x in space.shape)
+      raise EnvSetupError(
+          f'Env {what} {key!r} is declared as {space.dtype.name}[{shape}], '
+          f'{_mib(sizes[key])} a step ({_mib(total)} with the other {what} keys), more than '
+          f'the {_mib(MAX_STEP_BYTES)} a step may hold (the replay keeps every step); '
+          'declare the size the env returns, or resize its images')
+
+
+def _mib(n):
+  return f'{n / 2 ** 20:,.0f} MiB' if n >= 2 ** 20 else f'{n:,} bytes'
 
 
 class CheckSpaces(Wrapper):

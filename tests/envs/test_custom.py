@@ -350,3 +350,36 @@ def test_a_module_or_constructor_that_calls_sys_exit_is_named(user_dir, source, 
   with pytest.raises(EnvSetupError, match=message) as info:
     envs.make_env(task, env_config(), seed=0)
   assert exit_code(info.value) == 1
+
+
+HUGE_SPACE = '''
+import numpy as np
+import dreamerv3_tf.envs.dummy as _dummy
+from dreamerv3_tf.core.spaces import Space
+
+class Env:  # a step-dict env declaring one image just over 256 MiB a step
+  def __init__(self, side):
+    self.inner, self.side = _dummy.Dummy('disc_vec', length=7), side
+  @property
+  def obs_space(self):
+    return {**self.inner.obs_space, 'image': Space(np.uint8, (self.side, self.side, 4))}
+  @property
+  def act_space(self):
+    return self.inner.act_space
+  def step(self, action):
+    return {**self.inner.step(action), 'image': np.zeros((self.side,) * 2 + (4,), np.uint8)}
+'''
+
+
+def test_a_space_too_large_for_a_step_is_named_before_its_bounds_are_read(user_dir):
+  """uint8[100000, 100000, 3]: its bounds (broadcast scalars) were made whole by the
+  first comparison, and Linux's OOM killer ended the run without a line."""
+  (user_dir / 'hugespace.py').write_text(HUGE_SPACE)
+  with pytest.raises(EnvSetupError, match=(
+      r"^Env obs 'image' is declared as uint8\[8193x8193x4\], 256 MiB a step \(256 MiB with "
+      r'the other obs keys\), more than the 256 MiB a step may hold \(the replay keeps every '
+      r'step\); declare the size the env returns, or resize its images$')) as info:
+    envs.make_env('py_hugespace:Env', env_config(side=8193), seed=0)
+  assert exit_code(info.value) == 1
+  env = envs.make_env('py_hugespace:Env', env_config(side=64), seed=0)  # 16 KiB: fine
+  assert env.step({'reset': True, 'action': np.int32(0)})['image'].shape == (64, 64, 4)
