@@ -51,17 +51,25 @@ _AGENT_RANGES = {
 
 
 def _weights_at_least(a):
-  """{config key: weights of the layers it sizes}, a lower bound on the agent's: the
-  RSSM's block GRU with its hidden layer (4 D^2 / blocks + 4 H D, agent/rssm.py) and the
-  MLPs of the heads on the latent features (agent/model.py), F x units for the first
-  layer and units^2 for each one after it, F = deter + stoch x classes."""
+  """{config key: weights of the layers it sizes most}, a lower bound on the agent's:
+  the RSSM's block GRU with its hidden layer (4 D^2 / blocks + 4 H D, agent/rssm.py),
+  its stoch layers in and out (2 H S C), and the MLPs of the heads on the latent
+  features (agent/model.py), F x units for the first layer and units^2 for each one
+  after it, F = deter + stoch x classes."""
   d, h, g = a.rssm.deter, a.rssm.hidden, a.rssm.blocks
-  feat = d + a.rssm.stoch * a.rssm.classes
-  parts = {'agent.rssm.deter': 4 * d * d // g + 4 * h * d}
+  s, k = a.rssm.stoch, a.rssm.classes
+  stoch = 'agent.rssm.classes' if k >= s else 'agent.rssm.stoch'
+  parts = {'agent.rssm.deter': 4 * d * d // g + 4 * h * d, stoch: 2 * h * s * k}
+  feat_key = stoch if s * k > d else 'agent.rssm.deter'
   for part in ('rewhead', 'conhead', 'policy', 'value'):
     units, layers = a[part].units, a[part].layers
-    parts[f'agent.{part}.units'] = (feat * units + units * units * (layers - 1)
-                                    if layers >= 1 else 0)
+    if layers < 1:
+      continue
+    first = (d + s * k) * units
+    key = f'agent.{part}.units' if units >= d + s * k else feat_key
+    parts[key] = parts.get(key, 0) + first
+    parts[f'agent.{part}.units'] = (
+        parts.get(f'agent.{part}.units', 0) + units * units * (layers - 1))
   return parts
 
 

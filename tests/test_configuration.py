@@ -107,6 +107,10 @@ def test_impossible_combinations_are_named():
      r'available; use a smaller agent.rssm.deter or a size preset \(size1m ... size400m\)$'),
     ({'agent.policy.units': 10 ** 9, 'script': 'eval_only'}, r'agent.policy.units=1000000000 '
      r'makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB, more than'),
+    # The latent features (stoch x classes) size the heads' first layers: named, not the
+    # heads' units=16.
+    ({'agent.rssm.classes': 10 ** 8}, r'agent.rssm.classes=100000000 makes an agent of at '
+     r'least [\d.e+]+ weights'),
     ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
     # Overflowed the timers: an 'unexpected' OverflowError, or an env error of the task.
     ({'run.env_timeout': float('inf')}, r'run.env_timeout=inf must be > 0 and <= 1e6'),
