@@ -73,13 +73,36 @@ def _weights_at_least(a):
   return parts
 
 
-def _check_agent_memory(c):
+def _conv_weights_at_least(a):
+  """{config key: weights} of the image encoder's and decoder's convolutions after
+  their first (kernel^2 x depth^2 x mults[i - 1] x mults[i], agent/nets.py): an env
+  with image observations has both."""
+  parts = {}
+  for part in ('enc', 'dec'):
+    depth, kernel, mults = a[part].depth, a[part].kernel, tuple(a[part].mults)
+    parts[f'agent.{part}.depth'] = sum(
+        kernel * kernel * depth * depth * m0 * m1 for m0, m1 in zip(mults, mults[1:]))
+  return parts
+
+
+def check_agent_memory(config, obs_space):
+  """finalize's check of the agent's weights against the memory available, once the
+  env's spaces are known (before the agent is built): with images the conv stacks
+  count too (agent.enc.depth=1e8 grew until the OOM killer ended the run, no line)."""
+  if any(s.dtype == 'uint8' and len(s.shape) == 3 for s in obs_space.values()):
+    _check_agent_memory(config, _conv_weights_at_least(config.agent))
+
+
+def _check_agent_memory(c, more=None):
   """An agent whose weights (with the optimizer's two moments when it trains) cannot
   fit in the memory available: agent.rssm.deter=1e9 grew until the OOM killer ended
-  the run (SIGKILL, no line), once TensorFlow had loaded."""
+  the run (SIGKILL, no line), once TensorFlow had loaded. `more`: weights of parts
+  that only the env's spaces tell."""
   from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
   available = memory.available_bytes()
   parts = _weights_at_least(c.agent)
+  for key, n in (more or {}).items():
+    parts[key] = parts.get(key, 0) + n
   copies = 1 if c.script == 'eval_only' else 3
   need = 4 * copies * sum(parts.values())  # float32
   if available is None or need <= available:

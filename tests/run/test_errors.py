@@ -562,6 +562,24 @@ def test_a_model_too_big_for_memory_is_named_not_unexpected():
                          'or a machine with more memory'), line
 
 
+def test_a_conv_stack_too_big_for_memory_is_named_before_it_is_built(tmp_path):
+  """agent.enc.depth=1e8 on an image task: the config holds no image size, and the agent
+  grew until Linux's OOM killer ended the run (SIGKILL, no line)."""
+  from configs import dmc
+  c = dmc.get_config('train_eval,debug')
+  c.task, c.logdir = 'dummy_disc', str(tmp_path / 'run')
+  c.agent.enc.depth = 10 ** 8
+  config = configuration.finalize(c)  # no image key known yet: nothing to count
+  env = factories.make_env(config)
+  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
+  env.close()
+  with pytest.raises(configuration.ConfigError, match=(
+      r'^agent.enc.depth=100000000 makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB '
+      r'with the optimizer, more than the [\d.]+ GiB of memory available; use a smaller '
+      r'agent.enc.depth or a size preset')):
+    factories.make_agent(config, obs_space, act_space)
+
+
 @pytest.mark.parametrize('parallel, mode', [(False, 'train'), (True, 'eval')])
 def test_an_env_that_builds_but_cannot_step_writes_nothing(tmp_path, parallel, mode):
   """A bad camera fails at the env's first step, not its build: the run stops before
