@@ -15,6 +15,9 @@ class Space:
 
   def __init__(self, dtype, shape=(), low=None, high=None):
     self.dtype = np.dtype(dtype)
+    if self.dtype.kind not in 'biuf':  # was "Invalid integer data type 'U'." of np.iinfo
+      raise ValueError(f'Space of dtype {self.dtype.name}: a space holds bool, integer or '
+                       'float values')
     shape = (shape,) if isinstance(shape, int) else tuple(int(x) for x in shape)
     self.shape = shape
     if low is None:

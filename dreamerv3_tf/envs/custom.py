@@ -159,7 +159,7 @@ def _adapt(name, env, gym_options, seed):
       return Gym(env, seed=seed, **dict(gym_options or {}))
     except ValueError as e:  # unsupported spaces, image=True without rgb_array
       raise EnvSetupError(f'{name}: {e}') from None
-  if all(hasattr(env, k) for k in ('obs_space', 'act_space', 'step')):
+  if all(_has(name, env, k) for k in ('obs_space', 'act_space', 'step')):
     for what in ('obs_space', 'act_space'):
       spaces = getattr(env, what)
       if not isinstance(spaces, dict):
@@ -177,6 +177,17 @@ def _adapt(name, env, gym_options, seed):
   raise EnvSetupError(
       f'{name} returned {type(env).__name__}, not an env{hint}: return a gymnasium.Env '
       'or an object with obs_space, act_space and step() (dreamerv3_tf/core/base.py Env)')
+
+
+def _has(name, env, attribute):
+  """hasattr(env, attribute), naming the error of a property that raises (hasattr lets
+  all but AttributeError through: its bare 'RuntimeError: ...' named neither)."""
+  try:
+    return hasattr(env, attribute)
+  except Exception as e:  # noqa: BLE001 - the user's property: named in one line
+    raise EnvSetupError(
+        f'{name}: env.{attribute} raised {type(e).__name__}: {_one_line(e)}'
+        f'{_where(e, type(env).__module__)}') from e
 
 
 def _one_line(error):

@@ -383,3 +383,39 @@ def test_a_space_too_large_for_a_step_is_named_before_its_bounds_are_read(user_d
   assert exit_code(info.value) == 1
   env = envs.make_env('py_hugespace:Env', env_config(side=64), seed=0)  # 16 KiB: fine
   assert env.step({'reset': True, 'action': np.int32(0)})['image'].shape == (64, 64, 4)
+
+
+ODD_SPACES = '''
+import numpy as np
+import dreamerv3_tf.envs.dummy as _dummy
+from dreamerv3_tf.core.spaces import Space
+
+class Env:
+  def __init__(self, kind):
+    self.inner, self.kind = _dummy.Dummy('disc_vec', length=7), kind
+  @property
+  def obs_space(self):
+    if self.kind == 'raises':
+      raise RuntimeError('no spaces before reset')
+    return {**self.inner.obs_space, 'text': Space(np.str_, (3,))}
+  @property
+  def act_space(self):
+    return self.inner.act_space
+  def step(self, action):
+    return self.inner.step(action)
+'''
+
+
+@pytest.mark.parametrize('kind, message', [
+    # 'RuntimeError: no spaces before reset', naming neither the env nor the property.
+    ('raises', r'^oddspaces:Env: env.obs_space raised RuntimeError: no '
+               r'spaces before reset \(oddspaces.py, line \d+\)$'),
+    # "ValueError: Invalid integer data type 'U'.", numpy's, of the Space's default bounds.
+    ('text', r'^oddspaces:Env: env.obs_space raised ValueError: Space of '
+             r'dtype str: a space holds bool, integer or float values \(oddspaces.py, line '
+             r'\d+\)$'),
+])
+def test_a_step_dict_env_whose_spaces_cannot_be_read_is_named(user_dir, kind, message):
+  (user_dir / 'oddspaces.py').write_text(ODD_SPACES)
+  with pytest.raises(EnvSetupError, match=message):
+    envs.make_env('py_oddspaces:Env', env_config(kind=kind), seed=0)
