@@ -5,10 +5,13 @@ uint8) allocates its bounds in its own constructor, where no check of ours can c
 first. With glibc's malloc such an array fails at once (MemoryError: the kernel
 refuses a mapping beyond RAM and swap); with jemalloc, which `main` preloads
 (allocator.py) and which maps with MAP_NORESERVE, it succeeded, numpy filled it, and
-Linux's OOM killer ended the run without a line. While an env is built, the process's
-address space (RLIMIT_AS, soft) is capped at its current size plus the memory
-available (/proc/meminfo's MemAvailable, or less where the process's cgroup allows
-less), so such an allocation fails as a MemoryError and is named in one line.
+Linux's OOM killer ended the run without a line. So where such a malloc is loaded,
+while an env is built, the process's address space (RLIMIT_AS, soft) is capped at its
+current size plus the memory available (/proc/meminfo's MemAvailable, or less where
+the process's cgroup allows less): such an allocation fails as a MemoryError and is
+named in one line. A constructor that reserves address space it does not use (a CUDA
+context) may fail under the cap too; its line says so, and DREAMERV3_TF_MALLOC=system
+(glibc's malloc) builds envs without it.
 """
 
 import contextlib
@@ -77,7 +80,12 @@ def _address_space():
 def capped():
   """Runs the block with RLIMIT_AS at the process's size plus the memory available
   (unless a lower limit is set already, or either cannot be read); restores it after.
-  Yields the bytes available, or None when uncapped."""
+  Yields the bytes available, or None when uncapped: always under glibc's malloc,
+  which refuses an allocation beyond the machine's memory itself."""
+  from dreamerv3_tf import allocator  # reads /proc/self/maps; imports no TensorFlow
+  if not allocator.loaded():
+    yield None
+    return
   available, size = available_bytes(), _address_space()
   try:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -99,9 +107,13 @@ def capped():
 
 
 def is_out_of_memory(error):
-  """A MemoryError, or an OSError ENOMEM (mmap's 'Cannot allocate memory')."""
-  return isinstance(error, MemoryError) or (
-      isinstance(error, OSError) and error.errno == errno.ENOMEM)
+  """A MemoryError, an OSError ENOMEM (mmap's 'Cannot allocate memory'), or an error
+  that says it ran out of memory (a CUDA context: 'CUDA error: out of memory')."""
+  if isinstance(error, MemoryError) or (
+      isinstance(error, OSError) and error.errno == errno.ENOMEM):
+    return True
+  text = str(error).lower()
+  return error is not None and ('out of memory' in text or 'cannot allocate memory' in text)
 
 
 def out_of_memory_note(available):
@@ -109,4 +121,5 @@ def out_of_memory_note(available):
   if available is None:
     return ''
   return (f'; building the env needs more memory than the {available / GIB:.1f} GiB '
-          'available (an observation space too large?)')
+          'available (an observation space too large?; its address space was capped '
+          'there while it was built: DREAMERV3_TF_MALLOC=system builds it without a cap)')
