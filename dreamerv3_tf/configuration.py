@@ -94,25 +94,24 @@ def check_agent_memory(config, obs_space):
 
 
 def _check_agent_memory(c, more=None):
-  """An agent whose weights (with the optimizer's two moments when it trains) cannot
-  fit in the memory available: agent.rssm.deter=1e9 grew until the OOM killer ended
-  the run (SIGKILL, no line), once TensorFlow had loaded. `more`: weights of parts
-  that only the env's spaces tell."""
+  """An agent whose weights alone cannot fit in the memory available: agent.rssm.deter=1e9
+  grew until the OOM killer ended the run (SIGKILL, no line), once TensorFlow had loaded.
+  The weights alone (not the optimizer's moments): on a GPU they live in its memory, but
+  numpy makes their first values here. `more`: weights of parts that only the env's
+  spaces tell."""
   from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
   available = memory.available_bytes()
   parts = _weights_at_least(c.agent)
   for key, n in (more or {}).items():
     parts[key] = parts.get(key, 0) + n
-  copies = 1 if c.script == 'eval_only' else 3
-  need = 4 * copies * sum(parts.values())  # float32
+  need = 4 * sum(parts.values())  # float32
   if available is None or need <= available:
     return
   key = max(parts, key=parts.get)
   value = c.agent[key.split('.')[1]][key.split('.')[2]]
   _check(False, f'{key}={value} makes an agent of at least {sum(parts.values()):.2g} weights, '
-         f'{need / memory.GIB:.3g} GiB{" with the optimizer" if copies > 1 else ""}, more '
-         f'than the {available / memory.GIB:.1f} GiB of memory available; use a smaller '
-         f'{key} or a size preset (size1m ... size400m)')
+         f'{need / memory.GIB:.3g} GiB, more than the {available / memory.GIB:.1f} GiB of '
+         f'memory available; use a smaller {key} or a size preset (size1m ... size400m)')
 
 
 class ConfigError(base.UserError, ValueError):

@@ -103,7 +103,7 @@ def test_impossible_combinations_are_named():
     ({'run.eval_envs': 1025}, r'run.eval_envs=1025 must be <= 1024'),
     # Grew until Linux's OOM killer ended the run (SIGKILL, no line), TensorFlow loaded.
     ({'agent.rssm.deter': 10 ** 9}, r'agent.rssm.deter=1000000000 makes an agent of at least '
-     r'2e\+18 weights, [\d.e+]+ GiB with the optimizer, more than the [\d.]+ GiB of memory '
+     r'2e\+18 weights, [\d.e+]+ GiB, more than the [\d.]+ GiB of memory '
      r'available; use a smaller agent.rssm.deter or a size preset \(size1m ... size400m\)$'),
     ({'agent.policy.units': 10 ** 9, 'script': 'eval_only'}, r'agent.policy.units=1000000000 '
      r'makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB, more than'),

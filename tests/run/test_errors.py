@@ -574,8 +574,8 @@ def test_a_conv_stack_too_big_for_memory_is_named_before_it_is_built(tmp_path):
   obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
   env.close()
   with pytest.raises(configuration.ConfigError, match=(
-      r'^agent.enc.depth=100000000 makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB '
-      r'with the optimizer, more than the [\d.]+ GiB of memory available; use a smaller '
+      r'^agent.enc.depth=100000000 makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB, '
+      r'more than the [\d.]+ GiB of memory available; use a smaller '
       r'agent.enc.depth or a size preset')):
     factories.make_agent(config, obs_space, act_space)
 
