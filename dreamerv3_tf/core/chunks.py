@@ -183,6 +183,31 @@ def read_npz(directory, filename, fs=LOCAL):
         f'Replay file is corrupt: {path} ({type(e).__name__}: {e})', path) from None
 
 
+def _outside(value, space):
+  """A value of `value` (steps of one column) that `space` cannot hold, or None: an
+  integer beyond its bounds (high exclusive, as Space.contains), a float not finite.
+  Float bounds are not checked: actions are stored as the policy made them. A replayed
+  discrete action of 99 was one-hot encoded as zeros and trained on without a word."""
+  if space is None or space.dtype == bool or not value.size:
+    return None
+  if np.issubdtype(space.dtype, np.integer):
+    info = np.iinfo(space.dtype)
+    if np.all(space.low == info.min) and np.all(space.high == info.max):
+      return None  # any value fits (images: uint8 in [0, 255])
+    top = (space.high == info.max) & (value == info.max)
+    bad = (value < space.low) | ((value >= space.high) & ~top)
+  else:
+    bad = ~np.isfinite(value)
+  return value[bad].flat[0] if bad.any() else None
+
+
+def _bounds(space):
+  if np.issubdtype(space.dtype, np.integer):
+    low, high = np.min(space.low), np.max(space.high)
+    return f'{space.dtype.name} [{low}, {high})'
+  return f'{space.dtype.name} (finite)'
+
+
 def npz_damage(directory, filename, fs=LOCAL):
   """-> why npz file `filename` cannot be read (one line), or None. Reads only its zip
   directory, at the file's end: a file cut short (a copy onto a full disk, a killed
@@ -206,12 +231,13 @@ def save_chunk(directory, filename, chunk, fs=LOCAL):
   return write_npz(directory, filename, arrays, fs)
 
 
-def load_chunk(directory, filename, chunk, columns, fs=LOCAL):
+def load_chunk(directory, filename, chunk, columns, fs=LOCAL, spaces=None):
   """Fills `chunk.data` (already allocated from `columns`) from its file.
 
   Columns missing from the file (created by an update after this file was
   written) stay zero. Raises ChunkFileError if the file is missing, corrupt or
-  does not hold `chunk.length` steps of this chunk.
+  does not hold `chunk.length` steps of this chunk, or if a column of `spaces` (the
+  env's, {key: core.spaces.Space}) holds values no step of that env can have.
   """
   path = fs.join(directory, filename)
   arrays = read_npz(directory, filename, fs)
@@ -231,6 +257,11 @@ def load_chunk(directory, filename, chunk, columns, fs=LOCAL):
       raise ChunkFileError(
           f'Replay file {path}: column {name!r} is {value.dtype}{list(value.shape)}, '
           f'expected {col.dtype}{list(expected)}', path)
+    bad = _outside(value, spaces.get(name)) if spaces else None
+    if bad is not None:
+      raise ChunkFileError(
+          f'Replay file {path}: column {name!r} holds {bad}, which its space '
+          f'{_bounds(spaces[name])} cannot (a file of another run, or edited?)', path)
     chunk.data[name][:chunk.length] = value
   if 'stepid' not in names:
     raise ChunkFileError(f'Replay file is corrupt: {path} (no stepid column)', path)

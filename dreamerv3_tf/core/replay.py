@@ -89,6 +89,9 @@ class Replay:
           f'{length}; no sequence could ever be sampled')
     self.length = length
     self.capacity = capacity
+    # The env's spaces ({key: core.spaces.Space}), if the run sets them: `load` then
+    # refuses a file whose columns hold values no step of that env can have.
+    self.spaces = None
     self.chunksize = chunksize
     self.online = bool(online)
     self.name = name
@@ -493,7 +496,7 @@ class Replay:
                              e['size'], columns)
       chunk.length, chunk.start = e['length'], e['start']
       if e['file']:
-        chunklib.load_chunk(directory, e['file'], chunk, columns, fs)
+        chunklib.load_chunk(directory, e['file'], chunk, columns, fs, self.spaces)
         chunk.release_evicted()
       elif chunk.length:
         raise ValueError(f'Replay {self.name}: chunk {e["key"]} has steps but no file')

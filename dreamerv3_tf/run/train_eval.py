@@ -121,6 +121,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   # Replay locks each of its methods: the streams sample on their own threads while
   # the driver adds steps here (tests/test_data.py checks it without a lock around).
   replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}
+  for replay in replays.values():  # a resume refuses replay files of values it cannot hold
+    replay.spaces = {**obs_space, **act_space}
   stream = lambda name, mode: common.closing(
       cleanup, factories.make_stream(config, replays[name], mode))
   replay_train = replays['replay_train']

@@ -315,6 +315,39 @@ def test_missing_or_corrupt_chunk_raises_naming_the_file(tmp_path):
     replaylib.Replay(length=3, capacity=100).load(str(tmp_path), state)
 
 
+def test_a_chunk_of_values_outside_the_envs_spaces_is_named(tmp_path):
+  """A valid npz of the right columns whose discrete action is 99 of Discrete(4) (a file
+  of another run, or edited): one-hot encoded as zeros and trained on without a word."""
+  from dreamerv3_tf.core.spaces import Space
+  replay = replaylib.Replay(length=4, capacity=100, chunksize=8)
+  for t in range(30):
+    replay.add({**make_step(t), 'action': np.int32(t % 4)}, worker=0)
+  state = replay.save(str(tmp_path))
+  spaces = {'action': Space(np.int32, (), 0, 4), 'vec': Space(np.float32, (3,)),
+            'reward': Space(np.float32), 'is_first': Space(bool),
+            'image': Space(np.uint8, (8, 8, 3))}
+  fresh = replaylib.Replay(length=4, capacity=100, chunksize=8)
+  fresh.spaces = spaces
+  fresh.load(str(tmp_path), state)  # its own files: all in the spaces
+  victim = state['files'][1]
+  for column, value, shown in (('action', 99, '99'), ('vec', np.nan, 'nan')):
+    with np.load(tmp_path / victim) as f:
+      arrays = {k: f[k] for k in f.files}
+    names = [str(x) for x in arrays['columns']]
+    good = arrays[f'col{names.index(column)}'].copy()
+    arrays[f'col{names.index(column)}'][2] = value
+    np.savez(tmp_path / victim, **arrays)
+    fresh = replaylib.Replay(length=4, capacity=100, chunksize=8)
+    fresh.spaces = spaces
+    with pytest.raises(chunklib.ChunkFileError, match=(
+        f"^Replay file {tmp_path}/{victim}: column '{column}' holds {shown}, which its "
+        r'space (int32 \[0, 4\)|float32 \(finite\)) cannot \(a file of another run, or '
+        r'edited\?\)$')):
+      fresh.load(str(tmp_path), state)
+    arrays[f'col{names.index(column)}'] = good
+    np.savez(tmp_path / victim, **arrays)
+
+
 def test_load_with_other_selector_kind_is_named(tmp_path):
   replay = replaylib.Replay(length=4, capacity=100, chunksize=8)
   fill(replay, 30)
