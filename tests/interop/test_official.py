@@ -135,6 +135,19 @@ def test_a_latest_file_that_is_not_text_is_named(tmp_path):
   assert str(error.value) == f'{tmp_path}/ckpt/latest: not a text file naming a save folder'
 
 
+@pytest.mark.parametrize('latest, what', [('', 'is empty'), ('gone', "names the save "
+                                          "folder 'gone', which is not there")])
+def test_a_latest_file_that_names_no_folder_is_named(tmp_path, latest, what):
+  """Both said '<logdir>/ckpt/: no agent.pkl (pass an official logdir, its ckpt/ or a
+  save folder)', which the path given was."""
+  folder = write_official(tmp_path, {'w': np.zeros(2, np.float32)})
+  (tmp_path / 'ckpt' / 'latest').write_text(latest)
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.read(tmp_path)
+  assert str(error.value) == (f'{tmp_path}/ckpt/latest {what}; pass a save folder itself: '
+                              f'--checkpoint={folder}')
+
+
 def test_written_logdir_serves_export_eval_only_and_from_checkpoint(tmp_path, golden):
   params, meta = golden
   source = write_official(tmp_path / 'official', params)
