@@ -405,6 +405,10 @@ def _parse_steps(text):
   # nan and inf passed (nan < 0 is False) and printed a row of step nan.
   if not steps or not all(0 <= s < math.inf for s in steps):
     raise argparse.ArgumentTypeError(f'expected non-negative steps; got {text!r}')
+  twice = [s for i, s in enumerate(steps) if s in steps[:i]]
+  if twice:  # printed the same rows again, once per copy
+    raise argparse.ArgumentTypeError(f'step {twice[0]:g} is given twice in {text!r}; give '
+                                     'each step once')
   return steps
 
 

@@ -334,6 +334,12 @@ def test_bad_inputs(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith('Error: ') and len(err.splitlines()) == 1, err  # no usage block
+  # Printed the rows of step 1000 twice (exit 0).
+  with pytest.raises(SystemExit) as e:
+    plot.main(['--logdirs', str(logdir), '--table', '1000,2000,1e3'])
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      "Error: argument --table: step 1000 is given twice in '1000,2000,1e3'; give each step "
+      'once (see --help)\n')
 
 
 @pytest.mark.parametrize('logdir, how', [
