@@ -20,7 +20,6 @@ ours and the reference alike. Imports matplotlib
 
 import os
 import signal
-import stat
 import sys
 
 if __name__ == '__main__':  # first: the imports below take a moment (matplotlib)
@@ -38,6 +37,7 @@ import numpy as np  # noqa: E402
 from dreamerv3_tf import reference  # noqa: E402
 from dreamerv3_tf.core import base  # noqa: E402
 from dreamerv3_tf import stop_signals  # noqa: E402
+from dreamerv3_tf.core.files import special_file  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
 
 TRAIN_KEY = 'episode/score'
@@ -499,10 +499,10 @@ def main(argv=None):
     parser.error(f'--svg writes {svg}, which is a directory; move it away or give another '
                  '--out')
   for path in dict.fromkeys(x for x in (args.out, args.out and _png(args.out), svg) if x):
-    kind = _special_kind(path)
+    kind = special_file(path, devices=True)
     if kind:  # /dev/null wrote /dev/null.png (a file in /dev, as root); a pipe's name
       # .png was replaced by a regular file
-      parser.error(f'--out {args.out}: {path} is a {kind}, not an image file; give the '
+      parser.error(f'--out {args.out}: {path} is {kind}, not an image file; give the '
                    "image's path, e.g. curves.png (for the table alone, give --table "
                    'without --out)')
   folder = os.path.dirname(os.path.abspath(args.out)) if args.out else ''
@@ -543,18 +543,6 @@ def main(argv=None):
     print(f'{word}; --out is left as it was or written whole', file=sys.stderr, flush=True)
     return code
   return 0
-
-
-def _special_kind(path):
-  """What `path` is if it exists and is neither a regular file nor a directory (a
-  device, a named pipe, a socket), else None."""
-  try:
-    mode = os.stat(path).st_mode
-  except (OSError, ValueError):
-    return None
-  kinds = ((stat.S_ISCHR, 'character device'), (stat.S_ISBLK, 'block device'),
-           (stat.S_ISFIFO, 'named pipe'), (stat.S_ISSOCK, 'socket'))
-  return next((name for test, name in kinds if test(mode)), None)
 
 
 def _png(out):

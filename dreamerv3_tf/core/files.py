@@ -54,14 +54,18 @@ class LocalFiles:
 LOCAL = LocalFiles()
 
 
-def special_file(path):
+def special_file(path, devices=False):
   """'a named pipe' or 'a socket' if local `path` is one (opening a pipe blocks until
-  another process opens its other end), else None; /dev/null and other devices pass."""
+  another process opens its other end), with `devices` also 'a character device' or 'a
+  block device', else None; without, /dev/null and other devices pass."""
   try:
     mode = os.stat(path).st_mode
-  except OSError:  # missing, or a broken link: the other checks name it
+  except (OSError, ValueError):  # missing, a broken link, a NUL: the other checks name it
     return None
-  return 'a named pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else None
+  kinds = [(stat.S_ISFIFO, 'a named pipe'), (stat.S_ISSOCK, 'a socket')]
+  if devices:
+    kinds += [(stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device')]
+  return next((name for test, name in kinds if test(mode)), None)
 
 
 def write_atomic(path, data, fs=LOCAL):

@@ -1,4 +1,4 @@
-"""A cap on what an env's constructor may reserve: the memory the machine has free.
+"""A cap on what an env's constructor may reserve: the memory the machine has.
 
 An env that declares an enormous observation (a gymnasium Box of 100000x100000x3
 uint8) allocates its bounds in its own constructor, where no check of ours can come
@@ -7,11 +7,13 @@ refuses a mapping beyond RAM and swap); with jemalloc, which `main` preloads
 (allocator.py) and which maps with MAP_NORESERVE, it succeeded, numpy filled it, and
 Linux's OOM killer ended the run without a line. So where such a malloc is loaded,
 while an env is built, the process's address space (RLIMIT_AS, soft) is capped at its
-current size plus the memory available (/proc/meminfo's MemAvailable, or less where
-the process's cgroup allows less): such an allocation fails as a MemoryError and is
-named in one line. A constructor that reserves address space it does not use (a CUDA
-context) may fail under the cap too; its line says so, and DREAMERV3_TF_MALLOC=system
-(glibc's malloc) builds envs without it.
+current size plus the memory it could ever have (/proc/meminfo's MemTotal and
+SwapTotal, or its cgroup's limit where lower): such an allocation fails as a
+MemoryError and is named in one line, as under glibc's rule. Not the memory available
+now: a constructor that reserves address space it does not use (a CUDA context, a
+file it maps) would fail on a busy machine; if one needs more than the machine has,
+its line says so, and DREAMERV3_TF_MALLOC=system (glibc's malloc) builds envs without
+the cap.
 """
 
 import contextlib
@@ -42,6 +44,26 @@ def available_bytes():
     if cap.isdigit() and int(cap) < 2 ** 60:  # 'max', or v1's 'unlimited' 2^63 - page
       available = min(available, max(0, int(cap) - used))
   return available
+
+
+def total_bytes():
+  """The memory this process could ever have: MemTotal and SwapTotal, lowered to its
+  cgroup's limit (v2 or v1); None where /proc/meminfo cannot be read."""
+  try:
+    with open('/proc/meminfo') as f:
+      fields = dict(line.split(':', 1) for line in f if ':' in line)
+    total = sum(int(fields[k].split()[0]) * 1024 for k in ('MemTotal', 'SwapTotal'))
+  except (OSError, KeyError, ValueError, IndexError):
+    return None
+  for limit, _ in _cgroup_files():
+    try:
+      with open(limit) as f:
+        cap = f.read().strip()
+    except OSError:
+      continue
+    if cap.isdigit() and int(cap) < 2 ** 60:  # 'max', or v1's 'unlimited' 2^63 - page
+      total = min(total, int(cap))
+  return total
 
 
 def _cgroup_files():
@@ -78,30 +100,30 @@ def _address_space():
 
 @contextlib.contextmanager
 def capped():
-  """Runs the block with RLIMIT_AS at the process's size plus the memory available
-  (unless a lower limit is set already, or either cannot be read); restores it after.
-  Yields the bytes available, or None when uncapped: always under glibc's malloc,
-  which refuses an allocation beyond the machine's memory itself."""
+  """Runs the block with RLIMIT_AS at the process's size plus the memory it could ever
+  have (unless a lower limit is set already, or either cannot be read); restores it
+  after. Yields that memory in bytes, or None when uncapped: always under glibc's
+  malloc, which refuses an allocation beyond the machine's memory itself."""
   from dreamerv3_tf import allocator  # reads /proc/self/maps; imports no TensorFlow
   if not allocator.loaded():
     yield None
     return
-  available, size = available_bytes(), _address_space()
+  total, size = total_bytes(), _address_space()
   try:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
   except (OSError, ValueError):
     soft = hard = None
-  if available is None or size is None or soft is None:
+  if total is None or size is None or soft is None:
     yield None
     return
-  cap = size + available
+  cap = size + total
   infinite = resource.RLIM_INFINITY
   if (soft != infinite and soft <= cap) or (hard != infinite and hard < cap):
     yield None  # a limit of the user's own is lower: it stands
     return
   resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
   try:
-    yield available
+    yield total
   finally:
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
@@ -116,10 +138,11 @@ def is_out_of_memory(error):
   return error is not None and ('out of memory' in text or 'cannot allocate memory' in text)
 
 
-def out_of_memory_note(available):
+def out_of_memory_note(total):
   """What a constructor's memory error adds to its line."""
-  if available is None:
+  if total is None:
     return ''
-  return (f'; building the env needs more memory than the {available / GIB:.1f} GiB '
-          'available (an observation space too large?; its address space was capped '
-          'there while it was built: DREAMERV3_TF_MALLOC=system builds it without a cap)')
+  return (f'; building the env needs more memory than the {total / GIB:.1f} GiB this '
+          'machine has, swap included (an observation space too large?; its address space '
+          'was capped there while it was built: DREAMERV3_TF_MALLOC=system builds it '
+          'without a cap)')

@@ -93,19 +93,19 @@ def make_env(task, env_config, seed, mode='train'):
   """
   if mode not in ('train', 'eval'):
     raise ValueError(f"make_env mode must be 'train' or 'eval', got {mode!r}")
-  with memory.capped() as available:  # an enormous space: a line, not the OOM killer
+  with memory.capped() as total:  # an enormous space: a line, not the OOM killer
     try:
       env = make_suite_env(task, env_config, seed, mode)
     except wrappers.EnvSetupError as e:
-      if available is None or not memory.is_out_of_memory(e.__cause__):
+      if total is None or not memory.is_out_of_memory(e.__cause__):
         raise
-      raise type(e)(f'{e}{memory.out_of_memory_note(available)}') from e.__cause__
+      raise type(e)(f'{e}{memory.out_of_memory_note(total)}') from e.__cause__
     except (MemoryError, OSError) as e:
-      if available is None or not memory.is_out_of_memory(e):
+      if total is None or not memory.is_out_of_memory(e):
         raise
       raise wrappers.EnvSetupError(
           f'{task}: {type(e).__name__}: {" ".join(str(e).split())}'
-          f'{memory.out_of_memory_note(available)}') from e
+          f'{memory.out_of_memory_note(total)}') from e
   wrappers.check_space_sizes(env)  # before anything reads the bounds of a space
   time_limit = int(_get(env_config, 'time_limit', 0) or 0)
   if time_limit > 0:

@@ -323,12 +323,13 @@ def test_a_constructor_that_reserves_more_than_the_memory_available_is_named(
   # As under main's jemalloc (this process may run glibc's malloc, which needs no cap).
   monkeypatch.setattr(allocator, 'loaded', lambda: '/usr/lib/libjemalloc.so.2')
   (user_dir / 'reserves.py').write_text(RESERVES)
-  gib = int(memory.available_bytes() / memory.GIB) + 2
+  gib = int(memory.total_bytes() / memory.GIB) + 2
   with pytest.raises(EnvSetupError, match=(
       r'^reserves:make\(gib=\d+\) raised OSError: \[Errno 12\] Cannot allocate memory '
       r'\(reserves.py, line \d+\); building the env needs more memory than the [\d.]+ GiB '
-      r'available \(an observation space too large\?; its address space was capped there '
-      r'while it was built: DREAMERV3_TF_MALLOC=system builds it without a cap\)$')):
+      r'this machine has, swap included \(an observation space too large\?; its address '
+      r'space was capped there while it was built: DREAMERV3_TF_MALLOC=system builds it '
+      r'without a cap\)$')):
     envs.make_env('py_reserves:make', env_config(gib=gib), seed=0)
   # The cap is the constructor's only: the same reservation works after it.
   import mmap
