@@ -27,43 +27,49 @@ GIB = 2 ** 30
 def available_bytes():
   """The memory this process may still take: MemAvailable, lowered to its cgroup's
   limit less its usage (cgroup v2 or v1); None where /proc/meminfo cannot be read."""
-  try:
-    with open('/proc/meminfo') as f:
-      fields = dict(line.split(':', 1) for line in f if ':' in line)
-    available = int(fields['MemAvailable'].split()[0]) * 1024
-  except (OSError, KeyError, ValueError, IndexError):
-    return None
-  for limit, usage in _cgroup_files():
-    try:
-      with open(limit) as f:
-        cap = f.read().strip()
-      with open(usage) as f:
-        used = int(f.read().strip())
-    except (OSError, ValueError):
-      continue
-    if cap.isdigit() and int(cap) < 2 ** 60:  # 'max', or v1's 'unlimited' 2^63 - page
-      available = min(available, max(0, int(cap) - used))
+  available = _meminfo('MemAvailable')
+  for cap, used in _cgroup_limits() if available is not None else ():
+    if used is not None:
+      available = min(available, max(0, cap - used))
   return available
 
 
 def total_bytes():
   """The memory this process could ever have: MemTotal and SwapTotal, lowered to its
   cgroup's limit (v2 or v1); None where /proc/meminfo cannot be read."""
+  total = _meminfo('MemTotal', 'SwapTotal')
+  for cap, _ in _cgroup_limits() if total is not None else ():
+    total = min(total, cap)
+  return total
+
+
+def _meminfo(*keys):
+  """The sum of /proc/meminfo's `keys` in bytes, or None."""
   try:
     with open('/proc/meminfo') as f:
       fields = dict(line.split(':', 1) for line in f if ':' in line)
-    total = sum(int(fields[k].split()[0]) * 1024 for k in ('MemTotal', 'SwapTotal'))
+    return sum(int(fields[k].split()[0]) * 1024 for k in keys)
   except (OSError, KeyError, ValueError, IndexError):
     return None
-  for limit, _ in _cgroup_files():
+
+
+def _cgroup_limits():
+  """(limit, usage or None) in bytes of each memory cgroup of this process that has a
+  limit."""
+  for limit, usage in _cgroup_files():
     try:
       with open(limit) as f:
         cap = f.read().strip()
     except OSError:
       continue
-    if cap.isdigit() and int(cap) < 2 ** 60:  # 'max', or v1's 'unlimited' 2^63 - page
-      total = min(total, int(cap))
-  return total
+    if not (cap.isdigit() and int(cap) < 2 ** 60):  # 'max', or v1's 'unlimited' 2^63 - page
+      continue
+    try:
+      with open(usage) as f:
+        used = int(f.read().strip())
+    except (OSError, ValueError):
+      used = None
+    yield int(cap), used
 
 
 def _cgroup_files():
