@@ -19,13 +19,15 @@ import os
 import platform
 import sys
 
+from dreamerv3_tf.core.malloc import FAST as _FAST
+from dreamerv3_tf.core.malloc import loaded  # noqa: F401  (allocator.loaded: the startup's)
+
 ENV = 'DREAMERV3_TF_MALLOC'
 # Set in the second start (to the library); it keeps that start from running a third.
 _STARTED = 'DREAMERV3_TF_MALLOC_STARTED'
 # Best first: jemalloc was the fastest to the first update, TCMalloc next (session 9).
 LIBRARIES = ('libjemalloc.so.2', 'libjemalloc.so.1', 'libjemalloc.so',
              'libtcmalloc_minimal.so.4', 'libtcmalloc.so.4')
-_FAST = ('jemalloc', 'tcmalloc', 'mimalloc')  # a user's own preload counts too
 
 
 class Error(Exception):
@@ -74,20 +76,6 @@ def choose(environ=None, dirs=None):
   if not elf:
     raise Error(f'{ENV}={value}: not a shared library (no ELF header); {hint}')
   return os.path.abspath(value)
-
-
-def loaded(maps='/proc/self/maps'):
-  """The file of a jemalloc, TCMalloc or mimalloc mapped into this process, or None."""
-  try:
-    with open(maps) as f:
-      for line in f:
-        fields = line.split(maxsplit=5)  # address perms offset dev inode [path]
-        path = fields[5].strip() if len(fields) == 6 else ''
-        if any(x in os.path.basename(path) for x in _FAST):
-          return path
-  except OSError:
-    return None
-  return None
 
 
 def describe():

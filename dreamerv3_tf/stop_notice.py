@@ -15,6 +15,7 @@ import threading
 import time
 
 from dreamerv3_tf import startup
+from dreamerv3_tf import stop_signals
 
 # How long the handler may take before the line is printed: it runs within
 # milliseconds whenever the main thread is in Python code.
@@ -34,7 +35,7 @@ def watch(handled, delay=DELAY):
   read, write = os.pipe()
   os.set_blocking(write, False)  # the C-level handler must never block on it
   signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-  numbers = {int(signal.SIGINT), int(signal.SIGTERM), int(signal.SIGHUP)}
+  numbers = {int(x) for x in stop_signals.SIGNALS}
 
   def run():
     while True:
@@ -46,8 +47,9 @@ def watch(handled, delay=DELAY):
         if handled():
           return
         time.sleep(0.02)
-      what = ('SIGTERM' if signal.SIGTERM in received else
-              'SIGHUP' if signal.SIGHUP in received else 'Ctrl-C')
+      named = [x for x in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+               if x in received]
+      what = signal.Signals(named[0]).name if named else 'Ctrl-C'
       try:
         startup.say(f'{what} received: stopping once the call TensorFlow is in returns (an '
                     'XLA compile or an update: up to minutes for big models); a second one '

@@ -1,4 +1,5 @@
-"""Ctrl-C, SIGTERM and SIGHUP for every command (main, export, plot, the official importer).
+"""Ctrl-C, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 for every command (main, export, plot, the
+official importer).
 
 While a command starts (imports and flags: numpy, absl, matplotlib take up to a few
 seconds), Ctrl-C printed a traceback and SIGTERM ended it without a word. Nothing is
@@ -10,8 +11,10 @@ interpreter's shutdown, which puts Python handlers back to the default (exit -2)
 Another kind already pending then (two within one C call) is ignored as well, not
 reported by Python as a race.
 SIGHUP (the terminal closed, an ssh session dropped) stops it the same way: it ended
-the program without a word, also in a log file it wrote to. A signal the shell made
-ignored (`nohup`; Ctrl-C of a job started with `&` in a script) stays ignored.
+the program without a word, also in a log file it wrote to. So do SIGUSR1 and SIGUSR2,
+which schedulers send ahead of a job's end (SLURM's `--signal=USR1@90`): their default
+ended it with exit 138 and no line. A signal the shell made ignored (`nohup`; Ctrl-C of
+a job started with `&` in a script) stays ignored.
 A stdout whose reader ended, or whose file cannot take more (a full disk), is one
 line too (`stdout_failed`). Imports nothing heavy.
 """
@@ -31,15 +34,28 @@ class HungUp(KeyboardInterrupt):
   """SIGHUP, raised like Ctrl-C's KeyboardInterrupt."""
 
 
-# The signals a command stops on.
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+class UserSignal(KeyboardInterrupt):
+  """SIGUSR1 or SIGUSR2 (`signum`), raised like Ctrl-C's KeyboardInterrupt."""
+
+  def __init__(self, signum):
+    super().__init__()
+    self.signum = signum
+
+
+# The signals a command stops on; those after the first three kill it by default.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+_USER = (signal.SIGUSR1, signal.SIGUSR2)
 
 
 def word_and_code(stop):
   """('Terminated', 143) for a Terminated, the SIGHUP's words and 129 for a HungUp,
-  else ('Interrupted', 130)."""
+  the SIGUSR1's or SIGUSR2's and 128 + its number for a UserSignal, else
+  ('Interrupted', 130)."""
   if isinstance(stop, HungUp):
     return 'Hung up (SIGHUP: its terminal closed)', 129
+  if isinstance(stop, UserSignal):
+    name = signal.Signals(stop.signum).name
+    return f"Stopped by {name} (a scheduler's notice of a job's end?)", 128 + stop.signum
   return ('Terminated', 143) if isinstance(stop, Terminated) else ('Interrupted', 130)
 
 
@@ -56,8 +72,9 @@ def install():
   signal.signal(signal.SIGTERM, stopped_while_starting)
   if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
     signal.signal(signal.SIGINT, stopped_while_starting)
-  if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # not nohup'd
-    signal.signal(signal.SIGHUP, stopped_while_starting)
+  for number in (signal.SIGHUP, *_USER):
+    if signal.getsignal(number) == signal.SIG_DFL:  # not nohup'd, not ignored
+      signal.signal(number, stopped_while_starting)
 
 
 def ctrl_c_is_ours():
@@ -80,8 +97,9 @@ def take_over(handler=stop):
   signal.signal(signal.SIGTERM, handler)
   if ctrl_c_is_ours():
     signal.signal(signal.SIGINT, handler)
-  if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, stopped_while_starting):
-    signal.signal(signal.SIGHUP, handler)
+  for number in (signal.SIGHUP, *_USER):
+    if signal.getsignal(number) in (signal.SIG_DFL, stopped_while_starting):
+      signal.signal(number, handler)
 
 
 def ignore():
@@ -111,6 +129,8 @@ def _quiet_race(unraisable):
 
 
 def exception(signum):
+  if signum in _USER:
+    return UserSignal(signum)
   return {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}.get(signum, KeyboardInterrupt)()
 
 

@@ -30,7 +30,9 @@ runpy.run_module({module!r}, run_name='__main__')
 @pytest.mark.parametrize('sig, code, word', [
     ('SIGINT', 130, 'Interrupted'), ('SIGTERM', 143, 'Terminated'),
     # The terminal closed: it ended the command without a word.
-    ('SIGHUP', 129, 'Hung up (SIGHUP: its terminal closed)')])
+    ('SIGHUP', 129, 'Hung up (SIGHUP: its terminal closed)'),
+    # A scheduler's notice (SLURM's --signal=USR2@60): exit 140 without a word.
+    ('SIGUSR2', 140, "Stopped by SIGUSR2 (a scheduler's notice of a job's end?)")])
 def test_a_stop_signal_while_a_command_starts_is_one_line(tmp_path, module, sig, code, word):
   script = SCRIPT.format(first_call=FIRST_CALL[module], module=module)
   result = subprocess.run([sys.executable, '-c', script, sig], cwd=tmp_path,

@@ -34,7 +34,7 @@ POLL = 0.02   # seconds between looks at the process's threads
 RELEASE = 0.1  # seconds between calls of `release` while the call runs
 
 _TASKS = '/proc/self/task'
-_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def supported():

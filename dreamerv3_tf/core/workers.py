@@ -46,6 +46,10 @@ from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import wire
 
 _MAX_CONSECUTIVE_RESTARTS = 3
+# Signals that may reach the whole process group (Ctrl-C; a scheduler's SIGUSR1 or
+# SIGUSR2 sent to every process of a job): a worker ignores them and the parent, which
+# stops on them, decides when workers stop.
+GROUP_SIGNALS = {signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2}
 
 
 class RemoteEnv(base.Env):
@@ -353,7 +357,7 @@ class _Worker:
     # Ctrl-C reaches the whole process group, also while the worker's interpreter
     # starts, before _serve ignores it: it is born with SIGINT blocked (exec keeps
     # the mask), else that Ctrl-C printed its traceback on the run's stderr.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
     try:
       self.proc = subprocess.Popen(
           [sys.executable, '-c', _BOOT, str(child.fileno())],
@@ -440,8 +444,9 @@ def _kill_all(workers):
 def _serve(fd):
   """Worker loop: build the env, then answer one observation per action."""
   # Ctrl-C reaches the whole process group; the parent decides when workers stop.
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
-  signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending one is dropped
+  for number in GROUP_SIGNALS:
+    signal.signal(number, signal.SIG_IGN)
+  signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)  # a pending one is dropped
   conn = mpc.Connection(fd)
   env = None
   try:

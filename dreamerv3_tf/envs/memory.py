@@ -21,6 +21,8 @@ import errno
 import os
 import resource
 
+from dreamerv3_tf.core import malloc
+
 GIB = 2 ** 30
 
 
@@ -110,8 +112,7 @@ def capped():
   have (unless a lower limit is set already, or either cannot be read); restores it
   after. Yields that memory in bytes, or None when uncapped: always under glibc's
   malloc, which refuses an allocation beyond the machine's memory itself."""
-  from dreamerv3_tf import allocator  # reads /proc/self/maps; imports no TensorFlow
-  if not allocator.loaded():
+  if not malloc.loaded():
     yield None
     return
   total, size = total_bytes(), _address_space()

@@ -204,22 +204,29 @@ def test_sys_exit_of_an_env_in_this_process_is_named():
     workers.step_all([_FailsAfterReset('exit')], [act(False)], ['my env'])
 
 
-def test_ctrl_c_while_a_worker_starts_is_no_traceback(monkeypatch, capfd):
+@pytest.mark.parametrize('sig', ['SIGINT', 'SIGUSR1', 'SIGUSR2'])
+def test_ctrl_c_while_a_worker_starts_is_no_traceback(monkeypatch, capfd, sig):
   """Ctrl-C reaches the whole process group: one landing while a worker's interpreter
-  starts (before _serve ignores SIGINT) killed it with a traceback on the run's stderr."""
+  starts (before _serve ignores SIGINT) killed it with a traceback on the run's stderr.
+  So may a scheduler's SIGUSR1 or SIGUSR2 (SLURM's --signal), whose default killed the
+  worker, there or later: the parent stops on them and decides when workers stop."""
   import signal
   import subprocess
   popen = subprocess.Popen
+  number = getattr(signal, sig)
 
   def interrupted_at_birth(*args, **kwargs):
     proc = popen(*args, **kwargs)
-    os.kill(proc.pid, signal.SIGINT)  # before its interpreter has loaded anything
+    os.kill(proc.pid, number)  # before its interpreter has loaded anything
     return proc
 
   monkeypatch.setattr(workers.subprocess, 'Popen', interrupted_at_birth)
   remote = workers.RemoteEnv(0, DUMMY, timeout=30)
   try:
     assert remote.step(act(True))['is_first']
+    pid = remote.pid
+    os.kill(pid, number)  # once it serves
+    assert not remote.step(act(False))['is_first'] and remote.pid == pid
   finally:
     remote.close()
   assert 'Traceback' not in capfd.readouterr().err

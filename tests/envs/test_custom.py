@@ -318,10 +318,10 @@ def test_a_constructor_that_reserves_more_than_the_memory_available_is_named(
     user_dir, monkeypatch):
   """A gymnasium Box of 100000x100000x3 uint8: with jemalloc (main preloads it) its
   arrays were reserved, numpy filled them, and the OOM killer ended the run, no line."""
-  from dreamerv3_tf import allocator
+  from dreamerv3_tf.core import malloc
   from dreamerv3_tf.envs import memory
   # As under main's jemalloc (this process may run glibc's malloc, which needs no cap).
-  monkeypatch.setattr(allocator, 'loaded', lambda: '/usr/lib/libjemalloc.so.2')
+  monkeypatch.setattr(malloc, 'loaded', lambda: '/usr/lib/libjemalloc.so.2')
   (user_dir / 'reserves.py').write_text(RESERVES)
   gib = int(memory.total_bytes() / memory.GIB) + 2
   with pytest.raises(EnvSetupError, match=(
@@ -337,7 +337,7 @@ def test_a_constructor_that_reserves_more_than_the_memory_available_is_named(
   assert envs.make_env('py_corridor:Corridor', env_config(), seed=0) is not None
   # Under glibc's malloc, which refuses such an allocation itself, nothing is capped (a
   # CUDA context reserves address space it does not use).
-  monkeypatch.setattr(allocator, 'loaded', lambda: None)
+  monkeypatch.setattr(malloc, 'loaded', lambda: None)
   assert envs.make_env('py_reserves:make', env_config(gib=gib), seed=0) is not None
 
 

@@ -677,8 +677,11 @@ def resumed_and_training(logdir, *args):
     (signal.SIGINT, 130, 'Interrupted', True),
     # The terminal closed (an ssh session dropped): it ended without a word, also in
     # the log file its output went to.
-    (signal.SIGHUP, 129, 'Hung up (SIGHUP: its terminal closed)', False)],
-    ids=['ctrl_c', 'sigterm', 'ctrl_c_held', 'sighup'])
+    (signal.SIGHUP, 129, 'Hung up (SIGHUP: its terminal closed)', False),
+    # A scheduler's notice ahead of a job's end (SLURM's --signal=USR1@90): it ended the
+    # run with exit 138 and no line.
+    (signal.SIGUSR1, 138, "Stopped by SIGUSR1 (a scheduler's notice of a job's end?)", False)],
+    ids=['ctrl_c', 'sigterm', 'ctrl_c_held', 'sighup', 'sigusr1'])
 def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
     logdir, capsys, sig, code, word, repeated):
   ckpt = logdir / 'ckpt'
