@@ -502,6 +502,32 @@ def train_ratio_warning(config):
           'env steps, so the run may look hung')
 
 
+# An eval or a report this long passes without a progress line: the configs play 1-3
+# episodes and run 1 batch.
+MANY_EVAL_EPISODES = 100
+MANY_REPORT_BATCHES = 100
+
+
+def look_hung_warnings(config):
+  """-> warning lines for the settings that make the run go long without a progress line
+  (run.train_ratio, run.eval_eps, run.report_batches): eval_eps=1e9 played episodes for
+  ever after the first report, and report_batches=1e5 stayed in its first report, each
+  without a word."""
+  lines = [train_ratio_warning(config)]
+  reports = config.script != 'eval_only' and config.run.report_every != 0  # 0: never
+  if reports and config.script == 'train_eval' and config.run.eval_eps > MANY_EVAL_EPISODES:
+    lines.append(f'Warning: run.eval_eps={config.run.eval_eps:,} makes every eval (each '
+                 f'run.report_every) play {config.run.eval_eps:,} whole episodes before '
+                 'training goes on; the configs play 1-3, and no progress line comes '
+                 'meanwhile, so the run may look hung')
+  if reports and config.run.report_batches > MANY_REPORT_BATCHES:
+    lines.append(f'Warning: run.report_batches={config.run.report_batches:,} makes every '
+                 f'report (each run.report_every) run {config.run.report_batches:,} batches '
+                 'before training goes on; the configs run 1, and no progress line comes '
+                 'meanwhile, so the run may look hung')
+  return [x for x in lines if x]
+
+
 def ignored_from_checkpoint(config):
   """-> a warning line when a resume of `config.logdir` is given another
   run.from_checkpoint than its config.json holds (the one it started from, or the last

@@ -319,8 +319,7 @@ def main(argv):
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   try:
     configuration.finalize(config)
-    warning = configuration.train_ratio_warning(config)
-    if warning:
+    for warning in configuration.look_hung_warnings(config):
       print(warning, file=sys.stderr, flush=True)
     configuration.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads

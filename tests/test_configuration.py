@@ -812,6 +812,28 @@ def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
     assert bool(configuration.train_ratio_warning(c)) == warned
 
 
+def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
+  """eval_eps=1e9 played episodes for ever after the first report, and report_batches=1e5
+  stayed in its first report, without a line (sweep 35)."""
+  (tmp_path / 'file').write_text('')
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}/file',
+                    '--config.run.eval_eps=1000000000', '--config.run.report_batches=100000')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 3, result.stderr
+  assert lines[0].startswith('Warning: run.eval_eps=1,000,000,000 makes every eval '), lines
+  assert lines[1].startswith('Warning: run.report_batches=100,000 makes every report '), lines
+  assert lines[2].startswith('Config error: --logdir '), lines
+  for script, eps, batches, every, warned in (
+      ('train_eval', 100, 100, 300, 0), ('train_eval', 101, 101, 300, 2),
+      ('train', 101, 101, 300, 1),  # no eval
+      ('train_eval', 101, 101, 0, 0),  # no reports, no evals
+      ('eval_only', 101, 101, 300, 0)):  # its episodes are its output
+    c = dmc.get_config('debug')
+    c.script, c.run.eval_eps, c.run.report_batches, c.run.report_every = (
+        script, eps, batches, every)
+    assert len(configuration.look_hung_warnings(c)) == warned, (script, eps, batches, every)
+
+
 @pytest.mark.parametrize('task, meant', [
     ('walker_walk', 'dmc_walker_walk'), ('ball_in_cup_catch', 'dmc_ball_in_cup_catch'),
     ('CartPole-v1', 'gym_CartPole-v1'), ('corridor:Corridor-v0', 'gym_corridor:Corridor-v0'),
