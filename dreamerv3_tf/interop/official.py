@@ -142,9 +142,9 @@ def find_folder(path):
             f'{latest}: not a text file naming a save folder') from None
       # An empty file, or a folder since deleted, was '<ckpt>/: no agent.pkl (pass an
       # official logdir, ...)', which the path given was.
-      folders = sorted(x.rstrip('/') for x in tf.io.gfile.listdir(ckpt)
-                       if tf.io.gfile.exists(os.path.join(ckpt, x.rstrip('/'), 'agent.pkl')))
       if not name or not tf.io.gfile.isdir(os.path.join(ckpt, name)):
+        folders = sorted(x.rstrip('/') for x in tf.io.gfile.listdir(ckpt) if tf.io.gfile.exists(
+            os.path.join(ckpt, x.rstrip('/'), 'agent.pkl')))
         what = 'is empty' if not name else f'names the save folder {name!r}, which is not there'
         hint = (f'pass a save folder itself: --checkpoint={os.path.join(ckpt, folders[-1])}'
                 if folders else f'{ckpt} holds no save folder with an agent.pkl')
