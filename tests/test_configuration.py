@@ -998,9 +998,11 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
 def test_the_readme_command_run_outside_the_checkout_names_its_config_file(tmp_path):
   # Said 'cannot load the config file configs/gym.py: No such file or directory', with
   # no way on: configs/ is relative to the directory the command runs from.
+  # PYTHONPATH: this checkout's package, installed or not (as in the tests beside it).
+  env = dict(os.environ, PYTHONPATH=ROOT)
   result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,quick',
-       f'--logdir={tmp_path}/quick'], cwd=tmp_path, capture_output=True, text=True,
+       f'--logdir={tmp_path}/quick'], cwd=tmp_path, env=env, capture_output=True, text=True,
       timeout=120)
   assert result.returncode == 2 and result.stdout == '', result.stderr[-2000:]
   assert result.stderr.splitlines() == [
