@@ -32,6 +32,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from dreamerv3_tf import allocator
+from dreamerv3_tf import memory_watch
 from dreamerv3_tf import startup
 from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
@@ -317,6 +318,8 @@ def main(argv):
     config.logdir = os.path.expanduser(logdir)
   stop_signals.take_over(_on_signal)
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
+  # Out of memory: one line of ours, not the OOM killer's SIGKILL without one.
+  memory_watch.watch(lambda: _kept(config))
   try:
     configuration.finalize(config)
     for warning in configuration.look_hung_warnings(config):

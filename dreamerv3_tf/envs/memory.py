@@ -26,11 +26,23 @@ from dreamerv3_tf.core import malloc
 GIB = 2 ** 30
 
 
+def left_bytes():
+  """(bytes, cgroup): what this process may still take before Linux's OOM killer ends
+  one (MemAvailable and SwapFree, lowered to its cgroup's limit less its working set),
+  and the directory of the cgroup whose limit that is (None: the machine's). (None,
+  None) where /proc/meminfo cannot be read."""
+  left, where = _meminfo('MemAvailable', 'SwapFree'), None
+  for cap, used, directory in _cgroup_limits() if left is not None else ():
+    if used is not None and cap - used < left:
+      left, where = max(0, cap - used), directory
+  return left, where
+
+
 def available_bytes():
   """The memory this process may still take: MemAvailable, lowered to its cgroup's
   limit less its usage (cgroup v2 or v1); None where /proc/meminfo cannot be read."""
   available = _meminfo('MemAvailable')
-  for cap, used in _cgroup_limits() if available is not None else ():
+  for cap, used, _ in _cgroup_limits() if available is not None else ():
     if used is not None:
       available = min(available, max(0, cap - used))
   return available
@@ -40,7 +52,7 @@ def total_bytes():
   """The memory this process could ever have: MemTotal and SwapTotal, lowered to its
   cgroup's limit (v2 or v1); None where /proc/meminfo cannot be read."""
   total = _meminfo('MemTotal', 'SwapTotal')
-  for cap, _ in _cgroup_limits() if total is not None else ():
+  for cap, _, _ in _cgroup_limits() if total is not None else ():
     total = min(total, cap)
   return total
 
@@ -56,8 +68,8 @@ def _meminfo(*keys):
 
 
 def _cgroup_limits():
-  """(limit, usage or None) in bytes of each memory cgroup of this process that has a
-  limit."""
+  """(limit, usage or None, its directory) in bytes of each memory cgroup of this
+  process that has a limit; usage is its working set (less inactive page cache)."""
   for limit, usage in _cgroup_files():
     try:
       with open(limit) as f:
@@ -71,7 +83,19 @@ def _cgroup_limits():
         used = int(f.read().strip())
     except (OSError, ValueError):
       used = None
-    yield int(cap), used
+    directory = os.path.dirname(usage)
+    yield int(cap), used and used - _inactive_file(directory), directory
+
+
+def _inactive_file(cgroup):
+  """The cgroup's page cache that nobody used lately, which the kernel frees before it
+  kills: its usage counts it (after a save of the replay, GBs), the OOM killer does not."""
+  try:
+    with open(os.path.join(cgroup, 'memory.stat')) as f:
+      stat = dict(line.split() for line in f if len(line.split()) == 2)
+    return int(stat.get('total_inactive_file', stat.get('inactive_file', 0)))  # v1, v2
+  except (OSError, ValueError):
+    return 0
 
 
 def _cgroup_files():
