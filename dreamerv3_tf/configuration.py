@@ -94,24 +94,92 @@ def check_agent_memory(config, obs_space):
 
 
 def _check_agent_memory(c, more=None):
-  """An agent whose weights alone cannot fit in the memory available: agent.rssm.deter=1e9
+  """An agent whose weights cannot fit in the memory available: agent.rssm.deter=1e9
   grew until the OOM killer ended the run (SIGKILL, no line), once TensorFlow had loaded.
-  The weights alone (not the optimizer's moments): on a GPU they live in its memory, but
-  numpy makes their first values here. `more`: weights of parts that only the env's
-  spaces tell."""
+  On an accelerator the weights alone count (they live in its memory, but numpy makes
+  their first values here). Training on this host's CPU also keeps the optimizer's two
+  moments per weight and makes a gradient of each: deter=hidden=8192 of the debug preset
+  (1.5 GiB of weights) passed, and the OOM killer ended the run at its first update with
+  19 GB resident. `more`: weights of parts that only the env's spaces tell."""
   from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
   available = memory.available_bytes()
   parts = _weights_at_least(c.agent)
   for key, n in (more or {}).items():
     parts[key] = parts.get(key, 0) + n
-  need = 4 * sum(parts.values())  # float32
+  weights = sum(parts.values())
+  on_cpu = c.script != 'eval_only' and not _accelerator(c)
+  need = 4 * weights * (4 if on_cpu else 1)  # float32
   if available is None or need <= available:
     return
   key = max(parts, key=parts.get)
   value = c.agent[key.split('.')[1]][key.split('.')[2]]
-  _check(False, f'{key}={value} makes an agent of at least {sum(parts.values()):.2g} weights, '
-         f'{need / memory.GIB:.3g} GiB, more than the {available / memory.GIB:.1f} GiB of '
-         f'memory available; use a smaller {key} or a size preset (size1m ... size400m)')
+  what = (f'training it on this CPU takes at least {need / memory.GIB:.3g} GiB (the weights, '
+          "the optimizer's two moments and the gradients)" if on_cpu else
+          f'{need / memory.GIB:.3g} GiB')
+  _check(False, f'{key}={value} makes an agent of at least {weights:.2g} weights, {what}, '
+         f'more than the {available / memory.GIB:.1f} GiB of memory available; use a '
+         f'smaller {key} or a size preset (size1m ... size400m)')
+
+
+def _accelerator(c):
+  """Whether the agent's weights will live on an accelerator, as far as can be told
+  before TensorFlow loads: a TPU run, or an NVIDIA GPU that CUDA_VISIBLE_DEVICES
+  leaves visible."""
+  if c.distribute == 'tpu' or os.path.exists('/dev/accel0'):  # TPU VMs (v4 and later)
+    return True
+  return (os.path.exists('/dev/nvidiactl')
+          and os.environ.get('CUDA_VISIBLE_DEVICES', '0').strip() not in ('', '-1'))
+
+
+def replay_step_bytes(config, obs_space, act_space):
+  """{column: bytes} of one step in the train replay (core/replay.py): the env's
+  observations and actions, the policy's latent (dyn/deter, dyn/stoch, float32; none
+  for the random agent) and the step's id."""
+  import numpy as np
+  from dreamerv3_tf.core import replay
+  columns = {k: s for k, s in {**obs_space, **act_space}.items() if not base.is_log_key(k)}
+  sizes = {k: np.dtype(s.dtype).itemsize * math.prod(s.shape) for k, s in columns.items()}
+  if not config.random_agent:
+    r = config.agent.rssm
+    sizes.update({'dyn/deter': 4 * r.deter, 'dyn/stoch': 4 * r.stoch * r.classes})
+  sizes['stepid'] = replay.STEPID_BYTES
+  return sizes
+
+
+def check_replay_memory(config, obs_space, act_space):
+  """-> a warning line when the train replay, full, needs more memory than is available
+  now, else None; raises ConfigError when it needs more than the machine has at all.
+  The replay keeps every step in memory until replay.size: dmc.py's vision preset
+  (22.6 KB a step, 1.1M steps: 23 GiB) ran for days, until Linux's OOM killer ended it
+  without a line, and every resume would load that replay again."""
+  from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
+  sizes = replay_step_bytes(config, obs_space, act_space)
+  step = sum(sizes.values())
+  steps = min(int(config.replay.size), int(config.run.steps))
+  need, total, available = steps * step, memory.total_bytes(), memory.available_bytes()
+  if total is None or available is None or need <= available:
+    return None
+  top = sorted(sizes.items(), key=lambda x: -x[1])[:3]
+  what = ', '.join(f'{k} {_bytes(n)}' for k, n in top)
+  fits = max(0, available) // step
+  text = (f'replay.size={config.replay.size:,} and run.steps={config.run.steps:,}: the train '
+          f'replay holds {steps:,} steps of {_bytes(step)} each ({what}, ...) in memory, '
+          f'{_bytes(need)}, more than the ')
+  if need > total:
+    _check(False, text + f"{_bytes(total)} it may ever use (RAM and swap, or its cgroup's "
+           "limit; Linux's OOM killer would end the run without a line); give a smaller "
+           f'replay.size: {fits:,} steps fit in the memory available now')
+  return ('Warning: ' + text + f'{_bytes(available)} available now: the run may '
+          f"be ended by Linux's OOM killer once its replay grows past about {fits:,} steps; "
+          'a smaller replay.size keeps it in memory')
+
+
+def _bytes(n):
+  """n bytes as text: '12.3 KB', '24.8 GB'."""
+  for unit, size in (('GB', 1e9), ('MB', 1e6), ('KB', 1e3)):
+    if n >= size:
+      return f'{n / size:.3g} {unit}'
+  return f'{n} B'
 
 
 class ConfigError(base.UserError, ValueError):

@@ -103,8 +103,10 @@ def test_impossible_combinations_are_named():
     ({'run.eval_envs': 1025}, r'run.eval_envs=1025 must be <= 1024'),
     # Grew until Linux's OOM killer ended the run (SIGKILL, no line), TensorFlow loaded.
     ({'agent.rssm.deter': 10 ** 9}, r'agent.rssm.deter=1000000000 makes an agent of at least '
-     r'2e\+18 weights, [\d.e+]+ GiB, more than the [\d.]+ GiB of memory '
-     r'available; use a smaller agent.rssm.deter or a size preset \(size1m ... size400m\)$'),
+     r'2e\+18 weights, (training it on this CPU takes at least )?[\d.e+]+ GiB.*, more than '
+     r'the [\d.]+ GiB of memory available; use a smaller agent.rssm.deter or a size preset '
+     r'\(size1m ... size400m\)$'),
+    # eval_only keeps no optimizer: its weights alone count.
     ({'agent.policy.units': 10 ** 9, 'script': 'eval_only'}, r'agent.policy.units=1000000000 '
      r'makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB, more than'),
     # The latent features (stoch x classes) size the heads' first layers: named, not the
@@ -993,6 +995,31 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   assert lines[0].startswith(f'Config error: {message}'), lines[0]
   assert result.stdout == '' and os.listdir(tmp_path) == []  # nothing under ~/logdir
 
+
+
+@pytest.mark.parametrize('accelerator', [False, True])
+def test_an_agent_whose_optimizer_cannot_fit_is_refused_when_it_trains_on_the_cpu(
+    monkeypatch, accelerator):
+  """deter=hidden=8192 of the debug preset: its weights (1.5 GiB) passed, and training on
+  the CPU, with two moments and a gradient per weight, reached 19 GB at its first update,
+  where the OOM killer ended it (no line). On a GPU or TPU host the weights alone count."""
+  from dreamerv3_tf.envs import memory
+  c = dmc.get_config('train_eval,debug')
+  c.agent.rssm.update(deter=8192, hidden=8192)
+  weights = sum(configuration._weights_at_least(c.agent).values())
+  monkeypatch.setattr(memory, 'available_bytes', lambda: 8 * weights)  # 2x the weights' bytes
+  monkeypatch.setattr(configuration, '_accelerator', lambda config: accelerator)
+  if accelerator:
+    configuration.finalize(c)
+    return
+  with pytest.raises(configuration.ConfigError, match=(
+      r"^agent.rssm.deter=8192 makes an agent of at least 4e\+08 weights, training it on this "
+      r"CPU takes at least 6.01 GiB \(the weights, the optimizer's two moments and the "
+      r'gradients\), more than the 3.0 GiB of memory available; use a smaller '
+      r'agent.rssm.deter or a size preset')):
+    configuration.finalize(c)
+  c.script = 'eval_only'  # no optimizer
+  configuration.finalize(c)
 
 
 def test_the_readme_command_run_outside_the_checkout_names_its_config_file(tmp_path):

@@ -114,6 +114,10 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     _check_eval_spaces(config.task, (obs_space, act_space), driver_eval)
   # A resume of the same config whose env changed: before the agent is built.
   configuration.check_spaces(config.logdir, obs_space, act_space)
+  # Each process's replay would outgrow its machine's memory: before anything is written.
+  warning = configuration.check_replay_memory(config, obs_space, act_space)
+  if warning:
+    print(warning, file=sys.stderr, flush=True)
   notes.agent()
   agent = factories.make_agent(config, obs_space, act_space)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates

@@ -26,6 +26,7 @@ import pytest
 import tensorflow as tf
 
 import cli_zygote
+from configs import dmc
 import faulty_env
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -574,8 +575,9 @@ def test_a_conv_stack_too_big_for_memory_is_named_before_it_is_built(tmp_path):
   obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
   env.close()
   with pytest.raises(configuration.ConfigError, match=(
-      r'^agent.enc.depth=100000000 makes an agent of at least [\d.e+]+ weights, [\d.e+]+ GiB, '
-      r'more than the [\d.]+ GiB of memory available; use a smaller '
+      r'^agent.enc.depth=100000000 makes an agent of at least [\d.e+]+ weights, (training it '
+      r'on this CPU takes at least )?[\d.e+]+ GiB.*, more than the [\d.]+ GiB of memory '
+      r'available; use a smaller '
       r'agent.enc.depth or a size preset')):
     factories.make_agent(config, obs_space, act_space)
 
@@ -593,6 +595,60 @@ def test_an_env_that_builds_but_cannot_step_writes_nothing(tmp_path, parallel, m
   finally:
     undo()
   assert not (tmp_path / 'run').exists()
+
+
+def test_a_replay_that_cannot_fit_in_memory_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch):
+  """The replay keeps every step in memory up to replay.size: dmc.py's vision preset
+  (22.6 KB a step over 1.1M steps) ran until Linux's OOM killer ended it, no line. The
+  machine's memory is made small here: 300 steps of a 64x64x3 image and the rest."""
+  from dreamerv3_tf.envs import memory
+  config = make_run_config(tmp_path / 'run', task='dummy_disc', random_agent=True,
+                           steps=300, report_every=-1)
+  monkeypatch.setattr(memory, 'total_bytes', lambda: 2_000_000)
+  monkeypatch.setattr(memory, 'available_bytes', lambda: 1_000_000)
+  with pytest.raises(configuration.ConfigError) as error:
+    train_eval.train_eval(config)
+  assert main.describe(error.value) == (
+      'Config error: replay.size=10,000 and run.steps=300: the train replay holds 300 '
+      'steps of 12.3 KB each (image 12.3 KB, stepid 20 B, vector 16 B, ...) in memory, '
+      "3.7 MB, more than the 2 MB it may ever use (RAM and swap, or its cgroup's limit; "
+      "Linux's OOM killer would end the run without a line); give a smaller replay.size: 81 "
+      'steps fit in the '
+      'memory available now')
+  assert not (tmp_path / 'run').exists()
+
+
+def test_a_replay_that_outgrows_the_memory_available_now_is_a_warning():
+  from dreamerv3_tf.core.spaces import Space
+  from dreamerv3_tf.envs import memory
+  c = dmc.get_config('train_eval,vision')  # 1.1M steps of a 64x64x3 image, size12m
+  obs = {'image': Space(np.uint8, (64, 64, 3)), 'reward': Space(np.float32),
+         **{k: Space(bool) for k in ('is_first', 'is_last', 'is_terminal')}}
+  act = {'action': Space(np.float32, (6,), -1, 1)}
+  sizes = configuration.replay_step_bytes(c, obs, act)
+  assert sizes == {'image': 12288, 'reward': 4, 'is_first': 1, 'is_last': 1,
+                   'is_terminal': 1, 'action': 24, 'dyn/deter': 4 * 2048,
+                   'dyn/stoch': 4 * 32 * 16, 'stepid': 20}
+  need = 1_100_000 * sum(sizes.values())
+  with monkeypatch_memory(memory, total=2 * need, available=need // 2):
+    warning = configuration.check_replay_memory(c, obs, act)
+  assert warning.startswith('Warning: replay.size=5,000,000 and run.steps=1,100,000: the '
+                            'train replay holds 1,100,000 steps of 22.6 KB each (image '
+                            '12.3 KB, dyn/deter 8.19 KB, dyn/stoch 2.05 KB, ...)'), warning
+  assert warning.endswith("available now: the run may be ended by Linux's OOM killer once "
+                          'its replay grows past about 550,000 steps; a smaller replay.size '
+                          'keeps it in memory'), warning
+  with monkeypatch_memory(memory, total=2 * need, available=need):
+    assert configuration.check_replay_memory(c, obs, act) is None
+
+
+@contextlib.contextmanager
+def monkeypatch_memory(memory, total, available):
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(memory, 'total_bytes', lambda: total)
+    patch.setattr(memory, 'available_bytes', lambda: available)
+    yield
 
 
 def test_eval_envs_of_other_spaces_than_the_train_envs_write_nothing(tmp_path, monkeypatch):
