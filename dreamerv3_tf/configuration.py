@@ -148,10 +148,12 @@ def replay_step_bytes(config, obs_space, act_space):
 
 def check_replay_memory(config, obs_space, act_space):
   """-> a warning line when the train replay, full, needs more memory than is available
-  now, else None; raises ConfigError when it needs more than the machine has at all.
-  The replay keeps every step in memory until replay.size: dmc.py's vision preset
-  (22.6 KB a step, 1.1M steps: 23 GiB) ran for days, until Linux's OOM killer ended it
-  without a line, and every resume would load that replay again."""
+  now (or than the machine has at all), else None. The replay keeps every step in memory
+  up to replay.size: dmc.py's vision preset (22.6 KB a step, 1.1M steps: 23 GiB) ran for
+  days until Linux's OOM killer ended it, and atari.py's (5M steps of 19.5 KB) could never
+  fit in 24 GB. A warning, not an error: a run meant to be stopped long before its
+  run.steps (on a CPU, atari.py's 51M steps take years) is fine, and memory_watch stops
+  one that runs out with its own line."""
   from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
   sizes = replay_step_bytes(config, obs_space, act_space)
   step = sum(sizes.values())
@@ -162,16 +164,13 @@ def check_replay_memory(config, obs_space, act_space):
   top = sorted(sizes.items(), key=lambda x: -x[1])[:3]
   what = ', '.join(f'{k} {_bytes(n)}' for k, n in top)
   fits = max(0, available) // step
-  text = (f'replay.size={config.replay.size:,} and run.steps={config.run.steps:,}: the train '
-          f'replay holds {steps:,} steps of {_bytes(step)} each ({what}, ...) in memory, '
-          f'{_bytes(need)}, more than the ')
-  if need > total:
-    _check(False, text + f"{_bytes(total)} it may ever use (RAM and swap, or its cgroup's "
-           "limit; Linux's OOM killer would end the run without a line); give a smaller "
-           f'replay.size: {fits:,} steps fit in the memory available now')
-  return ('Warning: ' + text + f'{_bytes(available)} available now: the run may '
-          f"be ended by Linux's OOM killer once its replay grows past about {fits:,} steps; "
-          'a smaller replay.size keeps it in memory')
+  than = (f"the {_bytes(total)} it may ever use (RAM and swap, or its cgroup's limit)"
+          if need > total else f'the {_bytes(available)} available now')
+  return (f'Warning: replay.size={config.replay.size:,} and run.steps={config.run.steps:,}: '
+          f'the train replay will hold {steps:,} steps of {_bytes(step)} each ({what}, ...) '
+          f'in memory, {_bytes(need)}, more than {than}: the run will run out of memory once '
+          f'its replay grows past about {fits:,} steps; a smaller replay.size lets it run to '
+          'its end')
 
 
 def _bytes(n):
