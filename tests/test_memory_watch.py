@@ -67,6 +67,8 @@ def test_the_watch_stops_the_run_with_one_line_only_as_the_victim(monkeypatch, c
 
 
 HOG = '''
+import time
+
 import numpy as np
 import dreamerv3_tf.envs.dummy as _dummy
 
@@ -74,10 +76,12 @@ _kept = []
 
 
 class Hog(_dummy.Dummy):
-  """Keeps 32 MB more at every step."""
+  """Keeps 16 MB more at every step, at most 0.6 GB/s: the watch polls every 50 ms,
+  and the margin is 128 MiB here (a faster hog could pass it between two polls)."""
 
   def step(self, action):
-    _kept.append(np.ones(4 * 2 ** 20))
+    _kept.append(np.ones(2 * 2 ** 20))
+    time.sleep(0.02)
     return super().step(action)
 
 
@@ -115,7 +119,7 @@ def memory_cgroup(limit):
 
 
 def test_a_run_that_runs_out_of_memory_in_a_cgroup_stops_with_one_line(tmp_path):
-  """A real run in a memory cgroup of 1.5 GB, its env keeping 32 MB a step: the kernel
+  """A real run in a memory cgroup of 1.5 GB, its env keeping 16 MB a step: the kernel
   would kill it (SIGKILL: returncode -9); the watch stops it first."""
   cgroup = memory_cgroup(1536 * 2 ** 20)
   if cgroup is None:
