@@ -63,6 +63,17 @@ def _members(cgroup):
   return pids
 
 
+def zfs_reclaimable(path='/proc/spl/kstat/zfs/arcstats'):
+  """Bytes ZFS's cache (ARC) would give back under pressure, which MemAvailable does not
+  count (on a ZFS root it can hold half the RAM): its size above its floor; 0 without ZFS."""
+  try:
+    with open(path) as f:
+      stats = {p[0]: p[-1] for p in (line.split() for line in f) if len(p) == 3}
+    return max(0, int(stats['size']) - int(stats['c_min']))
+  except (OSError, KeyError, ValueError):
+    return 0
+
+
 def resident_bytes():
   """The memory this process made that is resident (RssAnon: not its mapped libraries,
   which the kernel can drop), or None."""
@@ -98,7 +109,11 @@ def watch(tail, poll=POLL, exit=os._exit):
   def run():
     while not stopped.wait(poll):
       left, cgroup = memory.left_bytes()
-      if left is None or left >= floor or not is_the_victim(cgroup):
+      if left is None or left >= floor:
+        continue
+      if cgroup is None:
+        left += zfs_reclaimable()
+      if left >= floor or not is_the_victim(cgroup):
         continue
       try:
         text = line(left, total, tail())

@@ -41,11 +41,23 @@ def test_the_victim_is_the_process_of_the_highest_oom_score_among_those_that_cou
   assert not memory_watch.is_the_victim(cgroup=str(cgroup), pid=10, proc=proc)
 
 
-@pytest.mark.parametrize('victim', [True, False])
-def test_the_watch_stops_the_run_with_one_line_only_as_the_victim(monkeypatch, capfd, victim):
+def test_zfs_cache_above_its_floor_counts_as_left(tmp_path):
+  """MemAvailable leaves ZFS's ARC out, which the kernel shrinks before it kills."""
+  arcstats = tmp_path / 'arcstats'
+  arcstats.write_text('13 1 0x01 123 33456 12345 67890\nname    type data\nhits    4    123\n'
+                      'size    4    9000000000\nc_min    4    1000000000\n')
+  assert memory_watch.zfs_reclaimable(str(arcstats)) == 8 * 10 ** 9
+  assert memory_watch.zfs_reclaimable(str(tmp_path / 'none')) == 0
+
+
+@pytest.mark.parametrize('victim, zfs', [(True, 0), (False, 0), (True, 10 ** 9)])
+def test_the_watch_stops_the_run_with_one_line_only_as_the_victim(
+    monkeypatch, capfd, victim, zfs):
   monkeypatch.setattr(memory, 'total_bytes', lambda: 10 ** 10)
   monkeypatch.setattr(memory, 'left_bytes', lambda: (5 * 10 ** 7, None))
   monkeypatch.setattr(memory_watch, 'is_the_victim', lambda cgroup: victim)
+  monkeypatch.setattr(memory_watch, 'zfs_reclaimable', lambda: zfs)
+  victim = victim and not zfs
   codes, done = [], threading.Event()
   thread = memory_watch.watch(
       lambda: '; checkpoints saved so far are kept', poll=0.01,
