@@ -74,23 +74,11 @@ def zfs_reclaimable(path='/proc/spl/kstat/zfs/arcstats'):
     return 0
 
 
-def resident_bytes():
-  """The memory this process made that is resident (RssAnon: not its mapped libraries,
-  which the kernel can drop), or None."""
-  try:
-    with open('/proc/self/status') as f:
-      for line in f:
-        if line.startswith('RssAnon:'):
-          return int(line.split()[1]) * 1024
-  except (OSError, ValueError, IndexError):
-    pass
-  return None
-
-
 def line(left, total, tail):
   """The run's one line; `tail` says what was kept (main._kept)."""
   gb = lambda n: f'{n / 1e9:.1f} GB'
-  held = resident_bytes()
+  # RssAnon: what the process made, not its mapped libraries, which the kernel can drop.
+  held = memory.status_bytes('RssAnon')
   held = f'the run holds {gb(held)}, and ' if held else ''
   return (f'Out of memory: {held}{gb(left)} is left of the {gb(total)} it may use (RAM and '
           "swap, or its cgroup's limit), so Linux's OOM killer would end it now, without a "

@@ -118,12 +118,12 @@ def _cgroup_files():
   return pairs
 
 
-def _address_space():
-  """This process's virtual size in bytes (VmSize), or None."""
+def status_bytes(field):
+  """A size in bytes from this process's /proc/self/status ('VmSize', 'RssAnon'), or None."""
   try:
     with open('/proc/self/status') as f:
       for line in f:
-        if line.startswith('VmSize:'):
+        if line.startswith(field + ':'):
           return int(line.split()[1]) * 1024
   except (OSError, ValueError, IndexError):
     pass
@@ -139,7 +139,7 @@ def capped():
   if not malloc.loaded():
     yield None
     return
-  total, size = total_bytes(), _address_space()
+  total, size = total_bytes(), status_bytes('VmSize')
   try:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
   except (OSError, ValueError):
