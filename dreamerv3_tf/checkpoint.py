@@ -17,6 +17,7 @@ import json
 import os
 import re
 
+import numpy as np
 import tensorflow as tf
 
 from dreamerv3_tf import checkpoint_damage as damage
@@ -298,6 +299,26 @@ def _read_replay_states(path, names):
     value = reader.get_tensor(damage.replay_state_key(name))
     states.append(json.loads(value.decode() if isinstance(value, bytes) else value))
   return states
+
+
+def made_for(path):
+  """-> what checkpoint `path` records of the run that saved it: the 'made_for' of its
+  loop state (task, spaces, agent settings; run/common.made_for), or for a checkpoint
+  saved before it had one, {'columns': {key: 'float32[4]'}} of its train replay (none
+  while that was empty); {} when it holds neither or cannot be read (its damage is
+  for the checkpoint checks to name)."""
+  try:
+    reader = tf.train.load_checkpoint(path)
+    loop = reader.get_tensor(damage.replay_state_key('loop'))
+    loop = json.loads(loop.decode() if isinstance(loop, bytes) else loop)
+    if isinstance(loop.get('made_for'), dict):
+      return loop['made_for']
+    state = reader.get_tensor(damage.replay_state_key('replay_train'))
+    columns = json.loads(state.decode() if isinstance(state, bytes) else state)['columns']
+    return {'columns': {k: f'{np.dtype(v["dtype"]).name}{list(v["shape"])}'
+                        for k, v in columns.items()}} if columns else {}
+  except Exception:  # noqa: BLE001 - only a better line: without it, TensorFlow's
+    return {}
 
 
 def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):

@@ -1167,10 +1167,22 @@ def agent_difference(logdir, config):
   """-> ['agent.key=<saved> (this run: <now>)', ...] for the agent settings of
   logdir/config.json that differ from `config`'s; [] if none or no readable file."""
   try:
-    saved = _comparable(json.loads(to_json(load_config(logdir)))['agent'], 'agent.')
+    saved = agent_settings(load_config(logdir))
   except ConfigError:
     return []
-  now = _comparable(json.loads(to_json(config))['agent'], 'agent.')
+  return settings_difference(saved, config)
+
+
+def agent_settings(config):
+  """-> {'agent.key': value} of `config`, as JSON gives them back (what a checkpoint
+  records of its agent, see run/common.made_for)."""
+  return _comparable(json.loads(to_json(config))['agent'], 'agent.')
+
+
+def settings_difference(saved, config):
+  """-> ['agent.key=<saved> (this run: <now>)', ...] for the agent_settings `saved`
+  that differ from `config`'s."""
+  now = agent_settings(config)
   return [f'{k}={saved.get(k)!r} (this run: {now.get(k)!r})'
           for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
 

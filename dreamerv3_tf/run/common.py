@@ -245,16 +245,106 @@ def _first_three(differences):
   return '; '.join(differences[:3]) + more
 
 
+def _described(spaces):
+  """{key: 'float32[4]'}: what decides whether a checkpoint's agent and replay fit."""
+  return {k: f'{np.dtype(v.dtype).name}{list(v.shape)}' for k, v in spaces.items()}
+
+
+def made_for(config, obs_space, act_space):
+  """What each checkpoint records of its run (in its loop state), so that a resume can
+  name what it was made for when the logdir's config.json and spaces.json do not tell:
+  a ckpt/ copied into another logdir, a config.json replaced."""
+  from dreamerv3_tf import configuration
+  return {'task': config.task, 'random_agent': bool(config.random_agent),
+          'obs': _described(obs_space), 'act': _described(act_space),
+          'agent': configuration.agent_settings(config)}
+
+
+def _spaces_difference(saved, obs_space, act_space):
+  """-> "its action 'action' is int32[], this run's float32[2]" for the first key whose
+  dtype or shape differs between checkpoint.made_for's `saved` and the spaces now."""
+  now = {('obs', k): v for k, v in _described(obs_space).items()}
+  now.update({('action', k): v for k, v in _described(act_space).items()})
+  if 'obs' in saved:
+    old = {('obs', k): v for k, v in saved['obs'].items()}
+    old.update({('action', k): v for k, v in saved.get('act', {}).items()})
+  else:  # an older checkpoint: its replay's columns, agent outputs ('dyn/deter') left out
+    kind = lambda k: 'action' if k in act_space else 'obs'
+    old = {(kind(k), k): v for k, v in saved.get('columns', {}).items()
+           if k in obs_space or k in act_space or not ('/' in k or k == 'stepid')}
+    if not old:
+      return None
+  for what, key in sorted(set(old) | set(now), key=lambda x: (x[0] != 'obs', x[1])):
+    if old.get((what, key)) != now.get((what, key)):
+      return (f'its {what} {key!r} is {old.get((what, key)) or "(none)"}, this run\'s '
+              f'{now.get((what, key)) or "(none)"}')
+  return None
+
+
+def check_made_for(config, path, obs_space, act_space):
+  """ConfigError (one line) when checkpoint `path`, which a resume is to load, was made
+  for an env of other spaces: its agent's shapes and its replay's columns do not fit.
+  It was TensorFlow's 'Received incompatible tensor with shape (4, 8) when attempting
+  to restore variable with shape (2, 8)' (a random agent's load passed, and the env
+  failed on the saved action)."""
+  from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import configuration
+  saved = checkpointing.made_for(path)
+  difference = _spaces_difference(saved, obs_space, act_space)
+  if not difference:
+    return
+  task = saved.get('task')
+  if task and task != config.task:
+    raise configuration.ConfigError(
+        f'Checkpoint {path} was made for another task, {task}, not {config.task} '
+        f'({difference}): pass --config.task={task} to resume it, or use a new --logdir '
+        f'for {config.task}')
+  if task:  # the same task name: env.* settings, or the env's code, changed
+    raise configuration.ConfigError(
+        f'Checkpoint {path} was made for {task} with other spaces ({difference}): pass '
+        'the env settings it was made with, or use a new --logdir')
+  raise configuration.ConfigError(
+      f'Checkpoint {path} was made for another task or env ({difference}): resume it '
+      f'with the task it was made for, or use a new --logdir for {config.task}')
+
+
 def other_agent(config, path):
   """The line for a resume whose checkpoint `path` does not fit this run's agent because
-  the logdir's config.json had another (run.allow_other_config=True let it run), else
-  None. TensorFlow's line named no setting: 'Found 179 Python objects that were not
-  bound to checkpointed values' (a random agent's), or one variable's shapes."""
+  the logdir's config.json had another (run.allow_other_config=True let it run), or the
+  checkpoint records another (a ckpt/ copied from another run), else None. TensorFlow's
+  line named no setting: 'Found 179 Python objects that were not bound to checkpointed
+  values' (a random agent's), or one variable's shapes."""
   from dreamerv3_tf import configuration
   try:
     saved = configuration.load_config(config.logdir)
   except configuration.ConfigError:
+    saved = None
+  line = saved and _other_agent_of_config(config, path, saved)
+  return line or _other_agent_of_checkpoint(config, path)
+
+
+def _other_agent_of_checkpoint(config, path):
+  from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import configuration
+  saved = checkpointing.made_for(path)
+  if 'agent' not in saved:
     return None
+  if saved.get('random_agent') and not config.random_agent:
+    return (f'Checkpoint {path} was made by a random agent (random_agent=True) and holds '
+            'no weights for this agent: pass --config.random_agent=True to resume it, or '
+            'use a new --logdir')
+  if config.random_agent and not saved.get('random_agent'):
+    return (f'Checkpoint {path} holds a trained agent, which random_agent=True cannot '
+            'resume; drop random_agent, or use a new --logdir')
+  difference = configuration.settings_difference(saved['agent'], config)
+  if not difference:
+    return None
+  return (f'Checkpoint {path} was made for an agent with {_first_three(difference)}: '
+          'pass those agent settings (its size preset) to resume it, or use a new --logdir')
+
+
+def _other_agent_of_config(config, path, saved):
+  from dreamerv3_tf import configuration
   where = os.path.join(config.logdir, 'config.json')
   if saved.random_agent and not config.random_agent:
     return (f'Checkpoint {path} is of a random agent (random_agent=True in {where}) and '

@@ -114,6 +114,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     _check_eval_spaces(config.task, (obs_space, act_space), driver_eval)
   # A resume of the same config whose env changed: before the agent is built.
   configuration.check_spaces(config.logdir, obs_space, act_space)
+  if plan.path:  # and that its checkpoint was made for these spaces (a ckpt/ copied in)
+    common.check_made_for(config, plan.path, obs_space, act_space)
   # Each process's replay would outgrow its machine's memory: before anything is written.
   warning = configuration.check_replay_memory(config, obs_space, act_space)
   if warning:
@@ -171,8 +173,10 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   drivers = {'train': driver_train, 'eval': driver_eval} if evaluate else {
       'train': driver_train}
 
+  made_for = common.made_for(config, obs_space, act_space)
+
   def get_loop():
-    return {'step': int(step), 'updates': int(updates),
+    return {'made_for': made_for, 'step': int(step), 'updates': int(updates),
             'skipped_updates': watch.total,
             'clocks': {k: v.save() for k, v in clocks_.items()},
             'drivers': {k: v.save() for k, v in drivers.items()}}

@@ -492,6 +492,56 @@ def test_a_resume_of_another_agent_that_other_configs_let_run_names_it(logdir):
   assert common.other_agent(saved, 'ckpt-9') is None  # the same agent: TensorFlow's line
 
 
+def test_a_ckpt_copied_into_a_run_of_another_task_names_that_task(logdir, tmp_path):
+  """A ckpt/ of dummy_disc_vec copied into a new logdir of dummy_cont_vec (no config.json
+  nor spaces.json there to tell): the resume loaded it, and an agent's load failed with
+  TensorFlow's 'Received incompatible tensor with shape (4, 8) when attempting to restore
+  variable with shape (2, 8)' (a random agent's passed, and the env failed on the saved
+  action). The checkpoint records what it was made for."""
+  other = tmp_path / 'other'
+  other.mkdir()
+  shutil.copytree(logdir / 'ckpt', other / 'ckpt')
+  before = snapshot(other)
+  latest = tf.train.latest_checkpoint(str(other / 'ckpt'))
+  with pytest.raises(configuration.ConfigError) as error:
+    train_eval.train_eval(make_run_config(
+        other, task='dummy_cont_vec', random_agent=True, steps=SAVED_STEPS + 60))
+  assert str(error.value) == (
+      f'Checkpoint {latest} was made for another task, dummy_disc_vec, not dummy_cont_vec '
+      "(its action 'action' is int32[], this run's float32[2]): pass "
+      '--config.task=dummy_disc_vec to resume it, or use a new --logdir for dummy_cont_vec')
+  assert snapshot(other) == before
+  # Older checkpoints record nothing: their replay's columns tell the spaces.
+  env = factories.make_env(make_run_config(other, task='dummy_cont_vec'))
+  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
+  columns = {'vector': 'float32[4]', 'action': 'int32[]', 'dyn/deter': 'float32[16]',
+             'stepid': 'uint8[20]', 'reward': 'float32[]', 'is_first': 'bool[]',
+             'is_last': 'bool[]', 'is_terminal': 'bool[]'}
+  assert common._spaces_difference({'columns': columns}, obs_space, act_space) == (
+      "its action 'action' is int32[], this run's float32[2]")
+  columns['action'] = 'float32[2]'
+  assert common._spaces_difference({'columns': columns}, obs_space, act_space) is None
+  assert common._spaces_difference({}, obs_space, act_space) is None  # nothing recorded
+
+
+def test_a_ckpt_copied_into_a_run_of_another_agent_names_its_settings(agent_ckpt, tmp_path):
+  """As above, for an agent of other settings: TensorFlow's line named one variable's
+  shapes, and no config.json was there to name the settings."""
+  logdir = tmp_path / 'run'
+  logdir.mkdir()
+  shutil.copytree(agent_ckpt, logdir / 'ckpt')
+  latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  config = make_run_config(logdir, steps=60, train_ratio=0.0)
+  with config.unlocked():
+    config.jit = False
+    config.agent.rssm.deter = 32
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    train_eval.train_eval(config)
+  assert str(error.value) == (
+      f'Checkpoint {latest} was made for an agent with agent.rssm.deter=16 (this run: 32): '
+      'pass those agent settings (its size preset) to resume it, or use a new --logdir')
+
+
 def test_a_finished_run_resumed_is_left_as_it_was(logdir, capsys):
   """The same command again after a run ended: it logged its last row a second time and
   saved once more at the same step, which rotated the oldest checkpoint out."""
