@@ -57,9 +57,11 @@ def inspect(directory, replay_names=(), resume_from=''):
   cut = _cut_first_save(directory, replay_names)
   if cut:
     return Plan(None, [], [cut])
+  _check_state_is_ours(directory)
   listed = intact_latest(directory, replay_names, RESUME_FLAG)
   if not listed:
     return Plan(None, [], [])
+  _check_ours(directory, listed[-1], replay_names)
   damaged = _damaged_among(listed[:-1], replay_names)
   return Plan(listed[-1], [p for p in listed if p not in damaged], damaged)
 
@@ -136,6 +138,51 @@ def _check_listed_are_here(directory, listed):
           f'new --logdir from that checkpoint with --config.run.from_checkpoint={path}')
 
 
+def _check_state_is_ours(directory):
+  """CheckpointError if the state file is another program's: it names checkpoints not
+  called ckpt-<N>, or it is no state file and nothing of a run is beside it (its
+  checkpoints, its config.json); 'damaged' misled for either."""
+  listed = listed_checkpoints(directory)
+  _check_listed_are_ours(directory, listed)
+  state = GFILES.join(directory, 'checkpoint')
+  logdir = os.path.dirname(directory.rstrip('/'))
+  if listed is None and not (_found(directory) or tf.io.gfile.isdir(state)
+                             or tf.io.gfile.exists(GFILES.join(logdir, 'config.json'))
+                             or _read_error(state)):
+    _foreign(directory, 'checkpoint', "is not a run's checkpoint state file, and neither "
+             "a run's checkpoint nor its config.json is beside it")
+
+
+def _check_listed_are_ours(directory, listed):
+  """CheckpointError if the state file names a checkpoint not called ckpt-<N>: another
+  program's (tf.train.CheckpointManager's of checkpoint_name='model.ckpt'). The resume
+  failed on it with 'TypeError: '<' not supported between instances of 'NoneType' and
+  'NoneType'', or read it as a damaged run's."""
+  for path in reversed(listed or []):
+    if _number(path) is None:
+      _foreign(directory, 'checkpoint', f"names {os.path.basename(path)}, not a run's "
+               "checkpoint (a run's are ckpt-<N>)")
+
+
+def _check_ours(directory, path, replay_names):
+  """CheckpointError if intact checkpoint `path` holds neither an agent nor a loop state
+  nor a replay of `replay_names`: another program's, named as a run's are
+  (CheckpointManager's default ckpt-<N>). The resume failed with TensorFlow's 'Found 2
+  Python objects that were not bound to checkpointed values'."""
+  keys = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+  if not any(k.split('/')[0] in ('agent', 'loop', *replay_names) for k in keys):
+    _foreign(directory, os.path.basename(path), "holds no agent, so it is not a run's "
+             'checkpoint')
+
+
+def _foreign(directory, name, what):
+  """Raises the line for a file of another program in a run's checkpoint directory;
+  the run would resume it, or its saves overwrite or prune it."""
+  raise CheckpointError(
+      f'{GFILES.join(directory, name)} {what}: {directory} holds another program\'s files; '
+      'move them out of it (nothing was written), or use a new --logdir')
+
+
 def _read_error(path):
   """The cause that keeps file `path` from being read ('Permission denied'), or None."""
   try:
@@ -159,6 +206,7 @@ def _plan_resume_from(directory, replay_names, resume_from):
   _check_state_is_a_file(directory, lambda: ', then rerun')
   listed = listed_checkpoints(directory)
   _check_listed_are_here(directory, listed)
+  _check_listed_are_ours(directory, listed)
   known = listed or _found(directory)  # by file names if no state file
   # configuration.check_resume_from refuses these first (before TensorFlow loads, for a
   # local logdir); these lines are for a direct call.
@@ -183,6 +231,7 @@ def _plan_resume_from(directory, replay_names, resume_from):
     raise CheckpointError(
         f'run.resume_from={path} is not usable ({reason})'
         f'{resume_hint(directory, path, replay_names)}')
+  _check_ours(directory, path, replay_names)
   older = [p for p in known if _number(p) < _number(path)]
   damaged = _damaged_among(older, replay_names)
   keep = [p for p in older if p not in damaged] + [path]

@@ -448,6 +448,52 @@ def test_a_state_file_naming_another_directorys_checkpoints_is_refused(tmp_path,
     inspect(here)
 
 
+def other_programs_checkpoints(directory, **manager):
+  """Two checkpoints of a TensorFlow program that is not ours, as it saves them."""
+  root = tf.train.Checkpoint(model=tf.Module())
+  root.model.v = tf.Variable([1.0, 2.0])
+  saver = tf.train.CheckpointManager(root, str(directory), max_to_keep=5, **manager)
+  return [saver.save(), saver.save()]
+
+
+@pytest.mark.parametrize('resume_from', ['', 'ckpt-2'])
+def test_another_programs_files_in_the_checkpoint_directory_are_named(tmp_path, resume_from):
+  """A ckpt/ holding another TensorFlow program's checkpoints or state file: one named
+  model.ckpt-2 stopped the resume with 'TypeError: '<' not supported between instances
+  of 'NoneType' and 'NoneType'', ckpt-2 with 'Found 2 Python objects that were not bound
+  to checkpointed values', a state file of other text with 'is damaged'."""
+  def refused(directory, file, what):
+    before = sorted(os.listdir(directory))
+    with pytest.raises(checkpointing.CheckpointError) as error:
+      inspect(directory, resume_from)
+    assert str(error.value) == (
+        f"{directory}/{file} {what}: {directory} holds another program's files; move them "
+        'out of it (nothing was written), or use a new --logdir')
+    assert sorted(os.listdir(directory)) == before
+  named = tmp_path / 'named' / 'ckpt'
+  other_programs_checkpoints(named, checkpoint_name='model.ckpt')
+  refused(named, 'checkpoint', "names model.ckpt-2, not a run's checkpoint (a run's are "
+          'ckpt-<N>)')
+  ours = tmp_path / 'ours' / 'ckpt'
+  other_programs_checkpoints(ours)
+  refused(ours, 'ckpt-2', "holds no agent, so it is not a run's checkpoint")
+  if resume_from:
+    return
+  text = tmp_path / 'text' / 'ckpt'
+  text.mkdir(parents=True)
+  (text / 'checkpoint').write_text('not a state file\n')
+  refused(text, 'checkpoint', "is not a run's checkpoint state file, and neither a run's "
+          'checkpoint nor its config.json is beside it')
+  (text.parent / 'config.json').write_text('{}')  # a run's: its state file is damaged
+  with pytest.raises(checkpointing.CheckpointError, match='checkpoint state file .* is damaged'):
+    inspect(text)
+  # Files not named as a run's are no checkpoint it reads, saves over or prunes.
+  notes = tmp_path / 'notes' / 'ckpt'
+  notes.mkdir(parents=True)
+  (notes / 'notes.txt').write_text('mine')
+  assert inspect(notes).path is None
+
+
 def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
