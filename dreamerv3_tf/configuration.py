@@ -480,7 +480,36 @@ def finalize(config):
   _check(not huge, f'{huge[0][0]}={huge[0][1]} is beyond a 64-bit integer (< 2**63)'
          if huge else '')
   _check_agent_memory(c)
+  _check_env_workers(c)
   return c
+
+
+def _check_env_workers(c):
+  """The env worker processes (run.parallel=True) must fit in the memory available and
+  the processes this process may start: run.envs=1024 started 1024 interpreters, each
+  importing the env's libraries, until the machine ran out of memory (the OOM killer)
+  or processes, without a line. Before any worker starts."""
+  if not c.run.parallel:
+    return
+  from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
+  keys = {'train': ('envs',), 'eval_only': ('eval_envs',)}.get(c.script, ('envs', 'eval_envs'))
+  count = sum(c.run[k] for k in keys)
+  given = ' and '.join(f'run.{k}={c.run[k]}' for k in keys)
+  what = f'{given} start {count} env worker processes (run.parallel=True)'
+  fix = f'use fewer {" or ".join(f"run.{k}" for k in keys)}'
+  suite = c.task.partition('_')[0]
+  each = memory.WORKER_BYTES.get(suite, memory.WORKER_BYTES['py'])
+  available = memory.available_bytes()
+  _check(available is None or count * each <= available,
+         f'{what}, each of at least {each / memory.MIB:.0f} MiB for {suite} tasks: '
+         f'{count * each / memory.GIB:.1f} GiB, more than the '
+         f'{(available or 0) / memory.GIB:.1f} GiB of memory available; {fix}')
+  room = memory.process_room()
+  # TensorFlow's threads in this process count too (24 measured on 2 cores).
+  threads = 16 + 4 * (os.cpu_count() or 1)
+  _check(room is None or count + threads <= room[0],
+         f'{what}, and about {threads} threads of TensorFlow in this process: more than the '
+         f'{room and room[0]} processes it may still start ({room and room[1]}); {fix}')
 
 
 def _missing_keys(config):

@@ -234,6 +234,52 @@ def test_values_that_failed_mid_run_are_named(changes, message):
     configuration.finalize(c)
 
 
+def test_env_workers_beyond_the_memory_or_processes_left_are_named(monkeypatch, tmp_path):
+  """run.envs=1024 (the most allowed) started 1024 worker processes, each importing the
+  env's libraries: in a cgroup of 4 GiB and 200 processes the run stopped with 'Error:
+  [Errno 11] Resource temporarily unavailable' (no key named), and a machine without
+  such limits ran out of memory (the OOM killer) for dmc's workers of 56 MiB each."""
+  from dreamerv3_tf.envs import memory
+  # getattr, raising=False: without the check, the test fails on its first assert.
+  process_room = getattr(memory, 'process_room', None)
+  monkeypatch.setattr(memory, 'available_bytes', lambda: 4 * memory.GIB)
+  monkeypatch.setattr(memory, 'process_room', lambda: None, raising=False)
+  def config(script='train_eval', **run):
+    c = dmc.get_config(f'{script},debug')
+    c.run.update(run)
+    return c
+  with pytest.raises(configuration.ConfigError) as error:
+    configuration.finalize(config(envs=1024))
+  assert str(error.value) == (
+      'run.envs=1024 and run.eval_envs=1 start 1025 env worker processes (run.parallel=True), '
+      'each of at least 56 MiB for dmc tasks: 56.1 GiB, more than the 4.0 GiB of memory '
+      'available; use fewer run.envs or run.eval_envs')
+  with pytest.raises(configuration.ConfigError, match=r'^run.eval_envs=100 start 100 env '
+                     r'worker processes .*; use fewer run.eval_envs$'):
+    configuration.finalize(config('eval_only', eval_envs=100))
+  configuration.finalize(config(envs=64))  # 3.6 GiB
+  c = config(envs=1024, parallel=False)  # no worker processes
+  c.task = 'dummy_disc'  # (dmc renders in workers only)
+  configuration.finalize(c)
+  # The process limits: the tightest of its pids cgroup and those above it.
+  (tmp_path / 'job').mkdir()
+  for folder, cap, used in ((tmp_path / 'job', 'max', 3), (tmp_path, '200', 4)):
+    (folder / 'pids.max').write_text(cap + '\n')
+    (folder / 'pids.current').write_text(f'{used}\n')
+  monkeypatch.setattr(memory, '_cgroup_dirs', lambda *_: [(str(tmp_path / 'job'), False)])
+  room = process_room(root=str(tmp_path.parent), uid=0)
+  assert room == (196, f'pids.max=200 of the cgroup {tmp_path}')
+  monkeypatch.setattr(memory, 'process_room', lambda: room)
+  monkeypatch.setattr(memory, 'available_bytes', lambda: None)  # unknown: not checked
+  with pytest.raises(configuration.ConfigError) as error:
+    configuration.finalize(config(envs=180))
+  assert str(error.value) == (
+      'run.envs=180 and run.eval_envs=1 start 181 env worker processes (run.parallel=True), '
+      f'and about {16 + 4 * os.cpu_count()} threads of TensorFlow in this process: more than '
+      f'the 196 processes it may still start (pids.max=200 of the cgroup {tmp_path}); use '
+      'fewer run.envs or run.eval_envs')
+
+
 def test_a_py_envs_own_size_and_repeat_are_its_arguments_not_the_suites():
   """env.py={'size': 5} (a grid's size) was refused as 'env.py.size=5 must be (height,
   width)', and env.gym.size, which a py_ task's gymnasium env is resized to, went
