@@ -26,7 +26,8 @@ rebuilt env is stepped with `reset=True` at once, so the observation `step` retu
 starts a new episode for the worker, and episode statistics restart. An env that breaks its declared spaces
 (`base.EnvSpaceError`) is a bug, not a crash: it is raised, not restarted.
 Errors and warnings name the env in one line; the env's own traceback is printed
-only when base.wants_traceback().
+only when base.wants_traceback(). A warning that every env of a run would print goes
+through `note`: a worker sends it with its next answer, and the parent prints each once.
 """
 
 import functools
@@ -50,6 +51,21 @@ _MAX_CONSECUTIVE_RESTARTS = 3
 # SIGUSR2 sent to every process of a job): a worker ignores them and the parent, which
 # stops on them, decides when workers stop.
 GROUP_SIGNALS = {signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2}
+
+
+_PENDING = None  # in a worker process: its env's notes, sent before its next answer
+_SHOWN = set()  # the keys of the notes printed by this process
+
+
+def note(key, text):
+  """Prints 'WARNING: <text>' once per `key` in the run: an env's warning that each of
+  its envs would print (every worker its own line). In a worker process the parent
+  prints it, when it receives the worker's next answer."""
+  if _PENDING is not None:
+    _PENDING.append((key, text))
+  elif key not in _SHOWN:
+    _SHOWN.add(key)
+    print(f'WARNING: {text}', file=sys.stderr, flush=True)
 
 
 class RemoteEnv(base.Env):
@@ -378,6 +394,9 @@ class _Worker:
   def receive(self):
     try:
       kind, payload = wire.recv(self.conn)
+      while kind == 'note':  # (the answer it comes before was sent right after it)
+        note(*payload)
+        kind, payload = wire.recv(self.conn)
     except (EOFError, OSError) as e:
       raise _WorkerError(self.lost(e)) from None
     if kind == 'space_error':
@@ -449,16 +468,24 @@ def _serve(fd):
   signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)  # a pending one is dropped
   conn = mpc.Connection(fd)
   env = None
+  global _PENDING
+  _PENDING = []
+
+  def send(message):  # the env's notes first
+    while _PENDING:
+      wire.send(conn, ('note', _PENDING.pop(0)))
+    wire.send(conn, message)
+
   try:
     path, ctor = wire.recv(conn)
     sys.path[:] = path
     try:
       env = _build(ctor)
-      wire.send(conn, ('ok', (env.obs_space, env.act_space)))
+      send(('ok', (env.obs_space, env.act_space)))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides;
       # also the constructor's own KeyboardInterrupt (SIGINT is ignored here), which
       # printed this process's traceback on the run's stderr
-      wire.send(conn, ('error', (error_summary(e), traceback.format_exc(), base.exit_code(e))))
+      send(('error', (error_summary(e), traceback.format_exc(), base.exit_code(e))))
       return
     while True:
       act = wire.recv(conn)
@@ -466,29 +493,29 @@ def _serve(fd):
         closing, env = env, None
         try:
           closing.close()
-          wire.send(conn, ('closed', None))
+          send(('closed', None))
         except Exception as e:  # noqa: BLE001 - the parent names it, as in its own process
-          wire.send(conn, ('closed', (error_summary(e), traceback.format_exc())))
+          send(('closed', (error_summary(e), traceback.format_exc())))
         break
       if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)
         try:
           result = (base.get_env_state(env) if act[0] == 'get_state'
                     else env.set_state(act[1]))
-          wire.send(conn, ('ok', result))
+          send(('ok', result))
         except Exception as e:  # noqa: BLE001 - the parent reports it
-          wire.send(conn, ('error', (error_summary(e), traceback.format_exc())))
+          send(('error', (error_summary(e), traceback.format_exc())))
         continue
       try:
         obs = env.step(act)
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
-        wire.send(conn, ('space_error', str(e)))
+        send(('space_error', str(e)))
         return
       except BaseException as e:  # noqa: BLE001 - also sys.exit and KeyboardInterrupt of
         # the env's own code (SIGINT is ignored here): reported to the parent, which
         # restarts us, rather than a traceback of this process on the run's stderr
-        wire.send(conn, ('error', (_raised(e), traceback.format_exc())))
+        send(('error', (_raised(e), traceback.format_exc())))
         return
-      wire.send(conn, ('ok', obs))
+      send(('ok', obs))
   except (EOFError, OSError):
     pass  # the parent is gone or closed the pipe
   finally:

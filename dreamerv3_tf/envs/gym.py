@@ -18,10 +18,12 @@ a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 
 import os
 import sys
+import time
 
 import numpy as np
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import workers
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs import wrappers
@@ -102,6 +104,14 @@ def _resize(image, size):
   return out[..., None] if channels == 1 else out
 
 
+# Frames of more pixels than this times env.gym.size's, and than BIG_FRAME_PIXELS, are
+# named in a warning line: each is resized at every step (10000x10000 to 64x64 took
+# 0.7 s, and the run crawled on). Smaller ones cost little: gymnasium's rendered 400x600
+# (59 times 64x64) takes 1 ms, 1000x1000 10 ms.
+BIG_FRAME_RATIO = 16
+BIG_FRAME_PIXELS = 2 ** 20
+
+
 class Gym:
   """A gymnasium env (an id, or an Env instance) behind the step-dict interface."""
 
@@ -121,6 +131,7 @@ class Gym:
       kwargs = {'render_mode': 'rgb_array'} if image else {}
       self._env = _make(gym, task, kwargs)
     self._size = tuple(int(x) for x in size)
+    self._resized = set()  # the image keys resized once: checked for their size
     self._repeat = int(repeat)
     self._seed = None if seed is None else int(seed) % (2 ** 32)
     self._seeded = False
@@ -297,13 +308,13 @@ class Gym:
               '(convert it to uint8 in the env)')
         array = array.astype(np.uint8)
         array = array[..., None] if array.ndim == 2 else array
-        obs[key] = _resize(array, self._size)
+        obs[key] = self._resize(key, array)
       else:
         _check_float32(array, key)
         obs[key] = array.astype(np.float32).reshape(-1)
     self._extra_keys(raw)
     if self._render:
-      obs['image'] = _resize(_frame(self._env.render()), self._size)
+      obs['image'] = self._resize('image', _frame(self._env.render()))
     if np.isfinite(reward) and abs(reward) > float(np.finfo(np.float32).max):  # inf as float32
       raise base.EnvSpaceError(
           f"Env obs 'reward': expected finite float32[], got {reward} (beyond float32)")
@@ -311,6 +322,25 @@ class Gym:
         reward=np.float32(reward), is_first=is_first, is_last=bool(is_last),
         is_terminal=bool(is_terminal))
     return obs
+
+
+  def _resize(self, key, image):
+    """_resize to env.gym.size; the first frame of `key` far larger than that is named
+    in a warning line with what resizing it cost (once per run, whatever the envs)."""
+    if key in self._resized:
+      return _resize(image, self._size)
+    start = time.perf_counter()
+    out = _resize(image, self._size)
+    self._resized.add(key)
+    (height, width), (h, w) = image.shape[:2], self._size
+    if height * width > max(BIG_FRAME_RATIO * h * w, BIG_FRAME_PIXELS):
+      workers.note(f'gym big frames {key}', (
+          f"gym obs {key!r}: the env's frames are {height}x{width}, "
+          f'{height * width / (h * w):.0f} times the pixels of env.gym.size={h}x{w}, and '
+          f'each is resized at every step of every env (the first took '
+          f'{time.perf_counter() - start:.2f} s); set env.gym.size nearer, or make the env '
+          f'emit smaller frames'))
+    return out
 
 
 def _frame(frame):

@@ -293,3 +293,70 @@ def test_action_bounds_beyond_float32_are_unbounded_without_a_warning():
   assert space.dtype == np.float32
   np.testing.assert_array_equal(space.low, [-np.inf, -np.inf])
   np.testing.assert_array_equal(space.high, [np.inf, np.inf])
+
+
+class BigFrameEnv(gymnasium.Env):
+  """Image obs of 1024x1040 (gym.BIG_FRAME_PIXELS and more): 260 times env.gym.size=64x64."""
+
+  metadata = {'render_modes': ['rgb_array']}
+
+  def __init__(self, render_mode=None):
+    self.render_mode = render_mode
+    self.observation_space = gymnasium.spaces.Box(0, 255, (1024, 1040, 3), np.uint8)
+    self.action_space = gymnasium.spaces.Discrete(2)
+
+  def reset(self, seed=None, options=None):
+    return self.render(), {}
+
+  def step(self, action):
+    return self.render(), 0.0, False, False, {}
+
+  def render(self):
+    return np.zeros((1024, 1040, 3), np.uint8)
+
+
+def big_frames():
+  """A worker's constructor (module-level: the worker imports this file)."""
+  return Gym(BigFrameEnv(), size=(64, 64))
+
+
+WARNING = re.compile(
+    r"^WARNING: gym obs 'image': the env's frames are 1024x1040, 260 times the pixels of "
+    r'env.gym.size=64x64, and each is resized at every step of every env \(the first took '
+    r'[\d.]+ s\); set env.gym.size nearer, or make the env emit smaller frames$')
+
+
+def test_frames_far_larger_than_the_size_are_one_warning_line(monkeypatch, capfd):
+  """10000x10000 frames were resized to 64x64 at every step (0.7 s each here) without a
+  line: the run crawled. One line names it, whatever the number of envs and workers;
+  frames of fewer pixels cost little (gymnasium renders 400x600)."""
+  from dreamerv3_tf.core import workers
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  env = big_frames()
+  for reset in (True, False, True):
+    env.step({'reset': reset, 'action': np.int32(0)})
+  big_frames().step({'reset': True})  # another env of the run
+  lines = capfd.readouterr().err.splitlines()
+  assert len(lines) == 1 and WARNING.match(lines[0]), lines
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  remote = workers.start([big_frames, big_frames], timeout=60)
+  try:
+    for env in remote:
+      env.step({'reset': True, 'action': np.int32(0)})
+  finally:
+    for env in remote:
+      env.close()
+  lines = capfd.readouterr().err.splitlines()
+  assert len(lines) == 1 and WARNING.match(lines[0]), lines  # printed by this process
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  Gym(BigFrameEnv(), size=(256, 260)).step({'reset': True})  # 16 times: without a word
+  Gym(RenderEnv(render_mode='rgb_array'), size=(4, 4), image=True).step({'reset': True})
+  assert capfd.readouterr().err == ''  # 125 times, but 40x50 pixels
+  # A rendered frame (image=True).
+  Gym(BigFrameRender(render_mode='rgb_array'), size=(64, 64), image=True).step({'reset': True})
+  assert "the env's frames are 1024x1040, 260 times the pixels" in capfd.readouterr().err
+
+
+class BigFrameRender(RenderEnv):
+  def render(self):
+    return np.zeros((1024, 1040, 3), np.uint8)
