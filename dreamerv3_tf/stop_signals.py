@@ -26,15 +26,24 @@ import signal
 import sys
 
 
-class Terminated(KeyboardInterrupt):
+class Signalled(KeyboardInterrupt):
+  """A stop signal as `stop` raises it: a plain KeyboardInterrupt under its handlers was
+  raised by code, e.g. an env's own (core/workers.is_stop), not by the user's Ctrl-C."""
+
+
+class Interrupted(Signalled):
+  """Ctrl-C (SIGINT), raised as a KeyboardInterrupt."""
+
+
+class Terminated(Signalled):
   """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so both stop the same way."""
 
 
-class HungUp(KeyboardInterrupt):
+class HungUp(Signalled):
   """SIGHUP, raised like Ctrl-C's KeyboardInterrupt."""
 
 
-class UserSignal(KeyboardInterrupt):
+class UserSignal(Signalled):
   """SIGUSR1 or SIGUSR2 (`signum`), raised like Ctrl-C's KeyboardInterrupt."""
 
   def __init__(self, signum):
@@ -131,7 +140,7 @@ def _quiet_race(unraisable):
 def exception(signum):
   if signum in _USER:
     return UserSignal(signum)
-  return {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}.get(signum, KeyboardInterrupt)()
+  return {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}.get(signum, Interrupted)()
 
 
 # A command's line when its stdout is a pipe whose reader ended (`| head`, `| less` quit):

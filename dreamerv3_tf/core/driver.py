@@ -106,19 +106,25 @@ class Driver:
     else:
       self._envs = []
       for i, fn in enumerate(make_env_fns):
+        own = None
         try:
           with deadline.limit(timeout):
             self._envs.append(fn())
         except BaseException as e:  # noqa: BLE001 - also sys.exit: named and passed on
           for env in self._envs:
             env.close()
-          if isinstance(e, KeyboardInterrupt):  # Ctrl-C or SIGTERM: the user stops the run
-            raise
+          if isinstance(e, KeyboardInterrupt) and workers.is_stop(e):  # Ctrl-C or SIGTERM:
+            raise  # the user stops the run
           if isinstance(e, deadline.Expired):
             raise workers.local_timeout_error(self._names[i], 'failed to start', e) from None
-          raise base.EnvError(
-              f'{self._names[i]} failed to start: {workers.error_summary(e)}',
-              exit_code=base.exit_code(e)) from e
+          if not isinstance(e, KeyboardInterrupt):
+            raise base.EnvError(
+                f'{self._names[i]} failed to start: {workers.error_summary(e)}',
+                exit_code=base.exit_code(e)) from e
+          own = workers.own_interrupt(  # the constructor's own code
+              self._names[i], e, 'failed to start: its constructor raised')
+        if own:
+          raise own  # outside the handler (see own_interrupt)
     self.obs_space = self._envs[0].obs_space
     self.act_space = self._envs[0].act_space
     try:

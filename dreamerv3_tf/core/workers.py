@@ -287,10 +287,37 @@ def _step_local(env, act, name, timeout=None):
     raise local_timeout_error(name, 'failed to step', e) from None
   except base.EnvSpaceError as e:
     raise _renamed(e, name) from None
-  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (stop_signals.Terminated): the user stops
-    raise
+  except KeyboardInterrupt as e:
+    if is_stop(e):  # Ctrl-C or SIGTERM (stop_signals.Terminated): the user stops
+      raise
+    error = own_interrupt(name, e)
   except BaseException as e:  # noqa: BLE001 - also the env's sys.exit: named and passed on
     raise base.EnvError(f'{name} {_raised(e)}') from e
+  raise error  # outside the handler: a KeyboardInterrupt as its context reads as a stop
+
+
+def is_stop(error):
+  """Whether KeyboardInterrupt `error` is the user's stop: a signal, which a command's
+  handlers raise as a stop_signals.Signalled (take_over). Where Python's own handler
+  raises Ctrl-C as a plain one, every KeyboardInterrupt is taken for it."""
+  # Looked up, never imported here (the runtime imports no command module).
+  stops = sys.modules.get('dreamerv3_tf.stop_signals')
+  if stops is None or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    return True
+  return isinstance(error, stops.Signalled)
+
+
+def own_interrupt(name, error, what='raised'):
+  """The EnvError of an env in this process whose own code raised KeyboardInterrupt
+  `error` (no signal came): it read as the user's Ctrl-C ('Interrupted', exit 130).
+  Raise it outside the handler of `error`: chained to it, even as its context, main
+  takes it for a stop again. Its traceback is the details."""
+  tb, where = error.__traceback__, ''
+  while tb is not None:
+    where, tb = f' at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}', tb.tb_next
+  return base.EnvError(
+      f'{name} {what} KeyboardInterrupt{where}, in its own code (no Ctrl-C or stop signal '
+      'came)', ''.join(traceback.format_exception(error)))
 
 
 def error_summary(error):

@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 
 import numpy as np
 import pytest
@@ -202,6 +203,44 @@ def test_a_constructor_raising_keyboard_interrupt_is_one_error_without_traceback
 def test_sys_exit_of_an_env_in_this_process_is_named():
   with pytest.raises(base.EnvError, match='^my env raised SystemExit: 3$'):
     workers.step_all([_FailsAfterReset('exit')], [act(False)], ['my env'])
+
+
+class _Interrupts(base.Env):
+  """Raises `error` (a KeyboardInterrupt) in its step, as its own code."""
+
+  def __init__(self, error):
+    self.error = error
+
+  def step(self, action):
+    raise self.error
+
+
+def test_an_env_in_this_process_raising_keyboard_interrupt_is_named_not_a_ctrl_c():
+  """An env's own KeyboardInterrupt (no signal came) read as the user's Ctrl-C:
+  'Interrupted; checkpoints saved so far are kept', exit 130. A command's handler raises
+  a stop signal as stop_signals.Signalled, so the other kind is the env's."""
+  import signal
+  from dreamerv3_tf import stop_signals
+  from dreamerv3_tf.core import driver
+  with pytest.raises(KeyboardInterrupt):  # Python's own Ctrl-C handler: no telling apart
+    workers.step_all([_Interrupts(KeyboardInterrupt())], [act(False)], ['my env'])
+  handler = signal.signal(signal.SIGINT, stop_signals.stop)  # as main's run has it
+  try:
+    with pytest.raises(base.EnvError) as error:
+      workers.step_all([_Interrupts(KeyboardInterrupt())], [act(False)], ['my env'])
+    assert re.fullmatch(
+        r'my env raised KeyboardInterrupt at .*/test_workers.py:\d+, in its own code \(no '
+        r'Ctrl-C or stop signal came\)', str(error.value)), str(error.value)
+    assert error.value.__context__ is None and 'raise self.error' in error.value.details
+    for stop in (stop_signals.exception(signal.SIGINT), stop_signals.Terminated()):
+      with pytest.raises(KeyboardInterrupt) as error:  # a signal's: the user stops
+        workers.step_all([_Interrupts(stop)], [act(False)], ['my env'])
+      assert error.value is stop
+    with pytest.raises(base.EnvError, match=r'^env 0 failed to start: its constructor '
+                       r'raised KeyboardInterrupt at .*test_workers.py:\d+, in its own code'):
+      driver.Driver([interrupted_constructor])
+  finally:
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.mark.parametrize('sig', ['SIGINT', 'SIGUSR1', 'SIGUSR2'])
