@@ -57,7 +57,7 @@ def inspect(directory, replay_names=(), resume_from=''):
   cut = _cut_first_save(directory, replay_names)
   if cut:
     return Plan(None, [], [cut])
-  _check_state_is_ours(directory)
+  _check_state_is_ours(directory, replay_names)
   listed = intact_latest(directory, replay_names, RESUME_FLAG)
   if not listed:
     return Plan(None, [], [])
@@ -138,12 +138,17 @@ def _check_listed_are_here(directory, listed):
           f'new --logdir from that checkpoint with --config.run.from_checkpoint={path}')
 
 
-def _check_state_is_ours(directory):
+def _check_state_is_ours(directory, replay_names):
   """CheckpointError if the state file is another program's: it names checkpoints not
   called ckpt-<N>, or it is no state file and nothing of a run is beside it (its
-  checkpoints, its config.json); 'damaged' misled for either."""
+  checkpoints, its config.json); 'damaged' misled for either. Without a state file, the
+  newest ckpt-<N> must be a run's: the line naming the state file missing said to resume
+  from it."""
   listed = listed_checkpoints(directory)
   _check_listed_are_ours(directory, listed)
+  found = [] if listed else _found(directory)
+  if found and not _damage(found[-1]):  # (a damaged one: the checks name its damage)
+    _check_ours(directory, found[-1], replay_names)
   state = GFILES.join(directory, 'checkpoint')
   logdir = os.path.dirname(directory.rstrip('/'))
   if listed is None and not (_found(directory) or tf.io.gfile.isdir(state)

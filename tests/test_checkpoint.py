@@ -477,6 +477,8 @@ def test_another_programs_files_in_the_checkpoint_directory_are_named(tmp_path, 
   ours = tmp_path / 'ours' / 'ckpt'
   other_programs_checkpoints(ours)
   refused(ours, 'ckpt-2', "holds no agent, so it is not a run's checkpoint")
+  (ours / 'checkpoint').unlink()  # without it: 'the state file is missing; resume from ckpt-2'
+  refused(ours, 'ckpt-2', "holds no agent, so it is not a run's checkpoint")
   if resume_from:
     return
   text = tmp_path / 'text' / 'ckpt'
