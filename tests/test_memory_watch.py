@@ -161,3 +161,16 @@ def test_a_run_that_runs_out_of_memory_in_a_cgroup_stops_with_one_line(tmp_path)
       r'Out of memory: the run holds [\d.]+ GB, and 0\.\d GB is left of the 1\.6 GB it may '
       r'use .*; checkpoints saved so far are kept, and the same command resumes from the '
       r'latest in ', lines[0]), result.stderr[-3000:]
+
+
+@pytest.mark.parametrize('hybrid', [False, True])
+def test_the_v2_cgroup_is_read_where_it_is_mounted(tmp_path, hybrid):
+  """A hybrid system mounts v2 at /sys/fs/cgroup/unified, beside v1's hierarchies (as
+  here): its limits were looked for at /sys/fs/cgroup, where v1's tmpfs holds none."""
+  with open('/proc/self/cgroup') as f:
+    v2 = [line.split(':', 2)[2] for line in f.read().splitlines() if line.startswith('0::')]
+  if not hybrid:
+    (tmp_path / 'cgroup.controllers').write_text('memory pids\n')
+  found = [d for d, is_v2 in memory._cgroup_dirs('memory', root=str(tmp_path)) if is_v2]
+  where = tmp_path / 'unified' if hybrid else tmp_path
+  assert found == [os.path.join(str(where), path.lstrip('/')) for path in v2]

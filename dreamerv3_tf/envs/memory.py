@@ -126,8 +126,10 @@ def _cgroup_dirs(controller, root='/sys/fs/cgroup'):
   dirs = []
   for line in lines:
     _, controllers, path = (line.split(':', 2) + ['', ''])[:3]
-    if controllers == '':  # v2
-      dirs.append((os.path.join(root, path.lstrip('/')), True))
+    if controllers == '':  # v2: at the root, or at unified/ beside v1's (a hybrid system)
+      v2 = root if os.path.exists(os.path.join(root, 'cgroup.controllers')) else os.path.join(
+          root, 'unified')
+      dirs.append((os.path.join(v2, path.lstrip('/')), True))
     elif controller in controllers.split(','):  # v1
       dirs.append((os.path.join(root, controller, path.lstrip('/')), False))
   return dirs
