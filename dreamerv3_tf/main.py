@@ -70,6 +70,10 @@ def _parse_flags(argv):
   if meant:  # said 'cannot load the config file dmc.py: No such file or directory'
     _usage_error(f'cannot load the config file {path}: No such file or directory; did you '
                  f'mean --config={meant}{configs[0][len(path):]}?')
+  log_dir = _absl_log_dir(argv)
+  if log_dir is not None:  # absl's own flag: the run went to ~/logdir/<time>, no word
+    _usage_error(f"--log_dir is absl's folder for its log files, not the run's; give the "
+                 f'run directory as --logdir{"=" + log_dir if log_dir else ""}')
   if path.lower().endswith('.json'):  # Python ran it: "raised NameError: name 'true' ..."
     _usage_error(f"--config={path} is a JSON file (a run's saved config.json?); --config "
                  'takes a Python config file with get_config(), e.g. configs/dmc.py, and '
@@ -91,6 +95,19 @@ def _parse_flags(argv):
     _usage_error(base.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
   _warn_repeated(argv)
   return rest
+
+
+def _absl_log_dir(argv):
+  """The value of a --log_dir flag in `argv` ('' if none follows), else None. absl
+  defines it for its log files, which this program never writes: --log_dir=DIR (as
+  Keras' TensorBoard calls its folder) started a run in ~/logdir/<time> instead."""
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == '--':
+      return None
+    name, eq, value = arg.partition('=')
+    if name in ('--log_dir', '-log_dir'):
+      return value if eq else (argv[i + 1] if i + 1 < len(argv) else '')
+  return None
 
 
 def _warn_repeated(argv):

@@ -844,6 +844,20 @@ def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):
   assert lines[1].startswith('Config error: task='), lines
 
 
+@pytest.mark.parametrize('given', [['--log_dir=RUN'], ['--log_dir', 'RUN']])
+def test_absls_log_dir_flag_is_refused_naming_logdir(tmp_path, given):
+  """absl defines --log_dir (for its log files, never written here): given for --logdir,
+  the run trained in ~/logdir/<time>, without a word. (The bad task ends a run that
+  took it before anything is written.)"""
+  given = [x.replace('RUN', f'{tmp_path}/a') for x in given]
+  result = run_main('--config=configs/dmc.py:train_eval,debug', *given,
+                    '--config.task=walker_walk')
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.splitlines() == [
+      "Config error: --log_dir is absl's folder for its log files, not the run's; give the "
+      f'run directory as --logdir={tmp_path}/a'], result.stderr
+
+
 def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
   """1e9 made about 3e7 updates between two env steps, and no line after the first."""
   (tmp_path / 'file').write_text('')
