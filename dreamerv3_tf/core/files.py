@@ -83,7 +83,11 @@ def write_atomic(path, data, fs=LOCAL):
       f.write(data)
       fs.sync(f)
     fs.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if fs.exists(tmp):
       fs.remove(tmp)
+    if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+      # A write or sync names no file: a resume on a full disk said only 'Error: [Errno
+      # 28] No space left on device' (as it set rows aside in metrics.after-step-N.jsonl).
+      raise OSError(e.errno, e.strerror, path) from e
     raise

@@ -1,5 +1,8 @@
+import errno
 import os
 import stat
+
+import pytest
 
 from dreamerv3_tf.core import files
 
@@ -41,3 +44,21 @@ def test_a_name_near_the_filesystems_limit_is_written(tmp_path):
   path = tmp_path / ('p' * 251 + '.png')
   files.write_atomic(str(path), b'image')
   assert path.read_bytes() == b'image' and os.listdir(tmp_path) == [path.name]
+
+
+class _FullDisk(files.LocalFiles):
+  """A disk that fills as the file is made durable (fsync, or write, gives ENOSPC)."""
+
+  def sync(self, f):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_write_that_fails_names_the_file_and_leaves_the_old_one(tmp_path):
+  """A failed write() or fsync() names no file: a resume on a full disk said only
+  'Error: [Errno 28] No space left on device'."""
+  path = tmp_path / 'metrics.after-step-0.jsonl'
+  path.write_bytes(b'old')
+  with pytest.raises(OSError) as caught:
+    files.write_atomic(str(path), b'new', _FullDisk())
+  assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(path))
+  assert os.listdir(tmp_path) == [path.name] and path.read_bytes() == b'old'
