@@ -1242,7 +1242,32 @@ def load_config(logdir):
     key, value, want = wrong
     raise ConfigError(f'{path} holds {key}={value!r}, where configs/base.py has a '
                       f'{want}; put back the value the run had')
+  unknown = _unknown_agent_key(data.get('agent'))
+  if unknown:  # export failed as the agent was built ('unexpected' ValueError), or
+    # ignored a top-level one: the agent of another version, or edited by hand
+    raise ConfigError(f'{path} holds {unknown[0]}={unknown[1]!r}, an agent setting this '
+                      'version of dreamerv3_tf lacks (a run of a newer version, or edited '
+                      'by hand?); use the version that trained the run, or remove the key')
   return from_json(json.dumps(data))
+
+
+def _unknown_agent_key(agent):
+  """-> (dotted key, value) of the first key of a saved config's `agent` that
+  configs/base.py's lacks (the agent's modules take its sections as keywords), else
+  None. No version of base.py has dropped an agent key."""
+  from configs import base as base_config
+  def walk(saved, default, prefix):
+    for key, value in saved.items():
+      if key not in default:
+        return f'{prefix}{key}', value
+      if isinstance(value, dict) and isinstance(default[key], dict):
+        found = walk(value, default[key], f'{prefix}{key}.')
+        if found:
+          return found
+    return None
+  if not isinstance(agent, dict):
+    return None
+  return walk(agent, base_config.get_config().to_dict()['agent'], 'agent.')
 
 
 def _mistyped(data, none=False):

@@ -405,6 +405,12 @@ def our_lines(stderr):
     ('config.json', '{"task": "dmc_cartpole_balance", "random_agent": false, '
      '"agent": {"rssm": {"deter": "big"}}}', "config.json holds agent.rssm.deter='big', "
      'where configs/base.py has a number; put back the value the run had'),
+    # A newer version's setting: "ValueError: Unrecognized keyword arguments passed to
+    # RSSM: {'newkey': 3} (unexpected...)" as the agent was built.
+    ('config.json', '{"task": "dmc_cartpole_balance", "random_agent": false, '
+     '"agent": {"rssm": {"deter": 16, "newkey": 3}}}', 'config.json holds agent.rssm.newkey=3, '
+     'an agent setting this version of dreamerv3_tf lacks .a run of a newer version, or '
+     'edited by hand.+; use the version that trained the run, or remove the key'),
     ('spaces.json', '{not json', 'spaces.json is not valid JSON'),
     ('spaces.json', '{"obs_space": 3}', 'spaces.json does not hold the spaces of a run'),
 ])
