@@ -59,6 +59,35 @@ def xla_cache_directory(environ=os.environ):
   return match.group(1).strip('"') if match else None
 
 
+# TensorFlow's thread counts of the environment, read as it makes its CPU device (at the
+# first op): TF_NUM_INTRAOP_THREADS=-1 ended the process there ('Check failed: num_threads
+# >= 1' and a C++ stack trace, exit 134), and 100000 of either hung starting that many
+# threads under a process limit. Above this many is no count of cores.
+MAX_THREADS = 4096
+
+
+def check_thread_env(environ=os.environ):
+  """Raises ConfigError naming TF_NUM_INTRAOP_THREADS or TF_NUM_INTEROP_THREADS when
+  TensorFlow would fail or hang on its value. TensorFlow reads each as a 32-bit integer
+  and ignores one that is not (as it does 0: its own choice); a negative interop count
+  is ignored too."""
+  from dreamerv3_tf import configuration
+  for name, least in (('TF_NUM_INTRAOP_THREADS', 0), ('TF_NUM_INTEROP_THREADS', None)):
+    text = environ.get(name, '')
+    if not re.fullmatch(r'\s*[+-]?[0-9]+\s*', text) or not -2 ** 31 <= int(text) < 2 ** 31:
+      continue
+    value = int(text)
+    if least is not None and value < least:
+      raise configuration.ConfigError(
+          f'{name}={text}: TensorFlow takes a count of threads (0: its own choice) and ends '
+          'the process at its first op on a negative one; set a count, or unset it')
+    if value > MAX_THREADS:
+      raise configuration.ConfigError(
+          f'{name}={text}: TensorFlow would start that many threads at its first op (more '
+          f'than {MAX_THREADS}, no count of cores); set a count up to the cores you have, or '
+          'unset it')
+
+
 def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
                     outcome='XLA would stop the run at its first compile'):
   """Raises ConfigError unless XLA accepts `flags` (config.xla_flags) and the

@@ -977,6 +977,29 @@ def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monke
     configuration.check_environment(c)
 
 
+@pytest.mark.parametrize('name, value, refused', [
+    # 'Check failed: num_threads >= 1 (-1 vs. 1)' and a C++ stack trace at the first op
+    # (exit 134), after config.json was written; 100000 hung under a process limit.
+    ('TF_NUM_INTRAOP_THREADS', '-1', 'TensorFlow takes a count of threads (0: its own '
+     'choice) and ends the process at its first op on a negative one'),
+    ('TF_NUM_INTRAOP_THREADS', '100000', 'TensorFlow would start that many threads'),
+    ('TF_NUM_INTEROP_THREADS', '100000', 'TensorFlow would start that many threads'),
+    # What TensorFlow ignores, or takes: no refusal.
+    ('TF_NUM_INTEROP_THREADS', '-1', None), ('TF_NUM_INTRAOP_THREADS', '0', None),
+    ('TF_NUM_INTRAOP_THREADS', 'all', None), ('TF_NUM_INTRAOP_THREADS', ' 8', None),
+    ('TF_NUM_INTRAOP_THREADS', '-9999999999', None),  # not a 32-bit number: ignored
+])
+def test_tensorflows_thread_counts_it_fails_on_are_refused(monkeypatch, name, value, refused):
+  c = configuration.finalize(dmc.get_config('debug'))
+  monkeypatch.setenv(name, value)
+  if refused is None:
+    configuration.check_environment(c)
+    return
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.check_environment(c)
+  assert str(caught.value).startswith(f'{name}={value}: {refused}'), caught.value
+
+
 @pytest.mark.parametrize('args, message', [
     # Ignored before: a flag without its dashes, a stray word.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', 'config.run.steps=5'],
