@@ -226,6 +226,11 @@ def finalize(config):
   _check(not missing, f"the config lacks {len(missing)} key(s) of configs/base.py's "
          f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): a config file "
          'starts from base.get_config(), as configs/dmc.py does')
+  extra = _extra_keys(c)
+  # A config file may add keys: c.run.eval_episodes = 4 (for eval_eps) was never read,
+  # and c.agent.rssm.newkey = 1 an 'unexpected' keyword error once TensorFlow had loaded.
+  _check(not extra, extra and f'the config file sets {extra[0]}, a key configs/base.py '
+         f'lacks{extra[1]}: a config file sets only base\'s keys; fix its name or remove it')
   # ml_collections lets a config file set None anywhere and a bool where an int is:
   # task=None and batch_size=True were 'unexpected' errors once TensorFlow had loaded.
   wrong = _mistyped(c.to_dict(), none=True)
@@ -524,6 +529,27 @@ def _missing_keys(config):
         yield from keys(value, f'{prefix}{key}.')
   have = set(keys(config.to_dict()))
   return [k for k in keys(base_config.get_config().to_dict()) if k not in have]
+
+
+def _extra_keys(config):
+  """-> (the first dotted key of `config` that configs/base.py's config lacks, '; did
+  you mean ...?' or ''), else None. The free-form dicts' keys aside, and the options of
+  env.<suite>, which each suite names itself."""
+  import difflib
+  from configs import base as base_config
+  def walk(tree, default, prefix):
+    for key, value in tree.items():
+      name = prefix + key
+      if key not in default:
+        close = difflib.get_close_matches(key, [str(k) for k in default], n=1)
+        return name, f' (did you mean {prefix}{close[0]}?)' if close else ''
+      if (isinstance(value, dict) and isinstance(default[key], dict)
+          and name not in _FREE_FORM and not (prefix == 'env.')):
+        found = walk(value, default[key], f'{name}.')
+        if found:
+          return found
+    return None
+  return walk(config.to_dict(), base_config.get_config().to_dict(), '')
 
 
 def _not_plain(value, where=''):

@@ -758,6 +758,32 @@ def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
   assert json.loads((tmp_path / 'config.json').read_text())['run'][key]
 
 
+@pytest.mark.parametrize('key, value, message', [
+    # Never read: the run played 1 eval episode, without a word.
+    ('run.eval_episodes', 4, 'the config file sets run.eval_episodes, a key configs/base.py '
+     "lacks (did you mean run.eval_eps?): a config file sets only base's keys; fix its name "
+     'or remove it'),
+    # "ValueError: Unrecognized keyword arguments passed to RSSM" once TensorFlow loaded.
+    ('agent.rssm.newkey', 1, 'the config file sets agent.rssm.newkey, a key configs/base.py '
+     'lacks:'),
+    ('mykey', 'x', 'the config file sets mykey, a key configs/base.py lacks:'),
+    ('env.py.length', 5, None),  # the env's own arguments (task py_...: checked there)
+])
+def test_a_key_a_config_file_adds_is_named(key, value, message):
+  c = dmc.get_config('debug')
+  node, *parts = [c, *key.split('.')]
+  for part in parts[:-1]:
+    node = node[part]
+  node[parts[-1]] = value
+  if message is None:
+    with pytest.raises(configuration.ConfigError, match='env.py='):  # not its key
+      configuration.finalize(c)
+    return
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(message), caught.value
+
+
 @pytest.mark.parametrize('args, message', [
     (['--config.run.eval_epz=4'], "unknown config key 'run.eval_epz'; did you mean \"eval_eps\""),
     (['--config.agent.nosuch=1'], "unknown config key 'agent.nosuch'"),
