@@ -915,3 +915,15 @@ def test_a_damaged_act_space_file_is_named(cartpole, tmp_path, content, reason):
       f'SavedModel {out}: {export.ACT_SPACE_FILE} cannot be read \\(.*{reason}.*\\); '
       'export it again')):
     export.SavedPolicy(str(out))
+
+
+@pytest.mark.parametrize('cause', ['No space left on device', 'Disk quota exceeded'])
+def test_a_full_disk_as_the_savedmodel_is_written_is_named_not_out_of_memory(cause):
+  """TensorFlow raises ENOSPC (and EDQUOT) as ResourceExhaustedError, as it does running
+  out of memory: an export to a full disk said 'Error: out of memory (...); use a
+  smaller model (a size preset), batch_size or batch_length, ...'."""
+  path = '/disk/out.tmp-7/saved_model.pb.tmp0a1b'
+  error = tf.errors.ResourceExhaustedError(None, None, f'{path}; {cause}')
+  assert base.describe(error) == f'Error: Cannot write {path}: {cause}'
+  oom = tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor with shape[9]')
+  assert base.describe(oom).startswith('Error: out of memory (')

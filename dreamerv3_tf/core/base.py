@@ -104,6 +104,11 @@ def traceback_refusal():
           f'({", ".join(_OFF[1:])} or empty)')
 
 
+# The causes of a file error that TensorFlow raises as ResourceExhaustedError, as it
+# does running out of memory ('PATH; CAUSE').
+DISK_FULL = ('No space left on device', 'Disk quota exceeded')
+
+
 def describe(error, rerun='with --traceback'):
   """The one line that reports `error` to the user (main, export and plot print it);
   `rerun` says how to ask for the traceback of an unexpected one."""
@@ -113,6 +118,11 @@ def describe(error, rerun='with --traceback'):
     return f'Error: {one_line(error)}'
   # TensorFlow's file errors name the path; looked up, never imported here.
   tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  if tf_errors and isinstance(error, tf_errors.ResourceExhaustedError):
+    path, cause = path_and_cause(error)
+    if path and cause in DISK_FULL:  # TensorFlow's code for ENOSPC and EDQUOT too: an
+      # export to a full disk said 'out of memory ...; use a smaller model'
+      return f'Error: Cannot write {path}: {cause}'
   if isinstance(error, MemoryError) or (
       tf_errors and isinstance(error, tf_errors.ResourceExhaustedError)):
     # A size400m agent or a huge batch on a small machine: the user's to fix, not
