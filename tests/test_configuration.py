@@ -870,6 +870,30 @@ def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):
   assert lines[1].startswith('Config error: task='), lines
 
 
+@pytest.mark.parametrize('args, flag, following', [
+    # '--logdir $RUN --config...' with RUN unset: absl took the next flag for the logdir,
+    # and the run trained in ./--config.run.eval_eps=2 without that flag. (The bad task
+    # stops the old code before it writes.)
+    (['--config.task=walker_walk', '--logdir', '--config.run.eval_eps=2'], '--logdir',
+     '--config.run.eval_eps=2'),
+    (['--config', '--config.task=walker_walk'], '--config', '--config.task=walker_walk'),
+])
+def test_a_flag_where_a_value_goes_is_refused(tmp_path, args, flag, following):
+  if flag != '--config':
+    args = ['--config=configs/dmc.py:train_eval,debug', *args]
+  result = cli_zygote.run([sys.executable, '-m', 'dreamerv3_tf.main', *args], cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Config error: {flag} takes a value, but the next argument is the flag {following} '
+      f"(an unset shell variable, as in '{flag} $VAR'?); give it one, e.g. {flag}=VALUE"
+      ], result.stderr
+  assert os.listdir(tmp_path) == []
+  result = run_main('--config=configs/dmc.py:train_eval,debug', '--config.seed', '-1',
+                    f'--logdir={tmp_path}')  # a negative number is a value
+  assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
+
+
 @pytest.mark.parametrize('given', [['--log_dir=RUN'], ['--log_dir', 'RUN']])
 def test_absls_log_dir_flag_is_refused_naming_logdir(tmp_path, given):
   """absl defines --log_dir (for its log files, never written here): given for --logdir,

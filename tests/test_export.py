@@ -927,3 +927,16 @@ def test_a_full_disk_as_the_savedmodel_is_written_is_named_not_out_of_memory(cau
   assert base.describe(error) == f'Error: Cannot write {path}: {cause}'
   oom = tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor with shape[9]')
   assert base.describe(oom).startswith('Error: out of memory (')
+
+
+def test_a_flag_where_a_value_goes_is_refused(tmp_path):
+  """'--out $OUT --tflite' with OUT unset: absl took --tflite for the value and exported
+  into ./--tflite, with no TFLite model. (The run here does not exist: the old code
+  stopped there, before writing.)"""
+  result = cli_zygote.run(export_cmd(f'--logdir={tmp_path}/nosuch', '--out', '--tflite'),
+                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      'Error: --out takes a value, but the next argument is the flag --tflite (an unset '
+      "shell variable, as in '--out $VAR'?); give it one, e.g. --out=VALUE"], result.stderr
+  assert os.listdir(tmp_path) == []
