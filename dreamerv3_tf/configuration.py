@@ -720,6 +720,24 @@ def _check_logdir(config, logdir, allow_other):
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
         'use a new --logdir or pass --config.run.allow_other_config=True')
+  if not allow_other:
+    _check_same_policy(config, logdir, saved)
+
+
+def _check_same_policy(config, logdir, saved):
+  """An evaluation's logdir holds the episodes of the policy its run.from_checkpoint
+  named: another one evaluated there added its episodes to them, without a word, and
+  a plot drew both as one policy (its own runs of the same command add to them)."""
+  if config.script != 'eval_only' or saved.get('script') != 'eval_only':
+    return
+  norm = lambda x: x if '://' in x else os.path.realpath(os.path.expanduser(x))
+  old = str((saved.get('run') or {}).get('from_checkpoint') or '')
+  new = str(config.run.from_checkpoint or '')
+  if old and new and norm(old) != norm(new):
+    raise ConfigError(
+        f'logdir {logdir} holds the evaluation of {old}; evaluating {new} there would mix '
+        'the episodes of both policies: use a new --logdir, or pass '
+        '--config.run.allow_other_config=True to add them')
 
 
 def _way_on(logdir, fs):

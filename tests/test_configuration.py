@@ -435,6 +435,28 @@ def test_eval_only_names_the_flag_that_evaluates_the_checkpoint_resume_from_name
   assert os.listdir(tmp_path) == []
 
 
+def test_an_evaluation_logdir_refuses_another_policy(tmp_path):
+  """eval_only of another checkpoint into the logdir of an earlier evaluation added its
+  episodes to that policy's, without a word (run.from_checkpoint is a run-time key):
+  plot drew both as one. The same policy (another spelling of it) adds, as before."""
+  def evaluation(path):
+    c = configuration.finalize(dmc.get_config('eval_only'))
+    with c.unlocked():
+      c.logdir, c.run.from_checkpoint = str(tmp_path / 'eval'), path
+    return c
+  (tmp_path / 'run' / 'ckpt').mkdir(parents=True)
+  configuration.save(evaluation(f'{tmp_path}/run/ckpt'), str(tmp_path / 'eval'))
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.check_logdir(evaluation(f'{tmp_path}/export'), str(tmp_path / 'eval'))
+  assert str(caught.value) == (
+      f'logdir {tmp_path}/eval holds the evaluation of {tmp_path}/run/ckpt; evaluating '
+      f'{tmp_path}/export there would mix the episodes of both policies: use a new '
+      '--logdir, or pass --config.run.allow_other_config=True to add them')
+  configuration.check_logdir(evaluation(f'{tmp_path}/run/ckpt/'), str(tmp_path / 'eval'))
+  configuration.check_logdir(evaluation(f'{tmp_path}/export'), str(tmp_path / 'eval'),
+                             allow_other=True)
+
+
 @pytest.mark.parametrize('name, kind, message', [
     ('ckpt', 'file', 'ckpt is a file, but the run writes a directory there'),
     ('metrics.jsonl', 'dir', 'metrics.jsonl is a directory, but the run writes a file there'),
