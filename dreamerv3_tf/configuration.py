@@ -893,7 +893,7 @@ def check_environment(config):
   """ConfigError if this process's environment cannot run `config`; before TensorFlow
   loads (a multi_worker run without its TF_CONFIG failed after building its envs)."""
   from dreamerv3_tf import tfimport  # (TensorFlow itself is not imported)
-  tfimport.check_thread_env()
+  tfimport.check_tf_env()
   if config.distribute == 'multi_worker':
     cluster_of_this_process()
   elif config.distribute in ('default', 'mirrored'):

@@ -181,7 +181,7 @@ def command(argv):
     # A TF_XLA_FLAGS TensorFlow cannot read ended the export inside that hidden import,
     # without a word (exit code 1). (The export compiles nothing with XLA_FLAGS.)
     from dreamerv3_tf import tfimport
-    tfimport.check_thread_env()  # TensorFlow aborts or hangs on some
+    tfimport.check_tf_env()  # TensorFlow aborts or hangs on some
     tfimport.check_xla_flags(names=('TF_XLA_FLAGS',),
                              outcome='TensorFlow would stop the export as it loads')
     from dreamerv3_tf import startup

@@ -66,11 +66,29 @@ def xla_cache_directory(environ=os.environ):
 MAX_THREADS = 4096
 
 
-def check_thread_env(environ=os.environ):
-  """Raises ConfigError naming TF_NUM_INTRAOP_THREADS or TF_NUM_INTEROP_THREADS when
-  TensorFlow would fail or hang on its value. TensorFlow reads each as a 32-bit integer
-  and ignores one that is not (as it does 0: its own choice); a negative interop count
-  is ignored too."""
+# TensorFlow's switches of the environment that it reads as true or false, and ends the
+# process on anything else: TF_DETERMINISTIC_OPS=yes (or set empty) aborted at the first
+# XLA compile ('Check failed: tsl::ReadBoolFromEnvVar', a C++ stack trace, exit 134),
+# after the logdir was written.
+BOOL_ENV = ('TF_DETERMINISTIC_OPS',)
+
+
+def check_tf_env(environ=os.environ):
+  """Raises ConfigError naming the first variable of the environment whose value
+  TensorFlow would end the process on (or hang on): its thread counts and switches."""
+  from dreamerv3_tf import configuration
+  for name in BOOL_ENV:
+    if name in environ and environ[name].lower() not in ('0', '1', 'true', 'false'):
+      raise configuration.ConfigError(
+          f'{name}={environ[name]!r}: TensorFlow takes 1, 0, true or false, and ends the '
+          'process at its first compile on anything else; set one, or unset it')
+  _check_thread_env(environ)
+
+
+def _check_thread_env(environ):
+  """check_tf_env's part for TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS.
+  TensorFlow reads each as a 32-bit integer and ignores one that is not (as it does
+  0: its own choice); a negative interop count is ignored too."""
   from dreamerv3_tf import configuration
   for name, least in (('TF_NUM_INTRAOP_THREADS', 0), ('TF_NUM_INTEROP_THREADS', None)):
     text = environ.get(name, '')

@@ -423,7 +423,7 @@ def main(argv):
     # A TF_XLA_FLAGS TensorFlow cannot read ended the import inside the hidden import
     # below, without a word (exit code 1). (It compiles nothing with XLA_FLAGS.)
     from dreamerv3_tf import tfimport
-    tfimport.check_thread_env()  # TensorFlow aborts or hangs on some
+    tfimport.check_tf_env()  # TensorFlow aborts or hangs on some
     tfimport.check_xla_flags(names=('TF_XLA_FLAGS',),
                              outcome='TensorFlow would stop the import as it loads')
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
