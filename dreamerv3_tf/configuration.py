@@ -1428,9 +1428,14 @@ def _comparable(tree, prefix=''):
 
 
 def _diff(old, new):
+  """['key: saved -> now', ...]; a key one side lacks is named so (it read 'None', a
+  value neither had: a run of another version of base.py's keys)."""
+  def shown(tree, key, absent):
+    return repr(tree[key]) if key in tree else absent
   keys = sorted(set(old) | set(new))
-  return [f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in keys
-          if old.get(k) != new.get(k)]
+  return [f"{k}: {shown(old, k, '(absent: an older version?)')} -> "
+          f"{shown(new, k, '(absent: a newer version?)')}" for k in keys
+          if k not in old or k not in new or old[k] != new[k]]
 
 
 def _default(value):

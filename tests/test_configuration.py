@@ -322,6 +322,23 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   assert saved != (tmp_path / 'config.json').read_text()
 
 
+def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
+  """A run saved by an older version (no agent.rssm.unimix) or a newer one: the line
+  read 'agent.rssm.unimix: None -> 0.01', a value the run never had."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  configuration.save(c, str(tmp_path))
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  del saved['agent']['rssm']['unimix']
+  saved['agent']['rssm']['newkey'] = 3
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.check_logdir(c, str(tmp_path))
+  assert str(caught.value) == (
+      f'logdir {tmp_path} belongs to another config (agent.rssm.newkey: 3 -> (absent: a '
+      "newer version?); agent.rssm.unimix: (absent: an older version?) -> 0.01); use a new "
+      '--logdir or pass --config.run.allow_other_config=True')
+
+
 def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):
   """A directory holding another program's config.json: it was 'another config'
   (agent.conhead.layers: None -> 1 ...), and allow_other_config=True, which that
