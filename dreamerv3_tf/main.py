@@ -197,6 +197,9 @@ def _one_line(error, argv=()):
       return f'the config file {path} raised {lines[0]}'
   elif "has no attribute 'get_config'" in text:
     return f'the config file {path} has no get_config() function'
+  elif 'FrozenConfigDict is immutable' in text and path:  # (its lock(), named no file)
+    return (f'get_config() of the config file {path} returned a FrozenConfigDict; return '
+            'a ConfigDict, which --config.KEY=VALUE can change')
   elif path and _raised_in(error, path):  # while its module ran (not a flag's error)
     where = f' (line {error.lineno})' if isinstance(error, SyntaxError) and error.lineno else ''
     message = error.msg if isinstance(error, SyntaxError) else base.one_line(error)

@@ -1255,13 +1255,18 @@ CONFIG_FILES = [
     ('from configs import dmc\ndef get_config():\n  c = dmc.get_config("debug")\n'
      '  c.batch_size = True\n  return c\n', '^Config error: batch_size=True, where '
      'configs/base.py has a number; give a number$'),
+    # 'Config error: FrozenConfigDict is immutable. Cannot call lock().' (no file named).
+    ('import ml_collections\nfrom configs import dmc\ndef get_config():\n  return '
+     'ml_collections.FrozenConfigDict(dmc.get_config("debug"))\n', r'get_config\(\) of '
+     'the config file .* returned a FrozenConfigDict; return a ConfigDict, which '
+     '--config.KEY=VALUE can change$'),
 ]
 
 
 @pytest.mark.parametrize('text, message', CONFIG_FILES,
                          ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'presets',
                               'exit',
-                              'interrupt', 'none', 'bool'])
+                              'interrupt', 'none', 'bool', 'frozen'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
   path = tmp_path / 'my_config.py'
   path.write_text(text)
