@@ -19,6 +19,7 @@ a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -59,7 +60,16 @@ def _make(gym, task, kwargs):
   if module and ('/' in module or os.sep in module):
     raise _names_a_file(task, module)
   try:
-    return gym.make(task, **kwargs)
+    # gymnasium warns of a deprecated version before it refuses it: two lines (with
+    # terminal colours) above the one that names it. Shown only if the env is made.
+    with warnings.catch_warnings(record=True) as said:
+      warnings.simplefilter('always')
+      env = gym.make(task, **kwargs)
+    for w in said:
+      warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return env
+  except gym.error.DeprecatedEnv as e:  # 'Taxi-v3': an old version of a task
+    raise UnknownTaskError(f'gymnasium has no env {task!r} any more ({e})') from None
   except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
     hint = f'; does {module} call gymnasium.register for it?' if module else ''
     raise UnknownTaskError(f'gymnasium has no env {task!r} ({e}){hint}') from None

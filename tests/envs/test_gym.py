@@ -256,6 +256,33 @@ def test_a_gym_id_of_no_env_shape_is_an_unknown_task(task, message):
   assert exit_code(e.value) == 2
 
 
+def test_a_deprecated_version_is_an_unknown_task_without_gymnasiums_warning():
+  """gym_Taxi-v3: gymnasium's DeprecationWarning (two lines, with terminal colours) came
+  above the line that names it, and that read 'failed to start ... raised DeprecatedEnv'
+  with exit code 1, as a constructor's failure."""
+  import warnings
+  with warnings.catch_warnings(record=True) as said:
+    warnings.simplefilter('always')
+    with pytest.raises(TaskError, match=(
+        r"^Unknown task 'gym_Taxi-v3': gymnasium has no env 'Taxi-v3' any more \(Environment "
+        r'version v3 for `Taxi` is deprecated. Please use `Taxi-v4` instead.\)')) as e:
+      make_env('gym_Taxi-v3', env_config(), seed=0)
+  assert exit_code(e.value) == 2
+  assert [str(w.message) for w in said] == []
+
+
+def test_an_env_made_with_a_warning_still_shows_it():
+  gymnasium.register('DreamerTestWarns-v0', entry_point=_warns)
+  with pytest.warns(UserWarning, match='this env warns'):
+    make_env('gym_DreamerTestWarns-v0', env_config(), seed=0)
+
+
+def _warns():
+  import warnings
+  warnings.warn('this env warns')
+  return gymnasium.make('CartPole-v1')
+
+
 def test_rendered_tasks_print_nothing_on_a_headless_machine():
   """SDL (pygame renders CartPole) printed 'error: XDG_RUNTIME_DIR is invalid or not set
   in the environment.' on the run's stderr when the machine had no display session."""
