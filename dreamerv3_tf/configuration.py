@@ -838,8 +838,10 @@ def check_not_in_use(logdir):
 def in_use_error(logdir, busy):
   """The LogdirError of `logdir`'s dirlock.Busy: one line, what to do."""
   holder = f'process {busy.pid}' if busy.pid else 'another process'
+  kept = ('the episodes it logged' if '://' not in logdir and _evaluated_checkpoint(
+      _files(logdir), logdir) is not None else 'its checkpoints')  # an evaluation saves none
   return LogdirError(f'logdir {logdir} is in use by another run ({holder}); stop that run '
-                     'first (its checkpoints are kept), or pass another --logdir')
+                     f'first ({kept} are kept), or pass another --logdir')
 
 
 def tf_config(text=None):
@@ -1338,6 +1340,19 @@ def _mistyped(data, none=False):
   return walk(data, base_config.get_config().to_dict(), '')
 
 
+def _evaluated_checkpoint(fs, logdir):
+  """-> the run.from_checkpoint ('' if none) that logdir's config.json names when it is an
+  eval_only logdir, else None."""
+  try:
+    with fs.open(fs.join(logdir, 'config.json'), 'r') as f:
+      data = json.load(f)
+    if data.get('script') == 'eval_only':
+      return str(data.get('run', {}).get('from_checkpoint') or '')
+  except (OSError, ValueError, AttributeError):
+    pass
+  return None
+
+
 def _load_json(logdir, name):
   """-> (the JSON object in logdir/name, its path); ConfigError naming the file."""
   fs = _files(logdir)
@@ -1353,6 +1368,11 @@ def _load_json(logdir, name):
     if run:  # e.g. RUN/ckpt, where the checkpoints are
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
                         f'pass --logdir={run}')
+    evaluated = name != 'config.json' and _evaluated_checkpoint(fs, logdir)
+    if evaluated is not None:  # an eval_only logdir: it saves episodes, no agent
+      raise ConfigError(f'{path} not found: {logdir} is the logdir of an evaluation '
+                        f'(eval_only), which holds no agent; use the run it evaluated'
+                        f'{f" ({evaluated})" if evaluated else ""}')
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
   special = special_file(path) if '://' not in path else None
   if special:  # export waited for ever opening it

@@ -1418,6 +1418,29 @@ def test_xla_flags_of_the_environment_that_xla_refuses_are_one_line(
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('script, message', [
+    ('eval_only', r'spaces.json not found: {d} is the logdir of an evaluation \(eval_only\), '
+                  r'which holds no agent; use the run it evaluated \(/runs/a/ckpt\)$'),
+    ('train_eval', r'spaces.json not found: is {d} the logdir of a training run\?$')])
+def test_the_logdir_of_an_evaluation_is_named_where_a_run_is_meant(tmp_path, script, message):
+  """export --logdir=<an eval_only logdir> asked 'is it the logdir of a training run?'."""
+  (tmp_path / 'config.json').write_text(json.dumps(
+      {'script': script, 'run': {'from_checkpoint': '/runs/a/ckpt'}}))
+  with pytest.raises(configuration.ConfigError, match=message.format(d=re.escape(str(tmp_path)))):
+    configuration.load_spaces(str(tmp_path))
+
+
+@pytest.mark.parametrize('script, kept', [
+    ('eval_only', 'the episodes it logged are kept'), ('train_eval', 'its checkpoints are kept')])
+def test_a_logdir_in_use_says_what_the_other_run_keeps(tmp_path, script, kept):
+  """An evaluation's logdir in use said its checkpoints were kept: it saves none."""
+  from dreamerv3_tf.core import dirlock
+  (tmp_path / 'config.json').write_text(json.dumps({'script': script, 'run': {}}))
+  error = configuration.in_use_error(str(tmp_path), dirlock.Busy(str(tmp_path), 42))
+  assert str(error) == (f'logdir {tmp_path} is in use by another run (process 42); stop that '
+                        f'run first ({kept}), or pass another --logdir')
+
+
 def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
   from dreamerv3_tf.envs import make_env
   env = make_env('dummy_disc', {'dummy': {'length': 5}}, 0)
