@@ -161,7 +161,7 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
 
 
 def _read_jsonl(path, keys):
-  points = {key: [] for key in keys}
+  points, dropped = {key: [] for key in keys}, {}
   # Bytes that are not UTF-8 become U+FFFD: their line is then named as not JSON
   # (a UnicodeDecodeError named no file).
   with open(path, encoding='utf-8', errors='replace') as f:
@@ -189,6 +189,11 @@ def _read_jsonl(path, keys):
                          'number')
       if isinstance(value, (int, float)) and math.isfinite(value):
         points[key].append((float(record['step']), float(value)))
+      elif isinstance(value, float):  # NaN or inf: a run that diverged left them out silently
+        dropped[key] = dropped.get(key, 0) + 1
+  for key, count in dropped.items():
+    print(f"Warning: {path} holds {count} '{key}' value{'s' * (count > 1)} that are not finite "
+          '(NaN or inf: a run that diverged?); they are left out', file=sys.stderr, flush=True)
   return points
 
 

@@ -666,6 +666,20 @@ def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
   assert not out.exists()
 
 
+def test_scores_that_are_not_finite_are_left_out_with_a_warning(tmp_path, capsys):
+  """A run that diverged logs NaN scores: they were left out of the plot and the table
+  without a word, and its curve just ended early."""
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('{"step": 1e9, "epstats/score": NaN}\n{"step": 2e9, "epstats/score": Infinity}\n')
+  out = tmp_path / 'x.png'
+  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 0
+  assert capsys.readouterr().err == (
+      f"Warning: {logdir}/scores.jsonl holds 2 'epstats/score' values that are not finite "
+      '(NaN or inf: a run that diverged?); they are left out\n')
+  assert out.exists()
+
+
 def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
   """`plot --table ... | head -1`: 'Error: [Errno 32] Broken pipe' named no stream."""
   out = tmp_path / 'curves.png'
