@@ -268,6 +268,11 @@ class JSONLOutput:
       return None
     with fs.open(self.path, 'rb') as f:
       lines = io.BytesIO(f.read()).readlines()  # split on b'\n' alone, as before
+    bad = [i for i, x in enumerate(lines) if x.strip() and _row_step(x) == -math.inf]
+    if bad:  # kept, but plot refuses the file: it passed every resume without a word
+      print(f'Warning: {self.path}:{bad[0] + 1} is no row of the log (not a JSON object with '
+            f'a step: damaged?){_more(len(bad) - 1)}; '
+            'plot refuses the file until it is fixed or removed', file=sys.stderr, flush=True)
     rows = [x for x in lines if _row_step(x) > step]
     if not rows:
       return None
@@ -315,6 +320,10 @@ class JSONLOutput:
       f.truncate(start)
     print(f'Warning: {self.path} ended in a cut line (a run stopped while writing it); '
           f'dropped it: {cut!r}', file=sys.stderr, flush=True)
+
+
+def _more(n):
+  return f', and {n} more such line{"s" * (n > 1)}' if n else ''
 
 
 def _row_step(line):

@@ -138,6 +138,18 @@ def test_a_resume_moves_the_rows_past_its_step_into_side_files(tmp_path, capsys)
   assert sorted(os.listdir(tmp_path)) == before and capsys.readouterr().err == ''
 
 
+def test_a_damaged_line_inside_the_log_is_a_warning_at_resume(tmp_path, capsys):
+  """A line damaged in the middle of scores.jsonl (a bad disk, a hand edit) passed every
+  resume without a word, and plot refused the file later."""
+  path = tmp_path / 'metrics.jsonl'
+  path.write_text(rows(10) + 'garbage\n' + rows(20) + '[1, 2]\n' + rows(30))
+  logging.JSONLOutput(str(tmp_path)).set_aside_after(20)
+  assert capsys.readouterr().err.splitlines()[0] == (
+      f'Warning: {path}:2 is no row of the log (not a JSON object with a step: damaged?), and '
+      '1 more such line; plot refuses the file until it is fixed or removed')
+  assert path.read_text() == rows(10) + 'garbage\n' + rows(20) + '[1, 2]\n'  # kept
+
+
 def test_a_stop_while_rows_are_set_aside_loses_none(tmp_path, monkeypatch):
   """Killed between the two renames: the old file and a copy of its rows in the side
   file, which the next resume finds equal and takes; a side file of other rows (an
