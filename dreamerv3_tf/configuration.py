@@ -1320,8 +1320,9 @@ def _unknown_agent_key(agent):
 
 def _mistyped(data, none=False):
   """-> (dotted key, value, type name) of the first value of a saved config whose
-  type differs from configs/base.py's (an int where a float is, a list where a tuple
-  is, and keys either side lacks pass; None too unless `none`), else None."""
+  type differs from configs/base.py's, or a fraction where it has a whole number (an int
+  where a float is, a list where a tuple is, and keys either side lacks pass; None too
+  unless `none`), else None."""
   from configs import base as base_config
   kinds = {bool: 'bool', int: 'number', float: 'number', str: 'string',
            tuple: 'list', list: 'list', dict: 'dict'}
@@ -1332,6 +1333,9 @@ def _mistyped(data, none=False):
       value, name = saved[key], f'{prefix}{key}'
       if kinds.get(type(value)) != kinds.get(type(want)):
         return name, value, kinds.get(type(want), type(want).__name__)
+      if type(want) is int and isinstance(value, float) and not value.is_integer():
+        # dict(length=30.5) in a config file: a count of 30.5 ran as 31, without a word
+        return name, value, 'whole number'
       if isinstance(want, dict):
         found = walk(value, want, f'{name}.')
         if found:

@@ -1260,13 +1260,18 @@ CONFIG_FILES = [
      'ml_collections.FrozenConfigDict(dmc.get_config("debug"))\n', r'get_config\(\) of '
      'the config file .* returned a FrozenConfigDict; return a ConfigDict, which '
      '--config.KEY=VALUE can change$'),
+    # A dict replaces a section whole, types and all: a length of 30.5 ran as 31 (exit 0).
+    ('from configs import dmc\ndef get_config():\n  c = dmc.get_config("debug")\n'
+     '  c.env.dummy = dict(length=30.5, size=(64, 64))\n  return c\n', r'^Config error: '
+     r'env.dummy.length=30.5, where configs/base.py has a whole number; give a whole '
+     'number$'),
 ]
 
 
 @pytest.mark.parametrize('text, message', CONFIG_FILES,
                          ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'presets',
                               'exit',
-                              'interrupt', 'none', 'bool', 'frozen'])
+                              'interrupt', 'none', 'bool', 'frozen', 'fraction'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
   path = tmp_path / 'my_config.py'
   path.write_text(text)
