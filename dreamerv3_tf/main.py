@@ -24,6 +24,7 @@ import glob
 import math
 import re
 import tempfile
+import warnings
 
 from absl import app
 from absl import flags
@@ -36,6 +37,12 @@ from dreamerv3_tf import memory_watch
 from dreamerv3_tf import startup
 from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
+
+# ml_collections loads a config file with importlib's deprecated load_module(): under
+# PYTHONWARNINGS=error (or -W error) its warning was 'Config error: the load_module()
+# method is deprecated ...', for every config file. The rest of a run passes -W error.
+warnings.filterwarnings('ignore', message=r'the load_module\(\) method is deprecated',
+                        category=DeprecationWarning)
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',

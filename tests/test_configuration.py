@@ -22,6 +22,18 @@ def run_main(*args):
       capture_output=True, text=True, timeout=120)
 
 
+def test_warnings_made_errors_leave_the_config_file_loading_alone(tmp_path):
+  """PYTHONWARNINGS=error made ml_collections' own DeprecationWarning (its loader calls
+  importlib's load_module) 'Config error: the load_module() method is deprecated ...'
+  for every config file; the config's own problem is named now."""
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       '--config.seed=-1', f'--logdir={tmp_path}/run'], cwd=ROOT,
+      env=dict(os.environ, PYTHONWARNINGS='error'), capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
+
+
 @pytest.mark.parametrize('module', [dmc, gym, atari, atari100k, crafter])
 def test_every_suite_config_is_valid(module):
   for presets in ('', 'train_eval', 'train', 'eval_only', 'debug', 'train_eval,debug'):
