@@ -1135,6 +1135,14 @@ def _check_entries(config, logdir, fs):
     if special:
       raise ConfigError(f'{os.path.join(logdir, name)} is {special}, but the run reads and '
                         'writes a file there; move it away or use a new --logdir')
+  for name in dirs + files if '://' not in logdir else ():
+    path = os.path.join(logdir, name)
+    target = os.path.realpath(path)
+    if os.path.islink(path) and not os.path.exists(os.path.dirname(target)):
+      # metrics.jsonl on an unmounted disk: the resume rewrote config.json, trained, and
+      # stopped at its first log row
+      raise LogdirError(f'{path} is a link to {os.readlink(path)}, whose directory does not '
+                        'exist (a disk not mounted?); mount it, or remove the link')
   if '://' not in logdir:
     # config.json and spaces.json are replaced through the logdir itself (one the user
     # may not write stopped the run at its config.json, once TensorFlow had loaded); the

@@ -654,6 +654,23 @@ def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, tar
   assert os.listdir(tmp_path) == ['link']
 
 
+@pytest.mark.parametrize('name', ['metrics.jsonl', 'ckpt'])
+def test_a_file_of_the_logdir_linked_to_an_unmounted_disk_is_refused(tmp_path, name):
+  """metrics.jsonl linked to a disk that is not mounted: the resume rewrote config.json,
+  trained, and stopped at its first log row. A link whose directory exists is used (the
+  run makes the file there)."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  (tmp_path / name).symlink_to('/mnt/no_such_disk_dv3/' + name)
+  with pytest.raises(configuration.LogdirError, match='^' + re.escape(
+      f'{tmp_path / name} is a link to /mnt/no_such_disk_dv3/{name}, whose directory does '
+      'not exist (a disk not mounted?); mount it, or remove the link') + '$'):
+    configuration.check_logdir(c, str(tmp_path))
+  (tmp_path / name).unlink()
+  (tmp_path / 'disk').mkdir()
+  (tmp_path / 'metrics.jsonl').symlink_to(tmp_path / 'disk' / 'metrics.jsonl')
+  configuration.check_logdir(c, str(tmp_path))
+
+
 def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   """--logdir=~/logdir/$RUN with RUN unset started a new run at step 0 in ~/logdir,
   among the runs' folders, instead of resuming one. A run's own logdir, one holding
