@@ -765,13 +765,31 @@ def check_from_checkpoint(config):
   A resume of a training run does not read it (its own checkpoint holds the whole
   agent), so the run it started from may have been moved or deleted since."""
   path = base.missing_checkpoint(str(config.run.from_checkpoint or ''))
+  what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
+  if not path and _holds_no_checkpoint(str(config.run.from_checkpoint or '')) and not (
+      config.script != 'eval_only' and has_checkpoints(config.logdir)):
+    # 'No checkpoint found in DIR' once TensorFlow had loaded and the agent compiled
+    raise ConfigError(
+        f'run.from_checkpoint={config.run.from_checkpoint}: a directory that holds no '
+        "checkpoint (no 'checkpoint' file, no *.index); name a checkpoint prefix such as "
+        f"RUN/ckpt/ckpt-3, {what}or a run's ckpt directory")
   if not path or (config.script != 'eval_only' and has_checkpoints(config.logdir)):
     return
-  what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
   raise ConfigError(
       f'run.from_checkpoint={config.run.from_checkpoint}: no such checkpoint ({path} and '
       f'{path}.index do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, '
       f"{what}or a run's ckpt directory")
+
+
+def _holds_no_checkpoint(path):
+  """Whether local `path` is a directory with nothing a checkpoint read could take: no
+  state file, no *.index, no SavedModel, no ckpt/ (a run's logdir) below it."""
+  path = os.path.expanduser(path)
+  if not path or '://' in path or not os.path.isdir(path):
+    return False
+  names = os.listdir(path)
+  return not any(n in ('checkpoint', 'saved_model.pb', 'ckpt') or n.endswith('.index')
+                 for n in names)
 
 
 def check_resume_from(config):

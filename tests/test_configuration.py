@@ -671,6 +671,28 @@ def test_a_file_of_the_logdir_linked_to_an_unmounted_disk_is_refused(tmp_path, n
   configuration.check_logdir(c, str(tmp_path))
 
 
+@pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
+def test_a_from_checkpoint_directory_without_checkpoints_is_refused_before_tensorflow(
+    tmp_path, script):
+  """An empty directory, or one of other files: 'No checkpoint found in DIR' once
+  TensorFlow had loaded and the agent had compiled. Directories a read may take pass."""
+  c = dmc.get_config(f'{script},debug')
+  c.logdir, c.run.from_checkpoint = str(tmp_path / 'run'), str(tmp_path / 'other')
+  (tmp_path / 'other').mkdir()
+  (tmp_path / 'other' / 'notes.txt').write_text('')
+  c = configuration.finalize(c)
+  what = 'a SavedModel export, ' if script == 'eval_only' else ''
+  with pytest.raises(configuration.ConfigError, match='^' + re.escape(
+      f"run.from_checkpoint={tmp_path / 'other'}: a directory that holds no checkpoint (no "
+      "'checkpoint' file, no *.index); name a checkpoint prefix such as RUN/ckpt/ckpt-3, "
+      f"{what}or a run's ckpt directory") + '$'):
+    configuration.check_from_checkpoint(c)
+  for name in ('checkpoint', 'ckpt-1.index', 'saved_model.pb', 'ckpt'):
+    (tmp_path / 'other' / name).touch()
+    configuration.check_from_checkpoint(c)
+    (tmp_path / 'other' / name).unlink()
+
+
 def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   """--logdir=~/logdir/$RUN with RUN unset started a new run at step 0 in ~/logdir,
   among the runs' folders, instead of resuming one. A run's own logdir, one holding
