@@ -628,13 +628,15 @@ def train_ratio_warning(config):
 # episodes and run 1 batch.
 MANY_EVAL_EPISODES = 100
 MANY_REPORT_BATCHES = 100
+# Imagined steps per start: each update's imagination grows with it (the configs use 15).
+MANY_IMAGINED_STEPS = 1000
 
 
 def look_hung_warnings(config):
   """-> warning lines for the settings that make the run go long without a progress line
-  (run.train_ratio, run.eval_eps, run.report_batches): eval_eps=1e9 played episodes for
-  ever after the first report, and report_batches=1e5 stayed in its first report, each
-  without a word."""
+  (run.train_ratio, run.eval_eps, run.report_batches, agent.imag_length): eval_eps=1e9
+  played episodes for ever after the first report, and report_batches=1e5 stayed in its
+  first report, each without a word."""
   lines = [train_ratio_warning(config)]
   reports = config.script != 'eval_only' and config.run.report_every != 0  # 0: never
   if reports and config.script == 'train_eval' and config.run.eval_eps > MANY_EVAL_EPISODES:
@@ -647,6 +649,12 @@ def look_hung_warnings(config):
                  f'report (each run.report_every) run {config.run.report_batches:,} batches '
                  'before training goes on; the configs run 1, and no progress line comes '
                  'meanwhile, so the run may look hung')
+  if config.script != 'eval_only' and config.agent.imag_length > MANY_IMAGINED_STEPS:
+    # imag_length=100000 ran for minutes without a line until timeout stopped it
+    lines.append(f'Warning: agent.imag_length={config.agent.imag_length:,} makes every '
+                 f'update imagine {config.agent.imag_length:,} steps from each start; the '
+                 'configs imagine 15, and the first update may take minutes, so the run may '
+                 'look hung')
   return [x for x in lines if x]
 
 

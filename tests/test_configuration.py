@@ -1034,6 +1034,14 @@ def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
     c.script, c.run.eval_eps, c.run.report_batches, c.run.report_every = (
         script, eps, batches, every)
     assert len(configuration.look_hung_warnings(c)) == warned, (script, eps, batches, every)
+  c = dmc.get_config('debug')  # imag_length=100000 ran for minutes without a line
+  c.agent.imag_length = 1000
+  assert configuration.look_hung_warnings(c) == []
+  c.agent.imag_length = 100000
+  assert configuration.look_hung_warnings(c) == [
+      'Warning: agent.imag_length=100,000 makes every update imagine 100,000 steps from each '
+      'start; the configs imagine 15, and the first update may take minutes, so the run may '
+      'look hung']
 
 
 @pytest.mark.parametrize('task, meant', [
