@@ -151,7 +151,7 @@ def _check_state_is_ours(directory, replay_names):
     _check_ours(directory, found[-1], replay_names)
   state = GFILES.join(directory, 'checkpoint')
   logdir = os.path.dirname(directory.rstrip('/'))
-  if listed is None and not (_found(directory) or tf.io.gfile.isdir(state)
+  if listed is None and not (found or tf.io.gfile.isdir(state)
                              or tf.io.gfile.exists(GFILES.join(logdir, 'config.json'))
                              or _read_error(state)):
     _foreign(directory, 'checkpoint', "is not a run's checkpoint state file, and neither "

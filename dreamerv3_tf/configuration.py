@@ -537,19 +537,30 @@ def _extra_keys(config):
   env.<suite>, which each suite names itself."""
   import difflib
   from configs import base as base_config
-  def walk(tree, default, prefix):
-    for key, value in tree.items():
-      name = prefix + key
-      if key not in default:
-        close = difflib.get_close_matches(key, [str(k) for k in default], n=1)
-        return name, f' (did you mean {prefix}{close[0]}?)' if close else ''
-      if (isinstance(value, dict) and isinstance(default[key], dict)
-          and name not in _FREE_FORM and not (prefix == 'env.')):
-        found = walk(value, default[key], f'{name}.')
-        if found:
-          return found
+  found = _first_key_beyond(
+      config.to_dict(), base_config.get_config().to_dict(), '',
+      skip=lambda name: name in _FREE_FORM or name.startswith('env.'))
+  if not found:
     return None
-  return walk(config.to_dict(), base_config.get_config().to_dict(), '')
+  name, _, default = found
+  prefix, _, key = name.rpartition('.')
+  close = difflib.get_close_matches(key, [str(k) for k in default], n=1)
+  return name, f' (did you mean {prefix + "." if prefix else ""}{close[0]}?)' if close else ''
+
+
+def _first_key_beyond(tree, default, prefix, skip=lambda name: False):
+  """-> (dotted key, its value, the dict of `default` it is missing from) of the first
+  key of dict `tree` that `default` (configs/base.py's part) lacks, at any depth below
+  the dicts both have but those `skip(dotted key)` names; else None."""
+  for key, value in tree.items():
+    name = prefix + key
+    if key not in default:
+      return name, value, default
+    if isinstance(value, dict) and isinstance(default[key], dict) and not skip(name):
+      found = _first_key_beyond(value, default[key], f'{name}.', skip)
+      if found:
+        return found
+  return None
 
 
 def _not_plain(value, where=''):
@@ -772,21 +783,18 @@ def check_from_checkpoint(config):
 
   A resume of a training run does not read it (its own checkpoint holds the whole
   agent), so the run it started from may have been moved or deleted since."""
-  path = base.missing_checkpoint(str(config.run.from_checkpoint or ''))
-  what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
-  if not path and _holds_no_checkpoint(str(config.run.from_checkpoint or '')) and not (
-      config.script != 'eval_only' and has_checkpoints(config.logdir)):
-    # 'No checkpoint found in DIR' once TensorFlow had loaded and the agent compiled
-    raise ConfigError(
-        f'run.from_checkpoint={config.run.from_checkpoint}: a directory that holds no '
-        "checkpoint (no 'checkpoint' file, no *.index); name a checkpoint prefix such as "
-        f"RUN/ckpt/ckpt-3, {what}or a run's ckpt directory")
-  if not path or (config.script != 'eval_only' and has_checkpoints(config.logdir)):
+  given = str(config.run.from_checkpoint or '')
+  path = base.missing_checkpoint(given)
+  empty = not path and _holds_no_checkpoint(given)
+  if not (path or empty) or (config.script != 'eval_only' and has_checkpoints(config.logdir)):
     return
+  what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
+  found = ("a directory that holds no checkpoint (no 'checkpoint' file, no *.index)"
+           if empty else f'no such checkpoint ({path} and {path}.index do not exist)')
+  # An empty one was 'No checkpoint found in DIR' once TensorFlow had loaded and compiled.
   raise ConfigError(
-      f'run.from_checkpoint={config.run.from_checkpoint}: no such checkpoint ({path} and '
-      f'{path}.index do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, '
-      f"{what}or a run's ckpt directory")
+      f'run.from_checkpoint={config.run.from_checkpoint}: {found}; name a checkpoint '
+      f"prefix such as RUN/ckpt/ckpt-3, {what}or a run's ckpt directory")
 
 
 def _holds_no_checkpoint(path):
@@ -1338,18 +1346,10 @@ def _unknown_agent_key(agent):
   configs/base.py's lacks (the agent's modules take its sections as keywords), else
   None. No version of base.py has dropped an agent key."""
   from configs import base as base_config
-  def walk(saved, default, prefix):
-    for key, value in saved.items():
-      if key not in default:
-        return f'{prefix}{key}', value
-      if isinstance(value, dict) and isinstance(default[key], dict):
-        found = walk(value, default[key], f'{prefix}{key}.')
-        if found:
-          return found
-    return None
   if not isinstance(agent, dict):
     return None
-  return walk(agent, base_config.get_config().to_dict()['agent'], 'agent.')
+  found = _first_key_beyond(agent, base_config.get_config().to_dict()['agent'], 'agent.')
+  return found and found[:2]
 
 
 def _mistyped(data, none=False):

@@ -219,8 +219,7 @@ def _parse_flags(argv):
   if base.traceback_refusal():  # first: it decides how each error after it is shown
     print(f'Error: {base.traceback_refusal()}', file=sys.stderr)
     sys.exit(2)
-  swallowed = base.swallowed_flag(argv, lambda name: name in flags.FLAGS and not (
-      flags.FLAGS[name].boolean))
+  swallowed = base.swallowed_flag(argv, flags.FLAGS)
   if swallowed:  # absl took the next flag for its value: '--out --tflite' wrote ./--tflite
     print(f'Error: {swallowed}', file=sys.stderr)
     sys.exit(2)

@@ -59,7 +59,7 @@ def _parse_flags(argv):
   argv = base.help_alias(argv)
   if base.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(base.traceback_refusal())
-  swallowed = base.swallowed_flag(argv, _takes_value)
+  swallowed = base.swallowed_flag(argv, flags.FLAGS)
   if swallowed:  # absl would take the next flag for its value
     _usage_error(swallowed)
   configs = _config_values(argv)
@@ -105,11 +105,6 @@ def _parse_flags(argv):
     _usage_error(base.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
   _warn_repeated(argv)
   return rest
-
-
-def _takes_value(name):
-  """Whether the flag `name` is defined and takes a value (not a boolean)."""
-  return name in flags.FLAGS and not flags.FLAGS[name].boolean
 
 
 def _absl_log_dir(argv):

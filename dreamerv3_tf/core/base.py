@@ -196,17 +196,19 @@ def help_alias(argv):
   return out
 
 
-def swallowed_flag(argv, takes_value):
+def swallowed_flag(argv, flag_values):
   """The line refusing a flag given as '--name VALUE' whose VALUE is another flag, else
-  None (`takes_value(name)`: whether flag `name` takes a value). absl takes that flag
-  for the value: '--logdir $RUN --config.random_agent=True' with RUN unset trained
-  in ./--config.random_agent=True, without that flag, and export's '--out --tflite'
-  wrote ./--tflite. A negative number ('--config.seed -1') is a value."""
+  None (`flag_values`: absl's FLAGS, passed in; a flag that is no boolean takes a
+  value). absl takes that flag for the value: '--logdir $RUN --config.random_agent=True'
+  with RUN unset trained in ./--config.random_agent=True, without that flag, and
+  export's '--out --tflite' wrote ./--tflite. A negative number ('--config.seed -1') is
+  a value."""
   for arg, following in zip(argv[1:], argv[2:]):
     if arg == '--':
       return None
     name = arg.lstrip('-')
-    if (arg.startswith('-') and '=' not in arg and name and takes_value(name)
+    takes_value = name in flag_values and not flag_values[name].boolean
+    if (arg.startswith('-') and '=' not in arg and name and takes_value
         and re.match(r'--?[^\W\d]', following)):
       return (f'{arg} takes a value, but the next argument is the flag {following} (an '
               f'unset shell variable, as in \'{arg} $VAR\'?); give it one, e.g. '

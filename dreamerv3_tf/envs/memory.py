@@ -38,21 +38,23 @@ def left_bytes():
   one (MemAvailable and SwapFree, lowered to its cgroup's limit less its working set),
   and the directory of the cgroup whose limit that is (None: the machine's). (None,
   None) where /proc/meminfo cannot be read."""
-  left, where = _meminfo('MemAvailable', 'SwapFree'), None
-  for cap, used, directory in _cgroup_limits() if left is not None else ():
-    if used is not None and cap - used < left:
-      left, where = max(0, cap - used), directory
-  return left, where
+  return _lowered('MemAvailable', 'SwapFree')
 
 
 def available_bytes():
   """The memory this process may still take: MemAvailable, lowered to its cgroup's
   limit less its usage (cgroup v2 or v1); None where /proc/meminfo cannot be read."""
-  available = _meminfo('MemAvailable')
-  for cap, used, _ in _cgroup_limits() if available is not None else ():
-    if used is not None:
-      available = min(available, max(0, cap - used))
-  return available
+  return _lowered('MemAvailable')[0]
+
+
+def _lowered(*keys):
+  """(the sum of /proc/meminfo's `keys`, lowered to what each memory cgroup's limit
+  leaves, and the directory of the cgroup that lowered it last, or None)."""
+  left, where = _meminfo(*keys), None
+  for cap, used, directory in _cgroup_limits() if left is not None else ():
+    if used is not None and cap - used < left:
+      left, where = max(0, cap - used), directory
+  return left, where
 
 
 def total_bytes():
