@@ -295,10 +295,14 @@ def check_made_for(config, path, obs_space, act_space):
     return
   task = saved.get('task')
   if task and task != config.task:
+    # A config.json naming this run's task (edited by hand, or spaces.json deleted)
+    # refuses --config.task=TASK alone: the flag that resumes needs the override too.
+    override = (' --config.run.allow_other_config=True'
+                if _saved_task(config.logdir) == config.task else '')
     raise configuration.ConfigError(
         f'Checkpoint {path} was made for another task, {task}, not {config.task} '
-        f'({difference}): pass --config.task={task} to resume it, or use a new --logdir '
-        f'for {config.task}')
+        f'({difference}): pass --config.task={task}{override} to resume it, or use a new '
+        f'--logdir for {config.task}')
   if task:  # the same task name: env.* settings, or the env's code, changed
     raise configuration.ConfigError(
         f'Checkpoint {path} was made for {task} with other spaces ({difference}): pass '
@@ -306,6 +310,15 @@ def check_made_for(config, path, obs_space, act_space):
   raise configuration.ConfigError(
       f'Checkpoint {path} was made for another task or env ({difference}): resume it '
       f'with the task it was made for, or use a new --logdir for {config.task}')
+
+
+def _saved_task(logdir):
+  """-> the task logdir/config.json names, or None where there is no readable one."""
+  from dreamerv3_tf import configuration
+  try:
+    return configuration.load_config(logdir).task
+  except configuration.ConfigError:
+    return None
 
 
 def other_agent(config, path):

@@ -511,6 +511,19 @@ def test_a_ckpt_copied_into_a_run_of_another_task_names_that_task(logdir, tmp_pa
       "(its action 'action' is int32[], this run's float32[2]): pass "
       '--config.task=dummy_disc_vec to resume it, or use a new --logdir for dummy_cont_vec')
   assert snapshot(other) == before
+  # A config.json naming this run's task (edited by hand, spaces.json deleted) refuses
+  # --config.task=dummy_disc_vec alone: the line gave that flag, and the next start
+  # said the logdir belongs to another config.
+  (other / 'config.json').write_text(configuration.to_json(
+      make_run_config(other, task='dummy_cont_vec', random_agent=True)))
+  before = snapshot(other)
+  with pytest.raises(configuration.ConfigError) as error:
+    train_eval.train_eval(make_run_config(
+        other, task='dummy_cont_vec', random_agent=True, steps=SAVED_STEPS + 60))
+  assert str(error.value).endswith(
+      'pass --config.task=dummy_disc_vec --config.run.allow_other_config=True to resume '
+      'it, or use a new --logdir for dummy_cont_vec')
+  assert snapshot(other) == before
   # Older checkpoints record nothing: their replay's columns tell the spaces.
   env = factories.make_env(make_run_config(other, task='dummy_cont_vec'))
   obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
