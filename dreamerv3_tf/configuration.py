@@ -1071,6 +1071,29 @@ def _check_not_above_runs(logdir):
         f'of them to resume it, or a new directory, e.g. --logdir={os.path.join(logdir, "NAME")}')
 
 
+# What a run (or a multi_worker run's other workers) writes into its logdir.
+RUN_ENTRIES = frozenset(('ckpt', 'config.json', 'metrics.jsonl', 'scores.jsonl',
+                         'spaces.json', 'tb', 'workers'))
+
+
+def crowded_logdir_warning(logdir):
+  """-> a warning line when local `logdir` holds no run but other things (--logdir=. in
+  a source checkout put config.json, ckpt/ and the logs among its files without a word),
+  else None. Not an error: a folder made for the run may hold the user's notes."""
+  if '://' in logdir or os.path.exists(os.path.join(logdir, 'config.json')):
+    return None
+  try:
+    others = sorted(x for x in os.listdir(logdir) if x not in RUN_ENTRIES)
+  except OSError:  # not there yet (the usual case), or unreadable: checked elsewhere
+    return None
+  if not others:
+    return None
+  shown = ', '.join(others[:3]) + (', ...' if len(others) > 3 else '')
+  return (f'Warning: --logdir {logdir} holds no run but {len(others)} other '
+          f'entr{"ies" if len(others) > 1 else "y"} ({shown}); the run puts its files '
+          '(config.json, spaces.json, ckpt/, the logs) among them')
+
+
 def _check_not_an_export(logdir):
   """ConfigError if local `logdir` holds an export (saved_model.pb): a run there put its
   files among the SavedModel's, and an export --overwrite to that folder deleted them

@@ -357,6 +357,9 @@ def main(argv):
     configuration.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
+      warning = configuration.crowded_logdir_warning(config.logdir)
+      if warning:
+        print(warning, file=sys.stderr, flush=True)
       configuration.check_from_checkpoint(config)
       configuration.check_resume_from(config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)

@@ -101,7 +101,9 @@ def announce(config):
   else:  # run/train_eval.py: the env workers start while TensorFlow loads
     steps = f'{int(config.run.steps):,} env steps'
     first = 'Building envs and loading TensorFlow (about 5 s), then'
-  say(f'{config.script} on {config.task} ({steps}), logdir {config.logdir}. '
+  # The full path: --logdir=. read 'logdir .. Building', and a relative one named no place.
+  logdir = config.logdir if '://' in config.logdir else os.path.abspath(config.logdir)
+  say(f'{config.script} on {config.task} ({steps}), logdir {logdir}. '
       f'{first} {compile_time(config)}.')
 
 

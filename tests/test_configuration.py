@@ -715,6 +715,24 @@ def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   configuration.check_logdir(c, str(tmp_path / 'other'))
 
 
+def test_a_logdir_of_other_things_is_a_warning_line(tmp_path):
+  """--logdir=. in a source checkout put config.json, ckpt/ and the logs among its files
+  without a word. A new or empty folder, a run's own, and one holding only a
+  multi_worker run's workers/ say nothing."""
+  assert configuration.crowded_logdir_warning(str(tmp_path / 'new')) is None
+  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  (tmp_path / 'workers' / '1').mkdir(parents=True)
+  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  for name in ('setup.py', 'README.md', '.git', 'src'):
+    (tmp_path / name).touch()
+  assert configuration.crowded_logdir_warning(str(tmp_path)) == (
+      f'Warning: --logdir {tmp_path} holds no run but 4 other entries (.git, README.md, '
+      "setup.py, ...); the run puts its files (config.json, spaces.json, ckpt/, the logs) "
+      'among them')
+  (tmp_path / 'config.json').write_text('{}')  # a run's own: its files are there already
+  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+
+
 def test_a_from_checkpoint_a_resume_does_not_read_is_a_warning_line(tmp_path):
   """Added to a resume (to fine-tune in the same logdir), it was not read, without a
   word. The one the run's config.json holds (the same command again) says nothing."""

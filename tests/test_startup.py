@@ -87,6 +87,24 @@ def test_lines_from_the_libraries_are_hidden_by_their_severity():
   assert not startup.is_hidden('UserWarning: numpy version', 3)
 
 
+def test_the_first_line_names_the_logdir_by_its_full_path(tmp_path, monkeypatch, capsys):
+  """--logdir=. read 'logdir .. Building envs', and a relative one named no place."""
+  from configs import dmc
+  from dreamerv3_tf import configuration
+  monkeypatch.chdir(tmp_path)
+  config = configuration.finalize(dmc.get_config('debug'))
+  for given in ('.', 'runs/a', str(tmp_path / 'runs' / 'a')):
+    with config.unlocked():
+      config.logdir = given
+    startup.announce(config)
+    want = str(tmp_path / given) if given != '.' else str(tmp_path)
+    assert f', logdir {want}. Building envs' in capsys.readouterr().out
+  with config.unlocked():
+    config.logdir = 'gs://bucket/run'
+  startup.announce(config)
+  assert ', logdir gs://bucket/run. Building envs' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_resume'])
 def test_start_is_quiet_and_says_what_happens(two_starts, start):
   lines, stderr, _ = two_starts[start]
