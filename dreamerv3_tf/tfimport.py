@@ -38,6 +38,11 @@ ENV_DEFAULTS = {'TF_CPU_ALLOCATOR_USE_BFC': '1'}
 CHECKED_ENV = 'DREAMERV3_TF_XLA_FLAGS_CHECKED'
 # Packages Keras imports if it can, which a program that owns its process never uses.
 HIDDEN = ('matplotlib', 'IPython')
+# Keras runs on one backend per process, chosen at its import by KERAS_BACKEND or
+# ~/.keras/keras.json; our layers hold TensorFlow's variables and ops. A user's jax or
+# torch there stopped every command with "Error: No module named 'jax'" (or built the
+# layers on jax where it is installed).
+KERAS_BACKEND = 'tensorflow'
 
 
 def is_flag_file(value):
@@ -207,7 +212,10 @@ def load(owned=False):
   add_xla_flags(XLA_DEFAULTS)
   for key, value in ENV_DEFAULTS.items():
     os.environ.setdefault(key, value)  # read when TensorFlow makes its CPU device
+  if 'keras' not in sys.modules:
+    os.environ['KERAS_BACKEND'] = KERAS_BACKEND
   if 'tensorflow' in sys.modules:
+    _check_keras_backend()
     return sys.modules['tensorflow']
   hidden = [name for name in HIDDEN if owned and name not in sys.modules]
   for name in hidden:
@@ -224,4 +232,16 @@ def load(owned=False):
       gc.freeze()
     if enabled:
       gc.enable()
+  _check_keras_backend()
   return tensorflow
+
+
+def _check_keras_backend():
+  """ImportError (one line) if a host program imported Keras on another backend first."""
+  keras = sys.modules.get('keras')
+  backend = keras and getattr(keras, 'backend', None)
+  name = backend.backend() if backend and hasattr(backend, 'backend') else KERAS_BACKEND
+  if name != KERAS_BACKEND:
+    raise ImportError(
+        f'Keras was imported on its {name} backend before dreamerv3_tf, whose models need '
+        f'it on TensorFlow: set KERAS_BACKEND={KERAS_BACKEND} before the first import of keras')

@@ -15,7 +15,8 @@ import gc, sys
 from dreamerv3_tf import tfimport
 {before}
 tf = tfimport.load(owned={owned})
-print(tf is sys.modules['tensorflow'], gc.isenabled(), gc.get_freeze_count() > 0,
+import keras  # on TensorFlow whatever the user's KERAS_BACKEND (set to jax below)
+print(keras.backend.backend(), tf is sys.modules['tensorflow'], gc.isenabled(), gc.get_freeze_count() > 0,
       'matplotlib' in sys.modules, 'IPython' in sys.modules, end=' ')
 tf.ones([2])
 try:  # TensorFlow's BFC pool keeps allocator statistics; malloc has none
@@ -31,11 +32,11 @@ print(matplotlib.pyplot.figure is not None, IPython.STAND_IN)
 @pytest.mark.parametrize('before, owned, expected', [
     # Keras imports matplotlib's pyplot when it can (pyproject.toml's [test] has it),
     # and IPython (here a stand-in: IPython is no dependency of ours).
-    ('pass', False, 'True True False True True pool True True'),
-    ('pass', True, 'True True True False False pool True True'),
+    ('pass', False, 'tensorflow True True False True True pool True True'),
+    ('pass', True, 'tensorflow True True True False False pool True True'),
     # A host's choices stay: its collector, and its allocator.
     ('gc.disable(); import os; os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "0"', False,
-     'True False False True True malloc True True'),
+     'tensorflow True False False True True malloc True True'),
 ])
 def test_the_collector_matplotlib_ipython_and_allocator_are_left_as_promised(
     tmp_path, before, owned, expected):
@@ -43,14 +44,30 @@ def test_the_collector_matplotlib_ipython_and_allocator_are_left_as_promised(
   (tmp_path / 'IPython' / '__init__.py').write_text('STAND_IN = True\n')
   # oneDNN off, as TensorFlow leaves it on AVX2-only CPUs: its CPU allocator is then
   # malloc unless tfimport asks for the pool, which updates need (tfimport.ENV_DEFAULTS).
+  # KERAS_BACKEND=jax: a Keras user's shell; every command stopped with "No module named
+  # 'jax'" (or built its layers on jax where it is installed).
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]),
-             TF_ENABLE_ONEDNN_OPTS='0')
+             TF_ENABLE_ONEDNN_OPTS='0', KERAS_BACKEND='jax')
   env.pop('TF_CPU_ALLOCATOR_USE_BFC', None)
   code = PROBE.format(before=before, owned=owned)
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                        text=True, timeout=120, env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.split('\n')[-2] == expected
+
+
+def test_keras_imported_on_another_backend_first_is_one_line(monkeypatch):
+  """A host program (a notebook) that imported Keras on jax before our agent: the agent's
+  layers would be jax's. (The suite's process has TensorFlow imported already.)"""
+  import types
+  from dreamerv3_tf import tfimport
+  backend = types.SimpleNamespace(backend=lambda: 'jax')
+  monkeypatch.setitem(sys.modules, 'keras', types.SimpleNamespace(backend=backend))
+  with pytest.raises(ImportError) as error:
+    tfimport.load()
+  assert str(error.value) == (
+      'Keras was imported on its jax backend before dreamerv3_tf, whose models need it on '
+      'TensorFlow: set KERAS_BACKEND=tensorflow before the first import of keras')
 
 
 @pytest.mark.parametrize('given, expected', [
