@@ -10,6 +10,16 @@ import os
 import signal
 import sys
 
+if __name__ == '__main__' and not __package__:
+  # `python dreamerv3_tf/main.py`, as the official code runs (python dreamerv3/main.py):
+  # Python put this file's folder on the path, not the checkout's, and the package did
+  # not import ("No module named 'dreamerv3_tf'") or came from another install. Run as
+  # `python -m dreamerv3_tf.main` from the checkout runs.
+  import runpy
+  sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  runpy.run_module('dreamerv3_tf.main', run_name='__main__', alter_sys=True)
+  sys.exit()
+
 from dreamerv3_tf import stop_signals
 
 _STOP_SIGNALS = set(stop_signals.SIGNALS)
@@ -34,6 +44,7 @@ from ml_collections import config_flags
 
 from dreamerv3_tf import allocator
 from dreamerv3_tf import memory_watch
+from dreamerv3_tf import official_flags
 from dreamerv3_tf import startup
 from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
@@ -62,6 +73,9 @@ def _parse_flags(argv):
   swallowed = base.swallowed_flag(argv, flags.FLAGS)
   if swallowed:  # absl would take the next flag for its value
     _usage_error(swallowed)
+  official = official_flags.refusal(argv, flags.FLAGS)
+  if official:  # absl: "Unknown command line flag 'configs'. Did you mean: config ?"
+    _usage_error(official)
   configs = _config_values(argv)
   if len(configs) > 1:  # with overrides, absl says 'config.task is defined twice'
     _usage_error(f'--config is given {len(configs)} times ({", ".join(configs)}); give '
