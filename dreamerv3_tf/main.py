@@ -121,6 +121,14 @@ def _parse_flags(argv):
   return rest
 
 
+def _with_timestamp(logdir, now=None):
+  """`logdir` with '{timestamp}' replaced by the time, as the official code does (its
+  README's --logdir ~/logdir/dreamer/{timestamp}: a folder of that name, resumed by the
+  next run, where each run there gets a new one)."""
+  now = now or datetime.datetime.now()
+  return logdir.replace('{timestamp}', now.strftime('%Y%m%dT%H%M%S'))
+
+
 def _absl_log_dir(argv):
   """The value of a --log_dir flag in `argv` ('' if none follows), else None. absl
   defines it for its log files, which this program never writes: --log_dir=DIR (as
@@ -340,8 +348,7 @@ def main(argv):
     print('Config error: --logdir is empty; give a directory (or leave the flag out '
           'for a new one under ~/logdir)', file=sys.stderr)
     sys.exit(2)
-  logdir = _LOGDIR.value or config.logdir or os.path.join(
-      '~/logdir', datetime.datetime.now().strftime('%Y%m%dT%H%M%S'))
+  logdir = _with_timestamp(_LOGDIR.value or config.logdir or '~/logdir/{timestamp}')
   refusal = base.path_refusal('--logdir', logdir)  # a line break would cut each line
   if refusal:
     print(f'Config error: {refusal}', file=sys.stderr)

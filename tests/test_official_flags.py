@@ -64,3 +64,19 @@ def test_the_official_way_to_start_runs_ours(tmp_path, how):
   assert (result.returncode, result.stderr) == (
       2, f'Config error: --configs crafter {USE}: --config=configs/crafter.py:train_eval\n')
   assert not (tmp_path / 'run').exists()
+
+
+def test_timestamp_in_the_logdir_is_the_time(tmp_path):
+  """The official README's --logdir ~/logdir/dreamer/{timestamp} made a folder named
+  '{timestamp}', which every later run resumed, where each run gets a new folder there."""
+  import re
+  import cli_zygote
+  (tmp_path / 'file').touch()  # a logdir below a file: refused, naming the logdir
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:debug',
+       f'--logdir={tmp_path}/file/{{timestamp}}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=120)
+  assert result.returncode == 2
+  assert re.fullmatch(
+      rf'Config error: --logdir {tmp_path}/file/\d{{8}}T\d{{6}} is below {tmp_path}/file, '
+      r'which is a file, not a directory\n', result.stderr), result.stderr
