@@ -80,3 +80,13 @@ def test_timestamp_in_the_logdir_is_the_time(tmp_path):
   assert re.fullmatch(
       rf'Config error: --logdir {tmp_path}/file/\d{{8}}T\d{{6}} is below {tmp_path}/file, '
       r'which is a file, not a directory\n', result.stderr), result.stderr
+  # Each worker of a cluster would take its own start's time: another folder.
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:debug',
+       f'--logdir={tmp_path}/{{timestamp}}', '--config.distribute=multi_worker'], cwd=ROOT,
+      capture_output=True, text=True, timeout=120)
+  assert (result.returncode, result.stderr) == (2, (
+      f'Config error: --logdir {tmp_path}/{{timestamp}} holds {{timestamp}}, and with '
+      'distribute=multi_worker every worker must name the same folder while each would '
+      "take its own start's time; give the folder itself\n"))
+  assert os.listdir(tmp_path) == ['file']
