@@ -30,6 +30,8 @@ def refusal(argv, defined):
     values = [value] if eq else [x for x in _words_after(argv, i)]
     if name == 'configs':
       return _configs_line(arg if eq else ' '.join([arg, *values]), values)
+    if name.startswith('jax.'):
+      return _jax_line(name, values[0] if values else None)
     if name in config_keys():
       given = values[0] if values else 'VALUE'
       return (f'--{name} is a config key, which takes --config. before it here: '
@@ -42,6 +44,19 @@ def _words_after(argv, i):
     if word.startswith('-'):
       return
     yield word
+
+
+def _jax_line(name, value):
+  """Its JAX section: two keys have a key of ours, the platform is the environment's."""
+  ours = {'jax.compute_dtype': 'compute_dtype', 'jax.jit': 'jit'}.get(name)
+  if ours:
+    return (f"--{name} is the official DreamerV3's flag; here it is "
+            f'--config.{ours}={value or "VALUE"}')
+  if name == 'jax.platform':  # its README's way to run on the CPU: --jax.platform cpu
+    return (f"--{name} is the official DreamerV3's flag; TensorFlow here trains on a GPU "
+            'or TPU it finds (--config.distribute for several), and CUDA_VISIBLE_DEVICES= '
+            '(empty) keeps it on the CPU')
+  return f"--{name} is a JAX setting of the official DreamerV3, which has none here"
 
 
 def _configs_line(given, names):

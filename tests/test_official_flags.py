@@ -33,6 +33,15 @@ USE = "is the official DreamerV3's flag; here --config names a config file and i
      '--config.run.train_ratio=32'),
     (['--config=configs/dmc.py:debug', '--seed=3'],
      '--seed is a config key, which takes --config. before it here: --config.seed=3'),
+    (['--jax.platform', 'cpu'],
+     "--jax.platform is the official DreamerV3's flag; TensorFlow here trains on a GPU or "
+     'TPU it finds (--config.distribute for several), and CUDA_VISIBLE_DEVICES= (empty) '
+     'keeps it on the CPU'),
+    (['--jax.compute_dtype', 'float32'],
+     "--jax.compute_dtype is the official DreamerV3's flag; here it is "
+     '--config.compute_dtype=float32'),
+    (['--jax.prealloc=False'], '--jax.prealloc is a JAX setting of the official DreamerV3, '
+     'which has none here'),
     (['--config=configs/dmc.py:debug', '--task'],
      '--task is a config key, which takes --config. before it here: --config.task=VALUE'),
 ])
