@@ -23,6 +23,8 @@ SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
+# The official code's suites that have no port here (its configs.yaml's env section).
+OFFICIAL_ONLY_SUITES = ('dmlab', 'minecraft', 'procgen', 'loconav', 'memmaze', 'bsuite')
 MAX_ENVS = 1024  # run.envs and run.eval_envs: 100000 started that many processes
 FRACS = ('uniform', 'priority', 'recency')  # the replay's selectors (replay.fracs)
 PRIO = ('exponent', 'initial', 'zero_on_sample', 'maxfrac')  # replay.prio: Prioritized's
@@ -1539,6 +1541,10 @@ def _suite_hint(task):
     return f"; did you mean '{known[task.lower()]}'?"
   if re.fullmatch(r'[A-Za-z][\w.:-]*-v\d+', task):  # a gymnasium id (module:Id-v0 too)
     return f"; did you mean 'gym_{task}'?"
+  if match and match.group(1).lower() in OFFICIAL_ONLY_SUITES:
+    return (f'; {match.group(1).lower()} is a suite of the official DreamerV3 that is not '
+            'ported here: wrap its env as your own, py_<module>:<function> (README, "Your '
+            'own environment")')
   return ''
 
 

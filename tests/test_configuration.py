@@ -1078,6 +1078,21 @@ def test_a_task_without_its_suite_names_the_one_meant(task, meant):
     configuration.finalize(c)
 
 
+@pytest.mark.parametrize('task', ['dmlab_rooms_collect_good_objects_train',
+                                  'minecraft_diamond', 'procgen_coinrun', 'loconav_ant_maze_m'])
+def test_a_task_of_a_suite_only_the_official_code_has_says_so(task):
+  """The line listed our suites, as for a typo, and left a user of the official code to
+  guess whether DMLab or Minecraft could run here."""
+  c = dmc.get_config('debug')
+  c.task = task
+  suite = task.split('_')[0]
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f"task={task!r}; expected <suite>_<name> with suite one of {configuration.SUITES}; "
+      f'{suite} is a suite of the official DreamerV3 that is not ported here: wrap its env '
+      'as your own, py_<module>:<function> (README, "Your own environment")') + '$'):
+    configuration.finalize(c)
+
+
 def test_an_integer_written_as_a_huge_float_gets_no_digits_to_write(tmp_path):
   """1e30 is no float that is an integer written exactly: the line suggested writing
   1000000000000000019884624838656."""
