@@ -710,6 +710,11 @@ def _check_logdir(config, logdir, allow_other):
   fs = _files(logdir)
   _check_is_directory(logdir, fs)
   local = '://' not in logdir
+  official = local and base.official_run(logdir)
+  if official == os.path.expanduser(logdir).rstrip('/'):
+    # It was 'metrics.jsonl holds the metrics of an earlier run, but ckpt holds no
+    # checkpoint', or a new run among its files.
+    raise ConfigError(base.official_run_line(f'--logdir {logdir}', official))
   if local:
     _check_not_inside_a_run(logdir, config.script)
     _check_not_an_export(logdir)
@@ -786,9 +791,14 @@ def check_from_checkpoint(config):
   A resume of a training run does not read it (its own checkpoint holds the whole
   agent), so the run it started from may have been moved or deleted since."""
   given = str(config.run.from_checkpoint or '')
+  if config.script != 'eval_only' and has_checkpoints(config.logdir):
+    return  # a resume: it loads its own checkpoint
+  official = base.official_run(given)
+  if official:  # it was 'a directory that holds no checkpoint', or 'No checkpoint found'
+    raise ConfigError(base.official_run_line(f'run.from_checkpoint={given}', official))
   path = base.missing_checkpoint(given)
   empty = not path and _holds_no_checkpoint(given)
-  if not (path or empty) or (config.script != 'eval_only' and has_checkpoints(config.logdir)):
+  if not (path or empty):
     return
   what = 'a SavedModel export, ' if config.script == 'eval_only' else ''
   found = ("a directory that holds no checkpoint (no 'checkpoint' file, no *.index)"
@@ -1431,7 +1441,12 @@ def _load_json(logdir, name):
     if run:  # e.g. RUN/ckpt, where the checkpoints are
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
                         f'pass --logdir={run}')
-    evaluated = name != 'config.json' and _evaluated_checkpoint(fs, logdir)
+    official = base.official_run(logdir) if '://' not in logdir else None
+    if official:  # it said 'not found: is X the logdir of a training run?'
+      raise ConfigError(f'{path} not found: ' + base.official_run_line(logdir, official))
+    # (An evaluation's config.json is there: only its other files are missing. A
+    # missing config.json was named as an evaluation's logdir, in any folder.)
+    evaluated = _evaluated_checkpoint(fs, logdir) if name != 'config.json' else None
     if evaluated is not None:  # an eval_only logdir: it saves episodes, no agent
       raise ConfigError(f'{path} not found: {logdir} is the logdir of an evaluation '
                         f'(eval_only), which holds no agent; use the run it evaluated'

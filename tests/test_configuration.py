@@ -1527,6 +1527,59 @@ def test_the_logdir_of_an_evaluation_is_named_where_a_run_is_meant(tmp_path, scr
     configuration.load_spaces(str(tmp_path))
 
 
+def test_a_folder_without_config_json_is_not_named_an_evaluation(tmp_path):
+  """export --logdir=<any folder without config.json> said it was the logdir of an
+  evaluation (eval_only), which holds no agent."""
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'{tmp_path}/config.json not found: is {tmp_path} the logdir of a training run?') + '$'):
+    configuration.load_config(str(tmp_path))
+
+
+def make_official_run(root):
+  """An official run's files as its code leaves them: ckpt/latest names the save folder."""
+  folder = root / 'ckpt' / '20261205T000000'
+  folder.mkdir(parents=True)
+  (root / 'ckpt' / 'latest').write_text('20261205T000000')
+  (folder / 'agent.pkl').write_bytes(b'')
+  (folder / 'done').touch()
+  (root / 'config.yaml').write_text('task: dmc_walker_walk\n')
+  (root / 'metrics.jsonl').write_text('{"step": 1000, "episode/score": 3.0}\n')
+  return root
+
+
+@pytest.mark.parametrize('where', ['logdir', 'from_checkpoint', 'eval_only', 'export'])
+def test_an_official_run_given_for_ours_names_the_importer(tmp_path, where):
+  """An official run's logdir given as --logdir was 'metrics.jsonl holds the metrics of
+  an earlier run, but ckpt holds no checkpoint'; as run.from_checkpoint 'a directory
+  that holds no checkpoint' or 'No checkpoint found' once TensorFlow had loaded; to
+  export 'config.json not found: ... is the logdir of an evaluation'."""
+  run = make_official_run(tmp_path / 'official')
+  before = sorted(str(x) for x in tmp_path.rglob('*'))
+  importer = (f'belongs to a run of the official DreamerV3 ({run}/ckpt/latest), which this '
+              'package reads only through its importer: python -m '
+              f'dreamerv3_tf.interop.official --checkpoint={run} --logdir=NEW_LOGDIR, then '
+              'use NEW_LOGDIR (README, "Official checkpoints")')
+  c = configuration.finalize(dmc.get_config('eval_only,debug' if where == 'eval_only'
+                                            else 'debug'))
+  c.logdir = str(tmp_path / 'new')
+  if where == 'logdir':
+    c.logdir = str(run)
+    with pytest.raises(configuration.ConfigError, match=re.escape(
+        f'--logdir {run} {importer}') + '$'):
+      configuration.check_logdir(c, c.logdir)
+  elif where == 'export':
+    with pytest.raises(configuration.ConfigError, match=re.escape(
+        f'{run}/config.json not found: {run} {importer}') + '$'):
+      configuration.load_config(str(run))
+  else:
+    for given in (run, run / 'ckpt', run / 'ckpt' / '20261205T000000'):
+      c.run.from_checkpoint = str(given)
+      with pytest.raises(configuration.ConfigError, match=re.escape(
+          f'run.from_checkpoint={given} {importer}') + '$'):
+        configuration.check_from_checkpoint(c)
+  assert sorted(str(x) for x in tmp_path.rglob('*')) == before
+
+
 @pytest.mark.parametrize('script, kept', [
     ('eval_only', 'the episodes it logged are kept'), ('train_eval', 'its checkpoints are kept')])
 def test_a_logdir_in_use_says_what_the_other_run_keeps(tmp_path, script, kept):

@@ -265,6 +265,29 @@ def path_refusal(flag, path):
   return None
 
 
+def official_run(path):
+  """-> the logdir of a run of the official DreamerV3 that local `path` is, or whose
+  ckpt/ or save folder it is, else None: its ckpt/latest names the save folder (which
+  holds agent.pkl), and it has no config.json of ours."""
+  path = os.path.expanduser(str(path or '')).rstrip('/')
+  if not path or '://' in path:
+    return None
+  for run in (path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+    if (os.path.isfile(os.path.join(run, 'ckpt', 'latest'))
+        and not os.path.exists(os.path.join(run, 'config.json'))):
+      return run
+  return None
+
+
+def official_run_line(what, run):
+  """The one line for `what` (e.g. '--logdir X') of official run `run`."""
+  latest = os.path.join(run, 'ckpt', 'latest')
+  return (f'{what} belongs to a run of the official DreamerV3 ({latest}), which this package '
+          'reads only through its importer: python -m dreamerv3_tf.interop.official '
+          f'--checkpoint={run} --logdir=NEW_LOGDIR, then use NEW_LOGDIR (README, "Official '
+          'checkpoints")')
+
+
 def missing_checkpoint(path):
   """`path` with ~ expanded if it is local and names no checkpoint at all (neither a
   file or directory nor a prefix with its .index), else None: the commands refuse it
