@@ -23,6 +23,7 @@ SCRIPTS = ('train', 'train_eval', 'eval_only')
 STRATEGIES = ('default', 'mirrored', 'multi_worker', 'tpu')
 DTYPES = ('float32', 'bfloat16', 'float16')
 SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
+LOGGER_OUTPUTS = ('terminal', 'jsonl', 'tensorboard')
 # The official code's suites that have no port here (its configs.yaml's env section).
 OFFICIAL_ONLY_SUITES = ('dmlab', 'minecraft', 'procgen', 'loconav', 'memmaze', 'bsuite')
 MAX_ENVS = 1024  # run.envs and run.eval_envs: 100000 started that many processes
@@ -408,8 +409,11 @@ def finalize(config):
          'TensorFlow crash in one process on machines without a GPU (Mesa\'s EGL); use '
          'run.parallel=True, the default, which renders in env worker processes')
   outputs = [x for x in c.logger.outputs.split(',') if x]
-  unknown = set(outputs) - {'terminal', 'jsonl', 'tensorboard'}
-  _check(not unknown, f'logger.outputs has unknown entries {sorted(unknown)}')
+  unknown = [x for x in outputs if x not in LOGGER_OUTPUTS]
+  # It named the entries alone: the official code's 'scope', or its list '[jsonl, scope]'.
+  _check(not unknown, f'logger.outputs={c.logger.outputs!r} has unknown entries '
+         f'{unknown}; give some of {", ".join(LOGGER_OUTPUTS)}, comma-separated without '
+         'spaces, e.g. terminal,jsonl')
   _check(c.logger.fps > 0, f'logger.fps={c.logger.fps} must be > 0 (frames per second '
          'of the report videos)')
   a = c.agent

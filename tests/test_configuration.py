@@ -1527,6 +1527,18 @@ def test_the_logdir_of_an_evaluation_is_named_where_a_run_is_meant(tmp_path, scr
     configuration.load_spaces(str(tmp_path))
 
 
+@pytest.mark.parametrize('outputs, unknown', [
+    ('jsonl,scope', "['scope']"), ('[jsonl, scope]', "['[jsonl', ' scope]']")])
+def test_unknown_logger_outputs_name_the_ones_there_are(outputs, unknown):
+  """The line named the entries alone: the official code's 'scope', or its YAML list."""
+  c = dmc.get_config('debug')
+  c.logger.outputs = outputs
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'logger.outputs={outputs!r} has unknown entries {unknown}; give some of terminal, '
+      'jsonl, tensorboard, comma-separated without spaces, e.g. terminal,jsonl') + '$'):
+    configuration.finalize(c)
+
+
 def test_a_folder_without_config_json_is_not_named_an_evaluation(tmp_path):
   """export --logdir=<any folder without config.json> said it was the logdir of an
   evaluation (eval_only), which holds no agent."""
