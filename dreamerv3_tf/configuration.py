@@ -528,13 +528,18 @@ def _missing_keys(config):
   'agent.rssm.deter'), that `config` lacks, in order; the free-form dicts' own keys
   (env.py, replay.fracs, replay.prio) aside."""
   from configs import base as base_config
-  def keys(tree, prefix=''):
-    for key, value in tree.items():
-      yield prefix + key
-      if isinstance(value, dict) and prefix + key not in _FREE_FORM:
-        yield from keys(value, f'{prefix}{key}.')
-  have = set(keys(config.to_dict()))
-  return [k for k in keys(base_config.get_config().to_dict()) if k not in have]
+  have = set(dotted_keys(config.to_dict(), _FREE_FORM))
+  return [k for k in dotted_keys(base_config.get_config().to_dict(), _FREE_FORM)
+          if k not in have]
+
+
+def dotted_keys(tree, skip=(), prefix=''):
+  """Every key of dict `tree` at every depth, dotted ('run.steps'), in order; not
+  below the dicts `skip` names."""
+  for key, value in tree.items():
+    yield prefix + key
+    if isinstance(value, dict) and prefix + key not in skip:
+      yield from dotted_keys(value, skip, f'{prefix}{key}.')
 
 
 def _extra_keys(config):

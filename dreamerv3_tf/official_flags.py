@@ -82,9 +82,5 @@ def _configs_line(given, names):
 def config_keys():
   """Every dotted key of configs/base.py's config ('seed', 'run.train_ratio', ...)."""
   from configs import base as base_config
-  def keys(tree, prefix=''):
-    for key, value in tree.items():
-      yield prefix + key
-      if isinstance(value, dict):
-        yield from keys(value, f'{prefix}{key}.')
-  return set(keys(base_config.get_config().to_dict()))
+  from dreamerv3_tf import configuration
+  return set(configuration.dotted_keys(base_config.get_config().to_dict()))
