@@ -348,10 +348,11 @@ def main(argv):
     print('Config error: --logdir is empty; give a directory (or leave the flag out '
           'for a new one under ~/logdir)', file=sys.stderr)
     sys.exit(2)
-  given = _LOGDIR.value or config.logdir
-  if config.distribute in ('multi_worker', 'tpu') and '{timestamp}' in (given or ''):
+  given = _LOGDIR.value or config.get('logdir')
+  distribute = config.get('distribute')  # (not checked yet: a config file may lack it)
+  if distribute in ('multi_worker', 'tpu') and '{timestamp}' in (given or ''):
     print(f'Config error: --logdir {given} holds {{timestamp}}, and with distribute='
-          f'{config.distribute} every worker must name the same folder while each would '
+          f'{distribute} every worker must name the same folder while each would '
           "take its own start's time; give the folder itself", file=sys.stderr)
     sys.exit(2)
   logdir = _with_timestamp(given or '~/logdir/{timestamp}')
