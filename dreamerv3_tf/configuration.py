@@ -725,6 +725,7 @@ def _check_logdir(config, logdir, allow_other):
     # checkpoint', or a new run among its files.
     raise ConfigError(base.official_run_line(f'--logdir {logdir}', official))
   if local:
+    _check_not_home(logdir)
     _check_not_inside_a_run(logdir, config.script)
     _check_not_an_export(logdir)
   _check_entries(config, logdir, fs)
@@ -1113,6 +1114,20 @@ def crowded_logdir_warning(logdir):
   return (f'Warning: --logdir {logdir} holds no run but {len(others)} other '
           f'entr{"ies" if len(others) > 1 else "y"} ({shown}); the run puts its files '
           '(config.json, spaces.json, ckpt/, the logs) among them')
+
+
+def _check_not_home(logdir):
+  """ConfigError if local `logdir` is the home directory or the file system's root and
+  holds no run: --logdir=~/$RUN with RUN unset put config.json, ckpt/ and the logs among
+  the user's own files (a warning line, as for any folder of other things)."""
+  real = os.path.realpath(os.path.expanduser(logdir))
+  homes = {os.path.realpath(os.path.expanduser('~')), os.path.realpath(os.sep)}
+  if real in homes and not os.path.exists(os.path.join(real, 'config.json')):
+    what = 'the root of the file system' if real == os.path.realpath(os.sep) else (
+        'your home directory')
+    raise ConfigError(f'--logdir {logdir} is {what}; a run there would put its files among '
+                      'yours (a $RUN in the path unset?): give it a folder of its own, e.g. '
+                      '--logdir=~/logdir/NAME')
 
 
 def _check_not_an_export(logdir):

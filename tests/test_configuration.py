@@ -715,6 +715,22 @@ def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   configuration.check_logdir(c, str(tmp_path / 'other'))
 
 
+def test_the_home_directory_or_the_root_is_refused_as_a_logdir(tmp_path, monkeypatch):
+  """--logdir=~/$RUN with RUN unset started a run among the user's own files, with
+  only the warning of a folder of other things."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+  (tmp_path / 'home' / 'logdir').mkdir(parents=True)
+  for given, what in ((f'{tmp_path}/home/', 'your home directory'), (f'{tmp_path}/home/logdir/..',
+                      'your home directory'), ('/', 'the root of the file system')):
+    with pytest.raises(configuration.ConfigError, match=re.escape(
+        f'--logdir {given} is {what}; a run there would put its files among yours (a $RUN in '
+        'the path unset?): give it a folder of its own, e.g. --logdir=~/logdir/NAME') + '$'):
+      configuration.check_logdir(c, given)
+  assert os.listdir(tmp_path / 'home') == ['logdir']
+  configuration.check_logdir(c, f'{tmp_path}/home/logdir/run1')
+
+
 def test_a_logdir_of_other_things_is_a_warning_line(tmp_path):
   """--logdir=. in a source checkout put config.json, ckpt/ and the logs among its files
   without a word. A new or empty folder, a run's own, and one holding only a
