@@ -71,9 +71,22 @@ def _weights_at_least(a):
     first = (d + s * k) * units
     key = f'agent.{part}.units' if units >= d + s * k else feat_key
     parts[key] = parts.get(key, 0) + first
-    parts[f'agent.{part}.units'] = (
-        parts.get(f'agent.{part}.units', 0) + units * units * (layers - 1))
+    _add_stack(parts, f'agent.{part}', 'units', units, layers)
+  # The RSSM's prior and posterior layers after their first (hidden x hidden each):
+  # imglayers=1e15 built layers for ever, with no line.
+  _add_stack(parts, 'agent.rssm', 'hidden', h, a.rssm.imglayers, 'imglayers')
+  _add_stack(parts, 'agent.rssm', 'hidden', h, a.rssm.obslayers, 'obslayers')
   return parts
+
+
+def _add_stack(parts, section, units_name, units, layers, layers_name='layers'):
+  """Adds a stack's layers after its first, units^2 each, to `parts`, under the key of
+  its count of layers where that is the larger number (layers=1e15 of 16 units), else
+  under its units' key."""
+  if layers < 2:
+    return
+  key = f'{section}.{layers_name if layers > units else units_name}'
+  parts[key] = parts.get(key, 0) + units * units * (layers - 1)
 
 
 def _conv_weights_at_least(a):
@@ -88,12 +101,38 @@ def _conv_weights_at_least(a):
   return parts
 
 
+def _mlp_weights_at_least(a):
+  """{config key: weights} of the vector encoder's and decoder's MLP layers after
+  their first: an env with vector observations has both (agent.enc.layers=1e15 built
+  layers for ever, with no line; agent.enc.units=1e15 was 'out of memory' once
+  TensorFlow had loaded)."""
+  parts = {}
+  for part in ('enc', 'dec'):
+    units, layers = a[part].units, a[part].layers
+    if layers >= 1:  # its first layer: units x at least one input (output, decoding)
+      parts[f'agent.{part}.units'] = units
+    _add_stack(parts, f'agent.{part}', 'units', units, layers)
+  return parts
+
+
+# Step keys no encoder reads.
+_NOT_ENCODED = ('reward', 'is_first', 'is_last', 'is_terminal')
+
+
 def check_agent_memory(config, obs_space):
   """finalize's check of the agent's weights against the memory available, once the
   env's spaces are known (before the agent is built): with images the conv stacks
-  count too (agent.enc.depth=1e8 grew until the OOM killer ended the run, no line)."""
+  count too (agent.enc.depth=1e8 grew until the OOM killer ended the run, no line),
+  with vectors the MLPs."""
+  parts = {}
   if any(s.dtype == 'uint8' and len(s.shape) == 3 for s in obs_space.values()):
-    _check_agent_memory(config, _conv_weights_at_least(config.agent))
+    parts.update(_conv_weights_at_least(config.agent))
+  if any(len(s.shape) <= 2 and k not in _NOT_ENCODED and not k.startswith('log_')
+         for k, s in obs_space.items()):
+    for key, n in _mlp_weights_at_least(config.agent).items():
+      parts[key] = parts.get(key, 0) + n
+  if parts:
+    _check_agent_memory(config, parts)
 
 
 def _check_agent_memory(c, more=None):
@@ -533,6 +572,15 @@ def _missing_keys(config):
           if k not in have]
 
 
+def dotted_items(tree, prefix=''):
+  """(dotted key, value) of every leaf of dict `tree`, in order."""
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      yield from dotted_items(value, f'{prefix}{key}.')
+    else:
+      yield prefix + key, value
+
+
 def dotted_keys(tree, skip=(), prefix=''):
   """Every key of dict `tree` at every depth, dotted ('run.steps'), in order; not
   below the dicts `skip` names."""
@@ -652,6 +700,8 @@ MANY_EVAL_EPISODES = 100
 MANY_REPORT_BATCHES = 100
 # Imagined steps per start: each update's imagination grows with it (the configs use 15).
 MANY_IMAGINED_STEPS = 1000
+# Layers of one stack (the configs use 1-3): each is built in Python, then compiled.
+MANY_LAYERS = 100
 
 
 def look_hung_warnings(config):
@@ -671,6 +721,12 @@ def look_hung_warnings(config):
                  f'report (each run.report_every) run {config.run.report_batches:,} batches '
                  'before training goes on; the configs run 1, and no progress line comes '
                  'meanwhile, so the run may look hung')
+  deep = [(k, v) for k, v in dotted_items(config.agent.to_dict(), 'agent.')
+           if k.endswith('layers') and v > MANY_LAYERS and _fits(config, k, v)]
+  if deep:  # enc.layers=1e5 of 16 units fits in memory, and built layers for an hour
+    key, value = deep[0]
+    lines.append(f'Warning: {key}={value:,} makes that many layers; the configs use 1-3, '
+                 'and building and compiling them may take hours, so the run may look hung')
   if config.script != 'eval_only' and config.agent.imag_length > MANY_IMAGINED_STEPS:
     # imag_length=100000 ran for minutes without a line until timeout stopped it
     lines.append(f'Warning: agent.imag_length={config.agent.imag_length:,} makes every '
@@ -678,6 +734,17 @@ def look_hung_warnings(config):
                  'configs imagine 15, and the first update may take minutes, so the run may '
                  'look hung')
   return [x for x in lines if x]
+
+
+def _fits(config, key, layers):
+  """Whether a stack of `layers` layers (config key `key`) may fit in memory when
+  trained: one that cannot is a config error of the memory check (its warning came as a
+  second line before it)."""
+  from dreamerv3_tf.envs import memory
+  section, name = key.split('.')[1:]
+  units = config.agent[section]['hidden' if section == 'rssm' else 'units']
+  available = memory.available_bytes()
+  return available is None or 16 * units * units * (layers - 1) <= available
 
 
 def ignored_from_checkpoint(config):

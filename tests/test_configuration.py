@@ -125,6 +125,12 @@ def test_impossible_combinations_are_named():
     # heads' units=16.
     ({'agent.rssm.classes': 10 ** 8}, r'agent.rssm.classes=100000000 makes an agent of at '
      r'least [\d.e+]+ weights'),
+    # A stack of 1e15 layers was built for ever, with no line: named by its layers,
+    # not by its 16 units.
+    ({'agent.rssm.imglayers': 10 ** 15}, r'agent.rssm.imglayers=1000000000000000 makes an '
+     r'agent of at least [\d.e+]+ weights.*use a smaller agent.rssm.imglayers '),
+    ({'agent.policy.layers': 10 ** 15}, r'agent.policy.layers=1000000000000000 makes an '
+     r'agent of at least [\d.e+]+ weights.*use a smaller agent.policy.layers '),
     ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
     # Overflowed the timers: an 'unexpected' OverflowError, or an env error of the task.
     ({'run.env_timeout': float('inf')}, r'run.env_timeout=inf must be > 0 and <= 1e6'),
@@ -1048,6 +1054,25 @@ def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
     assert bool(configuration.train_ratio_warning(c)) == warned
 
 
+@pytest.mark.parametrize('key, value', [
+    ('enc.layers', 10 ** 15), ('dec.layers', 10 ** 15), ('enc.units', 10 ** 15),
+    ('dec.units', 10 ** 15)])
+def test_a_vector_mlp_too_big_for_memory_is_named_before_it_is_built(key, value):
+  """agent.enc.layers=1e15 on a vector task built layers for ever, with no line;
+  agent.enc.units=1e15 was 'out of memory' once TensorFlow had loaded."""
+  from dreamerv3_tf.core import spaces
+  c = configuration.finalize(dmc.get_config('train_eval,debug'))
+  section, name = key.split('.')
+  with c.unlocked():
+    c.agent[section][name] = value
+  obs_space = {'vector': spaces.Space('float32', (4,)), 'reward': spaces.Space('float32', ())}
+  with pytest.raises(configuration.ConfigError, match=(
+      rf'^agent.{key}={value} makes an agent of at least [\d.e+]+ weights, .*use a smaller '
+      rf'agent.{key} or a size preset')):
+    configuration.check_agent_memory(c, obs_space)
+  configuration.check_agent_memory(c, {'image': spaces.Space('uint8', (64, 64, 3))})
+
+
 def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
   """eval_eps=1e9 played episodes for ever after the first report, and report_batches=1e5
   stayed in its first report, without a line (sweep 35)."""
@@ -1076,6 +1101,17 @@ def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
       'Warning: agent.imag_length=100,000 makes every update imagine 100,000 steps from each '
       'start; the configs imagine 15, and the first update may take minutes, so the run may '
       'look hung']
+  # enc.layers=1e5 of 16 units fits in memory and built layers for an hour; a stack that
+  # cannot fit is the memory check's config error alone (the warning came before it).
+  c = dmc.get_config('debug')
+  c.agent.enc.layers = 100
+  assert configuration.look_hung_warnings(c) == []
+  c.agent.enc.layers = 100000
+  assert configuration.look_hung_warnings(c) == [
+      'Warning: agent.enc.layers=100,000 makes that many layers; the configs use 1-3, and '
+      'building and compiling them may take hours, so the run may look hung']
+  c.agent.enc.layers = 10 ** 15
+  assert configuration.look_hung_warnings(c) == []
 
 
 @pytest.mark.parametrize('task, meant', [
@@ -1299,9 +1335,9 @@ def test_an_agent_whose_optimizer_cannot_fit_is_refused_when_it_trains_on_the_cp
     configuration.finalize(c)
     return
   with pytest.raises(configuration.ConfigError, match=(
-      r"^agent.rssm.deter=8192 makes an agent of at least 4e\+08 weights, training it on this "
-      r"CPU takes at least 6.01 GiB \(the weights, the optimizer's two moments and the "
-      r'gradients\), more than the 3.0 GiB of memory available; use a smaller '
+      r"^agent.rssm.deter=8192 makes an agent of at least 4.7e\+08 weights, training it on "
+      r"this CPU takes at least 7.01 GiB \(the weights, the optimizer's two moments and the "
+      r'gradients\), more than the 3.5 GiB of memory available; use a smaller '
       r'agent.rssm.deter or a size preset')):
     configuration.finalize(c)
   c.script = 'eval_only'  # no optimizer
