@@ -205,7 +205,13 @@ class Driver:
         failed = failed or workers.local_timeout_error(name, 'failed to close', e)
       except base.EnvError as e:  # a worker's env: named already
         failed = failed or e
-      except Exception as e:  # noqa: BLE001 - the env's own close(): the others close too
+      except KeyboardInterrupt as e:
+        if workers.is_stop(e):  # Ctrl-C or SIGTERM: the user stops
+          raise
+        failed = failed or workers.own_interrupt(name, e, 'failed to close: it raised')
+      except (Exception, SystemExit) as e:  # noqa: BLE001 - the env's own close(): the
+        # others close too; its sys.exit(2) ended a run that had saved everything with
+        # code 2 and no line
         if failed is None:  # named like its other failures, not an 'unexpected' error
           failed = base.EnvError(f'{name} failed to close: {workers.error_summary(e)}')
           failed.__cause__ = e

@@ -521,7 +521,8 @@ def _serve(fd):
         try:
           closing.close()
           send(('closed', None))
-        except Exception as e:  # noqa: BLE001 - the parent names it, as in its own process
+        except BaseException as e:  # noqa: BLE001 - the parent names it, as in its own
+          # process; also sys.exit, which ended this worker without a word (the run exited 0)
           send(('closed', (error_summary(e), traceback.format_exc())))
         break
       if isinstance(act, tuple):  # ('get_state',) or ('set_state', state)

@@ -292,6 +292,25 @@ def test_an_env_whose_close_raises_is_named_and_the_others_close(parallel):
     assert all(env.closed for env in driver.envs)
 
 
+class _CloseExits(CountEnv):
+  def close(self):
+    super().close()
+    sys.exit(2)
+
+
+@pytest.mark.parametrize('parallel', [False, True], ids=['this_process', 'workers'])
+def test_an_env_whose_close_calls_sys_exit_is_named(parallel):
+  """A run that had saved everything ended with no line: exit code 2 (the code of a
+  bad flag) in this process, 0 from a worker, whose exit went unreported."""
+  driver = driverlib.Driver([_CloseExits, CountEnv], parallel=parallel, name='task train env')
+  driver.reset(init_policy)
+  driver(policy, steps=2)
+  with pytest.raises(base.EnvError, match='^task train env 0 failed to close: SystemExit: 2$'):
+    driver.close()
+  if not parallel:
+    assert all(env.closed for env in driver.envs)
+
+
 class _CloseHangs(CountEnv):
   def close(self):
     time.sleep(600)

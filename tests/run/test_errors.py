@@ -1055,6 +1055,25 @@ def test_an_env_whose_close_raises_after_the_last_write_says_everything_is_saved
   assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) == 30
 
 
+@pytest.mark.parametrize('parallel', [False, True], ids=['this_process', 'workers'])
+def test_an_env_whose_close_raises_keyboard_interrupt_is_named(tmp_path, parallel):
+  """No Ctrl-C came: in this process the run that had saved everything said
+  'Interrupted' with code 130; a worker printed its traceback on the run's stderr."""
+  (tmp_path / 'closekbi.py').write_text(
+      CLOSE_RAISES.replace("raise RuntimeError('lost the device')", 'raise KeyboardInterrupt'))
+  logdir = tmp_path / 'run'
+  result = cli(logdir, *run_flags('py_closekbi:make', parallel=parallel),
+               '--config.run.steps=30',
+               env={**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  assert result.returncode == 1
+  where = f' at {tmp_path / "closekbi.py"}:6, in its own code (no Ctrl-C or stop signal came)'
+  assert one_line(result) == (
+      'Env error: py_closekbi:make eval env 0 failed to close: '
+      f'{"KeyboardInterrupt" if parallel else "it raised KeyboardInterrupt" + where} '
+      f'(after the run had ended: everything it did is saved in {logdir})')
+  assert loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt'))) == 30
+
+
 @pytest.mark.skipif(not os.path.exists('/dev/full'),
                     reason='no /dev/full, the device whose writes fail as on a full disk '
                     '(Linux has it; macOS does not)')
