@@ -22,6 +22,7 @@ import numpy as np
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
+from dreamerv3_tf.core import exit_guard
 from dreamerv3_tf.core import wire
 from dreamerv3_tf.core import workers
 
@@ -108,7 +109,7 @@ class Driver:
       for i, fn in enumerate(make_env_fns):
         own = None
         try:
-          with deadline.limit(timeout):
+          with deadline.limit(timeout), exit_guard.guard():
             self._envs.append(fn())
         except BaseException as e:  # noqa: BLE001 - also sys.exit: named and passed on
           for env in self._envs:
@@ -209,9 +210,9 @@ class Driver:
         if workers.is_stop(e):  # Ctrl-C or SIGTERM: the user stops
           raise
         failed = failed or workers.own_interrupt(name, e, 'failed to close: it raised')
-      except (Exception, SystemExit) as e:  # noqa: BLE001 - the env's own close(): the
-        # others close too; its sys.exit(2) ended a run that had saved everything with
-        # code 2 and no line
+      except (Exception, SystemExit, exit_guard.Exited) as e:  # noqa: BLE001 - the env's
+        # own close(): the others close too; its sys.exit(2) ended a run that had saved
+        # everything with code 2 and no line
         if failed is None:  # named like its other failures, not an 'unexpected' error
           failed = base.EnvError(f'{name} failed to close: {workers.error_summary(e)}')
           failed.__cause__ = e
@@ -224,7 +225,7 @@ class Driver:
       return
     # A run that has written everything ignores Ctrl-C while its envs close (main): an
     # env in this process that hangs there must not keep it from ending.
-    with deadline.limit(self._timeout):
+    with deadline.limit(self._timeout), exit_guard.guard():
       env.close()
 
   def save(self):

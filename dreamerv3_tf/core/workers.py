@@ -44,6 +44,7 @@ import weakref
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
+from dreamerv3_tf.core import exit_guard
 from dreamerv3_tf.core import wire
 
 _MAX_CONSECUTIVE_RESTARTS = 3
@@ -281,7 +282,7 @@ def local_timeout_error(name, what, error):
 
 def _step_local(env, act, name, timeout=None):
   try:
-    with deadline.limit(timeout):
+    with deadline.limit(timeout), exit_guard.guard():
       return env.step(act)
   except deadline.Expired as e:
     raise local_timeout_error(name, 'failed to step', e) from None
@@ -324,13 +325,15 @@ def error_summary(error):
   """One line: the message, after the exception's type unless it is a ValueError
   (whose messages name the problem already, e.g. an unknown task)."""
   text = ' '.join(str(error).split())
-  if isinstance(error, (ValueError, base.UserError)) and text:
+  if isinstance(error, (ValueError, base.UserError, exit_guard.Exited)) and text:
     return text
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
 
 def _raised(error):
   text = ' '.join(str(error).split())
+  if isinstance(error, exit_guard.Exited):  # 'called os._exit(3)'
+    return text
   return f'raised {type(error).__name__}{": " + text if text else ""}'
 
 
@@ -519,7 +522,8 @@ def _serve(fd):
       if act is None:  # the parent stops us: close the env and say how that went
         closing, env = env, None
         try:
-          closing.close()
+          with exit_guard.guard():  # its os._exit ended the worker unreported (exit 0)
+            closing.close()
           send(('closed', None))
         except BaseException as e:  # noqa: BLE001 - the parent names it, as in its own
           # process; also sys.exit, which ended this worker without a word (the run exited 0)

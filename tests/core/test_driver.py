@@ -254,6 +254,37 @@ def test_env_that_hangs_while_built_in_this_process_is_named():
   assert str(error.value).startswith('env 0 failed to start: no answer within 0.5s (it runs')
 
 
+def _exits_when_built():
+  os._exit(0)
+
+
+class _CloseOsExits(CountEnv):
+  def close(self):
+    super().close()
+    os._exit(4)
+
+
+def test_an_env_in_this_process_that_calls_os_exit_is_named(tmp_path):
+  """os._exit ended the run at once, without a line: os._exit(0) mid-run with exit
+  code 0, as if the run had finished."""
+  driver = driverlib.Driver(fns(1, fail='exit', marker=str(tmp_path / 'exited')),
+                            parallel=False, name='task train env')
+  driver.reset(init_policy)
+  with pytest.raises(base.EnvError, match=r'^task train env 0 called os\._exit\(3\)$'):
+    driver(policy, steps=10)
+  driver.close()
+  with pytest.raises(base.EnvError, match=r'^env 0 failed to start: called os\._exit\(0\)$'):
+    driverlib.Driver([_exits_when_built], parallel=False)
+
+
+@pytest.mark.parametrize('parallel', [False, True], ids=['this_process', 'workers'])
+def test_an_env_whose_close_calls_os_exit_is_named(parallel):
+  driver = driverlib.Driver([_CloseOsExits, CountEnv], parallel=parallel, name='env')
+  driver.reset(init_policy)
+  with pytest.raises(base.EnvError, match=r'^env 0 failed to close: called os\._exit\(4\)$'):
+    driver.close()
+
+
 def test_in_process_exception_propagates_named(tmp_path):
   marker = str(tmp_path / 'raised')
   driver = driverlib.Driver(fns(1, fail='raise', marker=marker), parallel=False)
