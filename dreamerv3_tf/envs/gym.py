@@ -463,7 +463,13 @@ def _integer(value, key, space):
 def _reward(value):
   """The step's reward as a float, else EnvSpaceError naming it."""
   if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
-    return float(value)
+    try:
+      return float(value)
+    except OverflowError:  # a Python int beyond float64: 'OverflowError: int too large
+      # to convert to float', naming no reward, and a worker was restarted for it
+      raise base.EnvSpaceError(
+          f"Env obs 'reward': expected finite float32[], got an int of "
+          f'{int(value).bit_length()} bits (beyond float32)') from None
   if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in 'biuf':
     return float(value)
   got = _fmt(value) if isinstance(value, np.ndarray) else type(value).__name__

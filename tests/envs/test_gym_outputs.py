@@ -66,6 +66,11 @@ def chain(env):
      r"obs 'reward': expected a number, got float64\[1\]"),
     (VEC, np.zeros(3, np.float32), None, False, r"obs 'reward': expected a number, got NoneType"),
     (VEC, np.zeros(3, np.float32), 1e300, False, r"obs 'reward': .* 1e\+300 \(beyond float32\)"),
+    # 'OverflowError: int too large to convert to float', naming no reward.
+    pytest.param(
+        VEC, np.zeros(3, np.float32), 10 ** 400, False,
+        r"obs 'reward': expected finite float32\[\], got an int of 1329 bits \(beyond float32\)",
+        id='reward_int_beyond_float64'),
     (VEC, np.zeros(3, np.float32), 0.0, 'no', r"terminated: expected a bool, got str 'no'"),
 ])
 def test_outputs_outside_the_spaces_are_named(space, obs, reward, terminated, message):
