@@ -6,7 +6,8 @@ Obs: a Box of images (uint8, [H, W] or [H, W, C]) becomes 'image' resized to
 Discrete obs becomes an int32 scalar; Dict obs keep their keys (nested keys are
 joined with '_'; one named like a step key, 'reward' or an action key, gets an 'obs_'
 prefix). With `image=True` the env renders rgb_array frames into 'image'.
-Actions: Discrete(n) -> 'action' <int32>[] in [0, n); Box -> <float32> box.
+Actions: Discrete(n) -> 'action' <int32>[] in [0, n); Box -> <float32> box (a Box of
+integers or bools is given the nearest value of its dtype).
 terminated -> is_last and is_terminal; truncated -> is_last only.
 Outputs outside the declared spaces raise EnvSpaceError naming the key: a Box value
 of another shape or of no real dtype, a non-uint8 image (integers in [0, 255] pass),
@@ -287,7 +288,12 @@ class Gym:
       if isinstance(space, self._gym.spaces.Discrete):
         value = int(action[key]) + int(space.start)
       else:
-        value = np.asarray(action[key], space.dtype)
+        value = np.asarray(action[key])
+        if np.dtype(space.dtype).kind in 'biu':
+          # The agent's actions are floats: the nearest value, not the cast's (0.9 -> 0,
+          # and any nonzero -> True: a bool Box's False was all but unreachable).
+          value = np.rint(value)
+        value = value.astype(space.dtype)
       if not path:
         return value
       result = result if result is not None else {}

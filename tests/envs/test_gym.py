@@ -69,6 +69,37 @@ def test_pendulum_continuous_truncates_without_terminal():
   assert steps == 100 and not obs['is_terminal']  # 200-step limit at repeat 2.
 
 
+class IntegerBoxActions(gymnasium.Env):
+  """Box actions of integers and bools, which the agent chooses as floats."""
+
+  def __init__(self):
+    spaces = gymnasium.spaces
+    self.observation_space = spaces.Box(-1, 1, (2,), np.float32)
+    self.action_space = spaces.Dict({
+        'count': spaces.Box(0, 5, (3,), np.int64), 'switch': spaces.Box(0, 1, (2,), bool)})
+    self.received = []
+
+  def reset(self, seed=None, options=None):
+    return np.zeros(2, np.float32), {}
+
+  def step(self, action):
+    self.received.append(action)
+    return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+def test_integer_and_bool_box_actions_take_the_nearest_value():
+  """The cast truncated: 4.6 became 4 (5 only at exactly 5.0), and a bool any value but
+  exactly 0 became True."""
+  env = Gym(IntegerBoxActions())
+  assert env.act_space['count'].dtype == np.float32  # what the agent chooses
+  env.step({'reset': True})
+  env.step({'reset': False, 'count': np.array([0.9, 2.2, 4.6], np.float32),
+            'switch': np.array([0.2, 0.8], np.float32)})
+  action = env.gym_env.received[0]
+  assert action['count'].dtype == np.int64 and action['count'].tolist() == [1, 2, 5]
+  assert action['switch'].dtype == bool and action['switch'].tolist() == [False, True]
+
+
 class DictImageEnv(gymnasium.Env):
   """Dict obs with a 2D gray image, a nested vector and a Discrete(start=1)."""
 
