@@ -87,9 +87,10 @@ run() {
 # created the VM and set it up. A config file of one's own that does not call
 # presets.apply_presets is left to main.
 check_presets() {
-  local file=$1 names=$2 name text base="$REPO/configs/base.py"
+  local file=$1 names=$2 name text path=$1 base="$REPO/configs/base.py"
   local -a list
-  text=$(<"$REPO/$file")
+  [[ $path == /* ]] || path=$REPO/$file
+  text=$(<"$path")
   [[ $text == *'presets.apply_presets('* ]] || return 0
   IFS=, read -r -a list <<< "$names"
   for name in "${list[@]}"; do
@@ -101,4 +102,28 @@ check_presets() {
     [[ $text == *"'$name'"* || $text == *"\"$name\""* ]] \
       || die "--config $file has no preset '$name' (see its get_config and configs/presets.py)"
   done
+}
+
+# Checks --config SPEC: its file, relative to the repository root (where main runs) or a
+# full path (one of the checkout's was refused as 'not found in <repo>'), and its presets.
+check_config() {
+  local spec=$1 file=${1%%:*}
+  if [[ $file == /* ]]; then
+    [[ -f $file ]] || die "--config file '$file' not found"
+  else
+    [[ -f $REPO/$file ]] || die "--config file '$file' not found in $REPO"
+  fi
+  [[ $spec != *:* ]] || check_presets "$file" "${spec#*:}"
+}
+
+# A local path as a full one: main runs from the repository root, where a relative
+# --logdir given elsewhere (runs/a, from ~) trained in <repo>/runs/a. Remote (gs://)
+# paths and ~ (which main expands) stay as they are.
+full_path() {
+  local path=$1
+  if [[ $path == /* || $path == *://* || $path == '~'* ]]; then
+    printf '%s' "$path"
+  else
+    printf '%s/%s' "$PWD" "${path#./}"
+  fi
 }

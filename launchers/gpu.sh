@@ -59,8 +59,7 @@ set_option() {
 parse_options '--config --logdir --gpus --dtype' '--install --dry-run -h --help' "$@"
 
 CONFIG_FILE=${CONFIG%%:*}
-[[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
-[[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"
+check_config "$CONFIG"
 [[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
   || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
 
@@ -93,6 +92,7 @@ if [[ -z $LOGDIR ]]; then
   SUITE=$(basename "$CONFIG_FILE" .py)
   LOGDIR="$HOME/logdir/$SUITE-$(date +%Y%m%dT%H%M%S)"
 fi
+LOGDIR=$(full_path "$LOGDIR")
 
 EXTRAS=''
 case $(basename "$CONFIG_FILE") in

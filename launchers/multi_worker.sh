@@ -69,6 +69,7 @@ parse_options '--workers --index --logdir --port --config --gpus --dtype' '--dry
 [[ -n $WORKERS ]] || die "--workers is required (see --help)"
 [[ -n $INDEX ]] || die "--index is required (see --help)"
 [[ -n $LOGDIR ]] || die "--logdir is required: the same directory on every worker (see --help)"
+LOGDIR=$(full_path "$LOGDIR")
 if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1 || PORT > 65535 )); then
   die "--port must be a number from 1 to 65535 (got '$PORT')"
 fi
@@ -95,8 +96,7 @@ for (( i = 0; i < ${#ADDRESSES[@]}; i++ )); do
   done
 done
 CONFIG_FILE=${CONFIG%%:*}
-[[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
-[[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"
+check_config "$CONFIG"
 [[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
   || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
 if [[ -n $GPUS ]]; then

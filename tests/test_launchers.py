@@ -195,6 +195,26 @@ def test_gpu_real_run_executes_printed_command(env, tmp_path):
   assert '--logdir=/tmp/x y' in lines
 
 
+@pytest.mark.parametrize('script, args', [
+    ('gpu.sh', ['--gpus', '0']), ('multi_worker.sh', ['--workers', 'a,b', '--index', '0'])])
+def test_a_relative_logdir_is_the_callers_and_a_full_config_path_is_taken(
+    script, args, env, tmp_path):
+  """main runs from the repository root: `--logdir runs/a` given in another directory
+  trained in <repo>/runs/a. A full --config path was refused as 'not found in <repo>'."""
+  environ, calls, _ = env
+  config = f'{REPO}/configs/dmc.py:train_eval,debug'
+  result = subprocess.run(
+      ['bash', str(LAUNCHERS / script), '--dry-run', *args, '--logdir', 'runs/a',
+       '--config', config], env=environ, cwd=tmp_path, capture_output=True, text=True,
+      timeout=30)
+  assert result.returncode == 0, result.stderr
+  assert not calls.exists()
+  main = _commands(result.stdout)[-1]
+  assert f'--logdir={tmp_path}/runs/a' in main and f'--config={config}' in main
+  if script == 'multi_worker.sh':  # the other workers' command names the same directory
+    assert f'--logdir {tmp_path}/runs/a' in result.stdout
+
+
 def test_multi_worker_tf_config(env):
   cmds, result = _dry('multi_worker.sh', '--workers', 'host1,host2:2222,host3',
                       '--index', '1', '--port', '4000', '--logdir', 'gs://b/run',
