@@ -411,12 +411,25 @@ def main(argv):
     # e.g. `| head` ended, or `> log` on a full disk: the run stops, as a program whose
     # output goes nowhere does ('[Errno 32] Broken pipe', '[Errno 28] No space left on
     # device' named neither stdout nor the resume).
-    stdout = not isinstance(e, base.UserError) and stop_signals.stdout_failed(e)
+    stdout = stop_signals.stdout_failed(_unwrapped(e))
     if stdout:
       _fail(f'{stdout}{_kept(config)}', 1)
     if isinstance(e, base.WriteError):  # midway: what the interrupt lines say is kept
       _fail(f'{describe(e)}{_kept(config)}', 1)
     _fail(f'{describe(e)}{_after_the_end(config)}', base.exit_code(e))
+
+
+def _unwrapped(error):
+  """`error`, or for a UserError the OSError naming no file that a WriteError wraps
+  (the logger's progress lines go to stdout, and its writes are all file errors): a
+  `| head` that ended mid-run said 'Error: [Errno 32] Broken pipe', a `> log` that
+  filled its disk '[Errno 28] No space left on device', naming no stream."""
+  if not isinstance(error, base.UserError):
+    return error
+  cause = error.__cause__
+  if isinstance(error, base.WriteError) and isinstance(cause, OSError) and not cause.filename:
+    return cause
+  return None
 
 
 # Set once the run has written everything (run/common.when_done), before its envs close.

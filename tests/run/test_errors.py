@@ -845,6 +845,30 @@ def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdi
   assert snapshot(logdir) == before
 
 
+def test_stdout_a_pipe_whose_reader_ends_mid_run_is_the_same_line(tmp_path):
+  """`main ... | head -50` ending once the progress lines came: the logger's write
+  failed inside its file checks, 'Error: [Errno 32] Broken pipe; ...' naming no stream."""
+  logdir = tmp_path / 'run'
+  proc = cli_zygote.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *overridden(RUN_FLAGS, ['--config.run.log_every=',
+                                                    '--config.logger.outputs=']),
+       '--config.run.log_every=0.1', '--config.logger.outputs=terminal,jsonl',
+       '--config.run.steps=100000'],  # ends within a minute should stdout never fail
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in proc.stdout:  # from the first update on, stdout takes progress lines only
+    if 'First update done' in line:
+      break
+  proc.stdout.close()
+  stderr = proc.stderr.read()
+  proc.wait(timeout=120)
+  assert proc.returncode == 1, stderr[-3000:]
+  assert our_lines(stderr) == [
+      'Stopped: stdout is a pipe that nothing reads any more (the program after | ended); '
+      'checkpoints saved so far are kept, and the same command resumes from the latest '
+      f'in {logdir}/ckpt']
+
+
 def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(logdir):
   """A run whose output went to a terminal that closed (an ssh session dropped): its
   line could not be written there (EIO), which ended it with exit code 1."""
