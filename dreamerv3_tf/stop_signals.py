@@ -200,4 +200,8 @@ def stdout_failed(error):
     failed = _stdout_error()
     if failed:
       return f'Stopped: cannot write to stdout ({failed.strerror})'
+  if isinstance(error, ValueError) and getattr(sys.stdout, 'closed', False):
+    # sys.stdout.close() in this process's code (an env's): 'Error: ValueError: I/O
+    # operation on closed file. (unexpected: ...)' named no stream
+    return 'Stopped: cannot write to stdout (sys.stdout was closed by code in this process)'
   return None

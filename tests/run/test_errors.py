@@ -869,6 +869,35 @@ def test_stdout_a_pipe_whose_reader_ends_mid_run_is_the_same_line(tmp_path):
       f'in {logdir}/ckpt']
 
 
+# An env of the user's that closes sys.stdout (in this process: run.parallel=False).
+CLOSES_STDOUT = '''
+import sys
+from dreamerv3_tf.envs import dummy
+
+class Env(dummy.Dummy):
+  def step(self, action):
+    if not action['reset']:
+      sys.stdout.close()
+    return super().step(action)
+
+def make(seed=None):
+  return Env('disc_vec', length=30, seed=seed)
+'''
+
+
+def test_stdout_closed_by_an_env_in_this_process_is_named(tmp_path):
+  """It was 'Error: ValueError: I/O operation on closed file. (unexpected: rerun with
+  --traceback ...)', naming no stream."""
+  (tmp_path / 'closesout.py').write_text(CLOSES_STDOUT)
+  logdir = tmp_path / 'run'
+  result = cli(logdir, *overridden(run_flags('py_closesout:make'), ['--config.logger.outputs=']),
+               '--config.logger.outputs=terminal,jsonl', '--config.run.steps=100000',
+               env={**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  assert result.returncode == 1
+  assert one_line(result).startswith(
+      'Stopped: cannot write to stdout (sys.stdout was closed by code in this process); ')
+
+
 def test_a_closed_terminal_stops_the_run_with_exit_129_and_keeps_checkpoints(logdir):
   """A run whose output went to a terminal that closed (an ssh session dropped): its
   line could not be written there (EIO), which ended it with exit code 1."""
