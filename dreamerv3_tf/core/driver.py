@@ -199,6 +199,9 @@ class Driver:
       return
     self._closed = True
     failed = None
+    for env in self._envs:  # every worker at once: their waits overlap (request_close)
+      if isinstance(env, workers.RemoteEnv):
+        env.request_close()
     for name, env in zip(self._names, self._envs):
       try:
         self._close(env)
