@@ -97,7 +97,17 @@ def stop(signum, frame=None):
   """The handler once a command runs: the first stop raises, the rest are ignored."""
   del frame
   ignore()
+  _STOPPED.append(signum)
   raise exception(signum)
+
+
+_STOPPED = []  # the stop signal `stop` raised, once one came
+
+
+def stopping():
+  """Whether a stop signal stopped the command: what it closes then gets a short time
+  (core/driver, which looks this module up and never imports it)."""
+  return bool(_STOPPED)
 
 
 def take_over(handler=stop):

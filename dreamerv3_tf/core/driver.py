@@ -17,6 +17,7 @@ base.EnvSpaceError; the env's own traceback is printed only when base.wants_trac
 """
 
 import sys
+import time
 
 import numpy as np
 
@@ -25,6 +26,19 @@ from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import exit_guard
 from dreamerv3_tf.core import wire
 from dreamerv3_tf.core import workers
+
+
+# Seconds an env in this process may take to close once a stop signal came, all envs of
+# a driver together, as a worker is given (workers.RemoteEnv.close): with
+# run.env_timeout, Ctrl-C's line came 6 minutes late, without a word, for 3 envs whose
+# close() hung, and a second Ctrl-C was ignored.
+STOP_CLOSE_SECONDS = 2.0
+
+
+def _stopping():
+  """Whether a stop signal (Ctrl-C, SIGTERM, ...) is stopping the command."""
+  stops = sys.modules.get('dreamerv3_tf.stop_signals')  # looked up, never imported here
+  return bool(stops and stops.stopping())
 
 
 # Steps of one episode after which the driver warns that it may never end: an eval
@@ -202,10 +216,13 @@ class Driver:
     for env in self._envs:  # every worker at once: their waits overlap (request_close)
       if isinstance(env, workers.RemoteEnv):
         env.request_close()
+    stop_by = time.monotonic() + STOP_CLOSE_SECONDS if _stopping() else None
     for name, env in zip(self._names, self._envs):
       try:
-        self._close(env)
+        self._close(env, stop_by)
       except deadline.Expired as e:
+        if stop_by is not None:  # (main's line names the stop; this is its detail)
+          e = deadline.Expired(STOP_CLOSE_SECONDS)
         failed = failed or workers.local_timeout_error(name, 'failed to close', e)
       except base.EnvError as e:  # a worker's env: named already
         failed = failed or e
@@ -222,13 +239,17 @@ class Driver:
     if failed is not None:
       raise failed
 
-  def _close(self, env):
+  def _close(self, env, stop_by=None):
     if isinstance(env, workers.RemoteEnv):
       env.close()  # its worker is killed if it takes longer than 2 s
       return
     # A run that has written everything ignores Ctrl-C while its envs close (main): an
-    # env in this process that hangs there must not keep it from ending.
-    with deadline.limit(self._timeout), exit_guard.guard():
+    # env in this process that hangs there must not keep it from ending; nor, once a
+    # stop came, for longer than the stop's share (`stop_by`).
+    limit = self._timeout
+    if stop_by is not None:
+      limit = max(0.01, min(limit, stop_by - time.monotonic()))
+    with deadline.limit(limit), exit_guard.guard():
       env.close()
 
   def save(self):

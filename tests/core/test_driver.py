@@ -376,6 +376,20 @@ def test_close_asks_every_worker_before_it_waits_for_one(monkeypatch):
   assert calls == ['request_stop'] * 3 + ['closed'] * 3
 
 
+def test_once_a_stop_came_envs_in_this_process_get_two_seconds_to_close(monkeypatch):
+  """Ctrl-C's line waited for each hung close() in turn, run.env_timeout each (6
+  minutes for 3 envs at the default), without a word, and a second Ctrl-C was ignored."""
+  from dreamerv3_tf import stop_signals
+  monkeypatch.setattr(stop_signals, '_STOPPED', [signal.SIGINT])  # as stop() leaves it
+  driver = driverlib.Driver([_CloseHangs, _CloseHangs, CountEnv], parallel=False,
+                            timeout=30, name='task train env')
+  driver.reset(init_policy)
+  with pytest.raises(base.EnvError, match=r'^task train env 0 failed to close: no answer '
+                                          r'within 2s \(it runs in this process'):
+    driver.close()
+  assert driver.envs[2].closed  # the two seconds are shared: the last env still closed
+
+
 def test_close_stops_workers():
   driver = driverlib.Driver(fns(2), parallel=True)
   driver.reset(init_policy)

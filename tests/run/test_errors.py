@@ -1205,6 +1205,7 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
     assert all(signal.getsignal(s) == signal.SIG_IGN for s in main._STOP_SIGNALS)
   finally:  # this process's, and its later children's (ignoring is inherited)
     main._SIGNALS.clear()
+    stop_signals._STOPPED.clear()  # a later driver here closes its envs unhurried
     for number, handler in handlers.items():
       signal.signal(number, handler)
   assert main._signalled() is None
