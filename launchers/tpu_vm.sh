@@ -103,8 +103,17 @@ if (( DELETE )); then
 fi
 
 [[ -n $BUCKET ]] || die "--bucket is required (see --help)"
-[[ $BUCKET =~ ^gs://[a-z0-9][-_.a-z0-9]*[a-z0-9](/.*)?$ ]] \
+[[ $BUCKET == gs://* ]] \
   || die "--bucket must be a gs:// path such as gs://my-bucket/run1 (got '$BUCKET')"
+# Cloud Storage's naming rules: gs://b/x and gs://My-Bucket/x were 'must be a gs:// path'.
+BUCKET_NAME=${BUCKET#gs://}
+BUCKET_NAME=${BUCKET_NAME%%/*}
+BUCKET_MAX=63
+[[ $BUCKET_NAME != *.* ]] || BUCKET_MAX=222  # names with dots may be longer
+if ! [[ $BUCKET_NAME =~ ^[a-z0-9][-_.a-z0-9]*[a-z0-9]$ ]] \
+    || (( ${#BUCKET_NAME} < 3 || ${#BUCKET_NAME} > BUCKET_MAX )); then
+  die "--bucket $BUCKET: '$BUCKET_NAME' is no Cloud Storage bucket name (3 to 63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
+fi
 CONFIG_FILE=${CONFIG%%:*}
 [[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
 [[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"

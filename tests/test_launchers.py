@@ -250,6 +250,12 @@ BAD = [
     ('tpu_vm.sh', ['--zone', 'z', '--bucket', 'gs://bkt/x'], '--name is required'),
     ('tpu_vm.sh', ['--name', 'Bad_Name', '--zone', 'z', '--bucket', 'gs://bkt/x'], '--name'),
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', '/local/dir'], 'gs://'),
+    # 'must be a gs:// path such as gs://my-bucket/run1' for a gs:// path whose bucket
+    # name Cloud Storage refuses (too short, capitals).
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://b/x'],
+     "--bucket gs://b/x: 'b' is no Cloud Storage bucket name (3 to 63 lowercase"),
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://My-Bucket/run'],
+     "'My-Bucket' is no Cloud Storage bucket name"),
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--config',
                    'configs/nope.py:train'], 'nope.py'),
     ('tpu_vm.sh', ['--name', 'a', '--zone'], '--zone needs a value'),
