@@ -123,7 +123,7 @@ class Driver:
       for i, fn in enumerate(make_env_fns):
         own = None
         try:
-          with deadline.limit(timeout), exit_guard.guard():
+          with deadline.limit(timeout), exit_guard.guard(self._names[i]):
             self._envs.append(fn())
         except BaseException as e:  # noqa: BLE001 - also sys.exit: named and passed on
           for env in self._envs:

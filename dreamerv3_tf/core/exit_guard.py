@@ -1,6 +1,6 @@
-"""os._exit called by an env in this process (run.parallel=False), as an exception.
+"""What an env in this process (run.parallel=False) may do to the whole process.
 
-  with exit_guard.guard():
+  with exit_guard.guard(name):
     obs = env.step(action)     # exit_guard.Exited if the env calls os._exit(3)
 
 os._exit ends the process at once, without a line: an env that called os._exit(0)
@@ -8,10 +8,16 @@ mid-run ended the run with exit code 0, as if it had finished. Inside the block,
 os._exit raises Exited instead, so the run stops with one line naming the env. Only
 the guarding thread's calls are caught: another thread's (the run's own exits) and a
 child process's the env forked (which inherits the guard) exit as asked.
-"""
 
+An env that sets its own handler for a stop signal (a simulator's library resetting
+SIGINT to the default, or catching it for its own shutdown) made Ctrl-C kill the run
+without a line, or do nothing at all. With a `name`, the run's handlers are put back
+after the block, with one warning line naming the env.
+"""
 import contextlib
 import os
+import signal
+import sys
 import threading
 
 
@@ -24,10 +30,20 @@ class Exited(BaseException):
     self.code = code
 
 
+# The signals that stop a run (stop_signals.SIGNALS; the runtime imports no command module).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in (
+    'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2') if hasattr(signal, n))
+
+_WARNED = []  # the handlers' warning is one line for the run
+
+
 @contextlib.contextmanager
-def guard():
+def guard(name=None):
   real = os._exit
   pid, thread = os.getpid(), threading.get_ident()
+  handlers = None
+  if name is not None and threading.current_thread() is threading.main_thread():
+    handlers = {n: signal.getsignal(n) for n in STOP_SIGNALS}
 
   def _exit(code):
     if os.getpid() != pid or threading.get_ident() != thread:
@@ -39,3 +55,24 @@ def guard():
     yield
   finally:
     os._exit = real
+    if handlers is not None:
+      _put_back(handlers, name)
+
+
+def _put_back(handlers, name):
+  """Restores the stop signals' `handlers` that the block replaced (None: one set
+  from C, which Python cannot put back). Not once a stop came: its handler ignores
+  the rest (stop_signals.ignore), which is no env's doing."""
+  stops = sys.modules.get('dreamerv3_tf.stop_signals')  # looked up, never imported here
+  if stops is not None and stops.stopping():
+    return
+  changed = [n for n, h in handlers.items()
+             if h is not None and signal.getsignal(n) is not h]
+  for number in changed:
+    signal.signal(number, handlers[number])
+  if changed and not _WARNED:
+    _WARNED.append(True)
+    names = ' and '.join(signal.Signals(n).name for n in changed)
+    print(f'WARNING: {name} set its own handler for {names}; the run put its own back, '
+          'so a stop still ends it with one line (its env.close() is called then)',
+          file=sys.stderr, flush=True)

@@ -291,7 +291,7 @@ def local_timeout_error(name, what, error):
 
 def _step_local(env, act, name, timeout=None):
   try:
-    with deadline.limit(timeout), exit_guard.guard():
+    with deadline.limit(timeout), exit_guard.guard(name):
       return env.step(act)
   except deadline.Expired as e:
     raise local_timeout_error(name, 'failed to step', e) from None

@@ -1,7 +1,9 @@
 """exit_guard: an env's os._exit in this process raises Exited; every other caller
-(another thread, a child process the env forked) exits as it asked."""
+(another thread, a child process the env forked) exits as it asked. The stop signals'
+handlers an env replaced are put back."""
 
 import os
+import signal
 import threading
 
 import pytest
@@ -37,3 +39,43 @@ def test_a_forked_child_exits_as_asked():
         os.abort()  # reached only if the guard raised in the child
   _, status = os.waitpid(pid, 0)
   assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 7
+
+
+def test_stop_handlers_an_env_replaced_are_put_back_with_one_warning(capsys):
+  """An env that reset SIGINT to the default made Ctrl-C kill the run without a line;
+  one with a handler of its own made it do nothing (the run went on to its end)."""
+  def ours(signum, frame):
+    del signum, frame
+  saved = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    signal.signal(signal.SIGINT, ours)
+    signal.signal(signal.SIGTERM, ours)
+    exit_guard._WARNED.clear()
+    for _ in range(2):  # the warning is one line for the run
+      with exit_guard.guard('task train env 0'):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, lambda *_: None)  # its own shutdown
+      assert signal.getsignal(signal.SIGINT) is ours
+      assert signal.getsignal(signal.SIGTERM) is ours
+    assert capsys.readouterr().err.splitlines() == [
+        'WARNING: task train env 0 set its own handler for SIGINT and SIGTERM; the run put '
+        'its own back, so a stop still ends it with one line (its env.close() is called then)']
+  finally:
+    for number, handler in saved.items():
+      signal.signal(number, handler)
+
+
+def test_the_handlers_a_stop_left_are_no_envs_doing(monkeypatch, capsys):
+  """A stop ignores further signals (stop_signals.ignore) while it lands in an env's
+  step: its handlers stay, and no env is named."""
+  from dreamerv3_tf import stop_signals
+  saved = signal.getsignal(signal.SIGUSR1)
+  try:
+    signal.signal(signal.SIGUSR1, lambda *_: None)
+    monkeypatch.setattr(stop_signals, '_STOPPED', [signal.SIGINT])
+    with exit_guard.guard('task train env 0'):
+      signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # as the stop's ignore() does
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+    assert capsys.readouterr().err == ''
+  finally:
+    signal.signal(signal.SIGUSR1, saved)

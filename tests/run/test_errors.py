@@ -825,6 +825,47 @@ def test_ctrl_c_or_kill_is_one_line_and_keeps_checkpoints(
   assert loop_step(plan.path) > SAVED_STEPS and capsys.readouterr().err == ''
 
 
+# An env of the user's whose library resets the stop signals to their default as it is
+# built, as some simulators' do.
+RESETS_SIGNALS = '''
+import signal
+from dreamerv3_tf.envs import dummy
+
+def make(seed=None):
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+  signal.signal(signal.SIGTERM, signal.SIG_DFL)
+  return dummy.Dummy('disc_vec', length=30, seed=seed)
+'''
+
+
+def test_a_stop_still_ends_a_run_whose_env_reset_the_signal_handlers(tmp_path):
+  """SIGTERM (or Ctrl-C) killed the run without a line: the env's constructor had put
+  the default handlers back."""
+  (tmp_path / 'resetsig.py').write_text(RESETS_SIGNALS)
+  logdir = tmp_path / 'run'
+  proc = cli_zygote.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', *overridden(run_flags('py_resetsig:make'), ['--config.logger.outputs=']),
+       '--config.logger.outputs=terminal,jsonl', '--config.run.steps=100000'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env={**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  try:
+    for line in proc.stdout:  # training: the envs are built
+      if 'First update done' in line:
+        break
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+  finally:
+    proc.kill()
+  assert proc.returncode == 143, stderr[-3000:]
+  assert our_lines(stderr) == [
+      'WARNING: py_resetsig:make train env 0 set its own handler for SIGINT and SIGTERM; the '
+      'run put its own back, so a stop still ends it with one line (its env.close() is called '
+      'then)',
+      'Terminated; checkpoints saved so far are kept, and the same command resumes from the '
+      f'latest in {logdir}/ckpt']
+
+
 def test_stdout_a_pipe_that_nothing_reads_is_one_line_and_keeps_the_logdir(logdir):
   """`main ... | head -1`: the run stopped with 'Error: [Errno 32] Broken pipe', which
   named neither stdout nor the checkpoints kept."""
