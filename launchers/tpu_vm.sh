@@ -88,8 +88,10 @@ parse_options '--name --zone --bucket --accelerator --version --config --project
 
 [[ -n $NAME ]] || die "--name is required (see --help)"
 [[ -n $ZONE ]] || die "--zone is required (see --help)"
-[[ $NAME =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] \
-  || die "--name must be lowercase letters, digits and hyphens, starting with a letter (got '$NAME')"
+# Google Cloud's resource names. 'abc-' was refused as not 'starting with a letter',
+# and a name of 70 letters passed (gcloud refused it).
+[[ $NAME =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] && (( ${#NAME} <= 63 )) \
+  || die "--name must be 1 to 63 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (got '$NAME')"
 
 GCLOUD_SCOPE=("--zone=$ZONE")
 if [[ -n $PROJECT ]]; then

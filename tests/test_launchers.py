@@ -249,6 +249,10 @@ def test_multi_worker_index_with_a_leading_zero_is_a_json_number(env):
 BAD = [
     ('tpu_vm.sh', ['--zone', 'z', '--bucket', 'gs://bkt/x'], '--name is required'),
     ('tpu_vm.sh', ['--name', 'Bad_Name', '--zone', 'z', '--bucket', 'gs://bkt/x'], '--name'),
+    ('tpu_vm.sh', ['--name', 'abc-', '--zone', 'z', '--bucket', 'gs://bkt/x'],
+     'not ending with a hyphen'),
+    ('tpu_vm.sh', ['--name', 'a' * 64, '--zone', 'z', '--bucket', 'gs://bkt/x'],
+     '--name must be 1 to 63 lowercase letters'),
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', '/local/dir'], 'gs://'),
     # 'must be a gs:// path such as gs://my-bucket/run1' for a gs:// path whose bucket
     # name Cloud Storage refuses (too short, capitals).
