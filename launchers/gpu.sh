@@ -89,6 +89,8 @@ done
 if (( ${#GPU_LIST[@]} > 1 )); then STRATEGY=mirrored; else STRATEGY=default; fi
 
 if [[ -z $LOGDIR ]]; then
+  # (set -u: 'line 93: HOME: unbound variable' under a service manager without HOME)
+  [[ -n ${HOME:-} ]] || die "HOME is not set, so the default --logdir ~/logdir/... names no directory; pass --logdir"
   SUITE=$(basename "$CONFIG_FILE" .py)
   LOGDIR="$HOME/logdir/$SUITE-$(date +%Y%m%dT%H%M%S)"
 fi

@@ -317,6 +317,22 @@ def test_bad_arguments(script, args, message, env):
   assert not result.stdout.startswith('+') and not calls.exists()
 
 
+@pytest.mark.parametrize('home', [None, ''], ids=['unset', 'empty'])
+def test_gpu_without_home_asks_for_a_logdir(env, home):
+  """Unset, it was bash's 'line 93: HOME: unbound variable'; empty, the run went to
+  /logdir at the file system's root."""
+  environ, calls, _ = env
+  environ = {k: v for k, v in environ.items() if k != 'HOME'}
+  if home is not None:
+    environ['HOME'] = home
+  result = _run('gpu.sh', '--dry-run', '--gpus', '0', env=environ)
+  assert result.returncode == 2 and not calls.exists()
+  assert result.stderr.splitlines() == [
+      'gpu.sh: error: HOME is not set, so the default --logdir ~/logdir/... names no '
+      'directory; pass --logdir']
+  assert _dry('gpu.sh', '--gpus', '0', '--logdir', '/tmp/run', env=(environ, calls, None))
+
+
 def test_gpu_without_nvidia_smi_asks_for_gpus(env, tmp_path):
   environ, _, bindir = env
   (bindir / 'nvidia-smi').unlink()
