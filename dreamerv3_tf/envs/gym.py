@@ -458,6 +458,8 @@ def _check_float32(array, key):
 
 def _integer(value, key, space):
   """A Discrete obs as an int, else EnvSpaceError (no silent rounding of floats)."""
+  if isinstance(value, bool):  # a Python bool is an int, as gymnasium's Discrete takes it
+    return int(value)
   array = np.asarray(value) if isinstance(value, (int, np.integer, np.ndarray)) else None
   if array is None or array.shape != () or array.dtype.kind not in 'iu':
     got = _fmt(array) if array is not None else f'{type(value).__name__} {value!r}'[:80]

@@ -83,6 +83,19 @@ def test_outputs_outside_the_spaces_are_named(space, obs, reward, terminated, me
   assert '\n' not in str(info.value)
 
 
+def test_a_python_bool_is_a_discrete_value_as_gymnasium_takes_it():
+  """Discrete(2).contains(True) holds, but the run stopped: 'expected an integer of
+  Discrete(2), got bool[]'. numpy's bools gymnasium refuses too."""
+  env = chain(Env(S.Dict({'door': S.Discrete(2), 'pos': VEC}),
+                  {'door': True, 'pos': np.zeros(3, np.float32)}))
+  env.step({'reset': True, 'action': np.int32(0)})
+  assert env.step({'reset': False, 'action': np.int32(0)})['door'] == 1
+  env = chain(Env(S.Discrete(2), np.True_))
+  env.step({'reset': True, 'action': np.int32(0)})
+  with pytest.raises(EnvSpaceError, match=r"expected an integer of Discrete\(2\), got bool"):
+    env.step({'reset': False, 'action': np.int32(0)})
+
+
 def test_dict_keys_that_join_to_the_same_key_are_refused():
   space = S.Dict({'a': S.Dict({'b': VEC}), 'a_b': VEC})
   with pytest.raises(EnvSpaceError, match=r"gym obs 'a_b': the Dict keys .* both become 'a_b'"):
