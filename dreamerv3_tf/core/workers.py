@@ -38,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import weakref
@@ -390,8 +391,8 @@ class _WorkerError(RuntimeError):
 
 
 # The worker's entry point: a fresh interpreter that imports only this module.
-_BOOT = (
-    'import sys; from dreamerv3_tf.core import workers; workers._serve(int(sys.argv[1]))')
+_BOOT = ('import sys; from dreamerv3_tf.core import workers; '
+         'workers._serve(int(sys.argv[1]), int(sys.argv[2]))')
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -414,8 +415,11 @@ class _Worker:
     # the mask), else that Ctrl-C printed its traceback on the run's stderr.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
     try:
+      # This process's id, for the worker to end with it (_die_with): only from the
+      # main thread, since Linux signals a child when the thread that started it ends.
+      me = os.getpid() if threading.current_thread() is threading.main_thread() else 0
       self.proc = subprocess.Popen(
-          [sys.executable, '-c', _BOOT, str(child.fileno())],
+          [sys.executable, '-c', _BOOT, str(child.fileno()), str(me)],
           pass_fds=(child.fileno(),), env=env)
     finally:
       signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -499,8 +503,24 @@ def _kill_all(workers):
       worker.kill()
 
 
-def _serve(fd):
+def _die_with(parent):
+  """Linux: this worker is killed when the process `parent` that started it ends, however
+  it ends. A worker busy in a hung step outlived a run killed with SIGKILL (the OOM
+  killer, kill -9), keeping its memory and CPU until the step returned, if ever."""
+  if not parent or not sys.platform.startswith('linux'):
+    return
+  try:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):  # no prctl: as before
+    return
+  if os.getppid() != parent:  # it ended before the prctl
+    os._exit(1)
+
+
+def _serve(fd, parent=0):
   """Worker loop: build the env, then answer one observation per action."""
+  _die_with(parent)
   # Ctrl-C reaches the whole process group; the parent decides when workers stop.
   for number in GROUP_SIGNALS:
     signal.signal(number, signal.SIG_IGN)

@@ -3,14 +3,19 @@
 import functools
 import os
 import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import workers
+from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.envs import make_env
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DUMMY = functools.partial(make_env, 'dummy_disc_vec', {'dummy': {'length': 5}}, 3)
 
 
@@ -269,3 +274,53 @@ def test_ctrl_c_while_a_worker_starts_is_no_traceback(monkeypatch, capfd, sig):
   finally:
     remote.close()
   assert 'Traceback' not in capfd.readouterr().err
+
+
+class HangsAtItsFirstStep(base.Env):
+  """Built at once; its first step never returns."""
+  obs_space = {'reward': Space(np.float32), 'is_first': Space(bool), 'is_last': Space(bool),
+               'is_terminal': Space(bool)}
+  act_space = {'action': Space(np.int32, (), 0, 2), 'reset': Space(bool)}
+
+  def step(self, action):
+    time.sleep(600)
+
+
+# A run in miniature: a worker busy in a hung step, then this process is killed.
+KILLED_PARENT = '''
+import sys, time
+sys.path[:0] = sys.argv[1:]
+import numpy as np
+from dreamerv3_tf.core import workers
+from test_workers import HangsAtItsFirstStep
+env = workers.RemoteEnv(0, HangsAtItsFirstStep)
+env.submit({'action': np.int32(0), 'reset': np.bool_(True)})
+print(env.pid, flush=True)
+time.sleep(600)
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux')
+def test_a_worker_busy_in_a_hung_step_ends_with_the_run_killed():
+  """A run killed with SIGKILL (the OOM killer, kill -9) left the worker behind until
+  its step returned, if ever, with its memory and CPU."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  proc = subprocess.Popen(
+      [sys.executable, '-c', KILLED_PARENT, here, ROOT], stdout=subprocess.PIPE, text=True)
+  try:
+    pid = int(proc.stdout.readline())
+  finally:
+    proc.kill()
+    proc.wait()
+  deadline = time.monotonic() + 30
+  while not _ended(pid) and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert _ended(pid), 'the worker outlived the killed run'
+
+
+def _ended(pid):
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(') ', 1)[1].split()[0] == 'Z'  # ended, not yet reaped
+  except FileNotFoundError:
+    return True
