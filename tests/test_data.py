@@ -28,13 +28,16 @@ def test_batches_are_consecutive_sequences(prefetch):
   stream.close()
 
 
-def test_close_returns_quickly_while_the_thread_waits():
+def test_close_returns_while_the_thread_waits():
   stream = data.Stream(filled_replay(), 3, 5, prefetch=2)
   next(stream)
   time.sleep(0.2)  # the queue is full, the thread blocks on put
-  start = time.time()
-  stream.close()
-  assert time.time() - start < 2.0
+  # close() must not wait for the blocked producer for ever (no timing asserted: 60 s
+  # only tells a hang from a loaded machine).
+  closer = threading.Thread(target=stream.close)
+  closer.start()
+  closer.join(60)
+  assert not closer.is_alive()
   assert not any(t.name == 'stream' and t.is_alive() for t in threading.enumerate())
 
 
