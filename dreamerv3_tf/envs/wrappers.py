@@ -474,6 +474,10 @@ class CheckSpaces(Wrapper):
       raise EnvSpaceError("Env act_space has no action, only 'reset'")
     self._obs = {k: _Checker(s) for k, s in obs_space.items()}
     self._act = {k: _Checker(s) for k, s in act_space.items()}
+    # Whether a new episode may start without a reset action: before the first step
+    # and after is_last (TimeLimit below resets then, and some envs restart on their
+    # own). Not saved with the env's state: after a restore it allows one more start.
+    self._ended = True
 
   def step(self, action):
     self._check_action(action)
@@ -483,6 +487,17 @@ class CheckSpaces(Wrapper):
       raise EnvSpaceError(f"Env obs 'reward': expected 0 on is_first, got {obs['reward']}")
     if action['reset'] and not obs['is_first']:
       raise EnvSpaceError("Env obs 'is_first': expected True after a reset action")
+    # Both were taken silently: the agent reset its state mid-episode (replay kept
+    # two episodes as one), and a terminal step without is_last went on as if not.
+    if obs['is_first'] and not action['reset'] and not self._ended:
+      raise EnvSpaceError(
+          "Env obs 'is_first': True mid-episode, without a reset action and not after "
+          'is_last; an episode starts only on a reset action or after an is_last step')
+    if obs['is_terminal'] and not obs['is_last']:
+      raise EnvSpaceError(
+          "Env obs 'is_last': expected True with is_terminal (a terminal step ends the "
+          'episode); set is_last on every step that sets is_terminal')
+    self._ended = bool(obs['is_last'])
     return obs
 
   def _check_action(self, action):

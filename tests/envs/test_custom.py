@@ -288,6 +288,48 @@ def test_a_step_dict_env_is_checked_like_every_env(user_dir):
     env.step({'reset': False, 'action': np.int32(99)})
 
 
+FLAGS = '''
+import numpy as np
+import dreamerv3_tf.envs.dummy as _dummy
+
+class Env(_dummy.Dummy):
+  """The dummy env, but step 3 of an episode breaks the episode flags: `flag`."""
+  def __init__(self, flag):
+    super().__init__('disc_vec', length=7)
+    self.flag = flag
+  def step(self, action):
+    obs = super().step(action)
+    if self._count == 3:
+      obs = {**obs, self.flag: True, 'reward': np.float32(0)}
+    return obs
+'''
+
+
+@pytest.mark.parametrize('parallel', [False, True], ids=['in_process', 'workers'])
+@pytest.mark.parametrize('flag, message', [
+    ('is_first', "obs 'is_first': True mid-episode, without a reset action"),
+    ('is_terminal', "obs 'is_last': expected True with is_terminal"),
+])
+def test_a_step_dict_env_that_breaks_the_episode_flags_is_named(
+    user_dir, flag, message, parallel):
+  """Both were taken silently: a new episode's carry mid-episode, a terminal step that
+  went on. The line names the env, in this process and in a worker alike."""
+  (user_dir / 'flags.py').write_text(FLAGS)
+  config = gym_config.get_config('train_eval,debug')
+  config.task, config.run.parallel, config.run.envs = 'py_flags:Env', parallel, 1
+  config.env.py = {'flag': flag}
+  driver = factories.make_driver(config, 'train')
+  try:
+    policy = lambda carry, obs: (carry, {'action': np.zeros(driver.length, np.int32)}, {})
+    driver.reset()
+    with pytest.raises(EnvSpaceError) as info:
+      driver(policy, steps=10)
+  finally:
+    driver.close()
+  assert str(info.value).startswith(f'py_flags:Env train env 0: {message}'), str(info.value)
+  assert '\n' not in str(info.value)
+
+
 def test_a_directory_without_init_is_named_as_a_directory(user_dir):
   """A namespace package has no file: the line said 'module nsdir (None) has no ...'."""
   (user_dir / 'nsdir').mkdir(exist_ok=True)

@@ -107,6 +107,40 @@ def test_check_spaces_reset_contract():
     env.step(act(reset=True))
 
 
+@pytest.mark.parametrize('obs_fn, message', [
+    # Both were taken silently: the agent reset its carry mid-episode, and a terminal
+    # step without is_last went on as if the episode had not ended.
+    (lambda c: {'is_first': c != 1, 'reward': np.float32(0)},  # steps 0 (reset), 1, 2
+     r"^Env obs 'is_first': True mid-episode, without a reset action and not after "
+     r"is_last; an episode starts only on a reset action or after an is_last step$"),
+    (lambda c: {'is_terminal': c == 2},
+     r"^Env obs 'is_last': expected True with is_terminal \(a terminal step ends the "
+     r"episode\); set is_last on every step that sets is_terminal$"),
+])
+def test_check_spaces_episode_flags_contract(obs_fn, message):
+  env = checked(FakeEnv(obs_fn=obs_fn))
+  env.step(act(reset=True))
+  env.step(act())
+  with pytest.raises(wrappers.EnvSpaceError, match=message):
+    env.step(act())
+
+
+def test_check_spaces_takes_a_new_episode_without_reset_after_is_last():
+  """Envs that restart on their own after is_last (and TimeLimit, below the check,
+  which resets then) start the next episode on an action without reset."""
+  class Restarts(FakeEnv):
+    def step(self, action):
+      obs = super().step(action)
+      if self.count > self.length or self.count == 1 and len(self.actions) == 1:
+        self.count = 0  # the step after is_last, or the first: a new episode
+        obs.update(is_first=True, is_last=False, reward=np.float32(0))
+      return obs
+  env = checked(Restarts(length=2))
+  assert env.step(act())['is_first']  # the first step, without reset, too
+  firsts = [bool(env.step(act())['is_first']) for _ in range(6)]
+  assert firsts == [False, False, True, False, False, True]
+
+
 @pytest.mark.parametrize('returned', [[{}], None], ids=['list', 'none'])
 def test_an_obs_that_is_no_dict_is_named_through_the_whole_chain(returned):
   """A step-dict env whose step() returned a list or None: the wrappers before the
