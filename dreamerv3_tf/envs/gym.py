@@ -91,7 +91,28 @@ def _make(gym, task, kwargs):
     if type(e) is gym.error.Error and text.startswith('Malformed environment ID'):
       # ('CartPole-v1 ', 'Cart Pole-v1'): a task name, not the env failing (exit code 1)
       raise UnknownTaskError(f'gymnasium has no env {task!r} ({text})') from None
-    raise EnvSetupError(f'gymnasium.make({task!r}) raised {type(e).__name__}: {text}') from e
+    attribute, where = _own_frame(e, gym)
+    what = f': env.{attribute}' if attribute else ''
+    raise EnvSetupError(
+        f'gymnasium.make({task!r}){what} raised {type(e).__name__}: {text}{where}') from e
+
+
+SPACES = ('observation_space', 'action_space')
+
+
+def _own_frame(error, gym):
+  """(the space property that raised `error`, or None; ' (file.py, line N)' of its
+  deepest frame outside gymnasium and this package, or ''). A property that raised
+  was named neither ('failed to start: RuntimeError: no spaces yet'), nor its file."""
+  import traceback
+  ours = [os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+          for m in (gym, sys.modules['dreamerv3_tf'])]
+  frames = [f for f in traceback.extract_tb(error.__traceback__)
+            if not os.path.abspath(f.filename).startswith(tuple(ours))]
+  if not frames:
+    return None, ''
+  attribute = next((f.name for f in reversed(frames) if f.name in SPACES), None)
+  return attribute, f' ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})'
 
 
 def _names_a_file(task, module):
@@ -141,6 +162,14 @@ class Gym:
         os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
       kwargs = {'render_mode': 'rgb_array'} if image else {}
       self._env = _make(gym, task, kwargs)
+    for attribute in SPACES:  # read below many times: a property that raises is named
+      try:
+        getattr(self._env, attribute)
+      except Exception as e:  # noqa: BLE001 - the user's property: named in one line
+        _, where = _own_frame(e, gym)
+        raise EnvSetupError(
+            f'env.{attribute} raised {type(e).__name__}: {" ".join(str(e).split())}'
+            f'{where}') from e
     self._size = tuple(int(x) for x in size)
     self._resized = set()  # the image keys resized once: checked for their size
     self._repeat = int(repeat)

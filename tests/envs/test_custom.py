@@ -330,6 +330,54 @@ def test_a_step_dict_env_that_breaks_the_episode_flags_is_named(
   assert '\n' not in str(info.value)
 
 
+NO_SPACES = '''
+import gymnasium as gym, numpy as np
+
+class Env(gym.Env):
+  def __init__(self, which='obs'):
+    self.which, self._act = which, gym.spaces.Discrete(2)
+    self._obs = gym.spaces.Box(0, 1, (1,), np.float32)
+  @property
+  def observation_space(self):
+    if self.which == 'obs':
+      raise RuntimeError('no spaces yet')
+    return self._obs
+  @property
+  def action_space(self):
+    if self.which == 'act':
+      raise RuntimeError('no spaces yet')
+    return self._act
+  def reset(self, seed=None, options=None):
+    return np.zeros(1, np.float32), {}
+  def step(self, action):
+    return np.zeros(1, np.float32), 0.0, False, False, {}
+
+gym.register('NoSpaces-v0', entry_point=Env)
+gym.register('NoActSpace-v0', entry_point=Env, kwargs={'which': 'act'})
+'''
+
+
+@pytest.mark.parametrize('task, which, message', [
+    ('py_nospaces:Env', 'obs', r'^nospaces:Env: env.observation_space raised RuntimeError: '
+                               r'no spaces yet \(nospaces.py, line 11\)$'),
+    ('py_nospaces:Env', 'act', r'^nospaces:Env: env.action_space raised RuntimeError: '
+                               r'no spaces yet \(nospaces.py, line 16\)$'),
+    # gymnasium.make reads them itself (its env checker).
+    ('gym_nospaces:NoSpaces-v0', None,
+     r"^gymnasium.make\('nospaces:NoSpaces-v0'\): env.observation_space raised "
+     r'RuntimeError: no spaces yet \(nospaces.py, line 11\)$'),
+    ('gym_nospaces:NoActSpace-v0', None,
+     r"^gymnasium.make\('nospaces:NoActSpace-v0'\): env.action_space raised "
+     r'RuntimeError: no spaces yet \(nospaces.py, line 16\)$'),
+])
+def test_a_gym_env_whose_spaces_cannot_be_read_is_named(user_dir, task, which, message):
+  """Was 'failed to start: RuntimeError: no spaces yet', naming neither the property
+  nor the file."""
+  (user_dir / 'nospaces.py').write_text(NO_SPACES)
+  with pytest.raises(EnvSetupError, match=message):
+    envs.make_env(task, env_config(**({'which': which} if which else {})), seed=0)
+
+
 def test_a_directory_without_init_is_named_as_a_directory(user_dir):
   """A namespace package has no file: the line said 'module nsdir (None) has no ...'."""
   (user_dir / 'nsdir').mkdir(exist_ok=True)
