@@ -127,3 +127,22 @@ full_path() {
     printf '%s/%s' "$PWD" "${path#./}"
   fi
 }
+
+# main's path flags among the flags after `--` as full paths too (see full_path): a
+# relative --config.run.from_checkpoint given elsewhere was looked for in <repo>.
+PATH_FLAGS='--logdir --config.logdir --config.run.from_checkpoint --config.run.resume_from'
+full_path_flags() {
+  local i word name
+  for (( i = 0; i < ${#EXTRA[@]}; i++ )); do
+    word=${EXTRA[i]}
+    for name in $PATH_FLAGS; do
+      if [[ $word == "$name="?* ]]; then
+        EXTRA[i]="$name=$(full_path "${word#*=}")"
+      elif [[ $word == "$name" ]] && (( i + 1 < ${#EXTRA[@]} )) \
+          && [[ -n ${EXTRA[i + 1]} && ${EXTRA[i + 1]} != -* ]]; then
+        EXTRA[i + 1]=$(full_path "${EXTRA[i + 1]}")
+        (( ++i ))
+      fi
+    done
+  done
+}

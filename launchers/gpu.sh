@@ -95,6 +95,7 @@ if [[ -z $LOGDIR ]]; then
   LOGDIR="$HOME/logdir/$SUITE-$(date +%Y%m%dT%H%M%S)"
 fi
 LOGDIR=$(full_path "$LOGDIR")
+full_path_flags
 
 EXTRAS=''
 case $(basename "$CONFIG_FILE") in

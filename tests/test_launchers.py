@@ -215,6 +215,26 @@ def test_a_relative_logdir_is_the_callers_and_a_full_config_path_is_taken(
     assert f'--logdir {tmp_path}/runs/a' in result.stdout
 
 
+@pytest.mark.parametrize('script, args', [
+    ('gpu.sh', ['--gpus', '0']), ('multi_worker.sh', ['--workers', 'a,b', '--index', '0'])])
+def test_relative_path_flags_after_the_dashes_are_the_callers(script, args, env, tmp_path):
+  """`-- --config.run.from_checkpoint=runs/old/ckpt` given in another directory was
+  looked for in <repo>/runs/old/ckpt, as --logdir was; remote and empty ones stay."""
+  environ, calls, _ = env
+  result = subprocess.run(
+      ['bash', str(LAUNCHERS / script), '--dry-run', *args, '--logdir', '/tmp/x', '--',
+       '--config.run.from_checkpoint=runs/old/ckpt', '--config.run.resume_from', './r/ckpt-2',
+       '--config.seed=1', '--config.logdir=gs://b/run', '--config.run.from_checkpoint='],
+      env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=30)
+  assert result.returncode == 0, result.stderr
+  assert not calls.exists()
+  main = _commands(result.stdout)[-1]
+  assert main[-6:] == [
+      f'--config.run.from_checkpoint={tmp_path}/runs/old/ckpt', '--config.run.resume_from',
+      f'{tmp_path}/r/ckpt-2', '--config.seed=1', '--config.logdir=gs://b/run',
+      '--config.run.from_checkpoint='], main
+
+
 def test_multi_worker_tf_config(env):
   cmds, result = _dry('multi_worker.sh', '--workers', 'host1,host2:2222,host3',
                       '--index', '1', '--port', '4000', '--logdir', 'gs://b/run',
