@@ -117,7 +117,22 @@ if ! [[ $BUCKET_NAME =~ ^[a-z0-9][-_.a-z0-9]*[a-z0-9]$ ]] \
   die "--bucket $BUCKET: '$BUCKET_NAME' is no Cloud Storage bucket name (3 to 63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
 fi
 CONFIG_FILE=${CONFIG%%:*}
-[[ -f $REPO/$CONFIG_FILE ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+if [[ $CONFIG_FILE == /* || ! -f $REPO/$CONFIG_FILE ]]; then
+  # Only the checkout is copied to the VM, and main runs there from its root: a full
+  # path, or one from the caller's directory, must name a file of the checkout. A file
+  # that exists elsewhere was refused as 'not found in <repo>'.
+  full=$(full_path "$CONFIG_FILE")
+  if [[ ! -f $full ]]; then
+    [[ $CONFIG_FILE == /* ]] || die "--config file '$CONFIG_FILE' not found in $REPO"
+    die "--config file '$CONFIG_FILE' not found"
+  fi
+  real=$(realpath "$full")
+  repo_real=$(realpath "$REPO")
+  [[ $real == "$repo_real"/* ]] \
+    || die "--config file '$CONFIG_FILE' is outside the checkout $REPO, and only the checkout is copied to the TPU VM; put it in the checkout (e.g. configs/) and name it from there"
+  CONFIG="${real#"$repo_real"/}${CONFIG:${#CONFIG_FILE}}"
+  CONFIG_FILE=${CONFIG%%:*}
+fi
 [[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"
 if [[ -z $SOURCE ]]; then
   if [[ -e $REPO/.git ]]; then SOURCE=git; else SOURCE=tree; fi

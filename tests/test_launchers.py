@@ -235,6 +235,33 @@ def test_relative_path_flags_after_the_dashes_are_the_callers(script, args, env,
       '--config.run.from_checkpoint='], main
 
 
+def test_tpu_takes_a_config_of_the_checkout_by_any_path_and_says_why_it_refuses_others(
+    env, tmp_path):
+  """Only the checkout is copied to the VM. A config file outside it was refused as
+  'not found in <repo>', though it exists; one of the checkout given by its full path
+  (or from the caller's directory) is its path in the checkout, where main runs."""
+  environ, calls, _ = env
+  mine = tmp_path / 'my.py'
+  mine.write_text((REPO / 'configs' / 'gym.py').read_text())
+  tpu = ['bash', str(LAUNCHERS / 'tpu_vm.sh'), '--dry-run', *TPU, '--config']
+  result = subprocess.run([*tpu, f'{mine}:train'], env=environ, capture_output=True,
+                          text=True, timeout=30)
+  assert result.returncode == 2 and result.stderr == (
+      f"tpu_vm.sh: error: --config file '{mine}' is outside the checkout {REPO}, and only "
+      'the checkout is copied to the TPU VM; put it in the checkout (e.g. configs/) and '
+      'name it from there\n'), result.stderr
+  result = subprocess.run([*tpu, str(tmp_path / 'none.py')], env=environ,
+                          capture_output=True, text=True, timeout=30)
+  assert result.stderr == f"tpu_vm.sh: error: --config file '{tmp_path}/none.py' not found\n"
+  for spec, cwd in ((f'{REPO}/configs/gym.py:train_eval,debug', tmp_path),
+                    ('gym.py:train_eval,debug', REPO / 'configs')):
+    result = subprocess.run([*tpu, spec], env=environ, cwd=cwd, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert ' --config=configs/gym.py:train_eval,debug ' in _commands(result.stdout)[-2][-1]
+  assert not calls.exists()
+
+
 def test_multi_worker_tf_config(env):
   cmds, result = _dry('multi_worker.sh', '--workers', 'host1,host2:2222,host3',
                       '--index', '1', '--port', '4000', '--logdir', 'gs://b/run',
