@@ -22,6 +22,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import traceback
 
@@ -52,10 +53,26 @@ def make(name, kwargs, gym_options, seed, mode):
         f'{name}({shown}) called sys.exit({e.code!r}){_where(e, module_name)}; an env '
         'constructor must return an env (or raise)') from e
   except Exception as e:  # noqa: BLE001 - the user's code: named in one line
+    key = _unexpected_key(e, kwargs)
+    if key:  # a function of **kwargs passing config.env.py on: a config value (exit 2)
+      raise TaskError(
+          f'config.env.py sets {key!r}, which {name} does not take: {_one_line(e)}'
+          f'{_where(e, module_name)}') from e
     raise EnvSetupError(
         f'{name}({shown}) raised {type(e).__name__}: {_one_line(e)}'
         f'{_where(e, module_name)}') from e
   return _adapt(name, env, gym_options, seed)
+
+
+def _unexpected_key(error, kwargs):
+  """The key of config.env.py a TypeError names as 'an unexpected keyword argument'
+  (Python's own words for a call), else None: the constructor's signature takes
+  **kwargs, or has none to read, so only the call could tell it (was exit code 1,
+  as a constructor that failed)."""
+  if type(error) is not TypeError:
+    return None
+  match = re.search(r"got an unexpected keyword argument '(\w+)'", str(error))
+  return match.group(1) if match and match.group(1) in kwargs else None
 
 
 def resolve(name):
@@ -123,10 +140,11 @@ def _names_a_file(name, module_name, function):
 
 
 def _arguments(name, fn, kwargs, passed):
-  """The keyword arguments of the call; unknown or missing ones are named."""
+  """The keyword arguments of the call; unknown or missing ones are named, as config
+  values (TaskError: exit code 2; was 1, as a constructor that failed)."""
   clash = [k for k in PASSED if k in kwargs]
   if clash:
-    raise EnvSetupError(
+    raise TaskError(
         f'config.env.py sets {clash}: the run passes {", ".join(PASSED)} itself '
         '(config.seed; train or eval env)')
   try:
@@ -137,14 +155,14 @@ def _arguments(name, fn, kwargs, passed):
   open_ended = any(p.kind == p.VAR_KEYWORD for p in params)
   unknown = sorted(k for k in kwargs if k not in named)
   if unknown and not open_ended:
-    raise EnvSetupError(
+    raise TaskError(
         f'config.env.py sets {unknown}, which {name} does not take; it takes: '
         f'{", ".join(k for k in named if k not in PASSED) or "no arguments"}')
   missing = [p.name for p in params
              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and
              p.default is p.empty and p.name not in kwargs and p.name not in PASSED]
   if missing:
-    raise EnvSetupError(
+    raise TaskError(
         f'{name} needs {missing}: set them in config.env.py, e.g. '
         f"--config.env.py='{{\"{missing[0]}\": ...}}'")
   return {**kwargs, **{k: v for k, v in passed.items() if k in named}}

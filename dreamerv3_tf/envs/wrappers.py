@@ -48,7 +48,8 @@ class EnvSetupError(EnvSpaceError):
 class TaskError(EnvSetupError):
   """config.task names no task of its suite, or a suite option names what the task
   does not have (a camera its model lacks), or an environment variable of the suite
-  takes no such value (MUJOCO_GL), known only once the env loads: a user's value, so
+  takes no such value (MUJOCO_GL), or config.env.py sets keys its py_ env does not
+  take (or lacks ones it needs), known only once the env loads: a user's value, so
   the exit code of one (2), as for an unknown suite, which the config check refuses
   before envs start."""
 

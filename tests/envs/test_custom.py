@@ -178,7 +178,36 @@ def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
   # ids (exit code 2; py's were 1, as a constructor that raised).
   names_none = task in ('py_nomodule:make', 'py_corridor:Coridor', 'py_corridor',
                         'gym_nomodule:Corridor-v0', 'gym_corridor:Other-v0')
-  assert exit_code(info.value) == (2 if names_none else 1), task
+  # So is a config.env.py key the constructor does not take (was 1 too).
+  assert exit_code(info.value) == (2 if names_none or py else 1), task
+
+
+FORWARDS = '''
+from corridor import Corridor
+
+def make(**kwargs):  # passes config.env.py on: only the call tells a wrong key
+  return Corridor(**kwargs)
+
+def bug(**kwargs):  # a TypeError of its own, naming no key of config.env.py
+  return Corridor(width=2, **kwargs)
+'''
+
+
+@pytest.mark.parametrize('function, py, message, code', [
+    # Was 'raised TypeError: ... unexpected keyword argument', exit code 1.
+    ('make', {'lenght': 3}, r"^config.env.py sets 'lenght', which "
+     r"forwards:make does not take: Corridor.__init__\(\) got an unexpected keyword "
+     r"argument 'lenght' \(forwards.py, line 5\)$", 2),
+    ('bug', {'length': 3}, r"^forwards:bug\(length=3\) raised TypeError: Corridor.__init__"
+     r"\(\) got an unexpected keyword argument 'width' \(forwards.py, line 8\)$", 1),
+])
+def test_a_config_key_a_forwarding_constructor_does_not_take_is_a_config_error(
+    user_dir, function, py, message, code):
+  (user_dir / 'forwards.py').write_text(FORWARDS)
+  with pytest.raises(EnvSetupError) as info:
+    envs.make_env(f'py_forwards:{function}', env_config(**py), seed=0)
+  assert re.match(message, str(info.value)), str(info.value)
+  assert exit_code(info.value) == code
 
 
 @pytest.mark.parametrize('module', ['corridor.py', 'myenvs/corridor', '{dir}/corridor.py',
