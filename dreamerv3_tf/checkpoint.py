@@ -259,13 +259,32 @@ def latest(directory):
   return tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(directory) else None
 
 
+def _inside_export(path):
+  """' (it is inside the SavedModel export DIR: ...)' for a file or directory of an
+  export (saved_model.pb, variables/, variables/variables): was 'is a file, not a
+  checkpoint (name ... a directory of checkpoints)', 'No checkpoint found' or 'holds no
+  agent variables', none of which said that eval_only takes the export itself."""
+  path = os.path.expanduser(path).rstrip('/')  # no normpath: it made gs://b one slash
+  for parent in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+    try:
+      found = parent and tf.io.gfile.exists(GFILES.join(parent, 'saved_model.pb'))
+    except Exception:  # noqa: BLE001 - only a hint: the error it adds to says enough
+      found = False
+    if found:
+      return (f' (it is inside the SavedModel export {parent}, which eval_only takes '
+              f'whole: --config.run.from_checkpoint={parent}; training and export need '
+              "a run's checkpoint, RUN/ckpt)")
+  return ''
+
+
 def check_readable(path):
   """Raises CheckpointError (one line) if `path` is missing or unreadable."""
   if not tf.io.gfile.exists(path + '.index'):
     if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
       raise CheckpointError(
-          f'{path} is a file, not a checkpoint (name a checkpoint prefix such as '
-          'RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)')
+          f'{path} is a file, not a checkpoint' + (_inside_export(path) or (
+              ' (name a checkpoint prefix such as '
+              'RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)')))
     raise CheckpointError(f'Checkpoint {path} is missing ({path}.index not found)')
   special = damage.special_files(path)
   if special:  # TensorFlow's read waited for ever (export --checkpoint=RUN/ckpt/ckpt-4)
@@ -354,7 +373,7 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
   stored = {k[len('agent/'):-len(suffix)]: k for k in reader.get_variable_to_shape_map()
             if k.startswith('agent/') and k.endswith(suffix)}
   if not stored:
-    raise CheckpointError(f'Checkpoint {path} holds no agent variables')
+    raise CheckpointError(f'Checkpoint {path} holds no agent variables{_inside_export(path)}')
   ours = _agent_variables(agent)
   names = sorted(n for n in set(stored) | set(ours) if pattern.match(n))
   if not names:
@@ -404,7 +423,7 @@ def _resolve(path, flag):
     if tf.io.gfile.exists(GFILES.join(path, 'saved_model.pb')):
       hint = (' (it is a SavedModel, an export: it holds the policy for eval_only, not '
               "the agent's weights and optimizer; name the run's ckpt directory)")
-    raise CheckpointError(f'No checkpoint found in {path}{hint}')
+    raise CheckpointError(f'No checkpoint found in {path}{hint or _inside_export(path)}')
   return listed[-1]
 
 

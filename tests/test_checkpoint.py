@@ -78,6 +78,26 @@ def test_a_savedmodel_named_as_a_checkpoint_says_what_it_is(tmp_path):
     checkpointing.load_agent(None, str(tmp_path))
 
 
+@pytest.mark.parametrize('inner', ['variables/variables', 'variables', 'saved_model.pb',
+                                   'variables/variables.index'])
+def test_a_path_inside_a_savedmodel_names_the_export(tmp_path, inner):
+  """Was 'holds no agent variables', 'No checkpoint found in EXP/variables' or 'is a file,
+  not a checkpoint (name ... a directory of checkpoints)': none said that eval_only takes
+  the export itself."""
+  export = tmp_path / 'exp'
+  (export / 'variables').mkdir(parents=True)
+  (export / 'saved_model.pb').write_bytes(b'')  # what `export` writes, and its variables:
+  module = tf.Module()
+  module.w = tf.Variable(tf.zeros([2]))
+  tf.train.Checkpoint(module=module).write(str(export / 'variables' / 'variables'))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(module, str(export / inner))
+  assert str(error.value).endswith(
+      f' (it is inside the SavedModel export {export}, which eval_only takes whole: '
+      f"--config.run.from_checkpoint={export}; training and export need a run's checkpoint, "
+      'RUN/ckpt)'), str(error.value)
+
+
 def test_a_random_agents_checkpoint_says_it_holds_no_weights(tmp_path):
   """run.from_checkpoint, eval_only and export --checkpoint of a random_agent=True run
   said '1 names only in the checkpoint ['calls'], 179 only in the agent [...]'."""
