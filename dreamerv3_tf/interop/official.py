@@ -129,6 +129,14 @@ def find_folder(path):
   path = os.path.expanduser(str(path)).rstrip('/')
   if not tf.io.gfile.exists(path):  # a typo was 'no agent.pkl', as if it were a folder
     raise OfficialCheckpointError(f'--checkpoint {path} does not exist')
+  if not tf.io.gfile.isdir(path):
+    # The save's own agent.pkl was 'ckpt/x/agent.pkl: no agent.pkl (pass an official
+    # logdir, its ckpt/ or a save folder)'; its folder is what it means.
+    if os.path.basename(path) != 'agent.pkl':
+      raise OfficialCheckpointError(
+          f'--checkpoint {path} is a file; pass the official logdir, its ckpt/ or a save '
+          'folder (the one holding agent.pkl)')
+    path = os.path.dirname(path) or '.'
   given = path
   for ckpt in (os.path.join(path, 'ckpt'), path):
     latest = os.path.join(ckpt, 'latest')

@@ -226,6 +226,18 @@ def test_an_import_stopped_while_it_writes_takes_back_what_it_wrote(
     assert not out.exists()
 
 
+def test_a_checkpoint_that_names_a_file_of_the_save(tmp_path):
+  """The save's agent.pkl said '<folder>/agent.pkl: no agent.pkl (pass an official
+  logdir, its ckpt/ or a save folder)': its folder is meant. Another file is named."""
+  folder = write_official(tmp_path, {'w': np.zeros(2, np.float32)})
+  assert official.find_folder(folder / 'agent.pkl') == str(folder)
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.find_folder(tmp_path / 'ckpt' / 'latest')
+  assert str(error.value) == (
+      f'--checkpoint {tmp_path}/ckpt/latest is a file; pass the official logdir, its ckpt/ '
+      'or a save folder (the one holding agent.pkl)')
+
+
 def test_a_checkpoint_path_that_is_missing_or_a_logdir_of_ours_is_named_so(tmp_path):
   """Both said '<path>: no agent.pkl (pass an official logdir, ...)'."""
   with pytest.raises(official.OfficialCheckpointError) as error:
