@@ -45,6 +45,10 @@ def normalize(logdir, out, checkpoint=None):
 
 # What a run writes into its logdir (and an export never holds).
 RUN_FILES = ('ckpt', 'config.json', 'metrics.jsonl', 'scores.jsonl', 'spaces.json', 'tb')
+# What an export holds: TensorFlow's SavedModel (fingerprint.pb since TF 2.12,
+# keras_metadata.pb in Keras' own saves) and our TFLite file (export.TFLITE_FILE).
+EXPORT_FILES = ('assets', 'assets.extra', 'fingerprint.pb', 'keras_metadata.pb',
+                'saved_model.pb', 'saved_model.pbtxt', 'variables', 'policy.tflite')
 
 
 def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
@@ -64,11 +68,19 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
           f'--out {out} is not empty and holds no export (no saved_model.pb); '
           '--overwrite replaces only an earlier export: choose another --out')
     # A run started in the export's folder (--logdir=OUT by mistake) went with it.
-    run = sorted({x.rstrip('/') for x in listdir(out)} & set(RUN_FILES))
+    names = {x.rstrip('/') for x in listdir(out)}
+    run = sorted(names & set(RUN_FILES))
     if run:
       raise ExportError(
           f"--out {out} holds a run's files beside its export ({', '.join(run)}); "
           '--overwrite would delete them with it: move them away or choose another --out')
+    # Another export made inside it (--out=OUT/v2), or notes beside it, went with it too.
+    other = sorted(names - set(EXPORT_FILES))
+    if other:
+      shown = ', '.join(other[:5]) + (f' and {len(other) - 5} more' if len(other) > 5 else '')
+      raise ExportError(
+          f"--out {out} holds files that are not its export's ({shown}); --overwrite "
+          'would delete them with it: move them away or choose another --out')
   if '://' in out:
     return
   if os.path.islink(out) and not os.path.exists(out):  # the rename onto it failed at the

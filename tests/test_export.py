@@ -20,6 +20,7 @@ from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import envs
 from dreamerv3_tf import export
+from dreamerv3_tf import export_checks
 from dreamerv3_tf.agent import nets
 from dreamerv3_tf.agent.agent import Agent
 from dreamerv3_tf.core import base
@@ -486,6 +487,23 @@ def test_overwrite_of_an_export_that_holds_a_run_is_refused(tmp_path):
   assert str(error.value) == (
       f"--out {out} holds a run's files beside its export (ckpt, config.json); --overwrite "
       'would delete them with it: move them away or choose another --out')
+
+
+def test_overwrite_of_an_export_that_holds_other_files_is_refused(tmp_path):
+  """Another export made inside it (--out=OUT/v2), or notes beside it: --overwrite
+  replaced OUT as a whole, and they went with it. (A real export's own files pass:
+  test_errors_are_one_line_and_nothing_is_overwritten overwrites one.)"""
+  out = tmp_path / 'out'
+  (out / 'v2' / 'variables').mkdir(parents=True)
+  (out / 'variables').mkdir()
+  for name in ('saved_model.pb', 'policy.tflite', 'NOTES.txt', 'v2/saved_model.pb'):
+    (out / name).write_text('x')
+  with pytest.raises(export.ExportError) as error:
+    export.check_out(str(out), overwrite=True)
+  assert str(error.value) == (
+      f"--out {out} holds files that are not its export's (NOTES.txt, v2); --overwrite "
+      'would delete them with it: move them away or choose another --out')
+  assert export.TFLITE_FILE in export_checks.EXPORT_FILES
 
 
 @pytest.mark.parametrize('length', [250, 256])
