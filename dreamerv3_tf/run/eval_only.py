@@ -11,6 +11,7 @@ signature is the policy, and no agent is built). Episode stats go to `epstats/`.
 
 import contextlib
 import os
+import sys
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
@@ -42,6 +43,8 @@ def eval_only(config, done=None):
     should_log = clocks.Every(config.run.log_every, config.run.clock)
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+    ended = common.Counter()
+    driver.on_episode(lambda stats, worker: ended.increment())
     policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
     driver.reset(agent.init_policy)
     while int(step) < config.run.steps:
@@ -49,6 +52,10 @@ def eval_only(config, done=None):
       if should_log(int(step)):
         common.write_logs(logger, config.logdir)
     common.write_logs(logger, config.logdir)
+    if not int(ended):  # exit code 0 and no word, though nothing was evaluated
+      print(f'Warning: no episode ended within run.steps={config.run.steps:,} env steps '
+            f'({driver.length} env{"s" * (driver.length > 1)}), so no score was logged; '
+            'raise run.steps above the length of an episode', file=sys.stderr, flush=True)
 
 
 def load_policy(config, obs_space, act_space):

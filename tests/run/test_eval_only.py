@@ -101,3 +101,18 @@ def test_a_checkpoint_of_another_agent_size_names_the_settings(trained, tmp_path
       f'{logdir}/ckpt is of a run whose agent had agent.rssm.deter=16 (this run: 32); '
       'evaluate it with the agent settings it was trained with (its size preset)')
   assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('steps, warned', [(20, True), (100, False)])
+def test_an_evaluation_that_ends_no_episode_says_so(tmp_path, capsys, steps, warned):
+  """run.steps below an episode's length (30 steps here): exit code 0 and no word,
+  with no score logged. A random agent: nothing to compile."""
+  config = run_config(tmp_path, steps=steps, random_agent=True)
+  with config.unlocked():
+    config.script = 'eval_only'
+  eval_only.eval_only(config)
+  err = capsys.readouterr().err
+  assert bool(scores(config.logdir)) != warned
+  line = (f'Warning: no episode ended within run.steps={steps} env steps (1 env), so no '
+          'score was logged; raise run.steps above the length of an episode\n')
+  assert (line in err) == warned, err
