@@ -150,6 +150,10 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
   for path in files:  # was skipped, or named as missing
     if os.path.isdir(path):
       raise ValueError(f'{path} is a directory, not a file of scores')
+    # A named pipe or a device (a link to one) was 'neither ... exists'; it is not read:
+    # a pipe waits for a writer, /dev/zero never ends.
+    if os.path.exists(path) and not os.path.isfile(path):
+      raise ValueError(f'{path} is a device, a named pipe or a socket, not a file of scores')
   parsed = [_read_jsonl(path, keys) for path in files if os.path.isfile(path)]
   if not parsed:
     raise ValueError(f'{logdir}: neither scores.jsonl nor metrics.jsonl exists')

@@ -577,6 +577,21 @@ def test_a_scores_file_that_is_a_directory_is_named(tmp_path):
   assert str(error.value) == f'{logdir}/scores.jsonl is a directory, not a file of scores'
 
 
+@pytest.mark.parametrize('target', ['/dev/zero', 'fifo'])
+def test_a_scores_file_that_is_a_device_or_a_pipe_is_named(tmp_path, target):
+  """A link to one said 'neither scores.jsonl nor metrics.jsonl exists'."""
+  logdir = make_logdir(tmp_path, 0)
+  if target == 'fifo':
+    target = tmp_path / 'fifo'
+    os.mkfifo(target)
+  (logdir / 'scores.jsonl').unlink()
+  (logdir / 'scores.jsonl').symlink_to(target)
+  with pytest.raises(ValueError) as error:
+    plot.load_run(str(logdir))
+  assert str(error.value) == (
+      f'{logdir}/scores.jsonl is a device, a named pipe or a socket, not a file of scores')
+
+
 @pytest.mark.parametrize('config', [
     {'task': TASK, 'seed': 1e400},
     {'task': 'gym_CartPole-v1', 'seed': 0, 'env': {'gym': {'repeat': 1e400}}},
