@@ -103,6 +103,9 @@ def load_run(logdir, label=None):
     raise ValueError(f'{logdir} does not exist')
   elif os.path.isdir(config_path):  # it said 'no config.json ...; is this a run directory?'
     raise ValueError(f"{config_path} is a directory, not a run's config file")
+  elif os.path.exists(config_path):  # a pipe or a device (a link to one): the same line
+    raise ValueError(
+        f"{config_path} is a device, a named pipe or a socket, not a run's config file")
   else:
     parent = os.path.dirname(logdir.rstrip('/'))
     if parent and os.path.isfile(os.path.join(parent, 'config.json')):  # e.g. RUN/ckpt

@@ -578,18 +578,21 @@ def test_a_scores_file_that_is_a_directory_is_named(tmp_path):
 
 
 @pytest.mark.parametrize('target', ['/dev/zero', 'fifo'])
-def test_a_scores_file_that_is_a_device_or_a_pipe_is_named(tmp_path, target):
-  """A link to one said 'neither scores.jsonl nor metrics.jsonl exists'."""
+@pytest.mark.parametrize('name, what', [('scores.jsonl', 'a file of scores'),
+                                        ('config.json', "a run's config file")])
+def test_a_run_file_that_is_a_device_or_a_pipe_is_named(tmp_path, target, name, what):
+  """A link to one said 'neither scores.jsonl nor metrics.jsonl exists', or 'no
+  config.json (ours) or config.yaml (official code); is this a run directory?'."""
   logdir = make_logdir(tmp_path, 0)
   if target == 'fifo':
     target = tmp_path / 'fifo'
     os.mkfifo(target)
-  (logdir / 'scores.jsonl').unlink()
-  (logdir / 'scores.jsonl').symlink_to(target)
+  (logdir / name).unlink()
+  (logdir / name).symlink_to(target)
   with pytest.raises(ValueError) as error:
     plot.load_run(str(logdir))
   assert str(error.value) == (
-      f'{logdir}/scores.jsonl is a device, a named pipe or a socket, not a file of scores')
+      f'{logdir}/{name} is a device, a named pipe or a socket, not {what}')
 
 
 @pytest.mark.parametrize('config', [
