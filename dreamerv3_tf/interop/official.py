@@ -127,6 +127,15 @@ def find_folder(path):
   """The save folder (with agent.pkl) named by an official logdir, ckpt dir or folder."""
   import tensorflow as tf
   path = os.path.expanduser(str(path)).rstrip('/')
+  try:
+    return _find_folder(tf, path)
+  except tf.errors.OpError as e:  # no network, no credentials: 'Error: Error executing
+    # an HTTP request: libcurl code 6 ...', naming neither the flag nor the path
+    raise OfficialCheckpointError(
+        f'Cannot read --checkpoint {path}: {base.one_line(e)}') from None
+
+
+def _find_folder(tf, path):
   if not tf.io.gfile.exists(path):  # a typo was 'no agent.pkl', as if it were a folder
     raise OfficialCheckpointError(f'--checkpoint {path} does not exist')
   if not tf.io.gfile.isdir(path):

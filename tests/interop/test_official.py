@@ -238,6 +238,17 @@ def test_a_checkpoint_that_names_a_file_of_the_save(tmp_path):
       'or a save folder (the one holding agent.pkl)')
 
 
+def test_a_checkpoint_that_cannot_be_read_names_the_flag():
+  """A gs:// path without network or credentials was 'Error: Error executing an HTTP
+  request: libcurl code 6 ...', naming neither the flag nor the path (a scheme
+  TensorFlow lacks stands in for it: no network needed)."""
+  with pytest.raises(official.OfficialCheckpointError) as error:
+    official.find_folder('ftp://host/run')
+  assert str(error.value).startswith(
+      "Cannot read --checkpoint ftp://host/run: File system scheme 'ftp' not implemented"), (
+          str(error.value))
+
+
 def test_a_checkpoint_path_that_is_missing_or_a_logdir_of_ours_is_named_so(tmp_path):
   """Both said '<path>: no agent.pkl (pass an official logdir, ...)'."""
   with pytest.raises(official.OfficialCheckpointError) as error:
