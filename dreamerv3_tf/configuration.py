@@ -787,7 +787,12 @@ def _check_logdir(config, logdir, allow_other):
   _check_is_directory(logdir, fs)
   local = '://' not in logdir
   official = local and base.official_run(logdir)
-  if official == os.path.expanduser(logdir).rstrip('/'):
+  given = os.path.expanduser(logdir).rstrip('/')
+  # Its ckpt/ or a save folder too: the importer wrote our logdir there, among the
+  # official save folders.
+  ckpt = os.path.join(os.path.abspath(official or '.'), 'ckpt')
+  within = official and (os.path.abspath(given) + os.sep).startswith(ckpt + os.sep)
+  if official == given or within:
     # It was 'metrics.jsonl holds the metrics of an earlier run, but ckpt holds no
     # checkpoint', or a new run among its files.
     raise ConfigError(base.official_run_line(f'--logdir {logdir}', official))

@@ -1627,10 +1627,15 @@ def test_an_official_run_given_for_ours_names_the_importer(tmp_path, where):
                                             else 'debug'))
   c.logdir = str(tmp_path / 'new')
   if where == 'logdir':
-    c.logdir = str(run)
-    with pytest.raises(configuration.ConfigError, match=re.escape(
-        f'--logdir {run} {importer}') + '$'):
-      configuration.check_logdir(c, c.logdir)
+    # Its ckpt/ and a save folder too: the importer wrote our files there, among the
+    # official saves.
+    for given in (run, run / 'ckpt', run / 'ckpt' / 'imported', run / 'ckpt' / '20261205T000000'):
+      c.logdir = str(given)
+      with pytest.raises(configuration.ConfigError, match=re.escape(
+          f'--logdir {given} {importer}') + '$'):
+        configuration.check_logdir(c, c.logdir)
+    c.logdir = str(run / 'imported')  # beside its ckpt/: none of its files
+    configuration.check_logdir(c, c.logdir)
   elif where == 'export':
     with pytest.raises(configuration.ConfigError, match=re.escape(
         f'{run}/config.json not found: {run} {importer}') + '$'):
