@@ -499,6 +499,12 @@ def main(argv=None):
       args.out and base.line_break_in('--out', args.out))
   if refusal:  # an --out with a line break: it wrote there, and said so in two lines
     parser.error(refusal)
+  if args.out and '://' in args.out:  # was 'no directory <cwd>/gs:/bucket'
+    scheme = args.out.split('://', 1)[0]
+    how = f', e.g. gcloud storage cp curves.png {args.out}' if scheme == 'gs' else ''
+    parser.error(f'--out {args.out}: plot writes local files only (it never loads '
+                 f'TensorFlow, whose file systems write {scheme}://); write it to a local '
+                 f'file and copy that{how}')
   if args.out and os.path.splitext(args.out)[1].lower() not in ('.png', ''):
     parser.error(f'--out must be a .png file; got {args.out!r} (use --svg for SVG)')
   if args.out and (args.out.endswith(os.sep) or os.path.isdir(args.out) or

@@ -355,6 +355,21 @@ def test_a_remote_logdir_is_one_line_saying_to_copy_it(tmp_path, capsys, logdir,
       f'TensorFlow, whose file systems read them); copy it to a local folder first{how}\n')
 
 
+@pytest.mark.parametrize('out, how', [
+    ('gs://bucket/curves.png', ', e.g. gcloud storage cp curves.png gs://bucket/curves.png'),
+    ('s3://bucket/curves.png', '')])
+def test_a_remote_out_is_one_line_saying_to_copy_it(tmp_path, capsys, out, how):
+  """It said '--out gs://bucket/curves.png: no directory <cwd>/gs:/bucket'."""
+  logdir = make_logdir(tmp_path, 0)
+  with pytest.raises(SystemExit) as e:
+    plot.main(['--logdirs', str(logdir), '--out', out])
+  scheme = out.split('://')[0]
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      f'Error: --out {out}: plot writes local files only (it never loads TensorFlow, whose '
+      f'file systems write {scheme}://); write it to a local file and copy that{how} '
+      '(see --help)\n')
+
+
 def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, capsys):
   """Both said 'no config.json (ours) or config.yaml (official code); is this a run
   directory?': a mistyped path, and RUN/ckpt given for RUN."""
