@@ -55,6 +55,7 @@ if __name__ == '__main__':  # the command: its flags and paths are checked befor
   from dreamerv3_tf import export_checks
   export_checks.entry()
 
+import contextlib
 import json
 import os
 import re
@@ -66,6 +67,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export_checks
+from dreamerv3_tf.core import base
 from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.export_checks import ExportError  # noqa: F401 (export.ExportError)
 
@@ -286,20 +288,35 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
   from dreamerv3_tf.run import common
   logdir, out = export_checks.normalize(logdir, out)
   export_checks.check_out_beside_run(out, logdir)  # before the slow part
-  check_out(out, overwrite)
-  config, obs_space, act_space = export_checks.check_run(logdir)
+  with _reading('--out', out):
+    check_out(out, overwrite)
+  with _reading('--logdir', logdir):
+    config, obs_space, act_space = export_checks.check_run(logdir)
   with config.unlocked():
     config.distribute = 'default'  # one device: the run's strategy may not exist here
   agent = factories.make_agent(config, obs_space, act_space)
-  if not checkpoint:
-    checkpoint = os.path.join(logdir, 'ckpt')
-    if not tf.io.gfile.isdir(checkpoint):
-      raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
-  hint = 'export it with the logdir of the run that wrote it'
-  prefix, _ = common.load_agent(  # a checkpoint of another task or size names what differs
-      agent, checkpoint, obs_space, act_space, hint, flag='--checkpoint', config=config,
-      agent_hint=hint)
+  flag = '--checkpoint' if checkpoint else '--logdir'
+  with _reading(flag, checkpoint or logdir):
+    if not checkpoint:
+      checkpoint = os.path.join(logdir, 'ckpt')
+      if not tf.io.gfile.isdir(checkpoint):
+        raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
+    hint = 'export it with the logdir of the run that wrote it'
+    prefix, _ = common.load_agent(  # a checkpoint of another task or size names what differs
+        agent, checkpoint, obs_space, act_space, hint, flag='--checkpoint', config=config,
+        agent_hint=hint)
   return prefix, export(agent, out, overwrite, tflite)
+
+
+@contextlib.contextmanager
+def _reading(flag, path):
+  """TensorFlow's file errors as one line naming `flag` and `path`: a gs:// path
+  without network or credentials was 'Error: Error executing an HTTP request: libcurl
+  code 6 ...', naming neither."""
+  try:
+    yield
+  except tf.errors.OpError as e:
+    raise ExportError(f'Cannot read {flag} {path}: {base.one_line(e)}') from None
 
 
 class SavedPolicy:

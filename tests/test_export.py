@@ -506,6 +506,21 @@ def test_overwrite_of_an_export_that_holds_other_files_is_refused(tmp_path):
   assert export.TFLITE_FILE in export_checks.EXPORT_FILES
 
 
+@pytest.mark.parametrize('flag', ['--logdir', '--out', '--checkpoint'])
+def test_a_path_that_cannot_be_read_names_its_flag(cartpole, tmp_path, flag):
+  """A gs:// path without network or credentials was 'Error: Error executing an HTTP
+  request: libcurl code 6 ...', naming neither the flag nor the path (a scheme
+  TensorFlow lacks stands in for it: no network needed)."""
+  paths = {'--logdir': str(cartpole[0]), '--out': str(tmp_path / 'out'), '--checkpoint': None}
+  paths[flag] = 'ftp://host/x'
+  with pytest.raises(export.ExportError) as error:
+    export.export_run(paths['--logdir'], paths['--out'], checkpoint=paths['--checkpoint'])
+  assert str(error.value).startswith(
+      f"Cannot read {flag} ftp://host/x: File system scheme 'ftp' not implemented"), (
+          str(error.value))
+  assert not (tmp_path / 'out').exists()
+
+
 @pytest.mark.parametrize('length', [250, 256])
 def test_out_of_a_name_too_long_for_its_temporary_is_named(tmp_path, length):
   """The export is written as OUT.tmp-<pid> and renamed: a last name of 244-255 bytes
