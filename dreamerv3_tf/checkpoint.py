@@ -366,9 +366,14 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
     pattern = re.compile(regex)
   except re.error as e:
     raise CheckpointError(f'from_checkpoint_regex {regex!r} is not a valid regex: {e}') from None
-  path = _resolve(path, flag)
-  check_readable(path)
-  reader = tf.train.load_checkpoint(path)
+  given = path
+  try:
+    path = _resolve(path, flag)
+    check_readable(path)
+    reader = tf.train.load_checkpoint(path)
+  except tf.errors.OpError as e:  # a gs:// path without network or credentials was
+    # 'Error: Error executing an HTTP request: ...', naming neither flag nor path
+    raise CheckpointError(f'Cannot read {flag} {given}: {base.one_line(e)}') from None
   suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
   stored = {k[len('agent/'):-len(suffix)]: k for k in reader.get_variable_to_shape_map()
             if k.startswith('agent/') and k.endswith(suffix)}

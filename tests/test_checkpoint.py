@@ -98,6 +98,17 @@ def test_a_path_inside_a_savedmodel_names_the_export(tmp_path, inner):
       'RUN/ckpt)'), str(error.value)
 
 
+def test_a_checkpoint_that_cannot_be_read_names_the_flag():
+  """A gs:// path without network or credentials (run.from_checkpoint, export
+  --checkpoint) was 'Error: Error executing an HTTP request: libcurl code 6 ...', naming
+  neither the flag nor the path (a scheme TensorFlow lacks stands in for it)."""
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(None, 'ftp://host/ckpt', flag='--checkpoint')
+  assert str(error.value).startswith(
+      "Cannot read --checkpoint ftp://host/ckpt: File system scheme 'ftp' not implemented"), (
+          str(error.value))
+
+
 def test_a_random_agents_checkpoint_says_it_holds_no_weights(tmp_path):
   """run.from_checkpoint, eval_only and export --checkpoint of a random_agent=True run
   said '1 names only in the checkpoint ['calls'], 179 only in the agent [...]'."""

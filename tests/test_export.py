@@ -513,7 +513,8 @@ def test_a_path_that_cannot_be_read_names_its_flag(cartpole, tmp_path, flag):
   TensorFlow lacks stands in for it: no network needed)."""
   paths = {'--logdir': str(cartpole[0]), '--out': str(tmp_path / 'out'), '--checkpoint': None}
   paths[flag] = 'ftp://host/x'
-  with pytest.raises(export.ExportError) as error:
+  # (checkpoint.load_agent names --checkpoint itself: a CheckpointError, export's base)
+  with pytest.raises(checkpointing.CheckpointError) as error:
     export.export_run(paths['--logdir'], paths['--out'], checkpoint=paths['--checkpoint'])
   assert str(error.value).startswith(
       f"Cannot read {flag} ftp://host/x: File system scheme 'ftp' not implemented"), (

@@ -76,7 +76,7 @@ def load_policy(config, obs_space, act_space):
     raise checkpointing.CheckpointError(
         f'No checkpoint found in {source}: pass --config.run.from_checkpoint=PATH (a '
         "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
-  if export.is_saved_model(source):
+  if _is_saved_model(source):
     policy = export.SavedPolicy(source)
     try:
       policy.check_spaces(obs_space, act_space)
@@ -94,3 +94,14 @@ def load_policy(config, obs_space, act_space):
       '(its size preset)')
   print(f'Loaded the agent from {path} ({len(names)} variables).')
   return agent
+
+
+def _is_saved_model(source):
+  """export.is_saved_model, its file error one line naming the flag (a gs:// path
+  without network was 'Error: Error executing an HTTP request: ...')."""
+  import tensorflow as tf
+  try:
+    return export.is_saved_model(source)
+  except tf.errors.OpError as e:
+    raise checkpointing.CheckpointError(
+        f'Cannot read --config.run.from_checkpoint {source}: {base.one_line(e)}') from None

@@ -116,3 +116,15 @@ def test_an_evaluation_that_ends_no_episode_says_so(tmp_path, capsys, steps, war
   line = (f'Warning: no episode ended within run.steps={steps} env steps (1 env), so no '
           'score was logged; raise run.steps above the length of an episode\n')
   assert (line in err) == warned, err
+
+
+def test_a_checkpoint_that_cannot_be_read_names_the_flag(tmp_path):
+  """A gs:// path without network or credentials was 'Error: Error executing an HTTP
+  request: libcurl code 6 ...', naming neither the flag nor the path (a scheme
+  TensorFlow lacks stands in for it: no network needed)."""
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    evaluate(tmp_path / 'run', 'ftp://host/ckpt')
+  assert str(error.value).startswith(
+      "Cannot read --config.run.from_checkpoint ftp://host/ckpt: File system scheme 'ftp' "
+      'not implemented'), str(error.value)
+  assert not (tmp_path / 'run').exists()  # nothing written
