@@ -132,15 +132,23 @@ full_path() {
 # relative --config.run.from_checkpoint given elsewhere was looked for in <repo>.
 PATH_FLAGS='--logdir --config.logdir --config.run.from_checkpoint --config.run.resume_from'
 full_path_flags() {
-  local i word name
+  each_path_flag full_path
+}
+
+# Calls `$1 NAME VALUE` for each of PATH_FLAGS after `--` (as NAME=VALUE or NAME VALUE,
+# a non-empty value) and puts what it prints in the value's place.
+each_path_flag() {
+  local i word name fn=$1 value
   for (( i = 0; i < ${#EXTRA[@]}; i++ )); do
     word=${EXTRA[i]}
     for name in $PATH_FLAGS; do
       if [[ $word == "$name="?* ]]; then
-        EXTRA[i]="$name=$(full_path "${word#*=}")"
+        value=$("$fn" "${word#*=}" "$name") || exit
+        EXTRA[i]="$name=$value"
       elif [[ $word == "$name" ]] && (( i + 1 < ${#EXTRA[@]} )) \
           && [[ -n ${EXTRA[i + 1]} && ${EXTRA[i + 1]} != -* ]]; then
-        EXTRA[i + 1]=$(full_path "${EXTRA[i + 1]}")
+        value=$("$fn" "${EXTRA[i + 1]}" "$name") || exit
+        EXTRA[i + 1]=$value
         (( ++i ))
       fi
     done

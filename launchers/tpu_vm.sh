@@ -141,6 +141,14 @@ fi
 if [[ $SOURCE == git && ! -e $REPO/.git ]]; then
   die "--source git needs a git checkout; $REPO has no .git (use --source tree)"
 fi
+# The VM has the checkout and the bucket only: a local checkpoint after `--` was not
+# there, and main stopped on the VM after it was created and set up.
+remote_only() {
+  [[ $1 == gs://* ]] \
+    || die "$2=$1 names a local path, which the TPU VM cannot read (only the checkout is copied to it); put it on Cloud Storage and pass its gs:// path"
+  printf '%s' "$1"
+}
+each_path_flag remote_only
 TF_VERSION=$(sed -n 's/^[[:space:]]*"tensorflow==\([0-9.]*\)".*/\1/p' "$REPO/pyproject.toml")
 [[ -n $TF_VERSION ]] || die "no 'tensorflow==X.Y.Z' pin found in $REPO/pyproject.toml"
 

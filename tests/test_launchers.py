@@ -350,6 +350,15 @@ BAD = [
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x\ny'],
      '--bucket holds a line break; give one value on one line'),
     ('gpu.sh', ['--gpus', '0', '--logdir=/tmp/a\nb'], '--logdir holds a line break'),
+    # Not on the VM: main stopped there, after the VM was created and set up.
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--',
+                   '--config.run.from_checkpoint=runs/a/ckpt'],
+     '--config.run.from_checkpoint=runs/a/ckpt names a local path, which the TPU VM cannot '
+     'read (only the checkout is copied to it); put it on Cloud Storage and pass its gs:// '
+     'path'),
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--',
+                   '--config.run.resume_from', '/home/me/ckpt-3'],
+     '--config.run.resume_from=/home/me/ckpt-3 names a local path'),
 ]
 
 
