@@ -154,3 +154,27 @@ each_path_flag() {
     done
   done
 }
+
+# $PYTHONPATH with its relative entries made full, or nothing when it has none: main
+# runs from the repository root, where PYTHONPATH=myenvs (a py_ task's module) named
+# <repo>/myenvs, and the run said 'env module ... not found: put the directory that
+# holds it on PYTHONPATH', which the caller had.
+full_pythonpath() {
+  local entry out='' relative=0
+  local -a entries
+  [[ -n ${PYTHONPATH:-} ]] || return 0
+  IFS=: read -r -a entries <<< "$PYTHONPATH"
+  [[ $PYTHONPATH != *: ]] || entries+=('')  # (read drops a last empty field)
+  for entry in "${entries[@]}"; do
+    if [[ -z $entry ]]; then  # Python reads an empty entry as the working directory
+      relative=1
+      entry=$PWD
+    elif [[ $entry != /* ]]; then
+      relative=1
+      entry=$(full_path "$entry")
+    fi
+    out+="${out:+:}$entry"
+  done
+  (( relative )) && printf '%s' "$out"
+  return 0
+}

@@ -109,6 +109,11 @@ run cd "$REPO"
 if (( INSTALL )); then
   run "$PYTHON" -m pip install -e ".$EXTRAS"
 fi
-run env "CUDA_VISIBLE_DEVICES=$GPUS" "MUJOCO_GL=${MUJOCO_GL:-egl}" \
+ENV=("CUDA_VISIBLE_DEVICES=$GPUS" "MUJOCO_GL=${MUJOCO_GL:-egl}")
+PYTHONPATH_FULL=$(full_pythonpath)
+if [[ -n $PYTHONPATH_FULL ]]; then
+  ENV+=("PYTHONPATH=$PYTHONPATH_FULL")
+fi
+run env "${ENV[@]}" \
   "$PYTHON" -m dreamerv3_tf.main "--config=$CONFIG" "--logdir=$LOGDIR" \
   "--config.distribute=$STRATEGY" "--config.compute_dtype=$DTYPE" "${EXTRA[@]}"

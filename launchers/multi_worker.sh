@@ -131,6 +131,10 @@ ENV=("TF_CONFIG=$TF_CONFIG_JSON" "MUJOCO_GL=${MUJOCO_GL:-egl}")
 if [[ -n $GPUS ]]; then
   ENV+=("CUDA_VISIBLE_DEVICES=$GPUS")
 fi
+PYTHONPATH_FULL=$(full_pythonpath)
+if [[ -n $PYTHONPATH_FULL ]]; then
+  ENV+=("PYTHONPATH=$PYTHONPATH_FULL")
+fi
 # The config path is relative to the repository root.
 run cd "$REPO"
 run env "${ENV[@]}" "$PYTHON" -m dreamerv3_tf.main "--config=$CONFIG" "--logdir=$LOGDIR" \

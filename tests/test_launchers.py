@@ -235,6 +235,25 @@ def test_relative_path_flags_after_the_dashes_are_the_callers(script, args, env,
       '--config.run.from_checkpoint='], main
 
 
+@pytest.mark.parametrize('script, args', [
+    ('gpu.sh', ['--gpus', '0']), ('multi_worker.sh', ['--workers', 'a,b', '--index', '0'])])
+def test_a_relative_pythonpath_is_the_callers(script, args, env, tmp_path):
+  """main runs from the repository root: PYTHONPATH=myenvs (a py_ task's module) named
+  <repo>/myenvs, and the run said "env module 'corridor' not found: put the directory
+  that holds it on PYTHONPATH". An empty entry is the working directory to Python."""
+  environ, calls, _ = env
+  for given, passed in (('myenvs::/abs', f'PYTHONPATH={tmp_path}/myenvs:{tmp_path}:/abs'),
+                        ('/abs', None)):
+    result = subprocess.run(
+        ['bash', str(LAUNCHERS / script), '--dry-run', *args, '--logdir', '/tmp/x'],
+        env={**environ, 'PYTHONPATH': given}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=30)
+    assert result.returncode == 0, result.stderr
+    main = _commands(result.stdout)[-1]
+    assert [x for x in main if x.startswith('PYTHONPATH=')] == ([passed] if passed else [])
+  assert not calls.exists()
+
+
 def test_tpu_takes_a_config_of_the_checkout_by_any_path_and_says_why_it_refuses_others(
     env, tmp_path):
   """Only the checkout is copied to the VM. A config file outside it was refused as
