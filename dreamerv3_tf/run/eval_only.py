@@ -77,6 +77,11 @@ def load_policy(config, obs_space, act_space):
         f'No checkpoint found in {source}: pass --config.run.from_checkpoint=PATH (a '
         "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
   if _is_saved_model(source):
+    if config.random_agent:  # the export was evaluated, silently: a checkpoint is refused
+      raise checkpointing.CheckpointError(
+          f'{source} is a SavedModel export of a trained policy, but random_agent=True acts '
+          'at random and loads no weights; drop random_agent to evaluate it, or '
+          'run.from_checkpoint for a random baseline')
     policy = export.SavedPolicy(source)
     try:
       policy.check_spaces(obs_space, act_space)

@@ -128,3 +128,16 @@ def test_a_checkpoint_that_cannot_be_read_names_the_flag(tmp_path):
       "Cannot read --config.run.from_checkpoint ftp://host/ckpt: File system scheme 'ftp' "
       'not implemented'), str(error.value)
   assert not (tmp_path / 'run').exists()  # nothing written
+
+
+def test_a_saved_model_with_random_agent_is_refused(trained, tmp_path):
+  """The export was evaluated, silently, as if random_agent were not set (a checkpoint
+  with random_agent=True is refused: test_checkpoint.py)."""
+  _, out = trained
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    evaluate(tmp_path / 'run', out, random_agent=True)
+  assert str(error.value) == (
+      f'{out} is a SavedModel export of a trained policy, but random_agent=True acts at '
+      'random and loads no weights; drop random_agent to evaluate it, or '
+      'run.from_checkpoint for a random baseline')
+  assert not (tmp_path / 'run').exists()
