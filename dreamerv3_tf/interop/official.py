@@ -430,6 +430,13 @@ def main(argv):
     cli._usage_error(cli._one_line(e, sys.argv))
   if not (FLAGS.logdir or '').strip():  # '' failed with a traceback
     cli._usage_error('--logdir is required: the new logdir of ours to write')
+  if config is not None and config.get('script') == 'eval_only':
+    # It wrote a logdir marked as an evaluation's, which training then refused to use
+    # ('holds an evaluation (script=eval_only); script=train_eval needs a new --logdir').
+    cli._usage_error(
+        'script=eval_only: the import writes the logdir of a training run; drop eval_only '
+        'from --config, then evaluate the import with --config.script=eval_only '
+        '--config.run.from_checkpoint=LOGDIR/ckpt')
   if not FLAGS.checkpoint.strip():  # 'Error: : no agent.pkl' once TensorFlow had loaded
     cli._usage_error('--checkpoint is empty; give the official logdir, its ckpt/ or a '
                      'save folder')

@@ -301,6 +301,10 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
     # 'Error: /tmp/...' cut at the break, with no cause.
     (['--checkpoint=/tmp/x\ny'], 2, "Config error: --checkpoint='/tmp/x\\ny' holds a line "
      'break; give one path'),
+    # Wrote a logdir marked as an evaluation's, which training then refused to use.
+    (['--config.script=eval_only'], 2, 'Config error: script=eval_only: the import writes '
+     'the logdir of a training run; drop eval_only from --config, then evaluate the import '
+     'with --config.script=eval_only --config.run.from_checkpoint=LOGDIR/ckpt'),
     # One line, but after the 9 lines TensorFlow logs as it loads.
     ([], 1, 'Error: {official}/ckpt/x/agent.pkl: not a readable pickle (EOFError'),
 ])
