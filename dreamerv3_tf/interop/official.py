@@ -123,6 +123,17 @@ class OfficialCheckpointError(base.UserError, ValueError):
 # --- reading ------------------------------------------------------------------
 
 
+def check_plain(path, error=None):
+  """OfficialCheckpointError (or `error`) if local `path` is a named pipe, a socket or
+  a device: the import waited for ever reading one (a pipe), or read on for ever
+  (/dev/zero), and SIGTERM then ended it with a garbled 'pybind11' line."""
+  from dreamerv3_tf.core.files import special_file
+  special = special_file(path, devices=True) if '://' not in path else None
+  if special:
+    raise (error or OfficialCheckpointError)(
+        f'{path} is {special}, not the file the official code saved')
+
+
 def find_folder(path):
   """The save folder (with agent.pkl) named by an official logdir, ckpt dir or folder."""
   import tensorflow as tf
@@ -150,6 +161,7 @@ def _find_folder(tf, path):
   for ckpt in (os.path.join(path, 'ckpt'), path):
     latest = os.path.join(ckpt, 'latest')
     if tf.io.gfile.exists(latest):
+      check_plain(latest)
       with tf.io.gfile.GFile(latest, 'rb') as f:
         raw = f.read()
       try:
@@ -187,6 +199,7 @@ def read(path):
   folder = find_folder(path)
 
   def load(name):
+    check_plain(os.path.join(folder, name))
     with tf.io.gfile.GFile(os.path.join(folder, name), 'rb') as f:
       raw = f.read()
     try:

@@ -162,6 +162,8 @@ def find_yaml(*paths):
 def load_yaml(path):
   import tensorflow as tf
   import yaml
+  from dreamerv3_tf.interop.official import check_plain
+  check_plain(path, OfficialConfigError)  # a pipe was read for ever
   with tf.io.gfile.GFile(path, 'rb') as f:
     raw = f.read()
   try:  # these were 'unexpected' errors naming no file

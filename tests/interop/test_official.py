@@ -249,6 +249,32 @@ def test_a_checkpoint_that_cannot_be_read_names_the_flag():
           str(error.value))
 
 
+@pytest.mark.parametrize('name, target', [
+    ('agent.pkl', 'fifo'), ('agent.pkl', '/dev/zero'), ('latest', 'fifo'),
+    ('config.yaml', 'fifo')])
+def test_a_save_file_that_is_a_pipe_or_a_device_is_named(tmp_path, name, target):
+  """The import waited for ever reading a pipe (or read /dev/zero on for ever); SIGTERM
+  then ended it with 'RuntimeError: pybind11::error_already_set: MISMATCH ...'."""
+  from dreamerv3_tf.interop import official_config
+  folder = write_official(tmp_path, {'w': np.zeros(2, np.float32)}, config={})
+  path = {'agent.pkl': folder / 'agent.pkl', 'latest': tmp_path / 'ckpt' / 'latest',
+          'config.yaml': tmp_path / 'config.yaml'}[name]
+  path.unlink()
+  if target == 'fifo':
+    os.mkfifo(path)
+    kind = 'a named pipe'
+  else:
+    path.symlink_to(target)
+    kind = 'a character device'
+  with pytest.raises((official.OfficialCheckpointError,
+                      official_config.OfficialConfigError)) as error:
+    if name == 'config.yaml':
+      official_config.load_yaml(str(path))
+    else:
+      official.read(tmp_path)
+  assert str(error.value) == f'{path} is {kind}, not the file the official code saved'
+
+
 def test_a_checkpoint_path_that_is_missing_or_a_logdir_of_ours_is_named_so(tmp_path):
   """Both said '<path>: no agent.pkl (pass an official logdir, ...)'."""
   with pytest.raises(official.OfficialCheckpointError) as error:
