@@ -141,6 +141,11 @@ fi
 if [[ $SOURCE == git && ! -e $REPO/.git ]]; then
   die "--source git needs a git checkout; $REPO has no .git (use --source tree)"
 fi
+# git archive HEAD copies committed files only: a config file of one's own not yet
+# committed was not on the VM, and main stopped there after it was created and set up.
+if [[ $SOURCE == git ]] && ! git -C "$REPO" cat-file -e "HEAD:$CONFIG_FILE" 2>/dev/null; then
+  die "--config file '$CONFIG_FILE' is not committed, and --source git copies the files of HEAD only; commit it, or pass --source tree"
+fi
 # The VM has the checkout and the bucket only: a local checkpoint after `--` was not
 # there, and main stopped on the VM after it was created and set up.
 remote_only() {

@@ -281,6 +281,36 @@ def test_tpu_takes_a_config_of_the_checkout_by_any_path_and_says_why_it_refuses_
   assert not calls.exists()
 
 
+def test_tpu_refuses_a_config_file_that_git_would_not_copy(env, tmp_path):
+  """--source git (the default in a checkout) copies HEAD: a config file of one's own
+  not yet committed was not on the VM, and main stopped there after the VM was created
+  and set up. A checkout of its own: the launchers, pyproject.toml and two configs."""
+  import shutil
+  environ, calls, _ = env
+  repo = tmp_path / 'repo'
+  shutil.copytree(LAUNCHERS, repo / 'launchers')
+  shutil.copy(REPO / 'pyproject.toml', repo)
+  (repo / 'configs').mkdir()
+  for name in ('committed.py', 'mine.py'):
+    (repo / 'configs' / name).write_text('def get_config(arg):\n  pass\n')
+  git = ['git', '-C', str(repo), '-c', 'user.name=t', '-c', 'user.email=t@t']
+  subprocess.run([*git, 'init', '-q'], check=True)
+  subprocess.run([*git, 'add', 'launchers', 'pyproject.toml', 'configs/committed.py'],
+                 check=True)
+  subprocess.run([*git, 'commit', '-q', '-m', 'x'], check=True)
+  tpu = ['bash', str(repo / 'launchers' / 'tpu_vm.sh'), '--dry-run', *TPU, '--config']
+  result = subprocess.run([*tpu, 'configs/mine.py'], env=environ, capture_output=True,
+                          text=True, timeout=30)
+  assert result.returncode == 2 and result.stderr == (
+      "tpu_vm.sh: error: --config file 'configs/mine.py' is not committed, and --source git "
+      'copies the files of HEAD only; commit it, or pass --source tree\n'), result.stderr
+  for args in (['configs/committed.py'], ['configs/mine.py', '--source', 'tree']):
+    result = subprocess.run([*tpu, *args], env=environ, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+  assert not calls.exists()
+
+
 def test_multi_worker_tf_config(env):
   cmds, result = _dry('multi_worker.sh', '--workers', 'host1,host2:2222,host3',
                       '--index', '1', '--port', '4000', '--logdir', 'gs://b/run',
