@@ -488,16 +488,13 @@ class CheckSpaces(Wrapper):
       raise EnvSpaceError(f"Env obs 'reward': expected 0 on is_first, got {obs['reward']}")
     if action['reset'] and not obs['is_first']:
       raise EnvSpaceError("Env obs 'is_first': expected True after a reset action")
-    # Both were taken silently: the agent reset its state mid-episode (replay kept
-    # two episodes as one), and a terminal step without is_last went on as if not.
+    # Taken silently: the agent reset its state mid-episode (replay kept two episodes
+    # as one). A terminal step without is_last is no error: Atari's lives='discount'
+    # marks a life lost so, and the game goes on (as in the official code).
     if obs['is_first'] and not action['reset'] and not self._ended:
       raise EnvSpaceError(
           "Env obs 'is_first': True mid-episode, without a reset action and not after "
           'is_last; an episode starts only on a reset action or after an is_last step')
-    if obs['is_terminal'] and not obs['is_last']:
-      raise EnvSpaceError(
-          "Env obs 'is_last': expected True with is_terminal (a terminal step ends the "
-          'episode); set is_last on every step that sets is_terminal')
     self._ended = bool(obs['is_last'])
     return obs
 

@@ -75,6 +75,21 @@ def test_lives(mode, lives, last_at_life_loss):
     assert bool(obs['is_last']) == last_at_life_loss
 
 
+def test_a_life_lost_under_discount_passes_the_env_checks():
+  """lives='discount' marks a lost life is_terminal without is_last, and the game goes
+  on (as in the official code): the wrapper chain's checks take it."""
+  c = base.get_config().env
+  c.atari.update(lives='discount', actions='needed', noops=0, size=(16, 16))
+  env = make_env('atari_breakout', c, seed=0)
+  env.step({'reset': True, 'action': np.int32(0)})
+  for _ in range(2000):
+    obs = env.step({'reset': False, 'action': np.int32(1)})
+    if obs['is_terminal'] or obs['is_last']:
+      break
+  assert obs['is_terminal'] and not obs['is_last']
+  assert not env.step({'reset': False, 'action': np.int32(1)})['is_first']
+
+
 def test_sticky_actions_are_set():
   assert Atari('pong', sticky=True)._ale.getFloat('repeat_action_probability') == 0.25
   assert Atari('pong', sticky=False)._ale.getFloat('repeat_action_probability') == 0.0
