@@ -83,6 +83,15 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
           'would delete them with it: move them away or choose another --out')
   if '://' in out:
     return
+  # An export made inside another (--out=EXP/v2) was accepted; that export's next
+  # --overwrite is refused for it, and deleting EXP by hand took it along.
+  above = os.path.dirname(os.path.abspath(out))
+  while os.path.dirname(above) != above:
+    if os.path.isfile(os.path.join(above, 'saved_model.pb')):
+      raise ExportError(f'--out {out} is inside the export {above}, which holds only its own '
+                        'files (an --overwrite of it refuses others): choose a folder '
+                        'outside it')
+    above = os.path.dirname(above)
   if os.path.islink(out) and not os.path.exists(out):  # the rename onto it failed at the
     raise ExportError(  # end, naming only the temporary ('OUT.tmp-<pid>; Not a directory')
         f'--out {out} is a symlink to {os.readlink(out)}, which does not exist; remove the '

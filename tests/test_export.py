@@ -504,6 +504,14 @@ def test_overwrite_of_an_export_that_holds_other_files_is_refused(tmp_path):
       f"--out {out} holds files that are not its export's (NOTES.txt, v2); --overwrite "
       'would delete them with it: move them away or choose another --out')
   assert export.TFLITE_FILE in export_checks.EXPORT_FILES
+  # Nor is a new export made inside one: it was accepted, and then stood in the way.
+  for inside in (out / 'v3', out / 'a' / 'b'):
+    with pytest.raises(export.ExportError) as error:
+      export.check_out(str(inside), overwrite=False)
+    assert str(error.value) == (
+        f'--out {inside} is inside the export {out}, which holds only its own files (an '
+        '--overwrite of it refuses others): choose a folder outside it')
+  export.check_out(str(tmp_path / 'beside'), overwrite=False)
 
 
 @pytest.mark.parametrize('flag', ['--logdir', '--out', '--checkpoint'])
