@@ -784,8 +784,10 @@ def check_logdir(config, logdir, allow_other=False):
 
 def _check_logdir(config, logdir, allow_other):
   fs = _files(logdir)
-  _check_is_directory(logdir, fs)
   local = '://' not in logdir
+  if local:  # first: a user who may not write / was told 'Cannot create /'
+    _check_not_home(logdir)
+  _check_is_directory(logdir, fs)
   official = local and base.official_run(logdir)
   given = os.path.expanduser(logdir).rstrip('/')
   # Its ckpt/ or a save folder too: the importer wrote our logdir there, among the
@@ -797,7 +799,6 @@ def _check_logdir(config, logdir, allow_other):
     # checkpoint', or a new run among its files.
     raise ConfigError(base.official_run_line(f'--logdir {logdir}', official))
   if local:
-    _check_not_home(logdir)
     _check_not_inside_a_run(logdir, config.script)
     _check_not_an_export(logdir)
   _check_entries(config, logdir, fs)

@@ -141,6 +141,7 @@ def _check_names_fit(out, parent):
 def check_checkpoint(checkpoint, logdir=''):
   """A local --checkpoint must exist (as a directory, a file or a prefix's .index):
   it was 'Checkpoint X is missing', exit code 1, once TensorFlow had loaded."""
+  _check_checkpoint_kind(checkpoint or '')
   path = base.missing_checkpoint(checkpoint or '')
   if not path:
     return
@@ -152,6 +153,24 @@ def check_checkpoint(checkpoint, logdir=''):
   raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
                   "do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, or a "
                   "run's ckpt directory")
+
+
+def _check_checkpoint_kind(checkpoint):
+  """FlagError for a local --checkpoint that exists but is no checkpoint: a file, or a
+  SavedModel. These were exit code 1 once TensorFlow had loaded, where a missing one is 2."""
+  path = os.path.expanduser(checkpoint)
+  if not path or '://' in path:
+    return
+  if os.path.isfile(os.path.join(path, 'saved_model.pb')):
+    raise FlagError(f'--checkpoint {checkpoint} is a SavedModel, an export: it holds the '
+                    "policy for eval_only, not the agent's weights and optimizer; name the "
+                    "run's ckpt directory")
+  if os.path.isfile(path) and not os.path.exists(path + '.index'):
+    prefix = path[:-len('.index')] if path.endswith('.index') else None
+    hint = (f'name its prefix, --checkpoint={prefix}' if prefix and os.path.isfile(path)
+            else 'name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .index, or a '
+            'directory of checkpoints')
+    raise FlagError(f'--checkpoint {checkpoint} is a file, not a checkpoint ({hint})')
 
 
 def check_out_beside_run(out, logdir):

@@ -330,16 +330,22 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
       f'({logdir}/ckpt/ckpt-9 and {logdir}/ckpt/ckpt-9.index do not exist); name a '
       "checkpoint prefix such as RUN/ckpt/ckpt-3, or a run's ckpt directory"], result.stderr
   # One that exists but is no checkpoint, in a user's shell (no TF_CPP_MIN_LOG_LEVEL):
-  # the 9 lines TensorFlow logs as it loads came before the one line.
+  # the 9 lines TensorFlow logs as it loads came before the one line. A file, an index
+  # file or an export: exit code 1 once TensorFlow had loaded, where a missing one is 2.
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  result = cli_zygote.run(
-      export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a',
-                 f'--checkpoint={logdir}/config.json'),
-      cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
-  assert result.returncode == 1 and result.stderr.splitlines() == [
-      f'Error: {logdir}/config.json is a file, not a checkpoint (name a checkpoint prefix '
-      'such as RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)'
-      ], result.stderr[-3000:]
+  env['PYTHONPATH'] = f'{tmp_path}/no_tf:{ROOT}'
+  index = tf.train.latest_checkpoint(str(logdir / 'ckpt')) + '.index'
+  for given, line in (
+      (f'{logdir}/config.json', 'is a file, not a checkpoint (name a checkpoint prefix '
+       'such as RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)'),
+      (index, f'is a file, not a checkpoint (name its prefix, --checkpoint={index[:-6]})'),
+      (str(out), "is a SavedModel, an export: it holds the policy for eval_only, not the "
+       "agent's weights and optimizer; name the run's ckpt directory")):
+    result = subprocess.run(
+        export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a', f'--checkpoint={given}'),
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f'Error: --checkpoint {given} {line}'], result.stderr[-3000:]
   assert not (tmp_path / 'a').exists()
   before = sorted(os.listdir(out))
   stamp = os.path.getmtime(out / 'saved_model.pb')
