@@ -25,6 +25,8 @@ import select
 import signal
 import sys
 
+from dreamerv3_tf.core import exit_guard
+
 
 class Signalled(KeyboardInterrupt):
   """A stop signal as `stop` raises it: a plain KeyboardInterrupt under its handlers was
@@ -52,7 +54,7 @@ class UserSignal(Signalled):
 
 
 # The signals a command stops on; those after the first three kill it by default.
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+SIGNALS = exit_guard.STOP_SIGNALS
 _USER = (signal.SIGUSR1, signal.SIGUSR2)
 
 

@@ -35,12 +35,6 @@ from dreamerv3_tf.core import workers
 STOP_CLOSE_SECONDS = 2.0
 
 
-def _stopping():
-  """Whether a stop signal (Ctrl-C, SIGTERM, ...) is stopping the command."""
-  stops = sys.modules.get('dreamerv3_tf.stop_signals')  # looked up, never imported here
-  return bool(stops and stops.stopping())
-
-
 # Steps of one episode after which the driver warns that it may never end: an eval
 # waits for whole episodes, and without env.time_limit it waited silently forever.
 LONG_EPISODE = 100_000
@@ -216,7 +210,7 @@ class Driver:
     for env in self._envs:  # every worker at once: their waits overlap (request_close)
       if isinstance(env, workers.RemoteEnv):
         env.request_close()
-    stop_by = time.monotonic() + STOP_CLOSE_SECONDS if _stopping() else None
+    stop_by = time.monotonic() + STOP_CLOSE_SECONDS if exit_guard.stopping() else None
     for name, env in zip(self._names, self._envs):
       try:
         self._close(env, stop_by)
