@@ -282,9 +282,8 @@ def check_readable(path):
   if not tf.io.gfile.exists(path + '.index'):
     if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
       raise CheckpointError(
-          f'{path} is a file, not a checkpoint' + (_inside_export(path) or (
-              ' (name a checkpoint prefix such as '
-              'RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)')))
+          f'{path} is a file, not a checkpoint' + (
+              _inside_export(path) or f' ({base.NOT_A_PREFIX})'))
     raise CheckpointError(f'Checkpoint {path} is missing ({path}.index not found)')
   special = damage.special_files(path)
   if special:  # TensorFlow's read waited for ever (export --checkpoint=RUN/ckpt/ckpt-4)
@@ -426,8 +425,7 @@ def _resolve(path, flag):
     inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
     hint = f' (did you mean {flag}={inner}?)' if damage.listed_checkpoints(inner) else ''
     if tf.io.gfile.exists(GFILES.join(path, 'saved_model.pb')):
-      hint = (' (it is a SavedModel, an export: it holds the policy for eval_only, not '
-              "the agent's weights and optimizer; name the run's ckpt directory)")
+      hint = f' (it is {base.A_SAVED_MODEL})'
     raise CheckpointError(f'No checkpoint found in {path}{hint or _inside_export(path)}')
   return listed[-1]
 

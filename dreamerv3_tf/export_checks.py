@@ -162,14 +162,10 @@ def _check_checkpoint_kind(checkpoint):
   if not path or '://' in path:
     return
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
-    raise FlagError(f'--checkpoint {checkpoint} is a SavedModel, an export: it holds the '
-                    "policy for eval_only, not the agent's weights and optimizer; name the "
-                    "run's ckpt directory")
+    raise FlagError(f'--checkpoint {checkpoint} is {base.A_SAVED_MODEL}')
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
-    prefix = path[:-len('.index')] if path.endswith('.index') else None
-    hint = (f'name its prefix, --checkpoint={prefix}' if prefix and os.path.isfile(path)
-            else 'name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .index, or a '
-            'directory of checkpoints')
+    hint = (f'name its prefix, --checkpoint={path[:-len(".index")]}'
+            if path.endswith('.index') else base.NOT_A_PREFIX)
     raise FlagError(f'--checkpoint {checkpoint} is a file, not a checkpoint ({hint})')
 
 

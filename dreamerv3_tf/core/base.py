@@ -288,6 +288,14 @@ def official_run_line(what, run):
           'checkpoints")')
 
 
+# What a checkpoint path that names no checkpoint is told: the command's check before
+# TensorFlow loads (export_checks) and the load's own (checkpoint.py) say it alike.
+NOT_A_PREFIX = ('name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .index, or a '
+                'directory of checkpoints')
+A_SAVED_MODEL = ("a SavedModel, an export: it holds the policy for eval_only, not the "
+                 "agent's weights and optimizer; name the run's ckpt directory")
+
+
 def missing_checkpoint(path):
   """`path` with ~ expanded if it is local and names no checkpoint at all (neither a
   file or directory nor a prefix with its .index), else None: the commands refuse it
