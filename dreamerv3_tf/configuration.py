@@ -149,8 +149,8 @@ def _check_agent_memory(c, more=None):
   for key, n in (more or {}).items():
     parts[key] = parts.get(key, 0) + n
   weights = sum(parts.values())
-  on_cpu = c.script != 'eval_only' and not _accelerator(c)
-  need = 4 * weights * (4 if on_cpu else 1)  # float32
+  on_cpu = _trains_on_cpu(c)
+  need = _bytes_needed(weights, on_cpu)
   if available is None or need <= available:
     return
   key = max(parts, key=parts.get)
@@ -161,6 +161,16 @@ def _check_agent_memory(c, more=None):
   _check(False, f'{key}={value} makes an agent of at least {weights:.2g} weights, {what}, '
          f'more than the {available / memory.GIB:.1f} GiB of memory available; use a '
          f'smaller {key} or a size preset (size1m ... size400m)')
+
+
+def _trains_on_cpu(c):
+  return c.script != 'eval_only' and not _accelerator(c)
+
+
+def _bytes_needed(weights, on_cpu):
+  """Bytes of float32 `weights`, times 4 where they train on this host's CPU (the
+  optimizer's two moments and the gradients)."""
+  return 4 * weights * (4 if on_cpu else 1)
 
 
 def _accelerator(c):
@@ -744,7 +754,8 @@ def _fits(config, key, layers):
   section, name = key.split('.')[1:]
   units = config.agent[section]['hidden' if section == 'rssm' else 'units']
   available = memory.available_bytes()
-  return available is None or 16 * units * units * (layers - 1) <= available
+  need = _bytes_needed(units * units * (layers - 1), _trains_on_cpu(config))
+  return available is None or need <= available
 
 
 def ignored_from_checkpoint(config):

@@ -121,12 +121,11 @@ def _parse_flags(argv):
   return rest
 
 
-def _with_timestamp(logdir, now=None):
+def _with_timestamp(logdir):
   """`logdir` with '{timestamp}' replaced by the time, as the official code does (its
   README's --logdir ~/logdir/dreamer/{timestamp}: a folder of that name, resumed by the
   next run, where each run there gets a new one)."""
-  now = now or datetime.datetime.now()
-  return logdir.replace('{timestamp}', now.strftime('%Y%m%dT%H%M%S'))
+  return logdir.replace('{timestamp}', datetime.datetime.now().strftime('%Y%m%dT%H%M%S'))
 
 
 def _absl_log_dir(argv):

@@ -27,7 +27,7 @@ def refusal(argv, defined):
     if not name or name in defined or name.startswith('config.'):
       continue
     # The official parser takes the words up to the next flag as the values.
-    values = [value] if eq else [x for x in _words_after(argv, i)]
+    values = [value] if eq else list(_words_after(argv, i))
     if name == 'configs':
       return _configs_line(arg if eq else ' '.join([arg, *values]), values)
     if name.startswith('jax.'):
