@@ -94,8 +94,20 @@ def import_tensorflow(level):
         print('\n'.join(kept), file=sys.stderr, flush=True)
 
 
+# When our first line was printed (announce): the start that later lines count from.
+_ANNOUNCED = []
+
+
+def claim_start():
+  """-> time.time() of our first line (announce), for the run it announced, which
+  counts its times from there; None when claimed already (a second run in one
+  process) or in a process that printed none."""
+  return _ANNOUNCED.pop() if _ANNOUNCED else None
+
+
 def announce(config):
   """Our first line: what this command does and how long its start usually takes."""
+  _ANNOUNCED[:] = [time.time()]
   if config.script == 'eval_only':
     steps, first = 'eval', 'Loading TensorFlow (about 5 s), then building envs and'
   else:  # run/train_eval.py: the env workers start while TensorFlow loads

@@ -105,6 +105,23 @@ def test_the_first_line_names_the_logdir_by_its_full_path(tmp_path, monkeypatch,
   assert ', logdir gs://bucket/run. Building envs' in capsys.readouterr().out
 
 
+def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_own(capsys):
+  """'First update done 30 s after the start' and the last line's time count from our
+  first line (announce), which for eval_only comes before TensorFlow loads."""
+  from configs import dmc
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.run import common
+  config = configuration.finalize(dmc.get_config('debug'))
+  before = time.time()
+  startup.announce(config)
+  first = common.StartupNotes(config)
+  assert before <= first._start <= time.time()
+  time.sleep(0.05)  # (time.time() moves on between the two)
+  second = common.StartupNotes(config)  # another run in this process: not announced
+  assert second._start > first._start
+  capsys.readouterr()
+
+
 @pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_resume'])
 def test_start_is_quiet_and_says_what_happens(two_starts, start):
   lines, stderr, _ = two_starts[start]
@@ -123,6 +140,15 @@ def test_start_is_quiet_and_says_what_happens(two_starts, start):
   assert None not in found and found == sorted(found), (found, texts)
   assert any(f' step {STEPS[start]} / {STEPS[start]} ' in x for x in texts[found[-1]:]), texts
   assert any(x.startswith('Resumed from ') for x in texts) == (start == 1), texts
+  # The last line says it is done and where to look; it ended on a table of metrics.
+  done = re.compile(
+      rf'^\[\d\d:\d\d:\d\d\] Done: {STEPS[start]} env steps and [1-9][0-9]* updates, \S+ '
+      r'after the start(; the last eval scored \S+ \(mean of \d+ episodes?\))?; its curves: '
+      r'python -m dreamerv3_tf.plot --logdirs (\S+) --out curves.png$')
+  match = done.match(texts[-1])
+  assert match and os.path.isfile(os.path.join(match.group(2), 'scores.jsonl')), texts[-3:]
+  if start == 0:  # (the resume's 60 steps held no eval)
+    assert match.group(1), texts[-1]
 
 
 def test_a_resume_with_another_number_of_envs_compiles_only_their_policy(two_starts):

@@ -177,16 +177,16 @@ class TerminalOutput:
     if fps is not None:
       parts.append(f'{fps:,.0f} fps')
       if self.total_steps and fps > 0:
-        parts.append('ETA ' + _duration(max(0, self.total_steps - step) / fps))
+        parts.append('ETA ' + format_duration(max(0, self.total_steps - step) / fps))
     for label in ('train', 'eval'):
       if label in self._scores:
-        parts.append(f'{label} {_number(self._scores[label])}')
+        parts.append(f'{label} {format_number(self._scores[label])}')
     lines = [' | '.join(parts)]
     shown = sorted(k for k in scalars if self._pattern.search(k))
     hidden = len(scalars) - min(len(shown), self._limit)
     shown = shown[:self._limit]
     if shown:
-      cells = [f'{k} {_number(scalars[k])}' for k in shown]
+      cells = [f'{k} {format_number(scalars[k])}' for k in shown]
       width = max(len(c) for c in cells)
       for i in range(0, len(cells), self._columns):
         row = cells[i:i + self._columns]
@@ -374,7 +374,8 @@ def _is_video(array):
       array.dtype == np.uint8 and array.ndim in (4, 5) and array.shape[-1] in (1, 3, 4))
 
 
-def _number(value):
+def format_number(value):
+  """A scalar as the progress lines show it: 169.3, 5,000, 1.2e-05."""
   if not math.isfinite(value):
     return str(value)
   size = abs(value)
@@ -395,7 +396,8 @@ def _count(step, total):
   return f'{step:,} / {total:,} ({min(100.0, 100 * step / total):.1f}%)'
 
 
-def _duration(seconds):
+def format_duration(seconds):
+  """Seconds as the progress lines show them: 41s, 9m16s, 2h05m, 3d04h."""
   seconds = int(seconds)
   days, seconds = divmod(seconds, 86400)
   hours, seconds = divmod(seconds, 3600)

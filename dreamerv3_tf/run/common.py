@@ -2,6 +2,7 @@
 
 import collections
 import os
+import shlex
 import time
 from typing import NamedTuple
 
@@ -189,7 +190,7 @@ class StartupNotes:
 
   def __init__(self, config):
     self._config = config
-    self._start = time.time()
+    self._start = startup.claim_start() or time.time()  # our first line's time
     self._trained = False
 
   def envs(self, evaluate):
@@ -205,6 +206,31 @@ class StartupNotes:
       startup.say(f'Building the agent ({what}, nothing to compile).')
       return
     startup.say('Building the agent and compiling its policy and train step with XLA.')
+
+  def done(self, steps, scores, updates=None, what='the last eval'):
+    """The run's last line, once it has written everything: how far it got, how
+    long this start took, the mean score of `scores` (the episodes of `what`), and
+    where to look next. Before, a finished run ended on its last table of metrics."""
+    from dreamerv3_tf.core import logger
+    c = self._config
+    parts = [f'Done: {steps:,} env steps']
+    if updates is not None:
+      parts[0] += f' and {updates:,} updates'
+    if steps < c.run.steps:  # run.duration ended it
+      parts[0] += f' (run.duration={c.run.duration:g}s ended it before run.steps={c.run.steps:,})'
+    parts[0] += f', {logger.format_duration(time.time() - self._start)} after the start'
+    if scores:
+      mean = logger.format_number(float(sum(scores) / len(scores)))
+      episodes = f'{len(scores)} episode{"s" * (len(scores) > 1)}'
+      parts.append(f'{what} scored {mean} (mean of {episodes})')
+    if 'jsonl' in c.logger.outputs.split(','):  # the files plot reads
+      if c.script == 'eval_only':
+        if scores:
+          parts.append(f'their scores are in {os.path.join(c.logdir, "scores.jsonl")}')
+      else:
+        parts.append('its curves: python -m dreamerv3_tf.plot --logdirs '
+                     f'{shlex.quote(c.logdir)} --out curves.png')
+    startup.say('; '.join(parts))
 
   def trained(self):
     """Call after each train step; the first one says that training runs."""

@@ -30,6 +30,7 @@ def eval_only(config, done=None):
   configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
   configuration.check_resume_from(config)
   step = common.Counter()
+  notes = common.StartupNotes(config)
   with contextlib.ExitStack() as cleanup:
     common.lock_logdir(cleanup, config.logdir)  # one run per logdir
     driver = common.closing(cleanup, factories.make_driver(config, 'eval'))
@@ -37,14 +38,16 @@ def eval_only(config, done=None):
     driver.begin()  # the envs' first step: one that cannot step fails before any write
     common.lock_logdir(cleanup, config.logdir, create=True)
     configuration.save(config, config.logdir, config.run.allow_other_config)
+    scores = []  # every episode's, for the last line
+    # (runs after `done`: a stop once everything is written is ignored)
+    common.when_done(cleanup, lambda: notes.done(int(step), scores, what='the evaluation'))
     common.when_done(cleanup, done)  # once the logger's close, the last write, is behind
     logger = common.closing_logger(
         cleanup, factories.make_logger(config, step), config.logdir)
     should_log = clocks.Every(config.run.log_every, config.run.clock)
     driver.on_step(lambda tran, worker: step.increment())
     driver.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
-    ended = common.Counter()
-    driver.on_episode(lambda stats, worker: ended.increment())
+    driver.on_episode(lambda stats, worker: scores.append(stats['score']))
     policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
     driver.reset(agent.init_policy)
     while int(step) < config.run.steps:
@@ -52,7 +55,7 @@ def eval_only(config, done=None):
       if should_log(int(step)):
         common.write_logs(logger, config.logdir)
     common.write_logs(logger, config.logdir)
-    if not int(ended):  # exit code 0 and no word, though nothing was evaluated
+    if not scores:  # exit code 0 and no word, though nothing was evaluated
       print(f'Warning: no episode ended within run.steps={config.run.steps:,} env steps '
             f'({driver.length} env{"s" * (driver.length > 1)}), so no score was logged; '
             'raise run.steps above the length of an episode', file=sys.stderr, flush=True)

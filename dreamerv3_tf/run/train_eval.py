@@ -240,12 +240,16 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   if me.chief:
     configuration.save(config, config.logdir, config.run.allow_other_config)
     configuration.save_spaces(config.logdir, obs_space, act_space)
+  last_eval = []  # the scores of the latest evaluation's episodes, for the last line
+  if me.chief:  # (runs after `done`: a stop once everything is written is ignored)
+    common.when_done(cleanup, lambda: notes.done(int(step), last_eval, int(updates)))
   common.when_done(cleanup, done)  # once the logger's close, the last write, is behind
   logger = common.closing_logger(
       cleanup, factories.make_logger(config, step, me.logdir), me.logdir)
   driver_train.on_episode(lambda stats, worker: logger.add(stats, prefix='episode'))
   if evaluate:
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
+    driver_eval.on_episode(lambda stats, worker: last_eval.append(stats['score']))
   def save():
     common.check_still_there(me.logdir)
     if me.chief:  # only the chief saves
@@ -288,6 +292,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
                    prefix='report')
       if evaluate:
         driver_eval.reset(agent.init_policy)
+        last_eval.clear()
         driver_eval(policy_eval, episodes=config.run.eval_eps)
         if stream_eval.ready():
           logger.add(common.report(agent, stream_eval, config.run.report_batches),

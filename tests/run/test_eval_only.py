@@ -3,11 +3,14 @@
 import functools
 import json
 import os
+import re
 
+import numpy as np
 import pytest
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export
+from dreamerv3_tf.core import logger
 from dreamerv3_tf.run import eval_only
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
@@ -111,11 +114,17 @@ def test_an_evaluation_that_ends_no_episode_says_so(tmp_path, capsys, steps, war
   with config.unlocked():
     config.script = 'eval_only'
   eval_only.eval_only(config)
-  err = capsys.readouterr().err
+  out, err = capsys.readouterr()
   assert bool(scores(config.logdir)) != warned
   line = (f'Warning: no episode ended within run.steps={steps} env steps (1 env), so no '
           'score was logged; raise run.steps above the length of an episode\n')
   assert (line in err) == warned, err
+  # The last line: the mean score of every episode (the 30-step episodes here).
+  last, logged = out.splitlines()[-1], scores(config.logdir)
+  assert re.match(rf'^\[\d\d:\d\d:\d\d\] Done: {steps} env steps, \S+ after the start', last), last
+  mean = logger.format_number(float(np.mean(logged))) if logged else None
+  assert (f'; the evaluation scored {mean} (mean of {len(logged)} episodes); their scores '
+          f'are in {config.logdir}/scores.jsonl' in last) != warned, last
 
 
 def test_a_checkpoint_that_cannot_be_read_names_the_flag(tmp_path):
