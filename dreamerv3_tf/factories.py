@@ -121,7 +121,9 @@ def make_logger(config, step, logdir=None):
   outputs = []
   names = [x for x in config.logger.outputs.split(',') if x]
   if 'terminal' in names:
-    outputs.append(logging.TerminalOutput(total_steps=int(config.run.steps)))
+    trains = config.script != 'eval_only' and config.run.train_ratio > 0
+    outputs.append(logging.TerminalOutput(
+        total_steps=int(config.run.steps), eta_after='train/updates' if trains else None))
   if 'jsonl' in names:
     outputs.append(logging.JSONLOutput(logdir, 'metrics.jsonl', **files))
     outputs.append(logging.JSONLOutput(

@@ -4,6 +4,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -210,6 +211,23 @@ def test_jsonl_uses_injected_opener(tmp_path):
   assert made == ['remote/dir']
   assert calls == [(str(tmp_path / 'm.jsonl'), 'a')]
   assert read(tmp_path / 'm.jsonl') == [{'step': 1, 'a': 1.0}]
+
+
+def test_no_eta_from_the_rate_before_training_starts():
+  """The quick command's line read 'ETA 4s' at 1,000 env steps, before its first update,
+  and the run took 9 more minutes: the rate was of env steps alone."""
+  step, out = [0], io.StringIO()
+  logger = logging.Logger(lambda: step[0], [logging.TerminalOutput(
+      total_steps=5000, file=out, eta_after='train/updates')])
+  logger.write()  # the fps baseline
+  for step[0], updates in ((500, 0), (1000, 0), (1500, 120), (2000, 0)):
+    logger.add({'updates': updates}, prefix='train')
+    logger.write()
+  heads = [x for x in out.getvalue().splitlines() if x.startswith('[')]
+  assert len(heads) == 4, out.getvalue()
+  assert all('ETA once training runs' in x for x in heads[:2]), heads
+  # Once training ran, the rate holds it (a later 0, e.g. a key left out, changes nothing).
+  assert all(re.search(r'\| ETA \d', x) for x in heads[2:]), heads
 
 
 def test_terminal_line_and_compact_table():
