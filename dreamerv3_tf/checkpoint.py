@@ -138,10 +138,12 @@ class Checkpoint:
       status = ckpt.restore(path)
       status.assert_existing_objects_matched()
     except IOError as e:  # a replay chunk file is missing or corrupt
+      damage.not_damage(path, base.one_line(e))
       raise CheckpointError(
           f'Checkpoint {path} is damaged: {base.one_line(e)}'
           f'{self._load_hint(path, e)}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
+      damage.not_damage(path, base.one_line(e))
       reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
       raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
     finally:
@@ -237,6 +239,7 @@ class Checkpoint:
       try:
         states[path] = _read_replay_states(path, list(self.replays))
       except Exception as e:  # noqa: BLE001 - damaged since the run began
+        damage.not_damage(path, base.one_line(e), SaveError)  # (from the save's read-back)
         if path == self.latest:
           raise CheckpointError(
               f'Checkpoint {path} was saved but cannot be read back: {base.one_line(e)}') from e
@@ -291,6 +294,7 @@ def check_readable(path):
   try:
     damage.read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
+    damage.not_damage(path, base.one_line(e))
     raise CheckpointError(f'Checkpoint {path} is corrupt: {base.one_line(e)}') from None
 
 

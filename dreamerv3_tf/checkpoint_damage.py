@@ -269,7 +269,24 @@ def replay_state_key(name):
 
 
 def _damage(path, replay_names=()):
-  """-> why checkpoint `path` cannot be loaded (one line), or None if it is intact."""
+  """-> why checkpoint `path` cannot be loaded (one line), or None if it is intact.
+  A cause that is no damage of it (the limit on open files) raises CheckpointError."""
+  reason = _damage_or_limit(path, replay_names)
+  if reason:
+    not_damage(path, reason)
+  return reason
+
+
+def not_damage(path, reason, error=CheckpointError):
+  """Raises CheckpointError if `reason`, why checkpoint `path` could not be read, is
+  this process's limit on open files (ulimit -n), not the checkpoint's damage: under
+  a low limit a resume set intact checkpoints aside in damaged/ ('is damaged (...;
+  Too many open files)'), or took the latest for damaged."""
+  if base.is_open_files_limit(reason):
+    raise error(f'Cannot read checkpoint {path}: {base.TOO_MANY_FILES}')
+
+
+def _damage_or_limit(path, replay_names):
   if not tf.io.gfile.exists(path + '.index'):
     return f'{os.path.basename(path)}.index is missing'
   special = special_files(path)

@@ -1,6 +1,9 @@
+import contextlib
+import glob
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -746,3 +749,51 @@ def test_a_load_that_does_not_match_leaves_no_warning_for_later(tmp_path, caplog
   gc.collect()
   assert not [r.getMessage() for r in caplog.records if 'unrestored' in r.getMessage()
               or 'could not be found' in r.getMessage()]
+
+
+@contextlib.contextmanager
+def free_files(count):
+  """Runs the block with only `count` more files this process may open (RLIMIT_NOFILE
+  lowered, the numbers below it taken), as a run under a low `ulimit -n` is."""
+  limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+  top = max(int(x) for x in os.listdir('/proc/self/fd'))
+  resource.setrlimit(resource.RLIMIT_NOFILE, (top + 64, limits[1]))
+  held = []
+  try:
+    while True:
+      try:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+      except OSError:
+        break
+    for _ in range(count):
+      os.close(held.pop())
+    yield
+  finally:
+    for fd in held:
+      os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+@pytest.mark.parametrize('count', range(8))
+def test_the_limit_on_open_files_is_no_damaged_checkpoint(tmp_path, count):
+  """Under a low `ulimit -n` (12, with DMC's env workers) the read-back after a save
+  set an intact checkpoint aside in damaged/ ('is damaged (...; Too many open files)'),
+  and a resume said the latest 'does not match this run' or was damaged. Whatever
+  number of files is left, each step either works or names the limit; nothing is set
+  aside or changed."""
+  from dreamerv3_tf.core import base
+  ckpt, paths = saved_run(tmp_path / 'ckpt', keep=10)  # a save prunes none
+  fresh = make(str(tmp_path / 'ckpt'), make_replay())[0]
+  before = {x: os.stat(x).st_mtime_ns for x in glob.glob(str(tmp_path / 'ckpt/**'), recursive=True)}
+  for step in (lambda: inspect(tmp_path / 'ckpt'), lambda: fresh.load(paths[-1]),
+               lambda: checkpointing.check_readable(paths[-1]), ckpt.save):
+    try:
+      with free_files(count):
+        step()
+    except Exception as e:  # noqa: BLE001 - any failure must name the limit
+      line = base.describe(e)
+      assert 'Too many open files' in line and 'ulimit -n' in line, line
+      assert not re.search('damaged|corrupt|does not match|out of memory|unexpected', line), line
+    assert not os.path.exists(tmp_path / 'ckpt/damaged')
+    for path in paths:  # each still there, none rewritten
+      assert os.stat(path + '.index').st_mtime_ns == before[path + '.index']

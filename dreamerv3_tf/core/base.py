@@ -24,6 +24,7 @@ Batched versions carry a leading batch axis [B, ...] (driver, policy) or [B, T, 
 import contextlib
 import os
 import re
+import resource
 import sys
 
 import numpy as np
@@ -109,9 +110,37 @@ def traceback_refusal():
 DISK_FULL = ('No space left on device', 'Disk quota exceeded')
 
 
+# The cause of a file error that is this process's limit on open files (EMFILE), not
+# the file's: TensorFlow and Python name it so.
+TOO_MANY_FILES = 'Too many open files'
+
+
+def is_open_files_limit(text):
+  """Whether `text` (an error's line or cause) names this process's limit on open files
+  as its cause (EMFILE; not ENFILE's 'Too many open files in system')."""
+  return TOO_MANY_FILES in text and f'{TOO_MANY_FILES} in system' not in text
+
+
+def open_files_hint():
+  """What ends a line whose cause is the limit on open files: the limit and the fix."""
+  soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+  more = hard if soft < hard <= 1 << 20 else max(4096, 2 * soft)
+  return (f' (this process may have {soft} files open at once, ulimit -n {soft}; '
+          f'raise it, e.g. ulimit -n {more})')
+
+
 def describe(error, rerun='with --traceback'):
   """The one line that reports `error` to the user (main, export and plot print it);
-  `rerun` says how to ask for the traceback of an unexpected one."""
+  `rerun` says how to ask for the traceback of an unexpected one. One whose cause is
+  the limit on open files names it: 'Error: [Errno 24] Too many open files' (ulimit -n
+  below what env workers need) said neither the limit nor the fix."""
+  line = _described(error, rerun)
+  if is_open_files_limit(line) and 'ulimit -n' not in line:
+    line = line.replace('[Errno 24] ', '') + open_files_hint()
+  return line
+
+
+def _described(error, rerun):
   if isinstance(error, UserError):
     return f'{error.prefix}: {one_line(error)}'
   if isinstance(error, OSError):  # e.g. "[Errno 28] No space left on device: 'PATH'"
@@ -123,6 +152,8 @@ def describe(error, rerun='with --traceback'):
     if path and cause in DISK_FULL:  # TensorFlow's code for ENOSPC and EDQUOT too: an
       # export to a full disk said 'out of memory ...; use a smaller model'
       return f'Error: Cannot write {path}: {cause}'
+    if path and is_open_files_limit(cause):  # and EMFILE: 'out of memory' too
+      return f'Error: Cannot open {path}: {cause}'
   if isinstance(error, MemoryError) or (
       tf_errors and isinstance(error, tf_errors.ResourceExhaustedError)):
     # A size400m agent or a huge batch on a small machine: the user's to fix, not
