@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import resource
 import shlex
 import tempfile
 
@@ -570,6 +571,20 @@ def _check_env_workers(c):
   _check(room is None or count + threads <= room[0],
          f'{what}, and about {threads} threads of TensorFlow in this process: more than the '
          f'{room and room[0]} processes it may still start ({room and room[1]}); {fix}')
+  # The parent holds a socket of each worker open, besides about 12 files of its own
+  # (checkpoint saves and reads included): run.envs=300 under `ulimit -n 256` (1024 is
+  # common) stopped with 'Error: [Errno 24] Too many open files' as the workers started.
+  files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+  _check(files == resource.RLIM_INFINITY or count + FILES_BESIDE_WORKERS <= files,
+         f'{what}, each holding a file open in this process, which needs about '
+         f'{FILES_BESIDE_WORKERS} more: more than the {files} files it may have open '
+         f'(ulimit -n {files}); raise the limit, e.g. ulimit -n '
+         f'{max(4096, count + FILES_BESIDE_WORKERS)}, or {fix}')
+
+
+# The files the run itself holds open beside its env workers' sockets (12 measured, with
+# a save's and a resume's reads; env workers=41 ran under `ulimit -n 53`, not 52).
+FILES_BESIDE_WORKERS = 16
 
 
 def _missing_keys(config):

@@ -7,6 +7,7 @@ left out of the count.
 """
 
 import contextlib
+import errno
 import functools
 import glob
 import json
@@ -1298,3 +1299,40 @@ def test_a_stop_signal_held_across_the_malloc_restart_is_one_line(tmp_path):
       env={**os.environ, 'PYTHONPATH': ROOT, 'DREAMERV3_TF_MALLOC': 'system'})
   assert result.returncode == 143, result.stderr[-3000:]
   assert result.stderr.splitlines() == ['Terminated while starting; nothing was written']
+
+
+def test_env_workers_beyond_the_open_files_limit_are_one_line(tmp_path):
+  """Each env worker holds a socket open in the run's process: run.envs=300 under
+  `ulimit -n 256` stopped with 'Error: [Errno 24] Too many open files' as the
+  workers started, naming neither the limit nor run.envs."""
+  limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+  result = cli(tmp_path / 'run', *run_flags(parallel=True), '--config.run.envs=60',
+               preexec_fn=limit)
+  assert result.returncode == 2
+  assert one_line(result) == (
+      'Config error: run.envs=60 and run.eval_envs=1 start 61 env worker processes '
+      '(run.parallel=True), each holding a file open in this process, which needs about 16 '
+      'more: more than the 64 files it may have open (ulimit -n 64); raise the limit, e.g. '
+      'ulimit -n 4096, or use fewer run.envs or run.eval_envs')
+  assert not (tmp_path / 'run').exists()
+  result = cli(tmp_path / 'run', *run_flags(parallel=True), '--config.run.envs=40',
+               '--config.run.steps=100', preexec_fn=limit)  # 41 + 16 fit
+  assert result.returncode == 0, result.stderr[-3000:]
+  # Any other place that runs out: the line names the limit and the fix.
+  error = OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+  hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+  more = hard if 512 < hard <= 1 << 20 else 4096  # as far as a user may raise it
+  with limits(resource.RLIMIT_NOFILE, 512):
+    assert base.describe(error) == (
+        'Error: Too many open files (this process may have 512 files open at once, '
+        f'ulimit -n 512; raise it, e.g. ulimit -n {more})')
+
+
+@contextlib.contextmanager
+def limits(which, soft):
+  before = resource.getrlimit(which)
+  resource.setrlimit(which, (soft, before[1]))
+  try:
+    yield
+  finally:
+    resource.setrlimit(which, before)
