@@ -88,6 +88,25 @@ def check_tf_env(environ=os.environ):
           f'{name}={environ[name]!r}: TensorFlow takes 1, 0, true or false, and ends the '
           'process at its first compile on anything else; set one, or unset it')
   _check_thread_env(environ)
+  _check_temp_dir()
+
+
+def _check_temp_dir():
+  """TensorFlow's import needs a writable temporary directory (absl's test module,
+  which it imports, asks for one): where none is (a container whose root, /tmp too,
+  is read-only), every command stopped with 'Error: [Errno 2] No usable temporary
+  directory found in [...]', naming neither TMPDIR nor TensorFlow."""
+  import tempfile
+  from dreamerv3_tf import configuration
+  if tempfile.tempdir is not None:  # found before (or set): Python keeps it
+    return
+  try:
+    tempfile.gettempdir()
+  except OSError as e:
+    where = str(e.strerror or e).rpartition(' found in ')[2]  # TMPDIR's first, if set
+    raise configuration.ConfigError(
+        f'no temporary directory is writable (Python tried {where}), and '
+        'TensorFlow needs one as it loads; set TMPDIR to a writable directory') from e
 
 
 def _check_thread_env(environ):

@@ -1336,3 +1336,26 @@ def limits(which, soft):
     yield
   finally:
     resource.setrlimit(which, before)
+
+
+def test_no_writable_temporary_directory_is_one_line(tmp_path):
+  """TensorFlow's import needs a temporary directory: with /tmp read-only and TMPDIR
+  unset (a container of a read-only root) every run stopped with 'Error: [Errno 2] No
+  usable temporary directory found in [...]', naming neither TMPDIR nor the fix."""
+  if os.geteuid() != 0 or not shutil.which('unshare'):
+    pytest.skip('needs root for a mount namespace of read-only temporary directories')
+  # /tmp, /var/tmp and the current directory (Python's last resort) read-only, in this
+  # process's own mount namespace only.
+  script = ('mount --make-rprivate / && for d in /tmp /var/tmp "$PWD"; do '
+            'mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 99; done; '
+            f'mount -t tmpfs none {tmp_path} || exit 99; exec "$@"')  # the logdir's, writable
+  env = {k: v for k, v in os.environ.items() if k != 'TMPDIR'}
+  result = subprocess.run(
+      ['unshare', '-m', 'sh', '-c', script, 'sh', sys.executable, '-m', 'dreamerv3_tf.main',
+       '--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path / "run"}', *RUN_FLAGS],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert one_line(result) == (
+      "Config error: no temporary directory is writable (Python tried ['/tmp', '/var/tmp', "
+      f"'/usr/tmp', '{ROOT}']), and TensorFlow needs one as it loads; set TMPDIR to a "
+      'writable directory')
