@@ -193,15 +193,28 @@ class TerminalOutput:
     shown = sorted(k for k in scalars if self._pattern.search(k))
     hidden = len(scalars) - min(len(shown), self._limit)
     shown = shown[:self._limit]
+    file = self._file or sys.stdout
     if shown:
       cells = [f'{k} {format_number(scalars[k])}' for k in shown]
       width = max(len(c) for c in cells)
+      divider = _divider(file)
       for i in range(0, len(cells), self._columns):
         row = cells[i:i + self._columns]
-        lines.append('  ' + ' │ '.join(c.ljust(width) for c in row).rstrip())
+        lines.append('  ' + divider.join(c.ljust(width) for c in row).rstrip())
     if hidden > 0:
       lines.append(f'  ({hidden} more keys not shown)')
-    print('\n'.join(lines), file=self._file or sys.stdout, flush=True)
+    print('\n'.join(lines), file=file, flush=True)
+
+
+def _divider(file):
+  """' │ ' where `file` can print it, else ' | ': under a locale of another encoding
+  (LANG=de_DE, ISO-8859-1 on Debian; PYTHONIOENCODING=ascii) the first table stopped
+  the run with an 'unexpected' UnicodeEncodeError."""
+  try:
+    ' │ '.encode(getattr(file, 'encoding', None) or 'utf-8')
+  except (UnicodeEncodeError, LookupError):
+    return ' | '
+  return ' │ '
 
 
 class JSONLOutput:

@@ -310,3 +310,23 @@ def test_usage_stats_include_children():
   assert stats['children_count'] >= 1 and stats['children_ram_gb'] > 0
   assert stats['proc_ram_gb'] > 0 and stats['total_cpu_count'] >= 1
   assert all(isinstance(v, float) and math.isfinite(v) for v in stats.values())
+
+
+@pytest.mark.parametrize('encoding', ['iso-8859-1', 'ascii'])
+def test_the_table_prints_under_a_locale_without_box_drawing(encoding):
+  """Under a locale of another encoding than UTF-8 (LANG=de_DE, ISO-8859-1 on Debian;
+  PYTHONIOENCODING=ascii), the first progress line stopped the run with 'Error:
+  UnicodeEncodeError: 'latin-1' codec can't encode character '\\u2502' (unexpected ...)'.
+  Its columns are then divided by '|'."""
+  raw = io.BytesIO()
+  out = io.TextIOWrapper(raw, encoding=encoding, write_through=True)
+  logger = logging.Logger(lambda: 1, [logging.TerminalOutput(file=out)])
+  logger.add({f'loss/{k}': 1.0 for k in 'abcd'}, prefix='train')
+  logger.write()
+  table = raw.getvalue().decode(encoding).splitlines()[1:]
+  assert table and all(' | ' in line for line in table[:1]), table
+  out = io.StringIO()  # (UTF-8 and str streams keep the box drawing)
+  logger = logging.Logger(lambda: 1, [logging.TerminalOutput(file=out)])
+  logger.add({'loss/a': 1.0, 'loss/b': 2.0}, prefix='train')
+  logger.write()
+  assert ' \u2502 ' in out.getvalue()
