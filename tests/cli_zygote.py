@@ -49,7 +49,9 @@ IMPORT_TIME_ENV = (
     'CUDA_VISIBLE_DEVICES', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'MALLOC_CONF', 'GLIBC_TUNABLES',
     'NPY_DISABLE_CPU_FEATURES', 'OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'PYTHONHASHSEED',
     'PYTHONPATH', 'PYTHONWARNINGS', 'PYTHONDONTWRITEBYTECODE', 'KERAS_BACKEND',
-    'TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS', 'DREAMERV3_TF_NO_ZYGOTE')
+    'TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS', 'DREAMERV3_TF_NO_ZYGOTE',
+    # The interpreter's own start: its file names' and streams' encoding.
+    'LC_ALL', 'LC_CTYPE', 'LANG', 'PYTHONUTF8', 'PYTHONIOENCODING')
 # Packages the zygote drops before it forks: a forked process loads them anew.
 FRESH = ('dreamerv3_tf', 'configs')
 # Packages the zygote imported that a forked process sees only once it imports them.

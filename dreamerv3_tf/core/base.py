@@ -267,12 +267,32 @@ def line_break_in(flag, path):
           'substitution that printed several lines?)')
 
 
+def _locale_refusal(flag, path):
+  """The line refusing a path beyond ASCII where Python's file names are of another
+  encoding than UTF-8 (a locale such as de_DE, ISO-8859-1 on Debian; LC_ALL=C with
+  PYTHONUTF8=0), which TensorFlow's are: under ISO-8859-1 --logdir=läufe put config.json
+  in 'läufe' and the checkpoints in 'lÃ¤ufe', and the run stopped at its next write; under
+  ASCII it was called 'not UTF-8 text', though it was."""
+  import codecs
+  encoding = codecs.lookup(sys.getfilesystemencoding()).name
+  if encoding == 'utf-8' or str(path).isascii():
+    return None
+  # As typed (the same in any encoding the line is printed in): '/runs/l\xe4ufe'.
+  typed = ascii(os.fsencode(str(path)).decode('utf-8', 'replace'))
+  locale = [k for k in ('LC_ALL', 'LC_CTYPE', 'LANG') if os.environ.get(k)][:1]  # the first rules
+  names = [f'{k}={os.environ[k]}' for k in (*locale, 'PYTHONUTF8') if os.environ.get(k)]
+  return (f'{flag}={typed} holds characters beyond ASCII, and this process names files '
+          f'in {encoding} ({", ".join(names) or "its locale"}), where TensorFlow names them '
+          'in UTF-8: they would name other files (a run wrote into two folders); set '
+          'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
+
+
 def path_refusal(flag, path):
   """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
   under another locale: '\\udcff' in Python's text) or that holds '[', '*', '?' or '\\'
   (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
   UTF-8: an 'unexpected' UnicodeEncodeError before."""
-  refusal = line_break_in(flag, path)
+  refusal = line_break_in(flag, path) or _locale_refusal(flag, path)
   if refusal:
     return refusal
   try:

@@ -1359,3 +1359,19 @@ def test_no_writable_temporary_directory_is_one_line(tmp_path):
       "Config error: no temporary directory is writable (Python tried ['/tmp', '/var/tmp', "
       f"'/usr/tmp', '{ROOT}']), and TensorFlow needs one as it loads; set TMPDIR to a "
       'writable directory')
+
+
+def test_a_path_beyond_ascii_under_a_locale_of_another_encoding_is_one_line(tmp_path):
+  """Python names files in its locale's encoding, TensorFlow in UTF-8: under ISO-8859-1
+  (LANG=de_DE on Debian) --logdir=läufe put config.json in 'läufe' and the checkpoints in
+  'lÃ¤ufe'; under ASCII (LC_ALL=C with PYTHONUTF8=0) the name, UTF-8, was called 'not
+  UTF-8 text (a name made under another locale?)' and the fix was to rename it."""
+  env = dict(os.environ, LC_ALL='C', PYTHONUTF8='0')
+  result = cli(tmp_path / 'läufe', *RUN_FLAGS, env=env)
+  assert result.returncode == 2
+  assert one_line(result) == (
+      f"Config error: --logdir='{tmp_path}/l\\xe4ufe' holds characters beyond ASCII, and this "
+      'process names files in ascii (LC_ALL=C, PYTHONUTF8=0), where TensorFlow names them '
+      'in UTF-8: they would name other files (a run wrote into two folders); set '
+      'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
+  assert os.listdir(tmp_path) == []
