@@ -818,8 +818,10 @@ def _check_logdir(config, logdir, allow_other):
   given = os.path.expanduser(logdir).rstrip('/')
   # Its ckpt/ or a save folder too: the importer wrote our logdir there, among the
   # official save folders.
-  ckpt = os.path.join(os.path.abspath(official or '.'), 'ckpt')
-  within = official and (os.path.abspath(given) + os.sep).startswith(ckpt + os.sep)
+  # (Not abspath('.'): in a deleted current directory, 'Error: [Errno 2] No such file
+  # or directory' stopped every run of a full --logdir.)
+  within = official and (os.path.abspath(given) + os.sep).startswith(
+      os.path.join(os.path.abspath(official), 'ckpt') + os.sep)
   if official == given or within:
     # It was 'metrics.jsonl holds the metrics of an earlier run, but ckpt holds no
     # checkpoint', or a new run among its files.

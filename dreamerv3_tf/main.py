@@ -364,13 +364,6 @@ def main(argv):
     print(f'Config error: --logdir {logdir}: HOME is set but empty, so ~ names no home '
           'directory; set HOME or give --logdir as a full path', file=sys.stderr)
     sys.exit(2)
-  if '://' not in logdir and not os.path.isabs(os.path.expanduser(logdir)):
-    try:
-      os.getcwd()
-    except FileNotFoundError:  # was 'Error: [Errno 2] No such file or directory'
-      print(f'Config error: --logdir {logdir} is relative, but the current directory was '
-            'deleted; cd into one that exists or give --logdir as a full path', file=sys.stderr)
-      sys.exit(2)
   with config.unlocked():
     config.logdir = os.path.expanduser(logdir)
   stop_signals.take_over(_on_signal)

@@ -214,7 +214,8 @@ def logdirs_refusal(logdirs):
   for logdir in logdirs:
     if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
       return '--logdirs holds an empty name; give run directories'
-    refusal = base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
+    refusal = (base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
+               or base.deleted_cwd_refusal('--logdirs', logdir))
     if refusal:
       return refusal
     key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
@@ -496,7 +497,8 @@ def main(argv=None):
     parser.error(f'{len(args.labels)} --labels for {len(args.logdirs)} --logdirs; give one '
                  'per logdir')
   refusal = logdirs_refusal(args.logdirs) or (
-      args.out and base.line_break_in('--out', args.out))
+      args.out and (base.line_break_in('--out', args.out)
+                    or base.deleted_cwd_refusal('--out', args.out)))
   if refusal:  # an --out with a line break: it wrote there, and said so in two lines
     parser.error(refusal)
   if args.out and '://' in args.out:  # was 'no directory <cwd>/gs:/bucket'

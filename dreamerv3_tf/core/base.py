@@ -287,12 +287,29 @@ def _locale_refusal(flag, path):
           'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
 
 
+def deleted_cwd_refusal(flag, path):
+  """The line refusing a relative local `path` where the current directory was deleted
+  (a shell left in a folder removed meanwhile), else None: it was 'Error: [Errno 2] No
+  such file or directory', naming no path (export --out, the importer's flags), or
+  plot's traceback."""
+  path = os.path.expanduser(str(path))
+  if not path or '://' in path or os.path.isabs(path):  # ('': a key left unset)
+    return None
+  try:
+    os.getcwd()
+  except FileNotFoundError:
+    return (f'{flag} {path} is relative, but the current directory was deleted; cd into '
+            f'one that exists or give {flag} as a full path')
+  return None
+
+
 def path_refusal(flag, path):
   """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
   under another locale: '\\udcff' in Python's text) or that holds '[', '*', '?' or '\\'
   (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
   UTF-8: an 'unexpected' UnicodeEncodeError before."""
-  refusal = line_break_in(flag, path) or _locale_refusal(flag, path)
+  refusal = (line_break_in(flag, path) or _locale_refusal(flag, path)
+             or deleted_cwd_refusal(flag, path))
   if refusal:
     return refusal
   try:

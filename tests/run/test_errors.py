@@ -309,6 +309,36 @@ def test_a_relative_logdir_in_a_deleted_directory_is_one_line(tmp_path):
   assert result.returncode == 2 and sorted(os.listdir(tmp_path)) == []
 
 
+def test_a_deleted_current_directory_stops_only_relative_paths(tmp_path, logdir):
+  """A run with a full --logdir, started from a deleted directory, stopped with 'Error:
+  [Errno 2] No such file or directory' (a check of the logdir took abspath('.')); so did
+  export with a relative --out or --logdir, and plot's relative --out was a traceback."""
+  def start_in_gone():
+    (tmp_path / 'gone').mkdir()
+    os.chdir(tmp_path / 'gone')
+    os.rmdir(tmp_path / 'gone')
+
+  def command(*args):
+    return cli_zygote.run([sys.executable, '-m', *args], preexec_fn=start_in_gone,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, 'PYTHONPATH': ROOT})
+
+  result = command('dreamerv3_tf.main', f'--config={ROOT}/configs/dmc.py:train_eval,debug',
+                   f'--logdir={tmp_path / "fresh"}', *RUN_FLAGS, '--config.run.steps=20')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (tmp_path / 'fresh/ckpt/checkpoint').exists()
+  for flag, value, args in (
+      ('--out', 'policy', ('dreamerv3_tf.export', f'--logdir={logdir}', '--out=policy')),
+      ('--logdir', 'run', ('dreamerv3_tf.export', '--logdir=run', f'--out={tmp_path / "p"}')),
+      ('--out', 'curves.png', ('dreamerv3_tf.plot', '--logdirs', str(logdir),
+                               '--out=curves.png'))):
+    line = one_line(command(*args))
+    assert line.startswith(
+        f'Error: {flag} {value} is relative, but the current directory was deleted; cd into '
+        f'one that exists or give {flag} as a full path'), line
+  assert sorted(os.listdir(tmp_path)) == ['fresh', 'run']  # (run: the fixture's)
+
+
 @pytest.mark.skipif(bool(glob.glob('/dev/accel*') or glob.glob('/dev/vfio/[0-9]*')),
                     reason='a TPU may be attached here (/dev/accel*, /dev/vfio): '
                     "distribute='tpu' would find it and train")
