@@ -566,8 +566,7 @@ def _check_env_workers(c):
          f'{count * each / memory.GIB:.1f} GiB, more than the '
          f'{(available or 0) / memory.GIB:.1f} GiB of memory available; {fix}')
   room = memory.process_room()
-  # TensorFlow's threads in this process count too (24 measured on 2 cores).
-  threads = 16 + 4 * (os.cpu_count() or 1)
+  threads = memory.tensorflow_threads()  # in this process, which count too
   _check(room is None or count + threads <= room[0],
          f'{what}, and about {threads} threads of TensorFlow in this process: more than the '
          f'{room and room[0]} processes it may still start ({room and room[1]}); {fix}')

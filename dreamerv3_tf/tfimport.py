@@ -89,6 +89,22 @@ def check_tf_env(environ=os.environ):
           'process at its first compile on anything else; set one, or unset it')
   _check_thread_env(environ)
   _check_temp_dir()
+  _check_thread_room()
+
+
+def _check_thread_room():
+  """TensorFlow must be able to start its threads: under a low `ulimit -u` (or a
+  cgroup's pids.max) a run of gym's config (its envs in this process) aborted at its
+  first compile, 'Check failed: ret == 0 (11 vs. 0) Thread tf_XLAEigen creation via
+  pthread_create() failed', a C++ stack trace and exit code 134."""
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
+  room, threads = memory.process_room(), memory.tensorflow_threads()
+  if room is not None and threads > room[0]:
+    raise configuration.ConfigError(
+        f'TensorFlow starts about {threads} more threads in this process, more than the '
+        f'{room[0]} processes it may still start ({room[1]}); raise the limit, or run on '
+        'fewer CPUs (TensorFlow sizes its thread pools by them: taskset -c 0 ...)')
 
 
 def _check_temp_dir():

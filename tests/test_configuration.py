@@ -293,7 +293,7 @@ def test_env_workers_beyond_the_memory_or_processes_left_are_named(monkeypatch, 
     configuration.finalize(config(envs=180))
   assert str(error.value) == (
       'run.envs=180 and run.eval_envs=1 start 181 env worker processes (run.parallel=True), '
-      f'and about {16 + 4 * os.cpu_count()} threads of TensorFlow in this process: more than '
+      f'and about {memory.tensorflow_threads()} threads of TensorFlow in this process: more than '
       f'the 196 processes it may still start (pids.max=200 of the cgroup {tmp_path}); use '
       'fewer run.envs or run.eval_envs')
 

@@ -166,6 +166,24 @@ def process_room(root='/sys/fs/cgroup', uid=None):
   return min(rooms) if rooms else None
 
 
+def tensorflow_threads():
+  """About how many threads a run's process has yet to start before its peak (its
+  TensorFlow's pools, XLA's compile, our own threads): the peak, 25 on 1 CPU and 32 on
+  2, measured as the lowest `ulimit -u` that ran gym's debug config (TensorFlow sizes
+  its pools by the CPUs this process may run on, as taskset sets them), less the
+  threads it has now, which process_room counted as used."""
+  try:
+    cpus = len(os.sched_getaffinity(0))
+  except (AttributeError, OSError):
+    cpus = os.cpu_count() or 1
+  try:
+    with open('/proc/self/status') as f:
+      now = int(next(x for x in f if x.startswith('Threads:')).split()[1])
+  except (OSError, StopIteration, ValueError, IndexError):
+    now = 1
+  return max(0, 18 + 7 * cpus - now)
+
+
 def _tasks_of(uid):
   """The threads of all processes of user `uid`: what RLIMIT_NPROC counts."""
   count = 0

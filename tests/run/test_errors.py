@@ -1405,3 +1405,33 @@ def test_a_path_beyond_ascii_under_a_locale_of_another_encoding_is_one_line(tmp_
       'in UTF-8: they would name other files (a run wrote into two folders); set '
       'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
   assert os.listdir(tmp_path) == []
+
+
+def test_too_few_processes_for_tensorflows_threads_is_one_line(tmp_path):
+  """Under a low `ulimit -u` or a cgroup's pids.max, a run with its envs in this process
+  (gym's default) aborted at its first compile: 'Check failed: ret == 0 (11 vs. 0)
+  Thread tf_XLAEigen creation via pthread_create() failed', a C++ stack trace, exit 134.
+  (The check for env worker processes counted TensorFlow's threads, this none.)"""
+  cgroup = f'/sys/fs/cgroup/pids/dreamerv3_tf_test_{os.getpid()}'
+  try:
+    os.mkdir(cgroup)
+    with open(os.path.join(cgroup, 'pids.max'), 'w') as f:
+      f.write('12\n')
+  except OSError:
+    pytest.skip('no pids cgroup can be made here (needs root and cgroup v1)')
+
+  def join_cgroup():
+    with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
+      f.write(str(os.getpid()))
+
+  try:
+    result = cli(tmp_path / 'run', *RUN_FLAGS, preexec_fn=join_cgroup)
+  finally:
+    os.rmdir(cgroup)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert re.fullmatch(
+      r'Config error: TensorFlow starts about \d+ more threads in this process, more than '
+      rf'the \d+ processes it may still start \(pids.max=12 of the cgroup {cgroup}\); raise '
+      r'the limit, or run on fewer CPUs \(TensorFlow sizes its thread pools by them: taskset '
+      r'-c 0 \.\.\.\)', one_line(result)), result.stderr
+  assert not (tmp_path / 'run').exists()
