@@ -343,7 +343,10 @@ def _save(fig, path, **kwargs):
   try:
     write_atomic(path, buffer.getvalue())
   except OSError as e:
-    raise OSError(f'cannot write {path}: {e.strerror or e}') from None
+    cause = e.strerror or str(e)
+    if cause == base.FILE_TOO_LARGE:  # (named no limit)
+      cause += base.file_size_hint()
+    raise OSError(f'cannot write {path}: {cause}') from None
 
 
 def _draw(ax, steps, curve, label, color, seeds, dashed=False):

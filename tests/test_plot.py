@@ -1,6 +1,7 @@
 """dreamerv3_tf.plot and dreamerv3_tf.reference: synthetic logdirs in, PNG/SVG and a
 table out; the reference band against values computed straight from the json.gz."""
 
+import errno
 import gzip
 import json
 import os
@@ -424,6 +425,22 @@ def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypa
   assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 1
   assert capsys.readouterr().err == f'Error: cannot write {out}: No space left on device\n'
   assert out.read_bytes() == good and sorted(os.listdir(tmp_path)) == listing  # no temp file
+
+  def too_large(self, f):  # `ulimit -f` below the image's size: 'File too large' alone
+    raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+
+  import resource
+  monkeypatch.setattr(files.LocalFiles, 'sync', too_large)
+  limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (2 ** 30, limits[1]))
+  try:
+    assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 1
+  finally:
+    resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+  assert capsys.readouterr().err == (
+      f'Error: cannot write {out}: File too large (this process may write files of at most '
+      f'{2 ** 30} bytes, ulimit -f {2 ** 20}; raise it, e.g. ulimit -f unlimited)\n')
+  assert out.read_bytes() == good
 
 
 def test_svg_that_cannot_be_written_is_named_before_the_png_is_replaced(runs, tmp_path,

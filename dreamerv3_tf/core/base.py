@@ -137,7 +137,25 @@ def describe(error, rerun='with --traceback'):
   line = _described(error, rerun)
   if is_open_files_limit(line) and 'ulimit -n' not in line:
     line = line.replace('[Errno 24] ', '') + open_files_hint()
+  if FILE_TOO_LARGE in line and 'ulimit -f' not in line:
+    line += file_size_hint()
   return line
+
+
+# The cause of a write beyond RLIMIT_FSIZE (EFBIG; Python ignores SIGXFSZ), or beyond
+# what the file system holds in one file.
+FILE_TOO_LARGE = 'File too large'
+
+
+def file_size_hint():
+  """What ends a line whose cause is 'File too large': the limit on a file's size and
+  the fix ('Could not save a checkpoint in DIR: File too large' named neither); '' where
+  no limit is set (the file system's own, e.g. FAT32's 4 GiB)."""
+  soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+  if soft == resource.RLIM_INFINITY:
+    return ''
+  return (f' (this process may write files of at most {soft} bytes, ulimit -f '
+          f'{soft // 1024}; raise it, e.g. ulimit -f unlimited)')
 
 
 def _described(error, rerun):
@@ -161,6 +179,9 @@ def _described(error, rerun):
     return (f'Error: out of memory ({one_line(error)}); use a smaller model (a size '
             'preset), batch_size or batch_length, or a machine with more memory')
   if tf_errors and isinstance(error, tf_errors.OpError):
+    path, cause = path_and_cause(error)
+    if path and cause == FILE_TOO_LARGE:  # was 'Error: PATH; File too large' (export)
+      return f'Error: Cannot write {path}: {cause}'
     return f'Error: {one_line(error)}'
   return (f'Error: {type(error).__name__}: {one_line(error)} (unexpected: rerun '
           f'{rerun} for the full traceback)')

@@ -177,7 +177,9 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))))
   assert re.match(
       f'Error: the XLA cache {full} cannot store a compiled program \\({full}/\\S+\\.tmp; '
-      "File too large\\); give it room and write access, or run with --config.xla_cache=''$",
+      "File too large\\); give it room and write access, or run with --config.xla_cache='' "
+      f"\\(this process may write files of at most {limit} bytes, ulimit -f {limit // 1024}; "
+      "raise it, e.g. ulimit -f unlimited\\)$",
       line), line
   for entry in entries:
     entry.write_bytes(entry.read_bytes()[:entry.stat().st_size // 2])
@@ -427,8 +429,10 @@ def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
   result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', '--config.run.save_every=-1',
                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
   assert one_line(result) == (
-      f'Error: Could not save a checkpoint in {ckpt}: File too large; checkpoints saved so '
-      f'far are kept, and the same command resumes from the latest in {ckpt}')
+      f'Error: Could not save a checkpoint in {ckpt}: File too large (this process may '
+      f'write files of at most {limit} bytes, ulimit -f {limit // 1024}; raise it, e.g. ulimit '
+      f'-f unlimited); checkpoints saved so far are kept, and the same command resumes from '
+      f'the latest in {ckpt}')
   after = snapshot(ckpt)
   assert {k: after[k] for k in before} == before
   assert checkpointing.inspect(str(ckpt), REPLAYS).path == latest
