@@ -90,6 +90,29 @@ def check_tf_env(environ=os.environ):
   _check_thread_env(environ)
   _check_temp_dir()
   _check_thread_room()
+  _check_address_space()
+
+
+# The address space a run's process maps at its peak (TensorFlow's libraries, its thread
+# pools' stacks, XLA's compile; VmPeak 2.3 GB for gym's and dmc's debug configs): under
+# `ulimit -v` below it the run stopped with 'Error: ImportError: libtensorflow_cc.so.2:
+# failed to map segment from shared object (unexpected ...)' at 1 GB, 'Env error: ...
+# train env 0 failed to start: MemoryError' at 1.5, a segfault at 2 (2.5 ran).
+ADDRESS_SPACE_BYTES = 5 * 2 ** 29  # 2.5 GiB
+
+
+def _check_address_space():
+  """TensorFlow must be able to map its libraries and threads: ConfigError if the
+  soft RLIMIT_AS (`ulimit -v`) is below ADDRESS_SPACE_BYTES."""
+  import resource
+  from dreamerv3_tf import configuration
+  soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+  if soft != resource.RLIM_INFINITY and soft < ADDRESS_SPACE_BYTES:
+    raise configuration.ConfigError(
+        f'ulimit -v {soft // 1024} lets this process map {soft / 2 ** 30:.1f} GiB of address '
+        f'space, and TensorFlow maps about {ADDRESS_SPACE_BYTES / 2 ** 30:.1f} GiB as it loads '
+        'and compiles (its libraries and thread stacks; more for bigger models); raise it, '
+        'e.g. ulimit -v unlimited')
 
 
 def _check_thread_room():

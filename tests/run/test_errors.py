@@ -1439,3 +1439,19 @@ def test_too_few_processes_for_tensorflows_threads_is_one_line(tmp_path):
       r'the limit, or run on fewer CPUs \(TensorFlow sizes its thread pools by them: taskset '
       r'-c 0 \.\.\.\)', one_line(result)), result.stderr
   assert not (tmp_path / 'run').exists()
+
+
+def test_an_address_space_limit_below_tensorflows_is_one_line(tmp_path):
+  """Under `ulimit -v` below what TensorFlow maps: 'Error: ImportError: libtensorflow_
+  cc.so.2: failed to map segment from shared object (unexpected ...)' at 1 GiB, 'Env
+  error: ... train env 0 failed to start: MemoryError' at 1.5 (blaming the env), a
+  segfault at 2."""
+  limit = 3 * 2 ** 29  # 1.5 GiB
+  result = cli(tmp_path / 'run', *RUN_FLAGS, preexec_fn=lambda: resource.setrlimit(
+      resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY)))
+  assert result.returncode == 2
+  assert one_line(result) == (
+      f'Config error: ulimit -v {limit // 1024} lets this process map 1.5 GiB of address '
+      'space, and TensorFlow maps about 2.5 GiB as it loads and compiles (its libraries and '
+      'thread stacks; more for bigger models); raise it, e.g. ulimit -v unlimited')
+  assert not (tmp_path / 'run').exists()
