@@ -176,6 +176,12 @@ def _described(error, rerun):
       tf_errors and isinstance(error, tf_errors.ResourceExhaustedError)):
     # A size400m agent or a huge batch on a small machine: the user's to fix, not
     # 'unexpected' (Linux's OOM killer may end such a run with SIGKILL instead).
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:  # the machine may have plenty: it said 'use a
+      # machine with more memory' only
+      return (f'Error: out of memory ({one_line(error)}) within ulimit -v {soft // 1024} '
+              f'({soft / 2 ** 30:.1f} GiB of address space); raise it, e.g. ulimit -v '
+              'unlimited, or use a smaller model (a size preset), batch_size or batch_length')
     return (f'Error: out of memory ({one_line(error)}); use a smaller model (a size '
             'preset), batch_size or batch_length, or a machine with more memory')
   if tf_errors and isinstance(error, tf_errors.OpError):

@@ -1455,3 +1455,15 @@ def test_an_address_space_limit_below_tensorflows_is_one_line(tmp_path):
       'space, and TensorFlow maps about 2.5 GiB as it loads and compiles (its libraries and '
       'thread stacks; more for bigger models); raise it, e.g. ulimit -v unlimited')
   assert not (tmp_path / 'run').exists()
+
+
+def test_out_of_memory_under_an_address_space_limit_names_it():
+  """A bigger model under a `ulimit -v` above TensorFlow's own: 'out of memory (...);
+  use a smaller model ..., or a machine with more memory', where the machine had plenty."""
+  error = MemoryError('Unable to allocate 3.2 GiB')
+  with limits(resource.RLIMIT_AS, 2 ** 40):
+    assert base.describe(error) == (
+        f'Error: out of memory (Unable to allocate 3.2 GiB) within ulimit -v {2 ** 30} (1024.0 '
+        'GiB of address space); raise it, e.g. ulimit -v unlimited, or use a smaller model (a '
+        'size preset), batch_size or batch_length')
+  assert base.describe(error).endswith('or a machine with more memory')  # (no limit here)
