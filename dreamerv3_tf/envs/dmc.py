@@ -44,13 +44,17 @@ def _select_renderer(image):
   """
   if not os.environ.get('MUJOCO_GL'):  # set but empty was dm_control's GLFW: 6 warnings
     os.environ.pop('MUJOCO_GL', None)
+  no_display = not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
   if not image:
     os.environ.setdefault('MUJOCO_GL', 'disable')
+    if os.environ['MUJOCO_GL'] == 'glfw' and no_display:  # nothing renders: GLFW, loaded
+      # all the same, printed 2 lines of GLFWError per env ('The DISPLAY environment
+      # variable is missing') into a run that went on fine
+      os.environ['MUJOCO_GL'] = 'disable'
     return
   if os.environ.get('MUJOCO_GL', 'disable') in ('disable', 'disabled', 'off', 'false', '0'):
     os.environ['MUJOCO_GL'] = 'egl'
-  if os.environ['MUJOCO_GL'] == 'glfw' and not (
-      os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+  if os.environ['MUJOCO_GL'] == 'glfw' and no_display:
     # Its first render failed as 'an OpenGL platform library has not been loaded',
     # after GLFW's warnings and dm_control's tracebacks at exit (15 lines per env).
     raise RuntimeError(

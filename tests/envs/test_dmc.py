@@ -205,6 +205,21 @@ def test_glfw_without_a_display_is_named_before_it_renders():
   assert result.stderr == ''
 
 
+def test_glfw_without_a_display_and_without_images_loads_no_renderer():
+  """MUJOCO_GL=glfw for a proprio task on a machine without a display: nothing renders,
+  and the run went on fine, but GLFW, loaded all the same, printed 2 lines of GLFWError
+  per env ('The DISPLAY environment variable is missing'), 6 for the debug config."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('import os; from dreamerv3_tf.envs.dmc import DMC; '
+          'env = DMC("cartpole_balance", image=False); env.step({"action": env.act_space['
+          '"action"].sample(), "reset": True}); print(os.environ["MUJOCO_GL"])')
+  env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': 'glfw', 'PYTHONPATH': root})
+  assert result.returncode == 0 and result.stderr == '', result.stderr[-2000:]
+  assert result.stdout.split() == ['disable']
+
+
 @pytest.mark.parametrize('image', [False, True])
 def test_a_mujoco_gl_of_no_renderer_is_a_value_error_with_exit_code_2(image):
   """MUJOCO_GL=bogus (or EGL) said 'install it' as a renderer that failed to load, exit 1."""
