@@ -280,13 +280,24 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
 
   Returns the list of written paths.
   """
+  import logging
+  # A config directory it cannot write (a read-only HOME) printed 2 lines as it loaded
+  # ('mkdir -p failed for path ~/.config/matplotlib: [Errno 30] Read-only file system',
+  # 'Matplotlib created a temporary cache directory at /tmp/matplotlib-...'): it uses
+  # that one, removed at exit, and the plot is the same.
+  log = logging.getLogger('matplotlib')
+  level = log.level
+  log.setLevel(logging.ERROR)
   try:
-    import matplotlib
-  except ImportError:
-    raise ValueError("plotting needs matplotlib: pip install -e '.[plot]'") from None
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt
-  from matplotlib import ticker
+    try:
+      import matplotlib
+    except ImportError:
+      raise ValueError("plotting needs matplotlib: pip install -e '.[plot]'") from None
+    matplotlib.use('Agg')
+    from matplotlib import pyplot as plt
+    from matplotlib import ticker
+  finally:
+    log.setLevel(level)
 
   if not any(len(r.eval[0]) or len(r.train[0]) for r in runs):
     raise ValueError(  # an empty figure, with exit code 0, before

@@ -823,3 +823,19 @@ def test_an_out_that_is_a_device_a_pipe_or_a_socket_is_refused(runs, tmp_path, c
     listener.close()
   assert sorted(os.listdir(tmp_path)) == ['pipe.png', 'runs', 'sock.png']
   assert stat.S_ISFIFO(os.stat(tmp_path / 'pipe.png').st_mode)
+
+
+def test_an_unwritable_matplotlib_config_directory_is_no_line(runs, tmp_path):
+  """A read-only HOME: matplotlib printed 'mkdir -p failed for path ~/.config/matplotlib:
+  ... Read-only file system' and 'Matplotlib created a temporary cache directory at
+  /tmp/matplotlib-... (it is highly recommended to set the MPLCONFIGDIR ...)' before the
+  plot, which it drew the same."""
+  env = {k: v for k, v in os.environ.items() if k != 'MPLCONFIGDIR'}
+  env.update(XDG_CONFIG_HOME='/dev/null/config', XDG_CACHE_HOME='/dev/null/cache',
+             PYTHONPATH=REPO)  # (a file's folder: no user may make it)
+  out = tmp_path / 'curves.png'
+  result = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', *runs, '--out', str(out)],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stderr == '' and result.stdout == f'Wrote {out}\n'
