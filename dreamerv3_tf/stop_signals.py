@@ -13,7 +13,10 @@ reported by Python as a race.
 SIGHUP (the terminal closed, an ssh session dropped) stops it the same way: it ended
 the program without a word, also in a log file it wrote to. So do SIGUSR1 and SIGUSR2,
 which schedulers send ahead of a job's end (SLURM's `--signal=USR1@90`): their default
-ended it with exit 138 and no line. A signal the shell made ignored (`nohup`; Ctrl-C of
+ended it with exit 138 and no line. So does SIGXCPU, which the kernel sends as the
+process's CPU time passes its soft limit (`ulimit -S -t`, a batch system's CPU time): it
+dumped core with exit 152 and no line, and the work since the last save was lost (the
+hard limit's SIGKILL comes later). A signal the shell made ignored (`nohup`; Ctrl-C of
 a job started with `&` in a script) stays ignored.
 A stdout whose reader ended, or whose file cannot take more (a full disk), is one
 line too (`stdout_failed`). Imports nothing heavy.
@@ -53,20 +56,29 @@ class UserSignal(Signalled):
     self.signum = signum
 
 
+class CpuLimit(Signalled):
+  """SIGXCPU: the process's CPU time passed its soft limit (RLIMIT_CPU)."""
+
+
 # The signals a command stops on; those after the first three kill it by default.
 SIGNALS = exit_guard.STOP_SIGNALS
 _USER = (signal.SIGUSR1, signal.SIGUSR2)
+_DEFAULT_KILLS = (signal.SIGHUP, *_USER, signal.SIGXCPU)  # taken only where not ignored
 
 
 def word_and_code(stop):
   """('Terminated', 143) for a Terminated, the SIGHUP's words and 129 for a HungUp,
-  the SIGUSR1's or SIGUSR2's and 128 + its number for a UserSignal, else
-  ('Interrupted', 130)."""
+  the SIGUSR1's or SIGUSR2's and 128 + its number for a UserSignal, SIGXCPU's and 152
+  for a CpuLimit, else ('Interrupted', 130)."""
   if isinstance(stop, HungUp):
     return 'Hung up (SIGHUP: its terminal closed)', 129
   if isinstance(stop, UserSignal):
     name = signal.Signals(stop.signum).name
     return f"Stopped by {name} (a scheduler's notice of a job's end?)", 128 + stop.signum
+  if isinstance(stop, CpuLimit):  # (no number: the kernel adds a second to the soft
+    # limit at each SIGXCPU, so the one read here is not the one given)
+    return ('Stopped by SIGXCPU (its CPU time reached the limit that ulimit -t sets)',
+            128 + signal.SIGXCPU)
   return ('Terminated', 143) if isinstance(stop, Terminated) else ('Interrupted', 130)
 
 
@@ -83,7 +95,7 @@ def install():
   signal.signal(signal.SIGTERM, stopped_while_starting)
   if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not nohup'd
     signal.signal(signal.SIGINT, stopped_while_starting)
-  for number in (signal.SIGHUP, *_USER):
+  for number in _DEFAULT_KILLS:
     if signal.getsignal(number) == signal.SIG_DFL:  # not nohup'd, not ignored
       signal.signal(number, stopped_while_starting)
 
@@ -118,7 +130,7 @@ def take_over(handler=stop):
   signal.signal(signal.SIGTERM, handler)
   if ctrl_c_is_ours():
     signal.signal(signal.SIGINT, handler)
-  for number in (signal.SIGHUP, *_USER):
+  for number in _DEFAULT_KILLS:
     if signal.getsignal(number) in (signal.SIG_DFL, stopped_while_starting):
       signal.signal(number, handler)
 
@@ -152,7 +164,8 @@ def _quiet_race(unraisable):
 def exception(signum):
   if signum in _USER:
     return UserSignal(signum)
-  return {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}.get(signum, Interrupted)()
+  return {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp,
+          signal.SIGXCPU: CpuLimit}.get(signum, Interrupted)()
 
 
 # A command's line when its stdout is a pipe whose reader ended (`| head`, `| less` quit):

@@ -33,7 +33,8 @@ class Exited(BaseException):
 
 # The signals that stop a command (stop_signals.SIGNALS takes them from here: the
 # runtime imports no command module); those after the first three kill it by default.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                signal.SIGXCPU)
 
 _WARNED = []  # the handlers' warning is one line for the run
 

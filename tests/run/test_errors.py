@@ -1467,3 +1467,18 @@ def test_out_of_memory_under_an_address_space_limit_names_it():
         'GiB of address space); raise it, e.g. ulimit -v unlimited, or use a smaller model (a '
         'size preset), batch_size or batch_length')
   assert base.describe(error).endswith('or a machine with more memory')  # (no limit here)
+
+
+def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir):
+  """The kernel sends SIGXCPU as the CPU time passes its soft limit (`ulimit -S -t`, a
+  batch system's): the run dumped core, exit 152 without a line, and lost what it did
+  since its last save (the hard limit's SIGKILL comes later)."""
+  ckpt = logdir / 'ckpt'
+  hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+  result = cli(logdir, *RUN_FLAGS, '--config.run.steps=100000000',
+               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CPU, (10, hard)))
+  assert result.returncode == 128 + signal.SIGXCPU, result.stderr[-3000:]
+  assert one_line(result) == (
+      'Stopped by SIGXCPU (its CPU time reached the limit that ulimit -t sets); checkpoints '
+      f'saved so far are kept, and the same command resumes from the latest in {ckpt}')
+  assert loop_step(checkpointing.inspect(str(ckpt), REPLAYS).path) >= SAVED_STEPS  # intact
