@@ -47,8 +47,7 @@ def watch(handled, delay=DELAY):
         if handled():
           return
         time.sleep(0.02)
-      named = [x for x in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-               if x in received]
+      named = [x for x in stop_signals.SIGNALS if x != signal.SIGINT and x in received]
       what = signal.Signals(named[0]).name if named else 'Ctrl-C'
       try:
         startup.say(f'{what} received: stopping once the call TensorFlow is in returns (an '

@@ -17,7 +17,7 @@ SNIPPET = r'''
 import hashlib, signal, sys, time
 from dreamerv3_tf import stop_notice
 seen = []
-signal.signal(signal.SIGINT, lambda *_: seen.append(time.monotonic()))
+signal.signal(int(sys.argv[2]), lambda *_: seen.append(time.monotonic()))
 stop_notice.watch(lambda: bool(seen), delay=0.3)
 start = time.monotonic()
 hashlib.pbkdf2_hmac('sha256', b'x', b'y', 20000)
@@ -35,15 +35,18 @@ print('handled' if seen else 'not handled', flush=True)
 '''
 
 
-@pytest.mark.parametrize('main_thread, notice', [('c_call', True), ('python', False)])
-def test_a_stop_waiting_for_a_c_call_is_acknowledged_at_once(main_thread, notice):
+@pytest.mark.parametrize('main_thread, notice, sig, name', [
+    ('c_call', True, signal.SIGINT, 'Ctrl-C'), ('python', False, signal.SIGINT, 'Ctrl-C'),
+    # (SIGXCPU, a CPU time limit's, was named 'Ctrl-C')
+    ('c_call', True, signal.SIGXCPU, 'SIGXCPU')])
+def test_a_stop_waiting_for_a_c_call_is_acknowledged_at_once(main_thread, notice, sig, name):
   # From this process: a signal a process sends itself is handled before os.kill returns.
-  proc = subprocess.Popen([sys.executable, '-c', SNIPPET, main_thread], cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  proc = subprocess.Popen([sys.executable, '-c', SNIPPET, main_thread, str(int(sig))],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     assert proc.stdout.readline() == 'ready\n', proc.stderr.read()[-3000:]
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
   finally:
     if proc.poll() is None:
@@ -53,7 +56,7 @@ def test_a_stop_waiting_for_a_c_call_is_acknowledged_at_once(main_thread, notice
   assert lines[-1] == 'handled', lines
   if notice:  # printed while the call still ran, before it returned
     assert len(lines) == 3 and lines[1] == 'returned', lines
-    assert lines[0].endswith('Ctrl-C received: stopping once the call TensorFlow is in '
+    assert lines[0].endswith(f'{name} received: stopping once the call TensorFlow is in '
                              'returns (an XLA compile or an update: up to minutes for big '
                              'models); a second one is ignored.'), lines
   else:
