@@ -1115,8 +1115,7 @@ def _check_is_directory(logdir, fs):
                       f'write {scheme.group(1)}://{rest}, or ./{logdir} for a local '
                       f"directory named '{scheme.group(1)}:'")
   if logdir.startswith('~'):  # expanduser keeps `~name` of an unknown user as it is
-    raise ConfigError(f'--logdir {logdir}: there is no user {logdir[1:].split("/")[0]!r} '
-                      'whose home ~ could name (a directory named ~... would be made here)')
+    raise ConfigError(base.unknown_home_refusal('--logdir', logdir))
   path = logdir.rstrip('/') or '/'
   while not fs.exists(path):
     if '://' not in logdir and os.path.islink(path):

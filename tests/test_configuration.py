@@ -577,7 +577,7 @@ def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
   assert result.returncode == 2, result.stderr[-3000:]
   assert result.stderr.splitlines() == [
       "Config error: --logdir ~nosuchuser_dv3/run: there is no user 'nosuchuser_dv3' whose "
-      'home ~ could name (a directory named ~... would be made here)']
+      'home ~ could name (a directory named ~... would be made here); give a full path']
   assert os.listdir(tmp_path) == []
 
 

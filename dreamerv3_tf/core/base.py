@@ -314,6 +314,21 @@ def _locale_refusal(flag, path):
           'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
 
 
+def unknown_home_refusal(flag, path):
+  """The line refusing a path of `~` or `~user` that expanduser keeps as it is (HOME
+  unset and this user not in /etc/passwd, as in a container of another UID; or an
+  unknown user), else None: a directory named '~' was made in the current directory
+  (xla_cache's default, ~/.cache/dreamerv3_tf/xla, for every run), which a later
+  `rm -rf ~` there would take for the home."""
+  path = str(path)
+  if not path.startswith('~') or not os.path.expanduser(path).startswith('~'):
+    return None
+  user = path[1:].split('/')[0]
+  fix = 'set HOME or give a full path' if not user else 'give a full path'
+  return (f'{flag} {path}: there is no user {user!r} whose home ~ could name (a directory '
+          f'named ~... would be made here); {fix}')
+
+
 def deleted_cwd_refusal(flag, path):
   """The line refusing a relative local `path` where the current directory was deleted
   (a shell left in a folder removed meanwhile), else None: it was 'Error: [Errno 2] No
@@ -336,7 +351,7 @@ def path_refusal(flag, path):
   (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
   UTF-8: an 'unexpected' UnicodeEncodeError before."""
   refusal = (line_break_in(flag, path) or _locale_refusal(flag, path)
-             or deleted_cwd_refusal(flag, path))
+             or unknown_home_refusal(flag, path) or deleted_cwd_refusal(flag, path))
   if refusal:
     return refusal
   try:

@@ -1482,3 +1482,26 @@ def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir):
       'Stopped by SIGXCPU (its CPU time reached the limit that ulimit -t sets); checkpoints '
       f'saved so far are kept, and the same command resumes from the latest in {ckpt}')
   assert loop_step(checkpointing.inspect(str(ckpt), REPLAYS).path) >= SAVED_STEPS  # intact
+
+
+def test_a_home_that_tilde_cannot_name_is_one_line(tmp_path):
+  """expanduser keeps '~' where HOME is unset and the user has no passwd entry (a
+  container of another UID), and '~user' of an unknown user: a run with a full --logdir
+  made a directory named '~' in the current directory for its XLA cache (xla_cache's
+  default is ~/.cache/dreamerv3_tf/xla), and export --out=~user/x exported into one."""
+  def command(*args):
+    return cli_zygote.run([sys.executable, '-m', *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, 'PYTHONPATH': ROOT})
+  result = command('dreamerv3_tf.main', f'--config={ROOT}/configs/dmc.py:train_eval,debug',
+                   f'--logdir={tmp_path / "run"}', *RUN_FLAGS,
+                   '--config.xla_cache=~nosuchuser_xla/cache')
+  assert result.returncode == 2
+  assert one_line(result) == (
+      "Config error: xla_cache ~nosuchuser_xla/cache: there is no user 'nosuchuser_xla' whose "
+      'home ~ could name (a directory named ~... would be made here); give a full path')
+  result = command('dreamerv3_tf.export', f'--logdir={tmp_path / "run"}',
+                   '--out=~nosuchuser_xla/export')
+  assert one_line(result) == (
+      "Error: --out ~nosuchuser_xla/export: there is no user 'nosuchuser_xla' whose home ~ "
+      'could name (a directory named ~... would be made here); give a full path')
+  assert os.listdir(tmp_path) == []
