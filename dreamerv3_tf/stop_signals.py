@@ -133,6 +133,23 @@ def take_over(handler=stop):
   for number in _DEFAULT_KILLS:
     if signal.getsignal(number) in (signal.SIG_DFL, stopped_while_starting):
       signal.signal(number, handler)
+  if signal.getsignal(signal.SIGXCPU) is handler:
+    warn_before_cpu_kill()
+
+
+# CPU seconds before a CPU time limit's SIGKILL in which SIGXCPU stops the command.
+CPU_NOTICE_SECONDS = 10
+
+
+def warn_before_cpu_kill():
+  """Where the CPU time's soft limit is its hard one (`ulimit -t N` sets both), the
+  kernel sends SIGKILL alone as it is reached: the run ended as 'Killed', without a
+  line, losing what it did since its last save. The soft limit is set
+  CPU_NOTICE_SECONDS below it, so SIGXCPU stops the command first."""
+  import resource
+  soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+  if soft == hard != resource.RLIM_INFINITY and hard > 2 * CPU_NOTICE_SECONDS:
+    resource.setrlimit(resource.RLIMIT_CPU, (hard - CPU_NOTICE_SECONDS, hard))
 
 
 def ignore():

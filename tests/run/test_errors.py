@@ -1469,14 +1469,17 @@ def test_out_of_memory_under_an_address_space_limit_names_it():
   assert base.describe(error).endswith('or a machine with more memory')  # (no limit here)
 
 
-def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir):
+@pytest.mark.parametrize('soft_only', [True, False], ids=['soft', 'both'])
+def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir, soft_only):
   """The kernel sends SIGXCPU as the CPU time passes its soft limit (`ulimit -S -t`, a
   batch system's): the run dumped core, exit 152 without a line, and lost what it did
-  since its last save (the hard limit's SIGKILL comes later)."""
+  since its last save (the hard limit's SIGKILL comes later). Where both are one
+  (`ulimit -t N`), the kernel sent SIGKILL alone: 'Killed', exit -9; now the command
+  lowers its soft limit 10 s below it."""
   ckpt = logdir / 'ckpt'
-  hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+  limit = (10, resource.getrlimit(resource.RLIMIT_CPU)[1]) if soft_only else (25, 25)
   result = cli(logdir, *RUN_FLAGS, '--config.run.steps=100000000',
-               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CPU, (10, hard)))
+               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CPU, limit))
   assert result.returncode == 128 + signal.SIGXCPU, result.stderr[-3000:]
   assert one_line(result) == (
       'Stopped by SIGXCPU (its CPU time reached the limit that ulimit -t sets); checkpoints '
