@@ -298,6 +298,13 @@ def test_env_workers_beyond_the_memory_or_processes_left_are_named(monkeypatch, 
       'fewer run.envs or run.eval_envs')
 
 
+def test_tensorflows_threads_are_measured_on_1_and_2_cpus_and_a_floor_beyond():
+  """The peak was measured (the lowest ulimit -u that ran) on 1 and 2 CPUs only; at 7 per
+  CPU a 64-CPU host would have been refused a pids.max of 400 that its run fits in."""
+  from dreamerv3_tf.envs import memory
+  assert [memory.tensorflow_peak_threads(n) for n in (1, 2, 64)] == [25, 32, 156]
+
+
 def test_a_py_envs_own_size_and_repeat_are_its_arguments_not_the_suites():
   """env.py={'size': 5} (a grid's size) was refused as 'env.py.size=5 must be (height,
   width)', and env.gym.size, which a py_ task's gymnasium env is resized to, went

@@ -171,7 +171,9 @@ def tensorflow_threads():
   TensorFlow's pools, XLA's compile, our own threads): the peak, 25 on 1 CPU and 32 on
   2, measured as the lowest `ulimit -u` that ran gym's debug config (TensorFlow sizes
   its pools by the CPUs this process may run on, as taskset sets them), less the
-  threads it has now, which process_room counted as used."""
+  threads it has now, which process_room counted as used. Beyond 2 CPUs (not measured)
+  only the two pools known to grow by one thread per CPU, inter-op and intra-op, are
+  added: a floor, so that a limit the run fits in is never refused."""
   try:
     cpus = len(os.sched_getaffinity(0))
   except (AttributeError, OSError):
@@ -181,7 +183,12 @@ def tensorflow_threads():
       now = int(next(x for x in f if x.startswith('Threads:')).split()[1])
   except (OSError, StopIteration, ValueError, IndexError):
     now = 1
-  return max(0, 18 + 7 * cpus - now)
+  return max(0, tensorflow_peak_threads(cpus) - now)
+
+
+def tensorflow_peak_threads(cpus):
+  """A run's peak number of threads on `cpus` CPUs (tensorflow_threads)."""
+  return 18 + 7 * min(cpus, 2) + 2 * max(0, cpus - 2)
 
 
 def _tasks_of(uid):
