@@ -1469,15 +1469,13 @@ def test_out_of_memory_under_an_address_space_limit_names_it():
   assert base.describe(error).endswith('or a machine with more memory')  # (no limit here)
 
 
-@pytest.mark.parametrize('soft_only', [True, False], ids=['soft', 'both'])
-def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir, soft_only):
+def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir):
   """The kernel sends SIGXCPU as the CPU time passes its soft limit (`ulimit -S -t`, a
   batch system's): the run dumped core, exit 152 without a line, and lost what it did
-  since its last save (the hard limit's SIGKILL comes later). Where both are one
-  (`ulimit -t N`), the kernel sent SIGKILL alone: 'Killed', exit -9; now the command
-  lowers its soft limit 10 s below it."""
+  since its last save (the hard limit's SIGKILL comes later). A limit of 2 CPU seconds:
+  the line is the same whether it comes as the resume starts or once it trains."""
   ckpt = logdir / 'ckpt'
-  limit = (10, resource.getrlimit(resource.RLIMIT_CPU)[1]) if soft_only else (25, 25)
+  limit = (2, resource.getrlimit(resource.RLIMIT_CPU)[1])
   result = cli(logdir, *RUN_FLAGS, '--config.run.steps=100000000',
                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CPU, limit))
   assert result.returncode == 128 + signal.SIGXCPU, result.stderr[-3000:]
@@ -1485,6 +1483,22 @@ def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir, soft_only):
       'Stopped by SIGXCPU (its CPU time reached the limit that ulimit -t sets); checkpoints '
       f'saved so far are kept, and the same command resumes from the latest in {ckpt}')
   assert loop_step(checkpointing.inspect(str(ckpt), REPLAYS).path) >= SAVED_STEPS  # intact
+
+
+@pytest.mark.parametrize('limit, after', [
+    ((25, 25), (15, 25)), ((20, 20), (20, 20)), ((5, 25), (5, 25))])
+def test_a_cpu_time_limit_without_a_notice_gets_one(limit, after):
+  """Where both limits are one (`ulimit -t N`), the kernel sent SIGKILL alone: 'Killed',
+  exit -9, no line. Taking the stop signals over lowers the soft limit 10 CPU seconds
+  below the hard one, so SIGXCPU (the test above) comes first; a limit that leaves no
+  room, or a soft one of its own, is kept. In a process of its own: the hard limit
+  cannot be raised again."""
+  code = ('import resource; from dreamerv3_tf import stop_signals; '
+          f'resource.setrlimit(resource.RLIMIT_CPU, {limit}); stop_signals.take_over(); '
+          'print(resource.getrlimit(resource.RLIMIT_CPU))')
+  result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+  assert result.stdout.strip() == str(after), result.stderr[-2000:]
 
 
 def test_a_home_that_tilde_cannot_name_is_one_line(tmp_path):
