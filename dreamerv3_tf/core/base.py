@@ -184,6 +184,14 @@ def _described(error, rerun):
               'unlimited, or use a smaller model (a size preset), batch_size or batch_length')
     return (f'Error: out of memory ({one_line(error)}); use a smaller model (a size '
             'preset), batch_size or batch_length, or a machine with more memory')
+  if isinstance(error, RuntimeError) and str(error) == "can't start new thread":
+    # Python's words when the system refuses a thread (EAGAIN): other processes used up
+    # the room a run's start found ('unexpected' before).
+    soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    limit = '' if soft == resource.RLIM_INFINITY else f' (ulimit -u {soft})'
+    return (f"Error: can't start new thread: the processes and threads this user or its "
+            f"cgroup may run are used up{limit}; end some, or raise the limit (a cgroup's "
+            'pids.max, ulimit -u)')
   if tf_errors and isinstance(error, tf_errors.OpError):
     path, cause = path_and_cause(error)
     if path and cause == FILE_TOO_LARGE:  # was 'Error: PATH; File too large' (export)

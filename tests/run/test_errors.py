@@ -1457,6 +1457,28 @@ def test_an_address_space_limit_below_tensorflows_is_one_line(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
+def test_a_thread_the_system_refuses_mid_run_names_the_limit(monkeypatch):
+  """Other processes used up the room a run's start found (ulimit -u, pids.max): Python's
+  RuntimeError reached the user as 'unexpected'. The real error, from a process of a user
+  that may start no more (not root, whom the kernel lets past ulimit -u)."""
+  code = ('import resource, threading, os\n'
+          'os.setgid(65534); os.setuid(65534)\n'
+          'resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))\n'
+          'threading.Thread(target=print).start()\n')
+  if os.geteuid() == 0:
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stderr.strip().endswith("RuntimeError: can't start new thread"), result.stderr
+  # (the limit read, not set: this process's threads must not be refused meanwhile)
+  real = resource.getrlimit
+  monkeypatch.setattr(resource, 'getrlimit', lambda which: (
+      (40, 40) if which == resource.RLIMIT_NPROC else real(which)))
+  assert base.describe(RuntimeError("can't start new thread")) == (
+      "Error: can't start new thread: the processes and threads this user or its cgroup "
+      "may run are used up (ulimit -u 40); end some, or raise the limit (a cgroup's "
+      'pids.max, ulimit -u)')
+
+
 def test_out_of_memory_under_an_address_space_limit_names_it():
   """A bigger model under a `ulimit -v` above TensorFlow's own: 'out of memory (...);
   use a smaller model ..., or a machine with more memory', where the machine had plenty."""
