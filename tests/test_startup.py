@@ -103,6 +103,7 @@ def test_the_first_line_names_the_logdir_by_its_full_path(tmp_path, monkeypatch,
     config.logdir = 'gs://bucket/run'
   startup.announce(config)
   assert ', logdir gs://bucket/run. Building envs' in capsys.readouterr().out
+  startup.claim_start()  # (no run follows here: a later one in this process counts its own)
 
 
 def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_own(capsys):
@@ -120,6 +121,29 @@ def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_ow
   second = common.StartupNotes(config)  # another run in this process: not announced
   assert second._start > first._start
   capsys.readouterr()
+
+
+def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys):
+  from configs import gym
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.run import common
+  config = configuration.finalize(gym.get_config('train_eval,debug'))
+  with config.unlocked():
+    config.run.update(steps=100_000, duration=8)
+    config.logdir = '/runs/my run'
+    config.logger.outputs = 'terminal'
+  startup.claim_start()  # (an earlier test's first line: not this run's start)
+  common.StartupNotes(config).done(50, [9.0, 10.0], 2)
+  assert re.fullmatch(
+      r'\[\d\d:\d\d:\d\d\] Done: 50 env steps and 2 updates \(run.duration=8s ended it before '
+      r'run.steps=100,000\), \S+ after the start; the last eval scored 9.5 \(mean of 2 '
+      r'episodes\)\n', capsys.readouterr().out)  # (no jsonl: nothing for plot to read)
+  with config.unlocked():
+    config.logger.outputs = 'terminal,jsonl'
+  common.StartupNotes(config).done(100_000, [], 7)
+  assert re.search(
+      r"Done: 100,000 env steps and 7 updates, \S+ after the start; its curves: python -m "
+      r"dreamerv3_tf.plot --logdirs '/runs/my run' --out curves.png\n$", capsys.readouterr().out)
 
 
 @pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_resume'])
