@@ -481,6 +481,7 @@ def test_out_that_is_a_link_to_nothing_is_named(tmp_path):
       f'--out {out} is a symlink to {tmp_path}/gone, which does not exist; remove the '
       'link or choose another --out')
 
+
 def test_overwrite_of_an_export_that_holds_a_run_is_refused(tmp_path):
   """A run started in an export's folder (--logdir=OUT by mistake): --overwrite replaced
   OUT as a whole, and the run's config.json, checkpoints and metrics went with it."""

@@ -182,10 +182,9 @@ class TerminalOutput:
     fps = scalars.get('fps/step')
     if fps is not None:
       parts.append(f'{fps:,.0f} fps')
-      if self.total_steps and fps > 0 and self._eta_ready:
-        parts.append('ETA ' + format_duration(max(0, self.total_steps - step) / fps))
-      elif self.total_steps and fps > 0:
-        parts.append('ETA once training runs')
+      if self.total_steps and fps > 0:
+        parts.append('ETA ' + (format_duration(max(0, self.total_steps - step) / fps)
+                               if self._eta_ready else 'once training runs'))
     for label in ('train', 'eval'):
       if label in self._scores:
         parts.append(f'{label} {format_number(self._scores[label])}')
