@@ -1338,18 +1338,20 @@ def test_env_workers_beyond_the_open_files_limit_are_one_line(tmp_path):
   """Each env worker holds a socket open in the run's process: run.envs=300 under
   `ulimit -n 256` stopped with 'Error: [Errno 24] Too many open files' as the
   workers started, naming neither the limit nor run.envs."""
-  limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-  result = cli(tmp_path / 'run', *run_flags(parallel=True), '--config.run.envs=60',
+  # 32 files: the fewest env workers that show both sides of the limit (each costs 0.2 s
+  # of CPU to start; the suite started 41 for this test at 64).
+  limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+  result = cli(tmp_path / 'run', *run_flags(parallel=True), '--config.run.envs=16',
                preexec_fn=limit)
   assert result.returncode == 2
   assert one_line(result) == (
-      'Config error: run.envs=60 and run.eval_envs=1 start 61 env worker processes '
+      'Config error: run.envs=16 and run.eval_envs=1 start 17 env worker processes '
       '(run.parallel=True), each holding a file open in this process, which needs about 16 '
-      'more: more than the 64 files it may have open (ulimit -n 64); raise the limit, e.g. '
+      'more: more than the 32 files it may have open (ulimit -n 32); raise the limit, e.g. '
       'ulimit -n 4096, or use fewer run.envs or run.eval_envs')
   assert not (tmp_path / 'run').exists()
-  result = cli(tmp_path / 'run', *run_flags(parallel=True), '--config.run.envs=40',
-               '--config.run.steps=100', preexec_fn=limit)  # 41 + 16 fit
+  result = cli(tmp_path / 'run', *run_flags(parallel=True), '--config.run.envs=15',
+               '--config.run.steps=100', preexec_fn=limit)  # 16 + 16 fit, at the edge
   assert result.returncode == 0, result.stderr[-3000:]
   # Any other place that runs out: the line names the limit and the fix.
   error = OSError(errno.EMFILE, os.strerror(errno.EMFILE))
