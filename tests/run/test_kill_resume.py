@@ -78,9 +78,12 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
     # The last complete checkpoint loads whole: every replay file it names exists
     # and is intact, whatever the kill interrupted.
     replays = load_replays(config, latest)
-    assert len(replays['replay_train']['reward']) > 0
-    assert len(replays['replay_train']['reward']) == min(loop_state(latest)['step'], 3000)
+    # A fresh run saves once at step 0, before its first env step: on a slow machine the
+    # first kill can come before the next save, and that checkpoint's replay is empty.
+    stored = replays['replay_train'].get('reward', ())
+    assert len(stored) == min(loop_state(latest)['step'], 3000)
     previous = latest
+  assert loop_state(previous)['step'] > 0  # the replays above were not all empty
   print(f'{interrupted} of {KILLS} kills interrupted a save')
   assert interrupted >= KILLS // 2
   # The next start removes what the interrupted saves left behind (one that has steps
