@@ -132,19 +132,28 @@ class PolicyModule(tf.Module):
         'serving_default': eval_fn}
 
   def _initial_state(self, batch_size):
+    if self._free_batch():  # -1 was 'Dimension -1 must be >= 0', naming no input
+      with tf.control_dependencies([tf.debugging.assert_non_negative(
+          batch_size, message='initial_state: batch_size must be >= 0')]):
+        batch_size = tf.identity(batch_size)
     return {name: tf.zeros(tf.concat([[batch_size], spec.shape[1:]], 0), tf.float32)
             for name, spec in self._s.state_specs.items()}
 
   def _step_eval(self, inputs):
+    inputs = self._checked(inputs)
     return self._step(inputs, True, tf.constant([self._s.salt, 0], tf.int64))
 
   def _step_train(self, inputs):
+    inputs = self._checked(inputs)
     salt = tf.constant(self._s.salt, tf.int64)
     return self._step(inputs, False, tf.stack([salt, inputs['seed']]))
 
+  def _free_batch(self):
+    """Whether the signatures leave B free (the SavedModel's); TFLite's fixed batch
+    checks its own shapes, and has no builtin for the assertions below."""
+    return self._s.state_specs['state_deter'].shape[0] is None
+
   def _step(self, inputs, greedy, seed):
-    if self._s.state_specs['state_deter'].shape[0] is None:  # TFLite checks its own
-      inputs = self._checked(inputs)
     obs = {}
     for k, space in self._s.obs_space.items():
       x = inputs[f'obs_{k}']
@@ -161,17 +170,24 @@ class PolicyModule(tf.Module):
   def _checked(self, inputs):
     """`inputs` whose shapes and batch sizes are checked, naming the input: a
     signature checks only dtypes, and an obs of another shape or batch failed deep
-    inside the encoder or RSSM ('Matrix size-incompatible: In[0]: [2,7], In[1]: [4,16]')."""
-    batch = tf.shape(inputs['state_deter'])[0]
+    inside the encoder or RSSM ('Matrix size-incompatible: In[0]: [2,7], In[1]: [4,16]').
+    Each input's shape (its rank too) is checked before its batch size: an obs given
+    without its batch axis was named as 'another batch size than state_deter'."""
+    if not self._free_batch():
+      return inputs
+    # x.shape is the signature's, batch left free; the seed's is [] ([2] failed in a
+    # tf.stack, 'Shapes of all inputs must match', naming no input).
+    shaped = {name: tf.ensure_shape(tf.identity(x, name), x.shape)
+              for name, x in inputs.items()}
+    batch = tf.shape(shaped['state_deter'])[0]
     checked = {}
-    for name, x in inputs.items():
+    for name, x in shaped.items():
       if name == 'seed':
         checked[name] = x
         continue
-      spec = x.shape  # the signature's, batch left free
       with tf.control_dependencies([tf.debugging.assert_equal(
           tf.shape(x)[0], batch, message=f'{name} has another batch size than state_deter')]):
-        checked[name] = tf.ensure_shape(tf.identity(x, name), spec)
+        checked[name] = tf.identity(x)
     return checked
 
 

@@ -218,7 +218,12 @@ def test_signatures_names_and_only_policy_weights(cartpole, loaded):
     ('obs_position', (2, 4), r'Shape of tensor obs_position \[2,4\] is not compatible with '
      r'expected shape \[\?,3\]'),
     ('obs_position', (3, 3), r'obs_position has another batch size than state_deter'),
-    ('state_stoch', (3, 4, 4), r'state_stoch has another batch size than state_deter')])
+    ('state_stoch', (3, 4, 4), r'state_stoch has another batch size than state_deter'),
+    # An obs without its batch axis was named as 'another batch size than state_deter'.
+    ('obs_position', (3,), r'Shape of tensor obs_position \[3\] is not compatible with '
+     r'expected shape \[\?,3\]'),
+    ('state_deter', (2, 16, 1), r'Shape of tensor state_deter \[2,16,1\] is not compatible'),
+    ('seed', (2,), r'Shape of tensor seed \[2\] is not compatible with expected shape \[\]')])
 def test_a_deploying_caller_is_told_which_input_has_a_wrong_shape(loaded, name, shape,
                                                                    message):
   """A signature checks only dtypes: an obs of another shape or batch failed deep in
@@ -227,9 +232,24 @@ def test_a_deploying_caller_is_told_which_input_has_a_wrong_shape(loaded, name, 
   inputs = {'obs_position': tf.zeros((2, 3)), 'obs_velocity': tf.zeros((2, 2)),
             'obs_is_first': tf.ones(2, tf.bool),
             **model.signatures['initial_state'](batch_size=tf.constant(2))}
-  model.signatures['step_eval'](**inputs)
+  # The seed is step_train's alone ([2] failed in a tf.stack: 'Shapes of all inputs
+  # must match', naming no input).
+  step = 'step_train' if name == 'seed' else 'step_eval'
+  if step == 'step_train':
+    inputs['seed'] = tf.constant(1, tf.int64)
+  model.signatures[step](**inputs)
+  wrong = tf.zeros(shape, inputs[name].dtype)
   with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-    model.signatures['step_eval'](**{**inputs, name: tf.zeros(shape)})
+    model.signatures[step](**{**inputs, name: wrong})
+
+
+def test_a_negative_batch_size_of_the_initial_state_is_named(loaded):
+  """It was 'Dimension -1 must be >= 0', naming no input."""
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='initial_state: batch_size must be >= 0'):
+    loaded.signatures['initial_state'](batch_size=tf.constant(-1))
+  state = loaded.signatures['initial_state'](batch_size=tf.constant(0))
+  assert state['state_deter'].shape == (0, 16)
 
 
 def test_step_train_samples_from_the_seed(cartpole):
