@@ -17,6 +17,8 @@ update is copied between devices.
 """
 
 import re
+import signal
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -45,8 +47,7 @@ def make_strategy(name):
         [d.name for d in tf.config.list_logical_devices('CPU')],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
   if name == 'multi_worker':
-    configuration.cluster_of_this_process()
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    return _connected(configuration.cluster_of_this_process())
   if name == 'tpu':
     try:
       resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu='local')
@@ -59,6 +60,43 @@ def make_strategy(name):
                   "(launchers/tpu_vm.sh), or use distribute='default'") from e
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f'distribute: unknown strategy {name!r}; choose one of {NAMES}')
+
+
+# The stops a user sends by hand: their default action ends the process while
+# TensorFlow waits for the cluster (see _connected).
+_STOPS_WHILE_CONNECTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _connected(tf_config):
+  """MultiWorkerMirroredStrategy() of this process, which waits until every process of
+  the cluster has started, holding the interpreter: with one not started (or a
+  TF_CONFIG naming a wrong host or port) the run hung after its 'Building the agent'
+  line, without a word, and Ctrl-C or SIGTERM did nothing (their Python handlers run
+  only between Python instructions). The wait is named first, and those signals end
+  the process at once while it lasts: nothing is written to the logdir before it."""
+  handlers = {s: signal.getsignal(s) for s in _STOPS_WHILE_CONNECTING}
+  # Not those ignored (nohup); handlers can be set from the main thread only.
+  taken = [s for s, h in handlers.items() if callable(h)
+           and threading.current_thread() is threading.main_thread()]
+  for sig in taken:  # (before the line, which promises it)
+    signal.signal(sig, signal.SIG_DFL)
+  try:
+    _, number = configuration.worker_role()
+    cluster = tf_config['cluster']
+    tasks = [f'{kind} {index} at {address}' for kind in ('chief', 'worker')
+             for index, address in enumerate(cluster.get(kind) or [])]
+    others = [task for i, task in enumerate(tasks) if i != number]
+    if others:
+      from dreamerv3_tf import startup
+      shown = ', '.join(others[:4]) + (f' and {len(others) - 4} more' if len(others) > 4 else '')
+      startup.say(f'Waiting for the other process(es) of the multi_worker run ({shown}) to '
+                  'start with the same command and their own TF_CONFIG task (launchers/'
+                  'multi_worker.sh); Ctrl-C or SIGTERM ends this one at once, nothing '
+                  'written yet.')
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  finally:
+    for sig in taken:
+      signal.signal(sig, handlers[sig])
 
 
 def worker_address(number, tf_config=None):

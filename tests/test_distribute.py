@@ -305,3 +305,46 @@ def test_non_chief_workers_write_only_their_logs(monkeypatch, tmp_path):
   assert common.worker(config) == (False, 1, f'{tmp_path}/workers/1')
   config.distribute = 'default'
   assert common.worker(config) == (True, 0, str(tmp_path))
+
+
+def test_a_multi_worker_run_waiting_for_another_process_says_so_and_stops(tmp_path):
+  """The other process of its cluster never started (or TF_CONFIG named a wrong host or
+  port): the run hung after 'Building the agent', without a word, and SIGTERM did
+  nothing: TensorFlow holds the interpreter while it waits for the cluster, so no Python
+  signal handler runs. Now the wait is named, and a stop ends it at once."""
+  import queue
+  import signal
+  import threading
+  import cli_zygote
+  from dreamerv3_tf import distribute
+  tf_config = distribute.local_cluster(2)[0]
+  other = distribute.worker_address(1, tf_config)
+  logdir = tmp_path / 'run'
+  proc = cli_zygote.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
+       '--config.distribute=multi_worker', '--config.logger.outputs=jsonl'],
+      cwd=ROOT, env={**os.environ, 'TF_CONFIG': tf_config}, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+  lines = queue.Queue()
+  threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+  seen = []
+  try:
+    while not (seen and seen[-1].startswith('[') and 'Waiting for the other' in seen[-1]):
+      try:  # the old code printed 'Building the agent' as its last line, then nothing
+        seen.append(lines.get(timeout=60))
+      except queue.Empty:
+        pytest.fail(f'no line names the wait; the lines were {seen}')
+    proc.send_signal(signal.SIGTERM)
+    try:
+      proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+      pytest.fail('SIGTERM did not end the run waiting for its cluster')
+  finally:
+    proc.kill()
+  assert seen[-1].split('] ', 1)[1] == (
+      f'Waiting for the other process(es) of the multi_worker run (worker 1 at {other}) to '
+      'start with the same command and their own TF_CONFIG task (launchers/multi_worker.sh); '
+      'Ctrl-C or SIGTERM ends this one at once, nothing written yet.\n')
+  assert proc.returncode == -signal.SIGTERM, proc.stderr.read()[-3000:]
+  assert not logdir.exists()
