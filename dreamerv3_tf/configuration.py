@@ -435,6 +435,23 @@ def finalize(config):
   _check(eval_size >= report_len,
          f'eval replay capacity {eval_size} (replay.size x eval_fraction) '
          f'is shorter than one report sequence ({report_len} steps)')
+  # The replay keeps the last replay.size steps of all its envs, which step in turn, and
+  # a sequence takes consecutive steps of one env: replay.size=50 with run.envs=8 and
+  # 9-step sequences trained 0 updates to the run's end, without a word.
+  need = c.run.envs * (train_len - 1) + 1
+  _check(c.script == 'eval_only' or c.replay.size >= need,  # (it keeps no replay)
+         f'replay.size={c.replay.size} is too small for run.envs={c.run.envs}: the replay '
+         f'keeps about {c.replay.size // c.run.envs} steps of each env, and a sequence '
+         f'takes {train_len} of one env (batch_length {c.batch_length} + replay_context '
+         f'{c.replay_context}), so the run would never train; give replay.size >= {need} '
+         'or fewer run.envs')
+  need = c.run.eval_envs * (report_len - 1) + 1
+  _check(c.script != 'train_eval' or eval_size >= need,
+         f'eval replay capacity {eval_size} (replay.size x eval_fraction) is too small for '
+         f'run.eval_envs={c.run.eval_envs}: it keeps about {eval_size // c.run.eval_envs} '
+         f'steps of each eval env, and a report sequence takes {report_len} of one env '
+         f'(report_length {c.report_length} + replay_context {c.replay_context}), so no '
+         f'eval report would ever run; give a capacity >= {need} or fewer run.eval_envs')
   # A chunk is allocated whole at a worker's first step: 1e12 steps failed there, after
   # the logdir was written ("Cannot allocate memory", or an 'unexpected' OverflowError).
   _check(1 <= c.replay.chunksize <= c.replay.size,

@@ -68,6 +68,53 @@ def test_eval_replay_is_a_tenth_of_train():
   assert 'eval_size' not in c.replay  # derived where the replay is made, never set
 
 
+@pytest.mark.parametrize('script', ['train_eval', 'train'])
+def test_a_replay_too_small_for_its_envs_is_named(script):
+  """The replay keeps the last replay.size steps of all envs, which step in turn, and a
+  sequence takes consecutive steps of one env: replay.size=64 with run.envs=8 and
+  9-step sequences trained 0 updates to the run's end, and an eval replay of 20 steps
+  with 5 eval envs ran no eval report, both without a word (run through the CLI)."""
+  c = dmc.get_config(f'{script},debug')  # batch_length 8, report_length 4, context 1
+  c.run.envs, c.replay.size = 8, 64
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      'replay.size=64 is too small for run.envs=8: the replay keeps about 8 steps of each '
+      'env, and a sequence takes 9 of one env (batch_length 8 + replay_context 1), so the '
+      'run would never train; give replay.size >= 65 or fewer run.envs')):
+    configuration.finalize(c)
+  c.replay.size = 65  # the least that holds one sequence (core/replay.py; checked there)
+  configuration.finalize(c)
+  c = dmc.get_config('eval_only,debug')  # it keeps no replay
+  c.run.envs, c.replay.size = 8, 64
+  configuration.finalize(c)
+  c = dmc.get_config(f'{script},debug')
+  c.run.eval_envs, c.replay.size = 5, 200
+  if script == 'train':  # no eval envs, no eval replay
+    configuration.finalize(c)
+    return
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      'eval replay capacity 20 (replay.size x eval_fraction) is too small for '
+      'run.eval_envs=5: it keeps about 4 steps of each eval env, and a report sequence '
+      'takes 5 of one env (report_length 4 + replay_context 1), so no eval report would '
+      'ever run; give a capacity >= 21 or fewer run.eval_envs')):
+    configuration.finalize(c)
+  c.replay.size = 210
+  configuration.finalize(c)
+
+
+def test_the_least_replay_for_its_envs_holds_a_sequence():
+  """The bound above is the replay's own: one step fewer holds no sequence."""
+  import numpy as np
+  from dreamerv3_tf.core import replay
+  for envs, length in ((8, 9), (5, 5), (2, 3)):
+    least = envs * (length - 1) + 1
+    for capacity, held in ((least, True), (least - 1, False)):
+      r = replay.Replay(length, capacity, chunksize=64)
+      for t in range(4 * length):
+        for worker in range(envs):  # in turn, as the driver steps them
+          r.add({'x': np.zeros(2, np.float32), 'is_first': np.bool_(t == 0)}, worker)
+      assert bool(r.items) == held, (envs, length, capacity)
+
+
 def test_impossible_combinations_are_named():
   c = dmc.get_config('debug')
   c.replay.size = 10
