@@ -48,6 +48,7 @@ from dreamerv3_tf import official_flags
 from dreamerv3_tf import startup
 from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import cpuinfo
 
 # ml_collections loads a config file with importlib's deprecated load_module(): under
 # PYTHONWARNINGS=error (or -W error) its warning was 'Config error: the load_module()
@@ -514,8 +515,14 @@ def use_xla_cache(directory):
     return
   if 'tensorflow' in sys.modules:
     return  # too late to take effect; never the case when run as main
-  directory = os.path.expanduser(directory)
+  given = os.path.expanduser(directory)
+  # XLA loads a program compiled for CPU features this CPU lacks with a hidden error
+  # line only ('Target machine feature +avx512f is not supported on the host machine',
+  # under tools/cpuid_mask.c): on an AVX2-only CPU sharing a home directory with an
+  # AVX-512 one (a cluster's nodes), such a program ends the run with SIGILL, no line.
+  directory = os.path.join(given, cpuinfo.kind_key())
   try:
+    os.makedirs(given, exist_ok=True)  # (named first: a file of that name)
     os.makedirs(directory, exist_ok=True)
     # XLA writes it only after the first compile, and then failed with the name of
     # a temporary file: try a write now (a read-only place, a full disk, ...).
@@ -523,7 +530,7 @@ def use_xla_cache(directory):
   except OSError as e:  # a file of that name, no permission, ...
     from dreamerv3_tf import configuration
     raise configuration.ConfigError(
-        f'xla_cache={directory} cannot be a directory of compiled programs '
+        f'xla_cache={given} cannot be a directory of compiled programs '
         f"({base.one_line(e, cause_only=True)}); pass another, or '' for none") from e
   if any(x.isspace() for x in directory):
     # TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '/tmp/my cache' went to

@@ -6,6 +6,7 @@ caps our code by flags alone, which the other tests' capped runs cover.
 """
 
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -50,6 +51,23 @@ def test_no_library_of_the_command_or_its_children_sees_avx512(tmp_path):
   assert 'as_avx2.sh' not in proc.stderr  # the mask loaded: no line about flags alone
   built = os.listdir(tmp_path / 'cache' / 'dreamerv3_tf')
   assert len(built) == 1 and built[0].startswith('cpuid_mask-'), built
+
+
+@needs_mask
+def test_main_keeps_the_xla_programs_of_each_cpu_kind_apart(tmp_path):
+  """main's XLA cache holds a folder per CPU kind (cpuinfo.kind_key): XLA loaded AVX-512
+  programs under the mask with a hidden error line only ('Target machine feature
+  +avx512f is not supported on the host machine'), which on a real AVX2-only CPU would
+  end the run with SIGILL."""
+  code = 'from dreamerv3_tf.core import cpuinfo; print(cpuinfo.kind_key())'
+  capped = as_avx2(code, tmp_path, cwd=ROOT)
+  plain = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+  assert capped.returncode == plain.returncode == 0, capped.stderr + plain.stderr
+  capped, plain = capped.stdout.strip(), plain.stdout.strip()
+  assert capped.startswith(f'{platform.machine()}-avx2-'), capped
+  if 'avx512f' in open('/proc/cpuinfo').read().split():
+    assert plain.startswith(f'{platform.machine()}-avx512-'), plain
 
 
 @needs_mask

@@ -12,6 +12,7 @@ from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import cpuinfo
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -917,8 +918,23 @@ def test_xla_cache_with_a_space_in_its_path_is_quoted(tmp_path, monkeypatch):
   monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
   main.use_xla_cache(str(tmp_path / 'my cache'))
   assert os.environ['TF_XLA_FLAGS'] == (
-      f'--tf_xla_persistent_cache_directory="{tmp_path}/my cache"')
+      f'--tf_xla_persistent_cache_directory="{tmp_path}/my cache/{cpuinfo.kind_key()}"')
   assert os.listdir(tmp_path) == ['my cache']
+
+
+def test_xla_cache_keeps_a_folder_per_cpu_kind(tmp_path, monkeypatch):
+  """XLA loads a program compiled for CPU features this CPU lacks with a hidden error
+  line only (tools/cpuid_mask.c showed it): an AVX2-only node sharing its home with an
+  AVX-512 one loaded AVX-512 programs from ~/.cache/dreamerv3_tf/xla, which ends a
+  run with SIGILL there. tests/test_as_avx2.py checks that the kinds' folders differ."""
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  main.use_xla_cache(str(tmp_path / 'xla'))
+  kind = cpuinfo.kind_key()
+  assert os.environ['TF_XLA_FLAGS'] == (
+      f'--tf_xla_persistent_cache_directory={tmp_path}/xla/{kind}')
+  assert os.listdir(tmp_path / 'xla') == [kind]
 
 
 def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileged):

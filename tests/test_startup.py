@@ -12,6 +12,7 @@ import pytest
 from dreamerv3_tf import allocator
 from dreamerv3_tf import startup
 from dreamerv3_tf import tfimport
+from dreamerv3_tf.core import cpuinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Any line TensorFlow, absl, CUDA or XLA print by themselves on a CPU machine.
@@ -69,7 +70,7 @@ def two_starts(tmp_path_factory):
   for envs, steps in zip(ENVS, STEPS):
     lines, stderr = run_main(tmp / 'run', f'--config.xla_cache={cache}',
                              f'--config.run.envs={envs}', steps=steps)
-    starts.append((lines, stderr, len(os.listdir(cache))))
+    starts.append((lines, stderr, len(os.listdir(cache / cpuinfo.kind_key()))))
   return starts
 
 

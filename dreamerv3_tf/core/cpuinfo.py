@@ -4,7 +4,9 @@ Speed and even some kernel results depend on it (README: tools/as_avx2.sh), so
 benchmarks print `describe()` with every figure.
 """
 
+import hashlib
 import os
+import platform
 import re
 
 
@@ -64,3 +66,28 @@ def describe(info=None, environ=None):
   if capped:
     line += f', capped to {capped} (tools/as_avx2.sh)'
   return line
+
+
+def features():
+  """The CPU features code of this process may use, as the CPUID instruction tells them
+  (numpy's detection, which tools/cpuid_mask.c caps as it caps XLA's), sorted; the
+  kernel's /proc/cpuinfo flags where numpy tells none."""
+  found = None
+  for module in ('numpy._core._multiarray_umath', 'numpy.core._multiarray_umath'):
+    try:
+      found = __import__(module, fromlist=['__cpu_features__']).__cpu_features__
+      break
+    except (ImportError, AttributeError):
+      continue
+  if found:
+    return sorted(name for name, on in found.items() if on)
+  return sorted(_field(_cpuinfo(), 'flags').split())
+
+
+def kind_key():
+  """A folder name for what is compiled for this CPU kind, e.g. 'x86_64-avx512-3f2a9c10d4':
+  the machine, the widest vector ISA, and a digest of every feature."""
+  names = features()
+  widest = isa(x.lower() for x in names).lower().replace('-', '')
+  digest = hashlib.sha256(' '.join(names).encode()).hexdigest()[:10]
+  return f'{platform.machine() or "cpu"}-{widest}-{digest}'

@@ -35,6 +35,7 @@ from dreamerv3_tf import factories
 from dreamerv3_tf import main
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import cpuinfo
 from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
@@ -165,6 +166,8 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
            f'--config.xla_cache={cache}']
   result = cli(tmp_path / 'fill', *flags, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
+  assert os.listdir(cache) == [cpuinfo.kind_key()]  # a folder per CPU kind
+  cache = cache / cpuinfo.kind_key()  # (named so in the lines below)
   entries = sorted(cache.iterdir())
   assert entries
   # A cache that cannot take a program (a full disk, here a file size limit between
@@ -175,6 +178,7 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   full = tmp_path / 'full'
   line = one_line(cli(tmp_path / 'limited', *flags[:-1], f'--config.xla_cache={full}', env=env,
                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))))
+  full = full / cpuinfo.kind_key()
   assert re.match(
       f'Error: the XLA cache {full} cannot store a compiled program \\({full}/\\S+\\.tmp; '
       "File too large\\); give it room and write access, or run with --config.xla_cache='' "
