@@ -93,7 +93,17 @@ def _connected(tf_config):
                   'start with the same command and their own TF_CONFIG task (launchers/'
                   'multi_worker.sh); Ctrl-C or SIGTERM ends this one at once, nothing '
                   'written yet.')
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    try:
+      return tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.OpError as e:
+      if 'Could not start gRPC server' not in str(e):
+        raise
+      # It was 'Error: Could not start gRPC server', naming neither address nor cause.
+      raise configuration.ConfigError(
+          f"this process's address in TF_CONFIG, {tasks[number]}, cannot be listened on: "
+          'another process holds that port (a worker of an earlier run still running?), '
+          "or the host is not this machine's; free the port or give another "
+          '(launchers/multi_worker.sh)') from None
   finally:
     for sig in taken:
       signal.signal(sig, handlers[sig])

@@ -348,3 +348,31 @@ def test_a_multi_worker_run_waiting_for_another_process_says_so_and_stops(tmp_pa
       'Ctrl-C or SIGTERM ends this one at once, nothing written yet.\n')
   assert proc.returncode == -signal.SIGTERM, proc.stderr.read()[-3000:]
   assert not logdir.exists()
+
+
+def test_a_multi_worker_address_this_process_cannot_listen_on_is_named(tmp_path):
+  """Its TF_CONFIG task's port held by another process (a worker of an earlier run still
+  running): the run stopped with 'Error: Could not start gRPC server', naming neither."""
+  import json
+  import socket
+  import cli_zygote
+  with socket.socket() as held:
+    held.bind(('127.0.0.1', 0))
+    held.listen()
+    address = f'127.0.0.1:{held.getsockname()[1]}'
+    tf_config = json.dumps({'cluster': {'worker': [address, '127.0.0.1:1']},
+                            'task': {'type': 'worker', 'index': 0}})
+    logdir = tmp_path / 'run'
+    result = cli_zygote.run(
+        [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+         f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
+         '--config.distribute=multi_worker', '--config.logger.outputs=jsonl'],
+        cwd=ROOT, env={**os.environ, 'TF_CONFIG': tf_config}, capture_output=True, text=True,
+        timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"Config error: this process's address in TF_CONFIG, worker 0 at {address}, cannot be "
+      'listened on: another process holds that port (a worker of an earlier run still '
+      "running?), or the host is not this machine's; free the port or give another "
+      '(launchers/multi_worker.sh)')
+  assert not logdir.exists()
