@@ -379,8 +379,13 @@ def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
       continue
     if not _damage(path, replay_names):
       verb = 'resume from' if flag == RESUME_FLAG else 'use'
+      # Only replay files lost (ckpt/replay_train deleted for room): the first save,
+      # ckpt-1, holds no replay file and so stayed 'intact', and this named it alone:
+      # the untrained agent of step 0, beside the trained one of the damaged latest.
+      agent = _agent_hint([damaged], replay_names) if damaged and flag == RESUME_FLAG else ''
       return (f'; to {verb} the newest intact checkpoint, {os.path.basename(path)}, '
-              f'rerun with {flag}={shlex.quote(path)}')
+              f'rerun with {flag}={shlex.quote(path)}'
+              f'{f"; or start again with a new --logdir{agent}" if agent else ""}')
   return ('; no earlier checkpoint is intact: start again with a new --logdir'
           f'{_agent_hint(candidates, replay_names)}')
 

@@ -229,9 +229,14 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
     inspect(tmp_path)
   message = str(error.value)
   assert message.startswith(f'The latest checkpoint {latest} is damaged (')
-  assert message.endswith(
-      f'; to resume from the newest intact checkpoint, ckpt-2, rerun with '
-      f'--config.run.resume_from={paths[-2]}')
+  rollback = (f'; to resume from the newest intact checkpoint, ckpt-2, rerun with '
+              f'--config.run.resume_from={paths[-2]}')
+  if 'replay' in damage:  # its own files are whole: its agent is named too
+    assert message.endswith(
+        f'{rollback}; or start again with a new --logdir, from the agent of {latest} (its '
+        f'own files are whole) with --config.run.from_checkpoint={latest}')
+  else:
+    assert message.endswith(rollback)
   assert '\n' not in message
   plan = inspect(tmp_path, resume_from=paths[-2])  # what the flag does
   assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
@@ -251,10 +256,13 @@ def test_a_named_pipe_among_the_latest_checkpoints_files_is_damage_not_a_wait(tm
   errors = [in_child(lambda: inspect(tmp_path), path)]
   name = os.path.relpath(path, tmp_path) if file == 'replay' else os.path.basename(path)
   what = f'replay file {name} is corrupt (it is' if file == 'replay' else f'{name} is'
+  agent = (f'; or start again with a new --logdir, from the agent of {latest} (its own '
+           f'files are whole) with --config.run.from_checkpoint={latest}')
   assert errors == [
       f'The latest checkpoint {latest} is damaged ({what} a named pipe'
       + (')' if file == 'replay' else '') + '); to resume from the newest intact '
-      f'checkpoint, ckpt-2, rerun with --config.run.resume_from={paths[-2]}']
+      f'checkpoint, ckpt-2, rerun with --config.run.resume_from={paths[-2]}'
+      + (agent if file == 'replay' else '')]
   if file != 'replay':  # named itself: export --checkpoint, run.from_checkpoint=PREFIX
     assert in_child(lambda: checkpointing.check_readable(latest), path) == (
         f'Checkpoint {latest} cannot be read: {name} is a named pipe')
@@ -316,6 +324,27 @@ def test_a_replay_lost_in_every_checkpoint_names_the_agent_that_is_not(tmp_path)
     inspect(tmp_path)
 
 
+def test_a_replay_lost_after_an_empty_first_save_names_the_trained_agent(tmp_path):
+  """A run's first save holds no replay file (step 0): with ckpt/replay_train deleted
+  for room, it stayed 'intact', and the line named only it, the untrained agent, to
+  resume from; the trained agent of the latest was whole."""
+  replay = make_replay()
+  ckpt = checkpointing.Checkpoint(str(tmp_path), keep=3, replays={'replay_train': replay},
+                                  step=tf.Variable(0, dtype=tf.int64))
+  paths = [ckpt.save()]  # as a run's first save, before any step
+  for i in range(2):
+    fill(replay, 40, start=40 * i)
+    paths.append(ckpt.save())
+  shutil.rmtree(tmp_path / 'replay_train')
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  assert str(error.value).endswith(
+      f'; to resume from the newest intact checkpoint, ckpt-1, rerun with '
+      f'--config.run.resume_from={paths[0]}; or start again with a new --logdir, from the '
+      f'agent of {paths[-1]} (its own files are whole) with '
+      f'--config.run.from_checkpoint={paths[-1]}')
+
+
 def test_a_replay_file_that_only_the_load_finds_wrong_says_how_to_go_on(tmp_path):
   # Another chunk's file under its name (two copies of a run merged): whole, so only
   # the load finds it; its hint named an earlier checkpoint naming the same file, or
@@ -331,7 +360,8 @@ def test_a_replay_file_that_only_the_load_finds_wrong_says_how_to_go_on(tmp_path
       'without it')
   os.rename(files[0], files[0] + '.bad')  # what it says; then the hint leads on
   with pytest.raises(checkpointing.CheckpointError, match=re.escape(
-      f'resume_from={paths[-2]}') + '$'):
+      f'resume_from={paths[-2]}; or start again with a new --logdir, from the agent of '
+      f'{paths[-1]}')):
     inspect(tmp_path)
   assert inspect(tmp_path, resume_from=paths[-2]).path == paths[-2]
 
