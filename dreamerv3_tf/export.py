@@ -213,6 +213,13 @@ def export(agent, out, overwrite=False, tflite=False):
     if tflite:
       write_tflite(agent, os.path.join(tmp, TFLITE_FILE))
     old = None
+    if not overwrite and tf.io.gfile.isdir(out) and tf.io.gfile.listdir(out):
+      # Made by another process since check_out, e.g. two exports to one --out at
+      # once: it was replaced without a word, as if --overwrite were given.
+      raise ExportError(
+          f'{out} was written by another process while this export ran (two exports to '
+          'one --out at once?); it is left as it is: pass another --out, or --overwrite '
+          'to replace it')
     if tf.io.gfile.exists(out):  # --overwrite: kept aside until the new one is in place
       old = f'{out}.old-{os.getpid()}'
       tf.io.gfile.rename(out, old)

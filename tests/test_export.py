@@ -745,6 +745,31 @@ def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, 
   assert os.listdir(tmp_path) == ['out']
 
 
+def test_an_out_another_export_wrote_meanwhile_is_kept(tmp_path, monkeypatch):
+  """Two exports to one --out at once (a script's loop with &, of two checkpoints): both
+  found it free, and the later one replaced the first's export without --overwrite,
+  each saying 'Exported ... to OUT'."""
+  out = tmp_path / 'out'
+
+  def save(module, path, signatures):  # the other export finishes meanwhile
+    out.mkdir()
+    (out / 'saved_model.pb').write_text('other')
+    os.makedirs(path)
+    with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
+      f.write('this')
+
+  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
+      signatures=lambda: {}))
+  monkeypatch.setattr(tf.saved_model, 'save', save)
+  with pytest.raises(export.ExportError, match=re.escape(
+      f'{out} was written by another process while this export ran (two exports to one '
+      '--out at once?); it is left as it is: pass another --out, or --overwrite to replace '
+      'it')):
+    export.export(types.SimpleNamespace(act_space={}), str(out))
+  assert (out / 'saved_model.pb').read_text() == 'other'
+  assert os.listdir(tmp_path) == ['out']  # its own temporary removed
+
+
 def test_overwrite_of_an_out_that_is_a_link_replaces_the_link_only(tmp_path, monkeypatch):
   """--out a symlink to an export, --overwrite: the removal of the old one followed the
   link and emptied the directory it names, then stopped with '--out.old-<pid>; Not a
