@@ -188,7 +188,15 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
       clocks_[k].load(v)  # a loaded clock counts as triggered: no redundant save
     for k, v in state['drivers'].items():
       if k in drivers and me.chief:  # the saved envs are the chief's own
-        drivers[k].load(v)
+        # Of another number of envs (a runtime key) it restores nothing: every env
+        # starts anew, and a resume of run.deterministic=True was not exact, silently.
+        if not drivers[k].load(v) and config.run.deterministic:
+          key = 'run.envs' if k == 'train' else 'run.eval_envs'
+          print(f"Warning: run.deterministic=True, but the checkpoint holds the state of "
+                f"{len(v['envs'])} {k} envs and {key}={drivers[k].length}: each env "
+                f"starts a new episode, so this resume is not exact (give "
+                f"--config.{key}={len(v['envs'])} to resume exactly)",
+                file=sys.stderr, flush=True)
 
   loop = checkpointing.JSONState(get_loop, set_loop)
   ckpt = checkpointing.Checkpoint(

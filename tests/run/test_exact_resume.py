@@ -105,3 +105,23 @@ def test_killed_and_resumed_run_ends_like_a_straight_run(tmp_path):
     for key in replays_a[name]:
       np.testing.assert_array_equal(replays_a[name][key], replays_b[name][key],
                                     err_msg=f'{name} {key}')
+
+
+def test_a_deterministic_resume_with_another_number_of_envs_says_it_is_not_exact(
+    tmp_path, capsys):
+  """run.envs is a runtime key: the checkpoint's driver state of 2 envs restored nothing
+  into 3 (every env started anew), and the exact resume that run.deterministic=True
+  promises was not, without a word."""
+  from dreamerv3_tf.run import train_eval
+  from run_helpers import make_run_config
+  run = dict(deterministic=True, clock='steps', save_every=20)
+  train_eval.train_eval(make_run_config(tmp_path, random_agent=True, steps=40, **run))
+  capsys.readouterr()
+  train_eval.train_eval(make_run_config(tmp_path, random_agent=True, steps=60, **run))
+  assert 'Warning' not in capsys.readouterr().err  # the same envs: exact, quiet
+  train_eval.train_eval(make_run_config(tmp_path, random_agent=True, steps=80, envs=3,
+                                        **run))
+  assert capsys.readouterr().err.splitlines() == [
+      'Warning: run.deterministic=True, but the checkpoint holds the state of 2 train envs '
+      'and run.envs=3: each env starts a new episode, so this resume is not exact (give '
+      '--config.run.envs=2 to resume exactly)']
