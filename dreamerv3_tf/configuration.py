@@ -777,6 +777,26 @@ def look_hung_warnings(config):
   return [x for x in lines if x]
 
 
+# Keys a script never reads (script -> {key: what it reads instead}): set on the
+# command line, they changed nothing without a word.
+_UNREAD = {
+    'eval_only': {
+        'run.eval_eps': 'it plays run.steps env steps and scores every episode that ends in '
+                        'them; give --config.run.steps to set how long it evaluates',
+        'run.envs': 'its envs are run.eval_envs'},
+}
+
+
+def unread_keys_warnings(config, given):
+  """-> a warning line for each key of `given` (those the command line set) that
+  config.script never reads: eval_only with --config.run.eval_eps=5 evaluated
+  run.steps env steps (29 episodes of CartPole in 300), and run.envs=8 one env."""
+  unread = _UNREAD.get(config.script, {})
+  return [f'Warning: {key}={config[key.split(".")[0]][key.split(".")[1]]} is not read by '
+          f'script={config.script}: {instead}' for key, instead in unread.items()
+          if key in given]
+
+
 def _fits(config, key, layers):
   """Whether a stack of `layers` layers (config key `key`) may fit in memory when
   trained: one that cannot is a config error of the memory check (its warning came as a

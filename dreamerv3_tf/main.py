@@ -373,7 +373,10 @@ def main(argv):
   memory_watch.watch(lambda: _kept(config))
   try:
     configuration.finalize(config)
-    for warning in configuration.look_hung_warnings(config):
+    given = {x.split('=', 1)[0][len('--config.'):] for x in sys.argv[1:]
+             if x.startswith('--config.')}
+    for warning in [*configuration.look_hung_warnings(config),
+                    *configuration.unread_keys_warnings(config, given)]:
       print(warning, file=sys.stderr, flush=True)
     configuration.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads

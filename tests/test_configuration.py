@@ -1801,3 +1801,22 @@ def test_evaluation_and_training_do_not_share_a_logdir(tmp_path):
     configuration.check_logdir(train, str(tmp_path / 'eval'), allow_other=True)
   # A training run may switch between train and train_eval.
   configuration.save(configuration.finalize(dmc.get_config('train,debug')), str(tmp_path / 'run'))
+
+
+def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
+  """eval_only plays run.steps env steps with run.eval_envs envs: --config.run.eval_eps=2
+  evaluated 29 episodes of CartPole in 300 steps, and --config.run.envs=8 one env, without
+  a word. (A missing checkpoint stops it before TensorFlow loads.)"""
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:eval_only,debug',
+       f'--logdir={tmp_path}/eval', f'--config.run.from_checkpoint={tmp_path}/nosuch',
+       '--config.run.eval_eps=2', '--config.run.envs', '8', '--config.run.steps=300'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines()[:2] == [
+      'Warning: run.eval_eps=2 is not read by script=eval_only: it plays run.steps env steps '
+      'and scores every episode that ends in them; give --config.run.steps to set how long it '
+      'evaluates',
+      'Warning: run.envs=8 is not read by script=eval_only: its envs are run.eval_envs']
+  c = configuration.finalize(dmc.get_config('train_eval,debug'))  # read there: quiet
+  assert configuration.unread_keys_warnings(c, {'run.eval_eps', 'run.envs'}) == []
