@@ -1215,12 +1215,7 @@ def _check_not_above_runs(logdir):
   ~/logdir, its files among the runs' folders, instead of resuming one."""
   if not os.path.isdir(logdir) or os.path.exists(os.path.join(logdir, 'config.json')):
     return
-  try:
-    names = sorted(os.listdir(logdir))
-  except OSError:  # unreadable: the writability checks name it
-    return
-  runs = [x for x in names if x != 'workers'  # (a multi_worker run's other workers)
-          and os.path.isfile(os.path.join(logdir, x, 'config.json'))]
+  runs = base.runs_in(logdir)  # (unreadable: the writability checks name it)
   if runs:
     shown = ', '.join(runs[:3]) + (', ...' if len(runs) > 3 else '')
     raise ConfigError(

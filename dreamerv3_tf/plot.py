@@ -34,6 +34,7 @@ import dataclasses  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import shlex  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -115,6 +116,13 @@ def load_run(logdir, label=None):
                        f'pass {parent}')
     if not os.path.isdir(logdir):  # was asked 'is this a run directory?'
       raise ValueError(f'{logdir} is a file, not a run directory')
+    runs = base.runs_in(logdir, ('config.json', 'config.yaml'))
+    if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
+      shown = ' '.join(shlex.quote(os.path.join(logdir, x)) for x in runs[:3])
+      raise ValueError(
+          f'{logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} and is none '
+          f'itself: pass the runs to plot, e.g. --logdirs {shown}'
+          f'{" ..." if len(runs) > 3 else ""}')
     raise ValueError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '
         f'is this a run directory?')

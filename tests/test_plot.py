@@ -389,6 +389,12 @@ def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, caps
   (tmp_path / 'notes.txt').write_text('x')  # was asked 'is this a run directory?'
   assert plot.main(['--logdirs', str(tmp_path / 'notes.txt'), '--table', '1000']) == 1
   assert capsys.readouterr().err == f'Error: {tmp_path}/notes.txt is a file, not a run directory\n'
+  # The folder of them all (~/logdir): was asked 'is this a run directory?' too.
+  other = make_logdir(tmp_path, 1)
+  assert plot.main(['--logdirs', str(tmp_path), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (
+      f'Error: {tmp_path} holds 2 runs and is none itself: pass the runs to plot, e.g. '
+      f'--logdirs {logdir} {other}\n')
 
 
 def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypatch):

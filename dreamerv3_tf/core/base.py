@@ -462,6 +462,17 @@ def same_dir(a, b):
   return os.path.realpath(a) == os.path.realpath(b)
 
 
+def runs_in(directory, marks=('config.json',)):
+  """Names of the folders of local `directory` that are runs (hold one of `marks`),
+  sorted; a multi_worker run's `workers` folder is none. [] if it cannot be read."""
+  try:
+    names = sorted(os.listdir(directory))
+  except OSError:
+    return []
+  return [x for x in names if x != 'workers' and any(
+      os.path.isfile(os.path.join(directory, x, mark)) for mark in marks)]
+
+
 def image_stages_problem(height, width, mults):
   """Why the agent's image encoder and decoder of `mults` (one 2x stage each) cannot
   take height x width images, or None. Checked by the config before TensorFlow loads
