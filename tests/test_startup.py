@@ -126,6 +126,23 @@ def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_ow
   capsys.readouterr()
 
 
+@pytest.mark.parametrize('outputs', ['terminal,jsonl', 'jsonl', ''])
+def test_the_first_update_line_promises_progress_lines_only_where_they_come(capsys, outputs):
+  # logger.outputs='' or 'jsonl' print no progress line, and the line said every 5 s.
+  from configs import gym
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.run import common
+  config = configuration.finalize(gym.get_config('train_eval,debug'))
+  with config.unlocked():
+    config.logger.outputs = outputs
+  startup.claim_start()  # (an earlier test's first line: not this run's start)
+  common.StartupNotes(config).trained()
+  then = ('Progress lines every 5s (run.log_every).' if 'terminal' in outputs else
+          'No progress lines: logger.outputs has no terminal.')
+  assert re.fullmatch(rf'\[\d\d:\d\d:\d\d\] First update done \d+ s after the start; training. '
+                      rf'{re.escape(then)}\n', capsys.readouterr().out)
+
+
 def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys):
   from configs import gym
   from dreamerv3_tf import configuration

@@ -239,9 +239,12 @@ class StartupNotes:
     self._trained = True
     run = self._config.run
     unit = 's' if run.clock == 'seconds' else ' env steps'
-    startup.say(
-        f'First update done {time.time() - self._start:.0f} s after the start; training. '
-        f'Progress lines every {run.log_every:g}{unit} (run.log_every).')
+    if 'terminal' in self._config.logger.outputs.split(','):
+      then = f'Progress lines every {run.log_every:g}{unit} (run.log_every).'
+    else:  # (it promised progress lines, and none came)
+      then = 'No progress lines: logger.outputs has no terminal.'
+    startup.say(f'First update done {time.time() - self._start:.0f} s after the start; '
+                f'training. {then}')
 class Worker(NamedTuple):
   """This process's part in a run.
 
