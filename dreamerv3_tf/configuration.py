@@ -791,10 +791,13 @@ def unread_keys_warnings(config, given):
   """-> a warning line for each key of `given` (those the command line set) that
   config.script never reads: eval_only with --config.run.eval_eps=5 evaluated
   run.steps env steps (29 episodes of CartPole in 300), and run.envs=8 one env."""
-  unread = _UNREAD.get(config.script, {})
-  return [f'Warning: {key}={config[key.split(".")[0]][key.split(".")[1]]} is not read by '
-          f'script={config.script}: {instead}' for key, instead in unread.items()
-          if key in given]
+  lines = []
+  for key, instead in _UNREAD.get(config.script, {}).items():
+    section, name = key.split('.')
+    if key in given:
+      lines.append(f'Warning: {key}={config[section][name]} is not read by '
+                   f'script={config.script}: {instead}')
+  return lines
 
 
 def _fits(config, key, layers):

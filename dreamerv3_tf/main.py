@@ -87,7 +87,7 @@ def _parse_flags(argv):
     _usage_error(f'--config={configs[0]!r} names no config file; give one and its '
                  'presets, e.g. --config=configs/dmc.py:train_eval,debug')
   path = configs[0].split(':', 1)[0] if configs else ''
-  overrides = [x.split('=', 1)[0] for x in argv[1:] if x.startswith('--config.')]
+  overrides = _overrides(argv)
   if not configs and overrides:  # absl: "Unknown command line flag 'config.task'"
     _usage_error(f'{overrides[0]} sets a key of a config file, and no --config names one; '
                  'give it first, e.g. --config=configs/dmc.py:train_eval')
@@ -261,6 +261,12 @@ def _presets_refusal(text, path, argv):
   return f'{line}; drop them: --config={path}'
 
 
+def _overrides(argv):
+  """The --config.KEY flags of `argv` ('--config.run.envs' of '--config.run.envs=8' or
+  '--config.run.envs 8'), in order."""
+  return [x.split('=', 1)[0] for x in argv[1:] if x.startswith('--config.')]
+
+
 def _config_values(argv):
   """The values of every --config flag in `argv` ('--config=X' or '--config X')."""
   return [x[len('--config='):] if x.startswith('--config=') else next_arg
@@ -373,8 +379,7 @@ def main(argv):
   memory_watch.watch(lambda: _kept(config))
   try:
     configuration.finalize(config)
-    given = {x.split('=', 1)[0][len('--config.'):] for x in sys.argv[1:]
-             if x.startswith('--config.')}
+    given = {x[len('--config.'):] for x in _overrides(sys.argv)}
     for warning in [*configuration.look_hung_warnings(config),
                     *configuration.unread_keys_warnings(config, given)]:
       print(warning, file=sys.stderr, flush=True)
