@@ -124,6 +124,18 @@ def stopping():
   return bool(_STOPPED)
 
 
+def raise_again():
+  """Raises the stop's exception again once one came (core/driver asks at every step).
+
+  The code a stop lands in may drop what `stop` raised: Python prints and drops an
+  exception of a weakref's callback (importlib's module locks have one), and C code
+  may turn it into an error (TensorFlow's nest: a SystemError) that code above catches.
+  The run then trained on with every further stop ignored: SIGXCPU's test hung for
+  300 s in CI."""
+  if _STOPPED:
+    raise exception(_STOPPED[0])
+
+
 def take_over(handler=stop):
   """Once the command runs: `handler` (`stop`, or one that ends by calling it) takes
   SIGTERM (`kill`, `timeout`, schedulers: as Ctrl-C) and Ctrl-C."""
@@ -154,28 +166,52 @@ def warn_before_cpu_kill():
 
 def ignore():
   """Stops are ignored from now on: one is under way, or the work is done."""
-  global _replaced_hook
+  global _replaced_hook, _replaced_excepthook
   if sys.unraisablehook is not _quiet_race:
     _replaced_hook, sys.unraisablehook = sys.unraisablehook, _quiet_race
+  if sys.excepthook is not _quiet_stop:
+    _replaced_excepthook, sys.excepthook = sys.excepthook, _quiet_stop
   for number in SIGNALS:
     signal.signal(number, signal.SIG_IGN)
 
 
 _replaced_hook = None  # the unraisable hook `ignore` replaced
+_replaced_excepthook = None  # and the exception hook
+
+
+def behind_stop(error):
+  """Whether `error` is the exception `stop` raised, or was raised while handling it
+  or from it (a C extension that made a SystemError of it)."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, Signalled):
+      return True
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return False
 
 
 def _quiet_race(unraisable):
-  """Drops Python's report of a stop signal that was already pending when `ignore` ran.
+  """Drops Python's report of a stop that could not be raised where it landed.
 
   Two kinds that come during one C call (SIGTERM, then Ctrl-C during an XLA compile)
   are both pending when Python looks: it runs the lower number's handler first, and
   then found the other with its handler gone ('OSError: Signal 15 ignored due to race
   condition' and a traceback on stderr, after the stop's one line). Ignoring it is
-  what `ignore` asked for."""
+  what `ignore` asked for. A stop that landed in a weakref's callback (importlib's
+  module locks have one) is printed and dropped there ('Exception ignored in:' and its
+  traceback); `raise_again` raises it at the run's next step."""
   error = unraisable.exc_value
   race = {f'Signal {int(n)} ignored due to race condition' for n in SIGNALS}
-  if not (type(error) is OSError and str(error) in race):
+  if not (type(error) is OSError and str(error) in race) and not behind_stop(error):
     _replaced_hook(unraisable)
+
+
+def _quiet_stop(kind, error, trace):
+  """sys.excepthook once a stop came: C code that prints the error a Python call of its
+  raised (PyErr_Print) printed the stop's traceback there; the command's line says it."""
+  if not behind_stop(error):
+    _replaced_excepthook(kind, error, trace)
 
 
 def exception(signum):

@@ -72,3 +72,35 @@ def test_two_kinds_of_stop_signal_at_once_are_one_stop_without_a_traceback():
   # One stop: Python runs pending handlers by signal number, so its word may be the
   # later signal's (SIGINT < SIGTERM).
   assert result.stdout.splitlines() in (['Interrupted'], ['Terminated'])
+
+
+# A stop that C code turned into a SystemError and printed through sys.excepthook
+# (PyErr_Print), as TensorFlow's nest did with a SIGXCPU; then an error of its own.
+PRINTED_BY_C = """
+import signal, sys
+from dreamerv3_tf import stop_signals
+stop_signals.take_over()
+try:
+  signal.raise_signal(signal.SIGXCPU)
+except KeyboardInterrupt as stop:
+  try:
+    raise SystemError('returned a result with an exception set')
+  except SystemError as error:
+    sys.excepthook(type(error), error, error.__traceback__)
+  try:
+    stop_signals.raise_again()
+  except stop_signals.CpuLimit:
+    print('raised again')
+  error = ValueError('not a stop')
+  sys.excepthook(type(error), error, None)
+"""
+
+
+def test_a_stop_printed_where_it_landed_is_not_printed_and_is_raised_again():
+  """A stop's exception swallowed where it landed (a weakref's callback, C code that
+  prints it) printed its traceback beside the stop's line; the run raises it again
+  (core/driver, tests/run/test_errors.py) and prints only what it did not come from."""
+  result = subprocess.run([sys.executable, '-c', PRINTED_BY_C], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, 'PYTHONPATH': ROOT})
+  assert result.stdout == 'raised again\n', result.stderr[-3000:]
+  assert result.stderr == 'ValueError: not a stop\n'

@@ -198,6 +198,7 @@ class Driver:
       raise RuntimeError('Driver is closed.')
     step, episode = 0, 0
     while step < steps or episode < episodes:
+      exit_guard.raise_stop()  # one that code it landed in swallowed
       step, episode = self._step(policy, step, episode)
     return step, episode
 

@@ -91,3 +91,11 @@ def stopping():
   closes then gets a short time (core/driver)."""
   stops = sys.modules.get('dreamerv3_tf.stop_signals')  # looked up, never imported here
   return bool(stops and stops.stopping())
+
+
+def raise_stop():
+  """Raises again a stop signal's exception that the code it landed in swallowed
+  (stop_signals.raise_again); nothing if no stop came."""
+  stops = sys.modules.get('dreamerv3_tf.stop_signals')
+  if stops:
+    stops.raise_again()

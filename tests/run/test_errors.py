@@ -1276,6 +1276,7 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
   # Or nothing in the chain says so (pybind11 drops the KeyboardInterrupt itself and says
   # "error_already_set: ... REPLACED BY KeyboardInterrupt"): the signal's arrival does.
   handlers = {s: signal.getsignal(s) for s in main._STOP_SIGNALS}
+  hooks = sys.excepthook, sys.unraisablehook  # which the stop replaces
   try:
     with pytest.raises(stop_signals.Terminated):
       main._on_signal(signal.SIGTERM, None)
@@ -1284,9 +1285,10 @@ def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
     assert all(signal.getsignal(s) == signal.SIG_IGN for s in main._STOP_SIGNALS)
   finally:  # this process's, and its later children's (ignoring is inherited)
     main._SIGNALS.clear()
-    stop_signals._STOPPED.clear()  # a later driver here closes its envs unhurried
+    stop_signals._STOPPED.clear()  # a later driver here steps and closes its envs
     for number, handler in handlers.items():
       signal.signal(number, handler)
+    sys.excepthook, sys.unraisablehook = hooks
   assert main._signalled() is None
 
 
@@ -1510,6 +1512,47 @@ def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir):
       'Stopped by SIGXCPU (its CPU time reached the limit that ulimit -t sets); checkpoints '
       f'saved so far are kept, and the same command resumes from the latest in {ckpt}')
   assert loop_step(checkpointing.inspect(str(ckpt), REPLAYS).path) >= SAVED_STEPS  # intact
+
+
+# An env whose step, once, lets a SIGTERM land in a weakref's callback: Python prints an
+# exception raised there and drops it, as it did a SIGXCPU that landed in importlib's
+# module-lock callback (CI: the CPU time limit's test above hung for 300 s).
+STOP_IN_WEAKREF_CALLBACK = '''
+import os, signal, time, weakref
+from dreamerv3_tf.envs import dummy
+
+_DONE = []
+
+class Env(dummy.Dummy):
+  def step(self, action):
+    if not _DONE and self._count == 20:
+      _DONE.append(True)
+      thing = type('Thing', (), {})()
+      def callback(ref):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # its handler runs here, and raises into the callback
+      ref = weakref.ref(thing, callback)
+      del thing
+    return super().step(action)
+
+def make(seed=None):
+  return Env('disc_vec', length=30, seed=seed)
+'''
+
+
+def test_a_stop_that_lands_where_python_drops_exceptions_still_stops(logdir, tmp_path):
+  """A stop's exception that the code it landed in swallowed (a weakref's callback,
+  C code that prints an error and goes on) left the run training with every further
+  stop ignored: SIGXCPU's test hung until killed. The run's next step raises it again."""
+  (tmp_path / 'weakstop.py').write_text(STOP_IN_WEAKREF_CALLBACK)
+  result = cli(logdir, *run_flags('py_weakstop:make'), f'--config.run.steps={SAVED_STEPS * 5}',
+               '--config.run.allow_other_config=True',
+               env={**os.environ, 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  assert result.returncode == 143, result.stderr[-3000:]
+  assert one_line(result) == (
+      'Terminated; checkpoints saved so far are kept, and the same command resumes from the '
+      f'latest in {logdir / "ckpt"}')
+  assert loop_step(checkpointing.inspect(str(logdir / 'ckpt'), REPLAYS).path) >= SAVED_STEPS
 
 
 @pytest.mark.parametrize('limit, after', [
