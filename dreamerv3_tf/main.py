@@ -479,13 +479,7 @@ def interrupt_behind(error):
   A signal can land inside a C extension that turns it into another exception
   (SystemError "returned a result with an exception set") or in a `finally` whose
   cleanup then fails: the user still stopped the run."""
-  seen = set()
-  while error is not None and id(error) not in seen:
-    if isinstance(error, KeyboardInterrupt):
-      return error
-    seen.add(id(error))
-    error = error.__cause__ or error.__context__
-  return None
+  return stop_signals.behind(error, KeyboardInterrupt)
 
 
 # The signals that stopped this run, in the order they came.

@@ -179,16 +179,16 @@ _replaced_hook = None  # the unraisable hook `ignore` replaced
 _replaced_excepthook = None  # and the exception hook
 
 
-def behind_stop(error):
-  """Whether `error` is the exception `stop` raised, or was raised while handling it
-  or from it (a C extension that made a SystemError of it)."""
+def behind(error, kind=Signalled):
+  """The exception of `kind` (default: one `stop` raised) that `error` is, or was raised
+  while handling or from (a C extension that made a SystemError of it), else None."""
   seen = set()
   while error is not None and id(error) not in seen:
-    if isinstance(error, Signalled):
-      return True
+    if isinstance(error, kind):
+      return error
     seen.add(id(error))
     error = error.__cause__ or error.__context__
-  return False
+  return None
 
 
 def _quiet_race(unraisable):
@@ -203,14 +203,14 @@ def _quiet_race(unraisable):
   traceback); `raise_again` raises it at the run's next step."""
   error = unraisable.exc_value
   race = {f'Signal {int(n)} ignored due to race condition' for n in SIGNALS}
-  if not (type(error) is OSError and str(error) in race) and not behind_stop(error):
+  if not (type(error) is OSError and str(error) in race) and behind(error) is None:
     _replaced_hook(unraisable)
 
 
 def _quiet_stop(kind, error, trace):
   """sys.excepthook once a stop came: C code that prints the error a Python call of its
   raised (PyErr_Print) printed the stop's traceback there; the command's line says it."""
-  if not behind_stop(error):
+  if behind(error) is None:
     _replaced_excepthook(kind, error, trace)
 
 
