@@ -28,13 +28,17 @@ import signal
 import threading
 import time
 
+from dreamerv3_tf.core import exit_guard
+
 NICE = 10     # added to the calling thread's nice value (at most 19)
 BUSY = 0.2    # CPU seconds by which a thread started during the call is a compile helper
 POLL = 0.02   # seconds between looks at the process's threads
 RELEASE = 0.1  # seconds between calls of `release` while the call runs
 
 _TASKS = '/proc/self/task'
-_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+# All of a command's stop signals: SIGXCPU, once left out, interrupted the caller's wait,
+# and the process exited with the compile running on its thread (an abort, exit -6).
+_STOPS = exit_guard.STOP_SIGNALS
 
 
 def supported():

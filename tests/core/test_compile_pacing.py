@@ -104,15 +104,20 @@ def test_without_proc_the_call_runs_on_the_caller(monkeypatch):
   assert compile_pacing.run(threading.get_native_id) == threading.get_native_id()
 
 
-def test_a_stop_during_the_call_is_handled_when_it_returns():
-  # In a process of its own: the handler of a main thread, and a real SIGINT.
-  code = textwrap.dedent('''
+@pytest.mark.parametrize('name', ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGXCPU'])
+def test_a_stop_during_the_call_is_handled_when_it_returns(name):
+  """Every stop signal (exit_guard.STOP_SIGNALS): SIGXCPU was left out, so it
+  interrupted the caller's wait and the run exited with the compile still running on
+  its thread, which then aborted the process ('FATAL: exception not rethrown', exit
+  -6) after the stop's line. In a process of its own: a main thread's handler, and a
+  real signal."""
+  code = textwrap.dedent(f'''
       import os, signal, sys, time
       from dreamerv3_tf.core import compile_pacing
       events = []
-      signal.signal(signal.SIGINT, lambda *_: events.append('handler'))
+      signal.signal(signal.{name}, lambda *_: events.append('handler'))
       def call():
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.{name})
         time.sleep(0.3)
         events.append('returned')
         return 7
