@@ -274,9 +274,7 @@ def _inside_export(path):
     except Exception:  # noqa: BLE001 - only a hint: the error it adds to says enough
       found = False
     if found:
-      return (f' (it is inside the SavedModel export {parent}, which eval_only takes '
-              f'whole: --config.run.from_checkpoint={parent}; training and export need '
-              "a run's checkpoint, RUN/ckpt)")
+      return base.inside_export(parent)
   return ''
 
 

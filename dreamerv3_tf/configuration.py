@@ -946,6 +946,9 @@ def check_from_checkpoint(config):
   official = base.official_run(given)
   if official:  # it was 'a directory that holds no checkpoint', or 'No checkpoint found'
     raise ConfigError(base.official_run_line(f'run.from_checkpoint={given}', official))
+  not_one = _file_not_a_checkpoint(given)
+  if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
+    raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')
   path = base.missing_checkpoint(given)
   empty = not path and _holds_no_checkpoint(given)
   if not (path or empty):
@@ -957,6 +960,20 @@ def check_from_checkpoint(config):
   raise ConfigError(
       f'run.from_checkpoint={config.run.from_checkpoint}: {found}; name a checkpoint '
       f"prefix such as RUN/ckpt/ckpt-3, {what}or a run's ckpt directory")
+
+
+def _file_not_a_checkpoint(path):
+  """For a local file that is no checkpoint prefix (its .index does not exist), the
+  hint that ends its line ' (...)', else ''. As export's --checkpoint says it."""
+  path = os.path.expanduser(path)
+  if not path or '://' in path or not os.path.isfile(path) or os.path.exists(path + '.index'):
+    return ''
+  for parent in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+    if parent and os.path.isfile(os.path.join(parent, 'saved_model.pb')):
+      return base.inside_export(parent)  # saved_model.pb, variables/variables.index, ...
+  if path.endswith('.index'):
+    return f' (name its prefix, --config.run.from_checkpoint={path[:-len(".index")]})'
+  return f' ({base.NOT_A_PREFIX})'
 
 
 def _holds_no_checkpoint(path):

@@ -410,6 +410,15 @@ def official_run_line(what, run):
 # TensorFlow loads (export_checks) and the load's own (checkpoint.py) say it alike.
 NOT_A_PREFIX = ('name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .index, or a '
                 'directory of checkpoints')
+
+
+def inside_export(export):
+  """The hint for a path inside SavedModel `export`: eval_only takes the export whole."""
+  return (f' (it is inside the SavedModel export {export}, which eval_only takes whole: '
+          f"--config.run.from_checkpoint={export}; training and export need a run's "
+          'checkpoint, RUN/ckpt)')
+
+
 A_SAVED_MODEL = ("a SavedModel, an export: it holds the policy for eval_only, not the "
                  "agent's weights and optimizer; name the run's ckpt directory")
 

@@ -329,6 +329,37 @@ def test_a_from_checkpoint_that_does_not_exist_is_one_line_before_tensorflow(scr
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('script', ['eval_only', 'train'])
+@pytest.mark.parametrize('given, hint', [
+    ('run0/config.json', 'name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .index, '
+     'or a directory of checkpoints'),
+    ('run0/ckpt/ckpt-3.index', 'name its prefix, --config.run.from_checkpoint='
+     '{tmp}/run0/ckpt/ckpt-3'),
+    ('exp/saved_model.pb', 'it is inside the SavedModel export {tmp}/exp, which eval_only '
+     "takes whole: --config.run.from_checkpoint={tmp}/exp; training and export need a run's "
+     'checkpoint, RUN/ckpt')])
+def test_a_from_checkpoint_that_is_a_file_is_one_line_before_tensorflow(
+    script, given, hint, tmp_path):
+  """A file that is no checkpoint prefix was 'Error: ... is a file, not a checkpoint',
+  exit code 1, once TensorFlow had loaded, where one that does not exist is a config
+  value (2); file names tell it, as export's --checkpoint does."""
+  for name in ('run0/config.json', 'run0/ckpt/ckpt-3.index', 'exp/saved_model.pb'):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(b'')  # only their names are read
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  result = cli_zygote.run(
+      main_cmd(tmp_path / 'run', f'--config.script={script}', '--config.task=dummy_disc_vec',
+               f'--config.run.from_checkpoint={tmp_path}/{given}',
+               f'--config.random_agent={script == "eval_only"}'),
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]  # a config value
+  assert result.stderr.splitlines() == [
+      f'Config error: run.from_checkpoint={tmp_path}/{given} is a file, not a checkpoint '
+      f'({hint.format(tmp=tmp_path)})']
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
 @pytest.mark.parametrize('logdir, resume_from, message', [
     ('run', '{tmp}/elsewhere/ckpt-1', 'run.resume_from={tmp}/elsewhere/ckpt-1 is not a '
      'checkpoint of this run (expected {tmp}/run/ckpt/ckpt-<N>); run.from_checkpoint starts '
