@@ -22,6 +22,7 @@ from tensorflow.python.training import checkpoint_state_pb2
 from google.protobuf import text_format
 
 from dreamerv3_tf.checkpoint_errors import CheckpointError  # noqa: F401 (re-exported)
+from dreamerv3_tf.checkpoint_errors import ResumeFromError
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import chunks as chunklib
 from dreamerv3_tf.core.files import special_file
@@ -217,18 +218,18 @@ def _plan_resume_from(directory, replay_names, resume_from):
   # local logdir); these lines are for a direct call.
   path = base.resume_path(directory, resume_from, GFILES.join)
   if path is None:
-    raise CheckpointError(
+    raise ResumeFromError(
         f'run.resume_from={resume_from} is not a checkpoint of this run (expected '
         f'{GFILES.join(directory, "ckpt-<N>")}); run.from_checkpoint starts a new run '
         "from another run's agent")
   if not known:
-    raise CheckpointError(
+    raise ResumeFromError(
         f'run.resume_from={resume_from}: this run has no checkpoints in {directory} yet; '
         'drop run.resume_from to start it')
   newer = [p for p in known if _number(p) > _number(path)]
   intact = [p for p in newer if not _damage(p, replay_names)]
   if intact:
-    raise CheckpointError(
+    raise ResumeFromError(
         f'run.resume_from={path} is older than the intact checkpoint {intact[-1]}; '
         'drop run.resume_from to resume from the latest checkpoint')
   reason = _damage(path, replay_names)

@@ -487,6 +487,21 @@ def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir
   assert loop_step(tf.train.latest_checkpoint(str(ckpt))) >= 400
 
 
+def test_a_resume_from_older_than_the_intact_latest_is_a_config_error(logdir):
+  """It was 'Error: ...', exit code 1, where the other run.resume_from values that name
+  no checkpoint to resume are config errors (2): the checkpoint is fine, the value not."""
+  ckpt = logdir / 'ckpt'
+  first, *_, latest = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths
+  before = snapshot(logdir)
+  result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400',
+               f'--config.run.resume_from={first}')
+  assert one_line(result) == (
+      f'Config error: run.resume_from={first} is older than the intact checkpoint {latest}; '
+      'drop run.resume_from to resume from the latest checkpoint')
+  assert result.returncode == 2
+  assert snapshot(logdir) == before
+
+
 def test_resume_with_another_number_of_envs_starts_new_episodes(logdir):
   """run.envs and run.eval_envs may change on a resume: the saved per-env state
   (pending actions, policy carry) is for the old count, so every env starts afresh."""
