@@ -44,17 +44,30 @@ def say(message):
 
 
 def log_level(verbose=False):
-  """Sets TF_CPP_MIN_LOG_LEVEL unless the user did (or asked for verbose output).
+  """Sets TF_CPP_MIN_LOG_LEVEL unless the user set a level (or asked for verbose output).
 
   -> the level in force: lines of lower severity are hidden (0 INFO ... 3 FATAL).
   Must run before TensorFlow is imported: it reads the variable once.
   """
-  if LEVEL_ENV not in os.environ and not verbose:
+  given = os.environ.get(LEVEL_ENV)
+  if not verbose and not _is_level(given):
+    # TensorFlow reads a level it cannot parse as 0 and showed every line: 'abc' or
+    # one set empty (unset in a shell) is taken as unset.
+    if (given or '').strip():
+      print(f"Warning: {LEVEL_ENV}={given!r} is no level (0 shows TensorFlow's own log "
+            'lines, 1 hides its INFO lines, 2 its warnings too, 3 its errors too); they '
+            'stay hidden, as when it is unset (--verbose shows them)', file=sys.stderr,
+            flush=True)
     os.environ[LEVEL_ENV] = str(QUIET_LEVEL)
   try:
     return int(os.environ.get(LEVEL_ENV, '0'))
   except ValueError:
-    return 0  # TensorFlow reads an unparsable level as 0 too
+    return 0  # TensorFlow reads an unparsable level as 0 too (--verbose)
+
+
+def _is_level(value):
+  """Whether TF_CPP_MIN_LOG_LEVEL `value` is a number (TensorFlow's levels are 0-3)."""
+  return value is not None and re.fullmatch(r'\s*[+-]?\d+\s*', value) is not None
 
 
 def is_hidden(line, level):

@@ -221,3 +221,18 @@ def test_verbose_or_a_users_level_shows_tensorflows_lines(tmp_path, how):
     want = (f"{'jemalloc' if 'jemalloc' in name else 'tcmalloc'} (" if name
             else "glibc's malloc")
     assert len(found) == 1 and f'malloc: {want}' in found[0], (found, lines[:4])
+
+
+@pytest.mark.parametrize('value, warned', [('abc', True), ('', False)])
+def test_a_users_level_that_is_no_number_keeps_tensorflow_quiet(tmp_path, value, warned):
+  """TensorFlow reads a TF_CPP_MIN_LOG_LEVEL it cannot parse as 0: 'abc' (or one set
+  empty, as unset in a shell) let its INFO and cuInit lines through, without a word."""
+  env = user_env(**{startup.LEVEL_ENV: value})
+  lines, stderr = run_main(tmp_path / 'run', '--config.random_agent=True', env=env)
+  assert FIRST.match(lines[0][1])
+  noise = [x for x in stderr.splitlines() if NOISE.search(x)]
+  assert not noise, noise
+  line = (f"Warning: {startup.LEVEL_ENV}='abc' is no level (0 shows TensorFlow's own log "
+          'lines, 1 hides its INFO lines, 2 its warnings too, 3 its errors too); they stay '
+          'hidden, as when it is unset (--verbose shows them)')
+  assert stderr.splitlines() == ([line] if warned else []), stderr[-2000:]
