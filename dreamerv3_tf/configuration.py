@@ -949,6 +949,10 @@ def check_from_checkpoint(config):
   not_one = _file_not_a_checkpoint(given)
   if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
     raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')
+  if _checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
+    inner = os.path.join(given, 'ckpt')
+    raise ConfigError(f"run.from_checkpoint={given} is a run's logdir, and its checkpoints "
+                      f'are in {inner}: did you mean --config.run.from_checkpoint={inner}?')
   path = base.missing_checkpoint(given)
   empty = not path and _holds_no_checkpoint(given)
   if not (path or empty):
@@ -974,6 +978,27 @@ def _file_not_a_checkpoint(path):
   if path.endswith('.index'):
     return f' (name its prefix, --config.run.from_checkpoint={path[:-len(".index")]})'
   return f' ({base.NOT_A_PREFIX})'
+
+
+def _checkpoints_below(path):
+  """Whether local `path` is a directory that holds no checkpoint itself but a ckpt/
+  that does (a run's logdir given for its ckpt directory)."""
+  path = os.path.expanduser(path)
+  if not path or '://' in path or not os.path.isdir(path):
+    return False
+  ckpt = os.path.join(path, 'ckpt')
+  try:
+    return (not _holds_a_checkpoint(path) and os.path.isdir(ckpt)
+            and _holds_a_checkpoint(ckpt))
+  except OSError:  # unreadable: the checkpoint read names it
+    return False
+
+
+def _holds_a_checkpoint(directory):
+  """Whether `directory` holds what a checkpoint read takes (state file, *.index) or an
+  export (saved_model.pb)."""
+  return any(n in ('checkpoint', 'saved_model.pb') or n.endswith('.index')
+             for n in os.listdir(directory))
 
 
 def _holds_no_checkpoint(path):

@@ -360,6 +360,30 @@ def test_a_from_checkpoint_that_is_a_file_is_one_line_before_tensorflow(
   assert sorted(str(p) for p in tmp_path.rglob('*')) == before
 
 
+@pytest.mark.parametrize('script', ['eval_only', 'train'])
+def test_a_from_checkpoint_of_a_runs_logdir_names_its_ckpt_before_tensorflow(script, tmp_path):
+  """--config.run.from_checkpoint=RUN (not RUN/ckpt): 'Error: No checkpoint found in RUN
+  (did you mean ...?)', exit code 1, once TensorFlow had loaded, where a directory that
+  holds no checkpoint is a config value (2) before it."""
+  ckpt = tmp_path / 'run0' / 'ckpt'
+  ckpt.mkdir(parents=True)
+  for name in ('checkpoint', 'ckpt-3.index', 'ckpt-3.data-00000-of-00001'):
+    (ckpt / name).write_bytes(b'')  # only their names are read
+  (tmp_path / 'run0' / 'config.json').write_text('{}')
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  result = cli_zygote.run(
+      main_cmd(tmp_path / 'run', f'--config.script={script}', '--config.task=dummy_disc_vec',
+               f'--config.run.from_checkpoint={tmp_path}/run0',
+               f'--config.random_agent={script == "eval_only"}'),
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]  # a config value
+  assert result.stderr.splitlines() == [
+      f"Config error: run.from_checkpoint={tmp_path}/run0 is a run's logdir, and its "
+      f'checkpoints are in {ckpt}: did you mean --config.run.from_checkpoint={ckpt}?']
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
 @pytest.mark.parametrize('logdir, resume_from, message', [
     ('run', '{tmp}/elsewhere/ckpt-1', 'run.resume_from={tmp}/elsewhere/ckpt-1 is not a '
      'checkpoint of this run (expected {tmp}/run/ckpt/ckpt-<N>); run.from_checkpoint starts '
