@@ -934,6 +934,21 @@ def has_checkpoints(logdir, fs=None):
   return fs.isdir(ckpt) and any(x.endswith('.index') for x in fs.listdir(ckpt))
 
 
+NOTHING_TO_EVALUATE = (
+    'script=eval_only evaluates the checkpoint that run.from_checkpoint names, and none is '
+    "given: pass --config.run.from_checkpoint=PATH (a checkpoint, a run's ckpt directory or "
+    'a SavedModel export), or --config.random_agent=True for the score of a random policy')
+
+
+def nothing_to_evaluate(config):
+  """Whether eval_only has no policy to load: no run.from_checkpoint, no random agent,
+  and no local LOGDIR/ckpt (a logdir of a training run, which holds one, is refused;
+  a remote one's read names its own errors)."""
+  if config.script != 'eval_only' or config.run.from_checkpoint or config.random_agent:
+    return False
+  return '://' not in config.logdir and not os.path.isdir(os.path.join(config.logdir, 'ckpt'))
+
+
 def check_from_checkpoint(config):
   """ConfigError unless a local run.from_checkpoint exists. Reads only; before
   TensorFlow loads (it was 'Checkpoint X is missing', exit code 1, after it).
@@ -943,6 +958,8 @@ def check_from_checkpoint(config):
   given = str(config.run.from_checkpoint or '')
   if config.script != 'eval_only' and has_checkpoints(config.logdir):
     return  # a resume: it loads its own checkpoint
+  if nothing_to_evaluate(config):  # it was 'Error: No checkpoint found', exit code 1, after it
+    raise ConfigError(NOTHING_TO_EVALUATE)
   official = base.official_run(given)
   if official:  # it was 'a directory that holds no checkpoint', or 'No checkpoint found'
     raise ConfigError(base.official_run_line(f'run.from_checkpoint={given}', official))

@@ -10,7 +10,6 @@ signature is the policy, and no agent is built). Episode stats go to `epstats/`.
 """
 
 import contextlib
-import os
 import sys
 
 from dreamerv3_tf import checkpoint as checkpointing
@@ -74,11 +73,9 @@ def load_policy(config, obs_space, act_space):
     # checkpoint found in LOGDIR/ckpt: pass --config.run.from_checkpoint=PATH ...'.
     print('Evaluating a random policy (random_agent=True): no checkpoint to load.')
     return factories.make_agent(config, obs_space, act_space)
+  if configuration.nothing_to_evaluate(config):  # (main refuses it before TensorFlow)
+    raise configuration.ConfigError(configuration.NOTHING_TO_EVALUATE)
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
-  if not config.run.from_checkpoint and not os.path.isdir(source) and '://' not in source:
-    raise checkpointing.CheckpointError(
-        f'No checkpoint found in {source}: pass --config.run.from_checkpoint=PATH (a '
-        "checkpoint, a run's ckpt directory or a SavedModel), or a --logdir that has one")
   if _is_saved_model(source):
     if config.random_agent:  # the export was evaluated, silently: a checkpoint is refused
       raise checkpointing.CheckpointError(

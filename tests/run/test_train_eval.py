@@ -384,6 +384,23 @@ def test_a_from_checkpoint_of_a_runs_logdir_names_its_ckpt_before_tensorflow(scr
   assert sorted(str(p) for p in tmp_path.rglob('*')) == before
 
 
+def test_eval_only_without_a_checkpoint_to_evaluate_is_one_line_before_tensorflow(tmp_path):
+  """No run.from_checkpoint and no LOGDIR/ckpt: 'Error: No checkpoint found in
+  LOGDIR/ckpt: pass ... or a --logdir that has one', exit code 1, once TensorFlow had
+  loaded; a --logdir with a training run's checkpoints is refused for eval_only."""
+  result = cli_zygote.run(
+      main_cmd(tmp_path / 'run', '--config.script=eval_only', '--config.task=dummy_disc_vec',
+               '--config.random_agent=False'),
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]  # a config value
+  assert result.stderr.splitlines() == [
+      'Config error: script=eval_only evaluates the checkpoint that run.from_checkpoint '
+      "names, and none is given: pass --config.run.from_checkpoint=PATH (a checkpoint, a run's "
+      'ckpt directory or a SavedModel export), or --config.random_agent=True for the score '
+      'of a random policy']
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert os.listdir(tmp_path) == []
+
 @pytest.mark.parametrize('logdir, resume_from, message', [
     ('run', '{tmp}/elsewhere/ckpt-1', 'run.resume_from={tmp}/elsewhere/ckpt-1 is not a '
      'checkpoint of this run (expected {tmp}/run/ckpt/ckpt-<N>); run.from_checkpoint starts '
