@@ -421,7 +421,10 @@ class SavedPolicy:
         raise ValueError(f'policy obs: missing key {key!r}; got {sorted(obs)}')
       spec = self.specs[f'obs_{key}']
       inputs[f'obs_{key}'] = tf.constant(np.asarray(obs[key], spec.dtype.as_numpy_dtype))
-    inputs.update({k: tf.constant(v) for k, v in carry.items()})
+    # float64 rows (np.zeros for a reset) failed in the signature, named by position
+    # ('input #3(zero-based) was expected to be a float tensor'); Agent.policy converts.
+    inputs.update({k: tf.constant(np.asarray(v, self.specs[k].dtype.as_numpy_dtype))
+                   if k in self.specs else tf.constant(v) for k, v in carry.items()})
     if mode == 'train':
       inputs['seed'] = tf.constant(self._seed)
       self._seed += 1

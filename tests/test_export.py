@@ -252,6 +252,25 @@ def test_a_negative_batch_size_of_the_initial_state_is_named(loaded):
   assert state['state_deter'].shape == (0, 16)
 
 
+def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(cartpole):
+  """A state of float64 rows (np.zeros for a reset) failed inside the signature with
+  TensorFlow's 'input #3(zero-based) was expected to be a float tensor but is a double
+  tensor', naming no input; Agent.policy converts it, as SavedPolicy converts obs."""
+  _, _, out = cartpole
+  policy = export.SavedPolicy(str(out))
+  obs = {'position': np.ones((2, 3)), 'velocity': np.ones((2, 2)), 'is_first': np.ones(2, bool)}
+  carry = policy.init_policy(2)
+  wide = {k: v.astype(np.float64) for k, v in carry.items()}
+  for mode in ('eval', 'train'):
+    seed = policy._seed  # noqa: SLF001 - both calls of mode train sample with one seed
+    want = policy.policy(carry, obs, mode)
+    policy._seed = seed  # noqa: SLF001
+    got = policy.policy(wide, obs, mode)
+    # float64 zeros become the same float32 zeros: the same program on equal inputs.
+    np.testing.assert_array_equal(got[1]['action'], want[1]['action'])
+    assert got[0]['state_deter'].dtype == np.float32
+
+
 def test_step_train_samples_from_the_seed(cartpole):
   _, _, out = cartpole
   policy = export.SavedPolicy(str(out))
