@@ -240,8 +240,13 @@ def command(argv):
     print(f'Exported the policy of {prefix} to {out} '
           f'(signatures: {", ".join(export.SIGNATURES)}).', flush=True)
     if FLAGS.tflite:
+      # Its static batch: initial_state(batch_size=2) gave 2 rows, and the step then
+      # failed in the runtime ('XNNPack delegate failed to reshape runtime'), which
+      # no TFLite builtin can check with a message of ours.
+      batch = export.TFLITE_BATCH
       print(f'TensorFlow Lite: {os.path.join(out, export.TFLITE_FILE)} '
-            f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}).', flush=True)
+            f'(signatures: {", ".join(export.TFLITE_SIGNATURES)}; a batch of {batch} only: '
+            f'initial_state(batch_size={batch}), one interpreter per env).', flush=True)
   except OSError as e:  # a traceback, after the export was written
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if not stdout:

@@ -183,6 +183,23 @@ def test_tflite_step_matches_the_saved_model_on_recorded_observations(cartpole, 
   np.testing.assert_allclose(actions_a, episode['action'], atol=1e-6, rtol=0)  # same obs
 
 
+def test_the_tflite_line_says_the_batch_size_its_steps_take(cartpole, tmp_path):
+  """initial_state(batch_size=2) gave a state of 2 rows, and its step then failed in the
+  runtime ('XNNPack delegate failed to reshape runtime'), which the export cannot word:
+  TFLite has no builtin to check a shape with a message. The export's line says it."""
+  logdir, _, _ = cartpole
+  out = tmp_path / 'export'
+  result = cli_zygote.run(export_cmd(f'--logdir={logdir}', f'--out={out}', '--tflite'),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  _, step = tflite_steps(out / 'policy.tflite')
+  batch = {int(x['shape'][0]) for x in step.get_input_details().values()}
+  assert batch == {1}
+  assert (f'TensorFlow Lite: {out}/policy.tflite (signatures: step_eval, initial_state; '
+          'a batch of 1 only: initial_state(batch_size=1), one interpreter per env).\n'
+          ) in result.stdout, result.stdout
+
+
 def test_tflite_cannot_take_the_sampling_step_and_says_which_ops(cartpole, tmp_path):
   _, agent, _ = cartpole
   with pytest.raises(export.ExportError, match=(
