@@ -992,8 +992,8 @@ def _file_not_a_checkpoint(path):
   for parent in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
     if parent and os.path.isfile(os.path.join(parent, 'saved_model.pb')):
       return base.inside_export(parent)  # saved_model.pb, variables/variables.index, ...
-  if path.endswith('.index'):
-    return f' (name its prefix, --config.run.from_checkpoint={path[:-len(".index")]})'
+  if base.file_prefix(path):  # its .index or a data file
+    return f' (name its prefix, --config.run.from_checkpoint={base.file_prefix(path)})'
   return f' ({base.NOT_A_PREFIX})'
 
 

@@ -164,8 +164,8 @@ def _check_checkpoint_kind(checkpoint):
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
     raise FlagError(f'--checkpoint {checkpoint} is {base.A_SAVED_MODEL}')
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
-    hint = (f'name its prefix, --checkpoint={path[:-len(".index")]}'
-            if path.endswith('.index') else base.NOT_A_PREFIX)
+    hint = (f'name its prefix, --checkpoint={base.file_prefix(path)}'
+            if base.file_prefix(path) else base.NOT_A_PREFIX)  # its .index or a data file
     raise FlagError(f'--checkpoint {checkpoint} is a file, not a checkpoint ({hint})')
 
 

@@ -395,6 +395,9 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
       (f'{logdir}/config.json', 'is a file, not a checkpoint (name a checkpoint prefix '
        'such as RUN/ckpt/ckpt-3, without .index, or a directory of checkpoints)'),
       (index, f'is a file, not a checkpoint (name its prefix, --checkpoint={index[:-6]})'),
+      # Its data file, as a shell completes 'ckpt-1.' first: the line named no prefix.
+      (f'{index[:-6]}.data-00000-of-00001',
+       f'is a file, not a checkpoint (name its prefix, --checkpoint={index[:-6]})'),
       (str(out), "is a SavedModel, an export: it holds the policy for eval_only, not the "
        "agent's weights and optimizer; name the run's ckpt directory")):
     result = subprocess.run(

@@ -447,11 +447,18 @@ def checkpoint_prefixes(names):
                 key=checkpoint_number)
 
 
+def file_prefix(path):
+  """The checkpoint prefix whose file `path` names (its .index or a data file,
+  PREFIX.data-00000-of-00001), else None; names only."""
+  match = re.fullmatch(r'(.+)\.(index|data-\d+-of-\d+)', path, re.S)
+  return match.group(1) if match else None
+
+
 def named_prefix(directory, name, join=os.path.join):
-  """The checkpoint prefix that `name` (a prefix, its .index file, or a bare file name
+  """The checkpoint prefix that `name` (a prefix, one of its files, or a bare file name
   in `directory`) stands for; names only."""
   path = os.path.expanduser(name)
-  path = path[:-len('.index')] if path.endswith('.index') else path
+  path = file_prefix(path) or path  # a shell completes 'ckpt-3.' to the data file first
   return path if os.path.dirname(path) else join(directory, path)
 
 

@@ -502,6 +502,17 @@ def test_a_resume_from_older_than_the_intact_latest_is_a_config_error(logdir):
   assert snapshot(logdir) == before
 
 
+def test_a_resume_from_naming_a_checkpoints_data_file_resumes_it(logdir):
+  """Its .index file names the checkpoint, and so does its data file now: a shell
+  completes 'ckpt-22.' to it first, and it read 'is not a checkpoint of this run'."""
+  latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400',
+               f'--config.run.resume_from={latest}.data-00000-of-00001')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'Resumed from {latest} at step {loop_step(latest)}.' in result.stdout
+  assert our_lines(result.stderr) == []
+
+
 def test_resume_with_another_number_of_envs_starts_new_episodes(logdir):
   """run.envs and run.eval_envs may change on a resume: the saved per-env state
   (pending actions, policy carry) is for the old count, so every env starts afresh."""

@@ -335,6 +335,8 @@ def test_a_from_checkpoint_that_does_not_exist_is_one_line_before_tensorflow(scr
      'or a directory of checkpoints'),
     ('run0/ckpt/ckpt-3.index', 'name its prefix, --config.run.from_checkpoint='
      '{tmp}/run0/ckpt/ckpt-3'),
+    ('run0/ckpt/ckpt-3.data-00000-of-00001', 'name its prefix, '
+     '--config.run.from_checkpoint={tmp}/run0/ckpt/ckpt-3'),
     ('exp/saved_model.pb', 'it is inside the SavedModel export {tmp}/exp, which eval_only '
      "takes whole: --config.run.from_checkpoint={tmp}/exp; training and export need a run's "
      'checkpoint, RUN/ckpt')])
@@ -343,7 +345,8 @@ def test_a_from_checkpoint_that_is_a_file_is_one_line_before_tensorflow(
   """A file that is no checkpoint prefix was 'Error: ... is a file, not a checkpoint',
   exit code 1, once TensorFlow had loaded, where one that does not exist is a config
   value (2); file names tell it, as export's --checkpoint does."""
-  for name in ('run0/config.json', 'run0/ckpt/ckpt-3.index', 'exp/saved_model.pb'):
+  for name in ('run0/config.json', 'run0/ckpt/ckpt-3.index',
+               'run0/ckpt/ckpt-3.data-00000-of-00001', 'exp/saved_model.pb'):
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / name).write_bytes(b'')  # only their names are read
   before = sorted(str(p) for p in tmp_path.rglob('*'))
