@@ -1668,6 +1668,10 @@ def _load_json(logdir, name):
       raise ConfigError(f'{path} not found: {logdir} is the logdir of an evaluation '
                         f'(eval_only), which holds no agent; use the run it evaluated'
                         f'{f" ({evaluated})" if evaluated else ""}')
+    if fs.exists(fs.join(logdir, 'saved_model.pb')):  # e.g. to export it with --tflite
+      raise ConfigError(f'{path} not found: {logdir} is a SavedModel export, not the logdir '
+                        'of a training run; pass the run it was exported from (its '
+                        '--logdir), whose checkpoints an export is made of')
     raise ConfigError(f'{path} not found: is {logdir} the logdir of a training run?')
   special = special_file(path) if '://' not in path else None
   if special:  # export waited for ever opening it

@@ -512,6 +512,20 @@ def test_a_logdir_inside_a_run_names_the_run(tmp_path):
   assert not (tmp_path / 'out').exists()
 
 
+def test_a_logdir_that_is_an_export_names_it(tmp_path):
+  """--logdir=EXPORT, e.g. to add --tflite to an export made without it, said 'EXPORT/
+  config.json not found: is EXPORT the logdir of a training run?'."""
+  (tmp_path / 'exp').mkdir()
+  (tmp_path / 'exp' / 'saved_model.pb').touch()
+  with pytest.raises(configuration.ConfigError) as error:
+    export.export_run(str(tmp_path / 'exp'), str(tmp_path / 'out'), tflite=True)
+  assert str(error.value) == (
+      f'{tmp_path}/exp/config.json not found: {tmp_path}/exp is a SavedModel export, not '
+      "the logdir of a training run; pass the run it was exported from (its --logdir), "
+      'whose checkpoints an export is made of')
+  assert not (tmp_path / 'out').exists()
+
+
 def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
   (tmp_path / 'file').write_text('x')
   out = tmp_path / 'file' / 'out'
