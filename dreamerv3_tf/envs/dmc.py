@@ -35,6 +35,10 @@ def split_name(name, all_tasks):
       'dm_control suite has no task', name, [f'{d}_{t}' for d, t in all_tasks])
 
 
+# dm_control's renderers (MUJOCO_GL values that load a library).
+RENDERERS = ('glfw', 'egl', 'osmesa')
+
+
 def _select_renderer(image):
   """Sets MUJOCO_GL before dm_control is imported: EGL only if images are rendered.
 
@@ -46,10 +50,12 @@ def _select_renderer(image):
     os.environ.pop('MUJOCO_GL', None)
   no_display = not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
   if not image:
-    os.environ.setdefault('MUJOCO_GL', 'disable')
-    if os.environ['MUJOCO_GL'] == 'glfw' and no_display:  # nothing renders: GLFW, loaded
-      # all the same, printed 2 lines of GLFWError per env ('The DISPLAY environment
-      # variable is missing') into a run that went on fine
+    # Nothing renders, but dm_control loads the renderer a user's MUJOCO_GL names all
+    # the same: GLFW without a display printed 2 lines of GLFWError per env ('The DISPLAY
+    # environment variable is missing'), and EGL (Mesa and its LLVM) beside TensorFlow,
+    # run.parallel=False, crashed XLA's first compile (a segfault, no line). A value that
+    # names no renderer is left for _import_suite to refuse.
+    if os.environ.get('MUJOCO_GL', 'glfw') in RENDERERS:
       os.environ['MUJOCO_GL'] = 'disable'
     return
   if os.environ.get('MUJOCO_GL', 'disable') in ('disable', 'disabled', 'off', 'false', '0'):

@@ -205,19 +205,25 @@ def test_glfw_without_a_display_is_named_before_it_renders():
   assert result.stderr == ''
 
 
-def test_glfw_without_a_display_and_without_images_loads_no_renderer():
-  """MUJOCO_GL=glfw for a proprio task on a machine without a display: nothing renders,
-  and the run went on fine, but GLFW, loaded all the same, printed 2 lines of GLFWError
-  per env ('The DISPLAY environment variable is missing'), 6 for the debug config."""
+@pytest.mark.parametrize('renderer', ['glfw', 'egl'])
+def test_without_images_no_renderer_is_loaded(renderer):
+  """A proprio task renders nothing, but the renderer MUJOCO_GL named was loaded all the
+  same. GLFW without a display printed 2 lines of GLFWError per env ('The DISPLAY
+  environment variable is missing'), 6 for the debug config. EGL (MUJOCO_GL=egl in the
+  shell, as images need) loaded Mesa's LLVM, and with run.parallel=False the run
+  segfaulted at XLA's first compile, without a line."""
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   code = ('import os; from dreamerv3_tf.envs.dmc import DMC; '
           'env = DMC("cartpole_balance", image=False); env.step({"action": env.act_space['
-          '"action"].sample(), "reset": True}); print(os.environ["MUJOCO_GL"])')
+          '"action"].sample(), "reset": True}); print(os.environ["MUJOCO_GL"]); '
+          'print(any(x in open("/proc/self/maps").read() for x in ("libEGL", "libglfw", '
+          '"libGL.", "libOSMesa")))')
   env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
   result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': 'glfw', 'PYTHONPATH': root})
+                          timeout=120, cwd=root,
+                          env={**env, 'MUJOCO_GL': renderer, 'PYTHONPATH': root})
   assert result.returncode == 0 and result.stderr == '', result.stderr[-2000:]
-  assert result.stdout.split() == ['disable']
+  assert result.stdout.split() == ['disable', 'False']
 
 
 @pytest.mark.parametrize('image', [False, True])
