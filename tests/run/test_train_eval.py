@@ -329,6 +329,23 @@ def test_a_from_checkpoint_that_does_not_exist_is_one_line_before_tensorflow(scr
   assert os.listdir(tmp_path) == []
 
 
+def from_checkpoint_refused(tmp_path, script, from_checkpoint):
+  """The one line of a run.from_checkpoint refused as a config value (exit code 2)
+  before TensorFlow loads, having written nothing."""
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  result = cli_zygote.run(
+      main_cmd(tmp_path / 'run', f'--config.script={script}', '--config.task=dummy_disc_vec',
+               f'--config.run.from_checkpoint={from_checkpoint}',
+               f'--config.random_agent={script == "eval_only"}'),
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]  # a config value
+  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1, result.stderr[-3000:]
+  return lines[0]
+
+
 @pytest.mark.parametrize('script', ['eval_only', 'train'])
 @pytest.mark.parametrize('given, hint', [
     ('run0/config.json', 'name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .index, '
@@ -349,18 +366,9 @@ def test_a_from_checkpoint_that_is_a_file_is_one_line_before_tensorflow(
                'run0/ckpt/ckpt-3.data-00000-of-00001', 'exp/saved_model.pb'):
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / name).write_bytes(b'')  # only their names are read
-  before = sorted(str(p) for p in tmp_path.rglob('*'))
-  result = cli_zygote.run(
-      main_cmd(tmp_path / 'run', f'--config.script={script}', '--config.task=dummy_disc_vec',
-               f'--config.run.from_checkpoint={tmp_path}/{given}',
-               f'--config.random_agent={script == "eval_only"}'),
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
-  assert result.returncode == 2, result.stderr[-3000:]  # a config value
-  assert result.stderr.splitlines() == [
+  assert from_checkpoint_refused(tmp_path, script, f'{tmp_path}/{given}') == (
       f'Config error: run.from_checkpoint={tmp_path}/{given} is a file, not a checkpoint '
-      f'({hint.format(tmp=tmp_path)})']
-  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
-  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+      f'({hint.format(tmp=tmp_path)})')
 
 
 @pytest.mark.parametrize('script', ['eval_only', 'train'])
@@ -373,18 +381,9 @@ def test_a_from_checkpoint_of_a_runs_logdir_names_its_ckpt_before_tensorflow(scr
   for name in ('checkpoint', 'ckpt-3.index', 'ckpt-3.data-00000-of-00001'):
     (ckpt / name).write_bytes(b'')  # only their names are read
   (tmp_path / 'run0' / 'config.json').write_text('{}')
-  before = sorted(str(p) for p in tmp_path.rglob('*'))
-  result = cli_zygote.run(
-      main_cmd(tmp_path / 'run', f'--config.script={script}', '--config.task=dummy_disc_vec',
-               f'--config.run.from_checkpoint={tmp_path}/run0',
-               f'--config.random_agent={script == "eval_only"}'),
-      cwd=ROOT, capture_output=True, text=True, timeout=120)
-  assert result.returncode == 2, result.stderr[-3000:]  # a config value
-  assert result.stderr.splitlines() == [
+  assert from_checkpoint_refused(tmp_path, script, f'{tmp_path}/run0') == (
       f"Config error: run.from_checkpoint={tmp_path}/run0 is a run's logdir, and its "
-      f'checkpoints are in {ckpt}: did you mean --config.run.from_checkpoint={ckpt}?']
-  assert result.stdout == ''  # found before TensorFlow loads: no start-up line came first
-  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+      f'checkpoints are in {ckpt}: did you mean --config.run.from_checkpoint={ckpt}?')
 
 
 def test_eval_only_without_a_checkpoint_to_evaluate_is_one_line_before_tensorflow(tmp_path):
