@@ -771,16 +771,30 @@ def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
       '--notflite false)'], result.stderr[-3000:]
 
 
+def without_an_agent(monkeypatch, save):
+  """export.export of no agent: PolicyModule gives no signatures, and `save(module, path,
+  signatures)` stands for tf.saved_model.save."""
+  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
+      signatures=lambda: {}))
+  monkeypatch.setattr(tf.saved_model, 'save', save)
+
+
+def saving(text=None, meanwhile=lambda: None):
+  """A tf.saved_model.save that runs `meanwhile()` (another process's doing), then makes
+  the export's directory, with a saved_model.pb holding `text` unless it is None."""
+  def save(module, path, signatures):
+    meanwhile()
+    os.makedirs(path)
+    if text is not None:
+      with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
+        f.write(text)
+  return save
+
+
 def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, monkeypatch):
   out = tmp_path / 'out'
   out.mkdir()
   (out / 'saved_model.pb').write_text('old')
-
-  def save(module, path, signatures):
-    os.makedirs(path)
-    with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
-      f.write('new')
-
   rename = tf.io.gfile.rename
 
   def interrupted(src, dst, overwrite=False):
@@ -788,9 +802,7 @@ def test_overwrite_keeps_the_old_export_until_the_new_one_is_in_place(tmp_path, 
       raise KeyboardInterrupt()
     rename(src, dst, overwrite)
 
-  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
-      signatures=lambda: {}))
-  monkeypatch.setattr(tf.saved_model, 'save', save)
+  without_an_agent(monkeypatch, saving('new'))
   monkeypatch.setattr(tf.io.gfile, 'rename', interrupted)
   with pytest.raises(KeyboardInterrupt):
     export.export(types.SimpleNamespace(act_space={}), str(out), overwrite=True)
@@ -804,16 +816,11 @@ def test_an_out_another_export_wrote_meanwhile_is_kept(tmp_path, monkeypatch):
   each saying 'Exported ... to OUT'."""
   out = tmp_path / 'out'
 
-  def save(module, path, signatures):  # the other export finishes meanwhile
+  def other_export():  # it finishes while this one saves
     out.mkdir()
     (out / 'saved_model.pb').write_text('other')
-    os.makedirs(path)
-    with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
-      f.write('this')
 
-  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
-      signatures=lambda: {}))
-  monkeypatch.setattr(tf.saved_model, 'save', save)
+  without_an_agent(monkeypatch, saving('this', meanwhile=other_export))
   with pytest.raises(export.ExportError, match=re.escape(
       f'{out} was written by another process while this export ran (two exports to one '
       '--out at once?); it is left as it is: pass another --out, or --overwrite to replace '
@@ -831,14 +838,7 @@ def test_overwrite_of_an_out_that_is_a_link_replaces_the_link_only(tmp_path, mon
   target.mkdir(parents=True)
   (target / 'saved_model.pb').write_text('old')
   out.symlink_to(target)
-
-  def save(module, path, signatures):
-    os.makedirs(path)
-    with open(os.path.join(path, 'saved_model.pb'), 'w') as f:
-      f.write('new')
-  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
-      signatures=lambda: {}))
-  monkeypatch.setattr(tf.saved_model, 'save', save)
+  without_an_agent(monkeypatch, saving('new'))
   export.export(types.SimpleNamespace(act_space={}), str(out), overwrite=True)
   assert not out.is_symlink() and (out / 'saved_model.pb').read_text() == 'new'
   assert (target / 'saved_model.pb').read_text() == 'old'  # not ours to delete
@@ -868,15 +868,11 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
     def fails(module, path, signatures):
       raise OSError(28, 'No space left on device')
 
-    def save(module, path, signatures):
-      os.makedirs(path)
-    monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
-        signatures=lambda: {}))
-    monkeypatch.setattr(tf.saved_model, 'save', fails)
+    without_an_agent(monkeypatch, fails)
     with pytest.raises(OSError):
       export.export(types.SimpleNamespace(act_space={}), str(out))
     assert (tmp_path / f'out.old-{gone.pid}' / 'saved_model.pb').read_text() == 'old'
-    monkeypatch.setattr(tf.saved_model, 'save', save)
+    without_an_agent(monkeypatch, saving())
     export.export(types.SimpleNamespace(act_space={}), str(out))
     assert sorted(os.listdir(tmp_path)) == sorted(
         ['out', f'out.tmp-{gone.pid}0', f'out.tmp-{running.pid}', 'out.tmp-notes',
@@ -896,12 +892,7 @@ def test_a_stale_name_whose_number_is_no_pid_is_left(tmp_path, monkeypatch):
   out = tmp_path / 'out'
   for kind in ('tmp', 'old'):
     (tmp_path / f'out.{kind}-{"9" * 25}').mkdir()
-
-  def save(module, path, signatures):
-    os.makedirs(path)
-  monkeypatch.setattr(export, 'PolicyModule', lambda agent: types.SimpleNamespace(
-      signatures=lambda: {}))
-  monkeypatch.setattr(tf.saved_model, 'save', save)
+  without_an_agent(monkeypatch, saving())
   export.export(types.SimpleNamespace(act_space={}), str(out))
   assert sorted(os.listdir(tmp_path)) == sorted(
       ['out', f'out.tmp-{"9" * 25}', f'out.old-{"9" * 25}'])
