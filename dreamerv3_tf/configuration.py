@@ -992,8 +992,9 @@ def _file_not_a_checkpoint(path):
   for parent in (os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
     if parent and os.path.isfile(os.path.join(parent, 'saved_model.pb')):
       return base.inside_export(parent)  # saved_model.pb, variables/variables.index, ...
-  if base.file_prefix(path):  # its .index or a data file
-    return f' (name its prefix, --config.run.from_checkpoint={base.file_prefix(path)})'
+  prefix = base.file_prefix(path)  # of its .index or a data file
+  if prefix:
+    return f' (name its prefix, --config.run.from_checkpoint={prefix})'
   return f' ({base.NOT_A_PREFIX})'
 
 
@@ -1005,17 +1006,16 @@ def _checkpoints_below(path):
     return False
   ckpt = os.path.join(path, 'ckpt')
   try:
-    return (not _holds_a_checkpoint(path) and os.path.isdir(ckpt)
-            and _holds_a_checkpoint(ckpt))
+    return (not _checkpoint_files(os.listdir(path)) and os.path.isdir(ckpt)
+            and _checkpoint_files(os.listdir(ckpt)))
   except OSError:  # unreadable: the checkpoint read names it
     return False
 
 
-def _holds_a_checkpoint(directory):
-  """Whether `directory` holds what a checkpoint read takes (state file, *.index) or an
-  export (saved_model.pb)."""
-  return any(n in ('checkpoint', 'saved_model.pb') or n.endswith('.index')
-             for n in os.listdir(directory))
+def _checkpoint_files(names):
+  """Whether a directory of `names` holds what a checkpoint read takes (state file,
+  *.index) or an export (saved_model.pb)."""
+  return any(n in ('checkpoint', 'saved_model.pb') or n.endswith('.index') for n in names)
 
 
 def _holds_no_checkpoint(path):
@@ -1025,8 +1025,7 @@ def _holds_no_checkpoint(path):
   if not path or '://' in path or not os.path.isdir(path):
     return False
   names = os.listdir(path)
-  return not any(n in ('checkpoint', 'saved_model.pb', 'ckpt') or n.endswith('.index')
-                 for n in names)
+  return 'ckpt' not in names and not _checkpoint_files(names)
 
 
 def check_resume_from(config):

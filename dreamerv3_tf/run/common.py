@@ -245,6 +245,8 @@ class StartupNotes:
       then = 'No progress lines: logger.outputs has no terminal.'
     startup.say(f'First update done {time.time() - self._start:.0f} s after the start; '
                 f'training. {then}')
+
+
 class Worker(NamedTuple):
   """This process's part in a run.
 
