@@ -265,6 +265,12 @@ def test_impossible_combinations_are_named():
      'the latest checkpoint'),
     ({'xla_cache': '  '}, "xla_cache='  ' is blank; give a path, or '' for no cache"),
     ({'logdir': ' '}, "logdir=' ' is blank; give a path, or '' for a new one under ~/logdir"),
+    # Started a new run in a folder 'runs/a ', and left the one meant, 'runs/a', as it was.
+    ({'logdir': '/no/such/run '}, r"logdir='/no/such/run ' ends with a space, and no such "
+     r"path exists \(a stray space as it was typed or pasted\?\); give '/no/such/run', or "
+     'create the path to mean it'),
+    ({'run.from_checkpoint': '\t/x/ckpt'}, r"run.from_checkpoint='\\t/x/ckpt' begins with "
+     r"'\\t', and no such path exists"),
     # An 'unexpected' wire error naming the whole env config (env workers), or saved in
     # config.json as its text, which export and eval_only then passed to the env.
     ({'env.py': {'a': [1, {'b': {1, 2}}]}}, r"env.py\['a'\]\[1\]\['b'\]=\{1, 2\} is of type set: "
@@ -298,6 +304,15 @@ def test_values_that_failed_mid_run_are_named(changes, message):
     node[name] = value
   with pytest.raises(configuration.ConfigError, match=message):
     configuration.finalize(c)
+
+
+def test_a_path_with_an_edge_space_that_exists_is_taken_as_meant(tmp_path):
+  """Only a path that does not exist is refused for its space: one made on purpose (or
+  by an earlier run) resumes."""
+  (tmp_path / 'run ').mkdir()
+  c = dmc.get_config('train_eval,debug')
+  c.logdir = f'{tmp_path}/run '
+  assert configuration.finalize(c).logdir == f'{tmp_path}/run '
 
 
 def test_env_workers_beyond_the_memory_or_processes_left_are_named(monkeypatch, tmp_path):

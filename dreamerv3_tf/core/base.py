@@ -337,6 +337,21 @@ def unknown_home_refusal(flag, path):
           f'named ~... would be made here); {fix}')
 
 
+def edge_space_refusal(flag, path):
+  """The line refusing a path that begins or ends with white space and does not exist,
+  else None: --logdir='runs/a ' (pasted, or a quoted variable with its space) started a
+  new run in a folder named 'runs/a ', and the run meant to resume, 'runs/a', was left as
+  it was, without a word. A path that exists with its space is taken as meant."""
+  path = str(path)
+  kept = path.strip()
+  if kept == path or not kept or '://' in path or os.path.lexists(os.path.expanduser(path)):
+    return None  # (a blank one has its own line)
+  where, char = ('ends', path[-1]) if path[-1].isspace() else ('begins', path[0])
+  space = 'a space' if char == ' ' else repr(char)
+  return (f'{flag}={path!r} {where} with {space}, and no such path exists (a stray space '
+          f'as it was typed or pasted?); give {kept!r}, or create the path to mean it')
+
+
 def deleted_cwd_refusal(flag, path):
   """The line refusing a relative local `path` where the current directory was deleted
   (a shell left in a folder removed meanwhile), else None: it was 'Error: [Errno 2] No
@@ -359,7 +374,8 @@ def path_refusal(flag, path):
   (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
   UTF-8: an 'unexpected' UnicodeEncodeError before."""
   refusal = (line_break_in(flag, path) or _locale_refusal(flag, path)
-             or unknown_home_refusal(flag, path) or deleted_cwd_refusal(flag, path))
+             or unknown_home_refusal(flag, path) or deleted_cwd_refusal(flag, path)
+             or edge_space_refusal(flag, path))
   if refusal:
     return refusal
   try:
