@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import configuration
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import exit_guard
 
 NAMES = ('default', 'mirrored', 'multi_worker', 'tpu')
 
@@ -62,9 +63,10 @@ def make_strategy(name):
   raise ValueError(f'distribute: unknown strategy {name!r}; choose one of {NAMES}')
 
 
-# The stops a user sends by hand: their default action ends the process while
-# TensorFlow waits for the cluster (see _connected).
-_STOPS_WHILE_CONNECTING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# The stops whose default action ends the process while TensorFlow waits for the
+# cluster (see _connected): SIGUSR1 and SIGUSR2 did nothing until it connected. Not
+# SIGXCPU, whose default dumps core (and a wait spends no CPU to reach a limit).
+_STOPS_WHILE_CONNECTING = tuple(s for s in exit_guard.STOP_SIGNALS if s != signal.SIGXCPU)
 
 
 def _connected(tf_config):
