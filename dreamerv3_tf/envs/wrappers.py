@@ -74,7 +74,11 @@ class Wrapper:
     return self.env.step(action)
 
   def close(self):
-    self.env.close()
+    # A step-dict env needs no close() (custom._adapt takes obs_space, act_space and
+    # step()): without one, a run that had saved everything exited 1 as it closed.
+    close = getattr(self.env, 'close', None)
+    if close is not None:
+      close()
 
   def get_state(self):
     """JSON-able state of the whole chain, for exact resume (see core/base.Env)."""

@@ -54,6 +54,11 @@ def tuple_obs():
 def step_dict_env(seed=None, mode='train'):
   return _dummy.Dummy('disc_vec', length=7 if mode == 'train' else 3, seed=seed)
 
+class NoClose:  # what custom._adapt takes: obs_space, act_space and step(), no close()
+  def __init__(self):
+    env = _dummy.Dummy('disc_vec', length=7)
+    self.obs_space, self.act_space, self.step = env.obs_space, env.act_space, env.step
+
 def wrong_spaces():
   return type('Wrong', (), {'obs_space': {'x': gym.spaces.Discrete(2)},
                             'act_space': {}, 'step': None})()
@@ -151,7 +156,7 @@ def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
     ('py_nomodule:make', {}, "env module 'nomodule' not found: put the directory that holds "
                              'it on PYTHONPATH'),
     ('py_corridor:Coridor', {}, r"module corridor \(.*corridor.py\) has no 'Coridor'; its own "
-                                'functions and classes: Corridor, hangs, not_an_env, raises, '
+                                'functions and classes: Corridor, NoClose, hangs, not_an_env, raises, '
                                 'step_dict_env, tuple_obs, wrong_spaces'),
     ('py_corridor', {}, 'task py_corridor: expected py_<module>:<function>'),
     ('py_corridor:Corridor', {'lenght': 5}, r"config.env.py sets \['lenght'\], which "
@@ -315,6 +320,14 @@ def test_a_step_dict_env_is_checked_like_every_env(user_dir):
   env = envs.make_env('py_corridor:step_dict_env', env_config(), seed=0)
   with pytest.raises(EnvSpaceError, match="Env action 'action'"):
     env.step({'reset': False, 'action': np.int32(99)})
+
+
+def test_a_step_dict_env_without_close_closes(user_dir):
+  """Its run trained to the end, saved everything, then exited 1: 'Env error: ...
+  failed to close: AttributeError: 'NoClose' object has no attribute 'close'."""
+  env = envs.make_env('py_corridor:NoClose', env_config(), seed=0)
+  env.step({'reset': True, 'action': np.int32(0)})
+  env.close()
 
 
 FLAGS = '''
