@@ -963,6 +963,9 @@ def check_from_checkpoint(config):
   official = base.official_run(given)
   if official:  # it was 'a directory that holds no checkpoint', or 'No checkpoint found'
     raise ConfigError(base.official_run_line(f'run.from_checkpoint={given}', official))
+  cut = base.cut_save_line(f'run.from_checkpoint={given}', given)
+  if cut:
+    raise ConfigError(cut)
   not_one = _file_not_a_checkpoint(given)
   if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
     raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')

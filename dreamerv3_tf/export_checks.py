@@ -163,6 +163,9 @@ def _check_checkpoint_kind(checkpoint):
     return
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
     raise FlagError(f'--checkpoint {checkpoint} is {base.A_SAVED_MODEL}')
+  cut = base.cut_save_line(f'--checkpoint {checkpoint}', path)
+  if cut:
+    raise FlagError(cut)
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
     hint = (f'name its prefix, --checkpoint={base.file_prefix(path)}'
             if base.file_prefix(path) else base.NOT_A_PREFIX)  # its .index or a data file

@@ -643,6 +643,23 @@ def test_a_bare_checkpoint_name_of_the_run_names_its_path(tmp_path, monkeypatch)
     export_checks.check_checkpoint('ckpt-5', str(tmp_path / 'run'))
 
 
+@pytest.mark.parametrize('given', ['ckpt-4_temp', 'ckpt-4_temp/part-00000-of-00001'])
+def test_a_checkpoint_in_what_a_stopped_save_left_is_named(tmp_path, given):
+  """The folder a killed save left was 'No checkpoint found', exit code 1, once
+  TensorFlow had loaded; its part-00000-of-00001 was exported as a checkpoint."""
+  from dreamerv3_tf import export_checks
+  temp = tmp_path / 'ckpt' / 'ckpt-4_temp'
+  temp.mkdir(parents=True)
+  for name in ('part-00000-of-00001.index', 'part-00000-of-00001.data-00000-of-00001'):
+    (temp / name).write_bytes(b'')  # only their names are read
+  with pytest.raises(export_checks.FlagError) as error:
+    export_checks.check_checkpoint(f'{tmp_path}/ckpt/{given}')
+  assert str(error.value) == (
+      f'--checkpoint {tmp_path}/ckpt/{given} is in what a stopped save left ({temp}), not a '
+      f'checkpoint; name a saved one, such as {tmp_path}/ckpt/ckpt-N, or {tmp_path}/ckpt for '
+      'its latest')
+
+
 def test_out_in_a_directory_that_cannot_be_written_is_named_first(tmp_path, unprivileged):
   """It failed once TensorFlow had loaded and the agent was built, naming only the
   temporary export beside --out ('Error: DIR/policy.tmp-123; Permission denied')."""

@@ -449,6 +449,31 @@ def missing_checkpoint(path):
   return path
 
 
+def cut_save(path):
+  """The ckpt-N_temp folder a stopped save left that local `path` is or lies in, else
+  None. Its part-00000-of-00001 was loaded as a checkpoint (whatever the cut save had
+  written), and the folder itself was 'No checkpoint found', exit code 1, once
+  TensorFlow had loaded."""
+  path = os.path.normpath(os.path.expanduser(path)) if path else ''
+  if not path or '://' in path:
+    return None
+  for folder in (path, os.path.dirname(path)):
+    if re.fullmatch(r'ckpt-\d+_temp', os.path.basename(folder)):
+      return folder
+  return None
+
+
+def cut_save_line(given, path):
+  """The line refusing `path` (`given`: its flag and value as the command names them)
+  if cut_save finds its folder, else None."""
+  folder = cut_save(path)
+  if not folder:
+    return None
+  saves = os.path.dirname(folder) or '.'
+  return (f'{given} is in what a stopped save left ({folder}), not a checkpoint; name a '
+          f'saved one, such as {saves}/ckpt-N, or {saves} for its latest')
+
+
 def checkpoint_number(path):
   """N of a checkpoint prefix named ckpt-N (a run's own), else None."""
   match = re.fullmatch(r'ckpt-(\d+)', os.path.basename(path))

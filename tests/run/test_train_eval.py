@@ -371,6 +371,22 @@ def test_a_from_checkpoint_that_is_a_file_is_one_line_before_tensorflow(
       f'({hint.format(tmp=tmp_path)})')
 
 
+@pytest.mark.parametrize('given', ['ckpt-4_temp', 'ckpt-4_temp/part-00000-of-00001'])
+def test_a_from_checkpoint_in_what_a_stopped_save_left_is_one_line_before_tensorflow(
+    given, tmp_path):
+  """The folder a killed save left was 'No checkpoint found', exit code 1, once
+  TensorFlow had loaded; its part-00000-of-00001 was loaded as a checkpoint, of whatever
+  the cut save had written."""
+  ckpt = tmp_path / 'run0' / 'ckpt'
+  (ckpt / 'ckpt-4_temp').mkdir(parents=True)
+  for name in ('checkpoint', 'ckpt-3.index', 'ckpt-4_temp/part-00000-of-00001.index'):
+    (ckpt / name).write_bytes(b'')  # only their names are read
+  assert from_checkpoint_refused(tmp_path, 'train', f'{ckpt}/{given}') == (
+      f'Config error: run.from_checkpoint={ckpt}/{given} is in what a stopped save left '
+      f'({ckpt}/ckpt-4_temp), not a checkpoint; name a saved one, such as {ckpt}/ckpt-N, or '
+      f'{ckpt} for its latest')
+
+
 @pytest.mark.parametrize('script', ['eval_only', 'train'])
 def test_a_from_checkpoint_of_a_runs_logdir_names_its_ckpt_before_tensorflow(script, tmp_path):
   """--config.run.from_checkpoint=RUN (not RUN/ckpt): 'Error: No checkpoint found in RUN
