@@ -54,6 +54,16 @@ class ReplayState(tf.train.experimental.PythonState):
     self.replay.load(self.directory, json.loads(string), GFILES)
 
 
+def partial_save(name):
+  """'folder' or 'file' if `name` in a checkpoint directory is what a save killed
+  midway left behind, else None."""
+  if name.startswith('ckpt-') and name.endswith('_temp'):
+    return 'folder'
+  if name.startswith('checkpoint.tmp'):  # the state file's, written before its rename
+    return 'file'
+  return None
+
+
 class Checkpoint:
   """Saves and restores named trackables and replays under `directory`.
 
@@ -190,9 +200,9 @@ class Checkpoint:
       return
     for name in tf.io.gfile.listdir(self.directory):
       name = name.rstrip('/')
-      if name.startswith('ckpt-') and name.endswith('_temp'):
+      if partial_save(name) == 'folder':
         tf.io.gfile.rmtree(GFILES.join(self.directory, name))
-      elif name.startswith('checkpoint.tmp'):  # the state file's, written before its rename
+      elif partial_save(name):
         tf.io.gfile.remove(GFILES.join(self.directory, name))
     for name in self.replays:
       folder = GFILES.join(self.directory, name)

@@ -376,7 +376,10 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
   from dreamerv3_tf import factories
   import tensorflow as tf
   ckpt_dir = os.path.join(out, 'ckpt')
-  if tf.io.gfile.exists(ckpt_dir) and tf.io.gfile.listdir(ckpt_dir):
+  # What an import killed midway left is no checkpoint (the saver removes it): the
+  # same command refused its own logdir for good.
+  if tf.io.gfile.exists(ckpt_dir) and [n for n in tf.io.gfile.listdir(ckpt_dir)
+                                       if not checkpointing.partial_save(n.rstrip('/'))]:
     raise OfficialCheckpointError(f'{ckpt_dir} exists and is not empty; choose a new --logdir')
   data = read(checkpoint)
   agent = factories.make_agent(config, obs_space, act_space)
@@ -391,6 +394,7 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
     configuration.save(config, out, config.run.allow_other_config)
     configuration.save_spaces(out, obs_space, act_space)
     saver = checkpointing.Checkpoint(ckpt_dir, keep=1, agent=agent)
+    saver.remove_partial_saves()
     return data, saver.save()
   except BaseException:
     _remove(made)

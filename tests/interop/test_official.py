@@ -226,6 +226,41 @@ def test_an_import_stopped_while_it_writes_takes_back_what_it_wrote(
     assert not out.exists()
 
 
+def test_an_import_killed_while_it_saves_is_done_by_the_same_command(
+    tmp_path, golden, monkeypatch):
+  """A kill (nothing takes back what it wrote) in the checkpoint's save left a
+  ckpt-1_temp folder and the state file's temporary; the same command then refused its
+  logdir for good: 'LOGDIR/ckpt exists and is not empty; choose a new --logdir'."""
+  params, meta = golden
+  source = write_official(tmp_path / 'official', params)
+  agent = test_parity.make_agent(meta)
+  config = agent.config
+  out = tmp_path / 'ours'
+  with config.unlocked():
+    config.logdir = str(out)
+    config.task = 'dummy_cont'
+  from dreamerv3_tf import configuration
+  configuration.finalize(config)
+
+  def killed(self, *args, **kwargs):
+    (out / 'ckpt' / 'ckpt-1_temp').mkdir(parents=True)
+    (out / 'ckpt' / 'ckpt-1_temp' / 'part-00000-of-00001.index').write_bytes(b'cut')
+    (out / 'ckpt' / 'checkpoint.tmp5f3a').write_text('cut')
+    raise KeyboardInterrupt()
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpointing.Checkpoint, 'save', killed)
+    patch.setattr(official, '_remove', lambda paths: None)  # a kill runs no cleanup
+    with pytest.raises(KeyboardInterrupt):
+      official.write_logdir(config, agent.obs_space, agent.act_space, source, str(out))
+  _, prefix = official.write_logdir(config, agent.obs_space, agent.act_space, source, str(out))
+  assert prefix == f'{out}/ckpt/ckpt-1'
+  assert sorted(os.listdir(out / 'ckpt')) == [
+      'checkpoint', 'ckpt-1.data-00000-of-00001', 'ckpt-1.index']
+  # A checkpoint there (another import's) is still refused.
+  with pytest.raises(official.OfficialCheckpointError, match='exists and is not empty'):
+    official.write_logdir(config, agent.obs_space, agent.act_space, source, str(out))
+
+
 def test_a_checkpoint_that_names_a_file_of_the_save(tmp_path):
   """The save's agent.pkl said '<folder>/agent.pkl: no agent.pkl (pass an official
   logdir, its ckpt/ or a save folder)': its folder is meant. Another file is named."""
