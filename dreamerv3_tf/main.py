@@ -534,12 +534,36 @@ def use_xla_cache(directory):
     raise configuration.ConfigError(
         f'xla_cache={given} cannot be a directory of compiled programs '
         f"({base.one_line(e, cause_only=True)}); pass another, or '' for none") from e
+  _remove_cut_cache_writes(directory)
   if any(x.isspace() for x in directory):
     # TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '/tmp/my cache' went to
     # '/tmp/my'. Double quotes keep the path whole.
     directory = f'"{directory}"'
   os.environ['TF_XLA_FLAGS'] = (
       f'{flags_now} --tf_xla_persistent_cache_directory={directory}'.strip())
+
+
+# No write of a compiled program takes this long: an older temporary is a killed one's.
+_CUT_WRITE_AGE = 3600
+
+
+def _remove_cut_cache_writes(directory):
+  """Removes the temporaries of compiled programs (PROGRAM.pb<host>-<pid>-<time>.tmp)
+  whose writer was killed before its rename: never read, 0.4-6 MB each, they stayed for
+  good. Runs sharing the cache write theirs for milliseconds; only old ones go."""
+  import time
+  try:
+    names = os.listdir(directory)
+  except OSError:
+    return
+  for name in names:
+    if '.pb' in name and name.endswith('.tmp'):
+      path = os.path.join(directory, name)
+      try:
+        if time.time() - os.path.getmtime(path) > _CUT_WRITE_AGE:
+          os.remove(path)
+      except OSError:  # gone meanwhile, or not ours to remove: only room is lost
+        pass
 
 
 def check_xla_flags(flags):

@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -950,6 +951,25 @@ def test_xla_cache_keeps_a_folder_per_cpu_kind(tmp_path, monkeypatch):
   assert os.environ['TF_XLA_FLAGS'] == (
       f'--tf_xla_persistent_cache_directory={tmp_path}/xla/{kind}')
   assert os.listdir(tmp_path / 'xla') == [kind]
+
+
+def test_xla_cache_writes_that_a_kill_cut_are_removed(tmp_path, monkeypatch):
+  """A run killed as XLA wrote a program left its temporary (0.4-6 MB), never read and
+  never removed. One a run sharing the cache writes now is left alone."""
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  kind = tmp_path / 'xla' / cpuinfo.kind_key()
+  kind.mkdir(parents=True)
+  program = 'xla_compile_cache__143__962__XLA_CPU_JIT.pb'
+  names = [program, f'{program}vm-1d71fc6e-19921-661efd4b.tmp',
+           f'{program}vm-1d71fc6e-20164-661efdbb.tmp', 'notes.tmp']
+  for name in names:
+    (kind / name).write_bytes(b'x')
+    os.utime(kind / name, (time.time() - 7200, time.time() - 7200))
+  os.utime(kind / names[2])  # being written by another run
+  main.use_xla_cache(str(tmp_path / 'xla'))
+  assert sorted(os.listdir(kind)) == sorted([program, names[2], 'notes.tmp'])
 
 
 def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileged):
