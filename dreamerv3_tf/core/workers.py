@@ -97,6 +97,7 @@ class RemoteEnv(base.Env):
     self._ctor = _ctor_spec(index, make_env)
     self._worker = [_Worker(index, self._ctor)]  # a list: restarts replace it
     self._deadline = self._failure = None
+    self._lost = None  # a _WorkerError of get_state or set_state: the next step restarts
     self._close_by = None  # when close() stops waiting (request_close sets it)
     # Restarts since the env last finished an episode: an env that fails within every
     # episode (at its first real step or its hundredth) is stopped, not rebuilt forever.
@@ -133,7 +134,9 @@ class RemoteEnv(base.Env):
   def submit(self, action):
     """Sends `action`; `result()` waits for the observation."""
     self._deadline = time.monotonic() + self.timeout
-    self._failure = None
+    self._failure, self._lost = self._lost, None  # (_call's: it is rebuilt now)
+    if self._failure is not None:
+      return
     try:
       wire.send(self._worker[0].conn, action)
     except OSError as e:  # BrokenPipeError, ConnectionResetError
@@ -161,7 +164,8 @@ class RemoteEnv(base.Env):
     return self._restart(error)
 
   def get_state(self):
-    """The env's state, or None if it cannot save one (see base.get_env_state)."""
+    """The env's state, or None if it cannot save one (see base.get_env_state) or its
+    worker died or hung meanwhile (rebuilt at its next step; it resumes anew)."""
     return self._call(('get_state',))
 
   def set_state(self, state):
@@ -196,11 +200,26 @@ class RemoteEnv(base.Env):
       raise base.EnvError(f'{self.name} failed to close: {failed[0]}', failed[1])
 
   def _call(self, message):
-    wire.send(self._worker[0].conn, message)
+    """The worker's answer to `message`, or None if it died or hung: then it is killed,
+    and its next step rebuilds it as after a crash mid-step. An idle worker (an eval
+    env between evals) killed by the OOM killer stopped the run at its next save with
+    'Could not save a checkpoint ...: Broken pipe', and one stopped (SIGSTOP) hung it."""
+    worker = self._worker[0]
+    if self._lost is not None:  # killed already: its step rebuilds it
+      return None
     try:
-      return self._worker[0].receive()
-    except _WorkerError as e:
+      wire.send(worker.conn, message)
+      if not worker.conn.poll(self.timeout):
+        raise _Lost(f'no answer within {self.timeout:g}s (run.env_timeout)')
+      return worker.receive()
+    except OSError as e:  # BrokenPipeError, ConnectionResetError
+      self._lost = _WorkerError(worker.lost(e))
+    except _Lost as e:
+      self._lost = e
+    except _WorkerError as e:  # the env's own get_state or set_state raised
       raise base.EnvError(f'{self.name}: {e}', e.details) from None
+    worker.kill()
+    return None
 
   def _restart(self, error):
     """Rebuilds the worker and returns its first observation (is_first)."""
@@ -390,6 +409,10 @@ class _WorkerError(RuntimeError):
     self.exit_code = exit_code
 
 
+class _Lost(_WorkerError):
+  """A worker died or did not answer in time (not an error its env reported)."""
+
+
 # The worker's entry point: a fresh interpreter that imports only this module.
 _BOOT = ('import sys; from dreamerv3_tf.core import workers; '
          'workers._serve(int(sys.argv[1]), int(sys.argv[2]))')
@@ -441,7 +464,7 @@ class _Worker:
         note(*payload)
         kind, payload = wire.recv(self.conn)
     except (EOFError, OSError) as e:
-      raise _WorkerError(self.lost(e)) from None
+      raise _Lost(self.lost(e)) from None
     if kind == 'space_error':
       raise base.EnvSpaceError(payload)
     if kind != 'ok':

@@ -3,6 +3,7 @@
 import functools
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -87,6 +88,28 @@ def test_a_killed_worker_is_rebuilt_and_starts_an_episode(capsys):
     assert obs['is_first'] and remote.restarts == 1 and remote.pid != old
     assert not remote.step(act(False))['is_first']
     assert 'WARNING: env 0 failed (process died' in capsys.readouterr().err
+  finally:
+    remote.close()
+
+
+@pytest.mark.parametrize('sig', ['SIGKILL', 'SIGSTOP'])
+def test_a_worker_that_died_or_hung_idle_saves_no_state_and_is_rebuilt_at_its_step(
+    capsys, sig):
+  """An idle worker (an eval env between evals) that the OOM killer ended stopped the
+  run at its next save: 'Could not save a checkpoint in LOGDIR/ckpt: Broken pipe';
+  one stopped (SIGSTOP) hung the save for good."""
+  remote = workers.RemoteEnv(0, DUMMY, timeout=1, name='dummy eval env 0')
+  try:
+    remote.step(act(True))
+    os.kill(remote.pid, getattr(signal, sig))
+    assert remote.get_state() is None  # its env starts a new episode after a resume
+    assert remote.get_state() is None  # (each save until its next step)
+    remote.timeout = 30  # for the rebuild, on a busy machine
+    obs = remote.step(act(False))
+    assert obs['is_first'] and remote.restarts == 1
+    cause = 'process died' if sig == 'SIGKILL' else 'no answer within 1s'
+    assert f'WARNING: dummy eval env 0 failed ({cause}' in capsys.readouterr().err
+    assert remote.get_state() is not None
   finally:
     remote.close()
 
