@@ -476,6 +476,13 @@ class _Worker:
     code = self._exitcode()
     if code is None:
       return f'lost connection to a live process ({error!r})'
+    if code < 0:  # Popen's -N: killed by signal N ('exit code -9' read as the env's own exit)
+      try:
+        name = signal.Signals(-code).name
+      except ValueError:  # a real-time signal
+        name = signal.strsignal(-code) or 'unknown'
+      oom = ', as the OOM killer ends a process when memory runs out' if -code == 9 else ''
+      return f'process killed by signal {-code} ({name}{oom})'
     return f'process died (exit code {code})'
 
   def request_stop(self):

@@ -189,7 +189,7 @@ def test_sigkill_worker_is_restarted(capsys):
     lengths = [s['length'] for w, s in episodes if w == 1]
     assert lengths == [LENGTH + 1]
     err = capsys.readouterr().err
-    assert 'WARNING: env 1 failed (process died' in err
+    assert 'WARNING: env 1 failed (process killed by signal 9 (SIGKILL' in err
     assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
 
 

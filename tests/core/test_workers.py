@@ -87,7 +87,9 @@ def test_a_killed_worker_is_rebuilt_and_starts_an_episode(capsys):
     obs = remote.step(act(False))
     assert obs['is_first'] and remote.restarts == 1 and remote.pid != old
     assert not remote.step(act(False))['is_first']
-    assert 'WARNING: env 0 failed (process died' in capsys.readouterr().err
+    # (it said 'process died (exit code -9)', Popen's way to say killed by signal 9)
+    assert ('WARNING: env 0 failed (process killed by signal 9 (SIGKILL, as the OOM killer '
+            'ends a process when memory runs out)); restarting it') in capsys.readouterr().err
   finally:
     remote.close()
 
@@ -107,7 +109,7 @@ def test_a_worker_that_died_or_hung_idle_saves_no_state_and_is_rebuilt_at_its_st
     remote.timeout = 30  # for the rebuild, on a busy machine
     obs = remote.step(act(False))
     assert obs['is_first'] and remote.restarts == 1
-    cause = 'process died' if sig == 'SIGKILL' else 'no answer within 1s'
+    cause = 'process killed by signal 9' if sig == 'SIGKILL' else 'no answer within 1s'
     assert f'WARNING: dummy eval env 0 failed ({cause}' in capsys.readouterr().err
     assert remote.get_state() is not None
   finally:
