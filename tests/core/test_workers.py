@@ -100,9 +100,10 @@ def test_a_worker_that_died_or_hung_idle_saves_no_state_and_is_rebuilt_at_its_st
   """An idle worker (an eval env between evals) that the OOM killer ended stopped the
   run at its next save: 'Could not save a checkpoint in LOGDIR/ckpt: Broken pipe';
   one stopped (SIGSTOP) hung the save for good."""
-  remote = workers.RemoteEnv(0, DUMMY, timeout=1, name='dummy eval env 0')
+  remote = workers.RemoteEnv(0, DUMMY, timeout=30, name='dummy eval env 0')  # a busy start
   try:
     remote.step(act(True))
+    remote.timeout = 1  # how long a save waits for the stopped one
     os.kill(remote.pid, getattr(signal, sig))
     assert remote.get_state() is None  # its env starts a new episode after a resume
     assert remote.get_state() is None  # (each save until its next step)
