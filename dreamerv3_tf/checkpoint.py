@@ -200,9 +200,10 @@ class Checkpoint:
       return
     for name in tf.io.gfile.listdir(self.directory):
       name = name.rstrip('/')
-      if partial_save(name) == 'folder':
+      kind = partial_save(name)
+      if kind == 'folder':
         tf.io.gfile.rmtree(GFILES.join(self.directory, name))
-      elif partial_save(name):
+      elif kind == 'file':
         tf.io.gfile.remove(GFILES.join(self.directory, name))
     for name in self.replays:
       folder = GFILES.join(self.directory, name)

@@ -167,8 +167,8 @@ def _check_checkpoint_kind(checkpoint):
   if cut:
     raise FlagError(cut)
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
-    hint = (f'name its prefix, --checkpoint={base.file_prefix(path)}'
-            if base.file_prefix(path) else base.NOT_A_PREFIX)  # its .index or a data file
+    prefix = base.file_prefix(path)  # of its .index or a data file
+    hint = f'name its prefix, --checkpoint={prefix}' if prefix else base.NOT_A_PREFIX
     raise FlagError(f'--checkpoint {checkpoint} is a file, not a checkpoint ({hint})')
 
 
