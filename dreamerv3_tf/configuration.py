@@ -1750,13 +1750,27 @@ def _comparable(tree, prefix=''):
 
 def _diff(old, new):
   """['key: saved -> now', ...]; a key one side lacks is named so (it read 'None', a
-  value neither had: a run of another version of base.py's keys)."""
+  value neither had: a run of another version of base.py's keys). A key that is a value
+  on one side and a group of keys on the other (a hand-edited `"agent": null`) is named
+  once: it read 'agent: None -> (absent: a newer version?)', then each key of the group
+  as absent from an older version."""
+  groups = {k: _group(k, old if k in new else new) for k in set(old) ^ set(new)}
+  groups = {k: n for k, n in groups.items() if n}
+  inside = {k for k in set(old) | set(new) if any(k.startswith(g + '.') for g in groups)}
+
   def shown(tree, key, absent):
-    return repr(tree[key]) if key in tree else absent
-  keys = sorted(set(old) | set(new))
+    if key in tree:
+      return repr(tree[key])
+    return f'a group of {groups[key]} keys' if key in groups else absent
+  keys = sorted((set(old) | set(new)) - inside)
   return [f"{k}: {shown(old, k, '(absent: an older version?)')} -> "
           f"{shown(new, k, '(absent: a newer version?)')}" for k in keys
           if k not in old or k not in new or old[k] != new[k]]
+
+
+def _group(key, flat):
+  """How many of the flattened `flat`'s keys lie under `key.`."""
+  return sum(k.startswith(key + '.') for k in flat)
 
 
 def _default(value):

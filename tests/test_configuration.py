@@ -432,6 +432,22 @@ def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
       '--logdir or pass --config.run.allow_other_config=True')
 
 
+def test_a_value_in_place_of_a_group_of_keys_is_named_once(tmp_path):
+  """A hand-edited config.json with "agent": null read 'agent: None -> (absent: a newer
+  version?)', then named the group's first keys absent from an older version."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  configuration.save(c, str(tmp_path))
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  keys = len(configuration._comparable({'agent': saved['agent']}))
+  saved['agent'] = None
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.check_logdir(c, str(tmp_path))
+  assert str(caught.value) == (
+      f'logdir {tmp_path} belongs to another config (agent: None -> a group of {keys} '
+      'keys); use a new --logdir or pass --config.run.allow_other_config=True')
+
+
 def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):
   """A directory holding another program's config.json: it was 'another config'
   (agent.conhead.layers: None -> 1 ...), and allow_other_config=True, which that
