@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 import cli_zygote
@@ -1702,6 +1703,29 @@ def test_the_logdir_of_an_evaluation_is_named_where_a_run_is_meant(tmp_path, scr
       {'script': script, 'run': {'from_checkpoint': '/runs/a/ckpt'}}))
   with pytest.raises(configuration.ConfigError, match=message.format(d=re.escape(str(tmp_path)))):
     configuration.load_spaces(str(tmp_path))
+
+
+def test_spaces_json_holds_an_even_bound_once_and_reads_older_files(tmp_path):
+  """An image's bounds were written value by value (593 KB for DMC's 64x64x3); those
+  files still load, and to spaces equal to the env's."""
+  from dreamerv3_tf.core import spaces
+  obs = {'image': spaces.Space(np.uint8, (64, 64, 3), 0, 255),
+         'vector': spaces.Space(np.float32, (3,), [-1, 0, -np.inf], 1),
+         'empty': spaces.Space(np.float32, (0,)), 'reward': spaces.Space(np.float32)}
+  act = {'action': spaces.Space(np.int32, (), 0, 4)}
+  configuration.save_spaces(str(tmp_path), obs, act)
+  assert (tmp_path / 'spaces.json').stat().st_size < 2000
+  saved = json.loads((tmp_path / 'spaces.json').read_text())
+  assert saved['obs_space']['image']['low'] == 0 and saved['obs_space']['image']['high'] == 255
+  assert saved['obs_space']['vector']['low'] == [-1, 0, -np.inf]
+  for key, space in obs.items():  # an older version's file: every value listed
+    saved['obs_space'][key].update(low=space.low.tolist(), high=space.high.tolist())
+  for data in (None, saved):
+    if data:
+      (tmp_path / 'spaces.json').write_text(json.dumps(data))
+    loaded = configuration.load_spaces(str(tmp_path))
+    assert configuration.spaces_difference(str(tmp_path), *loaded) is None
+    assert all(loaded[0][k] == v for k, v in obs.items()) and loaded[1]['action'] == act['action']
 
 
 @pytest.mark.parametrize('outputs, unknown', [

@@ -67,10 +67,12 @@ class Space:
     return rng.uniform(low, high, self.shape).astype(self.dtype)
 
   def to_dict(self):
-    """A JSON-able description (used to save the spaces next to a checkpoint)."""
+    """A JSON-able description (used to save the spaces next to a checkpoint). A bound
+    equal everywhere is one number (from_dict broadcasts it): an image's 64x64x3 bounds
+    made spaces.json 593 KB of zeros and 255s."""
     return {
         'dtype': self.dtype.name, 'shape': list(self.shape),
-        'low': self.low.tolist(), 'high': self.high.tolist()}
+        'low': _compact(self.low), 'high': _compact(self.high)}
 
   @classmethod
   def from_dict(cls, d):
@@ -90,6 +92,13 @@ class Space:
     else:
       low, high = self.low, self.high
     return f'Space({self.dtype.name}, shape={self.shape}, low={low}, high={high})'
+
+
+def _compact(bound):
+  """`bound` as JSON data: one number if all its values are equal, else nested lists."""
+  if bound.size and np.all(bound == bound.flat[0]):
+    return bound.flat[0].item()
+  return bound.tolist()
 
 
 def step_spaces():
