@@ -199,6 +199,9 @@ def lost_worker(error, tf_config=None):
 
 
 def _first_line(text):
+  # The line read '( Collective ops is aborted by: Collective ops is aborted by: Socket
+  # closed)': a decoration dropped after the strip, and each hop's prefix repeated.
+  text = re.sub(r'(Collective ops is aborted by: )+', r'\1', base.undecorated(text))
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   for line in lines:  # TensorFlow's text starts with 'Graph execution error:'
     if 'aborted' in line.lower() or 'unhealthy' in line or 'reset' in line:

@@ -275,6 +275,7 @@ def test_lost_worker_names_the_other_process():
   import json
   import tensorflow as tf
   from dreamerv3_tf import distribute
+  from dreamerv3_tf.core import base
   tf_config = json.dumps({'cluster': {'worker': ['127.0.0.1:5000', '127.0.0.1:5001']},
                           'task': {'type': 'worker', 'index': 0}})
   # The texts TensorFlow 2.21 raised in our runs: a peer killed mid-collective, and
@@ -284,11 +285,17 @@ def test_lost_worker_names_the_other_process():
            '/job:worker/replica:0/task:1 while calling /tensorflow.WorkerService/RecvBuf:')
   heartbeat = ('Collective ops is aborted by: Error reported from /job:worker/task:1: The '
                'following tasks are unhealthy (stopped sending heartbeats):')
-  for text in (reset, heartbeat):
+  # A third worker's relayed abort: it read '( Collective ops is aborted by: Collective
+  # ops is aborted by: Socket closed)' (3 workers, one killed).
+  relayed = ('Graph execution error:\n\n{{function_node __inference_train_4}} Collective ops '
+             'is aborted by: Collective ops is aborted by: Socket closed\nAdditional GRPC '
+             'error information from remote target /job:worker/replica:0/task:1')
+  for text in (reset, heartbeat, relayed):
     error = distribute.lost_worker(tf.errors.UnavailableError(None, None, text), tf_config)
     message = str(error)
-    assert message.startswith('lost worker 1 (127.0.0.1:5001) of the multi_worker run')
-    assert '\n' not in message and 'Collective ops is aborted' in message
+    assert message.startswith('lost worker 1 (127.0.0.1:5001) of the multi_worker run (')
+    assert '\n' not in message and message.count('Collective ops is aborted by: ') == 1
+    assert base.one_line(error) == message  # (the line main prints: nothing dropped)
   assert distribute.lost_worker(ValueError('x'), tf_config) is None
   assert distribute.lost_worker(tf.errors.InvalidArgumentError(None, None, 'x'),
                                 tf_config) is None

@@ -576,6 +576,12 @@ def yaml_problem(error):
   return (what or one_line(error)) + (f', line {mark.line + 1}' if mark else '')
 
 
+def undecorated(text):
+  """TensorFlow's error text without its op decorations ({{function_node ...}},
+  [Op:SaveV2])."""
+  return re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\]', '', text)
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 
@@ -584,8 +590,7 @@ def one_line(error, cause_only=False):
   """
   if cause_only and isinstance(error, OSError) and error.strerror:
     return error.strerror
-  text = str(getattr(error, 'message', None) or error)
-  text = re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\]', '', text)  # {{function_node ...}} [Op:SaveV2]
+  text = undecorated(str(getattr(error, 'message', None) or error))
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   text = lines[0] if lines else type(error).__name__
   return text.rsplit('; ', 1)[-1] if cause_only and '; ' in text else text
