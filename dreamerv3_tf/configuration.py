@@ -1748,6 +1748,19 @@ def _comparable(tree, prefix=''):
   return flat
 
 
+# What each process of a multi_worker run may set for itself (its host's cache, how its
+# own envs run, what it logs); every other key must be the same in all of them.
+_PER_PROCESS_KEYS = ('xla_cache', 'run.env_timeout', 'run.parallel', 'logger.outputs',
+                     'run.allow_other_config')
+
+
+def shared_flags(config):
+  """{dotted key: value} of `config` that every process of a multi_worker run must
+  share (distribute.check_same_flags), as JSON gives them back."""
+  return {k: v for k, v in dotted_items(json.loads(to_json(config)))
+          if k not in _PER_PROCESS_KEYS}
+
+
 def _diff(old, new):
   """['key: saved -> now', ...]; a key one side lacks is named so (it read 'None', a
   value neither had: a run of another version of base.py's keys). A key that is a value

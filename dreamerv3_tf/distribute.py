@@ -16,6 +16,7 @@ gradients are all-reduced first), so no variable needs an aggregation and no
 update is copied between devices.
 """
 
+import json
 import re
 import signal
 import threading
@@ -111,6 +112,47 @@ def _connected(tf_config):
       signal.signal(sig, handlers[sig])
 
 
+def check_same_flags(strategy, config):
+  """ConfigError (one line) in every process of a multi_worker run unless all were
+  started with the same config, but for what each may set for itself (its XLA cache,
+  how its envs run, what it logs). A worker started with another batch_size trained on
+  without a word; another model size or run.steps stopped the run as 'lost worker 0 ...
+  (Shape mismatch in the collective ...)' or 'lost worker 1 ... (Socket closed)'.
+  The first collective of the run: every process calls it before building the agent."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return
+  mine = configuration.shared_flags(config)
+  text = json.dumps(mine, sort_keys=True)
+  local = local_replicas(strategy)
+  for row, other in enumerate(_gathered_texts(strategy, text)):
+    if other != text:
+      number = row // local
+      address = worker_address(number)
+      name = f'worker {number} ({address})' if address else f'worker {number}'
+      theirs = json.loads(other)
+      shown = lambda flags, k: repr(flags[k]) if k in flags else '(none: another version?)'
+      diff = [f'{k}={shown(theirs, k)} there, {shown(mine, k)} here'
+              for k in sorted(set(theirs) | set(mine)) if theirs.get(k, ()) != mine.get(k, ())]
+      more = f' and {len(diff) - 3} more' if len(diff) > 3 else ''
+      raise configuration.ConfigError(
+          f'{name} of the multi_worker run was started with other flags than this process '
+          f'({"; ".join(diff[:3])}{more}); start every worker with the same command and '
+          'its own TF_CONFIG (launchers/multi_worker.sh)')
+
+
+def _gathered_texts(strategy, text):
+  """`text` of every replica, in replica order (a collective: every process calls it)."""
+  def gather(array):
+    value = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant(array))
+    return strategy.gather(value, axis=0).numpy()
+  data = np.frombuffer(text.encode(), np.uint8)
+  lengths = gather(np.array([len(data)], np.int32))
+  rows = np.zeros([1, int(lengths.max())], np.int32)  # (equal shapes to gather)
+  rows[0, :len(data)] = data
+  return [bytes(row[:n].astype(np.uint8)).decode() for row, n in zip(gather(rows), lengths)]
+
+
 def worker_address(number, tf_config=None):
   """'host:port' of process `number` (as numbered by configuration.worker_role); ''
   if unknown."""
@@ -128,7 +170,6 @@ def local_cluster(workers):
   Ports are ones the OS had free a moment ago (a port taken in between makes the
   worker fail to start). For tests and benchmarks on one machine.
   """
-  import json
   import socket
   sockets = [socket.socket() for _ in range(workers)]
   for s in sockets:

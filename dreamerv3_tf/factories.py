@@ -103,8 +103,10 @@ def make_agent(config, obs_space, act_space):
   configuration.check_agent_memory(config, obs_space)
   from dreamerv3_tf import distribute
   from dreamerv3_tf.agent import agent
+  strategy = distribute.make_strategy(config.distribute)
+  distribute.check_same_flags(strategy, config)  # (the processes of a multi_worker run)
   # Built in the strategy's scope: variables are mirrored, `train` runs per replica.
-  with distribute.make_strategy(config.distribute).scope():
+  with strategy.scope():
     return agent.Agent(obs_space, act_space, config)
 
 

@@ -15,6 +15,7 @@ outputs. `replica_seed` is checked separately.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -384,4 +385,40 @@ def test_a_multi_worker_address_this_process_cannot_listen_on_is_named(tmp_path)
       'listened on: another process holds that port (a worker of an earlier run still '
       "running?), or the host is not this machine's; free the port or give another "
       '(launchers/multi_worker.sh)')
+  assert not logdir.exists()
+
+
+def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_path):
+  """A worker started with another batch_size trained on without a word, and another
+  model size or run.steps stopped the run as a lost worker ('Shape mismatch in the
+  collective', 'Socket closed'). Keys each process sets for itself may differ."""
+  import cli_zygote
+  from dreamerv3_tf import distribute
+  tf_configs = distribute.local_cluster(2)
+  logdir = tmp_path / 'run'
+  own = [[], ['--config.batch_size=8', '--config.run.env_timeout=60']]
+  procs = [cli_zygote.Popen(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train,debug',
+       f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
+       '--config.distribute=multi_worker', '--config.logger.outputs=jsonl', *own[i]],
+      cwd=ROOT, env={**os.environ, 'TF_CONFIG': tf_config}, stdout=subprocess.DEVNULL,
+      stderr=subprocess.PIPE, text=True) for i, tf_config in enumerate(tf_configs)]
+  try:
+    errs = [p.communicate(timeout=180)[1] for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  values = [('4', '8'), ('8', '4')]  # (there, here) for worker 0 and worker 1
+  for number, (proc, err) in enumerate(zip(procs, errs)):
+    other = 1 - number
+    there, here = values[number][::-1]
+    assert proc.returncode == 2, err[-3000:]
+    # Not TensorFlow's C++ log ('E0000 ... failed call to cuInit'): the zygote imported it
+    # before main could set its level; a real run hides it (test_startup.py).
+    lines = [x for x in err.strip().splitlines() if not re.match(r'[IWEF]\d{4} ', x)]
+    assert lines == [
+        f'Config error: worker {other} ({distribute.worker_address(other, tf_configs[0])}) '
+        'of the multi_worker run was started with other flags than this process '
+        f'(batch_size={there} there, {here} here); start every worker with the same command '
+        'and its own TF_CONFIG (launchers/multi_worker.sh)'], err[-3000:]
   assert not logdir.exists()
