@@ -112,16 +112,19 @@ def _connected(tf_config):
       signal.signal(sig, handlers[sig])
 
 
-def check_same_flags(strategy, config):
+def check_same_flags(strategy, config, obs_space, act_space):
   """ConfigError (one line) in every process of a multi_worker run unless all were
   started with the same config, but for what each may set for itself (its XLA cache,
-  how its envs run, what it logs). A worker started with another batch_size trained on
-  without a word; another model size or run.steps stopped the run as 'lost worker 0 ...
-  (Shape mismatch in the collective ...)' or 'lost worker 1 ... (Socket closed)'.
+  how its envs run, what it logs), and their envs have the same spaces. A worker
+  started with another batch_size trained on without a word; another model size or
+  run.steps, or an env of other spaces (an env edited on one host), stopped the run as
+  'lost worker 0 ... (Shape mismatch in the collective ...)' or '... (Socket closed)'.
   The first collective of the run: every process calls it before building the agent."""
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return
-  mine = configuration.shared_flags(config)
+  mine = {'flags': configuration.shared_flags(config), 'spaces': {
+      f'{what} {k!r}': repr(v) for what, spaces in (('obs', obs_space), ('action', act_space))
+      for k, v in spaces.items()}}
   text = json.dumps(mine, sort_keys=True)
   local = local_replicas(strategy)
   for row, other in enumerate(_gathered_texts(strategy, text)):
@@ -130,14 +133,20 @@ def check_same_flags(strategy, config):
       address = worker_address(number)
       name = f'worker {number} ({address})' if address else f'worker {number}'
       theirs = json.loads(other)
-      shown = lambda flags, k: repr(flags[k]) if k in flags else '(none: another version?)'
-      diff = [f'{k}={shown(theirs, k)} there, {shown(mine, k)} here'
-              for k in sorted(set(theirs) | set(mine)) if theirs.get(k, ()) != mine.get(k, ())]
+      diff = [*_differences(theirs['flags'], mine['flags'], '{}={}', repr),
+              *_differences(theirs['spaces'], mine['spaces'], '{} {}', str)]
       more = f' and {len(diff) - 3} more' if len(diff) > 3 else ''
       raise configuration.ConfigError(
-          f'{name} of the multi_worker run was started with other flags than this process '
-          f'({"; ".join(diff[:3])}{more}); start every worker with the same command and '
-          'its own TF_CONFIG (launchers/multi_worker.sh)')
+          f'{name} of the multi_worker run was started with other flags or env spaces than '
+          f'this process ({"; ".join(diff[:3])}{more}); start every worker with the same '
+          'command and its own TF_CONFIG (launchers/multi_worker.sh)')
+
+
+def _differences(theirs, mine, form, show):
+  """['batch_size=8 there, 4 here', ...] for the keys whose values differ."""
+  shown = lambda values, k: show(values[k]) if k in values else '(none: another version?)'
+  return [f'{form.format(k, shown(theirs, k))} there, {shown(mine, k)} here'
+          for k in sorted(set(theirs) | set(mine)) if theirs.get(k, ()) != mine.get(k, ())]
 
 
 def _gathered_texts(strategy, text):

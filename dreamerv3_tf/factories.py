@@ -104,7 +104,7 @@ def make_agent(config, obs_space, act_space):
   from dreamerv3_tf import distribute
   from dreamerv3_tf.agent import agent
   strategy = distribute.make_strategy(config.distribute)
-  distribute.check_same_flags(strategy, config)  # (the processes of a multi_worker run)
+  distribute.check_same_flags(strategy, config, obs_space, act_space)  # (multi_worker)
   # Built in the strategy's scope: variables are mirrored, `train` runs per replica.
   with strategy.scope():
     return agent.Agent(obs_space, act_space, config)

@@ -390,17 +390,19 @@ def test_a_multi_worker_address_this_process_cannot_listen_on_is_named(tmp_path)
 
 def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_path):
   """A worker started with another batch_size trained on without a word, and another
-  model size or run.steps stopped the run as a lost worker ('Shape mismatch in the
-  collective', 'Socket closed'). Keys each process sets for itself may differ."""
+  model size or run.steps, or an env of other spaces, stopped the run as a lost worker
+  ('Shape mismatch in the collective', 'Socket closed'). Keys each process sets for
+  itself may differ."""
   import cli_zygote
   from dreamerv3_tf import distribute
   tf_configs = distribute.local_cluster(2)
   logdir = tmp_path / 'run'
-  own = [[], ['--config.batch_size=8', '--config.run.env_timeout=60']]
+  own = [['--config.task=dummy_disc_vec'],
+         ['--config.task=dummy_cont_vec', '--config.batch_size=8', '--config.run.env_timeout=60']]
   procs = [cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train,debug',
-       f'--logdir={logdir}', '--config.task=dummy_disc_vec', '--config.run.parallel=False',
-       '--config.distribute=multi_worker', '--config.logger.outputs=jsonl', *own[i]],
+       f'--logdir={logdir}', '--config.run.parallel=False', '--config.distribute=multi_worker',
+       '--config.logger.outputs=jsonl', *own[i]],
       cwd=ROOT, env={**os.environ, 'TF_CONFIG': tf_config}, stdout=subprocess.DEVNULL,
       stderr=subprocess.PIPE, text=True) for i, tf_config in enumerate(tf_configs)]
   try:
@@ -408,17 +410,22 @@ def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_pat
   finally:
     for p in procs:
       p.kill()
-  values = [('4', '8'), ('8', '4')]  # (there, here) for worker 0 and worker 1
+  values = [{'batch_size': '4', 'task': "'dummy_disc_vec'",
+             'action': 'Space(int32, shape=(), low=0, high=4)'},
+            {'batch_size': '8', 'task': "'dummy_cont_vec'",
+             'action': 'Space(float32, shape=(2,), low=-1.0, high=1.0)'}]
   for number, (proc, err) in enumerate(zip(procs, errs)):
     other = 1 - number
-    there, here = values[number][::-1]
+    there, here = values[other], values[number]
     assert proc.returncode == 2, err[-3000:]
     # Not TensorFlow's C++ log ('E0000 ... failed call to cuInit'): the zygote imported it
     # before main could set its level; a real run hides it (test_startup.py).
     lines = [x for x in err.strip().splitlines() if not re.match(r'[IWEF]\d{4} ', x)]
     assert lines == [
         f'Config error: worker {other} ({distribute.worker_address(other, tf_configs[0])}) '
-        'of the multi_worker run was started with other flags than this process '
-        f'(batch_size={there} there, {here} here); start every worker with the same command '
-        'and its own TF_CONFIG (launchers/multi_worker.sh)'], err[-3000:]
+        'of the multi_worker run was started with other flags or env spaces than this '
+        f"process (batch_size={there['batch_size']} there, {here['batch_size']} here; "
+        f"task={there['task']} there, {here['task']} here; action 'action' "
+        f"{there['action']} there, {here['action']} here); start every worker with the "
+        'same command and its own TF_CONFIG (launchers/multi_worker.sh)'], err[-3000:]
   assert not logdir.exists()
