@@ -356,10 +356,14 @@ def main(argv):
     sys.exit(2)
   given = _LOGDIR.value or config.get('logdir')
   distribute = config.get('distribute')  # (not checked yet: a config file may lack it)
-  if distribute in ('multi_worker', 'tpu') and '{timestamp}' in (given or ''):
-    print(f'Config error: --logdir {given} holds {{timestamp}}, and with distribute='
-          f'{distribute} every worker must name the same folder while each would '
-          "take its own start's time; give the folder itself", file=sys.stderr)
+  if distribute in ('multi_worker', 'tpu') and '{timestamp}' in (given or '{timestamp}'):
+    # Without --logdir each worker took its own start's time as well: the workers of a
+    # multi_worker run then stopped as started with other flags (logdir=...).
+    held = f'--logdir {given} holds {{timestamp}}' if given else (
+        'no --logdir is given (the default is ~/logdir/<start time>)')
+    print(f'Config error: {held}, and with distribute={distribute} every worker must name '
+          "the same folder while each would take its own start's time; give the folder "
+          'itself', file=sys.stderr)
     sys.exit(2)
   logdir = _with_timestamp(given or '~/logdir/{timestamp}')
   refusal = base.path_refusal('--logdir', logdir)  # a line break would cut each line

@@ -98,4 +98,15 @@ def test_timestamp_in_the_logdir_is_the_time(tmp_path):
       f'Config error: --logdir {tmp_path}/{{timestamp}} holds {{timestamp}}, and with '
       'distribute=multi_worker every worker must name the same folder while each would '
       "take its own start's time; give the folder itself\n"))
+  # So would they without --logdir: each process went on to its own ~/logdir/<time>.
+  from dreamerv3_tf import distribute
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:debug',
+       '--config.distribute=multi_worker'], cwd=ROOT, capture_output=True, text=True,
+      timeout=120, env={**os.environ, 'HOME': str(tmp_path),
+                        'TF_CONFIG': distribute.local_cluster(2)[0]})
+  assert (result.returncode, result.stderr) == (2, (
+      'Config error: no --logdir is given (the default is ~/logdir/<start time>), and with '
+      'distribute=multi_worker every worker must name the same folder while each would '
+      "take its own start's time; give the folder itself\n"))
   assert os.listdir(tmp_path) == ['file']
