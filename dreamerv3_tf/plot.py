@@ -537,6 +537,12 @@ def main(argv=None):
     # plots/.png), naming no flag; 'plots' wrote plots.png beside the directory.
     parser.error(f'--out {args.out} names a directory; give the image file, e.g. '
                  f'{os.path.join(args.out, "curves.png")}')
+  if args.out and os.path.basename(args.out).lower() == '.png':
+    # "--out $NAME.png" with NAME unset: it loaded and plotted, then failed with
+    # matplotlib's "Format '' is not supported" (splitext takes '.png' for a name).
+    parser.error(f'--out {args.out} names no file, only the extension .png (an unset '
+                 'shell variable?); give the image\'s name, e.g. '
+                 f'{os.path.join(os.path.dirname(args.out), "curves.png")}')
   if args.svg and not args.out:  # drew nothing and said nothing (exit code 0)
     parser.error('--svg writes the SVG beside --out; give --out')
   svg = args.out and args.svg and os.path.splitext(_png(args.out))[0] + '.svg'

@@ -449,6 +449,20 @@ def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypa
   assert out.read_bytes() == good
 
 
+@pytest.mark.parametrize('name', ['.png', '.PNG'])
+def test_an_out_of_only_the_extension_is_refused_before_plotting(runs, tmp_path, capsys,
+                                                                 name):
+  """--out "$NAME.png" with NAME unset loaded and plotted, then failed with matplotlib's
+  "Format '' is not supported (supported formats: ...)", naming no flag (exit 1)."""
+  out = f'{tmp_path}/{name}'
+  with pytest.raises(SystemExit) as e:
+    plot.main(['--logdirs', *runs, '--out', out, '--svg'])
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      f'Error: --out {out} names no file, only the extension .png (an unset shell '
+      f"variable?); give the image's name, e.g. {tmp_path}/curves.png (see --help)\n")
+  assert os.listdir(tmp_path) == ['runs']
+
+
 def test_svg_that_cannot_be_written_is_named_before_the_png_is_replaced(runs, tmp_path,
                                                                          capsys):
   """--svg beside an x.svg that is a directory replaced x.png, then failed ('Error:
