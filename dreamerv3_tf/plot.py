@@ -34,7 +34,9 @@ import dataclasses  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
+import re  # noqa: E402
 import shlex  # noqa: E402
+import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -345,13 +347,29 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # else matplotlib warns on stderr
       ax.legend(fontsize=8, loc='best', frameon=False)
-  fig.tight_layout()
   paths = [out]
-  _save(fig, out, dpi=110)
-  if svg:
-    paths.append(os.path.splitext(out)[0] + '.svg')
-    _save(fig, paths[-1])
+  # A label or task in a script the font lacks (CJK, emoji) printed 2 lines of
+  # matplotlib's UserWarning per character and per draw (8 for a label of two): one
+  # line of ours names them all.
+  with warnings.catch_warnings(record=True) as caught:  # (the filters stay)
+    fig.tight_layout()
+    _save(fig, out, dpi=110)
+    if svg:
+      paths.append(os.path.splitext(out)[0] + '.svg')
+      _save(fig, paths[-1])
   plt.close(fig)
+  missing = {}
+  for w in caught:
+    glyph = re.match(r'Glyph (\d+) .*missing from (?:font\(s\) (.*)\.|current font)',
+                     str(w.message))
+    if glyph:
+      missing.setdefault(chr(int(glyph.group(1))), glyph.group(2) or 'the current font')
+    else:  # as it would have been shown
+      warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+  if missing:
+    print(f"Warning: the plot's font ({next(iter(missing.values()))}) has no glyph for "
+          f"{''.join(missing)!r} (of a --labels or task name); the image shows them as "
+          'boxes', file=sys.stderr, flush=True)
   return paths
 
 

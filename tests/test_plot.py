@@ -701,6 +701,21 @@ def test_labels_draw_separate_curves(tmp_path, capsys):
                                      '(see --help)\n')
 
 
+def test_labels_the_font_cannot_draw_are_one_warning_line(runs, tmp_path, capsys):
+  """A label in CJK printed matplotlib's UserWarning and its source line for each
+  character at each draw: 8 lines for a label of two characters with --svg (here,
+  pytest collects them as warnings instead)."""
+  import matplotlib
+  # DejaVu Sans (matplotlib's own font, no CJK), whatever fonts the machine has.
+  with matplotlib.rc_context({'font.family': 'DejaVu Sans'}):
+    assert plot.main(['--logdirs', *runs, '--labels', '基线', '基线',
+                      '--out', str(tmp_path / 'p.png'), '--svg']) == 0
+  assert capsys.readouterr().err == (
+      "Warning: the plot's font (DejaVu Sans) has no glyph for '基线' (of a --labels or "
+      'task name); the image shows them as boxes\n')
+  assert (tmp_path / 'p.png').stat().st_size > 0 and (tmp_path / 'p.svg').stat().st_size > 0
+
+
 def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys):
   """A run with empty score files wrote an empty figure with exit code 0 and
   matplotlib's legend warning on stderr; bytes that are not UTF-8 were an error that
