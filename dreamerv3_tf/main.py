@@ -60,6 +60,28 @@ _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
     lock_config=True)
 _LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
+
+# What the --config file's get_config() returned, kept as the flag is parsed: absl
+# drops it when an override fails, and an override of a key of a None (no return
+# statement) or a dict failed naming only the key ("Attribute <class 'NoneType'>.run
+# does not exist ...", "unknown config key 'run'").
+_LOADED = []
+
+
+def _keeping_what_it_returned(parse):
+  def keep(argument):
+    config = parse(argument)
+    _LOADED[:] = [config]
+    return config
+  return keep
+
+
+flags.FLAGS['config'].parser.parse = _keeping_what_it_returned(
+    flags.FLAGS['config'].parser.parse)
+# ml_collections' own warning for a None, with absl's 'Logging before flag parsing' line:
+# two lines more before ours, which names it.
+logging.get_absl_logger().addFilter(
+    lambda record: 'did you forget a return statement' not in str(record.msg))
 _TRACEBACK = flags.DEFINE_bool(
     'traceback', False, f'On an error, print the full traceback (as {base.TRACEBACK_ENV}=1 does).')
 _VERBOSE = flags.DEFINE_bool(
@@ -115,7 +137,7 @@ def _parse_flags(argv):
     _usage_error(f'the config file {path} raised {type(e).__name__}{code} (it must return '
                  'a config from get_config(), not end the program)')
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
-    _usage_error(_one_line(e, argv))
+    _usage_error((_LOADED and _not_a_config_dict(_LOADED[0], argv)) or _one_line(e, argv))
   if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored
     _usage_error(base.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
   _warn_repeated(argv)
@@ -238,6 +260,16 @@ def _one_line(error, argv=()):
   return text
 
 
+def _not_a_config_dict(config, argv):
+  """The line for a get_config() that returned `config`, no ConfigDict, else None."""
+  # (ml_collections' _ErrorConfig stands in for a file that failed to load.)
+  if isinstance(config, ml_collections.ConfigDict) or type(config).__name__ == '_ErrorConfig':
+    return None
+  what = 'None (no return statement?)' if config is None else type(config).__name__
+  return (f'get_config() of the config file {_config_path(argv)} returned {what}, not a '
+          'ConfigDict')
+
+
 def _presets_refusal(text, path, argv):
   """The line for a config file called with presets its get_config() does not take, or
   without those it needs (a TypeError at ml_collections' call, not inside the file):
@@ -334,11 +366,10 @@ def main(argv):
   from dreamerv3_tf import run
   try:
     config = _CONFIG.value
-    # (ml_collections' _ErrorConfig stands in for a file that failed to load.)
-    if config is not None and not isinstance(config, ml_collections.ConfigDict) and (
-        type(config).__name__ != '_ErrorConfig'):
-      print(f'Config error: get_config() of the config file {_config_path(sys.argv)} '
-            f'returned {type(config).__name__}, not a ConfigDict', file=sys.stderr)
+    # (A None returned was taken for no --config: 'Config error: --config is required'.)
+    refusal = _LOADED and _not_a_config_dict(_LOADED[0], sys.argv)
+    if refusal:
+      print(f'Config error: {refusal}', file=sys.stderr)
       sys.exit(2)
     if config is not None:
       config.to_dict()  # the file loads lazily: a missing one fails here

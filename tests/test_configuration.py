@@ -1507,6 +1507,9 @@ CONFIG_FILES = [
     ('', r'has no get_config\(\) function'),  # was "module 'config_config' has no ..."
     ('def get_config():\n  return 3\n',
      r'get_config\(\) of the config file .* returned int, not a ConfigDict'),  # was "'int' object has no attribute 'to_dict'"
+    # ml_collections' warning in two lines, then 'Config error: --config is required'.
+    ('def get_config():\n  c = 3\n', r'get_config\(\) of the config file .* returned None '
+     r'\(no return statement\?\), not a ConfigDict$'),
     # Not built on configs/base.py: an 'unexpected' AttributeError 'script' before.
     ('import ml_collections\ndef get_config():\n  return ml_collections.ConfigDict('
      "{'task': 'dummy_disc'})\n", "the config lacks .* key.s. of configs/base.py's"),
@@ -1539,7 +1542,8 @@ CONFIG_FILES = [
 
 
 @pytest.mark.parametrize('text, message', CONFIG_FILES,
-                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'partial', 'presets',
+                         ids=['raises', 'syntax', 'import', 'empty', 'int', 'no_return',
+                              'partial', 'presets',
                               'exit',
                               'interrupt', 'none', 'bool', 'frozen', 'fraction'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
@@ -1552,6 +1556,24 @@ def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, mes
   if 'lacks' not in message and 'base.py has' not in message:
     assert f'config file {path}' in lines[0], lines[0]
   assert re.search(message, lines[0]), lines[0]
+  assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('returns, what', [
+    # "Attribute <class 'NoneType'>.run does not exist ...", after ml_collections' 2 lines
+    ('None', r'None \(no return statement\?\)'),
+    ("{'task': 'dummy_disc'}", 'dict')])  # "unknown config key 'run'"
+def test_a_config_file_that_returns_no_config_dict_is_named_with_overrides_too(
+    tmp_path, returns, what):
+  """With a --config.KEY, the override failed on what get_config() returned, and the
+  line named only the key."""
+  path = tmp_path / 'my_config.py'
+  path.write_text(f'def get_config():\n  return {returns}\n')
+  result = run_main(f'--config={path}', '--config.run.envs=2', f'--logdir={tmp_path}/run')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert re.fullmatch(f'Config error: get_config\\(\\) of the config file {re.escape(str(path))} '
+                      f'returned {what}, not a ConfigDict', lines[0]), lines[0]
   assert not (tmp_path / 'run').exists()
 
 
