@@ -205,7 +205,8 @@ def _one_line(error, argv=()):
                    text, re.S)
   if group:  # ml_collections' own line shows an ast node's memory address
     flag, key, value = group.groups()
-    if value.lstrip().startswith('{') and key == 'env.py':  # the env's own kwargs
+    if key == 'env.py':  # the env's own kwargs: any value, as 'env.py.KEY' is unknown
+      # ('length=5', '' were told to set its keys one by one, which is refused)
       return (f"flag {flag}: {key} takes a Python dict literal, e.g. --config.{key}="
               f"'{{\"length\": 5}}', and {value!r} is not one")
     if value.lstrip().startswith('{'):  # its example was env.py's '{"length": 5}'
@@ -256,7 +257,12 @@ def _one_line(error, argv=()):
   match = re.match(r"^'?([\w.]+)'?\s*(Did you mean .*)?$", text)
   if match and (isinstance(error, (AttributeError, KeyError)) or match.group(2)):
     hint = f'; {match.group(2)[0].lower()}{match.group(2)[1:]}' if match.group(2) else ''
-    text = f'unknown config key {_key_path(match.group(1), argv)!r}{hint}'
+    key = _key_path(match.group(1), argv)
+    if key.startswith('env.py.'):  # its keys are the env's own: one dict sets them
+      name = key[len('env.py.'):]
+      hint = (f"; env.py takes your env's arguments as one Python dict literal, e.g. "
+              f"--config.env.py='{{\"{name}\": VALUE}}'")
+    text = f'unknown config key {key!r}{hint}'
   return text
 
 

@@ -1056,6 +1056,15 @@ def test_a_key_a_config_file_adds_is_named(key, value, message):
      'one value; set its keys one by one, e.g. --config.agent.KEY=VALUE'),
     (['--config.env.py={bad'], "flag --config.env.py={bad: env.py takes a Python dict "
      "literal, e.g. --config.env.py='{\"length\": 5}', and '{bad' is not one"),
+    # These two said to set its keys one by one, --config.env.py.KEY=VALUE, which the
+    # third is: 'unknown config key' alone.
+    (['--config.env.py=length=5'], "flag --config.env.py=length=5: env.py takes a Python "
+     "dict literal, e.g. --config.env.py='{\"length\": 5}', and 'length=5' is not one"),
+    (['--config.env.py='], "flag --config.env.py=: env.py takes a Python dict literal, "
+     "e.g. --config.env.py='{\"length\": 5}', and '' is not one"),
+    (['--config.env.py.length=5'], "unknown config key 'env.py.length'; env.py takes your "
+     "env's arguments as one Python dict literal, e.g. --config.env.py='{\"length\": "
+     "VALUE}'"),
     # Its example was env.py's: "e.g. --config.agent.loss_scales='{"length": 5}'".
     (['--config.agent.loss_scales={"rec": inf}'], 'flag --config.agent.loss_scales={"rec": '
      'inf}: \'{"rec": inf}\' is not a Python dict literal; set the keys of agent.loss_scales '
