@@ -267,6 +267,10 @@ def _parse_flags(argv):
   if swallowed:  # absl took the next flag for its value: '--out --tflite' wrote ./--tflite
     print(f'Error: {swallowed}', file=sys.stderr)
     sys.exit(2)
+  flagfile = base.flagfile_refusal(argv, flags.FLAGS)
+  if flagfile:  # one not UTF-8 was a traceback; absl's own line said 'ERROR::' in it
+    print(f'Error: {flagfile}', file=sys.stderr)
+    sys.exit(2)
   try:
     return flags.FLAGS(base.help_alias(argv))
   except flags.Error as e:

@@ -56,6 +56,9 @@ from dreamerv3_tf.core import cpuinfo
 warnings.filterwarnings('ignore', message=r'the load_module\(\) method is deprecated',
                         category=DeprecationWarning)
 
+if base.flagfile_refusal(sys.argv, flags.FLAGS):  # read by the definition below
+  print(f'Config error: {base.flagfile_refusal(sys.argv, flags.FLAGS)}', file=sys.stderr)
+  sys.exit(2)
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
     lock_config=True)

@@ -1568,6 +1568,28 @@ def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, mes
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.parametrize('module', ['dreamerv3_tf.main', 'dreamerv3_tf.interop.official'])
+def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
+  """ml_collections reads --flagfile as main defines --config, at import: a missing one,
+  one not UTF-8 and a directory were a traceback of 30 lines (exit 1), one that
+  includes itself absl's warning 5 times before 'Config error: --config is required'."""
+  (tmp_path / 'latin1.flags').write_bytes(b'--config=configs/gym.py:debug\n# \xe9t\xe9\n')
+  (tmp_path / 'self.flags').write_text(f'--flagfile={tmp_path}/self.flags\n')
+  for name, line in (
+      ('missing.flags', '--flagfile {path}: cannot read it (No such file or directory)'),
+      ('', '--flagfile {path}: cannot read it (Is a directory)'),
+      ('latin1.flags', 'a --flagfile is not UTF-8 text (invalid continuation byte at byte '
+       'offset 32)'),
+      ('self.flags', '--flagfile {path} includes itself (through its --flagfile lines); '
+       'include each file once')):
+    path = os.path.join(tmp_path, name)
+    result = cli_zygote.run([sys.executable, '-m', module, f'--flagfile={path}'], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f'Config error: {line.format(path=path)}'], result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ['latin1.flags', 'self.flags']
+
+
 @pytest.mark.parametrize('returns, what', [
     # "Attribute <class 'NoneType'>.run does not exist ...", after ml_collections' 2 lines
     ('None', r'None \(no return statement\?\)'),

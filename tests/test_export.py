@@ -768,6 +768,25 @@ def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('name, text, line', [
+    ('missing.flags', None, '--flagfile {path}: cannot read it (No such file or directory)'),
+    # A traceback of 30 lines (exit 1); the two above were absl's 'ERROR:: Unable to open'.
+    ('latin1.flags', b'--tflite\n# \xe9t\xe9\n', 'a --flagfile is not UTF-8 text (invalid '
+     'continuation byte at byte offset 11)'),
+    # absl's warning once per read of it, then 'Error: --logdir and --out are required'.
+    ('self.flags', b'--flagfile={path}\n', '--flagfile {path} includes itself (through its '
+     '--flagfile lines); include each file once')])
+def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, name, text, line):
+  path = tmp_path / name
+  if text is not None:
+    path.write_bytes(text.replace(b'{path}', bytes(path)))
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--flagfile={path}'], cwd=ROOT,
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Error: {line.format(path=path)}'], result.stderr[-3000:]
+
+
 def test_h_is_help_here_too():
   # "Error: Unknown command line flag 'h'" (main and the importer: test_configuration).
   asked, help_ = [cli_zygote.run([sys.executable, '-c', WITHOUT_TENSORFLOW, flag], cwd=ROOT,

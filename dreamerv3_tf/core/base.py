@@ -282,6 +282,32 @@ def swallowed_flag(argv, flag_values):
   return None
 
 
+def flagfile_refusal(argv, flag_values):
+  """The line refusing a --flagfile of `argv` that absl cannot read (missing, a
+  directory, not UTF-8, one that includes itself), else None (`flag_values`: absl's
+  FLAGS, passed in). main's --config flag reads them as it is defined, at import: a
+  traceback of 30 lines, exit 1; a circular one, absl's warning once per read (5 lines)."""
+  import io
+  written = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(written):  # absl's warning of a circular one
+      flag_values.read_flags_from_files(argv, force_gnu=False)
+  except Exception as e:  # noqa: BLE001 - absl's CantOpenFlagFileError, a decode error
+    cause = e.__context__ if isinstance(e.__context__, OSError) else e
+    if isinstance(cause, OSError) and cause.filename:
+      return f'--flagfile {cause.filename}: cannot read it ({cause.strerror or cause})'
+    if isinstance(cause, UnicodeDecodeError):  # (it names no file)
+      return f'a --flagfile is not UTF-8 text ({cause.reason} at byte offset {cause.start})'
+    return f'a --flagfile cannot be read ({one_line(cause)})'
+  circular = re.search(r'circular flagfile dependency\. Ignoring flagfile: (.*)',
+                       written.getvalue())
+  if circular:
+    return (f'--flagfile {circular.group(1).strip()} includes itself (through its '
+            '--flagfile lines); include each file once')
+  sys.stderr.write(written.getvalue())  # (nothing else is known to be written)
+  return None
+
+
 def stray_argument(arg, example=''):
   """The line refusing an argument the flag parser left (`example`: how a flag looks).
   One that starts with '-' came after '--', which ends absl's flags: 'flags start
