@@ -27,6 +27,7 @@ if __name__ == '__main__':  # first: a stop while the imports below load is one 
 import os  # noqa: E402
 import re  # noqa: E402
 import reprlib  # noqa: E402
+import shlex  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -505,7 +506,10 @@ def main(argv):
   try:
     print(f'Imported {data["folder"]}{step} ({len(data["params"])} official entries, '
           f'{int(data["params"]["opt/step/value"])} updates) into {prefix}.', flush=True)
-    print(f'Next: python -m dreamerv3_tf.export --logdir={out} --out=EXPORT_DIR', flush=True)
+    # Quoted, as main's last line quotes its plot command: a --logdir with a space or a
+    # $ gave a command that, pasted, exported another path or failed.
+    print(f'Next: python -m dreamerv3_tf.export --logdir={shlex.quote(out)} --out=EXPORT_DIR',
+          flush=True)
   except OSError as e:  # a traceback, after the import was written
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if not stdout:

@@ -5,6 +5,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import subprocess
 import sys
 
@@ -446,12 +447,17 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
   write_official(tmp_path / 'official', params)
   flags = ['--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
            '--config.run.parallel=False', '--config.env.dummy.length=30']
+  ours = tmp_path / 'our $run'  # the command of its last line, pasted, read '$run'
   run = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
-       f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}', *flags],
+       f'--checkpoint={tmp_path / "official"}', f'--logdir={ours}', *flags],
       capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
   assert 'Imported' in run.stdout and 'at env step 100' in run.stdout
+  # The command it names, as a shell splits it (no variable expanded: single quotes).
+  assert run.stdout.splitlines()[-1] == (
+      f"Next: python -m dreamerv3_tf.export --logdir='{ours}' --out=EXPORT_DIR")
+  assert shlex.split(run.stdout.splitlines()[-1])[4] == f'--logdir={ours}'
   # Its stdout a pipe that nothing reads (`| true`): a traceback after the import.
   proc = cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
@@ -477,13 +483,13 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
         f'{tmp_path / "full"} is written whole']
     assert (tmp_path / 'full' / 'ckpt' / 'checkpoint').exists()
   run = cli_zygote.run(
-      [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={tmp_path / "ours"}',
+      [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={ours}',
        f'--out={tmp_path / "export"}'], capture_output=True, text=True, cwd=ROOT,
       timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
   saved = export.SavedPolicy(str(tmp_path / 'export'))
   restored = factories.make_agent(config, obs_space, act_space)
-  checkpointing.load_agent(restored, str(tmp_path / 'ours' / 'ckpt'))
+  checkpointing.load_agent(restored, str(ours / 'ckpt'))
   for name, var in checkpointing._agent_variables(agent).items():
     if not name.endswith(('_calls', 'rng_seed')):
       np.testing.assert_array_equal(
