@@ -304,15 +304,17 @@ def _presets_refusal(text, path, argv):
 
 def _overrides(argv):
   """The --config.KEY flags of `argv` ('--config.run.envs' of '--config.run.envs=8' or
-  '--config.run.envs 8'), in order."""
-  return [x.split('=', 1)[0] for x in argv[1:] if x.startswith('--config.')]
+  '--config.run.envs 8'; of '-config.run.envs=8' too, as absl takes one dash), in order."""
+  return ['--' + x.lstrip('-').split('=', 1)[0] for x in argv[1:]
+          if x.startswith(('--config.', '-config.'))]
 
 
 def _config_values(argv):
-  """The values of every --config flag in `argv` ('--config=X' or '--config X')."""
-  return [x[len('--config='):] if x.startswith('--config=') else next_arg
+  """The values of every --config flag in `argv` ('--config=X' or '--config X'; absl
+  takes '-config' too: its overrides were refused as given without a --config)."""
+  return [x.split('=', 1)[1] if '=' in x else next_arg
           for x, next_arg in zip(argv[1:], [*argv[2:], ''])
-          if x == '--config' or x.startswith('--config=')]
+          if x in ('--config', '-config') or x.startswith(('--config=', '-config='))]
 
 
 def _config_file_meant(path):

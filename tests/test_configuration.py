@@ -1568,6 +1568,17 @@ def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, mes
   assert not (tmp_path / 'run').exists()
 
 
+@pytest.mark.parametrize('config', [['-config=configs/dmc.py:train_eval,debug'],
+                                    ['-config', 'configs/dmc.py:train_eval,debug']])
+def test_a_config_flag_of_one_dash_takes_overrides(tmp_path, config):
+  """absl takes -config as --config, but its overrides were refused: '--config.seed
+  sets a key of a config file, and no --config names one'."""
+  result = run_main(*config, '--config.seed=-1', f'--logdir={tmp_path}/run')
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
+  assert not (tmp_path / 'run').exists()
+
+
 @pytest.mark.parametrize('module', ['dreamerv3_tf.main', 'dreamerv3_tf.interop.official'])
 def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
   """ml_collections reads --flagfile as main defines --config, at import: a missing one,
