@@ -225,7 +225,9 @@ def logdirs_refusal(logdirs):
     if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
       return '--logdirs holds an empty name; give run directories'
     refusal = (base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
-               or base.deleted_cwd_refusal('--logdirs', logdir))
+               or base.deleted_cwd_refusal('--logdirs', logdir)
+               # 'Error: runs/a  does not exist', the space unseen (pasted, a quoted $VAR)
+               or base.edge_space_refusal('--logdirs', logdir))
     if refusal:
       return refusal
     key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))

@@ -295,7 +295,10 @@ def test_bad_inputs(tmp_path, capsys):
       ([str(one), ' '], '--logdirs holds an empty name; give run directories'),
       # Two lines, the path cut in two ("$(ls -d runs/*)" of several runs in quotes).
       ([f'{one}\n{logdir}'], f"--logdirs='{one}\\n{logdir}' holds a line break; give one "
-       'path (a command substitution that printed several lines?)')):
+       'path (a command substitution that printed several lines?)'),
+      # 'Error: RUN  does not exist' (exit 1), of a run that does, the space unseen.
+      ([f'{one} '], f"--logdirs='{one} ' ends with a space, and no such path exists (a stray "
+       f"space as it was typed or pasted?); give '{one}', or create the path to mean it")):
     # Exit code 2, as the other flag values' refusals (1 before, as for bad data).
     with pytest.raises(SystemExit) as e:
       plot.main(['--logdirs', *argv, '--table', '1000'])
