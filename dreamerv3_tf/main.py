@@ -93,7 +93,7 @@ _VERBOSE = flags.DEFINE_bool(
 
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
-  argv = base.help_alias(argv)
+  argv = [_with_home(x) for x in base.help_alias(argv)]
   if base.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(base.traceback_refusal())
   swallowed = base.swallowed_flag(argv, flags.FLAGS)
@@ -312,9 +312,23 @@ def _overrides(argv):
 def _config_values(argv):
   """The values of every --config flag in `argv` ('--config=X' or '--config X'; absl
   takes '-config' too: its overrides were refused as given without a --config)."""
-  return [x.split('=', 1)[1] if '=' in x else next_arg
+  return [_with_home(x).split('=', 1)[1] if '=' in x else next_arg
           for x, next_arg in zip(argv[1:], [*argv[2:], ''])
           if x in ('--config', '-config') or x.startswith(('--config=', '-config='))]
+
+
+def _with_home(arg):
+  """`arg` with the ~ of a '--config=~/x.py' expanded where that names a file: a shell
+  expands ~ after '=' only in assignments, and ml_collections read it as a folder named
+  '~' ('cannot load the config file ~/x.py: No such file or directory'), where --logdir's
+  is expanded."""
+  flag, eq, value = arg.partition('=')
+  if not (eq and flag in ('--config', '-config') and value.startswith('~')):
+    return arg
+  path, colon, presets = value.partition(':')
+  if not os.path.isfile(os.path.expanduser(path)):  # (left as given: its line names it)
+    return arg
+  return f'{flag}={os.path.expanduser(path)}{colon}{presets}'
 
 
 def _config_file_meant(path):

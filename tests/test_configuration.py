@@ -1568,6 +1568,22 @@ def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, mes
   assert not (tmp_path / 'run').exists()
 
 
+def test_a_config_file_under_a_tilde_the_shell_left_is_found(tmp_path):
+  """A shell leaves the ~ of --config=~/x.py (after '=', not an assignment): 'cannot
+  load the config file ~/myconfigs/x.py: No such file or directory' of a file that
+  exists, where --logdir=~/... is expanded."""
+  (tmp_path / 'myconfigs').mkdir()
+  (tmp_path / 'myconfigs' / 'x.py').write_text(
+      'from configs import dmc\ndef get_config(presets):\n  return dmc.get_config(presets)\n')
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=~/myconfigs/x.py:debug',
+       '--config.seed=-1', f'--logdir={tmp_path}/run'], cwd=ROOT, capture_output=True,
+      text=True, timeout=120, env={**os.environ, 'HOME': str(tmp_path)})
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
+  assert not (tmp_path / 'run').exists()
+
+
 @pytest.mark.parametrize('config', [['-config=configs/dmc.py:train_eval,debug'],
                                     ['-config', 'configs/dmc.py:train_eval,debug']])
 def test_a_config_flag_of_one_dash_takes_overrides(tmp_path, config):
