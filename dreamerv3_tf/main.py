@@ -217,6 +217,12 @@ def _one_line(error, argv=()):
               f'{key} one by one, e.g. --config.{key}.KEY=VALUE')
     return (f'flag {flag}: {key} is a group of keys, not one value; '
             f'set its keys one by one, e.g. --config.{key}.KEY=VALUE')
+  digits = re.match(r'flag --config\.([\w.]+)=.*: Exceeds the limit \(\d+ digits\) for '
+                    r'integer string conversion(?:: value has (\d+) digits)?', text, re.S)
+  if digits:  # all its digits, then "use sys.set_int_max_str_digits()", a Python call
+    many = f'of {digits.group(2)} digits ' if digits.group(2) else ''
+    return (f'flag --config.{digits.group(1)}: its value {many}is beyond a 64-bit integer '
+            '(< 2**63)')
   integer = re.match(r"flag (--config\.([\w.]+)=(.*?)): invalid literal for int\(\) with "
                      r"base 10: ", text, re.S)
   if integer:  # e.g. run.steps=1e6, as papers write step counts

@@ -1073,6 +1073,10 @@ def test_a_key_a_config_file_adds_is_named(key, value, message):
     (['--config.run.steps=1e5'], 'flag --config.run.steps=1e5: run.steps takes an integer; '
      'write 100000'),
     (['--config.run.envs=2.5'], 'flag --config.run.envs=2.5: run.envs takes an integer'),
+    # Its 5000 digits, then Python's "use sys.set_int_max_str_digits() to increase the
+    # limit"; 30 digits are named as beyond 64 bits by finalize.
+    (['--config.run.steps=' + '9' * 5000], 'Config error: flag --config.run.steps: its value '
+     'of 5000 digits is beyond a 64-bit integer (< 2**63)'),
     # Said "could not convert string to float: ''".
     (['--config.run.train_ratio='], 'flag --config.run.train_ratio=: run.train_ratio takes '
      'a number'),
