@@ -273,6 +273,10 @@ def _parse_flags(argv):
     sys.exit(2)
   try:
     return flags.FLAGS(base.help_alias(argv))
+  except SystemExit as e:
+    if base.help_shown(e, base.help_alias(argv)):  # absl's exit code 1 after the help
+      sys.exit(0)
+    raise
   except flags.Error as e:
     # absl names each missing required flag on a line of its own (no flag at all: two).
     refusal = (base.boolean_flag_refusal(str(e))  # absl's is a tuple's repr

@@ -131,8 +131,10 @@ def _parse_flags(argv):
   try:
     rest = flags.FLAGS(argv)
   except (SystemExit, KeyboardInterrupt) as e:
+    if base.help_shown(e, argv):  # absl's exit code 1 after the help it printed
+      sys.exit(0)
     if not (path and _raised_in(e, path)):
-      raise  # e.g. --help's exit; a real Ctrl-C while starting never gets here
+      raise  # a real Ctrl-C while starting never gets here
     # sys.exit() in the file ended the program silently with its code, a raised
     # KeyboardInterrupt with a bare traceback.
     code = isinstance(e, SystemExit) and e.code is not None and ' '.join(str(e.code).split())

@@ -1121,6 +1121,12 @@ def test_h_is_help(tmp_path):
   assert (asked.returncode, asked.stdout, asked.stderr) == (
       help_.returncode, help_.stdout, help_.stderr)
   assert 'python -m dreamerv3_tf.main --config=' in asked.stdout, asked.stdout
+  # Help asked for is no failure: absl's exit code 1 failed `main --help && ...`.
+  assert asked.returncode == 0 and asked.stderr == ''
+  for module in ('dreamerv3_tf.main', 'dreamerv3_tf.interop.official'):
+    result = cli_zygote.run([sys.executable, '-m', module, '--helpfull'], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and '--config' in result.stdout, result.stderr[-2000:]
   # A value given as '--name VALUE', and anything after '--', stay as they are.
   for argv in (['main', '--logdir', '-h'], ['main', '--', '-h']):
     assert base.help_alias(argv) == argv

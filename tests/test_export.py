@@ -795,6 +795,7 @@ def test_h_is_help_here_too():
   assert (asked.returncode, asked.stdout, asked.stderr) == (
       help_.returncode, help_.stdout, help_.stderr)
   assert 'USAGE: export' in asked.stdout, asked.stdout
+  assert asked.returncode == 0  # absl's 1 failed `export --help && ...`
 
 
 def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):

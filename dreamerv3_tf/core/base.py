@@ -262,6 +262,22 @@ def help_alias(argv):
   return out
 
 
+def help_shown(error, argv):
+  """Whether `error`, raised as absl parsed `argv`, is its exit after the help that a
+  --help (--helpshort, --helpfull, --helpxml, -?) asked for: absl exits with code 1 there,
+  which failed a script's `python -m dreamerv3_tf.main --help && ...`, where plot's and
+  other programs' --help exit with 0."""
+  if not (isinstance(error, SystemExit) and error.code == 1):
+    return False
+  for arg in argv[1:]:
+    if arg == '--':
+      return False
+    if arg.lstrip('-') in ('help', 'helpshort', 'helpfull', 'helpxml', '?') and (
+        arg.startswith('-')):
+      return True
+  return False
+
+
 def swallowed_flag(argv, flag_values):
   """The line refusing a flag given as '--name VALUE' whose VALUE is another flag, else
   None (`flag_values`: absl's FLAGS, passed in; a flag that is no boolean takes a
