@@ -166,6 +166,13 @@ def _check_checkpoint_kind(checkpoint):
   cut = base.cut_save_line(f'--checkpoint {checkpoint}', path)
   if cut:
     raise FlagError(cut)
+  from dreamerv3_tf import configuration
+  if configuration._checkpoints_below(path):  # noqa: SLF001 - run.from_checkpoint's test
+    # It was 'Error: No checkpoint found in RUN (did you mean ...)', exit code 1, once
+    # TensorFlow had loaded; run.from_checkpoint names it before, as a flag's value.
+    inner = os.path.join(checkpoint, 'ckpt')
+    raise FlagError(f"--checkpoint {checkpoint} is a run's logdir, and its checkpoints are "
+                    f'in {inner}: did you mean --checkpoint={inner}?')
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
     prefix = base.file_prefix(path)  # of its .index or a data file
     hint = f'name its prefix, --checkpoint={prefix}' if prefix else base.NOT_A_PREFIX

@@ -698,7 +698,8 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
-                                  'stray', 'not_an_export', 'line_break', 'empty_out'])
+                                  'stray', 'not_an_export', 'line_break', 'empty_out',
+                                  'run_for_checkpoint'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -727,11 +728,16 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       'line_break': ([f'--logdir={logdir}', f'--out={tmp_path}/x\ny'],
                      f"Error: --out='{tmp_path}/x\\ny' holds a line break; give one path"),
       'empty_out': ([f'--logdir={logdir}', '--out='], 'Error: --out is empty; give a directory'),
+      # 'No checkpoint found in RUN (did you mean ...)', exit code 1, once TensorFlow loaded.
+      'run_for_checkpoint': ([f'--logdir={logdir}', f'--out={tmp_path}/x',
+                              f'--checkpoint={logdir}'], f"Error: --checkpoint {logdir} is a "
+                             f"run's logdir, and its checkpoints are in {logdir}/ckpt: did "
+                             f'you mean --checkpoint={logdir}/ckpt?'),
   }[case]
   result = cli_zygote.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
   # 2 for a flag's value (stray, line_break and empty_out were 1), 1 for the files'.
-  code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out') else 1
+  code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out', 'run_for_checkpoint') else 1
   assert result.returncode == code, result.stderr[-3000:]
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
