@@ -440,6 +440,12 @@ def main(argv):
   if FLAGS.traceback:
     os.environ[base.TRACEBACK_ENV] = '1'
   stop_signals.take_over()
+  # A get_config() that returned None was taken for no --config (dmc.py's defaults: an
+  # import of another agent, or a mismatch blamed on the checkpoint), a dict was
+  # "Config error: dict' object has no attribute 'to_dict": main's line names the file.
+  refusal = cli._LOADED and cli._not_a_config_dict(cli._LOADED[0], sys.argv)
+  if refusal:
+    cli._usage_error(refusal)
   try:  # the config file loads lazily: its errors are main's one line (exit code 2)
     config = FLAGS.config
     if config is not None:

@@ -331,7 +331,7 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
   help_text = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official', '--help'],
       capture_output=True, text=True, cwd=ROOT, timeout=120)
-  # absl prints the usage to stdout (and exits with 1 after --help).
+  # absl prints the usage to stdout (and the command exits with 0 after --help).
   assert '--checkpoint' in help_text.stdout and '--logdir' in help_text.stdout
   # The golden official config names sizes our dummy task's spaces do not fit: the
   # refusal is one line on stderr, exit code 1, and nothing is written.
@@ -388,6 +388,25 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   lines = run.stderr.splitlines()
   assert run.returncode == code and len(lines) == 1, run.stderr[-2000:]
   assert lines[0].startswith(line.format(official=tmp_path / 'official')), lines[0]
+  assert not (tmp_path / 'ours').exists()
+
+
+@pytest.mark.parametrize('returns, what', [('None', r'None \(no return statement\?\)'),
+                                           ("{'task': 'dummy_cont'}", 'dict')])
+def test_cli_a_config_file_that_returns_no_config_dict_is_named(tmp_path, returns, what):
+  """A None was taken for no --config: dmc.py's defaults imported (or refused the
+  checkpoint, 'has no place in the agent of this config'); a dict was "Config error:
+  dict' object has no attribute 'to_dict"."""
+  path = tmp_path / 'my_config.py'
+  path.write_text(f'def get_config():\n  return {returns}\n')
+  run = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official',
+       f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
+       f'--config={path}'], capture_output=True, text=True, cwd=ROOT, timeout=300)
+  lines = run.stderr.splitlines()
+  assert run.returncode == 2 and len(lines) == 1, run.stderr[-2000:]
+  assert re.fullmatch(f'Config error: get_config\\(\\) of the config file {re.escape(str(path))} '
+                      f'returned {what}, not a ConfigDict', lines[0]), lines[0]
   assert not (tmp_path / 'ours').exists()
 
 
