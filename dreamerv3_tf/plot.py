@@ -492,9 +492,12 @@ def make_parser():
   parser = _Parser(
       prog='python -m dreamerv3_tf.plot',
       description='Plot score vs env steps of runs, over the official DreamerV3 band.')
-  parser.add_argument('--logdirs', nargs='+', required=True, help='run directories')
+  # extend: a second --logdirs (--logdirs $RUN1 --logdirs $RUN2) replaced the first,
+  # without a word (the table's seed count the only sign).
+  parser.add_argument('--logdirs', nargs='+', action='extend', required=True,
+                      help='run directories')
   parser.add_argument('--out', help='image to write (.png); needed unless --table only')
-  parser.add_argument('--labels', nargs='+',
+  parser.add_argument('--labels', nargs='+', action='extend',
                       help='one curve label per logdir (same label = seeds of one curve; '
                            "default 'ours', or 'official code' for the official's logdirs)")
   parser.add_argument('--svg', action='store_true', help='also write the .svg beside --out')

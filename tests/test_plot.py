@@ -704,6 +704,18 @@ def test_labels_draw_separate_curves(tmp_path, capsys):
                                      '(see --help)\n')
 
 
+def test_logdirs_and_labels_given_twice_add_up(runs, capsys):
+  """--logdirs A --logdirs B plotted B alone, without a word (the table said 1 seed)."""
+  assert plot.main(['--logdirs', runs[0], '--logdirs', runs[1], '--table', '5000']) == 0
+  rows = capsys.readouterr().out.splitlines()[1:]
+  mean = (SEGMENTS[0][0] + SEGMENTS[0][1]) / 2
+  assert len(rows) == 1 and f'{mean:.1f} (2)' in rows[0], rows
+  assert plot.main(['--logdirs', runs[0], '--logdirs', runs[1], '--labels', 'a', '--labels',
+                    'b', '--table', '5000']) == 0
+  rows = capsys.readouterr().out.splitlines()[1:]
+  assert [x.split()[:2] for x in rows] == [[TASK, '[a]'], [TASK, '[b]']], rows
+
+
 def test_labels_the_font_cannot_draw_are_one_warning_line(runs, tmp_path, capsys):
   """A label in CJK printed matplotlib's UserWarning and its source line for each
   character at each draw: 8 lines for a label of two characters with --svg (here,
