@@ -93,6 +93,10 @@ _VERBOSE = flags.DEFINE_bool(
 
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
+  # The lines of --flagfile files in their place, as absl reads them: the checks below
+  # saw only the command line ('--config.seed sets a key of a config file, and no
+  # --config names one' of a --config in the file). (Unreadable ones stopped at import.)
+  argv = flags.FLAGS.read_flags_from_files(argv, force_gnu=False)
   argv = [_with_home(x) for x in base.help_alias(argv)]
   if base.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(base.traceback_refusal())

@@ -1605,6 +1605,24 @@ def test_a_config_flag_of_one_dash_takes_overrides(tmp_path, config):
   assert not (tmp_path / 'run').exists()
 
 
+def test_a_flagfile_is_read_as_the_command_line(tmp_path):
+  """The checks of the command line saw only its own flags: a --config in a --flagfile,
+  with a --config.KEY beside it, was '--config.seed sets a key of a config file, and no
+  --config names one'; and a second --config there, absl's 'The flag 'config.seed' is
+  defined twice. First from absl.flags._flag, ...'."""
+  flagfile = tmp_path / 'run.flags'
+  flagfile.write_text(f'--config=configs/dmc.py:train_eval,debug\n--logdir={tmp_path}/run\n')
+  result = run_main(f'--flagfile={flagfile}', '--config.seed=-1')
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
+  result = run_main(f'--flagfile={flagfile}', '--config=configs/gym.py:debug', '--config.seed=1')
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      'Config error: --config is given 2 times (configs/dmc.py:train_eval,debug, '
+      'configs/gym.py:debug); give one file and its presets, e.g. '
+      '--config=configs/dmc.py:train_eval,debug'], result.stderr
+  assert os.listdir(tmp_path) == ['run.flags']
+
+
 @pytest.mark.parametrize('module', ['dreamerv3_tf.main', 'dreamerv3_tf.interop.official'])
 def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
   """ml_collections reads --flagfile as main defines --config, at import: a missing one,
