@@ -96,7 +96,7 @@ def _parse_flags(argv):
   # The lines of --flagfile files in their place, as absl reads them: the checks below
   # saw only the command line ('--config.seed sets a key of a config file, and no
   # --config names one' of a --config in the file). (Unreadable ones stopped at import.)
-  argv = flags.FLAGS.read_flags_from_files(argv, force_gnu=False)
+  argv = _expanded(argv)
   argv = [_with_home(x) for x in base.help_alias(argv)]
   if base.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(base.traceback_refusal())
@@ -305,7 +305,7 @@ def _presets_refusal(text, path, argv):
     return (f'the config file {path} needs presets (its get_config() has no default for '
             f'{call.group(2)!r}), and --config gives none; give them after a colon, '
             f'--config={path}:PRESETS')
-  given = _config_values(argv)[0].partition(':')[2]
+  given = _config_values(_expanded(argv))[0].partition(':')[2]
   line = (f'the config file {path} takes no presets (its get_config() has no parameter), '
           f'and --config gives {given!r}')
   if _is_ours(path):  # configs/base.py: the defaults
@@ -360,9 +360,17 @@ def _config_file_meant(path):
   return None
 
 
+def _expanded(argv):
+  """`argv` with the lines of its --flagfile files in their place, as absl reads them."""
+  try:
+    return flags.FLAGS.read_flags_from_files(argv, force_gnu=False)
+  except Exception:  # noqa: BLE001 - unreadable: refused at import (flagfile_refusal)
+    return list(argv)
+
+
 def _config_path(argv):
   """The file of the --config flag in `argv` (its presets cut off), or None."""
-  values = _config_values(argv)
+  values = _config_values(_expanded(argv))  # ('None' for a --config in a --flagfile)
   return (values[0].split(':', 1)[0] or None) if values else None
 
 

@@ -1624,6 +1624,23 @@ def test_a_flagfile_is_read_as_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize('module', ['dreamerv3_tf.main', 'dreamerv3_tf.interop.official'])
+def test_a_config_file_of_a_flagfile_is_named_by_its_path(tmp_path, module):
+  """'get_config() of the config file None returned dict': the line looked for the
+  --config on the command line only."""
+  path = tmp_path / 'my_config.py'
+  path.write_text('def get_config():\n  return {}\n')
+  (tmp_path / 'run.flags').write_text(f'--config={path}\n--logdir={tmp_path}/run\n')
+  checkpoint = [f'--checkpoint={tmp_path}'] if module.endswith('official') else []
+  result = cli_zygote.run([sys.executable, '-m', module, f'--flagfile={tmp_path}/run.flags',
+                           *checkpoint], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Config error: get_config() of the config file {path} returned dict, not a '
+      'ConfigDict'], result.stderr[-2000:]
+  assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('module', ['dreamerv3_tf.main', 'dreamerv3_tf.interop.official'])
 def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
   """ml_collections reads --flagfile as main defines --config, at import: a missing one,
   one not UTF-8 and a directory were a traceback of 30 lines (exit 1), one that
