@@ -459,7 +459,7 @@ def main(argv):
   memory_watch.watch(lambda: _kept(config))
   try:
     configuration.finalize(config)
-    given = {x[len('--config.'):] for x in _overrides(sys.argv)}
+    given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
     for warning in [*configuration.look_hung_warnings(config),
                     *configuration.unread_keys_warnings(config, given)]:
       print(warning, file=sys.stderr, flush=True)

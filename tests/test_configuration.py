@@ -2020,3 +2020,13 @@ def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
       'Warning: run.envs=8 is not read by script=eval_only: its envs are run.eval_envs']
   c = configuration.finalize(dmc.get_config('train_eval,debug'))  # read there: quiet
   assert configuration.unread_keys_warnings(c, {'run.eval_eps', 'run.envs'}) == []
+  # Given in a --flagfile: no word, where the command line's got one.
+  (tmp_path / 'eval.flags').write_text('--config.run.eval_eps=2\n')
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:eval_only,debug',
+       f'--logdir={tmp_path}/eval', f'--config.run.from_checkpoint={tmp_path}/nosuch',
+       f'--flagfile={tmp_path}/eval.flags'], cwd=ROOT, capture_output=True, text=True,
+      timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines()[0].startswith(
+      'Warning: run.eval_eps=2 is not read by script=eval_only'), result.stderr[-3000:]
