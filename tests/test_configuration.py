@@ -1659,6 +1659,13 @@ def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.splitlines() == [
         f'Config error: {line.format(path=path)}'], result.stderr[-3000:]
+  # absl ignores an empty one: --flagfile=$FLAGS with FLAGS unset ran without its flags.
+  result = cli_zygote.run([sys.executable, '-m', module, '--flagfile=',
+                           '--config=configs/dmc.py:debug', f'--logdir={tmp_path}/run'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      'Config error: --flagfile is empty (an unset shell variable?); give a file of flags, '
+      'or leave the flag out'], result.stderr[-3000:]
   assert sorted(os.listdir(tmp_path)) == ['latin1.flags', 'self.flags']
 
 

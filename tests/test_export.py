@@ -781,9 +781,12 @@ def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
      'continuation byte at byte offset 11)'),
     # absl's warning once per read of it, then 'Error: --logdir and --out are required'.
     ('self.flags', b'--flagfile={path}\n', '--flagfile {path} includes itself (through its '
-     '--flagfile lines); include each file once')])
+     '--flagfile lines); include each file once'),
+    # absl ignores an empty one: --flagfile=$FLAGS with FLAGS unset ran without its flags.
+    ('', None, '--flagfile is empty (an unset shell variable?); give a file of flags, or '
+     'leave the flag out')])
 def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, name, text, line):
-  path = tmp_path / name
+  path = tmp_path / name if name else ''
   if text is not None:
     path.write_bytes(text.replace(b'{path}', bytes(path)))
   result = cli_zygote.run(

@@ -303,6 +303,14 @@ def flagfile_refusal(argv, flag_values):
   directory, not UTF-8, one that includes itself), else None (`flag_values`: absl's
   FLAGS, passed in). main's --config flag reads them as it is defined, at import: a
   traceback of 30 lines, exit 1; a circular one, absl's warning once per read (5 lines)."""
+  for arg, following in zip(argv[1:], [*argv[2:], None]):
+    if arg == '--':
+      break
+    name, eq, value = arg.partition('=')
+    if name in ('--flagfile', '-flagfile') and not (value if eq else following or '').strip():
+      # absl ignores an empty one: --flagfile=$FLAGS with FLAGS unset ran without them.
+      return ('--flagfile is empty (an unset shell variable?); give a file of flags, or '
+              'leave the flag out')
   import io
   written = io.StringIO()
   try:
