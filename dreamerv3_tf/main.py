@@ -146,7 +146,9 @@ def _parse_flags(argv):
     _usage_error(f'the config file {path} raised {type(e).__name__}{code} (it must return '
                  'a config from get_config(), not end the program)')
   except Exception as e:  # noqa: BLE001 - every parse error is a user error here
-    _usage_error((_LOADED and _not_a_config_dict(_LOADED[0], argv)) or _one_line(e, argv))
+    _usage_error((_LOADED and (_not_a_config_dict(_LOADED[0], argv)
+                               or _key_below_a_value(_LOADED[0], argv)))
+                 or _one_line(e, argv))
   if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored
     _usage_error(base.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
   _warn_repeated(argv)
@@ -289,6 +291,24 @@ def _not_a_config_dict(config, argv):
   what = 'None (no return statement?)' if config is None else type(config).__name__
   return (f'get_config() of the config file {_config_path(argv)} returned {what}, not a '
           'ConfigDict')
+
+
+def _key_below_a_value(config, argv):
+  """The line for a --config.KEY of `argv` below a key of `config` that holds one value
+  (--config.run.steps.x=1), else None. ml_collections' own lines named no key ('string
+  indices must be integers, not 'str'' of task.a.b) or Python's types ("Attribute <class
+  'int'>.x does not exist and the type does not support indexing ...")."""
+  for flag in _overrides(argv):
+    parts = flag[len('--config.'):].split('.')
+    node = config
+    for i, part in enumerate(parts[:-1]):
+      if part not in node:  # an unknown key: its own line
+        break
+      node = node[part]
+      if not isinstance(node, (ml_collections.ConfigDict, dict)):
+        return (f"unknown config key {'.'.join(parts[:i + 2])!r}: "
+                f"{'.'.join(parts[:i + 1])} is one value ({node!r}), not a group of keys")
+  return None
 
 
 def _presets_refusal(text, path, argv):

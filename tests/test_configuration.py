@@ -1043,6 +1043,12 @@ def test_a_key_a_config_file_adds_is_named(key, value, message):
 @pytest.mark.parametrize('args, message', [
     (['--config.run.eval_epz=4'], "unknown config key 'run.eval_epz'; did you mean \"eval_eps\""),
     (['--config.agent.nosuch=1'], "unknown config key 'agent.nosuch'"),
+    # "string indices must be integers, not 'str'", naming no key, and "Attribute <class
+    # 'int'>.x does not exist and the type does not support indexing. Attempting to ...".
+    (['--config.task.name=x'], "Config error: unknown config key 'task.name': task is one "
+     "value ('"),
+    (['--config.run.steps.x=1'], "Config error: unknown config key 'run.steps.x': run.steps "
+     'is one value ('),
     (['--config.run.eval_eps=many'], 'run.eval_eps=many'),
     (['--config.replay.size=3'], 'replay.size=3 is smaller than one batch'),
     (['--config.task=mars_rover'], "task='mars_rover'"),
