@@ -467,6 +467,14 @@ def main(argv):
   for flag, path in (('--checkpoint', FLAGS.checkpoint), ('--logdir', FLAGS.logdir)):
     if base.path_refusal(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
       cli._usage_error(base.path_refusal(flag, path))
+  # A typo, or a file of the save, was find_folder's line with exit code 1 once
+  # TensorFlow had loaded (seconds); export refuses its --checkpoint so before it.
+  local = os.path.expanduser(FLAGS.checkpoint).rstrip('/') or '/'
+  if '://' not in local and not os.path.exists(local):
+    cli._usage_error(f'--checkpoint {local} does not exist')
+  if '://' not in local and not os.path.isdir(local) and os.path.basename(local) != 'agent.pkl':
+    cli._usage_error(f'--checkpoint {local} is a file; pass the official logdir, its ckpt/ or '
+                     'a save folder (the one holding agent.pkl)')
   try:
     # A TF_XLA_FLAGS TensorFlow cannot read ended the import inside the hidden import
     # below, without a word (exit code 1). (It compiles nothing with XLA_FLAGS.)

@@ -360,6 +360,11 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
     # 'Error: : no agent.pkl' (exit code 1), once TensorFlow had loaded.
     (['--checkpoint', ''], 2, 'Config error: --checkpoint is empty; give the official logdir'),
     (['--checkpoint= '], 2, 'Config error: --checkpoint is empty; give the official logdir'),
+    # Exit code 1, once TensorFlow had loaded: a typo cost its seconds.
+    (['--checkpoint=/nonexistent/official'], 2, 'Config error: --checkpoint '
+     '/nonexistent/official does not exist'),
+    (['--checkpoint=/dev/null'], 2, 'Config error: --checkpoint /dev/null is a file; pass the '
+     'official logdir, its ckpt/ or a save folder (the one holding agent.pkl)'),
     # 'Error: /tmp/...' cut at the break, with no cause.
     (['--checkpoint=/tmp/x\ny'], 2, "Config error: --checkpoint='/tmp/x\\ny' holds a line "
      'break; give one path'),
