@@ -969,7 +969,7 @@ def check_from_checkpoint(config):
   not_one = _file_not_a_checkpoint(given)
   if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
     raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')
-  if _checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
+  if checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
     inner = os.path.join(given, 'ckpt')
     raise ConfigError(f"run.from_checkpoint={given} is a run's logdir, and its checkpoints "
                       f'are in {inner}: did you mean --config.run.from_checkpoint={inner}?')
@@ -1001,7 +1001,7 @@ def _file_not_a_checkpoint(path):
   return f' ({base.NOT_A_PREFIX})'
 
 
-def _checkpoints_below(path):
+def checkpoints_below(path):
   """Whether local `path` is a directory that holds no checkpoint itself but a ckpt/
   that does (a run's logdir given for its ckpt directory)."""
   path = os.path.expanduser(path)

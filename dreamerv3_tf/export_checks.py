@@ -167,7 +167,7 @@ def _check_checkpoint_kind(checkpoint):
   if cut:
     raise FlagError(cut)
   from dreamerv3_tf import configuration
-  if configuration._checkpoints_below(path):  # noqa: SLF001 - run.from_checkpoint's test
+  if configuration.checkpoints_below(path):  # (run.from_checkpoint's test)
     # It was 'Error: No checkpoint found in RUN (did you mean ...)', exit code 1, once
     # TensorFlow had loaded; run.from_checkpoint names it before, as a flag's value.
     inner = os.path.join(checkpoint, 'ckpt')

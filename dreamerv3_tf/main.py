@@ -56,8 +56,9 @@ from dreamerv3_tf.core import cpuinfo
 warnings.filterwarnings('ignore', message=r'the load_module\(\) method is deprecated',
                         category=DeprecationWarning)
 
-if base.flagfile_refusal(sys.argv, flags.FLAGS):  # read by the definition below
-  print(f'Config error: {base.flagfile_refusal(sys.argv, flags.FLAGS)}', file=sys.stderr)
+_FLAGFILE_REFUSAL = base.flagfile_refusal(sys.argv, flags.FLAGS)  # (read by the definition below)
+if _FLAGFILE_REFUSAL:
+  print(f'Config error: {_FLAGFILE_REFUSAL}', file=sys.stderr)
   sys.exit(2)
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
