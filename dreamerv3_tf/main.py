@@ -49,6 +49,7 @@ from dreamerv3_tf import startup
 from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import cpuinfo
+from dreamerv3_tf.core import exit_guard
 
 # ml_collections loads a config file with importlib's deprecated load_module(): under
 # PYTHONWARNINGS=error (or -W error) its warning was 'Config error: the load_module()
@@ -693,7 +694,14 @@ def entry():
   try:
     app.run(main, flags_parser=_parse_flags)
   except SystemExit as e:
-    if 'tensorflow' in sys.modules and 'mujoco' in sys.modules:
+    # An env's thread that is no daemon, still running, hung the exit for good.
+    left = exit_guard.leftovers()
+    if left:
+      try:
+        print(f'WARNING: {left}', file=sys.stderr, flush=True)
+      except (AttributeError, OSError, ValueError):  # stderr closed (by an env)
+        pass
+    if left or ('tensorflow' in sys.modules and 'mujoco' in sys.modules):
       exit_before_native_teardown(e.code)
     raise
 

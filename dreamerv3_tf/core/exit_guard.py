@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 
 class Exited(BaseException):
@@ -99,3 +100,43 @@ def raise_stop():
   stops = sys.modules.get('dreamerv3_tf.stop_signals')
   if stops:
     stops.raise_again()
+
+
+# Seconds the threads and processes left running as the program ends get to end.
+LEFTOVER_WAIT = 2.0
+
+
+def leftovers(wait=LEFTOVER_WAIT):
+  """Once the program's work is done: a line naming the threads that are no daemons and
+  the multiprocessing children that are not still running after `wait` s (an env's),
+  or ''. The children are killed; the caller ends the process without joining the
+  threads (Python's shutdown waits for them without end)."""
+  deadline = time.monotonic() + wait
+  threads = [t for t in threading.enumerate()
+             if t is not threading.current_thread() and not t.daemon]
+  multiprocessing = sys.modules.get('multiprocessing')  # looked up: loaded if one was made
+  children = [p for p in multiprocessing.active_children()
+              if not p.daemon] if multiprocessing else []
+  for waiting in threads + children:
+    waiting.join(max(0.0, deadline - time.monotonic()))
+  threads = [t for t in threads if t.is_alive()]
+  children = [p for p in children if p.is_alive()]
+  for child in children:  # SIGKILL: a forked child runs the run's SIGTERM handler
+    child.kill()
+    child.join(1.0)
+  names = []
+  if threads:
+    names.append(f'thread{"s" if len(threads) > 1 else ""} '
+                 f'{", ".join(repr(t.name) for t in threads)}')
+  if children:
+    names.append(f'multiprocessing process{"es" if len(children) > 1 else ""} '
+                 f'{", ".join(f"{p.name!r} (pid {p.pid})" for p in children)}')
+  if not names:
+    return ''
+  count = len(threads) + len(children)
+  return (f'{" and ".join(names)} still ran {wait:g} s after the work was done, '
+          f'{"not a daemon" if count == 1 else "no daemons"}: Python waits for such at '
+          f'exit, and the program would hang; it ends without waiting'
+          f'{" (the processes killed)" if children else ""}: start '
+          f"{'it' if count == 1 else 'them'} with daemon=True, or end "
+          f"{'it' if count == 1 else 'them'} in the env's close()")

@@ -79,3 +79,23 @@ def test_the_handlers_a_stop_left_are_no_envs_doing(monkeypatch, capsys):
     assert capsys.readouterr().err == ''
   finally:
     signal.signal(signal.SIGUSR1, saved)
+
+
+def test_leftovers_names_the_threads_that_are_no_daemons_and_still_run():
+  """Python's shutdown waits for them without end: an env's forgotten poller hung the
+  program after its last line (Ctrl-C ignored, the run being done)."""
+  stop = threading.Event()
+  ended = threading.Thread(target=lambda: None, name='ended')
+  daemon = threading.Thread(target=stop.wait, name='daemon', daemon=True)
+  poller = threading.Thread(target=stop.wait, name='poller')
+  for thread in (ended, daemon, poller):
+    thread.start()
+  try:
+    assert exit_guard.leftovers(wait=0.2) == (
+        "thread 'poller' still ran 0.2 s after the work was done, not a daemon: Python "
+        'waits for such at exit, and the program would hang; it ends without waiting: '
+        "start it with daemon=True, or end it in the env's close()")
+  finally:
+    stop.set()
+    poller.join()
+  assert exit_guard.leftovers(wait=0.2) == ''

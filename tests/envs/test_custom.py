@@ -287,6 +287,44 @@ def test_an_env_that_hangs_in_this_process_is_one_line_from_the_command(user_dir
       'run.env_timeout sets the limit)\n'), result.stderr[-2000:]
 
 
+LEFTOVERS = '''
+import multiprocessing, threading, time
+import gymnasium as gym, numpy as np
+
+STARTED = []
+
+class Env(gym.Env):  # starts a poller thread and a helper process, neither a daemon
+  def __init__(self):
+    self.action_space = gym.spaces.Discrete(2)
+    self.observation_space = gym.spaces.Box(0, 1, (2,), np.float32)
+    if not STARTED:  # one of each in this process
+      STARTED.append(threading.Thread(target=time.sleep, args=(3600,), name='poller'))
+      STARTED.append(multiprocessing.Process(target=time.sleep, args=(3600,), name='helper'))
+      for started in STARTED:
+        started.start()
+  def reset(self, seed=None, options=None):
+    return np.zeros(2, np.float32), {}
+  def step(self, action):
+    return np.zeros(2, np.float32), 0.0, False, True, {}
+'''
+
+
+def test_threads_and_processes_an_env_leaves_running_do_not_hang_the_end(user_dir, tmp_path):
+  """Python waits for them at exit: the run printed its last line and then hung for good,
+  with Ctrl-C and SIGTERM ignored (the run was done), until a kill -9."""
+  (user_dir / 'leftovers.py').write_text(LEFTOVERS)
+  result = run_main(user_dir, tmp_path, '--config.task=py_leftovers:Env',
+                    '--config.run.parallel=False', '--config.run.steps=20')
+  assert result.returncode == 0, result.stderr[-2000:]
+  match = re.fullmatch(
+      r"WARNING: thread 'poller' and multiprocessing process 'helper' \(pid (\d+)\) still "
+      r'ran 2 s after the work was done, no daemons: Python waits for such at exit, and '
+      r'the program would hang; it ends without waiting \(the processes killed\): start '
+      r"them with daemon=True, or end them in the env's close\(\)\n", result.stderr)
+  assert match, result.stderr[-2000:]
+  assert not os.path.exists(f'/proc/{match.group(1)}')  # killed, and reaped
+
+
 OLD_API = '''
 import gymnasium as gym, numpy as np
 
