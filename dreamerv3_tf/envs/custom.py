@@ -192,6 +192,10 @@ def _adapt(name, env, gym_options, seed):
     return env
   hint = (' (it has observation_space: a gym env? port it to gymnasium.Env)'
           if hasattr(env, 'observation_space') else '')
+  vector = getattr(getattr(gymnasium, 'vector', None), 'VectorEnv', None)
+  if vector is not None and isinstance(env, vector):  # the hint above misled: port what?
+    hint = (f' (a vector env of {getattr(env, "num_envs", "several")} envs: return one env;'
+            ' the run makes run.envs of them, and run.parallel=True steps them in parallel)')
   raise EnvSetupError(
       f'{name} returned {type(env).__name__}, not an env{hint}: return a gymnasium.Env '
       'or an object with obs_space, act_space and step() (dreamerv3_tf/core/base.py Env)')

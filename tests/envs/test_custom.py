@@ -59,6 +59,9 @@ class NoClose:  # what custom._adapt takes: obs_space, act_space and step(), no 
     env = _dummy.Dummy('disc_vec', length=7)
     self.obs_space, self.act_space, self.step = env.obs_space, env.act_space, env.step
 
+def vector_env():  # gymnasium's vector env, returned by mistake for one env
+  return gym.vector.SyncVectorEnv([Corridor] * 2)
+
 def wrong_spaces():
   return type('Wrong', (), {'obs_space': {'x': gym.spaces.Discrete(2)},
                             'act_space': {}, 'step': None})()
@@ -157,7 +160,7 @@ def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
                              'it on PYTHONPATH'),
     ('py_corridor:Coridor', {}, r"module corridor \(.*corridor.py\) has no 'Coridor'; its own "
                                 'functions and classes: Corridor, NoClose, hangs, not_an_env, raises, '
-                                'step_dict_env, tuple_obs, wrong_spaces'),
+                                'step_dict_env, tuple_obs, vector_env, wrong_spaces'),
     ('py_corridor', {}, 'task py_corridor: expected py_<module>:<function>'),
     ('py_corridor:Corridor', {'lenght': 5}, r"config.env.py sets \['lenght'\], which "
                                             'corridor:Corridor does not take; it takes: length'),
@@ -166,6 +169,11 @@ def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
                                r'\(corridor.py, line \d+\)'),
     ('py_corridor:not_an_env', {}, 'corridor:not_an_env returned int, not an env: return a '
                                    'gymnasium.Env or an object with obs_space'),
+    # A vector env was told 'it has observation_space: a gym env? port it to gymnasium.Env'.
+    ('py_corridor:vector_env', {}, r'corridor:vector_env returned SyncVectorEnv, not an env '
+                                   r'\(a vector env of 2 envs: return one env; the run makes '
+                                   r'run.envs of them, and run.parallel=True steps them in '
+                                   r'parallel\)'),
     ('py_corridor:tuple_obs', {}, "corridor:tuple_obs: gym obs 'vector': unsupported space "
                                   r'Tuple\(.*\); use Box, Discrete or a Dict of them'),
     ('py_corridor:wrong_spaces', {}, r"corridor:wrong_spaces: env.obs_space\['x'\] is a "
