@@ -473,8 +473,13 @@ def main(argv):
     print(f'Config error: --logdir {logdir}: HOME is set but empty, so ~ names no home '
           'directory; set HOME or give --logdir as a full path', file=sys.stderr)
     sys.exit(2)
+  logdir = os.path.expanduser(logdir)
   with config.unlocked():
-    config.logdir = os.path.expanduser(logdir)
+    # A full path: an env in this process that changes the working directory (os.chdir
+    # to its assets) sent a relative logdir's later writes elsewhere ('Cannot write
+    # run/metrics.jsonl: No such file or directory while starting; nothing was written',
+    # with config.json and a checkpoint written).
+    config.logdir = logdir if '://' in logdir else os.path.abspath(logdir)
   stop_signals.take_over(_on_signal)
   stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
   # Out of memory: one line of ours, not the OOM killer's SIGKILL without one.

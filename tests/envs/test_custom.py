@@ -333,6 +333,40 @@ def test_threads_and_processes_an_env_leaves_running_do_not_hang_the_end(user_di
   assert not os.path.exists(f'/proc/{match.group(1)}')  # killed, and reaped
 
 
+CHDIR = '''
+import os
+import gymnasium as gym, numpy as np
+
+class Env(gym.Env):  # loads its assets from its own directory, as some simulators do
+  def __init__(self):
+    os.chdir(os.path.dirname(os.path.abspath(__file__)))
+    self.action_space = gym.spaces.Discrete(2)
+    self.observation_space = gym.spaces.Box(0, 1, (2,), np.float32)
+  def reset(self, seed=None, options=None):
+    return np.zeros(2, np.float32), {}
+  def step(self, action):
+    return np.zeros(2, np.float32), 0.0, False, True, {}
+'''
+
+
+def test_an_env_that_changes_the_working_directory_leaves_a_relative_logdir_whole(
+    user_dir, tmp_path):
+  """Its later writes went to the env's directory: 'Error: Cannot write
+  run/metrics.jsonl: No such file or directory while starting; nothing was written',
+  with config.json and a checkpoint written in the logdir."""
+  (user_dir / 'chdir_env.py').write_text(CHDIR)
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main',
+       f'--config={ROOT}/configs/gym.py:train_eval,debug', '--logdir=run',
+       '--config.task=py_chdir_env:Env', '--config.run.parallel=False',
+       '--config.run.steps=20'],
+      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+  assert (result.returncode, result.stderr) == (0, ''), result.stderr[-2000:]
+  assert (tmp_path / 'run/metrics.jsonl').exists() and not (user_dir / 'run').exists()
+
+
 OLD_API = '''
 import gymnasium as gym, numpy as np
 
