@@ -162,6 +162,8 @@ class Gym:
         os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
       kwargs = {'render_mode': 'rgb_array'} if image else {}
       self._env = _make(gym, task, kwargs)
+    if getattr(self._env, 'render_mode', None) == 'human':
+      _human_render(self._env)
     for attribute in SPACES:  # read below many times: a property that raises is named
       try:
         getattr(self._env, attribute)
@@ -386,6 +388,25 @@ class Gym:
           f'{time.perf_counter() - start:.2f} s); set env.gym.size nearer, or make the env '
           f'emit smaller frames'))
     return out
+
+
+def _human_render(env):
+  """An env made with render_mode='human' (as gymnasium's examples make them) draws each
+  step and waits for its render_fps: one warning line for the run. Without a display,
+  SDL (pygame) draws offscreen: its own choice of video driver crashed the run beside
+  TensorFlow (a segfault at the first reset, run.parallel=False) and printed 'error:
+  XDG_RUNTIME_DIR is invalid' for each worker."""
+  headless = sys.platform.startswith('linux') and not (
+      os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
+  if headless:
+    os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')  # read as pygame opens its window
+  fps = (getattr(env, 'metadata', None) or {}).get('render_fps')
+  workers.note('gym human render', (
+      f"gym env made with render_mode='human': it draws every step "
+      f'{"offscreen (this machine has no display)" if headless else "in a window"}'
+      f'{f" and waits for its render_fps, at most {fps} steps a second per env" if fps else ""}'
+      '; make it without render_mode to train (config.env.gym image=True gives the agent '
+      'its frames)'))
 
 
 def _frame(frame):

@@ -367,6 +367,35 @@ def test_an_env_that_changes_the_working_directory_leaves_a_relative_logdir_whol
   assert (tmp_path / 'run/metrics.jsonl').exists() and not (user_dir / 'run').exists()
 
 
+HUMAN = '''
+import gymnasium as gym
+
+def cartpole():  # as gymnasium's examples make it, to watch it
+  return gym.make('CartPole-v1', render_mode='human')
+'''
+
+
+def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(user_dir, tmp_path):
+  """On a machine without a display, SDL's own choice of video driver crashed the run
+  beside TensorFlow at the first reset (a segfault, exit 139), with 'error:
+  XDG_RUNTIME_DIR is invalid or not set' before it."""
+  (user_dir / 'human.py').write_text(HUMAN)
+  env = {k: v for k, v in os.environ.items() if k not in (
+      'TF_CPP_MIN_LOG_LEVEL', 'DISPLAY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR',
+      'SDL_VIDEODRIVER')}
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
+       f'--logdir={tmp_path}/run', '--config.task=py_human:cartpole',
+       '--config.run.parallel=False', '--config.run.steps=20'],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert (result.returncode, result.stderr) == (0, (
+      "WARNING: gym env made with render_mode='human': it draws every step offscreen "
+      '(this machine has no display) and waits for its render_fps, at most 50 steps a '
+      'second per env; make it without render_mode to train (config.env.gym image=True '
+      'gives the agent its frames)\n')), result.stderr[-2000:]
+
+
 OLD_API = '''
 import gymnasium as gym, numpy as np
 
