@@ -7,7 +7,8 @@ os._exit ends the process at once, without a line: an env that called os._exit(0
 mid-run ended the run with exit code 0, as if it had finished. Inside the block,
 os._exit raises Exited instead, so the run stops with one line naming the env. Only
 the guarding thread's calls are caught: another thread's (the run's own exits) and a
-child process's the env forked (which inherits the guard) exit as asked.
+child process's the env forked (which inherits the guard) exit as asked. Such a child
+that returns or raises out of the block instead is ended there, with one warning line.
 
 An env that sets its own handler for a stop signal (a simulator's library resetting
 SIGINT to the default, or catching it for its own shutdown) made Ctrl-C kill the run
@@ -64,8 +65,25 @@ def guard(name=None):
     yield
   finally:
     os._exit = real
+    if os.getpid() != pid:  # a child the env forked, come back into the run's code
+      _end_child(name)
     if handlers is not None and _handlers() != handlers:
       _put_back(handlers, name)
+
+
+def _end_child(name):
+  """Ends a process the env forked that returned or raised into the run instead of
+  ending (os._exit, or exec): it ran a copy of the run beside it, writing to the same
+  logdir and forking again at each step, and its exit code was the run's."""
+  error = sys.exc_info()[1]  # e.g. the exec that failed
+  raised = f', raising {type(error).__name__}: {" ".join(str(error).split())}' if (
+      error is not None) else ''
+  try:
+    print(f'WARNING: {name or "an env"} forked a process (pid {os.getpid()}) that came back '
+          f'into the run{raised}; it was ended (a forked child must end with os._exit() '
+          'or exec)', file=sys.stderr, flush=True)
+  finally:
+    os._exit(1)
 
 
 def _put_back(handlers, name):

@@ -3,6 +3,7 @@
 handlers an env replaced are put back."""
 
 import os
+import re
 import signal
 import threading
 
@@ -99,3 +100,26 @@ def test_leftovers_names_the_threads_that_are_no_daemons_and_still_run():
     stop.set()
     poller.join()
   assert exit_guard.leftovers(wait=0.2) == ''
+
+
+@pytest.mark.parametrize('how', ['returns', 'raises'])
+def test_a_forked_child_that_comes_back_into_the_run_is_ended(capfd, how):
+  """It ran a copy of the run beside it (its logdir, its exit code), forking again at
+  each step: a fork bomb of runs."""
+  parent = os.getpid()
+  try:
+    with exit_guard.guard('task train env 0'):
+      if not os.fork() and how == 'raises':  # the child: as an exec that failed
+        raise FileNotFoundError(2, 'No such file or directory', 'sim')
+  except FileNotFoundError:
+    pass
+  if os.getpid() != parent:  # the child, if the guard let it through
+    os._exit(7)
+  _, status = os.wait()
+  assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 1
+  raised = (", raising FileNotFoundError: [Errno 2] No such file or directory: 'sim'"
+            if how == 'raises' else '')
+  assert re.fullmatch(
+      r'WARNING: task train env 0 forked a process \(pid \d+\) that came back into the '
+      rf'run{re.escape(raised)}; it was ended \(a forked child must end with os\._exit\(\) '
+      r'or exec\)\n', capfd.readouterr().err)
