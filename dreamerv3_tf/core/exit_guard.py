@@ -71,6 +71,18 @@ def guard(name=None):
       _put_back(handlers, name)
 
 
+@contextlib.contextmanager
+def forks_end(name=None):
+  """Ends a child that the block's code forked and that comes back out of it (an env
+  worker's step: such a child read and wrote the worker's pipe beside it)."""
+  pid = os.getpid()
+  try:
+    yield
+  finally:
+    if os.getpid() != pid:
+      _end_child(name)
+
+
 def _end_child(name):
   """Ends a process the env forked that returned or raised into the run instead of
   ending (os._exit, or exec): it ran a copy of the run beside it, writing to the same

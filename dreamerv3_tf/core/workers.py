@@ -569,7 +569,8 @@ def _serve(fd, parent=0):
     path, ctor = wire.recv(conn)
     sys.path[:] = path
     try:
-      env = _build(ctor)
+      with exit_guard.forks_end():  # a child the env forked stays out of the pipe
+        env = _build(ctor)
       send(('ok', (env.obs_space, env.act_space)))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides;
       # also the constructor's own KeyboardInterrupt (SIGINT is ignored here), which
@@ -597,7 +598,8 @@ def _serve(fd, parent=0):
           send(('error', (error_summary(e), traceback.format_exc())))
         continue
       try:
-        obs = env.step(act)
+        with exit_guard.forks_end():
+          obs = env.step(act)
       except base.EnvSpaceError as e:  # a bug in the env: restarting cannot help
         send(('space_error', str(e)))
         return

@@ -350,3 +350,40 @@ def _ended(pid):
       return f.read().rsplit(') ', 1)[1].split()[0] == 'Z'  # ended, not yet reaped
   except FileNotFoundError:
     return True
+
+
+class _Forks:
+  """The dummy env, forking at every step a child that returns into the caller (as one
+  whose exec failed, or that forgot os._exit)."""
+
+  def __init__(self):
+    self.env = DUMMY()
+    self.obs_space, self.act_space = self.env.obs_space, self.env.act_space
+
+  def step(self, action):
+    os.fork()
+    return self.env.step(action)
+
+  def close(self):
+    self.env.close()
+
+
+def forks():
+  return _Forks()
+
+
+def test_a_child_an_env_forks_in_a_worker_is_ended_with_one_line(capfd):
+  """It answered on the worker's pipe beside it: garbled replies, tracebacks of both
+  processes, and the run stopped with 'Error: TypeError: Object of type ndarray is not
+  JSON serializable (unexpected: ...)'."""
+  remote = workers.RemoteEnv(0, forks, timeout=30)
+  try:
+    for t in range(8):
+      obs = remote.step(act(t == 0))
+      assert obs['is_first'] == (t in (0, 6))  # episodes of 5 steps
+  finally:
+    remote.close()
+  lines = capfd.readouterr().err.splitlines()
+  assert len(lines) == 8 and all(re.fullmatch(
+      r'WARNING: an env forked a process \(pid \d+\) that came back into the run; it was '
+      r'ended \(a forked child must end with os\._exit\(\) or exec\)', x) for x in lines), lines
