@@ -25,12 +25,16 @@ import os
 import re
 import sys
 import traceback
+import weakref
 
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.envs.wrappers import EnvSetupError
 from dreamerv3_tf.envs.wrappers import TaskError
 
 PASSED = ('seed', 'mode')  # given by the run, never by config.env.py
+
+# The envs the constructors returned in this process, by id: one returned twice is named.
+_RETURNED = weakref.WeakValueDictionary()
 
 
 def make(name, kwargs, gym_options, seed, mode):
@@ -61,7 +65,29 @@ def make(name, kwargs, gym_options, seed, mode):
     raise EnvSetupError(
         f'{name}({shown}) raised {type(e).__name__}: {_one_line(e)}'
         f'{_where(e, module_name)}') from e
+  _check_new(name, env)
   return _adapt(name, env, gym_options, seed)
+
+
+def _check_new(name, env):
+  """EnvSetupError for an env object the constructor returned before in this process (a
+  module-level env it hands out): the run's envs stepped it in turn, each resetting it
+  amid the others' episodes, without a word (run.parallel=False)."""
+  try:
+    inner = env.unwrapped  # also one shared beneath new gymnasium wrappers
+  except Exception:  # noqa: BLE001 - no gymnasium env (a step-dict one): itself
+    inner = env
+  for made in dict.fromkeys((env, inner)):
+    if _RETURNED.get(id(made)) is made:
+      raise EnvSetupError(
+          f'{name} returned the {type(made).__name__} object it had returned for another '
+          'env of this process, which would step it in turn, mixing their episodes; return '
+          'a new env at each call')
+  for made in (env, inner):
+    try:
+      _RETURNED[id(made)] = made
+    except TypeError:  # no weak reference to it (__slots__): not checked
+      pass
 
 
 def _unexpected_key(error, kwargs):

@@ -396,6 +396,37 @@ def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(user_di
       'gives the agent its frames)\n')), result.stderr[-2000:]
 
 
+SINGLETON = '''
+import gymnasium as gym
+
+ENV = gym.make('CartPole-v1')
+
+def make():  # one env for every call
+  return ENV
+
+def wrapped():  # new wrappers, one env beneath them
+  return gym.wrappers.TimeLimit(ENV.unwrapped, 100)
+'''
+
+
+def test_a_constructor_that_returns_the_same_env_twice_is_named(user_dir):
+  """The run's envs in this process stepped that one env in turn, each resetting it amid
+  the others' episodes, and the run went on (exit 0) without a word."""
+  (user_dir / 'singleton.py').write_text(SINGLETON)
+  first = envs.make_env('py_singleton:make', env_config(), seed=0)
+  try:
+    with pytest.raises(EnvSetupError, match=(
+        r'^singleton:make returned the TimeLimit object it had returned for another env of '
+        r'this process, which would step it in turn, mixing their episodes; return a new '
+        r'env at each call$')):
+      envs.make_env('py_singleton:make', env_config(), seed=1)
+    with pytest.raises(EnvSetupError, match=(
+        r'^singleton:wrapped returned the CartPoleEnv object it had returned for another env')):
+      envs.make_env('py_singleton:wrapped', env_config(), seed=1)
+  finally:
+    first.close()
+
+
 OLD_API = '''
 import gymnasium as gym, numpy as np
 
