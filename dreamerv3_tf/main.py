@@ -427,6 +427,9 @@ def main(argv):
   del argv
   if _TRACEBACK.value:
     os.environ[base.TRACEBACK_ENV] = '1'  # env workers and the driver read it too
+  if not base.wants_traceback():  # an env's __del__ that raises: one line, not a traceback
+    from dreamerv3_tf.core import workers
+    sys.unraisablehook = workers.unraisable
   logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import configuration

@@ -548,6 +548,27 @@ def _die_with(parent):
     os._exit(1)
 
 
+def unraisable(unraisable):
+  """sys.unraisablehook of `main` and the env workers (but with --traceback): an error
+  Python ignores (an env's __del__ that raises, as one whose constructor failed before
+  it set what __del__ closes; an atexit function that raises) is one warning line for
+  the run, which a worker sends with its next answer (none: dropped). Python's report
+  was a traceback each time: 5 lines at every step of an env dropping such an object,
+  and one per worker before the one line naming a constructor's failure."""
+  error = unraisable.exc_value
+  frames = traceback.extract_tb(unraisable.exc_traceback)
+  where = f' ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})' if (
+      frames) else ''
+  try:
+    what = repr(unraisable.object)[:80]
+  except Exception:  # noqa: BLE001 - an object whose repr fails too
+    what = type(unraisable.object).__name__
+  text = ' '.join(str(error).split())
+  note(f'ignored {type(error).__name__}{where}', (
+      f'{unraisable.err_msg or "Exception ignored in"}: {what}: {type(error).__name__}'
+      f'{": " + text if text else ""}{where} (Python ignores it; --traceback shows it)'))
+
+
 def _serve(fd, parent=0):
   """Worker loop: build the env, then answer one observation per action."""
   _die_with(parent)
@@ -559,6 +580,8 @@ def _serve(fd, parent=0):
   env = None
   global _PENDING
   _PENDING = []
+  if not base.wants_traceback():
+    sys.unraisablehook = unraisable
 
   def send(message):  # the env's notes first
     while _PENDING:

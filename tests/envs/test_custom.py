@@ -427,6 +427,51 @@ def test_a_constructor_that_returns_the_same_env_twice_is_named(user_dir):
     first.close()
 
 
+DEL_RAISES = '''
+import gymnasium as gym, numpy as np
+
+class Handle:  # a simulator handle whose __del__ fails
+  def __del__(self):
+    raise RuntimeError('handle lost')
+
+class Env(gym.Env):
+  def __init__(self):
+    self.action_space = gym.spaces.Discrete(2)
+    self.observation_space = gym.spaces.Box(0, 1, (2,), np.float32)
+  def reset(self, seed=None, options=None):
+    return np.zeros(2, np.float32), {}
+  def step(self, action):
+    Handle()  # dropped at once: Python ignores its error, and reports it
+    return np.zeros(2, np.float32), 0.0, False, True, {}
+
+class Broken(Env):
+  def __init__(self):
+    raise ValueError('no assets')
+  def __del__(self):  # before __init__ set what it closes
+    self.sim.close()
+'''
+
+
+@pytest.mark.parametrize('parallel', [False, True], ids=['in_process', 'workers'])
+def test_errors_python_ignores_are_one_warning_line(user_dir, tmp_path, parallel):
+  """Python reported each with its traceback: 5 lines at every step (in this process),
+  and a traceback per worker before the line naming a constructor's failure."""
+  (user_dir / 'delraises.py').write_text(DEL_RAISES)
+  result = run_main(user_dir, tmp_path, '--config.task=py_delraises:Env',
+                    f'--config.run.parallel={parallel}', '--config.run.steps=20')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert re.fullmatch(
+      r'WARNING: Exception ignored in: <function Handle.__del__ at 0x\w+>: RuntimeError: '
+      r'handle lost \(delraises.py, line 6\) \(Python ignores it; --traceback shows it\)\n',
+      result.stderr), result.stderr[-2000:]
+  result = run_main(user_dir, tmp_path / 'broken', '--config.task=py_delraises:Broken',
+                    f'--config.run.parallel={parallel}')
+  assert result.returncode == 1
+  assert re.fullmatch(r'Env error: py_delraises:Broken train env 0 failed to start: '
+                      r'delraises:Broken\(\) raised ValueError: no assets \(delraises.py, '
+                      r'line \d+\)\n', result.stderr), result.stderr[-2000:]
+
+
 OLD_API = '''
 import gymnasium as gym, numpy as np
 
