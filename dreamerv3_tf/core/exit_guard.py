@@ -141,6 +141,10 @@ def leftovers(wait=LEFTOVER_WAIT):
   the multiprocessing children that are not still running after `wait` s (an env's),
   or ''. The children are killed; the caller ends the process without joining the
   threads (Python's shutdown waits for them without end)."""
+  # First what Python's exit runs before it joins threads: concurrent.futures' pools
+  # end their idle workers there (named here as hanging, they did not), after their work.
+  for call in reversed(getattr(threading, '_threading_atexits', [])):
+    call()
   deadline = time.monotonic() + wait
   threads = [t for t in threading.enumerate()
              if t is not threading.current_thread() and not t.daemon]
