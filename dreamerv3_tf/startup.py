@@ -26,16 +26,12 @@ import functools
 import os
 import re
 import sys
-import tempfile
 import time
+
+from dreamerv3_tf.core import tf_lines
 
 LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
 QUIET_LEVEL = 3
-_SEVERITY = {'I': 0, 'W': 1, 'E': 2, 'F': 3}
-# glog's prefix as absl prints it, 'I0507 14:03:59.123456  6527 port.cc:153] ', or before
-# absl::InitializeLog with an unset date: 'I0000 00:00:1796151916.868615  6527 port.cc:153] '
-_GLOG = re.compile(r'^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^ \]]+:\d+\] ')
-_ABSL_PREAMBLE = 'WARNING: All log messages before absl::InitializeLog() is called'
 
 
 def say(message):
@@ -70,41 +66,13 @@ def _is_level(value):
   return value is not None and re.fullmatch(r'\s*[+-]?\d+\s*', value) is not None
 
 
-def is_hidden(line, level):
-  """Whether TensorFlow's own level `level` would hide this start-up line."""
-  if line.startswith(_ABSL_PREAMBLE):
-    return level >= 1  # says where INFO lines go; nothing to read at a higher level
-  match = _GLOG.match(line)
-  return bool(match) and _SEVERITY[match.group(1)] < level
-
-
 def import_tensorflow(level):
   """Imports TensorFlow with the lines its libraries log while loading filtered by
   `level` (they ignore TF_CPP_MIN_LOG_LEVEL); every other line is passed on. The
   garbage collector pauses meanwhile, and then skips what the import made (tfimport.py)."""
   from dreamerv3_tf import tfimport
-  if 'tensorflow' in sys.modules or level <= 0:
-    tfimport.load(owned=True)  # nothing to hide
-    return
-  sys.stderr.flush()
-  try:
-    saved = os.dup(2)
-  except OSError:  # no stderr to hide
+  with tf_lines.hidden(0 if 'tensorflow' in sys.modules else level):  # (nothing to hide)
     tfimport.load(owned=True)
-    return
-  with tempfile.TemporaryFile() as captured:
-    os.dup2(captured.fileno(), 2)
-    try:
-      tfimport.load(owned=True)
-    finally:
-      sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      captured.seek(0)
-      lines = captured.read().decode('utf-8', 'replace').splitlines()
-      kept = [x for x in lines if not is_hidden(x, level)]
-      if kept:
-        print('\n'.join(kept), file=sys.stderr, flush=True)
 
 
 # When our first line was printed (announce): the start that later lines count from.

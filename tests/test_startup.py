@@ -12,6 +12,7 @@ import pytest
 from dreamerv3_tf import allocator
 from dreamerv3_tf import startup
 from dreamerv3_tf import tfimport
+from dreamerv3_tf.core import tf_lines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Any line TensorFlow, absl, CUDA or XLA print by themselves on a CPU machine.
@@ -82,12 +83,12 @@ def test_lines_from_the_libraries_are_hidden_by_their_severity():
   dated = 'W0507 14:03:59.123456    6527 device_compiler.h:208] retracing'
   preamble = ('WARNING: All log messages before absl::InitializeLog() is called are '
               'written to STDERR')
-  assert [startup.is_hidden(info, k) for k in range(4)] == [False, True, True, True]
-  assert [startup.is_hidden(dated, k) for k in range(4)] == [False, False, True, True]
-  assert [startup.is_hidden(error, k) for k in range(4)] == [False, False, False, True]
-  assert [startup.is_hidden(preamble, k) for k in range(4)] == [False, True, True, True]
+  assert [tf_lines.is_hidden(info, k) for k in range(4)] == [False, True, True, True]
+  assert [tf_lines.is_hidden(dated, k) for k in range(4)] == [False, False, True, True]
+  assert [tf_lines.is_hidden(error, k) for k in range(4)] == [False, False, False, True]
+  assert [tf_lines.is_hidden(preamble, k) for k in range(4)] == [False, True, True, True]
   # A Python warning during the import is not TensorFlow's log: always shown.
-  assert not startup.is_hidden('UserWarning: numpy version', 3)
+  assert not tf_lines.is_hidden('UserWarning: numpy version', 3)
 
 
 def test_the_first_line_names_the_logdir_by_its_full_path(tmp_path, monkeypatch, capsys):
@@ -214,7 +215,7 @@ def test_verbose_or_a_users_level_shows_tensorflows_lines(tmp_path, how):
   lines, stderr = run_main(tmp_path / 'run', *args, env=env)
   assert FIRST.match(lines[0][1])
   # At level 0 every TensorFlow process logs INFO lines while its libraries load.
-  assert any(startup.is_hidden(x, 3) for x in stderr.splitlines()), stderr[-2000:]
+  assert any(tf_lines.is_hidden(x, 3) for x in stderr.splitlines()), stderr[-2000:]
   if how == '--verbose':  # and says which malloc main started itself with
     found = [x for _, x in lines if '] malloc: ' in x]
     name = os.path.basename(allocator.find() or '')

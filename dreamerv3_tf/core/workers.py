@@ -46,6 +46,7 @@ import weakref
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import exit_guard
+from dreamerv3_tf.core import tf_lines
 from dreamerv3_tf.core import wire
 
 _MAX_CONSECUTIVE_RESTARTS = 3
@@ -582,6 +583,9 @@ def _serve(fd, parent=0):
   _PENDING = []
   if not base.wants_traceback():
     sys.unraisablehook = unraisable
+  # An env that imports TensorFlow printed its six start-up lines in each worker, where
+  # main, which hides them, printed none.
+  tf_lines.quiet_imports()
 
   def send(message):  # the env's notes first
     while _PENDING:

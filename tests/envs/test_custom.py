@@ -472,6 +472,33 @@ def test_errors_python_ignores_are_one_warning_line(user_dir, tmp_path, parallel
                       r'line \d+\)\n', result.stderr), result.stderr[-2000:]
 
 
+TF_ENV = '''
+import gymnasium as gym, numpy as np
+
+class Env(gym.Env):  # an env built on TensorFlow ops; the eval env imports none
+  def __init__(self, mode):
+    if mode == 'train':
+      import tensorflow
+    self.action_space = gym.spaces.Discrete(2)
+    self.observation_space = gym.spaces.Box(0, 1, (2,), np.float32)
+  def reset(self, seed=None, options=None):
+    self.t = 0
+    return np.zeros(2, np.float32), {}
+  def step(self, action):
+    self.t += 1
+    return np.zeros(2, np.float32), 0.0, False, self.t == 5, {}
+'''
+
+
+def test_an_env_that_imports_tensorflow_in_a_worker_prints_none_of_its_lines(user_dir, tmp_path):
+  """Each worker printed TensorFlow's six start-up lines (absl's preamble, oneDNN's and
+  cudart_stub's INFO lines, twice), which main hides as it imports TensorFlow itself."""
+  (user_dir / 'tfenv.py').write_text(TF_ENV)
+  result = run_main(user_dir, tmp_path, '--config.task=py_tfenv:Env',
+                    '--config.run.parallel=True', '--config.run.steps=20')
+  assert (result.returncode, result.stderr) == (0, ''), result.stderr[-2000:]
+
+
 OLD_API = '''
 import gymnasium as gym, numpy as np
 
