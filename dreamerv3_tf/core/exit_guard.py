@@ -62,11 +62,10 @@ def guard(name=None):
 
   os._exit = _exit
   try:
-    yield
+    with forks_end(name):  # a child the env forked, come back into the run's code
+      yield
   finally:
     os._exit = real
-    if os.getpid() != pid:  # a child the env forked, come back into the run's code
-      _end_child(name)
     if handlers is not None and _handlers() != handlers:
       _put_back(handlers, name)
 
