@@ -89,10 +89,16 @@ def _end_child(name):
   error = sys.exc_info()[1]  # e.g. the exec that failed
   raised = f', raising {type(error).__name__}: {" ".join(str(error).split())}' if (
       error is not None) else ''
+  line = (f'WARNING: {name or "an env"} forked a process (pid {os.getpid()}) that came back '
+          f'into the run{raised}; it was ended (a forked child must end with os._exit() or '
+          'exec)\n')
   try:
-    print(f'WARNING: {name or "an env"} forked a process (pid {os.getpid()}) that came back '
-          f'into the run{raised}; it was ended (a forked child must end with os._exit() '
-          'or exec)', file=sys.stderr, flush=True)
+    sys.stderr.flush()
+    # One write: print's two (the text, then its newline) from children ending at once
+    # merged two lines into one and left an empty one.
+    os.write(2, line.encode('utf-8', 'replace'))
+  except (OSError, ValueError, AttributeError):  # no stderr (closed by the env)
+    pass
   finally:
     os._exit(1)
 
