@@ -73,6 +73,8 @@ def _make(gym, task, kwargs):
     raise UnknownTaskError(f'gymnasium has no env {task!r} any more ({e})') from None
   except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
     hint = f'; does {module} call gymnasium.register for it?' if module else ''
+    if not module and isinstance(e, gym.error.NamespaceNotFound):
+      hint = _namespace_hint(task)
     raise UnknownTaskError(f'gymnasium has no env {task!r} ({e}){hint}') from None
   except ModuleNotFoundError as e:
     if module and module.endswith('.py'):  # 'corridor.py': the module corridor's submodule py
@@ -95,6 +97,16 @@ def _make(gym, task, kwargs):
     what = f': env.{attribute}' if attribute else ''
     raise EnvSetupError(
         f'gymnasium.make({task!r}){what} raised {type(e).__name__}: {text}{where}') from e
+
+
+def _namespace_hint(task):
+  """A namespace's envs are registered as its package is imported (gymnasium 1.x)."""
+  namespace = task.split('/')[0]
+  package = {'ALE': 'ale_py'}.get(namespace, '<its package>')
+  hint = f'; its package registers the namespace as it is imported: task=gym_{package}:{task}'
+  if namespace == 'ALE':
+    hint += ', or this project\'s Atari suite: task=atari_pong'
+  return hint
 
 
 SPACES = ('observation_space', 'action_space')
@@ -291,7 +303,12 @@ class Gym:
     return self._obs(obs, reward, is_last=self._done, is_terminal=bool(terminated))
 
   def close(self):
+    if self._env is None:  # closed before
+      return
     self._env.close()
+    # Freed now: a native env still alive as the interpreter exits (ale_py's, through
+    # gym_ale_py:ALE/Pong-v5) made nanobind print some 30 lines of 'leaked' warnings.
+    self._env = None
 
   def _extra_keys(self, raw):
     """Keys a Dict obs holds beyond its space (Dict.contains rejects them too)."""

@@ -278,7 +278,13 @@ def test_unknown_gym_id():
 @pytest.mark.parametrize('task, message', [
     ('gym_CartPole-v1 ', r"gymnasium has no env 'CartPole-v1 ' \(Malformed environment ID"),
     ('gym_Cart Pole-v1', r"gymnasium has no env 'Cart Pole-v1' \(Malformed environment ID"),
-    ('gym_:Id-v0', r"':Id-v0' names no module before its colon \(<module>:<Id-v0>\)")])
+    ('gym_:Id-v0', r"':Id-v0' names no module before its colon \(<module>:<Id-v0>\)"),
+    # ale-py installed, but gymnasium 1.x registers a namespace only as its package loads
+    ('gym_ALE/Pong-v5', r"gymnasium has no env 'ALE/Pong-v5' \(Namespace ALE not found.*\); "
+     r"its package registers the namespace as it is imported: task=gym_ale_py:ALE/Pong-v5, "
+     r"or this project's Atari suite: task=atari_pong\. Valid suites"),
+    ('gym_Nosuch/Env-v0', r"gymnasium has no env 'Nosuch/Env-v0' \(.*\); its package registers"
+     r" the namespace as it is imported: task=gym_<its package>:Nosuch/Env-v0\. Valid suites")])
 def test_a_gym_id_of_no_env_shape_is_an_unknown_task(task, message):
   """Exit code 1 before, as an env whose constructor raised ('Malformed environment ID',
   'ValueError: Empty module name'): a task name of no env is a config value's (2)."""
@@ -418,3 +424,16 @@ def test_frames_far_larger_than_the_size_are_one_warning_line(monkeypatch, capfd
 class BigFrameRender(RenderEnv):
   def render(self):
     return np.zeros((1024, 1040, 3), np.uint8)
+
+
+def test_close_frees_the_gymnasium_env_while_the_run_still_holds_ours():
+  """A run holds its envs until the interpreter exits. A native env still alive then
+  (ale_py's ALEInterface, through task=gym_ale_py:ALE/Pong-v5) made nanobind print some
+  30 lines of 'leaked instance' warnings after the run's last line."""
+  import weakref
+  env = Gym('CartPole-v1')
+  env.step({'action': np.int32(0), 'reset': True})
+  inner = weakref.ref(env.gym_env.unwrapped)
+  env.close()
+  assert inner() is None
+  env.close()  # a second close, as a worker's end after the driver's, is no error
