@@ -494,7 +494,8 @@ def test_an_env_that_imports_tensorflow_in_a_worker_prints_none_of_its_lines(use
   """Each worker printed TensorFlow's six start-up lines (absl's preamble, oneDNN's and
   cudart_stub's INFO lines, twice), which main hides as it imports TensorFlow itself."""
   (user_dir / 'tfenv.py').write_text(TF_ENV)
-  result = run_main(user_dir, tmp_path, '--config.task=py_tfenv:Env',
+  # One train worker: each that imports TensorFlow costs the suite seconds of CPU.
+  result = run_main(user_dir, tmp_path, '--config.task=py_tfenv:Env', '--config.run.envs=1',
                     '--config.run.parallel=True', '--config.run.steps=20')
   assert (result.returncode, result.stderr) == (0, ''), result.stderr[-2000:]
 
