@@ -279,10 +279,6 @@ def test_unknown_gym_id():
     ('gym_CartPole-v1 ', r"gymnasium has no env 'CartPole-v1 ' \(Malformed environment ID"),
     ('gym_Cart Pole-v1', r"gymnasium has no env 'Cart Pole-v1' \(Malformed environment ID"),
     ('gym_:Id-v0', r"':Id-v0' names no module before its colon \(<module>:<Id-v0>\)"),
-    # ale-py installed, but gymnasium 1.x registers a namespace only as its package loads
-    ('gym_ALE/Pong-v5', r"gymnasium has no env 'ALE/Pong-v5' \(Namespace ALE not found.*\); "
-     r"its package registers the namespace as it is imported: task=gym_ale_py:ALE/Pong-v5, "
-     r"or this project's Atari suite: task=atari_pong\. Valid suites"),
     ('gym_Nosuch/Env-v0', r"gymnasium has no env 'Nosuch/Env-v0' \(.*\); its package registers"
      r" the namespace as it is imported: task=gym_<its package>:Nosuch/Env-v0\. Valid suites")])
 def test_a_gym_id_of_no_env_shape_is_an_unknown_task(task, message):
@@ -437,3 +433,17 @@ def test_close_frees_the_gymnasium_env_while_the_run_still_holds_ours():
   env.close()
   assert inner() is None
   env.close()  # a second close, as a worker's end after the driver's, is no error
+
+
+def test_the_ale_namespace_names_its_package_and_our_atari_suite(monkeypatch):
+  """ale-py is installed, but gymnasium 1.x knows the ALE namespace only once ale_py is
+  imported (here it may be, by another test: its envs are taken out of the registry)."""
+  import gymnasium
+  registry = gymnasium.envs.registration.registry
+  for key in [k for k in registry if k.startswith('ALE/')]:
+    monkeypatch.delitem(registry, key)
+  with pytest.raises(TaskError, match=(
+      r"^Unknown task 'gym_ALE/Pong-v5': gymnasium has no env 'ALE/Pong-v5' \(Namespace ALE "
+      r"not found.*\); its package registers the namespace as it is imported: "
+      r"task=gym_ale_py:ALE/Pong-v5, or this project's Atari suite: task=atari_pong\. ")):
+    make_env('gym_ALE/Pong-v5', env_config(), seed=0)
