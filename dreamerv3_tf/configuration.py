@@ -969,6 +969,11 @@ def check_from_checkpoint(config):
   not_one = _file_not_a_checkpoint(given)
   if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
     raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')
+  export = config.script != 'eval_only' and _in_an_export(given)
+  if export:  # it was 'No checkpoint found in EXPORT (...)', exit code 1, after it
+    what = (base.A_SAVED_MODEL if export == os.path.expanduser(given).rstrip('/')
+            else f'no checkpoint of a run{base.inside_export(export)}')
+    raise ConfigError(f'run.from_checkpoint={given} is {what}')
   if checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
     inner = os.path.join(given, 'ckpt')
     raise ConfigError(f"run.from_checkpoint={given} is a run's logdir, and its checkpoints "
@@ -999,6 +1004,18 @@ def _file_not_a_checkpoint(path):
   if prefix:
     return f' (name its prefix, --config.run.from_checkpoint={prefix})'
   return f' ({base.NOT_A_PREFIX})'
+
+
+def _in_an_export(path):
+  """The local SavedModel export that `path` is or lies in (EXPORT, EXPORT/variables,
+  its prefix EXPORT/variables/variables), else '': training needs a run's checkpoint."""
+  path = os.path.expanduser(path).rstrip('/')
+  if not path or '://' in path:
+    return ''
+  for folder in (path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+    if folder and os.path.isfile(os.path.join(folder, 'saved_model.pb')):
+      return folder
+  return ''
 
 
 def checkpoints_below(path):

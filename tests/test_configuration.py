@@ -785,10 +785,37 @@ def test_a_from_checkpoint_directory_without_checkpoints_is_refused_before_tenso
       "'checkpoint' file, no *.index); name a checkpoint prefix such as RUN/ckpt/ckpt-3, "
       f"{what}or a run's ckpt directory") + '$'):
     configuration.check_from_checkpoint(c)
-  for name in ('checkpoint', 'ckpt-1.index', 'saved_model.pb', 'ckpt'):
+  for name in ('checkpoint', 'ckpt-1.index', 'ckpt') + (
+      ('saved_model.pb',) if script == 'eval_only' else ()):  # (training's: the next test)
     (tmp_path / 'other' / name).touch()
     configuration.check_from_checkpoint(c)
     (tmp_path / 'other' / name).unlink()
+
+
+@pytest.mark.parametrize('script', ['train_eval', 'train'])
+def test_a_from_checkpoint_export_is_refused_in_training_before_tensorflow(tmp_path, script):
+  """A SavedModel export (or its variables/ folder or prefix) given to a training run:
+  'No checkpoint found in EXPORT (it is a SavedModel ...)' or '... holds no agent
+  variables', exit code 1, once TensorFlow had loaded and the envs had started; export's
+  --checkpoint names it before. eval_only takes the export whole (the test above)."""
+  export = tmp_path / 'export'
+  (export / 'variables').mkdir(parents=True)
+  for name in ('saved_model.pb', 'variables/variables.index',
+               'variables/variables.data-00000-of-00001'):
+    (export / name).write_bytes(b'x')
+  c = dmc.get_config(f'{script},debug')
+  c.logdir = str(tmp_path / 'run')
+  c = configuration.finalize(c)
+  inside = base.inside_export(str(export))
+  for given, line in ((export, f'is {base.A_SAVED_MODEL}'),
+                      (f'{export}/', f'is {base.A_SAVED_MODEL}'),
+                      (export / 'variables', f'is no checkpoint of a run{inside}'),
+                      (export / 'variables' / 'variables', f'is no checkpoint of a run{inside}')):
+    c.run.from_checkpoint = str(given)
+    with pytest.raises(configuration.ConfigError, match='^' + re.escape(
+        f'run.from_checkpoint={given} {line}') + '$'):
+      configuration.check_from_checkpoint(c)
+  assert sorted(os.listdir(tmp_path)) == ['export']  # nothing written
 
 
 def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):

@@ -371,6 +371,18 @@ def test_a_from_checkpoint_that_is_a_file_is_one_line_before_tensorflow(
       f'({hint.format(tmp=tmp_path)})')
 
 
+def test_a_from_checkpoint_that_is_an_export_is_one_line_before_tensorflow_in_training(
+    tmp_path):
+  """An export given to a training run: 'Error: No checkpoint found in EXPORT (it is a
+  SavedModel ...)', exit code 1, once TensorFlow had loaded and the envs had started."""
+  (tmp_path / 'exp' / 'variables').mkdir(parents=True)
+  (tmp_path / 'exp' / 'saved_model.pb').write_bytes(b'')  # only its name is read
+  assert from_checkpoint_refused(tmp_path, 'train', f'{tmp_path}/exp') == (
+      f'Config error: run.from_checkpoint={tmp_path}/exp is a SavedModel, an export: it '
+      "holds the policy for eval_only, not the agent's weights and optimizer; name the "
+      "run's ckpt directory")
+
+
 @pytest.mark.parametrize('given', ['ckpt-4_temp', 'ckpt-4_temp/part-00000-of-00001'])
 def test_a_from_checkpoint_in_what_a_stopped_save_left_is_one_line_before_tensorflow(
     given, tmp_path):
