@@ -11,10 +11,15 @@ needs that package; this output does not). Videos show in the Images tab, animat
 
 import collections
 import io
+import struct
 
 import numpy as np
 import tensorflow as tf
+from google.protobuf import message
 from PIL import Image
+
+from dreamerv3_tf.core import files
+from dreamerv3_tf.gfile import GFILES
 
 
 class TensorBoardOutput:
@@ -55,11 +60,98 @@ class TensorBoardOutput:
         tf.summary.experimental.write_raw_pb(bystep[step].SerializeToString(), step)
     self._writer.flush()
 
+  def set_aside_after(self, step):
+    """Moves the events past logged step `step` (where a resume starts: the stopped run
+    wrote them, and this one writes those steps again) out of the event files in this
+    output's directory into files of the same names in DIR.after-step-STEP beside it
+    (`tb.after-step-20/`), kept there. TensorBoard drew both histories of those steps,
+    one after the other. -> (directory, events moved, side directory, 'event'), or None
+    if none. Each file is written under a temporary name and renamed, the side file
+    first, as `JSONLOutput.set_aside_after` does; before this output's first write."""
+    assert self._writer is None, 'set_aside_after comes before the first write'
+    directory = self._logdir.rstrip('/')
+    fs = GFILES if '://' in directory else files.LOCAL  # local files are synced
+    if not fs.isdir(directory):
+      return None
+    side, moved = f'{directory}.after-step-{step}', 0
+    for name in sorted(fs.listdir(directory)):
+      path = fs.join(directory, name)
+      if 'tfevents' not in name or fs.isdir(path):
+        continue
+      with fs.open(path, 'rb') as f:
+        if max(_steps(f), default=step) <= step:  # the usual resume: nothing past it
+          continue
+        f.seek(0)
+        records = _framed_records(f.read())
+      events = [_event(x) for x in records]
+      steps = [e.step if e else _head_step(x[12:36]) for x, e in zip(records, events)]
+      past = [x for x, s in zip(records, steps) if s > step]
+      if not past:
+        continue
+      header = [x for x, e in zip(records, events) if e and e.HasField('file_version')]
+      fs.makedirs(side)
+      files.write_atomic(fs.join(side, name), b''.join(header[:1] + past), fs)
+      files.write_atomic(path, b''.join(x for x, s in zip(records, steps) if not s > step),
+                         fs)
+      moved += len(past)
+    return (directory, moved, side, 'event') if moved else None
+
   def close(self):
     if self._writer is not None:
       self._writer.flush()
       self._writer.close()
       self._writer = None
+
+
+def _steps(f):
+  """The steps of the whole events in event file `f`, from each one's first bytes: a
+  resume looks at every file of tb/, which its videos can make gigabytes."""
+  f.seek(0, 2)
+  size, at, steps = f.tell(), 0, []
+  while at + 12 <= size:  # a TFRecord: length, its checksum, the Event, its checksum
+    f.seek(at)
+    length = struct.unpack('<Q', f.read(12)[:8])[0]
+    end = at + 12 + length + 4
+    if end > size:  # cut short (a run killed as it wrote): no event
+      break
+    steps.append(_head_step(f.read(min(length, 24))))
+    at = end
+  return steps
+
+
+def _head_step(head):
+  """The step of a serialized Event from its first bytes: wall_time (field 1, a double)
+  comes first, then step (field 2, a varint), which proto3 leaves out when it is 0."""
+  at = 9 if head[:1] == b'\x09' else 0
+  if head[at:at + 1] != b'\x10':
+    return 0
+  value = 0
+  for i, byte in enumerate(head[at + 1:at + 11]):
+    value |= (byte & 0x7f) << (7 * i)
+    if byte < 0x80:
+      break
+  return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _framed_records(data):
+  """The TFRecords of an event file's bytes, each with its length and checksums as
+  written (so they are written back unchanged); a last one cut short is left out."""
+  records, at = [], 0
+  while at + 12 <= len(data):
+    end = at + 12 + struct.unpack('<Q', data[at:at + 8])[0] + 4
+    if end > len(data):
+      break
+    records.append(data[at:end])
+    at = end
+  return records
+
+
+def _event(record):
+  """The Event proto of a framed TFRecord, or None if it is none (damaged bytes)."""
+  try:
+    return tf.compat.v1.Event.FromString(record[12:-4])
+  except message.DecodeError:
+    return None
 
 
 def video_summary(video, fps):

@@ -1,6 +1,7 @@
 """TensorBoardOutput: scalars and GIF videos land in event files TensorBoard reads."""
 
 import glob
+import os
 import io
 
 import numpy as np
@@ -73,3 +74,57 @@ def test_tensorboard_reads_gif_as_image_if_installed(tmp_path):
   assert 'video' in acc.Tags()['images'] and 'x' in acc.Tags()['scalars']
   assert acc.Images('video')[0].encoded_image_string[:6] == b'GIF89a'
   assert acc.Scalars('x')[0].value == 2.0
+
+
+def scalar_steps(logdir, tag):
+  return [step for step, value in read_events(logdir) if value.tag == tag]
+
+
+def test_a_resume_moves_the_events_past_its_step_beside_tb(tmp_path, capsys):
+  """A run killed after its last checkpoint had written events past it, which the
+  resumed run wrote again: TensorBoard drew both histories of those steps, one after
+  the other (a zig-zag), as metrics.jsonl did before its rows were set aside."""
+  logdir = tmp_path / 'tb'
+  first = tensorboard.TensorBoardOutput(str(logdir))
+  video = np.zeros((2, 4, 4, 3), np.uint8)
+  first([(10, 'train/loss', 3.0), (20, 'train/loss', 2.0)])
+  first([(30, 'train/loss', 1.0), (30, 'report/openloop', video), (40, 'train/loss', 0.5)])
+  first.close()
+  [name] = [x.name for x in logdir.iterdir()]
+  step = [20]
+  resumed = tensorboard.TensorBoardOutput(str(logdir))
+  logger = logging.Logger(lambda: step[0], [resumed])
+  logger.resume()
+  side = tmp_path / 'tb.after-step-20'
+  # Steps 30 and 40: a step's values are one event.
+  assert capsys.readouterr().err.splitlines() == [
+      'Warning: the rows past step 20, where this run resumes, were logged by the run that '
+      f'stopped and are logged again now: moved 2 events of {logdir} to {side}']
+  assert [x.name for x in logdir.iterdir()] == [name]  # the run writes no file before
+  assert scalar_steps(logdir, 'train/loss') == [10, 20]
+  assert [(s, v.tag) for s, v in read_events(side)] == [
+      (30, 'train/loss'), (30, 'report/openloop'), (40, 'train/loss')]  # kept there
+  assert resumed.set_aside_after(20) is None  # nothing past: left as it is
+  step[0] = 30
+  logger.add({'loss': 1.5}, prefix='train')
+  logger.close()
+  assert scalar_steps(logdir, 'train/loss') == [10, 20, 30]  # one history
+  assert [v.simple_value for _, v in read_events(logdir)][-1] == 1.5
+
+
+def test_the_steps_a_resume_reads_from_each_events_head_are_the_events_steps(tmp_path):
+  """A resume reads only each event's first bytes for its step (tb/ of a long run with
+  videos holds gigabytes); a last event cut short by a kill is none."""
+  output = tensorboard.TensorBoardOutput(str(tmp_path))
+  output([(0, 'a', 1.0), (1, 'a', 2.0), (300, 'a', 3.0), (2 ** 40, 'a', 4.0)])
+  output([(7, 'video', np.zeros((2, 4, 4, 3), np.uint8))])
+  output.close()
+  [path] = tmp_path.iterdir()
+  steps = [event.step for event in tf.compat.v1.train.summary_iterator(str(path))]
+  assert steps == [0, 0, 1, 300, 2 ** 40, 7]  # file_version's first
+  with open(path, 'rb') as f:
+    assert tensorboard._steps(f) == steps
+  os.truncate(path, os.path.getsize(path) - 3)
+  with open(path, 'rb') as f:
+    assert tensorboard._steps(f) == steps[:-1]
+  assert tensorboard._event(b'\0' * 12 + b'\xff\xff' + b'\0' * 4) is None  # damaged: kept

@@ -117,8 +117,9 @@ class Logger:
     moved = [x for x in (output.set_aside_after(step) for output in self.outputs
                          if hasattr(output, 'set_aside_after')) if x]
     if moved:
-      what = ' and '.join(f'{count} row{"s" if count > 1 else ""} of {path} to {side}'
-                          for path, count, side in moved)
+      # (TensorBoardOutput's are events of a directory)
+      what = ' and '.join(f'{count} {(unit or ["row"])[0]}{"s" if count > 1 else ""} of '
+                          f'{path} to {side}' for path, count, side, *unit in moved)
       print(f'Warning: the rows past step {step}, where this run resumes, were logged by '
             f'the run that stopped and are logged again now: moved {what}',
             file=sys.stderr, flush=True)
