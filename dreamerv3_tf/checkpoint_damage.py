@@ -53,6 +53,7 @@ def inspect(directory, replay_names=(), resume_from=''):
     resume_from: '' for the latest checkpoint, else a checkpoint of `directory`
       (its prefix, e.g. DIR/ckpt-4, or just 'ckpt-4') to resume from instead.
   """
+  _check_no_folder_named_as_a_checkpoint(directory)
   if resume_from:
     return _plan_resume_from(directory, replay_names, resume_from)
   cut = _cut_first_save(directory, replay_names)
@@ -71,6 +72,8 @@ def intact_latest(directory, replay_names, flag):
   """-> the checkpoints the state file lists, oldest first ([]: none), after
   checking that the latest is intact; else CheckpointError with a hint to `flag`."""
   listed = listed_checkpoints(directory)
+  # Only the listed ones: a read (export, run.from_checkpoint) saves none.
+  _check_no_folder_named_as_a_checkpoint(directory, [os.path.basename(x) for x in listed or []])
   _check_listed_are_here(directory, listed)
   if listed is None:
     _check_state_is_a_file(directory, lambda: resume_hint(directory, None, replay_names, flag))
@@ -89,6 +92,23 @@ def intact_latest(directory, replay_names, flag):
         f'The latest checkpoint {listed[-1]} is damaged ({reason})'
         f'{resume_hint(directory, listed[-1], replay_names, flag)}')
   return listed
+
+
+def _check_no_folder_named_as_a_checkpoint(directory, names=None):
+  """CheckpointError if `directory` holds a directory named ckpt-<N> (one of `names`, if
+  given): TensorFlow reads a checkpoint prefix that is a directory as a directory of
+  checkpoints, so checkpoint ckpt-N (its files ckpt-N.index, ckpt-N.data-*) could be
+  neither read nor saved. An intact one was called damaged (and set aside, if not the
+  latest); a save of that number stopped the run after it had trained and pruned."""
+  if not tf.io.gfile.isdir(directory):
+    return
+  for name in sorted(GFILES.listdir(directory), key=lambda x: _number(x) or 0):
+    if (_number(name) is not None and (names is None or name in names)
+        and tf.io.gfile.isdir(GFILES.join(directory, name))):
+      raise CheckpointError(
+          f'{GFILES.join(directory, name)} is a directory named as the checkpoint {name} '
+          f'of this run, whose files are {name}.index and {name}.data-*: TensorFlow reads '
+          f'that directory for them; move it out of {directory} (nothing was written)')
 
 
 def _cut_first_save(directory, replay_names):

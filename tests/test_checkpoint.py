@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import checkpoint_damage
 from dreamerv3_tf.core import replay as replay_lib
 
 
@@ -611,6 +612,36 @@ def test_a_state_file_that_is_a_directory_says_so_before_resume_from(tmp_path):
   assert sorted(os.listdir(tmp_path)) == before
   os.rmdir(tmp_path / 'checkpoint')  # what the line says works
   assert inspect(tmp_path, resume_from=paths[-1]).path == paths[-1]
+
+
+@pytest.mark.parametrize('number', [2, 3, 4])
+def test_a_directory_named_as_a_checkpoint_is_named_before_anything_moves(tmp_path, number):
+  """ckpt/ckpt-N a directory beside the files of checkpoint ckpt-N (ckpt-N.index, ...):
+  TensorFlow read the directory for the prefix. An intact earlier ckpt-2 was called
+  damaged and moved to damaged/; an intact latest ckpt-3 was called damaged with the
+  flag that resumes from ckpt-2, a step behind; a ckpt-4 the run would save next let it
+  train, prune ckpt-1, and stop at that save ('cannot be read back'), whose resume
+  called ckpt-4 damaged. Also where a run's agent is read from (run.from_checkpoint)."""
+  _, paths = saved_run(tmp_path)
+  folder = tmp_path / f'ckpt-{number}'
+  folder.mkdir()
+  before = sorted(os.listdir(tmp_path))
+  line = (f'{folder} is a directory named as the checkpoint ckpt-{number} of this run, '
+          f'whose files are ckpt-{number}.index and ckpt-{number}.data-*: TensorFlow reads '
+          f'that directory for them; move it out of {tmp_path} (nothing was written)')
+  for resume_from in ('', paths[-1]):
+    with pytest.raises(checkpointing.CheckpointError) as error:
+      inspect(tmp_path, resume_from)
+    assert str(error.value) == line
+  if number < 4:  # a read (export) of ckpt-3 is refused only for a listed one
+    with pytest.raises(checkpointing.CheckpointError) as error:
+      checkpointing.load_agent(tf.Module(), str(tmp_path))
+    assert str(error.value) == line
+  else:
+    assert checkpoint_damage.intact_latest(str(tmp_path), ['replay_train'], '') == paths
+  assert sorted(os.listdir(tmp_path)) == before  # no checkpoint set aside
+  folder.rmdir()  # what the line says works
+  assert inspect(tmp_path) == checkpointing.Plan(paths[-1], paths, [])
 
 
 def test_resume_from_must_be_an_intact_checkpoint_of_this_run(tmp_path):
