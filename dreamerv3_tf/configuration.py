@@ -1310,6 +1310,23 @@ RUN_ENTRIES = frozenset(('ckpt', 'config.json', 'metrics.jsonl', 'scores.jsonl',
                          'spaces.json', 'tb', 'workers'))
 
 
+def missing_config_warning(config):
+  """-> a warning line when local `config.logdir` holds checkpoints of a training run but
+  no config.json (deleted, or a ckpt/ copied into a new folder), else None. The resume
+  went on without a word with whatever settings were given, where a config.json of other
+  ones is refused without run.allow_other_config; its checkpoints name only their task,
+  spaces and agent settings, which the resume still checks."""
+  logdir = config.logdir
+  if ('://' in logdir or config.script == 'eval_only'
+      or os.path.lexists(os.path.join(logdir, 'config.json')) or not os.path.isdir(logdir)
+      or not has_checkpoints(logdir)):
+    return None
+  return (f'Warning: {os.path.join(logdir, "config.json")} is missing beside the checkpoints '
+          "in ckpt/, so this command's settings cannot be compared with the ones they "
+          'were trained with: a resume checks only their task and agent settings, and '
+          'takes the rest as given')
+
+
 def crowded_logdir_warning(logdir):
   """-> a warning line when local `logdir` holds no run but other things (--logdir=. in
   a source checkout put config.json, ckpt/ and the logs among its files without a word),
@@ -1317,6 +1334,8 @@ def crowded_logdir_warning(logdir):
   if '://' in logdir or os.path.exists(os.path.join(logdir, 'config.json')):
     return None
   try:
+    if has_checkpoints(logdir):  # a run's without its config.json: missing_config_warning
+      return None
     others = sorted(x for x in os.listdir(logdir) if x not in RUN_ENTRIES)
   except OSError:  # not there yet (the usual case), or unreadable: checked elsewhere
     return None

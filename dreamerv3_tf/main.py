@@ -503,6 +503,9 @@ def main(argv):
       configuration.check_resume_from(config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)
         configuration.check_not_in_use(config.logdir)  # another run there: stop now
+      warning = configuration.missing_config_warning(config)  # once the run goes on
+      if warning:
+        print(warning, file=sys.stderr, flush=True)
     check_xla_flags(config.xla_flags)
     use_xla_cache(config.xla_cache)
     use_xla_flags(config.xla_flags)

@@ -874,6 +874,32 @@ def test_a_logdir_of_other_things_is_a_warning_line(tmp_path):
   assert configuration.crowded_logdir_warning(str(tmp_path)) is None
 
 
+@pytest.mark.parametrize('script', ['train_eval', 'train', 'eval_only'])
+def test_checkpoints_without_a_config_json_are_a_warning_line(tmp_path, script):
+  """config.json deleted (or a ckpt/ copied into a new folder): the resume went on
+  without a word with other settings (batch_size, replay.size, run.train_ratio), which a
+  config.json refuses without run.allow_other_config. A new logdir, a run's own and an
+  evaluation's (it saves no checkpoint) say nothing."""
+  c = dmc.get_config(f'{script},debug')
+  c.logdir = str(tmp_path)
+  c = configuration.finalize(c)
+  assert configuration.missing_config_warning(c) is None  # new
+  (tmp_path / 'ckpt').mkdir()
+  (tmp_path / 'ckpt' / 'ckpt-1.index').write_bytes(b'')
+  # What a resume set aside is no other entry: 'holds no run' came first.
+  (tmp_path / 'metrics.after-step-10.jsonl').write_text('')
+  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  if script == 'eval_only':
+    assert configuration.missing_config_warning(c) is None
+    return
+  assert configuration.missing_config_warning(c) == (
+      f"Warning: {tmp_path}/config.json is missing beside the checkpoints in ckpt/, so this "
+      "command's settings cannot be compared with the ones they were trained with: a "
+      'resume checks only their task and agent settings, and takes the rest as given')
+  (tmp_path / 'config.json').write_text(configuration.to_json(c))
+  assert configuration.missing_config_warning(c) is None  # a run's own
+
+
 def test_a_from_checkpoint_a_resume_does_not_read_is_a_warning_line(tmp_path):
   """Added to a resume (to fine-tune in the same logdir), it was not read, without a
   word. The one the run's config.json holds (the same command again) says nothing."""
