@@ -873,8 +873,11 @@ def _check_logdir(config, logdir, allow_other):
     if config.script != 'eval_only':
       _check_own_checkpoints(logdir)
     _check_not_above_runs(logdir)
-  _check_metrics_have_checkpoints(config, logdir, fs)
   path = fs.join(logdir, 'config.json')
+  saved = _saved_or_none(fs, path)
+  if saved is not None:  # before its metrics: an evaluation's have no checkpoints
+    _check_same_kind(config, logdir, saved)
+  _check_metrics_have_checkpoints(config, logdir, fs)
   if not fs.exists(path):
     return
   try:
@@ -890,7 +893,6 @@ def _check_logdir(config, logdir, allow_other):
   if missing:  # someone else's config.json: allow_other_config would overwrite it
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '
                       'use a new --logdir')
-  _check_same_kind(config, logdir, saved)
   diff = _diff(old, _comparable(json.loads(to_json(config))))
   if diff and not allow_other:
     raise ConfigError(
@@ -898,6 +900,19 @@ def _check_logdir(config, logdir, allow_other):
         'use a new --logdir or pass --config.run.allow_other_config=True')
   if not allow_other:
     _check_same_policy(config, logdir, saved)
+
+
+def _saved_or_none(fs, path):
+  """The JSON object of config file `path`, or None where it is missing or no object
+  (the full read names what is wrong with it)."""
+  if not fs.exists(path):  # (a remote open raises TensorFlow's NotFoundError)
+    return None
+  try:
+    with fs.open(path, 'r') as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return saved if isinstance(saved, dict) else None
 
 
 def _check_same_policy(config, logdir, saved):

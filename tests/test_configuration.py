@@ -2065,6 +2065,14 @@ def test_evaluation_and_training_do_not_share_a_logdir(tmp_path):
   configuration.save(evaluation, str(tmp_path / 'eval'))
   with pytest.raises(configuration.ConfigError, match='holds an evaluation'):
     configuration.check_logdir(train, str(tmp_path / 'eval'), allow_other=True)
+  # Once it has logged its episodes, as every evaluation has: the line said its
+  # metrics.jsonl 'holds the metrics of an earlier run, but ckpt holds no checkpoint'.
+  (tmp_path / 'eval' / 'metrics.jsonl').write_text('{"step": 10, "epstats/score": 1.0}\n')
+  for allow_other in (False, True):
+    with pytest.raises(configuration.ConfigError, match=re.escape(
+        f"logdir {tmp_path / 'eval'} holds an evaluation (script=eval_only); "
+        'script=train_eval needs a new --logdir') + '$'):
+      configuration.check_logdir(train, str(tmp_path / 'eval'), allow_other=allow_other)
   # A training run may switch between train and train_eval.
   configuration.save(configuration.finalize(dmc.get_config('train,debug')), str(tmp_path / 'run'))
 
