@@ -279,7 +279,7 @@ def _parse_flags(argv):
     print(f'Error: {flagfile}', file=sys.stderr)
     sys.exit(2)
   try:
-    return flags.FLAGS(base.help_alias(argv))
+    rest = flags.FLAGS(base.help_alias(argv))
   except SystemExit as e:
     if base.help_shown(e, base.help_alias(argv)):  # absl's exit code 1 after the help
       sys.exit(0)
@@ -292,6 +292,9 @@ def _parse_flags(argv):
     print(f"Error: {'; '.join([x.rstrip('.') for x in lines[:-1]] + lines[-1:])}",
           file=sys.stderr)
     sys.exit(2)
+  for line in base.repeated_flag_warnings(base.given_flags(argv, flags.FLAGS)):
+    print(line, file=sys.stderr, flush=True)  # as main: absl took the last silently
+  return rest
 
 
 def entry():

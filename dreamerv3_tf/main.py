@@ -178,23 +178,13 @@ def _absl_log_dir(argv):
 
 
 def _warn_repeated(argv):
-  """One warning line for each --config.KEY or --logdir given twice with other values,
-  and for --logdir and --config.logdir of other values (--logdir wins).
-
-  absl takes the last silently. Not refused: launchers/ put their own flags before
-  the user's (`-- --config.compute_dtype=float32`), as scripts that override do."""
-  values = {}
-  for arg, next_arg in zip(argv[1:], [*argv[2:], '']):
-    name, eq, value = arg.partition('=')
-    if not (name.startswith('--config.') or name == '--logdir') or name[2:] not in flags.FLAGS:
-      continue
-    if not eq:  # '--config.random_agent' alone is True; other flags take the next argument
-      value = 'True' if flags.FLAGS[name[2:]].boolean else next_arg
-    values.setdefault(name, []).append(value)
-  for name, given in values.items():
-    if len(set(given)) > 1:
-      print(f'Warning: {name} is given {len(given)} times ({", ".join(map(repr, given))}); '
-            f'the last, {given[-1]!r}, is used', file=sys.stderr, flush=True)
+  """One warning line for each --config.KEY or --logdir given twice with other values
+  (the importer's own flags too: it parses with this module), and for --logdir and
+  --config.logdir of other values (--logdir wins)."""
+  values = base.given_flags(argv, flags.FLAGS, lambda name: name not in (
+      '--config', '--traceback', '--verbose'))  # (--config twice is refused)
+  for line in base.repeated_flag_warnings(values):
+    print(line, file=sys.stderr, flush=True)
   flag, key = values.get('--logdir'), values.get('--config.logdir')
   if flag and key and key[-1] != flag[-1]:  # --logdir wins in either order: one ignored
     print(f'Warning: --logdir and --config.logdir are both given ({flag[-1]!r}, '

@@ -688,6 +688,19 @@ def test_a_missing_flag_is_one_line_with_exit_code_2(tmp_path):
       'Error: --logdir and --out are required; give each a value (see --help)'], result.stderr
 
 
+def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path):
+  """absl took the last --out silently, as main warns; the same value twice (a bare
+  boolean and its =true) says nothing."""
+  result = cli_zygote.run(export_cmd(f'--logdir={tmp_path}/a', f'--out={tmp_path}/x', '--out',
+                                     f'{tmp_path}/y', '--tflite', '--tflite=true'),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode != 0 and our_lines(result.stderr) == [
+      f"Warning: --out is given 2 times ('{tmp_path}/x', '{tmp_path}/y'); the last, "
+      f"'{tmp_path}/y', is used",
+      f'Error: {tmp_path}/a/config.json not found: is {tmp_path}/a the logdir of a training '
+      'run?'], result.stderr[-2000:]
+
+
 # The command with TensorFlow made unimportable: a check that needed it would fail.
 WITHOUT_TENSORFLOW = """
 import runpy, sys

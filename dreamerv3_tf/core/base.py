@@ -332,6 +332,36 @@ def flagfile_refusal(argv, flag_values):
   return None
 
 
+def given_flags(argv, flag_values, wanted=lambda name: True):
+  """{'--name': [value, ...]} of each flag of `argv` that `flag_values` (absl's FLAGS,
+  passed in) defines and `wanted(name)` accepts, in the order given; a boolean's is
+  'True' or 'False'. --flagfile is left out: absl reads every one."""
+  values = {}
+  for arg, next_arg in zip(argv[1:], [*argv[2:], '']):
+    if arg == '--':
+      break
+    name, eq, value = arg.partition('=')
+    if (not name.startswith('--') or name[2:] not in flag_values or name == '--flagfile'
+        or not wanted(name)):
+      continue
+    flag = flag_values[name[2:]]
+    if not eq:  # '--config.random_agent' alone is True; other flags take the next argument
+      value = 'True' if flag.boolean else next_arg
+    elif flag.boolean:  # '--tflite' and '--tflite=true' are one value
+      value = str(value.lower() in ('true', 't', '1'))
+    values.setdefault(name, []).append(value)
+  return values
+
+
+def repeated_flag_warnings(values):
+  """A warning line for each flag of `values` (from `given_flags`) given twice with other
+  values: absl takes the last silently. Not refused: launchers/ put their own flags
+  before the user's (`-- --config.compute_dtype=float32`), as scripts that override do."""
+  return [f'Warning: {name} is given {len(given)} times ({", ".join(map(repr, given))}); '
+          f'the last, {given[-1]!r}, is used'
+          for name, given in values.items() if len(set(given)) > 1]
+
+
 def stray_argument(arg, example=''):
   """The line refusing an argument the flag parser left (`example`: how a flag looks).
   One that starts with '-' came after '--', which ends absl's flags: 'flags start

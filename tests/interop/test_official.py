@@ -415,6 +415,19 @@ def test_cli_a_config_file_that_returns_no_config_dict_is_named(tmp_path, return
   assert not (tmp_path / 'ours').exists()
 
 
+def test_cli_a_checkpoint_given_twice_is_a_warning_line(tmp_path):
+  """absl took the last --checkpoint silently, where main warns of its own flags."""
+  run = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.interop.official', f'--checkpoint={tmp_path}/a',
+       f'--checkpoint={tmp_path}/b', f'--logdir={tmp_path}/ours'],
+      capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert run.returncode == 2 and run.stderr.splitlines() == [
+      f"Warning: --checkpoint is given 2 times ('{tmp_path}/a', '{tmp_path}/b'); the last, "
+      f"'{tmp_path}/b', is used",
+      f'Config error: --checkpoint {tmp_path}/b does not exist'], run.stderr[-2000:]
+  assert not (tmp_path / 'ours').exists()
+
+
 def test_cli_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   """TensorFlow ended the import inside its hidden import: exit code 1, no line."""
   (tmp_path / 'official' / 'ckpt').mkdir(parents=True)
