@@ -198,8 +198,9 @@ def _read_jsonl(path, keys):
       raise ValueError(f'{path}:{number + 1}: not a JSON line: {line[:80]!r}') from None
     # json reads NaN, Infinity and 1e400 as floats: a NaN step was plotted (exit 0), an
     # infinite one failed in the plot ("Axis limits cannot be NaN or Inf") naming no file.
-    if not isinstance(record, dict) or not isinstance(record.get('step'), (int, float)) or (
-        not math.isfinite(record['step'])):
+    # (json's true is an int to Python: a step `true` was plotted as step 1)
+    step = record.get('step') if isinstance(record, dict) else None
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
       raise ValueError(f"{path}:{number + 1}: expected an object with a finite numeric 'step'")
     for key in keys:
       value = record.get(key)

@@ -783,6 +783,17 @@ def test_scores_that_are_not_finite_are_left_out_with_a_warning(tmp_path, capsys
   assert out.exists()
 
 
+def test_a_step_true_is_named(tmp_path, capsys):
+  """json's true is an int to Python: it was plotted as step 1, without a word."""
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('{"step": true, "epstats/score": 1}\n')
+  number = len((logdir / 'scores.jsonl').read_text().splitlines())
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (f'Error: {logdir}/scores.jsonl:{number}: expected an '
+                                     "object with a finite numeric 'step'\n")
+
+
 def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
   """`plot --table ... | head -1`: 'Error: [Errno 32] Broken pipe' named no stream."""
   out = tmp_path / 'curves.png'
