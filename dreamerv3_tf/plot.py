@@ -180,8 +180,13 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
   return out
 
 
+# Scores beyond it are left out: the sums behind the means overflowed (1e308: numpy's
+# 'overflow encountered' warning, and the table's mean 'n/a'). No benchmark comes near.
+LARGEST_SCORE = 1e100
+
+
 def _read_jsonl(path, keys):
-  points, dropped = {key: [] for key in keys}, {}
+  points, dropped, huge = {key: [] for key in keys}, {}, {}
   # Bytes that are not UTF-8 become U+FFFD: their line is then named as not JSON
   # (a UnicodeDecodeError named no file).
   with open(path, encoding='utf-8', errors='replace') as f:
@@ -208,13 +213,19 @@ def _read_jsonl(path, keys):
         # A hand-edited or foreign file: true counted as a score of 1, a text was skipped.
         raise ValueError(f"{path}:{number + 1}: '{key}' is {json.dumps(value)[:40]}, not a "
                          'number')
-      if isinstance(value, (int, float)) and math.isfinite(value):
-        points[key].append((float(record['step']), float(value)))
-      elif isinstance(value, float):  # NaN or inf: a run that diverged left them out silently
-        dropped[key] = dropped.get(key, 0) + 1
+      if isinstance(value, (int, float)) and abs(value) <= LARGEST_SCORE:
+        points[key].append((float(step), float(value)))
+      elif isinstance(value, float) and not math.isfinite(value):  # NaN or inf: a run
+        dropped[key] = dropped.get(key, 0) + 1  # that diverged left them out silently
+      elif value is not None:
+        huge[key] = huge.get(key, 0) + 1
   for key, count in dropped.items():
     print(f"Warning: {path} holds {count} '{key}' value{'s' * (count > 1)} that are not finite "
           '(NaN or inf: a run that diverged?); they are left out', file=sys.stderr, flush=True)
+  for key, count in huge.items():
+    print(f"Warning: {path} holds {count} '{key}' value{'s' * (count > 1)} beyond "
+          '±1e100, too large to average (a run that diverged?); they are left out',
+          file=sys.stderr, flush=True)
   return points
 
 

@@ -794,6 +794,21 @@ def test_a_step_true_is_named(tmp_path, capsys):
                                      "object with a finite numeric 'step'\n")
 
 
+def test_scores_too_large_to_average_are_left_out_with_a_warning(tmp_path, capsys):
+  """Scores of ±1e308 overflowed the sums behind the means: numpy's 'overflow
+  encountered' warning (2 lines) and a table of n/a, naming no file."""
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('{"step": 50000, "epstats/score": 1e308}\n{"step": 50001, "epstats/score": -1e308}\n')
+  assert plot.main(['--logdirs', str(logdir), '--table', '50000']) == 0
+  captured = capsys.readouterr()
+  assert captured.err == (
+      f"Warning: {logdir}/scores.jsonl holds 2 'epstats/score' values beyond ±1e100, too large "
+      'to average (a run that diverged?); they are left out\n')
+  # The window around 50000 holds the last segment's eval scores (600.0), as without them.
+  assert ' 600.0 (1) ' in captured.out, captured.out
+
+
 def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
   """`plot --table ... | head -1`: 'Error: [Errno 32] Broken pipe' named no stream."""
   out = tmp_path / 'curves.png'
