@@ -392,7 +392,8 @@ def _save(fig, path, **kwargs):
   buffer = io.BytesIO()
   fig.savefig(buffer, format=os.path.splitext(path)[1][1:], **kwargs)
   try:
-    write_atomic(path, buffer.getvalue())
+    # Into a symlink's target: renaming over the link replaced it with a file of its own.
+    write_atomic(os.path.realpath(path) if os.path.islink(path) else path, buffer.getvalue())
   except OSError as e:
     cause = e.strerror or str(e)
     if cause == base.FILE_TOO_LARGE:  # (named no limit)

@@ -809,6 +809,19 @@ def test_scores_too_large_to_average_are_left_out_with_a_warning(tmp_path, capsy
   assert ' 600.0 (1) ' in captured.out, captured.out
 
 
+def test_an_out_that_is_a_symlink_writes_its_target(runs, tmp_path):
+  """The image was renamed over the link: the link was gone, its target kept the old
+  image."""
+  target = tmp_path / 'shared' / 'curves.png'
+  target.parent.mkdir()
+  target.write_bytes(b'old')
+  (tmp_path / 'curves.png').symlink_to(target)
+  assert plot.main(['--logdirs', *runs, '--out', str(tmp_path / 'curves.png')]) == 0
+  assert (tmp_path / 'curves.png').is_symlink()
+  assert target.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  assert os.listdir(target.parent) == ['curves.png']  # no temporary left beside it
+
+
 def test_stdout_that_nothing_reads_is_one_line_and_out_is_whole(runs, tmp_path):
   """`plot --table ... | head -1`: 'Error: [Errno 32] Broken pipe' named no stream."""
   out = tmp_path / 'curves.png'
