@@ -13,7 +13,8 @@ that returns or raises out of the block instead is ended there, with one warning
 An env that sets its own handler for a stop signal (a simulator's library resetting
 SIGINT to the default, or catching it for its own shutdown) made Ctrl-C kill the run
 without a line, or do nothing at all. With a `name`, the run's handlers are put back
-after the block, with one warning line naming the env.
+after the block, with one warning line naming the env; so is the recursion limit, if the
+env lowered it (sys.setrecursionlimit(60): the run's own code failed, naming no env).
 """
 import _signal  # signal.getsignal's C function, without its enum conversion (below)
 import contextlib
@@ -51,9 +52,9 @@ def _handlers():
 def guard(name=None):
   real = os._exit
   pid, thread = os.getpid(), threading.get_ident()
-  handlers = None
+  handlers = depth = None
   if name is not None and threading.current_thread() is threading.main_thread():
-    handlers = _handlers()
+    handlers, depth = _handlers(), sys.getrecursionlimit()
 
   def _exit(code):
     if os.getpid() != pid or threading.get_ident() != thread:
@@ -68,6 +69,8 @@ def guard(name=None):
     os._exit = real
     if handlers is not None and _handlers() != handlers:
       _put_back(handlers, name)
+    if depth is not None and sys.getrecursionlimit() < depth:
+      _put_back_recursion_limit(depth, name)
 
 
 @contextlib.contextmanager
@@ -120,6 +123,22 @@ def _put_back(handlers, name):
     print(f'WARNING: {name} set its own handler for {names}; the run put its own back, '
           'so a stop still ends it with one line (its env.close() is called then)',
           file=sys.stderr, flush=True)
+
+
+def _put_back_recursion_limit(depth, name):
+  """Restores the recursion limit `depth` that the block lowered: the run's own code
+  (TensorFlow's tracing is deep) failed with 'Error: RecursionError: maximum recursion
+  depth exceeded ... (unexpected: ...)', naming no env."""
+  lowered = sys.getrecursionlimit()
+  sys.setrecursionlimit(depth)
+  if not _WARNED_DEPTH:
+    _WARNED_DEPTH.append(True)
+    print(f'WARNING: {name} lowered the recursion limit to {lowered} '
+          f'(sys.setrecursionlimit); the run put its own, {depth}, back', file=sys.stderr,
+          flush=True)
+
+
+_WARNED_DEPTH = []  # as _WARNED, for the recursion limit
 
 
 def stopping():

@@ -5,6 +5,7 @@ handlers an env replaced are put back."""
 import os
 import re
 import signal
+import sys
 import threading
 
 import pytest
@@ -64,6 +65,26 @@ def test_stop_handlers_an_env_replaced_are_put_back_with_one_warning(capsys):
   finally:
     for number, handler in saved.items():
       signal.signal(number, handler)
+
+
+def test_a_recursion_limit_an_env_lowered_is_put_back_with_one_warning(monkeypatch, capsys):
+  """An env that called sys.setrecursionlimit(60) ended the run with 'Error:
+  RecursionError: maximum recursion depth exceeded ... (unexpected: ...)', naming no
+  env: the run's own code (TensorFlow's tracing) goes deeper."""
+  monkeypatch.setattr(exit_guard, '_WARNED_DEPTH', [], raising=False)
+  depth = sys.getrecursionlimit()
+  try:
+    for _ in range(2):  # the warning is one line for the run
+      with exit_guard.guard('task train env 0'):
+        sys.setrecursionlimit(60)
+      assert sys.getrecursionlimit() == depth
+    deep = lambda n: n and deep(n - 1)  # noqa: E731 - the run's code goes this deep
+    deep(200)
+  finally:
+    sys.setrecursionlimit(depth)
+  assert capsys.readouterr().err.splitlines() == [
+      f'WARNING: task train env 0 lowered the recursion limit to 60 (sys.setrecursionlimit); '
+      f'the run put its own, {depth}, back']
 
 
 def test_the_handlers_a_stop_left_are_no_envs_doing(monkeypatch, capsys):
