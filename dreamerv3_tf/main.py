@@ -290,6 +290,8 @@ def _key_below_a_value(config, argv):
   (--config.run.steps.x=1), else None. ml_collections' own lines named no key ('string
   indices must be integers, not 'str'' of task.a.b) or Python's types ("Attribute <class
   'int'>.x does not exist and the type does not support indexing ...")."""
+  if not isinstance(config, ml_collections.ConfigDict):  # a file that failed to load: a
+    return None  # look at a key raised its error again, a traceback
   for flag in _overrides(argv):
     parts = flag[len('--config.'):].split('.')
     node = config
