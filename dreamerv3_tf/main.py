@@ -75,7 +75,10 @@ _LOADED = []
 
 def _keeping_what_it_returned(parse):
   def keep(argument):
-    config = parse(argument)
+    path, colon, presets = split_config(argument)
+    # ml_collections cuts the value at its first colon: a file in a folder named with
+    # one is loaded here.
+    config = _load_config(path, presets if colon else None) if ':' in path else parse(argument)
     _LOADED[:] = [config]
     return config
   return keep
@@ -112,12 +115,12 @@ def _parse_flags(argv):
   if len(configs) > 1:  # with overrides, absl says 'config.task is defined twice'
     _usage_error(f'--config is given {len(configs)} times ({", ".join(configs)}); give '
                  'one file and its presets, e.g. --config=configs/dmc.py:train_eval,debug')
-  if configs and not configs[0].split(':', 1)[0].strip():
+  if configs and not split_config(configs[0])[0].strip():
     # ml_collections said 'Path to config file is an empty string' (''), or that ' '
     # 'Is a directory'.
     _usage_error(f'--config={configs[0]!r} names no config file; give one and its '
                  'presets, e.g. --config=configs/dmc.py:train_eval,debug')
-  path = configs[0].split(':', 1)[0] if configs else ''
+  path = split_config(configs[0])[0] if configs else ''
   overrides = _overrides(argv)
   if not configs and overrides:  # absl: "Unknown command line flag 'config.task'"
     _usage_error(f'{overrides[0]} sets a key of a config file, and no --config names one; '
@@ -175,6 +178,37 @@ def _absl_log_dir(argv):
     if name in ('--log_dir', '-log_dir'):
       return value if eq else (argv[i + 1] if i + 1 < len(argv) else '')
   return None
+
+
+def split_config(spec):
+  """(file, ':' or '', presets) of a --config value, as str.partition gives them. It is
+  cut at its first colon, as ml_collections cuts it, unless that names no file and a
+  later colon, or none, does: --config=runs/a:b/cfg.py:debug was 'cannot load the config
+  file runs/a'."""
+  path, colon, presets = spec.partition(':')
+  if colon and not os.path.isfile(os.path.expanduser(path)):
+    cuts = [i for i, x in enumerate(spec) if x == ':'][1:] + [len(spec)]
+    for cut in cuts:
+      if os.path.isfile(os.path.expanduser(spec[:cut])):
+        return spec[:cut], spec[cut:cut + 1], spec[cut + 1:]
+  return path, colon, presets
+
+
+def _load_config(path, presets):
+  """get_config(presets) of the config file at `path`, locked, as ml_collections' parser
+  returns it (its errors worded as that parser words them, which _one_line reads)."""
+  import importlib.util
+  import traceback
+  spec = importlib.util.spec_from_file_location('config_config', path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    config = module.get_config(*([] if presets is None else [presets]))
+  except (TypeError, ValueError) as e:  # (absl rewords these; ml_collections adds the trace)
+    raise type(e)('Error whilst parsing config file:\n\n' + traceback.format_exc()) from None
+  if isinstance(config, ml_collections.ConfigDict):
+    config.lock()
+  return config
 
 
 def _warn_repeated(argv):
@@ -319,7 +353,7 @@ def _presets_refusal(text, path, argv):
     return (f'the config file {path} needs presets (its get_config() has no default for '
             f'{call.group(2)!r}), and --config gives none; give them after a colon, '
             f'--config={path}:PRESETS')
-  given = _config_values(_expanded(argv))[0].partition(':')[2]
+  given = split_config(_config_values(_expanded(argv))[0])[2]
   line = (f'the config file {path} takes no presets (its get_config() has no parameter), '
           f'and --config gives {given!r}')
   if _is_ours(path):  # configs/base.py: the defaults
@@ -351,7 +385,7 @@ def _with_home(arg):
   flag, eq, value = arg.partition('=')
   if not (eq and flag in ('--config', '-config') and value.startswith('~')):
     return arg
-  path, colon, presets = value.partition(':')
+  path, colon, presets = split_config(value)
   if not os.path.isfile(os.path.expanduser(path)):  # (left as given: its line names it)
     return arg
   return f'{flag}={os.path.expanduser(path)}{colon}{presets}'
@@ -385,7 +419,7 @@ def _expanded(argv):
 def _config_path(argv):
   """The file of the --config flag in `argv` (its presets cut off), or None."""
   values = _config_values(_expanded(argv))  # ('None' for a --config in a --flagfile)
-  return (values[0].split(':', 1)[0] or None) if values else None
+  return (split_config(values[0])[0] or None) if values else None
 
 
 def _raised_in(error, path):

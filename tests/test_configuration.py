@@ -1551,6 +1551,23 @@ def test_an_agent_whose_optimizer_cannot_fit_is_refused_when_it_trains_on_the_cp
   configuration.finalize(c)
 
 
+@pytest.mark.parametrize('presets', [':train_eval,debug', ''])
+def test_a_config_file_in_a_folder_with_a_colon_in_its_name_loads(tmp_path, presets):
+  """ml_collections cut --config at its first colon: 'cannot load the config file
+  .../a'. The file loads, its presets and --config.KEY flags apply (the task's line is
+  the config's own check, made before anything is written)."""
+  path = tmp_path / 'a:b' / 'my:cfg.py'
+  path.parent.mkdir()
+  path.write_text('from configs import dmc\n\n'
+                  "def get_config(presets='train_eval,debug'):\n"
+                  '  return dmc.get_config(presets)\n')
+  result = run_main(f'--config={path}{presets}', f'--logdir={tmp_path}/run',
+                    '--config.task=nosuch')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+  assert lines[0].startswith("Config error: task='nosuch'; expected <suite>_<name>"), lines
+
+
 def test_the_readme_command_run_outside_the_checkout_names_its_config_file(tmp_path):
   # Said 'cannot load the config file configs/gym.py: No such file or directory', with
   # no way on: configs/ is relative to the directory the command runs from.
