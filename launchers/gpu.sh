@@ -72,7 +72,12 @@ fi
 if [[ -z $GPUS ]]; then
   command -v nvidia-smi >/dev/null 2>&1 \
     || die "nvidia-smi not found and no --gpus given; pass --gpus 0 (or 0,1,...)"
-  GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | tr -d ' ' | paste -sd, -)
+  # (Without a driver or GPU it fails, its message on stdout: the script ended with its
+  # exit code 9 and no line.)
+  QUERY=(nvidia-smi --query-gpu=index --format=csv,noheader)
+  listed=$("${QUERY[@]}" 2>/dev/null) \
+    || die "nvidia-smi failed ($("${QUERY[@]}" 2>&1 | head -n 1)); pass --gpus, or check the GPU driver"
+  GPUS=$(tr -d ' ' <<< "$listed" | paste -sd, -)
   [[ -n $GPUS ]] || die "nvidia-smi lists no GPU; pass --gpus explicitly"
   note "GPUs from nvidia-smi: $GPUS"
 fi

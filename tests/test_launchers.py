@@ -447,3 +447,16 @@ def test_gpu_without_nvidia_smi_asks_for_gpus(env, tmp_path):
     pytest.skip('this machine has a real nvidia-smi')
   result = _run('gpu.sh', '--dry-run', env=environ)
   assert result.returncode == 2 and 'pass --gpus' in result.stderr
+
+
+def test_gpu_with_an_nvidia_smi_that_fails_names_it(env):
+  """Without a driver (or a GPU) nvidia-smi exits 9 with its message on stdout: gpu.sh
+  ended with exit code 9 and no line."""
+  environ, calls, bindir = env
+  _fake(bindir, 'nvidia-smi', "echo \"NVIDIA-SMI has failed because it couldn't communicate "
+        'with the NVIDIA driver."\nexit 9\n')
+  result = _run('gpu.sh', '--dry-run', env=environ)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      "gpu.sh: error: nvidia-smi failed (NVIDIA-SMI has failed because it couldn't "
+      'communicate with the NVIDIA driver.); pass --gpus, or check the GPU driver']
+  assert result.stdout == '' and not calls.exists()
