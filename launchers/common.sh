@@ -48,6 +48,14 @@ parse_options() {
   done
 }
 
+# Prints $1 without its leading zeros if it is a whole number of at most 9 digits, else
+# fails: bash's arithmetic wraps past 2**63, and --index 18446744073709551616 ran as
+# worker 0, the chief, a port of 2**64 + 1 as port 1.
+small_number() {
+  [[ $1 =~ ^0*([0-9]{1,9})$ ]] || return 1
+  printf '%d' "$(( 10#${BASH_REMATCH[1]} ))"
+}
+
 note() {
   echo "# $*" >&2
 }

@@ -84,6 +84,9 @@ fi
 [[ $GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] \
   || die "--gpus must be comma-separated GPU indices such as 0,1 (got '$GPUS')"
 IFS=, read -r -a GPU_LIST <<< "$GPUS"
+for gpu in "${GPU_LIST[@]}"; do
+  small_number "$gpu" >/dev/null || die "--gpus lists '$gpu', which is no GPU index (got '$GPUS')"
+done
 # A GPU named twice would be two 'mirrored' replicas on one device.
 for (( i = 0; i < ${#GPU_LIST[@]}; i++ )); do
   for (( j = i + 1; j < ${#GPU_LIST[@]}; j++ )); do

@@ -71,11 +71,11 @@ parse_options '--workers --index --logdir --port --config --gpus --dtype' '--dry
 [[ -n $LOGDIR ]] || die "--logdir is required: the same directory on every worker (see --help)"
 LOGDIR=$(full_path "$LOGDIR")
 full_path_flags
-if ! [[ $PORT =~ ^[0-9]+$ ]] || (( PORT < 1 || PORT > 65535 )); then
+if ! port=$(small_number "$PORT") || (( port < 1 || port > 65535 )); then
   die "--port must be a number from 1 to 65535 (got '$PORT')"
 fi
+PORT=$port
 [[ $INDEX =~ ^[0-9]+$ ]] || die "--index must be a whole number from 0 (got '$INDEX')"
-INDEX=$(( 10#$INDEX ))  # 08 was an octal error to bash, and 01 no number to JSON
 # read drops a last empty field: 'a,' was a cluster of one worker.
 [[ $WORKERS != *, ]] || die "--workers ends with a comma; expected host or host:port, comma-separated"
 IFS=, read -r -a HOSTS <<< "$WORKERS"
@@ -83,13 +83,16 @@ ADDRESSES=()
 for host in "${HOSTS[@]}"; do
   [[ $host =~ ^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]+)?$ ]] \
     || die "--workers has a bad host '$host'; expected host or host:port, comma-separated"
-  if [[ $host == *:* ]] && (( 10#${host##*:} < 1 || 10#${host##*:} > 65535 )); then
+  port=$PORT
+  if [[ $host == *:* ]] && { ! port=$(small_number "${host##*:}") || (( port < 1 || port > 65535 )); }; then
     die "--workers has a bad port in '$host'; ports are 1 to 65535"
   fi
-  if [[ $host == *:* ]]; then ADDRESSES+=("$host"); else ADDRESSES+=("$host:$PORT"); fi
+  ADDRESSES+=("${host%:*}:$port")  # (a:012345 is a:12345, the same worker)
 done
-(( INDEX < ${#ADDRESSES[@]} )) \
-  || die "--index $INDEX is out of range for ${#ADDRESSES[@]} worker(s) (0 to $(( ${#ADDRESSES[@]} - 1 )))"
+# 08 was an octal error to bash, and 01 no number to JSON
+index=$(small_number "$INDEX") && (( index < ${#ADDRESSES[@]} )) \
+  || die "--index ${index:-$INDEX} is out of range for ${#ADDRESSES[@]} worker(s) (0 to $(( ${#ADDRESSES[@]} - 1 )))"
+INDEX=$index
 for (( i = 0; i < ${#ADDRESSES[@]}; i++ )); do
   for (( j = i + 1; j < ${#ADDRESSES[@]}; j++ )); do
     [[ ${ADDRESSES[i]} != "${ADDRESSES[j]}" ]] \

@@ -386,6 +386,19 @@ BAD = [
      '--workers ends with a comma'),
     ('multi_worker.sh', ['--workers', 'a:99999', '--index', '0', '--logdir', 'x'],
      "--workers has a bad port in 'a:99999'; ports are 1 to 65535"),
+    # Bash's arithmetic wraps past 2**63: this --index ran as worker 0 (the chief), these
+    # ports as port 1, and this GPU was 'GPU 0 twice'.
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '18446744073709551616', '--logdir', 'x'],
+     '--index 18446744073709551616 is out of range for 2 worker(s)'),
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '0', '--logdir', 'x', '--port',
+                         '18446744073709551617'], '--port must be a number from 1 to 65535'),
+    ('multi_worker.sh', ['--workers', 'a:18446744073709551617', '--index', '0', '--logdir', 'x'],
+     "--workers has a bad port in 'a:18446744073709551617'"),
+    ('gpu.sh', ['--gpus', '18446744073709551616,0'],
+     "--gpus lists '18446744073709551616', which is no GPU index"),
+    # Two spellings of one port were two workers on one address.
+    ('multi_worker.sh', ['--workers', 'a:012345,a', '--index', '0', '--logdir', 'x'],
+     '--workers lists a:12345 twice'),
     # A GPU listed twice ran 'mirrored' over 2 replicas of one device.
     ('gpu.sh', ['--gpus', '0,1,0'], '--gpus lists GPU 0 twice'),
     # A preset the config file does not have failed only in main: tpu_vm.sh had created
