@@ -136,6 +136,15 @@ full_path() {
   fi
 }
 
+# Stops on a local `--logdir` $1 that exists and is no directory: main refused it only
+# once started (on each host of multi_worker.sh), and a dry run printed it as fine.
+check_logdir() {
+  local path=$1
+  [[ $path != *://* ]] || return 0
+  [[ $path != '~'* ]] || path=${HOME:-}${path#'~'}
+  [[ ! -e $path || -d $path ]] || die "--logdir $1 is a file, not a directory"
+}
+
 # main's path flags among the flags after `--` as full paths too (see full_path): a
 # relative --config.run.from_checkpoint given elsewhere was looked for in <repo>.
 PATH_FLAGS='--logdir --config.logdir --config.run.from_checkpoint --config.run.resume_from'

@@ -103,6 +103,7 @@ if [[ -z $LOGDIR ]]; then
   LOGDIR="$HOME/logdir/$SUITE-$(date +%Y%m%dT%H%M%S)"
 fi
 LOGDIR=$(full_path "$LOGDIR")
+check_logdir "$LOGDIR"
 full_path_flags
 
 EXTRAS=''

@@ -70,6 +70,7 @@ parse_options '--workers --index --logdir --port --config --gpus --dtype' '--dry
 [[ -n $INDEX ]] || die "--index is required (see --help)"
 [[ -n $LOGDIR ]] || die "--logdir is required: the same directory on every worker (see --help)"
 LOGDIR=$(full_path "$LOGDIR")
+check_logdir "$LOGDIR"
 full_path_flags
 if ! port=$(small_number "$PORT") || (( port < 1 || port > 65535 )); then
   die "--port must be a number from 1 to 65535 (got '$PORT')"

@@ -399,6 +399,11 @@ BAD = [
     # Two spellings of one port were two workers on one address.
     ('multi_worker.sh', ['--workers', 'a:012345,a', '--index', '0', '--logdir', 'x'],
      '--workers lists a:12345 twice'),
+    # main refused it once started (on every host); a dry run printed it as fine.
+    ('gpu.sh', ['--gpus', '0', '--logdir', '/dev/null'], '--logdir /dev/null is a file, not a '
+     'directory'),
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '0', '--logdir', '/dev/null'],
+     '--logdir /dev/null is a file, not a directory'),
     # A GPU listed twice ran 'mirrored' over 2 replicas of one device.
     ('gpu.sh', ['--gpus', '0,1,0'], '--gpus lists GPU 0 twice'),
     # A preset the config file does not have failed only in main: tpu_vm.sh had created
