@@ -112,16 +112,36 @@ check_presets() {
   done
 }
 
+# The file of --config SPEC $1, cut as main cuts it (its split_config): at the first
+# colon, unless that names no file and a later colon, or none, does (a folder named with
+# a colon: the file was 'not found'). $2: where a relative one is looked for.
+config_file() {
+  local spec=$1 base=$2 cut=${1%%:*} path rest
+  while :; do
+    path=$cut
+    [[ $path == /* ]] || path=$base/$path
+    if [[ -f $path ]]; then
+      printf '%s' "$cut"
+      return
+    fi
+    (( ${#cut} < ${#spec} )) || break
+    rest=${spec:${#cut} + 1}
+    if [[ $rest == *:* ]]; then cut=$cut:${rest%%:*}; else cut=$spec; fi
+  done
+  printf '%s' "${spec%%:*}"
+}
+
 # Checks --config SPEC: its file, relative to the repository root (where main runs) or a
 # full path (one of the checkout's was refused as 'not found in <repo>'), and its presets.
 check_config() {
-  local spec=$1 file=${1%%:*}
+  local spec=$1 file
+  file=$(config_file "$spec" "$REPO")
   if [[ $file == /* ]]; then
     [[ -f $file ]] || die "--config file '$file' not found"
   else
     [[ -f $REPO/$file ]] || die "--config file '$file' not found in $REPO"
   fi
-  [[ $spec != *:* ]] || check_presets "$file" "${spec#*:}"
+  (( ${#file} == ${#spec} )) || check_presets "$file" "${spec:${#file} + 1}"
 }
 
 # A local path as a full one: main runs from the repository root, where a relative

@@ -100,7 +100,7 @@ for (( i = 0; i < ${#ADDRESSES[@]}; i++ )); do
       || die "--workers lists ${ADDRESSES[i]} twice; each worker needs its own host:port"
   done
 done
-CONFIG_FILE=${CONFIG%%:*}
+CONFIG_FILE=$(config_file "$CONFIG" "$REPO")
 check_config "$CONFIG"
 [[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
   || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"

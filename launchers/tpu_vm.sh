@@ -116,8 +116,9 @@ if ! [[ $BUCKET_NAME =~ ^[a-z0-9][-_.a-z0-9]*[a-z0-9]$ ]] \
     || (( ${#BUCKET_NAME} < 3 || ${#BUCKET_NAME} > BUCKET_MAX )); then
   die "--bucket $BUCKET: '$BUCKET_NAME' is no Cloud Storage bucket name (3 to 63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit)"
 fi
-CONFIG_FILE=${CONFIG%%:*}
+CONFIG_FILE=$(config_file "$CONFIG" "$REPO")
 if [[ $CONFIG_FILE == /* || ! -f $REPO/$CONFIG_FILE ]]; then
+  CONFIG_FILE=$(config_file "$CONFIG" "$PWD")
   # Only the checkout is copied to the VM, and main runs there from its root: a full
   # path, or one from the caller's directory, must name a file of the checkout. A file
   # that exists elsewhere was refused as 'not found in <repo>'.
@@ -131,9 +132,9 @@ if [[ $CONFIG_FILE == /* || ! -f $REPO/$CONFIG_FILE ]]; then
   [[ $real == "$repo_real"/* ]] \
     || die "--config file '$CONFIG_FILE' is outside the checkout $REPO, and only the checkout is copied to the TPU VM; put it in the checkout (e.g. configs/) and name it from there"
   CONFIG="${real#"$repo_real"/}${CONFIG:${#CONFIG_FILE}}"
-  CONFIG_FILE=${CONFIG%%:*}
+  CONFIG_FILE=${real#"$repo_real"/}
 fi
-[[ $CONFIG != *:* ]] || check_presets "$CONFIG_FILE" "${CONFIG#*:}"
+(( ${#CONFIG_FILE} == ${#CONFIG} )) || check_presets "$CONFIG_FILE" "${CONFIG:${#CONFIG_FILE} + 1}"
 if [[ -z $SOURCE ]]; then
   if [[ -e $REPO/.git ]]; then SOURCE=git; else SOURCE=tree; fi
 fi

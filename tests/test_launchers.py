@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import stat
 import subprocess
 
@@ -478,3 +479,18 @@ def test_gpu_with_an_nvidia_smi_that_fails_names_it(env):
       "gpu.sh: error: nvidia-smi failed (NVIDIA-SMI has failed because it couldn't "
       'communicate with the NVIDIA driver.); pass --gpus, or check the GPU driver']
   assert result.stdout == '' and not calls.exists()
+
+
+def test_a_config_file_in_a_folder_with_a_colon_is_found_and_its_presets_checked(env, tmp_path):
+  """--config was cut at its first colon: "--config file '.../a' not found", where main
+  loads such a file (its split_config)."""
+  path = tmp_path / 'a:b' / 'cfg.py'
+  path.parent.mkdir()
+  shutil.copy(REPO / 'configs' / 'dmc.py', path)
+  cmds, _ = _dry('gpu.sh', '--gpus', '0', '--config', f'{path}:train_eval,debug',
+                 '--logdir', str(tmp_path / 'run'), env=env)
+  assert f'--config={path}:train_eval,debug' in cmds[-1]
+  result = _run('gpu.sh', '--dry-run', '--gpus', '0', '--config', f'{path}:bogus', env=env[0])
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f"gpu.sh: error: --config {path} has no preset 'bogus' (see its get_config and "
+      'configs/presets.py)']
