@@ -210,8 +210,10 @@ class RemoteEnv(base.Env):
       return None
     try:
       wire.send(worker.conn, message)
-      if not worker.conn.poll(self.timeout):
-        raise _Lost(f'no answer within {self.timeout:g}s (run.env_timeout)')
+      if not worker.conn.poll(min(self.timeout, STATE_NOTICE_SECONDS)):
+        self._say_waiting(message[0])
+        if not worker.conn.poll(max(0.0, self.timeout - STATE_NOTICE_SECONDS)):
+          raise _Lost(f'no answer within {self.timeout:g}s (run.env_timeout)')
       return worker.receive()
     except OSError as e:  # BrokenPipeError, ConnectionResetError
       self._lost = _WorkerError(worker.lost(e))
@@ -221,6 +223,21 @@ class RemoteEnv(base.Env):
       raise base.EnvError(f'{self.name}: {e}', e.details) from None
     worker.kill()
     return None
+
+  def _say_waiting(self, request):
+    """One line for a worker that has not answered `request` within
+    STATE_NOTICE_SECONDS: a save waited up to run.env_timeout (120 s) for a stopped
+    (SIGSTOP) idle worker without a word."""
+    if self.timeout <= STATE_NOTICE_SECONDS:
+      return
+    pid = self._worker[0].proc.pid
+    why = (f' (its worker, pid {pid}, is stopped: SIGSTOP or SIGTSTP; kill -CONT {pid} '
+           'resumes it)' if _stopped(pid) else '')
+    what = ('sent its state for the checkpoint' if request == 'get_state'
+            else 'taken its saved state')
+    print(f'WARNING: {self.name} has not {what} in {STATE_NOTICE_SECONDS:g}s{why}; waiting up '
+          f'to run.env_timeout ({self.timeout:g}s), then the run goes on without it and '
+          'rebuilds the env at its next step', file=sys.stderr, flush=True)
 
   def _restart(self, error):
     """Rebuilds the worker and returns its first observation (is_first)."""
@@ -251,6 +268,20 @@ class RemoteEnv(base.Env):
     raise base.EnvError(
         f'{self.name} failed {_MAX_CONSECUTIVE_RESTARTS} restarts in a row without '
         f'finishing an episode; last error: {error}', error.details)
+
+
+# Seconds a checkpoint's get_state (or a resume's set_state) waits for a worker before
+# it says so; an idle worker answers in milliseconds.
+STATE_NOTICE_SECONDS = 5.0
+
+
+def _stopped(pid):
+  """Whether process `pid` is stopped (state T or t in /proc; False where unknown)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rpartition(')')[2].split()[0] in ('T', 't')
+  except (OSError, IndexError):
+    return False
 
 
 def start(make_env_fns, timeout=120.0, names=None):

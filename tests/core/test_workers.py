@@ -117,6 +117,26 @@ def test_a_worker_that_died_or_hung_idle_saves_no_state_and_is_rebuilt_at_its_st
     remote.close()
 
 
+def test_a_save_that_waits_for_a_stopped_worker_says_so(capsys, monkeypatch):
+  """A save waited up to run.env_timeout (120 s) for a SIGSTOPped idle worker without a
+  word."""
+  monkeypatch.setattr(workers, 'STATE_NOTICE_SECONDS', 0.1, raising=False)
+  remote = workers.RemoteEnv(0, DUMMY, timeout=30, name='dummy eval env 0')  # a busy start
+  try:
+    remote.step(act(True))
+    remote.timeout = 0.6
+    os.kill(remote.pid, signal.SIGSTOP)
+    pid = remote.pid
+    assert remote.get_state() is None
+    assert capsys.readouterr().err.splitlines() == [
+        f'WARNING: dummy eval env 0 has not sent its state for the checkpoint in 0.1s (its '
+        f'worker, pid {pid}, is stopped: SIGSTOP or SIGTSTP; kill -CONT {pid} resumes it); '
+        'waiting up to run.env_timeout (0.6s), then the run goes on without it and rebuilds '
+        'the env at its next step']
+  finally:
+    remote.close()
+
+
 def test_step_all_overlaps_workers_and_steps_local_envs_too():
   names = ['dummy 0', 'dummy 1', 'local 2']
   envs = workers.start([DUMMY, DUMMY], names=names[:2]) + [DUMMY()]
