@@ -163,7 +163,7 @@ LEFTOVER_WAIT = 2.0
 def leftovers(wait=LEFTOVER_WAIT):
   """Once the program's work is done: a line naming the threads that are no daemons and
   the multiprocessing children that are not still running after `wait` s (an env's),
-  or ''. The children are killed; the caller ends the process without joining the
+  and the other processes below this one (processes_ended), or ''. The children are killed; the caller ends the process without joining the
   threads (Python's shutdown waits for them without end)."""
   # First what Python's exit runs before it joins threads: concurrent.futures' pools
   # end their idle workers there (named here as hanging, they did not), after their work.
@@ -182,6 +182,7 @@ def leftovers(wait=LEFTOVER_WAIT):
   for child in children:  # SIGKILL: a forked child runs the run's SIGTERM handler
     child.kill()
     child.join(1.0)
+  ended = processes_ended()  # (not multiprocessing's: Python ends or joins those itself)
   names = []
   if threads:
     names.append(f'thread{"s" if len(threads) > 1 else ""} '
@@ -190,11 +191,105 @@ def leftovers(wait=LEFTOVER_WAIT):
     names.append(f'multiprocessing process{"es" if len(children) > 1 else ""} '
                  f'{", ".join(f"{p.name!r} (pid {p.pid})" for p in children)}')
   if not names:
-    return ''
+    return ended
   count = len(threads) + len(children)
-  return (f'{" and ".join(names)} still ran {wait:g} s after the work was done, '
+  line = (f'{" and ".join(names)} still ran {wait:g} s after the work was done, '
           f'{"not a daemon" if count == 1 else "no daemons"}: Python waits for such at '
           f'exit, and the program would hang; it ends without waiting'
           f'{" (the processes killed)" if children else ""}: start '
           f"{'it' if count == 1 else 'them'} with daemon=True, or end "
           f"{'it' if count == 1 else 'them'} in the env's close()")
+  return f'{line}; {ended}' if ended else line
+
+
+# Seconds the processes an env started and left running get to end after SIGTERM.
+PROCESS_END_WAIT = 1.0
+
+
+def processes_ended(wait=PROCESS_END_WAIT):
+  """Ends the processes below this one that still run (Linux: /proc), an env's helper
+  (subprocess.Popen(['sleep', '1000']), a simulator's server) that its close() left:
+  they outlived the run, and held its stdout open (`main ... | tail` never ended).
+  SIGTERM, then SIGKILL `wait` s later. -> the line naming them, or ''. Processes of
+  multiprocessing are left to it (Python joins or ends them at exit)."""
+  multiprocessing = sys.modules.get('multiprocessing')
+  theirs = {p.pid for p in multiprocessing.active_children()} if multiprocessing else set()
+  pids = [p for p in descendants() if p not in theirs and not _of_multiprocessing(p)]
+  named = [(pid, _command(pid)) for pid in pids if _running(pid)]
+  if not named:
+    return ''
+  for pid, _ in named:
+    _signal_process(pid, signal.SIGTERM)
+  deadline = time.monotonic() + wait
+  while any(_running(pid) for pid, _ in named) and time.monotonic() < deadline:
+    time.sleep(0.02)
+  for pid, _ in named:
+    if _running(pid):
+      _signal_process(pid, signal.SIGKILL)
+  shown = ', '.join(f'{command!r} (pid {pid})' for pid, command in named[:3])
+  more = f' and {len(named) - 3} more' if len(named) > 3 else ''
+  return (f'process{"es" if len(named) > 1 else ""} {shown}{more} that an env started '
+          f'still ran after the work was done; {"they were" if len(named) > 1 else "it was"} '
+          f"ended (SIGTERM): end {'them' if len(named) > 1 else 'it'} in the env's close()")
+
+
+def descendants(pid=None):
+  """The pids of the processes below `pid` (default: this process), parents first;
+  [] where /proc does not list children."""
+  found, todo = [], [os.getpid() if pid is None else pid]
+  while todo:
+    parent = todo.pop(0)
+    try:
+      tasks = os.listdir(f'/proc/{parent}/task')
+    except OSError:
+      continue
+    for task in tasks:
+      try:
+        with open(f'/proc/{parent}/task/{task}/children') as f:
+          children = [int(x) for x in f.read().split()]
+      except (OSError, ValueError):
+        continue
+      for child in children:
+        if child not in found:
+          found.append(child)
+          todo.append(child)
+  return found
+
+
+def _running(pid):
+  """Whether `pid` runs: it exists and is no zombie (one of ours is reaped then)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      state = f.read().rpartition(')')[2].split()[0]
+  except (OSError, IndexError):
+    return False
+  if state != 'Z':
+    return True
+  try:
+    os.waitpid(pid, os.WNOHANG)
+  except ChildProcessError:  # not this process's child
+    pass
+  return False
+
+
+def _command(pid):
+  try:
+    with open(f'/proc/{pid}/cmdline', 'rb') as f:
+      words = f.read().rstrip(b'\0').split(b'\0')
+  except OSError:
+    return '?'
+  text = ' '.join(x.decode('utf-8', 'replace') for x in words)
+  return text if len(text) <= 60 else text[:57] + '...'
+
+
+def _of_multiprocessing(pid):
+  """Whether `pid` is multiprocessing's resource tracker or fork server (it ends when
+  this process does)."""
+  return ' -c from multiprocessing.' in _command(pid)
+
+
+def _signal_process(pid, number):
+  try:
+    os.kill(pid, number)
+  except OSError:  # ended meanwhile
+    pass

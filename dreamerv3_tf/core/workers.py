@@ -531,6 +531,8 @@ class _Worker:
     try:
       while self.conn.poll(max(0.0, deadline - time.monotonic())):
         kind, payload = wire.recv(self.conn)
+        if kind == 'note':  # (sent before its answer: the processes its env left)
+          note(*payload)
         if kind == 'closed':
           return payload
     except (EOFError, OSError, ValueError):
@@ -545,7 +547,14 @@ class _Worker:
 
   def kill(self):
     if self.proc.poll() is None:
+      # (Linux) The processes its env started: orphaned, they outlived the run.
+      left = exit_guard.descendants(self.proc.pid)
       self.proc.kill()
+      for pid in left:
+        try:
+          os.kill(pid, signal.SIGKILL)
+        except OSError:  # ended meanwhile
+          pass
       try:
         self.proc.wait(5)
       except subprocess.TimeoutExpired:
@@ -601,6 +610,14 @@ def unraisable(unraisable):
       f'{": " + text if text else ""}{where} (Python ignores it; --traceback shows it)'))
 
 
+def _end_processes_left():
+  """In a worker whose env closed: ends the processes the env started and left running
+  (they outlived the run, orphaned as the worker ended), with one warning line."""
+  ended = exit_guard.processes_ended()
+  if ended:
+    note('processes an env left', ended)
+
+
 def _serve(fd, parent=0):
   """Worker loop: build the env, then answer one observation per action."""
   _die_with(parent)
@@ -642,6 +659,7 @@ def _serve(fd, parent=0):
         try:
           with exit_guard.guard():  # its os._exit ended the worker unreported (exit 0)
             closing.close()
+          _end_processes_left()
           send(('closed', None))
         except BaseException as e:  # noqa: BLE001 - the parent names it, as in its own
           # process; also sys.exit, which ended this worker without a word (the run exited 0)

@@ -5,12 +5,15 @@ handlers an env replaced are put back."""
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 
 import pytest
 
 from dreamerv3_tf.core import exit_guard
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_the_guarding_thread_gets_exited_and_the_guard_is_undone():
@@ -107,6 +110,8 @@ def test_leftovers_names_the_threads_that_are_no_daemons_and_still_run(monkeypat
   """Python's shutdown waits for them without end: an env's forgotten poller hung the
   program after its last line (Ctrl-C ignored, the run being done)."""
   monkeypatch.setattr(threading, '_threading_atexits', [])  # the test process's pools stay
+  monkeypatch.setattr(exit_guard, 'processes_ended', lambda: '')  # and its children (the
+  # CLI zygote), which are no env's
   stop = threading.Event()
   ended = threading.Thread(target=lambda: None, name='ended')
   daemon = threading.Thread(target=stop.wait, name='daemon', daemon=True)
@@ -156,5 +161,28 @@ def test_leftovers_lets_idle_thread_pools_end_as_python_does(monkeypatch):
   pool.submit(lambda: None).result()
   # This pool's part of that callback: the real one ends every pool of the process.
   monkeypatch.setattr(threading, '_threading_atexits', [pool.shutdown])
+  monkeypatch.setattr(exit_guard, 'processes_ended', lambda: '')  # (as above)
   assert exit_guard.leftovers(wait=0.2) == ''
   assert not any(t.is_alive() for t in pool._threads)
+
+
+# A process whose env started a helper and left it running, as the run ends.
+LEFT_RUNNING = """
+import os, subprocess, sys
+from dreamerv3_tf.core import exit_guard
+helper = subprocess.Popen(['sleep', '1000'])
+print(exit_guard.leftovers(wait=0.1))
+print(os.path.exists(f'/proc/{helper.pid}'))  # (ended and reaped)
+"""
+
+
+def test_a_process_an_env_left_running_is_ended_with_one_line():
+  """It outlived the run, and held its stdout open: `main ... | tail` never ended."""
+  result = subprocess.run([sys.executable, '-c', LEFT_RUNNING], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, 'PYTHONPATH': ROOT})
+  lines = result.stdout.splitlines()
+  assert result.returncode == 0 and len(lines) == 2, result.stderr[-2000:]
+  assert re.fullmatch(r"process 'sleep 1000' \(pid \d+\) that an env started still ran after "
+                      r"the work was done; it was ended \(SIGTERM\): end it in the env's "
+                      r'close\(\)', lines[0]), lines[0]
+  assert lines[1] == 'False'

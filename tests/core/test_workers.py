@@ -137,6 +137,29 @@ def test_a_save_that_waits_for_a_stopped_worker_says_so(capsys, monkeypatch):
     remote.close()
 
 
+def spawning_env(pid_file):
+  """The dummy env, which starts a helper process and never ends it (its worker's code)."""
+  env = DUMMY()
+  env.helper = subprocess.Popen(['sleep', '1000'])
+  with open(pid_file, 'w') as f:
+    f.write(str(env.helper.pid))
+  return env
+
+
+def test_a_process_the_env_of_a_worker_left_running_is_ended_with_one_line(capsys, tmp_path):
+  """Orphaned as its worker ended, it outlived the run."""
+  pid_file = tmp_path / 'helper.pid'
+  remote = workers.RemoteEnv(0, functools.partial(spawning_env, str(pid_file)), timeout=30)
+  remote.step(act(True))
+  remote.close()
+  pid = int(pid_file.read_text())
+  assert capsys.readouterr().err.splitlines() == [
+      f"WARNING: process 'sleep 1000' (pid {pid}) that an env started still ran after the "
+      "work was done; it was ended (SIGTERM): end it in the env's close()"]
+  with pytest.raises(ProcessLookupError):
+    os.kill(pid, 0)
+
+
 def test_step_all_overlaps_workers_and_steps_local_envs_too():
   names = ['dummy 0', 'dummy 1', 'local 2']
   envs = workers.start([DUMMY, DUMMY], names=names[:2]) + [DUMMY()]
