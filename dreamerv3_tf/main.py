@@ -626,7 +626,7 @@ _SIGNALS = []
 
 
 def _on_signal(signum, frame):
-  _SIGNALS.append(signum)
+  _SIGNALS.append(stop_signals.first_arrived(signum))
   stop_signals.stop(signum, frame)
 
 

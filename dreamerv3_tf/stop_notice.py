@@ -10,6 +10,7 @@ and its exit code stay the handler's.
 """
 
 import os
+import select
 import signal
 import threading
 import time
@@ -34,12 +35,15 @@ def watch(handled, delay=DELAY):
     return None
   read, write = os.pipe()
   os.set_blocking(write, False)  # the C-level handler must never block on it
+  os.set_blocking(read, False)  # the handler reads it too (stop_signals.first_arrived)
   signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+  stop_signals.listen(read)
   numbers = {int(x) for x in stop_signals.SIGNALS}
 
   def run():
     while True:
-      received = os.read(read, 64)
+      select.select([read], [], [])
+      received = stop_signals.read_arrivals()  # (b'' if the handler read it: it has run)
       if not any(x in numbers for x in received):
         continue
       deadline = time.monotonic() + delay

@@ -27,6 +27,7 @@ import os
 import select
 import signal
 import sys
+import threading
 
 from dreamerv3_tf.core import exit_guard
 
@@ -110,9 +111,49 @@ def ctrl_c_is_ours():
 def stop(signum, frame=None):
   """The handler once a command runs: the first stop raises, the rest are ignored."""
   del frame
+  signum = first_arrived(signum)
   ignore()
   _STOPPED.append(signum)
   raise exception(signum)
+
+
+_ARRIVED = []  # stop signals in the order they arrived, as the wakeup fd told them
+_ARRIVALS = [None]  # the read end of the wakeup fd (stop_notice's), else None
+# Held from a read of it to the note of what it read: a handler that read the next
+# byte meanwhile noted the later signal first. (An RLock: a handler may run inside.)
+_ARRIVALS_LOCK = threading.RLock()
+
+
+def listen(fd):
+  """`fd`: the non-blocking read end of the wakeup fd (signal.set_wakeup_fd), to which
+  the C-level handler writes each signal's number as it arrives."""
+  _ARRIVALS[0] = fd
+
+
+def read_arrivals():
+  """The bytes waiting on the wakeup fd (b'' if none), its stop signals noted in the
+  order they came. Its one reader: stop_notice's thread, and the handler."""
+  read = b''
+  with _ARRIVALS_LOCK:
+    while _ARRIVALS[0] is not None:
+      try:
+        data = os.read(_ARRIVALS[0], 64)
+      except OSError:  # BlockingIOError: nothing more
+        break
+      if not data:
+        break
+      read += data
+    numbers = {int(x) for x in SIGNALS}
+    _ARRIVED.extend(x for x in read if x in numbers)
+  return read
+
+
+def first_arrived(signum):
+  """The stop signal that arrived first, else `signum`. Python runs the handlers of
+  signals that came during one call by their number: SIGTERM, then Ctrl-C, within one
+  XLA compile said 'Interrupted' (exit 130)."""
+  read_arrivals()
+  return _ARRIVED[0] if _ARRIVED else signum
 
 
 _STOPPED = []  # the stop signal `stop` raised, once one came

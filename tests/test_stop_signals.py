@@ -74,6 +74,39 @@ def test_two_kinds_of_stop_signal_at_once_are_one_stop_without_a_traceback():
   assert result.stdout.splitlines() in (['Interrupted'], ['Terminated'])
 
 
+# SIGTERM, then Ctrl-C, while the main thread is in one call that releases the GIL (an
+# XLA compile; here a sleep with the signals held in the main thread): another thread's
+# C-level handler takes both as they come, and Python then runs their handlers by number.
+FIRST_OF_TWO = """
+import os, signal, threading, time
+from dreamerv3_tf import stop_notice, stop_signals
+stop_signals.take_over()
+stop_notice.watch(lambda: True)
+def send():
+  time.sleep(0.2)  # (once the main thread is in the call)
+  os.kill(os.getpid(), signal.SIGTERM)
+  os.kill(os.getpid(), signal.SIGINT)
+sender = threading.Thread(target=send)
+signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals.SIGNALS)  # (the other threads take them)
+try:
+  sender.start()
+  time.sleep(1.0)  # the call: both come meanwhile
+  for _ in range(1000):
+    pass
+except KeyboardInterrupt as stop:
+  print(stop_signals.word_and_code(stop)[0])
+"""
+
+
+def test_of_two_stop_signals_in_one_call_the_first_received_is_reported():
+  """It said 'Interrupted' (exit 130) for a SIGTERM that came first: SIGINT's number is
+  lower."""
+  result = subprocess.run([sys.executable, '-c', FIRST_OF_TWO], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, 'PYTHONPATH': ROOT})
+  assert (result.returncode, result.stderr, result.stdout) == (0, '', 'Terminated\n'), (
+      result.stderr[-3000:])
+
+
 # A stop that C code turned into a SystemError and printed through sys.excepthook
 # (PyErr_Print), as TensorFlow's nest did with a SIGXCPU; then an error of its own.
 PRINTED_BY_C = """
