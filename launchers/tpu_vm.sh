@@ -98,6 +98,15 @@ if [[ -n $PROJECT ]]; then
   GCLOUD_SCOPE+=("--project=$PROJECT")
 fi
 DELETE_CMD=(gcloud compute tpus tpu-vm delete "$NAME" "${GCLOUD_SCOPE[@]}" --quiet)
+# Without a project gcloud's create (or delete) failed in 6 lines ("Error parsing [tpu]
+# ... Failed to find attribute [project]"). Asked of gcloud's local config only.
+if (( ! DRY_RUN )); then
+  command -v gcloud >/dev/null 2>&1 \
+    || die "gcloud not found; install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)"
+  if [[ -z $PROJECT && -z $(gcloud config get-value project 2>/dev/null) ]]; then
+    die "no Google Cloud project: pass --project, or set one with 'gcloud config set project PROJECT'"
+  fi
+fi
 
 if (( DELETE )); then
   run "${DELETE_CMD[@]}"

@@ -133,7 +133,8 @@ def test_tpu_tree_source_and_skip_create(env):
 
 def test_tpu_real_run_calls_gcloud_as_printed(env, tmp_path):
   environ, calls, bindir = env
-  _fake(bindir, 'gcloud', f'echo "gcloud $*" >> {calls}\n')  # succeeds this time
+  _fake(bindir, 'gcloud', '[ "$1 $2 $3" != "config get-value project" ] || { echo p; exit; }\n'
+        f'echo "gcloud $*" >> {calls}\n')  # succeeds this time, with a project set
   result = _run('tpu_vm.sh', *TPU, '--no-tail', env=environ)
   assert result.returncode == 0, result.stderr
   ran = calls.read_text().splitlines()
@@ -494,3 +495,31 @@ def test_a_config_file_in_a_folder_with_a_colon_is_found_and_its_presets_checked
   assert result.returncode == 2 and result.stderr.splitlines() == [
       f"gpu.sh: error: --config {path} has no preset 'bogus' (see its get_config and "
       'configs/presets.py)']
+
+
+@pytest.mark.parametrize('gcloud, message', [
+    (None, 'gcloud not found; install the Google Cloud CLI '
+     '(https://cloud.google.com/sdk/docs/install)'),
+    ('exit 0\n', "no Google Cloud project: pass --project, or set one with 'gcloud config set "
+     "project PROJECT'"),
+])
+@pytest.mark.parametrize('delete', [False, True])
+def test_tpu_without_gcloud_or_a_project_is_one_line(env, gcloud, message, delete):
+  """gcloud's create (or delete) failed in 6 lines ('Failed to find attribute
+  [project]'); without gcloud, bash's 'command not found' after the step's heading."""
+  environ, calls, bindir = env
+  (bindir / 'gcloud').unlink()
+  if gcloud:
+    _fake(bindir, 'gcloud', gcloud)
+  else:  # PATH: the fakes and the system's programs, but a gcloud it may have
+    system = bindir.parent / 'system'
+    system.mkdir()
+    for name in os.listdir('/usr/bin'):
+      if name != 'gcloud':
+        (system / name).symlink_to(os.path.join('/usr/bin', name))
+    environ = {**environ, 'PATH': f'{bindir}:{system}'}
+  args = ['--name', 'a', '--zone', 'z', *(['--delete'] if delete else ['--bucket', 'gs://bkt/x'])]
+  result = _run('tpu_vm.sh', *args, env=environ)
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'tpu_vm.sh: error: {message}'], result.stderr
+  assert result.stdout == ''
