@@ -56,6 +56,14 @@ small_number() {
   printf '%d' "$(( 10#${BASH_REMATCH[1]} ))"
 }
 
+# Stops unless $PYTHON names a program (not under --dry-run: its commands may be for
+# another host): PYTHON=python3.11 on a host without one printed the command, then
+# env's "'python3.11': No such file or directory", exit 127.
+check_python() {
+  (( DRY_RUN )) || command -v "$PYTHON" >/dev/null 2>&1 \
+    || die "PYTHON '$PYTHON' names no program on PATH; set PYTHON to the interpreter that has dreamerv3_tf's requirements installed"
+}
+
 note() {
   echo "# $*" >&2
 }

@@ -60,6 +60,7 @@ parse_options '--config --logdir --gpus --dtype' '--install --dry-run -h --help'
 
 CONFIG_FILE=$(config_file "$CONFIG" "$REPO")
 check_config "$CONFIG"
+check_python
 [[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
   || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
 

@@ -102,6 +102,7 @@ for (( i = 0; i < ${#ADDRESSES[@]}; i++ )); do
 done
 CONFIG_FILE=$(config_file "$CONFIG" "$REPO")
 check_config "$CONFIG"
+check_python
 [[ $DTYPE == bfloat16 || $DTYPE == float32 || $DTYPE == float16 ]] \
   || die "--dtype must be bfloat16, float16 or float32 (got '$DTYPE')"
 if [[ -n $GPUS ]]; then

@@ -523,3 +523,19 @@ def test_tpu_without_gcloud_or_a_project_is_one_line(env, gcloud, message, delet
   assert result.returncode == 2 and result.stderr.splitlines() == [
       f'tpu_vm.sh: error: {message}'], result.stderr
   assert result.stdout == ''
+
+
+@pytest.mark.parametrize('script, args', [
+    ('gpu.sh', ['--gpus', '0']),
+    ('multi_worker.sh', ['--workers', 'a,b', '--index', '0']),
+])
+def test_a_python_that_is_no_program_is_one_line(script, args, env, tmp_path):
+  """The command was printed, then env's "'python3.99': No such file or directory",
+  exit 127."""
+  environ, calls, _ = env
+  result = _run(script, *args, '--logdir', str(tmp_path / 'run'),
+                env={**environ, 'PYTHON': 'python3.99'})
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f"{script}: error: PYTHON 'python3.99' names no program on PATH; set PYTHON to the "
+      "interpreter that has dreamerv3_tf's requirements installed"], result.stderr
+  assert result.stdout == '' and not calls.exists()
