@@ -139,7 +139,66 @@ def describe(error, rerun='with --traceback'):
     line = line.replace('[Errno 24] ', '') + open_files_hint()
   if FILE_TOO_LARGE in line and 'ulimit -f' not in line:
     line += file_size_hint()
+  if DISK_FULL[0] in line and 'df -i' not in line:
+    line += no_inodes_hint(written_path(error))
   return line
+
+
+# Free inodes below this after a 'No space left on device' name them as its cause: the
+# failed write's own cleanup (a save's temporary files) may free a few again.
+_FEW_INODES = 64
+
+
+def no_inodes_hint(path):
+  """What ends a 'No space left on device' line when the file system of local `path`
+  has (nearly) no free inodes left, whatever room it has: the line alone sent users to
+  `df -h`, which showed room (a tmpfs of few nr_inodes, a disk of many small files);
+  '' otherwise."""
+  directory = existing_directory(path) if path and '://' not in path else None
+  try:
+    st = os.statvfs(directory) if directory else None
+  except OSError:
+    return ''
+  if not st or not st.f_files or st.f_ffree >= _FEW_INODES:  # f_files 0: no inode limit
+    return ''
+  free = st.f_bavail * st.f_frsize / 2 ** 20
+  mount = mount_point(directory)  # not the folder: removing a run's files damages it
+  return (f' (the file system at {mount} holds {st.f_files} files and folders at most, its '
+          f'inodes, {st.f_ffree} more now, though {free:.1f} MiB are free: df -i {mount}; '
+          'remove files you do not need there, or give it more inodes)')
+
+
+def existing_directory(path):
+  """`path` if it is a directory, else its nearest ancestor that is one, or None."""
+  while not os.path.isdir(path):
+    parent = os.path.dirname(path)
+    if parent == path:
+      return None
+    path = parent
+  return path
+
+
+def mount_point(directory):
+  """The directory that the file system of local `directory` is mounted at."""
+  directory = os.path.abspath(directory)
+  while not os.path.ismount(directory):
+    directory = os.path.dirname(directory)
+  return directory
+
+
+def written_path(error):
+  """The path of the file error `error` is, or was raised from (a WriteError or a
+  SaveError from an OSError or TensorFlow's 'PATH; CAUSE'), else ''."""
+  tf_errors = sys.modules.get('tensorflow.python.framework.errors_impl')
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and isinstance(error.filename, (str, bytes)):
+      return os.fsdecode(error.filename)
+    if tf_errors and isinstance(error, tf_errors.OpError):
+      return path_and_cause(error)[0]
+    error = error.__cause__ or error.__context__
+  return ''
 
 
 # The cause of a write beyond RLIMIT_FSIZE (EFBIG; Python ignores SIGXFSZ), or beyond

@@ -1,10 +1,16 @@
 import errno
 import os
+import shutil
 import stat
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
 from dreamerv3_tf.core import files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def mode(path):
@@ -62,3 +68,44 @@ def test_a_write_that_fails_names_the_file_and_leaves_the_old_one(tmp_path):
     files.write_atomic(str(path), b'new', _FullDisk())
   assert (caught.value.errno, caught.value.filename) == (errno.ENOSPC, str(path))
   assert os.listdir(tmp_path) == [path.name] and path.read_bytes() == b'old'
+
+
+# Writes files into a logdir as a run does (config.json whole, metrics.jsonl appended)
+# until a new file cannot be made, and prints the line main prints for it.
+_FILL_LOGDIR = textwrap.dedent("""
+    import os, sys
+    from dreamerv3_tf.core import base, files, logger
+    logdir = os.path.join(sys.argv[1], 'run')
+    os.makedirs(logdir)
+    files.write_atomic(os.path.join(logdir, 'config.json'), b'{}')
+    metrics = logger.JSONLOutput(logdir)
+    try:
+      for i in range(10):
+        metrics([(i, 'train/loss', 1.0)])  # appends: no new inode, so they go on
+        with base.file_errors():
+          files.write_atomic(os.path.join(logdir, f'chunk-{i}.npz'), b'x' * 100)
+    except base.UserError as e:
+      print(base.describe(e))
+    """)
+
+
+def test_a_file_system_out_of_inodes_is_named_so(tmp_path):
+  """A tmpfs of few inodes (nr_inodes) refuses a new file with ENOSPC while it has room:
+  a run's save there stopped with 'No space left on device' alone, and `df -h` showed
+  the disk 19% used."""
+  if os.geteuid() != 0 or not shutil.which('unshare'):
+    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  # 4 inodes: the root, run/, config.json and metrics.jsonl; 1 MiB, nearly all free.
+  script = (f'mount -t tmpfs -o size=1m,nr_inodes=4 none {tmp_path} || exit 99; '
+            'exec "$@"')
+  result = subprocess.run(
+      ['unshare', '-m', 'sh', '-c', script, 'sh', sys.executable, '-c', _FILL_LOGDIR,
+       str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr[-2000:]
+  run = tmp_path / 'run'
+  line = result.stdout.strip()
+  assert line.startswith(f'Error: Cannot write {run}/.chunk-0.npz.tmp-'), line
+  assert line.endswith(
+      f': No space left on device (the file system at {tmp_path} holds 4 files and folders '
+      f'at most, its inodes, 0 more now, though 1.0 MiB are free: df -i {tmp_path}; remove '
+      'files you do not need there, or give it more inodes)')
