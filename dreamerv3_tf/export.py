@@ -280,7 +280,13 @@ def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATU
   """
   module = PolicyModule(agent, batch_size)
   with tempfile.TemporaryDirectory() as saved_model:
-    tf.saved_model.save(module, saved_model, signatures=module.signatures())
+    # The SavedModel it converts goes to the temporary directory, not beside OUT: a full
+    # TMPDIR was 'Cannot write /tmp/tmpa1b2/variables/...', a file the user never named.
+    with base.file_errors(
+        'Cannot write {path}: {cause} (the SavedModel that --tflite converts, in the '
+        f'temporary directory {os.path.dirname(saved_model)}; give it room, or set TMPDIR '
+        'to another)', ExportError):
+      tf.saved_model.save(module, saved_model, signatures=module.signatures())
     converter = tf.lite.TFLiteConverter.from_saved_model(
         saved_model, signature_keys=list(signatures))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -209,6 +209,38 @@ def test_tflite_cannot_take_the_sampling_step_and_says_which_ops(cartpole, tmp_p
   assert not (tmp_path / 'train.tflite').exists()
 
 
+
+def test_tflite_on_a_full_temporary_directory_names_it_and_tmpdir(cartpole, tmp_path,
+                                                                   monkeypatch):
+  """The SavedModel that --tflite converts is written to TMPDIR, not beside --out: on a
+  full tmpfs there the export said 'Cannot write /tmp/tmpa1b2/variables/variables_temp/
+  part-00000-of-00001.data-00000-of-00001.tempstate1972: No space left on device', a
+  file the user never named, with --out on a disk of room."""
+  if os.geteuid() != 0 or not shutil.which('mount'):
+    pytest.skip('needs root to mount a small tmpfs')
+  _, agent, _ = cartpole
+  full = tmp_path / 'tmp'
+  full.mkdir()
+  subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'none', str(full)], check=True)
+  try:
+    with open(full / 'filler', 'wb') as f:  # all its room
+      stat = os.statvfs(full)
+      os.posix_fallocate(f.fileno(), 0, stat.f_bavail * stat.f_frsize)
+    monkeypatch.setattr('tempfile.tempdir', str(full))
+    with pytest.raises(export.ExportError) as caught:
+      export.write_tflite(agent, str(tmp_path / 'policy.tflite'))
+    line = base.describe(caught.value)
+    assert re.fullmatch(
+        f'Error: Cannot write {re.escape(str(full))}/tmp\\w+/\\S+: No space left on device '
+        '\\(the SavedModel that --tflite converts, in the temporary directory '
+        f'{re.escape(str(full))}; give it room, or set TMPDIR to another\\)', line), line
+    # Its temporary directory taken back (AutoGraph's own files, which TensorFlow's
+    # signatures leave there, are not ours).
+    assert [x for x in os.listdir(full) if not x.startswith('__autograph')] == ['filler']
+    assert not (tmp_path / 'policy.tflite').exists()
+  finally:
+    subprocess.run(['umount', '-l', str(full)], check=True)
+
 def test_signatures_names_and_only_policy_weights(cartpole, loaded):
   _, agent, _ = cartpole
   model = loaded
