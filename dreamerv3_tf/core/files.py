@@ -86,8 +86,9 @@ def write_atomic(path, data, fs=LOCAL):
   except BaseException as e:
     if fs.exists(tmp):
       fs.remove(tmp)
-    if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+    if isinstance(e, OSError) and e.filename in (None, tmp) and e.errno is not None:
       # A write or sync names no file: a resume on a full disk said only 'Error: [Errno
       # 28] No space left on device' (as it set rows aside in metrics.after-step-N.jsonl).
+      # One that cannot make the temporary (no inode left) named it, '.NAME.tmp-<hex>'.
       raise OSError(e.errno, e.strerror, path) from e
     raise
