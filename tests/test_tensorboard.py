@@ -1,8 +1,10 @@
 """TensorBoardOutput: scalars and GIF videos land in event files TensorBoard reads."""
 
 import glob
-import os
 import io
+import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from dreamerv3_tf import tensorboard
+from dreamerv3_tf.core import base
 from dreamerv3_tf.core import logger as logging
 
 
@@ -128,3 +131,27 @@ def test_the_steps_a_resume_reads_from_each_events_head_are_the_events_steps(tmp
   with open(path, 'rb') as f:
     assert tensorboard._steps(f) == steps[:-1]
   assert tensorboard._event(b'\0' * 12 + b'\xff\xff' + b'\0' * 4) is None  # damaged: kept
+
+
+def test_a_tb_folder_a_full_file_system_refuses_is_one_clean_line(tmp_path):
+  """TensorFlow's error for the summary writer's folder ends in its eager op's ' name: ':
+  a run on a tmpfs out of inodes stopped with 'Error: Cannot write LOGDIR/tb: No space
+  left on device  name: ; checkpoints saved so far are kept, ...'."""
+  if os.geteuid() != 0 or not shutil.which('mount'):
+    pytest.skip('needs root to mount a small tmpfs')
+  subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k,nr_inodes=2', 'none',
+                  str(tmp_path)], check=True)
+  try:
+    (tmp_path / 'other').write_bytes(b'')  # beside its root: no inode left for tb/
+    logger = logging.Logger(lambda: 1, [tensorboard.TensorBoardOutput(tmp_path / 'tb')])
+    logger.add({'loss': 1.5}, prefix='train')
+    with pytest.raises(base.WriteError) as caught:
+      with base.file_errors():  # as the run writes its logs (run.common.write_logs)
+        logger.write()
+    assert base.describe(caught.value) == (
+        f'Error: Cannot write {tmp_path}/tb: No space left on device (the file system at '
+        f'{tmp_path} holds 2 files and folders at most, its inodes, 0 more now, though 0.1 '
+        f'MiB are free: df -i {tmp_path}; remove files you do not need there, or give it more '
+        'inodes)')
+  finally:
+    subprocess.run(['umount', '-l', str(tmp_path)], check=True)

@@ -717,8 +717,9 @@ def yaml_problem(error):
 
 def undecorated(text):
   """TensorFlow's error text without its op decorations ({{function_node ...}},
-  [Op:SaveV2])."""
-  return re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\]', '', text)
+  [Op:SaveV2], and the ' name: ' eager ops add after it: the summary writer of a run's
+  tb/ on a full disk read 'No space left on device  name:')."""
+  return re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\](?: name: [^\s;]*)?', '', text)
 
 
 def one_line(error, cause_only=False):
