@@ -61,6 +61,7 @@ def _xla_cache_error(error):
   text = base.one_line(error)
   named = re.search(re.escape(os.path.join(cache, '')) + r'[^\s;]+', text)
   if named and named.group(0).endswith('.tmp'):
+    _remove_own_cut_write(named.group(0))
     return XlaCacheError(
         f'the XLA cache {cache} cannot store a compiled program ({text}); give it room '
         "and write access, or run with --config.xla_cache=''")
@@ -70,6 +71,16 @@ def _xla_cache_error(error):
       f'the XLA cache {cache} holds a damaged or unreadable compiled program ({text}); '
       f'delete {named.group(0) if named else cache} (the next start compiles again), or '
       "run with --config.xla_cache=''")
+
+
+def _remove_own_cut_write(path):
+  """Removes the temporary of a compiled program that this process failed to write
+  (XLA names it PROGRAM.pb<host>-<hex>-<pid>-<time>.tmp and leaves it): on a disk
+  that had filled, what it held (up to a program's 0.4-6 MB) stayed for an hour, until
+  a start took it for a killed writer's."""
+  if f'-{os.getpid()}-' in os.path.basename(path):
+    with contextlib.suppress(OSError):
+      os.remove(path)
 
 
 class Agent(tf.Module, base.Agent):

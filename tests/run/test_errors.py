@@ -185,6 +185,7 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
       f"\\(this process may write files of at most {limit} bytes, ulimit -f {limit // 1024}; "
       "raise it, e.g. ulimit -f unlimited\\)$",
       line), line
+  assert not list(full.glob('*.tmp'))  # what it wrote of the program (it stayed an hour)
   for entry in entries:
     entry.write_bytes(entry.read_bytes()[:entry.stat().st_size // 2])
   line = one_line(cli(tmp_path / 'cut', *flags, env=env))
