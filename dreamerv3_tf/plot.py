@@ -398,6 +398,8 @@ def _save(fig, path, **kwargs):
     cause = e.strerror or str(e)
     if cause == base.FILE_TOO_LARGE:  # (named no limit)
       cause += base.file_size_hint()
+    elif cause == base.DISK_FULL[0]:  # (out of inodes, with room left)
+      cause += base.no_inodes_hint(path)
     raise OSError(f'cannot write {path}: {cause}') from None
 
 

@@ -452,6 +452,28 @@ def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypa
   assert out.read_bytes() == good
 
 
+def test_an_out_on_a_file_system_out_of_inodes_is_named_so(runs, tmp_path, capsys):
+  """A tmpfs of few inodes (nr_inodes) has no room for the image's temporary file while
+  df -h shows room: plot said 'cannot write OUT: No space left on device' alone, as
+  main's line did."""
+  if os.geteuid() != 0 or not shutil.which('mount'):
+    pytest.skip('needs root to mount a small tmpfs')
+  full = tmp_path / 'full'
+  full.mkdir()
+  subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m,nr_inodes=2', 'none', str(full)],
+                 check=True)
+  try:
+    (full / 'other').write_bytes(b'')  # beside its root: no inode left
+    out = full / 'curves.png'
+    assert plot.main(['--logdirs', *runs, '--out', str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f'Error: cannot write {out}: No space left on device (the file system at {full} '
+        'holds 2 files and folders at most, its inodes, 0 more now, though 1.0 MiB are free: '
+        f'df -i {full}; remove files you do not need there, or give it more inodes)\n')
+    assert os.listdir(full) == ['other']
+  finally:
+    subprocess.run(['umount', '-l', str(full)], check=True)
+
 @pytest.mark.parametrize('name', ['.png', '.PNG'])
 def test_an_out_of_only_the_extension_is_refused_before_plotting(runs, tmp_path, capsys,
                                                                  name):
