@@ -62,8 +62,8 @@ def collect(logdir):
   checkpoint, so the comparison does not depend on either side's file format."""
   import tensorflow as tf
   from dreamerv3_tf import checkpoint as checkpointing
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
+  from dreamerv3_tf import run_files
   out = {}
   for name, prefix in (('metrics.jsonl', 'metrics'), ('scores.jsonl', 'scores')):
     with open(os.path.join(logdir, name)) as f:
@@ -91,7 +91,7 @@ def collect(logdir):
       state = _without(json.loads(value), ('key', 'file', 'files', 'selector_file'))
       out[f'ckpt/{key}'] = np.frombuffer(json.dumps(state, sort_keys=True).encode(), np.uint8)
   with open(os.path.join(logdir, 'config.json')) as f:
-    config = configuration.from_json(f.read())
+    config = run_files.from_json(f.read())
   replays = {f'replay_{m}': factories.make_replay(config, m) for m in ('train', 'eval')}
   checkpointing.Checkpoint(os.path.join(logdir, 'ckpt'), replays=replays).load(ckpt)
   for name, replay in replays.items():

@@ -23,7 +23,8 @@ import tensorflow as tf
 from dreamerv3_tf import checkpoint_damage as damage
 from dreamerv3_tf.checkpoint_damage import CheckpointError, Plan, inspect  # noqa: F401
 from dreamerv3_tf.checkpoint_errors import SaveError
-from dreamerv3_tf.core import base
+from dreamerv3_tf.core import checkpoint_paths
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.gfile import GFILES
 
 
@@ -124,7 +125,7 @@ class Checkpoint:
     except (OSError, tf.errors.OpError) as e:  # disk full, not writable, ...
       raise SaveError(  # main's line adds what is kept
           f'Could not save a checkpoint in {self.directory}: '
-          f'{base.one_line(e, cause_only=True)}') from e
+          f'{errors.one_line(e, cause_only=True)}') from e
     return path
 
   def load(self, path=None):
@@ -148,13 +149,13 @@ class Checkpoint:
       status = ckpt.restore(path)
       status.assert_existing_objects_matched()
     except IOError as e:  # a replay chunk file is missing or corrupt
-      damage.not_damage(path, base.one_line(e))
+      damage.not_damage(path, errors.one_line(e))
       raise CheckpointError(
-          f'Checkpoint {path} is damaged: {base.one_line(e)}'
+          f'Checkpoint {path} is damaged: {errors.one_line(e)}'
           f'{self._load_hint(path, e)}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
-      damage.not_damage(path, base.one_line(e))
-      reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', base.one_line(e))
+      damage.not_damage(path, errors.one_line(e))
+      reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', errors.one_line(e))
       raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}') from None
     finally:
       # Values of the file that no object of the run takes (a replay another script
@@ -181,13 +182,13 @@ class Checkpoint:
     midway left behind, and moves the damaged checkpoints of `plan` into `damaged/`
     (dropped from the state file, so they are never read again). A file it cannot
     remove or write raises SaveError naming it (main's line adds what is kept)."""
-    with base.file_errors('Cannot remove {path} (left by a save that was stopped): {cause}',
-                          SaveError, self.directory):
+    with errors.file_errors('Cannot remove {path} (left by a save that was stopped): {cause}',
+                            SaveError, self.directory):
       self.remove_partial_saves()
     if not plan.damaged and (not plan.path or plan.path == self.latest):
       return
-    with base.file_errors('Cannot set the damaged checkpoints aside: {path}: {cause}',
-                          SaveError, self.directory):
+    with errors.file_errors('Cannot set the damaged checkpoints aside: {path}: {cause}',
+                            SaveError, self.directory):
       for path in plan.damaged:
         damage.set_aside(self.directory, path)
       if plan.keep:  # none: a cut first save set aside, and no state file to rewrite
@@ -250,15 +251,15 @@ class Checkpoint:
       try:
         states[path] = _read_replay_states(path, list(self.replays))
       except Exception as e:  # noqa: BLE001 - damaged since the run began
-        damage.not_damage(path, base.one_line(e), SaveError)  # (from the save's read-back)
+        damage.not_damage(path, errors.one_line(e), SaveError)  # (from the save's read-back)
         if path == self.latest:
           raise CheckpointError(
-              f'Checkpoint {path} was saved but cannot be read back: {base.one_line(e)}') from e
+              f'Checkpoint {path} was saved but cannot be read back: {errors.one_line(e)}') from e
         if before is not None and self._identity() != before:  # moved: none is damaged
           raise CheckpointError(
               f'{self.directory} was moved while a checkpoint was saved: '
-              f'{base.one_line(e)}') from e
-        damage.warn_damaged(path, base.one_line(e))
+              f'{errors.one_line(e)}') from e
+        damage.warn_damaged(path, errors.one_line(e))
         damage.set_aside(self.directory, path)
     if len(states) < len(self._manager.checkpoints):
       damage.write_state(self.directory, list(states))
@@ -285,7 +286,7 @@ def _inside_export(path):
     except Exception:  # noqa: BLE001 - only a hint: the error it adds to says enough
       found = False
     if found:
-      return base.inside_export(parent)
+      return checkpoint_paths.inside_export(parent)
   return ''
 
 
@@ -295,7 +296,7 @@ def check_readable(path):
     if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
       raise CheckpointError(
           f'{path} is a file, not a checkpoint' + (
-              _inside_export(path) or f' ({base.NOT_A_PREFIX})'))
+              _inside_export(path) or f' ({checkpoint_paths.NOT_A_PREFIX})'))
     raise CheckpointError(f'Checkpoint {path} is missing ({path}.index not found)')
   special = damage.special_files(path)
   if special:  # TensorFlow's read waited for ever (export --checkpoint=RUN/ckpt/ckpt-4)
@@ -303,8 +304,8 @@ def check_readable(path):
   try:
     damage.read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
-    damage.not_damage(path, base.one_line(e))
-    raise CheckpointError(f'Checkpoint {path} is corrupt: {base.one_line(e)}') from None
+    damage.not_damage(path, errors.one_line(e))
+    raise CheckpointError(f'Checkpoint {path} is corrupt: {errors.one_line(e)}') from None
 
 
 def check_finite(root, latest=None):
@@ -385,7 +386,7 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
     reader = tf.train.load_checkpoint(path)
   except tf.errors.OpError as e:  # a gs:// path without network or credentials was
     # 'Error: Error executing an HTTP request: ...', naming neither flag nor path
-    raise CheckpointError(f'Cannot read {flag} {given}: {base.one_line(e)}') from None
+    raise CheckpointError(f'Cannot read {flag} {given}: {errors.one_line(e)}') from None
   suffix = '/.ATTRIBUTES/VARIABLE_VALUE'
   stored = {k[len('agent/'):-len(suffix)]: k for k in reader.get_variable_to_shape_map()
             if k.startswith('agent/') and k.endswith(suffix)}
@@ -438,7 +439,7 @@ def _resolve(path, flag):
     inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
     hint = f' (did you mean {flag}={inner}?)' if damage.listed_checkpoints(inner) else ''
     if tf.io.gfile.exists(GFILES.join(path, 'saved_model.pb')):
-      hint = f' (it is {base.A_SAVED_MODEL})'
+      hint = f' (it is {checkpoint_paths.A_SAVED_MODEL})'
     raise CheckpointError(f'No checkpoint found in {path}{hint or _inside_export(path)}')
   return listed[-1]
 

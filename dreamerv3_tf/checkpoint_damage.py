@@ -23,8 +23,9 @@ from google.protobuf import text_format
 
 from dreamerv3_tf.checkpoint_errors import CheckpointError  # noqa: F401 (re-exported)
 from dreamerv3_tf.checkpoint_errors import ResumeFromError
-from dreamerv3_tf.core import base
+from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import chunks as chunklib
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core.files import special_file
 from dreamerv3_tf.gfile import GFILES
 
@@ -215,7 +216,7 @@ def _read_error(path):
     with tf.io.gfile.GFile(path, 'rb') as f:
       f.read(1)
   except (OSError, tf.errors.OpError) as e:
-    return base.one_line(e, cause_only=True)
+    return errors.one_line(e, cause_only=True)
   return None
 
 
@@ -234,9 +235,9 @@ def _plan_resume_from(directory, replay_names, resume_from):
   _check_listed_are_here(directory, listed)
   _check_listed_are_ours(directory, listed)
   known = listed or _found(directory)  # by file names if no state file
-  # configuration.check_resume_from refuses these first (before TensorFlow loads, for a
+  # logdir_checks.check_resume_from refuses these first (before TensorFlow loads, for a
   # local logdir); these lines are for a direct call.
-  path = base.resume_path(directory, resume_from, GFILES.join)
+  path = checkpoint_paths.resume_path(directory, resume_from, GFILES.join)
   if path is None:
     raise ResumeFromError(
         f'run.resume_from={resume_from} is not a checkpoint of this run (expected '
@@ -303,8 +304,8 @@ def not_damage(path, reason, error=CheckpointError):
   this process's limit on open files (ulimit -n), not the checkpoint's damage: under
   a low limit a resume set intact checkpoints aside in damaged/ ('is damaged (...;
   Too many open files)'), or took the latest for damaged."""
-  if base.is_open_files_limit(reason):
-    raise error(f'Cannot read checkpoint {path}: {base.TOO_MANY_FILES}')
+  if errors.is_open_files_limit(reason):
+    raise error(f'Cannot read checkpoint {path}: {errors.TOO_MANY_FILES}')
 
 
 def _damage_or_limit(path, replay_names):
@@ -316,7 +317,7 @@ def _damage_or_limit(path, replay_names):
   try:
     reader = read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
-    return base.one_line(e)
+    return errors.one_line(e)
   keys = reader.get_variable_to_shape_map()
   for name in replay_names:
     key = replay_state_key(name)
@@ -326,7 +327,7 @@ def _damage_or_limit(path, replay_names):
       value = reader.get_tensor(key)
       files = json.loads(value.decode() if isinstance(value, bytes) else value)['files']
     except (ValueError, KeyError, TypeError) as e:
-      return f'its {name} state is unreadable: {base.one_line(e)}'
+      return f'its {name} state is unreadable: {errors.one_line(e)}'
     folder = GFILES.join(os.path.dirname(path), name)
     present = set(GFILES.listdir(folder)) if tf.io.gfile.isdir(folder) else set()
     missing = [f for f in files if f not in present]
@@ -371,7 +372,7 @@ def _cut_short(folder, file):
   try:
     stat = os.stat(path)
   except OSError as e:
-    return base.one_line(e, cause_only=True)
+    return errors.one_line(e, cause_only=True)
   key = (path, stat.st_size, stat.st_mtime_ns)
   if key in _WHOLE:
     return None
@@ -447,10 +448,10 @@ def _found(directory):
   if not tf.io.gfile.isdir(directory):
     return []
   return [GFILES.join(directory, x)
-          for x in base.checkpoint_prefixes(GFILES.listdir(directory))]
+          for x in checkpoint_paths.checkpoint_prefixes(GFILES.listdir(directory))]
 
 
-_number = base.checkpoint_number
+_number = checkpoint_paths.checkpoint_number
 
 
 def set_aside(directory, path):

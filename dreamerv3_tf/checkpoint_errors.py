@@ -15,7 +15,7 @@ class SaveError(CheckpointError, base.WriteError):
 class ResumeFromError(CheckpointError):
   """A run.resume_from that names no checkpoint to resume from, though its files may be
   whole (one older than an intact later one): a config value, as the checks before
-  TensorFlow loads (configuration.check_resume_from) call the others."""
+  TensorFlow loads (logdir_checks.check_resume_from) call the others."""
 
   prefix = 'Config error'
   exit_code = 2

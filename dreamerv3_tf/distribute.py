@@ -24,8 +24,11 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from dreamerv3_tf import cluster_config
 from dreamerv3_tf import configuration
+from dreamerv3_tf import run_files
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import exit_guard
 
 NAMES = ('default', 'mirrored', 'multi_worker', 'tpu')
@@ -49,7 +52,7 @@ def make_strategy(name):
         [d.name for d in tf.config.list_logical_devices('CPU')],
         cross_device_ops=tf.distribute.ReductionToOneDevice())
   if name == 'multi_worker':
-    return _connected(configuration.cluster_of_this_process())
+    return _connected(cluster_config.cluster_of_this_process())
   if name == 'tpu':
     try:
       resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu='local')
@@ -57,7 +60,7 @@ def make_strategy(name):
       tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError) as e:
       # TensorFlow's line went on about a missing 'ConfigureDistributedTPU' kernel.
-      reason = str(e).split('.')[0] if 'TPUs not found' in str(e) else base.one_line(e)
+      reason = str(e).split('.')[0] if 'TPUs not found' in str(e) else errors.one_line(e)
       raise NoTPU(f"distribute='tpu' found no TPU here ({reason}); run it on a TPU VM "
                   "(launchers/tpu_vm.sh), or use distribute='default'") from e
     return tf.distribute.TPUStrategy(resolver)
@@ -84,7 +87,7 @@ def _connected(tf_config):
   for sig in taken:  # (before the line, which promises it)
     signal.signal(sig, signal.SIG_DFL)
   try:
-    _, number = configuration.worker_role()
+    _, number = cluster_config.worker_role()
     cluster = tf_config['cluster']
     tasks = [f'{kind} {index} at {address}' for kind in ('chief', 'worker')
              for index, address in enumerate(cluster.get(kind) or [])]
@@ -122,7 +125,7 @@ def check_same_flags(strategy, config, obs_space, act_space):
   The first collective of the run: every process calls it before building the agent."""
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return
-  mine = {'flags': configuration.shared_flags(config), 'spaces': {
+  mine = {'flags': run_files.shared_flags(config), 'spaces': {
       f'{what} {k!r}': repr(v) for what, spaces in (('obs', obs_space), ('action', act_space))
       for k, v in spaces.items()}}
   text = json.dumps(mine, sort_keys=True)
@@ -163,9 +166,9 @@ def _gathered_texts(strategy, text):
 
 
 def worker_address(number, tf_config=None):
-  """'host:port' of process `number` (as numbered by configuration.worker_role); ''
+  """'host:port' of process `number` (as numbered by cluster_config.worker_role); ''
   if unknown."""
-  data = configuration.tf_config(tf_config)
+  data = cluster_config.tf_config(tf_config)
   if not data:
     return ''
   cluster = data['cluster']
@@ -191,11 +194,11 @@ def local_cluster(workers):
 
 
 def worker_number(strategy):
-  """This process's number in a multi-worker cluster (configuration.worker_role); 0
+  """This process's number in a multi-worker cluster (cluster_config.worker_role); 0
   otherwise."""
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return 0
-  return configuration.worker_role()[1]
+  return cluster_config.worker_role()[1]
 
 
 def worker_seed(seed, strategy):
@@ -233,8 +236,8 @@ def lost_worker(error, tf_config=None):
                             tf.errors.AbortedError, tf.errors.CancelledError)) and (
                                 'ollective ops is aborted' not in text):
     return None
-  data = configuration.tf_config(tf_config)
-  _, mine = configuration.worker_role(tf_config)
+  data = cluster_config.tf_config(tf_config)
+  _, mine = cluster_config.worker_role(tf_config)
   for job, task in _TASK.findall(text):
     number = int(task) + int(job == 'worker' and bool(data['cluster'].get('chief')))
     if number != mine:
@@ -251,7 +254,7 @@ def lost_worker(error, tf_config=None):
 def _first_line(text):
   # The line read '( Collective ops is aborted by: Collective ops is aborted by: Socket
   # closed)': a decoration dropped after the strip, and each hop's prefix repeated.
-  text = re.sub(r'(Collective ops is aborted by: )+', r'\1', base.undecorated(text))
+  text = re.sub(r'(Collective ops is aborted by: )+', r'\1', errors.undecorated(text))
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   for line in lines:  # TensorFlow's text starts with 'Graph execution error:'
     if 'aborted' in line.lower() or 'unhealthy' in line or 'reset' in line:

@@ -67,7 +67,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export_checks
-from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.export_checks import ExportError  # noqa: F401 (export.ExportError)
 
@@ -282,7 +282,7 @@ def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATU
   with tempfile.TemporaryDirectory() as saved_model:
     # The SavedModel it converts goes to the temporary directory, not beside OUT: a full
     # TMPDIR was 'Cannot write /tmp/tmpa1b2/variables/...', a file the user never named.
-    with base.file_errors(
+    with errors.file_errors(
         'Cannot write {path}: {cause} (the SavedModel that --tflite converts, in the '
         f'temporary directory {os.path.dirname(saved_model)}; give it room, or set TMPDIR '
         'to another)', ExportError):
@@ -345,7 +345,7 @@ def _reading(flag, path):
   try:
     yield
   except tf.errors.OpError as e:
-    raise ExportError(f'Cannot read {flag} {path}: {base.one_line(e)}') from None
+    raise ExportError(f'Cannot read {flag} {path}: {errors.one_line(e)}') from None
 
 
 class SavedPolicy:
@@ -373,8 +373,8 @@ class SavedPolicy:
     try:
       self._model = tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - a damaged or truncated saved_model.pb, ...
-      from dreamerv3_tf.core import base
-      reason = base.one_line(e)
+      from dreamerv3_tf.core import errors
+      reason = errors.one_line(e)
       if 'there are 0 MetaGraphs' in reason:  # not the 'pass tags=' it suggests
         reason = 'its saved_model.pb holds no graph'
       raise ExportError(f'SavedModel {path} cannot be loaded ({reason}); '
@@ -443,7 +443,7 @@ class SavedPolicy:
 def _read_act_spaces(path):
   """{key: Space} of export `path`'s ACT_SPACE_FILE; ExportError naming the file when
   it cannot be read (cut short, edited, not UTF-8): these were 'unexpected' errors."""
-  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core import errors
   from dreamerv3_tf.core.spaces import Space
   try:
     with tf.io.gfile.GFile(os.path.join(path, ACT_SPACE_FILE), 'rb') as f:
@@ -456,7 +456,7 @@ def _read_act_spaces(path):
   except KeyError as e:
     reason = f'a space lacks {e.args[0]!r}'
   except (ValueError, TypeError, tf.errors.OpError) as e:
-    reason = base.one_line(e)
+    reason = errors.one_line(e)
   raise ExportError(f'SavedModel {path}: {ACT_SPACE_FILE} cannot be read ({reason}); '
                     'export it again')
 

@@ -13,6 +13,10 @@ import tempfile
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.checkpoint_errors import CheckpointError
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import checkpoint_paths
+from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import flag_lines
+from dreamerv3_tf.core import path_lines
 
 
 class ExportError(CheckpointError):
@@ -36,7 +40,7 @@ def normalize(logdir, out, checkpoint=None):
       raise FlagError(f'{flag} is empty; give a directory' if flag != '--checkpoint' else
                       f'{flag} is empty; give a checkpoint, or leave the flag out for '
                       'the latest in LOGDIR/ckpt')
-    refusal = base.path_refusal(flag, value)  # its one line would be cut at a break
+    refusal = path_lines.path_refusal(flag, value)  # its one line would be cut at a break
     if refusal:
       raise FlagError(refusal)
   return (os.path.expanduser(logdir).rstrip('/') or '/',
@@ -142,11 +146,11 @@ def check_checkpoint(checkpoint, logdir=''):
   """A local --checkpoint must exist (as a directory, a file or a prefix's .index):
   it was 'Checkpoint X is missing', exit code 1, once TensorFlow had loaded."""
   _check_checkpoint_kind(checkpoint or '')
-  path = base.missing_checkpoint(checkpoint or '')
+  path = checkpoint_paths.missing_checkpoint(checkpoint or '')
   if not path:
     return
   # A bare ckpt-N (as run.resume_from takes) names one of --logdir's checkpoints.
-  meant = logdir and base.named_prefix(os.path.join(logdir, 'ckpt'), path)
+  meant = logdir and checkpoint_paths.named_prefix(os.path.join(logdir, 'ckpt'), path)
   if meant and meant != path and os.path.exists(meant + '.index'):
     raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint in the current '
                     f'directory; did you mean --checkpoint={meant}, of --logdir?')
@@ -162,20 +166,20 @@ def _check_checkpoint_kind(checkpoint):
   if not path or '://' in path:
     return
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
-    raise FlagError(f'--checkpoint {checkpoint} is {base.A_SAVED_MODEL}')
-  cut = base.cut_save_line(f'--checkpoint {checkpoint}', path)
+    raise FlagError(f'--checkpoint {checkpoint} is {checkpoint_paths.A_SAVED_MODEL}')
+  cut = checkpoint_paths.cut_save_line(f'--checkpoint {checkpoint}', path)
   if cut:
     raise FlagError(cut)
-  from dreamerv3_tf import configuration
-  if configuration.checkpoints_below(path):  # (run.from_checkpoint's test)
+  from dreamerv3_tf import logdir_checks
+  if logdir_checks.checkpoints_below(path):  # (run.from_checkpoint's test)
     # It was 'Error: No checkpoint found in RUN (did you mean ...)', exit code 1, once
     # TensorFlow had loaded; run.from_checkpoint names it before, as a flag's value.
     inner = os.path.join(checkpoint, 'ckpt')
     raise FlagError(f"--checkpoint {checkpoint} is a run's logdir, and its checkpoints are "
                     f'in {inner}: did you mean --checkpoint={inner}?')
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
-    prefix = base.file_prefix(path)  # of its .index or a data file
-    hint = f'name its prefix, --checkpoint={prefix}' if prefix else base.NOT_A_PREFIX
+    prefix = checkpoint_paths.file_prefix(path)  # of its .index or a data file
+    hint = f'name its prefix, --checkpoint={prefix}' if prefix else checkpoint_paths.NOT_A_PREFIX
     raise FlagError(f'--checkpoint {checkpoint} is a file, not a checkpoint ({hint})')
 
 
@@ -196,12 +200,12 @@ def check_out_beside_run(out, logdir):
 
 def check_run(logdir):
   """-> (config, obs_space, act_space) of the trained run in `logdir`."""
-  from dreamerv3_tf import configuration
-  config = configuration.load_config(logdir)
+  from dreamerv3_tf import run_files
+  config = run_files.load_config(logdir)
   if config.random_agent:
     raise ExportError(
         f'{logdir} trained a random agent (random_agent=True): no policy to export')
-  return (config, *configuration.load_spaces(logdir))
+  return (config, *run_files.load_spaces(logdir))
 
 
 def command(argv):
@@ -210,12 +214,12 @@ def command(argv):
   from absl import logging
   FLAGS = flags.FLAGS
   if FLAGS.traceback:
-    os.environ[base.TRACEBACK_ENV] = '1'
+    os.environ[errors.TRACEBACK_ENV] = '1'
   stop_signals.take_over()  # a held Ctrl-C left the temporary export beside --out
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
-      raise FlagError(base.stray_argument(argv[1]))
+      raise FlagError(flag_lines.stray_argument(argv[1]))
     logdir, out = normalize(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint)
     if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself
@@ -237,15 +241,15 @@ def command(argv):
         FLAGS.logdir, FLAGS.out, FLAGS.checkpoint, FLAGS.overwrite, FLAGS.tflite)
   except KeyboardInterrupt as e:
     word, code = stop_signals.word_and_code(e)
-    base.fail(f'{word}; an unfinished export leaves --out as it was', code)
+    errors.fail(f'{word}; an unfinished export leaves --out as it was', code)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line
-    line = base.describe(e)
+    line = errors.describe(e)
     if isinstance(e, base.UserError):  # ours: one prefix for every cause, as before
-      line = f'Error: {base.one_line(e)}'
+      line = f'Error: {errors.one_line(e)}'
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if stdout:
       line = f'{stdout}; an unfinished export leaves --out as it was'
-    base.fail(line, 2 if isinstance(e, FlagError) else 1)
+    errors.fail(line, 2 if isinstance(e, FlagError) else 1)
   try:
     print(f'Exported the policy of {prefix} to {out} '
           f'(signatures: {", ".join(export.SIGNATURES)}).', flush=True)
@@ -261,38 +265,38 @@ def command(argv):
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if not stdout:
       raise
-    base.fail(f'{stdout}; the export in {out} is written whole', 1)
+    errors.fail(f'{stdout}; the export in {out} is written whole', 1)
 
 
 def _parse_flags(argv):
   """A bad or missing flag is one line (exit code 2), as in main."""
   from absl import flags
-  if base.traceback_refusal():  # first: it decides how each error after it is shown
-    print(f'Error: {base.traceback_refusal()}', file=sys.stderr)
+  if errors.traceback_refusal():  # first: it decides how each error after it is shown
+    print(f'Error: {errors.traceback_refusal()}', file=sys.stderr)
     sys.exit(2)
-  swallowed = base.swallowed_flag(argv, flags.FLAGS)
+  swallowed = flag_lines.swallowed_flag(argv, flags.FLAGS)
   if swallowed:  # absl took the next flag for its value: '--out --tflite' wrote ./--tflite
     print(f'Error: {swallowed}', file=sys.stderr)
     sys.exit(2)
-  flagfile = base.flagfile_refusal(argv, flags.FLAGS)
+  flagfile = flag_lines.flagfile_refusal(argv, flags.FLAGS)
   if flagfile:  # one not UTF-8 was a traceback; absl's own line said 'ERROR::' in it
     print(f'Error: {flagfile}', file=sys.stderr)
     sys.exit(2)
   try:
-    rest = flags.FLAGS(base.help_alias(argv))
+    rest = flags.FLAGS(flag_lines.help_alias(argv))
   except SystemExit as e:
-    if base.help_shown(e, base.help_alias(argv)):  # absl's exit code 1 after the help
+    if flag_lines.help_shown(e, flag_lines.help_alias(argv)):  # absl's exit code 1 after the help
       sys.exit(0)
     raise
   except flags.Error as e:
     # absl names each missing required flag on a line of its own (no flag at all: two).
-    refusal = (base.boolean_flag_refusal(str(e))  # absl's is a tuple's repr
-               or base.missing_flags_refusal(str(e)))  # absl's said 'other than None'
+    refusal = (flag_lines.boolean_flag_refusal(str(e))  # absl's is a tuple's repr
+               or flag_lines.missing_flags_refusal(str(e)))  # absl's said 'other than None'
     lines = [refusal] if refusal else [x.strip() for x in str(e).splitlines() if x.strip()]
     print(f"Error: {'; '.join([x.rstrip('.') for x in lines[:-1]] + lines[-1:])}",
           file=sys.stderr)
     sys.exit(2)
-  for line in base.repeated_flag_warnings(base.given_flags(argv, flags.FLAGS)):
+  for line in flag_lines.repeated_flag_warnings(flag_lines.given_flags(argv, flags.FLAGS)):
     print(line, file=sys.stderr, flush=True)  # as main: absl took the last silently
   return rest
 

@@ -24,8 +24,8 @@ def worker_number(config):
   """This process's number in a multi_worker cluster (TF_CONFIG); 0 otherwise."""
   if config.distribute != 'multi_worker':
     return 0
-  from dreamerv3_tf import configuration
-  return configuration.worker_role()[1]
+  from dreamerv3_tf import cluster_config
+  return cluster_config.worker_role()[1]
 
 
 def env_fns(config, mode):

@@ -49,7 +49,10 @@ from dreamerv3_tf import startup
 from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import cpuinfo
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import exit_guard
+from dreamerv3_tf.core import flag_lines
+from dreamerv3_tf.core import path_lines
 
 # ml_collections loads a config file with importlib's deprecated load_module(): under
 # PYTHONWARNINGS=error (or -W error) its warning was 'Config error: the load_module()
@@ -57,7 +60,8 @@ from dreamerv3_tf.core import exit_guard
 warnings.filterwarnings('ignore', message=r'the load_module\(\) method is deprecated',
                         category=DeprecationWarning)
 
-_FLAGFILE_REFUSAL = base.flagfile_refusal(sys.argv, flags.FLAGS)  # (read by the definition below)
+# (read by the definition below)
+_FLAGFILE_REFUSAL = flag_lines.flagfile_refusal(sys.argv, flags.FLAGS)
 if _FLAGFILE_REFUSAL:
   print(f'Config error: {_FLAGFILE_REFUSAL}', file=sys.stderr)
   sys.exit(2)
@@ -91,7 +95,8 @@ flags.FLAGS['config'].parser.parse = _keeping_what_it_returned(
 logging.get_absl_logger().addFilter(
     lambda record: 'did you forget a return statement' not in str(record.msg))
 _TRACEBACK = flags.DEFINE_bool(
-    'traceback', False, f'On an error, print the full traceback (as {base.TRACEBACK_ENV}=1 does).')
+    'traceback', False,
+    f'On an error, print the full traceback (as {errors.TRACEBACK_ENV}=1 does).')
 _VERBOSE = flags.DEFINE_bool(
     'verbose', False, "Show TensorFlow's own log lines (CUDA probing, oneDNN, XLA).")
 
@@ -102,10 +107,10 @@ def _parse_flags(argv):
   # saw only the command line ('--config.seed sets a key of a config file, and no
   # --config names one' of a --config in the file). (Unreadable ones stopped at import.)
   argv = _expanded(argv)
-  argv = [_with_home(x) for x in base.help_alias(argv)]
-  if base.traceback_refusal():  # first: it decides how each error after it is shown
-    _usage_error(base.traceback_refusal())
-  swallowed = base.swallowed_flag(argv, flags.FLAGS)
+  argv = [_with_home(x) for x in flag_lines.help_alias(argv)]
+  if errors.traceback_refusal():  # first: it decides how each error after it is shown
+    _usage_error(errors.traceback_refusal())
+  swallowed = flag_lines.swallowed_flag(argv, flags.FLAGS)
   if swallowed:  # absl would take the next flag for its value
     _usage_error(swallowed)
   official = official_flags.refusal(argv, flags.FLAGS)
@@ -140,7 +145,7 @@ def _parse_flags(argv):
   try:
     rest = flags.FLAGS(argv)
   except (SystemExit, KeyboardInterrupt) as e:
-    if base.help_shown(e, argv):  # absl's exit code 1 after the help it printed
+    if flag_lines.help_shown(e, argv):  # absl's exit code 1 after the help it printed
       sys.exit(0)
     if not (path and _raised_in(e, path)):
       raise  # a real Ctrl-C while starting never gets here
@@ -155,7 +160,7 @@ def _parse_flags(argv):
                                or _key_below_a_value(_LOADED[0], argv)))
                  or _one_line(e, argv))
   if len(rest) > 1:  # e.g. config.run.steps=5 without its dashes: never ignored
-    _usage_error(base.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
+    _usage_error(flag_lines.stray_argument(rest[1], ', e.g. --config.run.steps=1000'))
   _warn_repeated(argv)
   return rest
 
@@ -215,9 +220,9 @@ def _warn_repeated(argv):
   """One warning line for each --config.KEY or --logdir given twice with other values
   (the importer's own flags too: it parses with this module), and for --logdir and
   --config.logdir of other values (--logdir wins)."""
-  values = base.given_flags(argv, flags.FLAGS, lambda name: name not in (
+  values = flag_lines.given_flags(argv, flags.FLAGS, lambda name: name not in (
       '--config', '--traceback', '--verbose'))  # (--config twice is refused)
-  for line in base.repeated_flag_warnings(values):
+  for line in flag_lines.repeated_flag_warnings(values):
     print(line, file=sys.stderr, flush=True)
   flag, key = values.get('--logdir'), values.get('--config.logdir')
   if flag and key and key[-1] != flag[-1]:  # --logdir wins in either order: one ignored
@@ -273,7 +278,7 @@ def _one_line(error, argv=()):
                     text, re.S)
   if number:  # e.g. an empty value: "could not convert string to float: ''"
     return f'flag {number.group(1)}: {number.group(2)} takes a number'
-  boolean = base.boolean_flag_refusal(text) or base.missing_flags_refusal(text)
+  boolean = flag_lines.boolean_flag_refusal(text) or flag_lines.missing_flags_refusal(text)
   if boolean:
     return boolean
   lines = [x.strip() for x in text.splitlines() if x.strip()]
@@ -292,7 +297,7 @@ def _one_line(error, argv=()):
             'a ConfigDict, which --config.KEY=VALUE can change')
   elif path and _raised_in(error, path):  # while its module ran (not a flag's error)
     where = f' (line {error.lineno})' if isinstance(error, SyntaxError) and error.lineno else ''
-    message = error.msg if isinstance(error, SyntaxError) else base.one_line(error)
+    message = error.msg if isinstance(error, SyntaxError) else errors.one_line(error)
     return f'the config file {path} raised {type(error).__name__}{where}: {message}'
   text = re.sub(r'^\w+(Error|Exception): ', '', ' '.join(lines))
   if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"':
@@ -452,13 +457,15 @@ def _key_path(key, argv):
 def main(argv):
   del argv
   if _TRACEBACK.value:
-    os.environ[base.TRACEBACK_ENV] = '1'  # env workers and the driver read it too
-  if not base.wants_traceback():  # an env's __del__ that raises: one line, not a traceback
+    os.environ[errors.TRACEBACK_ENV] = '1'  # env workers and the driver read it too
+  if not errors.wants_traceback():  # an env's __del__ that raises: one line, not a traceback
     from dreamerv3_tf.core import workers
     sys.unraisablehook = workers.unraisable
   logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
+  from dreamerv3_tf import cluster_config
   from dreamerv3_tf import configuration
+  from dreamerv3_tf import logdir_checks
   from dreamerv3_tf import run
   try:
     config = _CONFIG.value
@@ -493,7 +500,7 @@ def main(argv):
           'itself', file=sys.stderr)
     sys.exit(2)
   logdir = _with_timestamp(given or '~/logdir/{timestamp}')
-  refusal = base.path_refusal('--logdir', logdir)  # a line break would cut each line
+  refusal = path_lines.path_refusal('--logdir', logdir)  # a line break would cut each line
   if refusal:
     print(f'Config error: {refusal}', file=sys.stderr)
     sys.exit(2)
@@ -519,17 +526,17 @@ def main(argv):
     for warning in [*configuration.look_hung_warnings(config),
                     *configuration.unread_keys_warnings(config, given)]:
       print(warning, file=sys.stderr, flush=True)
-    configuration.check_environment(config)
+    cluster_config.check_environment(config)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
-      configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
-      warning = configuration.crowded_logdir_warning(config.logdir)
+      logdir_checks.check_logdir(config, config.logdir, config.run.allow_other_config)
+      warning = logdir_checks.crowded_logdir_warning(config.logdir)
       if warning:
         print(warning, file=sys.stderr, flush=True)
-      configuration.check_from_checkpoint(config)
-      configuration.check_resume_from(config)
+      logdir_checks.check_from_checkpoint(config)
+      logdir_checks.check_resume_from(config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)
-        configuration.check_not_in_use(config.logdir)  # another run there: stop now
-      warning = configuration.missing_config_warning(config)  # once the run goes on
+        logdir_checks.check_not_in_use(config.logdir)  # another run there: stop now
+      warning = logdir_checks.missing_config_warning(config)  # once the run goes on
       if warning:
         print(warning, file=sys.stderr, flush=True)
     check_xla_flags(config.xla_flags)
@@ -639,10 +646,10 @@ def _signalled():
   return stop_signals.exception(_SIGNALS[0])
 
 
-describe = base.describe  # the one line that reports an error
+describe = errors.describe  # the one line that reports an error
 
 
-_fail = base.fail
+_fail = errors.fail
 
 
 def use_xla_cache(directory):
@@ -672,7 +679,7 @@ def use_xla_cache(directory):
     from dreamerv3_tf import configuration
     raise configuration.ConfigError(
         f'xla_cache={given} cannot be a directory of compiled programs '
-        f"({base.one_line(e, cause_only=True)}); pass another, or '' for none") from e
+        f"({errors.one_line(e, cause_only=True)}); pass another, or '' for none") from e
   _remove_cut_cache_writes(directory)
   if any(x.isspace() for x in directory):
     # TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '/tmp/my cache' went to

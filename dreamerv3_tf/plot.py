@@ -41,8 +41,9 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dreamerv3_tf import reference  # noqa: E402
-from dreamerv3_tf.core import base  # noqa: E402
 from dreamerv3_tf import stop_signals  # noqa: E402
+from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.core.files import special_file  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
 
@@ -97,7 +98,7 @@ def load_run(logdir, label=None):
       try:
         config = yaml.safe_load(f)
       except yaml.YAMLError as e:  # (its text is four lines)
-        raise ValueError(f'{official_path}: not valid YAML ({base.yaml_problem(e)})') from e
+        raise ValueError(f'{official_path}: not valid YAML ({errors.yaml_problem(e)})') from e
       except ValueError as e:  # not UTF-8
         raise ValueError(f'{official_path}: not valid YAML ({e})') from e
     if not isinstance(config, dict):
@@ -118,7 +119,7 @@ def load_run(logdir, label=None):
                        f'pass {parent}')
     if not os.path.isdir(logdir):  # was asked 'is this a run directory?'
       raise ValueError(f'{logdir} is a file, not a run directory')
-    runs = base.runs_in(logdir, ('config.json', 'config.yaml'))
+    runs = path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
     if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
       shown = ' '.join(shlex.quote(os.path.join(logdir, x)) for x in runs[:3])
       raise ValueError(
@@ -236,10 +237,10 @@ def logdirs_refusal(logdirs):
   for logdir in logdirs:
     if not logdir.strip():  # "--logdirs ''" (an unset shell variable) said "Error: : no ..."
       return '--logdirs holds an empty name; give run directories'
-    refusal = (base.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
-               or base.deleted_cwd_refusal('--logdirs', logdir)
+    refusal = (path_lines.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
+               or path_lines.deleted_cwd_refusal('--logdirs', logdir)
                # 'Error: runs/a  does not exist', the space unseen (pasted, a quoted $VAR)
-               or base.edge_space_refusal('--logdirs', logdir))
+               or path_lines.edge_space_refusal('--logdirs', logdir))
     if refusal:
       return refusal
     key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
@@ -396,10 +397,10 @@ def _save(fig, path, **kwargs):
     write_atomic(os.path.realpath(path) if os.path.islink(path) else path, buffer.getvalue())
   except OSError as e:
     cause = e.strerror or str(e)
-    if cause == base.FILE_TOO_LARGE:  # (named no limit)
-      cause += base.file_size_hint()
-    elif cause == base.DISK_FULL[0]:  # (out of inodes, with room left)
-      cause += base.no_inodes_hint(path)
+    if cause == errors.FILE_TOO_LARGE:  # (named no limit)
+      cause += errors.file_size_hint()
+    elif cause == errors.DISK_FULL[0]:  # (out of inodes, with room left)
+      cause += errors.no_inodes_hint(path)
     raise OSError(f'cannot write {path}: {cause}') from None
 
 
@@ -557,8 +558,8 @@ def main(argv=None):
     parser.error(f'{len(args.labels)} --labels for {len(args.logdirs)} --logdirs; give one '
                  'per logdir')
   refusal = logdirs_refusal(args.logdirs) or (
-      args.out and (base.line_break_in('--out', args.out)
-                    or base.deleted_cwd_refusal('--out', args.out)))
+      args.out and (path_lines.line_break_in('--out', args.out)
+                    or path_lines.deleted_cwd_refusal('--out', args.out)))
   if refusal:  # an --out with a line break: it wrote there, and said so in two lines
     parser.error(refusal)
   if args.out and '://' in args.out:  # was 'no directory <cwd>/gs:/bucket'
@@ -621,10 +622,10 @@ def main(argv=None):
     print(f'Error: {e}', file=sys.stderr)
     return 1
   except Exception as e:  # noqa: BLE001 - one no check foresaw: a line, as main's (it
-    if base.wants_traceback():  # printed a whole traceback)
+    if errors.wants_traceback():  # printed a whole traceback)
       import traceback
       traceback.print_exc()
-    print(base.describe(e, rerun=f'with {base.TRACEBACK_ENV}=1'), file=sys.stderr,
+    print(errors.describe(e, rerun=f'with {errors.TRACEBACK_ENV}=1'), file=sys.stderr,
           flush=True)
     return 1
   except KeyboardInterrupt as e:  # its images are written whole or not at all

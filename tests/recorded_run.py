@@ -35,7 +35,7 @@ def agent_arrays(agent):
 
 
 def record(out, argv):
-  from dreamerv3_tf import configuration
+  from dreamerv3_tf import cluster_config
   from dreamerv3_tf import factories
   from dreamerv3_tf import main
   from dreamerv3_tf.run import train_eval
@@ -59,7 +59,7 @@ def record(out, argv):
     arrays = agent_arrays(made[0])
     for i, batch in enumerate(batches):
       arrays.update({f'batch/{i:04d}/{k}': v for k, v in batch.items()})
-    number = configuration.worker_role()[1]
+    number = cluster_config.worker_role()[1]
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f'worker{number}.npz')
     np.savez(path + '.tmp.npz', **arrays)
@@ -82,16 +82,16 @@ def replay(logdir, out, checkpoint=None):
   cpu = tf.config.list_physical_devices('CPU')[0]
   tf.config.set_logical_device_configuration(
       cpu, [tf.config.LogicalDeviceConfiguration()] * len(records))
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
+  from dreamerv3_tf import run_files
   with open(os.path.join(logdir, 'config.json')) as f:
-    config = configuration.from_json(f.read())
+    config = run_files.from_json(f.read())
   if config.run.deterministic:
     tf.config.experimental.enable_op_determinism()
   with config.unlocked():
     config.distribute = 'mirrored'
     config.batch_size *= len(records)
-  agent = factories.make_agent(config, *configuration.load_spaces(logdir))
+  agent = factories.make_agent(config, *run_files.load_spaces(logdir))
   if checkpoint:
     from dreamerv3_tf import checkpoint as checkpointing
     checkpointing.load_agent(agent, checkpoint)

@@ -842,7 +842,7 @@ def test_the_limit_on_open_files_is_no_damaged_checkpoint(tmp_path, count):
   and a resume said the latest 'does not match this run' or was damaged. Whatever
   number of files is left, each step either works or names the limit; nothing is set
   aside or changed."""
-  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core import errors
   ckpt, paths = saved_run(tmp_path / 'ckpt', keep=10)  # a save prunes none
   fresh = make(str(tmp_path / 'ckpt'), make_replay())[0]
   before = {x: os.stat(x).st_mtime_ns for x in glob.glob(str(tmp_path / 'ckpt/**'), recursive=True)}
@@ -852,7 +852,7 @@ def test_the_limit_on_open_files_is_no_damaged_checkpoint(tmp_path, count):
       with free_files(count):
         step()
     except Exception as e:  # noqa: BLE001 - any failure must name the limit
-      line = base.describe(e)
+      line = errors.describe(e)
       assert 'Too many open files' in line and 'ulimit -n' in line, line
       assert not re.search('damaged|corrupt|does not match|out of memory|unexpected', line), line
     assert not os.path.exists(tmp_path / 'ckpt/damaged')

@@ -11,10 +11,14 @@ import pytest
 
 import cli_zygote
 from configs import atari, atari100k, crafter, dmc, gym
+from dreamerv3_tf import cluster_config
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
-from dreamerv3_tf.core import base
+from dreamerv3_tf import logdir_checks
+from dreamerv3_tf import run_files
+from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import cpuinfo
+from dreamerv3_tf.core import flag_lines
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -402,17 +406,17 @@ def test_short_sequences_are_allowed_without_the_replay_value_loss():
 
 def test_logdir_of_another_config_is_refused(tmp_path):
   c = configuration.finalize(dmc.get_config('debug'))
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   saved = (tmp_path / 'config.json').read_text()
   c.run.steps = 5  # runtime keys may change on resume
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   c.run.max_nonfinite_updates = 7
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   c.agent.rssm.deter = 32
   with pytest.raises(configuration.ConfigError, match='agent.rssm.deter: 16 -> 32'):
-    configuration.save(c, str(tmp_path))
+    logdir_checks.save(c, str(tmp_path))
   assert json.loads((tmp_path / 'config.json').read_text())['agent']['rssm']['deter'] == 16
-  configuration.save(c, str(tmp_path), allow_other=True)
+  logdir_checks.save(c, str(tmp_path), allow_other=True)
   assert saved != (tmp_path / 'config.json').read_text()
 
 
@@ -420,13 +424,13 @@ def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
   """A run saved by an older version (no agent.rssm.unimix) or a newer one: the line
   read 'agent.rssm.unimix: None -> 0.01', a value the run never had."""
   c = configuration.finalize(dmc.get_config('debug'))
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   saved = json.loads((tmp_path / 'config.json').read_text())
   del saved['agent']['rssm']['unimix']
   saved['agent']['rssm']['newkey'] = 3
   (tmp_path / 'config.json').write_text(json.dumps(saved))
   with pytest.raises(configuration.ConfigError) as caught:
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   assert str(caught.value) == (
       f'logdir {tmp_path} belongs to another config (agent.rssm.newkey: 3 -> (absent: a '
       "newer version?); agent.rssm.unimix: (absent: an older version?) -> 0.01); use a new "
@@ -437,13 +441,13 @@ def test_a_value_in_place_of_a_group_of_keys_is_named_once(tmp_path):
   """A hand-edited config.json with "agent": null read 'agent: None -> (absent: a newer
   version?)', then named the group's first keys absent from an older version."""
   c = configuration.finalize(dmc.get_config('debug'))
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   saved = json.loads((tmp_path / 'config.json').read_text())
-  keys = len(configuration._comparable({'agent': saved['agent']}))
+  keys = len(run_files.comparable({'agent': saved['agent']}))
   saved['agent'] = None
   (tmp_path / 'config.json').write_text(json.dumps(saved))
   with pytest.raises(configuration.ConfigError) as caught:
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   assert str(caught.value) == (
       f'logdir {tmp_path} belongs to another config (agent: None -> a group of {keys} '
       'keys); use a new --logdir or pass --config.run.allow_other_config=True')
@@ -459,7 +463,7 @@ def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):
     with pytest.raises(configuration.ConfigError, match=(
         f"^{tmp_path}/config.json is not a saved config \\(no 'task', 'agent'\\); "
         'use a new --logdir$')):
-      configuration.check_logdir(c, str(tmp_path), allow_other)
+      logdir_checks.check_logdir(c, str(tmp_path), allow_other)
   assert (tmp_path / 'config.json').read_text() == '{"name": "my web app", "version": 2}'
 
 
@@ -471,7 +475,7 @@ def test_a_config_json_that_is_no_object_is_named(tmp_path, text, what):
   with pytest.raises(configuration.ConfigError, match=(
       f'^{tmp_path}/config.json is not a saved config \\(it holds a JSON {what}, not an '
       'object\\); use a new --logdir$')):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   assert (tmp_path / 'config.json').read_text() == text
 
 
@@ -479,7 +483,7 @@ def test_a_cut_short_config_json_names_a_way_that_keeps_the_checkpoints(tmp_path
   """config.json cut short (a full disk) beside intact checkpoints: the line said only
   'use a new --logdir', which threw the run's work away."""
   c = configuration.finalize(dmc.get_config('debug'))
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   text = (tmp_path / 'config.json').read_text()[:300]
   (tmp_path / 'config.json').write_text(text)
   (tmp_path / 'ckpt').mkdir()
@@ -488,7 +492,7 @@ def test_a_cut_short_config_json_names_a_way_that_keeps_the_checkpoints(tmp_path
       f'^{tmp_path}/config.json is not a saved config \\(Expecting .*\\); put back the '
       'config.json it ran with, or start a new --logdir from its agent with '
       f'--config.run.from_checkpoint={tmp_path}/ckpt \\(its latest checkpoint\\)$')):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   assert (tmp_path / 'config.json').read_text() == text
 
 
@@ -496,23 +500,23 @@ def test_metrics_without_checkpoints_are_not_appended_to(tmp_path):
   """ckpt/ deleted while the metrics stay: a run there started at step 0 again and
   appended its rows to the old ones (two runs in one metrics.jsonl)."""
   c = configuration.finalize(dmc.get_config('debug'))
-  configuration.save(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
   (tmp_path / 'metrics.jsonl').write_text('')  # a run stopped before its first row
-  configuration.check_logdir(c, str(tmp_path))
+  logdir_checks.check_logdir(c, str(tmp_path))
   (tmp_path / 'metrics.jsonl').write_text('{"step": 10, "episode/score": 1.0}\n')
   before = sorted(os.listdir(tmp_path))
   (tmp_path / 'ckpt').mkdir()  # empty, or not there at all
   with pytest.raises(configuration.ConfigError, match=(
       f'^{tmp_path}/metrics.jsonl holds the metrics of an earlier run, but '
       f'{tmp_path}/ckpt holds no checkpoint to resume it from; .* use a new --logdir$')):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   (tmp_path / 'ckpt').rmdir()
   with pytest.raises(configuration.ConfigError, match='holds no checkpoint'):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   assert sorted(os.listdir(tmp_path)) == before
   (tmp_path / 'ckpt').mkdir()
   (tmp_path / 'ckpt' / 'checkpoint').write_text('')  # the checkpoint checks judge it
-  configuration.check_logdir(c, str(tmp_path))
+  logdir_checks.check_logdir(c, str(tmp_path))
 
 
 def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_checks_read(
@@ -528,7 +532,7 @@ def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_chec
   def check(resume_from, script='train_eval'):
     with c.unlocked():
       c.logdir, c.run.resume_from, c.script = str(tmp_path), resume_from, script
-    configuration.check_resume_from(c)
+    logdir_checks.check_resume_from(c)
 
   for value in ('', 'ckpt-2', f'{ckpt}/ckpt-2', f'{ckpt}/ckpt-2.index', f'{ckpt}/ckpt-3'):
     check(value)
@@ -558,7 +562,7 @@ def test_eval_only_names_the_flag_that_evaluates_the_checkpoint_resume_from_name
       f'^run.resume_from={re.escape(c.run.resume_from)}: eval_only resumes nothing; to '
       'evaluate that checkpoint, give '
       f'--config.run.from_checkpoint={re.escape(flag.format(logdir=tmp_path))} instead$')):
-    configuration.check_resume_from(c)
+    logdir_checks.check_resume_from(c)
   assert os.listdir(tmp_path) == []
 
 
@@ -572,15 +576,15 @@ def test_an_evaluation_logdir_refuses_another_policy(tmp_path):
       c.logdir, c.run.from_checkpoint = str(tmp_path / 'eval'), path
     return c
   (tmp_path / 'run' / 'ckpt').mkdir(parents=True)
-  configuration.save(evaluation(f'{tmp_path}/run/ckpt'), str(tmp_path / 'eval'))
+  logdir_checks.save(evaluation(f'{tmp_path}/run/ckpt'), str(tmp_path / 'eval'))
   with pytest.raises(configuration.ConfigError) as caught:
-    configuration.check_logdir(evaluation(f'{tmp_path}/export'), str(tmp_path / 'eval'))
+    logdir_checks.check_logdir(evaluation(f'{tmp_path}/export'), str(tmp_path / 'eval'))
   assert str(caught.value) == (
       f'logdir {tmp_path}/eval holds the evaluation of {tmp_path}/run/ckpt; evaluating '
       f'{tmp_path}/export there would mix the episodes of both policies: use a new '
       '--logdir, or pass --config.run.allow_other_config=True to add them')
-  configuration.check_logdir(evaluation(f'{tmp_path}/run/ckpt/'), str(tmp_path / 'eval'))
-  configuration.check_logdir(evaluation(f'{tmp_path}/export'), str(tmp_path / 'eval'),
+  logdir_checks.check_logdir(evaluation(f'{tmp_path}/run/ckpt/'), str(tmp_path / 'eval'))
+  logdir_checks.check_logdir(evaluation(f'{tmp_path}/export'), str(tmp_path / 'eval'),
                              allow_other=True)
 
 
@@ -598,11 +602,11 @@ def test_logdir_entries_of_the_wrong_kind_are_refused_before_writing(
   else:
     (tmp_path / name).mkdir()
   with pytest.raises(configuration.ConfigError, match=message):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   assert sorted(os.listdir(tmp_path)) == [name]
   c.logger.outputs = 'terminal'  # no jsonl files: a directory of that name is no matter
   if name == 'metrics.jsonl':
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
 
 
 @pytest.mark.parametrize('name', ['metrics.jsonl', 'config.json', 'ckpt/checkpoint'])
@@ -614,7 +618,7 @@ def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_p
   (tmp_path / name).parent.mkdir(exist_ok=True)
   os.mkfifo(tmp_path / name)
 
-  def check(read=lambda: configuration.check_logdir(c, str(tmp_path))):
+  def check(read=lambda: logdir_checks.check_logdir(c, str(tmp_path))):
     errors = []
 
     def run():
@@ -636,7 +640,7 @@ def test_a_named_pipe_where_the_run_writes_a_file_is_refused_not_waited_on(tmp_p
     c.logger.outputs = 'terminal'
     assert check() == []
   if name == 'config.json':  # read by export (and the importer's checks) too
-    assert check(lambda: configuration.load_config(str(tmp_path))) == [
+    assert check(lambda: run_files.load_config(str(tmp_path))) == [
         f'{tmp_path}/config.json is a named pipe, not the file a run saved']
 
 
@@ -651,11 +655,11 @@ def test_a_file_where_the_checkpoints_keep_a_directory_is_refused_before_writing
   (tmp_path / 'ckpt' / name).write_text('notes')
   with pytest.raises(configuration.ConfigError, match=(
       f'^{tmp_path}/ckpt/{name} is a file, but the run writes a directory there')):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   if name == 'replay_eval':  # script=train keeps no eval replay: no matter there
     c.script = 'train'
     (tmp_path / 'ckpt' / 'checkpoint').write_text('')  # the checkpoint checks judge it
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
 
 
 def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
@@ -681,8 +685,8 @@ def test_a_logdir_name_longer_than_the_filesystem_takes_is_refused_before_writin
   with pytest.raises(configuration.ConfigError, match=(
       f'^--logdir {logdir}: the name r{{20}}... is {longest + 1} bytes, and the filesystem '
       f'of {tmp_path} takes at most {longest}$')):
-    configuration.check_logdir(c, str(logdir))
-  configuration.check_logdir(c, str(tmp_path / ('r' * longest)))  # the longest it takes
+    logdir_checks.check_logdir(c, str(logdir))
+  logdir_checks.check_logdir(c, str(tmp_path / ('r' * longest)))  # the longest it takes
   assert os.listdir(tmp_path) == []
 
 
@@ -697,7 +701,7 @@ def test_a_logdir_path_longer_than_the_filesystem_takes_is_refused_before_writin
       f'^--logdir {re.escape(logdir[:100])}\\.\\.\\. is {len(logdir)} bytes long, and the '
       f'filesystem of {tmp_path} takes paths of at most {longest} bytes, with the up to 200 '
       'the run adds for its files below it; use a shorter --logdir$')):
-    configuration.check_logdir(c, logdir)
+    logdir_checks.check_logdir(c, logdir)
   assert os.listdir(tmp_path) == []
 
 
@@ -709,16 +713,16 @@ def test_a_logdir_inside_a_runs_own_folders_is_refused_before_writing(tmp_path, 
   run = tmp_path / 'run'
   for folder in ('ckpt/replay_train', 'tb'):
     (run / folder).mkdir(parents=True)
-  (run / 'config.json').write_text(configuration.to_json(c))
+  (run / 'config.json').write_text(run_files.to_json(c))
   (run / 'ckpt' / 'checkpoint').write_text('')
   folder = inside.split('/')[0]
   with pytest.raises(configuration.ConfigError, match=(
       f'^--logdir {run}/{inside} is in the {folder}/ folder of the run {run}; a run there '
       f'would mix its files with that run\'s: pass --logdir={run} to resume it, or a '
       'directory outside it$')):
-    configuration.check_logdir(c, str(run / inside))
-  configuration.check_logdir(c, str(run))  # the run itself resumes
-  configuration.check_logdir(c, str(tmp_path / 'other'))
+    logdir_checks.check_logdir(c, str(run / inside))
+  logdir_checks.check_logdir(c, str(run))  # the run itself resumes
+  logdir_checks.check_logdir(c, str(tmp_path / 'other'))
 
 
 @pytest.mark.parametrize('logdir', ['gs:/bucket/run', 'gs:bucket/run', 'S3:/b/run'])
@@ -731,9 +735,9 @@ def test_a_remote_logdir_without_its_slashes_is_refused_before_writing(tmp_path,
       f'--logdir {logdir} starts like a remote path without its //; write '
       f"{scheme}://{logdir.split(':', 1)[1].lstrip('/')}, or ./{logdir} for a local "
       f"directory named '{scheme}:'")):
-    configuration.check_logdir(c, logdir)
-  configuration.check_logdir(c, str(tmp_path / 'gs:x'))  # a local name with a colon
-  configuration.check_logdir(c, f'./{logdir}')
+    logdir_checks.check_logdir(c, logdir)
+  logdir_checks.check_logdir(c, str(tmp_path / 'gs:x'))  # a local name with a colon
+  logdir_checks.check_logdir(c, f'./{logdir}')
 
 
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
@@ -748,7 +752,7 @@ def test_logdir_through_a_broken_symlink_is_refused_before_writing(tmp_path, tar
     with pytest.raises(configuration.ConfigError, match=(
         f'^--logdir {logdir}: {link} is a symbolic link to {tmp_path / target}, which does '
         'not exist or loops; fix the link or pass another --logdir$')):
-      configuration.check_logdir(c, str(logdir))
+      logdir_checks.check_logdir(c, str(logdir))
   assert os.listdir(tmp_path) == ['link']
 
 
@@ -762,11 +766,11 @@ def test_a_file_of_the_logdir_linked_to_an_unmounted_disk_is_refused(tmp_path, n
   with pytest.raises(configuration.LogdirError, match='^' + re.escape(
       f'{tmp_path / name} is a link to /mnt/no_such_disk_dv3/{name}, whose directory does '
       'not exist (a disk not mounted?); mount it, or remove the link') + '$'):
-    configuration.check_logdir(c, str(tmp_path))
+    logdir_checks.check_logdir(c, str(tmp_path))
   (tmp_path / name).unlink()
   (tmp_path / 'disk').mkdir()
   (tmp_path / 'metrics.jsonl').symlink_to(tmp_path / 'disk' / 'metrics.jsonl')
-  configuration.check_logdir(c, str(tmp_path))
+  logdir_checks.check_logdir(c, str(tmp_path))
 
 
 @pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
@@ -784,11 +788,11 @@ def test_a_from_checkpoint_directory_without_checkpoints_is_refused_before_tenso
       f"run.from_checkpoint={tmp_path / 'other'}: a directory that holds no checkpoint (no "
       "'checkpoint' file, no *.index); name a checkpoint prefix such as RUN/ckpt/ckpt-3, "
       f"{what}or a run's ckpt directory") + '$'):
-    configuration.check_from_checkpoint(c)
+    logdir_checks.check_from_checkpoint(c)
   for name in ('checkpoint', 'ckpt-1.index', 'ckpt') + (
       ('saved_model.pb',) if script == 'eval_only' else ()):  # (training's: the next test)
     (tmp_path / 'other' / name).touch()
-    configuration.check_from_checkpoint(c)
+    logdir_checks.check_from_checkpoint(c)
     (tmp_path / 'other' / name).unlink()
 
 
@@ -806,15 +810,15 @@ def test_a_from_checkpoint_export_is_refused_in_training_before_tensorflow(tmp_p
   c = dmc.get_config(f'{script},debug')
   c.logdir = str(tmp_path / 'run')
   c = configuration.finalize(c)
-  inside = base.inside_export(str(export))
-  for given, line in ((export, f'is {base.A_SAVED_MODEL}'),
-                      (f'{export}/', f'is {base.A_SAVED_MODEL}'),
+  inside = checkpoint_paths.inside_export(str(export))
+  for given, line in ((export, f'is {checkpoint_paths.A_SAVED_MODEL}'),
+                      (f'{export}/', f'is {checkpoint_paths.A_SAVED_MODEL}'),
                       (export / 'variables', f'is no checkpoint of a run{inside}'),
                       (export / 'variables' / 'variables', f'is no checkpoint of a run{inside}')):
     c.run.from_checkpoint = str(given)
     with pytest.raises(configuration.ConfigError, match='^' + re.escape(
         f'run.from_checkpoint={given} {line}') + '$'):
-      configuration.check_from_checkpoint(c)
+      logdir_checks.check_from_checkpoint(c)
   assert sorted(os.listdir(tmp_path)) == ['export']  # nothing written
 
 
@@ -825,19 +829,19 @@ def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   c = configuration.finalize(dmc.get_config('debug'))
   for name in ('run1', 'run2'):
     (tmp_path / 'logdir' / name).mkdir(parents=True)
-    (tmp_path / 'logdir' / name / 'config.json').write_text(configuration.to_json(c))
+    (tmp_path / 'logdir' / name / 'config.json').write_text(run_files.to_json(c))
   before = sorted(os.listdir(tmp_path / 'logdir'))
   with pytest.raises(configuration.ConfigError, match=re.escape(
       f'--logdir {tmp_path}/logdir/ holds 2 runs (run1, run2) and is none itself; a new run '
       'there would put its files among them: pass one of them to resume it, or a new '
       f'directory, e.g. --logdir={tmp_path}/logdir/NAME') + '$'):
-    configuration.check_logdir(c, f'{tmp_path}/logdir/')
+    logdir_checks.check_logdir(c, f'{tmp_path}/logdir/')
   assert sorted(os.listdir(tmp_path / 'logdir')) == before
-  configuration.check_logdir(c, str(tmp_path / 'logdir' / 'run1'))
+  logdir_checks.check_logdir(c, str(tmp_path / 'logdir' / 'run1'))
   (tmp_path / 'other' / 'workers' / '1').mkdir(parents=True)
   (tmp_path / 'other' / 'workers' / '1' / 'config.json').write_text('{}')
   (tmp_path / 'other' / 'notes').mkdir()
-  configuration.check_logdir(c, str(tmp_path / 'other'))
+  logdir_checks.check_logdir(c, str(tmp_path / 'other'))
 
 
 def test_the_home_directory_or_the_root_is_refused_as_a_logdir(tmp_path, monkeypatch):
@@ -851,27 +855,27 @@ def test_the_home_directory_or_the_root_is_refused_as_a_logdir(tmp_path, monkeyp
     with pytest.raises(configuration.ConfigError, match=re.escape(
         f'--logdir {given} is {what}; a run there would put its files among yours (a $RUN in '
         'the path unset?): give it a folder of its own, e.g. --logdir=~/logdir/NAME') + '$'):
-      configuration.check_logdir(c, given)
+      logdir_checks.check_logdir(c, given)
   assert os.listdir(tmp_path / 'home') == ['logdir']
-  configuration.check_logdir(c, f'{tmp_path}/home/logdir/run1')
+  logdir_checks.check_logdir(c, f'{tmp_path}/home/logdir/run1')
 
 
 def test_a_logdir_of_other_things_is_a_warning_line(tmp_path):
   """--logdir=. in a source checkout put config.json, ckpt/ and the logs among its files
   without a word. A new or empty folder, a run's own, and one holding only a
   multi_worker run's workers/ say nothing."""
-  assert configuration.crowded_logdir_warning(str(tmp_path / 'new')) is None
-  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  assert logdir_checks.crowded_logdir_warning(str(tmp_path / 'new')) is None
+  assert logdir_checks.crowded_logdir_warning(str(tmp_path)) is None
   (tmp_path / 'workers' / '1').mkdir(parents=True)
-  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  assert logdir_checks.crowded_logdir_warning(str(tmp_path)) is None
   for name in ('setup.py', 'README.md', '.git', 'src'):
     (tmp_path / name).touch()
-  assert configuration.crowded_logdir_warning(str(tmp_path)) == (
+  assert logdir_checks.crowded_logdir_warning(str(tmp_path)) == (
       f'Warning: --logdir {tmp_path} holds no run but 4 other entries (.git, README.md, '
       "setup.py, ...); the run puts its files (config.json, spaces.json, ckpt/, the logs) "
       'among them')
   (tmp_path / 'config.json').write_text('{}')  # a run's own: its files are there already
-  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  assert logdir_checks.crowded_logdir_warning(str(tmp_path)) is None
 
 
 @pytest.mark.parametrize('script', ['train_eval', 'train', 'eval_only'])
@@ -883,21 +887,21 @@ def test_checkpoints_without_a_config_json_are_a_warning_line(tmp_path, script):
   c = dmc.get_config(f'{script},debug')
   c.logdir = str(tmp_path)
   c = configuration.finalize(c)
-  assert configuration.missing_config_warning(c) is None  # new
+  assert logdir_checks.missing_config_warning(c) is None  # new
   (tmp_path / 'ckpt').mkdir()
   (tmp_path / 'ckpt' / 'ckpt-1.index').write_bytes(b'')
   # What a resume set aside is no other entry: 'holds no run' came first.
   (tmp_path / 'metrics.after-step-10.jsonl').write_text('')
-  assert configuration.crowded_logdir_warning(str(tmp_path)) is None
+  assert logdir_checks.crowded_logdir_warning(str(tmp_path)) is None
   if script == 'eval_only':
-    assert configuration.missing_config_warning(c) is None
+    assert logdir_checks.missing_config_warning(c) is None
     return
-  assert configuration.missing_config_warning(c) == (
+  assert logdir_checks.missing_config_warning(c) == (
       f"Warning: {tmp_path}/config.json is missing beside the checkpoints in ckpt/, so this "
       "command's settings cannot be compared with the ones they were trained with: a "
       'resume checks only their task and agent settings, and takes the rest as given')
-  (tmp_path / 'config.json').write_text(configuration.to_json(c))
-  assert configuration.missing_config_warning(c) is None  # a run's own
+  (tmp_path / 'config.json').write_text(run_files.to_json(c))
+  assert logdir_checks.missing_config_warning(c) is None  # a run's own
 
 
 def test_a_from_checkpoint_a_resume_does_not_read_is_a_warning_line(tmp_path):
@@ -906,18 +910,18 @@ def test_a_from_checkpoint_a_resume_does_not_read_is_a_warning_line(tmp_path):
   c = configuration.finalize(dmc.get_config('debug'))
   c.logdir = str(tmp_path)
   c.run.from_checkpoint = '~/other/ckpt'
-  (tmp_path / 'config.json').write_text(configuration.to_json(c))
-  assert configuration.ignored_from_checkpoint(c) is None
+  (tmp_path / 'config.json').write_text(run_files.to_json(c))
+  assert run_files.ignored_from_checkpoint(c) is None
   for saved in ('', '/elsewhere/ckpt'):
     c.run.from_checkpoint = saved
-    (tmp_path / 'config.json').write_text(configuration.to_json(c))
+    (tmp_path / 'config.json').write_text(run_files.to_json(c))
     c.run.from_checkpoint = '~/other/ckpt'
-    assert configuration.ignored_from_checkpoint(c) == (
+    assert run_files.ignored_from_checkpoint(c) == (
         'Warning: run.from_checkpoint=~/other/ckpt is not read: a resume loads its own '
         'latest checkpoint, which holds the whole agent; to start from it, use a new '
         '--logdir')
   c.run.from_checkpoint = ''
-  assert configuration.ignored_from_checkpoint(c) is None
+  assert run_files.ignored_from_checkpoint(c) is None
 
 
 def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_path):
@@ -926,7 +930,7 @@ def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_pa
   passes."""
   c = configuration.finalize(dmc.get_config('debug'))
   (tmp_path / 'a' / 'ckpt').mkdir(parents=True)
-  (tmp_path / 'a' / 'config.json').write_text(configuration.to_json(c))
+  (tmp_path / 'a' / 'config.json').write_text(run_files.to_json(c))
   (tmp_path / 'b').mkdir()
   (tmp_path / 'b' / 'ckpt').symlink_to('../a/ckpt')
   with pytest.raises(configuration.ConfigError, match=re.escape(
@@ -934,16 +938,16 @@ def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_pa
       f"saves would prune that run's checkpoints: pass --logdir={tmp_path}/a to resume it, "
       'or remove the link and start from its agent with '
       f'--config.run.from_checkpoint={tmp_path}/a/ckpt') + '$'):
-    configuration.check_logdir(c, str(tmp_path / 'b'))
+    logdir_checks.check_logdir(c, str(tmp_path / 'b'))
   (tmp_path / 'disk').mkdir()
   (tmp_path / 'c').mkdir()
   (tmp_path / 'c' / 'ckpt').symlink_to(tmp_path / 'disk')
-  configuration.check_logdir(c, str(tmp_path / 'c'))
+  logdir_checks.check_logdir(c, str(tmp_path / 'c'))
   (tmp_path / 'a' / 'ckpt').rename(tmp_path / 'a' / 'kept')
   (tmp_path / 'a' / 'ckpt').symlink_to('kept')
-  configuration.check_logdir(c, str(tmp_path / 'a'))
+  logdir_checks.check_logdir(c, str(tmp_path / 'a'))
   c.script = 'eval_only'  # it writes no checkpoints
-  configuration.check_logdir(c, str(tmp_path / 'b'))
+  logdir_checks.check_logdir(c, str(tmp_path / 'b'))
 
 
 @pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
@@ -959,7 +963,7 @@ def test_a_logdir_that_holds_an_export_is_refused_before_writing(tmp_path, scrip
       "its files among the SavedModel's, which an export --overwrite to it deletes: give "
       'another --logdir (to evaluate the export, pass it as --config.run.from_checkpoint)')
       + '$'):
-    configuration.check_logdir(c, str(tmp_path / 'export'))
+    logdir_checks.check_logdir(c, str(tmp_path / 'export'))
   assert sorted(os.listdir(tmp_path / 'export')) == ['saved_model.pb', 'variables']
 
 
@@ -970,7 +974,7 @@ def test_a_replay_folder_linked_into_another_runs_is_refused_before_writing(tmp_
   place). A replay folder linked to a directory of no run (another disk) passes."""
   c = configuration.finalize(dmc.get_config('debug'))
   (tmp_path / 'a' / 'ckpt' / folder).mkdir(parents=True)
-  (tmp_path / 'a' / 'config.json').write_text(configuration.to_json(c))
+  (tmp_path / 'a' / 'config.json').write_text(run_files.to_json(c))
   (tmp_path / 'b' / 'ckpt').mkdir(parents=True)
   (tmp_path / 'b' / 'ckpt' / folder).symlink_to(f'../../a/ckpt/{folder}')
   with pytest.raises(configuration.ConfigError, match=re.escape(
@@ -978,11 +982,11 @@ def test_a_replay_folder_linked_into_another_runs_is_refused_before_writing(tmp_
       f"{tmp_path}/a; this run's saves would prune that run's replay files: remove the "
       f'link (the run makes its own folder), or pass --logdir={tmp_path}/a to resume that '
       'run') + '$'):
-    configuration.check_logdir(c, str(tmp_path / 'b'))
+    logdir_checks.check_logdir(c, str(tmp_path / 'b'))
   (tmp_path / 'disk').mkdir()
   (tmp_path / 'c' / 'ckpt').mkdir(parents=True)
   (tmp_path / 'c' / 'ckpt' / folder).symlink_to(tmp_path / 'disk')
-  configuration.check_logdir(c, str(tmp_path / 'c'))
+  logdir_checks.check_logdir(c, str(tmp_path / 'c'))
 
 
 def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
@@ -1060,10 +1064,10 @@ def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileg
 @pytest.mark.parametrize('key', ['max_nonfinite_updates', 'env_timeout'])
 def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
   c = configuration.finalize(dmc.get_config('debug'))
-  old = json.loads(configuration.to_json(c))
+  old = json.loads(run_files.to_json(c))
   del old['run'][key]
   (tmp_path / 'config.json').write_text(json.dumps(old))
-  configuration.save(c, str(tmp_path))  # a runtime key: no ConfigError
+  logdir_checks.save(c, str(tmp_path))  # a runtime key: no ConfigError
   assert json.loads((tmp_path / 'config.json').read_text())['run'][key]
 
 
@@ -1188,8 +1192,8 @@ def test_h_is_help(tmp_path):
     assert result.returncode == 0 and '--config' in result.stdout, result.stderr[-2000:]
   # A value given as '--name VALUE', and anything after '--', stay as they are.
   for argv in (['main', '--logdir', '-h'], ['main', '--', '-h']):
-    assert base.help_alias(argv) == argv
-  assert base.help_alias(['export', '--out=x', '-h']) == ['export', '--out=x', '--help']
+    assert flag_lines.help_alias(argv) == argv
+  assert flag_lines.help_alias(['export', '--out=x', '-h']) == ['export', '--out=x', '--help']
 
 
 def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):
@@ -1411,7 +1415,7 @@ def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monke
   for text in ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}',
                'garbage', '[1]'):
     monkeypatch.setenv('TF_CONFIG', text)
-    configuration.check_environment(c)
+    cluster_config.check_environment(c)
 
 
 @pytest.mark.parametrize('name, value, refused', [
@@ -1436,10 +1440,10 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
   c = configuration.finalize(dmc.get_config('debug'))
   monkeypatch.setenv(name, value)
   if refused is None:
-    configuration.check_environment(c)
+    cluster_config.check_environment(c)
     return
   with pytest.raises(configuration.ConfigError) as caught:
-    configuration.check_environment(c)
+    cluster_config.check_environment(c)
   assert str(caught.value).startswith(f'{name}={refused}'), caught.value
 
 
@@ -1913,7 +1917,7 @@ def test_the_logdir_of_an_evaluation_is_named_where_a_run_is_meant(tmp_path, scr
   (tmp_path / 'config.json').write_text(json.dumps(
       {'script': script, 'run': {'from_checkpoint': '/runs/a/ckpt'}}))
   with pytest.raises(configuration.ConfigError, match=message.format(d=re.escape(str(tmp_path)))):
-    configuration.load_spaces(str(tmp_path))
+    run_files.load_spaces(str(tmp_path))
 
 
 def test_spaces_json_holds_an_even_bound_once_and_reads_older_files(tmp_path):
@@ -1924,7 +1928,7 @@ def test_spaces_json_holds_an_even_bound_once_and_reads_older_files(tmp_path):
          'vector': spaces.Space(np.float32, (3,), [-1, 0, -np.inf], 1),
          'empty': spaces.Space(np.float32, (0,)), 'reward': spaces.Space(np.float32)}
   act = {'action': spaces.Space(np.int32, (), 0, 4)}
-  configuration.save_spaces(str(tmp_path), obs, act)
+  run_files.save_spaces(str(tmp_path), obs, act)
   assert (tmp_path / 'spaces.json').stat().st_size < 2000
   saved = json.loads((tmp_path / 'spaces.json').read_text())
   assert saved['obs_space']['image']['low'] == 0 and saved['obs_space']['image']['high'] == 255
@@ -1934,8 +1938,8 @@ def test_spaces_json_holds_an_even_bound_once_and_reads_older_files(tmp_path):
   for data in (None, saved):
     if data:
       (tmp_path / 'spaces.json').write_text(json.dumps(data))
-    loaded = configuration.load_spaces(str(tmp_path))
-    assert configuration.spaces_difference(str(tmp_path), *loaded) is None
+    loaded = run_files.load_spaces(str(tmp_path))
+    assert run_files.spaces_difference(str(tmp_path), *loaded) is None
     assert all(loaded[0][k] == v for k, v in obs.items()) and loaded[1]['action'] == act['action']
 
 
@@ -1956,7 +1960,7 @@ def test_a_folder_without_config_json_is_not_named_an_evaluation(tmp_path):
   evaluation (eval_only), which holds no agent."""
   with pytest.raises(configuration.ConfigError, match=re.escape(
       f'{tmp_path}/config.json not found: is {tmp_path} the logdir of a training run?') + '$'):
-    configuration.load_config(str(tmp_path))
+    run_files.load_config(str(tmp_path))
 
 
 def make_official_run(root):
@@ -1993,19 +1997,19 @@ def test_an_official_run_given_for_ours_names_the_importer(tmp_path, where):
       c.logdir = str(given)
       with pytest.raises(configuration.ConfigError, match=re.escape(
           f'--logdir {given} {importer}') + '$'):
-        configuration.check_logdir(c, c.logdir)
+        logdir_checks.check_logdir(c, c.logdir)
     c.logdir = str(run / 'imported')  # beside its ckpt/: none of its files
-    configuration.check_logdir(c, c.logdir)
+    logdir_checks.check_logdir(c, c.logdir)
   elif where == 'export':
     with pytest.raises(configuration.ConfigError, match=re.escape(
         f'{run}/config.json not found: {run} {importer}') + '$'):
-      configuration.load_config(str(run))
+      run_files.load_config(str(run))
   else:
     for given in (run, run / 'ckpt', run / 'ckpt' / '20261205T000000'):
       c.run.from_checkpoint = str(given)
       with pytest.raises(configuration.ConfigError, match=re.escape(
           f'run.from_checkpoint={given} {importer}') + '$'):
-        configuration.check_from_checkpoint(c)
+        logdir_checks.check_from_checkpoint(c)
   assert sorted(str(x) for x in tmp_path.rglob('*')) == before
 
 
@@ -2015,7 +2019,7 @@ def test_a_logdir_in_use_says_what_the_other_run_keeps(tmp_path, script, kept):
   """An evaluation's logdir in use said its checkpoints were kept: it saves none."""
   from dreamerv3_tf.core import dirlock
   (tmp_path / 'config.json').write_text(json.dumps({'script': script, 'run': {}}))
-  error = configuration.in_use_error(str(tmp_path), dirlock.Busy(str(tmp_path), 42))
+  error = logdir_checks.in_use_error(str(tmp_path), dirlock.Busy(str(tmp_path), 42))
   assert str(error) == (f'logdir {tmp_path} is in use by another run (process 42); stop that '
                         f'run first ({kept}), or pass another --logdir')
 
@@ -2024,8 +2028,8 @@ def test_spaces_json_of_older_runs_loads_as_agent_spaces(tmp_path):
   from dreamerv3_tf.envs import make_env
   env = make_env('dummy_disc', {'dummy': {'length': 5}}, 0)
   # Runs before the agent-facing spaces were saved wrote the env's own.
-  configuration.save_spaces(str(tmp_path), env.obs_space, env.act_space)
-  obs_space, act_space = configuration.load_spaces(str(tmp_path))
+  run_files.save_spaces(str(tmp_path), env.obs_space, env.act_space)
+  obs_space, act_space = run_files.load_spaces(str(tmp_path))
   assert 'log/hits' in env.obs_space and 'log/hits' not in obs_space
   assert sorted(act_space) == ['action'] and 'image' in obs_space
 
@@ -2041,32 +2045,32 @@ def test_a_resume_whose_env_changed_its_spaces_is_refused(tmp_path):
       {'reward': Space(np.float32), 'is_first': Space(bool), 'is_last': Space(bool),
        'is_terminal': Space(bool)}, {})[0].items()}}
   act = {'action': Space(np.int32, (), 0, 2)}
-  configuration.check_spaces(str(tmp_path), obs, act)  # a new logdir: nothing to compare
-  configuration.save_spaces(str(tmp_path), obs, act)
+  run_files.check_spaces(str(tmp_path), obs, act)  # a new logdir: nothing to compare
+  run_files.save_spaces(str(tmp_path), obs, act)
   saved = (tmp_path / 'spaces.json').read_text()
-  configuration.check_spaces(str(tmp_path), dict(obs), dict(act))
+  run_files.check_spaces(str(tmp_path), dict(obs), dict(act))
   with pytest.raises(configuration.ConfigError, match=(
       r"holds a run whose env had action 'action' Space\(int32, shape=\(\), low=0, high=2\), "
       r"the env now has Space\(int32, shape=\(\), low=0, high=3\); use a new --logdir")):
-    configuration.check_spaces(str(tmp_path), obs, {'action': Space(np.int32, (), 0, 3)})
+    run_files.check_spaces(str(tmp_path), obs, {'action': Space(np.int32, (), 0, 3)})
   with pytest.raises(configuration.ConfigError, match=r"had obs 'vector' Space\(float32, "
                      r"shape=\(3,\).*now has Space\(float32, shape=\(4,\)"):
-    configuration.check_spaces(str(tmp_path), {**obs, 'vector': Space(np.float32, (4,))}, act)
+    run_files.check_spaces(str(tmp_path), {**obs, 'vector': Space(np.float32, (4,))}, act)
   with pytest.raises(configuration.ConfigError, match=r"had obs 'extra' \(none\)"):
-    configuration.check_spaces(str(tmp_path), {**obs, 'extra': Space(np.float32, (1,))}, act)
+    run_files.check_spaces(str(tmp_path), {**obs, 'extra': Space(np.float32, (1,))}, act)
   assert (tmp_path / 'spaces.json').read_text() == saved
   # Cut short (a full disk): the line named no way on; the run rewrites a missing one.
   (tmp_path / 'spaces.json').write_text(saved[:100])
   with pytest.raises(configuration.ConfigError, match=(
       r'spaces.json is not valid JSON \(.*\); if the env is the one that run had, move it '
       r'away and rerun \(the run writes it again\)$')):
-    configuration.check_spaces(str(tmp_path), obs, act)
+    run_files.check_spaces(str(tmp_path), obs, act)
   assert (tmp_path / 'spaces.json').read_text() == saved[:100]
 
 
 def test_config_json_round_trip_keeps_tuples():
   c = configuration.finalize(dmc.get_config('debug'))
-  back = configuration.from_json(configuration.to_json(c))
+  back = run_files.from_json(run_files.to_json(c))
   assert back.agent.enc.mults == c.agent.enc.mults and isinstance(back.agent.enc.mults, tuple)
   assert back.env.dmc.size == (64, 64)
 
@@ -2075,16 +2079,16 @@ def test_evaluation_and_training_do_not_share_a_logdir(tmp_path):
   """eval_only in a training run's logdir would rewrite its config.json and append to
   its metrics at steps 0..N; a training run in an evaluation's logdir likewise."""
   train = configuration.finalize(dmc.get_config('train_eval,debug'))
-  configuration.save(train, str(tmp_path / 'run'))
+  logdir_checks.save(train, str(tmp_path / 'run'))
   saved = (tmp_path / 'run' / 'config.json').read_text()
   evaluation = configuration.finalize(dmc.get_config('eval_only,debug'))
   with pytest.raises(configuration.ConfigError,
                      match='holds a training run; script=eval_only needs a new --logdir'):
-    configuration.save(evaluation, str(tmp_path / 'run'))
+    logdir_checks.save(evaluation, str(tmp_path / 'run'))
   assert (tmp_path / 'run' / 'config.json').read_text() == saved
-  configuration.save(evaluation, str(tmp_path / 'eval'))
+  logdir_checks.save(evaluation, str(tmp_path / 'eval'))
   with pytest.raises(configuration.ConfigError, match='holds an evaluation'):
-    configuration.check_logdir(train, str(tmp_path / 'eval'), allow_other=True)
+    logdir_checks.check_logdir(train, str(tmp_path / 'eval'), allow_other=True)
   # Once it has logged its episodes, as every evaluation has: the line said its
   # metrics.jsonl 'holds the metrics of an earlier run, but ckpt holds no checkpoint'.
   (tmp_path / 'eval' / 'metrics.jsonl').write_text('{"step": 10, "epstats/score": 1.0}\n')
@@ -2092,9 +2096,9 @@ def test_evaluation_and_training_do_not_share_a_logdir(tmp_path):
     with pytest.raises(configuration.ConfigError, match=re.escape(
         f"logdir {tmp_path / 'eval'} holds an evaluation (script=eval_only); "
         'script=train_eval needs a new --logdir') + '$'):
-      configuration.check_logdir(train, str(tmp_path / 'eval'), allow_other=allow_other)
+      logdir_checks.check_logdir(train, str(tmp_path / 'eval'), allow_other=allow_other)
   # A training run may switch between train and train_eval.
-  configuration.save(configuration.finalize(dmc.get_config('train,debug')), str(tmp_path / 'run'))
+  logdir_checks.save(configuration.finalize(dmc.get_config('train,debug')), str(tmp_path / 'run'))
 
 
 def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):

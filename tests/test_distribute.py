@@ -250,12 +250,12 @@ if __name__ == '__main__':
 
 def test_worker_role_from_tf_config():
   import json
-  from dreamerv3_tf import configuration
+  from dreamerv3_tf import cluster_config
   from dreamerv3_tf import distribute
   cluster = {'worker': ['a:1', 'b:1', 'c:1']}
   text = lambda task, cluster=cluster: json.dumps({'cluster': cluster, 'task': task})
-  role = lambda task, cluster=cluster: configuration.worker_role(text(task, cluster))
-  assert configuration.worker_role('') == (True, 0)
+  role = lambda task, cluster=cluster: cluster_config.worker_role(text(task, cluster))
+  assert cluster_config.worker_role('') == (True, 0)
   assert role({'type': 'worker', 'index': 0}) == (True, 0)
   assert role({'type': 'worker', 'index': 2}) == (False, 2)
   assert distribute.worker_address(2, text({'type': 'worker', 'index': 0})) == 'c:1'
@@ -265,9 +265,9 @@ def test_worker_role_from_tf_config():
   assert role({'type': 'chief', 'index': 0}, with_chief) == (True, 0)
   assert distribute.worker_address(1, text({'type': 'chief', 'index': 0}, with_chief)) == 'a:1'
   with pytest.raises(ValueError, match='TF_CONFIG is not valid'):
-    configuration.worker_role('{"task": 3}')
+    cluster_config.worker_role('{"task": 3}')
   local = distribute.local_cluster(2)
-  assert [configuration.worker_role(t) for t in local] == [(True, 0), (False, 1)]
+  assert [cluster_config.worker_role(t) for t in local] == [(True, 0), (False, 1)]
   ports = {distribute.worker_address(i, local[0]) for i in range(2)}
   assert len(ports) == 2 and all(p.startswith('127.0.0.1:') for p in ports)
 
@@ -276,7 +276,7 @@ def test_lost_worker_names_the_other_process():
   import json
   import tensorflow as tf
   from dreamerv3_tf import distribute
-  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core import errors
   tf_config = json.dumps({'cluster': {'worker': ['127.0.0.1:5000', '127.0.0.1:5001']},
                           'task': {'type': 'worker', 'index': 0}})
   # The texts TensorFlow 2.21 raised in our runs: a peer killed mid-collective, and
@@ -296,7 +296,7 @@ def test_lost_worker_names_the_other_process():
     message = str(error)
     assert message.startswith('lost worker 1 (127.0.0.1:5001) of the multi_worker run (')
     assert '\n' not in message and message.count('Collective ops is aborted by: ') == 1
-    assert base.one_line(error) == message  # (the line main prints: nothing dropped)
+    assert errors.one_line(error) == message  # (the line main prints: nothing dropped)
   assert distribute.lost_worker(ValueError('x'), tf_config) is None
   assert distribute.lost_worker(tf.errors.InvalidArgumentError(None, None, 'x'),
                                 tf_config) is None

@@ -21,9 +21,12 @@ from dreamerv3_tf import configuration
 from dreamerv3_tf import envs
 from dreamerv3_tf import export
 from dreamerv3_tf import export_checks
+from dreamerv3_tf import logdir_checks
+from dreamerv3_tf import run_files
 from dreamerv3_tf.agent import nets
 from dreamerv3_tf.agent.agent import Agent
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core.spaces import Space
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,8 +84,8 @@ def make_run(logdir, config, obs_space, act_space, seed=0):
   """A logdir as training leaves it: config.json, spaces.json, ckpt/. -> agent."""
   with config.unlocked():
     config.logdir = str(logdir)
-  configuration.save(config, str(logdir))
-  configuration.save_spaces(str(logdir), obs_space, act_space)
+  logdir_checks.save(config, str(logdir))
+  run_files.save_spaces(str(logdir), obs_space, act_space)
   agent = Agent(obs_space, act_space, config)
   perturb(agent, seed)
   checkpointing.Checkpoint(os.path.join(str(logdir), 'ckpt'), agent=agent).save()
@@ -229,7 +232,7 @@ def test_tflite_on_a_full_temporary_directory_names_it_and_tmpdir(cartpole, tmp_
     monkeypatch.setattr('tempfile.tempdir', str(full))
     with pytest.raises(export.ExportError) as caught:
       export.write_tflite(agent, str(tmp_path / 'policy.tflite'))
-    line = base.describe(caught.value)
+    line = errors.describe(caught.value)
     assert re.fullmatch(
         f'Error: Cannot write {re.escape(str(full))}/tmp\\w+/\\S+: No space left on device '
         '\\(the SavedModel that --tflite converts, in the temporary directory '
@@ -396,8 +399,8 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
   with pytest.raises(configuration.ConfigError, match='config.json not found'):
     export.export_run(str(tmp_path), str(tmp_path / 'a'))
   empty = tmp_path / 'empty'
-  configuration.save(dmc.get_config('debug'), str(empty))
-  configuration.save_spaces(str(empty), *CARTPOLE)
+  logdir_checks.save(dmc.get_config('debug'), str(empty))
+  run_files.save_spaces(str(empty), *CARTPOLE)
   with pytest.raises(checkpointing.CheckpointError, match='No checkpoint found in'):
     export.export_run(str(empty), str(tmp_path / 'a'))
   with pytest.raises(checkpointing.CheckpointError, match='ckpt-9 is missing'):
@@ -514,8 +517,8 @@ def our_lines(stderr):
 ])
 def test_damaged_run_files_are_named(tmp_path, name, text, message):
   logdir = tmp_path / 'run'
-  configuration.save(dmc.get_config('debug'), str(logdir))
-  configuration.save_spaces(str(logdir), *CARTPOLE)
+  logdir_checks.save(dmc.get_config('debug'), str(logdir))
+  run_files.save_spaces(str(logdir), *CARTPOLE)
   (logdir / name).write_text(text)
   with pytest.raises(configuration.ConfigError, match=message):
     export.export_run(str(logdir), str(tmp_path / 'out'))
@@ -526,7 +529,7 @@ def test_a_logdir_inside_a_run_names_the_run(tmp_path):
   """--logdir=RUN/ckpt (where the checkpoints are) said only 'RUN/ckpt/config.json not
   found: is RUN/ckpt the logdir of a training run?'."""
   logdir = tmp_path / 'run'
-  configuration.save(dmc.get_config('debug'), str(logdir))
+  logdir_checks.save(dmc.get_config('debug'), str(logdir))
   (logdir / 'ckpt').mkdir()
   with pytest.raises(configuration.ConfigError) as error:
     export.export_run(str(logdir / 'ckpt'), str(tmp_path / 'out'))
@@ -751,8 +754,8 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   random_run = tmp_path / 'random'
   config = dmc.get_config('train_eval,debug')
   config.random_agent = True
-  configuration.save(config, str(random_run))
-  configuration.save_spaces(str(random_run), *CARTPOLE)
+  logdir_checks.save(config, str(random_run))
+  run_files.save_spaces(str(random_run), *CARTPOLE)
   args, line = {
       'no_out': ([f'--logdir={logdir}'], 'Error: --out is required; give it a value '
                  '(see --help)'),
@@ -1078,8 +1081,8 @@ def test_a_checkpoint_of_another_run_names_what_differs(cartpole, tmp_path, othe
 def test_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   """TensorFlow ended the export inside its hidden import: exit code 1, no line."""
   run = tmp_path / 'run'
-  configuration.save(dmc.get_config('debug'), str(run))
-  configuration.save_spaces(str(run), *CARTPOLE)
+  logdir_checks.save(dmc.get_config('debug'), str(run))
+  run_files.save_spaces(str(run), *CARTPOLE)
   result = cli_zygote.run(export_cmd(f'--logdir={run}', f'--out={tmp_path}/out'), cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_XLA_FLAGS='garbage'))
@@ -1153,9 +1156,9 @@ def test_a_full_disk_as_the_savedmodel_is_written_is_named_not_out_of_memory(cau
   smaller model (a size preset), batch_size or batch_length, ...'."""
   path = '/disk/out.tmp-7/saved_model.pb.tmp0a1b'
   error = tf.errors.ResourceExhaustedError(None, None, f'{path}; {cause}')
-  assert base.describe(error) == f'Error: Cannot write {path}: {cause}'
+  assert errors.describe(error) == f'Error: Cannot write {path}: {cause}'
   oom = tf.errors.ResourceExhaustedError(None, None, 'OOM when allocating tensor with shape[9]')
-  assert base.describe(oom).startswith('Error: out of memory (')
+  assert errors.describe(oom).startswith('Error: out of memory (')
 
 
 def test_a_flag_where_a_value_goes_is_refused(tmp_path):

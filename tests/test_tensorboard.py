@@ -13,6 +13,7 @@ from PIL import Image
 
 from dreamerv3_tf import tensorboard
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import logger as logging
 
 
@@ -146,9 +147,9 @@ def test_a_tb_folder_a_full_file_system_refuses_is_one_clean_line(tmp_path):
     logger = logging.Logger(lambda: 1, [tensorboard.TensorBoardOutput(tmp_path / 'tb')])
     logger.add({'loss': 1.5}, prefix='train')
     with pytest.raises(base.WriteError) as caught:
-      with base.file_errors():  # as the run writes its logs (run.common.write_logs)
+      with errors.file_errors():  # as the run writes its logs (run.common.write_logs)
         logger.write()
-    assert base.describe(caught.value) == (
+    assert errors.describe(caught.value) == (
         f'Error: Cannot write {tmp_path}/tb: No space left on device (the file system at '
         f'{tmp_path} holds 2 files and folders at most, its inodes, 0 more now, though 0.1 '
         f'MiB are free: df -i {tmp_path}; remove files you do not need there, or give it more '

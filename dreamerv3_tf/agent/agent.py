@@ -34,6 +34,7 @@ from dreamerv3_tf.agent import policy_call
 from dreamerv3_tf.agent import stable_names
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import compile_pacing
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import usage
 
 # The model's state, tracked as attributes of the agent: checkpoint names stay
@@ -58,7 +59,7 @@ def _xla_cache_error(error):
   cache = tfimport.xla_cache_directory()
   if not cache or not isinstance(error, tf.errors.OpError):
     return None
-  text = base.one_line(error)
+  text = errors.one_line(error)
   named = re.search(re.escape(os.path.join(cache, '')) + r'[^\s;]+', text)
   if named and named.group(0).endswith('.tmp'):
     _remove_own_cut_write(named.group(0))

@@ -13,7 +13,7 @@ Finished-episode counts include only episodes that really ended (`is_last`).
 
 Errors name the env ('<name> <index>', e.g. 'dmc_walker_walk train env 1') in one
 line: an env that cannot be built raises base.EnvError, one that breaks its spaces
-base.EnvSpaceError; the env's own traceback is printed only when base.wants_traceback().
+base.EnvSpaceError; the env's own traceback is printed only when errors.wants_traceback().
 """
 
 import sys

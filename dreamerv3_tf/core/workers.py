@@ -26,7 +26,7 @@ rebuilt env is stepped with `reset=True` at once, so the observation `step` retu
 starts a new episode for the worker, and episode statistics restart. An env that breaks its declared spaces
 (`base.EnvSpaceError`) is a bug, not a crash: it is raised, not restarted.
 Errors and warnings name the env in one line; the env's own traceback is printed
-only when base.wants_traceback(). A warning that every env of a run would print goes
+only when errors.wants_traceback(). A warning that every env of a run would print goes
 through `note`: a worker sends it with its next answer, and the parent prints each once.
 """
 
@@ -45,6 +45,7 @@ import weakref
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import exit_guard
 from dreamerv3_tf.core import tf_lines
 from dreamerv3_tf.core import wire
@@ -248,7 +249,7 @@ class RemoteEnv(base.Env):
       print(
           f'WARNING: {self.name} failed ({error}); restarting it (attempt '
           f'{attempt}), its partial episode is discarded.', file=sys.stderr, flush=True)
-      if error.details and base.wants_traceback():
+      if error.details and errors.wants_traceback():
         print(error.details, file=sys.stderr, flush=True)
       self._worker[0].kill()
       self.restarts += 1
@@ -629,7 +630,7 @@ def _serve(fd, parent=0):
   env = None
   global _PENDING
   _PENDING = []
-  if not base.wants_traceback():
+  if not errors.wants_traceback():
     sys.unraisablehook = unraisable
   # An env that imports TensorFlow printed its six start-up lines in each worker, where
   # main, which hides them, printed none.

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import TaskError
@@ -89,7 +90,7 @@ def _import_suite():
           'set MUJOCO_GL=egl, the default for images, or unset it') from None
     raise RuntimeError(
         f'dm_control could not load its renderer MUJOCO_GL={gl} '
-        f'({type(e).__name__}: {base.one_line(e)}); install it, or set MUJOCO_GL=egl '
+        f'({type(e).__name__}: {errors.one_line(e)}); install it, or set MUJOCO_GL=egl '
         '(the default for images)') from e
   return suite
 

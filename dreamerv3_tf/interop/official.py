@@ -32,7 +32,9 @@ import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dreamerv3_tf.core import base  # noqa: E402
+from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.interop import unpickle  # noqa: E402
 
 # (official parameter name, our variable as an attribute path from the agent), one to
@@ -144,7 +146,7 @@ def find_folder(path):
   except tf.errors.OpError as e:  # no network, no credentials: 'Error: Error executing
     # an HTTP request: libcurl code 6 ...', naming neither the flag nor the path
     raise OfficialCheckpointError(
-        f'Cannot read --checkpoint {path}: {base.one_line(e)}') from None
+        f'Cannot read --checkpoint {path}: {errors.one_line(e)}') from None
 
 
 def _find_folder(tf, path):
@@ -373,8 +375,9 @@ def assign(agent, params, counters=None):
 def write_logdir(config, obs_space, act_space, checkpoint, out):
   """Builds our agent, assigns the official checkpoint, writes logdir `out`. -> prefix."""
   from dreamerv3_tf import checkpoint as checkpointing
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
+  from dreamerv3_tf import logdir_checks
+  from dreamerv3_tf import run_files
   import tensorflow as tf
   ckpt_dir = os.path.join(out, 'ckpt')
   # What an import killed midway left is no checkpoint (the saver removes it): the
@@ -392,8 +395,8 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
                             os.path.join(out, 'spaces.json'), ckpt_dir)
           if not tf.io.gfile.exists(path)]
   try:
-    configuration.save(config, out, config.run.allow_other_config)
-    configuration.save_spaces(out, obs_space, act_space)
+    logdir_checks.save(config, out, config.run.allow_other_config)
+    run_files.save_spaces(out, obs_space, act_space)
     saver = checkpointing.Checkpoint(ckpt_dir, keep=1, agent=agent)
     saver.remove_partial_saves()
     return data, saver.save()
@@ -438,7 +441,7 @@ def main(argv):
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)  # as main
   if FLAGS.traceback:
-    os.environ[base.TRACEBACK_ENV] = '1'
+    os.environ[errors.TRACEBACK_ENV] = '1'
   stop_signals.take_over()
   # A get_config() that returned None was taken for no --config (dmc.py's defaults: an
   # import of another agent, or a mismatch blamed on the checkpoint), a dict was
@@ -465,8 +468,8 @@ def main(argv):
     cli._usage_error('--checkpoint is empty; give the official logdir, its ckpt/ or a '
                      'save folder')
   for flag, path in (('--checkpoint', FLAGS.checkpoint), ('--logdir', FLAGS.logdir)):
-    if base.path_refusal(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
-      cli._usage_error(base.path_refusal(flag, path))
+    if path_lines.path_refusal(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
+      cli._usage_error(path_lines.path_refusal(flag, path))
   # A typo, or a file of the save, was find_folder's line with exit code 1 once
   # TensorFlow had loaded (seconds); export refuses its --checkpoint so before it.
   local = os.path.expanduser(FLAGS.checkpoint).rstrip('/') or '/'
@@ -509,13 +512,13 @@ def main(argv):
     data, prefix = write_logdir(config, obs_space, act_space, folder, out)
   except KeyboardInterrupt as e:
     word, code = stop_signals.word_and_code(e)
-    base.fail(f'{word}; the import did not finish and wrote nothing', code)
+    errors.fail(f'{word}; the import did not finish and wrote nothing', code)
   except Exception as e:  # noqa: BLE001 - every failure ends in one line: an env that
     # cannot start and a logdir that cannot be written printed a traceback
     stdout = not isinstance(e, base.UserError) and stop_signals.stdout_failed(e)
     if stdout:  # `| head`, `> log` on a full disk
-      base.fail(f'{stdout}; the import did not finish and wrote nothing', 1)
-    base.fail(base.describe(e), base.exit_code(e))
+      errors.fail(f'{stdout}; the import did not finish and wrote nothing', 1)
+    errors.fail(errors.describe(e), base.exit_code(e))
   step = f' at env step {data["step"]}' if data['step'] is not None else ''
   try:
     print(f'Imported {data["folder"]}{step} ({len(data["params"])} official entries, '
@@ -528,7 +531,7 @@ def main(argv):
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if not stdout:
       raise
-    base.fail(f'{stdout}; the import in {out} is written whole', 1)
+    errors.fail(f'{stdout}; the import in {out} is written whole', 1)
 
 
 def entry():

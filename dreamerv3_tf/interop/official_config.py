@@ -9,6 +9,7 @@ implement, naming the first. Used by the checkpoint importer and the parity test
 import os
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 
 # Official dotted key -> ours. Only keys present on both sides are copied.
 SAME = {
@@ -172,7 +173,7 @@ def load_yaml(path):
     raise OfficialConfigError(f'{path}: not a readable YAML file (not UTF-8)') from None
   except yaml.YAMLError as e:
     raise OfficialConfigError(
-        f'{path}: not a readable YAML file ({base.yaml_problem(e)})') from None
+        f'{path}: not a readable YAML file ({errors.yaml_problem(e)})') from None
   if not isinstance(data, dict):
     raise OfficialConfigError(f'{path}: not a config (expected a mapping)')
   return data

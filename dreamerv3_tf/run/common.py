@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dreamerv3_tf import startup
-from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 
 
 class Counter:
@@ -113,6 +113,7 @@ def lock_logdir(stack, logdir, create=False):
   if '://' in logdir:
     return
   from dreamerv3_tf import configuration
+  from dreamerv3_tf import logdir_checks
   from dreamerv3_tf.core import dirlock
   try:
     if create:
@@ -120,10 +121,10 @@ def lock_logdir(stack, logdir, create=False):
     if os.path.isdir(logdir):
       stack.enter_context(dirlock.hold(logdir))
   except dirlock.Busy as e:
-    raise configuration.in_use_error(logdir, e) from None
+    raise logdir_checks.in_use_error(logdir, e) from None
   except OSError as e:
     raise configuration.LogdirError(
-        f'Cannot create {logdir}: {base.one_line(e, cause_only=True)}') from e
+        f'Cannot create {logdir}: {errors.one_line(e, cause_only=True)}') from e
 
 
 def check_still_there(logdir):
@@ -145,7 +146,7 @@ def write_logs(logger, logdir):
   base.WriteError naming the file and the cause: main's line adds what is kept and how
   to resume ('Error: PATH; CAUSE' said neither)."""
   check_still_there(logdir)
-  with base.file_errors():
+  with errors.file_errors():
     logger.write()
 
 
@@ -173,7 +174,7 @@ def closing_logger(stack, logger, logdir):
   class Guard:
     def close(self):
       if '://' in logdir or not dirlock.replaced(logdir):
-        with base.file_errors():  # it writes what is pending: worded as write_logs' errors
+        with errors.file_errors():  # it writes what is pending: worded as write_logs' errors
           logger.close()
 
   closing(stack, Guard())
@@ -264,8 +265,8 @@ def worker(config):
   """-> Worker of this process (the chief of a one-process run)."""
   if config.distribute != 'multi_worker':
     return Worker(True, 0, config.logdir)
-  from dreamerv3_tf import configuration
-  chief, number = configuration.worker_role()
+  from dreamerv3_tf import cluster_config
+  chief, number = cluster_config.worker_role()
   logdir = config.logdir if chief else os.path.join(config.logdir, 'workers', str(number))
   return Worker(chief, number, logdir)
 
@@ -285,10 +286,10 @@ def made_for(config, obs_space, act_space):
   """What each checkpoint records of its run (in its loop state), so that a resume can
   name what it was made for when the logdir's config.json and spaces.json do not tell:
   a ckpt/ copied into another logdir, a config.json replaced."""
-  from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
   return {'task': config.task, 'random_agent': bool(config.random_agent),
           'obs': _described(obs_space), 'act': _described(act_space),
-          'agent': configuration.agent_settings(config)}
+          'agent': run_files.agent_settings(config)}
 
 
 def _spaces_difference(saved, obs_space, act_space):
@@ -346,8 +347,9 @@ def check_made_for(config, path, obs_space, act_space):
 def _saved_task(logdir):
   """-> the task logdir/config.json names, or None where there is no readable one."""
   from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
   try:
-    return configuration.load_config(logdir).task
+    return run_files.load_config(logdir).task
   except configuration.ConfigError:
     return None
 
@@ -359,8 +361,9 @@ def other_agent(config, path):
   line named no setting: 'Found 179 Python objects that were not bound to checkpointed
   values' (a random agent's), or one variable's shapes."""
   from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
   try:
-    saved = configuration.load_config(config.logdir)
+    saved = run_files.load_config(config.logdir)
   except configuration.ConfigError:
     saved = None
   line = saved and _other_agent_of_config(config, path, saved)
@@ -369,7 +372,7 @@ def other_agent(config, path):
 
 def _other_agent_of_checkpoint(config, path):
   from dreamerv3_tf import checkpoint as checkpointing
-  from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
   saved = checkpointing.made_for(path)
   if 'agent' not in saved:
     return None
@@ -380,7 +383,7 @@ def _other_agent_of_checkpoint(config, path):
   if config.random_agent and not saved.get('random_agent'):
     return (f'Checkpoint {path} holds a trained agent, which random_agent=True cannot '
             'resume; drop random_agent, or use a new --logdir')
-  difference = configuration.settings_difference(saved['agent'], config)
+  difference = run_files.settings_difference(saved['agent'], config)
   if not difference:
     return None
   return (f'Checkpoint {path} was made for an agent with {_first_three(difference)}: '
@@ -388,7 +391,7 @@ def _other_agent_of_checkpoint(config, path):
 
 
 def _other_agent_of_config(config, path, saved):
-  from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
   where = os.path.join(config.logdir, 'config.json')
   if saved.random_agent and not config.random_agent:
     return (f'Checkpoint {path} is of a random agent (random_agent=True in {where}) and '
@@ -397,7 +400,7 @@ def _other_agent_of_config(config, path, saved):
   if config.random_agent and not saved.random_agent:
     return (f'Checkpoint {path} holds a trained agent, which random_agent=True cannot '
             'resume; drop random_agent, or start a new --logdir')
-  difference = configuration.agent_difference(config.logdir, config)
+  difference = run_files.agent_difference(config.logdir, config)
   if not difference:
     return None
   return (f'Checkpoint {path} is of an agent with {_first_three(difference)} '
@@ -414,17 +417,18 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
   `agent_hint` (else: use the same settings or narrow run.from_checkpoint_regex)."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
   try:
     return checkpointing.load_agent(agent, source, regex, flag)
   except checkpointing.CheckpointError as e:
     run = os.path.dirname(source.rstrip('/') if os.path.isdir(source) else
                           os.path.dirname(source))
     try:
-      difference = configuration.spaces_difference(run, obs_space, act_space)
+      difference = run_files.spaces_difference(run, obs_space, act_space)
     except configuration.ConfigError:
       difference = None  # no readable spaces.json: the error as it was
     agent_difference = [] if difference or config is None else (
-        configuration.agent_difference(run, config))
+        run_files.agent_difference(run, config))
     if agent_difference:  # e.g. another size: one variable's shapes said less
       raise checkpointing.CheckpointError(
           f'{source} is of a run whose agent had {_first_three(agent_difference)}; '

@@ -16,8 +16,10 @@ from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import export
 from dreamerv3_tf import factories
+from dreamerv3_tf import logdir_checks
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.run import common
 
 
@@ -26,8 +28,8 @@ def eval_only(config, done=None):
   (common.when_done)."""
   # Nothing is written into the logdir before the env took its first step and the
   # policy loaded.
-  configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
-  configuration.check_resume_from(config)
+  logdir_checks.check_logdir(config, config.logdir, config.run.allow_other_config)
+  logdir_checks.check_resume_from(config)
   step = common.Counter()
   notes = common.StartupNotes(config)
   with contextlib.ExitStack() as cleanup:
@@ -36,7 +38,7 @@ def eval_only(config, done=None):
     agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
     driver.begin()  # the envs' first step: one that cannot step fails before any write
     common.lock_logdir(cleanup, config.logdir, create=True)
-    configuration.save(config, config.logdir, config.run.allow_other_config)
+    logdir_checks.save(config, config.logdir, config.run.allow_other_config)
     scores = []  # every episode's, for the last line
     # (runs after `done`: a stop once everything is written is ignored)
     common.when_done(cleanup, lambda: notes.done(int(step), scores, what='the evaluation'))
@@ -73,8 +75,8 @@ def load_policy(config, obs_space, act_space):
     # checkpoint found in LOGDIR/ckpt: pass --config.run.from_checkpoint=PATH ...'.
     print('Evaluating a random policy (random_agent=True): no checkpoint to load.')
     return factories.make_agent(config, obs_space, act_space)
-  if configuration.nothing_to_evaluate(config):  # (main refuses it before TensorFlow)
-    raise configuration.ConfigError(configuration.NOTHING_TO_EVALUATE)
+  if logdir_checks.nothing_to_evaluate(config):  # (main refuses it before TensorFlow)
+    raise configuration.ConfigError(logdir_checks.NOTHING_TO_EVALUATE)
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
   if _is_saved_model(source):
     if config.random_agent:  # the export was evaluated, silently: a checkpoint is refused
@@ -109,4 +111,4 @@ def _is_saved_model(source):
     return export.is_saved_model(source)
   except tf.errors.OpError as e:
     raise checkpointing.CheckpointError(
-        f'Cannot read --config.run.from_checkpoint {source}: {base.one_line(e)}') from None
+        f'Cannot read --config.run.from_checkpoint {source}: {errors.one_line(e)}') from None

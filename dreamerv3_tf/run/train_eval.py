@@ -5,7 +5,7 @@ eval envs with the eval-mode policy.
 
 Order of a start or resume (why it is this way): nothing is written into the logdir
 before every check passed, so a run that stops leaves it as it was.
-1. The logdir and its config.json are checked (configuration.check_logdir), and the
+1. The logdir and its config.json are checked (logdir_checks.check_logdir), and the
    logdir is locked for this run (core/dirlock.py: a second run in it stops), then
    the env workers start, TensorFlow is imported while they build their envs (its
    import and theirs overlap: about 1 s of a DMC start, BENCHMARKS.md session 18),
@@ -37,8 +37,11 @@ import time
 
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf import logdir_checks
+from dreamerv3_tf import run_files
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import usage
 from dreamerv3_tf.run import common
 from dreamerv3_tf.run import nonfinite
@@ -54,8 +57,8 @@ def train_eval(config, evaluate=True, load_tensorflow=None, done=None):
     # check_logdir printed TensorFlow's start-up lines, which this one hides.
     load_tensorflow()
     load_tensorflow = None
-  configuration.check_logdir(config, config.logdir, config.run.allow_other_config)
-  configuration.check_resume_from(config)
+  logdir_checks.check_logdir(config, config.logdir, config.run.allow_other_config)
+  logdir_checks.check_resume_from(config)
   with contextlib.ExitStack() as cleanup:  # closes what was built, however it ends
     common.lock_logdir(cleanup, me.logdir)  # one run per logdir, held from here
     _train_eval(config, evaluate, me, cleanup, load_tensorflow,
@@ -101,7 +104,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   ckpt_dir = common.checkpoint_dir(config)
   if me.chief:
     plan = checkpointing.inspect(ckpt_dir, list(replay_modes), config.run.resume_from)
-    warning = plan.path and configuration.ignored_from_checkpoint(config)
+    warning = plan.path and run_files.ignored_from_checkpoint(config)
     if warning:  # (read before this run rewrites config.json)
       print(warning, file=sys.stderr, flush=True)
   else:
@@ -113,7 +116,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   if driver_eval:
     _check_eval_spaces(config.task, (obs_space, act_space), driver_eval)
   # A resume of the same config whose env changed: before the agent is built.
-  configuration.check_spaces(config.logdir, obs_space, act_space)
+  run_files.check_spaces(config.logdir, obs_space, act_space)
   if plan.path:  # and that its checkpoint was made for these spaces (a ckpt/ copied in)
     common.check_made_for(config, plan.path, obs_space, act_space)
   # Each process's replay would outgrow its machine's memory: before anything is written.
@@ -246,8 +249,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
         f'logdir {config.logdir} was started by another run while this one started; '
         'nothing was written: run the command again to resume it')
   if me.chief:
-    configuration.save(config, config.logdir, config.run.allow_other_config)
-    configuration.save_spaces(config.logdir, obs_space, act_space)
+    logdir_checks.save(config, config.logdir, config.run.allow_other_config)
+    run_files.save_spaces(config.logdir, obs_space, act_space)
   last_eval = []  # the scores of the latest evaluation's episodes, for the last line
   if me.chief:  # (runs after `done`: a stop once everything is written is ignored)
     common.when_done(cleanup, lambda: notes.done(int(step), last_eval, int(updates)))
@@ -270,7 +273,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     ckpt.tidy(plan)
   if plan.path:
     print(f'Resumed from {plan.path} at step {int(step)}.')
-    with base.file_errors():  # worded as write_logs' errors
+    with errors.file_errors():  # worded as write_logs' errors
       logger.resume()  # the rows a stopped run logged past it: logged again from here
   else:
     save()  # a resume continues from here (from_checkpoint's agent included)

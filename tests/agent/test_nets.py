@@ -81,15 +81,15 @@ def test_conv_stacks_shapes_and_range():
 
 def test_conv_stack_rejects_bad_resolution():
   """A config error naming the key (it was an 'unexpected' ValueError in main)."""
-  from dreamerv3_tf.core import base
+  from dreamerv3_tf.core import errors
   for make, part in ((lambda m: nets.ConvEncoder((20, 20, 3), 2, m, 5), 'enc'),
                      (lambda m: nets.ConvDecoder((64, 64, 3), 8, 2, 2, m, 5, 4, 1), 'dec')):
     mults = (2, 3, 4, 4) if part == 'enc' else (3,)
     try:
       make(mults)
     except nets.ImageSizeError as e:
-      assert base.describe(e).startswith(f'Config error: agent.{part}.mults={mults} does '
-                                         'not fit images of'), base.describe(e)
+      assert errors.describe(e).startswith(f'Config error: agent.{part}.mults={mults} does '
+                                           'not fit images of'), errors.describe(e)
       assert e.exit_code == 2
     else:
       raise AssertionError('expected ImageSizeError')

@@ -74,7 +74,7 @@ def test_a_write_that_fails_names_the_file_and_leaves_the_old_one(tmp_path):
 # until a new file cannot be made, and prints the line main prints for it.
 _FILL_LOGDIR = textwrap.dedent("""
     import os, sys
-    from dreamerv3_tf.core import base, files, logger
+    from dreamerv3_tf.core import base, errors, files, logger
     logdir = os.path.join(sys.argv[1], 'run')
     os.makedirs(logdir)
     files.write_atomic(os.path.join(logdir, 'config.json'), b'{}')
@@ -82,10 +82,10 @@ _FILL_LOGDIR = textwrap.dedent("""
     try:
       for i in range(10):
         metrics([(i, 'train/loss', 1.0)])  # appends: no new inode, so they go on
-        with base.file_errors():
+        with errors.file_errors():
           files.write_atomic(os.path.join(logdir, f'chunk-{i}.npz'), b'x' * 100)
     except base.UserError as e:
-      print(base.describe(e))
+      print(errors.describe(e))
     """)
 
 

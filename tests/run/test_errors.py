@@ -32,10 +32,13 @@ import faulty_env
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
+from dreamerv3_tf import logdir_checks
 from dreamerv3_tf import main
+from dreamerv3_tf import run_files
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import cpuinfo
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
@@ -136,7 +139,7 @@ def test_logdir_that_is_a_file_is_one_line(tmp_path):
   assert snapshot(tmp_path) == before
   config = make_run_config(path / 'run')
   with pytest.raises(configuration.ConfigError, match=f'is below {path}, which is a file'):
-    configuration.check_logdir(config, config.logdir)
+    logdir_checks.check_logdir(config, config.logdir)
 
 
 def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
@@ -207,10 +210,10 @@ def test_traceback_only_when_asked(tmp_path, how):
   if how == 'flag':  # our own traceback
     (tmp_path / 'file').write_text('x')
     result = cli(tmp_path / 'file', '--traceback')
-    last, where = f'Config error: --logdir {tmp_path}/file is a file', 'configuration.py'
+    last, where = f'Config error: --logdir {tmp_path}/file is a file', 'logdir_checks.py'
   else:  # and the env worker's
     result = cli(tmp_path / 'run', '--config.task=dmc_nosuch_task',
-                 env={**os.environ, base.TRACEBACK_ENV: '1'})
+                 env={**os.environ, errors.TRACEBACK_ENV: '1'})
     last, where = 'Env error: dmc_nosuch_task train env 0 failed to start', 'registry.py'
   assert result.returncode != 0
   assert 'Traceback (most recent call last)' in result.stderr and where in result.stderr
@@ -221,8 +224,8 @@ def test_traceback_only_when_asked(tmp_path, how):
     ('1', True), ('yes', True), ('', False), ('0', False), ('False', False),
     ('off', False), (' OFF', False), ('n', False)])  # 'off' and 'n' were on
 def test_the_traceback_variable_reads_as_a_switch(monkeypatch, value, wanted):
-  monkeypatch.setenv(base.TRACEBACK_ENV, value)
-  assert base.wants_traceback() == wanted
+  monkeypatch.setenv(errors.TRACEBACK_ENV, value)
+  assert errors.wants_traceback() == wanted
 
 
 @pytest.mark.parametrize('command, flags, line', [
@@ -235,15 +238,15 @@ def test_a_traceback_variable_of_no_switch_word_is_one_line(tmp_path, command, f
       [sys.executable, '-m', command, f'--logdir={tmp_path}/run',
        *[x.format(tmp=tmp_path) for x in flags]],
       cwd=ROOT, capture_output=True, text=True, timeout=120,
-      env={**os.environ, base.TRACEBACK_ENV: 'maybe'})
+      env={**os.environ, errors.TRACEBACK_ENV: 'maybe'})
   assert result.returncode == 2 and result.stderr.splitlines() == [
-      f"{line}{base.TRACEBACK_ENV}='maybe' is neither on (1, true, yes, y, on) nor off "
+      f"{line}{errors.TRACEBACK_ENV}='maybe' is neither on (1, true, yes, y, on) nor off "
       '(0, false, no, n, off or empty)'], result.stderr[-2000:]
   assert os.listdir(tmp_path) == []
   for value in ('1', ' Off', 'YES', ''):  # the words of a switch pass
     with pytest.MonkeyPatch.context() as patch:
-      patch.setenv(base.TRACEBACK_ENV, value)
-      assert base.traceback_refusal() is None
+      patch.setenv(errors.TRACEBACK_ENV, value)
+      assert errors.traceback_refusal() is None
 
 
 def resume_read_only(path, logdir, unprivileged):
@@ -543,7 +546,7 @@ def test_a_resume_of_another_agent_that_other_configs_let_run_names_it(logdir):
   assert snapshot(logdir) == before
   # A trained agent's logdir resumed by a random agent, or by an agent of another size.
   saved = make_run_config(logdir)
-  (logdir / 'config.json').write_text(configuration.to_json(saved))
+  (logdir / 'config.json').write_text(run_files.to_json(saved))
   assert common.other_agent(make_run_config(logdir, random_agent=True), 'ckpt-9') == (
       'Checkpoint ckpt-9 holds a trained agent, which random_agent=True cannot resume; '
       'drop random_agent, or start a new --logdir')
@@ -580,7 +583,7 @@ def test_a_ckpt_copied_into_a_run_of_another_task_names_that_task(logdir, tmp_pa
   # A config.json naming this run's task (edited by hand, spaces.json deleted) refuses
   # --config.task=dummy_disc_vec alone: the line gave that flag, and the next start
   # said the logdir belongs to another config.
-  (other / 'config.json').write_text(configuration.to_json(
+  (other / 'config.json').write_text(run_files.to_json(
       make_run_config(other, task='dummy_cont_vec', random_agent=True)))
   before = snapshot(other)
   with pytest.raises(configuration.ConfigError) as error:
@@ -1391,7 +1394,7 @@ def test_env_workers_beyond_the_open_files_limit_are_one_line(tmp_path):
   hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
   more = hard if 512 < hard <= 1 << 20 else 4096  # as far as a user may raise it
   with limits(resource.RLIMIT_NOFILE, 512):
-    assert base.describe(error) == (
+    assert errors.describe(error) == (
         'Error: Too many open files (this process may have 512 files open at once, '
         f'ulimit -n 512; raise it, e.g. ulimit -n {more})')
 
@@ -1507,7 +1510,7 @@ def test_a_thread_the_system_refuses_mid_run_names_the_limit(monkeypatch):
   real = resource.getrlimit
   monkeypatch.setattr(resource, 'getrlimit', lambda which: (
       (40, 40) if which == resource.RLIMIT_NPROC else real(which)))
-  assert base.describe(RuntimeError("can't start new thread")) == (
+  assert errors.describe(RuntimeError("can't start new thread")) == (
       "Error: can't start new thread: the processes and threads this user or its cgroup "
       "may run are used up (ulimit -u 40); end some, or raise the limit (a cgroup's "
       'pids.max, ulimit -u)')
@@ -1518,11 +1521,11 @@ def test_out_of_memory_under_an_address_space_limit_names_it():
   use a smaller model ..., or a machine with more memory', where the machine had plenty."""
   error = MemoryError('Unable to allocate 3.2 GiB')
   with limits(resource.RLIMIT_AS, 2 ** 40):
-    assert base.describe(error) == (
+    assert errors.describe(error) == (
         f'Error: out of memory (Unable to allocate 3.2 GiB) within ulimit -v {2 ** 30} (1024.0 '
         'GiB of address space); raise it, e.g. ulimit -v unlimited, or use a smaller model (a '
         'size preset), batch_size or batch_length')
-  assert base.describe(error).endswith('or a machine with more memory')  # (no limit here)
+  assert errors.describe(error).endswith('or a machine with more memory')  # (no limit here)
 
 
 def test_the_cpu_time_limit_is_a_stop_with_one_line(logdir):

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
-from dreamerv3_tf import configuration
+from dreamerv3_tf import run_files
 from dreamerv3_tf.agent.agent import Agent
 from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
@@ -96,7 +96,7 @@ def bigger_agent(pretrained):
   config = run_config(pretrained, seed=2)
   config.agent.rssm.deter = 32
   config.jit = False
-  obs_space, act_space = configuration.load_spaces(pretrained)
+  obs_space, act_space = run_files.load_spaces(pretrained)
   return config, Agent(obs_space, act_space, config), obs_space, act_space
 
 

@@ -20,10 +20,10 @@ import numpy as np
 
 
 def eval_seed(logdir):
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
+  from dreamerv3_tf import run_files
   with open(os.path.join(logdir, 'config.json')) as f:
-    config = configuration.from_json(f.read())
+    config = run_files.from_json(f.read())
   return factories.env_seed(config, 'eval', 0)
 
 
@@ -39,16 +39,16 @@ def rollout(policy, recorded, keys):
 
 def compare(logdir, export_dir, recorded_path):
   from dreamerv3_tf import checkpoint as checkpointing
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import export
   from dreamerv3_tf import factories
+  from dreamerv3_tf import run_files
   with np.load(recorded_path, allow_pickle=False) as f:
     recorded = {k: f[k] for k in f.files}
   keys = sorted(k[len('obs/'):] for k in recorded if k.startswith('obs/') and k != 'obs/is_first')
   official = recorded['action'].astype(np.float64)
   with open(os.path.join(logdir, 'config.json')) as f:
-    config = configuration.from_json(f.read())
-  obs_space, act_space = configuration.load_spaces(logdir)
+    config = run_files.from_json(f.read())
+  obs_space, act_space = run_files.load_spaces(logdir)
   agent = factories.make_agent(config, obs_space, act_space)
   checkpointing.load_agent(agent, os.path.join(logdir, 'ckpt'))
   out = {'steps': int(len(official)), 'official_scores': recorded['scores'].tolist()}

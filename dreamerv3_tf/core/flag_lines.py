@@ -1,0 +1,159 @@
+"""The lines refusing a command line absl would misread or refuse in its own
+words: a flag that swallowed the next one, an unreadable --flagfile, a stray
+argument, a boolean given another value, a required flag left out; and the
+warning for a flag given twice with other values.
+"""
+
+import contextlib
+import re
+import sys
+
+from dreamerv3_tf.core import errors
+
+
+def help_alias(argv):
+  """`argv` with `-h` as `--help`, which absl does not know ("Unknown command line flag
+  'h'"); not after '--', nor as the value of a flag given as '--name VALUE'."""
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg == '--':
+      break
+    value_of = i > 1 and out[i - 1].startswith('--') and '=' not in out[i - 1]
+    if arg == '-h' and not value_of:
+      out[i] = '--help'
+  return out
+
+
+def help_shown(error, argv):
+  """Whether `error`, raised as absl parsed `argv`, is its exit after the help that a
+  --help (--helpshort, --helpfull, --helpxml, -?) asked for: absl exits with code 1 there,
+  which failed a script's `python -m dreamerv3_tf.main --help && ...`, where plot's and
+  other programs' --help exit with 0."""
+  if not (isinstance(error, SystemExit) and error.code == 1):
+    return False
+  for arg in argv[1:]:
+    if arg == '--':
+      return False
+    if arg.lstrip('-') in ('help', 'helpshort', 'helpfull', 'helpxml', '?') and (
+        arg.startswith('-')):
+      return True
+  return False
+
+
+def swallowed_flag(argv, flag_values):
+  """The line refusing a flag given as '--name VALUE' whose VALUE is another flag, else
+  None (`flag_values`: absl's FLAGS, passed in; a flag that is no boolean takes a
+  value). absl takes that flag for the value: '--logdir $RUN --config.random_agent=True'
+  with RUN unset trained in ./--config.random_agent=True, without that flag, and
+  export's '--out --tflite' wrote ./--tflite. A negative number ('--config.seed -1') is
+  a value."""
+  for arg, following in zip(argv[1:], argv[2:]):
+    if arg == '--':
+      return None
+    name = arg.lstrip('-')
+    takes_value = name in flag_values and not flag_values[name].boolean
+    if (arg.startswith('-') and '=' not in arg and name and takes_value
+        and re.match(r'--?[^\W\d]', following)):
+      return (f'{arg} takes a value, but the next argument is the flag {following} (an '
+              f'unset shell variable, as in \'{arg} $VAR\'?); give it one, e.g. '
+              f'{arg}=VALUE')
+  return None
+
+
+def flagfile_refusal(argv, flag_values):
+  """The line refusing a --flagfile of `argv` that absl cannot read (missing, a
+  directory, not UTF-8, one that includes itself), else None (`flag_values`: absl's
+  FLAGS, passed in). main's --config flag reads them as it is defined, at import: a
+  traceback of 30 lines, exit 1; a circular one, absl's warning once per read (5 lines)."""
+  for arg, following in zip(argv[1:], [*argv[2:], None]):
+    if arg == '--':
+      break
+    name, eq, value = arg.partition('=')
+    if name in ('--flagfile', '-flagfile') and not (value if eq else following or '').strip():
+      # absl ignores an empty one: --flagfile=$FLAGS with FLAGS unset ran without them.
+      return ('--flagfile is empty (an unset shell variable?); give a file of flags, or '
+              'leave the flag out')
+  import io
+  written = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(written):  # absl's warning of a circular one
+      flag_values.read_flags_from_files(argv, force_gnu=False)
+  except Exception as e:  # noqa: BLE001 - absl's CantOpenFlagFileError, a decode error
+    cause = e.__context__ if isinstance(e.__context__, OSError) else e
+    if isinstance(cause, OSError) and cause.filename:
+      return f'--flagfile {cause.filename}: cannot read it ({cause.strerror or cause})'
+    if isinstance(cause, UnicodeDecodeError):  # (it names no file)
+      return f'a --flagfile is not UTF-8 text ({cause.reason} at byte offset {cause.start})'
+    return f'a --flagfile cannot be read ({errors.one_line(cause)})'
+  circular = re.search(r'circular flagfile dependency\. Ignoring flagfile: (.*)',
+                       written.getvalue())
+  if circular:
+    return (f'--flagfile {circular.group(1).strip()} includes itself (through its '
+            '--flagfile lines); include each file once')
+  sys.stderr.write(written.getvalue())  # (nothing else is known to be written)
+  return None
+
+
+def given_flags(argv, flag_values, wanted=lambda name: True):
+  """{'--name': [value, ...]} of each flag of `argv` that `flag_values` (absl's FLAGS,
+  passed in) defines and `wanted(name)` accepts, in the order given; a boolean's is
+  'True' or 'False'. --flagfile is left out: absl reads every one."""
+  values = {}
+  for arg, next_arg in zip(argv[1:], [*argv[2:], '']):
+    if arg == '--':
+      break
+    name, eq, value = arg.partition('=')
+    if (not name.startswith('--') or name[2:] not in flag_values or name == '--flagfile'
+        or not wanted(name)):
+      continue
+    flag = flag_values[name[2:]]
+    if not eq:  # '--config.random_agent' alone is True; other flags take the next argument
+      value = 'True' if flag.boolean else next_arg
+    elif flag.boolean:  # '--tflite' and '--tflite=true' are one value
+      value = str(value.lower() in ('true', 't', '1'))
+    values.setdefault(name, []).append(value)
+  return values
+
+
+def repeated_flag_warnings(values):
+  """A warning line for each flag of `values` (from `given_flags`) given twice with other
+  values: absl takes the last silently. Not refused: launchers/ put their own flags
+  before the user's (`-- --config.compute_dtype=float32`), as scripts that override do."""
+  return [f'Warning: {name} is given {len(given)} times ({", ".join(map(repr, given))}); '
+          f'the last, {given[-1]!r}, is used'
+          for name, given in values.items() if len(set(given)) > 1]
+
+
+def stray_argument(arg, example=''):
+  """The line refusing an argument the flag parser left (`example`: how a flag looks).
+  One that starts with '-' came after '--', which ends absl's flags: 'flags start
+  with --' was said of a flag that did."""
+  if arg.startswith('-'):
+    return f"unexpected argument {arg!r} after '--', which ends the flags; drop the '--'"
+  return f'unexpected argument {arg!r}; flags start with --{example}'
+
+
+def boolean_flag_refusal(text):
+  """absl's error for a boolean flag given another value, "flag --x=maybe:
+  ('Non-boolean argument to boolean flag', 'maybe')" (a tuple's repr), as a line naming
+  what the flag takes; None for another error."""
+  match = re.match(r'flag (--(config\.)?([\w.]+)=.*?): .*Non-boolean argument', text, re.S)
+  if not match:
+    return None
+  flag, config, name = match.groups()
+  if config:
+    return f'flag {flag}: {name} takes True or False'
+  return f'flag {flag}: --{name} takes true or false (--{name} alone is true, --no{name} false)'
+
+
+def missing_flags_refusal(text):
+  """absl's error for required flags left out or empty ("flag --out=None: Flag --out
+  must have a value other than None.", one per flag) as one line naming them; None for
+  another error."""
+  names = re.findall(r'Flag (--\w+) must have a value other than None', text)
+  if not names:
+    return None
+  names = list(dict.fromkeys(names))
+  what = (f'{names[0]} is required' if len(names) == 1 else
+          f'{", ".join(names[:-1])} and {names[-1]} are required')
+  return f'{what}; give {"it" if len(names) == 1 else "each"} a value (see --help)'

@@ -1,0 +1,132 @@
+"""The lines refusing a path a command is given before anything is written: a
+line break, a locale that names files otherwise than TensorFlow, an unknown ~,
+a stray space, a deleted current directory, TensorFlow's pattern characters.
+"""
+
+import os
+import sys
+
+
+def line_break_in(flag, path):
+  """The one line refusing `path`, the value of `flag` (or of a config key), if it holds
+  a line break, else None. Each message names its path, and a break cut it (one_line
+  keeps the first line: 'Config error: --logdir /tmp/a', no cause) or made it two; such
+  a path is a shell's mistake ("$(ls -d runs/*)" of several lines), not one meant."""
+  if str(path).splitlines() in ([], [str(path)]):
+    return None
+  return (f'{flag}={str(path)!r} holds a line break; give one path (a command '
+          'substitution that printed several lines?)')
+
+
+def _locale_refusal(flag, path):
+  """The line refusing a path beyond ASCII where Python's file names are of another
+  encoding than UTF-8 (a locale such as de_DE, ISO-8859-1 on Debian; LC_ALL=C with
+  PYTHONUTF8=0), which TensorFlow's are: under ISO-8859-1 --logdir=läufe put config.json
+  in 'läufe' and the checkpoints in 'lÃ¤ufe', and the run stopped at its next write; under
+  ASCII it was called 'not UTF-8 text', though it was."""
+  import codecs
+  encoding = codecs.lookup(sys.getfilesystemencoding()).name
+  if encoding == 'utf-8' or str(path).isascii():
+    return None
+  # As typed (the same in any encoding the line is printed in): '/runs/l\xe4ufe'.
+  typed = ascii(os.fsencode(str(path)).decode('utf-8', 'replace'))
+  locale = [k for k in ('LC_ALL', 'LC_CTYPE', 'LANG') if os.environ.get(k)][:1]  # the first rules
+  names = [f'{k}={os.environ[k]}' for k in (*locale, 'PYTHONUTF8') if os.environ.get(k)]
+  return (f'{flag}={typed} holds characters beyond ASCII, and this process names files '
+          f'in {encoding} ({", ".join(names) or "its locale"}), where TensorFlow names them '
+          'in UTF-8: they would name other files (a run wrote into two folders); set '
+          'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
+
+
+def unknown_home_refusal(flag, path):
+  """The line refusing a path of `~` or `~user` that expanduser keeps as it is (HOME
+  unset and this user not in /etc/passwd, as in a container of another UID; or an
+  unknown user), else None: a directory named '~' was made in the current directory
+  (xla_cache's default, ~/.cache/dreamerv3_tf/xla, for every run), which a later
+  `rm -rf ~` there would take for the home."""
+  path = str(path)
+  if not path.startswith('~') or not os.path.expanduser(path).startswith('~'):
+    return None
+  user = path[1:].split('/')[0]
+  fix = 'set HOME or give a full path' if not user else 'give a full path'
+  return (f'{flag} {path}: there is no user {user!r} whose home ~ could name (a directory '
+          f'named ~... would be made here); {fix}')
+
+
+def edge_space_refusal(flag, path):
+  """The line refusing a path that begins or ends with white space and does not exist,
+  else None: --logdir='runs/a ' (pasted, or a quoted variable with its space) started a
+  new run in a folder named 'runs/a ', and the run meant to resume, 'runs/a', was left as
+  it was, without a word. A path that exists with its space is taken as meant."""
+  path = str(path)
+  kept = path.strip()
+  if kept == path or not kept or '://' in path or os.path.lexists(os.path.expanduser(path)):
+    return None  # (a blank one has its own line)
+  where, char = ('ends', path[-1]) if path[-1].isspace() else ('begins', path[0])
+  space = 'a space' if char == ' ' else repr(char)
+  return (f'{flag}={path!r} {where} with {space}, and no such path exists (a stray space '
+          f'as it was typed or pasted?); give {kept!r}, or create the path to mean it')
+
+
+def deleted_cwd_refusal(flag, path):
+  """The line refusing a relative local `path` where the current directory was deleted
+  (a shell left in a folder removed meanwhile), else None: it was 'Error: [Errno 2] No
+  such file or directory', naming no path (export --out, the importer's flags), or
+  plot's traceback."""
+  path = os.path.expanduser(str(path))
+  if not path or '://' in path or os.path.isabs(path):  # ('': a key left unset)
+    return None
+  try:
+    os.getcwd()
+  except FileNotFoundError:
+    return (f'{flag} {path} is relative, but the current directory was deleted; cd into '
+            f'one that exists or give {flag} as a full path')
+  return None
+
+
+def path_refusal(flag, path):
+  """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
+  under another locale: '\\udcff' in Python's text) or that holds '[', '*', '?' or '\\'
+  (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
+  UTF-8: an 'unexpected' UnicodeEncodeError before."""
+  refusal = (line_break_in(flag, path) or _locale_refusal(flag, path)
+             or unknown_home_refusal(flag, path) or deleted_cwd_refusal(flag, path)
+             or edge_space_refusal(flag, path))
+  if refusal:
+    return refusal
+  try:
+    str(path).encode('utf-8')
+  except UnicodeEncodeError:
+    return (f'{flag}={str(path)!r} is not UTF-8 text (a name made under another '
+            'locale?), and TensorFlow opens only UTF-8 paths; rename it')
+  # TensorFlow finds a checkpoint's files by a pattern of its path, where '[...]' is a
+  # set of characters and '\' an escape: a run there saved its first checkpoint, then
+  # stopped ('was saved but cannot be read back: ... Failed to find any matching files').
+  # '*' and '?' match other paths: a run in 'runs/exp*' (a shell pattern that matched
+  # nothing) pruned its ckpt-1 by that pattern, deleting runs/exp1's ckpt-1 as well.
+  special = [x for x in ('[', '*', '?', '\\') if x in str(path)]
+  if special:
+    why = ('where it matches other paths too: a run there deleted the checkpoints of the '
+           'runs it matched as it pruned its own; a shell pattern that matched nothing?'
+           if special[0] in '*?' else
+           'the checkpoints there could not be read back')
+    return (f'{flag}={str(path)!r} holds {special[0]!r}, which TensorFlow reads in a file '
+            f"pattern ({why}); give a path without '[', '*', '?' or '\\'")
+  return None
+
+
+def same_dir(a, b):
+  if '://' in a or '://' in b:
+    return a.rstrip('/') == b.rstrip('/')
+  return os.path.realpath(a) == os.path.realpath(b)
+
+
+def runs_in(directory, marks=('config.json',)):
+  """Names of the folders of local `directory` that are runs (hold one of `marks`),
+  sorted; a multi_worker run's `workers` folder is none. [] if it cannot be read."""
+  try:
+    names = sorted(os.listdir(directory))
+  except OSError:
+    return []
+  return [x for x in names if x != 'workers' and any(
+      os.path.isfile(os.path.join(directory, x, mark)) for mark in marks)]
