@@ -420,13 +420,20 @@ def test_a_child_an_env_forks_in_a_worker_is_ended_with_one_line(capfd):
   processes, and the run stopped with 'Error: TypeError: Object of type ndarray is not
   JSON serializable (unexpected: ...)'."""
   remote = workers.RemoteEnv(0, forks, timeout=30)
+  lines = []
   try:
     for t in range(8):
       obs = remote.step(act(t == 0))
       assert obs['is_first'] == (t in (0, 6))  # episodes of 5 steps
+    # Each child writes its line as it ends, after its step's answer: the close would
+    # end the last one first, as a process the env left (it did once, beside busy tests).
+    deadline = time.monotonic() + 30
+    while len(lines) < 8 and time.monotonic() < deadline:
+      lines += capfd.readouterr().err.splitlines()
+      time.sleep(0.02)
   finally:
     remote.close()
-  lines = capfd.readouterr().err.splitlines()
+  lines += capfd.readouterr().err.splitlines()
   assert len(lines) == 8 and all(re.fullmatch(
       r'WARNING: an env forked a process \(pid \d+\) that came back into the run; it was '
       r'ended \(a forked child must end with os\._exit\(\) or exec\)', x) for x in lines), lines
