@@ -163,8 +163,9 @@ LEFTOVER_WAIT = 2.0
 def leftovers(wait=LEFTOVER_WAIT):
   """Once the program's work is done: a line naming the threads that are no daemons and
   the multiprocessing children that are not still running after `wait` s (an env's),
-  and the other processes below this one (processes_ended), or ''. The children are killed; the caller ends the process without joining the
-  threads (Python's shutdown waits for them without end)."""
+  and the other processes below this one (processes_ended), or ''. The children are
+  killed; the caller ends the process without joining the threads (Python's shutdown
+  waits for them without end)."""
   # First what Python's exit runs before it joins threads: concurrent.futures' pools
   # end their idle workers there (named here as hanging, they did not), after their work.
   for call in reversed(getattr(threading, '_threading_atexits', [])):
@@ -218,14 +219,11 @@ def processes_ended(wait=PROCESS_END_WAIT):
   named = [(pid, _command(pid)) for pid in pids if _running(pid)]
   if not named:
     return ''
-  for pid, _ in named:
-    _signal_process(pid, signal.SIGTERM)
+  signal_processes([pid for pid, _ in named], signal.SIGTERM)
   deadline = time.monotonic() + wait
   while any(_running(pid) for pid, _ in named) and time.monotonic() < deadline:
     time.sleep(0.02)
-  for pid, _ in named:
-    if _running(pid):
-      _signal_process(pid, signal.SIGKILL)
+  signal_processes([pid for pid, _ in named if _running(pid)], signal.SIGKILL)
   shown = ', '.join(f'{command!r} (pid {pid})' for pid, command in named[:3])
   more = f' and {len(named) - 3} more' if len(named) > 3 else ''
   return (f'process{"es" if len(named) > 1 else ""} {shown}{more} that an env started '
@@ -256,15 +254,21 @@ def descendants(pid=None):
   return found
 
 
-def _running(pid):
-  """Whether `pid` runs: it exists and is no zombie (one of ours is reaped then)."""
+def process_state(pid):
+  """The state letter /proc gives process `pid` ('R', 'S', 'T' for stopped, 'Z' for a
+  zombie, ...), or None where it is gone or unknown."""
   try:
     with open(f'/proc/{pid}/stat') as f:
-      state = f.read().rpartition(')')[2].split()[0]
+      return f.read().rpartition(')')[2].split()[0]
   except (OSError, IndexError):
-    return False
+    return None
+
+
+def _running(pid):
+  """Whether `pid` runs: it exists and is no zombie (one of ours is reaped then)."""
+  state = process_state(pid)
   if state != 'Z':
-    return True
+    return state is not None
   try:
     os.waitpid(pid, os.WNOHANG)
   except ChildProcessError:  # not this process's child
@@ -288,8 +292,10 @@ def _of_multiprocessing(pid):
   return ' -c from multiprocessing.' in _command(pid)
 
 
-def _signal_process(pid, number):
-  try:
-    os.kill(pid, number)
-  except OSError:  # ended meanwhile
-    pass
+def signal_processes(pids, number):
+  """Sends signal `number` to each of `pids` that still exists."""
+  for pid in pids:
+    try:
+      os.kill(pid, number)
+    except OSError:  # ended meanwhile
+      pass

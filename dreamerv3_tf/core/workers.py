@@ -232,8 +232,9 @@ class RemoteEnv(base.Env):
     if self.timeout <= STATE_NOTICE_SECONDS:
       return
     pid = self._worker[0].proc.pid
+    stopped = exit_guard.process_state(pid) in ('T', 't')
     why = (f' (its worker, pid {pid}, is stopped: SIGSTOP or SIGTSTP; kill -CONT {pid} '
-           'resumes it)' if _stopped(pid) else '')
+           'resumes it)' if stopped else '')
     what = ('sent its state for the checkpoint' if request == 'get_state'
             else 'taken its saved state')
     print(f'WARNING: {self.name} has not {what} in {STATE_NOTICE_SECONDS:g}s{why}; waiting up '
@@ -274,15 +275,6 @@ class RemoteEnv(base.Env):
 # Seconds a checkpoint's get_state (or a resume's set_state) waits for a worker before
 # it says so; an idle worker answers in milliseconds.
 STATE_NOTICE_SECONDS = 5.0
-
-
-def _stopped(pid):
-  """Whether process `pid` is stopped (state T or t in /proc; False where unknown)."""
-  try:
-    with open(f'/proc/{pid}/stat') as f:
-      return f.read().rpartition(')')[2].split()[0] in ('T', 't')
-  except (OSError, IndexError):
-    return False
 
 
 def start(make_env_fns, timeout=120.0, names=None):
@@ -551,11 +543,7 @@ class _Worker:
       # (Linux) The processes its env started: orphaned, they outlived the run.
       left = exit_guard.descendants(self.proc.pid)
       self.proc.kill()
-      for pid in left:
-        try:
-          os.kill(pid, signal.SIGKILL)
-        except OSError:  # ended meanwhile
-          pass
+      exit_guard.signal_processes(left, signal.SIGKILL)
       try:
         self.proc.wait(5)
       except subprocess.TimeoutExpired:
