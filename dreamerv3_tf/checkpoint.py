@@ -55,6 +55,21 @@ class ReplayState(tf.train.experimental.PythonState):
     self.replay.load(self.directory, json.loads(string), GFILES)
 
 
+class CarriedState(tf.train.experimental.PythonState):
+  """The saved state of a replay the run does not use, saved again unchanged: a run
+  of script=train carries a train_eval run's eval replay (its chunk files, which
+  only a run with that replay prunes, stay) on to a later resume that uses it."""
+
+  def __init__(self, string):
+    self.string = string
+
+  def serialize(self):
+    return self.string
+
+  def deserialize(self, string):
+    self.string = string
+
+
 def partial_save(name):
   """'folder' or 'file' if `name` in a checkpoint directory is what a save killed
   midway left behind, else None."""
@@ -72,15 +87,18 @@ class Checkpoint:
     directory: where `ckpt-N.*` files and the replay chunk folders live.
     keep: number of checkpoints to keep.
     replays: {name: Replay}; each stores its chunks in `directory/<name>/`.
+    carry: names of replays the run does not use: a state of one in the checkpoint
+      it loads is saved on with each of its checkpoints (CarriedState).
     **objects: trackables (the agent, JSONState of loop counters, ...).
   """
 
-  def __init__(self, directory, keep=3, replays=None, **objects):
+  def __init__(self, directory, keep=3, replays=None, carry=(), **objects):
     self.directory = directory
     self.replays = dict(replays or {})
     self._keep = keep
     self._states = {k: ReplayState(v, GFILES.join(directory, k))
                     for k, v in self.replays.items()}
+    self._carry = [k for k in carry if k not in self.replays]
     self._objects = objects
     self._ckpt = tf.train.Checkpoint(**objects, **self._states)
     self._manager = self._make_manager()
@@ -163,6 +181,11 @@ class Checkpoint:
       # when the status was collected, after the run's own line.
       if status is not None:
         status.expect_partial()
+    carried = {k: CarriedState(_json_string(reader.get_tensor(damage.replay_state_key(k))))
+               for k in self._carry if reader.has_tensor(damage.replay_state_key(k))}
+    if carried:  # saved on by every later save of this run
+      self._ckpt = tf.train.Checkpoint(**self._objects, **self._states, **carried)
+      self._manager = self._make_manager()
     if ckpt is not self._ckpt:  # the next save continues the numbering
       self._ckpt.save_counter.assign(ckpt.save_counter)
     return path
@@ -328,9 +351,13 @@ def _read_replay_states(path, names):
     if not reader.has_tensor(damage.replay_state_key(name)):
       states.append(None)
       continue
-    value = reader.get_tensor(damage.replay_state_key(name))
-    states.append(json.loads(value.decode() if isinstance(value, bytes) else value))
+    states.append(json.loads(_json_string(reader.get_tensor(damage.replay_state_key(name)))))
   return states
+
+
+def _json_string(value):
+  """A PythonState's value as a checkpoint reader returns it (bytes) -> str."""
+  return value.decode() if isinstance(value, bytes) else value
 
 
 def made_for(path):
@@ -342,11 +369,11 @@ def made_for(path):
   try:
     reader = tf.train.load_checkpoint(path)
     loop = reader.get_tensor(damage.replay_state_key('loop'))
-    loop = json.loads(loop.decode() if isinstance(loop, bytes) else loop)
+    loop = json.loads(_json_string(loop))
     if isinstance(loop.get('made_for'), dict):
       return loop['made_for']
     state = reader.get_tensor(damage.replay_state_key('replay_train'))
-    columns = json.loads(state.decode() if isinstance(state, bytes) else state)['columns']
+    columns = json.loads(_json_string(state))['columns']
     return {'columns': {k: f'{np.dtype(v["dtype"]).name}{list(v["shape"])}'
                         for k, v in columns.items()}} if columns else {}
   except Exception:  # noqa: BLE001 - only a better line: without it, TensorFlow's

@@ -27,7 +27,8 @@ before every check passed, so a run that stops leaves it as it was.
    start, with from_checkpoint's variables in it).
 Then the save clock is registered, so a resumed run does not immediately write a
 redundant checkpoint. `script=train` is the same loop without the eval envs, eval
-replay and eval reports.
+replay and eval reports; a resume of it saves on the eval replay state its checkpoint
+holds (its files untouched), for a later train_eval resume.
 """
 
 import contextlib
@@ -202,8 +203,11 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
                 file=sys.stderr, flush=True)
 
   loop = checkpointing.JSONState(get_loop, set_loop)
+  # script=train saves on the eval replay of the checkpoint it resumed, so that a later
+  # train_eval resume finds it (it started empty, its chunk files pruned).
   ckpt = checkpointing.Checkpoint(
-      ckpt_dir, config.run.keep_checkpoints, replays=replays, agent=agent, loop=loop)
+      ckpt_dir, config.run.keep_checkpoints, replays=replays, carry=['replay_eval'],
+      agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
   if config.run.from_checkpoint and not plan.path:
     # Another run's agent, for a fresh start. A resume loads its own checkpoint, which

@@ -659,6 +659,40 @@ def test_a_train_run_resumes_as_train_eval_with_an_empty_eval_replay(tmp_path, c
                                      for f in eval_state['files'])
 
 
+def test_a_train_resume_carries_the_eval_replay_to_a_later_train_eval_resume(tmp_path, capsys):
+  """train_eval, then script=train, then train_eval again on one logdir: the train run's
+  checkpoints held no eval replay, so the third run's started empty and its saves pruned
+  the first run's eval chunk files."""
+  logdir = tmp_path / 'run'
+  ckpt = logdir / 'ckpt'
+
+  def eval_state(path):
+    return json.loads(tf.train.load_checkpoint(path).get_tensor(
+        'replay_eval/.ATTRIBUTES/py_state'))
+
+  def run(steps):
+    return make_run_config(logdir, random_agent=True, steps=steps, save_every=-1,
+                           report_every=-1, keep_checkpoints=2)
+
+  train_eval.train_eval(run(100))
+  first = eval_state(tf.train.latest_checkpoint(str(ckpt)))
+  assert first['count'] > 0
+  config = run(200)
+  config.script = 'train'
+  train_eval.train_eval(config, evaluate=False)  # saves often: the first run's rotate out
+  carried = eval_state(tf.train.latest_checkpoint(str(ckpt)))
+  assert carried == first
+  assert all((ckpt / 'replay_eval' / f).exists() for f in first['files'])
+  train_eval.train_eval(run(300))
+  capsys.readouterr()
+  last = eval_state(tf.train.latest_checkpoint(str(ckpt)))
+  # Continued: the first run's chunks are in it (the last one grown), and counted.
+  assert {c['key'] for c in first['chunks']} <= {c['key'] for c in last['chunks']}
+  assert last['count'] > first['count']
+  assert all((ckpt / 'replay_eval' / f).exists() for f in last['files'])
+  assert checkpointing.inspect(str(ckpt), REPLAYS).damaged == []
+
+
 @pytest.mark.parametrize('parallel, mode, fault, message', [
     (False, 'train', 'nan_vector',
      "train env 1: obs 'vector': expected finite float32[4], got 4 non-finite (nan)"),
