@@ -360,6 +360,16 @@ def _json_string(value):
   return value.decode() if isinstance(value, bytes) else value
 
 
+def saved_step(path):
+  """-> the env step checkpoint `path` was saved at (its loop state's), or None when
+  it holds none or cannot be read (its damage is for the checkpoint checks to name)."""
+  try:
+    loop = tf.train.load_checkpoint(path).get_tensor(damage.replay_state_key('loop'))
+    return int(json.loads(_json_string(loop))['step'])
+  except Exception:  # noqa: BLE001 - TF raises OpError, ValueError, RuntimeError...
+    return None
+
+
 def made_for(path):
   """-> what checkpoint `path` records of the run that saved it: the 'made_for' of its
   loop state (task, spaces, agent settings; run/common.made_for), or for a checkpoint

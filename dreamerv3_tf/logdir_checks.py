@@ -588,9 +588,13 @@ def _check_entries(config, logdir, fs):
     # may not write stopped the run at its config.json, once TensorFlow had loaded); the
     # others are appended to or written into in place (a read-only ckpt/ stopped the run
     # at its first save).
-    _check_writable([logdir] + [os.path.join(logdir, x) for x in dirs + files
-                                if x not in ('config.json', 'spaces.json')],
-                    shown={logdir: os.path.join(logdir, 'config.json')})
+    try:
+      _check_writable([logdir] + [os.path.join(logdir, x) for x in dirs + files
+                                  if x not in ('config.json', 'spaces.json')],
+                      shown={logdir: os.path.join(logdir, 'config.json')})
+    except LogdirError:
+      if not finished(config, logdir):
+        raise
 
 
 def _check_metrics_have_checkpoints(config, logdir, fs):
@@ -615,6 +619,28 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
               f'{path} holds the metrics of an earlier run, but {ckpt} holds no '
               'checkpoint to resume it from; a new run there would start at step 0 and '
               'mix its metrics with them: use a new --logdir')
+
+
+def finished(config, logdir):
+  """Whether the checkpoint a resume of `config` in local `logdir` loads has reached
+  run.steps: the run then writes nothing (run/train_eval.py), so a logdir it may not
+  write (an archive, another user's) is no reason to stop it; it stopped with 'Cannot
+  write LOGDIR/config.json', exit code 1. TensorFlow reads the checkpoint: imported
+  here, as quietly as for the run, only for a logdir that cannot be written."""
+  ckpt = os.path.join(logdir, 'ckpt')
+  if config.script == 'eval_only' or not os.path.isfile(os.path.join(ckpt, 'checkpoint')):
+    return False
+  from dreamerv3_tf import startup
+  startup.import_tensorflow(startup.log_level())
+  from dreamerv3_tf import checkpoint
+  resume_from = str(config.run.resume_from or '')
+  try:
+    path = (checkpoint_paths.resume_path(ckpt, resume_from) if resume_from
+            else checkpoint.latest(ckpt))
+  except Exception:  # noqa: BLE001 - an unreadable state file: the checks name it
+    return False
+  step = checkpoint.saved_step(path) if path else None
+  return step is not None and step >= config.run.steps
 
 
 def _check_writable(paths, shown=None):

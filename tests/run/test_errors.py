@@ -266,6 +266,34 @@ def test_unwritable_logdir_is_one_line_and_unchanged(logdir, unprivileged):
   assert snapshot(logdir) == before
 
 
+@pytest.mark.parametrize('flags, code', [([], 0), (['--config.batch_size=3'], 2)])
+def test_a_finished_run_in_a_read_only_logdir_writes_nothing_and_says_so(logdir, unprivileged,
+                                                                         flags, code):
+  """The same command again after a run ended, its logdir read-only (chmod -R a-w: an
+  archive, another user's): 'Cannot write LOGDIR/config.json: Permission denied', exit
+  code 1, though a finished run writes nothing. Another config is refused as before."""
+  before = snapshot(logdir)
+  step = loop_step(tf.train.latest_checkpoint(str(logdir / 'ckpt')))
+  folders = [folder for folder, _, _ in os.walk(logdir)]
+  for folder in folders:
+    os.chmod(folder, 0o555)
+  try:
+    result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={SAVED_STEPS}', *flags,
+                 prefix=unprivileged)
+  finally:
+    for folder in folders:
+      os.chmod(folder, 0o755)
+  if code:
+    assert one_line(result).startswith(f'Config error: logdir {logdir} belongs to another '
+                                       'config (batch_size: ')
+  else:
+    assert (result.returncode, our_lines(result.stderr)) == (0, []), result.stderr[-2000:]
+    assert (f'The run in {logdir} has reached step {step} of run.steps={SAVED_STEPS}; '
+            'nothing was written.') in result.stdout
+  assert result.returncode == code
+  assert snapshot(logdir) == before
+
+
 # Another process of a user's: holds a logdir the way a run holds its own.
 HOLD = ('import sys, time\nfrom dreamerv3_tf.core import dirlock\n'
         'with dirlock.hold(sys.argv[1]):\n  print("held", flush=True)\n  time.sleep(600)\n')
