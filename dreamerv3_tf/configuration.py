@@ -240,6 +240,12 @@ class LogdirError(base.UserError, OSError):
   """The logdir cannot be written (not writable, disk full); one line naming it."""
 
 
+class LogdirWriteError(LogdirError, base.WriteError):
+  """A file of the logdir (config.json, spaces.json) the run could not write once its
+  checks passed, e.g. on a full disk: main's line adds what is kept, as for its other
+  writes (it named only the file)."""
+
+
 # What a task of a suite takes instead of env.py (the arguments of py_ tasks), where
 # that is not env.<suite>.
 _ENV_PY_INSTEAD = {

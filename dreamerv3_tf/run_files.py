@@ -13,7 +13,6 @@ import ml_collections as mlc
 
 from dreamerv3_tf import configuration
 from dreamerv3_tf.configuration import ConfigError
-from dreamerv3_tf.configuration import LogdirError
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
@@ -51,14 +50,15 @@ def file_ops(path):
 
 
 def write_file(logdir, name, text):
-  """Writes logdir/name atomically (temp name, then rename); LogdirError if it fails."""
+  """Writes logdir/name atomically (temp name, then rename); LogdirWriteError if it fails."""
   fs = file_ops(logdir)
   path = fs.join(logdir, name)
   try:
     fs.makedirs(logdir)
     write_atomic(path, text.encode(), fs)
   except Exception as e:  # noqa: BLE001 - OSError or TensorFlow's errors.OpError
-    raise LogdirError(f'Cannot write {path}: {errors.one_line(e, cause_only=True)}') from e
+    raise configuration.LogdirWriteError(
+        f'Cannot write {path}: {errors.one_line(e, cause_only=True)}') from e
 
 
 def save_spaces(logdir, obs_space, act_space):

@@ -474,6 +474,31 @@ def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
   assert checkpointing.inspect(str(ckpt), REPLAYS).path == latest
 
 
+def test_a_resume_on_a_disk_with_no_room_says_the_checkpoints_are_kept(logdir, tmp_path):
+  """Its first write, config.json, failed: 'Error: Cannot write LOGDIR/config.json: No
+  space left on device', which did not say what the other lines of a failed write say."""
+  if os.geteuid() != 0 or not shutil.which('unshare'):
+    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  disk, after = tmp_path / 'disk', tmp_path / 'after'
+  disk.mkdir()
+  size = sum(len(data) for data, _ in snapshot(logdir).values()) + 2 ** 20
+  # The logdir copied onto a tmpfs that a filler file then fills; copied back out after
+  # the run (the tmpfs is this command's own).
+  script = (f'mount --make-rprivate / && mount -t tmpfs -o size={size} none {disk} && '
+            f'cp -a {logdir} {disk}/run || exit 99; '
+            f'dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; "$@"; code=$?; '
+            f'cp -a {disk}/run {after} || exit 99; exit $code')
+  result = cli(disk / 'run', *RUN_FLAGS, '--config.run.steps=400',
+               prefix=['unshare', '-m', 'sh', '-c', script, 'sh'])
+  assert result.returncode != 99, result.stderr[-2000:]
+  ckpt = disk / 'run' / 'ckpt'
+  assert one_line(result) == (
+      f'Error: Cannot write {disk}/run/config.json: No space left on device; checkpoints '
+      f'saved so far are kept, and the same command resumes from the latest in {ckpt}')
+  assert {k: v[0] for k, v in snapshot(after).items()} == {
+      k: v[0] for k, v in snapshot(logdir).items()}
+
+
 def test_damaged_earlier_checkpoint_warns_once_and_never_stops_saving(logdir, capsys):
   ckpt = logdir / 'ckpt'
   # Not the oldest: the next save prunes that one before anything reads it.
