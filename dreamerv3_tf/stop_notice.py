@@ -9,7 +9,6 @@ on stdout if the handler has not run a moment later. The stop itself, its one li
 and its exit code stay the handler's.
 """
 
-import os
 import select
 import signal
 import threading
@@ -29,15 +28,9 @@ def watch(handled, delay=DELAY):
   Call from the main thread, after the handlers are installed. Returns the thread
   (a daemon: it never delays the exit), or None where the wakeup fd is taken.
   """
-  taken = signal.set_wakeup_fd(-1)
-  if taken != -1:  # someone else's (an event loop): leave it to them
-    signal.set_wakeup_fd(taken)
+  read = stop_signals.track_arrivals()  # (the handler reads it too: first_arrived)
+  if read is None:  # the wakeup fd is someone else's (an event loop): leave it to them
     return None
-  read, write = os.pipe()
-  os.set_blocking(write, False)  # the C-level handler must never block on it
-  os.set_blocking(read, False)  # the handler reads it too (stop_signals.first_arrived)
-  signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-  stop_signals.listen(read)
   numbers = {int(x) for x in stop_signals.SIGNALS}
 
   def run():

@@ -9,7 +9,9 @@ written yet then, so `install` makes a stop end it at once with one line and exi
 ignores the rest: a repeat landed in that cleanup or line (a traceback), or in the
 interpreter's shutdown, which puts Python handlers back to the default (exit -2).
 Another kind already pending then (two within one C call) is ignored as well, not
-reported by Python as a race.
+reported by Python as a race, and the line names the one that came first
+(`track_arrivals`): Python runs pending handlers by number, so a SIGTERM followed by
+Ctrl-C said 'Interrupted'.
 SIGHUP (the terminal closed, an ssh session dropped) stops it the same way: it ended
 the program without a word, also in a log file it wrote to. So do SIGUSR1 and SIGUSR2,
 which schedulers send ahead of a job's end (SLURM's `--signal=USR1@90`): their default
@@ -118,16 +120,29 @@ def stop(signum, frame=None):
 
 
 _ARRIVED = []  # stop signals in the order they arrived, as the wakeup fd told them
-_ARRIVALS = [None]  # the read end of the wakeup fd (stop_notice's), else None
+_ARRIVALS = [None]  # the read end of the wakeup fd (`track_arrivals`'), else None
 # Held from a read of it to the note of what it read: a handler that read the next
 # byte meanwhile noted the later signal first. (An RLock: a handler may run inside.)
 _ARRIVALS_LOCK = threading.RLock()
 
 
-def listen(fd):
-  """`fd`: the non-blocking read end of the wakeup fd (signal.set_wakeup_fd), to which
-  the C-level handler writes each signal's number as it arrives."""
-  _ARRIVALS[0] = fd
+def track_arrivals():
+  """Makes the C-level handler write each signal's number, as it arrives, to a pipe
+  (signal.set_wakeup_fd) that `first_arrived` reads. Returns the pipe's non-blocking
+  read end, or None where the wakeup fd is someone else's (an event loop's): that is
+  left alone. Call from the main thread; once is enough (`take_over` does)."""
+  if _ARRIVALS[0] is not None:
+    return _ARRIVALS[0]
+  taken = signal.set_wakeup_fd(-1)
+  if taken != -1:
+    signal.set_wakeup_fd(taken)
+    return None
+  read, write = os.pipe()
+  os.set_blocking(write, False)  # the C-level handler must never block on it
+  os.set_blocking(read, False)  # read by the handler and by stop_notice's thread
+  signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+  _ARRIVALS[0] = read
+  return read
 
 
 def read_arrivals():
@@ -180,6 +195,7 @@ def raise_again():
 def take_over(handler=stop):
   """Once the command runs: `handler` (`stop`, or one that ends by calling it) takes
   SIGTERM (`kill`, `timeout`, schedulers: as Ctrl-C) and Ctrl-C."""
+  track_arrivals()  # so that the stop named is the one that came first
   signal.signal(signal.SIGTERM, handler)
   if ctrl_c_is_ours():
     signal.signal(signal.SIGINT, handler)

@@ -137,3 +137,51 @@ def test_a_stop_printed_where_it_landed_is_not_printed_and_is_raised_again():
                           text=True, timeout=60, env={**os.environ, 'PYTHONPATH': ROOT})
   assert result.stdout == 'raised again\n', result.stderr[-3000:]
   assert result.stderr == 'ValueError: not a stop\n'
+
+
+# Each command's first call once its handlers are in place (inside its `try`), and the
+# arguments that get it there.
+CALL_IN_COMMAND = {
+    'dreamerv3_tf.export': ('from dreamerv3_tf import export_checks as owner; name = "normalize"',
+                            ['--logdir=run', '--out=export'],
+                            'Terminated; an unfinished export leaves --out as it was'),
+    'dreamerv3_tf.interop.official': (
+        'from dreamerv3_tf import tfimport as owner; name = "check_tf_env"',
+        ['--checkpoint=.', '--logdir=imported'],
+        'Terminated; the import did not finish and wrote nothing'),
+    'dreamerv3_tf.plot': ('from dreamerv3_tf.core import path_lines as owner; name = "runs_in"',
+                          ['--logdirs', '.', '--table', '10000'],
+                          'Terminated; --out is left as it was or written whole'),
+}
+# As FIRST_OF_TWO, within the command: the call is replaced by one that takes SIGTERM,
+# then Ctrl-C, while the main thread holds them.
+IN_COMMAND = """
+import os, runpy, signal, sys, threading, time
+from dreamerv3_tf import stop_signals
+{call}
+def send():
+  time.sleep(0.2)
+  os.kill(os.getpid(), signal.SIGTERM)
+  os.kill(os.getpid(), signal.SIGINT)
+def call(*args, **kwargs):
+  signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals.SIGNALS)
+  threading.Thread(target=send).start()
+  time.sleep(1.0)
+  signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals.SIGNALS)
+  for _ in range(1000):
+    pass
+  raise AssertionError('no stop came')
+setattr(owner, name, call)
+runpy.run_module(sys.argv.pop(1), run_name='__main__')
+"""
+
+
+@pytest.mark.parametrize('module', CALL_IN_COMMAND, ids=lambda m: m.split('.')[-1])
+def test_of_two_stop_signals_in_a_commands_call_the_first_received_is_reported(tmp_path, module):
+  """export, plot and the official importer said 'Interrupted' (exit 130) for a SIGTERM
+  that came first, as main did."""
+  call, args, line = CALL_IN_COMMAND[module]
+  result = subprocess.run([sys.executable, '-c', IN_COMMAND.format(call=call), module, *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, 'PYTHONPATH': ROOT})
+  assert (result.returncode, result.stderr.splitlines()) == (143, [line]), result.stderr[-3000:]
