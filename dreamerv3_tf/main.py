@@ -540,7 +540,9 @@ def main(argv):
       if warning:
         print(warning, file=sys.stderr, flush=True)
     check_xla_flags(config.xla_flags)
-    use_xla_cache(config.xla_cache)
+    warning = use_xla_cache(config.xla_cache)
+    if warning:  # the run goes on: the cache only saves compile time
+      print(warning, file=sys.stderr, flush=True)
     use_xla_flags(config.xla_flags)
     # Quiets TensorFlow and says what comes; the run imports it once its envs start.
     # Done once the run's last write is behind it (before its envs close): a stop from
@@ -657,12 +659,15 @@ def use_xla_cache(directory):
 
   Must run before TensorFlow initialises XLA (it reads TF_XLA_FLAGS once). Cache
   hits need the same traced function names, which a run's fixed tracing order gives.
+  Returns a warning line where the cache cannot be used as asked, else None: the run
+  goes on without it (a file of its name) or only reads it (a full disk, a read-only
+  one), as it saves compile time only.
   """
   flags_now = os.environ.get('TF_XLA_FLAGS', '')
   if not directory or 'tf_xla_persistent_cache_directory' in flags_now:
-    return
+    return None
   if 'tensorflow' in sys.modules:
-    return  # too late to take effect; never the case when run as main
+    return None  # too late to take effect; never the case when run as main
   given = os.path.expanduser(directory)
   # XLA loads a program compiled for CPU features this CPU lacks with a hidden error
   # line only ('Target machine feature +avx512f is not supported on the host machine',
@@ -672,21 +677,52 @@ def use_xla_cache(directory):
   try:
     os.makedirs(given, exist_ok=True)  # (named first: a file of that name)
     os.makedirs(directory, exist_ok=True)
-    # XLA writes it only after the first compile, and then failed with the name of
-    # a temporary file: try a write now (a read-only place, a full disk, ...).
-    tempfile.TemporaryFile(dir=directory).close()
-  except OSError as e:  # a file of that name, no permission, ...
-    from dreamerv3_tf import configuration
-    raise configuration.ConfigError(
-        f'xla_cache={given} cannot be a directory of compiled programs '
-        f"({errors.one_line(e, cause_only=True)}); pass another, or '' for none") from e
+  except OSError as e:  # a file of that name, no permission, a full disk, ...
+    # It stopped the run ('Config error: xla_cache=... cannot be a directory').
+    return (f'WARNING: xla_cache={given} cannot be a directory of compiled programs '
+            f'({errors.one_line(e, cause_only=True)}): this run compiles without it; pass '
+            "another, or '' for none")
+  # XLA writes only after the first compile, and then stopped the run naming a
+  # temporary file of its own: a full disk (its HOME), a read-only one.
+  refusal = _cache_write_refusal(directory)
   _remove_cut_cache_writes(directory)
+  flags = f'--tf_xla_persistent_cache_directory={directory}'
   if any(x.isspace() for x in directory):
     # TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '/tmp/my cache' went to
     # '/tmp/my'. Double quotes keep the path whole.
-    directory = f'"{directory}"'
-  os.environ['TF_XLA_FLAGS'] = (
-      f'{flags_now} --tf_xla_persistent_cache_directory={directory}'.strip())
+    flags = f'--tf_xla_persistent_cache_directory="{directory}"'
+  if refusal:
+    from dreamerv3_tf import tfimport
+    flags += f' {tfimport.XLA_CACHE_READ_ONLY}'  # XLA then never writes there
+  os.environ['TF_XLA_FLAGS'] = f'{flags_now} {flags}'.strip()
+  if refusal:
+    return (f'WARNING: the XLA cache {directory} cannot store compiled programs ({refusal}): '
+            'this run loads those it holds and compiles the rest without storing them; give '
+            "it room and write access, or pass another xla_cache ('' for none)")
+  return None
+
+
+# Free room below which the cache takes no more programs: a size1m run stores 4-6 of
+# 0.4-6 MB each, bigger models bigger ones, and one that could not be stored stopped it.
+XLA_CACHE_ROOM = 64 * 2 ** 20
+_PROBE_BYTES = 4096  # a page: a full disk, a quota, a read-only one refuse it
+
+
+def _cache_write_refusal(directory):
+  """Why `directory` cannot store compiled programs (its error's cause, or how little
+  room is left), else None."""
+  try:
+    with tempfile.TemporaryFile(dir=directory) as probe:
+      probe.write(b'\0' * _PROBE_BYTES)
+      probe.flush()  # (writes again after a short write, which raises then)
+    stat = os.statvfs(directory)
+  except OSError as e:
+    return errors.one_line(e, cause_only=True)
+  free = stat.f_bavail * stat.f_frsize
+  if free < XLA_CACHE_ROOM:
+    return (f'{free / 2 ** 20:.1f} MiB free on its file system, below the '
+            f'{XLA_CACHE_ROOM // 2 ** 20} MiB that compiled programs may take')
+  return None
 
 
 # No write of a compiled program takes this long: an older temporary is a killed one's.

@@ -28,6 +28,7 @@ import re
 import sys
 import time
 
+from dreamerv3_tf import tfimport
 from dreamerv3_tf.core import tf_lines
 
 LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
@@ -106,6 +107,8 @@ def compile_time(config):
     return 'the agent (nothing to compile)'
   later = (f'later starts load it from the XLA cache ({config.xla_cache}) in seconds'
            if config.xla_cache else 'config.xla_cache is off: every start compiles')
+  if config.xla_cache and not tfimport.xla_cache_stores():  # the warning above says why
+    later = 'the XLA cache stores nothing now: later starts compile again'
   return ('compiling the agent with XLA (the first start of a config: about 30 s at size1m '
           f'on 2 idle CPU cores, more on busy ones, minutes for bigger models; {later})')
 

@@ -64,6 +64,18 @@ def xla_cache_directory(environ=os.environ):
   return match.group(1).strip('"') if match else None
 
 
+# In TF_XLA_FLAGS: XLA reads the cache and never writes to it (main.use_xla_cache sets it
+# where the cache cannot store programs).
+XLA_CACHE_READ_ONLY = '--tf_xla_persistent_cache_read_only=true'
+
+
+def xla_cache_stores(environ=os.environ):
+  """Whether XLA stores the programs it compiles: TF_XLA_FLAGS names a cache that it
+  does not make read-only."""
+  flags = environ.get('TF_XLA_FLAGS', '').split()
+  return xla_cache_directory(environ) is not None and XLA_CACHE_READ_ONLY not in flags
+
+
 # TensorFlow's thread counts of the environment, read as it makes its CPU device (at the
 # first op): TF_NUM_INTRAOP_THREADS=-1 ended the process there ('Check failed: num_threads
 # >= 1' and a C++ stack trace, exit 134), and 100000 of either hung starting that many

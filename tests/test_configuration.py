@@ -1,6 +1,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -989,14 +990,16 @@ def test_a_replay_folder_linked_into_another_runs_is_refused_before_writing(tmp_
   logdir_checks.check_logdir(c, str(tmp_path / 'c'))
 
 
-def test_xla_cache_that_cannot_be_a_directory_is_a_config_error(tmp_path, monkeypatch):
+def test_xla_cache_that_cannot_be_a_directory_is_a_warning_and_no_cache(tmp_path, monkeypatch):
+  """It stopped the run ('Config error: xla_cache=... cannot be a directory'): the cache
+  only saves compile time, so the run goes on without it."""
   from dreamerv3_tf import main
   monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
   monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
   (tmp_path / 'file').write_text('x')
-  with pytest.raises(configuration.ConfigError,
-                     match=f'xla_cache={tmp_path}/file cannot be a directory .*File exists'):
-    main.use_xla_cache(str(tmp_path / 'file'))
+  assert main.use_xla_cache(str(tmp_path / 'file')) == (
+      f'WARNING: xla_cache={tmp_path}/file cannot be a directory of compiled programs (File '
+      "exists): this run compiles without it; pass another, or '' for none")
   assert 'TF_XLA_FLAGS' not in os.environ
 
 
@@ -1046,19 +1049,66 @@ def test_xla_cache_writes_that_a_kill_cut_are_removed(tmp_path, monkeypatch):
   assert sorted(os.listdir(kind)) == sorted([program, names[2], 'notes.tmp'])
 
 
-def test_xla_cache_that_cannot_be_written_is_a_config_error(tmp_path, unprivileged):
+_USE_XLA_CACHE = ('import os, sys; from dreamerv3_tf import main; '
+                  'print(main.use_xla_cache(sys.argv[1])); print(os.environ["TF_XLA_FLAGS"])')
+
+
+def _read_only_lines(kind_dir, cause):
+  """What `_USE_XLA_CACHE` prints for a cache that is read but never written."""
+  return [f'WARNING: the XLA cache {kind_dir} cannot store compiled programs ({cause}): this '
+          'run loads those it holds and compiles the rest without storing them; give it room '
+          "and write access, or pass another xla_cache ('' for none)",
+          f'--tf_xla_persistent_cache_directory={kind_dir} '
+          '--tf_xla_persistent_cache_read_only=true']
+
+
+def test_xla_cache_that_cannot_be_written_is_read_only_with_a_warning(tmp_path, unprivileged):
   """An existing directory we may not write: XLA failed after the first compile,
-  naming a temporary file of its own, and the run had written its logdir."""
+  naming a temporary file of its own, and the run had written its logdir; then it
+  stopped the run before it started. Its programs are still read."""
   cache = tmp_path / 'cache'
-  cache.mkdir()
-  cache.chmod(0o555)
-  code = 'import sys; from dreamerv3_tf import main; main.use_xla_cache(sys.argv[1])'
+  (cache / cpuinfo.kind_key()).mkdir(parents=True)
+  for folder in (cache / cpuinfo.kind_key(), cache):
+    folder.chmod(0o555)
   env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}
-  result = cli_zygote.run([*unprivileged, sys.executable, '-c', code, str(cache)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env=env)
-  assert result.returncode != 0
-  assert (f'ConfigError: xla_cache={cache} cannot be a directory of compiled programs '
-          "(Permission denied); pass another, or '' for none") in result.stderr
+  result = cli_zygote.run([*unprivileged, sys.executable, '-c', _USE_XLA_CACHE, str(cache)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.splitlines() == _read_only_lines(cache / cpuinfo.kind_key(),
+                                                        'Permission denied')
+
+
+def test_xla_cache_on_a_full_disk_is_read_only_with_a_warning(tmp_path):
+  """A full disk (its HOME): the start's check wrote an empty file, which fit, and the
+  run stopped at its first compile ('the XLA cache ... cannot store a compiled program
+  (...tmp; No space left on device)')."""
+  if os.geteuid() != 0 or not shutil.which('unshare'):
+    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  script = (f'mount -t tmpfs -o size=1m none {tmp_path} || exit 99; '
+            f'dd if=/dev/zero of={tmp_path}/fill bs=64k 2>/dev/null; exec "$@"')
+  env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}
+  result = subprocess.run(
+      ['unshare', '-m', 'sh', '-c', script, 'sh', sys.executable, '-c', _USE_XLA_CACHE,
+       str(tmp_path / 'xla')], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.splitlines() == _read_only_lines(tmp_path / 'xla' / cpuinfo.kind_key(),
+                                                        'No space left on device')
+
+
+def test_xla_cache_with_little_room_is_read_only_with_a_warning(tmp_path, monkeypatch):
+  """A disk nearly full: the first compile's program may not fit, which stopped the run."""
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  monkeypatch.setattr(main, 'XLA_CACHE_ROOM', 2 ** 62)  # more than any disk has
+  warning = main.use_xla_cache(str(tmp_path / 'xla'))
+  kind = tmp_path / 'xla' / cpuinfo.kind_key()
+  assert re.fullmatch(
+      f'WARNING: the XLA cache {kind} cannot store compiled programs \\([0-9.]+ MiB free on '
+      f'its file system, below the {2 ** 42} MiB that compiled programs may take\\): this '
+      'run loads those it holds .*', warning), warning
+  assert os.environ['TF_XLA_FLAGS'] == (
+      f'--tf_xla_persistent_cache_directory={kind} --tf_xla_persistent_cache_read_only=true')
 
 
 @pytest.mark.parametrize('key', ['max_nonfinite_updates', 'env_timeout'])

@@ -205,6 +205,35 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
       r"compiles again\), or run with --config.xla_cache=''", line), line
 
 
+def test_a_run_whose_xla_cache_disk_is_full_trains_on_reading_it_only(tmp_path):
+  """config.xla_cache on a full disk (its HOME): the start's check wrote an empty file,
+  which fit, and the run stopped at its first compile with 'Error: the XLA cache ...
+  cannot store a compiled program (...tmp; No space left on device)'. The cache only
+  saves compile time: one warning, and the run goes on without storing programs."""
+  if os.geteuid() != 0 or not shutil.which('unshare'):
+    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  from dreamerv3_tf import tfimport
+  disk = tmp_path / 'disk'
+  disk.mkdir()
+  env = dict(os.environ, TF_XLA_FLAGS='')  # this cache, not the suite's shared one
+  env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
+  script = (f'mount -t tmpfs -o size=1m none {disk} || exit 99; '
+            f'dd if=/dev/zero of={disk}/fill bs=64k 2>/dev/null; exec "$@"')
+  result = cli(tmp_path / 'run', '--config.task=dummy_disc_vec', '--config.run.steps=20',
+               '--config.env.dummy.length=30', '--config.run.parallel=False',
+               '--config.logger.outputs=jsonl', '--config.run.report_every=0',
+               f'--config.xla_cache={disk}/xla', env=env,
+               prefix=['unshare', '-m', 'sh', '-c', script, 'sh'])
+  assert result.returncode == 0, result.stderr[-3000:]
+  kind = disk / 'xla' / cpuinfo.kind_key()
+  assert our_lines(result.stderr) == [
+      f'WARNING: the XLA cache {kind} cannot store compiled programs (No space left on '
+      'device): this run loads those it holds and compiles the rest without storing them; '
+      "give it room and write access, or pass another xla_cache ('' for none)"]
+  assert 'the XLA cache stores nothing now: later starts compile again' in result.stdout
+  assert result.stdout.splitlines()[-1].split('] ', 1)[1].startswith('Done: 20 env steps')
+
+
 @pytest.mark.parametrize('how', ['flag', 'env'])
 def test_traceback_only_when_asked(tmp_path, how):
   if how == 'flag':  # our own traceback
