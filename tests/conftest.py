@@ -8,6 +8,7 @@ import pytest
 # Tests run from a checkout: make `configs` and `dreamerv3_tf` importable without install.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dreamerv3_tf import tfimport  # noqa: E402  (imports no TensorFlow)
+from dreamerv3_tf.core import cpuinfo  # noqa: E402
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # Compiling tiny agents is most of the suite's CPU time. The tests check what a
@@ -18,7 +19,9 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # instead of 15; tests/agent/test_learning.py runs its 800 updates at -O1).
 # Subprocesses inherit the flags, and TEST_XLA_FLAGS_ENV names the ones added here.
 # The compiled programs are cached under a prefix of their own: the cache key does
-# not hold XLA_FLAGS, and a user's run must never load one of these programs.
+# not hold XLA_FLAGS, and a user's run must never load one of these programs. They go
+# to the CPU kind's folder, as a run's (main.use_xla_cache): an AVX2-only node sharing
+# its home with an AVX-512 one would load that one's programs, and XLA runs them into SIGILL.
 TEST_XLA_FLAGS = ('--xla_backend_optimization_level=0', '--xla_cpu_use_fusion_emitters=false')
 TEST_XLA_FLAGS_ENV = 'DREAMERV3_TF_TEST_XLA_FLAGS'
 TEST_CACHE_PREFIX = 'tests_o0_noemit'
@@ -26,7 +29,7 @@ _added = tfimport.add_xla_flags(TEST_XLA_FLAGS)  # a caller's flag wins
 os.environ.setdefault(TEST_XLA_FLAGS_ENV, ' '.join(_added))
 _tf_xla = os.environ.get('TF_XLA_FLAGS', '')
 if 'tf_xla_persistent_cache_directory' not in _tf_xla:   # tools/as_avx2.sh sets its own
-  _cache = os.path.expanduser('~/.cache/dreamerv3_tf/xla')
+  _cache = os.path.join(os.path.expanduser('~/.cache/dreamerv3_tf/xla'), cpuinfo.kind_key())
   os.makedirs(_cache, exist_ok=True)
   _tf_xla += f' --tf_xla_persistent_cache_directory={_cache}'
 os.environ['TF_XLA_FLAGS'] = f'{_tf_xla} --tf_xla_persistent_cache_prefix={TEST_CACHE_PREFIX}'.strip()

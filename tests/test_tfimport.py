@@ -99,6 +99,20 @@ def test_the_suites_xla_flags_stay_marked_as_checked():
   assert os.environ[tfimport.CHECKED_ENV] == tfimport.flags_of_environment()
 
 
+def test_the_suites_xla_cache_is_in_the_folder_of_its_cpu_kind():
+  """The suite's compiled programs went to ~/.cache/dreamerv3_tf/xla itself, which a
+  cluster's nodes share with their home directory: an AVX2-only node then loaded the
+  programs an AVX-512 node had compiled, and XLA runs them into SIGILL. They go to the
+  CPU kind's folder, as a run's do (main.use_xla_cache; README: 'in its folder')."""
+  from dreamerv3_tf import tfimport
+  from dreamerv3_tf.core import cpuinfo
+  directory = tfimport.xla_cache_directory()
+  default = os.path.expanduser('~/.cache/dreamerv3_tf/xla')
+  if os.path.dirname(directory) != default and directory != default:
+    pytest.skip(f'the caller set its own XLA cache ({directory}), as tools/as_avx2.sh does')
+  assert directory == os.path.join(default, cpuinfo.kind_key())
+
+
 def test_xla_flags_holding_only_our_defaults_need_no_check(monkeypatch):
   """A parent that loaded the agent (a notebook, a script) passes XLA_FLAGS with our
   defaults alone to the `main` it starts: no child process checks them."""
