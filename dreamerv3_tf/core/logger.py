@@ -155,7 +155,8 @@ class TerminalOutput:
     file: where to print (default sys.stdout at print time).
     eta_after: a scalar key (e.g. 'train/updates'): no ETA until a write has it above
       0. Until then the rate is of the cheap part alone (env steps before training
-      starts), so the quick command read 'ETA 4s' and took 9 more minutes.
+      starts), so the quick command read 'ETA 4s' and took 9 more minutes. A write
+      that has it at 0 says 'ETA once training runs'; one without it, none.
   """
 
   def __init__(
@@ -184,8 +185,11 @@ class TerminalOutput:
     if fps is not None:
       parts.append(f'{fps:,.0f} fps')
       if self.total_steps and fps > 0:
-        parts.append('ETA ' + (format_duration(max(0, self.total_steps - step) / fps)
-                               if self._eta_ready else 'once training runs'))
+        if self._eta_ready:
+          parts.append('ETA ' + format_duration(max(0, self.total_steps - step) / fps))
+        elif self._eta_after in scalars:  # at 0: training has not started
+          parts.append('ETA once training runs')
+        # (a write without that key, such as a stop's last, cannot tell whether it has)
     for label in ('train', 'eval'):
       if label in self._scores:
         parts.append(f'{label} {format_number(self._scores[label])}')

@@ -230,6 +230,27 @@ def test_no_eta_from_the_rate_before_training_starts():
   assert all(re.search(r'\| ETA \d', x) for x in heads[2:]), heads
 
 
+def test_terminal_eta_says_nothing_of_training_in_a_write_without_its_rows():
+  """A stop's last progress line holds the episodes since the last log, not the train
+  rows: DMC's quick command stopped a minute after 'First update done ...; training.'
+  printed 'ETA once training runs'. Such a line gives no ETA: the rate is of env steps
+  alone, and whether training runs it cannot tell."""
+  step, out = [0], io.StringIO()
+  logger = logging.Logger(lambda: step[0], [logging.TerminalOutput(
+      total_steps=30000, file=out, eta_after='train/updates')])
+  logger.write()  # the fps baseline
+  step[0] = 1000
+  logger.add({'updates': 0}, prefix='train')
+  logger.write()
+  step[0] = 1200
+  logger.add({'score': 11.5}, prefix='episode')
+  logger.write()
+  heads = [x for x in out.getvalue().splitlines() if x.startswith('[')]
+  assert len(heads) == 2, out.getvalue()
+  assert 'ETA once training runs' in heads[0], heads
+  assert 'ETA' not in heads[1] and 'fps' in heads[1], heads
+
+
 def test_terminal_line_and_compact_table():
   step = [0]
   out = io.StringIO()
