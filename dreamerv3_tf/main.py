@@ -532,8 +532,10 @@ def main(argv):
       warning = logdir_checks.crowded_logdir_warning(config.logdir)
       if warning:
         print(warning, file=sys.stderr, flush=True)
-      logdir_checks.check_from_checkpoint(config)
+      # (resume_from first: eval_only's line for it names the from_checkpoint meant, which
+      # from_checkpoint's own check, given none, could only ask for)
       logdir_checks.check_resume_from(config)
+      logdir_checks.check_from_checkpoint(config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)
         logdir_checks.check_not_in_use(config.logdir)  # another run there: stop now
       warning = logdir_checks.missing_config_warning(config)  # once the run goes on

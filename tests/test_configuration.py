@@ -567,6 +567,20 @@ def test_eval_only_names_the_flag_that_evaluates_the_checkpoint_resume_from_name
   assert os.listdir(tmp_path) == []
 
 
+def test_eval_only_with_resume_from_alone_names_the_flag_for_that_checkpoint(tmp_path):
+  """eval_only given run.resume_from and no run.from_checkpoint (the checkpoint meant as
+  the one to evaluate) said only that none was given, 'pass
+  --config.run.from_checkpoint=PATH': the line names the flag with that checkpoint."""
+  result = run_main('--config=configs/dmc.py:eval_only,debug', f'--logdir={tmp_path}/eval',
+                    '--config.run.resume_from=/elsewhere/run/ckpt/ckpt-9')
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.splitlines() == [
+      'Config error: run.resume_from=/elsewhere/run/ckpt/ckpt-9: eval_only resumes nothing; '
+      'to evaluate that checkpoint, give '
+      '--config.run.from_checkpoint=/elsewhere/run/ckpt/ckpt-9 instead'], result.stderr
+  assert not os.path.exists(tmp_path / 'eval')
+
+
 def test_an_evaluation_logdir_refuses_another_policy(tmp_path):
   """eval_only of another checkpoint into the logdir of an earlier evaluation added its
   episodes to that policy's, without a word (run.from_checkpoint is a run-time key):
