@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -181,14 +182,31 @@ class Checkpoint:
       # when the status was collected, after the run's own line.
       if status is not None:
         status.expect_partial()
-    carried = {k: CarriedState(_json_string(reader.get_tensor(damage.replay_state_key(k))))
-               for k in self._carry if reader.has_tensor(damage.replay_state_key(k))}
+    carried = self._carried(path, reader)
     if carried:  # saved on by every later save of this run
       self._ckpt = tf.train.Checkpoint(**self._objects, **self._states, **carried)
       self._manager = self._make_manager()
     if ckpt is not self._ckpt:  # the next save continues the numbering
       self._ckpt.save_counter.assign(ckpt.save_counter)
     return path
+
+  def _carried(self, path, reader):
+    """{name: CarriedState} of the replays of `carry` whose state checkpoint `path`
+    holds intact. A damaged one (a replay file deleted by hand) is left behind with a
+    warning: carried, it made every checkpoint of this run damaged for a resume that
+    uses it, which then had no intact checkpoint to resume from."""
+    carried = {}
+    for name in self._carry:
+      reason = damage.replay_damage(path, reader, name)
+      if reason:
+        damage.not_damage(path, reason)  # (the limit on open files: no damage)
+        print(f'WARNING: the {name} state of checkpoint {path} is damaged ({reason}): '
+              "this run's checkpoints do not hold it, and a later resume that uses it "
+              'starts it empty', file=sys.stderr, flush=True)
+      elif reader.has_tensor(damage.replay_state_key(name)):
+        carried[name] = CarriedState(
+            _json_string(reader.get_tensor(damage.replay_state_key(name))))
+    return carried
 
   def _load_hint(self, path, error):
     """What to do about a replay file the load found wrong. One that is there (whole,

@@ -318,26 +318,36 @@ def _damage_or_limit(path, replay_names):
     reader = read_all(path)
   except Exception as e:  # noqa: BLE001 - TF raises OpError, ValueError, IndexError...
     return errors.one_line(e)
-  keys = reader.get_variable_to_shape_map()
   for name in replay_names:
-    key = replay_state_key(name)
-    if key not in keys:
-      continue  # a checkpoint of another run layout: `Checkpoint.load` names that
-    try:
-      value = reader.get_tensor(key)
-      files = json.loads(value.decode() if isinstance(value, bytes) else value)['files']
-    except (ValueError, KeyError, TypeError) as e:
-      return f'its {name} state is unreadable: {errors.one_line(e)}'
-    folder = GFILES.join(os.path.dirname(path), name)
-    present = set(GFILES.listdir(folder)) if tf.io.gfile.isdir(folder) else set()
-    missing = [f for f in files if f not in present]
-    if missing:
-      return (f'{len(missing)} replay file{"s are" if len(missing) > 1 else " is"} '
-              f'missing, e.g. {name}/{missing[0]}')
-    for file in files:
-      reason = _cut_short(folder, file)
-      if reason:
-        return f'replay file {name}/{file} is corrupt ({reason})'
+    reason = replay_damage(path, reader, name)
+    if reason:
+      return reason
+  return None
+
+
+def replay_damage(path, reader, name):
+  """-> why the state of replay `name` in checkpoint `path` (read by `reader`) cannot
+  be loaded: it is unreadable, or a replay file it names is missing or cut short; else
+  None, also where the checkpoint holds no state of it (another run layout:
+  `Checkpoint.load` names that)."""
+  key = replay_state_key(name)
+  if not reader.has_tensor(key):
+    return None
+  try:
+    value = reader.get_tensor(key)
+    files = json.loads(value.decode() if isinstance(value, bytes) else value)['files']
+  except (ValueError, KeyError, TypeError) as e:
+    return f'its {name} state is unreadable: {errors.one_line(e)}'
+  folder = GFILES.join(os.path.dirname(path), name)
+  present = set(GFILES.listdir(folder)) if tf.io.gfile.isdir(folder) else set()
+  missing = [f for f in files if f not in present]
+  if missing:
+    return (f'{len(missing)} replay file{"s are" if len(missing) > 1 else " is"} '
+            f'missing, e.g. {name}/{missing[0]}')
+  for file in files:
+    reason = _cut_short(folder, file)
+    if reason:
+      return f'replay file {name}/{file} is corrupt ({reason})'
   return None
 
 

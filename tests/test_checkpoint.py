@@ -792,6 +792,37 @@ def test_a_resume_of_another_script_logs_no_tensorflow_warning(tmp_path, saved, 
   assert tf_warnings_of(lambda: ckpt_of(loaded).load()) == []
 
 
+def test_a_damaged_carried_replay_is_left_behind_not_saved_on(tmp_path, capsys):
+  """A train_eval checkpoint whose eval replay lost a file (deleted by hand), resumed
+  with script=train, then with train_eval: the train run saved the damaged eval state
+  on, so every one of its checkpoints was damaged for the third run, which refused to
+  resume ('no earlier checkpoint is intact: start again with a new --logdir')."""
+  both = ('replay_train', 'replay_eval')
+  replays = {k: make_replay() for k in both}
+  for replay in replays.values():
+    fill(replay, 40)
+  step = tf.Variable(0, dtype=tf.int64)
+  checkpointing.Checkpoint(str(tmp_path), keep=1, replays=replays, step=step).save()
+  folder = tmp_path / 'replay_eval'
+  lost = sorted(os.listdir(folder))[0]
+  os.remove(folder / lost)
+  train = make_replay()
+  ckpt = checkpointing.Checkpoint(str(tmp_path), keep=1, replays={'replay_train': train},
+                                  carry=['replay_eval'], step=step)
+  ckpt.load(inspect(tmp_path).path)
+  fill(train, 40, start=40)
+  path = ckpt.save()
+  assert capsys.readouterr().err == (
+      f'WARNING: the replay_eval state of checkpoint {tmp_path}/ckpt-1 is damaged (1 replay '
+      f'file is missing, e.g. replay_eval/{lost}): this run\'s checkpoints do not hold it, '
+      'and a later resume that uses it starts it empty\n')
+  plan = checkpointing.inspect(str(tmp_path), list(both))  # the train_eval resume
+  assert plan.path == path and plan.damaged == []
+  fresh = {k: make_replay() for k in both}
+  checkpointing.Checkpoint(str(tmp_path), keep=1, replays=fresh, step=step).load(path)
+  assert len(fresh['replay_train']) == 80 and len(fresh['replay_eval']) == 0
+
+
 def test_a_load_that_does_not_match_leaves_no_warning_for_later(tmp_path, caplog):
   """A failed load's status, once collected, logged TensorFlow's 'Detecting that an
   object ... is being deleted with unrestored values' and a line per value, after the
