@@ -107,7 +107,11 @@ def compile_time(config):
     return 'the agent (nothing to compile)'
   later = (f'later starts load it from the XLA cache ({config.xla_cache}) in seconds'
            if config.xla_cache else 'config.xla_cache is off: every start compiles')
-  if config.xla_cache and not tfimport.xla_cache_stores():  # the warning above says why
+  # The warning above says why; not where TensorFlow was imported before the cache was
+  # set up (the checks read the checkpoint of a finished run in a logdir they cannot
+  # write): that run compiles nothing, and later starts use the cache as ever.
+  refused = not tfimport.xla_cache_stores() and 'tensorflow' not in sys.modules
+  if config.xla_cache and refused:
     later = 'the XLA cache stores nothing now: later starts compile again'
   return ('compiling the agent with XLA (the first start of a config: about 30 s at size1m '
           f'on 2 idle CPU cores, more on busy ones, minutes for bigger models; {later})')

@@ -323,6 +323,33 @@ def test_a_finished_run_in_a_read_only_logdir_writes_nothing_and_says_so(logdir,
   assert snapshot(logdir) == before
 
 
+def test_a_finished_read_only_run_tells_no_false_xla_cache_line(agent_ckpt, tmp_path,
+                                                                unprivileged):
+  """The checks of a finished run in a logdir it cannot write read its checkpoint, so
+  TensorFlow was imported before the XLA cache was set up: the first line said 'the
+  XLA cache stores nothing now: later starts compile again' with no warning, of a cache
+  that later starts use as ever (this one compiles nothing)."""
+  from dreamerv3_tf import tfimport
+  logdir = shutil.copytree(os.path.dirname(agent_ckpt), tmp_path / 'run')
+  before = snapshot(logdir)
+  env = dict(os.environ, TF_XLA_FLAGS='')  # this cache, not the suite's shared one
+  env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
+  folders = [folder for folder, _, _ in os.walk(logdir)]
+  for folder in folders:
+    os.chmod(folder, 0o555)
+  try:
+    result = cli(logdir, *overridden(RUN_FLAGS, ['--config.random_agent']),
+                 '--config.jit=True', '--config.run.steps=30', '--config.run.train_ratio=0.0',
+                 f'--config.xla_cache={tmp_path}/xla', env=env, prefix=unprivileged)
+  finally:
+    for folder in folders:
+      os.chmod(folder, 0o755)
+  assert (result.returncode, our_lines(result.stderr)) == (0, []), result.stderr[-2000:]
+  assert f'later starts load it from the XLA cache ({tmp_path}/xla) in seconds' in result.stdout
+  assert f'The run in {logdir} has reached step 30 of run.steps=30' in result.stdout
+  assert snapshot(logdir) == before
+
+
 # Another process of a user's: holds a logdir the way a run holds its own.
 HOLD = ('import sys, time\nfrom dreamerv3_tf.core import dirlock\n'
         'with dirlock.hold(sys.argv[1]):\n  print("held", flush=True)\n  time.sleep(600)\n')
