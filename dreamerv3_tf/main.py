@@ -612,6 +612,13 @@ def _kept(config):
     # it held no checkpoints to keep or resume from.
     return ' while starting; nothing was written'
   if config.script == 'eval_only':  # it saves no checkpoints: its episodes are its output
+    from dreamerv3_tf import logdir_checks
+    logs = [os.path.join(config.logdir, x) for x in logdir_checks.RUN_ENTRIES - {'config.json'}]
+    if '://' not in config.logdir and not any(os.path.exists(x) for x in logs):
+      # Its config.json, its first write, failed (a full disk): 'the episodes that ended
+      # so far are logged in LOGDIR' named an empty folder.
+      return (f'; no episode was logged yet in {config.logdir}, so the same command '
+              'evaluates anew from step 0')
     return (f'; the episodes that ended so far are logged in {config.logdir}, and the same '
             'command evaluates anew from step 0, adding its episodes to them')
   ckpt = os.path.join(config.logdir, 'ckpt')

@@ -555,6 +555,26 @@ def test_a_resume_on_a_disk_with_no_room_says_the_checkpoints_are_kept(logdir, t
       k: v[0] for k, v in snapshot(logdir).items()}
 
 
+def test_an_evaluation_on_a_full_disk_says_none_of_its_episodes_is_logged(agent_ckpt, tmp_path):
+  """eval_only into a new logdir on a full disk: its first write, config.json, failed
+  with '...; the episodes that ended so far are logged in LOGDIR, and the same command
+  evaluates anew from step 0, adding its episodes to them', of an empty folder."""
+  if os.geteuid() != 0 or not shutil.which('unshare'):
+    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  disk = tmp_path / 'disk'
+  disk.mkdir()
+  script = (f'mount --make-rprivate / && mount -t tmpfs -o size=1m none {disk} || exit 99; '
+            f'dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; exec "$@"')
+  result = cli_zygote.run(
+      ['unshare', '-m', 'sh', '-c', script, 'sh',
+       *eval_only_cmd(disk / 'eval', agent_ckpt, '--config.run.steps=60')],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode != 99, result.stderr[-2000:]
+  assert one_line(result) == (
+      f'Error: Cannot write {disk}/eval/config.json: No space left on device; no episode was '
+      f'logged yet in {disk}/eval, so the same command evaluates anew from step 0')
+
+
 def test_damaged_earlier_checkpoint_warns_once_and_never_stops_saving(logdir, capsys):
   ckpt = logdir / 'ckpt'
   # Not the oldest: the next save prunes that one before anything reads it.
@@ -1415,8 +1435,9 @@ def test_a_stop_without_a_checkpoint_says_what_it_kept(
   with pytest.raises(SystemExit) as exit_:
     main._interrupted(config, KeyboardInterrupt())
   assert exit_.value.code == 130
-  kept = (f'the episodes that ended so far are logged in {logdir}, and the same command '
-          'evaluates anew from step 0, adding its episodes to them' if script == 'eval_only'
+  # (an empty logdir: eval_only's line said its episodes were logged in it)
+  kept = (f'no episode was logged yet in {logdir}, so the same command evaluates anew from '
+          'step 0' if script == 'eval_only'
           else f'no checkpoint was saved yet in {logdir}/ckpt, so the same command starts '
           'the run anew')
   assert capsys.readouterr().err.splitlines() == (
