@@ -113,6 +113,9 @@ def compile_time(config):
   refused = not tfimport.xla_cache_stores() and 'tensorflow' not in sys.modules
   if config.xla_cache and refused:
     later = 'the XLA cache stores nothing now: later starts compile again'
+    if tfimport.xla_cache_directory():  # read only: a full disk, a read-only folder
+      # 'later starts compile again' was false of the programs it holds, which they load.
+      later += ' what it does not hold'
   return ('compiling the agent with XLA (the first start of a config: about 30 s at size1m '
           f'on 2 idle CPU cores, more on busy ones, minutes for bigger models; {later})')
 
