@@ -689,8 +689,8 @@ def use_xla_cache(directory):
   except OSError as e:  # a file of that name, no permission, a full disk, ...
     # It stopped the run ('Config error: xla_cache=... cannot be a directory').
     return (f'WARNING: xla_cache={given} cannot be a directory of compiled programs '
-            f'({errors.one_line(e, cause_only=True)}): this run compiles without it; pass '
-            "another, or '' for none")
+            f'({_file_in_the_way(directory) or errors.one_line(e, cause_only=True)}): this '
+            "run compiles without it; pass another, or '' for none")
   # XLA writes only after the first compile, and then stopped the run naming a
   # temporary file of its own: a full disk (its HOME), a read-only one.
   refusal = _cache_write_refusal(directory)
@@ -709,6 +709,15 @@ def use_xla_cache(directory):
             'this run loads those it holds and compiles the rest without storing them; give '
             "it room and write access, or pass another xla_cache ('' for none)")
   return None
+
+
+def _file_in_the_way(path):
+  """'P is a file' for the nearest existing P of `path` and its parents if it is no
+  directory, else None: the cause was 'File exists' or 'Not a directory', naming
+  neither P nor what it is (a file in the cache folder named as its CPU kind's)."""
+  while not os.path.lexists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  return None if os.path.isdir(path) else f'{path} is a file'
 
 
 # Free room below which the cache takes no more programs: a size1m run stores 4-6 of

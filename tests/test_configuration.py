@@ -1011,9 +1011,16 @@ def test_xla_cache_that_cannot_be_a_directory_is_a_warning_and_no_cache(tmp_path
   monkeypatch.delitem(sys.modules, 'tensorflow')  # as in main, before TensorFlow loads
   monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
   (tmp_path / 'file').write_text('x')
-  assert main.use_xla_cache(str(tmp_path / 'file')) == (
-      f'WARNING: xla_cache={tmp_path}/file cannot be a directory of compiled programs (File '
-      "exists): this run compiles without it; pass another, or '' for none")
+  (tmp_path / 'cache').mkdir()
+  (tmp_path / 'cache' / cpuinfo.kind_key()).write_text('x')  # its CPU kind's folder
+  # The cause was 'File exists' or 'Not a directory', naming neither the file nor what it
+  # is: of a cache folder that is one, for the middle case.
+  for cache, file in (('file', 'file'), ('cache', f'cache/{cpuinfo.kind_key()}'),
+                      ('file/xla', 'file')):
+    assert main.use_xla_cache(str(tmp_path / cache)) == (
+        f'WARNING: xla_cache={tmp_path}/{cache} cannot be a directory of compiled programs '
+        f"({tmp_path}/{file} is a file): this run compiles without it; pass another, or '' "
+        'for none')
   assert 'TF_XLA_FLAGS' not in os.environ
 
 
