@@ -527,6 +527,10 @@ def main(argv):
                     *configuration.unread_keys_warnings(config, given)]:
       print(warning, file=sys.stderr, flush=True)
     cluster_config.check_environment(config)
+    # Before the logdir checks: those of a logdir the run cannot write import TensorFlow
+    # (logdir_checks.finished), and a TF_XLA_FLAGS it does not know ended the process in
+    # that import, exit code 1 without a word.
+    check_xla_flags(config.xla_flags)
     if '://' not in config.logdir:  # a local logdir is checked before TensorFlow loads
       logdir_checks.check_logdir(config, config.logdir, config.run.allow_other_config)
       warning = logdir_checks.crowded_logdir_warning(config.logdir)
@@ -541,7 +545,6 @@ def main(argv):
       warning = logdir_checks.missing_config_warning(config)  # once the run goes on
       if warning:
         print(warning, file=sys.stderr, flush=True)
-    check_xla_flags(config.xla_flags)
     warning = use_xla_cache(config.xla_cache)
     if warning:  # the run goes on: the cache only saves compile time
       print(warning, file=sys.stderr, flush=True)

@@ -325,6 +325,29 @@ def test_a_finished_run_in_a_read_only_logdir_writes_nothing_and_says_so(logdir,
   assert snapshot(logdir) == before
 
 
+@pytest.mark.parametrize('steps', [SAVED_STEPS, 2 * SAVED_STEPS])  # finished, and not
+def test_a_bad_tf_xla_flags_in_a_read_only_logdir_is_one_line(logdir, unprivileged, steps):
+  """The checks of a logdir the run cannot write import TensorFlow to read its checkpoint
+  (finished or not), before main checked TF_XLA_FLAGS: a flag TensorFlow does not know
+  ended the process inside that import, exit code 1 and not a word."""
+  before = snapshot(logdir)
+  env = dict(os.environ, TF_XLA_FLAGS='--nosuch_flag=1')
+  folders = [folder for folder, _, _ in os.walk(logdir)]
+  for folder in folders:
+    os.chmod(folder, 0o555)
+  try:
+    result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={steps}', env=env,
+                 prefix=unprivileged)
+  finally:
+    for folder in folders:
+      os.chmod(folder, 0o755)
+  assert one_line(result) == (
+      "Config error: TF_XLA_FLAGS='--nosuch_flag=1': TensorFlow has no flag --nosuch_flag=1; "
+      'XLA would stop the run at its first compile')
+  assert result.returncode == 2
+  assert snapshot(logdir) == before
+
+
 def test_a_finished_read_only_run_tells_no_false_xla_cache_line(agent_ckpt, tmp_path,
                                                                 unprivileged):
   """The checks of a finished run in a logdir it cannot write read its checkpoint, so
