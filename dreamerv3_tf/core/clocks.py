@@ -28,8 +28,9 @@ class Every:
     load(...)   counts as a trigger: the first call after loading is False unless a
                 full period passed since the loaded trigger. Seconds clocks restart
                 their period at the time of loading (wall time does not carry across
-                processes); steps clocks keep the loaded step. So registering a clock
-                right after restoring a checkpoint causes no redundant save.
+                processes); steps clocks keep the loaded step (one ahead of the step,
+                a seconds clock's time, restarts the period there). So registering a
+                clock right after restoring a checkpoint causes no redundant save.
 
   Args:
     every: period, in seconds or env steps.
@@ -63,6 +64,12 @@ class Every:
       fire = self._first and not self._loaded
       self._loaded = False
       return fire
+    if now < self._prev:
+      # A trigger ahead of the step: the time a seconds clock saved (run.clock changed on
+      # a resume: it was taken for a step, and the clock never fired again), or a reset
+      # counter. It counts as the last trigger, as a loaded one does.
+      self._prev = self._align(now)
+      return False
     if now >= self._prev + self.every:
       self._prev = self._align(now)
       return True

@@ -83,6 +83,21 @@ def test_every_seconds_load_restarts_period():
   assert restored()
 
 
+def test_every_steps_loading_a_seconds_clocks_state_keeps_its_period():
+  """A run of run.clock='seconds' resumed with run.clock='steps': the loaded trigger, a
+  time (1.8e9 s), was taken for a step, so the clock never fired again (no log row, no
+  report, no eval for the rest of the run)."""
+  seconds = clocks.Every(60, timer=FakeTime(1_796_558_118.5))
+  seconds()
+  restored = clocks.Every(100, clock='steps')
+  restored.load(json.loads(json.dumps(seconds.save())))
+  assert not restored(2000)  # loading counts as the last trigger, as for a steps clock
+  assert not restored(2099)
+  assert restored(2100)
+  assert not restored(2150)
+  assert restored(2200)
+
+
 def test_every_mark():
   every = clocks.Every(100, clock='steps')
   every(0)
