@@ -265,6 +265,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   if evaluate:
     driver_eval.on_episode(lambda stats, worker: logger.add(stats, prefix='epstats'))
     driver_eval.on_episode(lambda stats, worker: last_eval.append(stats['score']))
+  saved = [None]  # the step of this run's last save
+
   def save():
     common.check_still_there(me.logdir)
     if me.chief:  # only the chief saves
@@ -273,6 +275,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
       except checkpointing.CheckpointError:
         common.check_still_there(me.logdir)  # moved while it saved: the real cause
         raise
+    saved[0] = int(step)
   if me.chief:
     ckpt.tidy(plan)
   if plan.path:
@@ -318,5 +321,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
       save()
   if logged[0] != int(step):
     log()  # the last stretch's metrics: a run seldom ends on a log step
-  save()
+  if saved[0] != int(step):
+    # Once more at a step the clock saved (run.steps a multiple of save_every) rotated
+    # the oldest kept checkpoint out for a copy of the latest.
+    save()
   common.write_logs(logger, me.logdir)

@@ -153,6 +153,19 @@ def test_train_script_builds_no_eval_envs_replay_or_reports(tmp_path):
   assert not any(k.startswith('replay_eval') for k in reader.get_variable_to_shape_map())
 
 
+def test_a_run_that_ends_on_a_save_step_does_not_save_it_twice(tmp_path):
+  """run.steps a multiple of save_every (run.clock=steps): the clock's save at the last
+  step and the run's closing save were two checkpoints of that step, and the second
+  rotated the oldest kept one out (keep_checkpoints=2 kept one step)."""
+  config = run_config(tmp_path, random_agent=True, steps=60, clock='steps', save_every=20,
+                      keep_checkpoints=2)
+  train_eval.train_eval(config)
+  paths = tf.train.get_checkpoint_state(str(tmp_path / 'ckpt')).all_model_checkpoint_paths
+  steps = [json.loads(tf.train.load_checkpoint(p).get_tensor('loop/.ATTRIBUTES/py_state'))[
+      'step'] for p in paths]
+  assert steps == [40, 60]
+
+
 def main_cmd(logdir, *args):
   given = {x.split('=', 1)[0] for x in args}  # `args` win, given once (twice: a warning)
   defaults = ['--config.random_agent=True', '--config.logger.outputs=jsonl',
