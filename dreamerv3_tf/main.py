@@ -31,7 +31,6 @@ if __name__ == '__main__':  # first: the imports below take up to a second
 import atexit
 import datetime
 import glob
-import math
 import re
 import tempfile
 import warnings

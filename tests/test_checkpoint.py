@@ -1,6 +1,5 @@
 import contextlib
 import glob
-import json
 import os
 import re
 import resource
