@@ -27,6 +27,8 @@ class FlagError(ExportError):
   """A flag's value the command cannot take (exit code 2, as for absl's flag errors;
   it was 1, as for a run or an export that cannot be read)."""
 
+  exit_code = 2
+
 
 def normalize(logdir, out, checkpoint=None):
   """-> (logdir, out) with ~ expanded and no trailing slash; empty ones refused, and
@@ -249,7 +251,9 @@ def command(argv):
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk
     if stdout:
       line = f'{stdout}; an unfinished export leaves --out as it was'
-    errors.fail(line, 2 if isinstance(e, FlagError) else 1)
+    # Each error's own code, as in main: a ConfigError (TF_NUM_INTEROP_THREADS=100000, a
+    # --logdir that is a file or holds runs) was 1 here and 2 in main and the importer.
+    errors.fail(line, base.exit_code(e))
   try:
     print(f'Exported the policy of {prefix} to {out} '
           f'(signatures: {", ".join(export.SIGNATURES)}).', flush=True)

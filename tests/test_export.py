@@ -572,7 +572,8 @@ def test_out_below_a_file_is_named_and_the_cli_says_one_line(tmp_path):
   (tmp_path / 'run' / 'config.json').write_text('{not json')
   result = cli_zygote.run(export_cmd(f'--logdir={tmp_path}/run', f'--out={tmp_path}/out'),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  # 2, as main gives for it (a ConfigError); it was 1 here.
+  assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
       f'Error: {tmp_path}/run/config.json is not valid JSON (Expecting property name '
       'enclosed in double quotes: line 1 column 2 (char 1))']
@@ -784,13 +785,40 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   }[case]
   result = cli_zygote.run([sys.executable, '-c', WITHOUT_TENSORFLOW, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
-  # 2 for a flag's value (stray, line_break and empty_out were 1), 1 for the files'.
-  code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out', 'run_for_checkpoint') else 1
+  # 2 for a flag's value (stray, line_break and empty_out were 1), and for a --logdir
+  # that holds no run (1 before, 2 in main); 1 for the files'.
+  code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out', 'run_for_checkpoint',
+                       'not_a_run') else 1
   assert result.returncode == code, result.stderr[-3000:]
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
   assert not (tmp_path / 'x').exists()
   assert sorted(os.listdir(random_run)) == ['config.json', 'spaces.json']
+
+
+@pytest.mark.parametrize('env, logdir, line', [
+    # Exit code 1 here, where main and the importer gave 2 for the same line.
+    ({'TF_NUM_INTEROP_THREADS': '100000'}, 'run', 'Error: TF_NUM_INTEROP_THREADS=100000: '
+     'TensorFlow would start that many threads'),
+    ({'TF_DETERMINISTIC_OPS': 'maybe'}, 'run', "Error: TF_DETERMINISTIC_OPS='maybe': "
+     'TensorFlow takes 1, 0, true or false'),
+    ({}, 'run/config.json', 'Error: {tmp}/run/config.json is a file of the run {tmp}/run, '
+     'not its logdir; pass --logdir={tmp}/run'),
+    ({}, '', 'Error: {tmp}/config.json not found: is {tmp} the logdir of a training run?')])
+def test_a_bad_environment_or_logdir_has_mains_exit_code(tmp_path, env, logdir, line):
+  """Exit code 2, as main and the importer give for the same ConfigError."""
+  run = tmp_path / 'run'
+  config = dmc.get_config('train_eval,debug')
+  logdir_checks.save(config, str(run))
+  run_files.save_spaces(str(run), *CARTPOLE)
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path / logdir}',
+       f'--out={tmp_path}/x'], cwd=ROOT, capture_output=True, text=True, timeout=120,
+      env={**os.environ, **env})
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith(line.format(tmp=tmp_path)), result.stderr
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ['run']
 
 
 @pytest.mark.parametrize('value, line', [
@@ -1079,14 +1107,15 @@ def test_a_checkpoint_of_another_run_names_what_differs(cartpole, tmp_path, othe
 
 
 def test_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
-  """TensorFlow ended the export inside its hidden import: exit code 1, no line."""
+  """TensorFlow ended the export inside its hidden import: exit code 1, no line. Now
+  exit code 2, as in main and the importer (it was 1 here with the line)."""
   run = tmp_path / 'run'
   logdir_checks.save(dmc.get_config('debug'), str(run))
   run_files.save_spaces(str(run), *CARTPOLE)
   result = cli_zygote.run(export_cmd(f'--logdir={run}', f'--out={tmp_path}/out'), cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_XLA_FLAGS='garbage'))
-  assert result.returncode == 1 and result.stderr.splitlines() == [
+  assert result.returncode == 2 and result.stderr.splitlines() == [
       "Error: TF_XLA_FLAGS='garbage': XLA reads a value that does not start with -- as a "
       'file of flags, and cannot open garbage; TensorFlow would stop the export as it '
       'loads'], result.stderr[-3000:]
