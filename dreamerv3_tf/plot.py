@@ -52,6 +52,12 @@ EVAL_KEY = 'epstats/score'
 reference_band = reference.reference_band  # re-exported: the public entry point
 
 
+class LogdirError(ValueError):
+  """A --logdirs name that is no run (missing, a file, the folder of runs, a folder of a
+  run) or whose config file cannot be read: the command's exit code 2, as main and export
+  give for such a --logdir (it was 1, as for a run whose scores cannot be read)."""
+
+
 @dataclasses.dataclass
 class Run:
   """One logdir: its task, seed, suite and score curves (steps <float64>[N], scores [N])."""
@@ -78,7 +84,7 @@ def load_run(logdir, label=None):
   if '://' in logdir:  # (any other scheme was said not to exist)
     scheme = logdir.split('://', 1)[0]
     how = f', e.g. gcloud storage cp -r {logdir} .' if scheme == 'gs' else ''
-    raise ValueError(
+    raise LogdirError(
         f'{logdir}: {scheme}:// logdirs are not read directly (plot never loads '
         f'TensorFlow, whose file systems read them); copy it to a local folder first{how}')
   config_path = os.path.join(logdir, 'config.json')
@@ -88,7 +94,7 @@ def load_run(logdir, label=None):
       try:
         config = json.load(f)
       except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError (not UTF-8)
-        raise ValueError(f'{config_path}: not valid JSON ({e})') from e
+        raise LogdirError(f'{config_path}: not valid JSON ({e})') from e
   elif os.path.isfile(official_path):
     # A logdir of the official JAX code: same task names and score files.
     config_path = official_path
@@ -98,43 +104,43 @@ def load_run(logdir, label=None):
       try:
         config = yaml.safe_load(f)
       except yaml.YAMLError as e:  # (its text is four lines)
-        raise ValueError(f'{official_path}: not valid YAML ({errors.yaml_problem(e)})') from e
+        raise LogdirError(f'{official_path}: not valid YAML ({errors.yaml_problem(e)})') from e
       except ValueError as e:  # not UTF-8
-        raise ValueError(f'{official_path}: not valid YAML ({e})') from e
+        raise LogdirError(f'{official_path}: not valid YAML ({e})') from e
     if not isinstance(config, dict):
-      raise ValueError(f'{official_path}: expected a mapping of config keys')
+      raise LogdirError(f'{official_path}: expected a mapping of config keys')
   elif not os.path.exists(logdir):
-    raise ValueError(f'{logdir} does not exist')
+    raise LogdirError(f'{logdir} does not exist')
   elif os.path.isdir(config_path):  # it said 'no config.json ...; is this a run directory?'
-    raise ValueError(f"{config_path} is a directory, not a run's config file")
+    raise LogdirError(f"{config_path} is a directory, not a run's config file")
   elif os.path.exists(config_path):  # a pipe or a device (a link to one): the same line
-    raise ValueError(
+    raise LogdirError(
         f"{config_path} is a device, a named pipe or a socket, not a run's config file")
   else:
     parent = os.path.dirname(logdir.rstrip('/'))
     if parent and os.path.isfile(os.path.join(parent, 'config.json')):  # e.g. RUN/ckpt
       # RUN/config.json (a shell's tab completion) was named a folder too.
       what = 'folder' if os.path.isdir(logdir) else 'file'
-      raise ValueError(f'{logdir}: no config.json; it is a {what} of the run {parent}: '
-                       f'pass {parent}')
+      raise LogdirError(f'{logdir}: no config.json; it is a {what} of the run {parent}: '
+                        f'pass {parent}')
     if not os.path.isdir(logdir):  # was asked 'is this a run directory?'
-      raise ValueError(f'{logdir} is a file, not a run directory')
+      raise LogdirError(f'{logdir} is a file, not a run directory')
     runs = path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
     if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
       shown = ' '.join(shlex.quote(os.path.join(logdir, x)) for x in runs[:3])
-      raise ValueError(
+      raise LogdirError(
           f'{logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} and is none '
           f'itself: pass the runs to plot, e.g. --logdirs {shown}'
           f'{" ..." if len(runs) > 3 else ""}')
-    raise ValueError(
+    raise LogdirError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '
         f'is this a run directory?')
   if not isinstance(config, dict):  # e.g. null: a traceback ('in' of no container)
     what = 'null' if config is None else type(config).__name__
-    raise ValueError(f'{config_path}: holds a JSON {what}, not a run\'s config')
+    raise LogdirError(f'{config_path}: holds a JSON {what}, not a run\'s config')
   for key in ('task', 'seed'):
     if key not in config:
-      raise ValueError(f"{config_path}: missing key '{key}'")
+      raise LogdirError(f"{config_path}: missing key '{key}'")
   task = str(config['task'])
   prefix = task.split('_', 1)[0]
   try:  # a hand-edited file: `env: null` was a traceback, a text seed a line without a path
@@ -146,7 +152,8 @@ def load_run(logdir, label=None):
     section = 'gym' if prefix == 'py' else prefix
     repeat = int((env.get(section) or {}).get('repeat', 1) or 1)
   except (TypeError, ValueError, AttributeError, OverflowError) as e:  # (a seed of 1e400)
-    raise ValueError(f'{config_path}: not a run\'s config ({type(e).__name__}: {e})') from None
+    raise LogdirError(
+        f'{config_path}: not a run\'s config ({type(e).__name__}: {e})') from None
   suite = reference.suite_for(task, image)
   kind = ('vision' if image else 'proprio') if prefix == 'dmc' else ''
   curves = read_scores(logdir)
@@ -534,7 +541,8 @@ def make_parser():
 
 
 def main(argv=None):
-  """CLI; returns the exit code (0 ok, 1 bad data, 2 bad arguments)."""
+  """CLI; returns the exit code (0 ok, 1 bad data, 2 bad arguments or a logdir that is no
+  run)."""
   parser = make_parser()
   args = parser.parse_args(argv)
   # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no
@@ -614,6 +622,9 @@ def main(argv=None):
     if command:  # done: a stop from here on (the exit) has nothing left to stop; it
       # raised outside this try (a traceback), or killed the exiting interpreter (-2)
       stop_signals.ignore()
+  except LogdirError as e:
+    print(f'Error: {e}', file=sys.stderr)
+    return 2
   except (ValueError, OSError) as e:
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> table.txt` on a full disk
     if stdout:

@@ -260,10 +260,12 @@ def test_bad_inputs(tmp_path, capsys):
   assert err.count('\n') == 1 and 'scores.jsonl:' in err and 'not a JSON line' in err
   empty = tmp_path / 'empty'
   empty.mkdir()
-  assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
+  # A logdir that is no run, or whose config cannot be read: 2, as main's and export's
+  # --logdir (it was 1, as for scores that cannot be read).
+  assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 2
   assert 'no config.json' in capsys.readouterr().err
   (empty / 'config.json').write_text('{"task": "dmc_walker_walk"}')
-  assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 2
   assert "missing key 'seed'" in capsys.readouterr().err
   # Hand-edited values of the wrong type: a traceback (env null, a list), or a line
   # that named no file (a text seed).
@@ -275,7 +277,9 @@ def test_bad_inputs(tmp_path, capsys):
                        # Not an object: 'in' of no container, a traceback.
                        ('null', None), ('5', None)):
     (empty / 'config.json').write_text(text)
-    assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 1
+    # ('env': null reads as no env settings: then its missing scores, 1)
+    code = 1 if reason is None and text not in ('null', '5') else 2
+    assert plot.main(['--logdirs', str(empty), '--table', '1000']) == code
     err = capsys.readouterr().err
     assert err.count('\n') == 1, err
     if reason:
@@ -352,7 +356,7 @@ def test_bad_inputs(tmp_path, capsys):
     ('s3://bucket/run', '')])
 def test_a_remote_logdir_is_one_line_saying_to_copy_it(tmp_path, capsys, logdir, how):
   logdir = logdir.format(tmp=make_logdir(tmp_path, 0))  # (file://: a run that is there)
-  assert plot.main(['--logdirs', logdir, '--table', '1000']) == 1
+  assert plot.main(['--logdirs', logdir, '--table', '1000']) == 2  # a flag's value: was 1
   scheme = logdir.split('://')[0]
   assert capsys.readouterr().err == (
       f'Error: {logdir}: {scheme}:// logdirs are not read directly (plot never loads '
@@ -376,25 +380,26 @@ def test_a_remote_out_is_one_line_saying_to_copy_it(tmp_path, capsys, out, how):
 
 def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, capsys):
   """Both said 'no config.json (ours) or config.yaml (official code); is this a run
-  directory?': a mistyped path, and RUN/ckpt given for RUN."""
+  directory?': a mistyped path, and RUN/ckpt given for RUN. Exit code 2, as main's and
+  export's for such a --logdir: it was 1 (main's 'holds 2 runs' was 2, plot's 1)."""
   logdir = make_logdir(tmp_path, 0)
-  assert plot.main(['--logdirs', str(tmp_path / 'nosuch'), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(tmp_path / 'nosuch'), '--table', '1000']) == 2
   assert capsys.readouterr().err == f'Error: {tmp_path}/nosuch does not exist\n'
   (logdir / 'ckpt').mkdir()
-  assert plot.main(['--logdirs', str(logdir / 'ckpt'), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(logdir / 'ckpt'), '--table', '1000']) == 2
   assert capsys.readouterr().err == (
       f'Error: {logdir}/ckpt: no config.json; it is a folder of the run {logdir}: '
       f'pass {logdir}\n')
-  assert plot.main(['--logdirs', str(logdir / 'scores.jsonl'), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(logdir / 'scores.jsonl'), '--table', '1000']) == 2
   assert capsys.readouterr().err == (  # said 'it is a folder of the run'
       f'Error: {logdir}/scores.jsonl: no config.json; it is a file of the run {logdir}: '
       f'pass {logdir}\n')
   (tmp_path / 'notes.txt').write_text('x')  # was asked 'is this a run directory?'
-  assert plot.main(['--logdirs', str(tmp_path / 'notes.txt'), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(tmp_path / 'notes.txt'), '--table', '1000']) == 2
   assert capsys.readouterr().err == f'Error: {tmp_path}/notes.txt is a file, not a run directory\n'
   # The folder of them all (~/logdir): was asked 'is this a run directory?' too.
   other = make_logdir(tmp_path, 1)
-  assert plot.main(['--logdirs', str(tmp_path), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(tmp_path), '--table', '1000']) == 2
   assert capsys.readouterr().err == (
       f'Error: {tmp_path} holds 2 runs and is none itself: pass the runs to plot, e.g. '
       f'--logdirs {logdir} {other}\n')
@@ -770,7 +775,7 @@ def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys
   assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
   assert capsys.readouterr().err.startswith(f'Error: {logdir}/scores.jsonl:1: not a JSON line')
   (logdir / 'config.json').write_bytes(b'{"task": "\xff"}')
-  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 2  # (as main: was 1)
   assert capsys.readouterr().err.startswith(
       f"Error: {logdir}/config.json: not valid JSON ('utf-8' codec can't decode")
 
@@ -905,7 +910,7 @@ def test_a_config_json_that_is_a_directory_is_named(tmp_path, capsys):
   logdir = make_logdir(tmp_path, 0)
   (logdir / 'config.json').unlink()
   (logdir / 'config.json').mkdir()
-  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 2
   assert capsys.readouterr().err == (
       f"Error: {logdir}/config.json is a directory, not a run's config file\n")
 
