@@ -1801,11 +1801,16 @@ def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
   includes itself absl's warning 5 times before 'Config error: --config is required'."""
   (tmp_path / 'latin1.flags').write_bytes(b'--config=configs/gym.py:debug\n# \xe9t\xe9\n')
   (tmp_path / 'self.flags').write_text(f'--flagfile={tmp_path}/self.flags\n')
+  # One it includes (absl reads them in turn), named too.
+  (tmp_path / 'outer.flags').write_text(f'# runs\n  --flagfile={tmp_path}/latin1.flags\n')
   for name, line in (
       ('missing.flags', '--flagfile {path}: cannot read it (No such file or directory)'),
       ('', '--flagfile {path}: cannot read it (Is a directory)'),
-      ('latin1.flags', 'a --flagfile is not UTF-8 text (invalid continuation byte at byte '
-       'offset 32)'),
+      # 'a --flagfile is not UTF-8 text (...)': which of them, it did not say.
+      ('latin1.flags', '--flagfile {path} is not UTF-8 text (invalid continuation byte at '
+       'byte offset 32)'),
+      ('outer.flags', f'--flagfile {tmp_path}/latin1.flags is not UTF-8 text (invalid '
+       'continuation byte at byte offset 32)'),
       ('self.flags', '--flagfile {path} includes itself (through its --flagfile lines); '
        'include each file once')):
     path = os.path.join(tmp_path, name)
@@ -1820,7 +1825,7 @@ def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
   assert result.returncode == 2 and result.stderr.splitlines() == [
       'Config error: --flagfile is empty (an unset shell variable?); give a file of flags, '
       'or leave the flag out'], result.stderr[-3000:]
-  assert sorted(os.listdir(tmp_path)) == ['latin1.flags', 'self.flags']
+  assert sorted(os.listdir(tmp_path)) == ['latin1.flags', 'outer.flags', 'self.flags']
 
 
 @pytest.mark.parametrize('returns, what', [

@@ -5,6 +5,7 @@ warning for a flag given twice with other values.
 """
 
 import contextlib
+import os
 import re
 import sys
 
@@ -73,6 +74,9 @@ def flagfile_refusal(argv, flag_values):
       # absl ignores an empty one: --flagfile=$FLAGS with FLAGS unset ran without them.
       return ('--flagfile is empty (an unset shell variable?); give a file of flags, or '
               'leave the flag out')
+  undecodable = _undecodable_flagfile(argv[1:], on_command_line=True)
+  if undecodable:  # (absl's UnicodeDecodeError names no file)
+    return undecodable
   import io
   written = io.StringIO()
   try:
@@ -91,6 +95,45 @@ def flagfile_refusal(argv, flag_values):
     return (f'--flagfile {circular.group(1).strip()} includes itself (through its '
             '--flagfile lines); include each file once')
   sys.stderr.write(written.getvalue())  # (nothing else is known to be written)
+  return None
+
+
+def _flagfile_names(args, on_command_line):
+  """The files that the --flagfile directives of `args` name, as absl reads them:
+  '--flagfile=FILE' (one dash too), and on the command line '--flagfile FILE'; in a
+  flagfile (`args` its lines) every line is read, '--' too."""
+  names = []
+  for arg, following in zip(args, [*args[1:], '']):
+    if arg == '--' and on_command_line:
+      break
+    name, eq, value = arg.partition('=')
+    if name in ('--flagfile', '-flagfile') and (eq or on_command_line):
+      value = (value if eq else following).strip()
+      if value:
+        names.append(os.path.expanduser(value))
+  return names
+
+
+def _undecodable_flagfile(args, on_command_line=False, seen=()):
+  """The line naming the first flagfile of `args` (or one that it includes) whose bytes
+  are no text of the encoding absl opens it with (UTF-8 in a UTF-8 locale), else None:
+  absl's UnicodeDecodeError named no file, and a run's command line may give several.
+  One that cannot be opened, or is read already (a circle), is left to absl."""
+  for path in _flagfile_names(args, on_command_line):
+    if path in seen:
+      continue
+    try:
+      with open(path) as f:  # (as absl opens it)
+        lines = [x.strip() for x in f.read().splitlines()]
+    except UnicodeDecodeError as e:
+      encoding = 'UTF-8' if e.encoding.replace('-', '').lower() == 'utf8' else e.encoding
+      return (f'--flagfile {path} is not {encoding} text ({e.reason} at byte offset '
+              f'{e.start})')
+    except OSError:
+      continue
+    found = _undecodable_flagfile(lines, seen=(*seen, path))
+    if found:
+      return found
   return None
 
 
