@@ -543,6 +543,10 @@ def make_parser():
 def main(argv=None):
   """CLI; returns the exit code (0 ok, 1 bad data, 2 bad arguments or a logdir that is no
   run)."""
+  refusal = errors.traceback_refusal()
+  if refusal:  # first, as in main: it decides how each error is shown ('maybe' was on)
+    print(f'Error: {refusal}', file=sys.stderr)
+    return 2
   parser = make_parser()
   args = parser.parse_args(argv)
   # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no

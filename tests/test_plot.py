@@ -712,6 +712,18 @@ def test_an_unexpected_error_is_one_line_unless_a_traceback_is_asked_for(
   assert err.startswith('Traceback (most recent call last):')
   assert err.splitlines()[-1].startswith('Error: RuntimeError: something no check')
 
+
+def test_a_traceback_variable_of_no_switch_is_refused_as_in_main(tmp_path, capsys,
+                                                                 monkeypatch):
+  """DREAMERV3_TF_TRACEBACK=maybe counted as on here, where main, export and the importer
+  refuse it in one line with exit code 2."""
+  run = make_logdir(tmp_path, 0)
+  monkeypatch.setenv('DREAMERV3_TF_TRACEBACK', 'maybe')
+  assert plot.main(['--logdirs', str(run), '--table', '5000']) == 2
+  assert capsys.readouterr() == ('', "Error: DREAMERV3_TF_TRACEBACK='maybe' is neither on "
+                                 '(1, true, yes, y, on) nor off (0, false, no, n, off or '
+                                 'empty)\n')
+
 def test_labels_draw_separate_curves(tmp_path, capsys):
   a = make_logdir(tmp_path / 'a', 0)
   b = make_logdir(tmp_path / 'b', 1)
