@@ -197,6 +197,8 @@ def _load_json(logdir, name):
     if run:  # e.g. RUN/ckpt, where the checkpoints are
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
                         f'pass --logdir={run}')
+    if not fs.exists(logdir):  # a typo asked 'is X the logdir of a training run?'; plot's
+      raise ConfigError(f'{logdir} does not exist')  # and the importer's line say this
     official = checkpoint_paths.official_run(logdir) if '://' not in logdir else None
     if official:  # it said 'not found: is X the logdir of a training run?'
       raise ConfigError(
