@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 from dreamerv3_tf import reference  # noqa: E402
 from dreamerv3_tf import stop_signals  # noqa: E402
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import flag_lines
 from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.core.files import special_file  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
@@ -511,6 +512,24 @@ class _Parser(argparse.ArgumentParser):
     self.exit(2, f'Error: {message} (see --help)\n')
 
 
+class _Kept(argparse.Action):
+  """argparse's store, which also keeps the text of each value given (in the namespace's
+  `given`, by the flag's full name): a flag given twice with other values gets main's
+  warning line, where argparse took the last without a word."""
+
+  def __init__(self, *args, convert=str, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.convert = convert  # (argparse's `type`, run here to see the text)
+
+  def __call__(self, parser, namespace, text, option_string=None):
+    try:
+      value = self.convert(text)
+    except argparse.ArgumentTypeError as e:  # argparse's own line for a `type`'s error
+      raise argparse.ArgumentError(self, str(e)) from None
+    setattr(namespace, self.dest, value)
+    vars(namespace).setdefault('given', {}).setdefault(self.option_strings[0], []).append(text)
+
+
 def make_parser():
   parser = _Parser(
       prog='python -m dreamerv3_tf.plot',
@@ -519,22 +538,24 @@ def make_parser():
   # without a word (the table's seed count the only sign).
   parser.add_argument('--logdirs', nargs='+', action='extend', required=True,
                       help='run directories')
-  parser.add_argument('--out', help='image to write (.png); needed unless --table only')
+  parser.add_argument('--out', action=_Kept,
+                      help='image to write (.png); needed unless --table only')
   parser.add_argument('--labels', nargs='+', action='extend',
                       help='one curve label per logdir (same label = seeds of one curve; '
                            "default 'ours', or 'official code' for the official's logdirs)")
   parser.add_argument('--svg', action='store_true', help='also write the .svg beside --out')
-  parser.add_argument('--task', help='plot only this task, e.g. dmc_cartpole_balance')
-  parser.add_argument('--xmax', type=_positive(float),
+  parser.add_argument('--task', action=_Kept,
+                      help='plot only this task, e.g. dmc_cartpole_balance')
+  parser.add_argument('--xmax', action=_Kept, convert=_positive(float),
                       help='last env step on the x axis (default: the last logged step)')
-  parser.add_argument('--bins', type=_positive(int), default=40,
+  parser.add_argument('--bins', action=_Kept, convert=_positive(int), default=40,
                       help='points per curve (default: 40)')
-  parser.add_argument('--window', type=_positive(float),
+  parser.add_argument('--window', action=_Kept, convert=_positive(float),
                       help='plot: bin width; table: averaging window, in env steps '
                            '(default: xmax / bins; table: 10K frames)')
-  parser.add_argument('--spread', choices=('minmax', 'std'), default='minmax',
+  parser.add_argument('--spread', action=_Kept, choices=('minmax', 'std'), default='minmax',
                       help='band over seeds: min-max or mean -/+ std (default: minmax)')
-  parser.add_argument('--table', type=_parse_steps,
+  parser.add_argument('--table', action=_Kept, convert=_parse_steps,
                       help='print our eval mean and the reference at these steps, '
                            'e.g. 10000,25000,50000')
   return parser
@@ -549,6 +570,8 @@ def main(argv=None):
     return 2
   parser = make_parser()
   args = parser.parse_args(argv)
+  for line in flag_lines.repeated_flag_warnings(getattr(args, 'given', {})):
+    print(line, file=sys.stderr, flush=True)
   # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no
   # directory ./~'; main and export expand it.
   args.logdirs = [x if '://' in x else os.path.expanduser(x) for x in args.logdirs]

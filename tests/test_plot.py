@@ -713,6 +713,18 @@ def test_an_unexpected_error_is_one_line_unless_a_traceback_is_asked_for(
   assert err.splitlines()[-1].startswith('Error: RuntimeError: something no check')
 
 
+def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path, capsys):
+  """argparse took the last silently, where main, export and the importer warn; the
+  same value twice (also by an abbreviation of the flag) says nothing."""
+  run = make_logdir(tmp_path, 0)
+  assert plot.main(['--logdirs', str(run), '--table', '1000', '--tab=5000', '--task', TASK,
+                    f'--tas={TASK}']) == 0
+  out, err = capsys.readouterr()
+  assert err.splitlines() == ["Warning: --table is given 2 times ('1000', '5000'); the last, "
+                              "'5000', is used"]
+  assert [line.split()[2] for line in out.splitlines()[1:]] == ['5000']
+
+
 def test_a_traceback_variable_of_no_switch_is_refused_as_in_main(tmp_path, capsys,
                                                                  monkeypatch):
   """DREAMERV3_TF_TRACEBACK=maybe counted as on here, where main, export and the importer
