@@ -62,8 +62,9 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
   """--out must be free (or --overwrite) and not below a file. Remote paths pass
   their own file functions (tf.io.gfile's)."""
   if exists(out):
-    if not isdir(out):
-      raise ExportError(f'--out {out} exists and is not a directory')
+    if not isdir(out):  # (exit code 1 before, where main's --logdir gives 2; 'exists and
+      # is not a directory', where main's says this)
+      raise FlagError(f'--out {out} is a file, not a directory')
     if listdir(out) and not overwrite:
       raise ExportError(
           f'--out {out} exists and is not empty; choose another or pass --overwrite')
@@ -99,7 +100,7 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
                         'outside it')
     above = os.path.dirname(above)
   if os.path.islink(out) and not os.path.exists(out):  # the rename onto it failed at the
-    raise ExportError(  # end, naming only the temporary ('OUT.tmp-<pid>; Not a directory')
+    raise FlagError(  # end, naming only the temporary ('OUT.tmp-<pid>; Not a directory')
         f'--out {out} is a symlink to {os.readlink(out)}, which does not exist; remove the '
         'link or choose another --out')
   # The export is written beside --out under a temporary name, then renamed: its
@@ -108,8 +109,8 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
   parent = os.path.dirname(os.path.abspath(out))
   while not os.path.exists(parent) and os.path.dirname(parent) != parent:
     parent = os.path.dirname(parent)
-  if not os.path.isdir(parent):
-    raise ExportError(f'--out {out} is below {parent}, which is a file, not a directory')
+  if not os.path.isdir(parent):  # (a FlagError, as main's --logdir there: exit code 2)
+    raise FlagError(f'--out {out} is below {parent}, which is a file, not a directory')
   try:
     tempfile.TemporaryFile(dir=parent).close()
   except OSError as e:

@@ -823,6 +823,28 @@ def test_a_bad_environment_or_logdir_has_mains_exit_code(tmp_path, env, logdir, 
   assert sorted(os.listdir(tmp_path)) == ['run']
 
 
+@pytest.mark.parametrize('out, line', [
+    # Exit code 1, where main's --logdir gives 2 for the same; 'exists and is not a
+    # directory', where main's line says this.
+    ('file', 'Error: --out {tmp}/file is a file, not a directory'),
+    ('file/x', 'Error: --out {tmp}/file/x is below {tmp}/file, which is a file, not a directory'),
+    ('link', 'Error: --out {tmp}/link is a symlink to {tmp}/gone, which does not exist')])
+def test_an_out_that_is_a_file_where_a_folder_is_meant_has_mains_exit_code(tmp_path, out, line):
+  run = tmp_path / 'run'
+  logdir_checks.save(dmc.get_config('train_eval,debug'), str(run))
+  run_files.save_spaces(str(run), *CARTPOLE)
+  (tmp_path / 'file').write_text('notes')
+  (tmp_path / 'link').symlink_to(tmp_path / 'gone')
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={run}', f'--out={tmp_path / out}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  lines = result.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith(line.format(tmp=tmp_path)), result.stderr
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ['file', 'link', 'run']
+  assert (tmp_path / 'file').read_text() == 'notes'
+
+
 @pytest.mark.parametrize('value, line', [
     # Exported the latest (an unset shell variable), or failed after TensorFlow loaded:
     # 'Checkpoint   is missing', and 'Error: Checkpoint /tmp/...' cut at the break.
