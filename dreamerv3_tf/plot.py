@@ -247,6 +247,8 @@ def logdirs_refusal(logdirs):
       return '--logdirs holds an empty name; give run directories'
     refusal = (path_lines.line_break_in('--logdirs', logdir)  # two lines, the path cut in two
                or path_lines.deleted_cwd_refusal('--logdirs', logdir)
+               # '~nosuch/run does not exist', where the other commands name the user
+               or path_lines.unknown_home_refusal('--logdirs', logdir)
                # 'Error: runs/a  does not exist', the space unseen (pasted, a quoted $VAR)
                or path_lines.edge_space_refusal('--logdirs', logdir))
     if refusal:
@@ -594,6 +596,8 @@ def main(argv=None):
                  'per logdir')
   refusal = logdirs_refusal(args.logdirs) or (
       args.out and (path_lines.line_break_in('--out', args.out)
+                    or path_lines.unknown_home_refusal('--out', args.out)  # 'no directory
+                    # ./~nosuch', where the other commands name the user
                     or path_lines.deleted_cwd_refusal('--out', args.out)))
   if refusal:  # an --out with a line break: it wrote there, and said so in two lines
     parser.error(refusal)

@@ -725,6 +725,21 @@ def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path, capsys
   assert [line.split()[2] for line in out.splitlines()[1:]] == ['5000']
 
 
+@pytest.mark.parametrize('flag', ['--logdirs', '--out'])
+def test_a_home_of_no_user_is_named_as_in_the_other_commands(tmp_path, capsys, flag):
+  """'~nosuch/run does not exist' and '--out ~nosuch/c.png: no directory ./~nosuch',
+  where main, export and the importer name the user."""
+  run = make_logdir(tmp_path, 0)
+  argv = {'--logdirs': ['--logdirs', '~nosuchuser_plot/run', '--table', '1000'],
+          '--out': ['--logdirs', str(run), '--out', '~nosuchuser_plot/c.png']}[flag]
+  with pytest.raises(SystemExit) as e:
+    plot.main(argv)
+  path = argv[1] if flag == '--logdirs' else argv[3]
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      f"Error: {flag} {path}: there is no user 'nosuchuser_plot' whose home ~ could name (a "
+      'directory named ~... would be made here); give a full path (see --help)\n')
+
+
 def test_a_traceback_variable_of_no_switch_is_refused_as_in_main(tmp_path, capsys,
                                                                  monkeypatch):
   """DREAMERV3_TF_TRACEBACK=maybe counted as on here, where main, export and the importer
