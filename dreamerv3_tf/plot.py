@@ -571,7 +571,14 @@ def main(argv=None):
     print(f'Error: {refusal}', file=sys.stderr)
     return 2
   parser = make_parser()
-  args = parser.parse_args(argv)
+  args, extra = parser.parse_known_args(argv)
+  ended = extra.index('--') if '--' in extra else len(extra)  # ('--' alone: as in main)
+  unknown = [x for x in extra[:ended] if x.startswith('-')]
+  if unknown:
+    parser.error(f'unrecognized arguments: {" ".join(unknown)}')  # (argparse's own line)
+  stray = extra[:ended] + extra[ended + 1:]
+  if stray:  # 'unrecognized arguments: out=c.png', where the other commands say this
+    parser.error(flag_lines.stray_argument(stray[0]))
   for line in flag_lines.repeated_flag_warnings(getattr(args, 'given', {})):
     print(line, file=sys.stderr, flush=True)
   # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no

@@ -740,6 +740,21 @@ def test_a_home_of_no_user_is_named_as_in_the_other_commands(tmp_path, capsys, f
       'directory named ~... would be made here); give a full path (see --help)\n')
 
 
+@pytest.mark.parametrize('extra, line', [
+    # 'unrecognized arguments: out=c.png' and '... -- --svg', where main, export and the
+    # importer say this.
+    (['out=c.png'], "unexpected argument 'out=c.png'; flags start with --"),
+    (['--', '--svg'], "unexpected argument '--svg' after '--', which ends the flags; drop "
+     "the '--'"),
+    (['--nosuch=1'], 'unrecognized arguments: --nosuch=1')])
+def test_a_stray_argument_is_named_as_in_the_other_commands(tmp_path, capsys, extra, line):
+  run = make_logdir(tmp_path, 0)
+  with pytest.raises(SystemExit) as e:
+    plot.main(['--logdirs', str(run), '--table', '1000', *extra])
+  assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
+  assert plot.main(['--logdirs', str(run), '--table', '1000', '--']) == 0  # as main takes it
+
+
 def test_a_traceback_variable_of_no_switch_is_refused_as_in_main(tmp_path, capsys,
                                                                  monkeypatch):
   """DREAMERV3_TF_TRACEBACK=maybe counted as on here, where main, export and the importer

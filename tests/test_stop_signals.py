@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRST_CALL = {
     'dreamerv3_tf.export': 'from dreamerv3_tf import export_checks as owner; name = "entry"',
     'dreamerv3_tf.interop.official': 'from absl import app as owner; name = "run"',
-    'dreamerv3_tf.plot': 'import argparse; owner = argparse.ArgumentParser; name = "parse_args"',
+    'dreamerv3_tf.plot': ('import argparse; owner = argparse.ArgumentParser; '
+                          'name = "parse_known_args"'),
 }
 SCRIPT = """
 import os, runpy, signal, sys
