@@ -123,6 +123,14 @@ class OfficialCheckpointError(base.UserError, ValueError):
   """An official checkpoint that cannot be read or does not fit; one line."""
 
 
+class CheckpointFlagError(OfficialCheckpointError):
+  """A --checkpoint that names no official run (missing, a file, a logdir of ours, a folder
+  without one): exit code 2, as export's --checkpoint and main's run.from_checkpoint give
+  for such a path (it was 1 once TensorFlow had loaded)."""
+
+  exit_code = 2
+
+
 # --- reading ------------------------------------------------------------------
 
 
@@ -151,12 +159,12 @@ def find_folder(path):
 
 def _find_folder(tf, path):
   if not tf.io.gfile.exists(path):  # a typo was 'no agent.pkl', as if it were a folder
-    raise OfficialCheckpointError(f'--checkpoint {path} does not exist')
+    raise CheckpointFlagError(f'--checkpoint {path} does not exist')
   if not tf.io.gfile.isdir(path):
     # The save's own agent.pkl was 'ckpt/x/agent.pkl: no agent.pkl (pass an official
     # logdir, its ckpt/ or a save folder)'; its folder is what it means.
     if os.path.basename(path) != 'agent.pkl':
-      raise OfficialCheckpointError(
+      raise CheckpointFlagError(
           f'--checkpoint {path} is a file; pass the official logdir, its ckpt/ or a save '
           'folder (the one holding agent.pkl)')
     path = os.path.dirname(path) or '.'
@@ -185,12 +193,14 @@ def _find_folder(tf, path):
       break
   if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')) and tf.io.gfile.exists(
       os.path.join(given, 'config.json')):  # a run of ours: 'no agent.pkl' told no more
-    raise OfficialCheckpointError(
+    raise CheckpointFlagError(
         f'{given} is a logdir of this package (config.json), not of the official code: it '
         f'needs no import; export it with python -m dreamerv3_tf.export --logdir={given}')
   if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')):
-    raise OfficialCheckpointError(
-        f'{path}: no agent.pkl (pass an official logdir, its ckpt/ or a save folder)')
+    # A folder without a run (no ckpt/latest either) is the flag's; a save folder that
+    # `latest` names and that lost its agent.pkl, the run's (exit code 1).
+    kind = CheckpointFlagError if path == given else OfficialCheckpointError
+    raise kind(f'{path}: no agent.pkl (pass an official logdir, its ckpt/ or a save folder)')
   if not tf.io.gfile.exists(os.path.join(path, 'done')):
     raise OfficialCheckpointError(f'{path}: the save is incomplete (no done marker)')
   return path

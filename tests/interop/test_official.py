@@ -313,6 +313,7 @@ def test_a_save_file_that_is_a_pipe_or_a_device_is_named(tmp_path, name, target)
 
 def test_a_checkpoint_path_that_is_missing_or_a_logdir_of_ours_is_named_so(tmp_path):
   """Both said '<path>: no agent.pkl (pass an official logdir, ...)'."""
+  # (the flag's: exit code 2, test_cli_failures_are_one_line_in_a_users_shell)
   with pytest.raises(official.OfficialCheckpointError) as error:
     official.find_folder(tmp_path / 'nosuch')
   assert str(error.value) == f'--checkpoint {tmp_path}/nosuch does not exist'
@@ -374,12 +375,26 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
      'with --config.script=eval_only --config.run.from_checkpoint=LOGDIR/ckpt'),
     # One line, but after the 9 lines TensorFlow logs as it loads.
     ([], 1, 'Error: {official}/ckpt/x/agent.pkl: not a readable pickle (EOFError'),
+    # A --checkpoint that names no official run: exit code 1, where export's --checkpoint
+    # and main's run.from_checkpoint give 2 for such a path.
+    (['--checkpoint={official}/ours'], 2, 'Error: {official}/ours is a logdir of this '
+     'package (config.json), not of the official code'),
+    (['--checkpoint={official}/ckpt/x/sub'], 2, 'Error: {official}/ckpt/x/sub: no agent.pkl '
+     '(pass an official logdir, its ckpt/ or a save folder)'),
+    # A save folder that `latest` names and that lost its agent.pkl: the run's, 1.
+    (['--checkpoint={official}/lost'], 1, 'Error: {official}/lost/ckpt/x: no agent.pkl'),
 ])
 def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   (tmp_path / 'official' / 'ckpt' / 'x').mkdir(parents=True)
   (tmp_path / 'official' / 'ckpt' / 'latest').write_text('x')
   (tmp_path / 'official' / 'ckpt' / 'x' / 'agent.pkl').write_bytes(b'')
   (tmp_path / 'official' / 'ckpt' / 'x' / 'done').write_bytes(b'')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'sub').mkdir()
+  (tmp_path / 'official' / 'ours').mkdir()
+  (tmp_path / 'official' / 'ours' / 'config.json').write_text('{}')
+  (tmp_path / 'official' / 'lost' / 'ckpt' / 'x').mkdir(parents=True)
+  (tmp_path / 'official' / 'lost' / 'ckpt' / 'latest').write_text('x')
+  args = [x.format(official=tmp_path / 'official') for x in args]
   flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
            '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
            '--config.run.parallel=False', *args]
