@@ -48,6 +48,11 @@ class XlaCacheError(base.UserError, RuntimeError):
   """A compiled program in the XLA cache (config.xla_cache) cannot be read."""
 
 
+class XlaCacheWriteError(XlaCacheError, base.WriteError):
+  """The XLA cache cannot store a compiled program (a disk that filled mid-run): a
+  write failure, so main's line adds what the run kept and how to resume."""
+
+
 def _xla_cache_error(error):
   """An XlaCacheError for `error` of a call that compiled, if the XLA cache caused it.
 
@@ -63,7 +68,7 @@ def _xla_cache_error(error):
   named = re.search(re.escape(os.path.join(cache, '')) + r'[^\s;]+', text)
   if named and named.group(0).endswith('.tmp'):
     _remove_own_cut_write(named.group(0))
-    return XlaCacheError(
+    return XlaCacheWriteError(
         f'the XLA cache {cache} cannot store a compiled program ({text}); give it room '
         "and write access, or run with --config.xla_cache=''")
   if not named and not isinstance(error, tf.errors.OutOfRangeError):

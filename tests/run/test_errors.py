@@ -178,16 +178,22 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   # cache__...pbvm-...tmp; No space left on device', which named no config key.
   limit = min(x.stat().st_size for x in entries) // 2
   assert limit > max(x.stat().st_size for x in (tmp_path / 'fill/ckpt').iterdir() if x.is_file())
+  # A write failure, as the others: its line ended at the cause, not saying that the
+  # checkpoints of a run that had saved some were kept (here the resume of 'fill').
   full = tmp_path / 'full'
-  line = one_line(cli(tmp_path / 'limited', *flags[:-1], f'--config.xla_cache={full}', env=env,
-                      preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))))
+  saved = snapshot(tmp_path / 'fill/ckpt')
+  limited = dict(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+  longer = [x.replace('steps=20', 'steps=40') for x in flags[:-1]]
+  line = one_line(cli(tmp_path / 'fill', *longer, f'--config.xla_cache={full}', env=env,
+                      **limited))
+  assert snapshot(tmp_path / 'fill/ckpt') == saved
   full = full / cpuinfo.kind_key()
   assert re.match(
       f'Error: the XLA cache {full} cannot store a compiled program \\({full}/\\S+\\.tmp; '
       "File too large\\); give it room and write access, or run with --config.xla_cache='' "
       f"\\(this process may write files of at most {limit} bytes, ulimit -f {limit // 1024}; "
-      "raise it, e.g. ulimit -f unlimited\\)$",
-      line), line
+      "raise it, e.g. ulimit -f unlimited\\); checkpoints saved so far are kept, and the same "
+      f"command resumes from the latest in {tmp_path}/fill/ckpt$", line), line
   assert not list(full.glob('*.tmp'))  # what it wrote of the program (it stayed an hour)
   for entry in entries:
     entry.write_bytes(entry.read_bytes()[:entry.stat().st_size // 2])
