@@ -182,6 +182,11 @@ def test_of_two_stop_signals_in_a_commands_call_the_first_received_is_reported(t
   """export, plot and the official importer said 'Interrupted' (exit 130) for a SIGTERM
   that came first, as main did."""
   call, args, line = CALL_IN_COMMAND[module]
+  if module == 'dreamerv3_tf.interop.official':  # its --checkpoint=. is looked at first
+    (tmp_path / 'ckpt' / 'x').mkdir(parents=True)
+    (tmp_path / 'ckpt' / 'latest').write_text('x')
+    for name in ('agent.pkl', 'done'):
+      (tmp_path / 'ckpt' / 'x' / name).write_bytes(b'')
   result = subprocess.run([sys.executable, '-c', IN_COMMAND.format(call=call), module, *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, 'PYTHONPATH': ROOT})

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import files
 from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.interop import unpickle  # noqa: E402
 
@@ -138,29 +139,41 @@ def check_plain(path, error=None):
   """OfficialCheckpointError (or `error`) if local `path` is a named pipe, a socket or
   a device: the import waited for ever reading one (a pipe), or read on for ever
   (/dev/zero), and SIGTERM then ended it with a garbled 'pybind11' line."""
-  from dreamerv3_tf.core.files import special_file
-  special = special_file(path, devices=True) if '://' not in path else None
+  special = files.special_file(path, devices=True) if '://' not in path else None
   if special:
     raise (error or OfficialCheckpointError)(
         f'{path} is {special}, not the file the official code saved')
 
 
 def find_folder(path):
-  """The save folder (with agent.pkl) named by an official logdir, ckpt dir or folder."""
-  import tensorflow as tf
+  """The save folder (with agent.pkl) named by an official logdir, ckpt dir or folder.
+
+  A local path is looked at without TensorFlow, so the command checks its --checkpoint
+  before TensorFlow loads (a typo, or a logdir of ours, cost its seconds)."""
   path = os.path.expanduser(str(path)).rstrip('/')
+  if '://' not in path:
+    try:
+      return _find_folder(files.LOCAL, path)
+    except OSError as e:  # an unreadable folder or file: the flag, the file and the cause
+      file, cause = errors.path_and_cause(e)
+      raise OfficialCheckpointError(
+          f'Cannot read --checkpoint {path}: {file}; {cause}' if file else
+          f'Cannot read --checkpoint {path}: {cause}') from None
+  import tensorflow as tf
+  from dreamerv3_tf import gfile
   try:
-    return _find_folder(tf, path)
+    return _find_folder(gfile.GFILES, path)
   except tf.errors.OpError as e:  # no network, no credentials: 'Error: Error executing
     # an HTTP request: libcurl code 6 ...', naming neither the flag nor the path
     raise OfficialCheckpointError(
         f'Cannot read --checkpoint {path}: {errors.one_line(e)}') from None
 
 
-def _find_folder(tf, path):
-  if not tf.io.gfile.exists(path):  # a typo was 'no agent.pkl', as if it were a folder
+def _find_folder(fs, path):
+  """find_folder on `fs` (core.files.LOCAL, or gfile.GFILES for a remote path)."""
+  if not fs.exists(path):  # a typo was 'no agent.pkl', as if it were a folder
     raise CheckpointFlagError(f'--checkpoint {path} does not exist')
-  if not tf.io.gfile.isdir(path):
+  if not fs.isdir(path):
     # The save's own agent.pkl was 'ckpt/x/agent.pkl: no agent.pkl (pass an official
     # logdir, its ckpt/ or a save folder)'; its folder is what it means.
     if os.path.basename(path) != 'agent.pkl':
@@ -171,9 +184,9 @@ def _find_folder(tf, path):
   given = path
   for ckpt in (os.path.join(path, 'ckpt'), path):
     latest = os.path.join(ckpt, 'latest')
-    if tf.io.gfile.exists(latest):
+    if fs.exists(latest):
       check_plain(latest)
-      with tf.io.gfile.GFile(latest, 'rb') as f:
+      with fs.open(latest, 'rb') as f:
         raw = f.read()
       try:
         name = raw.decode().strip()
@@ -182,8 +195,8 @@ def _find_folder(tf, path):
             f'{latest}: not a text file naming a save folder') from None
       # An empty file, or a folder since deleted, was '<ckpt>/: no agent.pkl (pass an
       # official logdir, ...)', which the path given was.
-      if not name or not tf.io.gfile.isdir(os.path.join(ckpt, name)):
-        folders = sorted(x.rstrip('/') for x in tf.io.gfile.listdir(ckpt) if tf.io.gfile.exists(
+      if not name or not fs.isdir(os.path.join(ckpt, name)):
+        folders = sorted(x.rstrip('/') for x in fs.listdir(ckpt) if fs.exists(
             os.path.join(ckpt, x.rstrip('/'), 'agent.pkl')))
         what = 'is empty' if not name else f'names the save folder {name!r}, which is not there'
         hint = (f'pass a save folder itself: --checkpoint={os.path.join(ckpt, folders[-1])}'
@@ -191,17 +204,17 @@ def _find_folder(tf, path):
         raise OfficialCheckpointError(f'{latest} {what}; {hint}')
       path = os.path.join(ckpt, name)
       break
-  if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')) and tf.io.gfile.exists(
+  if not fs.exists(os.path.join(path, 'agent.pkl')) and fs.exists(
       os.path.join(given, 'config.json')):  # a run of ours: 'no agent.pkl' told no more
     raise CheckpointFlagError(
         f'{given} is a logdir of this package (config.json), not of the official code: it '
         f'needs no import; export it with python -m dreamerv3_tf.export --logdir={given}')
-  if not tf.io.gfile.exists(os.path.join(path, 'agent.pkl')):
+  if not fs.exists(os.path.join(path, 'agent.pkl')):
     # A folder without a run (no ckpt/latest either) is the flag's; a save folder that
     # `latest` names and that lost its agent.pkl, the run's (exit code 1).
     kind = CheckpointFlagError if path == given else OfficialCheckpointError
     raise kind(f'{path}: no agent.pkl (pass an official logdir, its ckpt/ or a save folder)')
-  if not tf.io.gfile.exists(os.path.join(path, 'done')):
+  if not fs.exists(os.path.join(path, 'done')):
     raise OfficialCheckpointError(f'{path}: the save is incomplete (no done marker)')
   return path
 
@@ -489,6 +502,9 @@ def main(argv):
     cli._usage_error(f'--checkpoint {local} is a file; pass the official logdir, its ckpt/ or '
                      'a save folder (the one holding agent.pkl)')
   try:
+    # A local --checkpoint that holds no official run (a logdir of ours, a folder without
+    # agent.pkl or ckpt/latest) was refused once TensorFlow had loaded (seconds).
+    folder = find_folder(FLAGS.checkpoint) if '://' not in local else None
     # A TF_XLA_FLAGS TensorFlow cannot read ended the import inside the hidden import
     # below, without a word (exit code 1). (It compiles nothing with XLA_FLAGS.)
     from dreamerv3_tf import tfimport
@@ -507,7 +523,7 @@ def main(argv):
     else:
       overrides = config_flags.get_override_values(FLAGS['config'])
     out = os.path.expanduser(FLAGS.logdir).rstrip('/') or '/'
-    folder = find_folder(FLAGS.checkpoint)
+    folder = folder or find_folder(FLAGS.checkpoint)
     yaml_path = official_config.find_yaml(FLAGS.checkpoint, folder)
     with config.unlocked():
       config.logdir = out

@@ -411,6 +411,47 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   assert not (tmp_path / 'ours').exists()
 
 
+# The importer with TensorFlow made unimportable: a check that needed it would fail.
+WITHOUT_TENSORFLOW = """
+import runpy, sys
+sys.modules['tensorflow'] = None
+sys.argv = ['official', *sys.argv[1:]]
+runpy.run_module('dreamerv3_tf.interop.official', run_name='__main__')
+"""
+
+
+@pytest.mark.parametrize('checkpoint, code, line', [
+    ('ours', 2, 'Error: {official}/ours is a logdir of this package (config.json), not of '
+     'the official code: it needs no import; export it with python -m dreamerv3_tf.export '
+     '--logdir={official}/ours'),
+    ('empty', 2, 'Error: {official}/empty: no agent.pkl (pass an official logdir, its ckpt/ or '
+     'a save folder)'),
+    ('lost', 1, 'Error: {official}/lost/ckpt/x: no agent.pkl (pass an official logdir, its '
+     'ckpt/ or a save folder)'),
+    # A file it cannot read: the same line as TensorFlow's error gave.
+    ('folder_latest', 1, 'Error: Cannot read --checkpoint {official}/folder_latest: '
+     '{official}/folder_latest/ckpt/latest; Is a directory')])
+def test_cli_checkpoint_of_no_official_run_is_refused_before_tensorflow(tmp_path, checkpoint,
+                                                                        code, line):
+  """These lines came once TensorFlow had loaded (seconds), where export refuses its
+  --checkpoint before."""
+  (tmp_path / 'official' / 'ours').mkdir(parents=True)
+  (tmp_path / 'official' / 'ours' / 'config.json').write_text('{}')
+  (tmp_path / 'official' / 'empty').mkdir()
+  (tmp_path / 'official' / 'lost' / 'ckpt' / 'x').mkdir(parents=True)
+  (tmp_path / 'official' / 'lost' / 'ckpt' / 'latest').write_text('x')
+  (tmp_path / 'official' / 'folder_latest' / 'ckpt' / 'latest').mkdir(parents=True)
+  run = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW,
+       f'--checkpoint={tmp_path / "official" / checkpoint}', f'--logdir={tmp_path / "out"}',
+       '--config=configs/dmc.py:train_eval,debug'],
+      capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert run.returncode == code, run.stderr[-3000:]
+  assert run.stderr.splitlines() == [line.format(official=tmp_path / 'official')], (
+      run.stderr[-3000:])
+  assert not (tmp_path / 'out').exists()
+
+
 @pytest.mark.parametrize('returns, what', [('None', r'None \(no return statement\?\)'),
                                            ("{'task': 'dummy_cont'}", 'dict')])
 def test_cli_a_config_file_that_returns_no_config_dict_is_named(tmp_path, returns, what):
@@ -445,7 +486,8 @@ def test_cli_a_checkpoint_given_twice_is_a_warning_line(tmp_path):
 
 def test_cli_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   """TensorFlow ended the import inside its hidden import: exit code 1, no line."""
-  (tmp_path / 'official' / 'ckpt').mkdir(parents=True)
+  # (a save: a --checkpoint of none is refused before TensorFlow's environment is checked)
+  write_official(tmp_path / 'official', {'w': np.zeros(2, np.float32)})
   flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
            '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont']
   run = cli_zygote.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
@@ -461,7 +503,8 @@ def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
   # A traceback through TensorFlow's import before, and exit code 1.
   import signal
   import time
-  (tmp_path / 'official').mkdir()
+  # (a save: a --checkpoint of none is refused before TensorFlow loads)
+  write_official(tmp_path / 'official', {'w': np.zeros(2, np.float32)})
   proc = subprocess.Popen(  # a real start: TensorFlow loads in it
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
