@@ -1,7 +1,6 @@
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import cli_zygote
+import tmpfs_namespace
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import cluster_config
 from dreamerv3_tf import configuration
@@ -1103,13 +1103,10 @@ def test_xla_cache_on_a_full_disk_is_read_only_with_a_warning(tmp_path):
   """A full disk (its HOME): the start's check wrote an empty file, which fit, and the
   run stopped at its first compile ('the XLA cache ... cannot store a compiled program
   (...tmp; No space left on device)')."""
-  if os.geteuid() != 0 or not shutil.which('unshare'):
-    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
-  script = (f'mount -t tmpfs -o size=1m none {tmp_path} || exit 99; '
-            f'dd if=/dev/zero of={tmp_path}/fill bs=64k 2>/dev/null; exec "$@"')
+  tmpfs_namespace.require()
   env = {k: v for k, v in os.environ.items() if k != 'TF_XLA_FLAGS'}
   result = subprocess.run(
-      ['unshare', '-m', 'sh', '-c', script, 'sh', sys.executable, '-c', _USE_XLA_CACHE,
+      [*tmpfs_namespace.prefix(tmp_path, fill=True), sys.executable, '-c', _USE_XLA_CACHE,
        str(tmp_path / 'xla')], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.splitlines() == _read_only_lines(tmp_path / 'xla' / cpuinfo.kind_key(),

@@ -1,6 +1,5 @@
 import errno
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import textwrap
 
 import pytest
 
+import tmpfs_namespace
 from dreamerv3_tf.core import files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,13 +93,10 @@ def test_a_file_system_out_of_inodes_is_named_so(tmp_path):
   """A tmpfs of few inodes (nr_inodes) refuses a new file with ENOSPC while it has room:
   a run's save there stopped with 'No space left on device' alone, and `df -h` showed
   the disk 19% used."""
-  if os.geteuid() != 0 or not shutil.which('unshare'):
-    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  tmpfs_namespace.require()
   # 4 inodes: the root, run/, config.json and metrics.jsonl; 1 MiB, nearly all free.
-  script = (f'mount -t tmpfs -o size=1m,nr_inodes=4 none {tmp_path} || exit 99; '
-            'exec "$@"')
   result = subprocess.run(
-      ['unshare', '-m', 'sh', '-c', script, 'sh', sys.executable, '-c', _FILL_LOGDIR,
+      [*tmpfs_namespace.prefix(tmp_path, 'size=1m,nr_inodes=4'), sys.executable, '-c', _FILL_LOGDIR,
        str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr[-2000:]
   run = tmp_path / 'run'

@@ -29,6 +29,7 @@ import tensorflow as tf
 import cli_zygote
 from configs import dmc
 import faulty_env
+import tmpfs_namespace
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
@@ -216,20 +217,17 @@ def test_a_run_whose_xla_cache_disk_is_full_trains_on_reading_it_only(tmp_path):
   which fit, and the run stopped at its first compile with 'Error: the XLA cache ...
   cannot store a compiled program (...tmp; No space left on device)'. The cache only
   saves compile time: one warning, and the run goes on without storing programs."""
-  if os.geteuid() != 0 or not shutil.which('unshare'):
-    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  tmpfs_namespace.require()
   from dreamerv3_tf import tfimport
   disk = tmp_path / 'disk'
   disk.mkdir()
   env = dict(os.environ, TF_XLA_FLAGS='')  # this cache, not the suite's shared one
   env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
-  script = (f'mount -t tmpfs -o size=1m none {disk} || exit 99; '
-            f'dd if=/dev/zero of={disk}/fill bs=64k 2>/dev/null; exec "$@"')
   result = cli(tmp_path / 'run', '--config.task=dummy_disc_vec', '--config.run.steps=20',
                '--config.env.dummy.length=30', '--config.run.parallel=False',
                '--config.logger.outputs=jsonl', '--config.run.report_every=0',
                f'--config.xla_cache={disk}/xla', env=env,
-               prefix=['unshare', '-m', 'sh', '-c', script, 'sh'])
+               prefix=tmpfs_namespace.prefix(disk, fill=True))
   assert result.returncode == 0, result.stderr[-3000:]
   kind = disk / 'xla' / cpuinfo.kind_key()
   assert our_lines(result.stderr) == [
@@ -564,20 +562,17 @@ def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
 def test_a_resume_on_a_disk_with_no_room_says_the_checkpoints_are_kept(logdir, tmp_path):
   """Its first write, config.json, failed: 'Error: Cannot write LOGDIR/config.json: No
   space left on device', which did not say what the other lines of a failed write say."""
-  if os.geteuid() != 0 or not shutil.which('unshare'):
-    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  tmpfs_namespace.require()
   disk, after = tmp_path / 'disk', tmp_path / 'after'
   disk.mkdir()
   size = sum(len(data) for data, _ in snapshot(logdir).values()) + 2 ** 20
   # The logdir copied onto a tmpfs that a filler file then fills; copied back out after
   # the run (the tmpfs is this command's own).
-  script = (f'mount --make-rprivate / && mount -t tmpfs -o size={size} none {disk} && '
-            f'cp -a {logdir} {disk}/run || exit 99; '
-            f'dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; "$@"; code=$?; '
-            f'cp -a {disk}/run {after} || exit 99; exit $code')
   result = cli(disk / 'run', *RUN_FLAGS, '--config.run.steps=400',
-               prefix=['unshare', '-m', 'sh', '-c', script, 'sh'])
-  assert result.returncode != 99, result.stderr[-2000:]
+               prefix=tmpfs_namespace.prefix(
+                   disk, f'size={size}', fill=True, before=f'cp -a {logdir} {disk}/run',
+                   after=f'cp -a {disk}/run {after}'))
+  assert result.returncode != tmpfs_namespace.MOUNT_FAILED, result.stderr[-2000:]
   ckpt = disk / 'run' / 'ckpt'
   assert one_line(result) == (
       f'Error: Cannot write {disk}/run/config.json: No space left on device; checkpoints '
@@ -590,17 +585,14 @@ def test_an_evaluation_on_a_full_disk_says_none_of_its_episodes_is_logged(agent_
   """eval_only into a new logdir on a full disk: its first write, config.json, failed
   with '...; the episodes that ended so far are logged in LOGDIR, and the same command
   evaluates anew from step 0, adding its episodes to them', of an empty folder."""
-  if os.geteuid() != 0 or not shutil.which('unshare'):
-    pytest.skip('needs root for a tmpfs in a mount namespace of its own')
+  tmpfs_namespace.require()
   disk = tmp_path / 'disk'
   disk.mkdir()
-  script = (f'mount --make-rprivate / && mount -t tmpfs -o size=1m none {disk} || exit 99; '
-            f'dd if=/dev/zero of={disk}/filler bs=4k 2>/dev/null; exec "$@"')
   result = cli_zygote.run(
-      ['unshare', '-m', 'sh', '-c', script, 'sh',
+      [*tmpfs_namespace.prefix(disk, fill=True),
        *eval_only_cmd(disk / 'eval', agent_ckpt, '--config.run.steps=60')],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert result.returncode != 99, result.stderr[-2000:]
+  assert result.returncode != tmpfs_namespace.MOUNT_FAILED, result.stderr[-2000:]
   assert one_line(result) == (
       f'Error: Cannot write {disk}/eval/config.json: No space left on device; no episode was '
       f'logged yet in {disk}/eval, so the same command evaluates anew from step 0')
