@@ -17,8 +17,9 @@ numpy dicts over a socket pair: no pickle in either direction.
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
 within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
 at its very first step: an env that cannot take one step is broken, base.EnvError;
-and an env that fails 3 times without finishing an episode in between stops the run
-too, as one that fails within every episode would otherwise be rebuilt forever).
+and an env that fails again after 3 rebuilds in a row, with no episode finished in
+between, stops the run too, as one that fails within every episode would otherwise be
+rebuilt forever).
 Its partial episode is discarded: no fake `is_last` transition is emitted (a made-up
 final observation would put a boundary into replay that the env never produced). The
 rebuilt env is stepped with `reset=True` at once, so the observation `step` returns has
