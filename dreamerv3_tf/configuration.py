@@ -22,6 +22,7 @@ SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 LOGGER_OUTPUTS = ('terminal', 'jsonl', 'tensorboard')
 # The official code's suites that have no port here (its configs.yaml's env section).
 OFFICIAL_ONLY_SUITES = ('dmlab', 'minecraft', 'procgen', 'loconav', 'memmaze', 'bsuite')
+FLOAT32_TINY = 2.0 ** -126  # float32's least normal number; smaller ones flush to 0
 MAX_ENVS = 1024  # run.envs and run.eval_envs: 100000 started that many processes
 FRACS = ('uniform', 'priority', 'recency')  # the replay's selectors (replay.fracs)
 PRIO = ('exponent', 'initial', 'zero_on_sample', 'maxfrac')  # replay.prio: Prioritized's
@@ -543,9 +544,15 @@ def finalize(config):
   ensure(a.imag_length >= 1, f'agent.imag_length={a.imag_length} must be >= 1')
   for key in ('rewhead', 'value'):
     ensure(a[key].bins >= 2, f'agent.{key}.bins={a[key].bins} must be >= 2')
-  for key in ('lr', 'agc', 'eps', 'warmup'):  # inf diverged at the first update
+  for key in ('lr', 'agc', 'warmup'):  # inf diverged at the first update
     ensure(0 <= a.opt[key] < math.inf,
            f'agent.opt.{key}={a.opt[key]} must be a finite number >= 0')
+  # eps divides the update of a weight whose gradients are all 0 so far (0 / eps): eps=0,
+  # or one under float32's least normal number (XLA flushes it to 0), made those weights
+  # NaN at the first updates, and the run stopped at its next save, exit code 1.
+  ensure(FLOAT32_TINY <= a.opt.eps < math.inf,
+         f'agent.opt.eps={a.opt.eps} must be a finite number >= {FLOAT32_TINY:.4g} (float32\'s '
+         'least normal number: it divides the updates of weights whose gradients are 0)')
   # The keys not checked above ran until they diverged.
   nan = [k for k, _ in _items_where(
       c.to_dict(), lambda v: isinstance(v, float) and math.isnan(v))]

@@ -206,6 +206,11 @@ def test_impossible_combinations_are_named():
     ({'run.train_ratio': float('inf')}, 'run.train_ratio=inf must be a finite number >= 0'),
     # Ran until the first updates diverged.
     ({'agent.opt.lr': float('inf')}, 'agent.opt.lr=inf must be a finite number >= 0'),
+    # Divided 0 by 0 where a weight's gradients were 0: its weights NaN at update 2, and
+    # 'Refusing to save a checkpoint: ... is not finite' at the next save (exit code 1).
+    ({'agent.opt.eps': 0.0}, r"agent.opt.eps=0.0 must be a finite number >= 1.175e-38 "
+     r"\(float32's least normal number: it divides the updates of weights whose gradients"),
+    ({'agent.opt.eps': 1e-40}, r'agent.opt.eps=1e-40 must be a finite number >= 1.175e-38'),
     ({'agent.imag_loss.actent': float('nan')},
      'agent.imag_loss.actent=nan is not a number; give a finite value'),
     ({'run.log_every': float('nan')}, r'run.log_every is NaN; use a number'),
