@@ -52,7 +52,7 @@ def eval_only(config, done=None):
     policy = lambda carry, obs: agent.policy(carry, obs, mode='eval')
     driver.reset(agent.init_policy)
     while int(step) < config.run.steps:
-      driver(policy, steps=10)
+      driver(policy, steps=common.steps_until_check(config, step))
       if should_log(int(step)):
         common.write_logs(logger, config.logdir)
     common.write_logs(logger, config.logdir)

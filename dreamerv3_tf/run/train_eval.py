@@ -303,7 +303,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   while int(step) < config.run.steps:
     if config.run.duration and time.time() - start > config.run.duration:
       break
-    driver_train(policy_train, steps=10)
+    driver_train(policy_train, steps=common.steps_until_check(config, step))
     if should_report(int(step)):
       if stream_report.ready():
         logger.add(common.report(agent, stream_report, config.run.report_batches),

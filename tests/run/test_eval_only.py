@@ -106,10 +106,11 @@ def test_a_checkpoint_of_another_agent_size_names_the_settings(trained, tmp_path
   assert not (tmp_path / 'run').exists()
 
 
-@pytest.mark.parametrize('steps, warned', [(20, True), (100, False)])
+@pytest.mark.parametrize('steps, warned', [(20, True), (25, True), (100, False)])
 def test_an_evaluation_that_ends_no_episode_says_so(tmp_path, capsys, steps, warned):
   """run.steps below an episode's length (30 steps here): exit code 0 and no word,
-  with no score logged. A random agent: nothing to compile."""
+  with no score logged. A random agent: nothing to compile. It ends at run.steps: 25
+  played on to step 30, in rounds of 10 ('Done: 30 env steps')."""
   config = run_config(tmp_path, steps=steps, random_agent=True)
   with config.unlocked():
     config.script = 'eval_only'

@@ -166,6 +166,16 @@ def test_a_run_that_ends_on_a_save_step_does_not_save_it_twice(tmp_path):
   assert steps == [40, 60]
 
 
+def test_a_run_ends_at_run_steps_not_at_the_next_ten(tmp_path):
+  """The loop steps the envs 10 env steps at a time: run.steps=25 with 3 envs ran 36
+  (Done: 36 env steps). Now it ends on the first round of all envs at run.steps."""
+  config = run_config(tmp_path, random_agent=True, steps=25, envs=3)
+  train_eval.train_eval(config)
+  path = tf.train.latest_checkpoint(str(tmp_path / 'ckpt'))
+  loop = json.loads(tf.train.load_checkpoint(path).get_tensor('loop/.ATTRIBUTES/py_state'))
+  assert loop['step'] == 27
+
+
 def main_cmd(logdir, *args):
   given = {x.split('=', 1)[0] for x in args}  # `args` win, given once (twice: a warning)
   defaults = ['--config.random_agent=True', '--config.logger.outputs=jsonl',
