@@ -53,6 +53,7 @@ def get_config():
   c.run.steps = int(1e10)
   c.run.duration = 0               # seconds; 0 means no limit
   c.run.train_ratio = 32.0         # replayed steps per env step
+  # The three *_every below: 0 never, < 0 every 10 env steps (each check of the loop).
   c.run.clock = 'seconds'          # unit of log_every / report_every / save_every
   c.run.log_every = 120.0
   c.run.report_every = 300.0

@@ -127,19 +127,27 @@ def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_ow
   capsys.readouterr()
 
 
-@pytest.mark.parametrize('outputs', ['terminal,jsonl', 'jsonl', ''])
-def test_the_first_update_line_promises_progress_lines_only_where_they_come(capsys, outputs):
-  # logger.outputs='' or 'jsonl' print no progress line, and the line said every 5 s.
+@pytest.mark.parametrize('outputs, log_every, then', [
+    ('terminal,jsonl', 5.0, 'Progress lines every 5s (run.log_every).'),
+    # logger.outputs='' or 'jsonl' print no progress line, and the line said every 5 s.
+    ('jsonl', 5.0, 'No progress lines: logger.outputs has no terminal.'),
+    ('', 5.0, 'No progress lines: logger.outputs has no terminal.'),
+    # It said 'every 0s' of run.log_every=0, which turns them off, and 'every -1s' of -1.
+    ('terminal', 0.0, 'One progress line, at the end (run.log_every=0 turns them off).'),
+    ('terminal', -1.0, 'Progress lines every 10 env steps (run.log_every=-1: at every check '
+     'of the loop).'),
+])
+def test_the_first_update_line_promises_progress_lines_only_where_they_come(capsys, outputs,
+                                                                            log_every, then):
   from configs import gym
   from dreamerv3_tf import configuration
   from dreamerv3_tf.run import common
   config = configuration.finalize(gym.get_config('train_eval,debug'))
   with config.unlocked():
     config.logger.outputs = outputs
+    config.run.log_every = log_every
   startup.claim_start()  # (an earlier test's first line: not this run's start)
   common.StartupNotes(config).trained()
-  then = ('Progress lines every 5s (run.log_every).' if 'terminal' in outputs else
-          'No progress lines: logger.outputs has no terminal.')
   assert re.fullmatch(rf'\[\d\d:\d\d:\d\d\] First update done \d+ s after the start; training. '
                       rf'{re.escape(then)}\n', capsys.readouterr().out)
 

@@ -255,6 +255,12 @@ class StartupNotes:
     unit = 's' if run.clock == 'seconds' else ' env steps'
     if 'terminal' in self._config.logger.outputs.split(','):
       then = f'Progress lines every {run.log_every:g}{unit} (run.log_every).'
+      # (Every's 0 and < 0: the line said 'every 0s' and 'every -1s')
+      if run.log_every == 0:
+        then = 'One progress line, at the end (run.log_every=0 turns them off).'
+      elif run.log_every < 0:
+        then = (f'Progress lines every {STEPS_PER_CHECK} env steps (run.log_every='
+                f'{run.log_every:g}: at every check of the loop).')
     else:  # (it promised progress lines, and none came)
       then = 'No progress lines: logger.outputs has no terminal.'
     startup.say(f'First update done {time.time() - self._start:.0f} s after the start; '
