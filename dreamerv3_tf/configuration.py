@@ -122,7 +122,7 @@ def check_agent_memory(config, obs_space):
   count too (agent.enc.depth=1e8 grew until the OOM killer ended the run, no line),
   with vectors the MLPs."""
   parts = {}
-  if any(s.dtype == 'uint8' and len(s.shape) == 3 for s in obs_space.values()):
+  if _has_images(obs_space):
     parts.update(_conv_weights_at_least(config.agent))
   if any(len(s.shape) <= 2 and k not in _NOT_ENCODED and not k.startswith('log_')
          for k, s in obs_space.items()):
@@ -130,6 +130,32 @@ def check_agent_memory(config, obs_space):
       parts[key] = parts.get(key, 0) + n
   if parts:
     _check_agent_memory(config, parts)
+
+
+def _has_images(obs_space):
+  """Whether the env's observations hold an image, which the conv encoder and decoder
+  take."""
+  return any(s.dtype == 'uint8' and len(s.shape) == 3 for s in obs_space.values())
+
+
+def decoder_bspace_problem(agent):
+  """Why the image decoder cannot split agent.rssm.deter and its top depth (dec.depth x
+  the last of dec.mults) into agent.dec.bspace groups of channels (agent/nets.py), else
+  None: agent.dec.bspace=3 was an 'unexpected' ValueError once TensorFlow had loaded."""
+  deter, bspace = agent.rssm.deter, agent.dec.bspace
+  depth, last = agent.dec.depth, tuple(agent.dec.mults)[-1]
+  if deter % bspace == 0 and depth * last % bspace == 0:
+    return None
+  return (f'agent.dec.bspace={bspace} must divide agent.rssm.deter={deter} and the image '
+          f"decoder's top depth {depth * last} (agent.dec.depth={depth} x the last of "
+          f'agent.dec.mults, {last}): the decoder splits both into that many groups')
+
+
+def check_image_decoder(config, obs_space):
+  """make_agent's check of decoder_bspace_problem once the env's spaces are known, for
+  envs whose images finalize cannot foresee (gym, py_ tasks): before the agent is built."""
+  problem = _has_images(obs_space) and decoder_bspace_problem(config.agent)
+  ensure(not problem, problem)
 
 
 def _check_agent_memory(c, more=None):
@@ -520,6 +546,8 @@ def finalize(config):
     problem = base.image_stages_problem(height, width, a[part].mults)
     ensure(not problem, f'agent.{part}.mults={tuple(a[part].mults)} does not fit images of '
            f'{height}x{width} (env.{section}.size): {problem}')
+  problem = images and decoder_bspace_problem(a)
+  ensure(not problem, problem)
   # Weights of the losses the optimizer minimises: a negative one passed the checks and
   # the agent trained to maximise that loss (an entropy penalty, for actent).
   weights = [(f'loss_scales.{k}', v) for k, v in a.loss_scales.items()] + [

@@ -101,6 +101,7 @@ def make_agent(config, obs_space, act_space):
   from dreamerv3_tf import configuration
   # Before any weight is made: a conv stack too big was found by the OOM killer.
   configuration.check_agent_memory(config, obs_space)
+  configuration.check_image_decoder(config, obs_space)
   from dreamerv3_tf import distribute
   from dreamerv3_tf.agent import agent
   strategy = distribute.make_strategy(config.distribute)

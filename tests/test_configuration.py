@@ -199,6 +199,14 @@ def test_impossible_combinations_are_named():
     ({'agent.enc.mults': ('(1,2,x)',)},
      r"agent.enc.mults=\('\(1,2,x\)',\) must be a tuple of integers >= 1"),
     ({'agent.dec.mults': ()}, r'agent.dec.mults=\(\) must be a tuple of integers >= 1'),
+    # 'Error: ValueError: dec.bspace=3 must divide deter=16 and depth 8 (unexpected: ...)'
+    # once TensorFlow had loaded, exit code 1; tasks without images never build that decoder.
+    ({'task': 'dummy_disc', 'agent.dec.bspace': 3}, r"agent.dec.bspace=3 must divide "
+     r"agent.rssm.deter=16 and the image decoder's top depth 8 \(agent.dec.depth=2 x the last "
+     r"of agent.dec.mults, 4\): the decoder splits both into that many groups$"),
+    ({'task': 'dmc_cartpole_balance', 'env.dmc.image': True, 'agent.dec.depth': 3,
+      'agent.dec.bspace': 8}, r"agent.dec.bspace=8 must divide agent.rssm.deter=16 and the "
+     r"image decoder's top depth 12 \(agent.dec.depth=3 x"),
     # 'unexpected' errors of the replay's selector and of the train ratio's clock.
     ({'replay.fracs': {'uniform': 1.0, 'x': 0.0}}, r"replay.fracs has unknown keys \['x'\]"),
     ({'replay.fracs': {'uniform': 'a'}}, r"replay.fracs.uniform='a', where configs/base.py has "
@@ -1352,6 +1360,18 @@ def test_a_vector_mlp_too_big_for_memory_is_named_before_it_is_built(key, value)
       rf'agent.{key} or a size preset')):
     configuration.check_agent_memory(c, obs_space)
   configuration.check_agent_memory(c, {'image': spaces.Space('uint8', (64, 64, 3))})
+
+
+def test_a_decoder_bspace_that_does_not_divide_is_named_once_the_spaces_show_images():
+  """gym and py_ tasks show their images only in their spaces: agent.dec.bspace=3 was an
+  'unexpected' ValueError as the decoder was built; a task without images never builds it."""
+  from dreamerv3_tf.core import spaces
+  c = gym.get_config('train_eval,debug')
+  c.agent.dec.bspace = 3
+  c = configuration.finalize(c)  # (its images are env.gym.image's, False)
+  configuration.check_image_decoder(c, {'vector': spaces.Space('float32', (4,))})
+  with pytest.raises(configuration.ConfigError, match=r'^agent.dec.bspace=3 must divide '):
+    configuration.check_image_decoder(c, {'image': spaces.Space('uint8', (64, 64, 3))})
 
 
 def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
