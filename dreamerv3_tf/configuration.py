@@ -314,9 +314,12 @@ def finalize(config):
          f'lacks{extra[1]}: a config file sets only base\'s keys; fix its name or remove it')
   # ml_collections lets a config file set None anywhere and a bool where an int is:
   # task=None and batch_size=True were 'unexpected' errors once TensorFlow had loaded.
-  wrong = mistyped(c.to_dict(), none=True)
-  ensure(not wrong, wrong and f'{wrong[0]}={wrong[1]!r}, where configs/base.py has a '
-         f'{wrong[2]}; give a {wrong[2]}')
+  wrong = mistyped(c.to_dict(), strict=True)
+  if wrong:
+    key, value, want = wrong
+    whole = isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53
+    ensure(False, f'{key}={value!r}, where configs/base.py has a {want}; '
+           + (f'write {int(value)}' if whole else f'give a {want}'))
   ensure(c.script in SCRIPTS, f'script={c.script!r}; choose one of {SCRIPTS}')
   ensure(c.distribute in STRATEGIES,
          f'distribute={c.distribute!r}; choose one of {STRATEGIES}')
@@ -848,22 +851,25 @@ def _fits(config, key, layers):
   return available is None or need <= available
 
 
-def mistyped(data, none=False):
-  """-> (dotted key, value, type name) of the first value of a saved config whose
-  type differs from configs/base.py's, or a fraction where it has a whole number (an int
-  where a float is, a list where a tuple is, and keys either side lacks pass; None too
-  unless `none`), else None."""
+def mistyped(data, strict=False):
+  """-> (dotted key, value, type name) of the first value of a config whose type differs
+  from configs/base.py's, or a fraction where it has a whole number (an int where a float
+  is, a list where a tuple is, and keys either side lacks pass), else None. A saved
+  config's None and whole floats pass; with `strict` (finalize's config, about to run)
+  they do not: a dict given for a section keeps its types, and dict(deter=16.0) was an
+  'unexpected' TypeError once TensorFlow had loaded."""
   from configs import base as base_config
   kinds = {bool: 'bool', int: 'number', float: 'number', str: 'string',
            tuple: 'list', list: 'list', dict: 'dict'}
   def walk(saved, default, prefix):
     for key, want in default.items():
-      if key not in saved or want is None or (saved[key] is None and not none):
+      if key not in saved or want is None or (saved[key] is None and not strict):
         continue
       value, name = saved[key], f'{prefix}{key}'
       if kinds.get(type(value)) != kinds.get(type(want)):
         return name, value, kinds.get(type(want), type(want).__name__)
-      if type(want) is int and isinstance(value, float) and not value.is_integer():
+      float_for_int = isinstance(value, float) and (strict or not value.is_integer())
+      if type(want) is int and float_for_int:
         # dict(length=30.5) in a config file: a count of 30.5 ran as 31, without a word
         return name, value, 'whole number'
       if isinstance(want, dict):

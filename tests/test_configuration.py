@@ -1733,6 +1733,11 @@ CONFIG_FILES = [
      '  c.env.dummy = dict(length=30.5, size=(64, 64))\n  return c\n', r'^Config error: '
      r'env.dummy.length=30.5, where configs/base.py has a whole number; give a whole '
      'number$'),
+    # A whole float passed: 'Error: TypeError: 'float' object cannot be interpreted as an
+    # integer (unexpected: ...)', exit code 1, once TensorFlow and the envs had loaded.
+    ('from configs import dmc\ndef get_config():\n  c = dmc.get_config("debug")\n'
+     '  c.agent.rssm = dict(c.agent.rssm, deter=16.0)\n  return c\n', r'^Config error: '
+     r'agent.rssm.deter=16.0, where configs/base.py has a whole number; write 16$'),
 ]
 
 
@@ -1740,7 +1745,8 @@ CONFIG_FILES = [
                          ids=['raises', 'syntax', 'import', 'empty', 'int', 'no_return',
                               'partial', 'presets',
                               'exit',
-                              'interrupt', 'none', 'bool', 'frozen', 'fraction'])
+                              'interrupt', 'none', 'bool', 'frozen', 'fraction',
+                              'whole_float'])
 def test_a_users_config_file_that_fails_is_named_in_one_line(tmp_path, text, message):
   path = tmp_path / 'my_config.py'
   path.write_text(text)
