@@ -193,13 +193,21 @@ class Driver:
     """Runs until `steps` env steps and `episodes` finished episodes (over all envs).
 
     Returns (steps, episodes) done in this call. Each iteration steps every env once.
+    The `episodes` are shared out over the envs, env i playing episodes // N of them and
+    the first episodes % N one more, and only those are counted and passed to
+    on_episode: envs that step together end episodes together, and episodes=1 of 3
+    envs passed on 3, episodes=4 of 3 envs 6 (an eval of run.eval_eps episodes).
     """
     if self._closed:
       raise RuntimeError('Driver is closed.')
     step, episode = 0, 0
+    shares = None
+    if episodes:
+      shares = np.full(self.length, episodes // self.length)
+      shares[:episodes % self.length] += 1
     while step < steps or episode < episodes:
       exit_guard.raise_stop()  # one that code it landed in swallowed
-      step, episode = self._step(policy, step, episode)
+      step, episode = self._step(policy, step, episode, shares)
     return step, episode
 
   def close(self):
@@ -297,7 +305,9 @@ class Driver:
     acts = [{k: v[i] for k, v in self._acts.items()} for i in range(self.length)]
     return _stack(workers.step_all(self._envs, acts, self._names, self._timeout))
 
-  def _step(self, policy, step, episode):
+  def _step(self, policy, step, episode, shares=None):
+    """One step of every env -> (step, episode) counted on; `shares`: the episodes each
+    env has left to count (decremented here), None to count every episode."""
     n = self.length
     if self._ahead is not None:
       obs, self._ahead = self._ahead, None
@@ -322,6 +332,10 @@ class Driver:
         for fn in self._step_fns:
           fn(tran, i)
     done = self._episodes.update(obs, logs)
+    if shares is not None:
+      done = [(i, stats) for i, stats in done if shares[i] > 0]
+      for i, _ in done:
+        shares[i] -= 1
     for i, stats in done:
       for fn in self._episode_fns:
         fn(stats, i)
@@ -329,7 +343,7 @@ class Driver:
       print(f'WARNING: {self._names[i]} has run {LONG_EPISODE:,} steps without ending its '
             'episode; if its episodes never end, set env.time_limit (an eval waits for '
             'whole episodes)', file=sys.stderr, flush=True)
-    return step + n, episode + int(last.sum())
+    return step + n, episode + len(done)
 
   def _check_policy(self, act, outs, obs):
     missing = [k for k in self._act_keys if k not in act]

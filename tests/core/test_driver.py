@@ -148,6 +148,20 @@ def test_transitions_resets_and_counting(parallel):
     assert trans[0][0]['is_first'] and trans[0][0]['vec'][0] == 0
 
 
+@pytest.mark.parametrize('episodes, workers', [
+    (1, [0]), (4, [0, 0, 1, 2]), (6, [0, 0, 1, 1, 2, 2])])
+def test_episodes_are_shared_out_over_the_envs_and_only_those_count(episodes, workers):
+  """Envs that step together end episodes together: episodes=1 of 3 envs passed 3 to
+  on_episode (an eval of run.eval_eps=1 logged 3), and episodes=4 passed 6."""
+  with driverlib.Driver(fns(3)) as driver:
+    ended = []
+    driver.on_episode(lambda stats, worker: ended.append(worker))
+    driver.reset(init_policy)
+    steps, counted = driver(policy, episodes=episodes)
+  assert sorted(ended) == workers and counted == episodes
+  assert steps == 3 * (LENGTH + 1) * max(workers.count(i) for i in range(3))
+
+
 def test_parallel_matches_in_process():
   runs = []
   for parallel in (False, True):
