@@ -467,15 +467,19 @@ def finalize(config):
          f'eval replay capacity {eval_size} (replay.size x eval_fraction) '
          f'is shorter than one report sequence ({report_len} steps)')
   # The replay keeps the last replay.size steps of all its envs, which step in turn, and
-  # a sequence takes consecutive steps of one env: replay.size=50 with run.envs=8 and
-  # 9-step sequences trained 0 updates to the run's end, without a word.
-  need = c.run.envs * (train_len - 1) + 1
-  ensure(c.script == 'eval_only' or c.replay.size >= need,  # (it keeps no replay)
-         f'replay.size={c.replay.size} is too small for run.envs={c.run.envs}: the replay '
-         f'keeps about {c.replay.size // c.run.envs} steps of each env, and a sequence '
-         f'takes {train_len} of one env (batch_length {c.batch_length} + replay_context '
-         f'{c.replay_context}), so the run would never train; give replay.size >= {need} '
-         'or fewer run.envs')
+  # a sequence takes consecutive steps of one env, so it holds at most replay.size -
+  # envs x (train_len - 1) sequences; training waits for batch_size x batch_length of
+  # them: replay.size=40 of the debug preset (2 envs, 9-step sequences, 32 to wait for)
+  # ran 0 updates to the run's end, its progress lines saying 'ETA once training runs'.
+  wait, held = factories.sequences_before_training(c), c.replay.size - c.run.envs * (train_len - 1)
+  ensure(c.script == 'eval_only' or held >= wait,  # (it keeps no replay)
+         f'replay.size={c.replay.size} is too small for run.envs={c.run.envs}: training '
+         f'starts once the replay holds {wait} sequences (batch_size {c.batch_size} x '
+         f'batch_length {c.batch_length}), each {train_len} steps of one env (batch_length '
+         f'{c.batch_length} + replay_context {c.replay_context}), and with the envs stepping '
+         f'in turn it holds at most replay.size - run.envs x {train_len - 1} = {max(0, held)} '
+         f'of them, so the run would never train; give replay.size >= '
+         f'{c.replay.size - held + wait} or fewer run.envs')
   need = c.run.eval_envs * (report_len - 1) + 1
   ensure(c.script != 'train_eval' or eval_size >= need,
          f'eval replay capacity {eval_size} (replay.size x eval_fraction) is too small for '

@@ -91,7 +91,12 @@ def make_stream(config, replay, mode):
       replay, config.batch_size, length + config.replay_context,
       mode='train' if mode == 'train' else 'report',
       prefetch=0 if config.run.deterministic else 2,
-      min_items=config.batch_size * config.batch_length if mode == 'train' else 1)
+      min_items=sequences_before_training(config) if mode == 'train' else 1)
+
+
+def sequences_before_training(config):
+  """Sequences the train replay holds before the first update (as the official code)."""
+  return config.batch_size * config.batch_length
 
 
 def make_agent(config, obs_space, act_space):

@@ -81,15 +81,27 @@ def test_a_replay_too_small_for_its_envs_is_named(script):
   """The replay keeps the last replay.size steps of all envs, which step in turn, and a
   sequence takes consecutive steps of one env: replay.size=64 with run.envs=8 and
   9-step sequences trained 0 updates to the run's end, and an eval replay of 20 steps
-  with 5 eval envs ran no eval report, both without a word (run through the CLI)."""
-  c = dmc.get_config(f'{script},debug')  # batch_length 8, report_length 4, context 1
+  with 5 eval envs ran no eval report, both without a word (run through the CLI).
+  Training waits for batch_size x batch_length sequences: replay.size=40 with 2 envs
+  held 24 of the 32 and trained 0 updates too."""
+  c = dmc.get_config(f'{script},debug')  # batch 4 x 8, report_length 4, context 1
   c.run.envs, c.replay.size = 8, 64
   with pytest.raises(configuration.ConfigError, match=re.escape(
-      'replay.size=64 is too small for run.envs=8: the replay keeps about 8 steps of each '
-      'env, and a sequence takes 9 of one env (batch_length 8 + replay_context 1), so the '
-      'run would never train; give replay.size >= 65 or fewer run.envs')):
+      'replay.size=64 is too small for run.envs=8: training starts once the replay holds 32 '
+      'sequences (batch_size 4 x batch_length 8), each 9 steps of one env (batch_length 8 + '
+      'replay_context 1), and with the envs stepping in turn it holds at most replay.size - '
+      'run.envs x 8 = 0 of them, so the run would never train; give replay.size >= 96 or '
+      'fewer run.envs')):
     configuration.finalize(c)
-  c.replay.size = 65  # the least that holds one sequence (core/replay.py; checked there)
+  c.replay.size = 96  # the least that holds 32 sequences (core/replay.py; checked there)
+  configuration.finalize(c)
+  c = dmc.get_config(f'{script},debug')
+  c.replay.size, c.replay.eval_fraction, c.replay.chunksize = 47, 1.0, 16
+  held = re.escape('holds at most replay.size - run.envs x 8 = 31 of them, so the run would '
+                   'never train; give replay.size >= 48 or fewer run.envs')
+  with pytest.raises(configuration.ConfigError, match=held):
+    configuration.finalize(c)
+  c.replay.size = 48
   configuration.finalize(c)
   c = dmc.get_config('eval_only,debug')  # it keeps no replay
   c.run.envs, c.replay.size = 8, 64
@@ -109,18 +121,20 @@ def test_a_replay_too_small_for_its_envs_is_named(script):
   configuration.finalize(c)
 
 
-def test_the_least_replay_for_its_envs_holds_a_sequence():
-  """The bound above is the replay's own: one step fewer holds no sequence."""
+def test_the_least_replay_for_its_envs_holds_the_sequences_training_waits_for():
+  """The bounds above are the replay's own: one step fewer holds one sequence fewer."""
   import numpy as np
   from dreamerv3_tf.core import replay
-  for envs, length in ((8, 9), (5, 5), (2, 3)):
-    least = envs * (length - 1) + 1
+  cases = ((8, 9, 1, 64), (5, 5, 1, 64), (2, 3, 1, 64), (8, 9, 32, 64), (2, 9, 32, 16),
+           (3, 9, 32, 5))
+  for envs, length, wait, chunksize in cases:
+    least = envs * (length - 1) + wait
     for capacity, held in ((least, True), (least - 1, False)):
-      r = replay.Replay(length, capacity, chunksize=64)
-      for t in range(4 * length):
+      r = replay.Replay(length, capacity, chunksize=chunksize)
+      for t in range(4 * capacity // envs + length):
         for worker in range(envs):  # in turn, as the driver steps them
           r.add({'x': np.zeros(2, np.float32), 'is_first': np.bool_(t == 0)}, worker)
-      assert bool(r.items) == held, (envs, length, capacity)
+      assert (r.items >= wait) == held, (envs, length, wait, capacity)
 
 
 def test_impossible_combinations_are_named():
