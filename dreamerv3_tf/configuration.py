@@ -55,7 +55,8 @@ def _weights_at_least(a):
   the RSSM's block GRU with its hidden layer (4 D^2 / blocks + 4 H D, agent/rssm.py),
   its stoch layers in and out (2 H S C), and the MLPs of the heads on the latent
   features (agent/model.py), F x units for the first layer and units^2 for each one
-  after it, F = deter + stoch x classes."""
+  after it, F = deter + stoch x classes, and the reward and value heads' outputs (units
+  x bins)."""
   d, h, g = a.rssm.deter, a.rssm.hidden, a.rssm.blocks
   s, k = a.rssm.stoch, a.rssm.classes
   stoch = 'agent.rssm.classes' if k >= s else 'agent.rssm.stoch'
@@ -69,6 +70,14 @@ def _weights_at_least(a):
     key = f'agent.{part}.units' if units >= d + s * k else feat_key
     parts[key] = parts.get(key, 0) + first
     _add_stack(parts, f'agent.{part}', 'units', units, layers)
+  # The output layers of the reward and value heads (their last layer's width, or the
+  # features', x bins): value.bins=1e9 was 'Error: out of memory (Unable to allocate
+  # 119. GiB ...)', naming no key, once TensorFlow had loaded.
+  for part in ('rewhead', 'value'):
+    width, bins = a[part].units if a[part].layers else d + s * k, a[part].bins
+    key = f'agent.{part}.units' if a[part].layers else feat_key
+    key = f'agent.{part}.bins' if bins >= width else key
+    parts[key] = parts.get(key, 0) + width * bins
   # The RSSM's prior and posterior layers after their first (hidden x hidden each):
   # imglayers=1e15 built layers for ever, with no line.
   _add_stack(parts, 'agent.rssm', 'hidden', h, a.rssm.imglayers, 'imglayers')

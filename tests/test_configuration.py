@@ -200,6 +200,10 @@ def test_impossible_combinations_are_named():
      r'agent of at least [\d.e+]+ weights.*use a smaller agent.rssm.imglayers '),
     ({'agent.policy.layers': 10 ** 15}, r'agent.policy.layers=1000000000000000 makes an '
      r'agent of at least [\d.e+]+ weights.*use a smaller agent.policy.layers '),
+    # 'Error: out of memory (Unable to allocate 119. GiB ...)' once TensorFlow had
+    # loaded (value.bins=1e9), naming no key: the heads' outputs are units x bins.
+    ({'agent.value.bins': 10 ** 12}, r'agent.value.bins=1000000000000 makes an agent of at '
+     r'least 1.6e\+13 weights.*use a smaller agent.value.bins '),
     ({'run.env_timeout': 0.0}, r'run.env_timeout=0.0 must be > 0'),
     # Overflowed the timers: an 'unexpected' OverflowError, or an env error of the task.
     ({'run.env_timeout': float('inf')}, r'run.env_timeout=inf must be > 0 and <= 1e6'),
