@@ -52,6 +52,8 @@ if __name__ == '__main__':  # the command: its flags and paths are checked befor
   # TensorFlow import below (seconds); this file then loads as dreamerv3_tf.export.
   from dreamerv3_tf import stop_signals
   stop_signals.install()
+  from dreamerv3_tf.core import streams
+  streams.print_any_text()
   from dreamerv3_tf import export_checks
   export_checks.entry()
 

@@ -21,11 +21,13 @@ if __name__ == '__main__' and not __package__:
   sys.exit()
 
 from dreamerv3_tf import stop_signals
+from dreamerv3_tf.core import streams
 
 _STOP_SIGNALS = set(stop_signals.SIGNALS)
 
 if __name__ == '__main__':  # first: the imports below take up to a second
   stop_signals.install()
+  streams.print_any_text()
   signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held by use_fast_malloc
 
 import atexit

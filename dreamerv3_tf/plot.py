@@ -25,6 +25,8 @@ import sys
 if __name__ == '__main__':  # first: the imports below take a moment (matplotlib)
   from dreamerv3_tf import stop_signals
   stop_signals.install()
+  from dreamerv3_tf.core import streams
+  streams.print_any_text()
   # The command writes files with Agg: a shell's MPLBACKEND of a backend matplotlib lacks
   # stopped it at matplotlib's import ("Key backend: 'x' is not a valid value").
   os.environ.pop('MPLBACKEND', None)

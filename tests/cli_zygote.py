@@ -24,6 +24,7 @@ child of this process (pid is the real pid).
 
 import array
 import atexit
+import io
 import json
 import os
 import select
@@ -353,6 +354,7 @@ def _child(request, fds, base_path, hidden, handlers):
     os.chdir(request['cwd'])
     os.environ.clear()
     os.environ.update(request['env'])
+    _fresh_streams(request['env'])
     # sys.path as `python -m` sets it: the cwd, PYTHONPATH, then the interpreter's own.
     extra = [p for p in request['env'].get('PYTHONPATH', '').split(os.pathsep) if p]
     sys.path[:] = [os.getcwd()] + extra + [p for p in base_path if p not in extra]
@@ -372,6 +374,27 @@ def _child(request, fds, base_path, hidden, handlers):
   except BaseException:  # noqa: BLE001  (as the interpreter reports it)
     traceback.print_exc()
   _exit(code)
+
+
+def _fresh_streams(env):
+  """sys.stdout and sys.stderr made anew for fds 1 and 2, as the interpreter makes them as
+  it starts (create_stdio): the zygote's were made for its own fds, and a stream keeps
+  what it found there, such as a seekable file (pytest's capture file; the command's pipe
+  is none: TextIOWrapper.reconfigure failed with 'Illegal seek') or a terminal's line
+  buffering. Encoding and errors stay the zygote's: the command's environment sets them
+  as the zygote's did (IMPORT_TIME_ENV)."""
+  unbuffered = bool(env.get('PYTHONUNBUFFERED'))
+  for name, fd in (('stdout', 1), ('stderr', 2)):
+    old = getattr(sys, name)
+    buffer = io.open(fd, 'wb', 0 if unbuffered else -1, closefd=False)
+    raw = buffer if unbuffered else buffer.raw
+    raw.name = f'<{name}>'
+    stream = io.TextIOWrapper(
+        buffer, old.encoding, old.errors, '\n', write_through=unbuffered,
+        line_buffering=not unbuffered and (fd == 2 or raw.isatty()))
+    stream.mode = 'w'
+    setattr(sys, name, stream)
+    setattr(sys, f'__{name}__', stream)
 
 
 def _exit(code):

@@ -523,12 +523,16 @@ def test_cli_module_runs(runs, tmp_path):
   out = tmp_path / 'cli.png'
   result = subprocess.run(
       [sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', *runs, '--out', str(out),
-       '--table', '10000'], cwd=REPO, capture_output=True, text=True, timeout=120,
+       '--table', '10000', '--labels', 'Läufer', 'Läufer'], cwd=REPO, capture_output=True,
+      text=True, timeout=120,
       # A shell's backend the command has no use for (it writes files with Agg) stopped
-      # it at matplotlib's import: "Key backend: 'nosuch' is not a valid value".
-      env=dict(os.environ, MPLBACKEND='nosuch'))
+      # it at matplotlib's import: "Key backend: 'nosuch' is not a valid value". A label
+      # beyond the ASCII of PYTHONIOENCODING=ascii stopped it at the table: "Error:
+      # 'ascii' codec can't encode character '\\xe4' in position 112: ...", exit code 1.
+      env=dict(os.environ, MPLBACKEND='nosuch', PYTHONIOENCODING='ascii'))
   assert result.returncode == 0, result.stderr
   assert f'Wrote {out}' in result.stdout and out.exists()
+  assert f'{TASK} [L\\xe4ufer]' in result.stdout
 
 
 # The stop signal lands while the image is written (write_atomic is looked up when

@@ -48,6 +48,7 @@ from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import exit_guard
+from dreamerv3_tf.core import streams
 from dreamerv3_tf.core import tf_lines
 from dreamerv3_tf.core import wire
 
@@ -616,6 +617,7 @@ def _serve(fd, parent=0):
     signal.signal(number, signal.SIG_IGN)
   signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)  # a pending one is dropped
   conn = mpc.Connection(fd)
+  streams.print_any_text()  # a fresh interpreter: the run's fds, not their error handler
   env = None
   global _PENDING
   _PENDING = []

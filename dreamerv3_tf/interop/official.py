@@ -23,6 +23,8 @@ critic). `dreamerv3_tf.export --logdir=OUT`, `--config.script=eval_only
 if __name__ == '__main__':  # first: a stop while the imports below load is one line
   from dreamerv3_tf import stop_signals
   stop_signals.install()
+  from dreamerv3_tf.core import streams
+  streams.print_any_text()
 
 import os  # noqa: E402
 import re  # noqa: E402

@@ -577,12 +577,15 @@ def test_cli_writes_a_logdir_that_export_reads(tmp_path):
         'Stopped: cannot write to stdout (No space left on device); the import in '
         f'{tmp_path / "full"} is written whole']
     assert (tmp_path / 'full' / 'ckpt' / 'checkpoint').exists()
+  # Under PYTHONIOENCODING=ascii an --out beyond ASCII was exported, and then its line
+  # was a traceback, exit code 1 (UnicodeEncodeError: 'ascii' codec can't encode ...).
   run = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.export', f'--logdir={ours}',
-       f'--out={tmp_path / "export"}'], capture_output=True, text=True, cwd=ROOT,
-      timeout=300)
+       f'--out={tmp_path / "exporté"}'], capture_output=True, text=True, cwd=ROOT,
+      timeout=300, env=dict(os.environ, PYTHONIOENCODING='ascii'))
   assert run.returncode == 0, run.stderr[-2000:]
-  saved = export.SavedPolicy(str(tmp_path / 'export'))
+  assert f'to {tmp_path}/export\\xe9 (signatures:' in run.stdout
+  saved = export.SavedPolicy(str(tmp_path / 'exporté'))
   restored = factories.make_agent(config, obs_space, act_space)
   checkpointing.load_agent(restored, str(ours / 'ckpt'))
   for name, var in checkpointing._agent_variables(agent).items():

@@ -1637,6 +1637,38 @@ def test_a_path_beyond_ascii_under_a_locale_of_another_encoding_is_one_line(tmp_
   assert os.listdir(tmp_path) == []
 
 
+# An env of the user's that prints beyond ASCII as it starts, then fails (the file ASCII).
+TALKS_THEN_FAILS = r"""
+def make(seed=None):
+  print('Zur\u00fccksetzen \u2713', flush=True)
+  raise ValueError('Strecke f\u00fcr L\u00e4ufer fehlt')
+"""
+
+
+def test_text_beyond_the_encoding_of_stdout_and_stderr_is_printed_escaped(tmp_path):
+  """Under PYTHONIOENCODING=ascii (or latin-1) a character the stream's encoding lacks
+  raised UnicodeEncodeError: --logdir=läufe stopped the run at its first line with
+  "Error: UnicodeEncodeError: 'ascii' codec can't encode character '\\xe4' ... (unexpected:
+  ...)", exit code 1, naming nothing, and an env (in a worker) that printed 'Zurücksetzen'
+  failed with it. Under LC_ALL=C with PYTHONUTF8=0 a value typed beyond ASCII came back
+  as 'w\\udcc3\\udca4', not as typed."""
+  (tmp_path / 'talks.py').write_text(TALKS_THEN_FAILS)
+  logdir = tmp_path / 'läufe'
+  result = cli(logdir, *run_flags('py_talks:make', parallel=True), env={
+      **os.environ, 'PYTHONIOENCODING': 'ascii', 'PYTHONPATH': f'{tmp_path}{os.pathsep}{ROOT}'})
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert f'logdir {tmp_path}/l\\xe4ufe. ' in result.stdout
+  assert 'Zur\\xfccksetzen \\u2713\n' in result.stdout
+  assert one_line(result) == (
+      'Env error: py_talks:make train env 0 failed to start: talks:make() raised ValueError: '
+      'Strecke f\\xfcr L\\xe4ufer fehlt (talks.py, line 4)')
+  assert not os.path.exists(logdir)
+  result = cli(tmp_path / 'run', '--config.seed=wä',
+               env=dict(os.environ, LC_ALL='C', PYTHONUTF8='0'))
+  assert result.returncode == 2
+  assert one_line(result) == 'Config error: flag --config.seed=wä: seed takes an integer'
+
+
 def test_too_few_processes_for_tensorflows_threads_is_one_line(tmp_path):
   """Under a low `ulimit -u` or a cgroup's pids.max, a run with its envs in this process
   (gym's default) aborted at its first compile: 'Check failed: ret == 0 (11 vs. 0)
