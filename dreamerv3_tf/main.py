@@ -127,6 +127,9 @@ def _parse_flags(argv):
     _usage_error(f'--config={configs[0]!r} names no config file; give one and its '
                  'presets, e.g. --config=configs/dmc.py:train_eval,debug')
   path = split_config(configs[0])[0] if configs else ''
+  if path_lines.line_break_in('--config', path):  # its line was two: 'cannot load the
+    # config file /tmp/a' and 'b.py: No such file or directory'
+    _usage_error(path_lines.line_break_in('--config', path))
   overrides = _overrides(argv)
   if not configs and overrides:  # absl: "Unknown command line flag 'config.task'"
     _usage_error(f'{overrides[0]} sets a key of a config file, and no --config names one; '

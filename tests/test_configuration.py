@@ -1580,6 +1580,9 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
     # "... Path to config file is an empty string", and "the config file  : Is a directory".
     (['--config='], "--config='' names no config file; give one and its presets"),
     (['--config= :debug'], "--config=' :debug' names no config file"),
+    # Two lines: 'Config error: cannot load the config file /tmp/a' and 'b.py: No such ...'.
+    (['--config=/tmp/a\nb.py:debug'], "--config='/tmp/a\\nb.py' holds a line break; give "
+     'one path'),
     # "flag --traceback=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
     (['--config=configs/dmc.py:debug', '--traceback=maybe'], 'flag --traceback=maybe: '
      '--traceback takes true or false (--traceback alone is true, --notraceback false)'),
