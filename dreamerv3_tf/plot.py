@@ -252,7 +252,8 @@ def logdirs_refusal(logdirs):
                # '~nosuch/run does not exist', where the other commands name the user
                or path_lines.unknown_home_refusal('--logdirs', logdir)
                # 'Error: runs/a  does not exist', the space unseen (pasted, a quoted $VAR)
-               or path_lines.edge_space_refusal('--logdirs', logdir))
+               or path_lines.edge_space_refusal('--logdirs', logdir)
+               or path_lines.unexpanded_variable_refusal('--logdirs', logdir))
     if refusal:
       return refusal
     key = logdir if '://' in logdir else os.path.realpath(os.path.expanduser(logdir))
@@ -607,7 +608,9 @@ def main(argv=None):
       args.out and (path_lines.line_break_in('--out', args.out)
                     or path_lines.unknown_home_refusal('--out', args.out)  # 'no directory
                     # ./~nosuch', where the other commands name the user
-                    or path_lines.deleted_cwd_refusal('--out', args.out)))
+                    or path_lines.deleted_cwd_refusal('--out', args.out)
+                    # 'no directory $OUT', naming no variable
+                    or path_lines.unexpanded_variable_refusal('--out', args.out)))
   if refusal:  # an --out with a line break: it wrote there, and said so in two lines
     parser.error(refusal)
   if args.out and '://' in args.out:  # was 'no directory <cwd>/gs:/bucket'

@@ -1572,6 +1572,11 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
     (['--config=configs/dmc.py:debug', '--config', 'configs/gym.py:debug',
       '--config.task=dummy_disc_vec'],
      '--config is given 2 times (configs/dmc.py:debug, configs/gym.py:debug)'),
+    # From a flagfile or in single quotes: a new run in a folder named '$RUN' here.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=${RUN}/a'],
+     "--logdir='${RUN}/a' holds ${RUN}, which no shell expanded (single quotes, or a "
+     'flagfile or launcher, which expand no variables?), and no such path exists; RUN is '
+     'not set here either; give the path itself, or create the path to mean it'),
     # A new run under ~/logdir/<time> before (e.g. --logdir=$RUN with RUN unset).
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir='],
      '--logdir is empty'),

@@ -747,7 +747,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'stray', 'not_an_export', 'line_break', 'empty_out',
-                                  'run_for_checkpoint'])
+                                  'run_for_checkpoint', 'variable'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -776,6 +776,11 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       'line_break': ([f'--logdir={logdir}', f'--out={tmp_path}/x\ny'],
                      f"Error: --out='{tmp_path}/x\\ny' holds a line break; give one path"),
       'empty_out': ([f'--logdir={logdir}', '--out='], 'Error: --out is empty; give a directory'),
+      # From a flagfile or in single quotes: the export went to a new folder named '$HOME'.
+      'variable': ([f'--logdir={logdir}', '--out=$HOME/x'], "Error: --out='$HOME/x' holds "
+                   f"$HOME, which no shell expanded (single quotes, or a flagfile or launcher, "
+                   "which expand no variables?), and no such path exists; give the path it "
+                   f"stands for, '{os.path.expanduser('~')}/x', or create the path to mean it"),
       # 'No checkpoint found in RUN (did you mean ...)', exit code 1, once TensorFlow loaded.
       'run_for_checkpoint': ([f'--logdir={logdir}', f'--out={tmp_path}/x',
                               f'--checkpoint={logdir}'], f"Error: --checkpoint {logdir} is a "
@@ -787,7 +792,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   # 2 for a flag's value (stray, line_break and empty_out were 1), and for a --logdir
   # that holds no run (1 before, 2 in main); 1 for the files'.
   code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out', 'run_for_checkpoint',
-                       'not_a_run') else 1
+                       'not_a_run', 'variable') else 1
   assert result.returncode == code, result.stderr[-3000:]
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]

@@ -744,6 +744,24 @@ def test_a_home_of_no_user_is_named_as_in_the_other_commands(tmp_path, capsys, f
       'directory named ~... would be made here); give a full path (see --help)\n')
 
 
+@pytest.mark.parametrize('flag', ['--logdirs', '--out'])
+def test_a_shell_variable_no_shell_expanded_is_named(tmp_path, capsys, monkeypatch, flag):
+  """From a flagfile or in single quotes: '$RUNS/a does not exist', and --out=$OUT/c.png
+  said 'no directory $OUT' (main and export made a folder named so)."""
+  monkeypatch.setenv('RUNS', str(tmp_path))
+  run = make_logdir(tmp_path, 0)
+  argv = {'--logdirs': ['--logdirs', f'$RUNS/{run.name}x', '--table', '1000'],
+          '--out': ['--logdirs', str(run), '--out', '$RUNS/c.png']}[flag]
+  with pytest.raises(SystemExit) as e:
+    plot.main(argv)
+  path = argv[1] if flag == '--logdirs' else argv[3]
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      f"Error: {flag}='{path}' holds $RUNS, which no shell expanded (single quotes, or a "
+      'flagfile or launcher, which expand no variables?), and no such path exists; give the '
+      f"path it stands for, '{tmp_path}{path[5:]}', or create the path to mean it (see "
+      '--help)\n')
+
+
 @pytest.mark.parametrize('extra, line', [
     # 'unrecognized arguments: out=c.png' and '... -- --svg', where main, export and the
     # importer say this.

@@ -1,9 +1,11 @@
 """The lines refusing a path a command is given before anything is written: a
 line break, a locale that names files otherwise than TensorFlow, an unknown ~,
-a stray space, a deleted current directory, TensorFlow's pattern characters.
+a stray space, a shell variable no shell expanded, a deleted current directory,
+TensorFlow's pattern characters.
 """
 
 import os
+import re
 import sys
 
 
@@ -68,6 +70,36 @@ def edge_space_refusal(flag, path):
           f'as it was typed or pasted?); give {kept!r}, or create the path to mean it')
 
 
+# A shell variable as a shell would expand it: $NAME or ${NAME}.
+_VARIABLE = re.compile(r'\$([A-Za-z_]\w*|\{[A-Za-z_]\w*\})')
+
+
+def unexpanded_variable_refusal(flag, path):
+  """The line refusing a local path that holds a shell variable ($HOME, ${RUN}) and does
+  not exist, else None: a flagfile, a launcher's YAML or single quotes pass it as it is,
+  and --logdir=$HOME/runs/a trained in a new folder named '$HOME' in the current
+  directory (export's --out too). Only a variable that begins a name or is set counts
+  ('our $run' may be meant), and a folder that exists with its '$' is taken as meant."""
+  path = str(path)
+  if '://' in path:
+    return None
+  for found in _VARIABLE.finditer(path):  # the first whose folder is not there
+    name = found.group(1).strip('{}')
+    end = path.find('/', found.end())
+    begins = found.start() == 0 or path[found.start() - 1] == '/'
+    folder = path[:end] if end >= 0 else path
+    if (begins or name in os.environ) and not os.path.lexists(os.path.expanduser(folder)):
+      break
+  else:
+    return None
+  meant = os.path.expanduser(os.path.expandvars(path))
+  fix = (f'give the path it stands for, {meant!r}' if name in os.environ
+         else f'{name} is not set here either; give the path itself')
+  return (f'{flag}={path!r} holds {found.group(0)}, which no shell expanded (single quotes, '
+          'or a flagfile or launcher, which expand no variables?), and no such path '
+          f'exists; {fix}, or create the path to mean it')
+
+
 def deleted_cwd_refusal(flag, path):
   """The line refusing a relative local `path` where the current directory was deleted
   (a shell left in a folder removed meanwhile), else None: it was 'Error: [Errno 2] No
@@ -91,7 +123,7 @@ def path_refusal(flag, path):
   UTF-8: an 'unexpected' UnicodeEncodeError before."""
   refusal = (line_break_in(flag, path) or _locale_refusal(flag, path)
              or unknown_home_refusal(flag, path) or deleted_cwd_refusal(flag, path)
-             or edge_space_refusal(flag, path))
+             or edge_space_refusal(flag, path) or unexpanded_variable_refusal(flag, path))
   if refusal:
     return refusal
   try:
