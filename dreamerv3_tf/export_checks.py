@@ -108,6 +108,10 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
   # read-only one failed once TensorFlow had loaded, naming only the temporary).
   parent = os.path.dirname(os.path.abspath(out))
   while not os.path.exists(parent) and os.path.dirname(parent) != parent:
+    if os.path.islink(parent):  # 'Error: OUT.tmp-<pid>; Too many levels of symbolic
+      # links', exit code 1, once TensorFlow had loaded
+      raise FlagError(f'--out {out}: {parent} is a symbolic link to {os.readlink(parent)}, '
+                      'which does not exist or loops; fix the link or choose another --out')
     parent = os.path.dirname(parent)
   if not os.path.isdir(parent):  # (a FlagError, as main's --logdir there: exit code 2)
     raise FlagError(f'--out {out} is below {parent}, which is a file, not a directory')
@@ -121,6 +125,9 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
 # Bytes the export's temporary names add to --out's ('.tmp-<pid>', '.old-<pid>'; Linux's
 # pids have at most 7 digits).
 TEMPORARY_SUFFIX = 12
+# Bytes the export's files add below its temporary name, at most (TensorFlow's save
+# writes variables/variables_temp/part-00000-of-00001.data-00000-of-00001, 65).
+FILES_BELOW_OUT = 100
 
 
 def _check_names_fit(out, parent):
@@ -143,6 +150,19 @@ def _check_names_fit(out, parent):
         f'--out {out}: its name is {size} bytes, and the filesystem of {parent} takes names '
         f'of at most {longest}, with the {TEMPORARY_SUFFIX} the export adds for its '
         f"temporary name beside it ('.tmp-<pid>'); give a name of at most {room} bytes")
+  try:
+    longest = os.pathconf(parent, 'PC_PATH_MAX')
+  except (OSError, ValueError):
+    longest = 4096
+  size = len(os.fsencode(os.path.abspath(out)))
+  if size + TEMPORARY_SUFFIX + FILES_BELOW_OUT > longest:
+    # 'Error: OUT.tmp-<pid>/...; File name too long', exit code 1, once TensorFlow had
+    # loaded, and the folders made for it left behind (exit code 2, as main's --logdir)
+    raise FlagError(
+        f'--out {out[:100]}... is {size} bytes long, and the filesystem of {parent} takes '
+        f'paths of at most {longest} bytes, with the up to '
+        f'{TEMPORARY_SUFFIX + FILES_BELOW_OUT} the export adds for its files below it; use '
+        'a shorter --out')
 
 
 def check_checkpoint(checkpoint, logdir=''):

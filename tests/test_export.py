@@ -747,7 +747,8 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'stray', 'not_an_export', 'line_break', 'empty_out',
-                                  'run_for_checkpoint', 'variable'])
+                                  'run_for_checkpoint', 'variable', 'link_loop',
+                                  'too_long'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -756,6 +757,9 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   config.random_agent = True
   logdir_checks.save(config, str(random_run))
   run_files.save_spaces(str(random_run), *CARTPOLE)
+  os.symlink(tmp_path / 'loop2', tmp_path / 'loop1')
+  os.symlink(tmp_path / 'loop1', tmp_path / 'loop2')
+  too_long = f'{tmp_path}/x' + ('/' + 'y' * 200) * 20
   args, line = {
       'no_out': ([f'--logdir={logdir}'], 'Error: --out is required; give it a value '
                  '(see --help)'),
@@ -777,6 +781,16 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
                      f"Error: --out='{tmp_path}/x\\ny' holds a line break; give one path"),
       'empty_out': ([f'--logdir={logdir}', '--out='], 'Error: --out is empty; give a directory'),
       # From a flagfile or in single quotes: the export went to a new folder named '$HOME'.
+      # Both were 'Error: OUT.tmp-<pid>; Too many levels of symbolic links' (or '...; File
+      # name too long', the folders made for it left behind), once TensorFlow had loaded.
+      'link_loop': ([f'--logdir={logdir}', f'--out={tmp_path}/loop1/x'],
+                    f'Error: --out {tmp_path}/loop1/x: {tmp_path}/loop1 is a symbolic link '
+                    f'to {tmp_path}/loop2, which does not exist or loops; fix the link or '
+                    'choose another --out'),
+      'too_long': ([f'--logdir={logdir}', f'--out={too_long}'],
+                   f'Error: --out {too_long[:100]}... is {len(too_long)} bytes long, and the '
+                   f'filesystem of {tmp_path} takes paths of at most 4096 bytes, with the up '
+                   'to 112 the export adds for its files below it; use a shorter --out'),
       'variable': ([f'--logdir={logdir}', '--out=$HOME/x'], "Error: --out='$HOME/x' holds "
                    f"$HOME, which no shell expanded (single quotes, or a flagfile or launcher, "
                    "which expand no variables?), and no such path exists; give the path it "
@@ -792,7 +806,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   # 2 for a flag's value (stray, line_break and empty_out were 1), and for a --logdir
   # that holds no run (1 before, 2 in main); 1 for the files'.
   code = 2 if case in ('no_out', 'stray', 'line_break', 'empty_out', 'run_for_checkpoint',
-                       'not_a_run', 'variable') else 1
+                       'not_a_run', 'variable', 'link_loop', 'too_long') else 1
   assert result.returncode == code, result.stderr[-3000:]
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
