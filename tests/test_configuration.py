@@ -1879,7 +1879,18 @@ def test_a_flagfile_it_cannot_read_is_one_line(tmp_path, module):
   assert result.returncode == 2 and result.stderr.splitlines() == [
       'Config error: --flagfile is empty (an unset shell variable?); give a file of flags, '
       'or leave the flag out'], result.stderr[-3000:]
-  assert sorted(os.listdir(tmp_path)) == ['latin1.flags', 'outer.flags', 'self.flags']
+  # One of UTF-8 where this process reads ASCII: 'is not ascii text (ordinal not in
+  # range(128) at byte offset 19)', of the file as the user wrote it.
+  (tmp_path / 'utf8.flags').write_bytes('--config.task=dmc_wälk\n'.encode())
+  result = cli_zygote.run([sys.executable, '-m', module, f'--flagfile={tmp_path}/utf8.flags'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, LC_ALL='C', PYTHONUTF8='0'))
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Config error: --flagfile {tmp_path}/utf8.flags is UTF-8 text, and this process reads '
+      'text in ascii (LC_ALL=C, PYTHONUTF8=0); set PYTHONUTF8=1 or a UTF-8 locale '
+      '(LC_ALL=C.UTF-8)'], result.stderr[-3000:]
+  assert sorted(os.listdir(tmp_path)) == ['latin1.flags', 'outer.flags', 'self.flags',
+                                          'utf8.flags']
 
 
 @pytest.mark.parametrize('returns, what', [

@@ -10,6 +10,7 @@ import re
 import sys
 
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import path_lines
 
 
 def help_alias(argv):
@@ -127,6 +128,10 @@ def _undecodable_flagfile(args, on_command_line=False, seen=()):
         lines = [x.strip() for x in f.read().splitlines()]
     except UnicodeDecodeError as e:
       encoding = 'UTF-8' if e.encoding.replace('-', '').lower() == 'utf8' else e.encoding
+      if encoding != 'UTF-8' and _is_utf8(e.object):  # (LC_ALL=C with PYTHONUTF8=0) it
+        # said 'is not ascii text', of a file of UTF-8, as the user wrote it
+        return (f'--flagfile {path} is UTF-8 text, and this process reads text in '
+                f'{encoding} ({path_lines.locale_settings()}); {path_lines.UTF8_FIX}')
       return (f'--flagfile {path} is not {encoding} text ({e.reason} at byte offset '
               f'{e.start})')
     except OSError:
@@ -135,6 +140,14 @@ def _undecodable_flagfile(args, on_command_line=False, seen=()):
     if found:
       return found
   return None
+
+
+def _is_utf8(data):
+  try:
+    data.decode('utf-8')
+  except UnicodeDecodeError:
+    return False
+  return True
 
 
 def given_flags(argv, flag_values, wanted=lambda name: True):

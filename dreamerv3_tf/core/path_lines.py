@@ -32,12 +32,22 @@ def _locale_refusal(flag, path):
     return None
   # As typed (the same in any encoding the line is printed in): '/runs/l\xe4ufe'.
   typed = ascii(os.fsencode(str(path)).decode('utf-8', 'replace'))
+  return (f'{flag}={typed} holds characters beyond ASCII, and this process names files '
+          f'in {encoding} ({locale_settings()}), where TensorFlow names them '
+          f'in UTF-8: they would name other files (a run wrote into two folders); {UTF8_FIX}, '
+          'or give an ASCII path')
+
+
+# What makes Python read and name files in UTF-8 whatever the locale.
+UTF8_FIX = 'set PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8)'
+
+
+def locale_settings():
+  """The variables that set this process's encoding, as given ('LC_ALL=C, PYTHONUTF8=0'),
+  or 'its locale' when none is set."""
   locale = [k for k in ('LC_ALL', 'LC_CTYPE', 'LANG') if os.environ.get(k)][:1]  # the first rules
   names = [f'{k}={os.environ[k]}' for k in (*locale, 'PYTHONUTF8') if os.environ.get(k)]
-  return (f'{flag}={typed} holds characters beyond ASCII, and this process names files '
-          f'in {encoding} ({", ".join(names) or "its locale"}), where TensorFlow names them '
-          'in UTF-8: they would name other files (a run wrote into two folders); set '
-          'PYTHONUTF8=1 or a UTF-8 locale (LC_ALL=C.UTF-8), or give an ASCII path')
+  return ', '.join(names) or 'its locale'
 
 
 def unknown_home_refusal(flag, path):
