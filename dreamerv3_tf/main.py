@@ -685,6 +685,11 @@ def use_xla_cache(directory):
   if 'tensorflow' in sys.modules:
     return None  # too late to take effect; never the case when run as main
   given = os.path.expanduser(directory)
+  if '"' in given:  # TF_XLA_FLAGS quotes its values with it: the cache of '/tmp/a "q'
+    # went to '/tmp/a ', without its CPU kind's folder
+    return (f'WARNING: xla_cache={given} holds \'"\', which TF_XLA_FLAGS cannot carry (it '
+            "quotes its values with it): this run compiles without it; pass another, or '' "
+            'for none')
   # XLA loads a program compiled for CPU features this CPU lacks with a hidden error
   # line only ('Target machine feature +avx512f is not supported on the host machine',
   # under tools/cpuid_mask.c): on an AVX2-only CPU sharing a home directory with an
@@ -724,6 +729,8 @@ def _file_in_the_way(path):
   neither P nor what it is (a file in the cache folder named as its CPU kind's)."""
   while not os.path.lexists(path) and os.path.dirname(path) != path:
     path = os.path.dirname(path)
+  if os.path.islink(path) and not os.path.exists(path):  # (it said 'is a file' of a loop)
+    return f'{path} is a symbolic link to {os.readlink(path)}, which does not exist or loops'
   return None if os.path.isdir(path) else f'{path} is a file'
 
 

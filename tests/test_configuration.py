@@ -1052,7 +1052,19 @@ def test_xla_cache_that_cannot_be_a_directory_is_a_warning_and_no_cache(tmp_path
         f'WARNING: xla_cache={tmp_path}/{cache} cannot be a directory of compiled programs '
         f"({tmp_path}/{file} is a file): this run compiles without it; pass another, or '' "
         'for none')
+  # A symlink loop was called 'a file'.
+  os.symlink(tmp_path / 'loop2', tmp_path / 'loop1')
+  os.symlink(tmp_path / 'loop1', tmp_path / 'loop2')
+  assert main.use_xla_cache(str(tmp_path / 'loop1' / 'xla')) == (
+      f'WARNING: xla_cache={tmp_path}/loop1/xla cannot be a directory of compiled programs '
+      f'({tmp_path}/loop1 is a symbolic link to {tmp_path}/loop2, which does not exist or '
+      "loops): this run compiles without it; pass another, or '' for none")
+  # TF_XLA_FLAGS quotes its values with '"': the cache of '.../a "q' went to '.../a '.
+  assert main.use_xla_cache(str(tmp_path / 'a "q')) == (
+      f'WARNING: xla_cache={tmp_path}/a "q holds \'"\', which TF_XLA_FLAGS cannot carry (it '
+      "quotes its values with it): this run compiles without it; pass another, or '' for none")
   assert 'TF_XLA_FLAGS' not in os.environ
+  assert sorted(os.listdir(tmp_path)) == ['cache', 'file', 'loop1', 'loop2']
 
 
 def test_xla_cache_with_a_space_in_its_path_is_quoted(tmp_path, monkeypatch):
