@@ -334,6 +334,9 @@ def finalize(config):
          f'distribute={c.distribute!r}; choose one of {STRATEGIES}')
   ensure(c.compute_dtype in DTYPES,
          f'compute_dtype={c.compute_dtype!r}; choose one of {DTYPES}')
+  # A break cut every line that names the task: 'Env error: dmc_walker', no cause.
+  ensure(c.task.splitlines() in ([], [c.task]),
+         f'task={c.task!r} holds a line break; give one task, e.g. dmc_walker_walk')
   suite = c.task.split('_', 1)[0]
   if '_' not in c.task or suite not in SUITES:  # (the hint only then: it may read files)
     ensure(False, f'task={c.task!r}; expected <suite>_<name> with suite one of {SUITES}'

@@ -1603,6 +1603,9 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
     # "flag --traceback=maybe: ('Non-boolean argument to boolean flag', 'maybe')".
     (['--config=configs/dmc.py:debug', '--traceback=maybe'], 'flag --traceback=maybe: '
      '--traceback takes true or false (--traceback alone is true, --notraceback false)'),
+    # Every line naming the task was cut at the break: 'Env error: dmc_walker', exit 2.
+    (['--config=configs/dmc.py:debug', '--config.task=dmc_walker\nwalk'],
+     "task='dmc_walker\\nwalk' holds a line break; give one task, e.g. dmc_walker_walk"),
     # Every line naming the logdir was cut at the break: 'Config error: --logdir /tmp/a'.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=/tmp/a\nb'],
      "--logdir='/tmp/a\\nb' holds a line break; give one path"),
