@@ -315,6 +315,15 @@ def latest(directory):
   return tf.train.latest_checkpoint(directory) if tf.io.gfile.isdir(directory) else None
 
 
+def read_only_resume(directory, resume_from=''):
+  """The checkpoint of `directory` that a process which only reads it (the other workers
+  of a multi_worker run) resumes: the one run.resume_from names (checked by
+  logdir_checks.check_resume_from), else the latest; None if none."""
+  if resume_from:
+    return checkpoint_paths.resume_path(directory, resume_from, GFILES.join)
+  return latest(directory)
+
+
 def _inside_export(path):
   """' (it is inside the SavedModel export DIR: ...)' for a file or directory of an
   export (saved_model.pb, variables/, variables/variables): was 'is a file, not a

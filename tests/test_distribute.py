@@ -315,6 +315,23 @@ def test_non_chief_workers_write_only_their_logs(monkeypatch, tmp_path):
   assert common.worker(config) == (True, 0, str(tmp_path))
 
 
+def test_other_workers_resume_the_checkpoint_run_resume_from_names(tmp_path):
+  """They loaded the latest, while the chief resumed the one run.resume_from names (its
+  newer ones damaged): another agent in each process, or the damaged one refused."""
+  from dreamerv3_tf import checkpoint
+  ckpt = tmp_path / 'ckpt'
+  ckpt.mkdir()
+  for n in (30, 40):
+    (ckpt / f'ckpt-{n}.index').write_bytes(b'')
+  (ckpt / 'checkpoint').write_text(
+      'model_checkpoint_path: "ckpt-40"\nall_model_checkpoint_paths: "ckpt-30"\n'
+      'all_model_checkpoint_paths: "ckpt-40"\n')
+  assert checkpoint.read_only_resume(str(ckpt)) == f'{ckpt}/ckpt-40'
+  assert checkpoint.read_only_resume(str(ckpt), 'ckpt-30') == f'{ckpt}/ckpt-30'
+  assert checkpoint.read_only_resume(str(ckpt), f'{ckpt}/ckpt-30.index') == f'{ckpt}/ckpt-30'
+  assert checkpoint.read_only_resume(str(tmp_path / 'new')) is None
+
+
 @pytest.mark.parametrize('stop', ['SIGTERM', 'SIGUSR2'])
 def test_a_multi_worker_run_waiting_for_another_process_says_so_and_stops(tmp_path, stop):
   """The other process of its cluster never started (or TF_CONFIG named a wrong host or

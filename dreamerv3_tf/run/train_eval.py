@@ -111,8 +111,10 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   else:
     # The others only read the chief's checkpoints, and look the latest up before the
     # first collective (building the agent), which the chief cannot pass before this
-    # process is up: no save of this run can be newer.
-    plan = checkpointing.Plan(checkpointing.latest(ckpt_dir), [], [])
+    # process is up: no save of this run can be newer. The one run.resume_from names, if
+    # given (they loaded the latest, newer than the chief's: a damaged one it sets aside).
+    plan = checkpointing.Plan(checkpointing.read_only_resume(
+        ckpt_dir, config.run.resume_from), [], [])
   obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
   if driver_eval:
     _check_eval_spaces(config.task, (obs_space, act_space), driver_eval)
