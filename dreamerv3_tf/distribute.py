@@ -27,6 +27,7 @@ import tensorflow as tf
 from dreamerv3_tf import cluster_config
 from dreamerv3_tf import configuration
 from dreamerv3_tf import run_files
+from dreamerv3_tf import same_run
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import exit_guard
@@ -115,19 +116,22 @@ def _connected(tf_config):
       signal.signal(sig, handlers[sig])
 
 
-def check_same_flags(strategy, config, obs_space, act_space):
+def check_same_flags(strategy, config, obs_space, act_space, checkpoint):
   """ConfigError (one line) in every process of a multi_worker run unless all were
   started with the same config, but for what each may set for itself (its XLA cache,
-  how its envs run, what it logs), and their envs have the same spaces. A worker
-  started with another batch_size trained on without a word; another model size or
-  run.steps, or an env of other spaces (an env edited on one host), stopped the run as
-  'lost worker 0 ... (Shape mismatch in the collective ...)' or '... (Socket closed)'.
+  how its envs run, what it logs, where its host mounts the logdir), their envs have
+  the same spaces, and they see the same run (same_run.py): `checkpoint` is the one this
+  process resumes (None: a new run). A worker started with another batch_size trained
+  on without a word; another model size or run.steps, or an env of other spaces (an env
+  edited on one host), stopped the run as 'lost worker 0 ... (Shape mismatch in the
+  collective ...)' or '... (Socket closed)'.
   The first collective of the run: every process calls it before building the agent."""
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return
   mine = {'flags': run_files.shared_flags(config), 'spaces': {
       f'{what} {k!r}': repr(v) for what, spaces in (('obs', obs_space), ('action', act_space))
-      for k, v in spaces.items()}}
+      for k, v in spaces.items()},
+      'run': same_run.seen(config.logdir, checkpoint, config.run.resume_from)}
   text = json.dumps(mine, sort_keys=True)
   local = local_replicas(strategy)
   for row, other in enumerate(_gathered_texts(strategy, text)):
@@ -139,10 +143,14 @@ def check_same_flags(strategy, config, obs_space, act_space):
       diff = [*_differences(theirs['flags'], mine['flags'], '{}={}', repr),
               *_differences(theirs['spaces'], mine['spaces'], '{} {}', str)]
       more = f' and {len(diff) - 3} more' if len(diff) > 3 else ''
-      raise configuration.ConfigError(
-          f'{name} of the multi_worker run was started with other flags or env spaces than '
-          f'this process ({"; ".join(diff[:3])}{more}); start every worker with the same '
-          'command and its own TF_CONFIG (launchers/multi_worker.sh)')
+      if diff:
+        raise configuration.ConfigError(
+            f'{name} of the multi_worker run was started with other flags or env spaces '
+            f'than this process ({"; ".join(diff[:3])}{more}); start every worker with the '
+            'same command and its own TF_CONFIG (launchers/multi_worker.sh)')
+      line = same_run.difference(theirs.get('run'), mine['run'])
+      if line:
+        raise configuration.ConfigError(f'{name} of the multi_worker run {line}')
 
 
 def _differences(theirs, mine, form, show):

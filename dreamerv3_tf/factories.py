@@ -99,7 +99,9 @@ def sequences_before_training(config):
   return config.batch_size * config.batch_length
 
 
-def make_agent(config, obs_space, act_space):
+def make_agent(config, obs_space, act_space, checkpoint=None):
+  """checkpoint: the one the run resumes (None: none), which every process of a
+  multi_worker run must see alike (distribute.check_same_flags)."""
   if config.random_agent:
     from dreamerv3_tf.agent import random
     return random.RandomAgent(obs_space, act_space, config)
@@ -110,7 +112,8 @@ def make_agent(config, obs_space, act_space):
   from dreamerv3_tf import distribute
   from dreamerv3_tf.agent import agent
   strategy = distribute.make_strategy(config.distribute)
-  distribute.check_same_flags(strategy, config, obs_space, act_space)  # (multi_worker)
+  distribute.check_same_flags(  # (multi_worker)
+      strategy, config, obs_space, act_space, checkpoint)
   # Built in the strategy's scope: variables are mirrored, `train` runs per replica.
   with strategy.scope():
     return agent.Agent(obs_space, act_space, config)

@@ -289,9 +289,10 @@ def comparable(tree, prefix=''):
 
 
 # What each process of a multi_worker run may set for itself (its host's cache, how its
-# own envs run, what it logs); every other key must be the same in all of them.
+# own envs run, what it logs, where its host mounts the run: same_run.py compares the
+# run each sees there); every other key must be the same in all of them.
 _PER_PROCESS_KEYS = ('xla_cache', 'run.env_timeout', 'run.parallel', 'logger.outputs',
-                     'run.allow_other_config')
+                     'run.allow_other_config', 'logdir', 'run.resume_from')
 
 
 def shared_flags(config):

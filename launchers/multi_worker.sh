@@ -26,8 +26,9 @@ Options:
   --workers LIST     comma-separated hosts, in the same order on every host; a host
                      may carry its own port as host:port                       [required]
   --index I          this host's position in --workers, from 0 (0 is the chief) [required]
-  --logdir DIR       run directory, the same on every worker (shared storage,
-                     e.g. gs://bucket/run or an NFS path)                        [required]
+  --logdir DIR       run directory on shared storage (e.g. gs://bucket/run or an
+                     NFS path), where this host mounts it: the same path on every
+                     worker, or each host's own mount of the same run           [required]
   --port PORT        port of the workers that give none (default: 12345)
   --config SPEC      config file and presets (default: configs/dmc.py:train_eval,vision)
   --gpus LIST        CUDA_VISIBLE_DEVICES for this host (default: all its GPUs)
@@ -68,7 +69,7 @@ parse_options '--workers --index --logdir --port --config --gpus --dtype' '--dry
 
 [[ -n $WORKERS ]] || die "--workers is required (see --help)"
 [[ -n $INDEX ]] || die "--index is required (see --help)"
-[[ -n $LOGDIR ]] || die "--logdir is required: the same directory on every worker (see --help)"
+[[ -n $LOGDIR ]] || die "--logdir is required: the run's directory on shared storage (see --help)"
 LOGDIR=$(full_path "$LOGDIR")
 check_logdir "$LOGDIR"
 full_path_flags

@@ -315,6 +315,59 @@ def test_non_chief_workers_write_only_their_logs(monkeypatch, tmp_path):
   assert common.worker(config) == (True, 0, str(tmp_path))
 
 
+def test_workers_compare_the_run_they_see_not_their_logdir_strings(tmp_path):
+  """Hosts that mount the shared storage at other paths were refused as started with
+  other flags (logdir=...). Now each process's logdir may differ, and what it sees there
+  is compared: the checkpoint it resumes (and its contents), the same directory for two
+  processes of one host, the same URL for a gs:// logdir."""
+  from dreamerv3_tf import run_files
+  from dreamerv3_tf import same_run
+  from configs import dmc
+  run, other = tmp_path / 'nfs' / 'run1', tmp_path / 'other' / 'run1'
+  for logdir, contents in ((run, b'index of 40'), (other, b'index of another 40')):
+    (logdir / 'ckpt').mkdir(parents=True)
+    (logdir / 'ckpt' / 'ckpt-40.index').write_bytes(contents)
+  (tmp_path / 'shared').symlink_to(tmp_path / 'nfs')  # host2's mount of the same run
+  mounted = tmp_path / 'shared' / 'run1'
+  ckpt = lambda logdir: f'{logdir}/ckpt/ckpt-40'
+  mine = same_run.seen(str(run), ckpt(run))
+  host2 = lambda view: {**view, 'host': 'host2'}
+  # The same path, or another path to the same run (another host, or this one).
+  assert same_run.difference(same_run.seen(str(run), ckpt(run)), mine) is None
+  assert same_run.difference(host2(same_run.seen(str(mounted), ckpt(mounted))), mine) is None
+  assert same_run.difference(same_run.seen(str(mounted), ckpt(mounted)), mine) is None
+  assert same_run.difference(host2(same_run.seen('/x/new', None)),
+                             same_run.seen(str(run / 'new'), None)) is None
+  tail = ('; give every worker the same run (its logdir where each host mounts the shared '
+          'storage) and the same run.resume_from')
+  # Another run seen: none, or a checkpoint of other contents, or another one chosen.
+  assert same_run.difference(host2(same_run.seen('/shared/run1', None)), mine) == (
+      f'sees no checkpoint in its logdir /shared/run1, this process resumes ckpt-40 from '
+      f'{run}' + tail)
+  assert same_run.difference(host2(same_run.seen(str(other), ckpt(other))), mine) == (
+      f'resumes a ckpt-40 of other contents from its logdir {other}, this process resumes '
+      f'ckpt-40 from {run}' + tail)
+  (run / 'ckpt' / 'ckpt-30.index').write_bytes(b'index of 30')
+  chosen = same_run.seen(str(mounted), f'{mounted}/ckpt/ckpt-30', 'ckpt-30')
+  assert same_run.difference(host2(chosen), mine) == (
+      f'resumes ckpt-30 (run.resume_from) from its logdir {mounted}, this process resumes '
+      f'ckpt-40 from {run}' + tail)
+  # One host, two directories (the same run on other hosts would not tell).
+  assert same_run.difference(same_run.seen(str(other), ckpt(run)), mine) == (
+      f'runs on this host ({mine["host"]}) in its logdir {other}, this process in {run}, '
+      'which is another directory; give every worker the same run: the same logdir, or '
+      'where its host mounts the shared storage')
+  # A URL is the same place on every host, its own string.
+  assert same_run.difference(host2(same_run.seen('gs://b/run1/', None)),
+                             same_run.seen('gs://b/run1', None)) is None
+  assert same_run.difference(host2(same_run.seen('gs://b/run2', None)),
+                             same_run.seen('gs://b/run1', None)).startswith(
+      'runs in its logdir gs://b/run2, this process in gs://b/run1, which is another place')
+  config = dmc.get_config('debug')
+  shared = run_files.shared_flags(config)
+  assert 'logdir' not in shared and 'run.resume_from' not in shared and 'seed' in shared
+
+
 def test_other_workers_resume_the_checkpoint_run_resume_from_names(tmp_path):
   """They loaded the latest, while the chief resumed the one run.resume_from names (its
   newer ones damaged): another agent in each process, or the damaged one refused."""
@@ -405,21 +458,16 @@ def test_a_multi_worker_address_this_process_cannot_listen_on_is_named(tmp_path)
   assert not logdir.exists()
 
 
-def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_path):
-  """A worker started with another batch_size trained on without a word, and another
-  model size or run.steps, or an env of other spaces, stopped the run as a lost worker
-  ('Shape mismatch in the collective', 'Socket closed'). Keys each process sets for
-  itself may differ."""
+def _stopped_workers(logdirs, own):
+  """-> (TF_CONFIG texts, [(exit code, stderr lines)]) of a 2-process multi_worker run of
+  `logdirs` and per-process flags `own`, which must stop before building the agent."""
   import cli_zygote
   from dreamerv3_tf import distribute
   tf_configs = distribute.local_cluster(2)
-  logdir = tmp_path / 'run'
-  own = [['--config.task=dummy_disc_vec'],
-         ['--config.task=dummy_cont_vec', '--config.batch_size=8', '--config.run.env_timeout=60']]
   procs = [cli_zygote.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train,debug',
-       f'--logdir={logdir}', '--config.run.parallel=False', '--config.distribute=multi_worker',
-       '--config.logger.outputs=jsonl', *own[i]],
+       f'--logdir={logdirs[i]}', '--config.run.parallel=False',
+       '--config.distribute=multi_worker', '--config.logger.outputs=jsonl', *own[i]],
       cwd=ROOT, env={**os.environ, 'TF_CONFIG': tf_config}, stdout=subprocess.DEVNULL,
       stderr=subprocess.PIPE, text=True) for i, tf_config in enumerate(tf_configs)]
   try:
@@ -427,22 +475,56 @@ def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_pat
   finally:
     for p in procs:
       p.kill()
+  # Not TensorFlow's C++ log ('E0000 ... failed call to cuInit'): the zygote imported it
+  # before main could set its level; a real run hides it (test_startup.py).
+  return tf_configs, [(p.returncode, [x for x in err.strip().splitlines()
+                                      if not re.match(r'[IWEF]\d{4} ', x)])
+                      for p, err in zip(procs, errs)]
+
+
+def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_path):
+  """A worker started with another batch_size trained on without a word, and another
+  model size or run.steps, or an env of other spaces, stopped the run as a lost worker
+  ('Shape mismatch in the collective', 'Socket closed'). Keys each process sets for
+  itself may differ, the logdir too (one given through a symlink here)."""
+  from dreamerv3_tf import distribute
+  logdir = tmp_path / 'run'
+  (tmp_path / 'mount').symlink_to(tmp_path)  # the same run through another path
+  own = [['--config.task=dummy_disc_vec'],
+         ['--config.task=dummy_cont_vec', '--config.batch_size=8', '--config.run.env_timeout=60']]
+  tf_configs, results = _stopped_workers([logdir, tmp_path / 'mount' / 'run'], own)
   values = [{'batch_size': '4', 'task': "'dummy_disc_vec'",
              'action': 'Space(int32, shape=(), low=0, high=4)'},
             {'batch_size': '8', 'task': "'dummy_cont_vec'",
              'action': 'Space(float32, shape=(2,), low=-1.0, high=1.0)'}]
-  for number, (proc, err) in enumerate(zip(procs, errs)):
+  for number, (code, lines) in enumerate(results):
     other = 1 - number
     there, here = values[other], values[number]
-    assert proc.returncode == 2, err[-3000:]
-    # Not TensorFlow's C++ log ('E0000 ... failed call to cuInit'): the zygote imported it
-    # before main could set its level; a real run hides it (test_startup.py).
-    lines = [x for x in err.strip().splitlines() if not re.match(r'[IWEF]\d{4} ', x)]
+    assert code == 2, lines
     assert lines == [
         f'Config error: worker {other} ({distribute.worker_address(other, tf_configs[0])}) '
         'of the multi_worker run was started with other flags or env spaces than this '
         f"process (batch_size={there['batch_size']} there, {here['batch_size']} here; "
         f"task={there['task']} there, {here['task']} here; action 'action' "
         f"{there['action']} there, {here['action']} here); start every worker with the "
-        'same command and its own TF_CONFIG (launchers/multi_worker.sh)'], err[-3000:]
+        'same command and its own TF_CONFIG (launchers/multi_worker.sh)'], lines
   assert not logdir.exists()
+
+
+def test_workers_of_one_host_in_other_logdirs_stop_with_one_line_naming_both(tmp_path):
+  """Each process may name the run as its host mounts it, but two of one host that see
+  other directories run two runs: every process stops, before anything is written."""
+  from dreamerv3_tf import distribute
+  import socket
+  logdirs = [tmp_path / 'a', tmp_path / 'b']
+  tf_configs, results = _stopped_workers(logdirs, [[], []])
+  for number, (code, lines) in enumerate(results):
+    other = 1 - number
+    assert code == 2, lines
+    assert lines == [
+        f'Config error: worker {other} ({distribute.worker_address(other, tf_configs[0])}) '
+        f'of the multi_worker run runs on this host ({socket.gethostname()}) in its logdir '
+        f'{logdirs[other]}, this process in {logdirs[number]}, which is another directory; '
+        'give every worker the same run: the same logdir, or where its host mounts the '
+        'shared storage'], lines
+  assert not any(x.exists() for x in logdirs)

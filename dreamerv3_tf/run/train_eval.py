@@ -127,7 +127,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   if warning:
     print(warning, file=sys.stderr, flush=True)
   notes.agent()
-  agent = factories.make_agent(config, obs_space, act_space)
+  agent = factories.make_agent(config, obs_space, act_space, plan.path)  # (seen alike)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
       config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
   # Replay locks each of its methods: the streams sample on their own threads while
