@@ -5,7 +5,8 @@
 
 A worker process that does not answer is killed and rebuilt (workers.py); an env in
 this process cannot be, so a call past its limit is interrupted and the run stops
-with one line instead of hanging without a word. A watchdog thread does the
+with one line instead of hanging without a word. The limit counts awake_clock's seconds:
+a stop of the process (Ctrl-Z and fg) is not counted. A watchdog thread does the
 interrupting: past the limit it sends SIGNAL to the main thread, which wakes a
 blocking call (sleep, socket, lock wait) and lands in Python code, but not inside a C
 function that never returns to the interpreter. Only the main thread receives
@@ -23,6 +24,8 @@ import os
 import signal
 import threading
 import time
+
+from dreamerv3_tf.core import awake_clock
 
 # (SIGRTMIN + 4: glibc takes the first two for itself, Python's SIGRTMIN counts past them)
 SIGNAL = signal.SIGRTMIN + 4 if hasattr(signal, 'SIGRTMIN') else getattr(signal, 'SIGALRM', None)
@@ -57,7 +60,7 @@ def limit(seconds):
     signal.signal(SIGNAL, _expire)
   outer = _armed
   with _lock:
-    _armed = _Limit(time.monotonic() + seconds, seconds)
+    _armed = _Limit(awake_clock.now() + seconds, seconds)
     thread, looks_at = _watching
     if thread is None or not thread.is_alive():
       _start_watchdog()
@@ -74,7 +77,7 @@ def _expire(signum, frame):
   ended, is dropped."""
   del signum, frame
   armed = _armed
-  if armed is not None and time.monotonic() >= armed.until:
+  if armed is not None and awake_clock.now() >= armed.until:
     raise Expired(armed.seconds)
 
 
@@ -90,13 +93,20 @@ def _watch():
   while True:
     _wake.clear()  # before looking: a set() from now on ends the wait below
     with _lock:
-      armed, now = _armed, time.monotonic()
+      armed, now = _armed, awake_clock.now()
       if armed is not None and armed is not sent and now >= armed.until:
         sent = armed
         signal.pthread_kill(main, SIGNAL)
       due = armed is not None and armed is not sent
       _watching[1] = armed.until if due else None
-    _wake.wait(armed.until - now if due else None)
+    if not due:
+      _wake.wait()
+      continue
+    # In slices: a stop of this process (Ctrl-Z) that outlasts the limit is not counted.
+    seconds = min(armed.until - now, awake_clock.SLICE)
+    due_at = time.monotonic() + seconds
+    if not _wake.wait(seconds):
+      awake_clock.late(due_at)
 
 
 def _forget_watchdog():

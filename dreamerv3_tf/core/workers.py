@@ -15,7 +15,8 @@ function's name and its arguments) and actions and observations as `wire`-encode
 numpy dicts over a socket pair: no pickle in either direction.
 
 Crashed workers: a worker whose process dies, whose env raises, or that does not answer
-within `timeout` seconds is killed and rebuilt from its constructor (unless that happens
+within `timeout` seconds (awake_clock's: a stop of the whole run is not counted) is killed
+and rebuilt from its constructor (unless that happens
 at its very first step: an env that cannot take one step is broken, base.EnvError;
 and an env that fails again after 3 rebuilds in a row, with no episode finished in
 between, stops the run too, as one that fails within every episode would otherwise be
@@ -40,10 +41,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import traceback
 import weakref
 
+from dreamerv3_tf.core import awake_clock
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import deadline
 from dreamerv3_tf.core import errors
@@ -137,7 +138,7 @@ class RemoteEnv(base.Env):
 
   def submit(self, action):
     """Sends `action`; `result()` waits for the observation."""
-    self._deadline = time.monotonic() + self.timeout
+    self._deadline = awake_clock.now() + self.timeout  # (a stop of the run is not counted)
     self._failure, self._lost = self._lost, None  # (_call's: it is rebuilt now)
     if self._failure is not None:
       return
@@ -150,7 +151,7 @@ class RemoteEnv(base.Env):
     """The observation for the submitted action; from a rebuilt env if it failed."""
     error, worker = self._failure, self._worker[0]
     if error is None:
-      if worker.conn.poll(max(0.0, self._deadline - time.monotonic())):
+      if awake_clock.wait(worker.conn.poll, self._deadline):
         try:
           obs = worker.receive()
           worker.stepped = True
@@ -186,7 +187,7 @@ class RemoteEnv(base.Env):
     back 2 s each, 18 s for 9 envs."""
     if self._finalizer.alive and self._close_by is None:
       self._worker[0].request_stop()
-      self._close_by = time.monotonic() + 2.0  # for the env's close and the process's exit
+      self._close_by = awake_clock.now() + 2.0  # for the env's close and the process's exit
 
   def close(self):
     """Asks the worker to stop (it closes its env), then kills it. Safe twice.
@@ -197,8 +198,8 @@ class RemoteEnv(base.Env):
       return
     self.request_close()
     worker = self._worker[0]
-    failed = worker.closed(max(0.0, self._close_by - time.monotonic()))
-    worker.join(max(0.0, self._close_by - time.monotonic()))
+    failed = worker.closed(self._close_by)
+    worker.join(max(0.0, self._close_by - awake_clock.now()))
     self._finalizer()
     if failed is not None:
       raise base.EnvError(f'{self.name} failed to close: {failed[0]}', failed[1])
@@ -213,9 +214,10 @@ class RemoteEnv(base.Env):
       return None
     try:
       wire.send(worker.conn, message)
-      if not worker.conn.poll(min(self.timeout, STATE_NOTICE_SECONDS)):
+      if not awake_clock.wait_for(worker.conn.poll, min(self.timeout, STATE_NOTICE_SECONDS)):
         self._say_waiting(message[0])
-        if not worker.conn.poll(max(0.0, self.timeout - STATE_NOTICE_SECONDS)):
+        if not awake_clock.wait_for(
+            worker.conn.poll, max(0.0, self.timeout - STATE_NOTICE_SECONDS)):
           raise _Lost(f'no answer within {self.timeout:g}s (run.env_timeout)')
       return worker.receive()
     except OSError as e:  # BrokenPipeError, ConnectionResetError
@@ -260,7 +262,7 @@ class RemoteEnv(base.Env):
         self._worker[0] = _Worker(self.index, self._ctor)
         self._worker[0].ready(self.timeout)
         wire.send(self._worker[0].conn, reset)
-        if not self._worker[0].conn.poll(self.timeout):
+        if not awake_clock.wait_for(self._worker[0].conn.poll, self.timeout):
           raise _WorkerError(f'no answer within {self.timeout:g}s (run.env_timeout)')
         obs = self._worker[0].receive()
         self._worker[0].stepped = True
@@ -480,7 +482,7 @@ class _Worker:
 
   def ready(self, timeout):
     """Waits for the env to be built; returns (obs_space, act_space)."""
-    if not self.conn.poll(timeout):
+    if not awake_clock.wait_for(self.conn.poll, timeout):
       raise _WorkerError(f'built no env within {timeout:g}s (run.env_timeout)')
     return self.receive()
 
@@ -518,13 +520,13 @@ class _Worker:
     except OSError:
       pass
 
-  def closed(self, timeout):
-    """Waits for the answer to request_stop: None, or the (summary, traceback) of the
-    env's close() raising. A step's answer still in the pipe is skipped; a worker that
-    died or does not answer in time has nothing to report (it is killed)."""
-    deadline = time.monotonic() + timeout
+  def closed(self, until):
+    """Waits until awake_clock.now() reaches `until` for the answer to request_stop:
+    None, or the (summary, traceback) of the env's close() raising. A step's answer
+    still in the pipe is skipped; a worker that died or does not answer in time has
+    nothing to report (it is killed)."""
     try:
-      while self.conn.poll(max(0.0, deadline - time.monotonic())):
+      while awake_clock.wait(self.conn.poll, until):
         kind, payload = wire.recv(self.conn)
         if kind == 'note':  # (sent before its answer: the processes its env left)
           note(*payload)
