@@ -81,15 +81,16 @@ _ANNOUNCED = []
 
 
 def claim_start():
-  """-> time.time() of our first line (announce), for the run it announced, which
-  counts its times from there; None when claimed already (a second run in one
-  process) or in a process that printed none."""
+  """-> time.monotonic() of our first line (announce), for the run it announced,
+  which counts its times from there; None when claimed already (a second run in one
+  process) or in a process that printed none. (The wall clock may jump: a day ahead,
+  the run's last line said '1d00h after the start'.)"""
   return _ANNOUNCED.pop() if _ANNOUNCED else None
 
 
 def announce(config):
   """Our first line: what this command does and how long its start usually takes."""
-  _ANNOUNCED[:] = [time.time()]
+  _ANNOUNCED[:] = [time.monotonic()]
   if config.script == 'eval_only':
     steps, first = 'eval', 'Loading TensorFlow (about 5 s), then building envs and'
   else:  # run/train_eval.py: the env workers start while TensorFlow loads

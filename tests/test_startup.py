@@ -117,11 +117,11 @@ def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_ow
   from dreamerv3_tf import configuration
   from dreamerv3_tf.run import common
   config = configuration.finalize(dmc.get_config('debug'))
-  before = time.time()
+  before = time.monotonic()
   startup.announce(config)
   first = common.StartupNotes(config)
-  assert before <= first._start <= time.time()
-  time.sleep(0.05)  # (time.time() moves on between the two)
+  assert before <= first._start <= time.monotonic()
+  time.sleep(0.05)  # (time.monotonic() moves on between the two)
   second = common.StartupNotes(config)  # another run in this process: not announced
   assert second._start > first._start
   capsys.readouterr()
@@ -173,6 +173,28 @@ def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys):
   assert re.search(
       r"Done: 100,000 env steps and 7 updates, \S+ after the start; its curves: python -m "
       r"dreamerv3_tf.plot --logdirs '/runs/my run' --out curves.png\n$", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize('jump', [-3600, 86400], ids=['back_an_hour', 'ahead_a_day'])
+def test_a_wall_clock_jump_is_not_time_the_run_took(capsys, monkeypatch, jump):
+  """'First update done -3600 s after the start' and 'Done: ..., -1d23h after the start'
+  (or 86400 s and 1d00h): the times counted the wall clock, which NTP or a hand may set."""
+  from configs import gym
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.run import common
+  config = configuration.finalize(gym.get_config('train_eval,debug'))
+  with config.unlocked():
+    config.logger.outputs = 'terminal'
+  startup.announce(config)
+  notes = common.StartupNotes(config)
+  real = time.time
+  monkeypatch.setattr(time, 'time', lambda: real() + jump)
+  notes.trained()
+  notes.done(1000, [])
+  monkeypatch.undo()
+  lines = capsys.readouterr().out.splitlines()[-2:]
+  assert re.search(r'First update done \d s after the start', lines[0]), lines[0]
+  assert re.search(r'Done: 1,000 env steps, \ds after the start', lines[1]), lines[1]
 
 
 @pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_resume'])

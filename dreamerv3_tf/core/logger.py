@@ -96,7 +96,7 @@ class Logger:
     """Adds 'fps/step' (logged steps per second since the last write that was at an
     earlier step) and flushes. A write at the step of the last one adds none: a run's
     last write, at the step of its last progress line, logged a row of 0 fps."""
-    step, now = self.step, time.time()
+    step, now = self.step, time.monotonic()  # (the wall clock may jump)
     if self._last is None or step > self._last[0]:
       if self._last is not None and now > self._last[1]:
         fps = (step - self._last[0]) / (now - self._last[1])

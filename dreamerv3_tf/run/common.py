@@ -204,7 +204,7 @@ class StartupNotes:
 
   def __init__(self, config):
     self._config = config
-    self._start = startup.claim_start() or time.time()  # our first line's time
+    self._start = startup.claim_start() or time.monotonic()  # our first line's time
     self._trained = False
 
   def envs(self, evaluate):
@@ -232,7 +232,7 @@ class StartupNotes:
       parts[0] += f' and {updates:,} updates'
     if steps < c.run.steps:  # run.duration ended it
       parts[0] += f' (run.duration={c.run.duration:g}s ended it before run.steps={c.run.steps:,})'
-    parts[0] += f', {logger.format_duration(time.time() - self._start)} after the start'
+    parts[0] += f', {logger.format_duration(time.monotonic() - self._start)} after the start'
     if scores:
       mean = logger.format_number(float(sum(scores) / len(scores)))
       episodes = f'{len(scores)} episode{"s" * (len(scores) > 1)}'
@@ -263,7 +263,7 @@ class StartupNotes:
                 f'{run.log_every:g}: at every check of the loop).')
     else:  # (it promised progress lines, and none came)
       then = 'No progress lines: logger.outputs has no terminal.'
-    startup.say(f'First update done {time.time() - self._start:.0f} s after the start; '
+    startup.say(f'First update done {time.monotonic() - self._start:.0f} s after the start; '
                 f'training. {then}')
 
 

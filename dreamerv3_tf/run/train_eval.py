@@ -301,9 +301,9 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
 
   policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
   policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
-  start = time.time()
+  start = time.monotonic()  # (the wall clock may jump: NTP, a clock set by hand)
   while int(step) < config.run.steps:
-    if config.run.duration and time.time() - start > config.run.duration:
+    if config.run.duration and time.monotonic() - start > config.run.duration:
       break
     driver_train(policy_train, steps=common.steps_until_check(config, step))
     if should_report(int(step)):

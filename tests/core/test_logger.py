@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -27,6 +28,25 @@ class Step:
 def read(path):
   with open(path) as f:
     return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize('jump', [-3600, 86400], ids=['back_an_hour', 'ahead_a_day'])
+def test_fps_counts_time_the_run_took_not_wall_clock_jumps(monkeypatch, jump):
+  """A wall clock set back an hour between two writes logged no fps/step (the terminal's
+  line had no fps nor ETA), one set a day ahead a rate near 0 ('0 fps | ETA 3d04h')."""
+  step, written = Step(), []
+  logger = logging.Logger(step, [written.extend])
+  step.value = 10
+  logger.add({'loss': 1.0})
+  logger.write()
+  real = time.time
+  monkeypatch.setattr(time, 'time', lambda: real() + jump)
+  step.value = 20
+  logger.add({'loss': 1.0})
+  logger.write()
+  monkeypatch.undo()
+  fps = [value for _, name, value in written if name == 'fps/step']
+  assert len(fps) == 1 and fps[0] > 1  # (10 steps in under 10 s)
 
 
 def test_jsonl_metrics_and_scores(tmp_path):

@@ -176,6 +176,18 @@ def test_a_run_ends_at_run_steps_not_at_the_next_ten(tmp_path):
   assert loop['step'] == 27
 
 
+def test_run_duration_counts_time_the_run_ran_not_the_wall_clock(tmp_path, monkeypatch):
+  """The wall clock jumping a day ahead (NTP, a host whose clock was set) at every read
+  ended a run of run.duration=3600 before its first env step."""
+  config = run_config(tmp_path, random_agent=True, steps=60, duration=3600, log_every=10,
+                      clock='steps')
+  real, jumps = time.time, []
+  monkeypatch.setattr(time, 'time', lambda: real() + 86400 * len(jumps.append(0) or jumps))
+  train_eval.train_eval(config)
+  monkeypatch.undo()
+  assert read_jsonl(tmp_path / 'metrics.jsonl')[-1]['step'] == 60
+
+
 def main_cmd(logdir, *args):
   given = {x.split('=', 1)[0] for x in args}  # `args` win, given once (twice: a warning)
   defaults = ['--config.random_agent=True', '--config.logger.outputs=jsonl',
