@@ -163,7 +163,7 @@ class RemoteEnv(base.Env):
         except base.EnvSpaceError as e:
           raise _renamed(e, self.name) from None
       else:
-        error = _WorkerError(f'no answer within {self.timeout:g}s (run.env_timeout)')
+        error = _WorkerError(self._no_answer())
     if not worker.stepped:  # a broken env, not a crash: restarts cannot help
       raise base.EnvError(f'{self.name} failed on its first step: {error}', error.details)
     return self._restart(error)
@@ -218,7 +218,7 @@ class RemoteEnv(base.Env):
         self._say_waiting(message[0])
         if not awake_clock.wait_for(
             worker.conn.poll, max(0.0, self.timeout - STATE_NOTICE_SECONDS)):
-          raise _Lost(f'no answer within {self.timeout:g}s (run.env_timeout)')
+          raise _Lost(self._no_answer())
       return worker.receive()
     except OSError as e:  # BrokenPipeError, ConnectionResetError
       self._lost = _WorkerError(worker.lost(e))
@@ -229,6 +229,15 @@ class RemoteEnv(base.Env):
     worker.kill()
     return None
 
+  def _no_answer(self):
+    """Why its worker failed when it did not answer in time; a worker stopped alone
+    (SIGSTOP, a debugger; a stop of the whole run is not counted) is named so: the line
+    read as an env that hangs."""
+    pid = self._worker[0].proc.pid
+    stopped = (f'; its worker, pid {pid}, was stopped: SIGSTOP or SIGTSTP'
+               if _is_stopped(pid) else '')
+    return f'no answer within {self.timeout:g}s (run.env_timeout){stopped}'
+
   def _say_waiting(self, request):
     """One line for a worker that has not answered `request` within
     STATE_NOTICE_SECONDS: a save waited up to run.env_timeout (120 s) for a stopped
@@ -236,9 +245,8 @@ class RemoteEnv(base.Env):
     if self.timeout <= STATE_NOTICE_SECONDS:
       return
     pid = self._worker[0].proc.pid
-    stopped = exit_guard.process_state(pid) in ('T', 't')
     why = (f' (its worker, pid {pid}, is stopped: SIGSTOP or SIGTSTP; kill -CONT {pid} '
-           'resumes it)' if stopped else '')
+           'resumes it)' if _is_stopped(pid) else '')
     what = ('sent its state for the checkpoint' if request == 'get_state'
             else 'taken its saved state')
     print(f'WARNING: {self.name} has not {what} in {STATE_NOTICE_SECONDS:g}s{why}; waiting up '
@@ -559,6 +567,10 @@ class _Worker:
       return self.proc.wait(0.5)
     except subprocess.TimeoutExpired:
       return None
+
+
+def _is_stopped(pid):
+  return exit_guard.process_state(pid) in ('T', 't')  # (t: stopped by a debugger)
 
 
 def _kill_all(workers):

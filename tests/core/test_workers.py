@@ -137,6 +137,26 @@ def test_a_save_that_waits_for_a_stopped_worker_says_so(capsys, monkeypatch):
     remote.close()
 
 
+def test_a_worker_stopped_past_its_timeout_is_named_stopped_in_its_one_line(capsys):
+  """A worker stopped alone (SIGSTOP, a debugger) is rebuilt as a hung one, and its line
+  said 'no answer within 1s' only: an env that hangs, for its author to fix."""
+  remote = workers.RemoteEnv(0, DUMMY, timeout=30, name='dummy eval env 0')  # a busy start
+  try:
+    remote.step(act(True))
+    remote.timeout = 1  # how long a save waits for the stopped one
+    pid = remote.pid
+    os.kill(pid, signal.SIGSTOP)
+    assert remote.get_state() is None
+    remote.timeout = 30  # for the rebuild, on a busy machine
+    assert remote.step(act(False))['is_first'] and remote.restarts == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f'WARNING: dummy eval env 0 failed (no answer within 1s (run.env_timeout); its worker, '
+        f'pid {pid}, was stopped: SIGSTOP or SIGTSTP); restarting it (attempt 1), its partial '
+        'episode is discarded.']
+  finally:
+    remote.close()
+
+
 def spawning_env(pid_file):
   """The dummy env, which starts a helper process and never ends it (its worker's code)."""
   env = DUMMY()
