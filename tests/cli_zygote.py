@@ -9,13 +9,17 @@ from a zygote, a process of this test worker's that imported TensorFlow (and Ker
 environment, argv and sys.path, and runs the module as `python -m` would: our modules
 load anew in it (the zygote drops them), so it runs the same code on the same inputs.
 
+There are two zygotes, each started at its first command: one with the worker's
+environment, and one with a user's shell's, which is the same without the suite's
+TF_CPP_MIN_LOG_LEVEL (tests of what a user's run prints: main then sets the level).
 What a fork cannot give, it does not pretend to: a command runs as a real process when
-its environment differs from the zygote's in a variable TensorFlow or the C library
+its environment differs from both zygotes' in a variable TensorFlow or the C library
 reads as they load (IMPORT_TIME_ENV; PYTHONPATH may add directories in front that hold
 no module the zygote may have loaded), when it is not `python -m` of a module in
 MODULES, or with subprocess options the zygote does not carry (preexec_fn, pass_fds,
 user and group changes). Tests of the start itself (its lines while TensorFlow loads,
-the malloc `main` restarts with) use plain subprocesses.
+the malloc `main` restarts with) and of the C library's end of a process (a forked one
+ends by os._exit) use plain subprocesses.
 
 The forked process is the zygote's child: its exit status reaches this process over
 the zygote's socket, and poll, wait, communicate, send_signal and kill behave as for a
@@ -62,6 +66,9 @@ HIDDEN_UNTIL_IMPORTED = ('tensorflow', 'keras', 'tf_keras', 'pybind11_abseil')
 # The environment the zygote starts with: this worker's as the suite set it up, not one a
 # test changed (monkeypatch) before the first forked run.
 _ZYGOTE_ENV = dict(os.environ)
+# A user's shell sets no TF_CPP_MIN_LOG_LEVEL (conftest sets one): the second zygote's.
+_USER_SHELL_ENV = {k: v for k, v in _ZYGOTE_ENV.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+ZYGOTE_ENVS = {'suite': _ZYGOTE_ENV, 'user_shell': _USER_SHELL_ENV}
 
 
 def _import_env(env):
@@ -72,11 +79,11 @@ def _path_dirs(value):
   return value.split(os.pathsep) if value else []
 
 
-def _imports_as_the_zygote(env):
-  """Whether a fresh process of `env` would import what the zygote imported: the same
-  IMPORT_TIME_ENV, but PYTHONPATH may put directories before the zygote's (a test's
-  env module) if none holds a name the zygote may have loaded, whose copy would win."""
-  ours, zygote = _import_env(env), _import_env(_ZYGOTE_ENV)
+def _imports_as_the_zygote(env, zygote_env):
+  """Whether a fresh process of `env` would import what a zygote of `zygote_env` imported:
+  the same IMPORT_TIME_ENV, but PYTHONPATH may put directories before the zygote's (a
+  test's env module) if none holds a name the zygote may have loaded, whose copy would win."""
+  ours, zygote = _import_env(env), _import_env(zygote_env)
   path, zygote_path = _path_dirs(ours.pop('PYTHONPATH')), _path_dirs(zygote.pop('PYTHONPATH'))
   extra = path[:len(path) - len(zygote_path)]
   if ours != zygote or path[len(extra):] != zygote_path or '' in extra:
@@ -96,11 +103,11 @@ def _imports_as_the_zygote(env):
 class _Zygote:
   """The zygote process of this test worker and the socket it serves on."""
 
-  def __init__(self):
+  def __init__(self, env):
     self.dir = tempfile.mkdtemp(prefix='zygote')
     self.path = os.path.join(self.dir, 'socket')
     self.proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), self.path], cwd=ROOT, env=_ZYGOTE_ENV,
+        [sys.executable, os.path.abspath(__file__), self.path], cwd=ROOT, env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     ready = self.proc.stdout.readline()
     if ready.strip() != 'ready':
@@ -114,21 +121,22 @@ class _Zygote:
     os.rmdir(self.dir)
 
 
-_zygote = None
+_zygotes = {}  # ZYGOTE_ENVS key -> its running _Zygote
 _lock = threading.Lock()
 
 
-def _get_zygote():
-  global _zygote
+def _get_zygote(name):
   with _lock:
-    if _zygote is None or _zygote.proc.poll() is not None:
-      _zygote = _Zygote()
-      atexit.register(_zygote.close)
-    return _zygote
+    zygote = _zygotes.get(name)
+    if zygote is None or zygote.proc.poll() is not None:
+      zygote = _zygotes[name] = _Zygote(ZYGOTE_ENVS[name])
+      atexit.register(zygote.close)
+    return zygote
 
 
 def _forkable(args, kwargs):
-  """-> (module, env) when `args` is `python -m MODULE ...` that can be forked, else None."""
+  """-> (module, env, ZYGOTE_ENVS key) when `args` is `python -m MODULE ...` that can be
+  forked, else None."""
   if isinstance(args, (str, bytes)) or len(args) < 3 or kwargs.get('shell'):
     return None
   if args[0] != sys.executable or args[1] != '-m' or args[2] not in MODULES:
@@ -137,9 +145,12 @@ def _forkable(args, kwargs):
                                  'executable')) or kwargs.get('umask', -1) != -1:
     return None
   env = dict(os.environ if kwargs.get('env') is None else kwargs['env'])
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE') or not _imports_as_the_zygote(env):
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
     return None
-  return args[2], env
+  for name, zygote_env in ZYGOTE_ENVS.items():
+    if _imports_as_the_zygote(env, zygote_env):
+      return args[2], env, name
+  return None
 
 
 class Popen(subprocess.Popen):
@@ -159,7 +170,7 @@ class Popen(subprocess.Popen):
           args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
           creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,
           restore_signals, gid, gids, uid, umask, start_new_session, process_group)
-    module, env = self._zygote_request
+    module, env, zygote = self._zygote_request
     # Unredirected streams are this process's own, as a real child's would be.
     fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
            errwrite if errwrite != -1 else 2]
@@ -169,7 +180,7 @@ class Popen(subprocess.Popen):
                'process_group': -1 if process_group is None else process_group}
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-      conn.connect(_get_zygote().path)
+      conn.connect(_get_zygote(zygote).path)
       conn.sendmsg([json.dumps(request).encode() + b'\n'],
                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds))])
       self._zygote_buffer = b''

@@ -24,14 +24,20 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize('name', list(COMMANDS))
-def test_a_forked_run_prints_and_exits_as_a_real_one(name):
+@pytest.mark.parametrize('name, zygote', [
+    *[(name, 'suite') for name in COMMANDS],
+    # The zygote of a user's shell (no TF_CPP_MIN_LOG_LEVEL): main sets TensorFlow's level.
+    ('config_error', 'user_shell')])
+def test_a_forked_run_prints_and_exits_as_a_real_one(name, zygote):
   cmd = [sys.executable, '-m', 'dreamerv3_tf.main', *COMMANDS[name]]
-  if cli_zygote._forkable(cmd, {}) is None:  # noqa: SLF001
+  env = cli_zygote.ZYGOTE_ENVS[zygote]
+  forkable = cli_zygote._forkable(cmd, {'env': env})  # noqa: SLF001
+  if forkable is None:
     pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
                 'run to compare')
-  real = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-  forked = cli_zygote.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert forkable[2] == zygote
+  real = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+  forked = cli_zygote.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
   assert (forked.returncode, forked.stdout, forked.stderr) == (
       real.returncode, real.stdout, real.stderr)
 

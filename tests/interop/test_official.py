@@ -403,7 +403,8 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   if '--checkpoint=' in args:  # that case leaves the flag out
     flags = [x for x in flags if not x.startswith('--checkpoint=')]
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  run = cli_zygote.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
+  # A real process: a forked one's TensorFlow was imported, and its lines shown, before.
+  run = subprocess.run([sys.executable, '-m', 'dreamerv3_tf.interop.official', *flags],
                        capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
   lines = run.stderr.splitlines()
   assert run.returncode == code and len(lines) == 1, run.stderr[-2000:]

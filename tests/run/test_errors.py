@@ -70,8 +70,8 @@ def overridden(flags, args):
 SAVED_STEPS = 200
 
 
-def cli(logdir, *args, **kwargs):
-  return cli_zygote.run(
+def cli(logdir, *args, run=cli_zygote.run, **kwargs):
+  return run(
       [*kwargs.pop('prefix', []), sys.executable, '-m', 'dreamerv3_tf.main',
        '--config=configs/dmc.py:train_eval,debug', f'--logdir={logdir}', *args],
       cwd=ROOT, capture_output=True, text=True, timeout=300, **kwargs)
@@ -148,7 +148,8 @@ def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
   the quiet import, and TensorFlow's 6 start-up lines came before our line (in a
   user's shell, without TF_CPP_MIN_LOG_LEVEL)."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
-  result = cli('nosuchfs://bucket/run', *RUN_FLAGS, env=env)
+  # A real process: a forked one's TensorFlow was imported, and its lines shown, before.
+  result = cli('nosuchfs://bucket/run', *RUN_FLAGS, env=env, run=subprocess.run)
   assert result.returncode == 1
   assert result.stderr.splitlines() == [
       "Error: Cannot read --logdir nosuchfs://bucket/run: File system scheme 'nosuchfs' not "
