@@ -98,11 +98,12 @@ def test_readme_command_trains_with_env_workers(user_dir, tmp_path):
   logdir = tmp_path / 'corridor'
   result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', *args, f'--logdir={logdir}',
-       '--config.run.parallel=True', '--config.run.steps=300',
+       '--config.run.parallel=True', '--config.run.steps=150',
        # Intervals in steps: the debug preset logs every 5 s, and a run on a warm XLA
-       # cache finished its 300 steps within 5 s of its first log, before any update.
-       '--config.run.clock=steps', '--config.run.log_every=100',
-       '--config.run.report_every=150', '--config.run.save_every=150',
+       # cache finished 300 steps within 5 s of its first log, before any update.
+       # 150 steps: 75 a worker, more than the 51 of the longest episode.
+       '--config.run.clock=steps', '--config.run.log_every=50',
+       '--config.run.report_every=75', '--config.run.save_every=75',
        '--config.logger.outputs=jsonl'],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
