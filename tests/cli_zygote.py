@@ -16,10 +16,11 @@ What a fork cannot give, it does not pretend to: a command runs as a real proces
 its environment differs from both zygotes' in a variable TensorFlow or the C library
 reads as they load (IMPORT_TIME_ENV; PYTHONPATH may add directories in front that hold
 no module the zygote may have loaded), when it is not `python -m` of a module in
-MODULES, or with subprocess options the zygote does not carry (preexec_fn, pass_fds,
-user and group changes). Tests of the start itself (its lines while TensorFlow loads,
-the malloc `main` restarts with) and of the C library's end of a process (a forked one
-ends by os._exit) use plain subprocesses.
+MODULES (alone or after `unprivileged_prefix()`, whose capabilities the forked process
+drops as setpriv does), or with subprocess options the zygote does not carry
+(preexec_fn, pass_fds, user and group changes). Tests of the start itself (its lines
+while TensorFlow loads, the malloc `main` restarts with) and of the C library's end of a
+process (a forked one ends by os._exit) use plain subprocesses.
 
 The forked process is the zygote's child: its exit status reaches this process over
 the zygote's socket, and poll, wait, communicate, send_signal and kill behave as for a
@@ -28,6 +29,7 @@ child of this process (pid is the real pid).
 
 import array
 import atexit
+import collections
 import io
 import json
 import os
@@ -66,6 +68,16 @@ HIDDEN_UNTIL_IMPORTED = ('tensorflow', 'keras', 'tf_keras', 'pybind11_abseil')
 # The environment the zygote starts with: this worker's as the suite set it up, not one a
 # test changed (monkeypatch) before the first forked run.
 _ZYGOTE_ENV = dict(os.environ)
+# Root's capabilities that override file permissions: without them it obeys them.
+UNPRIVILEGED_CAPS = {'dac_override': 1, 'dac_read_search': 2}  # name: CAP_ number
+
+
+def unprivileged_prefix():
+  """setpriv's words that run a command without UNPRIVILEGED_CAPS (util-linux)."""
+  caps = ','.join(f'-{name}' for name in UNPRIVILEGED_CAPS)
+  return ['setpriv', f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
+
+
 # A user's shell sets no TF_CPP_MIN_LOG_LEVEL (conftest sets one): the second zygote's.
 _USER_SHELL_ENV = {k: v for k, v in _ZYGOTE_ENV.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
 ZYGOTE_ENVS = {'suite': _ZYGOTE_ENV, 'user_shell': _USER_SHELL_ENV}
@@ -134,10 +146,19 @@ def _get_zygote(name):
     return zygote
 
 
+# What a forked process runs: `python -m module *argv`, in `env`, from ZYGOTE_ENVS[zygote],
+# without the capabilities named in drop_caps.
+_Request = collections.namedtuple('_Request', 'module argv env zygote drop_caps')
+
+
 def _forkable(args, kwargs):
-  """-> (module, env, ZYGOTE_ENVS key) when `args` is `python -m MODULE ...` that can be
-  forked, else None."""
-  if isinstance(args, (str, bytes)) or len(args) < 3 or kwargs.get('shell'):
+  """-> a _Request when `args` is `python -m MODULE ...` that can be forked, else None."""
+  if isinstance(args, (str, bytes)) or kwargs.get('shell'):
+    return None
+  args, drop_caps = list(args), []
+  if args[:4] == unprivileged_prefix():
+    args, drop_caps = args[4:], list(UNPRIVILEGED_CAPS)
+  if len(args) < 3:
     return None
   if args[0] != sys.executable or args[1] != '-m' or args[2] not in MODULES:
     return None
@@ -149,7 +170,7 @@ def _forkable(args, kwargs):
     return None
   for name, zygote_env in ZYGOTE_ENVS.items():
     if _imports_as_the_zygote(env, zygote_env):
-      return args[2], env, name
+      return _Request(args[2], [os.fsdecode(a) for a in args[3:]], env, name, drop_caps)
   return None
 
 
@@ -170,17 +191,17 @@ class Popen(subprocess.Popen):
           args, executable, preexec_fn, close_fds, pass_fds, cwd, env, startupinfo,
           creationflags, shell, p2cread, p2cwrite, c2pread, c2pwrite, errread, errwrite,
           restore_signals, gid, gids, uid, umask, start_new_session, process_group)
-    module, env, zygote = self._zygote_request
+    forked = self._zygote_request
     # Unredirected streams are this process's own, as a real child's would be.
     fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
            errwrite if errwrite != -1 else 2]
-    request = {'argv': [os.fsdecode(a) for a in args[3:]], 'module': module,
-               'cwd': os.fsdecode(cwd) if cwd is not None else os.getcwd(), 'env': env,
-               'new_session': bool(start_new_session),
+    request = {'argv': forked.argv, 'module': forked.module, 'env': forked.env,
+               'cwd': os.fsdecode(cwd) if cwd is not None else os.getcwd(),
+               'drop_caps': forked.drop_caps, 'new_session': bool(start_new_session),
                'process_group': -1 if process_group is None else process_group}
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-      conn.connect(_get_zygote(zygote).path)
+      conn.connect(_get_zygote(forked.zygote).path)
       conn.sendmsg([json.dumps(request).encode() + b'\n'],
                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', fds))])
       self._zygote_buffer = b''
@@ -362,6 +383,7 @@ def _child(request, fds, base_path, hidden, handlers):
       os.setsid()
     elif request['process_group'] >= 0:
       os.setpgid(0, request['process_group'])
+    _drop_capabilities(request['drop_caps'])
     os.chdir(request['cwd'])
     os.environ.clear()
     os.environ.update(request['env'])
@@ -406,6 +428,29 @@ def _fresh_streams(env):
     stream.mode = 'w'
     setattr(sys, name, stream)
     setattr(sys, f'__{name}__', stream)
+
+
+def _drop_capabilities(names):
+  """What `setpriv --inh-caps=-X --bounding-set=-X` leaves a command it execs as root: X
+  out of the bounding set, and so out of the effective and permitted sets (and out of
+  the inheritable set)."""
+  if not names:
+    return
+  import ctypes
+  libc = ctypes.CDLL(None, use_errno=True)
+  numbers = [UNPRIVILEGED_CAPS[name] for name in names]
+  for number in numbers:
+    if libc.prctl(24, number, 0, 0, 0):  # PR_CAPBSET_DROP
+      raise OSError(ctypes.get_errno(), f'prctl(PR_CAPBSET_DROP, {number})')
+  header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+  data = (ctypes.c_uint32 * 6)()  # {effective, permitted, inheritable} of bits 0-31, 32-63
+  if libc.capget(header, data):
+    raise OSError(ctypes.get_errno(), 'capget')
+  keep = ~sum(1 << number for number in numbers)  # numbers below 32: the first word
+  for i in range(3):
+    data[i] &= keep
+  if libc.capset(header, data):
+    raise OSError(ctypes.get_errno(), 'capset')
 
 
 def _exit(code):

@@ -103,5 +103,5 @@ def unprivileged():
     return []
   if not shutil.which('setpriv'):
     pytest.skip('running as root without setpriv: permissions cannot be enforced')
-  caps = '-dac_override,-dac_read_search'
-  return ['setpriv', f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
+  import cli_zygote  # (here: it keeps the environment this file sets up as it loads)
+  return cli_zygote.unprivileged_prefix()

@@ -35,7 +35,7 @@ def test_a_forked_run_prints_and_exits_as_a_real_one(name, zygote):
   if forkable is None:
     pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
                 'run to compare')
-  assert forkable[2] == zygote
+  assert forkable.zygote == zygote
   real = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
   forked = cli_zygote.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
   assert (forked.returncode, forked.stdout, forked.stderr) == (
@@ -49,6 +49,14 @@ def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
   same = cli_zygote._forkable([sys.executable, '-m', 'dreamerv3_tf.main'], {})  # noqa: SLF001
   assert env_change is None and script is None
   assert (same is None) == bool(os.environ.get('DREAMERV3_TF_NO_ZYGOTE'))
+  # setpriv forks only as the `unprivileged` fixture words it: the capabilities it drops.
+  main = [sys.executable, '-m', 'dreamerv3_tf.main']
+  other_caps = ['setpriv', '--inh-caps=-chown', '--bounding-set=-chown', '--', *main]
+  assert cli_zygote._forkable(other_caps, {}) is None  # noqa: SLF001
+  dropping = cli_zygote._forkable([*cli_zygote.unprivileged_prefix(), *main], {})  # noqa: SLF001
+  if same is not None:
+    assert (dropping.module, dropping.argv, dropping.drop_caps) == (
+        'dreamerv3_tf.main', [], ['dac_override', 'dac_read_search'])
 
 
 def test_a_pythonpath_with_directories_in_front_forks_unless_one_shadows_a_module(
