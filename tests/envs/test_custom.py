@@ -265,13 +265,18 @@ def test_a_module_that_fails_to_import_names_its_own_line(user_dir, source, mess
   assert 'frozen' not in str(info.value) and '\n' not in str(info.value)
 
 
+# What these runs check is the env's doing: a random agent steps it as the agent does,
+# without building a model (seconds of tracing in every run).
+RANDOM_AGENT = '--config.random_agent=True'
+
+
 def run_main(user_dir, tmp_path, *flags):
   """`python -m dreamerv3_tf.main` on gym.py's debug preset from a user's shell."""
   env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
   return cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
-       f'--logdir={tmp_path}/run', *flags],
+       f'--logdir={tmp_path}/run', RANDOM_AGENT, *flags],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -360,7 +365,7 @@ def test_an_env_that_changes_the_working_directory_leaves_a_relative_logdir_whol
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
   result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main',
-       f'--config={ROOT}/configs/gym.py:train_eval,debug', '--logdir=run',
+       f'--config={ROOT}/configs/gym.py:train_eval,debug', '--logdir=run', RANDOM_AGENT,
        '--config.task=py_chdir_env:Env', '--config.run.parallel=False',
        '--config.run.steps=20'],
       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -387,7 +392,7 @@ def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(user_di
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
   result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
-       f'--logdir={tmp_path}/run', '--config.task=py_human:cartpole',
+       f'--logdir={tmp_path}/run', RANDOM_AGENT, '--config.task=py_human:cartpole',
        '--config.run.parallel=False', '--config.run.steps=20'],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert (result.returncode, result.stderr) == (0, (
