@@ -106,8 +106,9 @@ def tflite_steps(path):
 
 
 @pytest.fixture(scope='module')
-def cartpole(tmp_path_factory):
-  """(logdir, agent, export dir) of a debug-sized agent, exported with the CLI."""
+def cartpole_export(tmp_path_factory):
+  """(logdir, agent, export dir, the command's stdout) of a debug-sized agent, exported
+  with the CLI."""
   logdir = tmp_path_factory.mktemp('cartpole')
   config = dmc.get_config('train_eval,debug')
   agent = make_run(logdir, config, *CARTPOLE)
@@ -118,7 +119,13 @@ def cartpole(tmp_path_factory):
   assert f'to {out} (signatures:' in result.stdout
   assert f'TensorFlow Lite: {out}/policy.tflite' in result.stdout
   assert 'Assets written' not in result.stderr  # success is quiet on stderr
-  return logdir, agent, out
+  return logdir, agent, out, result.stdout
+
+
+@pytest.fixture(scope='module')
+def cartpole(cartpole_export):
+  """(logdir, agent, export dir) of cartpole_export."""
+  return cartpole_export[:3]
 
 
 @pytest.fixture(scope='module')
@@ -186,21 +193,18 @@ def test_tflite_step_matches_the_saved_model_on_recorded_observations(cartpole, 
   np.testing.assert_allclose(actions_a, episode['action'], atol=1e-6, rtol=0)  # same obs
 
 
-def test_the_tflite_line_says_the_batch_size_its_steps_take(cartpole, tmp_path):
+def test_the_tflite_line_says_the_batch_size_its_steps_take(cartpole_export):
   """initial_state(batch_size=2) gave a state of 2 rows, and its step then failed in the
   runtime ('XNNPack delegate failed to reshape runtime'), which the export cannot word:
-  TFLite has no builtin to check a shape with a message. The export's line says it."""
-  logdir, _, _ = cartpole
-  out = tmp_path / 'export'
-  result = cli_zygote.run(export_cmd(f'--logdir={logdir}', f'--out={out}', '--tflite'),
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
+  TFLite has no builtin to check a shape with a message. The export's line says it.
+  (The fixture's export with --tflite: its file and the command's line.)"""
+  _, _, out, stdout = cartpole_export
   _, step = tflite_steps(out / 'policy.tflite')
   batch = {int(x['shape'][0]) for x in step.get_input_details().values()}
   assert batch == {1}
   assert (f'TensorFlow Lite: {out}/policy.tflite (signatures: step_eval, initial_state; '
           'a batch of 1 only: initial_state(batch_size=1), one interpreter per env).\n'
-          ) in result.stdout, result.stdout
+          ) in stdout, stdout
 
 
 def test_tflite_cannot_take_the_sampling_step_and_says_which_ops(cartpole, tmp_path):
