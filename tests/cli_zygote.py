@@ -18,9 +18,10 @@ reads as they load (IMPORT_TIME_ENV; PYTHONPATH may add directories in front tha
 no module the zygote may have loaded), when it is not `python -m` of a module in
 MODULES (alone or after `unprivileged_prefix()`, whose capabilities the forked process
 drops as setpriv does), or with subprocess options the zygote does not carry
-(preexec_fn, pass_fds, user and group changes). Tests of the start itself (its lines
-while TensorFlow loads, the malloc `main` restarts with) and of the C library's end of a
-process (a forked one ends by os._exit) use plain subprocesses.
+(preexec_fn, but for `file_size_limit`'s; pass_fds, user and group changes). Tests of
+the start itself (its lines while TensorFlow loads, the malloc `main` restarts with) and
+of the C library's end of a process (a forked one ends by os._exit) use plain
+subprocesses.
 
 The forked process is the zygote's child: its exit status reaches this process over
 the zygote's socket, and poll, wait, communicate, send_signal and kill behave as for a
@@ -30,9 +31,11 @@ child of this process (pid is the real pid).
 import array
 import atexit
 import collections
+import functools
 import io
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -76,6 +79,22 @@ def unprivileged_prefix():
   """setpriv's words that run a command without UNPRIVILEGED_CAPS (util-linux)."""
   caps = ','.join(f'-{name}' for name in UNPRIVILEGED_CAPS)
   return ['setpriv', f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
+
+
+def file_size_limit(limit):
+  """A preexec_fn capping the files a command writes at `limit` bytes (ulimit -f), which
+  a forked command sets itself: the cap counts no write before its start."""
+  return functools.partial(resource.setrlimit, resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def _file_size_limit_of(preexec_fn):
+  """-> the (soft, hard) limit of a `file_size_limit` preexec_fn, else None."""
+  if not isinstance(preexec_fn, functools.partial) or preexec_fn.keywords:
+    return None
+  if preexec_fn.func is not resource.setrlimit or len(preexec_fn.args) != 2:
+    return None
+  which, limit = preexec_fn.args
+  return list(limit) if which == resource.RLIMIT_FSIZE else None
 
 
 # A user's shell sets no TF_CPP_MIN_LOG_LEVEL (conftest sets one): the second zygote's.
@@ -147,8 +166,9 @@ def _get_zygote(name):
 
 
 # What a forked process runs: `python -m module *argv`, in `env`, from ZYGOTE_ENVS[zygote],
-# without the capabilities named in drop_caps.
-_Request = collections.namedtuple('_Request', 'module argv env zygote drop_caps')
+# without the capabilities named in drop_caps, and under file_size_limit (or None).
+_Request = collections.namedtuple('_Request',
+                                  'module argv env zygote drop_caps file_size_limit')
 
 
 def _forkable(args, kwargs):
@@ -162,15 +182,21 @@ def _forkable(args, kwargs):
     return None
   if args[0] != sys.executable or args[1] != '-m' or args[2] not in MODULES:
     return None
-  if any(kwargs.get(k) for k in ('preexec_fn', 'pass_fds', 'user', 'group', 'extra_groups',
+  if any(kwargs.get(k) for k in ('pass_fds', 'user', 'group', 'extra_groups',
                                  'executable')) or kwargs.get('umask', -1) != -1:
     return None
+  preexec_fn, limit = kwargs.get('preexec_fn'), None
+  if preexec_fn is not None:
+    limit = _file_size_limit_of(preexec_fn)
+    if limit is None:
+      return None
   env = dict(os.environ if kwargs.get('env') is None else kwargs['env'])
   if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
     return None
   for name, zygote_env in ZYGOTE_ENVS.items():
     if _imports_as_the_zygote(env, zygote_env):
-      return _Request(args[2], [os.fsdecode(a) for a in args[3:]], env, name, drop_caps)
+      return _Request(args[2], [os.fsdecode(a) for a in args[3:]], env, name, drop_caps,
+                      limit)
   return None
 
 
@@ -197,7 +223,8 @@ class Popen(subprocess.Popen):
            errwrite if errwrite != -1 else 2]
     request = {'argv': forked.argv, 'module': forked.module, 'env': forked.env,
                'cwd': os.fsdecode(cwd) if cwd is not None else os.getcwd(),
-               'drop_caps': forked.drop_caps, 'new_session': bool(start_new_session),
+               'drop_caps': forked.drop_caps, 'file_size_limit': forked.file_size_limit,
+               'new_session': bool(start_new_session),
                'process_group': -1 if process_group is None else process_group}
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -384,6 +411,8 @@ def _child(request, fds, base_path, hidden, handlers):
     elif request['process_group'] >= 0:
       os.setpgid(0, request['process_group'])
     _drop_capabilities(request['drop_caps'])
+    if request['file_size_limit']:
+      resource.setrlimit(resource.RLIMIT_FSIZE, tuple(request['file_size_limit']))
     os.chdir(request['cwd'])
     os.environ.clear()
     os.environ.update(request['env'])

@@ -57,6 +57,13 @@ def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
   if same is not None:
     assert (dropping.module, dropping.argv, dropping.drop_caps) == (
         'dreamerv3_tf.main', [], ['dac_override', 'dac_read_search'])
+  # A preexec_fn forks only as file_size_limit's, a limit the forked process sets itself.
+  other_fn = cli_zygote._forkable(main, {'preexec_fn': os.getpid})  # noqa: SLF001
+  limited = cli_zygote._forkable(  # noqa: SLF001
+      main, {'preexec_fn': cli_zygote.file_size_limit(4096)})
+  assert other_fn is None
+  if same is not None:
+    assert limited.file_size_limit == [4096, 4096]
 
 
 def test_a_pythonpath_with_directories_in_front_forks_unless_one_shadows_a_module(

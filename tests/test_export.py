@@ -1257,21 +1257,19 @@ def test_a_file_size_limit_is_named_and_keeps_the_old_export(cartpole, tmp_path)
   """Under `ulimit -f` below the SavedModel's size the export said 'Error: OUT.tmp-PID/
   saved_model.pb.tmpX; File too large', TensorFlow's words, naming neither a write nor
   the limit."""
-  import resource
   logdir, _, exported = cartpole
   out = shutil.copytree(exported, tmp_path / 'export')
   before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
   limit = 20 * 1024  # below saved_model.pb's size
   assert (out / 'saved_model.pb').stat().st_size > limit
-  result = subprocess.run(
+  result = cli_zygote.run(
       export_cmd(f'--logdir={logdir}', f'--out={out}', '--overwrite'), cwd=ROOT,
-      capture_output=True, text=True, timeout=300,
-      preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+      capture_output=True, text=True, timeout=300, preexec_fn=cli_zygote.file_size_limit(limit))
   assert result.returncode == 1
   assert re.fullmatch(
       f'Error: Cannot write {re.escape(str(out))}\\.tmp-\\d+/saved_model\\.pb\\.tmp\\w+: File too large \\(this '
       'process may write files of at most 20480 bytes, ulimit -f 20; raise it, e.g. ulimit -f '
       'unlimited\\)', result.stderr.strip().splitlines()[-1]), result.stderr  # (after
-  # TensorFlow's own start-up lines, which this plain subprocess shows)
+  # TensorFlow's own start-up lines, which a real process shows at the suite's level)
   assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
   assert sorted(os.listdir(tmp_path)) == ['export']  # its temporary export taken back

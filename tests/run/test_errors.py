@@ -184,7 +184,7 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   # checkpoints of a run that had saved some were kept (here the resume of 'fill').
   full = tmp_path / 'full'
   saved = snapshot(tmp_path / 'fill/ckpt')
-  limited = dict(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+  limited = dict(preexec_fn=cli_zygote.file_size_limit(limit))
   longer = [x.replace('steps=20', 'steps=40') for x in flags[:-1]]
   line = one_line(cli(tmp_path / 'fill', *longer, f'--config.xla_cache={full}', env=env,
                       **limited))
@@ -549,7 +549,7 @@ def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
   assert os.path.getsize(latest + '.data-00000-of-00001') > limit
   before = snapshot(ckpt)
   result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', '--config.run.save_every=-1',
-               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+               preexec_fn=cli_zygote.file_size_limit(limit))
   assert one_line(result) == (
       f'Error: Could not save a checkpoint in {ckpt}: File too large (this process may '
       f'write files of at most {limit} bytes, ulimit -f {limit // 1024}; raise it, e.g. ulimit '
