@@ -13,7 +13,6 @@ import collections
 import contextlib
 import json
 import os
-import shlex
 import sys
 import time
 
@@ -27,6 +26,7 @@ from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import chunks as chunklib
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core.files import special_file
+from dreamerv3_tf.core.streams import quote_for_paste
 from dreamerv3_tf.gfile import GFILES
 
 RESUME_FLAG = '--config.run.resume_from'
@@ -416,7 +416,7 @@ def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
       # the untrained agent of step 0, beside the trained one of the damaged latest.
       agent = _agent_hint([damaged], replay_names) if damaged and flag == RESUME_FLAG else ''
       return (f'; to {verb} the newest intact checkpoint, {os.path.basename(path)}, '
-              f'rerun with {flag}={shlex.quote(path)}'
+              f'rerun with {flag}={quote_for_paste(path)}'
               f'{f"; or start again with a new --logdir{agent}" if agent else ""}')
   return ('; no earlier checkpoint is intact: start again with a new --logdir'
           f'{_agent_hint(candidates, replay_names)}')
@@ -431,7 +431,7 @@ def _agent_hint(candidates, replay_names):
   for path in sorted(candidates, key=_number, reverse=True):
     if not _damage(path):
       return (f', from the agent of {path} (its own files are whole) with '
-              f'--config.run.from_checkpoint={shlex.quote(path)}')
+              f'--config.run.from_checkpoint={quote_for_paste(path)}')
   return ''
 
 

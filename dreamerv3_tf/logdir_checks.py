@@ -6,7 +6,6 @@ run.resume_from, and whether another process uses the logdir.
 import json
 import os
 import re
-import shlex
 import tempfile
 
 from dreamerv3_tf import configuration
@@ -17,6 +16,7 @@ from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.core.files import special_file
+from dreamerv3_tf.core.streams import quote_for_paste
 
 
 def check_logdir(config, logdir, allow_other=False):
@@ -127,7 +127,7 @@ def _way_on(logdir, fs):
   if not has_checkpoints(logdir, fs):
     return 'use a new --logdir'
   return ('put back the config.json it ran with, or start a new --logdir from its agent '
-          f'with --config.run.from_checkpoint={shlex.quote(ckpt)} (its latest checkpoint)')
+          f'with --config.run.from_checkpoint={quote_for_paste(ckpt)} (its latest checkpoint)')
 
 
 def has_checkpoints(logdir, fs=None):
@@ -501,9 +501,9 @@ def _check_own_checkpoints(logdir):
     if os.path.isfile(os.path.join(other, 'config.json')) and other != own:
       raise ConfigError(
           f'{ckpt} is a symbolic link to {os.readlink(ckpt)}, in the run {other}; its saves '
-          f"would prune that run's checkpoints: pass --logdir={shlex.quote(other)} to resume "
+          f"would prune that run's checkpoints: pass --logdir={quote_for_paste(other)} to resume "
           f'it, or remove the link and start from its agent with '
-          f'--config.run.from_checkpoint={shlex.quote(os.path.realpath(ckpt))}')
+          f'--config.run.from_checkpoint={quote_for_paste(os.path.realpath(ckpt))}')
   for folder in ('replay_train', 'replay_eval'):
     link = os.path.join(ckpt, folder)
     if not os.path.islink(link):
@@ -514,7 +514,7 @@ def _check_own_checkpoints(logdir):
         raise ConfigError(
             f'{link} is a symbolic link to {os.readlink(link)}, in the run {other}; this '
             "run's saves would prune that run's replay files: remove the link (the run "
-            f'makes its own folder), or pass --logdir={shlex.quote(other)} to resume that run')
+            f'makes its own folder), or pass --logdir={quote_for_paste(other)} to resume that run')
 
 
 # Bytes the run's files add below its logdir, at most (ckpt/replay_train/ and a chunk's

@@ -37,7 +37,6 @@ import io  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import re  # noqa: E402
-import shlex  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -49,6 +48,7 @@ from dreamerv3_tf.core import flag_lines
 from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.core.files import special_file  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
+from dreamerv3_tf.core.streams import quote_for_paste  # noqa: E402
 
 TRAIN_KEY = 'episode/score'
 EVAL_KEY = 'epstats/score'
@@ -130,7 +130,7 @@ def load_run(logdir, label=None):
       raise LogdirError(f'{logdir} is a file, not a run directory')
     runs = path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
     if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
-      shown = ' '.join(shlex.quote(os.path.join(logdir, x)) for x in runs[:3])
+      shown = ' '.join(quote_for_paste(os.path.join(logdir, x)) for x in runs[:3])
       raise LogdirError(
           f'{logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} and is none '
           f'itself: pass the runs to plot, e.g. --logdirs {shown}'

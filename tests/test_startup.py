@@ -1,6 +1,7 @@
 """The start of `python -m dreamerv3_tf.main`: our first line within seconds, none of
 TensorFlow's CUDA / absl / XLA lines unless asked for (startup.py lists them)."""
 
+import io
 import os
 import re
 import subprocess
@@ -152,7 +153,7 @@ def test_the_first_update_line_promises_progress_lines_only_where_they_come(caps
                       rf'{re.escape(then)}\n', capsys.readouterr().out)
 
 
-def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys):
+def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys, monkeypatch):
   from configs import gym
   from dreamerv3_tf import configuration
   from dreamerv3_tf.run import common
@@ -173,6 +174,16 @@ def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys):
   assert re.search(
       r"Done: 100,000 env steps and 7 updates, \S+ after the start; its curves: python -m "
       r"dreamerv3_tf.plot --logdirs '/runs/my run' --out curves.png\n$", capsys.readouterr().out)
+  # Under an ASCII stdout (PYTHONIOENCODING=ascii) the path was 'l\\xe4ufe' (an escape
+  # as print_any_text writes), which pasted named another path; bash's $'...' names it.
+  ascii_out = io.TextIOWrapper(io.BytesIO(), encoding='ascii', errors='backslashreplace')
+  monkeypatch.setattr(sys, 'stdout', ascii_out)
+  with config.unlocked():
+    config.logdir = '/runs/läufe'
+  common.StartupNotes(config).done(100_000, [], 7)
+  ascii_out.flush()
+  assert ascii_out.buffer.getvalue().decode('ascii').endswith(
+      "--logdirs $'/runs/l\\xc3\\xa4ufe' --out curves.png\n")
 
 
 @pytest.mark.parametrize('jump', [-3600, 86400], ids=['back_an_hour', 'ahead_a_day'])

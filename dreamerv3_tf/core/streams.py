@@ -8,9 +8,12 @@ instead of naming the task, and an env of the user's that printed 'Zurücksetzen
 handler that writes such characters as Python escapes ('\\xe4'), and a name Python read
 as raw bytes (a surrogate, as under LC_ALL=C) as those bytes again, so that the line
 shows it as typed (stderr showed 'dmc_w\\udcc3\\udca4lk').
+
+`quote_for_paste` quotes a path in a command printed for the user to paste.
 """
 
 import codecs
+import shlex
 import sys
 
 HANDLER = 'dreamerv3_tf.escape'
@@ -36,3 +39,27 @@ def print_any_text():
     errors = getattr(stream, 'errors', None)
     if errors and errors not in _CHOSEN and hasattr(stream, 'reconfigure'):
       stream.reconfigure(errors=HANDLER)
+
+
+def quote_for_paste(path, streams=None):
+  """`path` as one shell word for a command printed to `streams` (stdout and stderr) for
+  the user to paste: shlex's quoting where they can encode it, else bash's ANSI-C form
+  of its bytes ($'l\\xc3\\xa4ufe'; UTF-8, or the bytes a surrogate stands for), which
+  pastes as the real name in bash and zsh. print_any_text's escapes ('l\\xe4ufe') named
+  another path when pasted."""
+  path = str(path)
+  quoted = shlex.quote(path)
+  for stream in streams or (sys.stdout, sys.stderr):
+    try:
+      quoted.encode(getattr(stream, 'encoding', None) or 'utf-8')
+    except (UnicodeEncodeError, LookupError):
+      break
+  else:
+    return quoted
+  return "$'" + ''.join(_ansi_c(byte) for byte in path.encode('utf-8', 'surrogateescape')) + "'"
+
+
+def _ansi_c(byte):
+  if byte in b"\\'":
+    return '\\' + chr(byte)
+  return chr(byte) if 0x20 <= byte < 0x7F else f'\\x{byte:02x}'

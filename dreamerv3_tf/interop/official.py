@@ -29,7 +29,6 @@ if __name__ == '__main__':  # first: a stop while the imports below load is one 
 import os  # noqa: E402
 import re  # noqa: E402
 import reprlib  # noqa: E402
-import shlex  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -38,6 +37,7 @@ from dreamerv3_tf.core import base
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import files
 from dreamerv3_tf.core import path_lines
+from dreamerv3_tf.core.streams import quote_for_paste
 from dreamerv3_tf.interop import unpickle  # noqa: E402
 
 # (official parameter name, our variable as an attribute path from the agent), one to
@@ -210,7 +210,8 @@ def _find_folder(fs, path):
       os.path.join(given, 'config.json')):  # a run of ours: 'no agent.pkl' told no more
     raise CheckpointFlagError(
         f'{given} is a logdir of this package (config.json), not of the official code: it '
-        f'needs no import; export it with python -m dreamerv3_tf.export --logdir={given}')
+        f'needs no import; export it with python -m dreamerv3_tf.export '
+        f'--logdir={quote_for_paste(given)}')
   if not fs.exists(os.path.join(path, 'agent.pkl')):
     # A folder without a run (no ckpt/latest either) is the flag's; a save folder that
     # `latest` names and that lost its agent.pkl, the run's (exit code 1).
@@ -553,7 +554,7 @@ def main(argv):
           f'{int(data["params"]["opt/step/value"])} updates) into {prefix}.', flush=True)
     # Quoted, as main's last line quotes its plot command: a --logdir with a space or a
     # $ gave a command that, pasted, exported another path or failed.
-    print(f'Next: python -m dreamerv3_tf.export --logdir={shlex.quote(out)} --out=EXPORT_DIR',
+    print(f'Next: python -m dreamerv3_tf.export --logdir={quote_for_paste(out)} --out=EXPORT_DIR',
           flush=True)
   except OSError as e:  # a traceback, after the import was written
     stdout = stop_signals.stdout_failed(e)  # `| head`, `> log` on a full disk

@@ -2,7 +2,6 @@
 
 import collections
 import os
-import shlex
 import time
 from typing import NamedTuple
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from dreamerv3_tf import startup
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core.streams import quote_for_paste
 
 
 class Counter:
@@ -243,7 +243,7 @@ class StartupNotes:
           parts.append(f'their scores are in {os.path.join(c.logdir, "scores.jsonl")}')
       else:
         parts.append('its curves: python -m dreamerv3_tf.plot --logdirs '
-                     f'{shlex.quote(c.logdir)} --out curves.png')
+                     f'{quote_for_paste(c.logdir)} --out curves.png')
     startup.say('; '.join(parts))
 
   def trained(self):
