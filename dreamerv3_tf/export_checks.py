@@ -134,7 +134,8 @@ def _check_names_fit(out, parent):
   """The names of local `out` below its existing directory `parent` must be ones the
   filesystem takes (NAME_MAX bytes, 255 on most), the last with its temporary's suffix:
   a longer one failed once TensorFlow had loaded and the agent was built, naming only
-  the temporary ('OUT.tmp-6272; File name too long')."""
+  the temporary ('OUT.tmp-6272; File name too long'). A FlagError, exit code 2, as main's
+  --logdir and a too long path below (it was 1)."""
   try:
     longest = os.pathconf(parent, 'PC_NAME_MAX')
   except (OSError, ValueError):
@@ -142,11 +143,11 @@ def _check_names_fit(out, parent):
   names = os.path.relpath(os.path.abspath(out), parent).split(os.sep)
   for name in names[:-1]:
     if len(os.fsencode(name)) > longest:
-      raise ExportError(f'--out {out}: the name {name[:20]}... is {len(os.fsencode(name))} '
-                        f'bytes, and the filesystem of {parent} takes at most {longest}')
+      raise FlagError(f'--out {out}: the name {name[:20]}... is {len(os.fsencode(name))} '
+                      f'bytes, and the filesystem of {parent} takes at most {longest}')
   size, room = len(os.fsencode(names[-1])), longest - TEMPORARY_SUFFIX
   if size > room:
-    raise ExportError(
+    raise FlagError(
         f'--out {out}: its name is {size} bytes, and the filesystem of {parent} takes names '
         f'of at most {longest}, with the {TEMPORARY_SUFFIX} the export adds for its '
         f"temporary name beside it ('.tmp-<pid>'); give a name of at most {room} bytes")

@@ -654,15 +654,24 @@ def test_a_path_that_cannot_be_read_names_its_flag(cartpole, tmp_path, flag):
 def test_out_of_a_name_too_long_for_its_temporary_is_named(tmp_path, length):
   """The export is written as OUT.tmp-<pid> and renamed: a last name of 244-255 bytes
   failed once TensorFlow had loaded and the agent was built, naming only the temporary
-  ('Error: .../eee...e.tmp-6272; File name too long'); 256 bytes the same."""
+  ('Error: .../eee...e.tmp-6272; File name too long'); 256 bytes the same. A bad command
+  line: exit code 2, as main's --logdir and a too long --out path (it was 1)."""
+  from dreamerv3_tf import export_checks
   out = tmp_path / ('e' * length)
-  with pytest.raises(export.ExportError) as error:
+  with pytest.raises(export_checks.FlagError) as error:
     export.check_out(str(out), overwrite=False)
+  assert error.value.exit_code == 2
   assert str(error.value) == (
       f'--out {out}: its name is {length} bytes, and the filesystem of {tmp_path} takes '
       "names of at most 255, with the 12 the export adds for its temporary name beside it "
       "('.tmp-<pid>'); give a name of at most 243 bytes")
   export.check_out(str(tmp_path / ('e' * 243)), overwrite=False)
+  long_folder = tmp_path / ('e' * 256)  # a folder's name above it
+  with pytest.raises(export_checks.FlagError) as error:
+    export.check_out(str(long_folder / 'x'), overwrite=False)
+  assert error.value.exit_code == 2
+  assert str(error.value) == (f'--out {long_folder}/x: the name eeeeeeeeeeeeeeeeeeee... is 256 '
+                              f'bytes, and the filesystem of {tmp_path} takes at most 255')
   assert os.listdir(tmp_path) == []
 
 
