@@ -2,6 +2,7 @@
 TensorFlow's CUDA / absl / XLA lines unless asked for (startup.py lists them)."""
 
 import io
+import math
 import os
 import re
 import subprocess
@@ -137,6 +138,9 @@ def test_a_run_counts_its_times_from_our_first_line_and_a_second_run_from_its_ow
     ('terminal', 0.0, 'One progress line, at the end (run.log_every=0 turns them off).'),
     ('terminal', -1.0, 'Progress lines every 10 env steps (run.log_every=-1: at every check '
      'of the loop).'),
+    # It said 'every infs' (clocks.Every fires at its first call, then never).
+    ('terminal', math.inf, 'Progress lines at the first check of a new run and at the end only '
+     '(run.log_every=inf: its period never passes).'),
 ])
 def test_the_first_update_line_promises_progress_lines_only_where_they_come(capsys, outputs,
                                                                             log_every, then):

@@ -1,6 +1,7 @@
 """Small pieces the scripts share: counters, metric averaging, reports, checkpoints."""
 
 import collections
+import math
 import os
 import time
 from typing import NamedTuple
@@ -255,9 +256,12 @@ class StartupNotes:
     unit = 's' if run.clock == 'seconds' else ' env steps'
     if 'terminal' in self._config.logger.outputs.split(','):
       then = f'Progress lines every {run.log_every:g}{unit} (run.log_every).'
-      # (Every's 0 and < 0: the line said 'every 0s' and 'every -1s')
+      # (Every's 0, inf and < 0: the line said 'every 0s', 'every infs' and 'every -1s')
       if run.log_every == 0:
         then = 'One progress line, at the end (run.log_every=0 turns them off).'
+      elif run.log_every == math.inf:  # (clocks.Every fires at its first call, then never)
+        then = ('Progress lines at the first check of a new run and at the end only '
+                '(run.log_every=inf: its period never passes).')
       elif run.log_every < 0:
         then = (f'Progress lines every {STEPS_PER_CHECK} env steps (run.log_every='
                 f'{run.log_every:g}: at every check of the loop).')
