@@ -376,6 +376,12 @@ def finalize(config):
            'after the same update; limit the run with run.steps instead')
     ensure(c.script != 'eval_only',
            "script=eval_only trains nothing; run it with distribute='default'")
+    # make_agent builds a random agent without a strategy: the processes never met, and
+    # compared nothing (flags, env spaces, the run each sees; distribute.check_same_flags).
+    ensure(not c.random_agent,
+           "random_agent=True with distribute='multi_worker': a random agent trains nothing "
+           'for the processes to share (each would make a random run of its own, checked '
+           "against none of the others); run it with distribute='default'")
   for key, path in (('logdir', c.logdir), ('run.from_checkpoint', c.run.from_checkpoint),
                     ('run.resume_from', c.run.resume_from), ('xla_cache', c.xla_cache)):
     refusal = path_lines.path_refusal(key, path)  # its messages would be cut at a line break

@@ -164,6 +164,15 @@ def test_impossible_combinations_are_named():
   c.distribute = 'multi_worker'
   with pytest.raises(configuration.ConfigError, match='script=eval_only trains nothing'):
     configuration.finalize(c)
+  # A random agent made no strategy: each process ran a random run of its own, unchecked
+  # against the others (flags, env spaces, the run each sees) and never meeting them.
+  c = dmc.get_config('debug')
+  c.distribute, c.random_agent = 'multi_worker', True
+  line = ("random_agent=True with distribute='multi_worker': a random agent trains nothing "
+          'for the processes to share (each would make a random run of its own, checked '
+          "against none of the others); run it with distribute='default'")
+  with pytest.raises(configuration.ConfigError, match=f'^{re.escape(line)}$'):
+    configuration.finalize(c)
 
 
 @pytest.mark.parametrize('changes, message', [
