@@ -157,7 +157,8 @@ def _check_listed_are_here(directory, listed):
           f'The checkpoint state file {GFILES.join(directory, "checkpoint")} names {path}, '
           f"outside {directory}: a resume would read it and then delete that run's "
           'checkpoints as it prunes; put back the state file this run wrote, or start a '
-          f'new --logdir from that checkpoint with --config.run.from_checkpoint={path}')
+          f'new --logdir from that checkpoint with '
+          f'--config.run.from_checkpoint={quote_for_paste(path)}')
 
 
 def _check_state_is_ours(directory, replay_names):

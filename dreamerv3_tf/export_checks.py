@@ -17,6 +17,7 @@ from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import flag_lines
 from dreamerv3_tf.core import path_lines
+from dreamerv3_tf.core.streams import quote_for_paste
 
 
 class ExportError(CheckpointError):
@@ -177,7 +178,7 @@ def check_checkpoint(checkpoint, logdir=''):
   meant = logdir and checkpoint_paths.named_prefix(os.path.join(logdir, 'ckpt'), path)
   if meant and meant != path and os.path.exists(meant + '.index'):
     raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint in the current '
-                    f'directory; did you mean --checkpoint={meant}, of --logdir?')
+                    f'directory; did you mean --checkpoint={quote_for_paste(meant)}, of --logdir?')
   raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
                   "do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, or a "
                   "run's ckpt directory")
@@ -200,10 +201,11 @@ def _check_checkpoint_kind(checkpoint):
     # TensorFlow had loaded; run.from_checkpoint names it before, as a flag's value.
     inner = os.path.join(checkpoint, 'ckpt')
     raise FlagError(f"--checkpoint {checkpoint} is a run's logdir, and its checkpoints are "
-                    f'in {inner}: did you mean --checkpoint={inner}?')
+                    f'in {inner}: did you mean --checkpoint={quote_for_paste(inner)}?')
   if os.path.isfile(path) and not os.path.exists(path + '.index'):
     prefix = checkpoint_paths.file_prefix(path)  # of its .index or a data file
-    hint = f'name its prefix, --checkpoint={prefix}' if prefix else checkpoint_paths.NOT_A_PREFIX
+    hint = (f'name its prefix, --checkpoint={quote_for_paste(prefix)}' if prefix
+            else checkpoint_paths.NOT_A_PREFIX)
     raise FlagError(f'--checkpoint {checkpoint} is a file, not a checkpoint ({hint})')
 
 

@@ -180,7 +180,8 @@ def check_from_checkpoint(config):
   if checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
     inner = os.path.join(given, 'ckpt')
     raise ConfigError(f"run.from_checkpoint={given} is a run's logdir, and its checkpoints "
-                      f'are in {inner}: did you mean --config.run.from_checkpoint={inner}?')
+                      f'are in {inner}: did you mean '
+                      f'--config.run.from_checkpoint={quote_for_paste(inner)}?')
   path = checkpoint_paths.missing_checkpoint(given)
   empty = not path and _holds_no_checkpoint(given)
   if not (path or empty):
@@ -206,7 +207,7 @@ def _file_not_a_checkpoint(path):
       return checkpoint_paths.inside_export(parent)
   prefix = checkpoint_paths.file_prefix(path)  # of its .index or a data file
   if prefix:
-    return f' (name its prefix, --config.run.from_checkpoint={prefix})'
+    return f' (name its prefix, --config.run.from_checkpoint={quote_for_paste(prefix)})'
   return f' ({checkpoint_paths.NOT_A_PREFIX})'
 
 
@@ -268,7 +269,7 @@ def check_resume_from(config):
     path = checkpoint_paths.named_prefix(os.path.join(logdir, 'ckpt'), resume_from)
     raise ConfigError(
         f'run.resume_from={resume_from}: eval_only resumes nothing; to evaluate that '
-        f'checkpoint, give --config.run.from_checkpoint={path} instead')
+        f'checkpoint, give --config.run.from_checkpoint={quote_for_paste(path)} instead')
   if '://' not in logdir:
     return _check_resume_from(resume_from, logdir, run_files.file_ops(logdir))
   import tensorflow as tf
@@ -400,7 +401,7 @@ def _check_not_inside_a_run(logdir, script):
       run = path if os.path.isabs(logdir) else os.path.relpath(path)
       what = ('use a directory outside it (point run.from_checkpoint at that run)'
               if script == 'eval_only' else
-              f'pass --logdir={run} to resume it, or a directory outside it')
+              f'pass --logdir={quote_for_paste(run)} to resume it, or a directory outside it')
       raise ConfigError(
           f'--logdir {logdir} is in the {below[0]}/ folder of the run {run}; a run there '
           f"would mix its files with that run's: {what}")
@@ -418,7 +419,8 @@ def _check_not_above_runs(logdir):
     raise ConfigError(
         f'--logdir {logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} ({shown}) '
         'and is none itself; a new run there would put its files among them: pass one '
-        f'of them to resume it, or a new directory, e.g. --logdir={os.path.join(logdir, "NAME")}')
+        'of them to resume it, or a new directory, e.g. '
+        f'--logdir={quote_for_paste(os.path.join(logdir, "NAME"))}')
 
 
 # What a run (or a multi_worker run's other workers) writes into its logdir.

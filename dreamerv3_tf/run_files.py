@@ -18,6 +18,7 @@ from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core.files import special_file
 from dreamerv3_tf.core.files import write_atomic
+from dreamerv3_tf.core.streams import quote_for_paste
 
 
 def ignored_from_checkpoint(config):
@@ -192,11 +193,11 @@ def _load_json(logdir, name):
       # RUN/config.json said 'RUN/config.json/config.json not found: RUN/config.json is
       # a folder of the run RUN'
       raise ConfigError(f'{logdir} is a file' + (
-          f' of the run {run}, not its logdir; pass --logdir={run}' if run else
+          f' of the run {run}, not its logdir; pass --logdir={quote_for_paste(run)}' if run else
           ', not the logdir of a training run'))
     if run:  # e.g. RUN/ckpt, where the checkpoints are
       raise ConfigError(f'{path} not found: {logdir} is a folder of the run {run}; '
-                        f'pass --logdir={run}')
+                        f'pass --logdir={quote_for_paste(run)}')
     if not fs.exists(logdir):  # a typo asked 'is X the logdir of a training run?'; plot's
       raise ConfigError(f'{logdir} does not exist')  # and the importer's line say this
     official = checkpoint_paths.official_run(logdir) if '://' not in logdir else None

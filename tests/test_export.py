@@ -2,6 +2,7 @@
 discrete agents, signature names, and the one-line errors of the CLI; the TensorFlow
 Lite model against the SavedModel on the same recorded observations."""
 
+import io
 import os
 import re
 import shutil
@@ -675,18 +676,27 @@ def test_out_of_a_name_too_long_for_its_temporary_is_named(tmp_path, length):
   assert os.listdir(tmp_path) == []
 
 
-def test_a_bare_checkpoint_name_of_the_run_names_its_path(tmp_path, monkeypatch):
+@pytest.mark.parametrize('run, encoding, meant', [
+    ('run', 'utf-8', '{tmp_path}/run/ckpt/ckpt-4'),
+    # It was not quoted: pasted, '--checkpoint=.../my' and a stray argument.
+    ('my run', 'utf-8', "'{tmp_path}/my run/ckpt/ckpt-4'"),
+    # Under PYTHONIOENCODING=ascii it was '.../l\\xe4ufe/...', which named another path.
+    ('läufe', 'ascii', "$'{tmp_path}/l\\xc3\\xa4ufe/ckpt/ckpt-4'"),
+])
+def test_a_bare_checkpoint_name_of_the_run_names_its_path(tmp_path, monkeypatch, run, encoding,
+                                                          meant):
   """--checkpoint=ckpt-4 (a bare name, as run.resume_from takes one) said only 'no such
-  checkpoint (ckpt-4 and ckpt-4.index do not exist)'."""
+  checkpoint (ckpt-4 and ckpt-4.index do not exist)'. The path it names pastes as it."""
   from dreamerv3_tf import export_checks
-  (tmp_path / 'run' / 'ckpt').mkdir(parents=True)
-  (tmp_path / 'run' / 'ckpt' / 'ckpt-4.index').write_bytes(b'')
+  (tmp_path / run / 'ckpt').mkdir(parents=True)
+  (tmp_path / run / 'ckpt' / 'ckpt-4.index').write_bytes(b'')
   monkeypatch.chdir(tmp_path)
+  monkeypatch.setattr(sys, 'stderr', io.TextIOWrapper(io.BytesIO(), encoding=encoding))
   with pytest.raises(export_checks.FlagError) as error:
-    export_checks.check_checkpoint('ckpt-4', str(tmp_path / 'run'))
+    export_checks.check_checkpoint('ckpt-4', str(tmp_path / run))
   assert str(error.value) == (
       '--checkpoint ckpt-4: no such checkpoint in the current directory; did you mean '
-      f'--checkpoint={tmp_path}/run/ckpt/ckpt-4, of --logdir?')
+      f'--checkpoint={meant.format(tmp_path=tmp_path)}, of --logdir?')
   with pytest.raises(export_checks.FlagError, match='^--checkpoint ckpt-5: no such '
                      r'checkpoint \(ckpt-5 and ckpt-5.index do not exist\)'):
     export_checks.check_checkpoint('ckpt-5', str(tmp_path / 'run'))

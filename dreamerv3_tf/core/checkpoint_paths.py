@@ -6,6 +6,7 @@ import os
 import re
 
 from dreamerv3_tf.core import path_lines
+from dreamerv3_tf.core.streams import quote_for_paste
 
 
 def official_run(path):
@@ -27,8 +28,8 @@ def official_run_line(what, run):
   latest = os.path.join(run, 'ckpt', 'latest')
   return (f'{what} belongs to a run of the official DreamerV3 ({latest}), which this package '
           'reads only through its importer: python -m dreamerv3_tf.interop.official '
-          f'--checkpoint={run} --logdir=NEW_LOGDIR, then use NEW_LOGDIR (README, "Official '
-          'checkpoints")')
+          f'--checkpoint={quote_for_paste(run)} --logdir=NEW_LOGDIR, then use NEW_LOGDIR '
+          '(README, "Official checkpoints")')
 
 
 # What a checkpoint path that names no checkpoint is told: the command's check before
@@ -40,8 +41,8 @@ NOT_A_PREFIX = ('name a checkpoint prefix such as RUN/ckpt/ckpt-3, without .inde
 def inside_export(export):
   """The hint for a path inside SavedModel `export`: eval_only takes the export whole."""
   return (f' (it is inside the SavedModel export {export}, which eval_only takes whole: '
-          f"--config.run.from_checkpoint={export}; training and export need a run's "
-          'checkpoint, RUN/ckpt)')
+          f'--config.run.from_checkpoint={quote_for_paste(export)}; training and export need '
+          "a run's checkpoint, RUN/ckpt)")
 
 
 A_SAVED_MODEL = ("a SavedModel, an export: it holds the policy for eval_only, not the "

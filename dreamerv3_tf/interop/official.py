@@ -201,7 +201,8 @@ def _find_folder(fs, path):
         folders = sorted(x.rstrip('/') for x in fs.listdir(ckpt) if fs.exists(
             os.path.join(ckpt, x.rstrip('/'), 'agent.pkl')))
         what = 'is empty' if not name else f'names the save folder {name!r}, which is not there'
-        hint = (f'pass a save folder itself: --checkpoint={os.path.join(ckpt, folders[-1])}'
+        newest = os.path.join(ckpt, folders[-1]) if folders else None
+        hint = (f'pass a save folder itself: --checkpoint={quote_for_paste(newest)}'
                 if folders else f'{ckpt} holds no save folder with an agent.pkl')
         raise OfficialCheckpointError(f'{latest} {what}; {hint}')
       path = os.path.join(ckpt, name)
