@@ -117,9 +117,9 @@ def patched():
   make_agent, make_stream, make_replay = (
       factories.make_agent, factories.make_stream, factories.make_replay)
 
-  def shared_agent(config, obs_space, act_space):
+  def shared_agent(config, obs_space, act_space, checkpoint=None):
     if 'agent' not in made:
-      made['agent'] = make_agent(config, obs_space, act_space)
+      made['agent'] = make_agent(config, obs_space, act_space, checkpoint)
     return made['agent']
 
   def stream(config, replay, mode):
