@@ -27,7 +27,6 @@ if __name__ == '__main__':  # first: a stop while the imports below load is one 
   streams.print_any_text()
 
 import os  # noqa: E402
-import re  # noqa: E402
 import reprlib  # noqa: E402
 import sys  # noqa: E402
 

@@ -1,6 +1,5 @@
 """The official checkpoint importer: reads, maps, refuses, and writes a logdir of ours."""
 
-import glob
 import json
 import os
 import pickle
@@ -11,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import cli_zygote
 from dreamerv3_tf import checkpoint as checkpointing
@@ -154,7 +152,6 @@ def test_written_logdir_serves_export_eval_only_and_from_checkpoint(tmp_path, go
   source = write_official(tmp_path / 'official', params)
   config = test_parity.make_agent(meta).config  # the golden config, translated
   config.jit = True
-  from configs import base
   with config.unlocked():
     config.logdir = str(tmp_path / 'ours')
     config.task = 'dummy_cont'  # any valid task; spaces come from the golden file
