@@ -512,8 +512,20 @@ def _positive(kind):
   return parse
 
 
+# Two flag mistakes in argparse's words ('ignored explicit argument', 'expected one
+# argument') in those of main and export, which name the flag as given.
+_ARGPARSE_WORDING = (
+    (re.compile(r"argument (--[\w-]+): ignored explicit argument '(.*)'$"),
+     r'flag \1=\2: \1 takes no value; write \1 alone, or leave it out'),
+    (re.compile(r'argument (--[\w-]+): expected one argument$'),
+     r'Missing value for flag \1'),
+)
+
+
 class _Parser(argparse.ArgumentParser):
   def error(self, message):  # one line, not argparse's usage block
+    for pattern, meaning in _ARGPARSE_WORDING:
+      message = pattern.sub(meaning, message)
     self.exit(2, f'Error: {message} (see --help)\n')
 
 

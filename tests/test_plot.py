@@ -1031,3 +1031,16 @@ def test_an_unwritable_matplotlib_config_directory_is_no_line(runs, tmp_path):
       cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stderr == '' and result.stdout == f'Wrote {out}\n'
+
+
+def test_a_flag_without_its_value_or_with_one_it_takes_not_is_named_as_main_names_it(capsys):
+  """argparse's words: 'argument --out: expected one argument' and 'argument --svg:
+  ignored explicit argument 'maybe'', where main and export name the flag as given."""
+  for argv, line in (
+      (['--out'], 'Missing value for flag --out'),
+      (['--table', '--out', 'c.png'], 'Missing value for flag --table'),
+      (['--svg=maybe'], 'flag --svg=maybe: --svg takes no value; write --svg alone, or leave '
+       'it out')):
+    with pytest.raises(SystemExit) as e:
+      plot.main(['--logdirs', 'run', *argv])
+    assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
