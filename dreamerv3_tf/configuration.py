@@ -450,6 +450,11 @@ def finalize(config):
     camera = c.env.dmc.get('camera', -1)
     ensure(not c.env.dmc.get('image', False) or (_is_number(camera) and camera >= -1),
            f"env.dmc.camera={camera} must be >= -1 (-1: the domain's own camera)")
+  if suite == 'crafter' and size is not None:  # refused as an env that failed to start
+    from dreamerv3_tf.envs import crafter  # numpy only; crafter itself loads in the env
+    ensure(min(size) >= crafter.MIN_SIZE, f'env.crafter.size={size} must be at least '
+           f'({crafter.MIN_SIZE}, {crafter.MIN_SIZE}): Crafter draws a 9-cell wide view '
+           'with cells of 2 pixels or more')
   if suite == 'dummy':
     length = c.env.dummy.get('length')
     ensure(_is_number(length) and length >= 1,

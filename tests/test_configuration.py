@@ -278,6 +278,8 @@ def test_impossible_combinations_are_named():
     ({'env.dmc.repeat': 0}, r'env.dmc.repeat=0 must be >= 1 \(env steps per agent step\)'),
     ({'task': 'py_corridor:Corridor', 'env.gym.repeat': 0}, r'env.gym.repeat=0 must be >= 1'),
     ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
+    ({'task': 'crafter_reward', 'random_agent': True, 'env.crafter.size': (64, 17)},
+     r'env.crafter.size=\(64, 17\) must be at least \(18, 18\): Crafter draws a 9-cell'),
     ({'task': 'dmc_cartpole_balance', 'env.dmc.proprio': False, 'env.dmc.image': False},
      'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see'),
     ({'task': 'dmc_cartpole_balance', 'env.dmc.image': True, 'env.dmc.camera': -5},

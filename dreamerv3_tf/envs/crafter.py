@@ -13,6 +13,8 @@ from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 TASKS = ('reward', 'noreward')
+# Crafter draws a 9-cell wide view with whole cells of >= 2 pixels.
+MIN_SIZE = 18
 
 
 class Crafter:
@@ -22,9 +24,8 @@ class Crafter:
       raise UnknownTaskError.naming('crafter has no task', task, TASKS)
     import crafter
     self._size = tuple(int(x) for x in size)  # (H, W)
-    if len(self._size) != 2 or min(self._size) < 18:
-      # Crafter draws a 9-cell wide view with integer unit sizes >= 2 pixels.
-      raise ValueError(f'crafter size must be (H, W) with both >= 18, got {size}')
+    if len(self._size) != 2 or min(self._size) < MIN_SIZE:
+      raise ValueError(f'crafter size must be (H, W) with both >= {MIN_SIZE}, got {size}')
     seed = None if seed is None else int(seed) % (2 ** 31)
     # crafter takes (width, height).
     self._env = crafter.Env(
