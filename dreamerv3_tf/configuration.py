@@ -321,6 +321,11 @@ def finalize(config):
   # and c.agent.rssm.newkey = 1 an 'unexpected' keyword error once TensorFlow had loaded.
   ensure(not extra, extra and f'the config file sets {extra[0]}, a key configs/base.py '
          f'lacks{extra[1]}: a config file sets only base\'s keys; fix its name or remove it')
+  extra = _extra_env_option(c)
+  # Each suite takes its own options, some base lacks (atari's length); any other was an
+  # env that failed to start (exit code 1, after TensorFlow loaded for envs in this process).
+  ensure(not extra, extra and f'the config file sets env.{extra[0]}, an option {extra[1]} '
+         f'tasks do not take{extra[2]}; they take {", ".join(extra[3])}')
   # ml_collections lets a config file set None anywhere and a bool where an int is:
   # task=None and batch_size=True were 'unexpected' errors once TensorFlow had loaded.
   wrong = mistyped(c.to_dict(), strict=True)
@@ -712,6 +717,23 @@ def _extra_keys(config):
   prefix, _, key = name.rpartition('.')
   close = difflib.get_close_matches(key, [str(k) for k in default], n=1)
   return name, f' (did you mean {prefix + "." if prefix else ""}{close[0]}?)' if close else ''
+
+
+def _extra_env_option(config):
+  """-> (section.key, suite, '; did you mean ...?' or '', the suite's options) of the
+  first key of an env.<suite> section that its env's constructor does not take, else None."""
+  import difflib
+  from dreamerv3_tf.envs import registry  # numpy only; the suites' libraries load in envs
+  for suite, (_, _, section) in registry.SUITES.items():
+    if suite == 'py' or section not in config.env:
+      continue
+    options = registry.suite_options(suite)
+    for key in config.env[section]:
+      if key not in options:
+        close = difflib.get_close_matches(key, options, n=1)
+        return (f'{section}.{key}', suite,
+                f' (did you mean env.{section}.{close[0]}?)' if close else '', options)
+  return None
 
 
 def first_key_beyond(tree, default, prefix, skip=lambda name: False):

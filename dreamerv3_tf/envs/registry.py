@@ -41,6 +41,16 @@ def _unknown(task, reason):
       f'(task = <suite>_<name>, e.g. dmc_walker_walk, gym_CartPole-v1, py_mymodule:make)')
 
 
+def suite_options(suite):
+  """The options of `suite`'s env constructor, the keys config.env.<section> may hold
+  (seed and mode come from the caller; not for 'py', whose function names its own)."""
+  module, cls, _ = SUITES[suite]
+  ctor = getattr(importlib.import_module(f'dreamerv3_tf.envs.{module}'), cls)
+  params = list(inspect.signature(ctor).parameters)
+  # The first parameter is the task name.
+  return [k for k in params[1:] if k not in ('seed', 'mode')]
+
+
 def make_suite_env(task, env_config, seed, mode='train'):
   """The unwrapped suite env for `task` (see make_env)."""
   suite, sep, name = task.partition('_')
@@ -58,8 +68,7 @@ def make_suite_env(task, env_config, seed, mode='train'):
   ctor = getattr(importlib.import_module(f'dreamerv3_tf.envs.{module}'), cls)
   kwargs = dict(_get(env_config, section, None) or {})
   params = list(inspect.signature(ctor).parameters)
-  # The first parameter is the task name; seed and mode come from the caller.
-  options = [k for k in params[1:] if k not in ('seed', 'mode')]
+  options = suite_options(suite)
   unknown = sorted(k for k in kwargs if k not in options)
   if unknown:
     raise ValueError(
