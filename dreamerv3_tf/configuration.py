@@ -788,8 +788,13 @@ def _check_atari(env, name):
   ensure(_is_number(pooling) and 1 <= pooling <= repeat,
          f'{name}.pooling={pooling} must be >= 1 and <= {name}.repeat={repeat} (frames '
          'pooled of those each agent step repeats)')
-  ensure(_is_number(env.get('noops', 0)) and env.get('noops', 0) >= 0,
-         f"{name}.noops={env.get('noops')} must be >= 0 (random no-op steps at each reset)")
+  from dreamerv3_tf.envs import atari  # numpy only; ale_py loads in the env
+  # 1e8 stayed in its first reset ('no answer within 120s (run.env_timeout)'), and more
+  # no-op frames than an episode's replay whole games; 108000 take about 3 s.
+  length = env.get('length', atari.LENGTH) or atari.LENGTH
+  ensure(_is_number(env.get('noops', 0)) and 0 <= env.get('noops', 0) <= length,
+         f"{name}.noops={env.get('noops')} must be >= 0 and <= {length} (random no-op "
+         'frames at each reset, at most the frames of an episode)')
 
 
 def _items_where(tree, test, prefix=''):

@@ -24,6 +24,7 @@ from dreamerv3_tf.envs.wrappers import UnknownTaskError
 _LOCK = threading.Lock()
 _GRAY = np.array([0.299, 0.587, 0.114])
 ALIASES = {'james_bond': 'jamesbond'}
+LENGTH = 108000  # frames of an episode at most: 30 minutes at 60 frames/s, as the official
 
 
 class Atari:
@@ -31,7 +32,7 @@ class Atari:
 
   def __init__(
       self, name, repeat=4, size=(84, 84), gray=True, noops=0, lives='unused',
-      sticky=True, actions='all', length=108000, pooling=2, aggregate='max',
+      sticky=True, actions='all', length=LENGTH, pooling=2, aggregate='max',
       clip_reward=False, autostart=False, seed=None, mode='train'):
     import ale_py
     from ale_py import roms
