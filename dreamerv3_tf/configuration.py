@@ -789,9 +789,13 @@ def _check_atari(env, name):
          f'{name}.pooling={pooling} must be >= 1 and <= {name}.repeat={repeat} (frames '
          'pooled of those each agent step repeats)')
   from dreamerv3_tf.envs import atari  # numpy only; ale_py loads in the env
+  # A config file's own length (base lacks it): below 0 ended every episode at its first step.
+  length = env.get('length', atari.LENGTH)
+  ensure(_is_number(length) and length >= 0, f'{name}.length={length} must be >= 0 (frames of '
+         'an episode at most; 0: no limit)')
+  length = length or atari.LENGTH
   # 1e8 stayed in its first reset ('no answer within 120s (run.env_timeout)'), and more
   # no-op frames than an episode's replay whole games; 108000 take about 3 s.
-  length = env.get('length', atari.LENGTH) or atari.LENGTH
   ensure(_is_number(env.get('noops', 0)) and 0 <= env.get('noops', 0) <= length,
          f"{name}.noops={env.get('noops')} must be >= 0 and <= {length} (random no-op "
          'frames at each reset, at most the frames of an episode)')

@@ -297,6 +297,8 @@ def test_impossible_combinations_are_named():
     ({'task': 'atari_pong', 'env.atari.noops': -1}, r'env.atari.noops=-1 must be >= 0'),
     ({'task': 'atari_pong', 'env.atari.noops': 10 ** 8}, r'env.atari.noops=100000000 must be '
      r'>= 0 and <= 108000 \(random no-op frames at each reset'),
+    ({'task': 'atari_pong', 'env.atari.length': -5}, r'env.atari.length=-5 must be >= 0 '
+     r'\(frames of an episode at most; 0: no limit\)'),
     ({'task': 'atari_pong', 'env.atari.size': (0, 0)},
      r'env.atari.size=\(0, 0\) must be \(height, width\), two whole numbers >= 1'),
     # Ran: the suites cut it to whole pixels, and config.json kept 64.5.
