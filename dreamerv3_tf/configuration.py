@@ -455,11 +455,10 @@ def finalize(config):
     camera = c.env.dmc.get('camera', -1)
     ensure(not c.env.dmc.get('image', False) or (_is_number(camera) and camera >= -1),
            f"env.dmc.camera={camera} must be >= -1 (-1: the domain's own camera)")
-  if suite == 'crafter' and size is not None:  # refused as an env that failed to start
-    from dreamerv3_tf.envs import crafter  # numpy only; crafter itself loads in the env
-    ensure(min(size) >= crafter.MIN_SIZE, f'env.crafter.size={size} must be at least '
-           f'({crafter.MIN_SIZE}, {crafter.MIN_SIZE}): Crafter draws a 9-cell wide view '
-           'with cells of 2 pixels or more')
+  # The suites refused smaller ones as an env that failed to start (exit code 1).
+  least, why = _least_image_size(suite)
+  ensure(size is None or min(size) >= least, f'env.{section}.size={size} must be at least '
+         f'({least}, {least}): {why}')
   if suite == 'dummy':
     length = c.env.dummy.get('length')
     ensure(_is_number(length) and length >= 1,
@@ -775,6 +774,16 @@ def _not_plain(value, where=''):
 
 def _is_number(value):
   return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _least_image_size(suite):
+  """-> (the least height and width `suite`'s env takes, why) ((1, '') if any)."""
+  from dreamerv3_tf.envs import crafter, dummy  # numpy only; crafter itself loads in the env
+  return {
+      'crafter': (crafter.MIN_SIZE, 'Crafter draws a 9-cell wide view with cells of 2 '
+                  'pixels or more'),
+      'dummy': (dummy.MIN_SIZE, 'its image shows the target by quadrant or position'),
+  }.get(suite, (1, ''))
 
 
 def _check_atari(env, name):

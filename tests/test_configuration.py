@@ -278,6 +278,8 @@ def test_impossible_combinations_are_named():
     ({'env.dmc.repeat': 0}, r'env.dmc.repeat=0 must be >= 1 \(env steps per agent step\)'),
     ({'task': 'py_corridor:Corridor', 'env.gym.repeat': 0}, r'env.gym.repeat=0 must be >= 1'),
     ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
+    ({'task': 'dummy_disc', 'random_agent': True, 'env.dummy.size': (1, 1)},
+     r'env.dummy.size=\(1, 1\) must be at least \(2, 2\): its image shows the target'),
     # A key a config file adds to a suite's options: 'Env error: ... failed to start:
     # config.env.dmc has unknown options ['cam'] for dmc' (exit code 1), TensorFlow loaded.
     ({'env.dmc.cam': 1}, r'the config file sets env.dmc.cam, an option dmc tasks do not '

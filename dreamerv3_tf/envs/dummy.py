@@ -21,6 +21,7 @@ from dreamerv3_tf.core.spaces import step_spaces
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 TASKS = ('disc', 'disc_vec', 'disc_img', 'cont', 'cont_vec', 'cont_img')
+MIN_SIZE = 2  # the image's quadrants show the disc target
 
 
 class Dummy:
@@ -37,8 +38,8 @@ class Dummy:
     if self._length < 1:
       raise ValueError(f'dummy length must be >= 1, got {length}')
     self._size = tuple(int(x) for x in size)
-    if len(self._size) != 2 or min(self._size) < 2:
-      raise ValueError(f'dummy size must be (H, W) with H, W >= 2, got {size}')
+    if len(self._size) != 2 or min(self._size) < MIN_SIZE:
+      raise ValueError(f'dummy size must be (H, W) with H, W >= {MIN_SIZE}, got {size}')
     self._rng = np.random.default_rng(seed)
     self._target = None
     self._count = 0
