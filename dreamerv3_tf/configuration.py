@@ -459,6 +459,14 @@ def finalize(config):
   least, why = _least_image_size(suite)
   ensure(size is None or min(size) >= least, f'env.{section}.size={size} must be at least '
          f'({least}, {least}): {why}')
+  channels = _size_image_channels(c, suite)
+  if channels and size is not None:  # the env's check named no key (exit code 1)
+    from dreamerv3_tf.envs import memory, wrappers  # numpy only
+    step = size[0] * size[1] * channels
+    ensure(step <= wrappers.MAX_STEP_BYTES, f'env.{section}.size={size} makes images of '
+           f'{size[0]}x{size[1]}x{channels}, {step / memory.MIB:,.0f} MiB a step, more than '
+           f'the {wrappers.MAX_STEP_BYTES // memory.MIB} MiB a step may hold (the replay keeps '
+           'every step); give a smaller size')
   if suite == 'dummy':
     length = c.env.dummy.get('length')
     ensure(_is_number(length) and length >= 1,
@@ -572,9 +580,8 @@ def finalize(config):
   # The agent's check (nets._check_image_size) of the suites whose images are
   # env.<suite>.size: it came once TensorFlow and the envs had loaded, and a huge size
   # never got there (its env worker, rendering it, was killed for memory: exit -9).
-  images = not c.random_agent and (suite in ('atari', 'atari100k', 'crafter') or (
-      suite == 'dmc' and c.env.dmc.get('image', True)) or (
-      suite == 'dummy' and not c.task.endswith('_vec')))
+  # (gym's images are checked once its spaces are known: check_image_decoder)
+  images = not c.random_agent and suite != 'gym' and bool(channels)
   for part in ('enc', 'dec') if images and size is not None else ():
     height, width = size
     problem = base.image_stages_problem(height, width, a[part].mults)
@@ -774,6 +781,17 @@ def _not_plain(value, where=''):
 
 def _is_number(value):
   return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _size_image_channels(c, suite):
+  """-> the channels of the images env.<suite>.size sizes, else None (the task has none)."""
+  env = c.env
+  if suite in ('atari', 'atari100k'):
+    return 1 if env[suite].get('gray', True) else 3
+  images = suite == 'crafter' or (suite == 'dmc' and env.dmc.get('image', True)) or (
+      suite == 'dummy' and not c.task.endswith('_vec')) or (
+      suite == 'gym' and env.gym.get('image', False))
+  return 3 if images else None
 
 
 def _least_image_size(suite):

@@ -278,6 +278,13 @@ def test_impossible_combinations_are_named():
     ({'env.dmc.repeat': 0}, r'env.dmc.repeat=0 must be >= 1 \(env steps per agent step\)'),
     ({'task': 'py_corridor:Corridor', 'env.gym.repeat': 0}, r'env.gym.repeat=0 must be >= 1'),
     ({'task': 'dummy_disc', 'env.dummy.length': 0}, r'env.dummy.length=0 must be >= 1'),
+    # 'Env error: ... declared as uint8[100000x100000x1], 9,537 MiB a step ...; declare the
+    # size the env returns, or resize its images' (exit code 1, no key named).
+    ({'task': 'atari_pong', 'random_agent': True, 'env.atari.size': (100000, 100000)},
+     r'env.atari.size=\(100000, 100000\) makes images of 100000x100000x1, 9,537 MiB a step, '
+     r'more than the 256 MiB a step may hold \(the replay keeps every step\); give a smaller'),
+    ({'task': 'gym_CartPole-v1', 'env.gym.image': True, 'env.gym.size': (10000, 10000)},
+     r'env.gym.size=\(10000, 10000\) makes images of 10000x10000x3, 286 MiB a step'),
     ({'task': 'dummy_disc', 'random_agent': True, 'env.dummy.size': (1, 1)},
      r'env.dummy.size=\(1, 1\) must be at least \(2, 2\): its image shows the target'),
     # A key a config file adds to a suite's options: 'Env error: ... failed to start:
