@@ -23,7 +23,6 @@ import contextlib
 import os
 import signal
 import threading
-import time
 
 from dreamerv3_tf.core import awake_clock
 
@@ -99,14 +98,10 @@ def _watch():
         signal.pthread_kill(main, SIGNAL)
       due = armed is not None and armed is not sent
       _watching[1] = armed.until if due else None
-    if not due:
+    if due:  # (awake_clock's wait: a stop of this process that outlasts it is not counted)
+      awake_clock.wait(_wake.wait, armed.until)
+    else:
       _wake.wait()
-      continue
-    # In slices: a stop of this process (Ctrl-Z) that outlasts the limit is not counted.
-    seconds = min(armed.until - now, awake_clock.SLICE)
-    due_at = time.monotonic() + seconds
-    if not _wake.wait(seconds):
-      awake_clock.late(due_at)
 
 
 def _forget_watchdog():

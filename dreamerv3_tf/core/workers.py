@@ -271,7 +271,7 @@ class RemoteEnv(base.Env):
         self._worker[0].ready(self.timeout)
         wire.send(self._worker[0].conn, reset)
         if not awake_clock.wait_for(self._worker[0].conn.poll, self.timeout):
-          raise _WorkerError(f'no answer within {self.timeout:g}s (run.env_timeout)')
+          raise _WorkerError(self._no_answer())
         obs = self._worker[0].receive()
         self._worker[0].stepped = True
         return obs
