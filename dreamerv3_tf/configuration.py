@@ -859,6 +859,34 @@ def train_ratio_warning(config):
           'env steps, so the run may look hung')
 
 
+
+def steps_before_training(config):
+  """-> env steps after which the train replay first holds the sequences training waits
+  for: each env's first train_len - 1 steps start none (a sequence is train_len steps of
+  one env), every later step one, and the envs step in turn."""
+  train_len = config.batch_length + config.replay_context
+  return factories.sequences_before_training(config) + config.run.envs * (train_len - 1)
+
+
+def untrained_run_warning(config):
+  """-> a warning line when the run ends before training starts, else None: run.steps=46
+  of the debug preset ended with 'Done: 46 env steps and 0 updates' and no word why. A
+  warning, not an error: a short run without updates is a cheap check of an env or a
+  logdir, and a resume with a larger run.steps trains on its replay."""
+  c = config
+  if c.script == 'eval_only' or c.random_agent or c.run.train_ratio == 0:
+    return None  # nothing to train, or asked for none
+  need, envs = steps_before_training(c), c.run.envs
+  if -(-c.run.steps // envs) * envs >= need:  # the run ends on a whole round of its envs
+    return None
+  train_len = c.batch_length + c.replay_context
+  return (f'Warning: run.steps={c.run.steps:,} ends before training starts, so the run '
+          f'makes no update: training waits for '
+          f'{factories.sequences_before_training(c):,} sequences in the replay (batch_size '
+          f'{c.batch_size} x batch_length {c.batch_length}) of {train_len} steps of one env '
+          f'each, which {envs} env(s) hold after {need:,} env steps; give run.steps >= '
+          f'{need:,} to train')
+
 # An eval or a report this long passes without a progress line: the configs play 1-3
 # episodes and run 1 batch.
 MANY_EVAL_EPISODES = 100

@@ -527,9 +527,11 @@ def main(argv):
   try:
     configuration.finalize(config)
     given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
-    for warning in [*configuration.look_hung_warnings(config),
+    for warning in [configuration.untrained_run_warning(config),
+                    *configuration.look_hung_warnings(config),
                     *configuration.unread_keys_warnings(config, given)]:
-      print(warning, file=sys.stderr, flush=True)
+      if warning:
+        print(warning, file=sys.stderr, flush=True)
     cluster_config.check_environment(config)
     # Before the logdir checks: those of a logdir the run cannot write import TensorFlow
     # (logdir_checks.finished), and a TF_XLA_FLAGS it does not know ended the process in

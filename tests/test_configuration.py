@@ -1401,6 +1401,34 @@ def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
     assert bool(configuration.train_ratio_warning(c)) == warned
 
 
+
+def test_a_run_too_short_to_train_is_a_warning_line(tmp_path):
+  """run.steps=46 of the debug preset ended 'Done: 46 env steps and 0 updates' without a
+  word (sweep 63): training waits for 32 sequences of 9 steps, 48 env steps of 2 envs."""
+  (tmp_path / 'file').write_text('')
+  result = run_main('--config=configs/gym.py:train_eval,debug', f'--logdir={tmp_path}/file',
+                    '--config.run.steps=46')  # the logdir's refusal ends it
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 2, result.stderr
+  assert lines[0] == (
+      'Warning: run.steps=46 ends before training starts, so the run makes no update: '
+      'training waits for 32 sequences in the replay (batch_size 4 x batch_length 8) of 9 '
+      'steps of one env each, which 2 env(s) hold after 48 env steps; give run.steps >= 48 '
+      'to train'), lines
+  assert lines[1].startswith('Config error: --logdir '), lines
+  # 3 envs wait for 32 + 3 x 8 = 56 steps; a run ends on a whole round (55: 57 steps).
+  for steps, envs, changes, warned in (
+      (47, 2, {}, False), (46, 2, {}, True), (55, 3, {}, False), (54, 3, {}, True),
+      (46, 2, {'script': 'eval_only'}, False), (46, 2, {'random_agent': True}, False),
+      (46, 2, {'run.train_ratio': 0.0}, False),  # no update asked for
+      (48, 2, {'replay_context': 2}, True), (49, 2, {'replay_context': 2}, False)):
+    c = gym.get_config('train_eval,debug')
+    c.run.steps, c.run.envs = steps, envs
+    for key, value in changes.items():
+      section, _, name = key.rpartition('.')
+      (c[section] if section else c)[name] = value
+    assert bool(configuration.untrained_run_warning(c)) == warned, (steps, envs, changes)
+
 @pytest.mark.parametrize('key, value', [
     ('enc.layers', 10 ** 15), ('dec.layers', 10 ** 15), ('enc.units', 10 ** 15),
     ('dec.units', 10 ** 15)])

@@ -167,6 +167,7 @@ def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
   flags = ['--config.task=dummy_disc_vec', '--config.env.dummy.length=30',
            '--config.run.steps=20', '--config.run.parallel=False',  # the policy alone
+           '--config.run.train_ratio=0',  # (so no warning that it never trains)
            '--config.logger.outputs=jsonl', '--config.run.report_every=0',
            f'--config.xla_cache={cache}']
   result = cli(tmp_path / 'fill', *flags, env=env)
@@ -225,6 +226,7 @@ def test_a_run_whose_xla_cache_disk_is_full_trains_on_reading_it_only(tmp_path):
   env = dict(os.environ, TF_XLA_FLAGS='')  # this cache, not the suite's shared one
   env[tfimport.CHECKED_ENV] = tfimport.flags_of_environment(env)
   result = cli(tmp_path / 'run', '--config.task=dummy_disc_vec', '--config.run.steps=20',
+               '--config.run.train_ratio=0',  # the policy alone, and no warning for it
                '--config.env.dummy.length=30', '--config.run.parallel=False',
                '--config.logger.outputs=jsonl', '--config.run.report_every=0',
                f'--config.xla_cache={disk}/xla', env=env,
