@@ -145,6 +145,7 @@ class Driver:
     self._acts = None
     self.carry = None
     self._ahead = None  # the observations of a step taken ahead: `begin`
+    self._last_obs = None  # the policy's last obs <[N, ...]>: idle envs' rows (__call__)
     self._episodes = _EpisodeStats(self.length)
     self.reset()
 
@@ -197,6 +198,10 @@ class Driver:
     the first episodes % N one more, and only those are counted and passed to
     on_episode: envs that step together end episodes together, and episodes=1 of 3
     envs passed on 3, episodes=4 of 3 envs 6 (an eval of run.eval_eps episodes).
+    Given `episodes` alone, an env that has played its share stops stepping (one of no
+    share never steps), and starts a new episode when it steps again: episodes=1 of 3
+    envs stepped all 3 until env 0's episode ended, their steps in the eval replay. The
+    policy still sees all N (its batch, compiled once), idle envs' rows left unused.
     """
     if self._closed:
       raise RuntimeError('Driver is closed.')
@@ -207,7 +212,8 @@ class Driver:
       shares[:episodes % self.length] += 1
     while step < steps or episode < episodes:
       exit_guard.raise_stop()  # one that code it landed in swallowed
-      step, episode = self._step(policy, step, episode, shares)
+      active = shares > 0 if shares is not None and not steps else None
+      step, episode = self._step(policy, step, episode, shares, active)
     return step, episode
 
   def close(self):
@@ -301,18 +307,34 @@ class Driver:
     """Whether no step is ahead, or one that started every env's episode."""
     return self._ahead is None or bool(np.all(self._ahead['is_first']))
 
-  def _env_step(self):
-    acts = [{k: v[i] for k, v in self._acts.items()} for i in range(self.length)]
-    return _stack(workers.step_all(self._envs, acts, self._names, self._timeout))
+  def _env_step(self, rows=None):
+    """Steps the envs `rows` (default all) -> their obs <[N, ...]>; the rows of the
+    others hold their last obs (zeros before any), for the policy's batch."""
+    rows = range(self.length) if rows is None else rows
+    acts = [{k: v[i] for k, v in self._acts.items()} for i in rows]
+    obs = _stack(workers.step_all([self._envs[i] for i in rows], acts,
+                                  [self._names[i] for i in rows], self._timeout))
+    if len(rows) == self.length:
+      return obs
+    last = self._last_obs if self._last_obs is not None and set(
+        self._last_obs) == set(obs) else {
+            k: np.zeros((self.length, *v.shape[1:]), v.dtype) for k, v in obs.items()}
+    full = {k: v.copy() for k, v in last.items()}
+    for k, v in obs.items():
+      full[k][rows] = v
+    return full
 
-  def _step(self, policy, step, episode, shares=None):
+  def _step(self, policy, step, episode, shares=None, active=None):
     """One step of every env -> (step, episode) counted on; `shares`: the episodes each
-    env has left to count (decremented here), None to count every episode."""
+    env has left to count (decremented here), None to count every episode; `active`:
+    the envs that step (bool [N]), None for all."""
     n = self.length
-    if self._ahead is not None:
+    rows = np.arange(n) if active is None else np.flatnonzero(active)
+    if self._ahead is not None:  # (its idle envs' obs unused: they start anew)
       obs, self._ahead = self._ahead, None
     else:
-      obs = self._env_step()
+      obs = self._env_step(rows)
+    self._last_obs = obs
     obs, logs = base.split_logs(obs)
     self.carry, act, outs = policy(self.carry, obs)
     act = {k: np.asarray(v) for k, v in act.items()}
@@ -320,18 +342,19 @@ class Driver:
     self._check_policy(act, outs, obs)
     act = {k: act[k] for k in self._act_keys}
     last = np.asarray(obs['is_last'], bool)
-    if last.any():
+    reset = last if active is None else last | ~active  # an idle env starts anew
+    if reset.any():
       # The action for a final observation is never executed: store zeros, and let
       # the next step reset that env.
-      act = {k: _zero_where(v, last) for k, v in act.items()}
-    self._acts = {**act, base.RESET: last.copy()}
+      act = {k: _zero_where(v, reset) for k, v in act.items()}
+    self._acts = {**act, base.RESET: reset.copy()}
     if self._step_fns:
       trans = {**obs, **act, **outs, **logs}
-      for i in range(n):
+      for i in rows:
         tran = {k: v[i] for k, v in trans.items()}
         for fn in self._step_fns:
-          fn(tran, i)
-    done = self._episodes.update(obs, logs)
+          fn(tran, int(i))
+    done = self._episodes.update(obs, logs, rows)
     if shares is not None:
       done = [(i, stats) for i, stats in done if shares[i] > 0]
       for i, _ in done:
@@ -339,11 +362,11 @@ class Driver:
     for i, stats in done:
       for fn in self._episode_fns:
         fn(stats, i)
-    for i in np.flatnonzero(self._episodes.length == LONG_EPISODE):
+    for i in rows[self._episodes.length[rows] == LONG_EPISODE]:
       print(f'WARNING: {self._names[i]} has run {LONG_EPISODE:,} steps without ending its '
             'episode; if its episodes never end, set env.time_limit (an eval waits for '
             'whole episodes)', file=sys.stderr, flush=True)
-    return step + n, episode + len(done)
+    return step + len(rows), episode + len(done)
 
   def _check_policy(self, act, outs, obs):
     missing = [k for k in self._act_keys if k not in act]
@@ -368,12 +391,16 @@ class _EpisodeStats:
     self.length = np.zeros(n, np.int64)
     self.logs = {}  # key -> (sum, max) arrays [N]
 
-  def update(self, obs, logs):
-    first = np.asarray(obs['is_first'], bool)
+  def update(self, obs, logs, rows=None):
+    """Counts the step of the envs `rows` (default all) -> [(env, stats)] of those
+    whose episode ended."""
+    stepped = np.zeros(len(self.score), bool)
+    stepped[np.arange(len(self.score)) if rows is None else rows] = True
+    first = np.asarray(obs['is_first'], bool) & stepped
     self.score[first] = 0.0
     self.length[first] = 0
-    self.score += obs['reward']
-    self.length += 1
+    self.score[stepped] += np.asarray(obs['reward'], np.float64)[stepped]
+    self.length[stepped] += 1
     for key, value in logs.items():
       value = np.asarray(value, np.float64)
       if value.ndim > 1:  # non-scalar log values are summarized by their mean
@@ -383,10 +410,10 @@ class _EpisodeStats:
       total, high = self.logs[key]
       total[first] = 0.0
       high[first] = -np.inf
-      total += value
-      np.maximum(high, value, out=high)
+      total[stepped] += value[stepped]
+      high[stepped] = np.maximum(high[stepped], value[stepped])
     done = []
-    for i in np.flatnonzero(np.asarray(obs['is_last'], bool)):
+    for i in np.flatnonzero(np.asarray(obs['is_last'], bool) & stepped):
       stats = {'score': float(self.score[i]), 'length': int(self.length[i])}
       for key, (total, high) in self.logs.items():
         stats[f'{key}/sum'] = float(total[i])

@@ -137,8 +137,9 @@ def test_transitions_resets_and_counting(parallel):
 
     # Counting episodes: keep going until 3 more finish (over both envs).
     trans[0].clear()
+    trans[1].clear()
     steps, eps = driver(policy, episodes=3)
-    assert eps >= 3 and steps == 2 * len(trans[0])
+    assert eps == 3 and steps == len(trans[0]) + len(trans[1])
 
     # reset() mid-episode: every env starts over at the next step.
     driver(policy, steps=2)
@@ -148,18 +149,30 @@ def test_transitions_resets_and_counting(parallel):
     assert trans[0][0]['is_first'] and trans[0][0]['vec'][0] == 0
 
 
-@pytest.mark.parametrize('episodes, workers', [
-    (1, [0]), (4, [0, 0, 1, 2]), (6, [0, 0, 1, 1, 2, 2])])
-def test_episodes_are_shared_out_over_the_envs_and_only_those_count(episodes, workers):
+@pytest.mark.parametrize('episodes, workers, parallel', [
+    (1, [0], True), (4, [0, 0, 1, 2], False), (6, [0, 0, 1, 1, 2, 2], False)])
+def test_episodes_are_shared_out_over_the_envs_and_only_those_count(
+    episodes, workers, parallel):
   """Envs that step together end episodes together: episodes=1 of 3 envs passed 3 to
-  on_episode (an eval of run.eval_eps=1 logged 3), and episodes=4 passed 6."""
-  with driverlib.Driver(fns(3)) as driver:
+  on_episode (an eval of run.eval_eps=1 logged 3), and episodes=4 passed 6. An env that
+  has played its share stops stepping: episodes=1 stepped all 3 envs for a whole
+  episode, episodes=4 envs 1 and 2 for one more (their steps in the eval replay)."""
+  with driverlib.Driver(fns(3), parallel=parallel) as driver:
     ended = []
     driver.on_episode(lambda stats, worker: ended.append(worker))
+    trans = record(driver)
     driver.reset(init_policy)
     steps, counted = driver(policy, episodes=episodes)
-  assert sorted(ended) == workers and counted == episodes
-  assert steps == 3 * (LENGTH + 1) * max(workers.count(i) for i in range(3))
+    assert sorted(ended) == workers and counted == episodes
+    assert steps == (LENGTH + 1) * episodes  # each its share's whole episodes, no more
+    assert [len(trans[i]) for i in range(3)] == [
+        (LENGTH + 1) * workers.count(i) for i in range(3)]
+    # Each idle env starts a new episode when it steps again, the policy's carry too.
+    for ts in trans.values():
+      ts.clear()
+    driver(policy, steps=3)
+    assert [bool(trans[i][0]['is_first']) and int(trans[i][0]['since_first']) == 1
+            for i in range(3)] == [True] * 3
 
 
 def test_parallel_matches_in_process():
