@@ -895,11 +895,15 @@ MANY_REPORT_BATCHES = 100
 MANY_IMAGINED_STEPS = 1000
 # Layers of one stack (the configs use 1-3): each is built in Python, then compiled.
 MANY_LAYERS = 100
+# Env steps per agent step (the configs repeat 1-4): an env whose episodes never end took
+# 1e9 of them in one step, which only run.env_timeout ended.
+MANY_REPEATS = 1000
 
 
 def look_hung_warnings(config):
   """-> warning lines for the settings that make the run go long without a progress line
-  (run.train_ratio, run.eval_eps, run.report_batches, agent.imag_length): eval_eps=1e9
+  (run.train_ratio, run.eval_eps, run.report_batches, agent.imag_length, the env's
+  repeat): eval_eps=1e9
   played episodes for ever after the first report, and report_batches=1e5 stayed in its
   first report, each without a word."""
   lines = [train_ratio_warning(config)]
@@ -926,6 +930,15 @@ def look_hung_warnings(config):
                  f'update imagine {config.agent.imag_length:,} steps from each start; the '
                  'configs imagine 15, and the first update may take minutes, so the run may '
                  'look hung')
+  suite = config.task.split('_', 1)[0]
+  section = 'gym' if suite == 'py' else suite  # (py_ tasks take env.gym's options)
+  repeat = config.env[section].get('repeat') if section in config.env else None
+  if _is_number(repeat) and repeat > MANY_REPEATS:
+    lines.append(f'Warning: env.{section}.repeat={repeat:,} makes every agent step up to '
+                 f'{repeat:,} env steps (fewer where an episode ends); the configs repeat 1-4, '
+                 'and a step of an env whose episodes do not end soon outlasts '
+                 f'run.env_timeout={config.run.env_timeout:g}s, which then stops the run (or '
+                 'restarts the env, in a worker), so the run may look hung until then')
   return [x for x in lines if x]
 
 

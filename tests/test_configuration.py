@@ -1429,6 +1429,28 @@ def test_a_run_too_short_to_train_is_a_warning_line(tmp_path):
       (c[section] if section else c)[name] = value
     assert bool(configuration.untrained_run_warning(c)) == warned, (steps, envs, changes)
 
+
+def test_an_action_repeat_that_would_look_hung_is_a_warning_line(tmp_path):
+  """env.gym.repeat=1e9 on an env whose episodes never end stayed in its first step
+  until run.env_timeout (120 s, up to 1e6) stopped the run, naming only the timeout."""
+  (tmp_path / 'file').write_text('')
+  result = run_main('--config=configs/gym.py:train_eval,debug', f'--logdir={tmp_path}/file',
+                    '--config.env.gym.repeat=1000000000')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 2, result.stderr
+  assert lines[0] == (
+      'Warning: env.gym.repeat=1,000,000,000 makes every agent step up to 1,000,000,000 env '
+      'steps (fewer where an episode ends); the configs repeat 1-4, and a step of an env '
+      'whose episodes do not end soon outlasts run.env_timeout=120s, which then stops the '
+      'run (or restarts the env, in a worker), so the run may look hung until then'), lines
+  assert lines[1].startswith('Config error: --logdir '), lines
+  for task, key, repeat, warned in (
+      ('dmc_walker_walk', 'dmc', 1000, False), ('dmc_walker_walk', 'dmc', 1001, True),
+      ('atari_pong', 'atari', 4000, True), ('gym_CartPole-v1', 'dmc', 5000, False)):
+    c = dmc.get_config('debug')
+    c.task, c.env[key].repeat = task, repeat
+    assert len(configuration.look_hung_warnings(c)) == warned, (task, key, repeat)
+
 @pytest.mark.parametrize('key, value', [
     ('enc.layers', 10 ** 15), ('dec.layers', 10 ** 15), ('enc.units', 10 ** 15),
     ('dec.units', 10 ** 15)])
