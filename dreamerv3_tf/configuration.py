@@ -452,6 +452,10 @@ def finalize(config):
            'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see; '
            'set one of them True')
     # MuJoCo refused it at the first render, after the agent was built (exit code 1).
+    # One past the model's cameras is refused by the env's build (exit code 2, nothing
+    # written, before TensorFlow compiles): their number is the loaded model's (dog's
+    # differ by task), and dm_control's import here would cost every start that sets a
+    # camera 0.8 s and load MuJoCo into the process TensorFlow runs in.
     camera = c.env.dmc.get('camera', -1)
     ensure(not c.env.dmc.get('image', False) or (_is_number(camera) and camera >= -1),
            f"env.dmc.camera={camera} must be >= -1 (-1: the domain's own camera)")
