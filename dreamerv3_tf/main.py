@@ -685,7 +685,11 @@ def use_xla_cache(directory):
   if not directory or 'tf_xla_persistent_cache_directory' in flags_now:
     return None
   if 'tensorflow' in sys.modules:
-    return None  # too late to take effect; never the case when run as main
+    # Too late to take effect. As main, only the checks of a finished run in a logdir it
+    # cannot write import it first (logdir_checks.finished), and that run ends before its
+    # first compile: no word of its cache, broken or not, which the next start that
+    # compiles checks (and names) here.
+    return None
   given = os.path.expanduser(directory)
   if '"' in given:  # TF_XLA_FLAGS quotes its values with it: the cache of '/tmp/a "q'
     # went to '/tmp/a ', without its CPU kind's folder
