@@ -325,9 +325,9 @@ class Driver:
     return full
 
   def _step(self, policy, step, episode, shares=None, active=None):
-    """One step of every env -> (step, episode) counted on; `shares`: the episodes each
-    env has left to count (decremented here), None to count every episode; `active`:
-    the envs that step (bool [N]), None for all."""
+    """One step of the envs `active` (bool [N], None: all) -> (step, episode) counted
+    on; `shares`: the episodes each env has left to count (decremented here), None to
+    count every episode."""
     n = self.length
     rows = np.arange(n) if active is None else np.flatnonzero(active)
     if self._ahead is not None:  # (its idle envs' obs unused: they start anew)
