@@ -32,6 +32,7 @@ import array
 import atexit
 import collections
 import functools
+import importlib.machinery
 import io
 import json
 import os
@@ -165,14 +166,16 @@ def _get_zygote(name):
     return zygote
 
 
-# What a forked process runs: `python -m module *argv`, in `env`, from ZYGOTE_ENVS[zygote],
-# without the capabilities named in drop_caps, and under file_size_limit (or None).
+# What a forked process runs: `python -m module *argv` (or `python -c code *argv`, module
+# None), in `env`, from ZYGOTE_ENVS[zygote], without the capabilities named in drop_caps,
+# and under file_size_limit (or None).
 _Request = collections.namedtuple('_Request',
-                                  'module argv env zygote drop_caps file_size_limit')
+                                  'module code argv env zygote drop_caps file_size_limit')
 
 
 def _forkable(args, kwargs):
-  """-> a _Request when `args` is `python -m MODULE ...` that can be forked, else None."""
+  """-> a _Request when `args` is `python -m MODULE ...` or `python -c CODE ...` that can be
+  forked, else None."""
   if isinstance(args, (str, bytes)) or kwargs.get('shell'):
     return None
   args, drop_caps = list(args), []
@@ -180,7 +183,10 @@ def _forkable(args, kwargs):
     args, drop_caps = args[4:], list(UNPRIVILEGED_CAPS)
   if len(args) < 3:
     return None
-  if args[0] != sys.executable or args[1] != '-m' or args[2] not in MODULES:
+  if args[0] != sys.executable or args[1] not in ('-m', '-c'):
+    return None
+  module, code = (args[2], None) if args[1] == '-m' else (None, os.fsdecode(args[2]))
+  if module is not None and module not in MODULES:
     return None
   if any(kwargs.get(k) for k in ('pass_fds', 'user', 'group', 'extra_groups',
                                  'executable')) or kwargs.get('umask', -1) != -1:
@@ -195,8 +201,8 @@ def _forkable(args, kwargs):
     return None
   for name, zygote_env in ZYGOTE_ENVS.items():
     if _imports_as_the_zygote(env, zygote_env):
-      return _Request(args[2], [os.fsdecode(a) for a in args[3:]], env, name, drop_caps,
-                      limit)
+      return _Request(module, code, [os.fsdecode(a) for a in args[3:]], env, name,
+                      drop_caps, limit)
   return None
 
 
@@ -221,7 +227,8 @@ class Popen(subprocess.Popen):
     # Unredirected streams are this process's own, as a real child's would be.
     fds = [p2cread if p2cread != -1 else 0, c2pwrite if c2pwrite != -1 else 1,
            errwrite if errwrite != -1 else 2]
-    request = {'argv': forked.argv, 'module': forked.module, 'env': forked.env,
+    request = {'argv': forked.argv, 'module': forked.module, 'code': forked.code,
+               'env': forked.env,
                'cwd': os.fsdecode(cwd) if cwd is not None else os.getcwd(),
                'drop_caps': forked.drop_caps, 'file_size_limit': forked.file_size_limit,
                'new_session': bool(start_new_session),
@@ -417,25 +424,55 @@ def _child(request, fds, base_path, hidden, handlers):
     os.environ.clear()
     os.environ.update(request['env'])
     _fresh_streams(request['env'])
-    # sys.path as `python -m` sets it: the cwd, PYTHONPATH, then the interpreter's own.
+    # sys.path as `python -m` sets it: the cwd, PYTHONPATH, then the interpreter's own
+    # (`python -c`: '', which stands for the cwd).
     extra = [p for p in request['env'].get('PYTHONPATH', '').split(os.pathsep) if p]
-    sys.path[:] = [os.getcwd()] + extra + [p for p in base_path if p not in extra]
+    first = os.getcwd() if request['code'] is None else ''
+    sys.path[:] = [first] + extra + [p for p in base_path if p not in extra]
     sys.meta_path.insert(0, _Unhide(hidden, handlers))
-    import runpy
-    sys.argv = [request['module']] + request['argv']
-    sys.orig_argv = [sys.executable, '-m', request['module']] + request['argv']
-    runpy.run_module(request['module'], run_name='__main__', alter_sys=True)
+    if request['code'] is None:
+      import runpy
+      sys.argv = [request['module']] + request['argv']
+      sys.orig_argv = [sys.executable, '-m', request['module']] + request['argv']
+      runpy.run_module(request['module'], run_name='__main__', alter_sys=True)
+    else:
+      _run_code(request['code'], request['argv'])
     code = 0
   except SystemExit as e:
     code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     if not isinstance(e.code, (int, type(None))):
       print(e.code, file=sys.stderr)
-  except KeyboardInterrupt:  # the interpreter's way: the traceback, then death by SIGINT
-    traceback.print_exc()
+  except KeyboardInterrupt as e:  # the interpreter's way: the traceback, then death by SIGINT
+    _print_traceback(e, request)
     code = -signal.SIGINT
-  except BaseException:  # noqa: BLE001  (as the interpreter reports it)
-    traceback.print_exc()
+  except BaseException as e:  # noqa: BLE001  (as the interpreter reports it)
+    _print_traceback(e, request)
   _exit(code)
+
+
+def _run_code(code, argv):
+  """Runs `code` as `python -c code *argv` does: in a fresh __main__ of no file, its
+  frames named '<string>'."""
+  import builtins
+  import types
+  main = types.ModuleType('__main__')
+  main.__builtins__ = builtins
+  main.__loader__ = importlib.machinery.BuiltinImporter
+  main.__annotations__ = {}
+  sys.modules['__main__'] = main
+  sys.argv = ['-c'] + argv
+  sys.orig_argv = [sys.executable, '-c', code] + argv
+  exec(compile(code, '<string>', 'exec'), main.__dict__)  # noqa: S102  (a test's own code)
+
+
+def _print_traceback(error, request):
+  """The traceback the interpreter prints; of `python -c`, without this file's frames,
+  which a real process lacks (its first is '<string>')."""
+  tb = error.__traceback__
+  if request['code'] is not None:
+    while tb is not None and tb.tb_frame.f_code.co_filename != '<string>':
+      tb = tb.tb_next
+  traceback.print_exception(type(error), error, tb or error.__traceback__)
 
 
 def _fresh_streams(env):
