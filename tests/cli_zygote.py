@@ -6,8 +6,9 @@ less wall time on 2 cores (BENCHMARKS.md, session 26). `Popen` is `subprocess.Po
 for such a command, with one difference: the process is forked
 from a zygote, a process of this test worker's that imported TensorFlow (and Keras) as
 `main` does and then nothing else. The forked process takes the command's fds, cwd,
-environment, argv and sys.path, and runs the module as `python -m` would: our modules
-load anew in it (the zygote drops them), so it runs the same code on the same inputs.
+environment, argv and sys.path, and runs the module as `python -m` would (a test's
+snippet as `python -c` would): our modules load anew in it (the zygote drops them), so
+it runs the same code on the same inputs.
 
 There are two zygotes, each started at its first command: one with the worker's
 environment, and one with a user's shell's, which is the same without the suite's
@@ -15,10 +16,11 @@ TF_CPP_MIN_LOG_LEVEL (tests of what a user's run prints: main then sets the leve
 What a fork cannot give, it does not pretend to: a command runs as a real process when
 its environment differs from both zygotes' in a variable TensorFlow or the C library
 reads as they load (IMPORT_TIME_ENV; PYTHONPATH may add directories in front that hold
-no module the zygote may have loaded), when it is not `python -m` of a module in
-MODULES (alone or after `unprivileged_prefix()`, whose capabilities the forked process
-drops as setpriv does), or with subprocess options the zygote does not carry
-(preexec_fn, but for `file_size_limit`'s; pass_fds, user and group changes). Tests of
+no module the zygote may have loaded), when it is neither `python -m` of a module in
+MODULES nor `python -c CODE` (alone or after `unprivileged_prefix()`, whose
+capabilities the forked process drops as setpriv does), or with subprocess options the
+zygote does not carry (preexec_fn, but for `file_size_limit`'s; pass_fds, user and
+group changes). Tests of
 the start itself (its lines while TensorFlow loads, the malloc `main` restarts with) and
 of the C library's end of a process (a forked one ends by os._exit) use plain
 subprocesses.
