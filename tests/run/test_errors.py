@@ -272,7 +272,7 @@ def test_the_traceback_variable_reads_as_a_switch(monkeypatch, value, wanted):
     ('dreamerv3_tf.interop.official', ['--checkpoint={tmp}/official'], 'Config error: ')])
 def test_a_traceback_variable_of_no_switch_word_is_one_line(tmp_path, command, flags, line):
   """'maybe' counted as on: each command refuses it first, writing nothing."""
-  result = subprocess.run(
+  result = cli_zygote.run(
       [sys.executable, '-m', command, f'--logdir={tmp_path}/run',
        *[x.format(tmp=tmp_path) for x in flags]],
       cwd=ROOT, capture_output=True, text=True, timeout=120,
