@@ -20,10 +20,9 @@ no module the zygote may have loaded), when it is neither `python -m` of a modul
 MODULES nor `python -c CODE` (alone or after `unprivileged_prefix()`, whose
 capabilities the forked process drops as setpriv does), or with subprocess options the
 zygote does not carry (preexec_fn, but for `file_size_limit`'s; pass_fds, user and
-group changes). Tests of
-the start itself (its lines while TensorFlow loads, the malloc `main` restarts with) and
-of the C library's end of a process (a forked one ends by os._exit) use plain
-subprocesses.
+group changes). Tests of the start itself (its lines while TensorFlow loads, the malloc
+`main` restarts with) and of the C library's end of a process (a forked one ends by
+os._exit) use plain subprocesses.
 
 The forked process is the zygote's child: its exit status reaches this process over
 the zygote's socket, and poll, wait, communicate, send_signal and kill behave as for a
