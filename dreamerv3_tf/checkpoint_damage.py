@@ -419,6 +419,12 @@ def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
       return (f'; to {verb} the newest intact checkpoint, {os.path.basename(path)}, '
               f'rerun with {flag}={quote_for_paste(path)}'
               f'{f"; or start again with a new --logdir{agent}" if agent else ""}')
+  if flag != RESUME_FLAG:  # a read (export, eval_only, run.from_checkpoint): a new
+    # --logdir was no answer, the one given being the run read or a new run already
+    first = [_number(x) for x in candidates] == [1]
+    why = ' (a run killed in its first save: its training command starts it anew)'
+    return (f'; no checkpoint in {directory} is intact, so there is none to load'
+            f'{why if first else ""}')
   return ('; no earlier checkpoint is intact: start again with a new --logdir'
           f'{_agent_hint(candidates, replay_names)}')
 

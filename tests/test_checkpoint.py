@@ -475,6 +475,22 @@ def test_a_first_save_killed_midway_is_set_aside_and_the_run_starts_anew(
   assert len(os.listdir(directory / 'damaged')) == 2 * len(before)
 
 
+@pytest.mark.parametrize('flag', ['--checkpoint', '--config.run.from_checkpoint'])
+def test_a_read_of_a_run_killed_in_its_first_save_says_it_has_none_to_load(tmp_path, flag):
+  """export (or eval_only, or run.from_checkpoint) of such a run said 'no earlier
+  checkpoint is intact: start again with a new --logdir': the --logdir it was given is
+  the run to read, not one to start (and a new run's --logdir is new already)."""
+  directory = tmp_path / 'ckpt'
+  ckpt, _ = make(str(directory), make_replay())
+  os.truncate(ckpt._ckpt.write(str(directory / 'ckpt-1')) + '.index', 20)
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpoint_damage.intact_latest(str(directory), (), flag)
+  assert str(error.value) == (
+      f'The checkpoint state file {directory}/checkpoint is missing, so the latest '
+      f'checkpoint is unknown; no checkpoint in {directory} is intact, so there is none to '
+      'load (a run killed in its first save: its training command starts it anew)')
+
+
 def test_a_first_save_stopped_once_its_state_file_names_it_is_kept(tmp_path):
   replay = make_replay()
   fill(replay, 50)
