@@ -65,6 +65,7 @@ def inspect(directory, replay_names=(), resume_from=''):
   if not listed:
     return Plan(None, [], [])
   _check_ours(directory, listed[-1], replay_names)
+  _check_no_later_save_unlisted(directory, listed[-1], replay_names)
   damaged = _damaged_among(listed[:-1], replay_names)
   return Plan(listed[-1], [p for p in listed if p not in damaged], damaged)
 
@@ -142,6 +143,27 @@ def _cut_first_save(directory, replay_names):
         'and no state file names it (the save was killed); it is set aside in '
         f'{DAMAGED_DIR}/ and the run starts anew from step 0.', file=sys.stderr, flush=True)
   return path
+
+
+def _check_no_later_save_unlisted(directory, latest, replay_names):
+  """CheckpointError if an intact checkpoint numbered after `latest` is beside it and
+  the state file was written after it (edited, or an older copy put back): the resume
+  went back to `latest` without a word, and its first save overwrote that checkpoint.
+  One written after the state file is what a save killed before the state file left:
+  its next save replaces it, as it would have."""
+  state = GFILES.join(directory, 'checkpoint')
+  written = tf.io.gfile.stat(state).mtime_nsec
+  later = [p for p in _found(directory) if _number(p) > _number(latest)]
+  for path in sorted(later, key=_number, reverse=True):
+    if tf.io.gfile.stat(path + '.index').mtime_nsec < written and not _damage(
+        path, replay_names):
+      name, last = os.path.basename(path), os.path.basename(latest)
+      raise CheckpointError(
+          f'The checkpoint state file {state} names {last} as the latest, but {name}, an '
+          'intact checkpoint of a later save, is beside it, and the state file was written '
+          f'after it (edited, or an older copy put back): a save would overwrite {name}; '
+          f'to resume from it, rerun with {RESUME_FLAG}={quote_for_paste(path)}; to resume '
+          f'from {last}, move the files of {name} out of {directory}')
 
 
 def _check_listed_are_here(directory, listed):

@@ -307,6 +307,32 @@ def test_a_state_file_naming_only_a_missing_checkpoint_names_one_on_disk(tmp_pat
   assert inspect(tmp_path, resume_from=paths[-1]).path == paths[-1]  # what the flag does
 
 
+@pytest.mark.parametrize('edited', [True, False], ids=['state_file_edited', 'save_killed'])
+def test_an_intact_checkpoint_newer_than_the_state_files_latest(tmp_path, edited):
+  """A state file edited (or an older copy of it put back) to name ckpt-2 as the latest,
+  beside an intact ckpt-3: the resume went back to ckpt-2 without a word, and its first
+  save overwrote ckpt-3. A save killed after its files, before the state file, leaves
+  the same names, but the state file older: that resume goes on from ckpt-2, as before."""
+  _, paths = saved_run(tmp_path)
+  checkpoint_damage.write_state(str(tmp_path), paths[:2])
+  written = os.stat(paths[2] + '.index').st_mtime + (10 if edited else -10)
+  os.utime(tmp_path / 'checkpoint', (written, written))
+  if not edited:
+    assert inspect(tmp_path).path == paths[1]
+    return
+  before = sorted(os.listdir(tmp_path))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  assert str(error.value) == (
+      f'The checkpoint state file {tmp_path}/checkpoint names ckpt-2 as the latest, but '
+      'ckpt-3, an intact checkpoint of a later save, is beside it, and the state file was '
+      'written after it (edited, or an older copy put back): a save would overwrite ckpt-3; '
+      f'to resume from it, rerun with --config.run.resume_from={paths[2]}; to resume from '
+      f'ckpt-2, move the files of ckpt-3 out of {tmp_path}')
+  assert sorted(os.listdir(tmp_path)) == before
+  assert inspect(tmp_path, resume_from=paths[2]).path == paths[2]  # what the line says
+
+
 def test_a_replay_lost_in_every_checkpoint_names_the_agent_that_is_not(tmp_path):
   # The replay folder deleted (a disk cleanup): 'start again with a new --logdir' was
   # all it said, and the trained agent looked lost with it.
