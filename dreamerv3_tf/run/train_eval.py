@@ -235,8 +235,13 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     if int(step) >= config.run.steps:
       # Running on would log its last row again and save once more, which rotates the
       # oldest kept checkpoint out: a finished run is left as it is.
+      # The warning of a damaged earlier one said it is set aside: that is a write.
+      names = ', '.join(os.path.basename(x) for x in plan.damaged)
+      verb = 'stay' if len(plan.damaged) > 1 else 'stays'
+      kept = (f', so the damaged {names} named above {verb} in {ckpt_dir} until the run '
+              'trains on') if plan.damaged else ''
       print(f'The run in {config.logdir} has reached step {int(step)} of run.steps='
-            f'{config.run.steps}; nothing was written. To train on, pass a larger '
+            f'{config.run.steps}; nothing was written{kept}. To train on, pass a larger '
             '--config.run.steps.', flush=True)
       return
   # The envs' first step, taken now: an env that builds but cannot step (an asset it

@@ -626,6 +626,23 @@ def test_damaged_earlier_checkpoint_warns_once_and_never_stops_saving(logdir, ca
   assert capsys.readouterr().err == ''
 
 
+def test_a_finished_run_says_its_damaged_earlier_checkpoint_stays(logdir):
+  """The warning says a damaged earlier checkpoint is set aside in damaged/, which the
+  run does as it starts writing; a run that has reached run.steps writes nothing, and
+  its line said only 'nothing was written', the checkpoint left where it was."""
+  ckpt = logdir / 'ckpt'
+  middle = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths[1]
+  os.truncate(middle + '.index', 20)
+  before = snapshot(logdir)
+  result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={SAVED_STEPS}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.splitlines()[-1] == (
+      f'The run in {logdir} has reached step {SAVED_STEPS} of run.steps={SAVED_STEPS}; '
+      f'nothing was written, so the damaged {os.path.basename(middle)} named above stays in '
+      f'{ckpt} until the run trains on. To train on, pass a larger --config.run.steps.')
+  assert snapshot(logdir) == before
+
+
 def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir):
   ckpt = logdir / 'ckpt'
   *_, previous, latest = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths
