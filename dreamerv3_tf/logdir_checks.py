@@ -126,8 +126,11 @@ def _way_on(logdir, fs):
   ckpt = fs.join(logdir, 'ckpt')
   if not has_checkpoints(logdir, fs):
     return 'use a new --logdir'
-  return ('put back the config.json it ran with, or start a new --logdir from its agent '
-          f'with --config.run.from_checkpoint={quote_for_paste(ckpt)} (its latest checkpoint)')
+  # Moved away, it is a missing config.json: the resume goes on with a warning line.
+  return ('put back the config.json it ran with, or move it away and rerun (a resume '
+          'without it checks only the task and agent settings of its checkpoints: it keeps '
+          'their replay), or start a new --logdir from its agent with '
+          f'--config.run.from_checkpoint={quote_for_paste(ckpt)} (its latest checkpoint)')
 
 
 def has_checkpoints(logdir, fs=None):

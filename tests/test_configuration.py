@@ -541,7 +541,8 @@ def test_a_config_json_that_is_no_object_is_named(tmp_path, text, what):
 
 def test_a_cut_short_config_json_names_a_way_that_keeps_the_checkpoints(tmp_path):
   """config.json cut short (a full disk) beside intact checkpoints: the line said only
-  'use a new --logdir', which threw the run's work away."""
+  'use a new --logdir', which threw the run's work away; then named a new --logdir
+  from its agent (its replay lost) but not moving it away, which resumes it whole."""
   c = configuration.finalize(dmc.get_config('debug'))
   logdir_checks.save(c, str(tmp_path))
   text = (tmp_path / 'config.json').read_text()[:300]
@@ -550,7 +551,9 @@ def test_a_cut_short_config_json_names_a_way_that_keeps_the_checkpoints(tmp_path
   (tmp_path / 'ckpt' / 'ckpt-3.index').write_bytes(b'')
   with pytest.raises(configuration.ConfigError, match=(
       f'^{tmp_path}/config.json is not a saved config \\(Expecting .*\\); put back the '
-      'config.json it ran with, or start a new --logdir from its agent with '
+      'config.json it ran with, or move it away and rerun \\(a resume without it checks '
+      'only the task and agent settings of its checkpoints: it keeps their replay\\), or '
+      'start a new --logdir from its agent with '
       f'--config.run.from_checkpoint={tmp_path}/ckpt \\(its latest checkpoint\\)$')):
     logdir_checks.check_logdir(c, str(tmp_path))
   assert (tmp_path / 'config.json').read_text() == text
