@@ -169,6 +169,22 @@ def _parse_flags(argv):
   return rest
 
 
+def _full_checkpoint_paths(config):
+  """run.from_checkpoint and run.resume_from as full paths, as the logdir is made one: an
+  env in this process that changes the working directory (os.chdir to its assets) made
+  relative ones name nothing ('Checkpoint run/ckpt is missing'). A bare 'ckpt-4' names a
+  checkpoint in the run's own ckpt/ and stays."""
+  with config.unlocked():
+    for key in ('from_checkpoint', 'resume_from'):
+      value = config.run[key]
+      if not isinstance(value, str) or not value or '://' in value:
+        continue
+      path = os.path.expanduser(value)
+      if key == 'resume_from' and not os.path.dirname(path):
+        continue
+      config.run[key] = os.path.abspath(path)
+
+
 def _with_timestamp(logdir):
   """`logdir` with '{timestamp}' replaced by the time, as the official code does (its
   README's --logdir ~/logdir/dreamer/{timestamp}: a folder of that name, resumed by the
@@ -526,6 +542,7 @@ def main(argv):
   memory_watch.watch(lambda: _kept(config))
   try:
     configuration.finalize(config)
+    _full_checkpoint_paths(config)
     given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
     for warning in [configuration.untrained_run_warning(config),
                     *configuration.look_hung_warnings(config),

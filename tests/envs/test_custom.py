@@ -373,6 +373,40 @@ def test_an_env_that_changes_the_working_directory_leaves_a_relative_logdir_whol
   assert (tmp_path / 'run/metrics.jsonl').exists() and not (user_dir / 'run').exists()
 
 
+def test_an_env_that_changes_the_working_directory_reads_relative_checkpoint_paths(
+    user_dir, tmp_path):
+  """run.resume_from and run.from_checkpoint given relative were read after the env had
+  moved the working directory: 'run.resume_from=run/ckpt/ckpt-2 is not a checkpoint of
+  this run' and 'Checkpoint run/ckpt is missing (run/ckpt.index not found)'."""
+  (user_dir / 'chdir_env.py').write_text(CHDIR)
+  env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+  env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
+
+  def main(*flags):
+    return cli_zygote.run(
+        [sys.executable, '-m', 'dreamerv3_tf.main',
+         f'--config={ROOT}/configs/gym.py:train_eval,debug', '--config.task=py_chdir_env:Env',
+         '--config.run.parallel=False', *flags],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+  result = main('--logdir=run', RANDOM_AGENT, '--config.run.steps=20')
+  assert result.returncode == 0, result.stderr[-2000:]
+  latest = os.path.basename(tf_latest(tmp_path / 'run' / 'ckpt'))
+  result = main('--logdir=run', RANDOM_AGENT, '--config.run.steps=40',
+                f'--config.run.resume_from=run/ckpt/{latest}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'Resumed from {tmp_path}/run/ckpt/{latest} at step' in result.stdout
+  result = main('--logdir=run2', '--config.run.from_checkpoint=run/ckpt')
+  assert result.stderr.splitlines()[-1] == (  # found: no weights (a random agent's)
+      f'Error: Checkpoint {tf_latest(tmp_path / "run" / "ckpt")} is of a random agent '
+      '(random_agent=True): it holds no weights to load')
+
+
+def tf_latest(directory):
+  """The latest checkpoint the state file names (read without TensorFlow)."""
+  with open(directory / 'checkpoint') as f:
+    return os.path.join(directory, f.readline().split('"')[1])
+
+
 HUMAN = '''
 import gymnasium as gym
 
