@@ -707,7 +707,9 @@ def use_xla_cache(directory):
     # first compile: no word of its cache, broken or not, which the next start that
     # compiles checks (and names) here.
     return None
-  given = os.path.expanduser(directory)
+  # A full path: XLA reads it at each compile, after an env may have changed the working
+  # directory (os.chdir to its assets), which put a relative cache in the env's folder.
+  given = os.path.abspath(os.path.expanduser(directory))
   if '"' in given:  # TF_XLA_FLAGS quotes its values with it: the cache of '/tmp/a "q'
     # went to '/tmp/a ', without its CPU kind's folder
     return (f'WARNING: xla_cache={given} holds \'"\', which TF_XLA_FLAGS cannot carry (it '

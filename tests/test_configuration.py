@@ -1110,6 +1110,19 @@ def test_xla_cache_with_a_space_in_its_path_is_quoted(tmp_path, monkeypatch):
   assert os.listdir(tmp_path) == ['my cache']
 
 
+def test_a_relative_xla_cache_is_the_callers_directory(tmp_path, monkeypatch):
+  """TF_XLA_FLAGS carried it relative: an env in this process that changes the working
+  directory (os.chdir to its assets) had XLA store the programs in the env's directory
+  (tried: --config.xla_cache=relcache gave /tmp/relcache), which the next start missed."""
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  monkeypatch.chdir(tmp_path)
+  main.use_xla_cache('xla')
+  assert os.environ['TF_XLA_FLAGS'] == (
+      f'--tf_xla_persistent_cache_directory={tmp_path}/xla/{cpuinfo.kind_key()}')
+
+
 def test_xla_cache_keeps_a_folder_per_cpu_kind(tmp_path, monkeypatch):
   """XLA loads a program compiled for CPU features this CPU lacks with a hidden error
   line only (tools/cpuid_mask.c showed it): an AVX2-only node sharing its home with an
