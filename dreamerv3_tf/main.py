@@ -35,6 +35,7 @@ import datetime
 import glob
 import re
 import tempfile
+import threading
 import warnings
 
 from absl import app
@@ -481,6 +482,7 @@ def main(argv):
   if not errors.wants_traceback():  # an env's __del__ that raises: one line, not a traceback
     from dreamerv3_tf.core import workers
     sys.unraisablehook = workers.unraisable
+    threading.excepthook = workers.thread_exception  # (an env's thread that raises)
   logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import cluster_config

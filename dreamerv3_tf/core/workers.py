@@ -615,6 +615,28 @@ def unraisable(unraisable):
       f'{": " + text if text else ""}{where} (Python ignores it; --traceback shows it)'))
 
 
+def thread_exception(args):
+  """threading.excepthook of `main` and the env workers (but with --traceback): an error
+  that ends a thread an env started (a simulator's poller whose server went away) is
+  one warning line for the run, as `unraisable` makes one of an error in __del__.
+  Python printed its traceback for every env and went on. One raised in our own code
+  keeps Python's report: a bug of ours, not the env's."""
+  frames = traceback.extract_tb(args.exc_traceback)
+  ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  if args.exc_type is SystemExit or any(
+      os.path.abspath(x.filename).startswith(ours + os.sep) for x in frames):
+    threading.__excepthook__(args)  # (SystemExit: silent, as Python's own)
+    return
+  error = args.exc_value
+  where = f' ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})' if (
+      frames) else ''
+  name = args.thread.name if args.thread is not None else '?'
+  text = ' '.join(str(error).split())
+  note(f'thread {args.exc_type.__name__}{where}', (
+      f'Exception in thread {name!r}: {args.exc_type.__name__}{": " + text if text else ""}'
+      f'{where} (Python ignores it: the thread ended; --traceback shows it)'))
+
+
 def _end_processes_left():
   """In a worker whose env closed: ends the processes the env started and left running
   (they outlived the run, orphaned as the worker ended), with one warning line."""
@@ -637,6 +659,7 @@ def _serve(fd, parent=0):
   _PENDING = []
   if not errors.wants_traceback():
     sys.unraisablehook = unraisable
+    threading.excepthook = thread_exception
   # An env that imports TensorFlow printed its six start-up lines in each worker, where
   # main, which hides them, printed none.
   tf_lines.quiet_imports()

@@ -512,6 +512,42 @@ def test_errors_python_ignores_are_one_warning_line(user_dir, tmp_path, parallel
                       r'line \d+\)\n', result.stderr), result.stderr[-2000:]
 
 
+THREAD_RAISES = '''
+import threading
+import gymnasium as gym, numpy as np
+
+def poll():  # a simulator's telemetry thread whose server is gone
+  raise ConnectionError('telemetry server went away')
+
+class Env(gym.Env):
+  def __init__(self):
+    thread = threading.Thread(target=poll, name='telemetry', daemon=True)
+    thread.start()
+    thread.join()
+    self.action_space = gym.spaces.Discrete(2)
+    self.observation_space = gym.spaces.Box(0, 1, (2,), np.float32)
+  def reset(self, seed=None, options=None):
+    return np.zeros(2, np.float32), {}
+  def step(self, action):
+    return np.zeros(2, np.float32), 0.0, False, True, {}
+'''
+
+
+@pytest.mark.parametrize('parallel', [False, True], ids=['in_process', 'workers'])
+def test_an_error_in_a_thread_an_env_started_is_one_warning_line(user_dir, tmp_path, parallel):
+  """Python's threading reported it with its traceback, 9 lines per env (3 envs, the
+  lines of two interleaved), and the run went on: Python ignores it, as it does an
+  error in __del__ (above)."""
+  (user_dir / 'threadraises.py').write_text(THREAD_RAISES)
+  result = run_main(user_dir, tmp_path, '--config.task=py_threadraises:Env',
+                    f'--config.run.parallel={parallel}', '--config.run.steps=20')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stderr == (
+      "WARNING: Exception in thread 'telemetry': ConnectionError: telemetry server went away "
+      '(threadraises.py, line 6) (Python ignores it: the thread ended; --traceback shows '
+      'it)\n'), result.stderr[-2000:]
+
+
 TF_ENV = '''
 import gymnasium as gym, numpy as np
 
