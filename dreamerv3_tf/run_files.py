@@ -183,6 +183,15 @@ def evaluated_checkpoint(fs, logdir):
   return None
 
 
+def _script(fs, logdir):
+  """-> the script logdir's config.json names, or None where it has none to read."""
+  try:
+    with fs.open(fs.join(logdir, 'config.json'), 'r') as f:
+      return json.load(f).get('script')
+  except (OSError, ValueError, AttributeError):
+    return None
+
+
 def _load_json(logdir, name):
   """-> (the JSON object in logdir/name, its path); ConfigError naming the file."""
   fs = file_ops(logdir)
@@ -211,6 +220,12 @@ def _load_json(logdir, name):
       raise ConfigError(f'{path} not found: {logdir} is the logdir of an evaluation '
                         f'(eval_only), which holds no agent; use the run it evaluated'
                         f'{f" ({evaluated})" if evaluated else ""}')
+    if name == 'spaces.json' and _script(fs, logdir) in ('train', 'train_eval'):
+      # It asked 'is RUN the logdir of a training run?', which its config.json shows.
+      raise ConfigError(
+          f'{path} not found beside the config.json of the training run in {logdir} '
+          '(deleted?); put it back, or resume the run (its training command, with a larger '
+          '--config.run.steps if it has finished), which writes it again from its env')
     if fs.exists(fs.join(logdir, 'saved_model.pb')):  # e.g. to export it with --tflite
       raise ConfigError(f'{path} not found: {logdir} is a SavedModel export, not the logdir '
                         'of a training run; pass the run it was exported from (its '

@@ -2161,9 +2161,13 @@ def test_xla_flags_of_the_environment_that_xla_refuses_are_one_line(
 @pytest.mark.parametrize('script, message', [
     ('eval_only', r'spaces.json not found: {d} is the logdir of an evaluation \(eval_only\), '
                   r'which holds no agent; use the run it evaluated \(/runs/a/ckpt\)$'),
-    ('train_eval', r'spaces.json not found: is {d} the logdir of a training run\?$')])
+    ('train_eval', r'spaces.json not found beside the config.json of the training run in {d} '
+                   r'\(deleted\?\); put it back, or resume the run \(its training command, '
+                   r'with a larger --config.run.steps if it has finished\), which writes it '
+                   r'again from its env$')])
 def test_the_logdir_of_an_evaluation_is_named_where_a_run_is_meant(tmp_path, script, message):
-  """export --logdir=<an eval_only logdir> asked 'is it the logdir of a training run?'."""
+  """export --logdir=<an eval_only logdir> asked 'is it the logdir of a training run?';
+  so did one of a training run that lost its spaces.json, which its config.json shows."""
   (tmp_path / 'config.json').write_text(json.dumps(
       {'script': script, 'run': {'from_checkpoint': '/runs/a/ckpt'}}))
   with pytest.raises(configuration.ConfigError, match=message.format(d=re.escape(str(tmp_path)))):
