@@ -390,10 +390,12 @@ def other_agent(config, path):
   except configuration.ConfigError:
     saved = None
   line = saved and _other_agent_of_config(config, path, saved)
-  return line or _other_agent_of_checkpoint(config, path)
+  return line or _other_agent_of_checkpoint(config, path, saved is not None)
 
 
-def _other_agent_of_checkpoint(config, path):
+def _other_agent_of_checkpoint(config, path, config_json=False):
+  """`config_json`: the logdir's config.json has this run's agent, which refuses the
+  checkpoint's settings alone ('belongs to another config'; a ckpt/ copied over a run's)."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import run_files
   saved = checkpointing.made_for(path)
@@ -409,8 +411,11 @@ def _other_agent_of_checkpoint(config, path):
   difference = run_files.settings_difference(saved['agent'], config)
   if not difference:
     return None
+  override = (' with --config.run.allow_other_config=True'
+              if config_json and not config.run.allow_other_config else '')
   return (f'Checkpoint {path} was made for an agent with {_first_three(difference)}: '
-          'pass those agent settings (its size preset) to resume it, or use a new --logdir')
+          f'pass those agent settings (its size preset){override} to resume it, or use a new '
+          '--logdir')
 
 
 def _other_agent_of_config(config, path, saved):

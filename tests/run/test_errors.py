@@ -780,9 +780,13 @@ def test_a_ckpt_copied_into_a_run_of_another_task_names_that_task(logdir, tmp_pa
   assert common._spaces_difference({}, obs_space, act_space) is None  # nothing recorded
 
 
-def test_a_ckpt_copied_into_a_run_of_another_agent_names_its_settings(agent_ckpt, tmp_path):
+@pytest.mark.parametrize('config_json', [False, True])
+def test_a_ckpt_copied_into_a_run_of_another_agent_names_its_settings(
+    agent_ckpt, tmp_path, config_json):
   """As above, for an agent of other settings: TensorFlow's line named one variable's
-  shapes, and no config.json was there to name the settings."""
+  shapes, and no config.json was there to name the settings. Copied over the ckpt/ of
+  a run of this agent, whose config.json stays, the settings alone were then refused
+  ('belongs to another config'): the line names the override they need too."""
   logdir = tmp_path / 'run'
   logdir.mkdir()
   shutil.copytree(agent_ckpt, logdir / 'ckpt')
@@ -791,11 +795,15 @@ def test_a_ckpt_copied_into_a_run_of_another_agent_names_its_settings(agent_ckpt
   with config.unlocked():
     config.jit = False
     config.agent.rssm.deter = 32
+  if config_json:
+    logdir_checks.save(config, str(logdir))
   with pytest.raises(checkpointing.CheckpointError) as error:
     train_eval.train_eval(config)
+  override = ' with --config.run.allow_other_config=True' if config_json else ''
   assert str(error.value) == (
       f'Checkpoint {latest} was made for an agent with agent.rssm.deter=16 (this run: 32): '
-      'pass those agent settings (its size preset) to resume it, or use a new --logdir')
+      f'pass those agent settings (its size preset){override} to resume it, or use a new '
+      '--logdir')
 
 
 def test_a_finished_run_resumed_is_left_as_it_was(logdir, capsys):
