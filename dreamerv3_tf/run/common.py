@@ -401,18 +401,18 @@ def _other_agent_of_checkpoint(config, path, config_json=False):
   saved = checkpointing.made_for(path)
   if 'agent' not in saved:
     return None
+  override = (' with --config.run.allow_other_config=True'
+              if config_json and not config.run.allow_other_config else '')
   if saved.get('random_agent') and not config.random_agent:
     return (f'Checkpoint {path} was made by a random agent (random_agent=True) and holds '
-            'no weights for this agent: pass --config.random_agent=True to resume it, or '
-            'use a new --logdir')
+            f'no weights for this agent: pass --config.random_agent=True{override} to resume '
+            'it, or use a new --logdir')
   if config.random_agent and not saved.get('random_agent'):
     return (f'Checkpoint {path} holds a trained agent, which random_agent=True cannot '
-            'resume; drop random_agent, or use a new --logdir')
+            f'resume; drop random_agent{override}, or use a new --logdir')
   difference = run_files.settings_difference(saved['agent'], config)
   if not difference:
     return None
-  override = (' with --config.run.allow_other_config=True'
-              if config_json and not config.run.allow_other_config else '')
   return (f'Checkpoint {path} was made for an agent with {_first_three(difference)}: '
           f'pass those agent settings (its size preset){override} to resume it, or use a new '
           '--logdir')

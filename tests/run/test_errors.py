@@ -806,6 +806,26 @@ def test_a_ckpt_copied_into_a_run_of_another_agent_names_its_settings(
       '--logdir')
 
 
+def test_a_ckpt_of_a_random_agent_copied_over_a_trained_runs_names_the_override(
+    logdir, agent_ckpt, tmp_path):
+  """A random agent's ckpt/ copied over a trained run's (its config.json staying), and
+  the other way round: the line said to pass (or drop) random_agent, which the logdir's
+  config.json then refused ('belongs to another config (random_agent: False -> True)')."""
+  random_ckpt = tf.train.latest_checkpoint(str(logdir / 'ckpt'))  # a random agent's run
+  (logdir / 'config.json').write_text(run_files.to_json(make_run_config(logdir)))
+  assert common.other_agent(make_run_config(logdir), random_ckpt) == (
+      f'Checkpoint {random_ckpt} was made by a random agent (random_agent=True) and holds '
+      'no weights for this agent: pass --config.random_agent=True with '
+      '--config.run.allow_other_config=True to resume it, or use a new --logdir')
+  trained = tf.train.latest_checkpoint(agent_ckpt)
+  random_run = make_run_config(tmp_path / 'random', random_agent=True)
+  os.makedirs(random_run.logdir)
+  (tmp_path / 'random' / 'config.json').write_text(run_files.to_json(random_run))
+  assert common.other_agent(random_run, trained) == (
+      f'Checkpoint {trained} holds a trained agent, which random_agent=True cannot resume; '
+      'drop random_agent with --config.run.allow_other_config=True, or use a new --logdir')
+
+
 def test_a_finished_run_resumed_is_left_as_it_was(logdir, capsys):
   """The same command again after a run ended: it logged its last row a second time and
   saved once more at the same step, which rotated the oldest checkpoint out."""
