@@ -359,9 +359,12 @@ def check_made_for(config, path, obs_space, act_space):
         f'({difference}): pass --config.task={task}{override} to resume it, or use a new '
         f'--logdir for {config.task}')
   if task:  # the same task name: env.* settings, or the env's code, changed
+    # (env.* settings other than config.json's are refused without the override)
+    override = (' (with --config.run.allow_other_config=True)'
+                if _saved_task(config.logdir) and not config.run.allow_other_config else '')
     raise configuration.ConfigError(
         f'Checkpoint {path} was made for {task} with other spaces ({difference}): pass '
-        'the env settings it was made with, or use a new --logdir')
+        f'the env settings it was made with{override}, or use a new --logdir')
   raise configuration.ConfigError(
       f'Checkpoint {path} was made for another task or env ({difference}): resume it '
       f'with the task it was made for, or use a new --logdir for {config.task}')

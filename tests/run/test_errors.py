@@ -826,6 +826,23 @@ def test_a_ckpt_of_a_random_agent_copied_over_a_trained_runs_names_the_override(
       'drop random_agent with --config.run.allow_other_config=True, or use a new --logdir')
 
 
+def test_a_ckpt_of_other_env_settings_copied_over_a_runs_names_the_override(logdir):
+  """A ckpt/ of the same task with other env settings copied over a run's ckpt/, its
+  config.json staying: 'pass the env settings it was made with', which that config.json
+  then refused ('belongs to another config')."""
+  latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  config = make_run_config(logdir, random_agent=True)
+  (logdir / 'config.json').write_text(run_files.to_json(config))
+  env = factories.make_env(make_run_config(logdir, task='dummy_cont_vec'))
+  obs_space, act_space = base.agent_spaces(env.obs_space, env.act_space)
+  with pytest.raises(configuration.ConfigError) as error:
+    common.check_made_for(config, latest, obs_space, act_space)
+  assert str(error.value) == (
+      f'Checkpoint {latest} was made for dummy_disc_vec with other spaces (its action '
+      "'action' is int32[], this run's float32[2]): pass the env settings it was made with "
+      '(with --config.run.allow_other_config=True), or use a new --logdir')
+
+
 def test_a_finished_run_resumed_is_left_as_it_was(logdir, capsys):
   """The same command again after a run ended: it logged its last row a second time and
   saved once more at the same step, which rotated the oldest checkpoint out."""
