@@ -22,6 +22,9 @@ SUITES = ('dmc', 'gym', 'atari', 'atari100k', 'crafter', 'dummy', 'py')
 LOGGER_OUTPUTS = ('terminal', 'jsonl', 'tensorboard')
 # The official code's suites that have no port here (its configs.yaml's env section).
 OFFICIAL_ONLY_SUITES = ('dmlab', 'minecraft', 'procgen', 'loconav', 'memmaze', 'bsuite')
+# A suite written as its library's name ('gymnasium_CartPole-v1' was told "did you mean
+# 'gym_gymnasium_CartPole-v1'?", no task either).
+SUITE_ALIASES = {'gymnasium': 'gym', 'dm_control': 'dmc', 'dmcontrol': 'dmc'}
 FLOAT32_TINY = 2.0 ** -126  # float32's least normal number; smaller ones flush to 0
 MAX_ENVS = 1024  # run.envs and run.eval_envs: 100000 started that many processes
 FRACS = ('uniform', 'priority', 'recency')  # the replay's selectors (replay.fracs)
@@ -1014,6 +1017,10 @@ def _suite_hint(task):
   """'; did you mean ...?' for a task written without its suite (walker_walk,
   CartPole-v1, pong) or with it misspelled in case or separator (DMC_walker_walk,
   gym:CartPole-v1), else ''."""
+  for alias, suite in SUITE_ALIASES.items():
+    named = re.fullmatch(re.escape(alias) + r'[_:./-](.+)', task, re.IGNORECASE)
+    if named:
+      return f"; did you mean '{suite}_{named.group(1)}'?"
   match = re.fullmatch(r'([A-Za-z0-9]+)[_:./-](.+)', task)
   if match and match.group(1).lower() in SUITES:
     return f"; did you mean '{match.group(1).lower()}_{match.group(2)}'?"

@@ -1543,7 +1543,11 @@ def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
     ('walker_walk', 'dmc_walker_walk'), ('ball_in_cup_catch', 'dmc_ball_in_cup_catch'),
     ('CartPole-v1', 'gym_CartPole-v1'), ('corridor:Corridor-v0', 'gym_corridor:Corridor-v0'),
     ('pong', 'atari_pong'), ('DMC_walker_walk', 'dmc_walker_walk'),
-    ('gym:CartPole-v1', 'gym_CartPole-v1')])
+    ('gym:CartPole-v1', 'gym_CartPole-v1'),
+    # The libraries' own names: 'gymnasium_CartPole-v1' was told "did you mean
+    # 'gym_gymnasium_CartPole-v1'?", which is no task either.
+    ('gymnasium_CartPole-v1', 'gym_CartPole-v1'), ('Gymnasium:Acrobot-v1', 'gym_Acrobot-v1'),
+    ('dm_control_walker_walk', 'dmc_walker_walk'), ('dmcontrol_cheetah_run', 'dmc_cheetah_run')])
 def test_a_task_without_its_suite_names_the_one_meant(task, meant):
   """A task written as the env's own name, or with its suite in capitals or after a
   colon: the line listed the suites and left the user to guess the spelling."""
