@@ -66,8 +66,7 @@ def _make(gym, task, kwargs):
     with warnings.catch_warnings(record=True) as said:
       warnings.simplefilter('always')
       env = gym.make(task, **kwargs)
-    for w in said:
-      warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _show_warnings(said, gym)
     return env
   except gym.error.DeprecatedEnv as e:  # 'Taxi-v3': an old version of a task
     raise UnknownTaskError(f'gymnasium has no env {task!r} any more ({e})') from None
@@ -97,6 +96,22 @@ def _make(gym, task, kwargs):
     what = f': env.{attribute}' if attribute else ''
     raise EnvSetupError(
         f'gymnasium.make({task!r}){what} raised {type(e).__name__}: {text}{where}') from e
+
+
+def _show_warnings(said, gym):
+  """Shows the warnings of a gym.make. gymnasium's registry's own (an id without its
+  version: 'Using the latest versioned environment ...') are one line for the run: they
+  came as two lines with terminal colours per env made. The env's are shown as Python
+  shows them."""
+  import re
+  registry = os.path.abspath(gym.envs.registration.__file__)
+  for w in said:
+    if os.path.abspath(w.filename) != registry:
+      warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+      continue
+    text = re.sub(r'\x1b\[[0-9;]*m', '', str(w.message)).strip()  # its colours
+    text = ' '.join(text.removeprefix('WARN:').split())
+    workers.note(f'gymnasium {text}', f'gymnasium: {text}')
 
 
 def _namespace_hint(task):

@@ -417,6 +417,19 @@ def test_frames_far_larger_than_the_size_are_one_warning_line(monkeypatch, capfd
   assert "the env's frames are 1024x1040, 260 times the pixels" in capfd.readouterr().err
 
 
+
+def test_an_unversioned_id_is_one_warning_line_for_the_run(monkeypatch, capfd):
+  """gym_CartPole (no version): gymnasium's UserWarning that it takes CartPole-v1 came
+  as two lines with terminal colours per env made, six for debug's three envs."""
+  from dreamerv3_tf.core import workers
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  for seed in (0, 1):
+    env = make_env('gym_CartPole', env_config(), seed=seed)
+    assert env.act_space['action'].classes == 2  # CartPole-v1's, made as before
+  assert capfd.readouterr().err.splitlines() == [
+      'WARNING: gymnasium: Using the latest versioned environment `CartPole-v1` instead of '
+      'the unversioned environment `CartPole`.']
+
 class BigFrameRender(RenderEnv):
   def render(self):
     return np.zeros((1024, 1040, 3), np.uint8)
