@@ -399,6 +399,10 @@ def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, caps
   assert capsys.readouterr().err == f'Error: {tmp_path}/notes.txt is a file, not a run directory\n'
   # The folder of them all (~/logdir): was asked 'is this a run directory?' too.
   other = make_logdir(tmp_path, 1)
+  # Another program's folder beside them (a model's config.json) was counted and shown
+  # as a run ('holds 3 runs ... e.g. --logdirs .../a_model ...'), which plot then refused.
+  (tmp_path / 'a_model').mkdir()
+  (tmp_path / 'a_model' / 'config.json').write_text('{"model_type": "bert"}')
   assert plot.main(['--logdirs', str(tmp_path), '--table', '1000']) == 2
   assert capsys.readouterr().err == (
       f'Error: {tmp_path} holds 2 runs and is none itself: pass the runs to plot, e.g. '
