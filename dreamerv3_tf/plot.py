@@ -128,8 +128,7 @@ def load_run(logdir, label=None):
                         f'pass {parent}')
     if not os.path.isdir(logdir):  # was asked 'is this a run directory?'
       raise LogdirError(f'{logdir} is a file, not a run directory')
-    runs = [x for x in path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
-            if _names_a_task(os.path.join(logdir, x))]
+    runs = path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
     if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
       shown = ' '.join(quote_for_paste(os.path.join(logdir, x)) for x in runs[:3])
       raise LogdirError(
@@ -239,20 +238,6 @@ def _read_jsonl(path, keys):
           '±1e100, too large to average (a run that diverged?); they are left out',
           file=sys.stderr, flush=True)
   return points
-
-
-def _names_a_task(folder):
-  """Whether `folder` looks like a run to plot: an official config.yaml, or a
-  config.json naming a task. Another program's config.json (a model's) was shown as a
-  run to pass, which load_run then refused ('missing key 'task'')."""
-  if os.path.isfile(os.path.join(folder, 'config.yaml')):
-    return True
-  try:
-    with open(os.path.join(folder, 'config.json')) as f:
-      config = json.load(f)
-  except (OSError, ValueError):  # a run's cut short, maybe: load_run names its problem
-    return True
-  return isinstance(config, dict) and 'task' in config
 
 
 def logdirs_refusal(logdirs):

@@ -907,6 +907,9 @@ def test_a_logdir_that_holds_runs_is_refused_before_writing(tmp_path):
   for name in ('run1', 'run2'):
     (tmp_path / 'logdir' / name).mkdir(parents=True)
     (tmp_path / 'logdir' / name / 'config.json').write_text(run_files.to_json(c))
+  # Another program's folder (a model's config.json, no task) was named a run to resume.
+  (tmp_path / 'logdir' / 'a_model').mkdir()
+  (tmp_path / 'logdir' / 'a_model' / 'config.json').write_text('{"model_type": "bert"}')
   before = sorted(os.listdir(tmp_path / 'logdir'))
   with pytest.raises(configuration.ConfigError, match=re.escape(
       f'--logdir {tmp_path}/logdir/ holds 2 runs (run1, run2) and is none itself; a new run '

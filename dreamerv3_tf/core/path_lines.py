@@ -171,4 +171,21 @@ def runs_in(directory, marks=('config.json',)):
   except OSError:
     return []
   return [x for x in names if x != 'workers' and any(
-      os.path.isfile(os.path.join(directory, x, mark)) for mark in marks)]
+      _marks_a_run(os.path.join(directory, x, mark)) for mark in marks)]
+
+
+def _marks_a_run(path):
+  """Whether file `path` marks its folder as a run. Another program's config.json (a
+  model's, no 'task') was named a run to pass or resume, which was then refused; one
+  that cannot be read may be a run's cut short, whose line names it."""
+  if not os.path.isfile(path):
+    return False
+  if os.path.basename(path) != 'config.json':
+    return True
+  import json
+  try:
+    with open(path) as f:
+      config = json.load(f)
+  except (OSError, ValueError):
+    return True
+  return not isinstance(config, dict) or 'task' in config
