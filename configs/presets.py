@@ -3,7 +3,14 @@
 `get_config('train_eval,proprio,size1m')` calls train_eval(c), proprio(c), size('1m')(c).
 """
 
+import difflib
+
 from configs import base
+
+# The presets of some suite files only (tests/test_configuration.py checks this table):
+# another suite's file listed its own presets and gave no hint.
+SUITE_PRESETS = {'proprio': ('configs/dmc.py',), 'vision': ('configs/dmc.py',),
+                 'cpu': ('configs/dmc.py',), 'quick': ('configs/dmc.py', 'configs/gym.py')}
 
 
 def size(name):
@@ -50,6 +57,20 @@ def debug(c):
   a.opt.warmup = 10
 
 
+def _preset_hint(name, table):
+  """' (did you mean ...?)' for a near miss of a preset in `table` (a case or a '_'
+  away), ' (a preset of FILE only)' for one of another suite file, else ''."""
+  def plain(x):
+    return x.lower().replace('_', '').replace('-', '')
+  known = {plain(x): x for x in table}
+  close = difflib.get_close_matches(plain(name), known, n=1, cutoff=0.75)
+  if close:  # (an exact match first: its ratio is 1)
+    return f' (did you mean {known[close[0]]!r}?)'
+  if name in SUITE_PRESETS:
+    return f" (a preset of {' and '.join(SUITE_PRESETS[name])} only)"
+  return ''
+
+
 def apply_presets(c, arg, suite_presets):
   """Applies the comma-separated presets in `arg` in order; unknown names fail."""
   common = {
@@ -61,7 +82,8 @@ def apply_presets(c, arg, suite_presets):
   for name in names:
     if name not in table:
       raise ValueError(
-          f'Unknown preset {name!r}; choose from: {", ".join(sorted(table))}')
+          f'Unknown preset {name!r}{_preset_hint(name, table)}; '
+          f'choose from: {", ".join(sorted(table))}')
   # Two of one kind: the last won silently (eval_only,train trained; size1m,size12m
   # built size12m). Other kinds may follow one (vision,size1m: vision's obs at size1m).
   for what, kind in (('the script', ('train_eval', 'train', 'eval_only')),

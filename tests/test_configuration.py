@@ -2077,6 +2077,33 @@ def test_a_runs_saved_config_json_as_config_is_named_for_what_it_is(tmp_path):
       "a run's own config.json is what resuming its --logdir reads")
   assert not (tmp_path / 'run').exists()
 
+@pytest.mark.parametrize('suite, preset, hint', [
+    # The list of choices gave no hint: a preset in capitals, or of another suite file.
+    (gym, 'DEBUG', " (did you mean 'debug'?)"), (gym, 'size1M', " (did you mean 'size1m'?)"),
+    (atari, 'size_12m', " (did you mean 'size12m'?)"),
+    (dmc, 'visoin', " (did you mean 'vision'?)"),
+    (gym, 'proprio', ' (a preset of configs/dmc.py only)'),
+    (atari, 'quick', ' (a preset of configs/dmc.py and configs/gym.py only)'),
+    (crafter, 'huge', '')])
+def test_an_unknown_preset_names_the_one_meant(suite, preset, hint):
+  with pytest.raises(ValueError) as e:
+    suite.get_config(f'train_eval,{preset}')
+  assert str(e.value).startswith(f'Unknown preset {preset!r}{hint}; choose from: '), str(e.value)
+
+
+def test_the_presets_of_one_suite_file_are_as_other_suites_are_told():
+  from configs import presets
+  for name, files in presets.SUITE_PRESETS.items():
+    for suite in (atari, atari100k, crafter, dmc, gym):
+      file = f'configs/{suite.__name__.split(".")[-1]}.py'
+      try:
+        suite.get_config(name)
+      except ValueError:
+        assert file not in files, (name, file)
+      else:
+        assert file in files, (name, file)
+
+
 def test_unknown_preset_fails_with_one_line():
   result = run_main('--config=configs/dmc.py:train_eval,huge')
   lines = result.stderr.strip().splitlines()
