@@ -427,11 +427,24 @@ def _config_file_meant(path):
   here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   for candidate in (path, path + '.py', os.path.join('configs', path),
                     os.path.join('configs', path + '.py')):
+    candidate = _in_its_case(candidate)  # configs/Gym.py, DMC.py: no hint
     if os.path.isfile(candidate):
       return candidate
-    if os.path.isfile(os.path.join(here, candidate)) and candidate.startswith('configs'):
-      return os.path.join(here, candidate)
+    theirs = _in_its_case(os.path.join(here, candidate))
+    if os.path.isfile(theirs) and candidate.startswith('configs'):
+      return theirs
   return None
+
+
+def _in_its_case(path):
+  """`path` with its file name as its directory spells it, if only its case differs
+  (one match), else `path`."""
+  folder, name = os.path.split(path)
+  try:
+    same = [x for x in os.listdir(folder or '.') if x.lower() == name.lower()]
+  except OSError:
+    return path
+  return os.path.join(folder, same[0]) if len(same) == 1 else path
 
 
 def _expanded(argv):

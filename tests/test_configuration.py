@@ -1750,6 +1750,11 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
      'directory; did you mean --config=configs/dmc.py:debug?'),
     (['--config=configs/gym'], 'cannot load the config file configs/gym: No such file or '
      'directory; did you mean --config=configs/gym.py?'),
+    # In other case: no hint.
+    (['--config=configs/Gym.py:debug'], 'cannot load the config file configs/Gym.py: No such '
+     'file or directory; did you mean --config=configs/gym.py:debug?'),
+    (['--config=DMC.py'], 'cannot load the config file DMC.py: No such file or directory; '
+     'did you mean --config=configs/dmc.py?'),
     # With a --config.KEY flag: a traceback of 30 lines and exit code 1.
     (['--config=myconfigs/nosuch.py:debug', '--config.run.steps=10'], 'cannot load the '
      'config file myconfigs/nosuch.py: No such file or directory'),
