@@ -551,7 +551,8 @@ def finalize(config):
   ensure(not (c.task.startswith('dmc_') and c.env.dmc.image and not c.run.parallel),
          'run.parallel=False with DMC images (env.dmc.image=True): MuJoCo rendering and '
          'TensorFlow crash in one process on machines without a GPU (Mesa\'s EGL); use '
-         'run.parallel=True, the default, which renders in env worker processes')
+         'run.parallel=True, which renders in env worker processes (the default of '
+         'configs/dmc.py, the config file of DMC tasks)')
   outputs = [x for x in c.logger.outputs.split(',') if x]
   unknown = [x for x in outputs if x not in LOGGER_OUTPUTS]
   # It named the entries alone: the official code's 'scope', or its list '[jsonl, scope]'.

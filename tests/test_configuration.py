@@ -270,6 +270,11 @@ def test_impossible_combinations_are_named():
     # A segfault at the first render, with no line (Mesa's EGL beside TensorFlow).
     ({'task': 'dmc_cartpole_balance', 'env.dmc.image': True, 'run.parallel': False},
      r'run.parallel=False with DMC images \(env.dmc.image=True\): MuJoCo rendering and '),
+    # A DMC task under configs/gym.py (parallel=False there): 'use run.parallel=True, the
+    # default', which it was not, and no word of the config file of DMC tasks.
+    ({'task': 'dmc_walker_walk', 'env.dmc.image': True, 'run.parallel': False},
+     r'; use run.parallel=True, which renders in env worker processes \(the default of '
+     r'configs/dmc.py, the config file of DMC tasks\)$'),
     # Refused at the checkpoint load, with exit code 1, after TensorFlow loaded.
     ({'run.from_checkpoint_regex': '('},
      r"run.from_checkpoint_regex='\(' is not a valid regex: missing \)"),
