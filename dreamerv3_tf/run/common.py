@@ -439,6 +439,13 @@ def _other_agent_of_config(config, path, saved):
           'another agent: pass those agent settings, or start a new --logdir')
 
 
+def run_of(source):
+  """The logdir of checkpoint `source` (a run's ckpt/ directory or a checkpoint's
+  prefix in it)."""
+  return os.path.dirname(source.rstrip('/') if os.path.isdir(source) else
+                         os.path.dirname(source))
+
+
 def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
                flag='--config.run.from_checkpoint', config=None, agent_hint=None):
   """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's
@@ -452,8 +459,7 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
   try:
     return checkpointing.load_agent(agent, source, regex, flag)
   except checkpointing.CheckpointError as e:
-    run = os.path.dirname(source.rstrip('/') if os.path.isdir(source) else
-                          os.path.dirname(source))
+    run = run_of(source)
     try:
       difference = run_files.spaces_difference(run, obs_space, act_space)
     except configuration.ConfigError:

@@ -17,6 +17,7 @@ from dreamerv3_tf import configuration
 from dreamerv3_tf import export
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
+from dreamerv3_tf import run_files
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.core import errors
@@ -96,11 +97,22 @@ def load_policy(config, obs_space, act_space):
   # With `config`, a checkpoint of another size names the settings that differ (it named
   # one variable's shapes: "'con/mlp/layer0/linear/kernel' is float32[32, 16] there").
   path, names = common.load_agent(
-      agent, source, obs_space, act_space, 'evaluate it on the task it was trained on',
+      agent, source, obs_space, act_space, _on_its_task(source, config.task),
       config=config, agent_hint='evaluate it with the agent settings it was trained with '
       '(its size preset)')
   print(f'Loaded the agent from {path} ({len(names)} variables).')
   return agent
+
+
+def _on_its_task(source, task):
+  """The hint for a checkpoint of another env, with the task its run's config.json
+  names if that is another (the line left the user to find it)."""
+  hint = 'evaluate it on the task it was trained on'
+  try:
+    trained = run_files.load_config(common.run_of(source)).task
+  except Exception:  # noqa: BLE001 - none, unreadable (a gs:// one too): the hint alone
+    return hint
+  return hint if trained == task else f'{hint}, --config.task={trained}'
 
 
 def _is_saved_model(source):

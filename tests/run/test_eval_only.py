@@ -75,14 +75,16 @@ def test_a_directory_without_a_checkpoint_fails_with_one_line(tmp_path):
 
 
 def test_a_checkpoint_of_another_task_names_the_spaces(trained, tmp_path):
-  """It said only that variable names differ ('opt/mu/logits_action.Sbias' ...)."""
+  """It said only that variable names differ ('opt/mu/logits_action.Sbias' ...), and
+  then not which task that was, which its config.json names."""
   logdir, _ = trained
   for source in (os.path.join(logdir, 'ckpt'), checkpointing.inspect(
       os.path.join(logdir, 'ckpt'), ['replay_train', 'replay_eval']).path):
     with pytest.raises(checkpointing.CheckpointError, match=(
         f"^{source} is of a run whose env had action 'action' Space\\(int32, shape=\\(\\), "
         r'low=0, high=4\), the env now has Space\(float32, shape=\(2,\), low=-1.0, '
-        r'high=1.0\); evaluate it on the task it was trained on$')):
+        r'high=1.0\); evaluate it on the task it was trained on, '
+        r'--config.task=dummy_disc_vec$')):
       evaluate(tmp_path / 'run', source, task='dummy_cont_vec')
     assert not (tmp_path / 'run').exists()
 
