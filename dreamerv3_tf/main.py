@@ -112,7 +112,7 @@ def _parse_flags(argv):
   argv = [_with_home(x) for x in flag_lines.help_alias(argv)]
   if errors.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(errors.traceback_refusal())
-  swallowed = flag_lines.swallowed_flag(argv, flags.FLAGS)
+  swallowed = flag_lines.swallowed_flag(argv, flags.FLAGS, _config_bools())
   if swallowed:  # absl would take the next flag for its value
     _usage_error(swallowed)
   official = official_flags.refusal(argv, flags.FLAGS)
@@ -415,6 +415,22 @@ def _with_home(arg):
   if not os.path.isfile(os.path.expanduser(path)):  # (left as given: its line names it)
     return arg
   return f'{flag}={os.path.expanduser(path)}{colon}{presets}'
+
+
+def _config_bools():
+  """The dotted config keys of configs/base.py that are booleans (a --config.KEY of
+  them takes no value), or None if the configs package cannot be imported."""
+  try:
+    from configs import base as base_config
+  except ImportError:
+    return None
+  def walk(tree, prefix):
+    for key, value in tree.items():
+      if isinstance(value, dict):
+        yield from walk(value, f'{prefix}{key}.')
+      elif isinstance(value, bool):
+        yield prefix + key
+  return set(walk(base_config.get_config().to_dict(), ''))
 
 
 def _config_file_meant(path):

@@ -1378,6 +1378,11 @@ def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):
     (['--config.task=walker_walk', '--logdir', '--config.run.eval_eps=2'], '--logdir',
      '--config.run.eval_eps=2'),
     (['--config', '--config.task=walker_walk'], '--config', '--config.task=walker_walk'),
+    # A config key's: 'task='--config.run.eval_eps=2'; expected <suite>_<name> ...', and
+    # 'run.from_checkpoint=--logdir=x: no such checkpoint ...'.
+    (['--config.task', '--config.run.eval_eps=2'], '--config.task', '--config.run.eval_eps=2'),
+    (['--config.run.from_checkpoint', '--logdir=x', '--config.task=walker_walk'],
+     '--config.run.from_checkpoint', '--logdir=x'),
 ])
 def test_a_flag_where_a_value_goes_is_refused(tmp_path, args, flag, following):
   if flag != '--config':
@@ -1392,6 +1397,10 @@ def test_a_flag_where_a_value_goes_is_refused(tmp_path, args, flag, following):
   assert os.listdir(tmp_path) == []
   result = run_main('--config=configs/dmc.py:train_eval,debug', '--config.seed', '-1',
                     f'--logdir={tmp_path}')  # a negative number is a value
+  assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
+  # A boolean key takes no value: the next flag is its own.
+  result = run_main('--config=configs/dmc.py:train_eval,debug', '--config.random_agent',
+                    '--config.seed=-1', f'--logdir={tmp_path}')
   assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
 
 

@@ -42,18 +42,26 @@ def help_shown(error, argv):
   return False
 
 
-def swallowed_flag(argv, flag_values):
+def swallowed_flag(argv, flag_values, config_bools=None):
   """The line refusing a flag given as '--name VALUE' whose VALUE is another flag, else
   None (`flag_values`: absl's FLAGS, passed in; a flag that is no boolean takes a
   value). absl takes that flag for the value: '--logdir $RUN --config.random_agent=True'
   with RUN unset trained in ./--config.random_agent=True, without that flag, and
   export's '--out --tflite' wrote ./--tflite. A negative number ('--config.seed -1') is
-  a value."""
+  a value. `config_bools`: the config keys that are booleans ('random_agent', ...);
+  given, every other --config.KEY takes a value too (absl defines them only as the
+  config loads: '--config.task $TASK --config.seed=1' set task='--config.seed=1')."""
   for arg, following in zip(argv[1:], argv[2:]):
     if arg == '--':
       return None
     name = arg.lstrip('-')
     takes_value = name in flag_values and not flag_values[name].boolean
+    if config_bools is not None and name.startswith('config.') and name not in flag_values:
+      # Only a flag of this command counts as swallowed: a key's value may itself look
+      # like a flag ('--config.xla_flags --xla_cpu_use_fusion_emitters=false').
+      theirs = following.lstrip('-').split('=')[0]
+      takes_value = (name[len('config.'):] not in config_bools and (
+          theirs in flag_values or theirs.startswith('config.')))
     if (arg.startswith('-') and '=' not in arg and name and takes_value
         and re.match(r'--?[^\W\d]', following)):
       return (f'{arg} takes a value, but the next argument is the flag {following} (an '
