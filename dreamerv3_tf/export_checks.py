@@ -296,6 +296,17 @@ def command(argv):
     errors.fail(f'{stdout}; the export in {out} is written whole', 1)
 
 
+def _mains_config_flag(text):
+  """The line for absl's "Unknown command line flag 'config'" (or 'config.KEY'): main's
+  flags given to export, which said nothing of where its config comes from; else None."""
+  import re
+  unknown = re.match(r"Unknown command line flag '(config(\.[^']*)?)'", text)
+  if not unknown:
+    return None
+  return (f'--{unknown.group(1)} is a flag of main; export takes the config the run saved, '
+          'LOGDIR/config.json (see --help)')
+
+
 def _parse_flags(argv):
   """A bad or missing flag is one line (exit code 2), as in main."""
   from absl import flags
@@ -319,7 +330,8 @@ def _parse_flags(argv):
   except flags.Error as e:
     # absl names each missing required flag on a line of its own (no flag at all: two).
     refusal = (flag_lines.boolean_flag_refusal(str(e))  # absl's is a tuple's repr
-               or flag_lines.missing_flags_refusal(str(e)))  # absl's said 'other than None'
+               or flag_lines.missing_flags_refusal(str(e))  # absl's said 'other than None'
+               or _mains_config_flag(str(e)))
     lines = [refusal] if refusal else [x.strip() for x in str(e).splitlines() if x.strip()]
     print(f"Error: {'; '.join([x.rstrip('.') for x in lines[:-1]] + lines[-1:])}",
           file=sys.stderr)

@@ -960,6 +960,19 @@ def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
       '--notflite false)'], result.stderr[-3000:]
 
 
+@pytest.mark.parametrize('flag', ['--config=configs/dmc.py:debug', '--config.task=dmc_x'])
+def test_a_config_flag_of_main_is_named_as_the_runs_own(tmp_path, flag):
+  # "Error: Unknown command line flag 'config'" (or 'config.task'): main's flags copied.
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={tmp_path}', f'--out={tmp_path}/x',
+       flag], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  name = flag.split('=')[0]
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f"Error: {name} is a flag of main; export takes the config the run saved, "
+      "LOGDIR/config.json (see --help)"], result.stderr[-3000:]
+  assert os.listdir(tmp_path) == []
+
+
 def without_an_agent(monkeypatch, save):
   """export.export of no agent: PolicyModule gives no signatures, and `save(module, path,
   signatures)` stands for tf.saved_model.save."""
