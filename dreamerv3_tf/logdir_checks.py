@@ -81,7 +81,8 @@ def _check_logdir(config, logdir, allow_other):
   if missing:  # someone else's config.json: allow_other_config would overwrite it
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '
                       'use a new --logdir')
-  diff = run_files.diff(old, run_files.comparable(json.loads(run_files.to_json(config))))
+  new = run_files.comparable(json.loads(run_files.to_json(config)))
+  diff = run_files.diff(*_unread_env_options_dropped(old, new, saved.get('task'), config.task))
   if diff and not allow_other:
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
@@ -387,6 +388,21 @@ def _check_can_create(logdir, existing):
 
 # A run's own folders: a logdir in one would mix a new run's files with the run's.
 RUN_FOLDERS = ('ckpt', 'tb')
+
+
+def _unread_env_options_dropped(old, new, old_task, task):
+  """`old`, `new` (flat configs) without the env.<suite> options that neither task's env
+  reads: a gym run resumed with configs/dmc.py was refused for env.dmc.image."""
+  from dreamerv3_tf.envs import registry
+  read = [registry.sections_read(x) for x in (old_task, task)]
+  if None in read:  # a task of no suite: every key counts
+    return old, new
+  read = read[0] | read[1]
+
+  def kept(flat):
+    return {k: v for k, v in flat.items() if not (
+        k.startswith('env.') and k.count('.') >= 2 and k.split('.')[1] not in read)}
+  return kept(old), kept(new)
 
 
 def _check_not_inside_a_run(logdir, script):

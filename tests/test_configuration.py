@@ -485,6 +485,26 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   assert saved != (tmp_path / 'config.json').read_text()
 
 
+def test_env_options_of_another_suite_do_not_refuse_a_resume(tmp_path):
+  """A gym run resumed with configs/dmc.py (its env.dmc.image=False, base's True under
+  gym.py) was refused: 'belongs to another config (env.dmc.image: True -> False)', a key
+  its env never reads."""
+  c = configuration.finalize(gym.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  c.env.dmc.image = False
+  c.env.atari.size = (32, 32)
+  logdir_checks.check_logdir(c, str(tmp_path))
+  c.env.gym.size = (32, 32)  # its own suite's still count
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'logdir {tmp_path} belongs to another config (env.gym.size: [64, 64] -> [32, 32]);')):
+    logdir_checks.check_logdir(c, str(tmp_path))
+  c.env.gym.size = (64, 64)
+  c.task = 'py_corridor:Corridor'  # py_ tasks read env.gym too
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      "(task: 'gym_CartPole-v1' -> 'py_corridor:Corridor')")):
+    logdir_checks.check_logdir(c, str(tmp_path))
+
+
 def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
   """A run saved by an older version (no agent.rssm.unimix) or a newer one: the line
   read 'agent.rssm.unimix: None -> 0.01', a value the run never had."""

@@ -26,6 +26,15 @@ SUITES = {
 }
 
 
+def sections_read(task):
+  """The config.env sections the env of `task` reads (its suite's; py_ tasks also
+  take gym's size, repeat and image), or None for a task of no suite."""
+  suite = str(task).split('_', 1)[0]
+  if suite not in SUITES:
+    return None
+  return {SUITES[suite][2]} | ({'gym'} if suite == 'py' else set())
+
+
 def _get(config, key, default=None):
   """Reads `key` from a ConfigDict or a plain dict."""
   try:
