@@ -499,14 +499,25 @@ def _check_not_home(logdir):
 
 
 def _check_not_an_export(logdir):
-  """ConfigError if local `logdir` holds an export (saved_model.pb): a run there put its
-  files among the SavedModel's, and an export --overwrite to that folder deleted them
-  with the old export."""
+  """ConfigError if local `logdir` holds an export (saved_model.pb) or lies inside one:
+  a run there put its files among the SavedModel's, and an export --overwrite to that
+  folder deleted them with the old export."""
   if os.path.isfile(os.path.join(logdir, 'saved_model.pb')):
     raise ConfigError(
         f'--logdir {logdir} holds an export (saved_model.pb); a run there would put its '
         "files among the SavedModel's, which an export --overwrite to it deletes: give "
         'another --logdir (to evaluate the export, pass it as --config.run.from_checkpoint)')
+  folder = os.path.dirname(os.path.abspath(logdir))
+  while True:  # one inside an export (its variables/, a folder made there) trained there
+    if os.path.isfile(os.path.join(folder, 'saved_model.pb')):
+      shown = folder if os.path.isabs(logdir) else os.path.relpath(folder)
+      raise ConfigError(
+          f'--logdir {logdir} is inside the export {shown} (saved_model.pb), which an '
+          "export --overwrite to it deletes, the run's files with it: give a --logdir "
+          'outside it')
+    if os.path.dirname(folder) == folder:
+      return
+    folder = os.path.dirname(folder)
 
 
 def _check_own_checkpoints(logdir):

@@ -1069,6 +1069,13 @@ def test_a_logdir_that_holds_an_export_is_refused_before_writing(tmp_path, scrip
       'another --logdir (to evaluate the export, pass it as --config.run.from_checkpoint)')
       + '$'):
     logdir_checks.check_logdir(c, str(tmp_path / 'export'))
+  # One inside it (its variables/, or a new folder there) trained there: the same loss.
+  for inside in ('variables', 'run2'):
+    with pytest.raises(configuration.ConfigError, match=re.escape(
+        f'--logdir {tmp_path}/export/{inside} is inside the export {tmp_path}/export '
+        "(saved_model.pb), which an export --overwrite to it deletes, the run's files "
+        'with it: give a --logdir outside it') + '$'):
+      logdir_checks.check_logdir(c, str(tmp_path / 'export' / inside))
   assert sorted(os.listdir(tmp_path / 'export')) == ['saved_model.pb', 'variables']
 
 
