@@ -84,6 +84,11 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
           '--overwrite would delete them with it: move them away or choose another --out')
     # Another export made inside it (--out=OUT/v2), or notes beside it, went with it too.
     other = sorted(names - set(EXPORT_FILES))
+    # A run started in its variables/ (--logdir=OUT/variables) went with it: only
+    # TensorFlow's variables.index and variables.data-* belong there.
+    if 'variables' in names and isdir(os.path.join(out, 'variables')):
+      other += sorted(f'variables/{x.rstrip("/")}' for x in listdir(os.path.join(out, 'variables'))
+                      if not x.startswith(('variables.index', 'variables.data-')))
     if other:
       shown = ', '.join(other[:5]) + (f' and {len(other) - 5} more' if len(other) > 5 else '')
       raise ExportError(

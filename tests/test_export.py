@@ -635,6 +635,28 @@ def test_overwrite_of_an_export_that_holds_other_files_is_refused(tmp_path):
   export.check_out(str(tmp_path / 'beside'), overwrite=False)
 
 
+def test_overwrite_of_an_export_whose_variables_hold_a_run_is_refused(tmp_path):
+  """A run started in its variables/ (--logdir=OUT/variables, with only the warning of a
+  folder of other things): --overwrite deleted its config.json, checkpoints and metrics
+  with the old export. TensorFlow's own files there pass."""
+  out = tmp_path / 'out'
+  (out / 'variables' / 'ckpt').mkdir(parents=True)
+  for name in ('saved_model.pb', 'variables/variables.index',
+               'variables/variables.data-00000-of-00001', 'variables/config.json'):
+    (out / name).write_text('x')
+  with pytest.raises(export.ExportError) as error:
+    export.check_out(str(out), overwrite=True)
+  assert str(error.value) == (
+      f"--out {out} holds files that are not its export's (variables/ckpt, "
+      'variables/config.json); --overwrite would delete them with it: move them away or '
+      'choose another --out')
+  for name in ('ckpt', 'config.json'):
+    shutil.rmtree(out / 'variables' / name, ignore_errors=True)
+    if (out / 'variables' / name).exists():
+      (out / 'variables' / name).unlink()
+  export.check_out(str(out), overwrite=True)
+
+
 @pytest.mark.parametrize('flag', ['--logdir', '--out', '--checkpoint'])
 def test_a_path_that_cannot_be_read_names_its_flag(cartpole, tmp_path, flag):
   """A gs:// path without network or credentials was 'Error: Error executing an HTTP
