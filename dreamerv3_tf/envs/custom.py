@@ -254,5 +254,11 @@ def _where(error, module_name):
     except Exception:  # noqa: BLE001 - e.g. its parent package failed to import
       own = None
   mine = [f for f in frames if own and os.path.abspath(f.filename) == os.path.abspath(own)]
-  frame = (mine or frames)[-1]
+  # Not this package's frames: a function of no Python file (py_math:sqrt) named our
+  # call, '(custom.py, line 54)', which is no place to fix.
+  package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+  theirs = [f for f in frames if not os.path.abspath(f.filename).startswith(package)]
+  if not (mine or theirs):
+    return ''
+  frame = (mine or theirs)[-1]
   return f' ({os.path.basename(frame.filename)}, line {frame.lineno})'

@@ -224,6 +224,15 @@ def test_a_config_key_a_forwarding_constructor_does_not_take_is_a_config_error(
   assert exit_code(info.value) == code
 
 
+def test_a_builtin_function_that_raises_names_no_file_of_ours():
+  """py_math:sqrt, a function of no Python file: its line ended '(custom.py, line 54)',
+  this package's call, which is no place to fix."""
+  with pytest.raises(EnvSetupError) as info:
+    envs.make_env('py_math:sqrt', env_config(), seed=0)
+  assert re.match(r'^math:sqrt\(\) raised TypeError: .*\(0 given\)$', str(info.value)), (
+      str(info.value))
+
+
 @pytest.mark.parametrize('module', ['corridor.py', 'myenvs/corridor', '{dir}/corridor.py',
                                     '../corridor'])
 def test_a_module_named_by_its_file_says_to_name_the_module(user_dir, module):
