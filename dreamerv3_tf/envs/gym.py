@@ -131,11 +131,15 @@ def _own_frame(error, gym):
   """(the space property that raised `error`, or None; ' (file.py, line N)' of its
   deepest frame outside gymnasium and this package, or ''). A property that raised
   was named neither ('failed to start: RuntimeError: no spaces yet'), nor its file."""
+  import importlib
   import traceback
+  # Nor Python's importer ('<frozen importlib._bootstrap>', importlib/__init__.py): an
+  # env module that failed to import (Box2D missing) was named by its frames.
   ours = [os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-          for m in (gym, sys.modules['dreamerv3_tf'])]
+          for m in (gym, sys.modules['dreamerv3_tf'], importlib)]
   frames = [f for f in traceback.extract_tb(error.__traceback__)
-            if not os.path.abspath(f.filename).startswith(tuple(ours))]
+            if not os.path.abspath(f.filename).startswith(tuple(ours))
+            and not f.filename.startswith('<frozen ')]
   if not frames:
     return None, ''
   attribute = next((f.name for f in reversed(frames) if f.name in SPACES), None)

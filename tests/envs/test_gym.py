@@ -430,6 +430,22 @@ def test_an_unversioned_id_is_one_warning_line_for_the_run(monkeypatch, capfd):
       'WARNING: gymnasium: Using the latest versioned environment `CartPole-v1` instead of '
       'the unversioned environment `CartPole`.']
 
+
+def test_a_missing_dependency_names_no_frame_of_pythons_importer():
+  """gym_LunarLander-v3 without Box2D: its line ended '(<frozen importlib._bootstrap>,
+  line 241)', Python's importer, the only frame outside gymnasium and this package."""
+  gymnasium.register('DreamerTestNeedsDependency-v0', entry_point=_needs_dependency)
+  with pytest.raises(Exception, match=r"raised DependencyNotInstalled: no Box2D here "
+                     r"\(test_gym.py, line \d+\)$"):  # the deepest frame of the env's
+    make_env('gym_DreamerTestNeedsDependency-v0', env_config(), seed=0)
+
+
+def _needs_dependency():
+  # As gymnasium's box2d envs fail where Box2D is missing: inside an import.
+  code = compile('raise DependencyNotInstalled("no Box2D here")',
+                 '<frozen importlib._bootstrap>', 'exec')
+  exec(code, {'DependencyNotInstalled': gymnasium.error.DependencyNotInstalled})
+
 class BigFrameRender(RenderEnv):
   def render(self):
     return np.zeros((1024, 1040, 3), np.uint8)
