@@ -633,12 +633,14 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
   """A training run's metrics without its checkpoints (ckpt/ deleted or moved): a run
   there started again at step 0 and appended its rows to the old ones, which then
   held two runs (plots zig-zagged between them). A run writes ckpt-1 before its
-  first row, so metrics with rows always had a checkpoint."""
-  if config.script == 'eval_only':  # its logdir never holds checkpoints
-    return
+  first row, so metrics with rows always had a checkpoint; an evaluation writes its
+  config.json before its first row."""
   ckpt = fs.join(logdir, 'ckpt')
-  if fs.isdir(ckpt) and any(x == 'checkpoint' or x.endswith('.index')
-                            for x in fs.listdir(ckpt)):
+  if config.script == 'eval_only':  # its logdir never holds checkpoints
+    if fs.exists(fs.join(logdir, 'config.json')):
+      return  # an evaluation's (the kind and the checkpoint are checked with it)
+  elif fs.isdir(ckpt) and any(x == 'checkpoint' or x.endswith('.index')
+                              for x in fs.listdir(ckpt)):
     return  # resumable (or refused, naming the damage, by the checkpoint checks)
   for name in ('metrics.jsonl', 'scores.jsonl'):
     path = fs.join(logdir, name)
@@ -646,11 +648,18 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
       continue
     if fs.exists(path) and not fs.isdir(path):
       with fs.open(path, 'rb') as f:
-        if f.read(4096).strip():
-          raise ConfigError(
-              f'{path} holds the metrics of an earlier run, but {ckpt} holds no '
-              'checkpoint to resume it from; a new run there would start at step 0 and '
-              'mix its metrics with them: use a new --logdir')
+        rows = f.read(4096).strip()
+      if rows and config.script == 'eval_only':
+        # Another program's rows: it wrote its config.json and appended to them.
+        raise ConfigError(
+            f'{path} holds rows, but {logdir} has no config.json: they are not an '
+            "evaluation's (another program's?), and this one would add its rows to them: "
+            'use a new --logdir')
+      if rows:
+        raise ConfigError(
+            f'{path} holds the metrics of an earlier run, but {ckpt} holds no '
+            'checkpoint to resume it from; a new run there would start at step 0 and '
+            'mix its metrics with them: use a new --logdir')
 
 
 def finished(config, logdir):

@@ -607,6 +607,28 @@ def test_metrics_without_checkpoints_are_not_appended_to(tmp_path):
   logdir_checks.check_logdir(c, str(tmp_path))
 
 
+def test_an_evaluation_is_not_appended_to_rows_of_no_run(tmp_path):
+  """eval_only in a folder of another program's metrics.jsonl or scores.jsonl (no
+  config.json): it wrote its config.json and appended its rows to theirs. An
+  evaluation's own logdir (config.json beside its rows) is added to, as before."""
+  c = configuration.finalize(gym.get_config('eval_only,debug'))
+  c.run.from_checkpoint = '/x/ckpt'
+  for name in ('metrics.jsonl', 'scores.jsonl'):
+    (tmp_path / name).write_text('epoch,loss\n1,0.5\n')
+    with pytest.raises(configuration.ConfigError, match=re.escape(
+        f'{tmp_path}/{name} holds rows, but {tmp_path} has no config.json: they are not an '
+        "evaluation's (another program's?), and this one would add its rows to them: use a "
+        'new --logdir') + '$'):
+      logdir_checks.check_logdir(c, str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [name]
+    (tmp_path / name).unlink()
+  (tmp_path / 'metrics.jsonl').write_text('')  # stopped before its first row
+  logdir_checks.check_logdir(c, str(tmp_path))
+  logdir_checks.save(c, str(tmp_path))
+  (tmp_path / 'scores.jsonl').write_text('{"step": 9, "epstats/score": 8.0}\n')
+  logdir_checks.check_logdir(c, str(tmp_path))
+
+
 def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_checks_read(
     tmp_path):
   """check_resume_from refuses only what names no file of a checkpoint of this run; one
