@@ -135,6 +135,8 @@ def _parse_flags(argv):
   if not configs and overrides:  # absl: "Unknown command line flag 'config.task'"
     _usage_error(f'{overrides[0]} sets a key of a config file, and no --config names one; '
                  'give it first, e.g. --config=configs/dmc.py:train_eval')
+  if path_lines.unknown_home_refusal('--config', path):  # 'cannot load ...: No such file'
+    _usage_error(path_lines.unknown_home_refusal('--config', path))
   meant = _config_file_meant(path)
   if meant:  # said 'cannot load the config file dmc.py: No such file or directory'
     _usage_error(f'cannot load the config file {path}: No such file or directory; did you '

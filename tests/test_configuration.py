@@ -797,7 +797,21 @@ def test_logdir_under_the_home_of_no_such_user_is_refused(tmp_path):
   assert result.returncode == 2, result.stderr[-3000:]
   assert result.stderr.splitlines() == [
       "Config error: --logdir ~nosuchuser_dv3/run: there is no user 'nosuchuser_dv3' whose "
-      'home ~ could name (a directory named ~... would be made here); give a full path']
+      "home ~ could name (the path would name a folder '~nosuchuser_dv3' in the current "
+      'directory); give a full path']
+  assert os.listdir(tmp_path) == []
+  # Paths that are read: 'would be made' misled (nothing is made), and a --config file
+  # said 'No such file or directory', naming no user.
+  for args, flag in (
+      ([f'--config={ROOT}/configs/dmc.py:eval_only,debug', f'--logdir={tmp_path}/ev',
+        '--config.run.from_checkpoint=~nosuchuser_dv3/run/ckpt'], 'run.from_checkpoint'),
+      (['--config=~nosuchuser_dv3/c.py:debug', f'--logdir={tmp_path}/ev'], '--config')):
+    result = cli_zygote.run([sys.executable, '-m', 'dreamerv3_tf.main', *args], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"Config error: {flag} ~nosuchuser_dv3/{'run/ckpt' if '.' in flag else 'c.py'}: there "
+        "is no user 'nosuchuser_dv3' whose home ~ could name (the path would name a folder "
+        "'~nosuchuser_dv3' in the current directory); give a full path"], result.stderr
   assert os.listdir(tmp_path) == []
 
 

@@ -744,8 +744,9 @@ def test_a_home_of_no_user_is_named_as_in_the_other_commands(tmp_path, capsys, f
     plot.main(argv)
   path = argv[1] if flag == '--logdirs' else argv[3]
   assert e.value.code == 2 and capsys.readouterr().err == (
-      f"Error: {flag} {path}: there is no user 'nosuchuser_plot' whose home ~ could name (a "
-      'directory named ~... would be made here); give a full path (see --help)\n')
+      f"Error: {flag} {path}: there is no user 'nosuchuser_plot' whose home ~ could name (the "
+      "path would name a folder '~nosuchuser_plot' in the current directory); give a full path "
+      '(see --help)\n')
 
 
 @pytest.mark.parametrize('flag', ['--logdirs', '--out'])

@@ -61,8 +61,9 @@ def unknown_home_refusal(flag, path):
     return None
   user = path[1:].split('/')[0]
   fix = 'set HOME or give a full path' if not user else 'give a full path'
-  return (f'{flag} {path}: there is no user {user!r} whose home ~ could name (a directory '
-          f'named ~... would be made here); {fix}')
+  # (Not 'a directory named ~... would be made here': most such paths are read.)
+  return (f'{flag} {path}: there is no user {user!r} whose home ~ could name (the path '
+          f"would name a folder '~{user}' in the current directory); {fix}")
 
 
 def edge_space_refusal(flag, path):

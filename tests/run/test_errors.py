@@ -1901,10 +1901,12 @@ def test_a_home_that_tilde_cannot_name_is_one_line(tmp_path):
   assert result.returncode == 2
   assert one_line(result) == (
       "Config error: xla_cache ~nosuchuser_xla/cache: there is no user 'nosuchuser_xla' whose "
-      'home ~ could name (a directory named ~... would be made here); give a full path')
+      "home ~ could name (the path would name a folder '~nosuchuser_xla' in the current "
+      'directory); give a full path')
   result = command('dreamerv3_tf.export', f'--logdir={tmp_path / "run"}',
                    '--out=~nosuchuser_xla/export')
   assert one_line(result) == (
       "Error: --out ~nosuchuser_xla/export: there is no user 'nosuchuser_xla' whose home ~ "
-      'could name (a directory named ~... would be made here); give a full path')
+      "could name (the path would name a folder '~nosuchuser_xla' in the current directory); "
+      'give a full path')
   assert os.listdir(tmp_path) == []
