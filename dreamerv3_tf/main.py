@@ -306,6 +306,9 @@ def _one_line(error, argv=()):
     return boolean
   lines = [x.strip() for x in text.splitlines() if x.strip()]
   path = _config_path(argv)
+  if path and 'cannot contain null bytes' in text:  # Python's compile; named no file
+    return (f'the config file {path} is no Python source (it holds null bytes: a binary '
+            'file?); give a config file such as configs/dmc.py')
   presets = _presets_refusal(text, path, argv)
   if presets:
     return presets

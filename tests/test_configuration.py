@@ -2145,6 +2145,18 @@ def test_an_image_size_the_agent_cannot_take_is_a_config_line_before_tensorflow(
   assert result.stdout == ''  # before TensorFlow loads: no start-up line
   assert not (tmp_path / 'run').exists()
 
+def test_a_binary_file_as_config_is_named(tmp_path):
+  """--config=/bin/ls (or a .py that holds null bytes): 'Config error: source code string
+  cannot contain null bytes', naming no file."""
+  path = tmp_path / 'c.py'
+  path.write_bytes(b'\x7fELF\x00\x01')
+  result = run_main(f'--config={path}:debug', f'--logdir={tmp_path}/run')
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Config error: the config file {path} is no Python source (it holds null bytes: a '
+      'binary file?); give a config file such as configs/dmc.py'], result.stderr[-2000:]
+  assert not (tmp_path / 'run').exists()
+
+
 def test_a_runs_saved_config_json_as_config_is_named_for_what_it_is(tmp_path):
   """--config=RUN/config.json (to run a saved config again): Python ran the JSON and
   the line said 'raised NameError: name 'true' is not defined'."""
