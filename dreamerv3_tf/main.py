@@ -137,6 +137,10 @@ def _parse_flags(argv):
                  'give it first, e.g. --config=configs/dmc.py:train_eval')
   if path_lines.unknown_home_refusal('--config', path):  # 'cannot load ...: No such file'
     _usage_error(path_lines.unknown_home_refusal('--config', path))
+  if path and os.path.islink(path) and not os.path.exists(path):  # 'No such file or
+    # directory', of a file that is there
+    _usage_error(f'cannot load the config file {path}: it is a symbolic link to '
+                 f'{os.readlink(path)}, which does not exist or loops')
   meant = _config_file_meant(path)
   if meant:  # said 'cannot load the config file dmc.py: No such file or directory'
     _usage_error(f'cannot load the config file {path}: No such file or directory; did you '

@@ -2157,6 +2157,17 @@ def test_a_binary_file_as_config_is_named(tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
+def test_a_config_file_that_is_a_broken_link_is_named(tmp_path):
+  """'cannot load the config file my.py: No such file or directory', of a file that is
+  there, as a link to one that is not (moved, or a relative link made elsewhere)."""
+  (tmp_path / 'my.py').symlink_to(tmp_path / 'gone.py')
+  result = run_main(f'--config={tmp_path}/my.py:debug', f'--logdir={tmp_path}/run')
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'Config error: cannot load the config file {tmp_path}/my.py: it is a symbolic link to '
+      f'{tmp_path}/gone.py, which does not exist or loops'], result.stderr[-2000:]
+  assert not (tmp_path / 'run').exists()
+
+
 def test_a_runs_saved_config_json_as_config_is_named_for_what_it_is(tmp_path):
   """--config=RUN/config.json (to run a saved config again): Python ran the JSON and
   the line said 'raised NameError: name 'true' is not defined'."""
