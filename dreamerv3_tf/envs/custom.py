@@ -50,8 +50,10 @@ def make(name, kwargs, gym_options, seed, mode):
   kwargs = dict(kwargs or {})
   call = _arguments(name, fn, kwargs, {'seed': seed, 'mode': mode})
   shown = ', '.join(f'{k}={v!r}' for k, v in kwargs.items())
+  from dreamerv3_tf.envs import gym as gym_env  # (imports no gymnasium)
   try:
-    env = fn(**call)
+    with gym_env.warnings_once():  # gymnasium's: one line each, not two per env
+      env = fn(**call)
   except SystemExit as e:  # 'failed to start: SystemExit: 0'
     raise EnvSetupError(
         f'{name}({shown}) called sys.exit({e.code!r}){_where(e, module_name)}; an env '

@@ -17,6 +17,7 @@ not bools, a rendered frame (image=True) that is no uint8 [H, W, 3 or 4]. Values
 a vector Box's bounds pass ('vector' is unbounded); floats become float32.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -63,11 +64,8 @@ def _make(gym, task, kwargs):
   try:
     # gymnasium warns of a deprecated version before it refuses it: two lines (with
     # terminal colours) above the one that names it. Shown only if the env is made.
-    with warnings.catch_warnings(record=True) as said:
-      warnings.simplefilter('always')
-      env = gym.make(task, **kwargs)
-    _show_warnings(said, gym)
-    return env
+    with warnings_once():
+      return gym.make(task, **kwargs)
   except gym.error.DeprecatedEnv as e:  # 'Taxi-v3': an old version of a task
     raise UnknownTaskError(f'gymnasium has no env {task!r} any more ({e})') from None
   except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
@@ -98,15 +96,21 @@ def _make(gym, task, kwargs):
         f'gymnasium.make({task!r}){what} raised {type(e).__name__}: {text}{where}') from e
 
 
-def _show_warnings(said, gym):
-  """Shows the warnings of a gym.make. gymnasium's registry's own (an id without its
-  version: 'Using the latest versioned environment ...') are one line for the run: they
-  came as two lines with terminal colours per env made. The env's are shown as Python
-  shows them."""
+@contextlib.contextmanager
+def warnings_once():
+  """Shows the warnings of the block if it ends without an error. gymnasium's own (an id
+  without its version: 'Using the latest versioned environment ...'; a Box of float64
+  bounds: 'Box low's precision lowered ...') are one line each for the run: they came
+  as two lines with terminal colours per env made. Others are shown as Python shows
+  them."""
   import re
-  registry = os.path.abspath(gym.envs.registration.__file__)
+  with warnings.catch_warnings(record=True) as said:
+    warnings.simplefilter('always')
+    yield
+  gym = sys.modules.get('gymnasium')
+  theirs = os.path.dirname(os.path.abspath(gym.__file__)) + os.sep if gym else None
   for w in said:
-    if os.path.abspath(w.filename) != registry:
+    if not theirs or not os.path.abspath(w.filename).startswith(theirs):
       warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
       continue
     text = re.sub(r'\x1b\[[0-9;]*m', '', str(w.message)).strip()  # its colours

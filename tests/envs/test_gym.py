@@ -446,6 +446,30 @@ def _needs_dependency():
                  '<frozen importlib._bootstrap>', 'exec')
   exec(code, {'DependencyNotInstalled': gymnasium.error.DependencyNotInstalled})
 
+
+class Float64Bounds(gymnasium.Env):
+  """A Box of float32 with float64 bounds: gymnasium warns as the space is made."""
+
+  def __init__(self):
+    self.observation_space = gymnasium.spaces.Box(np.zeros(2), np.ones(2), dtype=np.float32)
+    self.action_space = gymnasium.spaces.Discrete(2)
+
+
+def test_gymnasiums_warnings_as_an_env_is_made_are_one_line_each(monkeypatch, capfd):
+  """'Box low's precision lowered by casting to float32' came as two lines with terminal
+  colours for each bound and env made (12 in a debug run), by id and as a py_ task."""
+  import sys
+  from dreamerv3_tf.core import workers
+  gymnasium.register('DreamerTestFloat64-v0', entry_point=Float64Bounds)
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  monkeypatch.setitem(sys.modules, 'float64_bounds', sys.modules[__name__])
+  for task in ('gym_DreamerTestFloat64-v0', 'gym_DreamerTestFloat64-v0',
+               'py_float64_bounds:Float64Bounds'):
+    make_env(task, env_config(), seed=0)
+  assert capfd.readouterr().err.splitlines() == [
+      f"WARNING: gymnasium: Box {bound}'s precision lowered by casting to float32, current "
+      f'{bound}.dtype=float64' for bound in ('low', 'high')]
+
 class BigFrameRender(RenderEnv):
   def render(self):
     return np.zeros((1024, 1040, 3), np.uint8)
