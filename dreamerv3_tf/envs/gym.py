@@ -96,6 +96,9 @@ def _make(gym, task, kwargs):
         f'gymnasium.make({task!r}){what} raised {type(e).__name__}: {text}{where}') from e
 
 
+_SHOWN = set()  # the env's own warnings shown in this process (warnings_once)
+
+
 @contextlib.contextmanager
 def warnings_once():
   """Shows the warnings of the block if it ends without an error. gymnasium's own (an id
@@ -111,7 +114,12 @@ def warnings_once():
   theirs = os.path.dirname(os.path.abspath(gym.__file__)) + os.sep if gym else None
   for w in said:
     if not theirs or not os.path.abspath(w.filename).startswith(theirs):
-      warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+      # Once per place and text, as Python's default filter shows it (warn_explicit
+      # alone showed it again for every env made).
+      key = (str(w.message), w.category, w.filename, w.lineno)
+      if key not in _SHOWN:
+        _SHOWN.add(key)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
       continue
     text = re.sub(r'\x1b\[[0-9;]*m', '', str(w.message)).strip()  # its colours
     text = ' '.join(text.removeprefix('WARN:').split())

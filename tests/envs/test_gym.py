@@ -310,6 +310,26 @@ def test_an_env_made_with_a_warning_still_shows_it():
     make_env('gym_DreamerTestWarns-v0', env_config(), seed=0)
 
 
+def test_an_envs_own_warning_is_shown_once_as_python_shows_it(monkeypatch):
+  """Shown again for every env made (warn_explicit of each recorded warning), where
+  Python shows a warning of one place once."""
+  import warnings
+  from dreamerv3_tf.envs import gym as gym_env
+  monkeypatch.setattr(gym_env, '_SHOWN', set(), raising=False)
+  gymnasium.register('DreamerTestWarnsOnce-v0', entry_point=_warns_once)
+  with warnings.catch_warnings(record=True) as said:
+    warnings.simplefilter('default')
+    for seed in (0, 1, 2):
+      make_env('gym_DreamerTestWarnsOnce-v0', env_config(), seed=seed)
+  assert [str(w.message) for w in said] == ['this env warns once']
+
+
+def _warns_once():
+  import warnings
+  warnings.warn('this env warns once')
+  return gymnasium.make('CartPole-v1')
+
+
 def _warns():
   import warnings
   warnings.warn('this env warns')
