@@ -867,7 +867,6 @@ def train_ratio_warning(config):
           'env steps, so the run may look hung')
 
 
-
 def steps_before_training(config):
   """-> env steps after which the train replay first holds the sequences training waits
   for: each env's first train_len - 1 steps start none (a sequence is train_len steps of
@@ -894,6 +893,7 @@ def untrained_run_warning(config):
           f'{c.batch_size} x batch_length {c.batch_length}) of {train_len} steps of one env '
           f'each, which {envs} env(s) hold after {need:,} env steps; give run.steps >= '
           f'{need:,} to train')
+
 
 # An eval or a report this long passes without a progress line: the configs play 1-3
 # episodes and run 1 batch.
@@ -995,6 +995,7 @@ def mistyped(data, strict=False):
   from configs import base as base_config
   kinds = {bool: 'bool', int: 'number', float: 'number', str: 'string',
            tuple: 'list', list: 'list', dict: 'dict'}
+
   def walk(saved, default, prefix):
     for key, want in default.items():
       if key not in saved or want is None or (saved[key] is None and not strict):

@@ -433,6 +433,7 @@ def _config_bools():
     from configs import base as base_config
   except ImportError:
     return None
+
   def walk(tree, prefix):
     for key, value in tree.items():
       if isinstance(value, dict):

@@ -396,6 +396,7 @@ def test_env_workers_beyond_the_memory_or_processes_left_are_named(monkeypatch, 
   process_room = getattr(memory, 'process_room', None)
   monkeypatch.setattr(memory, 'available_bytes', lambda: 4 * memory.GIB)
   monkeypatch.setattr(memory, 'process_room', lambda: None, raising=False)
+
   def config(script='train_eval', **run):
     c = dmc.get_config(f'{script},debug')
     c.run.update(run)
@@ -1497,7 +1498,6 @@ def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
     assert bool(configuration.train_ratio_warning(c)) == warned
 
 
-
 def test_a_run_too_short_to_train_is_a_warning_line(tmp_path):
   """run.steps=46 of the debug preset ended 'Done: 46 env steps and 0 updates' without a
   word (sweep 63): training waits for 32 sequences of 9 steps, 48 env steps of 2 envs."""
@@ -1546,6 +1546,7 @@ def test_an_action_repeat_that_would_look_hung_is_a_warning_line(tmp_path):
     c = dmc.get_config('debug')
     c.task, c.env[key].repeat = task, repeat
     assert len(configuration.look_hung_warnings(c)) == warned, (task, key, repeat)
+
 
 @pytest.mark.parametrize('key, value', [
     ('enc.layers', 10 ** 15), ('dec.layers', 10 ** 15), ('enc.units', 10 ** 15),
@@ -1846,7 +1847,6 @@ def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   assert result.stdout == '' and os.listdir(tmp_path) == []  # nothing under ~/logdir
 
 
-
 @pytest.mark.parametrize('accelerator', [False, True])
 def test_an_agent_whose_optimizer_cannot_fit_is_refused_when_it_trains_on_the_cpu(
     monkeypatch, accelerator):
@@ -2126,6 +2126,7 @@ def test_a_dict_for_a_section_that_drops_its_keys_is_one_line(tmp_path, flag, se
   assert result.stdout == ''  # before TensorFlow loads: no start-up line
   assert not (tmp_path / 'run').exists()
 
+
 @pytest.mark.parametrize('task, flag, size', [
     ('dummy_disc', '--config.env.dummy.size=(512,512)', '512x512'),
     ('dmc_cartpole_balance', '--config.env.dmc.size=(480,640)', '480x640'),
@@ -2144,6 +2145,7 @@ def test_an_image_size_the_agent_cannot_take_is_a_config_line_before_tensorflow(
       f'({flag[len("--config."):].split("=")[0]}): its 4 stages divide their size by 16'), lines[0]
   assert result.stdout == ''  # before TensorFlow loads: no start-up line
   assert not (tmp_path / 'run').exists()
+
 
 def test_a_binary_file_as_config_is_named(tmp_path):
   """--config=/bin/ls (or a .py that holds null bytes): 'Config error: source code string
@@ -2181,6 +2183,7 @@ def test_a_runs_saved_config_json_as_config_is_named_for_what_it_is(tmp_path):
       '--config takes a Python config file with get_config(), e.g. configs/dmc.py, and '
       "a run's own config.json is what resuming its --logdir reads")
   assert not (tmp_path / 'run').exists()
+
 
 @pytest.mark.parametrize('suite, preset, hint', [
     # The list of choices gave no hint: a preset in capitals, or of another suite file.
@@ -2257,7 +2260,6 @@ def test_xla_flags_that_xla_refuses_are_a_config_error(flags, message):
     return
   with pytest.raises(configuration.ConfigError, match=message):
     main.check_xla_flags(flags)
-
 
 
 def test_xla_flags_cannot_go_with_a_file_of_flags(monkeypatch):

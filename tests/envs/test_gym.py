@@ -437,7 +437,6 @@ def test_frames_far_larger_than_the_size_are_one_warning_line(monkeypatch, capfd
   assert "the env's frames are 1024x1040, 260 times the pixels" in capfd.readouterr().err
 
 
-
 def test_an_unversioned_id_is_one_warning_line_for_the_run(monkeypatch, capfd):
   """gym_CartPole (no version): gymnasium's UserWarning that it takes CartPole-v1 came
   as two lines with terminal colours per env made, six for debug's three envs."""
@@ -489,6 +488,7 @@ def test_gymnasiums_warnings_as_an_env_is_made_are_one_line_each(monkeypatch, ca
   assert capfd.readouterr().err.splitlines() == [
       f"WARNING: gymnasium: Box {bound}'s precision lowered by casting to float32, current "
       f'{bound}.dtype=float64' for bound in ('low', 'high')]
+
 
 class BigFrameRender(RenderEnv):
   def render(self):
