@@ -105,9 +105,10 @@ def make_agent(config, obs_space, act_space, checkpoint=None):
   if config.random_agent:
     from dreamerv3_tf.agent import random
     return random.RandomAgent(obs_space, act_space, config)
+  from dreamerv3_tf import config_memory
   from dreamerv3_tf import configuration
   # Before any weight is made: a conv stack too big was found by the OOM killer.
-  configuration.check_agent_memory(config, obs_space)
+  config_memory.check_agent_memory(config, obs_space)
   configuration.check_image_decoder(config, obs_space)
   from dreamerv3_tf import distribute
   from dreamerv3_tf.agent import agent

@@ -13,6 +13,7 @@ import cli_zygote
 import tmpfs_namespace
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import cluster_config
+from dreamerv3_tf import config_memory
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
@@ -1563,8 +1564,8 @@ def test_a_vector_mlp_too_big_for_memory_is_named_before_it_is_built(key, value)
   with pytest.raises(configuration.ConfigError, match=(
       rf'^agent.{key}={value} makes an agent of at least [\d.e+]+ weights, .*use a smaller '
       rf'agent.{key} or a size preset')):
-    configuration.check_agent_memory(c, obs_space)
-  configuration.check_agent_memory(c, {'image': spaces.Space('uint8', (64, 64, 3))})
+    config_memory.check_agent_memory(c, obs_space)
+  config_memory.check_agent_memory(c, {'image': spaces.Space('uint8', (64, 64, 3))})
 
 
 def test_a_decoder_bspace_that_does_not_divide_is_named_once_the_spaces_show_images():
@@ -1856,9 +1857,9 @@ def test_an_agent_whose_optimizer_cannot_fit_is_refused_when_it_trains_on_the_cp
   from dreamerv3_tf.envs import memory
   c = dmc.get_config('train_eval,debug')
   c.agent.rssm.update(deter=8192, hidden=8192)
-  weights = sum(configuration._weights_at_least(c.agent).values())
+  weights = sum(config_memory._weights_at_least(c.agent).values())
   monkeypatch.setattr(memory, 'available_bytes', lambda: 8 * weights)  # 2x the weights' bytes
-  monkeypatch.setattr(configuration, '_accelerator', lambda config: accelerator)
+  monkeypatch.setattr(config_memory, '_accelerator', lambda config: accelerator)
   if accelerator:
     configuration.finalize(c)
     return

@@ -36,6 +36,7 @@ import os
 import sys
 import time
 
+from dreamerv3_tf import config_memory
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
@@ -123,7 +124,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   if plan.path:  # and that its checkpoint was made for these spaces (a ckpt/ copied in)
     common.check_made_for(config, plan.path, obs_space, act_space)
   # Each process's replay would outgrow its machine's memory: before anything is written.
-  warning = configuration.check_replay_memory(config, obs_space, act_space)
+  warning = config_memory.check_replay_memory(config, obs_space, act_space)
   if warning:
     print(warning, file=sys.stderr, flush=True)
   notes.agent()

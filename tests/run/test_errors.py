@@ -31,6 +31,7 @@ from configs import dmc
 import faulty_env
 import tmpfs_namespace
 from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import config_memory
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
@@ -1010,13 +1011,13 @@ def test_a_replay_that_outgrows_the_memory_available_now_is_a_warning():
   obs = {'image': Space(np.uint8, (64, 64, 3)), 'reward': Space(np.float32),
          **{k: Space(bool) for k in ('is_first', 'is_last', 'is_terminal')}}
   act = {'action': Space(np.float32, (6,), -1, 1)}
-  sizes = configuration.replay_step_bytes(c, obs, act)
+  sizes = config_memory.replay_step_bytes(c, obs, act)
   assert sizes == {'image': 12288, 'reward': 4, 'is_first': 1, 'is_last': 1,
                    'is_terminal': 1, 'action': 24, 'dyn/deter': 4 * 2048,
                    'dyn/stoch': 4 * 32 * 16, 'stepid': 20}
   need = 1_100_000 * sum(sizes.values())
   with monkeypatch_memory(memory, total=2 * need, available=need // 2):
-    warning = configuration.check_replay_memory(c, obs, act)
+    warning = config_memory.check_replay_memory(c, obs, act)
   assert warning.startswith('Warning: replay.size=5,000,000 and run.steps=1,100,000: the '
                             'train replay will hold 1,100,000 steps of 22.6 KB each (image '
                             '12.3 KB, dyn/deter 8.19 KB, dyn/stoch 2.05 KB, ...)'), warning
@@ -1024,7 +1025,7 @@ def test_a_replay_that_outgrows_the_memory_available_now_is_a_warning():
                           'memory once its replay grows past about 550,000 steps; a smaller '
                           'replay.size lets it run to its end'), warning
   with monkeypatch_memory(memory, total=2 * need, available=need):
-    assert configuration.check_replay_memory(c, obs, act) is None
+    assert config_memory.check_replay_memory(c, obs, act) is None
 
 
 @contextlib.contextmanager
