@@ -1,9 +1,9 @@
-"""Checks a config: its keys, types and values, and what they make (processes, the
-time an eval or a report takes).
+"""Checks a config: its keys, types and values, and the processes it starts.
 
-What it makes in memory is `config_memory`; the run's files (config.json,
-spaces.json) are `run_files`; its paths (logdir, checkpoints to resume or load from)
-`logdir_checks`; TF_CONFIG `cluster_config`.
+What it makes in memory is `config_memory`; the warnings of settings that are legal but
+likely a mistake `config_warnings`; the run's files (config.json, spaces.json) are
+`run_files`; its paths (logdir, checkpoints to resume or load from) `logdir_checks`;
+TF_CONFIG `cluster_config`.
 """
 
 import math
@@ -258,7 +258,7 @@ def finalize(config):
   # The suites refuse these too, but as an env that failed to start (exit code 1,
   # after TensorFlow loaded for envs in this process), naming no config key.
   repeat = c.env[section].get('repeat') if section in c.env else None
-  ensure(repeat is None or (_is_number(repeat) and repeat >= 1),
+  ensure(repeat is None or (is_number(repeat) and repeat >= 1),
          f'env.{section}.repeat={repeat} must be >= 1 (env steps per agent step)')
   if suite in ('atari', 'atari100k'):
     _check_atari(c.env[suite], f'env.{suite}')
@@ -272,7 +272,7 @@ def finalize(config):
     # differ by task), and dm_control's import here would cost every start that sets a
     # camera 0.8 s and load MuJoCo into the process TensorFlow runs in.
     camera = c.env.dmc.get('camera', -1)
-    ensure(not c.env.dmc.get('image', False) or (_is_number(camera) and camera >= -1),
+    ensure(not c.env.dmc.get('image', False) or (is_number(camera) and camera >= -1),
            f"env.dmc.camera={camera} must be >= -1 (-1: the domain's own camera)")
   # The suites refused smaller ones as an env that failed to start (exit code 1).
   least, why = _least_image_size(suite)
@@ -288,7 +288,7 @@ def finalize(config):
            'every step); give a smaller size')
   if suite == 'dummy':
     length = c.env.dummy.get('length')
-    ensure(_is_number(length) and length >= 1,
+    ensure(is_number(length) and length >= 1,
            f'env.dummy.length={length} must be >= 1 (steps per episode)')
   # inf or 1e12 overflowed the timers (an 'unexpected' OverflowError, or one blamed on the env).
   ensure(0 < c.run.env_timeout <= 1e6, f'run.env_timeout={c.run.env_timeout} must be > 0 and '
@@ -299,13 +299,13 @@ def finalize(config):
   fracs = dict(c.replay.fracs)
   unknown = sorted(set(fracs) - set(FRACS))  # the selector's ValueError was 'unexpected'
   ensure(not unknown, f'replay.fracs has unknown keys {unknown}; choose from {FRACS}')
-  ensure(all(_is_number(v) for v in fracs.values()),
+  ensure(all(is_number(v) for v in fracs.values()),
          f'replay.fracs={fracs} must hold numbers')
   ensure(all(v >= 0 for v in fracs.values()) and abs(sum(fracs.values()) - 1) < 1e-6,
          f'replay.fracs={fracs} must be non-negative and sum to 1')
   # The recency selector draws age a with weight 1 / (a + 1) ** recexp: a negative one
   # drew the oldest first, and at -100 its weights overflowed (numpy's warning lines).
-  ensure(_is_number(c.replay.recexp) and not c.replay.recexp < 0,
+  ensure(is_number(c.replay.recexp) and not c.replay.recexp < 0,
          f'replay.recexp={c.replay.recexp} must be >= 0 (the recency selector prefers new '
          'steps by weight 1 / (age + 1) ** recexp)')
   ensure(0 < c.replay.eval_fraction <= 1,
@@ -349,7 +349,7 @@ def finalize(config):
   prio = dict(c.replay.prio)  # the selector's errors were 'unexpected', and only when used
   unknown = sorted(set(prio) - set(PRIO))
   ensure(not unknown, f'replay.prio has unknown keys {unknown}; choose from {PRIO}')
-  ensure(all(_is_number(prio.get(k, 0)) for k in ('exponent', 'initial', 'maxfrac')),
+  ensure(all(is_number(prio.get(k, 0)) for k in ('exponent', 'initial', 'maxfrac')),
          f'replay.prio={prio} must hold numbers')
   ensure(0 <= prio.get('maxfrac', 0) <= 1,
          f"replay.prio.maxfrac={prio.get('maxfrac')} must be in [0, 1]")
@@ -381,13 +381,13 @@ def finalize(config):
   for key, (low, high, closed) in _AGENT_RANGES.items():
     part, name = key.split('.')
     value = a[part].get(name) if part in a else None
-    ensure(value is None or (_is_number(value) and low <= value and (
+    ensure(value is None or (is_number(value) and low <= value and (
         value <= high if closed else value < high)),
         f'agent.{key}={value} must be in [{low}, {high}{"]" if closed else ")"}')
   lo, hi = a.retnorm.get('perclo', 5.0), a.retnorm.get('perchi', 95.0)  # their defaults
   ensure(lo < hi, f'agent.retnorm.perclo={lo} must be < perchi={hi}')
   lo, hi = a.policy.get('minstd', 0.1), a.policy.get('maxstd', 1.0)
-  ensure(_is_number(lo) and _is_number(hi) and 0 < lo <= hi,
+  ensure(is_number(lo) and is_number(hi) and 0 < lo <= hi,
          f'agent.policy.minstd={lo} must be > 0 and <= maxstd={hi}')
   for key in ('rewhead', 'value'):  # the heads failed at their first call, 'unexpected'
     predsum = a[key].get('predsum', PREDSUMS[-1])
@@ -415,14 +415,14 @@ def finalize(config):
       (f'{p}.{k}', a[p].get(k, 0)) for p, k in (
           ('imag_loss', 'actent'), ('imag_loss', 'slowreg'), ('repl_loss', 'slowreg'))]
   for key, value in weights:
-    ensure(_is_number(value) and not value < 0,  # (NaN: named below, as everywhere)
+    ensure(is_number(value) and not value < 0,  # (NaN: named below, as everywhere)
            f'agent.{key}={value!r} must be a number >= 0 '
            '(a loss weight: a negative one maximises that loss)')
   # Advantages are divided by max(limit, the returns' percentile range), and that range
   # is near 0 before rewards come: at limit=0 a debug run's first scale was 0.01 (policy
   # loss -40), and a range of exactly 0 divides by 0.
   limit = a.retnorm.get('limit', 1.0)
-  ensure(_is_number(limit) and limit > 0,
+  ensure(is_number(limit) and limit > 0,
          f'agent.retnorm.limit={limit!r} must be > 0 (the least scale that advantages '
          'are divided by)')
   ensure(a.horizon >= 1, f'agent.horizon={a.horizon} must be >= 1 (discount 1 - 1/horizon)')
@@ -600,7 +600,7 @@ def _not_plain(value, where=''):
   return where, value, f'of type {type(value).__name__}'
 
 
-def _is_number(value):
+def is_number(value):
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -633,18 +633,18 @@ def _check_atari(env, name):
     ensure(env.get(key, choices[0]) in choices,
            f'{name}.{key}={env.get(key)!r}; choose one of {choices}')
   pooling, repeat = env.get('pooling', 1), env.get('repeat', 1)
-  ensure(_is_number(pooling) and 1 <= pooling <= repeat,
+  ensure(is_number(pooling) and 1 <= pooling <= repeat,
          f'{name}.pooling={pooling} must be >= 1 and <= {name}.repeat={repeat} (frames '
          'pooled of those each agent step repeats)')
   from dreamerv3_tf.envs import atari  # numpy only; ale_py loads in the env
   # A config file's own length (base lacks it): below 0 ended every episode at its first step.
   length = env.get('length', atari.LENGTH)
-  ensure(_is_number(length) and length >= 0, f'{name}.length={length} must be >= 0 (frames of '
+  ensure(is_number(length) and length >= 0, f'{name}.length={length} must be >= 0 (frames of '
          'an episode at most; 0: no limit)')
   length = length or atari.LENGTH
   # 1e8 stayed in its first reset ('no answer within 120s (run.env_timeout)'), and more
   # no-op frames than an episode's replay whole games; 108000 take about 3 s.
-  ensure(_is_number(env.get('noops', 0)) and 0 <= env.get('noops', 0) <= length,
+  ensure(is_number(env.get('noops', 0)) and 0 <= env.get('noops', 0) <= length,
          f"{name}.noops={env.get('noops')} must be >= 0 and <= {length} (random no-op "
          'frames at each reset, at most the frames of an episode)')
 
@@ -658,146 +658,6 @@ def _items_where(tree, test, prefix=''):
     elif test(value):
       found.append((f'{prefix}{key}', value))
   return found
-
-
-# Updates per env step beyond which a run is warned: the shipped configs make at most 1
-# (train_ratio 32-1024 over batch_size x batch_length 1024; debug 16 over 32), and
-# high update-to-data work uses up to about 20. At 1e9 a run made about 3e7 updates
-# between two env steps and printed nothing more: it looked hung.
-MANY_UPDATES_PER_STEP = 100
-
-
-def train_ratio_warning(config):
-  """-> a warning line when run.train_ratio asks for more than MANY_UPDATES_PER_STEP
-  updates per env step, else None."""
-  per_step = config.run.train_ratio / (config.batch_size * config.batch_length)
-  if config.script == 'eval_only' or per_step <= MANY_UPDATES_PER_STEP:
-    return None
-  return (f'Warning: run.train_ratio={config.run.train_ratio:g} makes {per_step:,.0f} '
-          f'updates per env step (train_ratio / (batch_size x batch_length) = '
-          f'{config.run.train_ratio:g} / {config.batch_size * config.batch_length}); the '
-          'configs make at most 1 (train_ratio 32-1024), and progress lines come between '
-          'env steps, so the run may look hung')
-
-
-def steps_before_training(config):
-  """-> env steps after which the train replay first holds the sequences training waits
-  for: each env's first train_len - 1 steps start none (a sequence is train_len steps of
-  one env), every later step one, and the envs step in turn."""
-  train_len = config.batch_length + config.replay_context
-  return factories.sequences_before_training(config) + config.run.envs * (train_len - 1)
-
-
-def untrained_run_warning(config):
-  """-> a warning line when the run ends before training starts, else None: run.steps=46
-  of the debug preset ended with 'Done: 46 env steps and 0 updates' and no word why. A
-  warning, not an error: a short run without updates is a cheap check of an env or a
-  logdir, and a resume with a larger run.steps trains on its replay."""
-  c = config
-  if c.script == 'eval_only' or c.random_agent or c.run.train_ratio == 0:
-    return None  # nothing to train, or asked for none
-  need, envs = steps_before_training(c), c.run.envs
-  if -(-c.run.steps // envs) * envs >= need:  # the run ends on a whole round of its envs
-    return None
-  train_len = c.batch_length + c.replay_context
-  return (f'Warning: run.steps={c.run.steps:,} ends before training starts, so the run '
-          f'makes no update: training waits for '
-          f'{factories.sequences_before_training(c):,} sequences in the replay (batch_size '
-          f'{c.batch_size} x batch_length {c.batch_length}) of {train_len} steps of one env '
-          f'each, which {envs} env(s) hold after {need:,} env steps; give run.steps >= '
-          f'{need:,} to train')
-
-
-# An eval or a report this long passes without a progress line: the configs play 1-3
-# episodes and run 1 batch.
-MANY_EVAL_EPISODES = 100
-MANY_REPORT_BATCHES = 100
-# Imagined steps per start: each update's imagination grows with it (the configs use 15).
-MANY_IMAGINED_STEPS = 1000
-# Layers of one stack (the configs use 1-3): each is built in Python, then compiled.
-MANY_LAYERS = 100
-# Env steps per agent step (the configs repeat 1-4): an env whose episodes never end took
-# 1e9 of them in one step, which only run.env_timeout ended.
-MANY_REPEATS = 1000
-
-
-def look_hung_warnings(config):
-  """-> warning lines for the settings that make the run go long without a progress line
-  (run.train_ratio, run.eval_eps, run.report_batches, agent.imag_length, the env's
-  repeat): eval_eps=1e9
-  played episodes for ever after the first report, and report_batches=1e5 stayed in its
-  first report, each without a word."""
-  lines = [train_ratio_warning(config)]
-  reports = config.script != 'eval_only' and config.run.report_every != 0  # 0: never
-  if reports and config.script == 'train_eval' and config.run.eval_eps > MANY_EVAL_EPISODES:
-    lines.append(f'Warning: run.eval_eps={config.run.eval_eps:,} makes every eval (each '
-                 f'run.report_every) play {config.run.eval_eps:,} whole episodes before '
-                 'training goes on; the configs play 1-3, and no progress line comes '
-                 'meanwhile, so the run may look hung')
-  if reports and config.run.report_batches > MANY_REPORT_BATCHES:
-    lines.append(f'Warning: run.report_batches={config.run.report_batches:,} makes every '
-                 f'report (each run.report_every) run {config.run.report_batches:,} batches '
-                 'before training goes on; the configs run 1, and no progress line comes '
-                 'meanwhile, so the run may look hung')
-  deep = [(k, v) for k, v in dotted_items(config.agent.to_dict(), 'agent.')
-           if k.endswith('layers') and v > MANY_LAYERS and _fits(config, k, v)]
-  if deep:  # enc.layers=1e5 of 16 units fits in memory, and built layers for an hour
-    key, value = deep[0]
-    lines.append(f'Warning: {key}={value:,} makes that many layers; the configs use 1-3, '
-                 'and building and compiling them may take hours, so the run may look hung')
-  if config.script != 'eval_only' and config.agent.imag_length > MANY_IMAGINED_STEPS:
-    # imag_length=100000 ran for minutes without a line until timeout stopped it
-    lines.append(f'Warning: agent.imag_length={config.agent.imag_length:,} makes every '
-                 f'update imagine {config.agent.imag_length:,} steps from each start; the '
-                 'configs imagine 15, and the first update may take minutes, so the run may '
-                 'look hung')
-  suite = config.task.split('_', 1)[0]
-  section = 'gym' if suite == 'py' else suite  # (py_ tasks take env.gym's options)
-  repeat = config.env[section].get('repeat') if section in config.env else None
-  if _is_number(repeat) and repeat > MANY_REPEATS:
-    lines.append(f'Warning: env.{section}.repeat={repeat:,} makes every agent step up to '
-                 f'{repeat:,} env steps (fewer where an episode ends); the configs repeat 1-4, '
-                 'and a step of an env whose episodes do not end soon outlasts '
-                 f'run.env_timeout={config.run.env_timeout:g}s, which then stops the run (or '
-                 'restarts the env, in a worker), so the run may look hung until then')
-  return [x for x in lines if x]
-
-
-# Keys a script never reads (script -> {key: what it reads instead}): set on the
-# command line, they changed nothing without a word.
-_UNREAD = {
-    'eval_only': {
-        'run.eval_eps': 'it plays run.steps env steps and scores every episode that ends in '
-                        'them; give --config.run.steps to set how long it evaluates',
-        'run.envs': 'its envs are run.eval_envs'},
-}
-
-
-def unread_keys_warnings(config, given):
-  """-> a warning line for each key of `given` (those the command line set) that
-  config.script never reads: eval_only with --config.run.eval_eps=5 evaluated
-  run.steps env steps (29 episodes of CartPole in 300), and run.envs=8 one env."""
-  lines = []
-  for key, instead in _UNREAD.get(config.script, {}).items():
-    section, name = key.split('.')
-    if key in given:
-      lines.append(f'Warning: {key}={config[section][name]} is not read by '
-                   f'script={config.script}: {instead}')
-  return lines
-
-
-def _fits(config, key, layers):
-  """Whether a stack of `layers` layers (config key `key`) may fit in memory when
-  trained: one that cannot is a config error of the memory check (its warning came as a
-  second line before it)."""
-  from dreamerv3_tf import config_memory
-  from dreamerv3_tf.envs import memory
-  section, name = key.split('.')[1:]
-  units = config.agent[section]['hidden' if section == 'rssm' else 'units']
-  available = memory.available_bytes()
-  need = config_memory.bytes_needed(units * units * (layers - 1),
-                                    config_memory.trains_on_cpu(config))
-  return available is None or need <= available
 
 
 def mistyped(data, strict=False):

@@ -525,6 +525,7 @@ def main(argv):
   logging.set_verbosity(logging.INFO if _VERBOSE.value else logging.WARNING)
   # Imported here so that flag errors are reported before TensorFlow loads.
   from dreamerv3_tf import cluster_config
+  from dreamerv3_tf import config_warnings
   from dreamerv3_tf import configuration
   from dreamerv3_tf import logdir_checks
   from dreamerv3_tf import run
@@ -585,9 +586,9 @@ def main(argv):
     configuration.finalize(config)
     _full_checkpoint_paths(config)
     given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
-    for warning in [configuration.untrained_run_warning(config),
-                    *configuration.look_hung_warnings(config),
-                    *configuration.unread_keys_warnings(config, given)]:
+    for warning in [config_warnings.untrained_run_warning(config),
+                    *config_warnings.look_hung_warnings(config),
+                    *config_warnings.unread_keys_warnings(config, given)]:
       if warning:
         print(warning, file=sys.stderr, flush=True)
     cluster_config.check_environment(config)

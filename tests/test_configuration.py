@@ -14,6 +14,7 @@ import tmpfs_namespace
 from configs import atari, atari100k, crafter, dmc, gym
 from dreamerv3_tf import cluster_config
 from dreamerv3_tf import config_memory
+from dreamerv3_tf import config_warnings
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
@@ -1496,7 +1497,7 @@ def test_a_train_ratio_that_would_look_hung_is_a_warning_line(tmp_path):
   for ratio, warned in ((3200, False), (3201, True)):  # debug: batch 4 x length 8
     c = dmc.get_config('debug')
     c.run.train_ratio = ratio
-    assert bool(configuration.train_ratio_warning(c)) == warned
+    assert bool(config_warnings.train_ratio_warning(c)) == warned
 
 
 def test_a_run_too_short_to_train_is_a_warning_line(tmp_path):
@@ -1524,7 +1525,7 @@ def test_a_run_too_short_to_train_is_a_warning_line(tmp_path):
     for key, value in changes.items():
       section, _, name = key.rpartition('.')
       (c[section] if section else c)[name] = value
-    assert bool(configuration.untrained_run_warning(c)) == warned, (steps, envs, changes)
+    assert bool(config_warnings.untrained_run_warning(c)) == warned, (steps, envs, changes)
 
 
 def test_an_action_repeat_that_would_look_hung_is_a_warning_line(tmp_path):
@@ -1546,7 +1547,7 @@ def test_an_action_repeat_that_would_look_hung_is_a_warning_line(tmp_path):
       ('atari_pong', 'atari', 4000, True), ('gym_CartPole-v1', 'dmc', 5000, False)):
     c = dmc.get_config('debug')
     c.task, c.env[key].repeat = task, repeat
-    assert len(configuration.look_hung_warnings(c)) == warned, (task, key, repeat)
+    assert len(config_warnings.look_hung_warnings(c)) == warned, (task, key, repeat)
 
 
 @pytest.mark.parametrize('key, value', [
@@ -1599,12 +1600,12 @@ def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
     c = dmc.get_config('debug')
     c.script, c.run.eval_eps, c.run.report_batches, c.run.report_every = (
         script, eps, batches, every)
-    assert len(configuration.look_hung_warnings(c)) == warned, (script, eps, batches, every)
+    assert len(config_warnings.look_hung_warnings(c)) == warned, (script, eps, batches, every)
   c = dmc.get_config('debug')  # imag_length=100000 ran for minutes without a line
   c.agent.imag_length = 1000
-  assert configuration.look_hung_warnings(c) == []
+  assert config_warnings.look_hung_warnings(c) == []
   c.agent.imag_length = 100000
-  assert configuration.look_hung_warnings(c) == [
+  assert config_warnings.look_hung_warnings(c) == [
       'Warning: agent.imag_length=100,000 makes every update imagine 100,000 steps from each '
       'start; the configs imagine 15, and the first update may take minutes, so the run may '
       'look hung']
@@ -1612,13 +1613,13 @@ def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
   # cannot fit is the memory check's config error alone (the warning came before it).
   c = dmc.get_config('debug')
   c.agent.enc.layers = 100
-  assert configuration.look_hung_warnings(c) == []
+  assert config_warnings.look_hung_warnings(c) == []
   c.agent.enc.layers = 100000
-  assert configuration.look_hung_warnings(c) == [
+  assert config_warnings.look_hung_warnings(c) == [
       'Warning: agent.enc.layers=100,000 makes that many layers; the configs use 1-3, and '
       'building and compiling them may take hours, so the run may look hung']
   c.agent.enc.layers = 10 ** 15
-  assert configuration.look_hung_warnings(c) == []
+  assert config_warnings.look_hung_warnings(c) == []
 
 
 @pytest.mark.parametrize('task, meant', [
@@ -2513,7 +2514,7 @@ def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
       'evaluates',
       'Warning: run.envs=8 is not read by script=eval_only: its envs are run.eval_envs']
   c = configuration.finalize(dmc.get_config('train_eval,debug'))  # read there: quiet
-  assert configuration.unread_keys_warnings(c, {'run.eval_eps', 'run.envs'}) == []
+  assert config_warnings.unread_keys_warnings(c, {'run.eval_eps', 'run.envs'}) == []
   # Given in a --flagfile: no word, where the command line's got one.
   (tmp_path / 'eval.flags').write_text('--config.run.eval_eps=2\n')
   result = cli_zygote.run(

@@ -1,0 +1,147 @@
+"""Warnings of settings that are legal but likely a mistake: a run that ends before it
+trains, one that goes long without a progress line (it looks hung), keys its script
+never reads. A line each, printed as the run starts; the run goes on.
+"""
+
+from dreamerv3_tf import config_memory
+from dreamerv3_tf import configuration
+from dreamerv3_tf import factories
+
+
+# Updates per env step beyond which a run is warned: the shipped configs make at most 1
+# (train_ratio 32-1024 over batch_size x batch_length 1024; debug 16 over 32), and
+# high update-to-data work uses up to about 20. At 1e9 a run made about 3e7 updates
+# between two env steps and printed nothing more: it looked hung.
+MANY_UPDATES_PER_STEP = 100
+
+
+def train_ratio_warning(config):
+  """-> a warning line when run.train_ratio asks for more than MANY_UPDATES_PER_STEP
+  updates per env step, else None."""
+  per_step = config.run.train_ratio / (config.batch_size * config.batch_length)
+  if config.script == 'eval_only' or per_step <= MANY_UPDATES_PER_STEP:
+    return None
+  return (f'Warning: run.train_ratio={config.run.train_ratio:g} makes {per_step:,.0f} '
+          f'updates per env step (train_ratio / (batch_size x batch_length) = '
+          f'{config.run.train_ratio:g} / {config.batch_size * config.batch_length}); the '
+          'configs make at most 1 (train_ratio 32-1024), and progress lines come between '
+          'env steps, so the run may look hung')
+
+
+def steps_before_training(config):
+  """-> env steps after which the train replay first holds the sequences training waits
+  for: each env's first train_len - 1 steps start none (a sequence is train_len steps of
+  one env), every later step one, and the envs step in turn."""
+  train_len = config.batch_length + config.replay_context
+  return factories.sequences_before_training(config) + config.run.envs * (train_len - 1)
+
+
+def untrained_run_warning(config):
+  """-> a warning line when the run ends before training starts, else None: run.steps=46
+  of the debug preset ended with 'Done: 46 env steps and 0 updates' and no word why. A
+  warning, not an error: a short run without updates is a cheap check of an env or a
+  logdir, and a resume with a larger run.steps trains on its replay."""
+  c = config
+  if c.script == 'eval_only' or c.random_agent or c.run.train_ratio == 0:
+    return None  # nothing to train, or asked for none
+  need, envs = steps_before_training(c), c.run.envs
+  if -(-c.run.steps // envs) * envs >= need:  # the run ends on a whole round of its envs
+    return None
+  train_len = c.batch_length + c.replay_context
+  return (f'Warning: run.steps={c.run.steps:,} ends before training starts, so the run '
+          f'makes no update: training waits for '
+          f'{factories.sequences_before_training(c):,} sequences in the replay (batch_size '
+          f'{c.batch_size} x batch_length {c.batch_length}) of {train_len} steps of one env '
+          f'each, which {envs} env(s) hold after {need:,} env steps; give run.steps >= '
+          f'{need:,} to train')
+
+
+# An eval or a report this long passes without a progress line: the configs play 1-3
+# episodes and run 1 batch.
+MANY_EVAL_EPISODES = 100
+MANY_REPORT_BATCHES = 100
+# Imagined steps per start: each update's imagination grows with it (the configs use 15).
+MANY_IMAGINED_STEPS = 1000
+# Layers of one stack (the configs use 1-3): each is built in Python, then compiled.
+MANY_LAYERS = 100
+# Env steps per agent step (the configs repeat 1-4): an env whose episodes never end took
+# 1e9 of them in one step, which only run.env_timeout ended.
+MANY_REPEATS = 1000
+
+
+def look_hung_warnings(config):
+  """-> warning lines for the settings that make the run go long without a progress line
+  (run.train_ratio, run.eval_eps, run.report_batches, agent.imag_length, the env's
+  repeat): eval_eps=1e9
+  played episodes for ever after the first report, and report_batches=1e5 stayed in its
+  first report, each without a word."""
+  lines = [train_ratio_warning(config)]
+  reports = config.script != 'eval_only' and config.run.report_every != 0  # 0: never
+  if reports and config.script == 'train_eval' and config.run.eval_eps > MANY_EVAL_EPISODES:
+    lines.append(f'Warning: run.eval_eps={config.run.eval_eps:,} makes every eval (each '
+                 f'run.report_every) play {config.run.eval_eps:,} whole episodes before '
+                 'training goes on; the configs play 1-3, and no progress line comes '
+                 'meanwhile, so the run may look hung')
+  if reports and config.run.report_batches > MANY_REPORT_BATCHES:
+    lines.append(f'Warning: run.report_batches={config.run.report_batches:,} makes every '
+                 f'report (each run.report_every) run {config.run.report_batches:,} batches '
+                 'before training goes on; the configs run 1, and no progress line comes '
+                 'meanwhile, so the run may look hung')
+  deep = [(k, v) for k, v in configuration.dotted_items(config.agent.to_dict(), 'agent.')
+           if k.endswith('layers') and v > MANY_LAYERS and _fits(config, k, v)]
+  if deep:  # enc.layers=1e5 of 16 units fits in memory, and built layers for an hour
+    key, value = deep[0]
+    lines.append(f'Warning: {key}={value:,} makes that many layers; the configs use 1-3, '
+                 'and building and compiling them may take hours, so the run may look hung')
+  if config.script != 'eval_only' and config.agent.imag_length > MANY_IMAGINED_STEPS:
+    # imag_length=100000 ran for minutes without a line until timeout stopped it
+    lines.append(f'Warning: agent.imag_length={config.agent.imag_length:,} makes every '
+                 f'update imagine {config.agent.imag_length:,} steps from each start; the '
+                 'configs imagine 15, and the first update may take minutes, so the run may '
+                 'look hung')
+  suite = config.task.split('_', 1)[0]
+  section = 'gym' if suite == 'py' else suite  # (py_ tasks take env.gym's options)
+  repeat = config.env[section].get('repeat') if section in config.env else None
+  if configuration.is_number(repeat) and repeat > MANY_REPEATS:
+    lines.append(f'Warning: env.{section}.repeat={repeat:,} makes every agent step up to '
+                 f'{repeat:,} env steps (fewer where an episode ends); the configs repeat 1-4, '
+                 'and a step of an env whose episodes do not end soon outlasts '
+                 f'run.env_timeout={config.run.env_timeout:g}s, which then stops the run (or '
+                 'restarts the env, in a worker), so the run may look hung until then')
+  return [x for x in lines if x]
+
+
+# Keys a script never reads (script -> {key: what it reads instead}): set on the
+# command line, they changed nothing without a word.
+_UNREAD = {
+    'eval_only': {
+        'run.eval_eps': 'it plays run.steps env steps and scores every episode that ends in '
+                        'them; give --config.run.steps to set how long it evaluates',
+        'run.envs': 'its envs are run.eval_envs'},
+}
+
+
+def unread_keys_warnings(config, given):
+  """-> a warning line for each key of `given` (those the command line set) that
+  config.script never reads: eval_only with --config.run.eval_eps=5 evaluated
+  run.steps env steps (29 episodes of CartPole in 300), and run.envs=8 one env."""
+  lines = []
+  for key, instead in _UNREAD.get(config.script, {}).items():
+    section, name = key.split('.')
+    if key in given:
+      lines.append(f'Warning: {key}={config[section][name]} is not read by '
+                   f'script={config.script}: {instead}')
+  return lines
+
+
+def _fits(config, key, layers):
+  """Whether a stack of `layers` layers (config key `key`) may fit in memory when
+  trained: one that cannot is a config error of the memory check (its warning came as a
+  second line before it)."""
+  from dreamerv3_tf.envs import memory
+  section, name = key.split('.')[1:]
+  units = config.agent[section]['hidden' if section == 'rssm' else 'units']
+  available = memory.available_bytes()
+  need = config_memory.bytes_needed(units * units * (layers - 1),
+                                    config_memory.trains_on_cpu(config))
+  return available is None or need <= available
