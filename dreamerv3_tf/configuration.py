@@ -113,8 +113,34 @@ _FREE_FORM = ('env.py', 'replay.fracs', 'replay.prio')
 
 
 def finalize(config):
-  """Validates `config` in place, fills derived values, and returns it."""
+  """Validates `config` in place, fills derived values, and returns it. The checks run
+  in this order, and a config with several problems is refused for the first."""
   c = config
+  _check_keys(c)
+  _check_top_level(c)
+  _check_run(c)
+  _check_paths(c)
+  _check_run_length(c)
+  _check_env(c)
+  _check_env_section(c)
+  _check_run_limits(c)
+  _check_replay_sampling(c)
+  _check_replay_size(c)
+  _check_replay_prio(c)
+  _check_rendering(c)
+  _check_logger(c)
+  _check_agent(c)
+  _check_agent_images(c)
+  _check_agent_learning(c)
+  _check_finite(c)
+  from dreamerv3_tf import config_memory  # (here: it imports this module's ensure)
+  config_memory.check_weights_fit(c)
+  _check_env_workers(c)
+  return c
+
+
+def _check_keys(c):
+  """The config's keys are configs/base.py's, with its types."""
   missing = _missing_keys(c)
   # A dict given for a section (--config.agent.rssm='{"deter": 16}') replaces it whole:
   # the keys it drops were an 'unexpected' AttributeError once TensorFlow had loaded.
@@ -149,6 +175,11 @@ def finalize(config):
     whole = isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53
     ensure(False, f'{key}={value!r}, where configs/base.py has a {want}; '
            + (f'write {int(value)}' if whole else f'give a {want}'))
+
+
+def _check_top_level(c):
+  """The top-level keys: script, distribute, compute_dtype, task, the batch's
+  sizes, seed."""
   ensure(c.script in SCRIPTS, f'script={c.script!r}; choose one of {SCRIPTS}')
   ensure(c.distribute in STRATEGIES,
          f'distribute={c.distribute!r}; choose one of {STRATEGIES}')
@@ -177,6 +208,10 @@ def finalize(config):
   # an 'unexpected' out-of-range error when the agent was built, after the envs.
   ensure(c.seed < 2 ** 60, f'seed={c.seed} must be < 2**60 (the agent seeds its random '
          'streams with 64-bit integers)')
+
+
+def _check_run(c):
+  """The run's env counts, its clock, and what a multi_worker run can do."""
   for key in ('envs', 'eval_envs', 'eval_eps', 'report_batches', 'keep_checkpoints'):
     ensure(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
   # 100000 started that many env worker processes (run.parallel=True), or built that
@@ -202,6 +237,10 @@ def finalize(config):
            "random_agent=True with distribute='multi_worker': a random agent trains nothing "
            'for the processes to share (each would make a random run of its own, checked '
            "against none of the others); run it with distribute='default'")
+
+
+def _check_paths(c):
+  """The paths a run is given, and the checkpoint it starts from."""
   for key, path in (('logdir', c.logdir), ('run.from_checkpoint', c.run.from_checkpoint),
                     ('run.resume_from', c.run.resume_from), ('xla_cache', c.xla_cache)):
     refusal = path_lines.path_refusal(key, path)  # its messages would be cut at a line break
@@ -223,6 +262,10 @@ def finalize(config):
   except re.error as e:
     raise ConfigError(f'run.from_checkpoint_regex={c.run.from_checkpoint_regex!r} is not '
                       f'a valid regex: {e}') from None
+
+
+def _check_run_length(c):
+  """How much the run trains, and how long and how often it logs and saves."""
   ensure(0 <= c.run.train_ratio < math.inf,
          f'run.train_ratio={c.run.train_ratio} must be a finite number >= 0')
   ensure(c.run.steps >= 0, f'run.steps={c.run.steps} must be >= 0')
@@ -234,6 +277,11 @@ def finalize(config):
   for key in ('log_every', 'report_every', 'save_every'):
     ensure(not math.isnan(c.run[key]), f'run.{key} is NaN; use a number (0 never, < 0 always)')
   ensure(c.run.duration >= 0, f'run.duration={c.run.duration} must be >= 0 (0: no limit)')
+
+
+def _check_env(c):
+  """The keys of every task's env: env.time_limit, env.py."""
+  suite = c.task.split('_', 1)[0]
   ensure(c.env.time_limit >= 0, f'env.time_limit={c.env.time_limit} must be >= 0 (0: the suite\'s)')
   odd = _not_plain(c.env.to_dict().get('py', {}))
   # config.json saved it as its text (so export and eval_only built the env from other
@@ -247,10 +295,11 @@ def finalize(config):
   ensure(suite == 'py' or not c.env.py, f'env.py={c.env.to_dict().get("py")!r} holds the '
          f'arguments of a py_<module>:<function> env, but task={c.task!r} takes none from '
          f'it; {_ENV_PY_INSTEAD.get(suite, f"set env.{suite}.KEY instead")}')
-  # py_ tasks take config.env.gym's options; env.py is the user's own keywords (a grid's
-  # size=5 was refused as 'env.py.size=5 must be (height, width)').
-  section = 'gym' if suite == 'py' else suite
-  size = c.env[section].get('size') if section in c.env else None
+
+
+def _check_env_section(c):
+  """The options of the task's suite, env.<suite>."""
+  suite, section, size = _env_section(c)
   # (64.5, 64) ran: the suites cut it to whole pixels, and config.json kept 64.5.
   ensure(size is None or (isinstance(size, (tuple, list)) and len(size) == 2 and all(
       isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in size)),
@@ -290,12 +339,31 @@ def finalize(config):
     length = c.env.dummy.get('length')
     ensure(is_number(length) and length >= 1,
            f'env.dummy.length={length} must be >= 1 (steps per episode)')
+
+
+def _env_section(c):
+  """-> (the task's suite, the section of env its options are in, env.<section>.size
+  or None)."""
+  suite = c.task.split('_', 1)[0]
+  # py_ tasks take config.env.gym's options; env.py is the user's own keywords (a grid's
+  # size=5 was refused as 'env.py.size=5 must be (height, width)').
+  section = 'gym' if suite == 'py' else suite
+  size = c.env[section].get('size') if section in c.env else None
+  return suite, section, size
+
+
+def _check_run_limits(c):
+  """How long an env may take, and how many non-finite updates the run takes."""
   # inf or 1e12 overflowed the timers (an 'unexpected' OverflowError, or one blamed on the env).
   ensure(0 < c.run.env_timeout <= 1e6, f'run.env_timeout={c.run.env_timeout} must be > 0 and '
          '<= 1e6 (seconds an env may take to be built or to answer one step)')
   ensure(c.run.max_nonfinite_updates >= 0,
          f'run.max_nonfinite_updates={c.run.max_nonfinite_updates} must be >= 0 '
          '(0 never stops)')
+
+
+def _check_replay_sampling(c):
+  """The replay's selectors: replay.fracs, replay.recexp."""
   fracs = dict(c.replay.fracs)
   unknown = sorted(set(fracs) - set(FRACS))  # the selector's ValueError was 'unexpected'
   ensure(not unknown, f'replay.fracs has unknown keys {unknown}; choose from {FRACS}')
@@ -308,6 +376,10 @@ def finalize(config):
   ensure(is_number(c.replay.recexp) and not c.replay.recexp < 0,
          f'replay.recexp={c.replay.recexp} must be >= 0 (the recency selector prefers new '
          'steps by weight 1 / (age + 1) ** recexp)')
+
+
+def _check_replay_size(c):
+  """The replay's sizes, against the sequences training and reports take."""
   ensure(0 < c.replay.eval_fraction <= 1,
          f'replay.eval_fraction={c.replay.eval_fraction} must be in (0, 1]')
   train_len = c.batch_length + c.replay_context
@@ -346,6 +418,10 @@ def finalize(config):
   ensure(1 <= c.replay.chunksize <= c.replay.size,
          f'replay.chunksize={c.replay.chunksize} must be >= 1 and <= replay.size='
          f'{c.replay.size} (steps per chunk, allocated at once)')
+
+
+def _check_replay_prio(c):
+  """The prioritized selector's options, replay.prio."""
   prio = dict(c.replay.prio)  # the selector's errors were 'unexpected', and only when used
   unknown = sorted(set(prio) - set(PRIO))
   ensure(not unknown, f'replay.prio has unknown keys {unknown}; choose from {PRIO}')
@@ -359,12 +435,20 @@ def finalize(config):
   # RuntimeWarning, and the run went on), as prioritize() refuses for later ones.
   ensure(prio.get('initial', 0) >= 0,
          f"replay.prio.initial={prio.get('initial')} must be >= 0 (inf: sampled first)")
+
+
+def _check_rendering(c):
+  """Where DMC renders its images."""
   # Segfaulted at the first render, after TensorFlow loaded (envs/dmc.py says why).
   ensure(not (c.task.startswith('dmc_') and c.env.dmc.image and not c.run.parallel),
          'run.parallel=False with DMC images (env.dmc.image=True): MuJoCo rendering and '
          'TensorFlow crash in one process on machines without a GPU (Mesa\'s EGL); use '
          'run.parallel=True, which renders in env worker processes (the default of '
          'configs/dmc.py, the config file of DMC tasks)')
+
+
+def _check_logger(c):
+  """The logger's outputs and videos."""
   outputs = [x for x in c.logger.outputs.split(',') if x]
   unknown = [x for x in outputs if x not in LOGGER_OUTPUTS]
   # It named the entries alone: the official code's 'scope', or its list '[jsonl, scope]'.
@@ -373,6 +457,10 @@ def finalize(config):
          'spaces, e.g. terminal,jsonl')
   ensure(c.logger.fps > 0, f'logger.fps={c.logger.fps} must be > 0 (frames per second '
          'of the report videos)')
+
+
+def _check_agent(c):
+  """The agent's sizes, fractions and choices."""
   a = c.agent
   for key, low in _AGENT_SIZES.items():
     part, name = key.split('.')
@@ -397,6 +485,13 @@ def finalize(config):
     ensure(isinstance(mults, (tuple, list)) and len(mults) >= 1 and all(
         isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in mults),
         f'agent.{part}.mults={mults!r} must be a tuple of integers >= 1, e.g. (2, 3, 4, 4)')
+
+
+def _check_agent_images(c):
+  """The image encoder's and decoder's fit to the images of env.<suite>.size."""
+  a = c.agent
+  suite, section, size = _env_section(c)
+  channels = _size_image_channels(c, suite)
   # The agent's check (nets._check_image_size) of the suites whose images are
   # env.<suite>.size: it came once TensorFlow and the envs had loaded, and a huge size
   # never got there (its env worker, rendering it, was killed for memory: exit -9).
@@ -409,6 +504,11 @@ def finalize(config):
            f'{height}x{width} (env.{section}.size): {problem}')
   problem = images and decoder_bspace_problem(a)
   ensure(not problem, problem)
+
+
+def _check_agent_learning(c):
+  """The agent's loss weights, horizon and optimizer."""
+  a = c.agent
   # Weights of the losses the optimizer minimises: a negative one passed the checks and
   # the agent trained to maximise that loss (an entropy penalty, for actent).
   weights = [(f'loss_scales.{k}', v) for k, v in a.loss_scales.items()] + [
@@ -442,6 +542,11 @@ def finalize(config):
   ensure(FLOAT32_TINY <= a.opt.eps < math.inf,
          f'agent.opt.eps={a.opt.eps} must be a finite number >= {FLOAT32_TINY:.4g} (float32\'s '
          'least normal number: it divides the updates of weights whose gradients are 0)')
+
+
+def _check_finite(c):
+  """Every value is finite, and every integer fits in 64 bits."""
+  a = c.agent
   # The keys not checked above ran until they diverged.
   nan = [k for k, _ in _items_where(
       c.to_dict(), lambda v: isinstance(v, float) and math.isnan(v))]
@@ -454,10 +559,6 @@ def finalize(config):
   huge = _items_where(c.to_dict(), lambda v: isinstance(v, int) and not -2 ** 63 <= v < 2 ** 63)
   ensure(not huge, f'{huge[0][0]}={huge[0][1]} is beyond a 64-bit integer (< 2**63)'
          if huge else '')
-  from dreamerv3_tf import config_memory  # (here: it imports this module's ensure)
-  config_memory.check_weights_fit(c)
-  _check_env_workers(c)
-  return c
 
 
 def _check_env_workers(c):
