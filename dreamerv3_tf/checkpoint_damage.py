@@ -524,9 +524,18 @@ def write_state(directory, paths):
       all_model_checkpoint_paths=[os.path.basename(p) for p in paths],
       all_model_checkpoint_timestamps=times, last_preserved_timestamp=preserved)
   file = GFILES.join(directory, 'checkpoint')
+  # A local one keeps the old file's time: it names no checkpoint saved later, and
+  # _check_no_later_save_unlisted reads a state file newer than an unlisted later
+  # checkpoint (a killed save's) as one put back (a resume that set a damaged one aside
+  # and was stopped before its first save was refused the next time). (gs:// cannot.)
+  stamp = None
+  if '://' not in file and os.path.isfile(file):
+    stamp = os.stat(file).st_mtime_ns
   with tf.io.gfile.GFile(file + '.tmp', 'w') as f:
     f.write(text_format.MessageToString(state))
   tf.io.gfile.rename(file + '.tmp', file, overwrite=True)
+  if stamp is not None:
+    os.utime(file, ns=(time.time_ns(), stamp))
 
 
 @contextlib.contextmanager

@@ -333,6 +333,22 @@ def test_an_intact_checkpoint_newer_than_the_state_files_latest(tmp_path, edited
   assert inspect(tmp_path, resume_from=paths[2]).path == paths[2]  # what the line says
 
 
+def test_a_killed_save_beside_a_damaged_earlier_checkpoint_resumes_twice(tmp_path):
+  """A save killed before the state file (ckpt-4 whole, unlisted) in a run with a damaged
+  earlier checkpoint: the resume sets that one aside, rewriting the state file, and, stopped
+  before its first save, left the state file newer than ckpt-4; the next resume was
+  refused as a state file 'edited, or an older copy put back'."""
+  _, paths = saved_run(tmp_path, saves=4, keep=4)
+  checkpoint_damage.write_state(str(tmp_path), paths[:3])  # the killed save's state file
+  for i, path in enumerate([str(tmp_path / 'checkpoint'), paths[3] + '.index']):
+    os.utime(path, (1e9 + 10 * i, 1e9 + 10 * i))  # the state file written first
+  os.remove(paths[1] + '.data-00000-of-00001')
+  plan = inspect(tmp_path)
+  assert plan == checkpointing.Plan(paths[2], [paths[0], paths[2]], [paths[1]])
+  make(str(tmp_path), make_replay())[0].tidy(plan)  # then stopped before it saved
+  assert inspect(tmp_path) == checkpointing.Plan(paths[2], [paths[0], paths[2]], [])
+
+
 def test_a_replay_lost_in_every_checkpoint_names_the_agent_that_is_not(tmp_path):
   # The replay folder deleted (a disk cleanup): 'start again with a new --logdir' was
   # all it said, and the trained agent looked lost with it.
