@@ -193,7 +193,8 @@ class Driver:
   def __call__(self, policy, steps=0, episodes=0):
     """Runs until `steps` env steps and `episodes` finished episodes (over all envs).
 
-    Returns (steps, episodes) done in this call. Each iteration steps every env once.
+    Returns (steps, episodes) done in this call. Each iteration steps every env once
+    (given `episodes` alone, each that has episodes of its share left).
     The `episodes` are shared out over the envs, env i playing episodes // N of them and
     the first episodes % N one more, and only those are counted and passed to
     on_episode: envs that step together end episodes together, and episodes=1 of 3
