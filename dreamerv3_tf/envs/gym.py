@@ -109,7 +109,14 @@ def warnings_once():
   import re
   with warnings.catch_warnings(record=True) as said:
     warnings.simplefilter('always')
+    before = list(warnings.filters)
     yield
+    added = [f for f in warnings.filters if f not in before]
+  # Filters the env set as it was made (to silence what its library says at each step)
+  # are kept: catch_warnings put the old ones back, undoing them.
+  for action, message, category, module, lineno in reversed(added):
+    warnings.filterwarnings(action, message.pattern if message else '', category,
+                            module.pattern if module else '', lineno)
   gym = sys.modules.get('gymnasium')
   theirs = os.path.dirname(os.path.abspath(gym.__file__)) + os.sep if gym else None
   for w in said:

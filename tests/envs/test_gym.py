@@ -490,6 +490,29 @@ def test_gymnasiums_warnings_as_an_env_is_made_are_one_line_each(monkeypatch, ca
       f'{bound}.dtype=float64' for bound in ('low', 'high')]
 
 
+class SilencesAWarning(gymnasium.Env):
+  """Sets a warnings filter as it is made, as an env whose library warns at each step."""
+
+  def __init__(self):
+    import warnings
+    warnings.filterwarnings('ignore', message='a warning this env silenced')
+    self.observation_space = gymnasium.spaces.Box(0, 1, (2,), np.float32)
+    self.action_space = gymnasium.spaces.Discrete(2)
+
+
+def test_a_warnings_filter_an_env_sets_as_it_is_made_is_kept(monkeypatch):
+  """warnings_once put the filters back as they were before the env was made: the filter
+  a py_ env's constructor set was undone, and the warning it silenced was shown."""
+  import sys
+  import warnings
+  monkeypatch.setitem(sys.modules, 'silences_a_warning', sys.modules[__name__])
+  with warnings.catch_warnings(record=True) as said:
+    warnings.simplefilter('default')
+    make_env('py_silences_a_warning:SilencesAWarning', env_config(), seed=0)
+    warnings.warn('a warning this env silenced')
+  assert [str(w.message) for w in said] == []
+
+
 class BigFrameRender(RenderEnv):
   def render(self):
     return np.zeros((1024, 1040, 3), np.uint8)
