@@ -180,11 +180,16 @@ def _full_checkpoint_paths(config):
   """run.from_checkpoint and run.resume_from as full paths, as the logdir is made one: an
   env in this process that changes the working directory (os.chdir to its assets) made
   relative ones name nothing ('Checkpoint run/ckpt is missing'). A bare 'ckpt-4' names a
-  checkpoint in the run's own ckpt/ and stays."""
+  checkpoint in the run's own ckpt/ and stays. run.from_checkpoint of a multi_worker
+  run stays as given: its processes compare it as text (distribute.check_same_flags),
+  and hosts that start in other folders or mount the storage elsewhere gave the same
+  relative one."""
   with config.unlocked():
     for key in ('from_checkpoint', 'resume_from'):
       value = config.run[key]
       if not isinstance(value, str) or not value or '://' in value:
+        continue
+      if key == 'from_checkpoint' and config.distribute == 'multi_worker':
         continue
       path = os.path.expanduser(value)
       if key == 'resume_from' and not os.path.dirname(path):
@@ -751,7 +756,8 @@ def use_xla_cache(directory):
     return None
   # A full path: XLA reads it at each compile, after an env may have changed the working
   # directory (os.chdir to its assets), which put a relative cache in the env's folder.
-  given = os.path.abspath(os.path.expanduser(directory))
+  # A URL (gs://) stays as given: abspath made it '/cwd/gs:/bucket/...'.
+  given = directory if '://' in directory else os.path.abspath(os.path.expanduser(directory))
   if '"' in given:  # TF_XLA_FLAGS quotes its values with it: the cache of '/tmp/a "q'
     # went to '/tmp/a ', without its CPU kind's folder
     return (f'WARNING: xla_cache={given} holds \'"\', which TF_XLA_FLAGS cannot carry (it '

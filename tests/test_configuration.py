@@ -1197,6 +1197,32 @@ def test_a_relative_xla_cache_is_the_callers_directory(tmp_path, monkeypatch):
       f'--tf_xla_persistent_cache_directory={tmp_path}/xla/{cpuinfo.kind_key()}')
 
 
+def test_an_xla_cache_url_is_not_made_a_local_path(tmp_path, monkeypatch):
+  """Made a full path for envs that change the working directory, gs://bucket/xla became
+  '/cwd/gs:/bucket/xla' (review of sweep 65)."""
+  from dreamerv3_tf import main
+  monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
+  monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
+  monkeypatch.chdir(tmp_path)
+  main.use_xla_cache('gs://bucket/xla')
+  assert os.environ['TF_XLA_FLAGS'].startswith(
+      '--tf_xla_persistent_cache_directory=gs://bucket/xla/'), os.environ['TF_XLA_FLAGS']
+
+
+def test_a_multi_worker_runs_relative_from_checkpoint_stays_as_its_processes_compare_it(
+    tmp_path, monkeypatch):
+  """Its processes compare run.from_checkpoint as text: made a full path from each
+  host's own folder, the same relative flag was 'started with other flags' on hosts
+  that start elsewhere (review of sweep 65). A single process's is made full."""
+  from dreamerv3_tf import main
+  monkeypatch.chdir(tmp_path)
+  for distribute, expected in (('multi_worker', 'old/ckpt'), ('default', f'{tmp_path}/old/ckpt')):
+    c = gym.get_config('train_eval,debug')
+    c.distribute, c.run.from_checkpoint = distribute, 'old/ckpt'
+    main._full_checkpoint_paths(c)
+    assert c.run.from_checkpoint == expected, distribute
+
+
 def test_xla_cache_keeps_a_folder_per_cpu_kind(tmp_path, monkeypatch):
   """XLA loads a program compiled for CPU features this CPU lacks with a hidden error
   line only (tools/cpuid_mask.c showed it): an AVX2-only node sharing its home with an
