@@ -2,7 +2,8 @@
 gymnasium's module syntax registers on import: task=gym_<module>:<Id-v0>.
 
 Obs: a Box of images (uint8, [H, W] or [H, W, C]) becomes 'image' resized to
-`size`; any other Box becomes 'vector' <float32>[D] (flattened, unbounded); a
+`size`; any other Box becomes 'vector' <float32>[D] (flattened, unbounded; one of an
+image's shape but no uint8 gets a warning line: wrappers.pixels_warning); a
 Discrete obs becomes an int32 scalar; Dict obs keep their keys (nested keys are
 joined with '_'; one named like a step key, 'reward' or an action key, gets an 'obs_'
 prefix). With `image=True` the env renders rgb_array frames into 'image'.
@@ -250,6 +251,9 @@ class Gym:
         kind = 'image'
       elif isinstance(space, gym.spaces.Box):
         kind = 'vector'
+        wrappers.pixels_warning(
+            f'gym obs {key!r}', space.dtype, space.shape,
+            f'declare it Box(0, 255, {tuple(space.shape)}, np.uint8) and return uint8 frames')
       else:
         raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
       _check_not_empty(space, f'gym obs {key!r}', 'observation_space', gym)

@@ -438,6 +438,29 @@ def _mib(n):
   return f'{n / 2 ** 20:,.0f} MiB' if n >= 2 ** 20 else f'{n:,} bytes'
 
 
+# The least height and width of an obs that pixels_warning takes for an image: smaller
+# grids (a 3x3 board of one-hot cells) are more likely features than pictures.
+MIN_IMAGE_SIDE = 16
+
+
+def pixels_warning(label, dtype, shape, fix):
+  """Warns once per run of an obs shaped as an image, [H, W, 1, 3 or 4], that is not
+  uint8: the agent encodes only uint8 images with its conv net (as the official code,
+  which asserts uint8), so it took a float32 [64, 64, 3] Box as a vector of 12288
+  values and trained an MLP on the pixels without a word. `fix` says how to declare
+  it; `label` names the key ("gym obs 'image'")."""
+  dtype = np.dtype(dtype)
+  if (len(shape) != 3 or shape[-1] not in (1, 3, 4) or min(shape[:2]) < MIN_IMAGE_SIDE
+      or dtype == np.uint8 or dtype.kind not in 'iuf'):
+    return
+  from dreamerv3_tf.core import workers  # (workers imports no env)
+  workers.note(f'pixels {label}', (
+      f'{label} is {_fmt(dtype, shape)}, shaped as an image, but the agent takes only '
+      f'uint8 images as images: it learns from these {math.prod(shape)} values as one '
+      f'vector (an MLP, no conv net); if they are pixels, {fix} (floats in [0, 1] '
+      'times 255)'))
+
+
 class CheckSpaces(Wrapper):
   """Checks every observation and action against the spaces; fails loudly.
 
@@ -477,6 +500,10 @@ class CheckSpaces(Wrapper):
           "add at least one key besides 'reward', the is_* flags and 'log/' keys")
     if not [k for k in act_space if k != 'reset']:
       raise EnvSpaceError("Env act_space has no action, only 'reset'")
+    for key in seen:
+      space = obs_space[key]
+      pixels_warning(f'Env obs {key!r}', space.dtype, space.shape,
+                     f'declare Space(np.uint8, {tuple(space.shape)}) and return uint8 arrays')
     self._obs = {k: _Checker(s) for k, s in obs_space.items()}
     self._act = {k: _Checker(s) for k, s in act_space.items()}
     # Whether a new episode may start without a reset action: before the first step

@@ -543,3 +543,36 @@ def test_the_ale_namespace_names_its_package_and_our_atari_suite(monkeypatch):
       r"not found.*\); its package registers the namespace as it is imported: "
       r"task=gym_ale_py:ALE/Pong-v5, or this project's Atari suite: task=atari_pong\. ")):
     make_env('gym_ALE/Pong-v5', env_config(), seed=0)
+
+
+class SpacesEnv(gymnasium.Env):
+  """Only spaces: the obs keys are classified as the env is wrapped."""
+
+  def __init__(self, observation_space):
+    self.observation_space = observation_space
+    self.action_space = gymnasium.spaces.Discrete(2)
+
+
+def test_pixels_of_no_uint8_are_one_warning_line_naming_the_key(monkeypatch, capfd):
+  """A float32 Box of shape (64, 64, 3) became a 12288-value vector without a word:
+  the agent trained an MLP on pixels (only uint8 images reach its conv net)."""
+  from dreamerv3_tf.core import workers
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  box = gymnasium.spaces.Box
+  pixels = box(0.0, 1.0, (64, 64, 3), np.float32)
+  for _ in range(2):  # two envs of the run: one line
+    Gym(SpacesEnv(pixels))
+  assert capfd.readouterr().err.splitlines() == [
+      "WARNING: gym obs 'vector' is float32[64, 64, 3], shaped as an image, but the agent "
+      'takes only uint8 images as images: it learns from these 12288 values as one vector '
+      '(an MLP, no conv net); if they are pixels, declare it Box(0, 255, (64, 64, 3), '
+      'np.uint8) and return uint8 frames (floats in [0, 1] times 255)']
+  Gym(SpacesEnv(gymnasium.spaces.Dict({
+      'depth': box(0, 255, (32, 32, 1), np.int64), 'rgb': box(0, 255, (8, 8, 3), np.uint8)})))
+  err = capfd.readouterr().err
+  assert err.startswith("WARNING: gym obs 'depth' is int64[32, 32, 1], shaped as an image")
+  assert err.count('\n') == 1, err
+  Gym(SpacesEnv(gymnasium.spaces.Dict({  # no image's shape, or too small: features
+      'board': box(0, 1, (3, 3, 3), np.float32), 'grid': box(0, 1, (64, 64, 5), np.float32),
+      'map': box(0, 1, (64, 64), np.float32), 'flags': box(0, 1, (64, 64, 3), bool)})))
+  assert capfd.readouterr().err == ''

@@ -378,3 +378,21 @@ def test_integer_high_is_inclusive_only_at_dtype_max():
   message = r"'image': expected uint8\[2\] in \[10, 255\], got values in \[9, 255\]"
   with pytest.raises(ValueError, match=message):
     env.step(act())
+
+
+def test_check_spaces_warns_of_pixels_of_no_uint8_once(monkeypatch, capfd):
+  """A step-dict env's float32 [64, 64, 3] obs was encoded as a 12288-value vector (an
+  MLP on pixels) without a word: one warning line names the key and the fix."""
+  from dreamerv3_tf.core import workers
+  monkeypatch.setattr(workers, '_SHOWN', set(), raising=False)
+  space = dict(FakeEnv().obs_space, image=Space(np.float32, (64, 64, 3), 0.0, 1.0))
+  for _ in range(2):
+    checked(FakeEnv(obs_space=space))
+  assert capfd.readouterr().err.splitlines() == [
+      "WARNING: Env obs 'image' is float32[64, 64, 3], shaped as an image, but the agent "
+      'takes only uint8 images as images: it learns from these 12288 values as one vector '
+      '(an MLP, no conv net); if they are pixels, declare Space(np.uint8, (64, 64, 3)) and '
+      'return uint8 arrays (floats in [0, 1] times 255)']
+  space['image'] = Space(np.uint8, (64, 64, 3))
+  checked(FakeEnv(obs_space=space))
+  assert capfd.readouterr().err == ''
