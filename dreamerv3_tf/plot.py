@@ -57,8 +57,9 @@ reference_band = reference.reference_band  # re-exported: the public entry point
 
 class LogdirError(ValueError):
   """A --logdirs name that is no run (missing, a file, the folder of runs, a folder of a
-  run) or whose config file cannot be read: the command's exit code 2, as main and export
-  give for such a --logdir (it was 1, as for a run whose scores cannot be read)."""
+  run) or whose config file cannot be read, or a --task of none of them: the command's
+  exit code 2, as main and export give for such a --logdir (it was 1, as for a run whose
+  scores cannot be read)."""
 
 
 @dataclasses.dataclass
@@ -279,7 +280,9 @@ def load_runs(logdirs, task=None, labels=None):
     kept = [r for r in runs if task in (r.task, reference.their_task(r.task))]
     if not kept:
       found = ', '.join(sorted({r.task for r in runs}))
-      raise ValueError(f'no run of task {task!r}; the logdirs hold: {found}')
+      # exit code 2, as for the command's other flag values (it was 1, as for scores
+      # that cannot be read)
+      raise LogdirError(f'--task {task!r}: no run of that task; the logdirs hold: {found}')
     runs = kept
   return runs
 
