@@ -371,6 +371,12 @@ def _check_is_directory(logdir, fs):
     where = 'is a file' if path == logdir.rstrip('/') else f'is below {path}, which is a file'
     raise ConfigError(f'--logdir {logdir} {where}, not a directory')
   if '://' not in logdir:  # the run failed to make it after TensorFlow had loaded
+    pseudo = path_lines.pseudo_filesystem(path)
+    if pseudo:  # the user's path, not a disk's state: exit 2 (was 1, 'Cannot create
+      # /proc/x: No such file or directory', or 'Cannot write /proc/config.json')
+      raise ConfigError(
+          f"--logdir {logdir} is in {pseudo[0]}, the kernel's {pseudo[1]} file system, "
+          "which holds no run's folders or files; pass a --logdir on a disk")
     _check_names_fit(logdir, path)
     if path != logdir.rstrip('/'):
       _check_can_create(logdir, path)

@@ -22,6 +22,7 @@ from dreamerv3_tf import run_files
 from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import cpuinfo
 from dreamerv3_tf.core import flag_lines
+from dreamerv3_tf.core import path_lines
 
 ROOT = __file__.rsplit('/tests/', 1)[0]
 
@@ -829,6 +830,32 @@ def test_a_logdir_name_longer_than_the_filesystem_takes_is_refused_before_writin
     logdir_checks.check_logdir(c, str(logdir))
   logdir_checks.check_logdir(c, str(tmp_path / ('r' * longest)))  # the longest it takes
   assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='a kernel without /proc')
+@pytest.mark.parametrize('logdir', ['/proc/x', '/proc/self/new/run', '/proc'])
+def test_a_logdir_on_the_kernels_proc_file_system_is_refused_naming_it(logdir):
+  """'Error: Cannot create /proc/x: No such file or directory' (the kernel's words) or
+  'Cannot write /proc/config.json', exit 1, as for a full disk: a bad --logdir, exit 2."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  with pytest.raises(configuration.ConfigError, match=(
+      f"^--logdir {logdir} is in /proc, the kernel's proc file system, which holds no "
+      "run's folders or files; pass a --logdir on a disk$")):
+    logdir_checks.check_logdir(c, logdir)
+
+
+def test_pseudo_filesystem_reads_the_mount_that_holds_the_path(tmp_path):
+  info = tmp_path / 'mountinfo'
+  info.write_text(
+      '22 1 8:1 / / rw - ext4 /dev/sda1 rw\n'
+      '23 22 0:5 / /proc rw - proc proc rw\n'
+      '24 22 0:6 / /sys rw - sysfs sysfs rw\n'
+      '25 24 0:7 / /sys/a\\040b rw shared:1 - tmpfs tmpfs rw\n')  # 'a b', octal-escaped
+  found = lambda path: path_lines.pseudo_filesystem(path, str(info))
+  assert found('/proc/1/x') == ('/proc', 'proc') and found('/sys') == ('/sys', 'sysfs')
+  assert found('/sys/a b/run') is None  # a disk's file system mounted within /sys
+  assert found('/procs/run') is None and found('/home') is None
+  assert path_lines.pseudo_filesystem('/proc', str(tmp_path / 'none')) is None
 
 
 def test_a_logdir_path_longer_than_the_filesystem_takes_is_refused_before_writing(tmp_path):

@@ -190,3 +190,31 @@ def _marks_a_run(path):
   except (OSError, ValueError):
     return True
   return not isinstance(config, dict) or 'task' in config
+
+
+# File systems of the kernel's own state: no folder of a user's can be made there.
+PSEUDO_FILESYSTEMS = frozenset((
+    'proc', 'sysfs', 'cgroup', 'cgroup2', 'debugfs', 'tracefs', 'securityfs', 'configfs',
+    'pstore', 'bpf', 'efivarfs', 'binfmt_misc', 'fusectl', 'devpts', 'mqueue'))
+
+
+def pseudo_filesystem(path, mountinfo='/proc/self/mountinfo'):
+  """(mount point, type) of the kernel pseudo file system (/proc, /sys) that holds
+  existing local `path`, else None (also where the mounts cannot be read)."""
+  path = os.path.realpath(path)
+  best = None
+  try:
+    with open(mountinfo, encoding='utf-8', errors='replace') as f:
+      for line in f:
+        fields, _, rest = line.partition(' - ')
+        fields = fields.split()
+        if len(fields) < 5 or not rest.split():
+          continue
+        # Mount points escape space, tab, newline and backslash as octal (\040).
+        point = re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = path == point or path.startswith(point.rstrip('/') + '/')
+        if inside and (best is None or len(point) >= len(best[0])):
+          best = (point, rest.split()[0])  # the last of equal points is the one seen
+  except OSError:
+    return None
+  return best if best and best[1] in PSEUDO_FILESYSTEMS else None
