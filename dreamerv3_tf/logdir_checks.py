@@ -89,6 +89,37 @@ def _check_logdir(config, logdir, allow_other):
         'use a new --logdir or pass --config.run.allow_other_config=True')
   if not allow_other:
     _check_same_policy(config, logdir, saved)
+  elif local:
+    _check_agent_of_size(config, logdir)
+
+
+# The agent settings of the size presets (configs/presets.size): one that differs from
+# config.json's gives other variable shapes, which no checkpoint of the run can load.
+SIZE_KEYS = frozenset(
+    ['agent.rssm.deter', 'agent.rssm.hidden', 'agent.rssm.classes', 'agent.enc.depth',
+     'agent.dec.depth'] + [f'agent.{k}.units' for k in (
+         'enc', 'dec', 'rewhead', 'conhead', 'policy', 'value')])
+
+
+def _check_agent_of_size(config, logdir):
+  """run.allow_other_config=True resumes a run with other settings, not an agent of
+  another size: the resume failed to load its checkpoint once TensorFlow had loaded and
+  the envs started (exit code 1). config.json tells, where a checkpoint is to be
+  resumed: the line the load's failure gives (run/common.other_agent), exit code 2."""
+  ckpt = os.path.join(logdir, 'ckpt')
+  resume_from = str(config.run.resume_from or '')
+  found = checkpoint_paths.checkpoint_prefixes(os.listdir(ckpt) if os.path.isdir(ckpt) else [])
+  path = (checkpoint_paths.resume_path(ckpt, resume_from) if resume_from
+          else found and os.path.join(ckpt, found[-1]))
+  # (a new start may change it; a random agent holds no weights to load)
+  if config.script == 'eval_only' or config.random_agent or not path:
+    return
+  difference = run_files.agent_difference(logdir, config)
+  if any(line.split('=')[0] in SIZE_KEYS for line in difference):
+    from dreamerv3_tf.run import common
+    line = common.other_agent(config, path)
+    if line:
+      raise ConfigError(line)
 
 
 def _saved_or_none(fs, path):

@@ -489,6 +489,38 @@ def test_logdir_of_another_config_is_refused(tmp_path):
   assert saved != (tmp_path / 'config.json').read_text()
 
 
+def test_a_resume_of_another_size_with_other_configs_is_refused_before_tensorflow(tmp_path):
+  """--config.run.allow_other_config=True with another size preset was refused only as
+  the checkpoint loaded, once TensorFlow had loaded (exit code 1); config.json shows it:
+  the same line, a config error (2). Other agent settings (a learning rate) pass."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  (tmp_path / 'ckpt').mkdir()
+  with c.unlocked():
+    c.agent.opt.lr, c.logdir = 1e-5, str(tmp_path)
+  bigger = configuration.finalize(dmc.get_config('debug,size1m'))
+  with bigger.unlocked():
+    bigger.logdir = str(tmp_path)
+  logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)  # nothing to load
+  for name in ('ckpt-2.index', 'ckpt-3.index', 'ckpt-3.data-00000-of-00001'):
+    (tmp_path / 'ckpt' / name).write_bytes(b'')
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
+  assert str(caught.value) == (
+      f'Checkpoint {tmp_path}/ckpt/ckpt-3 is of an agent with agent.conhead.units=16 (this '
+      'run: 64); agent.dec.depth=2 (this run: 4); agent.dec.units=16 (this run: 64) and 7 '
+      f'more ({tmp_path}/config.json); run.allow_other_config=True resumes a run with other '
+      'settings, not another agent: pass those agent settings, or start a new --logdir')
+  with bigger.unlocked():
+    bigger.run.resume_from = 'ckpt-2'
+  with pytest.raises(configuration.ConfigError, match=f'^Checkpoint {tmp_path}/ckpt/ckpt-2 '):
+    logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
+  logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)  # the same size
+  with bigger.unlocked():
+    bigger.random_agent = True  # no weights to load
+  logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
+
+
 def test_env_options_of_another_suite_do_not_refuse_a_resume(tmp_path):
   """A gym run resumed with configs/dmc.py (its env.dmc.image=False, base's True under
   gym.py) was refused: 'belongs to another config (env.dmc.image: True -> False)', a key
