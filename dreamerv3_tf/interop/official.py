@@ -580,7 +580,25 @@ def entry():
     flags.declare_key_flag(name)  # listed by --help, as the flags of this command
   flags.DEFINE_string('checkpoint', None, 'Official logdir, its ckpt/ folder, or one '
                       'save folder holding agent.pkl and done.', required=True)
-  app.run(main, flags_parser=cli._parse_flags)
+  app.run(main, flags_parser=lambda argv: _parse_flags(argv, cli))
+
+
+def _parse_flags(argv, cli):
+  """main's parser, after the line for export's --out, which the importer's user may give
+  for the folder to write ("Unknown command line flag 'out'" named no flag of its own).
+  cli: the module dreamerv3_tf.main."""
+  for i, arg in enumerate(argv[1:], 1):
+    if arg == '--':
+      break
+    name, eq, value = arg.partition('=')
+    if name in ('--out', '-out'):
+      if not eq and i + 1 < len(argv) and not argv[i + 1].startswith('-'):
+        value = argv[i + 1]
+      cli._usage_error(
+          f"{name} is export's flag; the importer writes a logdir of ours: "
+          f'--logdir={quote_for_paste(value) if value else "LOGDIR"} (then export it '
+          'with --out)')
+  return cli._parse_flags(argv)
 
 
 if __name__ == '__main__':

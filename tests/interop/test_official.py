@@ -352,6 +352,9 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
      "Env error: dummy_nosuch eval env 0 failed to start: Unknown task 'dummy_nosuch'"),
     (['--logdir='], 2, 'Config error: --logdir is required'),
     (['--config.agent.nosuch=1'], 2, "Config error: unknown config key 'agent.nosuch'"),
+    # export's flag for the folder to write: "Unknown command line flag 'out'", no hint.
+    (['--out={official}/new'], 2, "Config error: --out is export's flag; the importer "
+     'writes a logdir of ours: --logdir={official}/new (then export it with --out)'),
     # absl's two lines and exit code 1.
     (['--checkpoint='], 2, 'Config error: --checkpoint is required; give it a value '
      '(see --help)'),  # then absl's 'flag --checkpoint=None: Flag --checkpoint must ...'
