@@ -88,6 +88,11 @@ def intact_latest(directory, replay_names, flag):
     raise CheckpointError(
         f'The checkpoint state file {state} {what}, so the latest checkpoint is '
         f'unknown{resume_hint(directory, None, replay_names, flag)}')
+  link = listed and dangling_link(listed[-1])
+  if link:  # no damage: it was 'is damaged (ckpt-3.index is missing)'
+    raise CheckpointError(
+        f'The latest checkpoint {listed[-1]} cannot be read: {link}; mount it or fix '
+        f'the link{resume_hint(directory, listed[-1], replay_names, flag)}')
   reason = listed and _damage(listed[-1], replay_names)
   if reason:
     raise CheckpointError(
@@ -296,7 +301,8 @@ def _damaged_among(paths, replay_names):
       # Without its index it was being pruned by a save that was interrupted before
       # it rewrote the state file (TensorFlow lists the new checkpoint, deletes the
       # oldest, index first, then lists again): no warning for that.
-      if tf.io.gfile.exists(path + '.index'):
+      # An index linked to nothing is named (a disk not mounted).
+      if tf.io.gfile.exists(path + '.index') or os.path.islink(path + '.index'):
         warn_damaged(path, reason)
       damaged.append(path)
   return damaged
@@ -331,7 +337,30 @@ def not_damage(path, reason, error=CheckpointError):
     raise error(f'Cannot read checkpoint {path}: {errors.TOO_MANY_FILES}')
 
 
+def dangling_link(path):
+  """'FILE is a symbolic link to TARGET, which does not exist (...)' for the first file
+  of local checkpoint `path` (its .index, its data files) that is a link to nothing (a
+  file on a disk not mounted), else None."""
+  if '://' in path:
+    return None
+  folder, prefix = os.path.split(path)
+  try:
+    names = sorted(x for x in os.listdir(folder or '.') if x == f'{prefix}.index' or
+                   x.startswith(f'{prefix}.data-'))
+  except OSError:
+    return None
+  for name in names:
+    file = os.path.join(folder, name)
+    if os.path.islink(file) and not os.path.exists(file):
+      return (f'{file} is a symbolic link to {os.readlink(file)}, which does not exist '
+              '(a disk not mounted?)')
+  return None
+
+
 def _damage_or_limit(path, replay_names):
+  link = dangling_link(path)
+  if link:  # an earlier checkpoint's warning line names it, and why
+    return link
   if not tf.io.gfile.exists(path + '.index'):
     return f'{os.path.basename(path)}.index is missing'
   special = special_files(path)

@@ -242,6 +242,36 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
   assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
 
 
+@pytest.mark.parametrize('file', ['index', 'data-00000-of-00001'])
+def test_a_checkpoint_file_linked_to_nothing_is_named_with_its_target(tmp_path, capsys, file):
+  """A file of the latest checkpoint that is a symbolic link to a disk not mounted was
+  'damaged (ckpt-3.index is missing)': the line names the link and its target, then the
+  way on from the older one; an earlier one's warning line names them too."""
+  _, paths = saved_run(tmp_path)
+  latest, name = paths[-1], f'{os.path.basename(paths[-1])}.{file}'
+  os.remove(tmp_path / name)
+  os.symlink('/nonexistent_disk/ckpt/' + name, tmp_path / name)
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    inspect(tmp_path)
+  assert str(error.value) == (
+      f'The latest checkpoint {latest} cannot be read: {tmp_path}/{name} is a symbolic '
+      f'link to /nonexistent_disk/ckpt/{name}, which does not exist (a disk not mounted?); '
+      'mount it or fix the link; to resume from the newest intact checkpoint, ckpt-2, '
+      f'rerun with --config.run.resume_from={paths[-2]}')
+  plan = inspect(tmp_path, resume_from=paths[-2])  # the older-checkpoint way stays
+  assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
+  other = tmp_path / 'other'  # an earlier one linked to nothing: set aside, named
+  _, paths = saved_run(other)
+  os.remove(f'{paths[0]}.index')
+  os.symlink('/nonexistent_disk/ckpt-1.index', f'{paths[0]}.index')
+  capsys.readouterr()
+  assert inspect(other).damaged == [paths[0]]
+  assert capsys.readouterr().err == (
+      f'WARNING: checkpoint {paths[0]} is damaged ({paths[0]}.index is a symbolic link to '
+      '/nonexistent_disk/ckpt-1.index, which does not exist (a disk not mounted?)); it is '
+      'set aside in damaged/ and not read again.\n')
+
+
 @pytest.mark.parametrize('file', ['index', 'data', 'replay'])
 def test_a_named_pipe_among_the_latest_checkpoints_files_is_damage_not_a_wait(tmp_path, file):
   """The resume's checks waited for ever opening it (a FIFO in place of a replay chunk,
