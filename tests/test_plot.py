@@ -287,11 +287,11 @@ def test_bad_inputs(tmp_path, capsys):
     if text in ('null', '5'):
       assert err == (f'Error: {empty}/config.json: holds a JSON '
                      f'{"null" if text == "null" else "int"}, not a run\'s config\n'), err
+  one = make_logdir(tmp_path / 'one', 1)
   # A --task of none of the runs: a flag value, 2 as the others (it was 1).
-  assert plot.main(['--logdirs', str(logdir), '--task', 'dmc_nope', '--table', '1']) == 2
+  assert plot.main(['--logdirs', str(one), '--task', 'dmc_nope', '--table', '1']) == 2
   assert capsys.readouterr().err == (
       "Error: --task 'dmc_nope': no run of that task; the logdirs hold: dmc_cartpole_balance\n")
-  one = make_logdir(tmp_path / 'one', 1)
   for argv, line in (
       # Counted as two seeds before ("(2)" in the table, a band of one run).
       ([str(one), f'{one}/'],
