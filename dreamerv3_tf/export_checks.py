@@ -328,6 +328,10 @@ def _parse_flags(argv):
     sys.exit(2)
   try:
     rest = flags.FLAGS(flag_lines.help_alias(argv))
+  except BrokenPipeError as e:
+    if flag_lines.help_reader_gone(e, flag_lines.help_alias(argv)):  # `--help | head`
+      sys.exit(0)
+    raise
   except SystemExit as e:
     if flag_lines.help_shown(e, flag_lines.help_alias(argv)):  # absl's exit code 1 after the help
       sys.exit(0)

@@ -155,6 +155,10 @@ def _parse_flags(argv):
                  "a run's own config.json is what resuming its --logdir reads")
   try:
     rest = flags.FLAGS(argv)
+  except BrokenPipeError as e:
+    if flag_lines.help_reader_gone(e, argv):  # `--help | head`: it read what it wanted
+      sys.exit(0)
+    raise
   except (SystemExit, KeyboardInterrupt) as e:
     if flag_lines.help_shown(e, argv):  # absl's exit code 1 after the help it printed
       sys.exit(0)

@@ -1510,6 +1510,22 @@ def test_h_is_help(tmp_path):
   assert flag_lines.help_alias(['export', '--out=x', '-h']) == ['export', '--out=x', '--help']
 
 
+@pytest.mark.parametrize('module', [
+    'dreamerv3_tf.main', 'dreamerv3_tf.export', 'dreamerv3_tf.interop.official'])
+def test_a_help_whose_reader_stopped_reading_ends_quietly(module):
+  """`--help | head` (or a pager quit early) was a traceback from export, ending with
+  BrokenPipeError, and 'Config error: [Errno 32] Broken pipe' (exit code 2) from main,
+  depending on when head closed the pipe. Here the pipe has no reader from the start."""
+  read, write = os.pipe()
+  os.close(read)
+  try:
+    result = cli_zygote.run([sys.executable, '-m', module, '--help'], cwd=ROOT, stdout=write,
+                            stderr=subprocess.PIPE, text=True, timeout=120)
+  finally:
+    os.close(write)
+  assert (result.returncode, result.stderr) == (0, ''), result.stderr[-2000:]
+
+
 def test_a_logdir_given_as_both_flags_is_a_warning_line(tmp_path):
   """--logdir wins over --config.logdir, in whichever order: the other was ignored
   without a word."""

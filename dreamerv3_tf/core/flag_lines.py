@@ -31,8 +31,12 @@ def help_shown(error, argv):
   --help (--helpshort, --helpfull, --helpxml, -?) asked for: absl exits with code 1 there,
   which failed a script's `python -m dreamerv3_tf.main --help && ...`, where plot's and
   other programs' --help exit with 0."""
-  if not (isinstance(error, SystemExit) and error.code == 1):
-    return False
+  return isinstance(error, SystemExit) and error.code == 1 and asked_for_help(argv)
+
+
+def asked_for_help(argv):
+  """Whether `argv` asks for absl's help (--help, --helpshort, --helpfull, --helpxml, -?)
+  before any '--'."""
   for arg in argv[1:]:
     if arg == '--':
       return False
@@ -40,6 +44,20 @@ def help_shown(error, argv):
         arg.startswith('-')):
       return True
   return False
+
+
+def help_reader_gone(error, argv):
+  """Whether `error` is the broken pipe of a help whose reader stopped reading
+  (`--help | head`, a pager quit early): it was a traceback from export and 'Config
+  error: [Errno 32] Broken pipe' from main. It read what it wanted: the command ends
+  quietly. stdout then writes to /dev/null, or the interpreter's flush at exit raised
+  the same error again."""
+  if not (isinstance(error, BrokenPipeError) and asked_for_help(argv)):
+    return False
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stdout.fileno())
+  os.close(devnull)
+  return True
 
 
 def swallowed_flag(argv, flag_values, config_bools=None):
