@@ -93,12 +93,18 @@ def _check_logdir(config, logdir, allow_other):
     _check_agent_of_size(config, logdir)
 
 
-# The agent settings of the size presets (configs/presets.size): one that differs from
-# config.json's gives other variable shapes, which no checkpoint of the run can load.
-SIZE_KEYS = frozenset(
-    ['agent.rssm.deter', 'agent.rssm.hidden', 'agent.rssm.classes', 'agent.enc.depth',
-     'agent.dec.depth'] + [f'agent.{k}.units' for k in (
-         'enc', 'dec', 'rewhead', 'conhead', 'policy', 'value')])
+def _size_keys():
+  """The dotted agent settings a size preset sets (configs/presets.size): one that
+  differs from config.json's gives other variable shapes, which no checkpoint of the run
+  can load. Read off two presets, so it follows presets.size."""
+  from configs import base as base_config
+  from configs import presets
+  flat = []
+  for name in ('1m', '12m'):
+    c = base_config.get_config()
+    presets.size(name)(c)
+    flat.append(dict(configuration.dotted_items(c.to_dict())))
+  return frozenset(k for k, v in flat[0].items() if flat[1][k] != v)
 
 
 def _check_agent_of_size(config, logdir):
@@ -115,7 +121,7 @@ def _check_agent_of_size(config, logdir):
   if config.script == 'eval_only' or config.random_agent or not path:
     return
   difference = run_files.agent_difference(logdir, config)
-  if any(line.split('=')[0] in SIZE_KEYS for line in difference):
+  if difference and {line.split('=')[0] for line in difference} & _size_keys():
     from dreamerv3_tf.run import common
     line = common.other_agent(config, path)
     if line:
