@@ -864,7 +864,6 @@ def test_a_logdir_name_longer_than_the_filesystem_takes_is_refused_before_writin
   assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='a kernel without /proc')
 @pytest.mark.parametrize('logdir', ['/proc/x', '/proc/self/new/run', '/proc'])
 def test_a_logdir_on_the_kernels_proc_file_system_is_refused_naming_it(logdir):
   """'Error: Cannot create /proc/x: No such file or directory' (the kernel's words) or
