@@ -355,7 +355,7 @@ class Driver:
         tran = {k: v[i] for k, v in trans.items()}
         for fn in self._step_fns:
           fn(tran, int(i))
-    done = self._episodes.update(obs, logs, rows)
+    done = self._episodes.update(obs, logs, None if active is None else rows)
     if shares is not None:
       done = [(i, stats) for i, stats in done if shares[i] > 0]
       for i, _ in done:
@@ -395,13 +395,17 @@ class _EpisodeStats:
   def update(self, obs, logs, rows=None):
     """Counts the step of the envs `rows` (default all) -> [(env, stats)] of those
     whose episode ended."""
-    stepped = np.zeros(len(self.score), bool)
-    stepped[np.arange(len(self.score)) if rows is None else rows] = True
-    first = np.asarray(obs['is_first'], bool) & stepped
+    at = slice(None) if rows is None else np.asarray(rows)  # (a slice: no copies)
+    first = np.asarray(obs['is_first'], bool)
+    last = np.asarray(obs['is_last'], bool)
+    if rows is not None:  # the idle envs' rows hold no step of theirs
+      stepped = np.zeros(len(self.score), bool)
+      stepped[at] = True
+      first, last = first & stepped, last & stepped
     self.score[first] = 0.0
     self.length[first] = 0
-    self.score[stepped] += np.asarray(obs['reward'], np.float64)[stepped]
-    self.length[stepped] += 1
+    self.score[at] += np.asarray(obs['reward'], np.float64)[at]
+    self.length[at] += 1
     for key, value in logs.items():
       value = np.asarray(value, np.float64)
       if value.ndim > 1:  # non-scalar log values are summarized by their mean
@@ -411,10 +415,10 @@ class _EpisodeStats:
       total, high = self.logs[key]
       total[first] = 0.0
       high[first] = -np.inf
-      total[stepped] += value[stepped]
-      high[stepped] = np.maximum(high[stepped], value[stepped])
+      total[at] += value[at]
+      high[at] = np.maximum(high[at], value[at])
     done = []
-    for i in np.flatnonzero(np.asarray(obs['is_last'], bool) & stepped):
+    for i in np.flatnonzero(last):
       stats = {'score': float(self.score[i]), 'length': int(self.length[i])}
       for key, (total, high) in self.logs.items():
         stats[f'{key}/sum'] = float(total[i])
