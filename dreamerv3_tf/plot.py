@@ -284,7 +284,41 @@ def load_runs(logdirs, task=None, labels=None):
       # that cannot be read)
       raise LogdirError(f'--task {task!r}: no run of that task; the logdirs hold: {found}')
     runs = kept
+  refusal = copied_run_refusal(runs)
+  if refusal:
+    raise LogdirError(refusal)
   return runs
+
+
+def copied_run_refusal(runs):
+  """The line refusing two runs of one curve (label, task, kind) with the same seed whose
+  scores are one history, the shorter a start of the longer: a run and its copy (a
+  backup, a copy resumed elsewhere). Each was counted as a seed, so the band and the
+  table's seed count showed one run as two. Else None."""
+  seen = {}
+  for run in runs:
+    key = (run.label, run.group, run.seed)
+    for other in seen.get(key, []):
+      if _one_history(other, run):
+        return (f'{other.logdir} and {run.logdir} hold seed {run.seed} of {run.task} with '
+                'the same scores, the shorter a start of the longer (a copy of one run?); '
+                'they would count as two seeds: give one of them, or tell them apart with '
+                '--labels')
+    seen.setdefault(key, []).append(run)
+  return None
+
+
+def _one_history(a, b):
+  """True if every score curve of `a` and `b` agrees on its common start, at least one
+  holding a point (copies read the same numbers from the same lines: exact)."""
+  points = 0
+  for (steps_a, scores_a), (steps_b, scores_b) in ((a.train, b.train), (a.eval, b.eval)):
+    n = min(len(steps_a), len(steps_b))
+    if not (np.array_equal(steps_a[:n], steps_b[:n])
+            and np.array_equal(scores_a[:n], scores_b[:n])):
+      return False
+    points += n
+  return points > 0
 
 
 def group_runs(runs):

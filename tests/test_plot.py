@@ -1051,3 +1051,31 @@ def test_a_flag_without_its_value_or_with_one_it_takes_not_is_named_as_main_name
     with pytest.raises(SystemExit) as e:
       plot.main(['--logdirs', 'run', *argv])
     assert e.value.code == 2 and capsys.readouterr().err == f'Error: {line} (see --help)\n'
+
+
+def test_a_copy_of_a_run_is_not_counted_as_a_second_seed(tmp_path, capsys):
+  run = make_logdir(tmp_path / 'runs', 0)
+  copy = tmp_path / 'backup' / run.name
+  shutil.copytree(run, copy)
+  # A copy taken earlier: its scores stop at a step the run went past.
+  lines = (copy / 'scores.jsonl').read_text().splitlines(keepends=True)
+  (copy / 'scores.jsonl').write_text(''.join(lines[:len(lines) // 2]))
+  # Counted as two seeds before: "(2)" in the table, a band of one run.
+  assert plot.main(['--logdirs', str(run), str(copy), '--table', '1000']) == 2
+  assert capsys.readouterr().err == (
+      f'Error: {run} and {copy} hold seed 0 of {TASK} with the same scores, the shorter a '
+      'start of the longer (a copy of one run?); they would count as two seeds: give one '
+      'of them, or tell them apart with --labels\n')
+  # Told apart, each is a curve of its own; a rerun of the seed with other scores counts.
+  assert plot.main(['--logdirs', str(run), str(copy), '--labels', 'a', 'b',
+                    '--table', '1000']) == 0
+  rerun = make_logdir(tmp_path / 'rerun', 0, steps=40000)
+  with open(rerun / 'scores.jsonl', 'a') as f:
+    f.write(json.dumps({'step': 40250, 'epstats/score': 1.0, 'epstats/length': 1}) + '\n')
+  lines = (rerun / 'scores.jsonl').read_text().splitlines(keepends=True)
+  first = json.loads(lines[0])
+  first['epstats/score'] += 1
+  (rerun / 'scores.jsonl').write_text(json.dumps(first) + '\n' + ''.join(lines[1:]))
+  capsys.readouterr()
+  assert plot.main(['--logdirs', str(run), str(rerun), '--table', '1000']) == 0
+  assert '(2)' in capsys.readouterr().out
