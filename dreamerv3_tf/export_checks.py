@@ -142,32 +142,25 @@ def _check_names_fit(out, parent):
   a longer one failed once TensorFlow had loaded and the agent was built, naming only
   the temporary ('OUT.tmp-6272; File name too long'). A FlagError, exit code 2, as main's
   --logdir and a too long path below (it was 1)."""
-  try:
-    longest = os.pathconf(parent, 'PC_NAME_MAX')
-  except (OSError, ValueError):
-    longest = 255
+  name_max, path_max = path_lines.name_and_path_max(parent)
   names = os.path.relpath(os.path.abspath(out), parent).split(os.sep)
   for name in names[:-1]:
-    if len(os.fsencode(name)) > longest:
+    if len(os.fsencode(name)) > name_max:
       raise FlagError(f'--out {out}: the name {name[:20]}... is {len(os.fsencode(name))} '
-                      f'bytes, and the filesystem of {parent} takes at most {longest}')
-  size, room = len(os.fsencode(names[-1])), longest - TEMPORARY_SUFFIX
+                      f'bytes, and the filesystem of {parent} takes at most {name_max}')
+  size, room = len(os.fsencode(names[-1])), name_max - TEMPORARY_SUFFIX
   if size > room:
     raise FlagError(
         f'--out {out}: its name is {size} bytes, and the filesystem of {parent} takes names '
-        f'of at most {longest}, with the {TEMPORARY_SUFFIX} the export adds for its '
+        f'of at most {name_max}, with the {TEMPORARY_SUFFIX} the export adds for its '
         f"temporary name beside it ('.tmp-<pid>'); give a name of at most {room} bytes")
-  try:
-    longest = os.pathconf(parent, 'PC_PATH_MAX')
-  except (OSError, ValueError):
-    longest = 4096
   size = len(os.fsencode(os.path.abspath(out)))
-  if size + TEMPORARY_SUFFIX + FILES_BELOW_OUT > longest:
+  if size + TEMPORARY_SUFFIX + FILES_BELOW_OUT > path_max:
     # 'Error: OUT.tmp-<pid>/...; File name too long', exit code 1, once TensorFlow had
     # loaded, and the folders made for it left behind (exit code 2, as main's --logdir)
     raise FlagError(
         f'--out {out[:100]}... is {size} bytes long, and the filesystem of {parent} takes '
-        f'paths of at most {longest} bytes, with the up to '
+        f'paths of at most {path_max} bytes, with the up to '
         f'{TEMPORARY_SUFFIX + FILES_BELOW_OUT} the export adds for its files below it; use '
         'a shorter --out')
 

@@ -601,25 +601,18 @@ def _check_names_fit(logdir, existing):
   """The directories of local `logdir` still to be made below `existing` must have
   names the filesystem takes (NAME_MAX bytes, 255 on most), and the paths of the run's
   files a length it takes (PATH_MAX, 4096 on Linux)."""
-  try:
-    longest = os.pathconf(existing, 'PC_NAME_MAX')
-  except (OSError, ValueError):
-    longest = 255
+  name_max, path_max = path_lines.name_and_path_max(existing)
   for name in os.path.relpath(logdir, existing).split(os.sep):
-    if len(os.fsencode(name)) > longest:
+    if len(os.fsencode(name)) > name_max:
       raise ConfigError(f'--logdir {logdir}: the name {name[:20]}... is '
                         f'{len(os.fsencode(name))} bytes, and the filesystem of {existing} '
-                        f'takes at most {longest}')
-  try:
-    longest = os.pathconf(existing, 'PC_PATH_MAX')
-  except (OSError, ValueError):
-    longest = 4096
+                        f'takes at most {name_max}')
   size = len(os.fsencode(os.path.abspath(logdir)))
-  if size + FILES_BELOW_LOGDIR > longest:
+  if size + FILES_BELOW_LOGDIR > path_max:
     # It failed once TensorFlow had loaded and the agent compiled: 'Cannot create ...:
     # File name too long', the directories made so far left behind.
     raise ConfigError(f'--logdir {logdir[:100]}... is {size} bytes long, and the filesystem '
-                      f'of {existing} takes paths of at most {longest} bytes, with the up to '
+                      f'of {existing} takes paths of at most {path_max} bytes, with the up to '
                       f'{FILES_BELOW_LOGDIR} the run adds for its files below it; use a '
                       'shorter --logdir')
 

@@ -164,6 +164,18 @@ def same_dir(a, b):
   return os.path.realpath(a) == os.path.realpath(b)
 
 
+def name_and_path_max(folder):
+  """-> (NAME_MAX, PATH_MAX) in bytes of the filesystem holding existing `folder`; Linux's
+  usual 255 and 4096 where it does not say."""
+  limits = []
+  for key, default in (('PC_NAME_MAX', 255), ('PC_PATH_MAX', 4096)):
+    try:
+      limits.append(os.pathconf(folder, key))
+    except (OSError, ValueError):
+      limits.append(default)
+  return tuple(limits)
+
+
 def runs_in(directory, marks=('config.json',)):
   """Names of the folders of local `directory` that are runs (hold one of `marks`),
   sorted; a multi_worker run's `workers` folder is none. [] if it cannot be read."""
