@@ -4,8 +4,9 @@ Replays are not re-serialized at every save: `Replay.save(directory)` writes onl
 chunks added since the last save (each once, atomically) and returns a small JSON
 state naming its files; that state is what goes into the checkpoint. TensorFlow
 writes a checkpoint's files first and the `checkpoint` index file last (atomically),
-so a crash mid-save leaves the previous checkpoint loadable. Chunk files that no kept
-checkpoint names are pruned after each save.
+so a crash mid-save leaves the previous checkpoint loadable. The run's chunk files that
+no kept checkpoint names are pruned after each save; files it did not write (another
+run's copied in) are left alone.
 
 Damaged checkpoints are found by `inspect` before a run writes anything, and set
 aside by `Checkpoint.tidy` (see checkpoint_damage.py).
@@ -26,6 +27,7 @@ from dreamerv3_tf.checkpoint_damage import CheckpointError, Plan, inspect  # noq
 from dreamerv3_tf.checkpoint_errors import SaveError
 from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import replay as replay_lib
 from dreamerv3_tf.gfile import GFILES
 
 
@@ -100,6 +102,10 @@ class Checkpoint:
     self._states = {k: ReplayState(v, GFILES.join(directory, k))
                     for k, v in self.replays.items()}
     self._carry = [k for k in carry if k not in self.replays]
+    # What the replay states of this run's checkpoints marked as its files (replay.marks),
+    # and the checkpoints read for it: a prune deletes no other file.
+    self._held = {k: set() for k in self.replays}
+    self._read = set()
     self._objects = objects
     self._ckpt = tf.train.Checkpoint(**objects, **self._states)
     self._manager = self._make_manager()
@@ -130,6 +136,7 @@ class Checkpoint:
       if self._manager is None:
         raise OSError(f'its state file {GFILES.join(self.directory, "checkpoint")} is not '
                       'UTF-8; move it away')
+      self._hold(self._manager.checkpoints)  # (before the save rotates one out)
       # A checkpoint the manager rotates out that is gone already (the logdir renamed
       # under the run) was a 'WARNING:tensorflow:Hit NotFoundError when deleting' line
       # before the run's own one line.
@@ -284,6 +291,22 @@ class Checkpoint:
       return None
     return stat.st_dev, stat.st_ino
 
+  def _hold(self, paths):
+    """Adds the marks of the replay states of checkpoints `paths` not read yet (the
+    ones a resume found: a later save rotates them out). One that cannot be read marks
+    nothing; the checks and the prune name its damage."""
+    for path in paths:
+      if path in self._read or not self.replays:
+        continue
+      with contextlib.suppress(Exception):
+        self._add_held(_read_replay_states(path, list(self.replays)))
+      self._read.add(path)
+
+  def _add_held(self, states):
+    for name, state in zip(self.replays, states):
+      if state is not None:
+        self._held[name] |= replay_lib.marks(state)
+
   def _prune(self, before):
     if not self.replays:
       return
@@ -291,6 +314,9 @@ class Checkpoint:
     for path in self._manager.checkpoints:
       try:
         states[path] = _read_replay_states(path, list(self.replays))
+        if path not in self._read:
+          self._add_held(states[path])
+          self._read.add(path)
       except Exception as e:  # noqa: BLE001 - damaged since the run began
         damage.not_damage(path, errors.one_line(e), SaveError)  # (from the save's read-back)
         if path == self.latest:
@@ -307,7 +333,8 @@ class Checkpoint:
       self._manager = self._make_manager()
     for i, (name, replay) in enumerate(self.replays.items()):
       replay.prune(GFILES.join(self.directory, name),
-                   [x[i] for x in states.values() if x[i] is not None], GFILES)
+                   [x[i] for x in states.values() if x[i] is not None], self._held[name],
+                   GFILES)
 
 
 def latest(directory):

@@ -191,6 +191,36 @@ def test_missing_replay_chunk_fails_with_one_line(tmp_path):
   assert len(fresh) == 0  # the replay was left as it was
 
 
+def test_a_save_prunes_only_the_runs_own_replay_files(tmp_path):
+  """Chunk files of another run copied into ckpt/replay_train were deleted by the first
+  save. The run's own files that no kept checkpoint names are pruned as before: those
+  of a resumed run's earlier process, and one that a stopped save left."""
+  other = make_replay()
+  fill(other, 50)
+  make(str(tmp_path / 'other'), other)[0].save()
+  (tmp_path / 'run' / 'replay_train').mkdir(parents=True)
+  foreign = set(os.listdir(tmp_path / 'other' / 'replay_train'))
+  for name in foreign:
+    shutil.copy(tmp_path / 'other' / 'replay_train' / name, tmp_path / 'run' / 'replay_train')
+  replay = make_replay(capacity=64)
+  ckpt, _ = make(str(tmp_path / 'run'), replay)
+  for i in range(3):
+    fill(replay, 50, start=50 * i)
+    ckpt.save()
+  stopped = f'{replay.name}-chunk-{replay._nonce.hex()}000000ff-16.npz'
+  (tmp_path / 'run' / 'replay_train' / stopped).write_bytes(b'')
+  resumed = make_replay(capacity=64)  # a later process: it reads ckpt-3 and saves on
+  ckpt, _ = make(str(tmp_path / 'run'), resumed)
+  ckpt.load()
+  for i in range(3):
+    fill(resumed, 50, start=150 + 50 * i)
+    ckpt.save()
+  kept = set()
+  for path in ckpt._manager.checkpoints:
+    kept |= set(checkpointing._read_replay_states(path, ['replay_train'])[0]['files'])
+  assert set(os.listdir(tmp_path / 'run' / 'replay_train')) == kept | foreign
+
+
 def saved_run(directory, saves=3, keep=3):
   """A checkpoint directory with `saves` checkpoints of a growing replay."""
   replay = make_replay()

@@ -456,7 +456,8 @@ class Replay:
       meta, arrays = self.selector.save()
       selector_file = None
       if arrays:
-        selector_file = f'{self.name}-selector-{uuid.uuid4().hex}.npz'
+        # Its nonce marks it as this run's for `prune`, like a chunk's key.
+        selector_file = f'{self.name}-selector-{self._nonce.hex()}-{uuid.uuid4().hex}.npz'
         nbytes += chunklib.write_npz(directory, selector_file, arrays, fs)
         nfiles += 1
         files.append(selector_file)
@@ -556,28 +557,45 @@ class Replay:
     return keys[np.argsort(ends, kind='stable')].tolist()
 
   @staticmethod
-  def prune(directory, keep_states, fs=LOCAL):
-    """Deletes replay files in `directory` that none of `keep_states` references.
+  def prune(directory, keep_states, held=(), fs=LOCAL):
+    """Deletes this run's replay files in `directory` that none of `keep_states` references.
 
-    Only files of the replays named in `keep_states` are considered (all replay
-    files when it is empty), so replays may share a directory.
+    A file is this run's if `held` (the `marks` of every state its checkpoints held,
+    `keep_states` included) names it, or its name carries the nonce of a chunk they
+    list (a save stopped before its checkpoint left it). Any other file is left
+    alone: the chunks of another run copied into the folder were deleted by the
+    first save. Only files of the replays named in `keep_states` are considered (of
+    any when it is empty), so replays may share a directory.
     """
-    keep, names = set(), set()
+    keep, names, held = set(), set(), set(held)
     for state in keep_states:
       keep.update(state['files'])
       names.add(state['name'])
+      held |= marks(state)
     if not fs.isdir(directory):
       return
     for filename in fs.listdir(directory):
       if filename in keep or not filename.endswith('.npz') or filename.startswith('.'):
         continue
-      if names:
-        ours = any(filename.startswith(f'{n}-chunk-') or filename.startswith(
-            f'{n}-selector-') for n in names)
-      else:
-        ours = '-chunk-' in filename or '-selector-' in filename
-      if ours:
+      name, nonce = _file_owner(filename)
+      if (name in names or not names) and (filename in held or nonce in held):
         fs.remove(fs.join(directory, filename))
+
+
+def marks(state):
+  """-> the file names and chunk nonces (8 hex digits) that replay `state` lists: what
+  `prune` takes for the run's own."""
+  return set(state['files']) | {e['key'][:8] for e in state['chunks']}
+
+
+def _file_owner(filename):
+  """'<name>-chunk-<nonce><seq>-...' or '<name>-selector-<nonce>-...' -> (name,
+  nonce), else (None, None)."""
+  for kind in ('-chunk-', '-selector-'):
+    name, found, rest = filename.partition(kind)
+    if found:
+      return name, rest[:8]
+  return None, None
 
 
 def _worker_json(worker):
