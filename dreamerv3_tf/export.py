@@ -72,6 +72,7 @@ from dreamerv3_tf import export_checks
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.export_checks import ExportError  # noqa: F401 (export.ExportError)
+from dreamerv3_tf.gfile import GFILES
 
 STATE_KEYS = ('deter', 'stoch', 'prevact')
 SIGNATURES = ('initial_state', 'step_eval', 'step_train', 'serving_default')
@@ -336,6 +337,7 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
     prefix, _ = common.load_agent(  # a checkpoint of another task or size names what differs
         agent, checkpoint, obs_space, act_space, hint, flag='--checkpoint', config=config,
         agent_hint=hint)
+    export_checks.check_checkpoint_run(checkpoint, prefix, logdir, GFILES)
   return prefix, export(agent, out, overwrite, tflite)
 
 

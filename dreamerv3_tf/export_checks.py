@@ -182,6 +182,22 @@ def check_checkpoint(checkpoint, logdir=''):
                   "run's ckpt directory")
 
 
+def check_checkpoint_run(checkpoint, prefix, logdir, fs):
+  """FlagError when checkpoint `prefix` (what --checkpoint `checkpoint` resolved to) is
+  in the ckpt/ of another run than `logdir` (a folder with a config.json): one whose
+  variables fit this run's agent was exported with --logdir's config and spaces,
+  without a word. Checkpoints outside any run (a backup of the run's) pass."""
+  run = os.path.dirname(os.path.dirname(prefix.rstrip('/')))
+  same = (lambda a, b: a.rstrip('/') == b.rstrip('/')) if '://' in run + logdir else (
+      lambda a, b: os.path.realpath(a) == os.path.realpath(b))
+  if not run or same(run, logdir) or not fs.exists(fs.join(run, 'config.json')):
+    return
+  raise FlagError(
+      f'--checkpoint {checkpoint} is of the run {run}, not of --logdir {logdir}: its '
+      f'weights would be exported with {fs.join(logdir, "config.json")}; pass '
+      f'--logdir={quote_for_paste(run)} to export that run')
+
+
 def _check_checkpoint_kind(checkpoint):
   """FlagError for a local --checkpoint that exists but is no checkpoint: a file, or a
   SavedModel. These were exit code 1 once TensorFlow had loaded, where a missing one is 2."""

@@ -1210,6 +1210,26 @@ def test_a_checkpoint_of_another_run_names_what_differs(cartpole, tmp_path, othe
   assert 'regex' not in message and not (tmp_path / 'out').exists()
 
 
+def test_a_checkpoint_of_another_run_that_fits_is_refused_naming_both(cartpole, tmp_path):
+  """--checkpoint of another run whose variables fit this run's agent: the export paired
+  that run's weights with --logdir's config without a word. A copy of the run's
+  checkpoints outside any run (a backup) is still exported."""
+  logdir, _, _ = cartpole
+  make_run(tmp_path / 'other', dmc.get_config('train_eval,debug'), *CARTPOLE, seed=1)
+  with pytest.raises(export_checks.FlagError) as error:
+    export.export_run(str(logdir), str(tmp_path / 'out'),
+                      checkpoint=str(tmp_path / 'other' / 'ckpt'))
+  assert str(error.value) == (
+      f"--checkpoint {tmp_path}/other/ckpt is of the run {tmp_path}/other, not of --logdir "
+      f"{logdir}: its weights would be exported with {logdir}/config.json; pass "
+      f"--logdir={tmp_path}/other to export that run")
+  assert not (tmp_path / 'out').exists()
+  shutil.copytree(logdir / 'ckpt', tmp_path / 'backup')
+  prefix, _ = export.export_run(str(logdir), str(tmp_path / 'out'),
+                                checkpoint=str(tmp_path / 'backup'))
+  assert prefix.startswith(str(tmp_path / 'backup'))
+
+
 def test_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   """TensorFlow ended the export inside its hidden import: exit code 1, no line. Now
   exit code 2, as in main and the importer (it was 1 here with the line)."""
