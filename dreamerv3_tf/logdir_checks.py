@@ -66,6 +66,7 @@ def _check_logdir(config, logdir, allow_other):
   if saved is not None:  # before its metrics: an evaluation's have no checkpoints
     _check_same_kind(config, logdir, saved)
   _check_metrics_have_checkpoints(config, logdir, fs)
+  _check_tb_of_a_run(logdir, fs)
   if not fs.exists(path):
     return
   try:
@@ -696,6 +697,27 @@ def _check_metrics_have_checkpoints(config, logdir, fs):
             f'{path} holds the metrics of an earlier run, but {ckpt} holds no '
             'checkpoint to resume it from; a new run there would start at step 0 and '
             'mix its metrics with them: use a new --logdir')
+
+
+def _check_tb_of_a_run(logdir, fs):
+  """ConfigError if `logdir` has no config.json and no checkpoint, but its tb/ holds
+  something: a run writes config.json before anything else, so that is another
+  program's TensorBoard logs, among which the run put its event files without a word
+  (one TensorBoard run of both)."""
+  tb = fs.join(logdir, 'tb')
+  if fs.exists(fs.join(logdir, 'config.json')) or not fs.isdir(tb) or has_checkpoints(logdir, fs):
+    return
+  try:
+    names = sorted(x.rstrip('/') for x in fs.listdir(tb))
+  except OSError:  # unreadable: the writability checks name it
+    return
+  if names:
+    shown = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
+    raise ConfigError(
+        f'{tb} holds {len(names)} entr{"ies" if len(names) > 1 else "y"} ({shown}), but '
+        f"{logdir} has no config.json: they are not a run's of this package (another "
+        "program's TensorBoard logs?), and this one would add its event files to them: use "
+        'a new --logdir')
 
 
 def finished(config, logdir):

@@ -665,6 +665,33 @@ def test_an_evaluation_is_not_appended_to_rows_of_no_run(tmp_path):
   logdir_checks.check_logdir(c, str(tmp_path))
 
 
+@pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
+def test_tensorboard_logs_of_no_run_are_not_added_to(tmp_path, script):
+  """A folder holding only another program's tb/ (no config.json, no checkpoint): the run
+  put its event files among theirs, without a word. A run's own tb/ (config.json beside
+  it, or checkpoints whose config.json was deleted) and an empty tb/ pass."""
+  c = configuration.finalize(dmc.get_config(f'{script},debug'))
+  c.run.from_checkpoint = '/x/ckpt' if script == 'eval_only' else ''
+  (tmp_path / 'tb').mkdir()
+  logdir_checks.check_logdir(c, str(tmp_path))
+  (tmp_path / 'tb' / 'events.out.tfevents.1.host.9.0.v2').write_bytes(b'x')
+  (tmp_path / 'tb' / 'train').mkdir()
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'{tmp_path}/tb holds 2 entries (events.out.tfevents.1.host.9.0.v2, train), but '
+      f"{tmp_path} has no config.json: they are not a run's of this package (another "
+      "program's TensorBoard logs?), and this one would add its event files to them: use a "
+      'new --logdir') + '$'):
+    logdir_checks.check_logdir(c, str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == ['tb']
+  (tmp_path / 'config.json').write_text(run_files.to_json(c))  # a run's own
+  logdir_checks.check_logdir(c, str(tmp_path))
+  if script != 'eval_only':
+    (tmp_path / 'config.json').unlink()
+    (tmp_path / 'ckpt').mkdir()
+    (tmp_path / 'ckpt' / 'ckpt-1.index').write_bytes(b'')
+    logdir_checks.check_logdir(c, str(tmp_path))
+
+
 def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_checks_read(
     tmp_path):
   """check_resume_from refuses only what names no file of a checkpoint of this run; one
