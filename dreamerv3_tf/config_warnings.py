@@ -1,6 +1,6 @@
 """Warnings of settings that are legal but likely a mistake: a run that ends before it
 trains, one that goes long without a progress line (it looks hung), keys its script
-never reads. A line each, printed as the run starts; the run goes on.
+never reads, eval envs that never step. A line each, printed as the run starts; the run goes on.
 """
 
 from dreamerv3_tf import config_memory
@@ -109,6 +109,22 @@ def look_hung_warnings(config):
                  f'run.env_timeout={config.run.env_timeout:g}s, which then stops the run (or '
                  'restarts the env, in a worker), so the run may look hung until then')
   return [x for x in lines if x]
+
+
+def idle_eval_envs_warning(config):
+  """-> a warning line when train_eval builds more eval envs than an eval has episodes,
+  else None: each eval env plays its share of run.eval_eps, and one of no share never
+  steps, so eval_envs=3 with eval_eps=1 built 2 env workers that did nothing, without a
+  word. (Building only eval_eps of them would change the env count with eval_eps, a
+  run-time key, which a deterministic resume's saved env states depend on.)"""
+  run = config.run
+  if config.script != 'train_eval' or run.eval_envs <= run.eval_eps:
+    return None
+  episodes = f'{run.eval_eps} episode' + ('s' if run.eval_eps > 1 else '')
+  return (f'Warning: run.eval_envs={run.eval_envs} builds {run.eval_envs} eval envs, but an '
+          f'eval of run.eval_eps={episodes} steps only {run.eval_eps} of them (each env '
+          'plays its share of the episodes; one of no share never steps): give '
+          f'--config.run.eval_envs={run.eval_eps}, or more run.eval_eps')
 
 
 # Keys a script never reads (script -> {key: what it reads instead}): set on the

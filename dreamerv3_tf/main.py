@@ -596,6 +596,7 @@ def main(argv):
     _full_checkpoint_paths(config)
     given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
     for warning in [config_warnings.untrained_run_warning(config),
+                    config_warnings.idle_eval_envs_warning(config),
                     *config_warnings.look_hung_warnings(config),
                     *config_warnings.unread_keys_warnings(config, given)]:
       if warning:

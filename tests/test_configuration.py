@@ -2625,6 +2625,27 @@ def test_evaluation_and_training_do_not_share_a_logdir(tmp_path):
   logdir_checks.save(configuration.finalize(dmc.get_config('train,debug')), str(tmp_path / 'run'))
 
 
+def test_eval_envs_beyond_eval_eps_are_a_warning_line(tmp_path):
+  """train_eval with run.eval_envs=3 and run.eval_eps=1 built 3 eval envs (worker
+  processes) of which 2 never step, without a word. (A --logdir that is a file stops it
+  before TensorFlow loads.)"""
+  (tmp_path / 'file').write_text('')
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/dmc.py:train_eval,debug',
+       f'--logdir={tmp_path}/file', '--config.run.eval_envs=3', '--config.run.eval_eps=1'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines()[0] == (
+      'Warning: run.eval_envs=3 builds 3 eval envs, but an eval of run.eval_eps=1 episode '
+      'steps only 1 of them (each env plays its share of the episodes; one of no share '
+      'never steps): give --config.run.eval_envs=1, or more run.eval_eps'), result.stderr
+  c = configuration.finalize(dmc.get_config('train_eval,debug'))
+  c.run.eval_envs = c.run.eval_eps = 2
+  assert config_warnings.idle_eval_envs_warning(c) is None
+  c.run.eval_envs, c.script = 3, 'eval_only'  # its envs play run.steps, all of them
+  assert config_warnings.idle_eval_envs_warning(c) is None
+
+
 def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
   """eval_only plays run.steps env steps with run.eval_envs envs: --config.run.eval_eps=2
   evaluated 29 episodes of CartPole in 300 steps, and --config.run.envs=8 one env, without
