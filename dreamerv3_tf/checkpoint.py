@@ -314,9 +314,8 @@ class Checkpoint:
     for path in self._manager.checkpoints:
       try:
         states[path] = _read_replay_states(path, list(self.replays))
-        if path not in self._read:
-          self._add_held(states[path])
-          self._read.add(path)
+        self._add_held(states[path])
+        self._read.add(path)
       except Exception as e:  # noqa: BLE001 - damaged since the run began
         damage.not_damage(path, errors.one_line(e), SaveError)  # (from the save's read-back)
         if path == self.latest:
