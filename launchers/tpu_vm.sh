@@ -175,6 +175,11 @@ case $(basename "$CONFIG_FILE") in
 esac
 
 TARBALL="${TMPDIR:-/tmp}/dreamerv3_tf-$NAME.tar.gz"
+# Checked before the VM is made: a TMPDIR that is gone failed at the tarball, after
+# the VM had been created (it costs money while it exists) and with no line to delete it.
+if [[ -n ${TMPDIR:-} && ! ( -d $TMPDIR && -w $TMPDIR ) ]]; then
+  die "TMPDIR=$TMPDIR is not a writable directory, and the code's tarball is written there before it is copied to the VM; set TMPDIR to one, or unset it for /tmp"
+fi
 SSH=(gcloud compute tpus tpu-vm ssh "$NAME" "${GCLOUD_SCOPE[@]}")
 
 # 1. The VM.

@@ -143,6 +143,25 @@ def test_tpu_real_run_calls_gcloud_as_printed(env, tmp_path):
   assert not list(tmp_path.glob('*.tar.gz'))  # the tarball was made and removed
 
 
+
+@pytest.mark.parametrize('dry', [False, True], ids=['real', 'dry_run'])
+def test_tpu_with_a_tmpdir_that_is_no_directory_stops_before_the_vm_is_created(
+    env, tmp_path, dry):
+  """The VM was created (it costs money while it exists), then git archive failed to
+  write the tarball there ('could not create archive file'), and no line said to
+  delete the VM."""
+  environ, calls, bindir = env
+  _fake(bindir, 'gcloud', '[ "$1 $2 $3" != "config get-value project" ] || { echo p; exit; }\n'
+        f'echo "gcloud $*" >> {calls}\n')
+  missing = tmp_path / 'gone'
+  result = _run('tpu_vm.sh', *(['--dry-run'] if dry else []), *TPU, '--no-tail',
+                env={**environ, 'TMPDIR': str(missing)})
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'tpu_vm.sh: error: TMPDIR={missing} is not a writable directory, and the code\'s '
+      'tarball is written there before it is copied to the VM; set TMPDIR to one, or unset '
+      'it for /tmp'], result.stderr
+  assert result.stdout == '' and not calls.exists()
+
 def test_gpu_dry_run_two_gpus(env):
   cmds, _ = _dry('gpu.sh', '--gpus', '0,1', '--logdir', '/tmp/run', '--',
                  '--config.task=dmc_cheetah_run', env=env)
