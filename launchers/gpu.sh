@@ -66,9 +66,12 @@ check_python
 
 # Which GPUs: the flag, then the caller's CUDA_VISIBLE_DEVICES, then nvidia-smi (a
 # read-only query, also made under --dry-run).
+GPUS_FROM='--gpus' GPUS_FIX='' GPUS_NOTE=''
 if [[ -z $GPUS && -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
   GPUS=$CUDA_VISIBLE_DEVICES
-  note "GPUs from CUDA_VISIBLE_DEVICES: $GPUS"
+  # Its errors named --gpus, a flag the user had not given (CUDA also takes UUIDs there).
+  GPUS_FROM='CUDA_VISIBLE_DEVICES (the default of --gpus)' GPUS_FIX='; pass --gpus'
+  GPUS_NOTE="GPUs from CUDA_VISIBLE_DEVICES: $GPUS"
 fi
 if [[ -z $GPUS ]]; then
   command -v nvidia-smi >/dev/null 2>&1 \
@@ -80,21 +83,23 @@ if [[ -z $GPUS ]]; then
     || die "nvidia-smi failed ($("${QUERY[@]}" 2>&1 | head -n 1)); pass --gpus, or check the GPU driver"
   GPUS=$(tr -d ' ' <<< "$listed" | paste -sd, -)
   [[ -n $GPUS ]] || die "nvidia-smi lists no GPU; pass --gpus explicitly"
-  note "GPUs from nvidia-smi: $GPUS"
+  GPUS_FROM="nvidia-smi's list (the default of --gpus)" GPUS_FIX='; pass --gpus'
+  GPUS_NOTE="GPUs from nvidia-smi: $GPUS"
 fi
 [[ $GPUS =~ ^[0-9]+(,[0-9]+)*$ ]] \
-  || die "--gpus must be comma-separated GPU indices such as 0,1 (got '$GPUS')"
+  || die "$GPUS_FROM must be comma-separated GPU indices such as 0,1 (got '$GPUS')$GPUS_FIX"
 IFS=, read -r -a GPU_LIST <<< "$GPUS"
 for gpu in "${GPU_LIST[@]}"; do
-  small_number "$gpu" >/dev/null || die "--gpus lists '$gpu', which is no GPU index (got '$GPUS')"
+  small_number "$gpu" >/dev/null || die "$GPUS_FROM lists '$gpu', which is no GPU index (got '$GPUS')$GPUS_FIX"
 done
 # A GPU named twice would be two 'mirrored' replicas on one device.
 for (( i = 0; i < ${#GPU_LIST[@]}; i++ )); do
   for (( j = i + 1; j < ${#GPU_LIST[@]}; j++ )); do
     (( 10#${GPU_LIST[i]} != 10#${GPU_LIST[j]} )) \
-      || die "--gpus lists GPU $(( 10#${GPU_LIST[i]} )) twice (got '$GPUS'); name each GPU once"
+      || die "$GPUS_FROM lists GPU $(( 10#${GPU_LIST[i]} )) twice (got '$GPUS'); name each GPU once"
   done
 done
+[[ -z $GPUS_NOTE ]] || note "$GPUS_NOTE"  # (after the checks: an error is its one line)
 if (( ${#GPU_LIST[@]} > 1 )); then STRATEGY=mirrored; else STRATEGY=default; fi
 
 if [[ -z $LOGDIR ]]; then

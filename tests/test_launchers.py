@@ -461,6 +461,24 @@ def test_bad_arguments(script, args, message, env):
   assert not result.stdout.startswith('+') and not calls.exists()
 
 
+
+@pytest.mark.parametrize('value, line', [
+    ('-1', "CUDA_VISIBLE_DEVICES (the default of --gpus) must be comma-separated GPU indices "
+     "such as 0,1 (got '-1'); pass --gpus"),
+    ('GPU-8932f937-d72c', "CUDA_VISIBLE_DEVICES (the default of --gpus) must be "
+     "comma-separated GPU indices such as 0,1 (got 'GPU-8932f937-d72c'); pass --gpus"),
+    ('1,01', "CUDA_VISIBLE_DEVICES (the default of --gpus) lists GPU 1 twice (got '1,01'); "
+     'name each GPU once'),
+])
+def test_a_cuda_visible_devices_it_cannot_take_is_named_not_gpus(env, value, line):
+  """Its lines named --gpus, a flag not given (CUDA also takes UUIDs in the variable)."""
+  environ, calls, _ = env
+  result = _run('gpu.sh', '--dry-run', '--logdir', '/tmp/run',
+                env={**environ, 'CUDA_VISIBLE_DEVICES': value})
+  assert result.returncode == 2 and result.stderr.splitlines() == [
+      f'gpu.sh: error: {line}'], result.stderr
+  assert not calls.exists()
+
 @pytest.mark.parametrize('home', [None, ''], ids=['unset', 'empty'])
 def test_gpu_without_home_asks_for_a_logdir(env, home):
   """Unset, it was bash's 'line 93: HOME: unbound variable'; empty, the run went to
