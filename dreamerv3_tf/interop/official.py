@@ -247,12 +247,13 @@ def read(path):
     raise OfficialCheckpointError(f'{folder}/agent.pkl: params[{bad[0]!r}] is not an array')
   counters = data.get('counters') or {}
   # The official counters are ints; others were an 'unexpected' error naming no file.
+  # (2**70 failed as our int64 counters took it, an 'unexpected' error; -3 was kept)
   if not (isinstance(counters, dict) and all(
-      isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+      isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < 2**63
       for v in counters.values())):
     raise OfficialCheckpointError(
-        f'{folder}/agent.pkl: expected counters to map names to integers, got '
-        f'{reprlib.repr(counters)}')
+        f'{folder}/agent.pkl: expected counters to map names to integers from 0 to '
+        f'2**63-1, got {reprlib.repr(counters)}')
   step = None
   if tf.io.gfile.exists(os.path.join(folder, 'step.pkl')):
     value = load('step.pkl')
@@ -361,7 +362,21 @@ def values_for(agent, params):
       raise OfficialCheckpointError(
           f'official {name} {list(value.shape)} does not fit {path} {list(shape)} '
           'of this config')
+    # Assigned with astype, text became numbers and complex lost its imaginary part;
+    # NaN was refused only at the save, naming our variable ('the agent diverged').
+    if value.dtype.kind not in 'biuf':
+      raise OfficialCheckpointError(f'official {name} holds {value.dtype} values, not real '
+                                    'numbers')
+    if value.dtype.kind == 'f' and not np.isfinite(value).all():
+      raise OfficialCheckpointError(f'official {name} holds values that are not finite (NaN '
+                                    'or inf: a run that diverged?)')
     out.append((var, value))
+  for name in ('opt/step/value', *STEP_COPIES):  # int() took 1.5 as 1, and -5 as is
+    value = np.asarray(params.get(name, 0))
+    if not (value.dtype.kind in 'iu' and value.size == 1 and 0 <= int(value) < 2**63):
+      raise OfficialCheckpointError(
+          f'official {name}={value} ({value.dtype}) is no count of updates (a whole number, '
+          '0 or more)')
   step = int(params['opt/step/value'])
   for name in STEP_COPIES:
     if int(params.get(name, step)) != step:

@@ -81,6 +81,25 @@ def _broken(params, change):
      'does not fit pol.std0.bias'),
     (lambda p: p.update({'opt/state/3/count': np.array(7, np.int32)}),
      'opt/state/3/count=7 differs'),
+    # These were imported (exit code 0): text turned into numbers, the imaginary part
+    # dropped with numpy's ComplexWarning, a step of 1.5 taken as 1, one of -5 as -5.
+    (lambda p: p.update({'dyn/obslogit/bias': p['dyn/obslogit/bias'].astype(str)}),
+     r'^official dyn/obslogit/bias holds <U32 values, not real numbers$'),
+    (lambda p: p.update({'dyn/obslogit/bias': p['dyn/obslogit/bias'] + 1j}),
+     r'^official dyn/obslogit/bias holds complex64 values, not real numbers$'),
+    (lambda p: p.update({'opt/step/value': np.array(1.5, np.float32)}),
+     r"^official opt/step/value=1.5 \(float32\) is no count of updates \(a whole number, 0 "
+     r'or more\)$'),
+    (lambda p: p.update({k: np.array(-5, np.int32) for k in ('opt/step/value',
+                                                             *official.STEP_COPIES)}),
+     r'^official opt/step/value=-5 \(int32\) is no count of updates'),
+    (lambda p: p.update({'opt/state/1/0': np.zeros(3, np.int32)}),
+     r'^official opt/state/1/0=\[0 0 0\] \(int32\) is no count of updates'),
+    # 'Refusing to save a checkpoint: agent/... is not finite (the agent diverged)',
+    # naming our variable, not the official entry.
+    (lambda p: p.update({'dyn/obslogit/bias': np.full_like(p['dyn/obslogit/bias'], np.nan)}),
+     r'^official dyn/obslogit/bias holds values that are not finite \(NaN or inf: a run that '
+     r'diverged\?\)$'),
 ])
 def test_refuses_a_checkpoint_that_does_not_fit(agent, golden, change, message):
   params, _ = golden
@@ -115,14 +134,18 @@ def test_refuses_an_incomplete_save_and_a_foreign_pickle(tmp_path, golden):
 
 
 @pytest.mark.parametrize('counters, shown', [
-    ({'updates': 'abc'}, "{'updates': 'abc'}"), ([1, 2], '[1, 2]')])
+    ({'updates': 'abc'}, "{'updates': 'abc'}"), ([1, 2], '[1, 2]'),
+    # 2**70: an 'unexpected' ValueError ('out-of-range integer') once the weights were
+    # assigned; -3 was imported as our counters' value.
+    ({'updates': 2**70}, "{'updates': 1180591620717411303424}"),
+    ({'actions': -3}, "{'actions': -3}")])
 def test_counters_that_are_not_integers_are_named(tmp_path, counters, shown):
   """int() of them was an 'unexpected' ValueError or AttributeError naming no file."""
   folder = write_official(tmp_path, {'w': np.zeros(2, np.float32)}, counters=counters)
   with pytest.raises(official.OfficialCheckpointError) as error:
     official.read(tmp_path)
   assert str(error.value) == (f'{folder}/agent.pkl: expected counters to map names to '
-                              f'integers, got {shown}')
+                              f'integers from 0 to 2**63-1, got {shown}')
 
 
 def test_a_latest_file_that_is_not_text_is_named(tmp_path):
