@@ -18,6 +18,7 @@ import numpy as np
 
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
+from dreamerv3_tf.envs.wrappers import TaskError
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 # ALE's ROM loading is not thread-safe (threaded drivers build envs in parallel).
@@ -85,11 +86,18 @@ class Atari:
   @staticmethod
   def _rom_path(name, roms):
     import warnings
+    folder = os.environ.get('ALE_ROM_PATH')
+    if folder:  # it replaces ale-py's ROMs: a game missing there was 'ale-py has no game'
+      path = os.path.join(folder, f'{name}.bin')
+      what = ('is no directory' if not os.path.isdir(folder) else
+              f'holds no {name}.bin' if not os.path.isfile(path) else None)
+      if what:
+        raise TaskError(f"ALE_ROM_PATH={folder} {what}; while it is set, ROMs are read from "
+                        f"there, not from ale-py's own: put {name}.bin there, or unset it")
+      return path
     with warnings.catch_warnings():
       warnings.simplefilter('ignore')  # get_rom_path warns before returning None.
-      path = os.environ.get('ALE_ROM_PATH') and os.path.join(
-          os.environ['ALE_ROM_PATH'], f'{name}.bin')
-      path = path or roms.get_rom_path(name)
+      path = roms.get_rom_path(name)
     if not path or not os.path.exists(path):
       raise UnknownTaskError.naming('ale-py has no game', name, roms.get_all_rom_ids())
     return path

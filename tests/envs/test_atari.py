@@ -110,6 +110,26 @@ def test_options_validated_and_unknown_game():
     env.step({'reset': False, 'action': 6})
 
 
+
+@pytest.mark.parametrize('where', ['missing', 'empty_folder', 'a_file'])
+def test_an_ale_rom_path_without_the_rom_is_named(tmp_path, monkeypatch, where):
+  """It was "Unknown task 'atari_pong': ale-py has no game 'pong'; did you mean 'pong'
+  ...?": ale-py has it, but ALE_ROM_PATH replaces ale-py's own ROMs."""
+  from dreamerv3_tf.envs.wrappers import TaskError
+  folder = tmp_path / where
+  if where == 'empty_folder':
+    folder.mkdir()
+  elif where == 'a_file':
+    folder.write_text('')
+  monkeypatch.setenv('ALE_ROM_PATH', str(folder))
+  what = 'is no directory' if where != 'empty_folder' else 'holds no pong.bin'
+  with pytest.raises(TaskError) as error:
+    Atari('pong')
+  assert str(error.value) == (
+      f"ALE_ROM_PATH={folder} {what}; while it is set, ROMs are read from there, not from "
+      "ale-py's own: put pong.bin there, or unset it")
+  assert error.value.exit_code == 2
+
 def test_an_atari_run_says_nothing_on_stderr(tmp_path):
   """ALE's banner ('A.L.E: Arcade Learning Environment ...', 2 lines) came with the
   first env of every process, and the envs of a run in this process (atari100k's
