@@ -18,6 +18,16 @@ def tf_config(text=None):
     return {}
   try:
     data = json.loads(text)
+    # Others were '(TypeError: list indices must be integers or slices, not str)'.
+    if not isinstance(data, dict):
+      kind = 'array' if isinstance(data, list) else type(data).__name__
+      raise ValueError(f"a JSON {kind}, where an object of 'cluster' and 'task' goes")
+    if not isinstance(data.get('task', {}), dict):
+      raise ValueError(f'its task is {json.dumps(data["task"])}, not an object such as '
+                       '{"type": "worker", "index": 0}')
+    if not isinstance(data.get('cluster') or {}, dict):
+      raise ValueError(f'its cluster is {json.dumps(data["cluster"])}, not an object such as '
+                       '{"worker": ["host1:12345", "host2:12345"]}')
     task = {'type': data['task']['type'], 'index': int(data['task']['index'])}
     cluster = dict(data.get('cluster') or {})
   except (ValueError, KeyError, TypeError) as e:

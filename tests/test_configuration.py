@@ -1826,6 +1826,24 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
   assert result.stdout == '' and os.listdir(tmp_path) == []  # before TensorFlow loads
 
 
+@pytest.mark.parametrize('text, message', [
+    # '(TypeError: list indices must be integers or slices, not str)'
+    ('[]', "TF_CONFIG is not valid cluster JSON (a JSON array, where an object of 'cluster' "
+     "and 'task' goes)"),
+    # '(TypeError: string indices must be integers, not 'str')'
+    ('{"cluster": {"worker": ["a:1"]}, "task": "worker"}', "TF_CONFIG is not valid cluster "
+     """JSON (its task is "worker", not an object such as {"type": "worker", "index": 0})"""),
+    # '(dictionary update sequence element #0 has length 1; 2 is required)'
+    ('{"cluster": ["a:1"], "task": {"type": "worker", "index": 0}}', 'TF_CONFIG is not valid '
+     """cluster JSON (its cluster is ["a:1"], not an object such as {"worker": ["host1:12345", """
+     """"host2:12345"]})"""),
+])
+def test_a_tf_config_of_another_shape_is_named_so(text, message):
+  with pytest.raises(configuration.ConfigError) as error:
+    cluster_config.tf_config(text)
+  assert message in str(error.value) and '\n' not in str(error.value)
+
+
 def test_a_cluster_in_tf_config_without_multi_worker_is_one_line(tmp_path, monkeypatch):
   """Each process of the cluster trained on its own in the same logdir (exit code 0),
   and pruned the others' checkpoints. A cluster of one, or a TF_CONFIG that is no
