@@ -11,6 +11,7 @@ die() {
 # what follows goes to EXTRA. Each option goes to the launcher's `set_option NAME [VALUE]`.
 parse_options() {
   local valued=" $1 " flags=" $2 " arg value has_value
+  local given=() i  # 'option=value' of each option given (no associative arrays: bash 3)
   shift 2
   EXTRA=()
   while (( $# )); do
@@ -38,6 +39,16 @@ parse_options() {
       # main refuses such a path, but on the TPU VM only after tpu_vm.sh had created it
       # and installed the code there; and an error line quoting it became two.
       [[ $value != *$'\n'* ]] || die "$arg holds a line break; give one value on one line"
+      # The last was taken without a word (--index 0 ... --index 1 ran as worker 1); main
+      # warns the same way for its flags.
+      for (( i = ${#given[@]} - 1; i >= 0; i-- )); do
+        if [[ ${given[i]%%=*} == "$arg" ]]; then
+          [[ ${given[i]#*=} == "$value" ]] \
+            || echo "$PROG: warning: $arg is given twice ('${given[i]#*=}', then '$value'); the last, '$value', is used" >&2
+          break
+        fi
+      done
+      given+=("$arg=$value")
       set_option "$arg" "$value"
     elif [[ $flags == *" $arg "* ]]; then
       (( ! has_value )) || die "$arg takes no value"

@@ -450,6 +450,27 @@ BAD = [
 ]
 
 
+
+@pytest.mark.parametrize('script, args', [
+    ('multi_worker.sh', ['--workers', 'a,b', '--logdir', 'x']),
+    ('gpu.sh', ['--gpus', '0', '--logdir', 'x']),
+])
+def test_an_option_given_twice_with_other_values_is_a_warning_line(script, args, env):
+  """The last was taken without a word: a host of a cluster given --index 0 and --index 1
+  (a command edited by hand) ran as worker 1, as its other host did. As in main: the
+  last is used, with a warning line naming both."""
+  twice = ['--index', '0', '--index=1'] if script == 'multi_worker.sh' else [
+      '--dtype', 'float32', '--dtype', 'float16']
+  last = twice[-1].split('=')[-1]
+  cmds, result = _dry(script, *args, *twice, env=env)
+  first = twice[1]
+  assert [x for x in result.stderr.splitlines() if 'warning' in x] == [
+      f"{script}: warning: {twice[0]} is given twice ('{first}', then '{last}'); the last, "
+      f"'{last}', is used"], result.stderr
+  assert 'index": 1' in ' '.join(cmds[-1]) or f'--config.compute_dtype={last}' in cmds[-1]
+  _, result = _dry(script, *args, *twice[:2], *twice[:2], env=env)  # the same value: fine
+  assert 'warning' not in result.stderr
+
 @pytest.mark.parametrize('script,args,message', BAD)
 def test_bad_arguments(script, args, message, env):
   environ, calls, _ = env
