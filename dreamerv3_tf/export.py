@@ -418,6 +418,22 @@ class SavedPolicy:
         raise ExportError(f'action {key!r}: the policy was trained for {saved}, the env '
                           f'has {act_space[key]}')
 
+  def _input(self, what, name, value):
+    """`value` as the tensor of input `name`; ValueError naming `what` if it cannot be.
+
+    float64 rows (np.zeros for a reset) failed in the signature, named by position
+    ('input #3(zero-based) was expected to be a float tensor'): converted, as
+    Agent.policy does. Text named no key, and a shape was TensorFlow's 6 lines."""
+    spec = self.specs[name]
+    try:
+      value = np.asarray(value, spec.dtype.as_numpy_dtype)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f'policy {what}: {e}') from None
+    if not spec.shape.is_compatible_with(value.shape):
+      raise ValueError(f'policy {what} has shape {value.shape}; the policy takes '
+                       f'{tuple(spec.shape.as_list())} (None: the batch)')
+    return tf.constant(value)
+
   def init_policy(self, batch_size):
     state = self._init(batch_size=tf.constant(int(batch_size), tf.int32))
     return {k: v.numpy() for k, v in state.items()}
@@ -429,12 +445,14 @@ class SavedPolicy:
     for key in self.obs_keys:
       if key not in obs:
         raise ValueError(f'policy obs: missing key {key!r}; got {sorted(obs)}')
-      spec = self.specs[f'obs_{key}']
-      inputs[f'obs_{key}'] = tf.constant(np.asarray(obs[key], spec.dtype.as_numpy_dtype))
-    # float64 rows (np.zeros for a reset) failed in the signature, named by position
-    # ('input #3(zero-based) was expected to be a float tensor'); Agent.policy converts.
-    inputs.update({k: tf.constant(np.asarray(v, self.specs[k].dtype.as_numpy_dtype))
-                   if k in self.specs else tf.constant(v) for k, v in carry.items()})
+      inputs[f'obs_{key}'] = self._input(f'obs {key!r}', f'obs_{key}', obs[key])
+    # TensorFlow's binding error listed every input in 8 lines.
+    missing = [k for k in self.specs if k.startswith('state_') and k not in carry]
+    if missing:
+      raise ValueError(f'policy carry: missing key {missing[0]!r}; got {sorted(carry)} (pass '
+                       'what init_policy or the last policy call returned)')
+    inputs.update({k: self._input(f'carry {k!r}', k, v) if k in self.specs
+                   else tf.constant(v) for k, v in carry.items()})
     if mode == 'train':
       inputs['seed'] = tf.constant(self._seed)
       self._seed += 1

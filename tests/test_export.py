@@ -328,6 +328,34 @@ def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(car
     assert got[0]['state_deter'].dtype == np.float32
 
 
+
+@pytest.mark.parametrize('change, message', [
+    # "could not convert string to float: np.str_('a')", naming no key.
+    (lambda obs, carry: obs.update(position=np.full((2, 3), 'a')),
+     "policy obs 'position': could not convert string to float: np.str_('a')"),
+    # TensorFlow's 6 lines of 'Graph execution error: ...', the key on the fifth.
+    (lambda obs, carry: obs.update(position=np.ones((2, 4))),
+     "policy obs 'position' has shape (2, 4); the policy takes (None, 3) (None: the batch)"),
+    (lambda obs, carry: obs.update(position=np.ones(3)),
+     "policy obs 'position' has shape (3,); the policy takes (None, 3) (None: the batch)"),
+    (lambda obs, carry: carry.update(state_deter=np.ones((2, 16, 1))),
+     "policy carry 'state_deter' has shape (2, 16, 1); the policy takes (None, 16) (None: "
+     'the batch)'),
+    # TensorFlow's 'Binding inputs to tf.function failed ...' and every input, 8 lines.
+    (lambda obs, carry: carry.pop('state_deter'),
+     "policy carry: missing key 'state_deter'; got ['state_prevact', 'state_stoch'] (pass "
+     'what init_policy or the last policy call returned)'),
+])
+def test_saved_policy_names_the_input_it_cannot_take(cartpole, change, message):
+  _, _, out = cartpole
+  policy = export.SavedPolicy(str(out))
+  obs = {'position': np.ones((2, 3)), 'velocity': np.ones((2, 2)), 'is_first': np.ones(2, bool)}
+  carry = policy.init_policy(2)
+  change(obs, carry)
+  with pytest.raises(ValueError) as error:
+    policy.policy(carry, obs)
+  assert str(error.value) == message
+
 def test_step_train_samples_from_the_seed(cartpole):
   _, _, out = cartpole
   policy = export.SavedPolicy(str(out))
