@@ -206,6 +206,9 @@ def _check_checkpoint_kind(checkpoint):
     return
   if os.path.isfile(os.path.join(path, 'saved_model.pb')):
     raise FlagError(f'--checkpoint {checkpoint} is {checkpoint_paths.A_SAVED_MODEL}')
+  official = checkpoint_paths.official_run(path)
+  if official:  # 'No checkpoint found in OFFICIAL', exit code 1, once TensorFlow had loaded
+    raise FlagError(checkpoint_paths.official_run_line(f'--checkpoint {checkpoint}', official))
   cut = checkpoint_paths.cut_save_line(f'--checkpoint {checkpoint}', path)
   if cut:
     raise FlagError(cut)

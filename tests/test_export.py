@@ -955,6 +955,30 @@ def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path
   assert os.listdir(tmp_path) == []
 
 
+
+@pytest.mark.parametrize('given', ['', '/ckpt', '/ckpt/save1'], ids=['run', 'ckpt', 'save'])
+def test_a_checkpoint_of_an_official_run_names_the_importer(tmp_path, given):
+  """It was 'Error: No checkpoint found in OFFICIAL', exit code 1, once TensorFlow had
+  loaded; --logdir and main's run.from_checkpoint name the importer for such a run."""
+  run = tmp_path / 'run'
+  logdir_checks.save(dmc.get_config('train_eval,debug'), str(run))
+  run_files.save_spaces(str(run), *CARTPOLE)
+  official = tmp_path / 'official'
+  (official / 'ckpt' / 'save1').mkdir(parents=True)
+  (official / 'ckpt' / 'latest').write_text('save1')
+  (official / 'ckpt' / 'save1' / 'agent.pkl').write_bytes(b'')
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={run}', f'--out={tmp_path}/x',
+       f'--checkpoint={official}{given}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [
+      f'Error: --checkpoint {official}{given} belongs to a run of the official DreamerV3 '
+      f'({official}/ckpt/latest), which this package reads only through its importer: '
+      f'python -m dreamerv3_tf.interop.official --checkpoint={official} --logdir=NEW_LOGDIR, '
+      'then use NEW_LOGDIR (README, "Official checkpoints")'], result.stderr
+  assert sorted(os.listdir(tmp_path)) == ['official', 'run']
+
 def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
   # "Error: unexpected argument '--tflite'; flags start with --", of a flag that did.
   result = cli_zygote.run(
