@@ -345,7 +345,9 @@ def values_for(agent, params):
     raise OfficialCheckpointError(f'the import table has no row for our variable {missing[0]}')
   table += _slot_rows(agent, table)
   expected = {name for name, _, _ in table} | set(STEP_COPIES)
-  for name in sorted(params):
+  # The model's names first: a weight of another task was named by its optimizer slot
+  # (opt/ sorts first), as if the optimizer differed.
+  for name in sorted(params, key=lambda n: (n.startswith('opt/'), n)):
     if name not in expected:
       raise OfficialCheckpointError(
           f'official {name} {list(params[name].shape)} has no place in the agent of this '

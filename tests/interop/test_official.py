@@ -75,6 +75,11 @@ def _broken(params, change):
     (lambda p: p.pop('dyn/obslogit/bias'), 'lacks dyn/obslogit/bias'),
     (lambda p: p.update({'enc/mlp9/kernel': np.zeros((16, 16), np.float32)}),
      'enc/mlp9/kernel .* has no place'),
+    # A weight and its optimizer slots: the slot was named (opt/ sorts first), as if the
+    # optimizer differed, where the model does (e.g. the checkpoint of another task).
+    (lambda p: p.update({k: np.zeros(2, np.float32) for k in (
+        'pol/extra/bias', 'opt/state/1/1/pol/extra/bias', 'opt/state/2/1/pol/extra/bias')}),
+     r'^official pol/extra/bias \[2\] has no place'),
     (lambda p: p.update({'dec/sp2/kernel': np.zeros((32, 64), np.float32)}),
      r'dec/sp2/kernel \[32, 64\] does not fit dec.cnn.sp2.kernel \[32, 128\]'),
     (lambda p: p.update({'pol/head/action/stddev/bias': np.zeros(3, np.float32)}),
