@@ -129,6 +129,19 @@ check_presets() {
     [[ $text == *"'$name'"* || $text == *"\"$name\""* ]] \
       || die "--config $file has no preset '$name' (see its get_config and configs/presets.py)"
   done
+  # Two of one kind, which main refuses (configs/presets.py): on a TPU VM, once created.
+  local script='' size='' view='' first what
+  for name in "${list[@]}"; do
+    name=${name//[[:space:]]/}
+    case $name in
+      train_eval|train|eval_only) what='the script' first=${script:=$name} ;;
+      size*) what='the model size' first=${size:=$name} ;;
+      proprio|vision) what='the observations' first=${view:=$name} ;;
+      *) continue ;;
+    esac
+    [[ $first == "$name" ]] \
+      || die "--config $file: presets '$first' and '$name' both set $what, and only the last would count; give one"
+  done
 }
 
 # The file of --config SPEC $1, cut as main cuts it (its split_config): at the first

@@ -188,10 +188,20 @@ def test_every_preset_of_every_config_file_passes_the_check(env):
       continue
     with pytest.raises(ValueError, match='choose from: ') as error:
       module.get_config('no_such_preset')
-    names = str(error.value).split('choose from: ')[1]
-    cmds, _ = _dry('gpu.sh', '--gpus', '0', '--config',
-                   f'configs/{path.name}:{names.replace(" ", "")}', env=env)
-    assert f'--config=configs/{path.name}:{names.replace(" ", "")}' in cmds[-1]
+    # In groups that hold one preset of each kind (two of one kind are refused).
+    groups = []
+    for name in str(error.value).split('choose from: ')[1].split(', '):
+      kind = next((k for k in (('train_eval', 'train', 'eval_only'), ('proprio', 'vision'))
+                   if name in k), 'size' if name.startswith('size') else name)
+      group = next((g for g in groups if kind not in g), None)
+      if group is None:
+        groups.append(group := {})
+      group[kind] = name
+    for group in groups:
+      names = ','.join(group.values())
+      cmds, _ = _dry('gpu.sh', '--gpus', '0', '--config', f'configs/{path.name}:{names}',
+                     env=env)
+      assert f'--config=configs/{path.name}:{names}' in cmds[-1]
 
 def test_gpu_one_gpu_and_detection(env):
   cmds, _ = _dry('gpu.sh', '--gpus', '3', env=env)
@@ -434,6 +444,16 @@ BAD = [
      "--config configs/dmc.py has no preset 'visoin'"),
     ('gpu.sh', ['--gpus', '0', '--config', 'configs/gym.py:size5m'],
      "--config configs/gym.py has no preset 'size5m'"),
+    # Two of one kind, which main refuses: on the VM, after it was created and set up.
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--config',
+                   'configs/dmc.py:train, eval_only'],
+     "--config configs/dmc.py: presets 'train' and 'eval_only' both set the script, and only "
+     'the last would count; give one'),
+    ('gpu.sh', ['--gpus', '0', '--config', 'configs/dmc.py:size1m,vision,size12m'],
+     "presets 'size1m' and 'size12m' both set the model size"),
+    ('multi_worker.sh', ['--workers', 'a', '--index', '0', '--logdir', 'x', '--config',
+                         'configs/dmc.py:vision,proprio'],
+     "presets 'vision' and 'proprio' both set the observations"),
     # main refused it only on the VM, after tpu_vm.sh had created it and installed the code.
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x\ny'],
      '--bucket holds a line break; give one value on one line'),
