@@ -575,11 +575,6 @@ def main(argv):
   if refusal:
     print(f'Config error: {refusal}', file=sys.stderr)
     sys.exit(2)
-  if logdir.startswith('~') and os.environ.get('HOME') == '':
-    # expanduser makes ~/logdir a /logdir at the file system's root then.
-    print(f'Config error: --logdir {logdir}: HOME is set but empty, so ~ names no home '
-          'directory; set HOME or give --logdir as a full path', file=sys.stderr)
-    sys.exit(2)
   logdir = os.path.expanduser(logdir)
   with config.unlocked():
     # A full path: an env in this process that changes the working directory (os.chdir

@@ -633,6 +633,11 @@ def main(argv=None):
     parser.error(flag_lines.stray_argument(stray[0]))
   for line in flag_lines.repeated_flag_warnings(getattr(args, 'given', {})):
     print(line, file=sys.stderr, flush=True)
+  # Before they are expanded: with HOME set but empty, ~/c.png became /c.png.
+  for flag, values in (('--logdirs', args.logdirs), ('--out', [args.out or ''])):
+    for value in values:
+      if path_lines.unknown_home_refusal(flag, value):
+        parser.error(path_lines.unknown_home_refusal(flag, value))
   # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no
   # directory ./~'; main and export expand it.
   args.logdirs = [x if '://' in x else os.path.expanduser(x) for x in args.logdirs]

@@ -979,6 +979,22 @@ def test_a_checkpoint_of_an_official_run_names_the_importer(tmp_path, given):
       'then use NEW_LOGDIR (README, "Official checkpoints")'], result.stderr
   assert sorted(os.listdir(tmp_path)) == ['official', 'run']
 
+
+@pytest.mark.parametrize('flag', ['--out', '--logdir', '--checkpoint'])
+def test_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
+  """With HOME set but empty, expanduser made ~/x the /x at the file system's root: an
+  --out=~/export was written there, a --logdir=~/run read from there."""
+  flags = {'--logdir': str(tmp_path / 'run'), '--out': str(tmp_path / 'x'),
+           flag: '~/s67_never_written'}
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, *(f'{k}={v}' for k, v in flags.items())],
+      cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, 'HOME': ''})
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [
+      f'Error: {flag} ~/s67_never_written: HOME is set but empty, so ~ names no home '
+      f'directory; set HOME or give {flag} as a full path'], result.stderr
+  assert not os.path.exists('/s67_never_written') and os.listdir(tmp_path) == []
+
 def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
   # "Error: unexpected argument '--tflite'; flags start with --", of a flag that did.
   result = cli_zygote.run(

@@ -751,6 +751,23 @@ def test_a_home_of_no_user_is_named_as_in_the_other_commands(tmp_path, capsys, f
       '(see --help)\n')
 
 
+
+@pytest.mark.parametrize('flag', ['--logdirs', '--out'])
+def test_an_empty_home_is_named_not_taken_for_the_root(tmp_path, capsys, monkeypatch, flag):
+  """With HOME set but empty, expanduser made ~/c.png the /c.png at the file system's
+  root: plot wrote its image there (exit code 0), and read ~/run as /run."""
+  run = make_logdir(tmp_path, 0)
+  monkeypatch.setenv('HOME', '')
+  monkeypatch.setattr(plot, 'plot', lambda runs, out, *args: pytest.fail(f'plotted to {out}'))
+  argv = {'--logdirs': ['--logdirs', '~/s67_no_such_run', '--table', '1000'],
+          '--out': ['--logdirs', str(run), '--out', '~/s67_never_written.png']}[flag]
+  with pytest.raises(SystemExit) as e:
+    plot.main(argv)
+  path = argv[1] if flag == '--logdirs' else argv[3]
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      f'Error: {flag} {path}: HOME is set but empty, so ~ names no home directory; set HOME '
+      f'or give {flag} as a full path (see --help)\n')
+
 @pytest.mark.parametrize('flag', ['--logdirs', '--out'])
 def test_a_shell_variable_no_shell_expanded_is_named(tmp_path, capsys, monkeypatch, flag):
   """From a flagfile or in single quotes: '$RUNS/a does not exist', and --out=$OUT/c.png

@@ -53,10 +53,16 @@ def locale_settings():
 def unknown_home_refusal(flag, path):
   """The line refusing a path of `~` or `~user` that expanduser keeps as it is (HOME
   unset and this user not in /etc/passwd, as in a container of another UID; or an
-  unknown user), else None: a directory named '~' was made in the current directory
-  (xla_cache's default, ~/.cache/dreamerv3_tf/xla, for every run), which a later
-  `rm -rf ~` there would take for the home."""
+  unknown user), or one of `~` while HOME is set but empty, else None: a directory
+  named '~' was made in the current directory (xla_cache's default,
+  ~/.cache/dreamerv3_tf/xla, for every run), which a later `rm -rf ~` there would take
+  for the home."""
   path = str(path)
+  if (path == '~' or path.startswith('~/')) and os.environ.get('HOME') == '':
+    # expanduser made ~/x the /x at the file system's root: an export, an import or a
+    # plot was written there, a run's checkpoint read from there.
+    return (f'{flag} {path}: HOME is set but empty, so ~ names no home directory; set HOME '
+            f'or give {flag} as a full path')
   if not path.startswith('~') or not os.path.expanduser(path).startswith('~'):
     return None
   user = path[1:].split('/')[0]

@@ -481,6 +481,26 @@ def test_cli_checkpoint_of_no_official_run_is_refused_before_tensorflow(tmp_path
   assert not (tmp_path / 'out').exists()
 
 
+
+@pytest.mark.parametrize('flag', ['--logdir', '--checkpoint'])
+def test_cli_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
+  """With HOME set but empty, expanduser made ~/x the /x at the file system's root: an
+  import into --logdir=~/imported was written there."""
+  (tmp_path / 'official' / 'ckpt' / 'x').mkdir(parents=True)
+  (tmp_path / 'official' / 'ckpt' / 'latest').write_text('x')
+  flags = {'--checkpoint': str(tmp_path / 'official'), '--logdir': str(tmp_path / 'out'),
+           flag: '~/s67_never_written'}
+  run = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, *(f'{k}={v}' for k, v in flags.items()),
+       '--config=configs/dmc.py:train_eval,debug'],
+      capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, 'HOME': ''})
+  assert run.returncode == 2, run.stderr[-3000:]
+  assert run.stderr.splitlines() == [
+      f'Config error: {flag} ~/s67_never_written: HOME is set but empty, so ~ names no home '
+      f'directory; set HOME or give {flag} as a full path'], run.stderr[-3000:]
+  assert not os.path.exists('/s67_never_written')
+  assert sorted(os.listdir(tmp_path)) == ['official']
+
 @pytest.mark.parametrize('returns, what', [('None', r'None \(no return statement\?\)'),
                                            ("{'task': 'dummy_cont'}", 'dict')])
 def test_cli_a_config_file_that_returns_no_config_dict_is_named(tmp_path, returns, what):
