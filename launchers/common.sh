@@ -26,6 +26,13 @@ parse_options() {
     fi
     if [[ $arg == -- ]]; then
       EXTRA=("$@")
+      # main refuses a second --config (on a TPU VM, once it was created and set up).
+      for arg in "${EXTRA[@]}"; do
+        case $arg in
+          --config|--config=*|-config|-config=*)
+            die "$arg after -- would be main's second --config, which it refuses; give it before --, as this launcher's --config" ;;
+        esac
+      done
       break
     elif [[ $valued == *" $arg "* ]]; then
       if (( ! has_value )); then

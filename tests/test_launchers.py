@@ -444,6 +444,15 @@ BAD = [
      "--config configs/dmc.py has no preset 'visoin'"),
     ('gpu.sh', ['--gpus', '0', '--config', 'configs/gym.py:size5m'],
      "--config configs/gym.py has no preset 'size5m'"),
+    # main refuses a second --config: on the VM, after it was created and set up.
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--',
+                   '--config=configs/gym.py:train'],
+     "--config=configs/gym.py:train after -- would be main's second --config, which it "
+     "refuses; give it before --, as this launcher's --config"),
+    ('gpu.sh', ['--gpus', '0', '--', '--config', 'configs/gym.py:train'],
+     "--config after -- would be main's second --config"),
+    ('multi_worker.sh', ['--workers', 'a', '--index', '0', '--logdir', 'x', '--',
+                         '-config=configs/gym.py'], "-config=configs/gym.py after --"),
     # Two of one kind, which main refuses: on the VM, after it was created and set up.
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--config',
                    'configs/dmc.py:train, eval_only'],
