@@ -208,7 +208,9 @@ check_logdir() {
 # relative --config.run.from_checkpoint given elsewhere was looked for in <repo>.
 PATH_FLAGS='--logdir --config.logdir --config.run.from_checkpoint --config.run.resume_from'
 full_path_flags() {
-  each_path_flag full_path
+  # And absl's --flagfile: one given here was read from <repo> ('cannot read'). (Not on a
+  # TPU VM, where one of the checkout is read from its copy there.)
+  PATH_FLAGS="$PATH_FLAGS --flagfile" each_path_flag full_path
 }
 
 # Calls `$1 NAME VALUE` for each of PATH_FLAGS after `--` (as NAME=VALUE or NAME VALUE,

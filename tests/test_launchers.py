@@ -255,15 +255,17 @@ def test_relative_path_flags_after_the_dashes_are_the_callers(script, args, env,
   result = subprocess.run(
       ['bash', str(LAUNCHERS / script), '--dry-run', *args, '--logdir', '/tmp/x', '--',
        '--config.run.from_checkpoint=runs/old/ckpt', '--config.run.resume_from', './r/ckpt-2',
-       '--config.seed=1', '--config.logdir=gs://b/run', '--config.run.from_checkpoint='],
+       '--config.seed=1', '--config.logdir=gs://b/run', '--config.run.from_checkpoint=',
+       # main read it from <repo>: 'cannot read the flagfile' of a file that is here
+       '--flagfile=exp.flags'],
       env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=30)
   assert result.returncode == 0, result.stderr
   assert not calls.exists()
   main = _commands(result.stdout)[-1]
-  assert main[-6:] == [
+  assert main[-7:] == [
       f'--config.run.from_checkpoint={tmp_path}/runs/old/ckpt', '--config.run.resume_from',
       f'{tmp_path}/r/ckpt-2', '--config.seed=1', '--config.logdir=gs://b/run',
-      '--config.run.from_checkpoint='], main
+      '--config.run.from_checkpoint=', f'--flagfile={tmp_path}/exp.flags'], main
 
 
 @pytest.mark.parametrize('script, args', [
