@@ -129,6 +129,9 @@ def load_run(logdir, label=None):
                         f'pass {parent}')
     if not os.path.isdir(logdir):  # was asked 'is this a run directory?'
       raise LogdirError(f'{logdir} is a file, not a run directory')
+    if os.path.isfile(os.path.join(logdir, 'saved_model.pb')):  # as export and main name it
+      raise LogdirError(f'{logdir} is a SavedModel export, which holds no scores; pass the run '
+                        'it was exported from')
     runs = path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
     if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
       shown = ' '.join(quote_for_paste(os.path.join(logdir, x)) for x in runs[:3])

@@ -396,6 +396,14 @@ def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, caps
   assert capsys.readouterr().err == (  # said 'it is a folder of the run'
       f'Error: {logdir}/scores.jsonl: no config.json; it is a file of the run {logdir}: '
       f'pass {logdir}\n')
+  # An export (SavedModel): was asked 'is this a run directory?', where export and main
+  # name the export.
+  (tmp_path / 'export').mkdir()
+  (tmp_path / 'export' / 'saved_model.pb').write_bytes(b'')
+  assert plot.main(['--logdirs', str(tmp_path / 'export'), '--table', '1000']) == 2
+  assert capsys.readouterr().err == (
+      f'Error: {tmp_path}/export is a SavedModel export, which holds no scores; pass the run '
+      'it was exported from\n')
   (tmp_path / 'notes.txt').write_text('x')  # was asked 'is this a run directory?'
   assert plot.main(['--logdirs', str(tmp_path / 'notes.txt'), '--table', '1000']) == 2
   assert capsys.readouterr().err == f'Error: {tmp_path}/notes.txt is a file, not a run directory\n'
