@@ -388,8 +388,15 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
       rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False)
   for ax in axes.flat[len(groups):]:
     ax.set_visible(False)
+  cut = []  # subplots --xmax leaves without our curves: they drew nothing, without a word
   for ax, (task, kind, members) in zip(axes.flat, groups):
     limit = xmax or _last_step(members)
+    first = min((getattr(r, w)[0].min() for r in members for w in ('eval', 'train')
+                 if len(getattr(r, w)[0])), default=None)
+    if xmax and first is not None and first > xmax:
+      cut.append(f'Warning: --xmax {_number(xmax)} ends before the first score (step '
+                 f'{_number(first)}) of {task}{f" ({kind})" if kind else ""}: its curves '
+                 'are left out')
     width = limit / bins
     steps = (np.arange(bins) + 0.5) * width
     win = window or width
@@ -434,11 +441,18 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
       missing.setdefault(chr(int(glyph.group(1))), glyph.group(2) or 'the current font')
     else:  # as it would have been shown
       warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+  for line in cut:
+    print(line, file=sys.stderr, flush=True)
   if missing:
     print(f"Warning: the plot's font ({next(iter(missing.values()))}) has no glyph for "
           f"{''.join(missing)!r} (of a --labels or task name); the image shows them as "
           'boxes', file=sys.stderr, flush=True)
   return paths
+
+
+def _number(x):
+  """A step as written: 250, not 250.0."""
+  return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def _save(fig, path, **kwargs):

@@ -61,6 +61,18 @@ def runs(tmp_path):
   return [str(make_logdir(tmp_path / 'runs', seed)) for seed in (0, 1)]
 
 
+
+def test_an_xmax_before_every_score_of_a_task_is_a_warning_line(tmp_path, capsys):
+  """Its subplot drew the reference band alone, or nothing (a task the reference lacks),
+  with exit code 0 and no word: --xmax 100 for a run whose first score is at step 250."""
+  runs = [str(make_logdir(tmp_path, 0)), str(make_logdir(tmp_path, 0, task='dummy_disc'))]
+  assert plot.main(['--logdirs', *runs, '--out', str(tmp_path / 'c.png'), '--xmax', '100']) == 0
+  assert [x for x in capsys.readouterr().err.splitlines() if x.startswith('Warning')] == [
+      f'Warning: --xmax 100 ends before the first score (step 250) of {task}: its curves '
+      'are left out' for task in ('dmc_cartpole_balance (proprio)', 'dummy_disc')]
+  assert plot.main(['--logdirs', *runs, '--out', str(tmp_path / 'c.png'), '--xmax', '250']) == 0
+  assert 'Warning' not in capsys.readouterr().err
+
 def raw_reference(suite, task):
   with gzip.open(REPO / 'dreamerv3_tf' / 'reference' / f'{suite}-dreamerv3.json.gz') as f:
     return [r for r in json.load(f) if r['task'] == task]
