@@ -432,6 +432,12 @@ class SavedPolicy:
     if not spec.shape.is_compatible_with(value.shape):
       raise ValueError(f'policy {what} has shape {value.shape}; the policy takes '
                        f'{tuple(spec.shape.as_list())} (None: the batch)')
+    if name.startswith('obs_') and value.dtype.kind == 'f' and not np.isfinite(value).all():
+      # An action was returned without a word (NaN for continuous ones), as a training
+      # run's env checks refuse such an observation (envs/wrappers.py).
+      rows = np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(1))
+      raise ValueError(f'policy {what} holds NaN or inf (row {rows[0]} of {len(value)}); '
+                       'the policy acts on finite observations only')
     return tf.constant(value)
 
   def init_policy(self, batch_size):

@@ -345,6 +345,10 @@ def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(car
     (lambda obs, carry: carry.pop('state_deter'),
      "policy carry: missing key 'state_deter'; got ['state_prevact', 'state_stoch'] (pass "
      'what init_policy or the last policy call returned)'),
+    # An action came back without a word (a sensor that failed, in a deployment).
+    (lambda obs, carry: obs['velocity'].__setitem__((1, 0), np.nan),
+     "policy obs 'velocity' holds NaN or inf (row 1 of 2); the policy acts on finite "
+     'observations only'),
 ])
 def test_saved_policy_names_the_input_it_cannot_take(cartpole, change, message):
   _, _, out = cartpole
@@ -355,6 +359,7 @@ def test_saved_policy_names_the_input_it_cannot_take(cartpole, change, message):
   with pytest.raises(ValueError) as error:
     policy.policy(carry, obs)
   assert str(error.value) == message
+
 
 def test_step_train_samples_from_the_seed(cartpole):
   _, _, out = cartpole
