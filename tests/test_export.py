@@ -217,7 +217,6 @@ def test_tflite_cannot_take_the_sampling_step_and_says_which_ops(cartpole, tmp_p
   assert not (tmp_path / 'train.tflite').exists()
 
 
-
 def test_tflite_on_a_full_temporary_directory_names_it_and_tmpdir(cartpole, tmp_path,
                                                                    monkeypatch):
   """The SavedModel that --tflite converts is written to TMPDIR, not beside --out: on a
@@ -248,6 +247,7 @@ def test_tflite_on_a_full_temporary_directory_names_it_and_tmpdir(cartpole, tmp_
     assert not (tmp_path / 'policy.tflite').exists()
   finally:
     subprocess.run(['umount', '-l', str(full)], check=True)
+
 
 def test_signatures_names_and_only_policy_weights(cartpole, loaded):
   _, agent, _ = cartpole
@@ -326,7 +326,6 @@ def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(car
     # float64 zeros become the same float32 zeros: the same program on equal inputs.
     np.testing.assert_array_equal(got[1]['action'], want[1]['action'])
     assert got[0]['state_deter'].dtype == np.float32
-
 
 
 @pytest.mark.parametrize('change, message', [
@@ -960,7 +959,6 @@ def test_a_checkpoint_flag_it_cannot_take_is_one_line_before_tensorflow(tmp_path
   assert os.listdir(tmp_path) == []
 
 
-
 @pytest.mark.parametrize('given', ['', '/ckpt', '/ckpt/save1'], ids=['run', 'ckpt', 'save'])
 def test_a_checkpoint_of_an_official_run_names_the_importer(tmp_path, given):
   """It was 'Error: No checkpoint found in OFFICIAL', exit code 1, once TensorFlow had
@@ -999,6 +997,7 @@ def test_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
       f'Error: {flag} ~/s67_never_written: HOME is set but empty, so ~ names no home '
       f'directory; set HOME or give {flag} as a full path'], result.stderr
   assert not os.path.exists('/s67_never_written') and os.listdir(tmp_path) == []
+
 
 def test_a_flag_after_the_end_of_flags_is_named_so(tmp_path):
   # "Error: unexpected argument '--tflite'; flags start with --", of a flag that did.
@@ -1180,7 +1179,6 @@ def test_half_exports_of_killed_exports_are_removed_and_a_running_ones_kept(
   finally:
     running.kill()
     running.wait()
-
 
 
 def test_a_stale_name_whose_number_is_no_pid_is_left(tmp_path, monkeypatch):

@@ -143,7 +143,6 @@ def test_tpu_real_run_calls_gcloud_as_printed(env, tmp_path):
   assert not list(tmp_path.glob('*.tar.gz'))  # the tarball was made and removed
 
 
-
 @pytest.mark.parametrize('dry', [False, True], ids=['real', 'dry_run'])
 def test_tpu_with_a_tmpdir_that_is_no_directory_stops_before_the_vm_is_created(
     env, tmp_path, dry):
@@ -162,6 +161,7 @@ def test_tpu_with_a_tmpdir_that_is_no_directory_stops_before_the_vm_is_created(
       'it for /tmp'], result.stderr
   assert result.stdout == '' and not calls.exists()
 
+
 def test_gpu_dry_run_two_gpus(env):
   cmds, _ = _dry('gpu.sh', '--gpus', '0,1', '--logdir', '/tmp/run', '--',
                  '--config.task=dmc_cheetah_run', env=env)
@@ -173,7 +173,6 @@ def test_gpu_dry_run_two_gpus(env):
                '--logdir=/tmp/run', '--config=configs/dmc.py:train_eval,vision',
                '--config.task=dmc_cheetah_run'):
     assert flag in main
-
 
 
 def test_every_preset_of_every_config_file_passes_the_check(env):
@@ -202,6 +201,7 @@ def test_every_preset_of_every_config_file_passes_the_check(env):
       cmds, _ = _dry('gpu.sh', '--gpus', '0', '--config', f'configs/{path.name}:{names}',
                      env=env)
       assert f'--config=configs/{path.name}:{names}' in cmds[-1]
+
 
 def test_gpu_one_gpu_and_detection(env):
   cmds, _ = _dry('gpu.sh', '--gpus', '3', env=env)
@@ -481,7 +481,6 @@ BAD = [
 ]
 
 
-
 @pytest.mark.parametrize('script, args', [
     ('multi_worker.sh', ['--workers', 'a,b', '--logdir', 'x']),
     ('gpu.sh', ['--gpus', '0', '--logdir', 'x']),
@@ -502,6 +501,7 @@ def test_an_option_given_twice_with_other_values_is_a_warning_line(script, args,
   _, result = _dry(script, *args, *twice[:2], *twice[:2], env=env)  # the same value: fine
   assert 'warning' not in result.stderr
 
+
 @pytest.mark.parametrize('script,args,message', BAD)
 def test_bad_arguments(script, args, message, env):
   environ, calls, _ = env
@@ -511,7 +511,6 @@ def test_bad_arguments(script, args, message, env):
   assert len(lines) == 1 and lines[0].startswith(f'{script}: error:'), result.stderr
   assert message in lines[0]
   assert not result.stdout.startswith('+') and not calls.exists()
-
 
 
 @pytest.mark.parametrize('value, line', [
@@ -530,6 +529,7 @@ def test_a_cuda_visible_devices_it_cannot_take_is_named_not_gpus(env, value, lin
   assert result.returncode == 2 and result.stderr.splitlines() == [
       f'gpu.sh: error: {line}'], result.stderr
   assert not calls.exists()
+
 
 @pytest.mark.parametrize('home', [None, ''], ids=['unset', 'empty'])
 def test_gpu_without_home_asks_for_a_logdir(env, home):

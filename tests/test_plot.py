@@ -61,7 +61,6 @@ def runs(tmp_path):
   return [str(make_logdir(tmp_path / 'runs', seed)) for seed in (0, 1)]
 
 
-
 def test_an_xmax_before_every_score_of_a_task_is_a_warning_line(tmp_path, capsys):
   """Its subplot drew the reference band alone, or nothing (a task the reference lacks),
   with exit code 0 and no word: --xmax 100 for a run whose first score is at step 250."""
@@ -72,6 +71,7 @@ def test_an_xmax_before_every_score_of_a_task_is_a_warning_line(tmp_path, capsys
       'are left out' for task in ('dmc_cartpole_balance (proprio)', 'dummy_disc')]
   assert plot.main(['--logdirs', *runs, '--out', str(tmp_path / 'c.png'), '--xmax', '250']) == 0
   assert 'Warning' not in capsys.readouterr().err
+
 
 def raw_reference(suite, task):
   with gzip.open(REPO / 'dreamerv3_tf' / 'reference' / f'{suite}-dreamerv3.json.gz') as f:
@@ -505,6 +505,7 @@ def test_an_out_on_a_file_system_out_of_inodes_is_named_so(runs, tmp_path, capsy
   finally:
     subprocess.run(['umount', '-l', str(full)], check=True)
 
+
 @pytest.mark.parametrize('name', ['.png', '.PNG'])
 def test_an_out_of_only_the_extension_is_refused_before_plotting(runs, tmp_path, capsys,
                                                                  name):
@@ -664,7 +665,6 @@ def test_official_logdir_is_read_like_ours(tmp_path):
     plot.load_run(str(logdir))
 
 
-
 def test_an_official_config_yaml_that_is_no_yaml_is_one_line(tmp_path):
   """A config.yaml cut short: yaml's error of four lines (two of them 'in "PATH", line
   1, column 7') followed 'Error:'."""
@@ -771,7 +771,6 @@ def test_a_home_of_no_user_is_named_as_in_the_other_commands(tmp_path, capsys, f
       '(see --help)\n')
 
 
-
 @pytest.mark.parametrize('flag', ['--logdirs', '--out'])
 def test_an_empty_home_is_named_not_taken_for_the_root(tmp_path, capsys, monkeypatch, flag):
   """With HOME set but empty, expanduser made ~/c.png the /c.png at the file system's
@@ -787,6 +786,7 @@ def test_an_empty_home_is_named_not_taken_for_the_root(tmp_path, capsys, monkeyp
   assert e.value.code == 2 and capsys.readouterr().err == (
       f'Error: {flag} {path}: HOME is set but empty, so ~ names no home directory; set HOME '
       f'or give {flag} as a full path (see --help)\n')
+
 
 @pytest.mark.parametrize('flag', ['--logdirs', '--out'])
 def test_a_shell_variable_no_shell_expanded_is_named(tmp_path, capsys, monkeypatch, flag):
@@ -831,6 +831,7 @@ def test_a_traceback_variable_of_no_switch_is_refused_as_in_main(tmp_path, capsy
   assert capsys.readouterr() == ('', "Error: DREAMERV3_TF_TRACEBACK='maybe' is neither on "
                                  '(1, true, yes, y, on) nor off (0, false, no, n, off or '
                                  'empty)\n')
+
 
 def test_labels_draw_separate_curves(tmp_path, capsys):
   a = make_logdir(tmp_path / 'a', 0)

@@ -110,7 +110,6 @@ def test_options_validated_and_unknown_game():
     env.step({'reset': False, 'action': 6})
 
 
-
 @pytest.mark.parametrize('where', ['missing', 'empty_folder', 'a_file'])
 def test_an_ale_rom_path_without_the_rom_is_named(tmp_path, monkeypatch, where):
   """It was "Unknown task 'atari_pong': ale-py has no game 'pong'; did you mean 'pong'
@@ -129,6 +128,7 @@ def test_an_ale_rom_path_without_the_rom_is_named(tmp_path, monkeypatch, where):
       f"ALE_ROM_PATH={folder} {what}; while it is set, ROMs are read from there, not from "
       "ale-py's own: put pong.bin there, or unset it")
   assert error.value.exit_code == 2
+
 
 def test_an_atari_run_says_nothing_on_stderr(tmp_path):
   """ALE's banner ('A.L.E: Arcade Learning Environment ...', 2 lines) came with the

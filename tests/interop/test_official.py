@@ -481,7 +481,6 @@ def test_cli_checkpoint_of_no_official_run_is_refused_before_tensorflow(tmp_path
   assert not (tmp_path / 'out').exists()
 
 
-
 @pytest.mark.parametrize('flag', ['--logdir', '--checkpoint'])
 def test_cli_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
   """With HOME set but empty, expanduser made ~/x the /x at the file system's root: an
@@ -500,6 +499,7 @@ def test_cli_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
       f'directory; set HOME or give {flag} as a full path'], run.stderr[-3000:]
   assert not os.path.exists('/s67_never_written')
   assert sorted(os.listdir(tmp_path)) == ['official']
+
 
 @pytest.mark.parametrize('returns, what', [('None', r'None \(no return statement\?\)'),
                                            ("{'task': 'dummy_cont'}", 'dict')])
