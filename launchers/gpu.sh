@@ -67,6 +67,9 @@ check_python
 # Which GPUs: the flag, then the caller's CUDA_VISIBLE_DEVICES, then nvidia-smi (a
 # read-only query, also made under --dry-run).
 GPUS_FROM='--gpus' GPUS_FIX='' GPUS_NOTE=''
+# Set but empty, CUDA shows no GPU: nvidia-smi's list put every GPU back, unseen.
+[[ -n $GPUS || ${CUDA_VISIBLE_DEVICES-unset} != '' ]] \
+  || die "CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU from CUDA; pass --gpus, or unset it to use nvidia-smi's list"
 if [[ -z $GPUS && -n ${CUDA_VISIBLE_DEVICES:-} ]]; then
   GPUS=$CUDA_VISIBLE_DEVICES
   # Its errors named --gpus, a flag the user had not given (CUDA also takes UUIDs there).

@@ -520,6 +520,9 @@ def test_bad_arguments(script, args, message, env):
      "comma-separated GPU indices such as 0,1 (got 'GPU-8932f937-d72c'); pass --gpus"),
     ('1,01', "CUDA_VISIBLE_DEVICES (the default of --gpus) lists GPU 1 twice (got '1,01'); "
      'name each GPU once'),
+    # nvidia-smi's list was taken, every GPU the user had hidden used, without a word.
+    ('', "CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU from CUDA; pass "
+     "--gpus, or unset it to use nvidia-smi's list"),
 ])
 def test_a_cuda_visible_devices_it_cannot_take_is_named_not_gpus(env, value, line):
   """Its lines named --gpus, a flag not given (CUDA also takes UUIDs in the variable)."""
