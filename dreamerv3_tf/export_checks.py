@@ -365,13 +365,16 @@ def _parse_flags(argv):
 def entry():
   from absl import app
   from absl import flags
+  # Defined for the main module (absl's --help lists its flags only; defined here, the
+  # help showed the docstring and none of them).
+  main = {'module_name': sys.argv[0]}
   flags.DEFINE_string('logdir', None, 'Logdir of a training run (config.json, '
-                      'spaces.json, ckpt/).', required=True)
-  flags.DEFINE_string('out', None, 'SavedModel directory to write.', required=True)
+                      'spaces.json, ckpt/).', required=True, **main)
+  flags.DEFINE_string('out', None, 'SavedModel directory to write.', required=True, **main)
   flags.DEFINE_string('checkpoint', None, 'Checkpoint prefix or directory '
-                      '(default: the latest in LOGDIR/ckpt).')
-  flags.DEFINE_bool('overwrite', False, 'Replace an earlier export at --out.')
+                      '(default: the latest in LOGDIR/ckpt).', **main)
+  flags.DEFINE_bool('overwrite', False, 'Replace an earlier export at --out.', **main)
   flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
-                    'initial_state for TensorFlow Lite.')
-  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.')
+                    'initial_state for TensorFlow Lite.', **main)
+  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.', **main)
   app.run(command, flags_parser=_parse_flags)

@@ -1042,6 +1042,11 @@ def test_h_is_help_here_too():
       help_.returncode, help_.stdout, help_.stderr)
   assert 'USAGE: export' in asked.stdout, asked.stdout
   assert asked.returncode == 0  # absl's 1 failed `export --help && ...`
+  # The flags with their help, as main and the importer list theirs (only the docstring was
+  # shown: absl lists the main module's flags, and these are defined in export_checks).
+  for flag in ('--logdir:', '--out:', '--checkpoint:', '--[no]overwrite:', '--[no]tflite:',
+               '--[no]traceback:'):
+    assert flag in asked.stdout, asked.stdout[-2000:]
 
 
 def test_a_boolean_flag_of_another_value_is_a_readable_line(tmp_path):
