@@ -24,7 +24,7 @@ Options:
   --logdir DIR       run directory; an existing one resumes (default: ~/logdir/<suite>-<time>)
   --gpus LIST        GPU indices, e.g. 0,1 (default: \$CUDA_VISIBLE_DEVICES if set,
                      else every GPU nvidia-smi lists)
-  --dtype DTYPE      compute dtype: bfloat16 (default) or float32
+  --dtype DTYPE      compute dtype: bfloat16 (default), float16 or float32
   --install          run 'pip install -e .' (with the suite's extras) first
   --dry-run          print every command, one per line prefixed with '+ ', run none
   -h, --help         show this help

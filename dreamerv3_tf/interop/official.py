@@ -1,6 +1,6 @@
 """Checkpoints of the official DreamerV3 code (github danijar/dreamerv3) -> ours.
 
-  python -m dreamerv3_tf.interop.official --checkpoint=OFFICIAL_LOGDIR --logdir=OUT \
+  python -m dreamerv3_tf.interop.official --checkpoint=OFFICIAL_LOGDIR --logdir=OUT \\
       [--config=configs/dmc.py:train_eval] [--config.task=dmc_cartpole_swingup]
   python -m dreamerv3_tf.export --logdir=OUT --out=SAVED_MODEL
 
