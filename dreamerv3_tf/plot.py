@@ -235,11 +235,14 @@ def _read_jsonl(path, keys):
       elif value is not None:
         huge[key] = huge.get(key, 0) + 1
   for key, count in dropped.items():
-    print(f"Warning: {path} holds {count} '{key}' value{'s' * (count > 1)} that are not finite "
-          '(NaN or inf: a run that diverged?); they are left out', file=sys.stderr, flush=True)
+    values, are, they = ('values', 'are', 'they') if count > 1 else ('value', 'is', 'it')
+    print(f"Warning: {path} holds {count} '{key}' {values} that {are} not finite "
+          f'(NaN or inf: a run that diverged?); {they} {are} left out', file=sys.stderr,
+          flush=True)
   for key, count in huge.items():
-    print(f"Warning: {path} holds {count} '{key}' value{'s' * (count > 1)} beyond "
-          '±1e100, too large to average (a run that diverged?); they are left out',
+    values, are, they = ('values', 'are', 'they') if count > 1 else ('value', 'is', 'it')
+    print(f"Warning: {path} holds {count} '{key}' {values} beyond "
+          f'±1e100, too large to average (a run that diverged?); {they} {are} left out',
           file=sys.stderr, flush=True)
   return points
 

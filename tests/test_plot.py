@@ -931,6 +931,20 @@ def test_scores_that_are_not_finite_are_left_out_with_a_warning(tmp_path, capsys
   assert out.exists()
 
 
+def test_one_score_left_out_is_named_in_the_singular(tmp_path, capsys):
+  """One NaN and one huge score: the lines read '1 ... value that are not finite ...; they
+  are left out'."""
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('{"step": 1e9, "epstats/score": NaN}\n{"step": 2e9, "epstats/score": 1e308}\n')
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 0
+  assert capsys.readouterr().err == (
+      f"Warning: {logdir}/scores.jsonl holds 1 'epstats/score' value that is not finite "
+      '(NaN or inf: a run that diverged?); it is left out\n'
+      f"Warning: {logdir}/scores.jsonl holds 1 'epstats/score' value beyond ±1e100, too large "
+      'to average (a run that diverged?); it is left out\n')
+
+
 def test_a_step_true_is_named(tmp_path, capsys):
   """json's true is an int to Python: it was plotted as step 1, without a word."""
   logdir = make_logdir(tmp_path, 0)
