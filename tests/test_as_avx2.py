@@ -105,3 +105,18 @@ def test_a_handler_set_by_signal_keeps_the_mask(tmp_path):
           'print(f["AVX512F"])')
   proc = as_avx2(code, tmp_path)
   assert (proc.returncode, proc.stdout.strip()) == (0, 'False'), proc.stderr
+
+
+@pytest.mark.parametrize('args', [[], ['--help'], ['-h']])
+def test_no_command_is_its_usage_line(tmp_path, args):
+  """Without a command the script exited 0 without a word, and `--help` printed bash's
+  help of `exec`."""
+  env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / 'cache'))
+  proc = subprocess.run([SCRIPT, *args], env=env, capture_output=True, text=True, timeout=60)
+  usage = ('Usage: tools/as_avx2.sh COMMAND [ARG...]: runs COMMAND capped to what an '
+           'AVX2-only CPU runs, e.g. tools/as_avx2.sh python -m pytest tests\n')
+  if args:
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, usage, ''), proc
+  else:
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, '', f'Error: no command given. {usage}')
+  assert not (tmp_path / 'cache').exists()  # before the mask is built

@@ -7,6 +7,15 @@
 # refuses --xla_cpu_max_isa), and by its own setting below, which caps our code where
 # the mask cannot load (no gcc, or a CPU without CPUID faulting).
 set -euo pipefail
+usage='Usage: tools/as_avx2.sh COMMAND [ARG...]: runs COMMAND capped to what an AVX2-only CPU runs, e.g. tools/as_avx2.sh python -m pytest tests'
+if [ $# -eq 0 ]; then  # (it exited 0 without a word)
+  echo "Error: no command given. $usage" >&2
+  exit 2
+fi
+if [ "$1" = -h ] || [ "$1" = --help ]; then  # (it printed bash's help of exec)
+  echo "$usage"
+  exit 0
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 mask="${XDG_CACHE_HOME:-$HOME/.cache}/dreamerv3_tf/cpuid_mask-$(sha256sum "$here/cpuid_mask.c" | cut -c1-12).so"
 if grep -qw cpuid_fault /proc/cpuinfo && command -v gcc > /dev/null; then
