@@ -376,5 +376,6 @@ def entry():
   flags.DEFINE_bool('overwrite', False, 'Replace an earlier export at --out.', **main)
   flags.DEFINE_bool('tflite', False, 'Also write OUT/policy.tflite: step_eval and '
                     'initial_state for TensorFlow Lite.', **main)
-  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback.', **main)
+  flags.DEFINE_bool('traceback', False, 'On an error, print the full traceback (as '
+                    'DREAMERV3_TF_TRACEBACK=1 does).', **main)
   app.run(command, flags_parser=_parse_flags)

@@ -68,7 +68,8 @@ if _FLAGFILE_REFUSAL:
   print(f'Config error: {_FLAGFILE_REFUSAL}', file=sys.stderr)
   sys.exit(2)
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', None, 'Config file and presets, e.g. configs/dmc.py:train_eval,debug',
+    'config', None, 'Config file and presets (required), e.g. '
+    'configs/dmc.py:train_eval,debug',
     lock_config=True)
 _LOGDIR = flags.DEFINE_string('logdir', None, 'Run directory; reused means resume.')
 
