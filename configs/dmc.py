@@ -21,7 +21,7 @@ def vision(c):
 
 
 def cpu(c):
-  """size1m proprio with train_ratio 128: about an hour for 50K steps on 2 cores.
+  """size1m proprio with train_ratio 128: about an hour for 50K steps on 2 Zen 4 cores.
 
   A lower ratio than the official 1024 trades sample efficiency for wall time.
   """
