@@ -1423,3 +1423,29 @@ def test_a_file_size_limit_is_named_and_keeps_the_old_export(cartpole, tmp_path)
   # TensorFlow's own start-up lines, which a real process shows at the suite's level)
   assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
   assert sorted(os.listdir(tmp_path)) == ['export']  # its temporary export taken back
+
+
+def test_the_readmes_example_loads_and_calls_an_export(tmp_path):
+  """The README's example under 'Export and evaluation', run as written (HOME at
+  tmp_path, so its ~/export/run1 is ours) in a process without dreamerv3_tf, on the
+  export of an agent of gym CartPole-v1's spaces."""
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    section = f.read().split('## Export and evaluation', 1)[1].split('\n## ', 1)[0]
+  example = re.search(r'```python\n(.*?)```', section, re.S)
+  assert example, 'the README shows no example of loading an export'
+  config = dmc.get_config('train_eval,debug')
+  config.task = 'gym_CartPole-v1'
+  make_run(tmp_path / 'run', config, {'vector': Space(np.float32, (4,)), **META},
+           {'action': Space(np.int32, (), 0, 2)})
+  export.export_run(str(tmp_path / 'run'), str(tmp_path / 'export' / 'run1'))
+  code = example.group(1) + (
+      "import sys\n"
+      "assert not any(m.split('.')[0] == 'dreamerv3_tf' for m in sys.modules)\n"
+      "print(action.dtype.name, action.shape.as_list(), sorted(state))\n")
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  env['HOME'] = str(tmp_path)
+  result = cli_zygote.run([sys.executable, '-c', code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.splitlines()[-1] == (
+      "int32 [1] ['state_deter', 'state_prevact', 'state_stoch']"), result.stdout
