@@ -651,6 +651,12 @@ def main(argv=None):
   stray = extra[:ended] + extra[ended + 1:]
   if stray:  # 'unrecognized arguments: out=c.png', where the other commands say this
     parser.error(flag_lines.stray_argument(stray[0]))
+  # The same after --logdirs, which took it for a run ('nothing to do: give --out ...').
+  names = {a.dest for a in parser._actions}
+  stray = [x for x in args.logdirs if x.split('=', 1)[0] in names and '=' in x
+           and not os.path.lexists(x)]
+  if stray:
+    parser.error(flag_lines.stray_argument(stray[0]))
   for line in flag_lines.repeated_flag_warnings(getattr(args, 'given', {})):
     print(line, file=sys.stderr, flush=True)
   # Before they are expanded: with HOME set but empty, ~/c.png became /c.png.

@@ -806,6 +806,18 @@ def test_a_shell_variable_no_shell_expanded_is_named(tmp_path, capsys, monkeypat
       '--help)\n')
 
 
+@pytest.mark.parametrize('after', [[], ['--table', '1000']])
+def test_a_flag_without_its_dashes_among_the_logdirs_is_named(tmp_path, capsys, after):
+  """`--logdirs RUN out=c.png`: argparse took out=c.png for a second logdir, and the line
+  was 'nothing to do: give --out and/or --table' (or 'out=c.png does not exist')."""
+  run = make_logdir(tmp_path, 0)
+  with pytest.raises(SystemExit) as e:
+    plot.main(['--logdirs', str(run), 'out=c.png', *after])
+  assert e.value.code == 2 and capsys.readouterr().err == (
+      "Error: unexpected argument 'out=c.png'; flags start with -- (see --help)\n")
+  assert not os.path.exists('c.png') and not os.path.exists('out=c.png')
+
+
 @pytest.mark.parametrize('extra, line', [
     # 'unrecognized arguments: out=c.png' and '... -- --svg', where main, export and the
     # importer say this.
