@@ -58,7 +58,7 @@ def get_config():
   c.run.log_every = 120.0
   c.run.report_every = 300.0
   c.run.save_every = 900.0
-  c.run.deterministic = False      # exact resume: no prefetch, op determinism, steps clock
+  c.run.deterministic = False      # exact resume: no prefetch, op determinism; needs clock='steps'
   c.run.envs = 4
   c.run.eval_envs = 1
   c.run.eval_eps = 1
