@@ -331,9 +331,11 @@ class Checkpoint:
       damage.write_state(self.directory, list(states))
       self._manager = self._make_manager()
     for i, (name, replay) in enumerate(self.replays.items()):
-      replay.prune(GFILES.join(self.directory, name),
-                   [x[i] for x in states.values() if x[i] is not None], self._held[name],
-                   GFILES)
+      keep = [x[i] for x in states.values() if x[i] is not None]
+      replay.prune(GFILES.join(self.directory, name), keep, self._held[name], GFILES)
+      # The rest named files the prune just deleted: held, they grew with every save.
+      self._held[name] = set().union(*map(replay_lib.marks, keep))
+    self._read = set(states)
 
 
 def latest(directory):

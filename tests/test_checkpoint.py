@@ -221,6 +221,21 @@ def test_a_save_prunes_only_the_runs_own_replay_files(tmp_path):
   assert set(os.listdir(tmp_path / 'run' / 'replay_train')) == kept | foreign
 
 
+def test_what_a_run_holds_for_its_prune_does_not_grow_with_its_saves(tmp_path):
+  """The marks of every state the run had read stayed held: two more a save (its new
+  chunk and selector names), copied at each prune, for as long as the run went on."""
+  replay = make_replay(capacity=64)
+  ckpt, _ = make(str(tmp_path), replay)
+  for i in range(12):
+    fill(replay, 20, start=20 * i)
+    ckpt.save()
+  kept = set()
+  for path in ckpt._manager.checkpoints:
+    kept |= replay_lib.marks(checkpointing._read_replay_states(path, ['replay_train'])[0])
+  assert ckpt._held['replay_train'] == kept
+  assert ckpt._read == set(ckpt._manager.checkpoints)
+
+
 def saved_run(directory, saves=3, keep=3):
   """A checkpoint directory with `saves` checkpoints of a growing replay."""
   replay = make_replay()
