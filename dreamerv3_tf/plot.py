@@ -298,14 +298,15 @@ def load_runs(logdirs, task=None, labels=None):
 
 def copied_run_refusal(runs):
   """The line refusing two runs of one curve (label, task, kind) with the same seed whose
-  scores are one history, the shorter a start of the longer: a run and its copy (a
-  backup, a copy resumed elsewhere). Each was counted as a seed, so the band and the
-  table's seed count showed one run as two. Else None."""
+  scores are one history, the shorter a start of the longer, and whose metrics.jsonl
+  open with the same timings: a run and its copy (a backup, a copy resumed elsewhere).
+  Each was counted as a seed, so the band and the table's seed count showed one run as
+  two. Else None."""
   seen = {}
   for run in runs:
     key = (run.label, run.group, run.seed)
     for other in seen.get(key, []):
-      if _one_history(other, run):
+      if _one_history(other, run) and _first_timings(other) == _first_timings(run):
         return (f'{other.logdir} and {run.logdir} hold seed {run.seed} of {run.task} with '
                 'the same scores, the shorter a start of the longer (a copy of one run?); '
                 'they would count as two seeds: give one of them, or tell them apart with '
@@ -325,6 +326,17 @@ def _one_history(a, b):
       return False
     points += n
   return points > 0
+
+
+def _first_timings(run):
+  """The first line of `run`'s metrics.jsonl holding timings (fps/, usage/), else None.
+  A copy has the other's; a rerun of the seed, whose scores match until training sets
+  them apart (the same env and policy seeds), has its own."""
+  try:
+    with open(os.path.join(run.logdir, 'metrics.jsonl'), 'rb') as f:
+      return next((x for x in f if b'"fps/' in x or b'"usage/' in x), None)
+  except OSError:
+    return None
 
 
 def group_runs(runs):

@@ -1143,3 +1143,16 @@ def test_a_copy_of_a_run_is_not_counted_as_a_second_seed(tmp_path, capsys):
   capsys.readouterr()
   assert plot.main(['--logdirs', str(run), str(rerun), '--table', '1000']) == 0
   assert '(2)' in capsys.readouterr().out
+
+
+def test_a_rerun_of_a_seed_whose_scores_so_far_are_the_others_counts_as_a_seed(
+    tmp_path, capsys):
+  """Two runs of the default seed 0 score alike until training sets them apart (the
+  same env and policy seeds): one that stopped sooner, or is still early, was refused
+  as a copy of the other. Their metrics.jsonl tell them apart: the first line of
+  timings (fps/, usage/) is the same in a copy only."""
+  run = make_logdir(tmp_path / 'runs', 0)
+  rerun = make_logdir(tmp_path / 'rerun', 0, steps=20000)
+  write_lines(rerun / 'metrics.jsonl', [{'step': 250, 'fps/env': 6.5}])
+  assert plot.main(['--logdirs', str(run), str(rerun), '--table', '1000']) == 0
+  assert '(2)' in capsys.readouterr().out
