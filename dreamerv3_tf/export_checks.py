@@ -188,9 +188,7 @@ def check_checkpoint_run(checkpoint, prefix, logdir, fs):
   variables fit this run's agent was exported with --logdir's config and spaces,
   without a word. Checkpoints outside any run (a backup of the run's) pass."""
   run = os.path.dirname(os.path.dirname(prefix.rstrip('/')))
-  same = (lambda a, b: a.rstrip('/') == b.rstrip('/')) if '://' in run + logdir else (
-      lambda a, b: os.path.realpath(a) == os.path.realpath(b))
-  if not run or same(run, logdir) or not fs.exists(fs.join(run, 'config.json')):
+  if not run or path_lines.same_dir(run, logdir) or not fs.exists(fs.join(run, 'config.json')):
     return
   raise FlagError(
       f'--checkpoint {checkpoint} is of the run {run}, not of --logdir {logdir}: its '
