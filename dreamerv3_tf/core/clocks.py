@@ -31,6 +31,9 @@ class Every:
                 processes); steps clocks keep the loaded step (one ahead of the step,
                 a seconds clock's time, restarts the period there). So registering a
                 clock right after restoring a checkpoint causes no redundant save.
+                A state that never fired (saved before the first call: a run's
+                step-0 checkpoint) loads as a new clock, whose first call fires as
+                the saved run's did.
 
   Args:
     every: period, in seconds or env steps.
@@ -89,6 +92,9 @@ class Every:
   def load(self, state):
     """Restores `save()` output; the loaded moment counts as the last trigger."""
     prev = state['prev']
+    if prev is None:  # never fired: a resume from step 0 skipped its first eval and log
+      self._prev, self._loaded = None, False
+      return
     if self.clock == 'seconds':
       self._prev = self._timer()
     else:
