@@ -121,6 +121,13 @@ class Checkpoint:
   def latest(self):
     return self._manager.latest_checkpoint if self._manager else None
 
+  def beyond_keep(self):
+    """-> (how many checkpoints are kept, those the next save deletes) when they are
+    more than `keep` (a resume given a smaller run.keep_checkpoints: its save deleted
+    all but the newest `keep - 1` without a word), else (that count, [])."""
+    paths = list(self._manager.checkpoints) if self._manager else []
+    return len(paths), paths[:len(paths) + 1 - self._keep] if len(paths) > self._keep else []
+
   def save(self):
     """Writes a new checkpoint and prunes old ones; a failure leaves earlier ones
     loadable and raises CheckpointError (one line: the directory and the cause)."""

@@ -288,6 +288,12 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     ckpt.tidy(plan)
   if plan.path:
     print(f'Resumed from {plan.path} at step {int(step)}.')
+    held, pruned = ckpt.beyond_keep() if me.chief else (0, [])
+    if pruned:
+      names = ', '.join(os.path.basename(x) for x in pruned)
+      print(f'Warning: run.keep_checkpoints={config.run.keep_checkpoints} keeps fewer than '
+            f'the {held} checkpoints in {ckpt_dir}: the next save deletes {names} (pass '
+            f'--config.run.keep_checkpoints={held} to keep them)', file=sys.stderr, flush=True)
     with errors.file_errors():  # worded as write_logs' errors
       logger.resume()  # the rows a stopped run logged past it: logged again from here
   else:

@@ -166,6 +166,25 @@ def test_a_run_that_ends_on_a_save_step_does_not_save_it_twice(tmp_path):
   assert steps == [40, 60]
 
 
+def test_a_resume_with_fewer_keep_checkpoints_names_those_its_save_deletes(tmp_path, capsys):
+  """run.keep_checkpoints may change on a resume: a smaller one made its first save
+  delete every checkpoint but the new one, without a word."""
+  config = run_config(tmp_path, random_agent=True, steps=60, clock='steps', save_every=20)
+  train_eval.train_eval(config)
+  capsys.readouterr()
+  with config.unlocked():
+    config.run.steps, config.run.keep_checkpoints = 80, 1
+  train_eval.train_eval(config)
+  assert ('Warning: run.keep_checkpoints=1 keeps fewer than the 3 checkpoints in '
+          f'{tmp_path}/ckpt: the next save deletes ckpt-2, ckpt-3, ckpt-4 (pass '
+          '--config.run.keep_checkpoints=3 to keep them)') in capsys.readouterr().err
+  assert checkpointing.latest(str(tmp_path / 'ckpt')).endswith('ckpt-5')
+  with config.unlocked():  # the usual rotation of one is no news
+    config.run.steps, config.run.keep_checkpoints = 100, 1
+  train_eval.train_eval(config)
+  assert 'keep_checkpoints' not in capsys.readouterr().err
+
+
 def test_a_run_ends_at_run_steps_not_at_the_next_ten(tmp_path):
   """The loop steps the envs 10 env steps at a time: run.steps=25 with 3 envs ran 36
   (Done: 36 env steps). Now it ends on the first round of all envs at run.steps."""
