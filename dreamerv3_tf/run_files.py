@@ -23,9 +23,9 @@ from dreamerv3_tf.core.streams import quote_for_paste
 
 def ignored_from_checkpoint(config):
   """-> a warning line when a resume of `config.logdir` is given another
-  run.from_checkpoint than its config.json holds (the one it started from, or the last
-  command's), else None. A resume loads its own checkpoint: one added to fine-tune in
-  the same logdir was not read, without a word."""
+  run.from_checkpoint than its config.json holds (the one it started from), else None.
+  A resume loads its own checkpoint: one added to fine-tune in the same logdir was not
+  read, without a word."""
   given = str(config.run.from_checkpoint or '')
   try:
     data, _ = _load_json(config.logdir, 'config.json')
@@ -38,6 +38,22 @@ def ignored_from_checkpoint(config):
   return (f'Warning: run.from_checkpoint={given} is not read: a resume loads its own '
           'latest checkpoint, which holds the whole agent; to start from it, use a new '
           '--logdir')
+
+
+def resumed_config(config):
+  """-> a copy of `config` for the config.json of a resume of `config.logdir`: with
+  the run.from_checkpoint and run.from_checkpoint_regex its config.json holds, which a
+  resume does not read (the given ones, none in a plain resume, replaced where the
+  run's agent came from). `config` itself when that file cannot be read."""
+  try:
+    data, _ = _load_json(config.logdir, 'config.json')
+    started = {k: v for k, v in data['run'].items()
+               if k in ('from_checkpoint', 'from_checkpoint_regex')}
+  except (ConfigError, OSError, KeyError, AttributeError):
+    return config
+  copy = from_json(to_json(config))
+  copy.run.update(started)
+  return copy
 
 
 def file_ops(path):

@@ -261,7 +261,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
         f'logdir {config.logdir} was started by another run while this one started; '
         'nothing was written: run the command again to resume it')
   if me.chief:
-    logdir_checks.save(config, config.logdir, config.run.allow_other_config)
+    logdir_checks.save(run_files.resumed_config(config) if plan.path else config,
+                       config.logdir, config.run.allow_other_config)
     run_files.save_spaces(config.logdir, obs_space, act_space)
   last_eval = []  # the scores of the latest evaluation's episodes, for the last line
   if me.chief:  # (runs after `done`: a stop once everything is written is ignored)

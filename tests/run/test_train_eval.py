@@ -185,6 +185,25 @@ def test_a_resume_with_fewer_keep_checkpoints_names_those_its_save_deletes(tmp_p
   assert 'keep_checkpoints' not in capsys.readouterr().err
 
 
+def test_a_resume_keeps_the_from_checkpoint_its_run_started_from(tmp_path, capsys):
+  """A resume does not read run.from_checkpoint, but wrote the one given (none, in
+  the same command without the flag) into config.json over the one the run started
+  from: where its agent came from was lost."""
+  config = run_config(tmp_path, random_agent=True, steps=20)
+  train_eval.train_eval(config)
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  saved['run'].update(from_checkpoint='/runs/a/ckpt', from_checkpoint_regex='enc/')
+  (tmp_path / 'config.json').write_text(json.dumps(saved))  # as a start from it saves
+  for given in ('', '/runs/b/ckpt'):
+    with config.unlocked():
+      config.run.steps += 10
+      config.run.from_checkpoint = given
+    train_eval.train_eval(config)
+    run = json.loads((tmp_path / 'config.json').read_text())['run']
+    assert (run['from_checkpoint'], run['from_checkpoint_regex']) == ('/runs/a/ckpt', 'enc/')
+  assert 'run.from_checkpoint=/runs/b/ckpt is not read' in capsys.readouterr().err
+
+
 def test_a_run_ends_at_run_steps_not_at_the_next_ten(tmp_path):
   """The loop steps the envs 10 env steps at a time: run.steps=25 with 3 envs ran 36
   (Done: 36 env steps). Now it ends on the first round of all envs at run.steps."""
