@@ -280,7 +280,8 @@ def _plan_resume_from(directory, replay_names, resume_from):
   if intact:
     raise ResumeFromError(
         f'run.resume_from={path} is older than the intact checkpoint {intact[-1]}; '
-        'drop run.resume_from to resume from the latest checkpoint')
+        'drop run.resume_from to resume from the latest checkpoint, or go back to it in a '
+        f'new --logdir: --config.run.from_checkpoint={quote_for_paste(path)} (its agent)')
   reason = _damage(path, replay_names)
   if reason:
     raise CheckpointError(

@@ -781,7 +781,10 @@ def test_resume_from_must_be_an_intact_checkpoint_of_this_run(tmp_path):
   cases = {
       str(tmp_path / 'elsewhere' / 'ckpt-2'): 'is not a checkpoint of this run',
       str(tmp_path / 'ckpt' / 'model.h5'): 'is not a checkpoint of this run',
-      paths[1]: f'is older than the intact checkpoint {paths[2]}; drop run.resume_from',
+      # (the way back to it, a run diverged since, was not named)
+      paths[1]: f'is older than the intact checkpoint {paths[2]}; drop run.resume_from to '
+                'resume from the latest checkpoint, or go back to it in a new --logdir: '
+                f'--config.run.from_checkpoint={paths[1]} (its agent)',
   }
   for resume_from, message in cases.items():
     with pytest.raises(checkpointing.CheckpointError, match=re.escape(message)):

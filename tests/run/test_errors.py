@@ -676,7 +676,8 @@ def test_a_resume_from_older_than_the_intact_latest_is_a_config_error(logdir):
                f'--config.run.resume_from={first}')
   assert one_line(result) == (
       f'Config error: run.resume_from={first} is older than the intact checkpoint {latest}; '
-      'drop run.resume_from to resume from the latest checkpoint')
+      'drop run.resume_from to resume from the latest checkpoint, or go back to it in a new '
+      f'--logdir: --config.run.from_checkpoint={first} (its agent)')
   assert result.returncode == 2
   assert snapshot(logdir) == before
 
