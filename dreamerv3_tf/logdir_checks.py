@@ -83,10 +83,13 @@ def _check_logdir(config, logdir, allow_other):
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '
                       'use a new --logdir')
   new = run_files.comparable(json.loads(run_files.to_json(config)))
-  diff = run_files.diff(*_unread_env_options_dropped(old, new, saved.get('task'), config.task))
+  old, new = _unread_env_options_dropped(old, new, saved.get('task'), config.task)
+  diff = run_files.diff(old, new)
   if diff and not allow_other:
+    flags = _resume_flags(old, new)
     raise ConfigError(
         f'logdir {logdir} belongs to another config ({"; ".join(diff[:3])}); '
+        f'{f"resume it with {flags}, " if flags else ""}'
         'use a new --logdir or pass --config.run.allow_other_config=True')
   if not allow_other:
     _check_same_policy(config, logdir, saved)
@@ -432,6 +435,19 @@ def _check_can_create(logdir, existing):
 
 # A run's own folders: a logdir in one would mix a new run's files with the run's.
 RUN_FOLDERS = ('ckpt', 'tb')
+
+
+def _resume_flags(old, new):
+  """-> '--config.KEY=VALUE ...' setting the saved values of the (at most 3) keys whose
+  values differ, e.g. the --config.task a resume lacks; '' when one is not a plain value
+  on both sides (absent from a version, a list): allow_other_config, the way the line
+  named alone, trained a run of one task on another in its history."""
+  keys = sorted(k for k in set(old) | set(new) if k not in old or k not in new
+                or old[k] != new[k])
+  plain = (str, int, float, bool)
+  if len(keys) > 3 or not all(k in new and isinstance(old.get(k), plain) for k in keys):
+    return ''
+  return ' '.join(quote_for_paste(f'--config.{k}={old[k]}') for k in keys)
 
 
 def _unread_env_options_dropped(old, new, old_task, task):

@@ -541,6 +541,28 @@ def test_env_options_of_another_suite_do_not_refuse_a_resume(tmp_path):
     logdir_checks.check_logdir(c, str(tmp_path))
 
 
+def test_a_resume_of_another_config_names_the_flags_that_resume_it(tmp_path):
+  """A resume without a flag the run was started with (--config.task, most often) was
+  told to pass allow_other_config=True, which trains the run on on the other task,
+  two tasks in one history. The line names the flags of the saved values first."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  c.task, c.seed = 'dmc_cartpole_swingup', 3
+  logdir_checks.save(c, str(tmp_path))
+  c.task, c.seed, c.run.train_ratio = 'dmc_cartpole_balance', 0, 32.0
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(c, str(tmp_path))
+  assert str(caught.value) == (
+      f"logdir {tmp_path} belongs to another config (run.train_ratio: 16.0 -> 32.0; seed: "
+      "3 -> 0; task: 'dmc_cartpole_swingup' -> 'dmc_cartpole_balance'); resume it with "
+      '--config.run.train_ratio=16.0 --config.seed=3 --config.task=dmc_cartpole_swingup, '
+      'use a new --logdir or pass --config.run.allow_other_config=True')
+  c.task, c.seed, c.run.train_ratio = 'dmc_cartpole_swingup', 3, 16.0
+  c.env.dmc.size = (32, 32)  # not a value a flag gives as it is shown
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      '(env.dmc.size: [64, 64] -> [32, 32]); use a new --logdir or pass')):
+    logdir_checks.check_logdir(c, str(tmp_path))
+
+
 def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
   """A run saved by an older version (no agent.rssm.unimix) or a newer one: the line
   read 'agent.rssm.unimix: None -> 0.01', a value the run never had."""
