@@ -305,6 +305,7 @@ _RUNTIME_KEYS = {
     'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
     'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates', 'run.env_timeout',
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
+    'run.report_batches', 'logger.fps',  # what reports and videos show, as report_every
     # Keys that older versions saved and this one no longer has.
     'replay.eval_size', 'run.log_video_every'}
 

@@ -1423,6 +1423,15 @@ def test_xla_cache_with_little_room_is_read_only_with_a_warning(tmp_path, monkey
       f'--tf_xla_persistent_cache_directory={kind} --tf_xla_persistent_cache_read_only=true')
 
 
+def test_what_reports_and_videos_look_like_may_change_on_a_resume(tmp_path):
+  """run.report_batches (batches a report averages) and logger.fps (the videos' frame
+  rate) change no training, as report_every does not: a resume was refused for them."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  c.run.report_batches, c.logger.fps = 4, 30
+  logdir_checks.check_logdir(c, str(tmp_path))
+
+
 @pytest.mark.parametrize('key', ['max_nonfinite_updates', 'env_timeout'])
 def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
   c = configuration.finalize(dmc.get_config('debug'))
