@@ -30,11 +30,20 @@ def ignored_from_checkpoint(config):
   try:
     data, _ = _load_json(config.logdir, 'config.json')
     started = str(data.get('run', {}).get('from_checkpoint') or '')
+    regex = str(data.get('run', {}).get('from_checkpoint_regex', '.*'))
   except (ConfigError, OSError, AttributeError):
     return None
   norm = lambda x: x if '://' in x else os.path.realpath(os.path.expanduser(x))
-  if not given or (started and norm(started) == norm(given)):
+  if not given:
     return None
+  if started and norm(started) == norm(given):
+    if config.run.from_checkpoint_regex == regex:
+      return None
+    # The one it started from with other variables (all of them, say): not read either.
+    return (f'Warning: run.from_checkpoint_regex={config.run.from_checkpoint_regex!r} is '
+            f'not read: a resume loads its own latest checkpoint, which holds the whole '
+            f'agent (this run started from {regex!r} of it); to start from it so, use a new '
+            '--logdir')
   return (f'Warning: run.from_checkpoint={given} is not read: a resume loads its own '
           'latest checkpoint, which holds the whole agent; to start from it, use a new '
           '--logdir')

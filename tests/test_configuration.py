@@ -1173,6 +1173,14 @@ def test_a_from_checkpoint_a_resume_does_not_read_is_a_warning_line(tmp_path):
         '--logdir')
   c.run.from_checkpoint = ''
   assert run_files.ignored_from_checkpoint(c) is None
+  # The one it started from with another regex: its variables were not loaded either.
+  c.run.from_checkpoint, c.run.from_checkpoint_regex = '~/other/ckpt', '(enc|dyn)/'
+  (tmp_path / 'config.json').write_text(run_files.to_json(c))
+  c.run.from_checkpoint_regex = '.*'
+  assert run_files.ignored_from_checkpoint(c) == (
+      "Warning: run.from_checkpoint_regex='.*' is not read: a resume loads its own latest "
+      "checkpoint, which holds the whole agent (this run started from '(enc|dyn)/' of it); "
+      'to start from it so, use a new --logdir')
 
 
 def test_a_ckpt_linked_into_another_runs_folder_is_refused_before_writing(tmp_path):
