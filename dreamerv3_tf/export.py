@@ -390,6 +390,7 @@ class SavedPolicy:
     self._init = self._model.signatures['initial_state']
     self._steps = {m: self._model.signatures[f'step_{m}'] for m in ('eval', 'train')}
     self.specs = dict(self._steps['eval'].structured_input_signature[1])
+    self._takes = self._input_specs(self.specs)
     self.obs_keys = sorted(k[4:] for k in self.specs if k.startswith('obs_'))
     outputs = self._steps['eval'].structured_outputs
     self.act_specs = {k[len('action_'):]: tf.TensorSpec(v.shape, v.dtype)
@@ -418,20 +419,27 @@ class SavedPolicy:
         raise ExportError(f'action {key!r}: the policy was trained for {saved}, the env '
                           f'has {act_space[key]}')
 
+  @staticmethod
+  def _input_specs(specs):
+    """{input name: (numpy dtype, shape tuple with None)}: read once, not at every step
+    (TensorFlow's spec accessors cost microseconds each, several per input)."""
+    return {k: (v.dtype.as_numpy_dtype, tuple(v.shape.as_list())) for k, v in specs.items()}
+
   def _input(self, what, name, value):
     """`value` as the tensor of input `name`; ValueError naming `what` if it cannot be.
 
     float64 rows (np.zeros for a reset) failed in the signature, named by position
     ('input #3(zero-based) was expected to be a float tensor'): converted, as
     Agent.policy does. Text named no key, and a shape was TensorFlow's 6 lines."""
-    spec = self.specs[name]
+    dtype, shape = self._takes[name]
     try:
-      value = np.asarray(value, spec.dtype.as_numpy_dtype)
+      value = np.asarray(value, dtype)
     except (TypeError, ValueError) as e:
       raise ValueError(f'policy {what}: {e}') from None
-    if not spec.shape.is_compatible_with(value.shape):
+    if value.ndim != len(shape) or any(
+        d is not None and d != n for d, n in zip(shape, value.shape)):
       raise ValueError(f'policy {what} has shape {value.shape}; the policy takes '
-                       f'{tuple(spec.shape.as_list())} (None: the batch)')
+                       f'{shape} (None: the batch)')
     if name.startswith('obs_') and value.dtype.kind == 'f' and not np.isfinite(value).all():
       # An action was returned without a word (NaN for continuous ones), as a training
       # run's env checks refuse such an observation (envs/wrappers.py).
