@@ -218,7 +218,7 @@ def main():
   results = {B: profile(agent, sample_obs(obs_space, B, rng), args.calls) for B in envs}
   names = list(results[envs[0]])
   print(f'policy call, size{args.size} proprio, µs per call (calls/s of the public call below)')
-  print(f'| phase | ' + ' | '.join(f'{B} env' + ('s' if B > 1 else '') for B in envs) + ' |')
+  print('| phase | ' + ' | '.join(f'{B} env' + ('s' if B > 1 else '') for B in envs) + ' |')
   print('|---|' + '---:|' * len(envs))
   for n in names:
     print(f'| {n} | ' + ' | '.join(f'{results[B][n]:.0f}' for B in envs) + ' |')
@@ -228,7 +228,7 @@ def main():
     traced = {B: trace_anatomy(agent, sample_obs(obs_space, B, rng), min(args.calls, 500))
               for B in envs}
     print("\nTensorFlow's execute of a public call under the TF profiler, µs (medians)")
-    print(f'| phase | ' + ' | '.join(f'{B} env' + ('s' if B > 1 else '') for B in envs) + ' |')
+    print('| phase | ' + ' | '.join(f'{B} env' + ('s' if B > 1 else '') for B in envs) + ' |')
     print('|---|' + '---:|' * len(envs))
     for n in _PHASES:
       print(f'| {n} | ' + ' | '.join(f'{traced[B][n]:.0f}' for B in envs) + ' |')

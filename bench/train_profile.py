@@ -185,7 +185,7 @@ def main():
     print(f'{phase:42s} {t * 1e3:7.1f} {t / thread:6.1%}  '
           + '  '.join(f'{c[k] * 1e3:18.1f}' for k in kinds) + f'  {other * 1e3:5.1f}')
   if args.top:
-    print(f'\ncostliest ops (thread ms per update, calls per update):')
+    print('\ncostliest ops (thread ms per update, calls per update):')
     for name, secs in total.most_common(args.top):
       phase, kind = phase_of(name, instrs, callers)
       comp, opcode, op_name = instrs.get(name, ('', '', ''))

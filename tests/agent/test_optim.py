@@ -220,7 +220,8 @@ def test_keras_variables_and_duplicate_paths():
   # Slots are found by identity, not by the repeated path.
   kernels = [net.lin.kernel for net in nets]
   (mu0, nu0), (mu1, nu1) = opt.slots(kernels[0]), opt.slots(kernels[1])
-  assert mu0 is opt.mu['enc/lin/kernel'] and nu1 is opt.nu['enc/lin/kernel_1']
+  assert mu0 is opt.mu['enc/lin/kernel'] and nu0 is opt.nu['enc/lin/kernel']
+  assert mu1 is opt.mu['enc/lin/kernel_1'] and nu1 is opt.nu['enc/lin/kernel_1']
   assert not np.array_equal(mu0.numpy(), mu1.numpy())
   assert opt.slots(tf.Variable(1.0)) is None
 
