@@ -51,6 +51,8 @@ class Atari:
       raise ValueError(f"atari mode must be train|eval, got {mode!r}")
     name = ALIASES.get(name, name)
     path = self._rom_path(name, roms)
+    if os.environ.get('ALE_ROM_PATH'):
+      self._check_rom(path, name, ale_py)
     self._repeat = int(repeat)
     self._size = tuple(int(x) for x in size)
     self._gray = bool(gray)
@@ -90,6 +92,7 @@ class Atari:
     if folder:  # it replaces ale-py's ROMs: a game missing there was 'ale-py has no game'
       path = os.path.join(folder, f'{name}.bin')
       what = ('is no directory' if not os.path.isdir(folder) else
+              f'holds a directory {name}.bin, not a ROM file' if os.path.isdir(path) else
               f'holds no {name}.bin' if not os.path.isfile(path) else None)
       if what:
         raise TaskError(f"ALE_ROM_PATH={folder} {what}; while it is set, ROMs are read from "
@@ -101,6 +104,21 @@ class Atari:
     if not path or not os.path.exists(path):
       raise UnknownTaskError.naming('ale-py has no game', name, roms.get_all_rom_ids())
     return path
+
+  @staticmethod
+  def _check_rom(path, name, ale_py):
+    """A ROM of the user's that ALE does not know by its MD5 is refused here: ALE
+    would run it as `name` by its file name, and random bytes hang loadROM for good,
+    an empty file ends in C++ error text. ale-py's own importer (ale-import-roms)
+    admitted only ROMs of known MD5 too."""
+    known = ale_py.ALEInterface.isSupportedROM(path)
+    if known == name:
+      return
+    what = ('is empty' if os.path.getsize(path) == 0 else
+            f'is the ROM of {known}, not of {name}' if known else
+            f'is no ROM ale-py {ale_py.__version__} plays (it knows them by MD5)')
+    raise TaskError(f'ALE_ROM_PATH file {path} {what}: put the ROM of {name} there '
+                    'as ale-py ships it, or unset ALE_ROM_PATH')
 
   @property
   def obs_space(self):

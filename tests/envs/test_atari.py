@@ -130,6 +130,44 @@ def test_an_ale_rom_path_without_the_rom_is_named(tmp_path, monkeypatch, where):
   assert error.value.exit_code == 2
 
 
+@pytest.mark.parametrize('content, what', [
+    (bytes(range(256)) * 8, 'is no ROM ale-py {version} plays (it knows them by MD5)'),
+    (b'', 'is empty'),
+    ('breakout', 'is the ROM of breakout, not of pong')], ids=['junk', 'empty', 'breakout'])
+def test_a_junk_rom_under_ale_rom_path_is_named(tmp_path, monkeypatch, content, what):
+  """ALE runs a ROM of unknown MD5 as the game its file name says: junk bytes hung
+  loadROM for good, an empty file ended in ALE's C++ error text (3 lines), another
+  game's ROM was played as pong."""
+  import ale_py
+  from ale_py import roms
+  from dreamerv3_tf.envs.wrappers import TaskError
+  path = tmp_path / 'pong.bin'
+  path.write_bytes(content if isinstance(content, bytes) else
+                   open(roms.get_rom_path(content), 'rb').read())
+  monkeypatch.setenv('ALE_ROM_PATH', str(tmp_path))
+  with pytest.raises(TaskError) as error:
+    Atari('pong')
+  assert str(error.value) == (
+      f'ALE_ROM_PATH file {path} {what.format(version=ale_py.__version__)}: put the '
+      'ROM of pong there as ale-py ships it, or unset ALE_ROM_PATH')
+
+
+def test_a_rom_of_ale_py_under_ale_rom_path_plays(tmp_path, monkeypatch):
+  from ale_py import roms
+  (tmp_path / 'pong.bin').write_bytes(open(roms.get_rom_path('pong'), 'rb').read())
+  monkeypatch.setenv('ALE_ROM_PATH', str(tmp_path))
+  assert Atari('pong', size=(16, 16)).step({'reset': True})['is_first']
+
+
+def test_a_directory_named_as_the_rom_is_named(tmp_path, monkeypatch):
+  """It was 'holds no pong.bin', with a pong.bin there."""
+  from dreamerv3_tf.envs.wrappers import TaskError
+  (tmp_path / 'pong.bin').mkdir()
+  monkeypatch.setenv('ALE_ROM_PATH', str(tmp_path))
+  with pytest.raises(TaskError, match=r' holds a directory pong\.bin, not a ROM file; '):
+    Atari('pong')
+
+
 def test_an_atari_run_says_nothing_on_stderr(tmp_path):
   """ALE's banner ('A.L.E: Arcade Learning Environment ...', 2 lines) came with the
   first env of every process, and the envs of a run in this process (atari100k's
