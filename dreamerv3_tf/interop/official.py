@@ -33,6 +33,7 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import files
 from dreamerv3_tf.core import path_lines
@@ -415,6 +416,27 @@ def assign(agent, params, counters=None):
 # --- writing a logdir of ours ------------------------------------------------------
 
 
+def logdir_nesting(logdir, folder):
+  """The line refusing local `logdir` where it meets the official run of save folder
+  `folder`, else None: the run's folder itself or its saves (ckpt/) took our files among
+  theirs, and a logdir above the run held it. (Beside the saves, LOGDIR/ours, stays
+  allowed, as main allows training there.)"""
+  if '://' in logdir:
+    return None
+  out = os.path.realpath(os.path.expanduser(logdir))
+  run = os.path.realpath(checkpoint_paths.official_run(folder) or folder)
+  saves = os.path.join(run, 'ckpt') if os.path.isdir(os.path.join(run, 'ckpt')) else run
+  if out == run or os.path.commonpath([out, saves]) == saves:
+    where, why = ('is' if out == run else 'is inside'), 'our files would lie among its own'
+  elif os.path.commonpath([out, run]) == out:
+    where, why = 'holds', 'our files would lie around it, and it inside our logdir'
+  else:
+    return None
+  return (f'--logdir {logdir} {where} the official run {run} that --checkpoint reads: '
+          f'{why}; choose a --logdir outside it')
+
+
+
 def write_logdir(config, obs_space, act_space, checkpoint, out):
   """Builds our agent, assigns the official checkpoint, writes logdir `out`. -> prefix."""
   from dreamerv3_tf import checkpoint as checkpointing
@@ -525,6 +547,9 @@ def main(argv):
     # A local --checkpoint that holds no official run (a logdir of ours, a folder without
     # agent.pkl or ckpt/latest) was refused once TensorFlow had loaded (seconds).
     folder = find_folder(FLAGS.checkpoint) if '://' not in local else None
+    nesting = folder and logdir_nesting(FLAGS.logdir, folder)
+    if nesting:
+      cli._usage_error(nesting)
     # A TF_XLA_FLAGS TensorFlow cannot read ended the import inside the hidden import
     # below, without a word (exit code 1). (It compiles nothing with XLA_FLAGS.)
     from dreamerv3_tf import tfimport

@@ -692,3 +692,31 @@ def test_an_official_integer_setting_that_is_no_number_is_named(value):
     official_config.apply({'agent': {'dyn': {'rssm': {'deter': value}}}}, base.get_config())
   assert str(error.value) == (
       f'official agent.rssm.deter={value!r} does not fit our int setting')
+
+
+@pytest.mark.parametrize('logdir, where', [
+    ('official/ckpt/x/ours', 'is inside'),  # written among its saves
+    ('official/ckpt', 'is inside'),  # was refused once TensorFlow had loaded, exit code 1
+    ('official', 'is'),  # as 'official/ckpt' (its 'ckpt exists and is not empty')
+    ('.', 'holds')])  # written around it: {tmp_path}/ckpt, config.json beside official/
+def test_cli_a_logdir_in_or_around_the_official_run_is_refused_before_tensorflow(
+    tmp_path, logdir, where):
+  """Every one but 'official' was written (exit code 0), 'official/ckpt/x' itself refused
+  once TensorFlow had loaded with a line that said to run this very importer."""
+  (tmp_path / 'official' / 'ckpt' / 'x').mkdir(parents=True)
+  (tmp_path / 'official' / 'ckpt' / 'latest').write_text('x')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'agent.pkl').write_bytes(b'')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'done').write_bytes(b'')
+  out = os.path.normpath(tmp_path / logdir)
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  run = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--checkpoint={tmp_path / "official"}',
+       f'--logdir={out}', '--config=configs/dmc.py:train_eval,debug'],
+      capture_output=True, text=True, cwd=ROOT, timeout=120)
+  why = ('our files would lie around it, and it inside our logdir' if where == 'holds' else
+         'our files would lie among its own')
+  assert run.returncode == 2, run.stderr[-3000:]
+  assert run.stderr.splitlines() == [
+      f'Config error: --logdir {out} {where} the official run {tmp_path / "official"} that '
+      f'--checkpoint reads: {why}; choose a --logdir outside it'], run.stderr[-3000:]
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before
