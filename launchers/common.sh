@@ -11,7 +11,7 @@ die() {
 # what follows goes to EXTRA. Each option goes to the launcher's `set_option NAME [VALUE]`.
 parse_options() {
   local valued=" $1 " flags=" $2 " arg value has_value
-  local given=() i  # 'option=value' of each option given (no associative arrays: bash 3)
+  local given=()  # 'option=value' of each option given (no associative arrays: bash 3)
   shift 2
   EXTRA=()
   while (( $# )); do
@@ -46,15 +46,6 @@ parse_options() {
       # main refuses such a path, but on the TPU VM only after tpu_vm.sh had created it
       # and installed the code there; and an error line quoting it became two.
       [[ $value != *$'\n'* ]] || die "$arg holds a line break; give one value on one line"
-      # The last was taken without a word (--index 0 ... --index 1 ran as worker 1); main
-      # warns the same way for its flags.
-      for (( i = ${#given[@]} - 1; i >= 0; i-- )); do
-        if [[ ${given[i]%%=*} == "$arg" ]]; then
-          [[ ${given[i]#*=} == "$value" ]] \
-            || echo "$PROG: warning: $arg is given twice ('${given[i]#*=}', then '$value'); the last, '$value', is used" >&2
-          break
-        fi
-      done
       given+=("$arg=$value")
       set_option "$arg" "$value"
     elif [[ $flags == *" $arg "* ]]; then
@@ -63,6 +54,34 @@ parse_options() {
     else
       die "unknown argument '$arg' (see --help)"
     fi
+  done
+  (( ${#given[@]} == 0 )) || warn_repeated "${given[@]}"
+}
+
+# One warning line for each option given with other values ($@: 'option=value', in
+# order): the last was taken without a word (--index 0 ... --index 1 ran as worker 1).
+# main warns the same way for its flags; three values were a 'given twice' line each.
+warn_repeated() {
+  local entry other name seen=' ' values shown
+  for entry in "$@"; do
+    name=${entry%%=*}
+    [[ $seen != *" $name "* ]] || continue
+    seen+="$name "
+    values=()
+    for other in "$@"; do
+      [[ ${other%%=*} != "$name" ]] || values+=("${other#*=}")
+    done
+    for other in "${values[@]}"; do
+      [[ $other == "${values[0]}" ]] || break
+    done
+    [[ $other != "${values[0]}" ]] || continue  # all the same value
+    if (( ${#values[@]} == 2 )); then
+      shown="twice ('${values[0]}', then '${values[1]}')"
+    else
+      shown="${#values[@]} times ($(printf "'%s', " "${values[@]}")"
+      shown="${shown%, })"
+    fi
+    echo "$PROG: warning: $name is given $shown; the last, '${values[${#values[@]} - 1]}', is used" >&2
   done
 }
 

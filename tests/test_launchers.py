@@ -502,6 +502,17 @@ def test_an_option_given_twice_with_other_values_is_a_warning_line(script, args,
   assert 'warning' not in result.stderr
 
 
+def test_an_option_given_three_times_is_one_warning_line_with_its_values(env):
+  """Each value after the first was a line 'given twice (previous, then this)'."""
+  _, result = _dry('multi_worker.sh', '--workers', 'a,b', '--logdir', 'x', '--index', '0',
+                   '--index=1', '--index', '1', '--logdir', 'y', env=env)
+  assert [x for x in result.stderr.splitlines() if 'warning' in x] == [
+      "multi_worker.sh: warning: --logdir is given twice ('x', then 'y'); the last, 'y', is "
+      'used',
+      "multi_worker.sh: warning: --index is given 3 times ('0', '1', '1'); the last, '1', is "
+      'used'], result.stderr
+
+
 @pytest.mark.parametrize('script,args,message', BAD)
 def test_bad_arguments(script, args, message, env):
   environ, calls, _ = env
