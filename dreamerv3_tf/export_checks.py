@@ -15,6 +15,7 @@ from dreamerv3_tf.checkpoint_errors import CheckpointError
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core import files
 from dreamerv3_tf.core import flag_lines
 from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.core.streams import quote_for_paste
@@ -171,6 +172,7 @@ def check_checkpoint(checkpoint, logdir=''):
   _check_checkpoint_kind(checkpoint or '')
   path = checkpoint_paths.missing_checkpoint(checkpoint or '')
   if not path:
+    _check_checkpoint_run_by_path(checkpoint or '', logdir)
     return
   # A bare ckpt-N (as run.resume_from takes) names one of --logdir's checkpoints.
   meant = logdir and checkpoint_paths.named_prefix(os.path.join(logdir, 'ckpt'), path)
@@ -194,6 +196,17 @@ def check_checkpoint_run(checkpoint, prefix, logdir, fs):
       f'--checkpoint {checkpoint} is of the run {run}, not of --logdir {logdir}: its '
       f'weights would be exported with {fs.join(logdir, "config.json")}; pass '
       f'--logdir={quote_for_paste(run)} to export that run')
+
+
+def _check_checkpoint_run_by_path(checkpoint, logdir):
+  """check_checkpoint_run for a local --checkpoint by its path alone, before TensorFlow
+  loads (the refusal came after its import, seconds): a directory's checkpoints lie in
+  it. The check after the load stays, for a state file that names a prefix elsewhere."""
+  path = os.path.normpath(os.path.expanduser(checkpoint)) if checkpoint else ''
+  if not path or not logdir or '://' in path + logdir:
+    return
+  prefix = os.path.join(path, 'ckpt-0') if os.path.isdir(path) else path
+  check_checkpoint_run(checkpoint, prefix, logdir, files.LOCAL)
 
 
 def _check_checkpoint_kind(checkpoint):

@@ -1306,6 +1306,27 @@ def test_a_checkpoint_of_another_run_that_fits_is_refused_naming_both(cartpole, 
   assert prefix.startswith(str(tmp_path / 'backup'))
 
 
+@pytest.mark.parametrize('checkpoint', ['ckpt', 'ckpt/', 'ckpt/ckpt-1'])
+def test_a_checkpoint_of_another_run_is_refused_before_tensorflow(cartpole, tmp_path,
+                                                                  checkpoint):
+  """The same line came once TensorFlow had loaded and the agent was restored (about
+  4 s): only the paths tell it."""
+  logdir, _, _ = cartpole
+  logdir_checks.save(dmc.get_config('train_eval,debug'), str(tmp_path / 'other'))
+  shutil.copytree(logdir / 'ckpt', tmp_path / 'other' / 'ckpt')
+  given = f'{tmp_path}/other/{checkpoint}'
+  result = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, f'--logdir={logdir}',
+       f'--out={tmp_path}/out', f'--checkpoint={given}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.splitlines() == [
+      f'Error: --checkpoint {given} is of the run {tmp_path}/other, not of --logdir '
+      f'{logdir}: its weights would be exported with {logdir}/config.json; pass '
+      f'--logdir={tmp_path}/other to export that run'], result.stderr[-3000:]
+  assert not (tmp_path / 'out').exists()
+
+
 def test_a_tf_xla_flags_tensorflow_cannot_read_is_one_line(tmp_path):
   """TensorFlow ended the export inside its hidden import: exit code 1, no line. Now
   exit code 2, as in main and the importer (it was 1 here with the line)."""
