@@ -155,7 +155,9 @@ def _check_no_later_save_unlisted(directory, latest, replay_names):
   the state file was written after it (edited, or an older copy put back): the resume
   went back to `latest` without a word, and its first save overwrote that checkpoint.
   One written after the state file is what a save killed before the state file left:
-  its next save replaces it, as it would have."""
+  its next save replaces it, as it would have. Only the file times tell the two apart
+  (their files are the same), so a copy that did not keep them (cp -r) may be refused
+  too, and one line names both ways on."""
   state = GFILES.join(directory, 'checkpoint')
   written = tf.io.gfile.stat(state).mtime_nsec
   later = [p for p in _found(directory) if _number(p) > _number(latest)]
@@ -166,7 +168,8 @@ def _check_no_later_save_unlisted(directory, latest, replay_names):
       raise CheckpointError(
           f'The checkpoint state file {state} names {last} as the latest, but {name}, an '
           'intact checkpoint of a later save, is beside it, and the state file was written '
-          f'after it (edited, or an older copy put back): a save would overwrite {name}; '
+          'after it (edited, an older copy put back, or the folder copied without its file '
+          f'times, as cp -r does; cp -a keeps them): a save would overwrite {name}; '
           f'to resume from it, rerun with {RESUME_FLAG}={quote_for_paste(path)}; to resume '
           f'from {last}, move the files of {name} out of {directory}')
 

@@ -401,11 +401,33 @@ def test_an_intact_checkpoint_newer_than_the_state_files_latest(tmp_path, edited
   assert str(error.value) == (
       f'The checkpoint state file {tmp_path}/checkpoint names ckpt-2 as the latest, but '
       'ckpt-3, an intact checkpoint of a later save, is beside it, and the state file was '
-      'written after it (edited, or an older copy put back): a save would overwrite ckpt-3; '
+      'written after it (edited, an older copy put back, or the folder copied without its '
+      'file times, as cp -r does; cp -a keeps them): a save would overwrite ckpt-3; '
       f'to resume from it, rerun with --config.run.resume_from={paths[2]}; to resume from '
       f'ckpt-2, move the files of ckpt-3 out of {tmp_path}')
   assert sorted(os.listdir(tmp_path)) == before
   assert inspect(tmp_path, resume_from=paths[2]).path == paths[2]  # what the line says
+
+
+def test_a_killed_save_copied_without_file_times_names_the_copy(tmp_path):
+  """A save killed before its state file, copied with cp -r: the copy's times are those
+  of the copy, and the state file copied a second after ckpt-3 reads as one put back
+  (the files are those of a state file put back: only their times differ). Still
+  refused, and the line now names the copy among the causes."""
+  _, paths = saved_run(tmp_path / 'run')
+  checkpoint_damage.write_state(str(tmp_path / 'run'), paths[:2])
+  written = os.stat(paths[2] + '.index').st_mtime - 10  # before ckpt-3, as the kill left it
+  os.utime(tmp_path / 'run' / 'checkpoint', (written, written))
+  assert inspect(tmp_path / 'run').path == paths[1]
+  shutil.copytree(tmp_path / 'run', tmp_path / 'copy', copy_function=shutil.copyfile)
+  copy = tmp_path / 'copy'
+  index = os.stat(copy / 'ckpt-3.index').st_mtime
+  os.utime(copy / 'checkpoint', (index + 2, index + 2))  # copied after it (gfile: 1 s steps)
+  with pytest.raises(checkpointing.CheckpointError, match=re.escape(
+      '(edited, an older copy put back, or the folder copied without its file times, as '
+      'cp -r does; cp -a keeps them)')):
+    inspect(copy)
+  assert inspect(copy, resume_from=str(copy / 'ckpt-3')).path == str(copy / 'ckpt-3')
 
 
 def test_a_killed_save_beside_a_damaged_earlier_checkpoint_resumes_twice(tmp_path):
