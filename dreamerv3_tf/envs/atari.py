@@ -51,8 +51,7 @@ class Atari:
       raise ValueError(f"atari mode must be train|eval, got {mode!r}")
     name = ALIASES.get(name, name)
     path = self._rom_path(name, roms)
-    if os.environ.get('ALE_ROM_PATH'):
-      self._check_rom(path, name, ale_py)
+    self._check_rom(path, name, ale_py, own=not os.environ.get('ALE_ROM_PATH'))
     self._repeat = int(repeat)
     self._size = tuple(int(x) for x in size)
     self._gray = bool(gray)
@@ -106,14 +105,19 @@ class Atari:
     return path
 
   @staticmethod
-  def _check_rom(path, name, ale_py):
+  def _check_rom(path, name, ale_py, own):
     """A ROM of the user's that ALE does not know by its MD5 is refused here: ALE
     would run it as `name` by its file name, and random bytes hang loadROM for good,
     an empty file ends in C++ error text. ale-py's own importer (ale-import-roms)
-    admitted only ROMs of known MD5 too."""
+    admitted only ROMs of known MD5 too. ale-py also ships ROMs (`own`) of multi-player
+    games (combat, joust, maze_craze, warlords) that its ALE does not play: loadROM
+    ended the process with C++ text, exit code 1."""
     known = ale_py.ALEInterface.isSupportedROM(path)
     if known == name:
       return
+    if own:
+      raise TaskError(f'ale-py {ale_py.__version__} ships {name}.bin but plays no '
+                      f'single-player game of it (loading it fails): pick another game')
     what = ('is empty' if os.path.getsize(path) == 0 else
             f'is the ROM of {known}, not of {name}' if known else
             f'is no ROM ale-py {ale_py.__version__} plays (it knows them by MD5)')

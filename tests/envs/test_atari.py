@@ -152,6 +152,18 @@ def test_a_junk_rom_under_ale_rom_path_is_named(tmp_path, monkeypatch, content, 
       'ROM of pong there as ale-py ships it, or unset ALE_ROM_PATH')
 
 
+def test_a_game_ale_py_ships_but_does_not_play_is_named():
+  """atari_combat (and joust, maze_craze, warlords: multi-player ROMs) ended the process
+  inside ALE ('Attempt to wrap ROM ... failed', 6 lines), exit code 1."""
+  import ale_py
+  from dreamerv3_tf.envs.wrappers import TaskError
+  with pytest.raises(TaskError) as error:
+    make_env('atari_combat', base.get_config().env, seed=0)
+  assert str(error.value) == (
+      f'ale-py {ale_py.__version__} ships combat.bin but plays no single-player game of it '
+      '(loading it fails): pick another game')
+
+
 def test_a_rom_of_ale_py_under_ale_rom_path_plays(tmp_path, monkeypatch):
   from ale_py import roms
   (tmp_path / 'pong.bin').write_bytes(open(roms.get_rom_path('pong'), 'rb').read())
