@@ -67,6 +67,28 @@ def test_a_forked_python_c_runs_and_fails_as_a_real_one(tmp_path):
       real.returncode, real.stdout, real.stderr)
 
 
+
+SCRIPT = "import sys; print(sys.argv, repr(sys.path[0]), __name__, __file__); sys.exit(3)\n"
+
+
+def test_a_script_run_through_python_c_sees_what_python_path_gives_it(tmp_path):
+  """cli_zygote.script: `python PATH ARGS` as a `python -c` the zygote forks (the
+  multi_worker story's and test_distribute's processes)."""
+  path = tmp_path / 'script.py'
+  path.write_text(SCRIPT)
+  cmd = cli_zygote.script(path, 'a', '--b=1')
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
+    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
+                'run to compare')
+  assert cli_zygote._forkable(cmd, {}) is not None  # noqa: SLF001
+  real = subprocess.run([sys.executable, str(path), 'a', '--b=1'], cwd=ROOT,
+                        capture_output=True, text=True, timeout=60)
+  forked = cli_zygote.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+  assert real.returncode == 3 and real.stdout == (
+      f"['{path}', 'a', '--b=1'] '{tmp_path}' __main__ {path}\n"), real.stdout
+  assert (forked.returncode, forked.stdout, forked.stderr) == (
+      real.returncode, real.stdout, real.stderr)
+
 def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
   env_change = cli_zygote._forkable(  # noqa: SLF001
       [sys.executable, '-m', 'dreamerv3_tf.main'], {'env': {'TF_CPP_MIN_LOG_LEVEL': '0'}})

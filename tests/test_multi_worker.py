@@ -13,7 +13,6 @@ Processes are ended by their ids when the story ends, whether it passed or not.
 import json
 import os
 import signal
-import sys
 import time
 import types
 
@@ -34,13 +33,11 @@ FLAGS = {
     'run.keep_checkpoints': 10, 'logger.outputs': 'jsonl'}
 # Counters the comparison with a one-process run skips: acting is not replayed there.
 ACTING = ('var/policy_calls', 'var/report_calls')
-SCRIPT = os.path.join(HERE, 'recorded_run.py')
-# `python tests/recorded_run.py ARGS` as `python -c`, which the suite's zygote forks
-# (tests/cli_zygote.py): TensorFlow is imported already, ~2 s of CPU less for each of the
-# story's 5 processes. Where the environment differs in what TensorFlow reads as it
-# loads, cli_zygote starts it as a real process, the same command.
-RECORDED_RUN = (f'import runpy, sys; sys.path[0] = {HERE!r}; sys.argv[0] = {SCRIPT!r}; '
-                f'runpy.run_path({SCRIPT!r}, run_name="__main__")')
+# `python tests/recorded_run.py ARGS` as the suite's zygote forks it (tests/cli_zygote.py):
+# TensorFlow is imported already, ~2 s of CPU less for each of the story's 5 processes.
+# Where the environment differs in what TensorFlow reads as it loads, cli_zygote starts
+# it as a real process, the same command.
+RECORDED_RUN = os.path.join(HERE, 'recorded_run.py')
 
 
 def process_env(**extra):
@@ -68,9 +65,9 @@ class Cluster:
     os.makedirs(self.record, exist_ok=True)
     for index, tf_config in enumerate(tf_configs):
       env = process_env(TF_CONFIG=tf_config)
-      cmd = [sys.executable, '-c', RECORDED_RUN, 'record', self.record,
-             '--config=configs/dmc.py:train,debug', f'--logdir={self.logdir}',
-             *[f'--config.{k}={v}' for k, v in flags.items()]]
+      cmd = cli_zygote.script(RECORDED_RUN, 'record', self.record,
+                              '--config=configs/dmc.py:train,debug', f'--logdir={self.logdir}',
+                              *[f'--config.{k}={v}' for k, v in flags.items()])
       out, err = [open(os.path.join(self.record, f'worker{index}.{x}'), 'w')
                   for x in ('out', 'err')]
       self.files += [out, err]
@@ -167,7 +164,7 @@ def story(tmp_path_factory):
     again.close()
   check_ok(out.again)
   proc = cli_zygote.run(
-      [sys.executable, '-c', RECORDED_RUN, 'replay', str(logdir), str(record), out.saved],
+      cli_zygote.script(RECORDED_RUN, 'replay', str(logdir), str(record), out.saved),
       cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=240)
   assert proc.returncode == 0, proc.stderr[-3000:]
   out.logdir = logdir
