@@ -55,13 +55,14 @@ MODULES = ('dreamerv3_tf.main', 'dreamerv3_tf.export', 'dreamerv3_tf.eval_only',
 # Read while TensorFlow, XLA or the C library load (a forked process would keep the
 # zygote's values): a command whose environment differs in one runs as a real process.
 # Not XLA_FLAGS and TF_XLA_FLAGS: XLA and TensorFlow parse them at the first compile,
-# in the forked process (tests/test_cli_zygote.py).
+# in the forked process; nor TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS, read as
+# its runtime starts its thread pools (tests/test_cli_zygote.py).
 IMPORT_TIME_ENV = (
     'TF_CPP_MIN_LOG_LEVEL', 'TF_CPP_MAX_VLOG_LEVEL', 'TF_CPP_VMODULE', 'TF_ENABLE_ONEDNN_OPTS', 'ONEDNN_MAX_CPU_ISA', 'TF_USE_LEGACY_KERAS',
     'CUDA_VISIBLE_DEVICES', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'MALLOC_CONF', 'GLIBC_TUNABLES',
     'NPY_DISABLE_CPU_FEATURES', 'OPENBLAS_CORETYPE', 'OMP_NUM_THREADS', 'PYTHONHASHSEED',
     'PYTHONPATH', 'PYTHONWARNINGS', 'PYTHONDONTWRITEBYTECODE', 'KERAS_BACKEND',
-    'TF_NUM_INTEROP_THREADS', 'TF_NUM_INTRAOP_THREADS', 'DREAMERV3_TF_NO_ZYGOTE',
+    'DREAMERV3_TF_NO_ZYGOTE',
     # The interpreter's own start: its file names' and streams' encoding.
     'LC_ALL', 'LC_CTYPE', 'LANG', 'PYTHONUTF8', 'PYTHONIOENCODING')
 # Packages the zygote drops before it forks: a forked process loads them anew.

@@ -89,6 +89,30 @@ def test_a_script_run_through_python_c_sees_what_python_path_gives_it(tmp_path):
   assert (forked.returncode, forked.stdout, forked.stderr) == (
       real.returncode, real.stdout, real.stderr)
 
+
+THREADS = ("import os, tensorflow as tf\n"
+           "tf.linalg.matmul(tf.ones([8, 8]), tf.ones([8, 8]))\n"
+           "print(len(os.listdir('/proc/self/task')))\n")
+
+
+def test_thread_counts_a_test_sets_reach_the_forked_process():
+  """TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS fork (cli_zygote.IMPORT_TIME_ENV):
+  TensorFlow reads them as its runtime starts its pools, at the first op."""
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
+    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
+                'run to look at')
+  threads = {}
+  for n in (1, 4):
+    env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(n), TF_NUM_INTEROP_THREADS=str(n))
+    cmd = [sys.executable, '-c', THREADS]
+    assert cli_zygote._forkable(cmd, {'env': env}) is not None  # noqa: SLF001
+    result = cli_zygote.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    threads[n] = int(result.stdout)
+  # 3 more threads in each of the two pools (the zygote's values would give the same).
+  assert threads[4] - threads[1] == 6, threads
+
 def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
   env_change = cli_zygote._forkable(  # noqa: SLF001
       [sys.executable, '-m', 'dreamerv3_tf.main'], {'env': {'TF_CPP_MIN_LOG_LEVEL': '0'}})
