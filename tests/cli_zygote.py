@@ -84,7 +84,6 @@ def unprivileged_prefix():
   return ['setpriv', f'--inh-caps={caps}', f'--bounding-set={caps}', '--']
 
 
-
 def script(path, *args):
   """The argv of `python PATH ARGS` as a `python -c` the zygote forks: sys.argv[0] and
   sys.path[0] as `python PATH` sets them, and PATH run as __main__."""
@@ -92,6 +91,7 @@ def script(path, *args):
   code = (f'import runpy, sys; sys.path[0] = {os.path.dirname(path)!r}; '
           f'sys.argv[0] = {path!r}; runpy.run_path({path!r}, run_name="__main__")')
   return [sys.executable, '-c', code, *args]
+
 
 def file_size_limit(limit):
   """A preexec_fn capping the files a command writes at `limit` bytes (ulimit -f), which

@@ -67,7 +67,6 @@ def test_a_forked_python_c_runs_and_fails_as_a_real_one(tmp_path):
       real.returncode, real.stdout, real.stderr)
 
 
-
 SCRIPT = "import sys; print(sys.argv, repr(sys.path[0]), __name__, __file__); sys.exit(3)\n"
 
 
@@ -112,6 +111,7 @@ def test_thread_counts_a_test_sets_reach_the_forked_process():
     threads[n] = int(result.stdout)
   # 3 more threads in each of the two pools (the zygote's values would give the same).
   assert threads[4] - threads[1] == 6, threads
+
 
 def test_a_command_it_cannot_fork_faithfully_runs_as_a_real_process():
   env_change = cli_zygote._forkable(  # noqa: SLF001
