@@ -12,10 +12,11 @@ integers or bools is given the nearest value of its dtype).
 terminated -> is_last and is_terminal; truncated -> is_last only.
 Outputs outside the declared spaces raise EnvSpaceError naming the key: a Box value
 of another shape or of no real dtype, a non-uint8 image (integers in [0, 255] pass),
-a Discrete value that is not an integer, missing or extra Dict keys, a reward or a
-vector value that is not a number (or beyond float32), terminated/truncated that are
-not bools, a rendered frame (image=True) that is no uint8 [H, W, 3 or 4]. Values outside
-a vector Box's bounds pass ('vector' is unbounded); floats become float32.
+a Discrete value that is not an integer of its range (named as the env returned it),
+missing or extra Dict keys, a reward or a vector value that is not a number (or
+beyond float32), terminated/truncated that are not bools, a rendered frame
+(image=True) that is no uint8 [H, W, 3 or 4]. Values outside a vector Box's bounds
+pass ('vector' is unbounded); floats become float32.
 """
 
 import contextlib
@@ -566,14 +567,22 @@ def _check_float32(array, key):
 
 
 def _integer(value, key, space):
-  """A Discrete obs as an int, else EnvSpaceError (no silent rounding of floats)."""
+  """A Discrete obs as an int in its range, else EnvSpaceError (no silent rounding of
+  floats). The range is checked here, in the env's own values: CheckSpaces saw them
+  shifted by `start` (Discrete(4, start=3)'s 0 was named 'got values in [-3, -3]'), and
+  one beyond int32 was a bare OverflowError naming no key."""
+  start, n = int(space.start), int(space.n)
+  name = f'Discrete({n}{f", start={start}" if start else ""})'
   if isinstance(value, bool):  # a Python bool is an int, as gymnasium's Discrete takes it
-    return int(value)
+    value = int(value)
   array = np.asarray(value) if isinstance(value, (int, np.integer, np.ndarray)) else None
   if array is None or array.shape != () or array.dtype.kind not in 'iu':
     got = _fmt(array) if array is not None else f'{type(value).__name__} {value!r}'[:80]
+    raise base.EnvSpaceError(f'Env obs {key!r}: expected an integer of {name}, got {got}')
+  if not start <= int(array) < start + n:
     raise base.EnvSpaceError(
-        f'Env obs {key!r}: expected an integer of Discrete({space.n}), got {got}')
+        f'Env obs {key!r}: expected an integer of {name}, in [{start}, {start + n}), '
+        f'got {int(array)}')
   return int(array)
 
 
