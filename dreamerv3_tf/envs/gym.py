@@ -276,8 +276,12 @@ class Gym:
         raise base.EnvSpaceError(
             f'gym action {key!r}: the Dict keys {self._act_leaves[key][0]} and {path} '
             f"both become {key!r} (nested keys are joined with '_'); rename one")
-      if key == 'reset':
-        raise ValueError("gym action key 'reset' clashes with the reset flag")
+      # 'reward' was named as a key the obs shared ('Env obs and act spaces share keys'),
+      # though the env's obs had none.
+      if key in (base.RESET,) + base.OBS_META_KEYS:
+        raise base.EnvSpaceError(
+            f"gym action {key!r}: a key the run uses itself (each step's reward, is_first, "
+            "is_last and is_terminal, each action's reset); rename it")
       if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
         raise base.EnvSpaceError(f'gym action {key!r}: unsupported space {space}; {_ACT_FIX}')
       _check_not_empty(space, f'gym action {key!r}', 'action_space', gym)

@@ -143,6 +143,18 @@ def test_keys_the_agent_cannot_name_a_layer_after_are_refused(obs_space, act_spa
     chain(env)
 
 
+@pytest.mark.parametrize('key', ['reward', 'is_first', 'is_terminal', 'reset'])
+def test_action_keys_named_like_the_step_keys_are_refused(key):
+  """'Env obs and act spaces share keys ['reward']' named an obs the env never had."""
+  env = Env(VEC, None)
+  env.action_space = S.Dict({key: S.Discrete(2), 'move': S.Discrete(3)})
+  with pytest.raises(EnvSpaceError) as info:
+    chain(env)
+  assert str(info.value) == (
+      f"gym action {key!r}: a key the run uses itself (each step's reward, is_first, is_last "
+      "and is_terminal, each action's reset); rename it")
+
+
 def test_dict_spaces_with_integer_keys_step():
   """gymnasium's Dict takes int keys: joining them to our key was a TypeError."""
   obs = {1: np.zeros(3, np.float32), 'b': np.ones(3, np.float32)}
