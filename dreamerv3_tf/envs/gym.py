@@ -256,7 +256,8 @@ class Gym:
             f'gym obs {key!r}', space.dtype, space.shape,
             f'declare it Box(0, 255, {tuple(space.shape)}, np.uint8) and return uint8 frames')
       else:
-        raise base.EnvSpaceError(f'gym obs {key!r}: unsupported space {space}; {_OBS_FIX}')
+        raise base.EnvSpaceError(
+            f'gym obs {key!r}: unsupported space {space}; {_obs_fix(space, gym)}')
       _check_not_empty(space, f'gym obs {key!r}', 'observation_space', gym)
       _check_int32(space, f'gym obs {key!r}', gym)
       self._obs_leaves[key] = (path, kind, space)
@@ -489,6 +490,16 @@ def _frame(frame):
         f'Env render() returned {got}; config.env.gym image=True needs rgb_array frames, '
         'uint8[H, W, 3] (or 4 channels)')
   return array[..., :3].astype(np.uint8)
+
+
+def _obs_fix(space, gym):
+  """What to do about an obs space we cannot take. FlattenObservation leaves a
+  Sequence or Graph as it is: they were told it flattens them."""
+  sized = tuple(getattr(gym.spaces, k) for k in ('Sequence', 'Graph') if hasattr(gym.spaces, k))
+  if isinstance(space, sized):
+    return ('its observations vary in size, which the agent cannot take: return a Box of '
+            'fixed shape (e.g. padded)')
+  return _OBS_FIX
 
 
 def _check_not_empty(space, what, where, gym):

@@ -143,6 +143,21 @@ def test_keys_the_agent_cannot_name_a_layer_after_are_refused(obs_space, act_spa
     chain(env)
 
 
+@pytest.mark.parametrize('space, message', [
+    (S.MultiBinary(4), r"gym obs 'vector': unsupported space MultiBinary\(4\); use Box, "
+                       r"Discrete or a Dict of them \(gymnasium.wrappers.FlattenObservation"),
+    # Were told 'FlattenObservation flattens it', which leaves them as they are.
+    (S.Dict({'a': VEC, 'path': S.Sequence(VEC)}),
+     r"gym obs 'path': unsupported space Sequence\(.*\); its observations vary in size, "
+     r"which the agent cannot take: return a Box of fixed shape \(e.g. padded\)$"),
+    (S.Graph(VEC, None), r"gym obs 'vector': unsupported space Graph\(.*\); its observations "
+                         r"vary in size"),
+])
+def test_unsupported_obs_spaces_are_refused_with_a_fix_that_works(space, message):
+  with pytest.raises(EnvSpaceError, match=message):
+    Gym(Env(space, None))
+
+
 @pytest.mark.parametrize('key', ['reward', 'is_first', 'is_terminal', 'reset'])
 def test_action_keys_named_like_the_step_keys_are_refused(key):
   """'Env obs and act spaces share keys ['reward']' named an obs the env never had."""
