@@ -42,6 +42,14 @@ def check_spaces(task, obs_space, act_space):
       shapes = ', '.join(f'{k!r} {spaces[k].shape}' for k in sorted(spaces))
       raise base.EnvError(f'{task} {what} {shapes} hold no values: the model needs one '
                        f'{what} key with a size')
+  # A step-dict env's images are not resized to one size, as a gymnasium env's are.
+  images = [(k, s.shape[:2]) for k, s in sorted(model_obs.items()) if rssm.is_image(s)]
+  other = next((x for x in images if x[1] != images[0][1]), None)
+  if other:
+    (a, (h, w)), (b, (h2, w2)) = images[0], other
+    raise base.EnvError(
+        f'{task} obs images {a!r} {h}x{w} and {b!r} {h2}x{w2}: the model stacks its uint8 '
+        'images along channels, so they must share height and width; return them at one size')
   one_of_n = 'a discrete action is one integer from 0 to n - 1 (gymnasium Discrete(n))'
   for key, space in act_space.items():
     if not space.discrete:

@@ -190,6 +190,11 @@ def test_env_spaces_are_refused_with_one_line(h):
     ('action', ('float32', (0,), -1, 1),
      r"action 'action' \(0,\) hold no values: the model needs one action key with a size"),
     ('obs', ('float32', (0,)), r"obs 'obs' \(0,\) hold no values"),
+    # A step-dict env's images are not resized: 'image keys must share height and
+    # width', an 'unexpected' ValueError naming no task.
+    ('obs', {'front': ('uint8', (64, 64, 3)), 'top': ('uint8', (128, 128, 1))},
+     r"obs images 'front' 64x64 and 'top' 128x128: the model stacks its uint8 images along "
+     r'channels, so they must share height and width; return them at one size$'),
 ])
 def test_spaces_the_model_cannot_take_name_the_key(h, key, space, message):
   """They were an 'unexpected' AssertionError, ValueError or ZeroDivisionError from a
@@ -197,8 +202,10 @@ def test_spaces_the_model_cannot_take_name_the_key(h, key, space, message):
   from dreamerv3_tf.core.spaces import Space
   from dreamerv3_tf.core.base import OBS_META_KEYS as META, UserError
   obs_space, act_space = h.make_spaces('vector', 'disc')
-  if key == 'obs':  # its only key (beside others, a key of no values works)
-    obs_space = {k: v for k, v in obs_space.items() if k in META} | {'obs': Space(*space)}
+  if key == 'obs':  # its only keys (beside others, a key of no values works)
+    spaces = space if isinstance(space, dict) else {'obs': space}
+    obs_space = {k: v for k, v in obs_space.items() if k in META} | {
+        k: Space(*s) for k, s in spaces.items()}
   else:
     act_space[key] = Space(*space)
   config = h.make_config()
