@@ -66,8 +66,12 @@ def _make(gym, task, kwargs):
   try:
     # gymnasium warns of a deprecated version before it refuses it: two lines (with
     # terminal colours) above the one that names it. Shown only if the env is made.
+    # Without gymnasium's env checker: every step is checked here, each problem named in
+    # one line; its checks of the first steps printed warnings in two lines each (with
+    # terminal colours) before ours, and a 4-tuple step was its 'ValueError: not enough
+    # values to unpack (expected 5, got 4)', which a worker restarted 3 times.
     with warnings_once():
-      return gym.make(task, **kwargs)
+      return gym.make(task, disable_env_checker=True, **kwargs)
   except gym.error.DeprecatedEnv as e:  # 'Taxi-v3': an old version of a task
     raise UnknownTaskError(f'gymnasium has no env {task!r} any more ({e})') from None
   except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
