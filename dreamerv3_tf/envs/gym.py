@@ -171,6 +171,19 @@ def _own_frame(error, gym):
   return attribute, f' ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})'
 
 
+def _checks_done(env, gym):
+  """Marks the checks of gymnasium.make's PassiveEnvChecker in `env`'s wrappers done, as
+  gym_ tasks make theirs without it (_make): a py_ constructor that returned
+  gymnasium.make's env printed its warnings in two lines each before our one line, and
+  a 4-tuple step was its 'ValueError: not enough values to unpack'."""
+  checker = getattr(getattr(gym, 'wrappers', None), 'PassiveEnvChecker', None)
+  while checker is not None and isinstance(env, gym.Wrapper):
+    if isinstance(env, checker):  # (checked_data_reuse: gymnasium 1.x)
+      env.checked_reset = env.checked_step = env.checked_render = True
+      env.checked_data_reuse = True
+    env = env.env
+
+
 def _names_a_file(task, module):
   """gym_corridor.py:Corridor-v0: 'could not import ...: put the directory that holds
   it on PYTHONPATH' misled where it was."""
@@ -212,6 +225,7 @@ class Gym:
       if image and task.render_mode != 'rgb_array':
         raise ValueError("gym image=True needs an env made with render_mode='rgb_array'")
       self._env = task
+      _checks_done(task, gym)
     else:
       if image:  # before pygame loads: SDL's windowing drivers printed 'error:
         # XDG_RUNTIME_DIR is invalid' on headless machines; frames are the same

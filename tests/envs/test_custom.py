@@ -600,10 +600,13 @@ class Env(gym.Env):
 
 gym.register('OldReset-v0', entry_point=Env, kwargs={'old': 'reset'})
 gym.register('OldStep-v0', entry_point=Env, kwargs={'old': 'step'})
+
+def made(old):  # gymnasium.make's env, as a py_ constructor may return it
+  return gym.make(f'Old{old.title()}-v0')
 '''
 
 
-@pytest.mark.parametrize('how', ['py', 'gym'])
+@pytest.mark.parametrize('how', ['py', 'gym', 'py_made'])
 @pytest.mark.parametrize('old, message', [
     # An obs of shape (2,) unpacked into "obs, info": a wrong obs shape was named before.
     ('reset', r'Env reset\(\) returned ndarray; gymnasium envs return \(obs, info\)'),
@@ -611,12 +614,14 @@ gym.register('OldStep-v0', entry_point=Env, kwargs={'old': 'step'})
              r'terminated, truncated, info\) \(an env of the old gym API'),
 ])
 def test_an_env_of_the_old_gym_api_is_named(user_dir, old, message, how):
-  """gym_ tasks too: gymnasium.make's env checker printed its warnings in two lines
-  each (with terminal colours) before ours, and raised 'ValueError: not enough values
-  to unpack (expected 5, got 4)' for a 4-tuple, which a worker restarted 3 times."""
+  """gym_ tasks and envs of gymnasium.make too: its env checker printed its warnings
+  in two lines each (with terminal colours) before ours, and raised 'ValueError: not
+  enough values to unpack (expected 5, got 4)' for a 4-tuple, which a worker
+  restarted 3 times."""
   (user_dir / 'oldapi.py').write_text(OLD_API)
-  if how == 'py':
-    env = envs.make_env('py_oldapi:Env', env_config(old=old), seed=0)
+  if how.startswith('py'):
+    env = envs.make_env(f'py_oldapi:{"made" if how == "py_made" else "Env"}',
+                        env_config(old=old), seed=0)
   else:
     env = envs.make_env(f'gym_oldapi:Old{old.title()}-v0', env_config(), seed=0)
   with warnings.catch_warnings():
