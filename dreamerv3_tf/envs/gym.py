@@ -302,7 +302,8 @@ class Gym:
             f"gym action {key!r}: a key the run uses itself (each step's reward, is_first, "
             "is_last and is_terminal, each action's reset); rename it")
       if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
-        raise base.EnvSpaceError(f'gym action {key!r}: unsupported space {space}; {_ACT_FIX}')
+        raise base.EnvSpaceError(
+            f'gym action {key!r}: unsupported space {space}; {_act_fix(space, gym)}')
       _check_not_empty(space, f'gym action {key!r}', 'action_space', gym)
       _check_int32(space, f'gym action {key!r}', gym)
       self._act_leaves[key] = (path, space)
@@ -510,9 +511,24 @@ def _frame(frame):
   return array[..., :3].astype(np.uint8)
 
 
+def _no_space(space, gym, attribute, kinds):
+  """'set env.<attribute> to one' for a value that is no gymnasium space (None: never
+  set; the class Box), else None: 'use Box, ...' and FlattenObservation were no help."""
+  if isinstance(space, gym.spaces.Space):
+    return None
+  return f'it is no gymnasium.spaces.Space: set env.{attribute} to one ({kinds})'
+
+
+def _act_fix(space, gym):
+  return _no_space(space, gym, 'action_space', 'Discrete, Box or a Dict of them') or _ACT_FIX
+
+
 def _obs_fix(space, gym):
   """What to do about an obs space we cannot take. FlattenObservation leaves a
   Sequence or Graph as it is: they were told it flattens them."""
+  no_space = _no_space(space, gym, 'observation_space', 'Box, Discrete or a Dict of them')
+  if no_space:
+    return no_space
   sized = tuple(getattr(gym.spaces, k) for k in ('Sequence', 'Graph') if hasattr(gym.spaces, k))
   if isinstance(space, sized):
     return ('its observations vary in size, which the agent cannot take: return a Box of '

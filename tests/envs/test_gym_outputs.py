@@ -152,10 +152,23 @@ def test_keys_the_agent_cannot_name_a_layer_after_are_refused(obs_space, act_spa
      r"which the agent cannot take: return a Box of fixed shape \(e.g. padded\)$"),
     (S.Graph(VEC, None), r"gym obs 'vector': unsupported space Graph\(.*\); its observations "
                          r"vary in size"),
+    # Not a space at all (never set, or the class): FlattenObservation cannot help either.
+    (None, r"gym obs 'vector': unsupported space None; it is no gymnasium.spaces.Space: set "
+           r"env.observation_space to one \(Box, Discrete or a Dict of them\)$"),
+    (S.Box, r"gym obs 'vector': unsupported space <class .*Box'>; it is no gymnasium.spaces"),
 ])
 def test_unsupported_obs_spaces_are_refused_with_a_fix_that_works(space, message):
   with pytest.raises(EnvSpaceError, match=message):
     Gym(Env(space, None))
+
+
+def test_an_action_space_that_is_no_space_is_named():
+  env = Env(VEC, None)
+  env.action_space = None
+  with pytest.raises(EnvSpaceError, match=(
+      r"^gym action 'action': unsupported space None; it is no gymnasium.spaces.Space: set "
+      r'env.action_space to one \(Discrete, Box or a Dict of them\)$')):
+    Gym(env)
 
 
 @pytest.mark.parametrize('key', ['reward', 'is_first', 'is_terminal', 'reset'])
