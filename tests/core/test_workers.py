@@ -196,6 +196,11 @@ def test_step_all_overlaps_workers_and_steps_local_envs_too():
       env.close()
 
 
+class _Unprintable(Exception):
+  def __str__(self):
+    raise RuntimeError('no text')
+
+
 class _FailsAfterReset:
   """The dummy env, but every step that is not a reset raises (or calls sys.exit)."""
 
@@ -205,7 +210,8 @@ class _FailsAfterReset:
 
   def step(self, action):
     if not action['reset']:
-      raise SystemExit(3) if self.how == 'exit' else ZeroDivisionError('step')
+      raise {'exit': SystemExit(3), 'raise': ZeroDivisionError('step'),
+             'unprintable': _Unprintable()}[self.how]
     return self.env.step(action)
 
   def close(self):
@@ -292,6 +298,17 @@ def test_a_constructor_raising_keyboard_interrupt_is_one_error_without_traceback
   with pytest.raises(base.EnvError, match='^env 0 failed to start: KeyboardInterrupt$'):
     workers.RemoteEnv(0, interrupted_constructor, timeout=30)
   assert 'Traceback' not in capfd.readouterr().err
+
+
+def test_an_error_whose_text_fails_is_named_in_and_out_of_process(capfd):
+  """An env's exception whose str() raises: the line was 'Error: RuntimeError: no text
+  (unexpected ...)' in this process, and a worker died printing 288 lines of tracebacks."""
+  named = 'raised _Unprintable: <its str() raised RuntimeError>'
+  with pytest.raises(base.EnvError, match=f'^my env {re.escape(named)}$'):
+    workers.step_all([_FailsAfterReset('unprintable')], [act(False)], ['my env'])
+  stops_after_3_restarts(functools.partial(fails_after_reset, 'unprintable'), steps=6)
+  err = capfd.readouterr().err
+  assert 'Traceback' not in err and named in err, err[-2000:]
 
 
 def test_sys_exit_of_an_env_in_this_process_is_named():
