@@ -241,7 +241,12 @@ def _has(name, env, attribute):
 
 
 def _one_line(error):
-  return ' '.join(str(error).split())
+  """The error's message on one line; what its str() raised if that fails (the line
+  named that error instead: 'failed to start: RuntimeError: ...')."""
+  try:
+    return ' '.join(str(error).split())
+  except Exception as e:  # noqa: BLE001 - the user's own __str__
+    return f'<its str() raised {type(e).__name__}>'
 
 
 def _where(error, module_name):

@@ -42,6 +42,12 @@ def raises(length=5):
 def not_an_env():
   return 42
 
+def unprintable():
+  class Unprintable(Exception):
+    def __str__(self):
+      raise RuntimeError('no text')
+  raise Unprintable()
+
 def hangs():
   import time
   time.sleep(600)
@@ -161,13 +167,17 @@ def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
                              'it on PYTHONPATH'),
     ('py_corridor:Coridor', {}, r"module corridor \(.*corridor.py\) has no 'Coridor'; its own "
                                 'functions and classes: Corridor, NoClose, hangs, not_an_env, raises, '
-                                'step_dict_env, tuple_obs, vector_env, wrong_spaces'),
+                                'step_dict_env, tuple_obs, unprintable, vector_env, '
+                                'wrong_spaces'),
     ('py_corridor', {}, 'task py_corridor: expected py_<module>:<function>'),
     ('py_corridor:Corridor', {'lenght': 5}, r"config.env.py sets \['lenght'\], which "
                                             'corridor:Corridor does not take; it takes: length'),
     ('py_corridor:Corridor', {'seed': 1}, r"config.env.py sets \['seed'\]: the run passes"),
     ('py_corridor:raises', {}, r"corridor:raises\(\) raised KeyError: 'missing' "
                                r'\(corridor.py, line \d+\)'),
+    # Its str() raised: the line named that error, 'failed to start: RuntimeError: no text'.
+    ('py_corridor:unprintable', {}, r'corridor:unprintable\(\) raised Unprintable: <its str\(\) '
+                                    r'raised RuntimeError> \(corridor.py, line \d+\)'),
     ('py_corridor:not_an_env', {}, 'corridor:not_an_env returned int, not an env: return a '
                                    'gymnasium.Env or an object with obs_space'),
     # A vector env was told 'it has observation_space: a gym env? port it to gymnasium.Env'.
