@@ -234,14 +234,17 @@ class Gym:
       self._env = _make(gym, task, kwargs)
     if getattr(self._env, 'render_mode', None) == 'human':
       _human_render(self._env)
+    # An env made here is named by its id (one made by the caller's constructor is named
+    # by the caller, as 'module:Env: ...').
+    made = '' if isinstance(task, gym.Env) else f'gymnasium.make({task!r}): '
     for attribute in SPACES:  # read below many times: a property that raises is named
       try:
         getattr(self._env, attribute)
       except Exception as e:  # noqa: BLE001 - the user's property: named in one line
         _, where = _own_frame(e, gym)
         raise EnvSetupError(
-            f'env.{attribute} raised {type(e).__name__}: {" ".join(str(e).split())}'
-            f'{where}') from e
+            f'{made}env.{attribute} raised {type(e).__name__}: '
+            f'{" ".join(str(e).split())}{where}') from e
     self._size = tuple(int(x) for x in size)
     self._resized = set()  # the image keys resized once: checked for their size
     self._repeat = int(repeat)

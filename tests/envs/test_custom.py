@@ -725,11 +725,14 @@ gym.register('NoActSpace-v0', entry_point=Env, kwargs={'which': 'act'})
                                r'no spaces yet \(nospaces.py, line 11\)$'),
     ('py_nospaces:Env', 'act', r'^nospaces:Env: env.action_space raised RuntimeError: '
                                r'no spaces yet \(nospaces.py, line 16\)$'),
-    # Read as the env is wrapped (gymnasium.make runs no env checker, which read them).
+    # Read as the env is wrapped (gymnasium.make runs no env checker, which read them),
+    # named by the id made.
     ('gym_nospaces:NoSpaces-v0', None,
-     r'^env.observation_space raised RuntimeError: no spaces yet \(nospaces.py, line 11\)$'),
+     r"^gymnasium.make\('nospaces:NoSpaces-v0'\): env.observation_space raised "
+     r'RuntimeError: no spaces yet \(nospaces.py, line 11\)$'),
     ('gym_nospaces:NoActSpace-v0', None,
-     r'^env.action_space raised RuntimeError: no spaces yet \(nospaces.py, line 16\)$'),
+     r"^gymnasium.make\('nospaces:NoActSpace-v0'\): env.action_space raised "
+     r'RuntimeError: no spaces yet \(nospaces.py, line 16\)$'),
 ])
 def test_a_gym_env_whose_spaces_cannot_be_read_is_named(user_dir, task, which, message):
   """Was 'failed to start: RuntimeError: no spaces yet', naming neither the property
