@@ -309,6 +309,20 @@ class Checkpoint:
         self._add_held(_read_replay_states(path, list(self.replays)))
       self._read.add(path)
 
+  def _unmanaged_states(self, managed):
+    """-> the replay states of the checkpoints beside the managed ones that the manager
+    does not manage (a state file written by hand, without save times, manages none of
+    those it names): TensorFlow keeps their files, so the prune keeps theirs. It
+    deleted them, the resumed checkpoint's included, leaving them unloadable. One that
+    cannot be read names no file to keep."""
+    names = {os.path.basename(p) for p in managed}
+    out = []
+    for path in damage.found_checkpoints(self.directory):
+      if os.path.basename(path) not in names:
+        with contextlib.suppress(Exception):
+          out.append(_read_replay_states(path, list(self.replays)))
+    return out
+
   def _add_held(self, states):
     for name, state in zip(self.replays, states):
       if state is not None:
@@ -337,8 +351,9 @@ class Checkpoint:
     if len(states) < len(self._manager.checkpoints):
       damage.write_state(self.directory, list(states))
       self._manager = self._make_manager()
+    kept = list(states.values()) + self._unmanaged_states(states)
     for i, (name, replay) in enumerate(self.replays.items()):
-      keep = [x[i] for x in states.values() if x[i] is not None]
+      keep = [x[i] for x in kept if x[i] is not None]
       replay.prune(GFILES.join(self.directory, name), keep, self._held[name], GFILES)
       # The rest named files the prune just deleted: held, they grew with every save.
       self._held[name] = set().union(*map(replay_lib.marks, keep))

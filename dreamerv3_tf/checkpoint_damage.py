@@ -79,7 +79,7 @@ def intact_latest(directory, replay_names, flag):
   _check_listed_are_here(directory, listed)
   if listed is None:
     _check_state_is_a_file(directory, lambda: resume_hint(directory, None, replay_names, flag))
-  if listed is None or (not listed and _found(directory)):
+  if listed is None or (not listed and found_checkpoints(directory)):
     state = GFILES.join(directory, 'checkpoint')
     what = 'is missing'
     if listed is None:
@@ -160,7 +160,7 @@ def _check_no_later_save_unlisted(directory, latest, replay_names):
   too, and one line names both ways on."""
   state = GFILES.join(directory, 'checkpoint')
   written = tf.io.gfile.stat(state).mtime_nsec
-  later = [p for p in _found(directory) if _number(p) > _number(latest)]
+  later = [p for p in found_checkpoints(directory) if _number(p) > _number(latest)]
   for path in sorted(later, key=_number, reverse=True):
     if tf.io.gfile.stat(path + '.index').mtime_nsec < written and not _damage(
         path, replay_names):
@@ -199,7 +199,7 @@ def _check_state_is_ours(directory, replay_names):
   from it."""
   listed = listed_checkpoints(directory)
   _check_listed_are_ours(directory, listed)
-  found = [] if listed else _found(directory)
+  found = [] if listed else found_checkpoints(directory)
   if found and not _damage(found[-1]):  # (a damaged one: the checks name its damage)
     _check_ours(directory, found[-1], replay_names)
   state = GFILES.join(directory, 'checkpoint')
@@ -265,7 +265,7 @@ def _plan_resume_from(directory, replay_names, resume_from):
   listed = listed_checkpoints(directory)
   _check_listed_are_here(directory, listed)
   _check_listed_are_ours(directory, listed)
-  known = listed or _found(directory)  # by file names if no state file
+  known = listed or found_checkpoints(directory)  # by file names if no state file
   # logdir_checks.check_resume_from refuses these first (before TensorFlow loads, for a
   # local logdir); these lines are for a direct call.
   path = checkpoint_paths.resume_path(directory, resume_from, GFILES.join)
@@ -460,8 +460,8 @@ def resume_hint(directory, damaged, replay_names, flag=RESUME_FLAG):
   (None: the latest is unknown), or why that is impossible."""
   # Those on disk too: a state file naming only a checkpoint that is not there (a copy
   # of a running run's logdir) said no earlier one was intact, beside ckpt-1 and ckpt-2.
-  candidates = sorted(set(listed_checkpoints(directory) or []) | set(_found(directory)),
-                      key=_number)
+  candidates = sorted(
+      set(listed_checkpoints(directory) or []) | set(found_checkpoints(directory)), key=_number)
   for path in sorted(candidates, key=_number, reverse=True):
     if damaged and _number(path) >= _number(damaged):
       continue
@@ -515,7 +515,7 @@ def listed_checkpoints(directory):
   return paths
 
 
-def _found(directory):
+def found_checkpoints(directory):
   """Checkpoint prefixes in `directory` with an index file, by number."""
   if not tf.io.gfile.isdir(directory):
     return []

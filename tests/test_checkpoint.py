@@ -521,6 +521,29 @@ def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, ca
   assert inspect(tmp_path).damaged == [] and capsys.readouterr().err == ''
 
 
+@pytest.mark.parametrize('state', ['latest_alone', 'all_without_times'])
+def test_a_resume_keeps_the_replay_files_of_checkpoints_its_manager_does_not_manage(
+    tmp_path, state):
+  """A state file written by hand (`model_checkpoint_path: "ckpt-3"`, no save times):
+  TensorFlow's manager manages none of the checkpoints it names, so it keeps their
+  files, but the first save's prune deleted their replay files, the resumed ckpt-3's
+  included: each was left unloadable, without a word (found by a sweep of damaged files)."""
+  _, paths = saved_run(tmp_path)
+  listed = paths[-1:] if state == 'latest_alone' else paths
+  (tmp_path / 'checkpoint').write_text('model_checkpoint_path: "ckpt-3"\n' + ''.join(
+      f'all_model_checkpoint_paths: "{os.path.basename(p)}"\n' for p in listed))
+  plan = inspect(tmp_path)
+  replay = make_replay()
+  ckpt, _ = make(str(tmp_path), replay)
+  ckpt.tidy(plan)
+  ckpt.load(plan.path)
+  fill(replay, 40, start=120)
+  ckpt.save()
+  for path in paths:  # still on disk, and whole
+    assert os.path.exists(path + '.index')
+    assert all(os.path.exists(x) for x in chunk_files(path)), path
+
+
 def test_a_checkpoint_pruned_by_an_interrupted_save_is_no_warning(tmp_path, capsys):
   _, paths = saved_run(tmp_path)
   os.remove(paths[0] + '.index')  # TensorFlow deletes the index first, then the data
