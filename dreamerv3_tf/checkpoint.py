@@ -549,6 +549,8 @@ def _resolve(path, flag):
   if not tf.io.gfile.isdir(path):
     return path
   listed = damage.intact_latest(path, (), flag)
+  if listed:
+    damage.check_no_later_save_unlisted(path, listed[-1], (), flag)
   if not listed:
     inner = GFILES.join(path, 'ckpt')  # a logdir instead of its ckpt directory
     hint = f' (did you mean {flag}={inner}?)' if damage.listed_checkpoints(inner) else ''

@@ -65,7 +65,7 @@ def inspect(directory, replay_names=(), resume_from=''):
   if not listed:
     return Plan(None, [], [])
   _check_ours(directory, listed[-1], replay_names)
-  _check_no_later_save_unlisted(directory, listed[-1], replay_names)
+  check_no_later_save_unlisted(directory, listed[-1], replay_names)
   damaged = _damaged_among(listed[:-1], replay_names)
   return Plan(listed[-1], [p for p in listed if p not in damaged], damaged)
 
@@ -150,14 +150,15 @@ def _cut_first_save(directory, replay_names):
   return path
 
 
-def _check_no_later_save_unlisted(directory, latest, replay_names):
+def check_no_later_save_unlisted(directory, latest, replay_names, flag=RESUME_FLAG):
   """CheckpointError if an intact checkpoint numbered after `latest` is beside it and
   the state file was written after it (edited, or an older copy put back): the resume
-  went back to `latest` without a word, and its first save overwrote that checkpoint.
-  One written after the state file is what a save killed before the state file left:
-  its next save replaces it, as it would have. Only the file times tell the two apart
-  (their files are the same), so a copy that did not keep them (cp -r) may be refused
-  too, and one line names both ways on."""
+  went back to `latest` without a word, and its first save overwrote that checkpoint;
+  a read (`flag` another than RESUME_FLAG: export, eval_only, run.from_checkpoint)
+  took `latest` without a word. One written after the state file is what a save
+  killed before the state file left: its next save replaces it, as it would have. Only
+  the file times tell the two apart (their files are the same), so a copy that did not
+  keep them (cp -r) may be refused too, and one line names both ways on."""
   state = GFILES.join(directory, 'checkpoint')
   written = tf.io.gfile.stat(state).mtime_nsec
   later = [p for p in found_checkpoints(directory) if _number(p) > _number(latest)]
@@ -165,6 +166,14 @@ def _check_no_later_save_unlisted(directory, latest, replay_names):
     if tf.io.gfile.stat(path + '.index').mtime_nsec < written and not _damage(
         path, replay_names):
       name, last = os.path.basename(path), os.path.basename(latest)
+      if flag != RESUME_FLAG:
+        raise CheckpointError(
+            f'The checkpoint state file {state} names {last} as the latest, but {name}, '
+            'an intact checkpoint of a later save, is beside it, and the state file was '
+            'written after it (edited, an older copy put back, or the folder copied '
+            'without its file times, as cp -r does; cp -a keeps them), so which one to '
+            f'read is unclear; to read {name}, rerun with {flag}={quote_for_paste(path)}; '
+            f'to read {last}, with {flag}={quote_for_paste(latest)}')
       raise CheckpointError(
           f'The checkpoint state file {state} names {last} as the latest, but {name}, an '
           'intact checkpoint of a later save, is beside it, and the state file was written '
@@ -558,7 +567,7 @@ def write_state(directory, paths):
       all_model_checkpoint_timestamps=times, last_preserved_timestamp=preserved)
   file = GFILES.join(directory, 'checkpoint')
   # A local one keeps the old file's time: it names no checkpoint saved later, and
-  # _check_no_later_save_unlisted reads a state file newer than an unlisted later
+  # check_no_later_save_unlisted reads a state file newer than an unlisted later
   # checkpoint (a killed save's) as one put back (a resume that set a damaged one aside
   # and was stopped before its first save was refused the next time). (gs:// cannot.)
   stamp = None

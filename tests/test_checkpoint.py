@@ -430,6 +430,24 @@ def test_a_killed_save_copied_without_file_times_names_the_copy(tmp_path):
   assert inspect(copy, resume_from=str(copy / 'ckpt-3')).path == str(copy / 'ckpt-3')
 
 
+def test_a_read_of_a_state_file_older_than_an_intact_later_checkpoint_names_both(tmp_path):
+  """The same state file given to export, eval_only or run.from_checkpoint: they read
+  ckpt-2 without a word, where the resume refuses it (found by a damaged-file sweep)."""
+  _, paths = saved_run(tmp_path)
+  checkpoint_damage.write_state(str(tmp_path), paths[:2])
+  written = os.stat(paths[2] + '.index').st_mtime + 10  # edited after ckpt-3
+  os.utime(tmp_path / 'checkpoint', (written, written))
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(None, str(tmp_path), flag='--checkpoint')
+  assert str(error.value) == (
+      f'The checkpoint state file {tmp_path}/checkpoint names ckpt-2 as the latest, but '
+      'ckpt-3, an intact checkpoint of a later save, is beside it, and the state file was '
+      'written after it (edited, an older copy put back, or the folder copied without its '
+      'file times, as cp -r does; cp -a keeps them), so which one to read is '
+      f'unclear; to read ckpt-3, rerun with --checkpoint={paths[2]}; to read ckpt-2, with '
+      f'--checkpoint={paths[1]}')
+
+
 def test_a_killed_save_beside_a_damaged_earlier_checkpoint_resumes_twice(tmp_path):
   """A save killed before the state file (ckpt-4 whole, unlisted) in a run with a damaged
   earlier checkpoint: the resume sets that one aside, rewriting the state file, and, stopped
