@@ -94,11 +94,13 @@ def load_run(logdir, label=None):
   config_path = os.path.join(logdir, 'config.json')
   official_path = os.path.join(logdir, 'config.yaml')
   if os.path.isfile(config_path):
-    with open(config_path) as f:
-      try:
+    try:
+      with open(config_path) as f:
         config = json.load(f)
-      except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError (not UTF-8)
-        raise LogdirError(f'{config_path}: not valid JSON ({e})') from e
+    except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError (not UTF-8)
+      raise LogdirError(f'{config_path}: not valid JSON ({e})') from e
+    except OSError as e:  # no permission: '[Errno 13] Permission denied: PATH', exit code 1
+      raise LogdirError(f'{config_path} cannot be read ({e.strerror or e})') from e
   elif os.path.isfile(official_path):
     # A logdir of the official JAX code: same task names and score files.
     config_path = official_path
@@ -115,6 +117,10 @@ def load_run(logdir, label=None):
       raise LogdirError(f'{official_path}: expected a mapping of config keys')
   elif not os.path.exists(logdir):
     raise LogdirError(f'{logdir} does not exist')
+  elif os.path.islink(config_path) and not os.path.exists(config_path):
+    # It asked 'no config.json (ours) or config.yaml (official code); is this a run directory?'
+    raise LogdirError(f'{config_path} is a symbolic link to {os.readlink(config_path)}, '
+                      'which does not exist (a disk not mounted?); mount it or fix the link')
   elif os.path.isdir(config_path):  # it said 'no config.json ...; is this a run directory?'
     raise LogdirError(f"{config_path} is a directory, not a run's config file")
   elif os.path.exists(config_path):  # a pipe or a device (a link to one): the same line

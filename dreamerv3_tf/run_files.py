@@ -221,6 +221,10 @@ def _load_json(logdir, name):
   """-> (the JSON object in logdir/name, its path); ConfigError naming the file."""
   fs = file_ops(logdir)
   path = fs.join(logdir, name)
+  if '://' not in path and os.path.islink(path) and not os.path.exists(path):
+    # It asked whether the folder was a training run's, or said the file was deleted.
+    raise ConfigError(f'{path} is a symbolic link to {os.readlink(path)}, which does not '
+                      'exist (a disk not mounted?); mount it or fix the link')
   if not fs.exists(path):
     run = _run_above(fs, logdir, name)
     if fs.exists(logdir) and not fs.isdir(logdir):
@@ -259,11 +263,16 @@ def _load_json(logdir, name):
   special = special_file(path) if '://' not in path else None
   if special:  # export waited for ever opening it
     raise ConfigError(f'{path} is {special}, not the file a run saved')
+  if fs.isdir(path):  # it was '[Errno 21] Is a directory: PATH', exit code 1
+    raise ConfigError(f'{path} is a directory, not the file a run saved')
   try:
     with fs.open(path, 'r') as f:
       data = json.load(f)
   except ValueError as e:  # not JSON (json's errors and UnicodeDecodeError)
     raise ConfigError(f'{path} is not valid JSON ({error_text(e)})') from None
+  except OSError as e:  # no permission: '[Errno 13] Permission denied: PATH', exit code 1
+    raise ConfigError(f'{path} cannot be read ({errors.one_line(e, cause_only=True)})'
+                      ) from None
   if not isinstance(data, dict):
     raise ConfigError(f'{path} holds a JSON {json_kind(data)}, not an object')
   return data, path

@@ -562,6 +562,39 @@ def test_damaged_run_files_are_named(tmp_path, name, text, message):
   assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.parametrize('name', ['config.json', 'spaces.json'])
+@pytest.mark.parametrize('damage', ['directory', 'link_to_nothing', 'no_permission'])
+def test_a_run_file_that_cannot_be_read_is_named_with_its_cause(
+    tmp_path, name, damage, unprivileged):
+  """They were '[Errno 21] Is a directory: PATH' and '[Errno 13] Permission denied: PATH'
+  (exit code 1), and a link to nothing 'PATH not found: is RUN the logdir of a training
+  run?' (config.json) or '... (deleted?)' (spaces.json), found by a damaged-file sweep.
+  The CLI's case stops before TensorFlow loads (run_files reads them)."""
+  logdir = tmp_path / 'run'
+  logdir_checks.save(dmc.get_config('debug'), str(logdir))
+  run_files.save_spaces(str(logdir), *CARTPOLE)
+  path = logdir / name
+  if damage == 'no_permission':
+    path.chmod(0)
+    result = cli_zygote.run(
+        [*unprivileged, *export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/out')],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert our_lines(result.stderr) == [f'Error: {path} cannot be read (Permission denied)']
+    return
+  path.unlink()
+  if damage == 'directory':
+    path.mkdir()
+    line = f'{path} is a directory, not the file a run saved'
+  else:
+    path.symlink_to(tmp_path / 'gone')
+    line = (f'{path} is a symbolic link to {tmp_path}/gone, which does not exist (a disk '
+            'not mounted?); mount it or fix the link')
+  with pytest.raises(configuration.ConfigError) as error:
+    export_checks.check_run(str(logdir))
+  assert str(error.value) == line
+
+
 def test_a_logdir_inside_a_run_names_the_run(tmp_path):
   """--logdir=RUN/ckpt (where the checkpoints are) said only 'RUN/ckpt/config.json not
   found: is RUN/ckpt the logdir of a training run?'."""

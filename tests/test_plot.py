@@ -913,6 +913,26 @@ def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys
       f"Error: {logdir}/config.json: not valid JSON ('utf-8' codec can't decode")
 
 
+def test_a_config_that_cannot_be_read_is_named_with_its_cause(tmp_path, capsys, unprivileged):
+  """A config.json without permission was '[Errno 13] Permission denied: PATH' with exit
+  code 1, and one linked to nothing 'no config.json (ours) or config.yaml (official
+  code); is this a run directory?' (found by a damaged-file sweep)."""
+  logdir = make_logdir(tmp_path, 0)
+  config = logdir / 'config.json'
+  config.chmod(0)
+  result = subprocess.run(
+      [*unprivileged, sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', str(logdir),
+       '--table', '1000'], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert (result.returncode, result.stderr) == (
+      2, f'Error: {config} cannot be read (Permission denied)\n')
+  config.unlink()
+  config.symlink_to(tmp_path / 'gone')
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 2
+  assert capsys.readouterr().err == (
+      f'Error: {config} is a symbolic link to {tmp_path}/gone, which does not exist (a disk '
+      'not mounted?); mount it or fix the link\n')
+
+
 @pytest.mark.parametrize('step', ['NaN', 'Infinity', '1e400'])
 def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
   """json reads these as floats: a NaN step was plotted (exit 0), an infinite one failed
