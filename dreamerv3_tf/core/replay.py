@@ -578,8 +578,11 @@ class Replay:
       if filename in keep or not filename.endswith('.npz') or filename.startswith('.'):
         continue
       name, nonce = _file_owner(filename)
-      if (name in names or not names) and (filename in held or nonce in held):
-        fs.remove(fs.join(directory, filename))
+      path = fs.join(directory, filename)
+      # A directory of that name is no file of ours: removing it failed every save.
+      if (name in names or not names) and (filename in held or nonce in held) and (
+          not fs.isdir(path)):
+        fs.remove(path)
 
 
 def marks(state):

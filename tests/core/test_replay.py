@@ -296,6 +296,22 @@ def test_prune_keeps_files_of_kept_states(tmp_path):
   assert set(os.listdir(tmp_path)) == set(state['files']) | set(other_state['files'])
 
 
+def test_prune_leaves_a_directory_named_as_a_chunk_file(tmp_path):
+  """A directory in a chunk file's place (an earlier checkpoint's, which the resume set
+  aside as damaged): the next save's prune failed on it ('Could not save a checkpoint
+  ...: Is a directory', the run stopped), after every save (found by a damaged-file sweep)."""
+  replay = replaylib.Replay(length=4, capacity=40, chunksize=8)
+  fill(replay, 25)
+  old = replay.save(str(tmp_path))
+  fill(replay, 25, start=25)
+  new = replay.save(str(tmp_path))
+  gone = sorted(set(old['files']) - set(new['files']))[0]
+  os.remove(tmp_path / gone)
+  (tmp_path / gone).mkdir()
+  replaylib.Replay.prune(str(tmp_path), [new], replaylib.marks(old))
+  assert set(os.listdir(tmp_path)) == set(new['files']) | {gone}
+
+
 def test_missing_or_corrupt_chunk_raises_naming_the_file(tmp_path):
   replay = replaylib.Replay(length=4, capacity=100, chunksize=8)
   fill(replay, 30)
