@@ -184,6 +184,9 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
   for path in files:  # was skipped, or named as missing
     if os.path.isdir(path):
       raise ValueError(f'{path} is a directory, not a file of scores')
+    if os.path.islink(path) and not os.path.exists(path):  # was skipped: its scores unseen
+      raise ValueError(f'{path} is a symbolic link to {os.readlink(path)}, which does not '
+                       'exist (a disk not mounted?); mount it or fix the link')
     # A named pipe or a device (a link to one) was 'neither ... exists'; it is not read:
     # a pipe waits for a writer, /dev/zero never ends.
     if os.path.exists(path) and not os.path.isfile(path):
@@ -210,8 +213,11 @@ def _read_jsonl(path, keys):
   points, dropped, huge = {key: [] for key in keys}, {}, {}
   # Bytes that are not UTF-8 become U+FFFD: their line is then named as not JSON
   # (a UnicodeDecodeError named no file).
-  with open(path, encoding='utf-8', errors='replace') as f:
-    lines = f.read().split('\n')
+  try:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      lines = f.read().split('\n')
+  except OSError as e:  # no permission: it was '[Errno 13] Permission denied: PATH'
+    raise ValueError(f'{path} cannot be read ({e.strerror or e})') from None
   last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
   for number, line in enumerate(lines):
     if not line.strip():

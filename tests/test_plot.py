@@ -933,6 +933,29 @@ def test_a_config_that_cannot_be_read_is_named_with_its_cause(tmp_path, capsys, 
       'not mounted?); mount it or fix the link\n')
 
 
+@pytest.mark.parametrize('name', ['scores.jsonl', 'metrics.jsonl'])
+def test_a_score_file_that_cannot_be_read_is_named_with_its_cause(
+    tmp_path, capsys, unprivileged, name):
+  """Without read permission: '[Errno 13] Permission denied: PATH'; linked to nothing:
+  skipped without a word, its scores left out (found by a damaged-file sweep)."""
+  logdir = make_logdir(tmp_path, 0)
+  path = logdir / name
+  path.unlink()
+  path.symlink_to(tmp_path / 'gone')
+  assert plot.main(['--logdirs', str(logdir), '--table', '1000']) == 1
+  assert capsys.readouterr().err == (
+      f'Error: {path} is a symbolic link to {tmp_path}/gone, which does not exist (a disk '
+      'not mounted?); mount it or fix the link\n')
+  path.unlink()
+  path.write_text('{"step": 1, "epstats/score": 1}\n')
+  path.chmod(0)
+  result = subprocess.run(
+      [*unprivileged, sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', str(logdir),
+       '--table', '1000'], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert (result.returncode, result.stderr) == (
+      1, f'Error: {path} cannot be read (Permission denied)\n')
+
+
 @pytest.mark.parametrize('step', ['NaN', 'Infinity', '1e400'])
 def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
   """json reads these as floats: a NaN step was plotted (exit 0), an infinite one failed
