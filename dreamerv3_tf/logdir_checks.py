@@ -78,6 +78,9 @@ def _check_logdir(config, logdir, allow_other):
   except (ValueError, AttributeError) as e:  # not JSON, or not a config's JSON
     raise ConfigError(f'{path} is not a saved config ({str(e).splitlines()[0]}); '
                       f'{_way_on(logdir, fs)}') from None
+  except OSError as e:  # no permission: it was '[Errno 13] Permission denied: PATH', exit 1
+    raise ConfigError(f'{path} cannot be read ({errors.one_line(e, cause_only=True)})'
+                      ) from None
   missing = [k for k in ('task', 'agent') if k not in saved]
   if missing:  # someone else's config.json: allow_other_config would overwrite it
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '

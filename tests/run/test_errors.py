@@ -544,6 +544,21 @@ def test_an_unreadable_checkpoint_state_file_is_named_so(logdir, unprivileged):
   assert snapshot(logdir) == before
 
 
+def test_an_unreadable_config_json_is_named_so(logdir, unprivileged):
+  """config.json without read permission: '[Errno 13] Permission denied: PATH', exit
+  code 1, where export and plot give a config error (found by a damaged-file sweep)."""
+  config = logdir / 'config.json'
+  before = snapshot(logdir)
+  os.chmod(config, 0)
+  try:
+    result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', prefix=unprivileged)
+  finally:
+    os.chmod(config, 0o644)
+  assert one_line(result) == f'Config error: {config} cannot be read (Permission denied)'
+  assert result.returncode == 2
+  assert snapshot(logdir) == before
+
+
 def test_full_disk_on_save_is_one_line_and_keeps_checkpoints(logdir):
   ckpt = logdir / 'ckpt'
   latest = tf.train.latest_checkpoint(str(ckpt))
