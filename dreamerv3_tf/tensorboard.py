@@ -12,12 +12,14 @@ needs that package; this output does not). Videos show in the Images tab, animat
 import collections
 import io
 import struct
+import sys
 
 import numpy as np
 import tensorflow as tf
 from google.protobuf import message
 from PIL import Image
 
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import files
 from dreamerv3_tf.gfile import GFILES
 
@@ -78,11 +80,16 @@ class TensorBoardOutput:
       path = fs.join(directory, name)
       if 'tfevents' not in name or fs.isdir(path):
         continue
-      with fs.open(path, 'rb') as f:
-        if max(_steps(f), default=step) <= step:  # the usual resume: nothing past it
-          continue
-        f.seek(0)
-        records = _framed_records(f.read())
+      try:
+        records = _records_if_past(fs, path, step)
+      except OSError as e:  # a link to nothing, no permission: this run writes its own
+        # event files, so it goes on; it stopped with 'Cannot write PATH'
+        print(f'Warning: {path} cannot be read ({errors.one_line(e, cause_only=True)}), '
+              f'so the events past step {step} that it may hold stay in it',
+              file=sys.stderr, flush=True)
+        continue
+      if records is None:  # the usual resume: nothing past it
+        continue
       events = [_event(x) for x in records]
       steps = [e.step if e else _head_step(x[12:36]) for x, e in zip(records, events)]
       past = [x for x, s in zip(records, steps) if s > step]
@@ -101,6 +108,15 @@ class TensorBoardOutput:
       self._writer.flush()
       self._writer.close()
       self._writer = None
+
+
+def _records_if_past(fs, path, step):
+  """-> the framed records of event file `path` if one is past `step`, else None."""
+  with fs.open(path, 'rb') as f:
+    if max(_steps(f), default=step) <= step:
+      return None
+    f.seek(0)
+    return _framed_records(f.read())
 
 
 def _steps(f):

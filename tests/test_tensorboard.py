@@ -116,6 +116,27 @@ def test_a_resume_moves_the_events_past_its_step_beside_tb(tmp_path, capsys):
   assert [v.simple_value for _, v in read_events(logdir)][-1] == 1.5
 
 
+def test_an_event_file_a_resume_cannot_read_is_a_warning_not_a_stop(tmp_path, capsys):
+  """An event file linked to nothing (a disk not mounted) or without read permission
+  stopped the resume with 'Cannot write PATH: No such file or directory; ... the same
+  command resumes', as the next one did: a resume writes event files of its own, and
+  reads the old ones only to set aside the steps it logs again (found by a damaged-file
+  sweep)."""
+  logdir = tmp_path / 'tb'
+  first = tensorboard.TensorBoardOutput(str(logdir))
+  first([(10, 'train/loss', 1.0), (30, 'train/loss', 0.5)])
+  first.close()
+  link = logdir / 'events.out.tfevents.1.gone.0.v2'
+  link.symlink_to(tmp_path / 'gone')
+  resumed = tensorboard.TensorBoardOutput(str(logdir))
+  assert resumed.set_aside_after(20) == (str(logdir), 1, f'{logdir}.after-step-20', 'event')
+  assert capsys.readouterr().err == (
+      f'Warning: {link} cannot be read (No such file or directory), so the events past step '
+      '20 that it may hold stay in it\n')
+  link.unlink()  # (TensorFlow's reader of the test fails on it)
+  assert scalar_steps(logdir, 'train/loss') == [10]
+
+
 def test_the_steps_a_resume_reads_from_each_events_head_are_the_events_steps(tmp_path):
   """A resume reads only each event's first bytes for its step (tb/ of a long run with
   videos holds gigabytes); a last event cut short by a kill is none."""
