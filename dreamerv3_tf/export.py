@@ -334,9 +334,10 @@ def export_run(logdir, out, checkpoint=None, overwrite=False, tflite=False):
       if not tf.io.gfile.isdir(checkpoint):
         raise checkpointing.CheckpointError(f'No checkpoint found in {checkpoint}')
     hint = 'export it with the logdir of the run that wrote it'
+    own = os.path.join(logdir, 'ckpt') == checkpoint.rstrip('/')  # (else another run's)
     prefix, _ = common.load_agent(  # a checkpoint of another task or size names what differs
         agent, checkpoint, obs_space, act_space, hint, flag='--checkpoint', config=config,
-        agent_hint=hint)
+        agent_hint=hint, spaces_file=os.path.join(logdir, 'spaces.json') if own else None)
     export_checks.check_checkpoint_run(checkpoint, prefix, logdir, GFILES)
   return prefix, export(agent, out, overwrite, tflite)
 

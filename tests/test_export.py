@@ -595,6 +595,30 @@ def test_a_run_file_that_cannot_be_read_is_named_with_its_cause(
   assert str(error.value) == line
 
 
+def test_a_spaces_json_other_than_its_checkpoints_is_named(cartpole, tmp_path):
+  """spaces.json edited (an obs of another shape) beside the run's own checkpoint: the
+  line named one variable ("Checkpoint RUN/ckpt/ckpt-1: 'dec/...' is float32[5] there
+  but float32[4] in this agent"), which the checkpoint itself records (found by a
+  damaged-file sweep)."""
+  from dreamerv3_tf.run import common
+  logdir, agent, _ = cartpole
+  run = tmp_path / 'run'
+  run.mkdir()
+  shutil.copy(logdir / 'config.json', run / 'config.json')
+  made = common.made_for(run_files.load_config(str(logdir)), *CARTPOLE)
+  loop = checkpointing.JSONState(lambda: {'made_for': made}, lambda state: None)
+  prefix = checkpointing.Checkpoint(str(run / 'ckpt'), agent=agent, loop=loop).save()
+  obs = dict(CARTPOLE[0], position=Space(np.float32, (4,)))  # edited: 3 -> 4
+  run_files.save_spaces(str(run), obs, CARTPOLE[1])
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    export.export_run(str(run), str(tmp_path / 'out'))
+  assert str(error.value) == (
+      f"{run}/spaces.json does not hold the spaces checkpoint {prefix} was made for (its "
+      "obs 'position' is float32[3], spaces.json's float32[4]): edited or replaced? put "
+      'back the one the run wrote, or resume the run, which writes it again from its env')
+  assert not (tmp_path / 'out').exists()
+
+
 def test_a_logdir_inside_a_run_names_the_run(tmp_path):
   """--logdir=RUN/ckpt (where the checkpoints are) said only 'RUN/ckpt/config.json not
   found: is RUN/ckpt the logdir of a training run?'."""

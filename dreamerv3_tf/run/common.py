@@ -315,11 +315,11 @@ def made_for(config, obs_space, act_space):
           'agent': run_files.agent_settings(config)}
 
 
-def _spaces_difference(saved, obs_space, act_space):
+def _spaces_difference(saved, obs_space, act_space, name="this run's"):
   """-> "its action 'action' is int32[], this run's float32[2]" for the first key whose
   dtype or shape differs between checkpoint.made_for's `saved` and the spaces now."""
-  now = {('obs', k): v for k, v in _described(obs_space).items()}
-  now.update({('action', k): v for k, v in _described(act_space).items()})
+  spaces = {('obs', k): v for k, v in _described(obs_space).items()}
+  spaces.update({('action', k): v for k, v in _described(act_space).items()})
   if 'obs' in saved:
     old = {('obs', k): v for k, v in saved['obs'].items()}
     old.update({('action', k): v for k, v in saved.get('act', {}).items()})
@@ -329,10 +329,10 @@ def _spaces_difference(saved, obs_space, act_space):
            if k in obs_space or k in act_space or not ('/' in k or k == 'stepid')}
     if not old:
       return None
-  for what, key in sorted(set(old) | set(now), key=lambda x: (x[0] != 'obs', x[1])):
-    if old.get((what, key)) != now.get((what, key)):
-      return (f'its {what} {key!r} is {old.get((what, key)) or "(none)"}, this run\'s '
-              f'{now.get((what, key)) or "(none)"}')
+  for what, key in sorted(set(old) | set(spaces), key=lambda x: (x[0] != 'obs', x[1])):
+    if old.get((what, key)) != spaces.get((what, key)):
+      return (f'its {what} {key!r} is {old.get((what, key)) or "(none)"}, {name} '
+              f'{spaces.get((what, key)) or "(none)"}')
   return None
 
 
@@ -447,12 +447,16 @@ def run_of(source):
 
 
 def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
-               flag='--config.run.from_checkpoint', config=None, agent_hint=None):
+               flag='--config.run.from_checkpoint', config=None, agent_hint=None,
+               spaces_file=None):
   """checkpoint.load_agent; when the checkpoint does not fit the agent and its run's
   spaces.json shows another env, the error names the space that differs (a checkpoint
   of another task failed on variable names only, e.g. 'opt/mu/logits_action'); with
   `config`, else the agent settings of its run's config.json that differ, then
-  `agent_hint` (else: use the same settings or narrow run.from_checkpoint_regex)."""
+  `agent_hint` (else: use the same settings or narrow run.from_checkpoint_regex).
+  `spaces_file`: the spaces.json that `obs_space` and `act_space` were read from, named
+  when the checkpoint records other spaces (edited by hand: the line named one
+  variable's shapes in the checkpoint)."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import configuration
   from dreamerv3_tf import run_files
@@ -471,6 +475,15 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
           f'{source} is of a run whose agent had {_first_three(agent_difference)}; '
           + (agent_hint or 'pass the same agent settings (its size preset), or narrow '
              'run.from_checkpoint_regex to the parts that fit')) from e
+    if not difference and spaces_file:
+      prefix = checkpointing.latest(source) if os.path.isdir(source) else source
+      made = prefix and _spaces_difference(checkpointing.made_for(prefix), obs_space,
+                                           act_space, name="spaces.json's")
+      if made:
+        raise checkpointing.CheckpointError(
+            f'{spaces_file} does not hold the spaces checkpoint {prefix} was made for '
+            f'({made}): edited or replaced? put back the one the run wrote, or resume the run, which writes it '
+            'again from its env') from e
     if not difference:
       raise
     raise checkpointing.CheckpointError(
