@@ -523,7 +523,15 @@ class Replay:
         self._count, self._nextseq = state['count'], state['nextseq']
         self._queue = collections.deque(state['queue'])
         self._totals = dict(state['totals'])
-        self.selector.load(state['selector'], arrays, self._item_keys_in_order())
+        try:
+          self.selector.load(state['selector'], arrays, self._item_keys_in_order())
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+          if not state['selector_file']:
+            raise
+          # Its arrays, not the state: 'KeyError: 'sprio'' named no file.
+          path = fs.join(directory, state['selector_file'])
+          raise chunklib.ChunkFileError(
+              f'Replay file is corrupt: {path} ({type(e).__name__}: {e})', path) from None
         self._saved_dir = fs.identity(directory)
         self._saved = {c.seq: c.length for c in chunks.values() if c.length}
         self._dirty = set()

@@ -441,6 +441,12 @@ class Prioritized:
     self._sprev = arrays['sprev'].astype(np.int64)
     self._sstart = arrays['sstart'].astype(np.int64)
     self._isteps = arrays['isteps'].astype(np.int32).reshape((m, self._length))
+    if (len(self._sprio), len(self._srefs), len(self._sprev), len(self._sstart),
+        len(arrays['slotkey'])) != (n, n, n, n, m):
+      raise ValueError('Prioritized.load: arrays of other lengths than its state')
+    # (inf is a priority: replay.prio.initial; NaN would poison the sum tree)
+    if np.isnan(self._sprio).any() or (self._sprio < 0).any() or (self._srefs < 0).any():
+      raise ValueError('Prioritized.load: NaN or negative priorities or reference counts')
     slotkey = arrays['slotkey'].tolist()
     self._slotkey = [None if k < 0 else k for k in slotkey]
     self._sfree, self._ifree = list(meta['sfree']), list(meta['ifree'])

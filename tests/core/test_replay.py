@@ -312,6 +312,38 @@ def test_prune_leaves_a_directory_named_as_a_chunk_file(tmp_path):
   assert set(os.listdir(tmp_path)) == set(new['files']) | {gone}
 
 
+@pytest.mark.parametrize('damage', ['missing_key', 'empty', 'shorter', 'nan', 'negative'])
+def test_a_selector_file_of_other_contents_is_named(tmp_path, damage):
+  """A selector file whose arrays lack a key or hold fewer rows was 'KeyError: 'sprio''
+  or 'IndexError: index 295 is out of bounds' (unexpected, naming no file); NaN or
+  negative priorities were loaded without a word (found by a damaged-file sweep)."""
+  prio = dict(exponent=0.8, initial=1.0, zero_on_sample=True, maxfrac=0.5)
+  selector = selectors.make_selector({'uniform': 0.5, 'priority': 0.5}, prio, 1.0, seed=5)
+  replay = replaylib.Replay(length=5, capacity=70, chunksize=8, selector=selector, seed=5)
+  fill(replay, 40)
+  state = replay.save(str(tmp_path))
+  path = tmp_path / state['selector_file']
+  arrays = dict(np.load(path))
+  if damage == 'missing_key':
+    del arrays['priority/sprio']
+  elif damage == 'empty':
+    arrays = {}
+  elif damage == 'shorter':
+    arrays['priority/sprio'] = arrays['priority/sprio'][:-5]
+  elif damage == 'nan':
+    arrays['priority/sprio'][:] = np.nan
+  else:
+    arrays['priority/srefs'] = -arrays['priority/srefs'] - 1
+  with open(path, 'wb') as f:
+    np.savez(f, **arrays)
+  fresh = replaylib.Replay(length=5, capacity=70, chunksize=8, selector=selectors.make_selector(
+      {'uniform': 0.5, 'priority': 0.5}, prio, 1.0, seed=5), seed=5)
+  with pytest.raises(chunklib.ChunkFileError, match=f'^Replay file is corrupt: {path} ') as error:
+    fresh.load(str(tmp_path), state)
+  assert error.value.path == str(path)
+  assert len(fresh) == 0  # left as it was
+
+
 def test_missing_or_corrupt_chunk_raises_naming_the_file(tmp_path):
   replay = replaylib.Replay(length=4, capacity=100, chunksize=8)
   fill(replay, 30)
