@@ -61,6 +61,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import tempfile
 import types
 
@@ -353,6 +354,19 @@ def _reading(flag, path):
     raise ExportError(f'Cannot read {flag} {path}: {errors.one_line(e)}') from None
 
 
+def _fingerprint_damage(path):
+  """Why the fingerprint.pb of export `path` cannot be read, else None (also where
+  there is none: older exports)."""
+  try:
+    tf.saved_model.experimental.read_fingerprint(path)
+  except FileNotFoundError:
+    return None
+  except (RuntimeError, OSError) as e:  # its last line is the cause ('DATA_LOSS: ...')
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    return lines[-1] if lines else type(e).__name__
+  return None
+
+
 class SavedPolicy:
   """A SavedModel export behind the agent's policy interface (numpy in and out).
 
@@ -375,7 +389,15 @@ class SavedPolicy:
     self.act_spaces = None
     if tf.io.gfile.exists(os.path.join(path, ACT_SPACE_FILE)):
       self.act_spaces = _read_act_spaces(path)
+    damage = _fingerprint_damage(path)
+    if damage:  # TensorFlow's load goes on without it, after a traceback (absl's log)
+      print(f'Warning: {path}/fingerprint.pb cannot be read ({damage}); the policy loads '
+            'without it (it holds only checksums of the export)', file=sys.stderr, flush=True)
+    from absl import logging as absl_logging
+    verbosity = absl_logging.get_verbosity()
     try:
+      if damage:
+        absl_logging.set_verbosity(absl_logging.FATAL)
       self._model = tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - a damaged or truncated saved_model.pb, ...
       from dreamerv3_tf.core import errors
@@ -384,6 +406,8 @@ class SavedPolicy:
         reason = 'its saved_model.pb holds no graph'
       raise ExportError(f'SavedModel {path} cannot be loaded ({reason}); '
                         'export it again') from e
+    finally:
+      absl_logging.set_verbosity(verbosity)
     missing = [k for k in SIGNATURES if k not in self._model.signatures]
     if missing:
       raise ExportError(f'SavedModel {path} lacks the signatures {missing}: '

@@ -595,6 +595,26 @@ def test_a_run_file_that_cannot_be_read_is_named_with_its_cause(
   assert str(error.value) == line
 
 
+@pytest.mark.parametrize('damage', ['garbage', 'cut'])
+def test_an_export_whose_fingerprint_cannot_be_read_loads_with_one_warning(
+    cartpole, tmp_path, capfd, caplog, damage):
+  """fingerprint.pb damaged (checksums only): TensorFlow's load printed its traceback
+  (absl's log, 9 lines) and went on; eval_only then evaluated with exit code 0 (found
+  by a damaged-file sweep)."""
+  copy = shutil.copytree(cartpole[2], tmp_path / 'export')
+  fingerprint = copy / 'fingerprint.pb'
+  data = fingerprint.read_bytes()
+  fingerprint.write_bytes(b'\x01\x02garbage' if damage == 'garbage' else data[:len(data) // 2])
+  capfd.readouterr()
+  policy = export.SavedPolicy(str(copy))
+  assert policy.init_policy(1) is not None
+  err = capfd.readouterr().err
+  assert 'Traceback' not in err and 'Fingerprint' not in caplog.text  # (absl's log: here)
+  [line] = our_lines(err)
+  assert line.startswith(f'Warning: {fingerprint} cannot be read (') and line.endswith(
+      '); the policy loads without it (it holds only checksums of the export)'), line
+
+
 def test_a_spaces_json_other_than_its_checkpoints_is_named(cartpole, tmp_path):
   """spaces.json edited (an obs of another shape) beside the run's own checkpoint: the
   line named one variable ("Checkpoint RUN/ckpt/ckpt-1: 'dec/...' is float32[5] there
