@@ -270,8 +270,11 @@ class JSONLOutput:
         json.dumps({'step': step, **row}) + '\n'
         for step in sorted(lines) for row in lines[step])
     if text:
-      if not self._tail_checked:
+      if not self._tail_checked:  # (a resume checked it in set_aside_after)
         self._drop_cut_line()
+        if os.path.isfile(self.path):  # eval_only adding to an evaluation's file
+          with open(self.path, 'rb') as f:
+            self._warn_bad_rows(f.readlines())
         self._tail_checked = True
       with self._opener(self.path, 'a') as f:
         f.write(text)
@@ -293,11 +296,7 @@ class JSONLOutput:
       return None
     with fs.open(self.path, 'rb') as f:
       lines = io.BytesIO(f.read()).readlines()  # split on b'\n' alone, as before
-    bad = [i for i, x in enumerate(lines) if x.strip() and _row_step(x) == -math.inf]
-    if bad:  # kept, but plot refuses the file: it passed every resume without a word
-      print(f'Warning: {self.path}:{bad[0] + 1} is no row of the log (not a JSON object with '
-            f'a step: damaged?){_more(len(bad) - 1)}; '
-            'plot refuses the file until it is fixed or removed', file=sys.stderr, flush=True)
+    self._warn_bad_rows(lines)
     rows = [x for x in lines if _row_step(x) > step]
     if not rows:
       return None
@@ -315,6 +314,16 @@ class JSONLOutput:
     # run's appends go on into the file it names.
     write_atomic(self.path if remote else os.path.realpath(self.path), kept, fs)
     return self.path, len(rows), side
+
+  def _warn_bad_rows(self, lines):
+    """One warning line for the `lines` of the file that are no row (kept, but plot
+    refuses the file: it passed every resume, and every eval_only adding to it, without
+    a word)."""
+    bad = [i for i, x in enumerate(lines) if x.strip() and _row_step(x) == -math.inf]
+    if bad:
+      print(f'Warning: {self.path}:{bad[0] + 1} is no row of the log (not a JSON object with '
+            f'a step: damaged?){_more(len(bad) - 1)}; '
+            'plot refuses the file until it is fixed or removed', file=sys.stderr, flush=True)
 
   def _drop_cut_line(self):
     """Drops a last line that a stopped run left cut (a full disk, a machine that went

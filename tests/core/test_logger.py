@@ -171,6 +171,21 @@ def test_a_damaged_line_inside_the_log_is_a_warning_at_resume(tmp_path, capsys):
   assert path.read_text() == rows(10) + 'garbage\n' + rows(20) + '[1, 2]\n'  # kept
 
 
+def test_a_damaged_line_is_a_warning_at_the_first_append_to_a_file(tmp_path, capsys):
+  """eval_only adding episodes to an evaluation's damaged scores.jsonl (no resume, so
+  no set_aside_after): no word, and plot refused the file later (found by a damaged-file
+  sweep). The warning comes once, at the first write."""
+  path = tmp_path / 'scores.jsonl'
+  path.write_text(rows(10) + 'garbage\n')
+  output = logging.JSONLOutput(str(tmp_path), 'scores.jsonl')
+  output([(20, 'a', 20.0)])
+  output([(30, 'a', 30.0)])
+  assert capsys.readouterr().err == (
+      f'Warning: {path}:2 is no row of the log (not a JSON object with a step: damaged?); '
+      'plot refuses the file until it is fixed or removed\n')
+  assert path.read_text() == rows(10) + 'garbage\n' + rows(20, 30)
+
+
 def test_a_stop_while_rows_are_set_aside_loses_none(tmp_path, monkeypatch):
   """Killed between the two renames: the old file and a copy of its rows in the side
   file, which the next resume finds equal and takes; a side file of other rows (an
