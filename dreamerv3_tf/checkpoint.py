@@ -240,14 +240,18 @@ class Checkpoint:
     with errors.file_errors('Cannot remove {path} (left by a save that was stopped): {cause}',
                             SaveError, self.directory):
       self.remove_partial_saves()
-    if not plan.damaged and (not plan.path or plan.path == self.latest):
+    keep = list(dict.fromkeys(plan.keep))  # (a state file may list one twice)
+    # A state file without save times (written by hand): the manager manages none of
+    # its checkpoints and would keep them all for ever; rewritten, it manages them.
+    untimed = self._manager is not None and len(self._manager.checkpoints) < len(keep)
+    if not plan.damaged and not untimed and (not plan.path or plan.path == self.latest):
       return
     with errors.file_errors('Cannot set the damaged checkpoints aside: {path}: {cause}',
                             SaveError, self.directory):
       for path in plan.damaged:
         damage.set_aside(self.directory, path)
-      if plan.keep:  # none: a cut first save set aside, and no state file to rewrite
-        damage.write_state(self.directory, plan.keep)
+      if keep:  # none: a cut first save set aside, and no state file to rewrite
+        damage.write_state(self.directory, keep)
     self._manager = self._make_manager()
 
   def remove_partial_saves(self):

@@ -557,9 +557,27 @@ def test_a_resume_keeps_the_replay_files_of_checkpoints_its_manager_does_not_man
   ckpt.load(plan.path)
   fill(replay, 40, start=120)
   ckpt.save()
-  for path in paths:  # still on disk, and whole
-    assert os.path.exists(path + '.index')
-    assert all(os.path.exists(x) for x in chunk_files(path)), path
+  assert os.path.exists(paths[2] + '.index')  # the resumed one; unlisted ones stay too
+  assert [os.path.exists(p + '.index') for p in paths[:2]] == [state == 'latest_alone'] * 2
+  for path in paths:  # those on disk are whole
+    if os.path.exists(path + '.index'):
+      assert all(os.path.exists(x) for x in chunk_files(path)), path
+
+
+def test_a_state_file_without_save_times_is_managed_again_by_the_resume(tmp_path):
+  """The same state file: TensorFlow's manager managed none of its checkpoints, so the
+  run kept them all for ever beside the `keep` it manages (its first save listed only
+  its own checkpoint), whatever run.keep_checkpoints said."""
+  _, paths = saved_run(tmp_path)
+  (tmp_path / 'checkpoint').write_text('model_checkpoint_path: "ckpt-3"\n' + ''.join(
+      f'all_model_checkpoint_paths: "{os.path.basename(p)}"\n' for p in paths))
+  plan = inspect(tmp_path)
+  ckpt, _ = make(str(tmp_path), make_replay())  # keep=2
+  ckpt.tidy(plan)
+  ckpt.load(plan.path)
+  ckpt.save()
+  assert ckpt._manager.checkpoints == [paths[2], str(tmp_path / 'ckpt-4')]
+  assert [os.path.exists(p + '.index') for p in paths] == [False, False, True]
 
 
 def test_a_checkpoint_pruned_by_an_interrupted_save_is_no_warning(tmp_path, capsys):
