@@ -387,7 +387,9 @@ class SavedPolicy:
     # Exports before ACT_SPACE_FILE existed: dtypes and shapes only. Read before the
     # model, whose load takes a while: a damaged file is named at once.
     self.act_spaces = None
-    if tf.io.gfile.exists(os.path.join(path, ACT_SPACE_FILE)):
+    spaces_file = os.path.join(path, ACT_SPACE_FILE)
+    # A link to nothing was taken for an older export's absent file: no action check.
+    if tf.io.gfile.exists(spaces_file) or os.path.islink(spaces_file):
       self.act_spaces = _read_act_spaces(path)
     damage = _fingerprint_damage(path)
     if damage:  # TensorFlow's load goes on without it, after a traceback (absl's log)

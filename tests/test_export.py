@@ -595,6 +595,19 @@ def test_a_run_file_that_cannot_be_read_is_named_with_its_cause(
   assert str(error.value) == line
 
 
+def test_an_act_space_file_linked_to_nothing_is_named(cartpole, tmp_path):
+  """It was taken for an older export's absent file: eval_only evaluated it without
+  checking the task's actions against it (found by a damaged-file sweep)."""
+  copy = shutil.copytree(cartpole[2], tmp_path / 'export')
+  (copy / export.ACT_SPACE_FILE).unlink()
+  (copy / export.ACT_SPACE_FILE).symlink_to(tmp_path / 'gone')
+  with pytest.raises(export.ExportError) as error:
+    export.SavedPolicy(str(copy))
+  assert str(error.value) == (
+      f'SavedModel {copy}: {export.ACT_SPACE_FILE} cannot be read ({copy}/'
+      f'{export.ACT_SPACE_FILE}; No such file or directory); export it again')
+
+
 @pytest.mark.parametrize('damage', ['garbage', 'cut'])
 def test_an_export_whose_fingerprint_cannot_be_read_loads_with_one_warning(
     cartpole, tmp_path, capfd, caplog, damage):
