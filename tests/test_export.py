@@ -652,6 +652,19 @@ def test_a_spaces_json_other_than_its_checkpoints_is_named(cartpole, tmp_path):
   assert not (tmp_path / 'out').exists()
 
 
+def test_a_damaged_state_file_is_one_line_without_tensorflows_warnings(
+    cartpole, tmp_path, caplog):
+  """The check of spaces.json against the checkpoint (run.common.load_agent) read the
+  state file through TensorFlow, which logged 'ParseError: ...' and 'Checkpoint ignored'
+  before the line naming the file (3 lines; found by a damaged-file sweep)."""
+  run = shutil.copytree(cartpole[0], tmp_path / 'run', ignore=shutil.ignore_patterns('export'))
+  state = run / 'ckpt' / 'checkpoint'
+  state.write_text(state.read_text().replace('model_checkpoint_path', 'model_checkpoint_pathS'))
+  with pytest.raises(checkpointing.CheckpointError, match='is damaged'):
+    export.export_run(str(run), str(tmp_path / 'out'))
+  assert not [r for r in caplog.records if r.name == 'tensorflow'], caplog.text
+
+
 def test_a_logdir_inside_a_run_names_the_run(tmp_path):
   """--logdir=RUN/ckpt (where the checkpoints are) said only 'RUN/ckpt/config.json not
   found: is RUN/ckpt the logdir of a training run?'."""

@@ -476,7 +476,11 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
           + (agent_hint or 'pass the same agent settings (its size preset), or narrow '
              'run.from_checkpoint_regex to the parts that fit')) from e
     if not difference and spaces_file:
-      prefix = checkpointing.latest(source) if os.path.isdir(source) else source
+      from dreamerv3_tf import checkpoint_damage
+      # (the state file read quietly: TensorFlow's reader logs its parse errors)
+      listed = checkpoint_damage.listed_checkpoints(source) if os.path.isdir(source) else [
+          source]
+      prefix = listed[-1] if listed else None
       made = prefix and _spaces_difference(checkpointing.made_for(prefix), obs_space,
                                            act_space, name="spaces.json's")
       if made:
