@@ -436,7 +436,6 @@ def logdir_nesting(logdir, folder):
           f'{why}; choose a --logdir outside it')
 
 
-
 def write_logdir(config, obs_space, act_space, checkpoint, out):
   """Builds our agent, assigns the official checkpoint, writes logdir `out`. -> prefix."""
   from dreamerv3_tf import checkpoint as checkpointing

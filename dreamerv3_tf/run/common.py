@@ -486,8 +486,8 @@ def load_agent(agent, source, obs_space, act_space, hint, regex='.*',
       if made:
         raise checkpointing.CheckpointError(
             f'{spaces_file} does not hold the spaces checkpoint {prefix} was made for '
-            f'({made}): edited or replaced? put back the one the run wrote, or resume the run, which writes it '
-            'again from its env') from e
+            f'({made}): edited or replaced? put back the one the run wrote, or resume the '
+            'run, which writes it again from its env') from e
     if not difference:
       raise
     raise checkpointing.CheckpointError(
