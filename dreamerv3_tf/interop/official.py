@@ -424,7 +424,10 @@ def logdir_nesting(logdir, folder):
   if '://' in logdir:
     return None
   out = os.path.realpath(os.path.expanduser(logdir))
-  run = os.path.realpath(checkpoint_paths.official_run(folder) or folder)
+  # The run is looked for above the folder itself: above a symlink to it (or to ckpt/)
+  # it was not found, and a --logdir among its saves passed.
+  folder = os.path.realpath(folder)
+  run = checkpoint_paths.official_run(folder) or folder
   saves = os.path.join(run, 'ckpt') if os.path.isdir(os.path.join(run, 'ckpt')) else run
   if out == run or os.path.commonpath([out, saves]) == saves:
     where, why = ('is' if out == run else 'is inside'), 'our files would lie among its own'

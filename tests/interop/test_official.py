@@ -720,3 +720,20 @@ def test_cli_a_logdir_in_or_around_the_official_run_is_refused_before_tensorflow
       f'Config error: --logdir {out} {where} the official run {tmp_path / "official"} that '
       f'--checkpoint reads: {why}; choose a --logdir outside it'], run.stderr[-3000:]
   assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
+@pytest.mark.parametrize('link_to', ['official/ckpt', 'official/ckpt/x'])
+def test_a_logdir_in_the_saves_is_refused_through_a_symlinked_checkpoint(tmp_path, link_to):
+  """A --checkpoint symlinked to the run's ckpt/ or a save folder in it let a --logdir
+  among its saves through (the run was looked for above the link, not the folder)."""
+  (tmp_path / 'official' / 'ckpt' / 'x').mkdir(parents=True)
+  (tmp_path / 'official' / 'ckpt' / 'latest').write_text('x')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'agent.pkl').write_bytes(b'')
+  (tmp_path / 'official' / 'ckpt' / 'x' / 'done').write_bytes(b'')
+  (tmp_path / 'link').symlink_to(tmp_path / link_to)
+  folder = official.find_folder(str(tmp_path / 'link'))
+  out = tmp_path / 'official' / 'ckpt' / 'ours'
+  assert official.logdir_nesting(str(out), folder) == (
+      f'--logdir {out} is inside the official run {tmp_path / "official"} that --checkpoint '
+      'reads: our files would lie among its own; choose a --logdir outside it')
+  assert official.logdir_nesting(str(tmp_path / 'official' / 'ours'), folder) is None
