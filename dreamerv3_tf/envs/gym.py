@@ -426,7 +426,7 @@ class Gym:
     for key, (path, kind, space) in self._obs_leaves.items():
       value = _leaf(raw, path, key)
       if kind == 'discrete':
-        obs[key] = np.int32(_integer(value, key, space) - int(space.start))
+        obs[key] = np.int32(_integer(value, key, space))
         continue
       array = _array(value, key, space)
       if kind == 'image':
@@ -619,23 +619,29 @@ def _check_float32(array, key):
 
 
 def _integer(value, key, space):
-  """A Discrete obs as an int in its range, else EnvSpaceError (no silent rounding of
-  floats). The range is checked here, in the env's own values: CheckSpaces saw them
-  shifted by `start` (Discrete(4, start=3)'s 0 was named 'got values in [-3, -3]'), and
-  one beyond int32 was a bare OverflowError naming no key."""
-  start, n = int(space.start), int(space.n)
-  name = f'Discrete({n}{f", start={start}" if start else ""})'
+  """A Discrete obs as its index from `start` (an int in [0, n)), else EnvSpaceError (no
+  silent rounding of floats). The range is checked here, in the env's own values:
+  CheckSpaces saw them shifted by `start` (Discrete(4, start=3)'s 0 was named 'got values
+  in [-3, -3]'), and one beyond int32 was a bare OverflowError naming no key. (Run at
+  every step: the line is built only for a value refused.)"""
   if isinstance(value, bool):  # a Python bool is an int, as gymnasium's Discrete takes it
     value = int(value)
   array = np.asarray(value) if isinstance(value, (int, np.integer, np.ndarray)) else None
   if array is None or array.shape != () or array.dtype.kind not in 'iu':
     got = _fmt(array) if array is not None else f'{type(value).__name__} {value!r}'[:80]
-    raise base.EnvSpaceError(f'Env obs {key!r}: expected an integer of {name}, got {got}')
-  if not start <= int(array) < start + n:
     raise base.EnvSpaceError(
-        f'Env obs {key!r}: expected an integer of {name}, in [{start}, {start + n}), '
-        f'got {int(array)}')
-  return int(array)
+        f'Env obs {key!r}: expected an integer of {_discrete(space)}, got {got}')
+  start, index = int(space.start), int(array)
+  if not 0 <= index - start < int(space.n):
+    raise base.EnvSpaceError(
+        f'Env obs {key!r}: expected an integer of {_discrete(space)}, in [{start}, '
+        f'{start + int(space.n)}), got {index}')
+  return index - start
+
+
+def _discrete(space):
+  start = int(space.start)
+  return f'Discrete({int(space.n)}{f", start={start}" if start else ""})'
 
 
 def _reward(value):
