@@ -254,6 +254,16 @@ def undecorated(text):
   return re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\](?: name: [^\s;]*)?', '', text)
 
 
+def flat_text(error):
+  """An error's whole message on one line; what its str() raised if that fails (an
+  env's or user module's own __str__: the line named that error instead, and a worker
+  died printing its tracebacks)."""
+  try:
+    return ' '.join(str(error).split())
+  except Exception as e:  # noqa: BLE001 - the error's own __str__
+    return f'<its str() raised {type(e).__name__}>'
+
+
 def one_line(error, cause_only=False):
   """The first line of an error's message, without TensorFlow's op decorations.
 

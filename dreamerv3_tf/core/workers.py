@@ -387,27 +387,17 @@ def own_interrupt(name, error, what='raised'):
       'came)', ''.join(traceback.format_exception(error)))
 
 
-def _text(error):
-  """The error's message on one line. An env's exception whose str() raises is named by
-  what it raised: this process said 'Error: RuntimeError: ... (unexpected', and a
-  worker died printing 288 lines of tracebacks."""
-  try:
-    return ' '.join(str(error).split())
-  except Exception as e:  # noqa: BLE001 - the env's own __str__
-    return f'<its str() raised {type(e).__name__}>'
-
-
 def error_summary(error):
   """One line: the message, after the exception's type unless it is a ValueError
   (whose messages name the problem already, e.g. an unknown task)."""
-  text = _text(error)
+  text = errors.flat_text(error)
   if isinstance(error, (ValueError, base.UserError, exit_guard.Exited)) and text:
     return text
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 
 
 def _raised(error):
-  text = _text(error)
+  text = errors.flat_text(error)
   if isinstance(error, exit_guard.Exited):  # 'called os._exit(3)'
     return text
   return f'raised {type(error).__name__}{": " + text if text else ""}'

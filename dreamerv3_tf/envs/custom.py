@@ -27,6 +27,7 @@ import sys
 import traceback
 import weakref
 
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.envs.wrappers import EnvSetupError
 from dreamerv3_tf.envs.wrappers import TaskError
@@ -62,10 +63,10 @@ def make(name, kwargs, gym_options, seed, mode):
     key = _unexpected_key(e, kwargs)
     if key:  # a function of **kwargs passing config.env.py on: a config value (exit 2)
       raise TaskError(
-          f'config.env.py sets {key!r}, which {name} does not take: {_one_line(e)}'
+          f'config.env.py sets {key!r}, which {name} does not take: {errors.flat_text(e)}'
           f'{_where(e, module_name)}') from e
     raise EnvSetupError(
-        f'{name}({shown}) raised {type(e).__name__}: {_one_line(e)}'
+        f'{name}({shown}) raised {type(e).__name__}: {errors.flat_text(e)}'
         f'{_where(e, module_name)}') from e
   _check_new(name, env)
   return _adapt(name, env, gym_options, seed)
@@ -124,7 +125,7 @@ def resolve(name):
           f'env module {module_name!r} not found: put the directory that holds it on '
           f'PYTHONPATH (or run from there)') from None
     raise EnvSetupError(
-        f'importing {module_name} failed: {_one_line(e)} (a package it needs is '
+        f'importing {module_name} failed: {errors.flat_text(e)} (a package it needs is '
         'missing)') from e
   except SystemExit as e:  # 'failed to start: SystemExit: 0' named neither who nor why
     raise EnvSetupError(
@@ -133,7 +134,7 @@ def resolve(name):
     ) from e
   except Exception as e:  # noqa: BLE001 - the user's module: named in one line
     raise EnvSetupError(
-        f'importing {module_name} raised {type(e).__name__}: {_one_line(e)}'
+        f'importing {module_name} raised {type(e).__name__}: {errors.flat_text(e)}'
         f'{_where(e, module_name)}') from e
   fn = module
   for part in function.split('.'):
@@ -236,17 +237,8 @@ def _has(name, env, attribute):
     return hasattr(env, attribute)
   except Exception as e:  # noqa: BLE001 - the user's property: named in one line
     raise EnvSetupError(
-        f'{name}: env.{attribute} raised {type(e).__name__}: {_one_line(e)}'
+        f'{name}: env.{attribute} raised {type(e).__name__}: {errors.flat_text(e)}'
         f'{_where(e, type(env).__module__)}') from e
-
-
-def _one_line(error):
-  """The error's message on one line; what its str() raised if that fails (the line
-  named that error instead: 'failed to start: RuntimeError: ...')."""
-  try:
-    return ' '.join(str(error).split())
-  except Exception as e:  # noqa: BLE001 - the user's own __str__
-    return f'<its str() raised {type(e).__name__}>'
 
 
 def _where(error, module_name):
