@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import workers
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
@@ -92,7 +93,7 @@ def _make(gym, task, kwargs):
         f' called sys.exit({e.code!r}), which must not end the run'
         f'{" (a module that runs as a script at import?)" if importing else ""}') from e
   except Exception as e:  # noqa: BLE001 - the env's own constructor: one line
-    text = ' '.join(str(e).split())
+    text = errors.flat_text(e)
     if type(e) is gym.error.Error and text.startswith('Malformed environment ID'):
       # ('CartPole-v1 ', 'Cart Pole-v1'): a task name, not the env failing (exit code 1)
       raise UnknownTaskError(f'gymnasium has no env {task!r} ({text})') from None
@@ -244,7 +245,7 @@ class Gym:
         _, where = _own_frame(e, gym)
         raise EnvSetupError(
             f'{made}env.{attribute} raised {type(e).__name__}: '
-            f'{" ".join(str(e).split())}{where}') from e
+            f'{errors.flat_text(e)}{where}') from e
     self._size = tuple(int(x) for x in size)
     self._resized = set()  # the image keys resized once: checked for their size
     self._repeat = int(repeat)

@@ -576,3 +576,44 @@ def test_pixels_of_no_uint8_are_one_warning_line_naming_the_key(monkeypatch, cap
       'board': box(0, 1, (3, 3, 3), np.float32), 'grid': box(0, 1, (64, 64, 5), np.float32),
       'map': box(0, 1, (64, 64), np.float32), 'flags': box(0, 1, (64, 64, 3), bool)})))
   assert capfd.readouterr().err == ''
+
+
+class _Unprintable(Exception):
+  def __str__(self):
+    raise RuntimeError('no text')
+
+
+def _raises_unprintable():
+  raise _Unprintable()
+
+
+def test_a_constructor_raising_an_error_whose_text_fails_is_named():
+  """Its str() raised inside our line: that RuntimeError came out, naming no env."""
+  import gymnasium as gym
+  from dreamerv3_tf.envs.wrappers import EnvSetupError
+  gym.register('Unprintable-v0', entry_point=_raises_unprintable)
+  try:
+    with pytest.raises(EnvSetupError, match=(
+        r"^gymnasium\.make\('Unprintable-v0'\) raised _Unprintable: <its str\(\) raised "
+        r"RuntimeError> \(test_gym\.py, line \d+\)$")):
+      Gym('Unprintable-v0')
+  finally:
+    gym.registry.pop('Unprintable-v0')
+
+
+def test_a_space_property_raising_an_error_whose_text_fails_is_named():
+  """Its str() raised inside our line: that RuntimeError came out, naming no property."""
+  import gymnasium as gym
+  from dreamerv3_tf.envs.wrappers import EnvSetupError
+
+  class Env(gym.Env):
+    action_space = gym.spaces.Discrete(2)
+
+    @property
+    def observation_space(self):
+      raise _Unprintable()
+
+  with pytest.raises(EnvSetupError, match=(
+      r"^env\.observation_space raised _Unprintable: <its str\(\) raised RuntimeError> "
+      r"\(test_gym\.py, line \d+\)$")):
+    Gym(Env())
