@@ -609,7 +609,7 @@ def unraisable(unraisable):
     what = repr(unraisable.object)[:80]
   except Exception:  # noqa: BLE001 - an object whose repr fails too
     what = type(unraisable.object).__name__
-  text = ' '.join(str(error).split())
+  text = errors.flat_text(error)
   note(f'ignored {type(error).__name__}{where}', (
       f'{unraisable.err_msg or "Exception ignored in"}: {what}: {type(error).__name__}'
       f'{": " + text if text else ""}{where} (Python ignores it; --traceback shows it)'))
@@ -631,7 +631,7 @@ def thread_exception(args):
   where = f' ({os.path.basename(frames[-1].filename)}, line {frames[-1].lineno})' if (
       frames) else ''
   name = args.thread.name if args.thread is not None else '?'
-  text = ' '.join(str(error).split())
+  text = errors.flat_text(error)
   note(f'thread {args.exc_type.__name__}{where}', (
       f'Exception in thread {name!r}: {args.exc_type.__name__}{": " + text if text else ""}'
       f'{where} (Python ignores it: the thread ended; --traceback shows it)'))

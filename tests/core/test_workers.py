@@ -474,3 +474,22 @@ def test_a_child_an_env_forks_in_a_worker_is_ended_with_one_line(capfd):
   assert len(lines) == 8 and all(re.fullmatch(
       r'WARNING: an env forked a process \(pid \d+\) that came back into the run; it was '
       r'ended \(a forked child must end with os\._exit\(\) or exec\)', x) for x in lines), lines
+
+
+def test_an_ignored_error_whose_text_fails_is_one_warning_line(capfd):
+  """In __del__ or an env's thread: the hook's own str() raised, and Python printed
+  'Exception ignored in sys.unraisablehook' (or in threading.excepthook) with tracebacks."""
+  import threading
+  import types
+  error = _Unprintable()
+  workers.unraisable(types.SimpleNamespace(
+      exc_value=error, exc_traceback=None, err_msg=None, object='handle'))
+  workers.thread_exception(types.SimpleNamespace(
+      exc_type=_Unprintable, exc_value=error, exc_traceback=None,
+      thread=threading.Thread(name='poller')))
+  err = capfd.readouterr().err
+  assert err.splitlines() == [
+      "WARNING: Exception ignored in: 'handle': _Unprintable: <its str() raised RuntimeError> "
+      '(Python ignores it; --traceback shows it)',
+      "WARNING: Exception in thread 'poller': _Unprintable: <its str() raised RuntimeError> "
+      '(Python ignores it: the thread ended; --traceback shows it)'], err
