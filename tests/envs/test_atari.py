@@ -130,11 +130,23 @@ def test_an_ale_rom_path_without_the_rom_is_named(tmp_path, monkeypatch, where):
   assert error.value.exit_code == 2
 
 
+@pytest.fixture
+def no_load(monkeypatch):
+  """ALE's loadROM fails the test: the ROMs these tests give it hang it for good or end
+  the process (pytest's with it), should the check before it miss them."""
+  import ale_py
+
+  def load(self, path):
+    raise AssertionError(f'loadROM({path}) was reached')
+  monkeypatch.setattr(ale_py.ALEInterface, 'loadROM', load)
+
+
 @pytest.mark.parametrize('content, what', [
     (bytes(range(256)) * 8, 'is no ROM ale-py {version} plays (it knows them by MD5)'),
     (b'', 'is empty'),
     ('breakout', 'is the ROM of breakout, not of pong')], ids=['junk', 'empty', 'breakout'])
-def test_a_junk_rom_under_ale_rom_path_is_named(tmp_path, monkeypatch, content, what):
+def test_a_junk_rom_under_ale_rom_path_is_named(
+    tmp_path, monkeypatch, no_load, content, what):
   """ALE runs a ROM of unknown MD5 as the game its file name says: junk bytes hung
   loadROM for good, an empty file ended in ALE's C++ error text (3 lines), another
   game's ROM was played as pong."""
@@ -152,7 +164,7 @@ def test_a_junk_rom_under_ale_rom_path_is_named(tmp_path, monkeypatch, content, 
       'ROM of pong there as ale-py ships it, or unset ALE_ROM_PATH')
 
 
-def test_a_game_ale_py_ships_but_does_not_play_is_named():
+def test_a_game_ale_py_ships_but_does_not_play_is_named(no_load):
   """atari_combat (and joust, maze_craze, warlords: multi-player ROMs) ended the process
   inside ALE ('Attempt to wrap ROM ... failed', 6 lines), exit code 1."""
   import ale_py
