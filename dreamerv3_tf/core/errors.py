@@ -254,6 +254,9 @@ def undecorated(text):
   return re.sub(r'\{\{[^}]*\}\}|\[Op:\w+\](?: name: [^\s;]*)?', '', text)
 
 
+STR_FAILED = '<its str() raised '  # flat_text's text for an error without one
+
+
 def flat_text(error):
   """An error's whole message on one line; what its str() raised if that fails (an
   env's or user module's own __str__: the line named that error instead, and a worker
@@ -261,7 +264,7 @@ def flat_text(error):
   try:
     return ' '.join(str(error).split())
   except Exception as e:  # noqa: BLE001 - the error's own __str__
-    return f'<its str() raised {type(e).__name__}>'
+    return f'{STR_FAILED}{type(e).__name__}>'
 
 
 def one_line(error, cause_only=False):

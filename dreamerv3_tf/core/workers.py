@@ -389,9 +389,10 @@ def own_interrupt(name, error, what='raised'):
 
 def error_summary(error):
   """One line: the message, after the exception's type unless it is a ValueError
-  (whose messages name the problem already, e.g. an unknown task)."""
+  (whose messages name the problem already, e.g. an unknown task) whose str() worked."""
   text = errors.flat_text(error)
-  if isinstance(error, (ValueError, base.UserError, exit_guard.Exited)) and text:
+  if isinstance(error, (ValueError, base.UserError, exit_guard.Exited)) and text and (
+      not text.startswith(errors.STR_FAILED)):
     return text
   return f'{type(error).__name__}: {text}' if text else type(error).__name__
 

@@ -493,3 +493,13 @@ def test_an_ignored_error_whose_text_fails_is_one_warning_line(capfd):
       '(Python ignores it; --traceback shows it)',
       "WARNING: Exception in thread 'poller': _Unprintable: <its str() raised RuntimeError> "
       '(Python ignores it: the thread ended; --traceback shows it)'], err
+
+
+def test_a_value_error_whose_text_fails_is_named_by_its_type():
+  """A ValueError's line is its message alone: '<its str() raised RuntimeError>' named
+  no error at all."""
+  class BadValue(ValueError):
+    def __str__(self):
+      raise RuntimeError('no text')
+  assert workers.error_summary(BadValue()) == 'BadValue: <its str() raised RuntimeError>'
+  assert workers.error_summary(ValueError('no task x')) == 'no task x'
