@@ -92,12 +92,13 @@ class Logger:
           'uint8 [T, H, W, C] or [B, T, H, W, C] with C in (1, 3, 4).')
     self.add({name: value})
 
-  def write(self):
+  def write(self, fps=True):
     """Adds 'fps/step' (logged steps per second since the last write that was at an
     earlier step) and flushes. A write at the step of the last one adds none: a run's
-    last write, at the step of its last progress line, logged a row of 0 fps."""
+    last write, at the step of its last progress line, logged a row of 0 fps.
+    fps=False flushes alone (a save's: the next write's fps spans it)."""
     step, now = self.step, time.monotonic()  # (the wall clock may jump)
-    if self._last is None or step > self._last[0]:
+    if fps and (self._last is None or step > self._last[0]):
       if self._last is not None and now > self._last[1]:
         fps = (step - self._last[0]) / (now - self._last[1])
         self._records.append((step, 'fps/step', float(fps)))

@@ -277,7 +277,9 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   saved = [None]  # the step of this run's last save
 
   def save():
-    common.check_still_there(me.logdir)
+    # First the rows logged so far (a report's, episodes'): the resume of a run killed
+    # after this save starts past them and never logs them again.
+    common.write_logs(logger, me.logdir, fps=False)
     if me.chief:  # only the chief saves
       try:
         ckpt.save()
@@ -330,7 +332,9 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
         if stream_eval.ready():
           logger.add(common.report(agent, stream_eval, config.run.report_batches),
                      prefix='eval')
-    if should_log(int(step)):
+    # The last step's log before its save: after it, the save's flush of that step's
+    # rows split them into two rows.
+    if should_log(int(step)) or int(step) >= config.run.steps:
       log()
     if should_save(int(step)):
       save()

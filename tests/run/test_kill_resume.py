@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tensorflow as tf
 
 import cli_zygote
@@ -129,3 +130,45 @@ def partial_saves(ckpt_dir):
   except FileNotFoundError:  # a folder renamed away while we looked
     return []
   return found
+
+
+class Killed(BaseException):
+  """Stands for a SIGKILL: nothing after it runs or is written."""
+
+
+def test_a_kill_right_after_a_save_loses_no_row_logged_before_it(tmp_path, monkeypatch):
+  """A save at a step with no log write (report_every=save_every=30, log_every=20) held
+  the report's and eval episode's rows of that step in memory: killed before the next
+  write, the resume loaded that save, whose clocks had reported already, and those rows
+  were never written (scores.jsonl lacked the eval episode of step 30)."""
+  from dreamerv3_tf.core import logger as logger_lib
+  from dreamerv3_tf.run import train_eval
+  from run_helpers import make_run_config
+
+  def rows(logdir):
+    out = {}
+    for name in ('metrics.jsonl', 'scores.jsonl'):
+      lines = (logdir / name).read_text().splitlines()
+      out[name] = [(r['step'], sorted({k.split('/')[0] for k in r} - {'step', 'fps'}))
+                   for r in map(json.loads, lines)]
+    return out
+
+  run = dict(random_agent=True, steps=60, clock='steps', log_every=20, report_every=30,
+             save_every=30)
+  train_eval.train_eval(make_run_config(tmp_path / 'whole', **run))
+  real_save = checkpointing.Checkpoint.save
+
+  def save(self):
+    path = real_save(self)
+    if checkpointing.saved_step(path) == 30:  # dies here: no later write reaches a file
+      monkeypatch.setattr(logger_lib.JSONLOutput, '__call__', lambda self, records: None)
+      raise Killed()
+    return path
+
+  monkeypatch.setattr(checkpointing.Checkpoint, 'save', save)
+  config = make_run_config(tmp_path / 'killed', **run)
+  with pytest.raises(Killed):
+    train_eval.train_eval(config)
+  monkeypatch.undo()
+  train_eval.train_eval(config)
+  assert rows(tmp_path / 'killed') == rows(tmp_path / 'whole')
