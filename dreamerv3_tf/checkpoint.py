@@ -235,7 +235,8 @@ class Checkpoint:
   def tidy(self, plan):
     """Once the checks passed and the run may write: deletes what a save killed
     midway left behind, and moves the damaged checkpoints of `plan` into `damaged/`
-    (dropped from the state file, so they are never read again). A file it cannot
+    (dropped from the state file, so they are never read again), but for the rest of
+    one a stopped save was pruning, which it deletes. A file it cannot
     remove or write raises SaveError naming it (main's line adds what is kept)."""
     with errors.file_errors('Cannot remove {path} (left by a save that was stopped): {cause}',
                             SaveError, self.directory):
@@ -248,8 +249,16 @@ class Checkpoint:
       return
     with errors.file_errors('Cannot set the damaged checkpoints aside: {path}: {cause}',
                             SaveError, self.directory):
+      number = checkpoint_paths.checkpoint_number
       for path in plan.damaged:
-        damage.set_aside(self.directory, path)
+        # One older than the resumed one without its index: its data alone, unreadable
+        # (damaged/ kept it for good). The prune finishes.
+        if (plan.path and (number(path) or 0) < (number(plan.path) or 0)
+            and damage.pruned_midway(path)):
+          for file in tf.io.gfile.glob(path + '.*'):
+            tf.io.gfile.remove(file)
+        else:
+          damage.set_aside(self.directory, path)
       if keep:  # none: a cut first save set aside, and no state file to rewrite
         damage.write_state(self.directory, keep)
     self._manager = self._make_manager()

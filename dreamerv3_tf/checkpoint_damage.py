@@ -311,14 +311,18 @@ def _damaged_among(paths, replay_names):
   for path in paths:
     reason = _damage(path, replay_names)
     if reason:
-      # Without its index it was being pruned by a save that was interrupted before
-      # it rewrote the state file (TensorFlow lists the new checkpoint, deletes the
-      # oldest, index first, then lists again): no warning for that.
-      # An index linked to nothing is named (a disk not mounted).
-      if tf.io.gfile.exists(path + '.index') or os.path.islink(path + '.index'):
+      if not pruned_midway(path):  # (no warning for that: Checkpoint.tidy deletes it)
         warn_damaged(path, reason)
       damaged.append(path)
   return damaged
+
+
+def pruned_midway(path):
+  """Whether checkpoint `path` lacks its index: it was being pruned by a save that was
+  interrupted before it rewrote the state file (TensorFlow lists the new checkpoint,
+  deletes the oldest, index first, then lists again). An index linked to nothing is
+  damage (a disk not mounted)."""
+  return not (tf.io.gfile.exists(path + '.index') or os.path.islink(path + '.index'))
 
 
 def warn_damaged(path, reason):

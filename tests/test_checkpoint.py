@@ -588,6 +588,18 @@ def test_a_checkpoint_pruned_by_an_interrupted_save_is_no_warning(tmp_path, caps
   assert capsys.readouterr().err == ''
 
 
+def test_the_rest_of_a_checkpoint_an_interrupted_save_pruned_is_deleted_not_kept(tmp_path):
+  """Killed between the index and the data of the checkpoint it rotated out, a save left
+  that data file (the agent's weights: gigabytes at size400m), which each such resume
+  moved into damaged/ for good, without a word."""
+  ckpt, paths = saved_run(tmp_path)
+  os.remove(paths[0] + '.index')  # TensorFlow deletes the index first, then the data
+  ckpt.tidy(inspect(tmp_path))
+  assert not (tmp_path / 'damaged').exists()
+  assert not [x for x in os.listdir(tmp_path) if x.startswith('ckpt-1.')]
+  assert inspect(tmp_path) == checkpointing.Plan(paths[2], paths[1:], [])
+
+
 def test_what_a_save_stopped_midway_left_is_removed_when_the_run_resumes(tmp_path):
   """A full disk or a kill while TensorFlow wrote the state file left its temporary
   ('checkpoint.tmp<hex>', empty) in ckpt/ for good, one more per such stop."""
