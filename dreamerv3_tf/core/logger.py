@@ -58,6 +58,7 @@ class Logger:
     self.outputs = list(outputs)
     self.multiplier = multiplier
     self._records = []
+    self._unsent = []  # flushed to the outputs that keep rows, not yet to the others
     self._last = None  # (step, time) of the previous write, for fps
 
   @property
@@ -92,22 +93,32 @@ class Logger:
           'uint8 [T, H, W, C] or [B, T, H, W, C] with C in (1, 3, 4).')
     self.add({name: value})
 
-  def write(self, fps=True):
+  def write(self):
     """Adds 'fps/step' (logged steps per second since the last write that was at an
     earlier step) and flushes. A write at the step of the last one adds none: a run's
-    last write, at the step of its last progress line, logged a row of 0 fps.
-    fps=False flushes alone (a save's: the next write's fps spans it)."""
+    last write, at the step of its last progress line, logged a row of 0 fps."""
     step, now = self.step, time.monotonic()  # (the wall clock may jump)
-    if fps and (self._last is None or step > self._last[0]):
+    if self._last is None or step > self._last[0]:
       if self._last is not None and now > self._last[1]:
         fps = (step - self._last[0]) / (now - self._last[1])
         self._records.append((step, 'fps/step', float(fps)))
       self._last = (step, now)
-    if not self._records:
-      return
+    records, unsent = self._records, self._unsent
+    self._records, self._unsent = [], []
+    for output in self.outputs:
+      mine = records if _keeps_rows(output) else unsent + records
+      if mine:
+        output(mine)
+
+  def flush(self):
+    """Writes what is pending to the outputs that keep rows (files), not to the others
+    (the terminal's progress lines get it at the next write), and adds no fps: a save's,
+    so that a run killed after it has the rows of the steps it resumes past."""
     records, self._records = self._records, []
     for output in self.outputs:
-      output(records)
+      if _keeps_rows(output) and records:
+        output(records)
+    self._unsent += records
 
   def resume(self):
     """At a resume, before the first write: the outputs that keep rows (JSONLOutput)
@@ -127,7 +138,7 @@ class Logger:
 
   def close(self):
     """Writes what is pending and closes the outputs."""
-    if self._records:
+    if self._records or self._unsent:
       self.write()
     for output in self.outputs:
       if hasattr(output, 'close'):
@@ -138,6 +149,11 @@ class Logger:
 
   def __exit__(self, *exc):
     self.close()
+
+
+def _keeps_rows(output):
+  """Whether `output` keeps rows that a resume moves past its step (a file's)."""
+  return hasattr(output, 'set_aside_after')
 
 
 class TerminalOutput:

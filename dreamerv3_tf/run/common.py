@@ -141,14 +141,17 @@ def check_still_there(logdir):
         'without writing there (a renamed logdir resumes under its new name)')
 
 
-def write_logs(logger, logdir, fps=True):
-  """logger.write(fps) into `logdir`, checked first (check_still_there). A file it cannot
-  write (a full disk, metrics.jsonl made read-only or a directory) raises
-  base.WriteError naming the file and the cause: main's line adds what is kept and how
-  to resume ('Error: PATH; CAUSE' said neither)."""
+def write_logs(logger, logdir, flush=False):
+  """logger.write() (flush=True: logger.flush()) into `logdir`, checked first
+  (check_still_there). A file it cannot write (a full disk, metrics.jsonl made
+  read-only or a directory) raises base.WriteError naming the file and the cause:
+  main's line adds what is kept and how to resume ('Error: PATH; CAUSE' said neither)."""
   check_still_there(logdir)
   with errors.file_errors():
-    logger.write(fps)
+    if flush:
+      logger.flush()
+    else:
+      logger.write()
 
 
 def when_done(stack, done):

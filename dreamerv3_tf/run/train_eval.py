@@ -279,7 +279,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   def save():
     # First the rows logged so far (a report's, episodes'): the resume of a run killed
     # after this save starts past them and never logs them again.
-    common.write_logs(logger, me.logdir, fps=False)
+    common.write_logs(logger, me.logdir, flush=True)
     if me.chief:  # only the chief saves
       try:
         ckpt.save()

@@ -338,6 +338,26 @@ def test_values_are_checked_and_normalized():
     logger.add({'z': np.array([object()])})
 
 
+def test_a_flush_writes_the_files_rows_and_the_terminal_gets_them_at_the_next_write(tmp_path):
+  """A save flushes the rows logged so far (a kill after it lost them): into the files,
+  without an fps row, and no extra progress line: the terminal's next write has them."""
+  step, printed = Step(), []
+  jsonl = logging.JSONLOutput(str(tmp_path))
+  logger = logging.Logger(step, [jsonl, printed.append])
+  logger.write()
+  step.value = 10
+  logger.add({'score': 1.0}, prefix='episode')
+  logger.flush()
+  assert read(tmp_path / 'metrics.jsonl') == [{'step': 10, 'episode/score': 1.0}]
+  assert printed == []
+  step.value = 20
+  logger.add({'loss': 2.0}, prefix='train')
+  logger.write()
+  assert [r['step'] for r in read(tmp_path / 'metrics.jsonl')] == [10, 20]
+  assert [sorted(n for _, n, _ in x) for x in printed] == [
+      ['episode/score', 'fps/step', 'train/loss']]
+
+
 def test_close_writes_pending_and_closes_outputs():
   closed = []
 
