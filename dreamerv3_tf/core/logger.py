@@ -138,8 +138,13 @@ class Logger:
 
   def close(self):
     """Writes what is pending and closes the outputs."""
-    if self._records or self._unsent:
+    if self._records:
       self.write()
+    elif self._unsent:  # in the files already: the terminal's alone, and no fps row
+      unsent, self._unsent = self._unsent, []
+      for output in self.outputs:
+        if not _keeps_rows(output):
+          output(unsent)
     for output in self.outputs:
       if hasattr(output, 'close'):
         output.close()

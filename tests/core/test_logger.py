@@ -358,6 +358,20 @@ def test_a_flush_writes_the_files_rows_and_the_terminal_gets_them_at_the_next_wr
       ['episode/score', 'fps/step', 'train/loss']]
 
 
+def test_a_close_after_a_flush_adds_no_row_to_the_files(tmp_path):
+  """A run stopped (SIGTERM) right after a save: its close wrote an fps row of the save's
+  step, a second row of a step the files held (the terminal still gets the rows)."""
+  step, printed = Step(), []
+  logger = logging.Logger(step, [logging.JSONLOutput(str(tmp_path)), printed.append])
+  logger.write()
+  step.value = 10
+  logger.add({'score': 1.0}, prefix='episode')
+  logger.flush()
+  logger.close()
+  assert read(tmp_path / 'metrics.jsonl') == [{'step': 10, 'episode/score': 1.0}]
+  assert [[n for _, n, _ in x] for x in printed] == [['episode/score']]
+
+
 def test_close_writes_pending_and_closes_outputs():
   closed = []
 
