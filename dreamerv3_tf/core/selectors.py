@@ -160,7 +160,8 @@ class Recency(_Ordered):
       total = self._cdf[-1] if len(self._cdf) else 0.0
       for b in range(len(self._cdf) // self._BLOCK, -(-n // self._BLOCK)):
         ages = np.arange(b * self._BLOCK, (b + 1) * self._BLOCK, dtype=np.float64)
-        block = np.cumsum(1.0 / (ages + 1.0) ** self.exponent) + total
+        with np.errstate(over='ignore'):  # a steep exponent's inf: weight 1 / inf = 0
+          block = np.cumsum(1.0 / (ages + 1.0) ** self.exponent) + total
         total = block[-1]
         blocks.append(block)
       self._cdf = np.concatenate(blocks)

@@ -1,4 +1,5 @@
 import collections
+import warnings
 
 import numpy as np
 import pytest
@@ -53,6 +54,19 @@ def test_recency_favours_new_items():
   # P(age 0) / P(age 9) = 10 with exponent 1.
   assert hist[99] > 5 * hist[90] > 0
   assert sum(hist[k] for k in range(90, 100)) > sum(hist[k] for k in range(0, 90))
+
+
+@pytest.mark.parametrize('exponent', [100.0, 1e30])
+def test_recency_steep_exponent_draws_the_newest_without_a_warning(exponent):
+  # (age + 1) ** exponent overflowed to inf, whose weight 1 / inf = 0 is right: numpy's
+  # 'RuntimeWarning: overflow encountered in power' came as two lines on stderr mid-run
+  # (replay.recexp=100 with replay.fracs.recency > 0).
+  sel = selectors.Recency(exponent=exponent, seed=0)
+  for key in range(10):
+    sel[key] = stepids(key)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    assert set(counts(sel, 50)) == {9}
 
 
 def test_recency_with_uprobs_never_draws_beyond_table():
