@@ -336,7 +336,8 @@ class Prioritized:
   def _aggregate(self, islots):
     prios = self._sprio[self._isteps[islots]]           # [n, T]
     if self.exponent != 1.0:
-      prios = prios ** self.exponent
+      with np.errstate(over='ignore'):  # inf: drawn first, a huge priority's limit
+        prios = prios ** self.exponent
     hasinf = np.isinf(prios).any(1)
     with np.errstate(invalid='ignore'):
       agg = prios.mean(1)

@@ -90,6 +90,20 @@ def test_prioritized_follows_priorities():
   assert 0.44 < hist[2] / 6000 < 0.56  # 3/6
 
 
+def test_prioritized_steep_exponent_draws_the_highest_without_a_warning():
+  # 1e4 ** 400 overflowed to inf (drawn first, the limit of a huge priority), with numpy's
+  # 'RuntimeWarning: overflow encountered in power' on stderr (replay.prio.exponent=400).
+  sel = selectors.Prioritized(exponent=400.0, initial=1.0, seed=0)
+  for key in range(3):
+    sel[key] = stepids(10 * key)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    for key, prio in enumerate([0.5, 1e4, 2.0]):
+      ids = stepids(10 * key)
+      sel.prioritize(ids, np.full(len(ids), prio))
+    assert set(counts(sel, 50)) == {1}
+
+
 def test_prioritized_aggregates_shared_steps_and_skips_unknown():
   sel = selectors.Prioritized(exponent=1.0, initial=0.0, maxfrac=0.5, seed=0)
   sel[0] = stepids(0)  # steps 0, 1, 2
