@@ -136,6 +136,8 @@ def _parse_flags(argv):
   if not configs and overrides:  # absl: "Unknown command line flag 'config.task'"
     _usage_error(f'{overrides[0]} sets a key of a config file, and no --config names one; '
                  'give it first, e.g. --config=configs/dmc.py:train_eval')
+  if flag_lines.malformed_config_key(argv):
+    _usage_error(flag_lines.malformed_config_key(argv))
   if path_lines.unknown_home_refusal('--config', path):  # 'cannot load ...: No such file'
     _usage_error(path_lines.unknown_home_refusal('--config', path))
   if path and os.path.islink(path) and not os.path.exists(path):  # 'No such file or

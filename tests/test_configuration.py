@@ -1485,6 +1485,9 @@ def test_a_key_a_config_file_adds_is_named(key, value, message):
      "value ('"),
     (['--config.run.steps.x=1'], "Config error: unknown config key 'run.steps.x': run.steps "
      'is one value ('),
+    # "Could not parse 'run..steps': SyntaxError('invalid syntax', ('<unknown>', 1, 5, ...))"
+    (['--config.run..steps=1'], "Config error: --config.run..steps: 'run..steps' is no "
+     'config key; a key is names joined by dots, e.g. --config.run.steps=1000'),
     (['--config.run.eval_eps=many'], 'run.eval_eps=many'),
     (['--config.replay.size=3'], 'replay.size=3 is smaller than one batch'),
     (['--config.task=mars_rover'], "task='mars_rover'"),
@@ -1537,6 +1540,29 @@ def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   assert len(lines) == 1, result.stderr
   assert message in lines[0], lines[0]
   assert not (tmp_path / 'config.json').exists()
+
+
+@pytest.mark.parametrize('flag, key', [
+    # ml_collections' parse of the key: "Could not parse 'run..steps': SyntaxError(
+    # 'invalid syntax', ('<unknown>', 1, 5, 'run..steps', 1, 6))", naming no flag.
+    ('--config.=1', ''), ('--config..seed=1', '.seed'), ('--config.run.=3', 'run.'),
+    ('--config.run..steps=1', 'run..steps'), ('--config. seed=1', ' seed'),
+    ('-config.run.=3', 'run.'),
+    ('--config.1=2', '1'),  # said 'Config error: 1'
+    # said 'malformed node or string on line 1: <ast.Name object at 0x7f...>'
+    ('--config.run-steps=1', 'run-steps')])
+def test_a_malformed_config_key_is_named(flag, key):
+  name = flag.split('=', 1)[0]
+  assert flag_lines.malformed_config_key(['main', '--config=configs/dmc.py:debug', flag]) == (
+      f'{name}: {key!r} is no config key; a key is names joined by dots, e.g. '
+      '--config.run.steps=1000')
+
+
+def test_well_formed_config_keys_pass_the_key_check():
+  # (an index into a dict is ml_collections' own syntax, and a value may hold anything)
+  argv = ['main', '--config=configs/dmc.py:debug', "--config.replay.fracs['uniform']=1.0",
+          '--config.run.steps', '1..2', '--config.task=a..b', '--logdir=.x', '--config.seed=1']
+  assert flag_lines.malformed_config_key(argv) is None
 
 
 def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path):

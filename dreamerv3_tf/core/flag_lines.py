@@ -1,7 +1,7 @@
 """The lines refusing a command line absl would misread or refuse in its own
 words: a flag that swallowed the next one, an unreadable --flagfile, a stray
-argument, a boolean given another value, a required flag left out; and the
-warning for a flag given twice with other values.
+argument, a boolean given another value, a required flag left out, a --config.KEY
+whose KEY is no dotted name; and the warning for a flag given twice with other values.
 """
 
 import contextlib
@@ -204,6 +204,27 @@ def repeated_flag_warnings(values):
   return [f'Warning: {name} is given {len(given)} times ({", ".join(map(repr, given))}); '
           f'the last, {given[-1]!r}, is used'
           for name, given in values.items() if len(set(given)) > 1]
+
+
+# A --config.KEY's KEY: names joined by dots, each perhaps indexed (replay.fracs['uniform']).
+_CONFIG_KEY = re.compile(r'[A-Za-z_]\w*(\[[^]]*\])*(\.[A-Za-z_]\w*(\[[^]]*\])*)*')
+
+
+def malformed_config_key(argv):
+  """The line refusing the first --config.KEY flag of `argv` whose KEY is no dotted
+  name (run..steps, run., 1, run-steps), else None: ml_collections' parse of it said
+  "Could not parse 'run..steps': SyntaxError('invalid syntax', (...))", 'Config error: 1'
+  or 'malformed node or string on line 1: <ast.Name object at 0x7f...>'."""
+  for arg in argv[1:]:
+    if arg == '--':  # absl's end of flags
+      return None
+    if arg.startswith(('--config.', '-config.')):
+      name = arg.split('=', 1)[0]
+      key = name.lstrip('-')[len('config.'):]
+      if not _CONFIG_KEY.fullmatch(key):
+        return (f'{name}: {key!r} is no config key; a key is names joined by dots, e.g. '
+                '--config.run.steps=1000')
+  return None
 
 
 def stray_argument(arg, example=''):
