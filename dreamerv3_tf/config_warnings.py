@@ -147,6 +147,27 @@ def unread_keys_warnings(config, given):
     if key in given:
       lines.append(f'Warning: {key}={config[section][name]} is not read by '
                    f'script={config.script}: {instead}')
+  return lines + _other_suite_warnings(config, given)
+
+
+def _other_suite_warnings(config, given):
+  """A warning line for each env.<section>.KEY of `given` that the task's env does not
+  read: an atari100k task reads env.atari100k, and --config.env.atari.sticky=True (the
+  Atari suite's name) changed nothing, without a word."""
+  from dreamerv3_tf.envs import registry  # numpy only
+  suite = config.task.split('_', 1)[0]
+  own = 'gym' if suite == 'py' else registry.SUITES[suite][2]  # (a checked task)
+  unread = {x[2] for x in registry.SUITES.values()} - registry.sections_read(config.task)
+  lines = []
+  for key in sorted(given):
+    parts = key.split('.')
+    if len(parts) != 3 or parts[0] != 'env' or parts[1] not in unread:
+      continue
+    name = parts[2]
+    hint = (f'; give --config.env.{own}.{name}' if name in config.env[own] else
+            f' ({suite} tasks take no {name})')
+    lines.append(f'Warning: {key}={config.env[parts[1]][name]} is not read by '
+                 f'task={config.task}, whose env reads env.{own}{hint}')
   return lines
 
 

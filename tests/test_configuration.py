@@ -2729,6 +2729,23 @@ def test_eval_envs_beyond_eval_eps_are_a_warning_line(tmp_path):
   assert config_warnings.idle_eval_envs_warning(c) is None
 
 
+def test_env_options_of_another_suite_are_named_when_given():
+  """An atari100k task reads env.atari100k: --config.env.atari.sticky=True (the Atari
+  suite's name) changed nothing, and a dmc task took env.atari.noops=-1, without a word."""
+  c = configuration.finalize(atari100k.get_config('train_eval,debug'))
+  assert config_warnings.unread_keys_warnings(
+      c, {'env.atari.sticky', 'env.atari100k.gray', 'env.time_limit', 'seed'}) == [
+      'Warning: env.atari.sticky=True is not read by task=atari100k_pong, whose env reads '
+      'env.atari100k; give --config.env.atari100k.sticky']
+  c = configuration.finalize(dmc.get_config('train_eval,debug'))
+  c.env.atari.noops = -1  # (unchecked: no atari task reads it)
+  assert config_warnings.unread_keys_warnings(c, {'env.atari.noops', 'env.dmc.camera'}) == [
+      'Warning: env.atari.noops=-1 is not read by task=dmc_cartpole_balance, whose env reads '
+      'env.dmc (dmc tasks take no noops)']
+  c.task = 'py_corridor:Corridor'  # py_ tasks read env.gym's options and env.py
+  assert config_warnings.unread_keys_warnings(c, {'env.gym.repeat', 'env.py'}) == []
+
+
 def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
   """eval_only plays run.steps env steps with run.eval_envs envs: --config.run.eval_eps=2
   evaluated 29 episodes of CartPole in 300 steps, and --config.run.envs=8 one env, without
