@@ -477,6 +477,10 @@ def _check_agent(c):
   lo, hi = a.policy.get('minstd', 0.1), a.policy.get('maxstd', 1.0)
   ensure(is_number(lo) and is_number(hi) and 0 < lo <= hi,
          f'agent.policy.minstd={lo} must be > 0 and <= maxstd={hi}')
+  # 2**64 squared is float32's limit: past it the entropy was inf, each update's policy
+  # loss -inf, and the run went on.
+  ensure(hi < 2.0 ** 64, f'agent.policy.maxstd={hi} must be < 2**64 ({2.0 ** 64:.2g}): '
+         "the policy's entropy squares the std in float32, where a larger one's square is inf")
   for key in ('rewhead', 'value'):  # the heads failed at their first call, 'unexpected'
     predsum = a[key].get('predsum', PREDSUMS[-1])
     ensure(predsum in PREDSUMS, f'agent.{key}.predsum={predsum!r}; choose one of {PREDSUMS}')

@@ -265,6 +265,10 @@ def test_impossible_combinations_are_named():
     ({'agent.opt.beta2': 1.0}, r'agent.opt.beta2=1.0 must be in \[0, 1\)'),
     ({'agent.retnorm.perclo': 99.0}, 'agent.retnorm.perclo=99.0 must be < perchi=95.0'),
     ({'agent.policy.minstd': 0.0}, 'agent.policy.minstd=0.0 must be > 0 and <= maxstd=1.0'),
+    # The entropy squares the std in float32: inf past 2**64, and a debug run of dummy_cont
+    # logged train/loss/policy -inf at every update to its end (exit code 0).
+    ({'agent.policy.maxstd': 1e30}, r'agent.policy.maxstd=1e\+30 must be < 2\*\*64 \(1.8e\+19\): '
+     r"the policy's entropy squares the std in float32"),
     # 'unexpected' errors of the priority selector, only when replay.fracs used it.
     ({'replay.prio.maxfrac': 2.0}, r'replay.prio.maxfrac=2.0 must be in \[0, 1\]'),
     ({'replay.prio.exponant': 1.0}, r"replay.prio has unknown keys \['exponant'\]"),
