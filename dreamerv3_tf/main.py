@@ -368,7 +368,7 @@ def _not_a_config_dict(config, argv):
 
 def _key_below_a_value(config, argv):
   """The line for a --config.KEY of `argv` below a key of `config` that holds one value
-  (--config.run.steps.x=1), else None. ml_collections' own lines named no key ('string
+  (--config.run.steps.x=1, or an index into it: run.steps[0]), else None. ml_collections' own lines named no key ('string
   indices must be integers, not 'str'' of task.a.b) or Python's types ("Attribute <class
   'int'>.x does not exist and the type does not support indexing ...")."""
   if not isinstance(config, ml_collections.ConfigDict):  # a file that failed to load: a
@@ -376,13 +376,15 @@ def _key_below_a_value(config, argv):
   for flag in _overrides(argv):
     parts = flag[len('--config.'):].split('.')
     node = config
-    for i, part in enumerate(parts[:-1]):
-      if part not in node:  # an unknown key: its own line
+    for i, part in enumerate(parts):
+      # (run.steps[0]: an index, which said "0 is not a valid index for <class 'int'> ...")
+      name, indexed = part.split('[', 1)[0], '[' in part
+      if (i == len(parts) - 1 and not indexed) or name not in node:  # unknown: its own line
         break
-      node = node[part]
+      node = node[name]
       if not isinstance(node, (ml_collections.ConfigDict, dict)):
-        return (f"unknown config key {'.'.join(parts[:i + 2])!r}: "
-                f"{'.'.join(parts[:i + 1])} is one value ({node!r}), not a group of keys")
+        return (f"unknown config key {'.'.join(parts[:i + 1 + (not indexed)])!r}: "
+                f"{'.'.join([*parts[:i], name])} is one value ({node!r}), not a group of keys")
   return None
 
 

@@ -1562,6 +1562,21 @@ def test_a_malformed_config_key_is_named(flag, key):
       '--config.run.steps=1000')
 
 
+@pytest.mark.parametrize('flag, line', [
+    # "0 is not a valid index for <class 'tuple'> (in: agent.enc.mults[0])", and
+    # "<class 'int'> does not support integer indexing [0]]. Attempting to lookup: ...".
+    ('--config.agent.enc.mults[0]=3', "unknown config key 'agent.enc.mults[0]': "
+     'agent.enc.mults is one value ((2, 3, 4, 4)), not a group of keys'),
+    ('--config.run.steps[0]=1', "unknown config key 'run.steps[0]': run.steps is one value "
+     '(1000), not a group of keys'),
+    ("--config.replay.fracs['uniform']=1.0", None),  # ml_collections' index into a dict
+    ('--config.run[0]=1', None)])  # (a group: its own line)
+def test_an_index_into_a_key_of_one_value_is_named(flag, line):
+  from dreamerv3_tf import main
+  c = dmc.get_config('train_eval,debug')
+  assert main._key_below_a_value(c, ['main', flag]) == line
+
+
 def test_well_formed_config_keys_pass_the_key_check():
   # (an index into a dict is ml_collections' own syntax, and a value may hold anything)
   argv = ['main', '--config=configs/dmc.py:debug', "--config.replay.fracs['uniform']=1.0",
