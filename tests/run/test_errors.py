@@ -55,7 +55,9 @@ TF_NATIVE_LOG = re.compile(
 def run_flags(task='dummy_disc_vec', parallel=False, report_every=0):
   """The flags that give the CLI the config of make_run_config(random_agent=True)."""
   return [
-      f'--config.task={task}', '--config.random_agent=True', '--config.env.dummy.length=30',
+      f'--config.task={task}', '--config.random_agent=True',
+      # (a py_ task reads no env.dummy: its warning line would be among ours)
+      *(['--config.env.dummy.length=30'] if task.startswith('dummy_') else []),
       f'--config.run.parallel={parallel}', '--config.logger.outputs=jsonl',
       '--config.run.log_every=0', f'--config.run.report_every={report_every}']
 
