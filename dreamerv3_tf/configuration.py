@@ -254,6 +254,10 @@ def _check_paths(c):
          or os.path.exists(str(c.run.from_checkpoint)),
          f"run.from_checkpoint={c.run.from_checkpoint!r} is not a checkpoint; leave it "
          "'' (the default) to start without one")
+  # The same for xla_cache: it cached into a folder named None in the working directory.
+  ensure(str(c.xla_cache).lower() not in ('none', 'null', 'false')
+         or os.path.exists(os.path.expanduser(str(c.xla_cache))),
+         f"xla_cache={c.xla_cache!r} is no folder of XLA's cache; give '' for no cache")
   ensure(not (c.random_agent and c.run.from_checkpoint and c.script != 'eval_only'),
          'random_agent=True acts at random and has no weights to start from; drop '
          'run.from_checkpoint or random_agent')

@@ -328,6 +328,11 @@ def test_impossible_combinations_are_named():
     # --config.run.from_checkpoint=None: "Checkpoint None is missing".
     ({'run.from_checkpoint': 'None'}, "run.from_checkpoint='None' is not a checkpoint; "
      "leave it '' .the default. to start without one"),
+    # Cached compiled programs into a folder named None (or null, False) in the working
+    # directory, where '' (no cache) was meant.
+    ({'xla_cache': 'None'}, "xla_cache='None' is no folder of XLA's cache; give '' for no "
+     'cache'),
+    ({'xla_cache': 'false'}, "xla_cache='false' is no folder"),
     # 'Error: ValueError: Maximum allowed dimension exceeded (unexpected: ...)'.
     ({'agent.rssm.deter': 10 ** 25}, f'agent.rssm.deter={10 ** 25} is beyond a 64-bit integer'),
     ({'agent.value.bins': 2 ** 63}, r'agent.value.bins=9223372036854775808 is beyond a 64-bit'),
