@@ -166,7 +166,7 @@ def _other_suite_warnings(config, given):
     name = parts[2]
     hint = (f'; give --config.env.{own}.{name}' if name in config.env[own] else
             f' ({suite} tasks take no {name})')
-    lines.append(f'Warning: {key}={config.env[parts[1]][name]} is not read by '
+    lines.append(f'Warning: {key}={config.env[parts[1]][name]!r} is not read by '  # (!r: one line)
                  f'task={config.task}, whose env reads env.{own}{hint}')
   return lines
 

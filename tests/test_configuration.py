@@ -2766,6 +2766,10 @@ def test_env_options_of_another_suite_are_named_when_given():
   assert config_warnings.unread_keys_warnings(c, {'env.atari.noops', 'env.dmc.camera'}) == [
       'Warning: env.atari.noops=-1 is not read by task=dmc_cartpole_balance, whose env reads '
       'env.dmc (dmc tasks take no noops)']
+  c.env.atari.lives = 'a\nb'  # one line still
+  assert config_warnings.unread_keys_warnings(c, {'env.atari.lives'}) == [
+      "Warning: env.atari.lives='a\\nb' is not read by task=dmc_cartpole_balance, whose env "
+      'reads env.dmc (dmc tasks take no lives)']
   c.task = 'py_corridor:Corridor'  # py_ tasks read env.gym's options and env.py
   assert config_warnings.unread_keys_warnings(c, {'env.gym.repeat', 'env.py'}) == []
 
