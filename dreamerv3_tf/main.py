@@ -382,6 +382,13 @@ def _key_below_a_value(config, argv):
       if (i == len(parts) - 1 and not indexed) or name not in node:  # unknown: its own line
         break
       node = node[name]
+      index = part[len(name) + 1:].split(']')[0]
+      if indexed and isinstance(node, (ml_collections.ConfigDict, dict)):
+        if index[:1] in ('"', "'") and index[1:-1] in node:  # run['steps']: ml_collections'
+          break
+        dotted = '.'.join([*parts[:i], name])  # (run[0] said "unknown config key '0'")
+        return (f"unknown config key {'.'.join(parts[:i + 1])!r}: {dotted} is a group of "
+                f"keys, named {dotted}.KEY (or {dotted}['KEY'])")
       if not isinstance(node, (ml_collections.ConfigDict, dict)):
         return (f"unknown config key {'.'.join(parts[:i + 1 + (not indexed)])!r}: "
                 f"{'.'.join([*parts[:i], name])} is one value ({node!r}), not a group of keys")

@@ -1575,7 +1575,11 @@ def test_a_malformed_config_key_is_named(flag, key):
     ('--config.run.steps[0]=1', "unknown config key 'run.steps[0]': run.steps is one value "
      '(1000), not a group of keys'),
     ("--config.replay.fracs['uniform']=1.0", None),  # ml_collections' index into a dict
-    ('--config.run[0]=1', None)])  # (a group: its own line)
+    # said "unknown config key '0'"
+    ('--config.run[0]=1', "unknown config key 'run[0]': run is a group of keys, named "
+     "run.KEY (or run['KEY'])"),
+    ("--config.replay.fracs['x']=1.0", "unknown config key \"replay.fracs['x']\": "
+     "replay.fracs is a group of keys, named replay.fracs.KEY (or replay.fracs['KEY'])")])
 def test_an_index_into_a_key_of_one_value_is_named(flag, line):
   from dreamerv3_tf import main
   c = dmc.get_config('train_eval,debug')
