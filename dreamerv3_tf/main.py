@@ -368,9 +368,10 @@ def _not_a_config_dict(config, argv):
 
 def _key_below_a_value(config, argv):
   """The line for a --config.KEY of `argv` below a key of `config` that holds one value
-  (--config.run.steps.x=1, or an index into it: run.steps[0]), else None. ml_collections' own lines named no key ('string
-  indices must be integers, not 'str'' of task.a.b) or Python's types ("Attribute <class
-  'int'>.x does not exist and the type does not support indexing ...")."""
+  (--config.run.steps.x=1, or an index into it: run.steps[0]), else None.
+  ml_collections' own lines named no key ('string indices must be integers, not 'str''
+  of task.a.b) or Python's types ("Attribute <class 'int'>.x does not exist and the type
+  does not support indexing ...")."""
   if not isinstance(config, ml_collections.ConfigDict):  # a file that failed to load: a
     return None  # look at a key raised its error again, a traceback
   for flag in _overrides(argv):
