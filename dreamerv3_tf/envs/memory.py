@@ -21,6 +21,7 @@ import errno
 import os
 import resource
 
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import malloc
 
 GIB = 2 ** 30
@@ -254,7 +255,7 @@ def is_out_of_memory(error):
   if isinstance(error, MemoryError) or (
       isinstance(error, OSError) and error.errno == errno.ENOMEM):
     return True
-  text = str(error).lower()
+  text = errors.flat_text(error).lower()  # (an env's error whose str() raises: no)
   return error is not None and ('out of memory' in text or 'cannot allocate memory' in text)
 
 

@@ -18,6 +18,7 @@ from dreamerv3_tf import envs
 from dreamerv3_tf import factories
 from dreamerv3_tf.core.base import EnvSpaceError
 from dreamerv3_tf.core.base import exit_code
+from dreamerv3_tf.envs import memory
 from dreamerv3_tf.envs.wrappers import EnvSetupError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -194,7 +195,12 @@ def test_seed_and_mode_reach_the_constructor_when_it_takes_them(user_dir):
     ('gym_corridor:Other-v0', {}, 'gymnasium has no env .*; does corridor call '
                                   'gymnasium.register for it'),
 ])
-def test_bad_constructors_name_what_to_fix(user_dir, task, py, message):
+@pytest.mark.parametrize('capped', [False, True], ids=['glibc', 'capped'])
+def test_bad_constructors_name_what_to_fix(user_dir, task, py, message, capped, monkeypatch):
+  # Capped (another allocator loaded, as TensorFlow's import may do in this process):
+  # each error is also asked whether it ran out of memory, which read an unprintable
+  # error's str() and raised its RuntimeError, in the suite's order alone.
+  monkeypatch.setattr(memory.malloc, 'loaded', lambda: capped)
   with pytest.raises(EnvSetupError, match=message) as info:
     envs.make_env(task, env_config(**py), seed=0)
   assert '\n' not in str(info.value)
@@ -773,7 +779,7 @@ def test_a_constructor_that_reserves_more_than_the_memory_available_is_named(
   """A gymnasium Box of 100000x100000x3 uint8: with jemalloc (main preloads it) its
   arrays were reserved, numpy filled them, and the OOM killer ended the run, no line."""
   from dreamerv3_tf.core import malloc
-  from dreamerv3_tf.envs import memory
+
   # As under main's jemalloc (this process may run glibc's malloc, which needs no cap).
   monkeypatch.setattr(malloc, 'loaded', lambda: '/usr/lib/libjemalloc.so.2')
   (user_dir / 'reserves.py').write_text(RESERVES)
