@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from dreamerv3_tf import checkpoint_damage as damage
+from dreamerv3_tf import stop_signals
 from dreamerv3_tf.checkpoint_damage import CheckpointError, Plan, inspect  # noqa: F401
 from dreamerv3_tf.checkpoint_errors import SaveError
 from dreamerv3_tf.core import checkpoint_paths
@@ -318,8 +319,10 @@ class Checkpoint:
     for path in paths:
       if path in self._read or not self.replays:
         continue
-      with contextlib.suppress(Exception):
+      try:
         self._add_held(_read_replay_states(path, list(self.replays)))
+      except Exception:  # noqa: BLE001 - damage: the checks and the prune name it
+        stop_signals.raise_again()  # (a stop that landed in the read: no damage)
       self._read.add(path)
 
   def _unmanaged_states(self, managed):
@@ -332,8 +335,10 @@ class Checkpoint:
     out = []
     for path in damage.found_checkpoints(self.directory):
       if os.path.basename(path) not in names:
-        with contextlib.suppress(Exception):
+        try:
           out.append(_read_replay_states(path, list(self.replays)))
+        except Exception:  # noqa: BLE001 - damage: it names no file to keep
+          stop_signals.raise_again()  # (a stop in the read: its files were pruned)
     return out
 
   def _add_held(self, states):

@@ -20,6 +20,7 @@ import tensorflow as tf
 from tensorflow.python.training import checkpoint_state_pb2
 from google.protobuf import text_format
 
+from dreamerv3_tf import stop_signals
 from dreamerv3_tf.checkpoint_errors import CheckpointError  # noqa: F401 (re-exported)
 from dreamerv3_tf.checkpoint_errors import ResumeFromError
 from dreamerv3_tf.core import checkpoint_paths
@@ -349,7 +350,11 @@ def not_damage(path, reason, error=CheckpointError):
   """Raises CheckpointError if `reason`, why checkpoint `path` could not be read, is
   this process's limit on open files (ulimit -n), not the checkpoint's damage: under
   a low limit a resume set intact checkpoints aside in damaged/ ('is damaged (...;
-  Too many open files)'), or took the latest for damaged."""
+  Too many open files)'), or took the latest for damaged. Raises the stop's exception
+  again if a stop signal landed in the read: TensorFlow's C++ (pybind11) made a
+  RuntimeError of it, 'ORIGINAL NotFoundError REPLACED BY UserSignal', and an intact
+  checkpoint was set aside as damaged."""
+  stop_signals.raise_again()
   if errors.is_open_files_limit(reason):
     raise error(f'Cannot read checkpoint {path}: {errors.TOO_MANY_FILES}')
 

@@ -1117,3 +1117,30 @@ def test_the_limit_on_open_files_is_no_damaged_checkpoint(tmp_path, count):
     assert not os.path.exists(tmp_path / 'ckpt/damaged')
     for path in paths:  # each still there, none rewritten
       assert os.stat(path + '.index').st_mtime_ns == before[path + '.index']
+
+
+@pytest.mark.parametrize('which', ['earlier', 'latest'])
+def test_a_stop_that_lands_in_a_checkpoint_read_is_no_damage(tmp_path, monkeypatch, capsys,
+                                                            which):
+  """SIGUSR1 during a resume's read of ckpt-21 (as user tester, in the suite): pybind11
+  made a RuntimeError of the stop's exception ('MISMATCH of original and normalized
+  active exception types: ORIGINAL NotFoundError REPLACED BY UserSignal'), which the
+  check took for damage: a warning line, and the intact checkpoint set aside."""
+  from dreamerv3_tf import stop_signals
+  _, paths = saved_run(tmp_path)
+  read_all = checkpoint_damage.read_all
+  target = paths[0] if which == 'earlier' else paths[-1]
+
+  def stopped_in(path):
+    if path == target:
+      monkeypatch.setattr(stop_signals, '_STOPPED', [signal.SIGUSR1])  # as stop() leaves it
+      raise RuntimeError('pybind11::error_already_set: MISMATCH of original and normalized '
+                         'active exception types: ORIGINAL NotFoundError REPLACED BY '
+                         'UserSignal: <EMPTY MESSAGE>')
+    return read_all(path)
+
+  monkeypatch.setattr(checkpoint_damage, 'read_all', stopped_in)
+  with pytest.raises(stop_signals.UserSignal):
+    inspect(tmp_path)
+  assert capsys.readouterr().err == ''
+  assert not (tmp_path / 'damaged').exists()
