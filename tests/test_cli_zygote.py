@@ -15,6 +15,15 @@ from dreamerv3_tf.core import cpuinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+
+def needs_forks():
+  """Skips a test of what a forked run does: DREAMERV3_TF_NO_ZYGOTE=1 runs every command
+  as a real process, so there is no forked run to compare or look at."""
+  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
+    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
+                'run to compare or look at')
+
+
 COMMANDS = {
     # Fails after absl's app.run ran its init callbacks: a TensorFlow line came first.
     'config_error': ['--config=configs/gym.py:debug', '--logdir=/tmp/a\nb'],
@@ -54,9 +63,7 @@ def test_a_forked_python_c_runs_and_fails_as_a_real_one(tmp_path):
   CPU less each that imports TensorFlow."""
   cmd = [sys.executable, '-c', SNIPPET, 'a', '--b=1']
   forkable = cli_zygote._forkable(cmd, {})  # noqa: SLF001
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
-    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
-                'run to compare')
+  needs_forks()
   assert forkable is not None and (forkable.module, forkable.code) == (None, SNIPPET)
   real = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
   forked = cli_zygote.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -76,9 +83,7 @@ def test_a_script_run_through_python_c_sees_what_python_path_gives_it(tmp_path):
   path = tmp_path / 'script.py'
   path.write_text(SCRIPT)
   cmd = cli_zygote.script(path, 'a', '--b=1')
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
-    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
-                'run to compare')
+  needs_forks()
   assert cli_zygote._forkable(cmd, {}) is not None  # noqa: SLF001
   real = subprocess.run([sys.executable, str(path), 'a', '--b=1'], cwd=ROOT,
                         capture_output=True, text=True, timeout=60)
@@ -97,9 +102,7 @@ THREADS = ("import os, tensorflow as tf\n"
 def test_thread_counts_a_test_sets_reach_the_forked_process():
   """TF_NUM_INTRAOP_THREADS and TF_NUM_INTEROP_THREADS fork (cli_zygote.IMPORT_TIME_ENV):
   TensorFlow reads them as its runtime starts its pools, at the first op."""
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
-    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
-                'run to look at')
+  needs_forks()
   threads = {}
   for n in (1, 4):
     env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(n), TF_NUM_INTEROP_THREADS=str(n))
@@ -161,9 +164,7 @@ def test_xla_flags_a_test_sets_reach_the_forked_process(tmp_path):
   """XLA_FLAGS and TF_XLA_FLAGS fork (cli_zygote.IMPORT_TIME_ENV): they are parsed at
   the first compile, in the forked process, not at the zygote's TensorFlow import."""
   from dreamerv3_tf import tfimport
-  if os.environ.get('DREAMERV3_TF_NO_ZYGOTE'):
-    pytest.skip('DREAMERV3_TF_NO_ZYGOTE=1 runs every command as a real process: no forked '
-                'run to look at')
+  needs_forks()
   dump, cache = tmp_path / 'dump', tmp_path / 'xla'
   env = dict(os.environ, XLA_FLAGS=f'{os.environ.get("XLA_FLAGS", "")} --xla_dump_to={dump}',
              TF_XLA_FLAGS='--tf_xla_persistent_cache_prefix=forked')
