@@ -127,7 +127,7 @@ class Logger:
     again: each file held two histories of them (plots zig-zagged)."""
     step = self.step
     moved = [x for x in (output.set_aside_after(step) for output in self.outputs
-                         if hasattr(output, 'set_aside_after')) if x]
+                         if _keeps_rows(output)) if x]
     if moved:
       # (TensorBoardOutput's are events of a directory)
       what = ' and '.join(f'{count} {(unit or ["row"])[0]}{"s" if count > 1 else ""} of '
