@@ -1,7 +1,9 @@
 """Warnings of settings that are legal but likely a mistake: a run that ends before it
 trains, one that goes long without a progress line (it looks hung), keys its script
-never reads, eval envs that never step. A line each, printed as the run starts; the run goes on.
+never reads, eval envs that never step, agent values far beyond any the configs use. A line each, printed as the run starts; the run goes on.
 """
+
+import math
 
 from dreamerv3_tf import config_memory
 from dreamerv3_tf import configuration
@@ -125,6 +127,74 @@ def idle_eval_envs_warning(config):
           f'eval of run.eval_eps={episodes} steps only {run.eval_eps} of them (each env '
           'plays its share of the episodes; one of no share never steps): give '
           f'--config.run.eval_envs={run.eval_eps}, or more run.eval_eps')
+
+
+# Agent values far beyond the configs' (a warning each; lr 1e30 and a loss weight of 1e30
+# skipped every update as not finite, free_nats=1e30 and agc=1e30 ran to the end, each
+# without naming the key). LaProp moves every weight by about lr per update (the configs:
+# 4e-5), so past 1 training diverges.
+MAX_LR = 1.0
+# It divides out a common scale of the losses, so only their ratios matter (the configs
+# weigh them 3e-4 to 1): one beyond 1e6 drowns the others, and past about 1e18 the
+# gradient's sum of squares overflows float32 (an update skipped as not finite).
+MAX_LOSS_WEIGHT = 1e6
+# AGC clips a tensor's gradient to agc x its weights' norm (floored at 1e-3); the configs'
+# 0.3 clipped half the tensors of a debug run's first updates, of gradient norm 6-9 in all.
+MAX_AGC = 1e6
+
+
+def far_out_values(config):
+  """-> [(key, value, why, may diverge)] the agent values far beyond the configs', each
+  with the phrase why it is pointless or harmful, and whether it may make updates
+  non-finite (those the stop line of a diverged run names). None for eval_only or a
+  random agent, which train nothing."""
+  if config.script == 'eval_only' or config.random_agent:
+    return []
+  a, out = config.agent, []
+  if a.opt.lr > MAX_LR:
+    out.append(('agent.opt.lr', a.opt.lr, 'LaProp moves every weight by about lr per '
+                f'update, so past {MAX_LR:g} training diverges (the configs use 4e-05)', True))
+  for key, value in configuration.loss_weights(a):
+    if value > MAX_LOSS_WEIGHT:
+      out.append((f'agent.{key}', value, 'the optimizer divides out a common scale of the '
+                  'losses, so this weight only drowns the others (the configs weigh them '
+                  "3e-4 to 1), and past about 1e18 the gradient's squares overflow float32, "
+                  'skipping every update as not finite', True))
+  if a.opt.agc > MAX_AGC:
+    out.append(('agent.opt.agc', a.opt.agc, 'it turns gradient clipping off: AGC clips only '
+                "a gradient whose norm exceeds agc x its weights' norm (at least 1e-3); the "
+                'configs use 0.3, and agc=0 turns clipping off on purpose', False))
+  most = kl_bound(a.rssm)
+  # (no tolerance: one just under the bound leaves the KL losses nearly off as well)
+  if most is not None and a.rssm.free_nats >= most:
+    r = a.rssm
+    out.append(('agent.rssm.free_nats', r.free_nats, 'it turns the KL losses (dyn and rep) '
+                f'off: each is at most agent.rssm.stoch x log(classes / unimix) = {r.stoch} x '
+                f'log({r.classes} / {r.unimix:g}) = {most:.4g} nats, and free nats clip them '
+                'from below, so they are constant and train nothing (the configs use 1)',
+                False))
+  return out
+
+
+def kl_bound(rssm):
+  """-> the most either KL loss can be, in nats, else None (unimix 0: no bound). Each of
+  the `stoch` categoricals' KL is at most log(1 / the prior's least probability), and
+  unimix mixes unimix / classes into every one (agent/rssm.py kl_losses)."""
+  if not rssm.unimix > 0:
+    return None
+  return rssm.stoch * math.log(rssm.classes / rssm.unimix)
+
+
+def far_out_warnings(config):
+  """-> a warning line for each of far_out_values."""
+  return [f'Warning: {key}={value:g} is far beyond the values the configs use: {why}'
+          for key, value, why, _ in far_out_values(config)]
+
+
+def divergence_suspects(config):
+  """-> ['key=value', ...] the far-out values that may make every update non-finite."""
+  return [f'{key}={value:g}' for key, value, _, diverges in far_out_values(config)
+          if diverges]
 
 
 # Keys a script never reads (script -> {key: what it reads instead}): set on the

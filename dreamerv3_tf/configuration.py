@@ -517,12 +517,9 @@ def _check_agent_images(c):
 def _check_agent_learning(c):
   """The agent's loss weights, horizon and optimizer."""
   a = c.agent
-  # Weights of the losses the optimizer minimises: a negative one passed the checks and
-  # the agent trained to maximise that loss (an entropy penalty, for actent).
-  weights = [(f'loss_scales.{k}', v) for k, v in a.loss_scales.items()] + [
-      (f'{p}.{k}', a[p].get(k, 0)) for p, k in (
-          ('imag_loss', 'actent'), ('imag_loss', 'slowreg'), ('repl_loss', 'slowreg'))]
-  for key, value in weights:
+  # A negative loss weight passed the checks and the agent trained to maximise that loss
+  # (an entropy penalty, for actent).
+  for key, value in loss_weights(a):
     ensure(is_number(value) and not value < 0,  # (NaN: named below, as everywhere)
            f'agent.{key}={value!r} must be a number >= 0 '
            '(a loss weight: a negative one maximises that loss)')
@@ -550,6 +547,13 @@ def _check_agent_learning(c):
   ensure(FLOAT32_TINY <= a.opt.eps < math.inf,
          f'agent.opt.eps={a.opt.eps} must be a finite number >= {FLOAT32_TINY:.4g} (float32\'s '
          'least normal number: it divides the updates of weights whose gradients are 0)')
+
+
+def loss_weights(agent):
+  """-> [(key under agent., value)] the weights of the losses the optimizer minimises."""
+  return [(f'loss_scales.{k}', v) for k, v in agent.loss_scales.items()] + [
+      (f'{p}.{k}', agent[p].get(k, 0)) for p, k in (
+          ('imag_loss', 'actent'), ('imag_loss', 'slowreg'), ('repl_loss', 'slowreg'))]
 
 
 def _check_finite(c):

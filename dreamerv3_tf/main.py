@@ -606,6 +606,7 @@ def main(argv):
     for warning in [config_warnings.untrained_run_warning(config),
                     config_warnings.idle_eval_envs_warning(config),
                     *config_warnings.look_hung_warnings(config),
+                    *config_warnings.far_out_warnings(config),
                     *config_warnings.unread_keys_warnings(config, given)]:
       if warning:
         print(warning, file=sys.stderr, flush=True)

@@ -1770,6 +1770,45 @@ def test_an_action_repeat_that_would_look_hung_is_a_warning_line(tmp_path):
     assert len(config_warnings.look_hung_warnings(c)) == warned, (task, key, repeat)
 
 
+def test_agent_values_far_beyond_the_configs_are_a_warning_line_each(tmp_path):
+  """opt.lr=1e30 stopped after 100 skipped updates naming no key; rssm.free_nats=1e30 (the
+  KL losses off) and opt.agc=1e30 (clipping off) ran to the end without a word."""
+  (tmp_path / 'file').write_text('')
+  result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}/file',
+                    '--config.agent.opt.lr=1e30', '--config.agent.rssm.free_nats=1e30',
+                    '--config.agent.opt.agc=1e30')  # the logdir's refusal ends it
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 4, result.stderr
+  assert lines[0] == (
+      'Warning: agent.opt.lr=1e+30 is far beyond the values the configs use: LaProp moves '
+      'every weight by about lr per update, so past 1 training diverges (the configs use '
+      '4e-05)'), lines
+  assert lines[1].startswith('Warning: agent.opt.agc=1e+30 is far beyond the values the '
+                             'configs use: it turns gradient clipping off'), lines
+  assert lines[2] == (  # debug: 4 categoricals of 4 classes, unimix 0.01
+      'Warning: agent.rssm.free_nats=1e+30 is far beyond the values the configs use: it '
+      'turns the KL losses (dyn and rep) off: each is at most agent.rssm.stoch x '
+      'log(classes / unimix) = 4 x log(4 / 0.01) = 23.97 nats, and free nats clip them '
+      'from below, so they are constant and train nothing (the configs use 1)'), lines
+  assert lines[3].startswith('Config error: --logdir '), lines
+  c = dmc.get_config('train_eval,debug')
+  assert config_warnings.far_out_warnings(c) == []
+  c.agent.opt.update(lr=1.0, agc=1e6)
+  c.agent.rssm.free_nats = 23.9  # (just under the bound)
+  c.agent.loss_scales.rew = 1e6
+  c.agent.imag_loss.actent = 1e6
+  assert config_warnings.far_out_warnings(c) == []
+  c.agent.loss_scales.rew = 1e30
+  c.agent.imag_loss.actent = 2e6
+  assert config_warnings.divergence_suspects(c) == [
+      'agent.loss_scales.rew=1e+30', 'agent.imag_loss.actent=2e+06']
+  c.agent.rssm.unimix = 0.0  # the KL has no bound then
+  c.agent.rssm.free_nats = 1e30
+  assert len(config_warnings.far_out_warnings(c)) == 2
+  c.random_agent = True  # trains nothing
+  assert config_warnings.far_out_warnings(c) == []
+
+
 @pytest.mark.parametrize('key, value', [
     ('enc.layers', 10 ** 15), ('dec.layers', 10 ** 15), ('enc.units', 10 ** 15),
     ('dec.units', 10 ** 15)])

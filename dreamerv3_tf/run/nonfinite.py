@@ -31,11 +31,15 @@ class Watch:
     terms: the loss names in the order the train step computes them
       (`Agent.loss_terms`); the first non-finite one is nearest the cause.
     total: updates skipped before this process (a resumed run's count).
+    suspects: 'key=value' of the config values far beyond the configs' that may make
+      every update non-finite (config_warnings.divergence_suspects); the stop line names
+      them, or the user is left to guess which key made the run diverge.
   """
 
-  def __init__(self, limit, terms=(), total=0):
+  def __init__(self, limit, terms=(), total=0, suspects=()):
     self.limit = int(limit)
     self.terms = tuple(terms)
+    self.suspects = tuple(suspects)
     self.total = int(total)
     self._interval = 0
     self._streak = 0
@@ -59,9 +63,11 @@ class Watch:
             flush=True)
     if self.limit and self._streak >= self.limit:
       first, why = self._first
+      likely = (f'; likely from {", ".join(self.suspects)}, far beyond the values the '
+                'configs use (the warning at the start says why)' if self.suspects else '')
       raise NonfiniteError(
           f'training diverged: {self._streak} updates in a row were skipped as not '
-          f'finite (updates {first}-{update}); at the first, {why}. Stopped by '
+          f'finite (updates {first}-{update}); at the first, {why}{likely}. Stopped by '
           f'run.max_nonfinite_updates={self.limit} (0 never stops)')
     return True
 

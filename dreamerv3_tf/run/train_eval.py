@@ -37,6 +37,7 @@ import sys
 import time
 
 from dreamerv3_tf import config_memory
+from dreamerv3_tf import config_warnings
 from dreamerv3_tf import configuration
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
@@ -130,7 +131,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   notes.agent()
   agent = factories.make_agent(config, obs_space, act_space, plan.path)  # (seen alike)
   watch = nonfinite.Watch(  # counts, names and stops non-finite updates
-      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()))
+      config.run.max_nonfinite_updates, getattr(agent, 'loss_terms', ()),
+      suspects=config_warnings.divergence_suspects(config))
   # Replay locks each of its methods: the streams sample on their own threads while
   # the driver adds steps here (tests/test_data.py checks it without a lock around).
   replays = {k: factories.make_replay(config, mode) for k, mode in replay_modes.items()}

@@ -78,6 +78,19 @@ def test_watch_counts_warns_once_per_streak_and_stops_at_the_limit(capsys):
                       for u in (2, 5)]
 
 
+def test_the_stop_line_names_the_config_values_that_likely_made_the_run_diverge():
+  """agent.opt.lr=1e30 stopped after 100 skipped updates with a line naming no key."""
+  watch = nonfinite.Watch(2, TERMS, suspects=['agent.opt.lr=1e+30'])
+  watch.skipped(1, train_metrics(total=np.inf))
+  with pytest.raises(nonfinite.NonfiniteError) as error:
+    watch.skipped(2, train_metrics(total=np.inf))
+  assert str(error.value) == (
+      'training diverged: 2 updates in a row were skipped as not finite (updates 1-2); at '
+      "the first, loss 'total' is not finite (inf); likely from agent.opt.lr=1e+30, far "
+      'beyond the values the configs use (the warning at the start says why). Stopped by '
+      'run.max_nonfinite_updates=2 (0 never stops)')
+
+
 def test_limit_zero_never_stops():
   watch = nonfinite.Watch(0)
   assert all(watch.skipped(u, train_metrics(total=np.nan)) for u in range(1, 1001))
@@ -245,7 +258,10 @@ def test_cli_stops_with_one_line_after_consecutive_nonfinite_updates(tmp_path):
   assert errors == [
       'Error: training diverged: 3 updates in a row were skipped as not finite (updates '
       '1-3); at the first, the gradient norm is not finite (inf) while every loss term is '
-      'finite. Stopped by run.max_nonfinite_updates=3 (0 never stops)'], result.stderr
+      'finite; likely from agent.loss_scales.rew=1e+30, far beyond the values the configs '
+      'use (the warning at the start says why). Stopped by run.max_nonfinite_updates=3 (0 '
+      'never stops)'], result.stderr
+  assert 'Warning: agent.loss_scales.rew=1e+30 is far beyond the values' in result.stderr
   # The first checkpoint (written before training) is the only one, and intact.
   latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
   assert latest.endswith('ckpt-1')
