@@ -652,6 +652,33 @@ def test_a_spaces_json_other_than_its_checkpoints_is_named(cartpole, tmp_path):
   assert not (tmp_path / 'out').exists()
 
 
+def test_a_spaces_json_of_another_action_count_than_its_checkpoints_is_named(
+    image_disc, tmp_path):
+  """A discrete action's high edited in spaces.json (a changed number of actions): the
+  line named one variable ("Checkpoint RUN/ckpt/ckpt-1: 'dyn/dynin2/linear/kernel' is
+  float32[4, 8] there but float32[6, 8] in this agent"); the checkpoint records the
+  number of actions now (sweep 74)."""
+  from dreamerv3_tf.run import common
+  _, obs_space, act_space, agent, prefix, _ = image_disc
+  run = tmp_path / 'run'
+  run.mkdir()
+  trained = os.path.dirname(os.path.dirname(prefix))
+  shutil.copy(os.path.join(trained, 'config.json'), run / 'config.json')
+  made = common.made_for(run_files.load_config(trained), obs_space, act_space)
+  loop = checkpointing.JSONState(lambda: {'made_for': made}, lambda state: None)
+  prefix = checkpointing.Checkpoint(str(run / 'ckpt'), agent=agent, loop=loop).save()
+  count = act_space['action'].classes
+  run_files.save_spaces(str(run), obs_space, {'action': Space(np.int32, (), 0, count + 2)})
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    export.export_run(str(run), str(tmp_path / 'out'))
+  assert str(error.value) == (
+      f"{run}/spaces.json does not hold the spaces checkpoint {prefix} was made for (its "
+      f"action 'action' is one of {count} values, spaces.json's one of {count + 2}): "
+      'edited or replaced? put back the one the run wrote, or resume the run, which writes '
+      'it again from its env')
+  assert not (tmp_path / 'out').exists()
+
+
 def test_a_damaged_state_file_is_one_line_without_tensorflows_warnings(
     cartpole, tmp_path, caplog):
   """The check of spaces.json against the checkpoint (run.common.load_agent) read the

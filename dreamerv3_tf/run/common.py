@@ -308,19 +308,42 @@ def _described(spaces):
   return {k: f'{np.dtype(v.dtype).name}{list(v.shape)}' for k, v in spaces.items()}
 
 
+def _action_counts(act_space):
+  """{key: n} of the discrete actions (0 .. n - 1): n sizes the agent's policy and its
+  dynamics' input as much as a shape does."""
+  return {k: int(np.max(v.high)) for k, v in act_space.items()
+          if v.discrete and v.dtype != bool and v.shape == ()}
+
+
 def made_for(config, obs_space, act_space):
   """What each checkpoint records of its run (in its loop state), so that a resume can
   name what it was made for when the logdir's config.json and spaces.json do not tell:
-  a ckpt/ copied into another logdir, a config.json replaced."""
+  a ckpt/ copied into another logdir, a config.json replaced. 'act_counts' (newer
+  checkpoints): a discrete action's high edited in spaces.json (4 -> 6) named one
+  variable's shapes at export and blamed the env at a resume."""
   from dreamerv3_tf import run_files
   return {'task': config.task, 'random_agent': bool(config.random_agent),
           'obs': _described(obs_space), 'act': _described(act_space),
-          'agent': run_files.agent_settings(config)}
+          'act_counts': _action_counts(act_space), 'agent': run_files.agent_settings(config)}
 
 
 def _spaces_difference(saved, obs_space, act_space, name="this run's"):
   """-> "its action 'action' is int32[], this run's float32[2]" for the first key whose
-  dtype or shape differs between checkpoint.made_for's `saved` and the spaces now."""
+  dtype or shape differs between checkpoint.made_for's `saved` and the spaces now, else
+  "its action 'action' is one of 4 values, this run's one of 6" for the first discrete
+  action whose number of values differs (where `saved` records them)."""
+  difference = _shapes_difference(saved, obs_space, act_space, name)
+  if difference:
+    return difference
+  counts = _action_counts(act_space)
+  for key, count in sorted(saved.get('act_counts', {}).items()):
+    if key in counts and counts[key] != count:
+      return (f'its action {key!r} is one of {count} values, {name} one of {counts[key]}')
+  return None
+
+
+def _shapes_difference(saved, obs_space, act_space, name):
+  """_spaces_difference of the dtypes and shapes alone."""
   spaces = {('obs', k): v for k, v in _described(obs_space).items()}
   spaces.update({('action', k): v for k, v in _described(act_space).items()})
   if 'obs' in saved:
@@ -337,6 +360,35 @@ def _spaces_difference(saved, obs_space, act_space, name="this run's"):
       return (f'its {what} {key!r} is {old.get((what, key)) or "(none)"}, {name} '
               f'{spaces.get((what, key)) or "(none)"}')
   return None
+
+
+def check_spaces_file(config, path, obs_space, act_space):
+  """run_files.check_spaces of a resume, whose checkpoint `path` (None: a new run) tells
+  which of the logdir's spaces.json and the env changed: a spaces.json that checkpoint
+  disagrees with, while the env has the spaces it was made for, was edited (a discrete
+  action's high changed by hand was 'holds a run whose env had ...; use a new --logdir',
+  though the env and the run were as they had been)."""
+  from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf import run_files
+  try:
+    run_files.check_spaces(config.logdir, obs_space, act_space)
+  except configuration.ConfigError as error:
+    saved = checkpointing.made_for(path) if path else {}
+    if not saved or _spaces_difference(saved, obs_space, act_space):
+      raise
+    try:
+      edited = _spaces_difference(saved, *run_files.load_spaces(config.logdir),
+                                  name="spaces.json's")
+    except configuration.ConfigError:
+      raise error from None
+    if not edited:
+      raise
+    raise configuration.ConfigError(
+        f'{os.path.join(config.logdir, "spaces.json")} does not hold the spaces checkpoint '
+        f'{path} was made for, which the env has ({edited}): edited or replaced? put back '
+        'the one the run wrote, or move it away, and the run writes it again from its '
+        'env') from None
 
 
 def check_made_for(config, path, obs_space, act_space):

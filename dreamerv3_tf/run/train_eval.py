@@ -120,8 +120,9 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   obs_space, act_space = base.agent_spaces(driver_train.obs_space, driver_train.act_space)
   if driver_eval:
     _check_eval_spaces(config.task, (obs_space, act_space), driver_eval)
-  # A resume of the same config whose env changed: before the agent is built.
-  run_files.check_spaces(config.logdir, obs_space, act_space)
+  # A resume of the same config whose env changed (or spaces.json): before the agent is
+  # built.
+  common.check_spaces_file(config, plan.path, obs_space, act_space)
   if plan.path:  # and that its checkpoint was made for these spaces (a ckpt/ copied in)
     common.check_made_for(config, plan.path, obs_space, act_space)
   # Each process's replay would outgrow its machine's memory: before anything is written.

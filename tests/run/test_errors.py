@@ -41,6 +41,7 @@ from dreamerv3_tf import stop_signals
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import cpuinfo
 from dreamerv3_tf.core import errors
+from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
@@ -752,6 +753,31 @@ def test_a_resume_of_another_agent_that_other_configs_let_run_names_it(logdir):
       'run.allow_other_config=True resumes a run with other settings, not another agent: '
       'pass those agent settings, or start a new --logdir')
   assert common.other_agent(saved, 'ckpt-9') is None  # the same agent: TensorFlow's line
+
+
+def test_a_spaces_json_whose_action_count_was_edited_is_named_at_a_resume(logdir):
+  """A discrete action's high edited in spaces.json (4 -> 6): the resume blamed the env
+  ('holds a run whose env had ... high=6, the env now has ... high=4; use a new
+  --logdir'), though the env and the checkpoints were the run's. The checkpoint records
+  the action's count; an env that changed keeps its line."""
+  data = json.loads((logdir / 'spaces.json').read_text())
+  data['act_space']['action']['high'] = 6
+  (logdir / 'spaces.json').write_text(json.dumps(data))
+  before = snapshot(logdir)
+  latest = tf.train.latest_checkpoint(str(logdir / 'ckpt'))
+  config = make_run_config(logdir, random_agent=True, steps=SAVED_STEPS + 60)
+  with pytest.raises(configuration.ConfigError) as error:
+    train_eval.train_eval(config)
+  assert str(error.value) == (
+      f'{logdir}/spaces.json does not hold the spaces checkpoint {latest} was made for, '
+      "which the env has (its action 'action' is one of 4 values, spaces.json's one of 6): "
+      'edited or replaced? put back the one the run wrote, or move it away, and the run '
+      'writes it again from its env')
+  assert snapshot(logdir) == before
+  # An env whose count changed too (the checkpoint's is not the env's): the env's line.
+  obs_space, act_space = run_files.load_spaces(str(logdir))
+  with pytest.raises(configuration.ConfigError, match='holds a run whose env had'):
+    common.check_spaces_file(config, latest, obs_space, {'action': Space(np.int32, (), 0, 5)})
 
 
 def test_a_ckpt_copied_into_a_run_of_another_task_names_that_task(logdir, tmp_path):
