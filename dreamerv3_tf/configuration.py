@@ -779,14 +779,16 @@ def mistyped(data, strict=False):
   is, a list where a tuple is, and keys either side lacks pass), else None. A saved
   config's None and whole floats pass; with `strict` (finalize's config, about to run)
   they do not: a dict given for a section keeps its types, and dict(deter=16.0) was an
-  'unexpected' TypeError once TensorFlow had loaded."""
+  'unexpected' TypeError once TensorFlow had loaded. A section's None never passes: a
+  config.json of "run": null was exported without a word."""
   from configs import base as base_config
   kinds = {bool: 'bool', int: 'number', float: 'number', str: 'string',
            tuple: 'list', list: 'list', dict: 'dict'}
 
   def walk(saved, default, prefix):
     for key, want in default.items():
-      if key not in saved or want is None or (saved[key] is None and not strict):
+      if key not in saved or want is None or (
+          saved[key] is None and not strict and not isinstance(want, dict)):
         continue
       value, name = saved[key], f'{prefix}{key}'
       if kinds.get(type(value)) != kinds.get(type(want)):

@@ -85,6 +85,7 @@ def _check_logdir(config, logdir, allow_other):
   if missing:  # someone else's config.json: allow_other_config would overwrite it
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))}); '
                       'use a new --logdir')
+  run_files.check_types(saved, path)  # (allow_other_config too: its agent is compared)
   new = run_files.comparable(json.loads(run_files.to_json(config)))
   old, new = _unread_env_options_dropped(old, new, saved.get('task'), config.task)
   diff = run_files.diff(old, new)

@@ -169,11 +169,7 @@ def load_config(logdir):
   missing = [k for k in ('task', 'random_agent', 'agent') if k not in data]
   if missing:
     raise ConfigError(f'{path} is not a saved config (no {", ".join(map(repr, missing))})')
-  wrong = configuration.mistyped(data)
-  if wrong:  # edited by hand: export failed inside the agent ('unexpected' TypeError)
-    key, value, want = wrong
-    raise ConfigError(f'{path} holds {key}={value!r}, where configs/base.py has a '
-                      f'{want}; put back the value the run had')
+  check_types(data, path)
   unknown = _unknown_agent_key(data.get('agent'))
   if unknown:  # export failed as the agent was built ('unexpected' ValueError), or
     # ignored a top-level one: the agent of another version, or edited by hand
@@ -181,6 +177,18 @@ def load_config(logdir):
                       'version of dreamerv3_tf lacks (a run of a newer version, or edited '
                       'by hand?); use the version that trained the run, or remove the key')
   return from_json(json.dumps(data))
+
+
+def check_types(data, path):
+  """ConfigError naming `path` and the key when the saved config `data` holds a value
+  of another type than configs/base.py's (configuration.mistyped), as one edited by hand
+  does: export failed inside the agent ('unexpected' TypeError), and "run": null was
+  exported, and refused at a resume as another config (run: None -> a group of 2 keys)."""
+  wrong = configuration.mistyped(data)
+  if wrong:
+    key, value, want = wrong
+    raise ConfigError(f'{path} holds {key}={value!r}, where configs/base.py has a '
+                      f'{want}; put back the value the run had')
 
 
 def _unknown_agent_key(agent):

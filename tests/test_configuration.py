@@ -589,20 +589,24 @@ def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
       '--logdir or pass --config.run.allow_other_config=True')
 
 
-def test_a_value_in_place_of_a_group_of_keys_is_named_once(tmp_path):
+@pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
+@pytest.mark.parametrize('key', ['agent', 'run'])
+def test_a_value_in_place_of_a_group_of_keys_is_named_with_the_file(tmp_path, key, script):
   """A hand-edited config.json with "agent": null read 'agent: None -> (absent: a newer
-  version?)', then named the group's first keys absent from an older version."""
-  c = configuration.finalize(dmc.get_config('debug'))
+  version?)', then 'logdir ... belongs to another config (agent: None -> a group of 75
+  keys)', naming neither the file nor the edit, and allow_other_config=True, which that
+  line suggests, went on; "run": null the same (and export exported it without a word)."""
+  c = configuration.finalize(dmc.get_config(f'{script},debug'))
   logdir_checks.save(c, str(tmp_path))
   saved = json.loads((tmp_path / 'config.json').read_text())
-  keys = len(run_files.comparable({'agent': saved['agent']}))
-  saved['agent'] = None
+  saved[key] = None
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  with pytest.raises(configuration.ConfigError) as caught:
-    logdir_checks.check_logdir(c, str(tmp_path))
-  assert str(caught.value) == (
-      f'logdir {tmp_path} belongs to another config (agent: None -> a group of {keys} '
-      'keys); use a new --logdir or pass --config.run.allow_other_config=True')
+  for allow_other in (False, True):
+    with pytest.raises(configuration.ConfigError) as caught:
+      logdir_checks.check_logdir(c, str(tmp_path), allow_other)
+    assert str(caught.value) == (
+        f'{tmp_path}/config.json holds {key}=None, where configs/base.py has a dict; put '
+        'back the value the run had')
 
 
 def test_someone_elses_config_json_is_not_taken_for_a_run(tmp_path):

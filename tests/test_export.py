@@ -549,6 +549,10 @@ def our_lines(stderr):
      '"agent": {"rssm": {"deter": 16, "newkey": 3}}}', 'config.json holds agent.rssm.newkey=3, '
      'an agent setting this version of dreamerv3_tf lacks .a run of a newer version, or '
      'edited by hand.+; use the version that trained the run, or remove the key'),
+    # A section's null: exported without a word.
+    ('config.json', '{"task": "dmc_cartpole_balance", "random_agent": false, "agent": {}, '
+     '"run": null}', 'config.json holds run=None, where configs/base.py has a dict; put '
+     'back the value the run had'),
     ('spaces.json', '{not json', 'spaces.json is not valid JSON'),
     ('spaces.json', '{"obs_space": 3}', 'spaces.json does not hold the spaces of a run'),
 ])
