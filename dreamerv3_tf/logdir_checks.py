@@ -99,6 +99,24 @@ def _check_logdir(config, logdir, allow_other):
     _check_same_policy(config, logdir, saved)
   elif local:
     _check_agent_of_size(config, logdir)
+  if local and config.script == 'eval_only':
+    _check_score_rows(logdir)
+
+
+def _check_score_rows(logdir):
+  """An evaluation's score files, which eval_only adds its episodes to, must hold rows
+  plot takes (its check, score_rows): a score edited into text ("15") was added to
+  without a word, and plot then refused the file, naming the line."""
+  from dreamerv3_tf.core import score_rows
+  for name in ('scores.jsonl', 'metrics.jsonl'):
+    path = os.path.join(logdir, name)
+    if not os.path.isfile(path):
+      continue
+    try:
+      score_rows.read_points(path, warn=False)
+    except ValueError as e:
+      raise ConfigError(f'{e}; eval_only adds its episodes to this file, which plot refuses: '
+                        'fix the file (or move it away), or use a new --logdir') from None
 
 
 def _size_keys():

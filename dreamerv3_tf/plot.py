@@ -46,12 +46,13 @@ from dreamerv3_tf import stop_signals  # noqa: E402
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import flag_lines
 from dreamerv3_tf.core import path_lines
+from dreamerv3_tf.core import score_rows
 from dreamerv3_tf.core.files import special_file  # noqa: E402
 from dreamerv3_tf.core.files import write_atomic  # noqa: E402
 from dreamerv3_tf.core.streams import quote_for_paste  # noqa: E402
 
-TRAIN_KEY = 'episode/score'
-EVAL_KEY = 'epstats/score'
+TRAIN_KEY = score_rows.TRAIN_KEY
+EVAL_KEY = score_rows.EVAL_KEY
 reference_band = reference.reference_band  # re-exported: the public entry point
 
 
@@ -191,7 +192,7 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
     # a pipe waits for a writer, /dev/zero never ends.
     if os.path.exists(path) and not os.path.isfile(path):
       raise ValueError(f'{path} is a device, a named pipe or a socket, not a file of scores')
-  parsed = [_read_jsonl(path, keys) for path in files if os.path.isfile(path)]
+  parsed = [score_rows.read_points(path, keys) for path in files if os.path.isfile(path)]
   if not parsed:
     raise ValueError(f'{logdir}: neither scores.jsonl nor metrics.jsonl exists')
   out = {}
@@ -202,61 +203,6 @@ def read_scores(logdir, keys=(TRAIN_KEY, EVAL_KEY)):
     scores = np.array([p[1] for p in points], np.float64)
     out[key] = (steps, scores)
   return out
-
-
-# Scores beyond it are left out: the sums behind the means overflowed (1e308: numpy's
-# 'overflow encountered' warning, and the table's mean 'n/a'). No benchmark comes near.
-LARGEST_SCORE = 1e100
-
-
-def _read_jsonl(path, keys):
-  points, dropped, huge = {key: [] for key in keys}, {}, {}
-  # Bytes that are not UTF-8 become U+FFFD: their line is then named as not JSON
-  # (a UnicodeDecodeError named no file).
-  try:
-    with open(path, encoding='utf-8', errors='replace') as f:
-      lines = f.read().split('\n')
-  except OSError as e:  # no permission: it was '[Errno 13] Permission denied: PATH'
-    raise ValueError(f'{path} cannot be read ({e.strerror or e})') from None
-  last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-  for number, line in enumerate(lines):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-    except json.JSONDecodeError:
-      if number == last:
-        continue  # a line still being written by a running job
-      raise ValueError(f'{path}:{number + 1}: not a JSON line: {line[:80]!r}') from None
-    # json reads NaN, Infinity and 1e400 as floats: a NaN step was plotted (exit 0), an
-    # infinite one failed in the plot ("Axis limits cannot be NaN or Inf") naming no file.
-    # (json's true is an int to Python: a step `true` was plotted as step 1)
-    step = record.get('step') if isinstance(record, dict) else None
-    if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
-      raise ValueError(f"{path}:{number + 1}: expected an object with a finite numeric 'step'")
-    for key in keys:
-      value = record.get(key)
-      if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        # A hand-edited or foreign file: true counted as a score of 1, a text was skipped.
-        raise ValueError(f"{path}:{number + 1}: '{key}' is {json.dumps(value)[:40]}, not a "
-                         'number')
-      if isinstance(value, (int, float)) and abs(value) <= LARGEST_SCORE:
-        points[key].append((float(step), float(value)))
-      elif isinstance(value, float) and not math.isfinite(value):  # NaN or inf: a run
-        dropped[key] = dropped.get(key, 0) + 1  # that diverged left them out silently
-      elif value is not None:
-        huge[key] = huge.get(key, 0) + 1
-  for key, count in dropped.items():
-    values, are, they = ('values', 'are', 'they') if count > 1 else ('value', 'is', 'it')
-    print(f"Warning: {path} holds {count} '{key}' {values} that {are} not finite "
-          f'(NaN or inf: a run that diverged?); {they} {are} left out', file=sys.stderr,
-          flush=True)
-  for key, count in huge.items():
-    values, are, they = ('values', 'are', 'they') if count > 1 else ('value', 'is', 'it')
-    print(f"Warning: {path} holds {count} '{key}' {values} beyond "
-          f'±1e100, too large to average (a run that diverged?); {they} {are} left out',
-          file=sys.stderr, flush=True)
-  return points
 
 
 def logdirs_refusal(logdirs):

@@ -810,6 +810,30 @@ def test_an_evaluation_logdir_refuses_another_policy(tmp_path):
                              allow_other=True)
 
 
+@pytest.mark.parametrize('name, row, problem', [
+    ('scores.jsonl', '{"step": 5, "epstats/score": "15"}', """'epstats/score' is "15", not a number"""),
+    ('metrics.jsonl', 'garbage', "not a JSON line: 'garbage'"),
+    ('metrics.jsonl', '{"epstats/score": 3.0}', "expected an object with a finite numeric 'step'"),
+])
+def test_an_evaluation_logdir_whose_scores_plot_refuses_is_named(tmp_path, name, row, problem):
+  """eval_only added its episodes to a scores.jsonl whose score a hand edit made text,
+  without a word; plot then refused the file naming the line (sweep 74). The line plot
+  gives, before anything is evaluated; a last line cut short passes (the logger drops it)."""
+  c = configuration.finalize(dmc.get_config('eval_only'))
+  with c.unlocked():
+    c.logdir, c.run.from_checkpoint = str(tmp_path), f'{tmp_path}/run/ckpt'
+  logdir_checks.save(c, str(tmp_path))
+  good = '{"step": 1, "epstats/score": 2.0}\n'
+  (tmp_path / name).write_text(good + good + '{"step": 3, "epst')  # cut short: passes
+  logdir_checks.check_logdir(c, str(tmp_path))
+  (tmp_path / name).write_text(good + row + '\n' + good)
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(c, str(tmp_path))
+  assert str(caught.value) == (
+      f'{tmp_path}/{name}:2: {problem}; eval_only adds its episodes to this file, which plot '
+      'refuses: fix the file (or move it away), or use a new --logdir')
+
+
 @pytest.mark.parametrize('name, kind, message', [
     ('ckpt', 'file', 'ckpt is a file, but the run writes a directory there'),
     ('metrics.jsonl', 'dir', 'metrics.jsonl is a directory, but the run writes a file there'),
