@@ -1,6 +1,7 @@
 """Warnings of settings that are legal but likely a mistake: a run that ends before it
 trains, one that goes long without a progress line (it looks hung), keys its script
-never reads, eval envs that never step, agent values far beyond any the configs use. A line each, printed as the run starts; the run goes on.
+never reads, eval envs that never step, agent values far beyond any the configs use. A
+line each, printed as the run starts; the run goes on.
 """
 
 import math

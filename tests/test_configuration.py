@@ -811,7 +811,8 @@ def test_an_evaluation_logdir_refuses_another_policy(tmp_path):
 
 
 @pytest.mark.parametrize('name, row, problem', [
-    ('scores.jsonl', '{"step": 5, "epstats/score": "15"}', """'epstats/score' is "15", not a number"""),
+    ('scores.jsonl', '{"step": 5, "epstats/score": "15"}',
+     """'epstats/score' is "15", not a number"""),
     ('metrics.jsonl', 'garbage', "not a JSON line: 'garbage'"),
     ('metrics.jsonl', '{"epstats/score": 3.0}', "expected an object with a finite numeric 'step'"),
 ])
