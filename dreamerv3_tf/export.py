@@ -57,8 +57,10 @@ if __name__ == '__main__':  # the command: its flags and paths are checked befor
   from dreamerv3_tf import export_checks
   export_checks.entry()
 
+import collections.abc
 import contextlib
 import json
+import operator
 import os
 import re
 import sys
@@ -137,6 +139,8 @@ class PolicyModule(tf.Module):
 
   def _initial_state(self, batch_size):
     if self._free_batch():  # -1 was 'Dimension -1 must be >= 0', naming no input
+      # and [1] 'In[0] should be a scalar: [1]': a signature checks the dtype only.
+      batch_size = tf.ensure_shape(tf.identity(batch_size, 'batch_size'), [])
       with tf.control_dependencies([tf.debugging.assert_non_negative(
           batch_size, message='initial_state: batch_size must be >= 0')]):
         batch_size = tf.identity(batch_size)
@@ -460,40 +464,68 @@ class SavedPolicy:
     Agent.policy does. Text named no key, and a shape was TensorFlow's 6 lines."""
     dtype, shape = self._takes[name]
     try:
-      value = np.asarray(value, dtype)
+      value, problem = _converted(np.asarray(value), np.dtype(dtype))
     except (TypeError, ValueError) as e:
       raise ValueError(f'policy {what}: {e}') from None
+    if problem:
+      raise ValueError(f'policy {what} {problem}')
     if value.ndim != len(shape) or any(
         d is not None and d != n for d, n in zip(shape, value.shape)):
       raise ValueError(f'policy {what} has shape {value.shape}; the policy takes '
                        f'{shape} (None: the batch)')
-    if name.startswith('obs_') and value.dtype.kind == 'f' and not np.isfinite(value).all():
+    if value.dtype.kind == 'f' and not np.isfinite(value).all():
       # An action was returned without a word (NaN for continuous ones), as a training
       # run's env checks refuse such an observation (envs/wrappers.py).
       rows = np.flatnonzero(~np.isfinite(value.reshape(len(value), -1)).all(1))
+      hint = ('the policy acts on finite observations only' if name.startswith('obs_') else
+              'pass what init_policy or the last policy call returned')
       raise ValueError(f'policy {what} holds NaN or inf (row {rows[0]} of {len(value)}); '
-                       'the policy acts on finite observations only')
+                       f'{hint}')
     return tf.constant(value)
 
   def init_policy(self, batch_size):
-    state = self._init(batch_size=tf.constant(int(batch_size), tf.int32))
+    try:  # int() took 1.5 as 1, and 2**40 wrapped around in int32 to a carry of 0 rows
+      size = operator.index(batch_size)
+    except TypeError:
+      size = -1
+    if not 0 <= size < 2**31:
+      raise ValueError('init_policy: batch_size must be a whole number from 0 to 2**31-1, '
+                       f'got {batch_size!r}')
+    state = self._init(batch_size=tf.constant(size, tf.int32))
     return {k: v.numpy() for k, v in state.items()}
 
   def policy(self, carry, obs, mode='eval'):
     if mode not in ('train', 'eval'):
       raise ValueError(f"policy: mode must be 'train' or 'eval', got {mode!r}")
-    inputs = {}
+    hint = 'pass what init_policy or the last policy call returned'
+    if not isinstance(obs, collections.abc.Mapping):
+      raise ValueError(f'policy obs: expected a dict of arrays by key, got {type(obs).__name__}')
+    if not isinstance(carry, collections.abc.Mapping):
+      raise ValueError(f'policy carry: expected a dict of arrays by key (what init_policy or '
+                       f'the last policy call returned), got {type(carry).__name__}')
+    inputs, names = {}, {}
     for key in self.obs_keys:
       if key not in obs:
         raise ValueError(f'policy obs: missing key {key!r}; got {sorted(obs)}')
-      inputs[f'obs_{key}'] = self._input(f'obs {key!r}', f'obs_{key}', obs[key])
-    # TensorFlow's binding error listed every input in 8 lines.
-    missing = [k for k in self.specs if k.startswith('state_') and k not in carry]
+      names[f'obs_{key}'] = f'obs {key!r}'
+    # TensorFlow's binding error listed every input in 8 lines (22 for an unknown key).
+    takes = sorted(k for k in self.specs if k.startswith('state_'))
+    missing = [k for k in takes if k not in carry]
     if missing:
-      raise ValueError(f'policy carry: missing key {missing[0]!r}; got {sorted(carry)} (pass '
-                       'what init_policy or the last policy call returned)')
-    inputs.update({k: self._input(f'carry {k!r}', k, v) if k in self.specs
-                   else tf.constant(v) for k, v in carry.items()})
+      raise ValueError(f'policy carry: missing key {missing[0]!r}; got {sorted(carry)} ({hint})')
+    unknown = sorted(k for k in carry if k not in takes)
+    if unknown:
+      raise ValueError(f'policy carry: unknown key {unknown[0]!r}; it takes {takes} ({hint})')
+    names.update({k: f'carry {k!r}' for k in takes})
+    for name, what in names.items():
+      value = obs[name[4:]] if name.startswith('obs_') else carry[name]
+      inputs[name] = self._input(what, name, value)
+    rows = inputs['state_deter'].shape[0]
+    for name, what in names.items():  # TensorFlow's 6 lines of 'Graph execution error'
+      if inputs[name].shape[0] != rows:
+        raise ValueError(f"policy {what} has {inputs[name].shape[0]} rows, carry "
+                         f"'state_deter' {rows} (one row per env: init_policy(B) gives the "
+                         'carry of B envs)')
     if mode == 'train':
       inputs['seed'] = tf.constant(self._seed)
       self._seed += 1
@@ -501,6 +533,29 @@ class SavedPolicy:
     carry = {k: v.numpy() for k, v in out.items() if k.startswith('state_')}
     act = {k[len('action_'):]: v.numpy() for k, v in out.items() if k.startswith('action_')}
     return carry, act, {}
+
+
+def _converted(given, dtype):
+  """-> (numpy array `given` as `dtype`, None), or (None, what is wrong) where that would
+  change its values, not only their precision: text ('False' is a true string), complex
+  numbers (the imaginary part dropped) and numbers an integer or bool dtype cannot hold
+  (an image of floats in [0, 1] became zeros, 300 wrapped around to 44, 2 became True)."""
+  if given.dtype == dtype:
+    return given, None
+  kind = {'U': 'text', 'S': 'text', 'c': 'complex numbers'}.get(given.dtype.kind)
+  if kind:
+    return None, f'holds {kind} ({given.dtype}); the policy takes {dtype.name} values'
+  with np.errstate(invalid='ignore'):  # NaN to an integer: numpy's RuntimeWarning
+    value = given.astype(dtype)
+    wrong = (value.astype(given.dtype) != given if dtype.kind in 'biu' and
+             given.dtype.kind != 'b' else None)
+  if wrong is not None and wrong.any():
+    shown = given[wrong].flat[0]
+    shown = shown.item() if isinstance(shown, np.generic) else shown
+    allowed = ('True/False or 1/0' if dtype.kind == 'b' else
+               f'whole numbers from {np.iinfo(dtype).min} to {np.iinfo(dtype).max}')
+    return None, f'holds {shown!r}, which is no {dtype.name} value ({allowed})'
+  return value, None
 
 
 def _read_act_spaces(path):

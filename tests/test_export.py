@@ -137,6 +137,13 @@ def loaded(cartpole):
 
 
 @pytest.fixture(scope='module')
+def saved_cartpole(cartpole):
+  """export.SavedPolicy of the cartpole export, loaded once (0.5 s each) for the tests
+  whose calls of mode eval keep no state in it."""
+  return export.SavedPolicy(str(cartpole[2]))
+
+
+@pytest.fixture(scope='module')
 def episode(cartpole, tmp_path_factory):
   """A DMC episode driven by the SavedModel in a process without dreamerv3_tf:
   {obs_<key>: [T, ...], action: [T, 1]}."""
@@ -307,6 +314,11 @@ def test_a_negative_batch_size_of_the_initial_state_is_named(loaded):
     loaded.signatures['initial_state'](batch_size=tf.constant(-1))
   state = loaded.signatures['initial_state'](batch_size=tf.constant(0))
   assert state['state_deter'].shape == (0, 16)
+  # A batch_size of shape [1] was 'In[0] should be a scalar: [1]', naming no input.
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r'Shape of tensor batch_size \[1\] is not compatible with '
+                           r'expected shape \[\]'):
+    loaded.signatures['initial_state'](batch_size=tf.constant([1]))
 
 
 def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(cartpole):
@@ -331,7 +343,7 @@ def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(car
 @pytest.mark.parametrize('change, message', [
     # "could not convert string to float: np.str_('a')", naming no key.
     (lambda obs, carry: obs.update(position=np.full((2, 3), 'a')),
-     "policy obs 'position': could not convert string to float: np.str_('a')"),
+     "policy obs 'position' holds text (<U1); the policy takes float32 values"),
     # TensorFlow's 6 lines of 'Graph execution error: ...', the key on the fifth.
     (lambda obs, carry: obs.update(position=np.ones((2, 4))),
      "policy obs 'position' has shape (2, 4); the policy takes (None, 3) (None: the batch)"),
@@ -348,16 +360,71 @@ def test_saved_policy_takes_a_state_of_another_float_dtype_as_the_agent_does(car
     (lambda obs, carry: obs['velocity'].__setitem__((1, 0), np.nan),
      "policy obs 'velocity' holds NaN or inf (row 1 of 2); the policy acts on finite "
      'observations only'),
+    # The cases below: sweep 74. TensorFlow's 6 lines of 'Graph execution error: ...'.
+    (lambda obs, carry: obs.update(position=np.ones((3, 3))),
+     "policy obs 'position' has 3 rows, carry 'state_deter' 2 (one row per env: "
+     'init_policy(B) gives the carry of B envs)'),
+    (lambda obs, carry: carry.update(state_stoch=np.zeros((3, 4, 4))),
+     "policy carry 'state_stoch' has 3 rows, carry 'state_deter' 2 (one row per env: "
+     'init_policy(B) gives the carry of B envs)'),
+    # TensorFlow's 22 lines of 'Binding inputs to tf.function failed ...'.
+    (lambda obs, carry: carry.update(action_action=np.zeros((2, 1))),
+     "policy carry: unknown key 'action_action'; it takes ['state_deter', 'state_prevact', "
+     "'state_stoch'] (pass what init_policy or the last policy call returned)"),
+    # Returned actions without a word: 'False' is a true string, 2 and NaN true numbers,
+    # complex numbers lost their imaginary part (numpy's ComplexWarning).
+    (lambda obs, carry: obs.update(is_first=np.array(['False', 'False'])),
+     "policy obs 'is_first' holds text (<U5); the policy takes bool values"),
+    (lambda obs, carry: obs.update(is_first=np.array([0, 2])),
+     "policy obs 'is_first' holds 2, which is no bool value (True/False or 1/0)"),
+    (lambda obs, carry: obs.update(is_first=np.array([np.nan, 0])),
+     "policy obs 'is_first' holds nan, which is no bool value (True/False or 1/0)"),
+    (lambda obs, carry: obs.update(position=np.ones((2, 3)) + 1j),
+     "policy obs 'position' holds complex numbers (complex128); the policy takes float32 "
+     'values'),
+    (lambda obs, carry: carry['state_deter'].__setitem__((0, 0), np.inf),
+     "policy carry 'state_deter' holds NaN or inf (row 0 of 2); pass what init_policy or "
+     'the last policy call returned'),
 ])
-def test_saved_policy_names_the_input_it_cannot_take(cartpole, change, message):
-  _, _, out = cartpole
-  policy = export.SavedPolicy(str(out))
+def test_saved_policy_names_the_input_it_cannot_take(saved_cartpole, change, message):
+  policy = saved_cartpole
   obs = {'position': np.ones((2, 3)), 'velocity': np.ones((2, 2)), 'is_first': np.ones(2, bool)}
   carry = policy.init_policy(2)
   change(obs, carry)
   with pytest.raises(ValueError) as error:
     policy.policy(carry, obs)
   assert str(error.value) == message
+
+
+@pytest.mark.parametrize('carry, obs, message', [
+    # 'The truth value of an array with more than one element is ambiguous ...' and
+    # "argument of type 'NoneType' is not iterable", naming neither.
+    ('init', np.ones((2, 5)), 'policy obs: expected a dict of arrays by key, got ndarray'),
+    (None, 'good', 'policy carry: expected a dict of arrays by key (what init_policy or '
+     'the last policy call returned), got NoneType'),
+    ('tuple', 'good', 'policy carry: expected a dict of arrays by key (what init_policy or '
+     'the last policy call returned), got tuple')])
+def test_saved_policy_names_obs_or_carry_that_are_no_dict(saved_cartpole, carry, obs, message):
+  policy = saved_cartpole
+  good = {'position': np.ones((2, 3)), 'velocity': np.ones((2, 2)), 'is_first': np.ones(2, bool)}
+  carry = {'init': policy.init_policy(2), 'tuple': tuple(policy.init_policy(2).values()),
+           None: None}[carry]
+  with pytest.raises(ValueError) as error:
+    policy.policy(carry, good if isinstance(obs, str) else obs)
+  assert str(error.value) == message
+
+
+@pytest.mark.parametrize('batch_size', [
+    -1,  # TensorFlow's 6 lines of 'Graph execution error: ... must be >= 0'
+    1.5, '2',  # taken as 1 and 2
+    2**40,  # wrapped around in int32: a carry of 0 rows
+    None])  # "int() argument must be ..., not 'NoneType'"
+def test_saved_policy_names_a_batch_size_it_cannot_take(saved_cartpole, batch_size):
+  with pytest.raises(ValueError) as error:
+    saved_cartpole.init_policy(batch_size)
+  assert str(error.value) == (f'init_policy: batch_size must be a whole number from 0 to '
+                              f'2**31-1, got {batch_size!r}')
+  assert saved_cartpole.init_policy(np.int64(2))['state_deter'].shape == (2, 16)
 
 
 def test_step_train_samples_from_the_seed(cartpole):
@@ -429,6 +496,22 @@ def test_image_and_discrete_agent_on_dummy_env(image_disc):
     acts = {'action': act_b['action'], 'reset': np.zeros(B, bool)}
     taken.append(act_b['action'])
   assert len(np.unique(taken)) > 1
+
+
+@pytest.mark.parametrize('image, shown', [
+    (np.full((2, 16, 16, 3), 0.5), '0.5'),  # an image in [0, 1]: all zeros, no word
+    (np.full((2, 16, 16, 3), 300), '300'),  # wrapped around to 44
+    (np.full((2, 16, 16, 3), -1), '-1'),  # to 255
+    (np.full((2, 16, 16, 3), np.nan), 'nan')])  # to 0, after numpy's RuntimeWarning
+def test_saved_policy_names_an_image_of_values_uint8_cannot_hold(image_disc, image, shown):
+  policy = export.SavedPolicy(image_disc[5])
+  obs = {'image': image, 'vector': np.zeros((2, 4), np.float32), 'is_first': np.ones(2, bool)}
+  with pytest.raises(ValueError) as error:
+    policy.policy(policy.init_policy(2), obs)
+  assert str(error.value) == (f"policy obs 'image' holds {shown}, which is no uint8 value "
+                              '(whole numbers from 0 to 255)')
+  obs['image'] = np.full((2, 16, 16, 3), 200.0)  # floats of whole numbers are converted
+  assert policy.policy(policy.init_policy(2), obs)[1]['action'].shape == (2,)
 
 
 def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
