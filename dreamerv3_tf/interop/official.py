@@ -214,6 +214,12 @@ def _find_folder(fs, path):
         f'needs no import; export it with python -m dreamerv3_tf.export '
         f'--logdir={quote_for_paste(given)}')
   if not fs.exists(os.path.join(path, 'agent.pkl')):
+    # A folder it may not read was 'no agent.pkl' too: listing it names the cause.
+    listed = 'agent.pkl' in [x.rstrip('/') for x in fs.listdir(path)]
+    if listed:
+      raise OfficialCheckpointError(
+          f'{path}/agent.pkl cannot be opened (a link to nothing, or no permission to '
+          f'search {path})')
     # A folder without a run (no ckpt/latest either) is the flag's; a save folder that
     # `latest` names and that lost its agent.pkl, the run's (exit code 1).
     kind = CheckpointFlagError if path == given else OfficialCheckpointError
@@ -224,14 +230,25 @@ def _find_folder(fs, path):
 
 
 def read(path):
-  """-> {'folder', 'params': {name: ndarray}, 'counters': {name: int}, 'step': int|None}."""
-  import tensorflow as tf
+  """-> {'folder', 'params': {name: ndarray}, 'counters': {name: int}, 'step': int|None}.
+
+  A local `path` is read without TensorFlow: the command refuses a file it cannot take
+  before TensorFlow loads and the task's env starts (it cost their seconds)."""
   folder = find_folder(path)
+  if '://' in folder:
+    from dreamerv3_tf import gfile
+    fs = gfile.GFILES
+  else:
+    fs = files.LOCAL
 
   def load(name):
-    check_plain(os.path.join(folder, name))
-    with tf.io.gfile.GFile(os.path.join(folder, name), 'rb') as f:
-      raw = f.read()
+    file = os.path.join(folder, name)
+    check_plain(file)
+    try:
+      with fs.open(file, 'rb') as f:
+        raw = f.read()
+    except OSError as e:  # (a remote path's errors are TensorFlow's, one line each)
+      raise OfficialCheckpointError(f'Cannot read {file}: {e.strerror or e}') from None
     try:
       return unpickle.loads(raw)
     except unpickle.UnpickleError as e:
@@ -256,7 +273,7 @@ def read(path):
         f'{folder}/agent.pkl: expected counters to map names to integers from 0 to '
         f'2**63-1, got {reprlib.repr(counters)}')
   step = None
-  if tf.io.gfile.exists(os.path.join(folder, 'step.pkl')):
+  if fs.exists(os.path.join(folder, 'step.pkl')):
     value = load('step.pkl')
     step = int(value) if isinstance(value, (int, np.integer)) else None
   return {'folder': folder, 'params': params, 'step': step,
@@ -373,12 +390,26 @@ def values_for(agent, params):
     if value.dtype.kind == 'f' and not np.isfinite(value).all():
       raise OfficialCheckpointError(f'official {name} holds values that are not finite (NaN '
                                     'or inf: a run that diverged?)')
+    want = np.dtype(getattr(var.dtype, 'name', var.dtype))
+    if want.kind == 'f':  # (integer variables are counts, checked below)
+      if value.dtype.kind != 'f':  # the official code saves float32 weights: bool
+        # kernels were imported as 0/1, ints as they were
+        raise OfficialCheckpointError(
+            f'official {name} holds {value.dtype} values, where {path} takes {want}')
+      with np.errstate(over='ignore'):
+        beyond = ~np.isfinite(value.astype(want))
+      if beyond.any():  # float64 values assigned as inf, refused at the save by our name
+        raise OfficialCheckpointError(
+            f'official {name} holds {value[beyond].flat[0]:g}, beyond the range of {want} '
+            '(a run that diverged?)')
     out.append((var, value))
-  for name in ('opt/step/value', *STEP_COPIES):  # int() took 1.5 as 1, and -5 as is
+  counts = [(name, 'updates') for name in ('opt/step/value', *STEP_COPIES)]
+  counts.append(('slowval_count/value', 'slow critic updates'))
+  for name, what in counts:  # int() took 1.5 as 1, and -5 as is
     value = np.asarray(params.get(name, 0))
     if not (value.dtype.kind in 'iu' and value.size == 1 and 0 <= int(value) < 2**63):
       raise OfficialCheckpointError(
-          f'official {name}={value} ({value.dtype}) is no count of updates (a whole number, '
+          f'official {name}={value} ({value.dtype}) is no count of {what} (a whole number, '
           '0 or more)')
   step = int(params['opt/step/value'])
   for name in STEP_COPIES:
@@ -439,8 +470,10 @@ def logdir_nesting(logdir, folder):
           f'{why}; choose a --logdir outside it')
 
 
-def write_logdir(config, obs_space, act_space, checkpoint, out):
-  """Builds our agent, assigns the official checkpoint, writes logdir `out`. -> prefix."""
+def write_logdir(config, obs_space, act_space, checkpoint, out, data=None):
+  """Builds our agent, assigns the official checkpoint, writes logdir `out`.
+
+  data: what read(checkpoint) gave, if it was read already. -> (data, prefix)."""
   from dreamerv3_tf import checkpoint as checkpointing
   from dreamerv3_tf import factories
   from dreamerv3_tf import logdir_checks
@@ -452,9 +485,12 @@ def write_logdir(config, obs_space, act_space, checkpoint, out):
   if tf.io.gfile.exists(ckpt_dir) and [n for n in tf.io.gfile.listdir(ckpt_dir)
                                        if not checkpointing.partial_save(n.rstrip('/'))]:
     raise OfficialCheckpointError(f'{ckpt_dir} exists and is not empty; choose a new --logdir')
-  data = read(checkpoint)
+  data = data or read(checkpoint)
   agent = factories.make_agent(config, obs_space, act_space)
-  assign(agent, data['params'], data['counters'])
+  try:
+    assign(agent, data['params'], data['counters'])
+  except OfficialCheckpointError as e:  # its line named no file
+    raise OfficialCheckpointError(f'{data["folder"]}/agent.pkl: {e}') from None
   # What this import makes, so that a stop or a failed write takes it back: a logdir
   # with config.json and no checkpoint was resumed by main as a fresh run of random
   # weights.
@@ -558,6 +594,9 @@ def main(argv):
     tfimport.check_tf_env()  # TensorFlow aborts or hangs on some
     tfimport.check_xla_flags(names=('TF_XLA_FLAGS',),
                              outcome='TensorFlow would stop the import as it loads')
+    # An agent.pkl it cannot take was named once TensorFlow had loaded and the env had
+    # started (seconds); its mapping onto the agent waits for both.
+    data = read(folder) if folder else None
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a refusal: hidden as main hides them (--verbose shows them).
     startup.import_tensorflow(startup.log_level(FLAGS.verbose))
@@ -582,7 +621,7 @@ def main(argv):
               + ', '.join(changed[:12]) + (' ...' if len(changed) > 12 else ''))
     configuration.finalize(config)
     obs_space, act_space = _spaces(config)
-    data, prefix = write_logdir(config, obs_space, act_space, folder, out)
+    data, prefix = write_logdir(config, obs_space, act_space, folder, out, data)
   except KeyboardInterrupt as e:
     word, code = stop_signals.word_and_code(e)
     errors.fail(f'{word}; the import did not finish and wrote nothing', code)

@@ -105,6 +105,22 @@ def _broken(params, change):
     (lambda p: p.update({'dyn/obslogit/bias': np.full_like(p['dyn/obslogit/bias'], np.nan)}),
      r'^official dyn/obslogit/bias holds values that are not finite \(NaN or inf: a run that '
      r'diverged\?\)$'),
+    # Sweep 74. Float64 beyond float32's range: numpy's 2-line RuntimeWarning, then
+    # 'Refusing to save a checkpoint: agent/dyn/obslogit/bias is not finite', our name.
+    (lambda p: p.update({'dyn/obslogit/bias': np.full(p['dyn/obslogit/bias'].shape, -1e300)}),
+     r'^official dyn/obslogit/bias holds -1e\+300, beyond the range of float32 \(a run that '
+     r'diverged\?\)$'),
+    # Imported as 0/1 and as integers (the official code saves float32 weights).
+    (lambda p: p.update({'dyn/obslogit/bias': p['dyn/obslogit/bias'] > 0}),
+     r'^official dyn/obslogit/bias holds bool values, where dyn.obslogit.bias takes float32$'),
+    (lambda p: p.update({'dyn/obslogit/bias': np.ones(p['dyn/obslogit/bias'].shape, np.int64)}),
+     r'^official dyn/obslogit/bias holds int64 values, where dyn.obslogit.bias takes float32$'),
+    # Taken as 1 and -3 (the slow critic's update count).
+    (lambda p: p.update({'slowval_count/value': np.array(1.5, np.float32)}),
+     r'^official slowval_count/value=1.5 \(float32\) is no count of slow critic updates \(a '
+     r'whole number, 0 or more\)$'),
+    (lambda p: p.update({'slowval_count/value': np.array(-3, np.int32)}),
+     r'^official slowval_count/value=-3 \(int32\) is no count of slow critic updates'),
 ])
 def test_refuses_a_checkpoint_that_does_not_fit(agent, golden, change, message):
   params, _ = golden
@@ -361,7 +377,7 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
   assert '--checkpoint' in help_text.stdout and '--logdir' in help_text.stdout
   # The golden official config names sizes our dummy task's spaces do not fit: the
   # refusal is one line on stderr, exit code 1, and nothing is written.
-  write_official(tmp_path / 'official', params, config=meta['official'])
+  folder = write_official(tmp_path / 'official', params, config=meta['official'])
   run = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
@@ -371,12 +387,14 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
   errors = [x for x in run.stderr.splitlines() if x.startswith('Error:')]
   assert run.returncode == 1, run.stderr[-2000:]
   assert len(errors) == 1 and ('has no place' in errors[0] or 'lacks' in errors[0]), errors
+  assert errors[0].startswith(f'Error: {folder}/agent.pkl: official '), errors  # its file
   assert not (tmp_path / 'ours' / 'ckpt').exists()
 
 
 @pytest.mark.parametrize('args, code, line', [
-    # A traceback before (the env's error, the logdir's, ml_collections').
-    (['--config.task=dummy_nosuch'], 2,
+    # A traceback before (the env's error, the logdir's, ml_collections'). (A save that
+    # reads: one that does not is refused first, before the env starts.)
+    (['--config.task=dummy_nosuch', '--checkpoint={official}/good'], 2,
      "Env error: dummy_nosuch eval env 0 failed to start: Unknown task 'dummy_nosuch'"),
     (['--logdir='], 2, 'Config error: --logdir is required'),
     (['--config.agent.nosuch=1'], 2, "Config error: unknown config key 'agent.nosuch'"),
@@ -422,6 +440,7 @@ def test_cli_failures_are_one_line_in_a_users_shell(tmp_path, args, code, line):
   (tmp_path / 'official' / 'ours' / 'config.json').write_text('{}')
   (tmp_path / 'official' / 'lost' / 'ckpt' / 'x').mkdir(parents=True)
   (tmp_path / 'official' / 'lost' / 'ckpt' / 'latest').write_text('x')
+  write_official(tmp_path / 'official' / 'good', {'w': np.zeros(2, np.float32)})
   args = [x.format(official=tmp_path / 'official') for x in args]
   flags = [f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
            '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont',
@@ -459,7 +478,17 @@ runpy.run_module('dreamerv3_tf.interop.official', run_name='__main__')
      'ckpt/ or a save folder)'),
     # A file it cannot read: the same line as TensorFlow's error gave.
     ('folder_latest', 1, 'Error: Cannot read --checkpoint {official}/folder_latest: '
-     '{official}/folder_latest/ckpt/latest; Is a directory')])
+     '{official}/folder_latest/ckpt/latest; Is a directory'),
+    # Sweep 74: an agent.pkl it cannot take came once TensorFlow had loaded and the
+    # task's env had started.
+    ('truncated', 1, 'Error: {official}/truncated/ckpt/x/agent.pkl: not a readable pickle '
+     '(EOFError: Ran out of input)'),
+    ('foreign', 1, 'Error: {official}/foreign/ckpt/x/agent.pkl: pickle names posix.system; '
+     'only numpy arrays, dtypes and plain containers are allowed'),
+    ('no_params', 1, 'Error: {official}/no_params/ckpt/x/agent.pkl: expected a dict with '
+     'params, got list'),
+    ('pkl_folder', 1, 'Error: Cannot read {official}/pkl_folder/ckpt/x/agent.pkl: Is a '
+     'directory')])
 def test_cli_checkpoint_of_no_official_run_is_refused_before_tensorflow(tmp_path, checkpoint,
                                                                         code, line):
   """These lines came once TensorFlow had loaded (seconds), where export refuses its
@@ -470,6 +499,16 @@ def test_cli_checkpoint_of_no_official_run_is_refused_before_tensorflow(tmp_path
   (tmp_path / 'official' / 'lost' / 'ckpt' / 'x').mkdir(parents=True)
   (tmp_path / 'official' / 'lost' / 'ckpt' / 'latest').write_text('x')
   (tmp_path / 'official' / 'folder_latest' / 'ckpt' / 'latest').mkdir(parents=True)
+  for name, content in (('truncated', b''), ('foreign', b'cposix\nsystem\n(S"true"\ntR.'),
+                        ('no_params', pickle.dumps([1])), ('pkl_folder', None)):
+    folder = tmp_path / 'official' / name / 'ckpt' / 'x'
+    folder.mkdir(parents=True)
+    (folder.parent / 'latest').write_text('x')
+    (folder / 'done').write_bytes(b'')
+    if content is None:
+      (folder / 'agent.pkl').mkdir()
+    else:
+      (folder / 'agent.pkl').write_bytes(content)
   run = cli_zygote.run(
       [sys.executable, '-c', WITHOUT_TENSORFLOW,
        f'--checkpoint={tmp_path / "official" / checkpoint}', f'--logdir={tmp_path / "out"}',
@@ -478,6 +517,26 @@ def test_cli_checkpoint_of_no_official_run_is_refused_before_tensorflow(tmp_path
   assert run.returncode == code, run.stderr[-3000:]
   assert run.stderr.splitlines() == [line.format(official=tmp_path / 'official')], (
       run.stderr[-3000:])
+  assert not (tmp_path / 'out').exists()
+
+
+def test_cli_a_save_folder_it_may_not_read_is_named_so(tmp_path, unprivileged):
+  """Sweep 74: it said '<folder>: no agent.pkl (pass an official logdir, ...)', which
+  it holds."""
+  folder = write_official(tmp_path / 'official', {'w': np.zeros(2, np.float32)})
+  folder.chmod(0)
+  try:
+    run = cli_zygote.run(
+        [*unprivileged, sys.executable, '-c', WITHOUT_TENSORFLOW,
+         f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "out"}',
+         '--config=configs/dmc.py:train_eval,debug'],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+  finally:
+    folder.chmod(0o755)
+  assert run.returncode == 1, run.stderr[-3000:]
+  assert run.stderr.splitlines() == [
+      f'Error: Cannot read --checkpoint {tmp_path / "official"}: {folder}; Permission '
+      'denied'], run.stderr[-3000:]
   assert not (tmp_path / 'out').exists()
 
 
