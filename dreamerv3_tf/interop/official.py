@@ -275,7 +275,10 @@ def read(path):
   step = None
   if fs.exists(os.path.join(folder, 'step.pkl')):
     value = load('step.pkl')
-    step = int(value) if isinstance(value, (int, np.integer)) else None
+    # Only for the line it prints ('at env step N'): what is no env step is left out.
+    if (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        and 0 <= value < 2**63):
+      step = int(value)
   return {'folder': folder, 'params': params, 'step': step,
           'counters': {k: int(v) for k, v in counters.items()}}
 

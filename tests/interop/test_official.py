@@ -143,6 +143,15 @@ def test_reads_the_official_folder_layout(tmp_path, golden):
                                   params['dyn/dyngru/kernel'])
 
 
+@pytest.mark.parametrize('step', ['100', -5, 2**70, True, np.int64(7)])
+def test_a_step_file_of_no_env_step_is_left_out(tmp_path, step):
+  """step.pkl only adds 'at env step N' to the import's line: text was left out, but -5
+  and 2**70 were printed as env steps (sweep 74)."""
+  folder = write_official(tmp_path, {'w': np.zeros(2, np.float32)})
+  (folder / 'step.pkl').write_bytes(pickle.dumps(step))
+  assert official.read(tmp_path)['step'] == (7 if step == 7 else None)
+
+
 def test_refuses_an_incomplete_save_and_a_foreign_pickle(tmp_path, golden):
   params, _ = golden
   write_official(tmp_path / 'a', params, done=False)
