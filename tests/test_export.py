@@ -498,13 +498,20 @@ def test_image_and_discrete_agent_on_dummy_env(image_disc):
   assert len(np.unique(taken)) > 1
 
 
+@pytest.fixture(scope='module')
+def saved_image_disc(image_disc):
+  """export.SavedPolicy of image_disc's export, loaded once (as saved_cartpole)."""
+  return export.SavedPolicy(image_disc[5])
+
+
 @pytest.mark.parametrize('image, shown', [
     (np.full((2, 16, 16, 3), 0.5), '0.5'),  # an image in [0, 1]: all zeros, no word
     (np.full((2, 16, 16, 3), 300), '300'),  # wrapped around to 44
     (np.full((2, 16, 16, 3), -1), '-1'),  # to 255
     (np.full((2, 16, 16, 3), np.nan), 'nan')])  # to 0, after numpy's RuntimeWarning
-def test_saved_policy_names_an_image_of_values_uint8_cannot_hold(image_disc, image, shown):
-  policy = export.SavedPolicy(image_disc[5])
+def test_saved_policy_names_an_image_of_values_uint8_cannot_hold(saved_image_disc, image,
+                                                                  shown):
+  policy = saved_image_disc
   obs = {'image': image, 'vector': np.zeros((2, 4), np.float32), 'is_first': np.ones(2, bool)}
   with pytest.raises(ValueError) as error:
     policy.policy(policy.init_policy(2), obs)
