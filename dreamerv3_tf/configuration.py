@@ -662,7 +662,6 @@ def _extra_keys(config):
 def _extra_env_option(config):
   """-> (section.key, suite, '; did you mean ...?' or '', the suite's options) of the
   first key of an env.<suite> section that its env's constructor does not take, else None."""
-  import difflib
   from dreamerv3_tf.envs import registry  # numpy only; the suites' libraries load in envs
   for suite, (_, _, section) in registry.SUITES.items():
     if suite == 'py' or section not in config.env:
@@ -670,10 +669,47 @@ def _extra_env_option(config):
     options = registry.suite_options(suite)
     for key in config.env[section]:
       if key not in options:
-        close = difflib.get_close_matches(key, options, n=1)
-        return (f'{section}.{key}', suite,
-                f' (did you mean env.{section}.{close[0]}?)' if close else '', options)
+        return (f'{section}.{key}', suite, _option_hint(suite, section, key, options),
+                options)
   return None
+
+
+def _option_hint(suite, section, name, options):
+  """-> ' (...)' on what `name`, no option of `suite`'s env, likely means (a gymnasium
+  Atari name such as frameskip, a close spelling, a key the run sets), else ''."""
+  import difflib
+  import importlib
+  from dreamerv3_tf.envs import registry
+  module = importlib.import_module(f'dreamerv3_tf.envs.{registry.SUITES[suite][0]}')
+  why = {**_RUN_SETS, **getattr(module, 'NO_OPTION', {})}.get(name)
+  if why:
+    return f' ({why})'
+  close = difflib.get_close_matches(name, options, n=1)
+  meant = getattr(module, 'OTHER_NAMES', {}).get(name) or (close[0] if close else None)
+  return f' (did you mean env.{section}.{meant}?)' if meant else ''
+
+
+# Options of every env the run sets itself, not env.<suite>.
+_RUN_SETS = {'seed': "each env's seed comes from --config.seed",
+             'mode': 'train and eval envs are told their mode by the run'}
+
+
+def env_flag_hint(key):
+  """-> ': ...' saying what a --config.env.<section>.<name> flag that base lacks can be
+  instead (the suite's options, or a config file for one base lacks), else None."""
+  from dreamerv3_tf.envs import registry  # numpy only; the suites' libraries load in envs
+  parts = key.split('.')
+  suites = {v[2]: k for k, v in registry.SUITES.items() if k != 'py'}
+  if len(parts) != 3 or parts[0] != 'env' or parts[1] not in suites:
+    return None
+  _, section, name = parts
+  suite = suites[section]
+  options = registry.suite_options(suite)
+  if name in options:  # (ml_collections cannot add a key by a flag)
+    return (f": {suite} tasks take it, but configs/base.py's env.{section} lacks it, which "
+            f'a flag cannot add; set c.env.{section}.{name} = VALUE in your own config file')
+  return (f': {suite} tasks take no such option{_option_hint(suite, section, name, options)}'
+          f'; they take {", ".join(options)}')
 
 
 def first_key_beyond(tree, default, prefix, skip=lambda name: False):

@@ -352,6 +352,9 @@ def _one_line(error, argv=()):
       name = key[len('env.py.'):]
       hint = (f"; env.py takes your env's arguments as one Python dict literal, e.g. "
               f"--config.env.py='{{\"{name}\": VALUE}}'")
+    # ml_collections' own hint ('resize': did you mean "size") named no option of the env.
+    from dreamerv3_tf import configuration  # (no TensorFlow)
+    hint = configuration.env_flag_hint(key) or hint
     text = f'unknown config key {key!r}{hint}'
   return text
 

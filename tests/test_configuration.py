@@ -1570,6 +1570,25 @@ def test_a_key_a_config_file_adds_is_named(key, value, message):
     # data ...' and the whole env config (exit code 1), for any task.
     (['--config.env.py={1: 2}'], "Config error: env.py={1: 2} is a dict with the key 1 of "
      "type int: the env's arguments must be JSON data"),
+    # An option of a suite's env that base lacks was "unknown config key 'env.atari.autostart'"
+    # alone, which no flag can set: a config file can (sweep 78).
+    (['--config.env.atari.autostart=True'], "unknown config key 'env.atari.autostart': atari "
+     "tasks take it, but configs/base.py's env.atari lacks it, which a flag cannot add; set "
+     'c.env.atari.autostart = VALUE in your own config file'),
+    # These named no option the suite takes ('resize' said 'did you mean "size"', atari has
+    # no resize option: its images are resized with PIL's bilinear filter).
+    (['--config.env.atari.frameskip=4'], "unknown config key 'env.atari.frameskip': "
+     'atari tasks take no such option (did you mean env.atari.repeat?); they take repeat, '
+     'size, gray, noops, lives, sticky, actions, length, pooling, aggregate, clip_reward, '
+     'autostart'),
+    (['--config.env.atari.resize=opencv'], "unknown config key 'env.atari.resize': atari "
+     "tasks take no such option (images are resized with PIL's bilinear filter, the "
+     "official 'pillow'); they take repeat, size, "),
+    (['--config.env.atari100k.sticky_actions=True'], "unknown config key "
+     "'env.atari100k.sticky_actions': atari100k tasks take no such option (did you mean "
+     'env.atari100k.sticky?); they take repeat, size, '),
+    (['--config.env.crafter.seed=3'], "unknown config key 'env.crafter.seed': crafter tasks "
+     "take no such option (each env's seed comes from --config.seed); they take size"),
 ])
 def test_bad_flags_fail_with_one_line(args, message, tmp_path):
   result = run_main('--config=configs/dmc.py:train_eval,debug', f'--logdir={tmp_path}', *args)

@@ -26,6 +26,14 @@ _LOCK = threading.Lock()
 _GRAY = np.array([0.299, 0.587, 0.114])
 ALIASES = {'james_bond': 'jamesbond'}
 LENGTH = 108000  # frames of an episode at most: 30 minutes at 60 frames/s, as the official
+# The options of ale-py's gymnasium envs and of gymnasium's AtariPreprocessing: ours.
+OTHER_NAMES = {
+    'frameskip': 'repeat', 'frame_skip': 'repeat', 'repeat_action_probability': 'sticky',
+    'sticky_actions': 'sticky', 'full_action_space': 'actions', 'grayscale_obs': 'gray',
+    'noop_max': 'noops', 'screen_size': 'size', 'terminal_on_life_loss': 'lives',
+    'max_num_frames_per_episode': 'length'}
+# Options of the official Atari env that are no choice here: why.
+NO_OPTION = {'resize': "images are resized with PIL's bilinear filter, the official 'pillow'"}
 
 
 class Atari:
