@@ -32,7 +32,12 @@ class UnknownTaskError(ValueError):
     closest of the `valid` names if any is close, else all of them."""
     import difflib
     valid = list(valid)
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    # Matched in lower case: 'PONG' matched nothing, and all of ale-py's 108 games were named.
+    lower = {}
+    for x in valid:
+      lower.setdefault(str(x).lower(), x)
+    close = [lower[x] for x in difflib.get_close_matches(str(name).lower(), lower, n=3,
+                                                         cutoff=0.6)]
     hint = (f'did you mean {" or ".join(map(repr, close))}? ({len(valid)} are valid)'
             if close else f'valid: {", ".join(valid)}')
     return cls(f'{what} {name!r}; {hint}')

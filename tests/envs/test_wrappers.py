@@ -396,3 +396,14 @@ def test_check_spaces_warns_of_pixels_of_no_uint8_once(monkeypatch, capfd):
   space['image'] = Space(np.uint8, (64, 64, 3))
   checked(FakeEnv(obs_space=space))
   assert capfd.readouterr().err == ''
+
+
+@pytest.mark.parametrize('name, hint', [
+    # Spelled in capitals, it listed all the names (108 of ale-py's games; sweep 78).
+    ('PONG', "did you mean 'pong'?"), ('SpaceInvaders', "did you mean 'space_invaders'?"),
+    ('Pong', "did you mean 'pong'"), ('pongg', "did you mean 'pong'"),
+    ('xyzzy', 'valid: pong, breakout, space_invaders')])
+def test_an_unknown_task_names_the_closest_whatever_its_case(name, hint):
+  error = wrappers.UnknownTaskError.naming(
+      'ale-py has no game', name, ['pong', 'breakout', 'space_invaders'])
+  assert str(error).startswith(f'ale-py has no game {name!r}; {hint}'), str(error)
