@@ -786,10 +786,17 @@ def _check_atari(env, name):
          f'{name}.pooling={pooling} must be >= 1 and <= {name}.repeat={repeat} (frames '
          'pooled of those each agent step repeats)')
   from dreamerv3_tf.envs import atari  # numpy only; ale_py loads in the env
-  # A config file's own length (base lacks it): below 0 ended every episode at its first step.
+  # A config file's own length and autostart (base lacks them, so no type check has): a
+  # length below 0 ended every episode at its first step, inf failed as the envs started,
+  # 100.5 ran as 100; autostart='False' pressed FIRE.
   length = env.get('length', atari.LENGTH)
-  ensure(is_number(length) and length >= 0, f'{name}.length={length} must be >= 0 (frames of '
-         'an episode at most; 0: no limit)')
+  ensure(isinstance(length, int) and not isinstance(length, bool) and length >= 0,
+         f'{name}.length={length!r} must be a whole number >= 0 (frames of an episode at '
+         'most; 0: no limit)' + (f'; write {int(length)}' if isinstance(length, float)
+                                 and length.is_integer() and length >= 0 else ''))
+  autostart = env.get('autostart', False)
+  ensure(isinstance(autostart, bool), f'{name}.autostart={autostart!r} must be True or False '
+         '(FIRE pressed at each reset)')
   length = length or atari.LENGTH
   # 1e8 stayed in its first reset ('no answer within 120s (run.env_timeout)'), and more
   # no-op frames than an episode's replay whole games; 108000 take about 3 s.

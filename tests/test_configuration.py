@@ -318,8 +318,19 @@ def test_impossible_combinations_are_named():
     ({'task': 'atari_pong', 'env.atari.noops': -1}, r'env.atari.noops=-1 must be >= 0'),
     ({'task': 'atari_pong', 'env.atari.noops': 10 ** 8}, r'env.atari.noops=100000000 must be '
      r'>= 0 and <= 108000 \(random no-op frames at each reset'),
-    ({'task': 'atari_pong', 'env.atari.length': -5}, r'env.atari.length=-5 must be >= 0 '
-     r'\(frames of an episode at most; 0: no limit\)'),
+    ({'task': 'atari_pong', 'env.atari.length': -5}, r'env.atari.length=-5 must be a whole '
+     r'number >= 0 \(frames of an episode at most; 0: no limit\)'),
+    # A config file's own length and autostart (base lacks them; sweep 78): inf was
+    # 'OverflowError: cannot convert float infinity to integer' as the envs started (exit
+    # code 1), 100.5 ran as 100, '100' was named as 100, and autostart='False' pressed FIRE.
+    ({'task': 'atari_pong', 'env.atari.length': float('inf')},
+     r'env.atari.length=inf must be a whole number >= 0'),
+    ({'task': 'atari_pong', 'env.atari.length': 100.5}, r'env.atari.length=100.5 must be a whole'),
+    ({'task': 'atari_pong', 'env.atari.length': 1e5}, r'env.atari.length=100000.0 must be a '
+     r'whole number >= 0 \(frames of an episode at most; 0: no limit\); write 100000$'),
+    ({'task': 'atari_pong', 'env.atari.length': '100'}, r"env.atari.length='100' must be a whole"),
+    ({'task': 'atari100k_pong', 'env.atari100k.autostart': 'False'},
+     r"env.atari100k.autostart='False' must be True or False \(FIRE pressed at each reset\)"),
     ({'task': 'atari_pong', 'env.atari.size': (0, 0)},
      r'env.atari.size=\(0, 0\) must be \(height, width\), two whole numbers >= 1'),
     # Ran: the suites cut it to whole pixels, and config.json kept 64.5.
