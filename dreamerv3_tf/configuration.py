@@ -699,11 +699,10 @@ def env_flag_hint(key):
   instead (the suite's options, or a config file for one base lacks), else None."""
   from dreamerv3_tf.envs import registry  # numpy only; the suites' libraries load in envs
   parts = key.split('.')
-  suites = {v[2]: k for k, v in registry.SUITES.items() if k != 'py'}
-  if len(parts) != 3 or parts[0] != 'env' or parts[1] not in suites:
+  suite = len(parts) == 3 and parts[0] == 'env' and registry.suite_of_section(parts[1])
+  if not suite:
     return None
   _, section, name = parts
-  suite = suites[section]
   options = registry.suite_options(suite)
   if name in options:  # (ml_collections cannot add a key by a flag)
     return (f": {suite} tasks take it, but configs/base.py's env.{section} lacks it, which "

@@ -374,11 +374,28 @@ def diff(old, new):
   def shown(tree, key, absent):
     if key in tree:
       return repr(tree[key])
-    return f'a group of {groups[key]} keys' if key in groups else absent
+    if key in groups:
+      return f'a group of {groups[key]} keys'
+    if _env_option_beyond_base(key):  # (atari's length, autostart: config files set them)
+      return ('(absent: configs/base.py lacks it; ' + (
+          'the config file the run started with set it)' if tree is new else
+          'the run did not set it)'))
+    return absent
   keys = sorted((set(old) | set(new)) - inside)
   return [f"{k}: {shown(old, k, '(absent: an older version?)')} -> "
           f"{shown(new, k, '(absent: a newer version?)')}" for k in keys
           if k not in old or k not in new or old[k] != new[k]]
+
+
+def _env_option_beyond_base(key):
+  """Whether dotted `key` is env.<section>.<option> of an option its suite's env takes
+  that configs/base.py lacks, which only a config file sets."""
+  from configs import base as base_config
+  from dreamerv3_tf.envs import registry  # numpy only
+  parts = key.split('.')
+  suite = len(parts) == 3 and parts[0] == 'env' and registry.suite_of_section(parts[1])
+  return bool(suite) and parts[2] in registry.suite_options(suite) and (
+      parts[2] not in base_config.get_config().env[parts[1]])
 
 
 def _group(key, flat):

@@ -600,6 +600,22 @@ def test_a_key_one_version_lacks_is_named_absent_not_none(tmp_path):
       '--logdir or pass --config.run.allow_other_config=True')
 
 
+def test_an_env_option_of_the_runs_own_config_file_is_named_so(tmp_path):
+  """A run of a config file that set env.atari.autostart (base lacks it) resumed with
+  configs/atari.py: the line read 'env.atari.autostart: True -> (absent: a newer
+  version?)' and allow_other_config=True, which it suggests, resumed without it (sweep 78)."""
+  c = configuration.finalize(atari.get_config('debug'))
+  c.env.atari.autostart = True
+  logdir_checks.save(c, str(tmp_path))
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(configuration.finalize(atari.get_config('debug')),
+                               str(tmp_path))
+  assert str(caught.value) == (
+      f'logdir {tmp_path} belongs to another config (env.atari.autostart: True -> (absent: '
+      'configs/base.py lacks it; the config file the run started with set it)); use a new '
+      '--logdir or pass --config.run.allow_other_config=True')
+
+
 @pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
 @pytest.mark.parametrize('key', ['agent', 'run'])
 def test_a_value_in_place_of_a_group_of_keys_is_named_with_the_file(tmp_path, key, script):

@@ -50,6 +50,11 @@ def _unknown(task, reason):
       f'(task = <suite>_<name>, e.g. dmc_walker_walk, gym_CartPole-v1, py_mymodule:make)')
 
 
+def suite_of_section(section):
+  """The suite whose options config.env.<section> holds, else None (py's are the user's)."""
+  return next((k for k, v in SUITES.items() if v[2] == section and k != 'py'), None)
+
+
 def suite_options(suite):
   """The options of `suite`'s env constructor, the keys config.env.<section> may hold
   (seed and mode come from the caller; not for 'py', whose function names its own)."""
