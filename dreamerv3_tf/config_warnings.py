@@ -221,6 +221,30 @@ def unread_keys_warnings(config, given):
   return lines + _other_suite_warnings(config, given)
 
 
+# Our Atari files, their sections: the same games under either task prefix.
+_ATARI_FILES = {'atari': 'atari', 'atari100k': 'atari100k'}
+
+
+def other_atari_file_warning(config, path):
+  """-> a warning line for a task of one Atari section under our config file of the
+  other (configs/atari100k.py with task=atari_pong ran env.atari's sticky 96x96 gray
+  frames, not the benchmark's, without a word), else None. `path`: the --config file."""
+  import os
+  ours = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
+  name = os.path.splitext(os.path.basename(path or ''))[0]
+  suite, _, game = config.task.partition('_')
+  if (name not in _ATARI_FILES or suite not in _ATARI_FILES or suite == name
+      or os.path.dirname(os.path.abspath(path)) != ours):
+    return None
+  read, meant = config.env[suite], config.env[name]
+  differ = ', '.join(f'{k}={tuple(v) if isinstance(v, list) else v!r}'
+                     for k, v in read.items() if meant.get(k) != v)
+  whose = (f'whose benchmark is task=atari100k_{game}' if name == 'atari100k' else
+           f'whose tasks are atari_{game}')
+  return (f'Warning: task={config.task} reads env.{suite} ({differ}), not env.{name} of '
+          f'configs/{name}.py, {whose}')
+
+
 def _other_suite_warnings(config, given):
   """A warning line for each env.<section>.KEY of `given` that the task's env does not
   read: an atari100k task reads env.atari100k, and --config.env.atari.sticky=True (the

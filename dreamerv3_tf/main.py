@@ -610,7 +610,8 @@ def main(argv):
                     config_warnings.idle_eval_envs_warning(config),
                     *config_warnings.look_hung_warnings(config),
                     *config_warnings.far_out_warnings(config),
-                    *config_warnings.unread_keys_warnings(config, given)]:
+                    *config_warnings.unread_keys_warnings(config, given),
+                    config_warnings.other_atari_file_warning(config, _config_path(sys.argv))]:
       if warning:
         print(warning, file=sys.stderr, flush=True)
     cluster_config.check_environment(config)

@@ -2919,3 +2919,23 @@ def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
   assert result.returncode == 2, result.stderr[-3000:]
   assert result.stderr.splitlines()[0].startswith(
       'Warning: run.eval_eps=2 is not read by script=eval_only'), result.stderr[-3000:]
+
+
+@pytest.mark.parametrize('script, task, warning', [
+    ('atari100k', 'atari_pong', "Warning: task=atari_pong reads env.atari (actions='all', "
+     "gray=True, size=(96, 96), sticky=True), not env.atari100k of "
+     'configs/atari100k.py, whose benchmark is task=atari100k_pong'),
+    ('atari', 'atari100k_breakout', 'Warning: task=atari100k_breakout reads env.atari100k '
+     "(actions='needed', gray=False, size=(64, 64), sticky=False), not env.atari of "
+     'configs/atari.py, whose tasks are atari_breakout'),
+    ('atari100k', 'atari100k_breakout', None)])
+def test_an_atari_task_of_the_other_atari_file_is_named(tmp_path, script, task, warning):
+  """configs/atari100k.py with --config.task=atari_pong ran Atari's 96x96 gray frames with
+  sticky actions, not the benchmark's, without a word (sweep 78). (A logdir that is a file
+  stops it before TensorFlow loads.)"""
+  (tmp_path / 'file').write_text('')
+  result = run_main(f'--config=configs/{script}.py:train,debug', f'--logdir={tmp_path}/file',
+                    f'--config.task={task}')
+  assert result.returncode == 2, result.stderr[-3000:]
+  lines = [x for x in result.stderr.splitlines() if 'reads env.atari' in x]
+  assert lines == ([warning] if warning else []), result.stderr
