@@ -36,6 +36,10 @@ def refusal(argv, defined):
       given = values[0] if values else 'VALUE'
       return (f'--{name} is a config key, which takes --config. before it here: '
               f'--config.{name}={given}')
+    from dreamerv3_tf import configuration  # (no TensorFlow)
+    hint = configuration.env_flag_hint(name)  # a suite option base lacks, or none of it
+    if hint:
+      return f'--{name}{hint}'
   return None
 
 

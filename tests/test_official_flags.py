@@ -44,6 +44,13 @@ USE = "is the official DreamerV3's flag; here --config names a config file and i
      'which has none here'),
     (['--config=configs/dmc.py:debug', '--task'],
      '--task is a config key, which takes --config. before it here: --config.task=VALUE'),
+    # Options of the suites' envs that base lacks, or that ours lack: absl's "Unknown
+    # command line flag 'env.atari.autostart'" (sweep 78).
+    (['--config=configs/atari.py:debug', '--env.atari.autostart', 'True'],
+     "--env.atari.autostart: atari tasks take it, but configs/base.py's env.atari lacks it, "
+     'which a flag cannot add; set c.env.atari.autostart = VALUE in your own config file'),
+    (['--config=configs/crafter.py:debug', '--env.crafter.logs=True'],
+     '--env.crafter.logs: crafter tasks take no such option; they take size'),
 ])
 def test_official_flags_name_ours(args, line):
   assert official_flags.refusal(['main', *args], OURS) == line
