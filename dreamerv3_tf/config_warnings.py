@@ -5,6 +5,7 @@ line each, printed as the run starts; the run goes on.
 """
 
 import math
+import os
 
 from dreamerv3_tf import config_memory
 from dreamerv3_tf import configuration
@@ -221,15 +222,14 @@ def unread_keys_warnings(config, given):
   return lines + _other_suite_warnings(config, given)
 
 
-# Our Atari files, their sections: the same games under either task prefix.
-_ATARI_FILES = {'atari': 'atari', 'atari100k': 'atari100k'}
+# Our Atari files, named as their sections: the same games under either task prefix.
+_ATARI_FILES = ('atari', 'atari100k')
 
 
 def other_atari_file_warning(config, path):
   """-> a warning line for a task of one Atari section under our config file of the
   other (configs/atari100k.py with task=atari_pong ran env.atari's sticky 96x96 gray
   frames, not the benchmark's, without a word), else None. `path`: the --config file."""
-  import os
   ours = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
   name = os.path.splitext(os.path.basename(path or ''))[0]
   suite, _, game = config.task.partition('_')
