@@ -100,6 +100,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     load_tensorflow()
   launches = launches or launch()
   from dreamerv3_tf import checkpoint as checkpointing
+  from dreamerv3_tf import checkpoint_damage
   driver_train = launches[0].driver()
   driver_eval = launches[1].driver() if evaluate else None
   replay_modes = {'replay_train': 'train', 'replay_eval': 'eval'} if evaluate else {
@@ -240,10 +241,12 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
       # Running on would log its last row again and save once more, which rotates the
       # oldest kept checkpoint out: a finished run is left as it is.
       # The warning of a damaged earlier one said it is set aside: that is a write.
-      names = ', '.join(os.path.basename(x) for x in plan.damaged)
-      verb = 'stay' if len(plan.damaged) > 1 else 'stays'
+      # (What a stopped prune left, data without its index, had no warning: not named.)
+      warned = [x for x in plan.damaged if not checkpoint_damage.pruned_midway(x)]
+      names = ', '.join(os.path.basename(x) for x in warned)
+      verb = 'stay' if len(warned) > 1 else 'stays'
       kept = (f', so the damaged {names} named above {verb} in {ckpt_dir} until the run '
-              'trains on') if plan.damaged else ''
+              'trains on') if warned else ''
       print(f'The run in {config.logdir} has reached step {int(step)} of run.steps='
             f'{config.run.steps}; nothing was written{kept}. To train on, pass a larger '
             '--config.run.steps.', flush=True)

@@ -662,6 +662,23 @@ def test_a_finished_run_says_its_damaged_earlier_checkpoint_stays(logdir):
   assert snapshot(logdir) == before
 
 
+def test_a_finished_run_names_no_damage_for_what_a_stopped_prune_left(logdir):
+  """The data of the oldest checkpoint without its index, which a save stopped as it
+  pruned it leaves, gets no warning (a resume that writes deletes it): a finished run's
+  line still said 'the damaged ckpt-N named above stays', naming a line that was not
+  there and calling damaged what was being deleted."""
+  oldest = tf.train.get_checkpoint_state(str(logdir / 'ckpt')).all_model_checkpoint_paths[0]
+  os.remove(oldest + '.index')  # TensorFlow deletes the index first, then the data
+  before = snapshot(logdir)
+  result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={SAVED_STEPS}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.splitlines()[-1] == (
+      f'The run in {logdir} has reached step {SAVED_STEPS} of run.steps={SAVED_STEPS}; '
+      'nothing was written. To train on, pass a larger --config.run.steps.')
+  assert 'damaged' not in result.stdout + result.stderr
+  assert snapshot(logdir) == before
+
+
 def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir):
   ckpt = logdir / 'ckpt'
   *_, previous, latest = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths
