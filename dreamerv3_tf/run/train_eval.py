@@ -43,6 +43,7 @@ from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
 from dreamerv3_tf import run_files
 from dreamerv3_tf.core import base
+from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import clocks
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import usage
@@ -241,8 +242,11 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
       # Running on would log its last row again and save once more, which rotates the
       # oldest kept checkpoint out: a finished run is left as it is.
       # The warning of a damaged earlier one said it is set aside: that is a write.
-      # (What a stopped prune left, data without its index, had no warning: not named.)
-      warned = [x for x in plan.damaged if not checkpoint_damage.pruned_midway(x)]
+      # Only those older than the resumed one had a warning, and not what a stopped
+      # prune left, data without its index; those past run.resume_from had none.
+      number = checkpoint_paths.checkpoint_number
+      warned = [x for x in plan.damaged if (number(x) or 0) < (number(plan.path) or 0)
+                and not checkpoint_damage.pruned_midway(x)]
       names = ', '.join(os.path.basename(x) for x in warned)
       verb = 'stay' if len(warned) > 1 else 'stays'
       kept = (f', so the damaged {names} named above {verb} in {ckpt_dir} until the run '

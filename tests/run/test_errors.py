@@ -679,6 +679,23 @@ def test_a_finished_run_names_no_damage_for_what_a_stopped_prune_left(logdir):
   assert snapshot(logdir) == before
 
 
+def test_a_finished_run_resumed_from_an_earlier_checkpoint_names_no_line_not_given(logdir):
+  """run.resume_from of the checkpoint before a damaged latest one, as that one's line
+  says, sets the latest aside without a warning (the user asked to go back): a run that
+  had reached run.steps there said 'the damaged ckpt-N named above stays' all the same."""
+  state = tf.train.get_checkpoint_state(str(logdir / 'ckpt'))
+  *_, middle, latest = state.all_model_checkpoint_paths
+  os.truncate(latest + '.index', 20)
+  before = snapshot(logdir)
+  result = cli(logdir, *RUN_FLAGS, '--config.run.steps=1', f'--config.run.resume_from={middle}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  last = result.stdout.splitlines()[-1]
+  assert last.startswith(f'The run in {logdir} has reached step '), last
+  assert last.endswith(' of run.steps=1; nothing was written. To train on, pass a larger '
+                       '--config.run.steps.'), last
+  assert snapshot(logdir) == before
+
+
 def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir):
   ckpt = logdir / 'ckpt'
   *_, previous, latest = tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths
