@@ -360,13 +360,25 @@ def _check_resume_from(resume_from, logdir, fs):
         f'run.resume_from={resume_from}: this run has no checkpoints in {ckpt} yet; '
         'drop run.resume_from to start it')
   name = os.path.basename(path)
-  if any(x == f'{name}.index' or x.startswith(f'{name}.data-') for x in names):
+  if f'{name}.index' in names:
     return  # there: the checkpoint checks read it
   found = checkpoint_paths.checkpoint_prefixes(names)
   if found:  # (with none, only a state file: the checkpoint checks name that damage)
     raise ConfigError(
-        f'run.resume_from={resume_from}: no such checkpoint (neither {path}.index nor '
-        f'its data files exist); the checkpoints in {ckpt} are {", ".join(found)}')
+        f'run.resume_from={resume_from}: no such checkpoint ({_not_there(path, names)}); '
+        f'the checkpoints in {ckpt} are {", ".join(found)}')
+
+
+def _not_there(path, names):
+  """Why checkpoint `path`, whose index `names` lacks, is none. Data files without their
+  index are what a save stopped as it wrote or pruned that checkpoint left: it passed on
+  as damaged, whose line offered a run.from_checkpoint that was then 'no such
+  checkpoint'."""
+  name = os.path.basename(path)
+  if any(x.startswith(f'{name}.data-') for x in names):
+    return (f'only its data files are left, without {name}.index: a save was stopped as it '
+            'wrote or deleted it')
+  return f'neither {path}.index nor its data files exist'
 
 
 def check_not_in_use(logdir):

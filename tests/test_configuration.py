@@ -756,21 +756,31 @@ def test_tensorboard_logs_of_no_run_are_not_added_to(tmp_path, script):
 
 def test_resume_from_is_judged_by_file_names_and_passes_what_the_checkpoint_checks_read(
     tmp_path):
-  """check_resume_from refuses only what names no file of a checkpoint of this run; one
-  whose files are there (whole or not) passes on to the checkpoint checks, which read it."""
+  """check_resume_from refuses what names no checkpoint of this run; one whose index is
+  there (whole or not) passes on to the checkpoint checks, which read it. Data files
+  without their index are no checkpoint (a save stopped as it wrote or pruned it): they
+  passed as damaged, whose line offered a run.from_checkpoint then refused."""
   c = configuration.finalize(dmc.get_config('debug'))
   ckpt = tmp_path / 'ckpt'
   ckpt.mkdir()
   (ckpt / 'ckpt-2.index').write_bytes(b'')
-  (ckpt / 'ckpt-3.data-00000-of-00001').write_bytes(b'')  # its index lost: damaged
+  for n in (1, 3):  # a pruned leftover, and a save stopped before its index
+    (ckpt / f'ckpt-{n}.data-00000-of-00001').write_bytes(b'')
 
   def check(resume_from, script='train_eval'):
     with c.unlocked():
       c.logdir, c.run.resume_from, c.script = str(tmp_path), resume_from, script
     logdir_checks.check_resume_from(c)
 
-  for value in ('', 'ckpt-2', f'{ckpt}/ckpt-2', f'{ckpt}/ckpt-2.index', f'{ckpt}/ckpt-3'):
+  for value in ('', 'ckpt-2', f'{ckpt}/ckpt-2', f'{ckpt}/ckpt-2.index'):
     check(value)
+  for value in ('ckpt-1', f'{ckpt}/ckpt-3'):
+    n = value[-1]
+    with pytest.raises(configuration.ConfigError, match=(
+        f'^run.resume_from={re.escape(value)}: no such checkpoint \\(only its data files are '
+        f'left, without ckpt-{n}.index: a save was stopped as it wrote or deleted it\\); the '
+        f'checkpoints in {ckpt} are ckpt-2$')):
+      check(value)
   with pytest.raises(configuration.ConfigError, match=(
       f'^run.resume_from=ckpt-4: no such checkpoint \\(neither {ckpt}/ckpt-4.index nor its '
       f'data files exist\\); the checkpoints in {ckpt} are ckpt-2$')):
