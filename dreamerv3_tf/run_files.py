@@ -330,6 +330,7 @@ _RUNTIME_KEYS = {
     'run.eval_eps', 'run.parallel', 'run.allow_other_config', 'run.from_checkpoint',
     'run.from_checkpoint_regex', 'logger.outputs', 'logdir', 'run.clock',
     'run.resume_from', 'xla_cache', 'run.max_nonfinite_updates', 'run.env_timeout',
+    'xla_flags',  # how the steps compile (as jit, xla_cache), not what trains
     'script', 'jit', 'run.envs', 'run.eval_envs', 'run.keep_checkpoints',
     'run.report_batches', 'logger.fps',  # what reports and videos show, as report_every
     # Keys that older versions saved and this one no longer has.

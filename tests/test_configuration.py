@@ -1515,6 +1515,21 @@ def test_what_reports_and_videos_look_like_may_change_on_a_resume(tmp_path):
   logdir_checks.check_logdir(c, str(tmp_path))
 
 
+def test_a_resume_may_compile_with_other_xla_flags(tmp_path):
+  """config.xla_flags, as xla_cache and jit, changes how the steps compile, not what
+  trains: a resume with the README's flag for a run short of memory was refused as
+  another config (sweep 77), and so was any run saved before the key existed
+  ('xla_flags: (absent: an older version?) -> \'\'')."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  c.xla_flags = '--xla_cpu_use_fusion_emitters=false'
+  logdir_checks.check_logdir(c, str(tmp_path))
+  old = json.loads(run_files.to_json(c))
+  del old['xla_flags']
+  (tmp_path / 'config.json').write_text(json.dumps(old))
+  logdir_checks.check_logdir(c, str(tmp_path))
+
+
 @pytest.mark.parametrize('key', ['max_nonfinite_updates', 'env_timeout'])
 def test_logdir_saved_before_a_run_key_existed_resumes(tmp_path, key):
   c = configuration.finalize(dmc.get_config('debug'))
