@@ -205,7 +205,8 @@ _UNREAD = {
     'eval_only': {
         'run.eval_eps': 'it plays run.steps env steps and scores every episode that ends in '
                         'them; give --config.run.steps to set how long it evaluates',
-        'run.envs': 'its envs are run.eval_envs'},
+        'run.envs': 'its envs are run.eval_envs',
+        'run.from_checkpoint_regex': 'it evaluates the whole agent of run.from_checkpoint'},
 }
 
 
@@ -219,6 +220,11 @@ def unread_keys_warnings(config, given):
     if key in given:
       lines.append(f'Warning: {key}={config[section][name]} is not read by '
                    f'script={config.script}: {instead}')
+  if ('run.from_checkpoint_regex' in given and not config.run.from_checkpoint
+      and config.script != 'eval_only'):  # (a resume given both: ignored_from_checkpoint)
+    lines.append(f'Warning: run.from_checkpoint_regex={config.run.from_checkpoint_regex!r} '
+                 'is not read without run.from_checkpoint: it picks the variables a new run '
+                 'takes from that checkpoint')
   return lines + _other_suite_warnings(config, given)
 
 

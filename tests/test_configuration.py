@@ -2917,6 +2917,24 @@ def test_env_options_of_another_suite_are_named_when_given():
   assert config_warnings.unread_keys_warnings(c, {'env.gym.repeat', 'env.py'}) == []
 
 
+def test_a_from_checkpoint_regex_nothing_reads_is_named_when_given():
+  """run.from_checkpoint_regex picks what a new training run takes from
+  run.from_checkpoint: given without one (a new run, or a resume: sweep 77) or to
+  eval_only (which loads the whole agent), it changed nothing, without a word."""
+  c = configuration.finalize(dmc.get_config('train_eval,debug'))
+  c.run.from_checkpoint_regex = 'enc/'
+  assert config_warnings.unread_keys_warnings(c, {'run.from_checkpoint_regex'}) == [
+      "Warning: run.from_checkpoint_regex='enc/' is not read without run.from_checkpoint: "
+      'it picks the variables a new run takes from that checkpoint']
+  c.run.from_checkpoint = '/some/run/ckpt'  # read (a resume's own warning names it)
+  assert config_warnings.unread_keys_warnings(c, {'run.from_checkpoint_regex'}) == []
+  c.script = 'eval_only'
+  assert config_warnings.unread_keys_warnings(c, {'run.from_checkpoint_regex'}) == [
+      'Warning: run.from_checkpoint_regex=enc/ is not read by script=eval_only: it '
+      'evaluates the whole agent of run.from_checkpoint']
+  assert config_warnings.unread_keys_warnings(c, set()) == []  # (the default: quiet)
+
+
 def test_keys_eval_only_never_reads_are_named_when_given(tmp_path):
   """eval_only plays run.steps env steps with run.eval_envs envs: --config.run.eval_eps=2
   evaluated 29 episodes of CartPole in 300 steps, and --config.run.envs=8 one env, without
