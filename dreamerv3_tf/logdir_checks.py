@@ -135,7 +135,8 @@ def _size_keys():
 
 def _check_agent_of_size(config, logdir):
   """run.allow_other_config=True resumes a run with other settings, not an agent of
-  another size: the resume failed to load its checkpoint once TensorFlow had loaded and
+  another size or kind (random_agent): the resume failed to load its checkpoint once
+  TensorFlow had loaded and
   the envs started (exit code 1). config.json tells, where a checkpoint is to be
   resumed: the line the load's failure gives (run/common.other_agent), exit code 2."""
   ckpt = os.path.join(logdir, 'ckpt')
@@ -143,11 +144,16 @@ def _check_agent_of_size(config, logdir):
   found = checkpoint_paths.checkpoint_prefixes(os.listdir(ckpt) if os.path.isdir(ckpt) else [])
   path = (checkpoint_paths.resume_path(ckpt, resume_from) if resume_from
           else found and os.path.join(ckpt, found[-1]))
-  # (a new start may change it; a random agent holds no weights to load)
-  if config.script == 'eval_only' or config.random_agent or not path:
+  if config.script == 'eval_only' or not path:  # (a new start may change it)
     return
-  difference = run_files.agent_difference(logdir, config)
-  if difference and {line.split('=')[0] for line in difference} & _size_keys():
+  try:
+    other_kind = run_files.load_config(logdir).random_agent != config.random_agent
+  except ConfigError:  # (its checks above name what is wrong with it)
+    other_kind = False
+  # A random agent holds no weights: a trained agent's checkpoint it cannot resume,
+  # and other agent settings than the run's do not matter to it.
+  difference = not config.random_agent and run_files.agent_difference(logdir, config)
+  if other_kind or (difference and {line.split('=')[0] for line in difference} & _size_keys()):
     from dreamerv3_tf.run import common
     line = common.other_agent(config, path)
     if line:

@@ -537,8 +537,39 @@ def test_a_resume_of_another_size_with_other_configs_is_refused_before_tensorflo
     logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
   logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)  # the same size
   with bigger.unlocked():
-    bigger.random_agent = True  # no weights to load
-  logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
+    bigger.random_agent = True  # holds no weights, nor loads the trained agent's
+  with pytest.raises(configuration.ConfigError, match='holds a trained agent, which '):
+    logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
+
+
+def test_a_resume_by_another_kind_of_agent_with_other_configs_is_refused_before_tensorflow(
+    tmp_path):
+  """--config.random_agent=True --config.run.allow_other_config=True on a trained run's
+  logdir (sweep 77), or a trained agent on a random agent's: refused as the checkpoint
+  loaded, once TensorFlow had loaded (exit code 1); config.json shows it (exit code 2)."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  with c.unlocked():
+    c.logdir, c.random_agent = str(tmp_path), True
+  logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)  # nothing to load
+  (tmp_path / 'ckpt').mkdir()
+  for name in ('ckpt-3.index', 'ckpt-3.data-00000-of-00001'):
+    (tmp_path / 'ckpt' / name).write_bytes(b'')
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
+  assert str(caught.value) == (
+      f'Checkpoint {tmp_path}/ckpt/ckpt-3 holds a trained agent, which random_agent=True '
+      'cannot resume; drop random_agent, or start a new --logdir')
+  (tmp_path / 'config.json').write_text(run_files.to_json(c))  # a random agent's run
+  with c.unlocked():
+    c.random_agent = False
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'Checkpoint {tmp_path}/ckpt/ckpt-3 is of a random agent (random_agent=True in ')):
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
+  with c.unlocked():
+    c.script = 'eval_only'  # (refused for its own reason: a training run's logdir)
+  with pytest.raises(configuration.ConfigError, match='holds a training run'):
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
 
 
 def test_env_options_of_another_suite_do_not_refuse_a_resume(tmp_path):
