@@ -147,9 +147,11 @@ def _check_agent_of_size(config, logdir):
   if config.script == 'eval_only' or not path:  # (a new start may change it)
     return
   try:
-    other_kind = run_files.load_config(logdir).random_agent != config.random_agent
+    saved = run_files.load_config(logdir)
   except ConfigError:  # (its checks above name what is wrong with it)
-    other_kind = False
+    return
+  _check_replay_lengths(config, saved, path)
+  other_kind = saved.random_agent != config.random_agent
   # A random agent holds no weights: a trained agent's checkpoint it cannot resume,
   # and other agent settings than the run's do not matter to it.
   difference = not config.random_agent and run_files.agent_difference(logdir, config)
@@ -158,6 +160,27 @@ def _check_agent_of_size(config, logdir):
     line = common.other_agent(config, path)
     if line:
       raise ConfigError(line)
+
+
+def _check_replay_lengths(config, saved, path):
+  """The replays of checkpoint `path` hold sequences of the lengths its run's config
+  (`saved`) gave them; other ones failed the load once TensorFlow had loaded and the
+  envs started ('saved sequence length 9 != 17', exit code 1; sweep 77)."""
+  keys = ('batch_length', 'report_length', 'replay_context')
+  lengths = lambda c: (c.batch_length + c.replay_context, c.report_length + c.replay_context)
+  try:
+    if lengths(saved) == lengths(config):
+      return
+  except (AttributeError, KeyError, TypeError):  # (one an older version lacked: the load names it)
+    return
+  differ = [k for k in keys if saved.get(k) != config[k]]
+  flags = ' '.join(f'--config.{k}={saved[k]}' for k in differ)
+  settings = ', '.join(f'{k}={saved[k]} (this run: {config[k]})' for k in differ)
+  where = os.path.join(config.logdir, 'config.json')
+  raise ConfigError(
+      f'Checkpoint {path} holds replay sequences of {settings} ({where}); '
+      'run.allow_other_config=True resumes a run with other settings, not other replay '
+      f'sequences: pass {flags}, or start a new --logdir')
 
 
 def _saved_or_none(fs, path):

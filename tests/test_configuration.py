@@ -572,6 +572,38 @@ def test_a_resume_by_another_kind_of_agent_with_other_configs_is_refused_before_
     logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
 
 
+@pytest.mark.parametrize('changes, line', [
+    ({'batch_length': 16}, 'batch_length=8 (this run: 16) ({logdir}/config.json); '
+     'run.allow_other_config=True resumes a run with other settings, not other replay '
+     'sequences: pass --config.batch_length=8, or start a new --logdir'),
+    ({'replay_context': 2}, 'replay_context=1 (this run: 2) ('),
+    ({'report_length': 2}, 'report_length=4 (this run: 2) ('),
+    ({'batch_length': 7, 'report_length': 3, 'replay_context': 2}, None),  # the same lengths
+])
+def test_a_resume_of_other_replay_sequences_with_other_configs_is_refused_before_tensorflow(
+    tmp_path, changes, line):
+  """--config.batch_length=16 --config.run.allow_other_config=True (sweep 77): 'Checkpoint
+  ... does not match this run: Replay replay_train: saved sequence length 9 != 17', once
+  TensorFlow had loaded and the envs started (exit code 1); config.json shows it."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  with c.unlocked():
+    c.logdir = str(tmp_path)
+    c.update(changes)
+  logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)  # nothing to load
+  (tmp_path / 'ckpt').mkdir()
+  for name in ('ckpt-3.index', 'ckpt-3.data-00000-of-00001'):
+    (tmp_path / 'ckpt' / name).write_bytes(b'')
+  if line is None:
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
+    return
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
+  assert str(caught.value).startswith(
+      f'Checkpoint {tmp_path}/ckpt/ckpt-3 holds replay sequences of '
+      + line.format(logdir=tmp_path)), str(caught.value)
+
+
 def test_env_options_of_another_suite_do_not_refuse_a_resume(tmp_path):
   """A gym run resumed with configs/dmc.py (its env.dmc.image=False, base's True under
   gym.py) was refused: 'belongs to another config (env.dmc.image: True -> False)', a key
