@@ -510,7 +510,7 @@ def saved_image_disc(image_disc):
     (np.full((2, 16, 16, 3), -1), '-1'),  # to 255
     (np.full((2, 16, 16, 3), np.nan), 'nan')])  # to 0, after numpy's RuntimeWarning
 def test_saved_policy_names_an_image_of_values_uint8_cannot_hold(saved_image_disc, image,
-                                                                  shown):
+                                                                 shown):
   policy = saved_image_disc
   obs = {'image': image, 'vector': np.zeros((2, 4), np.float32), 'is_first': np.ones(2, bool)}
   with pytest.raises(ValueError) as error:
