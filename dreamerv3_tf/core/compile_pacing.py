@@ -19,7 +19,8 @@ with jemalloc or glibc, in the same compile time (session 28).
 
 An unprivileged thread cannot raise its priority back, so the call runs on a thread
 of its own that ends with it. The caller waits for it with stop signals blocked, so
-a Ctrl-C is handled when the call returns, as it was when the call ran on the caller.
+a Ctrl-C is handled when the call returns, as it was when the call ran on the caller;
+one handled as the thread starts gives the call up if it has not begun (_give_up).
 Linux only (a thread's nice, /proc); elsewhere the call simply runs.
 """
 
@@ -52,31 +53,64 @@ def run(fn, *args, release=None):
   if not supported():
     return fn(*args)
   before = set(os.listdir(_TASKS))
-  done, box = threading.Event(), {}
+  box, lock, ended = {}, threading.Lock(), threading.Event()
 
   def call():
     try:
-      box['result'] = fn(*args)
-    except BaseException as e:  # noqa: BLE001  (re-raised on the caller)
-      box['error'] = e
+      with lock:
+        if 'given_up' in box:  # a stop came first (_give_up): the call never begins
+          return
+        box['began'] = True
+      # (Started here: the caller starts one thread, which _give_up can tell began or not.)
+      done = threading.Event()
+      watcher = threading.Thread(target=_watch,
+                                 args=(threading.get_native_id(), before, done, release),
+                                 name='compile-pacing', daemon=True)
+      watcher.start()
+      try:
+        box['result'] = fn(*args)
+      except BaseException as e:  # noqa: BLE001  (re-raised on the caller)
+        box['error'] = e
+      finally:
+        done.set()
+        watcher.join()
     finally:
-      done.set()
+      ended.set()
 
-  held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)  # inherited by both threads
+  # Only read here: a stop raised before the `try` leaves the mask as it was (blocked, the
+  # stops of the rest of the process would never reach its handlers).
+  held = signal.pthread_sigmask(signal.SIG_BLOCK, ())
   try:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)  # inherited by the call's threads
     caller = threading.Thread(target=call, name='compile-call', daemon=True)
     caller.start()
-    watcher = threading.Thread(target=_watch,
-                               args=(caller.native_id, before, done, release),
-                               name='compile-pacing', daemon=True)
-    watcher.start()
     caller.join()   # a C-level wait: no Python signal handler runs here
-    watcher.join()
+  except BaseException:
+    _give_up(lock, box, ended)
+    raise
   finally:
     signal.pthread_sigmask(signal.SIG_SETMASK, held)
   if 'error' in box:
     raise box.pop('error')
   return box['result']
+
+
+def _give_up(lock, box, ended):
+  """After a stop raised on this thread before its wait (its handler runs at the next
+  Python call: as the call's thread started, its signal came to another thread, which
+  does not block it): the call never begins if it has not yet, else this waits until it
+  ended. The run exited with the compile running on its thread, which aborted the
+  process after the stop's line ('FATAL: exception not rethrown', exit -6)."""
+  while True:
+    try:
+      with lock:
+        box['given_up'] = True
+        began = 'began' in box
+      if began:
+        ended.wait()  # (signals still blocked: a C-level wait, as the caller's join)
+      return
+    except BaseException:  # noqa: BLE001 - a second stop's: the first one is raised
+      pass
 
 
 def _watch(tid, before, done, release):

@@ -129,3 +129,51 @@ def test_a_stop_during_the_call_is_handled_when_it_returns(name):
                         text=True, timeout=60, check=False)
   assert proc.returncode == 0, proc.stderr
   assert proc.stdout.split() == ['7', 'returned', 'handler', 'after']
+
+
+# A stop whose signal comes as run() starts the call's thread: the main thread blocks it,
+# so it comes to a thread from before (TensorFlow's pools), and the main thread's handler
+# runs at its next Python call, before its wait.
+STOP_AS_THE_CALL_STARTS = '''
+import os, signal, threading, time
+from dreamerv3_tf.core import compile_pacing
+
+def stop(*_):  # as the run's handler does (stop_signals.stop)
+  raise KeyboardInterrupt
+
+signal.signal(signal.SIGTERM, stop)
+threading.Thread(target=threading.Event().wait, daemon=True).start()  # signals unblocked
+start = threading.Thread.start
+
+def start_then_stop(self):
+  start(self)
+  if self.name == 'compile-call':
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.05)  # (another thread takes it; the handler runs once this returns)
+
+threading.Thread.start = start_then_stop
+events = []
+
+def call():
+  events.append('began')
+  time.sleep(0.3)
+  events.append('returned')
+
+try:
+  compile_pacing.run(call)
+except KeyboardInterrupt:
+  events.append('stopped')
+time.sleep(0.5)  # a call left running returns meanwhile
+print(*events)
+'''
+
+
+def test_a_stop_as_the_call_starts_still_waits_for_the_call():
+  """The run exited with the compile still running on its thread, which aborted the
+  process ('FATAL: exception not rethrown', exit -6) after the stop's line: a SIGTERM
+  40 ms after 'First update done' came as the report step's compile started."""
+  proc = subprocess.run([sys.executable, '-c', STOP_AS_THE_CALL_STARTS], cwd=ROOT,
+                        capture_output=True, text=True, timeout=60, check=False)
+  assert proc.returncode == 0, proc.stderr
+  # (or the call never began: it does not start once the stop came)
+  assert proc.stdout.split() in (['began', 'returned', 'stopped'], ['stopped'])
