@@ -16,6 +16,7 @@ import time
 
 from dreamerv3_tf import startup
 from dreamerv3_tf import stop_signals
+from dreamerv3_tf.core import compile_pacing
 
 # How long the handler may take before the line is printed: it runs within
 # milliseconds whenever the main thread is in Python code.
@@ -41,7 +42,8 @@ def watch(handled, delay=DELAY):
         continue
       deadline = time.monotonic() + delay
       while time.monotonic() < deadline:
-        if handled():
+        # (A stop handled as a compile's thread started waits for the compile all the same.)
+        if handled() and not compile_pacing.calling():
           return
         time.sleep(0.02)
       named = [x for x in stop_signals.SIGNALS if x != signal.SIGINT and x in received]

@@ -41,6 +41,14 @@ _TASKS = '/proc/self/task'
 # and the process exited with the compile running on its thread (an abort, exit -6).
 _STOPS = exit_guard.STOP_SIGNALS
 
+_CALLS = []  # the runs under way (`calling`)
+
+
+def calling():
+  """Whether a `run` is under way: a stop handled as its thread started waits for the call
+  (_give_up), and stop_notice then says so, as for a stop the wait held back."""
+  return bool(_CALLS)
+
 
 def supported():
   return (os.path.isdir(_TASKS) and hasattr(os, 'setpriority')
@@ -81,6 +89,7 @@ def run(fn, *args, release=None):
   # stops of the rest of the process would never reach its handlers).
   held = signal.pthread_sigmask(signal.SIG_BLOCK, ())
   try:
+    _CALLS.append(box)
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)  # inherited by the call's threads
     caller = threading.Thread(target=call, name='compile-call', daemon=True)
     caller.start()
@@ -90,6 +99,8 @@ def run(fn, *args, release=None):
     raise
   finally:
     signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    if box in _CALLS:
+      _CALLS.remove(box)
   if 'error' in box:
     raise box.pop('error')
   return box['result']

@@ -136,12 +136,16 @@ def test_a_stop_during_the_call_is_handled_when_it_returns(name):
 # runs at its next Python call, before its wait.
 STOP_AS_THE_CALL_STARTS = '''
 import os, signal, threading, time
+from dreamerv3_tf import stop_notice
 from dreamerv3_tf.core import compile_pacing
 
 def stop(*_):  # as the run's handler does (stop_signals.stop)
+  handled.append(True)
   raise KeyboardInterrupt
 
+handled = []
 signal.signal(signal.SIGTERM, stop)
+stop_notice.watch(lambda: bool(handled), delay=0.1)
 threading.Thread(target=threading.Event().wait, daemon=True).start()  # signals unblocked
 start = threading.Thread.start
 
@@ -156,24 +160,42 @@ events = []
 
 def call():
   events.append('began')
-  time.sleep(0.3)
+  time.sleep(1.0)
   events.append('returned')
 
 try:
   compile_pacing.run(call)
 except KeyboardInterrupt:
   events.append('stopped')
-time.sleep(0.5)  # a call left running returns meanwhile
+time.sleep(1.0)  # a call left running returns meanwhile
 print(*events)
 '''
+
+
+def stop_as_the_call_starts():
+  """-> (the lines the snippet printed before its last, its last line's words)."""
+  proc = subprocess.run([sys.executable, '-c', STOP_AS_THE_CALL_STARTS], cwd=ROOT,
+                        capture_output=True, text=True, timeout=60, check=False)
+  assert proc.returncode == 0, proc.stderr
+  lines = proc.stdout.splitlines()
+  return lines[:-1], lines[-1].split()
 
 
 def test_a_stop_as_the_call_starts_still_waits_for_the_call():
   """The run exited with the compile still running on its thread, which aborted the
   process ('FATAL: exception not rethrown', exit -6) after the stop's line: a SIGTERM
   40 ms after 'First update done' came as the report step's compile started."""
-  proc = subprocess.run([sys.executable, '-c', STOP_AS_THE_CALL_STARTS], cwd=ROOT,
-                        capture_output=True, text=True, timeout=60, check=False)
-  assert proc.returncode == 0, proc.stderr
+  _, events = stop_as_the_call_starts()
   # (or the call never began: it does not start once the stop came)
-  assert proc.stdout.split() in (['began', 'returned', 'stopped'], ['stopped'])
+  assert events in (['began', 'returned', 'stopped'], ['stopped'])
+
+
+def test_a_stop_as_the_call_starts_that_waits_for_it_says_so():
+  """Its handler had run, so stop_notice took it for handled: a stop that waits for the
+  whole compile (30 s and more at size1m) said nothing meanwhile."""
+  notices, events = stop_as_the_call_starts()
+  if events == ['stopped']:  # the call never began: nothing to wait for
+    assert notices == []
+  else:
+    assert len(notices) == 1 and 'SIGTERM received: stopping once the call TensorFlow is in ' \
+        'returns' in notices[0], notices
