@@ -41,7 +41,7 @@ _TASKS = '/proc/self/task'
 # and the process exited with the compile running on its thread (an abort, exit -6).
 _STOPS = exit_guard.STOP_SIGNALS
 
-_CALLS = []  # the runs under way (`calling`)
+_CALLS = set()  # the runs under way (`calling`), by id(box)
 
 
 def calling():
@@ -85,11 +85,11 @@ def run(fn, *args, release=None):
     finally:
       ended.set()
 
-  # Only read here: a stop raised before the `try` leaves the mask as it was (blocked, the
-  # stops of the rest of the process would never reach its handlers).
+  # Only read here: a stop raised before the `try` then leaves the mask as it was (else the
+  # main thread's stop signals stayed blocked for good).
   held = signal.pthread_sigmask(signal.SIG_BLOCK, ())
   try:
-    _CALLS.append(box)
+    _CALLS.add(id(box))
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)  # inherited by the call's threads
     caller = threading.Thread(target=call, name='compile-call', daemon=True)
     caller.start()
@@ -99,8 +99,7 @@ def run(fn, *args, release=None):
     raise
   finally:
     signal.pthread_sigmask(signal.SIG_SETMASK, held)
-    if box in _CALLS:
-      _CALLS.remove(box)
+    _CALLS.discard(id(box))
   if 'error' in box:
     raise box.pop('error')
   return box['result']
