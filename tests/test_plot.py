@@ -913,6 +913,14 @@ def test_logdirs_without_scores_or_with_bytes_that_are_not_utf8(tmp_path, capsys
       f"Error: {logdir}/config.json: not valid JSON ('utf-8' codec can't decode")
 
 
+def plot_table_as(prefix, logdir):
+  """plot --table of `logdir` as a process under `prefix` (unprivileged: root obeys
+  file permissions there)."""
+  return subprocess.run(
+      [*prefix, sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', str(logdir),
+       '--table', '1000'], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
 def test_a_config_that_cannot_be_read_is_named_with_its_cause(tmp_path, capsys, unprivileged):
   """A config.json without permission was '[Errno 13] Permission denied: PATH' with exit
   code 1, and one linked to nothing 'no config.json (ours) or config.yaml (official
@@ -920,9 +928,7 @@ def test_a_config_that_cannot_be_read_is_named_with_its_cause(tmp_path, capsys, 
   logdir = make_logdir(tmp_path, 0)
   config = logdir / 'config.json'
   config.chmod(0)
-  result = subprocess.run(
-      [*unprivileged, sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', str(logdir),
-       '--table', '1000'], cwd=REPO, capture_output=True, text=True, timeout=120)
+  result = plot_table_as(unprivileged, logdir)
   assert (result.returncode, result.stderr) == (
       2, f'Error: {config} cannot be read (Permission denied)\n')
   config.unlink()
@@ -949,9 +955,7 @@ def test_a_score_file_that_cannot_be_read_is_named_with_its_cause(
   path.unlink()
   path.write_text('{"step": 1, "epstats/score": 1}\n')
   path.chmod(0)
-  result = subprocess.run(
-      [*unprivileged, sys.executable, '-m', 'dreamerv3_tf.plot', '--logdirs', str(logdir),
-       '--table', '1000'], cwd=REPO, capture_output=True, text=True, timeout=120)
+  result = plot_table_as(unprivileged, logdir)
   assert (result.returncode, result.stderr) == (
       1, f'Error: {path} cannot be read (Permission denied)\n')
 
