@@ -119,18 +119,23 @@ def _check_score_rows(logdir):
                         'fix the file (or move it away), or use a new --logdir') from None
 
 
-def _size_keys():
-  """The dotted agent settings a size preset sets (configs/presets.size): one that
-  differs from config.json's gives other variable shapes, which no checkpoint of the run
-  can load. Read off two presets, so it follows presets.size."""
-  from configs import base as base_config
-  from configs import presets
-  flat = []
-  for name in ('1m', '12m'):
-    c = base_config.get_config()
-    presets.size(name)(c)
-    flat.append(dict(configuration.dotted_items(c.to_dict())))
-  return frozenset(k for k, v in flat[0].items() if flat[1][k] != v)
+# The agent settings model.py builds its weights from (configs/base.py: their keys are
+# the modules' constructor keywords); opt, retnorm and slowvalue hold no shaped weights.
+WEIGHT_MODULES = ('enc', 'rssm', 'dec', 'rewhead', 'conhead', 'policy', 'value')
+
+
+def shape_keys(old, new):
+  """-> the dotted agent settings ('agent.rssm.stoch') that differ between the
+  agent_settings `old` and `new` and give the weights other shapes, which no checkpoint
+  of the other can load: the counts of WEIGHT_MODULES (units, layers, bins, blocks,
+  kernel, mults, the size presets' keys). Their fractions (unimix, outscale), flags and
+  names do not."""
+  def count(x):
+    items = x if isinstance(x, (list, tuple)) else [x]
+    return all(isinstance(i, int) and not isinstance(i, bool) for i in items)
+  return sorted(k for k in set(old) | set(new)
+                if old.get(k) != new.get(k) and k.split('.')[1] in WEIGHT_MODULES
+                and count(old.get(k, new.get(k))))
 
 
 def _check_agent_of_size(config, logdir):
@@ -154,8 +159,10 @@ def _check_agent_of_size(config, logdir):
   other_kind = saved.random_agent != config.random_agent
   # A random agent holds no weights: a trained agent's checkpoint it cannot resume,
   # and other agent settings than the run's do not matter to it.
-  difference = not config.random_agent and run_files.agent_difference(logdir, config)
-  if other_kind or (difference and {line.split('=')[0] for line in difference} & _size_keys()):
+  # Other weight shapes failed the load, naming one variable (rewhead.bins, rssm.stoch).
+  shapes = not config.random_agent and shape_keys(run_files.agent_settings(saved),
+                                                  run_files.agent_settings(config))
+  if other_kind or shapes:
     from dreamerv3_tf.run import common
     line = common.other_agent(config, path)
     if line:

@@ -542,6 +542,46 @@ def test_a_resume_of_another_size_with_other_configs_is_refused_before_tensorflo
     logdir_checks.check_logdir(bigger, str(tmp_path), allow_other=True)
 
 
+@pytest.mark.parametrize('key, value, refused', [
+    ('rewhead.bins', 17, True), ('rssm.stoch', 8, True), ('enc.layers', 2, True),
+    ('rssm.classes', 8, True), ('dec.bspace', 1, True), ('enc.mults', (2, 3), True),
+    ('value.bins', 17, True), ('rssm.imglayers', 1, True),
+    ('opt.lr', 1e-5, False), ('opt.warmup', 5, False), ('rssm.unimix', 0.1, False),
+    ('rewhead.outscale', 1.0, False), ('enc.symlog', False, False),
+    ('value.predsum', 'paired', False), ('slowvalue.every', 2, False),
+])
+def test_a_resume_of_other_weight_shapes_with_other_configs_is_refused_before_tensorflow(
+    tmp_path, key, value, refused):
+  """--config.agent.rewhead.bins=17 --config.run.allow_other_config=True (not a size
+  preset's key) was refused only as the checkpoint loaded, once TensorFlow had loaded and
+  the envs started (exit code 1). The counts of the modules' settings give the weights'
+  shapes; fractions, flags and the optimizer's settings do not, and pass."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  (tmp_path / 'ckpt').mkdir()
+  for name in ('ckpt-3.index', 'ckpt-3.data-00000-of-00001'):
+    (tmp_path / 'ckpt' / name).write_bytes(b'')
+  module, name = key.split('.')
+  with c.unlocked():
+    c.logdir = str(tmp_path)
+    c.agent[module][name] = value
+  if not refused:
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
+    return
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
+  assert str(caught.value).startswith(
+      f'Checkpoint {tmp_path}/ckpt/ckpt-3 is of an agent with agent.{key}='), str(caught.value)
+
+
+def test_the_weight_modules_are_the_agent_settings_the_model_builds_weights_from():
+  """logdir_checks.WEIGHT_MODULES is its own list (it must not import TensorFlow): a module
+  added to model.py and not there would resume with other shapes, refused only at the load."""
+  with open(os.path.join(ROOT, 'dreamerv3_tf', 'agent', 'model.py')) as f:
+    built = set(re.findall(r"\*\*a\.(\w+), name='\w+', \*\*p\)", f.read()))  # its layers
+  assert set(logdir_checks.WEIGHT_MODULES) == built
+
+
 def test_a_resume_by_another_kind_of_agent_with_other_configs_is_refused_before_tensorflow(
     tmp_path):
   """--config.random_agent=True --config.run.allow_other_config=True on a trained run's
