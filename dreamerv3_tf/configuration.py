@@ -315,6 +315,7 @@ def _check_env_section(c):
          f'env.{section}.repeat={repeat} must be >= 1 (env steps per agent step)')
   if suite in ('atari', 'atari100k'):
     _check_atari(c.env[suite], f'env.{suite}')
+  _check_task_name(c.task, suite)
   if suite == 'dmc':  # the suite refused it as an env that failed to start (exit code 1)
     ensure(c.env.dmc.get('proprio', True) or c.env.dmc.get('image', True),
            'env.dmc.proprio=False and env.dmc.image=False leave the agent nothing to see; '
@@ -771,6 +772,29 @@ def _least_image_size(suite):
                   'pixels or more'),
       'dummy': (dummy.MIN_SIZE, 'its image shows the target by quadrant or position'),
   }.get(suite, (1, ''))
+
+
+def _check_task_name(task, suite):
+  """An Atari game or Crafter task the suite does not have: refused as the envs started,
+  some 5-15 s on and beside TensorFlow loading ('failed to start: Unknown task ...').
+  Atari's are the ROMs ale-py ships and plays (envs/atari.game_rom: it imports ale_py,
+  some 70 ms; the env names its absence, or a ROM that cannot be read)."""
+  name = task.split('_', 1)[1]
+  from dreamerv3_tf.envs.wrappers import TaskError, UnknownTaskError  # numpy only
+  try:
+    if suite == 'crafter':
+      from dreamerv3_tf.envs import crafter  # numpy only; crafter itself loads in the env
+      if name not in crafter.TASKS:
+        raise UnknownTaskError.naming('crafter has no task', name, crafter.TASKS)
+    elif suite in ('atari', 'atari100k'):
+      from dreamerv3_tf.envs import atari
+      atari.game_rom(name)
+  except UnknownTaskError as e:
+    raise ConfigError(f'task={task!r}: {e}') from None
+  except TaskError as e:  # a game ale-py does not play; a ROM of ALE_ROM_PATH's
+    raise ConfigError(str(e)) from None
+  except (ImportError, OSError):  # no ale_py; a ROM ale-py cannot read or checksum
+    pass
 
 
 def _check_atari(env, name):

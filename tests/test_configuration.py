@@ -2119,6 +2119,43 @@ def test_a_task_of_a_suite_only_the_official_code_has_says_so(task):
     configuration.finalize(c)
 
 
+@pytest.mark.parametrize('task, line', [
+    ('atari_pnog', "task='atari_pnog': ale-py has no game 'pnog'; did you mean 'pong'"),
+    ('atari100k_nosuchgame', "task='atari100k_nosuchgame': ale-py has no game 'nosuchgame'; "
+     'valid: adventure, '),
+    ('atari_combat', 'ale-py {version} ships combat.bin but plays no single-player game of it '
+     '(loading it fails): pick another game'),
+    ('crafter_rewards', "task='crafter_rewards': crafter has no task 'rewards'; did you mean "
+     "'reward' or 'noreward'? (2 are valid)"),
+    ('crafter_nosuch', "task='crafter_nosuch': crafter has no task 'nosuch'; valid: reward, "
+     'noreward'),
+])
+def test_an_unknown_atari_game_or_crafter_task_is_refused_by_the_config_check(task, line):
+  """--config.task=atari_nosuchgame or crafter_nosuch was refused once the env workers
+  started (some 5-15 s, its TensorFlow loading beside them): ale-py's ROM list and
+  crafter's tasks are known to the config check."""
+  import ale_py
+  c = (crafter if task.startswith('crafter') else atari).get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(line.format(version=ale_py.__version__)), caught.value
+  assert '\n' not in str(caught.value)
+  for task in ('atari_james_bond', 'atari_pong', 'crafter_noreward'):  # (an alias of jamesbond)
+    c.task = task
+    configuration.finalize(c)
+
+
+def test_an_unknown_atari_game_stops_the_run_before_its_envs(tmp_path):
+  """Exit code 2 as before, but before TensorFlow and the env workers (it took 6 s)."""
+  result = run_main('--config=configs/atari.py:debug', '--config.task=atari_nosuchgame',
+                    f'--logdir={tmp_path}/run')
+  assert result.returncode == 2, result.stderr
+  assert not (tmp_path / 'run').exists()
+  assert result.stderr.startswith(
+      "Config error: task='atari_nosuchgame': ale-py has no game 'nosuchgame'; "), result.stderr
+
+
 def test_an_integer_written_as_a_huge_float_gets_no_digits_to_write(tmp_path):
   """1e30 is no float that is an integer written exactly: the line suggested writing
   1000000000000000019884624838656."""

@@ -36,6 +36,19 @@ OTHER_NAMES = {
 NO_OPTION = {'resize': "images are resized with PIL's bilinear filter, the official 'pillow'"}
 
 
+def game_rom(name):
+  """-> the path of the ROM of game `name` (or its alias), one that ale-py ships and plays
+  or one of ALE_ROM_PATH it knows by MD5; else TaskError (UnknownTaskError for a game
+  ale-py has no ROM of), one line. Imports ale_py (some 70 ms), loads no ROM: the config
+  check calls it, so that a game of no ROM is named before the envs start."""
+  import ale_py
+  from ale_py import roms
+  name = ALIASES.get(name, name)
+  path = Atari._rom_path(name, roms)
+  Atari._check_rom(path, name, ale_py, own=not os.environ.get('ALE_ROM_PATH'))
+  return path
+
+
 class Atari:
   """One ALE game; `step` follows the Env contract of dreamerv3_tf.core.base."""
 
@@ -44,7 +57,6 @@ class Atari:
       sticky=True, actions='all', length=LENGTH, pooling=2, aggregate='max',
       clip_reward=False, autostart=False, seed=None, mode='train'):
     import ale_py
-    from ale_py import roms
     if lives not in ('unused', 'discount', 'reset'):
       raise ValueError(f"atari lives must be unused|discount|reset, got {lives!r}")
     if actions not in ('all', 'needed'):
@@ -57,9 +69,7 @@ class Atari:
       raise ValueError(f'atari noops must be >= 0, got {noops}')
     if mode not in ('train', 'eval'):
       raise ValueError(f"atari mode must be train|eval, got {mode!r}")
-    name = ALIASES.get(name, name)
-    path = self._rom_path(name, roms)
-    self._check_rom(path, name, ale_py, own=not os.environ.get('ALE_ROM_PATH'))
+    path = game_rom(name)
     self._repeat = int(repeat)
     self._size = tuple(int(x) for x in size)
     self._gray = bool(gray)
