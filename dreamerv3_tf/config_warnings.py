@@ -40,24 +40,34 @@ def steps_before_training(config):
   return factories.sequences_before_training(config) + config.run.envs * (train_len - 1)
 
 
-def untrained_run_warning(config):
+def untrained_run_warning(config, step=0, items=0):
   """-> a warning line when the run ends before training starts, else None: run.steps=46
   of the debug preset ended with 'Done: 46 env steps and 0 updates' and no word why. A
   warning, not an error: a short run without updates is a cheap check of an env or a
-  logdir, and a resume with a larger run.steps trains on its replay."""
+  logdir, and a resume with a larger run.steps trains on its replay.
+
+  A resume's `step` and `items`, the env step its checkpoint holds and the sequences of
+  its train replay, are known once the checkpoint loads (run/train_eval.py; main warns
+  a new run before TensorFlow): one that has reached run.steps writes nothing, one whose
+  replay holds enough trains at once, and both were warned before they loaded. Its envs
+  then add at most one sequence per env step to its replay."""
   c = config
   if c.script == 'eval_only' or c.random_agent or c.run.train_ratio == 0:
     return None  # nothing to train, or asked for none
-  need, envs = steps_before_training(c), c.run.envs
-  if -(-c.run.steps // envs) * envs >= need:  # the run ends on a whole round of its envs
+  wanted, envs = factories.sequences_before_training(c), c.run.envs
+  if step >= c.run.steps or items >= wanted:
+    return None
+  need = step + wanted - items if step else steps_before_training(c)
+  if step + -(-(c.run.steps - step) // envs) * envs >= need:  # it ends on a whole round
     return None
   train_len = c.batch_length + c.replay_context
+  held = (f'; the replay of its checkpoint (env step {step:,}) holds {items:,}, and '
+          f'{envs} env(s) add the rest by env step {need:,} at the earliest' if step else
+          f', which {envs} env(s) hold after {need:,} env steps')
   return (f'Warning: run.steps={c.run.steps:,} ends before training starts, so the run '
-          f'makes no update: training waits for '
-          f'{factories.sequences_before_training(c):,} sequences in the replay (batch_size '
-          f'{c.batch_size} x batch_length {c.batch_length}) of {train_len} steps of one env '
-          f'each, which {envs} env(s) hold after {need:,} env steps; give run.steps >= '
-          f'{need:,} to train')
+          f'makes no update: training waits for {wanted:,} sequences in the replay '
+          f'(batch_size {c.batch_size} x batch_length {c.batch_length}) of {train_len} '
+          f'steps of one env each{held}; give run.steps >= {need:,} to train')
 
 
 # An eval or a report this long passes without a progress line: the configs play 1-3

@@ -183,6 +183,18 @@ def _parse_flags(argv):
   return rest
 
 
+def _resumes(config):
+  """Whether the run may resume a checkpoint of its logdir (a remote one's are read with
+  TensorFlow): what its checkpoint holds decides whether it trains."""
+  from dreamerv3_tf import logdir_checks
+  if '://' in config.logdir:
+    return True
+  try:
+    return logdir_checks.has_checkpoints(config.logdir)
+  except OSError:  # (an unreadable ckpt/: the logdir checks name it)
+    return False
+
+
 def _full_checkpoint_paths(config):
   """run.from_checkpoint and run.resume_from as full paths, as the logdir is made one: an
   env in this process that changes the working directory (os.chdir to its assets) made
@@ -606,7 +618,9 @@ def main(argv):
     configuration.finalize(config)
     _full_checkpoint_paths(config)
     given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
-    for warning in [config_warnings.untrained_run_warning(config),
+    # A resume's is known once its checkpoint loads (run/train_eval.py).
+    for warning in [None if _resumes(config) else
+                    config_warnings.untrained_run_warning(config),
                     config_warnings.idle_eval_envs_warning(config),
                     *config_warnings.look_hung_warnings(config),
                     *config_warnings.far_out_warnings(config),

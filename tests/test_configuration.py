@@ -1951,6 +1951,32 @@ def test_a_run_too_short_to_train_is_a_warning_line(tmp_path):
     assert bool(config_warnings.untrained_run_warning(c)) == warned, (steps, envs, changes)
 
 
+def test_a_resume_is_warned_of_a_run_too_short_to_train_only_where_it_is_true(tmp_path):
+  """The warning came by the config alone, also on the resume of a run that had trained
+  (its replay full) or reached run.steps: main leaves a resume's to its checkpoint's load,
+  which knows the step and the replay's sequences (run/train_eval.py)."""
+  (tmp_path / 'run' / 'ckpt').mkdir(parents=True)
+  (tmp_path / 'run' / 'ckpt' / 'ckpt-1.index').write_bytes(b'')
+  (tmp_path / 'run' / 'spaces.json').mkdir()  # the logdir's refusal ends it
+  result = run_main('--config=configs/gym.py:train_eval,debug', f'--logdir={tmp_path}/run',
+                    '--config.run.steps=46')
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert lines[0].startswith('Config error: '), lines
+  c = gym.get_config('train_eval,debug')  # 32 sequences of 9 steps, 2 envs: 48 steps
+  c.run.steps = 46
+  for step, items, warned in ((46, 0, False), (100, 200, False), (40, 32, False),
+                              (20, 10, False), (20, 4, True), (0, 0, True)):
+    assert bool(config_warnings.untrained_run_warning(c, step, items)) == warned, (step, items)
+  assert config_warnings.untrained_run_warning(c, 20, 4) == (
+      'Warning: run.steps=46 ends before training starts, so the run makes no update: '
+      'training waits for 32 sequences in the replay (batch_size 4 x batch_length 8) of 9 '
+      'steps of one env each; the replay of its checkpoint (env step 20) holds 4, and 2 '
+      'env(s) add the rest by env step 48 at the earliest; give run.steps >= 48 to train')
+  c.run.steps = 47  # 2 envs step from 20 to 48 (a run ends on a whole round of its envs)
+  assert config_warnings.untrained_run_warning(c, 20, 4) is None
+
+
 def test_an_action_repeat_that_would_look_hung_is_a_warning_line(tmp_path):
   """env.gym.repeat=1e9 on an env whose episodes never end stayed in its first step
   until run.env_timeout (120 s, up to 1e6) stopped the run, naming only the timeout."""

@@ -255,6 +255,10 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
             f'{config.run.steps}; nothing was written{kept}. To train on, pass a larger '
             '--config.run.steps.', flush=True)
       return
+  if me.chief and (plan.path or '://' in config.logdir):  # (main warns a new local run)
+    warning = config_warnings.untrained_run_warning(config, int(step), replay_train.items)
+    if warning:
+      print(warning, file=sys.stderr, flush=True)
   # The envs' first step, taken now: an env that builds but cannot step (an asset it
   # cannot load) fails before anything is written. The driver keeps the observations.
   for driver in drivers.values():

@@ -204,6 +204,27 @@ def test_a_resume_keeps_the_from_checkpoint_its_run_started_from(tmp_path, capsy
   assert 'run.from_checkpoint=/runs/b/ckpt is not read' in capsys.readouterr().err
 
 
+def test_a_resume_is_warned_of_no_training_by_what_its_checkpoint_holds(
+    tmp_path, capsys, monkeypatch):
+  """main warned 'run.steps=N ends before training starts' by the config alone, also on
+  the resume of a run that had trained or finished; a resume's warning waits for its
+  checkpoint's step and replay (config_warnings.untrained_run_warning)."""
+  from dreamerv3_tf import config_warnings
+  calls = []
+  monkeypatch.setattr(config_warnings, 'untrained_run_warning',
+                      lambda c, *held: calls.append(held) or 'Warning: as held')
+  config = run_config(tmp_path, random_agent=True, steps=20)
+  train_eval.train_eval(config)
+  assert calls == []  # a new run: main's, before TensorFlow
+  items = load_replays(config)['replay_train'].items
+  train_eval.train_eval(config)  # it has reached run.steps: nothing to warn of
+  assert calls == [] and 'as held' not in capsys.readouterr().err
+  with config.unlocked():
+    config.run.steps = 30
+  train_eval.train_eval(config)
+  assert calls == [(20, items)] and 'Warning: as held' in capsys.readouterr().err
+
+
 def test_a_run_ends_at_run_steps_not_at_the_next_ten(tmp_path):
   """The loop steps the envs 10 env steps at a time: run.steps=25 with 3 envs ran 36
   (Done: 36 env steps). Now it ends on the first round of all envs at run.steps."""
