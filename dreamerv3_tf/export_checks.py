@@ -26,7 +26,8 @@ class ExportError(CheckpointError):
 
 
 class FlagError(ExportError):
-  """A flag's value the command cannot take (exit code 2, as for absl's flag errors;
+  """A flag's value the command cannot take (exit code 2, as for absl's flag errors and
+  main's config values, docs/ERRORS.md: an --out taken or a --logdir of no policy too;
   it was 1, as for a run or an export that cannot be read)."""
 
   exit_code = 2
@@ -68,19 +69,19 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
       # is not a directory', where main's says this)
       raise FlagError(f'--out {out} is a file, not a directory')
     if listdir(out) and not overwrite:
-      raise ExportError(
+      raise FlagError(
           f'--out {out} exists and is not empty; choose another or pass --overwrite')
     # --overwrite deletes --out as a whole: a directory that is no export (another
     # run's logdir, a home directory) was deleted with everything in it.
     if listdir(out) and not exists(os.path.join(out, 'saved_model.pb')):
-      raise ExportError(
+      raise FlagError(
           f'--out {out} is not empty and holds no export (no saved_model.pb); '
           '--overwrite replaces only an earlier export: choose another --out')
     # A run started in the export's folder (--logdir=OUT by mistake) went with it.
     names = {x.rstrip('/') for x in listdir(out)}
     run = sorted(names & set(RUN_FILES))
     if run:
-      raise ExportError(
+      raise FlagError(
           f"--out {out} holds a run's files beside its export ({', '.join(run)}); "
           '--overwrite would delete them with it: move them away or choose another --out')
     # Another export made inside it (--out=OUT/v2), or notes beside it, went with it too.
@@ -92,7 +93,7 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
                       if not x.startswith(('variables.index', 'variables.data-')))
     if other:
       shown = ', '.join(other[:5]) + (f' and {len(other) - 5} more' if len(other) > 5 else '')
-      raise ExportError(
+      raise FlagError(
           f"--out {out} holds files that are not its export's ({shown}); --overwrite "
           'would delete them with it: move them away or choose another --out')
   if '://' in out:
@@ -102,7 +103,7 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
   above = os.path.dirname(os.path.abspath(out))
   while os.path.dirname(above) != above:
     if os.path.isfile(os.path.join(above, 'saved_model.pb')):
-      raise ExportError(f'--out {out} is inside the export {above}, which holds only its own '
+      raise FlagError(f'--out {out} is inside the export {above}, which holds only its own '
                         'files (an --overwrite of it refuses others): choose a folder '
                         'outside it')
     above = os.path.dirname(above)
@@ -125,6 +126,7 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
   try:
     tempfile.TemporaryFile(dir=parent).close()
   except OSError as e:
+    # (exit code 1, as main's logdir it may not write: the file system's, not the flag's)
     raise ExportError(f'--out {out}: cannot write in {parent} ({e.strerror or e})') from None
   _check_names_fit(out, parent)
 
@@ -245,10 +247,10 @@ def check_out_beside_run(out, logdir):
     return [x for x in path.split('/') if x]
   out_parts, run = parts(out), parts(logdir)
   if run[:len(out_parts)] == out_parts:
-    raise ExportError(f'--out {out} is the run directory {logdir} or holds it; exporting '
+    raise FlagError(f'--out {out} is the run directory {logdir} or holds it; exporting '
                       'there would replace the run; choose a directory outside it')
   if out_parts[:len(run) + 1] == run + ['ckpt']:
-    raise ExportError(f'--out {out} is in the run\'s checkpoints ({logdir}/ckpt); '
+    raise FlagError(f'--out {out} is in the run\'s checkpoints ({logdir}/ckpt); '
                       'choose a directory outside them')
 
 
@@ -257,7 +259,7 @@ def check_run(logdir):
   from dreamerv3_tf import run_files
   config = run_files.load_config(logdir)
   if config.random_agent:
-    raise ExportError(
+    raise FlagError(
         f'{logdir} trained a random agent (random_agent=True): no policy to export')
   return (config, *run_files.load_spaces(logdir))
 
