@@ -255,8 +255,15 @@ def check_out_beside_run(out, logdir):
 
 
 def check_run(logdir):
-  """-> (config, obs_space, act_space) of the trained run in `logdir`."""
+  """-> (config, obs_space, act_space) of the trained run in local `logdir`."""
   from dreamerv3_tf import run_files
+  runs = (not os.path.lexists(os.path.join(logdir, 'config.json'))
+          and path_lines.runs_in(logdir))
+  if runs:  # (~/logdir: it asked 'LOGDIR/config.json not found: is LOGDIR the logdir of
+    # a training run?', where main and plot named the runs in it)
+    raise FlagError(path_lines.holds_runs(
+        '--logdir', logdir, runs, f'pass {"it" if len(runs) == 1 else "one of them"} to '
+        f'export, e.g. --logdir={quote_for_paste(os.path.join(logdir, runs[0]))}'))
   config = run_files.load_config(logdir)
   if config.random_agent:
     raise FlagError(

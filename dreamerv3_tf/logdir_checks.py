@@ -564,12 +564,10 @@ def _check_not_above_runs(logdir):
     return
   runs = path_lines.runs_in(logdir)  # (unreadable: the writability checks name it)
   if runs:
-    shown = ', '.join(runs[:3]) + (', ...' if len(runs) > 3 else '')
-    raise ConfigError(
-        f'--logdir {logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} ({shown}) '
-        'and is none itself; a new run there would put its files among them: pass one '
+    raise ConfigError(path_lines.holds_runs(
+        '--logdir', logdir, runs, 'a new run there would put its files among them: pass one '
         'of them to resume it, or a new directory, e.g. '
-        f'--logdir={quote_for_paste(os.path.join(logdir, "NAME"))}')
+        f'--logdir={quote_for_paste(os.path.join(logdir, "NAME"))}'))
 
 
 # What a run (or a multi_worker run's other workers) writes into its logdir.

@@ -142,10 +142,9 @@ def load_run(logdir, label=None):
     runs = path_lines.runs_in(logdir, ('config.json', 'config.yaml'))
     if runs:  # ~/logdir, the folder of them all: was asked 'is this a run directory?'
       shown = ' '.join(quote_for_paste(os.path.join(logdir, x)) for x in runs[:3])
-      raise LogdirError(
-          f'{logdir} holds {len(runs)} run{"s" if len(runs) > 1 else ""} and is none '
-          f'itself: pass the runs to plot, e.g. --logdirs {shown}'
-          f'{" ..." if len(runs) > 3 else ""}')
+      raise LogdirError(path_lines.holds_runs(
+          '--logdirs', logdir, runs, f'pass the runs to plot, e.g. --logdirs {shown}'
+          f'{" ..." if len(runs) > 3 else ""}'))
     raise LogdirError(
         f'{logdir}: no config.json (ours) or config.yaml (official code); '
         f'is this a run directory?')

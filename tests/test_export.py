@@ -1049,7 +1049,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 
 
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
-                                  'stray', 'not_an_export', 'line_break', 'empty_out',
+                                  'folder_of_runs', 'stray', 'not_an_export', 'line_break', 'empty_out',
                                   'run_for_checkpoint', 'variable', 'link_loop',
                                   'too_long'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
@@ -1062,6 +1062,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   run_files.save_spaces(str(random_run), *CARTPOLE)
   os.symlink(tmp_path / 'loop2', tmp_path / 'loop1')
   os.symlink(tmp_path / 'loop1', tmp_path / 'loop2')
+  (tmp_path / 'empty').mkdir()
   too_long = f'{tmp_path}/x' + ('/' + 'y' * 200) * 20
   args, line = {
       'no_out': ([f'--logdir={logdir}'], 'Error: --out is required; give it a value '
@@ -1070,8 +1071,13 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
                 'not empty; choose another or pass --overwrite'),
       'the_run': ([f'--logdir={logdir}', f'--out={logdir}', '--overwrite'],
                   f'Error: --out {logdir} is the run directory {logdir} or holds it'),
-      'not_a_run': ([f'--logdir={tmp_path}', f'--out={tmp_path}/x'],
-                    f'Error: {tmp_path}/config.json not found'),
+      'not_a_run': ([f'--logdir={tmp_path}/empty', f'--out={tmp_path}/x'],
+                    f'Error: {tmp_path}/empty/config.json not found'),
+      # It asked 'TMP/config.json not found: is TMP the logdir of a training run?', where
+      # main and plot name the runs in it.
+      'folder_of_runs': ([f'--logdir={tmp_path}', f'--out={tmp_path}/x'],
+                         f'Error: --logdir {tmp_path} holds 1 run (random) and is none itself; '
+                         f'pass it to export, e.g. --logdir={random_run}'),
       'random': ([f'--logdir={random_run}', f'--out={tmp_path}/x'],
                  f'Error: {random_run} trained a random agent'),
       'stray': ([f'--logdir={logdir}', f'--out={tmp_path}/x', 'tflite'],

@@ -427,8 +427,9 @@ def test_a_logdir_that_is_not_there_or_a_folder_of_a_run_is_named(tmp_path, caps
   (tmp_path / 'a_model' / 'config.json').write_text('{"model_type": "bert"}')
   assert plot.main(['--logdirs', str(tmp_path), '--table', '1000']) == 2
   assert capsys.readouterr().err == (
-      f'Error: {tmp_path} holds 2 runs and is none itself: pass the runs to plot, e.g. '
-      f'--logdirs {logdir} {other}\n')
+      f'Error: --logdirs {tmp_path} holds 2 runs ({os.path.basename(logdir)}, '
+      f'{os.path.basename(other)}) and is none itself; pass the runs to plot, e.g. '
+      f'--logdirs {logdir} {other}\n')  # as main and export say it (path_lines.holds_runs)
 
 
 def test_out_is_checked_first_and_written_whole(runs, tmp_path, capsys, monkeypatch):

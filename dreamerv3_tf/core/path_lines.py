@@ -193,6 +193,15 @@ def runs_in(directory, marks=('config.json',)):
       _marks_a_run(os.path.join(directory, x, mark)) for mark in marks)]
 
 
+def holds_runs(flag, directory, runs, way):
+  """The line for a `flag` directory that holds `runs` (runs_in) and is none itself, as
+  main, export and plot say it (each said it its own way, export not at all); `way`: what
+  to pass instead."""
+  shown = ', '.join(runs[:3]) + (', ...' if len(runs) > 3 else '')
+  return (f'{flag} {directory} holds {len(runs)} run{"s" if len(runs) > 1 else ""} '
+          f'({shown}) and is none itself; {way}')
+
+
 def _marks_a_run(path):
   """Whether file `path` marks its folder as a run. Another program's config.json (a
   model's, no 'task') was named a run to pass or resume, which was then refused; one
