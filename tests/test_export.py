@@ -1130,7 +1130,10 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
      'TensorFlow takes 1, 0, true or false'),
     ({}, 'run/config.json', 'Error: {tmp}/run/config.json is a file of the run {tmp}/run, '
      'not its logdir; pass --logdir={tmp}/run'),
-    ({}, '', 'Error: {tmp}/config.json not found: is {tmp} the logdir of a training run?'),
+    # (A folder of runs: it asked '{tmp}/config.json not found: is {tmp} the logdir of a
+    # training run?', where main and plot name the runs in it.)
+    ({}, '', 'Error: --logdir {tmp} holds 1 run (run) and is none itself; pass it to export, '
+     'e.g. --logdir={tmp}/run'),
     # It asked '{tmp}/gone/config.json not found: is {tmp}/gone the logdir of a training
     # run?', where plot says 'does not exist'.
     ({}, 'gone', 'Error: {tmp}/gone does not exist')])
