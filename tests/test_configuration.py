@@ -572,6 +572,12 @@ def test_a_resume_of_other_weight_shapes_with_other_configs_is_refused_before_te
     logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
   assert str(caught.value).startswith(
       f'Checkpoint {tmp_path}/ckpt/ckpt-3 is of an agent with agent.{key}='), str(caught.value)
+  with c.unlocked():  # named alone: a learning rate may differ on resume
+    c.agent.opt.lr = 1e-5
+  with pytest.raises(configuration.ConfigError, match=re.escape(
+      f'is of an agent with agent.{key}=') + r'[^;]* \(' + re.escape(
+      f'this run: {value!r}) ({tmp_path}/config.json); '.replace('(2, 3)', '[2, 3]'))):
+    logdir_checks.check_logdir(c, str(tmp_path), allow_other=True)
 
 
 def test_the_weight_modules_are_the_agent_settings_the_model_builds_weights_from():

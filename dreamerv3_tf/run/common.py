@@ -489,6 +489,11 @@ def _other_agent_of_config(config, path, saved):
   difference = run_files.agent_difference(config.logdir, config)
   if not difference:
     return None
+  from dreamerv3_tf import logdir_checks
+  shapes = set(logdir_checks.shape_keys(run_files.agent_settings(saved),
+                                        run_files.agent_settings(config)))
+  # Those alone where they differ: a learning rate named first was asked back for nothing.
+  difference = [x for x in difference if x.split('=')[0] in shapes] or difference
   return (f'Checkpoint {path} is of an agent with {_first_three(difference)} '
           f'({where}); run.allow_other_config=True resumes a run with other settings, not '
           'another agent: pass those agent settings, or start a new --logdir')
