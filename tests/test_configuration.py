@@ -2188,6 +2188,61 @@ def test_an_unknown_atari_game_stops_the_run_before_its_envs(tmp_path):
       "Config error: task='atari_nosuchgame': ale-py has no game 'nosuchgame'; "), result.stderr
 
 
+@pytest.mark.parametrize('task, line', [
+    ('dmc_walker_wlk', "task='dmc_walker_wlk': dm_control suite has no task 'walker_wlk'; "
+     "did you mean 'walker_walk'"),
+    ('dmc_Walker_Walk', "task='dmc_Walker_Walk': dm_control suite has no task 'Walker_Walk'; "
+     "did you mean 'walker_walk'"),
+    ('dmc_nosuch_task', "task='dmc_nosuch_task': dm_control suite has no task 'nosuch_task'; "
+     'valid: acrobot_swingup, '),
+    ('dmc_cartpole', "task='dmc_cartpole': dm_control suite has no task 'cartpole': it is a "
+     'domain; give one of its tasks: cartpole_balance, cartpole_balance_sparse, '),
+    ('dmc_cup', "task='dmc_cup': dm_control suite has no task 'cup': it is a domain; give "
+     'one of its tasks: ball_in_cup_catch'),
+    # The official code's domains of dm_control.manipulation and dm_control.locomotion.
+    ('dmc_manip_reach_site', "task='dmc_manip_reach_site': dm_control suite has no task "
+     "'manip_reach_site': manip is a domain of the official DreamerV3 that is not ported "
+     'here (dm_control.manipulation); wrap its env as your own, py_<module>:<function> '
+     '(README, "Your own environment")'),
+    ('dmc_locom_rodent_escape_bowl', "task='dmc_locom_rodent_escape_bowl': dm_control suite "
+     "has no task 'locom_rodent_escape_bowl': locom is a domain of the official DreamerV3 "
+     'that is not ported here (dm_control.locomotion)'),
+])
+def test_an_unknown_dmc_task_is_refused_by_the_config_check(task, line):
+  """It was refused once the env workers started (some 8 s, TensorFlow loading beside
+  them): the config check reads the tasks dm_control's suite registers."""
+  c = dmc.get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(line), caught.value
+  assert '\n' not in str(caught.value)
+  # The official code's spelling of ball_in_cup (cup_catch) is the env's too.
+  for task in ('dmc_walker_walk', 'dmc_cup_catch', 'dmc_ball_in_cup_catch', 'dmc_lqr_lqr_2_1'):
+    c.task = task
+    configuration.finalize(c)
+
+
+def test_dmc_tasks_that_cannot_be_read_are_left_to_the_env(monkeypatch):
+  """Without dm_control, or files it reads in no way the check knows, the env names it."""
+  from dreamerv3_tf.envs import dmc as dmc_env
+  monkeypatch.setattr(dmc_env, 'suite_tasks', lambda: None)
+  c = dmc.get_config('debug')
+  c.task = 'dmc_nosuch_task'
+  configuration.finalize(c)
+
+
+def test_an_unknown_dmc_task_stops_the_run_before_its_envs(tmp_path):
+  """Exit code 2 as before, but before TensorFlow and the env workers (it took 8 s)."""
+  result = run_main('--config=configs/dmc.py:debug', '--config.task=dmc_walker_wlk',
+                    f'--logdir={tmp_path}/run')
+  assert result.returncode == 2, result.stderr
+  assert not (tmp_path / 'run').exists()
+  assert result.stderr.startswith(
+      "Config error: task='dmc_walker_wlk': dm_control suite has no task 'walker_wlk'; "
+      "did you mean 'walker_walk'"), result.stderr
+
+
 def test_an_integer_written_as_a_huge_float_gets_no_digits_to_write(tmp_path):
   """1e30 is no float that is an integer written exactly: the line suggested writing
   1000000000000000019884624838656."""

@@ -6,6 +6,7 @@ become [1]) when `proprio`, and 'image' <uint8>[H, W, 3] when `image`. Action:
 suite's time limit (discount 1: is_last only); discount 0 marks is_terminal.
 """
 
+import functools
 import os
 import re
 import sys
@@ -22,18 +23,106 @@ from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 DEFAULT_CAMERAS = {'quadruped': 2}
 ALIASES = {'cup': 'ball_in_cup'}  # Short names used by the official configs.
+# The official code's domains of dm_control packages other than its suite (manipulation
+# and the rodent of locomotion), which are not ported.
+OFFICIAL_DOMAINS = {'manip': 'dm_control.manipulation', 'locom': 'dm_control.locomotion'}
 
 
 def split_name(name, all_tasks):
   """'ball_in_cup_catch' -> ('ball_in_cup', 'catch'), using the suite's task list."""
-  head, _, rest = name.partition('_')
+  head, sep, rest = name.partition('_')
+  given = name
   if head in ALIASES:
-    name = f'{ALIASES[head]}_{rest}'
+    name = ALIASES[head] + sep + rest
   for domain, task in all_tasks:
     if f'{domain}_{task}' == name:
       return domain, task
+  what = f'dm_control suite has no task {given!r}'
+  if head in OFFICIAL_DOMAINS:
+    raise UnknownTaskError(
+        f'{what}: {head} is a domain of the official DreamerV3 that is not ported here '
+        f'({OFFICIAL_DOMAINS[head]}); wrap its env as your own, py_<module>:<function> '
+        '(README, "Your own environment")')
+  own = [f'{d}_{t}' for d, t in all_tasks if d == name]
+  if own:  # the suite's close names were other domains' tasks too
+    raise UnknownTaskError(f'{what}: it is a domain; give one of its tasks: {", ".join(own)}')
   raise UnknownTaskError.naming(
       'dm_control suite has no task', name, [f'{d}_{t}' for d, t in all_tasks])
+
+
+# A task of a domain file of dm_control's suite, as dm_control 1.0 registers them.
+_TASK_DEF = re.compile(r'^@SUITE\.add\([^)]*\)\n(?:@.*\n)*def (\w+)\(', re.M)
+
+
+def suite_tasks(root=None):
+  """-> the (domain, task) pairs of dm_control's suite in the order of its ALL_TASKS,
+  read from the files of the package at `root` (the installed one) without importing it,
+  or None where they cannot be read so. The import takes 0.7-1.1 s (MuJoCo, scipy) and
+  picks a renderer: the config check reads the files (some 4 ms, once a process) to name
+  an unknown task before TensorFlow loads. A suite that finds or registers them in
+  another way is None, left to the env (tests/envs/test_dmc.py compares the two)."""
+  return _installed_tasks() if root is None else _read_tasks(root)
+
+
+@functools.lru_cache(maxsize=None)
+def _installed_tasks():
+  import importlib.util
+  try:
+    spec = importlib.util.find_spec('dm_control')  # (imports nothing of it)
+  except (ImportError, ValueError):
+    return None
+  if spec is None or not spec.submodule_search_locations:
+    return None
+  return _read_tasks(list(spec.submodule_search_locations)[0])
+
+
+def _read_tasks(root):
+  """suite_tasks of the dm_control package at `root`."""
+  import ast
+  folder = os.path.join(root, 'suite')
+  try:
+    init = _read(os.path.join(folder, '__init__.py'))
+    # Its domains: the modules it imports that hold a SUITE.
+    if ("hasattr(module, 'SUITE')" not in init
+        or 'ALL_TASKS = _get_tasks(tag=None)' not in init):
+      return None
+    modules = {}
+    for node in ast.parse(init).body:
+      if isinstance(node, ast.ImportFrom) and (
+          node.level or (node.module or '').startswith('dm_control.suite.')):
+        return None  # (a domain of a subpackage, not read)
+      if isinstance(node, ast.ImportFrom) and node.module == 'dm_control.suite':
+        modules.update((x.asname or x.name, x.name) for x in node.names)
+    pairs = []
+    for domain in sorted(modules):
+      path = os.path.join(folder, modules[domain])
+      tasks = _domain_tasks(_read(path + '.py' if os.path.isfile(path + '.py')
+                                  else os.path.join(path, '__init__.py')))
+      if tasks is None:
+        return None
+      pairs += [(domain, task) for task in tasks]
+  except (OSError, SyntaxError, ValueError):  # (UnicodeDecodeError is a ValueError)
+    return None
+  return tuple(pairs) or None
+
+
+def _read(path):
+  with open(path, encoding='utf-8') as f:
+    return f.read()
+
+
+def _domain_tasks(text):
+  """-> the tasks a module of the suite registers in order ([] for no domain), or None
+  if it may register or hold others than by a top-level `@SUITE.add(...)` on a def."""
+  uses = len(re.findall(r'\bSUITE\b', text))
+  if re.search(r'^from .* import \*', text, re.M):
+    return None  # its SUITE may come from there
+  if not uses:
+    return []
+  tasks = _TASK_DEF.findall(text)
+  if not re.search(r'^SUITE = ', text, re.M) or uses != 1 + len(tasks):
+    return None
+  return list(dict.fromkeys(tasks))
 
 
 # dm_control's renderers (MUJOCO_GL values that load a library).

@@ -105,6 +105,49 @@ def test_task_names_and_cameras():
     DMC('zzz_qqq', image=False)
 
 
+def test_the_tasks_read_from_dm_controls_files_are_those_its_import_registers():
+  """The config check reads them from suite/*.py (the import costs 0.7-1.1 s, before
+  TensorFlow): a dm_control that registers its tasks otherwise must not drift from it."""
+  from dm_control import suite
+  assert dmc_env.suite_tasks() == suite.ALL_TASKS
+
+
+def write_suite(root, domain):
+  """A dm_control package at `root` of one domain, cartpole, whose file reads `domain`."""
+  (root / 'suite').mkdir(parents=True)
+  (root / '__init__.py').write_text('')
+  (root / 'suite' / '__init__.py').write_text(
+      'from dm_control.suite import base\nfrom dm_control.suite import cartpole\n'
+      "_DOMAINS = {name: module for name, module in locals().items()\n"
+      "            if inspect.ismodule(module) and hasattr(module, 'SUITE')}\n"
+      'ALL_TASKS = _get_tasks(tag=None)\n')
+  (root / 'suite' / 'base.py').write_text('class Task:\n  pass\n')
+  (root / 'suite' / 'cartpole.py').write_text(domain)
+
+
+@pytest.mark.parametrize('domain, tasks', [
+    ("SUITE = containers.TaggedTasks()\n\n@SUITE.add('benchmarking')\ndef balance(x=1):\n"
+     '  pass\n\n@SUITE.add()\n@other\ndef two_poles():\n  pass\n',
+     (('cartpole', 'balance'), ('cartpole', 'two_poles'))),
+    # Registered otherwise than by a top-level decorator: not read, left to the env.
+    ("SUITE = containers.TaggedTasks()\n\n@SUITE.add()\ndef balance():\n  pass\n\n"
+     'SUITE.add()(swingup)\n', None),
+    ("SUITE = containers.TaggedTasks()\nif True:\n  @SUITE.add()\n  def balance():\n"
+     '    pass\n', None),
+    ('from elsewhere import SUITE\n', None),
+    (b'\xff\xfe', None)])
+def test_tasks_registered_in_no_way_the_reading_knows_are_left_to_the_env(
+    tmp_path, domain, tasks):
+  """None (the config check passes the task on to the env, which imports the suite)
+  rather than a list that would refuse a task dm_control has."""
+  write_suite(tmp_path / 'dm_control', '')
+  path = tmp_path / 'dm_control' / 'suite' / 'cartpole.py'
+  path.write_bytes(domain) if isinstance(domain, bytes) else path.write_text(domain)
+  assert dmc_env.suite_tasks(str(tmp_path / 'dm_control')) == tasks
+  path.unlink()  # a domain file it cannot read
+  assert dmc_env.suite_tasks(str(tmp_path / 'dm_control')) is None
+
+
 def test_a_camera_the_model_lacks_is_a_config_error_at_the_build(monkeypatch):
   """camera=99 with images failed at the first render, as an env error (exit 1); the
   number of cameras is known once the model loads, so the build refuses it."""
