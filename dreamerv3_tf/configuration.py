@@ -6,6 +6,7 @@ likely a mistake `config_warnings`; the run's files (config.json, spaces.json) a
 TF_CONFIG `cluster_config`.
 """
 
+import importlib
 import math
 import os
 import re
@@ -679,7 +680,6 @@ def _option_hint(suite, section, name, options):
   """-> ' (...)' on what `name`, no option of `suite`'s env, likely means (a gymnasium
   Atari name such as frameskip, a close spelling, a key the run sets), else ''."""
   import difflib
-  import importlib
   from dreamerv3_tf.envs import registry
   module = importlib.import_module(f'dreamerv3_tf.envs.{registry.SUITES[suite][0]}')
   why = {**_RUN_SETS, **getattr(module, 'NO_OPTION', {})}.get(name)
@@ -775,7 +775,7 @@ def _least_image_size(suite):
 
 
 def _check_task_name(task, suite):
-  """An Atari game, Crafter or DMC task the suite does not have: refused as the envs
+  """An Atari game, Crafter, DMC or dummy task the suite does not have: refused as the envs
   started, some 5-15 s on and beside TensorFlow loading ('failed to start: Unknown task
   ...'). Atari's are the ROMs ale-py ships and plays (envs/atari.game_rom: it imports
   ale_py, some 70 ms; the env names its absence, or a ROM that cannot be read); DMC's are
@@ -783,10 +783,10 @@ def _check_task_name(task, suite):
   name = task.split('_', 1)[1]
   from dreamerv3_tf.envs.wrappers import TaskError, UnknownTaskError  # numpy only
   try:
-    if suite == 'crafter':
-      from dreamerv3_tf.envs import crafter  # numpy only; crafter itself loads in the env
-      if name not in crafter.TASKS:
-        raise UnknownTaskError.naming('crafter has no task', name, crafter.TASKS)
+    if suite in ('crafter', 'dummy'):  # numpy only; crafter itself loads in the env
+      tasks = importlib.import_module(f'dreamerv3_tf.envs.{suite}').TASKS
+      if name not in tasks:
+        raise UnknownTaskError.naming(f'{suite} has no task', name, tasks)
     elif suite in ('atari', 'atari100k'):
       from dreamerv3_tf.envs import atari
       atari.game_rom(name)

@@ -2232,6 +2232,20 @@ def test_dmc_tasks_that_cannot_be_read_are_left_to_the_env(monkeypatch):
   configuration.finalize(c)
 
 
+@pytest.mark.parametrize('task, line', [
+    ('dummy_nosuch', "task='dummy_nosuch': dummy has no task 'nosuch'; valid: disc, disc_vec, "
+     'disc_img, cont, cont_vec, cont_img'),
+    ('dummy_disc_vector', "task='dummy_disc_vector': dummy has no task 'disc_vector'; did you "
+     "mean 'disc_vec'")])
+def test_an_unknown_dummy_task_is_refused_by_the_config_check(task, line):
+  """As the others: it was refused once the env workers started."""
+  c = dmc.get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(line), caught.value
+
+
 def test_an_unknown_dmc_task_stops_the_run_before_its_envs(tmp_path):
   """Exit code 2 as before, but before TensorFlow and the env workers (it took 8 s)."""
   result = run_main('--config=configs/dmc.py:debug', '--config.task=dmc_walker_wlk',

@@ -403,8 +403,11 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
 @pytest.mark.parametrize('args, code, line', [
     # A traceback before (the env's error, the logdir's, ml_collections'). (A save that
     # reads: one that does not is refused first, before the env starts.)
+    # (a module the env imports: an unknown dummy task is the config check's now)
+    (['--config.task=py_nosuchmodule:make', '--checkpoint={official}/good'], 2,
+     'Env error: py_nosuchmodule:make eval env 0 failed to start: '),
     (['--config.task=dummy_nosuch', '--checkpoint={official}/good'], 2,
-     "Env error: dummy_nosuch eval env 0 failed to start: Unknown task 'dummy_nosuch'"),
+     "Config error: task='dummy_nosuch': dummy has no task 'nosuch'; valid: "),
     (['--logdir='], 2, 'Config error: --logdir is required'),
     (['--config.agent.nosuch=1'], 2, "Config error: unknown config key 'agent.nosuch'"),
     # export's flag for the folder to write: "Unknown command line flag 'out'", no hint.
