@@ -775,11 +775,12 @@ def _least_image_size(suite):
 
 
 def _check_task_name(task, suite):
-  """An Atari game, Crafter, DMC or dummy task the suite does not have: refused as the envs
-  started, some 5-15 s on and beside TensorFlow loading ('failed to start: Unknown task
-  ...'). Atari's are the ROMs ale-py ships and plays (envs/atari.game_rom: it imports
+  """An Atari game, Crafter, DMC, dummy task or gymnasium id the suite does not have:
+  refused as the envs started, some 5-15 s on and beside TensorFlow loading ('failed to
+  start: Unknown task ...'). Atari's are the ROMs ale-py ships and plays (envs/atari.game_rom: it imports
   ale_py, some 70 ms; the env names its absence, or a ROM that cannot be read); DMC's are
-  read from dm_control's files (envs/dmc.suite_tasks: its import takes 0.7-1.1 s)."""
+  read from dm_control's files (envs/dmc.suite_tasks: its import takes 0.7-1.1 s);
+  gymnasium's registry is looked up (envs/gym.check_id)."""
   name = task.split('_', 1)[1]
   from dreamerv3_tf.envs.wrappers import TaskError, UnknownTaskError  # numpy only
   try:
@@ -795,11 +796,14 @@ def _check_task_name(task, suite):
       tasks = dmc.suite_tasks()  # read from its files (None: left to the env)
       if tasks is not None:
         dmc.split_name(name, tasks)
+    elif suite == 'gym':
+      from dreamerv3_tf.envs import gym  # imports gymnasium, some 90 ms
+      gym.check_id(name)
   except UnknownTaskError as e:
     raise ConfigError(f'task={task!r}: {e}') from None
   except TaskError as e:  # a game ale-py does not play; a ROM of ALE_ROM_PATH's
     raise ConfigError(str(e)) from None
-  except (ImportError, OSError):  # no ale_py; a ROM ale-py cannot read or checksum
+  except (ImportError, OSError):  # no ale_py or gymnasium; a ROM ale-py cannot read
     pass
 
 

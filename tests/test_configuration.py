@@ -2246,6 +2246,38 @@ def test_an_unknown_dummy_task_is_refused_by_the_config_check(task, line):
   assert str(caught.value).startswith(line), caught.value
 
 
+@pytest.mark.parametrize('task, line', [
+    ('gym_NoSuchEnv-v0', "task='gym_NoSuchEnv-v0': gymnasium has no env 'NoSuchEnv-v0' "
+     '(Environment `NoSuchEnv` doesn\'t exist.)'),
+    ('gym_cartpole-v1', "task='gym_cartpole-v1': gymnasium has no env 'cartpole-v1' "
+     "(Environment `cartpole` doesn't exist. Did you mean: `CartPole`?)"),
+    ('gym_CartPole-v9', "task='gym_CartPole-v9': gymnasium has no env 'CartPole-v9' "
+     '(Environment version `v9` for environment `CartPole` doesn\'t exist.'),
+    ('gym_Taxi-v3', "task='gym_Taxi-v3': gymnasium has no env 'Taxi-v3' any more (Environment "
+     'version v3 for `Taxi` is deprecated. Please use `Taxi-v4` instead.)'),
+    ('gym_Cart Pole-v1', "task='gym_Cart Pole-v1': gymnasium has no env 'Cart Pole-v1' "
+     '(Malformed environment ID'),
+    ('gym_Nosuch/Env-v0', "task='gym_Nosuch/Env-v0': gymnasium has no env 'Nosuch/Env-v0' "),
+])
+def test_an_unknown_gym_id_is_refused_by_the_config_check(task, line):
+  """It was refused once the env workers started (its line is the env's); an id of a
+  module (module:Id-v0) is left to the env, which imports the user's module."""
+  import warnings
+  c = gym.get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(line), caught.value
+  assert '\n' not in str(caught.value)
+  with warnings.catch_warnings(record=True) as said:  # gymnasium's are the env's to show
+    warnings.simplefilter('always')
+    for task in ('gym_CartPole-v1', 'gym_CartPole', 'gym_nosuchmodule:Env-v0'):
+      c.task = task
+      configuration.finalize(c)
+  assert [str(w.message) for w in said] == []
+  assert 'nosuchmodule' not in sys.modules
+
+
 def test_an_unknown_dmc_task_stops_the_run_before_its_envs(tmp_path):
   """Exit code 2 as before, but before TensorFlow and the env workers (it took 8 s)."""
   result = run_main('--config=configs/dmc.py:debug', '--config.task=dmc_walker_wlk',

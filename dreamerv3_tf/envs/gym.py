@@ -73,13 +73,8 @@ def _make(gym, task, kwargs):
     # values to unpack (expected 5, got 4)', which a worker restarted 3 times.
     with warnings_once():
       return gym.make(task, disable_env_checker=True, **kwargs)
-  except gym.error.DeprecatedEnv as e:  # 'Taxi-v3': an old version of a task
-    raise UnknownTaskError(f'gymnasium has no env {task!r} any more ({e})') from None
-  except gym.error.UnregisteredEnv as e:  # Also NameNotFound, VersionNotFound.
-    hint = f'; does {module} call gymnasium.register for it?' if module else ''
-    if not module and isinstance(e, gym.error.NamespaceNotFound):
-      hint = _namespace_hint(task)
-    raise UnknownTaskError(f'gymnasium has no env {task!r} ({e}){hint}') from None
+  except (gym.error.DeprecatedEnv, gym.error.UnregisteredEnv) as e:
+    raise _no_env(gym, task, module, e) from None
   except ModuleNotFoundError as e:
     if module and module.endswith('.py'):  # 'corridor.py': the module corridor's submodule py
       raise _names_a_file(task, module) from None
@@ -93,14 +88,53 @@ def _make(gym, task, kwargs):
         f' called sys.exit({e.code!r}), which must not end the run'
         f'{" (a module that runs as a script at import?)" if importing else ""}') from e
   except Exception as e:  # noqa: BLE001 - the env's own constructor: one line
+    if _malformed(gym, e):
+      raise _no_env(gym, task, module, e) from None
     text = errors.flat_text(e)
-    if type(e) is gym.error.Error and text.startswith('Malformed environment ID'):
-      # ('CartPole-v1 ', 'Cart Pole-v1'): a task name, not the env failing (exit code 1)
-      raise UnknownTaskError(f'gymnasium has no env {task!r} ({text})') from None
     attribute, where = _own_frame(e, gym)
     what = f': env.{attribute}' if attribute else ''
     raise EnvSetupError(
         f'gymnasium.make({task!r}){what} raised {type(e).__name__}: {text}{where}') from e
+
+
+def check_id(task):
+  """The UnknownTaskError make_env gives for gymnasium id `task` that names no env
+  (unregistered, deprecated, malformed), found in gymnasium's registry without making
+  it (the config check's, before TensorFlow: gymnasium imports in some 90 ms). An id of
+  a module, <module>:<Id-v0>, is left to the env: its import runs the user's code."""
+  if ':' in task:
+    return
+  import gymnasium as gym
+  from gymnasium.envs import registration
+  find = getattr(registration, '_find_spec', None)  # make's own lookup (gymnasium 1.x)
+  if find is None:
+    return
+  try:
+    with warnings.catch_warnings():  # (an id without its version: the env's to say)
+      warnings.simplefilter('ignore')
+      find(task)
+  except (gym.error.DeprecatedEnv, gym.error.UnregisteredEnv) as e:
+    raise _no_env(gym, task, None, e) from None
+  except Exception as e:  # noqa: BLE001 - any other is the env's to name as it starts
+    if _malformed(gym, e):
+      raise _no_env(gym, task, None, e) from None
+
+
+def _malformed(gym, error):
+  """('CartPole-v1 ', 'Cart Pole-v1'): a task name, not the env failing (exit code 1)."""
+  return type(error) is gym.error.Error and errors.flat_text(error).startswith(
+      'Malformed environment ID')
+
+
+def _no_env(gym, task, module, error):
+  """The UnknownTaskError of id `task` that gymnasium's lookup refused with `error`."""
+  if isinstance(error, gym.error.DeprecatedEnv):  # 'Taxi-v3': an old version of a task
+    return UnknownTaskError(f'gymnasium has no env {task!r} any more ({error})')
+  hint = f'; does {module} call gymnasium.register for it?' if module else ''
+  if not module and isinstance(error, gym.error.NamespaceNotFound):
+    hint = _namespace_hint(task)
+  text = errors.flat_text(error) if _malformed(gym, error) else str(error)
+  return UnknownTaskError(f'gymnasium has no env {task!r} ({text}){hint}')
 
 
 _SHOWN = set()  # the env's own warnings shown in this process (warnings_once)
