@@ -775,12 +775,13 @@ def _least_image_size(suite):
 
 
 def _check_task_name(task, suite):
-  """An Atari game, Crafter, DMC, dummy task or gymnasium id the suite does not have:
+  """An Atari game, Crafter, DMC, dummy task, gymnasium id or py_ module the suite lacks:
   refused as the envs started, some 5-15 s on and beside TensorFlow loading ('failed to
-  start: Unknown task ...'). Atari's are the ROMs ale-py ships and plays (envs/atari.game_rom: it imports
-  ale_py, some 70 ms; the env names its absence, or a ROM that cannot be read); DMC's are
-  read from dm_control's files (envs/dmc.suite_tasks: its import takes 0.7-1.1 s);
-  gymnasium's registry is looked up (envs/gym.check_id)."""
+  start: Unknown task ...'). Atari's are the ROMs ale-py ships and plays
+  (envs/atari.game_rom: it imports ale_py, some 70 ms; the env names its absence, or a
+  ROM that cannot be read); DMC's are read from dm_control's files (envs/dmc.suite_tasks:
+  its import takes 0.7-1.1 s); gymnasium's registry is looked up (envs/gym.check_id), a
+  py_ module on sys.path (envs/custom.check_name)."""
   name = task.split('_', 1)[1]
   from dreamerv3_tf.envs.wrappers import TaskError, UnknownTaskError  # numpy only
   try:
@@ -799,6 +800,13 @@ def _check_task_name(task, suite):
     elif suite == 'gym':
       from dreamerv3_tf.envs import gym  # imports gymnasium, some 90 ms
       gym.check_id(name)
+    elif suite == 'py':
+      from dreamerv3_tf.envs import custom  # imports none of the user's modules
+      try:
+        custom.check_name(name)
+      except TaskError as e:  # (the lines of a name's shape name the task)
+        raise ConfigError(str(e) if str(e).startswith('task ') else f'task={task!r}: {e}'
+                          ) from None
   except UnknownTaskError as e:
     raise ConfigError(f'task={task!r}: {e}') from None
   except TaskError as e:  # a game ale-py does not play; a ROM of ALE_ROM_PATH's

@@ -467,10 +467,12 @@ def test_tensorflows_threads_are_measured_on_1_and_2_cpus_and_a_floor_beyond():
   assert [memory.tensorflow_peak_threads(n) for n in (1, 2, 64)] == [25, 32, 156]
 
 
-def test_a_py_envs_own_size_and_repeat_are_its_arguments_not_the_suites():
+def test_a_py_envs_own_size_and_repeat_are_its_arguments_not_the_suites(tmp_path, monkeypatch):
   """env.py={'size': 5} (a grid's size) was refused as 'env.py.size=5 must be (height,
   width)', and env.gym.size, which a py_ task's gymnasium env is resized to, went
   unchecked."""
+  (tmp_path / 'grid.py').write_text('')  # a module the config check finds
+  monkeypatch.syspath_prepend(str(tmp_path))
   c = gym.get_config('train_eval,debug')
   c.task = 'py_grid:Grid'
   c.env.py = {'size': 5, 'repeat': 0}
@@ -2276,6 +2278,37 @@ def test_an_unknown_gym_id_is_refused_by_the_config_check(task, line):
       configuration.finalize(c)
   assert [str(w.message) for w in said] == []
   assert 'nosuchmodule' not in sys.modules
+
+
+@pytest.mark.parametrize('task, line', [
+    ('py_corridor', 'task py_corridor: expected py_<module>:<function>, e.g. '
+     'py_corridor:Corridor'),
+    ('py_:Corridor', 'task py_:Corridor: expected py_<module>:<function>'),
+    ('py_myenvs/corridor:Corridor', "task py_myenvs/corridor:Corridor names a file "
+     "('myenvs/corridor'), not a module; put the file's directory on PYTHONPATH and name its "
+     'module: py_corridor:Corridor'),
+    ('py_nosuchmodule.py:Corridor', "task py_nosuchmodule.py:Corridor names a file "
+     "('nosuchmodule.py'), not a module"),
+    ('py_nosuchmodule:make', "task='py_nosuchmodule:make': env module 'nosuchmodule' not "
+     'found: put the directory that holds it on PYTHONPATH (or run from there)'),
+    ('py_nosuchpackage.envs:make', "task='py_nosuchpackage.envs:make': env module "
+     "'nosuchpackage.envs' not found: put the directory"),
+])
+def test_a_py_task_of_no_module_is_refused_by_the_config_check(task, line, tmp_path,
+                                                                monkeypatch):
+  """It was refused once the env workers started. The module is looked for on sys.path
+  (which the workers take), not imported: that runs the user's code, left to the env."""
+  c = gym.get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(line), caught.value
+  (tmp_path / 'myownenv.py').write_text('raise RuntimeError("imported")\n')
+  monkeypatch.syspath_prepend(str(tmp_path))
+  for task in ('py_myownenv:make', 'py_myownenv.sub:make', 'py_myownenv:NoSuch'):
+    c.task = task
+    configuration.finalize(c)
+  assert 'myownenv' not in sys.modules
 
 
 def test_an_unknown_dmc_task_stops_the_run_before_its_envs(tmp_path):

@@ -109,21 +109,14 @@ def resolve(name):
 
   A name of no such module or function is a TaskError (exit code 2, as an unknown
   task of a suite); was 1, as a constructor that raised."""
-  module_name, sep, function = name.partition(':')
-  if not sep or not module_name or not function:
-    raise TaskError(
-        f'task py_{name}: expected py_<module>:<function>, e.g. py_corridor:Corridor')
-  if '/' in module_name or os.sep in module_name:  # no module's name; '../x' raised TypeError
-    raise _names_a_file(name, module_name, function)
+  module_name, function = _split(name)
   try:
     module = importlib.import_module(module_name)
   except ModuleNotFoundError as e:
     if module_name.endswith('.py'):  # 'corridor.py': the module corridor's submodule py
       raise _names_a_file(name, module_name, function) from None
     if e.name and (module_name + '.').startswith(e.name + '.'):
-      raise TaskError(
-          f'env module {module_name!r} not found: put the directory that holds it on '
-          f'PYTHONPATH (or run from there)') from None
+      raise _not_found(module_name) from None
     raise EnvSetupError(
         f'importing {module_name} failed: {errors.flat_text(e)} (a package it needs is '
         'missing)') from e
@@ -151,6 +144,41 @@ def resolve(name):
   if not callable(fn):
     raise EnvSetupError(f'{name} is a {type(fn).__name__}, not a function or class')
   return module_name, function, fn
+
+
+def check_name(name):
+  """The TaskError `resolve` gives for `name`, '<module>:<function>', of another shape,
+  one that names a file, or one whose top-level module sys.path (which env workers
+  take) lacks: the config check's, before TensorFlow. It imports nothing (a module runs
+  the user's code: the env's to import), so a function the module lacks is the env's."""
+  module_name, function = _split(name)
+  top = module_name.split('.')[0]
+  if not top:  # a relative name: the env names it
+    return
+  try:
+    found = importlib.util.find_spec(top) is not None  # (a path search: imports nothing)
+  except (ImportError, ValueError):  # one in sys.modules without a spec: the env's to say
+    return
+  if not found:
+    if module_name.endswith('.py'):
+      raise _names_a_file(name, module_name, function)
+    raise _not_found(module_name)
+
+
+def _split(name):
+  """'<module>:<function>' -> (module name, function name), or TaskError."""
+  module_name, sep, function = name.partition(':')
+  if not sep or not module_name or not function:
+    raise TaskError(
+        f'task py_{name}: expected py_<module>:<function>, e.g. py_corridor:Corridor')
+  if '/' in module_name or os.sep in module_name:  # no module's name; '../x' raised TypeError
+    raise _names_a_file(name, module_name, function)
+  return module_name, function
+
+
+def _not_found(module_name):
+  return TaskError(f'env module {module_name!r} not found: put the directory that holds it '
+                   'on PYTHONPATH (or run from there)')
 
 
 def module_of_file(path):

@@ -403,9 +403,10 @@ def test_cli_refuses_in_one_line(tmp_path, golden):
 @pytest.mark.parametrize('args, code, line', [
     # A traceback before (the env's error, the logdir's, ml_collections'). (A save that
     # reads: one that does not is refused first, before the env starts.)
-    # (a module the env imports: an unknown dummy task is the config check's now)
-    (['--config.task=py_nosuchmodule:make', '--checkpoint={official}/good'], 2,
-     'Env error: py_nosuchmodule:make eval env 0 failed to start: '),
+    # (a function the env finds its module lacks: an unknown dummy task, or a module not on
+    # the path, is the config check's now)
+    (['--config.task=py_json:nosuch', '--checkpoint={official}/good'], 2,
+     "Env error: py_json:nosuch eval env 0 failed to start: module json "),
     (['--config.task=dummy_nosuch', '--checkpoint={official}/good'], 2,
      "Config error: task='dummy_nosuch': dummy has no task 'nosuch'; valid: "),
     (['--logdir='], 2, 'Config error: --logdir is required'),
