@@ -2273,11 +2273,35 @@ def test_an_unknown_gym_id_is_refused_by_the_config_check(task, line):
   assert '\n' not in str(caught.value)
   with warnings.catch_warnings(record=True) as said:  # gymnasium's are the env's to show
     warnings.simplefilter('always')
-    for task in ('gym_CartPole-v1', 'gym_CartPole', 'gym_nosuchmodule:Env-v0'):
+    for task in ('gym_CartPole-v1', 'gym_CartPole'):
       c.task = task
       configuration.finalize(c)
   assert [str(w.message) for w in said] == []
-  assert 'nosuchmodule' not in sys.modules
+
+
+@pytest.mark.parametrize('task, line', [
+    ('gym_:Id-v0', "task='gym_:Id-v0': ':Id-v0' names no module before its colon "
+     '(<module>:<Id-v0>)'),
+    ('gym_myenvs/corridor:Corridor-v0', "task='gym_myenvs/corridor:Corridor-v0': "
+     "'myenvs/corridor:Corridor-v0' names a file ('myenvs/corridor'), not a module"),
+    ('gym_nosuchmodule:Env-v0', "task='gym_nosuchmodule:Env-v0': gymnasium could not import "
+     "'nosuchmodule' (No module named 'nosuchmodule'): put the directory that holds it on "
+     'PYTHONPATH'),
+])
+def test_a_gym_id_of_no_module_is_refused_by_the_config_check(task, line, tmp_path,
+                                                               monkeypatch):
+  """As py_ tasks: the module is looked for, not imported (it registers the id)."""
+  c = gym.get_config('debug')
+  c.task = task
+  with pytest.raises(configuration.ConfigError) as caught:
+    configuration.finalize(c)
+  assert str(caught.value).startswith(line), caught.value
+  (tmp_path / 'myownenv.py').write_text('raise RuntimeError("imported")\n')
+  monkeypatch.syspath_prepend(str(tmp_path))
+  for task in ('gym_myownenv:Env-v0', 'gym_myownenv.sub:NoSuch-v0'):
+    c.task = task
+    configuration.finalize(c)
+  assert 'myownenv' not in sys.modules
 
 
 @pytest.mark.parametrize('task, line', [

@@ -20,6 +20,7 @@ pass ('vector' is unbounded); floats become float32.
 """
 
 import contextlib
+import importlib.util
 import os
 import sys
 import time
@@ -59,11 +60,7 @@ def _flatten(space, gym, prefix=()):
 
 def _make(gym, task, kwargs):
   """gym.make(task) with every failure as one line naming what to fix."""
-  module = task.split(':')[0] if ':' in task else None
-  if module == '':  # gymnasium's 'ValueError: Empty module name', exit code 1
-    raise UnknownTaskError(f'{task!r} names no module before its colon (<module>:<Id-v0>)')
-  if module and ('/' in module or os.sep in module):
-    raise _names_a_file(task, module)
+  module = _module(task)
   try:
     # gymnasium warns of a deprecated version before it refuses it: two lines (with
     # terminal colours) above the one that names it. Shown only if the env is made.
@@ -78,9 +75,9 @@ def _make(gym, task, kwargs):
   except ModuleNotFoundError as e:
     if module and module.endswith('.py'):  # 'corridor.py': the module corridor's submodule py
       raise _names_a_file(task, module) from None
-    raise UnknownTaskError(
-        f'gymnasium could not import {module or task!r} ({e.msg}): put the directory that '
-        'holds it on PYTHONPATH') from None
+    # (gymnasium's, from the import's: its sentence after it says what the line says)
+    cause = e.__cause__ if isinstance(e.__cause__, ModuleNotFoundError) else e
+    raise _not_imported(task, module, cause.msg) from None
   except SystemExit as e:  # the module or constructor called sys.exit: 'SystemExit: 0'
     importing = module and module not in sys.modules
     raise EnvSetupError(
@@ -100,9 +97,19 @@ def _make(gym, task, kwargs):
 def check_id(task):
   """The UnknownTaskError make_env gives for gymnasium id `task` that names no env
   (unregistered, deprecated, malformed), found in gymnasium's registry without making
-  it (the config check's, before TensorFlow: gymnasium imports in some 90 ms). An id of
-  a module, <module>:<Id-v0>, is left to the env: its import runs the user's code."""
-  if ':' in task:
+  it (the config check's, before TensorFlow: gymnasium imports in some 90 ms). Of an id
+  of a module, <module>:<Id-v0>, only the module is looked for on sys.path (which env
+  workers take), not imported: that runs the user's code, which registers the id."""
+  module = _module(task)
+  if module is not None:
+    top = module.split('.')[0]
+    try:
+      found = importlib.util.find_spec(top) is not None  # (a path search: imports nothing)
+    except (ImportError, ValueError):  # a relative name; one without a spec: the env's
+      return
+    if not found:
+      raise (_names_a_file(task, module) if module.endswith('.py') else
+             _not_imported(task, module, f'No module named {top!r}'))
     return
   import gymnasium as gym
   from gymnasium.envs import registration
@@ -118,6 +125,22 @@ def check_id(task):
   except Exception as e:  # noqa: BLE001 - any other is the env's to name as it starts
     if _malformed(gym, e):
       raise _no_env(gym, task, None, e) from None
+
+
+def _module(task):
+  """-> the module of gymnasium id `task` (<module>:<Id-v0>) or None; UnknownTaskError
+  for one that names none or a file."""
+  module = task.split(':')[0] if ':' in task else None
+  if module == '':  # gymnasium's 'ValueError: Empty module name', exit code 1
+    raise UnknownTaskError(f'{task!r} names no module before its colon (<module>:<Id-v0>)')
+  if module and ('/' in module or os.sep in module):
+    raise _names_a_file(task, module)
+  return module
+
+
+def _not_imported(task, module, reason):
+  return UnknownTaskError(f'gymnasium could not import {module or task!r} ({reason}): put '
+                          'the directory that holds it on PYTHONPATH')
 
 
 def _malformed(gym, error):
