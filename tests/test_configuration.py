@@ -2296,6 +2296,15 @@ def test_a_gym_id_of_no_module_is_refused_by_the_config_check(task, line, tmp_pa
   with pytest.raises(configuration.ConfigError) as caught:
     configuration.finalize(c)
   assert str(caught.value).startswith(line), caught.value
+  # A relative module: gymnasium's TypeError, the env's to name. (Python's finder gives
+  # None for '', its top-level name, where pytest's import hook raises ValueError.)
+  import importlib.util
+  find_spec = importlib.util.find_spec
+  with monkeypatch.context() as patch:
+    patch.setattr(importlib.util, 'find_spec', lambda name: None if name == '' else
+                  find_spec(name))
+    c.task = 'gym_.rel:Env-v0'
+    configuration.finalize(c)
   (tmp_path / 'myownenv.py').write_text('raise RuntimeError("imported")\n')
   monkeypatch.syspath_prepend(str(tmp_path))
   for task in ('gym_myownenv:Env-v0', 'gym_myownenv.sub:NoSuch-v0'):

@@ -103,6 +103,8 @@ def check_id(task):
   module = _module(task)
   if module is not None:
     top = module.split('.')[0]
+    if not top:  # a relative name ('.x'): the env names gymnasium's TypeError
+      return
     try:
       found = importlib.util.find_spec(top) is not None  # (a path search: imports nothing)
     except (ImportError, ValueError):  # a relative name; one without a spec: the env's
