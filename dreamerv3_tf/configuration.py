@@ -478,6 +478,12 @@ def _check_agent(c):
     ensure(value is None or (is_number(value) and low <= value and (
         value <= high if closed else value < high)),
         f'agent.{key}={value} must be in [{low}, {high}{"]" if closed else ")"}')
+  # SlowCritic's own limit (an assert, as the official code's): 0.7 was an 'unexpected'
+  # AssertionError once TensorFlow had loaded, and under PYTHONOPTIMIZE it trained on.
+  rate = a.slowvalue.get('rate', 0.02)
+  ensure(not is_number(rate) or rate == 1 or rate < 0.5,
+         f'agent.slowvalue.rate={rate} must be 1 or < 0.5 (the share of the critic that '
+         'the slow critic mixes in each time; 1 copies it)')
   lo, hi = a.retnorm.get('perclo', 5.0), a.retnorm.get('perchi', 95.0)  # their defaults
   ensure(lo < hi, f'agent.retnorm.perclo={lo} must be < perchi={hi}')
   lo, hi = a.policy.get('minstd', 0.1), a.policy.get('maxstd', 1.0)

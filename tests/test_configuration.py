@@ -263,6 +263,9 @@ def test_impossible_combinations_are_named():
     ({'agent.rssm.unimix': 2.0}, r'agent.rssm.unimix=2.0 must be in \[0, 1\]'),
     ({'agent.imag_loss.lam': -0.5}, r'agent.imag_loss.lam=-0.5 must be in \[0, 1\]'),
     ({'agent.opt.beta2': 1.0}, r'agent.opt.beta2=1.0 must be in \[0, 1\)'),
+    # The slow critic's assert: 'Error: AssertionError: 0.7 (unexpected ...)' once
+    # TensorFlow had loaded, and under PYTHONOPTIMIZE (no asserts) it trained with 0.7.
+    ({'agent.slowvalue.rate': 0.7}, r'agent.slowvalue.rate=0.7 must be 1 or < 0.5 '),
     ({'agent.retnorm.perclo': 99.0}, 'agent.retnorm.perclo=99.0 must be < perchi=95.0'),
     ({'agent.policy.minstd': 0.0}, 'agent.policy.minstd=0.0 must be > 0 and <= maxstd=1.0'),
     # The entropy squares the std in float32: inf past 2**64, and a debug run of dummy_cont
