@@ -358,6 +358,7 @@ def _parse_flags(argv):
   if flagfile:  # one not UTF-8 was a traceback; absl's own line said 'ERROR::' in it
     print(f'Error: {flagfile}', file=sys.stderr)
     sys.exit(2)
+  flag_lines.restore_help_text(flag_lines.help_alias(argv))
   try:
     rest = flags.FLAGS(flag_lines.help_alias(argv))
   except BrokenPipeError as e:

@@ -111,6 +111,7 @@ def _parse_flags(argv):
   # --config names one' of a --config in the file). (Unreadable ones stopped at import.)
   argv = _expanded(argv)
   argv = [_with_home(x) for x in flag_lines.help_alias(argv)]
+  flag_lines.restore_help_text(argv)
   if errors.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(errors.traceback_refusal())
   swallowed = flag_lines.swallowed_flag(argv, flags.FLAGS, _config_bools())

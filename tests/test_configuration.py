@@ -1843,6 +1843,21 @@ def test_h_is_help(tmp_path):
   assert flag_lines.help_alias(['export', '--out=x', '-h']) == ['export', '--out=x', '--help']
 
 
+@pytest.mark.parametrize('module, text', [
+    ('dreamerv3_tf.main', 'python -m dreamerv3_tf.main --config='),
+    ('dreamerv3_tf.export', 'step_eval(obs_<key> <[B, ...]>, obs_is_first <bool>[B]'),
+    ('dreamerv3_tf.interop.official', 'python -m dreamerv3_tf.interop.official --checkpoint=')])
+def test_the_help_keeps_its_text_where_python_drops_docstrings(module, text):
+  """PYTHONOPTIMIZE=2 (python -OO) drops docstrings, where absl's --help takes its text:
+  only the flags were listed (export's signatures, which the README says its help lists,
+  were gone). A real process: the zygote's interpreter keeps its docstrings."""
+  result = subprocess.run([sys.executable, '-m', module, '--help'], cwd=ROOT,
+                          env=dict(os.environ, PYTHONOPTIMIZE='2'), capture_output=True,
+                          text=True, timeout=120)
+  assert (result.returncode, result.stderr) == (0, ''), result.stderr[-2000:]
+  assert text in result.stdout, result.stdout[:2000]
+
+
 @pytest.mark.parametrize('module', [
     'dreamerv3_tf.main', 'dreamerv3_tf.export', 'dreamerv3_tf.interop.official'])
 def test_a_help_whose_reader_stopped_reading_ends_quietly(module):

@@ -26,6 +26,21 @@ def help_alias(argv):
   return out
 
 
+def restore_help_text(argv, module=None):
+  """Puts back the docstring of `module` (the __main__ module) that python -OO
+  (PYTHONOPTIMIZE=2) dropped, when `argv` asks for the help: absl's --help shows it,
+  and listed the flags alone (export's signatures were gone). Read from its source."""
+  module = module or sys.modules['__main__']
+  if module.__doc__ is not None or not asked_for_help(argv):
+    return
+  import ast
+  try:
+    with open(module.__file__, encoding='utf-8') as f:
+      module.__doc__ = ast.get_docstring(ast.parse(f.read()), clean=False)
+  except (AttributeError, OSError, SyntaxError, ValueError):
+    pass  # (no source to read: the help lists the flags alone, as it did)
+
+
 def help_shown(error, argv):
   """Whether `error`, raised as absl parsed `argv`, is its exit after the help that a
   --help (--helpshort, --helpfull, --helpxml, -?) asked for: absl exits with code 1 there,
