@@ -156,10 +156,36 @@ def _select_renderer(image):
     raise RuntimeError(
         'MUJOCO_GL=glfw renders in a window, and this process has no display (DISPLAY '
         'is not set); set MUJOCO_GL=egl (the default for images)')
+  if os.environ['MUJOCO_GL'] == 'glfw':
+    _check_glfw_starts()
   if 'tensorflow' in sys.modules:
     warnings.warn(
         'Rendering DMC images in a process that imported TensorFlow can crash '
         '(EGL and TF clash on CPU-only machines); use run.parallel=True.')
+
+
+def _check_glfw_starts():
+  """RuntimeError naming the display if GLFW cannot start on it (a DISPLAY of no
+  reachable X server: a closed ssh -X session's). dm_control starts GLFW as it loads
+  and warns (GLFWError, 4 lines an env), and the run stopped at the first render with
+  'an OpenGL platform library has not been loaded', naming neither."""
+  try:
+    import glfw
+  except Exception:  # noqa: BLE001 - missing or broken: _import_suite names it
+    return
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')  # (also under PYTHONWARNINGS=error)
+    started = glfw.init()
+  if started:
+    return  # dm_control's own glfw.init() is then a no-op
+  # Each warning reads "(65550) b'X11: Failed to open display :99'".
+  why = '; '.join(re.sub(r"^\(\d+\) b?'(.*)'$", r'\1', str(w.message)) for w in caught)
+  shown = ', '.join(f'{k}={os.environ[k]!r}' for k in ('DISPLAY', 'WAYLAND_DISPLAY')
+                    if os.environ.get(k))
+  raise RuntimeError(
+      f"MUJOCO_GL=glfw renders in a window, and GLFW could not start on this process's "
+      f"display ({shown}: {why or 'glfw.init() failed'}); set MUJOCO_GL=egl (the default "
+      'for images)')
 
 
 def _import_suite():

@@ -248,6 +248,28 @@ def test_glfw_without_a_display_is_named_before_it_renders():
   assert result.stderr == ''
 
 
+def test_glfw_with_a_display_it_cannot_open_is_named_before_it_renders():
+  """MUJOCO_GL=glfw with a DISPLAY that names no reachable X server (a closed ssh -X
+  session's, a stale tmux's): each env worker printed 4 lines of GLFWError warnings, and
+  the run stopped with 'an OpenGL platform library has not been loaded into this
+  process' at the first step, naming neither MUJOCO_GL nor the display."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('from dreamerv3_tf.envs.dmc import DMC\n'
+          'try:\n'
+          '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
+          'except RuntimeError as e:\n'
+          '  print(e)\n')
+  env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': 'glfw',
+                                                      'DISPLAY': ':4242', 'PYTHONPATH': root})
+  assert result.stdout.strip() == (
+      "MUJOCO_GL=glfw renders in a window, and GLFW could not start on this process's "
+      "display (DISPLAY=':4242': X11: Failed to open display :4242); set MUJOCO_GL=egl (the "
+      'default for images)'), result.stdout + result.stderr[-2000:]
+  assert result.stderr == ''
+
+
 @pytest.mark.parametrize('renderer', ['glfw', 'egl'])
 def test_without_images_no_renderer_is_loaded(renderer):
   """A proprio task renders nothing, but the renderer MUJOCO_GL named was loaded all the
