@@ -98,6 +98,7 @@ def reexec(environ=None):
   env = preload_env(environ)
   if not env.get(_STARTED):
     return  # nothing chosen or installed
+  _check_malloc_conf(env)
   for stream in (sys.stdout, sys.stderr):
     if stream is not None:  # None: started with that descriptor closed (`>&-`)
       stream.flush()
@@ -105,6 +106,30 @@ def reexec(environ=None):
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
   except OSError:
     return  # e.g. no exec permission in a sandbox: go on with glibc's malloc
+
+
+def _check_malloc_conf(env):
+  """Error if jemalloc, preloaded in `env`, cannot read its MALLOC_CONF: it said so
+  ('<jemalloc>: Conf string ends with key', twice) in each process, env workers too,
+  naming neither the variable nor who loaded it, and went on without it."""
+  conf = env.get('MALLOC_CONF')
+  if not conf or 'jemalloc' not in os.path.basename(env[_STARTED]):
+    return
+  import shutil
+  import subprocess
+  true = shutil.which('true')
+  if not true:
+    return  # (no program to ask: jemalloc's own lines then say it)
+  try:  # a program of a few milliseconds, with the same preload and conf
+    said = subprocess.run([true], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=10).stderr
+  except (OSError, subprocess.SubprocessError):
+    return
+  lines = said.decode('utf-8', 'replace').splitlines()
+  said = next((x.strip() for x in lines if x.startswith('<jemalloc>')), None)
+  if said:
+    raise Error(f'MALLOC_CONF={conf!r}: jemalloc, which main preloads, cannot read it '
+                f"({said!r}); fix it, unset it, or set {ENV}=system for glibc's malloc")
 
 
 def preload_env(environ=None):

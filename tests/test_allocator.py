@@ -120,6 +120,28 @@ def test_a_bad_choice_is_one_line_before_anything_runs(tmp_path):
   assert not logdir.exists()
 
 
+@pytest.mark.skipif(not sys.platform.startswith('linux') or 'jemalloc' not in (INSTALLED or ''),
+                    reason='no jemalloc installed (apt install libjemalloc2)')
+def test_a_malloc_conf_jemalloc_cannot_read_is_one_line_before_anything_runs(tmp_path):
+  """jemalloc, which main preloads unasked, reads MALLOC_CONF: one it cannot read was
+  '<jemalloc>: Conf string ends with key' twice from each process (each env worker too),
+  naming neither the variable nor who loaded jemalloc, and the run went on."""
+  logdir = tmp_path / 'run'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
+       f'--logdir={logdir}'], cwd=ROOT, env=plain_env(MALLOC_CONF='junk'),
+      capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      "Config error: MALLOC_CONF='junk': jemalloc, which main preloads, cannot read it "
+      "('<jemalloc>: Conf string ends with key'); fix it, unset it, or set "
+      'DREAMERV3_TF_MALLOC=system for glibc\'s malloc'], proc.stderr
+  assert not logdir.exists()
+  # One it reads is taken: the new start has jemalloc, and says nothing.
+  popen_pid, pid, loaded, args, child = probe(plain_env(MALLOC_CONF='narenas:2'))
+  assert (loaded, child) == (INSTALLED, INSTALLED)
+
+
 @pytest.mark.skipif(not sys.platform.startswith('linux') or not INSTALLED,
                     reason='no jemalloc or TCMalloc installed (apt install libjemalloc2)')
 def test_a_run_started_with_stdout_closed_trains(tmp_path):
