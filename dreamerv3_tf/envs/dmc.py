@@ -175,11 +175,15 @@ def _check_glfw_starts():
     return
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter('always')  # (also under PYTHONWARNINGS=error)
-    started = glfw.init()
+    try:
+      started, said = glfw.init(), []
+    except glfw.GLFWError as e:  # (raised, where glfw.ERROR_REPORTING says so)
+      started, said = False, [e]
   if started:
     return  # dm_control's own glfw.init() is then a no-op
-  # Each warning reads "(65550) b'X11: Failed to open display :99'".
-  why = '; '.join(re.sub(r"^\(\d+\) b?'(.*)'$", r'\1', str(w.message)) for w in caught)
+  # Each reads "(65550) b'X11: Failed to open display :99'".
+  said = [str(w.message) for w in caught] + [str(e) for e in said]
+  why = '; '.join(re.sub(r"^\(\d+\) b?'(.*)'$", r'\1', x) for x in said)
   shown = ', '.join(f'{k}={os.environ[k]!r}' for k in ('DISPLAY', 'WAYLAND_DISPLAY')
                     if os.environ.get(k))
   raise RuntimeError(

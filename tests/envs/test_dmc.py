@@ -248,13 +248,15 @@ def test_glfw_without_a_display_is_named_before_it_renders():
   assert result.stderr == ''
 
 
-def test_glfw_with_a_display_it_cannot_open_is_named_before_it_renders():
+@pytest.mark.parametrize('reporting', ['warn', 'raise'])  # glfw's default, and its other
+def test_glfw_with_a_display_it_cannot_open_is_named_before_it_renders(reporting):
   """MUJOCO_GL=glfw with a DISPLAY that names no reachable X server (a closed ssh -X
   session's, a stale tmux's): each env worker printed 4 lines of GLFWError warnings, and
   the run stopped with 'an OpenGL platform library has not been loaded into this
   process' at the first step, naming neither MUJOCO_GL nor the display."""
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  code = ('from dreamerv3_tf.envs.dmc import DMC\n'
+  code = (f'import glfw; glfw.ERROR_REPORTING = {reporting!r}\n'
+          'from dreamerv3_tf.envs.dmc import DMC\n'
           'try:\n'
           '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
           'except RuntimeError as e:\n'
