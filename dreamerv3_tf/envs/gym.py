@@ -33,6 +33,7 @@ from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import workers
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
+from dreamerv3_tf.envs import display
 from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.envs.wrappers import EnvSetupError
 from dreamerv3_tf.envs.wrappers import UnknownTaskError
@@ -543,14 +544,14 @@ def _human_render(env):
   SDL (pygame) draws offscreen: its own choice of video driver crashed the run beside
   TensorFlow (a segfault at the first reset, run.parallel=False) and printed 'error:
   XDG_RUNTIME_DIR is invalid' for each worker."""
-  headless = sys.platform.startswith('linux') and not (
-      os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
+  # A DISPLAY no server answers at (a closed ssh -X session's) crashed it the same way.
+  headless = sys.platform.startswith('linux') and display.unusable()
   if headless:
     os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')  # read as pygame opens its window
   fps = (getattr(env, 'metadata', None) or {}).get('render_fps')
   workers.note('gym human render', (
       f"gym env made with render_mode='human': it draws every step "
-      f'{"offscreen (this machine has no display)" if headless else "in a window"}'
+      f'{f"offscreen ({headless})" if headless else "in a window"}'
       f'{f" and waits for its render_fps, at most {fps} steps a second per env" if fps else ""}'
       '; make it without render_mode to train (config.env.gym image=True gives the agent '
       'its frames)'))

@@ -442,7 +442,13 @@ def cartpole():  # as gymnasium's examples make it, to watch it
 '''
 
 
-def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(user_dir, tmp_path):
+@pytest.mark.parametrize('display, why', [
+    ({}, 'this machine has no display'),
+    # A display no server answers at (a closed ssh -X session's): the same crash.
+    ({'DISPLAY': ':4242'}, "DISPLAY=':4242' cannot be opened"),
+    ({'WAYLAND_DISPLAY': 'wayland-4242'}, "WAYLAND_DISPLAY='wayland-4242' cannot be opened")])
+def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(
+    user_dir, tmp_path, display, why):
   """On a machine without a display, SDL's own choice of video driver crashed the run
   beside TensorFlow at the first reset (a segfault, exit 139), with 'error:
   XDG_RUNTIME_DIR is invalid or not set' before it."""
@@ -450,6 +456,7 @@ def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(user_di
   env = {k: v for k, v in os.environ.items() if k not in (
       'TF_CPP_MIN_LOG_LEVEL', 'DISPLAY', 'WAYLAND_DISPLAY', 'XDG_RUNTIME_DIR',
       'SDL_VIDEODRIVER')}
+  env.update(display)
   env['PYTHONPATH'] = f'{user_dir}{os.pathsep}{ROOT}'
   result = cli_zygote.run(
       [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train_eval,debug',
@@ -458,7 +465,7 @@ def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(user_di
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert (result.returncode, result.stderr) == (0, (
       "WARNING: gym env made with render_mode='human': it draws every step offscreen "
-      '(this machine has no display) and waits for its render_fps, at most 50 steps a '
+      f'({why}) and waits for its render_fps, at most 50 steps a '
       'second per env; make it without render_mode to train (config.env.gym image=True '
       'gives the agent its frames)\n')), result.stderr[-2000:]
 

@@ -354,6 +354,30 @@ def test_rendered_tasks_print_nothing_on_a_headless_machine():
   assert result.returncode == 0 and result.stderr == '', result.stderr[-2000:]
 
 
+def test_a_display_counts_where_a_server_answers_at_its_socket(tmp_path):
+  """envs/display: a window opens where DISPLAY or WAYLAND_DISPLAY names a server that
+  accepts a connection; one that names none is no display (SDL crashed beside
+  TensorFlow trying it: test_custom's render_for_humans test)."""
+  import socket
+  from dreamerv3_tf.envs import display
+  with socket.socket() as x11, socket.socket(socket.AF_UNIX) as wayland:
+    x11.bind(('127.0.0.1', 0))  # an ephemeral port, above 6000: display number port - 6000
+    x11.listen()
+    wayland.bind(str(tmp_path / 'wayland-0'))
+    wayland.listen()
+    number = x11.getsockname()[1] - 6000
+    assert display.unusable({'DISPLAY': f'127.0.0.1:{number}.0'}) is None
+    assert display.unusable({'WAYLAND_DISPLAY': 'wayland-0',
+                             'XDG_RUNTIME_DIR': str(tmp_path)}) is None
+    assert display.unusable({'WAYLAND_DISPLAY': str(tmp_path / 'wayland-0'),
+                             'DISPLAY': ':4242'}) is None
+  assert display.unusable({}) == 'this machine has no display'
+  assert display.unusable({'DISPLAY': f'127.0.0.1:{number}'}) == (  # closed now
+      f"DISPLAY='127.0.0.1:{number}' cannot be opened")
+  assert display.unusable({'DISPLAY': ':4242', 'WAYLAND_DISPLAY': 'wayland-0'}) == (
+      "DISPLAY=':4242' and WAYLAND_DISPLAY='wayland-0' cannot be opened")  # no runtime dir
+
+
 class HugeBoundsEnv(gymnasium.Env):
   """Actions in a float64 Box whose bounds float32 cannot hold (1e39)."""
 
