@@ -204,6 +204,8 @@ def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
         f"xla_flags={flags!r}: {loose[0]} does not start with --; XLA's flags look like "
         '--xla_cpu_use_fusion_emitters=false')
   user = {k: os.environ[k] for k in names if os.environ.get(k)}
+  if 'XLA_FLAGS' in names:
+    _check_dump_folder(flags, user.get('XLA_FLAGS', ''))
   if set(user.get('XLA_FLAGS', '').split()) <= set(XLA_DEFAULTS):
     user.pop('XLA_FLAGS', None)  # only ours: a parent process loaded the agent
   if flags and is_flag_file(user.get('XLA_FLAGS', '')):
@@ -251,6 +253,40 @@ def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
   values = dict(user, xla_flags=flags)
   raise configuration.ConfigError(
       f"{', '.join(f'{k}={values.get(k, str())!r}' for k in named)}: {reason}; {outcome}")
+
+
+def _check_dump_folder(flags, xla_flags):
+  """ConfigError if --xla_dump_to (of config.xla_flags `flags`, else of XLA_FLAGS) names
+  a folder XLA cannot make: under a file, a read-only or another user's folder. The run
+  trained and dumped nothing, XLA's 'Could not create directory' lines hidden by the
+  quiet start (--verbose alone showed them, 4 at each compile)."""
+  from dreamerv3_tf import configuration
+  for name, value in (('xla_flags', flags), ('XLA_FLAGS', xla_flags)):
+    found = re.findall(r'--xla_dump_to=("[^"]*"|\S*)', value)
+    if not found:
+      continue
+    folder = found[-1].strip('"')  # (XLA takes the last)
+    if folder in ('', 'sponge', 'test_undeclared_outputs_dir'):  # none; a test's folder
+      return
+    reason = _unmakeable(os.path.abspath(os.path.expanduser(folder)))
+    if reason:
+      raise configuration.ConfigError(
+          f'{name}={value!r}: XLA cannot make its dump folder {folder} ({reason}), and '
+          'would dump nothing without a word; give a folder it can write, or leave out '
+          '--xla_dump_to')
+    return
+
+
+def _unmakeable(path):
+  """Why no directory can be made at `path` (nothing is made), else None."""
+  existing = path
+  while not os.path.lexists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    return f'{existing} is a file' if existing != path else 'it is a file'
+  if not os.access(existing, os.W_OK | os.X_OK):
+    return f'{existing} is not writable' if existing != path else 'it is not writable'
+  return None
 
 
 def add_xla_flags(flags, environ=os.environ):

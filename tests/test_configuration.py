@@ -3035,6 +3035,29 @@ def test_xla_flags_of_the_environment_that_xla_refuses_are_one_line(
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('name', ['XLA_FLAGS', 'xla_flags'])
+def test_an_xla_dump_folder_xla_cannot_make_is_one_line(name, tmp_path):
+  """--xla_dump_to=DIR where XLA cannot make DIR (read-only, under a file): the run
+  trained and dumped nothing, XLA's 'Could not create directory' lines hidden (shown by
+  --verbose alone, 4 at each compile)."""
+  (tmp_path / 'notes').write_text('')
+  flag = f'--xla_dump_to={tmp_path}/notes/dump'
+  env = dict(os.environ)
+  args = [f'--config.xla_flags={flag}'] if name == 'xla_flags' else []
+  if name == 'XLA_FLAGS':
+    env['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:train,debug',
+       f'--logdir={tmp_path}/run', '--config.task=dummy_disc_vec', *args],
+      cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+  value = env['XLA_FLAGS'] if name == 'XLA_FLAGS' else flag
+  assert (result.returncode, result.stderr) == (2, (
+      f'Config error: {name}={value!r}: XLA cannot make its dump folder {tmp_path}/notes/dump '
+      f'({tmp_path}/notes is a file), and would dump nothing without a word; give a folder '
+      'it can write, or leave out --xla_dump_to\n')), result.stderr[-2000:]
+  assert os.listdir(tmp_path) == ['notes']
+
+
 @pytest.mark.parametrize('script, message', [
     ('eval_only', r'spaces.json not found: {d} is the logdir of an evaluation \(eval_only\), '
                   r'which holds no agent; use the run it evaluated \(/runs/a/ckpt\)$'),
