@@ -268,7 +268,7 @@ def _check_dump_folder(flags, xla_flags):
     folder = found[-1].strip('"')  # (XLA takes the last)
     if folder in ('', 'sponge', 'test_undeclared_outputs_dir'):  # none; a test's folder
       return
-    reason = _unmakeable(os.path.abspath(os.path.expanduser(folder)))
+    reason = _unmakeable(os.path.abspath(folder))  # (as XLA reads it: no ~)
     if reason:
       raise configuration.ConfigError(
           f'{name}={value!r}: XLA cannot make its dump folder {folder} ({reason}), and '
