@@ -207,6 +207,13 @@ def _import_suite():
       raise TaskError(
           f'MUJOCO_GL={gl!r} names no renderer of dm_control (it takes one of {known[1]}); '
           'set MUJOCO_GL=egl, the default for images, or unset it') from None
+    platform = os.environ.get('PYOPENGL_PLATFORM')
+    if platform and 'PYOPENGL_PLATFORM' in str(e):  # a value of the shell, not a library
+      # (said 'install it, or set MUJOCO_GL=egl' where MUJOCO_GL was egl)
+      raise TaskError(
+          f'PYOPENGL_PLATFORM={platform!r} names another OpenGL platform than the renderer '
+          f'MUJOCO_GL={gl}, and dm_control needs them to agree; unset PYOPENGL_PLATFORM, or '
+          f'set it to {gl}') from None
     raise RuntimeError(
         f'dm_control could not load its renderer MUJOCO_GL={gl} '
         f'({type(e).__name__}: {errors.one_line(e)}); install it, or set MUJOCO_GL=egl '

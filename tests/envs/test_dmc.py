@@ -311,6 +311,26 @@ def test_a_mujoco_gl_of_no_renderer_is_a_value_error_with_exit_code_2(image):
       "set MUJOCO_GL=egl, the default for images, or unset it"), result.stdout
 
 
+def test_a_pyopengl_platform_of_another_renderer_is_named_with_its_fix():
+  """PYOPENGL_PLATFORM=glx in the shell (another tool's) with images: 'dm_control could
+  not load its renderer MUJOCO_GL=egl (ImportError: ... PYOPENGL_PLATFORM ...); install
+  it, or set MUJOCO_GL=egl', advice that changed nothing, exit code 1."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  code = ('from dreamerv3_tf.core import base; from dreamerv3_tf.envs.dmc import DMC\n'
+          'try:\n'
+          '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
+          'except Exception as e:\n'
+          '  print(base.exit_code(e), e)\n')
+  env = {k: v for k, v in os.environ.items() if k != 'MUJOCO_GL'}
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          timeout=120, cwd=root,
+                          env={**env, 'PYOPENGL_PLATFORM': 'glx', 'PYTHONPATH': root})
+  assert result.stdout.strip() == (
+      "2 PYOPENGL_PLATFORM='glx' names another OpenGL platform than the renderer "
+      'MUJOCO_GL=egl, and dm_control needs them to agree; unset PYOPENGL_PLATFORM, or set '
+      'it to egl'), result.stdout + result.stderr[-2000:]
+
+
 @pytest.mark.parametrize('image', [False, True])
 def test_an_empty_mujoco_gl_is_taken_as_unset(image):
   """MUJOCO_GL='' (set but empty) was dm_control's GLFW: without a display, 2 lines of
