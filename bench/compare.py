@@ -286,7 +286,7 @@ def summarize(results, peak, roof):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   parser.add_argument('--sizes', default='1m,12m', help='comma list of 1m, 12m')
   parser.add_argument('--rounds', type=int, default=2)
   parser.add_argument('--vision_rounds', type=int, default=1,

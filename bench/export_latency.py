@@ -55,7 +55,7 @@ def timed(step, inputs, state, calls):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   parser.add_argument('--kind', default='proprio', choices=['proprio', 'vision'])
   parser.add_argument('--size', default='1m')
   parser.add_argument('--calls', type=int, default=2000)

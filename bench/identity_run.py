@@ -227,7 +227,7 @@ def compare(path_a, path_b):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   sub = parser.add_subparsers(dest='command', required=True)
   p = sub.add_parser('record')
   p.add_argument('--variant', choices=VARIANTS, default='run')

@@ -33,7 +33,7 @@ def rows_of(logdir):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   parser.add_argument('--logdir', required=True)
   parser.add_argument('--rows', type=int, default=12)
   parser.add_argument('--warmup_steps', type=int, default=500)

@@ -200,7 +200,7 @@ def table(timers, wall, end):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   parser.add_argument('--preset', default='train_eval,cpu', help='configs/dmc.py presets')
   parser.add_argument('--task', default='dmc_cartpole_balance')
   parser.add_argument('--steps', type=int, default=3000)

@@ -443,7 +443,7 @@ def bench(kind, size, updates, policy_calls, logdir):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   parser.add_argument('--kind', default='proprio', choices=('proprio', 'vision'))
   parser.add_argument('--size', default='1m', choices=('1m', '12m'))
   parser.add_argument('--updates', type=int, default=20)

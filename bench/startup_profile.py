@@ -88,7 +88,7 @@ def run_variant(flags, size, updates, lower):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n')[0])
   parser.add_argument('--size', default='1m')
   parser.add_argument('--updates', type=int, default=5)
   parser.add_argument('--variants', default='default=',

@@ -62,7 +62,7 @@ def compare(logdir, export_dir, recorded_path):
 
 
 def main(argv):
-  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  p = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
   p.add_argument('--logdir', required=True)
   p.add_argument('--seed', action='store_true', help='print the eval env seed and exit')
   p.add_argument('--export')

@@ -64,7 +64,7 @@ VARIANTS = {
 
 
 def parse_args(argv):
-  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  p = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
   p.add_argument('--out', default='tests/golden')
   p.add_argument('--variants', default='cont,disc')
   p.add_argument('--seed', type=int, default=0)

@@ -93,7 +93,7 @@ def run(args):
 
 
 def main(argv):
-  p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  p = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
   p.add_argument('--logdir', required=True)
   p.add_argument('--seed', type=int, required=True, help='the env seed (our eval env 0)')
   p.add_argument('--episodes', type=int, default=3)
