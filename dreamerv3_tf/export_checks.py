@@ -104,8 +104,8 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
   while os.path.dirname(above) != above:
     if os.path.isfile(os.path.join(above, 'saved_model.pb')):
       raise FlagError(f'--out {out} is inside the export {above}, which holds only its own '
-                        'files (an --overwrite of it refuses others): choose a folder '
-                        'outside it')
+                      'files (an --overwrite of it refuses others): choose a folder '
+                      'outside it')
     above = os.path.dirname(above)
   if os.path.islink(out) and not os.path.exists(out):  # the rename onto it failed at the
     raise FlagError(  # end, naming only the temporary ('OUT.tmp-<pid>; Not a directory')
@@ -248,10 +248,10 @@ def check_out_beside_run(out, logdir):
   out_parts, run = parts(out), parts(logdir)
   if run[:len(out_parts)] == out_parts:
     raise FlagError(f'--out {out} is the run directory {logdir} or holds it; exporting '
-                      'there would replace the run; choose a directory outside it')
+                    'there would replace the run; choose a directory outside it')
   if out_parts[:len(run) + 1] == run + ['ckpt']:
     raise FlagError(f'--out {out} is in the run\'s checkpoints ({logdir}/ckpt); '
-                      'choose a directory outside them')
+                    'choose a directory outside them')
 
 
 def check_run(logdir):

@@ -2307,7 +2307,7 @@ def test_an_unknown_gym_id_is_refused_by_the_config_check(task, line):
      'PYTHONPATH'),
 ])
 def test_a_gym_id_of_no_module_is_refused_by_the_config_check(task, line, tmp_path,
-                                                               monkeypatch):
+                                                              monkeypatch):
   """As py_ tasks: the module is looked for, not imported (it registers the id)."""
   c = gym.get_config('debug')
   c.task = task
@@ -2346,7 +2346,7 @@ def test_a_gym_id_of_no_module_is_refused_by_the_config_check(task, line, tmp_pa
      "'nosuchpackage.envs' not found: put the directory"),
 ])
 def test_a_py_task_of_no_module_is_refused_by_the_config_check(task, line, tmp_path,
-                                                                monkeypatch):
+                                                               monkeypatch):
   """It was refused once the env workers started. The module is looked for on sys.path
   (which the workers take), not imported: that runs the user's code, left to the env."""
   c = gym.get_config('debug')
