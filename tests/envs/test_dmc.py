@@ -228,20 +228,27 @@ def test_a_renderer_that_cannot_load_is_named_by_its_mujoco_gl():
       'for images)'), result.stderr[-2000:]
 
 
-def test_glfw_without_a_display_is_named_before_it_renders():
-  """MUJOCO_GL=glfw on a machine without a display, with images: each env worker
-  printed 4 GLFWError warnings and 2 tracebacks of dm_control's MjrContext.__del__
-  (31 lines for 2 envs), then the run stopped with 'an OpenGL platform library has not
-  been loaded into this process', which named neither MUJOCO_GL nor the display."""
+def _an_image_env_with_glfw(before='', **display):
+  """The run of a fresh process that makes an image DMC env under MUJOCO_GL=glfw, with
+  `display` its display variables (none by default), and prints its RuntimeError."""
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  code = ('from dreamerv3_tf.envs.dmc import DMC\n'
+  code = (f'{before}from dreamerv3_tf.envs.dmc import DMC\n'
           'try:\n'
           '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
           'except RuntimeError as e:\n'
           '  print(e)\n')
   env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': 'glfw', 'PYTHONPATH': root})
+  return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                        timeout=120, cwd=root,
+                        env={**env, 'MUJOCO_GL': 'glfw', 'PYTHONPATH': root, **display})
+
+
+def test_glfw_without_a_display_is_named_before_it_renders():
+  """MUJOCO_GL=glfw on a machine without a display, with images: each env worker
+  printed 4 GLFWError warnings and 2 tracebacks of dm_control's MjrContext.__del__
+  (31 lines for 2 envs), then the run stopped with 'an OpenGL platform library has not
+  been loaded into this process', which named neither MUJOCO_GL nor the display."""
+  result = _an_image_env_with_glfw()
   assert result.stdout.strip() == (
       'MUJOCO_GL=glfw renders in a window, and this process has no display (DISPLAY is not '
       'set); set MUJOCO_GL=egl (the default for images)'), result.stderr[-2000:]
@@ -254,17 +261,8 @@ def test_glfw_with_a_display_it_cannot_open_is_named_before_it_renders(reporting
   session's, a stale tmux's): each env worker printed 4 lines of GLFWError warnings, and
   the run stopped with 'an OpenGL platform library has not been loaded into this
   process' at the first step, naming neither MUJOCO_GL nor the display."""
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  code = (f'import glfw; glfw.ERROR_REPORTING = {reporting!r}\n'
-          'from dreamerv3_tf.envs.dmc import DMC\n'
-          'try:\n'
-          '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
-          'except RuntimeError as e:\n'
-          '  print(e)\n')
-  env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=120, cwd=root, env={**env, 'MUJOCO_GL': 'glfw',
-                                                      'DISPLAY': ':4242', 'PYTHONPATH': root})
+  result = _an_image_env_with_glfw(f'import glfw; glfw.ERROR_REPORTING = {reporting!r}\n',
+                                   DISPLAY=':4242')
   assert result.stdout.strip() == (
       "MUJOCO_GL=glfw renders in a window, and GLFW could not start on this process's "
       "display (DISPLAY=':4242': X11: Failed to open display :4242); set MUJOCO_GL=egl (the "
