@@ -212,6 +212,27 @@ def test_a_wall_clock_jump_is_not_time_the_run_took(capsys, monkeypatch, jump):
   assert re.search(r'Done: 1,000 env steps, \ds after the start', lines[1]), lines[1]
 
 
+def test_the_first_updates_seconds_are_counted_as_the_last_lines(capsys, monkeypatch):
+  """3.6 s after the start: 'First update done 4 s' (rounded) came before 'Done: ...,
+  3s' (format_duration truncates), as if the run ended before its first update."""
+  from configs import gym
+  from dreamerv3_tf import configuration
+  from dreamerv3_tf.run import common
+  config = configuration.finalize(gym.get_config('train_eval,debug'))
+  with config.unlocked():
+    config.logger.outputs = 'terminal'
+  startup.announce(config)
+  notes = common.StartupNotes(config)
+  start = notes._start
+  monkeypatch.setattr(time, 'monotonic', lambda: start + 3.6)
+  notes.trained()
+  notes.done(1000, [])
+  monkeypatch.undo()
+  lines = capsys.readouterr().out.splitlines()[-2:]
+  assert 'First update done 3 s after the start' in lines[0], lines[0]
+  assert 'Done: 1,000 env steps, 3s after the start' in lines[1], lines[1]
+
+
 @pytest.mark.parametrize('start', [0, 1], ids=['first_start', 'cached_resume'])
 def test_start_is_quiet_and_says_what_happens(two_starts, start):
   lines, stderr, _ = two_starts[start]
