@@ -87,7 +87,7 @@ def _check_logdir(config, logdir, allow_other):
                       'use a new --logdir')
   run_files.check_types(saved, path)  # (allow_other_config too: its agent is compared)
   new = run_files.comparable(json.loads(run_files.to_json(config)))
-  old, new = _unread_env_options_dropped(old, new, saved.get('task'), config.task)
+  old, new = _unread_env_options_dropped(old, new, saved.get('task'))
   diff = run_files.diff(old, new)
   if diff and not allow_other:
     flags = _resume_flags(old, new)
@@ -520,14 +520,15 @@ def _resume_flags(old, new):
   return ' '.join(quote_for_paste(f'--config.{k}={old[k]}') for k in keys)
 
 
-def _unread_env_options_dropped(old, new, old_task, task):
-  """`old`, `new` (flat configs) without the env.<suite> options that neither task's env
-  reads: a gym run resumed with configs/dmc.py was refused for env.dmc.image."""
+def _unread_env_options_dropped(old, new, old_task):
+  """`old`, `new` (flat configs) without the env.<suite> options the run's task
+  (`old_task`) does not read: a gym run resumed with configs/dmc.py was refused for
+  env.dmc.image, and with dmc.py's task too the line asked env.dmc.image back, which
+  resuming the run as it ran (its task, hence its env) does not need."""
   from dreamerv3_tf.envs import registry
-  read = [registry.sections_read(x) for x in (old_task, task)]
-  if None in read:  # a task of no suite: every key counts
+  read = registry.sections_read(old_task)
+  if read is None:  # a task of no suite: every key counts
     return old, new
-  read = read[0] | read[1]
 
   def kept(flat):
     return {k: v for k, v in flat.items() if not (

@@ -675,6 +675,21 @@ def test_env_options_of_another_suite_do_not_refuse_a_resume(tmp_path):
     logdir_checks.check_logdir(c, str(tmp_path))
 
 
+def test_a_task_of_another_suite_is_refused_by_the_runs_own_env_options(tmp_path):
+  """A gym run resumed with configs/dmc.py, its task and all: the line named
+  env.dmc.image (True -> False) and asked it back (--config.env.dmc.image=True), an
+  option the run's env never read (README: env.dmc.* does not count for a gym task)."""
+  c = configuration.finalize(gym.get_config('debug'))
+  logdir_checks.save(c, str(tmp_path))
+  c.task, c.env.dmc.image = 'dmc_cartpole_balance', False
+  with pytest.raises(configuration.ConfigError) as caught:
+    logdir_checks.check_logdir(c, str(tmp_path))
+  assert str(caught.value) == (
+      f"logdir {tmp_path} belongs to another config (task: 'gym_CartPole-v1' -> "
+      "'dmc_cartpole_balance'); resume it with --config.task=gym_CartPole-v1, use a new "
+      '--logdir or pass --config.run.allow_other_config=True')
+
+
 def test_a_resume_of_another_config_names_the_flags_that_resume_it(tmp_path):
   """A resume without a flag the run was started with (--config.task, most often) was
   told to pass allow_other_config=True, which trains the run on on the other task,
