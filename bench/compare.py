@@ -339,7 +339,7 @@ def main():
     print(f'ISA cap: ours {ours_cap or "none"}, official {official_cap or "none"}'
           f'{" (CPUID mask)" if cpuinfo.masked(off_env) else ""}')
   if ours_cap != official_cap:
-    print('WARNING: the two sides run under different ISA caps; run compare.py under '
+    print('Warning: the two sides run under different ISA caps; run compare.py under '
           'tools/as_avx2.sh on a CPU with CPUID faulting to cap both')
   peak = cpu_peak()
   print(f'CPU: {cpuinfo.describe()}')

@@ -215,7 +215,7 @@ class Checkpoint:
       reason = damage.replay_damage(path, reader, name)
       if reason:
         damage.not_damage(path, reason)  # (the limit on open files: no damage)
-        print(f'WARNING: the {name} state of checkpoint {path} is damaged ({reason}): '
+        print(f'Warning: the {name} state of checkpoint {path} is damaged ({reason}): '
               "this run's checkpoints do not hold it, and a later resume that uses it "
               'starts it empty', file=sys.stderr, flush=True)
       elif reader.has_tensor(damage.replay_state_key(name)):

@@ -145,7 +145,7 @@ def _cut_first_save(directory, replay_names):
   reason = tf.io.gfile.exists(path + '.index') and _damage(path, replay_names)
   if not reason:
     return None  # whole: the state file's absence is named, with resume_from
-  print(f'WARNING: checkpoint {path}, the first save of this run, is damaged ({reason}) '
+  print(f'Warning: checkpoint {path}, the first save of this run, is damaged ({reason}) '
         'and no state file names it (the save was killed); it is set aside in '
         f'{DAMAGED_DIR}/ and the run starts anew from step 0.', file=sys.stderr, flush=True)
   return path
@@ -327,7 +327,7 @@ def pruned_midway(path):
 
 
 def warn_damaged(path, reason):
-  print(f'WARNING: checkpoint {path} is damaged ({reason}); it is set aside in '
+  print(f'Warning: checkpoint {path} is damaged ({reason}); it is set aside in '
         f'{DAMAGED_DIR}/ and not read again.', file=sys.stderr, flush=True)
 
 

@@ -793,7 +793,7 @@ def use_xla_cache(directory):
   given = directory if '://' in directory else os.path.abspath(os.path.expanduser(directory))
   if '"' in given:  # TF_XLA_FLAGS quotes its values with it: the cache of '/tmp/a "q'
     # went to '/tmp/a ', without its CPU kind's folder
-    return (f'WARNING: xla_cache={given} holds \'"\', which TF_XLA_FLAGS cannot carry (it '
+    return (f'Warning: xla_cache={given} holds \'"\', which TF_XLA_FLAGS cannot carry (it '
             "quotes its values with it): this run compiles without it; pass another, or '' "
             'for none')
   # XLA loads a program compiled for CPU features this CPU lacks with a hidden error
@@ -806,7 +806,7 @@ def use_xla_cache(directory):
     os.makedirs(directory, exist_ok=True)
   except OSError as e:  # a file of that name, no permission, a full disk, ...
     # It stopped the run ('Config error: xla_cache=... cannot be a directory').
-    return (f'WARNING: xla_cache={given} cannot be a directory of compiled programs '
+    return (f'Warning: xla_cache={given} cannot be a directory of compiled programs '
             f'({_file_in_the_way(directory) or errors.one_line(e, cause_only=True)}): this '
             "run compiles without it; pass another, or '' for none")
   # XLA writes only after the first compile, and then stopped the run naming a
@@ -823,7 +823,7 @@ def use_xla_cache(directory):
     flags += f' {tfimport.XLA_CACHE_READ_ONLY}'  # XLA then never writes there
   os.environ['TF_XLA_FLAGS'] = f'{flags_now} {flags}'.strip()
   if refusal:
-    return (f'WARNING: the XLA cache {directory} cannot store compiled programs ({refusal}): '
+    return (f'Warning: the XLA cache {directory} cannot store compiled programs ({refusal}): '
             'this run loads those it holds and compiles the rest without storing them; give '
             "it room and write access, or pass another xla_cache ('' for none)")
   return None
@@ -916,7 +916,7 @@ def entry():
     left = exit_guard.leftovers()
     if left:
       try:
-        print(f'WARNING: {left}', file=sys.stderr, flush=True)
+        print(f'Warning: {left}', file=sys.stderr, flush=True)
       except (AttributeError, OSError, ValueError):  # stderr closed (by an env)
         pass
     if left or ('tensorflow' in sys.modules and 'mujoco' in sys.modules):

@@ -81,7 +81,7 @@ warn_repeated() {
       shown="${#values[@]} times ($(printf "'%s', " "${values[@]}")"
       shown="${shown%, })"
     fi
-    echo "$PROG: warning: $name is given $shown; the last, '${values[${#values[@]} - 1]}', is used" >&2
+    echo "$PROG: Warning: $name is given $shown; the last, '${values[${#values[@]} - 1]}', is used" >&2
   done
 }
 

@@ -197,7 +197,7 @@ fi
 note "2/5 copy the code ($SOURCE) to every worker"
 if [[ $SOURCE == git ]]; then
   if [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
-    note "warning: uncommitted changes are not copied with --source git (use --source tree)"
+    note "Warning: uncommitted changes are not copied with --source git (use --source tree)"
   fi
   run git -C "$REPO" archive --format=tar.gz "--output=$TARBALL" HEAD
 else

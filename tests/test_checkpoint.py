@@ -312,7 +312,7 @@ def test_a_checkpoint_file_linked_to_nothing_is_named_with_its_target(tmp_path, 
   capsys.readouterr()
   assert inspect(other).damaged == [paths[0]]
   assert capsys.readouterr().err == (
-      f'WARNING: checkpoint {paths[0]} is damaged ({paths[0]}.index is a symbolic link to '
+      f'Warning: checkpoint {paths[0]} is damaged ({paths[0]}.index is a symbolic link to '
       '/nonexistent_disk/ckpt-1.index, which does not exist (a disk not mounted?)); it is '
       'set aside in damaged/ and not read again.\n')
 
@@ -529,7 +529,7 @@ def test_damaged_earlier_checkpoint_is_set_aside_and_saving_goes_on(tmp_path, ca
   plan = inspect(tmp_path)
   assert plan == checkpointing.Plan(paths[2], [paths[0], paths[2]], [paths[1]])
   warning = capsys.readouterr().err
-  assert warning.startswith(f'WARNING: checkpoint {paths[1]} is damaged (')
+  assert warning.startswith(f'Warning: checkpoint {paths[1]} is damaged (')
   assert warning.count('\n') == 1
   ckpt.tidy(plan)
   assert sorted(os.listdir(tmp_path / 'damaged')) == ['ckpt-2.index']
@@ -667,7 +667,7 @@ def test_a_first_save_killed_midway_is_set_aside_and_the_run_starts_anew(
     return
   plan = inspect(directory)
   assert plan == checkpointing.Plan(None, [], [path])
-  assert re.fullmatch(re.escape(f'WARNING: checkpoint {path}, the first save of this run, '
+  assert re.fullmatch(re.escape(f'Warning: checkpoint {path}, the first save of this run, '
                                 'is damaged (') + r'[^\n]*sstable\) and no state file names '
                       'it ' + re.escape('(the save was killed); it is set aside in damaged/ '
                                         'and the run starts anew from step 0.\n'),
@@ -790,7 +790,7 @@ def test_damage_during_a_run_does_not_stop_saving(tmp_path, capsys):
   ckpt, paths = saved_run(tmp_path)
   os.truncate(paths[1] + '.index', 20)  # e.g. a disk error after the run began
   ckpt.save()
-  assert capsys.readouterr().err.startswith(f'WARNING: checkpoint {paths[1]} is damaged')
+  assert capsys.readouterr().err.startswith(f'Warning: checkpoint {paths[1]} is damaged')
   assert paths[1] not in ckpt._manager.checkpoints and ckpt.latest.endswith('ckpt-4')
   ckpt.save()
   assert inspect(tmp_path).path == ckpt.latest
@@ -1041,7 +1041,7 @@ def test_a_damaged_carried_replay_is_left_behind_not_saved_on(tmp_path, capsys):
   fill(train, 40, start=40)
   path = ckpt.save()
   assert capsys.readouterr().err == (
-      f'WARNING: the replay_eval state of checkpoint {tmp_path}/ckpt-1 is damaged (1 replay '
+      f'Warning: the replay_eval state of checkpoint {tmp_path}/ckpt-1 is damaged (1 replay '
       f'file is missing, e.g. replay_eval/{lost}): this run\'s checkpoints do not hold it, '
       'and a later resume that uses it starts it empty\n')
   plan = checkpointing.inspect(str(tmp_path), list(both))  # the train_eval resume

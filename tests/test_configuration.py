@@ -1473,19 +1473,19 @@ def test_xla_cache_that_cannot_be_a_directory_is_a_warning_and_no_cache(tmp_path
   for cache, file in (('file', 'file'), ('cache', f'cache/{cpuinfo.kind_key()}'),
                       ('file/xla', 'file')):
     assert main.use_xla_cache(str(tmp_path / cache)) == (
-        f'WARNING: xla_cache={tmp_path}/{cache} cannot be a directory of compiled programs '
+        f'Warning: xla_cache={tmp_path}/{cache} cannot be a directory of compiled programs '
         f"({tmp_path}/{file} is a file): this run compiles without it; pass another, or '' "
         'for none')
   # A symlink loop was called 'a file'.
   os.symlink(tmp_path / 'loop2', tmp_path / 'loop1')
   os.symlink(tmp_path / 'loop1', tmp_path / 'loop2')
   assert main.use_xla_cache(str(tmp_path / 'loop1' / 'xla')) == (
-      f'WARNING: xla_cache={tmp_path}/loop1/xla cannot be a directory of compiled programs '
+      f'Warning: xla_cache={tmp_path}/loop1/xla cannot be a directory of compiled programs '
       f'({tmp_path}/loop1 is a symbolic link to {tmp_path}/loop2, which does not exist or '
       "loops): this run compiles without it; pass another, or '' for none")
   # TF_XLA_FLAGS quotes its values with '"': the cache of '.../a "q' went to '.../a '.
   assert main.use_xla_cache(str(tmp_path / 'a "q')) == (
-      f'WARNING: xla_cache={tmp_path}/a "q holds \'"\', which TF_XLA_FLAGS cannot carry (it '
+      f'Warning: xla_cache={tmp_path}/a "q holds \'"\', which TF_XLA_FLAGS cannot carry (it '
       "quotes its values with it): this run compiles without it; pass another, or '' for none")
   assert 'TF_XLA_FLAGS' not in os.environ
   assert sorted(os.listdir(tmp_path)) == ['cache', 'file', 'loop1', 'loop2']
@@ -1582,7 +1582,7 @@ _USE_XLA_CACHE = ('import os, sys; from dreamerv3_tf import main; '
 
 def _read_only_lines(kind_dir, cause):
   """What `_USE_XLA_CACHE` prints for a cache that is read but never written."""
-  return [f'WARNING: the XLA cache {kind_dir} cannot store compiled programs ({cause}): this '
+  return [f'Warning: the XLA cache {kind_dir} cannot store compiled programs ({cause}): this '
           'run loads those it holds and compiles the rest without storing them; give it room '
           "and write access, or pass another xla_cache ('' for none)",
           f'--tf_xla_persistent_cache_directory={kind_dir} '
@@ -1628,7 +1628,7 @@ def test_xla_cache_with_little_room_is_read_only_with_a_warning(tmp_path, monkey
   warning = main.use_xla_cache(str(tmp_path / 'xla'))
   kind = tmp_path / 'xla' / cpuinfo.kind_key()
   assert re.fullmatch(
-      f'WARNING: the XLA cache {kind} cannot store compiled programs \\([0-9.]+ MiB free on '
+      f'Warning: the XLA cache {kind} cannot store compiled programs \\([0-9.]+ MiB free on '
       f'its file system, below the {2 ** 42} MiB that compiled programs may take\\): this '
       'run loads those it holds .*', warning), warning
   assert os.environ['TF_XLA_FLAGS'] == (

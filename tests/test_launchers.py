@@ -494,22 +494,22 @@ def test_an_option_given_twice_with_other_values_is_a_warning_line(script, args,
   last = twice[-1].split('=')[-1]
   cmds, result = _dry(script, *args, *twice, env=env)
   first = twice[1]
-  assert [x for x in result.stderr.splitlines() if 'warning' in x] == [
-      f"{script}: warning: {twice[0]} is given twice ('{first}', then '{last}'); the last, "
+  assert [x for x in result.stderr.splitlines() if 'Warning' in x] == [
+      f"{script}: Warning: {twice[0]} is given twice ('{first}', then '{last}'); the last, "
       f"'{last}', is used"], result.stderr
   assert 'index": 1' in ' '.join(cmds[-1]) or f'--config.compute_dtype={last}' in cmds[-1]
   _, result = _dry(script, *args, *twice[:2], *twice[:2], env=env)  # the same value: fine
-  assert 'warning' not in result.stderr
+  assert 'Warning' not in result.stderr
 
 
 def test_an_option_given_three_times_is_one_warning_line_with_its_values(env):
   """Each value after the first was a line 'given twice (previous, then this)'."""
   _, result = _dry('multi_worker.sh', '--workers', 'a,b', '--logdir', 'x', '--index', '0',
                    '--index=1', '--index', '1', '--logdir', 'y', env=env)
-  assert [x for x in result.stderr.splitlines() if 'warning' in x] == [
-      "multi_worker.sh: warning: --logdir is given twice ('x', then 'y'); the last, 'y', is "
+  assert [x for x in result.stderr.splitlines() if 'Warning' in x] == [
+      "multi_worker.sh: Warning: --logdir is given twice ('x', then 'y'); the last, 'y', is "
       'used',
-      "multi_worker.sh: warning: --index is given 3 times ('0', '1', '1'); the last, '1', is "
+      "multi_worker.sh: Warning: --index is given 3 times ('0', '1', '1'); the last, '1', is "
       'used'], result.stderr
 
 

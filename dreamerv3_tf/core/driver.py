@@ -364,7 +364,7 @@ class Driver:
       for fn in self._episode_fns:
         fn(stats, i)
     for i in rows[self._episodes.length[rows] == LONG_EPISODE]:
-      print(f'WARNING: {self._names[i]} has run {LONG_EPISODE:,} steps without ending its '
+      print(f'Warning: {self._names[i]} has run {LONG_EPISODE:,} steps without ending its '
             'episode; if its episodes never end, set env.time_limit (an eval waits for '
             'whole episodes)', file=sys.stderr, flush=True)
     return step + len(rows), episode + len(done)

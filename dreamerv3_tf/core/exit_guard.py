@@ -92,7 +92,7 @@ def _end_child(name):
   error = sys.exc_info()[1]  # e.g. the exec that failed
   raised = f', raising {type(error).__name__}: {" ".join(str(error).split())}' if (
       error is not None) else ''
-  line = (f'WARNING: {name or "an env"} forked a process (pid {os.getpid()}) that came back '
+  line = (f'Warning: {name or "an env"} forked a process (pid {os.getpid()}) that came back '
           f'into the run{raised}; it was ended (a forked child must end with os._exit() or '
           'exec)\n')
   try:
@@ -120,7 +120,7 @@ def _put_back(handlers, name):
   if changed and not _WARNED:
     _WARNED.append(True)
     names = ' and '.join(signal.Signals(n).name for n, _ in changed)
-    print(f'WARNING: {name} set its own handler for {names}; the run put its own back, '
+    print(f'Warning: {name} set its own handler for {names}; the run put its own back, '
           'so a stop still ends it with one line (its env.close() is called then)',
           file=sys.stderr, flush=True)
 
@@ -133,7 +133,7 @@ def _put_back_recursion_limit(depth, name):
   sys.setrecursionlimit(depth)
   if not _WARNED_DEPTH:
     _WARNED_DEPTH.append(True)
-    print(f'WARNING: {name} lowered the recursion limit to {lowered} '
+    print(f'Warning: {name} lowered the recursion limit to {lowered} '
           f'(sys.setrecursionlimit); the run put its own, {depth}, back', file=sys.stderr,
           flush=True)
 

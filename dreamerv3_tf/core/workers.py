@@ -65,14 +65,14 @@ _SHOWN = set()  # the keys of the notes printed by this process
 
 
 def note(key, text):
-  """Prints 'WARNING: <text>' once per `key` in the run: an env's warning that each of
+  """Prints 'Warning: <text>' once per `key` in the run: an env's warning that each of
   its envs would print (every worker its own line). In a worker process the parent
   prints it, when it receives the worker's next answer."""
   if _PENDING is not None:
     _PENDING.append((key, text))
   elif key not in _SHOWN:
     _SHOWN.add(key)
-    print(f'WARNING: {text}', file=sys.stderr, flush=True)
+    print(f'Warning: {text}', file=sys.stderr, flush=True)
 
 
 class RemoteEnv(base.Env):
@@ -249,7 +249,7 @@ class RemoteEnv(base.Env):
            'resumes it)' if _is_stopped(pid) else '')
     what = ('sent its state for the checkpoint' if request == 'get_state'
             else 'taken its saved state')
-    print(f'WARNING: {self.name} has not {what} in {STATE_NOTICE_SECONDS:g}s{why}; waiting up '
+    print(f'Warning: {self.name} has not {what} in {STATE_NOTICE_SECONDS:g}s{why}; waiting up '
           f'to run.env_timeout ({self.timeout:g}s), then the run goes on without it and '
           'rebuilds the env at its next step', file=sys.stderr, flush=True)
 
@@ -260,7 +260,7 @@ class RemoteEnv(base.Env):
       self._in_row += 1
       attempt = self._in_row
       print(
-          f'WARNING: {self.name} failed ({error}); restarting it (attempt '
+          f'Warning: {self.name} failed ({error}); restarting it (attempt '
           f'{attempt}), its partial episode is discarded.', file=sys.stderr, flush=True)
       if error.details and errors.wants_traceback():
         print(error.details, file=sys.stderr, flush=True)

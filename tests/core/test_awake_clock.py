@@ -62,7 +62,7 @@ def test_a_worker_stopped_with_the_run_mid_step_is_not_declared_hung(capsys, tmp
     obs = remote.result()
     assert helper.wait() == 0
     assert not obs['is_first'] and remote.restarts == 0
-    assert 'WARNING' not in capsys.readouterr().err
+    assert 'Warning' not in capsys.readouterr().err
   finally:
     remote.close()
 

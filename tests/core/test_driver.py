@@ -216,7 +216,7 @@ def test_sigkill_worker_is_restarted(capsys):
     lengths = [s['length'] for w, s in episodes if w == 1]
     assert lengths == [LENGTH + 1]
     err = capsys.readouterr().err
-    assert 'WARNING: env 1 failed (process killed by signal 9 (SIGKILL' in err
+    assert 'Warning: env 1 failed (process killed by signal 9 (SIGKILL' in err
     assert len(err.strip().splitlines()) == 1, err  # one line, no traceback
 
 
@@ -233,7 +233,7 @@ def test_failing_worker_is_restarted(tmp_path, fail, capsys):
     assert [int(x['vec'][0]) for x in trans[0]] == [0, 1, 2, 3, 4, 0]
     assert [int(x['vec'][0]) for x in trans[1]] == [0, 1, 2, 0, 1, 2]
     err = capsys.readouterr().err
-    assert 'WARNING: env 1 failed' in err and 'restarting it (attempt 1)' in err
+    assert 'Warning: env 1 failed' in err and 'restarting it (attempt 1)' in err
     if fail == 'raise':
       assert '(raised RuntimeError: env exploded)' in err
     assert 'Traceback' not in err
@@ -594,5 +594,5 @@ def test_an_episode_that_does_not_end_is_warned_of_once(monkeypatch, capsys):
     driver(policy, steps=2 * 12)
   lines = capsys.readouterr().err.splitlines()
   assert lines == [
-      f'WARNING: env {i} has run 5 steps without ending its episode; if its episodes never '
+      f'Warning: env {i} has run 5 steps without ending its episode; if its episodes never '
       'end, set env.time_limit (an eval waits for whole episodes)' for i in (0, 1)]

@@ -63,7 +63,7 @@ def test_stop_handlers_an_env_replaced_are_put_back_with_one_warning(capsys):
       assert signal.getsignal(signal.SIGINT) is ours
       assert signal.getsignal(signal.SIGTERM) is ours
     assert capsys.readouterr().err.splitlines() == [
-        'WARNING: task train env 0 set its own handler for SIGINT and SIGTERM; the run put '
+        'Warning: task train env 0 set its own handler for SIGINT and SIGTERM; the run put '
         'its own back, so a stop still ends it with one line (its env.close() is called then)']
   finally:
     for number, handler in saved.items():
@@ -86,7 +86,7 @@ def test_a_recursion_limit_an_env_lowered_is_put_back_with_one_warning(monkeypat
   finally:
     sys.setrecursionlimit(depth)
   assert capsys.readouterr().err.splitlines() == [
-      f'WARNING: task train env 0 lowered the recursion limit to 60 (sys.setrecursionlimit); '
+      f'Warning: task train env 0 lowered the recursion limit to 60 (sys.setrecursionlimit); '
       f'the run put its own, {depth}, back']
 
 
@@ -147,7 +147,7 @@ def test_a_forked_child_that_comes_back_into_the_run_is_ended(capfd, how):
   raised = (", raising FileNotFoundError: [Errno 2] No such file or directory: 'sim'"
             if how == 'raises' else '')
   assert re.fullmatch(
-      r'WARNING: task train env 0 forked a process \(pid \d+\) that came back into the '
+      r'Warning: task train env 0 forked a process \(pid \d+\) that came back into the '
       rf'run{re.escape(raised)}; it was ended \(a forked child must end with os\._exit\(\) '
       r'or exec\)\n', capfd.readouterr().err)
 

@@ -88,7 +88,7 @@ def test_a_killed_worker_is_rebuilt_and_starts_an_episode(capsys):
     assert obs['is_first'] and remote.restarts == 1 and remote.pid != old
     assert not remote.step(act(False))['is_first']
     # (it said 'process died (exit code -9)', Popen's way to say killed by signal 9)
-    assert ('WARNING: env 0 failed (process killed by signal 9 (SIGKILL, as the OOM killer '
+    assert ('Warning: env 0 failed (process killed by signal 9 (SIGKILL, as the OOM killer '
             'ends a process when memory runs out)); restarting it') in capsys.readouterr().err
   finally:
     remote.close()
@@ -111,7 +111,7 @@ def test_a_worker_that_died_or_hung_idle_saves_no_state_and_is_rebuilt_at_its_st
     obs = remote.step(act(False))
     assert obs['is_first'] and remote.restarts == 1
     cause = 'process killed by signal 9' if sig == 'SIGKILL' else 'no answer within 1s'
-    assert f'WARNING: dummy eval env 0 failed ({cause}' in capsys.readouterr().err
+    assert f'Warning: dummy eval env 0 failed ({cause}' in capsys.readouterr().err
     assert remote.get_state() is not None
   finally:
     remote.close()
@@ -129,7 +129,7 @@ def test_a_save_that_waits_for_a_stopped_worker_says_so(capsys, monkeypatch):
     pid = remote.pid
     assert remote.get_state() is None
     assert capsys.readouterr().err.splitlines() == [
-        f'WARNING: dummy eval env 0 has not sent its state for the checkpoint in 0.1s (its '
+        f'Warning: dummy eval env 0 has not sent its state for the checkpoint in 0.1s (its '
         f'worker, pid {pid}, is stopped: SIGSTOP or SIGTSTP; kill -CONT {pid} resumes it); '
         'waiting up to run.env_timeout (0.6s), then the run goes on without it and rebuilds '
         'the env at its next step']
@@ -150,7 +150,7 @@ def test_a_worker_stopped_past_its_timeout_is_named_stopped_in_its_one_line(caps
     remote.timeout = 30  # for the rebuild, on a busy machine
     assert remote.step(act(False))['is_first'] and remote.restarts == 1
     assert capsys.readouterr().err.splitlines() == [
-        f'WARNING: dummy eval env 0 failed (no answer within 1s (run.env_timeout); its worker, '
+        f'Warning: dummy eval env 0 failed (no answer within 1s (run.env_timeout); its worker, '
         f'pid {pid}, was stopped: SIGSTOP or SIGTSTP); restarting it (attempt 1), its partial '
         'episode is discarded.']
   finally:
@@ -174,7 +174,7 @@ def test_a_process_the_env_of_a_worker_left_running_is_ended_with_one_line(capsy
   remote.close()
   pid = int(pid_file.read_text())
   assert capsys.readouterr().err.splitlines() == [
-      f"WARNING: process 'sleep 1000' (pid {pid}) that an env started still ran after the "
+      f"Warning: process 'sleep 1000' (pid {pid}) that an env started still ran after the "
       "work was done; it was ended (SIGTERM): end it in the env's close()"]
   with pytest.raises(ProcessLookupError):
     os.kill(pid, 0)
@@ -472,7 +472,7 @@ def test_a_child_an_env_forks_in_a_worker_is_ended_with_one_line(capfd):
     remote.close()
   lines += capfd.readouterr().err.splitlines()
   assert len(lines) == 8 and all(re.fullmatch(
-      r'WARNING: an env forked a process \(pid \d+\) that came back into the run; it was '
+      r'Warning: an env forked a process \(pid \d+\) that came back into the run; it was '
       r'ended \(a forked child must end with os\._exit\(\) or exec\)', x) for x in lines), lines
 
 
@@ -489,9 +489,9 @@ def test_an_ignored_error_whose_text_fails_is_one_warning_line(capfd):
       thread=threading.Thread(name='poller')))
   err = capfd.readouterr().err
   assert err.splitlines() == [
-      "WARNING: Exception ignored in: 'handle': _Unprintable: <its str() raised RuntimeError> "
+      "Warning: Exception ignored in: 'handle': _Unprintable: <its str() raised RuntimeError> "
       '(Python ignores it; --traceback shows it)',
-      "WARNING: Exception in thread 'poller': _Unprintable: <its str() raised RuntimeError> "
+      "Warning: Exception in thread 'poller': _Unprintable: <its str() raised RuntimeError> "
       '(Python ignores it: the thread ended; --traceback shows it)'], err
 
 

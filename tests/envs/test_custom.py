@@ -358,7 +358,7 @@ def test_threads_and_processes_an_env_leaves_running_do_not_hang_the_end(user_di
                     '--config.run.parallel=False', '--config.run.steps=20')
   assert result.returncode == 0, result.stderr[-2000:]
   match = re.fullmatch(
-      r"WARNING: thread 'poller' and multiprocessing process 'helper' \(pid (\d+)\) still "
+      r"Warning: thread 'poller' and multiprocessing process 'helper' \(pid (\d+)\) still "
       r'ran 2 s after the work was done, no daemons: Python waits for such at exit, and '
       r'the program would hang; it ends without waiting \(the processes killed\): start '
       r"them with daemon=True, or end them in the env's close\(\)\n", result.stderr)
@@ -464,7 +464,7 @@ def test_an_env_made_to_render_for_humans_runs_headless_with_one_warning(
        '--config.run.parallel=False', '--config.run.steps=20'],
       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert (result.returncode, result.stderr) == (0, (
-      "WARNING: gym env made with render_mode='human': it draws every step offscreen "
+      "Warning: gym env made with render_mode='human': it draws every step offscreen "
       f'({why}) and waits for its render_fps, at most 50 steps a '
       'second per env; make it without render_mode to train (config.env.gym image=True '
       'gives the agent its frames)\n')), result.stderr[-2000:]
@@ -535,7 +535,7 @@ def test_errors_python_ignores_are_one_warning_line(user_dir, tmp_path, parallel
                     f'--config.run.parallel={parallel}', '--config.run.steps=20')
   assert result.returncode == 0, result.stderr[-2000:]
   assert re.fullmatch(
-      r'WARNING: Exception ignored in: <function Handle.__del__ at 0x\w+>: RuntimeError: '
+      r'Warning: Exception ignored in: <function Handle.__del__ at 0x\w+>: RuntimeError: '
       r'handle lost \(delraises.py, line 6\) \(Python ignores it; --traceback shows it\)\n',
       result.stderr), result.stderr[-2000:]
   result = run_main(user_dir, tmp_path / 'broken', '--config.task=py_delraises:Broken',
@@ -577,7 +577,7 @@ def test_an_error_in_a_thread_an_env_started_is_one_warning_line(user_dir, tmp_p
                     f'--config.run.parallel={parallel}', '--config.run.steps=20')
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stderr == (
-      "WARNING: Exception in thread 'telemetry': ConnectionError: telemetry server went away "
+      "Warning: Exception in thread 'telemetry': ConnectionError: telemetry server went away "
       '(threadraises.py, line 6) (Python ignores it: the thread ended; --traceback shows '
       'it)\n'), result.stderr[-2000:]
 

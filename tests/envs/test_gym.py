@@ -425,7 +425,7 @@ def big_frames():
 
 
 WARNING = re.compile(
-    r"^WARNING: gym obs 'image': the env's frames are 1024x1040, 260 times the pixels of "
+    r"^Warning: gym obs 'image': the env's frames are 1024x1040, 260 times the pixels of "
     r'env.gym.size=64x64, and each is resized at every step of every env \(the first took '
     r'[\d.]+ s\); set env.gym.size nearer, or make the env emit smaller frames$')
 
@@ -470,7 +470,7 @@ def test_an_unversioned_id_is_one_warning_line_for_the_run(monkeypatch, capfd):
     env = make_env('gym_CartPole', env_config(), seed=seed)
     assert env.act_space['action'].classes == 2  # CartPole-v1's, made as before
   assert capfd.readouterr().err.splitlines() == [
-      'WARNING: gymnasium: Using the latest versioned environment `CartPole-v1` instead of '
+      'Warning: gymnasium: Using the latest versioned environment `CartPole-v1` instead of '
       'the unversioned environment `CartPole`.']
 
 
@@ -510,7 +510,7 @@ def test_gymnasiums_warnings_as_an_env_is_made_are_one_line_each(monkeypatch, ca
                'py_float64_bounds:Float64Bounds'):
     make_env(task, env_config(), seed=0)
   assert capfd.readouterr().err.splitlines() == [
-      f"WARNING: gymnasium: Box {bound}'s precision lowered by casting to float32, current "
+      f"Warning: gymnasium: Box {bound}'s precision lowered by casting to float32, current "
       f'{bound}.dtype=float64' for bound in ('low', 'high')]
 
 
@@ -587,14 +587,14 @@ def test_pixels_of_no_uint8_are_one_warning_line_naming_the_key(monkeypatch, cap
   for _ in range(2):  # two envs of the run: one line
     Gym(SpacesEnv(pixels))
   assert capfd.readouterr().err.splitlines() == [
-      "WARNING: gym obs 'vector' is float32[64, 64, 3], shaped as an image, but the agent "
+      "Warning: gym obs 'vector' is float32[64, 64, 3], shaped as an image, but the agent "
       'takes only uint8 images as images: it learns from these 12288 values as one vector '
       '(an MLP, no conv net); if they are pixels, declare it Box(0, 255, (64, 64, 3), '
       'np.uint8) and return uint8 frames (floats in [0, 1] times 255)']
   Gym(SpacesEnv(gymnasium.spaces.Dict({
       'depth': box(0, 255, (32, 32, 1), np.int64), 'rgb': box(0, 255, (8, 8, 3), np.uint8)})))
   err = capfd.readouterr().err
-  assert err.startswith("WARNING: gym obs 'depth' is int64[32, 32, 1], shaped as an image")
+  assert err.startswith("Warning: gym obs 'depth' is int64[32, 32, 1], shaped as an image")
   assert err.count('\n') == 1, err
   Gym(SpacesEnv(gymnasium.spaces.Dict({  # no image's shape, or too small: features
       'board': box(0, 1, (3, 3, 3), np.float32), 'grid': box(0, 1, (64, 64, 5), np.float32),

@@ -389,7 +389,7 @@ def test_check_spaces_warns_of_pixels_of_no_uint8_once(monkeypatch, capfd):
   for _ in range(2):
     checked(FakeEnv(obs_space=space))
   assert capfd.readouterr().err.splitlines() == [
-      "WARNING: Env obs 'image' is float32[64, 64, 3], shaped as an image, but the agent "
+      "Warning: Env obs 'image' is float32[64, 64, 3], shaped as an image, but the agent "
       'takes only uint8 images as images: it learns from these 12288 values as one vector '
       '(an MLP, no conv net); if they are pixels, declare Space(np.uint8, (64, 64, 3)) and '
       'return uint8 arrays (floats in [0, 1] times 255)']

@@ -228,7 +228,7 @@ def test_a_run_whose_xla_cache_disk_is_full_trains_on_reading_it_only(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   kind = disk / 'xla' / cpuinfo.kind_key()
   assert our_lines(result.stderr) == [
-      f'WARNING: the XLA cache {kind} cannot store compiled programs (No space left on '
+      f'Warning: the XLA cache {kind} cannot store compiled programs (No space left on '
       'device): this run loads those it holds and compiles the rest without storing them; '
       "give it room and write access, or pass another xla_cache ('' for none)"]
   # It loads the programs the cache holds, as later starts do: they do not compile all.
@@ -624,7 +624,7 @@ def test_damaged_earlier_checkpoint_warns_once_and_never_stops_saving(logdir, ca
   result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={steps}', '--config.run.save_every=-1')
   assert result.returncode == 0, result.stderr[-3000:]
   assert our_lines(result.stderr) == [
-      f'WARNING: checkpoint {middle} is damaged (file is too short to be an sstable); '
+      f'Warning: checkpoint {middle} is damaged (file is too short to be an sstable); '
       'it is set aside in damaged/ and not read again.']
   # It saved past it and pruned: three newer checkpoints, all whole.
   paths = list(tf.train.get_checkpoint_state(str(ckpt)).all_model_checkpoint_paths)
@@ -1254,7 +1254,7 @@ def test_a_stop_still_ends_a_run_whose_env_reset_the_signal_handlers(tmp_path):
     proc.kill()
   assert proc.returncode == 143, stderr[-3000:]
   assert our_lines(stderr) == [
-      'WARNING: py_resetsig:make train env 0 set its own handler for SIGINT and SIGTERM; the '
+      'Warning: py_resetsig:make train env 0 set its own handler for SIGINT and SIGTERM; the '
       'run put its own back, so a stop still ends it with one line (its env.close() is called '
       'then)',
       'Terminated; checkpoints saved so far are kept, and the same command resumes from the '
