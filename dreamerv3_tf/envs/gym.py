@@ -293,7 +293,8 @@ class Gym:
         os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')
       kwargs = {'render_mode': 'rgb_array'} if image else {}
       self._env = _make(gym, task, kwargs)
-    if getattr(self._env, 'render_mode', None) == 'human':
+    self._human = getattr(self._env, 'render_mode', None) == 'human'
+    if self._human:
       _human_render(self._env)
     # An env made here is named by its id (one made by the caller's constructor is named
     # by the caller, as 'module:Env: ...').
@@ -411,6 +412,15 @@ class Gym:
     return spaces
 
   def step(self, action):
+    try:
+      return self._step(action)
+    except Exception as e:  # noqa: BLE001 - re-raised unless SDL refused its driver
+      refusal = _sdl_refusal(e) if self._human else None
+      if refusal is None:
+        raise
+      raise refusal from e
+
+  def _step(self, action):
     if action.get('reset', False) or self._done:
       self._done = False
       if self._seeded:
@@ -546,15 +556,35 @@ def _human_render(env):
   XDG_RUNTIME_DIR is invalid' for each worker."""
   # A DISPLAY no server answers at (a closed ssh -X session's) crashed it the same way.
   headless = sys.platform.startswith('linux') and display.unusable()
-  if headless:
-    os.environ.setdefault('SDL_VIDEODRIVER', 'dummy')  # read as pygame opens its window
+  given = os.environ.get('SDL_VIDEODRIVER')  # the user's; set but empty is SDL's own choice
+  if headless and not given:
+    os.environ['SDL_VIDEODRIVER'] = 'dummy'  # read as pygame opens its window
+  if given in ('dummy', 'offscreen'):  # SDL's windowless drivers
+    where = f'offscreen (SDL_VIDEODRIVER={given!r})'
+  elif given:  # it may have no such driver: _sdl_refusal names it
+    where = f'through SDL_VIDEODRIVER={given!r}'
+  else:
+    where = f'offscreen ({headless})' if headless else 'in a window'
   fps = (getattr(env, 'metadata', None) or {}).get('render_fps')
   workers.note('gym human render', (
-      f"gym env made with render_mode='human': it draws every step "
-      f'{f"offscreen ({headless})" if headless else "in a window"}'
+      f"gym env made with render_mode='human': it draws every step {where}"
       f'{f" and waits for its render_fps, at most {fps} steps a second per env" if fps else ""}'
       '; make it without render_mode to train (config.env.gym image=True gives the agent '
       'its frames)'))
+
+
+def _sdl_refusal(error):
+  """The EnvSetupError naming SDL_VIDEODRIVER where pygame's SDL could not open a window
+  with the driver it names ('nosuch not available'; also x11's without a display), else
+  None: the line named pygame's message only ('raised error: nosuch not available')."""
+  driver = os.environ.get('SDL_VIDEODRIVER')
+  if not driver or type(error).__module__.split('.')[0] != 'pygame' or (
+      str(error) != f'{driver} not available'):
+    return None
+  return EnvSetupError(
+      f'SDL_VIDEODRIVER={driver!r} names no video driver SDL can open here (pygame: '
+      f"{error}), and the gym env made with render_mode='human' draws with it; unset it "
+      '(without a display the env draws offscreen) or make the env without render_mode')
 
 
 def _frame(frame):

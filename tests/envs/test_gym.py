@@ -354,6 +354,53 @@ def test_rendered_tasks_print_nothing_on_a_headless_machine():
   assert result.returncode == 0 and result.stderr == '', result.stderr[-2000:]
 
 
+HUMAN_STEP = ('import gymnasium\n'
+              'from dreamerv3_tf.envs.gym import Gym\n'
+              "env = Gym(gymnasium.make('CartPole-v1', render_mode='human'), seed=0)\n"
+              'try:\n'
+              "  env.step({'action': 0, 'reset': True})\n"
+              "  print('drew')\n"
+              'except Exception as e:\n'
+              "  print(f'{type(e).__name__}: {e}')\n"
+              'env.close()\n')
+HUMAN_WARNING = ("Warning: gym env made with render_mode='human': it draws every step {} and "
+                 'waits for its render_fps, at most 50 steps a second per env; make it without '
+                 'render_mode to train (config.env.gym image=True gives the agent its frames)\n')
+
+
+@pytest.mark.parametrize('driver, drawn, where', [
+    # pygame took it for a driver of its own choice: 'error: windows not available'.
+    ('', 'drew', 'offscreen (this machine has no display)'),
+    # 'error: nosuch not available', after the line that it drew offscreen.
+    ('nosuch', "EnvSetupError: SDL_VIDEODRIVER='nosuch' names no video driver SDL can open "
+     "here (pygame: nosuch not available), and the gym env made with render_mode='human' "
+     'draws with it; unset it (without a display the env draws offscreen) or make the env '
+     'without render_mode', "through SDL_VIDEODRIVER='nosuch'")])
+def test_an_sdl_video_driver_of_the_users_is_named_headless(driver, drawn, where):
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = {k: v for k, v in os.environ.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+  env.update(SDL_VIDEODRIVER=driver, PYTHONPATH=root)
+  result = subprocess.run([sys.executable, '-c', HUMAN_STEP], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+  assert (result.returncode, result.stdout, result.stderr) == (
+      0, f'{drawn}\n', HUMAN_WARNING.format(where)), result.stderr[-2000:]
+
+
+def test_an_offscreen_sdl_video_driver_is_named_beside_a_display(monkeypatch):
+  """SDL_VIDEODRIVER=dummy where a display answers: the line said 'in a window'."""
+  import gymnasium
+  from dreamerv3_tf.envs import gym as gym_env
+  noted = []
+  monkeypatch.setattr(gym_env.display, 'unusable', lambda: None)
+  monkeypatch.setattr(gym_env.workers, 'note', lambda key, text: noted.append(text))
+  monkeypatch.setenv('SDL_VIDEODRIVER', 'dummy')
+  gym_env._human_render(gymnasium.make('CartPole-v1', render_mode='human'))
+  assert noted == [HUMAN_WARNING.format("offscreen (SDL_VIDEODRIVER='dummy')")[
+      len('Warning: '):-1]]
+
+
 def test_a_display_counts_where_a_server_answers_at_its_socket(tmp_path):
   """envs/display: a window opens where DISPLAY or WAYLAND_DISPLAY names a server that
   accepts a connection; one that names none is no display (SDL crashed beside
