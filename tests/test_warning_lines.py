@@ -36,7 +36,7 @@ def misspelled(text):
 
 
 def test_the_programs_warning_lines_have_one_spelling():
-  found = [f'{where}: {text[:50]!r}' for tree in ('dreamerv3_tf', 'bench')
+  found = [f'{where}: {text[:50]!r}' for tree in ('dreamerv3_tf', 'bench', 'tools')
            for where, text in python_literals(tree) if misspelled(text)]
   assert not found, found
 
