@@ -618,8 +618,9 @@ def test_envs_in_this_process_are_built_after_tensorflow_loads(tmp_path, monkeyp
 def test_a_bad_task_in_this_process_stops_with_one_error_and_writes_nothing(tmp_path):
   from dreamerv3_tf import run
   from dreamerv3_tf.core import base
-  config = run_config(tmp_path / 'run', task='dummy_nosuch', parallel=False)
-  with pytest.raises(base.EnvError, match="dummy_nosuch train env 0 failed to start") as info:
+  # (A module without that function: the config check looks for the module only.)
+  config = run_config(tmp_path / 'run', task='py_json:nosuch', parallel=False)
+  with pytest.raises(base.EnvError, match="py_json:nosuch train env 0 failed to start") as info:
     run.main(config, lambda: None)
   assert info.value.exit_code == 2  # a config value: main exits 2, as for an unknown suite
   assert not (tmp_path / 'run').exists()
