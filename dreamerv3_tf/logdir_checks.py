@@ -5,7 +5,6 @@ run.resume_from, and whether another process uses the logdir.
 
 import json
 import os
-import re
 import tempfile
 
 from dreamerv3_tf import configuration
@@ -451,19 +450,11 @@ def _check_same_kind(config, logdir, saved):
         + (' (point run.from_checkpoint at that run)' if config.script == 'eval_only' else ''))
 
 
-# Schemes of TensorFlow's file systems: 'gs:/bucket/run' (one slash) is a local path.
-REMOTE_SCHEMES = ('gs', 's3', 'hdfs', 'file', 'ram', 'http', 'https', 'az')
-
-
 def _check_is_directory(logdir, fs):
   """The logdir, or its nearest existing parent, must be a directory."""
-  scheme = re.match(r'([A-Za-z][A-Za-z0-9+.-]*):', logdir)
-  if '://' not in logdir and scheme and scheme.group(1).lower() in REMOTE_SCHEMES:
-    # The run made ./gs:/bucket/run and trained there, without a word.
-    rest = logdir[scheme.end():].lstrip('/')
-    raise ConfigError(f'--logdir {logdir} starts like a remote path without its //; '
-                      f'write {scheme.group(1)}://{rest}, or ./{logdir} for a local '
-                      f"directory named '{scheme.group(1)}:'")
+  refusal = path_lines.url_refusal('--logdir', logdir)  # gs:/bucket/run: trained in ./gs:
+  if refusal:
+    raise ConfigError(refusal)
   if logdir.startswith('~'):  # expanduser keeps `~name` of an unknown user as it is
     raise ConfigError(path_lines.unknown_home_refusal('--logdir', logdir))
   path = logdir.rstrip('/') or '/'

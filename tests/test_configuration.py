@@ -2581,6 +2581,29 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
     # With a --config.KEY flag: a traceback of 30 lines and exit code 1.
     (['--config=myconfigs/nosuch.py:debug', '--config.run.steps=10'], 'cannot load the '
      'config file myconfigs/nosuch.py: No such file or directory'),
+    # URLs no run can use (sweep 80), refused before TensorFlow loads. One slash: made a
+    # full path at the start, it trained in ./gs:/bucket/run, exit code 0.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=gs:/bucket/run'],
+     '--logdir gs:/bucket/run starts like a remote path without its //; write '
+     "gs://bucket/run, or ./gs:/bucket/run for a local directory named 'gs:'"),
+    # 'Error: Error executing an HTTP request: ...' (no path named) or 'Cannot read --logdir
+    # gs:///run: GCS path doesn't contain a bucket name', exit code 1, once TensorFlow loaded.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=gs://'],
+     '--logdir gs:// names no Cloud Storage bucket; give a full path such as gs://BUCKET/run'),
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=gs:///run'],
+     '--logdir gs:///run names no Cloud Storage bucket'),
+    # "Cannot read --logdir GS://b/run: File system scheme 'GS' not implemented", exit 1.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=GS://b/run'],
+     "--logdir GS://b/run: TensorFlow's file system schemes are lower case, and it has no "
+     'GS://; write gs://b/run'),
+    # It trained, then stopped at its first save: 'Checkpoint ram://run/ckpt/ckpt-1 was
+    # saved but cannot be read back'; a checkpoint there was 'missing' once built.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=ram://run'],
+     "--logdir ram://run is in TensorFlow's in-memory file system (ram://), which each "
+     'process starts empty and loses as it ends: nothing there outlives this command'),
+    (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=/tmp/x',
+      '--config.run.from_checkpoint=ram://run/ckpt'],
+     "run.from_checkpoint=ram://run/ckpt is in TensorFlow's in-memory file system"),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   result = cli_zygote.run(

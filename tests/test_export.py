@@ -1051,7 +1051,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'folder_of_runs', 'stray', 'not_an_export', 'line_break',
                                   'empty_out', 'run_for_checkpoint', 'variable', 'link_loop',
-                                  'too_long'])
+                                  'too_long', 'no_bucket', 'one_slash', 'in_memory'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -1096,6 +1096,16 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
                     f'Error: --out {tmp_path}/loop1/x: {tmp_path}/loop1 is a symbolic link '
                     f'to {tmp_path}/loop2, which does not exist or loops; fix the link or '
                     'choose another --out'),
+      # Exit code 0: the trailing slashes dropped, the SavedModel went into ./gs: here.
+      'no_bucket': ([f'--logdir={logdir}', '--out=gs://'], 'Error: --out gs:// names no '
+                    'Cloud Storage bucket; give a full path such as gs://BUCKET/run'),
+      # Exit code 0 too, into ./gs:/bucket/exp.
+      'one_slash': ([f'--logdir={logdir}', '--out=gs:/bucket/exp'], 'Error: --out '
+                    'gs:/bucket/exp starts like a remote path without its //; write '
+                    "gs://bucket/exp, or ./gs:/bucket/exp for a local directory named 'gs:'"),
+      # 'Error: NotFoundError', once TensorFlow had loaded and the export was written.
+      'in_memory': ([f'--logdir={logdir}', '--out=ram://exp'], "Error: --out ram://exp is in "
+                    "TensorFlow's in-memory file system (ram://)"),
       'too_long': ([f'--logdir={logdir}', f'--out={too_long}'],
                    f'Error: --out {too_long[:100]}... is {len(too_long)} bytes long, and the '
                    f'filesystem of {tmp_path} takes paths of at most 4096 bytes, with the up '
@@ -1118,7 +1128,7 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
   assert result.returncode == 2, result.stderr[-3000:]
   lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(line), result.stderr[-3000:]
-  assert not (tmp_path / 'x').exists()
+  assert not (tmp_path / 'x').exists() and not os.path.exists(os.path.join(ROOT, 'gs:'))
   assert sorted(os.listdir(random_run)) == ['config.json', 'spaces.json']
 
 

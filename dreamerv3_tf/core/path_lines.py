@@ -1,7 +1,7 @@
 """The lines refusing a path a command is given before anything is written: a
 line break, a locale that names files otherwise than TensorFlow, an unknown ~,
 a stray space, a shell variable no shell expanded, a deleted current directory,
-TensorFlow's pattern characters.
+TensorFlow's pattern characters, a URL no command can use (gs:/x, gs://, ram://).
 """
 
 import os
@@ -133,12 +133,49 @@ def deleted_cwd_refusal(flag, path):
   return None
 
 
+# Schemes of TensorFlow's file systems: 'gs:/bucket/run' (one slash) is a local path.
+REMOTE_SCHEMES = ('gs', 's3', 'hdfs', 'file', 'ram', 'http', 'https', 'az')
+
+
+def url_refusal(flag, path):
+  """The line refusing a path that is a URL no command can use, else None (no network
+  needed, no TensorFlow): a remote scheme without its // ('gs:/bucket/run', a local
+  path: a run trained in ./gs:/bucket/run), one in upper case ('GS://b/x': TensorFlow
+  said 'File system scheme 'GS' not implemented' once loaded), 'gs://' or 'gs:///run',
+  which name no bucket (export --out=gs:// wrote its SavedModel into ./gs:, its
+  trailing slashes dropped), and ram://, TensorFlow's in-memory file system, which
+  nothing outlives (a run there stopped at its first save: 'cannot be read back')."""
+  path = str(path)
+  named = f'{flag} {path}' if flag.startswith('--') else f'{flag}={path}'
+  scheme = re.match(r'([A-Za-z][A-Za-z0-9+.-]*):(/*)', path)
+  if not scheme or scheme.group(1).lower() not in REMOTE_SCHEMES:
+    return None
+  name, slashes, rest = scheme.group(1), scheme.group(2), path[scheme.end():]
+  if len(slashes) < 2:
+    meant = f"{name}://{'/' * (name.lower() == 'file')}{rest}"
+    return (f'{named} starts like a remote path without its //; write {meant}, or '
+            f"./{path} for a local directory named '{name}:'")
+  if name != name.lower():
+    return (f"{named}: TensorFlow's file system schemes are lower case, and it has no "
+            f'{name}://; write {name.lower()}://{rest}')
+  if name == 'ram':
+    return (f'{named} is in TensorFlow\'s in-memory file system (ram://), which each '
+            'process starts empty and loses as it ends: nothing there outlives this '
+            'command; give a local or gs:// path')
+  if not rest.strip('/') or (name == 'gs' and len(slashes) > 2):
+    what = 'no Cloud Storage bucket' if name == 'gs' else f'nothing after {name}://'
+    return (f'{named} names {what}; give a full path such as '
+            f"{'gs://BUCKET/run' if name == 'gs' else f'{name}://HOST/run'}")
+  return None
+
+
 def path_refusal(flag, path):
   """line_break_in's line, else one refusing a path that is not UTF-8 (a name made
   under another locale: '\\udcff' in Python's text) or that holds '[', '*', '?' or '\\'
   (read in TensorFlow's file patterns), else None. TensorFlow's file functions encode paths as
-  UTF-8: an 'unexpected' UnicodeEncodeError before."""
+  UTF-8: an 'unexpected' UnicodeEncodeError before. url_refusal's too."""
   refusal = (line_break_in(flag, path) or _locale_refusal(flag, path)
+             or url_refusal(flag, path)
              or unknown_home_refusal(flag, path) or deleted_cwd_refusal(flag, path)
              or edge_space_refusal(flag, path) or unexpanded_variable_refusal(flag, path))
   if refusal:

@@ -573,6 +573,30 @@ def test_cli_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
   assert sorted(os.listdir(tmp_path)) == ['official']
 
 
+@pytest.mark.parametrize('flag, value, line', [
+    # Exit code 0: imported into memory, its 'Next: ... export --logdir=ram://run' lost.
+    ('--logdir', 'ram://run', "--logdir ram://run is in TensorFlow's in-memory file system "
+     '(ram://), which each process starts empty and loses as it ends'),
+    # '--logdir gs: starts like a remote path without its //; write gs://', its slashes dropped.
+    ('--logdir', 'gs://', '--logdir gs:// names no Cloud Storage bucket; give a full path '
+     'such as gs://BUCKET/run'),
+    # "Cannot read --checkpoint gs:///run: GCS path doesn't contain a bucket name", exit
+    # code 1, once TensorFlow had loaded.
+    ('--checkpoint', 'gs:///run', '--checkpoint gs:///run names no Cloud Storage bucket')])
+def test_cli_a_url_no_import_can_use_is_refused_before_tensorflow(tmp_path, flag, value, line):
+  write_official(tmp_path / 'official', {'w': np.zeros(2, np.float32)})  # (a --logdir's check)
+  flags = {'--checkpoint': str(tmp_path / 'official'), '--logdir': str(tmp_path / 'out'),
+           flag: value}
+  run = cli_zygote.run(
+      [sys.executable, '-c', WITHOUT_TENSORFLOW, *(f'{k}={v}' for k, v in flags.items()),
+       '--config=configs/dmc.py:train_eval,debug'],
+      capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert run.returncode == 2, run.stderr[-3000:]
+  lines = run.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f'Config error: {line}'), run.stderr[-3000:]
+  assert os.listdir(tmp_path) == ['official'] and not os.path.exists(os.path.join(ROOT, 'gs:'))
+
+
 @pytest.mark.parametrize('returns, what', [('None', r'None \(no return statement\?\)'),
                                            ("{'task': 'dummy_cont'}", 'dict')])
 def test_cli_a_config_file_that_returns_no_config_dict_is_named(tmp_path, returns, what):
