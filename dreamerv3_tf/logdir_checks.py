@@ -247,11 +247,13 @@ NOTHING_TO_EVALUATE = (
 
 def nothing_to_evaluate(config):
   """Whether eval_only has no policy to load: no run.from_checkpoint, no random agent,
-  and no local LOGDIR/ckpt (a logdir of a training run, which holds one, is refused;
-  a remote one's read names its own errors)."""
+  and no LOGDIR/ckpt (a logdir of a training run, which holds one, is refused). A
+  remote logdir is read through TensorFlow: eval_only asks once it has loaded (its
+  line was 'Checkpoint gs://b/run/ckpt is missing (... .index not found)', exit code 1)."""
   if config.script != 'eval_only' or config.run.from_checkpoint or config.random_agent:
     return False
-  return '://' not in config.logdir and not os.path.isdir(os.path.join(config.logdir, 'ckpt'))
+  fs = run_files.file_ops(config.logdir)
+  return not fs.isdir(fs.join(config.logdir, 'ckpt'))
 
 
 def check_from_checkpoint(config):

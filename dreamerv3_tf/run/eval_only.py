@@ -76,7 +76,7 @@ def load_policy(config, obs_space, act_space):
     # checkpoint found in LOGDIR/ckpt: pass --config.run.from_checkpoint=PATH ...'.
     print('Evaluating a random policy (random_agent=True): no checkpoint to load.')
     return factories.make_agent(config, obs_space, act_space)
-  if logdir_checks.nothing_to_evaluate(config):  # (main refuses it before TensorFlow)
+  if logdir_checks.nothing_to_evaluate(config):  # (main refuses a local logdir's before TensorFlow)
     raise configuration.ConfigError(logdir_checks.NOTHING_TO_EVALUATE)
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
   if _is_saved_model(source):

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from dreamerv3_tf import checkpoint as checkpointing
+from dreamerv3_tf import configuration
 from dreamerv3_tf import export
+from dreamerv3_tf import logdir_checks
 from dreamerv3_tf.core import logger
 from dreamerv3_tf.run import eval_only
 from dreamerv3_tf.run import train_eval
@@ -139,6 +141,16 @@ def test_a_checkpoint_that_cannot_be_read_names_the_flag(tmp_path):
   assert str(error.value).startswith(
       "Cannot read --config.run.from_checkpoint ftp://host/ckpt: File system scheme 'ftp' "
       'not implemented'), str(error.value)
+  assert not (tmp_path / 'run').exists()  # nothing written
+
+
+def test_a_remote_logdir_without_a_checkpoint_to_evaluate_is_a_config_error(tmp_path):
+  """No run.from_checkpoint and no LOGDIR/ckpt on a gs:// logdir (file:// stands in for
+  it) was 'Checkpoint gs://b/run/ckpt is missing (gs://b/run/ckpt.index not found)',
+  exit code 1, where a local logdir gets this line."""
+  with pytest.raises(configuration.ConfigError) as error:
+    evaluate(f'file://{tmp_path}/run', '')
+  assert str(error.value) == logdir_checks.NOTHING_TO_EVALUATE
   assert not (tmp_path / 'run').exists()  # nothing written
 
 
