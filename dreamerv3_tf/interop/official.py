@@ -485,8 +485,14 @@ def write_logdir(config, obs_space, act_space, checkpoint, out, data=None):
   ckpt_dir = os.path.join(out, 'ckpt')
   # What an import killed midway left is no checkpoint (the saver removes it): the
   # same command refused its own logdir for good.
-  if tf.io.gfile.exists(ckpt_dir) and [n for n in tf.io.gfile.listdir(ckpt_dir)
-                                       if not checkpointing.partial_save(n.rstrip('/'))]:
+  try:
+    taken = tf.io.gfile.exists(ckpt_dir) and [
+        n for n in tf.io.gfile.listdir(ckpt_dir) if not checkpointing.partial_save(n.rstrip('/'))]
+  except tf.errors.OpError as e:  # gs:// without network: 'Error: Error executing an HTTP
+    # request: ...', naming no path (main names its --logdir so)
+    from dreamerv3_tf.configuration import LogdirError
+    raise LogdirError(f'Cannot read --logdir {out}: {errors.one_line(e)}') from None
+  if taken:
     raise OfficialCheckpointError(f'{ckpt_dir} exists and is not empty; choose a new --logdir')
   data = data or read(checkpoint)
   agent = factories.make_agent(config, obs_space, act_space)

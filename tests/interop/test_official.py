@@ -335,6 +335,18 @@ def test_a_checkpoint_that_cannot_be_read_names_the_flag():
           str(error.value))
 
 
+def test_a_logdir_that_cannot_be_read_names_the_flag():
+  """A gs:// --logdir without network or credentials was 'Error: Error executing an HTTP
+  request: libcurl code 6 ...', naming neither the flag nor the path (a scheme TensorFlow
+  lacks stands in for it: no network needed)."""
+  from dreamerv3_tf import configuration
+  with pytest.raises(configuration.LogdirError) as error:
+    official.write_logdir(None, None, None, None, 'nosuchfs://bucket/run')  # (its first read)
+  assert str(error.value).startswith(
+      "Cannot read --logdir nosuchfs://bucket/run: File system scheme 'nosuchfs' not "
+      'implemented'), str(error.value)
+
+
 @pytest.mark.parametrize('name, target', [
     ('agent.pkl', 'fifo'), ('agent.pkl', '/dev/zero'), ('latest', 'fifo'),
     ('config.yaml', 'fifo')])
