@@ -1185,11 +1185,26 @@ def test_a_remote_logdir_without_its_slashes_is_refused_before_writing(tmp_path,
   scheme = logdir.split(':')[0]
   with pytest.raises(configuration.ConfigError, match=re.escape(
       f'--logdir {logdir} starts like a remote path without its //; write '
-      f"{scheme}://{logdir.split(':', 1)[1].lstrip('/')}, or ./{logdir} for a local "
+      f"{scheme.lower()}://{logdir.split(':', 1)[1].lstrip('/')}, or ./{logdir} for a local "
       f"directory named '{scheme}:'")):
     logdir_checks.check_logdir(c, logdir)
   logdir_checks.check_logdir(c, str(tmp_path / 'gs:x'))  # a local name with a colon
   logdir_checks.check_logdir(c, f'./{logdir}')
+
+
+@pytest.mark.parametrize('path, line', [
+    # What each line says to write is itself taken (S3:// was refused in turn).
+    ('GS:/b/run', "starts like a remote path without its //; write gs://b/run, or ./GS:/b/run"),
+    ('file:/tmp/run', 'starts like a remote path without its //; write file:///tmp/run,'),
+    ('gs:', 'starts like a remote path without its //; write gs://BUCKET/run, or ./gs: for'),
+    ('RAM://run', "is in TensorFlow's in-memory file system (ram://)"),
+    ('s3://', 'names nothing after s3://; give a full path such as s3://BUCKET/run'),
+    ('file://', 'names nothing after file://; give a full path such as file:///PATH'),
+    ('gs://b', None), ('file:///tmp/run', None), ('hdfs:///run', None), ('C:/run', None),
+    ('gsx:/run', None), ('nosuchfs://b/run', None)])  # (TensorFlow's line names the last)
+def test_the_url_lines_give_a_path_that_is_taken(path, line):
+  refusal = path_lines.url_refusal('--logdir', path)
+  assert refusal == line or refusal.startswith(f'--logdir {path} {line}'), refusal
 
 
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
