@@ -1550,6 +1550,17 @@ def test_a_checkpoint_of_another_run_that_fits_is_refused_naming_both(cartpole, 
   assert prefix.startswith(str(tmp_path / 'backup'))
 
 
+def test_a_checkpoint_named_by_its_file_url_is_of_its_own_run(tmp_path):
+  """file:///RUN/ckpt/ckpt-1 is RUN's own: export --logdir=RUN said '--checkpoint
+  file:///RUN/ckpt/ckpt-1 is of the run file:///RUN, not of --logdir RUN', and a
+  run.resume_from of that form was 'not a checkpoint of this run'."""
+  from dreamerv3_tf.core import checkpoint_paths
+  logdir_checks.save(dmc.get_config('debug'), str(tmp_path))
+  given = f'file://{tmp_path}/ckpt/ckpt-1'
+  export_checks.check_checkpoint_run(given, given, str(tmp_path), run_files.file_ops(given))
+  assert checkpoint_paths.resume_path(f'{tmp_path}/ckpt', given) == f'{tmp_path}/ckpt/ckpt-1'
+
+
 @pytest.mark.parametrize('checkpoint', ['ckpt', 'ckpt/', 'ckpt/ckpt-1'])
 def test_a_checkpoint_of_another_run_is_refused_before_tensorflow(cartpole, tmp_path,
                                                                   checkpoint):

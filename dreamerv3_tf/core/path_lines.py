@@ -222,6 +222,9 @@ def path_refusal(flag, path):
 
 
 def same_dir(a, b):
+  # file:///x is the local /x (export --logdir=/x --checkpoint=file:///x/ckpt was 'of the
+  # run file:///x, not of --logdir /x').
+  a, b = (x[len('file://'):] if x.startswith('file:///') else x for x in (a, b))
   if '://' in a or '://' in b:
     return a.rstrip('/') == b.rstrip('/')
   return os.path.realpath(a) == os.path.realpath(b)
