@@ -421,11 +421,12 @@ def _not_there(path, names):
 def check_not_in_use(logdir):
   """LogdirError if another process runs in local `logdir` (core/dirlock.py). Reads
   only; the run itself holds the lock (run/common.py's lock_logdir)."""
-  if '://' in logdir:
+  local = path_lines.local_path(logdir)  # (file:///x is /x)
+  if local is None:
     return
   from dreamerv3_tf.core import dirlock
   try:
-    dirlock.check_free(logdir)
+    dirlock.check_free(local)
   except dirlock.Busy as e:
     raise in_use_error(logdir, e) from None
 

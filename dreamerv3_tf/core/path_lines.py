@@ -221,10 +221,19 @@ def path_refusal(flag, path):
   return None
 
 
+def local_path(path):
+  """The local path that `path` names: itself, or /x for file:///x; None for a remote
+  URL (gs://...)."""
+  path = str(path)
+  if path.startswith('file:///'):
+    return path[len('file://'):]
+  return None if '://' in path else path
+
+
 def same_dir(a, b):
   # file:///x is the local /x (export --logdir=/x --checkpoint=file:///x/ckpt was 'of the
   # run file:///x, not of --logdir /x').
-  a, b = (x[len('file://'):] if x.startswith('file:///') else x for x in (a, b))
+  a, b = (local_path(x) or x for x in (a, b))
   if '://' in a or '://' in b:
     return a.rstrip('/') == b.rstrip('/')
   return os.path.realpath(a) == os.path.realpath(b)

@@ -110,17 +110,21 @@ def closing(stack, thing):
 def lock_logdir(stack, logdir, create=False):
   """Holds local `logdir` for this run until `stack` closes (core/dirlock.py), so that
   a second run started in it stops with one line (LogdirError). A logdir that does not
-  exist yet is held once the run creates it (`create`: now, as its first write)."""
-  if '://' in logdir:
-    return
+  exist yet is held once the run creates it (`create`: now, as its first write).
+  file:///x holds /x: a run there and one in /x both ran, each pruning the other's
+  checkpoints."""
   from dreamerv3_tf import configuration
   from dreamerv3_tf import logdir_checks
   from dreamerv3_tf.core import dirlock
+  from dreamerv3_tf.core import path_lines
+  local = path_lines.local_path(logdir)
+  if local is None:  # gs://: no lock to take
+    return
   try:
     if create:
-      os.makedirs(logdir, exist_ok=True)
-    if os.path.isdir(logdir):
-      stack.enter_context(dirlock.hold(logdir))
+      os.makedirs(local, exist_ok=True)
+    if os.path.isdir(local):
+      stack.enter_context(dirlock.hold(local))
   except dirlock.Busy as e:
     raise logdir_checks.in_use_error(logdir, e) from None
   except OSError as e:
@@ -134,7 +138,9 @@ def check_still_there(logdir):
   (makedirs), and the run went on in a new logdir that had no config.json and no
   lock, where a second run could start too."""
   from dreamerv3_tf.core import dirlock
-  if '://' not in logdir and dirlock.replaced(logdir):
+  from dreamerv3_tf.core import path_lines
+  local = path_lines.local_path(logdir)
+  if local is not None and dirlock.replaced(local):
     from dreamerv3_tf import configuration
     raise configuration.LogdirError(
         f'logdir {logdir} was deleted, renamed or replaced while this run ran; it stops '

@@ -403,6 +403,11 @@ def test_a_second_run_in_a_logdir_in_use_is_one_line_and_changes_nothing(logdir)
     config = make_run_config(logdir, random_agent=True, steps=400)
     with pytest.raises(configuration.LogdirError, match=f'^{re.escape(line)}$'):
       train_eval.train_eval(config)
+    # file:// names the same folder: a run there took no lock and trained beside the other.
+    config = make_run_config(f'file://{logdir}', random_agent=True, steps=400)
+    held = re.escape(f'logdir {config.logdir} is in use by another run (process {other.pid})')
+    with pytest.raises(configuration.LogdirError, match=f'^{held}'):
+      train_eval.train_eval(config)
     assert snapshot(logdir) == before
   finally:
     other.kill()  # SIGKILL: the kernel drops its lock
