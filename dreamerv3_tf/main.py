@@ -801,18 +801,21 @@ def use_xla_cache(directory):
   # under tools/cpuid_mask.c): on an AVX2-only CPU sharing a home directory with an
   # AVX-512 one (a cluster's nodes), such a program ends the run with SIGILL, no line.
   directory = os.path.join(given, cpuinfo.kind_key())
-  try:
-    os.makedirs(given, exist_ok=True)  # (named first: a file of that name)
-    os.makedirs(directory, exist_ok=True)
-  except OSError as e:  # a file of that name, no permission, a full disk, ...
-    # It stopped the run ('Config error: xla_cache=... cannot be a directory').
-    return (f'Warning: xla_cache={given} cannot be a directory of compiled programs '
-            f'({_file_in_the_way(directory) or errors.one_line(e, cause_only=True)}): this '
-            "run compiles without it; pass another, or '' for none")
-  # XLA writes only after the first compile, and then stopped the run naming a
-  # temporary file of its own: a full disk (its HOME), a read-only one.
-  refusal = _cache_write_refusal(directory)
-  _remove_cut_cache_writes(directory)
+  refusal = None
+  if '://' not in given:  # (a URL's folders XLA makes through TensorFlow's file systems:
+    # os.makedirs made ./gs:/bucket/xla here, reading '//' as '/')
+    try:
+      os.makedirs(given, exist_ok=True)  # (named first: a file of that name)
+      os.makedirs(directory, exist_ok=True)
+    except OSError as e:  # a file of that name, no permission, a full disk, ...
+      # It stopped the run ('Config error: xla_cache=... cannot be a directory').
+      return (f'Warning: xla_cache={given} cannot be a directory of compiled programs '
+              f'({_file_in_the_way(directory) or errors.one_line(e, cause_only=True)}): this '
+              "run compiles without it; pass another, or '' for none")
+    # XLA writes only after the first compile, and then stopped the run naming a
+    # temporary file of its own: a full disk (its HOME), a read-only one.
+    refusal = _cache_write_refusal(directory)
+    _remove_cut_cache_writes(directory)
   flags = f'--tf_xla_persistent_cache_directory={directory}'
   if any(x.isspace() for x in directory):
     # TensorFlow splits TF_XLA_FLAGS at spaces: the cache of '/tmp/my cache' went to

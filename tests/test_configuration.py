@@ -1533,14 +1533,16 @@ def test_a_relative_xla_cache_is_the_callers_directory(tmp_path, monkeypatch):
 
 def test_an_xla_cache_url_is_not_made_a_local_path(tmp_path, monkeypatch):
   """Made a full path for envs that change the working directory, gs://bucket/xla became
-  '/cwd/gs:/bucket/xla' (review of sweep 65)."""
+  '/cwd/gs:/bucket/xla' (review of sweep 65). Its folders were made locally too, as
+  ./gs:/bucket/xla/<CPU kind> (sweep 80): os.makedirs reads '//' as '/'."""
   from dreamerv3_tf import main
   monkeypatch.delitem(sys.modules, 'tensorflow', raising=False)
   monkeypatch.delenv('TF_XLA_FLAGS', raising=False)
   monkeypatch.chdir(tmp_path)
-  main.use_xla_cache('gs://bucket/xla')
-  assert os.environ['TF_XLA_FLAGS'].startswith(
-      '--tf_xla_persistent_cache_directory=gs://bucket/xla/'), os.environ['TF_XLA_FLAGS']
+  assert main.use_xla_cache('gs://bucket/xla') is None
+  assert os.environ['TF_XLA_FLAGS'] == (
+      f'--tf_xla_persistent_cache_directory=gs://bucket/xla/{cpuinfo.kind_key()}')
+  assert os.listdir(tmp_path) == []
 
 
 def test_a_multi_worker_runs_relative_from_checkpoint_stays_as_its_processes_compare_it(

@@ -18,6 +18,7 @@ def main(config, import_tensorflow=None, done=None):
     import tensorflow as tf
     if config.run.deterministic:
       tf.config.experimental.enable_op_determinism()
+    _check_xla_cache_url(str(config.xla_cache or ''))
 
   if config.script == 'eval_only':
     load()
@@ -35,3 +36,20 @@ def main(config, import_tensorflow=None, done=None):
     if not lost:
       raise
     raise lost from None
+
+
+def _check_xla_cache_url(cache):
+  """LogdirError (exit code 1) if a remote config.xla_cache cannot be read, before the
+  logdir is written: the first compile stopped the run with 'Error: Error executing an
+  HTTP request: ...' (gs:// without network), naming neither the key nor the path."""
+  if '://' not in cache:
+    return
+  import tensorflow as tf
+  try:
+    tf.io.gfile.exists(cache)  # (isdir says False for any error)
+  except tf.errors.OpError as e:
+    from dreamerv3_tf import configuration
+    from dreamerv3_tf.core import errors
+    raise configuration.LogdirError(
+        f'Cannot read xla_cache {cache}: {errors.one_line(e)}; pass a local xla_cache, '
+        "or '' for none") from None

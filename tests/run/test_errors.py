@@ -150,6 +150,22 @@ def test_a_remote_logdir_hides_tensorflows_start_up_lines(tmp_path):
       "implemented (file: 'nosuchfs://bucket/run')"]
 
 
+def test_an_xla_cache_url_that_cannot_be_read_is_one_line_naming_it(tmp_path):
+  """gs:// without network: the first compile stopped the run with 'Error: Error
+  executing an HTTP request: ...', naming neither the key nor the path, after the
+  logdir was written (a scheme TensorFlow lacks stands in for it)."""
+  from dreamerv3_tf import run
+  config = make_run_config(tmp_path / 'run', random_agent=True, steps=20)
+  with config.unlocked():
+    config.xla_cache = 'nosuchfs://bucket/xla'
+  with pytest.raises(configuration.LogdirError) as error:
+    run.main(config)
+  assert str(error.value).startswith(
+      "Cannot read xla_cache nosuchfs://bucket/xla: File system scheme 'nosuchfs' not "
+      'implemented'), str(error.value)
+  assert not (tmp_path / 'run').exists()
+
+
 def test_a_damaged_or_full_xla_cache_is_one_line_naming_it(tmp_path):
   """A compiled program of config.xla_cache cut short (a disk that filled, a copy
   stopped midway) or garbled: the first compile read it and the run stopped with
