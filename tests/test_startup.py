@@ -178,6 +178,15 @@ def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys, monkeypa
   assert re.search(
       r"Done: 100,000 env steps and 7 updates, \S+ after the start; its curves: python -m "
       r"dreamerv3_tf.plot --logdirs '/runs/my run' --out curves.png\n$", capsys.readouterr().out)
+  # plot reads local folders only: it refused the gs:// and file:// logdirs given here.
+  for logdir, command in [
+      ('gs://bucket/run1', 'gcloud storage cp -r gs://bucket/run1 . && python -m '
+       'dreamerv3_tf.plot --logdirs run1 --out curves.png'),
+      ('file:///runs/a/', 'python -m dreamerv3_tf.plot --logdirs /runs/a/ --out curves.png')]:
+    with config.unlocked():
+      config.logdir = logdir
+    common.StartupNotes(config).done(100_000, [], 7)
+    assert capsys.readouterr().out.endswith(f'; its curves: {command}\n')
   # Under an ASCII stdout (PYTHONIOENCODING=ascii) the path was 'l\\xe4ufe' (an escape
   # as print_any_text writes), which pasted named another path; bash's $'...' names it.
   ascii_out = io.TextIOWrapper(io.BytesIO(), encoding='ascii', errors='backslashreplace')

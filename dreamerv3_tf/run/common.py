@@ -107,6 +107,21 @@ def closing(stack, thing):
   return thing
 
 
+def plot_command(logdir):
+  """The command that draws `logdir`'s curves. plot reads local folders only: it
+  refused the gs:// and file:// logdirs this line gave it."""
+  from dreamerv3_tf.core import path_lines
+  local = path_lines.local_path(logdir)
+  plot = 'python -m dreamerv3_tf.plot --logdirs {} --out curves.png'
+  if local is not None:
+    return plot.format(quote_for_paste(local))
+  name = logdir.rstrip('/').rsplit('/', 1)[-1]
+  if logdir.startswith('gs://'):
+    return (f'gcloud storage cp -r {quote_for_paste(logdir)} . && '
+            + plot.format(quote_for_paste(name)))
+  return f'copy {logdir} to a local folder, then ' + plot.format('FOLDER')
+
+
 def lock_logdir(stack, logdir, create=False):
   """Holds local `logdir` for this run until `stack` closes (core/dirlock.py), so that
   a second run started in it stops with one line (LogdirError). A logdir that does not
@@ -252,8 +267,7 @@ class StartupNotes:
         if scores:
           parts.append(f'their scores are in {os.path.join(c.logdir, "scores.jsonl")}')
       else:
-        parts.append('its curves: python -m dreamerv3_tf.plot --logdirs '
-                     f'{quote_for_paste(c.logdir)} --out curves.png')
+        parts.append(f'its curves: {plot_command(c.logdir)}')
     startup.say('; '.join(parts))
 
   def trained(self):
