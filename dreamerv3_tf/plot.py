@@ -635,8 +635,10 @@ def main(argv=None):
         parser.error(path_lines.unknown_home_refusal(flag, value))
   # A ~ the shell leaves (--out=~/c.png, quoted): '~/run does not exist', and 'no
   # directory ./~'; main and export expand it.
+  # file:///x is the local /x (it was refused as a remote logdir to copy first).
+  args.logdirs = [path_lines.local_path(x) or x for x in args.logdirs]
   args.logdirs = [x if '://' in x else os.path.expanduser(x) for x in args.logdirs]
-  args.out = args.out and os.path.expanduser(args.out)
+  args.out = args.out and os.path.expanduser(path_lines.local_path(args.out) or args.out)
   # Given but blank ("--out=$OUT" unset): --out '' drew nothing, ' ' wrote ' .png' here,
   # --task '' and --labels '' were as if left out.
   for flag, values in (('--out', [args.out]), ('--task', [args.task]),

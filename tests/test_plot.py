@@ -366,15 +366,24 @@ def test_bad_inputs(tmp_path, capsys):
 
 @pytest.mark.parametrize('logdir, how', [
     ('gs://bucket/run', ', e.g. gcloud storage cp -r gs://bucket/run .'),
-    ('file://{tmp}', ''),  # it was said not to exist, though it does
     ('s3://bucket/run', '')])
 def test_a_remote_logdir_is_one_line_saying_to_copy_it(tmp_path, capsys, logdir, how):
-  logdir = logdir.format(tmp=make_logdir(tmp_path, 0))  # (file://: a run that is there)
   assert plot.main(['--logdirs', logdir, '--table', '1000']) == 2  # a flag's value: was 1
   scheme = logdir.split('://')[0]
   assert capsys.readouterr().err == (
       f'Error: {logdir}: {scheme}:// logdirs are not read directly (plot never loads '
       f'TensorFlow, whose file systems read them); copy it to a local folder first{how}\n')
+
+
+def test_a_file_url_is_read_as_its_local_folder(tmp_path, capsys):
+  """file:///RUN (as a run's last line gave it) was refused as a remote logdir to copy to
+  a local folder first, and an --out of file:///x too."""
+  logdir = make_logdir(tmp_path, 0)
+  assert plot.main(['--logdirs', f'file://{logdir}', '--table', '1000']) == 0
+  assert capsys.readouterr().err == ''
+  with pytest.raises(SystemExit):  # (a folder: refused as such, the path taken as local)
+    plot.main(['--logdirs', str(logdir), '--out', f'file://{tmp_path}'])
+  assert capsys.readouterr().err.startswith(f'Error: --out {tmp_path} names a directory')
 
 
 @pytest.mark.parametrize('out, how', [
