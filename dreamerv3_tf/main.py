@@ -203,10 +203,14 @@ def _full_checkpoint_paths(config):
   checkpoint in the run's own ckpt/ and stays. run.from_checkpoint of a multi_worker
   run stays as given: its processes compare it as text (distribute.check_same_flags),
   and hosts that start in other folders or mount the storage elsewhere gave the same
-  relative one."""
+  relative one. file:///x is /x: its checks before TensorFlow loads are a local path's
+  (they skip URLs: a run's logdir given for its ckpt/ was 'No checkpoint found', exit
+  code 1, once TensorFlow had loaded)."""
   with config.unlocked():
     for key in ('from_checkpoint', 'resume_from'):
       value = config.run[key]
+      if isinstance(value, str) and value.startswith('file:///'):
+        value = config.run[key] = path_lines.local_path(value)
       if not isinstance(value, str) or not value or '://' in value:
         continue
       if key == 'from_checkpoint' and config.distribute == 'multi_worker':

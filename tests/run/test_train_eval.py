@@ -507,6 +507,10 @@ def test_a_from_checkpoint_of_a_runs_logdir_names_its_ckpt_before_tensorflow(scr
   assert from_checkpoint_refused(tmp_path, script, f'{tmp_path}/run0') == (
       f"Config error: run.from_checkpoint={tmp_path}/run0 is a run's logdir, and its "
       f'checkpoints are in {ckpt}: did you mean --config.run.from_checkpoint={ckpt}?')
+  # file:///RUN is the same folder: it was that 'No checkpoint found', exit code 1.
+  assert from_checkpoint_refused(tmp_path, script, f'file://{tmp_path}/run0') == (
+      f"Config error: run.from_checkpoint={tmp_path}/run0 is a run's logdir, and its "
+      f'checkpoints are in {ckpt}: did you mean --config.run.from_checkpoint={ckpt}?')
 
 
 def test_eval_only_without_a_checkpoint_to_evaluate_is_one_line_before_tensorflow(tmp_path):
