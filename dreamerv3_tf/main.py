@@ -608,7 +608,9 @@ def main(argv):
   if refusal:
     print(f'Config error: {refusal}', file=sys.stderr)
     sys.exit(2)
-  logdir = os.path.expanduser(logdir)
+  # file:///x is /x, checked as a local logdir (the checks skip URLs: file://$HOME trained
+  # in the home directory, and file:///proc/x failed after TensorFlow loaded), and locked.
+  logdir = os.path.expanduser(path_lines.local_path(logdir) or logdir)
   with config.unlocked():
     # A full path: an env in this process that changes the working directory (os.chdir
     # to its assets) sent a relative logdir's later writes elsewhere ('Cannot write

@@ -2621,6 +2621,10 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
     (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=/tmp/x',
       '--config.run.from_checkpoint=ram://run/ckpt'],
      "run.from_checkpoint=ram://run/ckpt is in TensorFlow's in-memory file system"),
+    # file:///x is /x, checked so: 'Cannot create file:///proc/x: No such file or
+    # directory', exit code 1, once TensorFlow had loaded (file://$HOME trained in HOME).
+    (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=file:///proc/x'],
+     "--logdir /proc/x is in /proc, the kernel's proc file system"),
 ])
 def test_misused_command_lines_fail_with_one_line(args, message, tmp_path):
   result = cli_zygote.run(
