@@ -582,6 +582,10 @@ def main(argv):
   for flag, path in (('--checkpoint', FLAGS.checkpoint), ('--logdir', FLAGS.logdir)):
     if path_lines.path_refusal(flag, path):  # 'Error: /tmp/x', cut at the break, no cause
       cli._usage_error(path_lines.path_refusal(flag, path))
+  # file:///x is /x, checked as a local path (the checks skip URLs: --logdir=file://$HOME
+  # imported into the home directory).
+  FLAGS.checkpoint = path_lines.local_path(FLAGS.checkpoint) or FLAGS.checkpoint
+  FLAGS.logdir = path_lines.local_path(FLAGS.logdir) or FLAGS.logdir
   # A typo, or a file of the save, was find_folder's line with exit code 1 once
   # TensorFlow had loaded (seconds); export refuses its --checkpoint so before it.
   local = os.path.expanduser(FLAGS.checkpoint).rstrip('/') or '/'

@@ -594,9 +594,15 @@ def test_cli_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
      'such as gs://BUCKET/run'),
     # "Cannot read --checkpoint gs:///run: GCS path doesn't contain a bucket name", exit
     # code 1, once TensorFlow had loaded.
-    ('--checkpoint', 'gs:///run', '--checkpoint gs:///run names no Cloud Storage bucket')])
+    ('--checkpoint', 'gs:///run', '--checkpoint gs:///run names no Cloud Storage bucket'),
+    # file:///x is /x, checked so: the checks of a local --logdir skipped it (this one's
+    # nesting; file://$HOME imported into the home directory, file:///proc/x failed once
+    # TensorFlow had loaded).
+    ('--logdir', 'file://{tmp}/official/ckpt', '--logdir {tmp}/official/ckpt is inside the '
+     'official run {tmp}/official that --checkpoint reads')])
 def test_cli_a_url_no_import_can_use_is_refused_before_tensorflow(tmp_path, flag, value, line):
   write_official(tmp_path / 'official', {'w': np.zeros(2, np.float32)})  # (a --logdir's check)
+  value, line = value.format(tmp=tmp_path), line.format(tmp=tmp_path)
   flags = {'--checkpoint': str(tmp_path / 'official'), '--logdir': str(tmp_path / 'out'),
            flag: value}
   run = cli_zygote.run(
