@@ -283,6 +283,11 @@ def command(argv):
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored
       raise FlagError(flag_lines.stray_argument(argv[1]))
+    for name in ('logdir', 'out', 'checkpoint'):  # file:///x is /x, checked as a local path
+      # (the checks skip URLs: --out=file:///proc/x was 'Error: file:///proc/x.tmp-<pid>; No
+      # such file or directory' once TensorFlow had loaded)
+      if isinstance(FLAGS[name].value, str):
+        FLAGS[name].value = path_lines.local_path(FLAGS[name].value) or FLAGS[name].value
     logdir, out = normalize(FLAGS.logdir, FLAGS.out, FLAGS.checkpoint)
     if '://' not in logdir + out:  # remote ones: export_run checks them through TensorFlow
       check_out_beside_run(out, logdir)  # first: the more precise line for the run itself

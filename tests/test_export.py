@@ -1051,7 +1051,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'folder_of_runs', 'stray', 'not_an_export', 'line_break',
                                   'empty_out', 'run_for_checkpoint', 'variable', 'link_loop',
-                                  'too_long', 'no_bucket', 'one_slash', 'in_memory'])
+                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -1106,6 +1106,10 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       # 'Error: NotFoundError', once TensorFlow had loaded and the export was written.
       'in_memory': ([f'--logdir={logdir}', '--out=ram://exp'], "Error: --out ram://exp is in "
                     "TensorFlow's in-memory file system (ram://)"),
+      # file:///x is /x: 'Error: file:///proc/x.tmp-<pid>; No such file or directory', once
+      # TensorFlow had loaded (the checks of a local --out skipped it).
+      'file_url': ([f'--logdir=file://{logdir}', '--out=file:///proc/x'], 'Error: --out '
+                   '/proc/x: cannot write in /proc'),
       'too_long': ([f'--logdir={logdir}', f'--out={too_long}'],
                    f'Error: --out {too_long[:100]}... is {len(too_long)} bytes long, and the '
                    f'filesystem of {tmp_path} takes paths of at most 4096 bytes, with the up '
