@@ -1106,10 +1106,11 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       # 'Error: NotFoundError', once TensorFlow had loaded and the export was written.
       'in_memory': ([f'--logdir={logdir}', '--out=ram://exp'], "Error: --out ram://exp is in "
                     "TensorFlow's in-memory file system (ram://)"),
-      # file:///x is /x: 'Error: file:///proc/x.tmp-<pid>; No such file or directory', once
-      # TensorFlow had loaded (the checks of a local --out skipped it).
-      'file_url': ([f'--logdir=file://{logdir}', '--out=file:///proc/x'], 'Error: --out '
-                   '/proc/x: cannot write in /proc'),
+      # file:///x is /x, checked before TensorFlow loads (the checks of a local --out
+      # skipped it: --out=file:///proc/x was 'Error: file:///proc/x.tmp-<pid>; No such
+      # file or directory', once TensorFlow had loaded).
+      'file_url': ([f'--logdir=file://{logdir}', f'--out=file://{logdir}', '--overwrite'],
+                   f'Error: --out {logdir} is the run directory {logdir} or holds it'),
       'too_long': ([f'--logdir={logdir}', f'--out={too_long}'],
                    f'Error: --out {too_long[:100]}... is {len(too_long)} bytes long, and the '
                    f'filesystem of {tmp_path} takes paths of at most 4096 bytes, with the up '
