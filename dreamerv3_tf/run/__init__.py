@@ -19,6 +19,7 @@ def main(config, import_tensorflow=None, done=None):
     if config.run.deterministic:
       tf.config.experimental.enable_op_determinism()
     _check_xla_cache_url(str(config.xla_cache or ''))
+    _check_from_checkpoint_url(config)
 
   if config.script == 'eval_only':
     load()
@@ -53,3 +54,27 @@ def _check_xla_cache_url(cache):
     raise configuration.LogdirError(
         f'Cannot read xla_cache {cache}: {errors.one_line(e)}; pass a local xla_cache, '
         "or '' for none") from None
+
+
+def _check_from_checkpoint_url(config):
+  """CheckpointError if a remote run.from_checkpoint that this start reads cannot be
+  read, as TensorFlow loads: its line ('Cannot read --config.run.from_checkpoint
+  gs://b/ckpt: ...') came once the agent was built and compiled (30 s and more on a
+  first start). A resume reads its own checkpoint, not this one."""
+  path = str(config.run.from_checkpoint or '')
+  if '://' not in path:
+    return
+  import tensorflow as tf
+  from dreamerv3_tf import logdir_checks
+  try:
+    if config.script != 'eval_only' and logdir_checks.has_checkpoints(config.logdir):
+      return
+  except tf.errors.OpError:
+    return  # a remote logdir that cannot be read: its check names it
+  try:
+    tf.io.gfile.exists(path)
+  except tf.errors.OpError as e:
+    from dreamerv3_tf.checkpoint_errors import CheckpointError
+    from dreamerv3_tf.core import errors
+    raise CheckpointError(f'Cannot read --config.run.from_checkpoint {path}: '
+                          f'{errors.one_line(e)}') from None

@@ -38,6 +38,21 @@ def pretrained(tmp_path_factory):
   return config.logdir
 
 
+def test_a_from_checkpoint_that_cannot_be_read_stops_before_the_agent_is_built(tmp_path,
+                                                                                capsys):
+  """gs:// without network: 'Cannot read --config.run.from_checkpoint ...' came once the
+  agent was built and compiled (30 s and more on a first start). A scheme TensorFlow
+  lacks stands in for it."""
+  from dreamerv3_tf import run
+  config = run_config(tmp_path / 'run', from_checkpoint='nosuchfs://bucket/ckpt')
+  with pytest.raises(checkpointing.CheckpointError, match=(
+      "^Cannot read --config.run.from_checkpoint nosuchfs://bucket/ckpt: File system "
+      "scheme 'nosuchfs' not implemented")):
+    run.main(config)
+  assert 'Building the agent' not in capsys.readouterr().out
+  assert not (tmp_path / 'run').exists()
+
+
 def test_fresh_run_loads_matching_variables_and_saves_them(
     pretrained, tmp_path, tmp_path_factory, capsys):
   source = shutil.copytree(os.path.join(pretrained, 'ckpt'),
