@@ -169,24 +169,6 @@ def url_refusal(flag, path):
     what = 'no Cloud Storage bucket' if name == 'gs' else f'nothing after {name}://'
     return f'{named} names {what}; give a full path such as {example}'
   return None
-  name, slashes, rest = scheme.group(1), scheme.group(2), path[scheme.end():]
-  if len(slashes) < 2:
-    meant = f"{name}://{'/' * (name.lower() == 'file')}{rest}"
-    return (f'{named} starts like a remote path without its //; write {meant}, or '
-            f"./{path} for a local directory named '{name}:'")
-  if name != name.lower():
-    return (f"{named}: TensorFlow's file system schemes are lower case, and it has no "
-            f'{name}://; write {name.lower()}://{rest}')
-  if name == 'ram':
-    return (f'{named} is in TensorFlow\'s in-memory file system (ram://), which each '
-            'process starts empty and loses as it ends: nothing there outlives this '
-            'command; give a local or gs:// path')
-  if not rest.strip('/') or (name == 'gs' and len(slashes) > 2):
-    what = 'no Cloud Storage bucket' if name == 'gs' else f'nothing after {name}://'
-    example = {'gs': 'gs://BUCKET/run', 's3': 's3://BUCKET/run', 'file': 'file:///PATH'}
-    return (f'{named} names {what}; give a full path such as '
-            f"{example.get(name, f'{name}://HOST/run')}")
-  return None
 
 
 def path_refusal(flag, path):
