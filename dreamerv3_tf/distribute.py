@@ -100,6 +100,7 @@ def _connected(tf_config):
                   'start with the same command and their own TF_CONFIG task (launchers/'
                   'multi_worker.sh); Ctrl-C or SIGTERM ends this one at once, nothing '
                   'written yet.')
+      _wait_for_peers(tasks[number], others)
     try:
       return tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.OpError as e:
@@ -114,6 +115,38 @@ def _connected(tf_config):
   finally:
     for sig in taken:
       signal.signal(sig, handlers[sig])
+
+
+def _wait_for_peers(mine, others, pause=0.2):
+  """Returns once every process of `others` ('worker 1 at host:port') accepts a TCP
+  connection at its address, while this one listens at its own (`mine`), as each
+  process does before TensorFlow's wait. That wait holds the interpreter, and TensorFlow
+  puts its own SIGTERM handler in place as it starts (it only notes a preemption):
+  SIGTERM then did nothing until the cluster connected, though the line promised it
+  ends the process at once. Here the wait is Python's, the stops' actions the default
+  ones; what is left is TensorFlow's, once every process has started. A port this
+  process cannot listen on is left to TensorFlow, which names it."""
+  import socket
+  import time
+  address = lambda task: task.rsplit(' at ', 1)[1].rsplit(':', 1)
+  listener = None
+  try:
+    dual = socket.has_dualstack_ipv6()  # (all addresses, as TensorFlow's server)
+    listener = socket.create_server(('', int(address(mine)[1])), dualstack_ipv6=dual,
+                                    family=socket.AF_INET6 if dual else socket.AF_INET)
+  except OSError:
+    return  # (held: TensorFlow's 'Could not start gRPC server' is named below)
+  try:
+    waiting = list(others)
+    while waiting:
+      host, port = address(waiting[0])
+      try:
+        socket.create_connection((host.strip('[]'), int(port)), timeout=1).close()
+        waiting.pop(0)
+      except OSError:
+        time.sleep(pause)
+  finally:
+    listener.close()
 
 
 def check_same_flags(strategy, config, obs_space, act_space, checkpoint):

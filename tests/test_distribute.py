@@ -397,10 +397,13 @@ def test_a_multi_worker_run_waiting_for_another_process_says_so_and_stops(tmp_pa
   port): the run hung after 'Building the agent', without a word, and SIGTERM did
   nothing: TensorFlow holds the interpreter while it waits for the cluster, so no Python
   signal handler runs. Now the wait is named, and a stop ends it at once (SIGUSR2, a stop
-  too, did nothing until the cluster connected)."""
+  too, did nothing until the cluster connected). TensorFlow's wait puts its own SIGTERM
+  handler in place, which only notes a preemption: SIGTERM 2 s after the line did nothing
+  (a flaky failure under load before), and the wait is now Python's."""
   import queue
   import signal
   import threading
+  import time
   import cli_zygote
   from dreamerv3_tf import distribute
   tf_config = distribute.local_cluster(2)[0]
@@ -421,6 +424,7 @@ def test_a_multi_worker_run_waiting_for_another_process_says_so_and_stops(tmp_pa
         seen.append(lines.get(timeout=60))
       except queue.Empty:
         pytest.fail(f'no line names the wait; the lines were {seen}')
+    time.sleep(2)  # (TensorFlow's own SIGTERM handler is in place by then)
     proc.send_signal(getattr(signal, stop))
     try:
       proc.wait(timeout=30)
