@@ -32,6 +32,10 @@ from dreamerv3_tf.core import replay as replay_lib
 from dreamerv3_tf.gfile import GFILES
 
 
+# Reads of a directory whose run saves and prunes meanwhile: each try reads the latest.
+READ_TRIES = 5
+
+
 class JSONState(tf.train.experimental.PythonState):
   """Checkpoints plain Python state through `get() -> dict` and `set(dict)`."""
 
@@ -511,6 +515,37 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
     pattern = re.compile(regex)
   except re.error as e:
     raise CheckpointError(f'from_checkpoint_regex {regex!r} is not a valid regex: {e}') from None
+  local = os.path.expanduser(path)
+  directory = local if _quietly(tf.io.gfile.isdir, local) else os.path.dirname(local)
+  for _ in range(READ_TRIES):
+    before = _quietly(damage.listed_checkpoints, directory)
+    try:
+      return _load_agent(agent, path, pattern, regex, flag)
+    except CheckpointError:
+      if before is None or _quietly(damage.listed_checkpoints, directory) == before:
+        raise  # no save came meanwhile (or none can be known): what it found is so
+      if directory != local:  # the prefix given, pruned by its run as this read it?
+        lost = checkpoint_paths.pruned_line(path, GFILES.listdir(directory))
+        if lost:
+          raise CheckpointError(f'Checkpoint {path} was pruned as this read it: {lost}') from None
+        raise
+      # Its run saved (and pruned) as this read its latest: read the new latest.
+  raise CheckpointError(
+      f'The run in {directory} saved {READ_TRIES} times as this read its latest checkpoint, '
+      'and pruned it each time before the read was done; read it again when the run saves '
+      'less often or has ended, or copy one of its checkpoints elsewhere and read that')
+
+
+def _quietly(read, path):
+  """read(path), or None when it fails (no network for gs://): the read names that."""
+  try:
+    return read(path)
+  except Exception:  # noqa: BLE001 - TF raises OpError, ValueError...
+    return None
+
+
+def _load_agent(agent, path, pattern, regex, flag):
+  """load_agent's read of `path` once; assigns nothing unless every variable fits."""
   given = path
   try:
     path = _resolve(path, flag)
@@ -548,7 +583,10 @@ def load_agent(agent, path, regex='.*', flag='--config.run.from_checkpoint'):
         f'{len(only_agent)} only in the agent {only_agent[:3]}')
   values = {}
   for name in names:
-    value = reader.get_tensor(stored[name])
+    try:  # (TensorFlow opens the data file here: its run may have pruned it since)
+      value = reader.get_tensor(stored[name])
+    except tf.errors.OpError as e:
+      raise CheckpointError(f'Cannot read checkpoint {path}: {errors.one_line(e)}') from None
     var = ours[name]
     dtype = tf.as_dtype(var.dtype)  # Keras variables name their dtype as a string
     if tuple(value.shape) != tuple(var.shape) or value.dtype != dtype.as_numpy_dtype:

@@ -181,6 +181,9 @@ def check_checkpoint(checkpoint, logdir=''):
   if meant and meant != path and os.path.exists(meant + '.index'):
     raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint in the current '
                     f'directory; did you mean --checkpoint={quote_for_paste(meant)}, of --logdir?')
+  kept = checkpoint_paths.pruned_line(path)
+  if kept:  # a checkpoint of a run that trains: its saves pruned it
+    raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint: {kept}')
   raise FlagError(f'--checkpoint {checkpoint}: no such checkpoint ({path} and {path}.index '
                   "do not exist); name a checkpoint prefix such as RUN/ckpt/ckpt-3, or a "
                   "run's ckpt directory")

@@ -287,6 +287,10 @@ def check_from_checkpoint(config):
                       f'are in {inner}: did you mean '
                       f'--config.run.from_checkpoint={quote_for_paste(inner)}?')
   path = checkpoint_paths.missing_checkpoint(given)
+  kept = path and checkpoint_paths.pruned_line(path)
+  if kept:  # a checkpoint of a run that trains: its saves pruned it
+    raise ConfigError(f'run.from_checkpoint={config.run.from_checkpoint}: no such checkpoint: '
+                      f'{kept}')
   empty = not path and _holds_no_checkpoint(given)
   if not (path or empty):
     return

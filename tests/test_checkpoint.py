@@ -1144,3 +1144,89 @@ def test_a_stop_that_lands_in_a_checkpoint_read_is_no_damage(tmp_path, monkeypat
     inspect(tmp_path)
   assert capsys.readouterr().err == ''
   assert not (tmp_path / 'damaged').exists()
+
+
+def a_run_beside(directory):
+  """A run's checkpoints that keep 1, as a reader finds them, and `save()`, the run's
+  next save, which writes ckpt-2 and prunes ckpt-1 (each reader test calls it at one
+  moment of its read), with a fresh agent for the reader."""
+  agent = tf.Module()
+  agent.w = tf.Variable([1., 2.])
+  ckpt = checkpointing.Checkpoint(
+      str(directory), keep=1, replays={'replay_train': make_replay()}, agent=agent)
+  first = ckpt.save()
+
+  def save():
+    agent.w.assign([3., 4.])
+    return ckpt.save()
+
+  reader = tf.Module()
+  reader.w = tf.Variable([0., 0.])
+  return first, save, reader
+
+
+@pytest.mark.parametrize('moment', ['its check', 'its values'])
+def test_a_latest_checkpoint_pruned_as_it_is_read_is_read_again_as_the_new_latest(
+    tmp_path, monkeypatch, moment):
+  """export, eval_only and run.from_checkpoint of RUN/ckpt while RUN trains: a save that
+  pruned the latest they had found, between the state file's read and its check, was
+  'The latest checkpoint RUN/ckpt/ckpt-1 is damaged (ckpt-1.index is missing); no
+  checkpoint in RUN/ckpt is intact', beside an intact ckpt-2; after the check, as its
+  values were read, TensorFlow's 'OpError: ...ckpt-1.data-00000-of-00001; No such file
+  or directory' and a traceback."""
+  first, save, reader = a_run_beside(tmp_path)
+  saved = []
+
+  def save_once():  # (a save reads checkpoints too: not again from there)
+    if not saved:
+      saved.append(1)
+      save()
+  if moment == 'its check':
+    damage = checkpoint_damage._damage
+    monkeypatch.setattr(checkpoint_damage, '_damage', lambda p, *a: (save_once(), damage(p, *a))[1])
+  else:
+    check, load = checkpointing.check_readable, tf.train.load_checkpoint
+
+    def checked(path):  # the values are read next, from the reader made after it
+      check(path)
+      monkeypatch.setattr(tf.train, 'load_checkpoint', lambda p: (load(p), save_once())[0])
+    monkeypatch.setattr(checkpointing, 'check_readable', checked)
+  path, _ = checkpointing.load_agent(reader, str(tmp_path))
+  assert saved and not os.path.exists(first + '.index')  # it was pruned meanwhile
+  assert path == str(tmp_path / 'ckpt-2')
+  np.testing.assert_array_equal(reader.w.numpy(), [3., 4.])
+
+
+def test_a_checkpoint_named_and_pruned_as_it_is_read_names_the_kept_ones(tmp_path,
+                                                                         monkeypatch):
+  """--checkpoint=RUN/ckpt/ckpt-1 pruned by its run as export read it: it was
+  'Checkpoint RUN/ckpt/ckpt-1 is missing (RUN/ckpt/ckpt-1.index not found)'."""
+  first, save, reader = a_run_beside(tmp_path)
+  resolve = checkpointing._resolve
+  monkeypatch.setattr(checkpointing, '_resolve', lambda *a: (resolve(*a), save())[0])
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(reader, first, flag='--checkpoint')
+  assert str(error.value) == (
+      f'Checkpoint {first} was pruned as this read it: its run keeps its latest 1 '
+      f'(run.keep_checkpoints), now ckpt-2; name one of them, or {tmp_path} for its latest')
+  np.testing.assert_array_equal(reader.w.numpy(), [0., 0.])  # nothing assigned
+
+
+def test_a_run_that_prunes_its_latest_before_every_read_is_one_line(tmp_path, monkeypatch):
+  """Saves faster than a read, each one pruning the latest it found: the reader gives up
+  after checkpointing.READ_TRIES reads, in one line."""
+  _, save, reader = a_run_beside(tmp_path)
+  damage, saving = checkpoint_damage._damage, []
+
+  def pruned_first(path, *args):
+    if not saving:  # (a save reads checkpoints too: no save from there)
+      saving.append(1)
+      save()
+      saving.clear()
+    return damage(path, *args)
+  monkeypatch.setattr(checkpoint_damage, '_damage', pruned_first)
+  with pytest.raises(checkpointing.CheckpointError) as error:
+    checkpointing.load_agent(reader, str(tmp_path))
+  assert str(error.value).startswith(
+      f'The run in {tmp_path} saved {checkpointing.READ_TRIES} times as this read its latest '
+      'checkpoint, and pruned it each time before the read was done; '), str(error.value)

@@ -1263,6 +1263,29 @@ def test_a_from_checkpoint_directory_without_checkpoints_is_refused_before_tenso
     (tmp_path / 'other' / name).unlink()
 
 
+@pytest.mark.parametrize('script', ['train_eval', 'eval_only'])
+def test_a_from_checkpoint_its_run_pruned_names_the_kept_ones(tmp_path, script):
+  """RUN/ckpt/ckpt-3 of a run that trains beside, pruned since (it keeps its latest 2):
+  'no such checkpoint (...ckpt-3 and ...ckpt-3.index do not exist); name a checkpoint
+  prefix such as RUN/ckpt/ckpt-3', the path given. A newer number names no kept one."""
+  ckpt = tmp_path / 'other' / 'ckpt'
+  ckpt.mkdir(parents=True)
+  for name in ('checkpoint', 'ckpt-11.index', 'ckpt-12.index'):
+    (ckpt / name).write_bytes(b'')  # only their names are read
+  c = dmc.get_config(f'{script},debug')
+  c.logdir, c.run.from_checkpoint = str(tmp_path / 'run'), str(ckpt / 'ckpt-3')
+  c = configuration.finalize(c)
+  with pytest.raises(configuration.ConfigError) as error:
+    logdir_checks.check_from_checkpoint(c)
+  assert str(error.value) == (
+      f'run.from_checkpoint={ckpt}/ckpt-3: no such checkpoint: its run keeps its latest 2 '
+      f'(run.keep_checkpoints), now ckpt-11, ckpt-12; name one of them, or {ckpt} for its '
+      'latest')
+  c.run.from_checkpoint = str(ckpt / 'ckpt-13')
+  with pytest.raises(configuration.ConfigError, match=r': no such checkpoint \('):
+    logdir_checks.check_from_checkpoint(c)
+
+
 @pytest.mark.parametrize('script', ['train_eval', 'train'])
 def test_a_from_checkpoint_export_is_refused_in_training_before_tensorflow(tmp_path, script):
   """A SavedModel export (or its variables/ folder or prefix) given to a training run:

@@ -982,6 +982,21 @@ def test_a_bare_checkpoint_name_of_the_run_names_its_path(tmp_path, monkeypatch,
     export_checks.check_checkpoint('ckpt-5', str(tmp_path / 'run'))
 
 
+def test_a_checkpoint_its_run_pruned_names_the_kept_ones(tmp_path):
+  """export --checkpoint=RUN/ckpt/ckpt-3 as RUN trains (keeping its latest 2) said 'no
+  such checkpoint (...); name a checkpoint prefix such as RUN/ckpt/ckpt-3', the one given."""
+  from dreamerv3_tf import export_checks
+  (tmp_path / 'ckpt').mkdir()
+  for name in ('checkpoint', 'ckpt-11.index', 'ckpt-12.index'):
+    (tmp_path / 'ckpt' / name).write_bytes(b'')  # only their names are read
+  with pytest.raises(export_checks.FlagError) as error:
+    export_checks.check_checkpoint(f'{tmp_path}/ckpt/ckpt-3')
+  assert str(error.value) == (
+      f'--checkpoint {tmp_path}/ckpt/ckpt-3: no such checkpoint: its run keeps its latest 2 '
+      f'(run.keep_checkpoints), now ckpt-11, ckpt-12; name one of them, or {tmp_path}/ckpt '
+      'for its latest')
+
+
 @pytest.mark.parametrize('given', ['ckpt-4_temp', 'ckpt-4_temp/part-00000-of-00001'])
 def test_a_checkpoint_in_what_a_stopped_save_left_is_named(tmp_path, given):
   """The folder a killed save left was 'No checkpoint found', exit code 1, once

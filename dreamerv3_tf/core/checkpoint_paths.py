@@ -121,3 +121,25 @@ def resume_path(directory, resume_from, join=os.path.join):
   if checkpoint_number(path) is None or not path_lines.same_dir(os.path.dirname(path), directory):
     return None
   return join(directory, os.path.basename(path))
+
+
+def pruned_line(path, names=None):
+  """Why checkpoint `path` (ckpt-N) is not among `names`, a listing of its directory
+  (None: listed here, a local one), when checkpoints numbered after it are: 'its run
+  keeps ...' (it pruned `path`), else ''. A reader beside a training run names the kept
+  ones: it said 'no such checkpoint; name a checkpoint prefix such as RUN/ckpt/ckpt-3',
+  of RUN/ckpt/ckpt-3."""
+  if names is None:
+    try:
+      names = os.listdir(os.path.dirname(path) or '.')
+    except OSError:  # none, or not readable: no checkpoint is known to be kept
+      names = []
+  number = checkpoint_number(path)
+  if number is None or f'{os.path.basename(path)}.index' in names:
+    return ''
+  kept = [x for x in checkpoint_prefixes(names) if checkpoint_number(x) > number]
+  if not kept:
+    return ''
+  directory = os.path.dirname(path) or '.'
+  return (f'its run keeps its latest {len(kept)} (run.keep_checkpoints), now '
+          f'{", ".join(kept)}; name one of them, or {directory} for its latest')
