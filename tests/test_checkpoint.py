@@ -1146,35 +1146,43 @@ def test_a_stop_that_lands_in_a_checkpoint_read_is_no_damage(tmp_path, monkeypat
   assert not (tmp_path / 'damaged').exists()
 
 
-def a_run_beside(directory):
-  """A run's checkpoints that keep 1, as a reader finds them, and `save()`, the run's
-  next save, which writes ckpt-2 and prunes ckpt-1 (each reader test calls it at one
-  moment of its read), with a fresh agent for the reader."""
+def a_run_beside(directory, keep=1):
+  """A run's checkpoints that keep `keep`, as a reader finds them, and `save()`, the
+  run's next save, which writes ckpt-2 and with keep=1 prunes ckpt-1 (each reader test
+  calls it at one moment of its read), with a fresh agent for the reader."""
   agent = tf.Module()
   agent.w = tf.Variable([1., 2.])
   ckpt = checkpointing.Checkpoint(
-      str(directory), keep=1, replays={'replay_train': make_replay()}, agent=agent)
+      str(directory), keep=keep, replays={'replay_train': make_replay()}, agent=agent)
   first = ckpt.save()
 
   def save():
     agent.w.assign([3., 4.])
-    return ckpt.save()
+    path = ckpt.save()
+    # The state file written a while after the index, as in a run (file times are
+    # coarser than a test's save: they may be equal).
+    written = os.stat(os.path.join(directory, 'checkpoint')).st_mtime_ns
+    os.utime(path + '.index', ns=(written - 10**9, written - 10**9))
+    return path
 
   reader = tf.Module()
   reader.w = tf.Variable([0., 0.])
   return first, save, reader
 
 
-@pytest.mark.parametrize('moment', ['its check', 'its values'])
+@pytest.mark.parametrize('moment, keep', [('its check', 1), ('its values', 1),
+                                          ('its check', 2)])
 def test_a_latest_checkpoint_pruned_as_it_is_read_is_read_again_as_the_new_latest(
-    tmp_path, monkeypatch, moment):
+    tmp_path, monkeypatch, moment, keep):
   """export, eval_only and run.from_checkpoint of RUN/ckpt while RUN trains: a save that
   pruned the latest they had found, between the state file's read and its check, was
   'The latest checkpoint RUN/ckpt/ckpt-1 is damaged (ckpt-1.index is missing); no
   checkpoint in RUN/ckpt is intact', beside an intact ckpt-2; after the check, as its
   values were read, TensorFlow's 'OpError: ...ckpt-1.data-00000-of-00001; No such file
-  or directory' and a traceback."""
-  first, save, reader = a_run_beside(tmp_path)
+  or directory' and a traceback. A save that kept it (keep=2) was 'The checkpoint state
+  file RUN/ckpt/checkpoint names ckpt-1 as the latest, but ckpt-2, an intact checkpoint
+  of a later save, is beside it, and the state file was written after it (edited, ...'."""
+  first, save, reader = a_run_beside(tmp_path, keep)
   saved = []
 
   def save_once():  # (a save reads checkpoints too: not again from there)
@@ -1183,7 +1191,8 @@ def test_a_latest_checkpoint_pruned_as_it_is_read_is_read_again_as_the_new_lates
       save()
   if moment == 'its check':
     damage = checkpoint_damage._damage
-    monkeypatch.setattr(checkpoint_damage, '_damage', lambda p, *a: (save_once(), damage(p, *a))[1])
+    monkeypatch.setattr(checkpoint_damage, '_damage',
+                        lambda p, *a: (save_once(), damage(p, *a))[1])
   else:
     check, load = checkpointing.check_readable, tf.train.load_checkpoint
 
@@ -1192,7 +1201,7 @@ def test_a_latest_checkpoint_pruned_as_it_is_read_is_read_again_as_the_new_lates
       monkeypatch.setattr(tf.train, 'load_checkpoint', lambda p: (load(p), save_once())[0])
     monkeypatch.setattr(checkpointing, 'check_readable', checked)
   path, _ = checkpointing.load_agent(reader, str(tmp_path))
-  assert saved and not os.path.exists(first + '.index')  # it was pruned meanwhile
+  assert saved and os.path.exists(first + '.index') == (keep > 1)  # pruned meanwhile?
   assert path == str(tmp_path / 'ckpt-2')
   np.testing.assert_array_equal(reader.w.numpy(), [3., 4.])
 
