@@ -38,8 +38,8 @@ def pretrained(tmp_path_factory):
   return config.logdir
 
 
-def test_a_from_checkpoint_that_cannot_be_read_stops_before_the_agent_is_built(tmp_path,
-                                                                                capsys):
+def test_a_from_checkpoint_that_cannot_be_read_stops_before_the_agent_is_built(
+    tmp_path, capsys):
   """gs:// without network: 'Cannot read --config.run.from_checkpoint ...' came once the
   agent was built and compiled (30 s and more on a first start). A scheme TensorFlow
   lacks stands in for it."""
