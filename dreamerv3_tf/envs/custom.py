@@ -152,17 +152,23 @@ def check_name(name):
   take) lacks: the config check's, before TensorFlow. It imports nothing (a module runs
   the user's code: the env's to import), so a function the module lacks is the env's."""
   module_name, function = _split(name)
-  top = module_name.split('.')[0]
-  if not top:  # a relative name: the env names it
-    return
-  try:
-    found = importlib.util.find_spec(top) is not None  # (a path search: imports nothing)
-  except (ImportError, ValueError):  # one in sys.modules without a spec: the env's to say
-    return
-  if not found:
+  if top_module_found(module_name) is False:
     if module_name.endswith('.py'):
       raise _names_a_file(name, module_name, function)
     raise _not_found(module_name)
+
+
+def top_module_found(module_name):
+  """Whether the top-level package of `module_name` is on sys.path (a path search that
+  imports nothing of the user's), or None where that cannot be known so: a relative
+  name, or one in sys.modules without a spec (the env's import then names it)."""
+  top = module_name.split('.')[0]
+  if not top:
+    return None
+  try:
+    return importlib.util.find_spec(top) is not None
+  except (ImportError, ValueError):
+    return None
 
 
 def _split(name):

@@ -20,7 +20,6 @@ pass ('vector' is unbounded); floats become float32.
 """
 
 import contextlib
-import importlib.util
 import os
 import sys
 import time
@@ -103,16 +102,10 @@ def check_id(task):
   workers take), not imported: that runs the user's code, which registers the id."""
   module = _module(task)
   if module is not None:
-    top = module.split('.')[0]
-    if not top:  # a relative name ('.x'): the env names gymnasium's TypeError
-      return
-    try:
-      found = importlib.util.find_spec(top) is not None  # (a path search: imports nothing)
-    except (ImportError, ValueError):  # a relative name; one without a spec: the env's
-      return
-    if not found:
+    from dreamerv3_tf.envs.custom import top_module_found  # (a relative one: the env's)
+    if top_module_found(module) is False:
       raise (_names_a_file(task, module) if module.endswith('.py') else
-             _not_imported(task, module, f'No module named {top!r}'))
+             _not_imported(task, module, f"No module named {module.split('.')[0]!r}"))
     return
   import gymnasium as gym
   from gymnasium.envs import registration
