@@ -43,17 +43,11 @@ def _check_xla_cache_url(cache):
   """LogdirError (exit code 1) if a remote config.xla_cache cannot be read, before the
   logdir is written: the first compile stopped the run with 'Error: Error executing an
   HTTP request: ...' (gs:// without network), naming neither the key nor the path."""
-  if '://' not in cache:
-    return
-  import tensorflow as tf
-  try:
-    tf.io.gfile.exists(cache)  # (isdir says False for any error)
-  except tf.errors.OpError as e:
+  reason = _unreadable_url(cache)
+  if reason:
     from dreamerv3_tf import configuration
-    from dreamerv3_tf.core import errors
     raise configuration.LogdirError(
-        f'Cannot read xla_cache {cache}: {errors.one_line(e)}; pass a local xla_cache, '
-        "or '' for none") from None
+        f"Cannot read xla_cache {cache}: {reason}; pass a local xla_cache, or '' for none")
 
 
 def _check_from_checkpoint_url(config):
@@ -71,10 +65,21 @@ def _check_from_checkpoint_url(config):
       return
   except tf.errors.OpError:
     return  # a remote logdir that cannot be read: its check names it
-  try:
-    tf.io.gfile.exists(path)
-  except tf.errors.OpError as e:
+  reason = _unreadable_url(path)
+  if reason:
     from dreamerv3_tf.checkpoint_errors import CheckpointError
+    raise CheckpointError(f'Cannot read --config.run.from_checkpoint {path}: {reason}')
+
+
+def _unreadable_url(path):
+  """-> why TensorFlow's file systems cannot read remote `path` (gs:// without network, a
+  scheme it lacks), in one line, else None (also for a local path)."""
+  if '://' not in path:
+    return None
+  import tensorflow as tf
+  try:
+    tf.io.gfile.exists(path)  # (isdir says False for any error)
+  except tf.errors.OpError as e:
     from dreamerv3_tf.core import errors
-    raise CheckpointError(f'Cannot read --config.run.from_checkpoint {path}: '
-                          f'{errors.one_line(e)}') from None
+    return errors.one_line(e)
+  return None
