@@ -291,18 +291,24 @@ def test_without_images_no_renderer_is_loaded(renderer):
   assert result.stdout.split() == ['disable', 'False']
 
 
-@pytest.mark.parametrize('image', [False, True])
-def test_a_mujoco_gl_of_no_renderer_is_a_value_error_with_exit_code_2(image):
-  """MUJOCO_GL=bogus (or EGL) said 'install it' as a renderer that failed to load, exit 1."""
+def _refused_in_a_fresh_process(image, unset=(), **env):
+  """The run of a fresh process, with `env` set and `unset` removed, that makes a DMC env
+  (images or not) and prints the exit code and line of its error."""
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   code = ('from dreamerv3_tf.core import base; from dreamerv3_tf.envs.dmc import DMC\n'
           'try:\n'
           f'  DMC("cartpole_balance", image={image}, size=(16, 16))\n'
           'except Exception as e:\n'
           '  print(base.exit_code(e), e)\n')
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=120, cwd=root, env={**os.environ, 'MUJOCO_GL': 'EGL',
-                                                      'PYTHONPATH': root})
+  kept = {k: v for k, v in os.environ.items() if k not in unset}
+  return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                        timeout=120, cwd=root, env={**kept, 'PYTHONPATH': root, **env})
+
+
+@pytest.mark.parametrize('image', [False, True])
+def test_a_mujoco_gl_of_no_renderer_is_a_value_error_with_exit_code_2(image):
+  """MUJOCO_GL=bogus (or EGL) said 'install it' as a renderer that failed to load, exit 1."""
+  result = _refused_in_a_fresh_process(image, MUJOCO_GL='EGL')
   assert result.stdout.startswith(
       "2 MUJOCO_GL='EGL' names no renderer of dm_control (it takes one of ['', "), result.stdout
   assert result.stdout.strip().endswith(
@@ -313,16 +319,7 @@ def test_a_pyopengl_platform_of_another_renderer_is_named_with_its_fix():
   """PYOPENGL_PLATFORM=glx in the shell (another tool's) with images: 'dm_control could
   not load its renderer MUJOCO_GL=egl (ImportError: ... PYOPENGL_PLATFORM ...); install
   it, or set MUJOCO_GL=egl', advice that changed nothing, exit code 1."""
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  code = ('from dreamerv3_tf.core import base; from dreamerv3_tf.envs.dmc import DMC\n'
-          'try:\n'
-          '  DMC("cartpole_balance", image=True, size=(16, 16))\n'
-          'except Exception as e:\n'
-          '  print(base.exit_code(e), e)\n')
-  env = {k: v for k, v in os.environ.items() if k != 'MUJOCO_GL'}
-  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
-                          timeout=120, cwd=root,
-                          env={**env, 'PYOPENGL_PLATFORM': 'glx', 'PYTHONPATH': root})
+  result = _refused_in_a_fresh_process(True, unset=('MUJOCO_GL',), PYOPENGL_PLATFORM='glx')
   assert result.stdout.strip() == (
       "2 PYOPENGL_PLATFORM='glx' names another OpenGL platform than the renderer "
       'MUJOCO_GL=egl, and dm_control needs them to agree; unset PYOPENGL_PLATFORM, or set '
