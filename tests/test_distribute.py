@@ -485,11 +485,27 @@ def _stopped_workers(logdirs, own):
   finally:
     for p in procs:
       p.kill()
-  # Not TensorFlow's C++ log ('E0000 ... failed call to cuInit'): the zygote imported it
-  # before main could set its level; a real run hides it (test_startup.py).
-  return tf_configs, [(p.returncode, [x for x in err.strip().splitlines()
-                                      if not re.match(r'[IWEF]\d{4} ', x)])
-                      for p, err in zip(procs, errs)]
+  return tf_configs, [(p.returncode, _without_cpp_log(err)) for p, err in zip(procs, errs)]
+
+
+def _without_cpp_log(text):
+  """The lines of `text` but TensorFlow's C++ log entries ('E0000 ... failed call to
+  cuInit'; one may go on for lines, as the failed gather a stopping peer leaves,
+  'Additional GRPC error information ...'): the zygote imported TensorFlow before main
+  could set its level, and a real run hides them (test_startup.py). Each of our lines
+  starts with one of OUR_LINES."""
+  kept, in_entry = [], False
+  for line in text.strip().splitlines():
+    if re.match(r'[IWEF]\d{4} ', line):
+      in_entry = True
+    elif line.startswith(OUR_LINES):
+      in_entry = False
+    if not in_entry:
+      kept.append(line)
+  return kept
+
+
+OUR_LINES = ('Config error: ', 'Error: ', 'Warning: ', '[')
 
 
 def test_workers_started_with_other_flags_stop_with_one_line_naming_them(tmp_path):
