@@ -8,6 +8,7 @@ import os
 import tempfile
 
 from dreamerv3_tf import configuration
+from dreamerv3_tf import evaluated_policy
 from dreamerv3_tf import run_files
 from dreamerv3_tf.configuration import ConfigError
 from dreamerv3_tf.configuration import LogdirError
@@ -205,9 +206,13 @@ def _saved_or_none(fs, path):
 def _check_same_policy(config, logdir, saved):
   """An evaluation's logdir holds the episodes of the policy its run.from_checkpoint
   named: another one evaluated there added its episodes to them, without a word, and
-  a plot drew both as one policy (its own runs of the same command add to them)."""
+  a plot drew both as one policy (its own runs of the same command add to them). Its
+  policy.json names the policy the path resolved to, which evaluated_policy compares;
+  the path alone is compared for an evaluation of a version before that record."""
   if config.script != 'eval_only' or saved.get('script') != 'eval_only':
     return
+  if evaluated_policy.recorded(logdir) is not None:
+    return  # it names the policy: compared with what run.from_checkpoint resolves to
   norm = lambda x: x if '://' in x else os.path.realpath(os.path.expanduser(x))
   old = str((saved.get('run') or {}).get('from_checkpoint') or '')
   new = str(config.run.from_checkpoint or '')
@@ -570,8 +575,8 @@ def _check_not_above_runs(logdir):
 
 
 # What a run (or a multi_worker run's other workers) writes into its logdir.
-RUN_ENTRIES = frozenset(('ckpt', 'config.json', 'metrics.jsonl', 'scores.jsonl',
-                         'spaces.json', 'tb', 'workers'))
+RUN_ENTRIES = frozenset(('ckpt', 'config.json', 'metrics.jsonl', 'policy.json',
+                         'scores.jsonl', 'spaces.json', 'tb', 'workers'))
 
 
 def missing_config_warning(config):
@@ -713,7 +718,8 @@ def _check_entries(config, logdir, fs):
                                      else [])
   dirs = ['ckpt', 'ckpt/damaged', *replays] + (['tb'] if 'tensorboard' in outputs else [])
   files = ['config.json', 'spaces.json'] + (
-      ['metrics.jsonl', 'scores.jsonl'] if 'jsonl' in outputs else [])
+      ['metrics.jsonl', 'scores.jsonl'] if 'jsonl' in outputs else []) + (
+      ['policy.json'] if config.script == 'eval_only' else [])
   for name in dirs + files:
     path = fs.join(logdir, name)
     if fs.exists(path) and fs.isdir(path) != (name in dirs):

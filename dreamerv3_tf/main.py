@@ -569,6 +569,7 @@ def main(argv):
   from dreamerv3_tf import cluster_config
   from dreamerv3_tf import config_warnings
   from dreamerv3_tf import configuration
+  from dreamerv3_tf import evaluated_policy
   from dreamerv3_tf import logdir_checks
   from dreamerv3_tf import run
   try:
@@ -649,6 +650,8 @@ def main(argv):
       # from_checkpoint's own check, given none, could only ask for)
       logdir_checks.check_resume_from(config)
       logdir_checks.check_from_checkpoint(config)
+      # (after it: a path it refuses is named as such, not as another policy)
+      evaluated_policy.check_before_loading(config)
       if config.distribute != 'multi_worker':  # (its other workers log in workers/<n>)
         logdir_checks.check_not_in_use(config.logdir)  # another run there: stop now
       warning = logdir_checks.missing_config_warning(config)  # once the run goes on
@@ -725,7 +728,8 @@ def _kept(config):
     return ' while starting; nothing was written'
   if config.script == 'eval_only':  # it saves no checkpoints: its episodes are its output
     from dreamerv3_tf import logdir_checks
-    logs = [os.path.join(config.logdir, x) for x in logdir_checks.RUN_ENTRIES - {'config.json'}]
+    logs = [os.path.join(config.logdir, x)  # (policy.json: written before any episode)
+            for x in logdir_checks.RUN_ENTRIES - {'config.json', 'policy.json'}]
     if '://' not in config.logdir and not any(os.path.exists(x) for x in logs):
       # Its config.json, its first write, failed (a full disk): 'the episodes that ended
       # so far are logged in LOGDIR' named an empty folder.

@@ -6,7 +6,9 @@
 `run.from_checkpoint` names a checkpoint file prefix, a run's ckpt directory (its
 latest checkpoint is used; only the agent is restored from it), or a SavedModel
 directory written by `dreamerv3_tf.export` (it holds saved_model.pb; its step_eval
-signature is the policy, and no agent is built). Episode stats go to `epstats/`.
+signature is the policy, and no agent is built). Episode stats go to `epstats/`;
+policy.json records the policy they are of, and a later evaluation there of another
+is refused (evaluated_policy.py).
 """
 
 import contextlib
@@ -14,6 +16,7 @@ import sys
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
+from dreamerv3_tf import evaluated_policy
 from dreamerv3_tf import export
 from dreamerv3_tf import factories
 from dreamerv3_tf import logdir_checks
@@ -31,15 +34,21 @@ def eval_only(config, done=None):
   # policy loaded.
   logdir_checks.check_logdir(config, config.logdir, config.run.allow_other_config)
   logdir_checks.check_resume_from(config)
+  evaluated_policy.check_before_loading(config)  # (main's too: a call in-process)
   step = common.Counter()
   notes = common.StartupNotes(config)
   with contextlib.ExitStack() as cleanup:
     common.lock_logdir(cleanup, config.logdir)  # one run per logdir
     driver = common.closing(cleanup, factories.make_driver(config, 'eval'))
-    agent = load_policy(config, *base.agent_spaces(driver.obs_space, driver.act_space))
+    agent, loaded = _load(config, *base.agent_spaces(driver.obs_space, driver.act_space))
+    # What run.from_checkpoint resolved to (a run's latest checkpoint: it may have saved
+    # since this logdir's episodes were logged) against the record of their policy.
+    evaluated_policy.check(config.logdir, loaded, config.run.from_checkpoint,
+                           config.run.allow_other_config)
     driver.begin()  # the envs' first step: one that cannot step fails before any write
     common.lock_logdir(cleanup, config.logdir, create=True)
     logdir_checks.save(config, config.logdir, config.run.allow_other_config)
+    evaluated_policy.record(config.logdir, loaded)  # before the first episode is logged
     scores = []  # every episode's, for the last line
     # (runs after `done`: a stop once everything is written is ignored)
     common.when_done(cleanup, lambda: notes.done(int(step), scores, what='the evaluation'))
@@ -71,11 +80,16 @@ def load_policy(config, obs_space, act_space):
   from a checkpoint, or an export.SavedPolicy for a SavedModel directory, or with
   random_agent=True and no run.from_checkpoint, a random agent.
   """
+  return _load(config, obs_space, act_space)[0]
+
+
+def _load(config, obs_space, act_space):
+  """-> (load_policy's policy, its evaluated_policy record)."""
   if config.random_agent and not config.run.from_checkpoint:
     # A random policy's baseline has no weights to load: it was refused with 'No
     # checkpoint found in LOGDIR/ckpt: pass --config.run.from_checkpoint=PATH ...'.
     print('Evaluating a random policy (random_agent=True): no checkpoint to load.')
-    return factories.make_agent(config, obs_space, act_space)
+    return factories.make_agent(config, obs_space, act_space), evaluated_policy.RANDOM
   if logdir_checks.nothing_to_evaluate(config):  # (main refuses a local logdir's before TensorFlow)
     raise configuration.ConfigError(logdir_checks.NOTHING_TO_EVALUATE)
   source = config.run.from_checkpoint or common.checkpoint_dir(config)
@@ -92,7 +106,7 @@ def load_policy(config, obs_space, act_space):
       raise export.ExportError(
           f'{source}: {e}; evaluate it on the task it was trained on') from None
     print(f'Loaded the policy from SavedModel {source}.')
-    return policy
+    return policy, _recorded(evaluated_policy.of_saved_model, source)
   agent = factories.make_agent(config, obs_space, act_space)
   # With `config`, a checkpoint of another size names the settings that differ (it named
   # one variable's shapes: "'con/mlp/layer0/linear/kernel' is float32[32, 16] there").
@@ -101,7 +115,20 @@ def load_policy(config, obs_space, act_space):
       config=config, agent_hint='evaluate it with the agent settings it was trained with '
       '(its size preset)')
   print(f'Loaded the agent from {path} ({len(names)} variables).')
-  return agent
+  return agent, _recorded(
+      lambda x: evaluated_policy.of_checkpoint(x, checkpointing.saved_step(x)), path)
+
+
+def _recorded(record_of, path):
+  """record_of(path), its read error one line (a run that trains pruned it since the
+  load, say: nothing is written yet)."""
+  import tensorflow as tf
+  try:
+    return record_of(path)
+  except (OSError, tf.errors.OpError) as e:
+    raise checkpointing.CheckpointError(
+        f'Cannot read {path} again to record it as the policy evaluated '
+        f'({errors.one_line(e, cause_only=True)}); run the command again') from None
 
 
 def _on_its_task(source, task):

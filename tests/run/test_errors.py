@@ -1629,6 +1629,21 @@ def test_a_stop_without_a_checkpoint_says_what_it_kept(
       ['Interrupted while starting; nothing was written'])
 
 
+def test_a_stop_of_eval_only_before_its_first_episode_says_none_was_logged(tmp_path, capsys):
+  """Its policy.json (evaluated_policy.py) is written with its config.json, before any
+  episode: a stop then said 'the episodes that ended so far are logged'."""
+  config = make_run_config(tmp_path)
+  with config.unlocked():
+    config.script = 'eval_only'
+  (tmp_path / 'config.json').write_text('{}')
+  (tmp_path / 'policy.json').write_text('{"policies": [{"kind": "random"}]}')
+  with pytest.raises(SystemExit):
+    main._interrupted(config, KeyboardInterrupt())
+  assert capsys.readouterr().err.splitlines() == [
+      f'Interrupted; no episode was logged yet in {tmp_path}, so the same command evaluates '
+      'anew from step 0']
+
+
 def test_an_error_that_ctrl_c_caused_still_ends_as_an_interrupt():
   """A signal that lands in a C extension can come out as another exception; cleanup
   that fails while Ctrl-C unwinds the run replaces it. Both still mean: interrupted."""

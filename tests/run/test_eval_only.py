@@ -4,12 +4,14 @@ import functools
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import configuration
+from dreamerv3_tf import evaluated_policy
 from dreamerv3_tf import export
 from dreamerv3_tf import logdir_checks
 from dreamerv3_tf.core import logger
@@ -38,10 +40,10 @@ def trained(tmp_path_factory):
   return config.logdir, out
 
 
-def evaluate(tmp_path, source, **kw):
+def evaluate(tmp_path, source, steps=240, **kw):
   # Another seed than the training run: an agent that was not restored would act
   # differently; the envs are the same for every call (same seed).
-  config = run_config(tmp_path, seed=1, steps=240, **kw)
+  config = run_config(tmp_path, seed=1, steps=steps, **kw)
   with config.unlocked():
     config.script = 'eval_only'
     config.run.from_checkpoint = source
@@ -165,3 +167,52 @@ def test_a_saved_model_with_random_agent_is_refused(trained, tmp_path):
       'random and loads no weights; drop random_agent to evaluate it, or '
       'run.from_checkpoint for a random baseline')
   assert not (tmp_path / 'run').exists()
+
+
+def files_of(root):
+  """{path: (bytes, mtime)} of every file below root."""
+  out = {}
+  for folder, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(folder, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, root)] = (f.read(), os.stat(path).st_mtime_ns)
+  return out
+
+
+def test_an_evaluation_goes_on_only_with_the_checkpoint_it_began_with(trained, tmp_path):
+  """The same eval_only of RUN/ckpt, once RUN had saved again, evaluated the newer
+  checkpoint and added its episodes to the older one's: nothing recorded which policy
+  they were of, and their scores mixed two. It is refused before the agent is built,
+  EVAL left as it was, naming the flag that goes on with the first; that adds to them.
+  RUN's checkpoints are the ones it saved (ckpt-1 at its start, ckpt-2 at its end),
+  ckpt-2 set aside and the state file naming ckpt-1 alone until "RUN saves" it."""
+  logdir, _ = trained
+  run, evaluation = tmp_path / 'run', tmp_path / 'eval'
+  shutil.copytree(logdir, run)
+  ckpt = run / 'ckpt'
+  state = (ckpt / 'checkpoint').read_text()
+  assert 'model_checkpoint_path: "ckpt-2"' in state, state
+  newer = {x: (ckpt / x).read_bytes() for x in os.listdir(ckpt) if x.startswith('ckpt-2.')}
+  for name in newer:
+    os.remove(ckpt / name)
+  (ckpt / 'checkpoint').write_text(
+      'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+  first = evaluate(evaluation, str(ckpt), steps=40)
+  assert len(first) == 1
+  for name, data in newer.items():  # RUN saves ckpt-2
+    (ckpt / name).write_bytes(data)
+  (ckpt / 'checkpoint').write_text(state)
+  before = files_of(evaluation)
+  with pytest.raises(configuration.ConfigError) as error:
+    evaluate(evaluation, str(ckpt), steps=40)
+  assert str(error.value) == (
+      f'logdir {evaluation} holds the episodes of {ckpt}/ckpt-1 (step 0); this evaluation '
+      f'would add those of another policy to them (run.from_checkpoint={ckpt} now gives '
+      f'{ckpt}/ckpt-2): pass --config.run.from_checkpoint={ckpt}/ckpt-1 to evaluate that '
+      'one further, or use a new --logdir, or pass --config.run.allow_other_config=True to '
+      'add them')
+  assert files_of(evaluation) == before
+  # The flag it names: the same policy, whose episodes are added.
+  assert evaluate(evaluation, f'{ckpt}/ckpt-1', steps=40) == first + first
+  assert [x['path'] for x in evaluated_policy.recorded(str(evaluation))] == [f'{ckpt}/ckpt-1']
