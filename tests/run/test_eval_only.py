@@ -213,6 +213,14 @@ def test_an_evaluation_goes_on_only_with_the_checkpoint_it_began_with(trained, t
       'one further, or use a new --logdir, or pass --config.run.allow_other_config=True to '
       'add them')
   assert files_of(evaluation) == before
+  # A path whose files are not read before the load (a remote one; file:// stands in
+  # for it): refused once the policy is loaded, before anything is written.
+  with pytest.raises(configuration.ConfigError, match=(
+      f'holds the episodes of {ckpt}/ckpt-1 \\(step 0\\); this evaluation would add those of '
+      f'another policy to them \\(run.from_checkpoint=file://{ckpt} now gives '
+      f'file://{ckpt}/ckpt-2 \\(step 100\\)\\): pass')):
+    evaluate(evaluation, f'file://{ckpt}', steps=40)
+  assert files_of(evaluation) == before
   # The flag it names: the same policy, whose episodes are added.
   assert evaluate(evaluation, f'{ckpt}/ckpt-1', steps=40) == first + first
   assert [x['path'] for x in evaluated_policy.recorded(str(evaluation))] == [f'{ckpt}/ckpt-1']
