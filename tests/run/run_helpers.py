@@ -1,4 +1,7 @@
-"""Shared by the run tests: a finalized debug config for a short in-process run."""
+"""Shared by the run tests: a finalized debug config for a short in-process run, and a
+snapshot of a folder's files (to show a refused command changed none)."""
+
+import os
 
 from configs import dmc
 from dreamerv3_tf import configuration
@@ -20,3 +23,13 @@ def make_run_config(logdir, seed=0, task='dummy_disc_vec', random_agent=False, *
   c.run.update(run)
   return configuration.finalize(c)
 
+
+def snapshot(root):
+  """{path: (bytes, mtime)} of every file below root."""
+  out = {}
+  for folder, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(folder, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, root)] = (f.read(), os.stat(path).st_mtime_ns)
+  return out

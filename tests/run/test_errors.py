@@ -45,6 +45,7 @@ from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.run import common
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
+from run_helpers import snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REPLAYS = ['replay_train', 'replay_eval']
@@ -92,17 +93,6 @@ def one_line(result):
   assert len(lines) == 1, result.stderr[-3000:]
   assert 'Traceback' not in result.stderr
   return lines[0]
-
-
-def snapshot(root):
-  """{path: (bytes, mtime)} of every file below root."""
-  out = {}
-  for folder, _, files in os.walk(root):
-    for name in files:
-      path = os.path.join(folder, name)
-      with open(path, 'rb') as f:
-        out[os.path.relpath(path, root)] = (f.read(), os.stat(path).st_mtime_ns)
-  return out
 
 
 def loop_step(path):

@@ -18,6 +18,7 @@ from dreamerv3_tf.core import logger
 from dreamerv3_tf.run import eval_only
 from dreamerv3_tf.run import train_eval
 from run_helpers import make_run_config
+from run_helpers import snapshot
 
 # The real debug-sized agent; train_ratio 0 so only the policy compiles.
 run_config = functools.partial(make_run_config, steps=100, train_ratio=0.0)
@@ -169,17 +170,6 @@ def test_a_saved_model_with_random_agent_is_refused(trained, tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
-def files_of(root):
-  """{path: (bytes, mtime)} of every file below root."""
-  out = {}
-  for folder, _, files in os.walk(root):
-    for name in files:
-      path = os.path.join(folder, name)
-      with open(path, 'rb') as f:
-        out[os.path.relpath(path, root)] = (f.read(), os.stat(path).st_mtime_ns)
-  return out
-
-
 def test_an_evaluation_goes_on_only_with_the_checkpoint_it_began_with(trained, tmp_path):
   """The same eval_only of RUN/ckpt, once RUN had saved again, evaluated the newer
   checkpoint and added its episodes to the older one's: nothing recorded which policy
@@ -203,7 +193,7 @@ def test_an_evaluation_goes_on_only_with_the_checkpoint_it_began_with(trained, t
   for name, data in newer.items():  # RUN saves ckpt-2
     (ckpt / name).write_bytes(data)
   (ckpt / 'checkpoint').write_text(state)
-  before = files_of(evaluation)
+  before = snapshot(evaluation)
   with pytest.raises(configuration.ConfigError) as error:
     evaluate(evaluation, str(ckpt), steps=40)
   assert str(error.value) == (
@@ -212,7 +202,7 @@ def test_an_evaluation_goes_on_only_with_the_checkpoint_it_began_with(trained, t
       f'{ckpt}/ckpt-2): pass --config.run.from_checkpoint={ckpt}/ckpt-1 to evaluate that '
       'one further, or use a new --logdir, or pass --config.run.allow_other_config=True to '
       'add them')
-  assert files_of(evaluation) == before
+  assert snapshot(evaluation) == before
   # A path whose files are not read before the load (a remote one; file:// stands in
   # for it): refused once the policy is loaded, before anything is written.
   with pytest.raises(configuration.ConfigError, match=(
@@ -220,7 +210,7 @@ def test_an_evaluation_goes_on_only_with_the_checkpoint_it_began_with(trained, t
       f'another policy to them \\(run.from_checkpoint=file://{ckpt} now gives '
       f'file://{ckpt}/ckpt-2 \\(step 100\\)\\): pass')):
     evaluate(evaluation, f'file://{ckpt}', steps=40)
-  assert files_of(evaluation) == before
+  assert snapshot(evaluation) == before
   # The flag it names: the same policy, whose episodes are added.
   assert evaluate(evaluation, f'{ckpt}/ckpt-1', steps=40) == first + first
   assert [x['path'] for x in evaluated_policy.recorded(str(evaluation))] == [f'{ckpt}/ckpt-1']
