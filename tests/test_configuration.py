@@ -1198,13 +1198,29 @@ def test_a_remote_logdir_without_its_slashes_is_refused_before_writing(tmp_path,
     ('file:/tmp/run', 'starts like a remote path without its //; write file:///tmp/run,'),
     ('gs:', 'starts like a remote path without its //; write gs://BUCKET/run, or ./gs: for'),
     ('RAM://run', "is in TensorFlow's in-memory file system (ram://)"),
-    ('s3://', 'names nothing after s3://; give a full path such as s3://BUCKET/run'),
     ('file://', 'names nothing after file://; give a full path such as file:///PATH'),
-    ('gs://b', None), ('file:///tmp/run', None), ('hdfs:///run', None), ('C:/run', None),
+    ('gs://b', None), ('file:///tmp/run', None), ('C:/run', None),
     ('gsx:/run', None), ('nosuchfs://b/run', None)])  # (TensorFlow's line names the last)
 def test_the_url_lines_give_a_path_that_is_taken(path, line):
   refusal = path_lines.url_refusal('--logdir', path)
   assert refusal == line or refusal.startswith(f'--logdir {path} {line}'), refusal
+
+
+@pytest.mark.parametrize('path', ['s3://bucket/run', 'hdfs:///run', 'https://host/run', 's3://'])
+def test_a_scheme_only_tensorflow_io_provides_is_refused_where_it_is_missing(
+    monkeypatch, path):
+  """'Cannot read --logdir s3://bucket/run: File system scheme 's3' not implemented',
+  exit code 1, once TensorFlow had loaded (s3:// named nothing after it; hdfs:// passed).
+  Where tensorflow-io can be imported, TensorFlow is left to say whether it loaded."""
+  scheme = path.split(':')[0]
+  monkeypatch.setattr(path_lines, '_tensorflow_io_installed', lambda: False)
+  assert path_lines.url_refusal('--logdir', path) == (
+      f'--logdir {path}: this TensorFlow opens local, file:// and gs:// paths, not '
+      f'{scheme}:// (the tensorflow-io package provides {scheme}://, and it is not '
+      'installed); give a local or gs:// path')
+  monkeypatch.setattr(path_lines, '_tensorflow_io_installed', lambda: True)
+  assert path_lines.url_refusal('--logdir', path) in (None, (
+      '--logdir s3:// names nothing after s3://; give a full path such as s3://BUCKET/run'))
 
 
 @pytest.mark.parametrize('target', ['unmounted/disk', 'link'], ids=['dangling', 'loop'])
@@ -2638,6 +2654,13 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
      'GS://; write gs://b/run'),
     # It trained, then stopped at its first save: 'Checkpoint ram://run/ckpt/ckpt-1 was
     # saved but cannot be read back'; a checkpoint there was 'missing' once built.
+    # "Cannot read --logdir s3://b/run: File system scheme 's3' not implemented", exit 1.
+    (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=s3://b/run'],
+     '--logdir s3://b/run: this TensorFlow opens local, file:// and gs:// paths, not s3://'),
+    (['--config=configs/dmc.py:debug', '--config.task=dummy_disc_vec', '--logdir=/tmp/x',
+      '--config.run.from_checkpoint=hdfs://nn/run/ckpt'],
+     'run.from_checkpoint=hdfs://nn/run/ckpt: this TensorFlow opens local, file:// and '
+     'gs:// paths, not hdfs:// (the tensorflow-io package provides hdfs://'),
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', '--logdir=ram://run'],
      "--logdir ram://run is in TensorFlow's in-memory file system (ram://), which each "
      'process starts empty and loses as it ends: nothing there outlives this command'),

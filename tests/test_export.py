@@ -1066,7 +1066,7 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'folder_of_runs', 'stray', 'not_an_export', 'line_break',
                                   'empty_out', 'run_for_checkpoint', 'variable', 'link_loop',
-                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url'])
+                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url', 's3'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -1121,6 +1121,11 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       # 'Error: NotFoundError', once TensorFlow had loaded and the export was written.
       'in_memory': ([f'--logdir={logdir}', '--out=ram://exp'], "Error: --out ram://exp is in "
                     "TensorFlow's in-memory file system (ram://)"),
+      # "Error: Cannot read --out s3://b/exp: File system scheme 's3' not implemented",
+      # exit code 1, once TensorFlow had loaded.
+      's3': ([f'--logdir={logdir}', '--out=s3://b/exp'], 'Error: --out s3://b/exp: this '
+             'TensorFlow opens local, file:// and gs:// paths, not s3:// (the tensorflow-io '
+             'package provides s3://, and it is not installed)'),
       # file:///x is /x, checked before TensorFlow loads (the checks of a local --out
       # skipped it: --out=file:///proc/x was 'Error: file:///proc/x.tmp-<pid>; No such
       # file or directory', once TensorFlow had loaded).

@@ -1,7 +1,8 @@
 """The lines refusing a path a command is given before anything is written: a
 line break, a locale that names files otherwise than TensorFlow, an unknown ~,
 a stray space, a shell variable no shell expanded, a deleted current directory,
-TensorFlow's pattern characters, a URL no command can use (gs:/x, gs://, ram://).
+TensorFlow's pattern characters, a URL no command can use (gs:/x, gs://, ram://, s3://
+without tensorflow-io).
 """
 
 import os
@@ -133,8 +134,12 @@ def deleted_cwd_refusal(flag, path):
   return None
 
 
+# Schemes TensorFlow lacks (2.21: 'File system scheme 's3' not implemented', exit code 1
+# once it had loaded) that the file system plugins of the tensorflow-io package provide
+# (its tensorflow_io/core/filesystems/filesystem_plugins.cc, loaded as it is imported).
+TENSORFLOW_IO_SCHEMES = ('s3', 'hdfs', 'viewfs', 'har', 'az', 'http', 'https', 'oss')
 # Schemes of TensorFlow's file systems: 'gs:/bucket/run' (one slash) is a local path.
-REMOTE_SCHEMES = ('gs', 's3', 'hdfs', 'file', 'ram', 'http', 'https', 'az')
+REMOTE_SCHEMES = ('gs', 'file', 'ram', *TENSORFLOW_IO_SCHEMES)
 
 
 def url_refusal(flag, path):
@@ -144,7 +149,8 @@ def url_refusal(flag, path):
   said 'File system scheme 'GS' not implemented' once loaded), 'gs://' or 'gs:///run',
   which name no bucket (export --out=gs:// wrote its SavedModel into ./gs:, its
   trailing slashes dropped), and ram://, TensorFlow's in-memory file system, which
-  nothing outlives (a run there stopped at its first save: 'cannot be read back')."""
+  nothing outlives (a run there stopped at its first save: 'cannot be read back'), and
+  a scheme only tensorflow-io provides where it is not installed (s3://, hdfs://)."""
   path = str(path)
   named = f'{flag} {path}' if flag.startswith('--') else f'{flag}={path}'
   scheme = re.match(r'([A-Za-z][A-Za-z0-9+.-]*):(/*)', path)
@@ -158,6 +164,10 @@ def url_refusal(flag, path):
     meant = f"{lower}://{'/' * (lower == 'file')}{rest}" if rest else example
     return (f'{named} starts like a remote path without its //; write {meant}, or '
             f"./{path} for a local directory named '{name}:'")
+  if lower in TENSORFLOW_IO_SCHEMES and not _tensorflow_io_installed():
+    return (f'{named}: this TensorFlow opens local, file:// and gs:// paths, not {lower}:// '
+            f'(the tensorflow-io package provides {lower}://, and it is not installed); '
+            'give a local or gs:// path')
   if lower == 'ram':
     return (f'{named} is in TensorFlow\'s in-memory file system (ram://), which each '
             'process starts empty and loses as it ends: nothing there outlives this '
@@ -169,6 +179,12 @@ def url_refusal(flag, path):
     what = 'no Cloud Storage bucket' if name == 'gs' else f'nothing after {name}://'
     return f'{named} names {what}; give a full path such as {example}'
   return None
+
+
+def _tensorflow_io_installed():
+  """Whether the tensorflow-io package can be imported (found, not loaded: no TensorFlow)."""
+  import importlib.util
+  return importlib.util.find_spec('tensorflow_io') is not None
 
 
 def path_refusal(flag, path):

@@ -595,6 +595,10 @@ def test_cli_an_empty_home_is_named_not_taken_for_the_root(tmp_path, flag):
     # "Cannot read --checkpoint gs:///run: GCS path doesn't contain a bucket name", exit
     # code 1, once TensorFlow had loaded.
     ('--checkpoint', 'gs:///run', '--checkpoint gs:///run names no Cloud Storage bucket'),
+    # "Cannot read --checkpoint https://host/run: File system scheme 'https' not
+    # implemented", exit code 1, once TensorFlow had loaded.
+    ('--checkpoint', 'https://host/run', '--checkpoint https://host/run: this TensorFlow '
+     'opens local, file:// and gs:// paths, not https://'),
     # file:///x is /x, checked so: the checks of a local --logdir skipped it (this one's
     # nesting; file://$HOME imported into the home directory, file:///proc/x failed once
     # TensorFlow had loaded).
