@@ -306,6 +306,8 @@ def command(argv):
     tfimport.check_xla_flags(names=('TF_XLA_FLAGS',),
                              outcome='TensorFlow would stop the export as it loads')
     from dreamerv3_tf import startup
+    from dreamerv3_tf.core import gce_check
+    gce_check.prepare([FLAGS.logdir, FLAGS.out, FLAGS.checkpoint])  # (main's reason)
     startup.import_tensorflow(startup.log_level())
     from dreamerv3_tf import export
     prefix, out = export.export_run(

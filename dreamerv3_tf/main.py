@@ -54,6 +54,7 @@ from dreamerv3_tf.core import cpuinfo
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import exit_guard
 from dreamerv3_tf.core import flag_lines
+from dreamerv3_tf.core import gce_check
 from dreamerv3_tf.core import path_lines
 
 # ml_collections loads a config file with importlib's deprecated load_module(): under
@@ -625,6 +626,10 @@ def main(argv):
   try:
     configuration.finalize(config)
     _full_checkpoint_paths(config)
+    # Without credentials TensorFlow's first gs:// read asked a metadata server that does
+    # not answer 10 times (~10 s); the checks below may be that first read.
+    gce_check.prepare([config.logdir, config.run.from_checkpoint, config.run.resume_from,
+                       config.xla_cache])
     given = {x[len('--config.'):] for x in _overrides(_expanded(sys.argv))}  # (its files too)
     # A resume's is known once its checkpoint loads (run/train_eval.py).
     for warning in [None if _resumes(config) else

@@ -36,6 +36,7 @@ from dreamerv3_tf.core import base
 from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import files
+from dreamerv3_tf.core import gce_check
 from dreamerv3_tf.core import path_lines
 from dreamerv3_tf.core.streams import quote_for_paste
 from dreamerv3_tf.interop import unpickle  # noqa: E402
@@ -612,6 +613,7 @@ def main(argv):
     data = read(folder) if folder else None
     # TensorFlow's start-up lines (9 on a machine without a GPU) came before the one
     # line of a refusal: hidden as main hides them (--verbose shows them).
+    gce_check.prepare([FLAGS.checkpoint, FLAGS.logdir])  # (main's reason)
     startup.import_tensorflow(startup.log_level(FLAGS.verbose))
     from dreamerv3_tf import configuration
     from dreamerv3_tf.interop import official_config
