@@ -123,6 +123,11 @@ def check_out(out, overwrite, isdir=os.path.isdir, exists=os.path.exists,
     parent = os.path.dirname(parent)
   if not os.path.isdir(parent):  # (a FlagError, as main's --logdir there: exit code 2)
     raise FlagError(f'--out {out} is below {parent}, which is a file, not a directory')
+  pseudo = path_lines.pseudo_filesystem(parent)
+  if pseudo:  # the user's path, not a disk's state: exit code 2, as main's --logdir there
+    # (it was 1: '--out /proc/x: cannot write in /proc (No such file or directory)')
+    raise FlagError(f"--out {out} is in {pseudo[0]}, the kernel's {pseudo[1]} file system, "
+                    "which holds no export's files; give an --out on a disk")
   try:
     tempfile.TemporaryFile(dir=parent).close()
   except OSError as e:

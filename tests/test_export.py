@@ -1066,7 +1066,8 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'folder_of_runs', 'stray', 'not_an_export', 'line_break',
                                   'empty_out', 'run_for_checkpoint', 'variable', 'link_loop',
-                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url', 's3'])
+                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url', 's3',
+                                  'in_proc'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole
@@ -1131,6 +1132,11 @@ def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_p
       # file or directory', once TensorFlow had loaded).
       'file_url': ([f'--logdir=file://{logdir}', f'--out=file://{logdir}', '--overwrite'],
                    f'Error: --out {logdir} is the run directory {logdir} or holds it'),
+      # 'Error: --out /proc/x: cannot write in /proc (No such file or directory)', exit
+      # code 1, where main's --logdir there is refused with 2.
+      'in_proc': ([f'--logdir={logdir}', '--out=/proc/x'], "Error: --out /proc/x is in /proc, "
+                  "the kernel's proc file system, which holds no export's files; give an "
+                  '--out on a disk'),
       'too_long': ([f'--logdir={logdir}', f'--out={too_long}'],
                    f'Error: --out {too_long[:100]}... is {len(too_long)} bytes long, and the '
                    f'filesystem of {tmp_path} takes paths of at most 4096 bytes, with the up '
