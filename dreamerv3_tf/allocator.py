@@ -91,9 +91,17 @@ def reexec(environ=None):
   """Runs this program again with the chosen malloc preloaded; returns if none is
   needed (a fast one is in already, 'system', nothing installed, not Linux) or if
   the second start could not be made. Call first thing, as `__main__` only: it
-  replays the interpreter's own command line (`sys.orig_argv`)."""
+  replays the interpreter's own command line (`sys.orig_argv`). Drops the LD_PRELOAD
+  entries that did not load first (drop_unloaded_preloads)."""
   environ = os.environ if environ is None else environ
-  if not sys.platform.startswith('linux') or environ.get(_STARTED) or loaded():
+  if not sys.platform.startswith('linux'):
+    return
+  dropped = drop_unloaded_preloads(environ)
+  if dropped:
+    print(f"Warning: LD_PRELOAD names {' '.join(dropped)}, which the dynamic loader could "
+          "not load (its 'ERROR: ld.so: ...' line above); this run's other processes start "
+          'without it, so that each does not say so again', file=sys.stderr, flush=True)
+  if environ.get(_STARTED) or loaded():
     return
   env = preload_env(environ)
   if not env.get(_STARTED):
@@ -106,6 +114,32 @@ def reexec(environ=None):
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
   except OSError:
     return  # e.g. no exec permission in a sandbox: go on with glibc's malloc
+
+
+def drop_unloaded_preloads(environ):
+  """Removes from environ's LD_PRELOAD the entries this process has not loaded, and
+  returns them: ld.so skips one it cannot load with an 'ERROR: ld.so: ... ignored.' line
+  in each process that inherits it (40 in a debug run with 2 env workers: the restart
+  with jemalloc, each worker, the helpers). One with a $ token ($LIB, $ORIGIN) is kept,
+  unjudged: dlopen would read it for another object than the program."""
+  import ctypes
+  value = environ.get('LD_PRELOAD', '')
+  entries = value.replace(':', ' ').split()  # ld.so's separators
+  dropped = []
+  for entry in entries:
+    if '$' in entry:
+      continue
+    try:  # finds the library ld.so would have loaded, and loads nothing new
+      ctypes.CDLL(entry, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+      dropped.append(entry)
+  if dropped:
+    kept = ' '.join(x for x in entries if x not in dropped)
+    if kept:
+      environ['LD_PRELOAD'] = kept
+    else:
+      del environ['LD_PRELOAD']
+  return dropped
 
 
 def _check_malloc_conf(env):

@@ -107,6 +107,36 @@ def test_the_program_restarts_itself_once_with_the_library_in():
   assert (loaded, child, args) == ('None', 'None', "['a b', '--c=d']")
 
 
+# Starts as main does, then a child: prints the LD_PRELOAD the child was given.
+PRELOAD_PROBE = ('import subprocess, sys; from dreamerv3_tf import allocator; '
+                 'allocator.reexec(); '
+                 'child = subprocess.run([sys.executable, "-c", "import os; '
+                 'print(os.environ.get(\'LD_PRELOAD\'))"], capture_output=True, text=True); '
+                 'print(child.stdout.strip()); sys.stderr.write(child.stderr)')
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason="ld.so's LD_PRELOAD")
+@pytest.mark.parametrize('malloc', ['auto', 'system'])
+def test_a_preload_that_did_not_load_is_said_once_and_not_passed_on(tmp_path, malloc):
+  """ld.so said 'ERROR: ld.so: object ... cannot be preloaded ...: ignored.' in main,
+  again in its restart with jemalloc, and in every process it started (a debug run with 2
+  env workers: 5 times). The first is ld.so's, before Python starts."""
+  missing = tmp_path / 'libmissing.so'
+  proc = subprocess.run(
+      [sys.executable, '-c', PRELOAD_PROBE], cwd=ROOT, capture_output=True, text=True,
+      timeout=60, env=plain_env(LD_PRELOAD=f'{missing}:libc.so.6', **{allocator.ENV: malloc}))
+  assert proc.returncode == 0, proc.stderr
+  ld_so = f"ERROR: ld.so: object '{missing}' from LD_PRELOAD cannot be preloaded"
+  lines = proc.stderr.splitlines()
+  assert [x for x in lines if x.startswith('ERROR: ld.so')][0].startswith(ld_so), lines
+  assert lines[1:] == [
+      f"Warning: LD_PRELOAD names {missing}, which the dynamic loader could not load (its "
+      "'ERROR: ld.so: ...' line above); this run's other processes start without it, so "
+      'that each does not say so again'], lines
+  kept = proc.stdout.split()  # libc.so.6 loaded (by its name, as ld.so finds it): kept
+  assert str(missing) not in kept and 'libc.so.6' in kept, proc.stdout
+
+
 def test_a_bad_choice_is_one_line_before_anything_runs(tmp_path):
   logdir = tmp_path / 'run'
   proc = subprocess.run(
