@@ -23,8 +23,9 @@ before every check passed, so a run that stops leaves it as it was.
 4. Only then the run writes (a new logdir is created and locked first): config.json,
    spaces.json, the logger's files, damaged checkpoints set aside (Checkpoint.tidy),
    a resume's rows of metrics.jsonl and scores.jsonl past its checkpoint moved into
-   side files (Logger.resume), and a fresh run's first checkpoint (the only save of a
-   start, with from_checkpoint's variables in it).
+   side files (Logger.resume), a fresh run's step-0 eval (as the official loop's first
+   check), and its first checkpoint (the only save of a start, with from_checkpoint's
+   variables in it).
 Then the save clock is registered, so a resumed run does not immediately write a
 redundant checkpoint. `script=train` is the same loop without the eval envs, eval
 replay and eval reports; a resume of it saves on the eval replay state its checkpoint
@@ -301,6 +302,21 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
         common.check_still_there(me.logdir)  # moved while it saved: the real cause
         raise
     saved[0] = int(step)
+  policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
+  policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
+
+  def report():
+    if stream_report.ready():
+      logger.add(common.report(agent, stream_report, config.run.report_batches),
+                 prefix='report')
+    if evaluate:
+      driver_eval.reset(agent.init_policy)
+      last_eval.clear()
+      driver_eval(policy_eval, episodes=config.run.eval_eps)
+      if stream_eval.ready():
+        logger.add(common.report(agent, stream_eval, config.run.report_batches),
+                   prefix='eval')
+
   if me.chief:
     ckpt.tidy(plan)
   if plan.path:
@@ -314,6 +330,12 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     with errors.file_errors():  # worded as write_logs' errors
       logger.resume()  # the rows a stopped run logged past it: logged again from here
   else:
+    # A new run's first report check comes before its first env step, as the official
+    # loop's (at its top): the eval of the untrained (or from_checkpoint's) policy is
+    # logged at step 0. Before the save, so a resume from it neither repeats its rows
+    # nor evaluates again (the loaded clock has fired). A resume asks after its steps.
+    if evaluate and int(step) < config.run.steps and should_report(int(step)):
+      report()
     save()  # a resume continues from here (from_checkpoint's agent included)
   should_save.mark(int(step))  # just loaded or saved: no save right away
 
@@ -328,24 +350,13 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
     common.write_logs(logger, me.logdir)
     logged[0] = int(step)
 
-  policy_train = lambda carry, obs: agent.policy(carry, obs, mode='train')
-  policy_eval = lambda carry, obs: agent.policy(carry, obs, mode='eval')
   start = time.monotonic()  # (the wall clock may jump: NTP, a clock set by hand)
   while int(step) < config.run.steps:
     if config.run.duration and time.monotonic() - start > config.run.duration:
       break
     driver_train(policy_train, steps=common.steps_until_check(config, step))
     if should_report(int(step)):
-      if stream_report.ready():
-        logger.add(common.report(agent, stream_report, config.run.report_batches),
-                   prefix='report')
-      if evaluate:
-        driver_eval.reset(agent.init_policy)
-        last_eval.clear()
-        driver_eval(policy_eval, episodes=config.run.eval_eps)
-        if stream_eval.ready():
-          logger.add(common.report(agent, stream_eval, config.run.report_batches),
-                     prefix='eval')
+      report()
     # The last step's log before its save: after it, the save's flush of that step's
     # rows split them into two rows.
     if should_log(int(step)) or int(step) >= config.run.steps:

@@ -136,11 +136,14 @@ class Killed(BaseException):
   """Stands for a SIGKILL: nothing after it runs or is written."""
 
 
-def test_a_kill_right_after_a_save_loses_no_row_logged_before_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize('killed_at', [0, 30])
+def test_a_kill_right_after_a_save_loses_no_row_logged_before_it(tmp_path, monkeypatch,
+                                                               killed_at):
   """A save at a step with no log write (report_every=save_every=30, log_every=20) held
   the report's and eval episode's rows of that step in memory: killed before the next
   write, the resume loaded that save, whose clocks had reported already, and those rows
-  were never written (scores.jsonl lacked the eval episode of step 30)."""
+  were never written (scores.jsonl lacked the eval episode of step 30). Step 0: a new
+  run's eval comes before its first save, which a resume neither repeats nor loses."""
   from dreamerv3_tf.core import logger as logger_lib
   from dreamerv3_tf.run import train_eval
   from run_helpers import make_run_config
@@ -160,7 +163,7 @@ def test_a_kill_right_after_a_save_loses_no_row_logged_before_it(tmp_path, monke
 
   def save(self):
     path = real_save(self)
-    if checkpointing.saved_step(path) == 30:  # dies here: no later write reaches a file
+    if checkpointing.saved_step(path) == killed_at:  # dies here: no later write reaches a file
       monkeypatch.setattr(logger_lib.JSONLOutput, '__call__', lambda self, records: None)
       raise Killed()
     return path

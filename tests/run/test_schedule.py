@@ -12,6 +12,8 @@ exact fractions, as ours counts (core/clocks.Ratio).
 """
 
 import fractions
+import json
+import os
 
 import pytest
 
@@ -66,3 +68,22 @@ def test_updates_come_at_the_env_steps_the_official_loop_gives(tmp_path, monkeyp
   want = official_schedule(300, 3, config.batch_size, config.batch_length,
                            config.replay_context, train_ratio)
   assert at == want
+
+
+def _eval_steps(logdir):
+  with open(os.path.join(logdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return ([r['step'] for r in rows if 'epstats/score' in r],
+          [r['step'] for r in rows if any(k.startswith('eval/') for k in r)])
+
+
+@pytest.mark.parametrize('clock, every, want', [
+    ('seconds', 1e6, [0]), ('steps', 20, [0, 20, 40])])
+def test_a_new_run_evaluates_before_its_first_env_step(tmp_path, clock, every, want):
+  # Official embodied/run/train_eval.py:129-143: the loop asks should_report (a clock
+  # whose first call fires, elements/when.py Clock) at its top, before
+  # driver_train(steps=10): the untrained policy's eval episodes are logged at step 0.
+  config = make_run_config(tmp_path, random_agent=True, steps=40, clock=clock,
+                           report_every=every)
+  train_eval.train_eval(config)
+  assert _eval_steps(tmp_path) == (want, want)
