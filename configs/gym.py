@@ -11,7 +11,7 @@ def get_config(arg=''):
   c = base.get_config()
   c.task = 'gym_CartPole-v1'
   c.run.steps = int(1e6)
-  c.run.envs = 1
+  c.run.envs = c.run.eval_envs = 1  # a CPU's few cores (no official gym config)
   c.run.train_ratio = 512.0
   c.run.parallel = False
   presets.size('1m')(c)

@@ -24,6 +24,13 @@ def size(name):
   return apply
 
 
+def official_envs(c, envs=16):
+  """The official run.envs (16 by default) and run.eval_envs (4). Our eval plays exactly
+  run.eval_eps episodes, shared out over the eval envs, so one each: the official's eval
+  of 4 envs that start together logs all 4 where episodes have one length (DMC)."""
+  c.run.envs, c.run.eval_envs, c.run.eval_eps = envs, 4, 4
+
+
 def script(name):
   def apply(c):
     c.script = name

@@ -167,11 +167,12 @@ def replay_step_bytes(config, obs_space, act_space):
 def check_replay_memory(config, obs_space, act_space):
   """-> a warning line when the train replay, full, needs more memory than is available
   now (or than the machine has at all), else None. The replay keeps every step in memory
-  up to replay.size: dmc.py's vision preset (22.6 KB a step, 1.1M steps: 23 GiB) ran for
-  days until Linux's OOM killer ended it, and atari.py's (5M steps of 19.5 KB) could never
-  fit in 24 GB. A warning, not an error: a run meant to be stopped long before its
-  run.steps (on a CPU, atari.py's 51M steps take years) is fine, and memory_watch stops
-  one that runs out with its own line."""
+  up to replay.size: dmc.py's vision preset at size12m (22.6 KB a step, 1.1M steps: 23
+  GiB) ran for days until Linux's OOM killer ended it, and atari.py's at size12m (5M steps
+  of 19.5 KB) could never fit in 24 GB; at their official size200m, 53 KB and 50 KB. A
+  warning, not an error: a run meant to be stopped long before its run.steps (on a CPU,
+  atari.py's 51M steps take years) is fine, and memory_watch stops one that runs out with
+  its own line."""
   from dreamerv3_tf.envs import memory  # numpy-free; reads /proc
   sizes = replay_step_bytes(config, obs_space, act_space)
   step = sum(sizes.values())

@@ -1090,7 +1090,7 @@ def test_a_replay_that_cannot_fit_in_memory_is_a_warning_as_the_run_starts(
 def test_a_replay_that_outgrows_the_memory_available_now_is_a_warning():
   from dreamerv3_tf.core.spaces import Space
   from dreamerv3_tf.envs import memory
-  c = dmc.get_config('train_eval,vision')  # 1.1M steps of a 64x64x3 image, size12m
+  c = dmc.get_config('train_eval,vision,size12m')  # 1.1M steps of a 64x64x3 image
   obs = {'image': Space(np.uint8, (64, 64, 3)), 'reward': Space(np.float32),
          **{k: Space(bool) for k in ('is_first', 'is_last', 'is_terminal')}}
   act = {'action': Space(np.float32, (6,), -1, 1)}
