@@ -102,3 +102,13 @@ def test_the_cpu_presets_set_their_own(file, presets, envs, eval_envs, size, rat
   assert c.run.eval_eps >= c.run.eval_envs  # no eval env that never steps
   if presets.endswith('debug'):
     assert c.agent.rssm.deter == 16
+
+
+@pytest.mark.parametrize('file, presets', sorted(OFFICIAL))
+def test_the_official_flag_names_the_preset_that_is_its_config(file, presets):
+  """`--configs dmc_vision` is refused with the line that names ours: the plain preset."""
+  from dreamerv3_tf import official_flags
+  name = {('dmc', 'proprio'): 'dmc_proprio', ('dmc', 'vision'): 'dmc_vision'}.get(
+      (file, presets), file)
+  line = official_flags.refusal(['main', '--configs', name], {'config'})
+  assert line.endswith(f': --config=configs/{file}.py:{presets or "train_eval"}'), line
