@@ -4,9 +4,10 @@ dmc_vision (`vision`) configs, and `cpu` / `quick` presets for a few CPU cores.
   python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval --logdir=~/logdir/dmc
   python -m dreamerv3_tf.main --config=configs/dmc.py:train_eval,vision,size12m
 
-`vision` trains the official default model (size200m's dimensions), meant for a GPU or
-TPU; a size preset after it gives another. The named presets also take the official task
-(dmc_walker_walk); the default keeps dmc_cartpole_balance, the quickest to run.
+Without `vision` the config is dmc_proprio's (size1m, ratio 1024). `vision`, as the
+official dmc_vision, sets no size: the default model (size200m's dimensions), meant for a
+GPU or TPU, unless a size preset or debug is given. The named presets also take the
+official task (dmc_walker_walk); without them it is dmc_cartpole_balance, the quickest.
 """
 
 from configs import base
@@ -26,9 +27,9 @@ def proprio(c):
 
 
 def vision(c):
-  """The official dmc_vision: it sets no size, so it trains the default model."""
+  """The official dmc_vision. Its model is base's unless a size preset or debug sets one:
+  get_config leaves out the default's size1m when vision is given."""
   c.env.dmc.proprio, c.env.dmc.image = False, True
-  presets.size('200m')(c)
   c.run.train_ratio = 256.0
   c.task = 'dmc_walker_walk'
 
@@ -66,6 +67,7 @@ def get_config(arg=''):
   c.run.steps = int(1.1e6)
   presets.official_envs(c)
   c.run.parallel = True   # dm_control (EGL) and TensorFlow do not share a process
-  _proprio(c)
+  if 'vision' not in presets.names(arg):
+    _proprio(c)  # the default: dmc_proprio's observations, size and ratio
   return presets.apply_presets(
       c, arg, {'proprio': proprio, 'vision': vision, 'cpu': cpu, 'quick': quick})

@@ -78,6 +78,11 @@ def _preset_hint(name, table):
   return ''
 
 
+def names(arg):
+  """The preset names of `arg` ('train_eval, vision' -> ['train_eval', 'vision'])."""
+  return [x.strip() for x in (arg or '').split(',') if x.strip()]
+
+
 def apply_presets(c, arg, suite_presets):
   """Applies the comma-separated presets in `arg` in order; unknown names fail."""
   common = {
@@ -85,8 +90,8 @@ def apply_presets(c, arg, suite_presets):
       'eval_only': script('eval_only'), 'debug': debug,
       **{f'size{k}': size(k) for k in base.SIZES}}
   table = {**common, **suite_presets}
-  names = [x.strip() for x in (arg or '').split(',') if x.strip()]
-  for name in names:
+  given = names(arg)
+  for name in given:
     if name not in table:
       raise ValueError(
           f'Unknown preset {name!r}{_preset_hint(name, table)}; '
@@ -96,10 +101,10 @@ def apply_presets(c, arg, suite_presets):
   for what, kind in (('the script', ('train_eval', 'train', 'eval_only')),
                      ('the model size', tuple(f'size{k}' for k in base.SIZES)),
                      ('the observations', ('proprio', 'vision'))):
-    given = [x for x in dict.fromkeys(names) if x in kind]
-    if len(given) > 1:
-      raise ValueError(f'presets {given[0]!r} and {given[1]!r} both set {what}, and only '
+    kinds = [x for x in dict.fromkeys(given) if x in kind]
+    if len(kinds) > 1:
+      raise ValueError(f'presets {kinds[0]!r} and {kinds[1]!r} both set {what}, and only '
                        f'the last would count; give one')
-  for name in names:
+  for name in given:
     table[name](c)
   return c
