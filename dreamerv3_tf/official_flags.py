@@ -10,7 +10,8 @@ import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Official config names that are one of our files with a preset; the others are a file
-# of the same name (crafter, atari100k) or a preset (size50m, debug).
+# of the same name (atari, atari100k, crafter) or a preset (size50m, debug). Each is the
+# official config's values (tests/test_official_presets.py).
 _FILE_AND_PRESET = {'dmc_proprio': ('dmc', 'proprio'), 'dmc_vision': ('dmc', 'vision')}
 
 
