@@ -72,6 +72,7 @@ import tensorflow as tf
 
 from dreamerv3_tf import checkpoint as checkpointing
 from dreamerv3_tf import export_checks
+from dreamerv3_tf.agent import tf_settings
 from dreamerv3_tf.core import errors
 from dreamerv3_tf.envs import wrappers
 from dreamerv3_tf.export_checks import ExportError  # noqa: F401 (export.ExportError)
@@ -199,6 +200,9 @@ class PolicyModule(tf.Module):
     return checked
 
 
+# A host program's TensorFlow settings stay out of the graphs saved (agent/tf_settings.py).
+@tf_settings.own_semantics()
+@tf_settings.without_op_callbacks()
 def export(agent, out, overwrite=False, tflite=False):
   """Writes the SavedModel of `agent`'s policy to directory `out`. -> out.
 
@@ -278,6 +282,8 @@ def _running(pid):
   return True
 
 
+@tf_settings.own_semantics()
+@tf_settings.without_op_callbacks()
 def write_tflite(agent, path, batch_size=TFLITE_BATCH, signatures=TFLITE_SIGNATURES):
   """Writes `signatures` of `agent`'s policy as a TensorFlow Lite model to `path`.
 

@@ -278,6 +278,40 @@ def test_signatures_names_and_only_policy_weights(cartpole, loaded):
   assert state['state_stoch'].shape == (5, 4, 4) and not np.any(state['state_deter'])
 
 
+def test_a_host_programs_tensorflow_settings_stay_out_of_the_export(cartpole, loaded,
+                                                                    tmp_path):
+  """A notebook's numpy promotion and check-numerics callback, set before it exports:
+  'all' promotion stopped the export (OverflowError on a seed's constant), and the
+  callback's ops went into the SavedModel (1143 CheckNumerics; enable_dump_debug_info's
+  ops wrote tfdbg files wherever the export then ran). Both are the host's again after."""
+  from tensorflow.python.eager import context
+  from tensorflow.python.framework import ops
+  _, agent, _ = cartpole
+  # The promotion part of experimental_enable_numpy_behavior(dtype_conversion_mode='all'),
+  # which also patches tf.Tensor for good: not in a test worker.
+  ops.set_dtype_conversion_mode('all')
+  tf.debugging.enable_check_numerics()
+  try:
+    out = export.export(agent, str(tmp_path / 'out'))
+    assert ops.promo_mode_enum_to_string(ops.get_dtype_conversion_mode()) == 'all'
+    assert context.context().op_callbacks
+  finally:
+    tf.debugging.disable_check_numerics()
+    ops.set_dtype_conversion_mode('off')
+  with open(os.path.join(out, 'saved_model.pb'), 'rb') as f:
+    assert f.read().count(b'CheckNumerics') == 0
+  rng = np.random.default_rng(0)
+  inputs = {'obs_position': rng.normal(size=(2, 3)), 'obs_velocity': rng.normal(size=(2, 2)),
+            'obs_is_first': np.ones(2, bool)}
+  inputs = {k: tf.constant(v, tf.bool if v.dtype == bool else tf.float32)
+            for k, v in inputs.items()}
+  inputs.update(loaded.signatures['initial_state'](batch_size=tf.constant(2)))
+  want = loaded.signatures['step_eval'](**inputs)
+  got = tf.saved_model.load(out).signatures['step_eval'](**inputs)
+  for k, v in want.items():  # the same graph of the same weights
+    np.testing.assert_array_equal(got[k].numpy(), v.numpy(), err_msg=k)
+
+
 @pytest.mark.parametrize('name, shape, message', [
     ('obs_position', (2, 4), r'Shape of tensor obs_position \[2,4\] is not compatible with '
      r'expected shape \[\?,3\]'),
