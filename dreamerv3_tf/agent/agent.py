@@ -32,6 +32,7 @@ from dreamerv3_tf import tfimport
 from dreamerv3_tf.agent import model as model_lib
 from dreamerv3_tf.agent import policy_call
 from dreamerv3_tf.agent import stable_names
+from dreamerv3_tf.agent import tf_settings
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import compile_pacing
 from dreamerv3_tf.core import errors
@@ -205,7 +206,8 @@ class Agent(tf.Module, base.Agent):
     key = (name, len(args[0])) if name == 'policy' else name
     first = key not in self._s.called
     try:
-      with self._names(name, args, first):
+      # A host program's numpy promotion and run_functions_eagerly (tf_settings.py).
+      with tf_settings.own_semantics(), self._names(name, args, first):
         if first and self._s.paced:
           result = compile_pacing.run(fn, *args, release=usage.release_heap)
         else:
@@ -260,7 +262,7 @@ class Agent(tf.Module, base.Agent):
     """
     self._check_compiled(name)
     args = self.step_inputs(name, carry, data, mode)
-    with self._names(name, args):
+    with tf_settings.own_semantics(), self._names(name, args):
       return self._s.fns[name].get_concrete_function(*args)
 
   def compiler_ir(self, name, carry, data, mode='train', stage='hlo'):
@@ -268,7 +270,7 @@ class Agent(tf.Module, base.Agent):
     tf.function.experimental_get_compiler_ir, e.g. 'optimized_hlo' for FLOP counts)."""
     self._check_compiled(name)
     args = self.step_inputs(name, carry, data, mode)
-    with self._names(name, args):
+    with tf_settings.own_semantics(), self._names(name, args):
       return self._s.fns[name].experimental_get_compiler_ir(*args)(stage=stage)
 
   def _check_compiled(self, name):
@@ -365,8 +367,9 @@ class Agent(tf.Module, base.Agent):
       deter, stoch, prevact, act, out = self._call('policy', *args)
       if self.config.jit and not distribute.is_distributed(self._s.strategy):
         # Traced now: later calls of this signature skip tf.function's dispatch.
-        self._s.policy_programs[key] = policy_call.FlatProgram(
-            self._s.fns['policy'].get_concrete_function(*args))
+        with tf_settings.own_semantics():
+          self._s.policy_programs[key] = policy_call.FlatProgram(
+              self._s.fns['policy'].get_concrete_function(*args))
     carry = {'deter': deter.numpy(), 'stoch': stoch.numpy(), 'prevact': prevact.numpy()}
     act = {k: v.numpy() for k, v in act.items()}
     out = {k: v.numpy() for k, v in out.items()}

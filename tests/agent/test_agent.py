@@ -225,6 +225,32 @@ def test_bfloat16_runs(h):
   assert np.isfinite(mets['loss/total'])
 
 
+def test_a_host_programs_numpy_promotion_changes_nothing(h):
+  """A notebook's experimental_enable_numpy_behavior(dtype_conversion_mode='all'): the
+  first policy call stopped with 'OverflowError: Python int ... too large to convert
+  to np.int32' (a seed's constant). Set here as its promotion part alone (the call also
+  patches tf.Tensor for good); the agent computes as without it, bit for bit."""
+  from tensorflow.python.framework import ops
+  config = h.make_config()
+  results = []
+  for mode in ('off', 'all'):
+    agent = Agent(*h.make_spaces('vector', 'disc'), config)  # the same seed: same weights
+    data = np.random.default_rng(0)
+    obs = h.random_obs(agent.obs_space, (2,), data)
+    obs['is_first'][:] = True
+    batch = h.make_batch(agent, h.train_length(agent), data)
+    ops.set_dtype_conversion_mode(mode)
+    try:
+      _, act, out = agent.policy(agent.init_policy(2), obs, mode='train')
+      _, _, mets = agent.train(agent.init_train(config.batch_size), batch)
+      assert ops.promo_mode_enum_to_string(ops.get_dtype_conversion_mode()) == mode
+    finally:
+      ops.set_dtype_conversion_mode('off')
+    results.append((act['action'], out['dyn/deter'], mets['loss/total'], mets['loss/policy']))
+  for a, b in zip(*results):  # the same eager ops on the same inputs: no tolerance
+    np.testing.assert_array_equal(a, b)
+
+
 # --- compiled agent: tracing and modes ------------------------------------------
 
 def _bandit_obs(h, B, rng, first=False):
@@ -272,7 +298,9 @@ def test_traced_once_and_eval_deterministic(bandit_agent, h):
 def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h, monkeypatch):
   """Later calls go through policy_call.FlatProgram, not tf.function's dispatch;
   they must give what the tf.function gives for the same inputs and counter.
-  Only the first, which compiles, runs paced (core/compile_pacing.py)."""
+  Only the first, which compiles, runs paced (core/compile_pacing.py). It is made
+  under a host program's tf.config.run_functions_eagerly(True), which ran it
+  eagerly: other draws than the compiled program's (agent/tf_settings.py)."""
   agent = bandit_agent
   rng = np.random.default_rng(1)
   B = 5  # a batch size no other test uses: its first call traces
@@ -289,7 +317,12 @@ def test_policy_calls_after_the_first_run_the_same_program(bandit_agent, h, monk
   for i, mode in enumerate(['train', 'train', 'eval', 'train', 'eval', 'train']):
     obs = _bandit_obs(h, B, rng, first=i == 0)
     counter = int(agent.policy_calls.numpy())
-    fast = agent.policy(carry, obs, mode=mode)
+    tf.config.run_functions_eagerly(i == 0)
+    try:
+      fast = agent.policy(carry, obs, mode=mode)
+      assert tf.config.functions_run_eagerly() == (i == 0)  # the host's again
+    finally:
+      tf.config.run_functions_eagerly(False)
     agent.policy_calls.assign(counter)
     args = agent.step_inputs('policy', carry, obs, mode)
     deter, stoch, prevact, act, out = agent._s.fns['policy'](*args)
