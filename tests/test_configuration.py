@@ -21,6 +21,7 @@ from dreamerv3_tf import logdir_checks
 from dreamerv3_tf import run_files
 from dreamerv3_tf.core import checkpoint_paths
 from dreamerv3_tf.core import cpuinfo
+from dreamerv3_tf.core import errors
 from dreamerv3_tf.core import flag_lines
 from dreamerv3_tf.core import path_lines
 
@@ -3311,6 +3312,22 @@ def test_a_resume_whose_env_changed_its_spaces_is_refused(tmp_path):
     run_files.check_spaces(str(tmp_path), {**obs, 'vector': Space(np.float32, (4,))}, act)
   with pytest.raises(configuration.ConfigError, match=r"had obs 'extra' \(none\)"):
     run_files.check_spaces(str(tmp_path), {**obs, 'extra': Space(np.float32, (1,))}, act)
+  # Bounds of each joint: numpy's text of them wrapped at 75 characters, and the error's
+  # one line ended inside the first (a notebook's precision=1 showed -1.25 as -1.2).
+  joints = Space(np.float32, (20,), -np.arange(1, 21) / 4, np.arange(1, 21))
+  with np.printoptions(precision=1):
+    with pytest.raises(configuration.ConfigError) as caught:
+      run_files.check_spaces(str(tmp_path), {**obs, 'vector': joints}, act)
+    line = errors.describe(caught.value)
+    assert line.endswith("Space(float32, shape=(20,), low=[-0.25 -0.5 -0.75 -1.0 -1.25 "
+                         "-1.5 -1.75 -2.0 -2.25 -2.5 -2.75 -3.0 -3.25 -3.5 -3.75 -4.0 -4.25 "
+                         "-4.5 -4.75 -5.0], high=[1.0 2.0 3.0 4.0 5.0 6.0 7.0 8.0 9.0 10.0 "
+                         "11.0 12.0 13.0 14.0 15.0 16.0 17.0 18.0 19.0 20.0]); use a new "
+                         "--logdir (run.from_checkpoint starts it from that run's agent)"), line
+    # More than numpy's 1000 values: its first and last 3 at each level, as it shows them.
+    big = Space(np.float32, (2, 600), np.arange(1200).reshape(2, 600), 2000)
+    assert repr(big).startswith('Space(float32, shape=(2, 600), low=[[0.0 1.0 2.0 ... 597.0 '
+                                '598.0 599.0] [600.0 601.0 602.0 ... 1197.0 1198.0 1199.0]], ')
   assert (tmp_path / 'spaces.json').read_text() == saved
   # Cut short (a full disk): the line named no way on; the run rewrites a missing one.
   (tmp_path / 'spaces.json').write_text(saved[:100])

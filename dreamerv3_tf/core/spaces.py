@@ -91,7 +91,32 @@ class Space:
       low, high = self.low.flat[0], self.high.flat[0]
     else:
       low, high = self.low, self.high
-    return f'Space({self.dtype.name}, shape={self.shape}, low={low}, high={high})'
+    return (f'Space({self.dtype.name}, shape={self.shape}, low={_text(low)}, '
+            f'high={_text(high)})')
+
+
+# numpy's own threshold: above this many values, each level shows its first and last 3.
+_SUMMARY_SIZE, _EDGE = 1000, 3
+
+
+def _text(bound, summary=None):
+  """`bound`'s values on one line, each as its numpy scalar prints it.
+
+  numpy's array text follows np.set_printoptions (a host program's precision=1 showed
+  -1.25 as -1.2) and wraps at its linewidth (75 characters): an error line that named
+  a space of 20 joint limits ended inside the first."""
+  bound = np.asarray(bound)
+  if bound.ndim == 0:
+    return str(bound[()])
+  if summary is None:
+    summary = bound.size > _SUMMARY_SIZE
+  rows = list(bound)
+  if summary and len(rows) > 2 * _EDGE:
+    parts = [_text(x, True) for x in rows[:_EDGE]] + ['...'] + [
+        _text(x, True) for x in rows[-_EDGE:]]
+  else:
+    parts = [_text(x, summary) for x in rows]
+  return '[' + ' '.join(parts) + ']'
 
 
 def _compact(bound):
