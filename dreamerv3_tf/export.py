@@ -391,6 +391,7 @@ class SavedPolicy:
   """
 
   def __init__(self, path):
+    tf_settings.check_eager('export.SavedPolicy')
     path = os.path.expanduser(path).rstrip('/')
     if not is_saved_model(path):
       raise ExportError(f'{path} is not a SavedModel directory (no saved_model.pb)')

@@ -25,6 +25,7 @@ from dreamerv3_tf import export_checks
 from dreamerv3_tf import logdir_checks
 from dreamerv3_tf import run_files
 from dreamerv3_tf.agent import nets
+from dreamerv3_tf.agent import tf_settings
 from dreamerv3_tf.agent.agent import Agent
 from dreamerv3_tf.core import base
 from dreamerv3_tf.core import errors
@@ -310,6 +311,16 @@ def test_a_host_programs_tensorflow_settings_stay_out_of_the_export(cartpole, lo
   got = tf.saved_model.load(out).signatures['step_eval'](**inputs)
   for k, v in want.items():  # the same graph of the same weights
     np.testing.assert_array_equal(got[k].numpy(), v.numpy(), err_msg=k)
+
+
+def test_without_eager_execution_a_saved_policy_is_refused_in_one_line(cartpole):
+  """As the agent (tests/agent/test_agent.py): init_policy stopped with
+  "AttributeError: 'SymbolicTensor' object has no attribute 'numpy'"."""
+  with tf.Graph().as_default():
+    with pytest.raises(tf_settings.HostSettingError, match=(
+        r'^export.SavedPolicy takes and returns numpy arrays, and TensorFlow does not '
+        'execute eagerly here')):
+      export.SavedPolicy(str(cartpole[2])).init_policy(1)
 
 
 @pytest.mark.parametrize('name, shape, message', [

@@ -101,6 +101,7 @@ class Agent(tf.Module, base.Agent):
   """
 
   def __init__(self, obs_space, act_space, config):
+    tf_settings.check_eager('the agent')
     tf.Module.__init__(self, name='agent')
     base.check_agent_spaces(obs_space, act_space)
     self._s = types.SimpleNamespace(

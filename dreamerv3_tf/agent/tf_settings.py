@@ -9,6 +9,9 @@ change what our code computes or saves (a notebook sets them before it uses us).
   `tf.config.run_functions_eagerly(True)` ran the steps of a `config.jit=True` agent
   eagerly: other random draws than its compiled steps (the debug config's first update
   lost 0.66 more) and many times slower; `config.jit=False` is our switch for that.
+`check_eager(what)`: what cannot be scoped: eager execution turned off for good
+  (`tf.compat.v1.disable_eager_execution()` or `disable_v2_behavior()`, a host's TF1
+  code), or a graph's scope: refused in one line.
 `without_op_callbacks()`: the calling thread's op callbacks
   (`tf.debugging.enable_check_numerics`, `tf.debugging.experimental.
   enable_dump_debug_info`) go into every op traced: an export made under them held
@@ -23,6 +26,8 @@ import tensorflow as tf
 from tensorflow.python.eager import context
 from tensorflow.python.framework import op_callbacks
 from tensorflow.python.framework import ops
+
+from dreamerv3_tf.core import base
 
 # Both settings are globals of the process: the outermost scope of any thread saves
 # and restores them, so a scope ending on one thread leaves another's in force.
@@ -61,3 +66,20 @@ def without_op_callbacks():
   finally:
     for callback in callbacks:
       op_callbacks.add_op_callback(callback)
+
+
+class HostSettingError(base.UserError, RuntimeError):
+  """A host program's TensorFlow setting that our code cannot work under."""
+
+
+def check_eager(what):
+  """HostSettingError unless TensorFlow executes eagerly here. Without it the agent was
+  built of graph tensors, and its first policy call (a SavedPolicy's init_policy)
+  stopped with "AttributeError: 'SymbolicTensor' object has no attribute 'numpy'"."""
+  if not tf.executing_eagerly():
+    raise HostSettingError(
+        f'{what} takes and returns numpy arrays, and TensorFlow does not execute eagerly '
+        'here: tf.compat.v1.disable_eager_execution() or disable_v2_behavior() was called '
+        'in this process (for good), or this runs inside a graph (with '
+        'tf.Graph().as_default(), a tf.function); use it in a process that leaves eager '
+        'execution on, outside graphs')

@@ -251,6 +251,19 @@ def test_a_host_programs_numpy_promotion_changes_nothing(h):
     np.testing.assert_array_equal(a, b)
 
 
+def test_without_eager_execution_the_agent_is_refused_in_one_line(h):
+  """A host's TF1 code (tf.compat.v1.disable_eager_execution(), for good; a graph's scope
+  here, which turns eager execution off alike): the agent was built of graph tensors,
+  and its first policy call stopped with "AttributeError: 'SymbolicTensor' object has
+  no attribute 'numpy'"."""
+  from dreamerv3_tf.agent import tf_settings
+  with tf.Graph().as_default():
+    with pytest.raises(tf_settings.HostSettingError, match=(
+        r'^the agent takes and returns numpy arrays, and TensorFlow does not execute '
+        r'eagerly here: tf.compat.v1.disable_eager_execution\(\) or .* outside graphs$')):
+      Agent(*h.make_spaces('vector', 'disc'), h.make_config())
+
+
 # --- compiled agent: tracing and modes ------------------------------------------
 
 def _bandit_obs(h, B, rng, first=False):
