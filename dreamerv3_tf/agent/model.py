@@ -95,7 +95,9 @@ class Model(tf.Module):
       self.val = heads.TwoHotHead(F, **a.value, name='val', **p)
       self.slowval = heads.TwoHotHead(F, **a.value, name='slowval', **p)
     self.slowval.trainable = False
-    self.retnorm = behavior.ReturnNormalizer(**a.retnorm, name='retnorm')
+    # Its statistics are float32 whatever the compute dtype; named, not the host's
+    # Keras policy (set_global_policy('mixed_float16') made its compute_dtype float16).
+    self.retnorm = behavior.ReturnNormalizer(**a.retnorm, name='retnorm', dtype='float32')
     self.slowval_updates = tf.Variable(0, dtype=tf.int64, trainable=False,
                                        name='slowval_updates')
     self._s.slow = behavior.SlowCritic(

@@ -225,6 +225,34 @@ def test_bfloat16_runs(h):
   assert np.isfinite(mets['loss/total'])
 
 
+def test_a_host_programs_keras_dtype_settings_change_no_layer(h):
+  """A notebook's keras.mixed_precision.set_global_policy('mixed_float16') and
+  set_floatx('float64'): every layer names its dtype policy (compute_dtype), so the agent
+  computes and saves as its config says (checked by hand: the same numbers bit for bit,
+  and the same checkpoint)."""
+  import keras
+  policy, floatx = keras.mixed_precision.global_policy(), keras.backend.floatx()
+  keras.mixed_precision.set_global_policy('mixed_float16')
+  keras.backend.set_floatx('float64')
+  try:
+    agent = Agent(*h.make_spaces('image', 'disc'), h.image_config())
+    obs = h.random_obs(agent.obs_space, (2,), np.random.default_rng(0))
+    agent.policy(agent.init_policy(2), obs)
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
+    keras.backend.set_floatx(floatx)
+  layers, todo = [], [getattr(agent, k) for k in agent_lib.MODEL_STATE]
+  while todo:  # each Keras layer held as an attribute, at any depth
+    layer = todo.pop()
+    if isinstance(layer, keras.layers.Layer) and all(layer is not x for x in layers):
+      layers.append(layer)
+      todo.extend(vars(layer).values())
+  assert len(layers) > 20
+  assert [m.name for m in layers if (m.compute_dtype, m.variable_dtype) != (
+      'float32', 'float32')] == []  # retnorm's compute_dtype was the host's float16
+  assert {v.dtype.name for v in agent.variables if v.dtype.is_floating} == {'float32'}
+
+
 def test_a_host_programs_numpy_promotion_changes_nothing(h):
   """A notebook's experimental_enable_numpy_behavior(dtype_conversion_mode='all'): the
   first policy call stopped with 'OverflowError: Python int ... too large to convert
