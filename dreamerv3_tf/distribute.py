@@ -39,8 +39,23 @@ class NoTPU(base.UserError):
   """distribute='tpu' on a machine without one."""
 
 
+class StrategyScopeError(base.UserError, RuntimeError):
+  """make_strategy called inside the scope of a caller's strategy."""
+
+
 def make_strategy(name):
-  """-> tf.distribute.Strategy for a config name (see NAMES)."""
+  """-> tf.distribute.Strategy for a config name (see NAMES).
+
+  Outside any strategy's scope only: inside a host program's, 'default' returned that
+  strategy (a config of one device built a mirrored agent without a word), and the
+  others stopped in scope() with "Mixing different tf.distribute.Strategy objects".
+  """
+  if tf.distribute.has_strategy():
+    raise StrategyScopeError(
+        f'distribute={name!r}: the agent is built under the strategy the config names, and '
+        f'this runs inside the scope of a {type(tf.distribute.get_strategy()).__name__} '
+        "of the caller's; build it outside that scope (agent.Agent built inside one "
+        "takes that scope's strategy)")
   if name == 'default':
     return tf.distribute.get_strategy()
   if name == 'mirrored':

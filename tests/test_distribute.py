@@ -44,6 +44,16 @@ def test_make_strategy_names(monkeypatch):
   mirrored = distribute.make_strategy('mirrored')
   assert isinstance(mirrored, tf.distribute.MirroredStrategy)
   assert mirrored.num_replicas_in_sync == len(tf.config.list_logical_devices('CPU'))
+  # A notebook's strategy scope around factories.make_agent: 'default' returned its
+  # strategy (a mirrored agent for a config of one device), 'mirrored' stopped with
+  # "Mixing different tf.distribute.Strategy objects".
+  with mirrored.scope():
+    for name in ('default', 'mirrored'):
+      with pytest.raises(distribute.StrategyScopeError, match=(
+          f"^distribute='{name}': the agent is built under the strategy the config names, "
+          'and this runs inside the scope of a MirroredStrategy of the caller.s; build it '
+          'outside that scope')):
+        distribute.make_strategy(name)
 
 
 def test_helpers_are_identities_without_replicas():
