@@ -68,8 +68,8 @@ def _latest(directory):
       text = f.read()
   except (OSError, ValueError):
     return None
-  field = lambda name: re.findall(rf'^{name}: "([^"\\]*)"\s*$', text, re.M)
-  latest, listed = field('model_checkpoint_path'), field('all_model_checkpoint_paths')
+  latest, listed = (re.findall(rf'^{name}: "([^"\\]*)"\s*$', text, re.M)
+                    for name in ('model_checkpoint_path', 'all_model_checkpoint_paths'))
   if len(latest) != 1:
     return None
   paths = listed + ([] if latest[0] in listed else latest)

@@ -1112,8 +1112,8 @@ runpy.run_module('dreamerv3_tf.export', run_name='__main__')
 @pytest.mark.parametrize('case', ['no_out', 'taken', 'the_run', 'not_a_run', 'random',
                                   'folder_of_runs', 'stray', 'not_an_export', 'line_break',
                                   'empty_out', 'run_for_checkpoint', 'variable', 'link_loop',
-                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url', 's3',
-                                  'in_proc'])
+                                  'too_long', 'no_bucket', 'one_slash', 'in_memory', 'file_url',
+                                  's3', 'in_proc'])
 def test_command_line_mistakes_are_found_before_tensorflow_loads(cartpole, tmp_path, case):
   """A typo cost the 5-7 s of TensorFlow's import before its one line."""
   logdir, _, out = cartpole

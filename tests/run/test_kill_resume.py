@@ -137,8 +137,8 @@ class Killed(BaseException):
 
 
 @pytest.mark.parametrize('killed_at', [0, 30])
-def test_a_kill_right_after_a_save_loses_no_row_logged_before_it(tmp_path, monkeypatch,
-                                                               killed_at):
+def test_a_kill_right_after_a_save_loses_no_row_logged_before_it(
+    tmp_path, monkeypatch, killed_at):
   """A save at a step with no log write (report_every=save_every=30, log_every=20) held
   the report's and eval episode's rows of that step in memory: killed before the next
   write, the resume loaded that save, whose clocks had reported already, and those rows
