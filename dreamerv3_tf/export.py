@@ -218,7 +218,8 @@ def export(agent, out, overwrite=False, tflite=False):
   if tf.io.gfile.exists(tmp):
     tf.io.gfile.rmtree(tmp)
   try:
-    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    with _plain_variable_reads():
+      tf.saved_model.save(module, tmp, signatures=module.signatures())
     tf.io.gfile.makedirs(os.path.dirname(os.path.join(tmp, ACT_SPACE_FILE)))
     with tf.io.gfile.GFile(os.path.join(tmp, ACT_SPACE_FILE), 'w') as f:
       f.write(json.dumps({k: v.to_dict() for k, v in agent.act_space.items()}))
@@ -252,6 +253,28 @@ def export(agent, out, overwrite=False, tflite=False):
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
   return out
+
+
+@contextlib.contextmanager
+def _plain_variable_reads():
+  """The SavedModel's save function (the one a loader calls to write the variables to a
+  checkpoint again; the signatures never run it) reads each variable with ReadVariableOp
+  alone, as TensorFlow before 2.10 did. TensorFlow 2.10 and later add DisableCopyOnRead
+  there, an op TensorFlow 2.9 and older do not know: their tf.saved_model.load refused
+  the whole export ("Op type not registered 'DisableCopyOnRead'"). The op only keeps the
+  read from copying a variable in copy-on-read mode (sparse updates); the values saved
+  are the same."""
+  from tensorflow.python.ops import resource_variable_ops
+  variable = resource_variable_ops.BaseResourceVariable
+  no_copy = variable.__dict__.get('read_value_no_copy')
+  if no_copy is None:  # another TensorFlow: tests/test_export.py says if the op is back
+    yield
+    return
+  variable.read_value_no_copy = variable.read_value
+  try:
+    yield
+  finally:
+    variable.read_value_no_copy = no_copy
 
 
 def remove_stale_temporaries(out, kind='.tmp-'):

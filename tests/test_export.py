@@ -544,6 +544,46 @@ def test_image_and_discrete_agent_on_dummy_env(image_disc):
   assert len(np.unique(taken)) > 1
 
 
+# The ops of the exports TensorFlow 2.4 to 2.21 loaded and matched 2.21's outputs with
+# (tools/deploy_check.py; README "Export and evaluation", BENCHMARKS.md "Deploying the
+# export"). An op not listed may be one an older TensorFlow lacks: measure it there
+# and add it. TensorFlow 2.3 lacks StatelessRandomUniformFullIntV2 (the policy's seeds).
+DEPLOYED_OPS = {
+    'Abs', 'AddV2', 'All', 'ArgMax', 'Assert', 'AssignVariableOp', 'BatchMatMulV2',
+    'BitwiseOr', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'Cumsum', 'Einsum', 'EnsureShape',
+    'Equal', 'Exp', 'Fill', 'GatherV2', 'Greater', 'GreaterEqual', 'Identity', 'LeftShift',
+    'LessEqual', 'Log', 'Log1p', 'LogSoftmax', 'LogicalNot', 'MatMul', 'Max', 'Maximum',
+    'Mean', 'MergeV2Checkpoints', 'Mul', 'NoOp', 'OneHot', 'Pack', 'Placeholder',
+    'PlaceholderWithDefault', 'Range', 'ReadVariableOp', 'RealDiv', 'Reshape', 'RestoreV2',
+    'Rsqrt', 'SaveV2', 'Select', 'SelectV2', 'Shape', 'ShardedFilename', 'Sigmoid', 'Sign',
+    'Softmax', 'Split', 'SplitV', 'Square', 'StatefulPartitionedCall',
+    'StatelessRandomNormalV2', 'StatelessRandomUniformFullIntV2', 'StatelessRandomUniformV2',
+    'StaticRegexFullMatch', 'StopGradient', 'StridedSlice', 'StringJoin', 'Sub', 'Sum',
+    'Tanh', 'Tile', 'Transpose', 'VarHandleOp'}
+
+
+def saved_ops(path):
+  """{op type} of every node of SavedModel `path`, its functions' too."""
+  from tensorflow.core.protobuf import saved_model_pb2
+  saved = saved_model_pb2.SavedModel()
+  with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
+    saved.ParseFromString(f.read())
+  graph = saved.meta_graphs[0].graph_def
+  return {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+
+
+def test_the_saved_model_holds_only_ops_older_tensorflow_loads(cartpole, image_disc):
+  """TensorFlow 2.10 and later read each variable in the SavedModel's own save function
+  with a DisableCopyOnRead op first, which TensorFlow 2.9 and older do not know: their
+  tf.saved_model.load refused the whole export ("Op type not registered
+  'DisableCopyOnRead' in binary running on ..."), as did their
+  tf.compat.v1.saved_model.loader.load (the graph import TF Serving's loader does)."""
+  for out in (cartpole[2], image_disc[5]):
+    ops = saved_ops(str(out))
+    assert 'DisableCopyOnRead' not in ops
+    assert ops <= DEPLOYED_OPS, sorted(ops - DEPLOYED_OPS)
+
+
 @pytest.fixture(scope='module')
 def saved_image_disc(image_disc):
   """export.SavedPolicy of image_disc's export, loaded once (as saved_cartpole)."""
