@@ -584,6 +584,69 @@ def test_the_saved_model_holds_only_ops_older_tensorflow_loads(cartpole, image_d
     assert ops <= DEPLOYED_OPS, sorted(ops - DEPLOYED_OPS)
 
 
+def deploy_check():
+  """tools/deploy_check.py as a module."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      'deploy_check', os.path.join(ROOT, 'tools', 'deploy_check.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_deploy_check_matches_the_export_in_tensorflow_and_tflite(cartpole, tmp_path, capfd):
+  _, _, out = cartpole
+  tool, ref = deploy_check(), str(tmp_path / 'ref.npz')
+  assert tool.main(['record', f'--export={out}', f'--out={ref}', '--steps=6']) == 0
+  assert f'Recorded 6 steps x 2 rows of step_eval and step_train of {out} with TensorFlow ' \
+      in capfd.readouterr().out
+  assert tool.main(['check', f'--export={out}', f'--ref={ref}']) == 0
+  lines = capfd.readouterr().out.splitlines()
+  assert [x.split(':')[0] for x in lines[:3]] == ['initial_state', 'step_eval', 'step_train']
+  assert all(x.endswith(': matches') for x in lines[:3]), lines
+  assert lines[3].startswith(f'TensorFlow {tf.__version__} (Python ')
+  assert lines[3].endswith(f"the export matches TensorFlow {tf.__version__}'s outputs")
+  # TensorFlow Lite, in another interpreter (--python), as in a deploying venv.
+  assert tool.main(['check', f'--export={out}', f'--ref={ref}', '--runtime=tf_lite',
+                    f'--python={sys.executable}']) == 0
+  lines = capfd.readouterr().out.splitlines()
+  assert [x.split(':')[0] for x in lines if x.endswith(': matches')] == [
+      'initial_state', 'step_eval'], lines
+  assert f'tf.lite of TensorFlow {tf.__version__}' in lines[-1]
+
+
+def test_deploy_check_names_a_difference_and_the_ref_of_another_export(
+    cartpole, image_disc, tmp_path, capfd):
+  tool = deploy_check()
+  out, other = str(cartpole[2]), image_disc[5]
+  ref, wrong = str(tmp_path / 'ref.npz'), str(tmp_path / 'wrong.npz')
+  assert tool.main(['record', f'--export={out}', f'--out={ref}', '--steps=4']) == 0
+  with open(ref, 'rb') as f:
+    before = f.read()
+  # An existing --out is left as it is.
+  assert tool.main(['record', f'--export={other}', f'--out={ref}', '--steps=4']) == 2
+  assert capfd.readouterr().err == (
+      f'Error: --out {ref} exists; it is left as it is: pass another --out, or --overwrite '
+      'to replace it\n')
+  with open(ref, 'rb') as f:
+    assert f.read() == before
+  # An output 1e-3 off (ten times the tolerance) at step 2.
+  with np.load(ref, allow_pickle=False) as f:
+    data = {k: f[k] for k in f.files}
+  data['step_eval/action_action'][2, 1] += 1e-3
+  np.savez(wrong, **data)
+  assert tool.main(['check', f'--export={out}', f'--ref={wrong}']) == 1
+  lines = capfd.readouterr().out.splitlines()
+  assert re.fullmatch(r'step_eval: largest \|difference\| action_action 0\.001, .*: differs: '
+                      'action_action differs by 0.001 first at step 2', lines[1]), lines
+  assert lines[-1].endswith(f"step_eval differ from TensorFlow {tf.__version__}'s"), lines
+  # A REF of another export: one line, exit code 2.
+  assert tool.main(['check', f'--export={other}', f'--ref={ref}']) == 2
+  assert capfd.readouterr().err == (
+      f'Error: {other}/saved_model.pb is not the file --ref {ref} was recorded from (its '
+      'SHA-256 differs); record it again from this export\n')
+
+
 @pytest.fixture(scope='module')
 def saved_image_disc(image_disc):
   """export.SavedPolicy of image_disc's export, loaded once (as saved_cartpole)."""
