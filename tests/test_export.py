@@ -552,11 +552,11 @@ DEPLOYED_OPS = {
     'Abs', 'AddV2', 'All', 'ArgMax', 'Assert', 'AssignVariableOp', 'BatchMatMulV2',
     'BitwiseOr', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'Cumsum', 'Einsum', 'EnsureShape',
     'Equal', 'Exp', 'Fill', 'GatherV2', 'Greater', 'GreaterEqual', 'Identity', 'LeftShift',
-    'LessEqual', 'Log', 'Log1p', 'LogSoftmax', 'LogicalNot', 'MatMul', 'Max', 'Maximum',
-    'Mean', 'MergeV2Checkpoints', 'Mul', 'NoOp', 'OneHot', 'Pack', 'Placeholder',
-    'PlaceholderWithDefault', 'Range', 'ReadVariableOp', 'RealDiv', 'Reshape', 'RestoreV2',
-    'Rsqrt', 'SaveV2', 'Select', 'SelectV2', 'Shape', 'ShardedFilename', 'Sigmoid', 'Sign',
-    'Softmax', 'Split', 'SplitV', 'Square', 'StatefulPartitionedCall',
+    'Less', 'LessEqual', 'Log', 'Log1p', 'LogSoftmax', 'LogicalNot', 'MatMul', 'Max',
+    'Maximum', 'Mean', 'MergeV2Checkpoints', 'Mul', 'Neg', 'NoOp', 'OneHot', 'Pack',
+    'Placeholder', 'PlaceholderWithDefault', 'Range', 'ReadVariableOp', 'RealDiv', 'Reshape',
+    'RestoreV2', 'Rsqrt', 'SaveV2', 'Select', 'SelectV2', 'Shape', 'ShardedFilename',
+    'Sigmoid', 'Softmax', 'Split', 'SplitV', 'Square', 'StatefulPartitionedCall',
     'StatelessRandomNormalV2', 'StatelessRandomUniformFullIntV2', 'StatelessRandomUniformV2',
     'StaticRegexFullMatch', 'StopGradient', 'StridedSlice', 'StringJoin', 'Sub', 'Sum',
     'Tanh', 'Tile', 'Transpose', 'VarHandleOp'}
@@ -582,6 +582,37 @@ def test_the_saved_model_holds_only_ops_older_tensorflow_loads(cartpole, image_d
     ops = saved_ops(str(out))
     assert 'DisableCopyOnRead' not in ops
     assert ops <= DEPLOYED_OPS, sorted(ops - DEPLOYED_OPS)
+
+
+# The TFLite builtins (all at version 1) of the policy.tflite files that TFLite 2.8 to
+# 2.21 (tf.lite, tflite-runtime, ai-edge-litert) ran and matched TensorFlow 2.21's
+# SavedModel with (tools/deploy_check.py): another builtin, or a later version of one,
+# may be one an older runtime lacks.
+DEPLOYED_TFLITE_OPS = {
+    'ABS', 'ADD', 'ARG_MAX', 'BATCH_MATMUL', 'CAST', 'CONCATENATION', 'CONV_2D', 'DIV', 'FILL',
+    'FULLY_CONNECTED', 'LESS', 'LOG', 'LOGICAL_NOT', 'LOGISTIC', 'MAXIMUM', 'MEAN', 'MUL',
+    'NEG', 'ONE_HOT', 'REDUCE_MAX', 'RESHAPE', 'RSQRT', 'SELECT', 'SOFTMAX', 'SPLIT_V',
+    'SQUARE', 'STRIDED_SLICE', 'SUB', 'TANH', 'TILE'}
+
+
+def tflite_ops(path):
+  """{(builtin name, version)} of the ops of TFLite model `path`."""
+  from tensorflow.lite.python import schema_py_generated as schema
+  names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith('_')}
+  with open(path, 'rb') as f:
+    model = schema.Model.GetRootAsModel(f.read(), 0)
+  codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+  return {(names.get(c.BuiltinCode(), c.BuiltinCode()), c.Version()) for c in codes}
+
+
+def test_the_tflite_model_holds_only_builtins_older_runtimes_run(cartpole, image_disc):
+  """The encoder's symlog was tf.sign(x) * log1p(|x|), and TFLite's SIGN builtin is new
+  in 2.11: tf.lite and tflite-runtime 2.10 and older refused the whole file ("Op
+  builtin_code out of range: 158. Are you using old TFLite binary with newer model?")."""
+  for out in (cartpole[2], image_disc[5]):
+    ops = tflite_ops(os.path.join(str(out), 'policy.tflite'))
+    assert {name for name, _ in ops} <= DEPLOYED_TFLITE_OPS, sorted(ops)
+    assert {version for _, version in ops} == {1}, sorted(ops)
 
 
 def deploy_check():

@@ -30,9 +30,15 @@ def _f32(x):
 
 
 def symlog(x):
-  """sign(x) * log(1 + |x|), elementwise, float32."""
+  """sign(x) * log(1 + |x|), elementwise, float32.
+
+  As a select rather than tf.sign: the same values (but the sign of a zero) and
+  gradients, and an exported policy's TFLite model then needs no SIGN builtin, which
+  runtimes before TensorFlow Lite 2.11 lack ("Op builtin_code out of range: 158"): the
+  encoder's symlog alone kept them from loading the whole file."""
   x = _f32(x)
-  return tf.sign(x) * tf.math.log1p(tf.abs(x))
+  y = tf.math.log1p(tf.abs(x))
+  return tf.where(x < 0, -y, y)
 
 
 def symexp(x):
