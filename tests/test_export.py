@@ -646,6 +646,20 @@ def test_deploy_check_matches_the_export_in_tensorflow_and_tflite(cartpole, tmp_
   assert f'tf.lite of TensorFlow {tf.__version__}' in lines[-1]
 
 
+@pytest.mark.parametrize('content, reason', [
+    (b'garbage', 'not an .npz file'),  # was numpy's refusal to unpickle it
+    (None, "its meta lacks ['tensorflow', 'steps', 'batch', 'files']")])  # was a KeyError
+def test_deploy_check_names_a_ref_it_cannot_read(tmp_path, capfd, content, reason):
+  ref = tmp_path / 'ref.npz'
+  if content is None:
+    np.savez(ref, meta=np.array('{}'))
+  else:
+    ref.write_bytes(content)
+  assert deploy_check().main(['check', f'--export={tmp_path}', f'--ref={ref}']) == 2
+  assert capfd.readouterr().err == (
+      f'Error: --ref {ref} cannot be read (ValueError: {reason}); record it again\n')
+
+
 def test_deploy_check_names_a_difference_and_the_ref_of_another_export(
     cartpole, image_disc, tmp_path, capfd):
   tool = deploy_check()

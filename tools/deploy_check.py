@@ -43,9 +43,10 @@ import sys
 
 import numpy as np
 
-# Another TensorFlow / LiteRT version (or CPU) may sum float32 in another order: the
-# same 1e-4 as tests/test_export.py's TFLite check, which lets no wrong op or weight
-# through (a flipped discrete latent differs by 1, an integer action by 1).
+# Another TensorFlow / LiteRT version (or CPU) may sum float32 in another order (at most
+# 4.8e-7 apart in TensorFlow 2.4-2.20 and the TFLite runtimes, BENCHMARKS.md): the same
+# 1e-4 as tests/test_export.py's TFLite check, which lets no wrong op or weight through
+# (a flipped discrete latent differs by 1, an integer action by 1).
 TOLERANCE = 1e-4
 SIGNATURES = ('initial_state', 'step_eval', 'step_train')
 TFLITE_FILE = 'policy.tflite'
@@ -187,12 +188,18 @@ def record(args):
 
 
 def read_ref(path):
+  if not os.path.exists(path):
+    raise BadInput(f'--ref {path} does not exist (write it with: record)')
   try:
+    import zipfile
+    if not zipfile.is_zipfile(path):  # np.load took it for a pickle it refused
+      raise ValueError('not an .npz file')
     with np.load(path, allow_pickle=False) as f:
       ref = {k: f[k] for k in f.files}
     meta = json.loads(str(ref.pop('meta')))
-  except FileNotFoundError:
-    raise BadInput(f'--ref {path} does not exist (write it with: record)') from None
+    missing = [k for k in ('tensorflow', 'steps', 'batch', 'files') if k not in meta]
+    if missing:
+      raise ValueError(f'its meta lacks {missing}')
   except Exception as e:  # noqa: BLE001 - cut short, not an npz, no meta: all one case
     raise BadInput(f'--ref {path} cannot be read ({one_line(e, 200)}); record it again') from None
   return ref, meta
