@@ -13,7 +13,13 @@ import re
 
 import pytest
 
+from configs import atari
+from configs import atari100k
 from configs import base
+from configs import crafter
+from configs import dmc
+from configs import gym
+from configs import presets
 from dreamerv3_tf.interop import official_config
 
 OFFICIAL = {
@@ -223,6 +229,21 @@ def test_a_changed_default_is_named():
   assert [line.split(':')[0] for line in _differences(c)] == [
       'replay.fracs', 'agent.policy.unimix', 'agent.imag_loss.actent']
   assert _differences(c)[-1] == 'agent.imag_loss.actent: ours 0.001, official 0.0003'
+
+
+@pytest.mark.parametrize('file, arg', [
+    (dmc, 'proprio'), (dmc, 'vision'), (atari, ''), (atari100k, ''), (crafter, ''),
+    (gym, ''), (dmc, 'cpu')])
+def test_a_suite_file_keeps_the_official_agent_but_its_size(file, arg):
+  """The suite files and presets set the task, the run and the model size (README rows
+  for those that are not the official's); the agent, replay and batches stay base's."""
+  c = file.get_config(arg)
+  want = base.get_config()
+  deter = c.agent.rssm.deter
+  presets.size(next(k for k, s in base.SIZES.items() if s['deter'] == deter))(want)
+  keys = [official_config.SAME.get(k) or OTHER_KEYS.get(k) for k in OFFICIAL]
+  keys = [k for k in keys if k and not k.startswith(('run.', 'task', 'script'))]
+  assert {k: ours(c, k) for k in keys} == {k: ours(want, k) for k in keys}
 
 
 @pytest.mark.parametrize('suite', sorted(OFFICIAL_ENV))
