@@ -139,7 +139,7 @@ NO_SETTING = {
     'agent.valnorm.limit': "unused by impl 'none' (REQUIRED)",
     'agent.advnorm.rate': "unused by impl 'none' (REQUIRED)",
     'agent.advnorm.limit': "unused by impl 'none' (REQUIRED)",
-    'agent.report': 'our train step always returns its metrics and reports',
+    'agent.report': 'reports run every run.report_every (0: never)',
     'agent.report_gradnorms': 'no per-module gradient norms are logged (the default)',
 }
 for _part in ('dyn.rssm', 'enc.simple', 'dec.simple', 'rewhead', 'conhead', 'policy',
@@ -152,7 +152,8 @@ OFFICIAL_ENV = {
     'atari': {'size': [96, 96], 'repeat': 4, 'sticky': True, 'gray': True, 'actions': 'all',
               'lives': 'unused', 'noops': 30, 'autostart': False, 'pooling': 2,
               'aggregate': 'max', 'resize': 'pillow', 'clip_reward': False},
-    # No pooling or aggregate here: its Atari's defaults, 2 and 'max' (envs/atari.py:25).
+    # No pooling or aggregate in configs.yaml: the official Atari's defaults, 2 and 'max'
+    # (embodied/envs/atari.py:25).
     'atari100k': {'size': [64, 64], 'repeat': 4, 'sticky': False, 'gray': False,
                   'actions': 'needed', 'lives': 'unused', 'noops': 30, 'autostart': False,
                   'pooling': 2, 'aggregate': 'max', 'resize': 'pillow',
@@ -208,7 +209,8 @@ def test_every_official_default_has_one_place():
     assert sum(key in t for t in tables) == 1, key
   assert set(DIFFERS) <= set(OFFICIAL) - set(NO_SETTING)
   # The importer's tables hold no official key missing here but two arguments of the
-  # official code that configs.yaml leaves at their defaults (agent.py:350, rssm.py:263).
+  # official code that configs.yaml leaves at their defaults (dreamerv3/agent.py:350,
+  # rssm.py:263).
   assert set(official_config.REQUIRED) - set(OFFICIAL) == {
       'agent.opt.nesterov', 'agent.dec.simple.symlog'}
   assert set(official_config.SAME) <= set(OFFICIAL)
@@ -249,13 +251,13 @@ def test_a_suite_file_keeps_the_official_agent_but_its_size(file, arg):
 @pytest.mark.parametrize('suite', sorted(OFFICIAL_ENV))
 def test_base_has_the_official_env_settings(suite):
   import inspect
-  from dreamerv3_tf.envs import atari
+  from dreamerv3_tf.envs import atari as atari_env
   env = base.get_config().env[suite].to_dict()
   want = {k: v for k, v in OFFICIAL_ENV[suite].items() if k not in ENV_NO_SETTING}
   assert {k: plain(env.get(k)) for k in want} == plain(want)
   assert set(env) - set(want) == set()  # no setting of ours the official lacks
   if 'autostart' in OFFICIAL_ENV[suite]:
-    default = inspect.signature(atari.Atari).parameters['autostart'].default
+    default = inspect.signature(atari_env.Atari).parameters['autostart'].default
     assert default is OFFICIAL_ENV[suite]['autostart']
 
 
