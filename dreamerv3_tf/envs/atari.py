@@ -23,7 +23,9 @@ from dreamerv3_tf.envs.wrappers import UnknownTaskError
 
 # ALE's ROM loading is not thread-safe (threaded drivers build envs in parallel).
 _LOCK = threading.Lock()
-_GRAY = np.array([0.299, 0.587, 0.114])
+# The official's weights (its blue is 1 - (0.299 + 0.587), 1e-16 off 0.114) summed in its
+# order: the cast truncates, so either difference moved 3770 of the 2^24 colours a level.
+_GRAY = np.array([0.299, 0.587, 1 - (0.299 + 0.587)])
 ALIASES = {'james_bond': 'jamesbond'}
 LENGTH = 108000  # frames of an episode at most: 30 minutes at 60 frames/s, as the official
 # The options of ale-py's gymnasium envs and of gymnasium's AtariPreprocessing: ours.
@@ -225,7 +227,9 @@ class Atari:
     image = np.asarray(image)
     if self._gray:
       # Weighted, not a plain mean: red on green would otherwise vanish.
-      image = (image @ _GRAY).astype(np.uint8)[..., None]
+      weighted = image * _GRAY
+      image = ((weighted[..., 0] + weighted[..., 1]) + weighted[..., 2])
+      image = image.astype(np.uint8)[..., None]
     return {
         'image': image, 'reward': np.float32(reward), 'is_first': is_first,
         'is_last': bool(is_last), 'is_terminal': bool(is_terminal)}

@@ -37,6 +37,22 @@ def test_atari_gray_full_action_set_and_config_sizes():
   assert obs['image'].shape == (32, 40, 1) and obs['image'].dtype == np.uint8
 
 
+def test_gray_is_the_official_weighted_sum_truncated():
+  """The official's gray: (image * [0.299, 0.587, 1 - (0.299 + 0.587)]).sum(-1) cast to
+  uint8. Truncation moves a pixel one level for another blue weight (0.114 is 1e-16 off)
+  or summation order: (0, 72, 24) is 45 there, 44 by `image @ [0.299, 0.587, 0.114]`."""
+  env = Atari('pong', gray=True, size=(210, 160), noops=0, seed=0)
+  pixels = np.random.default_rng(0).integers(0, 256, (210, 160, 3)).astype(np.uint8)
+  pixels[0, 0] = (0, 72, 24)
+  for frame in env._frames:  # both pooled frames: their max is `pixels`
+    np.copyto(frame, pixels)
+  image = env._obs(0.0)['image']  # (210, 160): PIL's resize keeps it as is
+  weighted = pixels * np.array([0.299, 0.587, 1 - (0.299 + 0.587)])
+  expected = weighted.sum(-1).astype(np.uint8)[..., None]
+  assert image[0, 0, 0] == 45
+  np.testing.assert_array_equal(image, expected)
+
+
 def test_same_seed_same_frames():
   def frames(seed):
     env = Atari('pong', size=(16, 16), gray=False, actions='needed', noops=30,
