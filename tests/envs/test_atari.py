@@ -53,6 +53,54 @@ def test_gray_is_the_official_weighted_sum_truncated():
   np.testing.assert_array_equal(image, expected)
 
 
+def reference_screens(env, game, actions, sticky):
+  """The screens of a bare ALE of `env`'s seed, per agent step those of each of its
+  `env._repeat` frames. The sticky probability is set before the ROM loads: ALE reads it
+  at loadROM (set after it, as the official code does, ALE keeps its default 0.25)."""
+  import ale_py
+  from dreamerv3_tf.envs.atari import game_rom
+  ale = ale_py.ALEInterface()
+  ale.setInt('random_seed', env._ale.getInt('random_seed'))
+  ale.setFloat('repeat_action_probability', 0.25 if sticky else 0.0)
+  ale.loadROM(game_rom(game))
+  ale.reset_game()  # as the env's first step
+  steps = [[ale.getScreenRGB()]]
+  for index in actions:
+    steps.append([])
+    for _ in range(env._repeat):
+      ale.act(env._actions[index])
+      steps[-1].append(ale.getScreenRGB())
+  return steps
+
+
+@pytest.mark.parametrize('sticky', [False, True])
+def test_each_image_is_the_max_of_the_last_two_frames_of_its_repeat(sticky):
+  """The official rule: `repeat` frames per step, the image the pixelwise max of the last
+  two; the reset step's image is its one screen. At the screen's size PIL's resize keeps
+  the image, so it is compared exactly."""
+  env = Atari('breakout', size=(210, 160), gray=False, noops=0, actions='needed',
+              sticky=sticky, seed=3)
+  actions = np.random.default_rng(0).integers(0, len(env._actions), 25)
+  images = [env.step({'reset': True})['image']]
+  images += [env.step({'reset': False, 'action': a})['image'] for a in actions]
+  steps = reference_screens(env, 'breakout', actions, sticky)
+  np.testing.assert_array_equal(images[0], steps[0][0])
+  for image, frames in zip(images[1:], steps[1:]):
+    np.testing.assert_array_equal(image, np.maximum(frames[-1], frames[-2]))
+
+
+def test_sticky_actions_take_effect():
+  """sticky=True plays other frames than sticky=False of the same seed: the probability
+  reached the game (ALE's getFloat reports the setting even where the game ignores it)."""
+  def images(sticky):
+    env = Atari('breakout', size=(210, 160), gray=False, noops=0, actions='needed',
+                sticky=sticky, seed=3)
+    env.step({'reset': True})
+    return np.stack([env.step({'reset': False, 'action': i % 4})['image']
+                     for i in range(25)])
+  assert not np.array_equal(images(True), images(False))
+
+
 def test_same_seed_same_frames():
   def frames(seed):
     env = Atari('pong', size=(16, 16), gray=False, actions='needed', noops=30,
