@@ -5,7 +5,8 @@ Obs 'image' <uint8>[H, W, 1 if gray else 3]; action 'action' <int32>[] indexing
 the full (18) or minimal action set. Per agent step: `repeat` frames with the
 same action, the last `pooling` frames max- (or mean-) pooled, resized with PIL
 bilinear, then optionally grayscaled. Resets add 0..noops random NOOP frames.
-Episodes end at game over (is_terminal) or after `length` frames (is_last only).
+Episodes end at game over (is_terminal) or after `length` frames (is_last only;
+the official marks that is_terminal too: README, 'Where we differ').
 Lives: 'unused'; 'discount' marks a life loss is_terminal without ending the
 episode; 'reset' ends the episode at a life loss. In eval mode lives are always
 'unused' so eval scores cover whole games.
@@ -88,7 +89,8 @@ class Atari:
     ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     self._ale = ale_py.ALEInterface()
     self._ale.setInt('random_seed', int(self._rng.integers(0, 2 ** 31)))
-    # Settings take effect when the ROM is loaded, so set them before.
+    # Settings take effect when the ROM is loaded, so set them before (the official sets
+    # this one after: its game keeps ALE's default 0.25, test_atari measures ours).
     self._ale.setFloat('repeat_action_probability', 0.25 if sticky else 0.0)
     with _LOCK:
       self._ale.loadROM(path)

@@ -526,7 +526,8 @@ class CheckSpaces(Wrapper):
       raise EnvSpaceError("Env obs 'is_first': expected True after a reset action")
     # Taken silently: the agent reset its state mid-episode (replay kept two episodes
     # as one). A terminal step without is_last is no error: Atari's lives='discount'
-    # marks a life lost so, and the game goes on (as in the official code).
+    # marks a life lost so, and the game goes on (the official code's Atari goes on
+    # too, but marks nothing: its is_terminal is is_last, README's differences).
     if obs['is_first'] and not action['reset'] and not self._ended:
       raise EnvSpaceError(
           "Env obs 'is_first': True mid-episode, without a reset action and not after "

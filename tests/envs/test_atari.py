@@ -141,7 +141,8 @@ def test_lives(mode, lives, last_at_life_loss):
 
 def test_a_life_lost_under_discount_passes_the_env_checks():
   """lives='discount' marks a lost life is_terminal without is_last, and the game goes
-  on (as in the official code): the wrapper chain's checks take it."""
+  on (as the official's, which marks nothing: its is_terminal is is_last): the wrapper
+  chain's checks take it."""
   c = base.get_config().env
   c.atari.update(lives='discount', actions='needed', noops=0, size=(16, 16))
   env = make_env('atari_breakout', c, seed=0)
