@@ -89,6 +89,26 @@ def test_each_image_is_the_max_of_the_last_two_frames_of_its_repeat(sticky):
     np.testing.assert_array_equal(image, np.maximum(frames[-1], frames[-2]))
 
 
+@pytest.mark.parametrize('suite', ['atari', 'atari100k'])
+def test_images_follow_the_official_pipeline_at_the_configs_sizes(suite):
+  """The official order: max of the last two frames, PIL bilinear resize of the RGB
+  image to the config's size, then (atari) the weighted gray cast to uint8."""
+  from PIL import Image
+  options = dict(base.get_config().env[suite], noops=0)  # (the reference plays none)
+  env = Atari('breakout', **options, seed=4)
+  actions = np.random.default_rng(1).integers(0, len(env._actions), 12)
+  images = [env.step({'reset': True})['image']]
+  images += [env.step({'reset': False, 'action': a})['image'] for a in actions]
+  steps = reference_screens(env, 'breakout', actions, options['sticky'])
+  for image, frames in zip(images, steps):
+    pooled = np.maximum(frames[-1], frames[-2]) if len(frames) > 1 else frames[0]
+    expected = np.asarray(Image.fromarray(pooled).resize(options['size'], Image.BILINEAR))
+    if options['gray']:
+      weighted = expected * np.array([0.299, 0.587, 1 - (0.299 + 0.587)])
+      expected = weighted.sum(-1).astype(np.uint8)[..., None]
+    np.testing.assert_array_equal(image, expected)
+
+
 def test_sticky_actions_take_effect():
   """sticky=True plays other frames than sticky=False of the same seed: the probability
   reached the game (ALE's getFloat reports the setting even where the game ignores it)."""
