@@ -27,6 +27,27 @@ def test_reset_and_steps():
     assert obs['log/reward'].dtype == np.float32
 
 
+def test_steps_are_crafters_and_death_is_terminal():
+  """What the official Crafter gives: the game's image and reward, is_last when it ends,
+  is_terminal where its discount is 0 (death; random play dies in a few hundred steps)."""
+  import crafter
+  ours = Crafter('reward', seed=5)
+  bare = crafter.Env(size=(64, 64), reward=True, seed=5)
+  obs = ours.step({'reset': True})
+  np.testing.assert_array_equal(obs['image'], bare.reset())
+  rng = np.random.default_rng(0)
+  for _ in range(1000):
+    action = int(rng.integers(17))
+    obs = ours.step({'reset': False, 'action': action})
+    image, reward, done, info = bare.step(action)
+    np.testing.assert_array_equal(obs['image'], image)
+    assert obs['reward'] == np.float32(reward) and obs['is_last'] == done
+    assert obs['is_terminal'] == (info['discount'] == 0)
+    if done:
+      break
+  assert obs['is_terminal'] and info['inventory']['health'] == 0
+
+
 def test_noreward_hides_reward_but_logs_it():
   env = Crafter('noreward', size=(18, 18), seed=0)
   env.step({'reset': True})

@@ -60,6 +60,26 @@ def test_scalar_obs_become_vectors_and_time_limit_applies():
   assert not obs[5]['is_terminal'] and obs[6]['is_first']
 
 
+def test_proprio_steps_are_the_suites_with_summed_rewards():
+  """What the official FromDM + ActionRepeat give: each observation entry of the suite's
+  time step (float32; a scalar as [1]), the first step's reward 0, later ones the sum
+  over the repeat, is_terminal only at discount 0."""
+  ours = DMC('walker_walk', repeat=2, image=False, seed=7)
+  from dm_control import suite  # (after DMC chose no renderer: GLFW warned without one)
+  bare = suite.load('walker', 'walk', task_kwargs={'random': 7})
+  obs, step = ours.step({'reset': True}), bare.reset()
+  assert obs['is_first'] and obs['reward'] == 0 and not obs['is_terminal']
+  rng = np.random.default_rng(0)
+  for _ in range(5):
+    for key, value in step.observation.items():
+      np.testing.assert_array_equal(obs[key], np.asarray(value, np.float32).reshape(-1))
+    action = rng.uniform(-1, 1, 6).astype(np.float32)
+    obs = ours.step({'reset': False, 'action': action})
+    first, step = bare.step(action), bare.step(action)
+    assert obs['reward'] == np.float32(first.reward + step.reward)
+    assert not obs['is_first'] and not obs['is_last'] and not obs['is_terminal']
+
+
 def test_vision_step_renders_image():
   # Rendering runs in a driver worker process, as in training: EGL and TensorFlow
   # (which other tests load into this process) do not share a process.
