@@ -80,6 +80,25 @@ def test_proprio_steps_are_the_suites_with_summed_rewards():
     assert not obs['is_first'] and not obs['is_last'] and not obs['is_terminal']
 
 
+def test_the_chain_is_the_officials_wrap_env():
+  """dreamerv3/main.py's wrap_env, outermost first: ClipAction, CheckSpaces, UnifyDtypes,
+  NormalizeAction: an action beyond [-1, 1] is clipped before it is checked."""
+  from dreamerv3_tf.envs import wrappers
+  env = make_env('dmc_cartpole_balance', env_config(), seed=0)
+  chain, inner = [], env
+  while isinstance(inner, wrappers.Wrapper):
+    chain.append(type(inner).__name__)
+    inner = inner.env
+  assert chain == ['ClipAction', 'CheckSpaces', 'UnifyDtypes', 'NormalizeAction']
+  assert isinstance(inner, DMC)
+  sent, step = [], inner.step
+  inner.step = lambda action: (sent.append(action), step(action))[1]
+  env.step({'reset': True, 'action': np.zeros(1, np.float32)})
+  obs = env.step({'reset': False, 'action': np.array([1.5], np.float32)})
+  np.testing.assert_array_equal(sent[-1]['action'], [1.0])
+  assert obs['reward'].dtype == np.float32 and obs['position'].dtype == np.float32
+
+
 def test_vision_step_renders_image():
   # Rendering runs in a driver worker process, as in training: EGL and TensorFlow
   # (which other tests load into this process) do not share a process.
