@@ -115,6 +115,34 @@ def test_vision_step_renders_image():
   assert seen[-1].std() > 0  # A scene, not a blank buffer.
 
 
+RENDERS_AS_THE_OFFICIAL = r'''
+import numpy as np
+from dreamerv3_tf.envs.dmc import DMC
+ours = DMC('quadruped_walk', size=(24, 32), proprio=False, seed=0)
+from dm_control import suite  # (after DMC chose EGL)
+bare = suite.load('quadruped', 'walk', task_kwargs={'random': 0})
+images = [ours.step({'reset': True})['image']]
+bare.reset()
+expected = [bare.physics.render(24, 32, camera_id=2)]
+action = np.full(12, 0.5, np.float32)
+images.append(ours.step({'reset': False, 'action': action})['image'])
+bare.step(action)
+expected.append(bare.physics.render(24, 32, camera_id=2))
+print(all(np.array_equal(a, b) for a, b in zip(images, expected)), images[0].shape)
+'''
+
+
+def test_images_are_the_official_render_from_the_domains_camera():
+  """The official DMC image: physics.render(height, width) from camera -1's choice, the
+  domain's own (quadruped's 2), on the reset step too. In a fresh process: EGL and the
+  TensorFlow other tests load do not share one."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  run = subprocess.run([sys.executable, '-c', RENDERS_AS_THE_OFFICIAL], capture_output=True,
+                       text=True, timeout=120, cwd=root,
+                       env={**os.environ, 'PYTHONPATH': root, 'MUJOCO_GL': 'egl'})
+  assert run.stdout.strip() == 'True (24, 32, 3)', run.stderr[-2000:]
+
+
 def test_no_rendering_without_image():
   env = DMC('cartpole_swingup', image=False, seed=0)
 
