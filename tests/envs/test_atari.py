@@ -109,6 +109,24 @@ def test_images_follow_the_official_pipeline_at_the_configs_sizes(suite):
     np.testing.assert_array_equal(image, expected)
 
 
+def test_reset_plays_the_officials_noops_of_the_same_seed():
+  """The official draws from default_rng(seed) the ALE's seed, integers(0, 2 ** 31), then
+  at each reset integers(noops + 1) NOOP frames: a seed plays the same starts."""
+  import ale_py
+  from dreamerv3_tf.envs.atari import game_rom
+  env = Atari('freeway', size=(210, 160), gray=False, noops=30, sticky=False, seed=9)
+  rng = np.random.default_rng(9)
+  ale = ale_py.ALEInterface()
+  ale.setInt('random_seed', int(rng.integers(0, 2 ** 31)))
+  ale.setFloat('repeat_action_probability', 0.0)
+  ale.loadROM(game_rom('freeway'))  # (its screen changes every NOOP frame)
+  for _ in range(3):
+    ale.reset_game()
+    for _ in range(rng.integers(31)):
+      ale.act(ale_py.Action.NOOP)
+    np.testing.assert_array_equal(env.step({'reset': True})['image'], ale.getScreenRGB())
+
+
 def test_sticky_actions_take_effect():
   """sticky=True plays other frames than sticky=False of the same seed: the probability
   reached the game (ALE's getFloat reports the setting even where the game ignores it)."""
