@@ -265,7 +265,8 @@ class Replay:
 
     Each row holds consecutive steps of one worker (the first `length` steps of an
     item; default `self.length`). As in the official code, 'is_first' is set at
-    t = 0 and 'is_last' wherever the next step is_first. `mode='train'` serves the
+    t = 0 and 'is_last' wherever the next step of the item is_first (also the step
+    after a shorter window). `mode='train'` serves the
     online queue first and counts towards the replay ratio; 'report' does neither.
     """
     T = self.length if length is None else int(length)
@@ -288,6 +289,12 @@ class Replay:
         places.append(place)
       data = {
           k: np.empty((batch_size, T, *c.shape), c.dtype) for k, c in self._columns.items()}
+      # Whether the step after a shorter window is_first: the official code computes
+      # is_last on the whole item before it cuts the window (streams.Consec).
+      after = np.zeros((batch_size, 1), bool)
+      if T < self.length and 'is_first' in self._columns:
+        for b, (chunk, index) in enumerate(places):
+          after[b, 0] = self._read_column('is_first', chunk, index, T + 1)[T]
       for b, (chunk, index) in enumerate(places):
         pos = 0
         while pos < T:
@@ -304,7 +311,7 @@ class Replay:
       if 'is_last' in data:
         # An episode cut off by the sequence's end keeps is_last as stored; one that
         # continues into a new episode inside the sequence ends where it starts.
-        data['is_last'][:, :-1] |= data['is_first'][:, 1:]
+        data['is_last'] |= np.concatenate([data['is_first'][:, 1:], after], 1)
     return data
 
   def dump(self):
