@@ -16,7 +16,8 @@ evicted, so a sample never returns evicted or unfinished data. The selector
 (default Uniform) draws items by key `item_key(chunk seq, index)`.
 
 Online queue (`online=True`): per worker, every `length`-th item (stream positions
-0, T, 2T, ..., i.e. non-overlapping sequences covering every step once) is queued
+1, 1 + T, 1 + 2T, ... as in the official code, i.e. non-overlapping sequences covering
+every step but the worker's first once) is queued
 when it completes. `sample(mode='train')` fills each batch row from the queue
 first (oldest first, skipping items evicted meanwhile) and the remaining rows from
 the selector. `mode='report'` never touches the queue.
@@ -215,7 +216,9 @@ class Replay:
       return  # its first step was evicted
     key = item_key(chunk.seq, index)
     self.selector[key] = self._read_column('stepid', chunk, index, self.length)
-    if self.online and position % self.length == 0:
+    # Stream positions 1, 1 + T, ...: the official queues the item that completes when
+    # the worker's step count before this add is a multiple of T (replay.py:108-118).
+    if self.online and (position - 1) % self.length == 0:
       self._queue.append(key)
 
   def _evict_oldest(self):

@@ -166,21 +166,22 @@ def test_bad_input_raises_clear_errors():
 
 def test_online_queue_serves_fresh_sequences_once():
   replay = replaylib.Replay(length=4, capacity=100, online=True, seed=0)
-  fill(replay, 12)  # items start at 0..8; queued: 0, 4, 8
+  # Items start at 0..8; queued as the official: 1, 5 (embodied/core/replay.py:108-118
+  # queues the item completed by the add that finds the worker's count a multiple of 4).
+  fill(replay, 12)
   assert replay.sample(1, mode='report')['step'][0, 0] in range(9)
   data = replay.sample(2)
-  assert data['step'][:, 0].tolist() == [0, 4]
-  data = replay.sample(3)
-  assert data['step'][0, 0] == 8  # the rest come from the selector
-  fill(replay, 4, start=12)  # queues 12
-  assert replay.sample(1)['step'][0, 0] == 12
+  assert data['step'][:, 0].tolist() == [1, 5]
+  replay.sample(3)  # from the selector
+  fill(replay, 4, start=12)  # queues 9
+  assert replay.sample(1)['step'][0, 0] == 9
   assert replay.stats()['replay_ratio'] == pytest.approx(4 * 6 / 16)
 
 
 def test_online_queue_skips_evicted_items():
   replay = replaylib.Replay(length=2, capacity=4, online=True)
-  fill(replay, 10)  # queued items at 0, 2, 4, 6, 8; only 6, 7, 8, 9 remain
-  assert replay.sample(1)['step'][0].tolist() == [6, 7]
+  fill(replay, 10)  # queued items at 1, 3, 5, 7; only 6, 7, 8, 9 remain
+  assert replay.sample(1)['step'][0].tolist() == [7, 8]
 
 
 def test_prioritized_selector_gets_priorities_from_update():
