@@ -130,8 +130,6 @@ DIFFERS = {
 
 # Official keys with no setting of ours: why the official default is what we do.
 NO_SETTING = {
-    'consec_train': 'each batch row is one sequence of batch_length (+ replay_context) steps',
-    'consec_report': 'as consec_train, of report_length steps',
     'replay.priosignal': 'read nowhere in the official code',
     'run.episode_timeout': 'official parallel script only; ours: run.env_timeout',
     'agent.opt.anneal': "unused by the official schedule 'const' (REQUIRED)",
@@ -140,11 +138,7 @@ NO_SETTING = {
     'agent.advnorm.rate': "unused by impl 'none' (REQUIRED)",
     'agent.advnorm.limit': "unused by impl 'none' (REQUIRED)",
     'agent.report': 'reports run every run.report_every (0: never)',
-    'agent.report_gradnorms': 'no per-module gradient norms are logged (the default)',
 }
-for _part in ('dyn.rssm', 'enc.simple', 'dec.simple', 'rewhead', 'conhead', 'policy',
-              'value'):
-  NO_SETTING[f'agent.{_part}.winit'] = 'every layer: truncated normal, fan-in (nets)'
 
 # configs.yaml `defaults.env`, of the suites we have.
 OFFICIAL_ENV = {
@@ -268,3 +262,20 @@ def test_a_deliberate_difference_has_its_readme_row(key):
   table = readme.split('## Where we differ from the official code, and why', 1)[1]
   rows = re.findall(r'^\| ([^|]+?) \|', table, re.M)
   assert DIFFERS[key][1] in rows
+
+
+@pytest.mark.parametrize('key, value', [
+    ('consec_train', 2), ('consec_report', 4), ('agent.report_gradnorms', True),
+    ('agent.dyn.rssm.winit', 'normal'), ('agent.value.winit', 'trunc_normal_out')])
+def test_the_importer_refuses_an_official_option_we_lack(key, value):
+  """A config.yaml of one of these was imported, and its checkpoint trained on and
+  reported under our defaults without a word."""
+  tree = {}
+  *parents, leaf = key.split('.')
+  node = tree
+  for part in parents:
+    node = node.setdefault(part, {})
+  node[leaf] = value
+  with pytest.raises(official_config.OfficialConfigError) as error:
+    official_config.apply(tree, base.get_config())
+  assert str(error.value).startswith(f'official {key}={value!r} is not implemented here')

@@ -62,11 +62,15 @@ REQUIRED = {
     'agent.valnorm.impl': 'none', 'agent.advnorm.impl': 'none',
     'agent.opt.momentum': True, 'agent.opt.nesterov': False, 'agent.opt.wd': 0.0,
     'agent.opt.schedule': 'const',
+    # A replayed sequence is one update (and one report), and no gradient norms are
+    # reported: a checkpoint of other values was trained and reported otherwise.
+    'consec_train': 1, 'consec_report': 1, 'agent.report_gradnorms': False,
 }
 for _part in ('dyn.rssm', 'enc.simple', 'dec.simple', 'rewhead', 'conhead', 'policy',
               'value'):
   REQUIRED[f'agent.{_part}.act'] = 'silu'
   REQUIRED[f'agent.{_part}.norm'] = 'rms'
+  REQUIRED[f'agent.{_part}.winit'] = 'trunc_normal_in'
 
 
 class OfficialConfigError(base.UserError, ValueError):
