@@ -15,6 +15,7 @@ from dreamerv3_tf.core import driver as driverlib
 from dreamerv3_tf.core import replay as replaylib
 from dreamerv3_tf.core.spaces import Space
 from dreamerv3_tf.core.spaces import step_spaces
+from dreamerv3_tf.envs import wrappers
 
 STEPS = 3  # env steps per episode after its reset obs
 
@@ -50,16 +51,17 @@ class StepEnv(base.Env):
 
 
 def policy(carry, obs):
-  """Action 0.1 (t + 1) from the obs it saw; its 'latent' is that obs."""
+  """Action 0.5 (t + 1) from the obs it saw (1.5 at t = 2: beyond the bound); its
+  'latent' is that obs."""
   t = obs['pos'][:, 1]
-  act = {'action': (0.1 * (t + 1))[:, None].astype(np.float32)}
+  act = {'action': (0.5 * (t + 1))[:, None].astype(np.float32)}
   return carry, act, {'dyn/deter': obs['pos'].copy()}
 
 
 def test_a_row_holds_obs_t_its_reward_and_flags_the_action_chosen_after_it_and_its_latent():
   env = StepEnv()
   replay = replaylib.Replay(length=5, capacity=100)
-  with driverlib.Driver([lambda: env]) as driver:
+  with driverlib.Driver([lambda: wrappers.ClipAction(env)]) as driver:
     driver.on_step(replay.add)
     driver.reset()
     driver(policy, steps=2 * (STEPS + 1) + 1)
@@ -70,9 +72,10 @@ def test_a_row_holds_obs_t_its_reward_and_flags_the_action_chosen_after_it_and_i
   assert (rows['reward'] == 10 * t).all()  # the reward that came with obs_t, 0 at a reset
   assert (rows['is_first'] == (t == 0)).all()
   assert (rows['is_last'] == (t == STEPS)).all() and (rows['is_terminal'] == rows['is_last']).all()
-  # The action chosen after obs_t; zeros with an is_last obs (never executed).
-  want = np.where(t == STEPS, 0.0, 0.1 * (t + 1))
-  np.testing.assert_allclose(rows['action'][:, 0], want, rtol=1e-6)  # float32 of 0.1 t
+  # The action chosen after obs_t, as the policy gave it (the env got it clipped:
+  # embodied/core/wrappers.py:84-86 too); zeros with an is_last obs (never executed).
+  want = np.where(t == STEPS, 0.0, 0.5 * (t + 1))
+  assert (rows['action'][:, 0] == want).all()
   assert (rows['dyn/deter'] == rows['pos']).all()  # the latent after obs_t
   assert chunklib.stepid_fields(rows['stepid'])[2].tolist() == list(range(9))
   # The env got row t's action at its next step, and a reset (no action) after is_last.
@@ -80,7 +83,7 @@ def test_a_row_holds_obs_t_its_reward_and_flags_the_action_chosen_after_it_and_i
   for row, sent in zip(range(len(got)), got):
     assert bool(sent['reset']) == bool(rows['is_last'][row])
     if not sent['reset']:
-      assert sent['action'][0] == rows['action'][row, 0]
+      assert sent['action'][0] == min(rows['action'][row, 0], 1.0)
   assert env.received[0]['reset']  # the first step resets
 
 
