@@ -115,7 +115,8 @@ PRELOAD_PROBE = ('import subprocess, sys; from dreamerv3_tf import allocator; '
                  'print(child.stdout.strip()); sys.stderr.write(child.stderr)')
 
 
-@pytest.mark.skipif(not sys.platform.startswith('linux'), reason="ld.so's LD_PRELOAD")
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason="LD_PRELOAD and its ld.so lines are Linux's dynamic loader's")
 @pytest.mark.parametrize('malloc', ['auto', 'system'])
 def test_a_preload_that_did_not_load_is_said_once_and_not_passed_on(tmp_path, malloc):
   """ld.so said 'ERROR: ld.so: object ... cannot be preloaded ...: ignored.' in main,

@@ -199,10 +199,8 @@ def test_the_last_line_of_a_run_that_run_duration_ended_says_so(capsys, monkeypa
       "--logdirs $'/runs/l\\xc3\\xa4ufe' --out curves.png\n")
 
 
-@pytest.mark.parametrize('jump', [-3600, 86400], ids=['back_an_hour', 'ahead_a_day'])
-def test_a_wall_clock_jump_is_not_time_the_run_took(capsys, monkeypatch, jump):
-  """'First update done -3600 s after the start' and 'Done: ..., -1d23h after the start'
-  (or 86400 s and 1d00h): the times counted the wall clock, which NTP or a hand may set."""
+def _announced_notes():
+  """The start-up notes of a debug gym run whose start was announced (terminal only)."""
   from configs import gym
   from dreamerv3_tf import configuration
   from dreamerv3_tf.run import common
@@ -210,7 +208,14 @@ def test_a_wall_clock_jump_is_not_time_the_run_took(capsys, monkeypatch, jump):
   with config.unlocked():
     config.logger.outputs = 'terminal'
   startup.announce(config)
-  notes = common.StartupNotes(config)
+  return common.StartupNotes(config)
+
+
+@pytest.mark.parametrize('jump', [-3600, 86400], ids=['back_an_hour', 'ahead_a_day'])
+def test_a_wall_clock_jump_is_not_time_the_run_took(capsys, monkeypatch, jump):
+  """'First update done -3600 s after the start' and 'Done: ..., -1d23h after the start'
+  (or 86400 s and 1d00h): the times counted the wall clock, which NTP or a hand may set."""
+  notes = _announced_notes()
   real = time.time
   monkeypatch.setattr(time, 'time', lambda: real() + jump)
   notes.trained()
@@ -224,14 +229,7 @@ def test_a_wall_clock_jump_is_not_time_the_run_took(capsys, monkeypatch, jump):
 def test_the_first_updates_seconds_are_counted_as_the_last_lines(capsys, monkeypatch):
   """3.6 s after the start: 'First update done 4 s' (rounded) came before 'Done: ...,
   3s' (format_duration truncates), as if the run ended before its first update."""
-  from configs import gym
-  from dreamerv3_tf import configuration
-  from dreamerv3_tf.run import common
-  config = configuration.finalize(gym.get_config('train_eval,debug'))
-  with config.unlocked():
-    config.logger.outputs = 'terminal'
-  startup.announce(config)
-  notes = common.StartupNotes(config)
+  notes = _announced_notes()
   start = notes._start
   monkeypatch.setattr(time, 'monotonic', lambda: start + 3.6)
   notes.trained()

@@ -77,7 +77,10 @@ finally:
 """
 
 
-@pytest.mark.skipif(gce_check.on_compute_engine(), reason='a VM: its server answers')
+@pytest.mark.skipif(
+    gce_check.on_compute_engine(),
+    reason='on a Compute Engine VM the metadata server answers, so no closed port can stand '
+    'in for one that does not')
 @pytest.mark.parametrize('module, flags', [
     ('dreamerv3_tf.main', ['--config=configs/dmc.py:train_eval,debug', '--logdir=gs://b/run']),
     ('dreamerv3_tf.export', ['--logdir=gs://b/run', '--out={tmp}/out']),
