@@ -40,6 +40,14 @@ os.environ['TF_XLA_FLAGS'] = f'{_tf_xla} --tf_xla_persistent_cache_prefix={TEST_
 tfimport.add_xla_flags(tfimport.XLA_DEFAULTS)
 os.environ[tfimport.CHECKED_ENV] = tfimport.flags_of_environment()
 
+# One thread in each of TensorFlow's op pools, in every process of the suite: a debug
+# agent's ops gain less from a second thread than it costs in CPU, and the two workers
+# keep both cores busy already (4 of the largest files: 3% less CPU and wall, a Zen 4,
+# session 53). TensorFlow reads them as its runtime starts, so forked runs take them.
+# A caller's own counts win.
+os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '1')
+os.environ.setdefault('TF_NUM_INTEROP_THREADS', '1')
+
 # Every process of the suite (the xdist workers, started after this file loads, and
 # every CLI run) gets the malloc `main` takes for itself (dreamerv3_tf/allocator.py):
 # jemalloc or TCMalloc if installed. The suite took 5:45 instead of 7:10 with jemalloc.
