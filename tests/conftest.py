@@ -6,7 +6,8 @@ import sys
 import pytest
 
 # Tests run from a checkout: make `configs` and `dreamerv3_tf` importable without install.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 from dreamerv3_tf import tfimport  # noqa: E402  (imports no TensorFlow)
 from dreamerv3_tf.core import cpuinfo  # noqa: E402
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -55,8 +56,7 @@ os.environ.setdefault('TF_NUM_INTEROP_THREADS', '1')
 if sys.dont_write_bytecode:
   import compileall  # noqa: E402
   for _package in ('dreamerv3_tf', 'configs'):
-    compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), _package), quiet=2)  # a read-only checkout: none
+    compileall.compile_dir(os.path.join(ROOT, _package), quiet=2)  # read-only: none
 
 # Every process of the suite (the xdist workers, started after this file loads, and
 # every CLI run) gets the malloc `main` takes for itself (dreamerv3_tf/allocator.py):
