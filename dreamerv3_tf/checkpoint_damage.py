@@ -289,7 +289,8 @@ def _plan_resume_from(directory, replay_names, resume_from):
         f'run.resume_from={resume_from}: this run has no checkpoints in {directory} yet; '
         'drop run.resume_from to start it')
   newer = [p for p in known if _number(p) > _number(path)]
-  intact = [p for p in newer if not _damage(p, replay_names)]
+  reasons = {p: _damage(p, replay_names) for p in newer}
+  intact = [p for p in newer if not reasons[p]]
   if intact:
     raise ResumeFromError(
         f'run.resume_from={path} is older than the intact checkpoint {intact[-1]}; '
@@ -301,6 +302,10 @@ def _plan_resume_from(directory, replay_names, resume_from):
         f'run.resume_from={path} is not usable ({reason})'
         f'{resume_hint(directory, path, replay_names)}')
   _check_ours(directory, path, replay_names)
+  # The damaged ones it goes back over are set aside as the older ones are, with their
+  # line: a stray ckpt-9.index moved into damaged/ without a word.
+  for p in newer:
+    warn_damaged(p, reasons[p])
   older = [p for p in known if _number(p) < _number(path)]
   damaged = _damaged_among(older, replay_names)
   keep = [p for p in older if p not in damaged] + [path]

@@ -217,9 +217,13 @@ def _check_run(c):
     ensure(c.run[key] >= 1, f'run.{key}={c.run[key]} must be >= 1')
   # 100000 started that many env worker processes (run.parallel=True), or built that
   # many envs here, until the machine ran out of memory or processes, without a line.
+  # (The setting the run has: gym.py's envs run in this process, and the line said each
+  # was a process.)
+  where = ('is a process of its own with run.parallel=True' if c.run.parallel else
+           'is built in this process with run.parallel=False')
   for key in ('envs', 'eval_envs'):
     ensure(c.run[key] <= MAX_ENVS, f'run.{key}={c.run[key]} must be <= {MAX_ENVS} (each env '
-           'is a process of its own with run.parallel=True, and the configs use 1 to 8)')
+           f'{where}, and the configs use 1 to 8)')
   ensure(c.run.clock in ('seconds', 'steps'),
          f"run.clock={c.run.clock!r}; choose 'seconds' or 'steps'")
   ensure(not c.run.deterministic or c.run.clock == 'steps',
@@ -902,10 +906,11 @@ def _suite_hint(task):
   for alias, suite in SUITE_ALIASES.items():
     named = re.fullmatch(re.escape(alias) + r'[_:./-](.+)', task, re.IGNORECASE)
     if named:
-      return f"; did you mean '{suite}_{named.group(1)}'?"
+      return f"; did you mean '{suite}_{_cased(suite, named.group(1))}'?"
   match = re.fullmatch(r'([A-Za-z0-9]+)[_:./-](.+)', task)
   if match and match.group(1).lower() in SUITES:
-    return f"; did you mean '{match.group(1).lower()}_{match.group(2)}'?"
+    suite = match.group(1).lower()
+    return f"; did you mean '{suite}_{_cased(suite, match.group(2))}'?"
   from dreamerv3_tf import reference  # (the official curves name DMC and Atari tasks)
   known = {x.split('_', 1)[1]: x for suite in ('dmc_proprio', 'dmc_vision', 'atari100k')
            for x in reference.tasks(suite)}
@@ -918,6 +923,13 @@ def _suite_hint(task):
             'ported here: wrap its env as your own, py_<module>:<function> (README, "Your '
             'own environment")')
   return ''
+
+
+def _cased(suite, name):
+  """A task's name as its suite spells it: gymnasium ids and Python names keep their case,
+  the other suites' names are all lower case ('DUMMY_DISC_VEC' was told "did you mean
+  'dummy_DISC_VEC'?", which that suite refused in turn)."""
+  return name if suite in ('gym', 'py') else name.lower()
 
 
 def ensure(ok, message):

@@ -105,6 +105,9 @@ _VERBOSE = flags.DEFINE_bool(
     'verbose', False, "Show TensorFlow's own log lines (CUDA probing, oneDNN, XLA).")
 
 
+_ARGS = []  # the command's arguments, its --flagfile files' lines in place
+
+
 def _parse_flags(argv):
   # Flag errors (an unknown key, a wrong type, an unknown preset) become one line.
   # The lines of --flagfile files in their place, as absl reads them: the checks below
@@ -112,6 +115,7 @@ def _parse_flags(argv):
   # --config names one' of a --config in the file). (Unreadable ones stopped at import.)
   argv = _expanded(argv)
   argv = [_with_home(x) for x in flag_lines.help_alias(argv)]
+  _ARGS[:] = argv  # (--traceback may come from a --flagfile)
   flag_lines.restore_help_text(argv)
   if errors.traceback_refusal():  # first: it decides how each error after it is shown
     _usage_error(errors.traceback_refusal())
@@ -288,8 +292,29 @@ def _warn_repeated(argv):
 
 
 def _usage_error(text):
+  """Exits 2 with the line; under --traceback (or its variable) an error that raised
+  shows its traceback first, as every later error does: absl sets the flag only after
+  the flags parsed, so an unknown key's or a bad value's was never shown."""
+  if sys.exc_info()[1] is not None and _traceback_asked(_ARGS or sys.argv):
+    import traceback
+    traceback.print_exc()
   print(f'Config error: {text}', file=sys.stderr)
   sys.exit(2)
+
+
+def _traceback_asked(argv):
+  """Whether the environment's variable or --traceback in `argv` asks for tracebacks
+  (the last of --traceback, --traceback=BOOL and --notraceback wins, as in absl)."""
+  asked = False
+  for arg in argv[1:]:
+    if arg == '--':
+      break
+    name, given, value = arg.lstrip('-').partition('=')
+    if arg.startswith('-') and name == 'traceback':
+      asked = not given or value.strip().lower() in ('true', 't', '1')
+    elif arg.startswith('-') and name == 'notraceback' and not given:
+      asked = False
+  return asked or errors.wants_traceback()
 
 
 def _one_line(error, argv=()):
@@ -583,8 +608,7 @@ def main(argv):
     if config is not None:
       config.to_dict()  # the file loads lazily: a missing one fails here
   except Exception as e:  # noqa: BLE001
-    print(f'Config error: {_one_line(e, sys.argv)}', file=sys.stderr)
-    sys.exit(2)
+    errors.fail(f'Config error: {_one_line(e, sys.argv)}', 2)
   if config is None:
     print('Config error: --config is required, e.g. --config=configs/dmc.py:train_eval',
           file=sys.stderr)

@@ -260,7 +260,7 @@ def chunk_files(path):
 
 @pytest.mark.parametrize('damage', ['truncated index', 'missing data file', 'missing replay file',
                                     'truncated replay file'])
-def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage):
+def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, capsys, damage):
   _, paths = saved_run(tmp_path)
   latest = paths[-1]
   if damage == 'truncated index':
@@ -283,8 +283,14 @@ def test_damaged_latest_names_the_flag_to_the_newest_intact_one(tmp_path, damage
   else:
     assert message.endswith(rollback)
   assert '\n' not in message
+  capsys.readouterr()
   plan = inspect(tmp_path, resume_from=paths[-2])  # what the flag does
   assert plan == checkpointing.Plan(paths[-2], paths[:2], [latest])
+  # The latest is set aside with its line, as an earlier damaged one (it moved silently).
+  warned = capsys.readouterr().err
+  assert warned.startswith(f'Warning: checkpoint {latest} is damaged ('), warned
+  assert warned.endswith('); it is set aside in damaged/ and not read again.\n'), warned
+  assert warned.count('\n') == 1, warned
 
 
 @pytest.mark.parametrize('file', ['index', 'data-00000-of-00001'])

@@ -46,6 +46,27 @@ def test_warnings_made_errors_leave_the_config_file_loading_alone(tmp_path):
   assert result.stderr.splitlines() == ['Config error: seed=-1 must be >= 0'], result.stderr
 
 
+@pytest.mark.parametrize('args, variable, asked', [
+    (['--config.run.stepz=1', '--traceback'], '', True),
+    (['--config.run.steps=abc', '--traceback'], '', True),
+    (['--config.run.stepz=1'], '1', True),
+    (['--traceback', '--config.run.stepz=1', '--notraceback'], '', False),
+    (['--config.run.stepz=1', '--traceback=false'], '', False),
+    (['--config.run.stepz=1'], '', False)])
+def test_a_flag_error_shows_its_traceback_when_asked(tmp_path, args, variable, asked):
+  """--traceback (or its variable) printed nothing more for an error of the flags'
+  parse, an unknown key or a value of the wrong type, as it does for every later error:
+  absl sets the flag only once the flags parsed."""
+  result = cli_zygote.run(
+      [sys.executable, '-m', 'dreamerv3_tf.main', '--config=configs/gym.py:debug',
+       f'--logdir={tmp_path}/run', *args], cwd=ROOT, capture_output=True, text=True,
+      env=dict(os.environ, **{errors.TRACEBACK_ENV: variable}), timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.splitlines()[-1].startswith('Config error: '), result.stderr
+  assert ('Traceback (most recent call last)' in result.stderr) == asked, result.stderr
+  assert not (tmp_path / 'run').exists()
+
+
 @pytest.mark.parametrize('module', [dmc, gym, atari, atari100k, crafter])
 def test_every_suite_config_is_valid(module):
   for presets in ('', 'train_eval', 'train', 'eval_only', 'debug', 'train_eval,debug'):
@@ -195,6 +216,9 @@ def test_impossible_combinations_are_named():
     ({'run.envs': 100000}, r'run.envs=100000 must be <= 1024 \(each env is a process of its '
      r'own with run.parallel=True, and the configs use 1 to 8\)'),
     ({'run.eval_envs': 1025}, r'run.eval_envs=1025 must be <= 1024'),
+    # (It said 'a process of its own with run.parallel=True' of envs in this process too.)
+    ({'run.envs': 1025, 'run.parallel': False}, r'run.envs=1025 must be <= 1024 \(each env is '
+     r'built in this process with run.parallel=False, '),
     # Grew until Linux's OOM killer ended the run (SIGKILL, no line), TensorFlow loaded.
     ({'agent.rssm.deter': 10 ** 9}, r'agent.rssm.deter=1000000000 makes an agent of at least '
      r'2e\+18 weights, (training it on this CPU takes at least )?[\d.e+]+ GiB.*, more than '
@@ -2213,6 +2237,10 @@ def test_an_eval_or_report_that_would_look_hung_is_a_warning_line(tmp_path):
     ('CartPole-v1', 'gym_CartPole-v1'), ('corridor:Corridor-v0', 'gym_corridor:Corridor-v0'),
     ('pong', 'atari_pong'), ('DMC_walker_walk', 'dmc_walker_walk'),
     ('gym:CartPole-v1', 'gym_CartPole-v1'),
+    # The whole task in capitals: the suite's name was lowered, not the task's, and the
+    # line meant 'dummy_DISC_VEC', which the suite then refused; gymnasium ids keep theirs.
+    ('DUMMY_DISC_VEC', 'dummy_disc_vec'), ('DMC_WALKER_WALK', 'dmc_walker_walk'),
+    ('GYM_CartPole-v1', 'gym_CartPole-v1'), ('DM_CONTROL_CHEETAH_RUN', 'dmc_cheetah_run'),
     # The libraries' own names: 'gymnasium_CartPole-v1' was told "did you mean
     # 'gym_gymnasium_CartPole-v1'?", which is no task either.
     ('gymnasium_CartPole-v1', 'gym_CartPole-v1'), ('Gymnasium:Acrobot-v1', 'gym_Acrobot-v1'),

@@ -15,8 +15,9 @@ of another shape or of no real dtype, a non-uint8 image (integers in [0, 255] pa
 a Discrete value that is not an integer of its range (named as the env returned it),
 missing or extra Dict keys, a reward or a vector value that is not a number (or
 beyond float32), terminated/truncated that are not bools, a rendered frame
-(image=True) that is no uint8 [H, W, 3 or 4]. Values outside a vector Box's bounds
-pass ('vector' is unbounded); floats become float32.
+(image=True) that is no uint8 [H, W, 3 or 4]. Values outside a vector Box's declared
+bounds are one warning line for the run, naming the first ('vector' is unbounded for
+the agent, and gymnasium's own env checker only warns of them); floats become float32.
 """
 
 import contextlib
@@ -337,6 +338,12 @@ class Gym:
       _check_not_empty(space, f'gym obs {key!r}', 'observation_space', gym)
       _check_int32(space, f'gym obs {key!r}', gym)
       self._obs_leaves[key] = (path, kind, space)
+    # The vectors whose Box declares a finite bound: checked at each step until one
+    # leaves its bounds (_left_bounds).
+    self._bounded = {key: space for key, (_, kind, space) in self._obs_leaves.items()
+                     if kind == 'vector' and _finite_bounds(space)}
+    self._label = task if isinstance(task, str) else (
+        f'{type(self._env.unwrapped).__module__}:{type(self._env.unwrapped).__name__}')
     self._render = bool(image) and 'image' not in self._obs_leaves
     # The declared paths of a Dict obs, for the check of extra keys at each step.
     self._obs_paths = ({path for path, _, _ in self._obs_leaves.values()}
@@ -509,6 +516,8 @@ class Gym:
         obs[key] = self._resize(key, array)
       else:
         _check_float32(array, key)
+        if key in self._bounded:
+          self._left_bounds(key, array)
         obs[key] = array.astype(np.float32).reshape(-1)
     self._extra_keys(raw)
     if self._render:
@@ -521,6 +530,26 @@ class Gym:
         is_terminal=bool(is_terminal))
     return obs
 
+  def _left_bounds(self, key, array):
+    """One warning line for the run when a vector obs leaves its Box's declared bounds.
+    The run goes on, as gymnasium's own env checker only warns of it (the official code's
+    CheckSpaces stops there): 'vector' is unbounded for the agent. It passed without a
+    word, though the env broke its observation_space. Then no longer checked."""
+    space = self._bounded[key]
+    low, high = space.low.reshape(-1), space.high.reshape(-1)
+    flat = array.reshape(-1)
+    outside = np.flatnonzero((flat < low) | (flat > high))  # (NaN: CheckSpaces names it)
+    if not outside.size:
+      return
+    del self._bounded[key]
+    i = int(outside[0])
+    more = f' (and {outside.size - 1} more element{"s" if outside.size > 2 else ""})' if (
+        outside.size > 1) else ''
+    workers.note(f'gym bounds {self._label} {key}', (
+        f'gym env {self._label} obs {key!r}: element {i} is {flat[i]}, outside its declared '
+        f'Box bounds [{low[i]}, {high[i]}]{more}; the agent takes {key!r} as unbounded and '
+        "trains on (later values outside are not named): widen the env's "
+        'observation_space, or clip the values in the env'))
 
   def _resize(self, key, image):
     """_resize to env.gym.size; the first frame of `key` far larger than that is named
@@ -653,6 +682,13 @@ def _returned(result, call, expected):
   raise base.EnvSpaceError(
       f'Env {call} returned {got}; gymnasium envs return {expected} (an env of the old '
       'gym API? port it to gymnasium.Env)')
+
+
+def _finite_bounds(space):
+  """Whether Box `space` declares a finite bound (gymnasium's float32 max counts as none)."""
+  limit = np.finfo(np.float32).max
+  return bool(np.any(np.abs(np.asarray(space.low, np.float64)) < limit)
+              or np.any(np.abs(np.asarray(space.high, np.float64)) < limit))
 
 
 def _fmt(x):

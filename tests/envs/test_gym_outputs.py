@@ -8,6 +8,7 @@ import pytest
 
 gym = pytest.importorskip('gymnasium')
 
+from dreamerv3_tf.core import workers  # noqa: E402
 from dreamerv3_tf.core.base import EnvSpaceError  # noqa: E402
 from dreamerv3_tf.envs import wrappers  # noqa: E402
 from dreamerv3_tf.envs.gym import Gym  # noqa: E402
@@ -89,6 +90,30 @@ def test_outputs_outside_the_spaces_are_named(space, obs, reward, terminated, me
     with pytest.raises(EnvSpaceError, match=message) as info:
       env.step({'reset': False, 'action': np.int32(0)})
   assert '\n' not in str(info.value)
+
+
+def test_a_vector_outside_its_declared_bounds_is_one_warning_line(monkeypatch, capsys):
+  """An obs outside its Box's bounds passed without a word, though the env broke its
+  observation_space: one warning line for the run now, naming the env, the key, the
+  first element and its bounds; the run goes on with the env's values ('vector' is
+  unbounded for the agent; gymnasium's own env checker warns of it too)."""
+  monkeypatch.setattr(workers, '_SHOWN', set())
+  returned = np.array([0.5, 7.0, -3.0], np.float32)
+  env = chain(Env(VEC, returned))
+  env.step({'reset': True, 'action': np.int32(0)})
+  for _ in range(3):
+    obs = env.step({'reset': False, 'action': np.int32(0)})
+    np.testing.assert_array_equal(obs['vector'], returned)  # (float32 passes unchanged)
+  assert capsys.readouterr().err == (
+      f"Warning: gym env {Env.__module__}:Env obs 'vector': element 1 is 7.0, outside its "
+      'declared Box bounds [-1.0, 1.0] (and 1 more element); the agent takes \'vector\' as '
+      "unbounded and trains on (later values outside are not named): widen the env's "
+      'observation_space, or clip the values in the env\n')
+  # A Box without finite bounds (gymnasium's float32 max is none) checks nothing.
+  env = chain(Env(S.Box(-np.inf, np.inf, (3,), np.float32), np.full(3, 1e30, np.float32)))
+  env.step({'reset': True, 'action': np.int32(0)})
+  env.step({'reset': False, 'action': np.int32(0)})
+  assert capsys.readouterr().err == ''
 
 
 def test_a_python_bool_is_a_discrete_value_as_gymnasium_takes_it():

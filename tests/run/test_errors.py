@@ -716,8 +716,11 @@ def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir
   result = cli(logdir, *RUN_FLAGS, '--config.run.steps=400', line.rsplit(' ', 1)[-1])
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'Resumed from {previous} at step {loop_step(previous)}.' in result.stdout
-  # (an earlier step: the rows logged past it are set aside, and said so)
+  # The damaged one is set aside with its line (its files moved without one), and the
+  # rows logged past the earlier step are set aside, and said so.
   assert [x.split(', where')[0] for x in our_lines(result.stderr)] == [
+      f'Warning: checkpoint {latest} is damaged (file is too short to be an sstable); it is '
+      'set aside in damaged/ and not read again.',
       f'Warning: the rows past step {loop_step(previous)}']
   assert (ckpt / 'damaged' / (os.path.basename(latest) + '.index')).stat().st_size == 20
   assert loop_step(tf.train.latest_checkpoint(str(ckpt))) >= 400
