@@ -598,6 +598,8 @@ def _read_act_spaces(path):
       data = json.loads(f.read().decode('utf-8'))
     if not (isinstance(data, dict) and all(isinstance(v, dict) for v in data.values())):
       raise ValueError('not a JSON object of spaces')
+    if not data:  # '{}' passed, and the check of the env's actions against it did nothing
+      raise ValueError('it names no action')
     return {k: Space.from_dict(v) for k, v in data.items()}
   except UnicodeDecodeError:
     reason = 'not UTF-8'

@@ -281,9 +281,12 @@ def check_from_checkpoint(config):
   not_one = _file_not_a_checkpoint(given)
   if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
     raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')
-  export = config.script != 'eval_only' and _in_an_export(given)
-  if export:  # it was 'No checkpoint found in EXPORT (...)', exit code 1, after it
-    what = (checkpoint_paths.A_SAVED_MODEL if export == os.path.expanduser(given).rstrip('/')
+  export = in_an_export(given)
+  whole = export == os.path.expanduser(given).rstrip('/')
+  if export and (config.script != 'eval_only' or not whole):
+    # It was 'No checkpoint found in EXPORT (...)', exit code 1, after it; for eval_only,
+    # which takes an export whole, of a folder inside one (EXPORT/variables) too.
+    what = (checkpoint_paths.A_SAVED_MODEL if whole
             else f'no checkpoint of a run{checkpoint_paths.inside_export(export)}')
     raise ConfigError(f'run.from_checkpoint={given} is {what}')
   if checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
@@ -324,7 +327,7 @@ def _file_not_a_checkpoint(path):
   return f' ({checkpoint_paths.NOT_A_PREFIX})'
 
 
-def _in_an_export(path):
+def in_an_export(path):
   """The local SavedModel export that `path` is or lies in (EXPORT, EXPORT/variables,
   its prefix EXPORT/variables/variables), else '': training needs a run's checkpoint."""
   path = os.path.expanduser(path).rstrip('/')

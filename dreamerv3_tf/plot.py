@@ -518,6 +518,10 @@ def _parse_steps(text):
   # nan and inf passed (nan < 0 is False) and printed a row of step nan.
   if not steps or not all(0 <= s < math.inf for s in steps):
     raise argparse.ArgumentTypeError(f'expected non-negative steps; got {text!r}')
+  part = [s for s in steps if s != int(s)]
+  if part:  # 150.5 was read as 150 in the table's row, without a word
+    raise argparse.ArgumentTypeError(f'step {part[0]:g} in {text!r} is no whole number of '
+                                     'env steps')
   twice = [s for i, s in enumerate(steps) if s in steps[:i]]
   if twice:  # printed the same rows again, once per copy
     raise argparse.ArgumentTypeError(f'step {twice[0]:g} is given twice in {text!r}; give '
@@ -705,6 +709,13 @@ def main(argv=None):
     stop_signals.take_over()
   try:
     runs = load_runs(args.logdirs, args.task, args.labels)
+    empty = [r.logdir for r in runs if not (len(r.eval[0]) or len(r.train[0]))]
+    if len(empty) < len(runs):  # (all empty: plot's one line says so) It added nothing,
+      # without a word: a table row counted one run of the two given.
+      for logdir in empty:
+        print(f'Warning: {logdir} holds no scores yet (no {TRAIN_KEY!r} or {EVAL_KEY!r} in '
+              'its scores.jsonl or metrics.jsonl): it adds no curve and no run to the table',
+              file=sys.stderr, flush=True)
     if args.table:
       print(format_table(table(runs, args.table, args.window, args.spread)))
     if args.out:

@@ -168,6 +168,9 @@ def _check_thread_env(environ):
   for name, least in (('TF_NUM_INTRAOP_THREADS', 0), ('TF_NUM_INTEROP_THREADS', None)):
     text = environ.get(name, '')
     if not re.fullmatch(r'\s*[+-]?[0-9]+\s*', text) or not -2 ** 31 <= int(text) < 2 ** 31:
+      if text.strip():  # ignored without a word: the user's setting had no effect
+        print(f'Warning: {name}={text!r} is no whole number that TensorFlow can read; it '
+              'ignores it and picks its own count of threads', file=sys.stderr, flush=True)
       continue
     value = int(text)
     if least is not None and value < least:

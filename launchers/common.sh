@@ -32,6 +32,8 @@ parse_options() {
           --config|--config=*|-config|-config=*)
             die "$arg after -- would be main's second --config, which it refuses; give it before --, as this launcher's --config" ;;
         esac
+        # main refuses a flag value with a line break as well (after the VM was made).
+        [[ $arg != *$'\n'* ]] || die "the argument '${arg%%$'\n'*}...' after -- holds a line break; give one value on one line"
       done
       break
     elif [[ $valued == *" $arg "* ]]; then

@@ -2579,6 +2579,23 @@ def test_tensorflows_environment_values_it_fails_on_are_refused(monkeypatch, nam
   assert str(caught.value).startswith(f'{name}={refused}'), caught.value
 
 
+@pytest.mark.parametrize('name, value, warned', [
+    ('TF_NUM_INTRAOP_THREADS', 'all', True), ('TF_NUM_INTEROP_THREADS', 'abc', True),
+    ('TF_NUM_INTRAOP_THREADS', '-9999999999', True),  # beyond 32 bits
+    ('TF_NUM_INTRAOP_THREADS', ' 8', False), ('TF_NUM_INTEROP_THREADS', '-1', False),
+    ('TF_NUM_INTRAOP_THREADS', '', False)])
+def test_a_thread_count_tensorflow_cannot_read_is_a_warning_line(monkeypatch, capsys, name,
+                                                                 value, warned):
+  """TensorFlow ignores it and picks its own count: the user's setting had no effect,
+  without a word (a count it takes, or ignores by its rules, as -1 for interop, passes)."""
+  c = configuration.finalize(dmc.get_config('debug'))
+  monkeypatch.setenv(name, value)
+  cluster_config.check_environment(c)
+  assert capsys.readouterr().err == (
+      f'Warning: {name}={value!r} is no whole number that TensorFlow can read; it ignores it '
+      'and picks its own count of threads\n' if warned else '')
+
+
 @pytest.mark.parametrize('args, message', [
     # Ignored before: a flag without its dashes, a stray word.
     (['--config=configs/dmc.py:debug', '--config.task=nosuite_x', 'config.run.steps=5'],

@@ -755,7 +755,11 @@ def test_errors_are_one_line_and_nothing_is_overwritten(cartpole, tmp_path):
       (f'{index[:-6]}.data-00000-of-00001',
        f'is a file, not a checkpoint (name its prefix, --checkpoint={index[:-6]})'),
       (str(out), "is a SavedModel, an export: it holds the policy for eval_only, not the "
-       "agent's weights and optimizer; name the run's ckpt directory")):
+       "agent's weights and optimizer; name the run's ckpt directory"),
+      # Its variables folder: 'No checkpoint found in ...', exit code 1, after the load.
+      (f'{out}/variables', f'is no checkpoint of a run (it is inside the SavedModel export '
+       f'{out}, which eval_only takes whole: --config.run.from_checkpoint={out}; training '
+       "and export need a run's checkpoint, RUN/ckpt)")):
     result = subprocess.run(
         export_cmd(f'--logdir={logdir}', f'--out={tmp_path}/a', f'--checkpoint={given}'),
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
@@ -1861,6 +1865,7 @@ def test_a_damaged_saved_model_is_named(tmp_path, content, reason):
     (b'\xff\xfe', 'not UTF-8'),
     (b'[1, 2]', 'not a JSON object of spaces'),
     (b'{"action": 5}', 'not a JSON object of spaces'),
+    (b'{}', 'it names no action'),  # (passed: the env's actions were checked against none)
     (b'{"action": {"dtype": "int32"}}', "lacks 'shape'"),
     (None, 'Is a directory'),
 ])

@@ -469,6 +469,13 @@ BAD = [
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x\ny'],
      '--bucket holds a line break; give one value on one line'),
     ('gpu.sh', ['--gpus', '0', '--logdir=/tmp/a\nb'], '--logdir holds a line break'),
+    # main's own flags after --: it printed every step, the VM's creation first, with exit 0.
+    ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--',
+                   '--config.task=a\nb'],
+     "the argument '--config.task=a...' after -- holds a line break; give one value on one "
+     'line'),
+    ('gpu.sh', ['--gpus', '0', '--', '--config.seed=1', '--config.task=a\nb'],
+     "the argument '--config.task=a...' after -- holds a line break"),
     # Not on the VM: main stopped there, after the VM was created and set up.
     ('tpu_vm.sh', ['--name', 'a', '--zone', 'z', '--bucket', 'gs://bkt/x', '--',
                    '--config.run.from_checkpoint=runs/a/ckpt'],

@@ -263,6 +263,20 @@ def test_scores_file_preferred_and_partial_line(tmp_path):
   assert len(run.eval[0]) == 100 and len(run.train[0]) == 0
 
 
+def test_a_logdir_without_scores_beside_others_is_a_warning_line(runs, tmp_path, capsys):
+  """It added nothing to the curves and the table, without a word: the row counted one
+  run of the two given, with exit code 0."""
+  empty = make_logdir(tmp_path, 2, steps=0)
+  assert plot.main(['--logdirs', runs[0], str(empty), '--table', '10000']) == 0
+  out, err = capsys.readouterr()
+  assert err == (f"Warning: {empty} holds no scores yet (no 'episode/score' or "
+                 "'epstats/score' in its scores.jsonl or metrics.jsonl): it adds no curve and "
+                 'no run to the table\n')
+  assert '(1)' in out  # the one run that has scores
+  assert plot.main(['--logdirs', *runs, '--table', '10000']) == 0
+  assert capsys.readouterr().err == ''
+
+
 def test_bad_inputs(tmp_path, capsys):
   logdir = make_logdir(tmp_path, 0)
   with open(logdir / 'scores.jsonl', 'a') as f:
@@ -346,6 +360,8 @@ def test_bad_inputs(tmp_path, capsys):
                # the plot in 3 lines (a numpy warning) or naming no flag (exit 1).
                ['--logdirs', str(logdir), '--table', 'nan'],
                ['--logdirs', str(logdir), '--table', '1000,inf'],
+               # Read as step 150 in its row, without a word.
+               ['--logdirs', str(logdir), '--table', '1000,150.5'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', 'inf'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--window', 'nan'],
                # Wrote the image to a directory named with a line break, and said so

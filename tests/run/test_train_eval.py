@@ -476,6 +476,14 @@ def test_a_from_checkpoint_that_is_an_export_is_one_line_before_tensorflow_in_tr
       f'Config error: run.from_checkpoint={tmp_path}/exp is a SavedModel, an export: it '
       "holds the policy for eval_only, not the agent's weights and optimizer; name the "
       "run's ckpt directory")
+  # Its variables folder, to eval_only too, which takes the export whole: 'No checkpoint
+  # found in EXPORT/variables', exit code 1, once TensorFlow had loaded.
+  for script in ('eval_only', 'train'):
+    assert from_checkpoint_refused(tmp_path, script, f'{tmp_path}/exp/variables') == (
+        f'Config error: run.from_checkpoint={tmp_path}/exp/variables is no checkpoint of a '
+        f'run (it is inside the SavedModel export {tmp_path}/exp, which eval_only takes '
+        f"whole: --config.run.from_checkpoint={tmp_path}/exp; training and export need a "
+        "run's checkpoint, RUN/ckpt)")
 
 
 @pytest.mark.parametrize('given', ['ckpt-4_temp', 'ckpt-4_temp/part-00000-of-00001'])
