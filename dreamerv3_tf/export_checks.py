@@ -225,18 +225,16 @@ def _check_checkpoint_kind(checkpoint):
   path = os.path.expanduser(checkpoint)
   if not path or '://' in path:
     return
-  from dreamerv3_tf import logdir_checks
-  export = logdir_checks.in_an_export(path)
+  export = checkpoint_paths.in_an_export(path)
   if export:  # a folder or file inside one (EXPORT/variables) was exit code 1, after the load
-    what = (checkpoint_paths.A_SAVED_MODEL if export == path.rstrip('/')
-            else f'no checkpoint of a run{checkpoint_paths.inside_export(export)}')
-    raise FlagError(f'--checkpoint {checkpoint} is {what}')
+    raise FlagError(f'--checkpoint {checkpoint} is {checkpoint_paths.export_words(export, path)}')
   official = checkpoint_paths.official_run(path)
   if official:  # 'No checkpoint found in OFFICIAL', exit code 1, once TensorFlow had loaded
     raise FlagError(checkpoint_paths.official_run_line(f'--checkpoint {checkpoint}', official))
   cut = checkpoint_paths.cut_save_line(f'--checkpoint {checkpoint}', path)
   if cut:
     raise FlagError(cut)
+  from dreamerv3_tf import logdir_checks
   if logdir_checks.checkpoints_below(path):  # (run.from_checkpoint's test)
     # It was 'Error: No checkpoint found in RUN (did you mean ...)', exit code 1, once
     # TensorFlow had loaded; run.from_checkpoint names it before, as a flag's value.

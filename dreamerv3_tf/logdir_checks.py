@@ -281,13 +281,11 @@ def check_from_checkpoint(config):
   not_one = _file_not_a_checkpoint(given)
   if not_one:  # it was 'Error: ... is a file, not a checkpoint', exit code 1, after it
     raise ConfigError(f'run.from_checkpoint={given} is a file, not a checkpoint{not_one}')
-  export = in_an_export(given)
-  whole = export == os.path.expanduser(given).rstrip('/')
-  if export and (config.script != 'eval_only' or not whole):
+  export = checkpoint_paths.in_an_export(given)
+  what = export and checkpoint_paths.export_words(export, given)
+  if export and (config.script != 'eval_only' or what != checkpoint_paths.A_SAVED_MODEL):
     # It was 'No checkpoint found in EXPORT (...)', exit code 1, after it; for eval_only,
     # which takes an export whole, of a folder inside one (EXPORT/variables) too.
-    what = (checkpoint_paths.A_SAVED_MODEL if whole
-            else f'no checkpoint of a run{checkpoint_paths.inside_export(export)}')
     raise ConfigError(f'run.from_checkpoint={given} is {what}')
   if checkpoints_below(given):  # it was 'No checkpoint found in RUN', exit code 1, after it
     inner = os.path.join(given, 'ckpt')
@@ -325,18 +323,6 @@ def _file_not_a_checkpoint(path):
   if prefix:
     return f' (name its prefix, --config.run.from_checkpoint={quote_for_paste(prefix)})'
   return f' ({checkpoint_paths.NOT_A_PREFIX})'
-
-
-def in_an_export(path):
-  """The local SavedModel export that `path` is or lies in (EXPORT, EXPORT/variables,
-  its prefix EXPORT/variables/variables), else '': training needs a run's checkpoint."""
-  path = os.path.expanduser(path).rstrip('/')
-  if not path or '://' in path:
-    return ''
-  for folder in (path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
-    if folder and os.path.isfile(os.path.join(folder, 'saved_model.pb')):
-      return folder
-  return ''
 
 
 def checkpoints_below(path):

@@ -45,6 +45,26 @@ def inside_export(export):
           "a run's checkpoint, RUN/ckpt)")
 
 
+def in_an_export(path):
+  """The local SavedModel export that `path` is or lies in (EXPORT, EXPORT/variables,
+  its prefix EXPORT/variables/variables), else '': training needs a run's checkpoint."""
+  path = os.path.expanduser(path).rstrip('/')
+  if not path or '://' in path:
+    return ''
+  for folder in (path, os.path.dirname(path), os.path.dirname(os.path.dirname(path))):
+    if folder and os.path.isfile(os.path.join(folder, 'saved_model.pb')):
+      return folder
+  return ''
+
+
+def export_words(export, path):
+  """What `path`, which is or lies in SavedModel `export` (in_an_export), is: the words
+  after 'X is' in the line refusing it as a checkpoint."""
+  if export == os.path.expanduser(path).rstrip('/'):
+    return A_SAVED_MODEL
+  return f'no checkpoint of a run{inside_export(export)}'
+
+
 A_SAVED_MODEL = ("a SavedModel, an export: it holds the policy for eval_only, not the "
                  "agent's weights and optimizer; name the run's ckpt directory")
 
