@@ -39,14 +39,42 @@ def tf_config(text=None):
     if not (isinstance(addresses, list) and all(isinstance(x, str) for x in addresses)):
       raise ConfigError(f"TF_CONFIG's cluster[{name!r}] is {addresses!r}, not a list of "
                         "'host:port' addresses; see launchers/multi_worker.sh")
+  seen = {}
+  for name, addresses in cluster.items():
+    for i, address in enumerate(addresses):
+      # No port was 'IndexError: list index out of range', one beyond 65535 an
+      # OverflowError of bind(), both 'unexpected'; an address listed twice waited for
+      # ever for the process that was itself.
+      port = _port(address)
+      if port is None:
+        raise ConfigError(
+            f"TF_CONFIG's cluster[{name!r}][{i}] is {address!r}, no 'host:port' address (a "
+            "port from 1 to 65535 after the last ':'); see launchers/multi_worker.sh")
+      if address in seen:
+        raise ConfigError(
+            f"TF_CONFIG's cluster lists {address!r} twice ({seen[address]} and {name} {i}); "
+            'each process needs an address of its own; see launchers/multi_worker.sh')
+      seen[address] = f'{name} {i}'
   kind, index = task['type'], task['index']
-  count = len(cluster.get(kind) or []) if kind in ('chief', 'worker') else 0
+  if kind not in ('chief', 'worker'):  # it said the cluster listed 0 'ps' tasks, of one
+    raise ConfigError(
+        f"TF_CONFIG's task type is {kind!r}, which a multi_worker run does not have (its "
+        "tasks are 'chief' and 'worker', numbered from 0); see launchers/multi_worker.sh")
+  count = len(cluster.get(kind) or [])
   if not 0 <= index < count:
     raise ConfigError(
         f"TF_CONFIG's task is {kind!r} {index}, but its cluster lists {count} {kind!r} "
         "task(s) (a multi_worker run has 'chief' and 'worker' tasks, numbered from 0); "
         'see launchers/multi_worker.sh')
   return {'cluster': cluster, 'task': task}
+
+
+def _port(address):
+  """The port of 'host:port' (IPv6 hosts in brackets), or None if it names none."""
+  host, colon, port = address.strip().rpartition(':')
+  if not (colon and host and port.isdigit()):
+    return None
+  return int(port) if 1 <= int(port) <= 65535 else None
 
 
 def worker_role(text=None):

@@ -17,8 +17,10 @@ update is copied between devices.
 """
 
 import json
+import os
 import re
 import signal
+import sys
 import threading
 
 import numpy as np
@@ -101,7 +103,7 @@ def _connected(tf_config):
   taken = [s for s, h in handlers.items() if callable(h)
            and threading.current_thread() is threading.main_thread()]
   for sig in taken:  # (before the line, which promises it)
-    signal.signal(sig, signal.SIG_DFL)
+    signal.signal(sig, _stop_while_waiting)
   try:
     _, number = cluster_config.worker_role()
     cluster = tf_config['cluster']
@@ -116,6 +118,8 @@ def _connected(tf_config):
                   'multi_worker.sh); Ctrl-C or SIGTERM ends this one at once, nothing '
                   'written yet.')
       _wait_for_peers(tasks[number], others)
+    for sig in taken:  # TensorFlow's wait holds the interpreter: no Python handler runs
+      signal.signal(sig, signal.SIG_DFL)
     try:
       return tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.OpError as e:
@@ -130,6 +134,22 @@ def _connected(tf_config):
   finally:
     for sig in taken:
       signal.signal(sig, handlers[sig])
+
+
+def _stop_while_waiting(signum, frame):
+  """A stop signal during _wait_for_peers (Python's wait): its one line, then the exit
+  its default action gives; nothing is written yet. It ended without a word."""
+  del frame
+  words = {signal.SIGINT: 'Interrupted', signal.SIGTERM: 'Terminated',
+           signal.SIGHUP: 'Hung up (SIGHUP: its terminal closed)'}
+  word = words.get(signum) or (  # (stop_signals.word_and_code's words)
+      f"Stopped by {signal.Signals(signum).name} (a scheduler's notice of a job's end?)")
+  try:
+    print(f'{word} while waiting for the other process(es) of the multi_worker run; '
+          'nothing was written', file=sys.stderr, flush=True)
+  except (OSError, ValueError, AttributeError):  # stderr closed: the exit code says it
+    pass
+  os._exit(128 + signum)
 
 
 def _wait_for_peers(mine, others, pause=0.2):

@@ -2488,9 +2488,11 @@ def test_an_integer_written_as_a_huge_float_gets_no_digits_to_write(tmp_path):
      "TF_CONFIG's task is 'worker' 5, but its cluster lists 1 'worker' task(s)"),
     ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": -1}}',
      "TF_CONFIG's task is 'worker' -1, but its cluster lists 1 'worker' task(s)"),
-    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "ps", "index": 0}}',
-     "TF_CONFIG's task is 'ps' 0, but its cluster lists 0 'ps' task(s) (a multi_worker "
-     "run has 'chief' and 'worker' tasks"),
+    # It said the cluster listed 0 'ps' tasks, also of a cluster that lists one.
+    ('{"cluster": {"worker": ["localhost:1"], "ps": ["localhost:2"]}, "task": {"type": "ps", '
+     '"index": 0}}',
+     "TF_CONFIG's task type is 'ps', which a multi_worker run does not have (its tasks are "
+     "'chief' and 'worker', numbered from 0)"),
     ('{"cluster": {"worker": "localhost:1"}, "task": {"type": "worker", "index": 0}}',
      "TF_CONFIG's cluster['worker'] is 'localhost:1', not a list of 'host:port' addresses"),
 ])
@@ -2520,6 +2522,16 @@ def test_multi_worker_without_its_cluster_is_one_line_before_tensorflow(
     ('{"cluster": ["a:1"], "task": {"type": "worker", "index": 0}}', 'TF_CONFIG is not valid '
      """cluster JSON (its cluster is ["a:1"], not an object such as {"worker": ["host1:12345", """
      """"host2:12345"]})"""),
+    # No port: 'IndexError: list index out of range' (unexpected) after the waiting line;
+    # a port beyond 65535: bind()'s OverflowError; one address twice waited for ever.
+    ('{"cluster": {"worker": ["127.0.0.1", "127.0.0.1:2"]}, "task": {"type": "worker", '
+     '"index": 0}}', "TF_CONFIG's cluster['worker'][0] is '127.0.0.1', no 'host:port' address "
+     "(a port from 1 to 65535 after the last ':')"),
+    ('{"cluster": {"worker": ["a:99999"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG's cluster['worker'][0] is 'a:99999', no 'host:port' address"),
+    ('{"cluster": {"chief": ["a:1"], "worker": ["b:2", "a:1"]}, "task": {"type": "worker", '
+     '"index": 0}}', "TF_CONFIG's cluster lists 'a:1' twice (chief 0 and worker 1); each "
+     'process needs an address of its own'),
 ])
 def test_a_tf_config_of_another_shape_is_named_so(text, message):
   with pytest.raises(configuration.ConfigError) as error:
