@@ -140,16 +140,14 @@ def _stop_while_waiting(signum, frame):
   """A stop signal during _wait_for_peers (Python's wait): its one line, then the exit
   its default action gives; nothing is written yet. It ended without a word."""
   del frame
-  words = {signal.SIGINT: 'Interrupted', signal.SIGTERM: 'Terminated',
-           signal.SIGHUP: 'Hung up (SIGHUP: its terminal closed)'}
-  word = words.get(signum) or (  # (stop_signals.word_and_code's words)
-      f"Stopped by {signal.Signals(signum).name} (a scheduler's notice of a job's end?)")
+  from dreamerv3_tf import stop_signals  # (every command's words and exit codes)
+  word, code = stop_signals.word_and_code(stop_signals.exception(signum))
   try:
     print(f'{word} while waiting for the other process(es) of the multi_worker run; '
           'nothing was written', file=sys.stderr, flush=True)
   except (OSError, ValueError, AttributeError):  # stderr closed: the exit code says it
     pass
-  os._exit(128 + signum)
+  os._exit(code)
 
 
 def _wait_for_peers(mine, others, pause=0.2):

@@ -296,6 +296,11 @@ def _first_timings(run):
     return None
 
 
+def has_scores(run):
+  """Whether `run` holds a train or an eval score."""
+  return bool(len(run.eval[0]) or len(run.train[0]))
+
+
 def group_runs(runs):
   """-> list of (task, kind, [runs]) in a stable order (by task, then kind)."""
   groups = {}
@@ -349,7 +354,7 @@ def plot(runs, out, xmax=None, bins=40, window=None, spread='minmax', svg=False)
   finally:
     log.setLevel(level)
 
-  if not any(len(r.eval[0]) or len(r.train[0]) for r in runs):
+  if not any(map(has_scores, runs)):
     raise ValueError(  # an empty figure, with exit code 0, before
         f'no scores to plot yet: the scores.jsonl and metrics.jsonl of '
         f'{", ".join(r.logdir for r in runs)} hold no {TRAIN_KEY!r} or {EVAL_KEY!r}')
@@ -709,7 +714,7 @@ def main(argv=None):
     stop_signals.take_over()
   try:
     runs = load_runs(args.logdirs, args.task, args.labels)
-    empty = [r.logdir for r in runs if not (len(r.eval[0]) or len(r.train[0]))]
+    empty = [r.logdir for r in runs if not has_scores(r)]
     if len(empty) < len(runs):  # (all empty: plot's one line says so) It added nothing,
       # without a word: a table row counted one run of the two given.
       for logdir in empty:
