@@ -3146,13 +3146,39 @@ def test_xla_flags_are_appended_once(monkeypatch):
      'xla_cpu_use_fusion_emitters=false does not start with --; '),
     ('--xla_cpu_use_fusion_emitters=false', None),
 ])
-def test_xla_flags_that_xla_refuses_are_a_config_error(flags, message):
+def test_xla_flags_that_xla_refuses_are_a_config_error(flags, message, monkeypatch):
   from dreamerv3_tf import main
+  from dreamerv3_tf import tfimport
+  # XLA's own parse answers, in TensorFlow's framework library: no import and compile.
+  monkeypatch.setattr(tfimport, '_compile_with_flags', None)
   if message is None:
     main.check_xla_flags(flags)
     return
   with pytest.raises(configuration.ConfigError, match=message):
     main.check_xla_flags(flags)
+
+
+@pytest.mark.parametrize('closed, flags, message', [
+    ('no_library', '--xla_nosuch=1',
+     "xla_flags='--xla_nosuch=1': XLA has no flag --xla_nosuch=1; "),
+    ('no_symbol', '--xla_cpu_use_fusion_emitters=maybe', 'XLA cannot parse a value of them; ')])
+def test_xla_flags_are_checked_by_a_compile_where_xlas_parse_cannot_be_asked(
+    closed, flags, message, monkeypatch):
+  """Without TensorFlow's framework library where it is looked for, or without the symbol
+  of XLA's parse in it (another build of TensorFlow), the check compiles once after
+  TensorFlow's import: the same outcome, seconds later."""
+  from dreamerv3_tf import main
+  from dreamerv3_tf import tfimport
+  if closed == 'no_library':
+    monkeypatch.setattr(tfimport, '_framework_library', lambda: None)
+  else:
+    monkeypatch.setattr(tfimport, '_XLA_OPTIONS_SYMBOL', '_ZN3xla13NoSuchOptionsEv')
+  compiles, compile_with_flags = [], tfimport._compile_with_flags
+  monkeypatch.setattr(tfimport, '_compile_with_flags',
+                      lambda env: compiles.append(env) or compile_with_flags(env))
+  with pytest.raises(configuration.ConfigError, match=message):
+    main.check_xla_flags(flags)
+  assert len(compiles) == 1
 
 
 def test_xla_flags_cannot_go_with_a_file_of_flags(monkeypatch):
