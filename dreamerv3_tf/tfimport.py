@@ -224,9 +224,9 @@ def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
              XLA_FLAGS=f'{user.get("XLA_FLAGS", "")} {flags}'.strip())
   result = None
   if 'TF_XLA_FLAGS' not in user or _tf_xla_flags_checked():
-    result = _parse_xla_flags(env)  # None: that way is closed here
+    result = _parse_xla_flags(env)  # None: no library to ask here
   if result is None or (result.returncode != 0 and not _is_flag_error(result.stderr)):
-    result = _compile_with_flags(env)  # (also where the parse failed otherwise)
+    result = _compile_with_flags(env)  # (also where the parse failed otherwise: no symbol)
   if result.returncode == 0:
     return
   text = result.stderr
@@ -264,8 +264,7 @@ def check_xla_flags(flags='', names=('XLA_FLAGS', 'TF_XLA_FLAGS'),
 _XLA_OPTIONS_SYMBOL = '_ZN3xla24GetDebugOptionsFromFlagsEv'  # xla::GetDebugOptionsFromFlags()
 _PARSE_CODE = (
     'import ctypes, os, sys\n'
-    'parse = getattr(ctypes.CDLL(sys.argv[1]), sys.argv[2], None)\n'
-    'if parse is None: os._exit(3)\n'
+    'parse = getattr(ctypes.CDLL(sys.argv[1]), sys.argv[2])\n'
     'parse.restype, parse.argtypes = None, [ctypes.c_void_p]\n'
     'parse(ctypes.create_string_buffer(1 << 20))\n'  # (the options take a few KB)
     'os._exit(0)\n')
@@ -296,15 +295,15 @@ def _framework_library():
 
 
 def _parse_xla_flags(env):
-  """XLA's parse of env's XLA_FLAGS in a child -> its CompletedProcess, or None where
-  TensorFlow's framework library or its symbol is not found."""
+  """XLA's parse of env's XLA_FLAGS in a child -> its CompletedProcess (one that failed
+  without XLA's lines where the symbol is not found), or None where TensorFlow's
+  framework library is not."""
   import subprocess
   library = _framework_library()
   if library is None:
     return None
-  result = subprocess.run([sys.executable, '-c', _PARSE_CODE, library, _XLA_OPTIONS_SYMBOL],
-                          env=env, capture_output=True, text=True, check=False)
-  return None if result.returncode == 3 else result
+  return subprocess.run([sys.executable, '-c', _PARSE_CODE, library, _XLA_OPTIONS_SYMBOL],
+                        env=env, capture_output=True, text=True, check=False)
 
 
 def _compile_with_flags(env):
