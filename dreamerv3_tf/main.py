@@ -644,7 +644,8 @@ def main(argv):
     # with config.json and a checkpoint written).
     config.logdir = logdir if '://' in logdir else os.path.abspath(logdir)
   stop_signals.take_over(_on_signal)
-  stop_notice.watch(lambda: bool(_SIGNALS))  # a stop waiting for a long XLA call says so
+  # A stop waiting for a long XLA call, or to leave TensorFlow's code, says so.
+  stop_notice.watch(lambda: bool(_SIGNALS) and not stop_signals.deferred())
   # Out of memory: one line of ours, not the OOM killer's SIGKILL without one.
   memory_watch.watch(lambda: _kept(config))
   try:

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+import cli_zygote
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The signal comes once the command's module runs, before its flags are parsed: the
@@ -204,3 +206,78 @@ def test_of_two_stop_signals_in_a_commands_call_the_first_received_is_reported(t
                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, 'PYTHONPATH': ROOT})
   assert (result.returncode, result.stderr.splitlines()) == (143, [line]), result.stderr[-3000:]
+
+
+# A stop that lands in Python code TensorFlow's C++ calls back: here `Context._handle`,
+# which EagerTensor's constructor reads for every tensor made from a Python value. The
+# property is replaced by one that sends SIGTERM first.
+IN_TENSORFLOWS_CALLBACK = """
+import os, signal, sys, traceback
+import tensorflow as tf
+from tensorflow.python.eager import context
+from dreamerv3_tf import stop_signals
+variable = tf.Variable(0, dtype=tf.int64)
+real, deferred = context.Context._handle, []
+def handle(self):
+  context.Context._handle = real  # once
+  os.kill(os.getpid(), signal.SIGTERM)
+  deferred.append(stop_signals.deferred())  # (the handler ran before this line)
+  return real.fget(self)
+stop_signals.take_over()
+context.Context._handle = property(handle)
+def step():
+  variable.assign_add(1)
+  return 'the step after the stop'
+try:
+  step()
+  print('no stop')
+except stop_signals.Terminated as e:
+  where = [x for x in traceback.extract_tb(e.__traceback__) if 'stop_signals' not in x.filename][-1]
+  print(deferred, int(variable.numpy()), where.filename, stop_signals.deferred())
+"""
+
+
+def test_a_stop_in_code_tensorflow_calls_back_is_raised_once_it_returned():
+  """A stop raised inside such a callback reached C++ that did not check for it: the run
+  died by SIGSEGV (exit -11), without its line and without the final save."""
+  result = cli_zygote.run([sys.executable, '-c', IN_TENSORFLOWS_CALLBACK], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  # Deferred where it landed; raised in this code (as the step returned), after the update
+  # it landed in.
+  assert result.stdout == '[True] 1 <string> False\n', result.stderr[-3000:]
+
+
+# A stop that lands in TensorFlow's code as it calls code of ours is raised once TensorFlow's
+# code returned, not in ours, which C++ may have called. The modules stand for TensorFlow's
+# and ours by their names.
+FAKE_TENSORFLOW_MODULE = """
+import os, signal
+def call(fn):
+  os.kill(os.getpid(), signal.SIGTERM)
+  return fn()
+"""
+CALLED_BACK = """
+import sys
+from dreamerv3_tf import stop_signals
+modules, ran = {}, []
+for name in ('tensorflow.fake', 'dreamerv3_tf.fake'):
+  sys.modules[name] = modules[name] = type(sys)(name)
+exec(sys.argv[1], modules['tensorflow.fake'].__dict__)
+modules['dreamerv3_tf.fake'].step = lambda: ran.append(1)
+stop_signals.take_over()
+try:
+  modules['tensorflow.fake'].call(modules['dreamerv3_tf.fake'].step)
+  print('no stop')
+except stop_signals.Terminated:
+  print('raised after', ran, sys.getprofile())
+for _ in range(3):
+  len([])
+print('once')
+"""
+
+
+def test_a_stop_in_tensorflows_code_is_raised_once_it_returned_not_in_ours_it_calls():
+  result = subprocess.run([sys.executable, '-c', CALLED_BACK, FAKE_TENSORFLOW_MODULE],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+  assert result.stdout == 'raised after [1] None\nonce\n', result.stderr[-3000:]

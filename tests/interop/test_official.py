@@ -672,11 +672,15 @@ def test_cli_sigterm_while_tensorflow_loads_is_one_line(tmp_path):
   import time
   # (a save: a --checkpoint of none is refused before TensorFlow loads)
   write_official(tmp_path / 'official', {'w': np.zeros(2, np.float32)})
-  proc = subprocess.Popen(  # a real start: TensorFlow loads in it
+  # A real start (TensorFlow loads in it), from a user's shell: the stop, deferred while
+  # TensorFlow's code runs (stop_signals), comes once the import is done, whose lines the
+  # command hides unless the user's TF_CPP_MIN_LOG_LEVEL shows them (the suite's shows errors).
+  proc = subprocess.Popen(
       [sys.executable, '-m', 'dreamerv3_tf.interop.official',
        f'--checkpoint={tmp_path / "official"}', f'--logdir={tmp_path / "ours"}',
        '--config=configs/dmc.py:train_eval,debug', '--config.task=dummy_cont'],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env={k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'})
   try:
     deadline = time.monotonic() + 120
     while True:  # until TensorFlow's library is mapped: the import is under way
