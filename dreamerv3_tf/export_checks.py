@@ -10,6 +10,7 @@ import os
 import sys
 import tempfile
 
+from dreamerv3_tf import stop_notice
 from dreamerv3_tf import stop_signals
 from dreamerv3_tf.checkpoint_errors import CheckpointError
 from dreamerv3_tf.core import base
@@ -288,6 +289,7 @@ def command(argv):
   if FLAGS.traceback:
     os.environ[errors.TRACEBACK_ENV] = '1'
   stop_signals.take_over()  # a held Ctrl-C left the temporary export beside --out
+  stop_notice.watch(stop_signals.raised)  # a stop waiting for TensorFlow's save says so
   logging.set_verbosity(logging.WARNING)  # not tf.saved_model's "Assets written to"
   try:
     if len(argv) > 1:  # e.g. out=DIR without its dashes: never ignored

@@ -645,7 +645,7 @@ def main(argv):
     config.logdir = logdir if '://' in logdir else os.path.abspath(logdir)
   stop_signals.take_over(_on_signal)
   # A stop waiting for a long XLA call, or to leave TensorFlow's code, says so.
-  stop_notice.watch(lambda: bool(_SIGNALS) and not stop_signals.deferred())
+  stop_notice.watch(stop_signals.raised)
   # Out of memory: one line of ours, not the OOM killer's SIGKILL without one.
   memory_watch.watch(lambda: _kept(config))
   try:

@@ -3,7 +3,8 @@
 Python runs a signal handler only between two of its own instructions. While the
 main thread is inside one long call into TensorFlow (an XLA compile: 30 s and more
 at the default size; one update of a big model), Ctrl-C or SIGTERM did nothing
-visible until that call returned, and a user pressed it again or killed the run.
+visible until that call returned, and a user pressed it again or killed the run. A
+stop that lands in TensorFlow's Python code waits for it too (stop_signals.stop).
 A thread woken by the signal itself (`signal.set_wakeup_fd`) prints one progress line
 on stdout if the handler has not run a moment later. The stop itself, its one line
 and its exit code stay the handler's.
@@ -50,8 +51,8 @@ def watch(handled, delay=DELAY):
       what = signal.Signals(named[0]).name if named else 'Ctrl-C'
       try:
         startup.say(f'{what} received: stopping once the call TensorFlow is in returns (an '
-                    'XLA compile or an update: up to minutes for big models); a second one '
-                    'is ignored.')
+                    'XLA compile, an update or a save: up to minutes for big models); a second '
+                    'one is ignored.')
       except (OSError, ValueError):  # stdout closed (`| head`): the stop's line still comes
         pass
       return

@@ -24,6 +24,7 @@ A stdout whose reader ended, or whose file cannot take more (a full disk), is on
 line too (`stdout_failed`). Imports nothing heavy.
 """
 
+import contextlib
 import errno
 import os
 import select
@@ -123,6 +124,9 @@ def stop(signum, frame=None):
   if depth and sys.getprofile() is None:  # (under a profiler of the user's: raised here)
     _DEFERRED[:] = [error, depth]
     sys.setprofile(_raise_outside_tensorflow)
+    if _ARRIVALS[1] is not None:  # stop_notice's thread: this handler read the signal
+      with contextlib.suppress(OSError):
+        os.write(_ARRIVALS[1], bytes([signum]))
     return
   raise error
 
@@ -161,19 +165,31 @@ def _raise_outside_tensorflow(frame, event, arg):
   """The main thread's profile function while a stop is deferred: counts the frames of
   _DEFER_IN's packages as they are entered and left (a walk of the stack at every call
   slowed the code it waited for: a run stopped by SIGXCPU took 3.6-12 s instead of 2),
-  and raises the stop at the first call, return or call into C made with none left."""
+  and raises the stop as the last of them returns (into the code that called it, as if
+  it had landed there), or at the first call or return made with none left."""
   del arg
   if not _DEFERRED:
     sys.setprofile(None)
   elif _theirs(frame):
-    _DEFERRED[1] += 1 if event == 'call' else -1 if event == 'return' else 0
+    if event == 'call':
+      _DEFERRED[1] += 1
+    elif event == 'return':
+      _DEFERRED[1] -= 1
+      if _DEFERRED[1] <= 0:
+        _raise_if_none_left(frame.f_back)
   elif _DEFERRED[1] <= 0:
-    _DEFERRED[1] = _tensorflow_frames(frame)  # (the count checked, where it ends)
-    if not _DEFERRED[1]:
-      error = _DEFERRED[0]
-      _DEFERRED.clear()
-      sys.setprofile(None)
-      raise error
+    _raise_if_none_left(frame)
+
+
+def _raise_if_none_left(frame):
+  """Raises the deferred stop if no frame of _DEFER_IN's is `frame` or called it (the
+  count checked where it ends), else counts them anew."""
+  _DEFERRED[1] = _tensorflow_frames(frame)
+  if not _DEFERRED[1]:
+    error = _DEFERRED[0]
+    _DEFERRED.clear()
+    sys.setprofile(None)
+    raise error
 
 
 def deferred():
@@ -181,8 +197,13 @@ def deferred():
   return bool(_DEFERRED)
 
 
+def raised():
+  """Whether a stop came and was raised (stop_notice's `handled`): not one deferred."""
+  return bool(_STOPPED) and not _DEFERRED
+
+
 _ARRIVED = []  # stop signals in the order they arrived, as the wakeup fd told them
-_ARRIVALS = [None]  # the read end of the wakeup fd (`track_arrivals`'), else None
+_ARRIVALS = [None, None]  # the wakeup fd's read and write ends (`track_arrivals`'), or None
 # Held from a read of it to the note of what it read: a handler that read the next
 # byte meanwhile noted the later signal first. (An RLock: a handler may run inside.)
 _ARRIVALS_LOCK = threading.RLock()
@@ -203,7 +224,7 @@ def track_arrivals():
   os.set_blocking(write, False)  # the C-level handler must never block on it
   os.set_blocking(read, False)  # read by the handler and by stop_notice's thread
   signal.set_wakeup_fd(write, warn_on_full_buffer=False)
-  _ARRIVALS[0] = read
+  _ARRIVALS[:] = [read, write]
   return read
 
 

@@ -61,8 +61,8 @@ def test_a_stop_waiting_for_a_c_call_is_acknowledged_at_once(main_thread, notice
   if notice:  # printed while the call still ran, before it returned
     assert len(lines) == 3 and lines[1] == 'returned', lines
     assert lines[0].endswith(f'{name} received: stopping once the call TensorFlow is in '
-                             'returns (an XLA compile or an update: up to minutes for big '
-                             'models); a second one is ignored.'), lines
+                             'returns (an XLA compile, an update or a save: up to minutes for '
+                             'big models); a second one is ignored.'), lines
   else:
     assert lines == ['returned', 'handled'], lines
   assert not err, err[-3000:]
@@ -76,3 +76,40 @@ def test_a_wakeup_fd_someone_else_set_is_left_alone():
   result = subprocess.run([sys.executable, '-c', snippet], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
   assert result.returncode == 0, result.stderr[-3000:]
+
+
+
+# A stop that lands in TensorFlow's Python code waits for it to return (stop_signals.stop): a
+# module named as TensorFlow's runs Python for 2 s after SIGTERM came.
+FAKE_TENSORFLOW_SAVE = '''
+import os, signal, time
+def save():
+  os.kill(os.getpid(), signal.SIGTERM)
+  start = time.monotonic()
+  while time.monotonic() - start < 2.0:
+    pass
+'''
+IN_TENSORFLOWS_PYTHON = '''
+import sys, time
+from dreamerv3_tf import stop_notice, stop_signals
+fake = sys.modules['tensorflow.fake'] = type(sys)('tensorflow.fake')
+exec(sys.argv[1], fake.__dict__)
+stop_signals.take_over()
+stop_notice.watch(stop_signals.raised, delay=0.3)
+time.sleep(0.3)  # the watcher waits on the wakeup fd by then, as in a run
+try:
+  fake.save()
+except stop_signals.Terminated:
+  print('raised', stop_signals.raised(), flush=True)
+'''
+
+
+def test_a_stop_that_waits_for_tensorflows_python_is_acknowledged_at_once():
+  result = subprocess.run([sys.executable, '-c', IN_TENSORFLOWS_PYTHON, FAKE_TENSORFLOW_SAVE],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  assert len(lines) == 2 and lines[1] == 'raised True', lines
+  assert lines[0].endswith('SIGTERM received: stopping once the call TensorFlow is in returns '
+                           '(an XLA compile, an update or a save: up to minutes for big '
+                           'models); a second one is ignored.'), lines

@@ -550,12 +550,14 @@ def main(argv):
   from ml_collections import config_flags
   from dreamerv3_tf import main as cli
   from dreamerv3_tf import startup
+  from dreamerv3_tf import stop_notice
   from dreamerv3_tf import stop_signals
   FLAGS = flags.FLAGS
   logging.set_verbosity(logging.INFO if FLAGS.verbose else logging.WARNING)  # as main
   if FLAGS.traceback:
     os.environ[errors.TRACEBACK_ENV] = '1'
   stop_signals.take_over()
+  stop_notice.watch(stop_signals.raised)  # a stop waiting for TensorFlow says so
   # A get_config() that returned None was taken for no --config (dmc.py's defaults: an
   # import of another agent, or a mismatch blamed on the checkpoint), a dict was
   # "Config error: dict' object has no attribute 'to_dict": main's line names the file.
