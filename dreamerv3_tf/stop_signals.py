@@ -168,9 +168,7 @@ def _raise_outside_tensorflow(frame, event, arg):
   and raises the stop as the last of them returns (into the code that called it, as if
   it had landed there), or at the first call or return made with none left."""
   del arg
-  if not _DEFERRED:
-    sys.setprofile(None)
-  elif _theirs(frame):
+  if _theirs(frame):
     if event == 'call':
       _DEFERRED[1] += 1
     elif event == 'return':
@@ -190,11 +188,6 @@ def _raise_if_none_left(frame):
     _DEFERRED.clear()
     sys.setprofile(None)
     raise error
-
-
-def deferred():
-  """Whether a stop came and waits for the main thread to leave TensorFlow's code."""
-  return bool(_DEFERRED)
 
 
 def raised():

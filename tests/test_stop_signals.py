@@ -221,7 +221,7 @@ real, deferred = context.Context._handle, []
 def handle(self):
   context.Context._handle = real  # once
   os.kill(os.getpid(), signal.SIGTERM)
-  deferred.append(stop_signals.deferred())  # (the handler ran before this line)
+  deferred.append(not stop_signals.raised())  # (the handler ran before this line)
   return real.fget(self)
 stop_signals.take_over()
 context.Context._handle = property(handle)
@@ -233,7 +233,7 @@ try:
   print('no stop')
 except stop_signals.Terminated as e:
   where = [x for x in traceback.extract_tb(e.__traceback__) if 'stop_signals' not in x.filename][-1]
-  print(deferred, int(variable.numpy()), where.filename, stop_signals.deferred())
+  print(deferred, int(variable.numpy()), where.filename, not stop_signals.raised())
 """
 
 
