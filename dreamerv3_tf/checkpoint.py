@@ -50,17 +50,26 @@ class JSONState(tf.train.experimental.PythonState):
 
 
 class ReplayState(tf.train.experimental.PythonState):
-  """Checkpoints a replay by reference to its chunk files in `directory`."""
+  """Checkpoints a replay by reference to its chunk files in `directory`. Why its load
+  failed (a file missing or wrong, a state that does not fit) is kept in `failed`, the
+  replay left as it was, for `Checkpoint.load` to name: raised through TensorFlow's
+  restore, it lost the restore's status, which warned of its unrestored values after
+  the run's line."""
 
   def __init__(self, replay, directory):
     self.replay = replay
     self.directory = directory
+    self.failed = None
 
   def serialize(self):
     return json.dumps(self.replay.save(self.directory, GFILES))
 
   def deserialize(self, string):
-    self.replay.load(self.directory, json.loads(string), GFILES)
+    self.failed = None
+    try:
+      self.replay.load(self.directory, json.loads(string), GFILES)
+    except (IOError, ValueError) as e:  # (IOError: chunks.ChunkFileError)
+      self.failed = e
 
 
 class CarriedState(tf.train.experimental.PythonState):
@@ -97,12 +106,15 @@ class Checkpoint:
     replays: {name: Replay}; each stores its chunks in `directory/<name>/`.
     carry: names of replays the run does not use: a state of one in the checkpoint
       it loads is saved on with each of its checkpoints (CarriedState).
+    expendable: names of replays of `replays` whose damaged state in the checkpoint
+      it loads starts them empty, with a warning line, instead of stopping the run.
     **objects: trackables (the agent, JSONState of loop counters, ...).
   """
 
-  def __init__(self, directory, keep=3, replays=None, carry=(), **objects):
+  def __init__(self, directory, keep=3, replays=None, carry=(), expendable=(), **objects):
     self.directory = directory
     self.replays = dict(replays or {})
+    self._expendable = [k for k in expendable if k in self.replays]
     self._keep = keep
     self._states = {k: ReplayState(v, GFILES.join(directory, k))
                     for k, v in self.replays.items()}
@@ -180,17 +192,17 @@ class Checkpoint:
     # resume, and a run of script=train saved no eval replay.
     reader = tf.train.load_checkpoint(path)
     absent = [k for k in self._states if not reader.has_tensor(damage.replay_state_key(k))]
+    # An expendable one damaged starts empty too. The eval replay feeds only the eval/
+    # reports and refills as the run evaluates: a chunk file of it deleted by hand
+    # stopped the resume, whose ways on lost the training since an older checkpoint,
+    # or the train replay (a new logdir from its agent).
+    absent += self._left_behind(path, reader, self._expendable, _STARTS_EMPTY)
     ckpt = self._ckpt if not absent else tf.train.Checkpoint(
         **self._objects, **{k: v for k, v in self._states.items() if k not in absent})
     status = None
     try:
       status = ckpt.restore(path)
       status.assert_existing_objects_matched()
-    except IOError as e:  # a replay chunk file is missing or corrupt
-      damage.not_damage(path, errors.one_line(e))
-      raise CheckpointError(
-          f'Checkpoint {path} is damaged: {errors.one_line(e)}'
-          f'{self._load_hint(path, e)}') from None
     except (ValueError, AssertionError, tf.errors.OpError) as e:
       damage.not_damage(path, errors.one_line(e))
       reason = re.sub(r'\s*Showing \d+ of \d+ unmatched objects.*', '', errors.one_line(e))
@@ -201,6 +213,17 @@ class Checkpoint:
       # when the status was collected, after the run's own line.
       if status is not None:
         status.expect_partial()
+    for name, state in self._states.items():
+      if name in absent or not state.failed:
+        continue
+      reason = errors.one_line(state.failed)
+      damage.not_damage(path, reason)
+      if not isinstance(state.failed, IOError):
+        raise CheckpointError(f'Checkpoint {path} does not match this run: {reason}')
+      if name not in self._expendable:  # a replay chunk file missing or corrupt
+        raise CheckpointError(
+            f'Checkpoint {path} is damaged: {reason}{self._load_hint(path, state.failed)}')
+      _warn_left_behind(name, path, reason, _STARTS_EMPTY)
     carried = self._carried(path, reader)
     if carried:  # saved on by every later save of this run
       self._ckpt = tf.train.Checkpoint(**self._objects, **self._states, **carried)
@@ -214,18 +237,25 @@ class Checkpoint:
     holds intact. A damaged one (a replay file deleted by hand) is left behind with a
     warning: carried, it made every checkpoint of this run damaged for a resume that
     uses it, which then had no intact checkpoint to resume from."""
-    carried = {}
-    for name in self._carry:
+    damaged = self._left_behind(
+        path, reader, self._carry,
+        "this run's checkpoints do not hold it, and a later resume that uses it starts it empty")
+    return {name: CarriedState(_json_string(reader.get_tensor(damage.replay_state_key(name))))
+            for name in self._carry
+            if name not in damaged and reader.has_tensor(damage.replay_state_key(name))}
+
+  @staticmethod
+  def _left_behind(path, reader, names, then):
+    """-> the replays of `names` whose state in checkpoint `path` is damaged, each
+    named in a warning line that ends with `then`."""
+    damaged = []
+    for name in names:
       reason = damage.replay_damage(path, reader, name)
       if reason:
         damage.not_damage(path, reason)  # (the limit on open files: no damage)
-        print(f'Warning: the {name} state of checkpoint {path} is damaged ({reason}): '
-              "this run's checkpoints do not hold it, and a later resume that uses it "
-              'starts it empty', file=sys.stderr, flush=True)
-      elif reader.has_tensor(damage.replay_state_key(name)):
-        carried[name] = CarriedState(
-            _json_string(reader.get_tensor(damage.replay_state_key(name))))
-    return carried
+        _warn_left_behind(name, path, reason, then)
+        damaged.append(name)
+    return damaged
 
   def _load_hint(self, path, error):
     """What to do about a replay file the load found wrong. One that is there (whole,
@@ -235,7 +265,8 @@ class Checkpoint:
     file = getattr(error, 'path', None)
     if file and tf.io.gfile.exists(file):
       return f'; move {file} away and rerun: the checks then name the newest checkpoint without it'
-    return damage.resume_hint(self.directory, path, list(self.replays))
+    return damage.resume_hint(
+        self.directory, path, [k for k in self.replays if k not in self._expendable])
 
   def tidy(self, plan):
     """Once the checks passed and the run may write: deletes what a save killed
@@ -380,6 +411,14 @@ class Checkpoint:
       # The rest named files the prune just deleted: held, they grew with every save.
       self._held[name] = set().union(*map(replay_lib.marks, keep))
     self._read = set(states)
+
+
+_STARTS_EMPTY = 'this resume starts it empty and loads the rest'
+
+
+def _warn_left_behind(name, path, reason, then):
+  print(f'Warning: the {name} state of checkpoint {path} is damaged ({reason}): {then}',
+        file=sys.stderr, flush=True)
 
 
 def latest(directory):

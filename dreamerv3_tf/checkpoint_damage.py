@@ -1,8 +1,9 @@
 """Damaged checkpoints: found before a run writes anything, then set aside.
 
 A checkpoint is damaged when a file of it is missing, truncated or unreadable, or a
-replay file it names is missing. `inspect` reads every checkpoint the `checkpoint`
-state file lists (reads only). A damaged latest one stops the run with one line
+file of its train replay is missing (a damaged eval replay only starts empty: see
+`Checkpoint.load`). `inspect` reads every checkpoint the `checkpoint` state file
+lists (reads only). A damaged latest one stops the run with one line
 naming the flag that resumes from the newest intact one (`run.resume_from`); a
 damaged earlier one is reported in one warning line, and `set_aside` moves its files
 into `damaged/` while `write_state` drops it from the state file, so it is never read
@@ -40,10 +41,11 @@ class Plan(collections.namedtuple('Plan', 'path keep damaged')):
   ones to set aside."""
 
 
-def inspect(directory, replay_names=(), resume_from=''):
+def inspect(directory, replay_names=(), resume_from='', expendable=()):
   """Checks the checkpoints of a run before it writes anything (reads only). -> Plan.
 
-  Every listed checkpoint is read whole, and the replay files it names must exist.
+  Every listed checkpoint is read whole, and the replay files it names must exist
+  (but those of the `expendable` replays, which `Checkpoint.load` starts empty).
   Raises CheckpointError (one line) when the latest one is damaged, naming the flag
   that resumes from the newest intact earlier one, or when `resume_from` is not
   an intact checkpoint of `directory` older only than damaged ones. A damaged
@@ -52,13 +54,15 @@ def inspect(directory, replay_names=(), resume_from=''):
   Args:
     directory: the run's checkpoint directory (may not exist yet).
     replay_names: names of the replays saved with the checkpoints.
+    expendable: names of other replays saved with them, whose damage leaves the
+      checkpoint intact (the eval replay: see `Checkpoint`).
     resume_from: '' for the latest checkpoint, else a checkpoint of `directory`
       (its prefix, e.g. DIR/ckpt-4, or just 'ckpt-4') to resume from instead.
   """
   _check_no_folder_named_as_a_checkpoint(directory)
   if resume_from:
     return _plan_resume_from(directory, replay_names, resume_from)
-  cut = _cut_first_save(directory, replay_names)
+  cut = _cut_first_save(directory, [*replay_names, *expendable])
   if cut:
     return Plan(None, [], [cut])
   _check_state_is_ours(directory, replay_names)

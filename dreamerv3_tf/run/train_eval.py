@@ -109,7 +109,8 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
       'replay_train': 'train'}
   ckpt_dir = common.checkpoint_dir(config)
   if me.chief:
-    plan = checkpointing.inspect(ckpt_dir, list(replay_modes), config.run.resume_from)
+    plan = checkpointing.inspect(ckpt_dir, ['replay_train'], config.run.resume_from,
+                                 expendable=['replay_eval'])
     warning = plan.path and run_files.ignored_from_checkpoint(config)
     if warning:  # (read before this run rewrites config.json)
       print(warning, file=sys.stderr, flush=True)
@@ -216,7 +217,7 @@ def _train_eval(config, evaluate, me, cleanup, load_tensorflow, new_run, done):
   # train_eval resume finds it (it started empty, its chunk files pruned).
   ckpt = checkpointing.Checkpoint(
       ckpt_dir, config.run.keep_checkpoints, replays=replays, carry=['replay_eval'],
-      agent=agent, loop=loop)
+      expendable=['replay_eval'], agent=agent, loop=loop)
   driver_train.reset(agent.init_policy)  # a loaded checkpoint overrides the carry
   if config.run.from_checkpoint and not plan.path:
     # Another run's agent, for a fresh start. A resume loads its own checkpoint, which

@@ -726,6 +726,39 @@ def test_damaged_latest_checkpoint_stops_with_the_flag_and_writes_nothing(logdir
   assert loop_step(tf.train.latest_checkpoint(str(ckpt))) >= 400
 
 
+def test_a_lost_eval_replay_file_resumes_the_latest_with_that_replay_empty(tmp_path):
+  """A chunk file of the eval replay deleted by hand (for room): the latest checkpoint
+  was damaged, and the line's ways on lost the training since an older checkpoint, or
+  the train replay (a new logdir from its agent). The eval replay feeds only eval/."""
+  logdir = tmp_path / 'run'
+  train_eval.train_eval(make_run_config(  # (evaluates at every step: eval chunks saved)
+      logdir, random_agent=True, steps=SAVED_STEPS, save_every=-1, report_every=-1))
+  ckpt = logdir / 'ckpt'
+  latest = tf.train.latest_checkpoint(str(ckpt))
+
+  def state(path, name):
+    return json.loads(tf.train.load_checkpoint(path).get_tensor(
+        f'{name}/.ATTRIBUTES/py_state'))
+
+  lost = state(latest, 'replay_eval')['files'][0]
+  os.remove(ckpt / 'replay_eval' / lost)
+  saved, train = loop_step(latest), state(latest, 'replay_train')  # (pruned by the resume)
+  steps = SAVED_STEPS + 100
+  result = cli(logdir, *RUN_FLAGS, f'--config.run.steps={steps}', '--config.run.save_every=-1')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert our_lines(result.stderr) == [
+      f'Warning: the replay_eval state of checkpoint {latest} is damaged (1 replay file is '
+      f'missing, e.g. replay_eval/{lost}): this resume starts it empty and loads the rest']
+  assert f'Resumed from {latest} at step {saved}.' in result.stdout
+  path = tf.train.latest_checkpoint(str(ckpt))
+  assert loop_step(path) >= steps and not (ckpt / 'damaged').exists()
+  # The train replay went on from the one saved; the new eval replay is whole.
+  keys = lambda state: {c['key'] for c in state['chunks']}  # noqa: E731
+  assert keys(train) <= keys(state(path, 'replay_train'))
+  assert lost not in state(path, 'replay_eval')['files']
+  assert checkpointing.inspect(str(ckpt), REPLAYS).path == path
+
+
 def test_a_resume_from_older_than_the_intact_latest_is_a_config_error(logdir):
   """It was 'Error: ...', exit code 1, where the other run.resume_from values that name
   no checkpoint to resume are config errors (2): the checkpoint is fine, the value not."""
