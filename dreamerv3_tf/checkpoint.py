@@ -196,7 +196,8 @@ class Checkpoint:
     # reports and refills as the run evaluates: a chunk file of it deleted by hand
     # stopped the resume, whose ways on lost the training since an older checkpoint,
     # or the train replay (a new logdir from its agent).
-    absent += self._left_behind(path, reader, self._expendable, _STARTS_EMPTY)
+    lost = self._damaged_states(path, reader, self._expendable)  # (said once it loaded)
+    absent += list(lost)
     ckpt = self._ckpt if not absent else tf.train.Checkpoint(
         **self._objects, **{k: v for k, v in self._states.items() if k not in absent})
     status = None
@@ -223,7 +224,9 @@ class Checkpoint:
       if name not in self._expendable:  # a replay chunk file missing or corrupt
         raise CheckpointError(
             f'Checkpoint {path} is damaged: {reason}{self._load_hint(path, state.failed)}')
-      _warn_left_behind(name, path, reason, _STARTS_EMPTY)
+      lost[name] = reason
+    for name, reason in lost.items():
+      _warn_left_behind(name, path, reason, 'this resume starts it empty and loads the rest')
     carried = self._carried(path, reader)
     if carried:  # saved on by every later save of this run
       self._ckpt = tf.train.Checkpoint(**self._objects, **self._states, **carried)
@@ -237,24 +240,24 @@ class Checkpoint:
     holds intact. A damaged one (a replay file deleted by hand) is left behind with a
     warning: carried, it made every checkpoint of this run damaged for a resume that
     uses it, which then had no intact checkpoint to resume from."""
-    damaged = self._left_behind(
-        path, reader, self._carry,
-        "this run's checkpoints do not hold it, and a later resume that uses it starts it empty")
+    damaged = self._damaged_states(path, reader, self._carry)
+    for name, reason in damaged.items():
+      _warn_left_behind(name, path, reason, "this run's checkpoints do not hold it, and a "
+                        'later resume that uses it starts it empty')
     return {name: CarriedState(_json_string(reader.get_tensor(damage.replay_state_key(name))))
             for name in self._carry
             if name not in damaged and reader.has_tensor(damage.replay_state_key(name))}
 
   @staticmethod
-  def _left_behind(path, reader, names, then):
-    """-> the replays of `names` whose state in checkpoint `path` is damaged, each
-    named in a warning line that ends with `then`."""
-    damaged = []
+  def _damaged_states(path, reader, names):
+    """-> {name: why} for the replays of `names` whose state in checkpoint `path` is
+    damaged (a file missing or cut short)."""
+    damaged = {}
     for name in names:
       reason = damage.replay_damage(path, reader, name)
       if reason:
         damage.not_damage(path, reason)  # (the limit on open files: no damage)
-        _warn_left_behind(name, path, reason, then)
-        damaged.append(name)
+        damaged[name] = reason
     return damaged
 
   def _load_hint(self, path, error):
@@ -411,9 +414,6 @@ class Checkpoint:
       # The rest named files the prune just deleted: held, they grew with every save.
       self._held[name] = set().union(*map(replay_lib.marks, keep))
     self._read = set(states)
-
-
-_STARTS_EMPTY = 'this resume starts it empty and loads the rest'
 
 
 def _warn_left_behind(name, path, reason, then):

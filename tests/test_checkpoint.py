@@ -1089,6 +1089,13 @@ def test_a_damaged_eval_replay_starts_empty_and_the_latest_checkpoint_resumes(
   os.remove(folder / lost)
   plan = checkpointing.inspect(str(tmp_path), ['replay_train'], expendable=['replay_eval'])
   assert plan.path == latest and plan.damaged == []
+  # A load that fails (another run's objects) is its one line, without the warning.
+  other = checkpointing.Checkpoint(
+      str(tmp_path), keep=3, replays={k: make_replay() for k in both},
+      expendable=['replay_eval'], step=step, extra=tf.Variable([1.0, 2.0]))
+  with pytest.raises(checkpointing.CheckpointError, match='does not match this run'):
+    other.load(plan.path)
+  assert capsys.readouterr().err == ''
   fresh = {k: make_replay() for k in both}
   step.assign(0)
   ckpt = ckpt_of(fresh, step)
