@@ -182,7 +182,8 @@ class Checkpoint:
     """Restores the latest (or the given) checkpoint; all its objects must match.
 
     Reads only. A damaged checkpoint raises CheckpointError naming the flag that
-    resumes from the newest intact earlier one.
+    resumes from the newest intact earlier one; a damaged state of an `expendable`
+    replay leaves it empty, named in a warning line once the rest has loaded.
     """
     path = path or self.latest
     if not path:
