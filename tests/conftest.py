@@ -48,6 +48,12 @@ os.environ[tfimport.CHECKED_ENV] = tfimport.flags_of_environment()
 # A caller's own counts win.
 os.environ.setdefault('TF_NUM_INTRAOP_THREADS', '1')
 os.environ.setdefault('TF_NUM_INTEROP_THREADS', '1')
+# And one OpenBLAS thread: numpy's OpenBLAS starts a thread per core in each process that
+# imports it, which spins for a while after each call; over the suite's ~150 processes that
+# import numpy afresh (tests' own commands, XLA-flag checks) the spinning took 1.4% of the
+# suite's CPU samples (perf record, session 58). Env workers take one thread already
+# (core/workers.py). No test computes with BLAS on large arrays.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 # Bytecode for our modules, which the suite's hundreds of processes load anew (forked runs
 # drop them, env workers and subprocesses start fresh): with PYTHONDONTWRITEBYTECODE set,
