@@ -41,8 +41,8 @@ if [ -e /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgrou
 elif [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
   parent=/sys/fs/cgroup/cpu$(sed -n 's/^[0-9]*:\([^:]*,\)\{0,1\}cpu\(,[^:]*\)\{0,1\}:\(.*\)$/\3/p' /proc/self/cgroup | head -1)
   group=${parent%/}/$name
-  if ! mkdir "$group" 2>/dev/null || ! echo "$PERIOD_US" > "$group/cpu.cfs_period_us" ||
-     ! echo "$quota" > "$group/cpu.cfs_quota_us"; then
+  if ! mkdir "$group" 2>/dev/null || ! echo "$PERIOD_US" 2>/dev/null > "$group/cpu.cfs_period_us" ||
+     ! echo "$quota" 2>/dev/null > "$group/cpu.cfs_quota_us"; then
     rmdir "$group" 2>/dev/null
     echo "Error: cannot make a CPU cgroup under $parent (root is needed)" >&2
     exit 2
@@ -54,7 +54,11 @@ else
 fi
 # This shell joins the group so that the command starts in it; it leaves before the group
 # is removed. A process the command left running keeps the group: then it stays, named.
-echo $$ > "$group/$procs"
+if ! echo $$ 2>/dev/null > "$group/$procs"; then
+  rmdir "$group"
+  echo "Error: cannot move this process into $group" >&2
+  exit 2
+fi
 trap : INT HUP TERM  # the command ends by them as it would; this shell still cleans up
 "$@"
 status=$?
