@@ -78,7 +78,6 @@ def test_a_wakeup_fd_someone_else_set_is_left_alone():
   assert result.returncode == 0, result.stderr[-3000:]
 
 
-
 # A stop that lands in TensorFlow's Python code waits for it to return (stop_signals.stop): a
 # module named as TensorFlow's runs Python for 2 s after SIGTERM came.
 FAKE_TENSORFLOW_SAVE = '''
