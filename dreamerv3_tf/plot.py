@@ -453,15 +453,18 @@ def _draw(ax, steps, curve, label, color, seeds, dashed=False):
   valid = np.isfinite(mean)
   if not valid.any():
     return
+  # A curve of one bin (a run's first eval, so far) drew a line of one point: nothing.
   ax.plot(steps[valid], mean[valid], color=color, lw=1.8, ls='--' if dashed else '-',
-          label=f'{label} ({seeds})')
+          marker='o' if valid.sum() == 1 else None, label=f'{label} ({seeds})')
   if (high[valid] > low[valid]).any():
     ax.fill_between(steps[valid], low[valid], high[valid], color=color, alpha=0.18, lw=0)
 
 
 def _last_step(runs):
   last = [xs[-1] for run in runs for xs, _ in (run.train, run.eval) if len(xs)]
-  return max(last) if last else 1.0
+  # Scores at step 0 alone (train_eval's eval before training) made bins of width 0:
+  # 'Error: width must be positive; got 0.0', naming nothing.
+  return max(last) if last and max(last) > 0 else 1.0
 
 
 def _steps_label(value, _):
@@ -740,6 +743,9 @@ def main(argv=None):
     if stdout:
       print(f'{stdout}; --out is left as it was or written whole', file=sys.stderr)
       return 1
+    if errors.wants_traceback():  # asked for: also where the line is expected
+      import traceback
+      traceback.print_exc()
     print(f'Error: {e}', file=sys.stderr)
     return 1
   except Exception as e:  # noqa: BLE001 - one no check foresaw: a line, as main's (it

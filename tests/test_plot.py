@@ -769,6 +769,41 @@ def test_an_unexpected_error_is_one_line_unless_a_traceback_is_asked_for(
   assert err.splitlines()[-1].startswith('Error: RuntimeError: something no check')
 
 
+def test_a_traceback_asked_for_comes_with_a_foreseen_error_too(tmp_path, capsys, monkeypatch):
+  """DREAMERV3_TF_TRACEBACK=1 gave no traceback for the errors plot words itself, and a
+  ValueError from deeper down is one of them ('width must be positive; got 0.0')."""
+  run = make_logdir(tmp_path, 0)
+  (run / 'scores.jsonl').unlink()
+  (run / 'scores.jsonl').mkdir()
+  monkeypatch.setenv('DREAMERV3_TF_TRACEBACK', '1')
+  assert plot.main(['--logdirs', str(run), '--table', '5000']) == 1
+  err = capsys.readouterr().err
+  assert err.startswith('Traceback (most recent call last):')
+  assert err.splitlines()[-1] == f'Error: {run}/scores.jsonl is a directory, not a file of scores'
+
+
+def test_scores_at_step_0_alone_plot_as_a_point(tmp_path, monkeypatch):
+  """train_eval evaluates before it trains, at step 0: a run plotted before its first
+  train episode ended stopped with 'Error: width must be positive; got 0.0', naming
+  nothing. And a curve of one bin drew a line of one point, which shows nothing."""
+  logdir = tmp_path / 'run'
+  logdir.mkdir()
+  (logdir / 'config.json').write_text(json.dumps({'task': 'dummy_disc_vec', 'seed': 0}))
+  write_lines(logdir / 'scores.jsonl',
+              [{'step': 0, 'epstats/score': 20.0, 'epstats/length': 101}])
+  drawn, save = [], plot._save
+
+  def recording(fig, path, **kwargs):
+    drawn.extend((line.get_marker(), len(line.get_xdata()))
+                 for ax in fig.axes for line in ax.lines)
+    save(fig, path, **kwargs)
+  monkeypatch.setattr(plot, '_save', recording)
+  out = tmp_path / 'c.png'
+  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 0
+  assert out.is_file()
+  assert drawn == [('o', 1)]
+
+
 def test_a_flag_given_twice_with_other_values_is_a_warning_line(tmp_path, capsys):
   """argparse took the last silently, where main, export and the importer warn; the
   same value twice (also by an abbreviation of the flag) says nothing."""
