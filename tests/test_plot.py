@@ -1037,6 +1037,20 @@ def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
   assert not out.exists()
 
 
+def test_a_step_below_0_is_named(tmp_path, capsys):
+  """A hand-edited step of -5 was drawn left of the axis: a plot without the run's
+  curve, exit code 0 and no word."""
+  logdir = make_logdir(tmp_path, 0)
+  with open(logdir / 'scores.jsonl', 'a') as f:
+    f.write('{"step": -5, "epstats/score": 1}\n')
+  number = len((logdir / 'scores.jsonl').read_text().splitlines())
+  out = tmp_path / 'x.png'
+  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
+  assert capsys.readouterr().err == (f"Error: {logdir}/scores.jsonl:{number}: 'step' is -5, "
+                                     'below 0 (env steps count from 0)\n')
+  assert not out.exists()
+
+
 def test_scores_that_are_not_finite_are_left_out_with_a_warning(tmp_path, capsys):
   """A run that diverged logs NaN scores: they were left out of the plot and the table
   without a word, and its curve just ended early."""

@@ -46,6 +46,9 @@ def read_points(path, keys=(TRAIN_KEY, EVAL_KEY), warn=True):
     step = record.get('step') if isinstance(record, dict) else None
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step):
       raise ValueError(f"{path}:{number + 1}: expected an object with a finite numeric 'step'")
+    if step < 0:  # (no run logs one) it was drawn left of the axis: a plot of nothing, exit 0
+      raise ValueError(f"{path}:{number + 1}: 'step' is {json.dumps(step)}, below 0 (env steps "
+                       'count from 0)')
     for key in keys:
       value = record.get(key)
       if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
