@@ -692,6 +692,43 @@ def test_deploy_check_names_a_difference_and_the_ref_of_another_export(
       'SHA-256 differs); record it again from this export\n')
 
 
+def test_deploy_check_refuses_an_out_it_cannot_write_in_one_line(cartpole, tmp_path, capfd,
+                                                                   monkeypatch):
+  """record --out=DIR --overwrite recorded, then ended in a traceback (IsADirectoryError);
+  a full disk or a folder it may not write did too."""
+  tool, out = deploy_check(), str(cartpole[2])
+  folder = tmp_path / 'refs'
+  (folder / 'keep').mkdir(parents=True)
+  assert tool.main(['record', f'--export={out}', f'--out={folder}', '--overwrite']) == 2
+  assert capfd.readouterr().err == (
+      f'Error: --out {folder} is a directory; give the path of the reference file, e.g. '
+      'ref.npz\n')
+  assert os.listdir(folder) == ['keep']
+  ref = tmp_path / 'ref.npz'
+  ref.write_bytes(b'the old reference')
+
+  def full(*args, **kwargs):
+    raise OSError(28, 'No space left on device')
+  monkeypatch.setattr(tool.np, 'savez', full)
+  assert tool.main(['record', f'--export={out}', f'--out={ref}', '--overwrite',
+                    '--steps=1']) == 2
+  assert capfd.readouterr().err == (
+      f'Error: --out {ref} cannot be written (OSError: [Errno 28] No space left on device); '
+      'it is left as it was\n')
+  assert ref.read_bytes() == b'the old reference'
+  assert sorted(os.listdir(tmp_path)) == ['ref.npz', 'refs']  # no temporary left
+
+
+def test_deploy_check_says_a_wrong_flag_in_one_line(capfd):
+  """argparse printed its usage (3 lines) before the error."""
+  with pytest.raises(SystemExit) as exit_:
+    deploy_check().main(['check', '--export=e', '--ref=r.npz', '--runtime=nosuch'])
+  assert exit_.value.code == 2
+  assert capfd.readouterr().err == (
+      "Error: argument --runtime: invalid choice: 'nosuch' (choose from 'tensorflow', "
+      "'ai_edge_litert', 'tflite_runtime', 'tf_lite') (see --help)\n")
+
+
 @pytest.fixture(scope='module')
 def saved_image_disc(image_disc):
   """export.SavedPolicy of image_disc's export, loaded once (as saved_cartpole)."""

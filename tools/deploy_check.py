@@ -134,17 +134,23 @@ def draw_inputs(specs, steps, batch, seed):
 
 
 def record(args):
-  tf = import_tensorflow()
+  # Checked before TensorFlow loads (seconds).
   export = args.export.rstrip('/')
   if not os.path.isfile(os.path.join(export, 'saved_model.pb')):
     raise BadInput(f'--export {export} is no SavedModel directory (no saved_model.pb)')
   if os.path.lexists(args.out) and not args.overwrite:
     raise BadInput(f'--out {args.out} exists; it is left as it is: pass another --out, or '
                    '--overwrite to replace it')
+  if os.path.exists(args.out) and not os.path.isfile(args.out):
+    # With --overwrite: a traceback (IsADirectoryError) after the whole recording.
+    kind = 'a directory' if os.path.isdir(args.out) else 'no regular file'
+    raise BadInput(f'--out {args.out} is {kind}; give the path of the reference file, e.g. '
+                   'ref.npz')
   if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
     raise BadInput(f'--out {args.out}: its directory does not exist')
   if args.steps < 1 or args.batch < 1:
     raise BadInput('--steps and --batch must be at least 1')
+  tf = import_tensorflow()
   files = export_files(export)
   policy = load_saved_model(tf, export)
   sig = policy.signatures
@@ -176,6 +182,9 @@ def record(args):
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, args.out)
+  except OSError as e:  # a full disk, a folder it may not write: was a traceback
+    raise BadInput(f'--out {args.out} cannot be written ({one_line(e, 200)}); it is left as '
+                   'it was') from None
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
@@ -399,8 +408,17 @@ def rerun(python, given):
   return code
 
 
+class Parser(argparse.ArgumentParser):
+  """argparse's errors in one line, as the other commands give them (it printed its
+  usage before them)."""
+
+  def error(self, message):
+    print(f'Error: {message} (see --help)', file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv=None):
-  parser = argparse.ArgumentParser(
+  parser = Parser(
       description=(__doc__ or 'Checks a policy export under another TensorFlow or LiteRT.'
                    ).split('\n\n')[0],
       formatter_class=argparse.RawDescriptionHelpFormatter)
