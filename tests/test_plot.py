@@ -1021,33 +1021,23 @@ def test_a_score_file_that_cannot_be_read_is_named_with_its_cause(
       1, f'Error: {path} cannot be read (Permission denied)\n')
 
 
-@pytest.mark.parametrize('step', ['NaN', 'Infinity', '1e400'])
-def test_a_step_that_is_not_finite_is_named(tmp_path, capsys, step):
-  """json reads these as floats: a NaN step was plotted (exit 0), an infinite one failed
-  after numpy's warnings (3 lines) with 'Axis limits cannot be NaN or Inf', naming no
-  file."""
+NOT_FINITE = "expected an object with a finite numeric 'step'"
+
+
+@pytest.mark.parametrize('step, problem', [
+    ('NaN', NOT_FINITE), ('Infinity', NOT_FINITE), ('1e400', NOT_FINITE),
+    ('-5', "'step' is -5, below 0 (env steps count from 0)")])
+def test_a_step_that_is_not_finite_or_below_0_is_named(tmp_path, capsys, step, problem):
+  """json reads the first three as floats: a NaN step was plotted (exit 0), an infinite one
+  failed after numpy's warnings (3 lines) with 'Axis limits cannot be NaN or Inf', naming no
+  file. A hand-edited -5 was drawn left of the axis: a plot without the run, exit 0."""
   logdir = make_logdir(tmp_path, 0)
   with open(logdir / 'scores.jsonl', 'a') as f:
     f.write(f'{{"step": {step}, "epstats/score": 1}}\n')
   number = len((logdir / 'scores.jsonl').read_text().splitlines())
   out = tmp_path / 'x.png'
   assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
-  assert capsys.readouterr().err == (f'Error: {logdir}/scores.jsonl:{number}: expected an '
-                                     "object with a finite numeric 'step'\n")
-  assert not out.exists()
-
-
-def test_a_step_below_0_is_named(tmp_path, capsys):
-  """A hand-edited step of -5 was drawn left of the axis: a plot without the run's
-  curve, exit code 0 and no word."""
-  logdir = make_logdir(tmp_path, 0)
-  with open(logdir / 'scores.jsonl', 'a') as f:
-    f.write('{"step": -5, "epstats/score": 1}\n')
-  number = len((logdir / 'scores.jsonl').read_text().splitlines())
-  out = tmp_path / 'x.png'
-  assert plot.main(['--logdirs', str(logdir), '--out', str(out)]) == 1
-  assert capsys.readouterr().err == (f"Error: {logdir}/scores.jsonl:{number}: 'step' is -5, "
-                                     'below 0 (env steps count from 0)\n')
+  assert capsys.readouterr().err == f'Error: {logdir}/scores.jsonl:{number}: {problem}\n'
   assert not out.exists()
 
 
