@@ -743,15 +743,11 @@ def main(argv=None):
     if stdout:
       print(f'{stdout}; --out is left as it was or written whole', file=sys.stderr)
       return 1
-    if errors.wants_traceback():  # asked for: also where the line is expected
-      import traceback
-      traceback.print_exc()
+    errors.print_traceback_if_asked()  # also where the line is expected
     print(f'Error: {e}', file=sys.stderr)
     return 1
   except Exception as e:  # noqa: BLE001 - one no check foresaw: a line, as main's (it
-    if errors.wants_traceback():  # printed a whole traceback)
-      import traceback
-      traceback.print_exc()
+    errors.print_traceback_if_asked()  # printed a whole traceback)
     print(errors.describe(e, rerun=f'with {errors.TRACEBACK_ENV}=1'), file=sys.stderr,
           flush=True)
     return 1

@@ -190,12 +190,20 @@ def _described(error, rerun):
           f'{rerun} for the full traceback)')
 
 
+def print_traceback_if_asked():
+  """Prints the traceback of the error being handled if asked for (wants_traceback);
+  -> whether it did. Call it inside the `except` block of the error."""
+  if not wants_traceback():
+    return False
+  import traceback
+  traceback.print_exc()
+  return True
+
+
 def fail(message, code):
   """Prints the traceback only if asked for (wants_traceback), then the one line,
   and exits with `code`. Call it inside the `except` block of the error."""
-  if wants_traceback():
-    import traceback
-    traceback.print_exc()
+  if print_traceback_if_asked():
     details = getattr(sys.exc_info()[1], 'details', '')
     if details:  # an env worker's own traceback
       print(details, file=sys.stderr)
