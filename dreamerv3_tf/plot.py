@@ -526,6 +526,8 @@ def _parse_steps(text):
   # nan and inf passed (nan < 0 is False) and printed a row of step nan.
   if not steps or not all(0 <= s < math.inf for s in steps):
     raise argparse.ArgumentTypeError(f'expected non-negative steps; got {text!r}')
+  if max(steps) > MAX_STEP:  # printed a step of 309 digits in its row
+    raise argparse.ArgumentTypeError(f'expected steps up to {MAX_STEP:g}; got {text!r}')
   part = [s for s in steps if s != int(s)]
   if part:  # 150.5 was read as 150 in the table's row, without a word
     raise argparse.ArgumentTypeError(f'step {part[0]:g} in {text!r} is no whole number of '
@@ -537,7 +539,14 @@ def _parse_steps(text):
   return steps
 
 
-def _positive(kind):
+# Bounds of the flags: 1e9 bins ran out of memory (killed, with no word of ours), and
+# --xmax 1e308 printed 2 lines of matplotlib's overflow warning. No image has 10,000
+# pixels across, nor a run 1e18 env steps (a year at 30 billion steps a second).
+MAX_BINS = 10_000
+MAX_STEP = 1e18
+
+
+def _positive(kind, most):
   def parse(text):
     try:
       value = kind(text)
@@ -546,6 +555,9 @@ def _positive(kind):
     # nan passed (nan <= 0 is False), as did inf: both failed in the plot, or not at all.
     if not 0 < value < math.inf:
       raise argparse.ArgumentTypeError(f'expected a positive number; got {text!r}')
+    if value > most:
+      raise argparse.ArgumentTypeError(f'expected a positive number up to {most:g}; '
+                                       f'got {text!r}')
     return value
   return parse
 
@@ -601,11 +613,11 @@ def make_parser():
   parser.add_argument('--svg', action='store_true', help='also write the .svg beside --out')
   parser.add_argument('--task', action=_Kept,
                       help='plot only this task, e.g. dmc_cartpole_balance')
-  parser.add_argument('--xmax', action=_Kept, convert=_positive(float),
+  parser.add_argument('--xmax', action=_Kept, convert=_positive(float, MAX_STEP),
                       help='last env step on the x axis (default: the last logged step)')
-  parser.add_argument('--bins', action=_Kept, convert=_positive(int), default=40,
-                      help='points per curve (default: 40)')
-  parser.add_argument('--window', action=_Kept, convert=_positive(float),
+  parser.add_argument('--bins', action=_Kept, convert=_positive(int, MAX_BINS), default=40,
+                      help='points per curve (default: 40, at most 10000)')
+  parser.add_argument('--window', action=_Kept, convert=_positive(float, MAX_STEP),
                       help='plot: bin width; table: averaging window, in env steps '
                            '(default: xmax / bins; table: 10K frames)')
   parser.add_argument('--spread', action=_Kept, choices=('minmax', 'std'), default='minmax',

@@ -364,6 +364,12 @@ def test_bad_inputs(tmp_path, capsys):
                ['--logdirs', str(logdir), '--table', '1000,150.5'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', 'inf'],
                ['--logdirs', str(logdir), '--out', 'x.png', '--window', 'nan'],
+               # 1e9 bins ran out of memory (killed); --xmax 1e308 printed 2 lines of
+               # matplotlib's overflow warning; a table row printed a step of 309 digits.
+               ['--logdirs', str(logdir), '--out', 'x.png', '--bins', '10001'],
+               ['--logdirs', str(logdir), '--out', 'x.png', '--xmax', '1e308'],
+               ['--logdirs', str(logdir), '--out', 'x.png', '--window', '2e18'],
+               ['--logdirs', str(logdir), '--table', '1000,1e308'],
                # Wrote the image to a directory named with a line break, and said so
                # in two lines.
                ['--logdirs', str(logdir), '--out', f'{tmp_path}/a\nb.png']):
