@@ -719,6 +719,29 @@ def test_deploy_check_refuses_an_out_it_cannot_write_in_one_line(cartpole, tmp_p
   assert sorted(os.listdir(tmp_path)) == ['ref.npz', 'refs']  # no temporary left
 
 
+def test_deploy_check_refuses_a_recording_it_cannot_make_in_one_line(cartpole, tmp_path, capfd,
+                                                                     monkeypatch):
+  """--seed -1 and --batch 1e8 were numpy's tracebacks; a recording a little beyond the
+  memory left was killed without a word."""
+  tool, out, ref = deploy_check(), str(cartpole[2]), tmp_path / 'ref.npz'
+  assert tool.main(['record', f'--export={out}', f'--out={ref}', '--seed=-1']) == 2
+  assert capfd.readouterr().err == 'Error: --seed -1 is below 0; give a seed of 0 or more\n'
+  # 10^12 rows: petabytes, beyond any machine's memory.
+  assert tool.main(['record', f'--export={out}', f'--out={ref}', '--batch=1000000000000']) == 2
+  assert re.fullmatch(r'Error: --steps 20 x --batch 1000000000000 needs about [\d,]+\.\d GiB '
+                      r'of memory for its inputs and outputs, more than the [\d.]+ GiB '
+                      r'available; give fewer\n', capfd.readouterr().err)
+
+  def beyond(*args):  # what the estimate missed
+    raise MemoryError('Unable to allocate 9.0 GiB')
+  monkeypatch.setattr(tool, 'draw_inputs', beyond)
+  assert tool.main(['record', f'--export={out}', f'--out={ref}', '--steps=1']) == 2
+  assert capfd.readouterr().err == (
+      'Error: --steps 1 x --batch 2 ran out of memory (MemoryError: Unable to allocate 9.0 '
+      'GiB); give fewer\n')
+  assert os.listdir(tmp_path) == []
+
+
 def test_deploy_check_says_a_wrong_flag_in_one_line(capfd):
   """argparse printed its usage (3 lines) before the error."""
   with pytest.raises(SystemExit) as exit_:

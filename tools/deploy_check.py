@@ -150,11 +150,53 @@ def record(args):
     raise BadInput(f'--out {args.out}: its directory does not exist')
   if args.steps < 1 or args.batch < 1:
     raise BadInput('--steps and --batch must be at least 1')
+  if args.seed < 0:  # was numpy's traceback, after TensorFlow had loaded
+    raise BadInput(f'--seed {args.seed} is below 0; give a seed of 0 or more')
   tf = import_tensorflow()
   files = export_files(export)
   policy = load_saved_model(tf, export)
   sig = policy.signatures
   specs = sig['step_eval'].structured_input_signature[1]
+  row = {k: v.numpy() for k, v in sig['initial_state'](batch_size=tf.constant(1)).items()}
+  check_memory(specs, row, args.steps, args.batch)
+  try:
+    return _record(tf, args, export, files, sig, specs)
+  except (MemoryError, tf.errors.ResourceExhaustedError) as e:  # beyond the estimate
+    raise BadInput(f'--steps {args.steps} x --batch {args.batch} ran out of memory '
+                   f'({one_line(e, 200)}); give fewer') from None
+
+
+def check_memory(specs, state_row, steps, batch):
+  """Refuses a recording that cannot fit in memory: --batch 1e8 was numpy's traceback
+  (179 TiB), and one a little beyond the memory left is killed without a word."""
+  need = 0
+  for name, spec in specs.items():
+    if name.startswith('obs_'):
+      count = steps * batch * int(np.prod(spec.shape.as_list()[1:]))
+      # The draw makes 8-byte numbers, then the input's own dtype.
+      need += count * (8 + spec.dtype.as_numpy_dtype().itemsize)
+  # Each mode's states per step, kept and then stacked (actions are smaller).
+  need += 3 * steps * batch * sum(v.nbytes for v in state_row.values())
+  free = available_memory()
+  if free is not None and need > 0.9 * free:  # (a tenth left for the model's own work)
+    raise BadInput(f'--steps {steps} x --batch {batch} needs about {need / 2**30:,.1f} GiB of '
+                   f'memory for its inputs and outputs, more than the {free / 2**30:.1f} GiB '
+                   'available; give fewer')
+
+
+def available_memory():
+  """MemAvailable in bytes (Linux), or None where /proc/meminfo has no such line."""
+  try:
+    with open('/proc/meminfo') as f:
+      for line in f:
+        if line.startswith('MemAvailable:'):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return None
+
+
+def _record(tf, args, export, files, sig, specs):
   inputs = draw_inputs(specs, args.steps, args.batch, args.seed)
   arrays = {f'in/{k}': v for k, v in inputs.items()}
   init = {k: v.numpy() for k, v in sig['initial_state'](
