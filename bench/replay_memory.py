@@ -79,12 +79,18 @@ def proprio_sample():
 
 
 def main():
-  if len(sys.argv) == 3:
-    measure(int(sys.argv[1]), int(sys.argv[2]))
+  args = sys.argv[1:]
+  if len(args) == 2 and all(a.isdigit() and int(a) > 0 for a in args):
+    measure(int(args[0]), int(args[1]))
     return
-  if len(sys.argv) == 2 and sys.argv[1] == 'proprio':
+  if args == ['proprio']:
     proprio_sample()
     return
+  if args in (['-h'], ['--help']):  # it, or a typo, ran the whole benchmark (minutes)
+    print(__doc__)
+    return
+  if args:
+    sys.exit(f'Error: expected no arguments, CAPACITY WORKERS or proprio; got {" ".join(args)}')
   print('Replay memory, full buffer (filled to 1.5x capacity), chunksize 1024, '
         'image 64x64x3 uint8 + 14 floats + flags; sample(16, 65) with images')
   print(f'{"capacity":>8} {"wrk":>3} {"steps":>8} {"raw MiB":>9} {"RSS MiB":>9} '

@@ -13,6 +13,7 @@ discrete action key), compiled with XLA. The HLO is tf2xla's output before XLA's
 optimizations, without its metadata lines (source file names and line numbers).
 """
 
+import argparse
 import os
 import re
 import sys
@@ -47,4 +48,12 @@ def main(prefix):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1])
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  # `--help` was taken for the prefix: it wrote --help_train.hlo and two more.
+  parser.add_argument('prefix', help='write PREFIX_train.hlo, PREFIX_report.hlo and '
+                      'PREFIX_policy.hlo')
+  args = parser.parse_args()
+  if not os.path.isfile(os.path.join('tests', 'agent', 'conftest.py')):
+    sys.exit(f'Error: run it from the root of a source tree (no tests/agent/conftest.py '
+             f'in {os.getcwd()})')
+  main(args.prefix)
