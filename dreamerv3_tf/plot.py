@@ -154,7 +154,11 @@ def load_run(logdir, label=None):
   for key in ('task', 'seed'):
     if key not in config:
       raise LogdirError(f"{config_path}: missing key '{key}'")
-  task = str(config['task'])
+  task = config['task']
+  # A hand-edited 5, null or "" was plotted under the title '5', 'None' or none.
+  if not isinstance(task, str) or not task.strip() or '\n' in task:
+    raise LogdirError(f"{config_path}: 'task' is {json.dumps(task)}, not a task name such as "
+                      "dmc_walker_walk")
   prefix = task.split('_', 1)[0]
   try:  # a hand-edited file: `env: null` was a traceback, a text seed a line without a path
     seed = int(config['seed'])

@@ -313,6 +313,13 @@ def test_bad_inputs(tmp_path, capsys):
     if text in ('null', '5'):
       assert err == (f'Error: {empty}/config.json: holds a JSON '
                      f'{"null" if text == "null" else "int"}, not a run\'s config\n'), err
+  # A task that is no name: a run's curves were plotted under the title '5', 'None' or none.
+  for task in ('5', 'null', '""', '"dmc_walker_walk\\nx"'):
+    (empty / 'config.json').write_text(f'{{"task": {task}, "seed": 0}}')
+    assert plot.main(['--logdirs', str(empty), '--table', '1000']) == 2
+    assert capsys.readouterr().err == (
+        f"Error: {empty}/config.json: 'task' is {task}, not a task name such as "
+        'dmc_walker_walk\n')
   one = make_logdir(tmp_path / 'one', 1)
   # A --task of none of the runs: a flag value, 2 as the others (it was 1).
   assert plot.main(['--logdirs', str(one), '--task', 'dmc_nope', '--table', '1']) == 2
