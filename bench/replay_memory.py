@@ -87,7 +87,7 @@ def main():
     proprio_sample()
     return
   if args in (['-h'], ['--help']):  # it, or a typo, ran the whole benchmark (minutes)
-    print(__doc__)
+    print(__doc__ or 'python bench/replay_memory.py [CAPACITY WORKERS | proprio]')
     return
   if args:
     sys.exit(f'Error: expected no arguments, CAPACITY WORKERS or proprio; got {" ".join(args)}')

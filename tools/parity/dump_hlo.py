@@ -48,7 +48,7 @@ def main(prefix):
 
 
 if __name__ == '__main__':
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
   # `--help` was taken for the prefix: it wrote --help_train.hlo and two more.
   parser.add_argument('prefix', help='write PREFIX_train.hlo, PREFIX_report.hlo and '
                       'PREFIX_policy.hlo')
