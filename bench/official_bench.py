@@ -452,6 +452,12 @@ def main():
   parser.add_argument('--quiet', action='store_true',
                       help='send the agent\'s own prints to stderr')
   args = parser.parse_args()
+  import importlib.util  # one line, not ModuleNotFoundError's traceback, outside its venv
+  missing = [n for n in ('jax', 'elements', 'dreamerv3', 'embodied')
+             if importlib.util.find_spec(n) is None]
+  if missing:
+    parser.exit(2, f'Error: {missing[0]} cannot be imported by {sys.executable}: run this '
+                "with the official code's venv and PYTHONPATH (bench/README.md)\n")
   os.environ.setdefault('JAX_PLATFORMS', 'cpu')
   real_stdout = sys.stdout
   if args.quiet:

@@ -68,6 +68,15 @@ def main(argv):
   p.add_argument('--export')
   p.add_argument('--recorded')
   args = p.parse_args(argv)
+  # Each was a traceback: numpy's open of None, or a missing file's.
+  if not os.path.isfile(os.path.join(args.logdir, 'config.json')):
+    p.error(f'--logdir {args.logdir} holds no config.json: give the logdir the importer wrote')
+  if not args.seed and not (args.export and args.recorded):
+    p.error('give --seed, or both --export and --recorded')
+  if not args.seed and not os.path.isfile(os.path.join(args.export, 'saved_model.pb')):
+    p.error(f'--export {args.export} is no SavedModel directory (no saved_model.pb)')
+  if not args.seed and not os.path.isfile(args.recorded):
+    p.error(f'--recorded {args.recorded} does not exist (write it with official_policy.py)')
   if args.seed:
     print(eval_seed(args.logdir))
     return

@@ -63,6 +63,15 @@ VARIANTS = {
 }
 
 
+def require_official_code():
+  """One line, not ModuleNotFoundError's traceback, outside the official code's venv."""
+  import importlib.util
+  for name in ('jax', 'elements', 'dreamerv3', 'embodied'):
+    if importlib.util.find_spec(name) is None:
+      sys.exit(f'Error: {name} cannot be imported by {sys.executable}: run this with the '
+               "official code's venv and PYTHONPATH (bench/README.md)")
+
+
 def parse_args(argv):
   p = argparse.ArgumentParser(description=(__doc__ or '').split('\n\n')[0])
   p.add_argument('--out', default='tests/golden')
@@ -600,6 +609,7 @@ def save_checkpoint(agent, config, params, updates):
 
 def main(argv):
   args = parse_args(argv)
+  require_official_code()
   import jax
   jax.config.update('jax_platforms', 'cpu')
   patch(args.twohot)

@@ -53,6 +53,7 @@ def load_agent(logdir):
 def run(args):
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import make_golden  # the samplers, replaced by modes
+  make_golden.require_official_code()
   make_golden.patch('official')
   make_golden.FEED.mode = 'mode'
   agent, config, (domain, task), obs_space = load_agent(args.logdir)
@@ -88,7 +89,10 @@ def run(args):
   out['scores'] = np.array(scores, np.float64)
   out['meta'] = np.array(json.dumps({'task': config.task, 'seed': args.seed,
                                      'logdir': str(args.logdir)}))
-  np.savez(args.out, **out)
+  tmp = f'{args.out}.tmp-{os.getpid()}'  # whole or not at all
+  with open(tmp, 'wb') as f:
+    np.savez(f, **out)
+  os.replace(tmp, args.out)
   print(f'wrote {args.out}: scores {scores}')
 
 
