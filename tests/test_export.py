@@ -625,7 +625,8 @@ def deploy_check():
   return module
 
 
-def test_deploy_check_matches_the_export_in_tensorflow_and_tflite(cartpole, tmp_path, capfd):
+def test_deploy_check_matches_the_export_in_tensorflow_and_tflite(cartpole, tmp_path, capfd,
+                                                                  monkeypatch):
   _, _, out = cartpole
   tool, ref = deploy_check(), str(tmp_path / 'ref.npz')
   assert tool.main(['record', f'--export={out}', f'--out={ref}', '--steps=6']) == 0
@@ -637,10 +638,17 @@ def test_deploy_check_matches_the_export_in_tensorflow_and_tflite(cartpole, tmp_
   assert all(x.endswith(': matches') for x in lines[:3]), lines
   assert lines[3].startswith(f'TensorFlow {tf.__version__} (Python ')
   assert lines[3].endswith(f"the export matches TensorFlow {tf.__version__}'s outputs")
-  # TensorFlow Lite, in another interpreter (--python), as in a deploying venv.
+  # TensorFlow Lite, in another interpreter (--python), as in a deploying venv, whose
+  # environment sets no TensorFlow log level (the suite's does).
+  monkeypatch.delenv('TF_CPP_MIN_LOG_LEVEL', raising=False)
   assert tool.main(['check', f'--export={out}', f'--ref={ref}', '--runtime=tf_lite',
                     f'--python={sys.executable}']) == 0
-  lines = capfd.readouterr().out.splitlines()
+  captured = capfd.readouterr()
+  # Its import of TensorFlow printed six start-up lines (absl's, oneDNN's and cudart's,
+  # twice) before the runtime's own line.
+  assert set(captured.err.splitlines()) <= {'INFO: Created TensorFlow Lite XNNPACK delegate '
+                                            'for CPU.'}, captured.err
+  lines = captured.out.splitlines()
   assert [x.split(':')[0] for x in lines if x.endswith(': matches')] == [
       'initial_state', 'step_eval'], lines
   assert f'tf.lite of TensorFlow {tf.__version__}' in lines[-1]

@@ -31,7 +31,8 @@ the check under that interpreter (e.g. a venv's) without this process's PYTHONPA
 It prints a line per signature with the largest difference of each output and a last
 line; exit code 0 when all match (to TOLERANCE), 1 when the runtime cannot load or run
 the export or an output differs, 2 for bad input (a missing or damaged file, a REF of
-another export, a runtime that is not installed).
+another export, a runtime that is not installed). TensorFlow's start-up lines are hidden
+unless TF_CPP_MIN_LOG_LEVEL is set (e.g. to 0, to see them all).
 """
 
 import argparse
@@ -87,11 +88,29 @@ def export_files(export):
 
 
 def import_tensorflow():
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  # TensorFlow's start-up lines are no finding of this check: five before each result
+  # (absl's 'All log messages before absl::InitializeLog()', oneDNN's and cudart's notes,
+  # cuInit's error at the first op). Static initialisers log some of them before
+  # TensorFlow reads its level, so stderr's descriptor is hidden while it loads. A level
+  # the user set shows them all.
+  quiet = 'TF_CPP_MIN_LOG_LEVEL' not in os.environ
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # errors reach Python as exceptions
+  if 'tensorflow' in sys.modules or not quiet:
+    hidden = None
+  else:
+    sys.stderr.flush()
+    hidden, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
   try:
     import tensorflow as tf
   except Exception as e:  # noqa: BLE001 - not installed, or a protobuf it cannot import
     raise BadInput(f'TensorFlow cannot be imported in {sys.executable} ({one_line(e)})') from None
+  finally:
+    if hidden is not None:
+      sys.stderr.flush()
+      os.dup2(hidden, 2)
+      os.close(hidden)
   return tf
 
 
