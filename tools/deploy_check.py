@@ -95,13 +95,15 @@ def import_tensorflow():
   # the user set shows them all.
   quiet = 'TF_CPP_MIN_LOG_LEVEL' not in os.environ
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # errors reach Python as exceptions
-  if 'tensorflow' in sys.modules or not quiet:
-    hidden = None
-  else:
-    sys.stderr.flush()
-    hidden, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    os.close(null)
+  hidden = None
+  if quiet and 'tensorflow' not in sys.modules:
+    try:
+      sys.stderr.flush()
+      hidden, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+      os.dup2(null, 2)
+      os.close(null)
+    except OSError:  # stderr closed (2>&-): nothing to hide from
+      pass
   try:
     import tensorflow as tf
   except Exception as e:  # noqa: BLE001 - not installed, or a protobuf it cannot import
