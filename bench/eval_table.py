@@ -17,7 +17,10 @@ import os
 def eval_means(logdir):
   """-> {step: mean eval score} of one run's eval episodes (logged per report)."""
   scores = collections.defaultdict(list)
-  with open(os.path.join(logdir, 'scores.jsonl')) as f:
+  path = os.path.join(logdir, 'scores.jsonl')
+  if not os.path.isfile(path):  # was FileNotFoundError's traceback
+    raise SystemExit(f'eval_table: {path} does not exist; give runs\' logdirs')
+  with open(path) as f:
     for line in f:
       row = json.loads(line)
       if 'epstats/score' in row:

@@ -14,7 +14,10 @@ import os
 
 
 def rows_of(logdir):
-  with open(os.path.join(os.path.expanduser(logdir), 'metrics.jsonl')) as f:
+  path = os.path.join(os.path.expanduser(logdir), 'metrics.jsonl')
+  if not os.path.isfile(path):  # was FileNotFoundError's traceback
+    raise SystemExit(f'leak_report: {path} does not exist; give a run\'s logdir')
+  with open(path) as f:
     records = [json.loads(line) for line in f if line.strip()]
   eval_steps, out = 0.0, []
   for r in records:
@@ -24,6 +27,8 @@ def rows_of(logdir):
                       train_steps=r.get('replay/steps', 0.0), eval_steps=eval_steps,
                       fds=r.get('usage/proc_fds'), threads=r.get('usage/proc_threads'),
                       children=r.get('usage/children_ram_gb')))
+  if not out:  # was an IndexError
+    raise SystemExit(f'leak_report: no rows with usage/proc_ram_gb and replay/ram_gb in {path}')
   last = out[-1]
   per_step = last['train'] / max(last['train_steps'], 1.0)
   for row in out:
@@ -38,6 +43,8 @@ def main(argv=None):
   parser.add_argument('--rows', type=int, default=12)
   parser.add_argument('--warmup_steps', type=int, default=500)
   args = parser.parse_args(argv)
+  if args.rows < 2:  # 1 divided by zero
+    parser.error(f'--rows {args.rows}: give 2 or more')
   rows = [r for r in rows_of(args.logdir) if r['step'] >= args.warmup_steps]
   if not rows:
     raise SystemExit(f'leak_report: no usage/ rows after step {args.warmup_steps} in {args.logdir}')
