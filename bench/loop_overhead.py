@@ -114,8 +114,9 @@ def build_config(args):
 
 def instrument(timers):
   from dreamerv3_tf import checkpoint
-  from dreamerv3_tf import configuration
   from dreamerv3_tf import factories
+  from dreamerv3_tf import logdir_checks
+  from dreamerv3_tf import run_files
   from dreamerv3_tf.run import common
   from dreamerv3_tf import data
   from dreamerv3_tf.agent import agent
@@ -148,8 +149,8 @@ def instrument(timers):
   timers.wrap(factories, 'make_agent', 'make_agent (imports agent)')
   timers.wrap(factories, 'make_replay', 'make_replay')
   timers.wrap(factories, 'make_stream', 'make_stream')
-  timers.wrap(configuration, 'save', 'config save')
-  timers.wrap(configuration, 'save_spaces', 'spaces save')
+  timers.wrap(logdir_checks, 'save', 'config save')
+  timers.wrap(run_files, 'save_spaces', 'spaces save')
 
 
 def table(timers, wall, end):
