@@ -60,6 +60,8 @@ def main():
   parser.add_argument('--size', default='1m')
   parser.add_argument('--calls', type=int, default=2000)
   args = parser.parse_args()
+  if args.calls < 1:  # 0 divided by zero in the rates, or timed nothing
+    parser.error('--calls must be 1 or more')
 
   import tensorflow as tf
   from dreamerv3_tf import export

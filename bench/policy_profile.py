@@ -210,6 +210,8 @@ def main():
   parser.add_argument('--trace', action='store_true',
                       help='also split a call along its timeline under the TF profiler')
   args = parser.parse_args()
+  if args.calls < 1:  # 0 divided by zero in the rates, or timed nothing
+    parser.error('--calls must be 1 or more')
   from dreamerv3_tf.core import cpuinfo
   print(f'CPU: {cpuinfo.describe()}')
   agent, obs_space = make_agent(args.size)

@@ -37,7 +37,12 @@ def main():
   parser.add_argument('--delta', type=int, default=5000)
   parser.add_argument('--workers', type=int, default=4)
   args = parser.parse_args()
-  sizes = [int(x) for x in args.steps.split(',')]
+  try:
+    sizes = [int(x) for x in args.steps.split(',')]
+  except ValueError:
+    sizes = []
+  if not sizes or min(sizes) < 1:  # 0 failed an assertion after the fill
+    parser.error(f'--steps {args.steps}: give comma-separated step counts of 1 or more')
   directory = tempfile.mkdtemp(prefix='replay_save_')
   steps = make_steps()
   replay = replaylib.Replay(length=65, capacity=max(sizes) + 10 * args.delta,

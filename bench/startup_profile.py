@@ -97,6 +97,8 @@ def main():
                       help='time the tf2xla lowering separately (adds one lowering)')
   parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.updates < 1:  # 0 divided by zero in the rates, or timed nothing
+    parser.error('--updates must be 1 or more')
   if args.child:
     return child(args.size, args.updates, args.lower)
   print(f'load average {os.getloadavg()[0]:.1f}; size{args.size}; cold (no XLA cache)')

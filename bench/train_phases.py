@@ -185,6 +185,8 @@ def main():
   parser.add_argument('--no_flops', action='store_true')
   parser.add_argument('--json', default='')
   args = parser.parse_args()
+  if args.reps < 1:  # 0 divided by zero in the rates, or timed nothing
+    parser.error('--reps must be 1 or more')
   from dreamerv3_tf.core import cpuinfo
   print(f'CPU: {cpuinfo.describe()}; {os.cpu_count()} cores; '
         f'load {os.getloadavg()[0]:.2f}', flush=True)

@@ -144,6 +144,8 @@ def main():
   parser.add_argument('--steps', type=int, default=5, help='profiled updates')
   parser.add_argument('--top', type=int, default=0, help='also list the N costliest ops')
   args = parser.parse_args()
+  if args.steps < 1:  # 0 divided by zero in the rates, or timed nothing
+    parser.error('--steps must be 1 or more')
   from dreamerv3_tf.core import cpuinfo
   print(f'CPU: {cpuinfo.describe()}; load {os.getloadavg()[0]:.2f}', flush=True)
 

@@ -179,6 +179,9 @@ def main():
   parser.add_argument('--compare_dtypes', default='',
                       help='e.g. float32,bfloat16: proprio size1m updates interleaved')
   args = parser.parse_args()
+  # 0 divided by zero in the rates, or timed nothing
+  if min(args.updates, args.vision_updates, args.calls) < 1:
+    parser.error('--updates, --vision_updates, --calls must be 1 or more')
   if args.check_hlo:
     # Must be set before TensorFlow initialises XLA.
     os.environ['XLA_FLAGS'] = (
