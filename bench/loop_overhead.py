@@ -112,45 +112,55 @@ def build_config(args):
   return c
 
 
+# (module, attribute path, section name) of each timed method. Factories import the
+# modules they need: TensorFlow's import time lands in make_logger's section.
+SECTIONS = (
+    ('dreamerv3_tf.agent.agent', 'Agent.train', 'agent.train'),
+    ('dreamerv3_tf.agent.agent', 'Agent.policy', 'agent.policy'),
+    ('dreamerv3_tf.agent.agent', 'Agent.report', 'agent.report'),
+    ('dreamerv3_tf.agent.agent', 'Agent.__init__', 'agent construction'),
+    ('dreamerv3_tf.core.driver', 'Driver.__call__', 'env stepping + driver'),
+    ('dreamerv3_tf.core.driver', 'Driver.__init__', 'env processes start'),
+    ('dreamerv3_tf.core.replay', 'Replay.add', 'replay.add'),
+    ('dreamerv3_tf.core.replay', 'Replay.update', 'replay.update'),
+    ('dreamerv3_tf.core.replay', 'Replay.sample', 'replay.sample'),
+    ('dreamerv3_tf.data', 'Stream.__next__', 'stream next (batch wait)'),
+    ('dreamerv3_tf.core.logger', 'Logger.add', 'logger.add'),
+    ('dreamerv3_tf.core.logger', 'Logger.write', 'logger.write'),
+    ('dreamerv3_tf.checkpoint', 'Checkpoint.save', 'checkpoint save'),
+    ('dreamerv3_tf.checkpoint', 'inspect', 'checkpoint inspect'),
+    ('dreamerv3_tf.checkpoint', 'Checkpoint.load', 'checkpoint load'),
+    ('dreamerv3_tf.checkpoint', 'Checkpoint.__init__', 'checkpoint setup'),
+    ('dreamerv3_tf.core.driver', 'Driver.close', 'driver close'),
+    ('dreamerv3_tf.core.driver', 'Driver.reset', 'driver reset'),
+    ('dreamerv3_tf.data', 'Stream.close', 'stream close'),
+    ('dreamerv3_tf.core.logger', 'Logger.close', 'logger close'),
+    ('dreamerv3_tf.run.common', 'Mean.add', 'train metrics mean'),
+    ('dreamerv3_tf.factories', 'make_logger', 'make_logger (imports TF)'),
+    ('dreamerv3_tf.factories', 'make_agent', 'make_agent (imports agent)'),
+    ('dreamerv3_tf.factories', 'make_replay', 'make_replay'),
+    ('dreamerv3_tf.factories', 'make_stream', 'make_stream'),
+    ('dreamerv3_tf.logdir_checks', 'save', 'config save'),
+    ('dreamerv3_tf.run_files', 'save_spaces', 'spaces save'),
+)
+
+
+def targets():
+  """-> [(owner, method, name)] of SECTIONS: the class or module that holds each."""
+  import importlib
+  out = []
+  for module, path, name in SECTIONS:
+    *owners, method = path.split('.')
+    owner = importlib.import_module(module)
+    for attr in owners:
+      owner = getattr(owner, attr)
+    out.append((owner, method, name))
+  return out
+
+
 def instrument(timers):
-  from dreamerv3_tf import checkpoint
-  from dreamerv3_tf import factories
-  from dreamerv3_tf import logdir_checks
-  from dreamerv3_tf import run_files
-  from dreamerv3_tf.run import common
-  from dreamerv3_tf import data
-  from dreamerv3_tf.agent import agent
-  from dreamerv3_tf.core import driver
-  from dreamerv3_tf.core import logger
-  from dreamerv3_tf.core import replay
-  timers.wrap(agent.Agent, 'train', 'agent.train')
-  timers.wrap(agent.Agent, 'policy', 'agent.policy')
-  timers.wrap(agent.Agent, 'report', 'agent.report')
-  timers.wrap(agent.Agent, '__init__', 'agent construction')
-  timers.wrap(driver.Driver, '__call__', 'env stepping + driver')
-  timers.wrap(driver.Driver, '__init__', 'env processes start')
-  timers.wrap(replay.Replay, 'add', 'replay.add')
-  timers.wrap(replay.Replay, 'update', 'replay.update')
-  timers.wrap(replay.Replay, 'sample', 'replay.sample')
-  timers.wrap(data.Stream, '__next__', 'stream next (batch wait)')
-  timers.wrap(logger.Logger, 'add', 'logger.add')
-  timers.wrap(logger.Logger, 'write', 'logger.write')
-  timers.wrap(checkpoint.Checkpoint, 'save', 'checkpoint save')
-  timers.wrap(checkpoint, 'inspect', 'checkpoint inspect')
-  timers.wrap(checkpoint.Checkpoint, 'load', 'checkpoint load')
-  timers.wrap(checkpoint.Checkpoint, '__init__', 'checkpoint setup')
-  timers.wrap(driver.Driver, 'close', 'driver close')
-  timers.wrap(driver.Driver, 'reset', 'driver reset')
-  timers.wrap(data.Stream, 'close', 'stream close')
-  timers.wrap(logger.Logger, 'close', 'logger close')
-  timers.wrap(common.Mean, 'add', 'train metrics mean')
-  # Factories import the modules they need: TensorFlow import time lands here.
-  timers.wrap(factories, 'make_logger', 'make_logger (imports TF)')
-  timers.wrap(factories, 'make_agent', 'make_agent (imports agent)')
-  timers.wrap(factories, 'make_replay', 'make_replay')
-  timers.wrap(factories, 'make_stream', 'make_stream')
-  timers.wrap(logdir_checks, 'save', 'config save')
-  timers.wrap(run_files, 'save_spaces', 'spaces save')
+  for owner, method, name in targets():
+    timers.wrap(owner, method, name)
 
 
 def table(timers, wall, end):

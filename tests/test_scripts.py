@@ -24,3 +24,15 @@ def test_no_script_reads_its_docstring_as_text_that_python_oo_drops():
               if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
               and node.value.id == '__doc__']
   assert not found, found
+
+
+def test_the_loop_benchmark_times_methods_that_exist():
+  """bench/loop_overhead.py wrapped configuration.save after it had moved to
+  logdir_checks: an AttributeError before its first step."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      'loop_overhead', os.path.join(ROOT, 'bench', 'loop_overhead.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  for owner, method, name in module.targets():
+    assert callable(getattr(owner, method, None)), (owner, method, name)
