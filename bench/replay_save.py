@@ -41,8 +41,13 @@ def main():
     sizes = [int(x) for x in args.steps.split(',')]
   except ValueError:
     sizes = []
-  if not sizes or min(sizes) < 1:  # 0 failed an assertion after the fill
-    parser.error(f'--steps {args.steps}: give comma-separated step counts of 1 or more')
+  # Each size is filled to --delta below it, saved, then filled up: a size below --delta
+  # or less than --delta above the one before failed an assertion after the fill.
+  if (args.delta < 1 or args.workers < 1 or not sizes or sizes[0] < args.delta
+      or any(b - a < args.delta for a, b in zip(sizes, sizes[1:]))):
+    parser.error(f'--steps {args.steps}: give ascending step counts, the first at least '
+                 f'--delta ({args.delta}) and each at least --delta above the one before '
+                 '(--delta and --workers at least 1)')
   directory = tempfile.mkdtemp(prefix='replay_save_')
   steps = make_steps()
   replay = replaylib.Replay(length=65, capacity=max(sizes) + 10 * args.delta,

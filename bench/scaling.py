@@ -53,6 +53,7 @@ def child(name, updates):
         cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
   from configs import base
   from configs import presets
+  from dreamerv3_tf import cluster_config
   from dreamerv3_tf import distribute
   from dreamerv3_tf import factories
   import train_step
@@ -63,7 +64,7 @@ def child(name, updates):
   c.distribute, c.batch_size = strategy, batch // processes
   obs, act = train_step.make_spaces('proprio')
   agent = factories.make_agent(c, obs, act)
-  rng = np.random.default_rng(distribute.worker_role()[1])
+  rng = np.random.default_rng(cluster_config.worker_role()[1])  # each worker its own data
   T = c.batch_length + c.replay_context
   batches = [train_step.make_batch(obs, act, c, c.batch_size, T, rng) for _ in range(2)]
   carry = agent.init_train(c.batch_size)
