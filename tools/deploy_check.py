@@ -11,7 +11,7 @@ here, then check it where it is deployed:
   python tools/deploy_check.py check --export=DIR --ref=REF.npz --runtime=ai_edge_litert \\
       --python=LITERT_VENV/bin/python
 
-record (needs TensorFlow; run it with the pinned one) steps the SavedModel's `step_eval`
+record (needs TensorFlow and dreamerv3_tf: run it where this project is installed) steps the SavedModel's `step_eval`
 and `step_train` (seed t at step t) for --steps steps on --batch rows of inputs drawn
 from --seed (uint8 images 0-255, integer observations 0-2, other observations normal;
 `obs_is_first` at the first step and, for row 0, half way), each signature carrying
@@ -173,13 +173,19 @@ def record(args):
     raise BadInput('--steps and --batch must be at least 1')
   if args.seed < 0:  # was numpy's traceback, after TensorFlow had loaded
     raise BadInput(f'--seed {args.seed} is below 0; give a seed of 0 or more')
+  try:  # (check's deploying Python needs none of ours; record runs beside the export)
+    from dreamerv3_tf.envs import memory
+  except ImportError as e:
+    raise BadInput(f'record needs dreamerv3_tf ({one_line(e)}): run it where this project is '
+                   'installed (pip install -e .)') from None
   tf = import_tensorflow()
   files = export_files(export)
   policy = load_saved_model(tf, export)
   sig = policy.signatures
   specs = sig['step_eval'].structured_input_signature[1]
   row = {k: v.numpy() for k, v in sig['initial_state'](batch_size=tf.constant(1)).items()}
-  check_memory(specs, row, args.steps, args.batch)
+  # The memory this process may still take, within a cgroup's limit too.
+  check_memory(specs, row, args.steps, args.batch, memory.available_bytes())
   try:
     return _record(tf, args, export, files, sig, specs)
   except (MemoryError, tf.errors.ResourceExhaustedError) as e:  # beyond the estimate
@@ -187,7 +193,7 @@ def record(args):
                    f'({one_line(e, 200)}); give fewer') from None
 
 
-def check_memory(specs, state_row, steps, batch):
+def check_memory(specs, state_row, steps, batch, free):
   """Refuses a recording that cannot fit in memory: --batch 1e8 was numpy's traceback
   (179 TiB), and one a little beyond the memory left is killed without a word."""
   need = 0
@@ -198,23 +204,10 @@ def check_memory(specs, state_row, steps, batch):
       need += count * (8 + spec.dtype.as_numpy_dtype().itemsize)
   # Each mode's states per step, kept and then stacked (actions are smaller).
   need += 3 * steps * batch * sum(v.nbytes for v in state_row.values())
-  free = available_memory()
   if free is not None and need > 0.9 * free:  # (a tenth left for the model's own work)
     raise BadInput(f'--steps {steps} x --batch {batch} needs about {need / 2**30:,.1f} GiB of '
                    f'memory for its inputs and outputs, more than the {free / 2**30:.1f} GiB '
                    'available; give fewer')
-
-
-def available_memory():
-  """MemAvailable in bytes (Linux), or None where /proc/meminfo has no such line."""
-  try:
-    with open('/proc/meminfo') as f:
-      for line in f:
-        if line.startswith('MemAvailable:'):
-          return int(line.split()[1]) * 1024
-  except OSError:
-    pass
-  return None
 
 
 def _record(tf, args, export, files, sig, specs):
